@@ -1,0 +1,31 @@
+"""Errors raised by the schemas package.
+
+Decoding never raises for bad *messages* (those become :class:`schemas.Rejection` values); these
+exceptions are for bad *configuration*: an unknown event kind asked for by name, or an asset
+registry file that does not hold together.
+"""
+
+from __future__ import annotations
+
+from maxlake.errors import ConfigError
+
+__all__ = ["RegistryError", "UnknownKindError"]
+
+
+class UnknownKindError(ConfigError):
+    """An event kind name that no contract knows; the message lists the valid kinds."""
+
+    def __init__(self, kind: object, valid: list[str]) -> None:
+        super().__init__(f"unknown event kind {kind!r}; valid kinds: {', '.join(valid)}")
+        self.kind = kind
+        self.valid = valid
+
+
+class RegistryError(ConfigError):
+    """The asset registry file is unreadable or inconsistent; names the file and the entry."""
+
+    def __init__(self, path: str, entry: str, problem: str) -> None:
+        super().__init__(f"{path}: {entry}: {problem}")
+        self.path = path
+        self.entry = entry
+        self.problem = problem

@@ -1,0 +1,48 @@
+"""Names shared by every contract: event kinds, rejection reasons and the id pattern.
+
+These strings are stable: they appear in Kafka topic names, quarantine rows, metrics labels and
+the plants' integration code, so changing one is a breaking change of the contract.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["ID_PATTERN", "SUPPORTED_VERSIONS", "EventKind", "RejectReason"]
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+"""Pattern of tenant, plant, line, machine and tag ids: 1..64 chars, no leading punctuation.
+
+Written so that RE2 (``pyarrow.compute``), ``re`` and JSON Schema all read it the same way.
+"""
+
+SUPPORTED_VERSIONS = frozenset({1})
+"""``schema_version`` values the decoder accepts."""
+
+
+class EventKind(StrEnum):
+    """The three event kinds a plant sends, one Kafka topic per tenant and kind."""
+
+    TELEMETRY = "telemetry"
+    MACHINE_EVENT = "machine_event"
+    INSPECTION = "inspection"
+
+
+class RejectReason(StrEnum):
+    """Why a message was quarantined instead of becoming silver rows."""
+
+    EMPTY = "empty"
+    OVERSIZED = "oversized"
+    NOT_UTF8 = "not_utf8"
+    MALFORMED_JSON = "malformed_json"
+    NAN_OR_INFINITY = "nan_or_infinity"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    INVALID_VALUE = "invalid_value"
+    UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
+    KIND_MISMATCH = "kind_mismatch"
+    TENANT_MISMATCH = "tenant_mismatch"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    EVENT_TIME_IN_FUTURE = "event_time_in_future"
+    EVENT_TIME_TOO_OLD = "event_time_too_old"

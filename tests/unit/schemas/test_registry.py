@@ -1,0 +1,112 @@
+"""The packaged asset registry loads, its Arrow views agree with it, and bad files are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from maxlake.errors import ConfigError
+from schemas.registry import load_registry
+
+
+def test_packaged_registry_has_four_tenants_from_different_industries() -> None:
+    reg = load_registry()
+    assert [t.id for t in reg.tenants] == [
+        "northwind-auto",
+        "ironbridge-steel",
+        "voltcell-batteries",
+        "circuitry-electronics",
+    ]
+    assert len({t.industry for t in reg.tenants}) == 4
+    for tenant in reg.tenants:
+        assert 1 <= len(tenant.plants) <= 2
+        for plant in tenant.plants:
+            assert 1 <= len(plant.lines) <= 2
+            assert all(2 <= len(line.machines) <= 4 for line in plant.lines)
+
+
+def test_machine_type_of_and_arrow_views_agree() -> None:
+    reg = load_registry()
+    assert reg.machine_type_of("northwind-auto", "stuttgart", "block-l1", "cnc-101") == "cnc_mill"
+    assert reg.machine_type_of("northwind-auto", "stuttgart", "block-l1", "nope") is None
+    machines = reg.machines()
+    assert machines.column_names == ["tenant", "plant", "line", "machine", "machine_type"]
+    for row in machines.to_pylist():
+        assert (
+            reg.machine_type_of(row["tenant"], row["plant"], row["line"], row["machine"])
+            == (row["machine_type"])
+        )
+    ranges = reg.tag_ranges()
+    assert ranges.column_names == ["machine_type", "tag", "unit", "min", "max"]
+    spindle = [r for r in ranges.to_pylist() if r["tag"] == "spindle_speed"]
+    expected = {"machine_type": "cnc_mill", "unit": "rpm", "min": 0.0, "max": 24000.0}
+    assert spindle == [{"tag": "spindle_speed", **expected}]
+
+
+def test_tag_specs_are_consistent() -> None:
+    reg = load_registry()
+    for mt in reg.machine_types.values():
+        assert mt.tags
+        assert mt.alarms
+        assert mt.defect_codes
+        for tag in mt.tags:
+            assert tag.min <= tag.nominal <= tag.max
+        assert all(1 <= a.severity <= 1000 for a in mt.alarms)
+    cnc = reg.machine_types["cnc_mill"]
+    spec = cnc.tag("tool_wear")
+    assert spec is not None
+    assert spec.unit == "%"
+
+
+_GOOD_TYPES = """
+[machine_types.press]
+tags = [{ tag = "force", unit = "kN", min = 0.0, max = 10.0, nominal = 5.0 }]
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (
+            _GOOD_TYPES
+            + """
+[[tenants]]
+id = "acme"
+name = "Acme"
+industry = "x"
+[[tenants.plants]]
+id = "p1"
+name = "P1"
+[[tenants.plants.lines]]
+id = "l1"
+name = "L1"
+machines = [{ id = "m1", machine_type = "lathe" }]
+""",
+            "plants[0].lines[0].machines[0]: unknown machine_type 'lathe' (known: press)",
+        ),
+        (
+            """
+[machine_types.press]
+tags = [{ tag = "force", unit = "kN", min = 10.0, max = 0.0, nominal = 5.0 }]
+[[tenants]]
+id = "acme"
+""",
+            "machine_types.press.tags[0]: tag 'force' needs min <= nominal <= max",
+        ),
+        (_GOOD_TYPES + '[[tenants]]\nid = "bad id"\n', "tenants[0].id: id 'bad id' does not match"),
+        ("this is = = not toml", "file: not valid TOML"),
+    ],
+)
+def test_bad_registry_file_names_file_and_entry(tmp_path: Path, body: str, needle: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as info:
+        load_registry(path)
+    assert str(path) in str(info.value)
+    assert needle in str(info.value)
+
+
+def test_missing_registry_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_registry(tmp_path / "absent.toml")
