@@ -1,0 +1,52 @@
+# maxlake developer commands. Every target sets itself up: `make test` on a fresh clone creates
+# .venv, installs the package with its dev tools and fetches the Kafka jars with Maven.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KAFKA_JARS := infra/.kafka/libs/.fetched
+export GX_ANALYTICS_ENABLED := false
+
+.PHONY: help install broker-jars test test-unit test-integration lint typecheck broker-up broker-down demo bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install maxlake with the dev tools
+
+$(KAFKA_JARS): infra/pom.xml
+	cd infra && mvn -q -B dependency:copy-dependencies
+	touch $(KAFKA_JARS)
+
+broker-jars: $(KAFKA_JARS) ## fetch the pinned Apache Kafka broker jars from Maven Central
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy --strict
+	$(BIN)/mypy
+
+test: $(STAMP) $(KAFKA_JARS) lint typecheck ## lint, typecheck, unit and integration tests
+	$(BIN)/pytest
+
+test-unit: $(STAMP) ## unit tests only (no broker)
+	$(BIN)/pytest tests/unit
+
+test-integration: $(STAMP) $(KAFKA_JARS) ## integration tests against a throwaway real broker
+	$(BIN)/pytest tests/integration
+
+broker-up: $(STAMP) $(KAFKA_JARS) ## start the local broker (MAXLAKE_BROKER_* settings)
+	$(BIN)/maxlake broker start || test $$? -eq 3
+
+broker-down: $(STAMP) ## stop the local broker
+	$(BIN)/maxlake broker stop || test $$? -eq 3
+
+clean: ## remove the local lake, broker data and spool (keeps .venv and jars)
+	rm -rf .lake .maxlake

@@ -1,0 +1,22 @@
+"""The root of every exception maxlake raises on purpose.
+
+Callers that loop (the ingest worker, the producer's resend loop) decide whether to retry or to
+give up by the marker classes: a :class:`TransientError` may succeed when tried again, a
+:class:`TerminalError` will not.
+"""
+
+
+class MaxlakeError(Exception):
+    """Base class of all maxlake errors; the message is meant for the user."""
+
+
+class TransientError(MaxlakeError):
+    """The operation may succeed when retried (broker unreachable, commit conflict)."""
+
+
+class TerminalError(MaxlakeError):
+    """Retrying cannot help (bad configuration, corrupt input, missing files)."""
+
+
+class ConfigError(TerminalError):
+    """A setting or a file the user supplied is invalid; the message names it."""

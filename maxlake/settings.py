@@ -1,0 +1,79 @@
+"""One settings object for the whole system, read from ``MAXLAKE_*`` environment variables.
+
+Every component receives the values it needs from a :class:`Settings` instance built once by the
+command line (or by the caller of the Python API); nothing else reads the environment. Defaults
+are for a laptop: a local broker on 127.0.0.1:9092 and a lake under ``./.lake``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All maxlake settings. Environment variable = ``MAXLAKE_`` + field name in upper case."""
+
+    model_config = SettingsConfigDict(env_prefix="MAXLAKE_", frozen=True, extra="ignore")
+
+    # Kafka
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port"
+    )
+    topic_prefix: str = Field("maxlake", description="first segment of every topic name")
+    topic_partitions: int = Field(4, ge=1, description="partitions per topic at creation")
+    topic_retention_hours: int = Field(168, ge=1, description="topic retention in hours")
+    sasl_username: str | None = Field(None, description="SASL/SCRAM user; None = PLAINTEXT")
+    sasl_password: SecretStr | None = Field(None, description="SASL/SCRAM password")
+
+    # Local broker managed by `maxlake broker`
+    broker_host: str = Field("127.0.0.1", description="address the local broker listens on")
+    broker_port: int = Field(9092, ge=1, le=65535, description="client port of the local broker")
+    controller_port: int = Field(9093, ge=1, le=65535, description="KRaft controller port")
+    broker_home: Path = Field(Path(".maxlake/broker"), description="data, log and pid directory")
+    broker_heap_mb: int = Field(512, ge=128, description="broker JVM heap in MiB")
+    broker_start_timeout_s: float = Field(60.0, gt=0, description="seconds to wait for start")
+
+    # Lake
+    lake_root: str = Field(".lake", description="lake root: a local path or an object-store URI")
+
+    # Ingest worker
+    group_id: str = Field("maxlake-ingest", description="consumer group of the ingest workers")
+    batch_max_events: int = Field(5000, ge=1, description="events per micro-batch at most")
+    batch_wait_s: float = Field(1.0, gt=0, description="seconds to wait to fill a micro-batch")
+    dedupe_horizon_days: int = Field(
+        7, ge=0, description="days back the writer looks for resent event_ids in silver"
+    )
+    max_message_bytes: int = Field(256 * 1024, ge=1024, description="larger payloads are rejected")
+    max_event_age_days: int = Field(400, ge=1, description="older event times are rejected")
+    max_future_skew_s: int = Field(300, ge=0, description="event times further ahead are rejected")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = disabled")
+
+    # Plant producer
+    spool_dir: Path = Field(Path(".maxlake/spool"), description="store-and-forward spool directory")
+
+    def topic_for(self, tenant: str, kind: str) -> str:
+        """The topic of one tenant's events of one kind: ``<prefix>.<tenant>.<kind>``."""
+        return f"{self.topic_prefix}.{tenant}.{kind}"
+
+    def kafka_security(self) -> dict[str, Any]:
+        """kafka-python security keyword arguments; empty for PLAINTEXT."""
+        if self.sasl_username is None:
+            return {}
+        password = self.sasl_password.get_secret_value() if self.sasl_password else ""
+        return {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": self.sasl_username,
+            "sasl_plain_password": password,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every setting with secrets masked, for logs and ``maxlake config``."""
+        values = self.model_dump(mode="json")
+        if self.sasl_password is not None:
+            values["sasl_password"] = "**********"
+        return values

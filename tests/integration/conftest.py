@@ -1,0 +1,56 @@
+"""Fixtures for integration tests: a real Apache Kafka broker, started once per session.
+
+The broker is a throwaway: free ports, a temporary home, stopped at the end. Each test names its
+own topics and consumer groups with :func:`unique_name`, so tests never see each other's data.
+Tests that must stop and restart a broker use :func:`restartable_broker`, their own instance.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.broker import LocalBroker, free_port
+
+
+def _new_broker(home: Path) -> LocalBroker:
+    return LocalBroker(home, port=free_port(), controller_port=free_port(), heap_mb=384)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """The session's real broker."""
+    broker = _new_broker(tmp_path_factory.mktemp("kafka"))
+    broker.start(timeout_s=90)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: LocalBroker) -> str:
+    """``host:port`` of the session's real broker."""
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A name no other test uses, for topics and consumer groups."""
+    stem = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40].strip("-")
+    return f"{stem}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def restartable_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A broker of the test's own that the test may stop and start again (same ports, data)."""
+    broker = _new_broker(tmp_path / "kafka")
+    broker.start(timeout_s=90)
+    try:
+        yield broker
+    finally:
+        if broker.pid() is not None:
+            broker.stop()
