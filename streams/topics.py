@@ -1,0 +1,135 @@
+"""Topic administration: one topic per tenant and event kind, created idempotently.
+
+Topic names come from :meth:`Settings.topic_for` (``<prefix>.<tenant>.<kind>``). Partition count
+and retention come from the settings at creation time; existing topics are left as they are (a
+partition change would move machines between partitions and break their ordering).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from maxlake.errors import TransientError
+from maxlake.settings import Settings
+from schemas.kinds import EventKind
+
+__all__ = ["TopicAdminError", "TopicInfo", "ensure_topics", "list_topics"]
+
+logger = logging.getLogger(__name__)
+
+ALL_KINDS: tuple[str, ...] = tuple(kind.value for kind in EventKind)
+
+
+class TopicAdminError(TransientError):
+    """The broker could not be reached or refused a topic operation; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicInfo:
+    """A topic as the broker reports it."""
+
+    name: str
+    partitions: int
+
+
+@contextmanager
+def _admin(settings: Settings, timeout_s: float) -> Iterator[KafkaAdminClient]:
+    try:
+        client = KafkaAdminClient(
+            bootstrap_servers=settings.bootstrap_servers.split(","),
+            client_id="maxlake-topic-admin",
+            request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+            **settings.kafka_security(),
+        )
+    except KafkaError as exc:
+        raise TopicAdminError(
+            f"cannot reach the broker at {settings.bootstrap_servers}: {exc}"
+        ) from exc
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def ensure_topics(
+    settings: Settings,
+    tenants: Iterable[str],
+    kinds: Iterable[str] = ALL_KINDS,
+    *,
+    timeout_s: float = 30.0,
+) -> list[str]:
+    """Create the missing topics of ``tenants`` x ``kinds``; return the names created.
+
+    Idempotent: a second call creates nothing and returns ``[]``. A topic created concurrently
+    by someone else counts as existing. New topics get ``settings.topic_partitions`` partitions,
+    ``retention.ms`` from ``settings.topic_retention_hours`` and the broker's default replication.
+
+    Raises:
+        TopicAdminError: broker unreachable or a creation refused (the topic and reason named).
+    """
+    kind_list = list(kinds)
+    unknown = sorted(set(kind_list) - set(ALL_KINDS))
+    if unknown:
+        raise ValueError(f"unknown event kinds {unknown}; valid: {', '.join(ALL_KINDS)}")
+    wanted = [settings.topic_for(tenant, kind) for tenant in tenants for kind in kind_list]
+    retention_ms = str(settings.topic_retention_hours * 3600 * 1000)
+    with _admin(settings, timeout_s) as admin:
+        try:
+            existing = set(admin.list_topics())
+            missing = [name for name in dict.fromkeys(wanted) if name not in existing]
+            if not missing:
+                return []
+            result = admin.create_topics(
+                {
+                    name: {
+                        "num_partitions": settings.topic_partitions,
+                        "configs": {"retention.ms": retention_ms},
+                    }
+                    for name in missing
+                },
+                timeout_ms=int(timeout_s * 1000),
+                raise_errors=False,
+            )
+        except KafkaError as exc:
+            raise TopicAdminError(f"creating topics {missing} failed: {exc}") from exc
+        created = []
+        for topic in result["topics"]:
+            code = topic.get("error_code", 0)
+            if code == 0:
+                created.append(topic["name"])
+            elif code != TopicAlreadyExistsError.errno:
+                message = topic.get("error_message") or f"error code {code}"
+                raise TopicAdminError(f"creating topic {topic['name']!r} failed: {message}")
+        try:
+            admin.wait_for_topics(created, timeout_ms=int(timeout_s * 1000))
+        except KafkaError as exc:
+            raise TopicAdminError(f"topics {created} created but not ready: {exc}") from exc
+    logger.info("created topics %s", created)
+    return sorted(created)
+
+
+def list_topics(settings: Settings, *, prefix: str | None = None, timeout_s: float = 30.0) -> (
+    list[TopicInfo]
+):
+    """The broker's topics whose name starts with ``prefix`` (default: ``<topic_prefix>.``)."""
+    start = f"{settings.topic_prefix}." if prefix is None else prefix
+    with _admin(settings, timeout_s) as admin:
+        try:
+            described = admin.describe_topics()
+        except KafkaError as exc:
+            raise TopicAdminError(f"listing topics failed: {exc}") from exc
+    return sorted(
+        (
+            TopicInfo(t["name"], len(t.get("partitions") or []))
+            for t in described
+            if t["name"].startswith(start)
+        ),
+        key=lambda info: info.name,
+    )

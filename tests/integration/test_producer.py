@@ -1,0 +1,164 @@
+"""PlantProducer against a real broker: round trip, and store-and-forward across a real outage."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from kafka import KafkaConsumer
+
+from infra.broker import LocalBroker
+from maxlake.settings import Settings
+from streams.producer import EventSerializationError, EventTooLargeError, PlantProducer
+from streams.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+TENANT = "acme"
+
+
+def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0) -> list[Any]:
+    """Every record of ``topic`` from the start, stopping once ``expected`` arrived or idle."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(timeout_s * 1000),
+    )
+    records = []
+    try:
+        for record in consumer:
+            records.append(record)
+            if len(records) >= expected:
+                # drain what is already there, so that duplicates would show
+                more = consumer.poll(timeout_ms=1000)
+                records.extend(r for batch in more.values() for r in batch)
+                break
+    finally:
+        consumer.close()
+    return records
+
+
+def _event(i: int, machines: int = 5) -> dict[str, Any]:
+    return {
+        "event_id": f"evt-{i:06d}",
+        "schema_version": 1,
+        "kind": "telemetry",
+        "tenant": TENANT,
+        "plant": "p1",
+        "line": "l1",
+        "machine": f"m-{i % machines}",
+        "event_time": "2026-11-26T10:00:00.000000Z",
+        "reading": {"tag": "temp", "value": float(i), "unit": "degC", "quality": "GOOD"},
+    }
+
+
+def _settings(bootstrap: str, prefix: str, tmp_path: Path) -> Settings:
+    return Settings(
+        bootstrap_servers=bootstrap, topic_prefix=prefix, spool_dir=tmp_path / "spool"
+    )
+
+
+def _check_exactly_once_in_order(records: list[Any], sent: int) -> None:
+    """Each event_id once, keyed by its machine, and per machine in send order."""
+    ids: Counter[str] = Counter()
+    per_machine: dict[str, list[int]] = defaultdict(list)
+    for record in records:
+        event = orjson.loads(record.value)
+        assert record.key == event["machine"].encode()
+        ids[event["event_id"]] += 1
+        per_machine[event["machine"]].append(int(event["event_id"].removeprefix("evt-")))
+    assert sorted(ids) == [f"evt-{i:06d}" for i in range(sent)]
+    assert [i for i, n in ids.items() if n > 1] == []
+    for numbers in per_machine.values():
+        assert numbers == sorted(numbers)
+
+
+def test_events_round_trip_keyed_by_machine_with_sent_time(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    settings = _settings(kafka_bootstrap, unique_name, tmp_path)
+    ensure_topics(settings, [TENANT], ["telemetry"])
+    with PlantProducer(settings) as producer:
+        for i in range(500):
+            producer.send(_event(i))
+        producer.send(orjson.dumps(_event(500)))
+        producer.flush()
+        assert producer.counters()["sent"] == 501
+        assert producer.spooled == 0
+    records = consume_all(kafka_bootstrap, settings.topic_for(TENANT, "telemetry"), 501)
+    _check_exactly_once_in_order(records, 501)
+    first = orjson.loads(records[0].value)
+    assert first["sent_time"].endswith("Z")
+
+
+def test_unroutable_and_oversized_events_are_terminal_errors(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    settings = _settings(kafka_bootstrap, unique_name, tmp_path)
+    with PlantProducer(settings, max_request_size=64 * 1024) as producer:
+        with pytest.raises(EventSerializationError, match="tenant"):
+            producer.send({"kind": "telemetry"})
+        with pytest.raises(EventSerializationError, match="JSON"):
+            producer.send({**_event(0), "value": object()})
+        with pytest.raises(EventTooLargeError):
+            producer.send({**_event(0), "padding": "x" * 100_000})
+        assert producer.sent == 0
+
+
+def test_outage_spools_then_resends_in_order_exactly_once(
+    restartable_broker: LocalBroker, unique_name: str, tmp_path: Path
+) -> None:
+    settings = _settings(restartable_broker.bootstrap, unique_name, tmp_path)
+    ensure_topics(settings, [TENANT], ["telemetry"])
+    producer = PlantProducer(settings, retry_interval_s=0.5, stall_timeout_s=3.0)
+    try:
+        for i in range(1000):
+            producer.send(_event(i))
+        producer.flush()
+        restartable_broker.stop()
+        for i in range(1000, 3000):
+            producer.send(_event(i))
+        producer.flush()
+        assert not producer.connected
+        assert producer.spooled > 0
+        assert producer.spool_pending > 0
+        restartable_broker.start(timeout_s=90)
+        assert producer.wait_drained(timeout_s=120)
+        for i in range(3000, 3200):
+            producer.send(_event(i))
+        producer.flush()
+        counts = producer.counters()
+    finally:
+        producer.close()
+    assert counts["sent"] + counts["resent"] == 3200
+    assert counts["spool_pending"] == 0
+    topic = settings.topic_for(TENANT, "telemetry")
+    records = consume_all(restartable_broker.bootstrap, topic, 3200)
+    _check_exactly_once_in_order(records, 3200)
+
+
+def test_spool_survives_a_producer_restart(
+    restartable_broker: LocalBroker, unique_name: str, tmp_path: Path
+) -> None:
+    settings = _settings(restartable_broker.bootstrap, unique_name, tmp_path)
+    ensure_topics(settings, [TENANT], ["telemetry"])
+    restartable_broker.stop()
+    first = PlantProducer(settings, connect_timeout_s=0.5)
+    for i in range(700):
+        first.send(_event(i))
+    first.close()
+    assert first.counters()["spool_pending"] == 700
+    restartable_broker.start(timeout_s=90)
+    with PlantProducer(settings) as second:
+        assert second.spool_pending == 0
+        assert second.resent == 700
+        for i in range(700, 800):
+            second.send(_event(i))
+    topic = settings.topic_for(TENANT, "telemetry")
+    records = consume_all(restartable_broker.bootstrap, topic, 800)
+    _check_exactly_once_in_order(records, 800)
