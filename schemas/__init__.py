@@ -1,6 +1,14 @@
-"""Event contracts, Arrow schemas, JSON Schema export and the asset registry."""
+"""Event contracts, Arrow schemas, JSON Schema export and the asset registry.
 
+The decoder turns micro-batches of raw Kafka message values into typed silver rows (Arrow) and
+one :class:`Rejection` per bad message; :func:`contract_for` picks the contract of a kind.
+"""
+
+from schemas.compat import Incompatibility, check_against_baseline, check_compatibility
+from schemas.contract import EventContract
+from schemas.contracts import CONTRACTS, contract_for
 from schemas.errors import RegistryError, UnknownKindError
+from schemas.json_schema import export_json_schemas, schema_file_name
 from schemas.kinds import ID_PATTERN, SUPPORTED_VERSIONS, EventKind, RejectReason
 from schemas.registry import (
     AlarmSpec,
@@ -13,12 +21,21 @@ from schemas.registry import (
     Tenant,
     load_registry,
 )
+from schemas.results import DecodeLimits, DecodeResult, Rejection
+from schemas.tables import INGEST_FIELDS, PARTITION_COLUMNS, lake_schema
 
 __all__ = [
+    "CONTRACTS",
     "ID_PATTERN",
+    "INGEST_FIELDS",
+    "PARTITION_COLUMNS",
     "SUPPORTED_VERSIONS",
     "AlarmSpec",
+    "DecodeLimits",
+    "DecodeResult",
+    "EventContract",
     "EventKind",
+    "Incompatibility",
     "Line",
     "Machine",
     "MachineType",
@@ -26,8 +43,15 @@ __all__ = [
     "Registry",
     "RegistryError",
     "RejectReason",
+    "Rejection",
     "TagSpec",
     "Tenant",
     "UnknownKindError",
+    "check_against_baseline",
+    "check_compatibility",
+    "contract_for",
+    "export_json_schemas",
+    "lake_schema",
     "load_registry",
+    "schema_file_name",
 ]

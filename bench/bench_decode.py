@@ -1,0 +1,155 @@
+"""Decoder throughput: the vectorised telemetry decoder against a naive per-event baseline.
+
+Run ``python bench/bench_decode.py [--batches N] [--batch-size N]``. Each batch holds
+single-reading telemetry events (~250 bytes) of which 1% are bad in assorted ways (malformed
+JSON, a string value, a bad tag, an unparseable timestamp, a missing field). Both decoders see
+the same batches in the same run; the script prints events/s of each and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import re
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from schemas import DecodeLimits, contract_for, load_registry
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_BAD = (
+    lambda e: orjson.dumps(e)[:-7],
+    lambda e: orjson.dumps({**e, "reading": {**e["reading"], "value": "n/a"}}),
+    lambda e: orjson.dumps({**e, "reading": {**e["reading"], "tag": "bad tag!"}}),
+    lambda e: orjson.dumps({**e, "event_time": "26/11/2026 10:00"}),
+    lambda e: orjson.dumps({k: v for k, v in e.items() if k != "machine"}),
+)
+
+
+def make_batch(size: int, bad_share: float, rng: random.Random) -> list[bytes]:
+    """``size`` telemetry messages drawn from the registry, ``bad_share`` of them broken."""
+    reg = load_registry()
+    machines = reg.machines().to_pylist()
+    out = []
+    for _ in range(size):
+        m = rng.choice(machines)
+        spec = rng.choice(reg.machine_types[m["machine_type"]].tags)
+        t = NOW - timedelta(seconds=rng.uniform(0, 3600))
+        event: dict[str, Any] = {
+            "event_id": f"{m['machine']}-{rng.getrandbits(48):012x}",
+            "schema_version": 1,
+            "kind": "telemetry",
+            "tenant": m["tenant"],
+            "plant": m["plant"],
+            "line": m["line"],
+            "machine": m["machine"],
+            "event_time": t.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "reading": {
+                "tag": spec.tag,
+                "value": round(rng.gauss(spec.nominal, (spec.max - spec.min) / 50), 3),
+                "unit": spec.unit,
+                "quality": "GOOD",
+            },
+        }
+        if rng.random() < bad_share:
+            out.append(rng.choice(_BAD)(event))
+        else:
+            out.append(orjson.dumps(event))
+    return out
+
+
+def naive_decode(messages: Sequence[bytes]) -> tuple[pa.Table, int]:
+    """The obvious implementation: json.loads and Python checks per event, then from_pylist."""
+    rows: list[dict[str, Any]] = []
+    rejected = 0
+    lo, hi = NOW - timedelta(days=400), NOW + timedelta(seconds=300)
+    for msg in messages:
+        try:
+            e = json.loads(msg)
+            ok = e["schema_version"] == 1 and e["kind"] == "telemetry"
+            for key in ("tenant", "plant", "line", "machine"):
+                ok = ok and isinstance(e[key], str) and bool(_ID.fullmatch(e[key]))
+            ok = ok and isinstance(e["event_id"], str) and 0 < len(e["event_id"]) <= 128
+            t = datetime.fromisoformat(e["event_time"])
+            sent = e.get("sent_time")
+            r = e["reading"]
+            value = r["value"]
+            ok = (
+                ok and lo <= t <= hi and isinstance(r["tag"], str) and bool(_ID.fullmatch(r["tag"]))
+            )
+            if not ok or type(value) not in (int, float):
+                rejected += 1
+                continue
+            rows.append(
+                {
+                    "event_id": e["event_id"], "schema_version": 1, "tenant": e["tenant"],
+                    "plant": e["plant"], "line": e["line"], "machine": e["machine"],
+                    "event_time": t, "sent_time": datetime.fromisoformat(sent) if sent else None,
+                    "date": t.astimezone(UTC).date(), "reading_index": 0, "tag": r["tag"],
+                    "value": float(value), "unit": r.get("unit"),
+                    "quality": r.get("quality", "GOOD"),
+                }
+            )  # fmt: skip
+        except (ValueError, KeyError, TypeError):
+            rejected += 1
+    schema = pa.schema([f for f in contract_for("telemetry").row_schema if f.name != "_msg"])
+    return pa.Table.from_pylist(rows, schema=schema), rejected
+
+
+def _rates(fn: Callable[[list[bytes]], object], batches: list[list[bytes]]) -> tuple[float, float]:
+    """Events/s of the median batch and of the fastest batch (the machine may be shared)."""
+    times = []
+    for batch in batches:
+        start = time.perf_counter()
+        fn(batch)
+        times.append((time.perf_counter() - start) / len(batch))
+    return 1 / statistics.median(times), 1 / min(times)
+
+
+def main() -> None:
+    """Run both decoders on the same batches and print events/s and the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--bad-share", type=float, default=0.01)
+    parser.add_argument("--repeats", type=int, default=3, help="passes of the vectorised decoder")
+    args = parser.parse_args()
+    rng = random.Random(42)
+    batches = [make_batch(args.batch_size, args.bad_share, rng) for _ in range(args.batches)]
+    contract = contract_for("telemetry")
+    limits = DecodeLimits()
+    sizes = [len(m) for b in batches for m in b]
+
+    def fast(batch: list[bytes]) -> object:
+        return contract.decode(batch, now=NOW, limits=limits)
+
+    check = contract.decode(batches[0], now=NOW)
+    naive_rows, naive_rejected = naive_decode(batches[0])
+    print(
+        f"python {platform.python_version()}, pyarrow {pa.__version__}, orjson {orjson.__version__}"
+    )
+    print(f"{args.batches} batches x {args.batch_size} events, mean {statistics.mean(sizes):.0f} B")
+    print(f"first batch: {check.rows.num_rows} rows, {len(check.rejections)} rejected "
+          f"(naive: {naive_rows.num_rows} rows, {naive_rejected} rejected)")  # fmt: skip
+    fast_median, fast_best = _rates(fast, batches * args.repeats)
+    naive_median, naive_best = _rates(naive_decode, batches)
+    for name, median, best in (
+        ("vectorised decoder", fast_median, fast_best),
+        ("naive baseline", naive_median, naive_best),
+    ):
+        print(f"{name:<19} {median:>10,.0f} events/s median batch, {best:>10,.0f} best batch")
+    fast_rate, naive_rate = fast_median, naive_median
+    print(f"ratio (median batches): {fast_rate / naive_rate:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

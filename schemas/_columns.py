@@ -1,0 +1,362 @@
+"""Vectorised column checks shared by the contracts.
+
+Each helper takes the raw Python values of one field across a batch (one per *item*: a message
+or an element of a list inside messages), rejects the owners of bad values, nulls those values
+and returns a typed Arrow array. The fast path is C-speed whole-column work (``set(map(type,
+...))``, set differences on the distinct values, ``pa.array``, ``pyarrow.compute``); the
+per-item Python loop runs only for a column that holds a bad value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas._batch import Batch, describe
+from schemas.kinds import RejectReason
+
+__all__ = [
+    "POSITIONS",
+    "TIMESTAMP",
+    "Exploded",
+    "Scope",
+    "explode",
+    "extract",
+    "int_column",
+    "number_column",
+    "string_column",
+    "timestamp_column",
+]
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+RFC3339 = r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)$"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+_NONE = type(None)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which message owns each item and how to name an item's field in a rejection detail."""
+
+    owners: list[int] | None
+    path: Callable[[int], str]
+
+    def owner(self, item: int) -> int:
+        """The batch position of the message that holds ``item``."""
+        return item if self.owners is None else self.owners[item]
+
+    def field(self, item: int, key: str) -> str:
+        """Dotted field path of ``key`` in ``item``, e.g. ``readings[2].value``."""
+        prefix = self.path(item)
+        if not prefix:
+            return key
+        return f"{prefix}.{key}" if key else prefix
+
+
+POSITIONS = Scope(None, lambda _: "")
+"""Scope of top-level fields: one item per message."""
+
+
+def extract(dicts: list[dict[str, Any]], keys: tuple[str, ...]) -> list[list[Any]]:
+    """One list of values per key (None where absent).
+
+    Runs ``itemgetter`` over the dicts at C speed; a dict lacking a key stops the run, gets
+    its values with ``dict.get`` and the run resumes after it (``list.extend`` keeps what
+    was appended before the ``KeyError``), so the cost stays per bad dict, not per batch.
+    """
+    getter = itemgetter(*keys)
+    rows: list[Any] = []
+    rest = iter(dicts)
+    while True:
+        try:
+            rows.extend(map(getter, rest))
+            break
+        except KeyError:
+            lacking = dicts[len(rows)]
+            rows.append(
+                tuple(lacking.get(k) for k in keys) if len(keys) > 1 else lacking.get(keys[0])
+            )
+    if len(keys) == 1:
+        return [rows]
+    if not rows:
+        return [[] for _ in keys]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _indices(seq: list[Any], target: Any) -> Iterator[int]:
+    """Positions of ``target`` in ``seq``, scanning at C speed with ``list.index``."""
+    i = -1
+    while True:
+        try:
+            i = seq.index(target, i + 1)
+        except ValueError:
+            return
+        yield i
+
+
+def _check_types(
+    b: Batch,
+    scope: Scope,
+    vals: list[Any],
+    key: str,
+    *,
+    allowed: tuple[type, ...],
+    expected: str,
+    required: bool,
+) -> None:
+    types = set(map(type, vals))
+    if types.issubset(allowed) or (not required and types.issubset((*allowed, _NONE))):
+        return
+    type_list = list(map(type, vals))
+    for bad_type in types.difference(allowed):
+        for i in _indices(type_list, bad_type):
+            v = vals[i]
+            if v is None:
+                if required:
+                    b.reject(
+                        scope.owner(i),
+                        RejectReason.MISSING_FIELD,
+                        f"field '{scope.field(i, key)}' is required but missing or null",
+                    )
+                continue
+            b.reject(
+                scope.owner(i),
+                RejectReason.WRONG_TYPE,
+                f"field '{scope.field(i, key)}': expected {expected}, got {describe(v)}",
+            )
+            vals[i] = None
+
+
+def _reject_values(
+    b: Batch, scope: Scope, vals: list[Any], key: str, *, bad: Collection[Any], why: str
+) -> None:
+    for value in bad:
+        for i in _indices(vals, value):
+            b.reject(
+                scope.owner(i),
+                RejectReason.INVALID_VALUE,
+                f"field '{scope.field(i, key)}': {why}, got {describe(value)}",
+            )
+            vals[i] = None
+
+
+def _distinct_strings(vals: list[Any], *, required: bool) -> set[Any] | None:
+    """The distinct values when all are strings (or null when optional), else None."""
+    try:
+        distinct = set(vals)
+    except TypeError:
+        return None
+    types = set(map(type, distinct))
+    if types == {str} or (not required and types.issubset((str, _NONE))):
+        distinct.discard(None)
+        return distinct
+    return None
+
+
+def string_column(
+    b: Batch,
+    scope: Scope,
+    vals: list[Any],
+    key: str,
+    *,
+    required: bool = True,
+    pattern: re.Pattern[str] | None = None,
+    enum: frozenset[str] | None = None,
+    max_len: int | None = None,
+) -> pa.Array:
+    """A string column. ``pattern`` and ``enum`` are checked on distinct values only, which
+    is cheap for low-cardinality fields (ids, tags, enums); ``max_len`` counts characters.
+    Empty strings are rejected for required fields."""
+    if enum is not None or pattern is not None:
+        distinct = _distinct_strings(vals, required=required)
+        if distinct is None:
+            _check_types(
+                b, scope, vals, key, allowed=(str,), expected="a string", required=required
+            )
+            distinct = set(vals)
+            distinct.discard(None)
+        if enum is not None and not distinct.issubset(enum):
+            why = f"expected one of {', '.join(sorted(enum))}"
+            _reject_values(b, scope, vals, key, bad=distinct - enum, why=why)
+        elif pattern is not None:
+            bad = {v for v in distinct if not pattern.fullmatch(v)}
+            if bad:
+                _reject_values(b, scope, vals, key, bad=bad, why=f"must match {pattern.pattern}")
+    else:
+        _check_types(b, scope, vals, key, allowed=(str,), expected="a string", required=required)
+        if required and "" in vals:
+            _reject_values(b, scope, vals, key, bad={""}, why="must not be empty")
+    if max_len is not None and max(map(len, filter(None, vals)), default=0) > max_len:
+        long = {v for v in vals if v is not None and len(v) > max_len}
+        _reject_values(b, scope, vals, key, bad=long, why=f"longer than {max_len} characters")
+    return pa.array(vals, pa.string())
+
+
+def number_column(
+    b: Batch, scope: Scope, vals: list[Any], key: str, *, required: bool = True
+) -> pa.Array:
+    """A float64 column from JSON numbers (ints or floats; booleans are a wrong type)."""
+    _check_types(b, scope, vals, key, allowed=(int, float), expected="a number", required=required)
+    try:
+        return pa.array(vals, pa.float64())
+    except (pa.ArrowInvalid, OverflowError):
+        return pa.array([None if v is None else float(v) for v in vals], pa.float64())
+
+
+def int_column(
+    b: Batch,
+    scope: Scope,
+    vals: list[Any],
+    key: str,
+    *,
+    lo: int,
+    hi: int,
+    arrow_type: pa.DataType,
+    required: bool = True,
+) -> pa.Array:
+    """An integer column whose values must lie in ``lo..hi`` (inclusive)."""
+    _check_types(b, scope, vals, key, allowed=(int,), expected="an integer", required=required)
+    present = [v for v in vals if v is not None]
+    if present and (min(present) < lo or max(present) > hi):
+        out = {v for v in present if not lo <= v <= hi}
+        _reject_values(b, scope, vals, key, bad=out, why=f"must be an integer in {lo}..{hi}")
+    return pa.array(vals, arrow_type)
+
+
+def timestamp_column(
+    b: Batch, scope: Scope, vals: list[Any], key: str, *, required: bool = True
+) -> pa.Array:
+    """A ``timestamp[us, UTC]`` column from RFC 3339 strings (``Z`` or ``±HH:MM`` offsets,
+    any number of fractional digits, truncated to microseconds)."""
+    _check_types(
+        b,
+        scope,
+        vals,
+        key,
+        allowed=(str,),
+        expected="an RFC 3339 timestamp string",
+        required=required,
+    )
+    arr = pa.array(vals, pa.string())
+    shaped = pc.match_substring_regex(arr, RFC3339)
+    if not pc.all(shaped).as_py():
+        for i in pc.indices_nonzero(pc.invert(shaped)).to_pylist():
+            b.reject(
+                scope.owner(i),
+                RejectReason.INVALID_TIMESTAMP,
+                f"field '{scope.field(i, key)}': expected an RFC 3339 timestamp such as "
+                f"2026-11-26T10:00:00.123Z, got {describe(vals[i])}",
+            )
+            vals[i] = None
+        arr = pa.array(vals, pa.string())
+    try:
+        return pc.cast(arr, TIMESTAMP)
+    except pa.ArrowInvalid:
+        pass
+    try:
+        return pc.cast(pc.replace_substring_regex(arr, r"(\.\d{6})\d+", r"\1"), TIMESTAMP)
+    except pa.ArrowInvalid:
+        return _timestamps_one_by_one(b, scope, vals, key)
+
+
+def _timestamps_one_by_one(b: Batch, scope: Scope, vals: list[Any], key: str) -> pa.Array:
+    micros: list[int | None] = []
+    for i, text in enumerate(vals):
+        if text is None:
+            micros.append(None)
+            continue
+        try:
+            moment = datetime.fromisoformat(text.upper())
+            micros.append((moment - _EPOCH) // _ONE_US)
+        except (ValueError, OverflowError, TypeError) as exc:
+            b.reject(
+                scope.owner(i),
+                RejectReason.INVALID_TIMESTAMP,
+                f"field '{scope.field(i, key)}': not a valid date and time ({exc}), "
+                f"got {describe(text)}",
+            )
+            micros.append(None)
+    return pa.array(micros, pa.int64()).cast(TIMESTAMP)
+
+
+@dataclass(frozen=True, slots=True)
+class Exploded:
+    """The elements of a list field across a batch, flattened, with list offsets."""
+
+    items: list[Any]
+    scope: Scope
+    offsets: list[int]
+    sub: list[int]
+    """Position of each item inside its message's list."""
+
+    def list_array(self, values: pa.Array) -> pa.Array:
+        """Wrap per-item ``values`` back into one list per message."""
+        return pa.ListArray.from_arrays(pa.array(self.offsets, pa.int32()), values)
+
+
+def explode(
+    b: Batch,
+    lists: list[Any],
+    key: str,
+    *,
+    required: bool,
+    non_empty: bool,
+    max_items: int,
+    objects: bool,
+) -> Exploded:
+    """Flatten a per-message list field; absent lists are empty unless ``required``.
+
+    Args:
+        objects: True when elements must be JSON objects (checked here); otherwise the
+            element type is left to the column helper run over ``items``.
+    """
+    items: list[Any] = []
+    owners: list[int] = []
+    sub: list[int] = []
+    offsets = [0]
+    for pos, lst in enumerate(lists):
+        problem = _list_problem(lst, key, required=required, non_empty=non_empty, cap=max_items)
+        if problem is None and lst is not None and objects:
+            problem = next(
+                (_not_object(key, k, e) for k, e in enumerate(lst) if type(e) is not dict),
+                None,
+            )
+        if problem is not None:
+            b.reject(pos, *problem)
+        elif lst:
+            items.extend(lst)
+            owners.extend([pos] * len(lst))
+            sub.extend(range(len(lst)))
+        offsets.append(len(items))
+    return Exploded(items, Scope(owners, lambda i: f"{key}[{sub[i]}]"), offsets, sub)
+
+
+def _list_problem(
+    lst: Any, key: str, *, required: bool, non_empty: bool, cap: int
+) -> tuple[RejectReason, str] | None:
+    if lst is None:
+        if required:
+            return RejectReason.MISSING_FIELD, f"field '{key}' is required but missing or null"
+        return None
+    if type(lst) is not list:
+        return RejectReason.WRONG_TYPE, f"field '{key}': expected an array, got {describe(lst)}"
+    if non_empty and not lst:
+        return RejectReason.INVALID_VALUE, f"field '{key}': must not be empty"
+    if len(lst) > cap:
+        return RejectReason.INVALID_VALUE, f"field '{key}': {len(lst)} items, at most {cap}"
+    return None
+
+
+def _not_object(key: str, k: int, element: Any) -> tuple[RejectReason, str]:
+    return (
+        RejectReason.WRONG_TYPE,
+        f"field '{key}[{k}]': expected an object, got {describe(element)}",
+    )

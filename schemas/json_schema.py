@@ -1,0 +1,102 @@
+"""JSON Schema (2020-12) documents of the contracts, as published to plant integrators.
+
+The documents describe what the decoder accepts; a few rules are only enforced by the decoder
+(event-time window, topic tenant, ``process_end >= process_start``) and are stated in each
+document's ``description``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from schemas.kinds import ID_PATTERN, SUPPORTED_VERSIONS, EventKind
+
+__all__ = ["RFC3339_PATTERN", "contract_json_schema", "export_json_schemas", "schema_file_name"]
+
+RFC3339_PATTERN = r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$"
+_BASE_ID = "https://maxlake.dev/schemas"
+
+
+def schema_file_name(kind: EventKind | str, version: int) -> str:
+    """File name of a published document, e.g. ``telemetry.v1.schema.json``."""
+    return f"{EventKind(kind).value}.v{version}.schema.json"
+
+
+def _timestamp(description: str) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "format": "date-time",
+        "pattern": RFC3339_PATTERN,
+        "description": description,
+    }
+
+
+def contract_json_schema(
+    kind: EventKind,
+    version: int,
+    body: tuple[dict[str, Any], list[str], list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """Assemble the document of one contract from the envelope and the kind's body parts."""
+    body_props, body_required, rules = body
+    ident = {"type": "string", "pattern": ID_PATTERN}
+    envelope: dict[str, Any] = {
+        "event_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "description": "unique per event; a resend keeps it",
+        },
+        "schema_version": {"type": "integer", "enum": sorted(SUPPORTED_VERSIONS)},
+        "kind": {"const": kind.value},
+        "tenant": {**ident, "description": "must equal the tenant of the topic"},
+        "plant": ident,
+        "line": ident,
+        "machine": ident,
+        "event_time": _timestamp(
+            "when it happened; at most 300 s ahead and 400 days behind ingest time"
+        ),
+        "sent_time": {
+            "anyOf": [_timestamp("when the producer sent it"), {"type": "null"}],
+        },
+    }
+    doc: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{_BASE_ID}/{schema_file_name(kind, version)}",
+        "title": f"maxlake {kind.value} event v{version}",
+        "description": (
+            f"One {kind.value} event per Kafka message (UTF-8 JSON object). Unknown fields are "
+            "ignored. NaN and Infinity are not JSON and are rejected."
+        ),
+        "type": "object",
+        "required": [
+            "event_id",
+            "schema_version",
+            "kind",
+            "tenant",
+            "plant",
+            "line",
+            "machine",
+            "event_time",
+            *body_required,
+        ],
+        "properties": {**envelope, **body_props},
+    }
+    if rules:
+        doc["allOf"] = rules
+    return doc
+
+
+def export_json_schemas(out_dir: Path) -> list[Path]:
+    """Write ``<kind>.v<version>.schema.json`` for every contract; returns the files written."""
+    from schemas.contracts import CONTRACTS
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind, contract in CONTRACTS.items():
+        path = out_dir / schema_file_name(kind, contract.version)
+        text = json.dumps(contract.json_schema(), indent=2, sort_keys=False) + "\n"
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
