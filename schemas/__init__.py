@@ -8,7 +8,7 @@ from schemas.compat import Incompatibility, check_against_baseline, check_compat
 from schemas.contract import EventContract
 from schemas.contracts import CONTRACTS, contract_for
 from schemas.errors import RegistryError, UnknownKindError
-from schemas.json_schema import export_json_schemas, schema_file_name
+from schemas.json_schema import export_json_schemas, published_dir, schema_file_name
 from schemas.kinds import ID_PATTERN, SUPPORTED_VERSIONS, EventKind, RejectReason
 from schemas.registry import (
     AlarmSpec,
@@ -53,5 +53,6 @@ __all__ = [
     "export_json_schemas",
     "lake_schema",
     "load_registry",
+    "published_dir",
     "schema_file_name",
 ]

@@ -8,15 +8,26 @@ document's ``description``.
 from __future__ import annotations
 
 import json
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from schemas.kinds import ID_PATTERN, SUPPORTED_VERSIONS, EventKind
 
-__all__ = ["RFC3339_PATTERN", "contract_json_schema", "export_json_schemas", "schema_file_name"]
+__all__ = [
+    "RFC3339_PATTERN",
+    "contract_json_schema",
+    "export_json_schemas",
+    "published_dir",
+    "schema_file_name",
+]
 
 RFC3339_PATTERN = r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$"
-_BASE_ID = "https://maxlake.dev/schemas"
+
+
+def published_dir() -> Path:
+    """The packaged ``schemas/published`` directory: the baseline of compatibility checks."""
+    return Path(str(files("schemas") / "published"))
 
 
 def schema_file_name(kind: EventKind | str, version: int) -> str:
@@ -63,7 +74,7 @@ def contract_json_schema(
     }
     doc: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"{_BASE_ID}/{schema_file_name(kind, version)}",
+        "$id": f"urn:maxlake:contract:{kind.value}:v{version}",
         "title": f"maxlake {kind.value} event v{version}",
         "description": (
             f"One {kind.value} event per Kafka message (UTF-8 JSON object). Unknown fields are "

@@ -17,6 +17,8 @@ from maxlake.errors import MaxlakeError
 COMMAND_MODULES = (
     "maxlake.cli.config_cmd",
     "maxlake.cli.broker_cmd",
+    "maxlake.cli.schemas_cmd",
+    "maxlake.cli.streams_cmd",
 )
 
 
