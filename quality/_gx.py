@@ -1,0 +1,205 @@
+"""The one place that talks to Great Expectations.
+
+GX takes seconds to import and its context must not be rebuilt or have names re-added
+(GX #10269), so the context, the pandas data source, the dataframe asset and the batch
+definition are created once per process, on first use, and shared by every gateway. Suites are
+plain ``ExpectationSuite`` objects that are not registered with the context, so several
+gateways (different registries, different suite files) can coexist in one process.
+
+Each expectation carries its suite entry name in ``meta["maxlake_name"]``; results are mapped
+back by that name because GX does not return them in suite order.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from maxlake.errors import ConfigError
+from quality.errors import SuiteError, ValidationFailed
+from quality.suites import ExpectationSpec, SuiteSpec, resolve_placeholders
+
+__all__ = ["RESULT_FORMAT", "GxRuntime", "Outcome", "build_suite", "run_suite", "runtime"]
+
+RESULT_FORMAT: Mapping[str, Any] = {
+    "result_format": "COMPLETE",
+    "partial_unexpected_count": 0,
+    "include_unexpected_rows": False,
+    "return_unexpected_index_query": False,
+}
+"""Passed at run time: GX ignores ``result_format`` set on expectations (GX #10316)."""
+
+NAME_KEY = "maxlake_name"
+_DATASOURCE, _ASSET, _BATCH = "maxlake", "rows", "whole_batch"
+
+
+@dataclass(frozen=True, slots=True)
+class GxRuntime:
+    """The process-wide GX objects; ``lock`` serialises validations (GX is not thread-safe)."""
+
+    gx: Any
+    context: Any
+    batch_definition: Any
+    lock: threading.Lock
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What GX reported for one expectation.
+
+    Attributes:
+        success: GX's own verdict.
+        unexpected_rows: positions of the failing rows (int64, ascending as GX reports
+            them); None for aggregate expectations, which judge the batch as a whole.
+        observed_value: the aggregate's observed value, or the unexpected count of a row-level
+            expectation.
+    """
+
+    success: bool
+    unexpected_rows: npt.NDArray[np.int64] | None
+    observed_value: Any
+
+
+_CREATE_LOCK = threading.Lock()
+
+
+def runtime() -> GxRuntime:
+    """The process-wide GX runtime, created on the first call (imports GX: seconds)."""
+    with _CREATE_LOCK:
+        return _create_runtime()
+
+
+@functools.cache
+def _create_runtime() -> GxRuntime:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    try:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ConfigError(
+            "great-expectations is not installed: pip install 'great-expectations>=1.24'"
+        ) from exc
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    asset = context.data_sources.add_pandas(_DATASOURCE).add_dataframe_asset(_ASSET)
+    batch_definition = asset.add_batch_definition_whole_dataframe(_BATCH)
+    return GxRuntime(gx, context, batch_definition, threading.Lock())
+
+
+def build_suite(spec: SuiteSpec, placeholders: Mapping[str, list[str]]) -> Any:
+    """A GX ``ExpectationSuite`` for ``spec`` with registry placeholders resolved.
+
+    Raises:
+        SuiteError: naming the file and entry for an unknown GX class, a class that does not
+            fit the entry's level, or arguments GX rejects.
+    """
+    gx = runtime().gx
+    suite = gx.ExpectationSuite(name=spec.suite_name, meta={"suite_version": spec.suite_version})
+    for entry in spec.expectations:
+        cls = _expectation_class(spec, entry)
+        kwargs = resolve_placeholders(entry, placeholders, path=str(spec.path))
+        meta = {**kwargs.pop("meta", {}), NAME_KEY: entry.name}
+        try:
+            expectation = cls(**kwargs, meta=meta)
+        except Exception as exc:
+            raise SuiteError(
+                str(spec.path),
+                f"expectation {entry.name!r}",
+                f"invalid kwargs for {cls.__name__}: {exc}",
+            ) from exc
+        suite.add_expectation(expectation)
+    return suite
+
+
+def _expectation_class(spec: SuiteSpec, entry: ExpectationSpec) -> type[Any]:
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations import expectation as base
+
+    where = (str(spec.path), f"expectation {entry.name!r}")
+    cls = getattr(gxe, entry.expectation, None)
+    if not isinstance(cls, type) or not issubclass(cls, base.Expectation):
+        raise SuiteError(
+            *where,
+            f"unknown expectation type {entry.expectation!r}: not a class of "
+            "great_expectations.expectations (e.g. ExpectColumnValuesToBeInSet)",
+        )
+    if issubclass(cls, base.QueryExpectation | base.UnexpectedRowsExpectation):
+        raise SuiteError(*where, f"{entry.expectation} needs SQL; batches are pandas frames")
+    row_level = base.ColumnMapExpectation | base.ColumnPairMapExpectation
+    row_level |= base.MulticolumnMapExpectation
+    if entry.level != "batch" and not issubclass(cls, row_level):
+        raise SuiteError(
+            *where,
+            f"level {entry.level!r} needs a row-level (column map, column pair map or "
+            f"multicolumn map) expectation that reports failing rows; {entry.expectation} "
+            "judges the whole batch: use level 'batch'",
+        )
+    return cls
+
+
+def run_suite(suite: Any, frame: pd.DataFrame, *, kind: str) -> dict[str, Outcome]:
+    """Validate ``frame`` (default RangeIndex) against ``suite``; one outcome per entry name.
+
+    Raises:
+        ValidationFailed: GX raised, reported an exception for an expectation, returned no
+            result for an entry, or did not report valid row positions for a failing
+            row-level expectation. The caller wraps any other exception the same way.
+    """
+    n = len(frame)
+    rt = runtime()
+    with rt.lock:
+        batch = rt.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(suite, result_format=dict(RESULT_FORMAT))
+    outcomes: dict[str, Outcome] = {}
+    for r in result.results:
+        name = (r.expectation_config.meta or {}).get(NAME_KEY)
+        problem = _raised(r.exception_info)
+        if problem is not None:
+            raise ValidationFailed(kind, n, problem, expectation=name)
+        outcomes[str(name)] = _outcome(r, kind, n, str(name))
+    expected = {e.meta[NAME_KEY] for e in suite.expectations}
+    if set(outcomes) != expected:
+        lost = ", ".join(sorted(expected - set(outcomes)))
+        raise ValidationFailed(kind, n, f"GX returned no result for {lost}")
+    return outcomes
+
+
+def _outcome(r: Any, kind: str, n: int, name: str) -> Outcome:
+    res: dict[str, Any] = r.result or {}
+    success = bool(r.success)
+    if "unexpected_index_list" not in res:
+        if res.get("unexpected_count"):
+            raise ValidationFailed(kind, n, "GX reported no row indices", expectation=name)
+        return Outcome(success, None, _plain(res.get("observed_value")))
+    rows = np.asarray(res["unexpected_index_list"], dtype=np.int64)
+    if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= n)):
+        raise ValidationFailed(kind, n, "GX reported row indices out of range", expectation=name)
+    if rows.size != res.get("unexpected_count", rows.size):
+        raise ValidationFailed(kind, n, "GX reported fewer indices than failures", expectation=name)
+    return Outcome(success, rows, int(rows.size))
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars as Python numbers, so verdicts serialise without surprises."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _raised(info: Any) -> str | None:
+    """The exception message GX recorded for an expectation, if any.
+
+    GX 1.x stores either one flat record or one record per failed metric."""
+    if not isinstance(info, dict):
+        return None
+    records = [info] if "raised_exception" in info else list(info.values())
+    for rec in records:
+        if isinstance(rec, dict) and rec.get("raised_exception"):
+            return str(rec.get("exception_message") or "GX raised an exception")
+    return None

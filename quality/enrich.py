@@ -1,0 +1,260 @@
+"""Registry facts joined onto a batch, so that suites check them with plain GX expectations.
+
+Great Expectations compares columns with constants or with other columns of the same row; it
+cannot look a machine's tag range up in the asset registry. So before validation the gateway
+adds *derived columns*: hash lookups (``pyarrow.compute.index_in`` on composite keys, an
+order-preserving vectorised join) of the registry tables built once in :class:`RegistryIndex`,
+plus a few per-row computations (latency, process duration). One GX expectation then checks
+every tag's range at once through a column pair such as ``value >= tag_min``.
+
+Only derived columns that the suite reads are computed. Their names and meanings are listed in
+:data:`DERIVED_COLUMNS` and in docs/QUALITY.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas import EventKind, Registry
+
+__all__ = ["DERIVED_COLUMNS", "KEY_SEP", "RegistryIndex", "derive_columns", "raw_columns_needed"]
+
+KEY_SEP = "/"
+"""Separator of composite keys; ids cannot contain it (see ``schemas.ID_PATTERN``)."""
+
+_STR = pa.string()
+_ENVELOPE = ("tenant", "plant", "line", "machine")
+
+
+class RegistryIndex:
+    """Registry lookups as Arrow arrays, built once per gateway.
+
+    Attributes:
+        machine_keys: ``tenant/plant/line/machine`` per machine.
+        machine_types: the machine type of each entry of ``machine_keys``.
+        tag_keys: ``machine_type/tag`` per tag spec, with ``tag_min``, ``tag_max``,
+            ``tag_unit`` aligned to it.
+        alarm_keys: ``machine_type/code`` per alarm spec, with ``alarm_severity``.
+        tenant_machines: ``tenant/machine`` for every machine of every tenant.
+        tenant_defects: ``tenant/defect_code`` for the defect codes of every machine type a
+            tenant operates.
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        machines = registry.machines()
+        self.machine_keys = _join([machines[c] for c in ("tenant", "plant", "line", "machine")])
+        self.machine_types = machines["machine_type"].combine_chunks()
+        ranges = registry.tag_ranges()
+        self.tag_keys = _join([ranges["machine_type"], ranges["tag"]])
+        self.tag_min = ranges["min"].combine_chunks()
+        self.tag_max = ranges["max"].combine_chunks()
+        self.tag_unit = ranges["unit"].combine_chunks()
+        types = registry.machine_types
+        alarms = [(t.id, a.code, a.severity) for t in types.values() for a in t.alarms]
+        self.alarm_keys = pa.array([f"{t}{KEY_SEP}{c}" for t, c, _ in alarms], _STR)
+        self.alarm_severity = pa.array([s for _, _, s in alarms], pa.int16())
+        self.tenant_machines = pc.unique(_join([machines["tenant"], machines["machine"]]))
+        pairs = {
+            (tenant, code)
+            for tenant, mtype in zip(
+                machines["tenant"].to_pylist(), machines["machine_type"].to_pylist(), strict=True
+            )
+            for code in types[mtype].defect_codes
+        }
+        self.tenant_defects = pa.array(sorted(f"{t}{KEY_SEP}{c}" for t, c in pairs), _STR)
+        self.placeholders: Mapping[str, list[str]] = MappingProxyType(
+            {
+                "machine_keys": sorted(self.machine_keys.to_pylist()),
+                "machine_types": sorted(types),
+                "machine_type_tags": sorted(self.tag_keys.to_pylist()),
+                "machine_type_alarm_codes": sorted(self.alarm_keys.to_pylist()),
+                "alarm_codes": sorted({a.code for t in types.values() for a in t.alarms}),
+                "defect_codes": sorted({d for t in types.values() for d in t.defect_codes}),
+                "tenants": sorted(t.id for t in registry.tenants),
+            }
+        )
+        """Values of the ``$registry.<name>`` suite placeholders."""
+
+
+class _Batch:
+    """The rows of one batch plus the columns computed so far (memoised)."""
+
+    def __init__(self, rows: pa.Table, index: RegistryIndex, kind: EventKind) -> None:
+        self.rows = rows
+        self.index = index
+        self.kind = kind
+        self.n = rows.num_rows
+        self.cache: dict[str, pa.Array] = {}
+
+    def col(self, name: str) -> pa.Array:
+        """A row column as one chunk, or a derived column of this batch's kind."""
+        if name not in self.cache:
+            spec = _DERIVED.get(name)
+            if spec is not None and self.kind in spec.kinds:
+                self.cache[name] = spec.compute(self)
+            else:
+                self.cache[name] = self.rows.column(name).combine_chunks()
+        return self.cache[name]
+
+    def memo(self, key: str, compute: Callable[[], pa.Array]) -> pa.Array:
+        """An intermediate array shared by several derived columns."""
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
+
+
+def _join(parts: list[pa.Array | pa.ChunkedArray]) -> pa.Array:
+    joined = pc.binary_join_element_wise(*parts, KEY_SEP)
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
+def _seconds(later: pa.Array, earlier: pa.Array) -> pa.Array:
+    micros = pc.cast(pc.subtract(later, earlier), pa.int64())
+    return pc.multiply(pc.cast(micros, pa.float64()), 1e-6)
+
+
+def _machine_type(b: _Batch) -> pa.Array:
+    idx = pc.index_in(b.col("machine_key"), value_set=b.index.machine_keys)
+    return b.index.machine_types.take(idx)
+
+
+def _tag_idx(b: _Batch) -> pa.Array:
+    return b.memo(
+        "(tag index)", lambda: pc.index_in(b.col("machine_type_tag"), value_set=b.index.tag_keys)
+    )
+
+
+def _alarm_key(b: _Batch) -> pa.Array:
+    key = _join([b.col("machine_type"), pc.coalesce(b.col("alarm_code"), "")])
+    return pc.if_else(pc.equal(b.col("event_type"), "ALARM"), key, pa.scalar(None, _STR))
+
+
+def _unknown_members(b: _Batch, list_column: str, known: pa.Array) -> pa.Array:
+    """Per row, the list elements whose ``tenant/element`` key is not in ``known``, joined
+    with ", "; null when every element is known (the common case costs one ``is_in``)."""
+    lists = b.col(list_column)
+    flat = pc.fill_null(pc.list_flatten(lists), "<null>")
+    parents = pc.list_parent_indices(lists)
+    keys = _join([b.col("tenant").take(parents), flat])
+    unknown = pc.indices_nonzero(pc.invert(pc.is_in(keys, value_set=known)))
+    out: list[str | None] = [None] * b.n
+    if len(unknown):
+        for row, element in zip(
+            parents.take(unknown).to_pylist(), flat.take(unknown).to_pylist(), strict=True
+        ):
+            out[row] = element if out[row] is None else f"{out[row]}, {element}"
+    return pa.array(out, _STR)
+
+
+_ALL_KINDS = frozenset(EventKind)
+_TELEMETRY = frozenset({EventKind.TELEMETRY})
+_MACHINE_EVENT = frozenset({EventKind.MACHINE_EVENT})
+_INSPECTION = frozenset({EventKind.INSPECTION})
+
+
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    compute: Callable[[_Batch], pa.Array]
+    sources: tuple[str, ...]
+    kinds: frozenset[EventKind]
+
+
+_DERIVED: Mapping[str, _Derived] = MappingProxyType(
+    {
+        "machine_key": _Derived(
+            lambda b: _join([b.col(c) for c in _ENVELOPE]), _ENVELOPE, _ALL_KINDS
+        ),
+        "machine_type": _Derived(_machine_type, ("machine_key",), _ALL_KINDS),
+        "latency_s": _Derived(
+            lambda b: _seconds(b.col("sent_time"), b.col("event_time")),
+            ("sent_time", "event_time"),
+            _ALL_KINDS,
+        ),
+        "machine_type_tag": _Derived(
+            lambda b: _join([b.col("machine_type"), b.col("tag")]),
+            ("machine_type", "tag"),
+            _TELEMETRY,
+        ),
+        "tag_min": _Derived(
+            lambda b: b.index.tag_min.take(_tag_idx(b)), ("machine_type_tag",), _TELEMETRY
+        ),
+        "tag_max": _Derived(
+            lambda b: b.index.tag_max.take(_tag_idx(b)), ("machine_type_tag",), _TELEMETRY
+        ),
+        "registry_unit": _Derived(
+            lambda b: b.index.tag_unit.take(_tag_idx(b)), ("machine_type_tag",), _TELEMETRY
+        ),
+        "is_bad": _Derived(
+            lambda b: pc.cast(pc.equal(b.col("quality"), "BAD"), pa.float64()),
+            ("quality",),
+            _TELEMETRY,
+        ),
+        "machine_type_alarm_code": _Derived(
+            _alarm_key, ("machine_type", "alarm_code", "event_type"), _MACHINE_EVENT
+        ),
+        "registry_alarm_severity": _Derived(
+            lambda b: b.index.alarm_severity.take(
+                pc.index_in(b.col("machine_type_alarm_code"), value_set=b.index.alarm_keys)
+            ),
+            ("machine_type_alarm_code",),
+            _MACHINE_EVENT,
+        ),
+        "unknown_machines": _Derived(
+            lambda b: _unknown_members(b, "machines", b.index.tenant_machines),
+            ("tenant", "machines"),
+            _INSPECTION,
+        ),
+        "unknown_defect_codes": _Derived(
+            lambda b: _unknown_members(b, "defect_codes", b.index.tenant_defects),
+            ("tenant", "defect_codes"),
+            _INSPECTION,
+        ),
+        "process_duration_s": _Derived(
+            lambda b: _seconds(b.col("process_end"), b.col("process_start")),
+            ("process_end", "process_start"),
+            _INSPECTION,
+        ),
+        "fail_defect_count": _Derived(
+            lambda b: pc.if_else(
+                pc.equal(b.col("result"), "FAIL"),
+                pc.list_value_length(b.col("defect_codes")),
+                pa.scalar(None, pa.int32()),
+            ),
+            ("result", "defect_codes"),
+            _INSPECTION,
+        ),
+    }
+)
+
+DERIVED_COLUMNS: Mapping[EventKind, frozenset[str]] = MappingProxyType(
+    {kind: frozenset(n for n, d in _DERIVED.items() if kind in d.kinds) for kind in EventKind}
+)
+"""Derived column names each event kind's suite may read, besides the row columns."""
+
+
+def raw_columns_needed(kind: EventKind, columns: tuple[str, ...]) -> frozenset[str]:
+    """The row columns that ``columns`` (row or derived) are computed from."""
+    derived = DERIVED_COLUMNS[kind]
+    out: set[str] = set()
+    todo = list(columns)
+    while todo:
+        name = todo.pop()
+        if name in derived:
+            todo.extend(_DERIVED[name].sources)
+        else:
+            out.add(name)
+    return frozenset(out)
+
+
+def derive_columns(
+    kind: EventKind, rows: pa.Table, columns: tuple[str, ...], index: RegistryIndex
+) -> pa.Table:
+    """A table of exactly ``columns`` (row columns passed through, derived ones computed), in
+    input row order, each as one chunk. ``rows`` must hold :func:`raw_columns_needed`."""
+    batch = _Batch(rows, index, kind)
+    return pa.table({name: batch.col(name) for name in columns})
