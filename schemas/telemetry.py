@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pyarrow as pa
@@ -123,7 +124,7 @@ class TelemetryContract(EventContract):
             "reading": reading,
             "readings": {
                 "type": "array",
-                "items": reading,
+                "items": copy.deepcopy(reading),
                 "minItems": 1,
                 "maxItems": MAX_READINGS,
             },

@@ -1,0 +1,45 @@
+"""Lake schemas and contract lookup."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from maxlake.errors import ConfigError
+from schemas import CONTRACTS, PARTITION_COLUMNS, EventKind, contract_for, lake_schema
+
+
+@pytest.mark.parametrize("kind", list(EventKind))
+def test_lake_schema_is_rows_without_msg_plus_ingest_columns(kind: EventKind) -> None:
+    schema = lake_schema(kind)
+    row = CONTRACTS[kind].row_schema
+    assert schema.names == [
+        *row.names[:-1],
+        "kafka_topic",
+        "kafka_partition",
+        "kafka_offset",
+        "ingested_at",
+    ]
+    assert schema.field("kafka_partition").type == pa.int32()
+    assert schema.field("kafka_offset").type == pa.int64()
+    assert schema.field("ingested_at").type == pa.timestamp("us", tz="UTC")
+    assert schema.field("date").type == pa.date32()
+    assert set(PARTITION_COLUMNS) <= set(schema.names)
+
+
+def test_common_columns_come_first_with_their_types() -> None:
+    schema = lake_schema("telemetry")
+    assert schema.names[:9] == [
+        "event_id", "schema_version", "tenant", "plant", "line", "machine",
+        "event_time", "sent_time", "date",
+    ]  # fmt: skip
+    assert schema.field("schema_version").type == pa.int16()
+    assert schema.field("event_time").type == pa.timestamp("us", tz="UTC")
+    assert schema.field("sent_time").nullable
+    assert not schema.field("event_time").nullable
+
+
+def test_contract_for_accepts_enum_or_name_and_lists_valid_kinds() -> None:
+    assert contract_for("inspection") is contract_for(EventKind.INSPECTION)
+    with pytest.raises(ConfigError, match="valid kinds: telemetry, machine_event, inspection"):
+        contract_for("alarm")
