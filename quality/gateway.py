@@ -25,7 +25,7 @@ from quality import _gx
 from quality.enrich import DERIVED_COLUMNS, RegistryIndex, derive_columns, raw_columns_needed
 from quality.errors import RowsSchemaError, SuiteError, ValidationFailed
 from quality.suites import SuiteSpec, load_suites
-from schemas import EventKind, Registry, UnknownKindError
+from schemas import EventKind, Registry, UnknownKindError, contract_for
 
 __all__ = ["BatchCheck", "ValidationGateway", "Verdict"]
 
@@ -103,7 +103,8 @@ class ValidationGateway:
                 packaged ``quality/suites``.
 
         Raises:
-            SuiteError: (a ``ConfigError``) naming the file and entry of an invalid suite.
+            SuiteError: (a ``ConfigError``) naming the file and entry of an invalid suite,
+                including a column that is neither in the kind's row schema nor derived.
         """
         self._index = RegistryIndex(registry)
         self._runtime = _gx.runtime()
@@ -112,6 +113,7 @@ class ValidationGateway:
         )
 
     def _load(self, spec: SuiteSpec) -> _LoadedSuite:
+        _check_columns(spec, frozenset(contract_for(spec.kind).row_schema.names))
         gx_suite = _gx.build_suite(spec, self._index.placeholders)
         columns = spec.columns()
         return _LoadedSuite(spec, gx_suite, columns, raw_columns_needed(spec.kind, columns))
@@ -220,7 +222,7 @@ def _verdict(spec: SuiteSpec, n: int, outcomes: Mapping[str, _gx.Outcome], took:
     )
 
 
-def check_columns(spec: SuiteSpec, row_columns: frozenset[str]) -> None:
+def _check_columns(spec: SuiteSpec, row_columns: frozenset[str]) -> None:
     """Raise :class:`SuiteError` when ``spec`` reads a column that is neither in
     ``row_columns`` (the contract's row schema) nor a derived column of its kind."""
     known = row_columns | DERIVED_COLUMNS[spec.kind]

@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "maxlake.cli.broker_cmd",
     "maxlake.cli.schemas_cmd",
     "maxlake.cli.streams_cmd",
+    "maxlake.cli.quality_cmd",
+    "maxlake.cli.ingest_cmd",
 )
 
 

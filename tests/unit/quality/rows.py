@@ -1,4 +1,4 @@
-"""Hand-built row tables with the column types of the v1 event contracts.
+"""Hand-built row tables with the row schemas of the v1 event contracts.
 
 Each builder takes a list of per-row overrides of a valid default row, so a test states only
 what makes its row special.
@@ -11,59 +11,14 @@ from typing import Any
 
 import pyarrow as pa
 
+from schemas import EventKind, contract_for
+
 TS = pa.timestamp("us", tz="UTC")
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
-_ENVELOPE = [
-    pa.field("event_id", pa.string()),
-    pa.field("schema_version", pa.int16()),
-    pa.field("tenant", pa.string()),
-    pa.field("plant", pa.string()),
-    pa.field("line", pa.string()),
-    pa.field("machine", pa.string()),
-    pa.field("event_time", TS),
-    pa.field("sent_time", TS),
-    pa.field("date", pa.date32()),
-]
-TELEMETRY = pa.schema(
-    [
-        *_ENVELOPE,
-        pa.field("reading_index", pa.int16()),
-        pa.field("tag", pa.string()),
-        pa.field("value", pa.float64()),
-        pa.field("unit", pa.string()),
-        pa.field("quality", pa.string()),
-        pa.field("_msg", pa.int32()),
-    ]
-)
-MACHINE_EVENT = pa.schema(
-    [
-        *_ENVELOPE,
-        pa.field("event_type", pa.string()),
-        pa.field("state", pa.string()),
-        pa.field("alarm_code", pa.string()),
-        pa.field("alarm_severity", pa.int16()),
-        pa.field("alarm_text", pa.string()),
-        pa.field("_msg", pa.int32()),
-    ]
-)
-DIMENSION = pa.struct(
-    [pa.field("name", pa.string()), pa.field("value", pa.float64()), pa.field("unit", pa.string())]
-)
-INSPECTION = pa.schema(
-    [
-        *_ENVELOPE,
-        pa.field("part_serial", pa.string()),
-        pa.field("lot", pa.string()),
-        pa.field("machines", pa.list_(pa.string())),
-        pa.field("process_start", TS),
-        pa.field("process_end", TS),
-        pa.field("result", pa.string()),
-        pa.field("defect_codes", pa.list_(pa.string())),
-        pa.field("dimensions", pa.list_(DIMENSION)),
-        pa.field("_msg", pa.int32()),
-    ]
-)
+TELEMETRY = contract_for(EventKind.TELEMETRY).row_schema
+MACHINE_EVENT = contract_for(EventKind.MACHINE_EVENT).row_schema
+INSPECTION = contract_for(EventKind.INSPECTION).row_schema
 
 
 def _envelope(i: int, tenant: str, plant: str, line: str, machine: str) -> dict[str, Any]:

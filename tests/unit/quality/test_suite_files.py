@@ -130,3 +130,13 @@ def test_missing_or_stray_suite_files_are_named(tmp_path: Path) -> None:
     (folder / "telemetrie.json").write_text("{}")
     with pytest.raises(SuiteError, match=r"telemetrie\.json: not a suite name"):
         load_suites(folder)
+
+
+def test_unknown_column_lists_row_and_derived_columns(tmp_path: Path, registry: Registry) -> None:
+    folder = _suites_with(
+        tmp_path, "telemetry", lambda d: _first(d)["kwargs"].update(column="mach")
+    )
+    message = _build(registry, folder)
+    assert "unknown column(s) mach" in message
+    assert "machine_key" in message
+    assert "quality" in message

@@ -1,0 +1,65 @@
+"""``maxlake quality suites``: list the validation suites, their versions and expectations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from quality import ValidationGateway, default_suites_dir, load_suites
+from schemas import load_registry
+
+
+def register(sub: Any) -> None:
+    """Add the ``quality suites`` command."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "quality", help="data quality: list and check the Great Expectations suites"
+    )
+    commands = parser.add_subparsers(dest="quality_command", metavar="ACTION", required=True)
+    suites = commands.add_parser(
+        "suites", help="list every suite with its version and expectations (name, level, GX type)"
+    )
+    suites.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="suites directory (default: the packaged quality/suites)",
+    )
+    suites.add_argument(
+        "--check",
+        action="store_true",
+        help="also build the suites with Great Expectations against the asset registry "
+        "(catches unknown expectation types and bad arguments; takes a few seconds)",
+    )
+    suites.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    suites.set_defaults(handler=_suites)
+
+
+def _suites(args: argparse.Namespace) -> int:
+    folder: Path = args.dir or default_suites_dir()
+    specs = load_suites(folder)
+    if args.check:
+        ValidationGateway(load_registry(), suites_dir=folder)
+    if args.json:
+        doc = {
+            kind.value: {
+                "suite_name": spec.suite_name,
+                "suite_version": spec.suite_version,
+                "path": str(spec.path),
+                "expectations": [
+                    {"name": e.name, "level": e.level, "expectation": e.expectation}
+                    for e in spec.expectations
+                ],
+            }
+            for kind, spec in specs.items()
+        }
+        print(json.dumps(doc, indent=2))
+        return 0
+    for spec in specs.values():
+        print(f"{spec.suite_name} {spec.suite_version}  ({spec.path})")
+        for e in spec.expectations:
+            print(f"  {e.level:<5}  {e.name:<36} {e.expectation}")
+    if args.check:
+        print(f"all {len(specs)} suites build against the asset registry")
+    return 0
