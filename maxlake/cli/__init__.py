@@ -20,7 +20,6 @@ COMMAND_MODULES = (
     "maxlake.cli.schemas_cmd",
     "maxlake.cli.streams_cmd",
     "maxlake.cli.quality_cmd",
-    "maxlake.cli.ingest_cmd",
 )
 
 
