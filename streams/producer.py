@@ -49,6 +49,7 @@ __all__ = [
     "EventSerializationError",
     "EventTooLargeError",
     "PlantProducer",
+    "UnknownTopicError",
 ]
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,16 @@ class EventSerializationError(TerminalError):
 
 class EventTooLargeError(TerminalError):
     """An event is larger than the producer's ``max_request_size``."""
+
+
+class UnknownTopicError(TerminalError):
+    """The broker answers but has no such topic (maxlake brokers do not auto-create topics)."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        super().__init__(
+            f"topic {topic!r} does not exist; create it first (`maxlake topics create`)"
+        )
 
 
 class _Mode(Enum):
@@ -212,6 +223,11 @@ class PlantProducer:
         return (len(self._spool) if self._spool is not None else 0) + len(self._buffer)
 
     @property
+    def kafka_config(self) -> dict[str, Any]:
+        """The kafka-python ``KafkaProducer`` configuration in use (a copy; has credentials)."""
+        return dict(self._kafka_config)
+
+    @property
     def connected(self) -> bool:
         """Whether new events currently go straight to Kafka."""
         return self._mode is _Mode.DIRECT
@@ -282,6 +298,10 @@ class PlantProducer:
                 raise EventTooLargeError(str(exc)) from exc
             except ValueError as exc:
                 raise EventSerializationError(f"cannot send to topic {topic!r}: {exc}") from exc
+            except KafkaTimeoutError as exc:
+                if self._topic_missing(topic):
+                    raise UnknownTopicError(topic) from exc
+                self._enter_spooling(f"send failed: {exc}")
             except KafkaError as exc:
                 self._enter_spooling(f"send failed: {exc}")
             else:
@@ -477,7 +497,9 @@ class PlantProducer:
                 futures = [kafka.send(r.topic, r.value, key=r.key) for r in records]
                 kafka.flush(timeout=self._stall_timeout_s)
             except KafkaError as exc:
-                return self._drain_failed(str(exc))
+                missing = sorted(t for t in {r.topic for r in records} if self._topic_missing(t))
+                reason = str(UnknownTopicError(missing[0])) if missing else str(exc)
+                return self._drain_failed(reason)
             rejected = 0
             for future, record in zip(futures, records, strict=True):
                 if future.is_done and future.succeeded():
@@ -491,6 +513,21 @@ class PlantProducer:
             self.resent += len(records) - rejected
             logger.info("resent %d spooled events, %d left", len(records), len(self._spool))
         return True
+
+    def _topic_missing(self, topic: str) -> bool:
+        """After a metadata timeout: does the broker answer and simply lack ``topic``?"""
+        kafka = self._kafka
+        if kafka is None or not _any_reachable(
+            self.settings.bootstrap_servers, self._connect_timeout_s
+        ):
+            return False
+        try:
+            kafka.partitions_for(topic)
+        except KafkaTimeoutError:
+            return True
+        except KafkaError:
+            return False
+        return False
 
     def _drain_failed(self, reason: str) -> bool:
         logger.warning("resending the spool failed (%s); will retry", reason)
