@@ -1,0 +1,39 @@
+"""The lake: Delta table layout, the exactly-once batch writer and lake reads.
+
+deltalake is wrapped once, in :mod:`lake.delta`; everything else goes through
+:class:`DeltaStore`.
+"""
+
+from lake.delta import DeltaStore, app_id
+from lake.errors import CommitConflict
+from lake.reader import recent_event_ids
+from lake.tables import (
+    DUPLICATES,
+    DUPLICATES_SCHEMA,
+    QUARANTINE_SCHEMA,
+    RUNS,
+    RUNS_SCHEMA,
+    quarantine_table,
+    silver_schema,
+    silver_table,
+)
+from lake.writer import BatchOutput, BatchWriter, RunInfo, WriteResult
+
+__all__ = [
+    "DUPLICATES",
+    "DUPLICATES_SCHEMA",
+    "QUARANTINE_SCHEMA",
+    "RUNS",
+    "RUNS_SCHEMA",
+    "BatchOutput",
+    "BatchWriter",
+    "CommitConflict",
+    "DeltaStore",
+    "RunInfo",
+    "WriteResult",
+    "app_id",
+    "quarantine_table",
+    "recent_event_ids",
+    "silver_schema",
+    "silver_table",
+]

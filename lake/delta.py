@@ -1,0 +1,125 @@
+"""The one place maxlake talks to deltalake (delta-rs).
+
+Everything else goes through :class:`DeltaStore`: table URIs under the lake root, opening and
+refreshing tables, app-transaction versions and idempotent appends. The exactly-once contract of
+:meth:`DeltaStore.append` follows kafka-delta-ingest: each commit carries one app transaction per
+Kafka partition (``app_id`` = ``<topic>/<partition>``, ``version`` = last offset covered), and
+delta-rs does not skip duplicates itself, so callers filter rows by the stored versions first.
+A commit that reports failure may still have landed (delta-rs #2279): on ``CommitFailedError`` the
+versions are re-read and the write counts as done when they already cover it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from lake.errors import CommitConflict
+
+__all__ = ["DeltaStore", "app_id"]
+
+logger = logging.getLogger(__name__)
+
+_COMMIT_ATTEMPTS = 5
+
+
+def app_id(topic: str, partition: int) -> str:
+    """The Delta app-transaction id of one Kafka partition."""
+    return f"{topic}/{partition}"
+
+
+class DeltaStore:
+    """Delta tables under one lake root (a local path or an object-store URI)."""
+
+    def __init__(self, root: str | Path, *, storage_options: Mapping[str, str] | None = None):
+        self.root = str(root).rstrip("/")
+        self.storage_options = dict(storage_options) if storage_options else None
+        self._tables: dict[str, DeltaTable] = {}
+        if "://" not in self.root:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+
+    def uri(self, name: str) -> str:
+        """URI of table ``name`` (for example ``silver/telemetry``)."""
+        return f"{self.root}/{name}"
+
+    def open(self, name: str, *, refresh: bool = True) -> DeltaTable | None:
+        """The table at its latest version, or None when it does not exist yet."""
+        table = self._tables.get(name)
+        if table is not None:
+            if refresh:
+                table.update_incremental()
+            return table
+        try:
+            table = DeltaTable(self.uri(name), storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
+        self._tables[name] = table
+        return table
+
+    def exists(self, name: str) -> bool:
+        """Whether table ``name`` has been created."""
+        return self.open(name, refresh=False) is not None
+
+    def txn_versions(self, name: str, app_ids: Sequence[str]) -> dict[str, int]:
+        """Stored app-transaction version per app id (-1 when none)."""
+        table = self.open(name)
+        if table is None:
+            return dict.fromkeys(app_ids, -1)
+        out: dict[str, int] = {}
+        for aid in app_ids:
+            version = table.transaction_version(aid)
+            out[aid] = -1 if version is None else int(version)
+        return out
+
+    def append(
+        self,
+        name: str,
+        data: pa.Table,
+        *,
+        partition_by: Sequence[str] | None,
+        txns: Mapping[str, int],
+    ) -> int:
+        """Append ``data`` with one app transaction per entry of ``txns``; returns the version.
+
+        Retries commit conflicts a few times; when a failed commit turns out to have landed
+        (the stored versions already reach ``txns``), it is not written again.
+        """
+        transactions = [Transaction(aid, version) for aid, version in txns.items()]
+        props = CommitProperties(app_transactions=transactions, max_commit_retries=10)
+        for attempt in range(1, _COMMIT_ATTEMPTS + 1):
+            try:
+                write_deltalake(
+                    self.open(name, refresh=False) or self.uri(name),
+                    data,
+                    mode="append",
+                    partition_by=list(partition_by) if partition_by else None,
+                    storage_options=self.storage_options,
+                    commit_properties=props,
+                    configuration=_TABLE_CONFIGURATION,
+                )
+            except CommitFailedError as exc:
+                stored = self.txn_versions(name, list(txns))
+                if txns and all(stored[aid] >= v for aid, v in txns.items()):
+                    logger.warning("%s: commit reported failure but landed: %s", name, exc)
+                    break
+                logger.warning("%s: commit conflict (attempt %d): %s", name, attempt, exc)
+                if attempt == _COMMIT_ATTEMPTS:
+                    raise CommitConflict(name, str(exc)) from exc
+                time.sleep(0.05 * attempt)
+                continue
+            break
+        table = self.open(name)
+        assert table is not None
+        return int(table.version())
+
+
+_TABLE_CONFIGURATION: dict[str, str | None] = {
+    "delta.setTransactionRetentionDuration": "interval 3650 days",
+}
+"""App transactions must outlive any replay window, or exactly-once silently ends."""

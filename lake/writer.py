@@ -1,0 +1,252 @@
+"""The idempotent micro-batch writer: one Delta commit per table per batch, exactly once.
+
+A batch arrives already classified: every consumed Kafka offset is in exactly one of ``silver``
+(one or more rows), ``quarantine`` or ``duplicates``. The writer commits the tables in a fixed
+order — quarantine, duplicates, silver, then the ``ops/validation_runs`` row — each commit
+carrying the batch's last offset per partition as its app transaction. Before each commit it
+reads the stored versions and keeps only rows whose offset lies beyond them. So after a crash at
+any instant, re-consuming the same offsets (in any batch shape) writes what is missing and nothing
+twice: a table's stored version for a partition means "every row of this partition up to here is
+in this table", because each table's rows for a batch go in one atomic commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lake.delta import DeltaStore, app_id
+from lake.tables import (
+    DUPLICATES,
+    DUPLICATES_SCHEMA,
+    QUARANTINE_PARTITIONS,
+    QUARANTINE_SCHEMA,
+    RUNS,
+    RUNS_SCHEMA,
+    SILVER_PARTITIONS,
+    quarantine_table,
+    silver_schema,
+    silver_table,
+)
+
+__all__ = ["BatchOutput", "BatchWriter", "RunInfo", "WriteResult"]
+
+logger = logging.getLogger(__name__)
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the ingest pipeline knows about a batch beyond its rows."""
+
+    run_id: str
+    worker: str
+    started_at: datetime
+    suite_version: str | None
+    warn_counts: Mapping[str, int] = field(default_factory=dict)
+    batch_checks: Mapping[str, tuple[bool, float | None]] = field(default_factory=dict)
+    failed_expectations: tuple[str, ...] = ()
+    decode_ms: float = 0.0
+    validate_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    """One classified micro-batch of one event kind.
+
+    Attributes:
+        kind: event kind (selects the silver and quarantine tables).
+        offsets: every consumed message: columns ``topic``, ``partition``, ``offset``.
+        silver: rows in ``silver_schema(kind)``.
+        quarantine: rows in ``QUARANTINE_SCHEMA``.
+        duplicates: rows in ``DUPLICATES_SCHEMA``.
+        run: batch metadata for ``ops/validation_runs``.
+    """
+
+    kind: str
+    offsets: pa.Table
+    silver: pa.Table
+    quarantine: pa.Table
+    duplicates: pa.Table
+    run: RunInfo
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one :meth:`BatchWriter.write` added to the lake (new offsets only)."""
+
+    consumed: int
+    silver_events: int
+    silver_rows: int
+    quarantined: int
+    duplicates: int
+    skipped: int
+    write_ms: float
+
+
+class BatchWriter:
+    """Writes classified batches to the lake under one root."""
+
+    def __init__(self, store: DeltaStore) -> None:
+        self.store = store
+
+    def committed_offsets(self, kind: str, partitions: list[TopicPartition]) -> dict[str, int]:
+        """Per app id, the last offset that is fully accounted in the lake (-1 when none).
+
+        The validation-runs row is committed last, so its version is the safe resume point.
+        """
+        del kind
+        return self.store.txn_versions(RUNS, [app_id(t, p) for t, p in partitions])
+
+    def write(self, batch: BatchOutput) -> WriteResult:
+        """Commit the batch's new rows; see the module docstring for the guarantees."""
+        started = time.perf_counter()
+        last = _last_offsets(batch.offsets)
+        quarantined = self._append(
+            quarantine_table(batch.kind), batch.quarantine, QUARANTINE_PARTITIONS, last
+        )
+        duplicates = self._append(DUPLICATES, batch.duplicates, ("date",), last)
+        silver = self._append(
+            silver_table(batch.kind),
+            batch.silver.cast(silver_schema(batch.kind)),
+            SILVER_PARTITIONS,
+            last,
+        )
+        run_versions = self.store.txn_versions(RUNS, list(last))
+        fresh = _beyond(batch.offsets, run_versions, "topic", "partition", "offset")
+        consumed = fresh.num_rows
+        silver_events = _distinct_offsets(silver)
+        write_ms = (time.perf_counter() - started) * 1000
+        if consumed:
+            row = _run_row(batch, fresh, silver, quarantined, duplicates, write_ms)
+            txns = {aid: off for aid, off in last.items() if off > run_versions[aid]}
+            self.store.append(RUNS, row, partition_by=("date",), txns=txns)
+        result = WriteResult(
+            consumed=consumed,
+            silver_events=silver_events,
+            silver_rows=silver.num_rows,
+            quarantined=quarantined.num_rows,
+            duplicates=duplicates.num_rows,
+            skipped=batch.offsets.num_rows - consumed,
+            write_ms=(time.perf_counter() - started) * 1000,
+        )
+        if result.skipped:
+            logger.info("%s: %d offsets already in the lake, skipped", batch.kind, result.skipped)
+        return result
+
+    def _append(
+        self,
+        name: str,
+        rows: pa.Table,
+        partition_by: tuple[str, ...],
+        last: Mapping[str, int],
+    ) -> pa.Table:
+        if rows.num_rows == 0:
+            return rows
+        stored = self.store.txn_versions(name, list(last))
+        fresh = _beyond(rows, stored, "kafka_topic", "kafka_partition", "kafka_offset")
+        if fresh.num_rows:
+            txns = {aid: off for aid, off in last.items() if off > stored[aid]}
+            self.store.append(name, fresh, partition_by=partition_by, txns=txns)
+        return fresh
+
+
+def _last_offsets(offsets: pa.Table) -> dict[str, int]:
+    grouped = offsets.group_by(["topic", "partition"]).aggregate([("offset", "max")])
+    return {
+        app_id(t, p): o
+        for t, p, o in zip(
+            grouped["topic"].to_pylist(),
+            grouped["partition"].to_pylist(),
+            grouped["offset_max"].to_pylist(),
+            strict=True,
+        )
+    }
+
+
+def _beyond(
+    rows: pa.Table, stored: Mapping[str, int], topic_col: str, part_col: str, off_col: str
+) -> pa.Table:
+    """Rows whose offset is beyond the stored version of their partition."""
+    if rows.num_rows == 0 or all(v < 0 for v in stored.values()):
+        return rows
+    keep = None
+    for aid, version in stored.items():
+        topic, _, partition = aid.rpartition("/")
+        mask = pc.and_(
+            pc.and_(pc.equal(rows[topic_col], topic), pc.equal(rows[part_col], int(partition))),
+            pc.greater(rows[off_col], version),
+        )
+        keep = mask if keep is None else pc.or_(keep, mask)
+    assert keep is not None
+    return rows.filter(keep)
+
+
+def _distinct_offsets(rows: pa.Table) -> int:
+    if rows.num_rows == 0:
+        return 0
+    keys = rows.select(["kafka_topic", "kafka_partition", "kafka_offset"])
+    grouped = keys.group_by(["kafka_topic", "kafka_partition", "kafka_offset"]).aggregate([])
+    return int(grouped.num_rows)
+
+
+def _run_row(
+    batch: BatchOutput,
+    fresh: pa.Table,
+    silver: pa.Table,
+    quarantined: pa.Table,
+    duplicates: pa.Table,
+    write_ms: float,
+) -> pa.Table:
+    now = datetime.now(UTC)
+    reasons: dict[str, int] = {}
+    for row_reasons in quarantined["reasons"].to_pylist() if quarantined.num_rows else []:
+        for reason in row_reasons:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    spans = fresh.group_by(["topic", "partition"]).aggregate([("offset", "min"), ("offset", "max")])
+    run = batch.run
+    record = {
+        "run_id": run.run_id,
+        "worker": run.worker,
+        "kind": batch.kind,
+        "started_at": run.started_at,
+        "finished_at": now,
+        "consumed": fresh.num_rows,
+        "silver_events": _distinct_offsets(silver),
+        "silver_rows": silver.num_rows,
+        "quarantined": quarantined.num_rows,
+        "duplicates": duplicates.num_rows,
+        "quarantined_by_reason": [{"name": k, "count": v} for k, v in sorted(reasons.items())],
+        "warn_counts": [{"name": k, "count": v} for k, v in run.warn_counts.items()],
+        "batch_checks": [
+            {"name": k, "success": ok, "observed": obs} for k, (ok, obs) in run.batch_checks.items()
+        ],
+        "failed_expectations": list(run.failed_expectations),
+        "suite_version": run.suite_version,
+        "offsets": [
+            {"topic": t, "partition": p, "first_offset": lo, "last_offset": hi}
+            for t, p, lo, hi in zip(
+                spans["topic"].to_pylist(),
+                spans["partition"].to_pylist(),
+                spans["offset_min"].to_pylist(),
+                spans["offset_max"].to_pylist(),
+                strict=True,
+            )
+        ],
+        "decode_ms": run.decode_ms,
+        "validate_ms": run.validate_ms,
+        "write_ms": write_ms,
+        "date": now.date(),
+    }
+    return pa.Table.from_pylist([record], schema=RUNS_SCHEMA)
+
+
+EMPTY_QUARANTINE = QUARANTINE_SCHEMA.empty_table()
+EMPTY_DUPLICATES = DUPLICATES_SCHEMA.empty_table()

@@ -1,0 +1,393 @@
+"""The ingest pipeline of one micro-batch, independent of Faust so tests and benchmarks can
+drive it directly: decode -> validate -> classify -> dedupe -> write.
+
+Every consumed message ends in exactly one place: silver (its rows), quarantine (the decoder
+or a drop expectation rejected it; all reasons kept) or duplicates (its ``event_id`` already
+reached silver within the dedupe horizon, or appeared earlier in the same batch). A message is
+atomic: if any of its rows fails a drop expectation, the whole message is quarantined.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lake import (
+    DUPLICATES_SCHEMA,
+    QUARANTINE_SCHEMA,
+    BatchOutput,
+    BatchWriter,
+    RunInfo,
+    WriteResult,
+    recent_event_ids,
+    silver_schema,
+)
+from maxlake.settings import Settings
+from quality import ValidationFailed, ValidationGateway, Verdict
+from schemas import DecodeLimits, EventKind, contract_for
+
+__all__ = ["IngestPipeline", "RawMessage", "tenant_of_topic"]
+
+logger = logging.getLogger(__name__)
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One consumed Kafka record, as the pipeline needs it."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+
+
+def tenant_of_topic(topic: str) -> str:
+    """The tenant segment of ``<prefix>.<tenant>.<kind>``."""
+    parts = topic.split(".")
+    return parts[-2] if len(parts) >= 3 else topic
+
+
+class IngestPipeline:
+    """Turns micro-batches of raw messages of one kind into lake commits."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        gateway: ValidationGateway,
+        writer: BatchWriter,
+        *,
+        worker: str = "worker",
+    ) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self.writer = writer
+        self.worker = worker
+        self.limits = DecodeLimits(
+            max_message_bytes=settings.max_message_bytes,
+            max_event_age=timedelta(days=settings.max_event_age_days),
+            max_future_skew=timedelta(seconds=settings.max_future_skew_s),
+        )
+        self._seen: dict[str, dict[str, tuple[str, int, int]]] = {}
+        self._warm: set[tuple[str, str, int]] = set()
+
+    def forget(self, topic: str, partition: int) -> None:
+        """Drop the dedupe state of a revoked partition; it is reloaded on reassignment."""
+        self._warm = {w for w in self._warm if (w[1], w[2]) != (topic, partition)}
+
+    def process(self, kind: EventKind | str, messages: Sequence[RawMessage]) -> WriteResult:
+        """Decode, validate, classify, dedupe and write one batch; returns what was written.
+
+        When Great Expectations itself fails on a batch (not a failed expectation: an error),
+        the batch is split in halves and each half processed on its own, down to the single
+        message that causes it, which is quarantined with reason ``validation_error``. A poison
+        message therefore never stops the worker and never takes good messages with it.
+        """
+        kind = EventKind(kind)
+        try:
+            return self._process_once(kind, messages, poison=None)
+        except ValidationFailed as exc:
+            if len(messages) == 1:
+                logger.warning("quarantining a message GX cannot validate: %s", exc)
+                return self._process_once(kind, messages, poison=str(exc))
+            half = len(messages) // 2
+            first = self.process(kind, messages[:half])
+            second = self.process(kind, messages[half:])
+            return WriteResult(
+                *(a + b for a, b in zip(astuple(first), astuple(second), strict=True))
+            )
+
+    def _process_once(
+        self, kind: EventKind, messages: Sequence[RawMessage], *, poison: str | None
+    ) -> WriteResult:
+        started_at = datetime.now(UTC)
+        t0 = time.perf_counter()
+        values = [m.value or b"" for m in messages]
+        rows, rejected, event_ids = self._decode(kind, messages, values, started_at)
+        t1 = time.perf_counter()
+        verdict = self._validate(kind, rows) if poison is None else None
+        t2 = time.perf_counter()
+        reasons: dict[int, tuple[str, list[str], list[str]]] = {
+            idx: ("decode", [reason], [detail]) for idx, (reason, detail) in rejected.items()
+        }
+        if poison is not None:
+            for idx in set(rows["_msg"].to_pylist()):
+                reasons[idx] = ("validate", ["validation_error"], [poison])
+        if verdict is not None and verdict.dropped:
+            self._collect_drops(rows, verdict, reasons)
+        keep = np.ones(len(messages), dtype=bool)
+        keep[list(reasons)] = False
+        self._warm_up(kind, messages)
+        duplicate_of = self._dedupe(kind, messages, event_ids, keep)
+        for idx in duplicate_of:
+            keep[idx] = False
+        silver = _silver_rows(kind, rows, keep, messages, started_at)
+        run = RunInfo(
+            run_id=str(uuid.uuid4()),
+            worker=self.worker,
+            started_at=started_at,
+            suite_version=verdict.suite_version if verdict else self.gateway.suite_version(kind),
+            warn_counts=verdict.warn_counts if verdict else {},
+            batch_checks={
+                name: (check.success, _as_float(check.observed_value))
+                for name, check in (verdict.batch_results.items() if verdict else ())
+            },
+            failed_expectations=verdict.failed_expectations if verdict else (),
+            decode_ms=(t1 - t0) * 1000,
+            validate_ms=(t2 - t1) * 1000,
+        )
+        batch = BatchOutput(
+            kind=kind.value,
+            offsets=_offsets(messages),
+            silver=silver,
+            quarantine=_quarantine_rows(kind, messages, event_ids, reasons, run, started_at),
+            duplicates=_duplicate_rows(kind, messages, event_ids, duplicate_of, started_at),
+            run=run,
+        )
+        result = self.writer.write(batch)
+        self._remember(kind, messages, event_ids, keep)
+        return result
+
+    def _decode(
+        self,
+        kind: EventKind,
+        messages: Sequence[RawMessage],
+        values: list[bytes],
+        now: datetime,
+    ) -> tuple[pa.Table, dict[int, tuple[str, str]], list[str | None]]:
+        contract = contract_for(kind)
+        by_topic: dict[str, list[int]] = {}
+        for i, m in enumerate(messages):
+            by_topic.setdefault(m.topic, []).append(i)
+        tables: list[pa.Table] = []
+        rejected: dict[int, tuple[str, str]] = {}
+        event_ids: list[str | None] = [None] * len(messages)
+        for topic, indices in by_topic.items():
+            result = contract.decode(
+                [values[i] for i in indices],
+                tenant=tenant_of_topic(topic),
+                now=now,
+                limits=self.limits,
+            )
+            index_map = pa.array(indices, pa.int32())
+            rows = result.rows
+            if rows.num_rows:
+                global_msg = pc.take(index_map, rows["_msg"])
+                rows = rows.set_column(rows.schema.get_field_index("_msg"), "_msg", global_msg)
+                tables.append(rows)
+            for rej in result.rejections:
+                rejected[indices[rej.index]] = (rej.reason.value, rej.detail)
+            for local, eid in enumerate(result.event_ids):
+                event_ids[indices[local]] = eid
+        if not tables:
+            return contract.row_schema.empty_table(), rejected, event_ids
+        rows = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        if len(tables) > 1:
+            rows = rows.sort_by("_msg")
+        return rows, rejected, event_ids
+
+    def _validate(self, kind: EventKind, rows: pa.Table) -> Verdict | None:
+        if rows.num_rows == 0:
+            return None
+        return self.gateway.validate(kind, rows)
+
+    @staticmethod
+    def _collect_drops(
+        rows: pa.Table, verdict: Verdict, reasons: dict[int, tuple[str, list[str], list[str]]]
+    ) -> None:
+        msg = rows["_msg"].to_numpy()
+        dropped = np.flatnonzero(verdict.drop)
+        label = rows["tag"].to_pylist() if "tag" in rows.column_names else None
+        for row in dropped:
+            idx = int(msg[row])
+            names = verdict.drop_reasons[row]
+            _, rs, details = reasons.setdefault(idx, ("validate", [], []))
+            where = f"tag {label[row]!r}" if label is not None else "event"
+            for name in names:
+                if name not in rs:
+                    rs.append(name)
+                details.append(f"{where}: failed {name}")
+
+    def _warm_up(self, kind: EventKind, messages: Sequence[RawMessage]) -> None:
+        seen = self._seen.setdefault(kind.value, {})
+        since = date.today() - timedelta(days=self.settings.dedupe_horizon_days)
+        for topic, partition in {(m.topic, m.partition) for m in messages}:
+            key = (kind.value, topic, partition)
+            if key in self._warm:
+                continue
+            known = recent_event_ids(
+                self.writer.store,
+                kind.value,
+                tenant=tenant_of_topic(topic),
+                topic=topic,
+                partition=partition,
+                since=since,
+            )
+            for eid, off in zip(
+                known["event_id"].to_pylist(), known["kafka_offset"].to_pylist(), strict=True
+            ):
+                seen.setdefault(eid, (topic, partition, off))
+            self._warm.add(key)
+            logger.info("dedupe state of %s[%d]: %d event ids", topic, partition, known.num_rows)
+
+    def _dedupe(
+        self,
+        kind: EventKind,
+        messages: Sequence[RawMessage],
+        event_ids: list[str | None],
+        keep: np.ndarray,
+    ) -> dict[int, int | None]:
+        """Indices of kept messages that are resends -> offset of the copy in silver."""
+        seen = self._seen.setdefault(kind.value, {})
+        in_batch: dict[str, int] = {}
+        duplicate_of: dict[int, int | None] = {}
+        for idx in np.flatnonzero(keep):
+            i = int(idx)
+            eid = event_ids[i]
+            if eid is None:
+                continue
+            m = messages[i]
+            first = seen.get(eid)
+            if first is not None and first != (m.topic, m.partition, m.offset):
+                duplicate_of[i] = first[2] if first[:2] == (m.topic, m.partition) else None
+            elif eid in in_batch:
+                duplicate_of[i] = messages[in_batch[eid]].offset
+            else:
+                in_batch[eid] = i
+        return duplicate_of
+
+    def _remember(
+        self,
+        kind: EventKind,
+        messages: Sequence[RawMessage],
+        event_ids: list[str | None],
+        keep: np.ndarray,
+    ) -> None:
+        seen = self._seen.setdefault(kind.value, {})
+        for idx in np.flatnonzero(keep):
+            eid = event_ids[int(idx)]
+            if eid is not None:
+                m = messages[int(idx)]
+                seen.setdefault(eid, (m.topic, m.partition, m.offset))
+
+
+def _as_float(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _offsets(messages: Sequence[RawMessage]) -> pa.Table:
+    return pa.table(
+        {
+            "topic": pa.array([m.topic for m in messages], pa.string()),
+            "partition": pa.array([m.partition for m in messages], pa.int32()),
+            "offset": pa.array([m.offset for m in messages], pa.int64()),
+        }
+    )
+
+
+def _silver_rows(
+    kind: EventKind,
+    rows: pa.Table,
+    keep: np.ndarray,
+    messages: Sequence[RawMessage],
+    now: datetime,
+) -> pa.Table:
+    schema = silver_schema(kind)
+    if rows.num_rows == 0:
+        return schema.empty_table()
+    msg = rows["_msg"].to_numpy()
+    rows = rows.filter(pa.array(keep[msg]))
+    msg = rows["_msg"].to_numpy()
+    topics = pa.array([m.topic for m in messages], pa.string())
+    partitions = np.fromiter((m.partition for m in messages), np.int32, len(messages))
+    offsets = np.fromiter((m.offset for m in messages), np.int64, len(messages))
+    idx = pa.array(msg)
+    columns = {name: rows[name] for name in rows.column_names if name != "_msg"}
+    columns["kafka_topic"] = pc.take(topics, idx)
+    columns["kafka_partition"] = pa.array(partitions[msg])
+    columns["kafka_offset"] = pa.array(offsets[msg])
+    columns["ingested_at"] = pa.array(np.full(len(msg), now.replace(tzinfo=None)), _TS)
+    return pa.table(columns).select(schema.names).cast(schema)
+
+
+def _quarantine_rows(
+    kind: EventKind,
+    messages: Sequence[RawMessage],
+    event_ids: list[str | None],
+    reasons: dict[int, tuple[str, list[str], list[str]]],
+    run: RunInfo,
+    now: datetime,
+) -> pa.Table:
+    if not reasons:
+        return QUARANTINE_SCHEMA.empty_table()
+    order = sorted(reasons)
+    records = []
+    for i in order:
+        m = messages[i]
+        stage, rs, details = reasons[i]
+        records.append(
+            {
+                "kind": kind.value,
+                "tenant": tenant_of_topic(m.topic),
+                "kafka_topic": m.topic,
+                "kafka_partition": m.partition,
+                "kafka_offset": m.offset,
+                "kafka_timestamp": (
+                    datetime.fromtimestamp(m.timestamp_ms / 1000, UTC)
+                    if m.timestamp_ms is not None
+                    else None
+                ),
+                "kafka_key": m.key,
+                "raw": m.value or b"",
+                "event_id": event_ids[i],
+                "stage": stage,
+                "reasons": rs,
+                "details": details,
+                "suite_version": run.suite_version,
+                "quarantined_at": now,
+                "date": now.date(),
+            }
+        )
+    return pa.Table.from_pylist(records, schema=QUARANTINE_SCHEMA)
+
+
+def _duplicate_rows(
+    kind: EventKind,
+    messages: Sequence[RawMessage],
+    event_ids: list[str | None],
+    duplicate_of: dict[int, int | None],
+    now: datetime,
+) -> pa.Table:
+    if not duplicate_of:
+        return DUPLICATES_SCHEMA.empty_table()
+    records = []
+    for i, original in sorted(duplicate_of.items()):
+        m = messages[i]
+        records.append(
+            {
+                "kind": kind.value,
+                "tenant": tenant_of_topic(m.topic),
+                "event_id": event_ids[i],
+                "kafka_topic": m.topic,
+                "kafka_partition": m.partition,
+                "kafka_offset": m.offset,
+                "original_offset": original,
+                "detected_at": now,
+                "date": now.date(),
+            }
+        )
+    return pa.Table.from_pylist(records, schema=DUPLICATES_SCHEMA)

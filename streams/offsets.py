@@ -1,0 +1,65 @@
+"""Kafka-side numbers for operations: committed offsets, log start and end, lag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+
+from maxlake.settings import Settings
+
+__all__ = ["PartitionOffsets", "group_offsets"]
+
+
+@dataclass(frozen=True)
+class PartitionOffsets:
+    """One partition of an ingest topic as the consumer group sees it."""
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+    committed: int | None
+
+    @property
+    def lag(self) -> int:
+        """Messages not yet committed by the group (all of them when it never committed)."""
+        return self.end - (self.committed if self.committed is not None else self.start)
+
+
+def group_offsets(
+    settings: Settings, topics: list[str], *, group_id: str | None = None
+) -> list[PartitionOffsets]:
+    """Start, end and committed offsets of every partition of ``topics`` for the group."""
+    group = group_id or settings.group_id
+    security = settings.kafka_security()
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **security)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, **security
+    )
+    try:
+        committed = {
+            (tp.topic, tp.partition): meta.offset
+            for tp, meta in admin.list_group_offsets({group: None}).get(group, {}).items()
+        }
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        starts = consumer.beginning_offsets(partitions)
+        ends = consumer.end_offsets(partitions)
+        return [
+            PartitionOffsets(
+                tp.topic,
+                tp.partition,
+                int(starts[tp]),
+                int(ends[tp]),
+                committed.get((tp.topic, tp.partition)),
+            )
+            for tp in partitions
+        ]
+    finally:
+        consumer.close()
+        admin.close()

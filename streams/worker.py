@@ -1,0 +1,147 @@
+"""The Faust ingest worker: one agent per event kind over every tenant's topic of that kind.
+
+Each agent (``concurrency=1``) takes micro-batches with ``stream.noack().noack_take(n, within)``
+and hands them to :class:`streams.ingest.IngestPipeline`; only after the Delta commits succeed
+does it acknowledge the batch's events, so Faust never commits an offset past unwritten data
+(faust #315, #606). The pipeline's writes are idempotent, so anything re-delivered after a crash
+or a rebalance is skipped by the lake, not written twice.
+
+Workers with the same ``MAXLAKE_GROUP_ID`` form one consumer group and share the partitions.
+On SIGTERM Faust stops the agents at their next ``await``: a batch being written finishes its
+commits first; events buffered but not yet written are simply not acknowledged and are consumed
+again by whichever worker owns their partition next.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import faust
+
+from lake import BatchWriter, DeltaStore
+from maxlake.settings import Settings
+from quality import ValidationGateway
+from schemas import EventKind, Registry, load_registry
+from streams.ingest import IngestPipeline, RawMessage
+
+__all__ = ["build_app", "run_worker"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_app(
+    settings: Settings,
+    *,
+    registry: Registry | None = None,
+    kinds: Iterable[EventKind] = tuple(EventKind),
+    tenants: Sequence[str] | None = None,
+    worker_name: str | None = None,
+) -> faust.App:
+    """A Faust app with one ingest agent per kind over the topics of ``tenants``.
+
+    Args:
+        settings: broker, group, batch and lake settings.
+        registry: the asset registry (default: the packaged one); its tenants name the topics
+            when ``tenants`` is None.
+        kinds: event kinds to ingest.
+        tenants: tenants whose topics to read; a new tenant needs a worker restart.
+        worker_name: recorded with every batch in ``ops/validation_runs``.
+    """
+    registry = registry or load_registry()
+    tenant_ids = list(tenants) if tenants else [t.id for t in registry.tenants]
+    name = worker_name or f"{socket.gethostname()}-{os.getpid()}"
+    app = faust.App(
+        settings.group_id,
+        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        store="memory://",
+        web_enabled=False,
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        broker_max_poll_records=min(settings.batch_max_events, 10000),
+        stream_buffer_maxsize=max(settings.batch_max_events * 2, 4096),
+        broker_commit_every=settings.batch_max_events,
+        broker_commit_interval=1.0,
+        broker_session_timeout=30.0,
+        broker_heartbeat_interval=3.0,
+        broker_rebalance_timeout=60.0,
+        producer_acks=-1,
+        datadir=os.environ.get("MAXLAKE_FAUST_DATADIR", ".maxlake/faust"),
+    )
+    state: dict[str, Any] = {}
+
+    def pipeline() -> IngestPipeline:
+        if "pipeline" not in state:
+            gateway = ValidationGateway(registry)
+            writer = BatchWriter(DeltaStore(settings.lake_root))
+            state["pipeline"] = IngestPipeline(settings, gateway, writer, worker=name)
+        result: IngestPipeline = state["pipeline"]
+        return result
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        if "pipeline" in state:
+            for tp in revoked:
+                state["pipeline"].forget(tp.topic, tp.partition)
+
+    for kind in kinds:
+        topics = [settings.topic_for(tenant, kind.value) for tenant in tenant_ids]
+        channel = app.topic(*topics, key_serializer="raw", value_serializer="raw", allow_empty=True)
+        app.agent(channel, name=f"ingest-{kind.value}", concurrency=1)(
+            _ingest_agent(kind, settings, pipeline)
+        )
+    return app
+
+
+def _ingest_agent(kind: EventKind, settings: Settings, pipeline: Any) -> Any:
+    async def ingest(stream: Any) -> None:
+        ingest_pipeline: IngestPipeline = pipeline()
+        async for events in stream.noack().noack_take(
+            settings.batch_max_events, within=settings.batch_wait_s
+        ):
+            messages = [
+                RawMessage(
+                    e.message.topic,
+                    e.message.partition,
+                    e.message.offset,
+                    e.message.timestamp and int(e.message.timestamp * 1000),
+                    e.message.key,
+                    e.message.value,
+                )
+                for e in events
+            ]
+            result = ingest_pipeline.process(kind, messages)
+            logger.info(
+                "%s batch: %d consumed, %d silver rows, %d quarantined, %d duplicates, "
+                "%d already in lake, write %.0f ms",
+                kind.value,
+                result.consumed,
+                result.silver_rows,
+                result.quarantined,
+                result.duplicates,
+                result.skipped,
+                result.write_ms,
+            )
+            for event in events:
+                await stream.ack(event)
+
+    ingest.__name__ = f"ingest_{kind.value}"
+    return ingest
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    kinds: Iterable[EventKind] = tuple(EventKind),
+    tenants: Sequence[str] | None = None,
+    loglevel: str = "info",
+) -> None:
+    """Run the worker in the foreground until SIGTERM/SIGINT."""
+    from faust.worker import Worker
+
+    app = build_app(settings, kinds=kinds, tenants=tenants)
+    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
