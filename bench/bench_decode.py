@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import re
@@ -138,6 +139,7 @@ def main() -> None:
         f"python {platform.python_version()}, pyarrow {pa.__version__}, orjson {orjson.__version__}"
     )
     print(f"{args.batches} batches x {args.batch_size} events, mean {statistics.mean(sizes):.0f} B")
+    print(f"load average before: {os.getloadavg()[0]:.2f} (other jobs on the machine skew timings)")
     print(f"first batch: {check.rows.num_rows} rows, {len(check.rejections)} rejected "
           f"(naive: {naive_rows.num_rows} rows, {naive_rejected} rejected)")  # fmt: skip
     fast_median, fast_best = _rates(fast, batches * args.repeats)

@@ -17,7 +17,7 @@ import orjson
 from schemas.kinds import RejectReason
 from schemas.results import Rejection
 
-__all__ = ["Batch", "describe", "parse_messages"]
+__all__ = ["Batch", "describe", "parse_messages", "positions"]
 
 _NON_FINITE = re.compile(rb"(?<![A-Za-z0-9_\"])-?(?:NaN|Infinity)(?![A-Za-z0-9_\"])")
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -41,34 +41,83 @@ class Batch:
 
 
 def parse_messages(messages: Sequence[bytes], max_bytes: int) -> Batch:
-    """Parse each message with orjson; non-objects become early rejections."""
+    """Parse each message with orjson; everything that is not a JSON object becomes an early
+    rejection. The loop does nothing but parse; failures are classified afterwards, found at
+    C speed by their type."""
     batch = Batch()
-    objs, idx, early = batch.objs, batch.msg_index, batch.early
-    loads, decode_error = orjson.loads, orjson.JSONDecodeError
     try:
         sized = max(map(len, messages), default=0) <= max_bytes
     except TypeError:
         sized = False
-    for i, msg in enumerate(messages):
-        try:
-            if not sized and len(msg) > max_bytes:
-                detail = f"message is {len(msg)} bytes, the limit is {max_bytes}"
-                early.append(Rejection(i, RejectReason.OVERSIZED, detail, None))
-                continue
-            obj = loads(msg)
-        except (decode_error, TypeError) as exc:
-            early.append(_unparseable(i, msg, exc))
-            continue
-        if type(obj) is dict:
-            objs.append(obj)
-            idx.append(i)
-        else:
-            detail = f"message must be a JSON object, got {describe(obj)}"
-            early.append(Rejection(i, RejectReason.NOT_AN_OBJECT, detail, None))
+    parsed: list[Any] = []
+    append, loads, decode_error = parsed.append, orjson.loads, orjson.JSONDecodeError
+    if sized:
+        for msg in messages:
+            try:
+                append(loads(msg))
+            except (decode_error, TypeError) as exc:
+                append(_Failure(str(exc)))
+    else:
+        for msg in messages:
+            try:
+                append(_Oversized() if len(msg) > max_bytes else loads(msg))
+            except (decode_error, TypeError) as exc:
+                append(_Failure(str(exc)))
+    types = set(map(type, parsed))
+    if types.issubset((dict,)):
+        batch.objs = parsed
+        batch.msg_index = list(range(len(parsed)))
+        return batch
+    type_list = list(map(type, parsed))
+    bad = sorted(i for t in types if t is not dict for i in positions(type_list, t))
+    for i in bad:
+        batch.early.append(_early(i, messages[i], parsed[i], max_bytes))
+    index = list(range(len(parsed)))
+    for i in reversed(bad):
+        del parsed[i], index[i]
+    batch.objs, batch.msg_index = parsed, index
     return batch
 
 
-def _unparseable(index: int, msg: Any, exc: Exception) -> Rejection:
+class _Failure:
+    """Marks a message orjson refused. Keeps the error text, not the exception: its
+    traceback would tie the parse frame into a reference cycle per bad message."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+class _Oversized:
+    """Marks a message over the size limit (never parsed)."""
+
+    __slots__ = ()
+
+
+def positions(seq: list[Any], target: Any) -> list[int]:
+    """Every index of ``target`` in ``seq``, scanning at C speed with ``list.index``."""
+    out: list[int] = []
+    i = -1
+    while True:
+        try:
+            i = seq.index(target, i + 1)
+        except ValueError:
+            return out
+        out.append(i)
+
+
+def _early(index: int, msg: Any, parsed: Any, max_bytes: int) -> Rejection:
+    if isinstance(parsed, _Oversized):
+        detail = f"message is {len(msg)} bytes, the limit is {max_bytes}"
+        return Rejection(index, RejectReason.OVERSIZED, detail, None)
+    if isinstance(parsed, _Failure):
+        return _unparseable(index, msg, parsed.error)
+    detail = f"message must be a JSON object, got {describe(parsed)}"
+    return Rejection(index, RejectReason.NOT_AN_OBJECT, detail, None)
+
+
+def _unparseable(index: int, msg: Any, error: str) -> Rejection:
     """Classify a message orjson refused: empty, not UTF-8, NaN/Infinity or plain malformed."""
     try:
         raw = bytes(msg)
@@ -91,7 +140,7 @@ def _unparseable(index: int, msg: Any, exc: Exception) -> Rejection:
             "NaN or Infinity is not valid JSON; send null or leave the reading out",
             None,
         )
-    return Rejection(index, RejectReason.MALFORMED_JSON, f"malformed JSON: {exc}", None)
+    return Rejection(index, RejectReason.MALFORMED_JSON, f"malformed JSON: {error}", None)
 
 
 def describe(value: Any) -> str:

@@ -10,7 +10,7 @@ per-item Python loop runs only for a column that holds a bad value.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas._batch import Batch, describe
+from schemas._batch import Batch, describe, positions
 from schemas.kinds import RejectReason
 
 __all__ = [
@@ -91,17 +91,6 @@ def extract(dicts: list[dict[str, Any]], keys: tuple[str, ...]) -> list[list[Any
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-def _indices(seq: list[Any], target: Any) -> Iterator[int]:
-    """Positions of ``target`` in ``seq``, scanning at C speed with ``list.index``."""
-    i = -1
-    while True:
-        try:
-            i = seq.index(target, i + 1)
-        except ValueError:
-            return
-        yield i
-
-
 def _check_types(
     b: Batch,
     scope: Scope,
@@ -117,7 +106,7 @@ def _check_types(
         return
     type_list = list(map(type, vals))
     for bad_type in types.difference(allowed):
-        for i in _indices(type_list, bad_type):
+        for i in positions(type_list, bad_type):
             v = vals[i]
             if v is None:
                 if required:
@@ -139,7 +128,7 @@ def _reject_values(
     b: Batch, scope: Scope, vals: list[Any], key: str, *, bad: Collection[Any], why: str
 ) -> None:
     for value in bad:
-        for i in _indices(vals, value):
+        for i in positions(vals, value):
             b.reject(
                 scope.owner(i),
                 RejectReason.INVALID_VALUE,
@@ -148,17 +137,19 @@ def _reject_values(
             vals[i] = None
 
 
-def _distinct_strings(vals: list[Any], *, required: bool) -> set[Any] | None:
-    """The distinct values when all are strings (or null when optional), else None."""
+def _string_array(
+    b: Batch, scope: Scope, vals: list[Any], key: str, *, required: bool, expected: str
+) -> pa.Array:
+    """``pa.array(vals, string)``, whose C++ conversion is the type check; per-item checks
+    run only when it fails or when a required column holds nulls."""
     try:
-        distinct = set(vals)
-    except TypeError:
-        return None
-    types = set(map(type, distinct))
-    if types == {str} or (not required and types.issubset((str, _NONE))):
-        distinct.discard(None)
-        return distinct
-    return None
+        arr = pa.array(vals, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        _check_types(b, scope, vals, key, allowed=(str,), expected=expected, required=required)
+        return pa.array(vals, pa.string())
+    if required and arr.null_count:
+        _check_types(b, scope, vals, key, allowed=(str,), expected=expected, required=required)
+    return arr
 
 
 def string_column(
@@ -175,29 +166,31 @@ def string_column(
     """A string column. ``pattern`` and ``enum`` are checked on distinct values only, which
     is cheap for low-cardinality fields (ids, tags, enums); ``max_len`` counts characters.
     Empty strings are rejected for required fields."""
+    arr = _string_array(b, scope, vals, key, required=required, expected="a string")
+    if not len(arr):
+        return arr
+    changed = False
     if enum is not None or pattern is not None:
-        distinct = _distinct_strings(vals, required=required)
-        if distinct is None:
-            _check_types(
-                b, scope, vals, key, allowed=(str,), expected="a string", required=required
-            )
-            distinct = set(vals)
-            distinct.discard(None)
+        distinct = set(pc.unique(arr).to_pylist())
+        distinct.discard(None)
         if enum is not None and not distinct.issubset(enum):
             why = f"expected one of {', '.join(sorted(enum))}"
             _reject_values(b, scope, vals, key, bad=distinct - enum, why=why)
+            changed = True
         elif pattern is not None:
             bad = {v for v in distinct if not pattern.fullmatch(v)}
             if bad:
                 _reject_values(b, scope, vals, key, bad=bad, why=f"must match {pattern.pattern}")
-    else:
-        _check_types(b, scope, vals, key, allowed=(str,), expected="a string", required=required)
-        if required and "" in vals:
-            _reject_values(b, scope, vals, key, bad={""}, why="must not be empty")
-    if max_len is not None and max(map(len, filter(None, vals)), default=0) > max_len:
+                changed = True
+    lengths = pc.min_max(pc.utf8_length(arr)).as_py()
+    if required and pattern is None and enum is None and lengths["min"] == 0:
+        _reject_values(b, scope, vals, key, bad={""}, why="must not be empty")
+        changed = True
+    if max_len is not None and (lengths["max"] or 0) > max_len:
         long = {v for v in vals if v is not None and len(v) > max_len}
         _reject_values(b, scope, vals, key, bad=long, why=f"longer than {max_len} characters")
-    return pa.array(vals, pa.string())
+        changed = True
+    return pa.array(vals, pa.string()) if changed else arr
 
 
 def number_column(
@@ -236,16 +229,8 @@ def timestamp_column(
 ) -> pa.Array:
     """A ``timestamp[us, UTC]`` column from RFC 3339 strings (``Z`` or ``±HH:MM`` offsets,
     any number of fractional digits, truncated to microseconds)."""
-    _check_types(
-        b,
-        scope,
-        vals,
-        key,
-        allowed=(str,),
-        expected="an RFC 3339 timestamp string",
-        required=required,
-    )
-    arr = pa.array(vals, pa.string())
+    expected = "an RFC 3339 timestamp string"
+    arr = _string_array(b, scope, vals, key, required=required, expected=expected)
     shaped = pc.match_substring_regex(arr, RFC3339)
     if not pc.all(shaped).as_py():
         for i in pc.indices_nonzero(pc.invert(shaped)).to_pylist():

@@ -255,11 +255,14 @@ class EventContract:
         tables: list[pa.Table] = []
         rejections: list[Rejection] = []
         event_ids: list[str | None] = []
+        failed = 0
         for i, msg in enumerate(messages):
             try:
                 one = self._decode_batch([msg], tenant, now, limits)
             except Exception as exc:
-                logger.exception("%s decoder failed on message %d", self.kind, i)
+                if not failed:
+                    logger.exception("%s decoder failed on message %d", self.kind, i)
+                failed += 1
                 rejections.append(
                     Rejection(i, RejectReason.INVALID_VALUE, f"decoder error: {exc!r}", None)
                 )
@@ -269,6 +272,8 @@ class EventContract:
             tables.append(one.rows.set_column(len(self.row_schema) - 1, MSG_FIELD, msg_col))
             rejections.extend(Rejection(i, r.reason, r.detail, r.event_id) for r in one.rejections)
             event_ids.extend(one.event_ids)
+        if failed:
+            logger.error("%s decoder failed on %d of %d messages", self.kind, failed, len(messages))
         rows = pa.concat_tables(tables) if tables else self.row_schema.empty_table()
         return DecodeResult(rows, rejections, event_ids)
 

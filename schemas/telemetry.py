@@ -48,9 +48,7 @@ class TelemetryContract(EventContract):
             items, scope, sub = self._explode_readings(b, one, many)
             owners = scope.owners
             index = pa.array(sub, pa.int16())
-        tags, values = extract(items, ("tag", "value"))
-        units = [r.get("unit") for r in items]
-        qualities = [r.get("quality") for r in items]
+        tags, values, units, qualities = extract(items, ("tag", "value", "unit", "quality"))
         quality = string_column(b, scope, qualities, "quality", required=False, enum=QUALITIES)
         return {
             "reading_index": index,
