@@ -48,5 +48,11 @@ broker-up: $(STAMP) $(KAFKA_JARS) ## start the local broker (MAXLAKE_BROKER_* se
 broker-down: $(STAMP) ## stop the local broker
 	$(BIN)/maxlake broker stop || test $$? -eq 3
 
+demo: $(STAMP) $(KAFKA_JARS) ## end to end: local broker, simulated plants, worker, Delta lake, report
+	$(BIN)/maxlake demo
+
+bench: $(STAMP) $(KAFKA_JARS) ## ingest throughput benchmark (1,000,000 events; minutes)
+	$(BIN)/python bench/bench_ingest.py
+
 clean: ## remove the local lake, broker data and spool (keeps .venv and jars)
 	rm -rf .lake .maxlake

@@ -1,0 +1,325 @@
+"""Ingest throughput and latency benchmark (run on demand, not part of the test suite).
+
+Throughput: preload N telemetry events (default 1,000,000) into a 4-partition topic of a throwaway
+local broker, then time (a) one `maxlake worker` draining them into Delta with validation, and
+(b) in the same run, a baseline: a plain kafka-python loop that decodes the same events with
+orjson and appends them to a Delta table per 20,000 events, without validation. Reports events/s
+of both, their ratio, and the worker's time split (decode, validation, Delta writes, the rest =
+Kafka + Faust) from ``ops/validation_runs``.
+
+Latency (``--latency``): a steady stream at ``--rate`` events/s for ``--seconds`` while a worker
+ingests; p50/p99 of (batch commit time - producer send time) per event.
+
+    .venv/bin/python bench/bench_ingest.py --events 1000000
+    .venv/bin/python bench/bench_ingest.py --latency --rate 5000 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import polars as pl
+import pyarrow as pa
+from deltalake import write_deltalake
+from kafka import KafkaConsumer, KafkaProducer
+
+from infra.broker import LocalBroker, free_port
+from lake import RUNS, DeltaStore, silver_table
+from maxlake.settings import Settings
+from schemas import load_registry
+from streams.offsets import group_offsets
+from streams.simulator import Simulator
+from streams.topics import ensure_topics
+
+TENANT = "northwind-auto"
+
+
+def _templates(count: int) -> list[tuple[bytes, bytes, bytes]]:
+    """(key, payload, event_id) of real simulator telemetry events."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=3600)
+    sim = Simulator(load_registry(), seed=11, bad_rate=0.0, tenants=[TENANT], start=start)
+    out: list[tuple[bytes, bytes, bytes]] = []
+    for event in sim.events(duration_s=3600):
+        if event.kind == "telemetry":
+            eid = orjson.loads(event.payload)["event_id"].encode()
+            out.append((event.key, event.payload, eid))
+            if len(out) == count:
+                break
+    return out
+
+
+def _preload(settings: Settings, topic: str, n: int) -> float:
+    templates = _templates(2000)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        acks="all",
+        linger_ms=20,
+        batch_size=1 << 20,
+        compression_type="gzip",
+    )
+    started = time.perf_counter()
+    for i in range(n):
+        key, payload, eid = templates[i % len(templates)]
+        fresh = uuid.uuid4().hex.encode()[: len(eid)].ljust(len(eid), b"0")
+        producer.send(topic, key=key, value=payload.replace(eid, fresh, 1))
+        if i % 100_000 == 0 and i:
+            print(f"  preloaded {i:,} events", flush=True)
+    producer.flush()
+    producer.close()
+    return time.perf_counter() - started
+
+
+def _wait_lag_zero(settings: Settings, topic: str, group: str, timeout_s: float) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        parts = group_offsets(settings, [topic], group_id=group)
+        lag = sum(p.lag for p in parts)
+        if lag == 0:
+            return time.perf_counter()
+        time.sleep(0.5)
+    raise SystemExit(f"worker did not drain within {timeout_s:.0f} s")
+
+
+def _run_worker(
+    settings: Settings, env: dict[str, str], topic: str, timeout_s: float
+) -> dict[str, float]:
+    t0 = time.perf_counter()
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "maxlake.cli",
+            "worker",
+            "--kind",
+            "telemetry",
+            "--tenant",
+            TENANT,
+            "--loglevel",
+            "warn",
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=open(Path(env["MAXLAKE_LAKE_ROOT"]).parent / "worker.log", "wb"),
+    )
+    try:
+        t1 = _wait_lag_zero(settings, topic, env["MAXLAKE_GROUP_ID"], timeout_s)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    store = DeltaStore(env["MAXLAKE_LAKE_ROOT"])
+    runs_table = store.open(RUNS)
+    assert runs_table is not None
+    runs = pl.from_arrow(runs_table.to_pyarrow_table())
+    assert isinstance(runs, pl.DataFrame)
+    first = runs["started_at"].min()
+    last = runs["finished_at"].max()
+    drain_s = (last - first).total_seconds()  # type: ignore[operator,union-attr]
+    return {
+        "wall_s": t1 - t0,
+        "drain_s": drain_s,
+        "consumed": float(runs["consumed"].sum()),
+        "batches": float(runs.height),
+        "decode_s": float(runs["decode_ms"].sum()) / 1000,
+        "validate_s": float(runs["validate_ms"].sum()) / 1000,
+        "write_s": float(runs["write_ms"].sum()) / 1000,
+    }
+
+
+def _baseline(settings: Settings, topic: str, n: int, lake: Path) -> float:
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"baseline-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=20000,
+        fetch_max_bytes=64 << 20,
+        max_partition_fetch_bytes=16 << 20,
+    )
+    seen = 0
+    started = time.perf_counter()
+    rows: list[dict[str, object]] = []
+    while seen < n:
+        polled = consumer.poll(timeout_ms=1000, max_records=20000)
+        for records in polled.values():
+            for rec in records:
+                seen += 1
+                doc = orjson.loads(rec.value)
+                readings = doc.get("readings") or [doc.get("reading")]
+                for reading in readings:
+                    rows.append(
+                        {
+                            "event_id": doc["event_id"],
+                            "tenant": doc["tenant"],
+                            "plant": doc["plant"],
+                            "machine": doc["machine"],
+                            "event_time": doc["event_time"],
+                            "tag": reading["tag"],
+                            "value": float(reading["value"]),
+                            "offset": rec.offset,
+                            "partition": rec.partition,
+                        }
+                    )
+        if len(rows) >= 20000 or (seen >= n and rows):
+            write_deltalake(str(lake), pa.Table.from_pylist(rows), mode="append")
+            rows = []
+    consumer.close()
+    return time.perf_counter() - started
+
+
+def _machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, load {os.getloadavg()[0]:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=20_000, help="MAXLAKE_BATCH_MAX_EVENTS")
+    parser.add_argument("--wait", type=float, default=1.0, help="MAXLAKE_BATCH_WAIT_S")
+    parser.add_argument("--latency", action="store_true")
+    parser.add_argument("--rate", type=float, default=5000.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="maxlake-bench-"))
+    broker = LocalBroker(
+        work / "kafka", port=free_port(), controller_port=free_port(), heap_mb=1024
+    )
+    print(f"machine: {_machine()}")
+    broker.start(timeout_s=120)
+    try:
+        env = {
+            **os.environ,
+            "MAXLAKE_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "MAXLAKE_TOPIC_PREFIX": "bench",
+            "MAXLAKE_TOPIC_PARTITIONS": str(args.partitions),
+            "MAXLAKE_LAKE_ROOT": str(work / "lake"),
+            "MAXLAKE_GROUP_ID": "bench-ingest",
+            "MAXLAKE_BATCH_MAX_EVENTS": str(args.batch),
+            "MAXLAKE_BATCH_WAIT_S": str(args.wait),
+            "MAXLAKE_FAUST_DATADIR": str(work / "faust"),
+            "GX_ANALYTICS_ENABLED": "false",
+        }
+        os.environ.update(env)
+        settings = Settings()
+        ensure_topics(settings, [TENANT], ["telemetry"])
+        topic = settings.topic_for(TENANT, "telemetry")
+        if args.latency:
+            _latency(args, settings, env, topic)
+            return
+        print(f"preloading {args.events:,} telemetry events into {args.partitions} partitions")
+        preload_s = _preload(settings, topic, args.events)
+        print(f"  preload: {args.events / preload_s:,.0f} events/s")
+        print("worker draining (decode + GX validation + Delta, exactly once)")
+        w = _run_worker(settings, env, topic, timeout_s=3600)
+        worker_rate = args.events / w["drain_s"]
+        print("baseline: kafka-python + orjson + Delta append, no validation")
+        base_s = _baseline(settings, topic, args.events, work / "baseline")
+        base_rate = args.events / base_s
+        other = w["drain_s"] - w["decode_s"] - w["validate_s"] - w["write_s"]
+        print()
+        print(
+            f"events                 {args.events:,} ({int(w['batches'])} batches, batch max {args.batch:,})"
+        )
+        print(
+            f"worker                 {worker_rate:,.0f} events/s (drain {w['drain_s']:.1f} s; wall incl. start-up {w['wall_s']:.1f} s)"
+        )
+        print(f"baseline               {base_rate:,.0f} events/s ({base_s:.1f} s)")
+        print(f"worker / baseline      {worker_rate / base_rate:.2f}")
+        for name in ("decode", "validate", "write"):
+            print(f"  {name:<8} {w[name + '_s']:7.1f} s  {w[name + '_s'] / w['drain_s']:6.1%}")
+        print(f"  {'kafka+faust':<8} {other:7.1f} s  {other / w['drain_s']:6.1%}")
+    finally:
+        broker.stop()
+
+
+def _latency(args: argparse.Namespace, settings: Settings, env: dict[str, str], topic: str) -> None:
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "maxlake.cli",
+            "worker",
+            "--kind",
+            "telemetry",
+            "--tenant",
+            TENANT,
+            "--loglevel",
+            "warn",
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(15)
+    templates = _templates(2000)
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5)
+    total = int(args.rate * args.seconds)
+    started = time.perf_counter()
+    for i in range(total):
+        target = started + i / args.rate
+        delay = target - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        key, payload, _ = templates[i % len(templates)]
+        doc = orjson.loads(payload)
+        doc["event_id"] = uuid.uuid4().hex
+        doc["sent_time"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        producer.send(topic, key=key, value=orjson.dumps(doc))
+    producer.flush()
+    _wait_lag_zero(settings, topic, env["MAXLAKE_GROUP_ID"], 600)
+    os.killpg(worker.pid, signal.SIGTERM)
+    worker.wait(timeout=60)
+    store = DeltaStore(env["MAXLAKE_LAKE_ROOT"])
+    silver_t, runs_t = store.open(silver_table("telemetry")), store.open(RUNS)
+    assert silver_t is not None and runs_t is not None
+    silver = pl.from_arrow(
+        silver_t.to_pyarrow_table(columns=["kafka_partition", "kafka_offset", "sent_time"])
+    )
+    runs = pl.from_arrow(runs_t.to_pyarrow_table(columns=["finished_at", "offsets"]))
+    assert isinstance(silver, pl.DataFrame) and isinstance(runs, pl.DataFrame)
+    spans = runs.explode("offsets").unnest("offsets")
+    joined = (
+        silver.unique(["kafka_partition", "kafka_offset"])
+        .join(spans, left_on="kafka_partition", right_on="partition")
+        .filter(
+            (pl.col("kafka_offset") >= pl.col("first_offset"))
+            & (pl.col("kafka_offset") <= pl.col("last_offset"))
+        )
+    )
+    lat = (joined["finished_at"] - joined["sent_time"]).dt.total_milliseconds()
+    print(
+        f"latency at {args.rate:,.0f} events/s for {args.seconds:.0f} s, batch wait {args.wait} s, {joined.height:,} events:"
+    )
+    print(
+        f"  p50 {float(lat.quantile(0.5) or 0):,.0f} ms  p99 {float(lat.quantile(0.99) or 0):,.0f} ms  "
+        f"max {float(lat.max() or 0):,.0f} ms"  # type: ignore[arg-type]
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""``maxlake demo``: the main job end to end on the embedded default.
+
+Starts the local broker (unless one answers already), creates the topics, starts one ingest
+worker as a child process, streams about a minute of simulated plants with 1% bad input, waits
+until the worker has caught up (lag 0), stops it with SIGTERM, checks the accounting invariant
+and prints a report from the lake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from infra.broker import fetch_jars
+from lake import RUNS, DeltaStore, quarantine_table, silver_table
+from lake.accounting import check_accounting
+from maxlake.cli.broker_cmd import local_broker
+from maxlake.errors import MaxlakeError
+from maxlake.settings import Settings
+from schemas import EventKind, load_registry
+from streams.offsets import group_offsets
+from streams.simulator import SimStats, run_simulation
+from streams.topics import ensure_topics
+
+
+def register(sub: Any) -> None:
+    """Add ``demo``."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "demo", help="end to end: broker, simulated plants, worker, Delta lake, report"
+    )
+    parser.add_argument("--seconds", type=float, default=60.0, help="wall-clock seconds to stream")
+    parser.add_argument("--rate", type=float, default=2000.0, help="events per second")
+    parser.add_argument("--bad-rate", type=float, default=0.01, help="share of bad messages")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep-broker", action="store_true", help="leave the broker running")
+    parser.set_defaults(handler=_demo)
+
+
+def _say(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    settings = Settings()
+    registry = load_registry()
+    broker = local_broker(settings)
+    started_broker = False
+    if broker.status().answering:
+        _say(f"using the broker already running on {broker.bootstrap}")
+    else:
+        _say(f"starting the local Kafka broker on {broker.bootstrap} (first start formats storage)")
+        fetch_jars(broker.libs_dir)
+        broker.start(timeout_s=settings.broker_start_timeout_s)
+        started_broker = True
+    tenants = [t.id for t in registry.tenants]
+    created = ensure_topics(settings, tenants)
+    if created:
+        time.sleep(2.0)
+    _say(f"topics: {len(created)} created, {len(tenants) * len(EventKind) - len(created)} existed")
+    worker = _start_worker()
+    try:
+        stats = _stream(args, settings)
+        _say("waiting for the worker to catch up (lag 0)")
+        lag = _wait_for_lag_zero(settings, worker, timeout_s=300)
+    finally:
+        _stop_worker(worker)
+    ok = _report(settings, stats, lag)
+    if started_broker and not args.keep_broker:
+        _say("stopping the broker (use --keep-broker to leave it running)")
+        broker.stop()
+    return 0 if ok else 1
+
+
+def _start_worker() -> subprocess.Popen[bytes]:
+    log_dir = Path(".maxlake")
+    log_dir.mkdir(exist_ok=True)
+    log = (log_dir / "demo-worker.log").open("wb")
+    _say(f"starting an ingest worker (log: {log.name})")
+    return subprocess.Popen(
+        [sys.executable, "-m", "maxlake.cli", "worker", "--loglevel", "info"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=os.environ.copy(),
+    )
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is not None:
+        return
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+
+def _stream(args: argparse.Namespace, settings: Settings) -> SimStats:
+    simulated_s = max(600.0, args.seconds * args.rate / 20.0)
+    _say(
+        f"streaming simulated plants: {args.rate:,.0f} events/s for about {args.seconds:.0f} s, "
+        f"{args.bad_rate:.0%} bad input ({simulated_s / 3600:.1f} h of factory time)"
+    )
+    live = sys.stdout.isatty()
+
+    def progress(stats: SimStats) -> None:
+        line = f"    {stats.events:,} events sent ({stats.events_per_s:,.0f}/s), {stats.bad} bad"
+        print(("\r" + line) if live else line, end="" if live else "\n", flush=True)
+
+    stats = run_simulation(
+        settings,
+        seed=args.seed,
+        duration_s=simulated_s,
+        rate=args.rate,
+        bad_rate=args.bad_rate,
+        create_topics=False,
+        progress=progress,
+    )
+    if live:
+        print()
+    return stats
+
+
+def _wait_for_lag_zero(
+    settings: Settings, worker: subprocess.Popen[bytes], *, timeout_s: float
+) -> int:
+    topics = [settings.topic_for(t.id, k.value) for t in load_registry().tenants for k in EventKind]
+    deadline = time.monotonic() + timeout_s
+    lag = -1
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise MaxlakeError(
+                f"the worker exited with code {worker.returncode}; see .maxlake/demo-worker.log"
+            )
+        lag = sum(p.lag for p in group_offsets(settings, topics))
+        if lag == 0:
+            return 0
+        print(f"    lag {lag:,} messages", flush=True)
+        time.sleep(2)
+    raise MaxlakeError(f"the worker did not catch up within {timeout_s:.0f} s (lag {lag:,})")
+
+
+def _report(settings: Settings, stats: SimStats, lag: int) -> bool:
+    store = DeltaStore(settings.lake_root)
+    print()
+    print("maxlake demo report")
+    print("-------------------")
+    print(f"events produced      {stats.events:>10,}  ({stats.bad:,} deliberately bad)")
+    for kind in EventKind:
+        table = store.open(silver_table(kind))
+        rows = table.count() if table is not None else 0
+        print(f"silver {kind.value:<14}{rows:>10,} rows")
+    reasons: Counter[str] = Counter()
+    for kind in EventKind:
+        table = store.open(quarantine_table(kind))
+        if table is not None:
+            frame = pl.from_arrow(table.to_pyarrow_table(columns=["reasons"]))
+            assert isinstance(frame, pl.DataFrame)
+            for rs in frame["reasons"].to_list():
+                reasons.update(rs)
+    quarantined = sum(
+        t.count() for k in EventKind if (t := store.open(quarantine_table(k))) is not None
+    )
+    print(f"quarantined          {quarantined:>10,} messages, by reason:")
+    for reason, count in reasons.most_common():
+        print(f"    {reason:<40}{count:>8,}")
+    runs_table = store.open(RUNS)
+    if runs_table is not None:
+        runs = pl.from_arrow(
+            runs_table.to_pyarrow_table(
+                columns=["consumed", "duplicates", "started_at", "finished_at"]
+            )
+        )
+        assert isinstance(runs, pl.DataFrame)
+        busy_s = (
+            float((runs["finished_at"] - runs["started_at"]).dt.total_microseconds().sum()) / 1e6
+        )
+        consumed = int(runs["consumed"].sum())
+        print(f"duplicates (resends) {int(runs['duplicates'].sum()):>10,}")
+        print(f"batches validated    {runs.height:>10,}")
+        print(
+            f"ingest throughput    {consumed / busy_s if busy_s else 0:>10,.0f} events/s "
+            f"of batch processing time ({consumed:,} events in {busy_s:.1f} s)"
+        )
+    print(f"final lag            {lag:>10,} messages")
+    report = check_accounting(store)
+    verdict = "holds" if report.ok else f"BROKEN ({len(report.violations)} violations)"
+    print(f"accounting invariant {verdict}")
+    for violation in report.violations[:10]:
+        print(f"    {violation}")
+    return report.ok
