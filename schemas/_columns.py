@@ -182,8 +182,11 @@ def string_column(
             if bad:
                 _reject_values(b, scope, vals, key, bad=bad, why=f"must match {pattern.pattern}")
                 changed = True
+    check_empty = required and pattern is None and enum is None
+    if not check_empty and max_len is None:
+        return pa.array(vals, pa.string()) if changed else arr
     lengths = pc.min_max(pc.utf8_length(arr)).as_py()
-    if required and pattern is None and enum is None and lengths["min"] == 0:
+    if check_empty and lengths["min"] == 0:
         _reject_values(b, scope, vals, key, bad={""}, why="must not be empty")
         changed = True
     if max_len is not None and (lengths["max"] or 0) > max_len:

@@ -16,6 +16,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -130,18 +131,19 @@ class EventContract:
         body, owners = self._body(b)
         columns.update(body)
         columns["_msg"] = pa.array(b.msg_index, pa.int32())
+        owner_of_row = pa.array(np.arange(len(b.objs), dtype=np.int32))
         if owners is not None:
-            take = pa.array(owners, pa.int32())
+            owner_of_row = pa.array(owners, pa.int32())
             for name in (f.name for f in COMMON_FIELDS):
-                columns[name] = columns[name].take(take)
-            columns["_msg"] = columns["_msg"].take(take)
+                columns[name] = columns[name].take(owner_of_row)
+            columns["_msg"] = columns["_msg"].take(owner_of_row)
         table = pa.Table.from_arrays(
             [columns[f.name] for f in self.row_schema], schema=self.row_schema
         )
         bad = b.bad
         if bad:
-            keep = [p not in bad for p in (owners if owners is not None else range(len(b.objs)))]
-            table = table.filter(pa.array(keep, pa.bool_()))
+            rejected = pa.array(list(bad), pa.int32())
+            table = table.filter(pc.invert(pc.is_in(owner_of_row, value_set=rejected)))
         event_ids: list[str | None] = list(ids)
         for early in b.early:
             event_ids.insert(early.index, None)
