@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
+from kafka.errors import CoordinatorNotAvailableError
 
 from maxlake.settings import Settings
 
@@ -39,10 +41,7 @@ def group_offsets(
         bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, **security
     )
     try:
-        committed = {
-            (tp.topic, tp.partition): meta.offset
-            for tp, meta in admin.list_group_offsets({group: None}).get(group, {}).items()
-        }
+        committed = _committed(admin, group)
         partitions = [
             TopicPartition(topic, p)
             for topic in topics
@@ -63,3 +62,18 @@ def group_offsets(
     finally:
         consumer.close()
         admin.close()
+
+
+def _committed(admin: KafkaAdminClient, group: str) -> dict[tuple[str, int], int]:
+    """The group's committed offsets; none while the group coordinator does not exist yet
+    (before any group ever committed, ``__consumer_offsets`` is created lazily)."""
+    for attempt in range(20):
+        try:
+            offsets = admin.list_group_offsets({group: None}).get(group, {})
+        except CoordinatorNotAvailableError:
+            if attempt == 19:
+                return {}
+            time.sleep(0.5)
+            continue
+        return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
+    return {}
