@@ -29,6 +29,7 @@ __all__ = [
     "Scope",
     "explode",
     "extract",
+    "id_columns",
     "int_column",
     "number_column",
     "string_column",
@@ -194,6 +195,33 @@ def string_column(
         _reject_values(b, scope, vals, key, bad=long, why=f"longer than {max_len} characters")
         changed = True
     return pa.array(vals, pa.string()) if changed else arr
+
+
+def id_columns(
+    b: Batch, raw: dict[str, list[Any]], names: tuple[str, ...], pattern: re.Pattern[str]
+) -> dict[str, pa.Array]:
+    """Several required id columns that vary together (tenant, plant, line, machine).
+
+    Fast path: the distinct id *tuples* of a batch are few, so the columns are built as a
+    dictionary (distinct tuples + one index per row) and checked once per distinct value.
+    Any null, non-string or non-matching value falls back to :func:`string_column` per column.
+    """
+    columns = [raw[n] for n in names]
+    try:
+        keys = list(zip(*columns, strict=True))
+        distinct = list(set(keys))
+    except TypeError:
+        distinct = []
+        keys = []
+    values = {v for k in distinct for v in k}
+    if keys and all(type(v) is str and pattern.fullmatch(v) for v in values):
+        code = {k: i for i, k in enumerate(distinct)}
+        index = pa.array(list(map(code.__getitem__, keys)), pa.int32())
+        return {
+            name: pa.array([k[j] for k in distinct], pa.string()).take(index)
+            for j, name in enumerate(names)
+        }
+    return {name: string_column(b, POSITIONS, raw[name], name, pattern=pattern) for name in names}
 
 
 def number_column(

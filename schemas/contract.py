@@ -21,7 +21,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas._batch import Batch, describe, parse_messages
-from schemas._columns import POSITIONS, TIMESTAMP, extract, string_column, timestamp_column
+from schemas._columns import (
+    POSITIONS,
+    TIMESTAMP,
+    extract,
+    id_columns,
+    string_column,
+    timestamp_column,
+)
 from schemas.kinds import ID_PATTERN, SUPPORTED_VERSIONS, EventKind, RejectReason
 from schemas.results import DecodeLimits, DecodeResult, Rejection
 
@@ -167,31 +174,34 @@ class EventContract:
         }
         self._check_kind(b, raw["kind"])
         cols["event_id"] = string_column(b, POSITIONS, raw["event_id"], "event_id", max_len=128)
-        for name in _ID_FIELDS:
-            cols[name] = string_column(b, POSITIONS, raw[name], name, pattern=ID_RE)
+        cols.update(id_columns(b, raw, _ID_FIELDS, ID_RE))
         if tenant is not None:
             self._check_tenant(b, raw["tenant"], tenant)
         event_time = timestamp_column(b, POSITIONS, raw["event_time"], "event_time")
         self._check_window(b, event_time, now, limits)
         cols["event_time"] = event_time
-        cols["sent_time"] = timestamp_column(
-            b, POSITIONS, [o.get("sent_time") for o in b.objs], "sent_time", required=False
+        sent = [o.get("sent_time") for o in b.objs]
+        cols["sent_time"] = (
+            pa.nulls(len(sent), TIMESTAMP)
+            if sent.count(None) == len(sent)
+            else timestamp_column(b, POSITIONS, sent, "sent_time", required=False)
         )
         cols["date"] = pc.cast(event_time, pa.date32())
         return cols
 
     def _check_version(self, b: Batch, vals: list[Any]) -> pa.Array:
-        if vals.count(self.version) != len(vals) or set(map(type, vals)) != {int}:
-            supported = ", ".join(map(str, sorted(SUPPORTED_VERSIONS)))
-            _check_exact(
-                b,
-                vals,
-                "schema_version",
-                accepted=SUPPORTED_VERSIONS,
-                expected=(int, "an integer"),
-                reason=RejectReason.UNKNOWN_SCHEMA_VERSION,
-                why=f"is not supported (supported: {supported})",
-            )
+        if vals.count(self.version) == len(vals) and set(map(type, vals)) == {int}:
+            return pa.repeat(pa.scalar(self.version, pa.int16()), len(vals))
+        supported = ", ".join(map(str, sorted(SUPPORTED_VERSIONS)))
+        _check_exact(
+            b,
+            vals,
+            "schema_version",
+            accepted=SUPPORTED_VERSIONS,
+            expected=(int, "an integer"),
+            reason=RejectReason.UNKNOWN_SCHEMA_VERSION,
+            why=f"is not supported (supported: {supported})",
+        )
         return pa.array(vals, pa.int16())
 
     def _check_kind(self, b: Batch, vals: list[Any]) -> None:
