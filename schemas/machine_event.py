@@ -75,6 +75,8 @@ class MachineEventContract(EventContract):
         texts = [a.get("text") for a in alarms]
         text = string_column(b, _ALARM, texts, "text", required=False, max_len=1000)
         for pos, etype in enumerate(types):
+            if codes[pos] == "":
+                b.reject(pos, RejectReason.INVALID_VALUE, "field 'alarm.code': must not be empty")
             if etype == "ALARM" and alarms[pos]:
                 for key, vals in (("code", codes), ("severity", severities)):
                     if vals[pos] is None:

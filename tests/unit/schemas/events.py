@@ -19,35 +19,26 @@ _ENVELOPE: dict[str, Any] = {
 }
 
 
+def _event(
+    kind: str, event_id: Any, body: dict[str, Any], fields: dict[str, Any]
+) -> dict[str, Any]:
+    return {**_ENVELOPE, "event_id": event_id, "kind": kind, **body, **fields}
+
+
 def telemetry(event_id: Any = "t-1", **fields: Any) -> dict[str, Any]:
     """A single-reading telemetry event."""
-    event = {
-        **_ENVELOPE,
-        "event_id": event_id,
-        "kind": "telemetry",
-        "reading": {"tag": "spindle_speed", "value": 12000, "unit": "rpm", "quality": "GOOD"},
-    }
-    return {**event, **fields}
+    reading = {"tag": "spindle_speed", "value": 12000, "unit": "rpm", "quality": "GOOD"}
+    return _event("telemetry", event_id, {"reading": reading}, fields)
 
 
 def machine_event(event_id: str = "m-1", **fields: Any) -> dict[str, Any]:
     """A STATE machine event."""
-    event = {
-        **_ENVELOPE,
-        "event_id": event_id,
-        "kind": "machine_event",
-        "event_type": "STATE",
-        "state": "RUNNING",
-    }
-    return {**event, **fields}
+    return _event("machine_event", event_id, {"event_type": "STATE", "state": "RUNNING"}, fields)
 
 
 def inspection(event_id: str = "i-1", **fields: Any) -> dict[str, Any]:
     """A FAIL inspection of one part made on two machines."""
-    event = {
-        **_ENVELOPE,
-        "event_id": event_id,
-        "kind": "inspection",
+    body = {
         "part_serial": "NW-BLK-000123",
         "lot": "LOT-2026-11-26-A",
         "machines": ["cnc-101", "cnc-102"],
@@ -60,7 +51,7 @@ def inspection(event_id: str = "i-1", **fields: Any) -> dict[str, Any]:
             {"name": "flatness", "value": 0.02},
         ],
     }
-    return {**event, **fields}
+    return _event("inspection", event_id, body, fields)
 
 
 def without(event: dict[str, Any], *keys: str) -> dict[str, Any]:

@@ -144,6 +144,8 @@ def test_tenant_mismatch_only_when_the_topic_tenant_is_given() -> None:
         (machine_event(event_type="ALARM", alarm={"code": "A", "severity": 9, "text": "x" * 1001}),
          R.INVALID_VALUE, "field 'alarm.text': longer than 1000 characters"),
         (machine_event(alarm="overheat"), R.WRONG_TYPE, "field 'alarm': expected an object"),
+        (machine_event(event_type="ALARM", alarm={"code": "", "severity": 10}), R.INVALID_VALUE,
+         "field 'alarm.code': must not be empty"),
     ],
 )  # fmt: skip
 def test_bad_machine_events(event: dict[str, Any], reason: RejectReason, needle: str) -> None:
