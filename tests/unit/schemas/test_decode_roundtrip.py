@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
@@ -142,3 +143,17 @@ def test_rows_have_exactly_the_row_schema_even_when_empty(kind: EventKind) -> No
     rows = contract.decode(encode(good[kind.value]()), now=NOW).rows
     assert rows.schema == contract.row_schema
     assert rows.num_rows == 1
+
+
+def test_decode_restores_the_garbage_collector_and_takes_naive_now_as_utc() -> None:
+    assert gc.isenabled()
+    naive_now = NOW.replace(tzinfo=None)
+    result = contract_for("telemetry").decode(encode(telemetry()), now=naive_now)
+    assert result.rows.num_rows == 1
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        contract_for("telemetry").decode([b"{}"], now=NOW)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
