@@ -12,7 +12,12 @@ from kafka import KafkaConsumer
 
 from infra.broker import LocalBroker
 from maxlake.settings import Settings
-from streams.producer import EventSerializationError, EventTooLargeError, PlantProducer
+from streams.producer import (
+    EventSerializationError,
+    EventTooLargeError,
+    PlantProducer,
+    UnknownTopicError,
+)
 from streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
@@ -107,6 +112,9 @@ def test_unroutable_and_oversized_events_are_terminal_errors(
             producer.send({**_event(0), "value": object()})
         with pytest.raises(EventTooLargeError):
             producer.send({**_event(0), "padding": "x" * 100_000})
+        with pytest.raises(UnknownTopicError, match="maxlake topics create"):
+            producer.send(_event(0))
+        assert producer.connected
         assert producer.sent == 0
 
 
