@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(256 * 1024, ge=1024, description="larger payloads are rejected")
     max_event_age_days: int = Field(400, ge=1, description="older event times are rejected")
     max_future_skew_s: int = Field(300, ge=0, description="event times further ahead are rejected")
+    compact_interval_s: float = Field(
+        0.0,
+        ge=0,
+        description="seconds between the worker's compactions of closed partitions; 0 = off",
+    )
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = disabled")
 
     # Plant producer

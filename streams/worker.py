@@ -14,6 +14,7 @@ again by whichever worker owns their partition next.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -22,7 +23,8 @@ from typing import Any
 
 import faust
 
-from lake import BatchWriter, DeltaStore
+from lake import BatchWriter, CommitConflict, DeltaStore, quarantine_table, silver_table
+from lake.maintenance import compact
 from maxlake.settings import Settings
 from quality import ValidationGateway
 from schemas import EventKind, Registry, load_registry
@@ -88,6 +90,15 @@ def build_app(
             for tp in revoked:
                 state["pipeline"].forget(tp.topic, tp.partition)
 
+    if settings.compact_interval_s > 0:
+        kinds_list = list(kinds)
+
+        @app.timer(interval=settings.compact_interval_s)  # type: ignore[untyped-decorator]
+        async def _compact() -> None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, _compact_closed, settings, kinds_list)
+
+        kinds = kinds_list
     for kind in kinds:
         topics = [settings.topic_for(tenant, kind.value) for tenant in tenant_ids]
         channel = app.topic(*topics, key_serializer="raw", value_serializer="raw", allow_empty=True)
@@ -95,6 +106,26 @@ def build_app(
             _ingest_agent(kind, settings, pipeline)
         )
     return app
+
+
+def _compact_closed(settings: Settings, kinds: list[EventKind]) -> None:
+    """Compact closed partitions of the silver and quarantine tables; conflicts are logged."""
+    store = DeltaStore(settings.lake_root)
+    for kind in kinds:
+        for name in (silver_table(kind), quarantine_table(kind)):
+            if not store.exists(name):
+                continue
+            try:
+                metrics = compact(store, name)
+            except CommitConflict as exc:
+                logger.warning("scheduled compaction of %s skipped: %s", name, exc)
+                continue
+            logger.info(
+                "compacted %s: %s files -> %s",
+                name,
+                metrics.get("numFilesRemoved"),
+                metrics.get("numFilesAdded"),
+            )
 
 
 def _ingest_agent(kind: EventKind, settings: Settings, pipeline: Any) -> Any:

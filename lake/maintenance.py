@@ -1,0 +1,207 @@
+"""Lake maintenance: status, compaction, vacuum and checkpoints, safe beside a running worker.
+
+Streaming ingest writes one small file per partition per batch. Compaction bin-packs the files of
+*closed* partitions (dates before today, UTC) so that it never rewrites files the worker is still
+appending to; Delta's optimistic concurrency lets a blind append and a compaction of other
+partitions commit side by side, and a real conflict surfaces as :class:`CommitConflict` — the
+table is never left half-written. Compaction and vacuum never touch app transactions, so the
+exactly-once bookkeeping survives them.
+
+Vacuum physically deletes files that no version newer than the retention still references. The
+default retention (168 h) keeps a week of time travel: dataset builds pin Delta versions, and a
+rebuild of a pinned spec needs those versions' files, so keep the retention longer than the
+oldest pinned version you intend to rebuild (curated sets already built are materialised and
+unaffected).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake.exceptions import CommitFailedError
+
+from lake.delta import DeltaStore
+from lake.errors import CommitConflict
+
+__all__ = [
+    "DEFAULT_RETENTION_HOURS",
+    "PartitionStatus",
+    "TableStatus",
+    "checkpoint",
+    "compact",
+    "discover_tables",
+    "table_status",
+    "vacuum",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RETENTION_HOURS = 168
+_GROUPS = ("silver", "quarantine", "ops")
+
+
+@dataclass(frozen=True)
+class PartitionStatus:
+    """Files and bytes of one partition (``values`` = partition column values, in order)."""
+
+    values: tuple[str, ...]
+    files: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class TableStatus:
+    """What ``maxlake lake status`` shows for one table."""
+
+    name: str
+    version: int
+    files: int
+    bytes: int
+    last_commit: datetime | None
+    partition_columns: tuple[str, ...]
+    partitions: list[PartitionStatus] = field(default_factory=list)
+
+    @property
+    def last_commit_age_s(self) -> float | None:
+        """Seconds since the last commit."""
+        if self.last_commit is None:
+            return None
+        return (datetime.now(UTC) - self.last_commit).total_seconds()
+
+    @property
+    def small_files(self) -> int:
+        """Partitions' files beyond one per partition: what compaction would merge."""
+        return sum(max(0, p.files - 1) for p in self.partitions)
+
+
+def discover_tables(store: DeltaStore) -> list[str]:
+    """Every Delta table under the lake root's ``silver``, ``quarantine`` and ``ops`` folders."""
+    if "://" in store.root:
+        raise CommitConflict(store.root, "table discovery needs a local lake root")
+    root = Path(store.root)
+    names = []
+    for group in _GROUPS:
+        for child in sorted((root / group).glob("*")):
+            if (child / "_delta_log").is_dir():
+                names.append(f"{group}/{child.name}")
+    return names
+
+
+def table_status(store: DeltaStore, name: str) -> TableStatus:
+    """Version, files, bytes, partitions and last commit of one table."""
+    table = store.open(name)
+    if table is None:
+        raise KeyError(name)
+    parts = tuple(table.metadata().partition_columns)
+    actions = pa.table(table.get_add_actions(flatten=True))
+    sizes = actions.column("size_bytes")
+    partitions: list[PartitionStatus] = []
+    if parts and actions.num_rows:
+        keys = [f"partition.{c}" for c in parts]
+        grouped = actions.group_by(keys).aggregate([("size_bytes", "count"), ("size_bytes", "sum")])
+        for row in grouped.to_pylist():
+            values = tuple(str(row[k]) for k in keys)
+            partitions.append(
+                PartitionStatus(values, int(row["size_bytes_count"]), int(row["size_bytes_sum"]))
+            )
+        partitions.sort(key=lambda p: p.values)
+    history = table.history(limit=1)
+    last = None
+    if history and "timestamp" in history[0]:
+        last = datetime.fromtimestamp(history[0]["timestamp"] / 1000, UTC)
+    return TableStatus(
+        name=name,
+        version=int(table.version()),
+        files=actions.num_rows,
+        bytes=int(pc.sum(sizes).as_py() or 0) if actions.num_rows else 0,
+        last_commit=last,
+        partition_columns=parts,
+        partitions=partitions,
+    )
+
+
+def compact(
+    store: DeltaStore,
+    name: str,
+    *,
+    before: date | None = None,
+    z_order: list[str] | None = None,
+    target_size_mb: int = 256,
+    attempts: int = 3,
+) -> dict[str, Any]:
+    """Bin-pack (or z-order) the partitions whose ``date`` is before ``before`` (default today).
+
+    Tables without a ``date`` partition are compacted whole. Returns delta-rs's metrics
+    (files added and removed, ...). A commit conflict with a concurrent writer is retried
+    ``attempts`` times, then raised as :class:`CommitConflict`.
+    """
+    before = before or datetime.now(UTC).date()
+    for attempt in range(1, attempts + 1):
+        table = store.open(name)
+        if table is None:
+            raise KeyError(name)
+        parts = table.metadata().partition_columns
+        filters = [("date", "<", before.isoformat())] if "date" in parts else None
+        try:
+            if z_order:
+                return dict(
+                    table.optimize.z_order(
+                        z_order,
+                        partition_filters=filters,
+                        target_size=target_size_mb << 20,
+                        max_concurrent_tasks=1,
+                        max_spill_size=512 << 20,
+                    )
+                )
+            return dict(
+                table.optimize.compact(
+                    partition_filters=filters,
+                    target_size=target_size_mb << 20,
+                    max_concurrent_tasks=1,
+                )
+            )
+        except CommitFailedError as exc:
+            logger.warning("%s: compaction conflicted (attempt %d): %s", name, attempt, exc)
+            if attempt == attempts:
+                raise CommitConflict(name, str(exc)) from exc
+    raise AssertionError("unreachable")
+
+
+def vacuum(
+    store: DeltaStore, name: str, *, retention_hours: int = DEFAULT_RETENTION_HOURS, dry_run: bool
+) -> list[str]:
+    """Delete (or, with ``dry_run``, list) files unreferenced for ``retention_hours``."""
+    table = store.open(name)
+    if table is None:
+        raise KeyError(name)
+    return list(
+        table.vacuum(
+            retention_hours=retention_hours,
+            dry_run=dry_run,
+            enforce_retention_duration=False,
+        )
+    )
+
+
+def checkpoint(store: DeltaStore, name: str) -> int:
+    """Write a checkpoint at the current version and drop expired log files; returns it."""
+    table = store.open(name)
+    if table is None:
+        raise KeyError(name)
+    table.create_checkpoint()
+    table.cleanup_metadata()
+    return int(table.version())
+
+
+def for_each_table(
+    store: DeltaStore, names: list[str] | None, action: Callable[[str], Any]
+) -> dict[str, Any]:
+    """Run ``action`` on the named tables (default: all discovered), collecting results."""
+    return {name: action(name) for name in (names or discover_tables(store))}

@@ -1,0 +1,252 @@
+"""``maxlake lake ...``: verify the accounting, show status, compact, vacuum, checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from typing import Any
+
+from lake import DeltaStore
+from lake.accounting import check_accounting
+from lake.maintenance import (
+    DEFAULT_RETENTION_HOURS,
+    checkpoint,
+    compact,
+    discover_tables,
+    table_status,
+    vacuum,
+)
+from maxlake.errors import ConfigError
+from maxlake.settings import Settings
+from schemas import EventKind, load_registry
+
+KINDS = [k.value for k in EventKind]
+
+
+def register(sub: Any) -> None:
+    """Add ``lake verify|status|compact|vacuum|checkpoint``."""
+    lake: argparse.ArgumentParser = sub.add_parser("lake", help="inspect and check the lake")
+    actions = lake.add_subparsers(dest="lake_action", metavar="ACTION", required=True)
+    verify = actions.add_parser(
+        "verify",
+        help="check that every consumed offset is in exactly one of silver, quarantine, duplicates",
+    )
+    verify.add_argument("--kind", action="append", dest="kinds", choices=KINDS)
+    verify.add_argument(
+        "--no-kafka",
+        action="store_true",
+        help="check the lake alone, without the group's committed offsets",
+    )
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.set_defaults(handler=_verify)
+
+    status = actions.add_parser("status", help="tables: version, files, bytes, partitions, age")
+    status.add_argument("--partitions", action="store_true", help="list every partition")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=_status)
+
+    comp = actions.add_parser("compact", help="bin-pack small files of closed partitions")
+    comp.add_argument("tables", nargs="*", help="table names (default: all)")
+    comp.add_argument(
+        "--before",
+        type=date.fromisoformat,
+        help="compact date partitions before this day (default: today, UTC)",
+    )
+    comp.add_argument("--z-order", nargs="+", metavar="COLUMN", help="z-order by these columns")
+    comp.add_argument("--target-size-mb", type=int, default=256)
+    comp.set_defaults(handler=_compact)
+
+    vac = actions.add_parser("vacuum", help="delete files no longer referenced (dry run first)")
+    vac.add_argument("tables", nargs="*", help="table names (default: all)")
+    vac.add_argument(
+        "--retention-hours",
+        type=int,
+        default=DEFAULT_RETENTION_HOURS,
+        help=f"keep files referenced in the last N hours ({DEFAULT_RETENTION_HOURS})",
+    )
+    vac.add_argument("--apply", action="store_true", help="really delete (default: list only)")
+    vac.set_defaults(handler=_vacuum)
+
+    chk = actions.add_parser("checkpoint", help="write a checkpoint, drop expired log files")
+    chk.add_argument("tables", nargs="*", help="table names (default: all)")
+    chk.set_defaults(handler=_checkpoint)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    settings = Settings()
+    kinds = tuple(EventKind(k) for k in args.kinds) if args.kinds else tuple(EventKind)
+    committed: dict[tuple[str, int], int] | None = None
+    starts: dict[tuple[str, int], int] = {}
+    if not args.no_kafka:
+        from streams.offsets import group_offsets
+
+        tenants = [t.id for t in load_registry().tenants]
+        topics = [settings.topic_for(t, k.value) for t in tenants for k in kinds]
+        existing = _existing_topics(settings, topics)
+        committed = {}
+        for part in group_offsets(settings, existing):
+            starts[(part.topic, part.partition)] = part.start
+            if part.committed is not None:
+                committed[(part.topic, part.partition)] = part.committed
+    report = check_accounting(
+        DeltaStore(settings.lake_root), kinds=kinds, committed=committed, start_offsets=starts
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "silver_events": report.silver_events,
+                    "silver_rows": report.silver_rows,
+                    "quarantined": report.quarantined,
+                    "duplicates": report.duplicates,
+                    "runs_consumed": report.runs_consumed,
+                    "violations": [str(v) for v in report.violations],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for kind in kinds:
+            k = kind.value
+            print(
+                f"{k:14} silver events {report.silver_events[k]:>9,}  "
+                f"rows {report.silver_rows[k]:>9,}  "
+                f"quarantined {report.quarantined[k]:>7,}  duplicates {report.duplicates[k]:>6,}  "
+                f"runs count {report.runs_consumed[k]:>9,}"
+            )
+        for violation in report.violations:
+            print(f"VIOLATION {violation}", file=sys.stderr)
+        print(
+            "accounting invariant holds"
+            if report.ok
+            else f"accounting invariant BROKEN: {len(report.violations)} violation(s)"
+        )
+    return 0 if report.ok else 1
+
+
+def _existing_topics(settings: Settings, topics: list[str]) -> list[str]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, **settings.kafka_security()
+    )
+    try:
+        known = consumer.topics()
+    finally:
+        consumer.close()
+    return [t for t in topics if t in known]
+
+
+def _store() -> DeltaStore:
+    return DeltaStore(Settings().lake_root)
+
+
+def _tables(store: DeltaStore, names: list[str]) -> list[str]:
+    existing = discover_tables(store)
+    unknown = [n for n in names if n not in existing]
+    if unknown:
+        raise ConfigError(
+            f"unknown table(s) {', '.join(unknown)}; tables in {store.root}: "
+            f"{', '.join(existing) or '(none)'}"
+        )
+    return names or existing
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.1f} {unit}" if unit != "B" else f"{n} B"
+        size /= 1024
+    return f"{n} B"
+
+
+def _status(args: argparse.Namespace) -> int:
+    store = _store()
+    statuses = [table_status(store, name) for name in discover_tables(store)]
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "table": s.name,
+                        "version": s.version,
+                        "files": s.files,
+                        "bytes": s.bytes,
+                        "small_files": s.small_files,
+                        "last_commit": s.last_commit.isoformat() if s.last_commit else None,
+                        "last_commit_age_s": s.last_commit_age_s,
+                        "partitions": [
+                            {"values": list(p.values), "files": p.files, "bytes": p.bytes}
+                            for p in s.partitions
+                        ],
+                    }
+                    for s in statuses
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    if not statuses:
+        print(f"no tables under {store.root} yet")
+        return 0
+    print(f"{'table':<26}{'version':>8}{'files':>8}{'small':>8}{'size':>12}  last commit")
+    for s in statuses:
+        age = s.last_commit_age_s
+        print(
+            f"{s.name:<26}{s.version:>8}{s.files:>8}{s.small_files:>8}{_human_bytes(s.bytes):>12}"
+            f"  {_age(age)}"
+        )
+        if args.partitions:
+            for p in s.partitions:
+                print(f"    {'/'.join(p.values):<44}{p.files:>6} files {_human_bytes(p.bytes):>12}")
+    return 0
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+def _compact(args: argparse.Namespace) -> int:
+    store = _store()
+    for name in _tables(store, args.tables):
+        metrics = compact(
+            store,
+            name,
+            before=args.before,
+            z_order=args.z_order,
+            target_size_mb=args.target_size_mb,
+        )
+        print(
+            f"{name}: {metrics.get('numFilesRemoved', 0)} files -> "
+            f"{metrics.get('numFilesAdded', 0)} "
+            f"({metrics.get('partitionsOptimized', 0)} partitions)"
+        )
+    return 0
+
+
+def _vacuum(args: argparse.Namespace) -> int:
+    store = _store()
+    for name in _tables(store, args.tables):
+        files = vacuum(store, name, retention_hours=args.retention_hours, dry_run=not args.apply)
+        verb = "deleted" if args.apply else "would delete"
+        print(f"{name}: {verb} {len(files)} files older than {args.retention_hours} h")
+    if not args.apply:
+        print("dry run: nothing deleted; add --apply to delete")
+    return 0
+
+
+def _checkpoint(args: argparse.Namespace) -> int:
+    store = _store()
+    for name in _tables(store, args.tables):
+        print(f"{name}: checkpoint at version {checkpoint(store, name)}")
+    return 0
