@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator
 
 from maxlake.cli import main
 from schemas import CONTRACTS, EventKind, check_against_baseline, contract_for, published_dir
