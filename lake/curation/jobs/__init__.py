@@ -1,0 +1,17 @@
+"""The reference feature jobs: pure functions from pinned silver frames to split tables.
+
+``JOBS`` maps the job name a dataset spec names to the function; each module's docstring
+states the job's contract (rows, features, label, split, parameters and their defaults).
+"""
+
+from __future__ import annotations
+
+from lake.curation.job import Job
+from lake.curation.jobs.errors import JobInputError, JobParamError
+from lake.curation.jobs.predictive_maintenance import predictive_maintenance
+
+__all__ = ["JOBS", "JobInputError", "JobParamError", "predictive_maintenance"]
+
+JOBS: dict[str, Job] = {
+    "predictive_maintenance": predictive_maintenance,
+}

@@ -1,0 +1,147 @@
+"""Frame helpers the three jobs share: machine keys, registry tags and units, ordered
+statistics, time cut points and deterministic JSON.
+
+Floating-point sums depend on the order of their terms, and the content hash of a dataset
+depends on every bit of every float. So each statistic here is computed over values sorted by
+a total order (time, then value) inside its group, never in whatever order the scan or a
+parallel engine delivered the rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from lake.curation.jobs.errors import JobInputError
+
+MACHINE_KEYS = ("tenant", "plant", "line", "machine")
+"""Columns that identify a machine (machine ids are unique within a line)."""
+
+TIME = pl.Datetime("us", "UTC")
+"""The lake's timestamp type."""
+
+
+def machine_tags(
+    job: str,
+    machines: pl.DataFrame,
+    tags: pl.DataFrame,
+    only: Sequence[str] | None,
+) -> pl.DataFrame:
+    """One row per (machine, tag) the registry says the machine reports, with the tag's unit.
+
+    Args:
+        job: job name for error messages.
+        machines: the registry's machines (tenant, plant, line, machine, machine_type).
+        tags: the registry's tag specs (machine_type, tag, unit, ...).
+        only: restrict to these tags (None keeps all).
+
+    Raises:
+        JobInputError: when one tag name has two units across machine types, because a
+            feature column must have one unit.
+    """
+    pairs = machines.select(*MACHINE_KEYS, "machine_type").join(
+        tags.select("machine_type", "tag", "unit"), on="machine_type", how="inner"
+    )
+    if only is not None:
+        pairs = pairs.filter(pl.col("tag").is_in(list(only)))
+    units = pairs.select("tag", "unit").unique().group_by("tag").agg(pl.col("unit").sort())
+    clash = units.filter(pl.col("unit").list.len() > 1).sort("tag")
+    if clash.height:
+        row = clash.row(0, named=True)
+        raise JobInputError(job, f"tag {row['tag']!r} has several units {row['unit']}")
+    return pairs.select(*MACHINE_KEYS, "tag", "unit").sort(*MACHINE_KEYS, "tag")
+
+
+def tag_units(pairs: pl.DataFrame) -> dict[str, str]:
+    """tag -> unit, in tag order (pairs from :func:`machine_tags`)."""
+    rows = pairs.select("tag", "unit").unique().sort("tag").iter_rows()
+    return {str(tag): str(unit) for tag, unit in rows}
+
+
+def readings(
+    telemetry: pl.LazyFrame, pairs: pl.DataFrame, qualities: Sequence[str]
+) -> pl.LazyFrame:
+    """Telemetry rows of the registered (machine, tag) pairs with an accepted quality flag."""
+    return (
+        telemetry.filter(pl.col("quality").is_in(list(qualities)))
+        .select(*MACHINE_KEYS, "event_time", "tag", "value")
+        .join(pairs.lazy().select(*MACHINE_KEYS, "tag"), on=[*MACHINE_KEYS, "tag"], how="semi")
+    )
+
+
+def ordered(column: str, *order: str) -> pl.Expr:
+    """``column`` sorted by ``order`` then by itself: a total order for float reductions."""
+    return pl.col(column).sort_by([*order, column])
+
+
+def sample_std(values: pl.Expr) -> pl.Expr:
+    """Sample standard deviation (ddof=1); null for fewer than two values."""
+    return pl.when(values.count() >= 2).then(values.std(ddof=1)).otherwise(None)
+
+
+def lsq_slope(x: pl.Expr, y: pl.Expr) -> pl.Expr:
+    """Least-squares slope of ``y`` over ``x``, centred for accuracy; null when x is constant."""
+    dx = x - x.mean()
+    denominator = (dx * dx).sum()
+    return pl.when(denominator > 0).then((dx * (y - y.mean())).sum() / denominator)
+
+
+def time_cuts(
+    lo_us: int | None, hi_us: int | None, fractions: Sequence[float], grid_us: int
+) -> list[int]:
+    """Cut instants (us since epoch) at ``fractions`` of [lo, hi], floored to ``grid_us``.
+
+    A fraction of 1 (nothing after it) gives an instant past ``hi``. Flooring keeps boundaries
+    on the window grid (on the hour for hourly windows), which makes them readable and
+    independent of sub-grid jitter in the data range.
+    """
+    if lo_us is None or hi_us is None:
+        return [0 for _ in fractions]
+    span = hi_us - lo_us
+    return [
+        hi_us + grid_us if f >= 1.0 else ((lo_us + int(span * f)) // grid_us) * grid_us
+        for f in fractions
+    ]
+
+
+def as_us(column: str) -> pl.Expr:
+    """A timestamp column as integer microseconds since the epoch."""
+    return pl.col(column).dt.epoch("us")
+
+
+def min_max_us(frame: pl.DataFrame, start: str, end: str) -> tuple[int | None, int | None]:
+    """(min of ``start``, max of ``end``) in microseconds, None for an empty frame."""
+    if frame.height == 0:
+        return None, None
+    row = frame.select(as_us(start).min().alias("lo"), as_us(end).max().alias("hi")).row(0)
+    return int(row[0]), int(row[1])
+
+
+def wide_by_tag(
+    base: pl.DataFrame,
+    long: pl.DataFrame,
+    keys: Sequence[str],
+    tags: Sequence[str],
+    stats: Sequence[str],
+) -> pl.DataFrame:
+    """Pivot ``long`` (keys, tag, *stats) onto ``base`` as ``<tag>__<stat>`` columns.
+
+    Done as one left join per tag rather than ``pivot`` so the column set and order come from
+    ``tags`` (the registry), not from the values that happen to be present.
+    """
+    out = base
+    for tag in tags:
+        part = long.filter(pl.col("tag") == tag).select(
+            *keys, *(pl.col(s).alias(f"{tag}__{s}") for s in stats)
+        )
+        out = out.join(part, on=list(keys), how="left")
+    return out
+
+
+def json_bytes(document: Mapping[str, Any]) -> bytes:
+    """Canonical JSON: sorted keys, no whitespace, no NaN; the same bytes on every run."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return text.encode("utf-8") + b"\n"

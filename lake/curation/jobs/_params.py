@@ -1,0 +1,113 @@
+"""Reading and checking the spec's ``[job]`` table.
+
+Every job reads its parameters through :class:`Params`, which applies the documented default,
+checks the type and names the job and key in the error, so a typo in a spec fails before any
+data is read.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lake.curation.jobs.errors import JobParamError
+
+SPLIT_NAMES = ("train", "validation", "test")
+"""The split names every job returns, in this order."""
+
+DEFAULT_SPLIT: Mapping[str, float] = {"train": 0.7, "validation": 0.15, "test": 0.15}
+
+_DURATION = re.compile(r"^([1-9][0-9]*)(us|ms|s|m|h|d)$")
+_UNIT_US = {"us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000}
+_UNIT_US["d"] = 24 * _UNIT_US["h"]
+
+
+@dataclass(frozen=True)
+class Params:
+    """Typed access to one job's parameters; unknown keys are rejected up front."""
+
+    job: str
+    values: Mapping[str, Any]
+
+    def check_keys(self, known: Sequence[str]) -> None:
+        """Raise when the table holds a key the job does not read (a likely typo)."""
+        unknown = sorted(set(self.values) - set(known))
+        if unknown:
+            raise JobParamError(
+                self.job, unknown[0], f"is not a parameter of this job; valid: {sorted(known)}"
+            )
+
+    def duration_us(self, key: str, default: str) -> int:
+        """A fixed duration such as ``"1h"``, ``"10s"``, ``"5m"`` in microseconds."""
+        raw = self.values.get(key, default)
+        match = _DURATION.match(raw) if isinstance(raw, str) else None
+        if match is None:
+            raise JobParamError(
+                self.job, key, f"must be a duration like '10s', '5m', '1h' (got {raw!r})"
+            )
+        return int(match.group(1)) * _UNIT_US[match.group(2)]
+
+    def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
+        """A finite number >= ``minimum``."""
+        raw = self.values.get(key, default)
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+            raise JobParamError(self.job, key, f"must be a number (got {raw!r})")
+        if raw < minimum:
+            raise JobParamError(self.job, key, f"must be >= {minimum} (got {raw!r})")
+        return float(raw)
+
+    def integer(self, key: str, default: int, *, minimum: int = 0) -> int:
+        """An integer >= ``minimum``."""
+        raw = self.values.get(key, default)
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise JobParamError(self.job, key, f"must be an integer (got {raw!r})")
+        if raw < minimum:
+            raise JobParamError(self.job, key, f"must be >= {minimum} (got {raw!r})")
+        return raw
+
+    def boolean(self, key: str, default: bool) -> bool:
+        """A TOML boolean."""
+        raw = self.values.get(key, default)
+        if not isinstance(raw, bool):
+            raise JobParamError(self.job, key, f"must be true or false (got {raw!r})")
+        return raw
+
+    def choice(self, key: str, default: str, options: Sequence[str]) -> str:
+        """One of ``options``."""
+        raw = self.values.get(key, default)
+        if raw not in options:
+            raise JobParamError(self.job, key, f"must be one of {list(options)} (got {raw!r})")
+        return str(raw)
+
+    def strings(self, key: str, default: Sequence[str] | None) -> tuple[str, ...] | None:
+        """A list of strings, returned sorted and deduplicated; None when absent and no default."""
+        raw = self.values.get(key, default)
+        if raw is None:
+            return None
+        if not isinstance(raw, list | tuple) or not all(isinstance(s, str) for s in raw):
+            raise JobParamError(self.job, key, f"must be a list of strings (got {raw!r})")
+        return tuple(sorted(set(raw)))
+
+    def split(self, key: str = "split") -> dict[str, float]:
+        """Shares of ``train``/``validation``/``test``: each >= 0, summing to 1."""
+        raw = self.values.get(key, DEFAULT_SPLIT)
+        if not isinstance(raw, Mapping) or set(raw) != set(SPLIT_NAMES):
+            raise JobParamError(
+                self.job, key, f"must be a table with exactly the keys {list(SPLIT_NAMES)}"
+            )
+        shares = {name: raw[name] for name in SPLIT_NAMES}
+        for name, share in shares.items():
+            if isinstance(share, bool) or not isinstance(share, int | float) or share < 0:
+                raise JobParamError(self.job, f"{key}.{name}", f"must be >= 0 (got {share!r})")
+        if not math.isclose(sum(shares.values()), 1.0, abs_tol=1e-9):
+            raise JobParamError(self.job, key, f"shares must sum to 1 (got {shares})")
+        return {name: float(share) for name, share in shares.items()}
+
+
+def cut_points(shares: Mapping[str, float]) -> tuple[float, float]:
+    """The cumulative fractions where validation and test start."""
+    first = shares["train"]
+    return first, first + shares["validation"]

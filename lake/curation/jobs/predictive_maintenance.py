@@ -1,0 +1,242 @@
+"""Predictive maintenance: hourly per-machine telemetry statistics, labelled with "does the
+machine fail within the next ``horizon_h`` hours".
+
+Rows: one per (machine, window) on an explicit grid of fixed windows ``[window_start,
+window_end)`` aligned to the epoch (to the hour for ``window = "1h"``), from the machine's first
+to its last reading, so a window without readings is a row with ``<tag>__count = 0`` and null
+statistics instead of silently missing.
+
+Features (per registry tag of the machine, ``<tag>__<stat>``): mean, std (sample), min, max,
+last (latest reading), slope (least-squares, unit per hour) and count, computed only from
+readings with ``event_time < window_end``.
+
+Label ``failure_within_h``: 1 when a ``DOWN`` state or an alarm with severity >=
+``min_severity`` has ``window_end < event_time <= window_end + horizon_h``, else 0. Only events
+strictly after the window end count, so the label never describes what the features saw.
+Windows whose horizon reaches past the last telemetry reading are dropped
+(``drop_unobserved_horizon``) because "no failure seen" there means "not observed yet".
+
+Split by ``window_end``: ``t1``/``t2`` are the ``train`` and ``train + validation`` fractions
+of the window_end range, floored to the window grid. train: ``window_end <= t1 - horizon``;
+validation: ``t1 <= window_end <= t2 - horizon``; test: ``window_end >= t2``. The windows in
+the ``horizon`` gap before each boundary are dropped: their labels would look into the next
+split's period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import polars as pl
+
+from lake.curation.job import FeatureInfo, JobInputs, JobOutput
+from lake.curation.jobs._frames import (
+    MACHINE_KEYS,
+    as_us,
+    lsq_slope,
+    machine_tags,
+    min_max_us,
+    ordered,
+    readings,
+    sample_std,
+    tag_units,
+    time_cuts,
+    wide_by_tag,
+)
+from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points
+
+__all__ = ["LABEL", "PARAMETERS", "STATS", "PredictiveMaintenanceParams", "predictive_maintenance"]
+
+JOB: Final = "predictive_maintenance"
+LABEL: Final = "failure_within_h"
+STATS: Final = ("mean", "std", "min", "max", "last", "slope", "count")
+"""Statistics per tag, in column order."""
+KEYS: Final = (*MACHINE_KEYS, "window_start", "window_end")
+PARAMETERS: Final = (
+    "window",
+    "horizon_h",
+    "min_severity",
+    "split",
+    "tags",
+    "qualities",
+    "drop_unobserved_horizon",
+)
+_HOUR_US: Final = 3_600_000_000
+_ENGINE: Final[Literal["streaming"]] = "streaming"
+
+
+@dataclass(frozen=True)
+class PredictiveMaintenanceParams:
+    """The ``[job]`` table of a predictive maintenance spec, with defaults applied.
+
+    Attributes:
+        window_us: window length (``window``, default ``"1h"``).
+        horizon_us: label horizon (``horizon_h`` hours, default 4).
+        min_severity: alarms at or above this severity count as failures (default 700).
+        split: split shares (default 0.7 / 0.15 / 0.15).
+        tags: restrict features to these tags (default: every registry tag).
+        qualities: reading quality flags used (default ``["GOOD"]``).
+        drop_unobserved_horizon: drop windows whose horizon ends after the data (default true).
+    """
+
+    window_us: int
+    horizon_us: int
+    min_severity: int
+    split: Mapping[str, float]
+    tags: tuple[str, ...] | None
+    qualities: tuple[str, ...]
+    drop_unobserved_horizon: bool
+
+    @classmethod
+    def parse(cls, values: Mapping[str, Any]) -> PredictiveMaintenanceParams:
+        """Validate the ``[job]`` table (``JobParamError`` names the bad key)."""
+        p = Params(JOB, values)
+        p.check_keys(PARAMETERS)
+        return cls(
+            window_us=p.duration_us("window", "1h"),
+            horizon_us=round(p.number("horizon_h", 4, minimum=0) * _HOUR_US),
+            min_severity=p.integer("min_severity", 700, minimum=1),
+            split=p.split(),
+            tags=p.strings("tags", None),
+            qualities=p.strings("qualities", ["GOOD"]) or ("GOOD",),
+            drop_unobserved_horizon=p.boolean("drop_unobserved_horizon", True),
+        )
+
+
+def predictive_maintenance(inputs: JobInputs) -> JobOutput:
+    """Build the predictive maintenance splits (see the module docstring for the contract)."""
+    params = PredictiveMaintenanceParams.parse(inputs.params)
+    pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
+    units = tag_units(pairs)
+    stats = _window_stats(inputs.telemetry, pairs, params)
+    data_end = stats.select(pl.col("last_time").max()).item()
+    grid = _grid(stats, params.window_us)
+    long = (
+        grid.join(pairs.select(*MACHINE_KEYS, "tag"), on=list(MACHINE_KEYS), how="inner")
+        .join(stats.drop("last_time"), on=[*MACHINE_KEYS, "tag", "window_start"], how="left")
+        .with_columns(pl.col("count").fill_null(0))
+    )
+    rows = wide_by_tag(grid, long, KEYS, list(units), STATS)
+    rows = _label(rows, inputs.machine_events, params)
+    if params.drop_unobserved_horizon and data_end is not None:
+        rows = rows.filter(
+            pl.col("window_end") + pl.duration(microseconds=params.horizon_us) <= data_end
+        )
+    rows = rows.sort(KEYS)
+    return JobOutput(
+        splits=_split(rows, params),
+        features=_features(units),
+        label_columns=[LABEL],
+        key_columns=list(KEYS),
+    )
+
+
+def _window_stats(
+    telemetry: pl.LazyFrame, pairs: pl.DataFrame, params: PredictiveMaintenanceParams
+) -> pl.DataFrame:
+    """(machine, tag, window_start) -> statistics, from readings inside each window only."""
+    window = f"{params.window_us}us"
+    start = pl.col("event_time").dt.truncate(window)
+    hours = (pl.col("event_time") - pl.col("window_start")).dt.total_microseconds() / _HOUR_US
+    value = ordered("value", "event_time")
+    x = ordered("hours", "event_time", "value")
+    return (
+        readings(telemetry, pairs, params.qualities)
+        .with_columns(start.alias("window_start"))
+        .with_columns(hours.alias("hours"))
+        .group_by(*MACHINE_KEYS, "tag", "window_start")
+        .agg(
+            value.mean().alias("mean"),
+            sample_std(value).alias("std"),
+            pl.col("value").min().alias("min"),
+            pl.col("value").max().alias("max"),
+            value.last().alias("last"),
+            lsq_slope(x, value).alias("slope"),
+            pl.len().cast(pl.UInt32).alias("count"),
+            pl.col("event_time").max().alias("last_time"),
+        )
+        .collect(engine=_ENGINE)
+    )
+
+
+def _grid(stats: pl.DataFrame, window_us: int) -> pl.DataFrame:
+    """Every window of every machine from its first to its last window with a reading."""
+    step = f"{window_us}us"
+    return (
+        stats.group_by(*MACHINE_KEYS)
+        .agg(
+            pl.col("window_start").min().alias("first"),
+            pl.col("window_start").max().alias("last"),
+        )
+        .select(
+            *MACHINE_KEYS,
+            pl.datetime_ranges("first", "last", step, closed="both").alias("window_start"),
+        )
+        .explode("window_start")
+        .with_columns(
+            (pl.col("window_start") + pl.duration(microseconds=window_us)).alias("window_end")
+        )
+        .sort(KEYS)
+    )
+
+
+def _label(
+    rows: pl.DataFrame, machine_events: pl.LazyFrame, params: PredictiveMaintenanceParams
+) -> pl.DataFrame:
+    """Add the label from the first failure event strictly after each window end."""
+    failure = ((pl.col("event_type") == "STATE") & (pl.col("state") == "DOWN")) | (
+        (pl.col("event_type") == "ALARM") & (pl.col("alarm_severity") >= params.min_severity)
+    )
+    failures = (
+        machine_events.filter(failure.fill_null(False))
+        .select(*MACHINE_KEYS, pl.col("event_time").alias("failure_time"))
+        .unique()
+        .collect()
+        .sort(*MACHINE_KEYS, "failure_time")
+    )
+    # join_asof does not check sortedness with `by` (polars #18014): both sides sorted above.
+    joined = rows.sort(*MACHINE_KEYS, "window_end").join_asof(
+        failures,
+        left_on="window_end",
+        right_on="failure_time",
+        by=list(MACHINE_KEYS),
+        strategy="forward",
+        allow_exact_matches=False,
+        check_sortedness=False,
+    )
+    horizon_end = pl.col("window_end") + pl.duration(microseconds=params.horizon_us)
+    label = pl.col("failure_time").is_not_null() & (pl.col("failure_time") <= horizon_end)
+    return joined.with_columns(label.cast(pl.Int8).alias(LABEL)).drop("failure_time")
+
+
+def _split(rows: pl.DataFrame, params: PredictiveMaintenanceParams) -> dict[str, pl.DataFrame]:
+    lo, hi = min_max_us(rows, "window_end", "window_end")
+    t1, t2 = time_cuts(lo, hi, cut_points(params.split), params.window_us)
+    end, gap = as_us("window_end"), params.horizon_us
+    conditions = {
+        "train": end <= t1 - gap,
+        "validation": (end >= t1) & (end <= t2 - gap),
+        "test": end >= t2,
+    }
+    return {name: rows.filter(conditions[name]) for name in SPLIT_NAMES}
+
+
+def _features(units: Mapping[str, str]) -> list[FeatureInfo]:
+    described = {
+        "mean": ("{u}", "mean of the readings in the window"),
+        "std": ("{u}", "sample standard deviation of the readings in the window"),
+        "min": ("{u}", "smallest reading in the window"),
+        "max": ("{u}", "largest reading in the window"),
+        "last": ("{u}", "latest reading in the window"),
+        "slope": ("{u}/h", "least-squares slope of the readings over time in the window"),
+        "count": ("1", "number of readings in the window (0: none)"),
+    }
+    return [
+        FeatureInfo(
+            f"{tag}__{stat}", described[stat][0].format(u=unit), f"{tag}: {described[stat][1]}"
+        )
+        for tag, unit in units.items()
+        for stat in STATS
+    ]
