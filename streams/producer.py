@@ -16,8 +16,8 @@ Guarantees: per machine (the message key), the first delivery of each event foll
 an event may be delivered twice (an acknowledgement lost in the outage, a chunk resent after a
 partial failure) but always with the same bytes and ``event_id``, so the lake's dedupe removes
 the copy. Everything handed to :meth:`PlantProducer.send` is acknowledged or on disk once
-:meth:`PlantProducer.flush` returns; between flushes up to ``spool_batch`` spooled events live
-only in memory. A producer built on a spool directory that still holds events drains it before
+:meth:`PlantProducer.flush` returns; between flushes, unacknowledged events (for up to about
+``stall_timeout_s``) and up to ``spool_batch`` spooled events live only in memory. A producer built on a spool directory that still holds events drains it before
 anything newer.
 """
 
@@ -55,6 +55,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _REAP_EVERY = 2048
+_REAP_INTERVAL_S = 0.5
 _Pending = tuple[Any, str, bytes | None, bytes, float]
 
 
@@ -137,6 +138,8 @@ class _Clock:
 class PlantProducer:
     """Send plant events to Kafka without losing or reordering them across broker outages.
 
+    Not thread-safe: use one producer per thread, each with its own spool directory.
+
     Args:
         settings: bootstrap servers, security, topic naming and the default spool directory.
         spool_dir: the store-and-forward directory; ``None`` uses ``settings.spool_dir``.
@@ -187,6 +190,7 @@ class PlantProducer:
         self._clock = _Clock()
         self._inflight: deque[_Pending] = deque()
         self._since_reap = 0
+        self._next_reap = 0.0
         self._buffer: list[tuple[str, bytes | None, bytes]] = []
         self._errors: list[MaxlakeError] = []
         self._next_probe = 0.0
@@ -285,11 +289,16 @@ class PlantProducer:
             raise EventTooLargeError(
                 f"event of {len(value)} bytes exceeds max_request_size {self._max_request_size}"
             )
-        if self._mode is _Mode.SPOOLING and time.monotonic() >= self._next_probe:
+        now = time.monotonic()
+        if self._mode is _Mode.SPOOLING and now >= self._next_probe:
             self._try_recover()
         if self._mode is _Mode.DIRECT and self._kafka is not None:
             self._since_reap += 1
-            if self._since_reap >= _REAP_EVERY or len(self._inflight) >= self._max_in_flight:
+            if (
+                self._since_reap >= _REAP_EVERY
+                or now >= self._next_reap
+                or len(self._inflight) >= self._max_in_flight
+            ):
                 self._check_health()
         if self._mode is _Mode.DIRECT and self._kafka is not None:
             try:
@@ -305,7 +314,7 @@ class PlantProducer:
             except KafkaError as exc:
                 self._enter_spooling(f"send failed: {exc}")
             else:
-                self._inflight.append((future, topic, key, value, time.monotonic()))
+                self._inflight.append((future, topic, key, value, now))
                 return
         if self._spool is None:
             self.failed += 1
@@ -390,6 +399,7 @@ class PlantProducer:
     def _check_health(self) -> None:
         """Reap acknowledgements; fall back to the spool on a failure, stall or full window."""
         self._since_reap = 0
+        self._next_reap = time.monotonic() + _REAP_INTERVAL_S
         self._reap(everything=False)
         if self._mode is not _Mode.DIRECT or self._kafka is None:
             return

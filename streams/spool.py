@@ -228,15 +228,11 @@ class Spool:
             The number of records appended. The batch is on disk (fsynced) when this returns.
         """
         self._check_open()
-        blob = b"".join(encode_record(topic, key, value) for topic, key, value in records)
-        if not blob:
+        frames = [encode_record(topic, key, value) for topic, key, value in records]
+        if not frames:
             return 0
-        count = 0
-        pos = 0
-        while pos < len(blob):
-            length = _FRAME.unpack_from(blob, pos)[0]
-            pos += _FRAME.size + length
-            count += 1
+        count = len(frames)
+        blob = b"".join(frames)
         writer = self._open_writer()
         writer.write(blob)
         writer.flush()

@@ -18,6 +18,7 @@ from streams.topics import ensure_topics
 __all__ = ["SimStats", "run_simulation"]
 
 _PROGRESS_EVERY_S = 1.0
+_MIN_SLEEP_S = 0.005
 
 
 @dataclass(slots=True)
@@ -90,11 +91,11 @@ def run_simulation(
             if event.bad_class is not None:
                 stats.bad += 1
                 stats.by_bad_class[event.bad_class] += 1
-            if stats.events & 255 == 0:
+            if rate is not None or stats.events & 255 == 0:
                 now_m = time.monotonic()
                 if rate is not None:
                     ahead = stats.events / rate - (now_m - began)
-                    if ahead > 0:
+                    if ahead > _MIN_SLEEP_S:
                         time.sleep(ahead)
                         now_m = time.monotonic()
                 if progress is not None and now_m >= next_report:
