@@ -7,11 +7,22 @@ states the job's contract (rows, features, label, split, parameters and their de
 from __future__ import annotations
 
 from lake.curation.job import Job
+from lake.curation.jobs.anomaly_windows import anomaly_windows
 from lake.curation.jobs.errors import JobInputError, JobParamError
+from lake.curation.jobs.part_quality import part_quality
 from lake.curation.jobs.predictive_maintenance import predictive_maintenance
 
-__all__ = ["JOBS", "JobInputError", "JobParamError", "predictive_maintenance"]
+__all__ = [
+    "JOBS",
+    "JobInputError",
+    "JobParamError",
+    "anomaly_windows",
+    "part_quality",
+    "predictive_maintenance",
+]
 
 JOBS: dict[str, Job] = {
     "predictive_maintenance": predictive_maintenance,
+    "part_quality": part_quality,
+    "anomaly_windows": anomaly_windows,
 }

@@ -82,6 +82,13 @@ class Params:
             raise JobParamError(self.job, key, f"must be one of {list(options)} (got {raw!r})")
         return str(raw)
 
+    def string(self, key: str, default: str) -> str:
+        """A string."""
+        raw = self.values.get(key, default)
+        if not isinstance(raw, str):
+            raise JobParamError(self.job, key, f"must be a string (got {raw!r})")
+        return raw
+
     def strings(self, key: str, default: Sequence[str] | None) -> tuple[str, ...] | None:
         """A list of strings, returned sorted and deduplicated; None when absent and no default."""
         raw = self.values.get(key, default)

@@ -1,0 +1,244 @@
+"""Anomaly windows: fixed-rate multivariate sequences per machine for unsupervised models.
+
+Resampling: readings are averaged per (machine, tag, bucket) with buckets of ``rate`` aligned
+to the epoch, on an explicit grid from the machine's first to its last bucket. A bucket without
+readings takes the previous bucket's value for at most ``fill_limit`` buckets; such values are
+flagged ``<tag>__filled``. Longer gaps stay null.
+
+Sequences: each machine's grid is cut from its first bucket into consecutive runs of
+``sequence_length`` buckets (``sequence_id``, ``step`` 0..n-1); the incomplete tail and every
+sequence with a null left in a tag the machine reports are dropped. Tags the machine's type does
+not have are null with ``__filled`` false.
+
+Split by time: the sequence range is cut at the ``train`` and ``train + validation`` fractions
+(floored to the bucket grid); a sequence belongs to the split its whole span lies in, and
+sequences that straddle a cut are dropped.
+
+Normalisation: mean and sample std per tag over the observed (not filled) values of the train
+split only, applied to every split as ``<tag>__z`` (null where the std is null or 0), and
+returned as ``files["normalization.json"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import polars as pl
+
+from lake.curation.job import FeatureInfo, JobInputs, JobOutput
+from lake.curation.jobs._frames import (
+    MACHINE_KEYS,
+    as_us,
+    json_bytes,
+    machine_tags,
+    ordered,
+    readings,
+    tag_units,
+    time_cuts,
+)
+from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points
+
+__all__ = ["NORMALIZATION_FILE", "PARAMETERS", "AnomalyWindowsParams", "anomaly_windows"]
+
+JOB: Final = "anomaly_windows"
+NORMALIZATION_FILE: Final = "normalization.json"
+KEYS: Final = ("sequence_id", "step")
+PARAMETERS: Final = ("rate", "fill_limit", "sequence_length", "split", "tags", "qualities")
+_GRID_KEYS: Final = (*MACHINE_KEYS, "time")
+
+
+@dataclass(frozen=True)
+class AnomalyWindowsParams:
+    """The ``[job]`` table of an anomaly windows spec, with defaults applied.
+
+    Attributes:
+        rate_us: bucket length (``rate``, default ``"10s"``).
+        fill_limit: buckets a value is carried forward at most (default 3).
+        sequence_length: buckets per sequence (default 60).
+        split: split shares (default 0.7 / 0.15 / 0.15).
+        tags: restrict to these tags (default: every registry tag).
+        qualities: reading quality flags used (default ``["GOOD"]``).
+    """
+
+    rate_us: int
+    fill_limit: int
+    sequence_length: int
+    split: Mapping[str, float]
+    tags: tuple[str, ...] | None
+    qualities: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, values: Mapping[str, Any]) -> AnomalyWindowsParams:
+        """Validate the ``[job]`` table (``JobParamError`` names the bad key)."""
+        p = Params(JOB, values)
+        p.check_keys(PARAMETERS)
+        return cls(
+            rate_us=p.duration_us("rate", "10s"),
+            fill_limit=p.integer("fill_limit", 3, minimum=0),
+            sequence_length=p.integer("sequence_length", 60, minimum=1),
+            split=p.split(),
+            tags=p.strings("tags", None),
+            qualities=p.strings("qualities", ["GOOD"]) or ("GOOD",),
+        )
+
+
+def anomaly_windows(inputs: JobInputs) -> JobOutput:
+    """Build the anomaly window splits (see the module docstring for the contract)."""
+    params = AnomalyWindowsParams.parse(inputs.params)
+    pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
+    units = tag_units(pairs)
+    long = _resampled(inputs.telemetry, pairs, params)
+    long = _sequenced(long, params)
+    long = _assign_split(long, params)
+    stats = _train_stats(long)
+    rows = _wide(long, stats, list(units))
+    document = {
+        "job": JOB,
+        "rate_us": params.rate_us,
+        "split": "train",
+        "ddof": 1,
+        "tags": {
+            tag: {"mean": mean, "std": std, "count": count, "unit": units[tag]}
+            for tag, mean, std, count in stats.iter_rows()
+        },
+    }
+    return JobOutput(
+        splits={name: rows.filter(pl.col("_split") == name).drop("_split") for name in SPLIT_NAMES},
+        features=_features(units),
+        label_columns=[],
+        key_columns=list(KEYS),
+        files={NORMALIZATION_FILE: json_bytes(document)},
+    )
+
+
+def _resampled(
+    telemetry: pl.LazyFrame, pairs: pl.DataFrame, params: AnomalyWindowsParams
+) -> pl.DataFrame:
+    """(machine, tag, time) on the full grid: ``value`` (bucket mean, forward-filled up to the
+    limit), ``filled`` and ``observed``."""
+    rate = f"{params.rate_us}us"
+    means = (
+        readings(telemetry, pairs, params.qualities)
+        .with_columns(pl.col("event_time").dt.truncate(rate).alias("time"))
+        .group_by(*MACHINE_KEYS, "tag", "time")
+        .agg(ordered("value", "event_time").mean().alias("value"))
+        .collect()
+    )
+    grid = (
+        means.group_by(*MACHINE_KEYS)
+        .agg(pl.col("time").min().alias("first"), pl.col("time").max().alias("last"))
+        .select(*MACHINE_KEYS, pl.datetime_ranges("first", "last", rate).alias("time"))
+        .explode("time")
+        .join(pairs.select(*MACHINE_KEYS, "tag"), on=list(MACHINE_KEYS), how="inner")
+    )
+    carried = pl.col("value").forward_fill(limit=params.fill_limit).over(*MACHINE_KEYS, "tag")
+    return (
+        grid.join(means, on=[*MACHINE_KEYS, "tag", "time"], how="left")
+        .sort(*MACHINE_KEYS, "tag", "time")
+        .with_columns(
+            pl.col("value").is_not_null().alias("observed"),
+            carried.alias("value"),
+        )
+        .with_columns((~pl.col("observed") & pl.col("value").is_not_null()).alias("filled"))
+    )
+
+
+def _sequenced(long: pl.DataFrame, params: AnomalyWindowsParams) -> pl.DataFrame:
+    """Add sequence number and step per machine; keep only complete, gap-free sequences."""
+    length = params.sequence_length
+    index = (as_us("time") - as_us("time").min().over(MACHINE_KEYS)) // params.rate_us
+    seq = [*MACHINE_KEYS, "seq"]
+    return (
+        long.with_columns(index.alias("_index"))
+        .with_columns(
+            (pl.col("_index") // length).alias("seq"), (pl.col("_index") % length).alias("step")
+        )
+        .filter(
+            (pl.col("time").n_unique().over(seq) == length)
+            & pl.col("value").is_not_null().all().over(seq)
+        )
+        .with_columns(pl.col("time").min().over(seq).alias("sequence_start"))
+        .drop("_index", "seq")
+    )
+
+
+def _assign_split(long: pl.DataFrame, params: AnomalyWindowsParams) -> pl.DataFrame:
+    """Number the sequences in (machine, start) order and put each in one split or drop it."""
+    span_us = params.rate_us * params.sequence_length
+    starts = (
+        long.select(*MACHINE_KEYS, "sequence_start").unique().sort(*MACHINE_KEYS, "sequence_start")
+    )
+    starts = starts.with_row_index("sequence_id").with_columns(pl.col("sequence_id").cast(pl.Int64))
+    lo = None if starts.height == 0 else int(starts.select(as_us("sequence_start").min()).item())
+    hi = None if lo is None else int(starts.select(as_us("sequence_start").max()).item()) + span_us
+    t1, t2 = time_cuts(lo, hi, cut_points(params.split), params.rate_us)
+    begin = as_us("sequence_start")
+    end = begin + span_us
+    which = (
+        pl.when(end <= t1)
+        .then(pl.lit("train"))
+        .when((begin >= t1) & (end <= t2))
+        .then(pl.lit("validation"))
+        .when(begin >= t2)
+        .then(pl.lit("test"))
+        .otherwise(None)
+    )
+    starts = starts.with_columns(which.alias("_split")).filter(pl.col("_split").is_not_null())
+    return long.join(starts, on=[*MACHINE_KEYS, "sequence_start"], how="inner")
+
+
+def _train_stats(long: pl.DataFrame) -> pl.DataFrame:
+    """tag -> mean, std (ddof 1), count over observed train values, in a fixed order."""
+    observed = long.filter((pl.col("_split") == "train") & pl.col("observed")).sort(
+        "tag", *MACHINE_KEYS, "time"
+    )
+    count = pl.len()
+    return (
+        observed.group_by("tag", maintain_order=True)
+        .agg(
+            pl.col("value").mean().alias("mean"),
+            pl.when(count >= 2).then(pl.col("value").std(ddof=1)).alias("std"),
+            count.cast(pl.Int64).alias("count"),
+        )
+        .sort("tag")
+    )
+
+
+def _wide(long: pl.DataFrame, stats: pl.DataFrame, tags: list[str]) -> pl.DataFrame:
+    """One row per (sequence, step) with ``<tag>``, ``<tag>__filled`` and ``<tag>__z``."""
+    z = (pl.col("value") - pl.col("mean")) / pl.col("std")
+    long = long.join(stats.select("tag", "mean", "std"), on="tag", how="left").with_columns(
+        pl.when(pl.col("std") > 0).then(z).alias("z")
+    )
+    base = long.select(*KEYS, *_GRID_KEYS, "_split").unique().sort(KEYS)
+    for tag in tags:
+        part = long.filter(pl.col("tag") == tag).select(
+            *KEYS,
+            pl.col("value").alias(tag),
+            pl.col("filled").alias(f"{tag}__filled"),
+            pl.col("z").alias(f"{tag}__z"),
+        )
+        base = base.join(part, on=list(KEYS), how="left").with_columns(
+            pl.col(f"{tag}__filled").fill_null(False)
+        )
+    ordered_columns = [
+        *KEYS,
+        *_GRID_KEYS,
+        *(c for t in tags for c in (t, f"{t}__filled", f"{t}__z")),
+        "_split",
+    ]
+    return base.select(ordered_columns).sort(KEYS)
+
+
+def _features(units: Mapping[str, str]) -> list[FeatureInfo]:
+    return [
+        info
+        for tag, unit in units.items()
+        for info in (
+            FeatureInfo(tag, unit, f"{tag}: bucket mean, forward-filled up to fill_limit"),
+            FeatureInfo(f"{tag}__filled", "1", f"{tag}: true when the value was carried forward"),
+            FeatureInfo(f"{tag}__z", "1", f"{tag}: (value - train mean) / train std"),
+        )
+    ]
