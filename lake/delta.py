@@ -16,17 +16,28 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lake.errors import CommitConflict
+from maxlake.errors import TerminalError
 
-__all__ = ["DeltaStore", "app_id"]
+__all__ = ["DeltaStore", "VersionUnavailable", "app_id"]
 
 logger = logging.getLogger(__name__)
 
 _COMMIT_ATTEMPTS = 5
+
+
+class VersionUnavailable(TerminalError):
+    """A table version cannot be read: it never existed, or vacuum removed its files."""
+
+    def __init__(self, table: str, version: int, detail: str) -> None:
+        super().__init__(f"cannot read {table} at version {version}: {detail}")
+        self.table = table
+        self.version = version
 
 
 def app_id(topic: str, partition: int) -> str:
@@ -65,6 +76,44 @@ class DeltaStore:
     def exists(self, name: str) -> bool:
         """Whether table ``name`` has been created."""
         return self.open(name, refresh=False) is not None
+
+    def version(self, name: str) -> int | None:
+        """The latest committed version of table ``name``, or None when it does not exist."""
+        table = self.open(name)
+        return None if table is None else int(table.version())
+
+    def scan_at(self, name: str, version: int) -> pl.LazyFrame:
+        """Table ``name`` as it was at ``version``, as a lazy Polars scan.
+
+        Filters on partition columns with literal values prune files at plan time. The
+        version's files are checked up front (for local tables) because vacuum deletes old
+        files while the log still lists the version; a scan would otherwise fail halfway.
+
+        Raises:
+            VersionUnavailable: the table or version does not exist, or its files are gone.
+        """
+        latest = self.version(name)
+        if latest is None:
+            raise VersionUnavailable(name, version, "the table does not exist")
+        if not 0 <= version <= latest:
+            raise VersionUnavailable(name, version, f"versions are 0..{latest}")
+        try:
+            table = DeltaTable(
+                self.uri(name), version=version, storage_options=self.storage_options
+            )
+            files = table.file_uris()
+        except DeltaError as exc:
+            raise VersionUnavailable(name, version, str(exc)) from exc
+        if "://" not in self.root:
+            missing = [f for f in files if not Path(f).exists()]
+            if missing:
+                raise VersionUnavailable(
+                    name,
+                    version,
+                    f"{len(missing)} of its {len(files)} data files are gone (vacuumed?), "
+                    f"e.g. {missing[0]}",
+                )
+        return pl.scan_delta(table)
 
     def txn_versions(self, name: str, app_ids: Sequence[str]) -> dict[str, int]:
         """Stored app-transaction version per app id (-1 when none)."""

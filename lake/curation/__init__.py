@@ -1,0 +1,59 @@
+"""Curated, versioned, reproducible training sets built from the silver tables.
+
+A spec file (:func:`load_spec`) names a feature job and its filters; :func:`build_dataset`
+pins the sources, runs the job and publishes ``curated/<name>/v<N>`` with a manifest; model
+teams read published versions with :func:`load`, :func:`iter_batches` and :func:`pull`.
+"""
+
+from lake.curation.build import CURATED_DIR, Progress, build_dataset, curated_root
+from lake.curation.catalog import (
+    DatasetSummary,
+    iter_batches,
+    list_datasets,
+    load,
+    parse_ref,
+    pull,
+    show,
+)
+from lake.curation.errors import (
+    DatasetNotFound,
+    InvalidDatasetRef,
+    QualityCheckFailed,
+    SpecError,
+)
+from lake.curation.job import FeatureInfo, Job, JobInputs, JobOutput
+from lake.curation.manifest import Manifest, SourceInfo, SplitInfo
+from lake.curation.quality import QualityReport, check_output
+from lake.curation.spec import DatasetSpec, Filters, load_spec, parse_spec, spec_hash
+
+__all__ = [
+    "CURATED_DIR",
+    "DatasetNotFound",
+    "DatasetSpec",
+    "DatasetSummary",
+    "FeatureInfo",
+    "Filters",
+    "InvalidDatasetRef",
+    "Job",
+    "JobInputs",
+    "JobOutput",
+    "Manifest",
+    "Progress",
+    "QualityCheckFailed",
+    "QualityReport",
+    "SourceInfo",
+    "SpecError",
+    "SplitInfo",
+    "build_dataset",
+    "check_output",
+    "curated_root",
+    "iter_batches",
+    "list_datasets",
+    "load",
+    "load_spec",
+    "parse_ref",
+    "parse_spec",
+    "pull",
+    "show",
+    "spec_hash",
+]

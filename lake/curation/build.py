@@ -1,0 +1,420 @@
+"""The dataset build runner: spec -> pinned sources -> job -> a new, immutable dataset version.
+
+A build pins every source table to a Delta version (the spec's, or the latest at build time),
+scans each at that version with the spec's filters — literal predicates on the partition
+columns (tenant, plant, date) first so whole files are skipped, then the event-time range and
+the machine types from the registry — and hands the lazy frames to the feature job. The job's
+splits are written as Parquet into a staging folder with the content hash, the output checks
+and ``manifest.json``; the folder is then renamed to ``curated/<name>/v<N>``. Versions are
+numbered per name, never reused and never overwritten: the number is reserved by creating the
+staging folder ``.building-v<N>`` (an atomic ``mkdir``), so concurrent builds of one name get
+different numbers, and a crashed build leaves a gap rather than a half-written version.
+
+Reproducibility: building the same spec at the same source versions gives the same content
+hash (``DatasetSpec.pinned(manifest.source_versions)`` rebuilds a published version), as long as
+those versions have not been vacuumed and the registry's machines are unchanged
+(``registry_hash`` in the manifest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from lake.curation.errors import QualityCheckFailed, SpecError
+from lake.curation.job import Job, JobInputs, JobOutput
+from lake.curation.manifest import (
+    Manifest,
+    SourceInfo,
+    SplitInfo,
+    content_hash,
+    file_sha256,
+    frame_sha256,
+    label_distribution,
+)
+from lake.curation.quality import check_output
+from lake.curation.spec import NAME_PATTERN, DatasetSpec, Filters, spec_hash
+from lake.delta import DeltaStore
+from lake.tables import silver_schema, silver_table
+from maxlake import __version__
+from maxlake.errors import TerminalError
+from schemas import EventKind, Registry
+
+__all__ = ["CURATED_DIR", "Progress", "build_dataset", "curated_root"]
+
+CURATED_DIR = "curated"
+"""Folder of the curated datasets under the lake root."""
+
+Progress = Callable[[str, Mapping[str, int]], None]
+"""Called with a stage name and counts: ``pin`` (source versions, -1 = table absent),
+``read`` (rows per source after filters), ``job`` (rows per split), ``write`` (rows per
+split), ``quality`` (expectations, failed), ``published`` (version, rows)."""
+
+_NAME = re.compile(NAME_PATTERN)
+_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_STAGING = re.compile(r"^\.building-v([1-9][0-9]*)$")
+_VERSION_DIR = re.compile(r"^v([1-9][0-9]*)$")
+_KIND_INPUT = {
+    EventKind.TELEMETRY: "telemetry",
+    EventKind.MACHINE_EVENT: "machine_events",
+    EventKind.INSPECTION: "inspections",
+}
+
+
+def curated_root(lake_root: str | Path) -> Path:
+    """``<lake_root>/curated`` (curated sets are local folders)."""
+    root = str(lake_root)
+    if "://" in root:
+        raise TerminalError(f"curated datasets need a local lake root, got {root!r}")
+    return Path(root) / CURATED_DIR
+
+
+def build_dataset(
+    store: DeltaStore,
+    spec: DatasetSpec,
+    *,
+    registry: Registry,
+    out_root: str | Path | None = None,
+    progress: Progress | None = None,
+    jobs: Mapping[str, Job] | None = None,
+    allow_failed_quality: bool = False,
+) -> Manifest:
+    """Build and publish a new version of ``spec.name``.
+
+    Args:
+        store: the lake holding the silver tables.
+        spec: the validated spec.
+        registry: machines and tag specs (machine-type filter and the job's reference frames).
+        out_root: the curated root; default ``<store.root>/curated``.
+        progress: called after each stage (see :data:`Progress`).
+        jobs: job name -> job; default ``lake.curation.jobs.JOBS``.
+        allow_failed_quality: publish even when the output checks fail (recorded as such).
+
+    Returns:
+        The published version's manifest.
+
+    Raises:
+        SpecError: the spec names an unknown job, tenant, plant or machine type, or the job's
+            output does not match what it declares.
+        VersionUnavailable: a pinned source version does not exist or was vacuumed.
+        QualityCheckFailed: the output checks failed (nothing is published).
+    """
+    started = time.monotonic()
+    report = progress or _silent
+    job = _resolve_job(spec, jobs)
+    _check_filters(spec, registry)
+    machines = pl.from_arrow(registry.machines())
+    assert isinstance(machines, pl.DataFrame)
+    tags = _tags(registry)
+
+    versions = {kind.value: _pin(store, spec, kind) for kind in EventKind}
+    report("pin", {k: -1 if v is None else v for k, v in versions.items()})
+    frames = {
+        kind: _source(store, kind, versions[kind.value], spec.filters, machines)
+        for kind in EventKind
+    }
+    read_rows = {kind.value: _count(lf) for kind, lf in frames.items()}
+    report("read", read_rows)
+
+    output = job(
+        JobInputs(
+            **{_KIND_INPUT[kind]: lf for kind, lf in frames.items()},
+            machines=machines,
+            tags=tags,
+            params=spec.params,
+        )
+    )
+    _check_output(spec, output)
+    report("job", {name: df.height for name, df in output.splits.items()})
+
+    folder = curated_root(store.root) if out_root is None else Path(out_root)
+    staging, version = _reserve(folder / spec.name)
+    try:
+        manifest = _publish(
+            staging,
+            version,
+            spec,
+            output,
+            sources={
+                kind: SourceInfo(silver_table(kind), v, kind in spec.sources, read_rows[kind])
+                for kind, v in versions.items()
+            },
+            registry_hash=_registry_hash(machines, tags),
+            report=report,
+            allow_failed_quality=allow_failed_quality,
+            started=started,
+        )
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report("published", {"version": version, "rows": manifest.rows})
+    return manifest
+
+
+def _publish(
+    staging: Path,
+    version: int,
+    spec: DatasetSpec,
+    output: JobOutput,
+    *,
+    sources: dict[str, SourceInfo],
+    registry_hash: str,
+    report: Progress,
+    allow_failed_quality: bool,
+    started: float,
+) -> Manifest:
+    """Write splits, files, checks and manifest into ``staging``, then rename it to v<N>."""
+    splits, file_hashes = _write(staging, output)
+    report("write", {name: s.rows for name, s in splits.items()})
+    quality = check_output(
+        output.splits,
+        key_columns=output.key_columns,
+        label_columns=output.label_columns,
+        feature_columns=[f.name for f in output.features],
+        label_values=getattr(output, "label_values", None),
+    )
+    report("quality", {"expectations": len(quality.results), "failed": len(quality.failed)})
+    if not quality.success and not allow_failed_quality:
+        raise QualityCheckFailed(spec.name, quality.failed)
+    manifest = Manifest(
+        name=spec.name,
+        version=version,
+        created_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        status="active",
+        spec=spec.to_dict(),
+        spec_hash=spec_hash(spec),
+        job=spec.job,
+        sources=sources,
+        splits=splits,
+        features=[
+            {"name": f.name, "unit": f.unit, "description": f.description} for f in output.features
+        ],
+        label_columns=list(output.label_columns),
+        key_columns=list(output.key_columns),
+        files=file_hashes,
+        quality={**quality.to_dict(), "build_seconds": round(time.monotonic() - started, 3)},
+        content_hash=content_hash(
+            {name: s.content_sha256 for name, s in splits.items()}, file_hashes
+        ),
+        registry_hash=registry_hash,
+        maxlake_version=__version__,
+    )
+    manifest.write(staging)
+    final = staging.parent / f"v{version}"
+    if final.exists():
+        raise TerminalError(f"{final} already exists; a published version is never replaced")
+    staging.rename(final)
+    return manifest
+
+
+def _silent(stage: str, counts: Mapping[str, int]) -> None:
+    del stage, counts
+
+
+def _resolve_job(spec: DatasetSpec, jobs: Mapping[str, Job] | None) -> Job:
+    if jobs is None:
+        from lake.curation.jobs import JOBS
+
+        jobs = JOBS
+    job = jobs.get(spec.job)
+    if job is None:
+        valid = ", ".join(sorted(jobs)) or "none"
+        raise SpecError(spec.path or spec.name, "job", f"unknown job {spec.job!r} (valid: {valid})")
+    return job
+
+
+def _check_filters(spec: DatasetSpec, registry: Registry) -> None:
+    f = spec.filters
+    where = spec.path or spec.name
+    known_tenants = sorted(t.id for t in registry.tenants)
+    for tenant in f.tenants or ():
+        if tenant not in known_tenants:
+            raise SpecError(
+                where,
+                "filters.tenants",
+                f"unknown tenant {tenant!r} (known: {', '.join(known_tenants)})",
+            )
+    selected = [t for t in registry.tenants if f.tenants is None or t.id in f.tenants]
+    known_plants = sorted({p.id for t in selected for p in t.plants})
+    for plant in f.plants or ():
+        if plant not in known_plants:
+            raise SpecError(
+                where,
+                "filters.plants",
+                f"unknown plant {plant!r} in the selected tenants "
+                f"(known: {', '.join(known_plants)})",
+            )
+    known_types = sorted(registry.machine_types)
+    for mtype in f.machine_types or ():
+        if mtype not in known_types:
+            raise SpecError(
+                where,
+                "filters.machine_types",
+                f"unknown machine type {mtype!r} (known: {', '.join(known_types)})",
+            )
+
+
+def _pin(store: DeltaStore, spec: DatasetSpec, kind: EventKind) -> int | None:
+    pinned = spec.sources.get(kind.value)
+    return pinned if pinned is not None else store.version(silver_table(kind))
+
+
+def _source(
+    store: DeltaStore,
+    kind: EventKind,
+    version: int | None,
+    filters: Filters,
+    machines: pl.DataFrame,
+) -> pl.LazyFrame:
+    """One source at its pinned version with the spec's filters applied (lazy)."""
+    if version is None:
+        empty = pl.from_arrow(silver_schema(kind).empty_table())
+        assert isinstance(empty, pl.DataFrame)
+        lf = empty.lazy()
+    else:
+        lf = store.scan_at(silver_table(kind), version)
+    partition: list[pl.Expr] = []
+    rows: list[pl.Expr] = []
+    if filters.tenants is not None:
+        partition.append(pl.col("tenant").is_in(list(filters.tenants)))
+    if filters.plants is not None:
+        partition.append(pl.col("plant").is_in(list(filters.plants)))
+    if filters.start is not None:
+        partition.append(pl.col("date") >= pl.lit(filters.start.date()))
+        rows.append(pl.col("event_time") >= pl.lit(filters.start))
+    if filters.end is not None:
+        last_day = (filters.end - timedelta(microseconds=1)).date()
+        partition.append(pl.col("date") <= pl.lit(last_day))
+        rows.append(pl.col("event_time") < pl.lit(filters.end))
+    if partition:
+        lf = lf.filter(*partition)
+    if rows:
+        lf = lf.filter(*rows)
+    if filters.machine_types is not None:
+        lf = _machine_type_filter(lf, kind, machines, filters.machine_types)
+    return lf
+
+
+def _machine_type_filter(
+    lf: pl.LazyFrame, kind: EventKind, machines: pl.DataFrame, types: tuple[str, ...]
+) -> pl.LazyFrame:
+    """Rows of machines of ``types``; an inspection is kept when its station or any machine
+    that made the part is of one of the types."""
+    ids = ["tenant", "plant", "line", "machine"]
+    allowed = machines.lazy().filter(pl.col("machine_type").is_in(list(types))).select(ids)
+    if kind is not EventKind.INSPECTION:
+        return lf.join(allowed, on=ids, how="semi", maintain_order="left")
+    wanted = (
+        lf.select(
+            "event_id", "tenant", "plant", "line", pl.concat_list("machines", "machine").alias("m")
+        )
+        .explode("m")
+        .rename({"m": "machine"})
+        .join(allowed, on=ids, how="semi")
+        .select("event_id")
+        .unique()
+    )
+    return lf.join(wanted, on="event_id", how="semi", maintain_order="left")
+
+
+def _count(lf: pl.LazyFrame) -> int:
+    return int(lf.select(pl.len()).collect().item())
+
+
+def _tags(registry: Registry) -> pl.DataFrame:
+    rows = [
+        {
+            "machine_type": mt.id,
+            "tag": t.tag,
+            "unit": t.unit,
+            "min": t.min,
+            "max": t.max,
+            "nominal": t.nominal,
+        }
+        for mt in registry.machine_types.values()
+        for t in mt.tags
+    ]
+    schema = {
+        "machine_type": pl.String,
+        "tag": pl.String,
+        "unit": pl.String,
+        "min": pl.Float64,
+        "max": pl.Float64,
+        "nominal": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema).sort("machine_type", "tag")
+
+
+def _registry_hash(machines: pl.DataFrame, tags: pl.DataFrame) -> str:
+    """sha256 of the registry frames the build used (machines sorted, tags sorted)."""
+    digest = hashlib.sha256()
+    for frame in (machines.sort(machines.columns), tags):
+        digest.update(json.dumps(frame.rows(), default=str).encode())
+    return digest.hexdigest()
+
+
+def _check_output(spec: DatasetSpec, output: JobOutput) -> None:
+    where = f"job {spec.job!r}"
+    if not output.splits:
+        raise TerminalError(f"{where} returned no splits")
+    declared = [*output.key_columns, *output.label_columns, *(f.name for f in output.features)]
+    for name, frame in output.splits.items():
+        if not _NAME.fullmatch(name):
+            raise TerminalError(f"{where}: split name {name!r} does not match {NAME_PATTERN}")
+        missing = [c for c in declared if c not in frame.columns]
+        if missing:
+            raise TerminalError(f"{where}: split {name!r} lacks declared columns {missing}")
+    for file in output.files:
+        if not _FILE.fullmatch(file) or file in _reserved_files(output):
+            raise TerminalError(f"{where}: extra file name {file!r} is not allowed")
+
+
+def _reserved_files(output: JobOutput) -> set[str]:
+    return {"manifest.json", *(f"{name}.parquet" for name in output.splits)}
+
+
+def _reserve(dataset_dir: Path) -> tuple[Path, int]:
+    """Create ``.building-v<N>`` for the next free N and return it with N."""
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        taken = [0]
+        for entry in dataset_dir.iterdir():
+            match = _VERSION_DIR.match(entry.name) or _STAGING.match(entry.name)
+            if match:
+                taken.append(int(match.group(1)))
+        version = max(taken) + 1
+        staging = dataset_dir / f".building-v{version}"
+        try:
+            staging.mkdir()
+        except FileExistsError:
+            continue
+        return staging, version
+
+
+def _write(staging: Path, output: JobOutput) -> tuple[dict[str, SplitInfo], dict[str, str]]:
+    splits: dict[str, SplitInfo] = {}
+    for name in sorted(output.splits):
+        frame = output.splits[name]
+        path = staging / f"{name}.parquet"
+        frame.write_parquet(path, compression="zstd", statistics=True)
+        splits[name] = SplitInfo(
+            file=path.name,
+            rows=frame.height,
+            sha256=file_sha256(path),
+            content_sha256=frame_sha256(frame),
+            labels={c: label_distribution(frame, c) for c in output.label_columns},
+        )
+    file_hashes: dict[str, str] = {}
+    for file, data in sorted(output.files.items()):
+        (staging / file).write_bytes(data)
+        file_hashes[file] = hashlib.sha256(data).hexdigest()
+    return splits, file_hashes
+

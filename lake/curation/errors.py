@@ -1,0 +1,55 @@
+"""Errors of dataset specs, builds and the dataset catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from maxlake.errors import ConfigError, TerminalError
+
+__all__ = [
+    "DatasetNotFound",
+    "InvalidDatasetRef",
+    "QualityCheckFailed",
+    "SpecError",
+]
+
+
+class SpecError(ConfigError):
+    """A dataset spec file is invalid; the message names the file and the key."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}")
+        self.source = source
+        self.key = key
+        self.problem = problem
+
+
+class InvalidDatasetRef(ConfigError):
+    """A dataset name, version or split is malformed (or tries to leave the catalog)."""
+
+    def __init__(self, what: str, value: object, valid_form: str) -> None:
+        super().__init__(f"invalid {what} {value!r}: expected {valid_form}")
+        self.what = what
+        self.value = value
+
+
+class DatasetNotFound(TerminalError):
+    """A dataset, version or split that the catalog does not hold; lists what exists."""
+
+    def __init__(self, what: str, wanted: str, existing: Iterable[str]) -> None:
+        known = ", ".join(existing) or "none"
+        super().__init__(f"no {what} {wanted!r} (available: {known})")
+        self.what = what
+        self.wanted = wanted
+
+
+class QualityCheckFailed(TerminalError):
+    """The built dataset failed its output checks; nothing was published."""
+
+    def __init__(self, dataset: str, failed: Iterable[str]) -> None:
+        names = ", ".join(failed)
+        super().__init__(
+            f"dataset {dataset!r} failed its output checks ({names}); nothing was published "
+            "(build with allow_failed_quality / --allow-failed-quality to publish anyway)"
+        )
+        self.dataset = dataset
