@@ -4,6 +4,11 @@ Invariant: every consumed offset of an ingest topic is in exactly one of ``silve
 (one or more rows), ``quarantine/<kind>`` or ``ops/duplicates``; no ``event_id`` is in silver
 at two different offsets; and the counts of ``ops/validation_runs`` add up to the offsets found.
 Given the consumer group's committed offsets, every offset below them must be accounted for.
+
+Replays extend the invariant consistently: a quarantined offset that ``ops/replays`` records as
+``replayed`` counts as silver (its rows are there, under the original coordinates) and no longer
+as quarantine; it must then be in silver, and in the quarantine table as the record of why it
+was first rejected.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from lake.delta import DeltaStore
+from lake.replays import replay_records
 from lake.tables import DUPLICATES, RUNS, quarantine_table, silver_table
 from schemas import EventKind
 
@@ -46,6 +52,7 @@ class AccountingReport:
     silver_events: dict[str, int] = field(default_factory=dict)
     silver_rows: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
+    replayed: dict[str, int] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
     runs_consumed: dict[str, int] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
@@ -118,9 +125,22 @@ def check_accounting(
         silver_offsets = silver.select(keys).unique()
         quarantine = _offsets(store, quarantine_table(kind))
         duplicates = _offsets(store, DUPLICATES, kind=kind.value)
+        replayed = replay_records(store, kind.value, outcomes=("replayed",)).select(keys).unique()
+        _report(
+            report,
+            replayed.join(silver_offsets, on=keys, how="anti"),
+            f"{kind.value}: recorded as replayed but not in silver",
+        )
+        _report(
+            report,
+            replayed.join(quarantine, on=keys, how="anti"),
+            f"{kind.value}: recorded as replayed but never quarantined",
+        )
+        quarantine = quarantine.join(replayed, on=keys, how="anti")
         report.silver_events[kind.value] = silver_offsets.height
         report.silver_rows[kind.value] = silver.height
         report.quarantined[kind.value] = quarantine.height
+        report.replayed[kind.value] = replayed.height
         report.duplicates[kind.value] = duplicates.height
         consumed = int(runs_frame.filter(pl.col("kind") == kind.value)["consumed"].sum())
         report.runs_consumed[kind.value] = consumed

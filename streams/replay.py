@@ -1,0 +1,370 @@
+"""Replay quarantined messages after a fix (a suite, the registry or the decoder).
+
+:func:`replay_quarantine` re-runs the raw bytes of quarantined messages through the ingest
+pipeline itself (same decoder, the current suite, the same classification) with a writer that
+captures the classified batch instead of committing it. Messages that are now valid go to
+``silver/<kind>`` with their original Kafka coordinates; every attempt is recorded in
+``ops/replays`` (see :mod:`lake.replays`). It is idempotent:
+
+- messages recorded as ``replayed`` or ``duplicate`` are skipped;
+- an event whose ``event_id`` is already in silver (any offset) is a ``duplicate``, not written;
+- a crash between the silver commit and the ``ops/replays`` commit is repaired by the next run,
+  which finds the coordinates already in silver and only records them;
+- both commits carry the app transaction ``replay:<kind>`` (one version per run), so a commit
+  that reports failure but landed is not written again.
+
+The quarantine rows stay in place as the record of the first rejection; the accounting
+invariant counts a replayed offset as silver (:mod:`lake.accounting`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from lake import (
+    BatchOutput,
+    BatchWriter,
+    DeltaStore,
+    WriteResult,
+    quarantine_table,
+    silver_schema,
+    silver_table,
+)
+from lake.replays import FINAL_OUTCOMES, REPLAYS, REPLAYS_SCHEMA, replay_records
+from lake.tables import SILVER_PARTITIONS
+from maxlake.settings import Settings
+from quality import ValidationGateway
+from schemas import EventKind, load_registry
+from streams.ingest import IngestPipeline, RawMessage
+
+__all__ = ["ReplayReport", "quarantine_summary", "replay_quarantine"]
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 5000
+_KEYS = ["kafka_topic", "kafka_partition", "kafka_offset"]
+
+
+@dataclass
+class ReplayReport:
+    """What one replay did (or, with ``dry_run``, would do)."""
+
+    kind: str
+    dry_run: bool
+    suite_version: str | None = None
+    selected: int = 0
+    skipped_already_replayed: int = 0
+    replayed: int = 0
+    silver_rows: int = 0
+    duplicates: int = 0
+    still_invalid: int = 0
+    still_invalid_by_reason: Counter[str] = field(default_factory=Counter)
+    recovered: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        out = dict(self.__dict__)
+        out["still_invalid_by_reason"] = dict(self.still_invalid_by_reason.most_common())
+        return out
+
+
+class _CapturingWriter(BatchWriter):
+    """Keeps the classified batches instead of writing them (the pipeline's verdicts only)."""
+
+    def __init__(self, store: DeltaStore) -> None:
+        super().__init__(store)
+        self.batches: list[BatchOutput] = []
+
+    def write(self, batch: BatchOutput) -> WriteResult:
+        self.batches.append(batch)
+        return WriteResult(batch.offsets.num_rows, 0, 0, 0, 0, 0, 0.0)
+
+
+def _read_quarantine(
+    store: DeltaStore,
+    kind: str,
+    *,
+    since: datetime | None,
+    reason: str | None,
+    tenant: str | None,
+) -> pa.Table:
+    table = store.open(quarantine_table(kind))
+    if table is None:
+        return pa.table({})
+    flt = ds.field("kind") == kind
+    if since is not None:
+        flt &= (ds.field("date") >= pa.scalar(since.date(), pa.date32())) & (
+            ds.field("quarantined_at") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
+        )
+    if tenant is not None:
+        flt &= ds.field("tenant") == tenant
+    rows = table.to_pyarrow_dataset().to_table(filter=flt)
+    if reason is not None and rows.num_rows:
+        keep = [reason in rs for rs in rows["reasons"].to_pylist()]
+        rows = rows.filter(pa.array(keep))
+    return rows.sort_by([(k, "ascending") for k in _KEYS])
+
+
+def _silver_keys(store: DeltaStore, kind: str, tenants: Sequence[str]) -> pl.DataFrame:
+    """``event_id`` and coordinates of the silver rows of ``tenants`` (all dates)."""
+    table = store.open(silver_table(kind))
+    schema = {"event_id": pl.String, **dict.fromkeys(_KEYS, pl.Int64)}
+    schema["kafka_topic"] = pl.String
+    schema["kafka_partition"] = pl.Int32
+    if table is None:
+        return pl.DataFrame(schema=schema)
+    rows = table.to_pyarrow_dataset().to_table(
+        columns=["event_id", *_KEYS], filter=ds.field("tenant").isin(list(tenants))
+    )
+    frame = pl.from_arrow(rows)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.unique()
+
+
+def _messages(rows: pa.Table) -> list[RawMessage]:
+    out = []
+    for r in rows.select([*_KEYS, "kafka_timestamp", "kafka_key", "raw"]).to_pylist():
+        ts = r["kafka_timestamp"]
+        out.append(
+            RawMessage(
+                r["kafka_topic"],
+                r["kafka_partition"],
+                r["kafka_offset"],
+                int(ts.timestamp() * 1000) if ts is not None else None,
+                r["kafka_key"],
+                r["raw"],
+            )
+        )
+    return out
+
+
+def replay_quarantine(
+    settings: Settings,
+    kind: EventKind | str,
+    *,
+    since: datetime | None = None,
+    reason: str | None = None,
+    tenant: str | None = None,
+    dry_run: bool = False,
+    gateway: ValidationGateway | None = None,
+    suites_dir: Path | None = None,
+) -> ReplayReport:
+    """Validate quarantined messages of ``kind`` again and move the valid ones to silver.
+
+    Args:
+        settings: lake root and decode limits (the same ``MAXLAKE_*`` values as the worker).
+        kind: event kind whose quarantine to replay.
+        since: only messages quarantined at or after this instant.
+        reason: only messages carrying this reason.
+        tenant: only this tenant's messages.
+        dry_run: classify and report, write nothing.
+        gateway: the validation gateway to use (default: a new one over ``suites_dir``).
+        suites_dir: suites folder for a new gateway (default: the packaged suites).
+
+    Returns:
+        The counts; ``replayed`` messages now have ``silver_rows`` rows in silver.
+    """
+    kind = EventKind(kind)
+    store = DeltaStore(settings.lake_root)
+    report = ReplayReport(kind=kind.value, dry_run=dry_run)
+    rows = _read_quarantine(store, kind.value, since=since, reason=reason, tenant=tenant)
+    report.selected = rows.num_rows
+    if rows.num_rows == 0:
+        return report
+    done = replay_records(store, kind.value, outcomes=FINAL_OUTCOMES).select(_KEYS).unique()
+    frame = pl.from_arrow(rows.select(_KEYS))
+    assert isinstance(frame, pl.DataFrame)
+    fresh = frame.with_row_index("i").join(done, on=_KEYS, how="anti")["i"].to_list()
+    report.skipped_already_replayed = rows.num_rows - len(fresh)
+    rows = rows.take(pa.array(sorted(fresh), pa.int64()))
+    if rows.num_rows == 0:
+        return report
+
+    gateway = gateway or ValidationGateway(load_registry(), suites_dir=suites_dir)
+    report.suite_version = gateway.suite_version(kind)
+    capture = _CapturingWriter(store)
+    pipeline = IngestPipeline(settings, gateway, capture, worker="replay")
+    messages = _messages(rows)
+    for start in range(0, len(messages), _CHUNK):
+        pipeline.process(kind, messages[start : start + _CHUNK])
+
+    now = datetime.now(UTC)
+    tenants = sorted(set(rows["tenant"].to_pylist()))
+    in_silver = _silver_keys(store, kind.value, tenants)
+    silver_coords = {tuple(r) for r in in_silver.select(_KEYS).iter_rows()}
+    silver_ids = set(in_silver["event_id"].to_list())
+    event_id_at = _event_ids(rows)
+    outcomes: dict[tuple[str, int, int], tuple[str, list[str], int]] = {}
+    new_silver: list[pa.Table] = []
+    claimed: set[str] = set()
+    for batch in capture.batches:
+        for r in batch.quarantine.select([*_KEYS, "reasons"]).to_pylist():
+            outcomes[(r["kafka_topic"], r["kafka_partition"], r["kafka_offset"])] = (
+                "still_invalid",
+                list(r["reasons"]),
+                0,
+            )
+        for r in batch.duplicates.select(_KEYS).to_pylist():
+            outcomes[(r["kafka_topic"], r["kafka_partition"], r["kafka_offset"])] = (
+                "duplicate",
+                [],
+                0,
+            )
+        silver = batch.silver
+        if silver.num_rows == 0:
+            continue
+        coords = list(
+            zip(
+                silver["kafka_topic"].to_pylist(),
+                silver["kafka_partition"].to_pylist(),
+                silver["kafka_offset"].to_pylist(),
+                strict=True,
+            )
+        )
+        per_message = Counter(coords)
+        event_id_at.update(zip(coords, silver["event_id"].to_pylist(), strict=True))
+        keep_coords: set[tuple[str, int, int]] = set()
+        for coord, n in sorted(per_message.items()):
+            eid = event_id_at.get(coord)
+            if coord in silver_coords:
+                outcomes[coord] = ("replayed", [], n)
+                report.recovered += 1
+            elif eid is not None and (eid in silver_ids or eid in claimed):
+                outcomes[coord] = ("duplicate", [], 0)
+            else:
+                outcomes[coord] = ("replayed", [], n)
+                keep_coords.add(coord)
+                if eid is not None:
+                    claimed.add(eid)
+        if keep_coords:
+            mask = [c in keep_coords for c in coords]
+            new_silver.append(silver.filter(pa.array(mask)))
+
+    for outcome, reasons, n in outcomes.values():
+        if outcome == "replayed":
+            report.replayed += 1
+            report.silver_rows += n
+        elif outcome == "duplicate":
+            report.duplicates += 1
+        else:
+            report.still_invalid += 1
+            report.still_invalid_by_reason.update(reasons)
+    if dry_run:
+        return report
+
+    records = _replay_rows(rows, outcomes, event_id_at, report.suite_version, now)
+    seq = store.txn_versions(REPLAYS, [f"replay:{kind.value}"])[f"replay:{kind.value}"] + 1
+    txns = {f"replay:{kind.value}": seq}
+    if new_silver:
+        silver_rows = pa.concat_tables(new_silver).cast(silver_schema(kind))
+        store.append(silver_table(kind), silver_rows, partition_by=SILVER_PARTITIONS, txns=txns)
+    store.append(REPLAYS, records, partition_by=("date",), txns=txns)
+    logger.info(
+        "replayed %s: %d to silver, %d duplicates, %d still invalid",
+        kind.value,
+        report.replayed,
+        report.duplicates,
+        report.still_invalid,
+    )
+    return report
+
+
+def _event_ids(rows: pa.Table) -> dict[tuple[str, int, int], str | None]:
+    return {
+        (r["kafka_topic"], r["kafka_partition"], r["kafka_offset"]): r["event_id"]
+        for r in rows.select([*_KEYS, "event_id"]).to_pylist()
+    }
+
+
+def _replay_rows(
+    rows: pa.Table,
+    outcomes: dict[tuple[str, int, int], tuple[str, list[str], int]],
+    event_ids: dict[tuple[str, int, int], str | None],
+    suite_version: str | None,
+    now: datetime,
+) -> pa.Table:
+    replay_id = str(uuid.uuid4())
+    records = []
+    for r in rows.select([*_KEYS, "kind", "tenant"]).to_pylist():
+        coord = (r["kafka_topic"], r["kafka_partition"], r["kafka_offset"])
+        outcome, reasons, n = outcomes.get(coord, ("still_invalid", ["not_classified"], 0))
+        records.append(
+            {
+                "replay_id": replay_id,
+                "kind": r["kind"],
+                "tenant": r["tenant"],
+                "kafka_topic": coord[0],
+                "kafka_partition": coord[1],
+                "kafka_offset": coord[2],
+                "event_id": event_ids.get(coord),
+                "outcome": outcome,
+                "reasons": reasons,
+                "silver_rows": n,
+                "suite_version": suite_version,
+                "replayed_at": now,
+                "date": now.date(),
+            }
+        )
+    return pa.Table.from_pylist(records, schema=REPLAYS_SCHEMA)
+
+
+def quarantine_summary(
+    settings: Settings,
+    *,
+    kinds: Sequence[EventKind] = tuple(EventKind),
+    reason: str | None = None,
+    tenant: str | None = None,
+) -> list[dict[str, Any]]:
+    """Quarantined messages by kind and reason: how many, first and last time, replayed.
+
+    A message with two reasons counts under both; ``replayed`` counts those moved to silver.
+    """
+    store = DeltaStore(settings.lake_root)
+    out: list[dict[str, Any]] = []
+    for kind in kinds:
+        rows = _read_quarantine(store, kind.value, since=None, reason=reason, tenant=tenant)
+        if rows.num_rows == 0:
+            continue
+        frame = pl.from_arrow(rows.select([*_KEYS, "stage", "reasons", "quarantined_at"]))
+        assert isinstance(frame, pl.DataFrame)
+        replayed = replay_records(store, kind.value, outcomes=("replayed",)).select(_KEYS)
+        frame = frame.join(
+            replayed.unique().with_columns(pl.lit(True).alias("replayed")), on=_KEYS, how="left"
+        ).with_columns(pl.col("replayed").fill_null(False))
+        exploded = frame.explode("reasons")
+        if reason is not None:
+            exploded = exploded.filter(pl.col("reasons") == reason)
+        grouped = (
+            exploded.group_by(["reasons", "stage"])
+            .agg(
+                pl.len().alias("messages"),
+                pl.col("replayed").sum().alias("replayed"),
+                pl.col("quarantined_at").min().alias("first"),
+                pl.col("quarantined_at").max().alias("last"),
+            )
+            .sort("messages", descending=True)
+        )
+        for row in grouped.iter_rows(named=True):
+            out.append(
+                {
+                    "kind": kind.value,
+                    "reason": row["reasons"],
+                    "stage": row["stage"],
+                    "messages": int(row["messages"]),
+                    "replayed": int(row["replayed"]),
+                    "first": row["first"].isoformat(),
+                    "last": row["last"].isoformat(),
+                }
+            )
+    return out

@@ -1,0 +1,130 @@
+"""Replay after a suite fix: quarantined messages move to silver exactly once, keep their Kafka
+coordinates, and the accounting invariant holds before and after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import polars as pl
+import pytest
+
+from lake import BatchWriter, DeltaStore
+from lake.accounting import check_accounting
+from lake.replays import REPLAYS
+from streams.ingest import IngestPipeline
+from streams.replay import quarantine_summary, replay_quarantine
+from tests.unit.lake.batches import TOPIC, gateway, messages, pipeline, settings, telemetry
+from tests.unit.ops.suites import NARROWED, strict_gateway
+
+
+def _max_value(payload: bytes) -> float:
+    event = orjson.loads(payload)
+    readings = event.get("readings") or [event["reading"]]
+    return max(float(r["value"]) for r in readings)
+
+
+def _strict_pipeline(root: Path, tmp: Path, limit: float) -> IngestPipeline:
+    strict = strict_gateway(tmp / "strict-suites", limit)
+    return IngestPipeline(settings(root), strict, BatchWriter(DeltaStore(root)), worker="strict")
+
+
+def _silver(root: Path) -> pl.DataFrame:
+    table = DeltaStore(root).open("silver/telemetry")
+    assert table is not None
+    frame = pl.from_arrow(
+        table.to_pyarrow_dataset().to_table(
+            columns=["event_id", "kafka_topic", "kafka_partition", "kafka_offset"]
+        )
+    )
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+@pytest.fixture
+def quarantined_lake(tmp_path: Path) -> tuple[Path, list[bytes], int]:
+    """40 messages ingested with a too-strict maximum: some land in quarantine."""
+    payloads = [e.payload for e in telemetry(40)]
+    limit = sorted(_max_value(p) for p in payloads)[25]
+    root = tmp_path / "lake"
+    result = _strict_pipeline(root, tmp_path, limit).process("telemetry", messages(payloads))
+    assert 5 <= result.quarantined < 40
+    return root, payloads, result.quarantined
+
+
+def test_replay_after_a_suite_fix_moves_each_message_to_silver_exactly_once(
+    quarantined_lake: tuple[Path, list[bytes], int],
+) -> None:
+    root, payloads, quarantined = quarantined_lake
+    committed = {(TOPIC, 0): len(payloads)}
+
+    dry = replay_quarantine(settings(root), "telemetry", dry_run=True, gateway=gateway())
+    assert (dry.selected, dry.replayed, dry.still_invalid) == (quarantined, quarantined, 0)
+    assert not DeltaStore(root).exists(REPLAYS)
+    assert _silver(root)["kafka_offset"].n_unique() == len(payloads) - quarantined
+
+    first = replay_quarantine(settings(root), "telemetry", reason=NARROWED, gateway=gateway())
+    assert (first.replayed, first.duplicates, first.still_invalid) == (quarantined, 0, 0)
+
+    silver = _silver(root)
+    expected_ids = {orjson.loads(p)["event_id"] for p in payloads}
+    assert set(silver["event_id"].to_list()) == expected_ids
+    coords = silver.select(["event_id", "kafka_offset"]).unique()
+    assert coords.height == len(payloads), "every event once, at its original offset"
+    assert sorted(coords["kafka_offset"].to_list()) == list(range(len(payloads)))
+
+    report = check_accounting(DeltaStore(root), committed=committed)
+    assert report.ok, [str(v) for v in report.violations]
+    assert report.replayed["telemetry"] == quarantined
+    assert report.quarantined["telemetry"] == 0
+    assert report.silver_events["telemetry"] == len(payloads)
+
+    second = replay_quarantine(settings(root), "telemetry", gateway=gateway())
+    assert (second.replayed, second.skipped_already_replayed) == (0, quarantined)
+    assert _silver(root).height == silver.height
+
+    summary = quarantine_summary(settings(root))
+    assert summary == [
+        {
+            "kind": "telemetry",
+            "reason": NARROWED,
+            "stage": "validate",
+            "messages": quarantined,
+            "replayed": quarantined,
+            "first": summary[0]["first"],
+            "last": summary[0]["last"],
+        }
+    ]
+
+
+def test_replay_under_the_same_strict_suite_moves_nothing_and_records_why(
+    quarantined_lake: tuple[Path, list[bytes], int], tmp_path: Path
+) -> None:
+    root, payloads, quarantined = quarantined_lake
+    limit = sorted(_max_value(p) for p in payloads)[25]
+    strict = strict_gateway(tmp_path / "strict-suites", limit)
+    report = replay_quarantine(settings(root), "telemetry", gateway=strict)
+    assert (report.replayed, report.still_invalid) == (0, quarantined)
+    assert report.still_invalid_by_reason == {NARROWED: quarantined}
+    again = replay_quarantine(settings(root), "telemetry", gateway=gateway())
+    assert again.replayed == quarantined, "still_invalid is not final: a later fix replays it"
+    assert check_accounting(DeltaStore(root), committed={(TOPIC, 0): len(payloads)}).ok
+
+
+def test_a_quarantined_event_whose_resend_reached_silver_stays_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    payload = telemetry(1)[0].payload
+    root = tmp_path / "lake"
+    strict = _strict_pipeline(root, tmp_path, _max_value(payload) - 1)
+    assert strict.process("telemetry", messages([payload])).quarantined == 1
+    resent = pipeline(root).process("telemetry", messages([payload], first_offset=1))
+    assert resent.silver_events == 1
+
+    report = replay_quarantine(settings(root), "telemetry", gateway=gateway())
+    assert (report.replayed, report.duplicates) == (0, 1)
+    assert _silver(root)["kafka_offset"].unique().to_list() == [1]
+    accounting = check_accounting(DeltaStore(root), committed={(TOPIC, 0): 2})
+    assert accounting.ok, [str(v) for v in accounting.violations]
+    assert accounting.quarantined["telemetry"] == 1
+    assert replay_quarantine(settings(root), "telemetry", gateway=gateway()).duplicates == 0
