@@ -111,7 +111,7 @@ def _run_worker(
         env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
-        stderr=open(Path(env["MAXLAKE_LAKE_ROOT"]).parent / "worker.log", "wb"),
+        stderr=open(Path(env["MAXLAKE_LAKE_ROOT"]).with_suffix(".worker.log"), "wb"),
     )
     try:
         t1 = _wait_lag_zero(settings, topic, env["MAXLAKE_GROUP_ID"], timeout_s)
@@ -199,6 +199,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--batch", type=int, default=20_000, help="MAXLAKE_BATCH_MAX_EVENTS")
     parser.add_argument("--wait", type=float, default=1.0, help="MAXLAKE_BATCH_WAIT_S")
+    parser.add_argument("--engines", default="stream,batch", help="comma-separated engines to run")
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -218,6 +219,7 @@ def main() -> None:
             "MAXLAKE_TOPIC_PARTITIONS": str(args.partitions),
             "MAXLAKE_LAKE_ROOT": str(work / "lake"),
             "MAXLAKE_GROUP_ID": "bench-ingest",
+            "MAXLAKE_INGEST_ENGINE": "batch",
             "MAXLAKE_BATCH_MAX_EVENTS": str(args.batch),
             "MAXLAKE_BATCH_WAIT_S": str(args.wait),
             "MAXLAKE_FAUST_DATADIR": str(work / "faust"),
@@ -233,25 +235,37 @@ def main() -> None:
         print(f"preloading {args.events:,} telemetry events into {args.partitions} partitions")
         preload_s = _preload(settings, topic, args.events)
         print(f"  preload: {args.events / preload_s:,.0f} events/s")
-        print("worker draining (decode + GX validation + Delta, exactly once)")
-        w = _run_worker(settings, env, topic, timeout_s=3600)
-        worker_rate = args.events / w["drain_s"]
+        results: dict[str, dict[str, float]] = {}
+        for engine in args.engines.split(","):
+            print(
+                f"worker ({engine} engine) draining: decode + GX validation + Delta, exactly once"
+            )
+            engine_env = {
+                **env,
+                "MAXLAKE_INGEST_ENGINE": engine,
+                "MAXLAKE_GROUP_ID": f"bench-{engine}",
+                "MAXLAKE_LAKE_ROOT": str(work / f"lake-{engine}"),
+            }
+            results[engine] = _run_worker(settings, engine_env, topic, timeout_s=3600)
         print("baseline: kafka-python + orjson + Delta append, no validation")
         base_s = _baseline(settings, topic, args.events, work / "baseline")
         base_rate = args.events / base_s
-        other = w["drain_s"] - w["decode_s"] - w["validate_s"] - w["write_s"]
         print()
+        print(f"machine: {_machine()}")
         print(
-            f"events                 {args.events:,} ({int(w['batches'])} batches, batch max {args.batch:,})"
-        )
-        print(
-            f"worker                 {worker_rate:,.0f} events/s (drain {w['drain_s']:.1f} s; wall incl. start-up {w['wall_s']:.1f} s)"
+            f"events                 {args.events:,}, batch max {args.batch:,}, wait {args.wait} s"
         )
         print(f"baseline               {base_rate:,.0f} events/s ({base_s:.1f} s)")
-        print(f"worker / baseline      {worker_rate / base_rate:.2f}")
-        for name in ("decode", "validate", "write"):
-            print(f"  {name:<8} {w[name + '_s']:7.1f} s  {w[name + '_s'] / w['drain_s']:6.1%}")
-        print(f"  {'kafka+faust':<8} {other:7.1f} s  {other / w['drain_s']:6.1%}")
+        for engine, w in results.items():
+            rate = args.events / w["drain_s"]
+            other = w["drain_s"] - w["decode_s"] - w["validate_s"] - w["write_s"]
+            print(
+                f"worker ({engine:<6})        {rate:,.0f} events/s, {rate / base_rate:.2f}x baseline "
+                f"({int(w['batches'])} batches, drain {w['drain_s']:.1f} s, wall incl. start-up {w['wall_s']:.1f} s)"
+            )
+            for name in ("decode", "validate", "write"):
+                print(f"  {name:<12} {w[name + '_s']:7.1f} s  {w[name + '_s'] / w['drain_s']:6.1%}")
+            print(f"  {'kafka+faust':<12} {other:7.1f} s  {other / w['drain_s']:6.1%}")
     finally:
         broker.stop()
 

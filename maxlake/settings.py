@@ -8,7 +8,7 @@ are for a laptop: a local broker on 127.0.0.1:9092 and a lake under ``./.lake``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,12 +36,17 @@ class Settings(BaseSettings):
     broker_home: Path = Field(Path(".maxlake/broker"), description="data, log and pid directory")
     broker_heap_mb: int = Field(512, ge=128, description="broker JVM heap in MiB")
     broker_start_timeout_s: float = Field(60.0, gt=0, description="seconds to wait for start")
+    broker_secure: bool = Field(False, description="local broker: SASL/SCRAM and ACLs on")
 
     # Lake
     lake_root: str = Field(".lake", description="lake root: a local path or an object-store URI")
 
     # Ingest worker
     group_id: str = Field("maxlake-ingest", description="consumer group of the ingest workers")
+    ingest_engine: Literal["stream", "batch"] = Field(
+        "stream",
+        description="stream = Faust agents (noack_take); batch = aiokafka getmany in a Faust task",
+    )
     batch_max_events: int = Field(5000, ge=1, description="events per micro-batch at most")
     batch_wait_s: float = Field(1.0, gt=0, description="seconds to wait to fill a micro-batch")
     dedupe_horizon_days: int = Field(

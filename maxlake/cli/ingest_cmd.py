@@ -33,6 +33,12 @@ def register(sub: Any) -> None:
     worker.add_argument(
         "--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"]
     )
+    worker.add_argument(
+        "--engine",
+        choices=["stream", "batch"],
+        help="stream: Faust agents with noack_take; batch: aiokafka getmany in a Faust task "
+        "(faster); default MAXLAKE_INGEST_ENGINE or stream",
+    )
     worker.set_defaults(handler=_worker)
 
 
@@ -40,5 +46,8 @@ def _worker(args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
     kinds = tuple(EventKind(k) for k in args.kinds) if args.kinds else tuple(EventKind)
-    run_worker(Settings(), kinds=kinds, tenants=args.tenants, loglevel=args.loglevel)
+    settings = Settings()
+    if args.engine:
+        settings = settings.model_copy(update={"ingest_engine": args.engine})
+    run_worker(settings, kinds=kinds, tenants=args.tenants, loglevel=args.loglevel)
     return 0
