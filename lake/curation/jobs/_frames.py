@@ -2,9 +2,9 @@
 statistics, time cut points and deterministic JSON.
 
 Floating-point sums depend on the order of their terms, and the content hash of a dataset
-depends on every bit of every float. So each statistic here is computed over values sorted by
-a total order (time, then value) inside its group, never in whatever order the scan or a
-parallel engine delivered the rows.
+depends on every bit of every float. So every float statistic is computed from the group's
+values collected as a list in a total order (time, then value; :func:`value_list`), never in
+whatever order the scan or a parallel engine delivered the rows.
 """
 
 from __future__ import annotations
@@ -72,21 +72,34 @@ def readings(
     )
 
 
-def ordered(column: str, *order: str) -> pl.Expr:
-    """``column`` sorted by ``order`` then by itself: a total order for float reductions."""
+def value_list(column: str, *order: str) -> pl.Expr:
+    """In an aggregation: the group's ``column`` as a list sorted by ``order`` then by itself.
+
+    A total order makes float reductions bit-reproducible. It has to be a list: polars drops
+    a ``sort_by`` placed directly before a reduction (``mean``, ``std``) as order-irrelevant,
+    and its grouped reductions combine partial results in thread order.
+    """
     return pl.col(column).sort_by([*order, column])
 
 
-def sample_std(values: pl.Expr) -> pl.Expr:
-    """Sample standard deviation (ddof=1); null for fewer than two values."""
-    return pl.when(values.count() >= 2).then(values.std(ddof=1)).otherwise(None)
+def list_mean(column: str) -> pl.Expr:
+    """Mean of a list column, summed in list order."""
+    return pl.col(column).list.mean()
 
 
-def lsq_slope(x: pl.Expr, y: pl.Expr) -> pl.Expr:
-    """Least-squares slope of ``y`` over ``x``, centred for accuracy; null when x is constant."""
-    dx = x - x.mean()
-    denominator = (dx * dx).sum()
-    return pl.when(denominator > 0).then((dx * (y - y.mean())).sum() / denominator)
+def list_std(column: str) -> pl.Expr:
+    """Sample standard deviation (ddof=1) of a list column; null for fewer than two values."""
+    values = pl.col(column)
+    return pl.when(values.list.len() >= 2).then(values.list.std(ddof=1))
+
+
+def list_slope(x: str, y: str) -> pl.Expr:
+    """Least-squares slope of list ``y`` over list ``x``, centred for accuracy; null when x is
+    constant."""
+    dx = pl.col(x) - pl.col(x).list.mean()
+    dy = pl.col(y) - pl.col(y).list.mean()
+    denominator = (dx * dx).list.sum()
+    return pl.when(denominator > 0).then((dx * dy).list.sum() / denominator)
 
 
 def time_cuts(

@@ -32,11 +32,13 @@ from lake.curation.jobs._frames import (
     MACHINE_KEYS,
     as_us,
     json_bytes,
+    list_mean,
+    list_std,
     machine_tags,
-    ordered,
     readings,
     tag_units,
     time_cuts,
+    value_list,
 )
 from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points
 
@@ -123,7 +125,8 @@ def _resampled(
         readings(telemetry, pairs, params.qualities)
         .with_columns(pl.col("event_time").dt.truncate(rate).alias("time"))
         .group_by(*MACHINE_KEYS, "tag", "time")
-        .agg(ordered("value", "event_time").mean().alias("value"))
+        .agg(value_list("value", "event_time").alias("value"))
+        .with_columns(list_mean("value").alias("value"))
         .collect()
     )
     grid = (
@@ -191,16 +194,15 @@ def _assign_split(long: pl.DataFrame, params: AnomalyWindowsParams) -> pl.DataFr
 
 def _train_stats(long: pl.DataFrame) -> pl.DataFrame:
     """tag -> mean, std (ddof 1), count over observed train values, in a fixed order."""
-    observed = long.filter((pl.col("_split") == "train") & pl.col("observed")).sort(
-        "tag", *MACHINE_KEYS, "time"
-    )
-    count = pl.len()
+    observed = long.filter((pl.col("_split") == "train") & pl.col("observed"))
     return (
-        observed.group_by("tag", maintain_order=True)
-        .agg(
-            pl.col("value").mean().alias("mean"),
-            pl.when(count >= 2).then(pl.col("value").std(ddof=1)).alias("std"),
-            count.cast(pl.Int64).alias("count"),
+        observed.group_by("tag")
+        .agg(value_list("value", *MACHINE_KEYS, "time").alias("y"))
+        .select(
+            "tag",
+            list_mean("y").alias("mean"),
+            list_std("y").alias("std"),
+            pl.col("y").list.len().cast(pl.Int64).alias("count"),
         )
         .sort("tag")
     )

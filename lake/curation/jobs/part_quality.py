@@ -31,13 +31,14 @@ import polars as pl
 from lake.curation.job import FeatureInfo, JobInputs, JobOutput
 from lake.curation.jobs._frames import (
     as_us,
+    list_mean,
+    list_std,
     machine_tags,
     min_max_us,
-    ordered,
     readings,
-    sample_std,
     tag_units,
     time_cuts,
+    value_list,
     wide_by_tag,
 )
 from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points
@@ -145,7 +146,6 @@ def _window_stats(
         .explode("bucket")
     )
     in_range = as_us("event_time").is_between(lo or 0, hi or 0, closed="both")
-    value = ordered("value", "event_time", "machine")
     return (
         readings(telemetry, pairs, params.qualities)
         .filter(in_range)
@@ -162,10 +162,11 @@ def _window_stats(
         .filter(pl.col("event_time").is_between("process_start", "process_end", closed="both"))
         .group_by(*KEYS, "tag")
         .agg(
-            value.mean().alias("mean"),
+            value_list("value", "event_time", "machine").alias("y"),
             pl.col("value").max().alias("max"),
-            sample_std(value).alias("std"),
         )
+        .with_columns(list_mean("y").alias("mean"), list_std("y").alias("std"))
+        .drop("y")
         .collect()
     )
 

@@ -35,14 +35,15 @@ from lake.curation.job import FeatureInfo, JobInputs, JobOutput
 from lake.curation.jobs._frames import (
     MACHINE_KEYS,
     as_us,
-    lsq_slope,
+    list_mean,
+    list_slope,
+    list_std,
     machine_tags,
     min_max_us,
-    ordered,
     readings,
-    sample_std,
     tag_units,
     time_cuts,
+    value_list,
     wide_by_tag,
 )
 from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points
@@ -140,23 +141,26 @@ def _window_stats(
     window = f"{params.window_us}us"
     start = pl.col("event_time").dt.truncate(window)
     hours = (pl.col("event_time") - pl.col("window_start")).dt.total_microseconds() / _HOUR_US
-    value = ordered("value", "event_time")
-    x = ordered("hours", "event_time", "value")
     return (
         readings(telemetry, pairs, params.qualities)
         .with_columns(start.alias("window_start"))
         .with_columns(hours.alias("hours"))
         .group_by(*MACHINE_KEYS, "tag", "window_start")
         .agg(
-            value.mean().alias("mean"),
-            sample_std(value).alias("std"),
+            value_list("value", "event_time").alias("y"),
+            pl.col("hours").sort_by("event_time", "value").alias("x"),
             pl.col("value").min().alias("min"),
             pl.col("value").max().alias("max"),
-            value.last().alias("last"),
-            lsq_slope(x, value).alias("slope"),
             pl.len().cast(pl.UInt32).alias("count"),
             pl.col("event_time").max().alias("last_time"),
         )
+        .with_columns(
+            list_mean("y").alias("mean"),
+            list_std("y").alias("std"),
+            pl.col("y").list.last().alias("last"),
+            list_slope("x", "y").alias("slope"),
+        )
+        .drop("x", "y")
         .collect(engine=_ENGINE)
     )
 
