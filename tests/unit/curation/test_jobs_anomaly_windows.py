@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -163,7 +164,7 @@ def test_values_after_the_train_period_do_not_move_the_statistics(
     if train.height == 0:
         return
     train_end = train["time"].max()
-    assert train_end is not None
+    assert isinstance(train_end, datetime)
     later = [(m, t, g, extreme if at(t) > train_end else v) for m, t, g, v in base]
     second = anomaly_windows(job_inputs(telemetry=telemetry_frame(later), params=SMALL))
     assert second.files[NORMALIZATION_FILE] == first.files[NORMALIZATION_FILE]
