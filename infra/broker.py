@@ -12,6 +12,12 @@ and ``broker.pid``. The contract of :class:`LocalBroker`:
   is removed and ignored.
 * ``stop`` sends SIGTERM (Kafka's controlled shutdown), escalates to SIGKILL after a timeout and
   leaves no process behind; ``stop`` without a live broker raises :class:`BrokerNotRunning`.
+
+With ``secure=True`` the client listener is SASL_PLAINTEXT with SCRAM-SHA-512 and the
+StandardAuthorizer denies everything no ACL allows (see :mod:`infra.security`). The admin super
+user is created when the storage is formatted; its password is generated once and kept in
+``admin.password`` (mode 0600) in the home. A home is formatted for one mode for good: starting it
+in the other mode raises :class:`~infra.security.BrokerSecurityError`.
 """
 
 from __future__ import annotations
@@ -26,12 +32,21 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from infra.errors import (
     BrokerAlreadyRunning,
     BrokerJarsMissing,
     BrokerNotRunning,
     BrokerStartFailed,
+)
+from infra.security import (
+    ADMIN_USER,
+    SCRAM_MECHANISM,
+    BrokerSecrets,
+    BrokerSecurityError,
+    secure_broker_properties,
+    write_private_file,
 )
 
 __all__ = ["BrokerStatus", "LocalBroker", "default_libs_dir", "fetch_jars", "free_port"]
@@ -40,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 INFRA_DIR = Path(__file__).resolve().parent
 _LOG_TAIL_LINES = 30
+_SECURE_MARKER = "secure-mode"
 
 
 def default_libs_dir() -> Path:
@@ -104,8 +120,10 @@ class LocalBroker:
         controller_port: int = 9093,
         heap_mb: int = 512,
         libs_dir: Path | None = None,
+        secure: bool = False,
     ) -> None:
         self.home = home.resolve()
+        self.secure = secure
         self.host = host
         self.port = port
         self.controller_port = controller_port
@@ -121,6 +139,21 @@ class LocalBroker:
     def log_path(self) -> Path:
         """The broker's combined stdout/stderr log."""
         return self.home / "broker.log"
+
+    @property
+    def admin_password_path(self) -> Path:
+        """The file (mode 0600) holding the admin super user's password in secure mode."""
+        return self.home / "admin.password"
+
+    def formatted_secure(self) -> bool:
+        """Whether this home's storage was formatted in secure mode."""
+        return (self.home / _SECURE_MARKER).exists()
+
+    def admin_client_config(self) -> dict[str, Any]:
+        """kafka-python keyword arguments for the admin of this home; empty for PLAINTEXT."""
+        if not (self.secure or self.formatted_secure()):
+            return {}
+        return BrokerSecrets.load_or_create(self.home).admin_client_config()
 
     @property
     def _pid_path(self) -> Path:
@@ -145,7 +178,9 @@ class LocalBroker:
     def status(self) -> BrokerStatus:
         """Whether the process lives and whether it answers a metadata request."""
         pid = self.pid()
-        answering = pid is not None and _answers_metadata(self.bootstrap, timeout_s=5.0)
+        answering = pid is not None and _answers_metadata(
+            self.bootstrap, 5.0, self.admin_client_config()
+        )
         return BrokerStatus(pid is not None, pid, self.bootstrap, answering, self.home)
 
     def start(self, timeout_s: float = 60.0) -> int:
@@ -166,8 +201,16 @@ class LocalBroker:
                     "set MAXLAKE_BROKER_PORT / MAXLAKE_CONTROLLER_PORT to free ports"
                 )
         self.home.mkdir(parents=True, exist_ok=True)
+        formatted = (self._data_dir / "meta.properties").exists()
+        if formatted and self.formatted_secure() != self.secure:
+            raise BrokerSecurityError(
+                f"the broker home {self.home} was formatted in "
+                f"{'secure' if self.formatted_secure() else 'PLAINTEXT'} mode; start it "
+                f"{'with' if self.formatted_secure() else 'without'} --secure "
+                "(MAXLAKE_BROKER_SECURE), or use another MAXLAKE_BROKER_HOME"
+            )
         config = self._write_config()
-        if not (self._data_dir / "meta.properties").exists():
+        if not formatted:
             self._format_storage(config)
         proc = self._launch(config)
         self._pid_path.write_text(f"{proc.pid}\n")
@@ -206,16 +249,24 @@ class LocalBroker:
 
     def _write_config(self) -> Path:
         template = (INFRA_DIR / "server.properties.template").read_text()
+        protocol = "SASL_PLAINTEXT" if self.secure else "PLAINTEXT"
+        extra = ""
+        if self.secure:
+            extra = secure_broker_properties(BrokerSecrets.load_or_create(self.home))
         rendered = template.format(
             host=self.host,
             port=self.port,
             controller_port=self.controller_port,
             data_dir=self._data_dir,
-            client_protocol="PLAINTEXT",
-            extra="",
+            client_protocol=protocol,
+            controller_protocol=protocol,
+            extra=extra,
         )
         path = self.home / "server.properties"
-        path.write_text(rendered)
+        if self.secure:
+            write_private_file(path, rendered)
+        else:
+            path.write_text(rendered)
         return path
 
     def _java(self, main_class: str, *args: str) -> list[str]:
@@ -233,12 +284,17 @@ class LocalBroker:
     def _format_storage(self, config: Path) -> None:
         cluster_id = _kafka_uuid()
         cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config))
+        if self.secure:
+            password = BrokerSecrets.load_or_create(self.home).admin_password
+            cmd += ["--add-scram", f"{SCRAM_MECHANISM}=[name={ADMIN_USER},password={password}]"]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
             raise BrokerStartFailed(
                 f"formatting KRaft storage in {self._data_dir} failed:\n"
-                f"{result.stdout}{result.stderr}"
+                f"{_without_bootstrap_records(result.stdout)}{result.stderr}"
             )
+        if self.secure:
+            (self.home / _SECURE_MARKER).write_text("SASL_PLAINTEXT SCRAM-SHA-512\n")
 
     def _launch(self, config: Path) -> subprocess.Popen[bytes]:
         log = self.log_path.open("ab")
@@ -262,7 +318,9 @@ class LocalBroker:
                     f"the broker exited with code {proc.returncode} during start-up; "
                     f"last lines of {self.log_path}:\n{self.log_tail()}"
                 )
-            if _port_in_use(self.host, self.port) and _answers_metadata(self.bootstrap, 3.0):
+            if _port_in_use(self.host, self.port) and _answers_metadata(
+                self.bootstrap, 3.0, self.admin_client_config()
+            ):
                 return
             time.sleep(0.25)
         raise BrokerStartFailed(
@@ -277,6 +335,13 @@ class LocalBroker:
         deadline = time.monotonic() + 10
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def _without_bootstrap_records(output: str) -> str:
+    """StorageTool output minus the bootstrap records (they carry the admin's SCRAM keys)."""
+    return "\n".join(
+        line for line in output.splitlines() if not line.startswith("Bootstrap metadata:")
+    )
 
 
 def _kafka_uuid() -> str:
@@ -314,7 +379,9 @@ def _port_in_use(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def _answers_metadata(bootstrap: str, timeout_s: float) -> bool:
+def _answers_metadata(
+    bootstrap: str, timeout_s: float, security: dict[str, Any] | None = None
+) -> bool:
     """True when the broker returns cluster metadata (a real Kafka request, not just TCP)."""
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
@@ -325,6 +392,7 @@ def _answers_metadata(bootstrap: str, timeout_s: float) -> bool:
             bootstrap_servers=bootstrap,
             request_timeout_ms=int(timeout_s * 1000),
             client_id="maxlake-broker-probe",
+            **(security or {}),
         )
         cluster = admin.describe_cluster()
         return bool(cluster.get("brokers"))
