@@ -37,7 +37,6 @@ class Settings(BaseSettings):
     broker_heap_mb: int = Field(512, ge=128, description="broker JVM heap in MiB")
     broker_start_timeout_s: float = Field(60.0, gt=0, description="seconds to wait for start")
     broker_secure: bool = Field(False, description="local broker: SASL/SCRAM and ACLs on")
-    broker_secure: bool = Field(False, description="local broker: SASL/SCRAM and ACLs on")
 
     # Lake
     lake_root: str = Field(".lake", description="lake root: a local path or an object-store URI")
