@@ -65,6 +65,28 @@ class Settings(BaseSettings):
     # Plant producer
     spool_dir: Path = Field(Path(".maxlake/spool"), description="store-and-forward spool directory")
 
+    # Sharing between companies, access control and the dataset service
+    contracts_dir: Path | None = Field(
+        None, description="sharing contracts folder; None = <lake_root>/sharing/contracts"
+    )
+    sharing_secrets_file: Path | None = Field(
+        None,
+        description="JSON file of per-contract pseudonym keys (mode 0600, outside the repository); "
+        "None = <lake_root>/sharing/secrets.json",
+    )
+    sharing_min_group_size: int = Field(
+        2,
+        ge=1,
+        description="a machine type contributed by fewer tenants than this is suppressed "
+        "(contracts with suppress_rare); 1 = off",
+    )
+    access_dir: Path | None = Field(
+        None, description="principals and grants folder; None = <lake_root>/access"
+    )
+    token: SecretStr | None = Field(None, description="principal token for `datasets pull`")
+    server_host: str = Field("127.0.0.1", description="address `maxlake serve` listens on")
+    server_port: int = Field(8470, ge=0, le=65535, description="port of `maxlake serve`")
+
     def topic_for(self, tenant: str, kind: str) -> str:
         """The topic of one tenant's events of one kind: ``<prefix>.<tenant>.<kind>``."""
         return f"{self.topic_prefix}.{tenant}.{kind}"
@@ -84,6 +106,7 @@ class Settings(BaseSettings):
     def as_dict(self) -> dict[str, Any]:
         """Every setting with secrets masked, for logs and ``maxlake config``."""
         values = self.model_dump(mode="json")
-        if self.sasl_password is not None:
-            values["sasl_password"] = "**********"
+        for secret in ("sasl_password", "token"):
+            if getattr(self, secret) is not None:
+                values[secret] = "**********"
         return values
