@@ -1,0 +1,269 @@
+"""Curation throughput: the predictive_maintenance job over a real Delta table, against pandas.
+
+Run ``python bench/bench_curation.py [--rows N] [--keep DIR]``. The script writes ``N`` (default
+20,000,000) synthetic silver telemetry rows for the registry's machines as a Delta table
+partitioned by tenant/plant/date (generated vectorised with numpy, written in chunks), plus a
+small machine_event table. Then it runs, each in its own child process so that peak memory is
+the child's own:
+
+* **polars**: ``lake.curation.jobs.predictive_maintenance`` over ``pl.scan_delta`` (lazy; the
+  heavy aggregation is collected with the streaming engine);
+* **pandas**: the same features, labels and split written with pandas (``pyarrow`` dataset
+  read of the same columns, groupby, ``merge_asof``).
+
+It prints source rows/s, wall time, peak RSS (``ru_maxrss`` of the child) and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+HOURS = 72
+SOURCE_COLUMNS = ["tenant", "plant", "line", "machine", "event_time", "tag", "value", "quality"]
+
+
+def _series() -> list[dict[str, Any]]:
+    from schemas import load_registry
+
+    reg = load_registry()
+    out = []
+    for m in reg.machines().to_pylist():
+        for t in reg.machine_types[m["machine_type"]].tags:
+            out.append(
+                {**m, "tag": t.tag, "unit": t.unit, "nominal": t.nominal, "span": t.max - t.min}
+            )
+    return out
+
+
+def generate(root: Path, rows: int, chunk: int = 2_000_000) -> None:
+    """Write ``rows`` telemetry rows and a few failure events as Delta tables under ``root``."""
+    from deltalake import write_deltalake
+
+    series = _series()
+    rng = np.random.default_rng(42)
+    span_us = HOURS * 3_600_000_000
+    names = {
+        k: np.array([s[k] for s in series])
+        for k in ("tenant", "plant", "line", "machine", "tag", "unit")
+    }
+    nominal = np.array([s["nominal"] for s in series])
+    spread = np.array([s["span"] for s in series]) * 0.01
+    written = 0
+    while written < rows:
+        n = min(chunk, rows - written)
+        which = rng.integers(0, len(series), n)
+        t = START_US + rng.integers(0, span_us, n)
+        wear = (t - START_US) % (6 * 3_600_000_000) / (6 * 3_600_000_000)
+        value = nominal[which] + spread[which] * (rng.standard_normal(n) + 5 * wear**2)
+        table = pa.table(
+            {
+                **{k: pa.array(names[k][which]) for k in ("tenant", "plant", "line", "machine")},
+                "event_time": pa.array(t, pa.timestamp("us", "UTC")),
+                "date": pa.array((t // 86_400_000_000).astype("int32"), pa.int32()).cast(
+                    pa.date32()
+                ),
+                "tag": pa.array(names["tag"][which]),
+                "value": pa.array(value),
+                "unit": pa.array(names["unit"][which]),
+                "quality": pa.array(np.where(rng.random(n) < 0.99, "GOOD", "UNCERTAIN")),
+            }
+        )
+        write_deltalake(
+            str(root / "telemetry"), table, mode="append", partition_by=["tenant", "plant", "date"]
+        )
+        written += n
+    machines = sorted({(s["tenant"], s["plant"], s["line"], s["machine"]) for s in series})
+    events: list[tuple[Any, ...]] = []
+    for i, (tenant, plant, line, machine) in enumerate(machines):
+        for k in range(HOURS // 6):
+            down_us = START_US + (k * 6 + 5) * 3_600_000_000 + i * 60_000_000
+            events.append((tenant, plant, line, machine, down_us, "STATE", "DOWN", None))
+            alarm_us = down_us - 1_800_000_000
+            events.append((tenant, plant, line, machine, alarm_us, "ALARM", None, 900))
+    cols = list(zip(*events, strict=True))
+    write_deltalake(
+        str(root / "machine_event"),
+        pa.table(
+            {
+                "tenant": cols[0],
+                "plant": cols[1],
+                "line": cols[2],
+                "machine": cols[3],
+                "event_time": pa.array(cols[4], pa.timestamp("us", "UTC")),
+                "event_type": cols[5],
+                "state": pa.array(cols[6], pa.string()),
+                "alarm_severity": pa.array(cols[7], pa.int16()),
+            }
+        ),
+        mode="overwrite",
+    )
+
+
+def run_polars(root: Path) -> dict[str, Any]:
+    import polars as pl
+
+    from lake.curation.job import JobInputs
+    from lake.curation.jobs import predictive_maintenance
+    from schemas import load_registry
+
+    reg = load_registry()
+    inputs = JobInputs(
+        telemetry=pl.scan_delta(str(root / "telemetry")),
+        machine_events=pl.scan_delta(str(root / "machine_event")),
+        inspections=pl.LazyFrame(),
+        machines=pl.DataFrame(reg.machines()),
+        tags=pl.DataFrame(reg.tag_ranges()),
+    )
+    out = predictive_maintenance(inputs)
+    return {name: frame.height for name, frame in out.splits.items()} | {
+        "positives": int(sum(int(f["failure_within_h"].sum()) for f in out.splits.values()))
+    }
+
+
+def run_pandas(root: Path) -> dict[str, Any]:
+    import pandas as pd
+    import pyarrow.dataset as ds
+
+    keys = ["tenant", "plant", "line", "machine"]
+    tel = ds.dataset(str(root / "telemetry"), format="parquet", partitioning="hive")
+    df = tel.to_table(columns=SOURCE_COLUMNS).to_pandas()
+    df = df[df["quality"] == "GOOD"].drop(columns="quality")
+    df["window_start"] = df["event_time"].dt.floor("1h")
+    df["x"] = (df["event_time"] - df["window_start"]).dt.total_seconds() / 3600.0
+    df = df.sort_values([*keys, "tag", "window_start", "event_time", "value"])
+    df["xy"] = df["x"] * df["value"]
+    df["xx"] = df["x"] * df["x"]
+    g = df.groupby([*keys, "tag", "window_start"], sort=True)
+    stats = g.agg(
+        mean=("value", "mean"),
+        std=("value", "std"),
+        min=("value", "min"),
+        max=("value", "max"),
+        last=("value", "last"),
+        count=("value", "size"),
+        sx=("x", "sum"),
+        sy=("value", "sum"),
+        sxy=("xy", "sum"),
+        sxx=("xx", "sum"),
+    )
+    n = stats["count"]
+    den = n * stats["sxx"] - stats["sx"] ** 2
+    stats["slope"] = (n * stats["sxy"] - stats["sx"] * stats["sy"]) / den.where(den > 0)
+    stats = stats.drop(columns=["sx", "sy", "sxy", "sxx"])
+    wide = stats.unstack("tag")
+    wide.columns = [f"{tag}__{stat}" for stat, tag in wide.columns]
+    wide = wide.reset_index()
+    grid = wide.groupby(keys)["window_start"].agg(["min", "max"]).reset_index()
+    grid["window_start"] = [
+        pd.date_range(a, b, freq="1h") for a, b in zip(grid["min"], grid["max"], strict=True)
+    ]
+    grid = grid.drop(columns=["min", "max"]).explode("window_start")
+    grid["window_start"] = grid["window_start"].astype(wide["window_start"].dtype)
+    rows = grid.merge(wide, on=[*keys, "window_start"], how="left")
+    rows["window_end"] = rows["window_start"] + pd.Timedelta(hours=1)
+    ev = ds.dataset(str(root / "machine_event")).to_table().to_pandas()
+    ev = ev[(ev["state"] == "DOWN") | (ev["alarm_severity"] >= 700)]
+    ev = ev[[*keys, "event_time"]].rename(columns={"event_time": "failure_time"})
+    rows = pd.merge_asof(
+        rows.sort_values("window_end"),
+        ev.sort_values("failure_time"),
+        left_on="window_end",
+        right_on="failure_time",
+        by=keys,
+        direction="forward",
+        allow_exact_matches=False,
+    )
+    horizon = pd.Timedelta(hours=4)
+    rows["failure_within_h"] = (rows["failure_time"] <= rows["window_end"] + horizon).astype("int8")
+    rows = rows[rows["window_end"] + horizon <= df["event_time"].max()]
+    lo, hi = rows["window_end"].min(), rows["window_end"].max()
+    t1 = (lo + (hi - lo) * 0.7).floor("1h")
+    t2 = (lo + (hi - lo) * 0.85).floor("1h")
+    end = rows["window_end"]
+    splits = {
+        "train": rows[end <= t1 - horizon],
+        "validation": rows[(end >= t1) & (end <= t2 - horizon)],
+        "test": rows[end >= t2],
+    }
+    return {k: len(v) for k, v in splits.items()} | {
+        "positives": int(sum(int(v["failure_within_h"].sum()) for v in splits.values()))
+    }
+
+
+def child(engine: str, root: Path) -> None:
+    """Run one engine and print JSON: seconds, peak RSS, split sizes."""
+    began = time.perf_counter()
+    result = run_polars(root) if engine == "polars" else run_pandas(root)
+    seconds = time.perf_counter() - began
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {"engine": engine, "seconds": seconds, "peak_mib": peak_kib / 1024, "result": result}
+        )
+    )
+
+
+def measure(engine: str, root: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", engine, "--keep", str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000_000)
+    parser.add_argument("--keep", type=Path, help="use (or create) the lake in this directory")
+    parser.add_argument("--child", choices=("polars", "pandas"), help=argparse.SUPPRESS)
+    parser.add_argument("--engines", default="polars,pandas")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.keep)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-curation-") as tmp:
+        root = args.keep or Path(tmp)
+        if not (root / "telemetry").exists():
+            began = time.perf_counter()
+            generate(root, args.rows)
+            print(f"generated {args.rows:,} rows in {time.perf_counter() - began:.1f} s")
+        import polars as pl
+
+        rows = pl.scan_delta(str(root / "telemetry")).select(pl.len()).collect().item()
+        print(
+            f"python {platform.python_version()}, polars {pl.__version__}, "
+            f"cpus {os.cpu_count()}, source rows {rows:,}"
+        )
+        results = {}
+        for engine in args.engines.split(","):
+            r = measure(engine, root)
+            results[engine] = r
+            print(
+                f"{engine:7s} {r['seconds']:7.1f} s  {rows / r['seconds']:>12,.0f} rows/s  "
+                f"peak RSS {r['peak_mib']:,.0f} MiB  splits {r['result']}"
+            )
+        if {"polars", "pandas"} <= set(results):
+            ratio = results["pandas"]["seconds"] / results["polars"]["seconds"]
+            mem = results["pandas"]["peak_mib"] / results["polars"]["peak_mib"]
+            print(f"ratio: polars is {ratio:.1f}x faster, pandas peak memory {mem:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
