@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -63,22 +64,35 @@ def _event(i: int, machines: int = 5) -> dict[str, Any]:
 
 
 def _settings(bootstrap: str, prefix: str, tmp_path: Path) -> Settings:
-    return Settings(
-        bootstrap_servers=bootstrap, topic_prefix=prefix, spool_dir=tmp_path / "spool"
-    )
+    return Settings(bootstrap_servers=bootstrap, topic_prefix=prefix, spool_dir=tmp_path / "spool")
 
 
-def _check_exactly_once_in_order(records: list[Any], sent: int) -> None:
-    """Each event_id once, keyed by its machine, and per machine in send order."""
-    ids: Counter[str] = Counter()
+def _check_exactly_once_in_order(
+    records: list[Any], sent: int, *, resent_copies: bool = False
+) -> None:
+    """Each event_id once, keyed by its machine, and per machine in send order.
+
+    With ``resent_copies`` an event may also arrive again (its acknowledgement was lost when
+    the broker went down mid-request, so it was spooled and resent): then every copy must be
+    byte-identical to the first, and the first arrivals must be in send order, which is what
+    the lake's dedupe by event_id keeps.
+    """
+    first: dict[str, bytes] = {}
+    copies = 0
     per_machine: dict[str, list[int]] = defaultdict(list)
     for record in records:
         event = orjson.loads(record.value)
         assert record.key == event["machine"].encode()
-        ids[event["event_id"]] += 1
-        per_machine[event["machine"]].append(int(event["event_id"].removeprefix("evt-")))
-    assert sorted(ids) == [f"evt-{i:06d}" for i in range(sent)]
-    assert [i for i, n in ids.items() if n > 1] == []
+        event_id = event["event_id"]
+        if event_id in first:
+            assert record.value == first[event_id]
+            copies += 1
+            continue
+        first[event_id] = record.value
+        per_machine[event["machine"]].append(int(event_id.removeprefix("evt-")))
+    assert sorted(first) == [f"evt-{i:06d}" for i in range(sent)]
+    if not resent_copies:
+        assert copies == 0
     for numbers in per_machine.values():
         assert numbers == sorted(numbers)
 
@@ -170,3 +184,31 @@ def test_spool_survives_a_producer_restart(
     topic = settings.topic_for(TENANT, "telemetry")
     records = consume_all(restartable_broker.bootstrap, topic, 800)
     _check_exactly_once_in_order(records, 800)
+
+
+def test_outage_is_detected_while_sending_without_flush(
+    restartable_broker: LocalBroker, unique_name: str, tmp_path: Path
+) -> None:
+    settings = _settings(restartable_broker.bootstrap, unique_name, tmp_path)
+    ensure_topics(settings, [TENANT], ["telemetry"])
+    producer = PlantProducer(settings, retry_interval_s=0.5, stall_timeout_s=2.0)
+    sent = 0
+    try:
+        for _ in range(200):
+            producer.send(_event(sent))
+            sent += 1
+        restartable_broker.stop()
+        deadline = time.monotonic() + 120
+        while producer.connected and time.monotonic() < deadline:
+            producer.send(_event(sent))
+            sent += 1
+            time.sleep(0.01)
+        assert not producer.connected
+        assert producer.spooled > 0
+        restartable_broker.start(timeout_s=90)
+        assert producer.wait_drained(timeout_s=120)
+    finally:
+        producer.close()
+    topic = settings.topic_for(TENANT, "telemetry")
+    records = consume_all(restartable_broker.bootstrap, topic, sent)
+    _check_exactly_once_in_order(records, sent, resent_copies=True)
