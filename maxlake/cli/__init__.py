@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "maxlake.cli.schemas_cmd",
     "maxlake.cli.streams_cmd",
     "maxlake.cli.quality_cmd",
+    "maxlake.cli.ops_cmd",
     "maxlake.cli.ingest_cmd",
     "maxlake.cli.lake_cmd",
     "maxlake.cli.demo_cmd",

@@ -1,0 +1,270 @@
+"""What operators need to know about the lake, read from the lake alone.
+
+Three views, all JSON-serialisable dicts so that ``maxlake status --json`` and the HTTP status
+page show the same thing:
+
+- :func:`table_health`: every table's version, files, small files, size and last commit age
+  (from :func:`lake.maintenance.table_status`).
+- :func:`quality_window`: per kind, what the workers did over a recent window, from
+  ``ops/validation_runs`` (counts, quarantine rate and reasons, failed expectations, batch checks,
+  timings) and from ``quarantine/<kind>`` (quarantined messages by tenant, stage and reason).
+- :func:`runs_history`: the same counts in fixed time buckets, for charts.
+
+Reads prune on the ``date`` partition and then filter on the batch's ``finished_at`` (or the
+message's ``quarantined_at``), so a short window reads only today's (and yesterday's) files.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from lake.delta import DeltaStore
+from lake.maintenance import discover_tables, table_status
+from lake.tables import RUNS, quarantine_table
+from schemas import EventKind
+
+__all__ = ["quality_window", "runs_history", "table_health"]
+
+_RUN_COLUMNS = [
+    "kind",
+    "worker",
+    "finished_at",
+    "consumed",
+    "silver_events",
+    "silver_rows",
+    "quarantined",
+    "duplicates",
+    "quarantined_by_reason",
+    "warn_counts",
+    "batch_checks",
+    "failed_expectations",
+    "suite_version",
+    "decode_ms",
+    "validate_ms",
+    "write_ms",
+]
+
+
+def table_health(store: DeltaStore) -> list[dict[str, Any]]:
+    """One entry per table: version, files, small files, bytes, last commit and its age."""
+    out = []
+    for name in discover_tables(store):
+        status = table_status(store, name)
+        out.append(
+            {
+                "table": name,
+                "version": status.version,
+                "files": status.files,
+                "small_files": status.small_files,
+                "bytes": status.bytes,
+                "partitions": len(status.partitions),
+                "last_commit": status.last_commit.isoformat() if status.last_commit else None,
+                "last_commit_age_s": status.last_commit_age_s,
+            }
+        )
+    return out
+
+
+def _runs(store: DeltaStore, since: datetime) -> pl.DataFrame:
+    """Rows of ``ops/validation_runs`` whose batch finished at or after ``since``."""
+    table = store.open(RUNS)
+    if table is None:
+        return pl.DataFrame()
+    flt = (ds.field("date") >= pa.scalar(since.date(), pa.date32())) & (
+        ds.field("finished_at") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
+    )
+    frame = pl.from_arrow(table.to_pyarrow_dataset().to_table(columns=_RUN_COLUMNS, filter=flt))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _named_counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    """Sum a ``list<struct<name, count>>`` column by name."""
+    if frame.is_empty():
+        return {}
+    exploded = frame.select(pl.col(column).explode()).drop_nulls().unnest(column)
+    if exploded.is_empty():
+        return {}
+    sums = exploded.group_by("name").agg(pl.col("count").sum()).sort("count", descending=True)
+    return {str(n): int(c) for n, c in sums.iter_rows()}
+
+
+def _failed_checks(frame: pl.DataFrame) -> dict[str, int]:
+    """Batch-level expectation name -> number of batches that failed it."""
+    if frame.is_empty():
+        return {}
+    checks = frame.select(pl.col("batch_checks").explode()).drop_nulls().unnest("batch_checks")
+    failed = checks.filter(~pl.col("success")).group_by("name").agg(pl.len().alias("n"))
+    return {str(n): int(c) for n, c in failed.sort("n", descending=True).iter_rows()}
+
+
+def _failed_expectations(frame: pl.DataFrame) -> dict[str, int]:
+    """Expectation name (any level) -> number of batches in which it failed."""
+    if frame.is_empty():
+        return {}
+    names = frame.select(pl.col("failed_expectations").explode()).drop_nulls()
+    counts = names.group_by("failed_expectations").agg(pl.len().alias("n"))
+    return {str(n): int(c) for n, c in counts.sort("n", descending=True).iter_rows()}
+
+
+def _quarantine_breakdown(store: DeltaStore, kind: str, since: datetime) -> list[dict[str, Any]]:
+    """Quarantined messages of ``kind`` since ``since`` by tenant, stage and reason."""
+    table = store.open(quarantine_table(kind))
+    if table is None:
+        return []
+    flt = (ds.field("date") >= pa.scalar(since.date(), pa.date32())) & (
+        ds.field("quarantined_at") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
+    )
+    rows = table.to_pyarrow_dataset().to_table(columns=["tenant", "stage", "reasons"], filter=flt)
+    frame = pl.from_arrow(rows)
+    assert isinstance(frame, pl.DataFrame)
+    if frame.is_empty():
+        return []
+    grouped = (
+        frame.explode("reasons")
+        .group_by(["tenant", "stage", "reasons"])
+        .agg(pl.len().alias("messages"))
+        .sort(["messages", "tenant", "reasons"], descending=[True, False, False])
+    )
+    return [
+        {"tenant": t, "stage": s, "reason": r, "messages": int(n)}
+        for t, s, r, n in grouped.iter_rows()
+    ]
+
+
+def quality_window(store: DeltaStore, window: timedelta) -> dict[str, Any]:
+    """Per event kind, what the workers did in the last ``window``.
+
+    Returns:
+        ``{"since": iso, "window_s": float, "kinds": {kind: {...}}}``; each kind holds
+        ``batches``, ``consumed``, ``silver_events``, ``silver_rows``, ``quarantined``,
+        ``duplicates``, ``quarantine_rate`` (quarantined / consumed, 0 when idle),
+        ``events_per_s`` (consumed / window), ``quarantined_by_reason`` (from the batches),
+        ``quarantine_by_tenant`` (from ``quarantine/<kind>``), ``failed_expectations`` (name ->
+        batches), ``failed_batch_checks`` (name -> batches), ``warn_counts`` (name -> rows),
+        ``suite_versions``, ``workers``, ``last_batch_at`` and mean/max timings in ms.
+    """
+    since = datetime.now(UTC) - window
+    runs = _runs(store, since)
+    kinds: dict[str, Any] = {}
+    for kind in EventKind:
+        frame = runs.filter(pl.col("kind") == kind.value) if not runs.is_empty() else runs
+        consumed = int(frame["consumed"].sum()) if not frame.is_empty() else 0
+        quarantined = int(frame["quarantined"].sum()) if not frame.is_empty() else 0
+        kinds[kind.value] = {
+            "batches": frame.height,
+            "consumed": consumed,
+            "silver_events": int(frame["silver_events"].sum()) if consumed else 0,
+            "silver_rows": int(frame["silver_rows"].sum()) if consumed else 0,
+            "quarantined": quarantined,
+            "duplicates": int(frame["duplicates"].sum()) if consumed else 0,
+            "quarantine_rate": quarantined / consumed if consumed else 0.0,
+            "events_per_s": consumed / window.total_seconds(),
+            "quarantined_by_reason": _named_counts(frame, "quarantined_by_reason"),
+            "quarantine_by_tenant": _quarantine_breakdown(store, kind.value, since),
+            "failed_expectations": _failed_expectations(frame),
+            "failed_batch_checks": _failed_checks(frame),
+            "warn_counts": _named_counts(frame, "warn_counts"),
+            "suite_versions": sorted(
+                {str(v) for v in frame["suite_version"].drop_nulls().to_list()}
+            )
+            if frame.height
+            else [],
+            "workers": sorted(set(frame["worker"].to_list())) if frame.height else [],
+            "last_batch_at": frame["finished_at"].max().isoformat()  # type: ignore[union-attr]
+            if frame.height
+            else None,
+            "timings_ms": _timings(frame),
+        }
+    return {"since": since.isoformat(), "window_s": window.total_seconds(), "kinds": kinds}
+
+
+def _timings(frame: pl.DataFrame) -> dict[str, dict[str, float]]:
+    if frame.is_empty():
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for column in ("decode_ms", "validate_ms", "write_ms"):
+        series = frame[column]
+        out[column.removesuffix("_ms")] = {
+            "mean": float(series.mean()),  # type: ignore[arg-type]
+            "max": float(series.max()),  # type: ignore[arg-type]
+        }
+    return out
+
+
+def runs_history(store: DeltaStore, window: timedelta, bucket: timedelta) -> dict[str, Any]:
+    """Throughput and quarantine rate per time bucket over the last ``window``, for charts.
+
+    Buckets are aligned to multiples of ``bucket`` since the epoch, oldest first, and every
+    bucket of the window is present (zeros when no batch finished in it). A batch counts in the
+    bucket of its ``finished_at``.
+
+    Returns:
+        ``{"bucket_s", "since", "until", "buckets": [{"start", "consumed", "silver_events",
+        "quarantined", "duplicates", "batches", "events_per_s", "quarantine_rate",
+        "by_kind": {kind: consumed}}]}``.
+    """
+    if bucket <= timedelta(0):
+        raise ValueError("bucket must be positive")
+    now = datetime.now(UTC)
+    step = bucket.total_seconds()
+    first = datetime.fromtimestamp(((now - window).timestamp() // step) * step, UTC)
+    runs = _runs(store, first)
+    starts: list[datetime] = []
+    cursor = first
+    while cursor <= now:
+        starts.append(cursor)
+        cursor += bucket
+    sums: dict[datetime, dict[str, Any]] = {
+        s: {
+            "consumed": 0,
+            "silver_events": 0,
+            "quarantined": 0,
+            "duplicates": 0,
+            "batches": 0,
+            "by_kind": {},
+        }
+        for s in starts
+    }
+    if not runs.is_empty():
+        every = f"{int(step * 1_000_000)}us"
+        keyed = runs.with_columns(pl.col("finished_at").dt.truncate(every).alias("bucket"))
+        grouped = keyed.group_by(["bucket", "kind"]).agg(
+            pl.col("consumed").sum(),
+            pl.col("silver_events").sum(),
+            pl.col("quarantined").sum(),
+            pl.col("duplicates").sum(),
+            pl.len().alias("batches"),
+        )
+        for row in grouped.iter_rows(named=True):
+            slot = sums.get(row["bucket"])
+            if slot is None:
+                continue
+            for key in ("consumed", "silver_events", "quarantined", "duplicates", "batches"):
+                slot[key] += int(row[key])
+            slot["by_kind"][row["kind"]] = slot["by_kind"].get(row["kind"], 0) + int(
+                row["consumed"]
+            )
+    buckets = []
+    for start in starts:
+        slot = sums[start]
+        consumed = slot["consumed"]
+        buckets.append(
+            {
+                "start": start.isoformat(),
+                **slot,
+                "events_per_s": consumed / step,
+                "quarantine_rate": slot["quarantined"] / consumed if consumed else 0.0,
+            }
+        )
+    return {
+        "bucket_s": step,
+        "since": first.isoformat(),
+        "until": now.isoformat(),
+        "buckets": buckets,
+    }

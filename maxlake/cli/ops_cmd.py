@@ -1,0 +1,243 @@
+"""Operations commands: ``status``, ``quarantine list|replay``, ``backfill``, ``quality docs``.
+
+``quality docs`` joins the ``quality`` group that :mod:`maxlake.cli.quality_cmd` creates (this
+module is registered after it); see docs/OPERATIONS.md for what each command is for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from maxlake.cli.lake_cmd import _age
+from maxlake.errors import ConfigError
+from maxlake.settings import Settings
+from schemas import EventKind
+
+KINDS = [k.value for k in EventKind]
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``1h``, ``7d`` -> timedelta (argparse type)."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 90s, 15m, 1h, 7d")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def instant(text: str) -> datetime:
+    """An ISO date or date-time; naive values are UTC (argparse type)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid ISO date/time {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def register(sub: Any) -> None:
+    """Add ``status``, ``quarantine``, ``backfill`` and ``quality docs``."""
+    status: argparse.ArgumentParser = sub.add_parser(
+        "status", help="lag, workers, tables and quality at a glance"
+    )
+    status.add_argument("--window", type=duration, default=timedelta(hours=1), help="e.g. 1h")
+    status.add_argument("--tenant", action="append", dest="tenants", metavar="T")
+    status.add_argument("--no-kafka", action="store_true", help="lake only; skip the broker")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=_status)
+
+    quarantine: argparse.ArgumentParser = sub.add_parser(
+        "quarantine", help="inspect and replay quarantined messages"
+    )
+    actions = quarantine.add_subparsers(dest="quarantine_action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="quarantined messages by kind and reason")
+    listing.add_argument("--kind", choices=KINDS)
+    listing.add_argument("--reason")
+    listing.add_argument("--tenant")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_list)
+    replay = actions.add_parser(
+        "replay", help="validate quarantined messages again; move the valid ones to silver"
+    )
+    replay.add_argument("--kind", choices=KINDS, required=True)
+    replay.add_argument("--since", type=instant, help="quarantined at or after (ISO)")
+    replay.add_argument("--reason", help="only messages with this reason")
+    replay.add_argument("--tenant")
+    replay.add_argument("--dry-run", action="store_true", help="report only, write nothing")
+    replay.add_argument("--suites-dir", type=Path, help="suites folder (default: packaged)")
+    replay.add_argument("--json", action="store_true")
+    replay.set_defaults(handler=_replay)
+
+    backfill: argparse.ArgumentParser = sub.add_parser(
+        "backfill", help="ingest a historical JSON-lines file (idempotent)"
+    )
+    backfill.add_argument("file", type=Path)
+    backfill.add_argument("--kind", choices=KINDS, required=True)
+    backfill.add_argument("--tenant", help="tenant of every line (default: each line's field)")
+    backfill.add_argument(
+        "--max-age-days", type=int, help="accept events up to this old (MAXLAKE_MAX_EVENT_AGE_DAYS)"
+    )
+    backfill.add_argument("--json", action="store_true")
+    backfill.set_defaults(handler=_backfill)
+
+    quality = sub.choices.get("quality")
+    if quality is None:
+        quality = sub.add_parser("quality", help="data quality")
+        quality.add_subparsers(dest="quality_command", metavar="ACTION", required=True)
+    group = next(a for a in quality._actions if isinstance(a, argparse._SubParsersAction))
+    docs = group.add_parser("docs", help="build Great Expectations Data Docs of recent data")
+    docs.add_argument("--out", type=Path, default=Path(".maxlake/data_docs"))
+    docs.add_argument("--rows", type=int, default=5000, help="recent rows per kind and table")
+    docs.add_argument("--kind", action="append", dest="kinds", choices=KINDS)
+    docs.set_defaults(handler=_docs)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from streams.status import collect_status
+
+    status = collect_status(Settings(), args.window, tenants=args.tenants, kafka=not args.no_kafka)
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+    else:
+        print(render_status(status))
+    return 0
+
+
+def render_status(status: dict[str, Any]) -> str:
+    """The terminal view of :func:`streams.status.collect_status`."""
+    lines: list[str] = []
+    kafka = status["kafka"]
+    lines.append(f"maxlake status at {status['generated_at'][:19]}Z  lake {status['lake_root']}")
+    if not kafka["reachable"]:
+        lines.append(f"KAFKA: unavailable ({kafka['error']})")
+    else:
+        members = kafka["members"]
+        lines.append(
+            f"\nconsumer group {kafka['group_id']} ({kafka['group_state']}): "
+            f"{len(members)} live worker(s), total lag {kafka['total_lag']:,}"
+        )
+        for m in members:
+            lines.append(f"  {m['client_id']} on {m['host']}: {len(m['partitions'])} partitions")
+        lines.append(f"  {'topic':<48}{'part':>5}{'end':>11}{'committed':>11}{'lag':>9}")
+        for p in kafka["partitions"]:
+            committed = "-" if p["committed"] is None else f"{p['committed']:,}"
+            lines.append(
+                f"  {p['topic']:<48}{p['partition']:>5}{p['end']:>11,}{committed:>11}{p['lag']:>9,}"
+            )
+    lines.append(f"\n{'table':<26}{'version':>8}{'files':>8}{'small':>8}  last commit age")
+    for t in status["tables"]:
+        lines.append(
+            f"{t['table']:<26}{t['version']:>8}{t['files']:>8}{t['small_files']:>8}"
+            f"  {_age(t['last_commit_age_s'])}"
+        )
+    seconds = status["window_s"]
+    window = f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
+    lines.append(
+        f"\nlast {window}: {'kind':<14}{'batches':>8}{'consumed':>10}{'ev/s':>8}"
+        f"{'quarantined':>12}{'rate':>7}{'dups':>6}"
+    )
+    for kind, q in status["quality"]["kinds"].items():
+        lines.append(
+            f"{'':<{7 + len(window)}}{kind:<14}{q['batches']:>8}{q['consumed']:>10,}"
+            f"{q['events_per_s']:>8.1f}{q['quarantined']:>12,}{q['quarantine_rate']:>7.1%}"
+            f"{q['duplicates']:>6,}"
+        )
+        for reason, n in list(q["quarantined_by_reason"].items())[:5]:
+            lines.append(f"{'':<{9 + len(window)}}quarantined {reason}: {n:,}")
+        for name, batches in q["failed_batch_checks"].items():
+            lines.append(f"{'':<{9 + len(window)}}batch check failed {name}: {batches} batches")
+    alerts = status["alerts"]
+    lines.append("\nalerts: " + ("none" if not alerts else ""))
+    for a in alerts:
+        lines.append(f"  {a['alert']}: {a['detail']}")
+    return "\n".join(lines)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from streams.replay import quarantine_summary
+
+    kinds = (EventKind(args.kind),) if args.kind else tuple(EventKind)
+    rows = quarantine_summary(Settings(), kinds=kinds, reason=args.reason, tenant=args.tenant)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("quarantine is empty")
+        return 0
+    print(f"{'kind':<14}{'reason':<36}{'stage':<10}{'messages':>9}{'replayed':>9}  last")
+    for r in rows:
+        print(
+            f"{r['kind']:<14}{r['reason']:<36}{r['stage']:<10}{r['messages']:>9,}"
+            f"{r['replayed']:>9,}  {r['last'][:19]}"
+        )
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from streams.replay import replay_quarantine
+
+    if args.suites_dir is not None and not args.suites_dir.is_dir():
+        raise ConfigError(f"suites folder {args.suites_dir} does not exist")
+    report = replay_quarantine(
+        Settings(),
+        args.kind,
+        since=args.since,
+        reason=args.reason,
+        tenant=args.tenant,
+        dry_run=args.dry_run,
+        suites_dir=args.suites_dir,
+    )
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0
+    verb = "would move" if report.dry_run else "moved"
+    print(
+        f"{report.kind}: {report.selected} quarantined selected, "
+        f"{report.skipped_already_replayed} already replayed; suite {report.suite_version}"
+    )
+    print(f"  {verb} {report.replayed} messages ({report.silver_rows} rows) to silver")
+    print(
+        f"  {report.duplicates} already in silver (duplicates), "
+        f"{report.still_invalid} still invalid"
+    )
+    for reason, n in report.still_invalid_by_reason.most_common():
+        print(f"    {reason:<40}{n:>8,}")
+    if report.dry_run:
+        print("dry run: nothing written")
+    return 0
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from streams.backfill import backfill_file
+
+    settings = Settings()
+    if args.max_age_days is not None:
+        settings = settings.model_copy(update={"max_event_age_days": args.max_age_days})
+    report = backfill_file(settings, args.file, args.kind, tenant=args.tenant)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0
+    print(
+        f"{report.path}: {report.lines} lines ({report.blank} blank), "
+        f"{report.already_in_lake} already in the lake"
+    )
+    print(
+        f"  new: {report.consumed} messages -> {report.silver_events} events "
+        f"({report.silver_rows} rows) in silver, {report.quarantined} quarantined, "
+        f"{report.duplicates} duplicates"
+    )
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from quality.docs import build_data_docs
+
+    kinds = tuple(EventKind(k) for k in args.kinds) if args.kinds else tuple(EventKind)
+    index = build_data_docs(Settings().lake_root, args.out, kinds=kinds, rows=args.rows)
+    print(index)
+    return 0

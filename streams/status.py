@@ -1,0 +1,224 @@
+"""One snapshot of the whole ingest system for operators: Kafka, workers, tables and quality.
+
+:func:`collect_status` is what ``maxlake status`` prints and what the HTTP status page serves:
+a JSON-serialisable dict. It never raises because one source is down: an unreachable broker
+gives ``kafka.error`` and the lake part is still filled in (and the other way round), so the
+page shows what it can. :func:`status_history` gives per-bucket throughput and quarantine rates
+for charts. Both live in ``streams`` because the Kafka half needs the consumer-group API; the
+lake half is :mod:`lake.ops_status`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kafka.admin import KafkaAdminClient
+
+from lake import DeltaStore
+from lake.ops_status import quality_window, runs_history, table_health
+from maxlake.settings import Settings
+from schemas import EventKind, load_registry
+from streams.offsets import group_offsets
+
+__all__ = ["Thresholds", "collect_status", "ingest_topics", "status_history"]
+
+logger = logging.getLogger(__name__)
+
+
+class Thresholds:
+    """When :func:`collect_status` raises an alert (see docs/OPERATIONS.md)."""
+
+    max_lag: int = 100_000
+    max_quarantine_rate: float = 0.05
+    stale_table_s: float = 900.0
+    max_small_files: int = 500
+
+
+def ingest_topics(
+    settings: Settings,
+    *,
+    tenants: Sequence[str] | None = None,
+    kinds: Sequence[EventKind] = tuple(EventKind),
+) -> list[str]:
+    """``<prefix>.<tenant>.<kind>`` for the registry's tenants (or ``tenants``) and ``kinds``."""
+    tenant_ids = list(tenants) if tenants else [t.id for t in load_registry().tenants]
+    return [settings.topic_for(t, k.value) for t in tenant_ids for k in kinds]
+
+
+def _admin(settings: Settings) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        request_timeout_ms=10_000,
+        **settings.kafka_security(),
+    )
+
+
+def _existing(settings: Settings, topics: list[str]) -> list[str]:
+    admin = _admin(settings)
+    try:
+        known = set(admin.list_topics())
+    finally:
+        admin.close()
+    return [t for t in topics if t in known]
+
+
+def _members(settings: Settings) -> dict[str, Any]:
+    """The consumer group's state and live members (one per worker process)."""
+    admin = _admin(settings)
+    try:
+        described = admin.describe_groups([settings.group_id])
+    finally:
+        admin.close()
+    info = described.get(settings.group_id, {}) if isinstance(described, dict) else {}
+    members = []
+    for member in info.get("members", []) or []:
+        assignment = member.get("member_assignment") or {}
+        assigned = assignment.get("assigned_partitions") or assignment.get("assignment") or []
+        partitions = []
+        for entry in assigned:
+            if isinstance(entry, dict):
+                partitions += [f"{entry.get('topic')}[{p}]" for p in entry.get("partitions", [])]
+            else:
+                topic, parts = entry[0], entry[1]
+                partitions += [f"{topic}[{p}]" for p in parts]
+        members.append(
+            {
+                "member_id": member.get("member_id"),
+                "client_id": member.get("client_id"),
+                "host": member.get("client_host"),
+                "partitions": sorted(partitions),
+            }
+        )
+    return {"state": info.get("group_state"), "members": members}
+
+
+def _kafka(settings: Settings, topics: list[str]) -> dict[str, Any]:
+    try:
+        existing = _existing(settings, topics)
+        parts = group_offsets(settings, existing)
+        group = _members(settings)
+    except Exception as exc:  # the page must still show the lake when Kafka is down
+        logger.warning("Kafka status unavailable: %s", exc)
+        return {"reachable": False, "error": f"{type(exc).__name__}: {exc}"}
+    by_topic: dict[str, int] = {}
+    for p in parts:
+        by_topic[p.topic] = by_topic.get(p.topic, 0) + p.lag
+    return {
+        "reachable": True,
+        "error": None,
+        "group_id": settings.group_id,
+        "group_state": group["state"],
+        "members": group["members"],
+        "missing_topics": [t for t in topics if t not in existing],
+        "partitions": [
+            {
+                "topic": p.topic,
+                "partition": p.partition,
+                "start": p.start,
+                "end": p.end,
+                "committed": p.committed,
+                "lag": p.lag,
+            }
+            for p in parts
+        ],
+        "lag_by_topic": by_topic,
+        "total_lag": sum(by_topic.values()),
+    }
+
+
+def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, str]]:
+    alerts: list[dict[str, str]] = []
+    kafka = status["kafka"]
+    if not kafka["reachable"]:
+        alerts.append({"alert": "kafka_unreachable", "detail": str(kafka["error"])})
+    else:
+        if kafka["total_lag"] > limits.max_lag:
+            alerts.append({"alert": "lag_high", "detail": f"total lag {kafka['total_lag']}"})
+        if kafka["total_lag"] > 0 and not kafka["members"]:
+            alerts.append({"alert": "no_workers", "detail": "lag but no live group member"})
+    for kind, q in status["quality"].get("kinds", {}).items():
+        if q["consumed"] and q["quarantine_rate"] > limits.max_quarantine_rate:
+            alerts.append(
+                {
+                    "alert": "quarantine_rate_high",
+                    "detail": f"{kind}: {q['quarantine_rate']:.1%} quarantined "
+                    f"({', '.join(list(q['quarantined_by_reason'])[:3])})",
+                }
+            )
+        for name, batches in q["failed_batch_checks"].items():
+            alerts.append(
+                {"alert": "batch_expectation_failed", "detail": f"{kind}: {name} in {batches}"}
+            )
+    lagging = kafka.get("lag_by_topic", {}) if kafka["reachable"] else {}
+    for table in status["tables"]:
+        age = table["last_commit_age_s"]
+        kind = table["table"].split("/", 1)[1]
+        behind = any(lag > 0 for t, lag in lagging.items() if t.endswith(f".{kind}"))
+        if table["table"].startswith("silver/") and behind and age and age > limits.stale_table_s:
+            alerts.append(
+                {"alert": "stale_table", "detail": f"{table['table']}: {age:.0f} s, lag > 0"}
+            )
+        if table["small_files"] > limits.max_small_files:
+            alerts.append(
+                {
+                    "alert": "small_files",
+                    "detail": f"{table['table']}: {table['small_files']} small files",
+                }
+            )
+    return alerts
+
+
+def collect_status(
+    settings: Settings,
+    window: timedelta = timedelta(hours=1),
+    *,
+    tenants: Sequence[str] | None = None,
+    kafka: bool = True,
+    thresholds: type[Thresholds] = Thresholds,
+) -> dict[str, Any]:
+    """Everything ``maxlake status`` shows, as a JSON-serialisable dict.
+
+    Args:
+        settings: broker, group and lake settings.
+        window: how far back the quality figures reach.
+        tenants: tenants whose topics to inspect (default: the registry's).
+        kafka: False skips the broker (lake-only status).
+        thresholds: limits for the ``alerts`` list.
+
+    Returns:
+        ``{"generated_at", "window_s", "lake_root", "kafka": {...}, "tables": [...],
+        "quality": {...}, "alerts": [...]}``; ``kafka`` holds ``reachable``, ``error``,
+        ``group_state``, ``members``, ``partitions`` (start, end, committed, lag),
+        ``lag_by_topic`` and ``total_lag``; ``tables`` and ``quality`` are
+        :func:`lake.ops_status.table_health` and :func:`lake.ops_status.quality_window`.
+    """
+    store = DeltaStore(settings.lake_root)
+    kafka_part: dict[str, Any] = (
+        _kafka(settings, ingest_topics(settings, tenants=tenants))
+        if kafka
+        else {"reachable": False, "error": "skipped"}
+    )
+    status: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(),
+        "window_s": window.total_seconds(),
+        "lake_root": settings.lake_root,
+        "kafka": kafka_part,
+        "tables": table_health(store),
+        "quality": quality_window(store, window),
+    }
+    alerts = _alerts(status, thresholds)
+    if not kafka:
+        alerts = [a for a in alerts if a["alert"] != "kafka_unreachable"]
+    status["alerts"] = alerts
+    return status
+
+
+def status_history(settings: Settings, window: timedelta, bucket: timedelta) -> dict[str, Any]:
+    """Per-bucket throughput (events/s), quarantine rate and consumed counts for charts.
+
+    See :func:`lake.ops_status.runs_history`.
+    """
+    return runs_history(DeltaStore(settings.lake_root), window, bucket)
