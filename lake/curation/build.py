@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -47,6 +48,9 @@ from lake.tables import silver_schema, silver_table
 from maxlake import __version__
 from maxlake.errors import TerminalError
 from schemas import EventKind, Registry
+
+if TYPE_CHECKING:
+    from lake.sharing import SharedInputs, SharingGate
 
 __all__ = ["CURATED_DIR", "Progress", "build_dataset", "curated_root"]
 
@@ -86,6 +90,7 @@ def build_dataset(
     progress: Progress | None = None,
     jobs: Mapping[str, Job] | None = None,
     allow_failed_quality: bool = False,
+    sharing: SharingGate | None = None,
 ) -> Manifest:
     """Build and publish a new version of ``spec.name``.
 
@@ -97,6 +102,11 @@ def build_dataset(
         progress: called after each stage (see :data:`Progress`).
         jobs: job name -> job; default ``lake.curation.jobs.JOBS``.
         allow_failed_quality: publish even when the output checks fail (recorded as such).
+        sharing: the sharing contracts to enforce (``lake.sharing.SharingGate``): applied to
+            the filtered sources before the job runs (tenants without a contract for
+            ``spec.purpose`` are dropped, the rest de-identified) and to its output (no raw
+            identifier left). None builds without contracts: the manifest says so and the
+            dataset service and ``datasets pull`` refuse to serve such a version.
 
     Returns:
         The published version's manifest.
@@ -121,6 +131,12 @@ def build_dataset(
         kind: _source(store, kind, versions[kind.value], spec.filters, machines)
         for kind in EventKind
     }
+    shared: SharedInputs | None = None
+    if sharing is not None:
+        shared = sharing.apply(spec.purpose, {k.value: lf for k, lf in frames.items()}, machines)
+        frames = {kind: shared.frames[kind.value] for kind in frames}
+        machines = shared.machines
+        report("sharing", shared.counts())
     read_rows = {kind.value: _count(lf) for kind, lf in frames.items()}
     report("read", read_rows)
 
@@ -133,6 +149,8 @@ def build_dataset(
         )
     )
     _check_output(spec, output)
+    if sharing is not None and shared is not None:
+        sharing.check_output(spec.name, output.splits, output.files, shared)
     report("job", {name: df.height for name, df in output.splits.items()})
 
     folder = curated_root(store.root) if out_root is None else Path(out_root)
@@ -151,6 +169,7 @@ def build_dataset(
             report=report,
             allow_failed_quality=allow_failed_quality,
             started=started,
+            shared=shared,
         )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -170,6 +189,7 @@ def _publish(
     report: Progress,
     allow_failed_quality: bool,
     started: float,
+    shared: SharedInputs | None = None,
 ) -> Manifest:
     """Write splits, files, checks and manifest into ``staging``, then rename it to v<N>."""
     splits, file_hashes = _write(staging, output)
@@ -181,7 +201,14 @@ def _publish(
         feature_columns=[f.name for f in output.features],
         label_values=getattr(output, "label_values", None),
     )
-    report("quality", {"expectations": len(quality.results), "failed": len(quality.failed)})
+    report(
+        "quality",
+        {
+            "expectations": len(quality.results),
+            "failed": len(quality.failed),
+            "warnings": len(quality.warnings),
+        },
+    )
     if not quality.success and not allow_failed_quality:
         raise QualityCheckFailed(spec.name, quality.failed)
     manifest = Manifest(
@@ -206,6 +233,8 @@ def _publish(
         ),
         registry_hash=registry_hash,
         maxlake_version=__version__,
+        contracts=[c.ref for c in shared.contracts] if shared is not None else [],
+        sharing=shared.record() if shared is not None else None,
     )
     manifest.write(staging)
     final = staging.parent / f"v{version}"
@@ -417,4 +446,3 @@ def _write(staging: Path, output: JobOutput) -> tuple[dict[str, SplitInfo], dict
         (staging / file).write_bytes(data)
         file_hashes[file] = hashlib.sha256(data).hexdigest()
     return splits, file_hashes
-

@@ -6,6 +6,10 @@ with analytics and progress bars off, and the ephemeral context, pandas data sou
 definition are built once per process under names of their own, so they coexist with the
 ingest gateway's.
 
+Checks on keys, labels and the row count are *blocking*: a dataset that fails one is not
+published. "Feature not entirely null" is advisory (a job may emit a column per registry tag,
+and a filtered set can lack a machine type): it is recorded but does not block.
+
 One validation covers every split at once (a ``_split`` column is added), so a key that occurs
 in two splits — leakage between train and test — fails the uniqueness check.
 """
@@ -29,6 +33,7 @@ SUITE_NAME = "maxlake.curated_output"
 SPLIT_COLUMN = "_split"
 _NAME_KEY = "maxlake_name"
 _LOCK = threading.Lock()
+_ADVISORY = "feature_not_all_null:"
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class ExpectationResult:
         success: GX's verdict.
         unexpected_count: failing rows for row-level checks, else None.
         observed_value: what an aggregate check measured, else None.
+        blocking: whether a failure stops the dataset from being published.
     """
 
     name: str
@@ -48,11 +54,18 @@ class ExpectationResult:
     success: bool
     unexpected_count: int | None
     observed_value: Any
+    blocking: bool
 
 
 @dataclass(frozen=True)
 class QualityReport:
-    """The output suite's verdict, recorded in the manifest."""
+    """The output suite's verdict, recorded in the manifest.
+
+    Attributes:
+        suite: suite name.
+        success: every blocking expectation passed.
+        results: every expectation's outcome, in suite order.
+    """
 
     suite: str
     success: bool
@@ -60,14 +73,21 @@ class QualityReport:
 
     @property
     def failed(self) -> list[str]:
-        """Names of the failed expectations."""
-        return [r.name for r in self.results if not r.success]
+        """Names of the failed blocking expectations."""
+        return [r.name for r in self.results if r.blocking and not r.success]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Names of the failed advisory expectations."""
+        return [r.name for r in self.results if not r.blocking and not r.success]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for the manifest."""
         return {
             "suite": self.suite,
             "success": self.success,
+            "failed": self.failed,
+            "warnings": self.warnings,
             "results": [asdict(r) for r in self.results],
         }
 
@@ -111,7 +131,7 @@ def check_output(
 
     Expectations: at least one row; every key column not null; the key unique over all splits
     together; every label column not null and, when ``label_values`` declares its value set,
-    within it; every feature column not entirely null.
+    within it (all blocking); every feature column not entirely null (advisory).
 
     Args:
         splits: split name -> rows.
@@ -152,9 +172,11 @@ def check_output(
                 success=bool(r.success),
                 unexpected_count=None if count is None else int(count),
                 observed_value=_plain(res.get("observed_value")),
+                blocking=not name.startswith(_ADVISORY),
             )
         )
-    return QualityReport(SUITE_NAME, all(r.success for r in results), tuple(results))
+    ok = all(r.success for r in results if r.blocking)
+    return QualityReport(SUITE_NAME, ok, tuple(results))
 
 
 def _expectations(

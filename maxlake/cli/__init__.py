@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "maxlake.cli.ops_cmd",
     "maxlake.cli.ingest_cmd",
     "maxlake.cli.lake_cmd",
+    "maxlake.cli.datasets_cmd",
     "maxlake.cli.demo_cmd",
 )
 

@@ -1,0 +1,120 @@
+"""``maxlake datasets``: build, list, show and pull curated training sets.
+
+Datasets live under ``<MAXLAKE_LAKE_ROOT>/curated``. ``build`` prints its progress to stderr and
+a one-line JSON summary to stdout, so scripts can read the version and content hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lake import DeltaStore
+from lake.curation import build_dataset, list_datasets, load_spec, parse_ref, pull, show
+from maxlake.settings import Settings
+from schemas import load_registry
+
+
+def register(sub: Any) -> None:
+    """Add ``datasets build|list|show|pull``."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "datasets", help="curated, versioned training sets (build, list, show, pull)"
+    )
+    cmds = parser.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND", required=True)
+
+    build = cmds.add_parser("build", help="build a new dataset version from a spec file")
+    build.add_argument("spec", type=Path, help="dataset spec (TOML)")
+    build.add_argument("--registry", type=Path, help="asset registry TOML (default: packaged)")
+    build.add_argument(
+        "--allow-failed-quality",
+        action="store_true",
+        help="publish even when the output checks fail (recorded in the manifest)",
+    )
+    build.set_defaults(handler=_build)
+
+    listing = cmds.add_parser("list", help="list datasets and their versions")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=_list)
+
+    show_cmd = cmds.add_parser("show", help="print the manifest of NAME[@VERSION]")
+    show_cmd.add_argument("ref", metavar="NAME[@VERSION]", help="e.g. spindle or spindle@3")
+    show_cmd.set_defaults(handler=_show)
+
+    pull_cmd = cmds.add_parser("pull", help="copy one split (and its manifest) to a folder")
+    pull_cmd.add_argument("ref", metavar="NAME[@VERSION]", help="default version: newest active")
+    pull_cmd.add_argument("--split", default="train", help="split name (default: train)")
+    pull_cmd.add_argument("--format", choices=("parquet", "arrow"), default="parquet")
+    pull_cmd.add_argument("--out", type=Path, default=Path(), help="target folder (default: .)")
+    pull_cmd.set_defaults(handler=_pull)
+
+
+def _progress(stage: str, counts: Mapping[str, int]) -> None:
+    detail = ", ".join(f"{k}={v}" for k, v in counts.items())
+    print(f"datasets: {stage}: {detail}", file=sys.stderr, flush=True)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from lake.curation.jobs import JOBS
+
+    settings = Settings()
+    spec = load_spec(args.spec, jobs=JOBS)
+    manifest = build_dataset(
+        DeltaStore(settings.lake_root),
+        spec,
+        registry=load_registry(args.registry),
+        progress=_progress,
+        jobs=JOBS,
+        allow_failed_quality=args.allow_failed_quality,
+    )
+    summary = {
+        "name": manifest.name,
+        "version": manifest.version,
+        "rows": {name: s.rows for name, s in manifest.splits.items()},
+        "sources": manifest.source_versions,
+        "content_hash": manifest.content_hash,
+        "quality_success": manifest.quality.get("success"),
+    }
+    print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    datasets = list_datasets(Settings().lake_root)
+    if args.json:
+        rows = [
+            {
+                "name": d.name,
+                "versions": list(d.versions),
+                "latest": d.latest,
+                "purpose": d.purpose,
+                "description": d.description,
+            }
+            for d in datasets
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not datasets:
+        print("no datasets yet (maxlake datasets build SPEC)")
+        return 0
+    print(f"{'NAME':<32} {'LATEST':>6} {'VERSIONS':>8}  PURPOSE")
+    for d in datasets:
+        latest = f"v{d.latest}" if d.latest is not None else "-"
+        print(f"{d.name:<32} {latest:>6} {len(d.versions):>8}  {d.purpose}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    name, version = parse_ref(args.ref)
+    sys.stdout.write(show(name, version, lake_root=Settings().lake_root).to_json().decode())
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    name, version = parse_ref(args.ref)
+    path = pull(name, version, args.split, args.out, args.format, lake_root=Settings().lake_root)
+    print(path)
+    return 0

@@ -1,0 +1,173 @@
+"""The catalog over published versions: list, show, pull, load, iter_batches, the CLI, and
+the refusal of malformed or unknown names, versions and splits."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+from polars.testing import assert_frame_equal
+
+from lake.curation import (
+    DatasetNotFound,
+    InvalidDatasetRef,
+    build_dataset,
+    curated_root,
+    iter_batches,
+    list_datasets,
+    load,
+    parse_ref,
+    pull,
+    show,
+)
+from maxlake.cli import main
+from maxlake.errors import TerminalError
+from tests.unit.curation.test_build_helpers import JOBS, readings, registry, seeded_lake, spec
+from tests.unit.curation.test_build_helpers import write_telemetry as append_telemetry
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lake with ``spindle`` v1 and v2 (v2 has a third day of data) and ``other`` v1."""
+    root = tmp_path_factory.mktemp("lake")
+    store = seeded_lake(root)
+    for the_spec in (spec(), spec(name="other")):
+        build_dataset(store, the_spec, registry=registry(), jobs=JOBS)
+    append_telemetry(store, readings(2), first_offset=2000)
+    build_dataset(store, spec(), registry=registry(), jobs=JOBS)
+    return root
+
+
+@pytest.fixture
+def lake(built: Path, tmp_path: Path) -> Path:
+    """A private copy of :func:`built` (tests may alter it)."""
+    return Path(shutil.copytree(built, tmp_path / "lake"))
+
+
+def test_list_and_show(lake: Path) -> None:
+    listed = list_datasets(lake)
+    assert [(d.name, d.versions, d.latest) for d in listed] == [
+        ("other", (1,), 1),
+        ("spindle", (1, 2), 2),
+    ]
+    assert listed[1].purpose == "predictive-maintenance-research"
+    assert show("spindle", lake_root=lake).version == 2
+    assert show("spindle", "v1", lake_root=lake).sources["telemetry"].version == 1
+    assert show("spindle", 2, lake_root=lake).sources["telemetry"].version == 2
+
+
+def test_load_and_iter_batches_give_the_split(lake: Path) -> None:
+    folder = curated_root(lake) / "spindle" / "v1"
+    expected = pl.read_parquet(folder / "train.parquet")
+    assert_frame_equal(load("spindle", 1, lake_root=lake), expected)
+    batches = list(iter_batches("spindle", "v1", batch_rows=3, lake_root=lake))
+    assert [b.height for b in batches] == [3, 1]
+    assert_frame_equal(pl.concat(batches), expected)
+    assert load("spindle", split="test", lake_root=lake).height == 1
+
+
+def test_pull_parquet_and_arrow(lake: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    parquet = pull("spindle", None, "train", out, lake_root=lake)
+    arrow = pull("spindle", 1, "test", out, "arrow", lake_root=lake)
+    assert parquet.name == "spindle-v2-train.parquet"
+    assert_frame_equal(pl.read_parquet(parquet), load("spindle", 2, lake_root=lake))
+    with pa.memory_map(str(arrow)) as source:
+        table = pa.ipc.open_file(source).read_all()
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    assert_frame_equal(frame, load("spindle", 1, "test", lake_root=lake))
+    manifest = json.loads((out / "spindle-v1.manifest.json").read_bytes())
+    assert manifest["version"] == 1
+
+
+def test_pull_refuses_a_split_that_does_not_match_its_manifest(lake: Path, tmp_path: Path) -> None:
+    split = curated_root(lake) / "spindle" / "v1" / "train.parquet"
+    split.write_bytes(split.read_bytes() + b"x")
+    with pytest.raises(TerminalError, match="does not match the sha256"):
+        pull("spindle", 1, "train", tmp_path / "out", lake_root=lake)
+
+
+@pytest.mark.parametrize(
+    "name", ["../x", "/etc/passwd", "a/b", "spin\x00dle", "", "Spindle", ".hidden", "x" * 65]
+)
+def test_malformed_names_are_rejected_with_the_valid_form(lake: Path, name: str) -> None:
+    with pytest.raises(InvalidDatasetRef, match=r"expected a name matching \^\[a-z0-9\]"):
+        load(name, lake_root=lake)
+
+
+@pytest.mark.parametrize("version", ["0", "v0", "-1", "../1", "1.0", "latest", 0, True])
+def test_malformed_versions_are_rejected(lake: Path, version: object) -> None:
+    with pytest.raises(InvalidDatasetRef, match="expected a positive integer N or 'vN'"):
+        show("spindle", version, lake_root=lake)  # type: ignore[arg-type]
+
+
+def test_unknown_names_versions_and_splits_list_what_exists(lake: Path) -> None:
+    with pytest.raises(DatasetNotFound, match=r"no dataset 'nope' \(available: other, spindle\)"):
+        show("nope", lake_root=lake)
+    with pytest.raises(DatasetNotFound, match=r"'v9' \(available: v1, v2\)"):
+        load("spindle", 9, lake_root=lake)
+    with pytest.raises(DatasetNotFound, match=r"no split of spindle@v2 'dev' \(available: test"):
+        load("spindle", split="dev", lake_root=lake)
+    with pytest.raises(InvalidDatasetRef, match=r"invalid split '\.\./train'"):
+        load("spindle", split="../train", lake_root=lake)
+
+
+def test_revoked_versions_are_shown_but_not_served(lake: Path) -> None:
+    folder = curated_root(lake) / "spindle" / "v2"
+    doc = json.loads((folder / "manifest.json").read_bytes())
+    doc["status"] = "revoked"
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    assert show("spindle", 2, lake_root=lake).status == "revoked"
+    assert load("spindle", lake_root=lake).height == 4
+    assert show("spindle", lake_root=lake).version == 1
+    with pytest.raises(TerminalError, match="spindle@v2 is revoked"):
+        load("spindle", 2, lake_root=lake)
+
+
+def test_parse_ref() -> None:
+    assert parse_ref("spindle") == ("spindle", None)
+    assert parse_ref("spindle@3") == ("spindle", 3)
+    assert parse_ref("spindle@v3") == ("spindle", 3)
+    with pytest.raises(InvalidDatasetRef):
+        parse_ref("spindle@")
+
+
+def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeded_lake(tmp_path)
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(tmp_path))
+    spec_file = tmp_path / "pm.toml"
+    spec_file.write_text(
+        'name = "pm"\npurpose = "research"\n[job]\nname = "predictive_maintenance"\n'
+        '[filters]\ntenants = ["northwind-auto"]\n'
+    )
+    summaries = []
+    for _ in range(2):
+        assert main(["datasets", "build", str(spec_file)]) == 0
+        captured = capsys.readouterr()
+        assert "datasets: pin: telemetry=1, machine_event=-1, inspection=-1" in captured.err
+        assert "datasets: published: version=" in captured.err
+        summaries.append(json.loads(captured.out))
+    assert [s["version"] for s in summaries] == [1, 2]
+    assert summaries[0]["content_hash"] == summaries[1]["content_hash"]
+    assert summaries[0]["sources"] == {"inspection": None, "machine_event": None, "telemetry": 1}
+
+    assert main(["datasets", "list"]) == 0
+    assert "pm" in capsys.readouterr().out
+    assert main(["datasets", "show", "pm@1"]) == 0
+    assert summaries[0]["content_hash"] in capsys.readouterr().out
+    out = tmp_path / "pulled"
+    args = ["datasets", "pull", "pm", "--split", "test", "--format", "arrow", "--out", str(out)]
+    assert main(args) == 0
+    assert capsys.readouterr().out.strip() == str(out / "pm-v2-test.arrow")
+
+    assert main(["datasets", "show", "../etc"]) == 1
+    assert "invalid dataset name '../etc'" in capsys.readouterr().err
+    assert main(["datasets", "pull", "pm@v7"]) == 1
+    assert "no version of pm 'v7' (available: v1, v2)" in capsys.readouterr().err
