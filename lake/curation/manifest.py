@@ -105,6 +105,12 @@ class Manifest:
     registry_hash: str
     maxlake_version: str
     format: int = MANIFEST_FORMAT
+    contracts: list[Mapping[str, Any]] = field(default_factory=list)
+    """Sharing contracts the build applied: ``{"id", "version", "sha256"}`` each."""
+    sharing: Mapping[str, Any] | None = None
+    """How sharing was enforced (``lake.sharing.SharedInputs.record``); None = not enforced."""
+    status_reason: str = ""
+    """Why the status is not ``active`` (for example the revoked contract)."""
 
     @property
     def source_versions(self) -> dict[str, int | None]:
@@ -115,6 +121,11 @@ class Manifest:
     def rows(self) -> int:
         """Rows over all splits."""
         return sum(s.rows for s in self.splits.values())
+
+    @property
+    def enforced(self) -> bool:
+        """Whether the build applied sharing contracts (only such versions are served)."""
+        return bool(self.sharing and self.sharing.get("enforced"))
 
     def to_json(self) -> bytes:
         """Pretty, key-sorted JSON (stable for diffs)."""

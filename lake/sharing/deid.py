@@ -1,0 +1,137 @@
+"""Keyed pseudonyms and the de-identification of one tenant's silver frames.
+
+A pseudonym is ``<prefix>_<first 20 hex digits of HMAC-SHA256(key, message)>`` where the key is
+the contract's own secret and the message is the contract id, the column and the identifier
+*with its scope* (a machine is named by tenant, plant, line and machine id), separated by a
+unit separator. Consequences:
+
+* the same machine gets the same pseudonym in every dataset built under one contract, so a
+  model team can follow a machine across versions;
+* two contracts give unrelated pseudonyms for the same machine (different key and message), so
+  datasets built under different contracts cannot be joined on them;
+* without the key nobody can compute a pseudonym from a name, so the names cannot be found by
+  trying the registry's machine ids (the reason for a key rather than a plain hash).
+
+80 bits of HMAC keep collisions out of reach for any plant's number of machines, parts or lots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from lake.sharing.contract import Contract
+
+__all__ = ["PREFIXES", "Pseudonymiser", "deidentify", "deidentify_machines"]
+
+PREFIXES = {
+    "tenant": "t",
+    "plant": "p",
+    "line": "l",
+    "machine": "m",
+    "part_serial": "s",
+    "lot": "lot",
+    "event_id": "e",
+}
+_SCOPES: dict[str, tuple[str, ...]] = {
+    "tenant": ("tenant",),
+    "plant": ("tenant", "plant"),
+    "line": ("tenant", "plant", "line"),
+    "machine": ("tenant", "plant", "line", "machine"),
+    "part_serial": ("tenant", "part_serial"),
+    "lot": ("tenant", "lot"),
+    "event_id": ("tenant", "event_id"),
+}
+_SEP = "\x1f"
+_HEX_DIGITS = 20
+
+
+class Pseudonymiser:
+    """Pseudonyms of one contract."""
+
+    def __init__(self, contract_id: str, key: bytes) -> None:
+        self._contract = contract_id
+        self._key = key
+
+    def __repr__(self) -> str:
+        return f"Pseudonymiser({self._contract!r}, key=***)"
+
+    def pseudonym(self, column: str, scoped_value: Sequence[str]) -> str:
+        """The pseudonym of an identifier given as its scope path (see ``_SCOPES``)."""
+        message = _SEP.join((self._contract, column, *scoped_value)).encode("utf-8")
+        digest = hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return f"{PREFIXES[column]}_{digest[:_HEX_DIGITS]}"
+
+    def expr(self, column: str) -> pl.Expr:
+        """An expression replacing ``column`` with its pseudonym (computed once per value)."""
+        scope = _SCOPES[column]
+
+        def apply(series: pl.Series) -> pl.Series:
+            distinct = series.unique().drop_nulls().to_list()
+            mapping = {v: self.pseudonym(column, v.split(_SEP)) for v in distinct}
+            return series.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+        joined = pl.concat_str([pl.col(c) for c in scope], separator=_SEP)
+        return joined.map_batches(apply, return_dtype=pl.String, is_elementwise=True).alias(column)
+
+    def machines_list_expr(self) -> pl.Expr:
+        """``inspection.machines`` with each machine id pseudonymised in its line's scope."""
+
+        def apply(series: pl.Series) -> pl.Series:
+            out: list[list[str] | None] = []
+            for row in series.to_list():
+                ids = row["machines"]
+                scope = (row["tenant"], row["plant"], row["line"])
+                out.append(
+                    None if ids is None else [self.pseudonym("machine", (*scope, m)) for m in ids]
+                )
+            return pl.Series("machines", out, dtype=pl.List(pl.String))
+
+        packed = pl.struct("tenant", "plant", "line", "machines")
+        return packed.map_batches(
+            apply, return_dtype=pl.List(pl.String), is_elementwise=True
+        ).alias("machines")
+
+
+def deidentify(
+    lf: pl.LazyFrame, kind: str, contract: Contract, pseudonymiser: Pseudonymiser
+) -> pl.LazyFrame:
+    """One tenant's rows of ``kind`` as the contract shares them (rows already filtered).
+
+    Identifier columns the contract names become pseudonyms; ``event_id`` always does (it is
+    producer-chosen and may embed names); ``kafka_topic`` (it names the tenant), free text and the
+    contract's confidential columns become null. Columns keep their names and types, so the
+    feature jobs run unchanged.
+    """
+    schema = lf.collect_schema()
+    exprs: list[pl.Expr] = [pseudonymiser.expr("event_id")]
+    for column in contract.pseudonymise:
+        if column in schema:
+            exprs.append(pseudonymiser.expr(column))
+    if "machine" in contract.pseudonymise and "machines" in schema:
+        exprs.append(pseudonymiser.machines_list_expr())
+    for column in ("kafka_topic", *contract.emptied_columns(kind)):
+        if column in schema:
+            exprs.append(pl.lit(None, dtype=schema[column]).alias(column))
+    return lf.with_columns(exprs)
+
+
+def deidentify_machines(
+    machines: pl.DataFrame, contract: Contract, pseudonymiser: Pseudonymiser
+) -> pl.DataFrame:
+    """The registry's machines of the contract's tenant, named as in its de-identified rows."""
+    exprs = [pseudonymiser.expr(c) for c in contract.pseudonymise if c in machines.columns]
+    rows = machines.filter(pl.col("tenant") == contract.tenant)
+    return rows.with_columns(exprs) if exprs else rows
+
+
+def raw_identifiers(machines: pl.DataFrame, contract: Contract) -> dict[str, set[Any]]:
+    """Registry identifiers of the tenant that the contract pseudonymises, per column."""
+    rows = machines.filter(pl.col("tenant") == contract.tenant)
+    return {
+        c: set(rows.get_column(c).to_list()) for c in contract.pseudonymise if c in rows.columns
+    }

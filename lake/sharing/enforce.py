@@ -1,0 +1,238 @@
+"""Build-time enforcement: only rows a contract releases, de-identified, reach a feature job.
+
+The build runner hands the gate its pinned, spec-filtered source frames and the registry's
+machines *before* the job runs (:meth:`SharingGate.apply`); the job only ever sees what the
+contracts release. Per tenant:
+
+1. the tenant's contract in force for the spec's purpose is looked up; a tenant without one
+   contributes nothing (its rows and its registry machines are dropped);
+2. only the contract's event kinds, event-time range and telemetry tags are kept;
+3. rare machine types are suppressed: when fewer tenants than the group size contribute rows
+   of a machine type, the rows of that type of every tenant whose contract sets
+   ``suppress_rare`` are dropped, because such rows would single the company out;
+4. identifiers are replaced by the contract's keyed pseudonyms and free text, Kafka topics
+   and confidential columns are emptied (:func:`lake.sharing.deid.deidentify`).
+
+After the job, :meth:`SharingGate.check_output` scans every string value of the splits (and
+quoted strings in extra files) for a raw identifier that a contract pseudonymises, and stops
+the build if one is found: a job that looked identifiers up elsewhere cannot leak them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from lake.sharing.contract import Contract
+from lake.sharing.deid import Pseudonymiser, deidentify, deidentify_machines
+from lake.sharing.errors import IdentifierLeak
+from lake.sharing.keys import KeyRing
+from lake.sharing.store import ContractStore
+
+__all__ = ["SharedInputs", "SharingGate"]
+
+_MACHINE = ["tenant", "plant", "line", "machine"]
+
+
+@dataclass(frozen=True)
+class SharedInputs:
+    """What the gate lets through.
+
+    Attributes:
+        frames: kind -> de-identified rows (lazy).
+        machines: the registry machines of the included tenants, de-identified.
+        contracts: the contract versions used, one per included tenant.
+        excluded_tenants: tenants dropped for want of a contract in force.
+        suppressed_machine_types: machine types dropped as too rare (count only).
+        min_group_size: the group size applied.
+        forbidden: column -> raw values that must not appear in the output.
+    """
+
+    frames: dict[str, pl.LazyFrame]
+    machines: pl.DataFrame
+    contracts: tuple[Contract, ...]
+    excluded_tenants: int
+    suppressed_machine_types: int
+    min_group_size: int
+    purpose: str
+    forbidden: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
+
+    def record(self) -> dict[str, Any]:
+        """The manifest's ``sharing`` entry (counts only: no tenant or machine names)."""
+        return {
+            "enforced": True,
+            "stage": "inputs",
+            "purpose": self.purpose,
+            "tenants": len(self.contracts),
+            "excluded_tenants": self.excluded_tenants,
+            "suppressed_machine_types": self.suppressed_machine_types,
+            "min_group_size": self.min_group_size,
+        }
+
+    def counts(self) -> dict[str, int]:
+        """Progress counts of the ``sharing`` stage."""
+        return {
+            "tenants": len(self.contracts),
+            "excluded_tenants": self.excluded_tenants,
+            "suppressed_machine_types": self.suppressed_machine_types,
+        }
+
+
+class SharingGate:
+    """Applies the contracts of ``store`` with the pseudonym keys of ``keys``."""
+
+    def __init__(self, store: ContractStore, keys: KeyRing, *, min_group_size: int = 2) -> None:
+        self.store = store
+        self.keys = keys
+        self.min_group_size = min_group_size
+
+    def apply(
+        self, purpose: str, frames: Mapping[str, pl.LazyFrame], machines: pl.DataFrame
+    ) -> SharedInputs:
+        """Filter, suppress and de-identify ``frames`` (kind -> rows) for ``purpose``."""
+        known = sorted(
+            set(machines.get_column("tenant").to_list())
+            | {c.tenant for c in self.store.contracts()}
+        )
+        contracts = {t: c for t in known if (c := self.store.in_force(t, purpose)) is not None}
+        released = {kind: self._release(kind, lf, contracts) for kind, lf in frames.items()}
+        rare = self._rare_types(released, machines)
+        kept_machines = _drop_rare(machines, contracts, rare)
+        out_frames: dict[str, pl.LazyFrame] = {}
+        out_machines: list[pl.DataFrame] = []
+        forbidden: dict[str, set[str]] = {}
+        clear: dict[str, set[str]] = {}
+        for tenant, contract in contracts.items():
+            pseudo = Pseudonymiser(contract.id, self.keys.key(contract.id))
+            out_machines.append(deidentify_machines(kept_machines, contract, pseudo))
+            _collect_raw(forbidden, clear, kept_machines, released, contract)
+            del tenant
+        for kind, lf in released.items():
+            parts = [
+                deidentify(
+                    _semi_machines(lf.filter(pl.col("tenant") == t), kept_machines),
+                    kind,
+                    c,
+                    Pseudonymiser(c.id, self.keys.key(c.id)),
+                )
+                for t, c in contracts.items()
+            ]
+            out_frames[kind] = (
+                pl.concat(parts, how="vertical") if parts else lf.filter(pl.lit(False))
+            )
+        machines_out = pl.concat(out_machines, how="vertical") if out_machines else machines.clear()
+        return SharedInputs(
+            frames=out_frames,
+            machines=machines_out,
+            contracts=tuple(contracts.values()),
+            excluded_tenants=len(known) - len(contracts),
+            suppressed_machine_types=len(rare),
+            min_group_size=self.min_group_size,
+            purpose=purpose,
+            forbidden={c: frozenset(v - clear.get(c, set())) for c, v in forbidden.items()},
+        )
+
+    @staticmethod
+    def check_output(
+        dataset: str,
+        splits: Mapping[str, pl.DataFrame],
+        files: Mapping[str, bytes],
+        shared: SharedInputs,
+    ) -> None:
+        """Raise :class:`IdentifierLeak` if a raw pseudonymised identifier is in the output."""
+        raw = sorted(set().union(*shared.forbidden.values())) if shared.forbidden else []
+        if not raw:
+            return
+        for name, frame in splits.items():
+            for column, dtype in frame.schema.items():
+                values = frame.get_column(column)
+                if dtype == pl.List(pl.String):
+                    values = values.explode()
+                elif dtype != pl.String:
+                    continue
+                hits = int(values.is_in(raw).sum())
+                if hits:
+                    raise IdentifierLeak(dataset, f"{name}.{column}", hits)
+        for file, data in files.items():
+            hits = sum(1 for value in raw if f'"{value}"'.encode() in data)
+            if hits:
+                raise IdentifierLeak(dataset, file, hits)
+
+    def _release(
+        self, kind: str, lf: pl.LazyFrame, contracts: Mapping[str, Contract]
+    ) -> pl.LazyFrame:
+        """Rows of ``kind`` some contract releases (still with raw identifiers)."""
+        parts: list[pl.Expr] = []
+        for tenant, c in contracts.items():
+            if kind not in c.kinds:
+                continue
+            cond = pl.col("tenant") == tenant
+            if c.start is not None:
+                cond = cond & (pl.col("event_time") >= pl.lit(c.start))
+            if c.end is not None:
+                cond = cond & (pl.col("event_time") < pl.lit(c.end))
+            if kind == "telemetry":
+                if c.tags is not None:
+                    cond = cond & pl.col("tag").is_in(list(c.tags))
+                if c.confidential_tags:
+                    cond = cond & ~pl.col("tag").is_in(list(c.confidential_tags))
+            parts.append(cond)
+        if not parts:
+            return lf.filter(pl.lit(False))
+        return lf.filter(pl.any_horizontal(parts))
+
+    def _rare_types(
+        self, released: Mapping[str, pl.LazyFrame], machines: pl.DataFrame
+    ) -> frozenset[str]:
+        """Machine types fewer than ``min_group_size`` tenants contribute rows of."""
+        if self.min_group_size <= 1:
+            return frozenset()
+        seen = pl.concat(
+            [lf.select(_MACHINE).unique().collect() for lf in released.values()], how="vertical"
+        ).unique()
+        typed = seen.join(machines, on=_MACHINE, how="inner")
+        counts = typed.group_by("machine_type").agg(pl.col("tenant").n_unique().alias("n"))
+        rare = counts.filter(pl.col("n") < self.min_group_size).get_column("machine_type")
+        return frozenset(rare.to_list())
+
+
+def _drop_rare(
+    machines: pl.DataFrame, contracts: Mapping[str, Contract], rare: frozenset[str]
+) -> pl.DataFrame:
+    """Registry machines of the included tenants, minus suppressed ones."""
+    suppressing = [t for t, c in contracts.items() if c.suppress_rare]
+    drop = pl.col("tenant").is_in(suppressing) & pl.col("machine_type").is_in(list(rare))
+    return machines.filter(pl.col("tenant").is_in(list(contracts)) & ~drop)
+
+
+def _semi_machines(lf: pl.LazyFrame, machines: pl.DataFrame) -> pl.LazyFrame:
+    """Rows of machines still in ``machines`` (drops suppressed and unregistered machines)."""
+    return lf.join(machines.lazy().select(_MACHINE), on=_MACHINE, how="semi", maintain_order="left")
+
+
+def _collect_raw(
+    forbidden: dict[str, set[str]],
+    clear: dict[str, set[str]],
+    machines: pl.DataFrame,
+    released: Mapping[str, pl.LazyFrame],
+    contract: Contract,
+) -> None:
+    """Add the tenant's raw identifiers to ``forbidden`` (pseudonymised) or ``clear``."""
+    own = machines.filter(pl.col("tenant") == contract.tenant)
+    values: dict[str, set[str]] = {c: set(own.get_column(c).to_list()) for c in _MACHINE}
+    inspections = released.get("inspection")
+    if inspections is not None and ({"part_serial", "lot"} & set(contract.pseudonymise)):
+        parts = (
+            inspections.filter(pl.col("tenant") == contract.tenant)
+            .select("part_serial", "lot")
+            .unique()
+            .collect()
+        )
+        values["part_serial"] = set(parts.get_column("part_serial").to_list())
+        values["lot"] = set(parts.get_column("lot").to_list())
+    for column, raw in values.items():
+        target = forbidden if column in contract.pseudonymise else clear
+        target.setdefault(column, set()).update(raw)

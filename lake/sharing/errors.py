@@ -1,0 +1,62 @@
+"""Errors of sharing contracts, pseudonym keys and build-time enforcement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from maxlake.errors import ConfigError, TerminalError
+
+__all__ = [
+    "ContractConflict",
+    "ContractError",
+    "ContractNotFound",
+    "IdentifierLeak",
+    "SecretError",
+]
+
+
+class ContractError(ConfigError):
+    """A contract file is invalid; the message names the file, the key and the valid values."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}")
+        self.source = source
+        self.key = key
+
+
+class ContractNotFound(TerminalError):
+    """No contract (or version) of that id; lists the ids that exist."""
+
+    def __init__(self, wanted: str, existing: Iterable[str]) -> None:
+        super().__init__(f"no contract {wanted!r} (known: {', '.join(existing) or 'none'})")
+        self.wanted = wanted
+
+
+class ContractConflict(TerminalError):
+    """A tenant has more than one contract in force for the same purpose."""
+
+    def __init__(self, tenant: str, purpose: str, ids: Iterable[str]) -> None:
+        super().__init__(
+            f"tenant {tenant!r} has several contracts in force for purpose {purpose!r} "
+            f"({', '.join(ids)}); revoke all but one"
+        )
+        self.tenant = tenant
+
+
+class SecretError(ConfigError):
+    """A pseudonym key is missing, malformed, or its file is readable by others.
+
+    The message names the file and the contract, never the key.
+    """
+
+
+class IdentifierLeak(TerminalError):
+    """A built dataset still holds a raw identifier its contract pseudonymises; not published."""
+
+    def __init__(self, dataset: str, column: str, count: int) -> None:
+        super().__init__(
+            f"dataset {dataset!r}: column {column!r} holds {count} raw identifier value(s) that "
+            "a contract pseudonymises; nothing was published"
+        )
+        self.dataset = dataset
+        self.column = column

@@ -1,0 +1,69 @@
+"""Revoking a contract: record it, then mark every dataset version that used it as revoked.
+
+The revocation registry is the source of truth (the dataset service checks it on every
+download, see :func:`revoked_contracts_of`); marking the manifests makes the status visible in
+the catalog and keeps ``lake.curation`` readers (``load``, ``pull``) from reading those
+versions. Marking rewrites only ``status`` and ``status_reason`` of ``manifest.json``
+(atomically); the data files and the content hash stay as they were, for the audit trail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from lake.curation.manifest import MANIFEST_FILE, Manifest
+from lake.sharing.store import ContractStore, Revocation
+
+__all__ = ["mark_revoked", "revoke_contract", "revoked_contracts_of"]
+
+
+def revoke_contract(
+    store: ContractStore,
+    curated: str | Path,
+    contract_id: str,
+    version: int | None = None,
+    *,
+    reason: str = "",
+) -> tuple[Revocation, list[str]]:
+    """Revoke ``contract_id`` (one version, or all) and mark the dataset versions using it.
+
+    Returns:
+        The revocation and the ``name@vN`` of every dataset version marked revoked.
+    """
+    entry = store.revoke(contract_id, version, reason=reason)
+    return entry, mark_revoked(curated, entry)
+
+
+def mark_revoked(curated: str | Path, revocation: Revocation) -> list[str]:
+    """Set ``status = "revoked"`` on every published version built under ``revocation``."""
+    marked: list[str] = []
+    root = Path(curated)
+    if not root.is_dir():
+        return marked
+    for manifest_path in sorted(root.glob(f"*/v*/{MANIFEST_FILE}")):
+        manifest = Manifest.read(manifest_path.parent)
+        used = [c for c in manifest.contracts if revocation.covers(str(c["id"]), int(c["version"]))]
+        if not used or manifest.status == "revoked":
+            continue
+        what = f"{revocation.contract}" + (
+            f" v{revocation.version}" if revocation.version is not None else ""
+        )
+        note = f"contract {what} revoked at {revocation.at}"
+        if revocation.reason:
+            note += f": {revocation.reason}"
+        dataclasses.replace(manifest, status="revoked", status_reason=note).write(
+            manifest_path.parent
+        )
+        marked.append(f"{manifest.name}@v{manifest.version}")
+    return marked
+
+
+def revoked_contracts_of(manifest: Manifest, store: ContractStore) -> list[str]:
+    """The contracts (``id vN``) a version used that are revoked now."""
+    revocations = store.revocations()
+    return [
+        f"{c['id']} v{c['version']}"
+        for c in manifest.contracts
+        if any(r.covers(str(c["id"]), int(c["version"])) for r in revocations)
+    ]

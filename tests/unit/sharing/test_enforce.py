@@ -1,0 +1,177 @@
+"""Builds under sharing contracts on a real lake: who gets in, in which form, and revocation."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lake.curation import build_dataset, curated_root, load, pull
+from lake.sharing import ContractConflict, IdentifierLeak, revoke_contract
+from maxlake.errors import TerminalError
+from tests.unit.curation.test_build_helpers import (
+    JOBS,
+    PUEBLA,
+    STUTTGART,
+    TENANT,
+    registry,
+    seeded_lake,
+    spec,
+    write_inspection,
+)
+from tests.unit.curation.test_build_helpers import T0 as LAKE_T0
+from tests.unit.sharing.helpers import Sharing, build, contract_toml
+
+RAW_IDS = [
+    TENANT,
+    *(p for p, _, _ in (STUTTGART, PUEBLA)),
+    *(ln for _, ln, _ in (STUTTGART, PUEBLA)),
+    *(m for _, _, ms in (STUTTGART, PUEBLA) for m in ms),
+]
+
+
+def _split_bytes(folder: Path) -> bytes:
+    """Every split file's bytes plus its rows as an uncompressed Arrow IPC stream."""
+    out = b""
+    for path in sorted(folder.glob("*.parquet")):
+        out += path.read_bytes()
+        sink = io.BytesIO()
+        pl.read_parquet(path).write_ipc_stream(sink, compression="uncompressed")
+        out += sink.getvalue()
+    return out
+
+
+def test_a_tenant_without_a_contract_contributes_no_rows(tmp_path: Path) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    manifest = build(store, Sharing(tmp_path))
+
+    assert manifest.rows == 0
+    assert manifest.contracts == []
+    assert manifest.sharing is not None
+    assert manifest.sharing["excluded_tenants"] >= 1
+    assert manifest.enforced
+
+
+def test_a_pseudonymising_contract_leaves_no_raw_identifier_in_the_files(tmp_path: Path) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    sharing = Sharing(tmp_path, min_group_size=1)
+    sharing.add(contract_toml())
+
+    manifest = build(store, sharing)
+
+    assert manifest.rows == 5
+    assert manifest.contracts[0]["id"] == "nw-pm"
+    assert manifest.contracts[0]["version"] == 1
+    folder = curated_root(store.root) / "spindle" / "v1"
+    data = _split_bytes(folder)
+    for raw in RAW_IDS:
+        assert raw.encode() not in data, raw
+    train = load("spindle", 1, "train", lake_root=store.root)
+    assert all(m.startswith("m_") for m in train.get_column("machine"))
+    assert train.get_column("tenant").unique().to_list()[0].startswith("t_")
+
+
+def test_pseudonyms_are_stable_within_a_contract_and_differ_across_contracts(
+    tmp_path: Path,
+) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    sharing = Sharing(tmp_path, min_group_size=1)
+    sharing.add(contract_toml("nw-pm", purposes='["predictive-maintenance-research"]'))
+    sharing.add(contract_toml("nw-other", purposes='["other-study"]'))
+
+    first = build(store, sharing)
+    again = build(store, sharing)
+    other = build_dataset(
+        store,
+        spec("other", purpose="other-study"),
+        registry=registry(),
+        jobs=JOBS,
+        sharing=sharing.gate,
+    )
+
+    assert first.content_hash == again.content_hash
+    machines_a = load("spindle", 1, "train", lake_root=store.root).get_column("machine")
+    machines_b = load("other", 1, "train", lake_root=store.root).get_column("machine")
+    assert machines_a.len() == machines_b.len() > 0
+    assert not set(machines_a) & set(machines_b)
+    assert other.contracts[0]["id"] == "nw-other"
+
+
+def test_contract_filters_tags_and_time_before_the_job(tmp_path: Path) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    sharing = Sharing(tmp_path, min_group_size=1)
+    sharing.add(contract_toml(extra_share='confidential_tags = ["spindle_temp"]\n'))
+    assert build(store, sharing).rows == 0
+
+    sharing.add(contract_toml(extra_share=f'start = "{LAKE_T0.isoformat()}"\n'))
+    assert build(store, sharing).rows == 5
+    end = "2026-01-05T06:00:00+00:00"
+    sharing.add(contract_toml(extra_share=f'end = "{end}"\n'))
+    manifest = build(store, sharing)
+    assert manifest.contracts[0]["version"] == 3
+    assert manifest.sources["telemetry"].rows == 5
+
+
+def test_rare_machine_types_are_suppressed_below_the_group_size(tmp_path: Path) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    sharing = Sharing(tmp_path, min_group_size=2)
+    sharing.add(contract_toml(suppress_rare=True))
+
+    manifest = build(store, sharing)
+
+    assert manifest.rows == 0
+    assert manifest.sharing is not None
+    assert manifest.sharing["suppressed_machine_types"] == 1
+
+
+def test_inspections_lose_serials_lots_and_machine_names(tmp_path: Path) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    write_inspection(store, "SN-4711", ["cnc-101", "cnc-102"], LAKE_T0)
+    sharing = Sharing(tmp_path, min_group_size=1)
+    sharing.add(contract_toml())
+    gate = sharing.gate
+    from lake.curation.build import _source
+    from schemas import EventKind
+
+    machines = pl.from_arrow(registry().machines())
+    assert isinstance(machines, pl.DataFrame)
+    version = store.version("silver/inspection")
+    frame = _source(store, EventKind.INSPECTION, version, spec().filters, machines)
+    shared = gate.apply("predictive-maintenance-research", {"inspection": frame}, machines)
+    row = shared.frames["inspection"].collect().row(0, named=True)
+
+    assert row["part_serial"].startswith("s_")
+    assert row["lot"].startswith("lot_")
+    assert all(m.startswith("m_") for m in row["machines"])
+    assert row["kafka_topic"] is None
+    assert set(row["machines"]) <= set(shared.machines.get_column("machine"))
+    leaky = {"train": pl.DataFrame({"serial": ["SN-4711"]})}
+    with pytest.raises(IdentifierLeak):
+        gate.check_output("x", leaky, {}, shared)
+
+
+def test_two_contracts_in_force_for_one_purpose_stop_the_build(tmp_path: Path) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    sharing = Sharing(tmp_path)
+    sharing.add(contract_toml("nw-a"))
+    sharing.add(contract_toml("nw-b"))
+    with pytest.raises(ContractConflict):
+        build(store, sharing)
+
+
+def test_revoking_excludes_the_tenant_and_revokes_earlier_versions(tmp_path: Path) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    sharing = Sharing(tmp_path, min_group_size=1)
+    sharing.add(contract_toml())
+    assert build(store, sharing).rows == 5
+
+    _, marked = revoke_contract(
+        sharing.store, curated_root(store.root), "nw-pm", reason="NDA ended"
+    )
+
+    assert marked == ["spindle@v1"]
+    with pytest.raises(TerminalError, match="revoked"):
+        pull("spindle", 1, "train", tmp_path / "out", lake_root=store.root)
+    assert build(store, sharing).rows == 0
