@@ -42,12 +42,13 @@ from streams.topics import ensure_topics
 def _events(count: int, small: bool) -> list[dict[str, Any]]:
     registry = load_registry()
     simulator = Simulator(
-        registry, seed=7, start=datetime(2026, 11, 26, tzinfo=UTC), scale=10,
+        registry,
+        seed=7,
+        start=datetime(2026, 11, 26, tzinfo=UTC),
+        scale=10,
         tenants=[registry.tenants[0].id],
     )
-    telemetry = (
-        orjson.loads(e.payload) for e in simulator.events(10**9) if e.kind == "telemetry"
-    )
+    telemetry = (orjson.loads(e.payload) for e in simulator.events(10**9) if e.kind == "telemetry")
     events = list(itertools.islice(telemetry, count))
     for event in events:
         del event["sent_time"]  # PlantProducer.send stamps it, as for a plant's own events
@@ -104,8 +105,10 @@ def main() -> None:
                 plant.send(event)
             plant.flush()
 
-        results = {name: _timed(run, count) for name, run in
-                   (("baseline", baseline), ("send_raw", send_raw), ("send", send))}
+        results = {
+            name: _timed(run, count)
+            for name, run in (("baseline", baseline), ("send_raw", send_raw), ("send", send))
+        }
         raw.close()
         plant.close()
         assert plant.sent == 2 * count, plant.counters()

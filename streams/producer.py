@@ -17,8 +17,8 @@ an event may be delivered twice (an acknowledgement lost in the outage, a chunk 
 partial failure) but always with the same bytes and ``event_id``, so the lake's dedupe removes
 the copy. Everything handed to :meth:`PlantProducer.send` is acknowledged or on disk once
 :meth:`PlantProducer.flush` returns; between flushes, unacknowledged events (for up to about
-``stall_timeout_s``) and up to ``spool_batch`` spooled events live only in memory. A producer built on a spool directory that still holds events drains it before
-anything newer.
+``stall_timeout_s``) and up to ``spool_batch`` spooled events live only in memory. A producer
+built on a spool directory that still holds events drains it before anything newer.
 """
 
 from __future__ import annotations

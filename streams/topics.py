@@ -115,9 +115,9 @@ def ensure_topics(
     return sorted(created)
 
 
-def list_topics(settings: Settings, *, prefix: str | None = None, timeout_s: float = 30.0) -> (
-    list[TopicInfo]
-):
+def list_topics(
+    settings: Settings, *, prefix: str | None = None, timeout_s: float = 30.0
+) -> list[TopicInfo]:
     """The broker's topics whose name starts with ``prefix`` (default: ``<topic_prefix>.``)."""
     start = f"{settings.topic_prefix}." if prefix is None else prefix
     with _admin(settings, timeout_s) as admin:

@@ -31,10 +31,20 @@ def register(sub: Any) -> None:
     topics: argparse.ArgumentParser = sub.add_parser("topics", help="create or list topics")
     actions = topics.add_subparsers(dest="topics_action", metavar="ACTION", required=True)
     create = actions.add_parser("create", help="create missing per-tenant topics (idempotent)")
-    create.add_argument("--tenant", action="append", dest="tenants", metavar="T",
-                        help="tenant id, repeatable (default: every tenant of the registry)")
-    create.add_argument("--kind", action="append", dest="kinds", choices=ALL_KINDS,
-                        help="event kind, repeatable (default: all)")
+    create.add_argument(
+        "--tenant",
+        action="append",
+        dest="tenants",
+        metavar="T",
+        help="tenant id, repeatable (default: every tenant of the registry)",
+    )
+    create.add_argument(
+        "--kind",
+        action="append",
+        dest="kinds",
+        choices=ALL_KINDS,
+        help="event kind, repeatable (default: all)",
+    )
     create.set_defaults(handler=_topics_create)
     listing = actions.add_parser("list", help="list maxlake topics and partition counts")
     listing.set_defaults(handler=_topics_list)
@@ -57,8 +67,11 @@ def register(sub: Any) -> None:
     pace.add_argument("--as-fast-as-possible", action="store_true", help="no pacing")
     sim.add_argument("--scale", type=int, default=1, help="copies of each machine per line")
     sim.add_argument("--tenants", nargs="+", metavar="T", help="tenant ids (default: all)")
-    sim.add_argument("--start", type=_parse_start,
-                     help="simulated start, ISO 8601 (default: now minus --duration)")
+    sim.add_argument(
+        "--start",
+        type=_parse_start,
+        help="simulated start, ISO 8601 (default: now minus --duration)",
+    )
     sim.add_argument("--bad-rate", type=float, default=0.0, help="fraction of bad messages")
     sim.add_argument("--tick", type=float, default=1.0, help="simulated seconds per tick")
     sim.add_argument("--registry", type=Path, help="registry TOML (default: packaged)")
@@ -173,8 +186,12 @@ def _simulate(args: argparse.Namespace) -> int:
     live = sys.stderr.isatty()
 
     def progress(stats: SimStats) -> None:
-        print(("\r" if live else "") + _progress_line(stats), end="" if live else "\n",
-              file=sys.stderr, flush=True)
+        print(
+            ("\r" if live else "") + _progress_line(stats),
+            end="" if live else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
     stats = run_simulation(
         settings,

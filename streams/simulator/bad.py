@@ -52,8 +52,16 @@ BAD_CLASSES: tuple[str, ...] = (
 )
 OVERSIZED_BYTES = 256 * 1024
 _NAN = "__maxlake_nan__"
-_ENVELOPE = ("event_id", "schema_version", "kind", "tenant", "plant", "line", "machine",
-             "event_time")
+_ENVELOPE = (
+    "event_id",
+    "schema_version",
+    "kind",
+    "tenant",
+    "plant",
+    "line",
+    "machine",
+    "event_time",
+)
 _BODY = {
     "telemetry": ("reading", "readings"),
     "machine_event": ("event_type",),

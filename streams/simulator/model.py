@@ -241,8 +241,12 @@ class LineModel:
         else:
             result = "PASS"
         return PartOutcome(
-            start_s, end_s, result, tuple(dict.fromkeys(defects)) if result != "PASS" else (),
-            tuple(dims), risk,
+            start_s,
+            end_s,
+            result,
+            tuple(dict.fromkeys(defects)) if result != "PASS" else (),
+            tuple(dims),
+            risk,
         )
 
 

@@ -70,7 +70,12 @@ def run_simulation(
         now = datetime.now(UTC).replace(microsecond=0)
         start = now - timedelta(seconds=duration_s)
     simulator = Simulator(
-        registry, seed=seed, scale=scale, bad_rate=bad_rate, start=start, tick_s=tick_s,
+        registry,
+        seed=seed,
+        scale=scale,
+        bad_rate=bad_rate,
+        start=start,
+        tick_s=tick_s,
         tenants=tenants,
     )
     chosen = list(tenants) if tenants else [t.id for t in registry.tenants]

@@ -24,11 +24,20 @@ def env(
 
 
 def _line(i: int) -> bytes:
-    return orjson.dumps({
-        "event_id": f"e{i}", "schema_version": 1, "kind": "machine_event", "tenant": "acme",
-        "plant": "p", "line": "l", "machine": "m1", "event_time": "2026-11-26T10:00:00Z",
-        "event_type": "STATE", "state": "RUNNING",
-    })
+    return orjson.dumps(
+        {
+            "event_id": f"e{i}",
+            "schema_version": 1,
+            "kind": "machine_event",
+            "tenant": "acme",
+            "plant": "p",
+            "line": "l",
+            "machine": "m1",
+            "event_time": "2026-11-26T10:00:00Z",
+            "event_type": "STATE",
+            "state": "RUNNING",
+        }
+    )
 
 
 def test_produce_sends_objects_and_reports_skipped_lines(

@@ -25,7 +25,12 @@ def test_simulation_arrives_byte_for_byte(
 ) -> None:
     settings = Settings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name)
     stats = run_simulation(
-        settings, seed=4, duration_s=300, tenants=[TENANT], start=START, bad_rate=0.05,
+        settings,
+        seed=4,
+        duration_s=300,
+        tenants=[TENANT],
+        start=START,
+        bad_rate=0.05,
         spool_dir=tmp_path / "spool",
     )
     assert stats.producer["sent"] == stats.events
@@ -42,16 +47,31 @@ def test_simulation_arrives_byte_for_byte(
 
 
 def test_simulate_command_reports_a_summary(
-    kafka_bootstrap: str, unique_name: str, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    kafka_bootstrap: str,
+    unique_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("MAXLAKE_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.setenv("MAXLAKE_TOPIC_PREFIX", unique_name)
     monkeypatch.setenv("MAXLAKE_SPOOL_DIR", str(tmp_path / "spool"))
-    code = main([
-        "simulate", "--duration", "120", "--as-fast-as-possible", "--tenants", TENANT,
-        "--bad-rate", "0.1", "--seed", "9", "--start", "2026-11-26T08:00:00Z",
-    ])
+    code = main(
+        [
+            "simulate",
+            "--duration",
+            "120",
+            "--as-fast-as-possible",
+            "--tenants",
+            TENANT,
+            "--bad-rate",
+            "0.1",
+            "--seed",
+            "9",
+            "--start",
+            "2026-11-26T08:00:00Z",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "simulated 120s:" in out

@@ -11,11 +11,13 @@ pytestmark = pytest.mark.integration
 
 
 def test_ensure_topics_creates_missing_topics_once(kafka_bootstrap: str, unique_name: str) -> None:
-    settings = Settings(bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name,
-                        topic_partitions=3)
+    settings = Settings(
+        bootstrap_servers=kafka_bootstrap, topic_prefix=unique_name, topic_partitions=3
+    )
     created = ensure_topics(settings, ["t1", "t2"])
     assert created == sorted(
-        settings.topic_for(t, k) for t in ("t1", "t2")
+        settings.topic_for(t, k)
+        for t in ("t1", "t2")
         for k in ("telemetry", "machine_event", "inspection")
     )
     assert ensure_topics(settings, ["t1", "t2"]) == []

@@ -17,21 +17,44 @@ from streams.simulator import BAD_CLASSES, Simulator, make_bad
 
 GOOD: dict[str, dict[str, Any]] = {
     "telemetry": {
-        "event_id": "e-1", "schema_version": 1, "kind": "telemetry", "tenant": "acme",
-        "plant": "p1", "line": "l1", "machine": "m-1", "event_time": "2026-11-26T10:00:00.000000Z",
+        "event_id": "e-1",
+        "schema_version": 1,
+        "kind": "telemetry",
+        "tenant": "acme",
+        "plant": "p1",
+        "line": "l1",
+        "machine": "m-1",
+        "event_time": "2026-11-26T10:00:00.000000Z",
         "readings": [{"tag": "spindle_temp", "value": 38.5, "unit": "degC", "quality": "GOOD"}],
     },
     "machine_event": {
-        "event_id": "e-2", "schema_version": 1, "kind": "machine_event", "tenant": "acme",
-        "plant": "p1", "line": "l1", "machine": "m-1", "event_time": "2026-11-26T10:00:00.000000Z",
-        "event_type": "STATE", "state": "RUNNING",
+        "event_id": "e-2",
+        "schema_version": 1,
+        "kind": "machine_event",
+        "tenant": "acme",
+        "plant": "p1",
+        "line": "l1",
+        "machine": "m-1",
+        "event_time": "2026-11-26T10:00:00.000000Z",
+        "event_type": "STATE",
+        "state": "RUNNING",
     },
     "inspection": {
-        "event_id": "e-3", "schema_version": 1, "kind": "inspection", "tenant": "acme",
-        "plant": "p1", "line": "l1", "machine": "m-1", "event_time": "2026-11-26T10:00:00.000000Z",
-        "part_serial": "s-1", "lot": "lot-1", "machines": ["m-1"],
+        "event_id": "e-3",
+        "schema_version": 1,
+        "kind": "inspection",
+        "tenant": "acme",
+        "plant": "p1",
+        "line": "l1",
+        "machine": "m-1",
+        "event_time": "2026-11-26T10:00:00.000000Z",
+        "part_serial": "s-1",
+        "lot": "lot-1",
+        "machines": ["m-1"],
         "process_start": "2026-11-26T09:59:00.000000Z",
-        "process_end": "2026-11-26T10:00:00.000000Z", "result": "PASS", "defect_codes": [],
+        "process_end": "2026-11-26T10:00:00.000000Z",
+        "result": "PASS",
+        "defect_codes": [],
         "dimensions": [{"name": "bore_diameter", "value": 82.0, "unit": "mm"}],
     },
 }
@@ -104,8 +127,13 @@ def test_duplicate_resend_needs_an_earlier_event() -> None:
 
 
 def test_simulator_injects_the_requested_share_uniformly_over_classes() -> None:
-    sim = Simulator(load_registry(), seed=2, start=datetime(2026, 11, 26, tzinfo=UTC),
-                    bad_rate=0.2, tenants=["circuitry-electronics"])
+    sim = Simulator(
+        load_registry(),
+        seed=2,
+        start=datetime(2026, 11, 26, tzinfo=UTC),
+        bad_rate=0.2,
+        tenants=["circuitry-electronics"],
+    )
     events = list(sim.events(3 * 3600))
     bad = Counter(e.bad_class for e in events if e.bad_class is not None)
     share = sum(bad.values()) / len(events)

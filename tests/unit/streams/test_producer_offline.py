@@ -22,8 +22,14 @@ def _dead_bootstrap() -> str:
 
 
 def _event(i: int) -> dict[str, object]:
-    return {"event_id": f"e{i}", "schema_version": 1, "kind": "telemetry", "tenant": "acme",
-            "machine": f"m{i % 2}", "event_time": "2026-11-26T10:00:00Z"}
+    return {
+        "event_id": f"e{i}",
+        "schema_version": 1,
+        "kind": "telemetry",
+        "tenant": "acme",
+        "machine": f"m{i % 2}",
+        "event_time": "2026-11-26T10:00:00Z",
+    }
 
 
 def test_without_broker_events_are_spooled_in_order_and_kept(tmp_path: Path) -> None:
@@ -34,7 +40,11 @@ def test_without_broker_events_are_spooled_in_order_and_kept(tmp_path: Path) -> 
         producer.send(_event(i))
     producer.close()
     assert producer.counters() == {
-        "sent": 0, "spooled": 2500, "resent": 0, "failed": 0, "spool_pending": 2500
+        "sent": 0,
+        "spooled": 2500,
+        "resent": 0,
+        "failed": 0,
+        "spool_pending": 2500,
     }
     with Spool(tmp_path / "spool") as spool:
         records, _ = spool.read(10_000)

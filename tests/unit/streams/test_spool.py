@@ -10,8 +10,10 @@ from streams.spool import Spool, SpoolCorruptError, SpoolLockedError, encode_rec
 
 
 def _records(n: int, start: int = 0) -> list[tuple[str, bytes | None, bytes]]:
-    return [("maxlake.t.telemetry", f"m{i % 3}".encode(), f'{{"n":{i}}}'.encode()) for i in
-            range(start, start + n)]
+    return [
+        ("maxlake.t.telemetry", f"m{i % 3}".encode(), f'{{"n":{i}}}'.encode())
+        for i in range(start, start + n)
+    ]
 
 
 def _values(spool: Spool, max_records: int = 1_000_000) -> list[bytes]:
@@ -33,7 +35,9 @@ def test_keys_and_topics_round_trip_including_no_key(tmp_path: Path) -> None:
         spool.append([("a.b.c", None, b"x"), ("d", b"", b""), ("e", b"k", b"\xff\x00")])
         records, _ = spool.read(10)
     assert [(r.topic, r.key, r.value) for r in records] == [
-        ("a.b.c", None, b"x"), ("d", b"", b""), ("e", b"k", b"\xff\x00")
+        ("a.b.c", None, b"x"),
+        ("d", b"", b""),
+        ("e", b"k", b"\xff\x00"),
     ]
 
 
