@@ -151,3 +151,13 @@ def test_unreadable_and_non_toml_files(tmp_path: Path) -> None:
 def test_params_and_job_table_together_are_ambiguous(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"params: give parameters in \[job\] or \[params\]"):
         load_spec(_write(tmp_path, GOOD + "\n[params]\nx = 1\n"))
+
+
+@pytest.mark.parametrize(
+    "path", sorted(Path(__file__).parents[3].joinpath("lake/curation/specs").glob("*.toml"))
+)
+def test_the_reference_specs_are_valid(path: Path) -> None:
+    from lake.curation.jobs import JOBS as REFERENCE_JOBS
+
+    spec = load_spec(path, jobs=REFERENCE_JOBS)
+    assert spec.job in REFERENCE_JOBS
