@@ -68,9 +68,13 @@ def _existing(settings: Settings, topics: list[str]) -> list[str]:
 def _members(settings: Settings) -> dict[str, Any]:
     """The consumer group's state and live members (one per worker process)."""
     admin = _admin(settings)
+    noisy = logging.getLogger("kafka.admin._groups")
+    level = noisy.level
+    noisy.setLevel(logging.ERROR)  # Faust's subscription metadata is not the standard format
     try:
         described = admin.describe_groups([settings.group_id])
     finally:
+        noisy.setLevel(level)
         admin.close()
     info = described.get(settings.group_id, {}) if isinstance(described, dict) else {}
     members = []

@@ -29,6 +29,7 @@ from maxlake.settings import Settings
 from quality import ValidationGateway
 from schemas import EventKind, Registry, load_registry
 from streams.ingest import IngestPipeline, RawMessage
+from streams.metrics import LagPoller, MeteredWriter, WorkerMetrics, serve_metrics
 
 __all__ = ["build_app", "run_worker"]
 
@@ -42,6 +43,7 @@ def build_app(
     kinds: Iterable[EventKind] = tuple(EventKind),
     tenants: Sequence[str] | None = None,
     worker_name: str | None = None,
+    metrics: WorkerMetrics | None = None,
 ) -> faust.App:
     """A Faust app with one ingest agent per kind over the topics of ``tenants``.
 
@@ -52,6 +54,7 @@ def build_app(
         kinds: event kinds to ingest.
         tenants: tenants whose topics to read; a new tenant needs a worker restart.
         worker_name: recorded with every batch in ``ops/validation_runs``.
+        metrics: when given, every written batch is recorded in it (see streams.metrics).
     """
     registry = registry or load_registry()
     tenant_ids = list(tenants) if tenants else [t.id for t in registry.tenants]
@@ -79,7 +82,8 @@ def build_app(
     def pipeline() -> IngestPipeline:
         if "pipeline" not in state:
             gateway = ValidationGateway(registry)
-            writer = BatchWriter(DeltaStore(settings.lake_root))
+            store = DeltaStore(settings.lake_root)
+            writer = MeteredWriter(store, metrics) if metrics else BatchWriter(store)
             state["pipeline"] = IngestPipeline(settings, gateway, writer, worker=name)
         result: IngestPipeline = state["pipeline"]
         return result
@@ -174,5 +178,12 @@ def run_worker(
     """Run the worker in the foreground until SIGTERM/SIGINT."""
     from faust.worker import Worker
 
-    app = build_app(settings, kinds=kinds, tenants=tenants)
+    kinds = tuple(kinds)
+    metrics = WorkerMetrics() if settings.metrics_port else None
+    if metrics is not None:
+        from streams.status import ingest_topics
+
+        serve_metrics(metrics, settings.metrics_port)
+        LagPoller(settings, metrics, ingest_topics(settings, tenants=tenants, kinds=kinds)).start()
+    app = build_app(settings, kinds=kinds, tenants=tenants, metrics=metrics)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -1,0 +1,96 @@
+"""Worker metrics and the lake half of ``maxlake status``, from real batches in a real lake."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from lake import DeltaStore
+from lake.ops_status import quality_window, runs_history, table_health
+from streams.metrics import MeteredWriter, WorkerMetrics
+from streams.offsets import PartitionOffsets
+from tests.unit.lake.batches import messages, pipeline, with_bad_input
+
+
+@pytest.fixture
+def ingested(tmp_path: Path) -> tuple[Path, WorkerMetrics, Counter[str], int, int]:
+    """80 telemetry messages with bad input written through a metered writer."""
+    metrics = WorkerMetrics(process_collectors=False)
+    worker = pipeline(tmp_path, MeteredWriter(DeltaStore(tmp_path), metrics))
+    batch = messages([e.payload for e in with_bad_input(80)])
+    result = worker.process("telemetry", batch[:50])
+    second = worker.process("telemetry", batch[50:])
+    table = DeltaStore(tmp_path).open("quarantine/telemetry")
+    assert table is not None
+    reasons: Counter[str] = Counter()
+    for rs in table.to_pyarrow_dataset().to_table(columns=["reasons"])["reasons"].to_pylist():
+        reasons.update(rs)
+    return (
+        tmp_path,
+        metrics,
+        reasons,
+        result.quarantined + second.quarantined,
+        result.silver_rows + second.silver_rows,
+    )
+
+
+def _value(metrics: WorkerMetrics, name: str, **labels: str) -> float:
+    value = metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+def test_metrics_count_what_the_lake_received(
+    ingested: tuple[Path, WorkerMetrics, Counter[str], int, int],
+) -> None:
+    root, metrics, reasons, quarantined, silver_rows = ingested
+    assert _value(metrics, "maxlake_events_consumed_total", kind="telemetry") == 80
+    assert _value(metrics, "maxlake_batches_total", kind="telemetry") == 2
+    assert _value(metrics, "maxlake_batch_events_count", kind="telemetry") == 2
+    assert _value(metrics, "maxlake_batch_events_sum", kind="telemetry") == 80
+    assert _value(metrics, "maxlake_rows_written_total", table="silver/telemetry") == silver_rows
+    assert _value(metrics, "maxlake_quarantined_messages_total", kind="telemetry") == quarantined
+    for reason, n in reasons.items():
+        assert _value(metrics, "maxlake_quarantined_total", kind="telemetry", reason=reason) == n
+    assert _value(metrics, "maxlake_validation_duration_seconds_count", kind="telemetry") == 2
+    assert _value(metrics, "maxlake_duplicates_total", kind="telemetry") > 0
+
+    again = pipeline(root, MeteredWriter(DeltaStore(root), metrics))
+    again.process("telemetry", messages([e.payload for e in with_bad_input(80)]))
+    assert _value(metrics, "maxlake_events_consumed_total", kind="telemetry") == 80
+    assert _value(metrics, "maxlake_events_redelivered_total", kind="telemetry") == 80
+
+
+def test_lag_gauge_per_partition() -> None:
+    metrics = WorkerMetrics(process_collectors=False)
+    metrics.set_lag([PartitionOffsets("t", 0, 0, 10, 4), PartitionOffsets("t", 1, 5, 9, None)])
+    assert _value(metrics, "maxlake_consumer_lag", topic="t", partition="0") == 6
+    assert _value(metrics, "maxlake_consumer_lag", topic="t", partition="1") == 4
+
+
+def test_quality_window_and_history_add_up_to_the_batches(
+    ingested: tuple[Path, WorkerMetrics, Counter[str], int, int],
+) -> None:
+    root, _, reasons, quarantined, _ = ingested
+    store = DeltaStore(root)
+    window = quality_window(store, timedelta(hours=1))
+    telemetry = window["kinds"]["telemetry"]
+    assert (telemetry["batches"], telemetry["consumed"]) == (2, 80)
+    assert telemetry["quarantined"] == quarantined
+    assert telemetry["quarantine_rate"] == pytest.approx(quarantined / 80)
+    assert telemetry["quarantined_by_reason"] == dict(reasons)
+    assert sum(r["messages"] for r in telemetry["quarantine_by_tenant"]) == reasons.total()
+    assert window["kinds"]["inspection"]["consumed"] == 0
+
+    history = runs_history(store, timedelta(hours=1), timedelta(minutes=5))
+    assert 12 <= len(history["buckets"]) <= 13
+    assert sum(b["consumed"] for b in history["buckets"]) == 80
+    busy = [b for b in history["buckets"] if b["consumed"]]
+    assert busy[-1]["events_per_s"] == pytest.approx(busy[-1]["consumed"] / 300)
+    assert sum(b["by_kind"].get("telemetry", 0) for b in busy) == 80
+
+    tables = {t["table"]: t for t in table_health(store)}
+    assert tables["silver/telemetry"]["files"] >= 2
+    assert tables["silver/telemetry"]["last_commit_age_s"] < 600
