@@ -2,21 +2,25 @@
 
 Each line is one message, exactly as a plant would have sent it. Lines go through the ingest
 pipeline (decoder, the current suite, dedupe, the exactly-once writer) as if they came from a
-Kafka topic named ``backfill.<tenant>.<kind>``, partition 0, with the line number as offset.
+Kafka topic named ``backfill-<name>.<tenant>.<kind>`` (``name``: the file's stem unless given),
+partition 0, with the line number as offset.
 So late data lands in the date partitions of its event time, bad lines are quarantined with
 their line number as ``kafka_offset``, every line is accounted for in ``ops/validation_runs``,
 and a re-run (or a run resumed after a crash) skips the lines the lake already holds: the
-writer's app transactions (``backfill.<tenant>.<kind>/0`` -> last line written) make it so.
+writer's app transactions (``<topic>/0`` -> last line written) make it so. The name keeps
+two different files of the same tenant and kind apart; running the same file under another
+name ingests it again (its events are then recognised as resends only within that name).
 
 Without ``tenant`` each line's ``tenant`` field picks its topic (lines without one go to
-``backfill.unknown.<kind>`` and are quarantined as a tenant mismatch or a decode error). Blank
-lines are ignored. Events older than ``MAXLAKE_MAX_EVENT_AGE_DAYS`` are rejected as they are
-live; raise it for the backfill run if needed.
+``backfill-<name>.unknown.<kind>`` and are quarantined as a tenant mismatch or a decode
+error). Blank lines are ignored. Events older than ``MAXLAKE_MAX_EVENT_AGE_DAYS`` are
+rejected as they are live; raise it for the backfill run if needed.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,11 +39,18 @@ __all__ = ["BackfillReport", "backfill_file", "backfill_topic"]
 logger = logging.getLogger(__name__)
 
 _UNKNOWN_TENANT = "unknown"
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
-def backfill_topic(tenant: str, kind: EventKind | str) -> str:
-    """The synthetic topic name of a backfill: ``backfill.<tenant>.<kind>``."""
-    return f"backfill.{tenant}.{EventKind(kind).value}"
+def backfill_name(path: Path) -> str:
+    """The default backfill name of a file: its stem with anything but ``[A-Za-z0-9_-]``
+    replaced by ``-``."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", path.stem)[:100] or "file"
+
+
+def backfill_topic(name: str, tenant: str, kind: EventKind | str) -> str:
+    """The synthetic topic of a backfill: ``backfill-<name>.<tenant>.<kind>``."""
+    return f"backfill-{name}.{tenant}.{EventKind(kind).value}"
 
 
 @dataclass
@@ -73,7 +84,7 @@ def _tenant_of(line: bytes) -> str:
 
 
 def _read_lines(
-    path: Path, kind: EventKind, tenant: str | None, report: BackfillReport
+    path: Path, name: str, kind: EventKind, tenant: str | None, report: BackfillReport
 ) -> dict[str, list[RawMessage]]:
     by_topic: dict[str, list[RawMessage]] = {}
     with path.open("rb") as handle:
@@ -83,7 +94,7 @@ def _read_lines(
             if not line.strip():
                 report.blank += 1
                 continue
-            topic = backfill_topic(tenant or _tenant_of(line), kind)
+            topic = backfill_topic(name, tenant or _tenant_of(line), kind)
             by_topic.setdefault(topic, []).append(RawMessage(topic, 0, number, None, None, line))
     return by_topic
 
@@ -94,6 +105,7 @@ def backfill_file(
     kind: EventKind | str,
     *,
     tenant: str | None = None,
+    name: str | None = None,
     gateway: ValidationGateway | None = None,
     batch_size: int = 5000,
 ) -> BackfillReport:
@@ -106,19 +118,25 @@ def backfill_file(
         kind: event kind of every line.
         tenant: the tenant of every line (its topic; the decoder rejects lines naming another
             tenant); default: each line's ``tenant`` field.
+        name: identifies this backfill in topic names (``[A-Za-z0-9_-]``); default: derived
+            from the file name. Re-running with the same name skips the lines already in.
         gateway: the validation gateway (default: a new one over the packaged suites).
         batch_size: lines per micro-batch.
 
     Raises:
-        ConfigError: the file does not exist or ``tenant`` is not a valid topic segment.
+        ConfigError: the file does not exist, or ``tenant`` or ``name`` is not a valid topic
+            segment.
     """
     kind = EventKind(kind)
     if not path.is_file():
         raise ConfigError(f"backfill file {path} does not exist")
     if tenant is not None and (not tenant or "." in tenant):
         raise ConfigError(f"invalid tenant {tenant!r}: a non-empty name without dots")
+    name = name if name is not None else backfill_name(path)
+    if not _NAME.match(name):
+        raise ConfigError(f"invalid backfill name {name!r}: 1-100 of A-Z a-z 0-9 _ -")
     report = BackfillReport(path=str(path), kind=kind.value)
-    by_topic = _read_lines(path, kind, tenant, report)
+    by_topic = _read_lines(path, name, kind, tenant, report)
     report.topics = sorted(by_topic)
     if not by_topic:
         return report

@@ -80,6 +80,9 @@ def register(sub: Any) -> None:
     backfill.add_argument("--kind", choices=KINDS, required=True)
     backfill.add_argument("--tenant", help="tenant of every line (default: each line's field)")
     backfill.add_argument(
+        "--name", help="names this backfill in topic names (default: the file name's stem)"
+    )
+    backfill.add_argument(
         "--max-age-days", type=int, help="accept events up to this old (MAXLAKE_MAX_EVENT_AGE_DAYS)"
     )
     backfill.add_argument("--json", action="store_true")
@@ -218,7 +221,7 @@ def _backfill(args: argparse.Namespace) -> int:
     settings = Settings()
     if args.max_age_days is not None:
         settings = settings.model_copy(update={"max_event_age_days": args.max_age_days})
-    report = backfill_file(settings, args.file, args.kind, tenant=args.tenant)
+    report = backfill_file(settings, args.file, args.kind, tenant=args.tenant, name=args.name)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
         return 0

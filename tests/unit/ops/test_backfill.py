@@ -52,7 +52,8 @@ def test_backfill_lands_late_data_in_its_date_partitions_and_a_rerun_adds_nothin
     silver = _silver(root)
     assert silver["event_id"].n_unique() == 30
     assert set(silver["date"].unique().to_list()) <= days
-    assert silver["kafka_topic"].unique().to_list() == [backfill_topic(TENANT, "telemetry")]
+    topic = backfill_topic("history", TENANT, "telemetry")
+    assert silver["kafka_topic"].unique().to_list() == [topic]
 
     quarantine = DeltaStore(root).open("quarantine/telemetry")
     assert quarantine is not None
@@ -67,12 +68,25 @@ def test_backfill_lands_late_data_in_its_date_partitions_and_a_rerun_adds_nothin
     assert report.runs_consumed["telemetry"] == 31
 
 
+def test_two_files_of_one_tenant_and_kind_are_two_backfills(tmp_path: Path) -> None:
+    payloads, _ = _late_lines(20)
+    first, second = tmp_path / "part 1.jsonl", tmp_path / "part-2.jsonl"
+    first.write_bytes(b"\n".join(payloads[:10]))
+    second.write_bytes(b"\n".join(payloads[10:]))
+    root = tmp_path / "lake"
+    one = backfill_file(settings(root), first, "telemetry", tenant=TENANT, gateway=gateway())
+    two = backfill_file(settings(root), second, "telemetry", tenant=TENANT, gateway=gateway())
+    assert (one.silver_events, two.silver_events) == (10, 10)
+    assert one.topics == [backfill_topic("part-1", TENANT, "telemetry")]
+    assert check_accounting(DeltaStore(root)).ok
+
+
 def test_without_a_tenant_each_line_names_its_own(tmp_path: Path) -> None:
     payloads, _ = _late_lines(5)
     path = tmp_path / "history.jsonl"
     path.write_bytes(b"\n".join(payloads))
     report = backfill_file(settings(tmp_path / "lake"), path, "telemetry", gateway=gateway())
-    assert report.topics == [backfill_topic(TENANT, "telemetry")]
+    assert report.topics == [backfill_topic("history", TENANT, "telemetry")]
     assert report.silver_events == 5
 
 
