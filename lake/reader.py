@@ -9,37 +9,74 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from lake.delta import DeltaStore
-from lake.tables import silver_table
+from lake.tables import DUPLICATES, silver_table
 
-__all__ = ["recent_event_ids"]
+__all__ = ["duplicate_offsets", "recent_event_ids"]
 
 
 def recent_event_ids(
-    store: DeltaStore, kind: str, *, tenant: str, topic: str, partition: int, since: date
+    store: DeltaStore,
+    kind: str,
+    *,
+    tenant: str,
+    topic: str,
+    since: date,
+    partition: int | None = None,
 ) -> pa.Table:
-    """``event_id`` and ``kafka_offset`` of silver rows of one Kafka partition since a date.
+    """``event_id`` and ``kafka_offset`` of silver rows of one Kafka topic since a date.
 
     This is what the dedupe horizon means: resends are recognised when the first copy reached
-    silver with an event date on or after ``since``. Partition pruning on tenant and date keeps
-    the scan to the horizon.
+    silver with an event date on or after ``since``. A resend may arrive on another partition
+    than its first copy (another key), so by default every partition of the topic is read;
+    ``partition`` narrows it to one. Partition pruning on tenant and date keeps the scan to
+    the horizon.
     """
     table = store.open(silver_table(kind))
     if table is None:
         return pa.table(
-            {"event_id": pa.array([], pa.string()), "kafka_offset": pa.array([], pa.int64())}
+            {
+                "event_id": pa.array([], pa.string()),
+                "kafka_partition": pa.array([], pa.int32()),
+                "kafka_offset": pa.array([], pa.int64()),
+            }
         )
     dataset = table.to_pyarrow_dataset()
     flt = (
         (ds.field("tenant") == tenant)
         & (ds.field("date") >= pa.scalar(since, pa.date32()))
         & (ds.field("kafka_topic") == topic)
-        & (ds.field("kafka_partition") == pa.scalar(partition, pa.int32()))
     )
-    rows = dataset.to_table(columns=["event_id", "kafka_offset"], filter=flt)
-    grouped = rows.group_by("event_id").aggregate([("kafka_offset", "min")])
+    if partition is not None:
+        flt &= ds.field("kafka_partition") == pa.scalar(partition, pa.int32())
+    rows = dataset.to_table(columns=["event_id", "kafka_partition", "kafka_offset"], filter=flt)
+    grouped = rows.group_by("event_id").aggregate(
+        [("kafka_partition", "min"), ("kafka_offset", "min")]
+    )
     return pa.table(
         {
             "event_id": grouped["event_id"],
+            "kafka_partition": pc.cast(grouped["kafka_partition_min"], pa.int32()),
             "kafka_offset": pc.cast(grouped["kafka_offset_min"], pa.int64()),
         }
     )
+
+
+def duplicate_offsets(
+    store: DeltaStore, kind: str, *, topic: str, partition: int, first: int, last: int
+) -> set[int]:
+    """Offsets in ``[first, last]`` of one partition that ``ops/duplicates`` holds for ``kind``.
+
+    Used on replay: a decision the lake already committed for an offset must stand.
+    """
+    table = store.open(DUPLICATES)
+    if table is None:
+        return set()
+    flt = (
+        (ds.field("kind") == kind)
+        & (ds.field("kafka_topic") == topic)
+        & (ds.field("kafka_partition") == pa.scalar(partition, pa.int32()))
+        & (ds.field("kafka_offset") >= pa.scalar(first, pa.int64()))
+        & (ds.field("kafka_offset") <= pa.scalar(last, pa.int64()))
+    )
+    rows = table.to_pyarrow_dataset().to_table(columns=["kafka_offset"], filter=flt)
+    return {int(o) for o in rows["kafka_offset"].to_pylist()}

@@ -21,15 +21,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lake import (
+    DUPLICATES,
     DUPLICATES_SCHEMA,
     QUARANTINE_SCHEMA,
     BatchOutput,
     BatchWriter,
     RunInfo,
     WriteResult,
+    app_id,
     recent_event_ids,
     silver_schema,
+    silver_table,
 )
+from lake.reader import duplicate_offsets
 from maxlake.settings import Settings
 from quality import ValidationFailed, ValidationGateway, Verdict
 from schemas import DecodeLimits, EventKind, contract_for
@@ -80,11 +84,17 @@ class IngestPipeline:
             max_future_skew=timedelta(seconds=settings.max_future_skew_s),
         )
         self._seen: dict[str, dict[str, tuple[str, int, int]]] = {}
-        self._warm: set[tuple[str, str, int]] = set()
+        self._warm: set[tuple[str, str]] = set()
 
     def forget(self, topic: str, partition: int) -> None:
-        """Drop the dedupe state of a revoked partition; it is reloaded on reassignment."""
-        self._warm = {w for w in self._warm if (w[1], w[2]) != (topic, partition)}
+        """Reload the dedupe state of ``topic`` before its next batch.
+
+        Called when a partition is revoked or assigned: other workers may have written to the
+        topic's partitions meanwhile, and a resend may sit on another partition than its first
+        copy, so the whole topic's state is reloaded.
+        """
+        del partition
+        self._warm = {w for w in self._warm if w[1] != topic}
 
     def process(self, kind: EventKind | str, messages: Sequence[RawMessage]) -> WriteResult:
         """Decode, validate, classify, dedupe and write one batch; returns what was written.
@@ -129,7 +139,8 @@ class IngestPipeline:
         keep = np.ones(len(messages), dtype=bool)
         keep[list(reasons)] = False
         self._warm_up(kind, messages)
-        duplicate_of = self._dedupe(kind, messages, event_ids, keep)
+        decided = self._committed_decisions(kind, messages, keep)
+        duplicate_of = self._dedupe(kind, messages, event_ids, keep, decided)
         for idx in duplicate_of:
             keep[idx] = False
         silver = _silver_rows(kind, rows, keep, messages, started_at)
@@ -222,8 +233,8 @@ class IngestPipeline:
     def _warm_up(self, kind: EventKind, messages: Sequence[RawMessage]) -> None:
         seen = self._seen.setdefault(kind.value, {})
         since = date.today() - timedelta(days=self.settings.dedupe_horizon_days)
-        for topic, partition in {(m.topic, m.partition) for m in messages}:
-            key = (kind.value, topic, partition)
+        for topic in {m.topic for m in messages}:
+            key = (kind.value, topic)
             if key in self._warm:
                 continue
             known = recent_event_ids(
@@ -231,15 +242,66 @@ class IngestPipeline:
                 kind.value,
                 tenant=tenant_of_topic(topic),
                 topic=topic,
-                partition=partition,
                 since=since,
             )
-            for eid, off in zip(
-                known["event_id"].to_pylist(), known["kafka_offset"].to_pylist(), strict=True
+            for eid, part, off in zip(
+                known["event_id"].to_pylist(),
+                known["kafka_partition"].to_pylist(),
+                known["kafka_offset"].to_pylist(),
+                strict=True,
             ):
-                seen.setdefault(eid, (topic, partition, off))
+                seen[eid] = (topic, part, off)
             self._warm.add(key)
-            logger.info("dedupe state of %s[%d]: %d event ids", topic, partition, known.num_rows)
+            logger.info("dedupe state of %s: %d event ids", topic, known.num_rows)
+
+    def _committed_decisions(
+        self, kind: EventKind, messages: Sequence[RawMessage], keep: np.ndarray
+    ) -> dict[int, bool]:
+        """Replayed messages whose duplicate-or-not decision the lake already committed.
+
+        The writer commits duplicates before silver, in separate commits. After a crash between
+        them, the replay may classify differently (its batch holds other partitions, or another
+        copy of the event reached silver meanwhile), yet each table skips the offsets its stored
+        version covers. So the committed decision must stand: at or below the ``ops/duplicates``
+        version of its partition a message is a duplicate exactly when that table holds it; at
+        or below the silver version (and above the duplicates one) it is not a duplicate.
+        Returns message index -> is a duplicate, for those messages only.
+        """
+        by_partition: dict[tuple[str, int], list[int]] = {}
+        for idx in np.flatnonzero(keep):
+            m = messages[int(idx)]
+            by_partition.setdefault((m.topic, m.partition), []).append(int(idx))
+        if not by_partition:
+            return {}
+        ids = {tp: app_id(*tp) for tp in by_partition}
+        dup_versions = self.writer.store.txn_versions(DUPLICATES, list(ids.values()))
+        silver_versions = self.writer.store.txn_versions(silver_table(kind), list(ids.values()))
+        decided: dict[int, bool] = {}
+        for (topic, partition), indices in by_partition.items():
+            dup_version = dup_versions[ids[(topic, partition)]]
+            silver_version = silver_versions[ids[(topic, partition)]]
+            first = min(messages[i].offset for i in indices)
+            if first > max(dup_version, silver_version):
+                continue
+            in_duplicates = (
+                duplicate_offsets(
+                    self.writer.store,
+                    kind.value,
+                    topic=topic,
+                    partition=partition,
+                    first=first,
+                    last=dup_version,
+                )
+                if first <= dup_version
+                else set()
+            )
+            for i in indices:
+                offset = messages[i].offset
+                if offset <= dup_version:
+                    decided[i] = offset in in_duplicates
+                elif offset <= silver_version:
+                    decided[i] = False
+        return decided
 
     def _dedupe(
         self,
@@ -247,22 +309,35 @@ class IngestPipeline:
         messages: Sequence[RawMessage],
         event_ids: list[str | None],
         keep: np.ndarray,
+        decided: dict[int, bool],
     ) -> dict[int, int | None]:
-        """Indices of kept messages that are resends -> offset of the copy in silver."""
+        """Indices of kept messages that are resends -> offset of the copy in silver.
+
+        Decisions already committed (``decided``) stand; the copies they keep claim their
+        event ids first, so a fresh message of the same event becomes the duplicate.
+        """
         seen = self._seen.setdefault(kind.value, {})
         in_batch: dict[str, int] = {}
         duplicate_of: dict[int, int | None] = {}
+        for i, is_duplicate in sorted(decided.items()):
+            eid = event_ids[i]
+            if is_duplicate:
+                duplicate_of[i] = None
+            elif eid is not None:
+                in_batch.setdefault(eid, i)
         for idx in np.flatnonzero(keep):
             i = int(idx)
             eid = event_ids[i]
-            if eid is None:
+            if eid is None or i in decided:
                 continue
             m = messages[i]
             first = seen.get(eid)
-            if first is not None and first != (m.topic, m.partition, m.offset):
+            if eid in in_batch:
+                claimed = messages[in_batch[eid]]
+                same_partition = (claimed.topic, claimed.partition) == (m.topic, m.partition)
+                duplicate_of[i] = claimed.offset if same_partition else None
+            elif first is not None and first != (m.topic, m.partition, m.offset):
                 duplicate_of[i] = first[2] if first[:2] == (m.topic, m.partition) else None
-            elif eid in in_batch:
-                duplicate_of[i] = messages[in_batch[eid]].offset
             else:
                 in_batch[eid] = i
         return duplicate_of
