@@ -7,6 +7,9 @@ does it acknowledge the batch's events, so Faust never commits an offset past un
 or a rebalance is skipped by the lake, not written twice.
 
 Workers with the same ``MAXLAKE_GROUP_ID`` form one consumer group and share the partitions.
+A worker that dies without leaving the group (kill -9, power cut) keeps its partitions until
+the broker session times out (``MAXLAKE_BROKER_SESSION_TIMEOUT_S``, default 30 s, at least the
+broker's ``group.min.session.timeout.ms``); only then does a restarted worker get them back.
 On SIGTERM Faust stops the agents at their next ``await``: a batch being written finishes its
 commits first; events buffered but not yet written are simply not acknowledged and are consumed
 again by whichever worker owns their partition next.
@@ -59,6 +62,7 @@ def build_app(
     registry = registry or load_registry()
     tenant_ids = list(tenants) if tenants else [t.id for t in registry.tenants]
     name = worker_name or f"{socket.gethostname()}-{os.getpid()}"
+    session_timeout_s = float(os.environ.get("MAXLAKE_BROKER_SESSION_TIMEOUT_S", "30"))
     app = faust.App(
         settings.group_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
@@ -71,8 +75,8 @@ def build_app(
         stream_buffer_maxsize=max(settings.batch_max_events * 2, 4096),
         broker_commit_every=settings.batch_max_events,
         broker_commit_interval=1.0,
-        broker_session_timeout=30.0,
-        broker_heartbeat_interval=3.0,
+        broker_session_timeout=session_timeout_s,
+        broker_heartbeat_interval=max(session_timeout_s / 10, 0.5),
         broker_rebalance_timeout=60.0,
         producer_acks=-1,
         datadir=os.environ.get("MAXLAKE_FAUST_DATADIR", ".maxlake/faust"),
@@ -92,6 +96,12 @@ def build_app(
     async def _on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         if "pipeline" in state:
             for tp in revoked:
+                state["pipeline"].forget(tp.topic, tp.partition)
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        if "pipeline" in state:
+            for tp in assigned:
                 state["pipeline"].forget(tp.topic, tp.partition)
 
     if settings.compact_interval_s > 0:
