@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
-from kafka.errors import CoordinatorNotAvailableError
+from kafka.errors import (
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
+    NotCoordinatorError,
+)
 
 from maxlake.settings import Settings
 
@@ -66,13 +70,22 @@ def group_offsets(
 
 def _committed(admin: KafkaAdminClient, group: str) -> dict[tuple[str, int], int]:
     """The group's committed offsets; none while the group coordinator does not exist yet
-    (before any group ever committed, ``__consumer_offsets`` is created lazily)."""
+    (before any group ever committed, ``__consumer_offsets`` is created lazily).
+
+    Right after a rebalance or a broker restart the coordinator may answer ``NOT_COORDINATOR``
+    or ``COORDINATOR_LOAD_IN_PROGRESS`` for a moment: those are retried, then raised.
+    """
     for attempt in range(20):
         try:
             offsets = admin.list_group_offsets({group: None}).get(group, {})
         except CoordinatorNotAvailableError:
             if attempt == 19:
                 return {}
+            time.sleep(0.5)
+            continue
+        except (NotCoordinatorError, CoordinatorLoadInProgressError):
+            if attempt == 19:
+                raise
             time.sleep(0.5)
             continue
         return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
