@@ -24,8 +24,17 @@ COMMAND_MODULES = (
     "maxlake.cli.ingest_cmd",
     "maxlake.cli.lake_cmd",
     "maxlake.cli.datasets_cmd",
+    "maxlake.cli.sharing_cmd",
     "maxlake.cli.demo_cmd",
 )
+
+
+_NOISY = ("kafka", "aiokafka", "great_expectations")
+
+
+def _quiet_libraries(record: logging.LogRecord) -> bool:
+    """Drop third-party INFO chatter (libraries may reset their own logger levels)."""
+    return record.levelno >= logging.WARNING or not record.name.startswith(_NOISY)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,8 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("kafka", "aiokafka", "great_expectations"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    if not args.verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_quiet_libraries)
     try:
         code: int = args.handler(args)
     except MaxlakeError as exc:

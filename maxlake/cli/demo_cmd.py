@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +76,44 @@ def _demo(args: argparse.Namespace) -> int:
     finally:
         _stop_worker(worker)
     ok = _report(settings, stats, lag)
+    ok = _build_dataset(settings) and ok
     if started_broker and not args.keep_broker:
         _say("stopping the broker (use --keep-broker to leave it running)")
         broker.stop()
     return 0 if ok else 1
+
+
+def _build_dataset(settings: Settings) -> bool:
+    """Build the demo's curated set from what was just ingested and summarise its manifest."""
+    from lake.curation import build_dataset, load_spec
+    from lake.curation.errors import QualityCheckFailed
+    from lake.curation.jobs import JOBS
+
+    spec_path = Path(str(files("lake.curation") / "specs" / "demo_predictive_maintenance.toml"))
+    spec = load_spec(spec_path, jobs=JOBS)
+    _say(f"building the curated dataset {spec.name!r} from the pinned silver versions")
+
+    def progress(stage: str, counts: Mapping[str, int]) -> None:
+        detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+        print(f"    {stage}: {detail}" if detail else f"    {stage}", flush=True)
+
+    try:
+        manifest = build_dataset(
+            DeltaStore(settings.lake_root), spec, registry=load_registry(), progress=progress
+        )
+    except QualityCheckFailed as exc:
+        print(f"dataset not published: {exc}")
+        return False
+    print()
+    print(f"dataset {manifest.name}@v{manifest.version}")
+    sources = ", ".join(f"{s.table}@v{s.version}" for s in manifest.sources.values())
+    print(f"  sources   {sources}")
+    for split, info in manifest.splits.items():
+        labels = "; ".join(f"{col} {dist.get('counts', dist)}" for col, dist in info.labels.items())
+        print(f"  {split:<10}{info.rows:>8,} rows  {labels}")
+    print(f"  features  {len(manifest.features)}  content hash {manifest.content_hash[:16]}")
+    print(f"  pull it:  maxlake datasets pull {manifest.name}@{manifest.version} --split train")
+    return True
 
 
 def _start_worker() -> subprocess.Popen[bytes]:
@@ -106,7 +142,8 @@ def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
 
 
 def _stream(args: argparse.Namespace, settings: Settings) -> SimStats:
-    simulated_s = max(600.0, args.seconds * args.rate / 20.0)
+    tick_s = 10.0
+    simulated_s = max(3600.0, args.seconds * args.rate / 20.0 * tick_s)
     _say(
         f"streaming simulated plants: {args.rate:,.0f} events/s for about {args.seconds:.0f} s, "
         f"{args.bad_rate:.0%} bad input ({simulated_s / 3600:.1f} h of factory time)"
@@ -123,6 +160,7 @@ def _stream(args: argparse.Namespace, settings: Settings) -> SimStats:
         duration_s=simulated_s,
         rate=args.rate,
         bad_rate=args.bad_rate,
+        tick_s=tick_s,
         create_topics=False,
         progress=progress,
     )
