@@ -31,6 +31,7 @@ from lake.maintenance import compact
 from maxlake.settings import Settings
 from quality import ValidationGateway
 from schemas import EventKind, Registry, load_registry
+from streams.batch_engine import BatchEngine
 from streams.ingest import IngestPipeline, RawMessage
 from streams.metrics import LagPoller, MeteredWriter, WorkerMetrics, serve_metrics
 
@@ -64,12 +65,14 @@ def build_app(
     name = worker_name or f"{socket.gethostname()}-{os.getpid()}"
     session_timeout_s = float(os.environ.get("MAXLAKE_BROKER_SESSION_TIMEOUT_S", "30"))
     app = faust.App(
-        settings.group_id,
+        settings.group_id if settings.ingest_engine == "stream" else f"{settings.group_id}-app",
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
         store="memory://",
         web_enabled=False,
-        topic_disable_leader=True,
-        topic_allow_declare=False,
+        # The batch engine leaves Faust's own consumer without topics, which aiokafka refuses;
+        # the app's small leader topic gives it one.
+        topic_disable_leader=settings.ingest_engine == "stream",
+        topic_allow_declare=settings.ingest_engine == "batch",
         consumer_auto_offset_reset="earliest",
         broker_max_poll_records=min(settings.batch_max_events, 10000),
         stream_buffer_maxsize=max(settings.batch_max_events * 2, 4096),
@@ -79,6 +82,7 @@ def build_app(
         broker_heartbeat_interval=max(session_timeout_s / 10, 0.5),
         broker_rebalance_timeout=60.0,
         producer_acks=-1,
+        broker_credentials=_credentials(settings),
         datadir=os.environ.get("MAXLAKE_FAUST_DATADIR", ".maxlake/faust"),
     )
     state: dict[str, Any] = {}
@@ -113,6 +117,22 @@ def build_app(
             await loop.run_in_executor(None, _compact_closed, settings, kinds_list)
 
         kinds = kinds_list
+    if settings.ingest_engine == "batch":
+        engine = BatchEngine(
+            settings,
+            {
+                settings.topic_for(tenant, kind.value): kind
+                for kind in kinds
+                for tenant in tenant_ids
+            },
+            pipeline,
+        )
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def _batch_engine() -> None:
+            await engine.run()
+
+        return app
     for kind in kinds:
         topics = [settings.topic_for(tenant, kind.value) for tenant in tenant_ids]
         channel = app.topic(*topics, key_serializer="raw", value_serializer="raw", allow_empty=True)
@@ -120,6 +140,16 @@ def build_app(
             _ingest_agent(kind, settings, pipeline)
         )
     return app
+
+
+def _credentials(settings: Settings) -> Any:
+    """SASL/SCRAM credentials for Faust's clients, or None for PLAINTEXT."""
+    if settings.sasl_username is None:
+        return None
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+    return faust.SASLCredentials(
+        username=settings.sasl_username, password=password, mechanism="SCRAM-SHA-512"
+    )
 
 
 def _compact_closed(settings: Settings, kinds: list[EventKind]) -> None:
