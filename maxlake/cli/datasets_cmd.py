@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from lake import DeltaStore
+from lake.access import AccessDenied, AccessStore, AuditEntry, AuditLog, access_dir, check_read
 from lake.curation import build_dataset, list_datasets, load_spec, parse_ref, pull, show
+from lake.sharing import ContractStore, contracts_dir, sharing_gate
 from maxlake.settings import Settings
 from schemas import load_registry
 
@@ -49,6 +51,9 @@ def register(sub: Any) -> None:
     pull_cmd.add_argument("--split", default="train", help="split name (default: train)")
     pull_cmd.add_argument("--format", choices=("parquet", "arrow"), default="parquet")
     pull_cmd.add_argument("--out", type=Path, default=Path(), help="target folder (default: .)")
+    pull_cmd.add_argument(
+        "--token", help="principal token (default: MAXLAKE_TOKEN); checked and audited"
+    )
     pull_cmd.set_defaults(handler=_pull)
 
 
@@ -69,6 +74,7 @@ def _build(args: argparse.Namespace) -> int:
         progress=_progress,
         jobs=JOBS,
         allow_failed_quality=args.allow_failed_quality,
+        sharing=sharing_gate(settings),
     )
     summary = {
         "name": manifest.name,
@@ -114,7 +120,44 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _pull(args: argparse.Namespace) -> int:
+    """Pull with the same check as the dataset service; every attempt is audited."""
+    settings = Settings()
     name, version = parse_ref(args.ref)
-    path = pull(name, version, args.split, args.out, args.format, lake_root=Settings().lake_root)
+    token = args.token or (settings.token.get_secret_value() if settings.token else None)
+    principal = AccessStore(access_dir(settings)).authenticate(token) if token else None
+    decision = check_read(
+        principal,
+        name,
+        version,
+        args.split,
+        lake_root=settings.lake_root,
+        contracts=ContractStore(contracts_dir(settings)),
+    )
+    manifest = decision.manifest
+    entry = AuditEntry(
+        "pull",
+        decision.outcome,
+        principal=principal.name if principal else None,
+        dataset=manifest.name if manifest else name,
+        version=manifest.version if manifest else version,
+        split=args.split,
+        format=args.format,
+        rows=manifest.splits[args.split].rows if decision.allowed and manifest else None,
+        status=decision.status,
+        detail=decision.detail,
+        channel="cli",
+    )
+    AuditLog(DeltaStore(settings.lake_root)).record(entry)
+    if not decision.allowed or manifest is None:
+        hint = " (give --token or set MAXLAKE_TOKEN)" if decision.status == 401 else ""
+        raise AccessDenied(decision.outcome, decision.detail + hint)
+    path = pull(
+        manifest.name,
+        manifest.version,
+        args.split,
+        args.out,
+        args.format,
+        lake_root=settings.lake_root,
+    )
     print(path)
     return 0

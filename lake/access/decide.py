@@ -1,0 +1,98 @@
+"""The read decision shared by ``maxlake datasets pull`` and the dataset service.
+
+Order matters: the token is checked first (401), then the request's form (400: a name that
+could leave the catalog never touches a path), then the grant (403, *before* looking the
+dataset up, so a principal cannot probe which datasets exist), then existence (404), then
+whether the version may be served at all (403): it must have been built under sharing
+contracts, be ``active``, and none of its contracts may be revoked in the registry now (the
+registry is checked too, not only the manifest's status, in case marking was interrupted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lake.access.principals import Principal
+from lake.curation import DatasetNotFound, InvalidDatasetRef, Manifest, show
+from lake.curation.catalog import parse_ref
+from lake.sharing import ContractStore, revoked_contracts_of
+from maxlake.settings import Settings
+
+__all__ = ["Decision", "access_dir", "check_read"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of a read request.
+
+    Attributes:
+        outcome: an audit outcome (``allowed``, ``denied``, ``unauthenticated``, ...).
+        status: the HTTP status that goes with it.
+        detail: a message for the caller (never a secret, never another dataset's name).
+        manifest: the version's manifest when it was found.
+    """
+
+    outcome: str
+    status: int
+    detail: str
+    manifest: Manifest | None = None
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the read may go ahead."""
+        return self.outcome == "allowed"
+
+
+def access_dir(settings: Settings) -> Path:
+    """``MAXLAKE_ACCESS_DIR``, default ``<lake_root>/access``."""
+    if settings.access_dir is not None:
+        return settings.access_dir
+    return Path(settings.lake_root) / "access"
+
+
+def check_read(
+    principal: Principal | None,
+    name: str,
+    version: str | int | None,
+    split: str | None,
+    *,
+    lake_root: str | Path,
+    contracts: ContractStore,
+) -> Decision:
+    """May ``principal`` read ``name`` at ``version`` (and ``split``, when given)?"""
+    if principal is None:
+        return Decision("unauthenticated", 401, "a valid token is required")
+    try:
+        name, _ = parse_ref(name)
+        if version is not None:
+            parse_ref(f"{name}@{version}")
+    except InvalidDatasetRef as exc:
+        return Decision("invalid", 400, str(exc))
+    if not principal.may_read(name):
+        return Decision("denied", 403, f"principal {principal.name!r} has no grant for {name!r}")
+    try:
+        manifest = show(name, version, lake_root=lake_root)
+    except InvalidDatasetRef as exc:
+        return Decision("invalid", 400, str(exc))
+    except DatasetNotFound as exc:
+        return Decision("not_found", 404, str(exc))
+    ref = f"{manifest.name}@v{manifest.version}"
+    if not manifest.enforced:
+        detail = f"{ref} was built without sharing contracts and is not served"
+        return Decision("denied", 403, detail, manifest)
+    revoked = revoked_contracts_of(manifest, contracts)
+    if manifest.status != "active" or revoked:
+        why = manifest.status_reason or f"contract {', '.join(revoked)} revoked"
+        return Decision("revoked", 403, f"{ref} is revoked ({why})", manifest)
+    if split is not None:
+        try:
+            parse_ref(split)
+        except InvalidDatasetRef:
+            return Decision("invalid", 400, f"invalid split {split!r}")
+        if split not in manifest.splits:
+            known = ", ".join(sorted(manifest.splits))
+            return Decision(
+                "not_found", 404, f"{ref} has no split {split!r} (splits: {known})", manifest
+            )
+    return Decision("allowed", 200, "ok", manifest)

@@ -1,0 +1,19 @@
+"""Errors of principals, grants and the audit table."""
+
+from __future__ import annotations
+
+from maxlake.errors import ConfigError, TerminalError
+
+__all__ = ["AccessDenied", "PrincipalError"]
+
+
+class PrincipalError(ConfigError):
+    """A principal or grant request is invalid (bad name, unknown principal, taken name)."""
+
+
+class AccessDenied(TerminalError):
+    """A read was refused (no or bad token, no grant, revoked, not served); already audited."""
+
+    def __init__(self, outcome: str, detail: str) -> None:
+        super().__init__(f"{outcome}: {detail}")
+        self.outcome = outcome

@@ -1,0 +1,240 @@
+"""Principals, their tokens (stored as salted scrypt hashes only) and their dataset grants.
+
+A principal is a model team, a data engineer or a plant. Its token is shown once, when the
+principal is added, and has the form ``mxl_<key id>_<secret>``: the key id (public, random)
+says which stored hash to check, so a request costs one scrypt, not one per principal; the
+secret is 256 random bits. The store keeps the key id, a random salt and
+``scrypt(secret, salt, n=2**14, r=8, p=1)``, never the token: a copy of the file does not let
+anyone call the service.
+
+Everything lives in one JSON file (``principals.json`` in the access folder), rewritten
+atomically under an exclusive lock, so the CLI and a running server can share it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from lake.access.errors import PrincipalError
+
+__all__ = [
+    "PRINCIPAL_KINDS",
+    "PRINCIPAL_PATTERN",
+    "AccessStore",
+    "Principal",
+]
+
+PRINCIPAL_KINDS = ("model_team", "data_engineer", "plant")
+PRINCIPAL_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+PrincipalKind = Literal["model_team", "data_engineer", "plant"]
+
+_FILE = "principals.json"
+_NAME = re.compile(PRINCIPAL_PATTERN)
+_DATASET = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_TOKEN = re.compile(r"^mxl_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32, "maxmem": 64 * 1024 * 1024}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who may call the dataset service.
+
+    Attributes:
+        name: unique name (:data:`PRINCIPAL_PATTERN`).
+        kind: model_team, data_engineer or plant.
+        tenant: the company it belongs to, if any (informational).
+        key_id: public half of the token.
+        salt: hex salt of the hash.
+        token_hash: hex scrypt hash of the token's secret.
+        created_at: RFC 3339 UTC.
+        grants: dataset names it may read.
+    """
+
+    name: str
+    kind: str
+    tenant: str | None
+    key_id: str
+    salt: str = field(repr=False)
+    token_hash: str = field(repr=False)
+    created_at: str = ""
+    grants: tuple[str, ...] = field(default_factory=tuple)
+
+    def may_read(self, dataset: str) -> bool:
+        """Whether the principal holds a grant for ``dataset``."""
+        return dataset in self.grants
+
+    def public(self) -> dict[str, Any]:
+        """The principal without its hash and salt (for listings)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "tenant": self.tenant,
+            "key_id": self.key_id,
+            "created_at": self.created_at,
+            "grants": list(self.grants),
+        }
+
+
+class AccessStore:
+    """Principals and grants in ``<root>/principals.json``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._verified: dict[str, str] = {}
+
+    def add(
+        self, name: str, kind: PrincipalKind | str, *, tenant: str | None = None
+    ) -> tuple[Principal, str]:
+        """Create a principal; returns it and its token (the only time the token exists).
+
+        Raises:
+            PrincipalError: bad name or kind, or the name is taken.
+        """
+        if not _NAME.fullmatch(name):
+            raise PrincipalError(f"principal name {name!r} does not match {PRINCIPAL_PATTERN}")
+        if kind not in PRINCIPAL_KINDS:
+            raise PrincipalError(f"kind {kind!r} is not one of {', '.join(PRINCIPAL_KINDS)}")
+        key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        salt = secrets.token_bytes(16)
+        principal = Principal(
+            name=name,
+            kind=kind,
+            tenant=tenant,
+            key_id=key_id,
+            salt=salt.hex(),
+            token_hash=_hash(secret, salt).hex(),
+            created_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        )
+        with self._locked() as table:
+            if name in table:
+                raise PrincipalError(f"principal {name!r} exists (remove it first)")
+            table[name] = principal
+        return principal, f"mxl_{key_id}_{secret}"
+
+    def list(self) -> list[Principal]:
+        """Every principal, by name."""
+        return sorted(self._read().values(), key=lambda p: p.name)
+
+    def get(self, name: str) -> Principal:
+        """One principal by name."""
+        table = self._read()
+        if name not in table:
+            raise PrincipalError(
+                f"no principal {name!r} (known: {', '.join(sorted(table)) or 'none'})"
+            )
+        return table[name]
+
+    def remove(self, name: str) -> None:
+        """Delete a principal: its token stops working at once."""
+        with self._locked() as table:
+            if name not in table:
+                raise PrincipalError(f"no principal {name!r}")
+            del table[name]
+
+    def grant(self, name: str, dataset: str) -> Principal:
+        """Let ``name`` read ``dataset`` (every version the service serves)."""
+        _check_dataset(dataset)
+        with self._locked() as table:
+            principal = _existing(table, name)
+            table[name] = replace(principal, grants=tuple(sorted({*principal.grants, dataset})))
+            return table[name]
+
+    def revoke(self, name: str, dataset: str) -> Principal:
+        """Withdraw ``name``'s grant for ``dataset``."""
+        _check_dataset(dataset)
+        with self._locked() as table:
+            principal = _existing(table, name)
+            if dataset not in principal.grants:
+                raise PrincipalError(f"principal {name!r} has no grant for {dataset!r}")
+            table[name] = replace(
+                principal, grants=tuple(g for g in principal.grants if g != dataset)
+            )
+            return table[name]
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal a token belongs to, or None (unknown, malformed or removed).
+
+        A verified token is remembered in memory against the stored hash, so later requests
+        cost one file read, not one scrypt; removing or re-adding the principal changes the
+        hash and ends that.
+        """
+        match = _TOKEN.fullmatch(token)
+        if match is None:
+            return None
+        key_id, secret = match.groups()
+        principal = next((p for p in self._read().values() if p.key_id == key_id), None)
+        if principal is None:
+            return None
+        fingerprint = hashlib.sha256(token.encode()).hexdigest()
+        if self._verified.get(fingerprint) == principal.token_hash:
+            return principal
+        computed = _hash(secret, bytes.fromhex(principal.salt))
+        if not hmac.compare_digest(computed, bytes.fromhex(principal.token_hash)):
+            return None
+        self._verified[fingerprint] = principal.token_hash
+        return principal
+
+    @property
+    def path(self) -> Path:
+        """The principals file."""
+        return self.root / _FILE
+
+    def _read(self) -> dict[str, Principal]:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        try:
+            doc = json.loads(raw)
+            return {
+                name: Principal(**{**entry, "grants": tuple(entry.get("grants", ()))})
+                for name, entry in cast(dict[str, dict[str, Any]], doc["principals"]).items()
+            }
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PrincipalError(f"{self.path}: not a principals file: {exc}") from exc
+
+    @contextmanager
+    def _locked(self) -> Iterator[dict[str, Principal]]:
+        """Read-modify-write the file under an exclusive lock; written back on success."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            table = self._read()
+            yield table
+            doc = {
+                "principals": {n: {**asdict(p), "grants": list(p.grants)} for n, p in table.items()}
+            }
+            tmp = self.root / f".{_FILE}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, indent=2, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+
+
+def _hash(secret: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(secret.encode(), salt=salt, **_SCRYPT)
+
+
+def _existing(table: dict[str, Principal], name: str) -> Principal:
+    if name not in table:
+        raise PrincipalError(f"no principal {name!r} (known: {', '.join(sorted(table)) or 'none'})")
+    return table[name]
+
+
+def _check_dataset(dataset: str) -> None:
+    if not _DATASET.fullmatch(dataset):
+        raise PrincipalError(f"dataset name {dataset!r} does not match {_DATASET.pattern}")

@@ -1,0 +1,232 @@
+"""``maxlake contracts``, ``maxlake access``, ``maxlake audit`` and ``maxlake serve``.
+
+Contracts live under ``MAXLAKE_CONTRACTS_DIR`` (default ``<lake>/sharing/contracts``), their
+pseudonym keys in ``MAXLAKE_SHARING_SECRETS_FILE``; principals and grants under
+``MAXLAKE_ACCESS_DIR``; the audit trail is the Delta table ``ops/audit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lake import DeltaStore
+from lake.access import PRINCIPAL_KINDS, AccessStore, AuditLog, access_dir
+from lake.curation.build import curated_root
+from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file, revoke_contract
+from maxlake.errors import ConfigError
+from maxlake.settings import Settings
+
+
+def register(sub: Any) -> None:
+    """Add ``contracts``, ``access``, ``audit`` and ``serve``."""
+    _register_contracts(sub)
+    _register_access(sub)
+    audit = sub.add_parser("audit", help="dataset accesses, allowed and denied (ops/audit)")
+    audit.add_argument("--since", help="RFC 3339 time or a duration such as 24h or 7d")
+    audit.add_argument("--principal", help="only this principal's accesses")
+    audit.add_argument("--json", action="store_true", help="JSON lines")
+    audit.set_defaults(handler=_audit)
+    serve = sub.add_parser("serve", help="run the dataset HTTP service (OpenAPI at /openapi.json)")
+    serve.add_argument("--host", help="listen address (default: MAXLAKE_SERVER_HOST)")
+    serve.add_argument("--port", type=int, help="port (default: MAXLAKE_SERVER_PORT)")
+    serve.set_defaults(handler=_serve)
+
+
+def _register_contracts(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "contracts", help="sharing contracts per tenant (add, list, show, revoke)"
+    )
+    cmds = parser.add_subparsers(dest="contracts_command", metavar="SUBCOMMAND", required=True)
+    add = cmds.add_parser("add", help="store a contract file as its contract's next version")
+    add.add_argument("file", type=Path, help="contract (TOML)")
+    add.set_defaults(handler=_contracts_add)
+    listing = cmds.add_parser("list", help="every contract version and whether it is revoked")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_contracts_list)
+    show = cmds.add_parser("show", help="print one contract version (default: newest)")
+    show.add_argument("id")
+    show.add_argument("--version", type=int)
+    show.set_defaults(handler=_contracts_show)
+    revoke = cmds.add_parser(
+        "revoke", help="revoke a contract (or one version); marks dataset versions built under it"
+    )
+    revoke.add_argument("id")
+    revoke.add_argument("--version", type=int, help="one version only (default: every version)")
+    revoke.add_argument("--reason", default="", help="recorded with the revocation")
+    revoke.set_defaults(handler=_contracts_revoke)
+
+
+def _register_access(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "access", help="principals, tokens and dataset grants"
+    )
+    cmds = parser.add_subparsers(dest="access_command", metavar="SUBCOMMAND", required=True)
+    principal = cmds.add_parser("principal", help="add, list or remove principals")
+    pcmds = principal.add_subparsers(dest="principal_command", metavar="ACTION", required=True)
+    add = pcmds.add_parser("add", help="create a principal and print its token (shown once)")
+    add.add_argument("name")
+    add.add_argument("--kind", choices=PRINCIPAL_KINDS, required=True)
+    add.add_argument("--tenant", help="the company it belongs to (informational)")
+    add.set_defaults(handler=_principal_add)
+    listing = pcmds.add_parser("list", help="principals and their grants (no tokens)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_principal_list)
+    remove = pcmds.add_parser("remove", help="delete a principal; its token stops working")
+    remove.add_argument("name")
+    remove.set_defaults(handler=_principal_remove)
+    grant = cmds.add_parser("grant", help="let PRINCIPAL read DATASET")
+    grant.add_argument("principal")
+    grant.add_argument("dataset")
+    grant.set_defaults(handler=_grant)
+    revoke = cmds.add_parser("revoke", help="withdraw PRINCIPAL's grant for DATASET")
+    revoke.add_argument("principal")
+    revoke.add_argument("dataset")
+    revoke.set_defaults(handler=_revoke_grant)
+
+
+def _contracts_add(args: argparse.Namespace) -> int:
+    settings = Settings()
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{args.file}: cannot read: {exc.strerror}") from exc
+    contract = ContractStore(contracts_dir(settings)).add(data, source=str(args.file))
+    created = KeyRing(keys_file(settings)).ensure(contract.id)
+    key_note = "new pseudonym key created" if created else "existing pseudonym key kept"
+    print(f"{contract.id} v{contract.version} ({contract.tenant}); {key_note}")
+    return 0
+
+
+def _contracts_list(args: argparse.Namespace) -> int:
+    store = ContractStore(contracts_dir(Settings()))
+    rows: list[dict[str, Any]] = [
+        {
+            "id": c.id,
+            "version": c.version,
+            "tenant": c.tenant,
+            "purposes": list(c.purposes),
+            "kinds": list(c.kinds),
+            "revoked": store.is_revoked(c.id, c.version),
+        }
+        for c in store.contracts()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no contracts yet (maxlake contracts add FILE)")
+        return 0
+    print(f"{'ID':<28} {'VER':>4} {'TENANT':<24} {'STATUS':<8} PURPOSES")
+    for r in rows:
+        status = "revoked" if r["revoked"] else "ok"
+        purposes = ", ".join(r["purposes"])
+        print(f"{r['id']:<28} {r['version']:>4} {r['tenant']:<24} {status:<8} {purposes}")
+    return 0
+
+
+def _contracts_show(args: argparse.Namespace) -> int:
+    store = ContractStore(contracts_dir(Settings()))
+    contract = store.get(args.id, args.version)
+    path = store.root / contract.tenant / contract.id / f"v{contract.version}.toml"
+    revoked = store.is_revoked(contract.id, contract.version)
+    print(f"# {contract.id} v{contract.version}{' (revoked)' if revoked else ''}")
+    print(path.read_text("utf-8"), end="")
+    return 0
+
+
+def _contracts_revoke(args: argparse.Namespace) -> int:
+    settings = Settings()
+    store = ContractStore(contracts_dir(settings))
+    entry, marked = revoke_contract(
+        store, curated_root(settings.lake_root), args.id, args.version, reason=args.reason
+    )
+    what = f"{entry.contract}" + (f" v{entry.version}" if entry.version else " (every version)")
+    print(f"revoked {what}; dataset versions marked revoked: {', '.join(marked) or 'none'}")
+    return 0
+
+
+def _principal_add(args: argparse.Namespace) -> int:
+    store = AccessStore(access_dir(Settings()))
+    principal, token = store.add(args.name, args.kind, tenant=args.tenant)
+    print(f"principal {principal.name} ({principal.kind}) added; its token, shown only now:")
+    print(token)
+    return 0
+
+
+def _principal_list(args: argparse.Namespace) -> int:
+    principals = AccessStore(access_dir(Settings())).list()
+    if args.json:
+        print(json.dumps([p.public() for p in principals], indent=2))
+        return 0
+    if not principals:
+        print("no principals yet (maxlake access principal add NAME --kind KIND)")
+        return 0
+    print(f"{'NAME':<28} {'KIND':<14} {'TENANT':<24} GRANTS")
+    for p in principals:
+        print(f"{p.name:<28} {p.kind:<14} {p.tenant or '-':<24} {', '.join(p.grants) or '-'}")
+    return 0
+
+
+def _principal_remove(args: argparse.Namespace) -> int:
+    AccessStore(access_dir(Settings())).remove(args.name)
+    print(f"principal {args.name} removed")
+    return 0
+
+
+def _grant(args: argparse.Namespace) -> int:
+    principal = AccessStore(access_dir(Settings())).grant(args.principal, args.dataset)
+    print(f"{principal.name} may read: {', '.join(principal.grants)}")
+    return 0
+
+
+def _revoke_grant(args: argparse.Namespace) -> int:
+    principal = AccessStore(access_dir(Settings())).revoke(args.principal, args.dataset)
+    print(f"{principal.name} may read: {', '.join(principal.grants) or 'nothing'}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    since = _since(args.since) if args.since else None
+    rows = AuditLog(DeltaStore(Settings().lake_root)).read(since=since, principal=args.principal)
+    if args.json:
+        for row in rows.iter_rows(named=True):
+            print(json.dumps(row, default=str, sort_keys=True))
+        return 0
+    print(f"{'AT (UTC)':<20} {'PRINCIPAL':<20} {'ACTION':<9} {'WHAT':<28} {'ROWS':>8} OUTCOME")
+    for r in rows.iter_rows(named=True):
+        what = r["dataset"] or "-"
+        if r["version"] is not None:
+            what += f"@v{r['version']}"
+        if r["split"]:
+            what += f"/{r['split']}"
+        rows_text = "-" if r["rows"] is None else str(r["rows"])
+        print(
+            f"{r['at']:%Y-%m-%d %H:%M:%S} {r['principal'] or '-':<20} {r['action']:<9} "
+            f"{what:<28} {rows_text:>8} {r['outcome']} {r['status'] or ''}"
+        )
+    return 0
+
+
+def _since(text: str) -> datetime:
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ConfigError(f"--since {text!r}: give an RFC 3339 time with offset or 30m, 24h, 7d")
+    return moment.astimezone(UTC)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from maxlake.server import run
+
+    settings = Settings()
+    run(settings, host=args.host, port=args.port)
+    return 0

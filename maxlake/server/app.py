@@ -1,0 +1,72 @@
+"""The dataset service application: one aiohttp app assembled from route modules.
+
+Each module in :data:`ROUTE_MODULES` exposes ``routes`` (an ``aiohttp.web.RouteTableDef``) and
+``OPENAPI_PATHS`` (its part of the OpenAPI document, served at ``/openapi.json``). To add a page
+(a status page, say), write a module with those two names and add it to the tuple.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from maxlake.server.context import CONTEXT, ServiceContext
+from maxlake.settings import Settings
+
+__all__ = ["ROUTE_MODULES", "build_app", "run"]
+
+ROUTE_MODULES = (
+    "maxlake.server.openapi",
+    "maxlake.server.datasets",
+)
+
+logger = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def build_app(settings: Settings) -> web.Application:
+    """The service over the lake, contracts and principals that ``settings`` name."""
+    app = web.Application(middlewares=[_json_errors])
+    app[CONTEXT] = ServiceContext.from_settings(settings)
+    for name in ROUTE_MODULES:
+        module = importlib.import_module(name)
+        app.add_routes(module.routes)
+    return app
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The ``paths`` of every route module, merged."""
+    paths: dict[str, Any] = {}
+    for name in ROUTE_MODULES:
+        paths.update(getattr(importlib.import_module(name), "OPENAPI_PATHS", {}))
+    return paths
+
+
+def run(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """Serve until interrupted (SIGINT/SIGTERM)."""
+    web.run_app(
+        build_app(settings),
+        host=host or settings.server_host,
+        port=port if port is not None else settings.server_port,
+        print=lambda message: logger.info("%s", message),
+        access_log=None,
+    )
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own errors (unknown route, wrong method) as the service's JSON error body."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json" or exc.status < 400:
+            raise
+        body = {"error": {"status": exc.status, "outcome": "invalid", "detail": exc.reason}}
+        return web.Response(
+            status=exc.status, text=json.dumps(body), content_type="application/json"
+        )

@@ -1,0 +1,383 @@
+"""Dataset routes: list what a token may see, show a manifest, download a split.
+
+Every request, allowed or not, leaves one row in ``ops/audit`` (see :mod:`lake.access.audit`).
+A download is audited *before* the first byte is sent; when the audit write fails the data is
+not served (503). The read decision is :func:`lake.access.check_read`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from aiohttp import web
+
+from lake.access import AuditEntry, Decision, check_read
+from lake.curation import list_datasets
+from lake.curation.build import curated_root
+from lake.curation.manifest import Manifest, file_sha256
+from maxlake.server.context import CONTEXT, ServiceContext
+
+__all__ = ["OPENAPI_PATHS", "routes"]
+
+routes = web.RouteTableDef()
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+_BATCH_ROWS = 65_536
+
+
+@routes.get("/v1/datasets")
+async def list_visible(request: web.Request) -> web.Response:
+    """Datasets the token holds a grant for that have a servable version."""
+    ctx = request.app[CONTEXT]
+    principal = await ctx.authenticate(request)
+    if principal is None:
+        return await _refuse(
+            request, ctx, "list", Decision("unauthenticated", 401, "a valid token is required")
+        )
+    visible: list[dict[str, Any]] = []
+    for summary in await asyncio.to_thread(list_datasets, ctx.settings.lake_root):
+        if not principal.may_read(summary.name) or summary.latest is None:
+            continue
+        decision = await asyncio.to_thread(_check, ctx, principal, summary.name, None, None)
+        if decision.allowed and decision.manifest is not None:
+            visible.append(
+                {
+                    "name": summary.name,
+                    "latest": decision.manifest.version,
+                    "purpose": summary.purpose,
+                    "description": summary.description,
+                    "splits": {n: s.rows for n, s in decision.manifest.splits.items()},
+                }
+            )
+    entry = AuditEntry("list", "allowed", principal=principal.name, rows=len(visible), status=200)
+    await ctx.audit(request, entry)
+    return web.json_response({"datasets": visible})
+
+
+@routes.get("/v1/datasets/{name}")
+async def show_latest(request: web.Request) -> web.Response:
+    """The manifest of the newest active version."""
+    return await _show(request, None)
+
+
+@routes.get("/v1/datasets/{name}/versions/{version}")
+async def show_version(request: web.Request) -> web.Response:
+    """The manifest of one version (``3``, ``v3`` or ``latest``)."""
+    return await _show(request, _version(request))
+
+
+@routes.get("/v1/datasets/{name}/versions/{version}/splits/{split}")
+async def download(request: web.Request) -> web.StreamResponse:
+    """One split as Parquet (``?format=parquet``, default) or an Arrow IPC stream (``arrow``)."""
+    ctx = request.app[CONTEXT]
+    name, version, split = (
+        request.match_info["name"],
+        _version(request),
+        request.match_info["split"],
+    )
+    fmt = request.query.get("format", "parquet")
+    principal = await ctx.authenticate(request)
+    decision = await asyncio.to_thread(_check, ctx, principal, name, version, split)
+    if decision.allowed and fmt not in ("parquet", "arrow"):
+        decision = Decision("invalid", 400, f"format {fmt!r} is not 'parquet' or 'arrow'")
+    manifest = decision.manifest
+    if not decision.allowed or manifest is None:
+        return await _refuse(
+            request,
+            ctx,
+            "download",
+            decision,
+            principal=principal,
+            name=name,
+            version=version,
+            split=split,
+        )
+    folder = curated_root(ctx.settings.lake_root) / manifest.name / f"v{manifest.version}"
+    path = folder / manifest.splits[split].file
+    if await asyncio.to_thread(file_sha256, path) != manifest.splits[split].sha256:
+        broken = Decision("error", 500, "the stored split does not match its manifest; not served")
+        return await _refuse(
+            request,
+            ctx,
+            "download",
+            broken,
+            principal=principal,
+            name=name,
+            version=version,
+            split=split,
+        )
+    entry = AuditEntry(
+        "download",
+        "allowed",
+        principal=principal.name if principal else None,
+        dataset=manifest.name,
+        version=manifest.version,
+        split=split,
+        format=fmt,
+        rows=manifest.splits[split].rows,
+        status=200,
+    )
+    try:
+        await ctx.audit(request, entry)
+    except Exception as exc:  # any audit failure must stop the download
+        raise web.HTTPServiceUnavailable(
+            text=_error_body(503, "error", f"audit write failed, not served: {type(exc).__name__}"),
+            content_type="application/json",
+        ) from exc
+    filename = f"{manifest.name}-v{manifest.version}-{split}.{fmt}"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "X-Maxlake-Content-Hash": manifest.content_hash,
+        "X-Maxlake-Rows": str(manifest.splits[split].rows),
+    }
+    if fmt == "parquet":
+        return web.FileResponse(
+            path, headers={**headers, "Content-Type": "application/vnd.apache.parquet"}
+        )
+    response = web.StreamResponse(headers={**headers, "Content-Type": ARROW_STREAM})
+    await response.prepare(request)
+    chunks = _arrow_stream(str(path))
+    while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def _show(request: web.Request, version: str | None) -> web.Response:
+    ctx = request.app[CONTEXT]
+    name = request.match_info["name"]
+    principal = await ctx.authenticate(request)
+    decision = await asyncio.to_thread(_check, ctx, principal, name, version, None, show=True)
+    manifest = decision.manifest
+    if not decision.allowed or manifest is None:
+        return await _refuse(
+            request, ctx, "show", decision, principal=principal, name=name, version=version
+        )
+    entry = AuditEntry(
+        "show",
+        "allowed",
+        principal=principal.name if principal else None,
+        dataset=manifest.name,
+        version=manifest.version,
+        rows=manifest.rows,
+        status=200,
+    )
+    await ctx.audit(request, entry)
+    return web.Response(body=_public_manifest(manifest), content_type="application/json")
+
+
+def _public_manifest(manifest: Manifest) -> bytes:
+    """The manifest as served: the spec's tenant and plant filters are replaced by a count.
+
+    A spec may name tenants and plants whose contracts pseudonymise them; the service shows
+    every grantee the manifest, so those names stay out of it (the stored file keeps them,
+    for reproducibility).
+    """
+    doc = json.loads(manifest.to_json())
+    filters = doc.get("spec", {}).get("filters", {})
+    for key in ("tenants", "plants"):
+        if key in filters:
+            filters[key] = f"<{len(filters[key])} redacted>"
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _check(
+    ctx: ServiceContext,
+    principal: Any,
+    name: str,
+    version: str | None,
+    split: str | None,
+    *,
+    show: bool = False,
+) -> Decision:
+    decision = check_read(
+        principal, name, version, split, lake_root=ctx.settings.lake_root, contracts=ctx.contracts
+    )
+    if show and decision.outcome == "revoked":
+        return Decision("allowed", 200, decision.detail, decision.manifest)
+    return decision
+
+
+def _version(request: web.Request) -> str | None:
+    version = request.match_info["version"]
+    return None if version == "latest" else version
+
+
+async def _refuse(
+    request: web.Request,
+    ctx: ServiceContext,
+    action: str,
+    decision: Decision,
+    *,
+    principal: Any = None,
+    name: str | None = None,
+    version: str | None = None,
+    split: str | None = None,
+) -> web.Response:
+    """Audit a refused request and answer with the decision's status and a JSON error."""
+    manifest = decision.manifest
+    well_formed = decision.outcome not in ("invalid", "unauthenticated")
+    entry = AuditEntry(
+        action,
+        decision.outcome,
+        principal=principal.name if principal is not None else None,
+        dataset=(manifest.name if manifest else name) if well_formed else None,
+        version=manifest.version if manifest else None,
+        split=split if well_formed else None,
+        status=decision.status,
+        detail=decision.detail
+        if well_formed
+        else f"{decision.detail} (asked: {name!r}, {version!r}, {split!r})"[:500],
+    )
+    await ctx.audit(request, entry)
+    headers = {"WWW-Authenticate": 'Bearer realm="maxlake"'} if decision.status == 401 else None
+    return web.Response(
+        status=decision.status,
+        text=_error_body(decision.status, decision.outcome, decision.detail),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _error_body(status: int, outcome: str, detail: str) -> str:
+    return json.dumps({"error": {"status": status, "outcome": outcome, "detail": detail}})
+
+
+def _arrow_stream(path: str) -> Iterator[bytes]:
+    """An Arrow IPC stream of a Parquet file, yielded one record batch at a time."""
+    parquet = pq.ParquetFile(path)
+    chunks = _Chunks()
+    with pa.ipc.new_stream(pa.PythonFile(chunks, mode="w"), parquet.schema_arrow) as writer:
+        for batch in parquet.iter_batches(batch_size=_BATCH_ROWS):
+            writer.write_batch(batch)
+            yield chunks.take()
+    yield chunks.take()
+
+
+class _Chunks:
+    """A write-only file object that keeps what was written until taken."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts.clear()
+        return out
+
+
+_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_NAME_PARAM = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+}
+_VERSION_PARAM = {
+    "name": "version",
+    "in": "path",
+    "required": True,
+    "description": "N, vN or latest (the newest active version)",
+    "schema": {"type": "string", "pattern": "^(v?[1-9][0-9]{0,8}|latest)$"},
+}
+_SPLIT_PARAM = {**_NAME_PARAM, "name": "split"}
+_REFUSALS = {
+    "400": {"description": "malformed name, version, split or format", **_ERROR},
+    "401": {"description": "missing or invalid token", **_ERROR},
+    "403": {"description": "no grant, built without contracts, or revoked", **_ERROR},
+    "404": {"description": "no such dataset, version or split (asked with a grant)", **_ERROR},
+}
+_MANIFEST = {
+    "200": {
+        "description": "the manifest (spec, sources, splits, contracts, status, content hash)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Manifest"}}},
+    },
+    **_REFUSALS,
+}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/datasets": {
+        "get": {
+            "summary": "Datasets this token may read",
+            "operationId": "listDatasets",
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": {
+                    "description": "granted datasets with a servable version",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/DatasetList"}}
+                    },
+                },
+                "401": _REFUSALS["401"],
+            },
+        }
+    },
+    "/v1/datasets/{name}": {
+        "get": {
+            "summary": "Manifest of the newest active version",
+            "operationId": "showLatest",
+            "security": [{"bearer": []}],
+            "parameters": [_NAME_PARAM],
+            "responses": _MANIFEST,
+        }
+    },
+    "/v1/datasets/{name}/versions/{version}": {
+        "get": {
+            "summary": "Manifest of one version (revoked versions are shown with their status)",
+            "operationId": "showVersion",
+            "security": [{"bearer": []}],
+            "parameters": [_NAME_PARAM, _VERSION_PARAM],
+            "responses": _MANIFEST,
+        }
+    },
+    "/v1/datasets/{name}/versions/{version}/splits/{split}": {
+        "get": {
+            "summary": "Download one split as Parquet or as an Arrow IPC stream",
+            "operationId": "downloadSplit",
+            "security": [{"bearer": []}],
+            "parameters": [
+                _NAME_PARAM,
+                _VERSION_PARAM,
+                _SPLIT_PARAM,
+                {
+                    "name": "format",
+                    "in": "query",
+                    "required": False,
+                    "schema": {
+                        "type": "string",
+                        "enum": ["parquet", "arrow"],
+                        "default": "parquet",
+                    },
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "the split; headers X-Maxlake-Content-Hash and X-Maxlake-Rows",
+                    "content": {
+                        "application/vnd.apache.parquet": {
+                            "schema": {"type": "string", "format": "binary"}
+                        },
+                        ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}},
+                    },
+                },
+                **_REFUSALS,
+                "503": {"description": "the access could not be audited; not served", **_ERROR},
+            },
+        }
+    },
+}

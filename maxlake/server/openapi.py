@@ -1,0 +1,120 @@
+"""``GET /openapi.json``: the OpenAPI 3.1 document of every route module (no token needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from maxlake import __version__
+
+__all__ = ["OPENAPI_PATHS", "openapi_document", "routes"]
+
+routes = web.RouteTableDef()
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "operationId": "openapi",
+            "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.1 JSON"}},
+        }
+    }
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["status", "outcome", "detail"],
+                "properties": {
+                    "status": {"type": "integer"},
+                    "outcome": {
+                        "type": "string",
+                        "enum": [
+                            "denied",
+                            "unauthenticated",
+                            "not_found",
+                            "invalid",
+                            "revoked",
+                            "error",
+                        ],
+                    },
+                    "detail": {"type": "string"},
+                },
+            }
+        },
+    },
+    "DatasetList": {
+        "type": "object",
+        "properties": {
+            "datasets": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "latest": {"type": "integer"},
+                        "purpose": {"type": "string"},
+                        "description": {"type": "string"},
+                        "splits": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    },
+                },
+            }
+        },
+    },
+    "Manifest": {
+        "type": "object",
+        "description": "manifest.json of a dataset version (see docs/DATASETS.md)",
+        "properties": {
+            "name": {"type": "string"},
+            "version": {"type": "integer"},
+            "status": {"type": "string", "enum": ["active", "revoked"]},
+            "status_reason": {"type": "string"},
+            "contracts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "version": {"type": "integer"},
+                        "sha256": {"type": "string"},
+                    },
+                },
+            },
+            "content_hash": {"type": "string"},
+        },
+        "additionalProperties": True,
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The whole document, assembled from the route modules of the app."""
+    from maxlake.server.app import openapi_paths
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "maxlake dataset service",
+            "version": __version__,
+            "description": "Curated, de-identified training sets for model teams. Every request "
+            "is checked against the token's grants and recorded in the audit table ops/audit.",
+        },
+        "paths": openapi_paths(),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": _SCHEMAS,
+        },
+    }
+
+
+@routes.get("/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI document."""
+    del request
+    return web.json_response(openapi_document())

@@ -1,0 +1,327 @@
+"""The dataset service as model teams meet it: a real `maxlake serve` process over a real lake.
+
+Datasets are built under real contracts (added with `maxlake contracts add`), principals are
+created with `maxlake access principal add`, and every assertion goes through HTTP or the CLI.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from infra.broker import free_port
+from lake.curation import build_dataset
+from lake.sharing import sharing_gate
+from maxlake.cli import main
+from maxlake.settings import Settings
+from tests.unit.curation.test_build_helpers import (
+    JOBS,
+    PUEBLA,
+    STUTTGART,
+    T0,
+    TENANT,
+    registry,
+    seeded_lake,
+    spec,
+    write_inspection,
+)
+
+pytestmark = pytest.mark.integration
+
+RAW_IDS = [
+    TENANT,
+    "SN-RAW-4711",
+    "lot-1",
+    *(p for p, _, _ in (STUTTGART, PUEBLA)),
+    *(ln for _, ln, _ in (STUTTGART, PUEBLA)),
+    *(m for _, _, ms in (STUTTGART, PUEBLA) for m in ms),
+]
+ALL_IDS = '["tenant", "plant", "line", "machine", "part_serial", "lot"]'
+
+
+def _contract(cid: str, purpose: str) -> str:
+    return (
+        f'id = "{cid}"\ntenant = "{TENANT}"\npurposes = ["{purpose}"]\n'
+        '[share]\nkinds = ["telemetry", "inspection"]\n'
+        f"[deidentify]\npseudonymise = {ALL_IDS}\nsuppress_rare = true\n"
+    )
+
+
+@dataclass
+class Service:
+    """A running `maxlake serve` and what the tests need to talk to it."""
+
+    port: int
+    env: dict[str, str]
+    tokens: dict[str, str]
+    lake: Path
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
+        """GET ``path`` exactly as given (no client-side normalisation)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+    def cli(self, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+        """Run the CLI in-process with the service's settings."""
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in self.env.items():
+                mp.setenv(key, value)
+            capsys.readouterr()
+            code = main(list(args))
+            return code, capsys.readouterr().out
+
+    def audit(self, principal: str | None = None) -> list[dict[str, object]]:
+        """The audit rows (via `maxlake audit --json`, run as a subprocess)."""
+        cmd = [sys.executable, "-m", "maxlake.cli", "audit", "--json"]
+        if principal:
+            cmd += ["--principal", principal]
+        out = subprocess.run(cmd, env=self.env, capture_output=True, text=True, check=True)
+        return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "maxlake.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    root = tmp_path_factory.mktemp("serve")
+    lake = root / "lake"
+    store = seeded_lake(lake)
+    write_inspection(store, "SN-RAW-4711", ["cnc-101", "cnc-102"], T0)
+    env = {
+        **os.environ,
+        "MAXLAKE_LAKE_ROOT": str(lake),
+        "MAXLAKE_SHARING_MIN_GROUP_SIZE": "1",
+        "MAXLAKE_SHARING_SECRETS_FILE": str(root / "secrets" / "keys.json"),
+    }
+    env.pop("MAXLAKE_TOKEN", None)
+    for cid, purpose in (("nw-pm", "pm-study"), ("nw-other", "other-study"), ("nw-rev", "rev")):
+        path = root / f"{cid}.toml"
+        path.write_text(_contract(cid, purpose))
+        _cli(env, "contracts", "add", str(path))
+    with pytest.MonkeyPatch.context() as mp:
+        for key in (
+            "MAXLAKE_LAKE_ROOT",
+            "MAXLAKE_SHARING_MIN_GROUP_SIZE",
+            "MAXLAKE_SHARING_SECRETS_FILE",
+        ):
+            mp.setenv(key, env[key])
+        gate = sharing_gate(Settings())
+    for name, purpose in (("spindle", "pm-study"), ("other", "other-study"), ("doomed", "rev")):
+        build_dataset(
+            store, spec(name, purpose=purpose), registry=registry(), jobs=JOBS, sharing=gate
+        )
+    build_dataset(store, spec("raw"), registry=registry(), jobs=JOBS)
+    tokens = {}
+    for principal in ("pm-team", "nogrant"):
+        out = _cli(env, "access", "principal", "add", principal, "--kind", "model_team")
+        tokens[principal] = out.strip().splitlines()[-1]
+    for dataset in ("spindle", "other", "doomed", "raw"):
+        _cli(env, "access", "grant", "pm-team", dataset)
+    port = free_port()
+    log = (root / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "maxlake.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    svc = Service(port, env, tokens, lake)
+    try:
+        _wait_until_up(svc, proc)
+        yield svc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _wait_until_up(svc: Service, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError(f"maxlake serve exited with {proc.returncode}")
+        try:
+            if svc.get("/openapi.json")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("maxlake serve did not answer")
+
+
+def test_openapi_document_is_served(service: Service) -> None:
+    status, _headers, body = service.get("/openapi.json")
+    doc = json.loads(body)
+    assert status == 200
+    assert doc["openapi"].startswith("3.")
+    assert "/v1/datasets/{name}/versions/{version}/splits/{split}" in doc["paths"]
+
+
+def test_no_token_is_401_and_audited(service: Service) -> None:
+    status, headers, _ = service.get("/v1/datasets")
+    assert status == 401
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+    status, _, _ = service.get("/v1/datasets/spindle/versions/1/splits/train", "mxl_bad_token")
+    assert status == 401
+    outcomes = [r["outcome"] for r in service.audit() if r["principal"] is None]
+    assert outcomes.count("unauthenticated") >= 2
+
+
+def test_a_token_without_a_grant_gets_403_and_an_audit_row(service: Service) -> None:
+    token = service.tokens["nogrant"]
+    status, _, body = service.get("/v1/datasets/spindle/versions/1/splits/train", token)
+    assert status == 403
+    assert json.loads(body)["error"]["outcome"] == "denied"
+    status, _, body = service.get("/v1/datasets", token)
+    assert status == 200
+    assert json.loads(body) == {"datasets": []}
+    rows = service.audit("nogrant")
+    denied = [r for r in rows if r["outcome"] == "denied"]
+    assert denied[-1]["dataset"] == "spindle"
+    assert denied[-1]["action"] == "download"
+    assert denied[-1]["status"] == 403
+
+
+def test_granted_download_holds_no_raw_identifier(service: Service) -> None:
+    token = service.tokens["pm-team"]
+    status, _, listing = service.get("/v1/datasets", token)
+    assert status == 200
+    names = {d["name"] for d in json.loads(listing)["datasets"]}
+    assert {"spindle", "other"} <= names
+    assert "raw" not in names
+    status, _, manifest_bytes = service.get("/v1/datasets/spindle", token)
+    manifest = json.loads(manifest_bytes)
+    assert manifest["contracts"][0]["id"] == "nw-pm"
+    assert manifest["contracts"][0]["version"] == 1
+    blobs = [manifest_bytes]
+    for split, rows in ((s, info["rows"]) for s, info in manifest["splits"].items()):
+        status, headers, arrow = service.get(
+            f"/v1/datasets/spindle/versions/1/splits/{split}?format=arrow", token
+        )
+        assert status == 200
+        assert headers["Content-Type"] == "application/vnd.apache.arrow.stream"
+        assert pa.ipc.open_stream(arrow).read_all().num_rows == rows
+        status, _, parquet = service.get(f"/v1/datasets/spindle/versions/v1/splits/{split}", token)
+        assert status == 200
+        assert pl.read_parquet(io.BytesIO(parquet)).height == rows
+        blobs += [arrow, parquet]
+    data = b"".join(blobs)
+    assert manifest["splits"]["train"]["rows"] > 0
+    for raw in RAW_IDS:
+        assert raw.encode() not in data, raw
+    allowed = [r for r in service.audit("pm-team") if r["action"] == "download"]
+    assert allowed
+    assert all(r["outcome"] == "allowed" and r["rows"] is not None for r in allowed)
+
+
+def test_pseudonyms_differ_between_contracts_for_the_same_machine(service: Service) -> None:
+    token = service.tokens["pm-team"]
+    frames = []
+    for name in ("spindle", "other"):
+        _, _, arrow = service.get(
+            f"/v1/datasets/{name}/versions/latest/splits/train?format=arrow", token
+        )
+        frames.append(pl.from_arrow(pa.ipc.open_stream(arrow).read_all()))
+    a, b = (f.get_column("machine") for f in frames if isinstance(f, pl.DataFrame))
+    assert a.len() == b.len() > 0
+    assert not set(a) & set(b)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/datasets/..%2F..%2Fetc%2Fpasswd/versions/1/splits/train",
+        "/v1/datasets/spindle/versions/1/splits/..%2Fmanifest",
+        "/v1/datasets/spindle/versions/1/splits/train%00",
+        "/v1/datasets/Spindle/versions/1",
+        "/v1/datasets/spindle/versions/0",
+        "/v1/datasets/spindle/versions/1..2",
+        "/v1/datasets/spin.dle",
+        "/v1/datasets/spindle/versions/1/splits/train?format=csv",
+        "/v1/datasets/../../../etc/passwd",
+    ],
+)
+def test_malformed_and_traversing_requests_are_rejected(service: Service, path: str) -> None:
+    status, _, body = service.get(path, service.tokens["pm-team"])
+    assert status in (400, 404)
+    assert b"root:" not in body
+    assert "error" in json.loads(body)
+
+
+def test_unknown_version_with_a_grant_is_404(service: Service) -> None:
+    status, _, body = service.get("/v1/datasets/spindle/versions/9", service.tokens["pm-team"])
+    assert status == 404
+    assert json.loads(body)["error"]["outcome"] == "not_found"
+
+
+def test_a_version_built_without_contracts_is_not_served(service: Service) -> None:
+    status, _, body = service.get(
+        "/v1/datasets/raw/versions/1/splits/train", service.tokens["pm-team"]
+    )
+    assert status == 403
+    assert "without sharing contracts" in json.loads(body)["error"]["detail"]
+
+
+def test_a_revoked_version_cannot_be_pulled(
+    service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = service.tokens["pm-team"]
+    assert service.get("/v1/datasets/doomed/versions/1/splits/train", token)[0] == 200
+
+    code, out = service.cli("contracts", "revoke", "nw-rev", "--reason", "NDA ended", capsys=capsys)
+    assert code == 0
+    assert "doomed@v1" in out
+
+    status, _, body = service.get("/v1/datasets/doomed/versions/1/splits/train", token)
+    assert status == 403
+    assert json.loads(body)["error"]["outcome"] == "revoked"
+    status, _, body = service.get("/v1/datasets/doomed/versions/1", token)
+    assert status == 200
+    assert json.loads(body)["status"] == "revoked"
+    pull = ["datasets", "pull", "doomed@1", "--out", str(tmp_path), "--token", token]
+    assert service.cli(*pull, capsys=capsys)[0] == 1
+    assert not list(tmp_path.iterdir())
+    assert service.audit("pm-team")[-1]["outcome"] == "revoked"
+
+
+def test_cli_pull_checks_the_token(
+    service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["datasets", "pull", "spindle@1", "--out", str(tmp_path)]
+    assert service.cli(*args, capsys=capsys)[0] == 1
+    assert service.cli(*args, "--token", service.tokens["nogrant"], capsys=capsys)[0] == 1
+    code, out = service.cli(*args, "--token", service.tokens["pm-team"], capsys=capsys)
+    assert code == 0
+    assert Path(out.strip()).is_file()
+    last = service.audit("pm-team")[-1]
+    assert (last["action"], last["outcome"], last["channel"]) == ("pull", "allowed", "cli")
