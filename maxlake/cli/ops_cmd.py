@@ -132,7 +132,7 @@ def render_status(status: dict[str, Any]) -> str:
             lines.append(
                 f"  {p['topic']:<48}{p['partition']:>5}{p['end']:>11,}{committed:>11}{p['lag']:>9,}"
             )
-    lines.append(f"\n{'table':<26}{'version':>8}{'files':>8}{'small':>8}  last commit age")
+    lines.append(f"\n{'table':<26}{'version':>8}{'files':>8}{'small':>8}  last commit")
     for t in status["tables"]:
         lines.append(
             f"{t['table']:<26}{t['version']:>8}{t['files']:>8}{t['small_files']:>8}"
