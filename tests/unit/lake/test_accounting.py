@@ -1,0 +1,94 @@
+"""check_accounting finds every planted violation of the invariant, and nothing in a clean lake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lake import DeltaStore, quarantine_table, silver_table
+from lake.accounting import check_accounting
+from lake.tables import QUARANTINE_PARTITIONS, RUNS
+from tests.unit.lake.batches import TOPIC, messages, pipeline, with_bad_input
+
+N = 300
+
+
+def _clean_lake(root: Path) -> DeltaStore:
+    events = with_bad_input(N)
+    pipeline(root).process("telemetry", messages([e.payload for e in events]))
+    return DeltaStore(root)
+
+
+def test_a_clean_lake_passes(tmp_path: Path) -> None:
+    report = check_accounting(_clean_lake(tmp_path), committed={(TOPIC, 0): N})
+    assert report.ok, report.violations
+    assert report.runs_consumed["telemetry"] == N
+
+
+def test_an_offset_in_both_silver_and_quarantine_is_reported(tmp_path: Path) -> None:
+    store = _clean_lake(tmp_path)
+    silver = store.open(silver_table("telemetry"))
+    quarantine = store.open(quarantine_table("telemetry"))
+    assert silver is not None
+    assert quarantine is not None
+    victim = int(pc.min(silver.to_pyarrow_table(columns=["kafka_offset"])["kafka_offset"]).as_py())
+    planted = quarantine.to_pyarrow_table().slice(0, 1)
+    planted = planted.set_column(
+        planted.schema.get_field_index("kafka_offset"), "kafka_offset", pa.array([victim])
+    )
+    store.append(
+        quarantine_table("telemetry"), planted, partition_by=QUARANTINE_PARTITIONS, txns={}
+    )
+
+    report = check_accounting(store, committed={(TOPIC, 0): N})
+
+    assert not report.ok
+    problems = [v for v in report.violations if "more than one place" in v.problem]
+    assert [(v.topic, v.partition, v.offsets) for v in problems] == [(TOPIC, 0, (victim,))]
+    assert any("validation_runs counts" in v.problem for v in report.violations)
+
+
+def test_a_committed_offset_missing_from_the_lake_is_reported(tmp_path: Path) -> None:
+    store = _clean_lake(tmp_path)
+
+    report = check_accounting(store, committed={(TOPIC, 0): N + 3})
+
+    lost = [v for v in report.violations if "lost" in v.problem]
+    assert [(v.topic, v.partition, v.offsets) for v in lost] == [(TOPIC, 0, (N, N + 1, N + 2))]
+
+
+def test_offsets_below_the_log_start_are_not_required(tmp_path: Path) -> None:
+    events = with_bad_input(N)
+    pipeline(tmp_path).process(
+        "telemetry", messages([e.payload for e in events], first_offset=1000)
+    )
+    report = check_accounting(
+        DeltaStore(tmp_path), committed={(TOPIC, 0): 1000 + N}, start_offsets={(TOPIC, 0): 1000}
+    )
+    assert report.ok, report.violations
+
+
+def test_an_event_id_twice_in_silver_is_reported(tmp_path: Path) -> None:
+    store = _clean_lake(tmp_path)
+    silver = store.open(silver_table("telemetry"))
+    assert silver is not None
+    row = silver.to_pyarrow_table().slice(0, 1)
+    row = row.set_column(row.schema.get_field_index("kafka_offset"), "kafka_offset", pa.array([N]))
+    store.append(silver_table("telemetry"), row, partition_by=None, txns={})
+
+    report = check_accounting(store)
+
+    assert any("in silver at several offsets" in v.problem for v in report.violations)
+
+
+def test_a_run_row_missing_is_reported(tmp_path: Path) -> None:
+    store = _clean_lake(tmp_path)
+    runs = store.open(RUNS)
+    assert runs is not None
+    runs.delete()
+
+    report = check_accounting(store)
+
+    assert any("validation_runs counts 0" in v.problem for v in report.violations)

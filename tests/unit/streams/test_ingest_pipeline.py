@@ -1,0 +1,124 @@
+"""IngestPipeline without Kafka: dedupe across batches, partitions and restarts, crash replays
+whose batches differ from the first attempt, and GX failures isolated by bisection."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from lake import BatchWriter, DeltaStore
+from lake.accounting import check_accounting
+from quality import ValidationFailed, ValidationGateway, Verdict
+from schemas import EventKind, load_registry
+from streams.ingest import IngestPipeline
+from tests.unit.lake.batches import (
+    TOPIC,
+    Crash,
+    CrashingStore,
+    messages,
+    pipeline,
+    settings,
+    telemetry,
+    with_bad_input,
+)
+
+
+def _ok(root: Path, committed: dict[tuple[str, int], int]) -> None:
+    report = check_accounting(DeltaStore(root), committed=committed)
+    assert report.ok, [str(v) for v in report.violations]
+
+
+def test_a_resend_in_a_later_batch_is_a_counted_duplicate(tmp_path: Path) -> None:
+    payloads = [e.payload for e in telemetry(50)]
+    worker = pipeline(tmp_path)
+    worker.process("telemetry", messages(payloads))
+    again = worker.process("telemetry", messages(payloads[:5], first_offset=50))
+    assert (again.silver_events, again.duplicates) == (0, 5)
+    _ok(tmp_path, {(TOPIC, 0): 55})
+
+
+@pytest.mark.parametrize("partition", [0, 3])
+def test_a_resend_after_a_restart_is_a_duplicate_on_any_partition(
+    tmp_path: Path, partition: int
+) -> None:
+    payloads = [e.payload for e in telemetry(50)]
+    pipeline(tmp_path).process("telemetry", messages(payloads))
+    restarted = pipeline(tmp_path)
+    first = 50 if partition == 0 else 0
+    again = restarted.process(
+        "telemetry", messages(payloads[10:13], partition=partition, first_offset=first)
+    )
+    assert (again.silver_events, again.duplicates) == (0, 3)
+    _ok(tmp_path, {(TOPIC, 0): 50 + (3 if partition == 0 else 0), (TOPIC, partition): first + 3})
+
+
+@pytest.mark.parametrize("crash_before", ["ops/duplicates", "silver/", "ops/validation_runs"])
+def test_a_crash_replayed_partition_by_partition_keeps_cross_partition_resends_apart(
+    tmp_path: Path, crash_before: str
+) -> None:
+    """The first attempt saw an event on partition 0 and its resend on partition 1 in one batch;
+    the replay after the crash sees partition 1 first. The decisions already committed stand."""
+    payloads = [e.payload for e in telemetry(40)]
+    first_p0 = messages(payloads[:20], partition=0)
+    resends_p1 = messages(payloads[:20], partition=1)
+    crashing = BatchWriter(CrashingStore(tmp_path, crash_before))
+    with pytest.raises(Crash):
+        pipeline(tmp_path, crashing).process("telemetry", first_p0 + resends_p1)
+
+    restarted = pipeline(tmp_path)
+    restarted.process("telemetry", resends_p1)
+    restarted.process("telemetry", first_p0)
+
+    _ok(tmp_path, {(TOPIC, 0): 20, (TOPIC, 1): 20})
+    report = check_accounting(DeltaStore(tmp_path))
+    assert report.silver_events["telemetry"] == 20
+    assert report.duplicates["telemetry"] == 20
+
+
+def test_every_bad_class_is_quarantined_and_good_events_reach_silver(tmp_path: Path) -> None:
+    events = with_bad_input(1500)
+    result = pipeline(tmp_path).process("telemetry", messages([e.payload for e in events]))
+    good = sum(1 for e in events if e.bad_class is None)
+    resent = sum(1 for e in events if e.bad_class == "duplicate_resend")
+    assert (result.silver_events, result.duplicates) == (good, resent)
+    assert result.quarantined == len(events) - good - resent
+    _ok(tmp_path, {(TOPIC, 0): len(events)})
+
+
+class _PoisonSensitiveGateway(ValidationGateway):
+    """A real gateway that, like a GX bug, raises on any batch holding the marked machine."""
+
+    marked = "poison-machine"
+
+    def validate(self, kind: EventKind | str, rows: pa.Table) -> Verdict:
+        if pc.any(pc.equal(rows["machine"], self.marked)).as_py():
+            raise ValidationFailed(str(kind), rows.num_rows, "simulated GX crash")
+        return super().validate(kind, rows)
+
+
+def test_a_message_gx_cannot_validate_is_isolated_and_quarantined(tmp_path: Path) -> None:
+    events = telemetry(200)
+    payloads = [e.payload for e in events]
+    poison_at = 137
+    payloads[poison_at] = re.sub(
+        rb'"machine":"[^"]*"', b'"machine":"poison-machine"', payloads[poison_at], count=1
+    )
+    worker = IngestPipeline(
+        settings(tmp_path),
+        _PoisonSensitiveGateway(load_registry()),
+        BatchWriter(DeltaStore(tmp_path)),
+    )
+    result = worker.process("telemetry", messages(payloads))
+
+    assert (result.consumed, result.quarantined, result.silver_events) == (200, 1, 199)
+    quarantine = DeltaStore(tmp_path).open("quarantine/telemetry")
+    assert quarantine is not None
+    rows = quarantine.to_pyarrow_table(columns=["kafka_offset", "reasons", "details"]).to_pylist()
+    assert rows[0]["kafka_offset"] == poison_at
+    assert rows[0]["reasons"] == ["validation_error"]
+    assert "simulated GX crash" in rows[0]["details"][0]
+    _ok(tmp_path, {(TOPIC, 0): 200})
