@@ -101,22 +101,22 @@ class SharingGate:
         released = {kind: self._release(kind, lf, contracts) for kind, lf in frames.items()}
         rare = self._rare_types(released, machines)
         kept_machines = _drop_rare(machines, contracts, rare)
-        out_frames: dict[str, pl.LazyFrame] = {}
-        out_machines: list[pl.DataFrame] = []
+        pseudonymisers = {t: Pseudonymiser(c.id, self.keys.key(c.id)) for t, c in contracts.items()}
         forbidden: dict[str, set[str]] = {}
         clear: dict[str, set[str]] = {}
-        for tenant, contract in contracts.items():
-            pseudo = Pseudonymiser(contract.id, self.keys.key(contract.id))
-            out_machines.append(deidentify_machines(kept_machines, contract, pseudo))
+        for contract in contracts.values():
             _collect_raw(forbidden, clear, kept_machines, released, contract)
-            del tenant
+        out_machines = [
+            deidentify_machines(kept_machines, c, pseudonymisers[t]) for t, c in contracts.items()
+        ]
+        out_frames: dict[str, pl.LazyFrame] = {}
         for kind, lf in released.items():
             parts = [
                 deidentify(
                     _semi_machines(lf.filter(pl.col("tenant") == t), kept_machines),
                     kind,
                     c,
-                    Pseudonymiser(c.id, self.keys.key(c.id)),
+                    pseudonymisers[t],
                 )
                 for t, c in contracts.items()
             ]
