@@ -274,13 +274,35 @@ def timestamp_column(
             vals[i] = None
         arr = pa.array(vals, pa.string())
     try:
-        return pc.cast(arr, TIMESTAMP)
+        parsed = pc.cast(arr, TIMESTAMP)
     except pa.ArrowInvalid:
-        pass
-    try:
-        return pc.cast(pc.replace_substring_regex(arr, r"(\.\d{6})\d+", r"\1"), TIMESTAMP)
-    except pa.ArrowInvalid:
-        return _timestamps_one_by_one(b, scope, vals, key)
+        try:
+            parsed = pc.cast(pc.replace_substring_regex(arr, r"(\.\d{6})\d+", r"\1"), TIMESTAMP)
+        except pa.ArrowInvalid:
+            parsed = _timestamps_one_by_one(b, scope, vals, key)
+    return _within_supported_range(b, scope, vals, key, parsed)
+
+
+_EARLIEST = pa.scalar(datetime(1970, 1, 1, tzinfo=UTC), TIMESTAMP)
+_LATEST = pa.scalar(datetime(2200, 1, 1, tzinfo=UTC), TIMESTAMP)
+
+
+def _within_supported_range(
+    b: Batch, scope: Scope, vals: list[Any], key: str, parsed: pa.Array
+) -> pa.Array:
+    """Reject times before 1970 or from 2200 on: no factory event has them, and downstream
+    tools (pandas nanosecond timestamps in validation and training code) cannot hold them."""
+    outside = pc.or_(pc.less(parsed, _EARLIEST), pc.greater_equal(parsed, _LATEST))
+    if not pc.any(outside).as_py():
+        return parsed
+    for i in pc.indices_nonzero(pc.fill_null(outside, False)).to_pylist():
+        b.reject(
+            scope.owner(i),
+            RejectReason.INVALID_TIMESTAMP,
+            f"field '{scope.field(i, key)}': {describe(vals[i])} is outside the supported "
+            "range 1970-01-01 to 2199-12-31",
+        )
+    return pc.if_else(outside, pa.scalar(None, TIMESTAMP), parsed)
 
 
 def _timestamps_one_by_one(b: Batch, scope: Scope, vals: list[Any], key: str) -> pa.Array:

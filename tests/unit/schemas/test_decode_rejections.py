@@ -206,3 +206,13 @@ def test_first_problem_in_contract_order_wins() -> None:
     event = telemetry(schema_version=3, kind="inspection", tenant="bad tenant!")
     [rejection] = contract_for("telemetry").decode(encode(event), now=NOW).rejections
     assert rejection.reason == R.UNKNOWN_SCHEMA_VERSION
+
+
+def test_times_outside_the_supported_range_are_rejected_not_passed_on() -> None:
+    event = telemetry(sent_time="0001-01-01T00:00:00Z")
+    result = contract_for("telemetry").decode(encode(event), now=NOW)
+    assert result.rows.num_rows == 0
+    (rejection,) = result.rejections
+    assert rejection.reason is RejectReason.INVALID_TIMESTAMP
+    assert "sent_time" in rejection.detail
+    assert "supported range" in rejection.detail
