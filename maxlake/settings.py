@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         "stream",
         description="stream = Faust agents (noack_take); batch = aiokafka getmany in a Faust task",
     )
+    broker_session_timeout_s: float = Field(
+        30.0,
+        ge=1,
+        description="consumer session timeout: how long a dead worker keeps its partitions",
+    )
     batch_max_events: int = Field(5000, ge=1, description="events per micro-batch at most")
     batch_wait_s: float = Field(1.0, gt=0, description="seconds to wait to fill a micro-batch")
     dedupe_horizon_days: int = Field(

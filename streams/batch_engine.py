@@ -41,6 +41,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self.engine.pipeline().forget(tp.topic, tp.partition)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        for tp in assigned:
+            self.engine.pipeline().forget(tp.topic, tp.partition)
         await self.engine.seek_past_lake(list(assigned))
 
 
@@ -70,8 +72,8 @@ class BatchEngine:
             max_poll_records=settings.batch_max_events,
             fetch_max_bytes=64 << 20,
             max_partition_fetch_bytes=16 << 20,
-            session_timeout_ms=30_000,
-            heartbeat_interval_ms=3_000,
+            session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
+            heartbeat_interval_ms=max(int(settings.broker_session_timeout_s * 100), 500),
             max_poll_interval_ms=300_000,
             **security,
         )

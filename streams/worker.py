@@ -63,7 +63,7 @@ def build_app(
     registry = registry or load_registry()
     tenant_ids = list(tenants) if tenants else [t.id for t in registry.tenants]
     name = worker_name or f"{socket.gethostname()}-{os.getpid()}"
-    session_timeout_s = float(os.environ.get("MAXLAKE_BROKER_SESSION_TIMEOUT_S", "30"))
+    session_timeout_s = settings.broker_session_timeout_s
     app = faust.App(
         settings.group_id if settings.ingest_engine == "stream" else f"{settings.group_id}-app",
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
