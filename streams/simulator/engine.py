@@ -110,7 +110,7 @@ class Simulator:
                     rng = random.Random(f"{seed}:{site.tenant}:{site.plant}:{line.id}")
                     cycle = rng.uniform(20.0, 90.0) * tick_s
                     self._lines.append((site, LineModel(line.id, models, rng, cycle)))
-        self._previous: dict[tuple[str, str], bytes] = {}
+        self._previous: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
     def _line_machines(
         self, registry: Registry, site: _Site, line: Line, scale: int
@@ -174,12 +174,16 @@ class Simulator:
         previous_key = (site.tenant, kind)
         while self.bad_rate and self._rng.random() < self.bad_rate:
             broken = {**event, "event_id": self._event_id()}
+            earlier = self._previous.get(previous_key)
             bad_class, payload = make_bad(
-                kind, self._rng, broken, previous=self._previous.get(previous_key)
+                kind, self._rng, broken, previous=earlier[1] if earlier else None
             )
-            yield SimEvent(site.tenant, kind, key, payload, bad_class)
+            # A plant resends an event under its own machine key, so it lands on the
+            # partition of its first copy.
+            bad_key = earlier[0] if bad_class == "duplicate_resend" and earlier else key
+            yield SimEvent(site.tenant, kind, bad_key, payload, bad_class)
         payload = orjson.dumps(event)
-        self._previous[previous_key] = payload
+        self._previous[previous_key] = (key, payload)
         yield SimEvent(site.tenant, kind, key, payload)
 
     def _machine_event(
