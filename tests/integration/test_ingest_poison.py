@@ -29,8 +29,10 @@ TENANT = "northwind-auto"
 
 
 def _gx_poison(good: SimEvent) -> SimEvent:
-    """Passes the decoder but makes the gateway raise ``ValidationFailed``: a ``sent_time`` in
-    year 1 overflows the latency column GX validates (found by probing the real gateway)."""
+    """A ``sent_time`` in year 1 once passed the decoder and then overflowed the pandas latency
+    column GX validates (``ValidationFailed``, bisection down to the message). The decoder now
+    rejects it up front; the bisection itself is covered by the pipeline's unit tests with a
+    gateway that raises on a marked row."""
     payload = re.sub(rb'"sent_time":"[^"]*"', b'"sent_time":"0001-01-01T00:00:00Z"', good.payload)
     event = orjson.loads(payload)
     event["event_id"] = event["event_id"][:-4] + "dead"
@@ -63,7 +65,8 @@ def test_poison_of_every_kind_never_stops_the_worker(
     quarantine = read_table(env, "quarantine/telemetry", ["event_id", "reasons", "stage"])
     poisoned = quarantine.filter(pl.col("event_id").is_in([event_id_of(p.payload) for p in poison]))
     assert poisoned.height == len(poison)
-    assert all(r == ["validation_error"] for r in poisoned["reasons"].to_list())
+    assert all(r == ["invalid_timestamp"] for r in poisoned["reasons"].to_list())
+    assert set(poisoned["stage"].to_list()) == {"decode"}
     assert_expected(env, [*first, *later])
 
 
