@@ -88,6 +88,7 @@ def _build_dataset(settings: Settings) -> bool:
     from lake.curation import build_dataset, load_spec
     from lake.curation.errors import QualityCheckFailed
     from lake.curation.jobs import JOBS
+    from lake.sharing import sharing_gate
 
     spec_path = Path(str(files("lake.curation") / "specs" / "demo_predictive_maintenance.toml"))
     spec = load_spec(spec_path, jobs=JOBS)
@@ -97,9 +98,14 @@ def _build_dataset(settings: Settings) -> bool:
         detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
         print(f"    {stage}: {detail}" if detail else f"    {stage}", flush=True)
 
+    _demo_contracts(settings, spec.purpose)
     try:
         manifest = build_dataset(
-            DeltaStore(settings.lake_root), spec, registry=load_registry(), progress=progress
+            DeltaStore(settings.lake_root),
+            spec,
+            registry=load_registry(),
+            progress=progress,
+            sharing=sharing_gate(settings),
         )
     except QualityCheckFailed as exc:
         print(f"dataset not published: {exc}")
@@ -112,8 +118,53 @@ def _build_dataset(settings: Settings) -> bool:
         labels = "; ".join(f"{col} {dist.get('counts', dist)}" for col, dist in info.labels.items())
         print(f"  {split:<10}{info.rows:>8,} rows  {labels}")
     print(f"  features  {len(manifest.features)}  content hash {manifest.content_hash[:16]}")
-    print(f"  pull it:  maxlake datasets pull {manifest.name}@{manifest.version} --split train")
+    contracts = ", ".join(f"{c['id']} v{c['version']}" for c in manifest.contracts)
+    print(f"  contracts {contracts}")
+    token = _demo_principal(settings, manifest.name)
+    print("  a model team's token (shown once) and how it pulls the train split:")
+    print(f"    export MAXLAKE_TOKEN={token}")
+    print(f"    maxlake datasets pull {manifest.name}@{manifest.version} --split train")
     return True
+
+
+def _demo_contracts(settings: Settings, purpose: str) -> None:
+    """One sharing contract per tenant for the demo's purpose, unless one is in force.
+
+    Every machine type of the demo registry belongs to a single company, so rare-type
+    suppression is off here (in a real alliance, keep it on).
+    """
+    from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file
+
+    store = ContractStore(contracts_dir(settings))
+    keys = KeyRing(keys_file(settings))
+    for tenant in load_registry().tenants:
+        if store.in_force(tenant.id, purpose) is not None:
+            continue
+        contract = store.add(
+            (
+                f'id = "{tenant.id}-demo"\ntenant = "{tenant.id}"\n'
+                f'purposes = ["{purpose}"]\n'
+                'description = "maxlake demo: machine health data, pseudonymised"\n'
+                '[share]\nkinds = ["telemetry", "machine_event"]\n'
+                '[deidentify]\npseudonymise = ["plant", "line", "machine"]\n'
+                "suppress_rare = false\n"
+            ).encode(),
+            source="maxlake demo",
+        )
+        keys.ensure(contract.id)
+        _say(f"sharing contract {contract.id} v{contract.version} for purpose {purpose!r}")
+
+
+def _demo_principal(settings: Settings, dataset: str) -> str:
+    """A fresh ``demo-model-team`` principal granted ``dataset``; returns its token."""
+    from lake.access import AccessStore, access_dir
+
+    store = AccessStore(access_dir(settings))
+    if any(p.name == "demo-model-team" for p in store.list()):
+        store.remove("demo-model-team")
+    _, token = store.add("demo-model-team", "model_team")
+    store.grant("demo-model-team", dataset)
+    return str(token)
 
 
 def _start_worker() -> subprocess.Popen[bytes]:

@@ -142,6 +142,18 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
 ) -> None:
     seeded_lake(tmp_path)
     monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(tmp_path))
+    monkeypatch.setenv("MAXLAKE_SHARING_MIN_GROUP_SIZE", "1")
+    contract = tmp_path / "nw.toml"
+    contract.write_text(
+        'id = "nw-research"\ntenant = "northwind-auto"\npurposes = ["research"]\n'
+        '[share]\nkinds = ["telemetry", "machine_event", "inspection"]\n'
+        '[deidentify]\npseudonymise = ["machine"]\n'
+    )
+    assert main(["contracts", "add", str(contract)]) == 0
+    assert main(["access", "principal", "add", "pm-team", "--kind", "model_team"]) == 0
+    monkeypatch.setenv("MAXLAKE_TOKEN", capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["access", "grant", "pm-team", "pm"]) == 0
+    capsys.readouterr()
     spec_file = tmp_path / "pm.toml"
     spec_file.write_text(
         'name = "pm"\npurpose = "research"\n[job]\nname = "predictive_maintenance"\n'
