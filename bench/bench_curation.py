@@ -7,11 +7,14 @@ small machine_event table. Then it runs, each in its own child process so that p
 the child's own:
 
 * **polars**: ``lake.curation.jobs.predictive_maintenance`` over ``pl.scan_delta`` (lazy; the
-  heavy aggregation is collected with the streaming engine);
+  heavy aggregation is collected with the streaming engine, one time range of at most
+  ``CHUNK_ROWS`` rows at a time);
 * **pandas**: the same features, labels and split written with pandas (``pyarrow`` dataset
   read of the same columns, groupby, ``merge_asof``).
 
 It prints source rows/s, wall time, peak RSS (``ru_maxrss`` of the child) and the ratio.
+``--dump DIR`` also writes the polars splits as Parquet under ``DIR`` (to compare runs bit for
+bit, for example before and after a change to the job).
 """
 
 from __future__ import annotations
@@ -113,7 +116,7 @@ def generate(root: Path, rows: int, chunk: int = 2_000_000) -> None:
     )
 
 
-def run_polars(root: Path) -> dict[str, Any]:
+def run_polars(root: Path, dump: Path | None = None) -> dict[str, Any]:
     import polars as pl
 
     from lake.curation.job import JobInputs
@@ -129,6 +132,10 @@ def run_polars(root: Path) -> dict[str, Any]:
         tags=pl.DataFrame(reg.tag_ranges()),
     )
     out = predictive_maintenance(inputs)
+    if dump is not None:
+        dump.mkdir(parents=True, exist_ok=True)
+        for name, frame in out.splits.items():
+            frame.write_parquet(dump / f"{name}.parquet")
     return {name: frame.height for name, frame in out.splits.items()} | {
         "positives": int(sum(int(f["failure_within_h"].sum()) for f in out.splits.values()))
     }
@@ -204,10 +211,10 @@ def run_pandas(root: Path) -> dict[str, Any]:
     }
 
 
-def child(engine: str, root: Path) -> None:
+def child(engine: str, root: Path, dump: Path | None) -> None:
     """Run one engine and print JSON: seconds, peak RSS, split sizes."""
     began = time.perf_counter()
-    result = run_polars(root) if engine == "polars" else run_pandas(root)
+    result = run_polars(root, dump) if engine == "polars" else run_pandas(root)
     seconds = time.perf_counter() - began
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
@@ -217,9 +224,10 @@ def child(engine: str, root: Path) -> None:
     )
 
 
-def measure(engine: str, root: Path) -> dict[str, Any]:
+def measure(engine: str, root: Path, dump: Path | None) -> dict[str, Any]:
+    extra = ["--dump", str(dump)] if dump is not None else []
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", engine, "--keep", str(root)],
+        [sys.executable, __file__, "--child", engine, "--keep", str(root), *extra],
         capture_output=True,
         text=True,
         check=True,
@@ -234,9 +242,10 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="use (or create) the lake in this directory")
     parser.add_argument("--child", choices=("polars", "pandas"), help=argparse.SUPPRESS)
     parser.add_argument("--engines", default="polars,pandas")
+    parser.add_argument("--dump", type=Path, help="write the polars splits as Parquet here")
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.keep)
+        child(args.child, args.keep, args.dump)
         return
     with tempfile.TemporaryDirectory(prefix="bench-curation-") as tmp:
         root = args.keep or Path(tmp)
@@ -253,7 +262,7 @@ def main() -> None:
         )
         results = {}
         for engine in args.engines.split(","):
-            r = measure(engine, root)
+            r = measure(engine, root, args.dump)
             results[engine] = r
             print(
                 f"{engine:7s} {r['seconds']:7.1f} s  {rows / r['seconds']:>12,.0f} rows/s  "

@@ -21,6 +21,11 @@ of the window_end range, floored to the window grid. train: ``window_end <= t1 -
 validation: ``t1 <= window_end <= t2 - horizon``; test: ``window_end >= t2``. The windows in
 the ``horizon`` gap before each boundary are dropped: their labels would look into the next
 split's period.
+
+Memory: the statistics come from per-window value lists (see :mod:`._frames`), so the
+aggregation runs over consecutive time ranges of at most :data:`CHUNK_ROWS` telemetry rows,
+cut on the window grid (:func:`._frames.grid_chunks`), one after the other. Peak memory then
+follows the chunk size, not the size of the lake; the output is the same, bit for bit.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from lake.curation.job import FeatureInfo, JobInputs, JobOutput
 from lake.curation.jobs._frames import (
     MACHINE_KEYS,
     as_us,
+    grid_chunks,
+    in_range,
     list_mean,
     list_slope,
     list_std,
@@ -48,7 +55,14 @@ from lake.curation.jobs._frames import (
 )
 from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points
 
-__all__ = ["LABEL", "PARAMETERS", "STATS", "PredictiveMaintenanceParams", "predictive_maintenance"]
+__all__ = [
+    "CHUNK_ROWS",
+    "LABEL",
+    "PARAMETERS",
+    "STATS",
+    "PredictiveMaintenanceParams",
+    "predictive_maintenance",
+]
 
 JOB: Final = "predictive_maintenance"
 LABEL: Final = "failure_within_h"
@@ -64,6 +78,10 @@ PARAMETERS: Final = (
     "qualities",
     "drop_unobserved_horizon",
 )
+CHUNK_ROWS: int = 4_000_000
+"""Telemetry rows aggregated at once (more only when one window alone holds more). With
+4,000,000 the job peaked at 1.7 GiB on 20,000,000 rows (7.3 GiB in one aggregation); smaller
+chunks mean more scans (each skips the files outside its time range by their statistics)."""
 _HOUR_US: Final = 3_600_000_000
 _ENGINE: Final[Literal["streaming"]] = "streaming"
 
@@ -137,7 +155,25 @@ def predictive_maintenance(inputs: JobInputs) -> JobOutput:
 def _window_stats(
     telemetry: pl.LazyFrame, pairs: pl.DataFrame, params: PredictiveMaintenanceParams
 ) -> pl.DataFrame:
-    """(machine, tag, window_start) -> statistics, from readings inside each window only."""
+    """(machine, tag, window_start) -> statistics, from readings inside each window only.
+
+    Aggregated one chunk of windows at a time (:data:`CHUNK_ROWS`); every window lies in one
+    chunk, so concatenating the chunks gives exactly the rows of a single aggregation.
+    """
+    chunks = grid_chunks(telemetry, "event_time", params.window_us, CHUNK_ROWS)
+    if not chunks:
+        return _aggregate(telemetry, pairs, params)
+    return pl.concat(
+        [
+            _aggregate(telemetry.filter(in_range("event_time", start, end)), pairs, params)
+            for start, end in chunks
+        ]
+    )
+
+
+def _aggregate(
+    telemetry: pl.LazyFrame, pairs: pl.DataFrame, params: PredictiveMaintenanceParams
+) -> pl.DataFrame:
     window = f"{params.window_us}us"
     start = pl.col("event_time").dt.truncate(window)
     hours = (pl.col("event_time") - pl.col("window_start")).dt.total_microseconds() / _HOUR_US
