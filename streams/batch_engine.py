@@ -25,7 +25,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from lake import app_id
 from maxlake.settings import Settings
 from schemas import EventKind
-from streams.ingest import IngestPipeline, RawMessage
+from streams.ingest import IngestPipeline, RawMessage, log_batch
 
 __all__ = ["BatchEngine"]
 
@@ -112,17 +112,7 @@ class BatchEngine:
         pipeline = self.pipeline()
         for kind, messages in by_kind.items():
             result = pipeline.process(kind, messages)
-            logger.info(
-                "%s batch: %d consumed, %d silver rows, %d quarantined, %d duplicates, "
-                "%d already in lake, write %.0f ms",
-                kind.value,
-                result.consumed,
-                result.silver_rows,
-                result.quarantined,
-                result.duplicates,
-                result.skipped,
-                result.write_ms,
-            )
+            log_batch(kind, result)
         await consumer.commit(_next_offsets(records))
 
     async def seek_past_lake(self, assigned: Sequence[TopicPartition]) -> None:

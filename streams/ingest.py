@@ -38,7 +38,7 @@ from maxlake.settings import Settings
 from quality import ValidationFailed, ValidationGateway, Verdict
 from schemas import DecodeLimits, EventKind, contract_for
 
-__all__ = ["IngestPipeline", "RawMessage", "tenant_of_topic"]
+__all__ = ["IngestPipeline", "RawMessage", "log_batch", "tenant_of_topic"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,21 @@ class RawMessage:
     timestamp_ms: int | None
     key: bytes | None
     value: bytes | None
+
+
+def log_batch(kind: EventKind, result: WriteResult) -> None:
+    """One INFO line per written batch, the same for both engines."""
+    logger.info(
+        "%s batch: %d consumed, %d silver rows, %d quarantined, %d duplicates, "
+        "%d already in lake, write %.0f ms",
+        kind.value,
+        result.consumed,
+        result.silver_rows,
+        result.quarantined,
+        result.duplicates,
+        result.skipped,
+        result.write_ms,
+    )
 
 
 def tenant_of_topic(topic: str) -> str:

@@ -32,7 +32,7 @@ from maxlake.settings import Settings
 from quality import ValidationGateway
 from schemas import EventKind, Registry, load_registry
 from streams.batch_engine import BatchEngine
-from streams.ingest import IngestPipeline, RawMessage
+from streams.ingest import IngestPipeline, RawMessage, log_batch
 from streams.metrics import LagPoller, MeteredWriter, WorkerMetrics, serve_metrics
 
 __all__ = ["build_app", "run_worker"]
@@ -190,17 +190,7 @@ def _ingest_agent(kind: EventKind, settings: Settings, pipeline: Any) -> Any:
                 for e in events
             ]
             result = ingest_pipeline.process(kind, messages)
-            logger.info(
-                "%s batch: %d consumed, %d silver rows, %d quarantined, %d duplicates, "
-                "%d already in lake, write %.0f ms",
-                kind.value,
-                result.consumed,
-                result.silver_rows,
-                result.quarantined,
-                result.duplicates,
-                result.skipped,
-                result.write_ms,
-            )
+            log_batch(kind, result)
             for event in events:
                 await stream.ack(event)
 
