@@ -23,6 +23,7 @@ __all__ = ["ROUTE_MODULES", "build_app", "run"]
 ROUTE_MODULES = (
     "maxlake.server.openapi",
     "maxlake.server.datasets",
+    "maxlake.server.status_page",
 )
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,279 @@
+"""The status page for data engineers: ``GET /status`` and the JSON behind it.
+
+``/status`` is one self-contained HTML page (``static/status.html``: inline CSS, inline JS,
+charts drawn as inline SVG, nothing fetched from elsewhere). It holds no data itself: its script
+reads ``/api/status`` (:func:`streams.status.collect_status`) and ``/api/status/history``
+(:func:`streams.status.status_history`) with the token it was given and renders them.
+
+The JSON routes name tenants, topics, quarantine reasons and the lake's path, so they require
+the bearer token of a principal of kind ``data_engineer`` (401 without a valid token, 403 for
+model teams and plants). Refusals are recorded in ``ops/audit`` like the dataset routes';
+allowed reads are not, because an open page polls every 30 s and each audit row is a Delta
+commit. The page takes the token from its URL fragment (``/status#token=mxl_...``, which
+browsers never send to a server or put in a ``Referer``) or from a form, keeps it in the tab's
+``sessionStorage`` and sends it as ``Authorization: Bearer``; a ``?token=`` query parameter is
+deliberately not accepted, since it would end up in proxy logs and browser history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import re
+from datetime import timedelta
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from lake.access import AuditEntry, Principal
+from maxlake.server.context import CONTEXT
+from streams.status import collect_status, status_history
+
+__all__ = ["OPENAPI_PATHS", "page_html", "parse_duration", "routes"]
+
+routes = web.RouteTableDef()
+
+ENGINEER_KIND = "data_engineer"
+MAX_WINDOW = timedelta(days=7)
+MAX_BUCKETS = 2000
+_DURATION = re.compile(r"^([1-9][0-9]{0,6})([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
+_NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+class _BadParameter(ValueError):
+    """A query parameter the routes cannot use (answered with 400)."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``1h`` or ``2d`` as a timedelta.
+
+    Raises:
+        ValueError: anything else (a positive integer and one of s, m, h, d is required).
+    """
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"duration {text!r}: give a positive integer and s, m, h or d (15m)")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@cache
+def page_html() -> tuple[str, str]:
+    """The page and its Content-Security-Policy (inline script and style allowed by hash only)."""
+    html = resources.files("maxlake.server").joinpath("static/status.html").read_text("utf-8")
+    hashes: dict[str, list[str]] = {"script": [], "style": []}
+    for tag, body in _INLINE.findall(html):
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        hashes[tag].append(f"'sha256-{digest}'")
+    policy = (
+        "default-src 'none'; "
+        f"script-src {' '.join(hashes['script'])}; "
+        f"style-src {' '.join(hashes['style'])}; "
+        "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return html, policy
+
+
+@routes.get("/status")
+async def status_page(request: web.Request) -> web.Response:
+    """The HTML page (no token needed: it holds no data until its script is given one)."""
+    del request
+    html, policy = page_html()
+    headers = {
+        **_NO_STORE,
+        "Content-Security-Policy": policy,
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
+    return web.Response(text=html, content_type="text/html", headers=headers)
+
+
+@routes.get("/api/status")
+async def api_status(request: web.Request) -> web.Response:
+    """:func:`streams.status.collect_status`; ``?window=`` (1h), ``?tenant=``, ``?kafka=0``."""
+    refusal = await _require_engineer(request)
+    if refusal is not None:
+        return refusal
+    try:
+        window, tenants, kafka = _status_params(request)
+    except _BadParameter as exc:
+        return _error(400, "invalid", str(exc))
+    settings = request.app[CONTEXT].settings
+    status = await asyncio.to_thread(
+        collect_status, settings, window, tenants=tenants or None, kafka=kafka
+    )
+    return _json(status)
+
+
+@routes.get("/api/status/history")
+async def api_status_history(request: web.Request) -> web.Response:
+    """:func:`streams.status.status_history` for ``?window=`` (1h) and ``?bucket=`` (1m)."""
+    refusal = await _require_engineer(request)
+    if refusal is not None:
+        return refusal
+    try:
+        window, bucket = _history_params(request)
+    except _BadParameter as exc:
+        return _error(400, "invalid", str(exc))
+    settings = request.app[CONTEXT].settings
+    return _json(await asyncio.to_thread(status_history, settings, window, bucket))
+
+
+async def _require_engineer(request: web.Request) -> web.Response | None:
+    """None when the bearer token is a data engineer's; else the audited 401/403 answer."""
+    ctx = request.app[CONTEXT]
+    principal: Principal | None = await ctx.authenticate(request)
+    if principal is None:
+        outcome, status, detail = "unauthenticated", 401, "a data engineer's token is required"
+    elif principal.kind != ENGINEER_KIND:
+        outcome, status = "denied", 403
+        detail = f"principal {principal.name!r} is a {principal.kind}, not a {ENGINEER_KIND}"
+    else:
+        return None
+    entry = AuditEntry(
+        "status",
+        outcome,
+        principal=principal.name if principal else None,
+        status=status,
+        detail=f"{detail} ({request.path})",
+    )
+    await ctx.audit(request, entry)
+    response = _error(status, outcome, detail)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="maxlake"'
+    return response
+
+
+def _status_params(request: web.Request) -> tuple[timedelta, list[str], bool]:
+    window = _window(request)
+    tenants = request.query.getall("tenant", [])
+    bad = [t for t in tenants if not _TENANT.fullmatch(t)]
+    if bad:
+        raise _BadParameter(f"tenant {bad[0]!r} is not a tenant id")
+    kafka = request.query.get("kafka", "1")
+    if kafka not in ("0", "1"):
+        raise _BadParameter(f"kafka {kafka!r}: give 0 (lake only) or 1")
+    return window, tenants, kafka == "1"
+
+
+def _history_params(request: web.Request) -> tuple[timedelta, timedelta]:
+    window = _window(request)
+    bucket = _duration_param(request, "bucket", "1m")
+    if window / bucket > MAX_BUCKETS:
+        raise _BadParameter(f"window / bucket is more than {MAX_BUCKETS} buckets")
+    return window, bucket
+
+
+def _window(request: web.Request) -> timedelta:
+    window = _duration_param(request, "window", "1h")
+    if window > MAX_WINDOW:
+        raise _BadParameter(f"window {request.query['window']!r} is longer than 7d")
+    return window
+
+
+def _duration_param(request: web.Request, name: str, default: str) -> timedelta:
+    try:
+        return parse_duration(request.query.get(name, default))
+    except ValueError as exc:
+        raise _BadParameter(f"{name}: {exc}") from exc
+
+
+def _json(document: dict[str, Any]) -> web.Response:
+    return web.Response(
+        text=json.dumps(document), content_type="application/json", headers=_NO_STORE
+    )
+
+
+def _error(status: int, outcome: str, detail: str) -> web.Response:
+    body = {"error": {"status": status, "outcome": outcome, "detail": detail}}
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/json", headers=_NO_STORE
+    )
+
+
+_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_WINDOW_PARAM = {
+    "name": "window",
+    "in": "query",
+    "required": False,
+    "description": "how far back: a positive integer and s, m, h or d; at most 7d",
+    "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,6}[smhd]$", "default": "1h"},
+}
+_REFUSALS = {
+    "400": {"description": "malformed parameter", **_ERROR},
+    "401": {"description": "missing or invalid token", **_ERROR},
+    "403": {"description": "the token is not a data engineer's", **_ERROR},
+}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/status": {
+        "get": {
+            "summary": "Status page for data engineers (HTML; its script calls /api/status*)",
+            "description": "Give the token in the URL fragment: /status#token=mxl_...",
+            "operationId": "statusPage",
+            "security": [],
+            "responses": {"200": {"description": "the page", "content": {"text/html": {}}}},
+        }
+    },
+    "/api/status": {
+        "get": {
+            "summary": "Kafka lag and workers, tables, quality over the window, alerts",
+            "operationId": "getStatus",
+            "security": [{"bearer": []}],
+            "parameters": [
+                _WINDOW_PARAM,
+                {
+                    "name": "tenant",
+                    "in": "query",
+                    "required": False,
+                    "description": "only these tenants' topics (repeatable)",
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "kafka",
+                    "in": "query",
+                    "required": False,
+                    "description": "0 skips the broker (lake only)",
+                    "schema": {"type": "string", "enum": ["0", "1"], "default": "1"},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "streams.status.collect_status (see docs/OPERATIONS.md)",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_REFUSALS,
+            },
+        }
+    },
+    "/api/status/history": {
+        "get": {
+            "summary": "Events/s, quarantine rate and consumed per time bucket, for charts",
+            "operationId": "getStatusHistory",
+            "security": [{"bearer": []}],
+            "parameters": [
+                _WINDOW_PARAM,
+                {
+                    "name": "bucket",
+                    "in": "query",
+                    "required": False,
+                    "description": f"bucket width; at most {MAX_BUCKETS} buckets per window",
+                    "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,6}[smhd]$"},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "streams.status.status_history",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_REFUSALS,
+            },
+        }
+    },
+}

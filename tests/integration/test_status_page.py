@@ -1,0 +1,316 @@
+"""The status page as a data engineer sees it: headless Chromium over a real `maxlake serve`.
+
+A real worker drains simulated traffic (with bad input) from the session broker; then `maxlake
+serve` runs over that lake and Chromium loads ``/status``, runs the page's script and dumps the
+rendered DOM. The numbers the page shows (in ``id``/``data-*`` attributes) must equal what was
+produced (the simulator's labels) and what the lake holds (read here with polars/deltalake).
+Chromium comes from Debian's ``chromium`` package (``make browser`` installs it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from infra.broker import free_port
+from tests.integration.ingest_helpers import (
+    IngestEnv,
+    expected_outcome,
+    produce,
+    read_table,
+    run_cli,
+    simulate,
+    wait_for_lag_zero,
+    workers,
+)
+
+pytestmark = pytest.mark.integration
+
+TENANTS = ("ironbridge-steel",)
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=10000",
+)
+_VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "wbr",
+}
+
+
+@dataclass
+class Node:
+    """One element of the dumped DOM: its tag, attributes and all the text inside it."""
+
+    tag: str
+    attrs: dict[str, str]
+    text: str = ""
+    children: list[Node] = field(default_factory=list)
+
+    def value(self) -> float:
+        """The number in ``data-value``."""
+        return float(self.attrs["data-value"])
+
+    def find(self, **attrs: str) -> list[Node]:
+        """Descendants with these attributes (``data_kind`` is ``data-kind``; ``tag`` the tag)."""
+        tag = attrs.pop("tag", None)
+        wanted = {k.replace("_", "-"): v for k, v in attrs.items()}
+        found = []
+        for child in self.children:
+            if child.tag == (tag or child.tag) and all(
+                child.attrs.get(k) == v for k, v in wanted.items()
+            ):
+                found.append(child)
+            found += child.find(**attrs, **({"tag": tag} if tag else {}))
+        return found
+
+    def one(self, **attrs: str) -> Node:
+        """The only descendant matching ``attrs``."""
+        found = self.find(**attrs)
+        assert len(found) == 1, f"{attrs}: {len(found)} matches"
+        return found[0]
+
+
+class _DomParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = Node(tag, {k: v or "" for k, v in attrs})
+        self.stack[-1].children.append(node)
+        if tag not in _VOID:
+            self.stack.append(node)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.stack[-1].children.append(Node(tag, {k: v or "" for k, v in attrs}))
+
+    def handle_endtag(self, tag: str) -> None:
+        for depth in range(len(self.stack) - 1, 0, -1):
+            if self.stack[depth].tag == tag:
+                del self.stack[depth:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        if self.stack[-1].tag in ("script", "style"):
+            return
+        for node in self.stack:
+            node.text += data
+
+
+def rendered_dom(url: str) -> Node:
+    """``url`` as Chromium renders it after its scripts ran (``--dump-dom``)."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("chromium is not installed: run `make browser` (apt-get install chromium)")
+    with tempfile.TemporaryDirectory(prefix="maxlake-chromium-") as profile:
+        result = subprocess.run(
+            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    parser = _DomParser()
+    parser.feed(result.stdout)
+    parser.close()
+    return parser.root
+
+
+@contextlib.contextmanager
+def serving(env: IngestEnv, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """`maxlake serve` over the test's lake, answering on ``port``; killed however the test ends."""
+    log = (env.work / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "maxlake.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env.environ("serve"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _get(port, "/openapi.json")[0] != 200:
+            assert proc.poll() is None, (env.work / "serve.log").read_text()
+            assert time.monotonic() < deadline, "maxlake serve did not answer within 60 s"
+            time.sleep(0.2)
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+        log.close()
+
+
+def _get(port: int, path: str, token: str | None = None) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def _token(env: IngestEnv, name: str, kind: str) -> str:
+    added = run_cli(env, "access", "principal", "add", name, "--kind", kind)
+    assert added.returncode == 0, added.stderr
+    return added.stdout.strip().splitlines()[-1]
+
+
+def _lake_tables(lake: Path) -> dict[str, int]:
+    """Every Delta table under the lake root and its current version, read with deltalake."""
+    return {
+        log.parent.relative_to(lake).as_posix(): DeltaTable(str(log.parent)).version()
+        for log in lake.glob("**/_delta_log")
+    }
+
+
+def test_status_page_renders_the_lake_in_a_browser(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    began = datetime.now(UTC)
+    env = IngestEnv(kafka_bootstrap, unique_name, tmp_path, TENANTS, partitions=2)
+    env.create_topics()
+    events = simulate(TENANTS, seed=42, duration_s=300, bad_rate=0.1)
+    produced = produce(env, events)
+    expected = expected_outcome(events)
+    quarantined = sum(e.quarantined.total() for e in expected.values())
+    engineer = _token(env, "ops-eng", "data_engineer")
+    model_team = _token(env, "pm-team", "model_team")
+    port = free_port()
+
+    with workers(env, "status") as (worker,), serving(env, port):
+        wait_for_lag_zero(env, [worker], produced=produced, timeout_s=90)
+
+        # The data is behind a data engineer's token; the page itself holds none.
+        assert _get(port, "/api/status")[0] == 401
+        assert _get(port, "/api/status", model_team)[0] == 403
+        assert _get(port, "/api/status/history", model_team)[0] == 403
+        locked = rendered_dom(f"http://127.0.0.1:{port}/status")
+        assert locked.one(tag="body").attrs["data-state"] == "needs-token"
+        assert TENANTS[0] not in locked.text
+
+        dom = rendered_dom(f"http://127.0.0.1:{port}/status#token={engineer}")
+        elapsed_s = (datetime.now(UTC) - began).total_seconds()
+
+    page = dom.one(tag="body")
+    assert page.attrs["data-state"] == "ready", page.one(id="state-text").text
+    runs = read_table(env, "ops/validation_runs", ["kind", "consumed", "failed_expectations"])
+
+    assert page.one(id="consumed-total").value() == produced == runs["consumed"].sum()
+    assert page.one(id="consumed-total").text.strip() == f"{produced:,}"
+    assert page.one(id="quarantined-total").value() == quarantined > 0
+    assert page.one(id="quarantine-rate").value() == quarantined / produced
+    assert (
+        page.one(id="quarantine-rate").text.strip() == f"{quarantined / produced:.2%}"[:-1] + " %"
+    )
+    for kind, exp in expected.items():
+        row = page.one(tag="tr", data_kind=kind)
+        assert row.one(data_field="consumed").value() == exp.consumed, kind
+        assert row.one(data_field="quarantined").value() == exp.quarantined.total(), kind
+        rate = exp.quarantined.total() / exp.consumed if exp.consumed else 0.0
+        assert row.one(data_field="quarantine_rate").value() == rate, kind
+
+    assert page.one(id="kafka-state").attrs["data-reachable"] == "true"
+    assert page.one(id="lag-total").value() == 0
+    partitions = page.find(tag="tr", data_partition="0") + page.find(tag="tr", data_partition="1")
+    assert len(partitions) == 3 * 2
+    for row in partitions:
+        assert row.one(data_field="lag").value() == 0
+        end = row.one(data_field="end").value()
+        committed = row.one(data_field="committed").attrs["data-value"]
+        assert float(committed) == end if committed else end == 0
+    lag_chart = page.one(id="chart-lag")
+    assert lag_chart.attrs["data-bars"] == "6"
+    assert [bar.value() for bar in lag_chart.find(tag="rect")] == [0.0] * 6
+
+    assert page.one(id="worker-count").value() == 1
+    (member,) = page.one(id="workers").find(tag="li")
+    assert member.value() == 6
+
+    failing = {
+        (kind, name)
+        for kind, names in runs.select("kind", "failed_expectations").iter_rows()
+        for name in names or []
+    }
+    shown = {
+        (li.attrs["data-kind"], li.attrs["data-expectation"])
+        for li in page.one(id="failing-expectations").find(tag="li")
+        if "data-expectation" in li.attrs
+    }
+    assert failing, "the bad input failed no expectation"
+    assert shown == failing
+
+    tables = _lake_tables(env.lake_root)
+    shown_tables = {
+        row.attrs["data-table"]: row for row in page.find(tag="tr") if "data-table" in row.attrs
+    }
+    assert set(shown_tables) == set(tables)
+    for name, row in shown_tables.items():
+        assert row.one(data_field="version").value() == tables[name], name
+        assert 0 <= row.one(data_field="last_commit_age_s").value() <= elapsed_s, name
+        committed_at = datetime.fromisoformat(
+            row.one(data_field="last_commit_age_s").attrs["data-last-commit"]
+        )
+        assert began.replace(microsecond=0) <= committed_at, name
+
+    throughput = page.one(id="chart-throughput")
+    assert int(throughput.attrs["data-consumed"]) == produced
+    assert int(throughput.attrs["data-points"]) == len(throughput.find(tag="circle")) >= 60
+    assert sum(c.value() for c in throughput.find(tag="circle")) * 60 == pytest.approx(produced)
+    assert int(page.one(id="chart-quarantine").attrs["data-quarantined"]) == quarantined
+
+    alerts = [
+        li.attrs["data-alert"]
+        for li in page.one(id="alerts").find(tag="li")
+        if "data-alert" in li.attrs
+    ]
+    assert page.one(id="alert-count").value() == len(alerts)
+    assert not set(alerts) & {"lag_high", "no_workers", "kafka_unreachable", "stale_table"}
+    high = [
+        k for k, e in expected.items() if e.consumed and e.quarantined.total() > 0.05 * e.consumed
+    ]
+    assert alerts.count("quarantine_rate_high") == len(high)
