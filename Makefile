@@ -33,14 +33,23 @@ lint: $(STAMP) ## ruff
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
-test: $(STAMP) $(KAFKA_JARS) lint typecheck ## lint, typecheck, unit and integration tests
+test: $(STAMP) $(KAFKA_JARS) browser lint typecheck ## lint, typecheck, unit and integration tests
 	$(BIN)/pytest
 
 test-unit: $(STAMP) ## unit tests only (no broker)
 	$(BIN)/pytest tests/unit
 
-test-integration: $(STAMP) $(KAFKA_JARS) ## integration tests against a throwaway real broker
+test-integration: $(STAMP) $(KAFKA_JARS) browser ## integration tests against a throwaway real broker
 	$(BIN)/pytest tests/integration
+
+# --- headless Chromium for tests/integration/test_status_page.py (Debian's chromium package) ---
+# Installs only when `chromium` is missing; as root (CI) or through `sudo -n` (never prompts).
+.PHONY: browser
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
+browser: ## install Debian's chromium (apt-get) for the status page browser test, if missing
+	command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+# --- end headless Chromium ---
 
 broker-up: $(STAMP) $(KAFKA_JARS) ## start the local broker (MAXLAKE_BROKER_* settings)
 	$(BIN)/maxlake broker start || test $$? -eq 3
