@@ -79,6 +79,7 @@ class IngestEnv:
     batch_wait_s: float = 0.3
     partitions: int = 4
     session_timeout_s: float = 6.0
+    engine: str = "stream"
 
     @property
     def lake_root(self) -> Path:
@@ -116,6 +117,7 @@ class IngestEnv:
                 "MAXLAKE_BATCH_WAIT_S": str(self.batch_wait_s),
                 "MAXLAKE_FAUST_DATADIR": str(self.work / f"faust-{worker}"),
                 "MAXLAKE_BROKER_SESSION_TIMEOUT_S": str(self.session_timeout_s),
+                "MAXLAKE_INGEST_ENGINE": self.engine,
                 "GX_ANALYTICS_ENABLED": "false",
                 "PYTHONUNBUFFERED": "1",
             }

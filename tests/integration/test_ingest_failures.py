@@ -28,10 +28,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TENANTS = ("circuitry-electronics",)
 
 
+@pytest.mark.parametrize("engine", ["stream", "batch"])
 def test_a_broker_restart_mid_ingest_loses_and_duplicates_nothing(
-    restartable_broker: LocalBroker, unique_name: str, tmp_path: Path
+    restartable_broker: LocalBroker, unique_name: str, tmp_path: Path, engine: str
 ) -> None:
-    env = IngestEnv(restartable_broker.bootstrap, unique_name, tmp_path, TENANTS)
+    env = IngestEnv(restartable_broker.bootstrap, unique_name, tmp_path, TENANTS, engine=engine)
     env.create_topics()
     events = simulate(TENANTS, seed=5, duration_s=1500, bad_rate=0.05)
     half = len(events) // 2
@@ -50,12 +51,15 @@ def test_a_broker_restart_mid_ingest_loses_and_duplicates_nothing(
     assert_expected(env, events)
 
 
+@pytest.mark.parametrize("engine", ["stream", "batch"])
 def test_a_rebalance_and_a_killed_worker_lose_and_duplicate_nothing(
-    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path, engine: str
 ) -> None:
     """Resends carry their machine's key here (see ``keyed_like_original``): with two workers,
     dedupe is exact within a partition; across partitions it is best effort (RELIABILITY.md)."""
-    env = IngestEnv(kafka_bootstrap, unique_name, tmp_path, TENANTS, batch_max_events=1000)
+    env = IngestEnv(
+        kafka_bootstrap, unique_name, tmp_path, TENANTS, batch_max_events=1000, engine=engine
+    )
     env.create_topics()
     events = keyed_like_original(simulate(TENANTS, seed=9, duration_s=2400, bad_rate=0.05))
     stream = Stream(env, events, chunks=24, pause_s=1.5)
