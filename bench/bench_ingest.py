@@ -230,7 +230,8 @@ def main() -> None:
         ensure_topics(settings, [TENANT], ["telemetry"])
         topic = settings.topic_for(TENANT, "telemetry")
         if args.latency:
-            _latency(args, settings, env, topic)
+            engine = args.engines.split(",")[0]
+            _latency(args, settings, {**env, "MAXLAKE_INGEST_ENGINE": engine}, topic)
             return
         print(f"preloading {args.events:,} telemetry events into {args.partitions} partitions")
         preload_s = _preload(settings, topic, args.events)
@@ -326,6 +327,7 @@ def _latency(args: argparse.Namespace, settings: Settings, env: dict[str, str], 
         )
     )
     lat = (joined["finished_at"] - joined["sent_time"]).dt.total_milliseconds()
+    print(f"engine: {env['MAXLAKE_INGEST_ENGINE']}")
     print(
         f"latency at {args.rate:,.0f} events/s for {args.seconds:.0f} s, batch wait {args.wait} s, {joined.height:,} events:"
     )
