@@ -1,7 +1,7 @@
-"""Operations commands: ``status``, ``quarantine list|replay``, ``backfill``, ``quality docs``.
+"""Operations commands: ``status``, ``quarantine list|replay``, ``backfill``.
 
-``quality docs`` joins the ``quality`` group that :mod:`maxlake.cli.quality_cmd` creates (this
-module is registered after it); see docs/OPERATIONS.md for what each command is for.
+See docs/OPERATIONS.md for what each command is for (``quality docs`` lives in
+:mod:`maxlake.cli.quality_cmd`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def instant(text: str) -> datetime:
 
 
 def register(sub: Any) -> None:
-    """Add ``status``, ``quarantine``, ``backfill`` and ``quality docs``."""
+    """Add ``status``, ``quarantine`` and ``backfill``."""
     status: argparse.ArgumentParser = sub.add_parser(
         "status", help="lag, workers, tables and quality at a glance"
     )
@@ -87,17 +87,6 @@ def register(sub: Any) -> None:
     )
     backfill.add_argument("--json", action="store_true")
     backfill.set_defaults(handler=_backfill)
-
-    quality = sub.choices.get("quality")
-    if quality is None:
-        quality = sub.add_parser("quality", help="data quality")
-        quality.add_subparsers(dest="quality_command", metavar="ACTION", required=True)
-    group = next(a for a in quality._actions if isinstance(a, argparse._SubParsersAction))
-    docs = group.add_parser("docs", help="build Great Expectations Data Docs of recent data")
-    docs.add_argument("--out", type=Path, default=Path(".maxlake/data_docs"))
-    docs.add_argument("--rows", type=int, default=5000, help="recent rows per kind and table")
-    docs.add_argument("--kind", action="append", dest="kinds", choices=KINDS)
-    docs.set_defaults(handler=_docs)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -234,13 +223,4 @@ def _backfill(args: argparse.Namespace) -> int:
         f"({report.silver_rows} rows) in silver, {report.quarantined} quarantined, "
         f"{report.duplicates} duplicates"
     )
-    return 0
-
-
-def _docs(args: argparse.Namespace) -> int:
-    from quality.docs import build_data_docs
-
-    kinds = tuple(EventKind(k) for k in args.kinds) if args.kinds else tuple(EventKind)
-    index = build_data_docs(Settings().lake_root, args.out, kinds=kinds, rows=args.rows)
-    print(index)
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from quality import ValidationGateway, default_suites_dir, load_suites
-from schemas import load_registry
+from schemas import EventKind, load_registry
 
 
 def register(sub: Any) -> None:
@@ -17,6 +17,11 @@ def register(sub: Any) -> None:
         "quality", help="data quality: list and check the Great Expectations suites"
     )
     commands = parser.add_subparsers(dest="quality_command", metavar="ACTION", required=True)
+    docs = commands.add_parser("docs", help="build Great Expectations Data Docs of recent data")
+    docs.add_argument("--out", type=Path, default=Path(".maxlake/data_docs"))
+    docs.add_argument("--rows", type=int, default=5000, help="recent rows per kind and table")
+    docs.add_argument("--kind", action="append", dest="kinds", choices=[k.value for k in EventKind])
+    docs.set_defaults(handler=_docs)
     suites = commands.add_parser(
         "suites", help="list every suite with its version and expectations (name, level, GX type)"
     )
@@ -62,4 +67,13 @@ def _suites(args: argparse.Namespace) -> int:
             print(f"  {e.level:<5}  {e.name:<36} {e.expectation}")
     if args.check:
         print(f"all {len(specs)} suites build against the asset registry")
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from maxlake.settings import Settings
+    from quality.docs import build_data_docs
+
+    kinds = tuple(EventKind(k) for k in args.kinds) if args.kinds else tuple(EventKind)
+    print(build_data_docs(Settings().lake_root, args.out, kinds=kinds, rows=args.rows))
     return 0
