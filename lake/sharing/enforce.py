@@ -129,7 +129,7 @@ class SharingGate:
             machines=machines_out,
             contracts=tuple(contracts.values()),
             excluded_tenants=len(known) - len(contracts),
-            suppressed_machine_types=len(rare),
+            suppressed_machine_types=_count_dropped_types(machines, contracts, kept_machines),
             min_group_size=self.min_group_size,
             purpose=purpose,
             forbidden={c: frozenset(v - clear.get(c, set())) for c, v in forbidden.items()},
@@ -206,6 +206,14 @@ def _drop_rare(
     suppressing = [t for t, c in contracts.items() if c.suppress_rare]
     drop = pl.col("tenant").is_in(suppressing) & pl.col("machine_type").is_in(list(rare))
     return machines.filter(pl.col("tenant").is_in(list(contracts)) & ~drop)
+
+
+def _count_dropped_types(
+    machines: pl.DataFrame, contracts: Mapping[str, Contract], kept: pl.DataFrame
+) -> int:
+    """Machine types that contracted tenants have but that were suppressed from the set."""
+    had = machines.filter(pl.col("tenant").is_in(list(contracts))).get_column("machine_type")
+    return len(set(had.to_list()) - set(kept.get_column("machine_type").to_list()))
 
 
 def _semi_machines(lf: pl.LazyFrame, machines: pl.DataFrame) -> pl.LazyFrame:

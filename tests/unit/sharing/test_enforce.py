@@ -126,6 +126,18 @@ def test_rare_machine_types_are_suppressed_below_the_group_size(tmp_path: Path) 
     assert manifest.sharing["suppressed_machine_types"] == 1
 
 
+def test_a_contract_without_suppression_keeps_rare_types_and_reports_none(tmp_path: Path) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    sharing = Sharing(tmp_path, min_group_size=2)
+    sharing.add(contract_toml(suppress_rare=False))
+
+    manifest = build(store, sharing)
+
+    assert manifest.rows > 0
+    assert manifest.sharing is not None
+    assert manifest.sharing["suppressed_machine_types"] == 0
+
+
 def test_inspections_lose_serials_lots_and_machine_names(tmp_path: Path) -> None:
     store = seeded_lake(tmp_path / "lake")
     write_inspection(store, "SN-4711", ["cnc-101", "cnc-102"], LAKE_T0)
