@@ -48,7 +48,10 @@ class TelemetryContract(EventContract):
             items, scope, sub = self._explode_readings(b, one, many)
             owners = scope.owners
             index = pa.array(sub, pa.int16())
-        tags, values, units, qualities = extract(items, ("tag", "value", "unit", "quality"))
+        # One itemgetter pass per key: cheaper than a tuple per reading for 4+ items/event.
+        tags, values, units, qualities = (
+            extract(items, (key,))[0] for key in ("tag", "value", "unit", "quality")
+        )
         quality = string_column(b, scope, qualities, "quality", required=False, enum=QUALITIES)
         return {
             "reading_index": index,
@@ -62,36 +65,39 @@ class TelemetryContract(EventContract):
     def _explode_readings(
         b: Batch, one: list[Any], many: list[Any]
     ) -> tuple[list[Any], Scope, list[int]]:
-        lists: list[Any] = []
         singles: set[int] = set()
-        for pos, (single, array) in enumerate(zip(one, many, strict=True)):
-            if single is not None and array is not None:
-                b.reject(
-                    pos,
-                    RejectReason.INVALID_VALUE,
-                    "fields 'reading' and 'readings': send exactly one of them, not both",
-                )
-                lists.append([])
-            elif single is not None:
-                if type(single) is dict:
-                    lists.append([single])
-                    singles.add(pos)
-                else:
+        if one.count(None) == len(one) and many.count(None) == 0:
+            lists: list[Any] = many
+        else:
+            lists = []
+            for pos, (single, array) in enumerate(zip(one, many, strict=True)):
+                if single is not None and array is not None:
                     b.reject(
                         pos,
-                        RejectReason.WRONG_TYPE,
-                        f"field 'reading': expected an object, got {describe(single)}",
+                        RejectReason.INVALID_VALUE,
+                        "fields 'reading' and 'readings': send exactly one of them, not both",
                     )
                     lists.append([])
-            elif array is None:
-                b.reject(
-                    pos,
-                    RejectReason.MISSING_FIELD,
-                    "field 'reading' or 'readings' is required but missing or null",
-                )
-                lists.append([])
-            else:
-                lists.append(array)
+                elif single is not None:
+                    if type(single) is dict:
+                        lists.append([single])
+                        singles.add(pos)
+                    else:
+                        b.reject(
+                            pos,
+                            RejectReason.WRONG_TYPE,
+                            f"field 'reading': expected an object, got {describe(single)}",
+                        )
+                        lists.append([])
+                elif array is None:
+                    b.reject(
+                        pos,
+                        RejectReason.MISSING_FIELD,
+                        "field 'reading' or 'readings' is required but missing or null",
+                    )
+                    lists.append([])
+                else:
+                    lists.append(array)
         ex = explode(
             b,
             lists,
