@@ -27,6 +27,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import polars as pl
@@ -80,22 +81,9 @@ def _preload(settings: Settings, topic: str, n: int) -> float:
     return time.perf_counter() - started
 
 
-def _wait_lag_zero(settings: Settings, topic: str, group: str, timeout_s: float) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout_s:
-        parts = group_offsets(settings, [topic], group_id=group)
-        lag = sum(p.lag for p in parts)
-        if lag == 0:
-            return time.perf_counter()
-        time.sleep(0.5)
-    raise SystemExit(f"worker did not drain within {timeout_s:.0f} s")
-
-
-def _run_worker(
-    settings: Settings, env: dict[str, str], topic: str, timeout_s: float
-) -> dict[str, float]:
-    t0 = time.perf_counter()
-    worker = subprocess.Popen(
+def _spawn_worker(env: dict[str, str], *, stderr: Any) -> subprocess.Popen[bytes]:
+    """One telemetry ``maxlake worker`` in its own process group."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -111,7 +99,27 @@ def _run_worker(
         env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
-        stderr=open(Path(env["MAXLAKE_LAKE_ROOT"]).with_suffix(".worker.log"), "wb"),
+        stderr=stderr,
+    )
+
+
+def _wait_lag_zero(settings: Settings, topic: str, group: str, timeout_s: float) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        parts = group_offsets(settings, [topic], group_id=group)
+        lag = sum(p.lag for p in parts)
+        if lag == 0:
+            return time.perf_counter()
+        time.sleep(0.5)
+    raise SystemExit(f"worker did not drain within {timeout_s:.0f} s")
+
+
+def _run_worker(
+    settings: Settings, env: dict[str, str], topic: str, timeout_s: float
+) -> dict[str, float]:
+    t0 = time.perf_counter()
+    worker = _spawn_worker(
+        env, stderr=open(Path(env["MAXLAKE_LAKE_ROOT"]).with_suffix(".worker.log"), "wb")
     )
     try:
         t1 = _wait_lag_zero(settings, topic, env["MAXLAKE_GROUP_ID"], timeout_s)
@@ -272,24 +280,7 @@ def main() -> None:
 
 
 def _latency(args: argparse.Namespace, settings: Settings, env: dict[str, str], topic: str) -> None:
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "maxlake.cli",
-            "worker",
-            "--kind",
-            "telemetry",
-            "--tenant",
-            TENANT,
-            "--loglevel",
-            "warn",
-        ],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = _spawn_worker(env, stderr=subprocess.DEVNULL)
     time.sleep(15)
     templates = _templates(2000)
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5)
