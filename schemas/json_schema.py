@@ -12,7 +12,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from schemas.kinds import ID_PATTERN, SUPPORTED_VERSIONS, EventKind
+from schemas.kinds import ENVELOPE_REQUIRED, ID_PATTERN, SUPPORTED_VERSIONS, EventKind
 
 __all__ = [
     "RFC3339_PATTERN",
@@ -81,17 +81,7 @@ def contract_json_schema(
             "ignored. NaN and Infinity are not JSON and are rejected."
         ),
         "type": "object",
-        "required": [
-            "event_id",
-            "schema_version",
-            "kind",
-            "tenant",
-            "plant",
-            "line",
-            "machine",
-            "event_time",
-            *body_required,
-        ],
+        "required": [*ENVELOPE_REQUIRED, *body_required],
         "properties": {**envelope, **body_props},
     }
     if rules:

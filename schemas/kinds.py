@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ID_PATTERN", "SUPPORTED_VERSIONS", "EventKind", "RejectReason"]
+__all__ = ["ENVELOPE_REQUIRED", "ID_PATTERN", "SUPPORTED_VERSIONS", "EventKind", "RejectReason"]
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 """Pattern of tenant, plant, line, machine and tag ids: 1..64 chars, no leading punctuation.
@@ -18,6 +18,18 @@ Written so that RE2 (``pyarrow.compute``), ``re`` and JSON Schema all read it th
 
 SUPPORTED_VERSIONS = frozenset({1})
 """``schema_version`` values the decoder accepts."""
+
+ENVELOPE_REQUIRED = (
+    "event_id",
+    "schema_version",
+    "kind",
+    "tenant",
+    "plant",
+    "line",
+    "machine",
+    "event_time",
+)
+"""Envelope fields every event must carry (``sent_time`` is optional)."""
 
 
 class EventKind(StrEnum):

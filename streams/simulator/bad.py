@@ -32,6 +32,8 @@ from typing import Any
 
 import orjson
 
+from schemas.kinds import ENVELOPE_REQUIRED
+
 __all__ = ["BAD_CLASSES", "make_bad"]
 
 BAD_CLASSES: tuple[str, ...] = (
@@ -52,16 +54,6 @@ BAD_CLASSES: tuple[str, ...] = (
 )
 OVERSIZED_BYTES = 256 * 1024
 _NAN = "__maxlake_nan__"
-_ENVELOPE = (
-    "event_id",
-    "schema_version",
-    "kind",
-    "tenant",
-    "plant",
-    "line",
-    "machine",
-    "event_time",
-)
 _BODY = {
     "telemetry": ("reading", "readings"),
     "machine_event": ("event_type",),
@@ -121,7 +113,7 @@ def _empty(kind: str, rng: random.Random, event: dict[str, Any]) -> bytes:
 
 
 def _missing_field(kind: str, rng: random.Random, event: dict[str, Any]) -> bytes:
-    present = [f for f in (*_ENVELOPE, *_BODY.get(kind, ())) if f in event]
+    present = [f for f in (*ENVELOPE_REQUIRED, *_BODY.get(kind, ())) if f in event]
     del event[rng.choice(present)]
     return _dumps(event)
 
