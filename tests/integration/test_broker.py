@@ -12,6 +12,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from infra.broker import LocalBroker
 from infra.errors import BrokerAlreadyRunning, BrokerNotRunning
+from tests.integration.faust_apps import run_until
 
 pytestmark = pytest.mark.integration
 
@@ -77,15 +78,7 @@ def test_faust_app_consumes_a_topic(kafka_bootstrap: str, unique_name: str, tmp_
             if len(seen) == 50:
                 done.set()
 
-    async def run() -> None:
-        worker = asyncio.ensure_future(app.start())
-        try:
-            await asyncio.wait_for(done.wait(), timeout=60)
-        finally:
-            await app.stop()
-            worker.cancel()
-
-    asyncio.run(run())
+    run_until(app, done)
     assert seen == list(range(50))
 
 

@@ -35,6 +35,7 @@ from infra.security import (
 from maxlake.settings import Settings
 from streams.producer import PlantProducer
 from streams.topics import ensure_topics
+from tests.integration.faust_apps import run_until
 
 pytestmark = pytest.mark.integration
 
@@ -206,15 +207,7 @@ def test_worker_consumes_every_tenant_with_faust(secured: Secured, tmp_path: Pat
             if sum(v.startswith(b"faust-") for v in seen) == 20:
                 done.set()
 
-    async def run() -> None:
-        worker = asyncio.ensure_future(app.start())
-        try:
-            await asyncio.wait_for(done.wait(), timeout=60)
-        finally:
-            await app.stop()
-            worker.cancel()
-
-    asyncio.run(run())
+    run_until(app, done)
     assert [v for v in seen if v.startswith(b"faust-")] == [
         f"faust-{i}".encode() for i in range(20)
     ]
