@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 
+from infra import broker as broker_module
 from infra.broker import LocalBroker
 from infra.errors import BrokerJarsMissing, BrokerNotRunning
 
@@ -31,3 +34,14 @@ def test_start_without_jars_says_how_to_fetch_them(tmp_path: Path) -> None:
     broker = LocalBroker(tmp_path / "home", libs_dir=tmp_path / "empty")
     with pytest.raises(BrokerJarsMissing, match="make broker-jars"):
         broker.start()
+
+
+def test_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The storage tool reads a leading '-' as an option and refuses to format the broker."""
+    dash_first = uuid.UUID(bytes=b"\xf8" + bytes(15))
+    plain = uuid.UUID(bytes=b"\x00" * 16)
+    draws = iter([dash_first, dash_first, plain])
+    monkeypatch.setattr(broker_module.uuid, "uuid4", lambda: next(draws))
+    assert base64.urlsafe_b64encode(dash_first.bytes).decode().startswith("-")
+    cluster_id = broker_module._kafka_uuid()
+    assert cluster_id == "AAAAAAAAAAAAAAAAAAAAAA"
