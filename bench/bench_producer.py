@@ -60,6 +60,15 @@ def _events(count: int, small: bool) -> list[dict[str, Any]]:
     return events
 
 
+def _kafka_python_config(plant: dict[str, Any]) -> dict[str, Any]:
+    """PlantProducer's aiokafka settings as kafka-python ``KafkaProducer`` arguments."""
+    config = {k: v for k, v in plant.items() if k not in {"client_id", "max_batch_size"}}
+    config["batch_size"] = plant["max_batch_size"]
+    config["linger_ms"] = 20
+    config["bootstrap_servers"] = plant["bootstrap_servers"].split(",")
+    return config
+
+
 def _timed(run: Callable[[], None], count: int) -> float:
     began = time.perf_counter()
     run()
@@ -87,8 +96,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         plant = PlantProducer(settings, spool_dir=Path(tmp) / "spool")
-        config = {k: v for k, v in plant.kafka_config.items() if k != "client_id"}
-        raw = KafkaProducer(**config)
+        raw = KafkaProducer(**_kafka_python_config(plant.kafka_config))
 
         def baseline() -> None:
             for value, key in zip(values, keys, strict=True):

@@ -1,16 +1,20 @@
 """The plant-side producer: JSON events to Kafka, with store-and-forward through a disk spool.
 
-:class:`PlantProducer` wraps one kafka-python ``KafkaProducer`` (idempotent, ``acks=all``, batched
-and compressed) and one :class:`~streams.spool.Spool`. It has two modes:
+:class:`PlantProducer` batches events per partition in the caller's thread and delivers the
+batches through one idempotent ``acks=all``, lz4-compressed aiokafka producer running on an
+asyncio loop in a background thread (``streams/_producer_kafka.py`` says why and how), and keeps
+one :class:`~streams.spool.Spool`. It has two modes:
 
-* **direct**: events go to Kafka; sends are asynchronous and reaped in order every few thousand
-  events, so the caller never waits per event.
-* **spooling**: the broker is unreachable (at construction, a send or flush timed out, an event's
-  delivery failed or stalled). Every event not yet acknowledged, then every new event, is appended
-  to the spool in send order. Every ``retry_interval_s`` (or on :meth:`PlantProducer.flush`) the
-  producer probes the broker; once it answers, the spool is resent in order in chunks, each chunk
-  removed from the spool only after the broker acknowledged all of it, and only when the spool is
-  empty do new events go direct again.
+* **direct**: events go to Kafka; a batch leaves when it is full (``batch_size``) or
+  ``linger_ms`` old, so the caller never waits per event. Acknowledgements are reaped in order
+  every few thousand events or half a second.
+* **spooling**: the broker is unreachable (at construction, a topic's metadata did not come, a
+  flush timed out, a delivery failed or stalled). Every event not yet acknowledged, then every
+  new event, is appended to the spool, in send order per partition (so per machine). Every
+  ``retry_interval_s`` (or on :meth:`PlantProducer.flush`) the producer probes the broker; once
+  it answers, the spool is resent in order in chunks, each chunk removed from the spool only
+  after the broker acknowledged all of it, and only when the spool is empty do new events go
+  direct again.
 
 Guarantees: per machine (the message key), the first delivery of each event follows send order;
 an event may be delivered twice (an acknowledgement lost in the outage, a chunk resent after a
@@ -26,8 +30,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -35,12 +38,19 @@ from types import TracebackType
 from typing import Any
 
 import orjson
-from kafka import KafkaProducer
-from kafka.codec import has_lz4
-from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
+from aiokafka.errors import KafkaError
 
 from maxlake.errors import MaxlakeError, TerminalError, TransientError
 from maxlake.settings import Settings
+from streams._producer_kafka import (
+    Batcher,
+    ChunkState,
+    KafkaLink,
+    Route,
+    TopicMissing,
+    compression,
+    is_rejection,
+)
 from streams.spool import Spool
 
 __all__ = [
@@ -54,9 +64,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_REAP_EVERY = 2048
-_REAP_INTERVAL_S = 0.5
-_Pending = tuple[Any, str, bytes | None, bytes, float]
+_CHECK_EVERY = 4096
+_CHECK_INTERVAL_S = 0.5
+_MIN_START_TIMEOUT_S = 5.0
 
 
 class _DeliveryFailure(MaxlakeError):
@@ -104,21 +114,6 @@ class _Mode(Enum):
     SPOOLING = "spooling"
 
 
-def _compression() -> str:
-    """``lz4`` when its module is installed (faster), else ``gzip`` from the standard library."""
-    return "lz4" if has_lz4() else "gzip"
-
-
-def _is_rejection(exc: BaseException | None) -> bool:
-    """A broker-side refusal that a resend cannot fix (versus an outage or a forced close)."""
-    if not isinstance(exc, KafkaError):
-        return False
-    if exc.retriable or isinstance(exc, KafkaTimeoutError):
-        return False
-    name = type(exc).__name__
-    return name not in {"IllegalStateError", "KafkaConnectionError", "UnknownError"}
-
-
 class _Clock:
     """RFC 3339 ``sent_time`` text, recomputed at most once per millisecond (hot path)."""
 
@@ -146,12 +141,13 @@ class PlantProducer:
         client_id: the Kafka client id, visible in broker logs and quotas.
         store_and_forward: ``False`` disables the spool: undeliverable events then raise
             :class:`DeliveryError` (from :meth:`send` while disconnected, else from :meth:`flush`).
-        linger_ms: how long Kafka batches wait to fill; trades a little latency for throughput.
+        linger_ms: how long a partition's batch waits to fill; trades latency for throughput.
         batch_size: Kafka batch size in bytes per partition.
         max_request_size: larger events raise :class:`EventTooLargeError`.
-        stall_timeout_s: an unacknowledged event older than this means the broker is gone.
+        stall_timeout_s: an unacknowledged batch older than this means the broker is gone.
         retry_interval_s: how often a spooling producer probes the broker.
-        connect_timeout_s: bound on one probe (TCP connect, then Kafka bootstrap).
+        connect_timeout_s: bound on one probe's TCP connect and on waiting for a topic's
+            metadata; starting a Kafka client (bootstrap, producer id) may take up to 5 s more.
         max_in_flight: unacknowledged events kept in memory before :meth:`send` waits for the
             broker (backpressure instead of unbounded memory).
         spool_batch: spooled events buffered in memory between two fsyncs.
@@ -187,35 +183,30 @@ class PlantProducer:
         self._spool_batch = spool_batch
         self._drain_batch = drain_batch
         self._max_request_size = max_request_size
+        self._linger_s = max(linger_ms, 1) / 1000
         self._clock = _Clock()
-        self._inflight: deque[_Pending] = deque()
-        self._since_reap = 0
-        self._next_reap = 0.0
+        self._topics: dict[tuple[str, str], str] = {}
+        self._batcher = Batcher(batch_size, self._linger_s)
+        self._since_check = 0
+        self._next_check = 0.0
         self._buffer: list[tuple[str, bytes | None, bytes]] = []
         self._errors: list[MaxlakeError] = []
         self._next_probe = 0.0
         self._closed = False
-        request_timeout_ms = max(1000, int(stall_timeout_s * 1000))
-        config: dict[str, Any] = {
-            "bootstrap_servers": settings.bootstrap_servers.split(","),
+        self._kafka_config: dict[str, Any] = {
+            "bootstrap_servers": settings.bootstrap_servers,
             "client_id": client_id,
             "acks": "all",
-            "linger_ms": linger_ms,
-            "batch_size": batch_size,
-            "compression_type": _compression(),
+            "enable_idempotence": True,
+            "compression_type": compression(),
+            "max_batch_size": batch_size,
             "max_request_size": max_request_size,
-            "request_timeout_ms": request_timeout_ms,
-            "delivery_timeout_ms": request_timeout_ms + linger_ms + 1000,
-            "max_block_ms": int(connect_timeout_s * 1000),
-            "bootstrap_timeout_ms": int(connect_timeout_s * 1000),
-            "reconnect_backoff_max_ms": 1000,
+            "request_timeout_ms": max(1000, int(stall_timeout_s * 1000)),
+            "retry_backoff_ms": 100,
             **settings.kafka_security(),
         }
-        if "enable_idempotence" in KafkaProducer.DEFAULT_CONFIG:
-            config["enable_idempotence"] = True
-        self._kafka_config = config
         self._spool = Spool(spool_dir or settings.spool_dir) if store_and_forward else None
-        self._kafka: KafkaProducer | None = None
+        self._link: KafkaLink | None = None
         self._mode = _Mode.SPOOLING
         self._try_recover()
 
@@ -228,7 +219,7 @@ class PlantProducer:
 
     @property
     def kafka_config(self) -> dict[str, Any]:
-        """The kafka-python ``KafkaProducer`` configuration in use (a copy; has credentials)."""
+        """The aiokafka ``AIOKafkaProducer`` configuration in use (a copy; has credentials)."""
         return dict(self._kafka_config)
 
     @property
@@ -266,21 +257,23 @@ class PlantProducer:
                 raise EventSerializationError(f"event is not JSON-serializable: {exc}") from exc
         if topic is None:
             tenant, kind = fields.get("tenant"), fields.get("kind")
-            if not isinstance(tenant, str) or not isinstance(kind, str):
-                raise EventSerializationError(
-                    "cannot derive the topic: the event needs string 'tenant' and 'kind' "
-                    "(or pass topic=...)"
-                )
-            topic = self.settings.topic_for(tenant, kind)
+            topic = self._topics.get((tenant, kind))  # type: ignore[arg-type]
+            if topic is None:
+                if not isinstance(tenant, str) or not isinstance(kind, str):
+                    raise EventSerializationError(
+                        "cannot derive the topic: the event needs string 'tenant' and 'kind' "
+                        "(or pass topic=...)"
+                    )
+                topic = self._topics[(tenant, kind)] = self.settings.topic_for(tenant, kind)
         machine = fields.get("machine")
-        key = machine.encode() if isinstance(machine, str) else None
-        self.send_raw(topic, value, key=key)
+        self.send_raw(topic, value, key=machine.encode() if isinstance(machine, str) else None)
 
     def send_raw(self, topic: str, value: bytes, *, key: bytes | None = None) -> None:
         """Queue pre-serialized bytes for ``topic`` unchanged (same ordering and spooling rules).
 
         Raises:
             EventTooLargeError: larger than ``max_request_size``.
+            UnknownTopicError: the broker answers but has no such topic.
             DeliveryError: only without store-and-forward, when the broker is unreachable.
         """
         if self._closed:
@@ -289,33 +282,18 @@ class PlantProducer:
             raise EventTooLargeError(
                 f"event of {len(value)} bytes exceeds max_request_size {self._max_request_size}"
             )
-        now = time.monotonic()
-        if self._mode is _Mode.SPOOLING and now >= self._next_probe:
+        if self._mode is _Mode.SPOOLING and time.monotonic() >= self._next_probe:
             self._try_recover()
-        if self._mode is _Mode.DIRECT and self._kafka is not None:
-            self._since_reap += 1
-            if (
-                self._since_reap >= _REAP_EVERY
-                or now >= self._next_reap
-                or len(self._inflight) >= self._max_in_flight
-            ):
-                self._check_health()
-        if self._mode is _Mode.DIRECT and self._kafka is not None:
-            try:
-                future = self._kafka.send(topic, value, key=key)
-            except MessageSizeTooLargeError as exc:
-                raise EventTooLargeError(str(exc)) from exc
-            except ValueError as exc:
-                raise EventSerializationError(f"cannot send to topic {topic!r}: {exc}") from exc
-            except KafkaTimeoutError as exc:
-                if self._topic_missing(topic):
-                    raise UnknownTopicError(topic) from exc
-                self._enter_spooling(f"send failed: {exc}")
-            except KafkaError as exc:
-                self._enter_spooling(f"send failed: {exc}")
-            else:
-                self._inflight.append((future, topic, key, value, now))
+        if self._mode is _Mode.DIRECT:
+            route = self._batcher.routes.get(topic) or self._route(topic)
+            if route is not None:
+                self._batcher.add(route, key, value)
+                self._since_check += 1
+                if self._since_check >= _CHECK_EVERY or time.monotonic() >= self._next_check:
+                    self._check_health()
                 return
+            if self._mode is _Mode.DIRECT:
+                return  # refused by the broker (counted, raised by flush)
         if self._spool is None:
             self.failed += 1
             raise DeliveryError(topic, "broker unreachable and store-and-forward is off")
@@ -324,21 +302,21 @@ class PlantProducer:
     def flush(self, timeout_s: float = 30.0) -> None:
         """Make everything sent so far acknowledged or durable in the spool.
 
-        In direct mode this waits for the broker's acknowledgements (falling back to the spool
-        if they do not come); in spooling mode it fsyncs the spool and makes one attempt to
-        reconnect and drain it.
+        In direct mode this sends every open batch and waits for the broker's acknowledgements
+        (falling back to the spool if they do not come); in spooling mode it fsyncs the spool
+        and makes one attempt to reconnect and drain it.
 
         Raises:
             DeliveryRejectedError: the broker refused some events since the last flush.
             DeliveryError: without store-and-forward, some events could not be delivered.
         """
-        if self._kafka is not None and self._mode is _Mode.DIRECT:
-            try:
-                self._kafka.flush(timeout=timeout_s)
-            except KafkaError as exc:
-                self._enter_spooling(f"flush failed: {exc}")
-            else:
-                self._reap(everything=True)
+        if self._link is not None and self._mode is _Mode.DIRECT:
+            batcher = self._batcher
+            batcher.hand_off_all()
+            self._wait(lambda: batcher.unresolved == 0, timeout_s)
+            self._reap()
+            if self._mode is _Mode.DIRECT and batcher.chunks:
+                self._enter_spooling("acknowledgement missing after flush")
         if self._mode is _Mode.SPOOLING:
             self._write_buffer()
             self._try_recover()
@@ -349,7 +327,7 @@ class PlantProducer:
         deadline = time.monotonic() + timeout_s
         while True:
             self.flush(timeout_s=max(1.0, deadline - time.monotonic()))
-            if self._mode is _Mode.DIRECT and not self._inflight and self.spool_pending == 0:
+            if self._mode is _Mode.DIRECT and not self._batcher.chunks and not self.spool_pending:
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -363,12 +341,10 @@ class PlantProducer:
             self.flush(timeout_s)
         finally:
             self._closed = True
-            if self._kafka is not None:
-                kafka, self._kafka = self._kafka, None
-                try:
-                    kafka.close(timeout=timeout_s)
-                except KafkaError:
-                    _abandon(kafka)
+            if self._link is not None:
+                link, self._link = self._link, None
+                link.close(timeout_s)
+                self._batcher.link = None
             self._write_buffer()
             if self._spool is not None:
                 self._spool.close()
@@ -396,64 +372,110 @@ class PlantProducer:
 
     # ------------------------------------------------------------------ direct mode
 
+    def _route(self, topic: str) -> Route | None:
+        """The topic's route; ``None`` after a refusal (counted) or entering spooling."""
+        link = self._link
+        assert link is not None
+        try:
+            partitions = link.partitions(topic, self._connect_timeout_s)
+        except TopicMissing as exc:
+            raise UnknownTopicError(topic) from exc
+        except KafkaError as exc:
+            self._reject(topic, exc, 1)
+            return None
+        if partitions is None:
+            self._enter_spooling(f"no metadata for topic {topic!r}")
+            return None
+        route = Route(topic, partitions)
+        with self._batcher.lock:
+            self._batcher.routes[topic] = route
+        return route
+
     def _check_health(self) -> None:
         """Reap acknowledgements; fall back to the spool on a failure, stall or full window."""
-        self._since_reap = 0
-        self._next_reap = time.monotonic() + _REAP_INTERVAL_S
-        self._reap(everything=False)
-        if self._mode is not _Mode.DIRECT or self._kafka is None:
-            return
-        if len(self._inflight) >= self._max_in_flight:
-            try:
-                self._kafka.flush(timeout=self._stall_timeout_s)
-            except KafkaError as exc:
-                self._enter_spooling(f"broker too slow: {exc}")
+        self._since_check = 0
+        self._next_check = time.monotonic() + _CHECK_INTERVAL_S
+        self._reap()
+        batcher = self._batcher
+        while self._mode is _Mode.DIRECT and batcher.inflight_events >= self._max_in_flight:
+            if not self._wait(lambda: batcher.chunks[0].state is not ChunkState.PENDING, 1e9):
+                self._enter_spooling("broker too slow")
                 return
-            self._reap(everything=False)
-        if self._inflight and time.monotonic() - self._inflight[0][4] > self._stall_timeout_s:
+            self._reap()
+        link = self._link
+        if self._mode is not _Mode.DIRECT or link is None:
+            return
+        if link.broken is not None:
+            self._enter_spooling(f"delivery failed: {link.broken!r}")
+        elif batcher.oldest_pending_age() > self._stall_timeout_s:
             self._enter_spooling(f"no acknowledgement for {self._stall_timeout_s:.0f}s")
 
-    def _reap(self, *, everything: bool) -> None:
-        """Count acknowledged events from the oldest on; stop at the first one still pending."""
-        inflight = self._inflight
-        while inflight:
-            future = inflight[0][0]
-            if not future.is_done:
-                if everything:
-                    self._enter_spooling("acknowledgement missing after flush")
-                return
-            if future.succeeded():
-                self.sent += 1
-            elif _is_rejection(future.exception):
-                self._reject(inflight[0][1], future.exception)
-            else:
-                self._enter_spooling(f"delivery failed: {future.exception}")
-                return
-            inflight.popleft()
+    def _wait(self, done: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait for ``done()``; ``False`` on timeout, a broken link or a stalled batch."""
+        batcher = self._batcher
+        deadline = time.monotonic() + timeout_s
+        with batcher.changed:
+            while not done():
+                link = self._link
+                if link is None or link.broken is not None:
+                    return False
+                oldest = next(
+                    (c.handed_at for c in batcher.chunks if c.state is ChunkState.PENDING),
+                    time.monotonic(),
+                )
+                limit = min(deadline, oldest + self._stall_timeout_s)
+                remaining = limit - time.monotonic()
+                if remaining <= 0:
+                    return False
+                batcher.changed.wait(min(remaining, 0.5))
+        return True
 
-    def _reject(self, topic: str, exc: BaseException | None) -> None:
-        self.failed += 1
-        logger.error("broker rejected an event for topic %s: %s", topic, exc)
-        self._errors.append(DeliveryRejectedError(topic, str(exc)))
+    def _reap(self) -> None:
+        """Count acknowledged chunks from the oldest on; stop at the first one still pending."""
+        batcher = self._batcher
+        failure: BaseException | None = None
+        with batcher.lock:
+            chunks = batcher.chunks
+            while chunks and chunks[0].state is not ChunkState.PENDING:
+                chunk = chunks[0]
+                if chunk.state is ChunkState.FAILED and not is_rejection(chunk.error):
+                    failure = chunk.error
+                    break
+                chunks.popleft()
+                batcher.inflight_events -= len(chunk.records)
+                if chunk.state is ChunkState.ACKED:
+                    self.sent += len(chunk.records)
+                else:
+                    self._reject(chunk.topic, chunk.error, len(chunk.records))
+        if failure is not None:
+            self._enter_spooling(f"delivery failed: {failure!r}")
+
+    def _reject(self, topic: str, exc: BaseException | None, count: int) -> None:
+        self.failed += count
+        logger.error("broker rejected %d event(s) for topic %s: %r", count, topic, exc)
+        self._errors.append(DeliveryRejectedError(topic, repr(exc), count))
 
     def _enter_spooling(self, reason: str) -> None:
-        """Drop the Kafka client and spool every unacknowledged event, oldest first."""
+        """Drop the Kafka link and spool every unacknowledged event, oldest first."""
         logger.warning("broker unavailable (%s); spooling events", reason)
-        kafka, self._kafka = self._kafka, None
         self._mode = _Mode.SPOOLING
         self._next_probe = time.monotonic() + self._retry_interval_s
-        if kafka is not None:
-            _abandon(kafka)
-        pending = list(self._inflight)
-        self._inflight.clear()
-        for future, topic, key, value, _ in pending:
-            if future.is_done and future.succeeded():
-                self.sent += 1
-            elif future.is_done and _is_rejection(future.exception):
-                self._reject(topic, future.exception)
+        self._drop_link()
+        for topic, records, chunk in self._batcher.take_all():
+            if chunk is not None and chunk.state is ChunkState.ACKED:
+                self.sent += len(records)
+            elif chunk is not None and is_rejection(chunk.error):
+                self._reject(topic, chunk.error, len(records))
             else:
-                self._to_spool(topic, key, value)
+                for key, value in records:
+                    self._to_spool(topic, key, value)
         self._write_buffer()
+
+    def _drop_link(self) -> None:
+        link, self._link = self._link, None
+        self._batcher.link = None
+        if link is not None:
+            link.abandon()
 
     # ------------------------------------------------------------------ spooling mode
 
@@ -475,77 +497,81 @@ class PlantProducer:
     def _try_recover(self) -> None:
         """Probe the broker; when it answers, resend the spool and go direct if it empties."""
         self._next_probe = time.monotonic() + self._retry_interval_s
-        if self._kafka is None:
-            self._kafka = self._connect()
-            if self._kafka is None:
+        if self._link is None:
+            if not _any_reachable(self.settings.bootstrap_servers, self._connect_timeout_s):
                 return
+            timeout_s = max(self._connect_timeout_s, _MIN_START_TIMEOUT_S)
+            link = KafkaLink.open(self._kafka_config, self._batcher, self._linger_s, timeout_s)
+            if link is None:
+                return
+            self._link = self._batcher.link = link
         if self._drain():
             self._mode = _Mode.DIRECT
+            self._next_check = time.monotonic() + _CHECK_INTERVAL_S
             logger.info("connected to %s; sending directly", self.settings.bootstrap_servers)
-
-    def _connect(self) -> KafkaProducer | None:
-        if not _any_reachable(self.settings.bootstrap_servers, self._connect_timeout_s):
-            return None
-        try:
-            return KafkaProducer(**self._kafka_config)
-        except (KafkaError, OSError) as exc:
-            logger.info("broker not available yet: %s", exc)
-            return None
 
     def _drain(self) -> bool:
         """Resend the spool in order, chunk by chunk; ``True`` when it is empty."""
         if self._spool is None:
             return True
         self._write_buffer()
-        kafka = self._kafka
-        assert kafka is not None
+        batcher = self._batcher
         while len(self._spool):
             records, position = self._spool.read(self._drain_batch)
             if not records:
                 break
-            try:
-                futures = [kafka.send(r.topic, r.value, key=r.key) for r in records]
-                kafka.flush(timeout=self._stall_timeout_s)
-            except KafkaError as exc:
-                missing = sorted(t for t in {r.topic for r in records} if self._topic_missing(t))
-                reason = str(UnknownTopicError(missing[0])) if missing else str(exc)
-                return self._drain_failed(reason)
             rejected = 0
-            for future, record in zip(futures, records, strict=True):
-                if future.is_done and future.succeeded():
+            for record in records:
+                route = batcher.routes.get(record.topic)
+                if route is None:
+                    try:
+                        route = self._drain_route(record.topic)
+                    except KafkaError as exc:
+                        rejected += 1
+                        self._reject(record.topic, exc, 1)
+                        continue
+                    if route is None:
+                        return self._drain_failed(f"no metadata for topic {record.topic!r}")
+                batcher.add(route, record.key, record.value)
+            batcher.hand_off_all()
+            self._wait(lambda: batcher.unresolved == 0, self._stall_timeout_s)
+            failure = ""
+            for topic, chunk_records, chunk in batcher.take_all(keep_routes=True):
+                if chunk is not None and chunk.state is ChunkState.ACKED:
                     continue
-                if future.is_done and _is_rejection(future.exception):
-                    rejected += 1
-                    self._reject(record.topic, future.exception)
+                if chunk is not None and is_rejection(chunk.error):
+                    rejected += len(chunk_records)
+                    self._reject(topic, chunk.error, len(chunk_records))
                     continue
-                return self._drain_failed(str(future.exception or "no acknowledgement"))
+                failure = failure or repr(chunk.error if chunk else None) or "no acknowledgement"
+            if failure:
+                return self._drain_failed(failure)
             self._spool.commit(position, len(records))
             self.resent += len(records) - rejected
             logger.info("resent %d spooled events, %d left", len(records), len(self._spool))
         return True
 
-    def _topic_missing(self, topic: str) -> bool:
-        """After a metadata timeout: does the broker answer and simply lack ``topic``?"""
-        kafka = self._kafka
-        if kafka is None or not _any_reachable(
-            self.settings.bootstrap_servers, self._connect_timeout_s
-        ):
-            return False
+    def _drain_route(self, topic: str) -> Route | None:
+        link = self._link
+        assert link is not None
         try:
-            kafka.partitions_for(topic)
-        except KafkaTimeoutError:
-            return True
-        except KafkaError:
-            return False
-        return False
+            partitions = link.partitions(topic, self._connect_timeout_s)
+        except TopicMissing:
+            logger.warning("%s", UnknownTopicError(topic))
+            return None
+        if partitions is None:
+            return None
+        route = Route(topic, partitions)
+        with self._batcher.lock:
+            self._batcher.routes[topic] = route
+        return route
 
     def _drain_failed(self, reason: str) -> bool:
         logger.warning("resending the spool failed (%s); will retry", reason)
         if self._spool is not None:
             self._spool.rewind()
-        if self._kafka is not None:
-            _abandon(self._kafka)
-            self._kafka = None
+        self._drop_link()
+        self._batcher.take_all()  # these records are still in the spool
         return False
 
     def _raise_errors(self) -> None:
@@ -557,23 +583,6 @@ class PlantProducer:
         if isinstance(first, _DeliveryFailure):
             raise type(first)(first.topic, first.reason, count)
         raise first
-
-
-def _abandon(kafka: KafkaProducer) -> None:
-    """Close a producer now, failing its pending batches instead of waiting for the broker.
-
-    kafka-python's ``close(timeout=0)`` raises from its flush before it force-closes when batches
-    are pending, so the sender thread is force-closed first (a private attribute, hence the
-    ``getattr``); the pending futures then resolve as failed and get spooled by the caller.
-    """
-    sender = getattr(kafka, "_sender", None)
-    if sender is not None:
-        sender.force_close()
-        sender.join(10.0)
-    try:
-        kafka.close(timeout=1.0)
-    except KafkaError as exc:
-        logger.debug("closing an abandoned Kafka producer: %s", exc)
 
 
 def _any_reachable(bootstrap_servers: str, timeout_s: float) -> bool:
