@@ -67,6 +67,7 @@ logger = logging.getLogger(__name__)
 _CHECK_EVERY = 4096
 _CHECK_INTERVAL_S = 0.5
 _MIN_START_TIMEOUT_S = 5.0
+_BYTES = (bytes, bytearray, memoryview)
 
 
 class _DeliveryFailure(MaxlakeError):
@@ -240,7 +241,7 @@ class PlantProducer:
             EventTooLargeError: larger than ``max_request_size``.
             DeliveryError: only without store-and-forward, when the broker is unreachable.
         """
-        if isinstance(event, bytes | bytearray | memoryview):
+        if isinstance(event, _BYTES):
             value = bytes(event)
             try:
                 parsed = orjson.loads(value)

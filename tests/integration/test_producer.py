@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -9,11 +11,13 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
 
 from infra.broker import LocalBroker
 from maxlake.settings import Settings
 from streams.producer import (
+    DeliveryRejectedError,
     EventSerializationError,
     EventTooLargeError,
     PlantProducer,
@@ -27,7 +31,8 @@ TENANT = "acme"
 
 
 def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0) -> list[Any]:
-    """Every record of ``topic`` from the start, stopping once ``expected`` arrived or idle."""
+    """Every record of ``topic`` from the start, stopping once ``expected`` distinct values
+    arrived (resent copies have the same bytes, so they do not count) or after idling."""
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -36,10 +41,12 @@ def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30
         consumer_timeout_ms=int(timeout_s * 1000),
     )
     records = []
+    values: set[bytes] = set()
     try:
         for record in consumer:
             records.append(record)
-            if len(records) >= expected:
+            values.add(record.value)
+            if len(values) >= expected:
                 # drain what is already there, so that duplicates would show
                 more = consumer.poll(timeout_ms=1000)
                 records.extend(r for batch in more.values() for r in batch)
@@ -211,4 +218,109 @@ def test_outage_is_detected_while_sending_without_flush(
         producer.close()
     topic = settings.topic_for(TENANT, "telemetry")
     records = consume_all(restartable_broker.bootstrap, topic, sent)
+    _check_exactly_once_in_order(records, sent, resent_copies=True)
+
+
+def test_keys_land_in_the_partition_kafkas_default_partitioner_picks(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=unique_name,
+        topic_partitions=7,
+        spool_dir=tmp_path / "spool",
+    )
+    ensure_topics(settings, [TENANT, "other"], ["telemetry"])
+    ours, theirs = (settings.topic_for(t, "telemetry") for t in (TENANT, "other"))
+    keys = [f"m-{i}".encode() for i in range(60)] + [f"press-{i}.s2".encode() for i in range(20)]
+    reference = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    try:
+        expected = {
+            key: reference.send(theirs, b"x", key=key).get(timeout=30).partition for key in keys
+        }
+    finally:
+        reference.close()
+    with PlantProducer(settings) as producer:
+        for key in keys:
+            producer.send_raw(ours, key, key=key)
+        for i in range(10):
+            producer.send_raw(ours, b"unkeyed-%d" % i)
+        producer.flush()
+        assert producer.sent == len(keys) + 10
+    records = consume_all(kafka_bootstrap, ours, len(keys) + 10)
+    placed = {r.key: r.partition for r in records if r.key is not None}
+    assert placed == expected
+    assert len(set(expected.values())) == 7
+    assert sorted(r.value for r in records if r.key is None) == [
+        b"unkeyed-%d" % i for i in range(10)
+    ]
+
+
+def test_a_broker_refusal_is_a_delivery_rejected_error_and_later_events_still_arrive(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    settings = _settings(kafka_bootstrap, unique_name, tmp_path)
+    topic = settings.topic_for(TENANT, "telemetry")
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        config = {"max.message.bytes": "4096"}
+        admin.create_topics([NewTopic(topic, 1, 1, topic_configs=config)])
+    finally:
+        admin.close()
+    # base64 of random bytes: lz4 cannot shrink it below the topic's 4 KiB limit
+    too_big = {**_event(1), "padding": base64.b64encode(os.urandom(12_000)).decode()}
+    with PlantProducer(settings) as producer:
+        producer.send(_event(0))
+        producer.flush()
+        producer.send(too_big)
+        with pytest.raises(DeliveryRejectedError, match=topic) as caught:
+            producer.flush()
+        assert caught.value.count == 1
+        assert producer.failed == 1
+        for i in range(2, 50):
+            producer.send(_event(i))
+        producer.flush()
+        assert producer.wait_drained(timeout_s=60)
+        counts = producer.counters()
+    assert counts["sent"] + counts["resent"] == 49
+    records = consume_all(kafka_bootstrap, topic, 49)
+    ids = [orjson.loads(r.value)["event_id"] for r in records]
+    assert "evt-000001" not in ids
+    assert sorted(set(ids)) == sorted(f"evt-{i:06d}" for i in range(50) if i != 1)
+
+
+def test_outage_at_full_speed_keeps_every_machines_order(
+    restartable_broker: LocalBroker, unique_name: str, tmp_path: Path
+) -> None:
+    """Many small batches in flight on every partition when the broker goes away."""
+    settings = _settings(restartable_broker.bootstrap, unique_name, tmp_path)
+    ensure_topics(settings, [TENANT], ["telemetry"])
+    producer = PlantProducer(
+        settings, batch_size=8 * 1024, retry_interval_s=0.5, stall_timeout_s=3.0
+    )
+    sent = 0
+    try:
+        for _ in range(20_000):
+            producer.send(_event(sent, machines=40))
+            sent += 1
+        restartable_broker.stop()
+        for _ in range(20_000):
+            producer.send(_event(sent, machines=40))
+            sent += 1
+        producer.flush()
+        assert not producer.connected
+        restartable_broker.start(timeout_s=90)
+        assert producer.wait_drained(timeout_s=120)
+        for _ in range(1000):
+            producer.send(_event(sent, machines=40))
+            sent += 1
+        producer.flush()
+        counts = producer.counters()
+    finally:
+        producer.close()
+    assert counts["sent"] + counts["resent"] >= sent
+    assert counts["spool_pending"] == 0
+    records = consume_all(
+        restartable_broker.bootstrap, settings.topic_for(TENANT, "telemetry"), sent
+    )
     _check_exactly_once_in_order(records, sent, resent_copies=True)
