@@ -127,36 +127,35 @@ def _check_types(
     if types.issubset(allowed) or (not required and types.issubset((*allowed, _NONE))):
         return
     type_list = list(map(type, vals))
-    for bad_type in types.difference(allowed):
-        for i in positions(type_list, bad_type):
-            v = vals[i]
-            if v is None:
-                if required:
-                    b.reject(
-                        scope.owner(i),
-                        RejectReason.MISSING_FIELD,
-                        f"field '{scope.field(i, key)}' is required but missing or null",
-                    )
-                continue
-            b.reject(
-                scope.owner(i),
-                RejectReason.WRONG_TYPE,
-                f"field '{scope.field(i, key)}': expected {expected}, got {describe(v)}",
-            )
-            vals[i] = None
+    bad = sorted(i for t in types.difference(allowed) for i in positions(type_list, t))
+    for i in bad:
+        v = vals[i]
+        if v is None:
+            if required:
+                b.reject(
+                    scope.owner(i),
+                    RejectReason.MISSING_FIELD,
+                    f"field '{scope.field(i, key)}' is required but missing or null",
+                )
+            continue
+        b.reject(
+            scope.owner(i),
+            RejectReason.WRONG_TYPE,
+            f"field '{scope.field(i, key)}': expected {expected}, got {describe(v)}",
+        )
+        vals[i] = None
 
 
 def _reject_values(
     b: Batch, scope: Scope, vals: list[Any], key: str, *, bad: Collection[Any], why: str
 ) -> None:
-    for value in bad:
-        for i in positions(vals, value):
-            b.reject(
-                scope.owner(i),
-                RejectReason.INVALID_VALUE,
-                f"field '{scope.field(i, key)}': {why}, got {describe(value)}",
-            )
-            vals[i] = None
+    for i in sorted(i for value in bad for i in positions(vals, value)):
+        b.reject(
+            scope.owner(i),
+            RejectReason.INVALID_VALUE,
+            f"field '{scope.field(i, key)}': {why}, got {describe(vals[i])}",
+        )
+        vals[i] = None
 
 
 def _string_array(

@@ -1,0 +1,186 @@
+"""The decoder's fast path: Arrow-parsed columns checked whole, exact decoder for the rest.
+
+:func:`fast_decode` parses a batch with :func:`schemas._fastparse.parse_batch`, runs every
+envelope and body check as one vectorised pass over the columns and keeps the messages that pass
+all of them. Every other message (prescreened, failing to parse, failing any check) is decoded
+by the exact decoder, which alone writes rejection texts, and the two results are merged in input
+order. The fast path therefore never rejects anything itself: it can only be slower, never
+different, when it is unsure, and ``tests/unit/schemas/test_decode_fast.py`` checks that its
+results equal the exact decoder's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas._columns import TIMESTAMP
+from schemas._fastparse import parse_batch
+from schemas.results import DecodeLimits, DecodeResult, Rejection
+
+__all__ = ["ENVELOPE_PARSE_FIELDS", "Checked", "FastBody", "as_mask", "fast_decode", "valid_ids"]
+
+ENVELOPE_PARSE_FIELDS = (
+    pa.field("event_id", pa.string()),
+    pa.field("schema_version", pa.int64()),
+    pa.field("kind", pa.string()),
+    pa.field("tenant", pa.string()),
+    pa.field("plant", pa.string()),
+    pa.field("line", pa.string()),
+    pa.field("machine", pa.string()),
+    pa.field("event_time", pa.string()),
+    pa.field("sent_time", pa.string()),
+)
+"""How the envelope is parsed; a value of another JSON type is a parse error (dirty message)."""
+
+_SIMPLE_TIME = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)$"
+"""The timestamps the fast path takes: those ``pc.cast`` and ``datetime.fromisoformat`` read
+alike. Lower-case separators and more than 6 fractional digits go to the exact decoder."""
+_US = 1_000_000
+_EARLIEST_US = 0
+_LATEST_US = 7_258_118_400 * _US
+"""2200-01-01T00:00:00Z; the exact decoder accepts 1970-01-01 up to (not including) it."""
+
+Mask = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """Body columns from :data:`FastBody`: one row per item, owned by a parsed message."""
+
+    columns: dict[str, pa.Array]
+    owners: npt.NDArray[np.int64]
+    ok: Mask
+    """Per parsed message: its body passed every check."""
+
+
+FastBody = Callable[[pa.Table], Checked]
+"""A contract's vectorised body check over the parsed columns."""
+
+
+def fast_decode(
+    messages: Sequence[bytes],
+    *,
+    kind: str,
+    schema: pa.Schema,
+    row_schema: pa.Schema,
+    body: FastBody,
+    exact: Callable[[Sequence[bytes]], DecodeResult],
+    tenant: str | None,
+    now: datetime,
+    limits: DecodeLimits,
+    id_pattern: Any,
+) -> DecodeResult | None:
+    """Decode ``messages`` fast where possible; None when the batch does not suit the fast path
+    (the caller then decodes it exactly). ``exact`` decodes a sub-batch exactly."""
+    parsed = parse_batch(messages, limits.max_message_bytes, schema)
+    if parsed is None:
+        return None
+    table = parsed.table
+    env, ok = _envelope(table, kind, tenant, now, limits, id_pattern)
+    checked = body(table)
+    ok &= checked.ok
+    keep = ok[checked.owners]
+    owners = pa.array(checked.owners[keep].astype(np.int32))
+    columns = {name: col.take(owners) for name, col in env.items()}
+    columns.update({name: col.filter(pa.array(keep)) for name, col in checked.columns.items()})
+    columns["_msg"] = pa.array(parsed.index.astype(np.int32)).take(owners)
+    rows = pa.Table.from_arrays([columns[f.name] for f in row_schema], schema=row_schema)
+    dirty = np.union1d(parsed.dirty, parsed.index[~ok])
+    event_ids = np.full(len(messages), None, object)
+    event_ids[parsed.index[ok]] = table["event_id"].filter(pa.array(ok)).to_pylist()
+    if not len(dirty):
+        return DecodeResult(rows.combine_chunks(), [], event_ids.tolist())
+    slow = exact([messages[i] for i in dirty.tolist()])
+    back = dirty.astype(np.int32)
+    event_ids[dirty] = slow.event_ids
+    rejections = [
+        Rejection(int(back[r.index]), r.reason, r.detail, r.event_id) for r in slow.rejections
+    ]
+    if slow.rows.num_rows:
+        msg = pa.array(back[slow.rows["_msg"].to_numpy()])
+        slow_rows = slow.rows.set_column(len(row_schema) - 1, row_schema.field("_msg"), msg)
+        rows = pa.concat_tables([rows, slow_rows])
+        rows = rows.take(pc.sort_indices(rows["_msg"]))
+    return DecodeResult(rows.combine_chunks(), rejections, event_ids.tolist())
+
+
+def valid_ids(col: pa.ChunkedArray, pattern: Any) -> Mask:
+    """Per row: a string matching ``pattern`` (``re`` fullmatch, on the distinct values)."""
+    distinct = pc.unique(col).to_pylist()
+    good = [v for v in distinct if v is not None and pattern.fullmatch(v)]
+    if len(good) == len(distinct):
+        return np.ones(len(col), bool)
+    return as_mask(pc.is_in(col, value_set=pa.array(good, pa.string())))
+
+
+def as_mask(arr: Any) -> Mask:
+    """A boolean Arrow array as NumPy, null read as False."""
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), bool)
+
+
+def _envelope(
+    table: pa.Table,
+    kind: str,
+    tenant: str | None,
+    now: datetime,
+    limits: DecodeLimits,
+    id_pattern: Any,
+) -> tuple[dict[str, pa.Array], Mask]:
+    ok = as_mask(pc.equal(table["schema_version"], 1))
+    ok &= as_mask(pc.equal(table["kind"], kind))
+    length = pc.utf8_length(table["event_id"])
+    ok &= as_mask(pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, 128)))
+    env: dict[str, pa.Array] = {
+        "event_id": table["event_id"].combine_chunks(),
+        "schema_version": pc.cast(table["schema_version"], pa.int16(), safe=False).combine_chunks(),
+    }
+    for name in ("tenant", "plant", "line", "machine"):
+        ok &= valid_ids(table[name], id_pattern)
+        env[name] = table[name].combine_chunks()
+    if tenant is not None:
+        ok &= as_mask(pc.equal(table["tenant"], tenant))
+    event_time, good = _timestamps(table["event_time"])
+    ok &= good
+    now_us = int(now.timestamp() * _US)
+    hi = min(now_us + int(limits.max_future_skew.total_seconds() * _US), _LATEST_US - 1)
+    lo = max(now_us - int(limits.max_event_age.total_seconds() * _US), _EARLIEST_US)
+    micros = pc.cast(event_time, pa.int64())
+    ok &= as_mask(pc.and_(pc.greater_equal(micros, lo), pc.less_equal(micros, hi)))
+    sent = table["sent_time"]
+    sent_time, good = _timestamps(sent)
+    present = as_mask(pc.is_valid(sent))
+    sent_us = pc.cast(sent_time, pa.int64())
+    good &= as_mask(pc.and_(pc.greater_equal(sent_us, _EARLIEST_US), pc.less(sent_us, _LATEST_US)))
+    ok &= good | ~present
+    env["event_time"] = event_time
+    env["sent_time"] = sent_time
+    env["date"] = pc.cast(event_time, pa.date32())
+    return env, ok
+
+
+def _timestamps(col: pa.ChunkedArray) -> tuple[pa.Array, Mask]:
+    """``timestamp[us, UTC]`` of each simple RFC 3339 string; False where absent or other."""
+    strings = col.combine_chunks()
+    good = as_mask(pc.match_substring_regex(strings, _SIMPLE_TIME))
+    if not good.all():
+        strings = pc.if_else(pa.array(good), strings, pa.scalar(None, pa.string()))
+    try:
+        return pc.cast(strings, TIMESTAMP), good
+    except pa.ArrowInvalid:
+        pass
+    out: list[Any] = []
+    for i, text in enumerate(strings.to_pylist()):
+        try:
+            out.append(pc.cast(pa.scalar(text, pa.string()), TIMESTAMP).value)
+        except pa.ArrowInvalid:
+            good[i] = False
+            out.append(None)
+    return pa.array(out, pa.int64()).cast(TIMESTAMP), good

@@ -1,0 +1,203 @@
+"""Whole-batch JSON parsing with ``pyarrow.json`` for the decoder's fast path.
+
+The messages of a batch are joined into one newline-delimited buffer and parsed by Arrow's C++
+JSON reader straight into typed columns, with no Python object per message. Arrow's reader is
+more lenient than orjson in a few ways (``NaN``/``Infinity``, several objects on one line, a
+leading byte-order mark, nesting deeper than orjson's limit, lines split by ``\\r``) and gives no
+rejection texts, so the fast path only ever *accepts*: a cheap whole-buffer prescreen sets aside
+every message it is not sure about, a parse error sets aside the one message it names, and the
+set-aside ("dirty") messages go to the exact per-message decoder.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.json as pj
+
+__all__ = ["Parsed", "parse_batch"]
+
+_BLOCK_BYTES = 1 << 17
+_ROW = re.compile(r"in row (\d+)\s*$")
+_OPEN, _CLOSE = ord("{"), ord("}")
+_MAX_ERRORS = 16
+"""Parse errors per batch (plus one per 32 messages) before the rest goes to the exact decoder:
+each error costs a partial block, so a batch of mostly bad messages would be slower than exact."""
+_NEWLINE = ord("\n")
+_SPACE = ord(" ")
+_SUSPECT = (b"\\", b"\r")
+"""Escapes (keys written with escapes, lone surrogates) and line breaks Arrow may split on."""
+_NON_FINITE = (b"NaN", b"Inf")
+"""Starts of ``NaN`` and ``Infinity``: Arrow reads them as numbers (even in skipped fields),
+orjson refuses them. Several objects on one line need no prescreen: they give Arrow more rows
+than messages, and :func:`parse_batch` then leaves the whole batch to the exact decoder."""
+_DEEP_BYTES = 2000
+_DEEP_BRACKETS = 1000
+"""orjson refuses nesting deeper than 1024; Arrow ignores the depth of fields it skips. A message
+needs this many brackets (hence bytes) to come close."""
+
+Index = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """Outcome of :func:`parse_batch`.
+
+    Attributes:
+        table: one row per message in ``index`` (same order), columns of the parse schema.
+        index: input position of each row of ``table``, ascending.
+        dirty: input positions left to the exact decoder, ascending.
+    """
+
+    table: pa.Table
+    index: Index
+    dirty: Index
+
+
+def parse_batch(messages: Sequence[bytes], max_bytes: int, schema: pa.Schema) -> Parsed | None:
+    """Parse ``messages`` into ``schema`` columns; None when the batch is not all ``bytes``."""
+    if set(map(type, messages)) != {bytes}:
+        return None
+    n = len(messages)
+    lens = np.fromiter(map(len, messages), np.int64, n)
+    starts = np.zeros(n + 1, np.int64)
+    np.cumsum(lens + 1, out=starts[1:])
+    data = bytearray(b"\n").join(messages)
+    raw = np.frombuffer(data, np.uint8)
+    flagged = _prescreen(messages, data, raw, lens, starts, max_bytes)
+    dirty: list[int] = np.flatnonzero(flagged).tolist()
+    for i in dirty:
+        raw[starts[i] : starts[i + 1] - 1] = _SPACE
+    index = np.flatnonzero(~flagged)
+    options = (
+        pj.ReadOptions(use_threads=False, block_size=_BLOCK_BYTES),
+        pj.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=False
+        ),
+    )
+    batches: list[pa.RecordBatch] = []
+    if len(index):
+        _Parser(data, raw, starts, index, options, batches, dirty).run(0, len(index))
+    table = pa.Table.from_batches(batches, schema=schema)
+    dirty_index = np.array(sorted(dirty), np.int64)
+    if table.num_rows != n - len(dirty_index):
+        return None
+    keep = np.ones(n, bool)
+    keep[dirty_index] = False
+    return Parsed(table, np.flatnonzero(keep), dirty_index)
+
+
+def _prescreen(
+    messages: Sequence[bytes],
+    data: bytearray,
+    raw: npt.NDArray[np.uint8],
+    lens: Index,
+    starts: Index,
+    max_bytes: int,
+) -> npt.NDArray[np.bool_]:
+    """Messages the fast path must not parse, found with C-speed passes over ``data``."""
+    n = len(messages)
+    flagged = (lens < 2) | (lens > max_bytes)
+    padded = np.concatenate((raw, np.zeros(2, np.uint8)))
+    flagged |= padded[starts[:-1]] != _OPEN
+    flagged |= padded[np.maximum(starts[1:] - 2, 0)] != _CLOSE
+    if np.count_nonzero(raw == _NEWLINE) != n - 1:
+        inner = np.flatnonzero(raw == _NEWLINE)
+        owner = np.searchsorted(starts, inner, side="right") - 1
+        flagged[owner[inner != starts[owner + 1] - 1]] = True
+    for pattern in _SUSPECT:
+        at = data.find(pattern)
+        while at >= 0:
+            flagged[np.searchsorted(starts, at, side="right") - 1] = True
+            at = data.find(pattern, at + 1)
+    for first, second, third in _NON_FINITE:
+        cand = np.flatnonzero(raw == first)
+        cand = cand[(padded[cand + 1] == second) & (padded[cand + 2] == third)]
+        flagged[np.searchsorted(starts, cand, side="right") - 1] = True
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            flagged |= np.fromiter(map(_not_utf8, messages), bool, n)
+    for i in np.flatnonzero(lens > _DEEP_BYTES).tolist():
+        msg = messages[i]
+        if msg.count(b"[") + msg.count(b"{") >= _DEEP_BRACKETS:
+            flagged[i] = True
+    return flagged
+
+
+def _not_utf8(msg: bytes) -> bool:
+    try:
+        msg.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+@dataclass(slots=True)
+class _Parser:
+    """Stream-parses the messages ``index`` of ``data`` (one per line) into ``out``.
+
+    A parse error names a row of the failing block: that message becomes dirty, its bytes are
+    blanked (Arrow skips blank lines) and parsing resumes at the block's start, so an error
+    costs one partial block, not a copy or a re-parse of the batch. An error naming no row
+    (a failed number conversion) splits the rest in halves down to single messages.
+    """
+
+    data: bytearray
+    raw: npt.NDArray[np.uint8]
+    starts: Index
+    index: Index
+    options: tuple[pj.ReadOptions, pj.ParseOptions]
+    out: list[pa.RecordBatch]
+    dirty: list[int]
+    errors: int = 0
+
+    def run(self, lo: int, hi: int) -> int:
+        """Parse ``index[lo:hi]``; returns how many of them became dirty (and left ``index``)."""
+        read, parse = self.options
+        view = memoryview(self.data)
+        dropped = 0
+        while lo < hi:
+            end = self.starts[self.index[hi - 1] + 1] - 1
+            buffer = pa.py_buffer(view[self.starts[self.index[lo]] : end])
+            got = 0
+            try:
+                for batch in pj.open_json(buffer, read_options=read, parse_options=parse):
+                    self.out.append(batch)
+                    got += batch.num_rows
+                return dropped
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                found = _ROW.search(str(exc))
+                lo += got
+                self.errors += 1
+                if self.errors > _MAX_ERRORS + len(self.index) // 32:
+                    self.dirty.extend(self.index[lo:hi].tolist())
+                    self.index = np.delete(self.index, np.s_[lo:hi])
+                    return dropped + hi - lo
+                bad = lo + int(found.group(1)) if found else hi
+                if bad >= hi:
+                    return dropped + self._bisect(lo, hi)
+                self._drop(bad)
+                dropped += 1
+                hi -= 1
+        return dropped
+
+    def _drop(self, k: int) -> None:
+        i = int(self.index[k])
+        self.dirty.append(i)
+        self.raw[self.starts[i] : self.starts[i + 1] - 1] = _SPACE
+        self.index = np.delete(self.index, k)
+
+    def _bisect(self, lo: int, hi: int) -> int:
+        if hi - lo == 1:
+            self._drop(lo)
+            return 1
+        mid = (lo + hi) // 2
+        first = self.run(lo, mid)
+        return first + self.run(mid - first, hi - first)

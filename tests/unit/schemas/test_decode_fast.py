@@ -1,0 +1,200 @@
+"""Differential: the Arrow fast path gives exactly what the exact decoder gives.
+
+Telemetry batches of ``FAST_MIN_BATCH`` messages or more are parsed by ``pyarrow.json`` and
+checked as whole columns; every message the fast path is unsure about goes to the exact decoder.
+These tests decode generated batches (valid events, events with one field changed to the kind of
+value that parses differently in Arrow and orjson, and raw byte mangling) both ways and require
+equal rows, rejections (reason and detail) and event ids.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas import DecodeLimits, DecodeResult, EventKind, contract_for
+from schemas.contract import EventContract
+from schemas.telemetry import FAST_MIN_BATCH, TelemetryContract
+from tests.unit.schemas.events import NOW, telemetry
+
+_CONTRACT = contract_for(EventKind.TELEMETRY)
+assert isinstance(_CONTRACT, TelemetryContract)
+CONTRACT: TelemetryContract = _CONTRACT
+
+_NUMBERS: st.SearchStrategy[Any] = st.sampled_from(
+    [0, -0.0, 1, -1, 2.5, 1e-400, 12345678901234567890123, 9007199254740993, -9223372036854775809,
+     1e308, 0.1, 3, True, None, "12", [], {}]
+)  # fmt: skip
+_TIMES = st.sampled_from(
+    [
+        "2026-11-26T10:00:00Z",
+        "2026-11-26T10:00:00.123Z",
+        "2026-11-26T10:00:00.123456Z",
+        "2026-11-26T10:00:00.1234567Z",
+        "2026-11-26t10:00:00Z",
+        "2026-11-26T10:00:00z",
+        "2026-11-26 10:00:00Z",
+        "2026-11-26T10:00:00+01:00",
+        "2026-11-26T10:00:00+23:59",
+        "2026-11-26T10:00:00-00:00",
+        "2026-02-30T10:00:00Z",
+        "2026-11-26T24:00:00Z",
+        "2026-11-26T12:06:00Z",
+        "2026-11-26T12:04:59.999Z",
+        "2025-10-22T12:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "2200-01-01T00:00:00Z",
+        "0001-01-01T00:00:00Z",
+        "26/11/2026 10:00",
+        "",
+        "2026-11-26T10:00:00",
+    ]
+)
+_STRINGS = st.sampled_from(
+    ["cnc-101", "", "bad tag!", "northwind-auto", "x" * 65, "x" * 129, "é", "a\nb", "a\\b",
+     "NaN", "telemetry", "GOOD", "BAD", "good", "1", "_x", "A.b-c_9"]
+)  # fmt: skip
+_ANY = _NUMBERS | _TIMES | _STRINGS
+_ENVELOPE = ["event_id", "schema_version", "kind", "tenant", "plant", "line", "machine",
+             "event_time", "sent_time"]  # fmt: skip
+_READING = ["tag", "value", "unit", "quality"]
+_CHANGES = st.sampled_from([0, 0, 0, 1, 2])
+"""Changes per event or reading: mostly none, so that many messages take the fast path."""
+
+
+@st.composite
+def _reading(draw: st.DrawFn) -> Any:
+    reading: dict[str, Any] = {"tag": "spindle_speed", "value": 12.5, "unit": "rpm"}
+    if draw(st.booleans()):
+        reading["quality"] = draw(st.sampled_from(["GOOD", "BAD", "UNCERTAIN"]))
+    for _ in range(draw(_CHANGES)):
+        key = draw(st.sampled_from(_READING))
+        if draw(st.booleans()):
+            reading[key] = draw(_NUMBERS if key == "value" else _ANY)
+        else:
+            reading.pop(key, None)
+    return reading if draw(st.integers(0, 30)) else draw(_ANY)
+
+
+@st.composite
+def _event(draw: st.DrawFn) -> bytes:
+    event = telemetry(event_id=f"t-{draw(st.integers(0, 10**6))}")
+    if draw(st.booleans()):
+        del event["reading"]
+        event["readings"] = draw(st.lists(_reading(), min_size=0, max_size=5))
+        if draw(st.booleans()):
+            event["sent_time"] = draw(_TIMES)
+    else:
+        event["reading"] = draw(_reading())
+    for _ in range(draw(_CHANGES)):
+        key = draw(st.sampled_from([*_ENVELOPE, "reading", "readings", "extra"]))
+        action = draw(st.sampled_from(["set", "drop", "time"]))
+        if action == "drop":
+            event.pop(key, None)
+        elif action == "time" or key.endswith("_time"):
+            event[key] = draw(_TIMES)
+        else:
+            event[key] = draw(_ANY | st.lists(_ANY, max_size=3))
+    compact = draw(st.booleans())
+    text = json.dumps(event, separators=(",", ":") if compact else None)
+    return _mangle(draw, text).encode() if draw(st.integers(0, 8)) == 0 else text.encode()
+
+
+def _mangle(draw: st.DrawFn, text: str) -> str:
+    """Raw-text damage Arrow and orjson might read differently."""
+    how = draw(st.integers(0, 10))
+    if how == 0:
+        return text[: draw(st.integers(0, len(text)))]
+    if how == 1:
+        return text + text
+    if how == 2:
+        return text.replace('"value": 12.5', '"value": NaN').replace(
+            '"value":12.5', '"value":-Infinity'
+        )
+    if how == 3:
+        return text[:-1] + ', "extra": ' + "[" * 1100 + "]" * 1100 + "}"
+    if how == 4:
+        return "\ufeff" + text
+    if how == 5:
+        return text.replace('"tag"', '"t\\u0061g"')
+    if how == 6:
+        return text[:-1] + ',"kind":"telemetry"}'
+    if how == 7:
+        return text.replace(",", ",\n", 1)
+    if how == 8:
+        return " " + text + "\r"
+    if how == 9:
+        return text.replace("12.5", "-0").replace("12000", "-0")
+    return text[:-1] + ',"extra":1e400}'
+
+
+def _both(messages: list[bytes], tenant: str | None, now: datetime) -> tuple[Any, DecodeResult]:
+    limits = DecodeLimits(max_message_bytes=4000)
+    fast = CONTRACT._fast_decode(messages, tenant, now, limits)
+    exact = EventContract._decode_batch(CONTRACT, messages, tenant, now, limits)
+    return fast, exact
+
+
+def _assert_same(fast: DecodeResult, exact: DecodeResult) -> None:
+    assert fast.rows.schema == exact.rows.schema
+    assert fast.rows.to_pylist() == exact.rows.to_pylist()
+    assert fast.rows.equals(exact.rows)
+    assert fast.rejections == exact.rejections
+    assert fast.event_ids == exact.event_ids
+
+
+_GOOD = orjson.dumps(telemetry())
+_MESSAGE = st.one_of(_event(), _event(), _event(), st.just(_GOOD), st.binary(max_size=40))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(_MESSAGE, min_size=1, max_size=40),
+    st.sampled_from([None, "northwind-auto", "other-tenant"]),
+)
+def test_fast_path_equals_exact_decoder(messages: list[bytes], tenant: str | None) -> None:
+    fast, exact = _both(messages, tenant, NOW)
+    if fast is not None:
+        _assert_same(fast, exact)
+
+
+def test_fast_path_takes_a_typical_batch_and_matches() -> None:
+    """A realistic mix (1 in 20 bad, singles and snapshots) is decoded by the fast path."""
+    rng = random.Random(7)
+    messages = []
+    for i in range(FAST_MIN_BATCH * 2):
+        event = telemetry(event_id=f"t-{i}")
+        if i % 3 == 0:
+            del event["reading"]
+            event["readings"] = [
+                {"tag": f"tag_{k}", "value": rng.uniform(-5, 5), "unit": "bar"} for k in range(4)
+            ]
+        if i % 20 == 0:
+            event["reading" if "reading" in event else "kind"] = "n/a"
+        messages.append(orjson.dumps(event) if i % 41 else orjson.dumps(event)[:-3])
+    fast, exact = _both(messages, "northwind-auto", NOW)
+    assert fast is not None
+    _assert_same(fast, exact)
+    assert exact.rejections
+    assert exact.rows.num_rows
+    result = CONTRACT.decode(messages, tenant="northwind-auto", now=NOW)
+    _assert_same(result, exact)
+
+
+@pytest.mark.parametrize("bad_every", [1, 2, 7])
+def test_mostly_bad_batches_match(bad_every: int) -> None:
+    """Many parse errors exhaust the fast path's error budget; results stay the same."""
+    messages = [
+        orjson.dumps(telemetry(event_id=f"t-{i}", tenant=1 if i % bad_every == 0 else "x"))
+        for i in range(FAST_MIN_BATCH)
+    ]
+    fast, exact = _both(messages, None, NOW)
+    assert fast is not None
+    _assert_same(fast, exact)
