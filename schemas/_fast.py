@@ -88,16 +88,25 @@ def fast_decode(
     checked = body(table)
     ok &= checked.ok
     keep = ok[checked.owners]
-    owners = pa.array(checked.owners[keep].astype(np.int32))
-    columns = {name: col.take(owners) for name, col in env.items()}
-    columns.update({name: col.filter(pa.array(keep)) for name, col in checked.columns.items()})
-    columns["_msg"] = pa.array(parsed.index.astype(np.int32)).take(owners)
+    owners = checked.owners[keep]
+    if len(owners) == len(table) and np.array_equal(owners, np.arange(len(table))):
+        columns = dict(env)
+    else:
+        take = pa.array(owners.astype(np.int32))
+        columns = {name: col.take(take) for name, col in env.items()}
+    if keep.all():
+        columns.update(checked.columns)
+    else:
+        kept = pa.array(keep)
+        columns.update({name: col.filter(kept) for name, col in checked.columns.items()})
+    columns["_msg"] = pa.array(parsed.index[owners].astype(np.int32))
     rows = pa.Table.from_arrays([columns[f.name] for f in row_schema], schema=row_schema)
     dirty = np.union1d(parsed.dirty, parsed.index[~ok])
-    event_ids = np.full(len(messages), None, object)
-    event_ids[parsed.index[ok]] = table["event_id"].filter(pa.array(ok)).to_pylist()
+    ids = table["event_id"] if ok.all() else table["event_id"].filter(pa.array(ok))
     if not len(dirty):
-        return DecodeResult(rows.combine_chunks(), [], event_ids.tolist())
+        return DecodeResult(rows.combine_chunks(), [], ids.to_pylist())
+    event_ids = np.full(len(messages), None, object)
+    event_ids[parsed.index[ok]] = ids.to_pylist()
     slow = exact([messages[i] for i in dirty.tolist()])
     back = dirty.astype(np.int32)
     event_ids[dirty] = slow.event_ids
@@ -155,11 +164,16 @@ def _envelope(
     micros = pc.cast(event_time, pa.int64())
     ok &= as_mask(pc.and_(pc.greater_equal(micros, lo), pc.less_equal(micros, hi)))
     sent = table["sent_time"]
-    sent_time, good = _timestamps(sent)
-    present = as_mask(pc.is_valid(sent))
-    sent_us = pc.cast(sent_time, pa.int64())
-    good &= as_mask(pc.and_(pc.greater_equal(sent_us, _EARLIEST_US), pc.less(sent_us, _LATEST_US)))
-    ok &= good | ~present
+    if sent.null_count == len(sent):
+        sent_time = pa.nulls(len(sent), TIMESTAMP)
+    else:
+        sent_time, good = _timestamps(sent)
+        present = as_mask(pc.is_valid(sent))
+        sent_us = pc.cast(sent_time, pa.int64())
+        good &= as_mask(
+            pc.and_(pc.greater_equal(sent_us, _EARLIEST_US), pc.less(sent_us, _LATEST_US))
+        )
+        ok &= good | ~present
     env["event_time"] = event_time
     env["sent_time"] = sent_time
     env["date"] = pc.cast(event_time, pa.date32())
