@@ -9,6 +9,12 @@ aiokafka's C extension, the batch is split by event kind and handed to the same
 commits — the same exactly-once contract as the agent engine. On assignment it seeks each
 partition past what the lake already holds (``ops/validation_runs`` app transactions), so a
 restart does not even re-read written offsets.
+
+The pipeline runs in one worker thread, not on the event loop: a large batch takes seconds, and
+a blocked loop would miss heartbeats (the group would evict the worker mid-batch) and could not
+prefetch the next batch. Only one batch is ever in flight; a rebalance waits for it and commits
+its offsets before the partitions move. A commit that still fails because the group moved on is
+logged, not fatal: the lake holds the batch, and the partition's next owner seeks past it.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from lake import app_id
 from maxlake.settings import Settings
@@ -37,10 +45,12 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.engine = engine
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.engine.settle()
         for tp in revoked:
             self.engine.pipeline().forget(tp.topic, tp.partition)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self.engine.settle()
         for tp in assigned:
             self.engine.pipeline().forget(tp.topic, tp.partition)
         await self.engine.seek_past_lake(list(assigned))
@@ -59,6 +69,9 @@ class BatchEngine:
         self.topics = topics
         self.pipeline = pipeline
         self.consumer: AIOKafkaConsumer | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maxlake-ingest")
+        self._inflight: asyncio.Future[None] | None = None
+        self._uncommitted: dict[TopicPartition, int] = {}
 
     async def run(self) -> None:
         """Consume until cancelled (Faust cancels its tasks on shutdown)."""
@@ -80,40 +93,77 @@ class BatchEngine:
         consumer.subscribe(list(self.topics), listener=_Rebalance(self))
         self.consumer = consumer
         await consumer.start()
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 records = await self._fill_batch(consumer)
-                if records:
-                    await self._process(consumer, records)
+                if not records:
+                    continue
+                self._inflight = loop.run_in_executor(self._executor, self._process, records)
+                self._uncommitted = {tp: batch[-1].offset + 1 for tp, batch in records.items()}
+                await self.settle()
         finally:
+            # Cancelled (SIGTERM) mid-batch: the thread finishes its commits either way; wait
+            # for it so its offsets are committed too, then leave the group.
+            await asyncio.shield(self.settle())
             await consumer.stop()
+            self._executor.shutdown(wait=True)
 
-    async def _fill_batch(self, consumer: AIOKafkaConsumer) -> list[Any]:
+    async def settle(self) -> None:
+        """Wait for the batch in flight (if any), then commit its offsets to Kafka."""
+        inflight = self._inflight
+        if inflight is not None:
+            try:
+                await asyncio.shield(inflight)
+            except asyncio.CancelledError:
+                raise  # the batch runs on; the engine's shutdown settles it
+            except Exception:
+                self._inflight, self._uncommitted = None, {}
+                raise
+            if self._inflight is inflight:
+                self._inflight = None
+        offsets, self._uncommitted = self._uncommitted, {}
+        if offsets and self.consumer is not None:
+            try:
+                await self.consumer.commit(offsets)
+            except (CommitFailedError, IllegalStateError) as exc:
+                logger.warning(
+                    "offsets of %d partition(s) not committed to Kafka, the group moved on "
+                    "(%s); the lake holds the batch and the next owner seeks past it",
+                    len(offsets),
+                    type(exc).__name__,
+                )
+
+    async def _fill_batch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+        """Records per partition, in offset order, up to ``batch_max_events`` in all."""
         limit = self.settings.batch_max_events
         deadline = time.monotonic() + self.settings.batch_wait_s
-        records: list[Any] = []
-        while len(records) < limit:
+        records: dict[TopicPartition, list[Any]] = {}
+        count = 0
+        while count < limit:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             fetched = await consumer.getmany(
-                timeout_ms=int(remaining * 1000), max_records=limit - len(records)
+                timeout_ms=int(remaining * 1000), max_records=limit - count
             )
-            for batch in fetched.values():
-                records.extend(batch)
+            for tp, batch in fetched.items():
+                records.setdefault(tp, []).extend(batch)
+                count += len(batch)
         return records
 
-    async def _process(self, consumer: AIOKafkaConsumer, records: list[Any]) -> None:
+    def _process(self, records: dict[TopicPartition, list[Any]]) -> None:
+        """Runs in the engine's thread."""
         by_kind: dict[EventKind, list[RawMessage]] = {}
-        for r in records:
-            by_kind.setdefault(self.topics[r.topic], []).append(
-                RawMessage(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value)
+        for tp, batch in records.items():
+            topic, partition = tp.topic, tp.partition
+            by_kind.setdefault(self.topics[topic], []).extend(
+                [RawMessage(topic, partition, r.offset, r.timestamp, r.key, r.value) for r in batch]
             )
         pipeline = self.pipeline()
         for kind, messages in by_kind.items():
             result = pipeline.process(kind, messages)
             log_batch(kind, result)
-        await consumer.commit(_next_offsets(records))
 
     async def seek_past_lake(self, assigned: Sequence[TopicPartition]) -> None:
         """Start each assigned partition after the last offset fully accounted in the lake."""
@@ -136,12 +186,3 @@ class BatchEngine:
                     logger.info(
                         "%s[%d]: lake holds up to %d, seeking", tp.topic, tp.partition, done
                     )
-
-
-def _next_offsets(records: Sequence[Any]) -> dict[TopicPartition, int]:
-    nxt: dict[TopicPartition, int] = {}
-    for r in records:
-        tp = TopicPartition(r.topic, r.partition)
-        if r.offset + 1 > nxt.get(tp, -1):
-            nxt[tp] = r.offset + 1
-    return nxt
