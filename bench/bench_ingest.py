@@ -67,7 +67,7 @@ def _preload(settings: Settings, topic: str, n: int) -> float:
         acks="all",
         linger_ms=20,
         batch_size=1 << 20,
-        compression_type="gzip",
+        compression_type="lz4",  # what PlantProducer sends
     )
     started = time.perf_counter()
     for i in range(n):

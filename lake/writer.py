@@ -108,24 +108,25 @@ class BatchWriter:
     def write(self, batch: BatchOutput) -> WriteResult:
         """Commit the batch's new rows; see the module docstring for the guarantees."""
         started = time.perf_counter()
-        last = _last_offsets(batch.offsets)
+        first, last = _offset_spans(batch.offsets)
         quarantined = self._append(
-            quarantine_table(batch.kind), batch.quarantine, QUARANTINE_PARTITIONS, last
+            quarantine_table(batch.kind), batch.quarantine, QUARANTINE_PARTITIONS, first, last
         )
-        duplicates = self._append(DUPLICATES, batch.duplicates, ("date",), last)
+        duplicates = self._append(DUPLICATES, batch.duplicates, ("date",), first, last)
         silver = self._append(
             silver_table(batch.kind),
             batch.silver.cast(silver_schema(batch.kind)),
             SILVER_PARTITIONS,
+            first,
             last,
         )
         run_versions = self.store.txn_versions(RUNS, list(last))
-        fresh = _beyond(batch.offsets, run_versions, "topic", "partition", "offset")
+        fresh = _beyond(batch.offsets, run_versions, first, "topic", "partition", "offset")
         consumed = fresh.num_rows
         silver_events = _distinct_offsets(silver)
         write_ms = (time.perf_counter() - started) * 1000
         if consumed:
-            row = _run_row(batch, fresh, silver, quarantined, duplicates, write_ms)
+            row = _run_row(batch, fresh, silver_events, silver, quarantined, duplicates, write_ms)
             txns = {aid: off for aid, off in last.items() if off > run_versions[aid]}
             self.store.append(RUNS, row, partition_by=("date",), txns=txns)
         result = WriteResult(
@@ -146,36 +147,47 @@ class BatchWriter:
         name: str,
         rows: pa.Table,
         partition_by: tuple[str, ...],
+        first: Mapping[str, int],
         last: Mapping[str, int],
     ) -> pa.Table:
         if rows.num_rows == 0:
             return rows
         stored = self.store.txn_versions(name, list(last))
-        fresh = _beyond(rows, stored, "kafka_topic", "kafka_partition", "kafka_offset")
+        fresh = _beyond(rows, stored, first, "kafka_topic", "kafka_partition", "kafka_offset")
         if fresh.num_rows:
             txns = {aid: off for aid, off in last.items() if off > stored[aid]}
             self.store.append(name, fresh, partition_by=partition_by, txns=txns)
         return fresh
 
 
-def _last_offsets(offsets: pa.Table) -> dict[str, int]:
-    grouped = offsets.group_by(["topic", "partition"]).aggregate([("offset", "max")])
-    return {
-        app_id(t, p): o
-        for t, p, o in zip(
-            grouped["topic"].to_pylist(),
-            grouped["partition"].to_pylist(),
-            grouped["offset_max"].to_pylist(),
-            strict=True,
-        )
-    }
+def _offset_spans(offsets: pa.Table) -> tuple[dict[str, int], dict[str, int]]:
+    """Per app id, the first and the last offset of the batch."""
+    grouped = offsets.group_by(["topic", "partition"]).aggregate(
+        [("offset", "min"), ("offset", "max")]
+    )
+    ids = [
+        app_id(t, p)
+        for t, p in zip(grouped["topic"].to_pylist(), grouped["partition"].to_pylist(), strict=True)
+    ]
+    first = dict(zip(ids, grouped["offset_min"].to_pylist(), strict=True))
+    last = dict(zip(ids, grouped["offset_max"].to_pylist(), strict=True))
+    return first, last
 
 
 def _beyond(
-    rows: pa.Table, stored: Mapping[str, int], topic_col: str, part_col: str, off_col: str
+    rows: pa.Table,
+    stored: Mapping[str, int],
+    first: Mapping[str, int],
+    topic_col: str,
+    part_col: str,
+    off_col: str,
 ) -> pa.Table:
-    """Rows whose offset is beyond the stored version of their partition."""
-    if rows.num_rows == 0 or all(v < 0 for v in stored.values()):
+    """Rows whose offset is beyond the stored version of their partition.
+
+    ``first`` holds the batch's first offset per app id: when every stored version is below
+    it (the normal case, no replay), every row is new and nothing is filtered.
+    """
+    if rows.num_rows == 0 or all(v < first.get(aid, 0) for aid, v in stored.items()):
         return rows
     keep = None
     for aid, version in stored.items():
@@ -200,6 +212,7 @@ def _distinct_offsets(rows: pa.Table) -> int:
 def _run_row(
     batch: BatchOutput,
     fresh: pa.Table,
+    silver_events: int,
     silver: pa.Table,
     quarantined: pa.Table,
     duplicates: pa.Table,
@@ -219,7 +232,7 @@ def _run_row(
         "started_at": run.started_at,
         "finished_at": now,
         "consumed": fresh.num_rows,
-        "silver_events": _distinct_offsets(silver),
+        "silver_events": silver_events,
         "silver_rows": silver.num_rows,
         "quarantined": quarantined.num_rows,
         "duplicates": duplicates.num_rows,
