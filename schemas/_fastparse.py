@@ -29,6 +29,9 @@ _MAX_ERRORS = 16
 """Parse errors per batch (plus one per 32 messages) before the rest goes to the exact decoder:
 each error costs a partial block, so a batch of mostly bad messages would be slower than exact."""
 _NEWLINE = ord("\n")
+_COLON, _QUOTE = ord(":"), ord('"')
+_NUMBER_START = np.zeros(256, bool)
+_NUMBER_START[list(b"-0123456789n")] = True
 _SPACE = ord(" ")
 _SUSPECT = (b"\\", b"\r")
 """Escapes (keys written with escapes, lone surrogates) and line breaks Arrow may split on."""
@@ -70,6 +73,7 @@ def parse_batch(messages: Sequence[bytes], max_bytes: int, schema: pa.Schema) ->
     data = bytearray(b"\n").join(messages)
     raw = np.frombuffer(data, np.uint8)
     flagged = _prescreen(messages, data, raw, lens, starts, max_bytes)
+    flagged[_owners(starts, _non_numbers(raw, _numeric_keys(schema)))] = True
     dirty: list[int] = np.flatnonzero(flagged).tolist()
     for i in dirty:
         raw[starts[i] : starts[i + 1] - 1] = _SPACE
@@ -129,6 +133,47 @@ def _prescreen(
         if msg.count(b"[") + msg.count(b"{") >= _DEEP_BRACKETS:
             flagged[i] = True
     return flagged
+
+
+def _numeric_keys(schema: pa.Schema | pa.StructType) -> list[bytes]:
+    """Names of the number fields of ``schema``, at any depth."""
+    keys: list[bytes] = []
+    for field in schema:
+        kind = field.type
+        while pa.types.is_list(kind):
+            kind = kind.value_type
+        if pa.types.is_struct(kind):
+            keys.extend(_numeric_keys(kind))
+        elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
+            keys.append(field.name.encode())
+    return sorted(set(keys))
+
+
+def _non_numbers(raw: npt.NDArray[np.uint8], keys: list[bytes]) -> Index:
+    """Byte positions of ``"key":`` whose value starts like no number (nor null): a string,
+    boolean, object or array where Arrow expects a number is a parse error, and each parse
+    error costs a partial block, so the common "number sent as a string" is found up front.
+    Matches ignore nesting (a same-named key in a skipped field is flagged too: the exact
+    decoder takes that message, which is only slower)."""
+    colons = np.flatnonzero(raw == _COLON)
+    colons = colons[colons >= 2]
+    padded = np.concatenate((raw, np.zeros(2, np.uint8)))
+    after = padded[colons + 1]
+    after = np.where(after == _SPACE, padded[colons + 2], after)
+    colons = colons[~_NUMBER_START[after] & (raw[colons - 1] == _QUOTE)]
+    found = []
+    for key in keys:
+        width = len(key)
+        near = colons[colons > width + 1]
+        same = (raw[near - width - 2] == _QUOTE) & (raw[near - width - 1] == key[0])
+        same &= raw[near - 2] == key[-1]
+        found.append(near[same])
+    return np.concatenate(found) if found else np.zeros(0, np.int64)
+
+
+def _owners(starts: Index, positions: Index) -> Index:
+    """The message holding each byte position."""
+    return np.searchsorted(starts, positions, side="right") - 1
 
 
 def _not_utf8(msg: bytes) -> bool:

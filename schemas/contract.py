@@ -25,6 +25,7 @@ from schemas._columns import (
     POSITIONS,
     TIMESTAMP,
     extract,
+    get_all,
     id_columns,
     string_column,
     timestamp_column,
@@ -180,7 +181,7 @@ class EventContract:
         event_time = timestamp_column(b, POSITIONS, raw["event_time"], "event_time")
         self._check_window(b, event_time, now, limits)
         cols["event_time"] = event_time
-        sent = [o.get("sent_time") for o in b.objs]
+        sent = get_all(b.objs, "sent_time")
         cols["sent_time"] = (
             pa.nulls(len(sent), TIMESTAMP)
             if sent.count(None) == len(sent)
