@@ -246,8 +246,8 @@ def id_columns(
     good = [k for k in distinct if all(type(v) is str and pattern.fullmatch(v) for v in k)]
     code = {k: i for i, k in enumerate(good)}
     if len(good) < len(distinct):
-        bad = sorted(i for k in distinct if k not in code for i in positions(keys, k))
-        for i in bad:
+        bad_keys = {k for k in distinct if k not in code}
+        for i in positions(list(map(bad_keys.__contains__, keys)), True):
             for name, column in zip(names, columns, strict=True):
                 problem = _id_problem(column[i], name, pattern)
                 if problem is not None:
