@@ -28,6 +28,7 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
+import socket
 import threading
 import time
 from collections import deque
@@ -148,6 +149,25 @@ class Batcher:
         self.link: KafkaLink | None = None
         self._batch_size = batch_size
         self._linger_s = linger_s
+
+    def route(self, topic: str, timeout_s: float) -> Route | None:
+        """Look the topic's partition count up through the link and keep its new route.
+
+        Returns:
+            ``None`` when there is no link or the broker does not answer within ``timeout_s``.
+
+        Raises:
+            TopicMissing: the broker answers but has no such topic.
+            aiokafka.errors.KafkaError: the broker refuses the topic (authorization).
+        """
+        link = self.link
+        partitions = link.partitions(topic, timeout_s) if link is not None else None
+        if partitions is None:
+            return None
+        route = Route(topic, partitions)
+        with self.lock:
+            self.routes[topic] = route
+        return route
 
     def add(self, route: Route, key: bytes | None, value: bytes) -> None:
         """Append one record to its partition's open batch (hands it off when full)."""
@@ -458,3 +478,15 @@ class KafkaLink:
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+def any_reachable(bootstrap_servers: str, timeout_s: float) -> bool:
+    """A cheap TCP probe so that a down broker costs one refused connect, not a bootstrap wait."""
+    for server in bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout_s):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False

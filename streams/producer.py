@@ -28,7 +28,6 @@ built on a spool directory that still holds events drains it before anything new
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -40,14 +39,23 @@ from typing import Any
 import orjson
 from aiokafka.errors import KafkaError
 
-from maxlake.errors import MaxlakeError, TerminalError, TransientError
+from maxlake.errors import MaxlakeError, TerminalError
 from maxlake.settings import Settings
+from streams._producer_errors import (
+    DeliveryError,
+    DeliveryRejectedError,
+    EventSerializationError,
+    EventTooLargeError,
+    UnknownTopicError,
+    _DeliveryFailure,
+)
 from streams._producer_kafka import (
     Batcher,
     ChunkState,
     KafkaLink,
     Route,
     TopicMissing,
+    any_reachable,
     compression,
     is_rejection,
 )
@@ -68,46 +76,6 @@ _CHECK_EVERY = 4096
 _CHECK_INTERVAL_S = 0.5
 _MIN_START_TIMEOUT_S = 5.0
 _BYTES = (bytes, bytearray, memoryview)
-
-
-class _DeliveryFailure(MaxlakeError):
-    """Events of one topic that did not reach the broker, with the reason and how many."""
-
-    verb = "not delivered"
-
-    def __init__(self, topic: str, reason: str, count: int = 1) -> None:
-        self.topic = topic
-        self.reason = reason
-        self.count = count
-        super().__init__(f"{count} event(s) to topic {topic!r} {self.verb}: {reason}")
-
-
-class DeliveryError(_DeliveryFailure, TransientError):
-    """Events could not be delivered and there is no spool to keep them (or the spool failed)."""
-
-
-class DeliveryRejectedError(_DeliveryFailure, TerminalError):
-    """The broker refused events for good (authorization, record too large for the topic, ...)."""
-
-    verb = "rejected by the broker"
-
-
-class EventSerializationError(TerminalError):
-    """An event is not JSON-serializable or lacks what the producer needs to route it."""
-
-
-class EventTooLargeError(TerminalError):
-    """An event is larger than the producer's ``max_request_size``."""
-
-
-class UnknownTopicError(TerminalError):
-    """The broker answers but has no such topic (maxlake brokers do not auto-create topics)."""
-
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
-        super().__init__(
-            f"topic {topic!r} does not exist; create it first (`maxlake topics create`)"
-        )
 
 
 class _Mode(Enum):
@@ -375,21 +343,15 @@ class PlantProducer:
 
     def _route(self, topic: str) -> Route | None:
         """The topic's route; ``None`` after a refusal (counted) or entering spooling."""
-        link = self._link
-        assert link is not None
         try:
-            partitions = link.partitions(topic, self._connect_timeout_s)
+            route = self._batcher.route(topic, self._connect_timeout_s)
         except TopicMissing as exc:
             raise UnknownTopicError(topic) from exc
         except KafkaError as exc:
             self._reject(topic, exc, 1)
             return None
-        if partitions is None:
+        if route is None:
             self._enter_spooling(f"no metadata for topic {topic!r}")
-            return None
-        route = Route(topic, partitions)
-        with self._batcher.lock:
-            self._batcher.routes[topic] = route
         return route
 
     def _check_health(self) -> None:
@@ -499,7 +461,7 @@ class PlantProducer:
         """Probe the broker; when it answers, resend the spool and go direct if it empties."""
         self._next_probe = time.monotonic() + self._retry_interval_s
         if self._link is None:
-            if not _any_reachable(self.settings.bootstrap_servers, self._connect_timeout_s):
+            if not any_reachable(self.settings.bootstrap_servers, self._connect_timeout_s):
                 return
             timeout_s = max(self._connect_timeout_s, _MIN_START_TIMEOUT_S)
             link = KafkaLink.open(self._kafka_config, self._batcher, self._linger_s, timeout_s)
@@ -526,7 +488,9 @@ class PlantProducer:
                 route = batcher.routes.get(record.topic)
                 if route is None:
                     try:
-                        route = self._drain_route(record.topic)
+                        route = batcher.route(record.topic, self._connect_timeout_s)
+                    except TopicMissing:
+                        return self._drain_failed(str(UnknownTopicError(record.topic)))
                     except KafkaError as exc:
                         rejected += 1
                         self._reject(record.topic, exc, 1)
@@ -552,21 +516,6 @@ class PlantProducer:
             logger.info("resent %d spooled events, %d left", len(records), len(self._spool))
         return True
 
-    def _drain_route(self, topic: str) -> Route | None:
-        link = self._link
-        assert link is not None
-        try:
-            partitions = link.partitions(topic, self._connect_timeout_s)
-        except TopicMissing:
-            logger.warning("%s", UnknownTopicError(topic))
-            return None
-        if partitions is None:
-            return None
-        route = Route(topic, partitions)
-        with self._batcher.lock:
-            self._batcher.routes[topic] = route
-        return route
-
     def _drain_failed(self, reason: str) -> bool:
         logger.warning("resending the spool failed (%s); will retry", reason)
         if self._spool is not None:
@@ -584,15 +533,3 @@ class PlantProducer:
         if isinstance(first, _DeliveryFailure):
             raise type(first)(first.topic, first.reason, count)
         raise first
-
-
-def _any_reachable(bootstrap_servers: str, timeout_s: float) -> bool:
-    """A cheap TCP probe so that a down broker costs one refused connect, not a bootstrap wait."""
-    for server in bootstrap_servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        try:
-            with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout_s):
-                return True
-        except (OSError, ValueError):
-            continue
-    return False
