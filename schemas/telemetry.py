@@ -24,8 +24,6 @@ MAX_READINGS = 1000
 QUALITIES = frozenset({"GOOD", "UNCERTAIN", "BAD"})
 FAST_MIN_BATCH = 256
 """Smallest batch parsed by the Arrow fast path (each parse call costs ~0.1-0.2 ms)."""
-_SAMPLE = 16
-"""Messages looked at to tell a snapshot batch (``readings`` lists) from single readings."""
 _READING = pa.struct(
     [
         pa.field("tag", pa.string()),
@@ -63,7 +61,7 @@ class TelemetryContract(EventContract):
     def _decode_batch(
         self, messages: Sequence[bytes], tenant: str | None, now: datetime, limits: DecodeLimits
     ) -> DecodeResult:
-        if len(messages) >= FAST_MIN_BATCH and _mostly_snapshots(messages):
+        if len(messages) >= FAST_MIN_BATCH:
             result = self._fast_decode(messages, tenant, now, limits)
             if result is not None:
                 return result
@@ -187,22 +185,6 @@ class TelemetryContract(EventContract):
         }
         one_of = {"oneOf": [{"required": ["reading"]}, {"required": ["readings"]}]}
         return props, [], [one_of]
-
-
-def _mostly_snapshots(messages: Sequence[bytes]) -> bool:
-    """Whether most of a sample of messages carry a ``readings`` list.
-
-    Only this picks the path, never the result (both paths decode alike). Arrow's parse costs
-    about the same per byte whatever the shape, while the exact decoder's cost grows with the
-    Python objects per reading: it is as fast as the fast path for single ``reading`` events
-    and 1.3-1.8x slower for lists of 2-8 readings (``bench/bench_decode.py``).
-    """
-    step = max(1, len(messages) // _SAMPLE)
-    sample = messages[::step]
-    try:
-        return sum(b'"readings"' in m for m in sample) * 2 > len(sample)
-    except TypeError:
-        return False
 
 
 def _fast_body(table: pa.Table) -> Checked:
