@@ -193,7 +193,8 @@ class _Parser:
     A parse error names a row of the failing block: that message becomes dirty, its bytes are
     blanked (Arrow skips blank lines) and parsing resumes at the block's start, so an error
     costs one partial block, not a copy or a re-parse of the batch. An error naming no row
-    (a failed number conversion) splits the rest in halves down to single messages.
+    (a failed number conversion, any other Arrow error) splits the rest in halves down to single
+    messages.
     """
 
     data: bytearray
@@ -219,7 +220,7 @@ class _Parser:
                     self.out.append(batch)
                     got += batch.num_rows
                 return dropped
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            except pa.ArrowException as exc:
                 found = _ROW.search(str(exc))
                 lo += got
                 self.errors += 1
