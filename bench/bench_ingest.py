@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import signal
 import subprocess
 import sys
@@ -126,6 +127,9 @@ def _run_worker(
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
+    # ru_maxrss of children is the largest of any waited-for child so far: workers run one
+    # after another, the bigger figure wins; reported per engine as an upper bound.
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     store = DeltaStore(env["MAXLAKE_LAKE_ROOT"])
     runs_table = store.open(RUNS)
     assert runs_table is not None
@@ -136,6 +140,7 @@ def _run_worker(
     drain_s = (last - first).total_seconds()  # type: ignore[operator,union-attr]
     return {
         "wall_s": t1 - t0,
+        "peak_mib": peak_mib,
         "drain_s": drain_s,
         "consumed": float(runs["consumed"].sum()),
         "batches": float(runs.height),
@@ -270,7 +275,7 @@ def main() -> None:
             other = w["drain_s"] - w["decode_s"] - w["validate_s"] - w["write_s"]
             print(
                 f"worker ({engine:<6})        {rate:,.0f} events/s, {rate / base_rate:.2f}x baseline "
-                f"({int(w['batches'])} batches, drain {w['drain_s']:.1f} s, wall incl. start-up {w['wall_s']:.1f} s)"
+                f"({int(w['batches'])} batches, drain {w['drain_s']:.1f} s, wall incl. start-up {w['wall_s']:.1f} s, peak RSS <= {w['peak_mib']:,.0f} MiB)"
             )
             for name in ("decode", "validate", "write"):
                 print(f"  {name:<12} {w[name + '_s']:7.1f} s  {w[name + '_s'] / w['drain_s']:6.1%}")

@@ -55,6 +55,15 @@ class DeltaStore:
         if "://" not in self.root:
             Path(self.root).mkdir(parents=True, exist_ok=True)
 
+    def sibling(self) -> DeltaStore:
+        """A store on the same root with its own table handles.
+
+        A deltalake table handle must not be used by two threads at once (a commit in one
+        thread holds it while another refreshes it); a thread that reads while another writes
+        takes its own sibling.
+        """
+        return DeltaStore(self.root, storage_options=self.storage_options)
+
     def uri(self, name: str) -> str:
         """URI of table ``name`` (for example ``silver/telemetry``)."""
         return f"{self.root}/{name}"

@@ -10,11 +10,14 @@ commits — the same exactly-once contract as the agent engine. On assignment it
 partition past what the lake already holds (``ops/validation_runs`` app transactions), so a
 restart does not even re-read written offsets.
 
-The pipeline runs in one worker thread, not on the event loop: a large batch takes seconds, and
+The pipeline runs in two worker threads, not on the event loop: a large batch takes seconds, and
 a blocked loop would miss heartbeats (the group would evict the worker mid-batch) and could not
-prefetch the next batch. Only one batch is ever in flight; a rebalance waits for it and commits
-its offsets before the partitions move. A commit that still fails because the group moved on is
-logged, not fatal: the lake holds the batch, and the partition's next owner seeks past it.
+fetch ahead. One thread prepares (decodes, validates, dedupes) a batch while the other writes the
+previous one to Delta (deltalake releases the GIL, so the two overlap on two cores). Batches are
+written and their offsets committed strictly in order, at most two in hand; a rebalance or
+shutdown waits until every batch in hand is written and committed. A commit that still fails
+because the group moved on is logged, not fatal: the lake holds the batch, and the partition's
+next owner seeks past it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from lake import app_id
+from lake import BatchOutput, app_id
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams.ingest import IngestPipeline, RawMessage, log_batch
@@ -69,9 +72,9 @@ class BatchEngine:
         self.topics = topics
         self.pipeline = pipeline
         self.consumer: AIOKafkaConsumer | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="maxlake-ingest")
-        self._inflight: asyncio.Future[None] | None = None
-        self._uncommitted: dict[TopicPartition, int] = {}
+        self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-prepare")
+        self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-write")
+        self._newest: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Consume until cancelled (Faust cancels its tasks on shutdown)."""
@@ -93,46 +96,60 @@ class BatchEngine:
         consumer.subscribe(list(self.topics), listener=_Rebalance(self))
         self.consumer = consumer
         await consumer.start()
-        loop = asyncio.get_running_loop()
         try:
             while True:
                 records = await self._fill_batch(consumer)
+                if self._newest is not None and self._newest.done():
+                    self._newest.result()  # a failed batch stops the engine here
                 if not records:
                     continue
-                self._inflight = loop.run_in_executor(self._executor, self._process, records)
-                self._uncommitted = {tp: batch[-1].offset + 1 for tp, batch in records.items()}
-                await self.settle()
+                prepared: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._newest = asyncio.create_task(self._handle(records, self._newest, prepared))
+                await asyncio.wait({prepared, self._newest}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            # Cancelled (SIGTERM) mid-batch: the thread finishes its commits either way; wait
-            # for it so its offsets are committed too, then leave the group.
+            # Cancelled (SIGTERM): batches in hand are still written and committed.
             await asyncio.shield(self.settle())
             await consumer.stop()
-            self._executor.shutdown(wait=True)
+            self._prepare_pool.shutdown(wait=True)
+            self._write_pool.shutdown(wait=True)
 
     async def settle(self) -> None:
-        """Wait for the batch in flight (if any), then commit its offsets to Kafka."""
-        inflight = self._inflight
-        if inflight is not None:
-            try:
-                await asyncio.shield(inflight)
-            except asyncio.CancelledError:
-                raise  # the batch runs on; the engine's shutdown settles it
-            except Exception:
-                self._inflight, self._uncommitted = None, {}
-                raise
-            if self._inflight is inflight:
-                self._inflight = None
-        offsets, self._uncommitted = self._uncommitted, {}
-        if offsets and self.consumer is not None:
-            try:
-                await self.consumer.commit(offsets)
-            except (CommitFailedError, IllegalStateError) as exc:
-                logger.warning(
-                    "offsets of %d partition(s) not committed to Kafka, the group moved on "
-                    "(%s); the lake holds the batch and the next owner seeks past it",
-                    len(offsets),
-                    type(exc).__name__,
-                )
+        """Return once every batch in hand is written and its offsets committed (or raise)."""
+        while (newest := self._newest) is not None and not newest.done():
+            await asyncio.wait({newest})
+        if newest is not None:
+            newest.result()
+
+    async def _handle(
+        self,
+        records: dict[TopicPartition, list[Any]],
+        previous: asyncio.Task[None] | None,
+        prepared: asyncio.Future[None],
+    ) -> None:
+        """Prepare ``records``, then (after ``previous`` is done) write and commit them."""
+        loop = asyncio.get_running_loop()
+        try:
+            outputs = await loop.run_in_executor(self._prepare_pool, self._prepare, records)
+        finally:
+            if not prepared.done():
+                prepared.set_result(None)
+        if previous is not None:
+            await previous
+        await loop.run_in_executor(self._write_pool, self._write, outputs)
+        await self._commit({tp: batch[-1].offset + 1 for tp, batch in records.items()})
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if self.consumer is None:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            logger.warning(
+                "offsets of %d partition(s) not committed to Kafka, the group moved on "
+                "(%s); the lake holds the batch and the next owner seeks past it",
+                len(offsets),
+                type(exc).__name__,
+            )
 
     async def _fill_batch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
         """Records per partition, in offset order, up to ``batch_max_events`` in all."""
@@ -152,8 +169,10 @@ class BatchEngine:
                 count += len(batch)
         return records
 
-    def _process(self, records: dict[TopicPartition, list[Any]]) -> None:
-        """Runs in the engine's thread."""
+    def _prepare(
+        self, records: dict[TopicPartition, list[Any]]
+    ) -> list[tuple[EventKind, list[BatchOutput]]]:
+        """Runs in the prepare thread."""
         by_kind: dict[EventKind, list[RawMessage]] = {}
         for tp, batch in records.items():
             topic, partition = tp.topic, tp.partition
@@ -161,9 +180,13 @@ class BatchEngine:
                 [RawMessage(topic, partition, r.offset, r.timestamp, r.key, r.value) for r in batch]
             )
         pipeline = self.pipeline()
-        for kind, messages in by_kind.items():
-            result = pipeline.process(kind, messages)
-            log_batch(kind, result)
+        return [(kind, pipeline.prepare(kind, messages)) for kind, messages in by_kind.items()]
+
+    def _write(self, prepared: list[tuple[EventKind, list[BatchOutput]]]) -> None:
+        """Runs in the write thread."""
+        pipeline = self.pipeline()
+        for kind, outputs in prepared:
+            log_batch(kind, pipeline.write(outputs))
 
     async def seek_past_lake(self, assigned: Sequence[TopicPartition]) -> None:
         """Start each assigned partition after the last offset fully accounted in the lake."""

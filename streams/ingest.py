@@ -96,6 +96,7 @@ class IngestPipeline:
         self.settings = settings
         self.gateway = gateway
         self.writer = writer
+        self.store = writer.store.sibling()
         self.worker = worker
         self.limits = DecodeLimits(
             max_message_bytes=settings.max_message_bytes,
@@ -116,30 +117,44 @@ class IngestPipeline:
         self._warm = {w for w in self._warm if w[1] != topic}
 
     def process(self, kind: EventKind | str, messages: Sequence[RawMessage]) -> WriteResult:
-        """Decode, validate, classify, dedupe and write one batch; returns what was written.
+        """Decode, validate, classify, dedupe and write one batch; returns what was written."""
+        return self.write(self.prepare(kind, messages))
+
+    def prepare(self, kind: EventKind | str, messages: Sequence[RawMessage]) -> list[BatchOutput]:
+        """Decode, validate, classify and dedupe one batch: the outputs to write, in order.
+
+        May run in another thread than :meth:`write` while the previous batch is written (the
+        batch engine overlaps them); it reads the lake through its own table handles. The
+        outputs must then be written in order, before any later batch of the same partitions.
 
         When Great Expectations itself fails on a batch (not a failed expectation: an error),
-        the batch is split in halves and each half processed on its own, down to the single
+        the batch is split in halves and each half prepared on its own, down to the single
         message that causes it, which is quarantined with reason ``validation_error``. A poison
         message therefore never stops the worker and never takes good messages with it.
         """
         kind = EventKind(kind)
         try:
-            return self._process_once(kind, messages, poison=None)
+            return [self._prepare_once(kind, messages, poison=None)]
         except ValidationFailed as exc:
             if len(messages) == 1:
                 logger.warning("quarantining a message GX cannot validate: %s", exc)
-                return self._process_once(kind, messages, poison=str(exc))
+                return [self._prepare_once(kind, messages, poison=str(exc))]
             half = len(messages) // 2
-            first = self.process(kind, messages[:half])
-            second = self.process(kind, messages[half:])
-            return WriteResult(
-                *(a + b for a, b in zip(astuple(first), astuple(second), strict=True))
-            )
+            return self.prepare(kind, messages[:half]) + self.prepare(kind, messages[half:])
 
-    def _process_once(
+    def write(self, outputs: Sequence[BatchOutput]) -> WriteResult:
+        """Commit prepared outputs in order; the sum of what each added to the lake."""
+        total = WriteResult(0, 0, 0, 0, 0, 0, 0.0)
+        for output in outputs:
+            result = self.writer.write(output)
+            total = WriteResult(
+                *(a + b for a, b in zip(astuple(total), astuple(result), strict=True))
+            )
+        return total
+
+    def _prepare_once(
         self, kind: EventKind, messages: Sequence[RawMessage], *, poison: str | None
-    ) -> WriteResult:
+    ) -> BatchOutput:
         started_at = datetime.now(UTC)
         t0 = time.perf_counter()
         values = [m.value or b"" for m in messages]
@@ -178,7 +193,7 @@ class IngestPipeline:
             decode_ms=(t1 - t0) * 1000,
             validate_ms=(t2 - t1) * 1000,
         )
-        batch = BatchOutput(
+        return BatchOutput(
             kind=kind.value,
             offsets=offsets,
             silver=silver,
@@ -186,7 +201,6 @@ class IngestPipeline:
             duplicates=_duplicate_rows(kind, messages, event_ids, duplicate_of, started_at),
             run=run,
         )
-        return self.writer.write(batch)
 
     def _decode(
         self,
@@ -256,7 +270,7 @@ class IngestPipeline:
             if key in self._warm:
                 continue
             known = recent_event_ids(
-                self.writer.store,
+                self.store,
                 kind.value,
                 tenant=tenant_of_topic(topic),
                 topic=topic,
@@ -303,8 +317,8 @@ class IngestPipeline:
             )
         }
         ids = {tp: app_id(*tp) for tp in firsts}
-        dup_versions = self.writer.store.txn_versions(DUPLICATES, list(ids.values()))
-        silver_versions = self.writer.store.txn_versions(silver_table(kind), list(ids.values()))
+        dup_versions = self.store.txn_versions(DUPLICATES, list(ids.values()))
+        silver_versions = self.store.txn_versions(silver_table(kind), list(ids.values()))
         replayed = {
             tp
             for tp, first in firsts.items()
@@ -326,7 +340,7 @@ class IngestPipeline:
                 continue
             in_duplicates = (
                 duplicate_offsets(
-                    self.writer.store,
+                    self.store,
                     kind.value,
                     topic=topic,
                     partition=partition,

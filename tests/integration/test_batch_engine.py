@@ -48,12 +48,16 @@ class _SlowPipeline:
         del topic, partition
         self.forgotten += 1
 
-    def process(self, kind: EventKind, messages: list[RawMessage]) -> WriteResult:
+    def prepare(self, kind: EventKind, messages: list[RawMessage]) -> list[list[RawMessage]]:
         del kind
         if not self.seen:
             time.sleep(2 * SESSION_TIMEOUT_S)
         self.seen.extend((m.partition, m.offset) for m in messages)
-        return WriteResult(len(messages), 0, 0, 0, 0, 0, 0.0)
+        return [messages]
+
+    def write(self, outputs: list[list[RawMessage]]) -> WriteResult:
+        consumed = sum(len(messages) for messages in outputs)
+        return WriteResult(consumed, 0, 0, 0, 0, 0, 0.0)
 
 
 def test_a_batch_longer_than_the_session_timeout_keeps_the_partitions(
