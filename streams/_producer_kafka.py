@@ -70,6 +70,36 @@ def compression() -> str:
     return "lz4" if has_lz4() else "gzip"
 
 
+def use_fast_lz4() -> bool:
+    """Make aiokafka's record batches use LZ4's fast mode instead of LZ4-HC level 9.
+
+    aiokafka compresses lz4 at level 9 (HC): ~2.5 µs per 300-byte event, more than the rest of
+    a send together. kafka-python, which PlantProducer used before, compresses in LZ4's default
+    fast mode: 8x faster for ~18% more bytes (71 instead of 60 per single-reading event). The
+    builder looks ``lz4_encode`` up in its module's globals, so the fast encoder is put there;
+    the frames stay standard, so every consumer reads them. This applies to every aiokafka
+    producer of the process. Returns ``False`` (level 9 stays) if aiokafka's layout changed.
+    """
+    try:
+        import cramjam
+        from aiokafka.record import default_records
+        from aiokafka.record._crecords import default_records as c_default_records
+    except ImportError:
+        return False
+    modules = [m for m in (c_default_records, default_records) if hasattr(m, "lz4_encode")]
+    if not modules:
+        return False
+
+    def lz4_encode(payload: bytes, level: int = 0) -> bytes:
+        compressor = cramjam.lz4.Compressor(level=0, content_checksum=False, block_linked=False)
+        compressor.compress(payload)
+        return bytes(compressor.finish())
+
+    for module in modules:
+        module.lz4_encode = lz4_encode
+    return True
+
+
 def is_rejection(exc: BaseException | None) -> bool:
     """A broker-side refusal of the records that a resend cannot fix (versus an outage)."""
     return exc is not None and type(exc).__name__ in _REJECTIONS
@@ -306,6 +336,8 @@ class KafkaLink:
         cls, config: dict[str, Any], batcher: Batcher, linger_s: float, timeout_s: float
     ) -> KafkaLink | None:
         """Start a producer (bootstrap, producer id); ``None`` when the broker does not answer."""
+        if config.get("compression_type") == "lz4":
+            use_fast_lz4()
         loop = _Loop("maxlake-producer-io")
 
         async def start() -> Any:

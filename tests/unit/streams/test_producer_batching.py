@@ -77,3 +77,25 @@ def test_only_broker_refusals_count_as_rejections() -> None:
     assert not is_rejection(OutOfOrderSequenceNumber())
     assert not is_rejection(ConnectionError("link abandoned"))
     assert not is_rejection(None)
+
+
+def test_fast_lz4_batches_stay_readable_by_both_clients() -> None:
+    from aiokafka.record.default_records import DefaultRecordBatch as AioBatch
+    from aiokafka.record.default_records import DefaultRecordBatchBuilder
+    from kafka.record.default_records import DefaultRecordBatch as KafkaPythonBatch
+
+    from streams._producer_kafka import use_fast_lz4
+
+    assert use_fast_lz4()  # False would mean aiokafka changed and lz4 is back to HC level 9
+    builder = DefaultRecordBatchBuilder(2, AioBatch.CODEC_LZ4, 0, 7, 0, 0, 1 << 20)
+    values = [
+        b'{"event_id":"e%d","machine":"m-%d","value":%d.5}' % (i, i % 5, i) for i in range(500)
+    ]
+    for offset, value in enumerate(values):
+        builder.append(offset, None, b"m-%d" % (offset % 5), value, [])
+    buffer = bytes(builder.build())
+    assert len(buffer) < sum(map(len, values)) / 2
+    assert [r.value for r in AioBatch(buffer)] == values
+    kafka_python = KafkaPythonBatch(buffer)
+    assert kafka_python.validate_crc()
+    assert [r.value for r in kafka_python] == values
