@@ -33,12 +33,17 @@ _COLON, _QUOTE = ord(":"), ord('"')
 _NUMBER_START = np.zeros(256, bool)
 _NUMBER_START[list(b"-0123456789n")] = True
 _SPACE = ord(" ")
-_SUSPECT = (b"\\", b"\r")
-"""Escapes (keys written with escapes, lone surrogates) and line breaks Arrow may split on."""
+_SUSPECT = (b"\\", b"\r", b"\0")
+"""Escapes (keys written with escapes, lone surrogates), line breaks Arrow may split on and NUL
+(Arrow ends the document there)."""
+_AFTER_CLOSE = np.zeros(256, bool)
+_AFTER_CLOSE[list(b",}]\n\0")] = True
+"""What may follow a ``}`` outside strings in one-line JSON. Anything else (a second object or
+value on the line, whitespace) sets the message aside: Arrow would read several rows from it,
+and the row numbers of later parse errors would then name the wrong message."""
 _NON_FINITE = (b"NaN", b"Inf")
 """Starts of ``NaN`` and ``Infinity``: Arrow reads them as numbers (even in skipped fields),
-orjson refuses them. Several objects on one line need no prescreen: they give Arrow more rows
-than messages, and :func:`parse_batch` then leaves the whole batch to the exact decoder."""
+orjson refuses them."""
 _DEEP_BYTES = 2000
 _DEEP_BRACKETS = 1000
 """orjson refuses nesting deeper than 1024; Arrow ignores the depth of fields it skips. A message
@@ -110,15 +115,18 @@ def _prescreen(
     flagged = (lens < 2) | (lens > max_bytes)
     flagged |= raw[starts[:-1]] != _OPEN
     flagged |= raw[np.maximum(starts[1:] - 2, 0)] != _CLOSE
+    closes = np.flatnonzero(raw == _CLOSE)
+    flagged[_owners(starts, closes[~_AFTER_CLOSE[raw[closes + 1]]])] = True
     if np.count_nonzero(raw == _NEWLINE) != n - 1:
         inner = np.flatnonzero(raw == _NEWLINE)
         owner = np.searchsorted(starts, inner, side="right") - 1
         flagged[owner[inner != starts[owner + 1] - 1]] = True
+    end = len(data) - 2
     for pattern in _SUSPECT:
-        at = data.find(pattern)
+        at = data.find(pattern, 0, end)
         while at >= 0:
             flagged[np.searchsorted(starts, at, side="right") - 1] = True
-            at = data.find(pattern, at + 1)
+            at = data.find(pattern, at + 1, end)
     for first, second, third in _NON_FINITE:
         cand = np.flatnonzero(raw == first)
         cand = cand[(raw[cand + 1] == second) & (raw[cand + 2] == third)]
