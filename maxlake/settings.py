@@ -52,7 +52,9 @@ class Settings(BaseSettings):
         ge=1,
         description="consumer session timeout: how long a dead worker keeps its partitions",
     )
-    batch_max_events: int = Field(5000, ge=1, description="events per micro-batch at most")
+    batch_max_events: int = Field(
+        50_000, ge=1, description="events per micro-batch at most (tuned by bench_ingest.py)"
+    )
     batch_wait_s: float = Field(1.0, gt=0, description="seconds to wait to fill a micro-batch")
     dedupe_horizon_days: int = Field(
         7, ge=0, description="days back the writer looks for resent event_ids in silver"
