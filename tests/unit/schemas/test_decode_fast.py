@@ -152,6 +152,7 @@ def _assert_same(fast: DecodeResult, exact: DecodeResult) -> None:
     assert fast.rows.equals(exact.rows)
     assert fast.rejections == exact.rejections
     assert fast.event_ids == exact.event_ids
+    assert {type(e) for e in fast.event_ids} <= {str, type(None)}
 
 
 _GOOD = orjson.dumps(telemetry())
