@@ -279,6 +279,10 @@ class Batcher:
                 self.routes.clear()  # partition counts are looked up again on the next link
             return taken
 
+    def oldest_resolved(self) -> bool:
+        """Whether the oldest chunk (if any) has an outcome; call with :attr:`lock` held."""
+        return not self.chunks or self.chunks[0].state is not ChunkState.PENDING
+
     def oldest_pending_age(self) -> float:
         """Seconds since the oldest unresolved chunk was handed off (0 when none)."""
         with self.lock:

@@ -74,6 +74,7 @@ logger = logging.getLogger(__name__)
 
 _CHECK_EVERY = 4096
 _CHECK_INTERVAL_S = 0.5
+_PROBE_AFTER_S = 1.0
 _MIN_START_TIMEOUT_S = 5.0
 _BYTES = (bytes, bytearray, memoryview)
 
@@ -361,37 +362,55 @@ class PlantProducer:
         self._reap()
         batcher = self._batcher
         while self._mode is _Mode.DIRECT and batcher.inflight_events >= self._max_in_flight:
-            if not self._wait(lambda: batcher.chunks[0].state is not ChunkState.PENDING, 1e9):
+            if not self._wait(batcher.oldest_resolved, 1e9):
                 self._enter_spooling("broker too slow")
                 return
             self._reap()
         link = self._link
         if self._mode is not _Mode.DIRECT or link is None:
             return
+        age = batcher.oldest_pending_age()
         if link.broken is not None:
             self._enter_spooling(f"delivery failed: {link.broken!r}")
-        elif batcher.oldest_pending_age() > self._stall_timeout_s:
+        elif age > self._stall_timeout_s:
             self._enter_spooling(f"no acknowledgement for {self._stall_timeout_s:.0f}s")
+        elif age > _PROBE_AFTER_S and not self._broker_reachable():
+            self._enter_spooling("broker refuses connections")
 
     def _wait(self, done: Callable[[], bool], timeout_s: float) -> bool:
-        """Wait for ``done()``; ``False`` on timeout, a broken link or a stalled batch."""
+        """Wait for ``done()``; ``False`` on timeout, a broken link or a stalled batch.
+
+        A batch unacknowledged for over a second also triggers a TCP probe (outside the lock)
+        every half second: a broker that refuses connections counts as a stall at once, rather
+        than after ``stall_timeout_s`` of aiokafka reconnecting in a tight loop.
+        """
         batcher = self._batcher
         deadline = time.monotonic() + timeout_s
-        with batcher.changed:
-            while not done():
+        while True:
+            with batcher.changed:
+                if done():
+                    return True
                 link = self._link
                 if link is None or link.broken is not None:
                     return False
+                now = time.monotonic()
                 oldest = next(
-                    (c.handed_at for c in batcher.chunks if c.state is ChunkState.PENDING),
-                    time.monotonic(),
+                    (c.handed_at for c in batcher.chunks if c.state is ChunkState.PENDING), now
                 )
-                limit = min(deadline, oldest + self._stall_timeout_s)
-                remaining = limit - time.monotonic()
+                remaining = min(deadline, oldest + self._stall_timeout_s) - now
                 if remaining <= 0:
                     return False
-                batcher.changed.wait(min(remaining, 0.5))
-        return True
+                if now - oldest < _PROBE_AFTER_S:
+                    batcher.changed.wait(min(remaining, _CHECK_INTERVAL_S))
+                    continue
+            if not self._broker_reachable():
+                return False
+            with batcher.changed:
+                if not done():
+                    batcher.changed.wait(min(remaining, _CHECK_INTERVAL_S))
+
+    def _broker_reachable(self) -> bool:
+        return any_reachable(self.settings.bootstrap_servers, self._connect_timeout_s)
 
     def _reap(self) -> None:
         """Count acknowledged chunks from the oldest on; stop at the first one still pending."""
@@ -461,7 +480,7 @@ class PlantProducer:
         """Probe the broker; when it answers, resend the spool and go direct if it empties."""
         self._next_probe = time.monotonic() + self._retry_interval_s
         if self._link is None:
-            if not any_reachable(self.settings.bootstrap_servers, self._connect_timeout_s):
+            if not self._broker_reachable():
                 return
             timeout_s = max(self._connect_timeout_s, _MIN_START_TIMEOUT_S)
             link = KafkaLink.open(self._kafka_config, self._batcher, self._linger_s, timeout_s)

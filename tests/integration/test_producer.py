@@ -324,3 +324,18 @@ def test_outage_at_full_speed_keeps_every_machines_order(
         restartable_broker.bootstrap, settings.topic_for(TENANT, "telemetry"), sent
     )
     _check_exactly_once_in_order(records, sent, resent_copies=True)
+
+
+def test_a_small_in_flight_window_applies_backpressure_and_loses_nothing(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    settings = _settings(kafka_bootstrap, unique_name, tmp_path)
+    ensure_topics(settings, [TENANT], ["telemetry"])
+    with PlantProducer(settings, max_in_flight=300, batch_size=4096) as producer:
+        for i in range(5000):
+            producer.send(_event(i))
+        producer.flush()
+        assert producer.sent == 5000
+        assert producer.spooled == 0
+    records = consume_all(kafka_bootstrap, settings.topic_for(TENANT, "telemetry"), 5000)
+    _check_exactly_once_in_order(records, 5000)
