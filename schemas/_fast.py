@@ -186,15 +186,22 @@ def _timestamps(col: pa.ChunkedArray) -> tuple[pa.Array, Mask]:
     good = as_mask(pc.match_substring_regex(strings, _SIMPLE_TIME))
     if not good.all():
         strings = pc.if_else(pa.array(good), strings, pa.scalar(None, pa.string()))
+    return _cast_times(strings, good, 0), good
+
+
+def _cast_times(strings: pa.Array, good: Mask, offset: int) -> pa.Array:
+    """``pc.cast`` to timestamps; where it fails (an impossible date such as 02-30), halves
+    are cast until the failing values are single, which become null and False in ``good``."""
     try:
-        return pc.cast(strings, TIMESTAMP), good
+        return pc.cast(strings, TIMESTAMP)
     except pa.ArrowInvalid:
-        pass
-    out: list[Any] = []
-    for i, text in enumerate(strings.to_pylist()):
-        try:
-            out.append(pc.cast(pa.scalar(text, pa.string()), TIMESTAMP).value)
-        except pa.ArrowInvalid:
-            good[i] = False
-            out.append(None)
-    return pa.array(out, pa.int64()).cast(TIMESTAMP), good
+        if len(strings) == 1:
+            good[offset] = False
+            return pa.nulls(1, TIMESTAMP)
+    half = len(strings) // 2
+    return pa.concat_arrays(
+        [
+            _cast_times(strings.slice(0, half), good, offset),
+            _cast_times(strings.slice(half), good, offset + half),
+        ]
+    )
