@@ -390,7 +390,8 @@ class KafkaLink:
         self._loop.stop()
 
     def abandon(self) -> None:
-        """Stop now: undelivered chunks fail (their records are the owner's to spool)."""
+        """Stop now, without waiting for acknowledgements: chunks not yet delivered stay
+        pending (or fail) and are the owner's to take and spool."""
         self.broken = self.broken or ConnectionError("link abandoned")
         try:
             self._loop.run(self._stop(graceful=False), 15.0)

@@ -313,8 +313,8 @@ class PlantProducer:
             self._closed = True
             if self._link is not None:
                 link, self._link = self._link, None
-                link.close(timeout_s)
                 self._batcher.link = None
+                link.close(timeout_s)
             self._write_buffer()
             if self._spool is not None:
                 self._spool.close()
