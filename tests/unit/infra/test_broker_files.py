@@ -41,7 +41,7 @@ def test_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) ->
     dash_first = uuid.UUID(bytes=b"\xf8" + bytes(15))
     plain = uuid.UUID(bytes=b"\x00" * 16)
     draws = iter([dash_first, dash_first, plain])
-    monkeypatch.setattr(broker_module.uuid, "uuid4", lambda: next(draws))
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(draws))
     assert base64.urlsafe_b64encode(dash_first.bytes).decode().startswith("-")
     cluster_id = broker_module._kafka_uuid()
     assert cluster_id == "AAAAAAAAAAAAAAAAAAAAAA"
