@@ -80,7 +80,7 @@ def fast_decode(
 ) -> DecodeResult | None:
     """Decode ``messages`` fast where possible; None when the batch does not suit the fast path
     (the caller then decodes it exactly). ``exact`` decodes a sub-batch exactly."""
-    parsed = parse_batch(messages, limits.max_message_bytes, schema)
+    parsed = parse_batch(messages, limits.max_message_bytes, schema, threads=limits.parallel_parse)
     if parsed is None:
         return None
     table = parsed.table

@@ -67,8 +67,12 @@ class Parsed:
     dirty: Index
 
 
-def parse_batch(messages: Sequence[bytes], max_bytes: int, schema: pa.Schema) -> Parsed | None:
-    """Parse ``messages`` into ``schema`` columns; None when the batch is not all ``bytes``."""
+def parse_batch(
+    messages: Sequence[bytes], max_bytes: int, schema: pa.Schema, *, threads: bool = False
+) -> Parsed | None:
+    """Parse ``messages`` into ``schema`` columns; None when the batch is not all ``bytes``.
+
+    ``threads`` lets Arrow parse blocks on its thread pool (the GIL is released meanwhile)."""
     if set(map(type, messages)) != {bytes}:
         return None
     n = len(messages)
@@ -85,7 +89,7 @@ def parse_batch(messages: Sequence[bytes], max_bytes: int, schema: pa.Schema) ->
         raw[starts[i] : starts[i + 1] - 1] = _SPACE
     index = np.flatnonzero(~flagged)
     options = (
-        pj.ReadOptions(use_threads=False, block_size=_BLOCK_BYTES),
+        pj.ReadOptions(use_threads=threads, block_size=_BLOCK_BYTES),
         pj.ParseOptions(
             explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=False
         ),

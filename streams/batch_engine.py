@@ -12,10 +12,11 @@ restart does not even re-read written offsets.
 
 The pipeline runs in two worker threads, not on the event loop: a large batch takes seconds, and
 a blocked loop would miss heartbeats (the group would evict the worker mid-batch) and could not
-fetch ahead. One thread prepares (decodes, validates, dedupes) a batch while the other writes the
-previous one to Delta (deltalake releases the GIL, so the two overlap on two cores). Batches are
-written and their offsets committed strictly in order, at most two in hand; a rebalance or
-shutdown waits until every batch in hand is written and committed. A commit that still fails
+fetch ahead. The loop fetches batch N+2 while one thread prepares (decodes, validates, dedupes)
+batch N+1 and the other writes batch N to Delta (Arrow's JSON parser, pandas and deltalake
+release the GIL, so the stages overlap on two cores). Batches are written and their offsets
+committed strictly in order, at most two handed to the threads; a rebalance or shutdown waits
+until every batch handed over is written and committed. A commit that still fails
 because the group moved on is logged, not fatal: the lake holds the batch, and the partition's
 next owner seeks past it.
 """
@@ -96,22 +97,31 @@ class BatchEngine:
         consumer.subscribe(list(self.topics), listener=_Rebalance(self))
         self.consumer = consumer
         await consumer.start()
+        preparing: asyncio.Future[None] | None = None
         try:
             while True:
                 records = await self._fill_batch(consumer)
-                if self._newest is not None and self._newest.done():
-                    self._newest.result()  # a failed batch stops the engine here
                 if not records:
+                    self._raise_if_failed()
                     continue
-                prepared: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                self._newest = asyncio.create_task(self._handle(records, self._newest, prepared))
-                await asyncio.wait({prepared, self._newest}, return_when=asyncio.FIRST_COMPLETED)
+                if preparing is not None and self._newest is not None:
+                    await asyncio.wait(
+                        {preparing, self._newest}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                self._raise_if_failed()
+                preparing = asyncio.get_running_loop().create_future()
+                self._newest = asyncio.create_task(self._handle(records, self._newest, preparing))
         finally:
             # Cancelled (SIGTERM): batches in hand are still written and committed.
             await asyncio.shield(self.settle())
             await consumer.stop()
             self._prepare_pool.shutdown(wait=True)
             self._write_pool.shutdown(wait=True)
+
+    def _raise_if_failed(self) -> None:
+        """A failed batch stops the engine: its error is raised in the consumer loop."""
+        if self._newest is not None and self._newest.done():
+            self._newest.result()
 
     async def settle(self) -> None:
         """Return once every batch in hand is written and its offsets committed (or raise)."""

@@ -102,6 +102,7 @@ class IngestPipeline:
             max_message_bytes=settings.max_message_bytes,
             max_event_age=timedelta(days=settings.max_event_age_days),
             max_future_skew=timedelta(seconds=settings.max_future_skew_s),
+            parallel_parse=True,
         )
         self._seen: dict[str, dict[str, tuple[str, int, int]]] = {}
         self._warm: set[tuple[str, str]] = set()

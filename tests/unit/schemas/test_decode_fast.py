@@ -232,3 +232,20 @@ def test_mostly_bad_batches_match(bad_every: int) -> None:
     fast, exact = _both(messages, None, NOW)
     assert fast is not None
     _assert_same(fast, exact)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 6000), _MESSAGE), min_size=1, max_size=30))
+def test_parallel_parse_of_many_blocks_equals_exact_decoder(
+    inserts: list[tuple[int, bytes]],
+) -> None:
+    """The ingest worker lets Arrow parse blocks on its thread pool; parse errors in later
+    blocks must still be pinned on the right message (6,000 messages span ~6 blocks)."""
+    messages = [orjson.dumps(telemetry(event_id=f"p-{i}")) for i in range(6000)]
+    for at, message in inserts:
+        messages.insert(at, message)
+    limits = DecodeLimits(max_message_bytes=4000, parallel_parse=True)
+    fast = CONTRACT._fast_decode(messages, None, NOW, limits)
+    exact = EventContract._decode_batch(CONTRACT, messages, None, NOW, limits)
+    assert fast is not None
+    _assert_same(fast, exact)
