@@ -336,9 +336,7 @@ class IngestPipeline:
         for (topic, partition), indices in by_partition.items():
             dup_version = dup_versions[ids[(topic, partition)]]
             silver_version = silver_versions[ids[(topic, partition)]]
-            first = min(messages[i].offset for i in indices)
-            if first > max(dup_version, silver_version):
-                continue
+            first = firsts[(topic, partition)]
             in_duplicates = (
                 duplicate_offsets(
                     self.store,
