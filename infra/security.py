@@ -46,6 +46,7 @@ from kafka.admin import (
 from kafka.errors import KafkaError
 
 from maxlake.errors import ConfigError, TerminalError
+from maxlake.redact import register_secret
 
 __all__ = [
     "ADMIN_USER",
@@ -81,11 +82,14 @@ class AccessControlError(TerminalError):
 
 def generate_password() -> str:
     """A random 43-character URL-safe password (256 bits), safe inside JAAS and StorageTool."""
-    return secrets.token_urlsafe(32)
+    password = secrets.token_urlsafe(32)
+    register_secret(password)
+    return password
 
 
 def sasl_client_config(username: str, password: str) -> dict[str, Any]:
     """kafka-python keyword arguments for SASL_PLAINTEXT with SCRAM-SHA-512."""
+    register_secret(password)
     return {
         "security_protocol": "SASL_PLAINTEXT",
         "sasl_mechanism": SCRAM_MECHANISM,
@@ -127,6 +131,8 @@ class BrokerSecrets:
             _read_or_create(home / "admin.password"),
             _read_or_create(home / "controller.password"),
         ]
+        for value in values:
+            register_secret(value)
         return cls(home / "admin.password", *values)
 
     def admin_client_config(self) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from maxlake.redact import register_secret
+
 
 class Settings(BaseSettings):
     """All maxlake settings. Environment variable = ``MAXLAKE_`` + field name in upper case."""
@@ -93,6 +95,14 @@ class Settings(BaseSettings):
     token: SecretStr | None = Field(None, description="principal token for `datasets pull`")
     server_host: str = Field("127.0.0.1", description="address `maxlake serve` listens on")
     server_port: int = Field(8470, ge=0, le=65535, description="port of `maxlake serve`")
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Register every secret setting with the log redaction (:mod:`maxlake.redact`)."""
+        del context
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                register_secret(value.get_secret_value())
 
     def topic_for(self, tenant: str, kind: str) -> str:
         """The topic of one tenant's events of one kind: ``<prefix>.<tenant>.<kind>``."""

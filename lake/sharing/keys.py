@@ -19,6 +19,7 @@ import stat
 from pathlib import Path
 
 from lake.sharing.errors import SecretError
+from maxlake.redact import register_secret
 
 __all__ = ["KeyRing"]
 
@@ -44,6 +45,7 @@ class KeyRing:
                 f"{self.path}: no pseudonym key for contract {contract_id!r} "
                 "(`maxlake contracts add` creates one)"
             )
+        register_secret(value)
         return bytes.fromhex(value)
 
     def ensure(self, contract_id: str) -> bool:

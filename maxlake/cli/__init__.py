@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from maxlake import __version__
+from maxlake import __version__, redact
 from maxlake.errors import MaxlakeError
 
 COMMAND_MODULES = (
@@ -60,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    redact.install()
     if not args.verbose:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_quiet_libraries)
