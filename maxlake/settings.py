@@ -70,6 +70,10 @@ class Settings(BaseSettings):
         description="seconds between the worker's compactions of closed partitions; 0 = off",
     )
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = disabled")
+    faust_datadir: Path = Field(
+        Path(".maxlake/faust"),
+        description="the worker's Faust state directory (created with its parents at start)",
+    )
 
     # Plant producer
     spool_dir: Path = Field(Path(".maxlake/spool"), description="store-and-forward spool directory")

@@ -63,6 +63,7 @@ def build_app(
     registry = registry or load_registry()
     tenant_ids = list(tenants) if tenants else [t.id for t in registry.tenants]
     name = worker_name or f"{socket.gethostname()}-{os.getpid()}"
+    settings.faust_datadir.mkdir(parents=True, exist_ok=True)
     session_timeout_s = settings.broker_session_timeout_s
     app = faust.App(
         settings.group_id if settings.ingest_engine == "stream" else f"{settings.group_id}-app",
@@ -83,7 +84,7 @@ def build_app(
         broker_rebalance_timeout=60.0,
         producer_acks=-1,
         broker_credentials=_credentials(settings),
-        datadir=os.environ.get("MAXLAKE_FAUST_DATADIR", ".maxlake/faust"),
+        datadir=str(settings.faust_datadir),
     )
     state: dict[str, Any] = {}
 
