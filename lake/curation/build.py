@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from lake.curation.errors import QualityCheckFailed, SpecError
-from lake.curation.job import Job, JobInputs, JobOutput
+from lake.curation.job import Job, JobInputs, JobOutput, ParamsCheck
 from lake.curation.manifest import (
     Manifest,
     SourceInfo,
@@ -89,6 +89,7 @@ def build_dataset(
     out_root: str | Path | None = None,
     progress: Progress | None = None,
     jobs: Mapping[str, Job] | None = None,
+    params_checks: Mapping[str, ParamsCheck] | None = None,
     allow_failed_quality: bool = False,
     sharing: SharingGate | None = None,
 ) -> Manifest:
@@ -101,6 +102,8 @@ def build_dataset(
         out_root: the curated root; default ``<store.root>/curated``.
         progress: called after each stage (see :data:`Progress`).
         jobs: job name -> job; default ``lake.curation.jobs.JOBS``.
+        params_checks: job name -> check of its ``[job]`` table, run before any data is
+            read; default ``lake.curation.jobs.PARAMS`` when ``jobs`` is the default.
         allow_failed_quality: publish even when the output checks fail (recorded as such).
         sharing: the sharing contracts to enforce (``lake.sharing.SharingGate``): applied to
             the filtered sources before the job runs (tenants without a contract for
@@ -114,12 +117,15 @@ def build_dataset(
     Raises:
         SpecError: the spec names an unknown job, tenant, plant or machine type, or the job's
             output does not match what it declares.
+        ConfigError: a job parameter is invalid (``JobParamError``), before any data is read.
         VersionUnavailable: a pinned source version does not exist or was vacuumed.
         QualityCheckFailed: the output checks failed (nothing is published).
     """
     started = time.monotonic()
     report = progress or _silent
-    job = _resolve_job(spec, jobs)
+    job, check_params = _resolve_job(spec, jobs, params_checks)
+    if check_params is not None:
+        check_params(spec.params)
     _check_filters(spec, registry)
     machines = pl.from_arrow(registry.machines())
     assert isinstance(machines, pl.DataFrame)
@@ -248,16 +254,20 @@ def _silent(stage: str, counts: Mapping[str, int]) -> None:
     del stage, counts
 
 
-def _resolve_job(spec: DatasetSpec, jobs: Mapping[str, Job] | None) -> Job:
+def _resolve_job(
+    spec: DatasetSpec, jobs: Mapping[str, Job] | None, checks: Mapping[str, ParamsCheck] | None
+) -> tuple[Job, ParamsCheck | None]:
+    """The job the spec names and its parameter check (None: the job checks its own)."""
     if jobs is None:
-        from lake.curation.jobs import JOBS
+        from lake.curation.jobs import JOBS, PARAMS
 
         jobs = JOBS
+        checks = PARAMS if checks is None else checks
     job = jobs.get(spec.job)
     if job is None:
         valid = ", ".join(sorted(jobs)) or "none"
         raise SpecError(spec.path or spec.name, "job", f"unknown job {spec.job!r} (valid: {valid})")
-    return job
+    return job, (checks or {}).get(spec.job)
 
 
 def _check_filters(spec: DatasetSpec, registry: Registry) -> None:

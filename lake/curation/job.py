@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["FeatureInfo", "Job", "JobInputs", "JobOutput"]
+__all__ = ["FeatureInfo", "Job", "JobInputs", "JobOutput", "ParamsCheck"]
 
 
 @dataclass(frozen=True)
@@ -75,3 +75,8 @@ class JobOutput:
 
 Job = Callable[[JobInputs], JobOutput]
 """A feature job: a pure function of its inputs."""
+
+
+ParamsCheck = Callable[[Mapping[str, Any]], object]
+"""Validates a job's ``[job]`` table (raising a ``ConfigError`` that names the key); the build
+calls it before it reads any data, so a typo fails in milliseconds, not after a scan."""

@@ -2,8 +2,10 @@
 
 A spec names the feature job, the source tables (optionally pinned to Delta versions), the
 filters (tenants, plants, machine types, a UTC time range) and the job's parameters, which are
-passed through verbatim. The whole file is validated up front so a typo fails with the file,
-the key and the valid values named, not as an empty dataset an hour later.
+passed through verbatim. The whole file is validated up front against pydantic models
+(:class:`SpecDocument`, whose JSON Schema is published as ``lake/curation/spec.schema.json``
+for editors) so a typo fails with the file, the exact key and the valid values named, not as
+an empty dataset an hour later.
 
 ``spec_hash`` is the sha256 of the spec's canonical JSON: key order, whitespace, comments and
 the way a time is written in the file do not change it; any change of meaning does.
@@ -20,7 +22,19 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from lake.curation.errors import SpecError
 from schemas import ID_PATTERN, EventKind
@@ -28,12 +42,17 @@ from schemas import ID_PATTERN, EventKind
 __all__ = [
     "NAME_PATTERN",
     "OUTPUT_FORMATS",
+    "SCHEMA_ID",
     "SOURCE_KINDS",
     "DatasetSpec",
     "Filters",
+    "SpecDocument",
     "load_spec",
     "parse_spec",
+    "published_schema_path",
     "spec_hash",
+    "spec_json_schema",
+    "write_published_schema",
 ]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -44,10 +63,14 @@ SOURCE_KINDS = tuple(k.value for k in EventKind)
 
 OUTPUT_FORMATS = ("parquet",)
 
+SCHEMA_ID = "https://maxlake.dev/schemas/dataset-spec.schema.json"
+"""``$id`` of the published JSON Schema (``lake/curation/spec.schema.json``)."""
+
+SourceKind = Literal["telemetry", "machine_event", "inspection"]
+assert set(get_args(SourceKind)) == set(SOURCE_KINDS), "SourceKind must list every EventKind"
+
 _NAME = re.compile(NAME_PATTERN)
 _ID = re.compile(ID_PATTERN)
-_TOP_KEYS = ("name", "description", "purpose", "job", "params", "sources", "filters", "output")
-_FILTER_KEYS = ("tenants", "plants", "machine_types", "start", "end")
 
 
 @dataclass(frozen=True)
@@ -157,132 +180,216 @@ def parse_spec(
 ) -> DatasetSpec:
     """Validate a parsed spec document (a TOML file's tables or a manifest's ``spec``).
 
+    The document is checked against :class:`SpecDocument` (the published JSON Schema); the
+    first problem is reported with its exact location (``filters.start``, ``sources.telemetry``).
+
     Raises:
         SpecError: naming ``source``, the key and the valid values.
     """
-    p = _Parser(source)
-    p.keys(doc, _TOP_KEYS, "spec")
-    name = p.string(doc, "name")
-    if not _NAME.fullmatch(name):
-        raise p.fail("name", f"{name!r} does not match {NAME_PATTERN}")
-    job, params = p.job(doc)
-    if jobs is not None and job not in jobs:
-        raise p.fail("job", f"unknown job {job!r} (valid: {', '.join(sorted(jobs)) or 'none'})")
-    output = p.table(doc, "output")
-    p.keys(output, ("format",), "output")
-    fmt = output.get("format", "parquet")
-    if fmt not in OUTPUT_FORMATS:
-        raise p.fail("output.format", f"{fmt!r} is not supported (valid: parquet)")
+    flat = _flatten_job(doc, source)
+    try:
+        model = SpecDocument.model_validate(flat)
+    except ValidationError as exc:
+        key, problem = _first_problem(exc, job_table=isinstance(doc.get("job"), Mapping))
+        raise SpecError(source, key, problem) from None
+    assert isinstance(model.job, str)
+    if jobs is not None and model.job not in jobs:
+        valid = ", ".join(sorted(jobs)) or "none"
+        raise SpecError(source, "job", f"unknown job {model.job!r} (valid: {valid})")
+    f = model.filters
     return DatasetSpec(
-        name=name,
-        purpose=p.string(doc, "purpose"),
-        job=job,
-        description=p.string(doc, "description", required=False),
-        sources=MappingProxyType(p.sources(p.table(doc, "sources"))),
-        filters=p.filters(p.table(doc, "filters")),
-        params=MappingProxyType(params),
-        output_format=str(fmt),
+        name=model.name,
+        purpose=model.purpose,
+        job=model.job,
+        description=model.description,
+        sources=MappingProxyType(dict(sorted(model.sources.items()))),
+        filters=Filters(
+            tenants=f.tenants,
+            plants=f.plants,
+            machine_types=f.machine_types,
+            start=f.start,
+            end=f.end,
+        ),
+        params=MappingProxyType(dict(model.params)),
+        output_format=model.output.format,
         path=source if source != "<spec>" else None,
     )
 
 
-class _Parser:
-    def __init__(self, source: str) -> None:
-        self.source = source
+def spec_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a spec file (what ``spec.schema.json`` publishes for editors)."""
+    schema = SpecDocument.model_json_schema()
+    schema.setdefault("$defs", {})["JobTable"] = JobTable.model_json_schema()
+    schema["properties"]["job"] = _JOB_SCHEMA
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_ID
+    return schema
 
-    def fail(self, key: str, problem: str) -> SpecError:
-        return SpecError(self.source, key, problem)
 
-    def keys(self, doc: Mapping[str, Any], valid: tuple[str, ...], where: str) -> None:
-        for key in doc:
-            if key not in valid:
-                at = key if where == "spec" else f"{where}.{key}"
-                raise self.fail(at, f"unknown key (valid: {', '.join(valid)})")
+def _ids(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError("must be a non-empty array of ids (omit the key for all)")
+    for item in value:
+        if not isinstance(item, str) or not _ID.fullmatch(item):
+            raise ValueError(f"{item!r} is not an id matching {ID_PATTERN}")
+    return tuple(sorted(set(value)))
 
-    def job(self, doc: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        """``job = "<name>"`` with an optional ``[params]`` table, or a ``[job]`` table whose
-        ``name`` picks the job and whose other keys are its parameters."""
-        value = doc.get("job")
-        if isinstance(value, Mapping):
-            if "params" in doc:
-                raise self.fail("params", "give parameters in [job] or [params], not both")
-            params = {k: v for k, v in value.items() if k != "name"}
-            return self.string(value, "name", where="job.name"), params
-        return self.string(doc, "job"), dict(self.table(doc, "params"))
 
-    def table(self, doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-        value = doc.get(key, {})
-        if not isinstance(value, Mapping):
-            raise self.fail(key, f"must be a table, got {type(value).__name__}")
-        return value
+def _instant(value: Any) -> Any:
+    form = "an RFC 3339 time with an offset, e.g. 2025-01-31T00:00:00Z"
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not {form}") from None
+    if not isinstance(value, datetime):
+        raise ValueError(f"must be {form}, got {value!r}")  # noqa: TRY004 - pydantic wants ValueError
+    if value.tzinfo is None:
+        raise ValueError(f"{value.isoformat()} has no offset: write {form}")
+    return value.astimezone(UTC)
 
-    def string(
-        self, doc: Mapping[str, Any], key: str, *, required: bool = True, where: str = ""
-    ) -> str:
-        value = doc.get(key)
-        if value is None and not required:
-            return ""
-        if not isinstance(value, str) or (required and not value.strip()):
-            raise self.fail(where or key, f"must be a non-empty string, got {value!r}")
-        return value
 
-    def sources(self, doc: Mapping[str, Any]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for kind, version in doc.items():
-            if kind not in SOURCE_KINDS:
-                raise self.fail(
-                    f"sources.{kind}", f"unknown source (valid: {', '.join(SOURCE_KINDS)})"
-                )
-            if type(version) is not int or version < 0:
-                raise self.fail(
-                    f"sources.{kind}",
-                    f"must be a Delta table version (an integer >= 0), got {version!r}; "
-                    "omit the key to read the latest version",
-                )
-            out[kind] = version
-        return dict(sorted(out.items()))
+_Ids = Annotated[
+    Annotated[
+        tuple[Annotated[str, StringConstraints(pattern=ID_PATTERN)], ...], Field(min_length=1)
+    ]
+    | None,
+    BeforeValidator(_ids),
+]
+_Instant = Annotated[AwareDatetime | None, BeforeValidator(_instant)]
 
-    def filters(self, doc: Mapping[str, Any]) -> Filters:
-        self.keys(doc, _FILTER_KEYS, "filters")
-        start, end = self.instant(doc, "start"), self.instant(doc, "end")
-        if start is not None and end is not None and start >= end:
-            raise self.fail("filters.end", f"must be after filters.start ({_rfc3339(start)})")
-        return Filters(
-            tenants=self.ids(doc, "tenants"),
-            plants=self.ids(doc, "plants"),
-            machine_types=self.ids(doc, "machine_types"),
-            start=start,
-            end=end,
-        )
 
-    def ids(self, doc: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
-        if key not in doc:
-            return None
-        value = doc[key]
-        where = f"filters.{key}"
-        if not isinstance(value, list) or not value:
-            raise self.fail(where, "must be a non-empty array of ids (omit the key for all)")
-        for item in value:
-            if not isinstance(item, str) or not _ID.fullmatch(item):
-                raise self.fail(where, f"{item!r} is not an id matching {ID_PATTERN}")
-        return tuple(sorted(set(value)))
+class FiltersTable(BaseModel):
+    """``[filters]``: which source rows a build reads (omit a key for no restriction)."""
 
-    def instant(self, doc: Mapping[str, Any], key: str) -> datetime | None:
-        if key not in doc:
-            return None
-        value = doc[key]
-        where = f"filters.{key}"
-        form = "an RFC 3339 time with an offset, e.g. 2025-01-31T00:00:00Z"
-        if isinstance(value, str):
-            try:
-                value = datetime.fromisoformat(value)
-            except ValueError:
-                raise self.fail(where, f"{doc[key]!r} is not {form}") from None
-        if not isinstance(value, datetime):
-            raise self.fail(where, f"must be {form}, got {value!r}")
-        if value.tzinfo is None:
-            raise self.fail(where, f"{value.isoformat()} has no offset: write {form}")
-        return value.astimezone(UTC)
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenants: _Ids = Field(None, description="tenant ids to read")
+    plants: _Ids = Field(None, description="plant ids to read")
+    machine_types: _Ids = Field(None, description="machine types to read (registry ids)")
+    start: _Instant = Field(None, description="inclusive UTC start of event_time (RFC 3339)")
+    end: _Instant = Field(None, description="exclusive UTC end of event_time (RFC 3339)")
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, end: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("start")
+        if end is not None and start is not None and start >= end:
+            raise ValueError(f"must be after filters.start ({_rfc3339(start)})")
+        return end
+
+
+class OutputTable(BaseModel):
+    """``[output]``: how the splits are written."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["parquet"] = "parquet"
+
+
+class JobTable(BaseModel):
+    """``[job]``: ``name`` picks the job; every other key is one of its parameters."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(min_length=1, description="a job of lake.curation.jobs.JOBS")
+
+
+def _name(value: Any) -> Any:
+    if isinstance(value, str) and not _NAME.fullmatch(value):
+        raise ValueError(f"{value!r} does not match {NAME_PATTERN}")
+    return value
+
+
+def _text(value: Any) -> Any:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    return value
+
+
+_JOB_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "description": "job name; its parameters go in [params]"},
+        {"$ref": "#/$defs/JobTable"},
+    ]
+}
+
+
+class SpecDocument(BaseModel):
+    """A dataset spec file as written (TOML). See docs/DATASETS.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="maxlake dataset spec")
+
+    name: Annotated[str, BeforeValidator(_name)] = Field(
+        pattern=NAME_PATTERN, description="dataset name; versions are numbered per name"
+    )
+    description: str = Field("", description="free text for the catalog")
+    purpose: Annotated[str, BeforeValidator(_text)] = Field(
+        min_length=1, description="what the data is for; sharing contracts are keyed by purpose"
+    )
+    job: Annotated[str, BeforeValidator(_text)]
+    params: dict[str, Any] = Field(
+        default_factory=dict, description='the job\'s parameters (with job = "<name>")'
+    )
+    sources: dict[SourceKind, Annotated[int, Field(ge=0, strict=True)]] = Field(
+        default_factory=dict,
+        description="silver kind -> pinned Delta version (omit a kind to read its latest)",
+    )
+    filters: FiltersTable = Field(default_factory=FiltersTable)
+    output: OutputTable = Field(default_factory=OutputTable)
+
+
+def _flatten_job(doc: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The ``[job]`` table form as ``job = name`` plus ``params``."""
+    flat = dict(doc)
+    job = doc.get("job")
+    if isinstance(job, Mapping):
+        if "params" in doc:
+            raise SpecError(source, "params", "give parameters in [job] or [params], not both")
+        flat["job"] = job.get("name")
+        flat["params"] = {k: v for k, v in job.items() if k != "name"}
+    return flat
+
+
+_VALID_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {
+    (): tuple(k for k in SpecDocument.model_fields),
+    ("filters",): tuple(FiltersTable.model_fields),
+    ("output",): tuple(OutputTable.model_fields),
+}
+_HINTS = {
+    "sources": "must be a Delta table version (an integer >= 0), got {input!r}; "
+    "omit the key to read the latest version",
+    "output.format": "{input!r} is not supported (valid: parquet)",
+}
+
+
+def _first_problem(exc: ValidationError, *, job_table: bool) -> tuple[str, str]:
+    """(dotted key, problem) of the first error pydantic found."""
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(str(p) for p in err["loc"] if p != "[key]")
+    key = ".".join(loc) or "spec"
+    if key == "job" and job_table:
+        key = "job.name"
+    kind, value = err["type"], err.get("input")
+    if kind == "extra_forbidden":
+        valid = _VALID_KEYS.get(loc[:-1], ())
+        return key, f"unknown key (valid: {', '.join(valid)})"
+    if kind == "missing":
+        return key, "is required"
+    if kind == "literal_error" and loc[:1] == ("sources",):
+        return key, f"unknown source (valid: {', '.join(SOURCE_KINDS)})"
+    if kind == "model_type":
+        return key, f"must be a table, got {type(value).__name__}"
+    if kind == "value_error":
+        return key, str(err.get("ctx", {}).get("error", err["msg"]))
+    hint = _HINTS.get(key) or _HINTS.get(loc[0] if loc else "")
+    if hint:
+        return key, hint.format(input=value)
+    return key, f"{err['msg'][:1].lower()}{err['msg'][1:]}, got {value!r}"
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -300,3 +407,15 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, date | time):
         return value.isoformat()
     return value
+
+
+def published_schema_path() -> Path:
+    """Where the spec's JSON Schema is published (inside the installed package)."""
+    return Path(__file__).with_name("spec.schema.json")
+
+
+def write_published_schema() -> Path:
+    """Regenerate ``spec.schema.json`` from :class:`SpecDocument` (run after changing it)."""
+    path = published_schema_path()
+    path.write_text(json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n")
+    return path

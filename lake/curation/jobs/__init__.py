@@ -6,14 +6,18 @@ states the job's contract (rows, features, label, split, parameters and their de
 
 from __future__ import annotations
 
-from lake.curation.job import Job
-from lake.curation.jobs.anomaly_windows import anomaly_windows
+from lake.curation.job import Job, ParamsCheck
+from lake.curation.jobs.anomaly_windows import AnomalyWindowsParams, anomaly_windows
 from lake.curation.jobs.errors import JobInputError, JobParamError
-from lake.curation.jobs.part_quality import part_quality
-from lake.curation.jobs.predictive_maintenance import predictive_maintenance
+from lake.curation.jobs.part_quality import PartQualityParams, part_quality
+from lake.curation.jobs.predictive_maintenance import (
+    PredictiveMaintenanceParams,
+    predictive_maintenance,
+)
 
 __all__ = [
     "JOBS",
+    "PARAMS",
     "JobInputError",
     "JobParamError",
     "anomaly_windows",
@@ -26,3 +30,10 @@ JOBS: dict[str, Job] = {
     "part_quality": part_quality,
     "anomaly_windows": anomaly_windows,
 }
+
+PARAMS: dict[str, ParamsCheck] = {
+    "predictive_maintenance": PredictiveMaintenanceParams.parse,
+    "part_quality": PartQualityParams.parse,
+    "anomaly_windows": AnomalyWindowsParams.parse,
+}
+"""Job name -> its parameter check, run by the build before any data is read."""

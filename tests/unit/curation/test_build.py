@@ -181,3 +181,21 @@ def test_a_version_number_is_never_reused_after_a_crashed_build(tmp_path: Path) 
     store = seeded_lake(tmp_path)
     (curated_root(tmp_path) / "spindle" / ".building-v1").mkdir(parents=True)
     assert _build(store).version == 2
+
+
+def test_a_job_parameter_typo_fails_before_any_data_is_read(tmp_path: Path) -> None:
+    from lake.curation import parse_spec
+    from lake.curation.jobs import JobParamError
+
+    store = seeded_lake(tmp_path)
+    for data_file in (tmp_path / "silver" / "telemetry").rglob("*.parquet"):
+        data_file.unlink()
+    typo = parse_spec(
+        {
+            "name": "pm",
+            "purpose": "predictive-maintenance-research",
+            "job": {"name": "predictive_maintenance", "windw": "1h"},
+        }
+    )
+    with pytest.raises(JobParamError, match="parameter 'windw' is not a parameter of this job"):
+        build_dataset(store, typo, registry=registry())

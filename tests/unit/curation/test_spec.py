@@ -125,7 +125,16 @@ def test_canonical_form_round_trips(tmp_path: Path) -> None:
             ('format = "parquet"', 'format = "csv"'),
             r"output\.format: 'csv' is not supported \(valid: parquet\)",
         ),
-        (('purpose = "predictive-maintenance"', ""), "purpose: must be a non-empty string"),
+        (('purpose = "predictive-maintenance"', ""), "purpose: is required"),
+        (('purpose = "predictive-maintenance"', 'purpose = " "'), "purpose: must be a non-empty"),
+        (
+            ('name = "predictive_maintenance"', 'nme = "x"'),
+            r"job\.name: must be a non-empty string, got None",
+        ),
+        (
+            ('tenants = ["northwind-auto"]', 'tenants = ["ok", "not ok"]'),
+            r"filters\.tenants: 'not ok'",
+        ),
         (
             ('description = "CNC spindles"', 'descripton = "x"'),
             r"descripton: unknown key \(valid: name, description",
@@ -161,3 +170,35 @@ def test_the_reference_specs_are_valid(path: Path) -> None:
 
     spec = load_spec(path, jobs=REFERENCE_JOBS)
     assert spec.job in REFERENCE_JOBS
+
+
+def test_the_published_json_schema_is_current_and_accepts_the_reference_specs() -> None:
+    import json
+    import tomllib
+
+    import jsonschema
+
+    from lake.curation.spec import published_schema_path, spec_json_schema
+
+    published = json.loads(published_schema_path().read_text())
+    assert published == json.loads(json.dumps(spec_json_schema())), (
+        "spec.schema.json is stale: run lake.curation.spec.write_published_schema()"
+    )
+    validator = jsonschema.Draft202012Validator(published)
+    specs = sorted(Path(__file__).parents[3].joinpath("lake/curation/specs").glob("*.toml"))
+    assert specs
+    for path in specs:
+        validator.validate(tomllib.loads(path.read_text()))
+    bad = tomllib.loads(
+        GOOD.replace("tenants =", "tenant =").replace("end = 2026-02-01T01:00:00+01:00", "")
+    )
+    assert not validator.is_valid(bad)
+
+
+def test_a_value_of_the_wrong_shape_names_its_location() -> None:
+    doc = {"name": "x", "purpose": "p", "job": "predictive_maintenance", "filters": 3}
+    with pytest.raises(SpecError, match="<spec>: filters: must be a table, got int"):
+        parse_spec(doc)
+    doc["filters"] = {"start": "2026-01-01T00:00:00Z", "end": 7}
+    with pytest.raises(SpecError, match=r"filters\.end: must be an RFC 3339 time"):
+        parse_spec(doc)
