@@ -74,6 +74,9 @@ class Settings(BaseSettings):
         Path(".maxlake/faust"),
         description="the worker's Faust state directory (created with its parents at start)",
     )
+    metrics_host: str = Field(
+        "127.0.0.1", description="address the Prometheus endpoint binds; 0.0.0.0 = every interface"
+    )
 
     # Plant producer
     spool_dir: Path = Field(Path(".maxlake/spool"), description="store-and-forward spool directory")

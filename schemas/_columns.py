@@ -330,8 +330,7 @@ def timestamp_column(
     return _within_supported_range(b, scope, vals, key, parsed)
 
 
-_EARLIEST = pa.scalar(datetime(1970, 1, 1, tzinfo=UTC), TIMESTAMP)
-_LATEST = pa.scalar(datetime(2200, 1, 1, tzinfo=UTC), TIMESTAMP)
+_LATEST_US = (datetime(2200, 1, 1, tzinfo=UTC) - _EPOCH) // _ONE_US
 
 
 def _within_supported_range(
@@ -339,7 +338,8 @@ def _within_supported_range(
 ) -> pa.Array:
     """Reject times before 1970 or from 2200 on: no factory event has them, and downstream
     tools (pandas nanosecond timestamps in validation and training code) cannot hold them."""
-    outside = pc.or_(pc.less(parsed, _EARLIEST), pc.greater_equal(parsed, _LATEST))
+    earliest, latest = pa.scalar(0, TIMESTAMP), pa.scalar(_LATEST_US, TIMESTAMP)
+    outside = pc.or_(pc.less(parsed, earliest), pc.greater_equal(parsed, latest))
     if not pc.any(outside).as_py():
         return parsed
     for i in pc.indices_nonzero(pc.fill_null(outside, False)).to_pylist():

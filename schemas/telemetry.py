@@ -39,7 +39,7 @@ _PARSE_SCHEMA = pa.schema(
         pa.field("readings", pa.list_(_READING)),
     ]
 )
-_QUALITY_SET = pa.array(sorted(QUALITIES), pa.string())
+_QUALITY_LIST = sorted(QUALITIES)
 
 
 class TelemetryContract(EventContract):
@@ -217,7 +217,11 @@ def _fast_body(table: pa.Table) -> Checked:
     item_ok &= as_mask(pc.is_finite(value))
     numbers = np.asarray(value.to_numpy(zero_copy_only=False), np.float64)
     item_ok &= ~((numbers == 0) & np.signbit(numbers))
-    item_ok &= as_mask(pc.or_(pc.is_null(quality), pc.is_in(quality, value_set=_QUALITY_SET)))
+    item_ok &= as_mask(
+        pc.or_(
+            pc.is_null(quality), pc.is_in(quality, value_set=pa.array(_QUALITY_LIST, pa.string()))
+        )
+    )
     ok[owners[~item_ok]] = False
     columns = {
         "reading_index": pa.array(sub.astype(np.int16)),

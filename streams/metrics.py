@@ -263,7 +263,7 @@ class LagPoller:
             self._stop.wait(self.interval_s)
 
 
-def serve_metrics(metrics: WorkerMetrics, port: int, *, addr: str = "0.0.0.0") -> None:
+def serve_metrics(metrics: WorkerMetrics, port: int, *, addr: str = "127.0.0.1") -> None:
     """Expose ``metrics`` on ``http://addr:port/metrics`` (a daemon thread)."""
     start_http_server(port, addr=addr, registry=metrics.registry)
     logger.info("Prometheus metrics on http://%s:%d/metrics", addr, port)

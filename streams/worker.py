@@ -214,7 +214,7 @@ def run_worker(
     if metrics is not None:
         from streams.status import ingest_topics
 
-        serve_metrics(metrics, settings.metrics_port)
+        serve_metrics(metrics, settings.metrics_port, addr=settings.metrics_host)
         LagPoller(settings, metrics, ingest_topics(settings, tenants=tenants, kinds=kinds)).start()
     app = build_app(settings, kinds=kinds, tenants=tenants, metrics=metrics)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

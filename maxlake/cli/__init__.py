@@ -1,6 +1,10 @@
 """The ``maxlake`` command line: a thin layer that builds :class:`Settings` once and hands
 values to the component packages. Each command group lives in its own module exposing
 ``register(subparsers)``; components never import this package.
+
+Only the module of the command being run is imported (:data:`COMMANDS` maps each top-level
+command to its module), so ``maxlake --help`` and ``maxlake config`` do not pay for Kafka,
+Delta, Polars or Great Expectations imports.
 """
 
 from __future__ import annotations
@@ -8,26 +12,66 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from maxlake import __version__, redact
+from maxlake.cli.failures import describe_failure
 from maxlake.errors import MaxlakeError
 
-COMMAND_MODULES = (
-    "maxlake.cli.config_cmd",
-    "maxlake.cli.broker_cmd",
-    "maxlake.cli.schemas_cmd",
-    "maxlake.cli.streams_cmd",
-    "maxlake.cli.quality_cmd",
-    "maxlake.cli.ops_cmd",
-    "maxlake.cli.ingest_cmd",
-    "maxlake.cli.lake_cmd",
-    "maxlake.cli.datasets_cmd",
-    "maxlake.cli.sharing_cmd",
-    "maxlake.cli.demo_cmd",
-)
-
+COMMANDS: dict[str, tuple[str, str]] = {
+    "config": ("maxlake.cli.config_cmd", "print the effective settings (secrets masked)"),
+    "broker": (
+        "maxlake.cli.broker_cmd",
+        "run a local single-node Kafka broker (KRaft, no Docker)",
+    ),
+    "schemas": (
+        "maxlake.cli.schemas_cmd",
+        "event contracts: export JSON Schemas, check compatibility",
+    ),
+    "topics": ("maxlake.cli.streams_cmd", "create or list topics"),
+    "produce": (
+        "maxlake.cli.streams_cmd",
+        "send a file of JSON lines (one event per line) to Kafka",
+    ),
+    "simulate": (
+        "maxlake.cli.streams_cmd",
+        "generate realistic factory events (seeded) and send them",
+    ),
+    "quality": (
+        "maxlake.cli.quality_cmd",
+        "data quality: list and check the Great Expectations suites",
+    ),
+    "status": ("maxlake.cli.ops_cmd", "lag, workers, tables and quality at a glance"),
+    "quarantine": ("maxlake.cli.ops_cmd", "inspect and replay quarantined messages"),
+    "backfill": ("maxlake.cli.ops_cmd", "ingest a historical JSON-lines file (idempotent)"),
+    "worker": (
+        "maxlake.cli.ingest_cmd",
+        "run a Faust ingest worker (Kafka -> GX -> Delta) until SIGTERM",
+    ),
+    "lake": ("maxlake.cli.lake_cmd", "inspect and check the lake"),
+    "datasets": (
+        "maxlake.cli.datasets_cmd",
+        "curated, versioned training sets (build, list, show, pull)",
+    ),
+    "contracts": (
+        "maxlake.cli.sharing_cmd",
+        "sharing contracts per tenant (add, list, show, revoke)",
+    ),
+    "access": ("maxlake.cli.sharing_cmd", "principals, tokens and dataset grants"),
+    "audit": ("maxlake.cli.sharing_cmd", "dataset accesses, allowed and denied (ops/audit)"),
+    "serve": (
+        "maxlake.cli.sharing_cmd",
+        "run the dataset HTTP service (OpenAPI at /openapi.json)",
+    ),
+    "demo": (
+        "maxlake.cli.demo_cmd",
+        "end to end: broker, simulated plants, worker, Delta lake, report",
+    ),
+}
+"""Top-level command -> (module whose ``register`` adds it, one-line help)."""
 
 _NOISY = ("kafka", "aiokafka", "great_expectations")
 
@@ -37,8 +81,30 @@ def _quiet_libraries(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING or not record.name.startswith(_NOISY)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser; every module in :data:`COMMAND_MODULES` adds its subcommands."""
+class _OnlyCommand:
+    """Stands in for argparse's subparsers action: keeps the parser of one command only."""
+
+    def __init__(self, sub: Any, command: str) -> None:
+        self._sub = sub
+        self._command = command
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if name == self._command:
+            parser: argparse.ArgumentParser = self._sub.add_parser(name, **kwargs)
+            return parser
+        return argparse.ArgumentParser(prog=name, add_help=False)
+
+
+def _invoked(argv: Sequence[str]) -> str | None:
+    """The top-level command named in ``argv`` (top-level options take no values)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: full for the command it names, one help line for the others.
+
+    With ``argv=None`` every command module is imported and the parser is complete.
+    """
     parser = argparse.ArgumentParser(
         prog="maxlake",
         description="Event-driven manufacturing data lake. Settings come from MAXLAKE_* "
@@ -46,16 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"maxlake {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = None if argv is None else _invoked(argv)
+    for command, (module, help_line) in COMMANDS.items():
+        if argv is None or command == wanted:
+            importlib.import_module(module).register(_OnlyCommand(sub, command))
+        else:
+            sub.add_parser(command, help=help_line)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code (0 ok, 1 failure, 2 usage)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
+    if args.command is None or not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -66,12 +140,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             handler.addFilter(_quiet_libraries)
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()
     except MaxlakeError as exc:
         print(f"maxlake: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("maxlake: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) left: stop quietly, as other Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as exc:
+        if args.verbose:
+            raise
+        print(f"maxlake: error: {describe_failure(exc)}", file=sys.stderr)
+        return 1
     return code
 
 

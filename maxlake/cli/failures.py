@@ -1,0 +1,54 @@
+"""One line for a failure the command line did not raise on purpose: its cause and the next step.
+
+Kafka client errors are recognised by the module that defines them, so describing a failure
+never imports a Kafka client.
+"""
+
+from __future__ import annotations
+
+import errno
+
+_BROKER_UNREACHABLE = frozenset(
+    {"NoBrokersAvailable", "KafkaConnectionError", "KafkaTimeoutError", "NodeNotReadyError"}
+)
+
+
+def _kafka_class(exc: BaseException) -> str | None:
+    for cls in type(exc).__mro__:
+        if cls.__module__.split(".")[0] in {"kafka", "aiokafka"}:
+            return cls.__name__
+    return None
+
+
+def _said(exc: BaseException) -> str:
+    """``Class: message`` once, whether or not the message already starts with the class."""
+    name, text = type(exc).__name__, str(exc)
+    return text if text.startswith(name) else f"{name}: {text}" if text else name
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The message after ``maxlake: error:`` for ``exc``; names the cause and the next step."""
+    kafka = _kafka_class(exc)
+    if kafka is not None:
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        if names & _BROKER_UNREACHABLE:
+            return (
+                f"cannot reach the Kafka broker ({_said(exc)}); start it with "
+                "`maxlake broker start` or point MAXLAKE_BOOTSTRAP_SERVERS at a running one "
+                "(see `maxlake config`)"
+            )
+        return f"Kafka refused the request ({_said(exc)}); run with -v for details"
+    if isinstance(exc, PermissionError):
+        return (
+            f"permission denied: {exc.filename or exc}; choose a location you can write to "
+            "or fix its permissions"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file or directory: {exc.filename or exc}; check the path"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"no space left on the device holding {exc.filename or 'the output'}; free space"
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        return f"read-only file system: {exc.filename or exc}; choose a writable location"
+    return (
+        f"unexpected {type(exc).__name__}: {exc}; run again with -v for the traceback and report it"
+    )

@@ -1,0 +1,91 @@
+"""The command line's entry point: lazy command imports, help, and one-line failures."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from kafka.errors import KafkaTimeoutError
+
+from maxlake.cli import COMMANDS, main
+from maxlake.cli.failures import describe_failure
+
+HEAVY = ("polars", "deltalake", "pandas", "great_expectations", "kafka", "aiokafka", "faust")
+
+
+class _Recorder:
+    """Collects the top-level commands a module's ``register`` adds."""
+
+    def __init__(self) -> None:
+        self.helps: dict[str, str] = {}
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        self.helps[name] = kwargs.get("help", "")
+        return argparse.ArgumentParser(prog=name)
+
+
+def test_the_command_table_names_every_command_with_its_own_help() -> None:
+    registered: dict[str, tuple[str, str]] = {}
+    for module in sorted({module for module, _ in COMMANDS.values()}):
+        recorder = _Recorder()
+        importlib.import_module(module).register(recorder)
+        registered |= {name: (module, text) for name, text in recorder.helps.items()}
+    assert registered == COMMANDS
+
+
+def _modules_after(argv: list[str]) -> set[str]:
+    code = (
+        "import sys\n"
+        "from maxlake.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print('MODULES', *sorted({m.split('.')[0] for m in sys.modules}), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    line = next(line for line in done.stderr.splitlines() if line.startswith("MODULES "))
+    return set(line.split()[1:])
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["config"]])
+def test_help_and_config_import_no_heavy_library(argv: list[str]) -> None:
+    loaded = _modules_after(argv)
+    assert "maxlake" in loaded
+    assert not loaded & set(HEAVY)
+
+
+def test_no_arguments_print_the_command_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "usage: maxlake" in err
+    assert all(command in err for command in COMMANDS)
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    done = subprocess.run(
+        f"{sys.executable} -m maxlake.cli config | head -c 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.stdout == "{"
+    assert done.stderr == ""
+
+
+def test_an_unexpected_failure_is_one_line_naming_the_next_step() -> None:
+    text = describe_failure(PermissionError(13, "Permission denied", "/data/out"))
+    assert text.startswith("permission denied: /data/out;")
+    assert "\n" not in describe_failure(RuntimeError("boom\n"[:-1]))
+    assert "-v" in describe_failure(RuntimeError("boom"))
+
+
+def test_a_kafka_timeout_names_the_broker_setting() -> None:
+    text = describe_failure(KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:1"))
+    assert "MAXLAKE_BOOTSTRAP_SERVERS" in text
+    assert text.count("KafkaTimeoutError") == 1
