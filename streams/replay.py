@@ -48,7 +48,7 @@ from quality import ValidationGateway
 from schemas import EventKind, load_registry
 from streams.ingest import IngestPipeline, RawMessage
 
-__all__ = ["ReplayReport", "quarantine_summary", "replay_quarantine"]
+__all__ = ["ReplayReport", "quarantine_summary", "quarantined_messages", "replay_quarantine"]
 
 logger = logging.getLogger(__name__)
 
@@ -368,3 +368,45 @@ def quarantine_summary(
                 }
             )
     return out
+
+
+def quarantined_messages(
+    settings: Settings,
+    *,
+    kinds: Sequence[EventKind] = tuple(EventKind),
+    reason: str | None = None,
+    tenant: str | None = None,
+    since: datetime | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` quarantined messages themselves, newest first, across ``kinds``.
+
+    Each is a dict: ``kind``, ``tenant``, ``kafka_topic``, ``kafka_partition``, ``kafka_offset``,
+    ``quarantined_at`` (ISO 8601 UTC), ``stage``, ``reasons``, ``details`` (one per reason),
+    ``event_id`` (or None) and ``raw`` (the payload bytes exactly as consumed).
+    """
+    store = DeltaStore(settings.lake_root)
+    newest: list[dict[str, Any]] = []
+    for kind in kinds:
+        rows = _read_quarantine(store, kind.value, since=since, reason=reason, tenant=tenant)
+        if rows.num_rows == 0:
+            continue
+        rows = rows.sort_by([("quarantined_at", "descending"), ("kafka_offset", "descending")])
+        newest.extend(rows.slice(0, limit).to_pylist())
+    newest.sort(key=lambda r: (r["quarantined_at"], r["kafka_offset"]), reverse=True)
+    return [
+        {
+            "kind": r["kind"],
+            "tenant": r["tenant"],
+            "kafka_topic": r["kafka_topic"],
+            "kafka_partition": r["kafka_partition"],
+            "kafka_offset": r["kafka_offset"],
+            "quarantined_at": r["quarantined_at"].isoformat(),
+            "stage": r["stage"],
+            "reasons": r["reasons"],
+            "details": r["details"],
+            "event_id": r["event_id"],
+            "raw": r["raw"],
+        }
+        for r in newest[:limit]
+    ]

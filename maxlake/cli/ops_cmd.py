@@ -7,6 +7,7 @@ See docs/OPERATIONS.md for what each command is for (``quality docs`` lives in
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -61,6 +62,19 @@ def register(sub: Any) -> None:
     listing.add_argument("--tenant")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_list)
+    show = actions.add_parser(
+        "show", help="the quarantined messages themselves (raw payload escaped, every reason)"
+    )
+    show.add_argument("--kind", choices=KINDS, help="one event kind (default: every kind)")
+    show.add_argument("--reason", help="only messages with this reason")
+    show.add_argument("--tenant", help="only this tenant's messages")
+    show.add_argument("--since", type=instant, help="quarantined at or after (ISO 8601)")
+    show.add_argument("--limit", type=int, default=20, help="newest N messages (default 20)")
+    show.add_argument(
+        "--max-bytes", type=int, default=2000, help="payload bytes printed per message"
+    )
+    show.add_argument("--json", action="store_true", help="JSON lines, payload in base64 too")
+    show.set_defaults(handler=_show)
     replay = actions.add_parser(
         "replay", help="validate quarantined messages again; move the valid ones to silver"
     )
@@ -167,6 +181,51 @@ def _list(args: argparse.Namespace) -> int:
             f"{r['kind']:<14}{r['reason']:<36}{r['stage']:<10}{r['messages']:>9,}"
             f"{r['replayed']:>9,}  {r['last'][:19]}"
         )
+    return 0
+
+
+def escape_payload(raw: bytes, max_bytes: int) -> str:
+    """``raw`` as one printable line: UTF-8 where valid, ``\\xNN`` for other bytes and every
+    control character, cut at ``max_bytes`` bytes with the number of bytes left out."""
+    text = raw[:max_bytes].decode("utf-8", errors="backslashreplace")
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    cut = len(raw) - max_bytes
+    return text + (f" ... ({cut:,} more bytes)" if cut > 0 else "")
+
+
+def _show(args: argparse.Namespace) -> int:
+    from streams.replay import quarantined_messages
+
+    if args.limit < 1 or args.max_bytes < 1:
+        raise ConfigError("--limit and --max-bytes must be at least 1")
+    kinds = (EventKind(args.kind),) if args.kind else tuple(EventKind)
+    messages = quarantined_messages(
+        Settings(),
+        kinds=kinds,
+        reason=args.reason,
+        tenant=args.tenant,
+        since=args.since,
+        limit=args.limit,
+    )
+    if args.json:
+        for m in messages:
+            raw: bytes = m.pop("raw")
+            m["raw_text"] = escape_payload(raw, len(raw) or 1)
+            m["raw_base64"] = base64.b64encode(raw).decode()
+            print(json.dumps(m))
+        return 0
+    if not messages:
+        print("no quarantined message matches")
+        return 0
+    for m in messages:
+        print(
+            f"{m['quarantined_at'][:19]}Z  {m['kind']}  tenant {m['tenant']}  "
+            f"{m['kafka_topic']}[{m['kafka_partition']}]@{m['kafka_offset']}  "
+            f"stage {m['stage']}  event_id {m['event_id'] or '-'}"
+        )
+        for reason, detail in zip(m["reasons"], m["details"], strict=False):
+            print(f"  {reason}: {escape_payload(detail.encode(), args.max_bytes)}")
+        print(f"  payload ({len(m['raw']):,} bytes): {escape_payload(m['raw'], args.max_bytes)}")
     return 0
 
 

@@ -1,0 +1,69 @@
+"""``maxlake quarantine show``: the quarantined messages themselves, safely escaped."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from maxlake.cli import main
+from maxlake.cli.ops_cmd import escape_payload
+from tests.unit.lake.batches import messages, pipeline, telemetry
+
+HOSTILE = [
+    b"\x1b[2J\x1b[31mnot json\x07",
+    b'{"event_id": "\xff\xfe", "kind": "telemetry"}',
+    b"",
+    b"[" * 5000,
+]
+
+
+@pytest.fixture
+def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "lake"
+    good = [e.payload for e in telemetry(5)]
+    result = pipeline(root).process("telemetry", messages([*good, *HOSTILE]))
+    assert result.quarantined == len(HOSTILE)
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(root))
+    return root
+
+
+def test_show_prints_every_hostile_payload_escaped_on_one_line(
+    lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["quarantine", "show", "--kind", "telemetry", "--max-bytes", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert "\\x1b[2J" in out
+    assert "\\xff\\xfe" in out
+    assert "(4,900 more bytes)" in out
+    payload_lines = [line for line in out.splitlines() if line.startswith("  payload (")]
+    assert len(payload_lines) == len(HOSTILE)
+    assert out.count("@") == len(HOSTILE)
+
+
+def test_show_json_gives_the_exact_bytes_and_every_reason(
+    lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["quarantine", "show", "--json", "--limit", "100"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(base64.b64decode(r["raw_base64"]) for r in rows) == sorted(HOSTILE)
+    assert all(r["reasons"] and len(r["reasons"]) == len(r["details"]) for r in rows)
+    assert [r["kafka_offset"] for r in rows] == sorted(
+        (r["kafka_offset"] for r in rows), reverse=True
+    )
+
+
+def test_show_filters_and_limits(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quarantine", "show", "--json", "--limit", "2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["quarantine", "show", "--tenant", "nobody"]) == 0
+    assert capsys.readouterr().out.strip() == "no quarantined message matches"
+
+
+def test_escape_keeps_printable_text_and_marks_the_cut() -> None:
+    assert escape_payload(b'{"a": "\xc3\xa9"}', 100) == '{"a": "\u00e9"}'
+    assert escape_payload(b"ab\ncd", 3) == "ab\\n ... (2 more bytes)"
