@@ -6,7 +6,8 @@ The model keeps one tenant's raw data away from every other tenant:
   starts with ``<prefix>.<tenant>.`` (a PREFIXED pattern) and nothing else: no READ anywhere,
   not even on its own topics, and no other tenant's topics;
 * **the ingest workers' principal**, allowed READ and DESCRIBE on ``<prefix>.`` topics (or only
-  some tenants' prefixes) and READ on consumer groups starting with the worker group id;
+  some tenants' prefixes), READ on consumer groups starting with the worker group id, and
+  CREATE, DESCRIBE, READ on topics starting with the group id (the batch engine's leader topic);
 * **the admin super user**, created when the local broker's storage is formatted; its password is
   generated once and kept in the broker home with mode 0600, never logged.
 
@@ -215,10 +216,14 @@ def plant_acls(user: str, *, topic_prefix: str, tenant: str) -> list[ACL]:
 def worker_acls(
     user: str, *, topic_prefix: str, group_prefix: str, tenants: Sequence[str] = ()
 ) -> list[ACL]:
-    """READ and DESCRIBE on the topics of ``tenants`` (all tenants when empty), READ on groups.
+    """What both ingest engines need, and nothing more.
 
-    Groups are matched by prefix so that every worker group derived from the group id (a
-    per-kind or per-tenant deployment) is covered; nothing allows creating topics or writing.
+    READ and DESCRIBE on the topics of ``tenants`` (all tenants when empty); READ on groups
+    starting with ``group_prefix``; CREATE, DESCRIBE and READ on topics starting with
+    ``group_prefix`` (the batch engine's Faust app declares and subscribes to one small topic
+    of its own, ``<group>-app-__assignor-__leader``, which carries no data). Groups and those
+    topics are matched by prefix so that every worker group derived from the group id (a
+    per-kind or per-tenant deployment) is covered. Nothing allows writing to any topic.
     """
     _user(user)
     base = _segment(topic_prefix, "topic prefix")
@@ -231,6 +236,10 @@ def worker_acls(
         for op in (ACLOperation.READ, ACLOperation.DESCRIBE)
     ]
     acls.append(_allow(user, ACLOperation.READ, ResourceType.GROUP, group_prefix))
+    acls += [
+        _allow(user, op, ResourceType.TOPIC, group_prefix)
+        for op in (ACLOperation.CREATE, ACLOperation.DESCRIBE, ACLOperation.READ)
+    ]
     return acls
 
 

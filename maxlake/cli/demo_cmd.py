@@ -68,7 +68,7 @@ def _demo(args: argparse.Namespace) -> int:
     if created:
         time.sleep(2.0)
     _say(f"topics: {len(created)} created, {len(tenants) * len(EventKind) - len(created)} existed")
-    worker = _start_worker()
+    worker = _start_worker(settings)
     try:
         stats = _stream(args, settings)
         _say("waiting for the worker to catch up (lag 0)")
@@ -167,11 +167,11 @@ def _demo_principal(settings: Settings, dataset: str) -> str:
     return str(token)
 
 
-def _start_worker() -> subprocess.Popen[bytes]:
+def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     log_dir = Path(".maxlake")
     log_dir.mkdir(exist_ok=True)
     log = (log_dir / "demo-worker.log").open("wb")
-    _say(f"starting an ingest worker (log: {log.name})")
+    _say(f"starting an ingest worker, {settings.ingest_engine} engine (log: {log.name})")
     return subprocess.Popen(
         [sys.executable, "-m", "maxlake.cli", "worker", "--loglevel", "info"],
         stdout=log,

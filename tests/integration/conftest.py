@@ -16,14 +16,27 @@ import pytest
 from infra.broker import LocalBroker, free_port
 
 
-def _new_broker(home: Path) -> LocalBroker:
-    return LocalBroker(home, port=free_port(), controller_port=free_port(), heap_mb=384)
+def _new_broker(home: Path, *, secure: bool = False) -> LocalBroker:
+    return LocalBroker(
+        home, port=free_port(), controller_port=free_port(), heap_mb=384, secure=secure
+    )
 
 
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     """The session's real broker."""
     broker = _new_broker(tmp_path_factory.mktemp("kafka"))
+    broker.start(timeout_s=90)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """The session's real broker in secure mode (SASL/SCRAM and ACLs), started on first use."""
+    broker = _new_broker(tmp_path_factory.mktemp("secure-kafka"), secure=True)
     broker.start(timeout_s=90)
     try:
         yield broker

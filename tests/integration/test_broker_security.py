@@ -1,6 +1,6 @@
 """Secure mode of the local broker: SCRAM users and per-tenant ACLs keep tenants apart.
 
-One secure broker for the module (its own home and free ports), two tenants' topics, one plant
+The session's secure broker (its own home and free ports), two tenants' topics, one plant
 user of tenant ``acme`` and one ingest worker user, granted exactly as ``maxlake broker acls``
 grants them.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from kafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from infra.broker import LocalBroker, free_port
+from infra.broker import LocalBroker
 from infra.security import (
     AccessAdmin,
     AclEntry,
@@ -63,29 +62,22 @@ class Secured:
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    home = tmp_path_factory.mktemp("secure-kafka")
-    broker = LocalBroker(
-        home, port=free_port(), controller_port=free_port(), heap_mb=384, secure=True
+def secured(secure_broker: LocalBroker) -> Secured:
+    broker = secure_broker
+    admin_settings = Settings(
+        bootstrap_servers=broker.bootstrap,
+        sasl_username="admin",
+        sasl_password=broker.admin_password_path.read_text().strip(),
+        topic_partitions=1,
     )
-    broker.start(timeout_s=90)
-    try:
-        admin_settings = Settings(
-            bootstrap_servers=broker.bootstrap,
-            sasl_username="admin",
-            sasl_password=broker.admin_password_path.read_text().strip(),
-            topic_partitions=1,
-        )
-        ensure_topics(admin_settings, ["acme", "beta"], ["telemetry"])
-        plant_password, worker_password = generate_password(), generate_password()
-        with AccessAdmin.connect(broker.bootstrap, broker.admin_client_config()) as admin:
-            admin.set_password(PLANT, plant_password)
-            admin.set_password(WORKER, worker_password)
-            admin.grant(plant_acls(PLANT, topic_prefix="maxlake", tenant="acme"))
-            admin.grant(worker_acls(WORKER, topic_prefix="maxlake", group_prefix=GROUP))
-        yield Secured(broker, plant_password, worker_password)
-    finally:
-        broker.stop()
+    ensure_topics(admin_settings, ["acme", "beta"], ["telemetry"])
+    plant_password, worker_password = generate_password(), generate_password()
+    with AccessAdmin.connect(broker.bootstrap, broker.admin_client_config()) as admin:
+        admin.set_password(PLANT, plant_password)
+        admin.set_password(WORKER, worker_password)
+        admin.grant(plant_acls(PLANT, topic_prefix="maxlake", tenant="acme"))
+        admin.grant(worker_acls(WORKER, topic_prefix="maxlake", group_prefix=GROUP))
+    return Secured(broker, plant_password, worker_password)
 
 
 def _plant_settings(secured: Secured, password: str) -> Settings:

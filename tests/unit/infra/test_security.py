@@ -52,6 +52,9 @@ def test_the_worker_reads_all_tenants_or_only_the_named_ones() -> None:
         ("User:ingest", "TOPIC", "maxlake.", "READ"),
         ("User:ingest", "TOPIC", "maxlake.", "DESCRIBE"),
         ("User:ingest", "GROUP", "maxlake-ingest", "READ"),
+        ("User:ingest", "TOPIC", "maxlake-ingest", "CREATE"),
+        ("User:ingest", "TOPIC", "maxlake-ingest", "DESCRIBE"),
+        ("User:ingest", "TOPIC", "maxlake-ingest", "READ"),
     }
     some = worker_acls("ingest", topic_prefix="maxlake", group_prefix="g", tenants=["acme"])
     topics = {
@@ -59,8 +62,11 @@ def test_the_worker_reads_all_tenants_or_only_the_named_ones() -> None:
         for a in some
         if a.resource_pattern.resource_type is ResourceType.TOPIC
     }
-    assert topics == {"maxlake.acme."}
-    assert not any(a.operation in (ACLOperation.WRITE, ACLOperation.CREATE) for a in some)
+    assert topics == {"maxlake.acme.", "g"}
+    assert not any(a.operation is ACLOperation.WRITE for a in some)
+    assert all(
+        a.resource_pattern.resource_name == "g" for a in some if a.operation is ACLOperation.CREATE
+    )
 
 
 def test_broker_secrets_are_generated_once_with_mode_0600(tmp_path: Path) -> None:
