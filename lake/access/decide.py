@@ -16,6 +16,7 @@ from pathlib import Path
 from lake.access.principals import Principal
 from lake.curation import DatasetNotFound, InvalidDatasetRef, Manifest, show
 from lake.curation.catalog import parse_ref
+from lake.curation.published import REVOKED_NOTE
 from lake.sharing import ContractStore, revoked_contracts_of
 from maxlake.settings import Settings
 
@@ -83,8 +84,7 @@ def check_read(
         return Decision("denied", 403, detail, manifest)
     revoked = revoked_contracts_of(manifest, contracts)
     if manifest.status != "active" or revoked:
-        why = manifest.status_reason or f"contract {', '.join(revoked)} revoked"
-        return Decision("revoked", 403, f"{ref} is revoked ({why})", manifest)
+        return Decision("revoked", 403, f"{ref} is revoked ({REVOKED_NOTE})", manifest)
     if split is not None:
         try:
             parse_ref(split)

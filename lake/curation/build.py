@@ -18,6 +18,7 @@ those versions have not been vacuumed and the registry's machines are unchanged
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -156,6 +157,7 @@ def build_dataset(
     )
     _check_output(spec, output)
     if sharing is not None and shared is not None:
+        output = _without_columns(output, shared.withheld_columns())
         sharing.check_output(spec.name, output.splits, output.files, shared)
     report("job", {name: df.height for name, df in output.splits.items()})
 
@@ -239,7 +241,7 @@ def _publish(
         ),
         registry_hash=registry_hash,
         maxlake_version=__version__,
-        contracts=[c.ref for c in shared.contracts] if shared is not None else [],
+        contracts=shared.contract_refs(spec.name) if shared is not None else [],
         sharing=shared.record() if shared is not None else None,
     )
     manifest.write(staging)
@@ -248,6 +250,19 @@ def _publish(
         raise TerminalError(f"{final} already exists; a published version is never replaced")
     staging.rename(final)
     return manifest
+
+
+def _without_columns(output: JobOutput, columns: tuple[str, ...]) -> JobOutput:
+    """``output`` without ``columns`` (in splits and in the declared keys)."""
+    if not columns:
+        return output
+    return dataclasses.replace(
+        output,
+        splits={n: df.drop(columns, strict=False) for n, df in output.splits.items()},
+        key_columns=[c for c in output.key_columns if c not in columns],
+        label_columns=[c for c in output.label_columns if c not in columns],
+        features=[f for f in output.features if f.name not in columns],
+    )
 
 
 def _silent(stage: str, counts: Mapping[str, int]) -> None:

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from lake.curation.build import curated_root
 from lake.curation.errors import DatasetNotFound, InvalidDatasetRef
 from lake.curation.manifest import MANIFEST_FILE, Manifest, file_sha256
+from lake.curation.published import published_manifest_bytes
 from lake.curation.spec import NAME_PATTERN
 from maxlake.errors import TerminalError
 from maxlake.settings import Settings
@@ -106,7 +107,8 @@ def pull(
     *,
     lake_root: str | Path | None = None,
 ) -> Path:
-    """Copy one split (checked against the manifest's sha256) and the manifest into ``dest``.
+    """Copy one split (checked against the manifest's sha256) and the published manifest
+    (:mod:`lake.curation.published`) into ``dest``.
 
     Files are named ``<name>-v<N>-<split>.parquet`` (or ``.arrow``, an Arrow IPC file) and
     ``<name>-v<N>.manifest.json``; existing files of those names are replaced.
@@ -137,7 +139,7 @@ def pull(
             for batch in parquet.iter_batches(batch_size=65_536):
                 w.write_batch(batch)
     os.replace(tmp, target)
-    shutil.copyfile(folder / MANIFEST_FILE, out_dir / f"{stem}.manifest.json")
+    (out_dir / f"{stem}.manifest.json").write_bytes(published_manifest_bytes(manifest))
     return target
 
 

@@ -16,9 +16,17 @@ A contract is a TOML file written by (or for) the tenant's data-protection offic
     end = 2027-01-01T00:00:00Z
 
     [deidentify]
-    pseudonymise = ["plant", "line", "machine", "part_serial", "lot"]
+    release = []                               # identifier columns published in clear
     suppress_rare = true                       # drop machine types too few tenants share
 
+Secure by default: every identifier column (tenant, plant, line, machine, part serial, lot) is
+replaced by a keyed pseudonym unless ``release`` names it, and the ``tenant`` column is left
+out of a published set unless released. ``pseudonymise`` (the older key) is still accepted; it
+changes nothing, since whatever is not released is pseudonymised.
+
+The file is validated by the pydantic model :class:`ContractFile` (errors name the exact key,
+e.g. ``share.kinds[0]``); its JSON Schema is published as
+``docs/schemas/sharing-contract.schema.json`` for editors (:func:`contract_json_schema`).
 The version is not in the file: the contract store numbers each file it accepts (``v1``,
 ``v2``, ...), so a published version never changes.
 """
@@ -26,12 +34,21 @@ The version is not in the file: the contract store numbers each file it accepts 
 from __future__ import annotations
 
 import hashlib
-import re
+import json
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lake.sharing.errors import ContractError
 from schemas import ID_PATTERN, EventKind, lake_schema
@@ -42,25 +59,125 @@ __all__ = [
     "PSEUDONYMISABLE",
     "PURPOSE_PATTERN",
     "Contract",
+    "ContractFile",
+    "contract_json_schema",
     "parse_contract",
+    "schema_text",
 ]
 
 CONTRACT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 PURPOSE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}\*?$"
 PSEUDONYMISABLE = ("tenant", "plant", "line", "machine", "part_serial", "lot")
-"""Identifier columns a contract may pseudonymise (``machine`` covers ``inspection.machines``)."""
+"""Identifier columns, pseudonymised unless released (``machine``: also ``inspection.machines``)."""
 ALWAYS_REMOVED = {"machine_event": ("alarm_text",)}
 """Free-text columns, emptied in every shared row whatever the contract says."""
 
+Identifier = Literal["tenant", "plant", "line", "machine", "part_serial", "lot"]
 _STRUCTURAL = frozenset(
     {"event_id", "schema_version", "tenant", "plant", "line", "machine", "event_time", "date"}
 )
-_CONTRACT_ID = re.compile(CONTRACT_ID_PATTERN)
-_PURPOSE = re.compile(PURPOSE_PATTERN)
-_ID = re.compile(ID_PATTERN)
-_TOP = ("id", "tenant", "purposes", "description", "share", "deidentify")
-_SHARE = ("kinds", "tags", "confidential_tags", "confidential_columns", "start", "end")
-_DEID = ("pseudonymise", "suppress_rare")
+_NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ShareSection(_Section):
+    """``[share]``: what leaves the tenant."""
+
+    kinds: list[str] = Field(min_length=1, description="event kinds that may be shared")
+    tags: list[_NonEmpty] | None = Field(
+        None, description="telemetry tags that may be shared; omit for every tag"
+    )
+    confidential_tags: list[_NonEmpty] = Field(
+        default_factory=list, description="telemetry tags never shared"
+    )
+    confidential_columns: list[str] = Field(
+        default_factory=list, description="kind.column values emptied (set to null)"
+    )
+    start: AwareDatetime | None = Field(None, description="first event time shared (inclusive)")
+    end: AwareDatetime | None = Field(None, description="end of the event times shared (exclusive)")
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: list[str]) -> list[str]:
+        valid = [k.value for k in EventKind]
+        for kind in kinds:
+            if kind not in valid:
+                raise ValueError(f"unknown kind {kind!r} (valid: {', '.join(valid)})")
+        return kinds
+
+    @field_validator("confidential_columns")
+    @classmethod
+    def _sharable_columns(cls, columns: list[str]) -> list[str]:
+        valid_kinds = [k.value for k in EventKind]
+        for column in columns:
+            kind, _, name = column.partition(".")
+            if kind not in valid_kinds:
+                raise ValueError(f"{column!r}: write kind.column (kinds: {', '.join(valid_kinds)})")
+            names = [n for n in lake_schema(kind).names if n not in _STRUCTURAL]
+            if name not in names:
+                raise ValueError(
+                    f"{column!r}: {kind} has no such sharable column (valid: {', '.join(names)})"
+                )
+        return columns
+
+    @model_validator(mode="after")
+    def _range(self) -> ShareSection:
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise ValueError("end must be after start")
+        return self
+
+
+class DeidentifySection(_Section):
+    """``[deidentify]``: the de-identified form (secure by default)."""
+
+    release: list[Identifier] = Field(
+        default_factory=list,
+        description="identifier columns published in clear; every other one is pseudonymised "
+        "and the tenant column is left out",
+    )
+    pseudonymise: list[Identifier] = Field(
+        default_factory=list,
+        description="accepted for older files; changes nothing (whatever is not released is "
+        "pseudonymised)",
+    )
+    suppress_rare: bool = Field(
+        True, description="drop rows of machine types fewer tenants than the group size share"
+    )
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> DeidentifySection:
+        both = sorted(set(self.release) & set(self.pseudonymise))
+        if both:
+            raise ValueError(f"{', '.join(both)} both released and pseudonymised; pick one")
+        return self
+
+
+class ContractFile(_Section):
+    """A sharing contract file as written by the tenant's data-protection officer."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="maxlake sharing contract",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    id: str = Field(pattern=CONTRACT_ID_PATTERN, description="unique across the alliance")
+    tenant: str = Field(pattern=ID_PATTERN, description="the tenant whose rows it releases")
+    purposes: list[Annotated[str, Field(pattern=PURPOSE_PATTERN)]] = Field(
+        min_length=1, description="purposes, or families: a prefix ending in *"
+    )
+    description: str = Field("", description="free text for the catalog")
+    share: ShareSection
+    deidentify: DeidentifySection = Field(default_factory=DeidentifySection)
+
+
+def contract_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a contract file (docs/schemas/sharing-contract.schema.json)."""
+    return ContractFile.model_json_schema()
 
 
 @dataclass(frozen=True)
@@ -78,10 +195,11 @@ class Contract:
         confidential_columns: ``kind.column`` values emptied in shared rows.
         start: first event time shared (inclusive), or None.
         end: end of the shared event times (exclusive), or None.
-        pseudonymise: identifier columns replaced by keyed pseudonyms.
+        pseudonymise: identifier columns replaced by keyed pseudonyms (all not released).
         suppress_rare: drop rows of machine types fewer tenants than the group size share.
         description: free text for the catalog.
         sha256: hash of the file's bytes (recorded in manifests).
+        release: identifier columns published in clear.
     """
 
     id: str
@@ -98,6 +216,7 @@ class Contract:
     suppress_rare: bool
     description: str
     sha256: str
+    release: tuple[str, ...] = ()
 
     def covers(self, purpose: str) -> bool:
         """Whether the contract releases data for ``purpose`` (exact or family prefix)."""
@@ -109,12 +228,6 @@ class Contract:
                 return True
         return False
 
-    def shares_tag(self, tag: str) -> bool:
-        """Whether telemetry of ``tag`` may be shared."""
-        if tag in self.confidential_tags:
-            return False
-        return self.tags is None or tag in self.tags
-
     def emptied_columns(self, kind: str) -> tuple[str, ...]:
         """Columns of ``kind`` set to null: free text plus the contract's confidential ones."""
         confidential = [
@@ -123,8 +236,13 @@ class Contract:
         return tuple(sorted({*ALWAYS_REMOVED.get(kind, ()), *confidential}))
 
     @property
+    def releases_tenant(self) -> bool:
+        """Whether the tenant column may appear (in clear) in a published set."""
+        return "tenant" in self.release
+
+    @property
     def ref(self) -> dict[str, Any]:
-        """What a manifest records about the contract."""
+        """What a manifest records about the contract (the stored file; see published.py)."""
         return {"id": self.id, "version": self.version, "sha256": self.sha256}
 
 
@@ -132,133 +250,48 @@ def parse_contract(data: bytes, *, source: str, version: int = 0) -> Contract:
     """Validate a contract file's bytes.
 
     Raises:
-        ContractError: naming ``source``, the key and the valid values.
+        ContractError: naming ``source``, the exact key (``share.kinds[0]``) and the problem.
     """
     try:
         doc = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ContractError(source, "file", f"not valid UTF-8 TOML: {exc}") from exc
-    p = _Parser(source)
-    p.keys(doc, _TOP, "")
-    cid = p.string(doc, "id")
-    if not _CONTRACT_ID.fullmatch(cid):
-        raise p.fail("id", f"{cid!r} does not match {CONTRACT_ID_PATTERN}")
-    tenant = p.string(doc, "tenant")
-    if not _ID.fullmatch(tenant):
-        raise p.fail("tenant", f"{tenant!r} does not match {ID_PATTERN}")
-    purposes = p.strings(doc, "purposes", required=True)
-    for purpose in purposes:
-        if not _PURPOSE.fullmatch(purpose):
-            raise p.fail("purposes", f"{purpose!r} does not match {PURPOSE_PATTERN}")
-    share, deid = p.table(doc, "share"), p.table(doc, "deidentify")
-    p.keys(share, _SHARE, "share")
-    p.keys(deid, _DEID, "deidentify")
-    kinds = p.strings(share, "kinds", required=True, where="share.kinds")
-    valid_kinds = [k.value for k in EventKind]
-    for kind in kinds:
-        if kind not in valid_kinds:
-            raise p.fail("share.kinds", f"unknown kind {kind!r} (valid: {', '.join(valid_kinds)})")
-    tags = p.strings(share, "tags", where="share.tags") if "tags" in share else None
-    columns = p.strings(share, "confidential_columns", where="share.confidential_columns")
-    for column in columns:
-        p.column(column)
-    start, end = p.instant(share, "start"), p.instant(share, "end")
-    if start is not None and end is not None and start >= end:
-        raise p.fail("share.end", "must be after share.start")
-    pseudonymise = p.strings(deid, "pseudonymise", where="deidentify.pseudonymise")
-    for column in pseudonymise:
-        if column not in PSEUDONYMISABLE:
-            valid = ", ".join(PSEUDONYMISABLE)
-            raise p.fail(
-                "deidentify.pseudonymise", f"{column!r} cannot be pseudonymised (valid: {valid})"
-            )
-    suppress = deid.get("suppress_rare", True)
-    if not isinstance(suppress, bool):
-        raise p.fail("deidentify.suppress_rare", f"must be true or false, got {suppress!r}")
-    description = doc.get("description", "")
-    if not isinstance(description, str):
-        raise p.fail("description", "must be a string")
+    try:
+        model = ContractFile.model_validate(doc)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        problem = str(error["msg"]).removeprefix("Value error, ")
+        if isinstance(error.get("input"), str | int | float | bool):
+            problem += f" (got {error['input']!r})"
+        raise ContractError(source, _location(error["loc"]), problem) from exc
+    share, deid = model.share, model.deidentify
     return Contract(
-        id=cid,
+        id=model.id,
         version=version,
-        tenant=tenant,
-        purposes=purposes,
-        kinds=tuple(sorted(set(kinds))),
-        tags=tuple(sorted(set(tags))) if tags is not None else None,
-        confidential_tags=tuple(
-            sorted(set(p.strings(share, "confidential_tags", where="share.confidential_tags")))
-        ),
-        confidential_columns=tuple(sorted(set(columns))),
-        start=start,
-        end=end,
-        pseudonymise=tuple(sorted(set(pseudonymise))),
-        suppress_rare=suppress,
-        description=description,
+        tenant=model.tenant,
+        purposes=tuple(model.purposes),
+        kinds=tuple(sorted(set(share.kinds))),
+        tags=tuple(sorted(set(share.tags))) if share.tags is not None else None,
+        confidential_tags=tuple(sorted(set(share.confidential_tags))),
+        confidential_columns=tuple(sorted(set(share.confidential_columns))),
+        start=share.start.astimezone(UTC) if share.start else None,
+        end=share.end.astimezone(UTC) if share.end else None,
+        pseudonymise=tuple(c for c in PSEUDONYMISABLE if c not in deid.release),
+        suppress_rare=deid.suppress_rare,
+        description=model.description,
         sha256=hashlib.sha256(data).hexdigest(),
+        release=tuple(c for c in PSEUDONYMISABLE if c in deid.release),
     )
 
 
-class _Parser:
-    def __init__(self, source: str) -> None:
-        self.source = source
+def _location(loc: tuple[int | str, ...]) -> str:
+    """``('share', 'kinds', 0)`` -> ``share.kinds[0]``; the root -> ``file``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "file"
 
-    def fail(self, key: str, problem: str) -> ContractError:
-        return ContractError(self.source, key, problem)
 
-    def keys(self, doc: Mapping[str, Any], valid: tuple[str, ...], where: str) -> None:
-        for key in doc:
-            if key not in valid:
-                at = f"{where}.{key}" if where else key
-                raise self.fail(at, f"unknown key (valid: {', '.join(valid)})")
-
-    def table(self, doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-        value = doc.get(key, {})
-        if not isinstance(value, Mapping):
-            raise self.fail(key, "must be a table")
-        return value
-
-    def string(self, doc: Mapping[str, Any], key: str) -> str:
-        value = doc.get(key)
-        if not isinstance(value, str) or not value:
-            raise self.fail(key, f"must be a non-empty string, got {value!r}")
-        return value
-
-    def strings(
-        self, doc: Mapping[str, Any], key: str, *, required: bool = False, where: str = ""
-    ) -> tuple[str, ...]:
-        value = doc.get(key, [])
-        at = where or key
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(at, "must be an array of non-empty strings")
-        if required and not value:
-            raise self.fail(at, "must name at least one value")
-        return tuple(value)
-
-    def column(self, column: str) -> None:
-        kind, _, name = column.partition(".")
-        valid_kinds = [k.value for k in EventKind]
-        where = "share.confidential_columns"
-        if kind not in valid_kinds:
-            raise self.fail(
-                where, f"{column!r}: write kind.column (kinds: {', '.join(valid_kinds)})"
-            )
-        names = [n for n in lake_schema(kind).names if n not in _STRUCTURAL]
-        if name not in names:
-            raise self.fail(
-                where, f"{column!r}: {kind} has no such sharable column (valid: {', '.join(names)})"
-            )
-
-    def instant(self, doc: Mapping[str, Any], key: str) -> datetime | None:
-        if key not in doc:
-            return None
-        value = doc[key]
-        if isinstance(value, str):
-            try:
-                value = datetime.fromisoformat(value)
-            except ValueError:
-                value = None
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise self.fail(
-                f"share.{key}", "must be an RFC 3339 time with an offset, e.g. 2026-01-01T00:00:00Z"
-            )
-        return value.astimezone(UTC)
+def schema_text() -> str:
+    """The published JSON Schema file's text."""
+    return json.dumps(contract_json_schema(), indent=2, sort_keys=True) + "\n"

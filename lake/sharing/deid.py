@@ -66,6 +66,11 @@ class Pseudonymiser:
         digest = hmac.new(self._key, message, hashlib.sha256).hexdigest()
         return f"{PREFIXES[column]}_{digest[:_HEX_DIGITS]}"
 
+    def opaque(self, purpose: str, *parts: str) -> str:
+        """A keyed id of ``parts`` for ``purpose`` (e.g. a contract's per-set manifest ref)."""
+        message = _SEP.join((self._contract, purpose, *parts)).encode("utf-8")
+        return "c_" + hmac.new(self._key, message, hashlib.sha256).hexdigest()[:_HEX_DIGITS]
+
     def expr(self, column: str) -> pl.Expr:
         """An expression replacing ``column`` with its pseudonym (computed once per value)."""
         scope = _SCOPES[column]

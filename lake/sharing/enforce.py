@@ -59,6 +59,25 @@ class SharedInputs:
     min_group_size: int
     purpose: str
     forbidden: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    pseudonymisers: Mapping[str, Pseudonymiser] = field(default_factory=dict, repr=False)
+
+    def contract_refs(self, dataset: str) -> list[Mapping[str, Any]]:
+        """The manifest's ``contracts``: id, version, file hash and the per-set opaque ``ref``.
+
+        ``ref`` is a keyed hash of the contract id and ``dataset``: published manifests show it
+        instead of the id (:mod:`lake.curation.published`), and two sets' refs do not match.
+        """
+        return [
+            {**c.ref, "ref": self.pseudonymisers[c.tenant].opaque("manifest-ref", dataset)}
+            for c in self.contracts
+        ]
+
+    def withheld_columns(self) -> tuple[str, ...]:
+        """Output columns left out of the published set: ``tenant`` unless every contract
+        releases it."""
+        if self.contracts and all(c.releases_tenant for c in self.contracts):
+            return ()
+        return ("tenant",)
 
     def record(self) -> dict[str, Any]:
         """The manifest's ``sharing`` entry (counts only: no tenant or machine names)."""
@@ -133,6 +152,7 @@ class SharingGate:
             min_group_size=self.min_group_size,
             purpose=purpose,
             forbidden={c: frozenset(v - clear.get(c, set())) for c, v in forbidden.items()},
+            pseudonymisers=pseudonymisers,
         )
 
     @staticmethod

@@ -19,7 +19,8 @@ from aiohttp import web
 from lake.access import AuditEntry, Decision, check_read
 from lake.curation import list_datasets
 from lake.curation.build import curated_root
-from lake.curation.manifest import Manifest, file_sha256
+from lake.curation.manifest import file_sha256
+from lake.curation.published import published_manifest_bytes
 from maxlake.server.context import CONTEXT, ServiceContext
 
 __all__ = ["OPENAPI_PATHS", "routes"]
@@ -168,22 +169,7 @@ async def _show(request: web.Request, version: str | None) -> web.Response:
         status=200,
     )
     await ctx.audit(request, entry)
-    return web.Response(body=_public_manifest(manifest), content_type="application/json")
-
-
-def _public_manifest(manifest: Manifest) -> bytes:
-    """The manifest as served: the spec's tenant and plant filters are replaced by a count.
-
-    A spec may name tenants and plants whose contracts pseudonymise them; the service shows
-    every grantee the manifest, so those names stay out of it (the stored file keeps them,
-    for reproducibility).
-    """
-    doc = json.loads(manifest.to_json())
-    filters = doc.get("spec", {}).get("filters", {})
-    for key in ("tenants", "plants"):
-        if key in filters:
-            filters[key] = f"<{len(filters[key])} redacted>"
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+    return web.Response(body=published_manifest_bytes(manifest), content_type="application/json")
 
 
 def _check(

@@ -107,3 +107,16 @@ def test_pseudonyms_are_deterministic_scoped_and_contract_specific() -> None:
         "machine", machine
     )
     assert a.pseudonym("lot", ("t", "L1")).startswith("lot_")
+
+
+def test_the_published_json_schema_is_current() -> None:
+    from lake.sharing.contract import schema_text
+
+    published = Path(__file__).parents[3] / "docs" / "schemas" / "sharing-contract.schema.json"
+    assert published.read_text() == schema_text(), "regenerate with lake.sharing.contract"
+
+
+def test_errors_name_the_exact_location() -> None:
+    text = contract_toml().decode().replace('"inspection"]', '"inspection", 7]')
+    with pytest.raises(ContractError, match=r"c\.toml: share\.kinds\[2\]: .*got 7"):
+        parse_contract(text.encode(), source="c.toml")
