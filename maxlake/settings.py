@@ -42,6 +42,17 @@ class Settings(BaseSettings):
 
     # Lake
     lake_root: str = Field(".lake", description="lake root: a local path or an object-store URI")
+    registry_file: Path | None = Field(
+        None,
+        description="a fixed asset registry TOML file; None = the live registry under "
+        "<lake_root>/registry (changed with `maxlake registry`)",
+    )
+    registry_poll_s: float = Field(
+        5.0,
+        gt=0,
+        description="seconds between a worker's checks for a new registry version (the bound "
+        "on how long a registry change takes to reach validation, plus one batch)",
+    )
 
     # Ingest worker
     group_id: str = Field("maxlake-ingest", description="consumer group of the ingest workers")

@@ -9,7 +9,13 @@ from schemas.contract import EventContract
 from schemas.contracts import CONTRACTS, contract_for
 from schemas.errors import RegistryError, UnknownKindError
 from schemas.json_schema import export_json_schemas, published_dir, schema_file_name
-from schemas.kinds import ID_PATTERN, SUPPORTED_VERSIONS, EventKind, RejectReason
+from schemas.kinds import (
+    ID_PATTERN,
+    SUPPORTED_VERSIONS,
+    TENANT_ID_PATTERN,
+    EventKind,
+    RejectReason,
+)
 from schemas.registry import (
     AlarmSpec,
     Line,
@@ -19,7 +25,10 @@ from schemas.registry import (
     Registry,
     TagSpec,
     Tenant,
+    UnitDef,
     load_registry,
+    parse_registry,
+    registry_json_schema,
 )
 from schemas.results import DecodeLimits, DecodeResult, Rejection
 from schemas.tables import INGEST_FIELDS, PARTITION_COLUMNS, lake_schema
@@ -30,6 +39,7 @@ __all__ = [
     "INGEST_FIELDS",
     "PARTITION_COLUMNS",
     "SUPPORTED_VERSIONS",
+    "TENANT_ID_PATTERN",
     "AlarmSpec",
     "DecodeLimits",
     "DecodeResult",
@@ -46,6 +56,7 @@ __all__ = [
     "Rejection",
     "TagSpec",
     "Tenant",
+    "UnitDef",
     "UnknownKindError",
     "check_against_baseline",
     "check_compatibility",
@@ -53,6 +64,8 @@ __all__ = [
     "export_json_schemas",
     "lake_schema",
     "load_registry",
+    "parse_registry",
     "published_dir",
+    "registry_json_schema",
     "schema_file_name",
 ]

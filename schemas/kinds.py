@@ -8,13 +8,23 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ENVELOPE_REQUIRED", "ID_PATTERN", "SUPPORTED_VERSIONS", "EventKind", "RejectReason"]
+__all__ = [
+    "ENVELOPE_REQUIRED",
+    "ID_PATTERN",
+    "SUPPORTED_VERSIONS",
+    "TENANT_ID_PATTERN",
+    "EventKind",
+    "RejectReason",
+]
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-"""Pattern of tenant, plant, line, machine and tag ids: 1..64 chars, no leading punctuation.
+"""Grammar of plant, line, machine, tag and machine type ids: 1..64 chars, no leading
+punctuation (docs/CONTRACTS.md, "Ids"). Written so that RE2 (``pyarrow.compute``), ``re`` and
+JSON Schema all read it the same way."""
 
-Written so that RE2 (``pyarrow.compute``), ``re`` and JSON Schema all read it the same way.
-"""
+TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+"""Grammar of tenant ids: like :data:`ID_PATTERN` without dots, because the tenant is the
+second dot-separated segment of every topic name and of the ACL prefixes."""
 
 SUPPORTED_VERSIONS = frozenset({1})
 """``schema_version`` values the decoder accepts."""

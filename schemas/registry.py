@@ -1,27 +1,30 @@
-"""The alliance's asset registry: tenants, plants, lines, machines and machine types.
+"""The alliance's asset registry: tenants, plants, lines, machines, machine types and units.
 
-The registry is a TOML file (``schemas/registry/alliance.toml`` by default) read with the
-standard library. It is the reference the simulator draws machines and tags from and the
-quality suites check telemetry against (tag ranges, known machines). Loading validates the
-whole file up front so that a typo fails at start-up with the file and entry named, not as
-odd rows later.
+The registry is a TOML document (the packaged ``schemas/registry/alliance.toml`` is the demo's
+seed; the live copy is versioned under the lake root, see ``lake.registry_store``). It is the
+reference the simulator draws machines and tags from and the quality suites check events
+against (known machines, tags, units, ranges, alarm and defect codes). The document is
+validated by the pydantic models below; an error names the exact location, such as
+``tenants[2].plants[0].lines[1].machines[3].machine_type``. :func:`registry_json_schema` is the
+JSON Schema of the TOML format (published as ``schemas/published/registry.schema.json``).
 """
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
 from schemas.errors import RegistryError
-from schemas.kinds import ID_PATTERN
+from schemas.kinds import ID_PATTERN, TENANT_ID_PATTERN
+from schemas.units import UnitSystem, unit_system
 
 __all__ = [
     "AlarmSpec",
@@ -32,93 +35,139 @@ __all__ = [
     "Registry",
     "TagSpec",
     "Tenant",
+    "UnitDef",
     "default_registry_path",
     "load_registry",
+    "parse_registry",
+    "registry_json_schema",
+    "validation_location",
 ]
 
-_ID = re.compile(ID_PATTERN)
+Id = Annotated[str, Field(pattern=ID_PATTERN, description="id: " + ID_PATTERN)]
+TenantId = Annotated[
+    str, Field(pattern=TENANT_ID_PATTERN, description="tenant id (no dots): " + TENANT_ID_PATTERN)
+]
+Text = Annotated[str, Field(min_length=1)]
 
 
-@dataclass(frozen=True, slots=True)
-class TagSpec:
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TagSpec(_Model):
     """One sensor tag of a machine type: unit, physical range and nominal operating value."""
 
-    tag: str
-    unit: str
-    min: float
-    max: float
-    nominal: float
+    tag: Id
+    unit: Text = Field(description="pint unit expression, e.g. degC, l/min, %")
+    min: float = Field(description="physical minimum, in ``unit``")
+    max: float = Field(description="physical maximum, in ``unit``")
+    nominal: float = Field(description="nominal operating value, min <= nominal <= max")
 
 
-@dataclass(frozen=True, slots=True)
-class AlarmSpec:
+class AlarmSpec(_Model):
     """One alarm a machine type can raise; severity on the OPC UA 1..1000 scale."""
 
-    code: str
-    severity: int
-    text: str
+    code: Text
+    severity: int = Field(ge=1, le=1000, strict=True)
+    text: Text
 
 
-@dataclass(frozen=True, slots=True)
-class MachineType:
+class MachineType(_Model):
     """What a kind of machine reports: its tags, alarm codes and inspection defect codes."""
 
-    id: str
-    description: str
-    tags: tuple[TagSpec, ...]
-    alarms: tuple[AlarmSpec, ...]
-    defect_codes: tuple[str, ...]
+    id: SkipJsonSchema[str] = Field("", exclude=True)
+    description: str = ""
+    tags: tuple[TagSpec, ...] = Field(min_length=1)
+    alarms: tuple[AlarmSpec, ...] = ()
+    defect_codes: tuple[Text, ...] = ()
 
     def tag(self, name: str) -> TagSpec | None:
         """The spec of tag ``name``, or None when this machine type has no such tag."""
         return next((t for t in self.tags if t.tag == name), None)
 
 
-@dataclass(frozen=True, slots=True)
-class Machine:
+class Machine(_Model):
     """A physical machine on a line; ``machine_type`` is a key of ``Registry.machine_types``."""
 
-    id: str
-    machine_type: str
+    id: Id
+    machine_type: Id
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(_Model):
     """A production line of a plant."""
 
-    id: str
-    name: str
-    machines: tuple[Machine, ...]
+    id: Id
+    name: Text
+    machines: tuple[Machine, ...] = Field(min_length=1)
 
 
-@dataclass(frozen=True, slots=True)
-class Plant:
+class Plant(_Model):
     """A plant of a tenant; ``timezone`` is the IANA zone its producers use for offsets."""
 
-    id: str
-    name: str
-    timezone: str
-    lines: tuple[Line, ...]
+    id: Id
+    name: Text
+    timezone: str = "UTC"
+    lines: tuple[Line, ...] = Field(min_length=1)
 
 
-@dataclass(frozen=True, slots=True)
-class Tenant:
+class Tenant(_Model):
     """A member company of the alliance; its id is the tenant segment of topics and partitions."""
 
-    id: str
-    name: str
-    industry: str
-    plants: tuple[Plant, ...]
+    id: TenantId
+    name: Text
+    industry: Text
+    plants: tuple[Plant, ...] = Field(min_length=1)
 
 
-@dataclass(frozen=True)
-class Registry:
-    """The validated registry. Lookups and Arrow views for the validation suites."""
+class UnitDef(_Model):
+    """A unit the registry adds to pint's: ``symbol = "spm"``, ``definition = "1 / minute"``."""
 
-    tenants: tuple[Tenant, ...]
-    machine_types: Mapping[str, MachineType]
-    source: str
-    _index: Mapping[tuple[str, str, str, str], str] = field(repr=False, compare=False)
+    symbol: Id
+    definition: Text
+    description: str = ""
+
+    def pint_line(self) -> str:
+        """The pint definition line ``symbol = definition``."""
+        return f"{self.symbol} = {self.definition}"
+
+
+class Registry(_Model):
+    """The validated registry, with lookups and the Arrow views the validation suites use.
+
+    ``source`` names where it was read from (a file, or ``<lake>/registry vN``).
+    """
+
+    version: Literal[1] = Field(1, description="format version of this document")
+    units: tuple[UnitDef, ...] = ()
+    machine_types: Mapping[Id, MachineType] = Field(min_length=1)
+    tenants: tuple[Tenant, ...] = Field(min_length=1)
+    _source: str = PrivateAttr("<registry>")
+    _index: Mapping[tuple[str, str, str, str], str] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        types = {
+            name: mt.model_copy(update={"id": name}) for name, mt in self.machine_types.items()
+        }
+        object.__setattr__(self, "machine_types", types)
+        self._index = MappingProxyType(
+            {
+                (t.id, p.id, ln.id, m.id): m.machine_type
+                for t in self.tenants
+                for p in t.plants
+                for ln in p.lines
+                for m in ln.machines
+            }
+        )
+
+    @property
+    def source(self) -> str:
+        """Where this registry was read from."""
+        return self._source
+
+    def with_source(self, source: str) -> Registry:
+        """This registry, labelled as read from ``source``."""
+        self._source = source
+        return self
 
     def tenant(self, tenant_id: str) -> Tenant | None:
         """The tenant with id ``tenant_id``, or None."""
@@ -128,16 +177,27 @@ class Registry:
         """The machine type id of one machine, or None when the registry does not know it."""
         return self._index.get((tenant, plant, line, machine))
 
+    def unit_system(self) -> UnitSystem:
+        """pint units plus this registry's ``units`` definitions (shared, cached)."""
+        return unit_system(tuple(u.pint_line() for u in self.units))
+
+    def document(self) -> dict[str, Any]:
+        """The registry as a plain TOML-shaped document (what :func:`parse_registry` reads)."""
+        doc: dict[str, Any] = self.model_dump(mode="json", exclude_defaults=False)
+        if not doc["units"]:
+            del doc["units"]
+        return doc
+
     def machines(self) -> pa.Table:
         """One row per machine: tenant, plant, line, machine, machine_type (all strings)."""
         keys = list(self._index)
         return pa.table(
             {
-                "tenant": [k[0] for k in keys],
-                "plant": [k[1] for k in keys],
-                "line": [k[2] for k in keys],
-                "machine": [k[3] for k in keys],
-                "machine_type": list(self._index.values()),
+                "tenant": pa.array([k[0] for k in keys], pa.string()),
+                "plant": pa.array([k[1] for k in keys], pa.string()),
+                "line": pa.array([k[2] for k in keys], pa.string()),
+                "machine": pa.array([k[3] for k in keys], pa.string()),
+                "machine_type": pa.array(list(self._index.values()), pa.string()),
             }
         )
 
@@ -156,7 +216,7 @@ class Registry:
 
 
 def default_registry_path() -> Path:
-    """Path of the packaged ``alliance.toml``."""
+    """Path of the packaged ``alliance.toml`` (the demo's seed registry)."""
     return Path(str(files("schemas") / "registry" / "alliance.toml"))
 
 
@@ -167,170 +227,109 @@ def load_registry(path: Path | None = None) -> Registry:
         path: a TOML registry file; None loads the packaged ``alliance.toml``.
 
     Raises:
-        RegistryError: (a ``ConfigError``) naming the file and the bad entry when the file is
-            missing, not TOML, or inconsistent (duplicate or malformed ids, unknown machine
-            type, a tag range with min > max or a nominal value outside it, a bad severity).
+        RegistryError: (a ``ConfigError``) naming the file and the exact location of the bad
+            entry when the file is missing, not TOML, or inconsistent.
     """
     src = path if path is not None else default_registry_path()
     try:
-        with open(src, "rb") as fh:
-            doc = tomllib.load(fh)
+        data = src.read_bytes()
     except OSError as exc:
         raise RegistryError(str(src), "file", f"cannot read: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(str(src), "file", f"not valid TOML: {exc}") from exc
-    return _Builder(str(src)).build(doc)
+    return parse_registry(data, source=str(src))
 
 
-class _Builder:
-    """Turns the parsed TOML into frozen dataclasses, failing on the first bad entry."""
+def parse_registry(data: bytes | Mapping[str, Any], *, source: str = "<registry>") -> Registry:
+    """Validate a registry document (TOML bytes or an already parsed mapping).
 
-    def __init__(self, source: str) -> None:
-        self.source = source
+    Raises:
+        RegistryError: naming ``source`` and the location of the first problem found.
+    """
+    if isinstance(data, bytes):
+        try:
+            doc: Any = tomllib.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise RegistryError(source, "file", f"not valid TOML: {exc}") from exc
+    else:
+        doc = data
+    try:
+        registry = Registry.model_validate(doc)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        problem = f"{err['msg']}, got {err.get('input')!r}"[:300] + more
+        raise RegistryError(source, validation_location(err["loc"]), problem) from None
+    _check_consistency(registry, source)
+    return registry.with_source(source)
 
-    def fail(self, entry: str, problem: str) -> RegistryError:
-        return RegistryError(self.source, entry, problem)
 
-    def build(self, doc: dict[str, Any]) -> Registry:
-        types_doc = self.table(doc, "machine_types", "machine_types")
-        machine_types = {
-            name: self.machine_type(name, self.table(types_doc, name, f"machine_types.{name}"))
-            for name in types_doc
-        }
-        if not machine_types:
-            raise self.fail("machine_types", "at least one machine type is required")
-        tenants = tuple(
-            self.tenant(t, f"tenants[{i}]", machine_types)
-            for i, t in enumerate(self.array(doc, "tenants", "tenants"))
-        )
-        self.unique([t.id for t in tenants], "tenants")
-        index = {
-            (t.id, p.id, ln.id, m.id): m.machine_type
-            for t in tenants
-            for p in t.plants
-            for ln in p.lines
-            for m in ln.machines
-        }
-        return Registry(tenants, MappingProxyType(machine_types), self.source, index)
+def validation_location(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a path: ``("tenants", 2, "id")`` -> ``tenants[2].id``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "document"
 
-    def machine_type(self, name: str, doc: dict[str, Any]) -> MachineType:
-        entry = f"machine_types.{name}"
-        self.check_id(name, entry)
-        tags = tuple(
-            self.tag_spec(t, f"{entry}.tags[{i}]")
-            for i, t in enumerate(self.array(doc, "tags", entry))
-        )
-        self.unique([t.tag for t in tags], f"{entry}.tags")
-        alarms = tuple(
-            self.alarm(a, f"{entry}.alarms[{i}]")
-            for i, a in enumerate(self.array(doc, "alarms", entry, required=False))
-        )
-        self.unique([a.code for a in alarms], f"{entry}.alarms")
-        defects = doc.get("defect_codes", [])
-        if not isinstance(defects, list) or not all(isinstance(d, str) and d for d in defects):
-            raise self.fail(f"{entry}.defect_codes", "must be an array of non-empty strings")
-        desc = self.string(doc, "description", entry, required=False)
-        return MachineType(name, desc, tags, alarms, tuple(defects))
 
-    def tag_spec(self, doc: Any, entry: str) -> TagSpec:
-        doc = self.as_table(doc, entry)
-        tag = self.string(doc, "tag", entry)
-        self.check_id(tag, f"{entry}.tag")
-        lo, hi, nominal = (self.number(doc, k, entry) for k in ("min", "max", "nominal"))
-        if not lo <= nominal <= hi:
-            problem = f"tag {tag!r} needs min <= nominal <= max, got {lo}, {nominal}, {hi}"
-            raise self.fail(entry, problem)
-        return TagSpec(tag, self.string(doc, "unit", entry), lo, hi, nominal)
+def _check_consistency(registry: Registry, source: str) -> None:
+    """Checks across entries: unique ids, known machine types, ranges, units."""
+    units = _check_units(registry, source)
+    for name, mt in registry.machine_types.items():
+        where = f"machine_types.{name}"
+        _unique([t.tag for t in mt.tags], f"{where}.tags", source)
+        _unique([a.code for a in mt.alarms], f"{where}.alarms", source)
+        for i, spec in enumerate(mt.tags):
+            if not spec.min <= spec.nominal <= spec.max:
+                got = f"{spec.min}, {spec.nominal}, {spec.max}"
+                problem = f"needs min <= nominal <= max, got {got}"
+                raise RegistryError(source, f"{where}.tags[{i}]", problem)
+            complaint = units.check(spec.unit)
+            if complaint is not None:
+                raise RegistryError(
+                    source,
+                    f"{where}.tags[{i}].unit",
+                    f"unknown unit {spec.unit!r} ({complaint}); define it in [[units]]",
+                )
+    _unique([t.id for t in registry.tenants], "tenants", source)
+    known = ", ".join(sorted(registry.machine_types))
+    for ti, t in enumerate(registry.tenants):
+        _unique([p.id for p in t.plants], f"tenants[{ti}].plants", source)
+        for pi, p in enumerate(t.plants):
+            _unique([ln.id for ln in p.lines], f"tenants[{ti}].plants[{pi}].lines", source)
+            for li, ln in enumerate(p.lines):
+                where = f"tenants[{ti}].plants[{pi}].lines[{li}].machines"
+                _unique([m.id for m in ln.machines], where, source)
+                for mi, m in enumerate(ln.machines):
+                    if m.machine_type not in registry.machine_types:
+                        raise RegistryError(
+                            source,
+                            f"{where}[{mi}].machine_type",
+                            f"unknown machine type {m.machine_type!r} (known: {known})",
+                        )
 
-    def alarm(self, doc: Any, entry: str) -> AlarmSpec:
-        doc = self.as_table(doc, entry)
-        severity = doc.get("severity")
-        if type(severity) is not int or not 1 <= severity <= 1000:
-            raise self.fail(entry, f"severity must be an integer 1..1000, got {severity!r}")
-        return AlarmSpec(self.string(doc, "code", entry), severity, self.string(doc, "text", entry))
 
-    def tenant(self, doc: Any, entry: str, types: Mapping[str, MachineType]) -> Tenant:
-        doc = self.as_table(doc, entry)
-        tid = self.string(doc, "id", entry)
-        self.check_id(tid, f"{entry}.id")
-        plants = tuple(
-            self.plant(p, f"{entry}.plants[{i}]", types)
-            for i, p in enumerate(self.array(doc, "plants", entry))
-        )
-        self.unique([p.id for p in plants], f"{entry}.plants")
-        name, industry = self.string(doc, "name", entry), self.string(doc, "industry", entry)
-        return Tenant(tid, name, industry, plants)
+def _check_units(registry: Registry, source: str) -> UnitSystem:
+    _unique([u.symbol for u in registry.units], "units", source)
+    try:
+        return registry.unit_system()
+    except ValueError as exc:
+        raise RegistryError(source, "units", str(exc)) from None
 
-    def plant(self, doc: Any, entry: str, types: Mapping[str, MachineType]) -> Plant:
-        doc = self.as_table(doc, entry)
-        pid = self.string(doc, "id", entry)
-        self.check_id(pid, f"{entry}.id")
-        lines = tuple(
-            self.line(ln, f"{entry}.lines[{i}]", types)
-            for i, ln in enumerate(self.array(doc, "lines", entry))
-        )
-        self.unique([ln.id for ln in lines], f"{entry}.lines")
-        tz = self.string(doc, "timezone", entry, required=False) or "UTC"
-        return Plant(pid, self.string(doc, "name", entry), tz, lines)
 
-    def line(self, doc: Any, entry: str, types: Mapping[str, MachineType]) -> Line:
-        doc = self.as_table(doc, entry)
-        lid = self.string(doc, "id", entry)
-        self.check_id(lid, f"{entry}.id")
-        machines = []
-        for i, raw in enumerate(self.array(doc, "machines", entry)):
-            m_entry = f"{entry}.machines[{i}]"
-            m = self.as_table(raw, m_entry)
-            mid, mtype = self.string(m, "id", m_entry), self.string(m, "machine_type", m_entry)
-            self.check_id(mid, f"{m_entry}.id")
-            if mtype not in types:
-                known = ", ".join(sorted(types))
-                raise self.fail(m_entry, f"unknown machine_type {mtype!r} (known: {known})")
-            machines.append(Machine(mid, mtype))
-        self.unique([m.id for m in machines], f"{entry}.machines")
-        return Line(lid, self.string(doc, "name", entry), tuple(machines))
+def _unique(ids: list[str], entry: str, source: str) -> None:
+    seen: set[str] = set()
+    for i, value in enumerate(ids):
+        if value in seen:
+            raise RegistryError(source, f"{entry}[{i}]", f"duplicate id {value!r}")
+        seen.add(value)
 
-    def as_table(self, doc: Any, entry: str) -> dict[str, Any]:
-        if not isinstance(doc, dict):
-            raise self.fail(entry, f"expected a table, got {type(doc).__name__}")
-        return doc
 
-    def table(self, doc: dict[str, Any], key: str, entry: str) -> dict[str, Any]:
-        if key not in doc:
-            raise self.fail(entry, "missing")
-        return self.as_table(doc[key], entry)
-
-    def array(
-        self, doc: dict[str, Any], key: str, entry: str, *, required: bool = True
-    ) -> list[Any]:
-        value = doc.get(key)
-        if value is None and not required:
-            return []
-        if not isinstance(value, list) or (required and not value):
-            raise self.fail(entry, f"{key!r} must be a non-empty array")
-        return value
-
-    def string(self, doc: dict[str, Any], key: str, entry: str, *, required: bool = True) -> str:
-        value = doc.get(key)
-        if value is None and not required:
-            return ""
-        if not isinstance(value, str) or not value:
-            raise self.fail(entry, f"{key!r} must be a non-empty string, got {value!r}")
-        return value
-
-    def number(self, doc: dict[str, Any], key: str, entry: str) -> float:
-        value = doc.get(key)
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise self.fail(entry, f"{key!r} must be a number, got {value!r}")
-        return float(value)
-
-    def check_id(self, value: str, entry: str) -> None:
-        if not _ID.fullmatch(value):
-            raise self.fail(entry, f"id {value!r} does not match {ID_PATTERN}")
-
-    def unique(self, ids: list[str], entry: str) -> None:
-        seen: set[str] = set()
-        for i in ids:
-            if i in seen:
-                raise self.fail(entry, f"duplicate id {i!r}")
-            seen.add(i)
+def registry_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of the registry TOML format, for editors."""
+    schema = Registry.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://maxlake.dev/schemas/registry.schema.json"
+    schema["title"] = "maxlake asset registry"
+    return schema

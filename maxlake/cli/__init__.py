@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "maxlake.cli.schemas_cmd",
         "event contracts: export JSON Schemas, check compatibility",
     ),
+    "registry": (
+        "maxlake.cli.registry_cmd",
+        "the asset registry: show, history, diff, apply, add-* (versioned under the lake root)",
+    ),
     "topics": ("maxlake.cli.streams_cmd", "create or list topics"),
     "produce": (
         "maxlake.cli.streams_cmd",

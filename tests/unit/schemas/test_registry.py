@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import tomllib
+from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
 
 from maxlake.errors import ConfigError
-from schemas.registry import load_registry
+from schemas import RegistryError, parse_registry, registry_json_schema
+from schemas.registry import default_registry_path, load_registry
 
 
 def test_packaged_registry_has_four_tenants_from_different_industries() -> None:
@@ -83,7 +89,8 @@ id = "l1"
 name = "L1"
 machines = [{ id = "m1", machine_type = "lathe" }]
 """,
-            "plants[0].lines[0].machines[0]: unknown machine_type 'lathe' (known: press)",
+            "tenants[0].plants[0].lines[0].machines[0].machine_type: unknown machine type 'lathe' "
+            "(known: press)",
         ),
         (
             """
@@ -92,9 +99,12 @@ tags = [{ tag = "force", unit = "kN", min = 10.0, max = 0.0, nominal = 5.0 }]
 [[tenants]]
 id = "acme"
 """,
-            "machine_types.press.tags[0]: tag 'force' needs min <= nominal <= max",
+            "tenants[0].name: Field required",
         ),
-        (_GOOD_TYPES + '[[tenants]]\nid = "bad id"\n', "tenants[0].id: id 'bad id' does not match"),
+        (
+            _GOOD_TYPES + '[[tenants]]\nid = "bad id"\n',
+            "tenants[0].id: String should match pattern",
+        ),
         ("this is = = not toml", "file: not valid TOML"),
     ],
 )
@@ -110,3 +120,71 @@ def test_bad_registry_file_names_file_and_entry(tmp_path: Path, body: str, needl
 def test_missing_registry_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_registry(tmp_path / "absent.toml")
+
+
+def _doc() -> dict[str, Any]:
+    return load_registry().document()
+
+
+def test_errors_name_the_exact_location_of_a_deep_entry() -> None:
+    doc = _doc()
+    doc["tenants"][2]["plants"][0]["lines"][1]["machines"][1]["machine_type"] = "lathe"
+    with pytest.raises(RegistryError) as info:
+        parse_registry(doc, source="r.toml")
+    assert info.value.entry == "tenants[2].plants[0].lines[1].machines[1].machine_type"
+    doc = _doc()
+    doc["machine_types"]["cnc_mill"]["tags"][1]["min"] = "cold"
+    with pytest.raises(RegistryError) as info:
+        parse_registry(doc, source="r.toml")
+    assert info.value.entry == "machine_types.cnc_mill.tags[1].min"
+
+
+def test_a_range_with_nominal_outside_is_named() -> None:
+    doc = _doc()
+    doc["machine_types"]["cnc_mill"]["tags"][0]["nominal"] = 1e9
+    with pytest.raises(RegistryError, match=r"machine_types\.cnc_mill\.tags\[0\]: needs min"):
+        parse_registry(doc)
+
+
+def test_tenant_ids_take_no_dots_but_machine_ids_may() -> None:
+    doc = _doc()
+    doc["tenants"][0]["plants"][0]["lines"][0]["machines"][0]["id"] = "cnc.101"
+    parse_registry(doc)
+    doc["tenants"][0]["id"] = "acme.eu"
+    with pytest.raises(RegistryError, match=r"tenants\[0\]\.id: String should match"):
+        parse_registry(doc)
+
+
+def test_units_must_be_known_to_pint_or_defined_in_the_registry() -> None:
+    doc = _doc()
+    doc["machine_types"]["cnc_mill"]["tags"][0]["unit"] = "spm"
+    with pytest.raises(RegistryError, match=r"tags\[0\]\.unit: unknown unit 'spm'"):
+        parse_registry(doc)
+    doc["units"] = [{"symbol": "spm", "definition": "1 / minute"}]
+    registry = parse_registry(doc)
+    conv = registry.unit_system().conversion("1/s", "spm")
+    assert conv is not None
+    assert conv.scale == pytest.approx(60.0)
+
+
+def test_document_round_trips_and_unknown_keys_are_refused() -> None:
+    reg = load_registry()
+    assert parse_registry(reg.document()).document() == reg.document()
+    doc = _doc()
+    doc["tenants"][0]["plants"][0]["lines"][0]["machines"][0]["type"] = "cnc_mill"
+    with pytest.raises(RegistryError, match=r"machines\[0\]\.type: Extra inputs"):
+        parse_registry(doc)
+
+
+def test_published_json_schema_is_current_and_accepts_the_seed() -> None:
+    published = Path(str(files("schemas") / "registry" / "registry.schema.json"))
+    schema = json.loads(published.read_text())
+    assert schema == registry_json_schema(), (
+        "re-run `maxlake registry schema --out schemas/registry/registry.schema.json`"
+    )
+    with default_registry_path().open("rb") as fh:
+        jsonschema.validate(tomllib.load(fh), schema)
+    bad = _doc()
+    bad["tenants"][0]["id"] = "acme.eu"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
