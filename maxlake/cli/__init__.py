@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "registry": (
         "maxlake.cli.registry_cmd",
-        "the asset registry: show, history, diff, apply, add-* (versioned under the lake root)",
+        "the asset registry: show, history, diff, apply, add-* (versioned in the lake)",
     ),
     "topics": ("maxlake.cli.streams_cmd", "create or list topics"),
     "produce": (

@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
     """Add the ``registry`` command group."""
     parser: argparse.ArgumentParser = sub.add_parser(
         "registry",
-        help="the asset registry (tenants, plants, lines, machines, types, tags, units, codes)",
+        help="the asset registry: show, history, diff, apply, add-* (versioned in the lake)",
         description="The live asset registry, versioned under the lake root. Changes are "
         "dry-run by default (the diff is printed); --yes stores a new version.",
     )
