@@ -30,6 +30,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,8 +184,13 @@ class LocalBroker:
         )
         return BrokerStatus(pid is not None, pid, self.bootstrap, answering, self.home)
 
-    def start(self, timeout_s: float = 60.0) -> int:
-        """Start the broker and wait until it answers; returns its pid."""
+    def start(
+        self, timeout_s: float = 60.0, *, waiting: Callable[[float], None] | None = None
+    ) -> int:
+        """Start the broker and wait until it answers; returns its pid.
+
+        ``waiting`` is called about once a second with the seconds waited so far.
+        """
         pid = self.pid()
         if pid is not None:
             raise BrokerAlreadyRunning(
@@ -215,7 +221,7 @@ class LocalBroker:
         proc = self._launch(config)
         self._pid_path.write_text(f"{proc.pid}\n")
         try:
-            self._wait_until_answering(proc, timeout_s)
+            self._wait_until_answering(proc, timeout_s, waiting)
         except BrokerStartFailed:
             self._kill(proc.pid)
             self._pid_path.unlink(missing_ok=True)
@@ -310,9 +316,19 @@ class LocalBroker:
         finally:
             log.close()
 
-    def _wait_until_answering(self, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
+    def _wait_until_answering(
+        self,
+        proc: subprocess.Popen[bytes],
+        timeout_s: float,
+        waiting: Callable[[float], None] | None,
+    ) -> None:
+        started = time.monotonic()
+        deadline = started + timeout_s
+        told = 0
         while time.monotonic() < deadline:
+            if waiting is not None and (waited := time.monotonic() - started) >= told + 1:
+                told = int(waited)
+                waiting(waited)
             if proc.poll() is not None:
                 raise BrokerStartFailed(
                     f"the broker exited with code {proc.returncode} during start-up; "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,8 +23,8 @@ from typing import Any
 
 import polars as pl
 
-from infra.broker import fetch_jars
-from lake import RUNS, DeltaStore, quarantine_table, silver_table
+from infra.broker import LocalBroker, fetch_jars
+from lake import DUPLICATES, RUNS, DeltaStore, quarantine_table, silver_table
 from lake.accounting import check_accounting
 from maxlake.cli.broker_cmd import local_broker
 from maxlake.errors import MaxlakeError
@@ -60,8 +61,7 @@ def _demo(args: argparse.Namespace) -> int:
         _say(f"using the broker already running on {broker.bootstrap}")
     else:
         _say(f"starting the local Kafka broker on {broker.bootstrap} (first start formats storage)")
-        fetch_jars(broker.libs_dir)
-        broker.start(timeout_s=settings.broker_start_timeout_s)
+        _start_broker(broker, settings.broker_start_timeout_s)
         started_broker = True
     tenants = [t.id for t in registry.tenants]
     created = ensure_topics(settings, tenants)
@@ -81,6 +81,25 @@ def _demo(args: argparse.Namespace) -> int:
         _say("stopping the broker (use --keep-broker to leave it running)")
         broker.stop()
     return 0 if ok else 1
+
+
+def _start_broker(broker: LocalBroker, timeout_s: float) -> None:
+    """Fetch the jars if needed and start ``broker``, saying how long it has been waiting."""
+    if not any(broker.libs_dir.glob("kafka_2.13-*.jar")):
+        _say("fetching the Kafka broker jars from Maven Central (once, about 30 s)")
+    fetch_jars(broker.libs_dir)
+    live = sys.stdout.isatty()
+
+    def waiting(waited_s: float) -> None:
+        line = f"    waiting for the broker to answer: {waited_s:.0f} s"
+        if live:
+            print(f"\r{line}", end="", flush=True)
+        elif int(waited_s) % 10 == 0:
+            print(line, flush=True)
+
+    broker.start(timeout_s=timeout_s, waiting=waiting)
+    if live:
+        print()
 
 
 def _build_dataset(settings: Settings) -> bool:
@@ -123,7 +142,7 @@ def _build_dataset(settings: Settings) -> bool:
     token = _demo_principal(settings, manifest.name)
     print("  a model team's token (shown once) and how it pulls the train split:")
     print(f"    export MAXLAKE_TOKEN={token}")
-    print(f"    maxlake datasets pull {manifest.name}@{manifest.version} --split train")
+    print(f"    {_cli()} datasets pull {manifest.name}@{manifest.version} --split train")
     return True
 
 
@@ -223,32 +242,125 @@ def _stream(args: argparse.Namespace, settings: Settings) -> SimStats:
 def _wait_for_lag_zero(
     settings: Settings, worker: subprocess.Popen[bytes], *, timeout_s: float
 ) -> int:
+    """Poll the group's lag until 0; one live line with the drain rate and an estimate."""
     topics = [settings.topic_for(t.id, k.value) for t in load_registry().tenants for k in EventKind]
-    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    deadline = started + timeout_s
+    live = sys.stdout.isatty()
     lag = -1
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise MaxlakeError(
-                f"the worker exited with code {worker.returncode}; see .maxlake/demo-worker.log"
-            )
-        lag = sum(p.lag for p in group_offsets(settings, topics))
-        if lag == 0:
-            return 0
-        print(f"    lag {lag:,} messages", flush=True)
-        time.sleep(2)
-    raise MaxlakeError(f"the worker did not catch up within {timeout_s:.0f} s (lag {lag:,})")
+    first_lag: int | None = None
+    printed = 0.0
+    try:
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise MaxlakeError(
+                    f"the worker exited with code {worker.returncode}; see .maxlake/demo-worker.log"
+                )
+            lag = sum(p.lag for p in group_offsets(settings, topics))
+            if lag == 0:
+                return 0
+            now = time.monotonic()
+            first_lag = lag if first_lag is None else first_lag
+            if live or now - printed >= 10:
+                printed = now
+                print(_catch_up_line(lag, first_lag, now - started, live), end="", flush=True)
+            time.sleep(1.0)
+    finally:
+        if live and first_lag is not None:
+            print()
+    raise MaxlakeError(
+        f"the worker did not catch up within {timeout_s:.0f} s (lag {lag:,} messages); "
+        "see .maxlake/demo-worker.log"
+    )
+
+
+def _catch_up_line(lag: int, first_lag: int, waited_s: float, live: bool) -> str:
+    drained = first_lag - lag
+    rate = drained / waited_s if waited_s > 0 else 0.0
+    eta = f", about {lag / rate:,.0f} s to go" if rate > 0 else ""
+    line = f"    lag {lag:,} messages, draining {rate:,.0f} messages/s{eta}"
+    return f"\r{line:<78}" if live else f"{line}\n"
 
 
 def _report(settings: Settings, stats: SimStats, lag: int) -> bool:
     store = DeltaStore(settings.lake_root)
     print()
-    print("maxlake demo report")
-    print("-------------------")
-    print(f"events produced      {stats.events:>10,}  ({stats.bad:,} deliberately bad)")
+    print(f"maxlake demo report (ingest engine: {settings.ingest_engine})")
+    print("-" * 78)
+    header = ("produced", "silver events", "quarantined", "duplicates", "silver rows")
+    print(f"{'kind':<15}" + "".join(f"{h:>13}" for h in header))
+    totals = Counter[str]()
     for kind in EventKind:
-        table = store.open(silver_table(kind))
-        rows = table.count() if table is not None else 0
-        print(f"silver {kind.value:<14}{rows:>10,} rows")
+        counts = _kind_counts(store, kind)
+        counts["produced"] = stats.by_kind.get(kind.value, 0)
+        totals.update(counts)
+        print(f"{kind.value:<15}" + "".join(f"{counts[h]:>13,}" for h in header))
+    print(f"{'total':<15}" + "".join(f"{totals[h]:>13,}" for h in header))
+    landed = totals["silver events"] + totals["quarantined"] + totals["duplicates"]
+    resends = stats.by_bad_class.get("duplicate_resend", 0)
+    print(
+        f"\n{stats.bad:,} of the produced events were deliberately bad: "
+        f"{stats.bad - resends:,} broken (quarantined) and {resends:,} byte-identical resends "
+        "(counted as duplicates, not written twice)"
+    )
+    balance = "balances" if landed == totals["produced"] else "does NOT balance"
+    print(
+        f"produced = silver events + quarantined + duplicates: {totals['produced']:,} = "
+        f"{landed:,} ({balance})"
+    )
+    reasons = _quarantine_reasons(store)
+    if reasons:
+        print("quarantined by reason (a message may have several):")
+        for reason, count in reasons.most_common():
+            print(f"    {reason:<40}{count:>8,}")
+    runs_table = store.open(RUNS)
+    if runs_table is not None:
+        runs = pl.from_arrow(
+            runs_table.to_pyarrow_table(columns=["consumed", "started_at", "finished_at"])
+        )
+        assert isinstance(runs, pl.DataFrame)
+        busy_s = (
+            float((runs["finished_at"] - runs["started_at"]).dt.total_microseconds().sum()) / 1e6
+        )
+        consumed = int(runs["consumed"].sum())
+        print(f"batches validated    {runs.height:>10,}")
+        print(
+            f"ingest throughput    {consumed / busy_s if busy_s else 0:>10,.0f} events/s "
+            f"of {settings.ingest_engine} engine processing time "
+            f"({consumed:,} events in {busy_s:.1f} s)"
+        )
+    print(f"final lag            {lag:>10,} messages")
+    report = check_accounting(store)
+    verdict = "holds" if report.ok else f"BROKEN ({len(report.violations)} violations)"
+    print(f"accounting invariant {verdict}")
+    for violation in report.violations[:10]:
+        print(f"    {violation}")
+    return report.ok and landed == totals["produced"]
+
+
+def _kind_counts(store: DeltaStore, kind: EventKind) -> Counter[str]:
+    """Silver events (distinct Kafka coordinates) and rows, quarantined and duplicate messages."""
+    counts = Counter[str]()
+    silver = store.open(silver_table(kind))
+    if silver is not None:
+        coordinates = silver.to_pyarrow_table(
+            columns=["kafka_topic", "kafka_partition", "kafka_offset"]
+        )
+        counts["silver rows"] = coordinates.num_rows
+        frame = pl.from_arrow(coordinates)
+        assert isinstance(frame, pl.DataFrame)
+        counts["silver events"] = frame.unique().height
+    quarantine = store.open(quarantine_table(kind))
+    counts["quarantined"] = quarantine.count() if quarantine is not None else 0
+    duplicates = store.open(DUPLICATES)
+    if duplicates is not None:
+        kinds = pl.from_arrow(duplicates.to_pyarrow_table(columns=["kind"]))
+        assert isinstance(kinds, pl.DataFrame)
+        counts["duplicates"] = kinds.filter(pl.col("kind") == kind.value).height
+    return counts
+
+
+def _quarantine_reasons(store: DeltaStore) -> Counter[str]:
     reasons: Counter[str] = Counter()
     for kind in EventKind:
         table = store.open(quarantine_table(kind))
@@ -257,34 +369,15 @@ def _report(settings: Settings, stats: SimStats, lag: int) -> bool:
             assert isinstance(frame, pl.DataFrame)
             for rs in frame["reasons"].to_list():
                 reasons.update(rs)
-    quarantined = sum(
-        t.count() for k in EventKind if (t := store.open(quarantine_table(k))) is not None
-    )
-    print(f"quarantined          {quarantined:>10,} messages, by reason:")
-    for reason, count in reasons.most_common():
-        print(f"    {reason:<40}{count:>8,}")
-    runs_table = store.open(RUNS)
-    if runs_table is not None:
-        runs = pl.from_arrow(
-            runs_table.to_pyarrow_table(
-                columns=["consumed", "duplicates", "started_at", "finished_at"]
-            )
-        )
-        assert isinstance(runs, pl.DataFrame)
-        busy_s = (
-            float((runs["finished_at"] - runs["started_at"]).dt.total_microseconds().sum()) / 1e6
-        )
-        consumed = int(runs["consumed"].sum())
-        print(f"duplicates (resends) {int(runs['duplicates'].sum()):>10,}")
-        print(f"batches validated    {runs.height:>10,}")
-        print(
-            f"ingest throughput    {consumed / busy_s if busy_s else 0:>10,.0f} events/s "
-            f"of batch processing time ({consumed:,} events in {busy_s:.1f} s)"
-        )
-    print(f"final lag            {lag:>10,} messages")
-    report = check_accounting(store)
-    verdict = "holds" if report.ok else f"BROKEN ({len(report.violations)} violations)"
-    print(f"accounting invariant {verdict}")
-    for violation in report.violations[:10]:
-        print(f"    {violation}")
-    return report.ok
+    return reasons
+
+
+def _cli() -> str:
+    """How to call this same ``maxlake`` from the user's shell, as printed in hints."""
+    called = Path(sys.argv[0])
+    if called.name == "maxlake":
+        on_path = shutil.which("maxlake")
+        if on_path is not None and Path(on_path).resolve() == called.resolve():
+            return "maxlake"
+        return str(called)
+    return f"{sys.executable} -m maxlake.cli"
