@@ -89,12 +89,14 @@ def _start_broker(broker: LocalBroker, timeout_s: float) -> None:
         _say("fetching the Kafka broker jars from Maven Central (once, about 30 s)")
     fetch_jars(broker.libs_dir)
     live = sys.stdout.isatty()
+    told = [0]
 
     def waiting(waited_s: float) -> None:
         line = f"    waiting for the broker to answer: {waited_s:.0f} s"
         if live:
             print(f"\r{line}", end="", flush=True)
-        elif int(waited_s) % 10 == 0:
+        elif waited_s >= told[0] + 10:
+            told[0] = int(waited_s)
             print(line, flush=True)
 
     broker.start(timeout_s=timeout_s, waiting=waiting)
