@@ -142,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_quiet_libraries)
+        # kafka-python's own event-loop timing diagnostic, not a fault of the command
+        logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     try:
         code: int = args.handler(args)
         sys.stdout.flush()

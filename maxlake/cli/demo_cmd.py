@@ -221,10 +221,15 @@ def _stream(args: argparse.Namespace, settings: Settings) -> SimStats:
         f"{args.bad_rate:.0%} bad input ({simulated_s / 3600:.1f} h of factory time)"
     )
     live = sys.stdout.isatty()
+    told = [0.0]
 
     def progress(stats: SimStats) -> None:
         line = f"    {stats.events:,} events sent ({stats.events_per_s:,.0f}/s), {stats.bad} bad"
-        print(("\r" + line) if live else line, end="" if live else "\n", flush=True)
+        if live:
+            print(f"\r{line}", end="", flush=True)
+        elif time.monotonic() >= told[0] + 10:
+            told[0] = time.monotonic()
+            print(line, flush=True)
 
     stats = run_simulation(
         settings,
@@ -288,16 +293,16 @@ def _report(settings: Settings, stats: SimStats, lag: int) -> bool:
     store = DeltaStore(settings.lake_root)
     print()
     print(f"maxlake demo report (ingest engine: {settings.ingest_engine})")
-    print("-" * 78)
+    print("-" * 90)
     header = ("produced", "silver events", "quarantined", "duplicates", "silver rows")
-    print(f"{'kind':<15}" + "".join(f"{h:>13}" for h in header))
+    print(f"{'kind':<15}" + "".join(f"{h:>15}" for h in header))
     totals = Counter[str]()
     for kind in EventKind:
         counts = _kind_counts(store, kind)
         counts["produced"] = stats.by_kind.get(kind.value, 0)
         totals.update(counts)
-        print(f"{kind.value:<15}" + "".join(f"{counts[h]:>13,}" for h in header))
-    print(f"{'total':<15}" + "".join(f"{totals[h]:>13,}" for h in header))
+        print(f"{kind.value:<15}" + "".join(f"{counts[h]:>15,}" for h in header))
+    print(f"{'total':<15}" + "".join(f"{totals[h]:>15,}" for h in header))
     landed = totals["silver events"] + totals["quarantined"] + totals["duplicates"]
     resends = stats.by_bad_class.get("duplicate_resend", 0)
     print(

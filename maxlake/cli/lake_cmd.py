@@ -234,7 +234,19 @@ def _compact(args: argparse.Namespace) -> int:
     return 0
 
 
+SAFE_RETENTION_HOURS = 24
+"""Below this, ``lake vacuum`` warns: see docs/OPERATIONS.md (vacuum)."""
+
+
 def _vacuum(args: argparse.Namespace) -> int:
+    if args.retention_hours < SAFE_RETENTION_HOURS:
+        print(
+            f"maxlake: warning: --retention-hours {args.retention_hours} h is below "
+            f"{SAFE_RETENTION_HOURS} h: files a running worker is committing right now and the "
+            "table versions that curated datasets and readers pinned in that window can be "
+            f"deleted; keep {DEFAULT_RETENTION_HOURS} h unless every worker is stopped",
+            file=sys.stderr,
+        )
     store = _store()
     for name in _tables(store, args.tables):
         files = vacuum(store, name, retention_hours=args.retention_hours, dry_run=not args.apply)

@@ -161,6 +161,15 @@ def _produce(args: argparse.Namespace) -> int:
         f"{counts['resent']}, failed {counts['failed']}, skipped {skipped}, still in spool "
         f"{counts['spool_pending']}"
     )
+    if counts["spool_pending"]:
+        print(
+            f"maxlake: {counts['spool_pending']:,} events did not reach Kafka yet "
+            f"(broker unreachable at {settings.bootstrap_servers}); they are kept in the spool "
+            f"{args.spool_dir or settings.spool_dir} and sent first by the next `maxlake produce` "
+            "or producer on that spool once the broker answers",
+            file=sys.stderr,
+        )
+        return 3
     return 1 if skipped or counts["failed"] else 0
 
 

@@ -1,0 +1,46 @@
+"""Commands in their common failure modes: one ``maxlake:`` line, a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.broker import free_port
+
+
+def _maxlake(tmp_path: Path, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GX_ANALYTICS_ENABLED": "false"}
+    return subprocess.run(
+        [sys.executable, "-m", "maxlake.cli", *argv],
+        cwd=tmp_path,
+        env=base | env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_produce_with_the_broker_down_says_nothing_reached_kafka(tmp_path: Path) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text('{"a": 1}\n{"a": 2}\n')
+    done = _maxlake(
+        tmp_path,
+        "produce",
+        str(source),
+        "--topic",
+        "maxlake.acme.telemetry",
+        MAXLAKE_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
+    )
+    assert done.returncode == 3
+    assert "2 events did not reach Kafka yet" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("hours", ["0", "5"])
+def test_vacuum_with_a_short_retention_warns(tmp_path: Path, hours: str) -> None:
+    done = _maxlake(tmp_path, "lake", "vacuum", "--retention-hours", hours)
+    assert f"--retention-hours {hours} h is below 24 h" in done.stderr
