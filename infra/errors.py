@@ -17,3 +17,7 @@ class BrokerStartFailed(TransientError):
 
 class BrokerJarsMissing(ConfigError):
     """The Kafka jars were not fetched yet."""
+
+
+class S3ServerFailed(TransientError):
+    """The local S3 server (moto) could not be started."""

@@ -5,7 +5,8 @@ deltalake is wrapped once, in :mod:`lake.delta`; everything else goes through
 """
 
 from lake.delta import DeltaStore, app_id
-from lake.errors import CommitConflict
+from lake.errors import CommitConflict, LocationError
+from lake.location import LakeFiles, LakeLocation
 from lake.reader import recent_event_ids
 from lake.tables import (
     DUPLICATES,
@@ -29,6 +30,9 @@ __all__ = [
     "BatchWriter",
     "CommitConflict",
     "DeltaStore",
+    "LakeFiles",
+    "LakeLocation",
+    "LocationError",
     "RunInfo",
     "WriteResult",
     "app_id",

@@ -22,7 +22,9 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lake.errors import CommitConflict
+from lake.location import LakeFiles, LakeLocation
 from maxlake.errors import TerminalError
+from maxlake.settings import Settings
 
 __all__ = ["DeltaStore", "VersionUnavailable", "app_id"]
 
@@ -46,14 +48,25 @@ def app_id(topic: str, partition: int) -> str:
 
 
 class DeltaStore:
-    """Delta tables under one lake root (a local path or an object-store URI)."""
+    """Delta tables under one lake location (a local path or an object-store URI)."""
 
-    def __init__(self, root: str | Path, *, storage_options: Mapping[str, str] | None = None):
-        self.root = str(root).rstrip("/")
-        self.storage_options = dict(storage_options) if storage_options else None
+    def __init__(
+        self,
+        root: str | Path | LakeLocation,
+        *,
+        storage_options: Mapping[str, str] | None = None,
+    ):
+        self.location = LakeLocation.of(root, storage_options)
+        self.root = self.location.root
+        self.storage_options = dict(self.location.storage_options) or None
         self._tables: dict[str, DeltaTable] = {}
-        if "://" not in self.root:
+        if self.location.is_local:
             Path(self.root).mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeltaStore:
+        """The store of ``MAXLAKE_LAKE_ROOT`` with ``MAXLAKE_LAKE_STORAGE_OPTIONS``."""
+        return cls(LakeLocation.from_settings(settings))
 
     def sibling(self) -> DeltaStore:
         """A store on the same root with its own table handles.
@@ -62,11 +75,16 @@ class DeltaStore:
         thread holds it while another refreshes it); a thread that reads while another writes
         takes its own sibling.
         """
-        return DeltaStore(self.root, storage_options=self.storage_options)
+        return DeltaStore(self.location)
+
+    @property
+    def files(self) -> LakeFiles:
+        """Plain files under the lake root."""
+        return self.location.files()
 
     def uri(self, name: str) -> str:
         """URI of table ``name`` (for example ``silver/telemetry``)."""
-        return f"{self.root}/{name}"
+        return self.location.uri(name)
 
     def open(self, name: str, *, refresh: bool = True) -> DeltaTable | None:
         """The table at its latest version, or None when it does not exist yet."""
@@ -113,7 +131,7 @@ class DeltaStore:
             files = table.file_uris()
         except DeltaError as exc:
             raise VersionUnavailable(name, version, str(exc)) from exc
-        if "://" not in self.root:
+        if self.location.is_local:
             missing = [f for f in files if not Path(f).exists()]
             if missing:
                 raise VersionUnavailable(

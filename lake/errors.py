@@ -1,6 +1,6 @@
 """Errors of the lake package."""
 
-from maxlake.errors import TransientError
+from maxlake.errors import ConfigError, TransientError
 
 
 class CommitConflict(TransientError):
@@ -9,3 +9,11 @@ class CommitConflict(TransientError):
     def __init__(self, table: str, detail: str) -> None:
         super().__init__(f"commit to {table} failed and was not applied: {detail}")
         self.table = table
+
+
+class LocationError(ConfigError):
+    """A lake location cannot serve the request; the message names the setting to change.
+
+    Raised for an unsupported URI scheme, a secret placed on an object store, or an object
+    store that keeps refusing a conditional write.
+    """

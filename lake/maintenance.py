@@ -20,7 +20,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -83,14 +82,12 @@ class TableStatus:
 
 def discover_tables(store: DeltaStore) -> list[str]:
     """Every Delta table under the lake root's ``silver``, ``quarantine`` and ``ops`` folders."""
-    if "://" in store.root:
-        raise CommitConflict(store.root, "table discovery needs a local lake root")
-    root = Path(store.root)
+    files = store.files
     names = []
     for group in _GROUPS:
-        for child in sorted((root / group).glob("*")):
-            if (child / "_delta_log").is_dir():
-                names.append(f"{group}/{child.name}")
+        for child in files.list(group)[0]:
+            if "_delta_log" in files.list(f"{group}/{child}")[0]:
+                names.append(f"{group}/{child}")
     return names
 
 

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
 
     # Lake
     lake_root: str = Field(".lake", description="lake root: a local path or an object-store URI")
+    lake_storage_options: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="object-store options of the lake root as JSON, delta-rs keys "
+        '(e.g. {"AWS_ENDPOINT_URL": "...", "AWS_REGION": "...", "AWS_ACCESS_KEY_ID": "..."}); '
+        "values whose key names a secret are masked in logs and `maxlake config`",
+    )
     registry_file: Path | None = Field(
         None,
         description="a fixed asset registry TOML file; None = the live registry under "
@@ -122,6 +128,9 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 register_secret(value.get_secret_value())
+        for key, option in self.lake_storage_options.items():
+            if _is_secret_option(key):
+                register_secret(option.get_secret_value())
 
     def topic_for(self, tenant: str, kind: str) -> str:
         """The topic of one tenant's events of one kind: ``<prefix>.<tenant>.<kind>``."""
@@ -145,4 +154,16 @@ class Settings(BaseSettings):
         for secret in ("sasl_password", "token"):
             if getattr(self, secret) is not None:
                 values[secret] = "**********"
+        values["lake_storage_options"] = {
+            key: "**********" if _is_secret_option(key) else option.get_secret_value()
+            for key, option in self.lake_storage_options.items()
+        }
         return values
+
+
+_PUBLIC_OPTION_WORDS = ("endpoint", "region", "allow_http", "conditional_put", "virtual_hosted")
+
+
+def _is_secret_option(key: str) -> bool:
+    """Whether a storage option may hold a credential (all but endpoints, regions and flags)."""
+    return not any(word in key.lower() for word in _PUBLIC_OPTION_WORDS)

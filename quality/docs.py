@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from lake import DeltaStore, quarantine_table, silver_table
+from lake import DeltaStore, LakeLocation, quarantine_table, silver_table
 from quality import _gx
 from quality.enrich import RegistryIndex, derive_columns
 from quality.suites import SuiteSpec, load_suites
@@ -69,7 +69,7 @@ def recent_rows(store: DeltaStore, kind: EventKind, n: int) -> pa.Table:
 
 
 def build_data_docs(
-    lake_root: str | Path,
+    lake_root: str | Path | LakeLocation,
     out_dir: Path,
     *,
     kinds: Sequence[EventKind] = tuple(EventKind),
@@ -80,7 +80,7 @@ def build_data_docs(
     """Validate recent rows of each kind and render GX Data Docs under ``out_dir``.
 
     Args:
-        lake_root: the lake to read from.
+        lake_root: the lake to read from (a path, URI or location with storage options).
         out_dir: the Data Docs site folder (created; earlier runs' pages are kept).
         kinds: event kinds to include (kinds without recent rows are skipped).
         rows: newest silver rows and newest quarantined messages per kind.
@@ -112,7 +112,7 @@ def build_data_docs(
     )
     asset = context.data_sources.add_pandas("maxlake_docs").add_dataframe_asset("recent_rows")
     batch_definition = asset.add_batch_definition_whole_dataframe("recent")
-    store = DeltaStore(str(lake_root))
+    store = DeltaStore(lake_root)
     for kind in kinds:
         data = recent_rows(store, kind, rows)
         if data.num_rows == 0:

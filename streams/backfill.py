@@ -140,7 +140,7 @@ def backfill_file(
     report.topics = sorted(by_topic)
     if not by_topic:
         return report
-    writer = BatchWriter(DeltaStore(settings.lake_root))
+    writer = BatchWriter(DeltaStore.from_settings(settings))
     done = writer.committed_offsets(kind.value, [(t, 0) for t in by_topic])
     pending = {
         topic: [m for m in messages if m.offset > done[app_id(topic, 0)]]

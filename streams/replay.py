@@ -176,7 +176,7 @@ def replay_quarantine(
         The counts; ``replayed`` messages now have ``silver_rows`` rows in silver.
     """
     kind = EventKind(kind)
-    store = DeltaStore(settings.lake_root)
+    store = DeltaStore.from_settings(settings)
     report = ReplayReport(kind=kind.value, dry_run=dry_run)
     rows = _read_quarantine(store, kind.value, since=since, reason=reason, tenant=tenant)
     report.selected = rows.num_rows
@@ -330,7 +330,7 @@ def quarantine_summary(
 
     A message with two reasons counts under both; ``replayed`` counts those moved to silver.
     """
-    store = DeltaStore(settings.lake_root)
+    store = DeltaStore.from_settings(settings)
     out: list[dict[str, Any]] = []
     for kind in kinds:
         rows = _read_quarantine(store, kind.value, since=None, reason=reason, tenant=tenant)

@@ -199,7 +199,7 @@ def collect_status(
         ``lag_by_topic`` and ``total_lag``; ``tables`` and ``quality`` are
         :func:`lake.ops_status.table_health` and :func:`lake.ops_status.quality_window`.
     """
-    store = DeltaStore(settings.lake_root)
+    store = DeltaStore.from_settings(settings)
     kafka_part: dict[str, Any] = (
         _kafka(settings, ingest_topics(settings, tenants=tenants))
         if kafka
@@ -225,4 +225,4 @@ def status_history(settings: Settings, window: timedelta, bucket: timedelta) -> 
 
     See :func:`lake.ops_status.runs_history`.
     """
-    return runs_history(DeltaStore(settings.lake_root), window, bucket)
+    return runs_history(DeltaStore.from_settings(settings), window, bucket)

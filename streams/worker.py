@@ -91,7 +91,7 @@ def build_app(
     def pipeline() -> IngestPipeline:
         if "pipeline" not in state:
             gateway = ValidationGateway(registry)
-            store = DeltaStore(settings.lake_root)
+            store = DeltaStore.from_settings(settings)
             writer = MeteredWriter(store, metrics) if metrics else BatchWriter(store)
             state["pipeline"] = IngestPipeline(settings, gateway, writer, worker=name)
         result: IngestPipeline = state["pipeline"]
@@ -155,7 +155,7 @@ def _credentials(settings: Settings) -> Any:
 
 def _compact_closed(settings: Settings, kinds: list[EventKind]) -> None:
     """Compact closed partitions of the silver and quarantine tables; conflicts are logged."""
-    store = DeltaStore(settings.lake_root)
+    store = DeltaStore.from_settings(settings)
     for kind in kinds:
         for name in (silver_table(kind), quarantine_table(kind)):
             if not store.exists(name):

@@ -3,3 +3,5 @@
 import os
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+pytest_plugins = ["tests.s3_server"]

@@ -17,6 +17,7 @@ from lake.access.principals import Principal
 from lake.curation import DatasetNotFound, InvalidDatasetRef, Manifest, show
 from lake.curation.catalog import parse_ref
 from lake.curation.published import REVOKED_NOTE
+from lake.location import LakeLocation
 from lake.sharing import ContractStore, revoked_contracts_of
 from maxlake.settings import Settings
 
@@ -46,10 +47,14 @@ class Decision:
 
 
 def access_dir(settings: Settings) -> Path:
-    """``MAXLAKE_ACCESS_DIR``, default ``<lake_root>/access``."""
+    """``MAXLAKE_ACCESS_DIR``, default ``<lake_root>/access``.
+
+    Raises:
+        LocationError: no access folder is set and the lake root is an object store.
+    """
     if settings.access_dir is not None:
         return settings.access_dir
-    return Path(settings.lake_root) / "access"
+    return LakeLocation.from_settings(settings).local_path("access", setting="MAXLAKE_ACCESS_DIR")
 
 
 def check_read(

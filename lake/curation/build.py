@@ -45,6 +45,7 @@ from lake.curation.manifest import (
 from lake.curation.quality import check_output
 from lake.curation.spec import NAME_PATTERN, DatasetSpec, Filters, spec_hash
 from lake.delta import DeltaStore
+from lake.location import LakeLocation
 from lake.tables import silver_schema, silver_table
 from maxlake import __version__
 from maxlake.errors import TerminalError
@@ -74,12 +75,13 @@ _KIND_INPUT = {
 }
 
 
-def curated_root(lake_root: str | Path) -> Path:
-    """``<lake_root>/curated`` (curated sets are local folders)."""
-    root = str(lake_root)
-    if "://" in root:
-        raise TerminalError(f"curated datasets need a local lake root, got {root!r}")
-    return Path(root) / CURATED_DIR
+def curated_root(lake_root: str | Path | LakeLocation) -> Path:
+    """``<lake_root>/curated`` (curated sets are local folders).
+
+    Raises:
+        LocationError: the lake root is an object store.
+    """
+    return LakeLocation.of(lake_root).local_path(CURATED_DIR, setting="MAXLAKE_LAKE_ROOT")
 
 
 def build_dataset(
@@ -161,7 +163,7 @@ def build_dataset(
         sharing.check_output(spec.name, output.splits, output.files, shared)
     report("job", {name: df.height for name, df in output.splits.items()})
 
-    folder = curated_root(store.root) if out_root is None else Path(out_root)
+    folder = curated_root(store.location) if out_root is None else Path(out_root)
     staging, version = _reserve(folder / spec.name)
     try:
         manifest = _publish(

@@ -4,36 +4,41 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lake.location import LakeLocation
 from lake.sharing.enforce import SharingGate
 from lake.sharing.keys import KeyRing
 from lake.sharing.store import ContractStore
-from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 
 __all__ = ["contracts_dir", "keys_file", "sharing_gate"]
 
 
-def _local_root(settings: Settings, what: str) -> Path:
-    if "://" in settings.lake_root:
-        raise ConfigError(
-            f"MAXLAKE_LAKE_ROOT is {settings.lake_root!r}: "
-            f"set MAXLAKE_{what.upper()} to a local path"
-        )
-    return Path(settings.lake_root)
-
-
 def contracts_dir(settings: Settings) -> Path:
-    """``MAXLAKE_CONTRACTS_DIR``, default ``<lake_root>/sharing/contracts``."""
+    """``MAXLAKE_CONTRACTS_DIR``, default ``<lake_root>/sharing/contracts``.
+
+    Raises:
+        LocationError: no contracts folder is set and the lake root is an object store.
+    """
     if settings.contracts_dir is not None:
         return settings.contracts_dir
-    return _local_root(settings, "contracts_dir") / "sharing" / "contracts"
+    return LakeLocation.from_settings(settings).local_path(
+        "sharing", "contracts", setting="MAXLAKE_CONTRACTS_DIR"
+    )
 
 
 def keys_file(settings: Settings) -> Path:
-    """``MAXLAKE_SHARING_SECRETS_FILE``, default ``<lake_root>/sharing/secrets.json``."""
+    """``MAXLAKE_SHARING_SECRETS_FILE``, default ``<lake_root>/sharing/secrets.json``.
+
+    Pseudonym keys are secrets: they never live on an object store.
+
+    Raises:
+        LocationError: no keys file is set and the lake root is an object store.
+    """
     if settings.sharing_secrets_file is not None:
         return settings.sharing_secrets_file
-    return _local_root(settings, "sharing_secrets_file") / "sharing" / "secrets.json"
+    return LakeLocation.from_settings(settings).local_path(
+        "sharing", "secrets.json", setting="MAXLAKE_SHARING_SECRETS_FILE"
+    )
 
 
 def sharing_gate(settings: Settings) -> SharingGate:

@@ -68,7 +68,7 @@ def _build(args: argparse.Namespace) -> int:
     settings = Settings()
     spec = load_spec(args.spec, jobs=JOBS)
     manifest = build_dataset(
-        DeltaStore(settings.lake_root),
+        DeltaStore.from_settings(settings),
         spec,
         registry=load_registry(args.registry),
         progress=_progress,
@@ -147,7 +147,7 @@ def _pull(args: argparse.Namespace) -> int:
         detail=decision.detail,
         channel="cli",
     )
-    AuditLog(DeltaStore(settings.lake_root)).record(entry)
+    AuditLog(DeltaStore.from_settings(settings)).record(entry)
     if not decision.allowed or manifest is None:
         hint = " (give --token or set MAXLAKE_TOKEN)" if decision.status == 401 else ""
         raise AccessDenied(decision.outcome, decision.detail + hint)

@@ -122,7 +122,7 @@ def _build_dataset(settings: Settings) -> bool:
     _demo_contracts(settings, spec.purpose)
     try:
         manifest = build_dataset(
-            DeltaStore(settings.lake_root),
+            DeltaStore.from_settings(settings),
             spec,
             registry=load_registry(),
             progress=progress,
@@ -290,7 +290,7 @@ def _catch_up_line(lag: int, first_lag: int, waited_s: float, live: bool) -> str
 
 
 def _report(settings: Settings, stats: SimStats, lag: int) -> bool:
-    store = DeltaStore(settings.lake_root)
+    store = DeltaStore.from_settings(settings)
     print()
     print(f"maxlake demo report (ingest engine: {settings.ingest_engine})")
     print("-" * 90)

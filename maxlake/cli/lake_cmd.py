@@ -91,7 +91,7 @@ def _verify(args: argparse.Namespace) -> int:
             if part.committed is not None:
                 committed[(part.topic, part.partition)] = part.committed
     report = check_accounting(
-        DeltaStore(settings.lake_root), kinds=kinds, committed=committed, start_offsets=starts
+        DeltaStore.from_settings(settings), kinds=kinds, committed=committed, start_offsets=starts
     )
     if args.json:
         print(
@@ -141,7 +141,7 @@ def _existing_topics(settings: Settings, topics: list[str]) -> list[str]:
 
 
 def _store() -> DeltaStore:
-    return DeltaStore(Settings().lake_root)
+    return DeltaStore.from_settings(Settings())
 
 
 def _tables(store: DeltaStore, names: list[str]) -> list[str]:

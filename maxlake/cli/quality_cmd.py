@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lake import LakeLocation
 from quality import ValidationGateway, default_suites_dir, load_suites
 from schemas import EventKind, load_registry
 
@@ -75,5 +76,9 @@ def _docs(args: argparse.Namespace) -> int:
     from quality.docs import build_data_docs
 
     kinds = tuple(EventKind(k) for k in args.kinds) if args.kinds else tuple(EventKind)
-    print(build_data_docs(Settings().lake_root, args.out, kinds=kinds, rows=args.rows))
+    print(
+        build_data_docs(
+            LakeLocation.from_settings(Settings()), args.out, kinds=kinds, rows=args.rows
+        )
+    )
     return 0

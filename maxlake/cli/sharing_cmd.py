@@ -191,7 +191,9 @@ def _revoke_grant(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     since = _since(args.since) if args.since else None
-    rows = AuditLog(DeltaStore(Settings().lake_root)).read(since=since, principal=args.principal)
+    rows = AuditLog(DeltaStore.from_settings(Settings())).read(
+        since=since, principal=args.principal
+    )
     if args.json:
         for row in rows.iter_rows(named=True):
             print(json.dumps(row, default=str, sort_keys=True))

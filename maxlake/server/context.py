@@ -32,7 +32,7 @@ class ServiceContext:
             settings=settings,
             access=AccessStore(access_dir(settings)),
             contracts=ContractStore(contracts_dir(settings)),
-            audit_log=AuditLog(DeltaStore(settings.lake_root)),
+            audit_log=AuditLog(DeltaStore.from_settings(settings)),
         )
 
     async def authenticate(self, request: web.Request) -> Principal | None:

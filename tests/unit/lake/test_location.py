@@ -1,0 +1,159 @@
+"""One lake location: plain files and Delta tables behave the same on a local folder and on a
+real S3 server (moto on loopback), and secrets refuse the object store with one error type."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from lake import DeltaStore, LakeLocation, LocationError, app_id
+from lake.access.decide import access_dir
+from lake.curation.build import curated_root
+from lake.maintenance import discover_tables
+from lake.sharing.paths import contracts_dir, keys_file
+from maxlake.cli import main
+from maxlake.settings import Settings
+
+
+@pytest.fixture(params=["local", "s3"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> LakeLocation:
+    if request.param == "local":
+        return LakeLocation(str(tmp_path / "lake"))
+    s3_lake: LakeLocation = request.getfixturevalue("s3_lake")
+    return s3_lake
+
+
+def test_files_write_read_list_delete(location: LakeLocation) -> None:
+    files = location.files()
+    assert not files.exists("registry/v1.toml")
+    with pytest.raises(FileNotFoundError):
+        files.read_bytes("registry/v1.toml")
+    files.write_bytes("registry/v1.toml", b"one")
+    files.write_bytes("registry/v2.toml", b"two")
+    files.write_bytes("registry/v2.toml", b"two again")
+    files.write_bytes("registry/old/v0.toml", b"zero")
+    assert files.read_bytes("registry/v2.toml") == b"two again"
+    assert files.list("registry") == (["old"], ["v1.toml", "v2.toml"])
+    assert files.list("nothing-here") == ([], [])
+    files.delete("registry/v1.toml")
+    files.delete("registry/v1.toml")
+    assert not files.exists("registry/v1.toml")
+
+
+def test_create_mode_never_replaces(location: LakeLocation) -> None:
+    files = location.files()
+    files.write_bytes("curated/spindle/manifest.json", b"first", mode="create")
+    with pytest.raises(FileExistsError):
+        files.write_bytes("curated/spindle/manifest.json", b"second", mode="create")
+    assert files.read_bytes("curated/spindle/manifest.json") == b"first"
+
+
+def test_concurrent_updates_lose_nothing(location: LakeLocation) -> None:
+    def bump(current: bytes | None) -> bytes:
+        count = json.loads(current)["n"] if current else 0
+        return json.dumps({"n": count + 1}).encode()
+
+    def writer() -> None:
+        files = location.files()
+        for _ in range(8):
+            files.update("access/principals.json", bump)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert json.loads(location.files().read_bytes("access/principals.json")) == {"n": 32}
+
+
+def _batch(first: int, n: int) -> pa.Table:
+    return pa.table(
+        {
+            "tenant": ["t1"] * n,
+            "kafka_partition": pa.array([first] * n, pa.int32()),
+            "kafka_offset": pa.array(range(n), pa.int64()),
+        }
+    )
+
+
+def test_concurrent_delta_appends_from_separate_stores(location: LakeLocation) -> None:
+    """Four writers (each its own DeltaStore, as on four machines) append to one table at once:
+    every commit lands once, with its app transaction (S3: conditional put, no lock)."""
+    DeltaStore(location).append("silver/telemetry", _batch(99, 1), partition_by=["tenant"], txns={})
+
+    def writer(partition: int) -> None:
+        store = DeltaStore(location)
+        for i in range(5):
+            store.append(
+                "silver/telemetry",
+                _batch(partition, 10),
+                partition_by=["tenant"],
+                txns={app_id("topic", partition): i},
+            )
+
+    threads = [threading.Thread(target=writer, args=(p,)) for p in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store = DeltaStore(location)
+    assert store.version("silver/telemetry") == 20
+    rows = store.scan_at("silver/telemetry", 20).collect()
+    assert rows.height == 1 + 4 * 5 * 10
+    assert store.txn_versions("silver/telemetry", [app_id("topic", p) for p in range(4)]) == {
+        app_id("topic", p): 4 for p in range(4)
+    }
+    assert discover_tables(store) == ["silver/telemetry"]
+
+
+def test_unsupported_scheme_is_one_clear_error() -> None:
+    with pytest.raises(LocationError, match="scheme 'ftp' is not supported"):
+        LakeLocation("ftp://host/lake")
+
+
+def test_storage_options_come_from_json_and_secrets_are_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    options = {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "AWS_SECRET_ACCESS_KEY": "very-s3cret-key",
+    }
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", "s3://bucket/lake")
+    monkeypatch.setenv("MAXLAKE_LAKE_STORAGE_OPTIONS", json.dumps(options))
+    settings = Settings()
+    assert LakeLocation.from_settings(settings).storage_options == options
+    shown = settings.as_dict()["lake_storage_options"]
+    assert shown["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9000"
+    assert shown["AWS_SECRET_ACCESS_KEY"] == "**********"
+    assert "very-s3cret-key" not in repr(settings)
+    assert "very-s3cret-key" not in str(LakeLocation.from_settings(settings))
+
+
+def test_local_only_files_refuse_an_object_store_root() -> None:
+    settings = Settings(lake_root="s3://bucket/lake")
+    with pytest.raises(LocationError, match="MAXLAKE_SHARING_SECRETS_FILE"):
+        keys_file(settings)
+    with pytest.raises(LocationError, match="MAXLAKE_CONTRACTS_DIR"):
+        contracts_dir(settings)
+    with pytest.raises(LocationError, match="MAXLAKE_ACCESS_DIR"):
+        access_dir(settings)
+    with pytest.raises(LocationError, match="s3://bucket/lake"):
+        curated_root(settings.lake_root)
+    assert keys_file(Settings(lake_root="s3://b/l", sharing_secrets_file=Path("/k.json"))) == Path(
+        "/k.json"
+    )
+
+
+def test_principal_add_on_an_object_store_root_writes_nothing_locally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", "s3://bucket/lake")
+    code = main(["access", "principal", "add", "team-a", "--kind", "model_team"])
+    assert code == 1
+    assert "MAXLAKE_ACCESS_DIR" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
