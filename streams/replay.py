@@ -385,7 +385,7 @@ def quarantined_messages(
     ``quarantined_at`` (ISO 8601 UTC), ``stage``, ``reasons``, ``details`` (one per reason),
     ``event_id`` (or None) and ``raw`` (the payload bytes exactly as consumed).
     """
-    store = DeltaStore(settings.lake_root)
+    store = DeltaStore.from_settings(settings)
     newest: list[dict[str, Any]] = []
     for kind in kinds:
         rows = _read_quarantine(store, kind.value, since=since, reason=reason, tenant=tenant)
