@@ -28,6 +28,7 @@ import faust
 
 from lake import BatchWriter, CommitConflict, DeltaStore, quarantine_table, silver_table
 from lake.maintenance import compact
+from maxlake import redact
 from maxlake.settings import Settings
 from quality import ValidationGateway
 from schemas import EventKind, Registry, load_registry
@@ -217,4 +218,27 @@ def run_worker(
         serve_metrics(metrics, settings.metrics_port, addr=settings.metrics_host)
         LagPoller(settings, metrics, ingest_topics(settings, tenants=tenants, kinds=kinds)).start()
     app = build_app(settings, kinds=kinds, tenants=tenants, metrics=metrics)
-    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+    class QuietWorker(Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            if level > logging.DEBUG:
+                for handler in logger.handlers:
+                    handler.addFilter(only_our_info)
+            redact.install(logger)
+
+    QuietWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+_OURS = ("streams", "lake", "quality", "schemas", "maxlake", "infra")
+
+
+def only_our_info(record: logging.LogRecord) -> bool:
+    """INFO and below from maxlake's own packages only; libraries (Faust, mode, aiokafka,
+    kafka-python) from WARNING up, kafka-python's event-loop timing notes not at all. Faust's
+    one ``Worker: Ready`` line stays: it says the worker handles signals now."""
+    if record.name.split(".")[0] in _OURS or record.getMessage().endswith("]: Ready"):
+        return True
+    if record.name == "kafka.net.selector":
+        return record.levelno >= logging.ERROR
+    return record.levelno >= logging.WARNING

@@ -1,0 +1,31 @@
+"""The worker's log filter: maxlake's own INFO lines, libraries only from WARNING up."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from streams.worker import only_our_info
+
+
+def _record(name: str, level: int, message: str) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, message, None, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "level", "message", "kept"),
+    [
+        ("streams.ingest", logging.INFO, "telemetry: 5,000 consumed", True),
+        ("lake.writer", logging.INFO, "committed", True),
+        ("faust.transport.consumer", logging.INFO, "[^--Consumer]: Starting...", False),
+        ("mode.timers", logging.INFO, "Timer commit woke up too late", False),
+        ("aiokafka.consumer.group_coordinator", logging.INFO, "Joined group", False),
+        ("aiokafka.consumer.group_coordinator", logging.WARNING, "coordinator dead", True),
+        ("kafka.net.selector", logging.WARNING, "blocking the event loop", False),
+        ("kafka.net.selector", logging.ERROR, "selector failed", True),
+        ("faust.worker", logging.INFO, "[^Worker]: Ready", True),
+    ],
+)
+def test_only_our_info_passes(name: str, level: int, message: str, kept: bool) -> None:
+    assert only_our_info(_record(name, level, message)) is kept
