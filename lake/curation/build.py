@@ -141,23 +141,28 @@ def build_dataset(
         for kind in EventKind
     }
     shared: SharedInputs | None = None
+    raw_frames, raw_machines = {k.value: lf for k, lf in frames.items()}, machines
     if sharing is not None:
-        shared = sharing.apply(spec.purpose, {k.value: lf for k, lf in frames.items()}, machines)
+        shared = sharing.apply(spec.purpose, raw_frames, raw_machines)
         frames = {kind: shared.frames[kind.value] for kind in frames}
         machines = shared.machines
         report("sharing", shared.counts())
     read_rows = {kind.value: _count(lf) for kind, lf in frames.items()}
     report("read", read_rows)
 
-    output = job(
-        JobInputs(
-            **{_KIND_INPUT[kind]: lf for kind, lf in frames.items()},
-            machines=machines,
-            tags=tags,
-            params=spec.params,
-        )
-    )
+    output = _run_job(job, spec, frames, machines, tags)
     _check_output(spec, output)
+    while sharing is not None and shared is not None:
+        rare = sharing.rare_in_output(shared, output.splits)
+        if not rare:
+            break
+        shared = sharing.apply(
+            spec.purpose, raw_frames, raw_machines, also_rare=rare | shared.rare_types
+        )
+        frames = {kind: shared.frames[kind.value] for kind in frames}
+        report("sharing", shared.counts())
+        output = _run_job(job, spec, frames, shared.machines, tags)
+        _check_output(spec, output)
     if sharing is not None and shared is not None:
         output = _without_columns(output, shared.withheld_columns())
         sharing.check_output(spec.name, output.splits, output.files, shared)
@@ -203,6 +208,8 @@ def _publish(
 ) -> Manifest:
     """Write splits, files, checks and manifest into ``staging``, then rename it to v<N>."""
     splits, file_hashes = _write(staging, output)
+    if shared is not None:
+        shared.check_written(spec.name, [staging / s.file for s in splits.values()])
     report("write", {name: s.rows for name, s in splits.items()})
     quality = check_output(
         output.splits,
@@ -252,6 +259,23 @@ def _publish(
         raise TerminalError(f"{final} already exists; a published version is never replaced")
     staging.rename(final)
     return manifest
+
+
+def _run_job(
+    job: Job,
+    spec: DatasetSpec,
+    frames: Mapping[EventKind, pl.LazyFrame],
+    machines: pl.DataFrame,
+    tags: pl.DataFrame,
+) -> JobOutput:
+    return job(
+        JobInputs(
+            **{_KIND_INPUT[kind]: lf for kind, lf in frames.items()},
+            machines=machines,
+            tags=tags,
+            params=spec.params,
+        )
+    )
 
 
 def _without_columns(output: JobOutput, columns: tuple[str, ...]) -> JobOutput:

@@ -20,8 +20,9 @@ the build if one is found: a job that looked identifiers up elsewhere cannot lea
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -30,6 +31,7 @@ from lake.sharing.contract import Contract
 from lake.sharing.deid import Pseudonymiser, deidentify, deidentify_machines
 from lake.sharing.errors import IdentifierLeak
 from lake.sharing.keys import KeyRing
+from lake.sharing.leaks import frame_leaks, parquet_statistics, text_leaks
 from lake.sharing.store import ContractStore
 
 __all__ = ["SharedInputs", "SharingGate"]
@@ -60,6 +62,7 @@ class SharedInputs:
     purpose: str
     forbidden: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
     pseudonymisers: Mapping[str, Pseudonymiser] = field(default_factory=dict, repr=False)
+    rare_types: frozenset[str] = field(default_factory=frozenset, repr=False)
 
     def contract_refs(self, dataset: str) -> list[Mapping[str, Any]]:
         """The manifest's ``contracts``: id, version, file hash and the per-set opaque ``ref``.
@@ -71,6 +74,20 @@ class SharedInputs:
             {**c.ref, "ref": self.pseudonymisers[c.tenant].opaque("manifest-ref", dataset)}
             for c in self.contracts
         ]
+
+    def hidden(self) -> list[str]:
+        """Every raw identifier a contract of the set hides (sorted)."""
+        return sorted(set().union(*self.forbidden.values())) if self.forbidden else []
+
+    def check_written(self, dataset: str, files: Sequence[Path]) -> None:
+        """Raise :class:`IdentifierLeak` if a written Parquet file's statistics or metadata
+        hold a hidden raw identifier."""
+        raw = self.hidden()
+        for path in files:
+            if path.suffix == ".parquet":
+                hits = text_leaks("\x1f".join(parquet_statistics(path)).encode(), raw)
+                if hits:
+                    raise IdentifierLeak(dataset, f"{path.name} statistics", hits)
 
     def withheld_columns(self) -> tuple[str, ...]:
         """Output columns left out of the published set: ``tenant`` unless every contract
@@ -109,16 +126,25 @@ class SharingGate:
         self.min_group_size = min_group_size
 
     def apply(
-        self, purpose: str, frames: Mapping[str, pl.LazyFrame], machines: pl.DataFrame
+        self,
+        purpose: str,
+        frames: Mapping[str, pl.LazyFrame],
+        machines: pl.DataFrame,
+        *,
+        also_rare: frozenset[str] = frozenset(),
     ) -> SharedInputs:
-        """Filter, suppress and de-identify ``frames`` (kind -> rows) for ``purpose``."""
+        """Filter, suppress and de-identify ``frames`` (kind -> rows) for ``purpose``.
+
+        ``also_rare`` adds machine types to suppress (found rare in a job's output by
+        :meth:`rare_in_output`).
+        """
         known = sorted(
             set(machines.get_column("tenant").to_list())
             | {c.tenant for c in self.store.contracts()}
         )
         contracts = {t: c for t in known if (c := self.store.in_force(t, purpose)) is not None}
         released = {kind: self._release(kind, lf, contracts) for kind, lf in frames.items()}
-        rare = self._rare_types(released, machines)
+        rare = self._rare_types(released, machines) | also_rare
         kept_machines = _drop_rare(machines, contracts, rare)
         pseudonymisers = {t: Pseudonymiser(c.id, self.keys.key(c.id)) for t, c in contracts.items()}
         forbidden: dict[str, set[str]] = {}
@@ -153,7 +179,35 @@ class SharingGate:
             purpose=purpose,
             forbidden={c: frozenset(v - clear.get(c, set())) for c, v in forbidden.items()},
             pseudonymisers=pseudonymisers,
+            rare_types=rare,
         )
+
+    def rare_in_output(
+        self, shared: SharedInputs, splits: Mapping[str, pl.DataFrame]
+    ) -> frozenset[str]:
+        """Machine types that fewer than ``min_group_size`` tenants contribute *output* rows of.
+
+        Rows are traced to machines by the longest prefix of (tenant, plant, line, machine) the
+        splits carry (a line-level row counts for every type on the line); splits without at
+        least tenant and plant are left to the count over the released input rows. Only types
+        not yet suppressed are returned, and none when no contract sets ``suppress_rare``.
+        """
+        if self.min_group_size <= 1 or not splits:
+            return frozenset()
+        keys: list[str] = []
+        for column in _MACHINE:
+            if not all(column in df.columns for df in splits.values()):
+                break
+            keys.append(column)
+        if len(keys) < 2:
+            return frozenset()
+        rows = pl.concat([df.select(keys) for df in splits.values()], how="vertical").unique()
+        typed = rows.join(shared.machines.select(*keys, "machine_type").unique(), on=keys)
+        counts = typed.group_by("machine_type").agg(pl.col("tenant").n_unique().alias("n"))
+        rare = set(counts.filter(pl.col("n") < self.min_group_size)["machine_type"].to_list())
+        if not any(c.suppress_rare for c in shared.contracts):
+            return frozenset()
+        return frozenset(rare - shared.rare_types)
 
     @staticmethod
     def check_output(
@@ -162,22 +216,14 @@ class SharingGate:
         files: Mapping[str, bytes],
         shared: SharedInputs,
     ) -> None:
-        """Raise :class:`IdentifierLeak` if a raw pseudonymised identifier is in the output."""
-        raw = sorted(set().union(*shared.forbidden.values())) if shared.forbidden else []
-        if not raw:
-            return
+        """Raise :class:`IdentifierLeak` if a hidden raw identifier is in the output, whole or
+        inside another value (:mod:`lake.sharing.leaks`)."""
+        raw = shared.hidden()
         for name, frame in splits.items():
-            for column, dtype in frame.schema.items():
-                values = frame.get_column(column)
-                if dtype == pl.List(pl.String):
-                    values = values.explode()
-                elif dtype != pl.String:
-                    continue
-                hits = int(values.is_in(raw).sum())
-                if hits:
-                    raise IdentifierLeak(dataset, f"{name}.{column}", hits)
+            for column, hits in frame_leaks(frame, raw).items():
+                raise IdentifierLeak(dataset, f"{name}.{column}", hits)
         for file, data in files.items():
-            hits = sum(1 for value in raw if f'"{value}"'.encode() in data)
+            hits = text_leaks(data, raw)
             if hits:
                 raise IdentifierLeak(dataset, file, hits)
 
