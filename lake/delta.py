@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Field, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lake.errors import CommitConflict
@@ -152,6 +152,41 @@ class DeltaStore:
             version = table.transaction_version(aid)
             out[aid] = -1 if version is None else int(version)
         return out
+
+    def ensure_table(
+        self,
+        name: str,
+        schema: pa.Schema,
+        *,
+        partition_by: Sequence[str],
+        properties: Mapping[str, str],
+    ) -> None:
+        """Create ``name`` with ``schema`` and table ``properties`` unless it exists; an existing
+        table gets the missing properties and the missing (nullable) columns of ``schema``."""
+        table = self.open(name)
+        if table is None:
+            try:
+                DeltaTable.create(
+                    self.uri(name),
+                    schema,
+                    mode="ignore",
+                    partition_by=list(partition_by),
+                    configuration={**_TABLE_CONFIGURATION, **properties},
+                    storage_options=self.storage_options,
+                )
+            except DeltaError as exc:
+                raise CommitConflict(name, str(exc)) from exc
+            self._tables.pop(name, None)
+            table = self.open(name)
+            assert table is not None
+        config = table.metadata().configuration
+        missing = {k: v for k, v in properties.items() if config.get(k) != v}
+        if missing:
+            table.alter.set_table_properties(missing)
+        have = set(pa.schema(table.schema()).names)
+        new = [f for f in schema if f.name not in have]
+        if new:
+            table.alter.add_columns([Field.from_arrow(f) for f in new])
 
     def append(
         self,

@@ -70,9 +70,13 @@ def check_read(
     if principal is None:
         return Decision("unauthenticated", 401, "a valid token is required")
     try:
-        name, _ = parse_ref(name)
+        name, at = parse_ref(name)
         if version is not None:
-            parse_ref(f"{name}@{version}")
+            _, asked = parse_ref(f"{name}@{version}")
+            if at is not None and at != asked:
+                return Decision("invalid", 400, f"two versions asked: @{at} and {version}")
+        elif at is not None:
+            version = at
     except InvalidDatasetRef as exc:
         return Decision("invalid", 400, str(exc))
     if not principal.may_read(name):

@@ -163,6 +163,12 @@ class AccessStore:
             )
             return table[name]
 
+    @staticmethod
+    def key_id(token: str) -> str | None:
+        """The public key id of a well-formed token (``mxl_<key id>_<secret>``), or None."""
+        match = _TOKEN.fullmatch(token)
+        return match.group(1) if match else None
+
     def authenticate(self, token: str) -> Principal | None:
         """The principal a token belongs to, or None (unknown, malformed or removed).
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from maxlake.server.context import CONTEXT, ServiceContext
+from lake.access import AuditEntry
+from maxlake.server.context import AUDITED, CONTEXT, ServiceContext
 from maxlake.settings import Settings
 
 __all__ = ["ROUTE_MODULES", "build_app", "run"]
@@ -59,15 +60,32 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None)
     )
 
 
+_ROUTER_OUTCOMES = {401: "unauthenticated", 403: "denied", 404: "not_found", 429: "throttled"}
+
+
 @web.middleware
 async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """aiohttp's own errors (unknown route, wrong method) as the service's JSON error body."""
+    """aiohttp's own errors (unknown route, wrong method) as the service's JSON error body;
+    every request a route did not audit (router refusals, pages) gets its audit row here."""
     try:
-        return await handler(request)
+        response = await handler(request)
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
+            await _audit_unaudited(request, exc.status, exc.reason)
             raise
+        await _audit_unaudited(request, exc.status, exc.reason)
         body = {"error": {"status": exc.status, "outcome": "invalid", "detail": exc.reason}}
         return web.Response(
             status=exc.status, text=json.dumps(body), content_type="application/json"
         )
+    await _audit_unaudited(request, response.status, "")
+    return response
+
+
+async def _audit_unaudited(request: web.Request, status: int, reason: str) -> None:
+    if request.get(AUDITED):
+        return
+    outcome = "allowed" if status < 400 else _ROUTER_OUTCOMES.get(status, "invalid")
+    detail = f"{request.method} {request.path_qs}"[:300] + (f": {reason}" if reason else "")
+    entry = AuditEntry("request", outcome, status=status, detail=detail)
+    await request.app[CONTEXT].audit(request, entry)

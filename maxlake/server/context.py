@@ -1,18 +1,27 @@
-"""What every route of the dataset service shares: settings, stores and the audit writer."""
+"""What every route of the dataset service shares: settings, stores, the audit writer and the
+failed-authentication backoff (:class:`lake.access.backoff.Backoff`)."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from lake import DeltaStore
 from lake.access import AccessStore, AuditEntry, AuditLog, Principal, access_dir
+from lake.access.backoff import Backoff
 from lake.sharing import ContractStore, contracts_dir
 from maxlake.settings import Settings
 
-__all__ = ["CONTEXT", "ServiceContext"]
+__all__ = ["AUDITED", "CONTEXT", "KEY_ID", "ServiceContext"]
+
+AUDITED = "maxlake_audited"
+"""Request key set once the request has its audit row."""
+KEY_ID = "maxlake_key_id"
+"""Request key holding the key id of the token presented (None when none or malformed)."""
 
 
 @dataclass
@@ -23,7 +32,9 @@ class ServiceContext:
     access: AccessStore
     contracts: ContractStore
     audit_log: AuditLog
+    backoff: Backoff = field(default_factory=Backoff)
     _audit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _pending: list[tuple[AuditEntry, datetime, asyncio.Future[None]]] = field(default_factory=list)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServiceContext:
@@ -36,23 +47,73 @@ class ServiceContext:
         )
 
     async def authenticate(self, request: web.Request) -> Principal | None:
-        """The principal of the request's ``Authorization: Bearer`` token, or None."""
+        """The principal of the request's ``Authorization: Bearer`` token, or None.
+
+        Raises:
+            web.HTTPTooManyRequests: the token's key id or the client address is in backoff
+                after repeated failures (audited as ``throttled``; no scrypt is computed).
+        """
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             return None
-        return await asyncio.to_thread(self.access.authenticate, token.strip())
+        key_id = AccessStore.key_id(token)
+        request[KEY_ID] = key_id
+        wait = self.backoff.retry_after(key_id, request.remote)
+        if wait > 0:
+            detail = f"too many failed attempts; retry in {wait:.0f} s"
+            await self.audit(
+                request, AuditEntry("authenticate", "throttled", status=429, detail=detail)
+            )
+            raise web.HTTPTooManyRequests(
+                text=json.dumps(
+                    {"error": {"status": 429, "outcome": "throttled", "detail": detail}}
+                ),
+                content_type="application/json",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
+        principal = await asyncio.to_thread(self.access.authenticate, token)
+        if principal is None:
+            self.backoff.failed(key_id, request.remote)
+        else:
+            self.backoff.succeeded(key_id, request.remote)
+        return principal
 
     async def audit(self, request: web.Request, entry: AuditEntry) -> None:
-        """Append one audit row (writes are serialised: one Delta commit at a time)."""
+        """Record one audit row for ``request``; returns once it is committed.
+
+        Rows are group-committed: while one Delta commit runs, the rows of other requests
+        wait and go into the next commit together, so a flood of requests costs one commit
+        per batch, not one per request.
+
+        Raises:
+            Exception: the commit that held this row failed (the row is not recorded).
+        """
+        request[AUDITED] = True
+        row = replace(
+            entry,
+            channel="http",
+            client=request.remote,
+            method=request.method,
+            key_id=entry.key_id or (request.get(KEY_ID) if entry.principal is None else None),
+        )
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, datetime.now(UTC), done))
         async with self._audit_lock:
-            await asyncio.to_thread(self.audit_log.record, _with_client(entry, request))
-
-
-def _with_client(entry: AuditEntry, request: web.Request) -> AuditEntry:
-    from dataclasses import replace
-
-    return replace(entry, channel="http", client=request.remote)
+            if not done.done():
+                batch, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(
+                        self.audit_log.record_many, [(r, at) for r, at, _ in batch]
+                    )
+                except Exception as exc:
+                    for _, _, waiter in batch:
+                        waiter.set_exception(exc)
+                else:
+                    for _, _, waiter in batch:
+                        waiter.set_result(None)
+        await done
 
 
 CONTEXT: web.AppKey[ServiceContext] = web.AppKey("maxlake_context", ServiceContext)

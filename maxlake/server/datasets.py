@@ -8,6 +8,7 @@ not served (503). The read decision is :func:`lake.access.check_read`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -112,6 +113,12 @@ async def download(request: web.Request) -> web.StreamResponse:
             version=version,
             split=split,
         )
+    filename = f"{manifest.name}-v{manifest.version}-{split}.{fmt}"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "X-Maxlake-Content-Hash": manifest.content_hash,
+        "X-Maxlake-Rows": str(manifest.splits[split].rows),
+    }
     entry = AuditEntry(
         "download",
         "allowed",
@@ -123,6 +130,9 @@ async def download(request: web.Request) -> web.StreamResponse:
         rows=manifest.splits[split].rows,
         status=200,
     )
+    if request.method == "HEAD":
+        await ctx.audit(request, dataclasses.replace(entry, rows=None, detail="HEAD: no data sent"))
+        return web.Response(headers=headers)
     try:
         await ctx.audit(request, entry)
     except Exception as exc:  # any audit failure must stop the download
@@ -130,12 +140,6 @@ async def download(request: web.Request) -> web.StreamResponse:
             text=_error_body(503, "error", f"audit write failed, not served: {type(exc).__name__}"),
             content_type="application/json",
         ) from exc
-    filename = f"{manifest.name}-v{manifest.version}-{split}.{fmt}"
-    headers = {
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "X-Maxlake-Content-Hash": manifest.content_hash,
-        "X-Maxlake-Rows": str(manifest.splits[split].rows),
-    }
     if fmt == "parquet":
         return web.FileResponse(
             path, headers={**headers, "Content-Type": "application/vnd.apache.parquet"}
@@ -288,6 +292,10 @@ _REFUSALS = {
     "401": {"description": "missing or invalid token", **_ERROR},
     "403": {"description": "no grant, built without contracts, or revoked", **_ERROR},
     "404": {"description": "no such dataset, version or split (asked with a grant)", **_ERROR},
+    "429": {
+        "description": "too many failed tokens from this key id or address; see Retry-After",
+        **_ERROR,
+    },
 }
 _MANIFEST = {
     "200": {
@@ -310,6 +318,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                     },
                 },
                 "401": _REFUSALS["401"],
+                "429": _REFUSALS["429"],
             },
         }
     },

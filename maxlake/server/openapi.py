@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lake.access import OUTCOMES
 from maxlake import __version__
 
 __all__ = ["OPENAPI_PATHS", "openapi_document", "routes"]
@@ -35,14 +36,7 @@ _SCHEMAS: dict[str, Any] = {
                     "status": {"type": "integer"},
                     "outcome": {
                         "type": "string",
-                        "enum": [
-                            "denied",
-                            "unauthenticated",
-                            "not_found",
-                            "invalid",
-                            "revoked",
-                            "error",
-                        ],
+                        "enum": [o for o in OUTCOMES if o != "allowed"],
                     },
                     "detail": {"type": "string"},
                 },

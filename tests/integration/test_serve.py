@@ -68,12 +68,22 @@ class Service:
     tokens: dict[str, str]
     lake: Path
 
-    def get(self, path: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
-        """GET ``path`` exactly as given (no client-side normalisation)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+    def get(
+        self,
+        path: str,
+        token: str | None = None,
+        *,
+        method: str = "GET",
+        source: str = "127.0.0.1",
+    ) -> tuple[int, dict[str, str], bytes]:
+        """``method`` ``path`` exactly as given (no client-side normalisation), sent from the
+        loopback address ``source``."""
+        conn = http.client.HTTPConnection(
+            "127.0.0.1", self.port, timeout=60, source_address=(source, 0)
+        )
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            conn.request("GET", path, headers=headers)
+            conn.request(method, path, headers=headers)
             response = conn.getresponse()
             return response.status, dict(response.getheaders()), response.read()
         finally:
@@ -326,3 +336,73 @@ def test_cli_pull_checks_the_token(
     assert Path(out.strip()).is_file()
     last = service.audit("pm-team")[-1]
     assert (last["action"], last["outcome"], last["channel"]) == ("pull", "allowed", "cli")
+
+
+def _wrong_secret(token: str) -> str:
+    prefix, key_id, _secret = token.split("_", 2)
+    return f"{prefix}_{key_id}_{'A' * 43}"
+
+
+def test_router_refusals_are_audited(service: Service) -> None:
+    assert service.get("/v1/nowhere")[0] == 404
+    assert service.get("/v1/datasets", method="POST")[0] == 405
+    rows = [r for r in service.audit() if r["action"] == "request"]
+    assert {(r["status"], r["method"]) for r in rows} >= {(404, "GET"), (405, "POST")}
+    assert any("/v1/nowhere" in str(r["detail"]) for r in rows)
+
+
+def test_a_head_is_recorded_as_head_without_rows(service: Service) -> None:
+    token = service.tokens["pm-team"]
+    status, headers, body = service.get(
+        "/v1/datasets/spindle/versions/1/splits/train", token, method="HEAD"
+    )
+    assert status == 200
+    assert body == b""
+    assert int(headers["X-Maxlake-Rows"]) > 0
+    heads = [r for r in service.audit("pm-team") if r["method"] == "HEAD"]
+    assert heads
+    assert heads[-1]["rows"] is None
+    assert heads[-1]["action"] == "download"
+
+
+def test_a_failed_token_records_its_key_id(service: Service) -> None:
+    token = service.tokens["pm-team"]
+    status, _, _ = service.get("/v1/datasets", _wrong_secret(token), source="127.0.0.4")
+    assert status == 401
+    key_id = token.split("_")[1]
+    refused = [r for r in service.audit() if r["outcome"] == "unauthenticated"]
+    assert key_id in [r["key_id"] for r in refused]
+    assert all(token.split("_", 2)[2] not in json.dumps(r) for r in refused)
+
+
+def test_repeated_failures_are_throttled_and_others_are_served(service: Service) -> None:
+    bad = _wrong_secret(service.tokens["nogrant"])
+    statuses = [service.get("/v1/datasets", bad, source="127.0.0.2")[0] for _ in range(8)]
+    assert statuses[0] == 401
+    assert statuses[-1] == 429
+    assert service.get("/v1/datasets", service.tokens["pm-team"], source="127.0.0.3")[0] == 200
+    throttled = [r for r in service.audit() if r["outcome"] == "throttled"]
+    assert throttled
+    assert throttled[-1]["key_id"] == bad.split("_")[1]
+    assert throttled[-1]["client"] == "127.0.0.2"
+
+
+def test_name_at_version_is_honoured(service: Service) -> None:
+    token = service.tokens["pm-team"]
+    status, _, body = service.get("/v1/datasets/spindle@1", token)
+    assert status == 200
+    assert json.loads(body)["version"] == 1
+    assert service.get("/v1/datasets/spindle@9", token)[0] == 404
+    assert service.get("/v1/datasets/spindle@2/versions/1", token)[0] in (400, 404)
+
+
+def test_the_audit_trail_refuses_a_delete(service: Service) -> None:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import CommitFailedError
+
+    assert service.get("/v1/datasets", service.tokens["pm-team"])[0] == 200
+    table = DeltaTable(str(service.lake / "ops" / "audit"))
+    before = table.version()
+    with pytest.raises(CommitFailedError, match="append-only"):
+        table.delete("principal = 'pm-team'")
+    assert DeltaTable(str(service.lake / "ops" / "audit")).version() == before

@@ -26,7 +26,7 @@ def test_rows_are_appended_and_filtered(tmp_path: Path) -> None:
     assert everything.get_column("outcome").to_list() == ["allowed", "denied", "unauthenticated"]
     assert log.read(principal="b").get_column("status").to_list() == [403]
     assert log.read(since=datetime.now(UTC) - timedelta(hours=1)).height == 2
-    assert DeltaStore(tmp_path).version(AUDIT) == 2
+    assert DeltaStore(tmp_path).version(AUDIT) == 3
 
 
 def test_an_empty_trail_reads_as_no_rows(tmp_path: Path) -> None:
@@ -36,3 +36,36 @@ def test_an_empty_trail_reads_as_no_rows(tmp_path: Path) -> None:
 def test_unknown_outcomes_are_refused(tmp_path: Path) -> None:
     with pytest.raises(TerminalError, match="outcome"):
         AuditLog(DeltaStore(tmp_path)).record(AuditEntry("pull", "maybe"))
+
+
+def test_the_trail_is_append_only(tmp_path: Path) -> None:
+    from deltalake import DeltaTable
+    from deltalake.exceptions import CommitFailedError
+
+    log = AuditLog(DeltaStore(tmp_path))
+    log.record(AuditEntry("download", "allowed", principal="a", dataset="d", rows=5))
+    table = DeltaTable(str(tmp_path / AUDIT))
+
+    with pytest.raises(CommitFailedError, match="append-only"):
+        table.delete("principal = 'a'")
+    assert log.read().height == 1
+
+
+def test_an_older_trail_becomes_append_only_and_gains_the_new_columns(tmp_path: Path) -> None:
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from lake.access import AUDIT_SCHEMA
+
+    old_schema = pa.schema([f for f in AUDIT_SCHEMA if f.name not in ("method", "key_id")])
+    row = {"audit_id": "x", "at": datetime.now(UTC), "action": "list", "outcome": "allowed"}
+    row |= {"detail": "", "channel": "http", "date": datetime.now(UTC).date()}
+    old = pa.Table.from_pylist([row], schema=old_schema)
+    write_deltalake(str(tmp_path / AUDIT), old, partition_by=["date"])
+
+    log = AuditLog(DeltaStore(tmp_path))
+    log.record(AuditEntry("download", "unauthenticated", key_id="0123456789abcdef", status=401))
+
+    table = DeltaTable(str(tmp_path / AUDIT))
+    assert table.metadata().configuration["delta.appendOnly"] == "true"
+    assert log.read().get_column("key_id").to_list() == [None, "0123456789abcdef"]
