@@ -103,25 +103,9 @@ def check_accounting(
     )
     assert isinstance(runs_frame, pl.DataFrame)
     for kind in kinds:
-        silver_table_ = store.open(silver_table(kind))
-        silver = (
-            pl.from_arrow(
-                silver_table_.to_pyarrow_dataset().to_table(
-                    columns=["event_id", "kafka_topic", "kafka_partition", "kafka_offset"]
-                )
-            )
-            if silver_table_ is not None
-            else pl.DataFrame(
-                schema={
-                    "event_id": pl.String,
-                    "kafka_topic": pl.String,
-                    "kafka_partition": pl.Int32,
-                    "kafka_offset": pl.Int64,
-                }
-            )
-        )
-        assert isinstance(silver, pl.DataFrame)
+        silver = _silver_keys(store, kind)
         keys = ["kafka_topic", "kafka_partition", "kafka_offset"]
+        _check_rows_per_offset(report, kind, silver)
         silver_offsets = silver.select(keys).unique()
         quarantine = _offsets(store, quarantine_table(kind))
         duplicates = _offsets(store, DUPLICATES, kind=kind.value)
@@ -191,6 +175,67 @@ def check_accounting(
         if committed:
             _check_coverage(report, kind, tagged, committed, start_offsets or {})
     return report
+
+
+def _silver_keys(store: DeltaStore, kind: EventKind) -> pl.DataFrame:
+    """Row keys of ``silver/<kind>``: event id, reading index (0 for one-row events), coords."""
+    table = store.open(silver_table(kind))
+    schema = {
+        "event_id": pl.String,
+        "reading_index": pl.Int64,
+        "kafka_topic": pl.String,
+        "kafka_partition": pl.Int32,
+        "kafka_offset": pl.Int64,
+    }
+    if table is None:
+        return pl.DataFrame(schema=schema)
+    dataset = table.to_pyarrow_dataset()
+    columns = [c for c in schema if c in dataset.schema.names]
+    frame = pl.from_arrow(dataset.to_table(columns=columns))
+    assert isinstance(frame, pl.DataFrame)
+    if "reading_index" not in frame.columns:
+        frame = frame.with_columns(pl.lit(0, pl.Int64).alias("reading_index"))
+    return frame.with_columns(pl.col("reading_index").cast(pl.Int64)).select(list(schema))
+
+
+def _check_rows_per_offset(report: AccountingReport, kind: EventKind, silver: pl.DataFrame) -> None:
+    """Per offset, silver holds exactly the rows its event yields: one event id, reading
+    indices 0..n-1 each once (one row for one-row events); no row key is in silver twice."""
+    keys = ["kafka_topic", "kafka_partition", "kafka_offset"]
+    per_offset = silver.group_by(keys).agg(
+        pl.len().alias("rows"),
+        pl.col("event_id").n_unique().alias("events"),
+        pl.col("reading_index").n_unique().alias("indices"),
+        pl.col("reading_index").min().alias("low"),
+        pl.col("reading_index").max().alias("high"),
+    )
+    bad = per_offset.filter(
+        (pl.col("events") != 1)
+        | (pl.col("indices") != pl.col("rows"))
+        | (pl.col("low") != 0)
+        | (pl.col("high") != pl.col("rows") - 1)
+    )
+    _report(
+        report,
+        bad,
+        f"{kind.value}: offset's silver rows are not its event's readings once each "
+        "(rows written twice, or of two events)",
+    )
+    twice = (
+        silver.group_by(["event_id", "reading_index"])
+        .agg(pl.len().alias("n"), pl.col(keys[0]).first(), pl.col(keys[1]).first(), pl.col(keys[2]))
+        .filter(pl.col("n") > 1)
+    )
+    for row in twice.iter_rows(named=True):
+        report.violations.append(
+            Violation(
+                f"{kind.value}: silver row key (event_id {row['event_id']!r}, reading "
+                f"{row['reading_index']}) written {row['n']} times",
+                row["kafka_topic"],
+                row["kafka_partition"],
+                tuple(sorted(row["kafka_offset"])),
+            )
+        )
 
 
 def _report(report: AccountingReport, frame: pl.DataFrame, problem: str) -> None:

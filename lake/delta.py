@@ -21,7 +21,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Field, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from lake.errors import CommitConflict
+from lake.errors import CommitConflict, OffsetsMoved
 from lake.location import LakeFiles, LakeLocation
 from maxlake.errors import TerminalError
 from maxlake.settings import Settings
@@ -195,11 +195,19 @@ class DeltaStore:
         *,
         partition_by: Sequence[str] | None,
         txns: Mapping[str, int],
+        base: Mapping[str, int] | None = None,
     ) -> int:
         """Append ``data`` with one app transaction per entry of ``txns``; returns the version.
 
         Retries commit conflicts a few times; when a failed commit turns out to have landed
-        (the stored versions already reach ``txns``), it is not written again.
+        (the stored versions already reach ``txns``), it is not written again. delta-rs
+        rejects a commit whose app ids another commit updated meanwhile; ``base`` are the
+        stored versions ``data`` was filtered against.
+
+        Raises:
+            OffsetsMoved: after a conflict, a stored version differs from ``base`` (another
+                writer committed some of these offsets): filter the rows again, then retry.
+            CommitConflict: the commit kept failing.
         """
         transactions = [Transaction(aid, version) for aid, version in txns.items()]
         props = CommitProperties(app_transactions=transactions, max_commit_retries=10)
@@ -219,6 +227,8 @@ class DeltaStore:
                 if txns and all(stored[aid] >= v for aid, v in txns.items()):
                     logger.warning("%s: commit reported failure but landed: %s", name, exc)
                     break
+                if base is not None and any(stored[aid] != base.get(aid, -1) for aid in txns):
+                    raise OffsetsMoved(name, stored) from exc
                 logger.warning("%s: commit conflict (attempt %d): %s", name, attempt, exc)
                 if attempt == _COMMIT_ATTEMPTS:
                     raise CommitConflict(name, str(exc)) from exc

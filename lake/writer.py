@@ -15,13 +15,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from lake.delta import DeltaStore, app_id
+from lake.errors import OffsetsMoved
 from lake.tables import (
     DUPLICATES,
     DUPLICATES_SCHEMA,
@@ -108,6 +110,7 @@ class BatchWriter:
     def write(self, batch: BatchOutput) -> WriteResult:
         """Commit the batch's new rows; see the module docstring for the guarantees."""
         started = time.perf_counter()
+        batch = _drop_repeats(batch)
         first, last = _offset_spans(batch.offsets)
         quarantined = self._append(
             quarantine_table(batch.kind), batch.quarantine, QUARANTINE_PARTITIONS, first, last
@@ -120,15 +123,22 @@ class BatchWriter:
             first,
             last,
         )
-        run_versions = self.store.txn_versions(RUNS, list(last))
-        fresh = _beyond(batch.offsets, run_versions, first, "topic", "partition", "offset")
-        consumed = fresh.num_rows
         silver_events = _distinct_offsets(silver)
-        write_ms = (time.perf_counter() - started) * 1000
-        if consumed:
+        while True:
+            run_versions = self.store.txn_versions(RUNS, list(last))
+            fresh = _beyond(batch.offsets, run_versions, first, "topic", "partition", "offset")
+            consumed = fresh.num_rows
+            if not consumed:
+                break
+            write_ms = (time.perf_counter() - started) * 1000
             row = _run_row(batch, fresh, silver_events, silver, quarantined, duplicates, write_ms)
             txns = {aid: off for aid, off in last.items() if off > run_versions[aid]}
-            self.store.append(RUNS, row, partition_by=("date",), txns=txns)
+            try:
+                self.store.append(RUNS, row, partition_by=("date",), txns=txns, base=run_versions)
+            except OffsetsMoved as moved:
+                logger.warning("%s; %d offsets re-checked", moved, consumed)
+                continue
+            break
         result = WriteResult(
             consumed=consumed,
             silver_events=silver_events,
@@ -150,14 +160,65 @@ class BatchWriter:
         first: Mapping[str, int],
         last: Mapping[str, int],
     ) -> pa.Table:
+        """Commit the rows of ``rows`` beyond the table's stored versions; returns them.
+
+        Rows at or below a partition's stored version are already in the table and dropped, so
+        a table's offsets per partition strictly increase across commits. When another writer
+        commits the same partitions first (delta-rs rejects the commit), the rows are filtered
+        again against the new versions.
+        """
         if rows.num_rows == 0:
             return rows
-        stored = self.store.txn_versions(name, list(last))
-        fresh = _beyond(rows, stored, first, "kafka_topic", "kafka_partition", "kafka_offset")
-        if fresh.num_rows:
+        while True:
+            stored = self.store.txn_versions(name, list(last))
+            fresh = _beyond(rows, stored, first, "kafka_topic", "kafka_partition", "kafka_offset")
+            if not fresh.num_rows:
+                return fresh
             txns = {aid: off for aid, off in last.items() if off > stored[aid]}
-            self.store.append(name, fresh, partition_by=partition_by, txns=txns)
-        return fresh
+            try:
+                self.store.append(name, fresh, partition_by=partition_by, txns=txns, base=stored)
+            except OffsetsMoved as moved:
+                logger.warning("%s; %d rows re-checked", moved, fresh.num_rows)
+                continue
+            return fresh
+
+
+def _drop_repeats(batch: BatchOutput) -> BatchOutput:
+    """The batch with each offset once, in one place (the pipeline's outputs already are).
+
+    A repeated offset keeps its first row set per table (by offset and, for silver, reading
+    index) and one place: silver before quarantine before duplicates.
+    """
+    keys = ["topic", "partition", "offset"]
+    if batch.offsets.group_by(keys).aggregate([]).num_rows == batch.offsets.num_rows:
+        return batch
+    logger.warning("%s: batch holds repeated offsets; each is written once", batch.kind)
+    coords = ["kafka_topic", "kafka_partition", "kafka_offset"]
+    silver = pl.from_arrow(batch.silver)
+    assert isinstance(silver, pl.DataFrame)
+    row_key = coords + [c for c in ("reading_index",) if c in silver.columns]
+    silver = silver.unique(row_key, keep="first", maintain_order=True)
+    placed = silver.select(coords).unique()
+    quarantine = pl.from_arrow(batch.quarantine)
+    assert isinstance(quarantine, pl.DataFrame)
+    quarantine = quarantine.unique(coords, keep="first", maintain_order=True).join(
+        placed, on=coords, how="anti"
+    )
+    placed = pl.concat([placed, quarantine.select(coords)])
+    duplicates = pl.from_arrow(batch.duplicates)
+    assert isinstance(duplicates, pl.DataFrame)
+    duplicates = duplicates.unique(coords, keep="first", maintain_order=True).join(
+        placed, on=coords, how="anti"
+    )
+    offsets = pl.from_arrow(batch.offsets)
+    assert isinstance(offsets, pl.DataFrame)
+    return replace(
+        batch,
+        offsets=offsets.unique(keys, keep="first", maintain_order=True).to_arrow(),
+        silver=silver.to_arrow().cast(batch.silver.schema),
+        quarantine=quarantine.to_arrow().cast(batch.quarantine.schema),
+        duplicates=duplicates.to_arrow().cast(batch.duplicates.schema),
+    )
 
 
 def _offset_spans(offsets: pa.Table) -> tuple[dict[str, int], dict[str, int]]:

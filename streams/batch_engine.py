@@ -49,6 +49,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.engine = engine
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.engine.drop_unfinished(list(revoked))
         await self.engine.settle()
         for tp in revoked:
             self.engine.pipeline().forget(tp.topic, tp.partition)
@@ -76,6 +77,9 @@ class BatchEngine:
         self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-prepare")
         self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-write")
         self._newest: asyncio.Task[None] | None = None
+        self._filling: dict[TopicPartition, list[Any]] = {}
+        self._next: dict[TopicPartition, int] = {}
+        self.repeats_dropped = 0
 
     async def run(self) -> None:
         """Consume until cancelled (Faust cancels its tasks on shutdown)."""
@@ -146,7 +150,7 @@ class BatchEngine:
         if previous is not None:
             await previous
         await loop.run_in_executor(self._write_pool, self._write, outputs)
-        await self._commit({tp: batch[-1].offset + 1 for tp, batch in records.items()})
+        await self._commit({tp: max(r.offset for r in batch) + 1 for tp, batch in records.items()})
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         if self.consumer is None:
@@ -162,22 +166,63 @@ class BatchEngine:
             )
 
     async def _fill_batch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
-        """Records per partition, in offset order, up to ``batch_max_events`` in all."""
+        """Records per partition, strictly increasing offsets, up to ``batch_max_events`` in all.
+
+        A batch spans several ``getmany`` calls, and a rebalance between two of them may seek a
+        partition back (:meth:`seek_past_lake`): records at or below the last offset already
+        taken for a partition (in this batch or one handed over before) are dropped here, so a
+        batch never holds an offset twice. A partition revoked meanwhile loses its records of
+        the unfinished batch (:meth:`drop_unfinished`); its next owner reads them.
+        """
         limit = self.settings.batch_max_events
         deadline = time.monotonic() + self.settings.batch_wait_s
         records: dict[TopicPartition, list[Any]] = {}
+        self._filling = records
         count = 0
-        while count < limit:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            fetched = await consumer.getmany(
-                timeout_ms=int(remaining * 1000), max_records=limit - count
+        try:
+            while count < limit:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                fetched = await consumer.getmany(
+                    timeout_ms=int(remaining * 1000), max_records=limit - count
+                )
+                for tp, batch in fetched.items():
+                    count += self._take(tp, batch)
+        finally:
+            self._filling = {}
+        return {tp: batch for tp, batch in records.items() if batch}
+
+    def _take(self, tp: TopicPartition, batch: list[Any]) -> int:
+        """Append the records of ``batch`` beyond the partition's next expected offset."""
+        expected = self._next.get(tp, -1)
+        fresh = [r for r in batch if r.offset >= expected] if batch[0].offset < expected else batch
+        if len(fresh) != len(batch):
+            self.repeats_dropped += len(batch) - len(fresh)
+            logger.info(
+                "%s[%d]: %d record(s) at offsets below %d fetched again, dropped",
+                tp.topic,
+                tp.partition,
+                len(batch) - len(fresh),
+                expected,
             )
-            for tp, batch in fetched.items():
-                records.setdefault(tp, []).extend(batch)
-                count += len(batch)
-        return records
+        if fresh:
+            self._filling.setdefault(tp, []).extend(fresh)
+            self._next[tp] = fresh[-1].offset + 1
+        return len(fresh)
+
+    def drop_unfinished(self, revoked: Sequence[TopicPartition]) -> None:
+        """Forget revoked partitions: their records in the unfinished batch and positions."""
+        for tp in revoked:
+            dropped = self._filling.pop(tp, None)
+            self._next.pop(tp, None)
+            if dropped:
+                logger.info(
+                    "%s[%d] revoked: %d record(s) of the unfinished batch left to its next owner",
+                    tp.topic,
+                    tp.partition,
+                    len(dropped),
+                )
 
     def _prepare(
         self, records: dict[TopicPartition, list[Any]]

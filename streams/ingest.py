@@ -39,7 +39,7 @@ from maxlake.settings import Settings
 from quality import ValidationFailed, ValidationGateway, Verdict
 from schemas import DecodeLimits, EventKind, contract_for
 
-__all__ = ["IngestPipeline", "RawMessage", "log_batch", "tenant_of_topic"]
+__all__ = ["IngestPipeline", "RawMessage", "log_batch", "tenant_of_topic", "unique_offsets"]
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,7 @@ class IngestPipeline:
         message therefore never stops the worker and never takes good messages with it.
         """
         kind = EventKind(kind)
+        messages = unique_offsets(messages)
         try:
             return [self._prepare_once(kind, messages, poison=None)]
         except ValidationFailed as exc:
@@ -398,6 +399,27 @@ class IngestPipeline:
             if first != coords:
                 duplicate_of[idx] = first[2] if first[:2] == coords[:2] else None
         return duplicate_of
+
+
+def unique_offsets(messages: Sequence[RawMessage]) -> Sequence[RawMessage]:
+    """``messages`` without a repeated (topic, partition, offset): the first copy is kept.
+
+    The engines never hand a batch an offset twice; this is the pipeline's own guard (a
+    repeated offset would otherwise reach silver twice in one commit).
+    """
+    if len({m[:3] for m in messages}) == len(messages):
+        return messages
+    seen: set[tuple[str, int, int]] = set()
+    kept: list[RawMessage] = []
+    for m in messages:
+        key = (m.topic, m.partition, m.offset)
+        if key not in seen:
+            seen.add(key)
+            kept.append(m)
+    logger.warning(
+        "batch held %d repeated offset(s), dropped before decoding", len(messages) - len(kept)
+    )
+    return kept
 
 
 def _as_float(value: object) -> float | None:

@@ -107,7 +107,8 @@ class CrashingStore(DeltaStore):
         *,
         partition_by: Sequence[str] | None,
         txns: Mapping[str, int],
+        base: Mapping[str, int] | None = None,
     ) -> int:
         if name.startswith(self.crash_before):
             raise Crash(f"power cut before the {name} commit")
-        return super().append(name, data, partition_by=partition_by, txns=txns)
+        return super().append(name, data, partition_by=partition_by, txns=txns, base=base)

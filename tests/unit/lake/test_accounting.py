@@ -92,3 +92,30 @@ def test_a_run_row_missing_is_reported(tmp_path: Path) -> None:
     report = check_accounting(store)
 
     assert any("validation_runs counts 0" in v.problem for v in report.violations)
+
+
+def test_rows_written_twice_at_the_same_offset_are_reported(tmp_path: Path) -> None:
+    store = _clean_lake(tmp_path)
+    silver = store.open(silver_table("telemetry"))
+    assert silver is not None
+    rows = silver.to_pyarrow_table()
+    victim = int(pc.min(rows["kafka_offset"]).as_py())
+    again = rows.filter(pc.equal(rows["kafka_offset"], victim))
+    store.append(silver_table("telemetry"), again, partition_by=None, txns={})
+
+    report = check_accounting(store, committed={(TOPIC, 0): N})
+
+    problems = [v for v in report.violations if "readings once each" in v.problem]
+    assert [(v.topic, v.partition, v.offsets) for v in problems] == [(TOPIC, 0, (victim,))]
+    assert any("written 2 times" in v.problem for v in report.violations)
+
+
+def test_a_batch_with_repeated_offsets_is_written_once(tmp_path: Path) -> None:
+    events = with_bad_input(N)
+    batch = messages([e.payload for e in events])
+    pipeline(tmp_path).process("telemetry", [*batch, *batch[: N // 2]])
+
+    report = check_accounting(DeltaStore(tmp_path), committed={(TOPIC, 0): N})
+
+    assert report.ok, report.violations
+    assert report.runs_consumed["telemetry"] == N

@@ -3,11 +3,14 @@ batch shape, ends with every offset in exactly one place. Real Delta tables unde
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
-from lake import BatchWriter, DeltaStore, app_id, quarantine_table, silver_table
+from lake import BatchOutput, BatchWriter, DeltaStore, app_id, quarantine_table, silver_table
 from lake.accounting import check_accounting
 from lake.tables import DUPLICATES, RUNS
 from tests.unit.lake.batches import (
@@ -89,3 +92,63 @@ def test_a_crash_between_commits_replayed_in_another_shape_lands_each_offset_onc
     assert report.silver_events["telemetry"] == good
     assert report.duplicates["telemetry"] == resent
     assert report.quarantined["telemetry"] == start - good - resent
+
+
+def test_a_batch_holding_offsets_twice_is_written_once(tmp_path: Path) -> None:
+    events = with_bad_input(300)
+    capture = CapturingWriter(DeltaStore(tmp_path))
+    pipeline(tmp_path, capture).process("telemetry", messages([e.payload for e in events]))
+    (batch,) = capture.batches
+    doubled = replace(
+        batch,
+        offsets=pa.concat_tables([batch.offsets, batch.offsets]),
+        silver=pa.concat_tables([batch.silver, batch.silver]),
+        quarantine=pa.concat_tables([batch.quarantine, batch.quarantine]),
+        duplicates=pa.concat_tables([batch.duplicates, batch.duplicates]),
+    )
+
+    result = BatchWriter(DeltaStore(tmp_path)).write(doubled)
+
+    assert result.consumed == 300
+    report = check_accounting(DeltaStore(tmp_path), committed={(TOPIC, 0): 300})
+    assert report.ok, report.violations
+
+
+class _RacingStore(DeltaStore):
+    """Before its first commit, another writer commits some of the same offsets."""
+
+    def __init__(self, root: Path, rival: BatchOutput) -> None:
+        super().__init__(root)
+        self.rival: BatchOutput | None = rival
+
+    def append(
+        self,
+        name: str,
+        data: pa.Table,
+        *,
+        partition_by: Sequence[str] | None,
+        txns: Mapping[str, int],
+        base: Mapping[str, int] | None = None,
+    ) -> int:
+        if self.rival is not None:
+            rival, self.rival = self.rival, None
+            BatchWriter(DeltaStore(self.root)).write(rival)
+        return super().append(name, data, partition_by=partition_by, txns=txns, base=base)
+
+
+def test_two_writers_racing_on_the_same_offsets_write_each_once(tmp_path: Path) -> None:
+    events = with_bad_input(400)
+    payloads = [e.payload for e in events]
+    pipeline(tmp_path).process("telemetry", messages(payloads[:100]))
+    capture = CapturingWriter(DeltaStore(tmp_path))
+    pipeline(tmp_path, capture).process("telemetry", messages(payloads[100:], first_offset=100))
+    pipeline(tmp_path, capture).process("telemetry", messages(payloads[100:250], first_offset=100))
+    mine, rival = capture.batches
+    store = _RacingStore(tmp_path, rival)
+    for name in COMMIT_ORDER:
+        store.open(name)
+
+    BatchWriter(store).write(mine)
+
+    report = check_accounting(DeltaStore(tmp_path), committed={(TOPIC, 0): 400})
+    assert report.ok, report.violations
