@@ -160,7 +160,7 @@ def reconcile(
                     if "reading_index" in frame.columns
                     else pl.lit(0, pl.Int64)
                 )
-                per = frame.group_by(coords).agg(index.alias("idx"))
+                per = frame.with_columns(index.alias("idx")).group_by(coords).agg("idx")
                 for t, p, o, idx in per.iter_rows():
                     silver_rows[(t, p, o)] = list(idx)
                     places[(t, p, o)] += 1
