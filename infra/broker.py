@@ -13,6 +13,8 @@ and ``broker.pid``. The contract of :class:`LocalBroker`:
 * ``stop`` sends SIGTERM (Kafka's controlled shutdown), escalates to SIGKILL after a timeout and
   leaves no process behind; ``stop`` without a live broker raises :class:`BrokerNotRunning`.
 
+With ``tls`` (a :class:`~infra.tls.TlsFiles`) the client listener speaks TLS: SSL with required
+client certificates, or SASL_SSL with ``secure=True``.
 With ``secure=True`` the client listener is SASL_PLAINTEXT with SCRAM-SHA-512 and the
 StandardAuthorizer denies everything no ACL allows (see :mod:`infra.security`). The admin super
 user is created when the storage is formatted; its password is generated once and kept in
@@ -27,6 +29,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -49,6 +52,7 @@ from infra.security import (
     secure_broker_properties,
     write_private_file,
 )
+from infra.tls import TlsFiles
 
 __all__ = ["BrokerStatus", "LocalBroker", "default_libs_dir", "fetch_jars", "free_port"]
 
@@ -122,9 +126,11 @@ class LocalBroker:
         heap_mb: int = 512,
         libs_dir: Path | None = None,
         secure: bool = False,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.home = home.resolve()
         self.secure = secure
+        self.tls = tls
         self.host = host
         self.port = port
         self.controller_port = controller_port
@@ -150,11 +156,23 @@ class LocalBroker:
         """Whether this home's storage was formatted in secure mode."""
         return (self.home / _SECURE_MARKER).exists()
 
+    @property
+    def client_protocol(self) -> str:
+        """The client listener's security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)."""
+        if self.tls is None:
+            return "SASL_PLAINTEXT" if self.secure else "PLAINTEXT"
+        return "SASL_SSL" if self.secure else "SSL"
+
     def admin_client_config(self) -> dict[str, Any]:
         """kafka-python keyword arguments for the admin of this home; empty for PLAINTEXT."""
-        if not (self.secure or self.formatted_secure()):
-            return {}
-        return BrokerSecrets.load_or_create(self.home).admin_client_config()
+        config: dict[str, Any] = {}
+        if self.secure or self.formatted_secure():
+            config = BrokerSecrets.load_or_create(self.home).admin_client_config()
+        if self.tls is not None:
+            context = ssl.create_default_context(cafile=str(self.tls.ca))
+            context.load_cert_chain(str(self.tls.client_cert), str(self.tls.client_key))
+            config.update(security_protocol=self.client_protocol, ssl_context=context)
+        return config
 
     @property
     def _pid_path(self) -> Path:
@@ -255,17 +273,19 @@ class LocalBroker:
 
     def _write_config(self) -> Path:
         template = (INFRA_DIR / "server.properties.template").read_text()
-        protocol = "SASL_PLAINTEXT" if self.secure else "PLAINTEXT"
+        protocol = self.client_protocol
         extra = ""
         if self.secure:
-            extra = secure_broker_properties(BrokerSecrets.load_or_create(self.home))
+            extra = secure_broker_properties(BrokerSecrets.load_or_create(self.home), protocol)
+        if self.tls is not None:
+            extra += _tls_properties(self.tls, client_auth="none" if self.secure else "required")
         rendered = template.format(
             host=self.host,
             port=self.port,
             controller_port=self.controller_port,
             data_dir=self._data_dir,
             client_protocol=protocol,
-            controller_protocol=protocol,
+            controller_protocol="SASL_PLAINTEXT" if self.secure else "PLAINTEXT",
             extra=extra,
         )
         path = self.home / "server.properties"
@@ -351,6 +371,20 @@ class LocalBroker:
         deadline = time.monotonic() + 10
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def _tls_properties(tls: TlsFiles, *, client_auth: str) -> str:
+    """``server.properties`` lines of a TLS client listener with PEM key and CA files."""
+    return "\n".join(
+        [
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={tls.broker_pem}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={tls.ca}",
+            f"ssl.client.auth={client_auth}",
+            "",
+        ]
+    )
 
 
 def _without_bootstrap_records(output: str) -> str:

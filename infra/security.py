@@ -152,8 +152,13 @@ def _read_or_create(path: Path) -> str:
     return value
 
 
-def secure_broker_properties(broker_secrets: BrokerSecrets) -> str:
-    """The ``server.properties`` lines of secure mode (they hold passwords: write them 0600)."""
+def secure_broker_properties(
+    broker_secrets: BrokerSecrets, listener: str = "SASL_PLAINTEXT"
+) -> str:
+    """The ``server.properties`` lines of secure mode (they hold passwords: write them 0600).
+
+    ``listener`` is the client listener's name: ``SASL_PLAINTEXT``, or ``SASL_SSL`` over TLS.
+    """
     admin = broker_secrets.admin_password
     controller = broker_secrets.controller_password
     return "\n".join(
@@ -166,7 +171,7 @@ def secure_broker_properties(broker_secrets: BrokerSecrets) -> str:
             "org.apache.kafka.common.security.plain.PlainLoginModule required "
             f'username="{CONTROLLER_USER}" password="{controller}" '
             f'user_{CONTROLLER_USER}="{controller}";',
-            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+            f"listener.name.{listener.lower()}.scram-sha-512.sasl.jaas.config="
             "org.apache.kafka.common.security.scram.ScramLoginModule required "
             f'username="{ADMIN_USER}" password="{admin}";',
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",

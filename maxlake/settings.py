@@ -7,12 +7,14 @@ are for a laptop: a local broker on 127.0.0.1:9092 and a lake under ``./.lake``.
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from maxlake.errors import ConfigError
 from maxlake.redact import register_secret
 
 
@@ -28,8 +30,27 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("maxlake", description="first segment of every topic name")
     topic_partitions: int = Field(4, ge=1, description="partitions per topic at creation")
     topic_retention_hours: int = Field(168, ge=1, description="topic retention in hours")
-    sasl_username: str | None = Field(None, description="SASL/SCRAM user; None = PLAINTEXT")
-    sasl_password: SecretStr | None = Field(None, description="SASL/SCRAM password")
+    sasl_username: str | None = Field(None, description="SASL user; None = no SASL")
+    sasl_password: SecretStr | None = Field(None, description="SASL password")
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism (PLAIN only over TLS in production)"
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = (
+        Field(
+            None,
+            description="Kafka security protocol; None = SASL_PLAINTEXT with a SASL user, "
+            "else PLAINTEXT",
+        )
+    )
+    ssl_cafile: Path | None = Field(
+        None, description="PEM CA bundle that signed the brokers' certificates; None = system CAs"
+    )
+    ssl_certfile: Path | None = Field(None, description="client certificate (PEM) for mutual TLS")
+    ssl_keyfile: Path | None = Field(None, description="client private key (PEM) for mutual TLS")
+    ssl_key_password: SecretStr | None = Field(None, description="password of ssl_keyfile")
+    ssl_check_hostname: bool = Field(
+        True, description="check that the broker certificate names the host connected to"
+    )
 
     # Local broker managed by `maxlake broker`
     broker_host: str = Field("127.0.0.1", description="address the local broker listens on")
@@ -136,22 +157,76 @@ class Settings(BaseSettings):
         """The topic of one tenant's events of one kind: ``<prefix>.<tenant>.<kind>``."""
         return f"{self.topic_prefix}.{tenant}.{kind}"
 
+    def security_protocol(self) -> str:
+        """``MAXLAKE_KAFKA_SECURITY_PROTOCOL``, or SASL_PLAINTEXT/PLAINTEXT by the SASL user.
+
+        Raises:
+            ConfigError: a SASL protocol without ``MAXLAKE_SASL_USERNAME``.
+        """
+        protocol = self.kafka_security_protocol or (
+            "PLAINTEXT" if self.sasl_username is None else "SASL_PLAINTEXT"
+        )
+        if protocol.startswith("SASL_") and self.sasl_username is None:
+            raise ConfigError(
+                f"MAXLAKE_KAFKA_SECURITY_PROTOCOL is {protocol}: set MAXLAKE_SASL_USERNAME "
+                "and MAXLAKE_SASL_PASSWORD"
+            )
+        return protocol
+
+    def kafka_ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of SSL and SASL_SSL connections; None without TLS.
+
+        Raises:
+            ConfigError: a CA, certificate or key file is missing or unreadable.
+        """
+        if not self.security_protocol().endswith("SSL"):
+            return None
+        try:
+            context = ssl.create_default_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+            )
+            if self.ssl_certfile is not None:
+                context.load_cert_chain(
+                    str(self.ssl_certfile),
+                    str(self.ssl_keyfile) if self.ssl_keyfile else None,
+                    self.ssl_key_password.get_secret_value() if self.ssl_key_password else None,
+                )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"Kafka TLS files (MAXLAKE_SSL_CAFILE {self.ssl_cafile}, MAXLAKE_SSL_CERTFILE "
+                f"{self.ssl_certfile}, MAXLAKE_SSL_KEYFILE {self.ssl_keyfile}): {exc}"
+            ) from exc
+        context.check_hostname = self.ssl_check_hostname
+        return context
+
     def kafka_security(self) -> dict[str, Any]:
-        """kafka-python security keyword arguments; empty for PLAINTEXT."""
-        if self.sasl_username is None:
+        """Security keyword arguments shared by kafka-python and aiokafka clients.
+
+        Empty for PLAINTEXT; ``security_protocol``, ``ssl_context`` (TLS) and ``sasl_*`` (SASL)
+        otherwise.
+
+        Raises:
+            ConfigError: see :meth:`security_protocol` and :meth:`kafka_ssl_context`.
+        """
+        protocol = self.security_protocol()
+        if protocol == "PLAINTEXT":
             return {}
-        password = self.sasl_password.get_secret_value() if self.sasl_password else ""
-        return {
-            "security_protocol": "SASL_PLAINTEXT",
-            "sasl_mechanism": "SCRAM-SHA-512",
-            "sasl_plain_username": self.sasl_username,
-            "sasl_plain_password": password,
-        }
+        out: dict[str, Any] = {"security_protocol": protocol}
+        if protocol.endswith("SSL"):
+            out["ssl_context"] = self.kafka_ssl_context()
+        if protocol.startswith("SASL_"):
+            password = self.sasl_password.get_secret_value() if self.sasl_password else ""
+            out.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=password,
+            )
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         """Every setting with secrets masked, for logs and ``maxlake config``."""
         values = self.model_dump(mode="json")
-        for secret in ("sasl_password", "token"):
+        for secret in ("sasl_password", "token", "ssl_key_password"):
             if getattr(self, secret) is not None:
                 values[secret] = "**********"
         values["lake_storage_options"] = {

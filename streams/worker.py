@@ -145,12 +145,18 @@ def build_app(
 
 
 def _credentials(settings: Settings) -> Any:
-    """SASL/SCRAM credentials for Faust's clients, or None for PLAINTEXT."""
-    if settings.sasl_username is None:
+    """Faust's credentials of ``settings.kafka_security()``; None for PLAINTEXT."""
+    security = settings.kafka_security()
+    protocol = security.get("security_protocol", "PLAINTEXT")
+    if protocol == "PLAINTEXT":
         return None
-    password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+    if protocol == "SSL":
+        return faust.SSLCredentials(security["ssl_context"])
     return faust.SASLCredentials(
-        username=settings.sasl_username, password=password, mechanism="SCRAM-SHA-512"
+        username=security["sasl_plain_username"],
+        password=security["sasl_plain_password"],
+        mechanism=security["sasl_mechanism"],
+        ssl_context=security.get("ssl_context"),
     )
 
 

@@ -11,6 +11,7 @@ takes Faust's children too) and waits for the group's lag to reach zero with
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -24,11 +25,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import orjson
 import polars as pl
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+from kafka import KafkaConsumer, TopicPartition
 
-from lake import DeltaStore
+from lake import DeltaStore, LakeLocation
 from lake.accounting import AccountingReport, check_accounting
 from maxlake.settings import Settings
 from schemas import EventKind, load_registry
@@ -80,11 +86,19 @@ class IngestEnv:
     partitions: int = 4
     session_timeout_s: float = 6.0
     engine: str = "stream"
+    lake: LakeLocation | None = None
+    kafka_env: tuple[tuple[str, str], ...] = ()
+    """Extra ``MAXLAKE_*`` Kafka settings (security protocol, SASL user, TLS files)."""
 
     @property
     def lake_root(self) -> Path:
-        """Where the workers write the lake."""
+        """Where the workers write a local lake (when ``lake`` is None)."""
         return self.work / "lake"
+
+    @property
+    def location(self) -> LakeLocation:
+        """Where the workers write the lake: ``lake``, or the local folder ``lake_root``."""
+        return self.lake or LakeLocation(str(self.lake_root))
 
     @property
     def group_id(self) -> str:
@@ -98,11 +112,16 @@ class IngestEnv:
             topic_prefix=self.name,
             topic_partitions=self.partitions,
             group_id=self.group_id,
-            lake_root=str(self.lake_root),
+            lake_root=self.location.root,
+            lake_storage_options=dict(self.location.storage_options),
             batch_max_events=self.batch_max_events,
             batch_wait_s=self.batch_wait_s,
             spool_dir=self.work / "spool",
+            **self._kafka_fields(),
         )
+
+    def _kafka_fields(self) -> dict[str, Any]:
+        return {k.removeprefix("MAXLAKE_").lower(): v for k, v in self.kafka_env}
 
     def environ(self, worker: str) -> dict[str, str]:
         """Process environment of one worker: ``MAXLAKE_*`` plus its own Faust data dir."""
@@ -112,7 +131,8 @@ class IngestEnv:
                 "MAXLAKE_BOOTSTRAP_SERVERS": self.bootstrap,
                 "MAXLAKE_TOPIC_PREFIX": self.name,
                 "MAXLAKE_GROUP_ID": self.group_id,
-                "MAXLAKE_LAKE_ROOT": str(self.lake_root),
+                "MAXLAKE_LAKE_ROOT": self.location.root,
+                "MAXLAKE_LAKE_STORAGE_OPTIONS": json.dumps(dict(self.location.storage_options)),
                 "MAXLAKE_BATCH_MAX_EVENTS": str(self.batch_max_events),
                 "MAXLAKE_BATCH_WAIT_S": str(self.batch_wait_s),
                 "MAXLAKE_FAUST_DATADIR": str(self.work / f"faust-{worker}"),
@@ -120,6 +140,7 @@ class IngestEnv:
                 "MAXLAKE_INGEST_ENGINE": self.engine,
                 "GX_ANALYTICS_ENABLED": "false",
                 "PYTHONUNBUFFERED": "1",
+                **dict(self.kafka_env),
             }
         )
         return env
@@ -145,7 +166,7 @@ class IngestEnv:
 
     def store(self) -> DeltaStore:
         """The test's lake."""
-        return DeltaStore(self.lake_root)
+        return DeltaStore(self.location)
 
     def accounting(self) -> AccountingReport:
         """The invariant, checked against the group's committed offsets."""
@@ -508,3 +529,58 @@ def assert_expected(
             pl.col("kind") == kind
         )
         assert Counter(dups["event_id"].to_list()) == exp.duplicate_event_ids, kind
+
+
+def assert_each_offset_once(env: IngestEnv) -> None:
+    """Every offset of the test's topics is in exactly one lake table, once.
+
+    Reads Kafka's offsets with kafka-python and the Delta tables with deltalake, nothing of
+    maxlake, so the check does not depend on the code under test.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=env.bootstrap)
+    try:
+        parts = [
+            TopicPartition(topic, p)
+            for topic in env.topics()
+            for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        starts = consumer.beginning_offsets(parts)
+        ends = consumer.end_offsets(parts)
+    finally:
+        consumer.close()
+    seen: Counter[tuple[str, int, int]] = Counter()
+    names = [f"{group}/{kind}" for kind in KINDS for group in ("silver", "quarantine")]
+    for name in [*names, "ops/duplicates"]:
+        try:
+            table = DeltaTable(
+                env.location.uri(name), storage_options=dict(env.location.storage_options)
+            )
+        except TableNotFoundError:
+            continue
+        data = table.to_pyarrow_table(columns=["kafka_topic", "kafka_partition", "kafka_offset"])
+        rows = data.group_by(["kafka_topic", "kafka_partition", "kafka_offset"]).aggregate([])
+        for topic, partition, offset in zip(
+            rows["kafka_topic"].to_pylist(),
+            rows["kafka_partition"].to_pylist(),
+            rows["kafka_offset"].to_pylist(),
+            strict=True,
+        ):
+            seen[(topic, partition, offset)] += 1
+    twice = [k for k, n in seen.items() if n > 1]
+    assert not twice, f"offsets in more than one table: {twice[:10]}"
+    expected = {
+        (tp.topic, tp.partition, offset) for tp in parts for offset in range(starts[tp], ends[tp])
+    }
+    assert set(seen) == expected, (
+        f"{len(expected - set(seen))} offsets missing from the lake, "
+        f"{len(set(seen) - expected)} not produced"
+    )
+
+
+def workers_in_runs(env: IngestEnv) -> set[str]:
+    """The workers that recorded a batch with consumed offsets in ``ops/validation_runs``."""
+    runs = DeltaTable(
+        env.location.uri("ops/validation_runs"), storage_options=dict(env.location.storage_options)
+    ).to_pyarrow_table(columns=["worker", "consumed"])
+    busy = runs.filter(pc.greater(runs["consumed"], 0))
+    return set(busy["worker"].to_pylist())

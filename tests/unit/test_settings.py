@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
+from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 
 
@@ -28,3 +32,35 @@ def test_invalid_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("MAXLAKE_TOPIC_PARTITIONS", "0")
     with pytest.raises(ValidationError, match="topic_partitions"):
         Settings()
+
+
+def test_kafka_security_speaks_tls_with_and_without_sasl(tmp_path: Path) -> None:
+    from infra.tls import make_throwaway_tls
+
+    tls = make_throwaway_tls(tmp_path)
+    sasl_ssl = Settings(
+        kafka_security_protocol="SASL_SSL",
+        sasl_username="ingest",
+        sasl_password="pw-s3cret",
+        sasl_mechanism="PLAIN",
+        ssl_cafile=tls.ca,
+    ).kafka_security()
+    assert sasl_ssl["security_protocol"] == "SASL_SSL"
+    assert sasl_ssl["sasl_mechanism"] == "PLAIN"
+    assert isinstance(sasl_ssl["ssl_context"], ssl.SSLContext)
+    mutual = Settings(
+        kafka_security_protocol="SSL",
+        ssl_cafile=tls.ca,
+        ssl_certfile=tls.client_cert,
+        ssl_keyfile=tls.client_key,
+    ).kafka_security()
+    assert set(mutual) == {"security_protocol", "ssl_context"}
+    assert Settings().kafka_security() == {}
+    assert Settings(sasl_username="u").kafka_security()["security_protocol"] == "SASL_PLAINTEXT"
+
+
+def test_kafka_security_errors_name_the_settings(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MAXLAKE_SASL_USERNAME"):
+        Settings(kafka_security_protocol="SASL_SSL").kafka_security()
+    with pytest.raises(ConfigError, match="MAXLAKE_SSL_CAFILE"):
+        Settings(kafka_security_protocol="SSL", ssl_cafile=tmp_path / "nope.pem").kafka_security()

@@ -1,0 +1,140 @@
+"""Kafka over TLS: a local broker with a TLS client listener and a throwaway CA made here.
+
+SASL_SSL (SCRAM-SHA-512 over TLS): a plant producer sends, a worker process ingests into the lake
+and the accounting holds; a client without the CA is refused. SSL with client certificates
+(mutual TLS): the admin and status clients connect with the certificate, and without it fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from infra.broker import LocalBroker, free_port
+from infra.security import AccessAdmin, generate_password, plant_acls
+from infra.tls import TlsFiles, make_throwaway_tls
+from maxlake.settings import Settings
+from streams.offsets import group_offsets
+from streams.topics import ensure_topics
+from tests.integration.ingest_helpers import (
+    IngestEnv,
+    assert_expected,
+    assert_invariant,
+    produce,
+    simulate,
+    wait_for_lag_zero,
+    workers,
+)
+
+pytestmark = pytest.mark.integration
+
+TENANT = "voltcell-batteries"
+PLANT = "plant-volt-1"
+
+
+def _broker(home: Path, tls: TlsFiles, *, secure: bool) -> Iterator[LocalBroker]:
+    broker = LocalBroker(
+        home, port=free_port(), controller_port=free_port(), heap_mb=384, secure=secure, tls=tls
+    )
+    broker.start(timeout_s=120)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return make_throwaway_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def sasl_ssl_broker(
+    tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles
+) -> Iterator[LocalBroker]:
+    yield from _broker(tmp_path_factory.mktemp("sasl-ssl-kafka"), tls_files, secure=True)
+
+
+def test_ingest_over_sasl_ssl(
+    sasl_ssl_broker: LocalBroker, tls_files: TlsFiles, unique_name: str, tmp_path: Path
+) -> None:
+    broker = sasl_ssl_broker
+    assert broker.client_protocol == "SASL_SSL"
+    admin_password = broker.admin_password_path.read_text().strip()
+    admin_env = (
+        ("MAXLAKE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+        ("MAXLAKE_SASL_USERNAME", "admin"),
+        ("MAXLAKE_SASL_PASSWORD", admin_password),
+        ("MAXLAKE_SSL_CAFILE", str(tls_files.ca)),
+    )
+    env = IngestEnv(
+        broker.bootstrap, unique_name, tmp_path, (TENANT,), engine="batch", kafka_env=admin_env
+    )
+    env.create_topics()
+    plant_password = generate_password()
+    with AccessAdmin.connect(broker.bootstrap, broker.admin_client_config()) as admin:
+        admin.set_password(PLANT, plant_password)
+        admin.grant(plant_acls(PLANT, topic_prefix=unique_name, tenant=TENANT))
+    plant = IngestEnv(
+        broker.bootstrap,
+        unique_name,
+        tmp_path / "plant",
+        (TENANT,),
+        kafka_env=(
+            ("MAXLAKE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("MAXLAKE_SASL_USERNAME", PLANT),
+            ("MAXLAKE_SASL_PASSWORD", plant_password),
+            ("MAXLAKE_SSL_CAFILE", str(tls_files.ca)),
+        ),
+    )
+    events = simulate((TENANT,), seed=5, duration_s=300, bad_rate=0.05)
+    produced = produce(plant, events)
+
+    with workers(env, "tls") as (worker,):
+        wait_for_lag_zero(env, [worker], produced=produced, timeout_s=180)
+        assert worker.terminate() == 0, worker.log_tail()
+    assert_invariant(env)
+    assert_expected(env, events)
+
+    without_ca = Settings(
+        bootstrap_servers=broker.bootstrap,
+        kafka_security_protocol="SASL_SSL",
+        sasl_username="admin",
+        sasl_password=admin_password,
+    )
+    with pytest.raises(KafkaError):
+        group_offsets(without_ca, env.topics())
+
+
+def test_mutual_tls_needs_the_client_certificate(
+    tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles
+) -> None:
+    for broker in _broker(tmp_path_factory.mktemp("ssl-kafka"), tls_files, secure=False):
+        assert broker.client_protocol == "SSL"
+        settings = Settings(
+            bootstrap_servers=broker.bootstrap,
+            kafka_security_protocol="SSL",
+            ssl_cafile=tls_files.ca,
+            ssl_certfile=tls_files.client_cert,
+            ssl_keyfile=tls_files.client_key,
+            topic_partitions=2,
+        )
+        ensure_topics(settings, [TENANT], ["telemetry"])
+        topic = settings.topic_for(TENANT, "telemetry")
+        assert [p.partition for p in group_offsets(settings, [topic])] == [0, 1]
+        no_cert = Settings(
+            bootstrap_servers=broker.bootstrap,
+            kafka_security_protocol="SSL",
+            ssl_cafile=tls_files.ca,
+        )
+        with pytest.raises(KafkaError):
+            KafkaAdminClient(
+                bootstrap_servers=broker.bootstrap,
+                request_timeout_ms=5000,
+                api_version_auto_timeout_ms=5000,
+                **no_cert.kafka_security(),
+            ).list_topics()
