@@ -135,6 +135,11 @@ class Settings(BaseSettings):
         description="a machine type contributed by fewer tenants than this is suppressed "
         "(contracts with suppress_rare); 1 = off",
     )
+    curated_dir: Path | None = Field(
+        None,
+        description="curated datasets folder (local); None = <lake_root>/curated, which needs "
+        "a local lake root",
+    )
     access_dir: Path | None = Field(
         None, description="principals and grants folder; None = <lake_root>/access"
     )

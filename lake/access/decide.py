@@ -63,7 +63,7 @@ def check_read(
     version: str | int | None,
     split: str | None,
     *,
-    lake_root: str | Path,
+    lake_root: str | Path | Settings,
     contracts: ContractStore,
 ) -> Decision:
     """May ``principal`` read ``name`` at ``version`` (and ``split``, when given)?"""

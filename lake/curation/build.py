@@ -49,6 +49,7 @@ from lake.location import LakeLocation
 from lake.tables import silver_schema, silver_table
 from maxlake import __version__
 from maxlake.errors import TerminalError
+from maxlake.settings import Settings
 from schemas import EventKind, Registry
 
 if TYPE_CHECKING:
@@ -75,13 +76,18 @@ _KIND_INPUT = {
 }
 
 
-def curated_root(lake_root: str | Path | LakeLocation) -> Path:
-    """``<lake_root>/curated`` (curated sets are local folders).
+def curated_root(lake_root: str | Path | LakeLocation | Settings) -> Path:
+    """The curated datasets folder: ``MAXLAKE_CURATED_DIR`` when settings are given and set it,
+    else ``<lake_root>/curated`` (curated sets are local folders).
 
     Raises:
-        LocationError: the lake root is an object store.
+        LocationError: the folder would be under an object-store lake root.
     """
-    return LakeLocation.of(lake_root).local_path(CURATED_DIR, setting="MAXLAKE_LAKE_ROOT")
+    if isinstance(lake_root, Settings):
+        if lake_root.curated_dir is not None:
+            return lake_root.curated_dir
+        lake_root = LakeLocation.from_settings(lake_root)
+    return LakeLocation.of(lake_root).local_path(CURATED_DIR, setting="MAXLAKE_CURATED_DIR")
 
 
 def build_dataset(

@@ -69,7 +69,7 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     return _check_name(name), _check_version(version) if sep else None
 
 
-def list_datasets(lake_root: str | Path | None = None) -> list[DatasetSummary]:
+def list_datasets(lake_root: str | Path | Settings | None = None) -> list[DatasetSummary]:
     """Every dataset with at least one published version, by name."""
     root = _root(lake_root)
     out: list[DatasetSummary] = []
@@ -92,7 +92,7 @@ def list_datasets(lake_root: str | Path | None = None) -> list[DatasetSummary]:
 
 
 def show(
-    name: str, version: int | str | None = None, *, lake_root: str | Path | None = None
+    name: str, version: int | str | None = None, *, lake_root: str | Path | Settings | None = None
 ) -> Manifest:
     """The manifest of one version (default: the newest active one)."""
     return Manifest.read(_version_dir(_root(lake_root), name, version, active_only=False))
@@ -105,7 +105,7 @@ def pull(
     dest: str | Path,
     format: Literal["parquet", "arrow"] = "parquet",
     *,
-    lake_root: str | Path | None = None,
+    lake_root: str | Path | Settings | None = None,
 ) -> Path:
     """Copy one split (checked against the manifest's sha256) and the published manifest
     (:mod:`lake.curation.published`) into ``dest``.
@@ -148,7 +148,7 @@ def load(
     version: int | str | None = None,
     split: str = "train",
     *,
-    lake_root: str | Path | None = None,
+    lake_root: str | Path | Settings | None = None,
 ) -> pl.DataFrame:
     """One split in memory (default: the newest active version's ``train``)."""
     folder = _version_dir(_root(lake_root), name, version, active_only=True)
@@ -161,7 +161,7 @@ def iter_batches(
     split: str = "train",
     batch_rows: int = 100_000,
     *,
-    lake_root: str | Path | None = None,
+    lake_root: str | Path | Settings | None = None,
 ) -> Iterator[pl.DataFrame]:
     """One split as frames of at most ``batch_rows`` rows, in file order, for sets larger
     than memory (only one batch is held at a time)."""
@@ -180,8 +180,8 @@ def _batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
         yield frame
 
 
-def _root(lake_root: str | Path | None) -> Path:
-    return curated_root(Settings().lake_root if lake_root is None else lake_root)
+def _root(lake_root: str | Path | Settings | None) -> Path:
+    return curated_root(Settings() if lake_root is None else lake_root)
 
 
 def _check_name(name: object) -> str:

@@ -15,7 +15,15 @@ from typing import Any
 
 from lake import DeltaStore
 from lake.access import AccessDenied, AccessStore, AuditEntry, AuditLog, access_dir, check_read
-from lake.curation import build_dataset, list_datasets, load_spec, parse_ref, pull, show
+from lake.curation import (
+    build_dataset,
+    curated_root,
+    list_datasets,
+    load_spec,
+    parse_ref,
+    pull,
+    show,
+)
 from lake.sharing import ContractStore, contracts_dir, sharing_gate
 from maxlake.settings import Settings
 from schemas import load_registry
@@ -75,6 +83,7 @@ def _build(args: argparse.Namespace) -> int:
         jobs=JOBS,
         allow_failed_quality=args.allow_failed_quality,
         sharing=sharing_gate(settings),
+        out_root=curated_root(settings),
     )
     summary = {
         "name": manifest.name,
@@ -89,7 +98,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    datasets = list_datasets(Settings().lake_root)
+    datasets = list_datasets(Settings())
     if args.json:
         rows = [
             {
@@ -115,7 +124,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     name, version = parse_ref(args.ref)
-    sys.stdout.write(show(name, version, lake_root=Settings().lake_root).to_json().decode())
+    sys.stdout.write(show(name, version, lake_root=Settings()).to_json().decode())
     return 0
 
 
@@ -130,7 +139,7 @@ def _pull(args: argparse.Namespace) -> int:
         name,
         version,
         args.split,
-        lake_root=settings.lake_root,
+        lake_root=settings,
         contracts=ContractStore(contracts_dir(settings)),
     )
     manifest = decision.manifest
@@ -157,7 +166,7 @@ def _pull(args: argparse.Namespace) -> int:
         args.split,
         args.out,
         args.format,
-        lake_root=settings.lake_root,
+        lake_root=settings,
     )
     print(path)
     return 0

@@ -142,7 +142,7 @@ def _contracts_revoke(args: argparse.Namespace) -> int:
     settings = Settings()
     store = ContractStore(contracts_dir(settings))
     entry, marked = revoke_contract(
-        store, curated_root(settings.lake_root), args.id, args.version, reason=args.reason
+        store, curated_root(settings), args.id, args.version, reason=args.reason
     )
     what = f"{entry.contract}" + (f" v{entry.version}" if entry.version else " (every version)")
     print(f"revoked {what}; dataset versions marked revoked: {', '.join(marked) or 'none'}")

@@ -42,7 +42,7 @@ async def list_visible(request: web.Request) -> web.Response:
             request, ctx, "list", Decision("unauthenticated", 401, "a valid token is required")
         )
     visible: list[dict[str, Any]] = []
-    for summary in await asyncio.to_thread(list_datasets, ctx.settings.lake_root):
+    for summary in await asyncio.to_thread(list_datasets, ctx.settings):
         if not principal.may_read(summary.name) or summary.latest is None:
             continue
         decision = await asyncio.to_thread(_check, ctx, principal, summary.name, None, None)
@@ -99,7 +99,7 @@ async def download(request: web.Request) -> web.StreamResponse:
             version=version,
             split=split,
         )
-    folder = curated_root(ctx.settings.lake_root) / manifest.name / f"v{manifest.version}"
+    folder = curated_root(ctx.settings) / manifest.name / f"v{manifest.version}"
     path = folder / manifest.splits[split].file
     if await asyncio.to_thread(file_sha256, path) != manifest.splits[split].sha256:
         broken = Decision("error", 500, "the stored split does not match its manifest; not served")
@@ -186,7 +186,7 @@ def _check(
     show: bool = False,
 ) -> Decision:
     decision = check_read(
-        principal, name, version, split, lake_root=ctx.settings.lake_root, contracts=ctx.contracts
+        principal, name, version, split, lake_root=ctx.settings, contracts=ctx.contracts
     )
     if show and decision.outcome == "revoked":
         return Decision("allowed", 200, decision.detail, decision.manifest)

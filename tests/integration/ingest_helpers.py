@@ -71,6 +71,7 @@ QUARANTINE_REASONS: dict[str, frozenset[str]] = {
 """Every bad-input class except ``duplicate_resend`` -> the quarantine reasons it may carry."""
 
 _INGESTED = re.compile(r"batch: [1-9]\d* consumed")
+_READY = re.compile(r"\[\^\w*Worker\]: Ready")
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             text = self.log_text()
-            if "[^Worker]: Ready" in text[text.rfind(marker) :]:
+            if _READY.search(text[text.rfind(marker) :]):
                 return
             if not self.alive:
                 raise AssertionError(f"worker {self.name} died while starting:\n{self.log_tail()}")
