@@ -5,7 +5,8 @@ could leave the catalog never touches a path), then the grant (403, *before* loo
 dataset up, so a principal cannot probe which datasets exist), then existence (404), then
 whether the version may be served at all (403): it must have been built under sharing
 contracts, be ``active``, and none of its contracts may be revoked in the registry now (the
-registry is checked too, not only the manifest's status, in case marking was interrupted).
+registry is checked too, not only the manifest's status, in case marking was interrupted), and
+it must have passed its output checks unless the reader opts in.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from lake.access.principals import Principal
 from lake.curation import DatasetNotFound, InvalidDatasetRef, Manifest, show
 from lake.curation.catalog import parse_ref
+from lake.curation.errors import failed_quality_detail
 from lake.curation.published import REVOKED_NOTE
 from lake.location import LakeLocation
 from lake.sharing import ContractStore, revoked_contracts_of
@@ -65,8 +67,13 @@ def check_read(
     *,
     lake_root: str | Path | Settings,
     contracts: ContractStore,
+    allow_failed_quality: bool = False,
 ) -> Decision:
-    """May ``principal`` read ``name`` at ``version`` (and ``split``, when given)?"""
+    """May ``principal`` read ``name`` at ``version`` (and ``split``, when given)?
+
+    A version whose output checks failed (published with ``--allow-failed-quality``) is
+    denied (403) unless the reader opts in with ``allow_failed_quality``.
+    """
     if principal is None:
         return Decision("unauthenticated", 401, "a valid token is required")
     try:
@@ -94,6 +101,9 @@ def check_read(
     revoked = revoked_contracts_of(manifest, contracts)
     if manifest.status != "active" or revoked:
         return Decision("revoked", 403, f"{ref} is revoked ({REVOKED_NOTE})", manifest)
+    if not manifest.quality_passed and not allow_failed_quality:
+        detail = failed_quality_detail(ref, manifest.quality_failed)
+        return Decision("denied", 403, detail, manifest)
     if split is not None:
         try:
             parse_ref(split)

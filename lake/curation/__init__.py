@@ -17,26 +17,30 @@ from lake.curation.catalog import (
 )
 from lake.curation.errors import (
     DatasetNotFound,
+    FailedQualityRefused,
     InvalidDatasetRef,
     QualityCheckFailed,
     SpecError,
 )
-from lake.curation.job import FeatureInfo, Job, JobInputs, JobOutput
+from lake.curation.job import FeatureInfo, Job, JobInputs, JobOutput, LabelContract
 from lake.curation.manifest import Manifest, SourceInfo, SplitInfo
 from lake.curation.quality import QualityReport, check_output
 from lake.curation.spec import DatasetSpec, Filters, load_spec, parse_spec, spec_hash
+from lake.curation.summary import summary_lines
 
 __all__ = [
     "CURATED_DIR",
     "DatasetNotFound",
     "DatasetSpec",
     "DatasetSummary",
+    "FailedQualityRefused",
     "FeatureInfo",
     "Filters",
     "InvalidDatasetRef",
     "Job",
     "JobInputs",
     "JobOutput",
+    "LabelContract",
     "Manifest",
     "Progress",
     "QualityCheckFailed",
@@ -56,4 +60,5 @@ __all__ = [
     "pull",
     "show",
     "spec_hash",
+    "summary_lines",
 ]

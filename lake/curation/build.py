@@ -25,6 +25,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -220,9 +221,8 @@ def _publish(
     quality = check_output(
         output.splits,
         key_columns=output.key_columns,
-        label_columns=output.label_columns,
+        labels=output.label_contracts(),
         feature_columns=[f.name for f in output.features],
-        label_values=getattr(output, "label_values", None),
     )
     report(
         "quality",
@@ -258,6 +258,8 @@ def _publish(
         maxlake_version=__version__,
         contracts=shared.contract_refs(spec.name) if shared is not None else [],
         sharing=shared.record() if shared is not None else None,
+        label_contracts=[asdict(c) for c in output.label_contracts()],
+        job_meta=dict(output.meta),
     )
     manifest.write(staging)
     final = staging.parent / f"v{version}"
@@ -458,6 +460,9 @@ def _check_output(spec: DatasetSpec, output: JobOutput) -> None:
         missing = [c for c in declared if c not in frame.columns]
         if missing:
             raise TerminalError(f"{where}: split {name!r} lacks declared columns {missing}")
+    stray = [c.column for c in output.labels if c.column not in output.label_columns]
+    if stray:
+        raise TerminalError(f"{where}: label contracts for undeclared label columns {stray}")
     for file in output.files:
         if not _FILE.fullmatch(file) or file in _reserved_files(output):
             raise TerminalError(f"{where}: extra file name {file!r} is not allowed")

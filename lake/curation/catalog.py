@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake.curation.build import curated_root
-from lake.curation.errors import DatasetNotFound, InvalidDatasetRef
+from lake.curation.errors import DatasetNotFound, FailedQualityRefused, InvalidDatasetRef
 from lake.curation.manifest import MANIFEST_FILE, Manifest, file_sha256
 from lake.curation.published import published_manifest_bytes
 from lake.curation.spec import NAME_PATTERN
@@ -54,6 +54,8 @@ class DatasetSummary:
         latest: the newest ``active`` version (None when all are revoked).
         description: from the newest version's spec.
         purpose: from the newest version's spec.
+        failed_quality: versions published although their output checks failed (refused to
+            readers unless they opt in).
     """
 
     name: str
@@ -61,6 +63,7 @@ class DatasetSummary:
     latest: int | None
     description: str
     purpose: str
+    failed_quality: tuple[int, ...] = ()
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
@@ -77,8 +80,9 @@ def list_datasets(lake_root: str | Path | Settings | None = None) -> list[Datase
         versions = _versions(root / name)
         if not versions:
             continue
-        newest = Manifest.read(root / name / f"v{versions[-1]}")
-        active = [v for v in versions if _status(root / name / f"v{v}") == "active"]
+        manifests = {v: Manifest.read(root / name / f"v{v}") for v in versions}
+        newest = manifests[versions[-1]]
+        active = [v for v in versions if manifests[v].status == "active"]
         out.append(
             DatasetSummary(
                 name=name,
@@ -86,6 +90,7 @@ def list_datasets(lake_root: str | Path | Settings | None = None) -> list[Datase
                 latest=active[-1] if active else None,
                 description=str(newest.spec.get("description", "")),
                 purpose=str(newest.spec.get("purpose", "")),
+                failed_quality=tuple(v for v in versions if not manifests[v].quality_passed),
             )
         )
     return out
@@ -106,6 +111,7 @@ def pull(
     format: Literal["parquet", "arrow"] = "parquet",
     *,
     lake_root: str | Path | Settings | None = None,
+    allow_failed_quality: bool = False,
 ) -> Path:
     """Copy one split (checked against the manifest's sha256) and the published manifest
     (:mod:`lake.curation.published`) into ``dest``.
@@ -118,10 +124,12 @@ def pull(
 
     Raises:
         TerminalError: the stored split does not match its manifest hash (corrupt or altered).
+        FailedQualityRefused: the version failed its output checks and
+            ``allow_failed_quality`` is False.
     """
     if format not in ("parquet", "arrow"):
         raise InvalidDatasetRef("format", format, "'parquet' or 'arrow'")
-    folder = _version_dir(_root(lake_root), name, version, active_only=True)
+    folder = _readable(_root(lake_root), name, version, allow_failed_quality)
     manifest = Manifest.read(folder)
     source = _split_file(folder, manifest, split)
     if file_sha256(source) != manifest.splits[split].sha256:
@@ -149,9 +157,15 @@ def load(
     split: str = "train",
     *,
     lake_root: str | Path | Settings | None = None,
+    allow_failed_quality: bool = False,
 ) -> pl.DataFrame:
-    """One split in memory (default: the newest active version's ``train``)."""
-    folder = _version_dir(_root(lake_root), name, version, active_only=True)
+    """One split in memory (default: the newest active version's ``train``).
+
+    Raises:
+        FailedQualityRefused: the version failed its output checks and
+            ``allow_failed_quality`` is False.
+    """
+    folder = _readable(_root(lake_root), name, version, allow_failed_quality)
     return pl.read_parquet(_split_file(folder, Manifest.read(folder), split))
 
 
@@ -162,12 +176,13 @@ def iter_batches(
     batch_rows: int = 100_000,
     *,
     lake_root: str | Path | Settings | None = None,
+    allow_failed_quality: bool = False,
 ) -> Iterator[pl.DataFrame]:
     """One split as frames of at most ``batch_rows`` rows, in file order, for sets larger
-    than memory (only one batch is held at a time)."""
+    than memory (only one batch is held at a time). Failed-quality versions as :func:`load`."""
     if batch_rows < 1:
         raise InvalidDatasetRef("batch_rows", batch_rows, "a positive integer")
-    folder = _version_dir(_root(lake_root), name, version, active_only=True)
+    folder = _readable(_root(lake_root), name, version, allow_failed_quality)
     path = _split_file(folder, Manifest.read(folder), split)
     return _batches(path, batch_rows)
 
@@ -248,6 +263,15 @@ def _version_dir(root: Path, name: str, version: int | str | None, *, active_onl
         status = _status(folder)
         if status != "active":
             raise TerminalError(f"{name}@v{wanted} is {status}; it can no longer be read")
+    return folder
+
+
+def _readable(root: Path, name: str, version: int | str | None, allow_failed: bool) -> Path:
+    """An active version's folder; a failed-quality one only when ``allow_failed``."""
+    folder = _version_dir(root, name, version, active_only=True)
+    manifest = Manifest.read(folder)
+    if not manifest.quality_passed and not allow_failed:
+        raise FailedQualityRefused(f"{manifest.name}@v{manifest.version}", manifest.quality_failed)
     return folder
 
 

@@ -8,6 +8,7 @@ from maxlake.errors import ConfigError, TerminalError
 
 __all__ = [
     "DatasetNotFound",
+    "FailedQualityRefused",
     "InvalidDatasetRef",
     "QualityCheckFailed",
     "SpecError",
@@ -54,4 +55,24 @@ class QualityCheckFailed(TerminalError):
             "(build with allow_failed_quality / --allow-failed-quality to publish anyway)"
         )
         self.dataset = dataset
+        self.failed = failed
+
+
+def failed_quality_detail(ref: str, failed: Iterable[str]) -> str:
+    """Why a failed-quality version is refused, and how to read it anyway."""
+    names = ", ".join(failed) or "unknown checks"
+    return (
+        f"{ref} failed its output checks ({names}) and was published with "
+        "--allow-failed-quality; it is not served by default: read it anyway with "
+        "allow_failed_quality=True (CLI --allow-failed-quality, HTTP ?allow_failed_quality=true)"
+    )
+
+
+class FailedQualityRefused(TerminalError):
+    """A version that failed its output checks was asked for without opting in."""
+
+    def __init__(self, ref: str, failed: Iterable[str]) -> None:
+        failed = list(failed)
+        super().__init__(failed_quality_detail(ref, failed))
+        self.ref = ref
         self.failed = failed

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["FeatureInfo", "Job", "JobInputs", "JobOutput", "ParamsCheck"]
+__all__ = ["FeatureInfo", "Job", "JobInputs", "JobOutput", "LabelContract", "ParamsCheck"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,33 @@ class FeatureInfo:
 
 
 @dataclass(frozen=True)
+class LabelContract:
+    """What a label column promises; the build's output checks are derived from it.
+
+    Attributes:
+        column: the label column.
+        nullable: nulls are part of the contract (for example no defect code for a PASS
+            part); otherwise a null label blocks publishing.
+        values: the valid values of a categorical label (checked, blocking).
+        min_classes: at least this many distinct values over all splits (blocking; a binary
+            label with one class teaches nothing).
+        min_class_share: every value of ``values`` should make at least this share of the
+            non-null rows (advisory: recorded as a warning, the class balance is in the
+            manifest's label distributions).
+        min_value: smallest valid value of a numeric label (blocking).
+        max_value: largest valid value of a numeric label (blocking).
+    """
+
+    column: str
+    nullable: bool = False
+    values: tuple[Any, ...] | None = None
+    min_classes: int | None = None
+    min_class_share: float | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+@dataclass(frozen=True)
 class JobOutput:
     """What a job returns.
 
@@ -64,6 +91,9 @@ class JobOutput:
         key_columns: columns that identify a row (machine, window start, part serial, ...).
         files: extra artefacts written next to the splits (for example normalisation
             statistics as JSON bytes); included in the content hash.
+        labels: the label contracts; a label column without one is checked as not null.
+        meta: job facts for the manifest's ``job_meta`` (JSON-ready, for example the split
+            cut instants).
     """
 
     splits: dict[str, pl.DataFrame]
@@ -71,6 +101,13 @@ class JobOutput:
     label_columns: list[str]
     key_columns: list[str]
     files: dict[str, bytes] = field(default_factory=dict)
+    labels: list[LabelContract] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def label_contracts(self) -> list[LabelContract]:
+        """One contract per label column: the declared one, else "not null"."""
+        declared = {c.column: c for c in self.labels}
+        return [declared.get(c, LabelContract(c)) for c in self.label_columns]
 
 
 Job = Callable[[JobInputs], JobOutput]

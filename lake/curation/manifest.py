@@ -111,6 +111,21 @@ class Manifest:
     """How sharing was enforced (``lake.sharing.SharedInputs.record``); None = not enforced."""
     status_reason: str = ""
     """Why the status is not ``active`` (for example the revoked contract)."""
+    label_contracts: list[Mapping[str, Any]] = field(default_factory=list)
+    """The job's label contracts (``lake.curation.job.LabelContract`` as dicts)."""
+    job_meta: Mapping[str, Any] = field(default_factory=dict)
+    """Facts the job reported (``JobOutput.meta``), for example its split cut instants."""
+
+    @property
+    def quality_passed(self) -> bool:
+        """Whether every blocking output check passed (False: published with
+        ``--allow-failed-quality``; refused to readers unless they ask for it)."""
+        return self.quality.get("success") is not False
+
+    @property
+    def quality_failed(self) -> list[str]:
+        """Names of the failed blocking output checks."""
+        return [str(name) for name in self.quality.get("failed", [])]
 
     @property
     def source_versions(self) -> dict[str, int | None]:

@@ -7,8 +7,12 @@ definition are built once per process under names of their own, so they coexist 
 ingest gateway's.
 
 Checks on keys, labels and the row count are *blocking*: a dataset that fails one is not
-published. "Feature not entirely null" is advisory (a job may emit a column per registry tag,
-and a filtered set can lack a machine type): it is recorded but does not block.
+published. The label checks come from each job's declared label contracts
+(:class:`~lake.curation.job.LabelContract`): not null unless the label is declared nullable,
+in its value set, at least ``min_classes`` distinct values, within ``[min_value, max_value]``.
+"Feature not entirely null" and the class balance (``min_class_share``) are advisory (a job may
+emit a column per registry tag, and a filtered set can lack a machine type or be imbalanced):
+they are recorded but do not block.
 
 One validation covers every split at once (a ``_split`` column is added), so a key that occurs
 in two splits — leakage between train and test — fails the uniqueness check.
@@ -25,6 +29,7 @@ from typing import Any
 
 import polars as pl
 
+from lake.curation.job import LabelContract
 from maxlake.errors import ConfigError
 
 __all__ = ["SUITE_NAME", "ExpectationResult", "QualityReport", "check_output"]
@@ -33,7 +38,7 @@ SUITE_NAME = "maxlake.curated_output"
 SPLIT_COLUMN = "_split"
 _NAME_KEY = "maxlake_name"
 _LOCK = threading.Lock()
-_ADVISORY = "feature_not_all_null:"
+_ADVISORY = ("feature_not_all_null:", "label_balance:")
 
 
 @dataclass(frozen=True)
@@ -123,23 +128,22 @@ def check_output(
     splits: Mapping[str, pl.DataFrame],
     *,
     key_columns: Sequence[str],
-    label_columns: Sequence[str],
+    labels: Sequence[LabelContract],
     feature_columns: Sequence[str],
-    label_values: Mapping[str, Sequence[Any]] | None = None,
 ) -> QualityReport:
     """Validate the job's output.
 
     Expectations: at least one row; every key column not null; the key unique over all splits
-    together; every label column not null and, when ``label_values`` declares its value set,
-    within it (all blocking); every feature column not entirely null (advisory).
+    together; each label as its contract declares (all blocking); every feature column not
+    entirely null and each label's class balance (advisory).
 
     Args:
         splits: split name -> rows.
         key_columns: columns that identify a row.
-        label_columns: the label column(s).
+        labels: one contract per label column (``JobOutput.label_contracts()``).
         feature_columns: the feature columns.
-        label_values: label column -> its valid values (optional per column).
     """
+    label_columns = [c.column for c in labels]
     needed = list(dict.fromkeys([*key_columns, *label_columns, *feature_columns]))
     frame = pl.concat(
         [
@@ -150,9 +154,7 @@ def check_output(
     )
     rt = _runtime()
     suite = rt.gx.ExpectationSuite(name=SUITE_NAME)
-    for name, expectation in _expectations(
-        rt.gxe, key_columns, label_columns, feature_columns, label_values or {}
-    ):
+    for name, expectation in _expectations(rt.gxe, key_columns, labels, feature_columns):
         expectation.meta = {_NAME_KEY: name}
         suite.add_expectation(expectation)
     with _LOCK:
@@ -175,16 +177,36 @@ def check_output(
                 blocking=not name.startswith(_ADVISORY),
             )
         )
+    results += [_class_balance(frame, c) for c in labels if c.min_class_share is not None]
     ok = all(r.success for r in results if r.blocking)
     return QualityReport(SUITE_NAME, ok, tuple(results))
+
+
+def _class_balance(frame: pl.DataFrame, label: LabelContract) -> ExpectationResult:
+    """Advisory: the rarest declared class holds at least ``min_class_share`` of the non-null
+    labels (observed: the share of each class)."""
+    values = frame.get_column(label.column).drop_nulls()
+    classes = list(label.values) if label.values is not None else values.unique().sort().to_list()
+    total = values.len()
+    shares = {
+        str(v): (round(int((values == v).sum()) / total, 6) if total else 0.0) for v in classes
+    }
+    floor = label.min_class_share or 0.0
+    return ExpectationResult(
+        name=f"label_balance:{label.column}",
+        expectation="maxlake.label_class_share_at_least",
+        success=bool(shares) and min(shares.values()) >= floor,
+        unexpected_count=None,
+        observed_value=shares,
+        blocking=False,
+    )
 
 
 def _expectations(
     gxe: Any,
     keys: Sequence[str],
-    labels: Sequence[str],
+    labels: Sequence[LabelContract],
     features: Sequence[str],
-    label_values: Mapping[str, Sequence[Any]],
 ) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = [("rows", gxe.ExpectTableRowCountToBeBetween(min_value=1))]
     out += [(f"key_not_null:{c}", gxe.ExpectColumnValuesToNotBeNull(column=c)) for c in keys]
@@ -197,12 +219,32 @@ def _expectations(
                 gxe.ExpectCompoundColumnsToBeUnique(column_list=list(keys)),
             )
         )
-    for c in labels:
-        out.append((f"label_not_null:{c}", gxe.ExpectColumnValuesToNotBeNull(column=c)))
-        if c in label_values:
-            values = list(label_values[c])
+    for label in labels:
+        c = label.column
+        if not label.nullable:
+            out.append((f"label_not_null:{c}", gxe.ExpectColumnValuesToNotBeNull(column=c)))
+        if label.values is not None:
+            values = list(label.values)
             out.append(
                 (f"label_in_set:{c}", gxe.ExpectColumnValuesToBeInSet(column=c, value_set=values))
+            )
+        if label.min_classes is not None:
+            out.append(
+                (
+                    f"label_classes:{c}",
+                    gxe.ExpectColumnUniqueValueCountToBeBetween(
+                        column=c, min_value=label.min_classes
+                    ),
+                )
+            )
+        if label.min_value is not None or label.max_value is not None:
+            out.append(
+                (
+                    f"label_range:{c}",
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column=c, min_value=label.min_value, max_value=label.max_value
+                    ),
+                )
             )
     out += [
         (

@@ -50,6 +50,8 @@ __all__ = [
     "load_spec",
     "parse_spec",
     "published_schema_path",
+    "reference_specs",
+    "resolve_spec",
     "spec_hash",
     "spec_json_schema",
     "write_published_schema",
@@ -173,6 +175,39 @@ def load_spec(path: str | Path, *, jobs: Collection[str] | None = None) -> Datas
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(src, "file", f"not valid TOML: {exc}") from exc
     return parse_spec(doc, source=src, jobs=jobs)
+
+
+def reference_specs() -> dict[str, Path]:
+    """The packaged reference specs (``lake/curation/specs/*.toml``): dataset name -> file."""
+    out: dict[str, Path] = {}
+    for path in sorted(Path(__file__).with_name("specs").glob("*.toml")):
+        with open(path, "rb") as fh:
+            name = tomllib.load(fh).get("name")
+        if isinstance(name, str):
+            out[name] = path
+    return out
+
+
+def resolve_spec(ref: str | Path) -> Path:
+    """A spec file path, or the packaged reference spec named ``ref``
+    (``predictive-maintenance``, ``part-quality``, ...; ``_`` and ``-`` are interchangeable).
+
+    Raises:
+        SpecError: ``ref`` is neither an existing file nor a reference dataset name.
+    """
+    path = Path(ref)
+    if path.exists():
+        return path
+    references = reference_specs()
+    wanted = str(ref).replace("_", "-")
+    if wanted in references:
+        return references[wanted]
+    raise SpecError(
+        str(ref),
+        "file",
+        "no such file, and not a reference dataset name "
+        f"(reference: {', '.join(sorted(references))})",
+    )
 
 
 def parse_spec(

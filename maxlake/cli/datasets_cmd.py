@@ -23,7 +23,9 @@ from lake.curation import (
     parse_ref,
     pull,
     show,
+    summary_lines,
 )
+from lake.curation.spec import reference_specs, resolve_spec
 from lake.sharing import ContractStore, contracts_dir, sharing_gate
 from maxlake.settings import Settings
 from schemas import load_registry
@@ -37,7 +39,11 @@ def register(sub: Any) -> None:
     cmds = parser.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND", required=True)
 
     build = cmds.add_parser("build", help="build a new dataset version from a spec file")
-    build.add_argument("spec", type=Path, help="dataset spec (TOML)")
+    build.add_argument(
+        "spec",
+        help="dataset spec (TOML file) or a reference dataset name: "
+        + ", ".join(sorted(reference_specs())),
+    )
     build.add_argument("--registry", type=Path, help="asset registry TOML (default: packaged)")
     build.add_argument(
         "--allow-failed-quality",
@@ -50,8 +56,9 @@ def register(sub: Any) -> None:
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(handler=_list)
 
-    show_cmd = cmds.add_parser("show", help="print the manifest of NAME[@VERSION]")
+    show_cmd = cmds.add_parser("show", help="summarise NAME[@VERSION] (--json: the manifest)")
     show_cmd.add_argument("ref", metavar="NAME[@VERSION]", help="e.g. spindle or spindle@3")
+    show_cmd.add_argument("--json", action="store_true", help="print the whole manifest")
     show_cmd.set_defaults(handler=_show)
 
     pull_cmd = cmds.add_parser("pull", help="copy one split (and its manifest) to a folder")
@@ -61,6 +68,11 @@ def register(sub: Any) -> None:
     pull_cmd.add_argument("--out", type=Path, default=Path(), help="target folder (default: .)")
     pull_cmd.add_argument(
         "--token", help="principal token (default: MAXLAKE_TOKEN); checked and audited"
+    )
+    pull_cmd.add_argument(
+        "--allow-failed-quality",
+        action="store_true",
+        help="also pull a version whose output checks failed (refused by default)",
     )
     pull_cmd.set_defaults(handler=_pull)
 
@@ -74,7 +86,7 @@ def _build(args: argparse.Namespace) -> int:
     from lake.curation.jobs import JOBS
 
     settings = Settings()
-    spec = load_spec(args.spec, jobs=JOBS)
+    spec = load_spec(resolve_spec(args.spec), jobs=JOBS)
     manifest = build_dataset(
         DeltaStore.from_settings(settings),
         spec,
@@ -91,8 +103,14 @@ def _build(args: argparse.Namespace) -> int:
         "rows": {name: s.rows for name, s in manifest.splits.items()},
         "sources": manifest.source_versions,
         "content_hash": manifest.content_hash,
-        "quality_success": manifest.quality.get("success"),
+        "quality_success": manifest.quality_passed,
     }
+    if not manifest.quality_passed:
+        print(
+            f"datasets: {manifest.name}@v{manifest.version} FAILED its output checks "
+            f"({', '.join(manifest.quality_failed)}); readers are refused it by default",
+            file=sys.stderr,
+        )
     print(json.dumps(summary, sort_keys=True))
     return 0
 
@@ -107,6 +125,7 @@ def _list(args: argparse.Namespace) -> int:
                 "latest": d.latest,
                 "purpose": d.purpose,
                 "description": d.description,
+                "failed_quality": list(d.failed_quality),
             }
             for d in datasets
         ]
@@ -115,16 +134,26 @@ def _list(args: argparse.Namespace) -> int:
     if not datasets:
         print("no datasets yet (maxlake datasets build SPEC)")
         return 0
-    print(f"{'NAME':<32} {'LATEST':>6} {'VERSIONS':>8}  PURPOSE")
+    print(f"{'NAME':<32} {'LATEST':>6} {'VERSIONS':>8}  {'QUALITY':<8}  PURPOSE")
     for d in datasets:
         latest = f"v{d.latest}" if d.latest is not None else "-"
-        print(f"{d.name:<32} {latest:>6} {len(d.versions):>8}  {d.purpose}")
+        quality = "FAILED" if d.latest in d.failed_quality else "passed"
+        if d.latest is None:
+            quality = "-"
+        print(f"{d.name:<32} {latest:>6} {len(d.versions):>8}  {quality:<8}  {d.purpose}")
+    failed = [f"{d.name}@v{v}" for d in datasets for v in d.failed_quality]
+    if failed:
+        print(f"failed output checks (not served by default): {', '.join(failed)}")
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
     name, version = parse_ref(args.ref)
-    sys.stdout.write(show(name, version, lake_root=Settings()).to_json().decode())
+    manifest = show(name, version, lake_root=Settings())
+    if args.json:
+        sys.stdout.write(manifest.to_json().decode())
+    else:
+        print("\n".join(summary_lines(manifest)))
     return 0
 
 
@@ -141,6 +170,7 @@ def _pull(args: argparse.Namespace) -> int:
         args.split,
         lake_root=settings,
         contracts=ContractStore(contracts_dir(settings)),
+        allow_failed_quality=args.allow_failed_quality,
     )
     manifest = decision.manifest
     entry = AuditEntry(
@@ -167,6 +197,7 @@ def _pull(args: argparse.Namespace) -> int:
         args.out,
         args.format,
         lake_root=settings,
+        allow_failed_quality=args.allow_failed_quality,
     )
     print(path)
     return 0

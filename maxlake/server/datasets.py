@@ -20,7 +20,7 @@ from aiohttp import web
 from lake.access import AuditEntry, Decision, check_read
 from lake.curation import list_datasets
 from lake.curation.build import curated_root
-from lake.curation.manifest import file_sha256
+from lake.curation.manifest import Manifest, file_sha256
 from lake.curation.published import published_manifest_bytes
 from maxlake.server.context import CONTEXT, ServiceContext
 
@@ -29,12 +29,16 @@ __all__ = ["OPENAPI_PATHS", "routes"]
 routes = web.RouteTableDef()
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+QUALITY_HEADER = "X-Maxlake-Quality"
+"""``passed`` or ``failed``: whether the version passed its output checks."""
 _BATCH_ROWS = 65_536
 
 
 @routes.get("/v1/datasets")
 async def list_visible(request: web.Request) -> web.Response:
-    """Datasets the token holds a grant for that have a servable version."""
+    """Datasets the token holds a grant for that have a servable version; a version that
+    failed its output checks is listed with ``"quality": "failed"`` (downloads need
+    ``?allow_failed_quality=true``)."""
     ctx = request.app[CONTEXT]
     principal = await ctx.authenticate(request)
     if principal is None:
@@ -45,15 +49,20 @@ async def list_visible(request: web.Request) -> web.Response:
     for summary in await asyncio.to_thread(list_datasets, ctx.settings):
         if not principal.may_read(summary.name) or summary.latest is None:
             continue
-        decision = await asyncio.to_thread(_check, ctx, principal, summary.name, None, None)
+        decision = await asyncio.to_thread(
+            _check, ctx, principal, summary.name, None, None, allow_failed_quality=True
+        )
         if decision.allowed and decision.manifest is not None:
+            m = decision.manifest
             visible.append(
                 {
                     "name": summary.name,
-                    "latest": decision.manifest.version,
+                    "latest": m.version,
                     "purpose": summary.purpose,
                     "description": summary.description,
-                    "splits": {n: s.rows for n, s in decision.manifest.splits.items()},
+                    "splits": {n: s.rows for n, s in m.splits.items()},
+                    "quality": "passed" if m.quality_passed else "failed",
+                    "failed_checks": m.quality_failed,
                 }
             )
     entry = AuditEntry("list", "allowed", principal=principal.name, rows=len(visible), status=200)
@@ -83,8 +92,11 @@ async def download(request: web.Request) -> web.StreamResponse:
         request.match_info["split"],
     )
     fmt = request.query.get("format", "parquet")
+    allow_failed = request.query.get("allow_failed_quality", "false").lower() == "true"
     principal = await ctx.authenticate(request)
-    decision = await asyncio.to_thread(_check, ctx, principal, name, version, split)
+    decision = await asyncio.to_thread(
+        _check, ctx, principal, name, version, split, allow_failed_quality=allow_failed
+    )
     if decision.allowed and fmt not in ("parquet", "arrow"):
         decision = Decision("invalid", 400, f"format {fmt!r} is not 'parquet' or 'arrow'")
     manifest = decision.manifest
@@ -118,6 +130,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         "Content-Disposition": f'attachment; filename="{filename}"',
         "X-Maxlake-Content-Hash": manifest.content_hash,
         "X-Maxlake-Rows": str(manifest.splits[split].rows),
+        QUALITY_HEADER: _quality(manifest),
     }
     entry = AuditEntry(
         "download",
@@ -157,7 +170,9 @@ async def _show(request: web.Request, version: str | None) -> web.Response:
     ctx = request.app[CONTEXT]
     name = request.match_info["name"]
     principal = await ctx.authenticate(request)
-    decision = await asyncio.to_thread(_check, ctx, principal, name, version, None, show=True)
+    decision = await asyncio.to_thread(
+        _check, ctx, principal, name, version, None, show=True, allow_failed_quality=True
+    )
     manifest = decision.manifest
     if not decision.allowed or manifest is None:
         return await _refuse(
@@ -173,7 +188,15 @@ async def _show(request: web.Request, version: str | None) -> web.Response:
         status=200,
     )
     await ctx.audit(request, entry)
-    return web.Response(body=published_manifest_bytes(manifest), content_type="application/json")
+    return web.Response(
+        body=published_manifest_bytes(manifest),
+        content_type="application/json",
+        headers={QUALITY_HEADER: _quality(manifest)},
+    )
+
+
+def _quality(manifest: Manifest) -> str:
+    return "passed" if manifest.quality_passed else "failed"
 
 
 def _check(
@@ -184,9 +207,16 @@ def _check(
     split: str | None,
     *,
     show: bool = False,
+    allow_failed_quality: bool = False,
 ) -> Decision:
     decision = check_read(
-        principal, name, version, split, lake_root=ctx.settings, contracts=ctx.contracts
+        principal,
+        name,
+        version,
+        split,
+        lake_root=ctx.settings,
+        contracts=ctx.contracts,
+        allow_failed_quality=allow_failed_quality,
     )
     if show and decision.outcome == "revoked":
         return Decision("allowed", 200, decision.detail, decision.manifest)
@@ -290,7 +320,10 @@ _SPLIT_PARAM = {**_NAME_PARAM, "name": "split"}
 _REFUSALS = {
     "400": {"description": "malformed name, version, split or format", **_ERROR},
     "401": {"description": "missing or invalid token", **_ERROR},
-    "403": {"description": "no grant, built without contracts, or revoked", **_ERROR},
+    "403": {
+        "description": "no grant, built without contracts, revoked, or failed its output checks",
+        **_ERROR,
+    },
     "404": {"description": "no such dataset, version or split (asked with a grant)", **_ERROR},
     "429": {
         "description": "too many failed tokens from this key id or address; see Retry-After",
@@ -359,10 +392,18 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "default": "parquet",
                     },
                 },
+                {
+                    "name": "allow_failed_quality",
+                    "in": "query",
+                    "required": False,
+                    "description": "true: also serve a version that failed its output checks",
+                    "schema": {"type": "boolean", "default": False},
+                },
             ],
             "responses": {
                 "200": {
-                    "description": "the split; headers X-Maxlake-Content-Hash and X-Maxlake-Rows",
+                    "description": "the split; headers X-Maxlake-Content-Hash, X-Maxlake-Rows and "
+                    "X-Maxlake-Quality (passed|failed)",
                     "content": {
                         "application/vnd.apache.parquet": {
                             "schema": {"type": "string", "format": "binary"}

@@ -56,6 +56,8 @@ _SCHEMAS: dict[str, Any] = {
                         "purpose": {"type": "string"},
                         "description": {"type": "string"},
                         "splits": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "quality": {"type": "string", "enum": ["passed", "failed"]},
+                        "failed_checks": {"type": "array", "items": {"type": "string"}},
                     },
                 },
             }

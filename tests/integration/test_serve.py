@@ -148,11 +148,15 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             store, spec(name, purpose=purpose), registry=registry(), jobs=JOBS, sharing=gate
         )
     build_dataset(store, spec("raw"), registry=registry(), jobs=JOBS)
+    flawed = spec("flawed", purpose="pm-study", filters={"machine_types": ["reflow_oven"]})
+    build_dataset(
+        store, flawed, registry=registry(), jobs=JOBS, sharing=gate, allow_failed_quality=True
+    )
     tokens = {}
     for principal in ("pm-team", "nogrant"):
         out = _cli(env, "access", "principal", "add", principal, "--kind", "model_team")
         tokens[principal] = out.strip().splitlines()[-1]
-    for dataset in ("spindle", "other", "doomed", "raw"):
+    for dataset in ("spindle", "other", "doomed", "raw", "flawed"):
         _cli(env, "access", "grant", "pm-team", dataset)
     port = free_port()
     log = (root / "serve.log").open("wb")
@@ -406,3 +410,30 @@ def test_the_audit_trail_refuses_a_delete(service: Service) -> None:
     with pytest.raises(CommitFailedError, match="append-only"):
         table.delete("principal = 'pm-team'")
     assert DeltaTable(str(service.lake / "ops" / "audit")).version() == before
+
+
+def test_a_failed_quality_version_is_marked_and_served_only_on_request(
+    service: Service, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = service.tokens["pm-team"]
+    status, _, body = service.get("/v1/datasets", token)
+    listed = {d["name"]: d for d in json.loads(body)["datasets"]}
+    assert (listed["flawed"]["quality"], listed["flawed"]["failed_checks"]) == ("failed", ["rows"])
+    assert listed["spindle"]["quality"] == "passed"
+
+    status, headers, body = service.get("/v1/datasets/flawed", token)
+    assert (status, headers["X-Maxlake-Quality"]) == (200, "failed")
+    assert json.loads(body)["quality"]["success"] is False
+
+    split = "/v1/datasets/flawed/versions/1/splits/train"
+    status, _, body = service.get(split, token)
+    assert status == 403
+    assert "failed its output checks (rows)" in json.loads(body)["error"]["detail"]
+    status, headers, _ = service.get(split + "?allow_failed_quality=true", token)
+    assert (status, headers["X-Maxlake-Quality"]) == (200, "failed")
+
+    pull = ["datasets", "pull", "flawed@1", "--out", str(tmp_path), "--token", token]
+    assert service.cli(*pull, capsys=capsys)[0] == 1
+    assert not list(tmp_path.iterdir())
+    assert service.cli(*pull, "--allow-failed-quality", capsys=capsys)[0] == 0
+    assert (tmp_path / "flawed-v1-train.parquet").is_file()

@@ -10,8 +10,8 @@ process_end``, pooled over those machines. Nothing recorded after ``process_end`
 ``process_start``) contributes. Machines are matched on (tenant, plant, machine) because the
 inspection lists machine ids only. A part without readings of a tag gets nulls.
 
-Labels: ``result`` (PASS/FAIL/REWORK) and ``defect_code``, the first of ``defect_codes`` (null
-when there is none).
+Labels: ``result`` (PASS/FAIL/REWORK, never null, at least two classes) and ``defect_code``, the
+first of ``defect_codes`` (declared nullable: null when there is none, as for every PASS part).
 
 Split (``split_by``): ``"lot"`` (default) puts each lot in the split its stable hash falls in
 (sha256 of seed, tenant, plant and lot mapped to [0, 1) and cut at the configured shares);
@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from lake.curation.job import FeatureInfo, JobInputs, JobOutput
+from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelContract
 from lake.curation.jobs._frames import (
     as_us,
     list_mean,
@@ -48,6 +48,12 @@ __all__ = ["LABELS", "PARAMETERS", "STATS", "PartQualityParams", "part_quality"]
 JOB: Final = "part_quality"
 KEYS: Final = ("tenant", "plant", "line", "part_serial", "event_id")
 LABELS: Final = ("result", "defect_code")
+LABEL_CONTRACTS: Final = (
+    LabelContract("result", values=("PASS", "FAIL", "REWORK"), min_classes=2, min_class_share=0.01),
+    LabelContract("defect_code", nullable=True),
+)
+"""``result`` is never null and takes at least two of its three values; ``defect_code`` is null
+for a part without defects (every PASS part), by contract."""
 STATS: Final = ("mean", "max", "std")
 PARAMETERS: Final = ("split", "split_by", "seed", "tags", "qualities", "join_bucket")
 _LOT_KEYS: Final = ("tenant", "plant", "lot")
@@ -115,6 +121,7 @@ def part_quality(inputs: JobInputs) -> JobOutput:
         ],
         label_columns=list(LABELS),
         key_columns=list(KEYS),
+        labels=list(LABEL_CONTRACTS),
     )
 
 

@@ -36,7 +36,7 @@ from typing import Any, Final, Literal
 
 import polars as pl
 
-from lake.curation.job import FeatureInfo, JobInputs, JobOutput
+from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelContract
 from lake.curation.jobs._frames import (
     MACHINE_KEYS,
     as_us,
@@ -68,6 +68,8 @@ JOB: Final = "predictive_maintenance"
 LABEL: Final = "failure_within_h"
 STATS: Final = ("mean", "std", "min", "max", "last", "slope", "count")
 """Statistics per tag, in column order."""
+LABEL_CONTRACT: Final = LabelContract(LABEL, values=(0, 1), min_classes=2, min_class_share=0.01)
+"""0/1, never null, both classes present; a positive share under 1 % is flagged (advisory)."""
 KEYS: Final = (*MACHINE_KEYS, "window_start", "window_end")
 PARAMETERS: Final = (
     "window",
@@ -149,6 +151,7 @@ def predictive_maintenance(inputs: JobInputs) -> JobOutput:
         features=_features(units),
         label_columns=[LABEL],
         key_columns=list(KEYS),
+        labels=[LABEL_CONTRACT],
     )
 
 

@@ -199,3 +199,27 @@ def test_a_job_parameter_typo_fails_before_any_data_is_read(tmp_path: Path) -> N
     )
     with pytest.raises(JobParamError, match="parameter 'windw' is not a parameter of this job"):
         build_dataset(store, typo, registry=registry())
+
+
+def test_the_part_quality_reference_spec_publishes_with_null_defect_codes(tmp_path: Path) -> None:
+    from lake.curation import load_spec
+
+    store = seeded_lake(tmp_path)
+    for i, (result, defects) in enumerate(
+        [("PASS", []), ("FAIL", ["BURR"]), ("PASS", []), ("REWORK", ["CHATTER-MARK"])]
+    ):
+        when = T0 + timedelta(hours=6 * i, minutes=3)
+        write_inspection(
+            store, f"part-{i}", ["cnc-101"], when, result=result, defects=defects, lot=f"lot-{i}"
+        )
+    reference = Path(__file__).parents[3] / "lake/curation/specs/part_quality.toml"
+    manifest = build_dataset(store, load_spec(reference), registry=registry())
+
+    assert manifest.quality_passed, manifest.quality["failed"]
+    assert "label_not_null:defect_code" not in {r["name"] for r in manifest.quality["results"]}
+    assert {c["column"]: c["nullable"] for c in manifest.label_contracts} == {
+        "result": False,
+        "defect_code": True,
+    }
+    nulls = sum(s.labels["defect_code"]["nulls"] for s in manifest.splits.values())
+    assert nulls == 2

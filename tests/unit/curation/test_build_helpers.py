@@ -76,9 +76,16 @@ def write_telemetry(store: DeltaStore, rows: Sequence[Reading], *, first_offset:
 
 
 def write_inspection(
-    store: DeltaStore, serial: str, machines: Sequence[str], when: datetime
+    store: DeltaStore,
+    serial: str,
+    machines: Sequence[str],
+    when: datetime,
+    *,
+    result: str = "PASS",
+    defects: Sequence[str] = (),
+    lot: str = "lot-1",
 ) -> int:
-    """Append one inspection of a Stuttgart part made by ``machines``."""
+    """Append one inspection of a Stuttgart part made by ``machines`` (5 min process)."""
     plant, line, _ = STUTTGART
     record = {
         "event_id": f"i-{serial}",
@@ -91,12 +98,12 @@ def write_inspection(
         "sent_time": None,
         "date": when.date(),
         "part_serial": serial,
-        "lot": "lot-1",
+        "lot": lot,
         "machines": list(machines),
         "process_start": when - timedelta(minutes=5),
         "process_end": when,
-        "result": "PASS",
-        "defect_codes": [],
+        "result": result,
+        "defect_codes": list(defects),
         "dimensions": [],
         "kafka_topic": f"maxlake.{TENANT}.inspection",
         "kafka_partition": 0,
@@ -105,6 +112,35 @@ def write_inspection(
     }
     table = pa.Table.from_pylist([record], schema=silver_schema("inspection"))
     return store.append(silver_table("inspection"), table, partition_by=SILVER_PARTITIONS, txns={})
+
+
+def write_down_event(store: DeltaStore, machine: str, when: datetime) -> int:
+    """Append a DOWN state of Stuttgart ``machine`` at ``when`` to ``silver/machine_event``."""
+    plant, line, _ = STUTTGART
+    record = {
+        "event_id": f"m-{machine}-{when.isoformat()}",
+        "schema_version": 1,
+        "tenant": TENANT,
+        "plant": plant,
+        "line": line,
+        "machine": machine,
+        "event_time": when,
+        "sent_time": None,
+        "date": when.date(),
+        "event_type": "STATE",
+        "state": "DOWN",
+        "alarm_code": None,
+        "alarm_severity": None,
+        "alarm_text": None,
+        "kafka_topic": f"maxlake.{TENANT}.machine_event",
+        "kafka_partition": 0,
+        "kafka_offset": 0,
+        "ingested_at": when,
+    }
+    table = pa.Table.from_pylist([record], schema=silver_schema("machine_event"))
+    return store.append(
+        silver_table("machine_event"), table, partition_by=SILVER_PARTITIONS, txns={}
+    )
 
 
 def tag_means(inputs: JobInputs) -> JobOutput:

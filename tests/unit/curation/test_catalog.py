@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -26,7 +27,15 @@ from lake.curation import (
 )
 from maxlake.cli import main
 from maxlake.errors import TerminalError
-from tests.unit.curation.test_build_helpers import JOBS, readings, registry, seeded_lake, spec
+from tests.unit.curation.test_build_helpers import (
+    JOBS,
+    T0,
+    readings,
+    registry,
+    seeded_lake,
+    spec,
+    write_down_event,
+)
 from tests.unit.curation.test_build_helpers import write_telemetry as append_telemetry
 
 
@@ -140,7 +149,8 @@ def test_parse_ref() -> None:
 def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seeded_lake(tmp_path)
+    store = seeded_lake(tmp_path)
+    write_down_event(store, "cnc-101", T0 + timedelta(days=1, hours=3))
     monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(tmp_path))
     monkeypatch.setenv("MAXLAKE_SHARING_MIN_GROUP_SIZE", "1")
     contract = tmp_path / "nw.toml"
@@ -163,12 +173,12 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     for _ in range(2):
         assert main(["datasets", "build", str(spec_file)]) == 0
         captured = capsys.readouterr()
-        assert "datasets: pin: telemetry=1, machine_event=-1, inspection=-1" in captured.err
+        assert "datasets: pin: telemetry=1, machine_event=0, inspection=-1" in captured.err
         assert "datasets: published: version=" in captured.err
         summaries.append(json.loads(captured.out))
     assert [s["version"] for s in summaries] == [1, 2]
     assert summaries[0]["content_hash"] == summaries[1]["content_hash"]
-    assert summaries[0]["sources"] == {"inspection": None, "machine_event": None, "telemetry": 1}
+    assert summaries[0]["sources"] == {"inspection": None, "machine_event": 0, "telemetry": 1}
 
     assert main(["datasets", "list"]) == 0
     assert "pm" in capsys.readouterr().out
@@ -183,3 +193,34 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     assert "invalid dataset name '../etc'" in capsys.readouterr().err
     assert main(["datasets", "pull", "pm@v7"]) == 1
     assert "no version of pm 'v7' (available: v1, v2)" in capsys.readouterr().err
+
+
+def test_a_failed_quality_version_is_marked_everywhere_and_refused_by_default(
+    lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lake import DeltaStore
+    from lake.curation import FailedQualityRefused
+
+    ovens = spec(name="ovens", filters={"machine_types": ["reflow_oven"]})
+    build_dataset(
+        DeltaStore(lake), ovens, registry=registry(), jobs=JOBS, allow_failed_quality=True
+    )
+    listed = {d.name: d for d in list_datasets(lake)}
+    assert listed["ovens"].failed_quality == (1,)
+    assert listed["spindle"].failed_quality == ()
+    assert not show("ovens", lake_root=lake).quality_passed
+    with pytest.raises(FailedQualityRefused, match=r"ovens@v1 failed its output checks \(rows\)"):
+        load("ovens", lake_root=lake)
+    with pytest.raises(FailedQualityRefused):
+        pull("ovens", 1, "train", tmp_path / "out", lake_root=lake)
+    assert load("ovens", lake_root=lake, allow_failed_quality=True).height == 0
+
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(lake))
+    assert main(["datasets", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "failed output checks (not served by default): ovens@v1" in out
+    assert any(line.startswith("ovens") and "FAILED" in line for line in out.splitlines())
+    assert main(["datasets", "show", "ovens"]) == 0
+    assert "quality    FAILED (rows)" in capsys.readouterr().out
+    assert main(["datasets", "show", "ovens", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["quality"]["success"] is False

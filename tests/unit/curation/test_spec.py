@@ -202,3 +202,15 @@ def test_a_value_of_the_wrong_shape_names_its_location() -> None:
     doc["filters"] = {"start": "2026-01-01T00:00:00Z", "end": 7}
     with pytest.raises(SpecError, match=r"filters\.end: must be an RFC 3339 time"):
         parse_spec(doc)
+
+
+def test_reference_specs_resolve_by_name(tmp_path: Path) -> None:
+    from lake.curation.spec import reference_specs, resolve_spec
+
+    assert set(reference_specs()) >= {"predictive-maintenance", "part-quality", "anomaly-windows"}
+    assert resolve_spec("predictive-maintenance").name == "predictive_maintenance.toml"
+    assert resolve_spec("part_quality").name == "part_quality.toml"
+    own = _write(tmp_path, GOOD)
+    assert resolve_spec(own) == own
+    with pytest.raises(SpecError, match=r"no such file, and not a reference dataset name .*part-q"):
+        resolve_spec("predictive-maintenence")

@@ -1,0 +1,78 @@
+"""A dataset version in a dozen lines: what ``maxlake datasets show`` and ``make demo`` print.
+
+The manifest is the whole record (hundreds of lines for a wide set); the summary says what a
+reader decides on: status and quality, sources, rows and label balance per split, the split
+cut instants, the feature count and the content hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lake.curation.manifest import Manifest
+
+__all__ = ["summary_lines"]
+
+_LABEL_VALUES_SHOWN = 6
+
+
+def summary_lines(manifest: Manifest) -> list[str]:
+    """The summary of ``manifest`` as lines (no trailing newlines)."""
+    m = manifest
+    quality = "passed" if m.quality_passed else "FAILED (" + ", ".join(m.quality_failed) + ")"
+    warnings = m.quality.get("warnings") or []
+    if warnings:
+        quality += f"; {len(warnings)} warning(s): " + ", ".join(_short(warnings))
+    status = f"{m.status} ({m.status_reason})" if m.status_reason else m.status
+    lines = [
+        f"{m.name}@v{m.version}  {status}",
+        f"  quality    {quality}",
+        f"  job        {m.job}  (built {m.created_at}"
+        + (f" in {m.quality['build_seconds']} s)" if "build_seconds" in m.quality else ")"),
+    ]
+    purpose = m.spec.get("purpose")
+    if purpose:
+        lines.append(f"  purpose    {purpose}")
+    sources = ", ".join(
+        f"{s.table}@v{s.version} ({s.rows:,} rows)" if s.version is not None else f"{s.table} -"
+        for s in m.sources.values()
+    )
+    lines.append(f"  sources    {sources}")
+    for i, (name, split) in enumerate(m.splits.items()):
+        head = "  splits     " if i == 0 else "             "
+        labels = "; ".join(f"{col} {_distribution(d)}" for col, d in split.labels.items())
+        lines.append(f"{head}{name:<11}{split.rows:>10,} rows  {labels}".rstrip())
+    cuts = m.job_meta.get("cuts")
+    if isinstance(cuts, Mapping) and cuts:
+        lines.append("  cuts       " + ", ".join(f"{k} {v}" for k, v in cuts.items()))
+    lines.append(
+        f"  features   {len(m.features)}   keys {', '.join(m.key_columns)}"
+        f"   labels {', '.join(m.label_columns) or '-'}"
+    )
+    if m.contracts:
+        contracts = ", ".join(f"{c.get('id')} v{c.get('version')}" for c in m.contracts)
+        lines.append(f"  contracts  {contracts}")
+    elif not m.enforced:
+        lines.append("  contracts  none (built without sharing contracts: not served)")
+    lines.append(f"  content    sha256 {m.content_hash}")
+    return lines
+
+
+def _distribution(dist: Mapping[str, Any]) -> str:
+    counts = dist.get("counts")
+    nulls = int(dist.get("nulls", 0) or 0)
+    if isinstance(counts, Mapping):
+        items = list(counts.items())
+        shown = ", ".join(f"{k}: {v:,}" for k, v in items[:_LABEL_VALUES_SHOWN])
+        hidden = len(items) - _LABEL_VALUES_SHOWN
+        more = f", +{hidden} more" if hidden > 0 else ""
+        text = "{" + shown + more + "}"
+    else:
+        text = f"[{dist.get('min')} .. {dist.get('max')}, mean {dist.get('mean')}]"
+    return text + (f" nulls {nulls:,}" if nulls else "")
+
+
+def _short(names: list[Any], limit: int = 4) -> list[str]:
+    out = [str(n) for n in names[:limit]]
+    return [*out, f"+{len(names) - limit} more"] if len(names) > limit else out

@@ -1,0 +1,52 @@
+"""Output checks derived from each job's declared label contracts."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from lake.curation import LabelContract, check_output
+from lake.curation.jobs.part_quality import LABEL_CONTRACTS
+from lake.curation.quality import QualityReport
+
+
+def _check(frame: pl.DataFrame, *labels: LabelContract) -> QualityReport:
+    return check_output(
+        {"train": frame}, key_columns=["part"], labels=list(labels), feature_columns=["x"]
+    )
+
+
+def _parts(results: list[str], defects: list[str | None]) -> pl.DataFrame:
+    n = len(results)
+    return pl.DataFrame(
+        {"part": [f"p{i}" for i in range(n)], "x": [1.0] * n, "result": results},
+    ).with_columns(pl.Series("defect_code", defects, dtype=pl.String))
+
+
+def test_a_nullable_label_may_be_null_and_a_required_one_may_not() -> None:
+    parts = _parts(["PASS", "FAIL", "PASS"], [None, "BURR", None])
+    report = _check(parts, *LABEL_CONTRACTS)
+    assert report.success, report.failed
+    assert "label_not_null:defect_code" not in {r.name for r in report.results}
+
+    undeclared = _check(parts, LabelContract("result"), LabelContract("defect_code"))
+    assert undeclared.failed == ["label_not_null:defect_code"]
+
+
+def test_value_set_classes_and_range_block_and_balance_only_warns() -> None:
+    parts = _parts(["PASS", "PASS", "SCRAP"], [None, None, None])
+    report = _check(parts, *LABEL_CONTRACTS)
+    assert "label_in_set:result" in report.failed
+
+    one_class = _check(_parts(["PASS"] * 3, [None] * 3), *LABEL_CONTRACTS)
+    assert one_class.failed == ["label_classes:result"]
+
+    imbalanced = _parts(["PASS"] * 199 + ["FAIL"], [None] * 199 + ["BURR"])
+    report = _check(imbalanced, *LABEL_CONTRACTS)
+    assert report.success
+    assert report.warnings == ["label_balance:result"]
+    balance = next(r for r in report.results if r.name == "label_balance:result")
+    assert balance.observed_value == {"PASS": 0.995, "FAIL": 0.005, "REWORK": 0.0}
+
+    rul = pl.DataFrame({"part": ["a", "b"], "x": [1.0, 2.0], "rul": [5.0, -1.0]})
+    report = _check(rul, LabelContract("rul", min_value=0.0))
+    assert report.failed == ["label_range:rul"]
