@@ -44,8 +44,12 @@ def summary_lines(manifest: Manifest) -> list[str]:
         labels = "; ".join(f"{col} {_distribution(d)}" for col, d in split.labels.items())
         lines.append(f"{head}{name:<11}{split.rows:>10,} rows  {labels}".rstrip())
     cuts = m.job_meta.get("cuts")
+    pinned = " (pinned)" if m.job_meta.get("cuts_pinned") else ""
     if isinstance(cuts, Mapping) and cuts:
-        lines.append("  cuts       " + ", ".join(f"{k} {v}" for k, v in cuts.items()))
+        lines.append("  cuts       " + ", ".join(f"{k} {v}" for k, v in cuts.items()) + pinned)
+    by_line = m.job_meta.get("cuts_by_line")
+    if isinstance(by_line, list) and by_line:
+        lines.append(f"  cuts       per line ({len(by_line)} lines; --json for each){pinned}")
     lines.append(
         f"  features   {len(m.features)}   keys {', '.join(m.key_columns)}"
         f"   labels {', '.join(m.label_columns) or '-'}"

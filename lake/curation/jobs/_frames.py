@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from lake.curation.job import FeatureInfo
 from lake.curation.jobs.errors import JobInputError
 
 MACHINE_KEYS = ("tenant", "plant", "line", "machine")
@@ -29,6 +30,20 @@ MACHINE_KEYS = ("tenant", "plant", "line", "machine")
 
 TIME = pl.Datetime("us", "UTC")
 """The lake's timestamp type."""
+
+MACHINE_TYPE_FEATURE = FeatureInfo(
+    "machine_type", "category", "registry machine type of the row's machine"
+)
+"""The ``machine_type`` column every reference set carries after its keys."""
+
+
+def with_machine_type(rows: pl.DataFrame, machines: pl.DataFrame, at: int) -> pl.DataFrame:
+    """``rows`` with the registry's ``machine_type`` of each row's machine as column ``at``
+    (matched on :data:`MACHINE_KEYS`; null for a machine the registry does not list)."""
+    types = machines.select(*MACHINE_KEYS, "machine_type").unique(subset=list(MACHINE_KEYS))
+    joined = rows.join(types, on=list(MACHINE_KEYS), how="left", maintain_order="left")
+    order = [*rows.columns[:at], "machine_type", *rows.columns[at:]]
+    return joined.select(order)
 
 
 def machine_tags(

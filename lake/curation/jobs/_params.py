@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from lake.curation.jobs.errors import JobParamError
@@ -112,6 +113,51 @@ class Params:
         if not math.isclose(sum(shares.values()), 1.0, abs_tol=1e-9):
             raise JobParamError(self.job, key, f"shares must sum to 1 (got {shares})")
         return {name: float(share) for name, share in shares.items()}
+
+    def cuts(self, key: str = "cuts") -> tuple[int, int] | None:
+        """Pinned cut instants ``{validation = T1, test = T2}`` in us since the epoch, or None.
+
+        ``T1`` starts validation and ``T2`` starts test (RFC 3339 strings with an offset or
+        TOML offset datetimes, ``T1 <= T2``). Pinned cuts replace the ``split`` shares, so data
+        added later lands only in the test split.
+        """
+        raw = self.values.get(key)
+        if raw is None:
+            return None
+        if "split" in self.values:
+            raise JobParamError(self.job, key, "replaces 'split': give one of them, not both")
+        names = ("validation", "test")
+        if not isinstance(raw, Mapping) or set(raw) != set(names):
+            raise JobParamError(self.job, key, f"must be a table with exactly the keys {names}")
+        instants = [self._instant_us(f"{key}.{name}", raw[name]) for name in names]
+        if instants[0] > instants[1]:
+            raise JobParamError(self.job, f"{key}.test", "must not be before cuts.validation")
+        return instants[0], instants[1]
+
+    def _instant_us(self, key: str, raw: Any) -> int:
+        form = "an RFC 3339 time with an offset, e.g. 2026-01-31T00:00:00Z"
+        value = raw
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                value = None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise JobParamError(self.job, key, f"must be {form} (got {raw!r})")
+        delta = value.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+        return delta // _ONE_US
+
+
+_ONE_US = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def cut_meta(cuts: tuple[int, int] | None, *, pinned: bool) -> dict[str, Any]:
+    """The split cut instants as recorded in the manifest's ``job_meta``."""
+    if cuts is None:
+        return {"cuts": {}, "cuts_pinned": pinned}
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    iso = [(epoch + us * _ONE_US).isoformat().replace("+00:00", "Z") for us in cuts]
+    return {"cuts": {"validation": iso[0], "test": iso[1]}, "cuts_pinned": pinned}
 
 
 def cut_points(shares: Mapping[str, float]) -> tuple[float, float]:

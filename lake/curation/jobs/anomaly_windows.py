@@ -11,8 +11,10 @@ sequence with a null left in a tag the machine reports are dropped. Tags the mac
 not have are null with ``__filled`` false.
 
 Split by time: the sequence range is cut at the ``train`` and ``train + validation`` fractions
-(floored to the bucket grid); a sequence belongs to the split its whole span lies in, and
-sequences that straddle a cut are dropped.
+(floored to the bucket grid), or at the spec's pinned ``cuts = {validation = T1, test = T2}``;
+a sequence belongs to the split its whole span lies in, and sequences that straddle a cut are
+dropped. The cuts are recorded in the manifest (``job_meta.cuts``). Every row carries its
+``machine_type`` (from the registry).
 
 Normalisation: mean and sample std per tag over the observed (not filled) values of the train
 split only, applied to every split as ``<tag>__z`` (null where the std is null or 0), and
@@ -30,6 +32,7 @@ import polars as pl
 from lake.curation.job import FeatureInfo, JobInputs, JobOutput
 from lake.curation.jobs._frames import (
     MACHINE_KEYS,
+    MACHINE_TYPE_FEATURE,
     as_us,
     json_bytes,
     list_mean,
@@ -39,16 +42,26 @@ from lake.curation.jobs._frames import (
     tag_units,
     time_cuts,
     value_list,
+    with_machine_type,
 )
-from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points
+from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_meta, cut_points
 
 __all__ = ["NORMALIZATION_FILE", "PARAMETERS", "AnomalyWindowsParams", "anomaly_windows"]
 
 JOB: Final = "anomaly_windows"
 NORMALIZATION_FILE: Final = "normalization.json"
 KEYS: Final = ("sequence_id", "step")
-PARAMETERS: Final = ("rate", "fill_limit", "sequence_length", "split", "tags", "qualities")
+PARAMETERS: Final = (
+    "rate",
+    "fill_limit",
+    "sequence_length",
+    "split",
+    "tags",
+    "qualities",
+    "cuts",
+)
 _GRID_KEYS: Final = (*MACHINE_KEYS, "time")
+_ROW_KEYS: Final = (*KEYS, *_GRID_KEYS)
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,7 @@ class AnomalyWindowsParams:
         split: split shares (default 0.7 / 0.15 / 0.15).
         tags: restrict to these tags (default: every registry tag).
         qualities: reading quality flags used (default ``["GOOD"]``).
+        cuts: pinned (validation, test) cut instants in us (``cuts``), None: from ``split``.
     """
 
     rate_us: int
@@ -70,6 +84,7 @@ class AnomalyWindowsParams:
     split: Mapping[str, float]
     tags: tuple[str, ...] | None
     qualities: tuple[str, ...]
+    cuts: tuple[int, int] | None = None
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> AnomalyWindowsParams:
@@ -83,6 +98,7 @@ class AnomalyWindowsParams:
             split=p.split(),
             tags=p.strings("tags", None),
             qualities=p.strings("qualities", ["GOOD"]) or ("GOOD",),
+            cuts=p.cuts(),
         )
 
 
@@ -93,9 +109,9 @@ def anomaly_windows(inputs: JobInputs) -> JobOutput:
     units = tag_units(pairs)
     long = _resampled(inputs.telemetry, pairs, params)
     long = _sequenced(long, params)
-    long = _assign_split(long, params)
+    long, cuts = _assign_split(long, params)
     stats = _train_stats(long)
-    rows = _wide(long, stats, list(units))
+    rows = with_machine_type(_wide(long, stats, list(units)), inputs.machines, len(_ROW_KEYS))
     document = {
         "job": JOB,
         "rate_us": params.rate_us,
@@ -108,10 +124,11 @@ def anomaly_windows(inputs: JobInputs) -> JobOutput:
     }
     return JobOutput(
         splits={name: rows.filter(pl.col("_split") == name).drop("_split") for name in SPLIT_NAMES},
-        features=_features(units),
+        features=[MACHINE_TYPE_FEATURE, *_features(units)],
         label_columns=[],
         key_columns=list(KEYS),
         files={NORMALIZATION_FILE: json_bytes(document)},
+        meta=cut_meta(cuts, pinned=params.cuts is not None),
     )
 
 
@@ -167,8 +184,11 @@ def _sequenced(long: pl.DataFrame, params: AnomalyWindowsParams) -> pl.DataFrame
     )
 
 
-def _assign_split(long: pl.DataFrame, params: AnomalyWindowsParams) -> pl.DataFrame:
-    """Number the sequences in (machine, start) order and put each in one split or drop it."""
+def _assign_split(
+    long: pl.DataFrame, params: AnomalyWindowsParams
+) -> tuple[pl.DataFrame, tuple[int, int] | None]:
+    """Number the sequences in (machine, start) order and put each in one split or drop it;
+    also the (validation, test) cut instants used."""
     span_us = params.rate_us * params.sequence_length
     starts = (
         long.select(*MACHINE_KEYS, "sequence_start").unique().sort(*MACHINE_KEYS, "sequence_start")
@@ -176,7 +196,11 @@ def _assign_split(long: pl.DataFrame, params: AnomalyWindowsParams) -> pl.DataFr
     starts = starts.with_row_index("sequence_id").with_columns(pl.col("sequence_id").cast(pl.Int64))
     lo = None if starts.height == 0 else int(starts.select(as_us("sequence_start").min()).item())
     hi = None if lo is None else int(starts.select(as_us("sequence_start").max()).item()) + span_us
-    t1, t2 = time_cuts(lo, hi, cut_points(params.split), params.rate_us)
+    cuts = params.cuts
+    if cuts is None and lo is not None:
+        t1, t2 = time_cuts(lo, hi, cut_points(params.split), params.rate_us)
+        cuts = (t1, t2)
+    t1, t2 = cuts if cuts is not None else (0, 0)
     begin = as_us("sequence_start")
     end = begin + span_us
     which = (
@@ -189,7 +213,7 @@ def _assign_split(long: pl.DataFrame, params: AnomalyWindowsParams) -> pl.DataFr
         .otherwise(None)
     )
     starts = starts.with_columns(which.alias("_split")).filter(pl.col("_split").is_not_null())
-    return long.join(starts, on=[*MACHINE_KEYS, "sequence_start"], how="inner")
+    return long.join(starts, on=[*MACHINE_KEYS, "sequence_start"], how="inner"), cuts
 
 
 def _train_stats(long: pl.DataFrame) -> pl.DataFrame:

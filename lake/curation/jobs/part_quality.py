@@ -13,10 +13,17 @@ inspection lists machine ids only. A part without readings of a tag gets nulls.
 Labels: ``result`` (PASS/FAIL/REWORK, never null, at least two classes) and ``defect_code``, the
 first of ``defect_codes`` (declared nullable: null when there is none, as for every PASS part).
 
-Split (``split_by``): ``"lot"`` (default) puts each lot in the split its stable hash falls in
-(sha256 of seed, tenant, plant and lot mapped to [0, 1) and cut at the configured shares);
-``"time"`` orders lots by their first process start and cuts the time range at the shares.
-Either way a lot is never in two splits.
+Split (``split_by``): ``"line_time"`` (default) orders the lots of each line by their first
+process start and cuts each line's range of lot starts at the configured shares, so on every
+line train lots start before validation lots, which start before test lots; ``"time"`` does the
+same over all lines at once; ``"lot"`` puts each lot in the split its stable hash falls in
+(sha256 of seed, tenant, plant and lot mapped to [0, 1) and cut at the shares). Pinned
+``cuts = {validation = T1, test = T2}`` replace the shares in the time modes (data added later
+then lands only in test). Either way a lot is never in two splits. The cut instants are
+recorded in the manifest (``job_meta.cuts``, or ``job_meta.cuts_by_line`` per line).
+
+Every row carries ``machine_type``: the registry types of the machines that made the part,
+sorted and joined with ``+``.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import polars as pl
 
 from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelContract
 from lake.curation.jobs._frames import (
+    MACHINE_TYPE_FEATURE,
     as_us,
     list_mean,
     list_std,
@@ -41,7 +49,7 @@ from lake.curation.jobs._frames import (
     value_list,
     wide_by_tag,
 )
-from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points
+from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_meta, cut_points
 
 __all__ = ["LABELS", "PARAMETERS", "STATS", "PartQualityParams", "part_quality"]
 
@@ -55,7 +63,8 @@ LABEL_CONTRACTS: Final = (
 """``result`` is never null and takes at least two of its three values; ``defect_code`` is null
 for a part without defects (every PASS part), by contract."""
 STATS: Final = ("mean", "max", "std")
-PARAMETERS: Final = ("split", "split_by", "seed", "tags", "qualities", "join_bucket")
+PARAMETERS: Final = ("split", "split_by", "seed", "tags", "qualities", "join_bucket", "cuts")
+SPLIT_BY: Final = ("line_time", "time", "lot")
 _LOT_KEYS: Final = ("tenant", "plant", "lot")
 _CONTEXT: Final = ("lot", "process_start", "process_end")
 
@@ -66,7 +75,8 @@ class PartQualityParams:
 
     Attributes:
         split: split shares (default 0.7 / 0.15 / 0.15).
-        split_by: ``"lot"`` (hash of the lot, default) or ``"time"`` (lot start time).
+        split_by: ``"line_time"`` (lot start time per line, default), ``"time"`` (lot start
+            time over all lines) or ``"lot"`` (hash of the lot).
         seed: salt of the lot hash (default ``""``); change it for a different lot draw.
         tags: restrict features to these tags (default: every registry tag).
         qualities: reading quality flags used (default ``["GOOD"]``).
@@ -80,6 +90,7 @@ class PartQualityParams:
     tags: tuple[str, ...] | None
     qualities: tuple[str, ...]
     join_bucket_us: int
+    cuts: tuple[int, int] | None = None
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> PartQualityParams:
@@ -88,11 +99,12 @@ class PartQualityParams:
         p.check_keys(PARAMETERS)
         return cls(
             split=p.split(),
-            split_by=p.choice("split_by", "lot", ("lot", "time")),
+            split_by=p.choice("split_by", "line_time", SPLIT_BY),
             seed=p.string("seed", ""),
             tags=p.strings("tags", None),
             qualities=p.strings("qualities", ["GOOD"]) or ("GOOD",),
             join_bucket_us=p.duration_us("join_bucket", "5m"),
+            cuts=p.cuts(),
         )
 
 
@@ -110,14 +122,22 @@ def part_quality(inputs: JobInputs) -> JobOutput:
         .sort(KEYS)
     )
     stats = _window_stats(inputs.telemetry, pairs, parts, params)
-    rows = wide_by_tag(parts.select(*KEYS, *_CONTEXT), stats, KEYS, list(units), STATS)
+    context = parts.select(*KEYS, *_CONTEXT).join(
+        _machine_types(parts, inputs.machines), on=list(KEYS), how="left"
+    )
+    rows = wide_by_tag(context, stats, KEYS, list(units), STATS)
     rows = rows.join(parts.select(*KEYS, *LABELS), on=list(KEYS), how="left").sort(KEYS)
+    splits, meta = _split(rows, params)
     return JobOutput(
-        splits=_split(rows, params),
+        splits=splits,
+        meta=meta,
         features=[
-            FeatureInfo(f"{tag}__{stat}", unit, f"{tag}: {stat} over the part's process window")
-            for tag, unit in units.items()
-            for stat in STATS
+            MACHINE_TYPE_FEATURE,
+            *(
+                FeatureInfo(f"{tag}__{stat}", unit, f"{tag}: {stat} over the part's process window")
+                for tag, unit in units.items()
+                for stat in STATS
+            ),
         ],
         label_columns=list(LABELS),
         key_columns=list(KEYS),
@@ -184,30 +204,91 @@ def lot_share(seed: str, tenant: str, plant: str, lot: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def _split(rows: pl.DataFrame, params: PartQualityParams) -> dict[str, pl.DataFrame]:
+def _machine_types(parts: pl.DataFrame, machines: pl.DataFrame) -> pl.DataFrame:
+    """KEYS -> ``machine_type``: the part's machines' registry types, sorted, ``+``-joined."""
+    types = machines.select("tenant", "plant", "machine", "machine_type").unique(
+        subset=["tenant", "plant", "machine"]
+    )
+    return (
+        parts.select(*KEYS, pl.col("machines").alias("machine"))
+        .explode("machine")
+        .join(types, on=["tenant", "plant", "machine"], how="left")
+        .group_by(KEYS)
+        .agg(pl.col("machine_type").drop_nulls().unique().sort().str.join("+"))
+        .with_columns(
+            pl.when(pl.col("machine_type") != "").then(pl.col("machine_type")).alias("machine_type")
+        )
+    )
+
+
+def _split(
+    rows: pl.DataFrame, params: PartQualityParams
+) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
+    """The splits and the manifest facts about their cuts."""
     first, second = cut_points(params.split)
-    lots = rows.group_by(*_LOT_KEYS).agg(pl.col("process_start").min()).sort(_LOT_KEYS)
+    lots = (
+        rows.group_by(*_LOT_KEYS)
+        .agg(pl.col("line").min(), as_us("process_start").min().alias("start_us"))
+        .sort(_LOT_KEYS)
+    )
+    meta: dict[str, Any]
     if params.split_by == "lot":
         position = pl.Series(
             "position",
             [lot_share(params.seed, *lot) for lot in lots.select(_LOT_KEYS).iter_rows()],
             dtype=pl.Float64,
         )
-        lots = lots.with_columns(position)
-        bounds: tuple[float, float] = (first, second)
+        lots = lots.with_columns(position, pl.lit(first).alias("t1"), pl.lit(second).alias("t2"))
+        meta = {"split_by": "lot", "seed": params.seed}
     else:
-        lo, hi = min_max_us(lots, "process_start", "process_start")
-        t1, t2 = time_cuts(lo, hi, (first, second), 1)
-        lots = lots.with_columns(as_us("process_start").cast(pl.Float64).alias("position"))
-        bounds = (float(t1), float(t2))
+        per_line = params.split_by == "line_time"
+        group = ["tenant", "plant", "line"] if per_line else []
+        bounds: list[dict[str, Any]] = []
+        for key, frame in _groups(lots, group):
+            lo, hi = min_max_us(frame, "start_us", "start_us") if frame.height else (None, None)
+            cuts = params.cuts or tuple(time_cuts(lo, hi, (first, second), 1))
+            bounds.append({**key, "t1": float(cuts[0]), "t2": float(cuts[1])})
+        table = pl.DataFrame(
+            bounds, schema={**dict.fromkeys(group, pl.String), "t1": pl.Float64, "t2": pl.Float64}
+        )
+        lots = lots.with_columns(pl.col("start_us").cast(pl.Float64).alias("position"))
+        lots = lots.join(table, on=group, how="left") if group else lots.join(table, how="cross")
+        meta = _time_meta(bounds, group, pinned=params.cuts is not None)
+        meta["split_by"] = params.split_by
     which = (
-        pl.when(pl.col("position") < bounds[0])
+        pl.when(pl.col("position") < pl.col("t1"))
         .then(pl.lit("train"))
-        .when(pl.col("position") < bounds[1])
+        .when(pl.col("position") < pl.col("t2"))
         .then(pl.lit("validation"))
         .otherwise(pl.lit("test"))
     )
     assigned = rows.join(
         lots.select(*_LOT_KEYS, which.alias("_split")), on=list(_LOT_KEYS), how="left"
     ).sort(KEYS)
-    return {name: assigned.filter(pl.col("_split") == name).drop("_split") for name in SPLIT_NAMES}
+    splits = {
+        name: assigned.filter(pl.col("_split") == name).drop("_split") for name in SPLIT_NAMES
+    }
+    return splits, meta
+
+
+def _groups(lots: pl.DataFrame, group: list[str]) -> list[tuple[dict[str, Any], pl.DataFrame]]:
+    if not group:
+        return [({}, lots)]
+    out = []
+    for key, frame in lots.group_by(group, maintain_order=False):
+        out.append((dict(zip(group, key, strict=True)), frame))
+    return sorted(out, key=lambda item: tuple(item[0].values()))
+
+
+def _time_meta(bounds: list[dict[str, Any]], group: list[str], *, pinned: bool) -> dict[str, Any]:
+    if not group:
+        cuts = (int(bounds[0]["t1"]), int(bounds[0]["t2"])) if bounds else None
+        return cut_meta(cuts, pinned=pinned)
+    by_line = [
+        {
+            **{k: b[k] for k in group},
+            **cut_meta((int(b["t1"]), int(b["t2"])), pinned=pinned)["cuts"],
+        }
+        for b in bounds
+    ]
+    return {"cuts_by_line": by_line, "cuts_pinned": pinned}

@@ -16,11 +16,16 @@ strictly after the window end count, so the label never describes what the featu
 Windows whose horizon reaches past the last telemetry reading are dropped
 (``drop_unobserved_horizon``) because "no failure seen" there means "not observed yet".
 
-Split by ``window_end``: ``t1``/``t2`` are the ``train`` and ``train + validation`` fractions
-of the window_end range, floored to the window grid. train: ``window_end <= t1 - horizon``;
-validation: ``t1 <= window_end <= t2 - horizon``; test: ``window_end >= t2``. The windows in
-the ``horizon`` gap before each boundary are dropped: their labels would look into the next
-split's period.
+Split by time at two cut instants ``t1`` (validation starts) and ``t2`` (test starts): the
+``train`` and ``train + validation`` fractions of the window_end range, floored to the window
+grid, or the spec's pinned ``cuts = {validation = T1, test = T2}`` (then data added later lands
+only in test). train: ``window_end + horizon <= t1``; validation: ``window_start >= t1`` and
+``window_end + horizon <= t2``; test: ``window_start >= t2``. So between the last label
+horizon of one split and the first features of the next there is nothing shared: the windows
+in the gap of ``horizon + window`` before each cut are dropped. The cuts are recorded in the
+manifest (``job_meta.cuts``).
+
+Every row carries its ``machine_type`` (from the registry), after the key columns.
 
 Memory: the statistics come from per-window value lists (see :mod:`._frames`), so the
 aggregation runs over consecutive time ranges of at most :data:`CHUNK_ROWS` telemetry rows,
@@ -39,6 +44,7 @@ import polars as pl
 from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelContract
 from lake.curation.jobs._frames import (
     MACHINE_KEYS,
+    MACHINE_TYPE_FEATURE,
     as_us,
     grid_chunks,
     in_range,
@@ -52,8 +58,9 @@ from lake.curation.jobs._frames import (
     time_cuts,
     value_list,
     wide_by_tag,
+    with_machine_type,
 )
-from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points
+from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_meta, cut_points
 
 __all__ = [
     "CHUNK_ROWS",
@@ -79,6 +86,7 @@ PARAMETERS: Final = (
     "tags",
     "qualities",
     "drop_unobserved_horizon",
+    "cuts",
 )
 CHUNK_ROWS: int = 4_000_000
 """Telemetry rows aggregated at once (more only when one window alone holds more). With
@@ -100,6 +108,7 @@ class PredictiveMaintenanceParams:
         tags: restrict features to these tags (default: every registry tag).
         qualities: reading quality flags used (default ``["GOOD"]``).
         drop_unobserved_horizon: drop windows whose horizon ends after the data (default true).
+        cuts: pinned (validation, test) cut instants in us (``cuts``), None: from ``split``.
     """
 
     window_us: int
@@ -109,6 +118,7 @@ class PredictiveMaintenanceParams:
     tags: tuple[str, ...] | None
     qualities: tuple[str, ...]
     drop_unobserved_horizon: bool
+    cuts: tuple[int, int] | None = None
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> PredictiveMaintenanceParams:
@@ -123,6 +133,7 @@ class PredictiveMaintenanceParams:
             tags=p.strings("tags", None),
             qualities=p.strings("qualities", ["GOOD"]) or ("GOOD",),
             drop_unobserved_horizon=p.boolean("drop_unobserved_horizon", True),
+            cuts=p.cuts(),
         )
 
 
@@ -145,13 +156,15 @@ def predictive_maintenance(inputs: JobInputs) -> JobOutput:
         rows = rows.filter(
             pl.col("window_end") + pl.duration(microseconds=params.horizon_us) <= data_end
         )
-    rows = rows.sort(KEYS)
+    rows = with_machine_type(rows.sort(KEYS), inputs.machines, len(KEYS))
+    splits, cuts = _split(rows, params)
     return JobOutput(
-        splits=_split(rows, params),
-        features=_features(units),
+        splits=splits,
+        features=[MACHINE_TYPE_FEATURE, *_features(units)],
         label_columns=[LABEL],
         key_columns=list(KEYS),
         labels=[LABEL_CONTRACT],
+        meta=cut_meta(cuts, pinned=params.cuts is not None),
     )
 
 
@@ -254,16 +267,23 @@ def _label(
     return joined.with_columns(label.cast(pl.Int8).alias(LABEL)).drop("failure_time")
 
 
-def _split(rows: pl.DataFrame, params: PredictiveMaintenanceParams) -> dict[str, pl.DataFrame]:
-    lo, hi = min_max_us(rows, "window_end", "window_end")
-    t1, t2 = time_cuts(lo, hi, cut_points(params.split), params.window_us)
-    end, gap = as_us("window_end"), params.horizon_us
+def _split(
+    rows: pl.DataFrame, params: PredictiveMaintenanceParams
+) -> tuple[dict[str, pl.DataFrame], tuple[int, int] | None]:
+    """The splits and the (validation, test) cut instants used (None: no rows, no pins)."""
+    cuts = params.cuts
+    if cuts is None and rows.height:
+        lo, hi = min_max_us(rows, "window_end", "window_end")
+        t1, t2 = time_cuts(lo, hi, cut_points(params.split), params.window_us)
+        cuts = (t1, t2)
+    t1, t2 = cuts if cuts is not None else (0, 0)
+    start, end, horizon = as_us("window_start"), as_us("window_end"), params.horizon_us
     conditions = {
-        "train": end <= t1 - gap,
-        "validation": (end >= t1) & (end <= t2 - gap),
-        "test": end >= t2,
+        "train": end + horizon <= t1,
+        "validation": (start >= t1) & (end + horizon <= t2),
+        "test": start >= t2,
     }
-    return {name: rows.filter(conditions[name]) for name in SPLIT_NAMES}
+    return {name: rows.filter(conditions[name]) for name in SPLIT_NAMES}, cuts
 
 
 def _features(units: Mapping[str, str]) -> list[FeatureInfo]:

@@ -58,6 +58,7 @@ def test_resampled_filled_and_cut_into_sequences_hand_checked() -> None:
             "line": ["l1"] * 12,
             "machine": [MILL_1] * 12,
             "time": [at(10 * i) for i in range(12)],
+            "machine_type": ["mill"] * 12,
             "temp": [40.0, 41, 42, 43, 44, 44, 44, 47, 48, 49, 50, 51],
             "temp__filled": [i in (5, 6) for i in range(12)],
             "vib": vib,

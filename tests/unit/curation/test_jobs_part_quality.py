@@ -66,6 +66,7 @@ def test_features_pool_the_part_machines_inside_the_process_window() -> None:
             "lot": ["lotA", "lotA"],
             "process_start": [at(60), at(300)],
             "process_end": [at(120), at(600)],
+            "machine_type": ["mill", "mill"],
             "temp__mean": [40.0, None],
             "temp__max": [40.0, None],
             "temp__std": [None, None],
@@ -168,7 +169,7 @@ def test_readings_after_process_end_never_reach_the_part(
 @settings(max_examples=40, deadline=None)
 @given(
     parts=parts_strategy,
-    split_by=st.sampled_from(["lot", "time"]),
+    split_by=st.sampled_from(["lot", "time", "line_time"]),
     seed=st.text(max_size=4),
 )
 def test_a_lot_is_never_in_two_splits(
@@ -196,6 +197,39 @@ def test_time_split_orders_lots_by_first_process_start() -> None:
     lots = {name: sorted(set(frame["lot"].to_list())) for name, frame in out.splits.items()}
     # lot starts 0, 1000, 8000, 10000: cuts at 7000 and 8500
     assert lots == {"train": ["L1", "L2"], "validation": ["L3"], "test": ["L4"]}
+
+
+def test_the_default_split_is_by_time_per_line_with_cuts_recorded() -> None:
+    parts = [
+        ("L1", [MILL_1], 0, 60, "PASS"),
+        ("L2", [MILL_1], 1_000, 60, "FAIL"),
+        ("L1", [MILL_1], 9_000, 60, "PASS"),  # late part of an early lot stays with its lot
+        ("L3", [MILL_1], 8_000, 60, "PASS"),
+        ("L4", [MILL_1], 10_000, 60, "PASS"),
+    ]
+    out = part_quality(job_inputs(inspections=_inspections(parts)))
+    lots = {name: sorted(set(frame["lot"].to_list())) for name, frame in out.splits.items()}
+    assert lots == {"train": ["L1", "L2"], "validation": ["L3"], "test": ["L4"]}
+    assert out.meta["split_by"] == "line_time"
+    assert out.meta["cuts_by_line"] == [
+        {
+            "tenant": "acme",
+            "plant": "p1",
+            "line": "l1",
+            "validation": "2026-01-05T01:56:40Z",
+            "test": "2026-01-05T02:21:40Z",
+        }
+    ]
+    assert set(out.splits["train"]["machine_type"].to_list()) == {"mill"}
+
+    pinned = part_quality(
+        job_inputs(
+            inspections=_inspections(parts),
+            params={"cuts": {"validation": at(500), "test": at(9_500)}},
+        )
+    )
+    lots = {name: sorted(set(frame["lot"].to_list())) for name, frame in pinned.splits.items()}
+    assert lots == {"train": ["L1"], "validation": ["L2", "L3"], "test": ["L4"]}
 
 
 @settings(max_examples=15, deadline=None)

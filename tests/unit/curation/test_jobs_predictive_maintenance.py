@@ -73,6 +73,7 @@ def test_window_statistics_and_labels_hand_checked() -> None:
             "machine": [MILL_1] * 4,
             "window_start": starts,
             "window_end": [s + timedelta(hours=1) for s in starts],
+            "machine_type": ["mill"] * 4,
             "vib__mean": [3.0, 7.0, None, 2.0],
             "vib__std": [2.0, None, None, None],
             "vib__min": [1.0, 7.0, None, 2.0],
@@ -129,7 +130,7 @@ def test_label_window_is_open_at_the_end_and_closed_at_the_horizon() -> None:
     assert {h for h, v in labels.items() if v == 1} == {1, 4, 5}
 
 
-def test_time_split_drops_a_horizon_gap_before_each_boundary() -> None:
+def test_time_split_leaves_a_gap_of_horizon_plus_window_before_each_cut() -> None:
     readings = [(MILL_1, h * HOUR + 60, "vib", float(h)) for h in range(21)]
     out = predictive_maintenance(
         job_inputs(
@@ -143,12 +144,51 @@ def test_time_split_drops_a_horizon_gap_before_each_boundary() -> None:
         )
     )
     ends = {s: sorted(out.splits[s]["window_end"].dt.hour().to_list()) for s in out.splits}
-    # window ends 1h..21h: t1 = 1 + 10 = 11h, t2 = 1 + 15 = 16h; gap of 2h before each.
+    # window ends 1h..21h: t1 = 1 + 10 = 11h, t2 = 1 + 15 = 16h. A train label's horizon ends
+    # by t1 and validation features start at t1 or later: window ends <= 9h, then >= 12h.
     assert ends == {
         "train": list(range(1, 10)),
-        "validation": list(range(11, 15)),
-        "test": list(range(16, 22)),
+        "validation": list(range(12, 15)),
+        "test": list(range(17, 22)),
     }
+    assert out.meta == {
+        "cuts": {"validation": "2026-01-05T11:00:00Z", "test": "2026-01-05T16:00:00Z"},
+        "cuts_pinned": False,
+    }
+    train_horizon_end = out.splits["train"]["window_end"].max() + timedelta(hours=2)  # type: ignore[operator]
+    assert train_horizon_end <= out.splits["validation"]["window_start"].min()  # type: ignore[operator]
+
+
+def test_pinned_cuts_keep_earlier_splits_when_data_is_added() -> None:
+    params = {
+        "tags": ["vib"],
+        "horizon_h": 1,
+        "cuts": {"validation": "2026-01-05T06:00:00Z", "test": at(10 * HOUR)},
+    }
+    early = [(MILL_1, h * HOUR + 60, "vib", float(h)) for h in range(16)]
+    later = [*early, *[(MILL_1, h * HOUR + 60, "vib", float(h)) for h in range(16, 24)]]
+    first = predictive_maintenance(job_inputs(telemetry=telemetry_frame(early), params=params))
+    second = predictive_maintenance(job_inputs(telemetry=telemetry_frame(later), params=params))
+    for name in ("train", "validation"):
+        assert_frame_equal(first.splits[name], second.splits[name], check_exact=True)
+    assert second.splits["test"].height > first.splits["test"].height
+    assert second.meta["cuts_pinned"] is True
+    assert second.meta["cuts"]["test"] == "2026-01-05T10:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("cuts", "message"),
+    [
+        ({"validation": "2026-01-05T06:00:00Z"}, "exactly the keys"),
+        ({"validation": "2026-01-05T06:00:00", "test": at(0)}, "cuts.validation"),
+        ({"validation": at(HOUR), "test": at(0)}, "cuts.test"),
+    ],
+)
+def test_bad_pinned_cuts_name_the_key(cuts: dict[str, Any], message: str) -> None:
+    with pytest.raises(JobParamError, match=message):
+        predictive_maintenance(job_inputs(params={"cuts": cuts}))
+    with pytest.raises(JobParamError, match="not both"):
+        predictive_maintenance(job_inputs(params={"cuts": cuts, "split": ALL_TRAIN}))
 
 
 readings_strategy = st.lists(
@@ -267,7 +307,8 @@ def test_features_carry_registry_units() -> None:
     assert units["vib__slope"] == "mm/s/h"
     assert units["temp__count"] == "1"
     assert units["zone_temp__last"] == "degC"
-    assert [c for c in out.splits["train"].columns if "__" in c] == list(units)
+    assert units["machine_type"] == "category"
+    assert [c for c in out.splits["train"].columns if "__" in c] == list(units)[1:]
 
 
 def test_empty_inputs_give_empty_splits(empty_inputs: Any) -> None:
