@@ -150,7 +150,7 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = seeded_lake(tmp_path)
-    write_down_event(store, "cnc-101", T0 + timedelta(days=1, hours=3))
+    write_down_event(store, "cnc-101", T0 + timedelta(days=1, hours=14))
     monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(tmp_path))
     monkeypatch.setenv("MAXLAKE_SHARING_MIN_GROUP_SIZE", "1")
     contract = tmp_path / "nw.toml"
