@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         description="seconds between the worker's compactions of closed partitions; 0 = off",
     )
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = disabled")
+    lake_retry_initial_s: float = Field(
+        1.0, gt=0, description="first wait before retrying a batch the lake refused, seconds"
+    )
+    lake_retry_max_s: float = Field(
+        30.0, gt=0, description="longest wait between retries of a batch the lake refused"
+    )
     faust_datadir: Path = Field(
         Path(".maxlake/faust"),
         description="the worker's Faust state directory (created with its parents at start)",

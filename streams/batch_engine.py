@@ -6,9 +6,12 @@ This engine keeps the Faust app (lifecycle, signals, logging, timers) but runs t
 as a Faust task over aiokafka's ``getmany``: a fetch returns thousands of records parsed by
 aiokafka's C extension, the batch is split by event kind and handed to the same
 :class:`~streams.ingest.IngestPipeline`, and offsets are committed to Kafka only after the Delta
-commits — the same exactly-once contract as the agent engine. On assignment it seeks each
-partition past what the lake already holds (``ops/validation_runs`` app transactions), so a
-restart does not even re-read written offsets.
+commits — the same exactly-once contract as the agent engine. When the lake refuses writes (full
+disk, read-only mount), :class:`~streams.write_block.WriteBlock` pauses every assigned partition
+and retries the same batch with backoff until it goes through; a shutdown or a rebalance in that
+state abandons the unwritten batches (their offsets are not committed, so nothing is lost).
+On assignment it seeks each partition past what the lake already holds (``ops/validation_runs``
+app transactions), so a restart does not even re-read written offsets.
 
 The pipeline runs in two worker threads, not on the event loop: a large batch takes seconds, and
 a blocked loop would miss heartbeats (the group would evict the worker mid-batch) and could not
@@ -25,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +43,7 @@ from lake import BatchOutput, app_id
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams.ingest import IngestPipeline, RawMessage, log_batch
+from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
 __all__ = ["BatchEngine"]
 
@@ -50,7 +56,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         self.engine.drop_unfinished(list(revoked))
-        await self.engine.settle()
+        block = self.engine.block
+        if block.blocked:
+            block.abandon()
+        try:
+            await self.engine.settle()
+        finally:
+            block.rearm()
         for tp in revoked:
             self.engine.pipeline().forget(tp.topic, tp.partition)
 
@@ -69,10 +81,14 @@ class BatchEngine:
         settings: Settings,
         topics: dict[str, EventKind],
         pipeline: Callable[[], IngestPipeline],
+        block: WriteBlock | None = None,
     ) -> None:
         self.settings = settings
         self.topics = topics
         self.pipeline = pipeline
+        self.block = block or WriteBlock(
+            f"{socket.gethostname()}-{os.getpid()}", worker_state_dir(settings.faust_datadir)
+        )
         self.consumer: AIOKafkaConsumer | None = None
         self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-prepare")
         self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-write")
@@ -104,6 +120,8 @@ class BatchEngine:
         preparing: asyncio.Future[None] | None = None
         try:
             while True:
+                if self.block.blocked and self._newest is not None and not self._newest.done():
+                    self._pause()  # newly assigned partitions wait for the blocked batch too
                 records = await self._fill_batch(consumer)
                 if not records:
                     self._raise_if_failed()
@@ -116,8 +134,11 @@ class BatchEngine:
                 preparing = asyncio.get_running_loop().create_future()
                 self._newest = asyncio.create_task(self._handle(records, self._newest, preparing))
         finally:
-            # Cancelled (SIGTERM): batches in hand are still written and committed.
+            # Cancelled (SIGTERM): batches in hand are still written and committed, unless the
+            # lake refuses them: then they are abandoned, uncommitted, for the next owner.
+            self.block.abandon()
             await asyncio.shield(self.settle())
+            self.block.close()
             await consumer.stop()
             self._prepare_pool.shutdown(wait=True)
             self._write_pool.shutdown(wait=True)
@@ -128,11 +149,28 @@ class BatchEngine:
             self._newest.result()
 
     async def settle(self) -> None:
-        """Return once every batch in hand is written and its offsets committed (or raise)."""
+        """Return once every batch in hand is written and its offsets committed, or abandoned
+        (see :class:`WriteBlock`); raises what a batch raised otherwise."""
         while (newest := self._newest) is not None and not newest.done():
             await asyncio.wait({newest})
         if newest is not None:
-            newest.result()
+            try:
+                newest.result()
+            except WriteAbandoned as exc:
+                self._newest = None
+                logger.warning("%s; its offsets are consumed again by their next owner", exc)
+
+    def _pause(self) -> int:
+        """Stop fetching every assigned partition; returns how many."""
+        if self.consumer is None:
+            return 0
+        assigned = self.consumer.assignment()
+        self.consumer.pause(*assigned)
+        return len(assigned)
+
+    def _resume(self) -> None:
+        if self.consumer is not None:
+            self.consumer.resume(*self.consumer.assignment())
 
     async def _handle(
         self,
@@ -149,7 +187,11 @@ class BatchEngine:
                 prepared.set_result(None)
         if previous is not None:
             await previous
-        await loop.run_in_executor(self._write_pool, self._write, outputs)
+        await self.block.retry(
+            lambda: loop.run_in_executor(self._write_pool, self._write, outputs),
+            pause=self._pause,
+            resume=self._resume,
+        )
         await self._commit({tp: max(r.offset for r in batch) + 1 for tp, batch in records.items()})
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:

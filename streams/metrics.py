@@ -29,6 +29,7 @@ from prometheus_client import (
 
 from lake import BatchOutput, BatchWriter, DeltaStore, WriteResult, quarantine_table, silver_table
 from lake.tables import DUPLICATES, RUNS
+from lake.unwritable import CAUSES
 from maxlake.settings import Settings
 from streams.offsets import PartitionOffsets, group_offsets
 
@@ -136,6 +137,26 @@ class WorkerMetrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.write_blocked = Gauge(
+            "maxlake_lake_write_blocked",
+            "1 while lake writes fail for this cause (disk_full, read_only, ...) and "
+            "consumption is paused; 0 otherwise",
+            ["cause"],
+            registry=r,
+        )
+        self.write_blocked_since = Gauge(
+            "maxlake_lake_write_blocked_since_timestamp_seconds",
+            "Unix time lake writes started failing; 0 when the lake is writable",
+            registry=r,
+        )
+        self.write_retries = Counter(
+            "maxlake_lake_write_retries",
+            "Failed lake write attempts retried after a backoff, by cause",
+            ["cause"],
+            registry=r,
+        )
+        for cause in CAUSES:
+            self.write_blocked.labels(cause).set(0)
         self.lag_updated = Gauge(
             "maxlake_consumer_lag_updated_timestamp_seconds",
             "Unix time the lag gauge was last refreshed",
@@ -178,6 +199,14 @@ class WorkerMetrics:
                 if not ok:
                     self.batch_check_failures.labels(kind, name).inc()
         self.last_batch.labels(kind).set(time.time())
+
+    def set_write_blocked(self, cause: str | None, since: float) -> None:
+        """Record a failed write attempt of ``cause`` (None: the lake is writable again)."""
+        for known in CAUSES:
+            self.write_blocked.labels(known).set(1 if known == cause else 0)
+        self.write_blocked_since.set(since if cause else 0.0)
+        if cause is not None:
+            self.write_retries.labels(cause).inc()
 
     def set_lag(self, parts: Sequence[PartitionOffsets]) -> None:
         """Set the lag gauge of every partition."""

@@ -22,6 +22,7 @@ from lake.ops_status import quality_window, runs_history, table_health
 from maxlake.settings import Settings
 from schemas import EventKind, load_registry
 from streams.offsets import group_offsets
+from streams.write_block import read_worker_states, worker_state_dir
 
 __all__ = ["Thresholds", "collect_status", "ingest_topics", "status_history"]
 
@@ -156,6 +157,18 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
             alerts.append(
                 {"alert": "batch_expectation_failed", "detail": f"{kind}: {name} in {batches}"}
             )
+    for worker in status["local_workers"]:
+        if worker.get("blocked"):
+            since = datetime.fromtimestamp(float(worker.get("since") or 0), UTC)
+            alerts.append(
+                {
+                    "alert": "lake_write_blocked",
+                    "detail": f"worker {worker['worker']}: lake not writable ({worker['cause']}) "
+                    f"since {since:%Y-%m-%d %H:%M:%S} UTC ({worker['detail']}, "
+                    f"{worker['retries']} failed attempts), consumption paused; "
+                    f"next step: {worker['next_step']}",
+                }
+            )
     lagging = kafka.get("lag_by_topic", {}) if kafka["reachable"] else {}
     for table in status["tables"]:
         age = table["last_commit_age_s"]
@@ -197,7 +210,10 @@ def collect_status(
         "quality": {...}, "alerts": [...]}``; ``kafka`` holds ``reachable``, ``error``,
         ``group_state``, ``members``, ``partitions`` (start, end, committed, lag),
         ``lag_by_topic`` and ``total_lag``; ``tables`` and ``quality`` are
-        :func:`lake.ops_status.table_health` and :func:`lake.ops_status.quality_window`.
+        :func:`lake.ops_status.table_health` and :func:`lake.ops_status.quality_window`;
+        ``local_workers`` holds the state files of live workers on this host that share
+        ``MAXLAKE_FAUST_DATADIR`` (:func:`streams.write_block.read_worker_states`), read
+        without touching the lake, so a blocked lake still shows as ``lake_write_blocked``.
     """
     store = DeltaStore.from_settings(settings)
     kafka_part: dict[str, Any] = (
@@ -212,6 +228,7 @@ def collect_status(
         "kafka": kafka_part,
         "tables": table_health(store),
         "quality": quality_window(store, window),
+        "local_workers": read_worker_states(worker_state_dir(settings.faust_datadir)),
     }
     alerts = _alerts(status, thresholds)
     if not kafka:

@@ -21,12 +21,21 @@ import asyncio
 import logging
 import os
 import socket
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import faust
 
-from lake import BatchWriter, CommitConflict, DeltaStore, quarantine_table, silver_table
+from lake import (
+    BatchOutput,
+    BatchWriter,
+    CommitConflict,
+    DeltaStore,
+    WriteResult,
+    quarantine_table,
+    silver_table,
+)
 from lake.maintenance import compact
 from maxlake import redact
 from maxlake.settings import Settings
@@ -35,6 +44,7 @@ from schemas import EventKind, Registry, load_registry
 from streams.batch_engine import BatchEngine
 from streams.ingest import IngestPipeline, RawMessage, log_batch
 from streams.metrics import LagPoller, MeteredWriter, WorkerMetrics, serve_metrics
+from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
 __all__ = ["build_app", "run_worker"]
 
@@ -65,6 +75,13 @@ def build_app(
     tenant_ids = list(tenants) if tenants else [t.id for t in registry.tenants]
     name = worker_name or f"{socket.gethostname()}-{os.getpid()}"
     settings.faust_datadir.mkdir(parents=True, exist_ok=True)
+    block = WriteBlock(
+        name,
+        worker_state_dir(settings.faust_datadir),
+        metrics=metrics,
+        initial_s=settings.lake_retry_initial_s,
+        max_s=settings.lake_retry_max_s,
+    )
     session_timeout_s = settings.broker_session_timeout_s
     app = faust.App(
         settings.group_id if settings.ingest_engine == "stream" else f"{settings.group_id}-app",
@@ -100,12 +117,15 @@ def build_app(
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        if settings.ingest_engine == "stream" and block.blocked:
+            block.abandon()
         if "pipeline" in state:
             for tp in revoked:
                 state["pipeline"].forget(tp.topic, tp.partition)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        block.rearm()
         if "pipeline" in state:
             for tp in assigned:
                 state["pipeline"].forget(tp.topic, tp.partition)
@@ -128,6 +148,7 @@ def build_app(
                 for tenant in tenant_ids
             },
             pipeline,
+            block,
         )
 
         @app.task  # type: ignore[untyped-decorator]
@@ -139,7 +160,7 @@ def build_app(
         topics = [settings.topic_for(tenant, kind.value) for tenant in tenant_ids]
         channel = app.topic(*topics, key_serializer="raw", value_serializer="raw", allow_empty=True)
         app.agent(channel, name=f"ingest-{kind.value}", concurrency=1)(
-            _ingest_agent(kind, settings, pipeline)
+            _ingest_agent(kind, settings, pipeline, app, block)
         )
     return app
 
@@ -180,7 +201,23 @@ def _compact_closed(settings: Settings, kinds: list[EventKind]) -> None:
             )
 
 
-def _ingest_agent(kind: EventKind, settings: Settings, pipeline: Any) -> Any:
+def _ingest_agent(
+    kind: EventKind, settings: Settings, pipeline: Any, app: faust.App, block: WriteBlock
+) -> Any:
+    # No Consumer.pause_partitions here: Faust drops records it already fetched for a paused
+    # partition while aiokafka's position has moved past them, and later acks commit over the
+    # gap (found by tests/integration/test_lake_unwritable.py: 173 offsets lost). The agent
+    # simply stops taking from its stream; Faust stops fetching once the stream's buffer
+    # (stream_buffer_maxsize) is full, and nothing unacknowledged is committed. While blocked,
+    # Faust must not wait for the blocked batch's events on shutdown or rebalance (they are
+    # never acknowledged; stream_wait_empty would wait forever): they are abandoned instead.
+    def pause() -> int:
+        app.conf.stream_wait_empty = False
+        return len(app.consumer.assignment())
+
+    def resume() -> None:
+        app.conf.stream_wait_empty = True
+
     async def ingest(stream: Any) -> None:
         ingest_pipeline: IngestPipeline = pipeline()
         async for events in stream.noack().noack_take(
@@ -197,7 +234,18 @@ def _ingest_agent(kind: EventKind, settings: Settings, pipeline: Any) -> Any:
                 )
                 for e in events
             ]
-            result = ingest_pipeline.process(kind, messages)
+            outputs = ingest_pipeline.prepare(kind, messages)
+
+            async def write(outputs: list[BatchOutput] = outputs) -> WriteResult:
+                return ingest_pipeline.write(outputs)
+
+            # A refused write waits here (cancellable: SIGTERM stops the agent at once, the
+            # batch unacknowledged); the stream engine keeps its partitions meanwhile.
+            try:
+                result = await block.retry(write, pause=pause, resume=resume)
+            except WriteAbandoned as exc:
+                logger.warning("%s; its offsets are consumed again by their next owner", exc)
+                continue
             log_batch(kind, result)
             for event in events:
                 await stream.ack(event)
@@ -233,7 +281,19 @@ def run_worker(
                     handler.addFilter(only_our_info)
             redact.install(logger)
 
-    QuietWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    try:
+        QuietWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    else:
+        code = 0
+    # Faust has stopped: batches written and committed, or abandoned uncommitted. Tearing the
+    # interpreter down (GX, pandas, Arrow, deltalake's runtime) takes 5-20 s on a busy machine,
+    # which SIGTERM must not wait for; nothing is left to flush but the logs.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 _OURS = ("streams", "lake", "quality", "schemas", "maxlake", "infra")

@@ -1,0 +1,190 @@
+"""A worker whose lake cannot be written pauses, retries, shows why, resumes by itself, stops on
+SIGTERM within seconds, and loses nothing — done for real, on a filesystem of its own.
+
+The lake lives on a small tmpfs mounted for the test (tests run as root, which ignores mode bits,
+so ``chmod`` proves nothing): ``mount -o remount,ro`` makes it read-only, a filler file fills it.
+Both engines. What the lake holds afterwards is checked by ``bench.soak_accounting``, which reads
+every Kafka record and the Delta tables directly, not through maxlake's own accounting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bench.soak_accounting import audit, read_kafka, read_lake
+from infra.broker import free_port
+from tests.integration.ingest_helpers import (
+    IngestEnv,
+    WorkerProcess,
+    committed_total,
+    keyed_like_original,
+    produce,
+    simulate,
+    wait_for_lag_zero,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TENANTS = ("circuitry-electronics",)
+_BLOCKED = re.compile(r"lake not writable: (.*)")
+
+
+@dataclass(frozen=True)
+class MeteredEnv(IngestEnv):
+    """Workers serve /metrics and retry a refused batch at least every 2 s."""
+
+    metrics_port: int = 0
+
+    def environ(self, worker: str) -> dict[str, str]:
+        env = super().environ(worker)
+        env["MAXLAKE_METRICS_PORT"] = str(self.metrics_port)
+        env["MAXLAKE_LAKE_RETRY_MAX_S"] = "2"
+        return env
+
+
+def _run(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def volume(tmp_path: Path) -> Iterator[Path]:
+    """A 64 MiB tmpfs at ``tmp_path/lake``, unmounted afterwards."""
+    mount = tmp_path / "lake"
+    mount.mkdir()
+    try:
+        _run("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount))
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot mount a tmpfs here ({exc}); run as root to test an unwritable lake")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False, timeout=60)
+
+
+def _fill(volume: Path) -> Path:
+    """Fill the volume to the last byte; returns the filler file."""
+    filler = volume / "filler"
+    chunk = b"\0" * (1 << 20)
+    with filler.open("wb", buffering=0) as out:
+        for size in (len(chunk), 4096, 1):
+            try:
+                while True:
+                    out.write(chunk[:size])
+            except OSError:
+                continue
+    return filler
+
+
+def _metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return str(response.read().decode())
+
+
+def _sample(text: str, name: str, cause: str) -> float:
+    match = re.search(rf'^{name}{{cause="{cause}"}} (\S+)$', text, re.MULTILINE)
+    return float(match.group(1)) if match else -1.0
+
+
+def _alerts(env: IngestEnv, worker: str) -> list[dict[str, str]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "maxlake.cli", "status", "--json"],
+        env=env.environ(worker),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    alerts: list[dict[str, str]] = json.loads(done.stdout)["alerts"]
+    return alerts
+
+
+def _wait_blocked(worker: WorkerProcess, timeout_s: float = 120.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = _BLOCKED.findall(worker.log_text())
+        if found:
+            return str(found[0])
+        assert worker.alive, worker.log_tail()
+        time.sleep(0.5)
+    raise AssertionError(f"the worker never reported an unwritable lake:\n{worker.log_tail()}")
+
+
+@pytest.mark.parametrize("engine", ["batch", "stream"])
+@pytest.mark.parametrize("cause", ["read_only", "disk_full"])
+def test_an_unwritable_lake_pauses_the_worker_and_loses_nothing(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path, volume: Path, engine: str, cause: str
+) -> None:
+    port = free_port()
+    env = MeteredEnv(
+        kafka_bootstrap, unique_name, tmp_path, TENANTS, partitions=2, engine=engine,
+        metrics_port=port,
+    )  # fmt: skip
+    env.create_topics()
+    events = keyed_like_original(simulate(TENANTS, seed=21, duration_s=900, bad_rate=0.05))
+    half = len(events) // 2
+    produce(env, events[:half])
+    worker = WorkerProcess(env, "w")
+    with worker:
+        worker.start()
+        wait_for_lag_zero(env, [worker], produced=half, timeout_s=150)
+
+        filler = None
+        if cause == "read_only":
+            _run("mount", "-o", "remount,ro", str(volume))
+        else:
+            filler = _fill(volume)
+        before = committed_total(env)
+        produce(env, events[half:])
+        line = _wait_blocked(worker)
+        assert ("read only" if cause == "read_only" else "disk full") in line, line
+        assert "next step:" in line, line
+        assert "partition(s) paused" in line, line
+
+        text = _metrics(port)
+        assert _sample(text, "maxlake_lake_write_blocked", cause) == 1.0, text
+        retries = _sample(text, "maxlake_lake_write_retries_total", cause)
+        assert retries >= 1, text
+        blocked = [a for a in _alerts(env, "w") if a["alert"] == "lake_write_blocked"]
+        assert blocked, "maxlake status shows no lake_write_blocked alert"
+        assert cause in blocked[0]["detail"], blocked
+        assert "next step" in blocked[0]["detail"], blocked
+
+        time.sleep(6)  # several retries later: still paused, nothing committed, still alive
+        assert worker.alive, worker.log_tail()
+        assert committed_total(env) == before
+        assert _sample(_metrics(port), "maxlake_lake_write_retries_total", cause) > retries
+        log = worker.log_text()
+        assert len(_BLOCKED.findall(log)) == 1, log[-3000:]
+        assert "Traceback" not in log, log[-3000:]
+
+        if cause == "disk_full":
+            started = time.monotonic()
+            assert worker.terminate(timeout_s=60) == 0, worker.log_tail()
+            took = time.monotonic() - started
+            print(f"SIGTERM while blocked: the {engine} worker exited in {took:.1f} s")
+            assert committed_total(env) == before
+            assert filler is not None
+            filler.unlink()
+            worker.start()
+        else:
+            _run("mount", "-o", "remount,rw", str(volume))
+        wait_for_lag_zero(env, [worker], produced=len(events), timeout_s=180)
+        if cause == "read_only":
+            assert "lake writable again" in worker.log_text(), worker.log_tail()
+            assert _sample(_metrics(port), "maxlake_lake_write_blocked", cause) == 0.0
+        assert worker.terminate() == 0, worker.log_tail()
+
+    result = audit(read_kafka(kafka_bootstrap, env.topics()), read_lake(env.lake_root))
+    assert result.ok, result.summary()
+    assert result.records == len(events)
