@@ -109,7 +109,7 @@ def _alerts(env: IngestEnv, worker: str) -> list[dict[str, str]]:
     return alerts
 
 
-def _wait_blocked(worker: WorkerProcess, timeout_s: float = 120.0) -> str:
+def _wait_blocked(worker: WorkerProcess, timeout_s: float = 600.0) -> str:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = _BLOCKED.findall(worker.log_text())
@@ -137,7 +137,7 @@ def test_an_unwritable_lake_pauses_the_worker_and_loses_nothing(
     worker = WorkerProcess(env, "w")
     with worker:
         worker.start()
-        wait_for_lag_zero(env, [worker], produced=half, timeout_s=150)
+        wait_for_lag_zero(env, [worker], produced=half, timeout_s=600)
 
         filler = None
         if cause == "read_only":
@@ -179,7 +179,7 @@ def test_an_unwritable_lake_pauses_the_worker_and_loses_nothing(
             worker.start()
         else:
             _run("mount", "-o", "remount,rw", str(volume))
-        wait_for_lag_zero(env, [worker], produced=len(events), timeout_s=180)
+        wait_for_lag_zero(env, [worker], produced=len(events), timeout_s=600)
         if cause == "read_only":
             assert "lake writable again" in worker.log_text(), worker.log_tail()
             assert _sample(_metrics(port), "maxlake_lake_write_blocked", cause) == 0.0

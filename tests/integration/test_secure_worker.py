@@ -81,7 +81,7 @@ def test_a_worker_granted_by_grant_worker_ingests_into_silver(
         producer.flush()
 
     with workers(env, "secure") as (worker,):
-        wait_for_lag_zero(env, [worker], produced=len(events), timeout_s=150)
+        wait_for_lag_zero(env, [worker], produced=len(events), timeout_s=600)
         assert "AuthorizationFailed" not in worker.log_text(), worker.log_tail()
         assert worker.terminate() == 0, worker.log_tail()
 
