@@ -82,8 +82,13 @@ def _preload(settings: Settings, topic: str, n: int) -> float:
     return time.perf_counter() - started
 
 
-def _spawn_worker(env: dict[str, str], *, stderr: Any) -> subprocess.Popen[bytes]:
-    """One telemetry ``maxlake worker`` in its own process group."""
+def _spawn_worker(
+    env: dict[str, str], *, stderr: Any, src: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """One telemetry ``maxlake worker`` in its own process group (from the source checkout
+    ``src`` when given, e.g. the previous commit for a same-run before/after comparison)."""
+    if src is not None:
+        env = {**env, "PYTHONPATH": str(src)}
     return subprocess.Popen(
         [
             sys.executable,
@@ -98,6 +103,7 @@ def _spawn_worker(env: dict[str, str], *, stderr: Any) -> subprocess.Popen[bytes
             "warn",
         ],
         env=env,
+        cwd=src,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=stderr,
@@ -116,13 +122,17 @@ def _wait_lag_zero(settings: Settings, topic: str, group: str, timeout_s: float)
 
 
 def _run_worker(
-    settings: Settings, env: dict[str, str], topic: str, timeout_s: float
+    settings: Settings,
+    env: dict[str, str],
+    topic: str,
+    timeout_s: float,
+    src: Path | None = None,
 ) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_before = before.ru_utime + before.ru_stime
     t0 = time.perf_counter()
     worker = _spawn_worker(
-        env, stderr=open(Path(env["MAXLAKE_LAKE_ROOT"]).with_suffix(".worker.log"), "wb")
+        env, stderr=open(Path(env["MAXLAKE_LAKE_ROOT"]).with_suffix(".worker.log"), "wb"), src=src
     )
     try:
         t1 = _wait_lag_zero(settings, topic, env["MAXLAKE_GROUP_ID"], timeout_s)
@@ -218,6 +228,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50_000, help="MAXLAKE_BATCH_MAX_EVENTS")
     parser.add_argument("--wait", type=float, default=1.0, help="MAXLAKE_BATCH_WAIT_S")
     parser.add_argument("--engines", default="stream,batch", help="comma-separated engines to run")
+    parser.add_argument(
+        "--compare-src",
+        type=Path,
+        default=None,
+        help="also run each engine's worker from this source checkout (e.g. a worktree of the "
+        "previous commit), interleaved, for a same-run before/after ratio",
+    )
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -255,17 +272,20 @@ def main() -> None:
         preload_s = _preload(settings, topic, args.events)
         print(f"  preload: {args.events / preload_s:,.0f} events/s")
         results: dict[str, dict[str, float]] = {}
+        sources: list[tuple[str, Path | None]] = [("", None)]
+        if args.compare_src is not None:
+            sources = [("@before", args.compare_src), ("", None)]
         for engine in args.engines.split(","):
-            print(
-                f"worker ({engine} engine) draining: decode + GX validation + Delta, exactly once"
-            )
-            engine_env = {
-                **env,
-                "MAXLAKE_INGEST_ENGINE": engine,
-                "MAXLAKE_GROUP_ID": f"bench-{engine}",
-                "MAXLAKE_LAKE_ROOT": str(work / f"lake-{engine}"),
-            }
-            results[engine] = _run_worker(settings, engine_env, topic, timeout_s=3600)
+            for suffix, src in sources:
+                label = f"{engine}{suffix}"
+                print(f"worker ({label}) draining: decode + GX validation + Delta, exactly once")
+                engine_env = {
+                    **env,
+                    "MAXLAKE_INGEST_ENGINE": engine,
+                    "MAXLAKE_GROUP_ID": f"bench-{label}",
+                    "MAXLAKE_LAKE_ROOT": str(work / f"lake-{label}"),
+                }
+                results[label] = _run_worker(settings, engine_env, topic, 3600, src)
         print("baseline: kafka-python + orjson + Delta append, no validation")
         base_s = _baseline(settings, topic, args.events, work / "baseline")
         base_rate = args.events / base_s
@@ -279,7 +299,7 @@ def main() -> None:
             rate = args.events / w["drain_s"]
             other = w["drain_s"] - w["decode_s"] - w["validate_s"] - w["write_s"]
             print(
-                f"worker ({engine:<6})        {rate:,.0f} events/s, {rate / base_rate:.2f}x baseline "
+                f"worker ({engine:<13}) {rate:,.0f} events/s, {rate / base_rate:.2f}x baseline "
                 f"({int(w['batches'])} batches, drain {w['drain_s']:.1f} s, wall incl. start-up {w['wall_s']:.1f} s, peak RSS <= {w['peak_mib']:,.0f} MiB)"
             )
             print(

@@ -94,12 +94,12 @@ class ArrowBaseline:
         unknown_tag = pc.and_(pc.invert(unknown_machine), pc.is_null(tag_idx))
         below = pc.fill_null(pc.less(value, ix.tag_min.take(tag_idx)), False)
         above = pc.fill_null(pc.greater(value, ix.tag_max.take(tag_idx)), False)
+        unit_bad = pc.fill_null(pc.not_equal(rows["unit"], ix.tag_unit.take(tag_idx)), False)
         drop = pc.or_(pc.or_(unknown_machine, unknown_tag), pc.or_(below, above))
-        unit_bad = pc.not_equal(rows["unit"], ix.tag_unit.take(tag_idx))
+        drop = pc.or_(drop, unit_bad)
         latency = pc.subtract(rows["sent_time"], rows["event_time"])
         late = pc.greater(pc.cast(latency, pa.int64()), 3_600_000_000)
         warns = {
-            "unit_matches_registry": pc.sum(pc.fill_null(unit_bad, False)).as_py() or 0,
             "event_latency_within_1h": pc.sum(pc.fill_null(late, False)).as_py() or 0,
         }
         bad_share = pc.mean(pc.cast(pc.equal(rows["quality"], "BAD"), pa.float64())).as_py()

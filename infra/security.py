@@ -48,6 +48,7 @@ from kafka.errors import KafkaError
 
 from maxlake.errors import ConfigError, TerminalError
 from maxlake.redact import register_secret
+from schemas.kinds import TENANT_ID_PATTERN
 
 __all__ = [
     "ADMIN_USER",
@@ -70,7 +71,7 @@ SCRAM_MECHANISM = "SCRAM-SHA-512"
 ADMIN_USER = "admin"
 CONTROLLER_USER = "controller"
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_SEGMENT = re.compile(TENANT_ID_PATTERN)
 
 
 class BrokerSecurityError(ConfigError):

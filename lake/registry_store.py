@@ -17,6 +17,7 @@ so that moving the registry to an object store touches only them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -27,17 +28,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from maxlake.errors import ConfigError, TransientError
+from maxlake.errors import ConfigError, MaxlakeError, TransientError
+from maxlake.settings import Settings
 from schemas import Registry, RegistryError, load_registry, parse_registry
 from schemas.registry_diff import Change, diff_documents
 
 __all__ = [
+    "FixedRegistry",
     "LiveRegistry",
     "RegistryConflict",
     "RegistryStore",
     "RegistryVersion",
     "RetypeRefused",
+    "registry_source",
 ]
+
+logger = logging.getLogger(__name__)
 
 REGISTRY_DIR = "registry"
 _FILE = re.compile(r"^v([0-9]{6,9})\.json$")
@@ -257,12 +263,55 @@ class LiveRegistry:
         self._checked = clock()
 
     def current(self) -> RegistryVersion:
-        """The newest version known; looks for a newer one when ``poll_s`` has passed."""
+        """The newest version known; looks for a newer one when ``poll_s`` has passed.
+
+        A version that cannot be read (storage hiccup) is logged and the known one kept; the
+        next poll tries again.
+        """
         with self._lock:
             now = self._clock()
             if now - self._checked >= self.poll_s:
                 self._checked = now
-                latest = self.store.latest_version()
-                if latest != self._current.version:
-                    self._current = self.store.get(latest)
+                try:
+                    latest = self.store.latest_version()
+                    if latest != self._current.version:
+                        self._current = self.store.get(latest)
+                        logger.info("asset registry version %d in use", latest)
+                except (OSError, MaxlakeError) as exc:
+                    logger.warning(
+                        "registry poll failed, keeping version %d: %s", self._current.version, exc
+                    )
             return self._current
+
+    def snapshot(self) -> tuple[int | None, Registry]:
+        """``(version, registry)`` of :meth:`current`."""
+        current = self.current()
+        return current.version, current.registry
+
+
+class FixedRegistry:
+    """A registry that never changes (a file given with ``--registry``); version None."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def snapshot(self) -> tuple[int | None, Registry]:
+        """``(None, registry)``: a file has no registry version."""
+        return None, self.registry
+
+
+def registry_source(
+    settings: Settings, *, registry_file: Path | None = None
+) -> LiveRegistry | FixedRegistry:
+    """The registry a worker or a replay validates with.
+
+    ``registry_file`` (or ``settings.registry_file``) fixes it to one TOML file; otherwise it
+    is the live registry under ``settings.lake_root``, polled every ``settings.registry_poll_s``.
+
+    Raises:
+        RegistryError: the file or the newest stored version is invalid.
+    """
+    path = registry_file or settings.registry_file
+    if path is not None:
+        return FixedRegistry(load_registry(path))
+    return LiveRegistry(RegistryStore(settings.lake_root), poll_s=settings.registry_poll_s)

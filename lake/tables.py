@@ -113,6 +113,7 @@ RUNS_SCHEMA = pa.schema(
         ),
         pa.field("failed_expectations", pa.list_(pa.string()), nullable=False),
         pa.field("suite_version", pa.string()),
+        pa.field("registry_version", pa.int64()),
         pa.field(
             "offsets",
             pa.list_(

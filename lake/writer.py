@@ -57,6 +57,7 @@ class RunInfo:
     failed_expectations: tuple[str, ...] = ()
     decode_ms: float = 0.0
     validate_ms: float = 0.0
+    registry_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,7 @@ def _run_row(
         ],
         "failed_expectations": list(run.failed_expectations),
         "suite_version": run.suite_version,
+        "registry_version": run.registry_version,
         "offsets": [
             {"topic": t, "partition": p, "first_offset": lo, "last_offset": hi}
             for t, p, lo, hi in zip(

@@ -151,6 +151,17 @@ def _unknown_members(b: _Batch, list_column: str, known: pa.Array) -> pa.Array:
     return pa.array(out, _STR)
 
 
+def _sent_note(b: _Batch) -> pa.Array:
+    """`` (sent as 200.0 degF)`` for a converted reading, "" otherwise (quarantine details)."""
+    notes = [
+        "" if unit is None else f" (sent as {value} {unit})"
+        for value, unit in zip(
+            b.col("value_sent").to_pylist(), b.col("unit_sent").to_pylist(), strict=True
+        )
+    ]
+    return pa.array(notes, _STR)
+
+
 _ALL_KINDS = frozenset(EventKind)
 _TELEMETRY = frozenset({EventKind.TELEMETRY})
 _MACHINE_EVENT = frozenset({EventKind.MACHINE_EVENT})
@@ -189,6 +200,7 @@ _DERIVED: Mapping[str, _Derived] = MappingProxyType(
         "registry_unit": _Derived(
             lambda b: b.index.tag_unit.take(_tag_idx(b)), ("machine_type_tag",), _TELEMETRY
         ),
+        "sent_note": _Derived(_sent_note, ("value_sent", "unit_sent"), _TELEMETRY),
         "is_bad": _Derived(
             lambda b: pc.cast(pc.equal(b.col("quality"), "BAD"), pa.float64()),
             ("quality",),

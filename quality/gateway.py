@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -25,9 +25,19 @@ from quality import _gx
 from quality.enrich import DERIVED_COLUMNS, RegistryIndex, derive_columns, raw_columns_needed
 from quality.errors import RowsSchemaError, SuiteError, ValidationFailed
 from quality.suites import SuiteSpec, load_suites
+from quality.units import convert_units
 from schemas import EventKind, Registry, UnknownKindError, contract_for
 
-__all__ = ["BatchCheck", "ValidationGateway", "Verdict"]
+__all__ = ["BatchCheck", "RegistrySource", "ValidationGateway", "Verdict"]
+
+
+class RegistrySource(Protocol):
+    """Where the gateway gets the asset registry from before each batch (a live, versioned
+    registry such as ``lake.registry_store.LiveRegistry``)."""
+
+    def snapshot(self) -> tuple[int | None, Registry]:
+        """``(registry version or None, registry)``; cheap when nothing changed."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +70,11 @@ class Verdict:
         failed_expectations: names of every expectation that failed, any level, suite order.
             A row-level expectation fails when any row fails it.
         duration_s: wall time of :meth:`ValidationGateway.validate`.
+        registry_version: the registry version the batch was checked against (None when the
+            registry is a file or an in-memory object).
+        drop_explained: per input row, ``(reason, detail)`` for each failed ``drop``
+            expectation: the suite's ``reason`` (e.g. ``unknown_machine``) and its ``detail``
+            template filled from the row (naming the offending value and its field).
     """
 
     kind: str
@@ -71,6 +86,8 @@ class Verdict:
     batch_results: dict[str, BatchCheck]
     failed_expectations: tuple[str, ...]
     duration_s: float
+    registry_version: int | None = None
+    drop_explained: list[tuple[tuple[str, str], ...]] | None = None
 
     @property
     def dropped(self) -> int:
@@ -84,6 +101,7 @@ class _LoadedSuite:
     gx_suite: Any
     columns: tuple[str, ...]
     raw_columns: frozenset[str]
+    detail_columns: tuple[str, ...]
 
 
 class ValidationGateway:
@@ -93,12 +111,16 @@ class ValidationGateway:
     from one thread at a time; calls are serialised internally.
     """
 
-    def __init__(self, registry: Registry, *, suites_dir: Path | None = None) -> None:
+    def __init__(
+        self, registry: Registry | RegistrySource, *, suites_dir: Path | None = None
+    ) -> None:
         """Load every suite and build its GX objects once.
 
         Args:
             registry: the asset registry that ``$registry.*`` placeholders and the derived
-                columns (machine types, tag ranges, alarm and defect codes) come from.
+                columns (machine types, tag ranges, alarm and defect codes) come from; a
+                :class:`RegistrySource` is asked before every batch, and a new version
+                rebuilds the registry lookups and the suites (milliseconds) once.
             suites_dir: folder holding one ``<kind>.json`` per event kind; default the
                 packaged ``quality/suites``.
 
@@ -106,17 +128,42 @@ class ValidationGateway:
             SuiteError: (a ``ConfigError``) naming the file and entry of an invalid suite,
                 including a column that is neither in the kind's row schema nor derived.
         """
-        self._index = RegistryIndex(registry)
-        self._runtime = _gx.runtime()
-        self._suites: Mapping[EventKind, _LoadedSuite] = MappingProxyType(
-            {kind: self._load(spec) for kind, spec in load_suites(suites_dir).items()}
+        self._source = registry if not isinstance(registry, Registry) else None
+        version, current = (
+            (None, registry) if isinstance(registry, Registry) else registry.snapshot()
         )
+        self._runtime = _gx.runtime()
+        self._specs = load_suites(suites_dir)
+        self._use(version, current)
+
+    def _use(self, version: int | None, registry: Registry) -> None:
+        self._index = RegistryIndex(registry)
+        self._registry = registry
+        self.registry_version = version
+        self._suites: Mapping[EventKind, _LoadedSuite] = MappingProxyType(
+            {kind: self._load(spec) for kind, spec in self._specs.items()}
+        )
+
+    def refresh(self) -> None:
+        """Switch to the source's newest registry version, if it changed."""
+        if self._source is None:
+            return
+        version, registry = self._source.snapshot()
+        if version != self.registry_version or registry is not self._registry:
+            self._use(version, registry)
+
+    @property
+    def registry(self) -> Registry:
+        """The registry the next batch is checked against (after :meth:`refresh`)."""
+        return self._registry
 
     def _load(self, spec: SuiteSpec) -> _LoadedSuite:
         _check_columns(spec, frozenset(contract_for(spec.kind).row_schema.names))
         gx_suite = _gx.build_suite(spec, self._index.placeholders)
         columns = spec.columns()
-        return _LoadedSuite(spec, gx_suite, columns, raw_columns_needed(spec.kind, columns))
+        details = tuple(dict.fromkeys(c for e in spec.expectations for c in e.detail_columns()))
+        raw = raw_columns_needed(spec.kind, columns)
+        return _LoadedSuite(spec, gx_suite, columns, raw, details)
 
     @property
     def suites(self) -> Mapping[EventKind, SuiteSpec]:
@@ -127,6 +174,14 @@ class ValidationGateway:
     def gx_context(self) -> Any:
         """The process-wide ephemeral GX context (for inspection; do not add names to it)."""
         return self._runtime.context
+
+    def convert_units(self, kind: EventKind | str, rows: pa.Table) -> pa.Table:
+        """Telemetry rows with convertible readings in their tag's registry unit (see
+        :mod:`quality.units`); other kinds unchanged. Call before :meth:`validate`."""
+        if EventKind(kind) is not EventKind.TELEMETRY:
+            return rows
+        self.refresh()
+        return convert_units(rows, self._index, self._registry.unit_system())
 
     def suite_version(self, kind: EventKind | str) -> str:
         """The ``suite_version`` of the suite that validates ``kind``."""
@@ -149,6 +204,7 @@ class ValidationGateway:
                 given. Transient: the caller may bisect the batch.
         """
         started = time.perf_counter()
+        self.refresh()
         suite = self._suite(kind)
         spec = suite.spec
         missing = suite.raw_columns - set(rows.column_names)
@@ -161,7 +217,46 @@ class ValidationGateway:
             }
         else:
             outcomes = self._run(suite, rows)
-        return _verdict(spec, n, outcomes, time.perf_counter() - started)
+        verdict = _verdict(spec, n, outcomes, time.perf_counter() - started)
+        explained = self._explain(suite, rows, verdict)
+        return replace(
+            verdict,
+            registry_version=self.registry_version,
+            drop_explained=explained,
+            duration_s=time.perf_counter() - started,
+        )
+
+    def _explain(
+        self, suite: _LoadedSuite, rows: pa.Table, verdict: Verdict
+    ) -> list[tuple[tuple[str, str], ...]]:
+        """``(reason, detail)`` per failed drop expectation of each dropped row."""
+        out: list[tuple[tuple[str, str], ...]] = [()] * verdict.drop.size
+        dropped = np.flatnonzero(verdict.drop)
+        if dropped.size == 0:
+            return out
+        by_name = {e.name: e for e in suite.spec.expectations}
+        present = set(rows.column_names)
+        kind = suite.spec.kind
+        columns = tuple(
+            c for c in suite.detail_columns if raw_columns_needed(kind, (c,)) <= present
+        )
+        values = derive_columns(
+            suite.spec.kind, rows.take(pa.array(dropped)), columns, self._index
+        ).to_pylist()
+        where = f" (registry version {self.registry_version})" if self.registry_version else ""
+        for row, row_values in zip(dropped.tolist(), values, strict=True):
+            found = []
+            for name in verdict.drop_reasons[row]:
+                entry = by_name[name]
+                detail = f"failed {name}"
+                if entry.detail:
+                    try:
+                        detail = entry.detail.format_map(_Unknown(row_values)) + where
+                    except (KeyError, ValueError, IndexError, TypeError) as exc:
+                        detail = f"failed {name} ({type(exc).__name__} in its detail)"
+                found.append((entry.reason or name, detail))
+            out[row] = tuple(found)
+        return out
 
     def _run(self, suite: _LoadedSuite, rows: pa.Table) -> dict[str, _gx.Outcome]:
         kind = suite.spec.kind
@@ -181,6 +276,13 @@ class ValidationGateway:
             return self._suites[EventKind(kind)]
         except ValueError:
             raise UnknownKindError(kind, [k.value for k in EventKind]) from None
+
+
+class _Unknown(dict[str, Any]):
+    """Row values for a detail template; a column the rows lack shows as ""."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 def _verdict(spec: SuiteSpec, n: int, outcomes: Mapping[str, _gx.Outcome], took: float) -> Verdict:
@@ -227,7 +329,7 @@ def _check_columns(spec: SuiteSpec, row_columns: frozenset[str]) -> None:
     ``row_columns`` (the contract's row schema) nor a derived column of its kind."""
     known = row_columns | DERIVED_COLUMNS[spec.kind]
     for entry in spec.expectations:
-        unknown = [c for c in entry.columns() if c not in known]
+        unknown = [c for c in (*entry.columns(), *entry.detail_columns()) if c not in known]
         if unknown:
             raise SuiteError(
                 str(spec.path),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
@@ -65,7 +66,9 @@ COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 _SUITE_KEYS = frozenset({"suite_version", "description", "expectations"})
-_ENTRY_KEYS = frozenset({"name", "level", "expectation", "kwargs", "description"})
+_ENTRY_KEYS = frozenset(
+    {"name", "level", "expectation", "kwargs", "description", "reason", "detail"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,10 @@ class ExpectationSpec:
         expectation: Great Expectations class name, e.g. ``ExpectColumnValuesToBeInSet``.
         kwargs: keyword arguments of that class, placeholders not yet resolved.
         description: why the expectation exists, for people reading reports.
+        reason: the quarantine reason of a failing row (default ``name``), e.g.
+            ``unknown_machine``.
+        detail: a ``str.format`` template of the quarantine detail of a failing row over its
+            row and derived columns, e.g. ``"machine {machine!r} ..."``; "" = ``failed <name>``.
     """
 
     name: str
@@ -85,6 +92,13 @@ class ExpectationSpec:
     expectation: str
     kwargs: Mapping[str, Any]
     description: str
+    reason: str = ""
+    detail: str = ""
+
+    def detail_columns(self) -> tuple[str, ...]:
+        """Columns the ``detail`` template names, in order."""
+        fields = (f for _, f, _, _ in string.Formatter().parse(self.detail) if f)
+        return tuple(dict.fromkeys(f.split(".")[0].split("[")[0] for f in fields))
 
     def columns(self) -> tuple[str, ...]:
         """Batch columns this expectation reads, in argument order."""
@@ -250,12 +264,23 @@ def _entry(where: str, index: int, doc: Any) -> ExpectationSpec:
         raise SuiteError(
             where, entry, "'result_format' is set by the gateway at run time; remove it"
         )
+    reason, detail = doc.get("reason", name), doc.get("detail", "")
+    if not isinstance(reason, str) or not _NAME.fullmatch(reason):
+        raise SuiteError(where, entry, f"'reason' must be snake_case, got {reason!r}")
+    if not isinstance(detail, str):
+        raise SuiteError(where, entry, "'detail' must be a string template")
+    try:
+        list(string.Formatter().parse(detail))
+    except ValueError as exc:
+        raise SuiteError(where, entry, f"'detail' is not a format template: {exc}") from None
     return ExpectationSpec(
         name,
         cast(Level, level),
         expectation,
         MappingProxyType(dict(kwargs)),
         _text(where, entry, doc),
+        reason,
+        detail,
     )
 
 

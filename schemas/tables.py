@@ -8,7 +8,7 @@ from schemas._columns import TIMESTAMP
 from schemas.contracts import contract_for
 from schemas.kinds import EventKind
 
-__all__ = ["INGEST_FIELDS", "PARTITION_COLUMNS", "lake_schema"]
+__all__ = ["CONVERSION_FIELDS", "INGEST_FIELDS", "PARTITION_COLUMNS", "lake_schema"]
 
 PARTITION_COLUMNS = ("tenant", "plant", "date")
 """Partition columns of every silver table (fixed at table creation)."""
@@ -22,12 +22,22 @@ INGEST_FIELDS = (
 """Columns the ingest worker appends to decoded rows: where and when each row was read."""
 
 
+CONVERSION_FIELDS = (
+    pa.field("value_sent", pa.float64()),
+    pa.field("unit_sent", pa.string()),
+)
+"""Telemetry only: the value and unit as sent when the reading was converted to its tag's
+registry unit (``value``/``unit`` then hold the converted reading); null otherwise."""
+
+
 def lake_schema(kind: EventKind | str) -> pa.Schema:
-    """Schema of the silver table of ``kind``: the decoded row columns (without ``_msg``)
-    followed by :data:`INGEST_FIELDS`.
+    """Schema of the silver table of ``kind``: the decoded row columns (without ``_msg``),
+    for telemetry :data:`CONVERSION_FIELDS`, then :data:`INGEST_FIELDS`.
 
     Raises:
         UnknownKindError: for an unknown kind name.
     """
-    row = contract_for(kind).row_schema
-    return pa.schema([*(f for f in row if f.name != "_msg"), *INGEST_FIELDS])
+    contract = contract_for(kind)
+    extra = CONVERSION_FIELDS if contract.kind is EventKind.TELEMETRY else ()
+    row = contract.row_schema
+    return pa.schema([*(f for f in row if f.name != "_msg"), *extra, *INGEST_FIELDS])

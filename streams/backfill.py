@@ -28,10 +28,11 @@ from typing import Any
 import orjson
 
 from lake import BatchWriter, DeltaStore, app_id
+from lake.registry_store import registry_source
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 from quality import ValidationGateway
-from schemas import EventKind, load_registry
+from schemas import EventKind
 from streams.ingest import IngestPipeline, RawMessage
 
 __all__ = ["BackfillReport", "backfill_file", "backfill_topic"]
@@ -151,7 +152,7 @@ def backfill_file(
     )
     if not any(pending.values()):
         return report
-    gateway = gateway or ValidationGateway(load_registry())
+    gateway = gateway or ValidationGateway(registry_source(settings))
     pipeline = IngestPipeline(settings, gateway, writer, worker=f"backfill:{path.name}")
     for topic, messages in sorted(pending.items()):
         for start in range(0, len(messages), batch_size):

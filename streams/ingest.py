@@ -38,6 +38,7 @@ from lake.reader import duplicate_offsets
 from maxlake.settings import Settings
 from quality import ValidationFailed, ValidationGateway, Verdict
 from schemas import DecodeLimits, EventKind, contract_for
+from schemas.tables import CONVERSION_FIELDS
 
 __all__ = ["IngestPipeline", "RawMessage", "log_batch", "tenant_of_topic", "unique_offsets"]
 
@@ -162,6 +163,7 @@ class IngestPipeline:
         values = [m.value or b"" for m in messages]
         rows, rejected, event_ids = self._decode(kind, messages, values, started_at)
         t1 = time.perf_counter()
+        rows = self.gateway.convert_units(kind, rows)
         verdict = self._validate(kind, rows) if poison is None else None
         t2 = time.perf_counter()
         reasons: dict[int, tuple[str, list[str], list[str]]] = {
@@ -186,6 +188,9 @@ class IngestPipeline:
             worker=self.worker,
             started_at=started_at,
             suite_version=verdict.suite_version if verdict else self.gateway.suite_version(kind),
+            registry_version=(
+                verdict.registry_version if verdict else self.gateway.registry_version
+            ),
             warn_counts=verdict.warn_counts if verdict else {},
             batch_checks={
                 name: (check.success, _as_float(check.observed_value))
@@ -254,15 +259,20 @@ class IngestPipeline:
         msg = rows["_msg"].to_numpy()
         dropped = np.flatnonzero(verdict.drop)
         label = rows["tag"].to_pylist() if "tag" in rows.column_names else None
+        explained = verdict.drop_explained
         for row in dropped:
             idx = int(msg[row])
-            names = verdict.drop_reasons[row]
             _, rs, details = reasons.setdefault(idx, ("validate", [], []))
-            where = f"tag {label[row]!r}" if label is not None else "event"
-            for name in names:
-                if name not in rs:
-                    rs.append(name)
-                details.append(f"{where}: failed {name}")
+            where = f"tag {label[row]!r}: " if label is not None else ""
+            if explained is not None:
+                found = explained[row]
+            else:
+                found = tuple((n, f"{where}failed {n}") for n in verdict.drop_reasons[row])
+            for reason, detail in found:
+                if reason not in rs:
+                    rs.append(reason)
+                if detail not in details:
+                    details.append(detail)
 
     def _warm_up(self, kind: EventKind, messages: Sequence[RawMessage]) -> None:
         seen = self._seen.setdefault(kind.value, {})
@@ -441,6 +451,10 @@ def _offsets(messages: Sequence[RawMessage]) -> pa.Table:
     )
 
 
+_OPTIONAL_SILVER = frozenset(f.name for f in CONVERSION_FIELDS)
+"""Silver columns that rows validated without unit conversion lack (filled with nulls)."""
+
+
 def _silver_rows(
     kind: EventKind,
     rows: pa.Table,
@@ -455,6 +469,9 @@ def _silver_rows(
     rows = rows.filter(pa.array(keep[msg]))
     idx = rows["_msg"]
     columns = {name: rows[name] for name in rows.column_names if name != "_msg"}
+    for field in schema:
+        if field.name not in columns and field.name in _OPTIONAL_SILVER:
+            columns[field.name] = pa.nulls(rows.num_rows, field.type)
     columns["kafka_topic"] = pc.take(offsets["topic"], idx)
     columns["kafka_partition"] = pc.take(offsets["partition"], idx)
     columns["kafka_offset"] = pc.take(offsets["offset"], idx)

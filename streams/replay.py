@@ -41,11 +41,12 @@ from lake import (
     silver_schema,
     silver_table,
 )
+from lake.registry_store import registry_source
 from lake.replays import FINAL_OUTCOMES, REPLAYS, REPLAYS_SCHEMA, replay_records
 from lake.tables import SILVER_PARTITIONS
 from maxlake.settings import Settings
 from quality import ValidationGateway
-from schemas import EventKind, load_registry
+from schemas import EventKind
 from streams.ingest import IngestPipeline, RawMessage
 
 __all__ = ["ReplayReport", "quarantine_summary", "quarantined_messages", "replay_quarantine"]
@@ -63,6 +64,7 @@ class ReplayReport:
     kind: str
     dry_run: bool
     suite_version: str | None = None
+    registry_version: int | None = None
     selected: int = 0
     skipped_already_replayed: int = 0
     replayed: int = 0
@@ -159,6 +161,7 @@ def replay_quarantine(
     dry_run: bool = False,
     gateway: ValidationGateway | None = None,
     suites_dir: Path | None = None,
+    registry_file: Path | None = None,
 ) -> ReplayReport:
     """Validate quarantined messages of ``kind`` again and move the valid ones to silver.
 
@@ -171,6 +174,8 @@ def replay_quarantine(
         dry_run: classify and report, write nothing.
         gateway: the validation gateway to use (default: a new one over ``suites_dir``).
         suites_dir: suites folder for a new gateway (default: the packaged suites).
+        registry_file: registry TOML file for a new gateway (default: ``settings.registry_file``,
+            else the newest version of the live registry under the lake root).
 
     Returns:
         The counts; ``replayed`` messages now have ``silver_rows`` rows in silver.
@@ -191,8 +196,11 @@ def replay_quarantine(
     if rows.num_rows == 0:
         return report
 
-    gateway = gateway or ValidationGateway(load_registry(), suites_dir=suites_dir)
+    gateway = gateway or ValidationGateway(
+        registry_source(settings, registry_file=registry_file), suites_dir=suites_dir
+    )
     report.suite_version = gateway.suite_version(kind)
+    report.registry_version = gateway.registry_version
     capture = _CapturingWriter(store)
     pipeline = IngestPipeline(settings, gateway, capture, worker="replay")
     messages = _messages(rows)

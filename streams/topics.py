@@ -8,6 +8,7 @@ partition change would move machines between partitions and break their ordering
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,15 +16,16 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from maxlake.errors import TransientError
+from maxlake.errors import ConfigError, TransientError
 from maxlake.settings import Settings
-from schemas.kinds import EventKind
+from schemas.kinds import TENANT_ID_PATTERN, EventKind
 
 __all__ = ["TopicAdminError", "TopicInfo", "ensure_topics", "list_topics"]
 
 logger = logging.getLogger(__name__)
 
 ALL_KINDS: tuple[str, ...] = tuple(kind.value for kind in EventKind)
+_TENANT = re.compile(TENANT_ID_PATTERN)
 
 
 class TopicAdminError(TransientError):
@@ -73,8 +75,16 @@ def ensure_topics(
 
     Raises:
         TopicAdminError: broker unreachable or a creation refused (the topic and reason named).
+        ConfigError: a tenant id does not follow the tenant id grammar (docs/CONTRACTS.md).
     """
     kind_list = list(kinds)
+    tenants = list(tenants)
+    bad = [t for t in tenants if not _TENANT.fullmatch(t)]
+    if bad:
+        raise ConfigError(
+            f"invalid tenant id {bad[0]!r}: tenant ids match {TENANT_ID_PATTERN} (no dots: the "
+            "tenant is one segment of the topic name and of the ACL prefixes)"
+        )
     unknown = sorted(set(kind_list) - set(ALL_KINDS))
     if unknown:
         raise ValueError(f"unknown event kinds {unknown}; valid: {', '.join(ALL_KINDS)}")

@@ -37,10 +37,11 @@ from lake import (
     silver_table,
 )
 from lake.maintenance import compact
+from lake.registry_store import FixedRegistry, registry_source
 from maxlake import redact
 from maxlake.settings import Settings
 from quality import ValidationGateway
-from schemas import EventKind, Registry, load_registry
+from schemas import EventKind, Registry
 from streams.batch_engine import BatchEngine
 from streams.ingest import IngestPipeline, RawMessage, log_batch
 from streams.metrics import LagPoller, MeteredWriter, WorkerMetrics, serve_metrics
@@ -64,15 +65,17 @@ def build_app(
 
     Args:
         settings: broker, group, batch and lake settings.
-        registry: the asset registry (default: the packaged one); its tenants name the topics
+        registry: a fixed asset registry; default ``settings.registry_file`` or else the live
+            registry under the lake root, whose newest version is picked up without a restart
+            (checked every ``settings.registry_poll_s``). Its tenants at start name the topics
             when ``tenants`` is None.
         kinds: event kinds to ingest.
         tenants: tenants whose topics to read; a new tenant needs a worker restart.
         worker_name: recorded with every batch in ``ops/validation_runs``.
         metrics: when given, every written batch is recorded in it (see streams.metrics).
     """
-    registry = registry or load_registry()
-    tenant_ids = list(tenants) if tenants else [t.id for t in registry.tenants]
+    source = FixedRegistry(registry) if registry is not None else registry_source(settings)
+    tenant_ids = list(tenants) if tenants else [t.id for t in source.snapshot()[1].tenants]
     name = worker_name or f"{socket.gethostname()}-{os.getpid()}"
     settings.faust_datadir.mkdir(parents=True, exist_ok=True)
     block = WriteBlock(
@@ -108,7 +111,7 @@ def build_app(
 
     def pipeline() -> IngestPipeline:
         if "pipeline" not in state:
-            gateway = ValidationGateway(registry)
+            gateway = ValidationGateway(source)
             store = DeltaStore.from_settings(settings)
             writer = MeteredWriter(store, metrics) if metrics else BatchWriter(store)
             state["pipeline"] = IngestPipeline(settings, gateway, writer, worker=name)

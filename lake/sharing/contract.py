@@ -51,7 +51,7 @@ from pydantic import (
 )
 
 from lake.sharing.errors import ContractError
-from schemas import ID_PATTERN, EventKind, lake_schema
+from schemas import TENANT_ID_PATTERN, EventKind, lake_schema
 
 __all__ = [
     "ALWAYS_REMOVED",
@@ -166,7 +166,9 @@ class ContractFile(_Section):
     )
 
     id: str = Field(pattern=CONTRACT_ID_PATTERN, description="unique across the alliance")
-    tenant: str = Field(pattern=ID_PATTERN, description="the tenant whose rows it releases")
+    tenant: str = Field(
+        pattern=TENANT_ID_PATTERN, description="the tenant whose rows it releases (no dots)"
+    )
     purposes: list[Annotated[str, Field(pattern=PURPOSE_PATTERN)]] = Field(
         min_length=1, description="purposes, or families: a prefix ending in *"
     )

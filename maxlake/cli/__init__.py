@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "maxlake.cli.registry_cmd",
         "the asset registry: show, history, diff, apply, add-* (versioned in the lake)",
     ),
+    "tenants": ("maxlake.cli.tenants_cmd", "member companies: onboard a new one, list them"),
     "topics": ("maxlake.cli.streams_cmd", "create or list topics"),
     "produce": (
         "maxlake.cli.streams_cmd",

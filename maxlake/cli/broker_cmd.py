@@ -154,7 +154,7 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _admin(settings: Settings) -> AbstractContextManager[AccessAdmin]:
+def admin_session(settings: Settings) -> AbstractContextManager[AccessAdmin]:
     """An admin session: ``MAXLAKE_SASL_*`` credentials, else the local secure broker's admin."""
     if settings.sasl_username is not None:
         return AccessAdmin.connect(settings.bootstrap_servers, settings.kafka_security())
@@ -168,7 +168,7 @@ def _admin(settings: Settings) -> AbstractContextManager[AccessAdmin]:
     )
 
 
-def _print_password(name: str, password: str) -> None:
+def print_password(name: str, password: str) -> None:
     print(f"user {name}: password {password}")
     print("shown once: maxlake stores it nowhere; hand it to the plant or worker operator now")
 
@@ -183,7 +183,7 @@ def _users_rotate(args: argparse.Namespace) -> int:
 
 def _new_password(name: str, *, existing: bool) -> int:
     """Generate and set a password for a new (or, rotating, an existing) user; print it once."""
-    with _admin(Settings()) as admin:
+    with admin_session(Settings()) as admin:
         exists = name in admin.users()
         if exists and not existing:
             raise BrokerSecurityError(
@@ -193,12 +193,12 @@ def _new_password(name: str, *, existing: bool) -> int:
             raise BrokerSecurityError(f"no user {name!r}; `maxlake broker users add {name}` first")
         password = generate_password()
         admin.set_password(name, password)
-    _print_password(name, password)
+    print_password(name, password)
     return 0
 
 
 def _users_delete(args: argparse.Namespace) -> int:
-    with _admin(Settings()) as admin:
+    with admin_session(Settings()) as admin:
         if args.name not in admin.users():
             print(f"maxlake: no user {args.name!r}", file=sys.stderr)
             return EXIT_NOTHING_TO_DO
@@ -209,7 +209,7 @@ def _users_delete(args: argparse.Namespace) -> int:
 
 
 def _users_list(args: argparse.Namespace) -> int:
-    with _admin(Settings()) as admin:
+    with admin_session(Settings()) as admin:
         for name in admin.users():
             print(name)
     return 0
@@ -218,7 +218,7 @@ def _users_list(args: argparse.Namespace) -> int:
 def _grant_plant(args: argparse.Namespace) -> int:
     settings = Settings()
     acls = plant_acls(args.user, topic_prefix=settings.topic_prefix, tenant=args.tenant)
-    with _admin(settings) as admin:
+    with admin_session(settings) as admin:
         _print_acls(admin.grant(acls))
     return 0
 
@@ -231,19 +231,19 @@ def _grant_worker(args: argparse.Namespace) -> int:
         group_prefix=args.group or settings.group_id,
         tenants=args.tenant,
     )
-    with _admin(settings) as admin:
+    with admin_session(settings) as admin:
         _print_acls(admin.grant(acls))
     return 0
 
 
 def _acls_list(args: argparse.Namespace) -> int:
-    with _admin(Settings()) as admin:
+    with admin_session(Settings()) as admin:
         _print_acls(admin.acls(args.user))
     return 0
 
 
 def _acls_revoke(args: argparse.Namespace) -> int:
-    with _admin(Settings()) as admin:
+    with admin_session(Settings()) as admin:
         revoked = admin.revoke(args.user)
     _print_acls(revoked)
     print(f"{len(revoked)} ACL(s) of {args.user} deleted")

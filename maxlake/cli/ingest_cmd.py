@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from maxlake.settings import Settings
@@ -39,6 +40,12 @@ def register(sub: Any) -> None:
         help="batch: aiokafka getmany in a Faust task (several times faster); stream: Faust "
         "agents with noack_take; default MAXLAKE_INGEST_ENGINE or batch",
     )
+    worker.add_argument(
+        "--registry",
+        type=Path,
+        help="validate against this registry TOML file (default: MAXLAKE_REGISTRY_FILE, else "
+        "the live registry under the lake root, re-checked every MAXLAKE_REGISTRY_POLL_S)",
+    )
     worker.set_defaults(handler=_worker)
 
 
@@ -49,5 +56,7 @@ def _worker(args: argparse.Namespace) -> int:
     settings = Settings()
     if args.engine:
         settings = settings.model_copy(update={"ingest_engine": args.engine})
+    if args.registry:
+        settings = settings.model_copy(update={"registry_file": args.registry})
     run_worker(settings, kinds=kinds, tenants=args.tenants, loglevel=args.loglevel)
     return 0

@@ -84,6 +84,12 @@ def register(sub: Any) -> None:
     replay.add_argument("--tenant")
     replay.add_argument("--dry-run", action="store_true", help="report only, write nothing")
     replay.add_argument("--suites-dir", type=Path, help="suites folder (default: packaged)")
+    replay.add_argument(
+        "--registry",
+        type=Path,
+        help="registry TOML file (default: MAXLAKE_REGISTRY_FILE, else the newest version of "
+        "the live registry under the lake root)",
+    )
     replay.add_argument("--json", action="store_true")
     replay.set_defaults(handler=_replay)
 
@@ -242,6 +248,7 @@ def _replay(args: argparse.Namespace) -> int:
         tenant=args.tenant,
         dry_run=args.dry_run,
         suites_dir=args.suites_dir,
+        registry_file=args.registry,
     )
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
@@ -249,7 +256,8 @@ def _replay(args: argparse.Namespace) -> int:
     verb = "would move" if report.dry_run else "moved"
     print(
         f"{report.kind}: {report.selected} quarantined selected, "
-        f"{report.skipped_already_replayed} already replayed; suite {report.suite_version}"
+        f"{report.skipped_already_replayed} already replayed; suite {report.suite_version}, "
+        f"registry {_registry_label(report.registry_version)}"
     )
     print(f"  {verb} {report.replayed} messages ({report.silver_rows} rows) to silver")
     print(
@@ -283,3 +291,7 @@ def _backfill(args: argparse.Namespace) -> int:
         f"{report.duplicates} duplicates"
     )
     return 0
+
+
+def _registry_label(version: int | None) -> str:
+    return "file" if version is None else f"version {version}"

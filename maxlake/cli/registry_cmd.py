@@ -166,13 +166,22 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _apply(args: argparse.Namespace) -> int:
+def read_fragment(path: Path) -> dict[str, Any]:
+    """A (partial) registry TOML file, parsed.
+
+    Raises:
+        ConfigError: unreadable; RegistryError: not TOML.
+    """
     try:
-        partial = tomllib.loads(args.file.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"{args.file}: cannot read: {exc.strerror or exc}") from exc
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(str(args.file), "file", f"not valid TOML: {exc}") from exc
+        raise RegistryError(str(path), "file", f"not valid TOML: {exc}") from exc
+
+
+def _apply(args: argparse.Namespace) -> int:
+    partial = read_fragment(args.file)
     return _change(args, partial, replace=args.replace, source=str(args.file))
 
 

@@ -51,13 +51,7 @@ QUARANTINE_REASONS: dict[str, frozenset[str]] = {
     "empty": frozenset({"empty"}),
     "missing_field": frozenset({"missing_field"}),
     "wrong_type": frozenset({"wrong_type", "invalid_timestamp"}),
-    "unknown_tag": frozenset(
-        {
-            "tag_known_for_machine_type",
-            "alarm_code_known_for_machine_type",
-            "defect_codes_known_for_tenant",
-        }
-    ),
+    "unknown_tag": frozenset({"unknown_tag", "unknown_alarm_code", "unknown_defect_code"}),
     "out_of_range": frozenset(
         {"tag_value_not_below_physical_min", "tag_value_not_above_physical_max", "invalid_value"}
     ),
@@ -90,6 +84,7 @@ class IngestEnv:
     lake: LakeLocation | None = None
     kafka_env: tuple[tuple[str, str], ...] = ()
     """Extra ``MAXLAKE_*`` Kafka settings (security protocol, SASL user, TLS files)."""
+    registry_poll_s: float = 5.0
 
     @property
     def lake_root(self) -> Path:
@@ -139,6 +134,7 @@ class IngestEnv:
                 "MAXLAKE_FAUST_DATADIR": str(self.work / f"faust-{worker}"),
                 "MAXLAKE_BROKER_SESSION_TIMEOUT_S": str(self.session_timeout_s),
                 "MAXLAKE_INGEST_ENGINE": self.engine,
+                "MAXLAKE_REGISTRY_POLL_S": str(self.registry_poll_s),
                 "GX_ANALYTICS_ENABLED": "false",
                 "PYTHONUNBUFFERED": "1",
                 **dict(self.kafka_env),

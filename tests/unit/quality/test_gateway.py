@@ -47,7 +47,7 @@ def test_empty_batch_gives_an_empty_verdict(gateway: ValidationGateway) -> None:
     assert verdict.drop.shape == (0,)
     assert verdict.drop_reasons == []
     assert verdict.failed_expectations == ()
-    assert verdict.warn_counts == {"unit_matches_registry": 0, "event_latency_within_1h": 0}
+    assert verdict.warn_counts == {"event_latency_within_1h": 0}
     assert verdict.batch_results["bad_quality_share_at_most_5pct"].observed_value is None
 
 

@@ -51,7 +51,9 @@ def test_tag_of_another_machine_type_is_dropped(gateway: ValidationGateway) -> N
 def test_value_outside_the_tags_physical_range_is_dropped(
     gateway: ValidationGateway, tag: str, value: float, reason: str
 ) -> None:
-    verdict = gateway.validate("telemetry", telemetry({}, {"tag": tag, "value": value}, {}))
+    unit = "rpm" if tag == "spindle_speed" else "degC"
+    reading = {"tag": tag, "value": value, "unit": unit}
+    verdict = gateway.validate("telemetry", telemetry({}, reading, {}))
     assert verdict.drop.tolist() == [False, True, False]
     assert verdict.drop_reasons[1] == (reason,)
 
@@ -69,12 +71,22 @@ def test_range_limits_are_inclusive_and_per_tag(gateway: ValidationGateway) -> N
     assert verdict.drop.tolist() == [False, False, False, False, True]
 
 
-def test_unit_mismatch_warns_and_keeps_the_row(gateway: ValidationGateway) -> None:
-    rows = telemetry({}, {"unit": "rad/s"}, {"unit": None}, {"unit": "RPM"})
-    verdict = gateway.validate("telemetry", rows)
-    assert not verdict.drop.any()
-    assert verdict.warn_counts["unit_matches_registry"] == 2
-    assert "unit_matches_registry" in verdict.failed_expectations
+def test_convertible_units_are_converted_and_the_rest_dropped(gateway: ValidationGateway) -> None:
+    rows = telemetry({}, {"unit": "rad/s", "value": 1000.0}, {"unit": None}, {"unit": "RPM"})
+    assert gateway.validate("telemetry", rows).drop.tolist() == [False, True, False, True]
+    converted = gateway.convert_units("telemetry", rows)
+    assert converted.column("unit").to_pylist() == ["rpm", "rpm", None, "RPM"]
+    assert converted.column("unit_sent").to_pylist() == [None, "rad/s", None, None]
+    assert converted.column("value").to_pylist()[1] == pytest.approx(9549.2966)
+    verdict = gateway.validate("telemetry", converted)
+    assert verdict.drop.tolist() == [False, False, False, True]
+    assert verdict.drop_explained is not None
+    assert verdict.drop_explained[3] == (
+        (
+            "unit_mismatch",
+            "tag 'spindle_speed': unit 'RPM' does not convert to the registry unit 'rpm'",
+        ),
+    )
 
 
 def test_latency_over_one_hour_warns_and_keeps_the_row(gateway: ValidationGateway) -> None:
@@ -86,7 +98,7 @@ def test_latency_over_one_hour_warns_and_keeps_the_row(gateway: ValidationGatewa
     )
     verdict = gateway.validate("telemetry", rows)
     assert not verdict.drop.any()
-    assert verdict.warn_counts == {"unit_matches_registry": 0, "event_latency_within_1h": 2}
+    assert verdict.warn_counts == {"event_latency_within_1h": 2}
     assert verdict.failed_expectations == ("event_latency_within_1h",)
 
 

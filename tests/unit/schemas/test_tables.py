@@ -10,11 +10,15 @@ from schemas import CONTRACTS, PARTITION_COLUMNS, EventKind, contract_for, lake_
 
 
 @pytest.mark.parametrize("kind", list(EventKind))
-def test_lake_schema_is_rows_without_msg_plus_ingest_columns(kind: EventKind) -> None:
+def test_lake_schema_is_rows_plus_conversion_and_ingest_columns(
+    kind: EventKind,
+) -> None:
     schema = lake_schema(kind)
     row = CONTRACTS[kind].row_schema
+    converted = ["value_sent", "unit_sent"] if kind is EventKind.TELEMETRY else []
     assert schema.names == [
         *row.names[:-1],
+        *converted,
         "kafka_topic",
         "kafka_partition",
         "kafka_offset",

@@ -1,0 +1,177 @@
+"""``maxlake tenants onboard``: bring a new company into the alliance in one documented step.
+
+Given a registry fragment with the company's tenant (plants, lines, machines, and any new
+machine types or units), onboarding stores it as a new registry version, creates the tenant's
+topics, and (on a secure broker) a SCRAM user for its plants with prefixed ACLs that allow
+writing only the tenant's topics. It writes a *draft* sharing contract with safe defaults:
+nothing is shared until the company signs it off and an operator adds it with
+``maxlake contracts add``. Dry run by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import socket
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lake.registry_store import RegistryStore
+from maxlake.cli.registry_cmd import read_fragment
+from maxlake.errors import ConfigError
+from maxlake.settings import Settings
+from schemas import EventKind, RegistryError
+from schemas.registry_diff import merge_documents
+
+
+def register(sub: Any) -> None:
+    """Add ``tenants onboard`` and ``tenants list``."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "tenants", help="member companies: onboard a new one, list them"
+    )
+    cmds = parser.add_subparsers(dest="tenants_command", metavar="ACTION", required=True)
+    listing = cmds.add_parser("list", help="tenants of the newest registry version")
+    listing.set_defaults(handler=_list)
+    onboard = cmds.add_parser(
+        "onboard",
+        help="register a company (registry fragment FILE), create its topics, plant user, "
+        "ACLs and a draft sharing contract",
+        description="FILE is registry TOML holding exactly one new [[tenants]] entry (and any "
+        "machine types or units it needs). Dry run unless --yes.",
+    )
+    onboard.add_argument("file", type=Path)
+    onboard.add_argument("--yes", action="store_true", help="do it (default: dry run)")
+    onboard.add_argument("--reason", default="", help="why (required with --yes)")
+    onboard.add_argument("--author", default=None, help="who (default: user@host)")
+    onboard.add_argument(
+        "--plant-user",
+        default=None,
+        help="SCRAM user for the company's plants (default: <tenant>-plant)",
+    )
+    onboard.add_argument(
+        "--no-broker-security",
+        action="store_true",
+        help="skip the SCRAM user and ACLs (a broker without SASL/ACLs)",
+    )
+    onboard.add_argument(
+        "--drafts-dir",
+        type=Path,
+        default=None,
+        help="where the draft contract goes (default: <lake_root>/sharing/drafts)",
+    )
+    onboard.set_defaults(handler=_onboard)
+
+
+def _list(args: argparse.Namespace) -> int:
+    current = RegistryStore(Settings().lake_root).get()
+    for tenant in current.registry.tenants:
+        machines = sum(len(ln.machines) for p in tenant.plants for ln in p.lines)
+        plants = len(tenant.plants)
+        print(f"{tenant.id:<28} {tenant.industry:<16} {plants} plant(s), {machines} machines")
+    return 0
+
+
+def _onboard(args: argparse.Namespace) -> int:
+    settings = Settings()
+    fragment = read_fragment(args.file)
+    tenants = fragment.get("tenants")
+    if not isinstance(tenants, list) or len(tenants) != 1 or not isinstance(tenants[0], dict):
+        raise RegistryError(str(args.file), "tenants", "must hold exactly one [[tenants]] entry")
+    tenant = str(tenants[0].get("id", ""))
+    store = RegistryStore(settings.lake_root)
+    base = store.get()
+    if base.registry.tenant(tenant) is not None:
+        raise ConfigError(
+            f"tenant {tenant!r} is already in registry version {base.version}; add plants or "
+            "machines with `maxlake registry apply` or `maxlake registry add-machine`"
+        )
+    document = merge_documents(base.registry.document(), fragment, source=str(args.file))
+    changes = store.plan(document, base=base)
+    plant_user = args.plant_user or f"{tenant}-plant"
+    topics = [settings.topic_for(tenant, k.value) for k in EventKind]
+    drafts = args.drafts_dir or Path(settings.lake_root) / "sharing" / "drafts"
+    draft_path = drafts / f"{tenant}.toml"
+    print(f"onboarding {tenant!r}:")
+    print(f"  registry version {base.version + 1}: {len(changes)} change(s)")
+    for change in changes:
+        print(f"    {change}")
+    print(f"  topics: {', '.join(topics)}")
+    if not args.no_broker_security:
+        prefix = f"{settings.topic_prefix}.{tenant}."
+        print(f"  SCRAM user {plant_user!r}: WRITE/DESCRIBE on topics {prefix}*")
+    print(f"  draft sharing contract: {draft_path} (nothing shared until signed off)")
+    if not args.yes:
+        print("dry run: re-run with --yes --reason '...' to do it", file=sys.stderr)
+        return 0
+    author = args.author or f"{getpass.getuser()}@{socket.gethostname()}"
+    draft = _check_draft(draft_path, tenant, author)
+    stored = store.commit(document, base=base, author=author, reason=args.reason)
+    print(f"stored registry version {stored.version}")
+    from streams.topics import ensure_topics
+
+    created = ensure_topics(settings, [tenant])
+    print(f"created {len(created)} topic(s)")
+    if not args.no_broker_security:
+        _plant_access(settings, tenant, plant_user)
+    draft_path.parent.mkdir(parents=True, exist_ok=True)
+    draft_path.write_text(draft, encoding="utf-8")
+    print(f"wrote {draft_path}")
+    print(
+        "next: hand the plant its user and password; restart the workers so they read the new "
+        "tenant's topics; once the company signs the contract off: maxlake contracts add "
+        f"{draft_path}"
+    )
+    return 0
+
+
+def _plant_access(settings: Settings, tenant: str, user: str) -> None:
+    from infra.security import generate_password, plant_acls
+    from maxlake.cli.broker_cmd import admin_session, print_password
+
+    acls = plant_acls(user, topic_prefix=settings.topic_prefix, tenant=tenant)
+    with admin_session(settings) as admin:
+        if user in admin.users():
+            raise ConfigError(f"SCRAM user {user!r} exists already; pick --plant-user")
+        password = generate_password()
+        admin.set_password(user, password)
+        granted = admin.grant(acls)
+    print(f"granted {len(granted)} ACL(s) to {user}")
+    print_password(user, password)
+
+
+def draft_contract(tenant: str, author: str) -> str:
+    """The TOML of a draft sharing contract for ``tenant`` with safe defaults."""
+    today = datetime.now(UTC).date().isoformat()
+    cid = f"{tenant.lower()}-draft"
+    return (
+        f"# DRAFT sharing contract of tenant {tenant!r}, written by `maxlake tenants onboard`\n"
+        f"# ({author}, {today}). It is NOT in force: nothing of {tenant!r} is shared until the\n"
+        "# company's data-protection officer has reviewed it (purposes, kinds, tags, time range)\n"
+        "# and an operator adds it with `maxlake contracts add FILE`.\n"
+        "# Safe defaults: every identifier (tenant, plant, line, machine, part serial, lot) is\n"
+        "# pseudonymised with a key of this contract (nothing in [deidentify].release), the\n"
+        "# tenant column is left out, and machine types too few tenants share are suppressed.\n"
+        f'id = "{cid}"\n'
+        f'tenant = "{tenant}"\n'
+        'purposes = ["to-be-agreed"]\n'
+        'description = "draft: not signed off"\n'
+        "\n[share]\n"
+        'kinds = ["telemetry"]\n'
+        "tags = []\n"
+        "\n[deidentify]\n"
+        "release = []\n"
+        "suppress_rare = true\n"
+    )
+
+
+def _check_draft(path: Path, tenant: str, author: str) -> str:
+    """The draft's text, validated as a contract; refuses to overwrite an earlier draft."""
+    from lake.sharing.contract import parse_contract
+
+    if path.exists():
+        raise ConfigError(f"{path} exists: a draft of {tenant!r} was written before; review it")
+    text = draft_contract(tenant, author)
+    parse_contract(text.encode(), source=str(path))
+    return text
