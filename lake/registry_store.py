@@ -10,15 +10,15 @@ the packaged seed (``schemas/registry/alliance.toml``), used while no version is
 version is created with an exclusive create, so two concurrent changes cannot both become
 version N: the second fails with :class:`RegistryConflict` and is re-run on top of the first.
 
-All file access is in the ``_read``/``_create``/``_list`` methods of :class:`RegistryStore`,
-so that moving the registry to an object store touches only them.
+All file access goes through the lake location's ``LakeFiles`` (``lake/location.py``), in the
+``_read``/``_create``/``_list`` methods of :class:`RegistryStore`: the registry works on a local
+lake root and on an object store (create-only puts) alike.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lake.location import LakeLocation
 from maxlake.errors import ConfigError, MaxlakeError, TransientError
 from maxlake.settings import Settings
 from schemas import Registry, RegistryError, load_registry, parse_registry
@@ -98,45 +99,30 @@ class RegistryVersion:
 
 
 class RegistryStore:
-    """The registry versions under one lake root (the folder is created on first write)."""
+    """The registry versions under one lake root (local folder or object store)."""
 
-    def __init__(self, lake_root: str | Path, *, seed: Path | None = None) -> None:
+    def __init__(self, lake: str | Path | LakeLocation, *, seed: Path | None = None) -> None:
         """Args:
-        lake_root: the lake root (a local path; object-store roots are not supported yet).
+        lake: the lake root, or its location (with object-store options).
         seed: the version-0 registry file (default: the packaged ``alliance.toml``).
-
-        Raises:
-            ConfigError: ``lake_root`` is an object-store URI.
         """
-        root = str(lake_root)
-        if "://" in root and not root.startswith("file://"):
-            raise ConfigError(
-                f"the registry needs a local lake root for now, got {root!r}; "
-                "set MAXLAKE_REGISTRY_FILE to a registry TOML file instead"
-            )
-        self.folder = Path(root.removeprefix("file://")) / REGISTRY_DIR
+        self.location = LakeLocation.of(str(lake) if isinstance(lake, Path) else lake)
+        self.files = self.location.files()
+        self.folder = self.location.uri(REGISTRY_DIR)
         self.seed = seed
 
     # ------------------------------------------------------------------ file access
     def _list(self) -> list[int]:
-        try:
-            names = os.listdir(self.folder)
-        except FileNotFoundError:
-            return []
+        _, names = self.files.list(REGISTRY_DIR)
         return sorted(int(m.group(1)) for n in names if (m := _FILE.match(n)))
 
     def _read(self, version: int) -> bytes:
-        return (self.folder / f"v{version:06d}.json").read_bytes()
+        return self.files.read_bytes(f"{REGISTRY_DIR}/v{version:06d}.json")
 
     def _create(self, version: int, data: bytes) -> bool:
         """Write a new version file; False when it exists already."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"v{version:06d}.json"
         try:
-            with open(path, "xb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            self.files.write_bytes(f"{REGISTRY_DIR}/v{version:06d}.json", data, mode="create")
         except FileExistsError:
             return False
         return True
@@ -314,4 +300,5 @@ def registry_source(
     path = registry_file or settings.registry_file
     if path is not None:
         return FixedRegistry(load_registry(path))
-    return LiveRegistry(RegistryStore(settings.lake_root), poll_s=settings.registry_poll_s)
+    store = RegistryStore(LakeLocation.from_settings(settings))
+    return LiveRegistry(store, poll_s=settings.registry_poll_s)

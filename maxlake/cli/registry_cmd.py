@@ -17,6 +17,7 @@ from typing import Any
 
 import tomli_w
 
+from lake.location import LakeLocation
 from lake.registry_store import RegistryStore, RegistryVersion
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
@@ -119,7 +120,7 @@ def _change_options(parser: argparse.ArgumentParser) -> None:
 
 def _store() -> RegistryStore:
     settings = Settings()
-    return RegistryStore(settings.lake_root)
+    return RegistryStore(LakeLocation.from_settings(settings))
 
 
 def _show(args: argparse.Namespace) -> int:

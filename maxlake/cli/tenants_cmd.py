@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lake.location import LakeLocation
 from lake.registry_store import RegistryStore
 from maxlake.cli.registry_cmd import read_fragment
 from maxlake.errors import ConfigError
@@ -65,7 +66,7 @@ def register(sub: Any) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    current = RegistryStore(Settings().lake_root).get()
+    current = RegistryStore(LakeLocation.from_settings(Settings())).get()
     for tenant in current.registry.tenants:
         machines = sum(len(ln.machines) for p in tenant.plants for ln in p.lines)
         plants = len(tenant.plants)
@@ -80,7 +81,7 @@ def _onboard(args: argparse.Namespace) -> int:
     if not isinstance(tenants, list) or len(tenants) != 1 or not isinstance(tenants[0], dict):
         raise RegistryError(str(args.file), "tenants", "must hold exactly one [[tenants]] entry")
     tenant = str(tenants[0].get("id", ""))
-    store = RegistryStore(settings.lake_root)
+    store = RegistryStore(LakeLocation.from_settings(settings))
     base = store.get()
     if base.registry.tenant(tenant) is not None:
         raise ConfigError(

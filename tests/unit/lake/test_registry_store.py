@@ -180,8 +180,3 @@ def test_live_registry_follows_new_versions_within_the_poll_interval(tmp_path: P
     assert live.current().version == 0
     now[0] += 0.2
     assert live.current().version == 1
-
-
-def test_object_store_roots_are_refused_with_the_way_out() -> None:
-    with pytest.raises(ConfigError, match="MAXLAKE_REGISTRY_FILE"):
-        RegistryStore("s3://bucket/lake")
