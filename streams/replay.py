@@ -49,7 +49,13 @@ from quality import ValidationGateway
 from schemas import EventKind
 from streams.ingest import IngestPipeline, RawMessage
 
-__all__ = ["ReplayReport", "quarantine_summary", "quarantined_messages", "replay_quarantine"]
+__all__ = [
+    "ReplayReport",
+    "escape_payload",
+    "quarantine_summary",
+    "quarantined_messages",
+    "replay_quarantine",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -418,3 +424,12 @@ def quarantined_messages(
         }
         for r in newest[:limit]
     ]
+
+
+def escape_payload(raw: bytes, max_bytes: int) -> str:
+    """``raw`` as one printable line: UTF-8 where valid, ``\\xNN`` for other bytes and every
+    control character, cut at ``max_bytes`` bytes with the number of bytes left out."""
+    text = raw[:max_bytes].decode("utf-8", errors="backslashreplace")
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    cut = len(raw) - max_bytes
+    return text + (f" ... ({cut:,} more bytes)" if cut > 0 else "")

@@ -190,17 +190,8 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def escape_payload(raw: bytes, max_bytes: int) -> str:
-    """``raw`` as one printable line: UTF-8 where valid, ``\\xNN`` for other bytes and every
-    control character, cut at ``max_bytes`` bytes with the number of bytes left out."""
-    text = raw[:max_bytes].decode("utf-8", errors="backslashreplace")
-    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
-    cut = len(raw) - max_bytes
-    return text + (f" ... ({cut:,} more bytes)" if cut > 0 else "")
-
-
 def _show(args: argparse.Namespace) -> int:
-    from streams.replay import quarantined_messages
+    from streams.replay import escape_payload, quarantined_messages
 
     if args.limit < 1 or args.max_bytes < 1:
         raise ConfigError("--limit and --max-bytes must be at least 1")

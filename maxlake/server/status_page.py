@@ -30,7 +30,10 @@ from typing import Any
 from aiohttp import web
 
 from lake.access import AuditEntry, Principal
+from lake.curation import list_datasets
 from maxlake.server.context import CONTEXT
+from schemas import EventKind
+from streams.replay import escape_payload, quarantined_messages
 from streams.status import collect_status, status_history
 
 __all__ = ["OPENAPI_PATHS", "page_html", "parse_duration", "routes"]
@@ -124,6 +127,67 @@ async def api_status_history(request: web.Request) -> web.Response:
         return _error(400, "invalid", str(exc))
     settings = request.app[CONTEXT].settings
     return _json(await asyncio.to_thread(status_history, settings, window, bucket))
+
+
+@routes.get("/api/quarantine")
+async def api_quarantine(request: web.Request) -> web.Response:
+    """The newest quarantined messages (``?limit=`` 20, at most 200; ``?kind=``, ``?reason=``,
+    ``?tenant=``), payloads escaped as one line of text (``raw_text``, first 2,000 bytes)."""
+    refusal = await _require_engineer(request)
+    if refusal is not None:
+        return refusal
+    try:
+        limit, kinds, reason, tenant = _quarantine_params(request)
+    except _BadParameter as exc:
+        return _error(400, "invalid", str(exc))
+    settings = request.app[CONTEXT].settings
+    rows = await asyncio.to_thread(
+        quarantined_messages, settings, kinds=kinds, reason=reason, tenant=tenant, limit=limit
+    )
+    for row in rows:
+        raw: bytes = row.pop("raw")
+        row["raw_bytes"] = len(raw)
+        row["raw_text"] = escape_payload(raw, 2000)
+    return _json({"messages": rows})
+
+
+@routes.get("/api/datasets")
+async def api_datasets(request: web.Request) -> web.Response:
+    """Every curated dataset (name, purpose, versions, latest active) for the operator's view."""
+    refusal = await _require_engineer(request)
+    if refusal is not None:
+        return refusal
+    settings = request.app[CONTEXT].settings
+    found = await asyncio.to_thread(list_datasets, settings.lake_root)
+    return _json(
+        {
+            "datasets": [
+                {
+                    "name": d.name,
+                    "purpose": d.purpose,
+                    "versions": list(d.versions),
+                    "latest": d.latest,
+                }
+                for d in found
+            ]
+        }
+    )
+
+
+def _quarantine_params(
+    request: web.Request,
+) -> tuple[int, tuple[EventKind, ...], str | None, str | None]:
+    text = request.query.get("limit", "20")
+    if not text.isdigit() or not 1 <= int(text) <= 200:
+        raise _BadParameter(f"limit {text!r}: give a whole number from 1 to 200")
+    kind = request.query.get("kind")
+    if kind is not None and kind not in {k.value for k in EventKind}:
+        raise _BadParameter(f"kind {kind!r}: give one of {', '.join(k.value for k in EventKind)}")
+    tenant = request.query.get("tenant")
+    if tenant is not None and not _TENANT.fullmatch(tenant):
+        raise _BadParameter(f"tenant {tenant!r} is not a tenant id")
+    kinds = (EventKind(kind),) if kind else tuple(EventKind)
+    return int(text), kinds, request.query.get("reason"), tenant
 
 
 async def _require_engineer(request: web.Request) -> web.Response | None:
@@ -270,6 +334,49 @@ OPENAPI_PATHS: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "streams.status.status_history",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_REFUSALS,
+            },
+        }
+    },
+    "/api/quarantine": {
+        "get": {
+            "summary": "The newest quarantined messages, payload escaped as text",
+            "operationId": "getQuarantinedMessages",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "description": text,
+                    "schema": {"type": "string"},
+                }
+                for name, text in (
+                    ("limit", "newest N messages, 1 to 200 (default 20)"),
+                    ("kind", "one event kind"),
+                    ("reason", "only messages with this reason"),
+                    ("tenant", "only this tenant's messages"),
+                )
+            ],
+            "responses": {
+                "200": {
+                    "description": "{messages: [...]} (streams.replay.quarantined_messages)",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_REFUSALS,
+            },
+        }
+    },
+    "/api/datasets": {
+        "get": {
+            "summary": "Every curated dataset with its versions (operator's view)",
+            "operationId": "getDatasetsOverview",
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": {
+                    "description": "{datasets: [{name, purpose, versions, latest}]}",
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 },
                 **_REFUSALS,

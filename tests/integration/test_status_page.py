@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
+from PIL import Image
 
 from infra.broker import free_port
 from tests.integration.ingest_helpers import (
@@ -129,6 +130,36 @@ class _DomParser(HTMLParser):
             return
         for node in self.stack:
             node.text += data
+
+
+def screenshot(url: str, path: Path) -> Image.Image:
+    """``url`` rendered by Chromium into a PNG at ``path``, 1280 x 4000 px (the whole page)."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("chromium is not installed: run `make browser` (apt-get install chromium)")
+    with tempfile.TemporaryDirectory(prefix="maxlake-chromium-") as profile:
+        result = subprocess.run(
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--window-size=1280,4000",
+                f"--screenshot={path}",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return Image.open(path).convert("RGB")
+
+
+def pixels_of(image: Image.Image, color: str) -> int:
+    """How many pixels of ``image`` have exactly the colour ``#rrggbb``."""
+    rgb = tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return sum(count for count, value in image.getcolors(maxcolors=1 << 24) or [] if value == rgb)
 
 
 def rendered_dom(url: str) -> Node:
@@ -235,6 +266,11 @@ def test_status_page_renders_the_lake_in_a_browser(
 
         dom = rendered_dom(f"http://127.0.0.1:{port}/status#token={engineer}")
         elapsed_s = (datetime.now(UTC) - began).total_seconds()
+        shot = screenshot(f"http://127.0.0.1:{port}/status#token={engineer}", tmp_path / "s.png")
+
+    # The charts are drawn: the telemetry line and the quarantine-rate line are visible pixels.
+    assert pixels_of(shot, "#1f77b4") >= 300
+    assert pixels_of(shot, "#d62728") >= 300
 
     page = dom.one(tag="body")
     assert page.attrs["data-state"] == "ready", page.one(id="state-text").text
@@ -299,9 +335,30 @@ def test_status_page_renders_the_lake_in_a_browser(
 
     throughput = page.one(id="chart-throughput")
     assert int(throughput.attrs["data-consumed"]) == produced
-    assert int(throughput.attrs["data-points"]) == len(throughput.find(tag="circle")) >= 60
-    assert sum(c.value() for c in throughput.find(tag="circle")) * 60 == pytest.approx(produced)
-    assert int(page.one(id="chart-quarantine").attrs["data-quarantined"]) == quarantined
+    total = throughput.find(tag="circle", data_series="total")
+    assert int(throughput.attrs["data-points"]) == len(total) >= 60
+    assert sum(c.value() for c in total) * 60 == pytest.approx(produced)
+    for kind, exp in expected.items():
+        points = throughput.find(tag="circle", data_series=kind)
+        assert sum(c.value() for c in points) * 60 == pytest.approx(exp.consumed), kind
+    legend = {g.attrs["data-legend"] for g in throughput.find(tag="g") if "data-legend" in g.attrs}
+    assert legend == {"total", *(k for k, e in expected.items() if e.consumed)}
+    assert len(throughput.find(tag="text", data_axis="y-l")) == 5
+    assert throughput.one(tag="text", data_axis="unit-l").text == "events/s"
+    assert len(throughput.find(tag="text", data_axis="x")) >= 4
+
+    quarantine = page.one(id="chart-quarantine")
+    assert int(quarantine.attrs["data-quarantined"]) == quarantined
+    volume = quarantine.find(tag="rect", data_series="consumed")
+    assert sum(bar.value() for bar in volume) == produced
+    assert quarantine.one(tag="text", data_axis="unit-r").text == "messages consumed per bucket"
+
+    stored = read_table(env, "quarantine/telemetry", ["kafka_offset"])
+    samples = page.one(id="samples").find(tag="tr", data_kind="telemetry")
+    assert samples
+    assert {int(r.attrs["data-offset"]) for r in samples} <= set(stored["kafka_offset"])
+    assert all(r.one(data_field="reasons").text for r in samples)
+    assert page.one(id="datasets").text.strip().startswith("no dataset published yet")
 
     alerts = [
         li.attrs["data-alert"]

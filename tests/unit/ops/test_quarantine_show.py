@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from maxlake.cli import main
-from maxlake.cli.ops_cmd import escape_payload
+from streams.replay import escape_payload
 from tests.unit.lake.batches import messages, pipeline, telemetry
 
 HOSTILE = [
