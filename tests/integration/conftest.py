@@ -16,6 +16,10 @@ import pytest
 from infra.broker import LocalBroker, free_port
 
 
+BROKER_START_TIMEOUT_S = 240
+"""A cold JVM on a busy 2-core machine takes minutes; a broker that never answers still fails."""
+
+
 def _new_broker(home: Path, *, secure: bool = False) -> LocalBroker:
     return LocalBroker(
         home, port=free_port(), controller_port=free_port(), heap_mb=384, secure=secure
@@ -26,7 +30,7 @@ def _new_broker(home: Path, *, secure: bool = False) -> LocalBroker:
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     """The session's real broker."""
     broker = _new_broker(tmp_path_factory.mktemp("kafka"))
-    broker.start(timeout_s=90)
+    broker.start(timeout_s=BROKER_START_TIMEOUT_S)
     try:
         yield broker
     finally:
@@ -37,7 +41,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBrok
 def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     """The session's real broker in secure mode (SASL/SCRAM and ACLs), started on first use."""
     broker = _new_broker(tmp_path_factory.mktemp("secure-kafka"), secure=True)
-    broker.start(timeout_s=90)
+    broker.start(timeout_s=BROKER_START_TIMEOUT_S)
     try:
         yield broker
     finally:
@@ -61,7 +65,7 @@ def unique_name(request: pytest.FixtureRequest) -> str:
 def restartable_broker(tmp_path: Path) -> Iterator[LocalBroker]:
     """A broker of the test's own that the test may stop and start again (same ports, data)."""
     broker = _new_broker(tmp_path / "kafka")
-    broker.start(timeout_s=90)
+    broker.start(timeout_s=BROKER_START_TIMEOUT_S)
     try:
         yield broker
     finally:
