@@ -60,8 +60,6 @@ class DeltaStore:
         self.root = self.location.root
         self.storage_options = dict(self.location.storage_options) or None
         self._tables: dict[str, DeltaTable] = {}
-        if self.location.is_local:
-            Path(self.root).mkdir(parents=True, exist_ok=True)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeltaStore:

@@ -18,6 +18,7 @@ from lake.maintenance import (
     table_status,
     vacuum,
 )
+from maxlake.cli.lake_guard import require_lake
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 from schemas import EventKind, load_registry
@@ -76,6 +77,7 @@ def register(sub: Any) -> None:
 
 def _verify(args: argparse.Namespace) -> int:
     settings = Settings()
+    require_lake(settings)
     kinds = tuple(EventKind(k) for k in args.kinds) if args.kinds else tuple(EventKind)
     committed: dict[tuple[str, int], int] | None = None
     starts: dict[tuple[str, int], int] = {}
@@ -141,7 +143,9 @@ def _existing_topics(settings: Settings, topics: list[str]) -> list[str]:
 
 
 def _store() -> DeltaStore:
-    return DeltaStore.from_settings(Settings())
+    settings = Settings()
+    require_lake(settings)
+    return DeltaStore.from_settings(settings)
 
 
 def _tables(store: DeltaStore, names: list[str]) -> list[str]:

@@ -10,11 +10,13 @@ import argparse
 import base64
 import json
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from maxlake.cli.lake_cmd import _age
+from maxlake.cli.lake_guard import require_lake
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 from schemas import EventKind
@@ -112,7 +114,14 @@ def register(sub: Any) -> None:
 def _status(args: argparse.Namespace) -> int:
     from streams.status import collect_status
 
-    status = collect_status(Settings(), args.window, tenants=args.tenants, kafka=not args.no_kafka)
+    settings = Settings()
+    try:
+        require_lake(settings)
+    except ConfigError as missing:
+        if args.no_kafka:
+            raise
+        print(f"maxlake: warning: {missing}", file=sys.stderr)
+    status = collect_status(settings, args.window, tenants=args.tenants, kafka=not args.no_kafka)
     if args.json:
         print(json.dumps(status, indent=2, default=str))
     else:
@@ -174,7 +183,9 @@ def _list(args: argparse.Namespace) -> int:
     from streams.replay import quarantine_summary
 
     kinds = (EventKind(args.kind),) if args.kind else tuple(EventKind)
-    rows = quarantine_summary(Settings(), kinds=kinds, reason=args.reason, tenant=args.tenant)
+    settings = Settings()
+    require_lake(settings)
+    rows = quarantine_summary(settings, kinds=kinds, reason=args.reason, tenant=args.tenant)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -196,8 +207,10 @@ def _show(args: argparse.Namespace) -> int:
     if args.limit < 1 or args.max_bytes < 1:
         raise ConfigError("--limit and --max-bytes must be at least 1")
     kinds = (EventKind(args.kind),) if args.kind else tuple(EventKind)
+    settings = Settings()
+    require_lake(settings)
     messages = quarantined_messages(
-        Settings(),
+        settings,
         kinds=kinds,
         reason=args.reason,
         tenant=args.tenant,

@@ -15,7 +15,6 @@ import pytest
 
 from infra.broker import LocalBroker, free_port
 
-
 BROKER_START_TIMEOUT_S = 240
 """A cold JVM on a busy 2-core machine takes minutes; a broker that never answers still fails."""
 

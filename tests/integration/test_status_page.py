@@ -354,7 +354,7 @@ def test_status_page_renders_the_lake_in_a_browser(
     assert quarantine.one(tag="text", data_axis="unit-r").text == "messages consumed per bucket"
 
     stored = read_table(env, "quarantine/telemetry", ["kafka_offset"])
-    samples = page.one(id="samples").find(tag="tr", data_kind="telemetry")
+    samples = page.one(id="samples").find(tag="tr", data_sample_kind="telemetry")
     assert samples
     assert {int(r.attrs["data-offset"]) for r in samples} <= set(stored["kafka_offset"])
     assert all(r.one(data_field="reasons").text for r in samples)

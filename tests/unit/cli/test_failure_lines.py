@@ -44,3 +44,24 @@ def test_produce_with_the_broker_down_says_nothing_reached_kafka(tmp_path: Path)
 def test_vacuum_with_a_short_retention_warns(tmp_path: Path, hours: str) -> None:
     done = _maxlake(tmp_path, "lake", "vacuum", "--retention-hours", hours)
     assert f"--retention-hours {hours} h is below 24 h" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["lake", "verify", "--no-kafka"],
+        ["lake", "status"],
+        ["status", "--no-kafka"],
+        ["quarantine", "list"],
+        ["quarantine", "show"],
+    ],
+)
+def test_read_only_commands_name_a_missing_lake_and_do_not_create_it(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    root = tmp_path / "typo-lake"
+    done = _maxlake(tmp_path, *argv, MAXLAKE_LAKE_ROOT=str(root))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"maxlake: error: no lake at {root}")
+    assert "Traceback" not in done.stderr
+    assert not root.exists()
