@@ -98,6 +98,24 @@ async def status_page(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html", headers=headers)
 
 
+_INDEX = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>maxlake serve</title></head>
+<body><h1>maxlake serve</h1><ul>
+<li><a href="/status">/status</a>: the status page for data engineers (a data_engineer token)</li>
+<li><a href="/openapi.json">/openapi.json</a>: every route of this server (OpenAPI 3.1)</li>
+<li>/v1/datasets: curated datasets for model teams (a bearer token; see docs/DATASETS.md)</li>
+</ul></body></html>
+"""
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.Response:
+    """A page naming what this server offers (no data, no token needed)."""
+    del request
+    headers = {**_NO_STORE, "Content-Security-Policy": "default-src 'none'"}
+    return web.Response(text=_INDEX, content_type="text/html", headers=headers)
+
+
 @routes.get("/api/status")
 async def api_status(request: web.Request) -> web.Response:
     """:func:`streams.status.collect_status`; ``?window=`` (1h), ``?tenant=``, ``?kafka=0``."""
@@ -276,6 +294,14 @@ _REFUSALS = {
     "403": {"description": "the token is not a data engineer's", **_ERROR},
 }
 OPENAPI_PATHS: dict[str, Any] = {
+    "/": {
+        "get": {
+            "summary": "What this server offers, with links (HTML)",
+            "operationId": "index",
+            "security": [],
+            "responses": {"200": {"description": "the page", "content": {"text/html": {}}}},
+        }
+    },
     "/status": {
         "get": {
             "summary": "Status page for data engineers (HTML; its script calls /api/status*)",

@@ -256,6 +256,10 @@ def test_status_page_renders_the_lake_in_a_browser(
     with workers(env, "status") as (worker,), serving(env, port):
         wait_for_lag_zero(env, [worker], produced=produced, timeout_s=90)
 
+        code, index = _get(port, "/")
+        assert code == 200
+        assert b'href="/status"' in index
+
         # The data is behind a data engineer's token; the page itself holds none.
         assert _get(port, "/api/status")[0] == 401
         assert _get(port, "/api/status", model_team)[0] == 403
