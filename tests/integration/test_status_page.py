@@ -254,7 +254,7 @@ def test_status_page_renders_the_lake_in_a_browser(
     port = free_port()
 
     with workers(env, "status") as (worker,), serving(env, port):
-        wait_for_lag_zero(env, [worker], produced=produced, timeout_s=90)
+        wait_for_lag_zero(env, [worker], produced=produced, timeout_s=300)
 
         code, index = _get(port, "/")
         assert code == 200
