@@ -13,7 +13,7 @@ Delta write time per event (``write_ms``, summed over each worker's batches) aga
 disk's. moto is a Python server on the same machine: its figures bound a real object store from
 below (a real S3 adds network latency but serves requests in parallel).
 
-    .venv/bin/python bench/bench_s3_workers.py --events 200000
+    .venv/bin/python -m bench.bench_s3_workers --events 200000
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 import polars as pl
-from bench_ingest import TENANT, _machine, _preload, _spawn_worker, _wait_lag_zero
 
+from bench.bench_ingest import TENANT, _machine, _preload, _spawn_worker, _wait_lag_zero
 from infra.broker import LocalBroker, free_port
 from infra.s3 import LocalS3
 from lake import RUNS, DeltaStore, LakeLocation
