@@ -138,6 +138,10 @@ def test_a_curated_build_from_an_s3_lake_is_served(
             proc.terminate()
             proc.wait(timeout=30)
     assert status == 200, body[:300]
+    shown = json.loads(_cli(env, "datasets", "show", "spindle@1", "--json"))
+    assert shown["content_hash"] == first.content_hash
+    _cli(env, "datasets", "pull", "spindle@1", "--token", token, "--out", str(tmp_path / "pulled"))
+    assert any((tmp_path / "pulled").rglob("*.parquet"))
     assert pl.read_parquet(io.BytesIO(body)).height == first.splits["train"].rows > 0
     audit = [json.loads(line) for line in _cli(env, "audit", "--json").splitlines()]
     assert any(
