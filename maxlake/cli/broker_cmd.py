@@ -155,8 +155,9 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def admin_session(settings: Settings) -> AbstractContextManager[AccessAdmin]:
-    """An admin session: ``MAXLAKE_SASL_*`` credentials, else the local secure broker's admin."""
-    if settings.sasl_username is not None:
+    """An admin session: the configured credentials (SASL user or TLS client certificate),
+    else the local secure broker's admin."""
+    if settings.sasl_username is not None or settings.security_protocol() != "PLAINTEXT":
         return AccessAdmin.connect(settings.bootstrap_servers, settings.kafka_security())
     broker = local_broker(settings)
     if broker.formatted_secure():
