@@ -217,14 +217,15 @@ def _lag(bootstrap: str, group: str, topics: list[str]) -> int | None:
     except KafkaError:
         return None
     try:
-        committed: dict[Any, Any] = admin.list_group_offsets({group: None}).get(group, {})
+        listed: dict[Any, Any] = admin.list_group_offsets({group: None}).get(group, {})
+        committed = {(tp.topic, tp.partition): meta for tp, meta in listed.items()}
         parts = [
             TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()
         ]
         ends = consumer.end_offsets(parts)
         lag = 0
         for tp in parts:
-            meta = committed.get(tp)
+            meta = committed.get((tp.topic, tp.partition))
             done = meta.offset if meta is not None and meta.offset >= 0 else 0
             lag += max(ends[tp] - done, 0)
         return lag
