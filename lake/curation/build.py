@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from lake.curation.card import CARD_FILE, label_info, write_card
 from lake.curation.errors import QualityCheckFailed, SpecError
 from lake.curation.job import Job, JobInputs, JobOutput, ParamsCheck
 from lake.curation.manifest import (
@@ -43,6 +44,7 @@ from lake.curation.manifest import (
     frame_sha256,
     label_distribution,
 )
+from lake.curation.plugins import resolve_job
 from lake.curation.quality import check_output
 from lake.curation.spec import NAME_PATTERN, DatasetSpec, Filters, spec_hash
 from lake.delta import DeltaStore
@@ -111,7 +113,8 @@ def build_dataset(
         registry: machines and tag specs (machine-type filter and the job's reference frames).
         out_root: the curated root; default ``<store.root>/curated``.
         progress: called after each stage (see :data:`Progress`).
-        jobs: job name -> job; default ``lake.curation.jobs.JOBS``.
+        jobs: the built-in jobs, name -> job; default ``lake.curation.jobs.JOBS``. Entry-point
+            jobs and ``module:function`` references resolve too (:mod:`lake.curation.plugins`).
         params_checks: job name -> check of its ``[job]`` table, run before any data is
             read; default ``lake.curation.jobs.PARAMS`` when ``jobs`` is the default.
         allow_failed_quality: publish even when the output checks fail (recorded as such).
@@ -261,6 +264,9 @@ def _publish(
         label_contracts=[asdict(c) for c in output.label_contracts()],
         job_meta=dict(output.meta),
     )
+    write_card(
+        staging, manifest, {name: s.file for name, s in splits.items()}, label=label_info(output)
+    )
     manifest.write(staging)
     final = staging.parent / f"v{version}"
     if final.exists():
@@ -312,10 +318,7 @@ def _resolve_job(
 
         jobs = JOBS
         checks = PARAMS if checks is None else checks
-    job = jobs.get(spec.job)
-    if job is None:
-        valid = ", ".join(sorted(jobs)) or "none"
-        raise SpecError(spec.path or spec.name, "job", f"unknown job {spec.job!r} (valid: {valid})")
+    job = resolve_job(spec.job, where=spec.path or spec.name, builtin=jobs)
     return job, (checks or {}).get(spec.job)
 
 
@@ -469,7 +472,7 @@ def _check_output(spec: DatasetSpec, output: JobOutput) -> None:
 
 
 def _reserved_files(output: JobOutput) -> set[str]:
-    return {"manifest.json", *(f"{name}.parquet" for name in output.splits)}
+    return {"manifest.json", CARD_FILE, *(f"{name}.parquet" for name in output.splits)}
 
 
 def _reserve(dataset_dir: Path) -> tuple[Path, int]:

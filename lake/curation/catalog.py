@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake.curation.build import curated_root
+from lake.curation.card import LABEL_FILE, label_info, write_card
 from lake.curation.errors import DatasetNotFound, FailedQualityRefused, InvalidDatasetRef
 from lake.curation.manifest import MANIFEST_FILE, Manifest, file_sha256
 from lake.curation.published import published_manifest_bytes
@@ -117,7 +118,9 @@ def pull(
     (:mod:`lake.curation.published`) into ``dest``.
 
     Files are named ``<name>-v<N>-<split>.parquet`` (or ``.arrow``, an Arrow IPC file) and
-    ``<name>-v<N>.manifest.json``; existing files of those names are replaced.
+    ``<name>-v<N>.manifest.json``; existing files of those names are replaced. A Parquet pull
+    also (re)writes the data card ``README.md`` listing every split of this version pulled into
+    ``dest`` so far, so ``datasets.load_dataset(dest)`` reads them (one dataset per folder).
 
     Returns:
         The path of the split file written.
@@ -148,6 +151,13 @@ def pull(
                 w.write_batch(batch)
     os.replace(tmp, target)
     (out_dir / f"{stem}.manifest.json").write_bytes(published_manifest_bytes(manifest))
+    if format == "parquet":
+        pulled = {
+            name: f"{stem}-{name}.parquet"
+            for name in manifest.splits
+            if (out_dir / f"{stem}-{name}.parquet").is_file()
+        }
+        write_card(out_dir, manifest, pulled, label=_label_file(folder))
     return target
 
 
@@ -277,6 +287,11 @@ def _readable(root: Path, name: str, version: int | str | None, allow_failed: bo
 
 def _names_with_versions(root: Path) -> list[str]:
     return [n for n in _names(root) if _versions(root / n)]
+
+
+def _label_file(folder: Path) -> dict[str, object]:
+    path = folder / LABEL_FILE
+    return label_info({LABEL_FILE: path.read_bytes()}) if path.is_file() else {}
 
 
 def _split_file(folder: Path, manifest: Manifest, split: str) -> Path:

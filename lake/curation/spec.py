@@ -104,6 +104,8 @@ class DatasetSpec:
         filters: row filters applied before the job runs.
         params: the ``[job]`` table, passed to the job verbatim.
         output_format: file format of the splits (``parquet``).
+        card: the data card's ``license`` (a Hugging Face license id) and ``source`` (a
+            citation of the raw data); both optional, recorded only when given.
         path: the file the spec was read from (not part of the hash).
     """
 
@@ -115,6 +117,7 @@ class DatasetSpec:
     filters: Filters = field(default_factory=Filters)
     params: Mapping[str, Any] = field(default_factory=dict)
     output_format: str = "parquet"
+    card: Mapping[str, str] = field(default_factory=dict)
     path: str | None = None
 
     def pinned(self, versions: Mapping[str, int | None]) -> DatasetSpec:
@@ -136,7 +139,7 @@ class DatasetSpec:
             "start": _rfc3339(f.start) if f.start else None,
             "end": _rfc3339(f.end) if f.end else None,
         }
-        return {
+        out = {
             "name": self.name,
             "description": self.description,
             "purpose": self.purpose,
@@ -146,6 +149,9 @@ class DatasetSpec:
             "params": _jsonable(self.params),
             "output": {"format": self.output_format},
         }
+        if self.card:
+            out["card"] = dict(sorted(self.card.items()))
+        return out
 
 
 def spec_hash(spec: DatasetSpec) -> str:
@@ -247,6 +253,7 @@ def parse_spec(
         ),
         params=MappingProxyType(dict(model.params)),
         output_format=model.output.format,
+        card=MappingProxyType(model.card.model_dump(exclude_none=True)),
         path=source if source != "<spec>" else None,
     )
 
@@ -326,6 +333,17 @@ class OutputTable(BaseModel):
     format: Literal["parquet"] = "parquet"
 
 
+class CardTable(BaseModel):
+    """``[card]``: what the data card says about the data's origin."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    license: str | None = Field(
+        None, min_length=1, description="Hugging Face license id (cc-by-4.0, other, ...)"
+    )
+    source: str | None = Field(None, min_length=1, description="citation of the raw data")
+
+
 class JobTable(BaseModel):
     """``[job]``: ``name`` picks the job; every other key is one of its parameters."""
 
@@ -376,6 +394,7 @@ class SpecDocument(BaseModel):
     )
     filters: FiltersTable = Field(default_factory=FiltersTable)
     output: OutputTable = Field(default_factory=OutputTable)
+    card: CardTable = Field(default_factory=CardTable)
 
 
 def _flatten_job(doc: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -394,6 +413,7 @@ _VALID_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {
     (): tuple(k for k in SpecDocument.model_fields),
     ("filters",): tuple(FiltersTable.model_fields),
     ("output",): tuple(OutputTable.model_fields),
+    ("card",): tuple(CardTable.model_fields),
 }
 _HINTS = {
     "sources": "must be a Delta table version (an integer >= 0), got {input!r}; "

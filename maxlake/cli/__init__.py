@@ -61,6 +61,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "maxlake.cli.datasets_cmd",
         "curated, versioned training sets (build, list, show, pull)",
     ),
+    "import": (
+        "maxlake.cli.import_cmd",
+        "import public reference data through Kafka (NASA C-MAPSS)",
+    ),
     "contracts": (
         "maxlake.cli.sharing_cmd",
         "sharing contracts per tenant (add, list, show, revoke)",

@@ -26,9 +26,9 @@ from lake.curation import (
     summary_lines,
 )
 from lake.curation.spec import reference_specs, resolve_spec
+from lake.registry_store import registry_source
 from lake.sharing import ContractStore, contracts_dir, sharing_gate
 from maxlake.settings import Settings
-from schemas import load_registry
 
 
 def register(sub: Any) -> None:
@@ -44,7 +44,12 @@ def register(sub: Any) -> None:
         help="dataset spec (TOML file) or a reference dataset name: "
         + ", ".join(sorted(reference_specs())),
     )
-    build.add_argument("--registry", type=Path, help="asset registry TOML (default: packaged)")
+    build.add_argument(
+        "--registry",
+        type=Path,
+        help="asset registry TOML (default: MAXLAKE_REGISTRY_FILE, else the live registry under "
+        "the lake root)",
+    )
     build.add_argument(
         "--allow-failed-quality",
         action="store_true",
@@ -83,16 +88,13 @@ def _progress(stage: str, counts: Mapping[str, int]) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from lake.curation.jobs import JOBS
-
     settings = Settings()
-    spec = load_spec(resolve_spec(args.spec), jobs=JOBS)
+    spec = load_spec(resolve_spec(args.spec))
     manifest = build_dataset(
         DeltaStore.from_settings(settings),
         spec,
-        registry=load_registry(args.registry),
+        registry=registry_source(settings, registry_file=args.registry).snapshot()[1],
         progress=_progress,
-        jobs=JOBS,
         allow_failed_quality=args.allow_failed_quality,
         sharing=sharing_gate(settings),
         out_root=curated_root(settings),

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from lake import DeltaStore
@@ -21,7 +22,7 @@ from lake.maintenance import (
 from maxlake.cli.lake_guard import require_lake
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
-from schemas import EventKind, load_registry
+from schemas import EventKind
 
 KINDS = [k.value for k in EventKind]
 
@@ -41,6 +42,12 @@ def register(sub: Any) -> None:
         help="check the lake alone, without the group's committed offsets",
     )
     verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.add_argument(
+        "--registry",
+        type=Path,
+        help="asset registry TOML naming the tenants (default: MAXLAKE_REGISTRY_FILE, else the "
+        "live registry under the lake root)",
+    )
     verify.set_defaults(handler=_verify)
 
     status = actions.add_parser("status", help="tables: version, files, bytes, partitions, age")
@@ -82,9 +89,11 @@ def _verify(args: argparse.Namespace) -> int:
     committed: dict[tuple[str, int], int] | None = None
     starts: dict[tuple[str, int], int] = {}
     if not args.no_kafka:
+        from lake.registry_store import registry_source
         from streams.offsets import group_offsets
 
-        tenants = [t.id for t in load_registry().tenants]
+        source = registry_source(settings, registry_file=args.registry)
+        tenants = [t.id for t in source.snapshot()[1].tenants]
         topics = [settings.topic_for(t, k.value) for t in tenants for k in kinds]
         existing = _existing_topics(settings, topics)
         committed = {}

@@ -85,6 +85,8 @@ class IngestEnv:
     kafka_env: tuple[tuple[str, str], ...] = ()
     """Extra ``MAXLAKE_*`` Kafka settings (security protocol, SASL user, TLS files)."""
     registry_poll_s: float = 5.0
+    worker_args: tuple[str, ...] = ()
+    """Extra ``maxlake worker`` arguments (for example ``--registry FILE``)."""
 
     @property
     def lake_root(self) -> Path:
@@ -186,6 +188,7 @@ class WorkerProcess:
         cmd = [sys.executable, "-m", "maxlake.cli", "worker", "--loglevel", "info"]
         for tenant in self.env.tenants:
             cmd += ["--tenant", tenant]
+        cmd += self.env.worker_args
         self.starts += 1
         with self.log_path.open("ab") as log:
             log.write(f"\n===== start {self.starts} at {time.time():.3f} =====\n".encode())

@@ -1,7 +1,8 @@
 """The reference feature jobs: pure functions from pinned silver frames to split tables.
 
-``JOBS`` maps the job name a dataset spec names to the function; each module's docstring
-states the job's contract (rows, features, label, split, parameters and their defaults).
+``JOBS`` maps the job name a dataset spec names to the function (other jobs come from entry
+points or ``module:function`` references, :mod:`lake.curation.plugins`); each module's
+docstring states the job's contract (rows, features, label, split, parameters and defaults).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from lake.curation.jobs.predictive_maintenance import (
     PredictiveMaintenanceParams,
     predictive_maintenance,
 )
+from lake.curation.jobs.remaining_useful_life import RulParams, remaining_useful_life
 
 __all__ = [
     "JOBS",
@@ -23,17 +25,20 @@ __all__ = [
     "anomaly_windows",
     "part_quality",
     "predictive_maintenance",
+    "remaining_useful_life",
 ]
 
 JOBS: dict[str, Job] = {
     "predictive_maintenance": predictive_maintenance,
     "part_quality": part_quality,
     "anomaly_windows": anomaly_windows,
+    "remaining_useful_life": remaining_useful_life,
 }
 
 PARAMS: dict[str, ParamsCheck] = {
     "predictive_maintenance": PredictiveMaintenanceParams.parse,
     "part_quality": PartQualityParams.parse,
     "anomaly_windows": AnomalyWindowsParams.parse,
+    "remaining_useful_life": RulParams.parse,
 }
 """Job name -> its parameter check, run by the build before any data is read."""

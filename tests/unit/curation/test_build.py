@@ -51,6 +51,7 @@ def test_build_publishes_version_one_with_a_full_manifest(tmp_path: Path) -> Non
     assert manifest.version == 1
     assert manifest.status == "active"
     assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
         "manifest.json",
         "seen.json",
         "test.parquet",
@@ -156,7 +157,7 @@ def test_inspections_follow_the_machines_that_made_the_part(tmp_path: Path) -> N
 def test_build_rejects_unknown_job_tenant_plant_and_machine_type(tmp_path: Path) -> None:
     store = seeded_lake(tmp_path)
     bad_job = spec().__class__(name="x", purpose="p", job="nope")
-    with pytest.raises(SpecError, match=r"unknown job 'nope' \(valid: tag_means\)"):
+    with pytest.raises(SpecError, match=r"unknown job 'nope' \(valid: tag_means, or a"):
         _build(store, the_spec=bad_job)
     with pytest.raises(SpecError, match=r"unknown tenant 'acme'.*northwind-auto"):
         _build(store, the_spec=spec(filters={"tenants": ["acme"]}))

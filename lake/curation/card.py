@@ -1,0 +1,181 @@
+"""The data card: a ``README.md`` in Hugging Face dataset-card form next to every version's splits.
+
+The YAML header declares one ``configs`` entry whose ``data_files`` list each split's Parquet
+file, so ``datasets.load_dataset(folder)`` loads every split without maxlake; ``dataset_info``
+gives the columns and their types. The header also carries the license, the source, the label
+definition and every feature's unit (``maxlake`` key, ignored by other readers); the Markdown
+body repeats them for people. Written by the build into ``curated/<name>/v<N>/`` and by
+``datasets pull`` into the target folder (naming the pulled files).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lake.curation.job import JobOutput
+from lake.curation.manifest import Manifest
+from lake.curation.published import published_manifest
+
+__all__ = ["CARD_FILE", "LABEL_FILE", "label_info", "render_card", "write_card"]
+
+CARD_FILE = "README.md"
+LABEL_FILE = "label.json"
+"""A job's optional extra file describing its label (definition, unit, cap, window, ...)."""
+
+_HF_TYPES: dict[str, str] = {
+    "int8": "int8",
+    "int16": "int16",
+    "int32": "int32",
+    "int64": "int64",
+    "uint8": "uint8",
+    "uint16": "uint16",
+    "uint32": "uint32",
+    "uint64": "uint64",
+    "float": "float32",
+    "double": "float64",
+    "bool": "bool",
+    "string": "string",
+    "large_string": "large_string",
+    "date32[day]": "date32",
+}
+
+
+def label_info(output: JobOutput | Mapping[str, bytes]) -> dict[str, Any]:
+    """The label description a job wrote as :data:`LABEL_FILE` (``{}`` when it wrote none)."""
+    files = output.files if isinstance(output, JobOutput) else output
+    data = files.get(LABEL_FILE)
+    if data is None:
+        return {}
+    info: dict[str, Any] = json.loads(data)
+    return info
+
+
+def write_card(
+    folder: Path, manifest: Manifest, files: Mapping[str, str], *, label: Mapping[str, Any]
+) -> Path:
+    """Write ``README.md`` into ``folder`` for the split files ``files`` (split -> file name).
+
+    Args:
+        folder: where the split files are.
+        manifest: the version's manifest.
+        files: split name -> file name in ``folder``.
+        label: the job's label description (its ``label.json``, if any).
+
+    The column types come from the first split file's Parquet schema.
+    """
+    schema = pq.read_schema(folder / next(iter(files.values())))
+    path = folder / CARD_FILE
+    path.write_text(render_card(manifest, files, schema, label=label), encoding="utf-8")
+    return path
+
+
+def render_card(
+    manifest: Manifest,
+    files: Mapping[str, str],
+    schema: pa.Schema,
+    *,
+    label: Mapping[str, Any],
+) -> str:
+    """The card's text (deterministic: no build time in it)."""
+    spec = manifest.spec
+    card = spec.get("card") or {}
+    units = {f["name"]: f["unit"] for f in manifest.features}
+    header: dict[str, Any] = {
+        "pretty_name": f"{manifest.name} v{manifest.version}",
+        "license": card.get("license", "other"),
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [
+                    {"split": split, "path": file} for split, file in sorted(files.items())
+                ],
+            }
+        ],
+        "dataset_info": {
+            "features": [
+                {"name": f.name, "dtype": _HF_TYPES.get(str(f.type), "string")} for f in schema
+            ],
+            "splits": [
+                {"name": split, "num_examples": manifest.splits[split].rows}
+                for split in sorted(files)
+            ],
+        },
+        "maxlake": {
+            "dataset": manifest.name,
+            "version": manifest.version,
+            "content_hash": manifest.content_hash,
+            "purpose": spec.get("purpose", ""),
+            "job": manifest.job,
+            "source": card.get("source", ""),
+            "label_columns": manifest.label_columns,
+            "key_columns": manifest.key_columns,
+            "label": dict(label),
+            "feature_units": units,
+            "source_versions": {k: s.version for k, s in sorted(manifest.sources.items())},
+            "contracts": published_manifest(manifest)["contracts"],
+        },
+    }
+    lines = ["---", *_yaml(header, 0), "---", ""]
+    lines += [f"# {manifest.name} v{manifest.version}", ""]
+    if spec.get("description"):
+        lines += [str(spec["description"]), ""]
+    lines += [
+        f"Built by maxlake (job `{manifest.job}`, purpose `{spec.get('purpose', '')}`), content "
+        f"hash `{manifest.content_hash}`.",
+        "",
+        f"- License: {card.get('license', 'other')}",
+        f"- Source: {card.get('source', '') or 'see the manifest'}",
+        f"- Label: {', '.join(manifest.label_columns)}"
+        + (f": {label.get('definition')}" if label.get("definition") else ""),
+        "",
+        "| split | file | rows |",
+        "|---|---|---|",
+        *(
+            f"| {split} | {file} | {manifest.splits[split].rows} |"
+            for split, file in sorted(files.items())
+        ),
+        "",
+        "| feature | unit | meaning |",
+        "|---|---|---|",
+        *(f"| {f['name']} | {f['unit']} | {f['description']} |" for f in manifest.features),
+        "",
+        'Load it without maxlake: `datasets.load_dataset("<this folder>")`.',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _yaml(value: Any, indent: int) -> list[str]:
+    """A small YAML writer: mappings, lists and JSON scalars (strings JSON-quoted)."""
+    pad = " " * indent
+    out: list[str] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(item, Mapping | list) and item:
+                out.append(f"{pad}{key}:")
+                out += _yaml(item, indent + 2)
+            else:
+                out.append(f"{pad}{key}: {_scalar(item)}")
+        return out
+    for item in value:
+        if isinstance(item, Mapping) and item:
+            nested = _yaml(item, indent + 2)
+            out.append(f"{pad}- {nested[0].lstrip()}")
+            out += nested[1:]
+        else:
+            out.append(f"{pad}- {_scalar(item)}")
+    return out
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,49 @@
+"""Data cards: every version and every pull loads with Hugging Face `datasets`, no maxlake code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pytest
+
+from lake.curation import build_dataset, curated_root, pull
+from tests.unit.curation.test_build_helpers import JOBS, registry, seeded_lake, spec
+
+
+def _load(folder: Path, cache: Path) -> Any:
+    return datasets.load_dataset(str(folder), cache_dir=str(cache))
+
+
+def test_a_published_version_loads_with_every_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    store = seeded_lake(tmp_path / "lake")
+    the_spec = spec(card={"license": "cc-by-4.0", "source": "synthetic spindles"})
+    manifest = build_dataset(store, the_spec, registry=registry(), jobs=JOBS)
+    folder = curated_root(tmp_path / "lake") / "spindle" / "v1"
+
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\n")
+    assert 'license: "cc-by-4.0"' in card
+    assert '"mean_value": "degC"' not in card  # YAML, not JSON
+    assert 'mean_value: "degC"' in card
+
+    loaded = _load(folder, tmp_path / "hf")
+    assert set(loaded) == {"train", "test"}
+    assert loaded["train"].num_rows == manifest.splits["train"].rows
+    assert loaded["test"].num_rows == manifest.splits["test"].rows
+    assert "mean_value" in loaded["train"].column_names
+
+    out = tmp_path / "pulled"
+    pull("spindle", 1, "train", out, lake_root=tmp_path / "lake")
+    assert set(_load(out, tmp_path / "hf2")) == {"train"}
+    pull("spindle", 1, "test", out, lake_root=tmp_path / "lake")
+    both = _load(out, tmp_path / "hf3")
+    assert {name: both[name].num_rows for name in both} == {
+        "train": manifest.splits["train"].rows,
+        "test": manifest.splits["test"].rows,
+    }
