@@ -16,7 +16,7 @@ from maxlake.settings import Settings
 def register(sub: Any) -> None:
     """Add ``import cmapss``."""
     parser: argparse.ArgumentParser = sub.add_parser(
-        "import", help="import public reference data through Kafka (cmapss)"
+        "import", help="import public reference data through Kafka (NASA C-MAPSS)"
     )
     cmds = parser.add_subparsers(dest="import_command", metavar="SOURCE", required=True)
     cm = cmds.add_parser(
