@@ -137,7 +137,11 @@ class MachineModel:
         return ("STATE", state)
 
     def _alarm(self, level: int) -> AlarmSpec:
+        """Wear warnings (levels 1-3) are the type's least severe alarms in rising order; the
+        failure (level 4) raises its most severe alarm (CNC: tool breakage)."""
         ranked = sorted(self.machine_type.alarms, key=lambda a: a.severity)
+        if level > len(ALARM_WEAR_LEVELS):
+            return ranked[-1]
         return ranked[min(level, len(ranked)) - 1]
 
     def read(self, now_s: float, tick_s: float) -> dict[str, float]:

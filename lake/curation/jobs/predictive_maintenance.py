@@ -10,8 +10,9 @@ Features (per registry tag of the machine, ``<tag>__<stat>``): mean, std (sample
 last (latest reading), slope (least-squares, unit per hour) and count, computed only from
 readings with ``event_time < window_end``.
 
-Label ``failure_within_h``: 1 when a ``DOWN`` state or an alarm with severity >=
-``min_severity`` has ``window_end < event_time <= window_end + horizon_h``, else 0. Only events
+Label ``failure_within_h``: 1 when a ``DOWN`` state (or, only when ``min_severity`` is set, an
+alarm with severity >= ``min_severity``) has ``window_end < event_time <= window_end +
+horizon_h``, else 0. Wear warnings therefore do not count as failures by default. Only events
 strictly after the window end count, so the label never describes what the features saw.
 Windows whose horizon reaches past the last telemetry reading are dropped
 (``drop_unobserved_horizon``) because "no failure seen" there means "not observed yet".
@@ -103,7 +104,9 @@ class PredictiveMaintenanceParams:
     Attributes:
         window_us: window length (``window``, default ``"1h"``).
         horizon_us: label horizon (``horizon_h`` hours, default 4).
-        min_severity: alarms at or above this severity count as failures (default 700).
+        min_severity: alarms at or above this severity count as failures too (default None:
+            only ``DOWN`` states do, because the simulator's and many plants' wear *warnings*
+            reach severities of 600-900 while the machine still runs).
         split: split shares (default 0.7 / 0.15 / 0.15).
         tags: restrict features to these tags (default: every registry tag).
         qualities: reading quality flags used (default ``["GOOD"]``).
@@ -113,7 +116,7 @@ class PredictiveMaintenanceParams:
 
     window_us: int
     horizon_us: int
-    min_severity: int
+    min_severity: int | None
     split: Mapping[str, float]
     tags: tuple[str, ...] | None
     qualities: tuple[str, ...]
@@ -128,7 +131,9 @@ class PredictiveMaintenanceParams:
         return cls(
             window_us=p.duration_us("window", "1h"),
             horizon_us=round(p.number("horizon_h", 4, minimum=0) * _HOUR_US),
-            min_severity=p.integer("min_severity", 700, minimum=1),
+            min_severity=(
+                p.integer("min_severity", 1, minimum=1) if "min_severity" in values else None
+            ),
             split=p.split(),
             tags=p.strings("tags", None),
             qualities=p.strings("qualities", ["GOOD"]) or ("GOOD",),
@@ -242,9 +247,12 @@ def _label(
     rows: pl.DataFrame, machine_events: pl.LazyFrame, params: PredictiveMaintenanceParams
 ) -> pl.DataFrame:
     """Add the label from the first failure event strictly after each window end."""
-    failure = ((pl.col("event_type") == "STATE") & (pl.col("state") == "DOWN")) | (
-        (pl.col("event_type") == "ALARM") & (pl.col("alarm_severity") >= params.min_severity)
-    )
+    failure = (pl.col("event_type") == "STATE") & (pl.col("state") == "DOWN")
+    if params.min_severity is not None:
+        alarm = (pl.col("event_type") == "ALARM") & (
+            pl.col("alarm_severity") >= params.min_severity
+        )
+        failure = failure | alarm
     failures = (
         machine_events.filter(failure.fill_null(False))
         .select(*MACHINE_KEYS, pl.col("event_time").alias("failure_time"))

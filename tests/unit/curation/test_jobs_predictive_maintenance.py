@@ -119,6 +119,7 @@ def test_label_window_is_open_at_the_end_and_closed_at_the_horizon() -> None:
             params={
                 "tags": ["vib"],
                 "horizon_h": 2,
+                "min_severity": 700,
                 "split": ALL_TRAIN,
                 "drop_unobserved_horizon": False,
             },
@@ -251,7 +252,12 @@ def test_nothing_after_a_window_end_changes_its_features(
     extreme = [(MILL_1, cut + s, "vib", 1e9) for s in injected]
     extreme += [(OVEN_1, cut + s, "zone_temp", -1e9) for s in injected]
     future_events = [(m, cut + 1 + t % (8 * HOUR - cut), w) for m, t, w in injected_events]
-    params = {"horizon_h": horizon_h, "split": ALL_TRAIN, "drop_unobserved_horizon": False}
+    params = {
+        "horizon_h": horizon_h,
+        "min_severity": 700,
+        "split": ALL_TRAIN,
+        "drop_unobserved_horizon": False,
+    }
 
     before = _all_rows(
         predictive_maintenance(
@@ -360,3 +366,18 @@ def test_bounded_memory_chunks_give_the_same_output_as_one_pass(
         module.__dict__["CHUNK_ROWS"] = saved
     for name in whole.splits:
         assert_frame_equal(whole.splits[name], chunked.splits[name], check_exact=True)
+
+
+def test_a_wear_warning_is_not_a_failure_unless_min_severity_asks() -> None:
+    readings = [(MILL_1, h * HOUR + 60, "vib", float(h)) for h in range(6)]
+    warning = machine_event_frame([(MILL_1, 1.5 * HOUR, "ALARM", 800)])
+    base = {"tags": ["vib"], "horizon_h": 1, "split": ALL_TRAIN, "drop_unobserved_horizon": False}
+
+    def labels(params: dict[str, Any]) -> list[int]:
+        out = predictive_maintenance(
+            job_inputs(telemetry=telemetry_frame(readings), machine_events=warning, params=params)
+        )
+        return out.splits["train"][LABEL].to_list()
+
+    assert labels(base) == [0] * 6
+    assert labels({**base, "min_severity": 700}) == [1, 0, 0, 0, 0, 0]

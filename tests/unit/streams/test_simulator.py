@@ -91,6 +91,28 @@ def test_wear_leads_to_rising_alarms_then_down_then_maintenance(day: list[SimEve
     assert {"RUNNING", "IDLE", "SETUP", "DOWN", "MAINTENANCE"} <= set(states)
 
 
+def test_a_failure_raises_the_most_severe_alarm_and_warnings_stay_below_it(
+    day: list[SimEvent], registry: Registry
+) -> None:
+    types = {m["machine"]: m["machine_type"] for m in registry.machines().to_pylist()}
+    events = _decoded(day, "machine_event")
+    downs = 0
+    for i, event in enumerate(events):
+        if (event["event_type"], event.get("state")) != ("STATE", "DOWN"):
+            continue
+        downs += 1
+        alarms = registry.machine_types[types[event["machine"]]].alarms
+        worst = max(a.severity for a in alarms)
+        before = [e for e in events[:i] if e["machine"] == event["machine"]]
+        assert before[-1]["event_type"] == "ALARM"
+        assert before[-1]["alarm"]["severity"] == worst
+        codes = {a.code for a in alarms if a.severity == worst}
+        assert before[-1]["alarm"]["code"] in codes
+    assert downs >= 2
+    cnc_codes = {e["alarm"]["code"] for e in events if e["event_type"] == "ALARM"}
+    assert "CNC-1002" in cnc_codes  # tool breakage, as documented
+
+
 def test_failing_parts_come_with_high_vibration(day: list[SimEvent]) -> None:
     vibration: dict[str, float] = {}
     by_result: dict[str, list[float]] = {"PASS": [], "NOT_PASS": []}
