@@ -19,8 +19,9 @@ from kafka.admin import KafkaAdminClient
 
 from lake import DeltaStore
 from lake.ops_status import quality_window, runs_history, table_health
+from lake.registry_store import registry_source
 from maxlake.settings import Settings
-from schemas import EventKind, load_registry
+from schemas import EventKind
 from streams.offsets import group_offsets
 from streams.write_block import read_worker_states, worker_state_dir
 
@@ -45,7 +46,10 @@ def ingest_topics(
     kinds: Sequence[EventKind] = tuple(EventKind),
 ) -> list[str]:
     """``<prefix>.<tenant>.<kind>`` for the registry's tenants (or ``tenants``) and ``kinds``."""
-    tenant_ids = list(tenants) if tenants else [t.id for t in load_registry().tenants]
+    if tenants:
+        tenant_ids = list(tenants)
+    else:
+        tenant_ids = [t.id for t in registry_source(settings).snapshot()[1].tenants]
     return [settings.topic_for(t, k.value) for t in tenant_ids for k in kinds]
 
 

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import orjson
 
+from lake.registry_store import registry_source
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 from schemas.registry import load_registry
@@ -89,7 +90,7 @@ def _quiet_kafka(args: argparse.Namespace) -> None:
 def _topics_create(args: argparse.Namespace) -> int:
     _quiet_kafka(args)
     settings = Settings()
-    tenants = args.tenants or [t.id for t in load_registry().tenants]
+    tenants = args.tenants or [t.id for t in registry_source(settings).snapshot()[1].tenants]
     created = ensure_topics(settings, tenants, args.kinds or ALL_KINDS)
     wanted = len(tenants) * len(args.kinds or ALL_KINDS)
     for name in created:
