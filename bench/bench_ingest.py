@@ -274,7 +274,7 @@ def main() -> None:
         results: dict[str, dict[str, float]] = {}
         sources: list[tuple[str, Path | None]] = [("", None)]
         if args.compare_src is not None:
-            sources = [("@before", args.compare_src), ("", None)]
+            sources = [("-before", args.compare_src), ("", None)]
         for engine in args.engines.split(","):
             for suffix, src in sources:
                 label = f"{engine}{suffix}"
