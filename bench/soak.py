@@ -380,9 +380,18 @@ def main() -> int:
                 w.start()
         deadline = time.monotonic() + args.drain_timeout
         lag = _lag(broker.bootstrap, group, topics)
+        # Done when the group has committed everything, or when the lake already holds every
+        # record (the group's committed offsets only advance with new batches; see
+        # docs/RELIABILITY.md, known limits): checked by the independent accounting itself.
         while lag != 0 and time.monotonic() < deadline:
-            time.sleep(5)
+            time.sleep(15)
             lag = _lag(broker.bootstrap, group, topics)
+            if (
+                lag
+                and not audit(read_kafka(broker.bootstrap, topics), read_lake(work / "lake")).lost
+            ):
+                _say(f"the lake holds every record; the group's committed lag is {lag}")
+                break
         elapsed = time.monotonic() - started
         _say(f"lag {lag} after {elapsed:.0f} s; stopping the workers")
         for w in workers:
@@ -428,7 +437,7 @@ def main() -> int:
     (work / "soak.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     print(result.summary())
-    return 0 if result.ok and lag == 0 else 1
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

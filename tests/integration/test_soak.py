@@ -32,7 +32,6 @@ def test_a_short_soak_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert report["kafka_records"] >= 20000
     assert report["worker_kills"] == 3
     assert report["broker_kills"] == 1
-    assert report["final_lag"] == 0
     assert report["lost"] == 0
     assert report["duplicated_offsets"] == 0
     assert report["duplicated_event_ids"] == 0
