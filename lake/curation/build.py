@@ -236,7 +236,8 @@ def _publish(
         },
     )
     if not quality.success and not allow_failed_quality:
-        raise QualityCheckFailed(spec.name, quality.failed)
+        why = _why_empty(spec, sources, shared) if "rows" in quality.failed else ""
+        raise QualityCheckFailed(spec.name, quality.failed, why)
     manifest = Manifest(
         name=spec.name,
         version=version,
@@ -303,6 +304,50 @@ def _without_columns(output: JobOutput, columns: tuple[str, ...]) -> JobOutput:
         label_columns=[c for c in output.label_columns if c not in columns],
         features=[f for f in output.features if f.name not in columns],
     )
+
+
+def _why_empty(
+    spec: DatasetSpec, sources: Mapping[str, SourceInfo], shared: SharedInputs | None
+) -> str:
+    """What removed the rows of an empty set, and what to change."""
+    causes: list[str] = []
+    if shared is not None:
+        counts = shared.counts()
+        if counts["tenants"] == 0:
+            causes.append(
+                f"no tenant has a sharing contract for purpose {spec.purpose!r}: add one "
+                "(maxlake contracts add FILE) or change the spec's purpose"
+            )
+        elif counts["excluded_tenants"]:
+            causes.append(
+                f"{counts['excluded_tenants']} tenant(s) excluded: no contract for purpose "
+                f"{spec.purpose!r}"
+            )
+        if counts["suppressed_machine_types"]:
+            causes.append(
+                f"{counts['suppressed_machine_types']} machine type(s) suppressed as rare "
+                "(fewer tenants than MAXLAKE_SHARING_MIN_GROUP_SIZE share them): lower it or "
+                "set suppress_rare = false in the contracts"
+            )
+    read = ", ".join(f"{kind}={s.rows}" for kind, s in sources.items())
+    f = spec.filters
+    active = [
+        name
+        for name, value in (
+            ("tenants", f.tenants),
+            ("plants", f.plants),
+            ("machine_types", f.machine_types),
+            ("start", f.start),
+            ("end", f.end),
+        )
+        if value is not None
+    ]
+    if active:
+        causes.append(f"filters {', '.join(active)} left source rows {read}: widen them")
+    else:
+        causes.append(f"source rows read (after filters and sharing): {read}")
+    causes.append("--allow-failed-quality would publish an empty set")
+    return "; ".join(causes)
 
 
 def _silent(stage: str, counts: Mapping[str, int]) -> None:

@@ -47,12 +47,13 @@ class DatasetNotFound(TerminalError):
 class QualityCheckFailed(TerminalError):
     """The built dataset failed its output checks; nothing was published."""
 
-    def __init__(self, dataset: str, failed: Iterable[str]) -> None:
+    def __init__(self, dataset: str, failed: Iterable[str], why: str = "") -> None:
         failed = list(failed)
         names = ", ".join(failed[:8]) + (f" and {len(failed) - 8} more" if len(failed) > 8 else "")
+        hint = why or "build with allow_failed_quality / --allow-failed-quality to publish anyway"
         super().__init__(
             f"dataset {dataset!r} failed its output checks ({names}); nothing was published "
-            "(build with allow_failed_quality / --allow-failed-quality to publish anyway)"
+            f"({hint})"
         )
         self.dataset = dataset
         self.failed = failed

@@ -126,8 +126,16 @@ def test_time_plant_and_machine_type_filters(tmp_path: Path) -> None:
     assert only_day_one.sources["telemetry"].rows == 8
     assert only_day_one.rows == 2
 
-    with pytest.raises(QualityCheckFailed, match="rows"):
-        _build(store, the_spec=spec(name="ovens", filters={"machine_types": ["reflow_oven"]}))
+    with pytest.raises(
+        QualityCheckFailed,
+        match=r"\(rows\).*filters tenants, machine_types left source rows telemetry=0.*widen",
+    ):
+        _build(
+            store,
+            the_spec=spec(
+                name="ovens", filters={"tenants": [TENANT], "machine_types": ["reflow_oven"]}
+            ),
+        )
     assert not (curated_root(tmp_path) / "ovens").exists() or not any(
         (curated_root(tmp_path) / "ovens").iterdir()
     )
@@ -224,3 +232,15 @@ def test_the_part_quality_reference_spec_publishes_with_null_defect_codes(tmp_pa
     }
     nulls = sum(s.labels["defect_code"]["nulls"] for s in manifest.splits.values())
     assert nulls == 2
+
+
+def test_an_empty_set_says_no_contract_covers_its_purpose(tmp_path: Path) -> None:
+    from tests.unit.sharing.helpers import Sharing
+
+    store = seeded_lake(tmp_path)
+    with pytest.raises(
+        QualityCheckFailed,
+        match=r"no tenant has a sharing contract for purpose 'predictive-maintenance-research'",
+    ) as info:
+        _build(store, sharing=Sharing(tmp_path / "sharing").gate)
+    assert "maxlake contracts add" in str(info.value)
