@@ -197,6 +197,9 @@ class DeltaStore:
     ) -> int:
         """Append ``data`` with one app transaction per entry of ``txns``; returns the version.
 
+        Columns of ``data`` the table lacks are added (null in earlier rows), so a lake written
+        by an older maxlake takes the columns a newer one writes without a migration.
+
         Retries commit conflicts a few times; when a failed commit turns out to have landed
         (the stored versions already reach ``txns``), it is not written again. delta-rs
         rejects a commit whose app ids another commit updated meanwhile; ``base`` are the
@@ -215,6 +218,7 @@ class DeltaStore:
                     self.open(name, refresh=False) or self.uri(name),
                     data,
                     mode="append",
+                    schema_mode="merge",
                     partition_by=list(partition_by) if partition_by else None,
                     storage_options=self.storage_options,
                     commit_properties=props,
