@@ -1,9 +1,18 @@
 """The accounting invariant, checked from the lake (and the Kafka offsets the caller supplies).
 
 Invariant: every consumed offset of an ingest topic is in exactly one of ``silver/<kind>``
-(one or more rows), ``quarantine/<kind>`` or ``ops/duplicates``; no ``event_id`` is in silver
-at two different offsets; and the counts of ``ops/validation_runs`` add up to the offsets found.
-Given the consumer group's committed offsets, every offset below them must be accounted for.
+(the rows its event yields: one per reading, each reading once), ``quarantine/<kind>`` or
+``ops/duplicates``; no row key (event id, reading index) is in silver twice and no ``event_id``
+at two different offsets; and the counts of ``ops/validation_runs`` add up to the offsets
+found. Given the consumer group's committed offsets, every offset of the topic's current
+lineage below them must be accounted for, except offsets that are not data records
+(transaction markers and aborted records, which a ``read_committed`` consumer never sees: the
+caller's ``data_offsets`` tells them apart) and offsets recorded in ``ops/gaps`` (gone from
+Kafka before ingest; reported, not violations).
+
+Offsets are keyed by topic lineage (the Kafka topic id, see :mod:`lake.lineage`): rows of an
+older incarnation of a topic never count for the current one. Rows written before lineages
+(no ``kafka_topic_id``) belong to the lineage recorded as ``migrated``.
 
 Replays extend the invariant consistently: a quarantined offset that ``ops/replays`` records as
 ``replayed`` counts as silver (its rows are there, under the original coordinates) and no longer
@@ -13,19 +22,27 @@ was first rejected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from lake.delta import DeltaStore
+from lake.lineage import gap_records, lineage_records
 from lake.replays import replay_records
 from lake.tables import DUPLICATES, RUNS, quarantine_table, silver_table
 from schemas import EventKind
 
-__all__ = ["AccountingReport", "Violation", "check_accounting"]
+__all__ = ["AccountingReport", "DataOffsets", "Violation", "check_accounting"]
 
 _MAX_LISTED = 50
+_LEGACY = "(before lineages)"
+_COORDS = ["kafka_topic", "kafka_partition", "kafka_offset"]
+_KEYS = ["kafka_topic", "lineage", "kafka_partition", "kafka_offset"]
+
+DataOffsets = Callable[[str, int, list[int]], set[int]]
+"""(topic, partition, offsets) -> those of ``offsets`` that Kafka holds as committed data
+records (the rest are transaction markers or aborted records)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +64,7 @@ class Violation:
 
 @dataclass
 class AccountingReport:
-    """Totals per kind and every violation found."""
+    """Totals per kind, every violation found, and what is known but not a violation."""
 
     silver_events: dict[str, int] = field(default_factory=dict)
     silver_rows: dict[str, int] = field(default_factory=dict)
@@ -56,6 +73,10 @@ class AccountingReport:
     duplicates: dict[str, int] = field(default_factory=dict)
     runs_consumed: dict[str, int] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    """Offsets gone from Kafka before ingest (``ops/gaps``), one line per gap."""
+    not_data: int = 0
+    """Offsets below the committed ones that are transaction markers or aborted records."""
 
     @property
     def ok(self) -> bool:
@@ -63,19 +84,56 @@ class AccountingReport:
         return not self.violations
 
 
-def _offsets(store: DeltaStore, name: str, kind: str | None = None) -> pl.DataFrame:
+def _with_lineage(frame: pl.DataFrame, migrated: Mapping[str, str]) -> pl.DataFrame:
+    """``lineage``: the row's topic id; rows without one belong to the migrated lineage."""
+    legacy = pl.col("kafka_topic").replace_strict(
+        dict(migrated), default=_LEGACY, return_dtype=pl.String
+    )
+    tid = pl.col("kafka_topic_id") if "kafka_topic_id" in frame.columns else pl.lit(None)
+    return frame.with_columns(pl.coalesce(tid.cast(pl.String), legacy).alias("lineage")).drop(
+        "kafka_topic_id", strict=False
+    )
+
+
+def _read(
+    store: DeltaStore, name: str, columns: list[str], schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
     table = store.open(name)
-    cols = ["kafka_topic", "kafka_partition", "kafka_offset"]
     if table is None:
-        return pl.DataFrame(
-            schema={"kafka_topic": pl.String, "kafka_partition": pl.Int32, "kafka_offset": pl.Int64}
-        )
-    extra = ["kind"] if kind is not None else []
-    frame = pl.from_arrow(table.to_pyarrow_dataset().to_table(columns=cols + extra))
+        return pl.DataFrame(schema=schema)
+    dataset = table.to_pyarrow_dataset()
+    frame = pl.from_arrow(
+        dataset.to_table(columns=[c for c in columns if c in dataset.schema.names])
+    )
     assert isinstance(frame, pl.DataFrame)
-    if kind is not None:
-        frame = frame.filter(pl.col("kind") == kind).drop("kind")
     return frame
+
+
+_COORD_SCHEMA: dict[str, pl.DataType] = {
+    "kafka_topic": pl.String(),
+    "kafka_partition": pl.Int32(),
+    "kafka_offset": pl.Int64(),
+}
+
+
+def _offsets(
+    store: DeltaStore, name: str, migrated: Mapping[str, str], kind: str | None = None
+) -> pl.DataFrame:
+    extra = ["kind"] if kind is not None else []
+    frame = _read(store, name, [*_COORDS, "kafka_topic_id", *extra], _COORD_SCHEMA)
+    if kind is not None and "kind" in frame.columns:
+        frame = frame.filter(pl.col("kind") == kind).drop("kind")
+    return _with_lineage(frame, migrated).select(_KEYS)
+
+
+def _silver_keys(store: DeltaStore, kind: EventKind, migrated: Mapping[str, str]) -> pl.DataFrame:
+    """Row keys of ``silver/<kind>``: event id, reading index (0 for one-row events), coords."""
+    schema = {"event_id": pl.String(), "reading_index": pl.Int64(), **_COORD_SCHEMA}
+    frame = _read(store, silver_table(kind), [*schema, "kafka_topic_id"], schema)
+    if "reading_index" not in frame.columns:
+        frame = frame.with_columns(pl.lit(0, pl.Int64).alias("reading_index"))
+    frame = frame.with_columns(pl.col("reading_index").cast(pl.Int64))
+    return _with_lineage(frame, migrated).select(["event_id", "reading_index", *_KEYS])
 
 
 def check_accounting(
@@ -84,6 +142,8 @@ def check_accounting(
     kinds: tuple[EventKind, ...] = tuple(EventKind),
     committed: Mapping[tuple[str, int], int] | None = None,
     start_offsets: Mapping[tuple[str, int], int] | None = None,
+    topic_ids: Mapping[str, str] | None = None,
+    data_offsets: DataOffsets | None = None,
 ) -> AccountingReport:
     """Check the invariant for ``kinds``.
 
@@ -93,34 +153,50 @@ def check_accounting(
         committed: the consumer group's committed offset per (topic, partition): every offset
             below it must be accounted for. None checks the lake's internal consistency only.
         start_offsets: first offset still in Kafka per partition (log start); default 0.
+        topic_ids: each topic's current Kafka topic id; coverage is checked for that lineage
+            (default: the lineage last recorded in ``ops/lineage``, else the pre-lineage rows).
+        data_offsets: tells which offsets missing from the lake are data records in Kafka;
+            without it every missing offset counts as lost.
     """
     report = AccountingReport()
-    runs = store.open(RUNS)
-    runs_frame = (
-        pl.from_arrow(runs.to_pyarrow_dataset().to_table(columns=["kind", "consumed"]))
-        if runs is not None
-        else pl.DataFrame(schema={"kind": pl.String, "consumed": pl.Int64})
+    lineages = lineage_records(store)
+    migrated = {
+        str(t): str(i)
+        for t, i, c in lineages.select(["topic", "topic_id", "cause"]).iter_rows()
+        if c == "migrated"
+    }
+    current = dict(topic_ids or {})
+    recorded = set(lineages["topic"].to_list())
+    for topic, tid in current.items():
+        if topic not in recorded:
+            migrated.setdefault(topic, tid)  # no worker met it yet: the legacy rows are its
+    for topic, tid in lineages.select(["topic", "topic_id"]).iter_rows():
+        if topic_ids is None:
+            current[str(topic)] = str(tid)
+    gaps = _gaps(store, migrated, report)
+    runs_frame = _read(
+        store, RUNS, ["kind", "consumed"], {"kind": pl.String(), "consumed": pl.Int64()}
     )
-    assert isinstance(runs_frame, pl.DataFrame)
     for kind in kinds:
-        silver = _silver_keys(store, kind)
-        keys = ["kafka_topic", "kafka_partition", "kafka_offset"]
+        silver = _silver_keys(store, kind, migrated)
         _check_rows_per_offset(report, kind, silver)
-        silver_offsets = silver.select(keys).unique()
-        quarantine = _offsets(store, quarantine_table(kind))
-        duplicates = _offsets(store, DUPLICATES, kind=kind.value)
-        replayed = replay_records(store, kind.value, outcomes=("replayed",)).select(keys).unique()
+        silver_offsets = silver.select(_KEYS).unique()
+        quarantine = _offsets(store, quarantine_table(kind), migrated)
+        duplicates = _offsets(store, DUPLICATES, migrated, kind=kind.value)
+        replayed = (
+            replay_records(store, kind.value, outcomes=("replayed",)).select(_COORDS).unique()
+        )
         _report(
             report,
-            replayed.join(silver_offsets, on=keys, how="anti"),
+            replayed.join(silver_offsets.select(_COORDS), on=_COORDS, how="anti"),
             f"{kind.value}: recorded as replayed but not in silver",
         )
         _report(
             report,
-            replayed.join(quarantine, on=keys, how="anti"),
+            replayed.join(quarantine.select(_COORDS), on=_COORDS, how="anti"),
             f"{kind.value}: recorded as replayed but never quarantined",
         )
-        quarantine = quarantine.join(replayed, on=keys, how="anti")
+        quarantine = quarantine.join(replayed, on=_COORDS, how="anti")
         report.silver_events[kind.value] = silver_offsets.height
         report.silver_rows[kind.value] = silver.height
         report.quarantined[kind.value] = quarantine.height
@@ -136,7 +212,7 @@ def check_accounting(
                 duplicates.with_columns(pl.lit("duplicates").alias("place")),
             ]
         )
-        counted = tagged.group_by(keys).agg(pl.len().alias("n"), pl.col("place").unique().sort())
+        counted = tagged.group_by(_KEYS).agg(pl.len().alias("n"), pl.col("place").unique().sort())
         _report(
             report,
             counted.filter(pl.col("n") > 1),
@@ -146,10 +222,10 @@ def check_accounting(
         twice = (
             silver.group_by("event_id")
             .agg(
-                pl.col("kafka_offset").n_unique().alias("n"),
+                pl.struct("lineage", "kafka_offset").n_unique().alias("n"),
                 pl.first("kafka_topic"),
                 pl.first("kafka_partition"),
-                pl.col("kafka_offset").sort(),
+                pl.col("kafka_offset").unique().sort(),
             )
             .filter(pl.col("n") > 1)
         )
@@ -173,36 +249,53 @@ def check_accounting(
                 )
             )
         if committed:
-            _check_coverage(report, kind, tagged, committed, start_offsets or {})
+            _check_coverage(
+                report,
+                kind,
+                tagged,
+                committed,
+                start_offsets or {},
+                current,
+                gaps,
+                data_offsets,
+            )
     return report
 
 
-def _silver_keys(store: DeltaStore, kind: EventKind) -> pl.DataFrame:
-    """Row keys of ``silver/<kind>``: event id, reading index (0 for one-row events), coords."""
-    table = store.open(silver_table(kind))
-    schema = {
-        "event_id": pl.String,
-        "reading_index": pl.Int64,
-        "kafka_topic": pl.String,
-        "kafka_partition": pl.Int32,
-        "kafka_offset": pl.Int64,
-    }
-    if table is None:
-        return pl.DataFrame(schema=schema)
-    dataset = table.to_pyarrow_dataset()
-    columns = [c for c in schema if c in dataset.schema.names]
-    frame = pl.from_arrow(dataset.to_table(columns=columns))
-    assert isinstance(frame, pl.DataFrame)
-    if "reading_index" not in frame.columns:
-        frame = frame.with_columns(pl.lit(0, pl.Int64).alias("reading_index"))
-    return frame.with_columns(pl.col("reading_index").cast(pl.Int64)).select(list(schema))
+def _gaps(
+    store: DeltaStore, migrated: Mapping[str, str], report: AccountingReport
+) -> dict[tuple[str, str, int], list[tuple[int, int]]]:
+    """Recorded gaps per (topic, lineage, partition), merged; listed in ``report.expired``."""
+    frame = gap_records(store)
+    out: dict[tuple[str, str, int], list[tuple[int, int]]] = {}
+    if frame.is_empty():
+        return out
+    frame = _with_lineage(
+        frame.rename({"topic": "kafka_topic", "topic_id": "kafka_topic_id"}), migrated
+    )
+    spans = frame.select(
+        ["kafka_topic", "lineage", "partition", "from_offset", "to_offset", "cause"]
+    ).unique()
+    for topic, lineage, partition, lo, hi, cause in sorted(spans.iter_rows()):
+        key = (str(topic), str(lineage), int(partition))
+        merged = out.setdefault(key, [])
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+        del cause
+    for (topic, _, partition), spans_ in sorted(out.items()):
+        for lo, hi in spans_:
+            report.expired.append(
+                f"{topic}[{partition}] offsets {lo}..{hi} ({hi - lo + 1}): expired before ingest"
+            )
+    return out
 
 
 def _check_rows_per_offset(report: AccountingReport, kind: EventKind, silver: pl.DataFrame) -> None:
     """Per offset, silver holds exactly the rows its event yields: one event id, reading
     indices 0..n-1 each once (one row for one-row events); no row key is in silver twice."""
-    keys = ["kafka_topic", "kafka_partition", "kafka_offset"]
-    per_offset = silver.group_by(keys).agg(
+    per_offset = silver.group_by(_KEYS).agg(
         pl.len().alias("rows"),
         pl.col("event_id").n_unique().alias("events"),
         pl.col("reading_index").n_unique().alias("indices"),
@@ -223,7 +316,12 @@ def _check_rows_per_offset(report: AccountingReport, kind: EventKind, silver: pl
     )
     twice = (
         silver.group_by(["event_id", "reading_index"])
-        .agg(pl.len().alias("n"), pl.col(keys[0]).first(), pl.col(keys[1]).first(), pl.col(keys[2]))
+        .agg(
+            pl.len().alias("n"),
+            pl.col("kafka_topic").first(),
+            pl.col("kafka_partition").first(),
+            pl.col("kafka_offset"),
+        )
         .filter(pl.col("n") > 1)
     )
     for row in twice.iter_rows(named=True):
@@ -254,20 +352,38 @@ def _check_coverage(
     tagged: pl.DataFrame,
     committed: Mapping[tuple[str, int], int],
     start_offsets: Mapping[tuple[str, int], int],
+    current: Mapping[str, str],
+    gaps: Mapping[tuple[str, str, int], list[tuple[int, int]]],
+    data_offsets: DataOffsets | None,
 ) -> None:
     for (topic, partition), end in sorted(committed.items()):
         if not topic.endswith(f".{kind.value}"):
             continue
+        lineage = current.get(topic, _LEGACY)
         start = start_offsets.get((topic, partition), 0)
         have = set(
             tagged.filter(
-                (pl.col("kafka_topic") == topic) & (pl.col("kafka_partition") == partition)
+                (pl.col("kafka_topic") == topic)
+                & (pl.col("kafka_partition") == partition)
+                & (pl.col("lineage") == lineage)
             )["kafka_offset"].to_list()
         )
-        missing = tuple(o for o in range(start, end) if o not in have)
+        spans = gaps.get((topic, lineage, partition), [])
+        missing = [
+            o
+            for o in range(start, end)
+            if o not in have and not any(lo <= o <= hi for lo, hi in spans)
+        ]
+        if missing and data_offsets is not None:
+            data = data_offsets(topic, partition, missing)
+            report.not_data += len(missing) - len(data)
+            missing = [o for o in missing if o in data]
         if missing:
             report.violations.append(
                 Violation(
-                    "committed in Kafka but missing from the lake (lost)", topic, partition, missing
+                    "committed in Kafka but missing from the lake (lost)",
+                    topic,
+                    partition,
+                    tuple(missing),
                 )
             )

@@ -3,7 +3,8 @@
 Everything else goes through :class:`DeltaStore`: table URIs under the lake root, opening and
 refreshing tables, app-transaction versions and idempotent appends. The exactly-once contract of
 :meth:`DeltaStore.append` follows kafka-delta-ingest: each commit carries one app transaction per
-Kafka partition (``app_id`` = ``<topic>/<partition>``, ``version`` = last offset covered), and
+Kafka partition (:func:`app_id` names the topic, its topic id and the partition; ``version`` =
+last offset covered), and
 delta-rs does not skip duplicates itself, so callers filter rows by the stored versions first.
 A commit that reports failure may still have landed (delta-rs #2279): on ``CommitFailedError`` the
 versions are re-read and the write counts as done when they already cover it.
@@ -42,9 +43,13 @@ class VersionUnavailable(TerminalError):
         self.version = version
 
 
-def app_id(topic: str, partition: int) -> str:
-    """The Delta app-transaction id of one Kafka partition."""
-    return f"{topic}/{partition}"
+def app_id(topic: str, partition: int, topic_id: str | None = None) -> str:
+    """The Delta app-transaction id of one Kafka partition of one topic lineage.
+
+    ``<topic>@<topic_id>/<partition>``; without a topic id, the pre-lineage key
+    ``<topic>/<partition>`` (lakes written before lineages; see :mod:`lake.lineage`).
+    """
+    return f"{topic}/{partition}" if topic_id is None else f"{topic}@{topic_id}/{partition}"
 
 
 class DeltaStore:
@@ -222,6 +227,7 @@ class DeltaStore:
                     partition_by=list(partition_by) if partition_by else None,
                     storage_options=self.storage_options,
                     commit_properties=props,
+                    schema_mode="merge",
                     configuration=_TABLE_CONFIGURATION,
                 )
             except CommitFailedError as exc:

@@ -24,11 +24,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from lake.delta import DeltaStore
+from lake.lineage import gap_records, lineage_records
 from lake.maintenance import discover_tables, table_status
 from lake.tables import RUNS, quarantine_table
 from schemas import EventKind
 
-__all__ = ["quality_window", "runs_history", "table_health"]
+__all__ = ["offset_events", "quality_window", "runs_history", "table_health"]
 
 _RUN_COLUMNS = [
     "kind",
@@ -267,4 +268,51 @@ def runs_history(store: DeltaStore, window: timedelta, bucket: timedelta) -> dic
         "since": first.isoformat(),
         "until": now.isoformat(),
         "buckets": buckets,
+    }
+
+
+def offset_events(store: DeltaStore, since: datetime) -> dict[str, Any]:
+    """Topic lineage changes and offset gaps recorded at or after ``since`` (lake/lineage.py).
+
+    Returns:
+        ``{"lineage_changes": [{"topic", "topic_id", "previous_topic_id", "detected_at",
+        "worker"}], "gaps": [{"topic", "topic_id", "partition", "from_offset", "to_offset",
+        "offsets", "cause", "detected_at"}], "gaps_total": int, "offsets_expired_total": int}``;
+        the totals cover all time.
+    """
+    lineage = lineage_records(store)
+    changes = lineage.filter((pl.col("cause") == "recreated") & (pl.col("detected_at") >= since))
+    gaps = gap_records(store).unique(
+        ["topic", "topic_id", "partition", "from_offset", "to_offset"], keep="first"
+    )
+    recent = gaps.filter(pl.col("detected_at") >= since).sort("detected_at")
+    return {
+        "lineage_changes": [
+            {
+                "topic": r["topic"],
+                "topic_id": r["topic_id"],
+                "previous_topic_id": r["previous_topic_id"],
+                "detected_at": r["detected_at"].isoformat(),
+                "worker": r["worker"],
+            }
+            for r in changes.iter_rows(named=True)
+        ],
+        "gaps": [
+            {
+                "topic": r["topic"],
+                "topic_id": r["topic_id"],
+                "partition": r["partition"],
+                "from_offset": r["from_offset"],
+                "to_offset": r["to_offset"],
+                "offsets": r["to_offset"] - r["from_offset"] + 1,
+                "cause": r["cause"],
+                "detected_at": r["detected_at"].isoformat(),
+            }
+            for r in recent.iter_rows(named=True)
+        ],
+        "gaps_total": gaps.height,
+        "offsets_expired_total": int((gaps["to_offset"] - gaps["from_offset"] + 1).sum())
+        if gaps.height
+        else 0,
+        "lineage_changes_total": int((lineage["cause"] == "recreated").sum()),
     }

@@ -62,11 +62,20 @@ def recent_event_ids(
 
 
 def duplicate_offsets(
-    store: DeltaStore, kind: str, *, topic: str, partition: int, first: int, last: int
+    store: DeltaStore,
+    kind: str,
+    *,
+    topic: str,
+    partition: int,
+    first: int,
+    last: int,
+    topic_id: str | None = None,
 ) -> set[int]:
     """Offsets in ``[first, last]`` of one partition that ``ops/duplicates`` holds for ``kind``.
 
-    Used on replay: a decision the lake already committed for an offset must stand.
+    Used on replay: a decision the lake already committed for an offset must stand. With a
+    ``topic_id``, rows of that lineage and rows without one (written before lineages; the
+    caller only asks for offsets its lineage's stored versions cover) count.
     """
     table = store.open(DUPLICATES)
     if table is None:
@@ -78,5 +87,8 @@ def duplicate_offsets(
         & (ds.field("kafka_offset") >= pa.scalar(first, pa.int64()))
         & (ds.field("kafka_offset") <= pa.scalar(last, pa.int64()))
     )
-    rows = table.to_pyarrow_dataset().to_table(columns=["kafka_offset"], filter=flt)
+    dataset = table.to_pyarrow_dataset()
+    if topic_id is not None and "kafka_topic_id" in dataset.schema.names:
+        flt &= (ds.field("kafka_topic_id") == topic_id) | ds.field("kafka_topic_id").is_null()
+    rows = dataset.to_table(columns=["kafka_offset"], filter=flt)
     return {int(o) for o in rows["kafka_offset"].to_pylist()}

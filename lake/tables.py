@@ -67,6 +67,7 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("suite_version", pa.string()),
         pa.field("quarantined_at", TS, nullable=False),
         pa.field("date", pa.date32(), nullable=False),
+        pa.field("kafka_topic_id", pa.string()),
     ]
 )
 """``stage`` is ``decode`` (the contract rejected it) or ``validate`` (a drop expectation)."""
@@ -82,6 +83,7 @@ DUPLICATES_SCHEMA = pa.schema(
         pa.field("original_offset", pa.int64()),
         pa.field("detected_at", TS, nullable=False),
         pa.field("date", pa.date32(), nullable=False),
+        pa.field("kafka_topic_id", pa.string()),
     ]
 )
 """``original_offset`` is the offset (same topic and partition) whose copy reached silver."""

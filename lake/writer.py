@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from lake.delta import DeltaStore, app_id
 from lake.errors import OffsetsMoved
+from lake.lineage import Lineages
 from lake.tables import (
     DUPLICATES,
     DUPLICATES_SCHEMA,
@@ -94,48 +95,82 @@ class WriteResult:
     write_ms: float
 
 
+class _Keys(dict[TopicPartition, str]):
+    """App id per partition; ``legacy``: the pre-lineage app id a lineage adopted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.legacy: dict[TopicPartition, str] = {}
+
+
 class BatchWriter:
     """Writes classified batches to the lake under one root."""
 
     def __init__(self, store: DeltaStore) -> None:
         self.store = store
+        self.lineages = Lineages(store)
 
-    def committed_offsets(self, kind: str, partitions: list[TopicPartition]) -> dict[str, int]:
-        """Per app id, the last offset that is fully accounted in the lake (-1 when none).
+    def committed_offsets(
+        self,
+        kind: str,
+        partitions: Sequence[TopicPartition],
+        topic_ids: Mapping[str, str | None] | None = None,
+        *,
+        worker: str = "worker",
+    ) -> dict[TopicPartition, int]:
+        """Per (topic, partition), the last offset fully accounted in the lake (-1 when none).
 
-        The validation-runs row is committed last, so its version is the safe resume point.
+        Offsets belong to the lineage ``topic_ids[topic]`` (None: the pre-lineage key). The
+        validation-runs row is committed last, so its version is the safe resume point.
         """
         del kind
-        return self.store.txn_versions(RUNS, [app_id(t, p) for t, p in partitions])
+        return self.stored_offsets(RUNS, partitions, topic_ids or {}, worker)
+
+    def stored_offsets(
+        self,
+        name: str,
+        partitions: Sequence[TopicPartition],
+        topic_ids: Mapping[str, str | None],
+        worker: str,
+        *,
+        store: DeltaStore | None = None,
+    ) -> dict[TopicPartition, int]:
+        """Per (topic, partition), the last offset table ``name`` holds (-1 when none).
+
+        ``store``: a sibling store for callers in another thread than the writes.
+        """
+        return self._stored(name, self._keys(partitions, topic_ids, worker), store)[0]
 
     def write(self, batch: BatchOutput) -> WriteResult:
         """Commit the batch's new rows; see the module docstring for the guarantees."""
         started = time.perf_counter()
         batch = _drop_repeats(batch)
         first, last = _offset_spans(batch.offsets)
+        keys = self._keys(list(last), _topic_ids(batch.offsets), batch.run.worker)
         quarantined = self._append(
-            quarantine_table(batch.kind), batch.quarantine, QUARANTINE_PARTITIONS, first, last
+            quarantine_table(batch.kind), batch.quarantine, QUARANTINE_PARTITIONS, keys, first, last
         )
-        duplicates = self._append(DUPLICATES, batch.duplicates, ("date",), first, last)
+        duplicates = self._append(DUPLICATES, batch.duplicates, ("date",), keys, first, last)
         silver = self._append(
             silver_table(batch.kind),
             batch.silver.cast(silver_schema(batch.kind)),
             SILVER_PARTITIONS,
+            keys,
             first,
             last,
         )
         silver_events = _distinct_offsets(silver)
         while True:
-            run_versions = self.store.txn_versions(RUNS, list(last))
+            run_versions, raw = self._stored(RUNS, keys)
             fresh = _beyond(batch.offsets, run_versions, first, "topic", "partition", "offset")
             consumed = fresh.num_rows
             if not consumed:
                 break
             write_ms = (time.perf_counter() - started) * 1000
             row = _run_row(batch, fresh, silver_events, silver, quarantined, duplicates, write_ms)
-            txns = {aid: off for aid, off in last.items() if off > run_versions[aid]}
+            txns = {keys[tp]: off for tp, off in last.items() if off > run_versions[tp]}
             try:
-                self.store.append(RUNS, row, partition_by=("date",), txns=txns, base=run_versions)
+                self.store.append(RUNS, row, partition_by=("date",), txns=txns, base=raw)
             except OffsetsMoved as moved:
                 logger.warning("%s; %d offsets re-checked", moved, consumed)
                 continue
@@ -153,13 +188,46 @@ class BatchWriter:
             logger.info("%s: %d offsets already in the lake, skipped", batch.kind, result.skipped)
         return result
 
+    def _keys(
+        self,
+        partitions: Sequence[TopicPartition],
+        topic_ids: Mapping[str, str | None],
+        worker: str,
+    ) -> _Keys:
+        """App id per partition: its lineage's (see :mod:`lake.lineage`)."""
+        by_topic: dict[str, list[int]] = {}
+        for topic, partition in partitions:
+            by_topic.setdefault(topic, []).append(partition)
+        keys = _Keys()
+        for topic, parts in by_topic.items():
+            topic_id = topic_ids.get(topic)
+            adopts = self.lineages.adopts_legacy(topic, topic_id, parts, worker=worker)
+            for partition in parts:
+                keys[(topic, partition)] = app_id(topic, partition, topic_id)
+                if topic_id is not None and adopts:
+                    keys.legacy[(topic, partition)] = app_id(topic, partition)
+        return keys
+
+    def _stored(
+        self, name: str, keys: _Keys, store: DeltaStore | None = None
+    ) -> tuple[dict[TopicPartition, int], dict[str, int]]:
+        """Stored version per partition (its lineage's, or the pre-lineage key it adopted),
+        and the stored versions by app id."""
+        legacy = keys.legacy
+        raw = (store or self.store).txn_versions(name, [*keys.values(), *legacy.values()])
+        versions = {
+            tp: max(raw[aid], raw[legacy[tp]] if tp in legacy else -1) for tp, aid in keys.items()
+        }
+        return versions, {aid: raw[aid] for aid in keys.values()}
+
     def _append(
         self,
         name: str,
         rows: pa.Table,
         partition_by: tuple[str, ...],
-        first: Mapping[str, int],
-        last: Mapping[str, int],
+        keys: _Keys,
+        first: Mapping[TopicPartition, int],
+        last: Mapping[TopicPartition, int],
     ) -> pa.Table:
         """Commit the rows of ``rows`` beyond the table's stored versions; returns them.
 
@@ -171,13 +239,13 @@ class BatchWriter:
         if rows.num_rows == 0:
             return rows
         while True:
-            stored = self.store.txn_versions(name, list(last))
+            stored, raw = self._stored(name, keys)
             fresh = _beyond(rows, stored, first, "kafka_topic", "kafka_partition", "kafka_offset")
             if not fresh.num_rows:
                 return fresh
-            txns = {aid: off for aid, off in last.items() if off > stored[aid]}
+            txns = {keys[tp]: off for tp, off in last.items() if off > stored[tp]}
             try:
-                self.store.append(name, fresh, partition_by=partition_by, txns=txns, base=stored)
+                self.store.append(name, fresh, partition_by=partition_by, txns=txns, base=raw)
             except OffsetsMoved as moved:
                 logger.warning("%s; %d rows re-checked", moved, fresh.num_rows)
                 continue
@@ -222,40 +290,53 @@ def _drop_repeats(batch: BatchOutput) -> BatchOutput:
     )
 
 
-def _offset_spans(offsets: pa.Table) -> tuple[dict[str, int], dict[str, int]]:
-    """Per app id, the first and the last offset of the batch."""
+def _offset_spans(
+    offsets: pa.Table,
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """Per (topic, partition), the first and the last offset of the batch."""
     grouped = offsets.group_by(["topic", "partition"]).aggregate(
         [("offset", "min"), ("offset", "max")]
     )
-    ids = [
-        app_id(t, p)
-        for t, p in zip(grouped["topic"].to_pylist(), grouped["partition"].to_pylist(), strict=True)
-    ]
-    first = dict(zip(ids, grouped["offset_min"].to_pylist(), strict=True))
-    last = dict(zip(ids, grouped["offset_max"].to_pylist(), strict=True))
+    tps = list(zip(grouped["topic"].to_pylist(), grouped["partition"].to_pylist(), strict=True))
+    first = dict(zip(tps, grouped["offset_min"].to_pylist(), strict=True))
+    last = dict(zip(tps, grouped["offset_max"].to_pylist(), strict=True))
     return first, last
+
+
+def _topic_ids(offsets: pa.Table) -> dict[str, str | None]:
+    """Topic id per topic of the batch (None for messages without one: pre-lineage)."""
+    if "topic_id" not in offsets.column_names or offsets.num_rows == 0:
+        return {}
+    pairs = offsets.select(["topic", "topic_id"]).group_by(["topic", "topic_id"]).aggregate([])
+    out: dict[str, str | None] = {}
+    for topic, topic_id in zip(
+        pairs["topic"].to_pylist(), pairs["topic_id"].to_pylist(), strict=True
+    ):
+        if topic in out and out[topic] != topic_id:
+            raise ValueError(f"a batch holds two lineages of topic {topic}")
+        out[topic] = topic_id
+    return out
 
 
 def _beyond(
     rows: pa.Table,
-    stored: Mapping[str, int],
-    first: Mapping[str, int],
+    stored: Mapping[TopicPartition, int],
+    first: Mapping[TopicPartition, int],
     topic_col: str,
     part_col: str,
     off_col: str,
 ) -> pa.Table:
     """Rows whose offset is beyond the stored version of their partition.
 
-    ``first`` holds the batch's first offset per app id: when every stored version is below
-    it (the normal case, no replay), every row is new and nothing is filtered.
+    ``first`` holds the batch's first offset per partition: when every stored version is
+    below it (the normal case, no replay), every row is new and nothing is filtered.
     """
-    if rows.num_rows == 0 or all(v < first.get(aid, 0) for aid, v in stored.items()):
+    if rows.num_rows == 0 or all(v < first.get(tp, 0) for tp, v in stored.items()):
         return rows
     keep = None
-    for aid, version in stored.items():
-        topic, _, partition = aid.rpartition("/")
+    for (topic, partition), version in stored.items():
         mask = pc.and_(
-            pc.and_(pc.equal(rows[topic_col], topic), pc.equal(rows[part_col], int(partition))),
+            pc.and_(pc.equal(rows[topic_col], topic), pc.equal(rows[part_col], partition)),
             pc.greater(rows[off_col], version),
         )
         keep = mask if keep is None else pc.or_(keep, mask)

@@ -18,8 +18,12 @@ INGEST_FIELDS = (
     pa.field("kafka_partition", pa.int32(), nullable=False),
     pa.field("kafka_offset", pa.int64(), nullable=False),
     pa.field("ingested_at", TIMESTAMP, nullable=False),
+    pa.field("kafka_topic_id", pa.string()),
 )
-"""Columns the ingest worker appends to decoded rows: where and when each row was read."""
+"""Columns the ingest worker appends to decoded rows: where and when each row was read.
+
+``kafka_topic_id`` is the Kafka topic id (the topic's lineage; null in rows written before
+lineages were recorded, see lake/lineage.py)."""
 
 
 CONVERSION_FIELDS = (

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from lake import BatchWriter, DeltaStore, app_id
+from lake import BatchWriter, DeltaStore
 from lake.registry_store import registry_source
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
@@ -144,7 +144,7 @@ def backfill_file(
     writer = BatchWriter(DeltaStore.from_settings(settings))
     done = writer.committed_offsets(kind.value, [(t, 0) for t in by_topic])
     pending = {
-        topic: [m for m in messages if m.offset > done[app_id(topic, 0)]]
+        topic: [m for m in messages if m.offset > done[(topic, 0)]]
         for topic, messages in by_topic.items()
     }
     report.already_in_lake = sum(len(m) for m in by_topic.values()) - sum(

@@ -33,16 +33,25 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    NoOffsetForPartitionError,
+    OffsetOutOfRangeError,
+)
 
-from lake import BatchOutput, app_id
+from lake import BatchOutput
+from lake.lineage import Gap, record_gap
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams.ingest import IngestPipeline, RawMessage, log_batch
+from streams.topics import topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
 __all__ = ["BatchEngine"]
@@ -95,6 +104,9 @@ class BatchEngine:
         self._newest: asyncio.Task[None] | None = None
         self._filling: dict[TopicPartition, list[Any]] = {}
         self._next: dict[TopicPartition, int] = {}
+        self._topic_ids: dict[str, str] = {}
+        self._positions: dict[TopicPartition, int] = {}
+        self._out_of_range: dict[TopicPartition, int] = {}
         self.repeats_dropped = 0
 
     async def run(self) -> None:
@@ -105,7 +117,11 @@ class BatchEngine:
             bootstrap_servers=settings.bootstrap_servers,
             group_id=settings.group_id,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            # Every position is set on assignment from the lake (seek_past_lake); a position
+            # Kafka no longer holds raises instead of a silent reset (see _reset).
+            auto_offset_reset="none",
+            isolation_level="read_committed",
+            metadata_max_age_ms=10_000,
             max_poll_records=settings.batch_max_events,
             fetch_max_bytes=64 << 20,
             max_partition_fetch_bytes=16 << 20,
@@ -123,16 +139,29 @@ class BatchEngine:
                 if self.block.blocked and self._newest is not None and not self._newest.done():
                     self._pause()  # newly assigned partitions wait for the blocked batch too
                 records = await self._fill_batch(consumer)
-                if not records:
+                positions = await self._advanced_positions(consumer)
+                if records:
+                    if preparing is not None and self._newest is not None:
+                        await asyncio.wait(
+                            {preparing, self._newest}, return_when=asyncio.FIRST_COMPLETED
+                        )
                     self._raise_if_failed()
-                    continue
-                if preparing is not None and self._newest is not None:
-                    await asyncio.wait(
-                        {preparing, self._newest}, return_when=asyncio.FIRST_COMPLETED
+                    preparing = asyncio.get_running_loop().create_future()
+                    self._newest = asyncio.create_task(
+                        self._handle(
+                            records, dict(self._topic_ids), positions, self._newest, preparing
+                        )
                     )
-                self._raise_if_failed()
-                preparing = asyncio.get_running_loop().create_future()
-                self._newest = asyncio.create_task(self._handle(records, self._newest, preparing))
+                else:
+                    self._raise_if_failed()
+                    if positions:
+                        # Only transaction markers or aborted records: nothing to write, but
+                        # the position moved past them (read_committed); commit it in order.
+                        await self.settle()
+                        await self._commit(positions)
+                if self._out_of_range:
+                    await self.settle()
+                    await self._reset(consumer)
         finally:
             # Cancelled (SIGTERM): batches in hand are still written and committed, unless the
             # lake refuses them: then they are abandoned, uncommitted, for the next owner.
@@ -175,13 +204,17 @@ class BatchEngine:
     async def _handle(
         self,
         records: dict[TopicPartition, list[Any]],
+        topic_ids: dict[str, str],
+        positions: dict[TopicPartition, int],
         previous: asyncio.Task[None] | None,
         prepared: asyncio.Future[None],
     ) -> None:
         """Prepare ``records``, then (after ``previous`` is done) write and commit them."""
         loop = asyncio.get_running_loop()
         try:
-            outputs = await loop.run_in_executor(self._prepare_pool, self._prepare, records)
+            outputs = await loop.run_in_executor(
+                self._prepare_pool, self._prepare, records, topic_ids
+            )
         finally:
             if not prepared.done():
                 prepared.set_result(None)
@@ -192,10 +225,35 @@ class BatchEngine:
             pause=self._pause,
             resume=self._resume,
         )
-        await self._commit({tp: max(r.offset for r in batch) + 1 for tp, batch in records.items()})
+        offsets = {tp: max(r.offset for r in batch) + 1 for tp, batch in records.items()}
+        for tp, position in positions.items():
+            offsets[tp] = max(offsets.get(tp, 0), position)
+        await self._commit(offsets)
+
+    async def _advanced_positions(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
+        """Positions that moved since the last batch: the next offset to read per partition.
+
+        With ``read_committed`` a position also moves past transaction markers and aborted
+        records, which no batch holds; committing it lets the group's lag reach zero.
+        """
+        moved: dict[TopicPartition, int] = {}
+        for tp in consumer.assignment():
+            if tp in self._out_of_range:
+                continue
+            try:
+                position = await asyncio.wait_for(consumer.position(tp), timeout=1.0)
+            except (TimeoutError, KafkaError, IllegalStateError):
+                continue
+            if position > self._positions.get(tp, -1):
+                moved[tp] = self._positions[tp] = position
+        return moved
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         if self.consumer is None:
+            return
+        assigned = self.consumer.assignment()
+        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
+        if not offsets:
             return
         try:
             await self.consumer.commit(offsets)
@@ -226,9 +284,18 @@ class BatchEngine:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                fetched = await consumer.getmany(
-                    timeout_ms=int(remaining * 1000), max_records=limit - count
-                )
+                try:
+                    fetched = await consumer.getmany(
+                        timeout_ms=int(remaining * 1000), max_records=limit - count
+                    )
+                except OffsetOutOfRangeError as exc:
+                    # Kafka no longer holds a position (retention, DeleteRecords, a topic
+                    # created again): the batch so far is written first, then _reset runs.
+                    self._out_of_range.update(exc.args[0] if exc.args else {})
+                    break
+                except NoOffsetForPartitionError as exc:
+                    self._out_of_range.update(dict.fromkeys(exc.args, -1))
+                    break
                 for tp, batch in fetched.items():
                     count += self._take(tp, batch)
         finally:
@@ -258,6 +325,8 @@ class BatchEngine:
         for tp in revoked:
             dropped = self._filling.pop(tp, None)
             self._next.pop(tp, None)
+            self._positions.pop(tp, None)
+            self._out_of_range.pop(tp, None)
             if dropped:
                 logger.info(
                     "%s[%d] revoked: %d record(s) of the unfinished batch left to its next owner",
@@ -267,14 +336,18 @@ class BatchEngine:
                 )
 
     def _prepare(
-        self, records: dict[TopicPartition, list[Any]]
+        self, records: dict[TopicPartition, list[Any]], topic_ids: dict[str, str]
     ) -> list[tuple[EventKind, list[BatchOutput]]]:
         """Runs in the prepare thread."""
         by_kind: dict[EventKind, list[RawMessage]] = {}
         for tp, batch in records.items():
             topic, partition = tp.topic, tp.partition
+            tid = topic_ids.get(topic)
             by_kind.setdefault(self.topics[topic], []).extend(
-                [RawMessage(topic, partition, r.offset, r.timestamp, r.key, r.value) for r in batch]
+                [
+                    RawMessage(topic, partition, r.offset, r.timestamp, r.key, r.value, tid)
+                    for r in batch
+                ]
             )
         pipeline = self.pipeline()
         return [(kind, pipeline.prepare(kind, messages)) for kind, messages in by_kind.items()]
@@ -286,23 +359,75 @@ class BatchEngine:
             log_batch(kind, pipeline.write(outputs))
 
     async def seek_past_lake(self, assigned: Sequence[TopicPartition]) -> None:
-        """Start each assigned partition after the last offset fully accounted in the lake."""
+        """Position each assigned partition right after what the lake holds of its lineage.
+
+        The lake, not the group's committed offset, decides (a committed offset may belong to
+        an older incarnation of the topic). Offsets Kafka no longer holds are recorded as a gap.
+        """
         if self.consumer is None or not assigned:
             return
-        writer = self.pipeline().writer
         loop = asyncio.get_running_loop()
+        topics = sorted({tp.topic for tp in assigned})
+        self._topic_ids.update(await loop.run_in_executor(None, topic_ids, self.settings, topics))
+        pipeline = self.pipeline()
         versions = await loop.run_in_executor(
             None,
-            writer.committed_offsets,
-            "",
-            [(tp.topic, tp.partition) for tp in assigned],
+            partial(
+                pipeline.writer.committed_offsets,
+                "",
+                [(tp.topic, tp.partition) for tp in assigned],
+                self._topic_ids,
+                worker=pipeline.worker,
+            ),
         )
+        starts = await self.consumer.beginning_offsets(list(assigned))
         for tp in assigned:
-            done = versions.get(app_id(tp.topic, tp.partition), -1)
-            if done >= 0:
-                committed = await self.consumer.committed(tp)
-                if committed is None or committed <= done:
-                    self.consumer.seek(tp, done + 1)
-                    logger.info(
-                        "%s[%d]: lake holds up to %d, seeking", tp.topic, tp.partition, done
-                    )
+            await self._position_after(tp, versions.get((tp.topic, tp.partition), -1), starts[tp])
+
+    async def _position_after(self, tp: TopicPartition, done: int, start: int) -> None:
+        """Seek ``tp`` to ``done + 1``, or to the log start when Kafka lost offsets before it."""
+        assert self.consumer is not None
+        position = done + 1
+        if position < start:
+            await self._record_gap(tp, position, start - 1, "expired_before_ingest")
+            position = start
+        self.consumer.seek(tp, position)
+        self._positions[tp] = position
+        if done >= 0:
+            logger.info("%s[%d]: lake holds up to %d, seeking", tp.topic, tp.partition, done)
+
+    async def _reset(self, consumer: AIOKafkaConsumer) -> None:
+        """Handle positions Kafka no longer holds (every batch in hand is written)."""
+        lost, self._out_of_range = self._out_of_range, {}
+        assigned = consumer.assignment()
+        lost = {tp: o for tp, o in lost.items() if tp in assigned}
+        if not lost:
+            return
+        loop = asyncio.get_running_loop()
+        topics = sorted({tp.topic for tp in lost})
+        fresh = await loop.run_in_executor(None, topic_ids, self.settings, topics)
+        recreated = [t for t in topics if fresh.get(t) != self._topic_ids.get(t)]
+        if recreated:
+            logger.warning("topic(s) %s have a new topic id: a new lineage", ", ".join(recreated))
+            await self.seek_past_lake([tp for tp in lost if tp.topic in recreated])
+        rest = {tp: o for tp, o in lost.items() if tp.topic not in recreated}
+        if not rest:
+            return
+        starts = await consumer.beginning_offsets(list(rest))
+        ends = await consumer.end_offsets(list(rest))
+        for tp, offset in rest.items():
+            if offset < 0:
+                await self.seek_past_lake([tp])
+            elif offset > ends[tp]:
+                await self._record_gap(tp, ends[tp], offset - 1, "beyond_log_end")
+                consumer.seek(tp, ends[tp])
+                self._positions[tp] = ends[tp]
+            else:
+                await self._position_after(tp, offset - 1, starts[tp])
+
+    async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
+        pipeline = self.pipeline()
+        gap = Gap(tp.topic, self._topic_ids.get(tp.topic), tp.partition, first, last, cause)
+        await asyncio.get_running_loop().run_in_executor(
+            None, partial(record_gap, pipeline.store, gap, worker=pipeline.worker)
+        )

@@ -25,11 +25,11 @@ from lake import (
     DUPLICATES,
     DUPLICATES_SCHEMA,
     QUARANTINE_SCHEMA,
+    RUNS,
     BatchOutput,
     BatchWriter,
     RunInfo,
     WriteResult,
-    app_id,
     recent_event_ids,
     silver_schema,
     silver_table,
@@ -60,6 +60,8 @@ class RawMessage(NamedTuple):
     timestamp_ms: int | None
     key: bytes | None
     value: bytes | None
+    topic_id: str | None = None
+    """The topic's Kafka topic id (its lineage); None for sources without one."""
 
 
 def log_batch(kind: EventKind, result: WriteResult) -> None:
@@ -135,7 +137,9 @@ class IngestPipeline:
         message therefore never stops the worker and never takes good messages with it.
         """
         kind = EventKind(kind)
-        messages = unique_offsets(messages)
+        messages = self._not_in_lake(unique_offsets(messages))
+        if not messages:
+            return []
         try:
             return [self._prepare_once(kind, messages, poison=None)]
         except ValidationFailed as exc:
@@ -144,6 +148,26 @@ class IngestPipeline:
                 return [self._prepare_once(kind, messages, poison=str(exc))]
             half = len(messages) // 2
             return self.prepare(kind, messages[:half]) + self.prepare(kind, messages[half:])
+
+    def _not_in_lake(self, messages: Sequence[RawMessage]) -> Sequence[RawMessage]:
+        """``messages`` without those the lake fully accounted already (a re-delivery).
+
+        They are not decoded or validated again, so the batch's run row counts (warnings
+        included) cover new offsets only.
+        """
+        if not messages:
+            return messages
+        partitions = sorted({(m.topic, m.partition) for m in messages})
+        topic_ids = {m.topic: m.topic_id for m in messages}
+        done = self.writer.stored_offsets(
+            RUNS, partitions, topic_ids, self.worker, store=self.store
+        )
+        if all(v < 0 for v in done.values()):
+            return messages
+        fresh = [m for m in messages if m.offset > done[(m.topic, m.partition)]]
+        if len(fresh) != len(messages):
+            logger.info("%d offsets already in the lake, skipped", len(messages) - len(fresh))
+        return fresh
 
     def write(self, outputs: Sequence[BatchOutput]) -> WriteResult:
         """Commit prepared outputs in order; the sum of what each added to the lake."""
@@ -328,13 +352,18 @@ class IngestPipeline:
                 strict=True,
             )
         }
-        ids = {tp: app_id(*tp) for tp in firsts}
-        dup_versions = self.store.txn_versions(DUPLICATES, list(ids.values()))
-        silver_versions = self.store.txn_versions(silver_table(kind), list(ids.values()))
+        topic_ids = {m.topic: m.topic_id for m in messages}
+        worker = self.worker
+        dup_versions = self.writer.stored_offsets(
+            DUPLICATES, list(firsts), topic_ids, worker, store=self.store
+        )
+        silver_versions = self.writer.stored_offsets(
+            silver_table(kind), list(firsts), topic_ids, worker, store=self.store
+        )
         replayed = {
             tp
             for tp, first in firsts.items()
-            if first <= max(dup_versions[ids[tp]], silver_versions[ids[tp]])
+            if first <= max(dup_versions[tp], silver_versions[tp])
         }
         if not replayed:
             return {}
@@ -345,8 +374,8 @@ class IngestPipeline:
                 by_partition.setdefault((m.topic, m.partition), []).append(idx)
         decided: dict[int, bool] = {}
         for (topic, partition), indices in by_partition.items():
-            dup_version = dup_versions[ids[(topic, partition)]]
-            silver_version = silver_versions[ids[(topic, partition)]]
+            dup_version = dup_versions[(topic, partition)]
+            silver_version = silver_versions[(topic, partition)]
             first = firsts[(topic, partition)]
             in_duplicates = (
                 duplicate_offsets(
@@ -356,6 +385,7 @@ class IngestPipeline:
                     partition=partition,
                     first=first,
                     last=dup_version,
+                    topic_id=topic_ids[topic],
                 )
                 if first <= dup_version
                 else set()
@@ -440,13 +470,14 @@ def _as_float(value: object) -> float | None:
 
 
 def _offsets(messages: Sequence[RawMessage]) -> pa.Table:
-    """Topic, partition and offset of every message, in batch order."""
+    """Topic, partition, offset and topic id of every message, in batch order."""
     n = len(messages)
     return pa.table(
         {
             "topic": pa.array([m.topic for m in messages], pa.string()),
             "partition": pa.array(np.fromiter((m.partition for m in messages), np.int32, n)),
             "offset": pa.array(np.fromiter((m.offset for m in messages), np.int64, n)),
+            "topic_id": pa.array([m.topic_id for m in messages], pa.string()),
         }
     )
 
@@ -475,6 +506,7 @@ def _silver_rows(
     columns["kafka_topic"] = pc.take(offsets["topic"], idx)
     columns["kafka_partition"] = pc.take(offsets["partition"], idx)
     columns["kafka_offset"] = pc.take(offsets["offset"], idx)
+    columns["kafka_topic_id"] = pc.take(offsets["topic_id"], idx)
     columns["ingested_at"] = pa.array(np.full(len(idx), now.replace(tzinfo=None)), _TS)
     return pa.table(columns).select(schema.names).cast(schema)
 
@@ -515,6 +547,7 @@ def _quarantine_rows(
                 "suite_version": run.suite_version,
                 "quarantined_at": now,
                 "date": now.date(),
+                "kafka_topic_id": m.topic_id,
             }
         )
     return pa.Table.from_pylist(records, schema=QUARANTINE_SCHEMA)
@@ -543,6 +576,7 @@ def _duplicate_rows(
                 "original_offset": original,
                 "detected_at": now,
                 "date": now.date(),
+                "kafka_topic_id": m.topic_id,
             }
         )
     return pa.Table.from_pylist(records, schema=DUPLICATES_SCHEMA)

@@ -15,7 +15,7 @@ from kafka.errors import (
 
 from maxlake.settings import Settings
 
-__all__ = ["PartitionOffsets", "group_offsets"]
+__all__ = ["PartitionOffsets", "committed_data_offsets", "group_offsets"]
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,44 @@ def _committed(admin: KafkaAdminClient, group: str) -> dict[tuple[str, int], int
             continue
         return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
     return {}
+
+
+def committed_data_offsets(
+    settings: Settings, topic: str, partition: int, offsets: list[int], *, timeout_s: float = 30.0
+) -> set[int]:
+    """The offsets of ``offsets`` that are committed data records of one partition.
+
+    A ``read_committed`` consumer never returns transaction markers or records of aborted
+    transactions: their offsets are gaps in what it reads. Each run of consecutive offsets is
+    read once; offsets no longer in the log are not data either.
+    """
+    runs: list[tuple[int, int]] = []
+    for offset in sorted(offsets):
+        if runs and offset == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], offset)
+        else:
+            runs.append((offset, offset))
+    tp = TopicPartition(topic, partition)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="latest",
+        **settings.kafka_security(),
+    )
+    found: set[int] = set()
+    try:
+        consumer.assign([tp])
+        end = int(consumer.end_offsets([tp])[tp])
+        for lo, hi in runs:
+            if lo >= end:
+                continue
+            consumer.seek(tp, lo)
+            deadline = time.monotonic() + timeout_s
+            while consumer.position(tp) <= min(hi, end - 1) and time.monotonic() < deadline:
+                for record in consumer.poll(timeout_ms=500).get(tp, []):
+                    if lo <= record.offset <= hi:
+                        found.add(record.offset)
+    finally:
+        consumer.close()
+    return found

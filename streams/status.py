@@ -18,7 +18,7 @@ from typing import Any
 from kafka.admin import KafkaAdminClient
 
 from lake import DeltaStore
-from lake.ops_status import quality_window, runs_history, table_health
+from lake.ops_status import offset_events, quality_window, runs_history, table_health
 from lake.registry_store import registry_source
 from maxlake.settings import Settings
 from schemas import EventKind
@@ -37,6 +37,8 @@ class Thresholds:
     max_quarantine_rate: float = 0.05
     stale_table_s: float = 900.0
     max_small_files: int = 500
+    offset_events_s: float = 7 * 24 * 3600.0
+    """How long a topic recreation or an offset gap stays an alert."""
 
 
 def ingest_topics(
@@ -61,13 +63,14 @@ def _admin(settings: Settings) -> KafkaAdminClient:
     )
 
 
-def _existing(settings: Settings, topics: list[str]) -> list[str]:
+def _existing(settings: Settings, topics: list[str]) -> tuple[list[str], set[str]]:
+    """The topics of ``topics`` that exist, and every topic of the broker."""
     admin = _admin(settings)
     try:
         known = set(admin.list_topics())
     finally:
         admin.close()
-    return [t for t in topics if t in known]
+    return [t for t in topics if t in known], known
 
 
 def _members(settings: Settings) -> dict[str, Any]:
@@ -104,9 +107,24 @@ def _members(settings: Settings) -> dict[str, Any]:
     return {"state": info.get("group_state"), "members": members}
 
 
+def _unregistered(settings: Settings, known: set[str]) -> list[str]:
+    """Ingest-shaped topics (``<prefix>.<tenant>.<kind>``) of tenants not in the registry."""
+    tenants = {t.id for t in registry_source(settings).snapshot()[1].tenants}
+    kinds = {k.value for k in EventKind}
+    prefix = f"{settings.topic_prefix}."
+    out = []
+    for topic in sorted(known):
+        rest = topic.removeprefix(prefix)
+        tenant, _, kind = rest.rpartition(".")
+        shaped = topic.startswith(prefix) and kind in kinds and tenant and "." not in tenant
+        if shaped and tenant not in tenants:
+            out.append(topic)
+    return out
+
+
 def _kafka(settings: Settings, topics: list[str]) -> dict[str, Any]:
     try:
-        existing = _existing(settings, topics)
+        existing, known = _existing(settings, topics)
         parts = group_offsets(settings, existing)
         group = _members(settings)
     except Exception as exc:  # the page must still show the lake when Kafka is down
@@ -122,6 +140,7 @@ def _kafka(settings: Settings, topics: list[str]) -> dict[str, Any]:
         "group_state": group["state"],
         "members": group["members"],
         "missing_topics": [t for t in topics if t not in existing],
+        "unregistered_topics": _unregistered(settings, known),
         "partitions": [
             {
                 "topic": p.topic,
@@ -173,6 +192,35 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
                     f"next step: {worker['next_step']}",
                 }
             )
+    if kafka["reachable"]:
+        for topic in kafka.get("unregistered_topics", []):
+            alerts.append(
+                {
+                    "alert": "unregistered_tenant_topic",
+                    "detail": f"{topic}: its tenant is not in the registry, no worker reads it; "
+                    "add the tenant (maxlake registry) or delete the topic",
+                }
+            )
+    events = status.get("offsets", {})
+    for change in events.get("lineage_changes", []):
+        alerts.append(
+            {
+                "alert": "topic_recreated",
+                "detail": f"{change['topic']} was deleted and created again (topic id "
+                f"{change['topic_id']}, was {change['previous_topic_id']}) at "
+                f"{change['detected_at']}: a new lineage, offsets start again; see "
+                "docs/OPERATIONS.md",
+            }
+        )
+    for gap in events.get("gaps", []):
+        alerts.append(
+            {
+                "alert": "offsets_expired_before_ingest",
+                "detail": f"{gap['topic']}[{gap['partition']}] offsets {gap['from_offset']}.."
+                f"{gap['to_offset']} ({gap['offsets']} messages) were gone from Kafka before "
+                f"ingest ({gap['cause']})",
+            }
+        )
     lagging = kafka.get("lag_by_topic", {}) if kafka["reachable"] else {}
     for table in status["tables"]:
         age = table["last_commit_age_s"]
@@ -233,6 +281,9 @@ def collect_status(
         "tables": table_health(store),
         "quality": quality_window(store, window),
         "local_workers": read_worker_states(worker_state_dir(settings.faust_datadir)),
+        "offsets": offset_events(
+            store, datetime.now(UTC) - timedelta(seconds=thresholds.offset_events_s)
+        ),
     }
     alerts = _alerts(status, thresholds)
     if not kafka:

@@ -20,7 +20,7 @@ from maxlake.errors import ConfigError, TransientError
 from maxlake.settings import Settings
 from schemas.kinds import TENANT_ID_PATTERN, EventKind
 
-__all__ = ["TopicAdminError", "TopicInfo", "ensure_topics", "list_topics"]
+__all__ = ["TopicAdminError", "TopicInfo", "ensure_topics", "list_topics", "topic_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -143,3 +143,30 @@ def list_topics(
         ),
         key=lambda info: info.name,
     )
+
+
+def topic_ids(
+    settings: Settings, topics: Iterable[str], *, timeout_s: float = 30.0
+) -> dict[str, str]:
+    """The Kafka topic id (a UUID, as text) of each existing topic of ``topics``.
+
+    A topic deleted and created again under the same name has a new id: it is the topic's
+    lineage (see lake/lineage.py). Topics that do not exist are left out.
+
+    Raises:
+        TopicAdminError: the broker could not be reached or did not answer.
+    """
+    wanted = list(dict.fromkeys(topics))
+    if not wanted:
+        return {}
+    with _admin(settings, timeout_s) as admin:
+        try:
+            described = admin.describe_topics(wanted)
+        except KafkaError as exc:
+            raise TopicAdminError(f"describing topics {wanted} failed: {exc}") from exc
+    out: dict[str, str] = {}
+    for topic in described:
+        topic_id = topic.get("topic_id")
+        if topic.get("error_code", 0) == 0 and topic_id is not None and int(topic_id) != 0:
+            out[topic["name"]] = str(topic_id)
+    return out

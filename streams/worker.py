@@ -43,8 +43,10 @@ from maxlake.settings import Settings
 from quality import ValidationGateway
 from schemas import EventKind, Registry
 from streams.batch_engine import BatchEngine
+from streams.faust_app import ReadCommittedApp
 from streams.ingest import IngestPipeline, RawMessage, log_batch
 from streams.metrics import LagPoller, MeteredWriter, WorkerMetrics, serve_metrics
+from streams.topics import topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
 __all__ = ["build_app", "run_worker"]
@@ -86,7 +88,7 @@ def build_app(
         max_s=settings.lake_retry_max_s,
     )
     session_timeout_s = settings.broker_session_timeout_s
-    app = faust.App(
+    app = ReadCommittedApp(
         settings.group_id if settings.ingest_engine == "stream" else f"{settings.group_id}-app",
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
         store="memory://",
@@ -132,6 +134,12 @@ def build_app(
         if "pipeline" in state:
             for tp in assigned:
                 state["pipeline"].forget(tp.topic, tp.partition)
+        if settings.ingest_engine == "stream" and assigned:
+            loop = asyncio.get_running_loop()
+            ids = await loop.run_in_executor(
+                None, topic_ids, settings, sorted({tp.topic for tp in assigned})
+            )
+            state.setdefault("topic_ids", {}).update(ids)
 
     if settings.compact_interval_s > 0:
         kinds_list = list(kinds)
@@ -163,7 +171,7 @@ def build_app(
         topics = [settings.topic_for(tenant, kind.value) for tenant in tenant_ids]
         channel = app.topic(*topics, key_serializer="raw", value_serializer="raw", allow_empty=True)
         app.agent(channel, name=f"ingest-{kind.value}", concurrency=1)(
-            _ingest_agent(kind, settings, pipeline, app, block)
+            _ingest_agent(kind, settings, pipeline, app, block, state.setdefault("topic_ids", {}))
         )
     return app
 
@@ -205,7 +213,12 @@ def _compact_closed(settings: Settings, kinds: list[EventKind]) -> None:
 
 
 def _ingest_agent(
-    kind: EventKind, settings: Settings, pipeline: Any, app: faust.App, block: WriteBlock
+    kind: EventKind,
+    settings: Settings,
+    pipeline: Any,
+    app: faust.App,
+    block: WriteBlock,
+    ids: dict[str, str],
 ) -> Any:
     # No Consumer.pause_partitions here: Faust drops records it already fetched for a paused
     # partition while aiokafka's position has moved past them, and later acks commit over the
@@ -226,6 +239,9 @@ def _ingest_agent(
         async for events in stream.noack().noack_take(
             settings.batch_max_events, within=settings.batch_wait_s
         ):
+            unknown = {e.message.topic for e in events} - ids.keys()
+            if unknown:
+                ids.update(topic_ids(settings, sorted(unknown)))
             messages = [
                 RawMessage(
                     e.message.topic,
@@ -234,6 +250,7 @@ def _ingest_agent(
                     e.message.timestamp and int(e.message.timestamp * 1000),
                     e.message.key,
                     e.message.value,
+                    ids.get(e.message.topic),
                 )
                 for e in events
             ]

@@ -88,21 +88,33 @@ def _verify(args: argparse.Namespace) -> int:
     kinds = tuple(EventKind(k) for k in args.kinds) if args.kinds else tuple(EventKind)
     committed: dict[tuple[str, int], int] | None = None
     starts: dict[tuple[str, int], int] = {}
+    ids: dict[str, str] | None = None
+    data_offsets = None
     if not args.no_kafka:
+        from functools import partial
+
         from lake.registry_store import registry_source
-        from streams.offsets import group_offsets
+        from streams.offsets import committed_data_offsets, group_offsets
+        from streams.topics import topic_ids
 
         source = registry_source(settings, registry_file=args.registry)
         tenants = [t.id for t in source.snapshot()[1].tenants]
         topics = [settings.topic_for(t, k.value) for t in tenants for k in kinds]
         existing = _existing_topics(settings, topics)
+        ids = topic_ids(settings, existing)
+        data_offsets = partial(committed_data_offsets, settings)
         committed = {}
         for part in group_offsets(settings, existing):
             starts[(part.topic, part.partition)] = part.start
             if part.committed is not None:
                 committed[(part.topic, part.partition)] = part.committed
     report = check_accounting(
-        DeltaStore.from_settings(settings), kinds=kinds, committed=committed, start_offsets=starts
+        DeltaStore.from_settings(settings),
+        kinds=kinds,
+        committed=committed,
+        start_offsets=starts,
+        topic_ids=ids,
+        data_offsets=data_offsets,
     )
     if args.json:
         print(
@@ -114,6 +126,8 @@ def _verify(args: argparse.Namespace) -> int:
                     "quarantined": report.quarantined,
                     "duplicates": report.duplicates,
                     "runs_consumed": report.runs_consumed,
+                    "expired_before_ingest": report.expired,
+                    "not_data_offsets": report.not_data,
                     "violations": [str(v) for v in report.violations],
                 },
                 indent=2,
@@ -127,6 +141,13 @@ def _verify(args: argparse.Namespace) -> int:
                 f"rows {report.silver_rows[k]:>9,}  "
                 f"quarantined {report.quarantined[k]:>7,}  duplicates {report.duplicates[k]:>6,}  "
                 f"runs count {report.runs_consumed[k]:>9,}"
+            )
+        for line in report.expired:
+            print(f"GAP {line}")
+        if report.not_data:
+            print(
+                f"{report.not_data:,} offsets are transaction markers or aborted records "
+                "(read_committed skips them)"
             )
         for violation in report.violations:
             print(f"VIOLATION {violation}", file=sys.stderr)

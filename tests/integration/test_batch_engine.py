@@ -31,8 +31,15 @@ SESSION_TIMEOUT_S = 6.0
 
 
 class _Writer:
-    def committed_offsets(self, kind: str, partitions: list[tuple[str, int]]) -> dict[str, int]:
-        del kind, partitions
+    def committed_offsets(
+        self,
+        kind: str,
+        partitions: list[tuple[str, int]],
+        topic_ids: dict[str, str] | None = None,
+        *,
+        worker: str = "",
+    ) -> dict[tuple[str, int], int]:
+        del kind, partitions, topic_ids, worker
         return {}
 
 
@@ -41,6 +48,7 @@ class _SlowPipeline:
 
     def __init__(self) -> None:
         self.writer = _Writer()
+        self.worker = "slow"
         self.seen: list[tuple[int, int]] = []
         self.forgotten = 0
 

@@ -62,9 +62,7 @@ def test_stored_versions_cover_the_batch_in_every_table(tmp_path: Path) -> None:
     store = DeltaStore(tmp_path)
     for name in COMMIT_ORDER:
         assert store.txn_versions(name, [app_id(TOPIC, 2)]) == {app_id(TOPIC, 2): 299}, name
-    assert BatchWriter(store).committed_offsets("telemetry", [(TOPIC, 2)]) == {
-        app_id(TOPIC, 2): 299
-    }
+    assert BatchWriter(store).committed_offsets("telemetry", [(TOPIC, 2)]) == {(TOPIC, 2): 299}
 
 
 @pytest.mark.parametrize("crash_before", ["ops/duplicates", "silver/", "ops/validation_runs"])
