@@ -174,17 +174,31 @@ def compact(
 def vacuum(
     store: DeltaStore, name: str, *, retention_hours: int = DEFAULT_RETENTION_HOURS, dry_run: bool
 ) -> list[str]:
-    """Delete (or, with ``dry_run``, list) files unreferenced for ``retention_hours``."""
+    """Delete (or, with ``dry_run``, list) files unreferenced for ``retention_hours``.
+
+    Returns the files this call deletes (or would delete). delta-rs lists every expired
+    tombstone of the log, including files an earlier vacuum already deleted; those are left
+    out, so the count is this run's, not cumulative.
+    """
     table = store.open(name)
     if table is None:
         raise KeyError(name)
-    return list(
-        table.vacuum(
-            retention_hours=retention_hours,
-            dry_run=dry_run,
-            enforce_retention_duration=False,
-        )
+    candidates = table.vacuum(
+        retention_hours=retention_hours, dry_run=True, enforce_retention_duration=False
     )
+    files = store.files
+    present = [f for f in candidates if files.exists(f"{name}/{_relative(f, store.uri(name))}")]
+    if not dry_run and present:
+        table.vacuum(
+            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
+        )
+    return present
+
+
+def _relative(path: str, table_uri: str) -> str:
+    """A file path delta-rs reports (relative, or absolute under the table) relative to it."""
+    prefix = table_uri.rstrip("/") + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else path
 
 
 def checkpoint(store: DeltaStore, name: str) -> int:

@@ -80,6 +80,8 @@ class BatchOutput:
     quarantine: pa.Table
     duplicates: pa.Table
     run: RunInfo
+    already_in_lake: int = 0
+    """Consumed offsets the lake fully held already, left out before decoding (re-delivery)."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ class BatchWriter:
             silver_rows=silver.num_rows,
             quarantined=quarantined.num_rows,
             duplicates=duplicates.num_rows,
-            skipped=batch.offsets.num_rows - consumed,
+            skipped=batch.offsets.num_rows - consumed + batch.already_in_lake,
             write_ms=(time.perf_counter() - started) * 1000,
         )
         if result.skipped:

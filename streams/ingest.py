@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
@@ -45,6 +45,10 @@ __all__ = ["IngestPipeline", "RawMessage", "log_batch", "tenant_of_topic", "uniq
 logger = logging.getLogger(__name__)
 
 _TS = pa.timestamp("us", tz="UTC")
+_TOMBSTONE = (
+    "the message value is null (a Kafka tombstone, not an event); ingest topics carry events "
+    "only: find the client that sends deletes to this topic"
+)
 
 
 class RawMessage(NamedTuple):
@@ -95,8 +99,10 @@ class IngestPipeline:
         writer: BatchWriter,
         *,
         worker: str = "worker",
+        skip_in_lake: bool = True,
     ) -> None:
         self.settings = settings
+        self.skip_in_lake = skip_in_lake
         self.gateway = gateway
         self.writer = writer
         self.store = writer.store.sibling()
@@ -137,9 +143,30 @@ class IngestPipeline:
         message therefore never stops the worker and never takes good messages with it.
         """
         kind = EventKind(kind)
-        messages = self._not_in_lake(unique_offsets(messages))
+        given = unique_offsets(messages)
+        messages = self._not_in_lake(given) if self.skip_in_lake else given
+        already = len(given) - len(messages)
         if not messages:
-            return []
+            return [self._nothing_new(kind, already)] if already else []
+        outputs = self._prepare_split(kind, messages)
+        if already:
+            outputs[0] = replace(outputs[0], already_in_lake=already)
+        return outputs
+
+    def _nothing_new(self, kind: EventKind, already: int) -> BatchOutput:
+        """An output that writes nothing and counts ``already`` offsets as skipped."""
+        now = datetime.now(UTC)
+        return BatchOutput(
+            kind=kind.value,
+            offsets=_offsets([]),
+            silver=silver_schema(kind).empty_table(),
+            quarantine=QUARANTINE_SCHEMA.empty_table(),
+            duplicates=DUPLICATES_SCHEMA.empty_table(),
+            run=RunInfo(str(uuid.uuid4()), self.worker, now, None),
+            already_in_lake=already,
+        )
+
+    def _prepare_split(self, kind: EventKind, messages: Sequence[RawMessage]) -> list[BatchOutput]:
         try:
             return [self._prepare_once(kind, messages, poison=None)]
         except ValidationFailed as exc:
@@ -147,7 +174,9 @@ class IngestPipeline:
                 logger.warning("quarantining a message GX cannot validate: %s", exc)
                 return [self._prepare_once(kind, messages, poison=str(exc))]
             half = len(messages) // 2
-            return self.prepare(kind, messages[:half]) + self.prepare(kind, messages[half:])
+            return self._prepare_split(kind, messages[:half]) + self._prepare_split(
+                kind, messages[half:]
+            )
 
     def _not_in_lake(self, messages: Sequence[RawMessage]) -> Sequence[RawMessage]:
         """``messages`` without those the lake fully accounted already (a re-delivery).
@@ -186,6 +215,9 @@ class IngestPipeline:
         t0 = time.perf_counter()
         values = [m.value or b"" for m in messages]
         rows, rejected, event_ids = self._decode(kind, messages, values, started_at)
+        for idx, m in enumerate(messages):
+            if m.value is None:
+                rejected[idx] = ("tombstone", _TOMBSTONE)
         t1 = time.perf_counter()
         rows = self.gateway.convert_units(kind, rows)
         verdict = self._validate(kind, rows) if poison is None else None

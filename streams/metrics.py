@@ -14,8 +14,9 @@ import logging
 import threading
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -28,6 +29,7 @@ from prometheus_client import (
 )
 
 from lake import BatchOutput, BatchWriter, DeltaStore, WriteResult, quarantine_table, silver_table
+from lake.ops_status import offset_events
 from lake.tables import DUPLICATES, RUNS
 from lake.unwritable import CAUSES
 from maxlake.settings import Settings
@@ -162,6 +164,21 @@ class WorkerMetrics:
             "Unix time the lag gauge was last refreshed",
             registry=r,
         )
+        self.offset_gaps = Gauge(
+            "maxlake_offset_gaps",
+            "Offset gaps recorded in ops/gaps (offsets gone from Kafka before ingest)",
+            registry=r,
+        )
+        self.offsets_expired = Gauge(
+            "maxlake_offsets_expired_before_ingest",
+            "Offsets in the recorded gaps: messages Kafka no longer had when a worker asked",
+            registry=r,
+        )
+        self.lineage_changes = Gauge(
+            "maxlake_topic_lineage_changes",
+            "Topics recorded in ops/lineage as deleted and created again (new topic id)",
+            registry=r,
+        )
 
     def observe(self, batch: BatchOutput, result: WriteResult) -> None:
         """Record one written micro-batch (``result`` counts only offsets new to the lake)."""
@@ -208,6 +225,12 @@ class WorkerMetrics:
         if cause is not None:
             self.write_retries.labels(cause).inc()
 
+    def set_offset_events(self, events: Mapping[str, Any]) -> None:
+        """Set the gap and lineage gauges from :func:`lake.ops_status.offset_events`."""
+        self.offset_gaps.set(events["gaps_total"])
+        self.offsets_expired.set(events["offsets_expired_total"])
+        self.lineage_changes.set(events["lineage_changes_total"])
+
     def set_lag(self, parts: Sequence[PartitionOffsets]) -> None:
         """Set the lag gauge of every partition."""
         for p in parts:
@@ -248,7 +271,8 @@ class MeteredWriter(BatchWriter):
 
 
 class LagPoller:
-    """Refreshes the lag gauge every ``interval_s`` from the group's committed offsets.
+    """Refreshes the lag gauge every ``interval_s`` from the group's committed offsets, and the
+    gap and lineage gauges from the lake's ``ops/gaps`` and ``ops/lineage``.
 
     Runs in a daemon thread with its own kafka-python clients, so a slow broker never blocks
     the Faust event loop; a failed poll is logged and retried at the next interval.
@@ -268,6 +292,7 @@ class LagPoller:
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="maxlake-lag", daemon=True)
+        self._store: DeltaStore | None = None
 
     def start(self) -> LagPoller:
         """Start polling in the background."""
@@ -282,6 +307,9 @@ class LagPoller:
         """One refresh of the gauge."""
         topics = self.topics() if callable(self.topics) else self.topics
         self.metrics.set_lag(group_offsets(self.settings, topics))
+        if self._store is None:
+            self._store = DeltaStore.from_settings(self.settings)
+        self.metrics.set_offset_events(offset_events(self._store, datetime.now(UTC)))
 
     def _run(self) -> None:
         while not self._stop.is_set():

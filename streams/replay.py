@@ -208,7 +208,7 @@ def replay_quarantine(
     report.suite_version = gateway.suite_version(kind)
     report.registry_version = gateway.registry_version
     capture = _CapturingWriter(store)
-    pipeline = IngestPipeline(settings, gateway, capture, worker="replay")
+    pipeline = IngestPipeline(settings, gateway, capture, worker="replay", skip_in_lake=False)
     messages = _messages(rows)
     for start in range(0, len(messages), _CHUNK):
         pipeline.process(kind, messages[start : start + _CHUNK])

@@ -166,7 +166,7 @@ def topic_ids(
             raise TopicAdminError(f"describing topics {wanted} failed: {exc}") from exc
     out: dict[str, str] = {}
     for topic in described:
-        topic_id = topic.get("topic_id")
-        if topic.get("error_code", 0) == 0 and topic_id is not None and int(topic_id) != 0:
-            out[topic["name"]] = str(topic_id)
+        topic_id = str(topic.get("topic_id") or "")
+        if topic.get("error_code", 0) == 0 and topic_id.strip("0-"):
+            out[topic["name"]] = topic_id
     return out

@@ -89,6 +89,7 @@ def test_vacuum_dry_run_lists_then_apply_deletes_only_unreferenced(tmp_path: Pat
     deleted = vacuum(store, "silver/telemetry", retention_hours=0, dry_run=False)
     assert sorted(deleted) == sorted(listed)
     assert _rows(DeltaStore(tmp_path)) == list(range(50))
+    assert vacuum(store, "silver/telemetry", retention_hours=0, dry_run=False) == []
 
 
 def test_checkpoint_and_discovery(tmp_path: Path) -> None:

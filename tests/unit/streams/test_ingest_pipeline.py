@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -122,3 +123,54 @@ def test_a_message_gx_cannot_validate_is_isolated_and_quarantined(tmp_path: Path
     assert rows[0]["reasons"] == ["validation_error"]
     assert "simulated GX crash" in rows[0]["details"][0]
     _ok(tmp_path, {(TOPIC, 0): 200})
+
+
+def test_a_tombstone_has_its_own_reason_apart_from_an_empty_payload(tmp_path: Path) -> None:
+    good = messages([e.payload for e in telemetry(3)])
+    batch = [*good, good[0]._replace(offset=3, value=None), good[0]._replace(offset=4, value=b"")]
+    pipeline(tmp_path).process("telemetry", batch)
+
+    quarantine = DeltaStore(tmp_path).open("quarantine/telemetry")
+    assert quarantine is not None
+    rows = quarantine.to_pyarrow_table(columns=["kafka_offset", "reasons"]).sort_by("kafka_offset")
+    assert rows.to_pylist() == [
+        {"kafka_offset": 3, "reasons": ["tombstone"]},
+        {"kafka_offset": 4, "reasons": ["empty"]},
+    ]
+    _ok(tmp_path, {(TOPIC, 0): 5})
+
+
+def test_a_redelivered_batch_counts_warnings_of_new_offsets_only(tmp_path: Path) -> None:
+    payloads = [
+        _wrong_unit(e.payload) if i % 2 else e.payload for i, e in enumerate(telemetry(200))
+    ]
+    worker = pipeline(tmp_path)
+    worker.process("telemetry", messages(payloads[:100]))
+    worker.process("telemetry", messages(payloads))  # offsets 0..99 again, then 100..199
+
+    runs = DeltaStore(tmp_path).open("ops/validation_runs")
+    assert runs is not None
+    counted = sum(
+        c["count"]
+        for row in runs.to_pyarrow_table(columns=["warn_counts"])["warn_counts"].to_pylist()
+        for c in row
+    )
+    once = pipeline(tmp_path / "once")
+    once.process("telemetry", messages(payloads))
+    runs_once = DeltaStore(tmp_path / "once").open("ops/validation_runs")
+    assert runs_once is not None
+    expected = sum(
+        c["count"]
+        for row in runs_once.to_pyarrow_table(columns=["warn_counts"])["warn_counts"].to_pylist()
+        for c in row
+    )
+    assert expected > 0
+    assert counted == expected
+
+
+def _wrong_unit(payload: bytes) -> bytes:
+    """The event with every reading in a unit the registry does not name (a warning)."""
+    event = orjson.loads(payload)
+    for reading in event.get("readings") or [event.get("reading")]:
+        reading["unit"] = "furlong"
+    return orjson.dumps(event)
