@@ -130,6 +130,10 @@ class BatchEngine:
             max_poll_interval_ms=300_000,
             **security,
         )
+        # Building the pipeline imports Great Expectations and builds its context: seconds
+        # (12-16 s on a loaded machine). On the event loop it would stall heartbeats and the
+        # first fetches right after assignment; it is built in a thread before joining.
+        await asyncio.get_running_loop().run_in_executor(None, self.pipeline)
         consumer.subscribe(list(self.topics), listener=_Rebalance(self))
         self.consumer = consumer
         await consumer.start()

@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -111,7 +112,13 @@ def build_app(
     )
     state: dict[str, Any] = {}
 
+    building = threading.Lock()
+
     def pipeline() -> IngestPipeline:
+        with building:
+            return _pipeline()
+
+    def _pipeline() -> IngestPipeline:
         if "pipeline" not in state:
             gateway = ValidationGateway(source)
             store = DeltaStore.from_settings(settings)
@@ -235,7 +242,8 @@ def _ingest_agent(
         app.conf.stream_wait_empty = True
 
     async def ingest(stream: Any) -> None:
-        ingest_pipeline: IngestPipeline = pipeline()
+        loop = asyncio.get_running_loop()
+        ingest_pipeline: IngestPipeline = await loop.run_in_executor(None, pipeline)
         async for events in stream.noack().noack_take(
             settings.batch_max_events, within=settings.batch_wait_s
         ):
