@@ -404,7 +404,13 @@ class BatchEngine:
         """Handle positions Kafka no longer holds (every batch in hand is written)."""
         lost, self._out_of_range = self._out_of_range, {}
         assigned = consumer.assignment()
-        lost = {tp: o for tp, o in lost.items() if tp in assigned}
+        # An error about a position this engine no longer holds (it sought elsewhere since, e.g.
+        # to a new lineage's start) is stale: the fetch it answers was sent before the seek.
+        lost = {
+            tp: o
+            for tp, o in lost.items()
+            if tp in assigned and (o < 0 or self._positions.get(tp) == o)
+        }
         if not lost:
             return
         loop = asyncio.get_running_loop()
