@@ -227,7 +227,6 @@ class DeltaStore:
                     partition_by=list(partition_by) if partition_by else None,
                     storage_options=self.storage_options,
                     commit_properties=props,
-                    schema_mode="merge",
                     configuration=_TABLE_CONFIGURATION,
                 )
             except CommitFailedError as exc:
