@@ -152,6 +152,24 @@ class Settings(BaseSettings):
     token: SecretStr | None = Field(None, description="principal token for `datasets pull`")
     server_host: str = Field("127.0.0.1", description="address `maxlake serve` listens on")
     server_port: int = Field(8470, ge=0, le=65535, description="port of `maxlake serve`")
+    share_name: str = Field(
+        "curated",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="Delta Sharing: the one share each principal sees (its granted datasets)",
+    )
+    share_endpoint: str | None = Field(
+        None,
+        description="Delta Sharing endpoint as recipients reach it (profiles, file URLs); "
+        "None = http://<server_host>:<server_port>/delta-sharing",
+    )
+    share_url_ttl_s: int = Field(
+        900, ge=10, le=7 * 86400, description="lifetime of a signed file URL, in seconds"
+    )
+    share_url_key: SecretStr | None = Field(
+        None,
+        description="HMAC key signing file URLs (share it between replicas); "
+        "None = a random key per `maxlake serve` process",
+    )
 
     def model_post_init(self, context: Any, /) -> None:
         """Register every secret setting with the log redaction (:mod:`maxlake.redact`)."""

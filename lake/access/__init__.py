@@ -10,6 +10,7 @@ from lake.access.audit import AUDIT, AUDIT_SCHEMA, OUTCOMES, AuditEntry, AuditLo
 from lake.access.decide import Decision, access_dir, check_read
 from lake.access.errors import AccessDenied, PrincipalError
 from lake.access.principals import PRINCIPAL_KINDS, PRINCIPAL_PATTERN, AccessStore, Principal
+from lake.access.tokens import ProfileToken, TokenStore
 
 __all__ = [
     "AUDIT",
@@ -24,6 +25,8 @@ __all__ = [
     "Decision",
     "Principal",
     "PrincipalError",
+    "ProfileToken",
+    "TokenStore",
     "access_dir",
     "check_read",
 ]

@@ -17,7 +17,6 @@ import fcntl
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 from collections.abc import Iterator
@@ -27,7 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from lake.access._jsonfile import write_private_json
 from lake.access.errors import PrincipalError
+from lake.access.tokens import ProfileToken, TokenStore, format_time, new_key_id
 
 __all__ = [
     "PRINCIPAL_KINDS",
@@ -142,6 +143,7 @@ class AccessStore:
             if name not in table:
                 raise PrincipalError(f"no principal {name!r}")
             del table[name]
+        self.tokens.remove_principal(name)
 
     def grant(self, name: str, dataset: str) -> Principal:
         """Let ``name`` read ``dataset`` (every version the service serves)."""
@@ -170,27 +172,81 @@ class AccessStore:
         return match.group(1) if match else None
 
     def authenticate(self, token: str) -> Principal | None:
-        """The principal a token belongs to, or None (unknown, malformed or removed).
+        """The principal a token belongs to, or None (unknown, malformed, removed or expired).
 
         A verified token is remembered in memory against the stored hash, so later requests
         cost one file read, not one scrypt; removing or re-adding the principal changes the
-        hash and ends that.
+        hash and ends that. A profile token (:meth:`issue_profile_token`) past its expiry is
+        refused; :meth:`expired_at` tells that case apart.
         """
+        principal, profile = self._verify(token)
+        if principal is None or (profile is not None and profile.expired()):
+            return None
+        return principal
+
+    def expired_at(self, token: str) -> str | None:
+        """When ``token`` expired, if it is a genuine profile token past its expiry, else None."""
+        principal, profile = self._verify(token)
+        if principal is None or profile is None or not profile.expired():
+            return None
+        return profile.expires_at
+
+    def issue_profile_token(
+        self, name: str, expires_at: datetime, *, replace: bool = False
+    ) -> tuple[ProfileToken, str, tuple[str, ...]]:
+        """A new expiring token for principal ``name`` (for a Delta Sharing profile file).
+
+        Returns:
+            The stored token record, the token (the only time it exists) and, with
+            ``replace``, the key ids of the principal's earlier profile tokens, now refused.
+
+        Raises:
+            PrincipalError: no such principal, or ``expires_at`` is not in the future.
+        """
+        self.get(name)
+        now = datetime.now(UTC)
+        if expires_at <= now:
+            raise PrincipalError(f"expiry {format_time(expires_at)} is not in the future")
+        key_id, secret = new_key_id(), secrets.token_urlsafe(32)
+        salt = secrets.token_bytes(16)
+        record = ProfileToken(
+            key_id=key_id,
+            principal=name,
+            salt=salt.hex(),
+            token_hash=_hash(secret, salt).hex(),
+            created_at=format_time(now),
+            expires_at=format_time(expires_at),
+        )
+        dropped = self.tokens.add(record, replace=replace)
+        return record, f"mxl_{key_id}_{secret}", tuple(dropped)
+
+    @property
+    def tokens(self) -> TokenStore:
+        """The principals' profile tokens (same folder)."""
+        return TokenStore(self.root)
+
+    def _verify(self, token: str) -> tuple[Principal | None, ProfileToken | None]:
+        """The principal whose (main or profile) token this is, and the profile token if any."""
         match = _TOKEN.fullmatch(token)
         if match is None:
-            return None
+            return None, None
         key_id, secret = match.groups()
-        principal = next((p for p in self._read().values() if p.key_id == key_id), None)
+        table = self._read()
+        principal = next((p for p in table.values() if p.key_id == key_id), None)
+        profile = None
         if principal is None:
-            return None
+            profile = self.tokens.get(key_id)
+            principal = table.get(profile.principal) if profile is not None else None
+        if principal is None:
+            return None, None
+        salt, stored = (profile or principal).salt, (profile or principal).token_hash
         fingerprint = hashlib.sha256(token.encode()).hexdigest()
-        if self._verified.get(fingerprint) == principal.token_hash:
-            return principal
-        computed = _hash(secret, bytes.fromhex(principal.salt))
-        if not hmac.compare_digest(computed, bytes.fromhex(principal.token_hash)):
-            return None
-        self._verified[fingerprint] = principal.token_hash
-        return principal
+        if self._verified.get(fingerprint) != stored:
+            computed = _hash(secret, bytes.fromhex(salt))
+            if not hmac.compare_digest(computed, bytes.fromhex(stored)):
+                return None, None
+            self._verified[fingerprint] = stored
+        return principal, profile
 
     @property
     def path(self) -> Path:
@@ -222,13 +278,7 @@ class AccessStore:
             doc = {
                 "principals": {n: {**asdict(p), "grants": list(p.grants)} for n, p in table.items()}
             }
-            tmp = self.root / f".{_FILE}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, indent=2, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
+            write_private_json(self.path, doc)
 
 
 def _hash(secret: str, salt: bytes) -> bytes:

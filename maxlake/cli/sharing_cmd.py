@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,21 @@ def _register_access(sub: Any) -> None:
     revoke.add_argument("principal")
     revoke.add_argument("dataset")
     revoke.set_defaults(handler=_revoke_grant)
+    profile = cmds.add_parser(
+        "profile", help="write a Delta Sharing profile file with a new expiring token"
+    )
+    profile.add_argument("principal")
+    profile.add_argument("--expires", required=True, help="lifetime, e.g. 30d, 12h or 90m")
+    profile.add_argument("--out", type=Path, required=True, help="profile file to write (.share)")
+    profile.add_argument(
+        "--endpoint", help="URL the recipient reaches (default: MAXLAKE_SHARE_ENDPOINT)"
+    )
+    profile.add_argument(
+        "--replace",
+        action="store_true",
+        help="rotate: the principal's earlier profile tokens stop working now",
+    )
+    profile.set_defaults(handler=_profile)
 
 
 def _contracts_add(args: argparse.Namespace) -> int:
@@ -189,6 +205,38 @@ def _revoke_grant(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    """Write ``{shareCredentialsVersion, endpoint, bearerToken, expirationTime}`` (mode 0600)."""
+    settings = Settings()
+    expires_at = datetime.now(UTC) + _duration(args.expires, "--expires")
+    record, token, dropped = AccessStore(access_dir(settings)).issue_profile_token(
+        args.principal, expires_at, replace=args.replace
+    )
+    endpoint = args.endpoint or settings.share_endpoint
+    if endpoint is None:
+        endpoint = f"http://{settings.server_host}:{settings.server_port}/delta-sharing"
+    profile = {
+        "shareCredentialsVersion": 1,
+        "endpoint": endpoint.rstrip("/"),
+        "bearerToken": token,
+        "expirationTime": record.expires_at,
+    }
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(profile, fh, indent=2)
+            fh.write("\n")
+    except OSError as exc:
+        raise ConfigError(f"{args.out}: cannot write the profile: {exc.strerror}") from exc
+    rotated = f"; {len(dropped)} earlier profile token(s) revoked" if dropped else ""
+    print(
+        f"{args.out}: profile for {args.principal} (key {record.key_id}), "
+        f"expires {record.expires_at}{rotated}"
+    )
+    return 0
+
+
 def _audit(args: argparse.Namespace) -> int:
     since = _since(args.since) if args.since else None
     rows = AuditLog(DeltaStore.from_settings(Settings())).read(
@@ -213,10 +261,18 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _duration(text: str, option: str) -> timedelta:
+    if text[:-1].isdigit() and text[-1:] in _UNITS and int(text[:-1]) > 0:
+        return timedelta(**{_UNITS[text[-1]]: int(text[:-1])})
+    raise ConfigError(f"{option} {text!r}: give a positive duration such as 90m, 12h or 30d")
+
+
 def _since(text: str) -> datetime:
-    units = {"m": "minutes", "h": "hours", "d": "days"}
-    if text[:-1].isdigit() and text[-1:] in units:
-        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
+    if text[:-1].isdigit() and text[-1:] in _UNITS:
+        return datetime.now(UTC) - _duration(text, "--since")
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

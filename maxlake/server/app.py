@@ -25,6 +25,7 @@ ROUTE_MODULES = (
     "maxlake.server.openapi",
     "maxlake.server.datasets",
     "maxlake.server.status_page",
+    "maxlake.server.deltasharing.routes",
 )
 
 logger = logging.getLogger(__name__)

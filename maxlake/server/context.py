@@ -14,6 +14,7 @@ from lake import DeltaStore
 from lake.access import AccessStore, AuditEntry, AuditLog, Principal, access_dir
 from lake.access.backoff import Backoff
 from lake.sharing import ContractStore, contracts_dir
+from maxlake.server.deltasharing.signing import UrlSigner
 from maxlake.settings import Settings
 
 __all__ = ["AUDITED", "CONTEXT", "KEY_ID", "ServiceContext"]
@@ -32,6 +33,7 @@ class ServiceContext:
     access: AccessStore
     contracts: ContractStore
     audit_log: AuditLog
+    signer: UrlSigner
     backoff: Backoff = field(default_factory=Backoff)
     _audit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _pending: list[tuple[AuditEntry, datetime, asyncio.Future[None]]] = field(default_factory=list)
@@ -44,6 +46,7 @@ class ServiceContext:
             access=AccessStore(access_dir(settings)),
             contracts=ContractStore(contracts_dir(settings)),
             audit_log=AuditLog(DeltaStore.from_settings(settings)),
+            signer=UrlSigner(_url_key(settings), ttl_s=settings.share_url_ttl_s),
         )
 
     async def authenticate(self, request: web.Request) -> Principal | None:
@@ -114,6 +117,11 @@ class ServiceContext:
                     for _, _, waiter in batch:
                         waiter.set_result(None)
         await done
+
+
+def _url_key(settings: Settings) -> bytes | None:
+    key = settings.share_url_key
+    return key.get_secret_value().encode() if key is not None else None
 
 
 CONTEXT: web.AppKey[ServiceContext] = web.AppKey("maxlake_context", ServiceContext)

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +21,7 @@ from aiohttp import web
 from lake.access import AuditEntry, Decision, check_read
 from lake.curation import list_datasets
 from lake.curation.build import curated_root
-from lake.curation.manifest import Manifest, file_sha256
+from lake.curation.manifest import MANIFEST_FILE, Manifest, file_sha256
 from lake.curation.published import published_manifest_bytes
 from maxlake.server.context import CONTEXT, ServiceContext
 
@@ -111,8 +112,7 @@ async def download(request: web.Request) -> web.StreamResponse:
             version=version,
             split=split,
         )
-    folder = curated_root(ctx.settings) / manifest.name / f"v{manifest.version}"
-    path = folder / manifest.splits[split].file
+    path = _folder(ctx, manifest) / manifest.splits[split].file
     if await asyncio.to_thread(file_sha256, path) != manifest.splits[split].sha256:
         broken = Decision("error", 500, "the stored split does not match its manifest; not served")
         return await _refuse(
@@ -164,6 +164,57 @@ async def download(request: web.Request) -> web.StreamResponse:
         await response.write(chunk)
     await response.write_eof()
     return response
+
+
+@routes.get("/v1/datasets/{name}/versions/{version}/files/{file}")
+async def side_file(request: web.Request) -> web.StreamResponse:
+    """A side file of a version: ``manifest.json`` (redacted) or one of the manifest's ``files``.
+
+    The job's extra files (normalisation statistics, a data card, ...) are listed in the
+    manifest's ``files`` with their sha256; a file whose bytes no longer match is not served.
+    """
+    ctx = request.app[CONTEXT]
+    name, wanted = request.match_info["name"], request.match_info["file"]
+    version = _version(request)
+    principal = await ctx.authenticate(request)
+    decision = await asyncio.to_thread(_check, ctx, principal, name, version, None)
+    manifest = decision.manifest
+    if decision.allowed and manifest is not None and wanted != MANIFEST_FILE:
+        if wanted not in manifest.files:
+            known = ", ".join([MANIFEST_FILE, *sorted(manifest.files)])
+            decision = Decision(
+                "not_found", 404, f"no side file {wanted!r} (files: {known})", manifest
+            )
+        else:
+            path = _folder(ctx, manifest) / wanted
+            if await asyncio.to_thread(file_sha256, path) != manifest.files[wanted]:
+                detail = "the stored file does not match its manifest; not served"
+                decision = Decision("error", 500, detail, manifest)
+    if not decision.allowed or manifest is None:
+        return await _refuse(
+            request, ctx, "file", decision, principal=principal, name=name, version=version
+        )
+    entry = AuditEntry(
+        "file",
+        "allowed",
+        principal=principal.name if principal else None,
+        dataset=manifest.name,
+        version=manifest.version,
+        status=200,
+        detail=wanted,
+    )
+    await ctx.audit(request, entry)
+    if wanted == MANIFEST_FILE:
+        return web.Response(
+            body=published_manifest_bytes(manifest), content_type="application/json"
+        )
+    return web.FileResponse(
+        _folder(ctx, manifest) / wanted, headers={"Content-Type": "application/octet-stream"}
+    )
+
+
+def _folder(ctx: ServiceContext, manifest: Manifest) -> Path:
+    return curated_root(ctx.settings) / manifest.name / f"v{manifest.version}"
 
 
 async def _show(request: web.Request, version: str | None) -> web.Response:

@@ -6,26 +6,23 @@ created with `maxlake access principal add`, and every assertion goes through HT
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 import pytest
 
-from infra.broker import free_port
 from lake.curation import build_dataset
-from lake.sharing import sharing_gate
-from maxlake.cli import main
-from maxlake.settings import Settings
+from tests.integration.serve_helpers import (
+    Service,
+    add_contracts,
+    add_principal,
+    lake_env,
+    running_serve,
+)
 from tests.unit.curation.test_build_helpers import (
     JOBS,
     PUEBLA,
@@ -48,74 +45,6 @@ RAW_IDS = [
     *(ln for _, ln, _ in (STUTTGART, PUEBLA)),
     *(m for _, _, ms in (STUTTGART, PUEBLA) for m in ms),
 ]
-ALL_IDS = '["tenant", "plant", "line", "machine", "part_serial", "lot"]'
-
-
-def _contract(cid: str, purpose: str) -> str:
-    return (
-        f'id = "{cid}"\ntenant = "{TENANT}"\npurposes = ["{purpose}"]\n'
-        '[share]\nkinds = ["telemetry", "inspection"]\n'
-        f"[deidentify]\npseudonymise = {ALL_IDS}\nsuppress_rare = true\n"
-    )
-
-
-@dataclass
-class Service:
-    """A running `maxlake serve` and what the tests need to talk to it."""
-
-    port: int
-    env: dict[str, str]
-    tokens: dict[str, str]
-    lake: Path
-
-    def get(
-        self,
-        path: str,
-        token: str | None = None,
-        *,
-        method: str = "GET",
-        source: str = "127.0.0.1",
-    ) -> tuple[int, dict[str, str], bytes]:
-        """``method`` ``path`` exactly as given (no client-side normalisation), sent from the
-        loopback address ``source``."""
-        conn = http.client.HTTPConnection(
-            "127.0.0.1", self.port, timeout=60, source_address=(source, 0)
-        )
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        try:
-            conn.request(method, path, headers=headers)
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            conn.close()
-
-    def cli(self, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-        """Run the CLI in-process with the service's settings."""
-        with pytest.MonkeyPatch.context() as mp:
-            for key, value in self.env.items():
-                mp.setenv(key, value)
-            capsys.readouterr()
-            code = main(list(args))
-            return code, capsys.readouterr().out
-
-    def audit(self, principal: str | None = None) -> list[dict[str, object]]:
-        """The audit rows (via `maxlake audit --json`, run as a subprocess)."""
-        cmd = [sys.executable, "-m", "maxlake.cli", "audit", "--json"]
-        if principal:
-            cmd += ["--principal", principal]
-        out = subprocess.run(cmd, env=self.env, capture_output=True, text=True, check=True)
-        return [json.loads(line) for line in out.stdout.splitlines()]
-
-
-def _cli(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "maxlake.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -124,25 +53,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     lake = root / "lake"
     store = seeded_lake(lake)
     write_inspection(store, "SN-RAW-4711", ["cnc-101", "cnc-102"], T0)
-    env = {
-        **os.environ,
-        "MAXLAKE_LAKE_ROOT": str(lake),
-        "MAXLAKE_SHARING_MIN_GROUP_SIZE": "1",
-        "MAXLAKE_SHARING_SECRETS_FILE": str(root / "secrets" / "keys.json"),
-    }
-    env.pop("MAXLAKE_TOKEN", None)
-    for cid, purpose in (("nw-pm", "pm-study"), ("nw-other", "other-study"), ("nw-rev", "rev")):
-        path = root / f"{cid}.toml"
-        path.write_text(_contract(cid, purpose))
-        _cli(env, "contracts", "add", str(path))
-    with pytest.MonkeyPatch.context() as mp:
-        for key in (
-            "MAXLAKE_LAKE_ROOT",
-            "MAXLAKE_SHARING_MIN_GROUP_SIZE",
-            "MAXLAKE_SHARING_SECRETS_FILE",
-        ):
-            mp.setenv(key, env[key])
-        gate = sharing_gate(Settings())
+    env = lake_env(root, lake)
+    gate = add_contracts(
+        env, root, (("nw-pm", "pm-study"), ("nw-other", "other-study"), ("nw-rev", "rev"))
+    )
     for name, purpose in (("spindle", "pm-study"), ("other", "other-study"), ("doomed", "rev")):
         build_dataset(
             store, spec(name, purpose=purpose), registry=registry(), jobs=JOBS, sharing=gate
@@ -152,45 +66,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     build_dataset(
         store, flawed, registry=registry(), jobs=JOBS, sharing=gate, allow_failed_quality=True
     )
-    tokens = {}
-    for principal in ("pm-team", "nogrant"):
-        out = _cli(env, "access", "principal", "add", principal, "--kind", "model_team")
-        tokens[principal] = out.strip().splitlines()[-1]
-    for dataset in ("spindle", "other", "doomed", "raw", "flawed"):
-        _cli(env, "access", "grant", "pm-team", dataset)
-    port = free_port()
-    log = (root / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "maxlake.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    svc = Service(port, env, tokens, lake)
-    try:
-        _wait_until_up(svc, proc)
+    tokens = {
+        "pm-team": add_principal(env, "pm-team", "spindle", "other", "doomed", "raw", "flawed"),
+        "nogrant": add_principal(env, "nogrant"),
+    }
+    with running_serve(env, root, tokens, lake) as svc:
         yield svc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def _wait_until_up(svc: Service, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise RuntimeError(f"maxlake serve exited with {proc.returncode}")
-        try:
-            if svc.get("/openapi.json")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("maxlake serve did not answer")
 
 
 def test_openapi_document_is_served(service: Service) -> None:

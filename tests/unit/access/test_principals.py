@@ -76,3 +76,56 @@ def test_bad_dataset_names_and_duplicates_are_refused(tmp_path: Path) -> None:
         store.grant("pm-team", "../etc")
     with pytest.raises(PrincipalError, match="no principal"):
         store.grant("nobody", "spindle")
+
+
+def test_profile_tokens_expire_and_rotate(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store = AccessStore(tmp_path)
+    principal, own = store.add("acme-ml", "model_team")
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    record, short, _ = store.issue_profile_token("acme-ml", soon)
+    later = datetime.now(UTC) + timedelta(days=30)
+    _, long, dropped = store.issue_profile_token("acme-ml", later)
+    assert dropped == ()
+    assert store.authenticate(short) == principal
+    assert store.authenticate(long) == principal
+    assert store.expired_at(long) is None
+    assert record.expired(soon)
+    assert not record.expired(soon - timedelta(milliseconds=1))
+    _, rotated, dropped = store.issue_profile_token("acme-ml", later, replace=True)
+    assert len(dropped) == 2
+    assert store.authenticate(long) is None
+    assert store.authenticate(rotated) == principal
+    assert store.authenticate(own) == principal
+    assert short.split("_")[1] not in store.tokens.path.read_text()
+    assert "_".join(rotated.split("_")[2:]) not in store.tokens.path.read_text()
+    store.remove("acme-ml")
+    assert store.authenticate(rotated) is None
+
+
+def test_an_expired_profile_token_is_told_apart_from_a_wrong_one(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from lake.access.tokens import ProfileToken
+
+    store = AccessStore(tmp_path)
+    store.add("acme-ml", "model_team")
+    record, token, _ = store.issue_profile_token("acme-ml", datetime.now(UTC) + timedelta(days=1))
+    past = ProfileToken(**{**record.__dict__, "expires_at": "2020-01-01T00:00:00.000Z"})
+    store.tokens.add(past)
+    assert store.authenticate(token) is None
+    assert store.expired_at(token) == "2020-01-01T00:00:00.000Z"
+    wrong = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert store.expired_at(wrong) is None
+
+
+def test_a_profile_expiry_must_lie_ahead(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    store = AccessStore(tmp_path)
+    store.add("acme-ml", "model_team")
+    with pytest.raises(PrincipalError, match="not in the future"):
+        store.issue_profile_token("acme-ml", datetime(2020, 1, 1, tzinfo=UTC))
+    with pytest.raises(PrincipalError, match="no principal"):
+        store.issue_profile_token("nobody", datetime(2999, 1, 1, tzinfo=UTC))

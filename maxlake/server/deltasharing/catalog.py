@@ -1,0 +1,86 @@
+"""The protocol's names over curated sets: share = the caller's grants, schema = dataset,
+table = split, table version = dataset version.
+
+Every principal sees one share, named by ``MAXLAKE_SHARE_NAME`` (default ``curated``): the
+datasets it holds a grant for and that have a servable version (built under contracts, active,
+no contract revoked). Names are case-insensitive in the protocol; maxlake's are lower case, so
+they are lower-cased before any check. Every decision is :func:`lake.access.check_read`'s.
+These functions block (manifest reads): call them in a thread.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from lake.access import Decision, Principal, check_read
+from lake.curation import list_datasets
+from lake.curation.manifest import Manifest
+from maxlake.server.context import ServiceContext
+
+__all__ = ["TableRef", "resolve", "share_id", "table_id", "visible"]
+
+_NAMESPACE = uuid.UUID("6f1b7c52-3a0e-4d8e-9f57-2f0f3c1a9b11")
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A ``share.schema.table`` as asked (lower-cased)."""
+
+    share: str
+    schema: str
+    table: str | None = None
+
+    @classmethod
+    def of(cls, share: str, schema: str, table: str | None = None) -> TableRef:
+        """Lower-case the three names."""
+        return cls(share.lower(), schema.lower(), table.lower() if table is not None else None)
+
+
+def share_id(share: str) -> str:
+    """A stable UUID for a share name."""
+    return str(uuid.uuid5(_NAMESPACE, f"share:{share}"))
+
+
+def table_id(share: str, schema: str, table: str) -> str:
+    """A stable UUID for a table (the same across dataset versions)."""
+    return str(uuid.uuid5(_NAMESPACE, f"table:{share}.{schema}.{table}"))
+
+
+def visible(ctx: ServiceContext, principal: Principal) -> list[Manifest]:
+    """The newest servable manifest of each dataset ``principal`` may read (its schemas)."""
+    out = []
+    for summary in list_datasets(ctx.settings.lake_root):
+        if not principal.may_read(summary.name) or summary.latest is None:
+            continue
+        decision = _check(ctx, principal, summary.name, None, None)
+        if decision.allowed and decision.manifest is not None:
+            out.append(decision.manifest)
+    return out
+
+
+def resolve(
+    ctx: ServiceContext,
+    principal: Principal | None,
+    ref: TableRef,
+    version: int | None = None,
+) -> Decision:
+    """May ``principal`` read ``ref`` (a schema, or a table when ``ref.table`` is set)?"""
+    if principal is None:
+        return Decision("unauthenticated", 401, "a valid bearer token is required")
+    share = ctx.settings.share_name
+    if ref.share != share:
+        return Decision("not_found", 404, f"no share {ref.share!r} (your share: {share!r})")
+    return _check(ctx, principal, ref.schema, version, ref.table)
+
+
+def _check(
+    ctx: ServiceContext,
+    principal: Principal,
+    name: str,
+    version: int | None,
+    split: str | None,
+) -> Decision:
+    return check_read(
+        principal, name, version, split, lake_root=ctx.settings.lake_root, contracts=ctx.contracts
+    )

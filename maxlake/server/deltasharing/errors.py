@@ -1,0 +1,31 @@
+"""Protocol error responses: ``{"errorCode": ..., "message": ...}`` with the HTTP status.
+
+The status follows the service's read decision (:class:`lake.access.Decision`); the error code
+is the one the Delta Sharing reference server uses for that status.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+__all__ = ["ERROR_CODES", "error_response"]
+
+ERROR_CODES = {
+    400: "INVALID_PARAMETER_VALUE",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "RESOURCE_DOES_NOT_EXIST",
+    500: "INTERNAL_ERROR",
+    503: "TEMPORARILY_UNAVAILABLE",
+}
+
+
+def error_response(status: int, message: str, *, code: str | None = None) -> web.Response:
+    """A protocol error (``Content-Type: application/json``); 401 carries ``WWW-Authenticate``."""
+    body = {"errorCode": code or ERROR_CODES.get(status, "INTERNAL_ERROR"), "message": message}
+    headers = {"WWW-Authenticate": 'Bearer realm="maxlake"'} if status == 401 else None
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/json", headers=headers
+    )
