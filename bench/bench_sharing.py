@@ -6,10 +6,12 @@ strings, timestamps, floats, integers and a label, as a curated set has them) un
 lake root, with a manifest as ``datasets build`` writes it (contract-enforced, active), adds a
 principal with a grant, starts a real ``maxlake serve`` and writes a profile with
 ``maxlake access profile``. Then each reader runs in its own child process (so its peak RSS is
-its own), ``R`` times (default 3), and the script prints rows/s (median), wall time and peak RSS:
+its own), ``R`` times (default 3), and the script prints rows/s (median), wall time, peak
+RSS and how much of it the read added (imports are done before the clock starts):
 
-* **pull**: ``maxlake datasets pull`` (token check, sha256 check, copy, audit row) in a
-  subprocess, then the Parquet file read into pandas: what a team with lake access does;
+* **pull**: ``maxlake datasets pull`` (token check, sha256 check, copy, audit row), run
+  in-process in the child, then the Parquet file read into pandas: what a team with lake access
+  does;
 * **sharing-pandas**: ``delta_sharing.load_as_pandas(profile#curated.bench.train)`` (metadata,
   query, signed file URL fetched over HTTP from the server, every request audited);
 * **sharing-arrow**: the connector's REST client lists the file, ``pyarrow.parquet`` reads the
@@ -101,30 +103,43 @@ def _cli(env: dict[str, str], *args: str) -> str:
 
 
 def _child(reader: str, arg: str, out: str) -> None:
-    """One measured read in this (child) process; prints a JSON line."""
+    """One measured read in this (child) process; prints a JSON line (imports not timed)."""
+    import contextlib
+    import io
+
+    import delta_sharing
+    import fsspec
+    from delta_sharing.protocol import DeltaSharingProfile, Table
+    from delta_sharing.rest_client import DataSharingRestClient
+
+    from maxlake.cli import main as cli
+
+    before_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     if reader == "pull":
-        token, env = os.environ["BENCH_TOKEN"], dict(os.environ)
-        ref = f"{NAME}@1"
-        path = _cli(env, "datasets", "pull", ref, "--split", SPLIT, "--out", out, "--token", token)
-        frame: Any = pq.read_table(path.strip()).to_pandas()
+        args = ["datasets", "pull", f"{NAME}@1", "--split", SPLIT, "--out", out]
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            code = cli([*args, "--token", os.environ["BENCH_TOKEN"]])
+        assert code == 0, printed.getvalue()
+        frame: Any = pq.read_table(printed.getvalue().strip().splitlines()[-1]).to_pandas()
         rows = len(frame)
     elif reader == "sharing-pandas":
-        import delta_sharing
-
         rows = len(delta_sharing.load_as_pandas(f"{arg}#{SHARE}.{NAME}.{SPLIT}"))
     else:
-        import fsspec
-        from delta_sharing.protocol import DeltaSharingProfile, Table
-        from delta_sharing.rest_client import DataSharingRestClient
-
         client = DataSharingRestClient(DeltaSharingProfile.read_from_file(arg))
         files = client.list_files_in_table(Table(SPLIT, SHARE, NAME)).add_files
         http = fsspec.filesystem("http")
         rows = pa.concat_tables(pq.read_table(f.url, filesystem=http) for f in files).num_rows
     seconds = time.perf_counter() - start
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rows": rows, "seconds": seconds, "peak_mib": peak_mib}))
+    result = {
+        "rows": rows,
+        "seconds": seconds,
+        "peak_mib": peak_mib,
+        "read_mib": peak_mib - before_mib,
+    }
+    print(json.dumps(result))
 
 
 def _measure(reader: str, arg: str, env: dict[str, str], out: Path) -> dict[str, float]:
@@ -188,9 +203,11 @@ def main() -> None:
                 rate = statistics.median(args.rows / r["seconds"] for r in runs)
                 wall = statistics.median(r["seconds"] for r in runs)
                 peak = max(r["peak_mib"] for r in runs)
+                read = max(r["read_mib"] for r in runs)
                 print(
                     f"{reader:<15} {rate:>12,.0f} rows/s  median {wall:6.2f} s  "
-                    f"peak RSS {peak:7.1f} MiB  x{rate / base:.2f} of pull"
+                    f"peak RSS {peak:7.1f} MiB (+{read:.1f} MiB by the read)  "
+                    f"x{rate / base:.2f} of pull"
                 )
             print(f"load average after: {os.getloadavg()[0]:.2f}")
         finally:

@@ -21,10 +21,20 @@ from pathlib import Path
 import pytest
 
 from infra.broker import free_port
+from lake import DeltaStore
+from lake.curation import build_dataset
 from lake.sharing import SharingGate, sharing_gate
 from maxlake.cli import main
 from maxlake.settings import Settings
-from tests.unit.curation.test_build_helpers import TENANT
+from tests.unit.curation.test_build_helpers import (
+    JOBS,
+    T0,
+    TENANT,
+    registry,
+    seeded_lake,
+    spec,
+    write_inspection,
+)
 
 ALL_IDS = '["tenant", "plant", "line", "machine", "part_serial", "lot"]'
 _GATE_KEYS = ("MAXLAKE_LAKE_ROOT", "MAXLAKE_SHARING_MIN_GROUP_SIZE", "MAXLAKE_SHARING_SECRETS_FILE")
@@ -73,6 +83,25 @@ def add_contracts(env: dict[str, str], root: Path, pairs: Iterable[tuple[str, st
         for key in _GATE_KEYS:
             mp.setenv(key, env[key])
         return sharing_gate(Settings())
+
+
+def reference_lake(root: Path) -> tuple[DeltaStore, dict[str, str], SharingGate]:
+    """A seeded lake with ``spindle``, ``other`` and ``doomed`` built under one contract each.
+
+    Returns:
+        The store, the environment of processes over it and the sharing gate.
+    """
+    store = seeded_lake(root / "lake")
+    write_inspection(store, "SN-RAW-4711", ["cnc-101", "cnc-102"], T0)
+    env = lake_env(root, root / "lake")
+    gate = add_contracts(
+        env, root, (("nw-pm", "pm-study"), ("nw-other", "other-study"), ("nw-rev", "rev"))
+    )
+    for name, purpose in (("spindle", "pm-study"), ("other", "other-study"), ("doomed", "rev")):
+        build_dataset(
+            store, spec(name, purpose=purpose), registry=registry(), jobs=JOBS, sharing=gate
+        )
+    return store, env, gate
 
 
 def add_principal(env: dict[str, str], name: str, *grants: str) -> str:

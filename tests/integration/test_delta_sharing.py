@@ -33,20 +33,16 @@ from delta_sharing.rest_client import DataSharingRestClient
 from lake.curation import build_dataset
 from tests.integration.serve_helpers import (
     Service,
-    add_contracts,
     add_principal,
     cli_run,
-    lake_env,
+    reference_lake,
     running_serve,
 )
 from tests.unit.curation.test_build_helpers import (
     JOBS,
-    T0,
     readings,
     registry,
-    seeded_lake,
     spec,
-    write_inspection,
     write_telemetry,
 )
 
@@ -92,7 +88,13 @@ class CountingProxy:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                return  # a client closing its keep-alive connection is not an error here
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -127,17 +129,7 @@ class Lake:
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
     root = tmp_path_factory.mktemp("dsharing")
-    lake_dir = root / "lake"
-    store = seeded_lake(lake_dir)
-    write_inspection(store, "SN-RAW-4711", ["cnc-101", "cnc-102"], T0)
-    env = lake_env(root, lake_dir)
-    gate = add_contracts(
-        env, root, (("nw-pm", "pm-study"), ("nw-other", "other-study"), ("nw-rev", "rev"))
-    )
-    for name, purpose in (("spindle", "pm-study"), ("other", "other-study"), ("doomed", "rev")):
-        build_dataset(
-            store, spec(name, purpose=purpose), registry=registry(), jobs=JOBS, sharing=gate
-        )
+    store, env, gate = reference_lake(root)
     write_telemetry(store, readings(2, value=35.0), first_offset=2000)
     build_dataset(
         store, spec("spindle", purpose="pm-study"), registry=registry(), jobs=JOBS, sharing=gate
@@ -146,7 +138,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
         "ds-team": add_principal(env, "ds-team", "spindle", "doomed"),
         "counted": add_principal(env, "counted", "spindle"),
     }
-    with running_serve(env, root, tokens, lake_dir) as svc:
+    with running_serve(env, root, tokens, root / "lake") as svc:
         proxy = CountingProxy(svc.port)
         try:
             yield Lake(svc, proxy, root)
@@ -245,9 +237,16 @@ def test_a_revoked_version_is_refused(lake: Lake) -> None:
     url = f"{lake.profile('ds-team')}#{SHARE}.doomed.train"
     assert len(delta_sharing.load_as_pandas(url)) > 0
     cli_run(lake.svc.env, "contracts", "revoke", "nw-rev", "--reason", "NDA ended")
-    status, body = _status_of(lambda: delta_sharing.load_as_pandas(url))
+    pinned = {"version": 1, "use_delta_format": False}
+    status, body = _status_of(lambda: delta_sharing.load_as_pandas(url, **pinned))
     assert status == 403
     assert "revoked" in body["message"]
+    assert "NDA" not in body["message"]
+    status, body = _status_of(lambda: delta_sharing.load_as_pandas(url))
+    assert status == 404
+    assert body["errorCode"] == "RESOURCE_DOES_NOT_EXIST"
+    tables = delta_sharing.SharingClient(str(lake.profile("ds-team"))).list_all_tables()
+    assert {t.schema for t in tables} == {"spindle"}
 
 
 def test_an_expired_profile_is_refused_with_the_protocol_error(lake: Lake) -> None:

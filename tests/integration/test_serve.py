@@ -18,21 +18,17 @@ import pytest
 from lake.curation import build_dataset
 from tests.integration.serve_helpers import (
     Service,
-    add_contracts,
     add_principal,
-    lake_env,
+    reference_lake,
     running_serve,
 )
 from tests.unit.curation.test_build_helpers import (
     JOBS,
     PUEBLA,
     STUTTGART,
-    T0,
     TENANT,
     registry,
-    seeded_lake,
     spec,
-    write_inspection,
 )
 
 pytestmark = pytest.mark.integration
@@ -50,17 +46,7 @@ RAW_IDS = [
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     root = tmp_path_factory.mktemp("serve")
-    lake = root / "lake"
-    store = seeded_lake(lake)
-    write_inspection(store, "SN-RAW-4711", ["cnc-101", "cnc-102"], T0)
-    env = lake_env(root, lake)
-    gate = add_contracts(
-        env, root, (("nw-pm", "pm-study"), ("nw-other", "other-study"), ("nw-rev", "rev"))
-    )
-    for name, purpose in (("spindle", "pm-study"), ("other", "other-study"), ("doomed", "rev")):
-        build_dataset(
-            store, spec(name, purpose=purpose), registry=registry(), jobs=JOBS, sharing=gate
-        )
+    store, env, _ = reference_lake(root)
     build_dataset(store, spec("raw"), registry=registry(), jobs=JOBS)
     flawed = spec("flawed", purpose="pm-study", filters={"machine_types": ["reflow_oven"]})
     build_dataset(
@@ -70,7 +56,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "pm-team": add_principal(env, "pm-team", "spindle", "other", "doomed", "raw", "flawed"),
         "nogrant": add_principal(env, "nogrant"),
     }
-    with running_serve(env, root, tokens, lake) as svc:
+    with running_serve(env, root, tokens, root / "lake") as svc:
         yield svc
 
 

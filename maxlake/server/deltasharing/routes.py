@@ -186,9 +186,7 @@ async def list_schemas(request: web.Request) -> web.StreamResponse:
     """The datasets of the share."""
 
     async def run(request: web.Request, ctx: ServiceContext, principal: Principal) -> Any:
-        ref = catalog.TableRef.of(request.match_info["share"], "")
-        await _check_share(request, ctx, principal, "list_schemas", ref)
-        manifests = await asyncio.to_thread(catalog.visible, ctx, principal)
+        ref, manifests = await _visible(request, ctx, principal, "list_schemas")
 
         def build() -> dict[str, object]:
             return _page(
@@ -229,9 +227,7 @@ async def list_all_tables(request: web.Request) -> web.StreamResponse:
     """Every split of every dataset of the share."""
 
     async def run(request: web.Request, ctx: ServiceContext, principal: Principal) -> Any:
-        ref = catalog.TableRef.of(request.match_info["share"], "")
-        await _check_share(request, ctx, principal, "list_all_tables", ref)
-        manifests = await asyncio.to_thread(catalog.visible, ctx, principal)
+        ref, manifests = await _visible(request, ctx, principal, "list_all_tables")
         tables = [(m.name, split) for m in manifests for split in sorted(m.splits)]
 
         def build() -> dict[str, object]:
@@ -387,6 +383,15 @@ def _principal_named(ctx: ServiceContext, name: str) -> Principal | None:
 def _range(request: web.Request) -> str:
     wanted = request.headers.get("Range")
     return f"range {wanted}"[:100] if wanted else "whole file"
+
+
+async def _visible(
+    request: web.Request, ctx: ServiceContext, principal: Principal, op: str
+) -> tuple[catalog.TableRef, list[Manifest]]:
+    """The share asked for (checked) and the newest servable manifest of each granted set."""
+    ref = catalog.TableRef.of(request.match_info["share"], "")
+    await _check_share(request, ctx, principal, op, ref)
+    return ref, await asyncio.to_thread(catalog.visible, ctx, principal)
 
 
 async def _check_share(
