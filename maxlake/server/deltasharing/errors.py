@@ -17,15 +17,20 @@ ERROR_CODES = {
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "RESOURCE_DOES_NOT_EXIST",
+    429: "TOO_MANY_REQUESTS",
     500: "INTERNAL_ERROR",
     503: "TEMPORARILY_UNAVAILABLE",
 }
 
 
-def error_response(status: int, message: str, *, code: str | None = None) -> web.Response:
+def error_response(
+    status: int, message: str, *, headers: dict[str, str] | None = None
+) -> web.Response:
     """A protocol error (``Content-Type: application/json``); 401 carries ``WWW-Authenticate``."""
-    body = {"errorCode": code or ERROR_CODES.get(status, "INTERNAL_ERROR"), "message": message}
-    headers = {"WWW-Authenticate": 'Bearer realm="maxlake"'} if status == 401 else None
+    body = {"errorCode": ERROR_CODES.get(status, "INTERNAL_ERROR"), "message": message}
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="maxlake"'
     return web.Response(
         status=status, text=json.dumps(body), content_type="application/json", headers=headers
     )

@@ -65,7 +65,12 @@ async def _serve(request: web.Request, op: str, operation: Operation) -> web.Str
 
 
 async def _principal(request: web.Request, ctx: ServiceContext, op: str) -> Principal:
-    principal = await ctx.authenticate(request)
+    try:
+        principal = await ctx.authenticate(request)
+    except web.HTTPTooManyRequests as throttled:  # already audited by authenticate
+        detail = json.loads(throttled.text or "{}").get("error", {}).get("detail", "throttled")
+        retry = {"Retry-After": throttled.headers.get("Retry-After", "1")}
+        raise _Refused(error_response(429, detail, headers=retry)) from None
     if principal is not None:
         return principal
     token = _bearer(request)
@@ -353,7 +358,7 @@ async def file(request: web.Request) -> web.StreamResponse:
         name,
         version,
         split,
-        lake_root=ctx.settings.lake_root,
+        lake_root=ctx.settings,
         contracts=ctx.contracts,
     )
     if decision.status == 401:
@@ -490,7 +495,7 @@ async def _metadata(
 
 
 def _split_path(ctx: ServiceContext, manifest: Manifest, split: str) -> Any:
-    folder = curated_root(ctx.settings.lake_root) / manifest.name / f"v{manifest.version}"
+    folder = curated_root(ctx.settings) / manifest.name / f"v{manifest.version}"
     return folder / manifest.splits[split].file
 
 
