@@ -139,7 +139,8 @@ def _child(reader: str, arg: str, out: str) -> None:
         "peak_mib": peak_mib,
         "read_mib": peak_mib - before_mib,
     }
-    print(json.dumps(result))
+    print(json.dumps(result), flush=True)
+    os._exit(0)  # skip interpreter teardown: fsspec's event-loop thread can abort it
 
 
 def _measure(reader: str, arg: str, env: dict[str, str], out: Path) -> dict[str, float]:
@@ -218,7 +219,7 @@ def main() -> None:
 def _wait(port: int) -> None:
     import http.client
 
-    for _ in range(600):
+    for _ in range(3000):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", "/openapi.json")
