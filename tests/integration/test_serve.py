@@ -46,7 +46,7 @@ RAW_IDS = [
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     root = tmp_path_factory.mktemp("serve")
-    store, env, _ = reference_lake(root)
+    store, env, gate = reference_lake(root)
     build_dataset(store, spec("raw"), registry=registry(), jobs=JOBS)
     flawed = spec("flawed", purpose="pm-study", filters={"machine_types": ["reflow_oven"]})
     build_dataset(
