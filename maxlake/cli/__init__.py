@@ -83,10 +83,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 """Top-level command -> (module whose ``register`` adds it, one-line help)."""
 
 _NOISY = ("kafka", "aiokafka", "great_expectations")
+_KAFKA_CLIENTS = ("kafka", "aiokafka")
 
 
 def _quiet_libraries(record: logging.LogRecord) -> bool:
-    """Drop third-party INFO chatter (libraries may reset their own logger levels)."""
+    """Drop third-party INFO chatter (libraries may reset their own logger levels), and the
+    Kafka clients' connection and retry warnings and errors: a command that fails because of
+    them says so in its own one ``maxlake: error:`` line (``-v`` shows them all)."""
+    if record.name.startswith(_KAFKA_CLIENTS):
+        return record.levelno >= logging.CRITICAL
     return record.levelno >= logging.WARNING or not record.name.startswith(_NOISY)
 
 
@@ -147,8 +152,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_quiet_libraries)
-        # kafka-python's own event-loop timing diagnostic, not a fault of the command
-        logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     try:
         code: int = args.handler(args)
         sys.stdout.flush()
