@@ -173,12 +173,15 @@ def build_dataset(
         report("sharing", shared.counts())
         output = _run_job(job, spec, frames, shared.machines, tags)
         _check_output(spec, output)
+    folder = curated_root(store.location) if out_root is None else Path(out_root)
     if sharing is not None and shared is not None:
+        full = output.splits
         output = _without_columns(output, shared.withheld_columns())
         sharing.check_output(spec.name, output.splits, output.files, shared)
+        disclosure = sharing.disclosure(spec.name, full, output.splits, shared, folder)
+        shared = dataclasses.replace(shared, disclosure=disclosure.record())
     report("job", {name: df.height for name, df in output.splits.items()})
 
-    folder = curated_root(store.location) if out_root is None else Path(out_root)
     staging, version = _reserve(folder / spec.name)
     try:
         manifest = _publish(

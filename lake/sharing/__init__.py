@@ -13,6 +13,7 @@ from lake.sharing.errors import (
     ContractConflict,
     ContractError,
     ContractNotFound,
+    DisclosureRefused,
     IdentifierLeak,
     SecretError,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "ContractError",
     "ContractNotFound",
     "ContractStore",
+    "DisclosureRefused",
     "IdentifierLeak",
     "KeyRing",
     "Pseudonymiser",

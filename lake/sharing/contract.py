@@ -146,6 +146,39 @@ class DeidentifySection(_Section):
     suppress_rare: bool = Field(
         True, description="drop rows of machine types fewer tenants than the group size share"
     )
+    time_shift_days: float = Field(
+        30.0,
+        ge=0,
+        le=3650,
+        description="every event time of a plant is moved by one keyed, per-contract offset, "
+        "uniform in +-days (whole seconds); keeps order and spacing within the plant; 0 = off",
+    )
+    value_noise: float = Field(
+        0.01,
+        ge=0,
+        le=0.5,
+        description="relative standard deviation of keyed multiplicative noise on each "
+        "telemetry value (0.01 = 1 %); 0 = off",
+    )
+    max_linkable_share: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="refuse to publish when more than this share of rows links uniquely to "
+        "another published version (disclosure report)",
+    )
+    linkage_tolerance: float = Field(
+        0.001,
+        gt=0,
+        le=1,
+        description="relative tolerance of the nearest-neighbour linkage check",
+    )
+    min_group_size: int | None = Field(
+        None,
+        ge=1,
+        description="refuse to publish when a machine type in the output comes from fewer "
+        "companies; omit for no such limit",
+    )
 
     @model_validator(mode="after")
     def _disjoint(self) -> DeidentifySection:
@@ -202,6 +235,11 @@ class Contract:
         description: free text for the catalog.
         sha256: hash of the file's bytes (recorded in manifests).
         release: identifier columns published in clear.
+        time_shift_days: bound of the keyed per-plant time shift, in days (0 = off).
+        value_noise: relative standard deviation of the telemetry value noise (0 = off).
+        max_linkable_share: disclosure limit on uniquely linkable rows, a share in [0, 1].
+        linkage_tolerance: relative tolerance of the nearest-neighbour check.
+        min_group_size: disclosure limit on companies behind a machine type, or None.
     """
 
     id: str
@@ -219,6 +257,11 @@ class Contract:
     description: str
     sha256: str
     release: tuple[str, ...] = ()
+    time_shift_days: float = 0.0
+    value_noise: float = 0.0
+    max_linkable_share: float = 1.0
+    linkage_tolerance: float = 0.001
+    min_group_size: int | None = None
 
     def covers(self, purpose: str) -> bool:
         """Whether the contract releases data for ``purpose`` (exact or family prefix)."""
@@ -283,6 +326,11 @@ def parse_contract(data: bytes, *, source: str, version: int = 0) -> Contract:
         description=model.description,
         sha256=hashlib.sha256(data).hexdigest(),
         release=tuple(c for c in PSEUDONYMISABLE if c in deid.release),
+        time_shift_days=deid.time_shift_days,
+        value_noise=deid.value_noise,
+        max_linkable_share=deid.max_linkable_share,
+        linkage_tolerance=deid.linkage_tolerance,
+        min_group_size=deid.min_group_size,
     )
 
 

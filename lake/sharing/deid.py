@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +27,7 @@ import polars as pl
 
 from lake.sharing.contract import Contract
 
-__all__ = ["PREFIXES", "Pseudonymiser", "deidentify", "deidentify_machines"]
+__all__ = ["PREFIXES", "Pseudonymiser", "deidentify", "deidentify_machines", "perturb"]
 
 PREFIXES = {
     "tenant": "t",
@@ -71,6 +72,31 @@ class Pseudonymiser:
         message = _SEP.join((self._contract, purpose, *parts)).encode("utf-8")
         return "c_" + hmac.new(self._key, message, hashlib.sha256).hexdigest()[:_HEX_DIGITS]
 
+    def seeds(self, purpose: str) -> tuple[int, int]:
+        """Two 63-bit keyed seeds for ``purpose`` (hash seeds of keyed noise)."""
+        digest = hmac.new(self._key, f"{self._contract}{_SEP}{purpose}".encode(), "sha256")
+        raw = digest.digest()
+        return int.from_bytes(raw[:8]) >> 1, int.from_bytes(raw[8:16]) >> 1
+
+    def shift_seconds(self, scope: Sequence[str], bound_days: float) -> int:
+        """The keyed time offset of a plant (scope: tenant, plant), whole seconds in
+        ``[-bound_days, +bound_days]``."""
+        message = _SEP.join((self._contract, "time-shift", *scope)).encode("utf-8")
+        value = int.from_bytes(hmac.new(self._key, message, hashlib.sha256).digest()[:8])
+        bound = int(bound_days * 86_400)
+        return value % (2 * bound + 1) - bound
+
+    def shift_seconds_expr(self, bound_days: float) -> pl.Expr:
+        """Each row's plant offset (:meth:`shift_seconds`) as an Int64 expression."""
+
+        def apply(series: pl.Series) -> pl.Series:
+            distinct = series.unique().drop_nulls().to_list()
+            mapping = {v: self.shift_seconds(v.split(_SEP), bound_days) for v in distinct}
+            return series.replace_strict(mapping, default=0, return_dtype=pl.Int64)
+
+        joined = pl.concat_str([pl.col("tenant"), pl.col("plant")], separator=_SEP)
+        return joined.map_batches(apply, return_dtype=pl.Int64, is_elementwise=True)
+
     def expr(self, column: str) -> pl.Expr:
         """An expression replacing ``column`` with its pseudonym (computed once per value)."""
         scope = _SCOPES[column]
@@ -102,6 +128,51 @@ class Pseudonymiser:
         ).alias("machines")
 
 
+_TIME_COLUMNS = ("event_time", "sent_time", "ingested_at", "process_start", "process_end")
+_UNIT = 2.0**-53
+_GRID = 2.0**16
+"""Noisy values are rounded to multiples of 2**-16: sums of them are exact in float64, so a
+job's aggregates do not depend on summation order and builds stay reproducible."""
+
+
+def perturb(
+    lf: pl.LazyFrame, kind: str, contract: Contract, pseudonymiser: Pseudonymiser
+) -> pl.LazyFrame:
+    """Linkage protection of one tenant's raw rows (before pseudonymisation).
+
+    * Time shift (``time_shift_days`` > 0): every time column of a plant's rows moves by one
+      offset, ``HMAC(key, contract, "time-shift", tenant, plant)`` mapped to whole seconds in
+      ``[-days, +days]``; order and spacing within the plant are kept (so jobs that join a
+      plant's machines, parts and events still line up), and ``date`` follows ``event_time``.
+    * Value noise (``value_noise`` > 0, telemetry): ``value * (1 + value_noise * z)`` with
+      ``z`` standard normal from two keyed hashes of (event_id, tag, reading_index)
+      (Box-Muller), so the same reading gets the same noise in every build under the contract
+      and unrelated noise under another contract; the result is rounded to a multiple of
+      2**-16 (see ``_GRID``).
+    """
+    schema = lf.collect_schema()
+    exprs: list[pl.Expr] = []
+    if contract.time_shift_days > 0:
+        offset = pseudonymiser.shift_seconds_expr(contract.time_shift_days)
+        exprs += [
+            (pl.col(c) + pl.duration(seconds=offset)).alias(c) for c in _TIME_COLUMNS if c in schema
+        ]
+    if contract.value_noise > 0 and kind == "telemetry" and "value" in schema:
+        first, second = pseudonymiser.seeds("value-noise")
+        row = pl.struct("event_id", "tag", "reading_index")
+        u1 = (row.hash(seed=first) // 2048).cast(pl.Float64) * _UNIT + _UNIT / 2
+        u2 = (row.hash(seed=second) // 2048).cast(pl.Float64) * _UNIT
+        z = (-2.0 * u1.log()).sqrt() * (2.0 * math.pi * u2).cos()
+        noisy = pl.col("value") * (1.0 + contract.value_noise * z)
+        exprs.append((noisy * _GRID).round() / _GRID)
+    if not exprs:
+        return lf
+    out = lf.with_columns(exprs)
+    if contract.time_shift_days > 0 and "date" in schema:
+        out = out.with_columns(pl.col("event_time").dt.date().alias("date"))
+    return out
+
+
 def deidentify(
     lf: pl.LazyFrame, kind: str, contract: Contract, pseudonymiser: Pseudonymiser
 ) -> pl.LazyFrame:
@@ -112,6 +183,7 @@ def deidentify(
     contract's confidential columns become null. Columns keep their names and types, so the
     feature jobs run unchanged.
     """
+    lf = perturb(lf, kind, contract, pseudonymiser)
     schema = lf.collect_schema()
     exprs: list[pl.Expr] = [pseudonymiser.expr("event_id")]
     for column in contract.pseudonymise:

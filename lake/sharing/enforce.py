@@ -29,7 +29,14 @@ import polars as pl
 
 from lake.sharing.contract import Contract
 from lake.sharing.deid import Pseudonymiser, deidentify, deidentify_machines
-from lake.sharing.errors import IdentifierLeak
+from lake.sharing.disclosure import (
+    DisclosureReport,
+    linkage,
+    machine_type_groups,
+    published_versions,
+    read_splits,
+)
+from lake.sharing.errors import ContractNotFound, IdentifierLeak
 from lake.sharing.keys import KeyRing
 from lake.sharing.leaks import frame_leaks, parquet_statistics, text_leaks
 from lake.sharing.store import ContractStore
@@ -37,6 +44,7 @@ from lake.sharing.store import ContractStore
 __all__ = ["SharedInputs", "SharingGate"]
 
 _MACHINE = ["tenant", "plant", "line", "machine"]
+_STRUCTURE = ("tenant", "plant", "line")
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class SharedInputs:
     forbidden: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
     pseudonymisers: Mapping[str, Pseudonymiser] = field(default_factory=dict, repr=False)
     rare_types: frozenset[str] = field(default_factory=frozenset, repr=False)
+    disclosure: Mapping[str, Any] | None = None
 
     def contract_refs(self, dataset: str) -> list[Mapping[str, Any]]:
         """The manifest's ``contracts``: id, version, file hash and the per-set opaque ``ref``.
@@ -90,15 +99,18 @@ class SharedInputs:
                     raise IdentifierLeak(dataset, f"{path.name} statistics", hits)
 
     def withheld_columns(self) -> tuple[str, ...]:
-        """Output columns left out of the published set: ``tenant`` unless every contract
-        releases it."""
-        if self.contracts and all(c.releases_tenant for c in self.contracts):
-            return ()
-        return ("tenant",)
+        """Output columns left out of the published set: ``tenant``, ``plant`` and ``line``
+        unless every contract releases them (they give away a company's shape)."""
+        return tuple(
+            column
+            for column in _STRUCTURE
+            if not (self.contracts and all(column in c.release for c in self.contracts))
+        )
 
     def record(self) -> dict[str, Any]:
         """The manifest's ``sharing`` entry (counts only: no tenant or machine names)."""
         return {
+            **({"disclosure": dict(self.disclosure)} if self.disclosure is not None else {}),
             "enforced": True,
             "stage": "inputs",
             "purpose": self.purpose,
@@ -226,6 +238,59 @@ class SharingGate:
             hits = text_leaks(data, raw)
             if hits:
                 raise IdentifierLeak(dataset, file, hits)
+
+    def disclosure(
+        self,
+        dataset: str,
+        output: Mapping[str, pl.DataFrame],
+        published: Mapping[str, pl.DataFrame],
+        shared: SharedInputs,
+        curated: Path,
+    ) -> DisclosureReport:
+        """The disclosure report of a new version, checked against its contracts' limits.
+
+        Args:
+            dataset: the dataset name (messages).
+            output: the job's splits before columns were withheld (for the group sizes).
+            published: the splits as they will be published (for linkage).
+            shared: what :meth:`apply` let through.
+            curated: the curated root holding the other published versions.
+
+        Raises:
+            DisclosureRefused: a contract's ``max_linkable_share`` or ``min_group_size`` is
+                exceeded; nothing may be published.
+        """
+        ours = {c.tenant: c.id for c in shared.contracts}
+        others = []
+        for manifest, folder in published_versions(curated):
+            used = {}
+            for ref in manifest.get("contracts", []):
+                try:
+                    used[self.store.get(str(ref["id"])).tenant] = str(ref["id"])
+                except (ContractNotFound, KeyError):
+                    continue
+            common = set(used) & set(ours)
+            if common and any(used[t] != ours[t] for t in common):
+                others.append(read_splits(folder, manifest))
+        new = pl.concat(list(published.values()), how="diagonal_relaxed")
+        tolerance = min((c.linkage_tolerance for c in shared.contracts), default=0.001)
+        exact, key, nearest = linkage(new, others, tolerance)
+        smallest, types = machine_type_groups(output, shared.machines)
+        report = DisclosureReport(
+            rows=new.height,
+            compared_versions=len(others),
+            exact_share=round(exact, 6),
+            exact_key=key,
+            nearest_share=round(nearest, 6),
+            tolerance=tolerance,
+            machine_type_min_companies=smallest,
+            machine_types=types,
+            withheld_columns=list(shared.withheld_columns()),
+        )
+        report.enforce(
+            dataset, [(c.max_linkable_share, c.min_group_size) for c in shared.contracts]
+        )
+        return report
 
     def _release(
         self, kind: str, lf: pl.LazyFrame, contracts: Mapping[str, Contract]

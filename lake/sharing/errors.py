@@ -10,6 +10,7 @@ __all__ = [
     "ContractConflict",
     "ContractError",
     "ContractNotFound",
+    "DisclosureRefused",
     "IdentifierLeak",
     "SecretError",
 ]
@@ -60,3 +61,12 @@ class IdentifierLeak(TerminalError):
         )
         self.dataset = dataset
         self.column = column
+
+
+class DisclosureRefused(TerminalError):
+    """A build's disclosure report exceeds a contract's limit; nothing was published."""
+
+    def __init__(self, dataset: str, reason: str) -> None:
+        super().__init__(f"dataset {dataset!r} not published: {reason}")
+        self.dataset = dataset
+        self.reason = reason

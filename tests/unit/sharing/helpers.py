@@ -20,6 +20,7 @@ def contract_toml(
     pseudonymise: str = '["tenant", "plant", "line", "machine", "part_serial", "lot"]',
     extra_share: str = "",
     suppress_rare: bool = False,
+    extra_deid: str = "",
 ) -> bytes:
     """A contract file releasing telemetry and inspections of ``tenant``."""
     return (
@@ -32,6 +33,7 @@ def contract_toml(
         "[deidentify]\n"
         f"pseudonymise = {pseudonymise}\n"
         f"suppress_rare = {'true' if suppress_rare else 'false'}\n"
+        f"{extra_deid}"
     ).encode()
 
 

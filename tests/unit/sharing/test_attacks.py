@@ -49,10 +49,11 @@ def _registry(tmp_path: Path) -> Registry:
     return load_registry(path)
 
 
-def _rival_machine_events(store: DeltaStore) -> None:
+def _rival_rows(store: DeltaStore, kind: str, count: int, **body: object) -> None:
+    """``count`` hourly rows of ``kind`` from the rival's one cnc_mill, with ``body`` columns."""
     rows = [
         {
-            "event_id": f"me-{i}",
+            "event_id": f"{kind}-{i}",
             "schema_version": 1,
             "tenant": RIVAL,
             "plant": "lyon",
@@ -61,20 +62,33 @@ def _rival_machine_events(store: DeltaStore) -> None:
             "event_time": T0 + timedelta(hours=i),
             "sent_time": None,
             "date": T0.date(),
-            "event_type": "state",
-            "state": "RUNNING",
-            "alarm_code": None,
-            "alarm_severity": None,
-            "alarm_text": None,
-            "kafka_topic": f"maxlake.{RIVAL}.machine_event",
+            "kafka_topic": f"maxlake.{RIVAL}.{kind}",
             "kafka_partition": 0,
             "kafka_offset": i,
             "ingested_at": T0 + timedelta(hours=i),
+            **{k: v(i) if callable(v) else v for k, v in body.items()},
         }
-        for i in range(3)
+        for i in range(count)
     ]
-    table = pa.Table.from_pylist(rows, schema=silver_schema("machine_event"))
-    store.append(silver_table("machine_event"), table, partition_by=SILVER_PARTITIONS, txns={})
+    table = pa.Table.from_pylist(rows, schema=silver_schema(kind))
+    store.append(silver_table(kind), table, partition_by=SILVER_PARTITIONS, txns={})
+
+
+def _rival_machine_events(store: DeltaStore) -> None:
+    _rival_rows(store, "machine_event", 3, event_type="state", state="RUNNING")
+
+
+def _rival_telemetry(store: DeltaStore) -> None:
+    _rival_rows(
+        store,
+        "telemetry",
+        12,
+        reading_index=0,
+        tag="spindle_temp",
+        value=lambda i: 30.5 + i / 7,
+        unit="degC",
+        quality="GOOD",
+    )
 
 
 def _contract(cid: str, tenant: str, kinds: str, deid: str = "") -> bytes:

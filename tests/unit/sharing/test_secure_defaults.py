@@ -73,7 +73,8 @@ def test_an_identifier_is_clear_only_when_released_by_name(tmp_path: Path) -> No
     train = load("spindle", 1, "train", lake_root=store.root)
     assert set(train.get_column("machine")) <= {m for _, _, ms in (STUTTGART, PUEBLA) for m in ms}
     assert set(train.get_column("tenant")) == {TENANT}
-    assert all(p.startswith("p_") for p in train.get_column("plant"))
+    assert "plant" not in train.columns
+    assert "line" not in train.columns
 
 
 def test_published_manifests_name_no_contract_and_no_revocation_reason(tmp_path: Path) -> None:

@@ -1,0 +1,190 @@
+"""The build-time disclosure report: how far a new dataset version can be linked or singled out.
+
+Every version built under contracts carries a ``disclosure`` entry in its manifest:
+
+* **linkage** — the share of the new version's rows that can be linked *uniquely* to a row of
+  another published version built from the same tenants under another contract:
+
+  - ``exact_share``: equal values on a candidate key, found in exactly one row on each side.
+    Candidate keys are every pair (one time column, one float column) the two versions have in
+    common, all their common time columns together, and all their common float columns
+    together; the largest share over the keys is reported (an attacker picks the best key).
+  - ``nearest_share``: rows whose nearest neighbour on the first common float column (an
+    as-of join, strategy ``nearest``) agrees on *every* common float column within the relative
+    ``tolerance`` (``|a - b| <= tolerance * max(|a|, |b|)``).
+
+* **groups** — for each machine type in the output, the number of companies contributing rows
+  of it; ``machine_type_min_companies`` is the smallest such group (k of k-anonymity, Sweeney
+  2002, counted over machine types). ``withheld_columns`` lists the structure left out of the
+  set (tenant, plant and line unless released), which is what keeps the shape of a company
+  (machines per line and plant) out of it.
+
+A contract sets limits (``max_linkable_share``, ``min_group_size``); a build over any limit of
+any of its contracts publishes nothing and names the limit (:class:`DisclosureRefused`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from lake.sharing.errors import DisclosureRefused
+
+__all__ = [
+    "DisclosureReport",
+    "linkage",
+    "machine_type_groups",
+    "published_versions",
+    "read_splits",
+]
+
+_MAX_FLOAT_COLUMNS = 12
+_MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class DisclosureReport:
+    """What the manifest's ``disclosure`` entry holds (see the module doc)."""
+
+    rows: int
+    compared_versions: int
+    exact_share: float
+    exact_key: list[str]
+    nearest_share: float
+    tolerance: float
+    machine_type_min_companies: int | None
+    machine_types: int
+    withheld_columns: list[str]
+
+    def record(self) -> dict[str, Any]:
+        """The JSON-ready manifest entry."""
+        return asdict(self)
+
+    def enforce(self, dataset: str, limits: Iterable[tuple[float, int | None]]) -> None:
+        """Raise :class:`DisclosureRefused` when a contract's limit is exceeded.
+
+        Args:
+            dataset: the dataset name (for the message).
+            limits: ``(max_linkable_share, min_group_size)`` of each contract.
+        """
+        for max_share, min_group in limits:
+            worst = max(self.exact_share, self.nearest_share)
+            if worst > max_share:
+                raise DisclosureRefused(
+                    dataset,
+                    f"{worst:.1%} of rows link to another published version "
+                    f"(exact on {', '.join(self.exact_key) or '-'}: {self.exact_share:.1%}, "
+                    f"nearest within {self.tolerance:g}: {self.nearest_share:.1%}); "
+                    f"a contract allows at most {max_share:.1%}",
+                )
+            smallest = self.machine_type_min_companies
+            if min_group is not None and smallest is not None and smallest < min_group:
+                raise DisclosureRefused(
+                    dataset,
+                    f"a machine type in the output hides among {smallest} company(ies); "
+                    f"a contract asks for at least {min_group}",
+                )
+
+
+def linkage(
+    new: pl.DataFrame, others: Sequence[pl.DataFrame], tolerance: float
+) -> tuple[float, list[str], float]:
+    """``(exact_share, exact_key, nearest_share)`` of ``new`` against ``others``."""
+    exact, key, nearest = 0.0, list[str](), 0.0
+    if new.height == 0:
+        return exact, key, nearest
+    for other in others:
+        times, floats = _link_columns(new, other)
+        for candidate in _candidate_keys(times, floats):
+            share = _unique_matches(new, other, candidate) / new.height
+            if share > exact:
+                exact, key = share, candidate
+        if floats:
+            nearest = max(nearest, _nearest(new, other, floats, tolerance) / new.height)
+    return exact, key, nearest
+
+
+def machine_type_groups(
+    splits: Mapping[str, pl.DataFrame], machines: pl.DataFrame
+) -> tuple[int | None, int]:
+    """``(smallest number of companies behind a machine type, number of types)`` of the output.
+
+    Rows are traced to machines by the longest prefix of tenant/plant/line/machine the splits
+    carry; None when they carry too little to tell.
+    """
+    keys: list[str] = []
+    for column in ("tenant", "plant", "line", "machine"):
+        if not splits or not all(column in df.columns for df in splits.values()):
+            break
+        keys.append(column)
+    if len(keys) < 2:
+        return None, 0
+    rows = pl.concat([df.select(keys) for df in splits.values()], how="vertical").unique()
+    typed = rows.join(machines.select(*keys, "machine_type").unique(), on=keys)
+    counts = typed.group_by("machine_type").agg(pl.col("tenant").n_unique().alias("n"))
+    if counts.height == 0:
+        return None, 0
+    return int(counts["n"].min()), counts.height  # type: ignore[arg-type]
+
+
+def published_versions(curated: Path) -> Iterator[tuple[dict[str, Any], Path]]:
+    """Stored manifests (as JSON objects) and folders of every published version."""
+    if not curated.is_dir():
+        return
+    for path in sorted(curated.glob(f"*/v*/{_MANIFEST}")):
+        try:
+            yield json.loads(path.read_bytes()), path.parent
+        except (OSError, ValueError):
+            continue
+
+
+def read_splits(folder: Path, manifest: Mapping[str, Any]) -> pl.DataFrame:
+    """Every split of a published version, stacked (columns of the first split's schema)."""
+    frames = [pl.read_parquet(folder / s["file"]) for s in manifest.get("splits", {}).values()]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def _link_columns(new: pl.DataFrame, other: pl.DataFrame) -> tuple[list[str], list[str]]:
+    common = [c for c in new.columns if c in other.columns]
+    times = [c for c in common if new.schema[c].is_temporal() and other.schema[c].is_temporal()]
+    floats = [c for c in common if new.schema[c].is_float() and other.schema[c].is_float()]
+    return times, floats[:_MAX_FLOAT_COLUMNS]
+
+
+def _candidate_keys(times: list[str], floats: list[str]) -> list[list[str]]:
+    keys: list[list[str]] = [[t, f] for t in times for f in floats]
+    if times:
+        keys.append(times)
+    if floats:
+        keys.append(floats)
+    return keys
+
+
+def _unique_matches(new: pl.DataFrame, other: pl.DataFrame, key: list[str]) -> int:
+    def once(frame: pl.DataFrame) -> pl.DataFrame:
+        counted = frame.select(key).drop_nulls().group_by(key).len()
+        return counted.filter(pl.col("len") == 1).drop("len")
+
+    return once(new).join(once(other), on=key, how="inner", nulls_equal=False).height
+
+
+def _nearest(new: pl.DataFrame, other: pl.DataFrame, floats: list[str], tolerance: float) -> int:
+    first = floats[0]
+    left = new.select(floats).drop_nulls(first).with_row_index("_row").sort(first)
+    right = other.select(floats).drop_nulls(first).rename({c: f"{c}_o" for c in floats})
+    right = right.sort(f"{first}_o")
+    if left.height == 0 or right.height == 0:
+        return 0
+    joined = left.join_asof(right, left_on=first, right_on=f"{first}_o", strategy="nearest")
+    close = pl.lit(True)
+    for column in floats:
+        a, b = pl.col(column), pl.col(f"{column}_o")
+        scale = pl.max_horizontal(a.abs(), b.abs())
+        within = ((a - b).abs() <= tolerance * scale) | (a.is_null() & b.is_null())
+        close = close & within.fill_null(False)
+    return int(joined.select(close.sum()).item())

@@ -1,0 +1,193 @@
+"""Linkage and re-identification, played by a partner holding two published sets.
+
+The issue's two joins: a part-quality style set joined to another contract's set on
+(process_start, process_end), and a predictive-maintenance style set joined on
+(window_start, a float feature). Under the default contract options (keyed per-plant time
+shift, keyed value noise) neither links; with both options turned off the disclosure report
+sees the linkage and the build refuses to publish. Re-identification by structure (machines per
+line and plant matched against the alliance registry) fails because tenant, plant and line are
+withheld.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from lake import DeltaStore
+from lake.curation import FeatureInfo, JobInputs, JobOutput, build_dataset, load, parse_spec
+from lake.sharing import DisclosureRefused
+from schemas import load_registry
+from tests.unit.curation.test_build_helpers import T0, TENANT, seeded_lake, write_inspection
+from tests.unit.sharing.helpers import Sharing
+from tests.unit.sharing.test_attacks import RIVAL, _registry
+
+KEYS = ["tenant", "plant", "line", "machine"]
+
+
+def parts(inputs: JobInputs) -> JobOutput:
+    """One row per inspected part: serial, process times and the result."""
+    rows = (
+        inputs.inspections.select(*KEYS, "part_serial", "process_start", "process_end", "result")
+        .sort("process_start", "part_serial")
+        .collect()
+    )
+    return JobOutput(
+        splits={"train": rows},
+        features=[FeatureInfo("process_end", "s", "end of processing")],
+        label_columns=["result"],
+        key_columns=[*KEYS, "part_serial"],
+    )
+
+
+def windows(inputs: JobInputs) -> JobOutput:
+    """Mean of each machine's readings per 6 h window (a predictive-maintenance shape)."""
+    rows = (
+        inputs.telemetry.sort("event_time")
+        .group_by_dynamic("event_time", every="6h", group_by=KEYS, start_by="window")
+        .agg(pl.col("value").mean().alias("mean_value"), pl.len().alias("readings"))
+        .rename({"event_time": "window_start"})
+        .with_columns((pl.col("mean_value") > 31).cast(pl.Int8).alias("hot"))
+        .sort(*KEYS, "window_start")
+        .collect()
+    )
+    return JobOutput(
+        splits={"train": rows},
+        features=[FeatureInfo("mean_value", "degC", "mean reading")],
+        label_columns=["hot"],
+        key_columns=[*KEYS, "window_start"],
+    )
+
+
+JOBS = {"parts": parts, "windows": windows}
+
+
+def _contract(cid: str, purpose: str, deid: str) -> bytes:
+    return (
+        f'id = "{cid}"\ntenant = "{TENANT}"\npurposes = ["{purpose}"]\n'
+        '[share]\nkinds = ["telemetry", "inspection"]\n'
+        f"[deidentify]\nsuppress_rare = false\n{deid}"
+    ).encode()
+
+
+def _build(store: DeltaStore, sharing: Sharing, name: str, job: str, purpose: str) -> None:
+    spec = parse_spec(
+        {"name": name, "purpose": purpose, "job": job, "filters": {"tenants": [TENANT]}},
+        jobs=JOBS,
+    )
+    build_dataset(
+        store,
+        spec,
+        registry=load_registry(),
+        jobs=JOBS,
+        sharing=sharing.gate,
+        allow_failed_quality=True,
+    )
+
+
+def _lake(root: Path) -> DeltaStore:
+    store = seeded_lake(root)
+    for i in range(12):
+        write_inspection(store, f"SN-{i:04d}", ["cnc-101"], T0 + timedelta(minutes=7 * i + 3))
+    return store
+
+
+def _two_sets(tmp_path: Path, job: str, deid: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    store = _lake(tmp_path / "lake")
+    sharing = Sharing(tmp_path, min_group_size=1)
+    sharing.add(_contract("nw-a", "study-a", deid))
+    sharing.add(_contract("nw-b", "study-b", deid + 'release = ["part_serial"]\n'))
+    _build(store, sharing, "set-a", job, "study-a")
+    _build(store, sharing, "set-b", job, "study-b")
+    return (
+        load("set-a", 1, "train", lake_root=store.root),
+        load("set-b", 1, "train", lake_root=store.root),
+    )
+
+
+def test_part_sets_of_two_contracts_do_not_join_on_process_times(tmp_path: Path) -> None:
+    a, b = _two_sets(tmp_path, "parts", "")
+    assert a.height == b.height == 12
+
+    linked = a.join(b, on=["process_start", "process_end"], how="inner")
+
+    assert linked.height == 0, "pseudonymised serials reversed through process times"
+
+
+def test_window_sets_of_two_contracts_do_not_join_on_window_and_feature(tmp_path: Path) -> None:
+    a, b = _two_sets(tmp_path, "windows", "max_linkable_share = 1.0\n")
+    assert a.height == b.height > 0
+
+    exact = a.join(b, on=["window_start", "mean_value"], how="inner")
+    assert exact.height == 0
+    nearest = a.sort("mean_value").join_asof(
+        b.sort("mean_value"), on="mean_value", by="window_start", tolerance=1e-9
+    )
+    assert nearest.get_column("machine_right").null_count() == nearest.height
+
+
+def test_without_protection_the_report_sees_the_link_and_refuses(tmp_path: Path) -> None:
+    off = "time_shift_days = 0\nvalue_noise = 0\n"
+    with pytest.raises(DisclosureRefused, match="process_end"):
+        _two_sets(tmp_path, "parts", off)
+
+
+def test_the_report_is_in_every_manifest(tmp_path: Path) -> None:
+    store = _lake(tmp_path / "lake")
+    sharing = Sharing(tmp_path, min_group_size=1)
+    sharing.add(_contract("nw-a", "study-a", ""))
+    _build(store, sharing, "set-a", "windows", "study-a")
+    from lake.curation import show
+
+    report = show("set-a", 1, lake_root=store.root).sharing["disclosure"]  # type: ignore[index]
+    assert report["compared_versions"] == 0
+    assert report["exact_share"] == 0.0
+    assert report["withheld_columns"] == ["tenant", "plant", "line"]
+    assert report["machine_type_min_companies"] == 1
+
+
+def test_structure_does_not_single_out_a_company_in_the_registry(tmp_path: Path) -> None:
+    """The attacker's shape match: machines per (plant, line) per company, against the
+    registry's shapes of the companies running the machine type."""
+    store = seeded_lake(tmp_path / "lake")
+    from tests.unit.sharing.test_attacks import _rival_telemetry
+
+    _rival_telemetry(store)
+    sharing = Sharing(tmp_path, min_group_size=2)
+    for cid, tenant in (("nw-pm", TENANT), ("rival-pm", RIVAL)):
+        sharing.add(
+            (
+                f'id = "{cid}"\ntenant = "{tenant}"\npurposes = ["pm"]\n'
+                '[share]\nkinds = ["telemetry"]\n[deidentify]\nmax_linkable_share = 1.0\n'
+            ).encode()
+        )
+    registry = _registry(tmp_path)
+    spec = parse_spec(
+        {"name": "pm", "purpose": "pm", "job": "windows", "filters": {"tenants": [TENANT, RIVAL]}},
+        jobs=JOBS,
+    )
+    manifest = build_dataset(
+        store, spec, registry=registry, jobs=JOBS, sharing=sharing.gate, allow_failed_quality=True
+    )
+    published = load("pm", 1, "train", lake_root=store.root)
+    assert published.height > 0
+
+    machines = pl.from_arrow(registry.machines())
+    assert isinstance(machines, pl.DataFrame)
+    shapes = {
+        t: sorted(g.group_by("plant", "line").len()["len"].to_list())
+        for (t,), g in machines.filter(pl.col("machine_type") == "cnc_mill").group_by("tenant")
+    }
+    named: list[str] = []
+    if {"tenant", "plant", "line"} <= set(published.columns):
+        for (_,), rows in published.group_by("tenant"):
+            shape = sorted(
+                rows.group_by("plant", "line").agg(pl.col("machine").n_unique())["machine"]
+            )
+            named += [t for t, s in shapes.items() if s == shape]
+    assert named == [], f"the set's structure names {named}"
+    assert manifest.sharing is not None
+    assert manifest.sharing["disclosure"]["machine_type_min_companies"] == 2
