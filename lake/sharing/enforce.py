@@ -94,7 +94,7 @@ class SharedInputs:
         raw = self.hidden()
         for path in files:
             if path.suffix == ".parquet":
-                hits = text_leaks("\x1f".join(parquet_statistics(path)).encode(), raw)
+                hits = sum(1 for v in parquet_statistics(path) if text_leaks(v.encode(), raw))
                 if hits:
                     raise IdentifierLeak(dataset, f"{path.name} statistics", hits)
 

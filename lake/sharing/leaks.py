@@ -10,6 +10,7 @@ hex digits would otherwise match every one of them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 __all__ = ["PSEUDONYM_PATTERN", "frame_leaks", "parquet_statistics", "text_leaks"]
 
 PSEUDONYM_PATTERN = r"^(t|p|l|m|s|lot|e|c)_[0-9a-f]{20}$"
+_PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
 
 
 def frame_leaks(frame: pl.DataFrame, raw: Sequence[str]) -> dict[str, int]:
@@ -48,12 +50,17 @@ def text_leaks(data: bytes, raw: Sequence[str]) -> int:
 
 
 def parquet_statistics(path: Path) -> list[str]:
-    """Every min/max statistic and key-value metadata value of a Parquet file, as text."""
+    """Every min/max statistic and key-value metadata value of a Parquet file, as text, less
+    the gate's own pseudonyms and the serialised Arrow schema (base64, column names only)."""
     meta = pq.ParquetFile(path).metadata
-    out: list[str] = [v.decode("utf-8", "replace") for v in (meta.metadata or {}).values()]
+    out: list[str] = [
+        v.decode("utf-8", "replace")
+        for k, v in (meta.metadata or {}).items()
+        if k != b"ARROW:schema"
+    ]
     for group in range(meta.num_row_groups):
         for column in range(meta.num_columns):
             stats = meta.row_group(group).column(column).statistics
             if stats is not None and stats.has_min_max:
                 out += [str(stats.min), str(stats.max)]
-    return out
+    return [v for v in out if not _PSEUDONYM.fullmatch(v)]

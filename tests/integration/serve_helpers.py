@@ -46,6 +46,9 @@ def contract_toml(cid: str, purpose: str) -> str:
         f'id = "{cid}"\ntenant = "{TENANT}"\npurposes = ["{purpose}"]\n'
         '[share]\nkinds = ["telemetry", "inspection"]\n'
         f"[deidentify]\npseudonymise = {ALL_IDS}\nsuppress_rare = true\n"
+        # five rows and one float feature: chance near matches between two contracts' sets
+        # would exceed the default disclosure limit (see docs/SECURITY.md)
+        "max_linkable_share = 1.0\n"
     )
 
 
@@ -55,6 +58,7 @@ def lake_env(root: Path, lake: Path) -> dict[str, str]:
         **os.environ,
         "MAXLAKE_LAKE_ROOT": str(lake),
         "MAXLAKE_SHARING_MIN_GROUP_SIZE": "1",
+        "MAXLAKE_AUTH_BACKOFF_WINDOW_S": "86400",
         "MAXLAKE_SHARING_SECRETS_FILE": str(root / "secrets" / "keys.json"),
     }
     env.pop("MAXLAKE_TOKEN", None)
