@@ -96,8 +96,8 @@ def contracts(root: Path, purposes: list[str]) -> None:
 def auc(
     train: pl.DataFrame, test: pl.DataFrame, features: list[str], label: str, positive: object
 ) -> float:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.metrics import roc_auc_score
+    from sklearn.ensemble import HistGradientBoostingClassifier  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     numeric = [c for c in features if train.schema[c].is_numeric()]
     x_train = train.select(numeric).to_numpy()
