@@ -151,6 +151,12 @@ class Settings(BaseSettings):
     )
     token: SecretStr | None = Field(None, description="principal token for `datasets pull`")
     server_host: str = Field("127.0.0.1", description="address `maxlake serve` listens on")
+    auth_backoff_failures: int = Field(
+        5, ge=1, description="failed tokens of one key id or address before it is refused (429)"
+    )
+    auth_backoff_window_s: float = Field(
+        60.0, gt=0, description="seconds over which failed tokens are counted"
+    )
     server_port: int = Field(8470, ge=0, le=65535, description="port of `maxlake serve`")
     share_name: str = Field(
         "curated",

@@ -47,6 +47,10 @@ class ServiceContext:
             contracts=ContractStore(contracts_dir(settings)),
             audit_log=AuditLog(DeltaStore.from_settings(settings)),
             signer=UrlSigner(_url_key(settings), ttl_s=settings.share_url_ttl_s),
+            backoff=Backoff(
+                free_failures=settings.auth_backoff_failures,
+                window_s=settings.auth_backoff_window_s,
+            ),
         )
 
     async def authenticate(self, request: web.Request) -> Principal | None:
