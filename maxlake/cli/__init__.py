@@ -149,9 +149,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     redact.install()
-    if not args.verbose:
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(_quiet_libraries)
+    quieted = [] if args.verbose else list(logging.getLogger().handlers)
+    for handler in quieted:
+        handler.addFilter(_quiet_libraries)
+    try:
+        return _run(args)
+    finally:
+        for handler in quieted:
+            handler.removeFilter(_quiet_libraries)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's handler with its failures turned into one ``maxlake: error:`` line."""
     try:
         code: int = args.handler(args)
         sys.stdout.flush()

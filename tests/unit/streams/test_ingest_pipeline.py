@@ -4,6 +4,7 @@ whose batches differ from the first attempt, and GX failures isolated by bisecti
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -141,9 +142,7 @@ def test_a_tombstone_has_its_own_reason_apart_from_an_empty_payload(tmp_path: Pa
 
 
 def test_a_redelivered_batch_counts_warnings_of_new_offsets_only(tmp_path: Path) -> None:
-    payloads = [
-        _wrong_unit(e.payload) if i % 2 else e.payload for i, e in enumerate(telemetry(200))
-    ]
+    payloads = [_sent_late(e.payload) if i % 2 else e.payload for i, e in enumerate(telemetry(200))]
     worker = pipeline(tmp_path)
     worker.process("telemetry", messages(payloads[:100]))
     worker.process("telemetry", messages(payloads))  # offsets 0..99 again, then 100..199
@@ -168,9 +167,9 @@ def test_a_redelivered_batch_counts_warnings_of_new_offsets_only(tmp_path: Path)
     assert counted == expected
 
 
-def _wrong_unit(payload: bytes) -> bytes:
-    """The event with every reading in a unit the registry does not name (a warning)."""
+def _sent_late(payload: bytes) -> bytes:
+    """The event sent two hours after its event time (a warning: ``sent_time_lag``)."""
     event = orjson.loads(payload)
-    for reading in event.get("readings") or [event.get("reading")]:
-        reading["unit"] = "furlong"
+    sent = datetime.fromisoformat(event["event_time"].replace("Z", "+00:00")) + timedelta(hours=2)
+    event["sent_time"] = sent.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return orjson.dumps(event)
