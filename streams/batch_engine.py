@@ -106,6 +106,7 @@ class BatchEngine:
         self._next: dict[TopicPartition, int] = {}
         self._topic_ids: dict[str, str] = {}
         self._positions: dict[TopicPartition, int] = {}
+        self._sought: dict[TopicPartition, int] = {}
         self._out_of_range: dict[TopicPartition, int] = {}
         self.repeats_dropped = 0
 
@@ -238,9 +239,13 @@ class BatchEngine:
         """Positions that moved since the last batch: the next offset to read per partition.
 
         With ``read_committed`` a position also moves past transaction markers and aborted
-        records, which no batch holds; committing it lets the group's lag reach zero.
+        records, which no batch holds; committing it lets the group's lag reach zero. A
+        position sought on assignment (the lake holds more than the group committed, e.g. a
+        batch whose commit the previous owner lost in a rebalance) is committed too, even if no
+        record follows it.
         """
-        moved: dict[TopicPartition, int] = {}
+        moved = {tp: o for tp, o in self._sought.items() if tp not in self._out_of_range}
+        self._sought.clear()
         for tp in consumer.assignment():
             if tp in self._out_of_range:
                 continue
@@ -330,6 +335,7 @@ class BatchEngine:
             dropped = self._filling.pop(tp, None)
             self._next.pop(tp, None)
             self._positions.pop(tp, None)
+            self._sought.pop(tp, None)
             self._out_of_range.pop(tp, None)
             if dropped:
                 logger.info(
@@ -396,7 +402,7 @@ class BatchEngine:
             await self._record_gap(tp, position, start - 1, "expired_before_ingest")
             position = start
         self.consumer.seek(tp, position)
-        self._positions[tp] = position
+        self._positions[tp] = self._sought[tp] = position
         if done >= 0:
             logger.info("%s[%d]: lake holds up to %d, seeking", tp.topic, tp.partition, done)
 
@@ -431,7 +437,7 @@ class BatchEngine:
             elif offset > ends[tp]:
                 await self._record_gap(tp, ends[tp], offset - 1, "beyond_log_end")
                 consumer.seek(tp, ends[tp])
-                self._positions[tp] = ends[tp]
+                self._positions[tp] = self._sought[tp] = ends[tp]
             else:
                 await self._position_after(tp, offset - 1, starts[tp])
 

@@ -390,22 +390,48 @@ def produce(env: IngestEnv, events: Iterable[SimEvent]) -> int:
 
 
 class Stream(threading.Thread):
-    """Produces ``events`` in chunks with pauses, so the worker always has fresh input."""
+    """Produces ``events`` in chunks with pauses, so the worker always has fresh input.
 
-    def __init__(self, env: IngestEnv, events: list[SimEvent], chunks: int, pause_s: float):
+    With ``held_chunks`` the last chunks wait for :meth:`release`, so a test can be sure the
+    stream is still live when it does the bad thing, however slow the machine is.
+    """
+
+    def __init__(
+        self,
+        env: IngestEnv,
+        events: list[SimEvent],
+        chunks: int,
+        pause_s: float,
+        *,
+        held_chunks: int = 0,
+    ):
         super().__init__(daemon=True)
         self.env, self.events, self.chunks, self.pause_s = env, events, chunks, pause_s
+        self.held_chunks = held_chunks
+        self.released = threading.Event()
         self.sent = 0
         self.error: BaseException | None = None
 
+    def release(self) -> None:
+        """Let the held chunks go."""
+        self.released.set()
+
     def run(self) -> None:
         size = -(-len(self.events) // self.chunks)
+        starts = range(0, len(self.events), size)
+        first_held = len(starts) - self.held_chunks
         try:
-            for start in range(0, len(self.events), size):
+            for number, start in enumerate(starts):
+                if number == first_held:
+                    self._wait_for_release()
                 self.sent += produce(self.env, self.events[start : start + size])
                 time.sleep(self.pause_s)
         except BaseException as exc:  # re-raised by the test thread
             self.error = exc
+
+    def _wait_for_release(self) -> None:
+        if not self.released.wait(timeout=600):
+            raise AssertionError("the held chunks were never released")
 
 
 def committed_total(env: IngestEnv) -> int:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from kafka import KafkaAdminClient, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.structs import OffsetAndMetadata
 
 from streams.simulator import SimEvent
 from streams.topics import topic_ids
@@ -202,3 +203,44 @@ def test_aborted_transactions_never_reach_the_lake_and_lag_drains(
     assert verify.returncode == 0, verify.stdout + verify.stderr
     status = _status(env)
     assert status["kafka"]["total_lag"] == 0, status["kafka"]
+
+
+def test_a_group_commit_behind_the_lake_is_moved_up_and_lag_drains(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    """A batch written to the lake whose Kafka commit was lost (the group moved on in a
+    rebalance) leaves the group's offset behind the lake. The next owner seeks past the lake
+    and commits that position even when no new record arrives, so the lag reaches zero."""
+    env = _env(kafka_bootstrap, unique_name, tmp_path)
+    env.create_topics()
+    topic = env.settings().topic_for(TENANT, "telemetry")
+    produced = produce(env, _telemetry(11, 6))
+    with WorkerProcess(env, "first") as worker:
+        worker.start()
+        wait_for_lag_zero(env, [worker], produced=produced, timeout_s=240)
+        assert worker.terminate() == 0, worker.log_tail()
+
+    _commit_offset(kafka_bootstrap, env.group_id, topic, 2)
+    assert env.committed()[(topic, 0)] == 2
+
+    with WorkerProcess(env, "second") as worker:
+        worker.start()
+        wait_for_lag_zero(env, [worker], produced=produced, timeout_s=240)
+        assert worker.terminate() == 0, worker.log_tail()
+    assert env.committed()[(topic, 0)] == produced
+    ledger = reconcile(env.lake_root, kafka_records(kafka_bootstrap, [topic]), topics=[topic])
+    assert ledger.ok, ledger.summary()
+    assert ledger.silver == produced
+
+
+def _commit_offset(bootstrap: str, group_id: str, topic: str, offset: int) -> None:
+    """Rewind the (idle) group's committed offset of partition 0, as a lost commit leaves it."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.commit({tp: OffsetAndMetadata(offset, "", -1)})
+    finally:
+        consumer.close()
