@@ -20,3 +20,12 @@ class TerminalError(MaxlakeError):
 
 class ConfigError(TerminalError):
     """A setting or a file the user supplied is invalid; the message names it."""
+
+
+def exception_text(exc: BaseException) -> str:
+    """``Class: message`` of ``exc``, the class named once even when the message starts with it
+    (Kafka clients' messages often do), or the class alone when the message is empty."""
+    name, text = type(exc).__name__, str(exc)
+    if not text:
+        return name
+    return text if text.startswith(name) else f"{name}: {text}"

@@ -20,6 +20,7 @@ from kafka.admin import KafkaAdminClient
 from lake import DeltaStore
 from lake.ops_status import offset_events, quality_window, runs_history, table_health
 from lake.registry_store import registry_source
+from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams.offsets import group_offsets
@@ -128,8 +129,8 @@ def _kafka(settings: Settings, topics: list[str]) -> dict[str, Any]:
         parts = group_offsets(settings, existing)
         group = _members(settings)
     except Exception as exc:  # the page must still show the lake when Kafka is down
-        logger.warning("Kafka status unavailable: %s", exc)
-        return {"reachable": False, "error": f"{type(exc).__name__}: {exc}"}
+        logger.warning("Kafka status unavailable: %s", exception_text(exc))
+        return {"reachable": False, "error": exception_text(exc)}
     by_topic: dict[str, int] = {}
     for p in parts:
         by_topic[p.topic] = by_topic.get(p.topic, 0) + p.lag

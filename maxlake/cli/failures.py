@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 
+from maxlake.errors import exception_text
+
 _BROKER_UNREACHABLE = frozenset(
     {"NoBrokersAvailable", "KafkaConnectionError", "KafkaTimeoutError", "NodeNotReadyError"}
 )
@@ -20,12 +22,6 @@ def _kafka_class(exc: BaseException) -> str | None:
     return None
 
 
-def _said(exc: BaseException) -> str:
-    """``Class: message`` once, whether or not the message already starts with the class."""
-    name, text = type(exc).__name__, str(exc)
-    return text if text.startswith(name) else f"{name}: {text}" if text else name
-
-
 def describe_failure(exc: BaseException) -> str:
     """The message after ``maxlake: error:`` for ``exc``; names the cause and the next step."""
     kafka = _kafka_class(exc)
@@ -33,11 +29,11 @@ def describe_failure(exc: BaseException) -> str:
         names = {cls.__name__ for cls in type(exc).__mro__}
         if names & _BROKER_UNREACHABLE:
             return (
-                f"cannot reach the Kafka broker ({_said(exc)}); start it with "
+                f"cannot reach the Kafka broker ({exception_text(exc)}); start it with "
                 "`maxlake broker start` or point MAXLAKE_BOOTSTRAP_SERVERS at a running one "
                 "(see `maxlake config`)"
             )
-        return f"Kafka refused the request ({_said(exc)}); run with -v for details"
+        return f"Kafka refused the request ({exception_text(exc)}); run with -v for details"
     if isinstance(exc, PermissionError):
         return (
             f"permission denied: {exc.filename or exc}; choose a location you can write to "
