@@ -70,13 +70,13 @@ def _register_users(actions: Any) -> None:
     users = actions.add_parser("users", help="SCRAM users of the cluster (plants, workers)")
     verbs = users.add_subparsers(dest="users_action", metavar="ACTION", required=True)
     add = verbs.add_parser("add", help="create a user; prints its generated password once")
-    add.add_argument("name")
+    add.add_argument("name", help="SASL user name to create")
     add.set_defaults(handler=_users_add)
     rotate = verbs.add_parser("rotate", help="replace a user's password; prints the new one once")
-    rotate.add_argument("name")
+    rotate.add_argument("name", help="SASL user whose password is replaced")
     rotate.set_defaults(handler=_users_rotate)
     delete = verbs.add_parser("delete", help="remove a user's credential and all its ACLs")
-    delete.add_argument("name")
+    delete.add_argument("name", help="SASL user to delete")
     delete.set_defaults(handler=_users_delete)
     verbs.add_parser("list", help="users with a SCRAM credential").set_defaults(handler=_users_list)
 
@@ -87,13 +87,13 @@ def _register_acls(actions: Any) -> None:
     plant = verbs.add_parser(
         "grant-plant", help="USER may write (not read) its tenant's topics, nothing else"
     )
-    plant.add_argument("user")
+    plant.add_argument("user", help="SASL user of the plant producer")
     plant.add_argument("--tenant", required=True, help="the plant's tenant id")
     plant.set_defaults(handler=_grant_plant)
     worker = verbs.add_parser(
         "grant-worker", help="USER may consume tenants' topics in the ingest worker groups"
     )
-    worker.add_argument("user")
+    worker.add_argument("user", help="SASL user the ingest workers log in as")
     worker.add_argument(
         "--group", default=None, help="consumer group prefix (default MAXLAKE_GROUP_ID)"
     )
@@ -102,10 +102,10 @@ def _register_acls(actions: Any) -> None:
     )
     worker.set_defaults(handler=_grant_worker)
     listing = verbs.add_parser("list", help="ACLs of the cluster, or of one user")
-    listing.add_argument("--user", default=None)
+    listing.add_argument("--user", default=None, help="only the ACLs of this user")
     listing.set_defaults(handler=_acls_list)
     revoke = verbs.add_parser("revoke", help="delete every ACL of USER")
-    revoke.add_argument("user")
+    revoke.add_argument("user", help="user whose ACLs are removed")
     revoke.set_defaults(handler=_acls_revoke)
 
 

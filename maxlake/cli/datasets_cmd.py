@@ -69,7 +69,12 @@ def register(sub: Any) -> None:
     pull_cmd = cmds.add_parser("pull", help="copy one split (and its manifest) to a folder")
     pull_cmd.add_argument("ref", metavar="NAME[@VERSION]", help="default version: newest active")
     pull_cmd.add_argument("--split", default="train", help="split name (default: train)")
-    pull_cmd.add_argument("--format", choices=("parquet", "arrow"), default="parquet")
+    pull_cmd.add_argument(
+        "--format",
+        choices=("parquet", "arrow"),
+        default="parquet",
+        help="file format of the pulled splits (default: parquet)",
+    )
     pull_cmd.add_argument("--out", type=Path, default=Path(), help="target folder (default: .)")
     pull_cmd.add_argument(
         "--token", help="principal token (default: MAXLAKE_TOKEN); checked and audited"
@@ -202,4 +207,12 @@ def _pull(args: argparse.Namespace) -> int:
         allow_failed_quality=args.allow_failed_quality,
     )
     print(path)
+    others = [path.parent / f"{manifest.name}-v{manifest.version}.manifest.json"]
+    if args.format == "parquet":
+        others.append(path.parent / "README.md")
+    print(
+        f"pulled {manifest.splits[args.split].rows:,} rows; also wrote "
+        + " and ".join(str(p) for p in others),
+        file=sys.stderr,
+    )
     return 0

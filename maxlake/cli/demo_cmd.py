@@ -43,7 +43,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="wall-clock seconds to stream")
     parser.add_argument("--rate", type=float, default=2000.0, help="events per second")
     parser.add_argument("--bad-rate", type=float, default=0.01, help="share of bad messages")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--seed", type=int, default=7, help="simulator seed (same seed, same events)"
+    )
     parser.add_argument("--keep-broker", action="store_true", help="leave the broker running")
     parser.set_defaults(handler=_demo)
 

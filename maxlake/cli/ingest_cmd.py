@@ -32,7 +32,10 @@ def register(sub: Any) -> None:
         help="tenants whose topics to read (repeatable; default: registry)",
     )
     worker.add_argument(
-        "--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"]
+        "--loglevel",
+        default="info",
+        choices=["crit", "error", "warn", "info", "debug"],
+        help="worker log level (default: info)",
     )
     worker.add_argument(
         "--engine",

@@ -35,7 +35,13 @@ def register(sub: Any) -> None:
         "verify",
         help="check that every consumed offset is in exactly one of silver, quarantine, duplicates",
     )
-    verify.add_argument("--kind", action="append", dest="kinds", choices=KINDS)
+    verify.add_argument(
+        "--kind",
+        action="append",
+        dest="kinds",
+        choices=KINDS,
+        help="only this event kind (repeatable; default: all)",
+    )
     verify.add_argument(
         "--no-kafka",
         action="store_true",
@@ -63,7 +69,9 @@ def register(sub: Any) -> None:
         help="compact date partitions before this day (default: today, UTC)",
     )
     comp.add_argument("--z-order", nargs="+", metavar="COLUMN", help="z-order by these columns")
-    comp.add_argument("--target-size-mb", type=int, default=256)
+    comp.add_argument(
+        "--target-size-mb", type=int, default=256, help="target file size in MiB (default: 256)"
+    )
     comp.set_defaults(handler=_compact)
 
     vac = actions.add_parser("vacuum", help="delete files no longer referenced (dry run first)")

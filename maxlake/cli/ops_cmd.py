@@ -49,7 +49,13 @@ def register(sub: Any) -> None:
         "status", help="lag, workers, tables and quality at a glance"
     )
     status.add_argument("--window", type=duration, default=timedelta(hours=1), help="e.g. 1h")
-    status.add_argument("--tenant", action="append", dest="tenants", metavar="T")
+    status.add_argument(
+        "--tenant",
+        action="append",
+        dest="tenants",
+        metavar="T",
+        help="only this tenant's topics (repeatable; default: all)",
+    )
     status.add_argument("--no-kafka", action="store_true", help="lake only; skip the broker")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=_status)
@@ -59,10 +65,10 @@ def register(sub: Any) -> None:
     )
     actions = quarantine.add_subparsers(dest="quarantine_action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="quarantined messages by kind and reason")
-    listing.add_argument("--kind", choices=KINDS)
-    listing.add_argument("--reason")
-    listing.add_argument("--tenant")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--kind", choices=KINDS, help="only this event kind")
+    listing.add_argument("--reason", help="only this quarantine reason")
+    listing.add_argument("--tenant", help="only this tenant")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(handler=_list)
     show = actions.add_parser(
         "show", help="the quarantined messages themselves (raw payload escaped, every reason)"
@@ -80,10 +86,10 @@ def register(sub: Any) -> None:
     replay = actions.add_parser(
         "replay", help="validate quarantined messages again; move the valid ones to silver"
     )
-    replay.add_argument("--kind", choices=KINDS, required=True)
+    replay.add_argument("--kind", choices=KINDS, required=True, help="event kind to replay")
     replay.add_argument("--since", type=instant, help="quarantined at or after (ISO)")
     replay.add_argument("--reason", help="only messages with this reason")
-    replay.add_argument("--tenant")
+    replay.add_argument("--tenant", help="only this tenant's messages")
     replay.add_argument("--dry-run", action="store_true", help="report only, write nothing")
     replay.add_argument("--suites-dir", type=Path, help="suites folder (default: packaged)")
     replay.add_argument(
@@ -92,14 +98,14 @@ def register(sub: Any) -> None:
         help="registry TOML file (default: MAXLAKE_REGISTRY_FILE, else the newest version of "
         "the live registry under the lake root)",
     )
-    replay.add_argument("--json", action="store_true")
+    replay.add_argument("--json", action="store_true", help="machine-readable report")
     replay.set_defaults(handler=_replay)
 
     backfill: argparse.ArgumentParser = sub.add_parser(
         "backfill", help="ingest a historical JSON-lines file (idempotent)"
     )
-    backfill.add_argument("file", type=Path)
-    backfill.add_argument("--kind", choices=KINDS, required=True)
+    backfill.add_argument("file", type=Path, help="JSON Lines file of events, one per line")
+    backfill.add_argument("--kind", choices=KINDS, required=True, help="event kind of every line")
     backfill.add_argument("--tenant", help="tenant of every line (default: each line's field)")
     backfill.add_argument(
         "--name", help="names this backfill in topic names (default: the file name's stem)"
@@ -107,7 +113,7 @@ def register(sub: Any) -> None:
     backfill.add_argument(
         "--max-age-days", type=int, help="accept events up to this old (MAXLAKE_MAX_EVENT_AGE_DAYS)"
     )
-    backfill.add_argument("--json", action="store_true")
+    backfill.add_argument("--json", action="store_true", help="machine-readable report")
     backfill.set_defaults(handler=_backfill)
 
 

@@ -19,9 +19,20 @@ def register(sub: Any) -> None:
     )
     commands = parser.add_subparsers(dest="quality_command", metavar="ACTION", required=True)
     docs = commands.add_parser("docs", help="build Great Expectations Data Docs of recent data")
-    docs.add_argument("--out", type=Path, default=Path(".maxlake/data_docs"))
+    docs.add_argument(
+        "--out",
+        type=Path,
+        default=Path(".maxlake/data_docs"),
+        help="folder for the Data Docs site (default: .maxlake/data_docs)",
+    )
     docs.add_argument("--rows", type=int, default=5000, help="recent rows per kind and table")
-    docs.add_argument("--kind", action="append", dest="kinds", choices=[k.value for k in EventKind])
+    docs.add_argument(
+        "--kind",
+        action="append",
+        dest="kinds",
+        choices=[k.value for k in EventKind],
+        help="only this event kind (repeatable; default: all)",
+    )
     docs.set_defaults(handler=_docs)
     suites = commands.add_parser(
         "suites", help="list every suite with its version and expectations (name, level, GX type)"

@@ -44,8 +44,8 @@ def register(sub: Any) -> None:
     history.set_defaults(handler=_history)
 
     diff = cmds.add_parser("diff", help="what changed from version A to version B")
-    diff.add_argument("a", type=int)
-    diff.add_argument("b", type=int)
+    diff.add_argument("a", type=int, help="older registry version number")
+    diff.add_argument("b", type=int, help="newer registry version number")
     diff.set_defaults(handler=_diff)
 
     schema = cmds.add_parser("schema", help="print the JSON Schema of the registry TOML format")
@@ -58,23 +58,25 @@ def register(sub: Any) -> None:
         description="Entries of FILE are added or update the entries with the same ids; "
         "nothing is removed unless --replace takes FILE as the whole registry.",
     )
-    apply.add_argument("file", type=Path)
+    apply.add_argument(
+        "file", type=Path, help="complete registry TOML file to store as the next version"
+    )
     apply.add_argument("--replace", action="store_true", help="FILE is the whole registry")
     _change_options(apply)
     apply.set_defaults(handler=_apply)
 
     machine = cmds.add_parser("add-machine", help="add a machine to a line (created if new)")
-    machine.add_argument("tenant")
-    machine.add_argument("plant")
-    machine.add_argument("line")
-    machine.add_argument("machine")
+    machine.add_argument("tenant", help="tenant (company) id")
+    machine.add_argument("plant", help="plant (site) id of the tenant")
+    machine.add_argument("line", help="line (work centre) id of the plant")
+    machine.add_argument("machine", help="new machine (work unit) id")
     machine.add_argument("--type", required=True, dest="machine_type", help="machine type id")
     _change_options(machine)
     machine.set_defaults(handler=_add_machine)
 
     tag = cmds.add_parser("add-tag", help="add a tag to a machine type")
-    tag.add_argument("machine_type")
-    tag.add_argument("tag")
+    tag.add_argument("machine_type", help="machine type the tag belongs to")
+    tag.add_argument("tag", help="new tag name")
     tag.add_argument("--unit", required=True, help="pint unit, e.g. degC, l/min, %%")
     tag.add_argument("--min", type=float, required=True, dest="lo", help="physical minimum")
     tag.add_argument("--max", type=float, required=True, dest="hi", help="physical maximum")
@@ -83,23 +85,23 @@ def register(sub: Any) -> None:
     tag.set_defaults(handler=_add_tag)
 
     unit = cmds.add_parser("add-unit", help="define a unit, e.g. add-unit spm '1 / minute'")
-    unit.add_argument("symbol")
+    unit.add_argument("symbol", help="unit symbol as plants send it")
     unit.add_argument("definition", help="pint expression in known units")
-    unit.add_argument("--description", default="")
+    unit.add_argument("--description", default="", help="what the unit measures")
     _change_options(unit)
     unit.set_defaults(handler=_add_unit)
 
     alarm = cmds.add_parser("add-alarm", help="add an alarm code to a machine type")
-    alarm.add_argument("machine_type")
-    alarm.add_argument("code")
+    alarm.add_argument("machine_type", help="machine type raising the alarm")
+    alarm.add_argument("code", help="new alarm code")
     alarm.add_argument("--severity", type=int, required=True, help="OPC UA 1..1000")
-    alarm.add_argument("--text", required=True)
+    alarm.add_argument("--text", required=True, help="alarm text shown to operators")
     _change_options(alarm)
     alarm.set_defaults(handler=_add_alarm)
 
     defect = cmds.add_parser("add-defect-code", help="add a defect code to a machine type")
-    defect.add_argument("machine_type")
-    defect.add_argument("code")
+    defect.add_argument("machine_type", help="machine type whose inspections use the code")
+    defect.add_argument("code", help="new defect code")
     _change_options(defect)
     defect.set_defaults(handler=_add_defect)
 

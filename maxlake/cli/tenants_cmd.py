@@ -42,7 +42,7 @@ def register(sub: Any) -> None:
         description="FILE is registry TOML holding exactly one new [[tenants]] entry (and any "
         "machine types or units it needs). Dry run unless --yes.",
     )
-    onboard.add_argument("file", type=Path)
+    onboard.add_argument("file", type=Path, help="onboarding TOML file of the new company")
     onboard.add_argument("--yes", action="store_true", help="do it (default: dry run)")
     onboard.add_argument("--reason", default="", help="why (required with --yes)")
     onboard.add_argument("--author", default=None, help="who (default: user@host)")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kafka.errors import KafkaTimeoutError
 
-from maxlake.cli import COMMANDS, main
+from maxlake.cli import COMMANDS, build_parser, main
 from maxlake.cli.failures import describe_failure
 
 HEAVY = ("polars", "deltalake", "pandas", "great_expectations", "kafka", "aiokafka", "faust")
@@ -35,6 +35,21 @@ def test_the_command_table_names_every_command_with_its_own_help() -> None:
         importlib.import_module(module).register(recorder)
         registered |= {name: (module, text) for name, text in recorder.helps.items()}
     assert registered == COMMANDS
+
+
+def _undocumented(parser: argparse.ArgumentParser, path: str) -> list[str]:
+    found: list[str] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _undocumented(sub, f"{path} {name}")
+        elif action.help is None:
+            found.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+    return found
+
+
+def test_every_argument_of_every_command_has_help_text() -> None:
+    assert _undocumented(build_parser(None), "maxlake") == []
 
 
 def _modules_after(argv: list[str]) -> set[str]:

@@ -187,7 +187,10 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     out = tmp_path / "pulled"
     args = ["datasets", "pull", "pm", "--split", "test", "--format", "arrow", "--out", str(out)]
     assert main(args) == 0
-    assert capsys.readouterr().out.strip() == str(out / "pm-v2-test.arrow")
+    said = capsys.readouterr()
+    assert said.out.strip() == str(out / "pm-v2-test.arrow")
+    assert str(out / "pm-v2.manifest.json") in said.err
+    assert (out / "pm-v2.manifest.json").is_file()
 
     assert main(["datasets", "show", "../etc"]) == 1
     assert "invalid dataset name '../etc'" in capsys.readouterr().err
