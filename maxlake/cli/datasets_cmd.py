@@ -28,6 +28,7 @@ from lake.curation import (
 from lake.curation.spec import reference_specs, resolve_spec
 from lake.registry_store import registry_source
 from lake.sharing import ContractStore, contracts_dir, sharing_gate
+from maxlake.cli.lake_guard import require_lake
 from maxlake.settings import Settings
 
 
@@ -123,7 +124,9 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    datasets = list_datasets(Settings())
+    settings = Settings()
+    require_lake(settings)
+    datasets = list_datasets(settings)
     if args.json:
         rows = [
             {

@@ -54,6 +54,7 @@ def test_vacuum_with_a_short_retention_warns(tmp_path: Path, hours: str) -> None
         ["status", "--no-kafka"],
         ["quarantine", "list"],
         ["quarantine", "show"],
+        ["datasets", "list"],
     ],
 )
 def test_read_only_commands_name_a_missing_lake_and_do_not_create_it(
