@@ -94,6 +94,11 @@ CHUNK_ROWS: int = 4_000_000
 4,000,000 the job peaked at 1.7 GiB on 20,000,000 rows (7.3 GiB in one aggregation); smaller
 chunks mean more scans (each skips the files outside its time range by their statistics)."""
 _HOUR_US: Final = 3_600_000_000
+_PER_HOUR_US: Final = 1.0 / _HOUR_US
+"""Hours per microsecond. Times are converted by multiplying with it, never by dividing by
+``_HOUR_US``: polars divides a column of several rows by a scalar as a multiplication by the
+reciprocal but a one-row column exactly, so a division gives bits that depend on how many rows
+a chunk (or a streaming morsel) held."""
 _ENGINE: Final[Literal["streaming"]] = "streaming"
 
 
@@ -197,7 +202,8 @@ def _aggregate(
 ) -> pl.DataFrame:
     window = f"{params.window_us}us"
     start = pl.col("event_time").dt.truncate(window)
-    hours = (pl.col("event_time") - pl.col("window_start")).dt.total_microseconds() / _HOUR_US
+    since_us = (pl.col("event_time") - pl.col("window_start")).dt.total_microseconds()
+    hours = since_us * _PER_HOUR_US
     return (
         readings(telemetry, pairs, params.qualities)
         .with_columns(start.alias("window_start"))

@@ -72,6 +72,9 @@ PARAMETERS: Final = (
     "qualities",
 )
 _US: Final = 1_000_000
+_PER_US: Final = 1.0 / _US
+"""Seconds per microsecond: multiplied, not divided by ``_US`` (polars divides a column by a
+scalar through the reciprocal, but a one-row column exactly; see predictive_maintenance)."""
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,9 @@ def _wide(telemetry: pl.LazyFrame, pairs: pl.DataFrame, params: RulParams) -> pl
 
 def _cycles(wide: pl.DataFrame, params: RulParams) -> pl.DataFrame:
     since = pl.col("event_time") - pl.col("event_time").min().over(MACHINE_KEYS)
-    cycle = (since.dt.total_microseconds() / params.cycle_us).round(0).cast(pl.Int32) + 1
+    # Integer rounding (half up): a float division by a scalar is not bit-stable in polars.
+    twice = since.dt.total_microseconds() * 2 + params.cycle_us
+    cycle = (twice // (2 * params.cycle_us)).cast(pl.Int32) + 1
     return wide.with_columns(cycle.alias("cycle"))
 
 
@@ -234,7 +239,7 @@ def _label(rows: pl.DataFrame, params: RulParams) -> pl.DataFrame:
     return rows.with_columns(
         capped.alias(LABEL),
         uncapped.alias(f"{LABEL}_uncapped"),
-        ((last_time - pl.col("event_time")).dt.total_microseconds() / _US).alias("rul_s"),
+        ((last_time - pl.col("event_time")).dt.total_microseconds() * _PER_US).alias("rul_s"),
     )
 
 

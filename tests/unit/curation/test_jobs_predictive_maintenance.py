@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
@@ -350,6 +350,7 @@ def test_windows_are_hour_aligned_from_the_first_reading() -> None:
 
 @settings(max_examples=10, deadline=None)
 @given(base=readings_strategy)
+@example(base=[(MILL_1, 11141, "vib", 1.0), (MILL_1, 13831, "vib", 0.0)])  # a 1-row chunk
 def test_bounded_memory_chunks_give_the_same_output_as_one_pass(
     base: list[tuple[str, int, str, float]],
 ) -> None:
