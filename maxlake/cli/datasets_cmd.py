@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from lake.curation.spec import reference_specs, resolve_spec
 from lake.registry_store import registry_source
 from lake.sharing import ContractStore, contracts_dir, sharing_gate
 from maxlake.cli.lake_guard import require_lake
+from maxlake.errors import exception_text
 from maxlake.settings import Settings
 
 
@@ -183,6 +185,7 @@ def _pull(args: argparse.Namespace) -> int:
         allow_failed_quality=args.allow_failed_quality,
     )
     manifest = decision.manifest
+    audit = AuditLog(DeltaStore.from_settings(settings))
     entry = AuditEntry(
         "pull",
         decision.outcome,
@@ -191,24 +194,29 @@ def _pull(args: argparse.Namespace) -> int:
         version=manifest.version if manifest else version,
         split=args.split,
         format=args.format,
-        rows=manifest.splits[args.split].rows if decision.allowed and manifest else None,
+        rows=None,
         status=decision.status,
         detail=decision.detail,
         channel="cli",
     )
-    AuditLog(DeltaStore.from_settings(settings)).record(entry)
     if not decision.allowed or manifest is None:
+        audit.record(entry)
         hint = " (give --token or set MAXLAKE_TOKEN)" if decision.status == 401 else ""
         raise AccessDenied(decision.outcome, decision.detail + hint)
-    path = pull(
-        manifest.name,
-        manifest.version,
-        args.split,
-        args.out,
-        args.format,
-        lake_root=settings,
-        allow_failed_quality=args.allow_failed_quality,
-    )
+    try:
+        path = pull(
+            manifest.name,
+            manifest.version,
+            args.split,
+            args.out,
+            args.format,
+            lake_root=settings,
+            allow_failed_quality=args.allow_failed_quality,
+        )
+    except Exception as exc:
+        audit.record(replace(entry, outcome="error", status=500, detail=exception_text(exc)))
+        raise
+    audit.record(replace(entry, rows=manifest.splits[args.split].rows))
     print(path)
     others = [path.parent / f"{manifest.name}-v{manifest.version}.manifest.json"]
     if args.format == "parquet":

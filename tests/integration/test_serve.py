@@ -207,6 +207,15 @@ def test_cli_pull_checks_the_token(
     assert Path(out.strip()).is_file()
     last = service.audit("pm-team")[-1]
     assert (last["action"], last["outcome"], last["channel"]) == ("pull", "allowed", "cli")
+    assert last["rows"] > 0
+
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("")
+    failing = ["datasets", "pull", "spindle@1", "--out", str(not_a_folder)]
+    code, _ = service.cli(*failing, "--token", service.tokens["pm-team"], capsys=capsys)
+    assert code == 1
+    last = service.audit("pm-team")[-1]
+    assert (last["action"], last["outcome"], last["rows"]) == ("pull", "error", None)
 
 
 def _wrong_secret(token: str) -> str:
