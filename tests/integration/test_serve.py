@@ -207,6 +207,7 @@ def test_cli_pull_checks_the_token(
     assert Path(out.strip()).is_file()
     last = service.audit("pm-team")[-1]
     assert (last["action"], last["outcome"], last["channel"]) == ("pull", "allowed", "cli")
+    assert isinstance(last["rows"], int)
     assert last["rows"] > 0
 
     not_a_folder = tmp_path / "a-file"
