@@ -145,10 +145,8 @@ def _run_worker(
     peak_mib = usage.ru_maxrss / 1024
     cpu_s = usage.ru_utime + usage.ru_stime - cpu_before
     store = DeltaStore(env["MAXLAKE_LAKE_ROOT"])
-    runs_table = store.open(RUNS)
-    assert runs_table is not None
-    runs = pl.from_arrow(runs_table.to_pyarrow_table())
-    assert isinstance(runs, pl.DataFrame)
+    runs = store.read_frame(RUNS)
+    assert runs is not None
     first = runs["started_at"].min()
     last = runs["finished_at"].max()
     drain_s = (last - first).total_seconds()  # type: ignore[operator,union-attr]
@@ -337,13 +335,11 @@ def _latency(args: argparse.Namespace, settings: Settings, env: dict[str, str], 
     os.killpg(worker.pid, signal.SIGTERM)
     worker.wait(timeout=60)
     store = DeltaStore(env["MAXLAKE_LAKE_ROOT"])
-    silver_t, runs_t = store.open(silver_table("telemetry")), store.open(RUNS)
-    assert silver_t is not None and runs_t is not None
-    silver = pl.from_arrow(
-        silver_t.to_pyarrow_table(columns=["kafka_partition", "kafka_offset", "sent_time"])
+    silver = store.read_frame(
+        silver_table("telemetry"), columns=["kafka_partition", "kafka_offset", "sent_time"]
     )
-    runs = pl.from_arrow(runs_t.to_pyarrow_table(columns=["finished_at", "offsets"]))
-    assert isinstance(silver, pl.DataFrame) and isinstance(runs, pl.DataFrame)
+    runs = store.read_frame(RUNS, columns=["finished_at", "offsets"])
+    assert silver is not None and runs is not None
     spans = runs.explode("offsets").unnest("offsets")
     joined = (
         silver.unique(["kafka_partition", "kafka_offset"])

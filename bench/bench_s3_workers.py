@@ -67,10 +67,8 @@ def _scenario(
                 proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-    table = DeltaStore(location).open(RUNS)
-    assert table is not None
-    runs = pl.from_arrow(table.to_pyarrow_table())
-    assert isinstance(runs, pl.DataFrame)
+    runs = DeltaStore(location).read_frame(RUNS)
+    assert runs is not None
     drain_s = (runs["finished_at"].max() - runs["started_at"].min()).total_seconds()  # type: ignore[operator,union-attr]
     per_worker = runs.group_by("worker").agg(pl.col("consumed").sum(), pl.col("write_ms").sum())
     return {

@@ -98,14 +98,11 @@ def _with_lineage(frame: pl.DataFrame, migrated: Mapping[str, str]) -> pl.DataFr
 def _read(
     store: DeltaStore, name: str, columns: list[str], schema: dict[str, pl.DataType]
 ) -> pl.DataFrame:
-    table = store.open(name)
-    if table is None:
+    have = store.schema(name)
+    if have is None:
         return pl.DataFrame(schema=schema)
-    dataset = table.to_pyarrow_dataset()
-    frame = pl.from_arrow(
-        dataset.to_table(columns=[c for c in columns if c in dataset.schema.names])
-    )
-    assert isinstance(frame, pl.DataFrame)
+    frame = store.read_frame(name, columns=[c for c in columns if c in have.names])
+    assert frame is not None
     return frame
 
 

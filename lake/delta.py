@@ -1,7 +1,9 @@
 """The one place maxlake talks to deltalake (delta-rs).
 
-Everything else goes through :class:`DeltaStore`: table URIs under the lake root, opening and
-refreshing tables, app-transaction versions and idempotent appends. The exactly-once contract of
+Everything else goes through :class:`DeltaStore` and never sees a ``DeltaTable``: reads (Arrow
+tables or Polars frames with a column list and a filter, lazy scans of a pinned version),
+versions, file listings and the last commit, app-transaction versions, idempotent appends, and
+maintenance (compact, vacuum, checkpoint). The exactly-once contract of
 :meth:`DeltaStore.append` follows kafka-delta-ingest: each commit carries one app transaction per
 Kafka partition (:func:`app_id` names the topic, its topic id and the partition; ``version`` =
 last offset covered), and
@@ -15,10 +17,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Field, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
@@ -27,7 +33,7 @@ from lake.location import LakeFiles, LakeLocation
 from maxlake.errors import TerminalError
 from maxlake.settings import Settings
 
-__all__ = ["DeltaStore", "VersionUnavailable", "app_id"]
+__all__ = ["DeltaStore", "TableFiles", "VersionUnavailable", "app_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +47,24 @@ class VersionUnavailable(TerminalError):
         super().__init__(f"cannot read {table} at version {version}: {detail}")
         self.table = table
         self.version = version
+
+
+@dataclass(frozen=True)
+class TableFiles:
+    """The live data files of a table at its latest version.
+
+    Attributes:
+        version: the table version described.
+        partition_columns: the table's partition columns, in order.
+        files: one row per data file: ``path``, ``size_bytes`` (int64) and one
+            ``partition.<column>`` column per partition column.
+        last_commit: when the latest commit was written (UTC), None when the log does not say.
+    """
+
+    version: int
+    partition_columns: tuple[str, ...]
+    files: pa.Table
+    last_commit: datetime | None
 
 
 def app_id(topic: str, partition: int, topic_id: str | None = None) -> str:
@@ -89,7 +113,7 @@ class DeltaStore:
         """URI of table ``name`` (for example ``silver/telemetry``)."""
         return self.location.uri(name)
 
-    def open(self, name: str, *, refresh: bool = True) -> DeltaTable | None:
+    def _open(self, name: str, *, refresh: bool = True) -> DeltaTable | None:
         """The table at its latest version, or None when it does not exist yet."""
         table = self._tables.get(name)
         if table is not None:
@@ -105,11 +129,11 @@ class DeltaStore:
 
     def exists(self, name: str) -> bool:
         """Whether table ``name`` has been created."""
-        return self.open(name, refresh=False) is not None
+        return self._open(name, refresh=False) is not None
 
     def version(self, name: str) -> int | None:
         """The latest committed version of table ``name``, or None when it does not exist."""
-        table = self.open(name)
+        table = self._open(name)
         return None if table is None else int(table.version())
 
     def scan_at(self, name: str, version: int) -> pl.LazyFrame:
@@ -145,9 +169,151 @@ class DeltaStore:
                 )
         return pl.scan_delta(table)
 
+    def read(
+        self,
+        name: str,
+        *,
+        columns: Sequence[str] | None = None,
+        filter: ds.Expression | None = None,
+    ) -> pa.Table | None:
+        """Rows of table ``name`` at its latest version, or None when the table does not exist.
+
+        Args:
+            columns: the columns to read, in this order (default all); a column the table
+                lacks raises.
+            filter: a ``pyarrow.dataset`` expression; comparisons of partition columns with
+                literals prune files.
+        """
+        table = self._open(name)
+        if table is None:
+            return None
+        dataset = table.to_pyarrow_dataset()
+        return dataset.to_table(columns=None if columns is None else list(columns), filter=filter)
+
+    def read_frame(
+        self,
+        name: str,
+        *,
+        columns: Sequence[str] | None = None,
+        filter: ds.Expression | None = None,
+    ) -> pl.DataFrame | None:
+        """:meth:`read` as a Polars frame (None when the table does not exist)."""
+        rows = self.read(name, columns=columns, filter=filter)
+        if rows is None:
+            return None
+        frame = pl.from_arrow(rows)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def schema(self, name: str) -> pa.Schema | None:
+        """The Arrow schema of table ``name``, or None when it does not exist."""
+        table = self._open(name)
+        return None if table is None else pa.schema(table.schema())
+
+    def count(self, name: str) -> int:
+        """Rows of table ``name`` at its latest version (0 when it does not exist)."""
+        table = self._open(name)
+        return 0 if table is None else int(table.count())
+
+    def describe(self, name: str) -> TableFiles | None:
+        """Version, partition columns, live data files and last commit time of ``name``."""
+        table = self._open(name)
+        if table is None:
+            return None
+        history = table.history(limit=1)
+        last = None
+        if history and "timestamp" in history[0]:
+            last = datetime.fromtimestamp(history[0]["timestamp"] / 1000, UTC)
+        return TableFiles(
+            version=int(table.version()),
+            partition_columns=tuple(table.metadata().partition_columns),
+            files=pa.table(table.get_add_actions(flatten=True)),
+            last_commit=last,
+        )
+
+    def compact(
+        self,
+        name: str,
+        *,
+        partition_filters: list[tuple[str, str, str]] | None,
+        target_size_bytes: int,
+        z_order: Sequence[str] | None = None,
+        attempts: int = 3,
+    ) -> dict[str, Any]:
+        """Bin-pack (or z-order by ``z_order``) the files of the partitions matching
+        ``partition_filters`` (all when None) into files of about ``target_size_bytes``.
+
+        Returns delta-rs's metrics (files added and removed, ...). One task at a time, and a
+        z-order spills above 512 MiB, to bound memory beside a running worker.
+
+        Raises:
+            KeyError: the table does not exist.
+            CommitConflict: a concurrent writer conflicted ``attempts`` times in a row.
+        """
+        for attempt in range(1, attempts + 1):
+            table = self._open(name)
+            if table is None:
+                raise KeyError(name)
+            try:
+                if z_order:
+                    return dict(
+                        table.optimize.z_order(
+                            list(z_order),
+                            partition_filters=partition_filters,
+                            target_size=target_size_bytes,
+                            max_concurrent_tasks=1,
+                            max_spill_size=512 << 20,
+                        )
+                    )
+                return dict(
+                    table.optimize.compact(
+                        partition_filters=partition_filters,
+                        target_size=target_size_bytes,
+                        max_concurrent_tasks=1,
+                    )
+                )
+            except CommitFailedError as exc:
+                logger.warning("%s: compaction conflicted (attempt %d): %s", name, attempt, exc)
+                if attempt == attempts:
+                    raise CommitConflict(name, str(exc)) from exc
+        raise AssertionError("unreachable")
+
+    def vacuum(self, name: str, *, retention_hours: int, dry_run: bool) -> list[str]:
+        """Delete (or, with ``dry_run``, list) files unreferenced for ``retention_hours``.
+
+        Returns the paths delta-rs reports (relative to the table, or absolute under it),
+        including expired tombstones whose files an earlier vacuum already deleted.
+
+        Raises:
+            KeyError: the table does not exist.
+        """
+        table = self._open(name)
+        if table is None:
+            raise KeyError(name)
+        return list(
+            table.vacuum(
+                retention_hours=retention_hours,
+                dry_run=dry_run,
+                enforce_retention_duration=False,
+            )
+        )
+
+    def checkpoint(self, name: str) -> int:
+        """Write a checkpoint at the latest version, drop expired log files; returns the version.
+
+        Raises:
+            KeyError: the table does not exist.
+        """
+        table = self._open(name)
+        if table is None:
+            raise KeyError(name)
+        table.create_checkpoint()
+        table.cleanup_metadata()
+        return int(table.version())
+
     def txn_versions(self, name: str, app_ids: Sequence[str]) -> dict[str, int]:
         """Stored app-transaction version per app id (-1 when none)."""
-        table = self.open(name)
+        table = self._open(name)
         if table is None:
             return dict.fromkeys(app_ids, -1)
         out: dict[str, int] = {}
@@ -166,7 +332,7 @@ class DeltaStore:
     ) -> None:
         """Create ``name`` with ``schema`` and table ``properties`` unless it exists; an existing
         table gets the missing properties and the missing (nullable) columns of ``schema``."""
-        table = self.open(name)
+        table = self._open(name)
         if table is None:
             try:
                 DeltaTable.create(
@@ -180,7 +346,7 @@ class DeltaStore:
             except DeltaError as exc:
                 raise CommitConflict(name, str(exc)) from exc
             self._tables.pop(name, None)
-            table = self.open(name)
+            table = self._open(name)
             assert table is not None
         config = table.metadata().configuration
         missing = {k: v for k, v in properties.items() if config.get(k) != v}
@@ -220,7 +386,7 @@ class DeltaStore:
         for attempt in range(1, _COMMIT_ATTEMPTS + 1):
             try:
                 write_deltalake(
-                    self.open(name, refresh=False) or self.uri(name),
+                    self._open(name, refresh=False) or self.uri(name),
                     data,
                     mode="append",
                     schema_mode="merge",
@@ -242,7 +408,7 @@ class DeltaStore:
                 time.sleep(0.05 * attempt)
                 continue
             break
-        table = self.open(name)
+        table = self._open(name)
         assert table is not None
         return int(table.version())
 

@@ -97,11 +97,9 @@ class Gap:
 
 def lineage_records(store: DeltaStore) -> pl.DataFrame:
     """Every recorded lineage, oldest first (one row per topic id)."""
-    table = store.open(LINEAGE)
-    if table is None:
+    frame = store.read_frame(LINEAGE)
+    if frame is None:
         return pl.from_arrow(LINEAGE_SCHEMA.empty_table())  # type: ignore[return-value]
-    frame = pl.from_arrow(table.to_pyarrow_table())
-    assert isinstance(frame, pl.DataFrame)
     return frame.sort("detected_at").unique(
         ["topic", "topic_id"], keep="first", maintain_order=True
     )
@@ -109,11 +107,9 @@ def lineage_records(store: DeltaStore) -> pl.DataFrame:
 
 def gap_records(store: DeltaStore) -> pl.DataFrame:
     """Every recorded gap (a gap seen by two workers is recorded once per worker)."""
-    table = store.open(GAPS)
-    if table is None:
+    frame = store.read_frame(GAPS)
+    if frame is None:
         return pl.from_arrow(GAPS_SCHEMA.empty_table())  # type: ignore[return-value]
-    frame = pl.from_arrow(table.to_pyarrow_table())
-    assert isinstance(frame, pl.DataFrame)
     return frame.sort("detected_at")
 
 

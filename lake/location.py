@@ -96,6 +96,10 @@ class LakeLocation:
         """The URI (or local path) of ``parts`` joined under the root."""
         return "/".join([self.root, *(p.strip("/") for p in parts if p)])
 
+    def child(self, *parts: str) -> LakeLocation:
+        """The location of the folder ``parts`` under the root, with the same storage options."""
+        return LakeLocation(self.uri(*parts), self.storage_options)
+
     def local_path(self, *parts: str, setting: str) -> Path:
         """The local path of ``parts`` under the root.
 

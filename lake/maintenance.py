@@ -16,18 +16,14 @@ unaffected).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake.exceptions import CommitFailedError
 
 from lake.delta import DeltaStore
-from lake.errors import CommitConflict
 
 __all__ = [
     "DEFAULT_RETENTION_HOURS",
@@ -39,8 +35,6 @@ __all__ = [
     "table_status",
     "vacuum",
 ]
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_RETENTION_HOURS = 168
 _GROUPS = ("silver", "quarantine", "ops")
@@ -93,12 +87,11 @@ def discover_tables(store: DeltaStore) -> list[str]:
 
 def table_status(store: DeltaStore, name: str) -> TableStatus:
     """Version, files, bytes, partitions and last commit of one table."""
-    table = store.open(name)
-    if table is None:
+    described = store.describe(name)
+    if described is None:
         raise KeyError(name)
-    parts = tuple(table.metadata().partition_columns)
-    actions = pa.table(table.get_add_actions(flatten=True))
-    sizes = actions.column("size_bytes")
+    parts = described.partition_columns
+    actions = described.files
     partitions: list[PartitionStatus] = []
     if parts and actions.num_rows:
         keys = [f"partition.{c}" for c in parts]
@@ -109,16 +102,12 @@ def table_status(store: DeltaStore, name: str) -> TableStatus:
                 PartitionStatus(values, int(row["size_bytes_count"]), int(row["size_bytes_sum"]))
             )
         partitions.sort(key=lambda p: p.values)
-    history = table.history(limit=1)
-    last = None
-    if history and "timestamp" in history[0]:
-        last = datetime.fromtimestamp(history[0]["timestamp"] / 1000, UTC)
     return TableStatus(
         name=name,
-        version=int(table.version()),
+        version=described.version,
         files=actions.num_rows,
-        bytes=int(pc.sum(sizes).as_py() or 0) if actions.num_rows else 0,
-        last_commit=last,
+        bytes=int(pc.sum(actions.column("size_bytes")).as_py() or 0) if actions.num_rows else 0,
+        last_commit=described.last_commit,
         partition_columns=parts,
         partitions=partitions,
     )
@@ -138,37 +127,22 @@ def compact(
     Tables without a ``date`` partition are compacted whole. Returns delta-rs's metrics
     (files added and removed, ...). A commit conflict with a concurrent writer is retried
     ``attempts`` times, then raised as :class:`CommitConflict`.
+
+    Raises:
+        KeyError: the table does not exist.
     """
     before = before or datetime.now(UTC).date()
-    for attempt in range(1, attempts + 1):
-        table = store.open(name)
-        if table is None:
-            raise KeyError(name)
-        parts = table.metadata().partition_columns
-        filters = [("date", "<", before.isoformat())] if "date" in parts else None
-        try:
-            if z_order:
-                return dict(
-                    table.optimize.z_order(
-                        z_order,
-                        partition_filters=filters,
-                        target_size=target_size_mb << 20,
-                        max_concurrent_tasks=1,
-                        max_spill_size=512 << 20,
-                    )
-                )
-            return dict(
-                table.optimize.compact(
-                    partition_filters=filters,
-                    target_size=target_size_mb << 20,
-                    max_concurrent_tasks=1,
-                )
-            )
-        except CommitFailedError as exc:
-            logger.warning("%s: compaction conflicted (attempt %d): %s", name, attempt, exc)
-            if attempt == attempts:
-                raise CommitConflict(name, str(exc)) from exc
-    raise AssertionError("unreachable")
+    described = store.describe(name)
+    if described is None:
+        raise KeyError(name)
+    filters = [("date", "<", before.isoformat())] if "date" in described.partition_columns else None
+    return store.compact(
+        name,
+        partition_filters=filters,
+        target_size_bytes=target_size_mb << 20,
+        z_order=z_order,
+        attempts=attempts,
+    )
 
 
 def vacuum(
@@ -179,19 +153,15 @@ def vacuum(
     Returns the files this call deletes (or would delete). delta-rs lists every expired
     tombstone of the log, including files an earlier vacuum already deleted; those are left
     out, so the count is this run's, not cumulative.
+
+    Raises:
+        KeyError: the table does not exist.
     """
-    table = store.open(name)
-    if table is None:
-        raise KeyError(name)
-    candidates = table.vacuum(
-        retention_hours=retention_hours, dry_run=True, enforce_retention_duration=False
-    )
+    candidates = store.vacuum(name, retention_hours=retention_hours, dry_run=True)
     files = store.files
     present = [f for f in candidates if files.exists(f"{name}/{_relative(f, store.uri(name))}")]
     if not dry_run and present:
-        table.vacuum(
-            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
-        )
+        store.vacuum(name, retention_hours=retention_hours, dry_run=False)
     return present
 
 
@@ -202,13 +172,12 @@ def _relative(path: str, table_uri: str) -> str:
 
 
 def checkpoint(store: DeltaStore, name: str) -> int:
-    """Write a checkpoint at the current version and drop expired log files; returns it."""
-    table = store.open(name)
-    if table is None:
-        raise KeyError(name)
-    table.create_checkpoint()
-    table.cleanup_metadata()
-    return int(table.version())
+    """Write a checkpoint at the current version and drop expired log files; returns it.
+
+    Raises:
+        KeyError: the table does not exist.
+    """
+    return store.checkpoint(name)
 
 
 def for_each_table(

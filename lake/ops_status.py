@@ -73,15 +73,11 @@ def table_health(store: DeltaStore) -> list[dict[str, Any]]:
 
 def _runs(store: DeltaStore, since: datetime) -> pl.DataFrame:
     """Rows of ``ops/validation_runs`` whose batch finished at or after ``since``."""
-    table = store.open(RUNS)
-    if table is None:
-        return pl.DataFrame()
     flt = (ds.field("date") >= pa.scalar(since.date(), pa.date32())) & (
         ds.field("finished_at") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
     )
-    frame = pl.from_arrow(table.to_pyarrow_dataset().to_table(columns=_RUN_COLUMNS, filter=flt))
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+    frame = store.read_frame(RUNS, columns=_RUN_COLUMNS, filter=flt)
+    return pl.DataFrame() if frame is None else frame
 
 
 def _named_counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
@@ -115,16 +111,13 @@ def _failed_expectations(frame: pl.DataFrame) -> dict[str, int]:
 
 def _quarantine_breakdown(store: DeltaStore, kind: str, since: datetime) -> list[dict[str, Any]]:
     """Quarantined messages of ``kind`` since ``since`` by tenant, stage and reason."""
-    table = store.open(quarantine_table(kind))
-    if table is None:
-        return []
     flt = (ds.field("date") >= pa.scalar(since.date(), pa.date32())) & (
         ds.field("quarantined_at") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
     )
-    rows = table.to_pyarrow_dataset().to_table(columns=["tenant", "stage", "reasons"], filter=flt)
-    frame = pl.from_arrow(rows)
-    assert isinstance(frame, pl.DataFrame)
-    if frame.is_empty():
+    frame = store.read_frame(
+        quarantine_table(kind), columns=["tenant", "stage", "reasons"], filter=flt
+    )
+    if frame is None or frame.is_empty():
         return []
     grouped = (
         frame.explode("reasons")

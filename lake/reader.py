@@ -31,16 +31,6 @@ def recent_event_ids(
     ``partition`` narrows it to one. Partition pruning on tenant and date keeps the scan to
     the horizon.
     """
-    table = store.open(silver_table(kind))
-    if table is None:
-        return pa.table(
-            {
-                "event_id": pa.array([], pa.string()),
-                "kafka_partition": pa.array([], pa.int32()),
-                "kafka_offset": pa.array([], pa.int64()),
-            }
-        )
-    dataset = table.to_pyarrow_dataset()
     flt = (
         (ds.field("tenant") == tenant)
         & (ds.field("date") >= pa.scalar(since, pa.date32()))
@@ -48,7 +38,17 @@ def recent_event_ids(
     )
     if partition is not None:
         flt &= ds.field("kafka_partition") == pa.scalar(partition, pa.int32())
-    rows = dataset.to_table(columns=["event_id", "kafka_partition", "kafka_offset"], filter=flt)
+    rows = store.read(
+        silver_table(kind), columns=["event_id", "kafka_partition", "kafka_offset"], filter=flt
+    )
+    if rows is None:
+        return pa.table(
+            {
+                "event_id": pa.array([], pa.string()),
+                "kafka_partition": pa.array([], pa.int32()),
+                "kafka_offset": pa.array([], pa.int64()),
+            }
+        )
     grouped = rows.group_by("event_id").aggregate(
         [("kafka_partition", "min"), ("kafka_offset", "min")]
     )
@@ -77,8 +77,8 @@ def duplicate_offsets(
     ``topic_id``, rows of that lineage and rows without one (written before lineages; the
     caller only asks for offsets its lineage's stored versions cover) count.
     """
-    table = store.open(DUPLICATES)
-    if table is None:
+    schema = store.schema(DUPLICATES)
+    if schema is None:
         return set()
     flt = (
         (ds.field("kind") == kind)
@@ -87,8 +87,9 @@ def duplicate_offsets(
         & (ds.field("kafka_offset") >= pa.scalar(first, pa.int64()))
         & (ds.field("kafka_offset") <= pa.scalar(last, pa.int64()))
     )
-    dataset = table.to_pyarrow_dataset()
-    if topic_id is not None and "kafka_topic_id" in dataset.schema.names:
+    if topic_id is not None and "kafka_topic_id" in schema.names:
         flt &= (ds.field("kafka_topic_id") == topic_id) | ds.field("kafka_topic_id").is_null()
-    rows = dataset.to_table(columns=["kafka_offset"], filter=flt)
+    rows = store.read(DUPLICATES, columns=["kafka_offset"], filter=flt)
+    if rows is None:
+        return set()
     return {int(o) for o in rows["kafka_offset"].to_pylist()}

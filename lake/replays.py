@@ -57,11 +57,6 @@ def replay_records(
     store: DeltaStore, kind: str, *, outcomes: tuple[str, ...] = FINAL_OUTCOMES
 ) -> pl.DataFrame:
     """Coordinates, outcome and time of the replays of ``kind`` with one of ``outcomes``."""
-    table = store.open(REPLAYS)
-    if table is None:
-        return pl.DataFrame(schema=_EMPTY)
     flt = (ds.field("kind") == kind) & ds.field("outcome").isin(list(outcomes))
-    rows = table.to_pyarrow_dataset().to_table(columns=list(_EMPTY), filter=flt)
-    frame = pl.from_arrow(rows)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+    frame = store.read_frame(REPLAYS, columns=list(_EMPTY), filter=flt)
+    return pl.DataFrame(schema=_EMPTY) if frame is None else frame

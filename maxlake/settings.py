@@ -128,7 +128,9 @@ class Settings(BaseSettings):
 
     # Sharing between companies, access control and the dataset service
     contracts_dir: Path | None = Field(
-        None, description="sharing contracts folder; None = <lake_root>/sharing/contracts"
+        None,
+        description="sharing contracts folder (local); None = <lake_root>/sharing/contracts, "
+        "on the lake's object store when the root is one",
     )
     sharing_secrets_file: Path | None = Field(
         None,
@@ -147,7 +149,9 @@ class Settings(BaseSettings):
         "a local lake root",
     )
     access_dir: Path | None = Field(
-        None, description="principals and grants folder; None = <lake_root>/access"
+        None,
+        description="principals, grants and profile tokens folder (local); None = "
+        "<lake_root>/access, on the lake's object store when the root is one",
     )
     token: SecretStr | None = Field(None, description="principal token for `datasets pull`")
     server_host: str = Field("127.0.0.1", description="address `maxlake serve` listens on")

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,9 +34,11 @@ SITE_NAME = "maxlake"
 _RECENT_DAYS = 7
 
 
-def _newest(table: Any, columns: list[str], flt: Any, order: str, n: int) -> pa.Table:
-    rows = table.to_pyarrow_dataset().to_table(columns=columns, filter=flt)
-    if rows.num_rows <= n:
+def _newest(
+    store: DeltaStore, name: str, columns: list[str], flt: ds.Expression, order: str, n: int
+) -> pa.Table | None:
+    rows = store.read(name, columns=columns, filter=flt)
+    if rows is None or rows.num_rows <= n:
         return rows
     return rows.sort_by([(order, "descending")]).slice(0, n)
 
@@ -49,14 +50,22 @@ def recent_rows(store: DeltaStore, kind: EventKind, n: int) -> pa.Table:
     names = [c for c in contract.row_schema.names if c != "_msg"]
     since = pa.scalar(date.today() - timedelta(days=_RECENT_DAYS), pa.date32())
     parts: list[pa.Table] = []
-    silver = store.open(silver_table(kind))
+    silver = _newest(
+        store,
+        silver_table(kind),
+        [*names, "ingested_at"],
+        ds.field("date") >= since,
+        "ingested_at",
+        n,
+    )
     if silver is not None:
-        rows = _newest(silver, [*names, "ingested_at"], ds.field("date") >= since, "ingested_at", n)
-        parts.append(rows.select(names))
-    quarantine = store.open(quarantine_table(kind))
-    if quarantine is not None:
-        flt = (ds.field("date") >= since) & (ds.field("stage") == "validate")
-        rows = _newest(quarantine, ["tenant", "raw", "quarantined_at"], flt, "quarantined_at", n)
+        parts.append(silver.select(names))
+    flt = (ds.field("date") >= since) & (ds.field("stage") == "validate")
+    quarantined = _newest(
+        store, quarantine_table(kind), ["tenant", "raw", "quarantined_at"], flt, "quarantined_at", n
+    )
+    if quarantined is not None:
+        rows = quarantined
         now = datetime.now(UTC)
         for tenant in sorted(set(rows["tenant"].to_pylist())):
             mine = rows.filter(pc.equal(rows["tenant"], tenant))

@@ -107,9 +107,6 @@ def _read_quarantine(
     reason: str | None,
     tenant: str | None,
 ) -> pa.Table:
-    table = store.open(quarantine_table(kind))
-    if table is None:
-        return pa.table({})
     flt = ds.field("kind") == kind
     if since is not None:
         flt &= (ds.field("date") >= pa.scalar(since.date(), pa.date32())) & (
@@ -117,7 +114,9 @@ def _read_quarantine(
         )
     if tenant is not None:
         flt &= ds.field("tenant") == tenant
-    rows = table.to_pyarrow_dataset().to_table(filter=flt)
+    rows = store.read(quarantine_table(kind), filter=flt)
+    if rows is None:
+        return pa.table({})
     if reason is not None and rows.num_rows:
         keep = [reason in rs for rs in rows["reasons"].to_pylist()]
         rows = rows.filter(pa.array(keep))
@@ -126,18 +125,15 @@ def _read_quarantine(
 
 def _silver_keys(store: DeltaStore, kind: str, tenants: Sequence[str]) -> pl.DataFrame:
     """``event_id`` and coordinates of the silver rows of ``tenants`` (all dates)."""
-    table = store.open(silver_table(kind))
     schema = {"event_id": pl.String, **dict.fromkeys(_KEYS, pl.Int64)}
     schema["kafka_topic"] = pl.String
     schema["kafka_partition"] = pl.Int32
-    if table is None:
-        return pl.DataFrame(schema=schema)
-    rows = table.to_pyarrow_dataset().to_table(
-        columns=["event_id", *_KEYS], filter=ds.field("tenant").isin(list(tenants))
+    frame = store.read_frame(
+        silver_table(kind),
+        columns=["event_id", *_KEYS],
+        filter=ds.field("tenant").isin(list(tenants)),
     )
-    frame = pl.from_arrow(rows)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.unique()
+    return pl.DataFrame(schema=schema) if frame is None else frame.unique()
 
 
 def _messages(rows: pa.Table) -> list[RawMessage]:

@@ -48,15 +48,12 @@ class Decision:
         return self.outcome == "allowed"
 
 
-def access_dir(settings: Settings) -> Path:
-    """``MAXLAKE_ACCESS_DIR``, default ``<lake_root>/access``.
-
-    Raises:
-        LocationError: no access folder is set and the lake root is an object store.
-    """
+def access_dir(settings: Settings) -> LakeLocation:
+    """``MAXLAKE_ACCESS_DIR``, default ``<lake_root>/access`` (on the lake's object store when
+    the lake root is one)."""
     if settings.access_dir is not None:
-        return settings.access_dir
-    return LakeLocation.from_settings(settings).local_path("access", setting="MAXLAKE_ACCESS_DIR")
+        return LakeLocation.of(str(settings.access_dir))
+    return LakeLocation.from_settings(settings).child("access")
 
 
 def check_read(

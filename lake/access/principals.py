@@ -7,28 +7,28 @@ secret is 256 random bits. The store keeps the key id, a random salt and
 ``scrypt(secret, salt, n=2**14, r=8, p=1)``, never the token: a copy of the file does not let
 anyone call the service.
 
-Everything lives in one JSON file (``principals.json`` in the access folder), rewritten
-atomically under an exclusive lock, so the CLI and a running server can share it.
+Everything lives in one JSON file (``principals.json`` in the access folder, a local folder or
+a prefix of the lake's object store), rewritten atomically (under an exclusive lock locally, by
+a conditional put on an object store), so the CLI and running servers can share it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import hmac
 import json
 import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
-from lake.access._jsonfile import write_private_json
+from lake.access._jsonfile import private_json
 from lake.access.errors import PrincipalError
 from lake.access.tokens import ProfileToken, TokenStore, format_time, new_key_id
+from lake.location import LakeLocation
 
 __all__ = [
     "PRINCIPAL_KINDS",
@@ -45,6 +45,7 @@ _FILE = "principals.json"
 _NAME = re.compile(PRINCIPAL_PATTERN)
 _DATASET = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TOKEN = re.compile(r"^mxl_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+_T = TypeVar("_T")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32, "maxmem": 64 * 1024 * 1024}
 
 
@@ -89,10 +90,11 @@ class Principal:
 
 
 class AccessStore:
-    """Principals and grants in ``<root>/principals.json``."""
+    """Principals and grants in ``<root>/principals.json`` (``root`` a folder or a location)."""
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | Path | LakeLocation) -> None:
+        self.location = LakeLocation.of(str(root) if isinstance(root, Path) else root)
+        self.files = self.location.files()
         self._verified: dict[str, str] = {}
 
     def add(
@@ -118,10 +120,13 @@ class AccessStore:
             token_hash=_hash(secret, salt).hex(),
             created_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         )
-        with self._locked() as table:
+
+        def add(table: dict[str, Principal]) -> None:
             if name in table:
                 raise PrincipalError(f"principal {name!r} exists (remove it first)")
             table[name] = principal
+
+        self._change(add)
         return principal, f"mxl_{key_id}_{secret}"
 
     def list(self) -> list[Principal]:
@@ -139,24 +144,31 @@ class AccessStore:
 
     def remove(self, name: str) -> None:
         """Delete a principal: its token stops working at once."""
-        with self._locked() as table:
+
+        def remove(table: dict[str, Principal]) -> None:
             if name not in table:
                 raise PrincipalError(f"no principal {name!r}")
             del table[name]
+
+        self._change(remove)
         self.tokens.remove_principal(name)
 
     def grant(self, name: str, dataset: str) -> Principal:
         """Let ``name`` read ``dataset`` (every version the service serves)."""
         _check_dataset(dataset)
-        with self._locked() as table:
+
+        def grant(table: dict[str, Principal]) -> Principal:
             principal = _existing(table, name)
             table[name] = replace(principal, grants=tuple(sorted({*principal.grants, dataset})))
             return table[name]
 
+        return self._change(grant)
+
     def revoke(self, name: str, dataset: str) -> Principal:
         """Withdraw ``name``'s grant for ``dataset``."""
         _check_dataset(dataset)
-        with self._locked() as table:
+
+        def revoke(table: dict[str, Principal]) -> Principal:
             principal = _existing(table, name)
             if dataset not in principal.grants:
                 raise PrincipalError(f"principal {name!r} has no grant for {dataset!r}")
@@ -164,6 +176,8 @@ class AccessStore:
                 principal, grants=tuple(g for g in principal.grants if g != dataset)
             )
             return table[name]
+
+        return self._change(revoke)
 
     @staticmethod
     def key_id(token: str) -> str | None:
@@ -223,7 +237,7 @@ class AccessStore:
     @property
     def tokens(self) -> TokenStore:
         """The principals' profile tokens (same folder)."""
-        return TokenStore(self.root)
+        return TokenStore(self.location)
 
     def _verify(self, token: str) -> tuple[Principal | None, ProfileToken | None]:
         """The principal whose (main or profile) token this is, and the profile token if any."""
@@ -249,14 +263,19 @@ class AccessStore:
         return principal, profile
 
     @property
-    def path(self) -> Path:
-        """The principals file."""
-        return self.root / _FILE
+    def uri(self) -> str:
+        """The principals file (a path or a URI)."""
+        return self.location.uri(_FILE)
 
     def _read(self) -> dict[str, Principal]:
         try:
-            raw = self.path.read_bytes()
+            raw = self.files.read_bytes(_FILE)
         except FileNotFoundError:
+            return {}
+        return self._parse(raw)
+
+    def _parse(self, raw: bytes | None) -> dict[str, Principal]:
+        if raw is None:
             return {}
         try:
             doc = json.loads(raw)
@@ -265,20 +284,23 @@ class AccessStore:
                 for name, entry in cast(dict[str, dict[str, Any]], doc["principals"]).items()
             }
         except (ValueError, KeyError, TypeError) as exc:
-            raise PrincipalError(f"{self.path}: not a principals file: {exc}") from exc
+            raise PrincipalError(f"{self.uri}: not a principals file: {exc}") from exc
 
-    @contextmanager
-    def _locked(self) -> Iterator[dict[str, Principal]]:
-        """Read-modify-write the file under an exclusive lock; written back on success."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            table = self._read()
-            yield table
+    def _change(self, edit: Callable[[dict[str, Principal]], _T]) -> _T:
+        """Read-modify-write the file without losing a concurrent change; ``edit`` changes the
+        table in place (it may run again when another writer got in first) and may raise."""
+        result: list[_T] = []
+
+        def change(current: bytes | None) -> bytes:
+            table = self._parse(current)
+            result[:] = [edit(table)]
             doc = {
                 "principals": {n: {**asdict(p), "grants": list(p.grants)} for n, p in table.items()}
             }
-            write_private_json(self.path, doc)
+            return private_json(doc)
+
+        self.files.update(_FILE, change)
+        return result[0]
 
 
 def _hash(secret: str, salt: bytes) -> bytes:

@@ -12,22 +12,22 @@ principal stops working at once.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from lake.access._jsonfile import write_private_json
+from lake.access._jsonfile import private_json
 from lake.access.errors import PrincipalError
+from lake.location import LakeLocation
 
 __all__ = ["ProfileToken", "TokenStore", "format_time", "new_key_id"]
 
 _FILE = "tokens.json"
+_T = TypeVar("_T")
 
 
 def format_time(moment: datetime) -> str:
@@ -62,15 +62,17 @@ class ProfileToken:
 
 
 class TokenStore:
-    """Profile tokens in ``<root>/tokens.json`` (rewritten atomically under a lock)."""
+    """Profile tokens in ``<root>/tokens.json`` (rewritten atomically, without losing a
+    concurrent change: under a lock locally, by a conditional put on an object store)."""
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | Path | LakeLocation) -> None:
+        self.location = LakeLocation.of(str(root) if isinstance(root, Path) else root)
+        self.files = self.location.files()
 
     @property
-    def path(self) -> Path:
-        """The tokens file."""
-        return self.root / _FILE
+    def uri(self) -> str:
+        """The tokens file (a path or a URI)."""
+        return self.location.uri(_FILE)
 
     def add(self, token: ProfileToken, *, replace: bool = False) -> list[str]:
         """Store ``token``; with ``replace``, drop the principal's earlier tokens.
@@ -78,7 +80,8 @@ class TokenStore:
         Returns:
             The key ids dropped.
         """
-        with self._locked() as table:
+
+        def add(table: dict[str, ProfileToken]) -> list[str]:
             dropped = []
             if replace:
                 dropped = [k for k, t in table.items() if t.principal == token.principal]
@@ -86,6 +89,8 @@ class TokenStore:
                     del table[key_id]
             table[token.key_id] = token
             return dropped
+
+        return self._change(add)
 
     def get(self, key_id: str) -> ProfileToken | None:
         """The token with ``key_id``, or None."""
@@ -100,31 +105,40 @@ class TokenStore:
 
     def remove_principal(self, principal: str) -> int:
         """Drop every token of ``principal``; returns how many."""
-        with self._locked() as table:
+
+        def remove(table: dict[str, ProfileToken]) -> int:
             gone = [k for k, t in table.items() if t.principal == principal]
             for key_id in gone:
                 del table[key_id]
             return len(gone)
 
+        return self._change(remove)
+
     def _read(self) -> dict[str, ProfileToken]:
         try:
-            raw = self.path.read_bytes()
+            return self._parse(self.files.read_bytes(_FILE))
         except FileNotFoundError:
+            return {}
+
+    def _parse(self, raw: bytes | None) -> dict[str, ProfileToken]:
+        if raw is None:
             return {}
         try:
             doc = cast(dict[str, dict[str, Any]], json.loads(raw)["tokens"])
             return {key: ProfileToken(**entry) for key, entry in doc.items()}
         except (ValueError, KeyError, TypeError) as exc:
-            raise PrincipalError(f"{self.path}: not a profile tokens file: {exc}") from exc
+            raise PrincipalError(f"{self.uri}: not a profile tokens file: {exc}") from exc
 
-    @contextmanager
-    def _locked(self) -> Iterator[dict[str, ProfileToken]]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".tokens.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            table = self._read()
-            yield table
-            write_private_json(self.path, {"tokens": {k: asdict(t) for k, t in table.items()}})
+    def _change(self, edit: Callable[[dict[str, ProfileToken]], _T]) -> _T:
+        result: list[_T] = []
+
+        def change(current: bytes | None) -> bytes:
+            table = self._parse(current)
+            result[:] = [edit(table)]
+            return private_json({"tokens": {k: asdict(t) for k, t in table.items()}})
+
+        self.files.update(_FILE, change)
+        return result[0]
 
 
 def new_key_id() -> str:

@@ -13,17 +13,12 @@ from maxlake.settings import Settings
 __all__ = ["contracts_dir", "keys_file", "sharing_gate"]
 
 
-def contracts_dir(settings: Settings) -> Path:
-    """``MAXLAKE_CONTRACTS_DIR``, default ``<lake_root>/sharing/contracts``.
-
-    Raises:
-        LocationError: no contracts folder is set and the lake root is an object store.
-    """
+def contracts_dir(settings: Settings) -> LakeLocation:
+    """``MAXLAKE_CONTRACTS_DIR``, default ``<lake_root>/sharing/contracts`` (on the lake's
+    object store when the lake root is one)."""
     if settings.contracts_dir is not None:
-        return settings.contracts_dir
-    return LakeLocation.from_settings(settings).local_path(
-        "sharing", "contracts", setting="MAXLAKE_CONTRACTS_DIR"
-    )
+        return LakeLocation.of(str(settings.contracts_dir))
+    return LakeLocation.from_settings(settings).child("sharing", "contracts")
 
 
 def keys_file(settings: Settings) -> Path:

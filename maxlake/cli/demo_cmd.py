@@ -322,12 +322,8 @@ def _report(settings: Settings, stats: SimStats, lag: int) -> bool:
         print("quarantined by reason (a message may have several):")
         for reason, count in reasons.most_common():
             print(f"    {reason:<40}{count:>8,}")
-    runs_table = store.open(RUNS)
-    if runs_table is not None:
-        runs = pl.from_arrow(
-            runs_table.to_pyarrow_table(columns=["consumed", "started_at", "finished_at"])
-        )
-        assert isinstance(runs, pl.DataFrame)
+    runs = store.read_frame(RUNS, columns=["consumed", "started_at", "finished_at"])
+    if runs is not None:
         busy_s = (
             float((runs["finished_at"] - runs["started_at"]).dt.total_microseconds().sum()) / 1e6
         )
@@ -350,21 +346,15 @@ def _report(settings: Settings, stats: SimStats, lag: int) -> bool:
 def _kind_counts(store: DeltaStore, kind: EventKind) -> Counter[str]:
     """Silver events (distinct Kafka coordinates) and rows, quarantined and duplicate messages."""
     counts = Counter[str]()
-    silver = store.open(silver_table(kind))
-    if silver is not None:
-        coordinates = silver.to_pyarrow_table(
-            columns=["kafka_topic", "kafka_partition", "kafka_offset"]
-        )
-        counts["silver rows"] = coordinates.num_rows
-        frame = pl.from_arrow(coordinates)
-        assert isinstance(frame, pl.DataFrame)
+    frame = store.read_frame(
+        silver_table(kind), columns=["kafka_topic", "kafka_partition", "kafka_offset"]
+    )
+    if frame is not None:
+        counts["silver rows"] = frame.height
         counts["silver events"] = frame.unique().height
-    quarantine = store.open(quarantine_table(kind))
-    counts["quarantined"] = quarantine.count() if quarantine is not None else 0
-    duplicates = store.open(DUPLICATES)
-    if duplicates is not None:
-        kinds = pl.from_arrow(duplicates.to_pyarrow_table(columns=["kind"]))
-        assert isinstance(kinds, pl.DataFrame)
+    counts["quarantined"] = store.count(quarantine_table(kind))
+    kinds = store.read_frame(DUPLICATES, columns=["kind"])
+    if kinds is not None:
         counts["duplicates"] = kinds.filter(pl.col("kind") == kind.value).height
     return counts
 
@@ -372,10 +362,8 @@ def _kind_counts(store: DeltaStore, kind: EventKind) -> Counter[str]:
 def _quarantine_reasons(store: DeltaStore) -> Counter[str]:
     reasons: Counter[str] = Counter()
     for kind in EventKind:
-        table = store.open(quarantine_table(kind))
-        if table is not None:
-            frame = pl.from_arrow(table.to_pyarrow_table(columns=["reasons"]))
-            assert isinstance(frame, pl.DataFrame)
+        frame = store.read_frame(quarantine_table(kind), columns=["reasons"])
+        if frame is not None:
             for rs in frame["reasons"].to_list():
                 reasons.update(rs)
     return reasons

@@ -147,10 +147,9 @@ def _contracts_list(args: argparse.Namespace) -> int:
 def _contracts_show(args: argparse.Namespace) -> int:
     store = ContractStore(contracts_dir(Settings()))
     contract = store.get(args.id, args.version)
-    path = store.root / contract.tenant / contract.id / f"v{contract.version}.toml"
     revoked = store.is_revoked(contract.id, contract.version)
     print(f"# {contract.id} v{contract.version}{' (revoked)' if revoked else ''}")
-    print(path.read_text("utf-8"), end="")
+    print(store.raw(contract).decode("utf-8"), end="")
     return 0
 
 

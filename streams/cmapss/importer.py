@@ -200,11 +200,13 @@ def silver_event_count(settings: Settings, subset: str) -> int:
 
 
 def _silver_event_ids(settings: Settings, subset: str) -> set[str]:
-    table = DeltaStore(settings.lake_root).open(silver_table(EventKind.TELEMETRY))
-    if table is None:
-        return set()
     flt = (ds.field("tenant") == TENANT) & (ds.field("plant") == subset)
-    ids = table.to_pyarrow_dataset().to_table(columns=["event_id"], filter=flt)["event_id"]
+    rows = DeltaStore.from_settings(settings).read(
+        silver_table(EventKind.TELEMETRY), columns=["event_id"], filter=flt
+    )
+    if rows is None:
+        return set()
+    ids = rows["event_id"]
     unique: pa.Array = ids.unique()
     return {str(v) for v in unique.to_pylist()}
 

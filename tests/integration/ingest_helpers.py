@@ -496,8 +496,11 @@ def expected_outcome(events: Iterable[SimEvent]) -> dict[str, Expected]:
 
 def read_table(env: IngestEnv, name: str, columns: list[str]) -> pl.DataFrame:
     """Columns of a lake table at its latest version (empty frame when it does not exist)."""
-    table = env.store().open(name)
-    if table is None:
+    try:
+        table = DeltaTable(
+            env.location.uri(name), storage_options=dict(env.location.storage_options)
+        )
+    except TableNotFoundError:
         return pl.DataFrame({c: [] for c in columns})
     frame = pl.from_arrow(table.to_pyarrow_dataset().to_table(columns=columns))
     assert isinstance(frame, pl.DataFrame)

@@ -14,13 +14,13 @@ def test_token_is_shown_once_and_stored_only_as_a_salted_hash(tmp_path: Path) ->
     store = AccessStore(tmp_path)
     principal, token = store.add("pm-team", "model_team", tenant="northwind-auto")
 
-    stored = store.path.read_text()
+    stored = (tmp_path / "principals.json").read_text()
     secret = token.rsplit("_", 1)[1]
     assert secret not in stored
     assert token not in stored
     assert json.loads(stored)["principals"]["pm-team"]["salt"] == principal.salt
     assert store.authenticate(token) == principal
-    assert store.path.stat().st_mode & 0o077 == 0
+    assert (tmp_path / "principals.json").stat().st_mode & 0o077 == 0
 
 
 def test_wrong_malformed_and_removed_tokens_do_not_authenticate(tmp_path: Path) -> None:
@@ -98,8 +98,8 @@ def test_profile_tokens_expire_and_rotate(tmp_path: Path) -> None:
     assert store.authenticate(long) is None
     assert store.authenticate(rotated) == principal
     assert store.authenticate(own) == principal
-    assert short.split("_")[1] not in store.tokens.path.read_text()
-    assert "_".join(rotated.split("_")[2:]) not in store.tokens.path.read_text()
+    assert short.split("_")[1] not in (tmp_path / "tokens.json").read_text()
+    assert "_".join(rotated.split("_")[2:]) not in (tmp_path / "tokens.json").read_text()
     store.remove("acme-ml")
     assert store.authenticate(rotated) is None
 

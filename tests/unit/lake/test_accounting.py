@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from deltalake import DeltaTable
 
 from lake import DeltaStore, quarantine_table, silver_table
 from lake.accounting import check_accounting
@@ -29,12 +30,12 @@ def test_a_clean_lake_passes(tmp_path: Path) -> None:
 
 def test_an_offset_in_both_silver_and_quarantine_is_reported(tmp_path: Path) -> None:
     store = _clean_lake(tmp_path)
-    silver = store.open(silver_table("telemetry"))
-    quarantine = store.open(quarantine_table("telemetry"))
+    silver = store.read(silver_table("telemetry"), columns=["kafka_offset"])
+    quarantine = store.read(quarantine_table("telemetry"))
     assert silver is not None
     assert quarantine is not None
-    victim = int(pc.min(silver.to_pyarrow_table(columns=["kafka_offset"])["kafka_offset"]).as_py())
-    planted = quarantine.to_pyarrow_table().slice(0, 1)
+    victim = int(pc.min(silver["kafka_offset"]).as_py())
+    planted = quarantine.slice(0, 1)
     planted = planted.set_column(
         planted.schema.get_field_index("kafka_offset"), "kafka_offset", pa.array([victim])
     )
@@ -72,9 +73,9 @@ def test_offsets_below_the_log_start_are_not_required(tmp_path: Path) -> None:
 
 def test_an_event_id_twice_in_silver_is_reported(tmp_path: Path) -> None:
     store = _clean_lake(tmp_path)
-    silver = store.open(silver_table("telemetry"))
+    silver = store.read(silver_table("telemetry"))
     assert silver is not None
-    row = silver.to_pyarrow_table().slice(0, 1)
+    row = silver.slice(0, 1)
     row = row.set_column(row.schema.get_field_index("kafka_offset"), "kafka_offset", pa.array([N]))
     store.append(silver_table("telemetry"), row, partition_by=None, txns={})
 
@@ -85,9 +86,7 @@ def test_an_event_id_twice_in_silver_is_reported(tmp_path: Path) -> None:
 
 def test_a_run_row_missing_is_reported(tmp_path: Path) -> None:
     store = _clean_lake(tmp_path)
-    runs = store.open(RUNS)
-    assert runs is not None
-    runs.delete()
+    DeltaTable(store.uri(RUNS)).delete()
 
     report = check_accounting(store)
 
@@ -96,9 +95,8 @@ def test_a_run_row_missing_is_reported(tmp_path: Path) -> None:
 
 def test_rows_written_twice_at_the_same_offset_are_reported(tmp_path: Path) -> None:
     store = _clean_lake(tmp_path)
-    silver = store.open(silver_table("telemetry"))
-    assert silver is not None
-    rows = silver.to_pyarrow_table()
+    rows = store.read(silver_table("telemetry"))
+    assert rows is not None
     victim = int(pc.min(rows["kafka_offset"]).as_py())
     again = rows.filter(pc.equal(rows["kafka_offset"], victim))
     store.append(silver_table("telemetry"), again, partition_by=None, txns={})

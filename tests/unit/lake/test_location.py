@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from lake import DeltaStore, LakeLocation, LocationError, app_id
+from lake.access import AccessStore, PrincipalError
 from lake.access.decide import access_dir
 from lake.curation.build import curated_root
 from lake.maintenance import discover_tables
+from lake.sharing import ContractError, ContractStore
 from lake.sharing.paths import contracts_dir, keys_file
 from maxlake.cli import main
 from maxlake.settings import Settings
@@ -133,14 +137,13 @@ def test_storage_options_come_from_json_and_secrets_are_masked(
     assert "very-s3cret-key" not in str(LakeLocation.from_settings(settings))
 
 
-def test_local_only_files_refuse_an_object_store_root() -> None:
+def test_pseudonym_keys_refuse_an_object_store_root_and_the_rest_follows_it() -> None:
     settings = Settings(lake_root="s3://bucket/lake")
     with pytest.raises(LocationError, match="MAXLAKE_SHARING_SECRETS_FILE"):
         keys_file(settings)
-    with pytest.raises(LocationError, match="MAXLAKE_CONTRACTS_DIR"):
-        contracts_dir(settings)
-    with pytest.raises(LocationError, match="MAXLAKE_ACCESS_DIR"):
-        access_dir(settings)
+    assert contracts_dir(settings).root == "s3://bucket/lake/sharing/contracts"
+    assert access_dir(settings).root == "s3://bucket/lake/access"
+    assert access_dir(Settings(lake_root="s3://b/l", access_dir=Path("/a"))).root == "/a"
     with pytest.raises(LocationError, match="s3://bucket/lake"):
         curated_root(settings.lake_root)
     assert keys_file(Settings(lake_root="s3://b/l", sharing_secrets_file=Path("/k.json"))) == Path(
@@ -148,12 +151,57 @@ def test_local_only_files_refuse_an_object_store_root() -> None:
     )
 
 
-def test_principal_add_on_an_object_store_root_writes_nothing_locally(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_principal_add_on_an_object_store_root_writes_to_the_store_only(
+    s3_lake: LakeLocation,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", "s3://bucket/lake")
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", s3_lake.root)
+    monkeypatch.setenv("MAXLAKE_LAKE_STORAGE_OPTIONS", json.dumps(dict(s3_lake.storage_options)))
     code = main(["access", "principal", "add", "team-a", "--kind", "model_team"])
-    assert code == 1
-    assert "MAXLAKE_ACCESS_DIR" in capsys.readouterr().err
+    assert code == 0, capsys.readouterr().err
+    token = capsys.readouterr().out.split()[-1]
     assert list(tmp_path.iterdir()) == []
+    stored = json.loads(s3_lake.files().read_bytes("access/principals.json"))
+    assert list(stored["principals"]) == ["team-a"]
+    assert token not in json.dumps(stored)
+    assert AccessStore(s3_lake.child("access")).authenticate(token) is not None
+
+
+def test_principals_grants_and_profile_tokens_on_a_location(location: LakeLocation) -> None:
+    store = AccessStore(location.child("access"))
+    principal, token = store.add("team-a", "model_team")
+    store.add("team-b", "model_team")
+    store.grant("team-a", "spindle")
+    _, profile, _ = store.issue_profile_token("team-a", datetime.now(UTC) + timedelta(days=1))
+    again = AccessStore(location.child("access"))
+    assert [p.name for p in again.list()] == ["team-a", "team-b"]
+    assert again.get("team-a").grants == ("spindle",)
+    assert again.authenticate(token) == replace(principal, grants=("spindle",))
+    assert again.authenticate(profile) is not None
+    again.remove("team-a")
+    assert store.authenticate(profile) is None
+    assert store.tokens.of("team-a") == []
+    with pytest.raises(PrincipalError, match="team-a"):
+        store.grant("team-a", "spindle")
+
+
+def test_contracts_and_revocations_on_a_location(location: LakeLocation) -> None:
+    store = ContractStore(location.child("sharing", "contracts"))
+    contract = (
+        b'id = "nw-pm"\ntenant = "northwind-auto"\npurposes = ["pm"]\n'
+        b'[share]\nkinds = ["telemetry"]\n'
+    )
+    first, second = store.add(contract), store.add(contract)
+    assert (first.version, second.version) == (1, 2)
+    assert store.raw(second) == contract
+    with pytest.raises(ContractError, match="belongs to tenant"):
+        store.add(contract.replace(b"northwind-auto", b"ironbridge-steel"))
+    store.revoke("nw-pm", 2, reason="one")
+    store.revoke("nw-pm", reason="all")
+    again = ContractStore(location.child("sharing", "contracts"))
+    assert [r.reason for r in again.revocations()] == ["one", "all"]
+    assert again.in_force("northwind-auto", "pm") is None
+    assert [(c.id, c.version) for c in again.contracts()] == [("nw-pm", 1), ("nw-pm", 2)]

@@ -29,12 +29,10 @@ def _late_lines(n: int) -> tuple[list[bytes], set[date]]:
 
 
 def _silver(root: Path) -> pl.DataFrame:
-    table = DeltaStore(root).open("silver/telemetry")
-    assert table is not None
-    frame = pl.from_arrow(
-        table.to_pyarrow_dataset().to_table(columns=["event_id", "date", "kafka_topic"])
+    frame = DeltaStore(root).read_frame(
+        "silver/telemetry", columns=["event_id", "date", "kafka_topic"]
     )
-    assert isinstance(frame, pl.DataFrame)
+    assert frame is not None
     return frame
 
 
@@ -55,9 +53,9 @@ def test_backfill_lands_late_data_in_its_date_partitions_and_a_rerun_adds_nothin
     topic = backfill_topic("history", TENANT, "telemetry")
     assert silver["kafka_topic"].unique().to_list() == [topic]
 
-    quarantine = DeltaStore(root).open("quarantine/telemetry")
+    quarantine = DeltaStore(root).read("quarantine/telemetry", columns=["kafka_offset", "reasons"])
     assert quarantine is not None
-    bad = quarantine.to_pyarrow_dataset().to_table(columns=["kafka_offset", "reasons"]).to_pylist()
+    bad = quarantine.to_pylist()
     assert bad == [{"kafka_offset": 12, "reasons": ["malformed_json"]}], "offset = line number"
 
     again = backfill_file(settings(root), path, "telemetry", tenant=TENANT, gateway=gateway())

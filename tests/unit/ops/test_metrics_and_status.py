@@ -23,10 +23,10 @@ def ingested(tmp_path: Path) -> tuple[Path, WorkerMetrics, Counter[str], int, in
     batch = messages([e.payload for e in with_bad_input(80)])
     result = worker.process("telemetry", batch[:50])
     second = worker.process("telemetry", batch[50:])
-    table = DeltaStore(tmp_path).open("quarantine/telemetry")
+    table = DeltaStore(tmp_path).read("quarantine/telemetry", columns=["reasons"])
     assert table is not None
     reasons: Counter[str] = Counter()
-    for rs in table.to_pyarrow_dataset().to_table(columns=["reasons"])["reasons"].to_pylist():
+    for rs in table["reasons"].to_pylist():
         reasons.update(rs)
     return (
         tmp_path,

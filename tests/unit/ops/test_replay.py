@@ -30,14 +30,10 @@ def _strict_pipeline(root: Path, tmp: Path, limit: float) -> IngestPipeline:
 
 
 def _silver(root: Path) -> pl.DataFrame:
-    table = DeltaStore(root).open("silver/telemetry")
-    assert table is not None
-    frame = pl.from_arrow(
-        table.to_pyarrow_dataset().to_table(
-            columns=["event_id", "kafka_topic", "kafka_partition", "kafka_offset"]
-        )
+    frame = DeltaStore(root).read_frame(
+        "silver/telemetry", columns=["event_id", "kafka_topic", "kafka_partition", "kafka_offset"]
     )
-    assert isinstance(frame, pl.DataFrame)
+    assert frame is not None
     return frame
 
 

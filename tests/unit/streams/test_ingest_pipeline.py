@@ -117,9 +117,11 @@ def test_a_message_gx_cannot_validate_is_isolated_and_quarantined(tmp_path: Path
     result = worker.process("telemetry", messages(payloads))
 
     assert (result.consumed, result.quarantined, result.silver_events) == (200, 1, 199)
-    quarantine = DeltaStore(tmp_path).open("quarantine/telemetry")
+    quarantine = DeltaStore(tmp_path).read(
+        "quarantine/telemetry", columns=["kafka_offset", "reasons", "details"]
+    )
     assert quarantine is not None
-    rows = quarantine.to_pyarrow_table(columns=["kafka_offset", "reasons", "details"]).to_pylist()
+    rows = quarantine.to_pylist()
     assert rows[0]["kafka_offset"] == poison_at
     assert rows[0]["reasons"] == ["validation_error"]
     assert "simulated GX crash" in rows[0]["details"][0]
@@ -131,9 +133,11 @@ def test_a_tombstone_has_its_own_reason_apart_from_an_empty_payload(tmp_path: Pa
     batch = [*good, good[0]._replace(offset=3, value=None), good[0]._replace(offset=4, value=b"")]
     pipeline(tmp_path).process("telemetry", batch)
 
-    quarantine = DeltaStore(tmp_path).open("quarantine/telemetry")
+    quarantine = DeltaStore(tmp_path).read(
+        "quarantine/telemetry", columns=["kafka_offset", "reasons"]
+    )
     assert quarantine is not None
-    rows = quarantine.to_pyarrow_table(columns=["kafka_offset", "reasons"]).sort_by("kafka_offset")
+    rows = quarantine.sort_by("kafka_offset")
     assert rows.to_pylist() == [
         {"kafka_offset": 3, "reasons": ["tombstone"]},
         {"kafka_offset": 4, "reasons": ["empty"]},
@@ -147,22 +151,14 @@ def test_a_redelivered_batch_counts_warnings_of_new_offsets_only(tmp_path: Path)
     worker.process("telemetry", messages(payloads[:100]))
     worker.process("telemetry", messages(payloads))  # offsets 0..99 again, then 100..199
 
-    runs = DeltaStore(tmp_path).open("ops/validation_runs")
+    runs = DeltaStore(tmp_path).read("ops/validation_runs", columns=["warn_counts"])
     assert runs is not None
-    counted = sum(
-        c["count"]
-        for row in runs.to_pyarrow_table(columns=["warn_counts"])["warn_counts"].to_pylist()
-        for c in row
-    )
+    counted = sum(c["count"] for row in runs["warn_counts"].to_pylist() for c in row)
     once = pipeline(tmp_path / "once")
     once.process("telemetry", messages(payloads))
-    runs_once = DeltaStore(tmp_path / "once").open("ops/validation_runs")
+    runs_once = DeltaStore(tmp_path / "once").read("ops/validation_runs", columns=["warn_counts"])
     assert runs_once is not None
-    expected = sum(
-        c["count"]
-        for row in runs_once.to_pyarrow_table(columns=["warn_counts"])["warn_counts"].to_pylist()
-        for c in row
-    )
+    expected = sum(c["count"] for row in runs_once["warn_counts"].to_pylist() for c in row)
     assert expected > 0
     assert counted == expected
 

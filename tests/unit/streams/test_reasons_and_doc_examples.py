@@ -53,10 +53,8 @@ def test_every_documented_event_lands_in_silver(
 
 
 def _quarantine(root: Path, kind: str) -> pl.DataFrame:
-    table = DeltaStore(root).open(f"quarantine/{kind}")
-    assert table is not None
-    frame = pl.from_arrow(table.to_pyarrow_dataset().to_table(columns=["reasons", "details"]))
-    assert isinstance(frame, pl.DataFrame)
+    frame = DeltaStore(root).read_frame(f"quarantine/{kind}", columns=["reasons", "details"])
+    assert frame is not None
     return frame
 
 

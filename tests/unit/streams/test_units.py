@@ -39,10 +39,8 @@ def _event(i: int, value: float, unit: str | None, tag: str = "spindle_temp") ->
 
 
 def _table(root: Path, name: str, columns: list[str]) -> pl.DataFrame:
-    table = DeltaStore(root).open(name)
-    assert table is not None
-    frame = pl.from_arrow(table.to_pyarrow_dataset().to_table(columns=columns))
-    assert isinstance(frame, pl.DataFrame)
+    frame = DeltaStore(root).read_frame(name, columns=columns)
+    assert frame is not None
     return frame
 
 
