@@ -31,9 +31,10 @@ $(KAFKA_JARS): infra/pom.xml
 
 broker-jars: $(KAFKA_JARS) ## fetch the pinned Apache Kafka broker jars from Maven Central
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff and the import contracts (layers, no cycles; pyproject [tool.importlinter])
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy

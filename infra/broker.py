@@ -24,6 +24,7 @@ in the other mode raises :class:`~infra.security.BrokerSecurityError`.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -400,8 +401,6 @@ def _kafka_uuid() -> str:
     Like Kafka's own ``Uuid.randomUuid``, never one starting with ``-``: the storage tool's
     argument parser would read it as an option and refuse to format (1 start in 64 failed).
     """
-    import base64
-
     while True:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not cluster_id.startswith("-"):
@@ -440,8 +439,8 @@ def _answers_metadata(
     bootstrap: str, timeout_s: float, security: dict[str, Any] | None = None
 ) -> bool:
     """True when the broker returns cluster metadata (a real Kafka request, not just TCP)."""
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaError
+    from kafka.admin import KafkaAdminClient  # noqa: PLC0415 - lazy: kafka admin client import ~0.7 s
+    from kafka.errors import KafkaError  # noqa: PLC0415 - lazy: kafka admin client import ~0.7 s
 
     admin = None
     try:

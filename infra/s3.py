@@ -40,7 +40,7 @@ class LocalS3:
             S3ServerFailed: moto is not installed, or the server did not answer within 60 s.
         """
         try:
-            import moto.server  # noqa: F401
+            import moto.server  # noqa: F401, PLC0415 - moto is a dev-only dependency
         except ImportError as exc:
             raise S3ServerFailed(
                 "moto is not installed: pip install -e '.[dev]' (it brings moto[server])"

@@ -45,10 +45,10 @@ def make_throwaway_tls(folder: Path, *, days: int = 2) -> TlsFiles:
         ConfigError: the ``cryptography`` package is not installed.
     """
     try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+        from cryptography import x509  # noqa: PLC0415 - cryptography is a dev-only dependency
+        from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415 - cryptography is a dev-only dependency
+        from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415 - cryptography is a dev-only dependency
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: PLC0415 - cryptography is a dev-only dependency
     except ImportError as exc:
         raise ConfigError(
             "a throwaway CA needs the cryptography package: pip install -e '.[dev]'"

@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+import obstore
+from obstore.exceptions import AlreadyExistsError, NotFoundError, PreconditionError
+from obstore.store import from_url
+
 from lake.errors import LocationError
 
 if TYPE_CHECKING:
@@ -151,8 +155,6 @@ class LakeFiles:
         """Whether file ``path`` exists."""
         if self.location.is_local:
             return self._local(path).is_file()
-        import obstore
-        from obstore.exceptions import NotFoundError
 
         try:
             obstore.head(self._obstore(), self._key(path))
@@ -174,8 +176,6 @@ class LakeFiles:
         if self.location.is_local:
             self._write_local(path, data, exclusive=mode == "create")
             return
-        import obstore
-        from obstore.exceptions import AlreadyExistsError, PreconditionError
 
         try:
             obstore.put(self._obstore(), self._key(path), data, mode=mode)
@@ -205,8 +205,6 @@ class LakeFiles:
                 new = change(current)
                 self._write_local(path, new, exclusive=False)
                 return new
-        import obstore
-        from obstore.exceptions import AlreadyExistsError, PreconditionError
 
         for attempt in range(_UPDATE_ATTEMPTS):
             put_mode: Any
@@ -238,7 +236,6 @@ class LakeFiles:
                 [e.name for e in entries if e.is_dir()],
                 [e.name for e in entries if e.is_file()],
             )
-        import obstore
 
         key = self._key(prefix).rstrip("/")
         listed = obstore.list_with_delimiter(self._obstore(), key or None)
@@ -251,8 +248,6 @@ class LakeFiles:
         if self.location.is_local:
             self._local(path).unlink(missing_ok=True)
             return
-        import obstore
-        from obstore.exceptions import NotFoundError
 
         try:
             obstore.delete(self._obstore(), self._key(path))
@@ -262,8 +257,6 @@ class LakeFiles:
     def _read(self, path: str) -> tuple[bytes, str | None]:
         if self.location.is_local:
             return self._local(path).read_bytes(), None
-        import obstore
-        from obstore.exceptions import NotFoundError
 
         try:
             result = obstore.get(self._obstore(), self._key(path))
@@ -304,8 +297,6 @@ class LakeFiles:
 
     def _obstore(self) -> Any:
         if self._store is None:
-            from obstore.store import from_url
-
             config, client = _obstore_options(self.location)
             self._store = from_url(
                 self.location.root, config=cast(Any, config), client_options=cast(Any, client)

@@ -81,8 +81,8 @@ def runtime() -> GxRuntime:
 def _create_runtime() -> GxRuntime:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     try:
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+        import great_expectations as gx  # noqa: PLC0415 - lazy: GX takes seconds to import
+        from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: PLC0415 - lazy: GX takes seconds to import
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise ConfigError(
             "great-expectations is not installed: pip install 'great-expectations>=1.24'"
@@ -120,8 +120,8 @@ def build_suite(spec: SuiteSpec, placeholders: Mapping[str, list[str]]) -> Any:
 
 
 def _expectation_class(spec: SuiteSpec, entry: ExpectationSpec) -> type[Any]:
-    import great_expectations.expectations as gxe
-    from great_expectations.expectations import expectation as base
+    import great_expectations.expectations as gxe  # noqa: PLC0415 - lazy: GX takes seconds to import
+    from great_expectations.expectations import expectation as base  # noqa: PLC0415 - lazy: GX takes seconds to import
 
     where = (str(spec.path), f"expectation {entry.name!r}")
     cls = getattr(gxe, entry.expectation, None)

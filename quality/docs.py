@@ -103,7 +103,7 @@ def build_data_docs(
     index = RegistryIndex(registry)
     specs = load_suites(suites_dir)
     gx = _gx.runtime().gx
-    from great_expectations.checkpoint.actions import UpdateDataDocsAction
+    from great_expectations.checkpoint.actions import UpdateDataDocsAction  # noqa: PLC0415 - lazy: GX takes seconds to import
 
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,9 @@ one :class:`Rejection` per bad message; :func:`contract_for` picks the contract 
 
 from schemas.compat import Incompatibility, check_against_baseline, check_compatibility
 from schemas.contract import EventContract
-from schemas.contracts import CONTRACTS, contract_for
+from schemas.contracts import CONTRACTS, contract_for, export_json_schemas
 from schemas.errors import RegistryError, UnknownKindError
-from schemas.json_schema import export_json_schemas, published_dir, schema_file_name
+from schemas.json_schema import published_dir, schema_file_name
 from schemas.kinds import (
     ID_PATTERN,
     SUPPORTED_VERSIONS,

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from maxlake.errors import ConfigError
+from schemas.contracts import CONTRACTS
+from schemas.json_schema import schema_file_name
 
 __all__ = ["Incompatibility", "check_against_baseline", "check_compatibility"]
 
@@ -132,9 +134,6 @@ def check_against_baseline(baseline_dir: Path) -> list[Incompatibility]:
     Raises:
         ConfigError: when the directory is missing or a document is not valid JSON.
     """
-    from schemas.contracts import CONTRACTS
-    from schemas.json_schema import schema_file_name
-
     if not baseline_dir.is_dir():
         raise ConfigError(f"baseline directory {baseline_dir} does not exist")
     found: list[Incompatibility] = []

@@ -30,6 +30,7 @@ from schemas._columns import (
     string_column,
     timestamp_column,
 )
+from schemas.json_schema import contract_json_schema
 from schemas.kinds import ID_PATTERN, SUPPORTED_VERSIONS, EventKind, RejectReason
 from schemas.results import DecodeLimits, DecodeResult, Rejection
 
@@ -117,8 +118,6 @@ class EventContract:
 
     def json_schema(self) -> dict[str, Any]:
         """JSON Schema (2020-12) of this contract, for plant integrators and compat checks."""
-        from schemas.json_schema import contract_json_schema
-
         return contract_json_schema(self.kind, self.version, self._body_json_schema())
 
     def _body(self, b: Batch) -> tuple[dict[str, pa.Array], list[int] | None]:

@@ -7,7 +7,6 @@ document's ``description``.
 
 from __future__ import annotations
 
-import json
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from schemas.kinds import ENVELOPE_REQUIRED, ID_PATTERN, SUPPORTED_VERSIONS, Eve
 __all__ = [
     "RFC3339_PATTERN",
     "contract_json_schema",
-    "export_json_schemas",
     "published_dir",
     "schema_file_name",
 ]
@@ -87,17 +85,3 @@ def contract_json_schema(
     if rules:
         doc["allOf"] = rules
     return doc
-
-
-def export_json_schemas(out_dir: Path) -> list[Path]:
-    """Write ``<kind>.v<version>.schema.json`` for every contract; returns the files written."""
-    from schemas.contracts import CONTRACTS
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for kind, contract in CONTRACTS.items():
-        path = out_dir / schema_file_name(kind, contract.version)
-        text = json.dumps(contract.json_schema(), indent=2, sort_keys=False) + "\n"
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written

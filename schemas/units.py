@@ -42,7 +42,7 @@ class UnitSystem:
         Raises:
             ValueError: a definition pint refuses (the message names it).
         """
-        import pint  # slow to import (~1 s): only processes that check units pay for it
+        import pint  # noqa: PLC0415 - lazy: pint takes ~1 s to import
 
         self._ureg: Any = pint.UnitRegistry(
             autoconvert_offset_to_baseunit=True, cache_folder=":auto:"

@@ -81,9 +81,9 @@ def use_fast_lz4() -> bool:
     producer of the process. Returns ``False`` (level 9 stays) if aiokafka's layout changed.
     """
     try:
-        import cramjam
-        from aiokafka.record import default_records
-        from aiokafka.record._crecords import default_records as c_default_records
+        import cramjam  # noqa: PLC0415 - aiokafka private layout, optional
+        from aiokafka.record import default_records  # noqa: PLC0415 - aiokafka private layout, optional
+        from aiokafka.record._crecords import default_records as c_default_records  # noqa: PLC0415 - aiokafka private layout, optional
     except ImportError:
         return False
     modules = [m for m in (c_default_records, default_records) if hasattr(m, "lz4_encode")]

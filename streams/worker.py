@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import faust
+from faust.worker import Worker
 
 from lake import (
     BatchOutput,
@@ -47,6 +48,7 @@ from streams.batch_engine import BatchEngine
 from streams.faust_app import ReadCommittedApp
 from streams.ingest import IngestPipeline, RawMessage, log_batch
 from streams.metrics import LagPoller, MeteredWriter, WorkerMetrics, serve_metrics
+from streams.status import ingest_topics
 from streams.topics import topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
@@ -290,13 +292,9 @@ def run_worker(
     loglevel: str = "info",
 ) -> None:
     """Run the worker in the foreground until SIGTERM/SIGINT."""
-    from faust.worker import Worker
-
     kinds = tuple(kinds)
     metrics = WorkerMetrics() if settings.metrics_port else None
     if metrics is not None:
-        from streams.status import ingest_topics
-
         serve_metrics(metrics, settings.metrics_port, addr=settings.metrics_host)
         LagPoller(settings, metrics, ingest_topics(settings, tenants=tenants, kinds=kinds)).start()
     app = build_app(settings, kinds=kinds, tenants=tenants, metrics=metrics)

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+import pytest
+
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 pytest_plugins = ["tests.s3_server"]
@@ -17,8 +19,6 @@ def realdata_dir() -> Path:
     A missing folder fails the test that needs it with one line naming the path and the
     variable (never a skip: the data is part of the test environment).
     """
-    import pytest
-
     env = os.environ.get(REALDATA_ENV)
     repo = Path(__file__).resolve().parent.parent
     folder = Path(env) if env else repo.parent / "shared" / "realdata"

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lake.access.principals import Principal
-from lake.curation import DatasetNotFound, InvalidDatasetRef, Manifest, show
+from lake.curation import DatasetNotFound, InvalidDatasetRef, Manifest, revoked_contracts_of, show
 from lake.curation.catalog import parse_ref
 from lake.curation.errors import failed_quality_detail
 from lake.curation.published import REVOKED_NOTE
 from lake.location import LakeLocation
-from lake.sharing import ContractStore, revoked_contracts_of
+from lake.sharing import ContractStore
 from maxlake.settings import Settings
 
 __all__ = ["Decision", "access_dir", "check_read"]

@@ -25,6 +25,7 @@ from lake.curation.errors import (
 from lake.curation.job import FeatureInfo, Job, JobInputs, JobOutput, LabelContract
 from lake.curation.manifest import Manifest, SourceInfo, SplitInfo
 from lake.curation.quality import QualityReport, check_output
+from lake.curation.revoke import mark_revoked, revoke_contract, revoked_contracts_of
 from lake.curation.spec import DatasetSpec, Filters, load_spec, parse_spec, spec_hash
 from lake.curation.summary import summary_lines
 
@@ -55,9 +56,12 @@ __all__ = [
     "list_datasets",
     "load",
     "load_spec",
+    "mark_revoked",
     "parse_ref",
     "parse_spec",
     "pull",
+    "revoke_contract",
+    "revoked_contracts_of",
     "show",
     "spec_hash",
     "summary_lines",

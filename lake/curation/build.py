@@ -35,6 +35,7 @@ import polars as pl
 from lake.curation.card import CARD_FILE, label_info, write_card
 from lake.curation.errors import QualityCheckFailed, SpecError
 from lake.curation.job import Job, JobInputs, JobOutput, ParamsCheck
+from lake.curation.jobs import JOBS, PARAMS
 from lake.curation.manifest import (
     Manifest,
     SourceInfo,
@@ -362,8 +363,6 @@ def _resolve_job(
 ) -> tuple[Job, ParamsCheck | None]:
     """The job the spec names and its parameter check (None: the job checks its own)."""
     if jobs is None:
-        from lake.curation.jobs import JOBS, PARAMS
-
         jobs = JOBS
         checks = PARAMS if checks is None else checks
     job = resolve_job(spec.job, where=spec.path or spec.name, builtin=jobs)

@@ -22,6 +22,7 @@ from typing import cast
 
 from lake.curation.errors import SpecError
 from lake.curation.job import Job
+from lake.curation.jobs import JOBS
 
 __all__ = ["ENTRY_POINT_GROUP", "available_jobs", "resolve_job"]
 
@@ -73,11 +74,7 @@ def resolve_job(name: str, *, where: str, builtin: Mapping[str, Job] | None = No
 
 
 def _builtin(builtin: Mapping[str, Job] | None) -> Mapping[str, Job]:
-    if builtin is not None:
-        return builtin
-    from lake.curation.jobs import JOBS
-
-    return JOBS
+    return JOBS if builtin is None else builtin
 
 
 def _callable(obj: object, name: str, where: str) -> Job:

@@ -108,9 +108,9 @@ class _Runtime:
 def _runtime() -> _Runtime:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     try:
-        import great_expectations as gx
-        import great_expectations.expectations as gxe
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+        import great_expectations as gx  # noqa: PLC0415 - lazy: GX takes seconds to import
+        import great_expectations.expectations as gxe  # noqa: PLC0415 - lazy: GX takes seconds to import
+        from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: PLC0415 - lazy: GX takes seconds to import
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise ConfigError(
             "great-expectations is not installed: pip install 'great-expectations>=1.24'"

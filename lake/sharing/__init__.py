@@ -3,7 +3,8 @@
 A tenant's contract (:mod:`lake.sharing.contract`) says what it releases for a purpose and in
 which de-identified form; the :class:`ContractStore` keeps every version and the revocations;
 the :class:`SharingGate` applies them when a dataset is built (see :mod:`lake.sharing.enforce`);
-:func:`revoke_contract` takes a contract out of force and marks the versions built under it.
+:func:`lake.curation.revoke_contract` takes a contract out of force and marks the versions
+built under it.
 """
 
 from lake.sharing.contract import PSEUDONYMISABLE, Contract, parse_contract
@@ -19,7 +20,6 @@ from lake.sharing.errors import (
 )
 from lake.sharing.keys import KeyRing
 from lake.sharing.paths import contracts_dir, keys_file, sharing_gate
-from lake.sharing.revoke import mark_revoked, revoke_contract, revoked_contracts_of
 from lake.sharing.store import ContractStore, Revocation
 
 __all__ = [
@@ -40,9 +40,6 @@ __all__ = [
     "contracts_dir",
     "deidentify",
     "keys_file",
-    "mark_revoked",
     "parse_contract",
-    "revoke_contract",
-    "revoked_contracts_of",
     "sharing_gate",
 ]

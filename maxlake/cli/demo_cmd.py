@@ -108,10 +108,10 @@ def _start_broker(broker: LocalBroker, timeout_s: float) -> None:
 
 def _build_dataset(settings: Settings) -> bool:
     """Build the demo's curated set from what was just ingested and summarise its manifest."""
-    from lake.curation import build_dataset, load_spec
-    from lake.curation.errors import QualityCheckFailed
-    from lake.curation.jobs import JOBS
-    from lake.sharing import sharing_gate
+    from lake.curation import build_dataset, load_spec  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+    from lake.curation.errors import QualityCheckFailed  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+    from lake.curation.jobs import JOBS  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+    from lake.sharing import sharing_gate  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     spec_path = Path(str(files("lake.curation") / "specs" / "demo_predictive_maintenance.toml"))
     spec = load_spec(spec_path, jobs=JOBS)
@@ -156,7 +156,7 @@ def _demo_contracts(settings: Settings, purpose: str) -> None:
     Every machine type of the demo registry belongs to a single company, so rare-type
     suppression is off here (in a real alliance, keep it on).
     """
-    from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file
+    from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     store = ContractStore(contracts_dir(settings))
     keys = KeyRing(keys_file(settings))
@@ -180,7 +180,7 @@ def _demo_contracts(settings: Settings, purpose: str) -> None:
 
 def _demo_principal(settings: Settings, dataset: str) -> str:
     """A fresh ``demo-model-team`` principal granted ``dataset``; returns its token."""
-    from lake.access import AccessStore, access_dir
+    from lake.access import AccessStore, access_dir  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     store = AccessStore(access_dir(settings))
     if any(p.name == "demo-model-team" for p in store.list()):

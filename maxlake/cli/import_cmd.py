@@ -55,7 +55,7 @@ def _instant(text: str) -> datetime:
 
 
 def _cmapss(args: argparse.Namespace) -> int:
-    from streams.cmapss import import_cmapss, silver_event_count
+    from streams.cmapss import import_cmapss, silver_event_count  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     settings = Settings()
     report = import_cmapss(

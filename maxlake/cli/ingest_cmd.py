@@ -53,7 +53,7 @@ def register(sub: Any) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from streams.worker import run_worker
+    from streams.worker import run_worker  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     kinds = tuple(EventKind(k) for k in args.kinds) if args.kinds else tuple(EventKind)
     settings = Settings()

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +100,9 @@ def _verify(args: argparse.Namespace) -> int:
     ids: dict[str, str] | None = None
     data_offsets = None
     if not args.no_kafka:
-        from functools import partial
-
-        from lake.registry_store import registry_source
-        from streams.offsets import committed_data_offsets, group_offsets
-        from streams.topics import topic_ids
+        from lake.registry_store import registry_source  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+        from streams.offsets import committed_data_offsets, group_offsets  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+        from streams.topics import topic_ids  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
         source = registry_source(settings, registry_file=args.registry)
         tenants = [t.id for t in source.snapshot()[1].tenants]
@@ -168,7 +167,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _existing_topics(settings: Settings, topics: list[str]) -> list[str]:
-    from kafka import KafkaConsumer
+    from kafka import KafkaConsumer  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers, **settings.kafka_security()

@@ -118,7 +118,7 @@ def register(sub: Any) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from streams.status import collect_status
+    from streams.status import collect_status  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     settings = Settings()
     try:
@@ -186,7 +186,7 @@ def render_status(status: dict[str, Any]) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from streams.replay import quarantine_summary
+    from streams.replay import quarantine_summary  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     kinds = (EventKind(args.kind),) if args.kind else tuple(EventKind)
     settings = Settings()
@@ -208,7 +208,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from streams.replay import escape_payload, quarantined_messages
+    from streams.replay import escape_payload, quarantined_messages  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     if args.limit < 1 or args.max_bytes < 1:
         raise ConfigError("--limit and --max-bytes must be at least 1")
@@ -246,7 +246,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from streams.replay import replay_quarantine
+    from streams.replay import replay_quarantine  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     if args.suites_dir is not None and not args.suites_dir.is_dir():
         raise ConfigError(f"suites folder {args.suites_dir} does not exist")
@@ -282,7 +282,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    from streams.backfill import backfill_file
+    from streams.backfill import backfill_file  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     settings = Settings()
     if args.max_age_days is not None:

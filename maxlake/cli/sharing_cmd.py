@@ -16,8 +16,9 @@ from typing import Any
 
 from lake import DeltaStore
 from lake.access import PRINCIPAL_KINDS, AccessStore, AuditLog, access_dir
+from lake.curation import revoke_contract
 from lake.curation.build import curated_root
-from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file, revoke_contract
+from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 
@@ -282,7 +283,7 @@ def _since(text: str) -> datetime:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from maxlake.server import run
+    from maxlake.server import run  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     settings = Settings()
     run(settings, host=args.host, port=args.port)

@@ -110,7 +110,7 @@ def _onboard(args: argparse.Namespace) -> int:
     draft = _check_draft(draft_path, tenant, author)
     stored = store.commit(document, base=base, author=author, reason=args.reason)
     print(f"stored registry version {stored.version}")
-    from streams.topics import ensure_topics
+    from streams.topics import ensure_topics  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     created = ensure_topics(settings, [tenant])
     print(f"created {len(created)} topic(s)")
@@ -128,8 +128,8 @@ def _onboard(args: argparse.Namespace) -> int:
 
 
 def _plant_access(settings: Settings, tenant: str, user: str) -> None:
-    from infra.security import generate_password, plant_acls
-    from maxlake.cli.broker_cmd import admin_session, print_password
+    from infra.security import generate_password, plant_acls  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+    from maxlake.cli.broker_cmd import admin_session, print_password  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     acls = plant_acls(user, topic_prefix=settings.topic_prefix, tenant=tenant)
     with admin_session(settings) as admin:
@@ -169,7 +169,7 @@ def draft_contract(tenant: str, author: str) -> str:
 
 def _check_draft(path: Path, tenant: str, author: str) -> str:
     """The draft's text, validated as a contract; refuses to overwrite an earlier draft."""
-    from lake.sharing.contract import parse_contract
+    from lake.sharing.contract import parse_contract  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     if path.exists():
         raise ConfigError(f"{path} exists: a draft of {tenant!r} was written before; review it")

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from lake.access import AuditEntry
-from maxlake.server.context import AUDITED, CONTEXT, ServiceContext
+from maxlake.server.context import AUDITED, CONTEXT, OPENAPI_PATHS_KEY, ServiceContext
 from maxlake.settings import Settings
 
 __all__ = ["ROUTE_MODULES", "build_app", "run"]
@@ -36,18 +36,13 @@ def build_app(settings: Settings) -> web.Application:
     """The service over the lake, contracts and principals that ``settings`` name."""
     app = web.Application(middlewares=[_json_errors])
     app[CONTEXT] = ServiceContext.from_settings(settings)
+    paths: dict[str, Any] = {}
     for name in ROUTE_MODULES:
         module = importlib.import_module(name)
         app.add_routes(module.routes)
+        paths.update(getattr(module, "OPENAPI_PATHS", {}))
+    app[OPENAPI_PATHS_KEY] = paths
     return app
-
-
-def openapi_paths() -> dict[str, Any]:
-    """The ``paths`` of every route module, merged."""
-    paths: dict[str, Any] = {}
-    for name in ROUTE_MODULES:
-        paths.update(getattr(importlib.import_module(name), "OPENAPI_PATHS", {}))
-    return paths
 
 
 def run(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:

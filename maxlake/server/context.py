@@ -7,6 +7,7 @@ import asyncio
 import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -14,10 +15,10 @@ from lake import DeltaStore
 from lake.access import AccessStore, AuditEntry, AuditLog, Principal, access_dir
 from lake.access.backoff import Backoff
 from lake.sharing import ContractStore, contracts_dir
-from maxlake.server.deltasharing.signing import UrlSigner
+from maxlake.server.signing import UrlSigner
 from maxlake.settings import Settings
 
-__all__ = ["AUDITED", "CONTEXT", "KEY_ID", "ServiceContext"]
+__all__ = ["AUDITED", "CONTEXT", "KEY_ID", "OPENAPI_PATHS_KEY", "ServiceContext"]
 
 AUDITED = "maxlake_audited"
 """Request key set once the request has its audit row."""
@@ -129,3 +130,5 @@ def _url_key(settings: Settings) -> bytes | None:
 
 
 CONTEXT: web.AppKey[ServiceContext] = web.AppKey("maxlake_context", ServiceContext)
+OPENAPI_PATHS_KEY: web.AppKey[dict[str, Any]] = web.AppKey("maxlake_openapi_paths", dict)
+"""The OpenAPI ``paths`` of every route module of the app, merged when the app is built."""

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from lake.access import OUTCOMES
 from maxlake import __version__
+from maxlake.server.context import OPENAPI_PATHS_KEY
 
 __all__ = ["OPENAPI_PATHS", "openapi_document", "routes"]
 
@@ -89,10 +90,8 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
-def openapi_document() -> dict[str, Any]:
-    """The whole document, assembled from the route modules of the app."""
-    from maxlake.server.app import openapi_paths
-
+def openapi_document(paths: dict[str, Any]) -> dict[str, Any]:
+    """The whole document around ``paths``, the merged ``OPENAPI_PATHS`` of the route modules."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -101,7 +100,7 @@ def openapi_document() -> dict[str, Any]:
             "description": "Curated, de-identified training sets for model teams. Every request "
             "is checked against the token's grants and recorded in the audit table ops/audit.",
         },
-        "paths": openapi_paths(),
+        "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": _SCHEMAS,
@@ -112,5 +111,4 @@ def openapi_document() -> dict[str, Any]:
 @routes.get("/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI document."""
-    del request
-    return web.json_response(openapi_document())
+    return web.json_response(openapi_document(request.app[OPENAPI_PATHS_KEY]))

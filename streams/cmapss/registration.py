@@ -21,6 +21,7 @@ import tomli_w
 
 from lake.location import LakeLocation
 from lake.registry_store import RegistryStore
+from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 from schemas import parse_registry
@@ -108,8 +109,6 @@ def ensure_contract(settings: Settings) -> str:
     running engines apart) and rare-type suppression is off (the turbofan type belongs to this
     tenant alone). Purposes: ``remaining-useful-life-*``.
     """
-    from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file
-
     store = ContractStore(contracts_dir(settings))
     purpose = CONTRACT_PURPOSES[0].rstrip("*") + "research"
     current = store.in_force(TENANT, purpose)

@@ -10,7 +10,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from infra.broker import LocalBroker
+from infra.broker import LocalBroker, free_port
 from infra.errors import BrokerAlreadyRunning, BrokerNotRunning
 from tests.integration.faust_apps import run_until
 
@@ -83,8 +83,6 @@ def test_faust_app_consumes_a_topic(kafka_bootstrap: str, unique_name: str, tmp_
 
 
 def test_lifecycle_start_twice_and_stop_twice(tmp_path: Path) -> None:
-    from infra.broker import free_port
-
     broker = LocalBroker(tmp_path / "b", port=free_port(), controller_port=free_port(), heap_mb=256)
     pid = broker.start(timeout_s=90)
     try:

@@ -14,6 +14,8 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pytest
+from deltalake import DeltaTable
+from deltalake.exceptions import CommitFailedError
 
 from lake.curation import build_dataset
 from tests.integration.serve_helpers import (
@@ -278,9 +280,6 @@ def test_name_at_version_is_honoured(service: Service) -> None:
 
 
 def test_the_audit_trail_refuses_a_delete(service: Service) -> None:
-    from deltalake import DeltaTable
-    from deltalake.exceptions import CommitFailedError
-
     assert service.get("/v1/datasets", service.tokens["pm-team"])[0] == 200
     table = DeltaTable(str(service.lake / "ops" / "audit"))
     before = table.version()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from infra.tls import make_throwaway_tls
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 
@@ -35,8 +36,6 @@ def test_invalid_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_kafka_security_speaks_tls_with_and_without_sasl(tmp_path: Path) -> None:
-    from infra.tls import make_throwaway_tls
-
     tls = make_throwaway_tls(tmp_path)
     sasl_ssl = Settings(
         kafka_security_protocol="SASL_SSL",

@@ -8,6 +8,7 @@ carry ``numRecords`` only (min/max values of de-identified columns are not publi
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from lake.curation.manifest import Manifest
@@ -78,6 +79,4 @@ def ndjson(lines: list[dict[str, Any]]) -> bytes:
 
 
 def _millis(rfc3339: str) -> int:
-    from datetime import datetime
-
     return int(datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp() * 1000)

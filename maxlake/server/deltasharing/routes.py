@@ -31,7 +31,7 @@ from maxlake.server.deltasharing.openapi import OPENAPI_PATHS
 from maxlake.server.deltasharing.paging import PageError, paginate
 from maxlake.server.deltasharing.paths import FILES, PREFIX
 from maxlake.server.deltasharing.schema import schema_string
-from maxlake.server.deltasharing.signing import SignatureError
+from maxlake.server.signing import SignatureError
 
 __all__ = ["OPENAPI_PATHS", "routes"]
 

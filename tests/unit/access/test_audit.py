@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError
 
 from lake import DeltaStore
-from lake.access import AUDIT, AuditEntry, AuditLog
+from lake.access import AUDIT, AUDIT_SCHEMA, AuditEntry, AuditLog
 from maxlake.errors import TerminalError
 
 
@@ -39,9 +42,6 @@ def test_unknown_outcomes_are_refused(tmp_path: Path) -> None:
 
 
 def test_the_trail_is_append_only(tmp_path: Path) -> None:
-    from deltalake import DeltaTable
-    from deltalake.exceptions import CommitFailedError
-
     log = AuditLog(DeltaStore(tmp_path))
     log.record(AuditEntry("download", "allowed", principal="a", dataset="d", rows=5))
     table = DeltaTable(str(tmp_path / AUDIT))
@@ -52,11 +52,6 @@ def test_the_trail_is_append_only(tmp_path: Path) -> None:
 
 
 def test_an_older_trail_becomes_append_only_and_gains_the_new_columns(tmp_path: Path) -> None:
-    import pyarrow as pa
-    from deltalake import DeltaTable, write_deltalake
-
-    from lake.access import AUDIT_SCHEMA
-
     old_schema = pa.schema([f for f in AUDIT_SCHEMA if f.name not in ("method", "key_id")])
     row = {"audit_id": "x", "at": datetime.now(UTC), "action": "list", "outcome": "allowed"}
     row |= {"detail": "", "channel": "http", "date": datetime.now(UTC).date()}

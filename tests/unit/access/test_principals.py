@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from lake.access import AccessStore, PrincipalError
+from lake.access.tokens import ProfileToken
 
 
 def test_token_is_shown_once_and_stored_only_as_a_salted_hash(tmp_path: Path) -> None:
@@ -79,8 +81,6 @@ def test_bad_dataset_names_and_duplicates_are_refused(tmp_path: Path) -> None:
 
 
 def test_profile_tokens_expire_and_rotate(tmp_path: Path) -> None:
-    from datetime import UTC, datetime, timedelta
-
     store = AccessStore(tmp_path)
     principal, own = store.add("acme-ml", "model_team")
     soon = datetime.now(UTC) + timedelta(hours=1)
@@ -105,10 +105,6 @@ def test_profile_tokens_expire_and_rotate(tmp_path: Path) -> None:
 
 
 def test_an_expired_profile_token_is_told_apart_from_a_wrong_one(tmp_path: Path) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from lake.access.tokens import ProfileToken
-
     store = AccessStore(tmp_path)
     store.add("acme-ml", "model_team")
     record, token, _ = store.issue_profile_token("acme-ml", datetime.now(UTC) + timedelta(days=1))
@@ -121,8 +117,6 @@ def test_an_expired_profile_token_is_told_apart_from_a_wrong_one(tmp_path: Path)
 
 
 def test_a_profile_expiry_must_lie_ahead(tmp_path: Path) -> None:
-    from datetime import UTC, datetime
-
     store = AccessStore(tmp_path)
     store.add("acme-ml", "model_team")
     with pytest.raises(PrincipalError, match="not in the future"):

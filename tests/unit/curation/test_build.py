@@ -17,8 +17,11 @@ from lake.curation import (
     SpecError,
     build_dataset,
     curated_root,
+    load_spec,
+    parse_spec,
     spec_hash,
 )
+from lake.curation.jobs import JobParamError
 from lake.delta import VersionUnavailable
 from tests.unit.curation.test_build_helpers import (
     JOBS,
@@ -31,6 +34,7 @@ from tests.unit.curation.test_build_helpers import (
     write_inspection,
     write_telemetry,
 )
+from tests.unit.sharing.helpers import Sharing
 
 
 def _build(store: DeltaStore, **kwargs: object) -> Manifest:
@@ -193,9 +197,6 @@ def test_a_version_number_is_never_reused_after_a_crashed_build(tmp_path: Path) 
 
 
 def test_a_job_parameter_typo_fails_before_any_data_is_read(tmp_path: Path) -> None:
-    from lake.curation import parse_spec
-    from lake.curation.jobs import JobParamError
-
     store = seeded_lake(tmp_path)
     for data_file in (tmp_path / "silver" / "telemetry").rglob("*.parquet"):
         data_file.unlink()
@@ -211,8 +212,6 @@ def test_a_job_parameter_typo_fails_before_any_data_is_read(tmp_path: Path) -> N
 
 
 def test_the_part_quality_reference_spec_publishes_with_null_defect_codes(tmp_path: Path) -> None:
-    from lake.curation import load_spec
-
     store = seeded_lake(tmp_path)
     for i, (result, defects) in enumerate(
         [("PASS", []), ("FAIL", ["BURR"]), ("PASS", []), ("REWORK", ["CHATTER-MARK"])]
@@ -235,8 +234,6 @@ def test_the_part_quality_reference_spec_publishes_with_null_defect_codes(tmp_pa
 
 
 def test_an_empty_set_says_no_contract_covers_its_purpose(tmp_path: Path) -> None:
-    from tests.unit.sharing.helpers import Sharing
-
     store = seeded_lake(tmp_path)
     with pytest.raises(
         QualityCheckFailed,

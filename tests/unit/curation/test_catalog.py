@@ -13,8 +13,10 @@ import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
 
+from lake import DeltaStore
 from lake.curation import (
     DatasetNotFound,
+    FailedQualityRefused,
     InvalidDatasetRef,
     build_dataset,
     curated_root,
@@ -201,9 +203,6 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
 def test_a_failed_quality_version_is_marked_everywhere_and_refused_by_default(
     lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lake import DeltaStore
-    from lake.curation import FailedQualityRefused
-
     ovens = spec(name="ovens", filters={"machine_types": ["reflow_oven"]})
     build_dataset(
         DeltaStore(lake), ovens, registry=registry(), jobs=JOBS, allow_failed_quality=True

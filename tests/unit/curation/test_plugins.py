@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import polars as pl
@@ -34,7 +35,6 @@ def test_the_documented_job_builds_without_editing_maxlake(
     (package / "__init__.py").write_text("")
     (package / "jobs.py").write_text(_example("python"))
     monkeypatch.syspath_prepend(str(tmp_path / "code"))
-    import tomllib
 
     doc = tomllib.loads(_example("toml"))
     doc["filters"] = {"tenants": [TENANT]}

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from lake.curation import SpecError, load_spec, parse_spec, spec_hash
+from lake.curation.jobs import JOBS as REFERENCE_JOBS
+from lake.curation.spec import (
+    published_schema_path,
+    reference_specs,
+    resolve_spec,
+    spec_json_schema,
+)
 
 JOBS = ("anomaly_windows", "part_quality", "predictive_maintenance")
 
@@ -166,20 +176,11 @@ def test_params_and_job_table_together_are_ambiguous(tmp_path: Path) -> None:
     "path", sorted(Path(__file__).parents[3].joinpath("lake/curation/specs").glob("*.toml"))
 )
 def test_the_reference_specs_are_valid(path: Path) -> None:
-    from lake.curation.jobs import JOBS as REFERENCE_JOBS
-
     spec = load_spec(path, jobs=REFERENCE_JOBS)
     assert spec.job in REFERENCE_JOBS
 
 
 def test_the_published_json_schema_is_current_and_accepts_the_reference_specs() -> None:
-    import json
-    import tomllib
-
-    import jsonschema
-
-    from lake.curation.spec import published_schema_path, spec_json_schema
-
     published = json.loads(published_schema_path().read_text())
     assert published == json.loads(json.dumps(spec_json_schema())), (
         "spec.schema.json is stale: run lake.curation.spec.write_published_schema()"
@@ -205,8 +206,6 @@ def test_a_value_of_the_wrong_shape_names_its_location() -> None:
 
 
 def test_reference_specs_resolve_by_name(tmp_path: Path) -> None:
-    from lake.curation.spec import reference_specs, resolve_spec
-
     assert set(reference_specs()) >= {"predictive-maintenance", "part-quality", "anomaly-windows"}
     assert resolve_spec("predictive-maintenance").name == "predictive_maintenance.toml"
     assert resolve_spec("part_quality").name == "part_quality.toml"

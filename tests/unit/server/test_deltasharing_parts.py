@@ -9,7 +9,7 @@ import pytest
 
 from maxlake.server.deltasharing.paging import PageError, paginate
 from maxlake.server.deltasharing.schema import UnsupportedType, schema_string
-from maxlake.server.deltasharing.signing import SignatureError, UrlSigner
+from maxlake.server.signing import SignatureError, UrlSigner
 
 
 def _pages(items: list[str], size: int) -> list[list[str]]:

@@ -16,6 +16,7 @@ from lake.sharing import (
     SecretError,
     parse_contract,
 )
+from lake.sharing.contract import schema_text
 from tests.unit.sharing.helpers import contract_toml
 
 
@@ -110,8 +111,6 @@ def test_pseudonyms_are_deterministic_scoped_and_contract_specific() -> None:
 
 
 def test_the_published_json_schema_is_current() -> None:
-    from lake.sharing.contract import schema_text
-
     published = Path(__file__).parents[3] / "docs" / "schemas" / "sharing-contract.schema.json"
     assert published.read_text() == schema_text(), "regenerate with lake.sharing.contract"
 

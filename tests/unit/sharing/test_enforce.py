@@ -8,9 +8,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lake.curation import build_dataset, curated_root, load, pull
-from lake.sharing import ContractConflict, IdentifierLeak, revoke_contract
+from lake.curation import build_dataset, curated_root, load, pull, revoke_contract
+from lake.curation.build import _source
+from lake.sharing import ContractConflict, IdentifierLeak
 from maxlake.errors import TerminalError
+from schemas import EventKind
 from tests.unit.curation.test_build_helpers import (
     JOBS,
     PUEBLA,
@@ -147,8 +149,6 @@ def test_inspections_lose_serials_lots_and_machine_names(tmp_path: Path) -> None
     sharing = Sharing(tmp_path, min_group_size=1)
     sharing.add(contract_toml())
     gate = sharing.gate
-    from lake.curation.build import _source
-    from schemas import EventKind
 
     machines = pl.from_arrow(registry().machines())
     assert isinstance(machines, pl.DataFrame)

@@ -18,12 +18,12 @@ import polars as pl
 import pytest
 
 from lake import DeltaStore
-from lake.curation import FeatureInfo, JobInputs, JobOutput, build_dataset, load, parse_spec
+from lake.curation import FeatureInfo, JobInputs, JobOutput, build_dataset, load, parse_spec, show
 from lake.sharing import DisclosureRefused
 from schemas import load_registry
 from tests.unit.curation.test_build_helpers import T0, TENANT, seeded_lake, write_inspection
 from tests.unit.sharing.helpers import Sharing
-from tests.unit.sharing.test_attacks import RIVAL, _registry
+from tests.unit.sharing.test_attacks import RIVAL, _registry, _rival_telemetry
 
 KEYS = ["tenant", "plant", "line", "machine"]
 
@@ -140,7 +140,6 @@ def test_the_report_is_in_every_manifest(tmp_path: Path) -> None:
     sharing = Sharing(tmp_path, min_group_size=1)
     sharing.add(_contract("nw-a", "study-a", ""))
     _build(store, sharing, "set-a", "windows", "study-a")
-    from lake.curation import show
 
     report = show("set-a", 1, lake_root=store.root).sharing["disclosure"]  # type: ignore[index]
     assert report["compared_versions"] == 0
@@ -153,7 +152,6 @@ def test_structure_does_not_single_out_a_company_in_the_registry(tmp_path: Path)
     """The attacker's shape match: machines per (plant, line) per company, against the
     registry's shapes of the companies running the machine type."""
     store = seeded_lake(tmp_path / "lake")
-    from tests.unit.sharing.test_attacks import _rival_telemetry
 
     _rival_telemetry(store)
     sharing = Sharing(tmp_path, min_group_size=2)

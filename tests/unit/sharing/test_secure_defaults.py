@@ -14,9 +14,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from lake.curation import curated_root, load, pull
+from lake.curation import curated_root, load, pull, revoke_contract, show
 from lake.curation.published import REVOKED_NOTE, published_manifest
-from lake.sharing import revoke_contract
+from lake.sharing import ContractError, parse_contract
 from tests.unit.curation.test_build_helpers import PUEBLA, STUTTGART, TENANT, seeded_lake
 from tests.unit.sharing.helpers import Sharing, build
 
@@ -96,7 +96,6 @@ def test_published_manifests_name_no_contract_and_no_revocation_reason(tmp_path:
     revoke_contract(
         sharing.store, curated_root(store.root), "northwind-quality-team", reason="Northwind left"
     )
-    from lake.curation import show
 
     shown = published_manifest(show("spindle", 1, lake_root=store.root))
     assert shown["status_reason"] == REVOKED_NOTE
@@ -105,8 +104,6 @@ def test_published_manifests_name_no_contract_and_no_revocation_reason(tmp_path:
 
 @pytest.mark.parametrize("column", ["tenant", "lot"])
 def test_released_and_pseudonymised_at_once_is_refused(column: str, tmp_path: Path) -> None:
-    from lake.sharing import ContractError, parse_contract
-
     text = BARE + f'[deidentify]\nrelease = ["{column}"]\npseudonymise = ["{column}"]\n'.encode()
     with pytest.raises(ContractError, match="deidentify"):
         parse_contract(text, source="c.toml")

@@ -5,9 +5,26 @@ from __future__ import annotations
 import ctypes
 
 import pytest
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+    TopicAuthorizationFailedError,
+)
+from aiokafka.record.default_records import DefaultRecordBatch as AioBatch
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
+from kafka.record.default_records import DefaultRecordBatch as KafkaPythonBatch
 
-from streams._producer_kafka import Batcher, ChunkState, Route, default_partition, is_rejection
+from streams._producer_kafka import (
+    Batcher,
+    ChunkState,
+    Route,
+    default_partition,
+    is_rejection,
+    use_fast_lz4,
+)
 
 # Kafka's own test vectors for Utils.murmur2 (clients/src/test/.../UtilsTest.java), as int32.
 JAVA_MURMUR2 = {
@@ -62,14 +79,6 @@ def test_take_all_returns_each_partitions_records_in_send_order() -> None:
 
 
 def test_only_broker_refusals_count_as_rejections() -> None:
-    from aiokafka.errors import (
-        KafkaConnectionError,
-        KafkaTimeoutError,
-        MessageSizeTooLargeError,
-        OutOfOrderSequenceNumber,
-        TopicAuthorizationFailedError,
-    )
-
     assert is_rejection(TopicAuthorizationFailedError("t"))
     assert is_rejection(MessageSizeTooLargeError())
     assert not is_rejection(KafkaTimeoutError())
@@ -80,12 +89,6 @@ def test_only_broker_refusals_count_as_rejections() -> None:
 
 
 def test_fast_lz4_batches_stay_readable_by_both_clients() -> None:
-    from aiokafka.record.default_records import DefaultRecordBatch as AioBatch
-    from aiokafka.record.default_records import DefaultRecordBatchBuilder
-    from kafka.record.default_records import DefaultRecordBatch as KafkaPythonBatch
-
-    from streams._producer_kafka import use_fast_lz4
-
     assert use_fast_lz4()  # False would mean aiokafka changed and lz4 is back to HC level 9
     builder = DefaultRecordBatchBuilder(2, AioBatch.CODEC_LZ4, 0, 7, 0, 0, 1 << 20)
     values = [

@@ -10,7 +10,7 @@ import orjson
 from lake.location import LakeLocation
 from lake.registry_store import RegistryStore
 from maxlake.settings import Settings
-from schemas import EventKind, load_registry
+from schemas import EventKind, contract_for, load_registry
 from schemas.registry import default_registry_path
 from streams.cmapss import (
     MACHINE_TYPE,
@@ -57,8 +57,6 @@ def test_every_fd001_reading_is_within_the_registered_range() -> None:
 
 
 def test_events_decode_as_valid_telemetry() -> None:
-    from schemas import contract_for
-
     runs = read_runs(find_files(realdata_dir() / "cmapss")[0])
     payloads = [p for _, _, p in build_events("fd001", "train", runs, EPOCH, 600)[:50]]
     contract = contract_for(EventKind.TELEMETRY)
