@@ -10,6 +10,7 @@ body repeats them for people. Written by the build into ``curated/<name>/v<N>/``
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,8 +22,9 @@ import pyarrow.parquet as pq
 from lake.curation.job import JobOutput
 from lake.curation.manifest import Manifest
 from lake.curation.published import published_manifest
+from maxlake.errors import TerminalError
 
-__all__ = ["CARD_FILE", "LABEL_FILE", "label_info", "render_card", "write_card"]
+__all__ = ["CARD_FILE", "LABEL_FILE", "label_info", "render_card", "stored_card", "write_card"]
 
 CARD_FILE = "README.md"
 LABEL_FILE = "label.json"
@@ -73,6 +75,26 @@ def write_card(
     path = folder / CARD_FILE
     path.write_text(render_card(manifest, files, schema, label=label), encoding="utf-8")
     return path
+
+
+def stored_card(folder: Path, manifest: Manifest) -> bytes:
+    """The data card of the published version in ``folder``, rendered again from what its
+    manifest vouches for: the manifest itself, the first split file's Parquet schema and the
+    job's ``label.json`` (checked against the manifest's sha256). Byte for byte the
+    ``README.md`` the build wrote, which the manifest cannot hash (the card quotes the manifest).
+
+    Raises:
+        TerminalError: ``label.json`` no longer matches its manifest hash.
+    """
+    files = {name: split.file for name, split in manifest.splits.items()}
+    label: dict[str, Any] = {}
+    if LABEL_FILE in manifest.files:
+        data = (folder / LABEL_FILE).read_bytes()
+        if hashlib.sha256(data).hexdigest() != manifest.files[LABEL_FILE]:
+            raise TerminalError(f"{folder / LABEL_FILE} does not match its manifest hash")
+        label = label_info({LABEL_FILE: data})
+    schema = pq.read_schema(folder / next(iter(files.values())))
+    return render_card(manifest, files, schema, label=label).encode("utf-8")
 
 
 def render_card(

@@ -21,8 +21,10 @@ from aiohttp import web
 from lake.access import AuditEntry, Decision, check_read
 from lake.curation import list_datasets
 from lake.curation.build import curated_root
+from lake.curation.card import CARD_FILE, stored_card
 from lake.curation.manifest import MANIFEST_FILE, Manifest, file_sha256
 from lake.curation.published import published_manifest_bytes
+from maxlake.errors import TerminalError
 from maxlake.server.context import CONTEXT, ServiceContext
 
 __all__ = ["OPENAPI_PATHS", "routes"]
@@ -168,10 +170,12 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/v1/datasets/{name}/versions/{version}/files/{file}")
 async def side_file(request: web.Request) -> web.StreamResponse:
-    """A side file of a version: ``manifest.json`` (redacted) or one of the manifest's ``files``.
+    """A side file of a version: ``manifest.json`` (redacted), the data card ``README.md`` or one
+    of the manifest's ``files``.
 
-    The job's extra files (normalisation statistics, a data card, ...) are listed in the
+    The job's extra files (normalisation statistics, label description, ...) are listed in the
     manifest's ``files`` with their sha256; a file whose bytes no longer match is not served.
+    The data card is rendered again from the manifest (:func:`lake.curation.card.stored_card`).
     """
     ctx = request.app[CONTEXT]
     name, wanted = request.match_info["name"], request.match_info["file"]
@@ -179,9 +183,15 @@ async def side_file(request: web.Request) -> web.StreamResponse:
     principal = await ctx.authenticate(request)
     decision = await asyncio.to_thread(_check, ctx, principal, name, version, None)
     manifest = decision.manifest
-    if decision.allowed and manifest is not None and wanted != MANIFEST_FILE:
+    card = b""
+    if decision.allowed and manifest is not None and wanted == CARD_FILE:
+        try:
+            card = await asyncio.to_thread(stored_card, _folder(ctx, manifest), manifest)
+        except TerminalError as exc:
+            decision = Decision("error", 500, f"{exc}; not served", manifest)
+    elif decision.allowed and manifest is not None and wanted != MANIFEST_FILE:
         if wanted not in manifest.files:
-            known = ", ".join([MANIFEST_FILE, *sorted(manifest.files)])
+            known = ", ".join([MANIFEST_FILE, CARD_FILE, *sorted(manifest.files)])
             decision = Decision(
                 "not_found", 404, f"no side file {wanted!r} (files: {known})", manifest
             )
@@ -208,6 +218,8 @@ async def side_file(request: web.Request) -> web.StreamResponse:
         return web.Response(
             body=published_manifest_bytes(manifest), content_type="application/json"
         )
+    if wanted == CARD_FILE:
+        return web.Response(body=card, content_type="text/markdown", charset="utf-8")
     return web.FileResponse(
         _folder(ctx, manifest) / wanted, headers={"Content-Type": "application/octet-stream"}
     )

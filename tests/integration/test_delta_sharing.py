@@ -298,12 +298,17 @@ def test_side_files_are_served_to_grantees_only(lake: Lake) -> None:
     status, _, body = lake.svc.get("/v1/datasets/spindle/versions/1/files/manifest.json", token)
     assert status == 200
     assert "redacted" in json.loads(body)["spec"]["filters"]["tenants"]
+    status, headers, body = lake.svc.get("/v1/datasets/spindle/versions/1/files/README.md", token)
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/markdown")
+    assert body == (lake.svc.lake / "curated" / "spindle" / "v1" / "README.md").read_bytes()
     assert lake.svc.get("/v1/datasets/spindle/versions/1/files/seen.json")[0] == 401
     other = lake.svc.tokens["counted"]
     assert lake.svc.get("/v1/datasets/doomed/versions/1/files/seen.json", other)[0] == 403
     status, _, body = lake.svc.get("/v1/datasets/spindle/versions/1/files/nope.json", token)
     assert status == 404
     assert "seen.json" in json.loads(body)["error"]["detail"]
+    assert "README.md" in json.loads(body)["error"]["detail"]
 
 
 def test_query_lines_and_signed_short_lived_file_urls(lake: Lake) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import datasets
 import pytest
 
-from lake.curation import build_dataset, curated_root, pull
-from tests.unit.curation.test_build_helpers import JOBS, registry, seeded_lake, spec
+from lake.curation import JobInputs, JobOutput, build_dataset, curated_root, pull
+from lake.curation.card import CARD_FILE, LABEL_FILE, stored_card
+from maxlake.errors import TerminalError
+from tests.unit.curation.test_build_helpers import JOB_NAME, JOBS, registry, seeded_lake, spec
 
 
 def _load(folder: Path, cache: Path) -> Any:
@@ -47,3 +50,23 @@ def test_a_published_version_loads_with_every_split(
         "train": manifest.splits["train"].rows,
         "test": manifest.splits["test"].rows,
     }
+
+
+def _with_label(inputs: JobInputs) -> JobOutput:
+    out = JOBS[JOB_NAME](inputs)
+    label = b'{"definition": "mean reading above the nominal"}'
+    return dataclasses.replace(out, files={**out.files, LABEL_FILE: label})
+
+
+def test_the_card_is_rendered_again_from_what_the_manifest_vouches_for(tmp_path: Path) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    manifest = build_dataset(store, spec(), registry=registry(), jobs={JOB_NAME: _with_label})
+    folder = curated_root(tmp_path / "lake") / "spindle" / "v1"
+
+    card = stored_card(folder, manifest)
+
+    assert card == (folder / CARD_FILE).read_bytes()
+    assert b"mean reading above the nominal" in card
+    (folder / LABEL_FILE).write_bytes(b'{"definition": "altered"}')
+    with pytest.raises(TerminalError, match=r"label\.json"):
+        stored_card(folder, manifest)
