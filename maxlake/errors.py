@@ -29,3 +29,15 @@ def exception_text(exc: BaseException) -> str:
     if not text:
         return name
     return text if text.startswith(name) else f"{name}: {text}"
+
+
+def validation_location(loc: tuple[int | str, ...], *, root: str = "document") -> str:
+    """A pydantic error location as a path: ``("tenants", 2, "id")`` -> ``tenants[2].id``;
+    the empty location (the whole document) -> ``root``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or root

@@ -7,22 +7,26 @@ Each expectation has a stable ``name`` (what quarantine rows and reports show), 
 keyword arguments. A string argument of the form ``"$registry.<name>"`` is replaced at load
 time by a list drawn from the asset registry (see :data:`REGISTRY_PLACEHOLDERS`).
 
-This module checks the structure only; :mod:`quality._gx` checks the class names and
-arguments against Great Expectations when the gateway builds the suites.
+This module checks the structure only (pydantic models :class:`SuiteFile` and
+:class:`ExpectationEntry`, published for editors as ``quality/suite.schema.json``);
+:mod:`quality._gx` checks the class names and arguments against Great Expectations when the
+gateway builds the suites.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, cast, get_args
+from typing import Annotated, Any, Literal, get_args
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from maxlake.errors import validation_location
 from quality.errors import SuiteError
 from schemas import EventKind
 
@@ -31,13 +35,17 @@ __all__ = [
     "LEVELS",
     "PLACEHOLDER_PREFIX",
     "REGISTRY_PLACEHOLDERS",
+    "ExpectationEntry",
     "ExpectationSpec",
     "Level",
+    "SuiteFile",
     "SuiteSpec",
     "default_suites_dir",
     "load_suite",
     "load_suites",
     "resolve_placeholders",
+    "suite_json_schema",
+    "suite_schema_path",
 ]
 
 Level = Literal["drop", "warn", "batch"]
@@ -63,12 +71,86 @@ shapes as the derived key columns of :mod:`quality.enrich`.
 COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list")
 """Expectation arguments that name batch columns: only these columns are sent to GX."""
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
-_SUITE_KEYS = frozenset({"suite_version", "description", "expectations"})
-_ENTRY_KEYS = frozenset(
-    {"name", "level", "expectation", "kwargs", "description", "reason", "detail"}
-)
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+SEMVER_PATTERN = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$"
+SCHEMA_ID = "urn:maxlake:quality-suite"
+
+
+class ExpectationEntry(BaseModel):
+    """One entry of a suite file's ``expectations`` array, as written."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[
+        str,
+        Field(
+            pattern=NAME_PATTERN,
+            description="stable snake_case name shown in quarantine rows, reports and metrics",
+        ),
+    ]
+    level: Annotated[
+        Level,
+        Field(
+            description="drop: failing rows go to quarantine; warn: kept and counted; "
+            "batch: one verdict for the whole batch"
+        ),
+    ]
+    expectation: Annotated[
+        str,
+        Field(
+            min_length=1, description="Great Expectations class, e.g. ExpectColumnValuesToBeInSet"
+        ),
+    ]
+    kwargs: Annotated[
+        dict[str, Any],
+        Field(
+            description='keyword arguments of the class; "$registry.<name>" strings are '
+            "replaced by registry lists (result_format is set by the gateway)"
+        ),
+    ] = {}
+    description: Annotated[str, Field(description="why the expectation exists")] = ""
+    reason: Annotated[
+        str | None,
+        Field(
+            pattern=NAME_PATTERN, description="quarantine reason of a failing row (default: name)"
+        ),
+    ] = None
+    detail: Annotated[
+        str,
+        Field(description="str.format template of the quarantine detail over the row's columns"),
+    ] = ""
+
+    @field_validator("kwargs")
+    @classmethod
+    def _no_result_format(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "result_format" in value:
+            raise ValueError("'result_format' is set by the gateway at run time; remove it")
+        return value
+
+    @field_validator("detail")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            list(string.Formatter().parse(value))
+        except ValueError as exc:
+            raise ValueError(f"not a str.format template: {exc}") from None
+        return value
+
+
+class SuiteFile(BaseModel):
+    """A suite file ``<kind>.json``, as written."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    suite_version: Annotated[
+        str,
+        Field(pattern=SEMVER_PATTERN, description="semver, bumped on every change, e.g. 1.2.0"),
+    ]
+    description: str = ""
+    expectations: Annotated[
+        list[ExpectationEntry],
+        Field(min_length=1, description="the entries; drop reasons follow this order"),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +252,9 @@ def load_suite(path: Path) -> SuiteSpec:
     """Read and check one suite file; the event kind is the file name's stem.
 
     Raises:
-        SuiteError: naming the file and the entry (missing or unknown keys, a bad
-            ``suite_version``, a duplicate or malformed name, an unknown level).
+        SuiteError: naming the file and the exact location (``expectations[2].level``) of the
+            first problem: unknown or missing keys, a bad ``suite_version``, a duplicate or
+            malformed name, an unknown level.
     """
     where = str(path)
     try:
@@ -185,24 +268,44 @@ def load_suite(path: Path) -> SuiteSpec:
         raise SuiteError(where, "file", f"cannot read: {exc.strerror or exc}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SuiteError(where, "file", f"not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise SuiteError(where, "file", "the top level must be a JSON object")
-    _no_unknown_keys(where, "file", doc, _SUITE_KEYS)
-    version = doc.get("suite_version")
-    if not isinstance(version, str) or not _SEMVER.fullmatch(version):
+    try:
+        model = SuiteFile.model_validate(doc)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
         raise SuiteError(
-            where, "suite_version", f"must be a semver string like 1.2.0, got {version!r}"
-        )
-    entries = doc.get("expectations")
-    if not isinstance(entries, list) or not entries:
-        raise SuiteError(where, "expectations", "must be a non-empty array")
-    specs = tuple(_entry(where, i, e) for i, e in enumerate(entries))
+            where, validation_location(err["loc"], root="file"), _problem(err)
+        ) from None
     seen: set[str] = set()
-    for spec in specs:
-        if spec.name in seen:
-            raise SuiteError(where, f"expectation {spec.name!r}", "duplicate name")
-        seen.add(spec.name)
-    return SuiteSpec(kind, version, path, _text(where, "description", doc), specs)
+    for i, entry in enumerate(model.expectations):
+        if entry.name in seen:
+            raise SuiteError(where, f"expectations[{i}].name", f"duplicate name {entry.name!r}")
+        seen.add(entry.name)
+    specs = tuple(
+        ExpectationSpec(
+            e.name,
+            e.level,
+            e.expectation,
+            MappingProxyType(dict(e.kwargs)),
+            e.description,
+            e.reason or e.name,
+            e.detail,
+        )
+        for e in model.expectations
+    )
+    return SuiteSpec(kind, model.suite_version, path, model.description, specs)
+
+
+def suite_json_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of a suite file, as published in ``quality/suite.schema.json``."""
+    schema = SuiteFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_ID
+    return schema
+
+
+def suite_schema_path() -> Path:
+    """Where the suite files' JSON Schema is published (inside the installed package)."""
+    return Path(str(files("quality") / "suite.schema.json"))
 
 
 def resolve_placeholders(
@@ -234,68 +337,23 @@ def resolve_placeholders(
     return {k: resolve(v) for k, v in spec.kwargs.items()}
 
 
-def _entry(where: str, index: int, doc: Any) -> ExpectationSpec:
-    entry = f"expectations[{index}]"
-    if not isinstance(doc, dict):
-        raise SuiteError(where, entry, f"expected an object, got {type(doc).__name__}")
-    name = doc.get("name")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise SuiteError(
-            where, entry, f"'name' must be snake_case matching {_NAME.pattern}, got {name!r}"
-        )
-    entry = f"expectation {name!r}"
-    _no_unknown_keys(where, entry, doc, _ENTRY_KEYS)
-    level = doc.get("level")
-    if level not in LEVELS:
-        raise SuiteError(
-            where, entry, f"unknown level {level!r}; valid levels: {', '.join(LEVELS)}"
-        )
-    expectation = doc.get("expectation")
-    if not isinstance(expectation, str) or not expectation:
-        raise SuiteError(
-            where,
-            entry,
-            "'expectation' must be a GX class name such as ExpectColumnValuesToBeInSet",
-        )
-    kwargs = doc.get("kwargs", {})
-    if not isinstance(kwargs, dict):
-        raise SuiteError(where, entry, "'kwargs' must be an object")
-    if "result_format" in kwargs:
-        raise SuiteError(
-            where, entry, "'result_format' is set by the gateway at run time; remove it"
-        )
-    reason, detail = doc.get("reason", name), doc.get("detail", "")
-    if not isinstance(reason, str) or not _NAME.fullmatch(reason):
-        raise SuiteError(where, entry, f"'reason' must be snake_case, got {reason!r}")
-    if not isinstance(detail, str):
-        raise SuiteError(where, entry, "'detail' must be a string template")
-    try:
-        list(string.Formatter().parse(detail))
-    except ValueError as exc:
-        raise SuiteError(where, entry, f"'detail' is not a format template: {exc}") from None
-    return ExpectationSpec(
-        name,
-        cast(Level, level),
-        expectation,
-        MappingProxyType(dict(kwargs)),
-        _text(where, entry, doc),
-        reason,
-        detail,
-    )
-
-
-def _text(where: str, entry: str, doc: dict[str, Any]) -> str:
-    value = doc.get("description", "")
-    if not isinstance(value, str):
-        raise SuiteError(where, entry, "'description' must be a string")
-    return value
-
-
-def _no_unknown_keys(where: str, entry: str, doc: dict[str, Any], allowed: frozenset[str]) -> None:
-    unknown = sorted(set(doc) - allowed)
-    if unknown:
-        raise SuiteError(
-            where,
-            entry,
-            f"unknown keys {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
-        )
+def _problem(err: Any) -> str:
+    """The problem of one pydantic error, in the terms of the suite file."""
+    kind, value, loc = err["type"], err.get("input"), err["loc"]
+    field = str(loc[-1]) if loc else ""
+    if kind == "extra_forbidden":
+        model = SuiteFile if len(loc) == 1 else ExpectationEntry
+        return f"unknown key (allowed: {', '.join(model.model_fields)})"
+    if kind == "missing":
+        return "is required"
+    if kind == "string_pattern_mismatch" and field == "suite_version":
+        return f"must be a semver string like 1.2.0, got {value!r}"
+    if kind == "string_pattern_mismatch":
+        return f"must be snake_case matching {NAME_PATTERN}, got {value!r}"
+    if kind == "literal_error":
+        return f"unknown level {value!r}; valid levels: {', '.join(LEVELS)}"
+    if kind == "too_short" and field == "expectations":
+        return "must be a non-empty array"
+    if kind == "value_error":
+        return str(err.get("ctx", {}).get("error", err["msg"]))
+    return f"{err['msg'][:1].lower()}{err['msg'][1:]}, got {value!r}"

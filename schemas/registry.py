@@ -22,6 +22,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
+from maxlake.errors import validation_location
 from schemas.errors import RegistryError
 from schemas.kinds import ID_PATTERN, TENANT_ID_PATTERN
 from schemas.units import UnitSystem, unit_system
@@ -40,7 +41,6 @@ __all__ = [
     "load_registry",
     "parse_registry",
     "registry_json_schema",
-    "validation_location",
 ]
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="id: " + ID_PATTERN)]
@@ -260,17 +260,6 @@ def parse_registry(data: bytes | Mapping[str, Any], *, source: str = "<registry>
         raise RegistryError(source, validation_location(err["loc"]), problem) from None
     _check_consistency(registry, source)
     return registry.with_source(source)
-
-
-def validation_location(loc: tuple[int | str, ...]) -> str:
-    """A pydantic error location as a path: ``("tenants", 2, "id")`` -> ``tenants[2].id``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "document"
 
 
 def _check_consistency(registry: Registry, source: str) -> None:

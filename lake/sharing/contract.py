@@ -51,6 +51,7 @@ from pydantic import (
 )
 
 from lake.sharing.errors import ContractError
+from maxlake.errors import validation_location
 from schemas import TENANT_ID_PATTERN, EventKind, lake_schema
 
 __all__ = [
@@ -308,7 +309,8 @@ def parse_contract(data: bytes, *, source: str, version: int = 0) -> Contract:
         problem = str(error["msg"]).removeprefix("Value error, ")
         if isinstance(error.get("input"), str | int | float | bool):
             problem += f" (got {error['input']!r})"
-        raise ContractError(source, _location(error["loc"]), problem) from exc
+        where = validation_location(error["loc"], root="file")
+        raise ContractError(source, where, problem) from exc
     share, deid = model.share, model.deidentify
     return Contract(
         id=model.id,
@@ -332,14 +334,6 @@ def parse_contract(data: bytes, *, source: str, version: int = 0) -> Contract:
         linkage_tolerance=deid.linkage_tolerance,
         min_group_size=deid.min_group_size,
     )
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    """``('share', 'kinds', 0)`` -> ``share.kinds[0]``; the root -> ``file``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "file"
 
 
 def schema_text() -> str:

@@ -8,10 +8,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from maxlake.errors import ConfigError
 from quality import SuiteError, ValidationGateway, default_suites_dir, load_suites
+from quality.suites import suite_json_schema, suite_schema_path
 from schemas import EventKind, Registry
 
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
@@ -101,13 +103,18 @@ def test_kwargs_rejected_by_gx_are_named(tmp_path: Path, registry: Registry) -> 
     ("edit", "fragment"),
     [
         (lambda d: d.update(suite_version="1.0"), "suite_version: must be a semver string"),
-        (lambda d: d.pop("suite_version"), "suite_version: must be a semver string"),
+        (lambda d: d.pop("suite_version"), "suite_version: is required"),
         (lambda d: d.update(expectations=[]), "expectations: must be a non-empty array"),
-        (lambda d: d.update(owner="me"), "unknown keys owner"),
-        (lambda d: _first(d).update(name="Machine Known"), "'name' must be snake_case"),
-        (lambda d: _first(d).update(kwargs={"result_format": "COMPLETE"}), "set by the gateway"),
-        (lambda d: _first(d).update(levle="drop"), "unknown keys levle"),
-        (lambda d: d["expectations"].append(_first(d)), "duplicate name"),
+        (lambda d: d.update(owner="me"), "owner: unknown key (allowed: suite_version,"),
+        (lambda d: _first(d).update(name="Machine Known"), "expectations[0].name: must be snake"),
+        (
+            lambda d: _first(d).update(kwargs={"result_format": "COMPLETE"}),
+            "expectations[0].kwargs: 'result_format' is set by the gateway",
+        ),
+        (lambda d: _first(d).update(levle="drop"), "expectations[0].levle: unknown key"),
+        (lambda d: d["expectations"][2].update(level=3), "expectations[2].level: unknown level 3"),
+        (lambda d: d.update(expectations={}), "expectations: input should be a valid list"),
+        (lambda d: d["expectations"].append(_first(d)), "].name: duplicate name 'machine_known'"),
     ],
 )
 def test_structural_errors_are_named_without_gx(tmp_path: Path, edit: Any, fragment: str) -> None:
@@ -115,6 +122,17 @@ def test_structural_errors_are_named_without_gx(tmp_path: Path, edit: Any, fragm
     with pytest.raises(SuiteError, match=re.escape(fragment)) as info:
         load_suites(folder)
     assert info.value.path == str(folder / "telemetry.json")
+
+
+def test_the_published_json_schema_is_current_and_accepts_the_packaged_suites() -> None:
+    published = json.loads(suite_schema_path().read_text())
+    assert published == json.loads(json.dumps(suite_json_schema())), (
+        "quality/suite.schema.json is stale: write quality.suites.suite_json_schema() to it"
+    )
+    validator = jsonschema.Draft202012Validator(published)
+    for path in sorted(default_suites_dir().glob("*.json")):
+        validator.validate(json.loads(path.read_text()))
+    assert not validator.is_valid({"suite_version": "1", "expectations": []})
 
 
 def test_missing_or_stray_suite_files_are_named(tmp_path: Path) -> None:
