@@ -39,14 +39,17 @@ lint: $(STAMP) ## ruff and the import contracts (layers, no cycles; pyproject [t
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
+# Tests run in PYTEST_WORKERS processes, one test file per process at a time (module fixtures
+# such as a broker or a server are built once): most integration time is spent waiting on brokers.
+PYTEST_WORKERS ?= 3
 test: $(STAMP) $(KAFKA_JARS) browser lint typecheck ## lint, typecheck, unit and integration tests
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-unit: $(STAMP) ## unit tests only (no broker)
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile tests/unit
 
 test-integration: $(STAMP) $(KAFKA_JARS) browser ## integration tests against a throwaway real broker
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile tests/integration
 
 # --- headless Chromium for tests/integration/test_status_page.py (Debian's chromium package) ---
 # Installs only when `chromium` is missing; as root (CI) or through `sudo -n` (never prompts).
