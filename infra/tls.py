@@ -17,7 +17,7 @@ from typing import Any
 from infra.security import write_private_file
 from maxlake.errors import ConfigError
 
-__all__ = ["TlsFiles", "make_throwaway_tls"]
+__all__ = ["TlsFiles", "existing_tls", "make_throwaway_tls"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,21 @@ class TlsFiles:
     broker_pem: Path
     client_cert: Path
     client_key: Path
+
+
+def _files(folder: Path) -> TlsFiles:
+    return TlsFiles(
+        folder / "ca.pem", folder / "broker.pem", folder / "client.pem", folder / "client.key"
+    )
+
+
+def existing_tls(folder: Path) -> TlsFiles | None:
+    """The files :func:`make_throwaway_tls` wrote into ``folder``, or None when any is missing."""
+    files = _files(folder)
+    present = all(
+        p.is_file() for p in (files.ca, files.broker_pem, files.client_cert, files.client_key)
+    )
+    return files if present else None
 
 
 def make_throwaway_tls(folder: Path, *, days: int = 2) -> TlsFiles:
@@ -120,9 +135,7 @@ def make_throwaway_tls(folder: Path, *, days: int = 2) -> TlsFiles:
         [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
     )
     client_key, client_cert = leaf("maxlake-client", [ExtendedKeyUsageOID.CLIENT_AUTH], [])
-    files = TlsFiles(
-        folder / "ca.pem", folder / "broker.pem", folder / "client.pem", folder / "client.key"
-    )
+    files = _files(folder)
     files.ca.write_text(pem_cert(ca_cert))
     write_private_file(files.broker_pem, pem_key(broker_key) + pem_cert(broker_cert))
     files.client_cert.write_text(pem_cert(client_cert))

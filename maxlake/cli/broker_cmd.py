@@ -26,13 +26,27 @@ from infra.security import (
     plant_acls,
     worker_acls,
 )
+from infra.tls import existing_tls, make_throwaway_tls
 from maxlake.settings import Settings
 
 EXIT_NOTHING_TO_DO = 3
+TLS_DAYS = 30
+"""Validity of the throwaway CA and certificates of ``broker start --tls``."""
 
 
-def local_broker(settings: Settings, *, secure: bool | None = None) -> LocalBroker:
-    """The broker described by the settings (``secure`` overrides ``MAXLAKE_BROKER_SECURE``)."""
+def local_broker(
+    settings: Settings, *, secure: bool | None = None, tls: bool = False
+) -> LocalBroker:
+    """The broker described by the settings (``secure`` overrides ``MAXLAKE_BROKER_SECURE``).
+
+    With ``tls`` its client listener speaks TLS with a throwaway CA kept in
+    ``<broker home>/tls`` (made on first use, valid :data:`TLS_DAYS` days); a home that has
+    that CA keeps TLS on every later start, stop and status.
+    """
+    folder = settings.broker_home / "tls"
+    files = existing_tls(folder)
+    if tls and files is None:
+        files = make_throwaway_tls(folder, days=TLS_DAYS)
     return LocalBroker(
         settings.broker_home,
         host=settings.broker_host,
@@ -40,6 +54,7 @@ def local_broker(settings: Settings, *, secure: bool | None = None) -> LocalBrok
         controller_port=settings.controller_port,
         heap_mb=settings.broker_heap_mb,
         secure=settings.broker_secure if secure is None else secure,
+        tls=files,
     )
 
 
@@ -55,6 +70,12 @@ def register(sub: Any) -> None:
         "--secure",
         action="store_true",
         help="SASL/SCRAM-SHA-512 client listener and ACLs (also MAXLAKE_BROKER_SECURE=true)",
+    )
+    start.add_argument(
+        "--tls",
+        action="store_true",
+        help="TLS client listener with a throwaway CA in <broker home>/tls (for trials): SSL "
+        "with client certificates, or SASL_SSL with --secure",
     )
     start.set_defaults(handler=_start)
     actions.add_parser("stop", help="stop it (SIGTERM, then SIGKILL)").set_defaults(handler=_stop)
@@ -111,7 +132,7 @@ def _register_acls(actions: Any) -> None:
 
 def _start(args: argparse.Namespace) -> int:
     settings = Settings()
-    broker = local_broker(settings, secure=True if args.secure else None)
+    broker = local_broker(settings, secure=True if args.secure else None, tls=args.tls)
     fetch_jars(broker.libs_dir)
     timeout = args.timeout if args.timeout is not None else settings.broker_start_timeout_s
     try:
@@ -122,8 +143,17 @@ def _start(args: argparse.Namespace) -> int:
     print(f"broker started: pid {pid}, bootstrap {broker.bootstrap}, log {broker.log_path}")
     if broker.secure:
         print(
-            "secure mode: SASL_PLAINTEXT with SCRAM-SHA-512, ACLs enforced; "
+            f"secure mode: {broker.client_protocol} with SCRAM-SHA-512, ACLs enforced; "
             f"admin password in {broker.admin_password_path} (mode 0600)"
+        )
+    if broker.tls is not None:
+        tls = broker.tls
+        client = "" if broker.secure else f" MAXLAKE_SSL_CERTFILE={tls.client_cert}"
+        client += "" if broker.secure else f" MAXLAKE_SSL_KEYFILE={tls.client_key}"
+        print(
+            f"TLS ({broker.client_protocol}, throwaway CA, not for production); clients: "
+            f"MAXLAKE_KAFKA_SECURITY_PROTOCOL={broker.client_protocol} "
+            f"MAXLAKE_SSL_CAFILE={tls.ca}{client}"
         )
     return 0
 

@@ -2,7 +2,8 @@
 
 SASL_SSL (SCRAM-SHA-512 over TLS): a plant producer sends, a worker process ingests into the lake
 and the accounting holds; a client without the CA is refused. SSL with client certificates
-(mutual TLS): the admin and status clients connect with the certificate, and without it fail.
+(mutual TLS), started by `maxlake broker start --tls`: `broker status` and the admin clients
+connect with the certificate it prints, and without it (or without TLS) fail.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from kafka.errors import KafkaError
 from infra.broker import LocalBroker, free_port
 from infra.security import AccessAdmin, generate_password, plant_acls
 from infra.tls import TlsFiles, make_throwaway_tls
+from maxlake.cli import main
 from maxlake.settings import Settings
 from streams.offsets import group_offsets
 from streams.topics import ensure_topics
@@ -110,31 +112,44 @@ def test_ingest_over_sasl_ssl(
         group_offsets(without_ca, env.topics())
 
 
-def test_mutual_tls_needs_the_client_certificate(
-    tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles
+def _admin(settings: Settings) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        request_timeout_ms=5000,
+        **settings.kafka_security(),
+    )
+
+
+def test_broker_start_tls_serves_clients_with_the_certificate_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for broker in _broker(tmp_path_factory.mktemp("ssl-kafka"), tls_files, secure=False):
-        assert broker.client_protocol == "SSL"
-        settings = Settings(
-            bootstrap_servers=broker.bootstrap,
-            kafka_security_protocol="SSL",
-            ssl_cafile=tls_files.ca,
-            ssl_certfile=tls_files.client_cert,
-            ssl_keyfile=tls_files.client_key,
-            topic_partitions=2,
-        )
+    port = free_port()
+    for name, value in {
+        "MAXLAKE_BROKER_HOME": str(tmp_path / "ssl-kafka"),
+        "MAXLAKE_BROKER_PORT": str(port),
+        "MAXLAKE_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+        "MAXLAKE_CONTROLLER_PORT": str(free_port()),
+        "MAXLAKE_BROKER_HEAP_MB": "384",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["broker", "start", "--tls", "--timeout", "120"]) == 0
+    try:
+        started = capsys.readouterr().out
+        shown = dict(w.split("=", 1) for w in started.split("clients:", 1)[1].split())
+        assert shown["MAXLAKE_KAFKA_SECURITY_PROTOCOL"] == "SSL"
+        for name, value in shown.items():
+            monkeypatch.setenv(name, value)
+        assert main(["broker", "status"]) == 0
+        settings = Settings(topic_partitions=2)
         ensure_topics(settings, [TENANT], ["telemetry"])
         topic = settings.topic_for(TENANT, "telemetry")
         assert [p.partition for p in group_offsets(settings, [topic])] == [0, 1]
-        no_cert = Settings(
-            bootstrap_servers=broker.bootstrap,
-            kafka_security_protocol="SSL",
-            ssl_cafile=tls_files.ca,
-        )
-        with pytest.raises(KafkaError):
-            KafkaAdminClient(
-                bootstrap_servers=broker.bootstrap,
-                request_timeout_ms=5000,
-                api_version_auto_timeout_ms=5000,
-                **no_cert.kafka_security(),
-            ).list_topics()
+        assert TENANT in str(_admin(settings).list_topics())
+        for refused in (
+            Settings(ssl_certfile=None, ssl_keyfile=None),
+            Settings(kafka_security_protocol="PLAINTEXT"),
+        ):
+            with pytest.raises(KafkaError):
+                _admin(refused).list_topics()
+    finally:
+        assert main(["broker", "stop"]) == 0
