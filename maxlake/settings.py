@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         description="batch = aiokafka getmany in a Faust task (the default, several times faster); "
         "stream = Faust agents (noack_take)",
     )
+    broker_wait_s: float = Field(
+        0.0,
+        ge=0,
+        description="seconds a starting worker waits for an unreachable broker (one log line "
+        "per attempt) before it exits with an error; 0 = wait until it answers",
+    )
     broker_session_timeout_s: float = Field(
         30.0,
         ge=1,

@@ -50,6 +50,7 @@ from lake import BatchOutput
 from lake.lineage import Gap, record_gap
 from maxlake.settings import Settings
 from schemas import EventKind
+from streams.broker_wait import start_until_reachable
 from streams.ingest import IngestPipeline, RawMessage, log_batch
 from streams.topics import topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
@@ -112,32 +113,17 @@ class BatchEngine:
 
     async def run(self) -> None:
         """Consume until cancelled (Faust cancels its tasks on shutdown)."""
-        settings = self.settings
-        security = settings.kafka_security()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
-            group_id=settings.group_id,
-            enable_auto_commit=False,
-            # Every position is set on assignment from the lake (seek_past_lake); a position
-            # Kafka no longer holds raises instead of a silent reset (see _reset).
-            auto_offset_reset="none",
-            isolation_level="read_committed",
-            metadata_max_age_ms=10_000,
-            max_poll_records=settings.batch_max_events,
-            fetch_max_bytes=64 << 20,
-            max_partition_fetch_bytes=16 << 20,
-            session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
-            heartbeat_interval_ms=max(int(settings.broker_session_timeout_s * 100), 500),
-            max_poll_interval_ms=300_000,
-            **security,
-        )
         # Building the pipeline imports Great Expectations and builds its context: seconds
         # (12-16 s on a loaded machine). On the event loop it would stall heartbeats and the
         # first fetches right after assignment; it is built in a thread before joining.
         await asyncio.get_running_loop().run_in_executor(None, self.pipeline)
-        consumer.subscribe(list(self.topics), listener=_Rebalance(self))
-        self.consumer = consumer
-        await consumer.start()
+        # The broker may have gone away since the worker found it (wait_for_broker).
+        consumer = await start_until_reachable(
+            self._start_consumer,
+            self.settings.bootstrap_servers,
+            "the batch consumer",
+            discard=self._stop_consumer,
+        )
         preparing: asyncio.Future[None] | None = None
         try:
             while True:
@@ -176,6 +162,35 @@ class BatchEngine:
             await consumer.stop()
             self._prepare_pool.shutdown(wait=True)
             self._write_pool.shutdown(wait=True)
+
+    async def _start_consumer(self) -> AIOKafkaConsumer:
+        """A new consumer of every ingest topic, started (it joins the group on first fetch)."""
+        settings = self.settings
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=settings.group_id,
+            enable_auto_commit=False,
+            # Every position is set on assignment from the lake (seek_past_lake); a position
+            # Kafka no longer holds raises instead of a silent reset (see _reset).
+            auto_offset_reset="none",
+            isolation_level="read_committed",
+            metadata_max_age_ms=10_000,
+            max_poll_records=settings.batch_max_events,
+            fetch_max_bytes=64 << 20,
+            max_partition_fetch_bytes=16 << 20,
+            session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
+            heartbeat_interval_ms=max(int(settings.broker_session_timeout_s * 100), 500),
+            max_poll_interval_ms=300_000,
+            **settings.kafka_security(),
+        )
+        consumer.subscribe(list(self.topics), listener=_Rebalance(self))
+        self.consumer = consumer
+        await consumer.start()
+        return consumer
+
+    async def _stop_consumer(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
 
     def _raise_if_failed(self) -> None:
         """A failed batch stops the engine: its error is raised in the consumer loop."""

@@ -20,7 +20,14 @@ from maxlake.errors import ConfigError, TransientError
 from maxlake.settings import Settings
 from schemas.kinds import TENANT_ID_PATTERN, EventKind
 
-__all__ = ["TopicAdminError", "TopicInfo", "ensure_topics", "list_topics", "topic_ids"]
+__all__ = [
+    "TopicAdminError",
+    "TopicInfo",
+    "ensure_topics",
+    "list_topics",
+    "probe_broker",
+    "topic_ids",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +65,21 @@ def _admin(settings: Settings, timeout_s: float) -> Iterator[KafkaAdminClient]:
         yield client
     finally:
         client.close()
+
+
+def probe_broker(settings: Settings, *, timeout_s: float = 10.0) -> None:
+    """Return when the broker answers a metadata request within ``timeout_s`` seconds.
+
+    Raises:
+        TopicAdminError: it did not (its ``__cause__`` is the client's error).
+    """
+    with _admin(settings, timeout_s) as admin:
+        try:
+            admin.describe_cluster()
+        except KafkaError as exc:
+            raise TopicAdminError(
+                f"the broker at {settings.bootstrap_servers} did not answer: {exc}"
+            ) from exc
 
 
 def ensure_topics(

@@ -45,6 +45,7 @@ from maxlake.settings import Settings
 from quality import ValidationGateway
 from schemas import EventKind, Registry
 from streams.batch_engine import BatchEngine
+from streams.broker_wait import wait_for_broker
 from streams.faust_app import ReadCommittedApp
 from streams.ingest import IngestPipeline, RawMessage, log_batch
 from streams.metrics import LagPoller, MeteredWriter, WorkerMetrics, serve_metrics
@@ -291,8 +292,15 @@ def run_worker(
     tenants: Sequence[str] | None = None,
     loglevel: str = "info",
 ) -> None:
-    """Run the worker in the foreground until SIGTERM/SIGINT."""
+    """Run the worker in the foreground until SIGTERM/SIGINT.
+
+    Raises:
+        BrokerUnreachable: the broker did not answer within ``settings.broker_wait_s`` (> 0).
+    """
     kinds = tuple(kinds)
+    # Before any Kafka client: a broker that is down is waited for, one log line per attempt
+    # (or, past MAXLAKE_BROKER_WAIT_S, one error line), not a Faust traceback.
+    wait_for_broker(settings)
     metrics = WorkerMetrics() if settings.metrics_port else None
     if metrics is not None:
         serve_metrics(metrics, settings.metrics_port, addr=settings.metrics_host)

@@ -233,6 +233,19 @@ class WorkerProcess:
             f"worker {self.name} wrote nothing new in {timeout_s:.0f} s:\n{self.log_tail()}"
         )
 
+    def wait_for_log(self, text: str, timeout_s: float = 60.0) -> None:
+        """Wait until the current start's log contains ``text``."""
+        marker = f"===== start {self.starts} "
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            log = self.log_text()
+            if text in log[log.rfind(marker) :]:
+                return
+            if not self.alive:
+                raise AssertionError(f"worker {self.name} died:\n{self.log_tail()}")
+            time.sleep(0.2)
+        raise AssertionError(f"no {text!r} after {timeout_s:.0f} s:\n{self.log_tail()}")
+
     @property
     def alive(self) -> bool:
         """Whether the worker process is running."""

@@ -3,12 +3,13 @@ which one of two workers is killed."""
 
 from __future__ import annotations
 
-import time
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from infra.broker import LocalBroker
+from infra.broker import LocalBroker, free_port
 from tests.integration.ingest_helpers import (
     IngestEnv,
     Stream,
@@ -38,17 +39,46 @@ def test_a_broker_restart_mid_ingest_loses_and_duplicates_nothing(
     half = len(events) // 2
     produce(env, events[:half])
 
-    with workers(env, "survivor") as (worker,):
+    with workers(env, "survivor") as (worker,), WorkerProcess(env, "late") as late:
         wait_for_new_commits(env, worker, beyond=0)
         restartable_broker.stop()
-        time.sleep(3)
+        # A worker started while the broker is down waits for it, one line per attempt.
+        late.start()
+        waiting = f"broker not reachable at {env.bootstrap} (MAXLAKE_BOOTSTRAP_SERVERS)"
+        late.wait_for_log(waiting, timeout_s=120)
         assert worker.alive, worker.log_tail()
         restartable_broker.start(timeout_s=90)
         produce(env, events[half:])
-        wait_for_lag_zero(env, [worker], produced=len(events), timeout_s=150)
+        wait_for_lag_zero(env, [worker, late], produced=len(events), timeout_s=150)
+        late.wait_ready()
 
+    assert "Traceback" not in late.log_text(), late.log_tail()
     assert_invariant(env)
     assert_expected(env, events)
+
+
+def test_a_worker_gives_up_on_an_absent_broker_with_one_error_line(tmp_path: Path) -> None:
+    """With MAXLAKE_BROKER_WAIT_S the wait is bounded: then one ``maxlake: error:`` line, exit 1,
+    no traceback (nothing listens on the port)."""
+    env = IngestEnv(f"127.0.0.1:{free_port()}", "nobroker", tmp_path, TENANTS, engine="batch")
+    done = subprocess.run(
+        [sys.executable, "-m", "maxlake.cli", "worker", "--tenant", TENANTS[0]],
+        env={**env.environ("w"), "MAXLAKE_BROKER_WAIT_S": "6"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("maxlake: error:")]
+    assert len(errors) == 1, done.stderr
+    assert env.bootstrap in errors[0], errors
+    assert "MAXLAKE_BOOTSTRAP_SERVERS" in errors[0], errors
+    assert "MAXLAKE_BROKER_WAIT_S" in errors[0], errors
+    attempts = [line for line in done.stderr.splitlines() if "broker not reachable at" in line]
+    assert attempts, done.stderr
+    assert all("MAXLAKE_BOOTSTRAP_SERVERS" in line for line in attempts), done.stderr
 
 
 @pytest.mark.parametrize("engine", ["stream", "batch"])
