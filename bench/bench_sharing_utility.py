@@ -24,6 +24,7 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -99,7 +100,11 @@ def auc(
     from sklearn.ensemble import HistGradientBoostingClassifier  # type: ignore[import-untyped,import-not-found,unused-ignore]
     from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
-    numeric = [c for c in features if train.schema[c].is_numeric()]
+    numeric = [
+        c
+        for c in features
+        if train.schema[c].is_numeric() and train.get_column(c).drop_nulls().n_unique() > 1
+    ]
     x_train = train.select(numeric).to_numpy()
     y_train = (train.get_column(label) == positive).to_numpy()
     x_test = test.select(numeric).to_numpy()
@@ -126,7 +131,9 @@ def main() -> None:
     from schemas import load_registry
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-sharing-"))
+    started = time.monotonic()
     messages = ingest(root, args.hours, args.tick)
+    ingest_s = time.monotonic() - started
     specs_dir = Path(__file__).parents[1] / "lake" / "curation" / "specs"
     specs = {name: load_spec(specs_dir / file) for name, (file, _, _) in SPECS.items()}
     contracts(root, sorted({s.purpose for s in specs.values()}))
@@ -138,7 +145,10 @@ def main() -> None:
     store = DeltaStore(root)
     load1, _, _ = os.getloadavg()
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, load {load1:.1f}")
-    print(f"simulated {args.hours:g} h at {args.tick:g} s ticks: {messages} messages")
+    print(
+        f"simulated {args.hours:g} h at {args.tick:g} s ticks: {messages} messages "
+        f"(simulated and ingested in {ingest_s:.0f} s)"
+    )
     print(
         f"{'dataset':<30} {'rows clear':>10} {'rows shared':>11} {'AUC clear':>9} "
         f"{'AUC shared':>10} {'diff':>6}"

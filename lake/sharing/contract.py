@@ -159,7 +159,14 @@ class DeidentifySection(_Section):
         ge=0,
         le=0.5,
         description="relative standard deviation of keyed multiplicative noise on each "
-        "telemetry value (0.01 = 1 %); 0 = off",
+        "telemetry value and each inspection dimension (0.01 = 1 %); 0 = off",
+    )
+    time_grid_s: int = Field(
+        0,
+        ge=0,
+        le=86_400,
+        description="published times are floored to multiples of this many seconds (after "
+        "the time shift), so exact times cannot serve as a join key; 0 = off",
     )
     max_linkable_share: float = Field(
         0.01,
@@ -237,7 +244,9 @@ class Contract:
         sha256: hash of the file's bytes (recorded in manifests).
         release: identifier columns published in clear.
         time_shift_days: bound of the keyed per-plant time shift, in days (0 = off).
-        value_noise: relative standard deviation of the telemetry value noise (0 = off).
+        value_noise: relative standard deviation of the noise on telemetry values and
+            inspection dimensions (0 = off).
+        time_grid_s: published times are floored to multiples of this, in seconds (0 = off).
         max_linkable_share: disclosure limit on uniquely linkable rows, a share in [0, 1].
         linkage_tolerance: relative tolerance of the nearest-neighbour check.
         min_group_size: disclosure limit on companies behind a machine type, or None.
@@ -260,6 +269,7 @@ class Contract:
     release: tuple[str, ...] = ()
     time_shift_days: float = 0.0
     value_noise: float = 0.0
+    time_grid_s: int = 0
     max_linkable_share: float = 1.0
     linkage_tolerance: float = 0.001
     min_group_size: int | None = None
@@ -330,6 +340,7 @@ def parse_contract(data: bytes, *, source: str, version: int = 0) -> Contract:
         release=tuple(c for c in PSEUDONYMISABLE if c in deid.release),
         time_shift_days=deid.time_shift_days,
         value_noise=deid.value_noise,
+        time_grid_s=deid.time_grid_s,
         max_linkable_share=deid.max_linkable_share,
         linkage_tolerance=deid.linkage_tolerance,
         min_group_size=deid.min_group_size,

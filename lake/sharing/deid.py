@@ -144,33 +144,66 @@ def perturb(
       offset, ``HMAC(key, contract, "time-shift", tenant, plant)`` mapped to whole seconds in
       ``[-days, +days]``; order and spacing within the plant are kept (so jobs that join a
       plant's machines, parts and events still line up), and ``date`` follows ``event_time``.
-    * Value noise (``value_noise`` > 0, telemetry): ``value * (1 + value_noise * z)`` with
-      ``z`` standard normal from two keyed hashes of (event_id, tag, reading_index)
-      (Box-Muller), so the same reading gets the same noise in every build under the contract
-      and unrelated noise under another contract; the result is rounded to a multiple of
-      2**-16 (see ``_GRID``).
+    * Value noise (``value_noise`` > 0): ``value * (1 + value_noise * z)`` with ``z``
+      standard normal from two keyed hashes (Box-Muller) of (event_id, tag, reading_index) for
+      telemetry and of (event_id, dimension index) for each inspection dimension, so the same
+      value gets the same noise in every build under the contract and unrelated noise under
+      another contract; the result is rounded to a multiple of 2**-16 (see ``_GRID``).
+    * Time grid (``time_grid_s`` > 0): after the shift, every time column is floored to a
+      multiple of ``time_grid_s`` seconds.
     """
     schema = lf.collect_schema()
     exprs: list[pl.Expr] = []
+    times = [c for c in _TIME_COLUMNS if c in schema]
     if contract.time_shift_days > 0:
         offset = pseudonymiser.shift_seconds_expr(contract.time_shift_days)
-        exprs += [
-            (pl.col(c) + pl.duration(seconds=offset)).alias(c) for c in _TIME_COLUMNS if c in schema
-        ]
+        exprs += [(pl.col(c) + pl.duration(seconds=offset)).alias(c) for c in times]
     if contract.value_noise > 0 and kind == "telemetry" and "value" in schema:
         first, second = pseudonymiser.seeds("value-noise")
         row = pl.struct("event_id", "tag", "reading_index")
-        u1 = (row.hash(seed=first) // 2048).cast(pl.Float64) * _UNIT + _UNIT / 2
-        u2 = (row.hash(seed=second) // 2048).cast(pl.Float64) * _UNIT
-        z = (-2.0 * u1.log()).sqrt() * (2.0 * math.pi * u2).cos()
-        noisy = pl.col("value") * (1.0 + contract.value_noise * z)
-        exprs.append((noisy * _GRID).round() / _GRID)
-    if not exprs:
-        return lf
-    out = lf.with_columns(exprs)
-    if contract.time_shift_days > 0 and "date" in schema:
+        exprs.append(_noisy(pl.col("value"), row, first, second, contract.value_noise))
+    out = lf.with_columns(exprs) if exprs else lf
+    if contract.value_noise > 0 and kind == "inspection" and "dimensions" in schema:
+        first, second = pseudonymiser.seeds("dimension-noise")
+        out = _noisy_dimensions(out, first, second, contract.value_noise)
+    if contract.time_grid_s > 0 and times:
+        grid = f"{contract.time_grid_s}s"
+        out = out.with_columns(pl.col(c).dt.truncate(grid) for c in times)
+    if (contract.time_shift_days > 0 or contract.time_grid_s > 0) and "date" in schema:
         out = out.with_columns(pl.col("event_time").dt.date().alias("date"))
     return out
+
+
+def _noisy(value: pl.Expr, key: pl.Expr, first: int, second: int, scale: float) -> pl.Expr:
+    """``value * (1 + scale * z)`` on the noise grid, ``z`` standard normal keyed by ``key``."""
+    u1 = (key.hash(seed=first) // 2048).cast(pl.Float64) * _UNIT + _UNIT / 2
+    u2 = (key.hash(seed=second) // 2048).cast(pl.Float64) * _UNIT
+    z = (-2.0 * u1.log()).sqrt() * (2.0 * math.pi * u2).cos()
+    return ((value * (1.0 + scale * z)) * _GRID).round() / _GRID
+
+
+def _noisy_dimensions(lf: pl.LazyFrame, first: int, second: int, scale: float) -> pl.LazyFrame:
+    """``lf`` with :func:`_noisy` applied to each inspection dimension's ``value``, keyed by the
+    event id and the dimension's index; names, units, list lengths and row order are kept."""
+    columns = lf.collect_schema().names()
+    rows = lf.with_row_index("_row")
+    values = (
+        rows.select("_row", "event_id", "dimensions")
+        .with_columns(pl.int_ranges(pl.col("dimensions").list.len()).alias("_index"))
+        .explode("dimensions", "_index")
+        .drop_nulls("_index")
+        .unnest("dimensions")
+        .with_columns(
+            _noisy(pl.col("value"), pl.struct("event_id", "_index"), first, second, scale)
+        )
+        .sort("_row", "_index")
+        .group_by("_row", maintain_order=True)
+        .agg(pl.struct("name", "value", "unit").alias("_noisy"))
+    )
+    joined = rows.join(values, on="_row", how="left").sort("_row")
+    return joined.with_columns(pl.coalesce("_noisy", "dimensions").alias("dimensions")).select(
+        columns
+    )
 
 
 def deidentify(
