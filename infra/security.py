@@ -46,6 +46,7 @@ from kafka.admin import (
 )
 from kafka.errors import KafkaError
 
+from infra.errors import InfraError
 from maxlake.errors import ConfigError, TerminalError
 from maxlake.redact import register_secret
 from schemas.kinds import TENANT_ID_PATTERN
@@ -74,11 +75,11 @@ _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SEGMENT = re.compile(TENANT_ID_PATTERN)
 
 
-class BrokerSecurityError(ConfigError):
+class BrokerSecurityError(InfraError, ConfigError):
     """The broker home or an access-control request is inconsistent; the message says how."""
 
 
-class AccessControlError(TerminalError):
+class AccessControlError(InfraError, TerminalError):
     """The cluster refused or could not answer a user or ACL operation; the message says which."""
 
 

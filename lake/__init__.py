@@ -5,7 +5,7 @@ deltalake is wrapped once, in :mod:`lake.delta`; everything else goes through
 """
 
 from lake.delta import DeltaStore, app_id
-from lake.errors import CommitConflict, LocationError
+from lake.errors import CommitConflict, LakeError, LocationError, TableNotFound
 from lake.location import LakeFiles, LakeLocation
 from lake.reader import recent_event_ids
 from lake.tables import (
@@ -30,10 +30,12 @@ __all__ = [
     "BatchWriter",
     "CommitConflict",
     "DeltaStore",
+    "LakeError",
     "LakeFiles",
     "LakeLocation",
     "LocationError",
     "RunInfo",
+    "TableNotFound",
     "WriteResult",
     "app_id",
     "quarantine_table",

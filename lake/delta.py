@@ -28,7 +28,7 @@ import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Field, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from lake.errors import CommitConflict, OffsetsMoved
+from lake.errors import CommitConflict, LakeError, OffsetsMoved, TableNotFound
 from lake.location import LakeFiles, LakeLocation
 from maxlake.errors import TerminalError
 from maxlake.settings import Settings
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 _COMMIT_ATTEMPTS = 5
 
 
-class VersionUnavailable(TerminalError):
+class VersionUnavailable(LakeError, TerminalError):
     """A table version cannot be read: it never existed, or vacuum removed its files."""
 
     def __init__(self, table: str, version: int, detail: str) -> None:
@@ -247,13 +247,13 @@ class DeltaStore:
         z-order spills above 512 MiB, to bound memory beside a running worker.
 
         Raises:
-            KeyError: the table does not exist.
+            TableNotFound: the table does not exist.
             CommitConflict: a concurrent writer conflicted ``attempts`` times in a row.
         """
         for attempt in range(1, attempts + 1):
             table = self._open(name)
             if table is None:
-                raise KeyError(name)
+                raise TableNotFound(name)
             try:
                 if z_order:
                     return dict(
@@ -285,11 +285,11 @@ class DeltaStore:
         including expired tombstones whose files an earlier vacuum already deleted.
 
         Raises:
-            KeyError: the table does not exist.
+            TableNotFound: the table does not exist.
         """
         table = self._open(name)
         if table is None:
-            raise KeyError(name)
+            raise TableNotFound(name)
         return list(
             table.vacuum(
                 retention_hours=retention_hours,
@@ -302,11 +302,11 @@ class DeltaStore:
         """Write a checkpoint at the latest version, drop expired log files; returns the version.
 
         Raises:
-            KeyError: the table does not exist.
+            TableNotFound: the table does not exist.
         """
         table = self._open(name)
         if table is None:
-            raise KeyError(name)
+            raise TableNotFound(name)
         table.create_checkpoint()
         table.cleanup_metadata()
         return int(table.version())

@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow.compute as pc
 
 from lake.delta import DeltaStore
+from lake.errors import TableNotFound
 
 __all__ = [
     "DEFAULT_RETENTION_HOURS",
@@ -86,10 +87,14 @@ def discover_tables(store: DeltaStore) -> list[str]:
 
 
 def table_status(store: DeltaStore, name: str) -> TableStatus:
-    """Version, files, bytes, partitions and last commit of one table."""
+    """Version, files, bytes, partitions and last commit of one table.
+
+    Raises:
+        TableNotFound: the table does not exist.
+    """
     described = store.describe(name)
     if described is None:
-        raise KeyError(name)
+        raise TableNotFound(name)
     parts = described.partition_columns
     actions = described.files
     partitions: list[PartitionStatus] = []
@@ -129,12 +134,12 @@ def compact(
     ``attempts`` times, then raised as :class:`CommitConflict`.
 
     Raises:
-        KeyError: the table does not exist.
+        TableNotFound: the table does not exist.
     """
     before = before or datetime.now(UTC).date()
     described = store.describe(name)
     if described is None:
-        raise KeyError(name)
+        raise TableNotFound(name)
     filters = [("date", "<", before.isoformat())] if "date" in described.partition_columns else None
     return store.compact(
         name,
@@ -155,7 +160,7 @@ def vacuum(
     out, so the count is this run's, not cumulative.
 
     Raises:
-        KeyError: the table does not exist.
+        TableNotFound: the table does not exist.
     """
     candidates = store.vacuum(name, retention_hours=retention_hours, dry_run=True)
     files = store.files
@@ -175,7 +180,7 @@ def checkpoint(store: DeltaStore, name: str) -> int:
     """Write a checkpoint at the current version and drop expired log files; returns it.
 
     Raises:
-        KeyError: the table does not exist.
+        TableNotFound: the table does not exist.
     """
     return store.checkpoint(name)
 

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lake.errors import LakeError
 from lake.location import LakeLocation
 from maxlake.errors import ConfigError, MaxlakeError, TransientError
 from maxlake.settings import Settings
@@ -51,7 +52,7 @@ _FILE = re.compile(r"^v([0-9]{6,9})\.json$")
 _FORMAT = "maxlake.registry.version/1"
 
 
-class RegistryConflict(TransientError):
+class RegistryConflict(LakeError, TransientError):
     """Another change became the version this one wanted to create; re-run it."""
 
     def __init__(self, version: int) -> None:
@@ -62,7 +63,7 @@ class RegistryConflict(TransientError):
         self.version = version
 
 
-class RetypeRefused(ConfigError):
+class RetypeRefused(LakeError, ConfigError):
     """A change re-types existing rows (a tag's unit, a machine's type) without a migration note."""
 
     def __init__(self, changes: list[Change]) -> None:

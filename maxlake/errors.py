@@ -1,8 +1,12 @@
 """The root of every exception maxlake raises on purpose.
 
-Callers that loop (the ingest worker, the producer's resend loop) decide whether to retry or to
-give up by the marker classes: a :class:`TransientError` may succeed when tried again, a
-:class:`TerminalError` will not.
+Each package has its base (``SchemasError``, ``LakeError`` with ``CurationError``,
+``SharingError`` and ``AccessError`` below it, ``QualityError``, ``StreamsError``,
+``InfraError``) to catch everything one package raises. Every concrete error also carries one
+marker: callers that loop (the ingest worker, the producer's resend loop) decide whether to retry
+or to give up by it: a :class:`TransientError` may succeed when tried again, a
+:class:`TerminalError` (and its :class:`ConfigError`) will not. A concrete error names both,
+domain first: ``class CommitConflict(LakeError, TransientError)``.
 """
 
 

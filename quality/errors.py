@@ -9,12 +9,16 @@ the suite needs; no retry or bisection can fix that).
 
 from __future__ import annotations
 
-from maxlake.errors import ConfigError, TerminalError, TransientError
+from maxlake.errors import ConfigError, MaxlakeError, TerminalError, TransientError
 
-__all__ = ["RowsSchemaError", "SuiteError", "ValidationFailed"]
+__all__ = ["QualityError", "RowsSchemaError", "SuiteError", "ValidationFailed"]
 
 
-class SuiteError(ConfigError):
+class QualityError(MaxlakeError):
+    """Base of the errors of the quality package (suite files, validation)."""
+
+
+class SuiteError(QualityError, ConfigError):
     """A suite file is unreadable or invalid; the message names the file and the entry."""
 
     def __init__(self, path: str, entry: str, problem: str) -> None:
@@ -24,7 +28,7 @@ class SuiteError(ConfigError):
         self.problem = problem
 
 
-class ValidationFailed(TransientError):
+class ValidationFailed(QualityError, TransientError):
     """Great Expectations raised or reported an error while validating a batch.
 
     No verdict is returned in that case, never a partial or guessed one. The caller may split
@@ -46,7 +50,7 @@ class ValidationFailed(TransientError):
         self.expectation = expectation
 
 
-class RowsSchemaError(TerminalError):
+class RowsSchemaError(QualityError, TerminalError):
     """The batch lacks columns the suite reads; the message lists them."""
 
     def __init__(self, kind: str, missing: list[str]) -> None:

@@ -7,12 +7,16 @@ registry file that does not hold together.
 
 from __future__ import annotations
 
-from maxlake.errors import ConfigError
+from maxlake.errors import ConfigError, MaxlakeError
 
-__all__ = ["RegistryError", "UnknownKindError"]
+__all__ = ["RegistryError", "SchemasError", "UnknownKindError"]
 
 
-class UnknownKindError(ConfigError):
+class SchemasError(MaxlakeError):
+    """Base of the errors of the schemas package (event kinds, contracts, the registry)."""
+
+
+class UnknownKindError(SchemasError, ConfigError):
     """An event kind name that no contract knows; the message lists the valid kinds."""
 
     def __init__(self, kind: object, valid: list[str]) -> None:
@@ -21,7 +25,7 @@ class UnknownKindError(ConfigError):
         self.valid = valid
 
 
-class RegistryError(ConfigError):
+class RegistryError(SchemasError, ConfigError):
     """The asset registry file is unreadable or inconsistent; names the file and the entry."""
 
     def __init__(self, path: str, entry: str, problem: str) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from maxlake.errors import MaxlakeError, TerminalError, TransientError
+from maxlake.errors import TerminalError, TransientError
+from streams.errors import StreamsError
 
 __all__ = [
     "DeliveryError",
@@ -13,7 +14,7 @@ __all__ = [
 ]
 
 
-class _DeliveryFailure(MaxlakeError):
+class _DeliveryFailure(StreamsError):
     """Events of one topic that did not reach the broker, with the reason and how many."""
 
     verb = "not delivered"
@@ -35,15 +36,15 @@ class DeliveryRejectedError(_DeliveryFailure, TerminalError):
     verb = "rejected by the broker"
 
 
-class EventSerializationError(TerminalError):
+class EventSerializationError(StreamsError, TerminalError):
     """An event is not JSON-serializable or lacks what the producer needs to route it."""
 
 
-class EventTooLargeError(TerminalError):
+class EventTooLargeError(StreamsError, TerminalError):
     """An event is larger than the producer's ``max_request_size``."""
 
 
-class UnknownTopicError(TerminalError):
+class UnknownTopicError(StreamsError, TerminalError):
     """The broker answers but has no such topic (maxlake brokers do not auto-create topics)."""
 
     def __init__(self, topic: str) -> None:

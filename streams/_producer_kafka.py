@@ -42,6 +42,9 @@ from aiokafka.codec import has_lz4
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 from aiokafka.partitioner import murmur2
 
+from maxlake.errors import TerminalError
+from streams.errors import StreamsError
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -292,7 +295,7 @@ class Batcher:
         return 0.0
 
 
-class TopicMissing(Exception):
+class TopicMissing(StreamsError, TerminalError):
     """The broker answered and has no such topic."""
 
 

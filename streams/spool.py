@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from maxlake.errors import ConfigError, TerminalError
+from streams.errors import StreamsError
 
 __all__ = ["Spool", "SpoolCorruptError", "SpoolLockedError", "SpoolPosition", "SpooledRecord"]
 
@@ -45,11 +46,11 @@ _SEGMENT_PREFIX = "seg-"
 _SEGMENT_SUFFIX = ".spool"
 
 
-class SpoolCorruptError(TerminalError):
+class SpoolCorruptError(StreamsError, TerminalError):
     """A spool file holds a damaged record that is not a torn tail; the message names the file."""
 
 
-class SpoolLockedError(ConfigError):
+class SpoolLockedError(StreamsError, ConfigError):
     """Another producer holds the spool directory."""
 
 

@@ -18,7 +18,9 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from maxlake.errors import ConfigError, TransientError
 from maxlake.settings import Settings
+from schemas.errors import UnknownKindError
 from schemas.kinds import TENANT_ID_PATTERN, EventKind
+from streams.errors import StreamsError
 
 __all__ = [
     "TopicAdminError",
@@ -35,7 +37,7 @@ ALL_KINDS: tuple[str, ...] = tuple(kind.value for kind in EventKind)
 _TENANT = re.compile(TENANT_ID_PATTERN)
 
 
-class TopicAdminError(TransientError):
+class TopicAdminError(StreamsError, TransientError):
     """The broker could not be reached or refused a topic operation; the message says which."""
 
 
@@ -98,6 +100,7 @@ def ensure_topics(
     Raises:
         TopicAdminError: broker unreachable or a creation refused (the topic and reason named).
         ConfigError: a tenant id does not follow the tenant id grammar (docs/CONTRACTS.md).
+        UnknownKindError: (a ``ConfigError``) a kind no contract knows, listing the valid ones.
     """
     kind_list = list(kinds)
     tenants = list(tenants)
@@ -109,7 +112,7 @@ def ensure_topics(
         )
     unknown = sorted(set(kind_list) - set(ALL_KINDS))
     if unknown:
-        raise ValueError(f"unknown event kinds {unknown}; valid: {', '.join(ALL_KINDS)}")
+        raise UnknownKindError(unknown[0], list(ALL_KINDS))
     wanted = [settings.topic_for(tenant, kind) for tenant in tenants for kind in kind_list]
     retention_ms = str(settings.topic_retention_hours * 3600 * 1000)
     with _admin(settings, timeout_s) as admin:

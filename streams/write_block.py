@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lake.unwritable import LakeUnwritable, unwritable_cause
-from maxlake.errors import MaxlakeError
+from maxlake.errors import TerminalError
+from streams.errors import StreamsError
 from streams.metrics import WorkerMetrics
 
 __all__ = ["WriteAbandoned", "WriteBlock", "read_worker_states", "worker_state_dir"]
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class WriteAbandoned(MaxlakeError):
+class WriteAbandoned(StreamsError, TerminalError):
     """A blocked batch was given up (shutdown or revoked partitions); it was not committed."""
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from lake.errors import LakeError
 from maxlake.errors import ConfigError, TerminalError
 
-__all__ = ["AccessDenied", "PrincipalError"]
+__all__ = ["AccessDenied", "AccessError", "PrincipalError"]
 
 
-class PrincipalError(ConfigError):
+class AccessError(LakeError):
+    """Base of the errors of principals, grants, profile tokens and the audit table."""
+
+
+class PrincipalError(AccessError, ConfigError):
     """A principal or grant request is invalid (bad name, unknown principal, taken name)."""
 
 
-class AccessDenied(TerminalError):
+class AccessDenied(AccessError, TerminalError):
     """A read was refused (no or bad token, no grant, revoked, not served); already audited."""
 
     def __init__(self, outcome: str, detail: str) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from lake.errors import LakeError
 from maxlake.errors import ConfigError, TerminalError
 
 __all__ = [
+    "CurationError",
     "DatasetNotFound",
     "FailedQualityRefused",
     "InvalidDatasetRef",
@@ -15,7 +17,11 @@ __all__ = [
 ]
 
 
-class SpecError(ConfigError):
+class CurationError(LakeError):
+    """Base of the errors of dataset specs, builds, jobs and the dataset catalog."""
+
+
+class SpecError(CurationError, ConfigError):
     """A dataset spec file is invalid; the message names the file and the key."""
 
     def __init__(self, source: str, key: str, problem: str) -> None:
@@ -25,7 +31,7 @@ class SpecError(ConfigError):
         self.problem = problem
 
 
-class InvalidDatasetRef(ConfigError):
+class InvalidDatasetRef(CurationError, ConfigError):
     """A dataset name, version or split is malformed (or tries to leave the catalog)."""
 
     def __init__(self, what: str, value: object, valid_form: str) -> None:
@@ -34,7 +40,7 @@ class InvalidDatasetRef(ConfigError):
         self.value = value
 
 
-class DatasetNotFound(TerminalError):
+class DatasetNotFound(CurationError, TerminalError):
     """A dataset, version or split that the catalog does not hold; lists what exists."""
 
     def __init__(self, what: str, wanted: str, existing: Iterable[str]) -> None:
@@ -44,7 +50,7 @@ class DatasetNotFound(TerminalError):
         self.wanted = wanted
 
 
-class QualityCheckFailed(TerminalError):
+class QualityCheckFailed(CurationError, TerminalError):
     """The built dataset failed its output checks; nothing was published."""
 
     def __init__(self, dataset: str, failed: Iterable[str], why: str = "") -> None:
@@ -69,7 +75,7 @@ def failed_quality_detail(ref: str, failed: Iterable[str]) -> str:
     )
 
 
-class FailedQualityRefused(TerminalError):
+class FailedQualityRefused(CurationError, TerminalError):
     """A version that failed its output checks was asked for without opting in."""
 
     def __init__(self, ref: str, failed: Iterable[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from lake.errors import LakeError
 from maxlake.errors import ConfigError, TerminalError
 
 __all__ = [
@@ -13,10 +14,15 @@ __all__ = [
     "DisclosureRefused",
     "IdentifierLeak",
     "SecretError",
+    "SharingError",
 ]
 
 
-class ContractError(ConfigError):
+class SharingError(LakeError):
+    """Base of the errors of sharing contracts, pseudonym keys and build-time enforcement."""
+
+
+class ContractError(SharingError, ConfigError):
     """A contract file is invalid; the message names the file, the key and the valid values."""
 
     def __init__(self, source: str, key: str, problem: str) -> None:
@@ -25,7 +31,7 @@ class ContractError(ConfigError):
         self.key = key
 
 
-class ContractNotFound(TerminalError):
+class ContractNotFound(SharingError, TerminalError):
     """No contract (or version) of that id; lists the ids that exist."""
 
     def __init__(self, wanted: str, existing: Iterable[str]) -> None:
@@ -33,7 +39,7 @@ class ContractNotFound(TerminalError):
         self.wanted = wanted
 
 
-class ContractConflict(TerminalError):
+class ContractConflict(SharingError, TerminalError):
     """A tenant has more than one contract in force for the same purpose."""
 
     def __init__(self, tenant: str, purpose: str, ids: Iterable[str]) -> None:
@@ -44,14 +50,14 @@ class ContractConflict(TerminalError):
         self.tenant = tenant
 
 
-class SecretError(ConfigError):
+class SecretError(SharingError, ConfigError):
     """A pseudonym key is missing, malformed, or its file is readable by others.
 
     The message names the file and the contract, never the key.
     """
 
 
-class IdentifierLeak(TerminalError):
+class IdentifierLeak(SharingError, TerminalError):
     """A built dataset still holds a raw identifier its contract pseudonymises; not published."""
 
     def __init__(self, dataset: str, column: str, count: int) -> None:
@@ -63,7 +69,7 @@ class IdentifierLeak(TerminalError):
         self.column = column
 
 
-class DisclosureRefused(TerminalError):
+class DisclosureRefused(SharingError, TerminalError):
     """A build's disclosure report exceeds a contract's limit; nothing was published."""
 
     def __init__(self, dataset: str, reason: str) -> None:

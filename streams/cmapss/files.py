@@ -18,6 +18,7 @@ from typing import IO
 import numpy as np
 
 from maxlake.errors import ConfigError
+from streams.errors import StreamsError
 
 __all__ = [
     "COLUMNS",
@@ -35,7 +36,7 @@ COLUMNS = 26
 _SUBSET = re.compile(r"(FD\d{3})", re.IGNORECASE)
 
 
-class CmapssFileError(ConfigError):
+class CmapssFileError(StreamsError, ConfigError):
     """A C-MAPSS file is missing or not in the documented format."""
 
     def __init__(self, path: str | Path, line: int | None, problem: str) -> None:

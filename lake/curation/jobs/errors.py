@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from lake.curation.errors import CurationError
 from maxlake.errors import ConfigError, TerminalError
 
 __all__ = ["JobInputError", "JobParamError"]
 
 
-class JobParamError(ConfigError):
+class JobParamError(CurationError, ConfigError):
     """A value of the spec's ``[job]`` table is missing its expected shape; names the key."""
 
     def __init__(self, job: str, key: str, problem: str) -> None:
@@ -16,7 +17,7 @@ class JobParamError(ConfigError):
         self.key = key
 
 
-class JobInputError(TerminalError):
+class JobInputError(CurationError, TerminalError):
     """The inputs contradict each other (for example one tag with two units in the registry)."""
 
     def __init__(self, job: str, problem: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from lake import DeltaStore, app_id
+from lake import DeltaStore, TableNotFound, app_id
 from lake.maintenance import checkpoint, compact, discover_tables, table_status, vacuum
 
 YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
@@ -102,6 +102,8 @@ def test_checkpoint_and_discovery(tmp_path: Path) -> None:
     assert _rows(DeltaStore(tmp_path)) == [0, 1, 2]
 
 
-def test_unknown_table_is_a_key_error(tmp_path: Path) -> None:
-    with pytest.raises(KeyError):
+def test_an_unknown_table_is_named(tmp_path: Path) -> None:
+    with pytest.raises(TableNotFound, match="no Delta table 'silver/nope'"):
         table_status(DeltaStore(tmp_path), "silver/nope")
+    with pytest.raises(TableNotFound):
+        compact(DeltaStore(tmp_path), "silver/nope")
