@@ -305,7 +305,8 @@ def test_status_page_renders_the_lake_in_a_browser(
         assert float(committed) == end if committed else end == 0
     lag_chart = page.one(id="chart-lag")
     assert lag_chart.attrs["data-bars"] == "6"
-    assert [bar.value() for bar in lag_chart.find(tag="rect")] == [0.0] * 6
+    bars = [rect for rect in lag_chart.find(tag="rect") if "data-partition" in rect.attrs]
+    assert [bar.value() for bar in bars] == [0.0] * 6
 
     assert page.one(id="worker-count").value() == 1
     (member,) = page.one(id="workers").find(tag="li")
@@ -330,7 +331,10 @@ def test_status_page_renders_the_lake_in_a_browser(
     }
     assert set(shown_tables) == set(tables)
     for name, row in shown_tables.items():
-        assert row.one(data_field="version").value() == tables[name], name
+        if name == "ops/audit":  # the page's own requests are audited after it was rendered
+            assert row.one(data_field="version").value() <= tables[name], name
+        else:
+            assert row.one(data_field="version").value() == tables[name], name
         assert 0 <= row.one(data_field="last_commit_age_s").value() <= elapsed_s, name
         committed_at = datetime.fromisoformat(
             row.one(data_field="last_commit_age_s").attrs["data-last-commit"]
@@ -362,7 +366,8 @@ def test_status_page_renders_the_lake_in_a_browser(
     assert samples
     assert {int(r.attrs["data-offset"]) for r in samples} <= set(stored["kafka_offset"])
     assert all(r.one(data_field="reasons").text for r in samples)
-    assert page.one(id="datasets").text.strip().startswith("no dataset published yet")
+    (empty,) = page.one(id="datasets").find(tag="td", data_field="name")
+    assert empty.text.startswith("no dataset published yet")
 
     alerts = [
         li.attrs["data-alert"]
