@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotRead
 
 from maxlake.errors import TransientError
 from maxlake.settings import Settings
+from streams.errors import StreamsError
 from streams.topics import TopicAdminError, probe_broker
 
 __all__ = ["BrokerUnreachable", "start_until_reachable", "wait_for_broker"]
@@ -39,7 +40,7 @@ _UNREACHABLE = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, OSEr
 T = TypeVar("T")
 
 
-class BrokerUnreachable(TransientError):
+class BrokerUnreachable(StreamsError, TransientError):
     """The broker did not answer within ``MAXLAKE_BROKER_WAIT_S``; the message says what to do."""
 
 
