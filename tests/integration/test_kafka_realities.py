@@ -1,6 +1,7 @@
 """Kafka realities the lake must account for, each done for real against the real broker with a
 real batch worker: a topic deleted and created again, records deleted before ingest
-(DeleteRecords), and a transactional producer that aborts. Results are checked by the
+(DeleteRecords), and a transactional producer that aborts (with the stream engine too, as the
+evidence for what INGEST.md says it does and does not do). Results are checked by the
 independent ledger (Kafka read record by record, Delta read directly), by ``maxlake lake
 verify`` and by ``maxlake status``.
 """
@@ -42,9 +43,9 @@ def _telemetry(seed: int, n: int) -> list[SimEvent]:
     return out
 
 
-def _env(bootstrap: str, name: str, tmp_path: Path) -> IngestEnv:
+def _env(bootstrap: str, name: str, tmp_path: Path, engine: str = "batch") -> IngestEnv:
     return IngestEnv(
-        bootstrap, name, tmp_path, (TENANT,), partitions=1, engine="batch", batch_wait_s=0.3
+        bootstrap, name, tmp_path, (TENANT,), partitions=1, engine=engine, batch_wait_s=0.3
     )
 
 
@@ -179,30 +180,44 @@ async def _transactions(
         await producer.stop()
 
 
+@pytest.mark.parametrize("engine", ["batch", "stream"])
 def test_aborted_transactions_never_reach_the_lake_and_lag_drains(
-    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path, engine: str
 ) -> None:
-    env = _env(kafka_bootstrap, unique_name, tmp_path)
+    """Both engines read committed records only. The batch engine's lag drains to 0. The stream
+    engine's does not: Faust commits only acknowledged offsets plus the gaps it saw *between*
+    two records it delivered, and it sees none after the first record it reads (offset 0 here),
+    so it stays committed at 1 with a lag of 6 (INGEST.md, "What the stream engine guarantees").
+    Nothing is lost or doubled either way."""
+    env = _env(kafka_bootstrap, unique_name, tmp_path, engine)
     env.create_topics()
     topic = env.settings().topic_for(TENANT, "telemetry")
     events = _telemetry(4, 4)
     committed, aborted = events[:2], events[2:]
     asyncio.run(_transactions(kafka_bootstrap, topic, committed, aborted))
-    with WorkerProcess(env, "w") as worker:
-        worker.start()
-        # 2 committed records, 2 aborted, 3 transaction markers: offsets 0..6
-        wait_for_lag_zero(env, [worker], produced=7, timeout_s=240)
-        assert worker.terminate() == 0, worker.log_tail()
-
     records = kafka_records(kafka_bootstrap, [topic])
     assert len(records) == 2
+    with WorkerProcess(env, "w") as worker:
+        worker.start()
+        # committed 0, marker 1, aborted 2-3, abort marker 4, committed 5, marker 6: end 7
+        if engine == "batch":
+            wait_for_lag_zero(env, [worker], produced=7, timeout_s=240)
+        else:
+            _wait_for(
+                lambda: reconcile(env.lake_root, records, topics=[topic]).silver == 2,
+                "both committed events in silver",
+                240,
+            )
+            time.sleep(5)  # Faust commits acknowledged offsets every second: give it several
+        assert worker.terminate() == 0, worker.log_tail()
+
     ledger = reconcile(env.lake_root, records, topics=[topic])
     assert ledger.ok, ledger.summary()
     assert ledger.silver == 2
     verify = run_cli(env, "lake", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     status = _status(env)
-    assert status["kafka"]["total_lag"] == 0, status["kafka"]
+    assert status["kafka"]["total_lag"] == (0 if engine == "batch" else 6), status["kafka"]
 
 
 def test_a_group_commit_behind_the_lake_is_moved_up_and_lag_drains(
