@@ -11,7 +11,10 @@ Every version built under contracts carries a ``disclosure`` entry in its manife
     together; the largest share over the keys is reported (an attacker picks the best key).
   - ``nearest_share``: rows whose nearest neighbour on the first common float column (an
     as-of join, strategy ``nearest``) agrees on *every* common float column within the relative
-    ``tolerance`` (``|a - b| <= tolerance * max(|a|, |b|)``).
+    ``tolerance`` (``|a - b| <= tolerance * max(|a|, |b|)``), less the matches expected by
+    chance: the mean count against decoys of the other version, every float value scaled by
+    ``1 ± k * tolerance`` (k = 3, 5, 7, 9), which keeps the local density of values and moves
+    every true counterpart out of reach (the target-decoy estimate of false matches).
 
 * **groups** — for each machine type in the output, the number of companies contributing rows
   of it; ``machine_type_min_companies`` is the smallest such group (k of k-anonymity, Sweeney
@@ -105,7 +108,10 @@ def linkage(
             if share > exact:
                 exact, key = share, candidate
         if floats:
-            nearest = max(nearest, _nearest(new, other, floats, tolerance) / new.height)
+            linked = _nearest(new, other, floats, tolerance) - _chance(
+                new, other, floats, tolerance
+            )
+            nearest = max(nearest, linked / new.height)
     return exact, key, nearest
 
 
@@ -171,6 +177,24 @@ def _unique_matches(new: pl.DataFrame, other: pl.DataFrame, key: list[str]) -> i
         return counted.filter(pl.col("len") == 1).drop("len")
 
     return once(new).join(once(other), on=key, how="inner", nulls_equal=False).height
+
+
+_DECOY_STEPS = (3, 5, 7, 9)
+
+
+def _chance(new: pl.DataFrame, other: pl.DataFrame, floats: list[str], tolerance: float) -> float:
+    """Nearest-neighbour matches expected by chance: the mean over decoys of ``other``."""
+    counts = [
+        _nearest(
+            new,
+            other.with_columns(pl.col(c) * (1 + sign * k * tolerance) for c in floats),
+            floats,
+            tolerance,
+        )
+        for k in _DECOY_STEPS
+        for sign in (1, -1)
+    ]
+    return sum(counts) / len(counts)
 
 
 def _nearest(new: pl.DataFrame, other: pl.DataFrame, floats: list[str], tolerance: float) -> int:

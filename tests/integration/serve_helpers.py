@@ -46,8 +46,9 @@ def contract_toml(cid: str, purpose: str) -> str:
         f'id = "{cid}"\ntenant = "{TENANT}"\npurposes = ["{purpose}"]\n'
         '[share]\nkinds = ["telemetry", "inspection"]\n'
         f"[deidentify]\npseudonymise = {ALL_IDS}\nsuppress_rare = true\n"
-        # five rows and one float feature: chance near matches between two contracts' sets
-        # would exceed the default disclosure limit (see docs/SECURITY.md)
+        # five rows of means of 8 noisy readings: the noise averages down to ~0.35 %, so rows
+        # of two contracts' sets pair up by nearest neighbour and one row of five is 20 % of
+        # the set, over the default 1 % limit (docs/SECURITY.md, disclosure report)
         "max_linkable_share = 1.0\n"
     )
 
