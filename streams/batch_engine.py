@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -89,12 +90,22 @@ class BatchEngine:
     def __init__(
         self,
         settings: Settings,
-        topics: dict[str, EventKind],
+        topics: dict[str, EventKind] | Callable[[], dict[str, EventKind]],
         pipeline: Callable[[], IngestPipeline],
         block: WriteBlock | None = None,
     ) -> None:
+        """Args:
+        settings: broker, group, batch and lake settings.
+        topics: ingest topic -> event kind; or a function giving it, asked again every
+            ``settings.registry_poll_s`` seconds: topics it adds (a company onboarded in the
+            live registry) are subscribed without a restart. Topics are never dropped.
+        pipeline: the ingest pipeline (built once, in a thread).
+        block: the write block shared with the worker's status (a new one by default).
+        """
         self.settings = settings
-        self.topics = topics
+        self._topics_of = topics if callable(topics) else None
+        self.topics = dict(topics() if callable(topics) else topics)
+        self._topics_checked_at = time.monotonic()
         self.pipeline = pipeline
         self.block = block or WriteBlock(
             f"{socket.gethostname()}-{os.getpid()}", worker_state_dir(settings.faust_datadir)
@@ -153,6 +164,7 @@ class BatchEngine:
                 if self._out_of_range:
                     await self.settle()
                     await self._reset(consumer)
+                await self._follow_topics(consumer)
         finally:
             # Cancelled (SIGTERM): batches in hand are still written and committed, unless the
             # lake refuses them: then they are abandoned, uncommitted, for the next owner.
@@ -183,7 +195,7 @@ class BatchEngine:
             max_poll_interval_ms=300_000,
             **settings.kafka_security(),
         )
-        consumer.subscribe(list(self.topics), listener=_Rebalance(self))
+        consumer.subscribe(pattern=self._pattern(), listener=_Rebalance(self))
         self.consumer = consumer
         await consumer.start()
         return consumer
@@ -191,6 +203,28 @@ class BatchEngine:
     async def _stop_consumer(self) -> None:
         if self.consumer is not None:
             await self.consumer.stop()
+
+    async def _follow_topics(self, consumer: AIOKafkaConsumer) -> None:
+        """Subscribe to the topics the topic function added since it was last asked."""
+        if self._topics_of is None:
+            return
+        if time.monotonic() - self._topics_checked_at < self.settings.registry_poll_s:
+            return
+        self._topics_checked_at = time.monotonic()
+        wanted = await asyncio.get_running_loop().run_in_executor(None, self._topics_of)
+        added = sorted(set(wanted) - set(self.topics))
+        if not added:
+            return
+        await self.settle()
+        self.topics.update({topic: wanted[topic] for topic in added})
+        logger.info("subscribing to %d new topic(s): %s", len(added), ", ".join(added))
+        consumer.subscribe(pattern=self._pattern(), listener=_Rebalance(self))
+
+    def _pattern(self) -> str:
+        """A subscription pattern of exactly :attr:`topics`: a topic that does not exist yet is
+        picked up once it is created (Kafka metadata is refreshed every 10 s), instead of
+        failing the start."""
+        return "^(" + "|".join(re.escape(topic) for topic in sorted(self.topics)) + ")$"
 
     def _raise_if_failed(self) -> None:
         """A failed batch stops the engine: its error is raised in the consumer loop."""

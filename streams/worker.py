@@ -76,7 +76,10 @@ def build_app(
             (checked every ``settings.registry_poll_s``). Its tenants at start name the topics
             when ``tenants`` is None.
         kinds: event kinds to ingest.
-        tenants: tenants whose topics to read; a new tenant needs a worker restart.
+        tenants: tenants whose topics to read. When None, the registry's tenants: the batch
+            engine subscribes to a tenant added to the live registry within
+            ``settings.registry_poll_s`` (plus up to 10 s of Kafka metadata refresh); the
+            stream engine needs a restart for it.
         worker_name: recorded with every batch in ``ops/validation_runs``.
         metrics: when given, every written batch is recorded in it (see streams.metrics).
     """
@@ -161,16 +164,13 @@ def build_app(
 
         kinds = kinds_list
     if settings.ingest_engine == "batch":
-        engine = BatchEngine(
-            settings,
-            {
-                settings.topic_for(tenant, kind.value): kind
-                for kind in kinds
-                for tenant in tenant_ids
-            },
-            pipeline,
-            block,
-        )
+        kinds_tuple = tuple(kinds)
+
+        def ingest_topics() -> dict[str, EventKind]:
+            ids = tenants or [t.id for t in source.snapshot()[1].tenants]
+            return {settings.topic_for(t, kind.value): kind for kind in kinds_tuple for t in ids}
+
+        engine = BatchEngine(settings, ingest_topics, pipeline, block)
 
         @app.task  # type: ignore[untyped-decorator]
         async def _batch_engine() -> None:

@@ -87,6 +87,8 @@ class IngestEnv:
     registry_poll_s: float = 5.0
     worker_args: tuple[str, ...] = ()
     """Extra ``maxlake worker`` arguments (for example ``--registry FILE``)."""
+    pin_tenants: bool = True
+    """Start workers with ``--tenant`` for each of ``tenants``; else they follow the registry."""
 
     @property
     def lake_root(self) -> Path:
@@ -186,7 +188,7 @@ class WorkerProcess:
         """Launch the worker (again, after a kill); returns immediately."""
         assert self.proc is None or self.proc.poll() is not None, "worker already running"
         cmd = [sys.executable, "-m", "maxlake.cli", "worker", "--loglevel", "info"]
-        for tenant in self.env.tenants:
+        for tenant in self.env.tenants if self.env.pin_tenants else ():
             cmd += ["--tenant", tenant]
         cmd += self.env.worker_args
         self.starts += 1

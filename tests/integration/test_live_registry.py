@@ -97,3 +97,56 @@ def test_a_new_machine_is_accepted_once_the_registry_knows_it(
     assert (report["registry_version"], report["replayed"], report["still_invalid"]) == (1, 1, 0)
     machines = read_table(env, "silver/telemetry", ["machine"])["machine"].to_list()
     assert sorted(machines) == ["cnc-101", "cnc-104", "cnc-104"]
+
+
+NEW_TENANT = "newco-motors"
+NEW_COMPANY = f"""
+[[tenants]]
+id = "{NEW_TENANT}"
+name = "NewCo Motors"
+industry = "automotive"
+
+[[tenants.plants]]
+id = "gyor"
+name = "Gyor e-motor plant"
+timezone = "Europe/Budapest"
+
+[[tenants.plants.lines]]
+id = "rotor-1"
+name = "Rotor machining line 1"
+machines = [{{ id = "cnc-1", machine_type = "cnc_mill" }}]
+"""
+
+
+def test_a_running_batch_worker_ingests_a_company_added_to_the_registry(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    env = IngestEnv(
+        kafka_bootstrap,
+        unique_name,
+        tmp_path,
+        (NEW_TENANT,),
+        partitions=1,
+        engine="batch",
+        registry_poll_s=POLL_S,
+        pin_tenants=False,
+    )
+    with WorkerProcess(env, "follower").start() as proc:
+        proc.wait_ready(timeout_s=240)
+        fragment = tmp_path / "newco.toml"
+        fragment.write_text(NEW_COMPANY)
+        applied = run_cli(env, "registry", "apply", str(fragment), "--yes", "--reason", "joins")
+        assert applied.returncode == 0, applied.stderr
+        created = run_cli(env, "topics", "create", "--tenant", NEW_TENANT)
+        assert created.returncode == 0, created.stderr
+        event = _reading("cnc-1")
+        payload = orjson.loads(event.payload)
+        payload.update(tenant=NEW_TENANT, plant="gyor", line="rotor-1")
+        produced = produce(
+            env, [SimEvent(NEW_TENANT, "telemetry", b"cnc-1", orjson.dumps(payload), None)]
+        )
+        wait_for_lag_zero(env, [proc], produced=produced, timeout_s=120)
+        assert proc.terminate() == 0, proc.log_tail()
+        assert "subscribing to 3 new topic(s)" in proc.log_text()
+    silver = read_table(env, "silver/telemetry", ["tenant", "machine"])
+    assert silver.rows() == [(NEW_TENANT, "cnc-1")]
