@@ -28,8 +28,9 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from schemas import DecodeLimits, contract_for, load_registry
+from schemas import contract_for, load_registry
 from schemas.contract import EventContract
+from schemas.results import DecodeLimits
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -16,7 +16,6 @@ unaffected).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -183,10 +182,3 @@ def checkpoint(store: DeltaStore, name: str) -> int:
         TableNotFound: the table does not exist.
     """
     return store.checkpoint(name)
-
-
-def for_each_table(
-    store: DeltaStore, names: list[str] | None, action: Callable[[str], Any]
-) -> dict[str, Any]:
-    """Run ``action`` on the named tables (default: all discovered), collecting results."""
-    return {name: action(name) for name in (names or discover_tables(store))}

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from schemas import PARTITION_COLUMNS, EventKind, lake_schema
+from schemas import EventKind, lake_schema
+from schemas.tables import PARTITION_COLUMNS
 
 __all__ = [
     "DUPLICATES",

@@ -27,9 +27,7 @@ from lake.errors import OffsetsMoved
 from lake.lineage import Lineages
 from lake.tables import (
     DUPLICATES,
-    DUPLICATES_SCHEMA,
     QUARANTINE_PARTITIONS,
-    QUARANTINE_SCHEMA,
     RUNS,
     RUNS_SCHEMA,
     SILVER_PARTITIONS,
@@ -405,7 +403,3 @@ def _run_row(
         "date": now.date(),
     }
     return pa.Table.from_pylist([record], schema=RUNS_SCHEMA)
-
-
-EMPTY_QUARANTINE = QUARANTINE_SCHEMA.empty_table()
-EMPTY_DUPLICATES = DUPLICATES_SCHEMA.empty_table()

@@ -1,7 +1,72 @@
 """maxlake: an event-driven manufacturing data lake.
 
-This package holds the foundation every component may import (``settings``, ``errors``)
-and the command-line entry point (``cli``), which no component imports.
+The names users import, in one place::
+
+    from maxlake import PlantProducer, Settings, load
+
+    settings = Settings()  # MAXLAKE_* environment
+    with PlantProducer(settings) as producer:
+        producer.send(event)  # a dict following the event contract of its kind
+    frame = load("predictive-maintenance", split="train")  # a published dataset version
+
+Everything is imported on first use (``maxlake --help`` and components that only need
+:mod:`maxlake.settings` or :mod:`maxlake.errors` do not pay for Kafka, Delta or Polars).
+The packages below (``streams``, ``lake``, ``schemas``...) hold the rest; ``maxlake.cli`` is
+the command line, which no component imports.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from maxlake.version import __version__
+
+if TYPE_CHECKING:
+    from lake.curation import iter_batches, list_datasets, load, pull
+    from maxlake.errors import ConfigError, MaxlakeError, TerminalError, TransientError
+    from maxlake.settings import Settings
+    from schemas import EventKind
+    from streams import PlantProducer
+
+_EXPORTS = {
+    "ConfigError": "maxlake.errors",
+    "EventKind": "schemas",
+    "MaxlakeError": "maxlake.errors",
+    "PlantProducer": "streams",
+    "Settings": "maxlake.settings",
+    "TerminalError": "maxlake.errors",
+    "TransientError": "maxlake.errors",
+    "iter_batches": "lake.curation",
+    "list_datasets": "lake.curation",
+    "load": "lake.curation",
+    "pull": "lake.curation",
+}
+
+__all__ = [
+    "ConfigError",
+    "EventKind",
+    "MaxlakeError",
+    "PlantProducer",
+    "Settings",
+    "TerminalError",
+    "TransientError",
+    "__version__",
+    "iter_batches",
+    "list_datasets",
+    "load",
+    "pull",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'maxlake' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

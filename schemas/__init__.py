@@ -2,61 +2,30 @@
 
 The decoder turns micro-batches of raw Kafka message values into typed silver rows (Arrow) and
 one :class:`Rejection` per bad message; :func:`contract_for` picks the contract of a kind.
+This package exports what users of maxlake need; the registry's parts (``Tenant``,
+``Machine``, ``TagSpec``...), the id patterns and the decoder's plumbing live in the
+submodules (:mod:`schemas.registry`, :mod:`schemas.kinds`, :mod:`schemas.tables`,
+:mod:`schemas.results`, :mod:`schemas.contract`).
 """
 
-from schemas.compat import Incompatibility, check_against_baseline, check_compatibility
-from schemas.contract import EventContract
+from schemas.compat import check_against_baseline, check_compatibility
 from schemas.contracts import CONTRACTS, contract_for, export_json_schemas
-from schemas.errors import RegistryError, UnknownKindError
-from schemas.json_schema import published_dir, schema_file_name
-from schemas.kinds import (
-    ID_PATTERN,
-    SUPPORTED_VERSIONS,
-    TENANT_ID_PATTERN,
-    EventKind,
-    RejectReason,
-)
-from schemas.registry import (
-    AlarmSpec,
-    Line,
-    Machine,
-    MachineType,
-    Plant,
-    Registry,
-    TagSpec,
-    Tenant,
-    UnitDef,
-    load_registry,
-    parse_registry,
-    registry_json_schema,
-)
-from schemas.results import DecodeLimits, DecodeResult, Rejection
-from schemas.tables import INGEST_FIELDS, PARTITION_COLUMNS, lake_schema
+from schemas.errors import RegistryError, SchemasError, UnknownKindError
+from schemas.json_schema import published_dir
+from schemas.kinds import EventKind, RejectReason
+from schemas.registry import Registry, load_registry, parse_registry, registry_json_schema
+from schemas.results import DecodeResult, Rejection
+from schemas.tables import lake_schema
 
 __all__ = [
     "CONTRACTS",
-    "ID_PATTERN",
-    "INGEST_FIELDS",
-    "PARTITION_COLUMNS",
-    "SUPPORTED_VERSIONS",
-    "TENANT_ID_PATTERN",
-    "AlarmSpec",
-    "DecodeLimits",
     "DecodeResult",
-    "EventContract",
     "EventKind",
-    "Incompatibility",
-    "Line",
-    "Machine",
-    "MachineType",
-    "Plant",
     "Registry",
     "RegistryError",
     "RejectReason",
     "Rejection",
-    "TagSpec",
-    "Tenant",
-    "UnitDef",
+    "SchemasError",
     "UnknownKindError",
     "check_against_baseline",
     "check_compatibility",
@@ -67,5 +36,4 @@ __all__ = [
     "parse_registry",
     "published_dir",
     "registry_json_schema",
-    "schema_file_name",
 ]

@@ -17,9 +17,10 @@ from importlib.resources import files
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from maxlake.errors import validation_location
@@ -102,12 +103,22 @@ class Line(_Model):
 
 
 class Plant(_Model):
-    """A plant of a tenant; ``timezone`` is the IANA zone its producers use for offsets."""
+    """A plant of a tenant; ``timezone`` is the IANA zone of the plant (documentation for
+    people reading the registry: event times carry their own offsets)."""
 
     id: Id
     name: Text
-    timezone: str = "UTC"
+    timezone: str = Field(default="UTC", description="IANA time zone, e.g. Europe/Berlin")
     lines: tuple[Line, ...] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Berlin") from None
+        return value
 
 
 class Tenant(_Model):

@@ -37,7 +37,8 @@ from lake import (
 from lake.reader import duplicate_offsets
 from maxlake.settings import Settings
 from quality import ValidationFailed, ValidationGateway, Verdict
-from schemas import DecodeLimits, EventKind, contract_for
+from schemas import EventKind, contract_for
+from schemas.results import DecodeLimits
 from schemas.tables import CONVERSION_FIELDS
 
 __all__ = ["IngestPipeline", "RawMessage", "log_batch", "tenant_of_topic", "unique_offsets"]

@@ -51,9 +51,9 @@ from lake.curation.spec import NAME_PATTERN, DatasetSpec, Filters, spec_hash
 from lake.delta import DeltaStore
 from lake.location import LakeLocation
 from lake.tables import silver_schema, silver_table
-from maxlake import __version__
 from maxlake.errors import TerminalError
 from maxlake.settings import Settings
+from maxlake.version import __version__
 from schemas import EventKind, Registry
 
 if TYPE_CHECKING:

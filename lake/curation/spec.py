@@ -37,7 +37,8 @@ from pydantic import (
 )
 
 from lake.curation.errors import SpecError
-from schemas import ID_PATTERN, EventKind
+from schemas import EventKind
+from schemas.kinds import ID_PATTERN
 
 __all__ = [
     "NAME_PATTERN",

@@ -52,7 +52,8 @@ from pydantic import (
 
 from lake.sharing.errors import ContractError
 from maxlake.errors import validation_location
-from schemas import TENANT_ID_PATTERN, EventKind, lake_schema
+from schemas import EventKind, lake_schema
+from schemas.kinds import TENANT_ID_PATTERN
 
 __all__ = [
     "ALWAYS_REMOVED",

@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import polars as pl
 
@@ -237,11 +236,3 @@ def deidentify_machines(
     exprs = [pseudonymiser.expr(c) for c in contract.pseudonymise if c in machines.columns]
     rows = machines.filter(pl.col("tenant") == contract.tenant)
     return rows.with_columns(exprs) if exprs else rows
-
-
-def raw_identifiers(machines: pl.DataFrame, contract: Contract) -> dict[str, set[Any]]:
-    """Registry identifiers of the tenant that the contract pseudonymises, per column."""
-    rows = machines.filter(pl.col("tenant") == contract.tenant)
-    return {
-        c: set(rows.get_column(c).to_list()) for c in contract.pseudonymise if c in rows.columns
-    }

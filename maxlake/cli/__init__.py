@@ -17,9 +17,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from maxlake import __version__, redact
+from maxlake import redact
 from maxlake.cli.failures import describe_failure
 from maxlake.errors import MaxlakeError
+from maxlake.version import __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("maxlake.cli.config_cmd", "print the effective settings (secrets masked)"),

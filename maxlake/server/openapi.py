@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from lake.access import OUTCOMES
-from maxlake import __version__
 from maxlake.server.context import OPENAPI_PATHS_KEY
+from maxlake.version import __version__
 
 __all__ = ["OPENAPI_PATHS", "openapi_document", "routes"]
 

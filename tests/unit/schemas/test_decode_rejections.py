@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from schemas import DecodeLimits, RejectReason, contract_for
+from schemas import RejectReason, contract_for
+from schemas.results import DecodeLimits
 from tests.unit.schemas.events import NOW, encode, inspection, machine_event, telemetry, without
 
 R = RejectReason

@@ -188,3 +188,10 @@ def test_published_json_schema_is_current_and_accepts_the_seed() -> None:
     bad["tenants"][0]["id"] = "acme.eu"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
+
+
+def test_a_plant_time_zone_must_be_an_iana_zone() -> None:
+    doc = _doc()
+    doc["tenants"][0]["plants"][0]["timezone"] = "Europe/Atlantis"
+    with pytest.raises(RegistryError, match=r"plants\[0\]\.timezone: .*not an IANA time zone"):
+        parse_registry(doc)

@@ -6,7 +6,8 @@ import pyarrow as pa
 import pytest
 
 from maxlake.errors import ConfigError
-from schemas import CONTRACTS, PARTITION_COLUMNS, EventKind, contract_for, lake_schema
+from schemas import CONTRACTS, EventKind, contract_for, lake_schema
+from schemas.tables import PARTITION_COLUMNS
 
 
 @pytest.mark.parametrize("kind", list(EventKind))

@@ -8,7 +8,8 @@ from infra.security import BrokerSecurityError, plant_acls
 from lake.sharing.contract import ContractFile
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
-from schemas import TENANT_ID_PATTERN, RegistryError, load_registry, parse_registry
+from schemas import RegistryError, load_registry, parse_registry
+from schemas.kinds import TENANT_ID_PATTERN
 from streams.ingest import tenant_of_topic
 from streams.topics import ensure_topics
 
