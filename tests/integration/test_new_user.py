@@ -84,6 +84,7 @@ def test_a_new_user_runs_the_demo_then_looks_pulls_and_errs(tmp_path: Path) -> N
     demo = user.run("demo", "--seconds", "20", "--rate", "1000", timeout_s=900)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "Traceback" not in demo.stdout + demo.stderr
+    assert " WARNING " not in demo.stderr, demo.stderr  # a healthy run warns about nothing
     report = demo.stdout
     assert "maxlake demo report (ingest engine: batch)" in report
     for kind in ("telemetry", "machine_event", "inspection"):
