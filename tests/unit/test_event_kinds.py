@@ -1,0 +1,49 @@
+"""docs/EXTENDING.md, "Add an event kind": every kind is present in each place it must be.
+
+A kind added to ``EventKind`` but missing a step fails here naming the step to do next.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+
+from lake.curation.build import _KIND_INPUT
+from lake.curation.job import JobInputs
+from lake.tables import silver_table
+from quality import default_suites_dir, load_suites
+from schemas import CONTRACTS, EventKind, lake_schema, load_registry, published_dir
+from schemas.json_schema import schema_file_name
+from streams.simulator import Simulator
+
+
+@pytest.fixture(scope="module")
+def simulated_kinds() -> set[str]:
+    simulator = Simulator(load_registry(), start=datetime(2026, 1, 1, tzinfo=UTC), tick_s=60.0)
+    kinds: set[str] = set()
+    for event in simulator.events(86400.0):
+        kinds.add(event.kind)
+        if len(kinds) == len(EventKind):
+            break
+    return kinds
+
+
+@pytest.mark.parametrize("kind", list(EventKind), ids=lambda k: k.value)
+def test_the_kind_is_in_every_place(kind: EventKind, simulated_kinds: set[str]) -> None:
+    contract = CONTRACTS.get(kind)
+    assert contract is not None, f"step 3: add the {kind.value} contract to schemas/contracts.py"
+    assert contract.kind == kind, f"step 2: the contract of {kind.value} declares another kind"
+    published = published_dir() / schema_file_name(kind, contract.version)
+    assert published.is_file(), f"step 3: maxlake schemas export --out {published_dir()}"
+    assert lake_schema(kind).names, "step 2: the contract's row_schema is empty"
+    suite = default_suites_dir() / f"{kind.value}.json"
+    assert suite.is_file(), f"step 4: write {suite}"
+    assert kind in load_suites()
+    field = _KIND_INPUT.get(kind)
+    assert field is not None, f"step 5: map {kind.value} in lake/curation/build.py _KIND_INPUT"
+    names = {f.name for f in dataclasses.fields(JobInputs)}
+    assert field in names, f"step 5: JobInputs needs the {field} frame"
+    assert silver_table(kind) == f"silver/{kind.value}"
+    assert kind.value in simulated_kinds, f"step 7: the simulator produces no {kind.value}"
