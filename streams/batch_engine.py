@@ -450,10 +450,30 @@ class BatchEngine:
         if position < start:
             await self._record_gap(tp, position, start - 1, "expired_before_ingest")
             position = start
-        self.consumer.seek(tp, position)
-        self._positions[tp] = self._sought[tp] = position
+        if not self._seek(tp, position):
+            return
         if done >= 0:
             logger.info("%s[%d]: lake holds up to %d, seeking", tp.topic, tp.partition, done)
+
+    def _seek(self, tp: TopicPartition, position: int) -> bool:
+        """Seek ``tp`` if it is still assigned; False when a rebalance took it meanwhile.
+
+        Positioning awaits the lake and the broker; outside the rebalance listener (``_reset``)
+        a rebalance may revoke the partition during those awaits, and seeking it then raised
+        IllegalStateError and crashed the worker (found by the soak). Its next owner positions
+        it from the lake.
+        """
+        assert self.consumer is not None
+        if tp not in self.consumer.assignment():
+            logger.info(
+                "%s[%d] revoked while being positioned; its next owner positions it",
+                tp.topic,
+                tp.partition,
+            )
+            return False
+        self.consumer.seek(tp, position)
+        self._positions[tp] = self._sought[tp] = position
+        return True
 
     async def _reset(self, consumer: AIOKafkaConsumer) -> None:
         """Handle positions Kafka no longer holds (every batch in hand is written)."""
@@ -485,8 +505,7 @@ class BatchEngine:
                 await self.seek_past_lake([tp])
             elif offset > ends[tp]:
                 await self._record_gap(tp, ends[tp], offset - 1, "beyond_log_end")
-                consumer.seek(tp, ends[tp])
-                self._positions[tp] = self._sought[tp] = ends[tp]
+                self._seek(tp, ends[tp])
             else:
                 await self._position_after(tp, offset - 1, starts[tp])
 
