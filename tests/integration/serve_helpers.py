@@ -26,7 +26,7 @@ from lake.curation import build_dataset
 from lake.sharing import SharingGate, sharing_gate
 from maxlake.cli import main
 from maxlake.settings import Settings
-from tests.unit.curation.test_build_helpers import (
+from tests.unit.lake.curation.test_build_helpers import (
     JOBS,
     T0,
     TENANT,

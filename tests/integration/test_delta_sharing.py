@@ -38,7 +38,7 @@ from tests.integration.serve_helpers import (
     reference_lake,
     running_serve,
 )
-from tests.unit.curation.test_build_helpers import (
+from tests.unit.lake.curation.test_build_helpers import (
     JOBS,
     readings,
     registry,

@@ -25,7 +25,7 @@ from lake import DeltaStore, LakeLocation
 from lake.curation import build_dataset, curated_root
 from lake.sharing import sharing_gate
 from maxlake.settings import Settings
-from tests.unit.curation.test_build_helpers import (
+from tests.unit.lake.curation.test_build_helpers import (
     JOBS,
     T0,
     TENANT,

@@ -22,7 +22,7 @@ from maxlake.errors import ConfigError
 from quality import default_suites_dir, load_suite
 from schemas import load_registry
 from schemas.registry import default_registry_path
-from tests.unit.sharing.helpers import contract_toml
+from tests.unit.lake.sharing.helpers import contract_toml
 
 
 def _toml(path: Path, edit: Any, out: Path) -> Path:

@@ -17,7 +17,7 @@ from lake.sharing import (
     parse_contract,
 )
 from lake.sharing.contract import schema_text
-from tests.unit.sharing.helpers import contract_toml
+from tests.unit.lake.sharing.helpers import contract_toml
 
 
 def test_a_valid_contract_parses_with_its_defaults() -> None:
@@ -111,7 +111,7 @@ def test_pseudonyms_are_deterministic_scoped_and_contract_specific() -> None:
 
 
 def test_the_published_json_schema_is_current() -> None:
-    published = Path(__file__).parents[3] / "docs" / "schemas" / "sharing-contract.schema.json"
+    published = Path(__file__).parents[4] / "docs" / "schemas" / "sharing-contract.schema.json"
     assert published.read_text() == schema_text(), "regenerate with lake.sharing.contract"
 
 

@@ -5,7 +5,7 @@ The builders return frames with exactly the silver tables' columns and types (fr
 given as seconds after :data:`T0`. The registry is a tiny hand-written one (two machine types,
 three machines) whose units the expected values in the tests refer to.
 
-Import the builders from here (``from tests.unit.curation.conftest import telemetry_frame``);
+Import the builders from here (``from tests.unit.lake.curation.conftest import telemetry_frame``);
 the fixtures below wrap the common cases.
 """
 

@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 
 from lake.curation.jobs import JOBS, anomaly_windows
 from lake.curation.jobs.anomaly_windows import NORMALIZATION_FILE
-from tests.unit.curation.conftest import MILL_1, OVEN_1, at, job_inputs, telemetry_frame
+from tests.unit.lake.curation.conftest import MILL_1, OVEN_1, at, job_inputs, telemetry_frame
 
 UTC_US = pl.Datetime("us", "UTC")
 SMALL = {"rate": "10s", "sequence_length": 4, "fill_limit": 2}

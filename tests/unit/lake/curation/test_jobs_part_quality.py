@@ -13,7 +13,7 @@ from polars.testing import assert_frame_equal
 from lake.curation.job import JobOutput
 from lake.curation.jobs import JOBS, JobParamError, part_quality
 from lake.curation.jobs.part_quality import lot_share
-from tests.unit.curation.conftest import (
+from tests.unit.lake.curation.conftest import (
     MILL_1,
     MILL_2,
     OVEN_1,

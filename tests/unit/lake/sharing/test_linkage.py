@@ -21,9 +21,9 @@ from lake import DeltaStore
 from lake.curation import FeatureInfo, JobInputs, JobOutput, build_dataset, load, parse_spec, show
 from lake.sharing import DisclosureRefused
 from schemas import load_registry
-from tests.unit.curation.test_build_helpers import T0, TENANT, seeded_lake, write_inspection
-from tests.unit.sharing.helpers import Sharing
-from tests.unit.sharing.test_attacks import RIVAL, _registry, _rival_telemetry
+from tests.unit.lake.curation.test_build_helpers import T0, TENANT, seeded_lake, write_inspection
+from tests.unit.lake.sharing.helpers import Sharing
+from tests.unit.lake.sharing.test_attacks import RIVAL, _registry, _rival_telemetry
 
 KEYS = ["tenant", "plant", "line", "machine"]
 

@@ -17,8 +17,8 @@ import pytest
 from lake.curation import curated_root, load, pull, revoke_contract, show
 from lake.curation.published import REVOKED_NOTE, published_manifest
 from lake.sharing import ContractError, parse_contract
-from tests.unit.curation.test_build_helpers import PUEBLA, STUTTGART, TENANT, seeded_lake
-from tests.unit.sharing.helpers import Sharing, build
+from tests.unit.lake.curation.test_build_helpers import PUEBLA, STUTTGART, TENANT, seeded_lake
+from tests.unit.lake.sharing.helpers import Sharing, build
 
 RAW_IDS = [
     TENANT,

@@ -7,7 +7,7 @@ from pathlib import Path
 from lake import DeltaStore
 from lake.curation import Manifest, build_dataset
 from lake.sharing import ContractStore, KeyRing, SharingGate
-from tests.unit.curation.test_build_helpers import JOBS, registry, spec
+from tests.unit.lake.curation.test_build_helpers import JOBS, registry, spec
 
 PURPOSE = "predictive-maintenance-research"
 

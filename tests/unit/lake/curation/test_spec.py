@@ -173,7 +173,7 @@ def test_params_and_job_table_together_are_ambiguous(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", sorted(Path(__file__).parents[3].joinpath("lake/curation/specs").glob("*.toml"))
+    "path", sorted(Path(__file__).parents[4].joinpath("lake/curation/specs").glob("*.toml"))
 )
 def test_the_reference_specs_are_valid(path: Path) -> None:
     spec = load_spec(path, jobs=REFERENCE_JOBS)
@@ -186,7 +186,7 @@ def test_the_published_json_schema_is_current_and_accepts_the_reference_specs() 
         "spec.schema.json is stale: run lake.curation.spec.write_published_schema()"
     )
     validator = jsonschema.Draft202012Validator(published)
-    specs = sorted(Path(__file__).parents[3].joinpath("lake/curation/specs").glob("*.toml"))
+    specs = sorted(Path(__file__).parents[4].joinpath("lake/curation/specs").glob("*.toml"))
     assert specs
     for path in specs:
         validator.validate(tomllib.loads(path.read_text()))

@@ -12,9 +12,9 @@ import pytest
 from lake.curation import SpecError, build_dataset, curated_root, parse_spec
 from lake.curation.jobs import JOBS
 from lake.curation.plugins import available_jobs, resolve_job
-from tests.unit.curation.test_build_helpers import TENANT, registry, seeded_lake
+from tests.unit.lake.curation.test_build_helpers import TENANT, registry, seeded_lake
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "DATASETS.md"
+DOC = Path(__file__).resolve().parents[4] / "docs" / "DATASETS.md"
 
 
 def _example(language: str) -> str:

@@ -15,7 +15,7 @@ from lake.replays import REPLAYS
 from streams.ingest import IngestPipeline
 from streams.replay import quarantine_summary, replay_quarantine
 from tests.unit.lake.batches import TOPIC, gateway, messages, pipeline, settings, telemetry
-from tests.unit.ops.suites import NARROWED, strict_gateway
+from tests.unit.streams.suites import NARROWED, strict_gateway
 
 
 def _max_value(payload: bytes) -> float:

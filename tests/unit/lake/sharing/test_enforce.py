@@ -13,7 +13,7 @@ from lake.curation.build import _source
 from lake.sharing import ContractConflict, IdentifierLeak
 from maxlake.errors import TerminalError
 from schemas import EventKind
-from tests.unit.curation.test_build_helpers import (
+from tests.unit.lake.curation.test_build_helpers import (
     JOBS,
     PUEBLA,
     STUTTGART,
@@ -23,8 +23,8 @@ from tests.unit.curation.test_build_helpers import (
     spec,
     write_inspection,
 )
-from tests.unit.curation.test_build_helpers import T0 as LAKE_T0
-from tests.unit.sharing.helpers import Sharing, build, contract_toml
+from tests.unit.lake.curation.test_build_helpers import T0 as LAKE_T0
+from tests.unit.lake.sharing.helpers import Sharing, build, contract_toml
 
 RAW_IDS = [
     TENANT,

@@ -29,7 +29,7 @@ from lake.curation import (
 )
 from maxlake.cli import main
 from maxlake.errors import TerminalError
-from tests.unit.curation.test_build_helpers import (
+from tests.unit.lake.curation.test_build_helpers import (
     JOBS,
     T0,
     readings,
@@ -38,7 +38,7 @@ from tests.unit.curation.test_build_helpers import (
     spec,
     write_down_event,
 )
-from tests.unit.curation.test_build_helpers import write_telemetry as append_telemetry
+from tests.unit.lake.curation.test_build_helpers import write_telemetry as append_telemetry
 
 
 @pytest.fixture(scope="module")

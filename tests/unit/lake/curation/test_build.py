@@ -23,7 +23,7 @@ from lake.curation import (
 )
 from lake.curation.jobs import JobParamError
 from lake.delta import VersionUnavailable
-from tests.unit.curation.test_build_helpers import (
+from tests.unit.lake.curation.test_build_helpers import (
     JOBS,
     T0,
     TENANT,
@@ -34,7 +34,7 @@ from tests.unit.curation.test_build_helpers import (
     write_inspection,
     write_telemetry,
 )
-from tests.unit.sharing.helpers import Sharing
+from tests.unit.lake.sharing.helpers import Sharing
 
 
 def _build(store: DeltaStore, **kwargs: object) -> Manifest:
@@ -220,7 +220,7 @@ def test_the_part_quality_reference_spec_publishes_with_null_defect_codes(tmp_pa
         write_inspection(
             store, f"part-{i}", ["cnc-101"], when, result=result, defects=defects, lot=f"lot-{i}"
         )
-    reference = Path(__file__).parents[3] / "lake/curation/specs/part_quality.toml"
+    reference = Path(__file__).parents[4] / "lake/curation/specs/part_quality.toml"
     manifest = build_dataset(store, load_spec(reference), registry=registry())
 
     assert manifest.quality_passed, manifest.quality["failed"]

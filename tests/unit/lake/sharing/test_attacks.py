@@ -14,7 +14,7 @@ from lake.sharing import IdentifierLeak
 from lake.tables import SILVER_PARTITIONS
 from schemas import Registry, load_registry
 from schemas.registry import default_registry_path
-from tests.unit.curation.test_build_helpers import (
+from tests.unit.lake.curation.test_build_helpers import (
     JOBS,
     T0,
     TENANT,
@@ -22,7 +22,7 @@ from tests.unit.curation.test_build_helpers import (
     spec,
     write_inspection,
 )
-from tests.unit.sharing.helpers import Sharing
+from tests.unit.lake.sharing.helpers import Sharing
 
 RIVAL = "rival-auto"
 RIVAL_REGISTRY = f"""

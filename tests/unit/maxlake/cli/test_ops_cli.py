@@ -10,8 +10,8 @@ import pytest
 
 from maxlake.cli import main
 from tests.unit.lake.batches import messages, telemetry
-from tests.unit.ops.suites import NARROWED
-from tests.unit.ops.test_replay import _max_value, _strict_pipeline
+from tests.unit.streams.suites import NARROWED
+from tests.unit.streams.test_replay import _max_value, _strict_pipeline
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

@@ -12,7 +12,7 @@ import pytest
 from lake.curation import JobInputs, JobOutput, build_dataset, curated_root, pull
 from lake.curation.card import CARD_FILE, LABEL_FILE, stored_card
 from maxlake.errors import TerminalError
-from tests.unit.curation.test_build_helpers import JOB_NAME, JOBS, registry, seeded_lake, spec
+from tests.unit.lake.curation.test_build_helpers import JOB_NAME, JOBS, registry, seeded_lake, spec
 
 
 def _load(folder: Path, cache: Path) -> Any:

@@ -15,7 +15,7 @@ from polars.testing import assert_frame_equal
 from lake.curation.job import JobOutput
 from lake.curation.jobs import JOBS, JobParamError, predictive_maintenance
 from lake.curation.jobs.predictive_maintenance import LABEL
-from tests.unit.curation.conftest import (
+from tests.unit.lake.curation.conftest import (
     MILL_1,
     OVEN_1,
     T0,
