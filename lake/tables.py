@@ -13,7 +13,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from schemas import EventKind, lake_schema
-from schemas.tables import PARTITION_COLUMNS
+from schemas.tables import PARTITION_COLUMNS, TIMESTAMP
 
 __all__ = [
     "DUPLICATES",
@@ -28,7 +28,6 @@ __all__ = [
     "silver_table",
 ]
 
-TS = pa.timestamp("us", tz="UTC")
 
 SILVER_PARTITIONS = PARTITION_COLUMNS
 QUARANTINE_PARTITIONS = ("tenant", "date")
@@ -58,7 +57,7 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("kafka_topic", pa.string(), nullable=False),
         pa.field("kafka_partition", pa.int32(), nullable=False),
         pa.field("kafka_offset", pa.int64(), nullable=False),
-        pa.field("kafka_timestamp", TS),
+        pa.field("kafka_timestamp", TIMESTAMP),
         pa.field("kafka_key", pa.binary()),
         pa.field("raw", pa.binary(), nullable=False),
         pa.field("event_id", pa.string()),
@@ -66,7 +65,7 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("reasons", pa.list_(pa.string()), nullable=False),
         pa.field("details", pa.list_(pa.string()), nullable=False),
         pa.field("suite_version", pa.string()),
-        pa.field("quarantined_at", TS, nullable=False),
+        pa.field("quarantined_at", TIMESTAMP, nullable=False),
         pa.field("date", pa.date32(), nullable=False),
         pa.field("kafka_topic_id", pa.string()),
     ]
@@ -82,7 +81,7 @@ DUPLICATES_SCHEMA = pa.schema(
         pa.field("kafka_partition", pa.int32(), nullable=False),
         pa.field("kafka_offset", pa.int64(), nullable=False),
         pa.field("original_offset", pa.int64()),
-        pa.field("detected_at", TS, nullable=False),
+        pa.field("detected_at", TIMESTAMP, nullable=False),
         pa.field("date", pa.date32(), nullable=False),
         pa.field("kafka_topic_id", pa.string()),
     ]
@@ -96,8 +95,8 @@ RUNS_SCHEMA = pa.schema(
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("worker", pa.string(), nullable=False),
         pa.field("kind", pa.string(), nullable=False),
-        pa.field("started_at", TS, nullable=False),
-        pa.field("finished_at", TS, nullable=False),
+        pa.field("started_at", TIMESTAMP, nullable=False),
+        pa.field("finished_at", TIMESTAMP, nullable=False),
         pa.field("consumed", pa.int64(), nullable=False),
         pa.field("silver_events", pa.int64(), nullable=False),
         pa.field("silver_rows", pa.int64(), nullable=False),

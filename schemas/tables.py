@@ -8,7 +8,7 @@ from schemas._columns import TIMESTAMP
 from schemas.contracts import contract_for
 from schemas.kinds import EventKind
 
-__all__ = ["CONVERSION_FIELDS", "INGEST_FIELDS", "PARTITION_COLUMNS", "lake_schema"]
+__all__ = ["CONVERSION_FIELDS", "INGEST_FIELDS", "PARTITION_COLUMNS", "TIMESTAMP", "lake_schema"]
 
 PARTITION_COLUMNS = ("tenant", "plant", "date")
 """Partition columns of every silver table (fixed at table creation)."""
