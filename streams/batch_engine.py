@@ -52,8 +52,9 @@ from lake.lineage import Gap, record_gap
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams.broker_wait import start_until_reachable
+from streams.errors import StreamsError
 from streams.ingest import IngestPipeline, RawMessage, log_batch
-from streams.topics import topic_ids
+from streams.topics import require_topic_ids, topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
 __all__ = ["BatchEngine"]
@@ -402,6 +403,8 @@ class BatchEngine:
         for tp, batch in records.items():
             topic, partition = tp.topic, tp.partition
             tid = topic_ids.get(topic)
+            if tid is None:
+                raise StreamsError(f"{topic}[{partition}]: no topic id, so no lineage to write to")
             by_kind.setdefault(self.topics[topic], []).extend(
                 [
                     RawMessage(topic, partition, r.offset, r.timestamp, r.key, r.value, tid)
@@ -427,7 +430,9 @@ class BatchEngine:
             return
         loop = asyncio.get_running_loop()
         topics = sorted({tp.topic for tp in assigned})
-        self._topic_ids.update(await loop.run_in_executor(None, topic_ids, self.settings, topics))
+        self._topic_ids.update(
+            await loop.run_in_executor(None, require_topic_ids, self.settings, topics)
+        )
         pipeline = self.pipeline()
         versions = await loop.run_in_executor(
             None,
@@ -491,7 +496,8 @@ class BatchEngine:
         loop = asyncio.get_running_loop()
         topics = sorted({tp.topic for tp in lost})
         fresh = await loop.run_in_executor(None, topic_ids, self.settings, topics)
-        recreated = [t for t in topics if fresh.get(t) != self._topic_ids.get(t)]
+        # A topic the broker did not describe this time is not taken for a new incarnation.
+        recreated = [t for t in topics if t in fresh and fresh[t] != self._topic_ids.get(t)]
         if recreated:
             logger.warning("topic(s) %s have a new topic id: a new lineage", ", ".join(recreated))
             await self.seek_past_lake([tp for tp in lost if tp.topic in recreated])

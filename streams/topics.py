@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ __all__ = [
     "ensure_topics",
     "list_topics",
     "probe_broker",
+    "require_topic_ids",
     "topic_ids",
 ]
 
@@ -195,3 +197,38 @@ def topic_ids(
         if topic.get("error_code", 0) == 0 and topic_id.strip("0-"):
             out[topic["name"]] = topic_id
     return out
+
+
+def require_topic_ids(
+    settings: Settings, topics: Iterable[str], *, timeout_s: float = 60.0, retry_s: float = 1.0
+) -> dict[str, str]:
+    """The topic id of every topic of ``topics``, asking again until each one is known.
+
+    The lake keys offsets by topic id (lake/lineage.py): positioning or writing a partition
+    without its topic's id would use the pre-lineage key, miss what the lake holds and write it
+    again. A busy broker may answer without some topic (no leader yet, a timeout), so the
+    question is repeated every ``retry_s`` seconds.
+
+    Raises:
+        TopicAdminError: some topic still has no id after ``timeout_s`` seconds (named), or the
+            broker could not be reached for that long.
+    """
+    wanted = list(dict.fromkeys(topics))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            found = topic_ids(settings, wanted)
+        except TopicAdminError:
+            if time.monotonic() >= deadline:
+                raise
+            found = {}
+        missing = [topic for topic in wanted if topic not in found]
+        if not missing:
+            return found
+        if time.monotonic() >= deadline:
+            raise TopicAdminError(
+                f"no topic id for {', '.join(missing)} after {timeout_s:.0f} s (the broker "
+                "does not describe them); check that the topics exist (`maxlake topics list`)"
+            )
+        logger.info("topic id of %s not known yet; asking again", ", ".join(missing))
+        time.sleep(retry_s)

@@ -50,7 +50,7 @@ from streams.faust_app import ReadCommittedApp
 from streams.ingest import IngestPipeline, RawMessage, log_batch
 from streams.metrics import LagPoller, MeteredWriter, WorkerMetrics, serve_metrics
 from streams.status import ingest_topics
-from streams.topics import topic_ids
+from streams.topics import require_topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
 __all__ = ["build_app", "run_worker"]
@@ -150,7 +150,7 @@ def build_app(
         if settings.ingest_engine == "stream" and assigned:
             loop = asyncio.get_running_loop()
             ids = await loop.run_in_executor(
-                None, topic_ids, settings, sorted({tp.topic for tp in assigned})
+                None, require_topic_ids, settings, sorted({tp.topic for tp in assigned})
             )
             state.setdefault("topic_ids", {}).update(ids)
 
@@ -252,7 +252,9 @@ def _ingest_agent(
         ):
             unknown = {e.message.topic for e in events} - ids.keys()
             if unknown:
-                ids.update(topic_ids(settings, sorted(unknown)))
+                ids.update(
+                    await loop.run_in_executor(None, require_topic_ids, settings, sorted(unknown))
+                )
             messages = [
                 RawMessage(
                     e.message.topic,
