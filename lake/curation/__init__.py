@@ -27,7 +27,7 @@ from lake.curation.manifest import Manifest, SourceInfo, SplitInfo
 from lake.curation.quality import QualityReport, check_output
 from lake.curation.revoke import mark_revoked, revoke_contract, revoked_contracts_of
 from lake.curation.spec import DatasetSpec, Filters, load_spec, parse_spec, spec_hash
-from lake.curation.summary import summary_lines
+from lake.curation.summary import one_line, summary_lines
 
 __all__ = [
     "CURATED_DIR",
@@ -57,6 +57,7 @@ __all__ = [
     "load",
     "load_spec",
     "mark_revoked",
+    "one_line",
     "parse_ref",
     "parse_spec",
     "pull",

@@ -28,13 +28,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from lake.curation.card import CARD_FILE, label_info, write_card
 from lake.curation.errors import QualityCheckFailed, SpecError
-from lake.curation.job import Job, JobInputs, JobOutput, ParamsCheck
+from lake.curation.job import Job, JobInputs, JobOutput, LabelContract, ParamsCheck
 from lake.curation.jobs import JOBS, PARAMS
 from lake.curation.manifest import (
     Manifest,
@@ -266,7 +266,7 @@ def _publish(
         maxlake_version=__version__,
         contracts=shared.contract_refs(spec.name) if shared is not None else [],
         sharing=shared.record() if shared is not None else None,
-        label_contracts=[asdict(c) for c in output.label_contracts()],
+        label_contracts=[_plain_contract(c) for c in output.label_contracts()],
         job_meta=dict(output.meta),
     )
     write_card(
@@ -352,6 +352,11 @@ def _why_empty(
         causes.append(f"source rows read (after filters and sharing): {read}")
     causes.append("--allow-failed-quality would publish an empty set")
     return "; ".join(causes)
+
+
+def _plain_contract(contract: LabelContract) -> dict[str, Any]:
+    """A label contract as the manifest stores it (tuples as lists, as JSON reads them)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(contract).items()}
 
 
 def _silent(stage: str, counts: Mapping[str, int]) -> None:

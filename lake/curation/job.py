@@ -60,6 +60,9 @@ class LabelContract:
         column: the label column.
         nullable: nulls are part of the contract (for example no defect code for a PASS
             part); otherwise a null label blocks publishing.
+        null_splits: splits where nulls are part of the contract although the label is
+            otherwise not nullable (the ``score`` split of a remaining-useful-life set: its
+            machines have not failed yet); a null in any other split blocks publishing.
         values: the valid values of a categorical label (checked, blocking).
         min_classes: at least this many distinct values over all splits (blocking; a binary
             label with one class teaches nothing).
@@ -72,6 +75,7 @@ class LabelContract:
 
     column: str
     nullable: bool = False
+    null_splits: tuple[str, ...] = ()
     values: tuple[Any, ...] | None = None
     min_classes: int | None = None
     min_class_share: float | None = None

@@ -8,11 +8,11 @@ ingest gateway's.
 
 Checks on keys, labels and the row count are *blocking*: a dataset that fails one is not
 published. The label checks come from each job's declared label contracts
-(:class:`~lake.curation.job.LabelContract`): not null unless the label is declared nullable,
-in its value set, at least ``min_classes`` distinct values, within ``[min_value, max_value]``.
-"Feature not entirely null" and the class balance (``min_class_share``) are advisory (a job may
-emit a column per registry tag, and a filtered set can lack a machine type or be imbalanced):
-they are recorded but do not block.
+(:class:`~lake.curation.job.LabelContract`): not null unless the label is declared nullable (or
+outside the splits where its contract allows nulls), in its value set, at least ``min_classes``
+distinct values, within ``[min_value, max_value]``. "Feature not entirely null" and the class
+balance (``min_class_share``) are advisory (a job may emit a column per registry tag, and a
+filtered set can lack a machine type or be imbalanced): they are recorded but do not block.
 
 One validation covers every split at once (a ``_split`` column is added), so a key that occurs
 in two splits — leakage between train and test — fails the uniqueness check.
@@ -152,6 +152,13 @@ def check_output(
         ],
         how="vertical_relaxed",
     )
+    frame = frame.with_columns(
+        (pl.col(c.column).is_not_null() | pl.col(SPLIT_COLUMN).is_in(list(c.null_splits)))
+        .fill_null(True)
+        .alias(_present(c.column))
+        for c in labels
+        if c.null_splits and not c.nullable
+    )
     rt = _runtime()
     suite = rt.gx.ExpectationSuite(name=SUITE_NAME)
     for name, expectation in _expectations(rt.gxe, key_columns, labels, feature_columns):
@@ -221,7 +228,14 @@ def _expectations(
         )
     for label in labels:
         c = label.column
-        if not label.nullable:
+        if label.null_splits and not label.nullable:
+            out.append(
+                (
+                    f"label_not_null:{c}",
+                    gxe.ExpectColumnValuesToBeInSet(column=_present(c), value_set=[True]),
+                )
+            )
+        elif not label.nullable:
             out.append((f"label_not_null:{c}", gxe.ExpectColumnValuesToNotBeNull(column=c)))
         if label.values is not None:
             values = list(label.values)
@@ -256,6 +270,12 @@ def _expectations(
         for c in features
     ]
     return out
+
+
+def _present(column: str) -> str:
+    """The helper column of a per-split not-null check: true where ``column`` holds a value
+    or its split's contract allows a null."""
+    return f"_present:{column}"
 
 
 def _plain(value: Any) -> Any:

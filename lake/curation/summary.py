@@ -12,9 +12,10 @@ from typing import Any
 
 from lake.curation.manifest import Manifest
 
-__all__ = ["summary_lines"]
+__all__ = ["one_line", "summary_lines"]
 
 _LABEL_VALUES_SHOWN = 6
+_SPLIT_ORDER = ("train", "validation", "test", "score")
 
 
 def summary_lines(manifest: Manifest) -> list[str]:
@@ -47,9 +48,10 @@ def summary_lines(manifest: Manifest) -> list[str]:
     pinned = " (pinned)" if m.job_meta.get("cuts_pinned") else ""
     if isinstance(cuts, Mapping) and cuts:
         lines.append("  cuts       " + ", ".join(f"{k} {v}" for k, v in cuts.items()) + pinned)
-    by_line = m.job_meta.get("cuts_by_line")
-    if isinstance(by_line, list) and by_line:
-        lines.append(f"  cuts       per line ({len(by_line)} lines; --json for each){pinned}")
+    for unit in ("line", "plant"):
+        by = m.job_meta.get(f"cuts_by_{unit}")
+        if isinstance(by, list) and by:
+            lines.append(f"  cuts       per {unit} ({len(by)} {unit}s; --json for each){pinned}")
     lines.append(
         f"  features   {len(m.features)}   keys {', '.join(m.key_columns)}"
         f"   labels {', '.join(m.label_columns) or '-'}"
@@ -61,6 +63,19 @@ def summary_lines(manifest: Manifest) -> list[str]:
         lines.append("  contracts  none (built without sharing contracts: not served)")
     lines.append(f"  content    sha256 {m.content_hash}")
     return lines
+
+
+def one_line(manifest: Manifest) -> str:
+    """``name@vN: train 1,234, validation 250, test 260 <row unit>`` (what a row is, from the
+    job's ``job_meta.row_unit``; ``rows`` when the job does not say), plus the quality verdict
+    when it failed."""
+    m = manifest
+    unit = str(m.job_meta.get("row_unit") or "rows")
+    order = {name: i for i, name in enumerate(_SPLIT_ORDER)}
+    names = sorted(m.splits, key=lambda name: (order.get(name, len(order)), name))
+    splits = ", ".join(f"{name} {m.splits[name].rows:,}" for name in names)
+    failed = "" if m.quality_passed else f"  quality FAILED ({', '.join(m.quality_failed)})"
+    return f"{m.name}@v{m.version}: {splits} {unit}{failed}"
 
 
 def _distribution(dist: Mapping[str, Any]) -> str:

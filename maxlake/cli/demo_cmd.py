@@ -3,7 +3,9 @@
 Starts the local broker (unless one answers already), creates the topics, starts one ingest
 worker as a child process, streams about a minute of simulated plants with 1% bad input, waits
 until the worker has caught up (lag 0), stops it with SIGTERM, checks the accounting invariant
-and prints a report from the lake.
+and prints a report from the lake. Then it builds the three reference datasets
+(predictive maintenance, part quality, anomaly windows) from the demo specs and prints one line
+per set: rows per split and what a row is.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def _demo(args: argparse.Namespace) -> int:
     finally:
         _stop_worker(worker)
     ok = _report(settings, stats, lag)
-    ok = _build_dataset(settings) and ok
+    ok = _build_datasets(settings) and ok
     if started_broker and not args.keep_broker:
         _say("stopping the broker (use --keep-broker to leave it running)")
         broker.stop()
@@ -106,87 +107,39 @@ def _start_broker(broker: LocalBroker, timeout_s: float) -> None:
         print()
 
 
-def _build_dataset(settings: Settings) -> bool:
-    """Build the demo's curated set from what was just ingested and summarise its manifest."""
-    from lake.curation import build_dataset, load_spec  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
-    from lake.curation.errors import QualityCheckFailed  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
-    from lake.curation.jobs import JOBS  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
-    from lake.sharing import sharing_gate  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
-
-    spec_path = Path(str(files("lake.curation") / "specs" / "demo_predictive_maintenance.toml"))
-    spec = load_spec(spec_path, jobs=JOBS)
-    _say(f"building the curated dataset {spec.name!r} from the pinned silver versions")
+def _build_datasets(settings: Settings) -> bool:
+    """Build the three demo reference sets from what was just ingested; one line each."""
+    from maxlake.cli.demo_sets import build_demo_sets  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     def progress(stage: str, counts: Mapping[str, int]) -> None:
         detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
         print(f"    {stage}: {detail}" if detail else f"    {stage}", flush=True)
 
-    _demo_contracts(settings, spec.purpose)
-    try:
-        manifest = build_dataset(
-            DeltaStore.from_settings(settings),
-            spec,
-            registry=load_registry(),
-            progress=progress,
-            sharing=sharing_gate(settings),
-        )
-    except QualityCheckFailed as exc:
-        print(f"dataset not published: {exc}")
-        return False
+    built = build_demo_sets(settings, say=_say, progress=progress)
     print()
-    print(f"dataset {manifest.name}@v{manifest.version}")
-    sources = ", ".join(f"{s.table}@v{s.version}" for s in manifest.sources.values())
-    print(f"  sources   {sources}")
-    for split, info in manifest.splits.items():
-        labels = "; ".join(f"{col} {dist.get('counts', dist)}" for col, dist in info.labels.items())
-        print(f"  {split:<10}{info.rows:>8,} rows  {labels}")
-    print(f"  features  {len(manifest.features)}  content hash {manifest.content_hash[:16]}")
-    contracts = ", ".join(f"{c['id']} v{c['version']}" for c in manifest.contracts)
-    print(f"  contracts {contracts}")
-    token = _demo_principal(settings, manifest.name)
-    print("  a model team's token (shown once) and how it pulls the train split:")
-    print(f"    export MAXLAKE_TOKEN={token}")
-    print(f"    {_cli()} datasets pull {manifest.name}@{manifest.version} --split train")
-    return True
+    print("curated datasets (rows per split; `maxlake datasets show NAME` for the summary)")
+    for demo_set in built:
+        print(f"  {demo_set.line}")
+    published = [(s.name, s.version) for s in built if s.version is not None]
+    if published:
+        token = _demo_principal(settings, [name for name, _ in published])
+        name, version = published[0]
+        print("  a model team's token (shown once) and how it pulls a train split:")
+        print(f"    export MAXLAKE_TOKEN={token}")
+        print(f"    {_cli()} datasets pull {name}@{version} --split train")
+    return len(published) == len(built)
 
 
-def _demo_contracts(settings: Settings, purpose: str) -> None:
-    """One sharing contract per tenant for the demo's purpose, unless one is in force.
-
-    Every machine type of the demo registry belongs to a single company, so rare-type
-    suppression is off here (in a real alliance, keep it on).
-    """
-    from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
-
-    store = ContractStore(contracts_dir(settings))
-    keys = KeyRing(keys_file(settings))
-    for tenant in load_registry().tenants:
-        if store.in_force(tenant.id, purpose) is not None:
-            continue
-        contract = store.add(
-            (
-                f'id = "{tenant.id}-demo"\ntenant = "{tenant.id}"\n'
-                f'purposes = ["{purpose}"]\n'
-                'description = "maxlake demo: machine health data, pseudonymised"\n'
-                '[share]\nkinds = ["telemetry", "machine_event"]\n'
-                '[deidentify]\npseudonymise = ["plant", "line", "machine"]\n'
-                "suppress_rare = false\n"
-            ).encode(),
-            source="maxlake demo",
-        )
-        keys.ensure(contract.id)
-        _say(f"sharing contract {contract.id} v{contract.version} for purpose {purpose!r}")
-
-
-def _demo_principal(settings: Settings, dataset: str) -> str:
-    """A fresh ``demo-model-team`` principal granted ``dataset``; returns its token."""
+def _demo_principal(settings: Settings, datasets: list[str]) -> str:
+    """A fresh ``demo-model-team`` principal granted ``datasets``; returns its token."""
     from lake.access import AccessStore, access_dir  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     store = AccessStore(access_dir(settings))
     if any(p.name == "demo-model-team" for p in store.list()):
         store.remove("demo-model-team")
     _, token = store.add("demo-model-team", "model_team")
-    store.grant("demo-model-team", dataset)
+    for dataset in datasets:
+        store.grant("demo-model-team", dataset)
     return str(token)
 
 

@@ -218,7 +218,8 @@ class Simulator:
     def _inspection(self, site: _Site, line: LineModel, part: PartOutcome) -> Iterator[SimEvent]:
         station = line.machines[-1].machine_id
         event = self._envelope("inspection", site, station, part.end_s)
-        lot = f"{line.line_id}-{self._time(part.end_s)[:10].replace('-', '')}"
+        hour = self._time(part.end_s)[:13].replace("-", "").replace("T", "")
+        lot = f"{line.line_id}-{hour}"  # one lot per line and hour: lots fit the demo's 16 h
         event.update(
             {
                 "part_serial": f"{site.line}-{self.seed}-{line.serial:08d}",

@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from lake.curation.job import FeatureInfo
+from lake.curation.jobs._params import cut_meta
 from lake.curation.jobs.errors import JobInputError
 
 MACHINE_KEYS = ("tenant", "plant", "line", "machine")
@@ -140,6 +141,65 @@ def time_cuts(
         hi_us + grid_us if f >= 1.0 else ((lo_us + int(span * f)) // grid_us) * grid_us
         for f in fractions
     ]
+
+
+PLANT_KEYS = ("tenant", "plant")
+"""A plant: the unit of a sharing contract's keyed time shift, and of the default time split."""
+
+
+def plant_cuts(
+    ranges: pl.DataFrame,
+    fractions: Sequence[float],
+    grid_us: int,
+    pinned: tuple[int, int] | None,
+    *,
+    per_plant: bool,
+) -> pl.DataFrame:
+    """The (validation, test) cut instants ``t1``, ``t2`` (us, Int64) of each plant.
+
+    Args:
+        ranges: one row per row-to-split with :data:`PLANT_KEYS` and ``lo``, ``hi`` (us):
+            the instants whose range the shares cut.
+        fractions: the cumulative shares where validation and test start.
+        grid_us: cuts are floored to this grid.
+        pinned: the spec's pinned cuts, used for every plant instead of the shares.
+        per_plant: cut each plant's own range (a sharing contract shifts each plant's clock
+            by its own keyed offset, so one cut over all plants would split by plant, not by
+            time); False: one cut over every plant's range.
+
+    Returns:
+        :data:`PLANT_KEYS`, ``t1``, ``t2``, one row per plant, sorted.
+    """
+    group = list(PLANT_KEYS) if per_plant else []
+    bounds = ranges.group_by(group or pl.lit(0)).agg(
+        pl.col("lo").min().alias("lo"), pl.col("hi").max().alias("hi")
+    )
+    rows = []
+    for row in bounds.iter_rows(named=True):
+        t1, t2 = pinned or time_cuts(row["lo"], row["hi"], fractions, grid_us)
+        rows.append({**{k: row[k] for k in group}, "t1": t1, "t2": t2})
+    cuts = pl.DataFrame(
+        rows, schema={**dict.fromkeys(group, pl.String), "t1": pl.Int64, "t2": pl.Int64}
+    )
+    plants = ranges.select(*PLANT_KEYS).unique()
+    table = plants.join(cuts, on=group, how="left") if group else plants.join(cuts, how="cross")
+    return table.sort(*PLANT_KEYS)
+
+
+def plant_cut_meta(cuts: pl.DataFrame, *, per_plant: bool, pinned: bool) -> dict[str, Any]:
+    """The manifest's ``job_meta`` for :func:`plant_cuts`: ``cuts`` when every plant has the
+    same instants, else ``cuts_by_plant`` (one entry per plant); ``split_by`` and
+    ``cuts_pinned``."""
+    split_by = "plant_time" if per_plant else "time"
+    pairs = {(int(t1), int(t2)) for t1, t2 in cuts.select("t1", "t2").iter_rows()}
+    if len(pairs) <= 1:
+        only = next(iter(pairs)) if pairs else None
+        return {**cut_meta(only, pinned=pinned), "split_by": split_by}
+    by_plant = [
+        {"tenant": tenant, "plant": plant, **cut_meta((t1, t2), pinned=pinned)["cuts"]}
+        for tenant, plant, t1, t2 in cuts.select(*PLANT_KEYS, "t1", "t2").iter_rows()
+    ]
+    return {"cuts_by_plant": by_plant, "cuts_pinned": pinned, "split_by": split_by}
 
 
 def grid_chunks(

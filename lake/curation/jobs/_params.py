@@ -151,6 +151,14 @@ class Params:
 _ONE_US = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def duration_text(us: int) -> str:
+    """A duration for people: ``15 min``, ``1 h``, ``10 s``, ``2 d``, ``500 ms``, ``7 us``."""
+    for unit, text in (("d", "d"), ("h", "h"), ("m", "min"), ("s", "s"), ("ms", "ms")):
+        if us >= _UNIT_US[unit] and us % _UNIT_US[unit] == 0:
+            return f"{us // _UNIT_US[unit]} {text}"
+    return f"{us} us"
+
+
 def cut_meta(cuts: tuple[int, int] | None, *, pinned: bool) -> dict[str, Any]:
     """The split cut instants as recorded in the manifest's ``job_meta``."""
     if cuts is None:

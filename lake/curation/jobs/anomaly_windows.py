@@ -10,11 +10,13 @@ Sequences: each machine's grid is cut from its first bucket into consecutive run
 sequence with a null left in a tag the machine reports are dropped. Tags the machine's type does
 not have are null with ``__filled`` false.
 
-Split by time: the sequence range is cut at the ``train`` and ``train + validation`` fractions
-(floored to the bucket grid), or at the spec's pinned ``cuts = {validation = T1, test = T2}``;
-a sequence belongs to the split its whole span lies in, and sequences that straddle a cut are
-dropped. The cuts are recorded in the manifest (``job_meta.cuts``). Every row carries its
-``machine_type`` (from the registry).
+Split by time: each plant's sequence range is cut at the ``train`` and ``train + validation``
+fractions (floored to the bucket grid; ``split_by = "plant_time"``, the default, because a
+sharing contract shifts each plant's clock by its own offset; ``"time"``: one cut over all
+plants), or at the spec's pinned ``cuts = {validation = T1, test = T2}``; a sequence belongs to
+the split its whole span lies in, and sequences that straddle a cut are dropped. The cuts are
+recorded in the manifest (``job_meta.cuts``, or ``job_meta.cuts_by_plant``). Every row carries
+its ``machine_type`` (from the registry).
 
 Normalisation: mean and sample std per tag over the observed (not filled) values of the train
 split only, applied to every split as ``<tag>__z`` (null where the std is null or 0), and
@@ -33,18 +35,20 @@ from lake.curation.job import FeatureInfo, JobInputs, JobOutput
 from lake.curation.jobs._frames import (
     MACHINE_KEYS,
     MACHINE_TYPE_FEATURE,
+    PLANT_KEYS,
     as_us,
     json_bytes,
     list_mean,
     list_std,
     machine_tags,
+    plant_cut_meta,
+    plant_cuts,
     readings,
     tag_units,
-    time_cuts,
     value_list,
     with_machine_type,
 )
-from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_meta, cut_points
+from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points, duration_text
 
 __all__ = ["NORMALIZATION_FILE", "PARAMETERS", "AnomalyWindowsParams", "anomaly_windows"]
 
@@ -59,7 +63,9 @@ PARAMETERS: Final = (
     "tags",
     "qualities",
     "cuts",
+    "split_by",
 )
+SPLIT_BY: Final = ("plant_time", "time")
 _GRID_KEYS: Final = (*MACHINE_KEYS, "time")
 _ROW_KEYS: Final = (*KEYS, *_GRID_KEYS)
 
@@ -76,6 +82,8 @@ class AnomalyWindowsParams:
         tags: restrict to these tags (default: every registry tag).
         qualities: reading quality flags used (default ``["GOOD"]``).
         cuts: pinned (validation, test) cut instants in us (``cuts``), None: from ``split``.
+        split_by: ``"plant_time"`` (default: each plant's sequence range is cut at the shares)
+            or ``"time"`` (one cut over all plants).
     """
 
     rate_us: int
@@ -85,6 +93,7 @@ class AnomalyWindowsParams:
     tags: tuple[str, ...] | None
     qualities: tuple[str, ...]
     cuts: tuple[int, int] | None = None
+    split_by: str = "plant_time"
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> AnomalyWindowsParams:
@@ -99,6 +108,7 @@ class AnomalyWindowsParams:
             tags=p.strings("tags", None),
             qualities=p.strings("qualities", ["GOOD"]) or ("GOOD",),
             cuts=p.cuts(),
+            split_by=p.choice("split_by", "plant_time", SPLIT_BY),
         )
 
 
@@ -109,7 +119,7 @@ def anomaly_windows(inputs: JobInputs) -> JobOutput:
     units = tag_units(pairs)
     long = _resampled(inputs.telemetry, pairs, params)
     long = _sequenced(long, params)
-    long, cuts = _assign_split(long, params)
+    long, meta = _assign_split(long, params)
     stats = _train_stats(long)
     rows = with_machine_type(_wide(long, stats, list(units)), inputs.machines, len(_ROW_KEYS))
     document = {
@@ -128,7 +138,11 @@ def anomaly_windows(inputs: JobInputs) -> JobOutput:
         label_columns=[],
         key_columns=list(KEYS),
         files={NORMALIZATION_FILE: json_bytes(document)},
-        meta=cut_meta(cuts, pinned=params.cuts is not None),
+        meta={
+            **meta,
+            "row_unit": f"steps of {duration_text(params.rate_us)} "
+            f"({params.sequence_length} per sequence)",
+        },
     )
 
 
@@ -186,23 +200,25 @@ def _sequenced(long: pl.DataFrame, params: AnomalyWindowsParams) -> pl.DataFrame
 
 def _assign_split(
     long: pl.DataFrame, params: AnomalyWindowsParams
-) -> tuple[pl.DataFrame, tuple[int, int] | None]:
+) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Number the sequences in (machine, start) order and put each in one split or drop it;
-    also the (validation, test) cut instants used."""
+    also the manifest facts about the cut instants."""
     span_us = params.rate_us * params.sequence_length
     starts = (
         long.select(*MACHINE_KEYS, "sequence_start").unique().sort(*MACHINE_KEYS, "sequence_start")
     )
     starts = starts.with_row_index("sequence_id").with_columns(pl.col("sequence_id").cast(pl.Int64))
-    lo = None if starts.height == 0 else int(starts.select(as_us("sequence_start").min()).item())
-    hi = None if lo is None else int(starts.select(as_us("sequence_start").max()).item()) + span_us
-    cuts = params.cuts
-    if cuts is None and lo is not None:
-        t1, t2 = time_cuts(lo, hi, cut_points(params.split), params.rate_us)
-        cuts = (t1, t2)
-    t1, t2 = cuts if cuts is not None else (0, 0)
     begin = as_us("sequence_start")
     end = begin + span_us
+    per_plant = params.split_by == "plant_time"
+    cuts = plant_cuts(
+        starts.select(*PLANT_KEYS, begin.alias("lo"), end.alias("hi")),
+        cut_points(params.split),
+        params.rate_us,
+        params.cuts,
+        per_plant=per_plant,
+    )
+    t1, t2 = pl.col("t1"), pl.col("t2")
     which = (
         pl.when(end <= t1)
         .then(pl.lit("train"))
@@ -212,8 +228,14 @@ def _assign_split(
         .then(pl.lit("test"))
         .otherwise(None)
     )
-    starts = starts.with_columns(which.alias("_split")).filter(pl.col("_split").is_not_null())
-    return long.join(starts, on=[*MACHINE_KEYS, "sequence_start"], how="inner"), cuts
+    starts = (
+        starts.join(cuts, on=list(PLANT_KEYS), how="left", maintain_order="left")
+        .with_columns(which.alias("_split"))
+        .drop("t1", "t2")
+        .filter(pl.col("_split").is_not_null())
+    )
+    meta = plant_cut_meta(cuts, per_plant=per_plant, pinned=params.cuts is not None)
+    return long.join(starts, on=[*MACHINE_KEYS, "sequence_start"], how="inner"), meta
 
 
 def _train_stats(long: pl.DataFrame) -> pl.DataFrame:

@@ -128,6 +128,7 @@ def part_quality(inputs: JobInputs) -> JobOutput:
     rows = wide_by_tag(context, stats, KEYS, list(units), STATS)
     rows = rows.join(parts.select(*KEYS, *LABELS), on=list(KEYS), how="left").sort(KEYS)
     splits, meta = _split(rows, params)
+    meta["row_unit"] = "inspected parts"
     return JobOutput(
         splits=splits,
         meta=meta,

@@ -18,13 +18,16 @@ Windows whose horizon reaches past the last telemetry reading are dropped
 (``drop_unobserved_horizon``) because "no failure seen" there means "not observed yet".
 
 Split by time at two cut instants ``t1`` (validation starts) and ``t2`` (test starts): the
-``train`` and ``train + validation`` fractions of the window_end range, floored to the window
-grid, or the spec's pinned ``cuts = {validation = T1, test = T2}`` (then data added later lands
-only in test). train: ``window_end + horizon <= t1``; validation: ``window_start >= t1`` and
-``window_end + horizon <= t2``; test: ``window_start >= t2``. So between the last label
-horizon of one split and the first features of the next there is nothing shared: the windows
-in the gap of ``horizon + window`` before each cut are dropped. The cuts are recorded in the
-manifest (``job_meta.cuts``).
+``train`` and ``train + validation`` fractions of each plant's window_end range, floored to the
+window grid (``split_by = "plant_time"``, the default: a sharing contract shifts each plant's
+clock by its own keyed offset of up to days, so one cut over all plants would split by plant;
+``"time"`` cuts the range of all plants at once), or the spec's pinned ``cuts = {validation =
+T1, test = T2}`` for every plant (then data added later lands only in test). train:
+``window_end + horizon <= t1``; validation: ``window_start >= t1`` and ``window_end + horizon
+<= t2``; test: ``window_start >= t2``. So between the last label horizon of one split and the
+first features of the next there is nothing shared: the windows in the gap of ``horizon +
+window`` before each cut are dropped. The cuts are recorded in the manifest (``job_meta.cuts``,
+or ``job_meta.cuts_by_plant`` when plants differ).
 
 Every row carries its ``machine_type`` (from the registry), after the key columns.
 
@@ -46,6 +49,7 @@ from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelContract
 from lake.curation.jobs._frames import (
     MACHINE_KEYS,
     MACHINE_TYPE_FEATURE,
+    PLANT_KEYS,
     as_us,
     grid_chunks,
     in_range,
@@ -53,15 +57,15 @@ from lake.curation.jobs._frames import (
     list_slope,
     list_std,
     machine_tags,
-    min_max_us,
+    plant_cut_meta,
+    plant_cuts,
     readings,
     tag_units,
-    time_cuts,
     value_list,
     wide_by_tag,
     with_machine_type,
 )
-from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_meta, cut_points
+from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points, duration_text
 
 __all__ = [
     "CHUNK_ROWS",
@@ -88,7 +92,9 @@ PARAMETERS: Final = (
     "qualities",
     "drop_unobserved_horizon",
     "cuts",
+    "split_by",
 )
+SPLIT_BY: Final = ("plant_time", "time")
 CHUNK_ROWS: int = 4_000_000
 """Telemetry rows aggregated at once (more only when one window alone holds more). With
 4,000,000 the job peaked at 1.7 GiB on 20,000,000 rows (7.3 GiB in one aggregation); smaller
@@ -117,6 +123,8 @@ class PredictiveMaintenanceParams:
         qualities: reading quality flags used (default ``["GOOD"]``).
         drop_unobserved_horizon: drop windows whose horizon ends after the data (default true).
         cuts: pinned (validation, test) cut instants in us (``cuts``), None: from ``split``.
+        split_by: ``"plant_time"`` (default: each plant's window range is cut at the shares)
+            or ``"time"`` (one cut over all plants).
     """
 
     window_us: int
@@ -127,6 +135,7 @@ class PredictiveMaintenanceParams:
     qualities: tuple[str, ...]
     drop_unobserved_horizon: bool
     cuts: tuple[int, int] | None = None
+    split_by: str = "plant_time"
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> PredictiveMaintenanceParams:
@@ -144,6 +153,7 @@ class PredictiveMaintenanceParams:
             qualities=p.strings("qualities", ["GOOD"]) or ("GOOD",),
             drop_unobserved_horizon=p.boolean("drop_unobserved_horizon", True),
             cuts=p.cuts(),
+            split_by=p.choice("split_by", "plant_time", SPLIT_BY),
         )
 
 
@@ -167,14 +177,14 @@ def predictive_maintenance(inputs: JobInputs) -> JobOutput:
             pl.col("window_end") + pl.duration(microseconds=params.horizon_us) <= data_end
         )
     rows = with_machine_type(rows.sort(KEYS), inputs.machines, len(KEYS))
-    splits, cuts = _split(rows, params)
+    splits, meta = _split(rows, params)
     return JobOutput(
         splits=splits,
         features=[MACHINE_TYPE_FEATURE, *_features(units)],
         label_columns=[LABEL],
         key_columns=list(KEYS),
         labels=[LABEL_CONTRACT],
-        meta=cut_meta(cuts, pinned=params.cuts is not None),
+        meta={**meta, "row_unit": f"machine windows of {duration_text(params.window_us)}"},
     )
 
 
@@ -283,21 +293,26 @@ def _label(
 
 def _split(
     rows: pl.DataFrame, params: PredictiveMaintenanceParams
-) -> tuple[dict[str, pl.DataFrame], tuple[int, int] | None]:
-    """The splits and the (validation, test) cut instants used (None: no rows, no pins)."""
-    cuts = params.cuts
-    if cuts is None and rows.height:
-        lo, hi = min_max_us(rows, "window_end", "window_end")
-        t1, t2 = time_cuts(lo, hi, cut_points(params.split), params.window_us)
-        cuts = (t1, t2)
-    t1, t2 = cuts if cuts is not None else (0, 0)
+) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
+    """The splits and the manifest facts about their cut instants."""
+    per_plant = params.split_by == "plant_time"
+    ranges = rows.select(
+        *PLANT_KEYS, as_us("window_end").alias("lo"), as_us("window_end").alias("hi")
+    )
+    cuts = plant_cuts(
+        ranges, cut_points(params.split), params.window_us, params.cuts, per_plant=per_plant
+    )
+    rows = rows.join(cuts, on=list(PLANT_KEYS), how="left", maintain_order="left")
     start, end, horizon = as_us("window_start"), as_us("window_end"), params.horizon_us
+    t1, t2 = pl.col("t1"), pl.col("t2")
     conditions = {
         "train": end + horizon <= t1,
         "validation": (start >= t1) & (end + horizon <= t2),
         "test": start >= t2,
     }
-    return {name: rows.filter(conditions[name]) for name in SPLIT_NAMES}, cuts
+    splits = {name: rows.filter(conditions[name]).drop("t1", "t2") for name in SPLIT_NAMES}
+    meta = plant_cut_meta(cuts, per_plant=per_plant, pinned=params.cuts is not None)
+    return splits, meta
 
 
 def _features(units: Mapping[str, str]) -> list[FeatureInfo]:

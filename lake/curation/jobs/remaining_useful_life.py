@@ -19,9 +19,13 @@ unit per cycle; 0 for a single value). Tags: the registry's tags of the machines
 minus those with fewer than ``min_distinct`` distinct values over the run-to-failure machines
 (constant sensors carry no information).
 
+Every row carries ``machine_type`` (from the registry) after the key columns.
+
 Labels: ``rul_cycles`` = last cycle - cycle, capped at ``cap`` when ``cap`` > 0 (the piecewise-
 linear target of the literature: constant ``cap`` early in life, then falling to 0); also, not
 as labels, ``rul_cycles_uncapped`` and ``rul_s`` (seconds until the last observed event).
+The label is never null in train, validation and test (checked per split at build time) and
+always null in ``score``.
 
 Split by machine: each run-to-failure machine goes whole into train, validation or test by a
 stable hash (sha256 of ``seed``, tenant, plant, line and machine mapped to [0, 1) and cut at
@@ -41,12 +45,14 @@ import polars as pl
 from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelContract
 from lake.curation.jobs._frames import (
     MACHINE_KEYS,
+    MACHINE_TYPE_FEATURE,
     json_bytes,
     list_mean,
     machine_tags,
     readings,
     tag_units,
     value_list,
+    with_machine_type,
 )
 from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points
 from lake.curation.jobs.errors import JobInputError
@@ -149,6 +155,7 @@ def remaining_useful_life(inputs: JobInputs) -> JobOutput:
     if not units:
         raise JobInputError(JOB, f"every tag has fewer than {params.min_distinct} distinct values")
     rows = _label(_features(wide, list(units), params), params)
+    rows = with_machine_type(rows, inputs.machines, len(KEYS))
     splits = _split(rows.filter(~running & (pl.col("cycle") >= params.min_cycles)), params)
     splits[SCORE_SPLIT] = (
         rows.filter(running)
@@ -159,7 +166,7 @@ def remaining_useful_life(inputs: JobInputs) -> JobOutput:
             pl.lit(None, pl.Float64).alias("rul_s"),
         )
     )
-    features = _feature_info(units, params)
+    features = [MACHINE_TYPE_FEATURE, *_feature_info(units, params)]
     return JobOutput(
         splits={name: frame.sort(KEYS) for name, frame in splits.items()},
         features=features,
@@ -169,11 +176,12 @@ def remaining_useful_life(inputs: JobInputs) -> JobOutput:
         labels=[
             LabelContract(
                 LABEL,
-                nullable=True,
+                null_splits=(SCORE_SPLIT,),
                 min_value=0,
                 max_value=float(params.cap) if params.cap else None,
             )
         ],
+        meta={"row_unit": "machine cycles"},
     )
 
 

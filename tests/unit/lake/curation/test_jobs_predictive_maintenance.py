@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from tests.unit.lake.curation.conftest import (
     at,
     job_inputs,
     machine_event_frame,
+    registry_machines,
     telemetry_frame,
 )
 
@@ -155,9 +157,45 @@ def test_time_split_leaves_a_gap_of_horizon_plus_window_before_each_cut() -> Non
     assert out.meta == {
         "cuts": {"validation": "2026-01-05T11:00:00Z", "test": "2026-01-05T16:00:00Z"},
         "cuts_pinned": False,
+        "split_by": "plant_time",
+        "row_unit": "machine windows of 1 h",
     }
     train_horizon_end = out.splits["train"]["window_end"].max() + timedelta(hours=2)  # type: ignore[operator]
     assert train_horizon_end <= out.splits["validation"]["window_start"].min()  # type: ignore[operator]
+
+
+def test_each_plant_is_cut_in_its_own_time_range() -> None:
+    """A sharing contract shifts each plant's clock by its own offset (days): one cut over
+    all plants would put whole plants in one split and leave validation empty."""
+    hours = [(MILL_1, h * HOUR + 60, "vib", float(h)) for h in range(21)]
+    p1 = telemetry_frame(hours)
+    p2 = p1.with_columns(
+        pl.lit("p2").alias("plant"), pl.col("event_time") + timedelta(days=9)
+    )  # same readings, 9 days later, in plant p2
+    machines = pl.concat(
+        [registry_machines(), registry_machines().with_columns(pl.lit("p2").alias("plant"))]
+    )
+    params = {
+        "tags": ["vib"],
+        "horizon_h": 2,
+        "drop_unobserved_horizon": False,
+        "split": {"train": 0.5, "validation": 0.25, "test": 0.25},
+    }
+    base = job_inputs(telemetry=pl.concat([p1, p2]), params=params)
+    per_plant = predictive_maintenance(replace(base, machines=machines))
+    for name in per_plant.splits:
+        plants = per_plant.splits[name].group_by("plant").len().sort("plant")
+        assert plants["plant"].to_list() == ["p1", "p2"], name
+        assert plants["len"].to_list()[0] == plants["len"].to_list()[1], name
+    assert [c["plant"] for c in per_plant.meta["cuts_by_plant"]] == ["p1", "p2"]
+    assert per_plant.meta["cuts_by_plant"][1]["validation"] == "2026-01-14T11:00:00Z"
+
+    one_cut = predictive_maintenance(
+        replace(base, machines=machines, params={**params, "split_by": "time"})
+    )
+    assert one_cut.splits["validation"].height == 0  # the cut falls in the 9-day gap
+    assert set(one_cut.splits["train"]["plant"]) == {"p1"}
+    assert set(one_cut.meta) >= {"cuts", "split_by"}
 
 
 def test_pinned_cuts_keep_earlier_splits_when_data_is_added() -> None:

@@ -115,9 +115,13 @@ def test_running_machines_give_one_unlabelled_score_row_each() -> None:
     assert score.get_column("cycle").to_list() == [4]
     assert score.get_column("rul_cycles").to_list() == [None]
     assert score.get_column("temp__mean").to_list() == [pytest.approx(30.0)]
-    assert out.labels[0].nullable  # only the score split's labels are null
+    assert out.labels[0].null_splits == ("score",)  # null there only: checked per split
+    assert not out.labels[0].nullable
     assert out.splits["train"].get_column("rul_cycles").null_count() == 0
     assert "r1" not in out.splits["train"].get_column("machine").to_list()
+    for frame in out.splits.values():  # after the keys, as in the other reference sets
+        assert frame.columns[5] == "machine_type"
+        assert frame.get_column("machine_type").to_list() == ["engine"] * frame.height
 
 
 def test_machines_are_split_whole_and_deterministically() -> None:

@@ -50,3 +50,25 @@ def test_value_set_classes_and_range_block_and_balance_only_warns() -> None:
     rul = pl.DataFrame({"part": ["a", "b"], "x": [1.0, 2.0], "rul": [5.0, -1.0]})
     report = _check(rul, LabelContract("rul", min_value=0.0))
     assert report.failed == ["label_range:rul"]
+
+
+def test_a_label_null_only_in_its_null_splits() -> None:
+    """The score split of a RUL set has no labels; a null in train blocks publishing."""
+    contract = LabelContract("rul", null_splits=("score",), min_value=0.0)
+    frame = pl.DataFrame({"part": ["a", "b"], "x": [1.0, 2.0], "rul": [5.0, 3.0]})
+    score = pl.DataFrame({"part": ["s"], "x": [1.0], "rul": [None]}, schema=frame.schema)
+
+    def check(train: pl.DataFrame) -> QualityReport:
+        return check_output(
+            {"train": train, "score": score},
+            key_columns=["part"],
+            labels=[contract],
+            feature_columns=["x"],
+        )
+
+    assert check(frame).success
+    unlabelled = frame.with_columns(pl.when(pl.col("part") == "b").then(pl.col("rul")))
+    report = check(unlabelled)
+    assert report.failed == ["label_not_null:rul"]
+    failed = next(r for r in report.results if r.name == "label_not_null:rul")
+    assert failed.unexpected_count == 1

@@ -1,0 +1,125 @@
+"""The three reference sets ``maxlake demo`` builds from what it just ingested.
+
+Imported by ``maxlake demo`` when it reaches this step (it imports the curation and sharing
+packages).
+
+Each set is built from a packaged demo spec (``lake/curation/specs/demo_*.toml``, sized for the
+demo's ~16 hours of factory time) under per-tenant demo sharing contracts, and summarised in
+one line (rows per split and what a row is). A set that cannot be published says why in its
+line; the others are still built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Final
+
+from lake import DeltaStore
+from lake.curation import build_dataset, load_spec, one_line
+from lake.curation.jobs import JOBS
+from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file, sharing_gate
+from maxlake.errors import MaxlakeError
+from maxlake.settings import Settings
+from schemas import load_registry
+
+__all__ = ["DEMO_SPECS", "DemoSet", "build_demo_sets", "ensure_demo_contracts"]
+
+DEMO_SPECS: Final = (
+    "demo_predictive_maintenance.toml",
+    "demo_part_quality.toml",
+    "demo_anomaly_windows.toml",
+)
+"""The packaged specs the demo builds, in order."""
+_DEMO_KINDS: Final = ("telemetry", "machine_event", "inspection")
+
+Say = Callable[[str], None]
+Progress = Callable[[str, Mapping[str, int]], None]
+
+
+@dataclass(frozen=True)
+class DemoSet:
+    """One demo set's outcome.
+
+    Attributes:
+        name: the dataset name of the spec.
+        line: the one-line summary (``name@vN: train N, validation N, test N <unit>``) or,
+            when it was not published, ``name: not published: <why>``.
+        version: the published version, or None.
+    """
+
+    name: str
+    line: str
+    version: int | None
+
+
+def demo_spec_paths() -> list[Path]:
+    """The packaged demo spec files, in build order."""
+    folder = files("lake.curation") / "specs"
+    return [Path(str(folder / name)) for name in DEMO_SPECS]
+
+
+def build_demo_sets(
+    settings: Settings, *, say: Say = print, progress: Progress | None = None
+) -> list[DemoSet]:
+    """Build every demo set from the lake of ``settings``.
+
+    Adds the demo sharing contracts the specs' purposes need (:func:`ensure_demo_contracts`)
+    and builds each spec at the silver versions current now.
+
+    Returns:
+        one :class:`DemoSet` per spec, in :data:`DEMO_SPECS` order.
+    """
+
+    specs = [load_spec(path, jobs=JOBS) for path in demo_spec_paths()]
+    ensure_demo_contracts(settings, sorted({s.purpose for s in specs}), say=say)
+    store = DeltaStore.from_settings(settings)
+    registry = load_registry()
+    out = []
+    for spec in specs:
+        say(f"building the curated dataset {spec.name!r} ({spec.job})")
+        try:
+            manifest = build_dataset(
+                store,
+                spec,
+                registry=registry,
+                progress=progress,
+                sharing=sharing_gate(settings),
+            )
+        except MaxlakeError as exc:
+            out.append(DemoSet(spec.name, f"{spec.name}: not published: {exc}", None))
+            continue
+        out.append(DemoSet(spec.name, one_line(manifest), manifest.version))
+    return out
+
+
+def ensure_demo_contracts(settings: Settings, purposes: list[str], *, say: Say = print) -> None:
+    """One demo sharing contract per tenant covering ``purposes``, unless each is in force.
+
+    The contract (``<tenant>-demo``) shares telemetry, machine events and inspections,
+    pseudonymises every identifier (the default) and turns rare-type suppression off: every
+    machine type of the demo registry belongs to a single company, so suppression would empty
+    every set (in a real alliance, keep it on).
+    """
+
+    store = ContractStore(contracts_dir(settings))
+    keys = KeyRing(keys_file(settings))
+    listed = ", ".join(f'"{p}"' for p in purposes)
+    kinds = ", ".join(f'"{k}"' for k in _DEMO_KINDS)
+    for tenant in load_registry().tenants:
+        if all(store.in_force(tenant.id, p) is not None for p in purposes):
+            continue
+        contract = store.add(
+            (
+                f'id = "{tenant.id}-demo"\ntenant = "{tenant.id}"\n'
+                f"purposes = [{listed}]\n"
+                'description = "maxlake demo: machine health and part quality, pseudonymised"\n'
+                f"[share]\nkinds = [{kinds}]\n"
+                "[deidentify]\nsuppress_rare = false\n"
+            ).encode(),
+            source="maxlake demo",
+        )
+        keys.ensure(contract.id)
+        say(f"sharing contract {contract.id} v{contract.version} for {', '.join(purposes)}")

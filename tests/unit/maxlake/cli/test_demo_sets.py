@@ -1,0 +1,84 @@
+"""``maxlake demo``'s last step: the three reference sets from what the demo ingested.
+
+A new user must get three non-empty sets: simulated plants (the demo's simulator, two tenants)
+go through the real ingest pipeline (decode, Great Expectations, Delta) into a lake under
+``tmp_path``, then the demo's own function adds its sharing contracts and builds the packaged
+demo specs. No Kafka: that part of the demo has its own tests. Twelve hours of factory time at
+a 40 s tick (readings still close enough for the 10 s anomaly grid's 3-bucket fill) keep it
+small; the demo streams ~16 h at 10 s.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from lake import BatchWriter, DeltaStore
+from lake.curation import load
+from maxlake.cli.demo_sets import build_demo_sets, ensure_demo_contracts
+from maxlake.settings import Settings
+from schemas import load_registry
+from streams.ingest import IngestPipeline, RawMessage
+from streams.simulator import Simulator
+from tests.unit.lake.batches import gateway
+
+_LINE = re.compile(
+    r"^(?P<name>[a-z-]+)@v1: train (?P<train>[\d,]+), validation (?P<validation>[\d,]+), "
+    r"test (?P<test>[\d,]+) (?P<unit>.+)$"
+)
+
+
+def _simulated_lake(root: Path, hours: float) -> Settings:
+    settings = Settings(lake_root=str(root))
+    start = (datetime.now(UTC) - timedelta(hours=hours + 1)).replace(minute=0, second=0)
+    registry = load_registry()
+    tenants = [t.id for t in registry.tenants][:2]
+    sim = Simulator(
+        registry, seed=7, start=start.replace(microsecond=0), tick_s=40.0, tenants=tenants
+    )
+    by_topic: dict[tuple[str, str], list[bytes]] = defaultdict(list)
+    for event in sim.events(hours * 3600):
+        by_topic[(event.kind, event.topic(settings))].append(event.payload)
+    pipeline = IngestPipeline(settings, gateway(), BatchWriter(DeltaStore(root)), worker="test")
+    for (kind, topic), payloads in sorted(by_topic.items()):
+        pipeline.process(
+            kind, [RawMessage(topic, 0, i, None, b"k", p) for i, p in enumerate(payloads)]
+        )
+    return settings
+
+
+@pytest.mark.slow
+def test_the_demo_builds_three_non_empty_reference_sets(tmp_path: Path) -> None:
+    settings = _simulated_lake(tmp_path / "lake", hours=12)
+    said: list[str] = []
+
+    built = build_demo_sets(settings, say=said.append)
+
+    assert [s.name for s in built] == [
+        "predictive-maintenance-demo",
+        "part-quality-demo",
+        "anomaly-windows-demo",
+    ]
+    units = {}
+    for demo_set in built:
+        match = _LINE.match(demo_set.line)
+        assert match is not None, demo_set.line
+        for split in ("train", "validation", "test"):
+            assert int(match[split].replace(",", "")) > 0, demo_set.line
+            frame = load(demo_set.name, version=1, split=split, lake_root=tmp_path / "lake")
+            assert frame.height == int(match[split].replace(",", ""))
+        units[demo_set.name] = match["unit"]
+    assert units == {
+        "predictive-maintenance-demo": "machine windows of 15 min",
+        "part-quality-demo": "inspected parts",
+        "anomaly-windows-demo": "steps of 10 s (60 per sequence)",
+    }
+    assert sum("sharing contract" in line for line in said) == len(load_registry().tenants)
+
+    purposes = ["anomaly-detection-research", "predictive-maintenance-research"]
+    ensure_demo_contracts(settings, purposes, say=said.append)  # a second run: all in force
+    assert sum("sharing contract" in line for line in said) == len(load_registry().tenants)
