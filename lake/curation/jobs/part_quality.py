@@ -38,6 +38,7 @@ import polars as pl
 from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelContract
 from lake.curation.jobs._frames import (
     MACHINE_TYPE_FEATURE,
+    TIME,
     as_us,
     list_mean,
     list_std,
@@ -51,7 +52,7 @@ from lake.curation.jobs._frames import (
 )
 from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_meta, cut_points
 
-__all__ = ["LABELS", "PARAMETERS", "STATS", "PartQualityParams", "part_quality"]
+__all__ = ["LABELS", "PARAMETERS", "STATS", "PartQualityParams", "part_buckets", "part_quality"]
 
 JOB: Final = "part_quality"
 KEYS: Final = ("tenant", "plant", "line", "part_serial", "event_id")
@@ -156,28 +157,20 @@ def _window_stats(
 
     A range join done as an equi-join on (machine, time bucket) then an exact filter: each
     part is listed once per bucket its window touches, each reading once, so the work grows
-    with the readings, not with readings x parts.
+    with the readings, not with readings x parts. Windows are first clipped to the time range
+    of the readings (:func:`part_buckets`), so a window of years (a bad clock) costs no more
+    buckets than the data spans.
     """
     bucket = f"{params.join_bucket_us}us"
     lo, hi = min_max_us(parts, "process_start", "process_end")
-    windows = (
-        parts.select(*KEYS, "process_start", "process_end", pl.col("machines").alias("machine"))
-        .explode("machine")
-        .unique()
-        .with_columns(
-            pl.datetime_ranges(
-                pl.col("process_start").dt.truncate(bucket),
-                pl.col("process_end").dt.truncate(bucket),
-                bucket,
-            ).alias("bucket")
-        )
-        .explode("bucket")
-    )
     in_range = as_us("event_time").is_between(lo or 0, hi or 0, closed="both")
+    chosen = readings(telemetry, pairs, params.qualities).filter(in_range)
+    span = chosen.select(
+        pl.col("event_time").min().alias("first"), pl.col("event_time").max().alias("last")
+    ).collect()
+    windows = part_buckets(parts, params.join_bucket_us, span.row(0))
     return (
-        readings(telemetry, pairs, params.qualities)
-        .filter(in_range)
-        .select(
+        chosen.select(
             "tenant",
             "plant",
             "machine",
@@ -196,6 +189,42 @@ def _window_stats(
         .with_columns(list_mean("y").alias("mean"), list_std("y").alias("std"))
         .drop("y")
         .collect()
+    )
+
+
+def part_buckets(
+    parts: pl.DataFrame, bucket_us: int, readings_span: tuple[Any, Any]
+) -> pl.DataFrame:
+    """One row per (part, machine, time bucket) its process window touches *and* readings
+    exist in: each window is clipped to ``readings_span`` (first, last reading time; None,
+    None when there are none) before it is cut into buckets of ``bucket_us``. So the rows are
+    bounded by the parts times the buckets of the data, whatever the windows claim.
+
+    Columns: :data:`KEYS`, ``process_start``, ``process_end``, ``machine``, ``bucket``.
+    """
+    first, last = readings_span
+    columns = [*KEYS, "process_start", "process_end", "machine", "bucket"]
+    if first is None or last is None or parts.height == 0:
+        return (
+            parts.select(*KEYS, "process_start", "process_end")
+            .with_columns(
+                pl.lit(None, pl.String).alias("machine"), pl.lit(None, TIME).alias("bucket")
+            )
+            .clear()
+            .select(columns)
+        )
+    bucket = f"{bucket_us}us"
+    start = pl.max_horizontal("process_start", pl.lit(first, TIME)).dt.truncate(bucket)
+    end = pl.min_horizontal("process_end", pl.lit(last, TIME)).dt.truncate(bucket)
+    return (
+        parts.select(*KEYS, "process_start", "process_end", pl.col("machines").alias("machine"))
+        .explode("machine")
+        .unique()
+        .with_columns(start.alias("_from"), end.alias("_to"))
+        .filter(pl.col("_from") <= pl.col("_to"))
+        .with_columns(pl.datetime_ranges("_from", "_to", bucket).alias("bucket"))
+        .explode("bucket")
+        .select(columns)
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from quality import ValidationGateway
 from tests.unit.quality.rows import T0, inspections
@@ -43,13 +43,33 @@ def test_both_list_checks_are_reported_for_one_row(gateway: ValidationGateway) -
     assert verdict.drop_reasons == [("machines_known_for_tenant", "defect_codes_known_for_tenant")]
 
 
-def test_long_process_window_and_fail_without_defect_warn(gateway: ValidationGateway) -> None:
+def test_a_fail_without_defect_code_warns(gateway: ValidationGateway) -> None:
     rows = inspections(
-        {"process_start": T0 - timedelta(hours=24)},
-        {"process_start": T0 - timedelta(hours=25)},
+        {"process_start": T0 - timedelta(hours=24)},  # exactly the maximum: kept
         {"result": "FAIL", "defect_codes": []},
         {"result": "PASS", "defect_codes": []},
     )
     verdict = gateway.validate("inspection", rows)
     assert not verdict.drop.any()
-    assert verdict.warn_counts == {"process_window_within_24h": 1, "fail_has_defect_code": 1}
+    assert verdict.warn_counts == {"fail_has_defect_code": 1}
+
+
+def test_an_over_long_process_window_is_quarantined(gateway: ValidationGateway) -> None:
+    """A bad station clock (process_start 1970, process_end 2199) once passed with a warning
+    and made the part-quality build list 229 years of buckets."""
+    rows = inspections(
+        {"process_start": T0 - timedelta(hours=25)},
+        {
+            "process_start": datetime(1970, 1, 1, tzinfo=UTC),
+            "process_end": datetime(2199, 1, 1, tzinfo=UTC),
+        },
+        {},
+    )
+    verdict = gateway.validate("inspection", rows)
+    assert verdict.drop.tolist() == [True, True, False]
+    assert verdict.drop_reasons[:2] == [("process_window_within_24h",)] * 2
+    reason, detail = verdict.drop_explained[1][0]
+    assert reason == "process_window_too_long"
+    assert "is longer than the maximum 86400 s (24 h)" in detail
+    assert "1970-01-01" in detail
+    assert "2199-01-01" in detail

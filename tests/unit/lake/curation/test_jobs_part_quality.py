@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -12,7 +13,7 @@ from polars.testing import assert_frame_equal
 
 from lake.curation.job import JobOutput
 from lake.curation.jobs import JOBS, JobParamError, part_quality
-from lake.curation.jobs.part_quality import lot_share
+from lake.curation.jobs.part_quality import lot_share, part_buckets
 from tests.unit.lake.curation.conftest import (
     MILL_1,
     MILL_2,
@@ -280,3 +281,40 @@ def test_join_bucket_does_not_change_the_result() -> None:
     ]
     assert_frame_equal(results[0], results[1], check_exact=True)
     assert_frame_equal(results[0], results[2], check_exact=True)
+
+
+def test_a_window_of_centuries_costs_only_the_buckets_of_the_data() -> None:
+    """A bad clock (process_start 1970, process_end 2199) used to make the range join list
+    every 5-minute bucket of 229 years per part (2 GB, a minute for two parts); windows are
+    clipped to the readings' time range first, and the features are the same."""
+    epoch = (at(0) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()
+    absurd = (-epoch, 229 * 365 * 86_400.0)
+    telemetry = telemetry_frame(
+        [(MILL_1, 60 * i, "vib", float(i)) for i in range(120)]  # two hours of readings
+    )
+    inspections = inspection_frame(
+        [
+            ("s1", "lotA", [MILL_1, MILL_2], *absurd, "FAIL", ["BURR"]),
+            ("s2", "lotA", [MILL_1], 0, 3600, "PASS", []),
+        ]
+    )
+    out = part_quality(
+        job_inputs(telemetry=telemetry, inspections=inspections, params={"split": ALL_TRAIN})
+    )
+    rows = _all_rows(out)
+    assert rows["vib__mean"].to_list() == [59.5, 30.0]
+    assert rows["vib__max"].to_list() == [119.0, 60.0]
+
+    parts = inspections.select(
+        "tenant",
+        "plant",
+        "line",
+        "part_serial",
+        "event_id",
+        "process_start",
+        "process_end",
+        "machines",
+    )
+    span = (at(0), at(60 * 119))
+    buckets = part_buckets(parts, 300_000_000, span)
+    assert buckets.height == 2 * 24 + 13  # s1: 2 machines x 24 buckets; s2: 13 buckets
