@@ -68,6 +68,7 @@ def test_an_over_long_process_window_is_quarantined(gateway: ValidationGateway) 
     verdict = gateway.validate("inspection", rows)
     assert verdict.drop.tolist() == [True, True, False]
     assert verdict.drop_reasons[:2] == [("process_window_within_24h",)] * 2
+    assert verdict.drop_explained is not None
     reason, detail = verdict.drop_explained[1][0]
     assert reason == "process_window_too_long"
     assert "is longer than the maximum 86400 s (24 h)" in detail
