@@ -10,7 +10,10 @@ the child's own:
   heavy aggregation is collected with the streaming engine, one time range of at most
   ``CHUNK_ROWS`` rows at a time);
 * **pandas**: the same features, labels and split written with pandas (``pyarrow`` dataset
-  read of the same columns, groupby, ``merge_asof``).
+  read of the same columns, groupby, ``merge_asof``);
+* **duckdb** (``--engines polars,duckdb``; ``pip install -e '.[bench]'``): the same features,
+  labels (DOWN states only, as the job's default) and split as one DuckDB query over the Delta
+  table's current Parquet files (``read_parquet`` with hive partitions, ``ASOF LEFT JOIN``).
 
 It prints source rows/s, wall time, peak RSS (``ru_maxrss`` of the child) and the ratio.
 ``--dump DIR`` also writes the polars splits as Parquet under ``DIR`` (to compare runs bit for
@@ -211,10 +214,86 @@ def run_pandas(root: Path) -> dict[str, Any]:
     }
 
 
+def run_duckdb(root: Path) -> dict[str, Any]:
+    """The same features, labels and split as one DuckDB query over the Delta table's files."""
+    import duckdb
+    from deltalake import DeltaTable
+
+    tags = sorted({s["tag"] for s in _series()})
+    files = DeltaTable(str(root / "telemetry")).file_uris()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    tel = con.read_parquet(files, hive_partitioning=True)  # noqa: F841 - queried by name
+    events = DeltaTable(str(root / "machine_event")).to_pyarrow_table()
+    con.register("events", events)
+    stat = ", ".join(
+        f"first({s}) FILTER (WHERE tag = '{t}') AS \"{t}__{s}\""
+        for t in tags
+        for s in ("mean", "std", "min", "max", "last", "slope", "count")
+    )
+    keys = "tenant, plant, line, machine"
+    query = f"""
+    WITH r AS (
+        SELECT {keys}, tag, value, event_time,
+               time_bucket(INTERVAL 1 HOUR, event_time) AS window_start
+        FROM tel WHERE quality = 'GOOD'
+    ), s AS (
+        SELECT {keys}, tag, window_start,
+               avg(value) AS mean, stddev_samp(value) AS std, min(value) AS min,
+               max(value) AS max, arg_max(value, event_time) AS last, count(*) AS count,
+               regr_slope(value, (epoch_us(event_time) - epoch_us(window_start)) / 3600e6)
+                   AS slope,
+               max(event_time) AS last_time
+        FROM r GROUP BY ALL
+    ), wide AS (
+        SELECT {keys}, window_start, {stat} FROM s GROUP BY ALL
+    ), span AS (
+        SELECT {keys}, min(window_start) AS first, max(window_start) AS last
+        FROM s GROUP BY ALL
+    ), grid AS (
+        SELECT {keys}, unnest(generate_series(first, last, INTERVAL 1 HOUR)) AS window_start
+        FROM span
+    ), failures AS (
+        SELECT {keys}, event_time AS failure_time FROM events
+        WHERE state = 'DOWN'
+    ), rows AS (
+        SELECT g.*, g.window_start + INTERVAL 1 HOUR AS window_end, w.* EXCLUDE ({keys}, window_start)
+        FROM grid g LEFT JOIN wide w USING ({keys}, window_start)
+    ), labelled AS (
+        SELECT r.*, (f.failure_time IS NOT NULL
+                     AND f.failure_time <= r.window_end + INTERVAL 4 HOUR)::TINYINT
+                    AS failure_within_h
+        FROM rows r ASOF LEFT JOIN failures f
+          ON r.tenant = f.tenant AND r.plant = f.plant AND r.line = f.line
+         AND r.machine = f.machine AND f.failure_time > r.window_end
+    ), kept AS (
+        SELECT * FROM labelled
+        WHERE window_end + INTERVAL 4 HOUR <= (SELECT max(last_time) FROM s)
+    ), cuts AS (
+        SELECT (lo + CAST(floor((hi - lo) * 0.7) AS BIGINT)) // 3600000000 * 3600000000 AS t1,
+               (lo + CAST(floor((hi - lo) * 0.85) AS BIGINT)) // 3600000000 * 3600000000 AS t2
+        FROM (SELECT epoch_us(min(window_end)) AS lo, epoch_us(max(window_end)) AS hi FROM kept)
+    )
+    SELECT CASE WHEN epoch_us(window_end) + 4 * 3600000000 <= t1 THEN 'train'
+                WHEN epoch_us(window_start) >= t1
+                     AND epoch_us(window_end) + 4 * 3600000000 <= t2 THEN 'validation'
+                WHEN epoch_us(window_start) >= t2 THEN 'test' END AS split, k.*
+    FROM kept k, cuts
+    """
+    out = con.sql(
+        f"SELECT * FROM ({query}) WHERE split IS NOT NULL ORDER BY split, {keys}, window_start"
+    ).to_arrow_table()
+    split = out.column("split").to_pylist()
+    positives = sum(v for v in out.column("failure_within_h").to_pylist() if v)
+    return {name: split.count(name) for name in ("train", "validation", "test")} | {
+        "positives": int(positives)
+    }
+
+
 def child(engine: str, root: Path, dump: Path | None) -> None:
     """Run one engine and print JSON: seconds, peak RSS, split sizes."""
     began = time.perf_counter()
-    result = run_polars(root, dump) if engine == "polars" else run_pandas(root)
+    result = run_polars(root, dump) if engine == "polars" else RUNNERS[engine](root)
     seconds = time.perf_counter() - began
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
@@ -240,8 +319,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000_000)
     parser.add_argument("--keep", type=Path, help="use (or create) the lake in this directory")
-    parser.add_argument("--child", choices=("polars", "pandas"), help=argparse.SUPPRESS)
-    parser.add_argument("--engines", default="polars,pandas")
+    parser.add_argument("--child", choices=("polars", "pandas", "duckdb"), help=argparse.SUPPRESS)
+    parser.add_argument("--engines", default="polars,pandas", help="any of polars,pandas,duckdb")
     parser.add_argument("--dump", type=Path, help="write the polars splits as Parquet here")
     args = parser.parse_args()
     if args.child:
@@ -272,7 +351,16 @@ def main() -> None:
             ratio = results["pandas"]["seconds"] / results["polars"]["seconds"]
             mem = results["pandas"]["peak_mib"] / results["polars"]["peak_mib"]
             print(f"ratio: polars is {ratio:.1f}x faster, pandas peak memory {mem:.1f}x")
+        if {"polars", "duckdb"} <= set(results):
+            ratio = results["duckdb"]["seconds"] / results["polars"]["seconds"]
+            mem = results["duckdb"]["peak_mib"] / results["polars"]["peak_mib"]
+            print(
+                f"ratio duckdb/polars: time {ratio:.2f} (>= 1: polars as fast or faster), "
+                f"peak memory {mem:.2f}; load average {os.getloadavg()[0]:.1f}"
+            )
 
+
+RUNNERS: dict[str, Any] = {"pandas": run_pandas, "duckdb": run_duckdb}
 
 if __name__ == "__main__":
     main()
