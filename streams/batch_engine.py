@@ -120,6 +120,7 @@ class BatchEngine:
         self._topic_ids: dict[str, str] = {}
         self._positions: dict[TopicPartition, int] = {}
         self._sought: dict[TopicPartition, int] = {}
+        self._ready: set[TopicPartition] = set()
         self._out_of_range: dict[TopicPartition, int] = {}
         self.repeats_dropped = 0
 
@@ -297,7 +298,7 @@ class BatchEngine:
         moved = {tp: o for tp, o in self._sought.items() if tp not in self._out_of_range}
         self._sought.clear()
         for tp in consumer.assignment():
-            if tp in self._out_of_range:
+            if tp in self._out_of_range or tp not in self._ready:
                 continue
             try:
                 position = await asyncio.wait_for(consumer.position(tp), timeout=1.0)
@@ -362,7 +363,22 @@ class BatchEngine:
         return {tp: batch for tp, batch in records.items() if batch}
 
     def _take(self, tp: TopicPartition, batch: list[Any]) -> int:
-        """Append the records of ``batch`` beyond the partition's next expected offset."""
+        """Append the records of ``batch`` beyond the partition's next expected offset.
+
+        Records of a partition not yet positioned from the lake are dropped: the client may
+        fetch a newly assigned partition from the group's committed offset while the
+        assignment listener still reads the lake (:meth:`seek_past_lake`); the seek then
+        fetches from the right place, under the partition's topic id.
+        """
+        if tp not in self._ready:
+            self.repeats_dropped += len(batch)
+            logger.info(
+                "%s[%d]: %d record(s) fetched before the partition was positioned, dropped",
+                tp.topic,
+                tp.partition,
+                len(batch),
+            )
+            return 0
         expected = self._next.get(tp, -1)
         fresh = [r for r in batch if r.offset >= expected] if batch[0].offset < expected else batch
         if len(fresh) != len(batch):
@@ -386,6 +402,7 @@ class BatchEngine:
             self._next.pop(tp, None)
             self._positions.pop(tp, None)
             self._sought.pop(tp, None)
+            self._ready.discard(tp)
             self._out_of_range.pop(tp, None)
             if dropped:
                 logger.info(
@@ -478,6 +495,7 @@ class BatchEngine:
             return False
         self.consumer.seek(tp, position)
         self._positions[tp] = self._sought[tp] = position
+        self._ready.add(tp)
         return True
 
     async def _reset(self, consumer: AIOKafkaConsumer) -> None:

@@ -407,8 +407,8 @@ def produce(env: IngestEnv, events: Iterable[SimEvent]) -> int:
 class Stream(threading.Thread):
     """Produces ``events`` in chunks with pauses, so the worker always has fresh input.
 
-    With ``held_chunks`` the last chunks wait for :meth:`release`, so a test can be sure the
-    stream is still live when it does the bad thing, however slow the machine is.
+    At each chunk number of ``held_at`` the stream waits for one :meth:`release`, so a test can
+    be sure input still flows after each step it takes, however slow the machine is.
     """
 
     def __init__(
@@ -418,26 +418,24 @@ class Stream(threading.Thread):
         chunks: int,
         pause_s: float,
         *,
-        held_chunks: int = 0,
+        held_at: Sequence[int] = (),
     ):
         super().__init__(daemon=True)
         self.env, self.events, self.chunks, self.pause_s = env, events, chunks, pause_s
-        self.held_chunks = held_chunks
-        self.released = threading.Event()
+        self.held_at = set(held_at)
+        self._releases = threading.Semaphore(0)
         self.sent = 0
         self.error: BaseException | None = None
 
     def release(self) -> None:
-        """Let the held chunks go."""
-        self.released.set()
+        """Let the stream go on past its next hold."""
+        self._releases.release()
 
     def run(self) -> None:
         size = -(-len(self.events) // self.chunks)
-        starts = range(0, len(self.events), size)
-        first_held = len(starts) - self.held_chunks
         try:
-            for number, start in enumerate(starts):
-                if number == first_held:
+            for number, start in enumerate(range(0, len(self.events), size)):
+                if number in self.held_at:
                     self._wait_for_release()
                 self.sent += produce(self.env, self.events[start : start + size])
                 time.sleep(self.pause_s)
@@ -445,8 +443,8 @@ class Stream(threading.Thread):
             self.error = exc
 
     def _wait_for_release(self) -> None:
-        if not self.released.wait(timeout=600):
-            raise AssertionError("the held chunks were never released")
+        if not self._releases.acquire(timeout=600):
+            raise AssertionError("the stream was never released")
 
 
 def committed_total(env: IngestEnv) -> int:

@@ -92,18 +92,19 @@ def test_a_rebalance_and_a_killed_worker_lose_and_duplicate_nothing(
     )
     env.create_topics()
     events = keyed_like_original(simulate(TENANTS, seed=9, duration_s=2400, bad_rate=0.05))
-    stream = Stream(env, events, chunks=24, pause_s=1.5, held_chunks=8)
+    stream = Stream(env, events, chunks=24, pause_s=1.5, held_at=(8, 16))
     first, second = WorkerProcess(env, "first"), WorkerProcess(env, "second")
     try:
         stream.start()
         first.start()
         wait_for_new_commits(env, first, beyond=0)
         second.start().wait_ready()
-        second.wait_until_ingested()
+        stream.release()  # input flows while the group rebalances onto two workers
+        second.wait_until_ingested(timeout_s=180)
         assert first.alive, first.log_tail()
         assert stream.is_alive(), stream.error
-        stream.release()
         first.kill9()
+        stream.release()  # and again while the survivor takes the killed worker's partitions
         stream.join(timeout=120)
         assert stream.error is None, stream.error
         wait_for_lag_zero(env, [second], produced=len(events), timeout_s=150)
