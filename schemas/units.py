@@ -9,9 +9,12 @@ first time on this machine, then ~0.2 s from pint's on-disk cache).
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,7 +48,7 @@ class UnitSystem:
         import pint  # noqa: PLC0415 - lazy: pint takes ~1 s to import
 
         self._ureg: Any = pint.UnitRegistry(
-            autoconvert_offset_to_baseunit=True, cache_folder=":auto:"
+            autoconvert_offset_to_baseunit=True, cache_folder=_cache_folder(pint.__file__)
         )
         for line in definitions:
             try:
@@ -91,6 +94,18 @@ class UnitSystem:
         if conv is None:
             return None
         return values * conv.scale + conv.offset
+
+
+def _cache_folder(pint_file: str) -> Path:
+    """pint's on-disk cache, one per pint installation.
+
+    pint's ``:auto:`` folder is shared by every environment of the user and its entries name
+    the definition files of the installation that wrote them: once that environment is
+    deleted, every other one fails to build a registry (FileNotFoundError).
+    """
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    install = hashlib.sha256(str(Path(pint_file).resolve()).encode()).hexdigest()[:16]
+    return base / "maxlake" / "pint" / install
 
 
 @lru_cache(maxsize=8)
