@@ -23,6 +23,8 @@ from tests.integration.ingest_helpers import (
     run_cli,
     wait_for_lag_zero,
 )
+from tests.integration.test_onboarding import FRAGMENT as NEW_COMPANY
+from tests.integration.test_onboarding import TENANT as NEW_TENANT
 
 pytestmark = pytest.mark.integration
 
@@ -97,25 +99,6 @@ def test_a_new_machine_is_accepted_once_the_registry_knows_it(
     assert (report["registry_version"], report["replayed"], report["still_invalid"]) == (1, 1, 0)
     machines = read_table(env, "silver/telemetry", ["machine"])["machine"].to_list()
     assert sorted(machines) == ["cnc-101", "cnc-104", "cnc-104"]
-
-
-NEW_TENANT = "newco-motors"
-NEW_COMPANY = f"""
-[[tenants]]
-id = "{NEW_TENANT}"
-name = "NewCo Motors"
-industry = "automotive"
-
-[[tenants.plants]]
-id = "gyor"
-name = "Gyor e-motor plant"
-timezone = "Europe/Budapest"
-
-[[tenants.plants.lines]]
-id = "rotor-1"
-name = "Rotor machining line 1"
-machines = [{{ id = "cnc-1", machine_type = "cnc_mill" }}]
-"""
 
 
 def test_a_running_batch_worker_ingests_a_company_added_to_the_registry(
