@@ -83,6 +83,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         for tp in assigned:
             self.engine.pipeline().forget(tp.topic, tp.partition)
         await self.engine.seek_past_lake(list(assigned))
+        logger.info(
+            "batch engine: %d partition(s) assigned, positioned from the lake", len(assigned)
+        )
 
 
 class BatchEngine:

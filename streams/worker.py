@@ -153,6 +153,7 @@ def build_app(
                 None, require_topic_ids, settings, sorted({tp.topic for tp in assigned})
             )
             state.setdefault("topic_ids", {}).update(ids)
+            logger.info("stream engine: %d partition(s) assigned", len(assigned))
 
     if settings.compact_interval_s > 0:
         kinds_list = list(kinds)

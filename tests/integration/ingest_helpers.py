@@ -66,6 +66,7 @@ QUARANTINE_REASONS: dict[str, frozenset[str]] = {
 
 _INGESTED = re.compile(r"batch: [1-9]\d* consumed")
 _READY = re.compile(r"\[\^\w*Worker\]: Ready")
+_ASSIGNED = re.compile(r"engine: [1-9]\d* partition\(s\) assigned")
 
 
 @dataclass(frozen=True)
@@ -207,46 +208,37 @@ class WorkerProcess:
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         """Wait until the current start reports Faust's ``Worker: Ready`` (signals handled)."""
+        self._wait_for(_READY, timeout_s, "not ready")
+
+    def wait_assigned(self, timeout_s: float = 120.0) -> None:
+        """Wait until the current start holds partitions (its engine logged an assignment).
+
+        Faust's ``Ready`` comes before the worker joins the group (it builds its pipeline
+        first, 10-25 s on a loaded machine): input sent between the two goes to the others.
+        """
+        self._wait_for(_ASSIGNED, timeout_s, "holds no partition")
+
+    def _wait_for(self, pattern: re.Pattern[str], timeout_s: float, failure: str) -> None:
         marker = f"===== start {self.starts} "
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             text = self.log_text()
-            if _READY.search(text[text.rfind(marker) :]):
+            if pattern.search(text[text.rfind(marker) :]):
                 return
             if not self.alive:
-                raise AssertionError(f"worker {self.name} died while starting:\n{self.log_tail()}")
+                raise AssertionError(f"worker {self.name} died:\n{self.log_tail()}")
             time.sleep(0.2)
         raise AssertionError(
-            f"worker {self.name} not ready after {timeout_s:.0f} s:\n{self.log_tail()}"
+            f"worker {self.name} {failure} after {timeout_s:.0f} s:\n{self.log_tail()}"
         )
 
     def wait_until_ingested(self, timeout_s: float = 60.0) -> None:
         """Wait until the current start has written a batch with new offsets."""
-        marker = f"===== start {self.starts} "
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            text = self.log_text()
-            if _INGESTED.search(text[text.rfind(marker) :]):
-                return
-            if not self.alive:
-                raise AssertionError(f"worker {self.name} died:\n{self.log_tail()}")
-            time.sleep(0.2)
-        raise AssertionError(
-            f"worker {self.name} wrote nothing new in {timeout_s:.0f} s:\n{self.log_tail()}"
-        )
+        self._wait_for(_INGESTED, timeout_s, "wrote nothing new")
 
     def wait_for_log(self, text: str, timeout_s: float = 60.0) -> None:
         """Wait until the current start's log contains ``text``."""
-        marker = f"===== start {self.starts} "
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            log = self.log_text()
-            if text in log[log.rfind(marker) :]:
-                return
-            if not self.alive:
-                raise AssertionError(f"worker {self.name} died:\n{self.log_tail()}")
-            time.sleep(0.2)
-        raise AssertionError(f"no {text!r} after {timeout_s:.0f} s:\n{self.log_tail()}")
+        self._wait_for(re.compile(re.escape(text)), timeout_s, f"logged no {text!r}")
 
     @property
     def alive(self) -> bool:

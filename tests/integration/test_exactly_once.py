@@ -45,8 +45,8 @@ def test_a_rebalance_inside_a_batch_writes_no_offset_twice(
     produced = produce(env, events)
     first, second = WorkerProcess(env, "a"), WorkerProcess(env, "b")
     try:
-        first.start().wait_ready(timeout_s=120)
-        time.sleep(5)  # A has fetched: its batch stays open for batch_wait_s
+        first.start().wait_assigned(timeout_s=120)
+        time.sleep(2)  # A has fetched: its batch stays open for batch_wait_s
         second.start().wait_ready(timeout_s=120)
         wait_for_lag_zero(env, [first, second], produced=produced, timeout_s=400)
     finally:

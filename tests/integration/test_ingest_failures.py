@@ -98,7 +98,7 @@ def test_a_rebalance_and_a_killed_worker_lose_and_duplicate_nothing(
         stream.start()
         first.start()
         wait_for_new_commits(env, first, beyond=0)
-        second.start().wait_ready()
+        second.start().wait_assigned()
         stream.release()  # input flows while the group rebalances onto two workers
         second.wait_until_ingested(timeout_s=180)
         assert first.alive, first.log_tail()

@@ -94,7 +94,7 @@ def test_three_workers_on_twelve_partitions_share_one_s3_lake_while_one_is_kille
     stream = Stream(env, events, chunks=15, pause_s=1.0)
     with workers(env, "w1", "w2", "w3") as procs:
         for proc in procs:  # the group forms before input flows, so every worker gets some
-            proc.wait_ready(timeout_s=240)
+            proc.wait_assigned(timeout_s=240)
         stream.start()
         for proc in procs:
             proc.wait_until_ingested(timeout_s=180)
