@@ -29,7 +29,7 @@ import orjson
 import pyarrow as pa
 
 from schemas import contract_for, load_registry
-from schemas.contract import EventContract
+from schemas.event_contract import EventContract
 from schemas.results import DecodeLimits
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

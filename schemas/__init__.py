@@ -5,11 +5,11 @@ one :class:`Rejection` per bad message; :func:`contract_for` picks the contract 
 This package exports what users of maxlake need; the registry's parts (``Tenant``,
 ``Machine``, ``TagSpec``...), the id patterns and the decoder's plumbing live in the
 submodules (:mod:`schemas.registry`, :mod:`schemas.kinds`, :mod:`schemas.tables`,
-:mod:`schemas.results`, :mod:`schemas.contract`).
+:mod:`schemas.results`, :mod:`schemas.event_contract`).
 """
 
 from schemas.compat import check_against_baseline, check_compatibility
-from schemas.contracts import CONTRACTS, contract_for, export_json_schemas
+from schemas.contract_lookup import CONTRACTS, contract_for, export_json_schemas
 from schemas.errors import RegistryError, SchemasError, UnknownKindError
 from schemas.json_schema import published_dir
 from schemas.kinds import EventKind, RejectReason

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from maxlake.errors import ConfigError
-from schemas.contracts import CONTRACTS
+from schemas.contract_lookup import CONTRACTS
 from schemas.json_schema import schema_file_name
 
 __all__ = ["Incompatibility", "check_against_baseline", "check_compatibility"]

@@ -16,7 +16,7 @@ from schemas._columns import (
     string_column,
     timestamp_column,
 )
-from schemas.contract import COMMON_FIELDS, ID_RE, MSG_FIELD, EventContract
+from schemas.event_contract import COMMON_FIELDS, ID_RE, MSG_FIELD, EventContract
 from schemas.kinds import ID_PATTERN, EventKind, RejectReason
 
 __all__ = ["DIMENSION_TYPE", "MAX_LIST_ITEMS", "RESULTS", "InspectionContract"]

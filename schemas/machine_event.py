@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from schemas._batch import Batch, describe
 from schemas._columns import POSITIONS, Scope, int_column, string_column
-from schemas.contract import COMMON_FIELDS, MSG_FIELD, EventContract
+from schemas.event_contract import COMMON_FIELDS, MSG_FIELD, EventContract
 from schemas.kinds import EventKind, RejectReason
 
 __all__ = ["EVENT_TYPES", "STATES", "MachineEventContract"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from schemas._columns import TIMESTAMP
-from schemas.contracts import contract_for
+from schemas.contract_lookup import contract_for
 from schemas.kinds import EventKind
 
 __all__ = ["CONVERSION_FIELDS", "INGEST_FIELDS", "PARTITION_COLUMNS", "TIMESTAMP", "lake_schema"]

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from schemas._batch import Batch, describe
 from schemas._columns import Scope, explode, extract, get_all, number_column, string_column
 from schemas._fast import ENVELOPE_PARSE_FIELDS, Checked, as_mask, fast_decode, valid_ids
-from schemas.contract import COMMON_FIELDS, ID_RE, MSG_FIELD, EventContract
+from schemas.event_contract import COMMON_FIELDS, ID_RE, MSG_FIELD, EventContract
 from schemas.kinds import ID_PATTERN, EventKind, RejectReason
 from schemas.results import DecodeLimits, DecodeResult
 

@@ -33,7 +33,9 @@ def simulated_kinds() -> set[str]:
 @pytest.mark.parametrize("kind", list(EventKind), ids=lambda k: k.value)
 def test_the_kind_is_in_every_place(kind: EventKind, simulated_kinds: set[str]) -> None:
     contract = CONTRACTS.get(kind)
-    assert contract is not None, f"step 3: add the {kind.value} contract to schemas/contracts.py"
+    assert contract is not None, (
+        f"step 3: add the {kind.value} contract to schemas/contract_lookup.py"
+    )
     assert contract.kind == kind, f"step 2: the contract of {kind.value} declares another kind"
     published = published_dir() / schema_file_name(kind, contract.version)
     assert published.is_file(), f"step 3: maxlake schemas export --out {published_dir()}"

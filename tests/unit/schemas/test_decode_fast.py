@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas import DecodeResult, EventKind, contract_for
-from schemas.contract import EventContract
+from schemas.event_contract import EventContract
 from schemas.results import DecodeLimits
 from schemas.telemetry import FAST_MIN_BATCH, TelemetryContract
 from tests.unit.schemas.events import NOW, telemetry

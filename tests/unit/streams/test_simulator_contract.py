@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from quality import ValidationGateway
-from schemas.contracts import contract_for
+from schemas.contract_lookup import contract_for
 from schemas.registry import load_registry
 from streams.simulator import BAD_CLASSES, SimEvent, Simulator
 

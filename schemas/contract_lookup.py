@@ -1,4 +1,4 @@
-"""The contract of each event kind, and lookup by kind name."""
+"""The event contract of each kind (`CONTRACTS`), lookup by kind name, JSON Schema export."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from schemas.contract import EventContract
 from schemas.errors import UnknownKindError
+from schemas.event_contract import EventContract
 from schemas.inspection import InspectionContract
 from schemas.json_schema import schema_file_name
 from schemas.kinds import EventKind

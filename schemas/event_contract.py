@@ -1,4 +1,4 @@
-"""The contract base class: envelope checks, batch assembly and the safety net.
+"""The event contract base class: envelope checks, batch assembly and the safety net.
 
 A concrete contract (telemetry, machine event, inspection) declares its ``kind``, its
 ``row_schema`` and implements :meth:`EventContract._body` (typed per-item columns) and
