@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from lake.delta import DeltaStore, app_id
 from lake.tables import RUNS
+from schemas.silver_schema import TIMESTAMP
 
 __all__ = [
     "GAPS",
@@ -46,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 LINEAGE = "ops/lineage"
 GAPS = "ops/gaps"
-_TS = pa.timestamp("us", tz="UTC")
 
 LINEAGE_SCHEMA = pa.schema(
     [
@@ -55,7 +55,7 @@ LINEAGE_SCHEMA = pa.schema(
         pa.field("previous_topic_id", pa.string()),
         pa.field("cause", pa.string(), nullable=False),
         pa.field("worker", pa.string(), nullable=False),
-        pa.field("detected_at", _TS, nullable=False),
+        pa.field("detected_at", TIMESTAMP, nullable=False),
         pa.field("date", pa.date32(), nullable=False),
     ]
 )
@@ -70,7 +70,7 @@ GAPS_SCHEMA = pa.schema(
         pa.field("to_offset", pa.int64(), nullable=False),
         pa.field("cause", pa.string(), nullable=False),
         pa.field("worker", pa.string(), nullable=False),
-        pa.field("detected_at", _TS, nullable=False),
+        pa.field("detected_at", TIMESTAMP, nullable=False),
         pa.field("date", pa.date32(), nullable=False),
     ]
 )

@@ -28,6 +28,7 @@ from lake.lineage import gap_records, lineage_records
 from lake.maintenance import discover_tables, table_status
 from lake.tables import RUNS, quarantine_table
 from schemas import EventKind
+from schemas.silver_schema import TIMESTAMP
 
 __all__ = ["offset_events", "quality_window", "runs_history", "table_health"]
 
@@ -74,7 +75,7 @@ def table_health(store: DeltaStore) -> list[dict[str, Any]]:
 def _runs(store: DeltaStore, since: datetime) -> pl.DataFrame:
     """Rows of ``ops/validation_runs`` whose batch finished at or after ``since``."""
     flt = (ds.field("date") >= pa.scalar(since.date(), pa.date32())) & (
-        ds.field("finished_at") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
+        ds.field("finished_at") >= pa.scalar(since, TIMESTAMP)
     )
     frame = store.read_frame(RUNS, columns=_RUN_COLUMNS, filter=flt)
     return pl.DataFrame() if frame is None else frame
@@ -112,7 +113,7 @@ def _failed_expectations(frame: pl.DataFrame) -> dict[str, int]:
 def _quarantine_breakdown(store: DeltaStore, kind: str, since: datetime) -> list[dict[str, Any]]:
     """Quarantined messages of ``kind`` since ``since`` by tenant, stage and reason."""
     flt = (ds.field("date") >= pa.scalar(since.date(), pa.date32())) & (
-        ds.field("quarantined_at") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
+        ds.field("quarantined_at") >= pa.scalar(since, TIMESTAMP)
     )
     frame = store.read_frame(
         quarantine_table(kind), columns=["tenant", "stage", "reasons"], filter=flt

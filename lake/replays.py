@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from lake.delta import DeltaStore
+from schemas.silver_schema import TIMESTAMP
 
 __all__ = ["FINAL_OUTCOMES", "OUTCOMES", "REPLAYS", "REPLAYS_SCHEMA", "replay_records"]
 
@@ -24,7 +25,6 @@ OUTCOMES = ("replayed", "duplicate", "still_invalid")
 FINAL_OUTCOMES = ("replayed", "duplicate")
 """Outcomes after which a message is not replayed again."""
 
-_TS = pa.timestamp("us", tz="UTC")
 
 REPLAYS_SCHEMA = pa.schema(
     [
@@ -39,7 +39,7 @@ REPLAYS_SCHEMA = pa.schema(
         pa.field("reasons", pa.list_(pa.string()), nullable=False),
         pa.field("silver_rows", pa.int64(), nullable=False),
         pa.field("suite_version", pa.string()),
-        pa.field("replayed_at", _TS, nullable=False),
+        pa.field("replayed_at", TIMESTAMP, nullable=False),
         pa.field("date", pa.date32(), nullable=False),
     ]
 )

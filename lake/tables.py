@@ -13,7 +13,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from schemas import EventKind, lake_schema
-from schemas.tables import PARTITION_COLUMNS, TIMESTAMP
+from schemas.silver_schema import PARTITION_COLUMNS, TIMESTAMP
 
 __all__ = [
     "DUPLICATES",

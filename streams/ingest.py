@@ -39,13 +39,12 @@ from maxlake.settings import Settings
 from quality import ValidationFailed, ValidationGateway, Verdict
 from schemas import EventKind, contract_for
 from schemas.results import DecodeLimits
-from schemas.tables import CONVERSION_FIELDS
+from schemas.silver_schema import CONVERSION_FIELDS, TIMESTAMP
 
 __all__ = ["IngestPipeline", "RawMessage", "log_batch", "tenant_of_topic", "unique_offsets"]
 
 logger = logging.getLogger(__name__)
 
-_TS = pa.timestamp("us", tz="UTC")
 _TOMBSTONE = (
     "the message value is null (a Kafka tombstone, not an event); ingest topics carry events "
     "only: find the client that sends deletes to this topic"
@@ -540,7 +539,7 @@ def _silver_rows(
     columns["kafka_partition"] = pc.take(offsets["partition"], idx)
     columns["kafka_offset"] = pc.take(offsets["offset"], idx)
     columns["kafka_topic_id"] = pc.take(offsets["topic_id"], idx)
-    columns["ingested_at"] = pa.array(np.full(len(idx), now.replace(tzinfo=None)), _TS)
+    columns["ingested_at"] = pa.array(np.full(len(idx), now.replace(tzinfo=None)), TIMESTAMP)
     return pa.table(columns).select(schema.names).cast(schema)
 
 

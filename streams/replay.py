@@ -47,6 +47,7 @@ from lake.tables import SILVER_PARTITIONS
 from maxlake.settings import Settings
 from quality import ValidationGateway
 from schemas import EventKind
+from schemas.silver_schema import TIMESTAMP
 from streams.ingest import IngestPipeline, RawMessage
 
 __all__ = [
@@ -110,7 +111,7 @@ def _read_quarantine(
     flt = ds.field("kind") == kind
     if since is not None:
         flt &= (ds.field("date") >= pa.scalar(since.date(), pa.date32())) & (
-            ds.field("quarantined_at") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
+            ds.field("quarantined_at") >= pa.scalar(since, TIMESTAMP)
         )
     if tenant is not None:
         flt &= ds.field("tenant") == tenant

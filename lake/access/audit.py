@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from lake.delta import DeltaStore
 from maxlake.errors import TerminalError
+from schemas.silver_schema import TIMESTAMP
 
 __all__ = ["APPEND_ONLY", "AUDIT", "AUDIT_SCHEMA", "OUTCOMES", "AuditEntry", "AuditLog"]
 
@@ -41,7 +42,7 @@ APPEND_ONLY = {"delta.appendOnly": "true"}
 AUDIT_SCHEMA = pa.schema(
     [
         pa.field("audit_id", pa.string(), nullable=False),
-        pa.field("at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("at", TIMESTAMP, nullable=False),
         pa.field("principal", pa.string()),
         pa.field("action", pa.string(), nullable=False),
         pa.field("dataset", pa.string()),

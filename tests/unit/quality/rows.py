@@ -13,7 +13,6 @@ import pyarrow as pa
 
 from schemas import EventKind, contract_for
 
-TS = pa.timestamp("us", tz="UTC")
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 TELEMETRY = contract_for(EventKind.TELEMETRY).row_schema

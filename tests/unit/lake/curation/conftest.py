@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 
 from lake.curation.job import JobInputs
-from schemas.tables import lake_schema
+from schemas.silver_schema import lake_schema
 
 __all__ = [
     "MILL_1",

@@ -7,7 +7,7 @@ import pytest
 
 from maxlake.errors import ConfigError
 from schemas import CONTRACTS, EventKind, contract_for, lake_schema
-from schemas.tables import PARTITION_COLUMNS
+from schemas.silver_schema import PARTITION_COLUMNS
 
 
 @pytest.mark.parametrize("kind", list(EventKind))

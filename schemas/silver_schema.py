@@ -1,4 +1,8 @@
-"""Arrow schemas of the lake's silver tables."""
+"""Arrow schemas of the lake's silver tables.
+
+:data:`TIMESTAMP` (microseconds, UTC) is the one timestamp type of every lake table; modules that
+build a table schema or a timestamp filter import it from here.
+"""
 
 from __future__ import annotations
 
