@@ -27,13 +27,13 @@ from obstore.exceptions import AlreadyExistsError, NotFoundError, PreconditionEr
 from obstore.store import from_url
 
 from lake.errors import LocationError
+from maxlake.locations import OBJECT_STORE_SCHEMES, is_object_store, normalize_location
 
 if TYPE_CHECKING:
     from maxlake.settings import Settings
 
 __all__ = ["OBJECT_STORE_SCHEMES", "LakeFiles", "LakeLocation"]
 
-OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "az", "abfs", "abfss")
 _CLIENT_OPTIONS = {
     "allow_http",
     "allow_invalid_certificates",
@@ -64,15 +64,10 @@ class LakeLocation:
     storage_options: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        root = str(self.root).rstrip("/") or "/"
-        if root.startswith("file://"):
-            root = root.removeprefix("file://")
-        scheme = root.split("://", 1)[0] if "://" in root else ""
-        if scheme and scheme not in OBJECT_STORE_SCHEMES:
-            raise LocationError(
-                f"lake root {root!r}: scheme {scheme!r} is not supported "
-                f"(use a local path or one of {', '.join(s + '://' for s in OBJECT_STORE_SCHEMES)})"
-            )
+        try:
+            root = normalize_location(str(self.root), what="lake root")
+        except ValueError as exc:
+            raise LocationError(str(exc)) from exc
         object.__setattr__(self, "root", root)
         object.__setattr__(self, "storage_options", dict(self.storage_options))
 
@@ -91,10 +86,25 @@ class LakeLocation:
         options = {k: v.get_secret_value() for k, v in settings.lake_storage_options.items()}
         return cls(settings.lake_root, options)
 
+    @classmethod
+    def area(cls, settings: Settings, configured: str | None, *parts: str) -> LakeLocation:
+        """A file area that may live apart from the lake (contracts, principals, curated sets).
+
+        Args:
+            settings: the lake root and its storage options.
+            configured: the area's setting (a local path or an object-store URI, reached with
+                the lake's storage options); None = ``parts`` under the lake root.
+            parts: the default folder under the lake root.
+        """
+        lake = cls.from_settings(settings)
+        if configured is None:
+            return lake.child(*parts)
+        return cls(configured, lake.storage_options)
+
     @property
     def is_local(self) -> bool:
         """Whether the root is a local folder."""
-        return "://" not in self.root
+        return not is_object_store(self.root)
 
     def uri(self, *parts: str) -> str:
         """The URI (or local path) of ``parts`` joined under the root."""

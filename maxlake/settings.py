@@ -7,15 +7,30 @@ are for a laptop: a local broker on 127.0.0.1:9092 and a lake under ``./.lake``.
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from maxlake.errors import ConfigError
+from maxlake.locations import normalize_location
 from maxlake.redact import register_secret
+
+
+def _fspath(value: object) -> object:
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def _location(value: str, info: ValidationInfo) -> str:
+    return normalize_location(value, what=f"MAXLAKE_{(info.field_name or 'location').upper()}")
+
+
+Location = Annotated[str, BeforeValidator(_fspath), AfterValidator(_location)]
+"""A local path (a :class:`~pathlib.Path` is accepted) or an object-store URI, normalised by
+:func:`maxlake.locations.normalize_location`; a bad value names its ``MAXLAKE_*`` variable."""
 
 
 class Settings(BaseSettings):
@@ -62,7 +77,9 @@ class Settings(BaseSettings):
     broker_secure: bool = Field(False, description="local broker: SASL/SCRAM and ACLs on")
 
     # Lake
-    lake_root: str = Field(".lake", description="lake root: a local path or an object-store URI")
+    lake_root: Location = Field(
+        ".lake", description="lake root: a local path or an object-store URI"
+    )
     lake_storage_options: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="object-store options of the lake root as JSON, delta-rs keys "
@@ -133,10 +150,10 @@ class Settings(BaseSettings):
     spool_dir: Path = Field(Path(".maxlake/spool"), description="store-and-forward spool directory")
 
     # Sharing between companies, access control and the dataset service
-    contracts_dir: Path | None = Field(
+    contracts_dir: Location | None = Field(
         None,
-        description="sharing contracts folder (local); None = <lake_root>/sharing/contracts, "
-        "on the lake's object store when the root is one",
+        description="sharing contracts folder: a local path or an object-store URI (reached "
+        "with the lake's storage options); None = <lake_root>/sharing/contracts",
     )
     sharing_secrets_file: Path | None = Field(
         None,
@@ -154,10 +171,10 @@ class Settings(BaseSettings):
         description="curated datasets folder (local); None = <lake_root>/curated, which needs "
         "a local lake root",
     )
-    access_dir: Path | None = Field(
+    access_dir: Location | None = Field(
         None,
-        description="principals, grants and profile tokens folder (local); None = "
-        "<lake_root>/access, on the lake's object store when the root is one",
+        description="principals, grants and profile tokens folder: a local path or an "
+        "object-store URI (reached with the lake's storage options); None = <lake_root>/access",
     )
     token: SecretStr | None = Field(None, description="principal token for `datasets pull`")
     server_host: str = Field("127.0.0.1", description="address `maxlake serve` listens on")

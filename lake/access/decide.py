@@ -49,11 +49,9 @@ class Decision:
 
 
 def access_dir(settings: Settings) -> LakeLocation:
-    """``MAXLAKE_ACCESS_DIR``, default ``<lake_root>/access`` (on the lake's object store when
-    the lake root is one)."""
-    if settings.access_dir is not None:
-        return LakeLocation.of(str(settings.access_dir))
-    return LakeLocation.from_settings(settings).child("access")
+    """``MAXLAKE_ACCESS_DIR`` (a local path or an object-store URI), default
+    ``<lake_root>/access`` (on the lake's object store when the lake root is one)."""
+    return LakeLocation.area(settings, settings.access_dir, "access")
 
 
 def check_read(

@@ -14,11 +14,9 @@ __all__ = ["contracts_dir", "keys_file", "sharing_gate"]
 
 
 def contracts_dir(settings: Settings) -> LakeLocation:
-    """``MAXLAKE_CONTRACTS_DIR``, default ``<lake_root>/sharing/contracts`` (on the lake's
-    object store when the lake root is one)."""
-    if settings.contracts_dir is not None:
-        return LakeLocation.of(str(settings.contracts_dir))
-    return LakeLocation.from_settings(settings).child("sharing", "contracts")
+    """``MAXLAKE_CONTRACTS_DIR`` (a local path or an object-store URI), default
+    ``<lake_root>/sharing/contracts`` (on the lake's object store when the lake root is one)."""
+    return LakeLocation.area(settings, settings.contracts_dir, "sharing", "contracts")
 
 
 def keys_file(settings: Settings) -> Path:

@@ -7,6 +7,10 @@ never imports a Kafka client.
 from __future__ import annotations
 
 import errno
+import re
+
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from maxlake.errors import exception_text
 
@@ -24,6 +28,12 @@ def _kafka_class(exc: BaseException) -> str | None:
 
 def describe_failure(exc: BaseException) -> str:
     """The message after ``maxlake: error:`` for ``exc``; names the cause and the next step."""
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
+        return f"{settings_problems(exc)}; fix or unset the variable"
+    if isinstance(exc, SettingsError):
+        field = re.search(r'field "(\w+)"', str(exc))
+        variable = f"MAXLAKE_{field.group(1).upper()}" if field else "a MAXLAKE_* variable"
+        return f"{variable} cannot be parsed (a JSON value is expected); fix or unset it"
     kafka = _kafka_class(exc)
     if kafka is not None:
         names = {cls.__name__ for cls in type(exc).__mro__}
@@ -48,3 +58,17 @@ def describe_failure(exc: BaseException) -> str:
     return (
         f"unexpected {type(exc).__name__}: {exc}; run again with -v for the traceback and report it"
     )
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """Each invalid setting of ``exc`` as ``MAXLAKE_<NAME>: <problem>``, joined by ``; ``.
+
+    The values themselves are not repeated (a secret may be among them); a location's own
+    message quotes its value.
+    """
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        variable = f"MAXLAKE_{str(error['loc'][0]).upper()}" if error["loc"] else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(message if message.startswith(variable) else f"{variable}: {message}")
+    return "; ".join(problems)

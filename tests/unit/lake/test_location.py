@@ -21,6 +21,7 @@ from lake.sharing import ContractError, ContractStore
 from lake.sharing.paths import contracts_dir, keys_file
 from maxlake.cli import main
 from maxlake.settings import Settings
+from tests.unit.lake.sharing.helpers import contract_toml
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -157,9 +158,7 @@ def test_principal_add_on_an_object_store_root_writes_to_the_store_only(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", s3_lake.root)
-    monkeypatch.setenv("MAXLAKE_LAKE_STORAGE_OPTIONS", json.dumps(dict(s3_lake.storage_options)))
+    _use_lake(monkeypatch, tmp_path, s3_lake.root, s3_lake)
     code = main(["access", "principal", "add", "team-a", "--kind", "model_team"])
     assert code == 0, capsys.readouterr().err
     token = capsys.readouterr().out.split()[-1]
@@ -205,3 +204,29 @@ def test_contracts_and_revocations_on_a_location(location: LakeLocation) -> None
     assert [r.reason for r in again.revocations()] == ["one", "all"]
     assert again.in_force("northwind-auto", "pm") is None
     assert [(c.id, c.version) for c in again.contracts()] == [("nw-pm", 1), ("nw-pm", 2)]
+
+
+def test_contracts_and_access_dirs_may_be_uris_beside_a_local_lake(
+    s3_lake: LakeLocation,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _use_lake(monkeypatch, tmp_path, str(tmp_path / "lake"), s3_lake)
+    monkeypatch.setenv("MAXLAKE_CONTRACTS_DIR", s3_lake.uri("shared/contracts/"))
+    monkeypatch.setenv("MAXLAKE_ACCESS_DIR", s3_lake.uri("shared/access"))
+    (tmp_path / "nw-pm.toml").write_bytes(contract_toml())
+    assert main(["contracts", "add", str(tmp_path / "nw-pm.toml")]) == 0, capsys.readouterr().err
+    assert main(["access", "principal", "add", "team-a", "--kind", "model_team"]) == 0
+    assert not (tmp_path / "lake" / "sharing" / "contracts").exists()
+    assert not (tmp_path / "lake" / "access").exists()
+    assert not (tmp_path / "s3:").exists()
+    assert ContractStore(s3_lake.child("shared", "contracts")).get("nw-pm").version == 1
+    assert AccessStore(s3_lake.child("shared", "access")).list()[0].name == "team-a"
+
+
+def _use_lake(monkeypatch: pytest.MonkeyPatch, cwd: Path, root: str, store: LakeLocation) -> None:
+    """Run commands in ``cwd`` on lake ``root`` with the storage options of ``store``."""
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", root)
+    monkeypatch.setenv("MAXLAKE_LAKE_STORAGE_OPTIONS", json.dumps(dict(store.storage_options)))

@@ -63,3 +63,37 @@ def test_kafka_security_errors_name_the_settings(tmp_path: Path) -> None:
         Settings(kafka_security_protocol="SASL_SSL").kafka_security()
     with pytest.raises(ConfigError, match="MAXLAKE_SSL_CAFILE"):
         Settings(kafka_security_protocol="SSL", ssl_cafile=tmp_path / "nope.pem").kafka_security()
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("s3://bucket/lake/contracts/", "s3://bucket/lake/contracts"),
+        ("gs://bucket/c", "gs://bucket/c"),
+        ("relative/contracts", "relative/contracts"),
+    ],
+)
+def test_contracts_and_access_dirs_are_a_path_or_a_uri(value: str, stored: str) -> None:
+    settings = Settings(contracts_dir=value, access_dir=value)
+    assert (settings.contracts_dir, settings.access_dir) == (stored, stored)
+    assert Settings(access_dir=Path("/srv/access")).access_dir == "/srv/access"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("ftp://host/contracts", "scheme 'ftp' is not supported"),
+        ("s3:/bucket/contracts", "is not a URI (write s3://bucket/prefix)"),
+        ("s3://", "names no bucket"),
+        ("", "is empty"),
+    ],
+)
+@pytest.mark.parametrize("variable", ["MAXLAKE_CONTRACTS_DIR", "MAXLAKE_ACCESS_DIR"])
+def test_a_bad_location_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert f"{variable} " in str(info.value)
+    assert problem in str(info.value)

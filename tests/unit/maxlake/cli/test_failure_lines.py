@@ -66,3 +66,13 @@ def test_read_only_commands_name_a_missing_lake_and_do_not_create_it(
     assert done.stderr.startswith(f"maxlake: error: no lake at {root}")
     assert "Traceback" not in done.stderr
     assert not root.exists()
+
+
+def test_a_bad_contracts_dir_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    done = _maxlake(tmp_path, "contracts", "list", MAXLAKE_CONTRACTS_DIR="s3:/alliance/contracts")
+    assert done.returncode == 1
+    assert done.stderr == (
+        "maxlake: error: MAXLAKE_CONTRACTS_DIR 's3:/alliance/contracts' is not a URI "
+        "(write s3://bucket/prefix); fix or unset the variable\n"
+    )
+    assert not (tmp_path / "s3:").exists()
