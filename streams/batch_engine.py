@@ -49,6 +49,7 @@ from aiokafka.errors import (
 
 from lake import BatchOutput
 from lake.lineage import Gap, record_gap
+from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams.broker_wait import start_until_reachable
@@ -82,7 +83,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.engine.settle()
         for tp in assigned:
             self.engine.pipeline().forget(tp.topic, tp.partition)
-        await self.engine.seek_past_lake(list(assigned))
+        await self.engine.position_or_retry_later(list(assigned))
         logger.info(
             "batch engine: %d partition(s) assigned, positioned from the lake", len(assigned)
         )
@@ -124,6 +125,8 @@ class BatchEngine:
         self._positions: dict[TopicPartition, int] = {}
         self._sought: dict[TopicPartition, int] = {}
         self._ready: set[TopicPartition] = set()
+        self._positioning: set[TopicPartition] = set()
+        self._unpositioned_since = 0.0
         self._out_of_range: dict[TopicPartition, int] = {}
         self.repeats_dropped = 0
 
@@ -169,6 +172,7 @@ class BatchEngine:
                 if self._out_of_range:
                     await self.settle()
                     await self._reset(consumer)
+                await self._position_unpositioned(consumer)
                 await self._follow_topics(consumer)
         finally:
             # Cancelled (SIGTERM): batches in hand are still written and committed, unless the
@@ -439,6 +443,40 @@ class BatchEngine:
         pipeline = self.pipeline()
         for kind, outputs in prepared:
             log_batch(kind, pipeline.write(outputs))
+
+    async def position_or_retry_later(self, assigned: Sequence[TopicPartition]) -> bool:
+        """:meth:`seek_past_lake`, or log why not: the run loop retries (no record is read).
+
+        The rebalance listener's errors are swallowed by the client, so a lake that cannot be
+        read at assignment (object storage down, a damaged log) would otherwise leave the
+        partitions assigned, unpositioned and silently unread for good.
+        """
+        self._positioning.update(assigned)
+        try:
+            await self.seek_past_lake(assigned)
+        except Exception as exc:
+            self._unpositioned_since = time.monotonic()
+            logger.warning(
+                "%d partition(s) not positioned: the lake could not be read (%s); nothing of "
+                "them is read until it can, retrying every %.0f s",
+                len(assigned),
+                exception_text(exc),
+                self.settings.lake_retry_max_s,
+            )
+            return False
+        finally:
+            self._positioning.difference_update(assigned)
+        return True
+
+    async def _position_unpositioned(self, consumer: AIOKafkaConsumer) -> None:
+        """Retry positioning assigned partitions the lake could not position before."""
+        waiting = consumer.assignment() - self._ready - self._positioning - set(self._out_of_range)
+        if not waiting:
+            return
+        if time.monotonic() - self._unpositioned_since < self.settings.lake_retry_max_s:
+            return
+        if await self.position_or_retry_later(sorted(waiting)):
+            logger.info("%d partition(s) positioned from the lake after a retry", len(waiting))
 
     async def seek_past_lake(self, assigned: Sequence[TopicPartition]) -> None:
         """Position each assigned partition right after what the lake holds of its lineage.

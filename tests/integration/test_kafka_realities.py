@@ -259,3 +259,37 @@ def _commit_offset(bootstrap: str, group_id: str, topic: str, offset: int) -> No
         consumer.commit({tp: OffsetAndMetadata(offset, "", -1)})
     finally:
         consumer.close()
+
+
+def test_a_lake_unreadable_at_assignment_is_retried_and_nothing_is_lost(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    """The lake decides where an assigned partition resumes. When it cannot be read at that
+    moment (here: hostile bytes in the newest commit of the validation-runs log), the worker says
+    so and reads nothing of the partition; once the log is whole again it resumes after what
+    the lake holds: no offset lost or written twice. The client swallows errors of the
+    assignment listener, so before the retry the partition stayed unread for good."""
+    env = _env(kafka_bootstrap, unique_name, tmp_path)
+    env.create_topics()
+    topic = env.settings().topic_for(TENANT, "telemetry")
+    events = _telemetry(12, 10)
+    produced = produce(env, events[:6])
+    with WorkerProcess(env, "first") as worker:
+        worker.start()
+        wait_for_lag_zero(env, [worker], produced=produced, timeout_s=240)
+        assert worker.terminate() == 0, worker.log_tail()
+
+    newest = max((env.lake_root / "ops" / "validation_runs" / "_delta_log").glob("*.json"))
+    whole = newest.read_bytes()
+    newest.write_bytes(b"\x00{not a delta action\xff\n")
+    produced += produce(env, events[6:])
+    with WorkerProcess(env, "second") as worker:
+        worker.start()
+        worker.wait_for_log("not positioned: the lake could not be read", timeout_s=240)
+        newest.write_bytes(whole)
+        wait_for_lag_zero(env, [worker], produced=produced, timeout_s=240)
+        worker.wait_for_log("positioned from the lake after a retry", timeout_s=60)
+        assert worker.terminate() == 0, worker.log_tail()
+    ledger = reconcile(env.lake_root, kafka_records(kafka_bootstrap, [topic]), topics=[topic])
+    assert ledger.ok, ledger.summary()
+    assert ledger.silver == produced
