@@ -1,13 +1,24 @@
 """The manifest as any reader outside the lake operators sees it: one redaction for every channel.
 
 The stored ``manifest.json`` keeps everything needed to rebuild and to revoke (the spec's tenant
-and plant filters, the contract ids, the revocation note). What is served over HTTP, written by
-``datasets pull`` and ``lake.curation.pull`` leaves out what names a company:
+and plant filters, the contract ids, the revocation note, per-company counts). What is served
+over HTTP, written by ``datasets pull`` and ``lake.curation.pull`` and quoted in the data card
+leaves out what names a company or shows which companies a version holds, so that two versions'
+published manifests differ only in figures (rows, hashes, label counts, linkage shares), not in
+structure:
 
-* the spec's ``tenants`` and ``plants`` filters become a count (``"<2 redacted>"``);
-* each contract is shown by its per-set opaque ``ref`` (a keyed hash of the contract id and the
-  dataset name, so two sets' refs cannot be matched either) and its version; the id and the
-  file hash are left out;
+* the spec's ``tenants`` and ``plants`` filters become a count (``"<2 redacted>"``; the spec is
+  the same for every version);
+* ``contracts`` becomes ``"<redacted>"``: a list of contracts, even of opaque ids, is one entry
+  per company, and an entry missing from the next version says that one company withdrew;
+* ``sharing`` keeps what is the same whoever contributes (enforced, purpose, group size) and the
+  disclosure report's linkage figures, not the counts of companies, excluded companies,
+  suppressed or published machine types and compared versions;
+* ``quality`` keeps the verdict and the failed blocking checks; the per-column results (a
+  "feature not all null" result per tag says which machine types have rows) are left out;
+* ``job_meta``'s per-plant or per-line split cuts (one entry per plant or line: a company's
+  shape) become ``"<redacted>"``; the source tables' row counts and the registry hash (a hash
+  of the included companies' machines) are left out;
 * a revocation note (it quotes the contract id and the revoking company's reason) becomes
   ``"a contract this version was built under was revoked"``.
 """
@@ -19,9 +30,14 @@ from typing import Any
 
 from lake.curation.manifest import Manifest
 
-__all__ = ["REVOKED_NOTE", "published_manifest", "published_manifest_bytes"]
+__all__ = ["REDACTED", "REVOKED_NOTE", "published_manifest", "published_manifest_bytes"]
 
 REVOKED_NOTE = "a contract this version was built under was revoked"
+REDACTED = "<redacted>"
+_SHARING_KEPT = ("enforced", "stage", "purpose", "min_group_size")
+_DISCLOSURE_KEPT = ("rows", "exact_share", "exact_key", "nearest_share", "tolerance")
+_QUALITY_KEPT = ("suite", "success", "failed")
+_STRUCTURE_META = ("cuts_by_plant", "cuts_by_line")
 
 
 def published_manifest(manifest: Manifest) -> dict[str, Any]:
@@ -31,12 +47,23 @@ def published_manifest(manifest: Manifest) -> dict[str, Any]:
     for key in ("tenants", "plants"):
         if key in filters:
             filters[key] = f"<{len(filters[key])} redacted>"
-    doc["contracts"] = [
-        {"ref": str(c.get("ref", "<redacted>")), "version": c.get("version")}
-        for c in doc.get("contracts", [])
-    ]
+    doc["contracts"] = REDACTED if doc.get("contracts") else []
+    sharing = doc.get("sharing")
+    if sharing is not None:
+        kept = {k: sharing[k] for k in _SHARING_KEPT if k in sharing}
+        if "disclosure" in sharing:
+            report = sharing["disclosure"]
+            kept["disclosure"] = {k: report[k] for k in _DISCLOSURE_KEPT if k in report}
+        doc["sharing"] = kept
+    doc["quality"] = {k: doc["quality"][k] for k in _QUALITY_KEPT if k in doc.get("quality", {})}
+    for key in _STRUCTURE_META:
+        if key in doc.get("job_meta", {}):
+            doc["job_meta"][key] = REDACTED
+    doc["registry_hash"] = REDACTED
+    for source in doc.get("sources", {}).values():
+        source.pop("rows", None)
     if doc.get("status_reason"):
-        doc["status_reason"] = REVOKED_NOTE if doc.get("status") == "revoked" else "<redacted>"
+        doc["status_reason"] = REVOKED_NOTE if doc.get("status") == "revoked" else REDACTED
     return doc
 
 

@@ -104,8 +104,7 @@ def test_granted_download_holds_no_raw_identifier(service: Service) -> None:
     assert "raw" not in names
     status, _, manifest_bytes = service.get("/v1/datasets/spindle", token)
     manifest = json.loads(manifest_bytes)
-    assert manifest["contracts"][0]["ref"].startswith("c_")
-    assert manifest["contracts"][0]["version"] == 1
+    assert manifest["contracts"] == "<redacted>"
     assert b"nw-pm" not in manifest_bytes
     blobs = [manifest_bytes]
     for split, rows in ((s, info["rows"]) for s, info in manifest["splits"].items()):

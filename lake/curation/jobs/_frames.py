@@ -65,23 +65,37 @@ def machine_tags(
         JobInputError: when one tag name has two units across machine types, because a
             feature column must have one unit.
     """
+    tag_units(job, tags, only)
     pairs = machines.select(*MACHINE_KEYS, "machine_type").join(
         tags.select("machine_type", "tag", "unit"), on="machine_type", how="inner"
     )
     if only is not None:
         pairs = pairs.filter(pl.col("tag").is_in(list(only)))
-    units = pairs.select("tag", "unit").unique().group_by("tag").agg(pl.col("unit").sort())
-    clash = units.filter(pl.col("unit").list.len() > 1).sort("tag")
-    if clash.height:
-        row = clash.row(0, named=True)
-        raise JobInputError(job, f"tag {row['tag']!r} has several units {row['unit']}")
     return pairs.select(*MACHINE_KEYS, "tag", "unit").sort(*MACHINE_KEYS, "tag")
 
 
-def tag_units(pairs: pl.DataFrame) -> dict[str, str]:
-    """tag -> unit, in tag order (pairs from :func:`machine_tags`)."""
-    rows = pairs.select("tag", "unit").unique().sort("tag").iter_rows()
-    return {str(tag): str(unit) for tag, unit in rows}
+def tag_units(job: str, tags: pl.DataFrame, only: Sequence[str] | None) -> dict[str, str]:
+    """tag -> unit of every tag of every registry machine type (restricted to ``only``), in
+    tag order: a job's feature columns.
+
+    Taken from the registry's tag specs, never from the machines that happen to contribute
+    rows: under sharing contracts the machines are only those of the companies included, and a
+    column set that followed them would tell a partner, from the manifest and schema alone,
+    which machine types a set holds and whose columns vanished when a company withdrew.
+
+    Raises:
+        JobInputError: when one tag name has two units across machine types, because a
+            feature column must have one unit.
+    """
+    rows = tags.select("tag", "unit")
+    if only is not None:
+        rows = rows.filter(pl.col("tag").is_in(list(only)))
+    units = rows.unique().group_by("tag").agg(pl.col("unit").sort()).sort("tag")
+    clash = units.filter(pl.col("unit").list.len() > 1)
+    if clash.height:
+        row = clash.row(0, named=True)
+        raise JobInputError(job, f"tag {row['tag']!r} has several units {row['unit']}")
+    return {str(tag): str(unit[0]) for tag, unit in units.iter_rows()}
 
 
 def readings(

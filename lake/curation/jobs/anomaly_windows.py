@@ -20,7 +20,8 @@ its ``machine_type`` (from the registry).
 
 Normalisation: mean and sample std per tag over the observed (not filled) values of the train
 split only, applied to every split as ``<tag>__z`` (null where the std is null or 0), and
-returned as ``files["normalization.json"]``.
+returned as ``files["normalization.json"]``, which lists every feature tag (a tag without train
+values has null mean and std and count 0), so its keys do not depend on who contributed.
 """
 
 from __future__ import annotations
@@ -116,20 +117,24 @@ def anomaly_windows(inputs: JobInputs) -> JobOutput:
     """Build the anomaly window splits (see the module docstring for the contract)."""
     params = AnomalyWindowsParams.parse(inputs.params)
     pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
-    units = tag_units(pairs)
+    units = tag_units(JOB, inputs.tags, params.tags)
     long = _resampled(inputs.telemetry, pairs, params)
     long = _sequenced(long, params)
     long, meta = _assign_split(long, params)
     stats = _train_stats(long)
     rows = with_machine_type(_wide(long, stats, list(units)), inputs.machines, len(_ROW_KEYS))
+    observed = {
+        tag: {"mean": mean, "std": std, "count": count}
+        for tag, mean, std, count in stats.iter_rows()
+    }
     document = {
         "job": JOB,
         "rate_us": params.rate_us,
         "split": "train",
         "ddof": 1,
         "tags": {
-            tag: {"mean": mean, "std": std, "count": count, "unit": units[tag]}
-            for tag, mean, std, count in stats.iter_rows()
+            tag: {"mean": None, "std": None, "count": 0, "unit": unit, **observed.get(tag, {})}
+            for tag, unit in units.items()
         },
     }
     return JobOutput(

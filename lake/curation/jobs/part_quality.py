@@ -113,7 +113,7 @@ def part_quality(inputs: JobInputs) -> JobOutput:
     """Build the part quality splits (see the module docstring for the contract)."""
     params = PartQualityParams.parse(inputs.params)
     pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
-    units = tag_units(pairs)
+    units = tag_units(JOB, inputs.tags, params.tags)
     parts = (
         inputs.inspections.select(
             *KEYS, *_CONTEXT, "machines", "result", pl.col("defect_codes").list.first()

@@ -161,7 +161,7 @@ def predictive_maintenance(inputs: JobInputs) -> JobOutput:
     """Build the predictive maintenance splits (see the module docstring for the contract)."""
     params = PredictiveMaintenanceParams.parse(inputs.params)
     pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
-    units = tag_units(pairs)
+    units = tag_units(JOB, inputs.tags, params.tags)
     stats = _window_stats(inputs.telemetry, pairs, params)
     data_end = stats.select(pl.col("last_time").max()).item()
     grid = _grid(stats, params.window_us)

@@ -147,7 +147,7 @@ def remaining_useful_life(inputs: JobInputs) -> JobOutput:
     running = pl.col("line").is_in(list(params.running_lines))
     units = {
         tag: unit
-        for tag, unit in tag_units(pairs).items()
+        for tag, unit in tag_units(JOB, inputs.tags, params.tags).items()
         if tag in wide.columns
         and wide.filter(~running).select(pl.col(tag).drop_nulls().n_unique()).item()
         >= params.min_distinct

@@ -1,0 +1,144 @@
+"""A partner reads the metadata of two versions of a set, one company withdraws in between.
+
+Everything a partner can fetch without downloading a split — the published manifest, the data
+card, the Delta Sharing ``metaData`` line (schema) of every split — must not say which machine
+types a set holds or that a company left: the two versions' documents may differ in figures
+(rows, hashes, label counts, version numbers), not in a single word. Built with the real
+predictive-maintenance job, whose feature columns are one group per registry tag.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lake import DeltaStore, silver_schema, silver_table
+from lake.curation import Manifest, build_dataset, curated_root, parse_spec
+from lake.curation.card import stored_card
+from lake.curation.published import published_manifest_bytes
+from lake.tables import SILVER_PARTITIONS
+from maxlake.server.deltasharing.actions import metadata_line
+from maxlake.server.deltasharing.schema import schema_string
+from tests.unit.lake.curation.test_build_helpers import T0, TENANT, registry, seeded_lake
+from tests.unit.lake.sharing.helpers import Sharing
+
+STEEL = "ironbridge-steel"
+"""The packaged registry's only company with ``rolling_stand`` machines."""
+_FIGURES = re.compile(r"[0-9a-f]{64}|\d+(\.\d+)?(e-?\d+)?")
+
+
+def _steel_telemetry(store: DeltaStore) -> None:
+    """Eight roll-force readings of each of two rolling stands, every 6 h of two days."""
+    rows = [
+        {
+            "event_id": f"steel-{machine}-{i}",
+            "schema_version": 1,
+            "tenant": STEEL,
+            "plant": "duisburg",
+            "line": "hsm-1",
+            "machine": machine,
+            "event_time": T0 + timedelta(hours=6 * i),
+            "sent_time": None,
+            "date": (T0 + timedelta(hours=6 * i)).date(),
+            "kafka_topic": f"maxlake.{STEEL}.telemetry",
+            "kafka_partition": 0,
+            "kafka_offset": n * 8 + i,
+            "ingested_at": T0 + timedelta(hours=6 * i),
+            "reading_index": 0,
+            "tag": "roll_force",
+            "value": 18_000.0 + 100 * i + n,
+            "unit": "kN",
+            "quality": "GOOD",
+        }
+        for n, machine in enumerate(("f1", "f2"))
+        for i in range(8)
+    ]
+    table = pa.Table.from_pylist(rows, schema=silver_schema("telemetry"))
+    store.append(silver_table("telemetry"), table, partition_by=SILVER_PARTITIONS, txns={})
+
+
+def _contract(cid: str, tenant: str) -> bytes:
+    return (
+        f'id = "{cid}"\ntenant = "{tenant}"\npurposes = ["predictive-maintenance-*"]\n'
+        '[share]\nkinds = ["telemetry"]\n[deidentify]\nsuppress_rare = false\n'
+        "max_linkable_share = 1.0\n"
+    ).encode()
+
+
+def _build(store: DeltaStore, sharing: Sharing) -> Manifest:
+    spec = parse_spec(
+        {
+            "name": "pm",
+            "description": "6-hour spindle and roll statistics",
+            "purpose": "predictive-maintenance-research",
+            "job": {
+                "name": "predictive_maintenance",
+                "window": "6h",
+                "horizon_h": 6,
+                "drop_unobserved_horizon": False,
+            },
+        }
+    )
+    return build_dataset(
+        store, spec, registry=registry(), sharing=sharing.gate, allow_failed_quality=True
+    )
+
+
+def _seen_by_partner(store: DeltaStore, manifest: Manifest) -> dict[str, str]:
+    """Every metadata document of ``manifest``'s version a partner can fetch, by name."""
+    folder = curated_root(store.root) / manifest.name / f"v{manifest.version}"
+    seen = {
+        "manifest": published_manifest_bytes(manifest).decode(),
+        "card": stored_card(folder, manifest).decode(),
+    }
+    for split, info in manifest.splits.items():
+        line: dict[str, Any] = metadata_line(
+            manifest,
+            split,
+            table_id="t",
+            schema_string=schema_string(pq.read_schema(folder / info.file)),
+            size=0,
+            with_version=False,
+        )
+        seen[f"metaData {split}"] = json.dumps(line, sort_keys=True)
+    return seen
+
+
+def _words(text: str) -> str:
+    """``text`` with every figure (number, sha256) replaced by ``#``."""
+    return _FIGURES.sub("#", text)
+
+
+def test_a_withdrawal_and_the_machine_types_are_not_in_anything_a_partner_fetches(
+    tmp_path: Path,
+) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    _steel_telemetry(store)
+    sharing = Sharing(tmp_path, min_group_size=1)
+    sharing.add(_contract("nw-pm", TENANT))
+    sharing.add(_contract("steel-pm", STEEL))
+
+    both = _build(store, sharing)
+    before = _seen_by_partner(store, both)
+    sharing.store.revoke("steel-pm", reason="ironbridge-steel leaves the consortium")
+    alone = _build(store, sharing)
+    after = _seen_by_partner(store, alone)
+
+    assert both.sharing is not None
+    assert alone.sharing is not None
+    assert (both.sharing["tenants"], alone.sharing["tenants"]) == (2, 1), "no withdrawal built"
+    assert alone.rows < both.rows
+    assert before.keys() == after.keys()
+    for name, text in before.items():
+        assert _words(text) == _words(after[name]), f"the {name} changed in words"
+        for machine_type in registry().machine_types:
+            assert machine_type not in text, f"{machine_type} named in the {name}"
+    every_tag = {t.tag for mt in registry().machine_types.values() for t in mt.tags}
+    published_tags = {f["name"].split("__")[0] for f in alone.features} - {"machine_type"}
+    assert published_tags == every_tag, "the feature columns follow the contributors"
