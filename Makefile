@@ -41,15 +41,16 @@ typecheck: $(STAMP) ## mypy --strict
 
 # Tests run in PYTEST_WORKERS processes, one test file per process at a time (module fixtures
 # such as a broker or a server are built once): most integration time is spent waiting on brokers.
+# Files start in collection order, longest first (tests/conftest.py).
 PYTEST_WORKERS ?= 3
 test: $(STAMP) $(KAFKA_JARS) browser lint typecheck ## lint, typecheck, unit and integration tests
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-unit: $(STAMP) ## unit tests only (no broker)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile tests/unit
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/unit
 
 test-integration: $(STAMP) $(KAFKA_JARS) browser ## integration tests against a throwaway real broker
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile tests/integration
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/integration
 
 # --- headless Chromium for tests/integration/test_status_page.py (Debian's chromium package) ---
 # Installs only when `chromium` is missing; as root (CI) or through `sudo -n` (never prompts).

@@ -9,6 +9,37 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 pytest_plugins = ["tests.s3_server"]
 
+LONGEST_FILES = (
+    "test_ingest_failures.py",
+    "test_s3_scale.py",
+    "test_kafka_realities.py",
+    "test_new_user.py",
+    "test_lake_unwritable.py",
+    "test_ingest_crash.py",
+    "test_kafka_tls.py",
+    "test_exactly_once.py",
+    "test_serve.py",
+    "test_ingest_poison.py",
+)
+"""Files that took longest (2026-11-30 runs), started first; a stale entry only costs time."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the longest test files first, then other slow ones, then the rest.
+
+    ``make test`` runs one file per xdist worker at a time (``--dist loadfile``) in collection
+    order (``--no-loadscope-reorder``): a long file started last would set the wall time.
+    """
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        if name in LONGEST_FILES:
+            return LONGEST_FILES.index(name)
+        return len(LONGEST_FILES) + (0 if item.get_closest_marker("slow") else 1)
+
+    items.sort(key=rank)
+
+
 REALDATA_ENV = "MAXLAKE_REALDATA_DIR"
 """Where the public reference data lives; default ``../shared/realdata`` beside the repo."""
 
