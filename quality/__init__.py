@@ -2,13 +2,10 @@
 gateway the ingest worker calls once per micro-batch.
 
 Great Expectations itself is imported lazily (it takes seconds) when the first
-:class:`ValidationGateway` is built. Its usage analytics are switched off before that import
-unless ``GX_ANALYTICS_ENABLED`` is set explicitly.
+:class:`ValidationGateway` is built, through the process's one GX runtime
+(:mod:`lake.gx_runtime`), which switches usage analytics off unless ``GX_ANALYTICS_ENABLED`` is
+set explicitly.
 """
-
-import os
-
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from quality.errors import RowsSchemaError, SuiteError, ValidationFailed
 from quality.gateway import BatchCheck, ValidationGateway, Verdict

@@ -1,20 +1,12 @@
-"""The one place that talks to Great Expectations.
+"""Great Expectations for suite files: builds a GX suite from a :class:`SuiteSpec` and runs it
+with row positions for every failing row-level expectation.
 
-GX takes seconds to import and its context must not be rebuilt or have names re-added
-(GX #10269), so the context, the pandas data source, the dataframe asset and the batch
-definition are created once per process, on first use, and shared by every gateway. Suites are
-plain ``ExpectationSuite`` objects that are not registered with the context, so several
-gateways (different registries, different suite files) can coexist in one process.
-
-Each expectation carries its suite entry name in ``meta["maxlake_name"]``; results are mapped
-back by that name because GX does not return them in suite order.
+The GX runtime itself (lazy import, analytics and progress bars off, one context per process,
+the lock) is :mod:`lake.gx_runtime`, shared with the output checks of curated datasets.
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,11 +15,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from maxlake.errors import ConfigError
+from lake.gx_runtime import NAME_KEY, named_suite, runtime, validate
 from quality.errors import SuiteError, ValidationFailed
 from quality.suites import ExpectationSpec, SuiteSpec, resolve_placeholders
 
-__all__ = ["RESULT_FORMAT", "GxRuntime", "Outcome", "build_suite", "run_suite", "runtime"]
+__all__ = ["RESULT_FORMAT", "Outcome", "build_suite", "run_suite"]
 
 RESULT_FORMAT: Mapping[str, Any] = {
     "result_format": "COMPLETE",
@@ -36,19 +28,6 @@ RESULT_FORMAT: Mapping[str, Any] = {
     "return_unexpected_index_query": False,
 }
 """Passed at run time: GX ignores ``result_format`` set on expectations (GX #10316)."""
-
-NAME_KEY = "maxlake_name"
-_DATASOURCE, _ASSET, _BATCH = "maxlake", "rows", "whole_batch"
-
-
-@dataclass(frozen=True, slots=True)
-class GxRuntime:
-    """The process-wide GX objects; ``lock`` serialises validations (GX is not thread-safe)."""
-
-    gx: Any
-    context: Any
-    batch_definition: Any
-    lock: threading.Lock
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,32 +47,6 @@ class Outcome:
     observed_value: Any
 
 
-_CREATE_LOCK = threading.Lock()
-
-
-def runtime() -> GxRuntime:
-    """The process-wide GX runtime, created on the first call (imports GX: seconds)."""
-    with _CREATE_LOCK:
-        return _create_runtime()
-
-
-@functools.cache
-def _create_runtime() -> GxRuntime:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    try:
-        import great_expectations as gx  # noqa: PLC0415 - lazy: GX takes seconds to import
-        from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: PLC0415 - lazy: GX takes seconds to import
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise ConfigError(
-            "great-expectations is not installed: pip install 'great-expectations>=1.24'"
-        ) from exc
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    asset = context.data_sources.add_pandas(_DATASOURCE).add_dataframe_asset(_ASSET)
-    batch_definition = asset.add_batch_definition_whole_dataframe(_BATCH)
-    return GxRuntime(gx, context, batch_definition, threading.Lock())
-
-
 def build_suite(spec: SuiteSpec, placeholders: Mapping[str, list[str]]) -> Any:
     """A GX ``ExpectationSuite`` for ``spec`` with registry placeholders resolved.
 
@@ -101,28 +54,25 @@ def build_suite(spec: SuiteSpec, placeholders: Mapping[str, list[str]]) -> Any:
         SuiteError: naming the file and entry for an unknown GX class, a class that does not
             fit the entry's level, or arguments GX rejects.
     """
-    gx = runtime().gx
-    suite = gx.ExpectationSuite(name=spec.suite_name, meta={"suite_version": spec.suite_version})
+    named = []
     for entry in spec.expectations:
         cls = _expectation_class(spec, entry)
         kwargs = resolve_placeholders(entry, placeholders, path=str(spec.path))
-        meta = {**kwargs.pop("meta", {}), NAME_KEY: entry.name}
+        meta = kwargs.pop("meta", {})
         try:
-            expectation = cls(**kwargs, meta=meta)
+            named.append((entry.name, cls(**kwargs, meta=meta)))
         except Exception as exc:
             raise SuiteError(
                 str(spec.path),
                 f"expectation {entry.name!r}",
                 f"invalid kwargs for {cls.__name__}: {exc}",
             ) from exc
-        suite.add_expectation(expectation)
-    return suite
+    return named_suite(spec.suite_name, named, meta={"suite_version": spec.suite_version})
 
 
 def _expectation_class(spec: SuiteSpec, entry: ExpectationSpec) -> type[Any]:
-    import great_expectations.expectations as gxe  # noqa: PLC0415 - lazy: GX takes seconds to import
-    from great_expectations.expectations import expectation as base  # noqa: PLC0415 - lazy: GX takes seconds to import
-
+    gxe = runtime().expectations
+    base = gxe.expectation
     where = (str(spec.path), f"expectation {entry.name!r}")
     cls = getattr(gxe, entry.expectation, None)
     if not isinstance(cls, type) or not issubclass(cls, base.Expectation):
@@ -154,12 +104,8 @@ def run_suite(suite: Any, frame: pd.DataFrame, *, kind: str) -> dict[str, Outcom
             row-level expectation. The caller wraps any other exception the same way.
     """
     n = len(frame)
-    rt = runtime()
-    with rt.lock:
-        batch = rt.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(suite, result_format=dict(RESULT_FORMAT))
     outcomes: dict[str, Outcome] = {}
-    for r in result.results:
+    for r in validate(suite, frame, result_format=RESULT_FORMAT):
         name = (r.expectation_config.meta or {}).get(NAME_KEY)
         problem = _raised(r.exception_info)
         if problem is not None:

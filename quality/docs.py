@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from lake import DeltaStore, LakeLocation, quarantine_table, silver_table
+from lake.gx_runtime import runtime
 from quality import _gx
 from quality.enrich import RegistryIndex, derive_columns
 from quality.suites import SuiteSpec, load_suites
@@ -102,7 +103,7 @@ def build_data_docs(
     registry = registry or load_registry()
     index = RegistryIndex(registry)
     specs = load_suites(suites_dir)
-    gx = _gx.runtime().gx
+    gx = runtime().gx
     from great_expectations.checkpoint.actions import UpdateDataDocsAction  # noqa: PLC0415 - lazy: GX takes seconds to import
 
     out_dir = out_dir.resolve()

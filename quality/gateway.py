@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from lake.gx_runtime import runtime
 from quality import _gx
 from quality.enrich import DERIVED_COLUMNS, RegistryIndex, derive_columns, raw_columns_needed
 from quality.errors import RowsSchemaError, SuiteError, ValidationFailed
@@ -132,7 +133,7 @@ class ValidationGateway:
         version, current = (
             (None, registry) if isinstance(registry, Registry) else registry.snapshot()
         )
-        self._runtime = _gx.runtime()
+        self._runtime = runtime()
         self._specs = load_suites(suites_dir)
         self._use(version, current)
 

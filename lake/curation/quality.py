@@ -1,10 +1,8 @@
 """Output checks of a built dataset, run with Great Expectations.
 
-The lake cannot import the ``quality`` package (dependency direction: streams -> quality ->
-lake), so this module runs its own small GX suite. GX is imported on first use only (seconds),
-with analytics and progress bars off, and the ephemeral context, pandas data source and batch
-definition are built once per process under names of their own, so they coexist with the
-ingest gateway's.
+The suite is built in code from the job's declared keys, labels and features and runs on the
+process's one GX runtime (:mod:`lake.gx_runtime`, shared with ingest validation; GX is imported
+on first use only).
 
 Checks on keys, labels and the row count are *blocking*: a dataset that fails one is not
 published. The label checks come from each job's declared label contracts
@@ -20,9 +18,6 @@ in two splits — leakage between train and test — fails the uniqueness check.
 
 from __future__ import annotations
 
-import functools
-import os
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,14 +25,12 @@ from typing import Any
 import polars as pl
 
 from lake.curation.job import LabelContract
-from maxlake.errors import ConfigError
+from lake.gx_runtime import NAME_KEY, named_suite, runtime, validate
 
 __all__ = ["SUITE_NAME", "ExpectationResult", "QualityReport", "check_output"]
 
 SUITE_NAME = "maxlake.curated_output"
 SPLIT_COLUMN = "_split"
-_NAME_KEY = "maxlake_name"
-_LOCK = threading.Lock()
 _ADVISORY = ("feature_not_all_null:", "label_balance:")
 
 
@@ -97,33 +90,6 @@ class QualityReport:
         }
 
 
-@dataclass(frozen=True)
-class _Runtime:
-    gx: Any
-    gxe: Any
-    batch_definition: Any
-
-
-@functools.cache
-def _runtime() -> _Runtime:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    try:
-        import great_expectations as gx  # noqa: PLC0415 - lazy: GX takes seconds to import
-        import great_expectations.expectations as gxe  # noqa: PLC0415 - lazy: GX takes seconds to import
-        from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: PLC0415 - lazy: GX takes seconds to import
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise ConfigError(
-            "great-expectations is not installed: pip install 'great-expectations>=1.24'"
-        ) from exc
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_pandas("maxlake_curated")
-    batch_definition = source.add_dataframe_asset("dataset").add_batch_definition_whole_dataframe(
-        "all_splits"
-    )
-    return _Runtime(gx, gxe, batch_definition)
-
-
 def check_output(
     splits: Mapping[str, pl.DataFrame],
     *,
@@ -159,18 +125,13 @@ def check_output(
         for c in labels
         if c.null_splits and not c.nullable
     )
-    rt = _runtime()
-    suite = rt.gx.ExpectationSuite(name=SUITE_NAME)
-    for name, expectation in _expectations(rt.gxe, key_columns, labels, feature_columns):
-        expectation.meta = {_NAME_KEY: name}
-        suite.add_expectation(expectation)
-    with _LOCK:
-        batch = rt.batch_definition.get_batch(batch_parameters={"dataframe": frame.to_pandas()})
-        outcome = batch.validate(suite, result_format={"result_format": "SUMMARY"})
-    by_name = {(r.expectation_config.meta or {}).get(_NAME_KEY): r for r in outcome.results}
+    gxe = runtime().expectations
+    suite = named_suite(SUITE_NAME, _expectations(gxe, key_columns, labels, feature_columns))
+    outcome = validate(suite, frame.to_pandas(), result_format={"result_format": "SUMMARY"})
+    by_name = {(r.expectation_config.meta or {}).get(NAME_KEY): r for r in outcome}
     results = []
     for exp in suite.expectations:
-        name = exp.meta[_NAME_KEY]
+        name = exp.meta[NAME_KEY]
         r = by_name[name]
         res = r.result or {}
         count = res.get("unexpected_count")

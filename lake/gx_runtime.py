@@ -1,0 +1,111 @@
+"""The one Great Expectations runtime of the process, shared by every validation.
+
+Ingest validation (:mod:`quality`, suites from suite files) and the output checks of curated
+datasets (:mod:`lake.curation.quality`) both run here; it sits in ``lake`` because ``lake`` may
+not import ``quality`` (packages depend downward) while ``quality`` may import ``lake``.
+
+GX takes seconds to import and its context must not be rebuilt or have names re-added
+(GX #10269), so on first use this module sets ``GX_ANALYTICS_ENABLED=false`` (unless the
+environment already sets it), imports GX, turns progress bars off and builds one ephemeral
+context, pandas data source, dataframe asset and whole-dataframe batch definition. Suites are
+plain ``ExpectationSuite`` objects that are not registered with the context, so any number of
+them coexist. Validations are serialised by one lock (GX is not thread-safe).
+
+Each expectation carries its name in ``meta["maxlake_name"]`` (:data:`NAME_KEY`); results are
+mapped back by that name because GX does not return them in suite order.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from maxlake.errors import ConfigError
+
+__all__ = ["NAME_KEY", "GxRuntime", "named_suite", "runtime", "validate"]
+
+NAME_KEY = "maxlake_name"
+_DATASOURCE, _ASSET, _BATCH = "maxlake", "rows", "whole_batch"
+
+
+@dataclass(frozen=True, slots=True)
+class GxRuntime:
+    """The process-wide GX objects.
+
+    Attributes:
+        gx: the ``great_expectations`` module.
+        expectations: the ``great_expectations.expectations`` module (expectation classes).
+        context: the ephemeral data context (do not add names to it).
+        batch_definition: whole-dataframe batch definition of the pandas asset.
+        lock: serialises validations.
+    """
+
+    gx: Any
+    expectations: Any
+    context: Any
+    batch_definition: Any
+    lock: threading.Lock
+
+
+_CREATE_LOCK = threading.Lock()
+
+
+def runtime() -> GxRuntime:
+    """The process-wide GX runtime, created on the first call (imports GX: seconds).
+
+    Raises:
+        ConfigError: great-expectations is not installed.
+    """
+    with _CREATE_LOCK:
+        return _create_runtime()
+
+
+@functools.cache
+def _create_runtime() -> GxRuntime:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    try:
+        import great_expectations as gx  # noqa: PLC0415 - lazy: GX takes seconds to import
+        import great_expectations.expectations as gxe  # noqa: PLC0415 - lazy: GX takes seconds to import
+        from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: PLC0415 - lazy: GX takes seconds to import
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ConfigError(
+            "great-expectations is not installed: pip install 'great-expectations>=1.24'"
+        ) from exc
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    asset = context.data_sources.add_pandas(_DATASOURCE).add_dataframe_asset(_ASSET)
+    batch_definition = asset.add_batch_definition_whole_dataframe(_BATCH)
+    return GxRuntime(gx, gxe, context, batch_definition, threading.Lock())
+
+
+def named_suite(
+    name: str, expectations: Iterable[tuple[str, Any]], *, meta: Mapping[str, Any] | None = None
+) -> Any:
+    """A GX ``ExpectationSuite`` called ``name`` holding ``(entry name, expectation)`` pairs in
+    order, each expectation's ``meta`` extended with :data:`NAME_KEY` = its entry name."""
+    suite = runtime().gx.ExpectationSuite(name=name, meta=dict(meta or {}))
+    for entry, expectation in expectations:
+        expectation.meta = {**(expectation.meta or {}), NAME_KEY: entry}
+        suite.add_expectation(expectation)
+    return suite
+
+
+def validate(suite: Any, frame: pd.DataFrame, *, result_format: Mapping[str, Any]) -> list[Any]:
+    """Validate ``frame`` against ``suite`` on the shared batch definition, under the lock.
+
+    ``result_format`` is passed at run time because GX ignores one set on expectations
+    (GX #10316). Returns GX's per-expectation results (``ExpectationValidationResult``, in GX's
+    order; each ``expectation_config.meta`` holds :data:`NAME_KEY`). GX's own exceptions pass
+    through: the caller wraps them in its package's error.
+    """
+    rt = runtime()
+    with rt.lock:
+        batch = rt.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(suite, result_format=dict(result_format))
+    return list(result.results)

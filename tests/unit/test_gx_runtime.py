@@ -1,0 +1,45 @@
+"""One Great Expectations runtime per process, used by ingest validation and curated checks."""
+
+from __future__ import annotations
+
+import pandas as pd
+import polars as pl
+
+from lake.curation import LabelContract, check_output
+from lake.gx_runtime import NAME_KEY, named_suite, runtime, validate
+from quality import ValidationGateway
+from schemas import load_registry
+from tests.unit.quality.rows import telemetry
+
+
+def test_ingest_validation_and_curated_checks_share_one_context() -> None:
+    gateway = ValidationGateway(load_registry())
+    gateway.validate("telemetry", telemetry({}, {"value": -1.0}))
+    report = check_output(
+        {"train": pl.DataFrame({"part": ["p1", "p2"], "x": [1.0, 2.0], "y": [0, 1]})},
+        key_columns=["part"],
+        labels=[LabelContract("y")],
+        feature_columns=["x"],
+    )
+    assert report.success, report.failed
+    context = runtime().context
+    assert gateway.gx_context is context
+    assert [ds.name for ds in context.data_sources.all().values()] == ["maxlake"]
+
+
+def test_results_come_back_by_entry_name() -> None:
+    gxe = runtime().expectations
+    suite = named_suite(
+        "t",
+        [
+            ("x_not_null", gxe.ExpectColumnValuesToNotBeNull(column="x")),
+            ("rows", gxe.ExpectTableRowCountToBeBetween(min_value=1)),
+        ],
+    )
+    results = validate(
+        suite, pd.DataFrame({"x": [1.0, None]}), result_format={"result_format": "SUMMARY"}
+    )
+    assert {r.expectation_config.meta[NAME_KEY]: r.success for r in results} == {
+        "x_not_null": False,
+        "rows": True,
+    }
