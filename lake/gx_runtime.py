@@ -1,8 +1,9 @@
 """The one Great Expectations runtime of the process, shared by every validation.
 
 Ingest validation (:mod:`quality`, suites from suite files) and the output checks of curated
-datasets (:mod:`lake.curation.quality`) both run here; it sits in ``lake`` because ``lake`` may
-not import ``quality`` (packages depend downward) while ``quality`` may import ``lake``.
+datasets (:mod:`lake.curation.output_checks`) both run here; it sits in ``lake`` because
+``lake`` may not import ``quality`` (packages depend downward) while ``quality`` may import
+``lake``.
 
 GX takes seconds to import and its context must not be rebuilt or have names re-added
 (GX #10269), so on first use this module sets ``GX_ANALYTICS_ENABLED=false`` (unless the

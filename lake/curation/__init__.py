@@ -24,7 +24,7 @@ from lake.curation.errors import (
 )
 from lake.curation.job import FeatureInfo, Job, JobInputs, JobOutput, LabelContract
 from lake.curation.manifest import Manifest, SourceInfo, SplitInfo
-from lake.curation.quality import QualityReport, check_output
+from lake.curation.output_checks import QualityReport, check_output
 from lake.curation.revoke import mark_revoked, revoke_contract, revoked_contracts_of
 from lake.curation.spec import DatasetSpec, Filters, load_spec, parse_spec, spec_hash
 from lake.curation.summary import one_line, summary_lines

@@ -45,8 +45,8 @@ from lake.curation.manifest import (
     frame_sha256,
     label_distribution,
 )
+from lake.curation.output_checks import check_output
 from lake.curation.plugins import resolve_job
-from lake.curation.quality import check_output
 from lake.curation.spec import NAME_PATTERN, DatasetSpec, Filters, spec_hash
 from lake.delta import DeltaStore
 from lake.location import LakeLocation

@@ -6,7 +6,7 @@ import polars as pl
 
 from lake.curation import LabelContract, check_output
 from lake.curation.jobs.part_quality import LABEL_CONTRACTS
-from lake.curation.quality import QualityReport
+from lake.curation.output_checks import QualityReport
 
 
 def _check(frame: pl.DataFrame, *labels: LabelContract) -> QualityReport:
