@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from lake.delta import DeltaStore, app_id
 from lake.tables import RUNS
-from schemas.silver_schema import TIMESTAMP
+from schemas.silver import TIMESTAMP
 
 __all__ = [
     "GAPS",

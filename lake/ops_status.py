@@ -28,7 +28,7 @@ from lake.lineage import gap_records, lineage_records
 from lake.maintenance import discover_tables, table_status
 from lake.tables import RUNS, quarantine_table
 from schemas import EventKind
-from schemas.silver_schema import TIMESTAMP
+from schemas.silver import TIMESTAMP
 
 __all__ = ["offset_events", "quality_window", "runs_history", "table_health"]
 

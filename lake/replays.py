@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from lake.delta import DeltaStore
-from schemas.silver_schema import TIMESTAMP
+from schemas.silver import TIMESTAMP
 
 __all__ = ["FINAL_OUTCOMES", "OUTCOMES", "REPLAYS", "REPLAYS_SCHEMA", "replay_records"]
 

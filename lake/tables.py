@@ -1,6 +1,6 @@
 """Names, schemas and partitioning of every table the ingest path writes.
 
-``silver/<kind>`` holds valid typed rows (schema from :func:`schemas.lake_schema`);
+``silver/<kind>`` holds valid typed rows (schema :func:`schemas.silver_schema`, re-exported here);
 ``quarantine/<kind>`` every rejected message with its raw bytes, all its reasons and its Kafka
 coordinates; ``ops/duplicates`` every resent event that was not written again; and
 ``ops/validation_runs`` one row per micro-batch with its counts, so the accounting invariant
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from schemas import EventKind, lake_schema
-from schemas.silver_schema import PARTITION_COLUMNS, TIMESTAMP
+from schemas import EventKind, silver_schema
+from schemas.silver import PARTITION_COLUMNS, TIMESTAMP
 
 __all__ = [
     "DUPLICATES",
@@ -43,11 +43,6 @@ def silver_table(kind: EventKind | str) -> str:
 def quarantine_table(kind: EventKind | str) -> str:
     """Table name of the rejected messages of ``kind``."""
     return f"quarantine/{EventKind(kind).value}"
-
-
-def silver_schema(kind: EventKind | str) -> pa.Schema:
-    """Arrow schema of ``silver/<kind>``."""
-    return lake_schema(kind)
 
 
 QUARANTINE_SCHEMA = pa.schema(

@@ -4,7 +4,7 @@ The decoder turns micro-batches of raw Kafka message values into typed silver ro
 one :class:`Rejection` per bad message; :func:`contract_for` picks the contract of a kind.
 This package exports what users of maxlake need; the registry's parts (``Tenant``,
 ``Machine``, ``TagSpec``...), the id patterns and the decoder's plumbing live in the
-submodules (:mod:`schemas.registry`, :mod:`schemas.kinds`, :mod:`schemas.silver_schema`,
+submodules (:mod:`schemas.registry`, :mod:`schemas.kinds`, :mod:`schemas.silver`,
 :mod:`schemas.results`, :mod:`schemas.event_contract`).
 """
 
@@ -15,7 +15,7 @@ from schemas.json_schema import published_dir
 from schemas.kinds import EventKind, RejectReason
 from schemas.registry import Registry, load_registry, parse_registry, registry_json_schema
 from schemas.results import DecodeResult, Rejection
-from schemas.silver_schema import lake_schema
+from schemas.silver import silver_schema
 
 __all__ = [
     "CONTRACTS",
@@ -31,9 +31,9 @@ __all__ = [
     "check_compatibility",
     "contract_for",
     "export_json_schemas",
-    "lake_schema",
     "load_registry",
     "parse_registry",
     "published_dir",
     "registry_json_schema",
+    "silver_schema",
 ]

@@ -39,7 +39,7 @@ from maxlake.settings import Settings
 from quality import ValidationFailed, ValidationGateway, Verdict
 from schemas import EventKind, contract_for
 from schemas.results import DecodeLimits
-from schemas.silver_schema import CONVERSION_FIELDS, TIMESTAMP
+from schemas.silver import CONVERSION_FIELDS, TIMESTAMP
 
 __all__ = ["IngestPipeline", "RawMessage", "log_batch", "tenant_of_topic", "unique_offsets"]
 

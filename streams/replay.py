@@ -47,7 +47,7 @@ from lake.tables import SILVER_PARTITIONS
 from maxlake.settings import Settings
 from quality import ValidationGateway
 from schemas import EventKind
-from schemas.silver_schema import TIMESTAMP
+from schemas.silver import TIMESTAMP
 from streams.ingest import IngestPipeline, RawMessage
 
 __all__ = [

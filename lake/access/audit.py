@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from lake.delta import DeltaStore
 from maxlake.errors import TerminalError
-from schemas.silver_schema import TIMESTAMP
+from schemas.silver import TIMESTAMP
 
 __all__ = ["APPEND_ONLY", "AUDIT", "AUDIT_SCHEMA", "OUTCOMES", "AuditEntry", "AuditLog"]
 

@@ -52,7 +52,7 @@ from pydantic import (
 
 from lake.sharing.errors import ContractError
 from maxlake.errors import validation_location
-from schemas import EventKind, lake_schema
+from schemas import EventKind, silver_schema
 from schemas.kinds import TENANT_ID_PATTERN
 
 __all__ = [
@@ -118,7 +118,7 @@ class ShareSection(_Section):
             kind, _, name = column.partition(".")
             if kind not in valid_kinds:
                 raise ValueError(f"{column!r}: write kind.column (kinds: {', '.join(valid_kinds)})")
-            names = [n for n in lake_schema(kind).names if n not in _STRUCTURAL]
+            names = [n for n in silver_schema(kind).names if n not in _STRUCTURAL]
             if name not in names:
                 raise ValueError(
                     f"{column!r}: {kind} has no such sharable column (valid: {', '.join(names)})"

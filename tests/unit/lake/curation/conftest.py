@@ -1,7 +1,7 @@
 """Small synthetic silver frames for the curation tests.
 
 The builders return frames with exactly the silver tables' columns and types (from
-``schemas.lake_schema``), so a job tested here sees what the build runner hands it. Times are
+``schemas.silver_schema``), so a job tested here sees what the build runner hands it. Times are
 given as seconds after :data:`T0`. The registry is a tiny hand-written one (two machine types,
 three machines) whose units the expected values in the tests refer to.
 
@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 
 from lake.curation.job import JobInputs
-from schemas.silver_schema import lake_schema
+from schemas.silver import silver_schema
 
 __all__ = [
     "MILL_1",
@@ -76,7 +76,7 @@ def registry_tags() -> pl.DataFrame:
 
 
 def _frame(kind: str, rows: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
-    schema = pl.DataFrame(lake_schema(kind).empty_table()).schema
+    schema = pl.DataFrame(silver_schema(kind).empty_table()).schema
     filled = []
     for i, row in enumerate(rows):
         event_time = row["event_time"]

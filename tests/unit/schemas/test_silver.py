@@ -6,15 +6,15 @@ import pyarrow as pa
 import pytest
 
 from maxlake.errors import ConfigError
-from schemas import CONTRACTS, EventKind, contract_for, lake_schema
-from schemas.silver_schema import PARTITION_COLUMNS
+from schemas import CONTRACTS, EventKind, contract_for, silver_schema
+from schemas.silver import PARTITION_COLUMNS
 
 
 @pytest.mark.parametrize("kind", list(EventKind))
 def test_lake_schema_is_rows_plus_conversion_and_ingest_columns(
     kind: EventKind,
 ) -> None:
-    schema = lake_schema(kind)
+    schema = silver_schema(kind)
     row = CONTRACTS[kind].row_schema
     converted = ["value_sent", "unit_sent"] if kind is EventKind.TELEMETRY else []
     assert schema.names == [
@@ -35,7 +35,7 @@ def test_lake_schema_is_rows_plus_conversion_and_ingest_columns(
 
 
 def test_common_columns_come_first_with_their_types() -> None:
-    schema = lake_schema("telemetry")
+    schema = silver_schema("telemetry")
     assert schema.names[:9] == [
         "event_id", "schema_version", "tenant", "plant", "line", "machine",
         "event_time", "sent_time", "date",

@@ -12,7 +12,7 @@ from schemas._columns import TIMESTAMP
 from schemas.contract_lookup import contract_for
 from schemas.kinds import EventKind
 
-__all__ = ["CONVERSION_FIELDS", "INGEST_FIELDS", "PARTITION_COLUMNS", "TIMESTAMP", "lake_schema"]
+__all__ = ["CONVERSION_FIELDS", "INGEST_FIELDS", "PARTITION_COLUMNS", "TIMESTAMP", "silver_schema"]
 
 PARTITION_COLUMNS = ("tenant", "plant", "date")
 """Partition columns of every silver table (fixed at table creation)."""
@@ -38,7 +38,7 @@ CONVERSION_FIELDS = (
 registry unit (``value``/``unit`` then hold the converted reading); null otherwise."""
 
 
-def lake_schema(kind: EventKind | str) -> pa.Schema:
+def silver_schema(kind: EventKind | str) -> pa.Schema:
     """Schema of the silver table of ``kind``: the decoded row columns (without ``_msg``),
     for telemetry :data:`CONVERSION_FIELDS`, then :data:`INGEST_FIELDS`.
 
