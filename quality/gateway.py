@@ -26,7 +26,7 @@ from quality import _gx
 from quality.enrich import DERIVED_COLUMNS, RegistryIndex, derive_columns, raw_columns_needed
 from quality.errors import RowsSchemaError, SuiteError, ValidationFailed
 from quality.suites import SuiteSpec, load_suites
-from quality.units import convert_units
+from quality.unit_conversion import convert_units
 from schemas import EventKind, Registry, UnknownKindError, contract_for
 
 __all__ = ["BatchCheck", "RegistrySource", "ValidationGateway", "Verdict"]
@@ -178,7 +178,7 @@ class ValidationGateway:
 
     def convert_units(self, kind: EventKind | str, rows: pa.Table) -> pa.Table:
         """Telemetry rows with convertible readings in their tag's registry unit (see
-        :mod:`quality.units`); other kinds unchanged. Call before :meth:`validate`."""
+        :mod:`quality.unit_conversion`); other kinds unchanged. Call before :meth:`validate`."""
         if EventKind(kind) is not EventKind.TELEMETRY:
             return rows
         self.refresh()
