@@ -103,6 +103,7 @@ class _LoadedSuite:
     columns: tuple[str, ...]
     raw_columns: frozenset[str]
     detail_columns: tuple[str, ...]
+    categorical: frozenset[str]
 
 
 class ValidationGateway:
@@ -164,7 +165,7 @@ class ValidationGateway:
         columns = spec.columns()
         details = tuple(dict.fromkeys(c for e in spec.expectations for c in e.detail_columns()))
         raw = raw_columns_needed(spec.kind, columns)
-        return _LoadedSuite(spec, gx_suite, columns, raw, details)
+        return _LoadedSuite(spec, gx_suite, columns, raw, details, _gx.category_columns(spec))
 
     @property
     def suites(self) -> Mapping[EventKind, SuiteSpec]:
@@ -263,7 +264,7 @@ class ValidationGateway:
         kind = suite.spec.kind
         try:
             table = derive_columns(kind, rows, suite.columns, self._index)
-            frame = table.to_pandas()
+            frame = _gx.frame_for_gx(table, suite.categorical)
             return _gx.run_suite(suite.gx_suite, frame, kind=kind.value)
         except ValidationFailed:
             raise

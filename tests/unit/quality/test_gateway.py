@@ -76,3 +76,55 @@ def test_missing_columns_are_a_terminal_error(gateway: ValidationGateway) -> Non
 def test_unknown_kind_lists_the_valid_ones(gateway: ValidationGateway) -> None:
     with pytest.raises(UnknownKindError, match="valid kinds: telemetry, machine_event, inspection"):
         gateway.validate("telemetri", telemetry({}))
+
+
+def test_string_columns_reach_gx_as_categoricals_with_the_same_verdicts(
+    gateway: ValidationGateway,
+) -> None:
+    from quality import _gx  # noqa: PLC0415 - the one GX wrapper, tested directly here
+
+    rows = telemetry({}, {"machine": "ghost"}, {"unit": "furlong"}, {"unit": None}, {})
+    suite = gateway._suite("telemetry")
+    assert {"machine_key", "machine_type_tag", "unit", "registry_unit"} <= suite.categorical
+    table = _gx_table(gateway, rows)
+    plain = _gx.run_suite(suite.gx_suite, table.to_pandas(), kind="telemetry")
+    frame = _gx.frame_for_gx(table, suite.categorical)
+    assert str(frame["unit"].dtype) == "category"
+    assert list(frame["unit"].cat.categories) == list(frame["registry_unit"].cat.categories)
+    coded = _gx.run_suite(suite.gx_suite, frame, kind="telemetry")
+
+    def rows_of(outcome: _gx.Outcome) -> list[int] | None:
+        bad = outcome.unexpected_rows
+        return None if bad is None else bad.tolist()
+
+    for name, outcome in plain.items():
+        assert outcome.success == coded[name].success, name
+        assert outcome.observed_value == coded[name].observed_value, name
+        assert rows_of(outcome) == rows_of(coded[name]), name
+    assert rows_of(plain["machine_known"]) == [1]
+    assert rows_of(plain["unit_matches_registry"]) == [2]
+
+
+def test_a_string_column_an_ordering_expectation_reads_stays_strings() -> None:
+    from quality import _gx  # noqa: PLC0415 - the one GX wrapper, tested directly here
+    from quality.suites import ExpectationSpec  # noqa: PLC0415
+
+    def entry(name: str, expectation: str, **kwargs: object) -> ExpectationSpec:
+        return ExpectationSpec(name, "drop", expectation, kwargs, description="")
+
+    class Spec:
+        expectations = (
+            entry("a", "ExpectColumnValuesToBeInSet", column="tag", value_set=["x"]),
+            entry("b", "ExpectColumnValuesToMatchRegex", column="tag", regex="^x"),
+            entry("c", "ExpectColumnValuesToBeInSet", column="unit", value_set=["bar"]),
+        )
+
+    assert _gx.category_columns(Spec()) == frozenset({"unit"})  # type: ignore[arg-type]
+
+
+def _gx_table(gateway: ValidationGateway, rows: pa.Table) -> pa.Table:
+    from quality.enrich import derive_columns  # noqa: PLC0415
+
+    suite = gateway._suite("telemetry")
+    converted = gateway.convert_units("telemetry", rows)
+    return derive_columns(suite.spec.kind, converted, suite.columns, gateway._index)
