@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast
 
 import obstore
 from obstore.exceptions import AlreadyExistsError, NotFoundError, PreconditionError
@@ -192,6 +194,36 @@ class LakeFiles:
         except (AlreadyExistsError, PreconditionError) as exc:
             raise FileExistsError(self.location.uri(path)) from exc
 
+    def put_file(self, path: str, source: Path) -> None:
+        """Copy the local file ``source`` to ``path`` atomically, streamed (large files are
+        multipart uploads on an object store); an existing file is replaced."""
+        if self.location.is_local:
+            with open(source, "rb") as data:
+                self._write_local(path, data, exclusive=False)
+            return
+
+        obstore.put(self._obstore(), self._key(path), source)
+
+    def chunks(self, path: str, *, size: int = 1 << 20) -> Iterator[bytes]:
+        """The content of ``path`` in pieces (about ``size`` bytes each), without holding the
+        whole file.
+
+        Raises:
+            FileNotFoundError: there is no such file (raised on the first piece).
+        """
+        if self.location.is_local:
+            with open(self._local(path), "rb") as handle:
+                while block := handle.read(size):
+                    yield block
+            return
+
+        try:
+            result = obstore.get(self._obstore(), self._key(path))
+        except (FileNotFoundError, NotFoundError) as exc:
+            raise FileNotFoundError(self.location.uri(path)) from exc
+        for block in result.stream(min_chunk_size=size):
+            yield bytes(block)
+
     def update(self, path: str, change: Callable[[bytes | None], bytes]) -> bytes:
         """Read-modify-write ``path`` without losing a concurrent writer's change.
 
@@ -280,13 +312,16 @@ class LakeFiles:
     def _key(self, path: str) -> str:
         return "/".join(p for p in path.split("/") if p)
 
-    def _write_local(self, path: str, data: bytes, *, exclusive: bool) -> None:
+    def _write_local(self, path: str, data: bytes | BinaryIO, *, exclusive: bool) -> None:
         target = self._local(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if isinstance(data, bytes):
+                handle.write(data)
+            else:
+                shutil.copyfileobj(data, handle, 1 << 20)
             handle.flush()
             os.fsync(handle.fileno())
         if exclusive:

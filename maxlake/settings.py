@@ -166,10 +166,15 @@ class Settings(BaseSettings):
         description="a machine type contributed by fewer tenants than this is suppressed "
         "(contracts with suppress_rare); 1 = off",
     )
-    curated_dir: Path | None = Field(
+    curated_dir: Location | None = Field(
         None,
-        description="curated datasets folder (local); None = <lake_root>/curated, which needs "
-        "a local lake root",
+        description="curated datasets folder: a local path or an object-store URI (reached "
+        "with the lake's storage options); None = <lake_root>/curated",
+    )
+    curated_cache_dir: Path = Field(
+        Path(".maxlake/curated-cache"),
+        description="local copies of split files read from an object-store curated area "
+        "(named by sha256, checked before use; safe to delete)",
     )
     access_dir: Location | None = Field(
         None,

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lake.access.principals import Principal
-from lake.curation import DatasetNotFound, InvalidDatasetRef, Manifest, revoked_contracts_of, show
+from lake.curation import (
+    CuratedArea,
+    DatasetNotFound,
+    InvalidDatasetRef,
+    Manifest,
+    revoked_contracts_of,
+    show,
+)
 from lake.curation.catalog import parse_ref
 from lake.curation.errors import failed_quality_detail
 from lake.curation.published import REVOKED_NOTE
@@ -60,7 +67,7 @@ def check_read(
     version: str | int | None,
     split: str | None,
     *,
-    lake_root: str | Path | Settings,
+    lake_root: str | Path | Settings | CuratedArea,
     contracts: ContractStore,
     allow_failed_quality: bool = False,
 ) -> Decision:

@@ -5,7 +5,8 @@ pins the sources, runs the job and publishes ``curated/<name>/v<N>`` with a mani
 teams read published versions with :func:`load`, :func:`iter_batches` and :func:`pull`.
 """
 
-from lake.curation.build import CURATED_DIR, Progress, build_dataset, curated_root
+from lake.curation.area import CURATED_DIR, CuratedArea
+from lake.curation.build import Progress, build_dataset, curated_root
 from lake.curation.catalog import (
     DatasetSummary,
     iter_batches,
@@ -31,6 +32,7 @@ from lake.curation.summary import one_line, summary_lines
 
 __all__ = [
     "CURATED_DIR",
+    "CuratedArea",
     "DatasetNotFound",
     "DatasetSpec",
     "DatasetSummary",

@@ -5,10 +5,11 @@ scans each at that version with the spec's filters — literal predicates on the
 columns (tenant, plant, date) first so whole files are skipped, then the event-time range and
 the machine types from the registry — and hands the lazy frames to the feature job. The job's
 splits are written as Parquet into a staging folder with the content hash, the output checks
-and ``manifest.json``; the folder is then renamed to ``curated/<name>/v<N>``. Versions are
-numbered per name, never reused and never overwritten: the number is reserved by creating the
-staging folder ``.building-v<N>`` (an atomic ``mkdir``), so concurrent builds of one name get
-different numbers, and a crashed build leaves a gap rather than a half-written version.
+and ``manifest.json``, and then published as ``curated/<name>/v<N>`` with the manifest last
+(:mod:`lake.curation.area`: a local folder or an object-store prefix). Versions are numbered
+per name, never reused and never overwritten: the number is reserved before anything is
+written, so concurrent builds of one name get different numbers, and a crashed build leaves a
+gap rather than a half-written version.
 
 Reproducibility: building the same spec at the same source versions gives the same content
 hash (``DatasetSpec.pinned(manifest.source_versions)`` rebuilds a published version), as long as
@@ -22,7 +23,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from lake.curation.area import CURATED_DIR, CuratedArea, Staging
 from lake.curation.card import CARD_FILE, label_info, write_card
 from lake.curation.errors import QualityCheckFailed, SpecError
 from lake.curation.job import Job, JobInputs, JobOutput, LabelContract, ParamsCheck
@@ -61,9 +62,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CURATED_DIR", "Progress", "build_dataset", "curated_root"]
 
-CURATED_DIR = "curated"
-"""Folder of the curated datasets under the lake root."""
-
 Progress = Callable[[str, Mapping[str, int]], None]
 """Called with a stage name and counts: ``pin`` (source versions, -1 = table absent),
 ``read`` (rows per source after filters), ``job`` (rows per split), ``write`` (rows per
@@ -71,8 +69,6 @@ split), ``quality`` (expectations, failed), ``published`` (version, rows)."""
 
 _NAME = re.compile(NAME_PATTERN)
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_STAGING = re.compile(r"^\.building-v([1-9][0-9]*)$")
-_VERSION_DIR = re.compile(r"^v([1-9][0-9]*)$")
 _KIND_INPUT = {
     EventKind.TELEMETRY: "telemetry",
     EventKind.MACHINE_EVENT: "machine_events",
@@ -80,18 +76,10 @@ _KIND_INPUT = {
 }
 
 
-def curated_root(lake_root: str | Path | LakeLocation | Settings) -> Path:
-    """The curated datasets folder: ``MAXLAKE_CURATED_DIR`` when settings are given and set it,
-    else ``<lake_root>/curated`` (curated sets are local folders).
-
-    Raises:
-        LocationError: the folder would be under an object-store lake root.
-    """
-    if isinstance(lake_root, Settings):
-        if lake_root.curated_dir is not None:
-            return lake_root.curated_dir
-        lake_root = LakeLocation.from_settings(lake_root)
-    return LakeLocation.of(lake_root).local_path(CURATED_DIR, setting="MAXLAKE_CURATED_DIR")
+def curated_root(lake_root: str | Path | LakeLocation | Settings) -> LakeLocation:
+    """The curated datasets location: ``MAXLAKE_CURATED_DIR`` when settings are given and set
+    it (a local path or an object-store URI), else ``<lake_root>/curated``."""
+    return CuratedArea.of(lake_root).location
 
 
 def build_dataset(
@@ -99,7 +87,7 @@ def build_dataset(
     spec: DatasetSpec,
     *,
     registry: Registry,
-    out_root: str | Path | None = None,
+    out_root: str | Path | LakeLocation | CuratedArea | None = None,
     progress: Progress | None = None,
     jobs: Mapping[str, Job] | None = None,
     params_checks: Mapping[str, ParamsCheck] | None = None,
@@ -112,7 +100,8 @@ def build_dataset(
         store: the lake holding the silver tables.
         spec: the validated spec.
         registry: machines and tag specs (machine-type filter and the job's reference frames).
-        out_root: the curated root; default ``<store.root>/curated``.
+        out_root: the curated area (a folder or an object-store location, not the lake
+            root); default ``<store.root>/curated``.
         progress: called after each stage (see :data:`Progress`).
         jobs: the built-in jobs, name -> job; default ``lake.curation.jobs.JOBS``. Entry-point
             jobs and ``module:function`` references resolve too (:mod:`lake.curation.plugins`).
@@ -174,20 +163,20 @@ def build_dataset(
         report("sharing", shared.counts())
         output = _run_job(job, spec, frames, shared.machines, tags)
         _check_output(spec, output)
-    folder = curated_root(store.location) if out_root is None else Path(out_root)
+    area = _area(store, out_root)
     if sharing is not None and shared is not None:
         full = output.splits
         output = _without_columns(output, shared.withheld_columns())
         sharing.check_output(spec.name, output.splits, output.files, shared)
-        disclosure = sharing.disclosure(spec.name, full, output.splits, shared, folder)
+        disclosure = sharing.disclosure(spec.name, full, output.splits, shared, area)
         shared = dataclasses.replace(shared, disclosure=disclosure.record())
     report("job", {name: df.height for name, df in output.splits.items()})
 
-    staging, version = _reserve(folder / spec.name)
+    staging = area.reserve(spec.name)
     try:
         manifest = _publish(
+            area,
             staging,
-            version,
             spec,
             output,
             sources={
@@ -201,15 +190,25 @@ def build_dataset(
             shared=shared,
         )
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        area.abandon(staging)
         raise
-    report("published", {"version": version, "rows": manifest.rows})
+    report("published", {"version": staging.version, "rows": manifest.rows})
     return manifest
 
 
+def _area(
+    store: DeltaStore, out_root: str | Path | LakeLocation | CuratedArea | None
+) -> CuratedArea:
+    if isinstance(out_root, CuratedArea):
+        return out_root
+    if out_root is None:
+        return CuratedArea.of(store.location)
+    return CuratedArea(out_root)
+
+
 def _publish(
-    staging: Path,
-    version: int,
+    area: CuratedArea,
+    staging: Staging,
     spec: DatasetSpec,
     output: JobOutput,
     *,
@@ -220,10 +219,10 @@ def _publish(
     started: float,
     shared: SharedInputs | None = None,
 ) -> Manifest:
-    """Write splits, files, checks and manifest into ``staging``, then rename it to v<N>."""
-    splits, file_hashes = _write(staging, output)
+    """Write splits, files, checks and manifest into ``staging``, then publish it."""
+    splits, file_hashes = _write(staging.folder, output)
     if shared is not None:
-        shared.check_written(spec.name, [staging / s.file for s in splits.values()])
+        shared.check_written(spec.name, [staging.folder / s.file for s in splits.values()])
     report("write", {name: s.rows for name, s in splits.items()})
     quality = check_output(
         output.splits,
@@ -244,7 +243,7 @@ def _publish(
         raise QualityCheckFailed(spec.name, quality.failed, why)
     manifest = Manifest(
         name=spec.name,
-        version=version,
+        version=staging.version,
         created_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         status="active",
         spec=spec.to_dict(),
@@ -270,13 +269,13 @@ def _publish(
         job_meta=dict(output.meta),
     )
     write_card(
-        staging, manifest, {name: s.file for name, s in splits.items()}, label=label_info(output)
+        staging.folder,
+        manifest,
+        {name: s.file for name, s in splits.items()},
+        label=label_info(output),
     )
-    manifest.write(staging)
-    final = staging.parent / f"v{version}"
-    if final.exists():
-        raise TerminalError(f"{final} already exists; a published version is never replaced")
-    staging.rename(final)
+    manifest.write(staging.folder)
+    area.publish(staging)
     return manifest
 
 
@@ -525,24 +524,6 @@ def _check_output(spec: DatasetSpec, output: JobOutput) -> None:
 
 def _reserved_files(output: JobOutput) -> set[str]:
     return {"manifest.json", CARD_FILE, *(f"{name}.parquet" for name in output.splits)}
-
-
-def _reserve(dataset_dir: Path) -> tuple[Path, int]:
-    """Create ``.building-v<N>`` for the next free N and return it with N."""
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    while True:
-        taken = [0]
-        for entry in dataset_dir.iterdir():
-            match = _VERSION_DIR.match(entry.name) or _STAGING.match(entry.name)
-            if match:
-                taken.append(int(match.group(1)))
-        version = max(taken) + 1
-        staging = dataset_dir / f".building-v{version}"
-        try:
-            staging.mkdir()
-        except FileExistsError:
-            continue
-        return staging, version
 
 
 def _write(staging: Path, output: JobOutput) -> tuple[dict[str, SplitInfo], dict[str, str]]:

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,6 +23,9 @@ from lake.curation.job import JobOutput
 from lake.curation.manifest import Manifest
 from lake.curation.published import published_manifest
 from maxlake.errors import TerminalError
+
+if TYPE_CHECKING:
+    from lake.curation.area import CuratedArea
 
 __all__ = ["CARD_FILE", "LABEL_FILE", "label_info", "render_card", "stored_card", "write_card"]
 
@@ -77,8 +80,8 @@ def write_card(
     return path
 
 
-def stored_card(folder: Path, manifest: Manifest) -> bytes:
-    """The data card of the published version in ``folder``, rendered again from what its
+def stored_card(area: CuratedArea, manifest: Manifest) -> bytes:
+    """The data card of a published version of ``area``, rendered again from what its
     manifest vouches for: the manifest itself, the first split file's Parquet schema and the
     job's ``label.json`` (checked against the manifest's sha256). Byte for byte the
     ``README.md`` the build wrote, which the manifest cannot hash (the card quotes the manifest).
@@ -89,11 +92,14 @@ def stored_card(folder: Path, manifest: Manifest) -> bytes:
     files = {name: split.file for name, split in manifest.splits.items()}
     label: dict[str, Any] = {}
     if LABEL_FILE in manifest.files:
-        data = (folder / LABEL_FILE).read_bytes()
+        data = area.read_bytes(manifest.name, manifest.version, LABEL_FILE)
         if hashlib.sha256(data).hexdigest() != manifest.files[LABEL_FILE]:
-            raise TerminalError(f"{folder / LABEL_FILE} does not match its manifest hash")
+            where = area.describe(manifest.name, f"v{manifest.version}", LABEL_FILE)
+            raise TerminalError(f"{where} does not match its manifest hash")
         label = label_info({LABEL_FILE: data})
-    schema = pq.read_schema(folder / next(iter(files.values())))
+    first = next(iter(manifest.splits.values()))
+    path = area.local_file(manifest.name, manifest.version, first.file, first.sha256)
+    schema = pq.read_schema(path)
     return render_card(manifest, files, schema, label=label).encode("utf-8")
 
 

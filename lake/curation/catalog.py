@@ -1,6 +1,7 @@
 """The dataset catalog: list, show, pull and load published dataset versions.
 
-Datasets live under ``<lake_root>/curated/<name>/v<N>/`` (see :mod:`lake.curation.build`).
+Datasets live under ``<curated area>/<name>/v<N>/``, a local folder or an object-store prefix
+(see :mod:`lake.curation.area`).
 Every name, version and split a caller passes is validated against a strict pattern before it
 touches a path, so ``../x``, absolute paths or a NUL byte fail with an error that shows the valid
 form; an unknown name, version or split fails with the list of what exists.
@@ -20,10 +21,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lake.curation.build import curated_root
+from lake.curation.area import CuratedArea
 from lake.curation.card import LABEL_FILE, label_info, write_card
 from lake.curation.errors import DatasetNotFound, FailedQualityRefused, InvalidDatasetRef
-from lake.curation.manifest import MANIFEST_FILE, Manifest, file_sha256
+from lake.curation.manifest import Manifest, file_sha256
 from lake.curation.published import published_manifest_bytes
 from lake.curation.spec import NAME_PATTERN
 from maxlake.errors import TerminalError
@@ -42,7 +43,9 @@ __all__ = [
 VERSION_FORM = "a positive integer N or 'vN' (e.g. 3 or v3)"
 _NAME = re.compile(NAME_PATTERN)
 _VERSION = re.compile(r"^v?([1-9][0-9]{0,8})$")
-_VERSION_DIR = re.compile(r"^v([1-9][0-9]{0,8})$")
+LakeRoot = str | Path | Settings | CuratedArea | None
+"""A lake root (its ``curated`` folder), settings (``MAXLAKE_CURATED_DIR``), a curated area,
+or None for ``Settings()``."""
 
 
 @dataclass(frozen=True)
@@ -73,15 +76,15 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     return _check_name(name), _check_version(version) if sep else None
 
 
-def list_datasets(lake_root: str | Path | Settings | None = None) -> list[DatasetSummary]:
+def list_datasets(lake_root: LakeRoot = None) -> list[DatasetSummary]:
     """Every dataset with at least one published version, by name."""
-    root = _root(lake_root)
+    area = _area(lake_root)
     out: list[DatasetSummary] = []
-    for name in _names(root):
-        versions = _versions(root / name)
+    for name in area.names():
+        versions = area.versions(name)
         if not versions:
             continue
-        manifests = {v: Manifest.read(root / name / f"v{v}") for v in versions}
+        manifests = {v: area.manifest(name, v) for v in versions}
         newest = manifests[versions[-1]]
         active = [v for v in versions if manifests[v].status == "active"]
         out.append(
@@ -97,11 +100,9 @@ def list_datasets(lake_root: str | Path | Settings | None = None) -> list[Datase
     return out
 
 
-def show(
-    name: str, version: int | str | None = None, *, lake_root: str | Path | Settings | None = None
-) -> Manifest:
+def show(name: str, version: int | str | None = None, *, lake_root: LakeRoot = None) -> Manifest:
     """The manifest of one version (default: the newest active one)."""
-    return Manifest.read(_version_dir(_root(lake_root), name, version, active_only=False))
+    return _version(_area(lake_root), name, version, active_only=False)
 
 
 def pull(
@@ -111,7 +112,7 @@ def pull(
     dest: str | Path,
     format: Literal["parquet", "arrow"] = "parquet",
     *,
-    lake_root: str | Path | Settings | None = None,
+    lake_root: LakeRoot = None,
     allow_failed_quality: bool = False,
 ) -> Path:
     """Copy one split (checked against the manifest's sha256) and the published manifest
@@ -132,11 +133,12 @@ def pull(
     """
     if format not in ("parquet", "arrow"):
         raise InvalidDatasetRef("format", format, "'parquet' or 'arrow'")
-    folder = _readable(_root(lake_root), name, version, allow_failed_quality)
-    manifest = Manifest.read(folder)
-    source = _split_file(folder, manifest, split)
+    area = _area(lake_root)
+    manifest = _readable(area, name, version, allow_failed_quality)
+    source = _split_file(area, manifest, split)
     if file_sha256(source) != manifest.splits[split].sha256:
-        raise TerminalError(f"{source} does not match the sha256 in its manifest; not pulled")
+        where = area.describe(manifest.name, f"v{manifest.version}", manifest.splits[split].file)
+        raise TerminalError(f"{where} does not match the sha256 in its manifest; not pulled")
     out_dir = Path(dest)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{manifest.name}-v{manifest.version}"
@@ -157,7 +159,7 @@ def pull(
             for name in manifest.splits
             if (out_dir / f"{stem}-{name}.parquet").is_file()
         }
-        write_card(out_dir, manifest, pulled, label=_label_file(folder))
+        write_card(out_dir, manifest, pulled, label=_label_file(area, manifest))
     return target
 
 
@@ -166,7 +168,7 @@ def load(
     version: int | str | None = None,
     split: str = "train",
     *,
-    lake_root: str | Path | Settings | None = None,
+    lake_root: LakeRoot = None,
     allow_failed_quality: bool = False,
 ) -> pl.DataFrame:
     """One split in memory (default: the newest active version's ``train``).
@@ -175,8 +177,9 @@ def load(
         FailedQualityRefused: the version failed its output checks and
             ``allow_failed_quality`` is False.
     """
-    folder = _readable(_root(lake_root), name, version, allow_failed_quality)
-    return pl.read_parquet(_split_file(folder, Manifest.read(folder), split))
+    area = _area(lake_root)
+    manifest = _readable(area, name, version, allow_failed_quality)
+    return pl.read_parquet(_split_file(area, manifest, split))
 
 
 def iter_batches(
@@ -185,16 +188,16 @@ def iter_batches(
     split: str = "train",
     batch_rows: int = 100_000,
     *,
-    lake_root: str | Path | Settings | None = None,
+    lake_root: LakeRoot = None,
     allow_failed_quality: bool = False,
 ) -> Iterator[pl.DataFrame]:
     """One split as frames of at most ``batch_rows`` rows, in file order, for sets larger
     than memory (only one batch is held at a time). Failed-quality versions as :func:`load`."""
     if batch_rows < 1:
         raise InvalidDatasetRef("batch_rows", batch_rows, "a positive integer")
-    folder = _readable(_root(lake_root), name, version, allow_failed_quality)
-    path = _split_file(folder, Manifest.read(folder), split)
-    return _batches(path, batch_rows)
+    area = _area(lake_root)
+    manifest = _readable(area, name, version, allow_failed_quality)
+    return _batches(_split_file(area, manifest, split), batch_rows)
 
 
 def _batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
@@ -205,8 +208,8 @@ def _batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
         yield frame
 
 
-def _root(lake_root: str | Path | Settings | None) -> Path:
-    return curated_root(Settings() if lake_root is None else lake_root)
+def _area(lake_root: LakeRoot) -> CuratedArea:
+    return CuratedArea.of(Settings() if lake_root is None else lake_root)
 
 
 def _check_name(name: object) -> str:
@@ -228,76 +231,53 @@ def _check_version(version: object) -> int:
     return int(match.group(1))
 
 
-def _names(root: Path) -> list[str]:
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and _NAME.fullmatch(p.name))
-
-
-def _versions(dataset_dir: Path) -> list[int]:
-    """Published versions: ``v<N>`` folders with a manifest (staging folders are skipped)."""
-    if not dataset_dir.is_dir():
-        return []
-    found = []
-    for entry in dataset_dir.iterdir():
-        match = _VERSION_DIR.fullmatch(entry.name)
-        if match and (entry / MANIFEST_FILE).is_file():
-            found.append(int(match.group(1)))
-    return sorted(found)
-
-
-def _status(folder: Path) -> str:
-    return Manifest.read(folder).status
-
-
-def _version_dir(root: Path, name: str, version: int | str | None, *, active_only: bool) -> Path:
+def _version(
+    area: CuratedArea, name: str, version: int | str | None, *, active_only: bool
+) -> Manifest:
+    """The manifest of ``name`` at ``version`` (None: the newest active one)."""
     name = _check_name(name)
     wanted = None if version is None else _check_version(version)
-    dataset_dir = root / name
-    versions = _versions(dataset_dir)
+    versions = area.versions(name)
     if not versions:
-        raise DatasetNotFound("dataset", name, _names_with_versions(root))
+        raise DatasetNotFound("dataset", name, [n for n in area.names() if area.versions(n)])
     if wanted is None:
-        active = [v for v in versions if _status(dataset_dir / f"v{v}") == "active"]
-        if not active:
-            raise DatasetNotFound(
-                f"active version of {name}", "latest", [f"v{v}" for v in versions]
-            )
-        wanted = active[-1]
+        for candidate in reversed(versions):
+            manifest = area.manifest(name, candidate)
+            if manifest.status == "active":
+                return manifest
+        raise DatasetNotFound(f"active version of {name}", "latest", [f"v{v}" for v in versions])
     if wanted not in versions:
         raise DatasetNotFound(f"version of {name}", f"v{wanted}", [f"v{v}" for v in versions])
-    folder = dataset_dir / f"v{wanted}"
-    if not folder.resolve().is_relative_to(root.resolve()):
-        raise InvalidDatasetRef("dataset", f"{name}@v{wanted}", "a folder inside the catalog")
-    if active_only:
-        status = _status(folder)
-        if status != "active":
-            raise TerminalError(f"{name}@v{wanted} is {status}; it can no longer be read")
-    return folder
+    manifest = area.manifest(name, wanted)
+    if active_only and manifest.status != "active":
+        raise TerminalError(f"{name}@v{wanted} is {manifest.status}; it can no longer be read")
+    return manifest
 
 
-def _readable(root: Path, name: str, version: int | str | None, allow_failed: bool) -> Path:
-    """An active version's folder; a failed-quality one only when ``allow_failed``."""
-    folder = _version_dir(root, name, version, active_only=True)
-    manifest = Manifest.read(folder)
+def _readable(
+    area: CuratedArea, name: str, version: int | str | None, allow_failed: bool
+) -> Manifest:
+    """An active version's manifest; a failed-quality one only when ``allow_failed``."""
+    manifest = _version(area, name, version, active_only=True)
     if not manifest.quality_passed and not allow_failed:
         raise FailedQualityRefused(f"{manifest.name}@v{manifest.version}", manifest.quality_failed)
-    return folder
+    return manifest
 
 
-def _names_with_versions(root: Path) -> list[str]:
-    return [n for n in _names(root) if _versions(root / n)]
+def _label_file(area: CuratedArea, manifest: Manifest) -> dict[str, object]:
+    try:
+        data = area.read_bytes(manifest.name, manifest.version, LABEL_FILE)
+    except FileNotFoundError:
+        return {}
+    return label_info({LABEL_FILE: data})
 
 
-def _label_file(folder: Path) -> dict[str, object]:
-    path = folder / LABEL_FILE
-    return label_info({LABEL_FILE: path.read_bytes()}) if path.is_file() else {}
-
-
-def _split_file(folder: Path, manifest: Manifest, split: str) -> Path:
+def _split_file(area: CuratedArea, manifest: Manifest, split: str) -> Path:
+    """A local file with the bytes of ``split`` (see :meth:`CuratedArea.local_file`)."""
     if not isinstance(split, str) or not _NAME.fullmatch(split):
         raise InvalidDatasetRef("split", split, f"a split name matching {NAME_PATTERN}")
     if split not in manifest.splits:
         where = f"split of {manifest.name}@v{manifest.version}"
         raise DatasetNotFound(where, split, sorted(manifest.splits))
-    return folder / manifest.splits[split].file
+    info = manifest.splits[split]
+    return area.local_file(manifest.name, manifest.version, info.file, info.sha256)

@@ -163,13 +163,27 @@ class Manifest:
         """
         path = folder / MANIFEST_FILE
         try:
-            doc = json.loads(path.read_bytes())
-        except (OSError, ValueError) as exc:
+            data = path.read_bytes()
+        except OSError as exc:
             raise TerminalError(f"{path}: not a readable dataset manifest: {exc}") from exc
+        return cls.parse(data, str(path))
+
+    @classmethod
+    def parse(cls, data: bytes, where: str) -> Manifest:
+        """The manifest in ``data`` (the bytes of a ``manifest.json``; ``where`` names it in
+        errors).
+
+        Raises:
+            TerminalError: not a manifest this version understands.
+        """
+        try:
+            doc = json.loads(data)
+        except ValueError as exc:
+            raise TerminalError(f"{where}: not a readable dataset manifest: {exc}") from exc
         if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT:
             found = doc.get("format") if isinstance(doc, dict) else None
             raise TerminalError(
-                f"{path}: manifest format {found!r} is not {MANIFEST_FORMAT}: "
+                f"{where}: manifest format {found!r} is not {MANIFEST_FORMAT}: "
                 "written by another maxlake version?"
             )
         try:
@@ -177,7 +191,7 @@ class Manifest:
             doc["splits"] = {k: SplitInfo(**v) for k, v in doc["splits"].items()}
             return cls(**doc)
         except (TypeError, KeyError, AttributeError) as exc:
-            raise TerminalError(f"{path}: not a readable dataset manifest: {exc}") from exc
+            raise TerminalError(f"{where}: not a readable dataset manifest: {exc}") from exc
 
 
 def file_sha256(path: Path) -> str:

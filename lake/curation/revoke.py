@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from lake.curation.manifest import MANIFEST_FILE, Manifest
+from lake.curation.area import CuratedArea
+from lake.curation.manifest import Manifest
+from lake.location import LakeLocation
 from lake.sharing.store import ContractStore, Revocation
 
 __all__ = ["mark_revoked", "revoke_contract", "revoked_contracts_of"]
@@ -20,7 +22,7 @@ __all__ = ["mark_revoked", "revoke_contract", "revoked_contracts_of"]
 
 def revoke_contract(
     store: ContractStore,
-    curated: str | Path,
+    curated: str | Path | LakeLocation | CuratedArea,
     contract_id: str,
     version: int | None = None,
     *,
@@ -35,27 +37,35 @@ def revoke_contract(
     return entry, mark_revoked(curated, entry)
 
 
-def mark_revoked(curated: str | Path, revocation: Revocation) -> list[str]:
-    """Set ``status = "revoked"`` on every published version built under ``revocation``."""
+def mark_revoked(
+    curated: str | Path | LakeLocation | CuratedArea, revocation: Revocation
+) -> list[str]:
+    """Set ``status = "revoked"`` on every published version built under ``revocation``.
+
+    Args:
+        curated: the curated area (a folder or an object-store location, not the lake root).
+        revocation: the revocation just recorded.
+    """
+    area = curated if isinstance(curated, CuratedArea) else CuratedArea(curated)
     marked: list[str] = []
-    root = Path(curated)
-    if not root.is_dir():
-        return marked
-    for manifest_path in sorted(root.glob(f"*/v*/{MANIFEST_FILE}")):
-        manifest = Manifest.read(manifest_path.parent)
-        used = [c for c in manifest.contracts if revocation.covers(str(c["id"]), int(c["version"]))]
-        if not used or manifest.status == "revoked":
-            continue
-        what = f"{revocation.contract}" + (
-            f" v{revocation.version}" if revocation.version is not None else ""
-        )
-        note = f"contract {what} revoked at {revocation.at}"
-        if revocation.reason:
-            note += f": {revocation.reason}"
-        dataclasses.replace(manifest, status="revoked", status_reason=note).write(
-            manifest_path.parent
-        )
-        marked.append(f"{manifest.name}@v{manifest.version}")
+    for name in area.names():
+        for version in area.versions(name):
+            manifest = area.manifest(name, version)
+            used = [
+                c for c in manifest.contracts if revocation.covers(str(c["id"]), int(c["version"]))
+            ]
+            if not used or manifest.status == "revoked":
+                continue
+            what = f"{revocation.contract}" + (
+                f" v{revocation.version}" if revocation.version is not None else ""
+            )
+            note = f"contract {what} revoked at {revocation.at}"
+            if revocation.reason:
+                note += f": {revocation.reason}"
+            area.rewrite_manifest(
+                dataclasses.replace(manifest, status="revoked", status_reason=note)
+            )
+            marked.append(f"{manifest.name}@v{manifest.version}")
     return marked
 
 

@@ -28,11 +28,10 @@ any of its contracts publishes nothing and names the limit (:class:`DisclosureRe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -40,14 +39,25 @@ from lake.sharing.errors import DisclosureRefused
 
 __all__ = [
     "DisclosureReport",
+    "PublishedSets",
     "linkage",
     "machine_type_groups",
-    "published_versions",
     "read_splits",
 ]
 
 _MAX_FLOAT_COLUMNS = 12
-_MANIFEST = "manifest.json"
+
+
+class PublishedSets(Protocol):
+    """The published versions a new one is compared with (a ``lake.curation.CuratedArea``)."""
+
+    def published(self) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        """Every published version as (name, version, stored manifest JSON object)."""
+        ...
+
+    def local_file(self, name: str, version: int, file: str, sha256: str) -> Path:
+        """A local file with the bytes of a published version's ``file``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -138,20 +148,14 @@ def machine_type_groups(
     return int(counts["n"].min()), counts.height  # type: ignore[arg-type]
 
 
-def published_versions(curated: Path) -> Iterator[tuple[dict[str, Any], Path]]:
-    """Stored manifests (as JSON objects) and folders of every published version."""
-    if not curated.is_dir():
-        return
-    for path in sorted(curated.glob(f"*/v*/{_MANIFEST}")):
-        try:
-            yield json.loads(path.read_bytes()), path.parent
-        except (OSError, ValueError):
-            continue
-
-
-def read_splits(folder: Path, manifest: Mapping[str, Any]) -> pl.DataFrame:
+def read_splits(
+    curated: PublishedSets, name: str, version: int, manifest: Mapping[str, Any]
+) -> pl.DataFrame:
     """Every split of a published version, stacked (columns of the first split's schema)."""
-    frames = [pl.read_parquet(folder / s["file"]) for s in manifest.get("splits", {}).values()]
+    frames = [
+        pl.read_parquet(curated.local_file(name, version, s["file"], s["sha256"]))
+        for s in manifest.get("splits", {}).values()
+    ]
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
 

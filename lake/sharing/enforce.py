@@ -31,9 +31,9 @@ from lake.sharing.contract import Contract
 from lake.sharing.deid import Pseudonymiser, deidentify, deidentify_machines
 from lake.sharing.disclosure import (
     DisclosureReport,
+    PublishedSets,
     linkage,
     machine_type_groups,
-    published_versions,
     read_splits,
 )
 from lake.sharing.errors import ContractNotFound, IdentifierLeak
@@ -245,7 +245,7 @@ class SharingGate:
         output: Mapping[str, pl.DataFrame],
         published: Mapping[str, pl.DataFrame],
         shared: SharedInputs,
-        curated: Path,
+        curated: PublishedSets,
     ) -> DisclosureReport:
         """The disclosure report of a new version, checked against its contracts' limits.
 
@@ -254,7 +254,7 @@ class SharingGate:
             output: the job's splits before columns were withheld (for the group sizes).
             published: the splits as they will be published (for linkage).
             shared: what :meth:`apply` let through.
-            curated: the curated root holding the other published versions.
+            curated: the curated area holding the other published versions.
 
         Raises:
             DisclosureRefused: a contract's ``max_linkable_share`` or ``min_group_size`` is
@@ -262,7 +262,7 @@ class SharingGate:
         """
         ours = {c.tenant: c.id for c in shared.contracts}
         others = []
-        for manifest, folder in published_versions(curated):
+        for name, version, manifest in curated.published():
             used = {}
             for ref in manifest.get("contracts", []):
                 try:
@@ -271,7 +271,7 @@ class SharingGate:
                     continue
             common = set(used) & set(ours)
             if common and any(used[t] != ours[t] for t in common):
-                others.append(read_splits(folder, manifest))
+                others.append(read_splits(curated, name, version, manifest))
         new = pl.concat(list(published.values()), how="diagonal_relaxed")
         tolerance = min((c.linkage_tolerance for c in shared.contracts), default=0.001)
         exact, key, nearest = linkage(new, others, tolerance)

@@ -1,7 +1,8 @@
 """``maxlake datasets``: build, list, show and pull curated training sets.
 
-Datasets live under ``<MAXLAKE_LAKE_ROOT>/curated``. ``build`` prints its progress to stderr and
-a one-line JSON summary to stdout, so scripts can read the version and content hash.
+Datasets live in the curated area (``MAXLAKE_CURATED_DIR``, default ``<MAXLAKE_LAKE_ROOT>/curated``,
+a folder or an object store). ``build`` prints its progress to stderr and a one-line JSON
+summary to stdout, so scripts can read the version and content hash.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 from lake import DeltaStore
 from lake.access import AccessDenied, AccessStore, AuditEntry, AuditLog, access_dir, check_read
 from lake.curation import (
+    CuratedArea,
     build_dataset,
-    curated_root,
     list_datasets,
     load_spec,
     parse_ref,
@@ -105,7 +106,7 @@ def _build(args: argparse.Namespace) -> int:
         progress=_progress,
         allow_failed_quality=args.allow_failed_quality,
         sharing=sharing_gate(settings),
-        out_root=curated_root(settings),
+        out_root=CuratedArea.of(settings),
     )
     summary = {
         "name": manifest.name,

@@ -16,8 +16,7 @@ from typing import Any
 
 from lake import DeltaStore
 from lake.access import PRINCIPAL_KINDS, AccessStore, AuditLog, access_dir
-from lake.curation import revoke_contract
-from lake.curation.build import curated_root
+from lake.curation import CuratedArea, revoke_contract
 from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
@@ -158,7 +157,7 @@ def _contracts_revoke(args: argparse.Namespace) -> int:
     settings = Settings()
     store = ContractStore(contracts_dir(settings))
     entry, marked = revoke_contract(
-        store, curated_root(settings), args.id, args.version, reason=args.reason
+        store, CuratedArea.of(settings), args.id, args.version, reason=args.reason
     )
     what = f"{entry.contract}" + (f" v{entry.version}" if entry.version else " (every version)")
     print(f"revoked {what}; dataset versions marked revoked: {', '.join(marked) or 'none'}")

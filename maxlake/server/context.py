@@ -14,6 +14,7 @@ from aiohttp import web
 from lake import DeltaStore
 from lake.access import AccessStore, AuditEntry, AuditLog, Principal, access_dir
 from lake.access.backoff import Backoff
+from lake.curation import CuratedArea
 from lake.sharing import ContractStore, contracts_dir
 from maxlake.server.signing import UrlSigner
 from maxlake.settings import Settings
@@ -35,6 +36,7 @@ class ServiceContext:
     contracts: ContractStore
     audit_log: AuditLog
     signer: UrlSigner
+    curated: CuratedArea
     backoff: Backoff = field(default_factory=Backoff)
     _audit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _pending: list[tuple[AuditEntry, datetime, asyncio.Future[None]]] = field(default_factory=list)
@@ -48,6 +50,7 @@ class ServiceContext:
             contracts=ContractStore(contracts_dir(settings)),
             audit_log=AuditLog(DeltaStore.from_settings(settings)),
             signer=UrlSigner(_url_key(settings), ttl_s=settings.share_url_ttl_s),
+            curated=CuratedArea.of(settings),
             backoff=Backoff(
                 free_failures=settings.auth_backoff_failures,
                 window_s=settings.auth_backoff_window_s,

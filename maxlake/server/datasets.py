@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +19,6 @@ from aiohttp import web
 
 from lake.access import AuditEntry, Decision, check_read
 from lake.curation import list_datasets
-from lake.curation.build import curated_root
 from lake.curation.card import CARD_FILE, stored_card
 from lake.curation.manifest import MANIFEST_FILE, Manifest, file_sha256
 from lake.curation.published import published_manifest_bytes
@@ -49,7 +47,7 @@ async def list_visible(request: web.Request) -> web.Response:
             request, ctx, "list", Decision("unauthenticated", 401, "a valid token is required")
         )
     visible: list[dict[str, Any]] = []
-    for summary in await asyncio.to_thread(list_datasets, ctx.settings):
+    for summary in await asyncio.to_thread(list_datasets, ctx.curated):
         if not principal.may_read(summary.name) or summary.latest is None:
             continue
         decision = await asyncio.to_thread(
@@ -114,8 +112,11 @@ async def download(request: web.Request) -> web.StreamResponse:
             version=version,
             split=split,
         )
-    path = _folder(ctx, manifest) / manifest.splits[split].file
-    if await asyncio.to_thread(file_sha256, path) != manifest.splits[split].sha256:
+    info = manifest.splits[split]
+    path = await asyncio.to_thread(
+        ctx.curated.local_file, manifest.name, manifest.version, info.file, info.sha256
+    )
+    if await asyncio.to_thread(file_sha256, path) != info.sha256:
         broken = Decision("error", 500, "the stored split does not match its manifest; not served")
         return await _refuse(
             request,
@@ -186,7 +187,7 @@ async def side_file(request: web.Request) -> web.StreamResponse:
     card = b""
     if decision.allowed and manifest is not None and wanted == CARD_FILE:
         try:
-            card = await asyncio.to_thread(stored_card, _folder(ctx, manifest), manifest)
+            card = await asyncio.to_thread(stored_card, ctx.curated, manifest)
         except TerminalError as exc:
             decision = Decision("error", 500, f"{exc}; not served", manifest)
     elif decision.allowed and manifest is not None and wanted != MANIFEST_FILE:
@@ -196,8 +197,14 @@ async def side_file(request: web.Request) -> web.StreamResponse:
                 "not_found", 404, f"no side file {wanted!r} (files: {known})", manifest
             )
         else:
-            path = _folder(ctx, manifest) / wanted
-            if await asyncio.to_thread(file_sha256, path) != manifest.files[wanted]:
+            side = await asyncio.to_thread(
+                ctx.curated.local_file,
+                manifest.name,
+                manifest.version,
+                wanted,
+                manifest.files[wanted],
+            )
+            if await asyncio.to_thread(file_sha256, side) != manifest.files[wanted]:
                 detail = "the stored file does not match its manifest; not served"
                 decision = Decision("error", 500, detail, manifest)
     if not decision.allowed or manifest is None:
@@ -220,13 +227,7 @@ async def side_file(request: web.Request) -> web.StreamResponse:
         )
     if wanted == CARD_FILE:
         return web.Response(body=card, content_type="text/markdown", charset="utf-8")
-    return web.FileResponse(
-        _folder(ctx, manifest) / wanted, headers={"Content-Type": "application/octet-stream"}
-    )
-
-
-def _folder(ctx: ServiceContext, manifest: Manifest) -> Path:
-    return curated_root(ctx.settings) / manifest.name / f"v{manifest.version}"
+    return web.FileResponse(side, headers={"Content-Type": "application/octet-stream"})
 
 
 async def _show(request: web.Request, version: str | None) -> web.Response:
@@ -277,7 +278,7 @@ def _check(
         name,
         version,
         split,
-        lake_root=ctx.settings,
+        lake_root=ctx.curated,
         contracts=ctx.contracts,
         allow_failed_quality=allow_failed_quality,
     )

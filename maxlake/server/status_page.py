@@ -175,8 +175,7 @@ async def api_datasets(request: web.Request) -> web.Response:
     refusal = await _require_engineer(request)
     if refusal is not None:
         return refusal
-    settings = request.app[CONTEXT].settings
-    found = await asyncio.to_thread(list_datasets, settings.lake_root)
+    found = await asyncio.to_thread(list_datasets, request.app[CONTEXT].curated)
     return _json(
         {
             "datasets": [

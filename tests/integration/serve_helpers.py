@@ -37,7 +37,6 @@ from tests.unit.lake.curation.test_build_helpers import (
 )
 
 ALL_IDS = '["tenant", "plant", "line", "machine", "part_serial", "lot"]'
-_GATE_KEYS = ("MAXLAKE_LAKE_ROOT", "MAXLAKE_SHARING_MIN_GROUP_SIZE", "MAXLAKE_SHARING_SECRETS_FILE")
 
 
 def contract_toml(cid: str, purpose: str) -> str:
@@ -85,7 +84,7 @@ def add_contracts(env: dict[str, str], root: Path, pairs: Iterable[tuple[str, st
         path.write_text(contract_toml(cid, purpose))
         cli_run(env, "contracts", "add", str(path))
     with pytest.MonkeyPatch.context() as mp:
-        for key in _GATE_KEYS:
+        for key in (k for k in env if k.startswith("MAXLAKE_")):
             mp.setenv(key, env[key])
         return sharing_gate(Settings())
 

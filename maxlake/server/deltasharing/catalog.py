@@ -50,7 +50,7 @@ def table_id(share: str, schema: str, table: str) -> str:
 def visible(ctx: ServiceContext, principal: Principal) -> list[Manifest]:
     """The newest servable manifest of each dataset ``principal`` may read (its schemas)."""
     out = []
-    for summary in list_datasets(ctx.settings):
+    for summary in list_datasets(ctx.curated):
         if not principal.may_read(summary.name) or summary.latest is None:
             continue
         decision = _check(ctx, principal, summary.name, None, None)
@@ -82,5 +82,5 @@ def _check(
     split: str | None,
 ) -> Decision:
     return check_read(
-        principal, name, version, split, lake_root=ctx.settings, contracts=ctx.contracts
+        principal, name, version, split, lake_root=ctx.curated, contracts=ctx.contracts
     )

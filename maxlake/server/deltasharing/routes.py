@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 from aiohttp import web
 
 from lake.access import AuditEntry, Decision, Principal, check_read
-from lake.curation.build import curated_root
 from lake.curation.manifest import Manifest, file_sha256
 from maxlake.server.context import CONTEXT, ServiceContext
 from maxlake.server.deltasharing import actions, catalog
@@ -358,14 +358,14 @@ async def file(request: web.Request) -> web.StreamResponse:
         name,
         version,
         split,
-        lake_root=ctx.settings,
+        lake_root=ctx.curated,
         contracts=ctx.contracts,
     )
     if decision.status == 401:
         decision = Decision("denied", 403, f"principal {signed.principal!r} no longer exists")
     manifest = decision.manifest
     if decision.allowed and manifest is not None:
-        path = _split_path(ctx, manifest, split)
+        path = await asyncio.to_thread(_split_path, ctx, manifest, split)
         if await asyncio.to_thread(file_sha256, path) != manifest.splits[split].sha256:
             decision = Decision("error", 500, "the stored split does not match its manifest")
     if not decision.allowed or manifest is None:
@@ -481,7 +481,7 @@ async def _metadata(
     ctx: ServiceContext, manifest: Manifest, ref: catalog.TableRef, *, with_version: bool
 ) -> dict[str, Any]:
     split = str(ref.table)
-    path = _split_path(ctx, manifest, split)
+    path = await asyncio.to_thread(_split_path, ctx, manifest, split)
     schema = await asyncio.to_thread(pq.read_schema, path)
     size = (await asyncio.to_thread(path.stat)).st_size
     return actions.metadata_line(
@@ -494,9 +494,9 @@ async def _metadata(
     )
 
 
-def _split_path(ctx: ServiceContext, manifest: Manifest, split: str) -> Any:
-    folder = curated_root(ctx.settings) / manifest.name / f"v{manifest.version}"
-    return folder / manifest.splits[split].file
+def _split_path(ctx: ServiceContext, manifest: Manifest, split: str) -> Path:
+    info = manifest.splits[split]
+    return ctx.curated.local_file(manifest.name, manifest.version, info.file, info.sha256)
 
 
 def _table_ref(request: web.Request) -> catalog.TableRef:

@@ -145,8 +145,8 @@ def test_pseudonym_keys_refuse_an_object_store_root_and_the_rest_follows_it() ->
     assert contracts_dir(settings).root == "s3://bucket/lake/sharing/contracts"
     assert access_dir(settings).root == "s3://bucket/lake/access"
     assert access_dir(Settings(lake_root="s3://b/l", access_dir=Path("/a"))).root == "/a"
-    with pytest.raises(LocationError, match="s3://bucket/lake"):
-        curated_root(settings.lake_root)
+    assert curated_root(settings).root == "s3://bucket/lake/curated"
+    assert curated_root(Settings(lake_root="s3://b/l", curated_dir="/c")).root == "/c"
     assert keys_file(Settings(lake_root="s3://b/l", sharing_secrets_file=Path("/k.json"))) == Path(
         "/k.json"
     )

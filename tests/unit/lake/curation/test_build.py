@@ -51,7 +51,7 @@ def test_build_publishes_version_one_with_a_full_manifest(tmp_path: Path) -> Non
 
     manifest = _build(store, progress=progress)
 
-    folder = curated_root(tmp_path) / "spindle" / "v1"
+    folder = Path(curated_root(tmp_path).root) / "spindle" / "v1"
     assert manifest.version == 1
     assert manifest.status == "active"
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -94,15 +94,17 @@ def test_build_publishes_version_one_with_a_full_manifest(tmp_path: Path) -> Non
 def test_same_spec_same_versions_same_hash_and_never_overwrites(tmp_path: Path) -> None:
     store = seeded_lake(tmp_path)
     first = _build(store)
-    v1_bytes = (curated_root(tmp_path) / "spindle" / "v1" / "manifest.json").read_bytes()
+    v1_bytes = (Path(curated_root(tmp_path).root) / "spindle" / "v1" / "manifest.json").read_bytes()
 
     second = _build(store)
 
     assert second.version == 2
     assert second.content_hash == first.content_hash
     assert second.splits["train"].sha256 == first.splits["train"].sha256
-    assert (curated_root(tmp_path) / "spindle" / "v1" / "manifest.json").read_bytes() == v1_bytes
-    assert not list((curated_root(tmp_path) / "spindle").glob(".building-*"))
+    assert (
+        Path(curated_root(tmp_path).root) / "spindle" / "v1" / "manifest.json"
+    ).read_bytes() == v1_bytes
+    assert not list((Path(curated_root(tmp_path).root) / "spindle").glob(".building-*"))
 
 
 def test_pinned_versions_reproduce_after_new_data_and_latest_differs(tmp_path: Path) -> None:
@@ -140,8 +142,8 @@ def test_time_plant_and_machine_type_filters(tmp_path: Path) -> None:
                 name="ovens", filters={"tenants": [TENANT], "machine_types": ["reflow_oven"]}
             ),
         )
-    assert not (curated_root(tmp_path) / "ovens").exists() or not any(
-        (curated_root(tmp_path) / "ovens").iterdir()
+    assert not (Path(curated_root(tmp_path).root) / "ovens").exists() or not any(
+        (Path(curated_root(tmp_path).root) / "ovens").iterdir()
     )
 
 
@@ -156,7 +158,7 @@ def test_inspections_follow_the_machines_that_made_the_part(tmp_path: Path) -> N
     )
 
     def seen(m: Manifest) -> list[str]:
-        path = curated_root(tmp_path) / m.name / f"v{m.version}" / "seen.json"
+        path = Path(curated_root(tmp_path).root) / m.name / f"v{m.version}" / "seen.json"
         return list(json.loads(path.read_bytes()))
 
     assert seen(mills) == ["part-1"]
@@ -192,7 +194,7 @@ def test_unreadable_pinned_versions_fail_clearly(tmp_path: Path) -> None:
 
 def test_a_version_number_is_never_reused_after_a_crashed_build(tmp_path: Path) -> None:
     store = seeded_lake(tmp_path)
-    (curated_root(tmp_path) / "spindle" / ".building-v1").mkdir(parents=True)
+    (Path(curated_root(tmp_path).root) / "spindle" / ".building-v1").mkdir(parents=True)
     assert _build(store).version == 2
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import datasets
 import pytest
 
-from lake.curation import JobInputs, JobOutput, build_dataset, curated_root, pull
+from lake.curation import CuratedArea, JobInputs, JobOutput, build_dataset, curated_root, pull
 from lake.curation.card import CARD_FILE, LABEL_FILE, stored_card
 from maxlake.errors import TerminalError
 from tests.unit.lake.curation.test_build_helpers import JOB_NAME, JOBS, registry, seeded_lake, spec
@@ -27,7 +27,7 @@ def test_a_published_version_loads_with_every_split(
     store = seeded_lake(tmp_path / "lake")
     the_spec = spec(card={"license": "cc-by-4.0", "source": "synthetic spindles"})
     manifest = build_dataset(store, the_spec, registry=registry(), jobs=JOBS)
-    folder = curated_root(tmp_path / "lake") / "spindle" / "v1"
+    folder = Path(curated_root(tmp_path / "lake").root) / "spindle" / "v1"
 
     card = (folder / "README.md").read_text()
     assert card.startswith("---\n")
@@ -61,12 +61,13 @@ def _with_label(inputs: JobInputs) -> JobOutput:
 def test_the_card_is_rendered_again_from_what_the_manifest_vouches_for(tmp_path: Path) -> None:
     store = seeded_lake(tmp_path / "lake")
     manifest = build_dataset(store, spec(), registry=registry(), jobs={JOB_NAME: _with_label})
-    folder = curated_root(tmp_path / "lake") / "spindle" / "v1"
+    folder = Path(curated_root(tmp_path / "lake").root) / "spindle" / "v1"
 
-    card = stored_card(folder, manifest)
+    area = CuratedArea.of(tmp_path / "lake")
+    card = stored_card(area, manifest)
 
     assert card == (folder / CARD_FILE).read_bytes()
     assert b"mean reading above the nominal" in card
     (folder / LABEL_FILE).write_bytes(b'{"definition": "altered"}')
     with pytest.raises(TerminalError, match=r"label\.json"):
-        stored_card(folder, manifest)
+        stored_card(area, manifest)

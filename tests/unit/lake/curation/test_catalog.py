@@ -72,7 +72,7 @@ def test_list_and_show(lake: Path) -> None:
 
 
 def test_load_and_iter_batches_give_the_split(lake: Path) -> None:
-    folder = curated_root(lake) / "spindle" / "v1"
+    folder = Path(curated_root(lake).root) / "spindle" / "v1"
     expected = pl.read_parquet(folder / "train.parquet")
     assert_frame_equal(load("spindle", 1, lake_root=lake), expected)
     batches = list(iter_batches("spindle", "v1", batch_rows=3, lake_root=lake))
@@ -97,7 +97,7 @@ def test_pull_parquet_and_arrow(lake: Path, tmp_path: Path) -> None:
 
 
 def test_pull_refuses_a_split_that_does_not_match_its_manifest(lake: Path, tmp_path: Path) -> None:
-    split = curated_root(lake) / "spindle" / "v1" / "train.parquet"
+    split = Path(curated_root(lake).root) / "spindle" / "v1" / "train.parquet"
     split.write_bytes(split.read_bytes() + b"x")
     with pytest.raises(TerminalError, match="does not match the sha256"):
         pull("spindle", 1, "train", tmp_path / "out", lake_root=lake)
@@ -129,7 +129,7 @@ def test_unknown_names_versions_and_splits_list_what_exists(lake: Path) -> None:
 
 
 def test_revoked_versions_are_shown_but_not_served(lake: Path) -> None:
-    folder = curated_root(lake) / "spindle" / "v2"
+    folder = Path(curated_root(lake).root) / "spindle" / "v2"
     doc = json.loads((folder / "manifest.json").read_bytes())
     doc["status"] = "revoked"
     (folder / "manifest.json").write_text(json.dumps(doc))

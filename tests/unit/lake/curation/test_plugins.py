@@ -45,7 +45,7 @@ def test_the_documented_job_builds_without_editing_maxlake(
     manifest = build_dataset(store, spec, registry=registry())
 
     assert manifest.job == "my_team.jobs:readings_per_machine"
-    folder = curated_root(tmp_path / "lake") / spec.name / "v1"
+    folder = Path(curated_root(tmp_path / "lake").root) / spec.name / "v1"
     train = pl.read_parquet(folder / "train.parquet")
     assert train.get_column("readings").sum() == 40
     assert train.height == 5

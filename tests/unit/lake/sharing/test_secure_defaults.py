@@ -51,7 +51,7 @@ def test_a_contract_without_deidentify_publishes_no_raw_name(tmp_path: Path) -> 
     manifest = build(store, sharing)
 
     assert manifest.rows == 5
-    folder = curated_root(store.root) / "spindle" / "v1"
+    folder = Path(curated_root(store.root).root) / "spindle" / "v1"
     for path in folder.glob("*.parquet"):
         data, stats = path.read_bytes(), _statistics(path)
         for raw in RAW_IDS:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake import DeltaStore, silver_schema, silver_table
-from lake.curation import Manifest, build_dataset, curated_root, parse_spec
+from lake.curation import CuratedArea, Manifest, build_dataset, parse_spec
 from lake.curation.card import stored_card
 from lake.curation.published import published_manifest_bytes
 from lake.tables import SILVER_PARTITIONS
@@ -92,17 +92,21 @@ def _build(store: DeltaStore, sharing: Sharing) -> Manifest:
 
 def _seen_by_partner(store: DeltaStore, manifest: Manifest) -> dict[str, str]:
     """Every metadata document of ``manifest``'s version a partner can fetch, by name."""
-    folder = curated_root(store.root) / manifest.name / f"v{manifest.version}"
+    area = CuratedArea.of(store.root)
     seen = {
         "manifest": published_manifest_bytes(manifest).decode(),
-        "card": stored_card(folder, manifest).decode(),
+        "card": stored_card(area, manifest).decode(),
     }
     for split, info in manifest.splits.items():
         line: dict[str, Any] = metadata_line(
             manifest,
             split,
             table_id="t",
-            schema_string=schema_string(pq.read_schema(folder / info.file)),
+            schema_string=schema_string(
+                pq.read_schema(
+                    area.local_file(manifest.name, manifest.version, info.file, info.sha256)
+                )
+            ),
             size=0,
             with_version=False,
         )
