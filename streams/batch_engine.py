@@ -55,6 +55,7 @@ from schemas import EventKind
 from streams.broker_wait import start_until_reachable
 from streams.errors import StreamsError
 from streams.ingest import IngestPipeline, RawMessage, log_batch
+from streams.kafka_records import RAW, install
 from streams.topics import require_topic_ids, topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
@@ -187,8 +188,12 @@ class BatchEngine:
     async def _start_consumer(self) -> AIOKafkaConsumer:
         """A new consumer of every ingest topic, started (it joins the group on first fetch)."""
         settings = self.settings
+        install()
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers,
+            # Records as aiokafka parsed them (offset, timestamp, key, value), without a
+            # ConsumerRecord each (streams/kafka_records.py).
+            key_deserializer=RAW,
             group_id=settings.group_id,
             enable_auto_commit=False,
             # Every position is set on assignment from the lake (seek_past_lake); a position
