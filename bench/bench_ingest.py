@@ -110,15 +110,54 @@ def _spawn_worker(
     )
 
 
-def _wait_lag_zero(settings: Settings, topic: str, group: str, timeout_s: float) -> float:
+def _wait_lag_zero(
+    settings: Settings, topic: str, group: str, timeout_s: float, on_poll: Any = None
+) -> float:
     started = time.perf_counter()
     while time.perf_counter() - started < timeout_s:
         parts = group_offsets(settings, [topic], group_id=group)
         lag = sum(p.lag for p in parts)
+        if on_poll is not None:
+            on_poll(lag)
         if lag == 0:
             return time.perf_counter()
-        time.sleep(0.5)
+        time.sleep(0.5 if on_poll is None else 0.2)
     raise SystemExit(f"worker did not drain within {timeout_s:.0f} s")
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_peak_mib(pid: int) -> float:
+    """Peak resident memory (VmHWM) of process ``pid`` so far, MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+
+class _Steady:
+    """The worker's CPU between its first commit and the end of the drain (start-up excluded):
+    at each lag poll, the first lag below the preloaded total marks the start."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start: tuple[int, float] | None = None
+        self.cpu_s = 0.0
+        self.events = 0
+        self.peak_mib = 0.0
+        self._initial: int | None = None
+
+    def __call__(self, lag: int) -> None:
+        cpu = _proc_cpu_s(self.pid)
+        self.peak_mib = _proc_peak_mib(self.pid)
+        if self._initial is None:
+            self._initial = lag
+        elif self.start is None and lag < self._initial:
+            self.start = (lag, cpu)
+        if self.start is not None and lag == 0:
+            self.events, self.cpu_s = self.start[0], cpu - self.start[1]
 
 
 def _run_worker(
@@ -134,8 +173,9 @@ def _run_worker(
     worker = _spawn_worker(
         env, stderr=open(Path(env["MAXLAKE_LAKE_ROOT"]).with_suffix(".worker.log"), "wb"), src=src
     )
+    steady = _Steady(worker.pid)
     try:
-        t1 = _wait_lag_zero(settings, topic, env["MAXLAKE_GROUP_ID"], timeout_s)
+        t1 = _wait_lag_zero(settings, topic, env["MAXLAKE_GROUP_ID"], timeout_s, steady)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
@@ -153,6 +193,9 @@ def _run_worker(
     return {
         "wall_s": t1 - t0,
         "peak_mib": peak_mib,
+        "worker_peak_mib": steady.peak_mib,
+        "steady_events": float(steady.events),
+        "steady_cpu_s": steady.cpu_s,
         "cpu_s": cpu_s,
         "drain_s": drain_s,
         "consumed": float(runs["consumed"].sum()),
@@ -304,6 +347,13 @@ def main() -> None:
                 f"  worker CPU   {w['cpu_s']:7.1f} s  {w['cpu_s'] / args.events * 1e6:.1f} µs/event "
                 "(all threads, start-up included)"
             )
+            if w["steady_events"]:
+                print(
+                    f"  steady CPU   {w['steady_cpu_s']:7.1f} s  "
+                    f"{w['steady_cpu_s'] / w['steady_events'] * 1e6:.1f} µs/event over the "
+                    f"{int(w['steady_events']):,} events after the first commit; worker peak "
+                    f"RSS {w['worker_peak_mib']:,.0f} MiB (VmHWM)"
+                )
             for name in ("decode", "validate", "write"):
                 print(f"  {name:<12} {w[name + '_s']:7.1f} s  {w[name + '_s'] / w['drain_s']:6.1%}")
             print(
