@@ -103,6 +103,23 @@ class LakeLocation:
             return lake.child(*parts)
         return cls(configured, lake.storage_options)
 
+    @classmethod
+    def file_of(cls, settings: Settings, path: str | Path) -> tuple[LakeLocation, str]:
+        """The folder and name of a file given as a local path or an object-store URI (reached
+        with the lake's storage options), for :meth:`files`.
+
+        Raises:
+            LocationError: the path is empty or an unsupported URI.
+        """
+        try:
+            text = normalize_location(str(path), what="file")
+        except ValueError as exc:
+            raise LocationError(str(exc)) from exc
+        folder, _, name = text.rpartition("/")
+        if not folder:
+            folder = "/" if text.startswith("/") else "."
+        return cls.area(settings, folder), name
+
     @property
     def is_local(self) -> bool:
         """Whether the root is a local folder."""

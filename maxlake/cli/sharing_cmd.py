@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from lake import DeltaStore
+from lake import DeltaStore, LakeLocation
 from lake.access import PRINCIPAL_KINDS, AccessStore, AuditLog, access_dir
 from lake.curation import CuratedArea, revoke_contract
 from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file
@@ -43,7 +43,7 @@ def _register_contracts(sub: Any) -> None:
     )
     cmds = parser.add_subparsers(dest="contracts_command", metavar="SUBCOMMAND", required=True)
     add = cmds.add_parser("add", help="store a contract file as its contract's next version")
-    add.add_argument("file", type=Path, help="contract (TOML)")
+    add.add_argument("file", help="contract (TOML): a local path or an object-store URI")
     add.set_defaults(handler=_contracts_add)
     listing = cmds.add_parser("list", help="every contract version and whether it is revoked")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -106,10 +106,11 @@ def _register_access(sub: Any) -> None:
 
 def _contracts_add(args: argparse.Namespace) -> int:
     settings = Settings()
+    folder, name = LakeLocation.file_of(settings, args.file)
     try:
-        data = args.file.read_bytes()
+        data = folder.files().read_bytes(name)
     except OSError as exc:
-        raise ConfigError(f"{args.file}: cannot read: {exc.strerror}") from exc
+        raise ConfigError(f"{args.file}: cannot read: {exc.strerror or 'no such file'}") from exc
     contract = ContractStore(contracts_dir(settings)).add(data, source=str(args.file))
     created = KeyRing(keys_file(settings)).ensure(contract.id)
     key_note = "new pseudonym key created" if created else "existing pseudonym key kept"

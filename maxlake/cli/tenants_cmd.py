@@ -58,9 +58,9 @@ def register(sub: Any) -> None:
     )
     onboard.add_argument(
         "--drafts-dir",
-        type=Path,
         default=None,
-        help="where the draft contract goes (default: <lake_root>/sharing/drafts)",
+        help="where the draft contract goes: a local path or an object-store URI "
+        "(default: <lake_root>/sharing/drafts)",
     )
     onboard.set_defaults(handler=_onboard)
 
@@ -92,8 +92,9 @@ def _onboard(args: argparse.Namespace) -> int:
     changes = store.plan(document, base=base)
     plant_user = args.plant_user or f"{tenant}-plant"
     topics = [settings.topic_for(tenant, k.value) for k in EventKind]
-    drafts = args.drafts_dir or Path(settings.lake_root) / "sharing" / "drafts"
-    draft_path = drafts / f"{tenant}.toml"
+    drafts = LakeLocation.area(settings, args.drafts_dir, "sharing", "drafts")
+    draft_name = f"{tenant}.toml"
+    draft_path = drafts.uri(draft_name)
     print(f"onboarding {tenant!r}:")
     print(f"  registry version {base.version + 1}: {len(changes)} change(s)")
     for change in changes:
@@ -107,7 +108,7 @@ def _onboard(args: argparse.Namespace) -> int:
         print("dry run: re-run with --yes --reason '...' to do it", file=sys.stderr)
         return 0
     author = args.author or f"{getpass.getuser()}@{socket.gethostname()}"
-    draft = _check_draft(draft_path, tenant, author)
+    draft = _check_draft(drafts, draft_name, tenant, author)
     stored = store.commit(document, base=base, author=author, reason=args.reason)
     print(f"stored registry version {stored.version}")
     from streams.topics import ensure_topics  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
@@ -116,8 +117,10 @@ def _onboard(args: argparse.Namespace) -> int:
     print(f"created {len(created)} topic(s)")
     if not args.no_broker_security:
         _plant_access(settings, tenant, plant_user)
-    draft_path.parent.mkdir(parents=True, exist_ok=True)
-    draft_path.write_text(draft, encoding="utf-8")
+    try:
+        drafts.files().write_bytes(draft_name, draft.encode("utf-8"), mode="create")
+    except FileExistsError as exc:
+        raise ConfigError(_draft_exists(draft_path, tenant)) from exc
     print(f"wrote {draft_path}")
     print(
         "next: hand the plant its user and password; restart the workers so they read the new "
@@ -167,12 +170,16 @@ def draft_contract(tenant: str, author: str) -> str:
     )
 
 
-def _check_draft(path: Path, tenant: str, author: str) -> str:
+def _check_draft(drafts: LakeLocation, name: str, tenant: str, author: str) -> str:
     """The draft's text, validated as a contract; refuses to overwrite an earlier draft."""
     from lake.sharing.contract import parse_contract  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
-    if path.exists():
-        raise ConfigError(f"{path} exists: a draft of {tenant!r} was written before; review it")
+    if drafts.files().exists(name):
+        raise ConfigError(_draft_exists(drafts.uri(name), tenant))
     text = draft_contract(tenant, author)
-    parse_contract(text.encode(), source=str(path))
+    parse_contract(text.encode(), source=drafts.uri(name))
     return text
+
+
+def _draft_exists(path: str, tenant: str) -> str:
+    return f"{path} exists: a draft of {tenant!r} was written before; review it"

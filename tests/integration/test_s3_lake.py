@@ -7,11 +7,17 @@ table, once."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from lake import LakeLocation
+from lake.registry_store import registry_source
+from lake.sharing import ContractStore, contracts_dir
+from maxlake.cli import main
+from maxlake.settings import Settings
+from streams.topics import list_topics
 from tests.integration.ingest_helpers import (
     KINDS,
     IngestEnv,
@@ -25,6 +31,8 @@ from tests.integration.ingest_helpers import (
     wait_for_lag_zero,
     workers,
 )
+from tests.integration.test_onboarding import FRAGMENT as NEW_COMPANY
+from tests.integration.test_onboarding import TENANT as NEW_TENANT
 
 pytestmark = pytest.mark.integration
 
@@ -56,3 +64,50 @@ def test_one_worker_ingests_into_an_s3_lake_and_verify_reads_it(
     for command in (["status", "--json"], ["lake", "status"], ["lake", "compact"]):
         done = run_cli(env, *command)
         assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
+
+
+def test_the_live_registry_on_s3_follows_cli_changes_and_onboarding(
+    kafka_bootstrap: str,
+    unique_name: str,
+    tmp_path: Path,
+    s3_lake: LakeLocation,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for key, value in {
+        "MAXLAKE_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "MAXLAKE_TOPIC_PREFIX": unique_name,
+        "MAXLAKE_TOPIC_PARTITIONS": "1",
+        "MAXLAKE_LAKE_ROOT": s3_lake.root,
+        "MAXLAKE_LAKE_STORAGE_OPTIONS": json.dumps(dict(s3_lake.storage_options)),
+        "MAXLAKE_SHARING_SECRETS_FILE": str(tmp_path / "keys.json"),
+        "MAXLAKE_REGISTRY_POLL_S": "0.05",
+    }.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    worker_side = registry_source(settings)
+    assert worker_side.snapshot()[0] == 0
+
+    add = ["registry", "add-machine", "northwind-auto", "stuttgart", "block-l1", "cnc-104"]
+    assert main([*add, "--type", "cnc_mill", "--yes", "--reason", "commissioned"]) == 0
+    (tmp_path / "newco.toml").write_text(NEW_COMPANY)
+    onboard = ["tenants", "onboard", str(tmp_path / "newco.toml"), "--no-broker-security"]
+    assert main([*onboard, "--yes", "--reason", "joins"]) == 0, capsys.readouterr().err
+    draft = s3_lake.uri("sharing", "drafts", f"{NEW_TENANT}.toml")
+    assert f"wrote {draft}" in capsys.readouterr().out
+    assert main(["contracts", "add", draft]) == 0, capsys.readouterr().err
+
+    time.sleep(0.1)  # one poll interval of the worker-side reader
+    version, registry = worker_side.snapshot()
+    assert version == 2
+    assert registry.machine_type_of("northwind-auto", "stuttgart", "block-l1", "cnc-104")
+    assert registry.machine_type_of(NEW_TENANT, "gyor", "rotor-1", "cnc-1") == "cnc_mill"
+    assert s3_lake.files().list("registry")[1] == ["v000001.json", "v000002.json"]
+    assert ContractStore(contracts_dir(settings)).get(f"{NEW_TENANT}-draft").tenant == NEW_TENANT
+    assert settings.topic_for(NEW_TENANT, "telemetry") in [t.name for t in list_topics(settings)]
+    assert main(["registry", "history"]) == 0
+    assert "joins" in capsys.readouterr().out
+    assert list(work.iterdir()) == [], "nothing of an object-store lake is written locally"
