@@ -47,13 +47,13 @@ def reference_dir(settings: Settings) -> Path:
     Raises:
         ConfigError: the lake root is an object-store URI.
     """
-    root = settings.lake_root
-    if "://" in root:
+    lake = LakeLocation.from_settings(settings)
+    if not lake.is_local:
         raise ConfigError(
             f"the C-MAPSS import keeps its ground truth beside the lake and needs a local lake "
-            f"root, got {root!r}; set MAXLAKE_LAKE_ROOT to a folder"
+            f"root, got {lake.describe()!r}; set MAXLAKE_LAKE_ROOT to a folder"
         )
-    return Path(root) / REFERENCE_DIR / "cmapss"
+    return Path(lake.root) / REFERENCE_DIR / "cmapss"
 
 
 def reference_registry(settings: Settings) -> Path:
