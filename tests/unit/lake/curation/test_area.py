@@ -4,6 +4,7 @@ works the same on both."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -18,10 +19,12 @@ from lake.curation import (
     list_datasets,
     load,
     pull,
+    revoke_contract,
     show,
 )
 from maxlake.errors import TerminalError
 from tests.unit.lake.curation.test_build_helpers import JOBS, registry, seeded_lake, spec
+from tests.unit.lake.sharing.helpers import Sharing, contract_toml
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -71,3 +74,38 @@ def test_a_stored_split_that_changed_is_not_pulled(area: CuratedArea, tmp_path: 
     area.files.write_bytes("spindle/v1/train.parquet", b"PAR1 altered PAR1")
     with pytest.raises(TerminalError, match="does not match the sha256 in its manifest"):
         pull("spindle", 1, "train", tmp_path / "out", lake_root=area)
+
+
+def test_sets_under_contracts_are_revoked_and_compared_in_the_area(
+    area: CuratedArea, tmp_path: Path
+) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    sharing = Sharing(tmp_path, min_group_size=1)
+    linkable = "max_linkable_share = 1.0\n"
+
+    def build() -> int:
+        manifest = build_dataset(
+            store, spec(), registry=registry(), jobs=JOBS, sharing=sharing.gate, out_root=area
+        )
+        assert manifest.sharing is not None
+        return int(manifest.sharing["disclosure"]["compared_versions"])
+
+    sharing.add(contract_toml("nw-a", extra_deid=linkable))
+    assert build() == 0
+    _, marked = revoke_contract(sharing.store, area, "nw-a", reason="NDA ended")
+    assert marked == ["spindle@v1"]
+    assert show("spindle", 1, lake_root=area).status == "revoked"
+    with pytest.raises(TerminalError, match="revoked"):
+        pull("spindle", 1, "train", tmp_path / "out", lake_root=area)
+    sharing.add(contract_toml("nw-b", extra_deid=linkable))
+    assert build() == 1, "v1's splits were read from the area for the disclosure report"
+    assert [d.latest for d in list_datasets(area)] == [2]
+
+
+def test_concurrent_builders_reserve_different_numbers(area: CuratedArea) -> None:
+    with ThreadPoolExecutor(6) as pool:
+        staged = list(pool.map(lambda _: area.reserve("spindle"), range(6)))
+    assert sorted(s.version for s in staged) == [1, 2, 3, 4, 5, 6]
+    assert len({s.folder for s in staged}) == 6
+    for staging in staged:
+        area.abandon(staging)
