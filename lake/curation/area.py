@@ -142,23 +142,24 @@ class CuratedArea:
         On a local area, the file itself. On an object store, a copy in ``cache_dir`` named
         by the sha256 of its bytes: taken from the cache when one named ``sha256`` exists,
         else downloaded (streamed) and named by the sha256 of what arrived, so a caller that
-        checks the bytes against ``sha256`` sees a stored file that changed.
+        checks the bytes against ``sha256`` sees a stored file that changed. Cache folders are
+        created with mode 0700 and files with 0600 (they hold the sets' data).
         """
         if self.location.is_local:
             return Path(self.location.root, name, f"v{version}", file)
         cached = self.cache_dir / sha256[:2] / sha256
         if cached.is_file():
             return cached
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.cache_dir / f".{uuid.uuid4().hex}.{os.getpid()}.{threading.get_ident()}.tmp"
         digest = hashlib.sha256()
         try:
-            with open(tmp, "wb") as out:
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
                 for block in self.files.chunks(f"{name}/v{version}/{file}"):
                     digest.update(block)
                     out.write(block)
             actual = self.cache_dir / digest.hexdigest()[:2] / digest.hexdigest()
-            actual.parent.mkdir(exist_ok=True)
+            actual.parent.mkdir(mode=0o700, exist_ok=True)
             os.replace(tmp, actual)
         finally:
             tmp.unlink(missing_ok=True)
