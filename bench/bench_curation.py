@@ -124,13 +124,14 @@ def run_polars(root: Path, dump: Path | None = None) -> dict[str, Any]:
 
     from lake.curation.job import JobInputs
     from lake.curation.jobs import predictive_maintenance
-    from schemas import load_registry
+    from schemas import EventKind, load_registry
 
     reg = load_registry()
     inputs = JobInputs(
-        telemetry=pl.scan_delta(str(root / "telemetry")),
-        machine_events=pl.scan_delta(str(root / "machine_event")),
-        inspections=pl.LazyFrame(),
+        sources={
+            EventKind.TELEMETRY: pl.scan_delta(str(root / "telemetry")),
+            EventKind.MACHINE_EVENT: pl.scan_delta(str(root / "machine_event")),
+        },
         machines=pl.DataFrame(reg.machines()),
         tags=pl.DataFrame(reg.tag_ranges()),
     )

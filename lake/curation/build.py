@@ -69,11 +69,6 @@ split), ``quality`` (expectations, failed), ``published`` (version, rows)."""
 
 _NAME = re.compile(NAME_PATTERN)
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_KIND_INPUT = {
-    EventKind.TELEMETRY: "telemetry",
-    EventKind.MACHINE_EVENT: "machine_events",
-    EventKind.INSPECTION: "inspections",
-}
 
 
 def curated_root(lake_root: str | Path | LakeLocation | Settings) -> LakeLocation:
@@ -286,14 +281,7 @@ def _run_job(
     machines: pl.DataFrame,
     tags: pl.DataFrame,
 ) -> JobOutput:
-    return job(
-        JobInputs(
-            **{_KIND_INPUT[kind]: lf for kind, lf in frames.items()},
-            machines=machines,
-            tags=tags,
-            params=spec.params,
-        )
-    )
+    return job(JobInputs(sources=dict(frames), machines=machines, tags=tags, params=spec.params))
 
 
 def _without_columns(output: JobOutput, columns: tuple[str, ...]) -> JobOutput:

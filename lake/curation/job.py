@@ -15,6 +15,8 @@ from typing import Any
 
 import polars as pl
 
+from schemas import EventKind, contract_for, silver_schema
+
 __all__ = ["FeatureInfo", "Job", "JobInputs", "JobOutput", "LabelContract", "ParamsCheck"]
 
 
@@ -23,24 +25,38 @@ class JobInputs:
     """What a job gets.
 
     Attributes:
-        telemetry: ``silver/telemetry`` at its pinned version, filtered by the spec (lazy). One
-            row per reading: event_id, tenant, plant, line, machine, event_time (UTC, us),
-            tag, value, unit, quality, ...
-        machine_events: ``silver/machine_event`` at its pinned version, filtered (lazy):
-            event_type STATE|ALARM, state, alarm_code, alarm_severity, ...
-        inspections: ``silver/inspection`` at its pinned version, filtered (lazy): part_serial,
-            lot, machines (list), process_start, process_end, result, defect_codes, dimensions.
+        sources: event kind -> its silver table at the pinned version, filtered by the spec
+            (lazy; one per kind, :data:`schemas.CONTRACTS`). Read them with :meth:`source`.
+            ``telemetry`` has one row per reading: event_id, tenant, plant, line, machine,
+            event_time (UTC, us), tag, value, unit, quality, ...; ``machine_event``:
+            event_type STATE|ALARM, state, alarm_code, alarm_severity, ...; ``inspection``:
+            part_serial, lot, machines (list), process_start, process_end, result,
+            defect_codes, dimensions. The columns of a kind are ``schemas.silver_schema(kind)``.
         machines: the registry's machines: tenant, plant, line, machine, machine_type.
         tags: the registry's tag specs: machine_type, tag, unit, min, max, nominal.
         params: the spec's ``[job]`` table (window sizes, horizons, split rules, ...).
     """
 
-    telemetry: pl.LazyFrame
-    machine_events: pl.LazyFrame
-    inspections: pl.LazyFrame
+    sources: Mapping[EventKind, pl.LazyFrame]
     machines: pl.DataFrame
     tags: pl.DataFrame
     params: Mapping[str, Any] = field(default_factory=dict)
+
+    def source(self, kind: EventKind | str) -> pl.LazyFrame:
+        """The rows of ``kind`` (``"telemetry"``, ``EventKind.INSPECTION``, ...), lazy; an
+        empty frame of the kind's silver schema when the inputs hold none.
+
+        Raises:
+            UnknownKindError: (a ``ConfigError``) ``kind`` names no event kind; lists the
+                valid ones.
+        """
+        known = contract_for(kind).kind
+        frame = self.sources.get(known)
+        if frame is not None:
+            return frame
+        empty = pl.from_arrow(silver_schema(known).empty_table())
+        assert isinstance(empty, pl.DataFrame)
+        return empty.lazy()
 
 
 @dataclass(frozen=True)

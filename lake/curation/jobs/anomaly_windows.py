@@ -50,6 +50,7 @@ from lake.curation.jobs._frames import (
     with_machine_type,
 )
 from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points, duration_text
+from schemas import EventKind
 
 __all__ = ["NORMALIZATION_FILE", "PARAMETERS", "AnomalyWindowsParams", "anomaly_windows"]
 
@@ -118,7 +119,7 @@ def anomaly_windows(inputs: JobInputs) -> JobOutput:
     params = AnomalyWindowsParams.parse(inputs.params)
     pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
     units = tag_units(JOB, inputs.tags, params.tags)
-    long = _resampled(inputs.telemetry, pairs, params)
+    long = _resampled(inputs.source(EventKind.TELEMETRY), pairs, params)
     long = _sequenced(long, params)
     long, meta = _assign_split(long, params)
     stats = _train_stats(long)

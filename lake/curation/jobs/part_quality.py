@@ -51,6 +51,7 @@ from lake.curation.jobs._frames import (
     wide_by_tag,
 )
 from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_meta, cut_points
+from schemas import EventKind
 
 __all__ = ["LABELS", "PARAMETERS", "STATS", "PartQualityParams", "part_buckets", "part_quality"]
 
@@ -115,14 +116,13 @@ def part_quality(inputs: JobInputs) -> JobOutput:
     pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
     units = tag_units(JOB, inputs.tags, params.tags)
     parts = (
-        inputs.inspections.select(
-            *KEYS, *_CONTEXT, "machines", "result", pl.col("defect_codes").list.first()
-        )
+        inputs.source(EventKind.INSPECTION)
+        .select(*KEYS, *_CONTEXT, "machines", "result", pl.col("defect_codes").list.first())
         .rename({"defect_codes": "defect_code"})
         .collect()
         .sort(KEYS)
     )
-    stats = _window_stats(inputs.telemetry, pairs, parts, params)
+    stats = _window_stats(inputs.source(EventKind.TELEMETRY), pairs, parts, params)
     context = parts.select(*KEYS, *_CONTEXT).join(
         _machine_types(parts, inputs.machines), on=list(KEYS), how="left"
     )

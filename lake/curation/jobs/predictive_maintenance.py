@@ -66,6 +66,7 @@ from lake.curation.jobs._frames import (
     with_machine_type,
 )
 from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points, duration_text
+from schemas import EventKind
 
 __all__ = [
     "CHUNK_ROWS",
@@ -162,7 +163,7 @@ def predictive_maintenance(inputs: JobInputs) -> JobOutput:
     params = PredictiveMaintenanceParams.parse(inputs.params)
     pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
     units = tag_units(JOB, inputs.tags, params.tags)
-    stats = _window_stats(inputs.telemetry, pairs, params)
+    stats = _window_stats(inputs.source(EventKind.TELEMETRY), pairs, params)
     data_end = stats.select(pl.col("last_time").max()).item()
     grid = _grid(stats, params.window_us)
     long = (
@@ -171,7 +172,7 @@ def predictive_maintenance(inputs: JobInputs) -> JobOutput:
         .with_columns(pl.col("count").fill_null(0))
     )
     rows = wide_by_tag(grid, long, KEYS, list(units), STATS)
-    rows = _label(rows, inputs.machine_events, params)
+    rows = _label(rows, inputs.source(EventKind.MACHINE_EVENT), params)
     if params.drop_unobserved_horizon and data_end is not None:
         rows = rows.filter(
             pl.col("window_end") + pl.duration(microseconds=params.horizon_us) <= data_end

@@ -56,6 +56,7 @@ from lake.curation.jobs._frames import (
 )
 from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points
 from lake.curation.jobs.errors import JobInputError
+from schemas import EventKind
 
 __all__ = ["LABEL", "PARAMETERS", "STATS", "RulParams", "remaining_useful_life"]
 
@@ -141,7 +142,7 @@ def remaining_useful_life(inputs: JobInputs) -> JobOutput:
     """Build the RUL splits (see the module docstring for the contract)."""
     params = RulParams.parse(inputs.params)
     pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
-    wide = _cycles(_wide(inputs.telemetry, pairs, params), params)
+    wide = _cycles(_wide(inputs.source(EventKind.TELEMETRY), pairs, params), params)
     if wide.height == 0:
         raise JobInputError(JOB, "no telemetry of the selected machines and tags")
     running = pl.col("line").is_in(list(params.running_lines))

@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 
 from lake.curation.job import JobInputs
+from schemas import EventKind
 from schemas.silver import silver_schema
 
 __all__ = [
@@ -176,12 +177,15 @@ def job_inputs(
     params: Mapping[str, Any] | None = None,
 ) -> JobInputs:
     """JobInputs over the given frames (empty silver frames for the ones not given)."""
-    return JobInputs(
-        telemetry=(telemetry if telemetry is not None else telemetry_frame([])).lazy(),
-        machine_events=(
+    frames = {
+        EventKind.TELEMETRY: telemetry if telemetry is not None else telemetry_frame([]),
+        EventKind.MACHINE_EVENT: (
             machine_events if machine_events is not None else machine_event_frame([])
-        ).lazy(),
-        inspections=(inspections if inspections is not None else inspection_frame([])).lazy(),
+        ),
+        EventKind.INSPECTION: inspections if inspections is not None else inspection_frame([]),
+    }
+    return JobInputs(
+        sources={kind: frame.lazy() for kind, frame in frames.items()},
         machines=registry_machines(),
         tags=registry_tags(),
         params=dict(params or {}),

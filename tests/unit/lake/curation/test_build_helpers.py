@@ -152,7 +152,8 @@ def tag_means(inputs: JobInputs) -> JobOutput:
     threshold = float(inputs.params.get("threshold", 0.0))
     keys = ["tenant", "plant", "line", "machine", "tag"]
     rows = (
-        inputs.telemetry.group_by(keys)
+        inputs.source("telemetry")
+        .group_by(keys)
         .agg(pl.col("value").mean().alias("mean_value"), pl.len().alias("readings"))
         .join(inputs.machines.lazy(), on=["tenant", "plant", "line", "machine"], how="left")
         .join(inputs.tags.lazy(), on=["machine_type", "tag"], how="left")
@@ -165,7 +166,7 @@ def tag_means(inputs: JobInputs) -> JobOutput:
     )
     last = rows.get_column("machine").max() if rows.height else ""
     test = pl.col("machine") == last
-    inspections = inputs.inspections.select("part_serial").collect().get_column("part_serial")
+    inspections = inputs.source("inspection").select("part_serial").collect()["part_serial"]
     return JobOutput(
         splits={"train": rows.filter(~test), "test": rows.filter(test)},
         features=[

@@ -12,6 +12,7 @@ import pytest
 
 from lake.curation.job import JobInputs
 from lake.curation.jobs import JobParamError, remaining_useful_life
+from schemas import EventKind
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 LINES = {"e1": "train", "e2": "train", "e3": "train", "e4": "train", "r1": "test"}
@@ -60,8 +61,7 @@ def _inputs(
             "nominal": [1.0, 1.0],
         }
     )
-    empty = pl.DataFrame().lazy()
-    return JobInputs(telemetry.lazy(), empty, empty, machines, tags, dict(params))
+    return JobInputs({EventKind.TELEMETRY: telemetry.lazy()}, machines, tags, dict(params))
 
 
 BASE = {"cycle": "1m", "window": 3, "running_lines": ["test"]}

@@ -31,7 +31,8 @@ KEYS = ["tenant", "plant", "line", "machine"]
 def parts(inputs: JobInputs) -> JobOutput:
     """One row per inspected part: serial, process times and the result."""
     rows = (
-        inputs.inspections.select(*KEYS, "part_serial", "process_start", "process_end", "result")
+        inputs.source("inspection")
+        .select(*KEYS, "part_serial", "process_start", "process_end", "result")
         .sort("process_start", "part_serial")
         .collect()
     )
@@ -46,7 +47,8 @@ def parts(inputs: JobInputs) -> JobOutput:
 def windows(inputs: JobInputs) -> JobOutput:
     """Mean of each machine's readings per 6 h window (a predictive-maintenance shape)."""
     rows = (
-        inputs.telemetry.sort("event_time")
+        inputs.source("telemetry")
+        .sort("event_time")
         .group_by_dynamic("event_time", every="6h", group_by=KEYS, start_by="window")
         .agg(pl.col("value").mean().alias("mean_value"), pl.len().alias("readings"))
         .rename({"event_time": "window_start"})
