@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -36,6 +37,9 @@ from infra.s3 import LocalS3
 from lake import RUNS, DeltaStore, LakeLocation
 from maxlake.settings import Settings
 from streams.topics import ensure_topics
+
+_ASSIGNED = "partition(s) assigned"
+"""The batch engine's log line on each assignment (RELIABILITY.md)."""
 
 
 def _scenario(
@@ -53,12 +57,21 @@ def _scenario(
     }
     logs = Path(env["MAXLAKE_FAUST_DATADIR"]).parent
     procs = []
+    log_paths = [logs / f"{env['MAXLAKE_GROUP_ID']}-{i}.log" for i in range(workers)]
+    assigned_at: dict[int, datetime] = {}
+
+    def note_assignments(lag: int) -> None:
+        del lag
+        for i, path in enumerate(log_paths):
+            if i not in assigned_at and _ASSIGNED in path.read_text(errors="replace"):
+                assigned_at[i] = datetime.now(UTC)
+
     for i in range(workers):
         worker_env = {**env, "MAXLAKE_FAUST_DATADIR": str(logs / f"faust-{time.time_ns()}-{i}")}
-        log = open(logs / f"{env['MAXLAKE_GROUP_ID']}-{i}.log", "wb")
+        log = open(log_paths[i], "wb")
         procs.append(_spawn_worker(worker_env, stderr=log))
     try:
-        _wait_lag_zero(settings, topic, env["MAXLAKE_GROUP_ID"], timeout_s)
+        _wait_lag_zero(settings, topic, env["MAXLAKE_GROUP_ID"], timeout_s, note_assignments)
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -71,8 +84,17 @@ def _scenario(
     assert runs is not None
     drain_s = (runs["finished_at"].max() - runs["started_at"].min()).total_seconds()  # type: ignore[operator,union-attr]
     per_worker = runs.group_by("worker").agg(pl.col("consumed").sum(), pl.col("write_ms").sum())
+    joined = max(assigned_at.values()) if len(assigned_at) == workers else None
+    after = runs.filter(pl.col("started_at") >= joined) if joined is not None else runs.clear()
+    after_s = (
+        (after["finished_at"].max() - joined).total_seconds()  # type: ignore[operator,union-attr]
+        if after.height
+        else 0.0
+    )
     return {
         "drain_s": drain_s,
+        "after_consumed": float(after["consumed"].sum()) if after.height else 0.0,
+        "after_s": after_s,
         "consumed": float(runs["consumed"].sum()),
         "batches": float(runs.height),
         "write_s": float(runs["write_ms"].sum()) / 1000,
@@ -141,6 +163,15 @@ def main() -> None:
                 f"({write_us / base_write:4.1f}x local)  {int(r['batches'])} batches, "
                 f"{int(r['writers'])} workers wrote, drain {r['drain_s']:.1f} s"
             )
+            if r["after_s"] > 0:
+                steady = r["after_consumed"] / r["after_s"]
+                print(
+                    f"  after every worker held partitions: {steady:9,.0f} events/s "
+                    f"({r['after_consumed'] / args.events:.0%} of the events, "
+                    f"{r['after_s']:.1f} s)"
+                )
+            else:
+                print("  every batch started before the last worker held partitions")
             if r["consumed"] != args.events:
                 print(f"  !! consumed {r['consumed']:,.0f} of {args.events:,}", file=sys.stderr)
     finally:
