@@ -83,7 +83,7 @@ def _preload(settings: Settings, topic: str, n: int) -> float:
 
 
 def _spawn_worker(
-    env: dict[str, str], *, stderr: Any, src: Path | None = None
+    env: dict[str, str], *, stderr: Any, src: Path | None = None, loglevel: str = "warn"
 ) -> subprocess.Popen[bytes]:
     """One telemetry ``maxlake worker`` in its own process group (from the source checkout
     ``src`` when given, e.g. the previous commit for a same-run before/after comparison)."""
@@ -100,7 +100,7 @@ def _spawn_worker(
             "--tenant",
             TENANT,
             "--loglevel",
-            "warn",
+            loglevel,
         ],
         env=env,
         cwd=src,

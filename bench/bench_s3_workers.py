@@ -69,7 +69,7 @@ def _scenario(
     for i in range(workers):
         worker_env = {**env, "MAXLAKE_FAUST_DATADIR": str(logs / f"faust-{time.time_ns()}-{i}")}
         log = open(log_paths[i], "wb")
-        procs.append(_spawn_worker(worker_env, stderr=log))
+        procs.append(_spawn_worker(worker_env, stderr=log, loglevel="info"))
     try:
         _wait_lag_zero(settings, topic, env["MAXLAKE_GROUP_ID"], timeout_s, note_assignments)
     finally:
