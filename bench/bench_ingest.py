@@ -47,22 +47,26 @@ from streams.topics import ensure_topics
 TENANT = "northwind-auto"
 
 
-def _templates(count: int) -> list[tuple[bytes, bytes, bytes]]:
-    """(key, payload, event_id) of real simulator telemetry events."""
+def _templates(count: int, bad_rate: float = 0.0) -> list[tuple[bytes, bytes, bytes]]:
+    """(key, payload, event_id) of real simulator telemetry events; with ``bad_rate``, that
+    share are the simulator's bad messages (event_id b"" when the payload has none)."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=3600)
-    sim = Simulator(load_registry(), seed=11, bad_rate=0.0, tenants=[TENANT], start=start)
+    sim = Simulator(load_registry(), seed=11, bad_rate=bad_rate, tenants=[TENANT], start=start)
     out: list[tuple[bytes, bytes, bytes]] = []
     for event in sim.events(duration_s=3600):
         if event.kind == "telemetry":
-            eid = orjson.loads(event.payload)["event_id"].encode()
+            try:
+                eid = str(orjson.loads(event.payload)["event_id"]).encode()
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                eid = b""
             out.append((event.key, event.payload, eid))
             if len(out) == count:
                 break
     return out
 
 
-def _preload(settings: Settings, topic: str, n: int) -> float:
-    templates = _templates(2000)
+def _preload(settings: Settings, topic: str, n: int, bad_rate: float = 0.0) -> float:
+    templates = _templates(2000, bad_rate)
     producer = KafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
         acks="all",
@@ -73,8 +77,10 @@ def _preload(settings: Settings, topic: str, n: int) -> float:
     started = time.perf_counter()
     for i in range(n):
         key, payload, eid = templates[i % len(templates)]
-        fresh = uuid.uuid4().hex.encode()[: len(eid)].ljust(len(eid), b"0")
-        producer.send(topic, key=key, value=payload.replace(eid, fresh, 1))
+        if eid:
+            fresh = uuid.uuid4().hex.encode()[: len(eid)].ljust(len(eid), b"0")
+            payload = payload.replace(eid, fresh, 1)
+        producer.send(topic, key=key, value=payload)
         if i % 100_000 == 0 and i:
             print(f"  preloaded {i:,} events", flush=True)
     producer.flush()
@@ -225,27 +231,35 @@ def _baseline(settings: Settings, topic: str, n: int, lake: Path) -> float:
         for records in polled.values():
             for rec in records:
                 seen += 1
-                doc = orjson.loads(rec.value)
-                readings = doc.get("readings") or [doc.get("reading")]
-                for reading in readings:
-                    rows.append(
-                        {
-                            "event_id": doc["event_id"],
-                            "tenant": doc["tenant"],
-                            "plant": doc["plant"],
-                            "machine": doc["machine"],
-                            "event_time": doc["event_time"],
-                            "tag": reading["tag"],
-                            "value": float(reading["value"]),
-                            "offset": rec.offset,
-                            "partition": rec.partition,
-                        }
-                    )
+                try:
+                    rows.extend(_naive_rows(rec))
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                    continue  # --bad-rate: the naive loop skips what it cannot read
         if len(rows) >= 20000 or (seen >= n and rows):
             write_deltalake(str(lake), pa.Table.from_pylist(rows), mode="append")
             rows = []
     consumer.close()
     return time.perf_counter() - started
+
+
+def _naive_rows(rec: Any) -> list[dict[str, object]]:
+    """The baseline's rows of one record: one per reading, no checks."""
+    doc = orjson.loads(rec.value)
+    readings = doc.get("readings") or [doc.get("reading")]
+    return [
+        {
+            "event_id": doc["event_id"],
+            "tenant": doc["tenant"],
+            "plant": doc["plant"],
+            "machine": doc["machine"],
+            "event_time": doc["event_time"],
+            "tag": reading["tag"],
+            "value": float(reading["value"]),
+            "offset": rec.offset,
+            "partition": rec.partition,
+        }
+        for reading in readings
+    ]
 
 
 def _machine() -> str:
@@ -269,6 +283,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50_000, help="MAXLAKE_BATCH_MAX_EVENTS")
     parser.add_argument("--wait", type=float, default=1.0, help="MAXLAKE_BATCH_WAIT_S")
     parser.add_argument("--engines", default="stream,batch", help="comma-separated engines to run")
+    parser.add_argument(
+        "--bad-rate",
+        type=float,
+        default=0.0,
+        help="share of the simulator's bad messages in the preloaded events (default 0: clean)",
+    )
     parser.add_argument(
         "--compare-src",
         type=Path,
@@ -310,7 +330,7 @@ def main() -> None:
             _latency(args, settings, {**env, "MAXLAKE_INGEST_ENGINE": engine}, topic)
             return
         print(f"preloading {args.events:,} telemetry events into {args.partitions} partitions")
-        preload_s = _preload(settings, topic, args.events)
+        preload_s = _preload(settings, topic, args.events, args.bad_rate)
         print(f"  preload: {args.events / preload_s:,.0f} events/s")
         results: dict[str, dict[str, float]] = {}
         sources: list[tuple[str, Path | None]] = [("", None)]
