@@ -61,18 +61,50 @@ MSG_FIELD = pa.field("_msg", pa.int32(), nullable=False)
 
 
 class EventContract:
-    """Version 1 contract of one event kind: decoding, row schema and JSON Schema.
+    """Version 1 contract of one event kind: decoding, row schema, JSON Schema and the roles
+    of its columns.
+
+    A kind is declared here and nowhere else: the silver table, the curated jobs' inputs, the
+    machine-type filter of a dataset build and the sharing contracts read these attributes
+    (docs/EXTENDING.md, "Add an event kind"). Every column a role names is a body column of
+    ``row_schema`` (``tests/unit/test_event_kinds.py`` checks it).
 
     Attributes:
         kind: the event kind this contract accepts.
         version: the ``schema_version`` it implements.
         row_schema: columns of ``DecodeResult.rows``: the envelope, the kind's body columns
             and ``_msg`` last.
+        silver_extra_fields: columns the ingest adds to the kind's silver table after
+            decoding (telemetry: the reading as sent, before unit conversion); nullable.
+        identifier_columns: body columns naming something of a company besides its machines
+            (inspection: the part serial and the lot); sharing pseudonymises them unless a
+            contract releases them.
+        machine_list_column: a list column of machine ids of the row's line besides the
+            envelope's ``machine`` (inspection: the machines that made the part); a build's
+            machine-type filter keeps the row when any of them is of a selected type.
+        tag_column: the column naming a registry tag (telemetry); a sharing contract's
+            ``tags`` and ``confidential_tags`` select rows on it.
+        free_text_columns: free-text columns, emptied in every shared row whatever the
+            sharing contract says (machine event: the alarm text).
     """
 
     kind: ClassVar[EventKind]
     version: ClassVar[int] = 1
     row_schema: ClassVar[pa.Schema]
+    silver_extra_fields: ClassVar[tuple[pa.Field, ...]] = ()
+    identifier_columns: ClassVar[tuple[str, ...]] = ()
+    machine_list_column: ClassVar[str | None] = None
+    tag_column: ClassVar[str | None] = None
+    free_text_columns: ClassVar[tuple[str, ...]] = ()
+
+    def role_columns(self) -> tuple[str, ...]:
+        """Every column a role names (for the check that each is a body column)."""
+        optional = (self.machine_list_column, self.tag_column)
+        return (
+            *self.identifier_columns,
+            *(c for c in optional if c is not None),
+            *self.free_text_columns,
+        )
 
     def decode(
         self,

@@ -50,6 +50,8 @@ class InspectionContract(EventContract):
             MSG_FIELD,
         ]
     )
+    identifier_columns = ("part_serial", "lot")
+    machine_list_column = "machines"
 
     def _body(self, b: Batch) -> tuple[dict[str, pa.Array], list[int] | None]:
         objs = b.objs

@@ -33,6 +33,7 @@ class MachineEventContract(EventContract):
             MSG_FIELD,
         ]
     )
+    free_text_columns = ("alarm_text",)
 
     def _body(self, b: Batch) -> tuple[dict[str, pa.Array], list[int] | None]:
         objs = b.objs

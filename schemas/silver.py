@@ -11,6 +11,7 @@ import pyarrow as pa
 from schemas._columns import TIMESTAMP
 from schemas.contract_lookup import contract_for
 from schemas.kinds import EventKind
+from schemas.telemetry import CONVERSION_FIELDS
 
 __all__ = ["CONVERSION_FIELDS", "INGEST_FIELDS", "PARTITION_COLUMNS", "TIMESTAMP", "silver_schema"]
 
@@ -30,22 +31,15 @@ INGEST_FIELDS = (
 lineages were recorded, see lake/lineage.py)."""
 
 
-CONVERSION_FIELDS = (
-    pa.field("value_sent", pa.float64()),
-    pa.field("unit_sent", pa.string()),
-)
-"""Telemetry only: the value and unit as sent when the reading was converted to its tag's
-registry unit (``value``/``unit`` then hold the converted reading); null otherwise."""
-
-
 def silver_schema(kind: EventKind | str) -> pa.Schema:
     """Schema of the silver table of ``kind``: the decoded row columns (without ``_msg``),
-    for telemetry :data:`CONVERSION_FIELDS`, then :data:`INGEST_FIELDS`.
+    the contract's ``silver_extra_fields`` (telemetry: :data:`CONVERSION_FIELDS`), then
+    :data:`INGEST_FIELDS`.
 
     Raises:
         UnknownKindError: for an unknown kind name.
     """
     contract = contract_for(kind)
-    extra = CONVERSION_FIELDS if contract.kind is EventKind.TELEMETRY else ()
     row = contract.row_schema
-    return pa.schema([*(f for f in row if f.name != "_msg"), *extra, *INGEST_FIELDS])
+    body = (f for f in row if f.name != "_msg")
+    return pa.schema([*body, *contract.silver_extra_fields, *INGEST_FIELDS])

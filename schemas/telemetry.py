@@ -18,7 +18,13 @@ from schemas.event_contract import COMMON_FIELDS, ID_RE, MSG_FIELD, EventContrac
 from schemas.kinds import ID_PATTERN, EventKind, RejectReason
 from schemas.results import DecodeLimits, DecodeResult
 
-__all__ = ["FAST_MIN_BATCH", "MAX_READINGS", "QUALITIES", "TelemetryContract"]
+__all__ = [
+    "CONVERSION_FIELDS",
+    "FAST_MIN_BATCH",
+    "MAX_READINGS",
+    "QUALITIES",
+    "TelemetryContract",
+]
 
 MAX_READINGS = 1000
 QUALITIES = frozenset({"GOOD", "UNCERTAIN", "BAD"})
@@ -41,6 +47,13 @@ _PARSE_SCHEMA = pa.schema(
 )
 _QUALITY_LIST = sorted(QUALITIES)
 
+CONVERSION_FIELDS = (
+    pa.field("value_sent", pa.float64()),
+    pa.field("unit_sent", pa.string()),
+)
+"""Telemetry only: the value and unit as sent when the reading was converted to its tag's
+registry unit (``value``/``unit`` then hold the converted reading); null otherwise."""
+
 
 class TelemetryContract(EventContract):
     """A snapshot of one or more tag readings (``reading`` or ``readings``)."""
@@ -57,6 +70,8 @@ class TelemetryContract(EventContract):
             MSG_FIELD,
         ]
     )
+    silver_extra_fields = CONVERSION_FIELDS
+    tag_column = "tag"
 
     def _decode_batch(
         self, messages: Sequence[bytes], tenant: str | None, now: datetime, limits: DecodeLimits

@@ -55,7 +55,7 @@ from lake.tables import silver_schema, silver_table
 from maxlake.errors import TerminalError
 from maxlake.settings import Settings
 from maxlake.version import __version__
-from schemas import EventKind, Registry
+from schemas import EventKind, Registry, contract_for
 
 if TYPE_CHECKING:
     from lake.sharing import SharedInputs, SharingGate
@@ -436,15 +436,17 @@ def _source(
 def _machine_type_filter(
     lf: pl.LazyFrame, kind: EventKind, machines: pl.DataFrame, types: tuple[str, ...]
 ) -> pl.LazyFrame:
-    """Rows of machines of ``types``; an inspection is kept when its station or any machine
-    that made the part is of one of the types."""
+    """Rows of machines of ``types``; a row of a kind with a ``machine_list_column`` (an
+    inspection) is kept when its machine or any listed machine (that made the part) is of one
+    of the types."""
     ids = ["tenant", "plant", "line", "machine"]
     allowed = machines.lazy().filter(pl.col("machine_type").is_in(list(types))).select(ids)
-    if kind is not EventKind.INSPECTION:
+    listed = contract_for(kind).machine_list_column
+    if listed is None:
         return lf.join(allowed, on=ids, how="semi", maintain_order="left")
     wanted = (
         lf.select(
-            "event_id", "tenant", "plant", "line", pl.concat_list("machines", "machine").alias("m")
+            "event_id", "tenant", "plant", "line", pl.concat_list(listed, "machine").alias("m")
         )
         .explode("m")
         .rename({"m": "machine"})

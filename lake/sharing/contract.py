@@ -38,7 +38,7 @@ import json
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AwareDatetime,
@@ -52,7 +52,7 @@ from pydantic import (
 
 from lake.sharing.errors import ContractError
 from maxlake.errors import validation_location
-from schemas import EventKind, silver_schema
+from schemas import CONTRACTS, EventKind, silver_schema
 from schemas.kinds import TENANT_ID_PATTERN
 
 __all__ = [
@@ -69,12 +69,23 @@ __all__ = [
 
 CONTRACT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 PURPOSE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}\*?$"
-PSEUDONYMISABLE = ("tenant", "plant", "line", "machine", "part_serial", "lot")
-"""Identifier columns, pseudonymised unless released (``machine``: also ``inspection.machines``)."""
-ALWAYS_REMOVED = {"machine_event": ("alarm_text",)}
-"""Free-text columns, emptied in every shared row whatever the contract says."""
+PSEUDONYMISABLE = (
+    "tenant",
+    "plant",
+    "line",
+    "machine",
+    *(c for contract in CONTRACTS.values() for c in contract.identifier_columns),
+)
+"""Identifier columns, pseudonymised unless released: the envelope's and every kind's
+``identifier_columns`` (``machine``: also a kind's ``machine_list_column``)."""
+ALWAYS_REMOVED = {c.kind.value: c.free_text_columns for c in CONTRACTS.values()}
+"""Free-text columns of each kind (its contract's ``free_text_columns``), emptied in every
+shared row whatever the contract says."""
 
 Identifier = Literal["tenant", "plant", "line", "machine", "part_serial", "lot"]
+assert get_args(Identifier) == PSEUDONYMISABLE, (
+    "lake/sharing/contract.py: Identifier must list PSEUDONYMISABLE (a kind's identifier_columns)"
+)
 _STRUCTURAL = frozenset(
     {"event_id", "schema_version", "tenant", "plant", "line", "machine", "event_time", "date"}
 )

@@ -40,6 +40,7 @@ from lake.sharing.errors import ContractNotFound, IdentifierLeak
 from lake.sharing.keys import KeyRing
 from lake.sharing.leaks import frame_leaks, parquet_statistics, text_leaks
 from lake.sharing.store import ContractStore
+from schemas import contract_for
 
 __all__ = ["SharedInputs", "SharingGate"]
 
@@ -305,11 +306,12 @@ class SharingGate:
                 cond = cond & (pl.col("event_time") >= pl.lit(c.start))
             if c.end is not None:
                 cond = cond & (pl.col("event_time") < pl.lit(c.end))
-            if kind == "telemetry":
+            tag = contract_for(kind).tag_column
+            if tag is not None:
                 if c.tags is not None:
-                    cond = cond & pl.col("tag").is_in(list(c.tags))
+                    cond = cond & pl.col(tag).is_in(list(c.tags))
                 if c.confidential_tags:
-                    cond = cond & ~pl.col("tag").is_in(list(c.confidential_tags))
+                    cond = cond & ~pl.col(tag).is_in(list(c.confidential_tags))
             parts.append(cond)
         if not parts:
             return lf.filter(pl.lit(False))
@@ -362,16 +364,13 @@ def _collect_raw(
     """Add the tenant's raw identifiers to ``forbidden`` (pseudonymised) or ``clear``."""
     own = machines.filter(pl.col("tenant") == contract.tenant)
     values: dict[str, set[str]] = {c: set(own.get_column(c).to_list()) for c in _MACHINE}
-    inspections = released.get("inspection")
-    if inspections is not None and ({"part_serial", "lot"} & set(contract.pseudonymise)):
-        parts = (
-            inspections.filter(pl.col("tenant") == contract.tenant)
-            .select("part_serial", "lot")
-            .unique()
-            .collect()
-        )
-        values["part_serial"] = set(parts.get_column("part_serial").to_list())
-        values["lot"] = set(parts.get_column("lot").to_list())
+    for kind, lf in released.items():
+        columns = contract_for(kind).identifier_columns
+        if not set(columns) & set(contract.pseudonymise):
+            continue
+        rows = lf.filter(pl.col("tenant") == contract.tenant).select(columns).unique().collect()
+        for column in columns:
+            values.setdefault(column, set()).update(rows.get_column(column).to_list())
     for column, raw in values.items():
         target = forbidden if column in contract.pseudonymise else clear
         target.setdefault(column, set()).update(raw)

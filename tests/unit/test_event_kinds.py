@@ -12,8 +12,11 @@ import pytest
 from lake.tables import silver_table
 from quality import default_suites_dir, load_suites
 from schemas import CONTRACTS, EventKind, load_registry, published_dir, silver_schema
+from schemas.event_contract import COMMON_FIELDS
 from schemas.json_schema import schema_file_name
 from streams.simulator import Simulator
+
+ENVELOPE_COLUMNS = [*(f.name for f in COMMON_FIELDS), "_msg"]
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +40,9 @@ def test_the_kind_is_in_every_place(kind: EventKind, simulated_kinds: set[str]) 
     published = published_dir() / schema_file_name(kind, contract.version)
     assert published.is_file(), f"step 3: maxlake schemas export --out {published_dir()}"
     assert silver_schema(kind).names, "step 2: the contract's row_schema is empty"
+    body = set(contract.row_schema.names) - set(ENVELOPE_COLUMNS)
+    for column in contract.role_columns():
+        assert column in body, f"step 2: {column!r} (a column role) is no body column of {kind}"
     suite = default_suites_dir() / f"{kind.value}.json"
     assert suite.is_file(), f"step 4: write {suite}"
     assert kind in load_suites()
