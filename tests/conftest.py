@@ -20,6 +20,7 @@ LONGEST_FILES = (
     "test_exactly_once.py",
     "test_serve.py",
     "test_ingest_poison.py",
+    "test_s3_lake.py",
 )
 """Files that took longest (2026-11-30 runs), started first; a stale entry only costs time."""
 

@@ -39,10 +39,13 @@ pytestmark = pytest.mark.integration
 TENANTS = ("voltcell-batteries", "ironbridge-steel")
 
 
+@pytest.mark.parametrize("engine", ["batch", "stream"])
 def test_one_worker_ingests_into_an_s3_lake_and_verify_reads_it(
-    kafka_bootstrap: str, unique_name: str, tmp_path: Path, s3_lake: LakeLocation
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path, s3_lake: LakeLocation, engine: str
 ) -> None:
-    env = IngestEnv(kafka_bootstrap, unique_name, tmp_path, TENANTS, engine="batch", lake=s3_lake)
+    """Either engine writes an S3 lake; the operator's commands then work on it, and the lake
+    still holds every offset once after compaction, vacuum and a checkpoint."""
+    env = IngestEnv(kafka_bootstrap, unique_name, tmp_path, TENANTS, engine=engine, lake=s3_lake)
     env.create_topics()
     events = simulate(TENANTS, seed=13, duration_s=600, bad_rate=0.05)
     produced = produce(env, events)
@@ -61,9 +64,21 @@ def test_one_worker_ingests_into_an_s3_lake_and_verify_reads_it(
     assert summary["ok"] is True
     expected = expected_outcome(events)
     assert summary["runs_consumed"] == {k: expected[k].consumed for k in KINDS}
-    for command in (["status", "--json"], ["lake", "status"], ["lake", "compact"]):
+    for command in (
+        ["status", "--json"],
+        ["lake", "status"],
+        ["lake", "compact"],
+        ["lake", "vacuum", "--retention-hours", "0", "--apply"],
+        ["lake", "checkpoint"],
+        ["quarantine", "list"],
+        ["quarantine", "replay", "--kind", "telemetry", "--dry-run", "--json"],
+        ["audit"],
+    ):
         done = run_cli(env, *command)
         assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
+    assert not (tmp_path / "lake").exists(), "nothing may be written to a local lake folder"
+    assert_invariant(env)
+    assert_each_offset_once(env)
 
 
 def test_the_live_registry_on_s3_follows_cli_changes_and_onboarding(
