@@ -1,4 +1,4 @@
-"""The lake: Delta table layout, the exactly-once batch writer and lake reads.
+"""The lake: Delta table layout, the sink interface and its exactly-once Delta writer, lake reads.
 
 deltalake is wrapped once, in :mod:`lake.delta`; everything else goes through
 :class:`DeltaStore`.
@@ -8,6 +8,7 @@ from lake.delta import DeltaStore, app_id
 from lake.errors import CommitConflict, LakeError, LocationError, TableNotFound
 from lake.location import LakeFiles, LakeLocation
 from lake.reader import recent_event_ids
+from lake.sink import BatchOutput, RunInfo, Sink, SinkHandle, WriteResult
 from lake.tables import (
     DUPLICATES,
     DUPLICATES_SCHEMA,
@@ -18,7 +19,7 @@ from lake.tables import (
     silver_schema,
     silver_table,
 )
-from lake.writer import BatchOutput, BatchWriter, RunInfo, WriteResult
+from lake.writer import BatchWriter
 
 __all__ = [
     "DUPLICATES",
@@ -35,6 +36,8 @@ __all__ = [
     "LakeLocation",
     "LocationError",
     "RunInfo",
+    "Sink",
+    "SinkHandle",
     "TableNotFound",
     "WriteResult",
     "app_id",

@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
 
 import polars as pl
 import pyarrow as pa
@@ -24,7 +24,9 @@ import pyarrow.compute as pc
 
 from lake.delta import DeltaStore, app_id
 from lake.errors import OffsetsMoved
-from lake.lineage import Lineages
+from lake.lineage import Gap, Lineages, record_gap
+from lake.reader import duplicate_offsets, recent_event_ids
+from lake.sink import BatchOutput, TopicPartition, WriteResult
 from lake.tables import (
     DUPLICATES,
     QUARANTINE_PARTITIONS,
@@ -36,63 +38,56 @@ from lake.tables import (
     silver_table,
 )
 
-__all__ = ["BatchOutput", "BatchWriter", "RunInfo", "WriteResult"]
+__all__ = ["BatchWriter", "DeltaSinkHandle"]
 
 logger = logging.getLogger(__name__)
 
-TopicPartition = tuple[str, int]
 
+class DeltaSinkHandle:
+    """The lake as the thread preparing batches sees it (a :class:`lake.sink.SinkHandle`)."""
 
-@dataclass(frozen=True)
-class RunInfo:
-    """What the ingest pipeline knows about a batch beyond its rows."""
+    def __init__(self, writer: BatchWriter, store: DeltaStore) -> None:
+        self.writer = writer
+        self.store = store
 
-    run_id: str
-    worker: str
-    started_at: datetime
-    suite_version: str | None
-    warn_counts: Mapping[str, int] = field(default_factory=dict)
-    batch_checks: Mapping[str, tuple[bool, float | None]] = field(default_factory=dict)
-    failed_expectations: tuple[str, ...] = ()
-    decode_ms: float = 0.0
-    validate_ms: float = 0.0
-    registry_version: int | None = None
+    def stored_offsets(
+        self,
+        table: str,
+        partitions: Sequence[TopicPartition],
+        topic_ids: Mapping[str, str | None],
+        worker: str,
+    ) -> dict[TopicPartition, int]:
+        """See :meth:`lake.sink.SinkHandle.stored_offsets`."""
+        return self.writer.stored_offsets(table, partitions, topic_ids, worker, store=self.store)
 
+    def recent_event_ids(self, kind: str, *, tenant: str, topic: str, since: date) -> pa.Table:
+        """See :func:`lake.reader.recent_event_ids`."""
+        return recent_event_ids(self.store, kind, tenant=tenant, topic=topic, since=since)
 
-@dataclass(frozen=True)
-class BatchOutput:
-    """One classified micro-batch of one event kind.
+    def duplicate_offsets(
+        self,
+        kind: str,
+        *,
+        topic: str,
+        partition: int,
+        first: int,
+        last: int,
+        topic_id: str | None = None,
+    ) -> set[int]:
+        """See :func:`lake.reader.duplicate_offsets`."""
+        return duplicate_offsets(
+            self.store,
+            kind,
+            topic=topic,
+            partition=partition,
+            first=first,
+            last=last,
+            topic_id=topic_id,
+        )
 
-    Attributes:
-        kind: event kind (selects the silver and quarantine tables).
-        offsets: every consumed message: columns ``topic``, ``partition``, ``offset``.
-        silver: rows in ``silver_schema(kind)``.
-        quarantine: rows in ``QUARANTINE_SCHEMA``.
-        duplicates: rows in ``DUPLICATES_SCHEMA``.
-        run: batch metadata for ``ops/validation_runs``.
-    """
-
-    kind: str
-    offsets: pa.Table
-    silver: pa.Table
-    quarantine: pa.Table
-    duplicates: pa.Table
-    run: RunInfo
-    already_in_lake: int = 0
-    """Consumed offsets the lake fully held already, left out before decoding (re-delivery)."""
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """What one :meth:`BatchWriter.write` added to the lake (new offsets only)."""
-
-    consumed: int
-    silver_events: int
-    silver_rows: int
-    quarantined: int
-    duplicates: int
-    skipped: int
-    write_ms: float
+    def record_gap(self, gap: Gap, *, worker: str) -> None:
+        """Append one ``ops/gaps`` row (:func:`lake.lineage.record_gap`)."""
+        record_gap(self.store, gap, worker=worker)
 
 
 class _Keys(dict[TopicPartition, str]):
@@ -104,11 +99,16 @@ class _Keys(dict[TopicPartition, str]):
 
 
 class BatchWriter:
-    """Writes classified batches to the lake under one root."""
+    """The Delta sink: writes classified batches to the lake under one root (a
+    :class:`lake.sink.Sink`)."""
 
     def __init__(self, store: DeltaStore) -> None:
         self.store = store
         self.lineages = Lineages(store)
+
+    def handle(self) -> DeltaSinkHandle:
+        """A handle reading the lake through its own table handles (a sibling store)."""
+        return DeltaSinkHandle(self, self.store.sibling())
 
     def committed_offsets(
         self,

@@ -48,7 +48,7 @@ from aiokafka.errors import (
 )
 
 from lake import BatchOutput
-from lake.lineage import Gap, record_gap
+from lake.lineage import Gap
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from schemas import EventKind
@@ -583,5 +583,5 @@ class BatchEngine:
         pipeline = self.pipeline()
         gap = Gap(tp.topic, self._topic_ids.get(tp.topic), tp.partition, first, last, cause)
         await asyncio.get_running_loop().run_in_executor(
-            None, partial(record_gap, pipeline.store, gap, worker=pipeline.worker)
+            None, partial(pipeline.handle.record_gap, gap, worker=pipeline.worker)
         )

@@ -27,14 +27,12 @@ from lake import (
     QUARANTINE_SCHEMA,
     RUNS,
     BatchOutput,
-    BatchWriter,
     RunInfo,
+    Sink,
     WriteResult,
-    recent_event_ids,
     silver_schema,
     silver_table,
 )
-from lake.reader import duplicate_offsets
 from maxlake.settings import Settings
 from quality import ValidationFailed, ValidationGateway, Verdict
 from schemas import EventKind, contract_for
@@ -90,13 +88,14 @@ def tenant_of_topic(topic: str) -> str:
 
 
 class IngestPipeline:
-    """Turns micro-batches of raw messages of one kind into lake commits."""
+    """Turns micro-batches of raw messages of one kind into commits of a sink
+    (:class:`lake.sink.Sink`; the Delta lake's :class:`lake.BatchWriter` in every worker)."""
 
     def __init__(
         self,
         settings: Settings,
         gateway: ValidationGateway,
-        writer: BatchWriter,
+        writer: Sink,
         *,
         worker: str = "worker",
         skip_in_lake: bool = True,
@@ -105,7 +104,7 @@ class IngestPipeline:
         self.skip_in_lake = skip_in_lake
         self.gateway = gateway
         self.writer = writer
-        self.store = writer.store.sibling()
+        self.handle = writer.handle()
         self.worker = worker
         self.limits = DecodeLimits(
             max_message_bytes=settings.max_message_bytes,
@@ -188,9 +187,7 @@ class IngestPipeline:
             return messages
         partitions = sorted({(m.topic, m.partition) for m in messages})
         topic_ids = {m.topic: m.topic_id for m in messages}
-        done = self.writer.stored_offsets(
-            RUNS, partitions, topic_ids, self.worker, store=self.store
-        )
+        done = self.handle.stored_offsets(RUNS, partitions, topic_ids, self.worker)
         if all(v < 0 for v in done.values()):
             return messages
         fresh = [m for m in messages if m.offset > done[(m.topic, m.partition)]]
@@ -337,8 +334,7 @@ class IngestPipeline:
             key = (kind.value, topic)
             if key in self._warm:
                 continue
-            known = recent_event_ids(
-                self.store,
+            known = self.handle.recent_event_ids(
                 kind.value,
                 tenant=tenant_of_topic(topic),
                 topic=topic,
@@ -386,11 +382,9 @@ class IngestPipeline:
         }
         topic_ids = {m.topic: m.topic_id for m in messages}
         worker = self.worker
-        dup_versions = self.writer.stored_offsets(
-            DUPLICATES, list(firsts), topic_ids, worker, store=self.store
-        )
-        silver_versions = self.writer.stored_offsets(
-            silver_table(kind), list(firsts), topic_ids, worker, store=self.store
+        dup_versions = self.handle.stored_offsets(DUPLICATES, list(firsts), topic_ids, worker)
+        silver_versions = self.handle.stored_offsets(
+            silver_table(kind), list(firsts), topic_ids, worker
         )
         replayed = {
             tp
@@ -410,8 +404,7 @@ class IngestPipeline:
             silver_version = silver_versions[(topic, partition)]
             first = firsts[(topic, partition)]
             in_duplicates = (
-                duplicate_offsets(
-                    self.store,
+                self.handle.duplicate_offsets(
                     kind.value,
                     topic=topic,
                     partition=partition,
