@@ -253,7 +253,8 @@ class ValidationGateway:
                 detail = f"failed {name}"
                 if entry.detail:
                     try:
-                        detail = entry.detail.format_map(_Unknown(row_values)) + where
+                        fields = {**entry.kwargs, **row_values}
+                        detail = entry.detail.format_map(_Unknown(fields)) + where
                     except (KeyError, ValueError, IndexError, TypeError) as exc:
                         detail = f"failed {name} ({type(exc).__name__} in its detail)"
                 found.append((entry.reason or name, detail))

@@ -178,9 +178,11 @@ class ExpectationSpec:
     detail: str = ""
 
     def detail_columns(self) -> tuple[str, ...]:
-        """Columns the ``detail`` template names, in order."""
+        """Columns the ``detail`` template names, in order (not the expectation's own
+        arguments, such as ``{max_value}``, which it may name too)."""
         fields = (f for _, f, _, _ in string.Formatter().parse(self.detail) if f)
-        return tuple(dict.fromkeys(f.split(".")[0].split("[")[0] for f in fields))
+        names = dict.fromkeys(f.split(".")[0].split("[")[0] for f in fields)
+        return tuple(n for n in names if n not in self.kwargs)
 
     def columns(self) -> tuple[str, ...]:
         """Batch columns this expectation reads, in argument order."""

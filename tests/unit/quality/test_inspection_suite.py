@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from quality import ValidationGateway
+from quality.suites import default_suites_dir
+from schemas import Registry
 from tests.unit.quality.rows import T0, inspections
 
 
@@ -71,6 +76,29 @@ def test_an_over_long_process_window_is_quarantined(gateway: ValidationGateway) 
     assert verdict.drop_explained is not None
     reason, detail = verdict.drop_explained[1][0]
     assert reason == "process_window_too_long"
-    assert "is longer than the maximum 86400 s (24 h)" in detail
+    assert "is longer than the maximum 86400 s; check the station's clock" in detail
     assert "1970-01-01" in detail
     assert "2199-01-01" in detail
+
+
+def test_the_maximum_process_window_is_the_suites_setting_and_its_detail_says_so(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """A plant with 1 h cycles sets ``max_value`` 3600 in its copy of the suite; the stored
+    detail names the limit that applied, not the packaged 24 h."""
+    suites = tmp_path / "suites"
+    shutil.copytree(default_suites_dir(), suites)
+    path = suites / "inspection.json"
+    suite = json.loads(path.read_text())
+    (entry,) = [e for e in suite["expectations"] if e["name"] == "process_window_within_24h"]
+    entry["kwargs"]["max_value"] = 3600
+    path.write_text(json.dumps(suite))
+    gateway = ValidationGateway(registry, suites_dir=suites)
+    rows = inspections({"process_start": T0 - timedelta(hours=2)}, {})
+    verdict = gateway.validate("inspection", rows)
+    assert verdict.drop.tolist() == [True, False]
+    assert verdict.drop_explained is not None
+    reason, detail = verdict.drop_explained[0][0]
+    assert reason == "process_window_too_long"
+    assert "process window of 7200.0 s" in detail
+    assert "is longer than the maximum 3600 s;" in detail
