@@ -1,0 +1,166 @@
+"""The rows of a classified batch: consumed records in, silver, quarantine and duplicates
+tables out (the table layouts of :mod:`lake.tables`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lake import DUPLICATES_SCHEMA, QUARANTINE_SCHEMA, RunInfo, silver_schema
+from schemas import EventKind
+from schemas.silver import CONVERSION_FIELDS, TIMESTAMP
+
+__all__ = [
+    "RawMessage",
+    "duplicate_rows",
+    "offsets_table",
+    "quarantine_rows",
+    "silver_rows",
+    "tenant_of_topic",
+]
+
+
+class RawMessage(NamedTuple):
+    """One consumed Kafka record, as the pipeline needs it.
+
+    A named tuple rather than a frozen dataclass: one is built per consumed record, and a
+    tuple is built in a third of the time (0.6 µs vs 1.5 µs here), which shows at 50k/s.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    topic_id: str | None = None
+    """The topic's Kafka topic id (its lineage); None for sources without one."""
+
+
+def tenant_of_topic(topic: str) -> str:
+    """The tenant segment of ``<prefix>.<tenant>.<kind>``."""
+    parts = topic.split(".")
+    return parts[-2] if len(parts) >= 3 else topic
+
+
+def offsets_table(messages: Sequence[RawMessage]) -> pa.Table:
+    """Topic, partition, offset and topic id of every message, in batch order."""
+    n = len(messages)
+    return pa.table(
+        {
+            "topic": pa.array([m.topic for m in messages], pa.string()),
+            "partition": pa.array(np.fromiter((m.partition for m in messages), np.int32, n)),
+            "offset": pa.array(np.fromiter((m.offset for m in messages), np.int64, n)),
+            "topic_id": pa.array([m.topic_id for m in messages], pa.string()),
+        }
+    )
+
+
+_OPTIONAL_SILVER = frozenset(f.name for f in CONVERSION_FIELDS)
+"""Silver columns that rows validated without unit conversion lack (filled with nulls)."""
+
+
+def silver_rows(
+    kind: EventKind,
+    rows: pa.Table,
+    keep: np.ndarray,
+    offsets: pa.Table,
+    now: datetime,
+) -> pa.Table:
+    """Silver rows of the kept messages: the decoded rows with where and when each was read."""
+    schema = silver_schema(kind)
+    if rows.num_rows == 0:
+        return schema.empty_table()
+    msg = rows["_msg"].to_numpy()
+    rows = rows.filter(pa.array(keep[msg]))
+    idx = rows["_msg"]
+    columns = {name: rows[name] for name in rows.column_names if name != "_msg"}
+    for field in schema:
+        if field.name not in columns and field.name in _OPTIONAL_SILVER:
+            columns[field.name] = pa.nulls(rows.num_rows, field.type)
+    columns["kafka_topic"] = pc.take(offsets["topic"], idx)
+    columns["kafka_partition"] = pc.take(offsets["partition"], idx)
+    columns["kafka_offset"] = pc.take(offsets["offset"], idx)
+    columns["kafka_topic_id"] = pc.take(offsets["topic_id"], idx)
+    columns["ingested_at"] = pa.array(np.full(len(idx), now.replace(tzinfo=None)), TIMESTAMP)
+    return pa.table(columns).select(schema.names).cast(schema)
+
+
+def quarantine_rows(
+    kind: EventKind,
+    messages: Sequence[RawMessage],
+    event_ids: list[str | None],
+    reasons: dict[int, tuple[str, list[str], list[str]]],
+    run: RunInfo,
+    now: datetime,
+) -> pa.Table:
+    """One quarantine row per rejected message (``reasons``: index -> stage, reasons,
+    details)."""
+    if not reasons:
+        return QUARANTINE_SCHEMA.empty_table()
+    order = sorted(reasons)
+    records = []
+    for i in order:
+        m = messages[i]
+        stage, rs, details = reasons[i]
+        records.append(
+            {
+                "kind": kind.value,
+                "tenant": tenant_of_topic(m.topic),
+                "kafka_topic": m.topic,
+                "kafka_partition": m.partition,
+                "kafka_offset": m.offset,
+                "kafka_timestamp": (
+                    datetime.fromtimestamp(m.timestamp_ms / 1000, UTC)
+                    if m.timestamp_ms is not None
+                    else None
+                ),
+                "kafka_key": m.key,
+                "raw": m.value or b"",
+                "event_id": event_ids[i],
+                "stage": stage,
+                "reasons": rs,
+                "details": details,
+                "suite_version": run.suite_version,
+                "quarantined_at": now,
+                "date": now.date(),
+                "kafka_topic_id": m.topic_id,
+            }
+        )
+    return pa.Table.from_pylist(records, schema=QUARANTINE_SCHEMA)
+
+
+def duplicate_rows(
+    kind: EventKind,
+    messages: Sequence[RawMessage],
+    event_ids: list[str | None],
+    duplicate_of: dict[int, int | None],
+    now: datetime,
+) -> pa.Table:
+    """One duplicates row per resend (``duplicate_of``: index -> offset of the first copy on
+    the same partition, None when it is on another)."""
+    if not duplicate_of:
+        return DUPLICATES_SCHEMA.empty_table()
+    records = []
+    for i, original in sorted(duplicate_of.items()):
+        m = messages[i]
+        records.append(
+            {
+                "kind": kind.value,
+                "tenant": tenant_of_topic(m.topic),
+                "event_id": event_ids[i],
+                "kafka_topic": m.topic,
+                "kafka_partition": m.partition,
+                "kafka_offset": m.offset,
+                "original_offset": original,
+                "detected_at": now,
+                "date": now.date(),
+                "kafka_topic_id": m.topic_id,
+            }
+        )
+    return pa.Table.from_pylist(records, schema=DUPLICATES_SCHEMA)
