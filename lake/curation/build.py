@@ -160,6 +160,10 @@ def build_dataset(
         _check_output(spec, output)
     area = _area(store, out_root)
     if sharing is not None and shared is not None:
+        noisy = shared.noisy_features(
+            output.splits, [f.name for f in output.features], output.key_columns
+        )
+        output = dataclasses.replace(output, splits=noisy)
         full = output.splits
         output = _without_columns(output, shared.withheld_columns())
         sharing.check_output(spec.name, output.splits, output.files, shared)

@@ -173,6 +173,14 @@ class DeidentifySection(_Section):
         description="relative standard deviation of keyed multiplicative noise on each "
         "telemetry value and each inspection dimension (0.01 = 1 %); 0 = off",
     )
+    feature_noise: float = Field(
+        0.01,
+        ge=0,
+        le=0.5,
+        description="relative standard deviation of keyed multiplicative noise on each float "
+        "feature value of the job's output rows (0.01 = 1 %), which averaging over readings "
+        "does not shrink; 0 = off",
+    )
     time_grid_s: int = Field(
         0,
         ge=0,
@@ -258,6 +266,8 @@ class Contract:
         time_shift_days: bound of the keyed per-plant time shift, in days (0 = off).
         value_noise: relative standard deviation of the noise on telemetry values and
             inspection dimensions (0 = off).
+        feature_noise: relative standard deviation of the noise on the output's float
+            feature values (0 = off).
         time_grid_s: published times are floored to multiples of this, in seconds (0 = off).
         max_linkable_share: disclosure limit on uniquely linkable rows, a share in [0, 1].
         linkage_tolerance: relative tolerance of the nearest-neighbour check.
@@ -281,6 +291,7 @@ class Contract:
     release: tuple[str, ...] = ()
     time_shift_days: float = 0.0
     value_noise: float = 0.0
+    feature_noise: float = 0.0
     time_grid_s: int = 0
     max_linkable_share: float = 1.0
     linkage_tolerance: float = 0.001
@@ -352,6 +363,7 @@ def parse_contract(data: bytes, *, source: str, version: int = 0) -> Contract:
         release=tuple(c for c in PSEUDONYMISABLE if c in deid.release),
         time_shift_days=deid.time_shift_days,
         value_noise=deid.value_noise,
+        feature_noise=deid.feature_noise,
         time_grid_s=deid.time_grid_s,
         max_linkable_share=deid.max_linkable_share,
         linkage_tolerance=deid.linkage_tolerance,

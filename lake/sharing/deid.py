@@ -26,7 +26,14 @@ import polars as pl
 
 from lake.sharing.contract import Contract
 
-__all__ = ["PREFIXES", "Pseudonymiser", "deidentify", "deidentify_machines", "perturb"]
+__all__ = [
+    "PREFIXES",
+    "Pseudonymiser",
+    "deidentify",
+    "deidentify_machines",
+    "feature_noise",
+    "perturb",
+]
 
 PREFIXES = {
     "tenant": "t",
@@ -173,12 +180,39 @@ def perturb(
     return out
 
 
-def _noisy(value: pl.Expr, key: pl.Expr, first: int, second: int, scale: float) -> pl.Expr:
-    """``value * (1 + scale * z)`` on the noise grid, ``z`` standard normal keyed by ``key``."""
+def _normal(key: pl.Expr, first: int, second: int) -> pl.Expr:
+    """A standard normal value keyed by ``key`` (Box-Muller over two keyed hashes)."""
     u1 = (key.hash(seed=first) // 2048).cast(pl.Float64) * _UNIT + _UNIT / 2
     u2 = (key.hash(seed=second) // 2048).cast(pl.Float64) * _UNIT
-    z = (-2.0 * u1.log()).sqrt() * (2.0 * math.pi * u2).cos()
-    return ((value * (1.0 + scale * z)) * _GRID).round() / _GRID
+    return (-2.0 * u1.log()).sqrt() * (2.0 * math.pi * u2).cos()
+
+
+def _noisy(value: pl.Expr, key: pl.Expr, first: int, second: int, scale: float) -> pl.Expr:
+    """``value * (1 + scale * z)`` on the noise grid, ``z`` standard normal keyed by ``key``."""
+    return ((value * (1.0 + scale * _normal(key, first, second))) * _GRID).round() / _GRID
+
+
+def feature_noise(
+    frame: pl.DataFrame,
+    columns: Sequence[str],
+    key_columns: Sequence[str],
+    pseudonymiser: Pseudonymiser,
+    scale: float,
+) -> dict[str, pl.Expr]:
+    """Column -> expression replacing each float column of ``columns`` in ``frame`` by
+    ``value * (1 + scale * z)``, ``z`` standard normal from keyed hashes of the row's
+    ``key_columns`` and the column's name (same row, same noise in every build under the
+    contract; unrelated under another). Not rounded: a feature's scale can be far below the
+    readings' noise grid, and an element-wise product does not depend on row order."""
+    first, second = pseudonymiser.seeds("feature-noise")
+    keys = [c for c in key_columns if c in frame.columns]
+    exprs = {}
+    for column in columns:
+        if column in frame.columns and frame.schema[column].is_float():
+            key = pl.struct(*keys, pl.lit(column).alias("_column"))
+            z = _normal(key, first, second)
+            exprs[column] = (pl.col(column) * (1.0 + scale * z)).alias(column)
+    return exprs
 
 
 def _noisy_dimensions(lf: pl.LazyFrame, first: int, second: int, scale: float) -> pl.LazyFrame:

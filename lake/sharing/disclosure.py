@@ -93,7 +93,7 @@ class DisclosureReport:
                     f"{worst:.1%} of rows link to another published version "
                     f"(exact on {', '.join(self.exact_key) or '-'}: {self.exact_share:.1%}, "
                     f"nearest within {self.tolerance:g}: {self.nearest_share:.1%}); "
-                    f"a contract allows at most {max_share:.1%}",
+                    f"a contract allows at most {max_share:.1%}; {_remedy(self)}",
                 )
             smallest = self.machine_type_min_companies
             if min_group is not None and smallest is not None and smallest < min_group:
@@ -102,6 +102,15 @@ class DisclosureReport:
                     f"a machine type in the output hides among {smallest} company(ies); "
                     f"a contract asks for at least {min_group}",
                 )
+
+
+def _remedy(report: DisclosureReport) -> str:
+    """What to change in the contracts for a set refused for linkage."""
+    if report.exact_share > report.nearest_share:
+        cure = "keep time_shift_days and value_noise on (or set time_grid_s)"
+    else:
+        cure = "set feature_noise (e.g. 0.02) so that few-reading aggregates do not pair"
+    return f"{cure}, or raise max_linkable_share to accept the linkage"
 
 
 def linkage(

@@ -13,9 +13,11 @@ contracts release. Per tenant:
 4. identifiers are replaced by the contract's keyed pseudonyms and free text, Kafka topics
    and confidential columns are emptied (:func:`lake.sharing.deid.deidentify`).
 
-After the job, :meth:`SharingGate.check_output` scans every string value of the splits (and
-quoted strings in extra files) for a raw identifier that a contract pseudonymises, and stops
-the build if one is found: a job that looked identifiers up elsewhere cannot leak them.
+After the job, :meth:`SharedInputs.noisy_features` adds each contract's ``feature_noise`` to
+the float features of its rows, and :meth:`SharingGate.check_output` scans every string value
+of the splits (and quoted strings in extra files) for a raw identifier that a contract
+pseudonymises, and stops the build if one is found: a job that looked identifiers up elsewhere
+cannot leak them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from lake.sharing.contract import Contract
-from lake.sharing.deid import Pseudonymiser, deidentify, deidentify_machines
+from lake.sharing.deid import Pseudonymiser, deidentify, deidentify_machines, feature_noise
 from lake.sharing.disclosure import (
     DisclosureReport,
     PublishedSets,
@@ -84,6 +86,55 @@ class SharedInputs:
             {**c.ref, "ref": self.pseudonymisers[c.tenant].opaque("manifest-ref", dataset)}
             for c in self.contracts
         ]
+
+    def noisy_features(
+        self,
+        splits: Mapping[str, pl.DataFrame],
+        features: Sequence[str],
+        key_columns: Sequence[str],
+    ) -> dict[str, pl.DataFrame]:
+        """``splits`` with each contract's ``feature_noise`` on the float ``features`` of its
+        rows (:func:`lake.sharing.deid.feature_noise`, keyed by the row's ``key_columns``).
+
+        Rows are traced to their company by the ``tenant`` column (its pseudonym, or the id
+        where released); in splits without one, every row gets the noise of the contract with
+        the largest ``feature_noise``.
+        """
+        noisy = sorted(
+            (c for c in self.contracts if c.feature_noise > 0),
+            key=lambda c: (-c.feature_noise, c.id),
+        )
+        if not noisy:
+            return dict(splits)
+        out: dict[str, pl.DataFrame] = {}
+        for name, frame in splits.items():
+            if "tenant" not in frame.columns:
+                top = noisy[0]
+                exprs = feature_noise(
+                    frame, features, key_columns, self.pseudonymisers[top.tenant], top.feature_noise
+                )
+                out[name] = frame.with_columns(exprs.values())
+                continue
+            combined: dict[str, pl.Expr] = {}
+            for contract in noisy:
+                shown = (
+                    self.pseudonymisers[contract.tenant].pseudonym("tenant", (contract.tenant,))
+                    if "tenant" in contract.pseudonymise
+                    else contract.tenant
+                )
+                exprs = feature_noise(
+                    frame,
+                    features,
+                    key_columns,
+                    self.pseudonymisers[contract.tenant],
+                    contract.feature_noise,
+                )
+                for column, expr in exprs.items():
+                    rest = combined.get(column, pl.col(column))
+                    ours = pl.col("tenant") == shown
+                    combined[column] = pl.when(ours).then(expr).otherwise(rest).alias(column)
+            out[name] = frame.with_columns(combined.values())
+        return out
 
     def hidden(self) -> list[str]:
         """Every raw identifier a contract of the set hides (sorted)."""
