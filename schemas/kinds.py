@@ -43,7 +43,7 @@ ENVELOPE_REQUIRED = (
 
 
 class EventKind(StrEnum):
-    """The three event kinds a plant sends, one Kafka topic per tenant and kind."""
+    """The event kinds a plant sends, one Kafka topic per tenant and kind."""
 
     TELEMETRY = "telemetry"
     MACHINE_EVENT = "machine_event"

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -69,8 +69,6 @@ OUTPUT_FORMATS = ("parquet",)
 SCHEMA_ID = "https://maxlake.dev/schemas/dataset-spec.schema.json"
 """``$id`` of the published JSON Schema (``lake/curation/spec.schema.json``)."""
 
-SourceKind = Literal["telemetry", "machine_event", "inspection"]
-assert set(get_args(SourceKind)) == set(SOURCE_KINDS), "SourceKind must list every EventKind"
 
 _NAME = re.compile(NAME_PATTERN)
 _ID = re.compile(ID_PATTERN)
@@ -244,7 +242,7 @@ def parse_spec(
         purpose=model.purpose,
         job=model.job,
         description=model.description,
-        sources=MappingProxyType(dict(sorted(model.sources.items()))),
+        sources=MappingProxyType({k.value: v for k, v in sorted(model.sources.items())}),
         filters=Filters(
             tenants=f.tenants,
             plants=f.plants,
@@ -389,7 +387,7 @@ class SpecDocument(BaseModel):
     params: dict[str, Any] = Field(
         default_factory=dict, description='the job\'s parameters (with job = "<name>")'
     )
-    sources: dict[SourceKind, Annotated[int, Field(ge=0, strict=True)]] = Field(
+    sources: dict[EventKind, Annotated[int, Field(ge=0, strict=True)]] = Field(
         default_factory=dict,
         description="silver kind -> pinned Delta version (omit a kind to read its latest)",
     )
@@ -436,7 +434,7 @@ def _first_problem(exc: ValidationError, *, job_table: bool) -> tuple[str, str]:
         return key, f"unknown key (valid: {', '.join(valid)})"
     if kind == "missing":
         return key, "is required"
-    if kind == "literal_error" and loc[:1] == ("sources",):
+    if kind == "enum" and loc[:1] == ("sources",):
         return key, f"unknown source (valid: {', '.join(SOURCE_KINDS)})"
     if kind == "model_type":
         return key, f"must be a table, got {type(value).__name__}"

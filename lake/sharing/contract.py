@@ -38,7 +38,7 @@ import json
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -82,10 +82,11 @@ ALWAYS_REMOVED = {c.kind.value: c.free_text_columns for c in CONTRACTS.values()}
 """Free-text columns of each kind (its contract's ``free_text_columns``), emptied in every
 shared row whatever the contract says."""
 
-Identifier = Literal["tenant", "plant", "line", "machine", "part_serial", "lot"]
-assert get_args(Identifier) == PSEUDONYMISABLE, (
-    "lake/sharing/contract.py: Identifier must list PSEUDONYMISABLE (a kind's identifier_columns)"
-)
+if TYPE_CHECKING:
+    Identifier = str
+else:
+    Identifier = Literal[PSEUDONYMISABLE]
+    """One of :data:`PSEUDONYMISABLE` (a literal type, so the JSON Schema lists them)."""
 _STRUCTURAL = frozenset(
     {"event_id", "schema_version", "tenant", "plant", "line", "machine", "event_time", "date"}
 )
