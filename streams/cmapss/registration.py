@@ -108,7 +108,7 @@ def ensure_contract(settings: Settings) -> str:
     teams match their predictions to the published ground truth by engine; the job needs the
     line to tell running engines apart), rare-type suppression is off (the turbofan type
     belongs to this tenant alone), and times and values are left exact (no time shift, no value
-    noise, no linkage limit). The contract defaults of 1 % value noise would bury the
+    or feature noise, no linkage limit). The contract defaults of 1 % value noise would bury the
     degradation signal: FD001's sensors move by about 0.1 % over an engine's life (capped test
     RMSE 24.7-26.4 instead of 14.4). A lake holding an older version with noise or a shift gets
     this one as its next version. Purposes: ``remaining-useful-life-*``.
@@ -124,7 +124,7 @@ def ensure_contract(settings: Settings) -> str:
                 'description = "NASA C-MAPSS: public-domain reference data, shared as is"\n'
                 '[share]\nkinds = ["telemetry"]\n'
                 '[deidentify]\nrelease = ["tenant", "plant", "line", "machine"]\n'
-                "suppress_rare = false\ntime_shift_days = 0\nvalue_noise = 0\n"
+                "suppress_rare = false\ntime_shift_days = 0\nvalue_noise = 0\nfeature_noise = 0\n"
                 "max_linkable_share = 1\n"
             ).encode(),
             source="maxlake import cmapss",
@@ -135,4 +135,9 @@ def ensure_contract(settings: Settings) -> str:
 
 def _altered(contract: Contract) -> bool:
     """Whether the reference contract in force changes times or values (an older version)."""
-    return bool(contract.time_shift_days or contract.value_noise or contract.max_linkable_share < 1)
+    return bool(
+        contract.time_shift_days
+        or contract.value_noise
+        or contract.feature_noise
+        or contract.max_linkable_share < 1
+    )
