@@ -28,8 +28,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from schemas import contract_for, load_registry
-from schemas.event_contract import EventContract
+from schemas import event_schema_for, load_registry
+from schemas.event_schema import EventSchema
 from schemas.results import DecodeLimits
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -132,7 +132,7 @@ def naive_decode(messages: Sequence[bytes]) -> tuple[pa.Table, int]:
                 )  # fmt: skip
         except (ValueError, KeyError, TypeError):
             rejected += 1
-    schema = pa.schema([f for f in contract_for("telemetry").row_schema if f.name != "_msg"])
+    schema = pa.schema([f for f in event_schema_for("telemetry").row_schema if f.name != "_msg"])
     return pa.Table.from_pylist(rows, schema=schema), rejected
 
 
@@ -182,22 +182,22 @@ def main() -> None:
         make_batch(args.batch_size, args.bad_share, rng, snapshots=args.snapshots)
         for _ in range(args.batches)
     ]
-    contract = contract_for("telemetry")
+    event_schema = event_schema_for("telemetry")
     limits = DecodeLimits()
     sizes = [len(m) for b in batches for m in b]
 
     def decode(batch: list[bytes]) -> object:
-        return contract.decode(batch, now=NOW, limits=limits)
+        return event_schema.decode(batch, now=NOW, limits=limits)
 
     def exact(batch: list[bytes]) -> object:
         """The exact (orjson) decoder alone, with the collector paused as ``decode`` does."""
         gc.disable()
         try:
-            return EventContract._decode_batch(contract, batch, None, NOW, limits)
+            return EventSchema._decode_batch(event_schema, batch, None, NOW, limits)
         finally:
             gc.enable()
 
-    check = contract.decode(batches[0], now=NOW)
+    check = event_schema.decode(batches[0], now=NOW)
     naive_rows, naive_rejected = naive_decode(batches[0])
     print(
         f"python {platform.python_version()}, pyarrow {pa.__version__}, orjson {orjson.__version__}"

@@ -28,15 +28,15 @@ import pyarrow.compute as pc
 
 from quality import ValidationGateway, Verdict
 from quality.enrich import RegistryIndex, derive_columns
-from schemas import EventKind, Registry, contract_for, load_registry
+from schemas import EventKind, Registry, event_schema_for, load_registry
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def make_rows(size: int, bad_share: float, rng: random.Random, registry: Registry) -> pa.Table:
-    """``size`` telemetry rows with the contract's row schema, ``bad_share`` of them bad."""
+    """``size`` telemetry rows with the event schema's row schema, ``bad_share`` of them bad."""
     machines = registry.machines().to_pylist()
-    cols: dict[str, list[object]] = {n: [] for n in contract_for("telemetry").row_schema.names}
+    cols: dict[str, list[object]] = {n: [] for n in event_schema_for("telemetry").row_schema.names}
     for i in range(size):
         m = rng.choice(machines)
         spec = rng.choice(registry.machine_types[m["machine_type"]].tags)
@@ -71,7 +71,7 @@ def make_rows(size: int, bad_share: float, rng: random.Random, registry: Registr
                 row["sent_time"] = event_time + timedelta(hours=2)
         for k, v in row.items():
             cols[k].append(v)
-    return pa.table(cols, schema=contract_for("telemetry").row_schema)
+    return pa.table(cols, schema=event_schema_for("telemetry").row_schema)
 
 
 class ArrowBaseline:

@@ -6,7 +6,7 @@ The names users import, in one place::
 
     settings = Settings()  # MAXLAKE_* environment
     with PlantProducer(settings) as producer:
-        producer.send(event)  # a dict following the event contract of its kind
+        producer.send(event)  # a dict following the event schema of its kind
     frame = load("predictive-maintenance", split="train")  # a published dataset version
 
 Everything is imported on first use (``maxlake --help`` and components that only need

@@ -25,7 +25,7 @@ from lake.gx_runtime import runtime
 from quality import _gx
 from quality.enrich import RegistryIndex, derive_columns
 from quality.suites import SuiteSpec, load_suites
-from schemas import EventKind, Registry, contract_for, load_registry
+from schemas import EventKind, Registry, event_schema_for, load_registry
 
 __all__ = ["SITE_NAME", "build_data_docs", "recent_rows"]
 
@@ -46,9 +46,9 @@ def _newest(
 
 def recent_rows(store: DeltaStore, kind: EventKind, n: int) -> pa.Table:
     """Up to ``n`` newest silver rows plus up to ``n`` newest rows of quarantined messages
-    (stage ``validate``, decoded again) of ``kind``, in the contract's row schema."""
-    contract = contract_for(kind)
-    names = [c for c in contract.row_schema.names if c != "_msg"]
+    (stage ``validate``, decoded again) of ``kind``, in the event schema's row schema."""
+    event_schema = event_schema_for(kind)
+    names = [c for c in event_schema.row_schema.names if c != "_msg"]
     since = pa.scalar(date.today() - timedelta(days=_RECENT_DAYS), pa.date32())
     parts: list[pa.Table] = []
     silver = _newest(
@@ -70,11 +70,11 @@ def recent_rows(store: DeltaStore, kind: EventKind, n: int) -> pa.Table:
         now = datetime.now(UTC)
         for tenant in sorted(set(rows["tenant"].to_pylist())):
             mine = rows.filter(pc.equal(rows["tenant"], tenant))
-            decoded = contract.decode(mine["raw"].to_pylist(), tenant=tenant, now=now).rows
+            decoded = event_schema.decode(mine["raw"].to_pylist(), tenant=tenant, now=now).rows
             if decoded.num_rows:
                 parts.append(decoded.select(names))
     if not parts:
-        return contract.row_schema.empty_table().select(names)
+        return event_schema.row_schema.empty_table().select(names)
     return pa.concat_tables(parts, promote_options="permissive")
 
 

@@ -27,7 +27,7 @@ from quality.enrich import DERIVED_COLUMNS, RegistryIndex, derive_columns, raw_c
 from quality.errors import RowsSchemaError, SuiteError, ValidationFailed
 from quality.suites import SuiteSpec, load_suites
 from quality.unit_conversion import convert_units
-from schemas import EventKind, Registry, UnknownKindError, contract_for
+from schemas import EventKind, Registry, UnknownKindError, event_schema_for
 
 __all__ = ["BatchCheck", "RegistrySource", "ValidationGateway", "Verdict"]
 
@@ -160,7 +160,7 @@ class ValidationGateway:
         return self._registry
 
     def _load(self, spec: SuiteSpec) -> _LoadedSuite:
-        _check_columns(spec, frozenset(contract_for(spec.kind).row_schema.names))
+        _check_columns(spec, frozenset(event_schema_for(spec.kind).row_schema.names))
         gx_suite = _gx.build_suite(spec, self._index.placeholders)
         columns = spec.columns()
         details = tuple(dict.fromkeys(c for e in spec.expectations for c in e.detail_columns()))
@@ -329,7 +329,7 @@ def _verdict(spec: SuiteSpec, n: int, outcomes: Mapping[str, _gx.Outcome], took:
 
 def _check_columns(spec: SuiteSpec, row_columns: frozenset[str]) -> None:
     """Raise :class:`SuiteError` when ``spec`` reads a column that is neither in
-    ``row_columns`` (the contract's row schema) nor a derived column of its kind."""
+    ``row_columns`` (the event schema's row schema) nor a derived column of its kind."""
     known = row_columns | DERIVED_COLUMNS[spec.kind]
     for entry in spec.expectations:
         unknown = [c for c in (*entry.columns(), *entry.detail_columns()) if c not in known]

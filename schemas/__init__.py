@@ -1,16 +1,16 @@
-"""Event contracts, Arrow schemas, JSON Schema export and the asset registry.
+"""Event schemas, Arrow schemas, JSON Schema export and the asset registry.
 
 The decoder turns micro-batches of raw Kafka message values into typed silver rows (Arrow) and
-one :class:`Rejection` per bad message; :func:`contract_for` picks the contract of a kind.
+one :class:`Rejection` per bad message; :func:`event_schema_for` picks the event schema of a kind.
 This package exports what users of maxlake need; the registry's parts (``Tenant``,
 ``Machine``, ``TagSpec``...), the id patterns and the decoder's plumbing live in the
 submodules (:mod:`schemas.registry`, :mod:`schemas.kinds`, :mod:`schemas.silver`,
-:mod:`schemas.results`, :mod:`schemas.event_contract`).
+:mod:`schemas.results`, :mod:`schemas.event_schema`).
 """
 
 from schemas.compat import check_against_baseline, check_compatibility
-from schemas.contract_lookup import CONTRACTS, contract_for, export_json_schemas
 from schemas.errors import RegistryError, SchemasError, UnknownKindError
+from schemas.events import EVENT_SCHEMAS, event_schema_for, export_json_schemas
 from schemas.json_schema import published_dir
 from schemas.kinds import EventKind, RejectReason
 from schemas.registry import Registry, load_registry, parse_registry, registry_json_schema
@@ -18,7 +18,7 @@ from schemas.results import DecodeResult, Rejection
 from schemas.silver import silver_schema
 
 __all__ = [
-    "CONTRACTS",
+    "EVENT_SCHEMAS",
     "DecodeResult",
     "EventKind",
     "Registry",
@@ -29,7 +29,7 @@ __all__ = [
     "UnknownKindError",
     "check_against_baseline",
     "check_compatibility",
-    "contract_for",
+    "event_schema_for",
     "export_json_schemas",
     "load_registry",
     "parse_registry",

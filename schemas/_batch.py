@@ -3,7 +3,7 @@
 Positions: after parsing, the JSON objects of one batch are numbered 0..n-1 ("positions");
 ``msg_index[pos]`` maps a position back to the input index. Column checks report problems by
 position; the first problem reported for a position wins, so the rejection a producer sees
-follows the order the contract checks fields in (version, kind, envelope, body).
+follows the order the event schema checks fields in (version, kind, envelope, body).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Vectorised column checks shared by the contracts.
+"""Vectorised column checks shared by the event schemas.
 
 Each helper takes the raw Python values of one field across a batch (one per *item*: a message
 or an element of a list inside messages), rejects the owners of bad values, nulls those values

@@ -62,7 +62,7 @@ class Checked:
 
 
 FastBody = Callable[[pa.Table], Checked]
-"""A contract's vectorised body check over the parsed columns."""
+"""An event schema's vectorised body check over the parsed columns."""
 
 
 def fast_decode(

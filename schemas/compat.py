@@ -1,4 +1,4 @@
-"""Backward-compatibility check between two JSON Schema documents of a contract.
+"""Backward-compatibility check between two JSON Schema documents of an event schema.
 
 "Compatible" means every message valid under the old document stays valid under the new one
 and keeps all its fields, so plants running old producers are not broken and downstream tables
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from maxlake.errors import ConfigError
-from schemas.contract_lookup import CONTRACTS
+from schemas.events import EVENT_SCHEMAS
 from schemas.json_schema import schema_file_name
 
 __all__ = ["Incompatibility", "check_against_baseline", "check_compatibility"]
@@ -126,10 +126,10 @@ def _compare_objects(
 
 
 def check_against_baseline(baseline_dir: Path) -> list[Incompatibility]:
-    """Compare every current contract with its published document in ``baseline_dir``.
+    """Compare every current event schema with its published document in ``baseline_dir``.
 
     A kind without a baseline document is new and so compatible; a baseline document whose
-    kind no longer has a contract is reported as removed.
+    kind no longer has an event schema is reported as removed.
 
     Raises:
         ConfigError: when the directory is missing or a document is not valid JSON.
@@ -138,8 +138,8 @@ def check_against_baseline(baseline_dir: Path) -> list[Incompatibility]:
         raise ConfigError(f"baseline directory {baseline_dir} does not exist")
     found: list[Incompatibility] = []
     expected = set()
-    for kind, contract in CONTRACTS.items():
-        name = schema_file_name(kind, contract.version)
+    for kind, event_schema in EVENT_SCHEMAS.items():
+        name = schema_file_name(kind, event_schema.version)
         expected.add(name)
         path = baseline_dir / name
         if not path.exists():
@@ -150,9 +150,9 @@ def check_against_baseline(baseline_dir: Path) -> list[Incompatibility]:
             raise ConfigError(f"baseline {path}: not a readable JSON document ({exc})") from exc
         found.extend(
             Incompatibility(f"{name}:{i.path}", i.problem)
-            for i in check_compatibility(old, contract.json_schema())
+            for i in check_compatibility(old, event_schema.json_schema())
         )
     for stale in sorted(p.name for p in baseline_dir.glob("*.schema.json")):
         if stale not in expected:
-            found.append(Incompatibility(stale, "contract removed"))
+            found.append(Incompatibility(stale, "event schema removed"))
     return found

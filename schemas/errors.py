@@ -13,11 +13,11 @@ __all__ = ["RegistryError", "SchemasError", "UnknownKindError"]
 
 
 class SchemasError(MaxlakeError):
-    """Base of the errors of the schemas package (event kinds, contracts, the registry)."""
+    """Base of the errors of the schemas package (event kinds, event schemas, the registry)."""
 
 
 class UnknownKindError(SchemasError, ConfigError):
-    """An event kind name that no contract knows; the message lists the valid kinds."""
+    """An event kind name that no event schema knows; the message lists the valid kinds."""
 
     def __init__(self, kind: object, valid: list[str]) -> None:
         super().__init__(f"unknown event kind {kind!r}; valid kinds: {', '.join(valid)}")

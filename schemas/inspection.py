@@ -16,10 +16,10 @@ from schemas._columns import (
     string_column,
     timestamp_column,
 )
-from schemas.event_contract import COMMON_FIELDS, ID_RE, MSG_FIELD, EventContract
+from schemas.event_schema import COMMON_FIELDS, ID_RE, MSG_FIELD, EventSchema
 from schemas.kinds import ID_PATTERN, EventKind, RejectReason
 
-__all__ = ["DIMENSION_TYPE", "MAX_LIST_ITEMS", "RESULTS", "InspectionContract"]
+__all__ = ["DIMENSION_TYPE", "MAX_LIST_ITEMS", "RESULTS", "InspectionSchema"]
 
 RESULTS = frozenset({"PASS", "FAIL", "REWORK"})
 MAX_LIST_ITEMS = 1000
@@ -32,7 +32,7 @@ DIMENSION_TYPE = pa.struct(
 )
 
 
-class InspectionContract(EventContract):
+class InspectionSchema(EventSchema):
     """Result of inspecting one part (serial, lot, the machines that made it, measurements)."""
 
     kind = EventKind.INSPECTION

@@ -1,4 +1,4 @@
-"""JSON Schema (2020-12) documents of the contracts, as published to plant integrators.
+"""JSON Schema (2020-12) documents of the event schemas, as published to plant integrators.
 
 The documents describe what the decoder accepts; a few rules are only enforced by the decoder
 (event-time window, topic tenant, ``process_end >= process_start``) and are stated in each
@@ -15,7 +15,7 @@ from schemas.kinds import ENVELOPE_REQUIRED, ID_PATTERN, SUPPORTED_VERSIONS, Eve
 
 __all__ = [
     "RFC3339_PATTERN",
-    "contract_json_schema",
+    "event_json_schema",
     "published_dir",
     "schema_file_name",
 ]
@@ -42,12 +42,12 @@ def _timestamp(description: str) -> dict[str, Any]:
     }
 
 
-def contract_json_schema(
+def event_json_schema(
     kind: EventKind,
     version: int,
     body: tuple[dict[str, Any], list[str], list[dict[str, Any]]],
 ) -> dict[str, Any]:
-    """Assemble the document of one contract from the envelope and the kind's body parts."""
+    """Assemble the document of one event schema from the envelope and the kind's body parts."""
     body_props, body_required, rules = body
     ident = {"type": "string", "pattern": ID_PATTERN}
     envelope: dict[str, Any] = {

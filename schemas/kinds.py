@@ -1,7 +1,7 @@
-"""Names shared by every contract: event kinds, rejection reasons and the id pattern.
+"""Names shared by every event schema: event kinds, rejection reasons and the id pattern.
 
 These strings are stable: they appear in Kafka topic names, quarantine rows, metrics labels and
-the plants' integration code, so changing one is a breaking change of the contract.
+the plants' integration code, so changing one is a breaking change of the event schemas.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ __all__ = [
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 """Grammar of plant, line, machine, tag and machine type ids: 1..64 chars, no leading
-punctuation (docs/CONTRACTS.md, "Ids"). Written so that RE2 (``pyarrow.compute``), ``re`` and
+punctuation (docs/EVENT_SCHEMAS.md, "Ids"). Written so that RE2 (``pyarrow.compute``), ``re`` and
 JSON Schema all read it the same way."""
 
 TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"

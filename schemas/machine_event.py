@@ -8,17 +8,17 @@ import pyarrow as pa
 
 from schemas._batch import Batch, describe
 from schemas._columns import POSITIONS, Scope, int_column, string_column
-from schemas.event_contract import COMMON_FIELDS, MSG_FIELD, EventContract
+from schemas.event_schema import COMMON_FIELDS, MSG_FIELD, EventSchema
 from schemas.kinds import EventKind, RejectReason
 
-__all__ = ["EVENT_TYPES", "STATES", "MachineEventContract"]
+__all__ = ["EVENT_TYPES", "STATES", "MachineEventSchema"]
 
 EVENT_TYPES = frozenset({"STATE", "ALARM"})
 STATES = frozenset({"RUNNING", "IDLE", "SETUP", "DOWN", "MAINTENANCE"})
 _ALARM = Scope(None, lambda _: "alarm")
 
 
-class MachineEventContract(EventContract):
+class MachineEventSchema(EventSchema):
     """``STATE`` events carry ``state``; ``ALARM`` events carry an ``alarm`` object."""
 
     kind = EventKind.MACHINE_EVENT

@@ -37,7 +37,7 @@ class DecodeResult:
     (their ``_msg`` column holds its input index) or it has exactly one :class:`Rejection`.
 
     Attributes:
-        rows: silver rows with the contract's ``row_schema`` (last column ``_msg``, int32),
+        rows: silver rows with the event schema's ``row_schema`` (last column ``_msg``, int32),
             in input order.
         rejections: one entry per rejected message, in input order.
         event_ids: per input message, its ``event_id`` or None when it could not be read.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from schemas._columns import TIMESTAMP
-from schemas.contract_lookup import contract_for
+from schemas.events import event_schema_for
 from schemas.kinds import EventKind
 from schemas.telemetry import CONVERSION_FIELDS
 
@@ -33,13 +33,13 @@ lineages were recorded, see lake/lineage.py)."""
 
 def silver_schema(kind: EventKind | str) -> pa.Schema:
     """Schema of the silver table of ``kind``: the decoded row columns (without ``_msg``),
-    the contract's ``silver_extra_fields`` (telemetry: :data:`CONVERSION_FIELDS`), then
+    the event schema's ``silver_extra_fields`` (telemetry: :data:`CONVERSION_FIELDS`), then
     :data:`INGEST_FIELDS`.
 
     Raises:
         UnknownKindError: for an unknown kind name.
     """
-    contract = contract_for(kind)
-    row = contract.row_schema
+    event_schema = event_schema_for(kind)
+    row = event_schema.row_schema
     body = (f for f in row if f.name != "_msg")
-    return pa.schema([*body, *contract.silver_extra_fields, *INGEST_FIELDS])
+    return pa.schema([*body, *event_schema.silver_extra_fields, *INGEST_FIELDS])

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from schemas._batch import Batch, describe
 from schemas._columns import Scope, explode, extract, get_all, number_column, string_column
 from schemas._fast import ENVELOPE_PARSE_FIELDS, Checked, as_mask, fast_decode, valid_ids
-from schemas.event_contract import COMMON_FIELDS, ID_RE, MSG_FIELD, EventContract
+from schemas.event_schema import COMMON_FIELDS, ID_RE, MSG_FIELD, EventSchema
 from schemas.kinds import ID_PATTERN, EventKind, RejectReason
 from schemas.results import DecodeLimits, DecodeResult
 
@@ -23,7 +23,7 @@ __all__ = [
     "FAST_MIN_BATCH",
     "MAX_READINGS",
     "QUALITIES",
-    "TelemetryContract",
+    "TelemetrySchema",
 ]
 
 MAX_READINGS = 1000
@@ -55,7 +55,7 @@ CONVERSION_FIELDS = (
 registry unit (``value``/``unit`` then hold the converted reading); null otherwise."""
 
 
-class TelemetryContract(EventContract):
+class TelemetrySchema(EventSchema):
     """A snapshot of one or more tag readings (``reading`` or ``readings``)."""
 
     kind = EventKind.TELEMETRY
@@ -92,7 +92,7 @@ class TelemetryContract(EventContract):
             schema=_PARSE_SCHEMA,
             row_schema=self.row_schema,
             body=_fast_body,
-            exact=lambda sub: EventContract._decode_batch(self, sub, tenant, now, limits),
+            exact=lambda sub: EventSchema._decode_batch(self, sub, tenant, now, limits),
             tenant=tenant,
             now=now,
             limits=limits,

@@ -34,7 +34,7 @@ from lake import (
 )
 from maxlake.settings import Settings
 from quality import ValidationFailed, ValidationGateway, Verdict
-from schemas import EventKind, contract_for
+from schemas import EventKind, event_schema_for
 from schemas.results import DecodeLimits
 from streams.batch_rows import (
     RawMessage,
@@ -252,7 +252,7 @@ class IngestPipeline:
         values: list[bytes],
         now: datetime,
     ) -> tuple[pa.Table, dict[int, tuple[str, str]], list[str | None]]:
-        contract = contract_for(kind)
+        event_schema = event_schema_for(kind)
         by_topic: dict[str, list[int]] = {}
         for i, m in enumerate(messages):
             by_topic.setdefault(m.topic, []).append(i)
@@ -260,7 +260,7 @@ class IngestPipeline:
         rejected: dict[int, tuple[str, str]] = {}
         event_ids: list[str | None] = [None] * len(messages)
         for topic, indices in by_topic.items():
-            result = contract.decode(
+            result = event_schema.decode(
                 [values[i] for i in indices],
                 tenant=tenant_of_topic(topic),
                 now=now,
@@ -277,7 +277,7 @@ class IngestPipeline:
             for local, eid in enumerate(result.event_ids):
                 event_ids[indices[local]] = eid
         if not tables:
-            return contract.row_schema.empty_table(), rejected, event_ids
+            return event_schema.row_schema.empty_table(), rejected, event_ids
         rows = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
         if len(tables) > 1:
             rows = rows.sort_by("_msg")

@@ -101,8 +101,8 @@ def ensure_topics(
 
     Raises:
         TopicAdminError: broker unreachable or a creation refused (the topic and reason named).
-        ConfigError: a tenant id does not follow the tenant id grammar (docs/CONTRACTS.md).
-        UnknownKindError: (a ``ConfigError``) a kind no contract knows, listing the valid ones.
+        ConfigError: a tenant id does not follow the tenant id grammar (docs/EVENT_SCHEMAS.md).
+        UnknownKindError: (a ``ConfigError``) a kind no event schema knows, listing the valid ones.
     """
     kind_list = list(kinds)
     tenants = list(tenants)

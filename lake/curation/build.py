@@ -55,7 +55,7 @@ from lake.tables import silver_schema, silver_table
 from maxlake.errors import TerminalError
 from maxlake.settings import Settings
 from maxlake.version import __version__
-from schemas import EventKind, Registry, contract_for
+from schemas import EventKind, Registry, event_schema_for
 
 if TYPE_CHECKING:
     from lake.sharing import SharedInputs, SharingGate
@@ -445,7 +445,7 @@ def _machine_type_filter(
     of the types."""
     ids = ["tenant", "plant", "line", "machine"]
     allowed = machines.lazy().filter(pl.col("machine_type").is_in(list(types))).select(ids)
-    listed = contract_for(kind).machine_list_column
+    listed = event_schema_for(kind).machine_list_column
     if listed is None:
         return lf.join(allowed, on=ids, how="semi", maintain_order="left")
     wanted = (

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from schemas import EventKind, contract_for, silver_schema
+from schemas import EventKind, event_schema_for, silver_schema
 
 __all__ = ["FeatureInfo", "Job", "JobInputs", "JobOutput", "LabelContract", "ParamsCheck"]
 
@@ -26,7 +26,7 @@ class JobInputs:
 
     Attributes:
         sources: event kind -> its silver table at the pinned version, filtered by the spec
-            (lazy; one per kind, :data:`schemas.CONTRACTS`). Read them with :meth:`source`.
+            (lazy; one per kind, :data:`schemas.EVENT_SCHEMAS`). Read them with :meth:`source`.
             ``telemetry`` has one row per reading: event_id, tenant, plant, line, machine,
             event_time (UTC, us), tag, value, unit, quality, ...; ``machine_event``:
             event_type STATE|ALARM, state, alarm_code, alarm_severity, ...; ``inspection``:
@@ -50,7 +50,7 @@ class JobInputs:
             UnknownKindError: (a ``ConfigError``) ``kind`` names no event kind; lists the
                 valid ones.
         """
-        known = contract_for(kind).kind
+        known = event_schema_for(kind).kind
         frame = self.sources.get(known)
         if frame is not None:
             return frame

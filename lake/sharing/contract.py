@@ -26,7 +26,7 @@ changes nothing, since whatever is not released is pseudonymised.
 
 The file is validated by the pydantic model :class:`ContractFile` (errors name the exact key,
 e.g. ``share.kinds[0]``); its JSON Schema is published as
-``docs/schemas/sharing-contract.schema.json`` for editors (:func:`contract_json_schema`).
+``docs/schemas/sharing-contract.schema.json`` for editors (:func:`event_json_schema`).
 The version is not in the file: the contract store numbers each file it accepts (``v1``,
 ``v2``, ...), so a published version never changes.
 """
@@ -52,7 +52,7 @@ from pydantic import (
 
 from lake.sharing.errors import ContractError
 from maxlake.errors import validation_location
-from schemas import CONTRACTS, EventKind, silver_schema
+from schemas import EVENT_SCHEMAS, EventKind, silver_schema
 from schemas.kinds import TENANT_ID_PATTERN
 
 __all__ = [
@@ -62,7 +62,7 @@ __all__ = [
     "PURPOSE_PATTERN",
     "Contract",
     "ContractFile",
-    "contract_json_schema",
+    "event_json_schema",
     "parse_contract",
     "schema_text",
 ]
@@ -74,11 +74,11 @@ PSEUDONYMISABLE = (
     "plant",
     "line",
     "machine",
-    *(c for contract in CONTRACTS.values() for c in contract.identifier_columns),
+    *(c for contract in EVENT_SCHEMAS.values() for c in contract.identifier_columns),
 )
 """Identifier columns, pseudonymised unless released: the envelope's and every kind's
 ``identifier_columns`` (``machine``: also a kind's ``machine_list_column``)."""
-ALWAYS_REMOVED = {c.kind.value: c.free_text_columns for c in CONTRACTS.values()}
+ALWAYS_REMOVED = {c.kind.value: c.free_text_columns for c in EVENT_SCHEMAS.values()}
 """Free-text columns of each kind (its contract's ``free_text_columns``), emptied in every
 shared row whatever the contract says."""
 
@@ -239,7 +239,7 @@ class ContractFile(_Section):
     deidentify: DeidentifySection = Field(default_factory=DeidentifySection)
 
 
-def contract_json_schema() -> dict[str, Any]:
+def event_json_schema() -> dict[str, Any]:
     """The JSON Schema of a contract file (docs/schemas/sharing-contract.schema.json)."""
     return ContractFile.model_json_schema()
 
@@ -374,4 +374,4 @@ def parse_contract(data: bytes, *, source: str, version: int = 0) -> Contract:
 
 def schema_text() -> str:
     """The published JSON Schema file's text."""
-    return json.dumps(contract_json_schema(), indent=2, sort_keys=True) + "\n"
+    return json.dumps(event_json_schema(), indent=2, sort_keys=True) + "\n"

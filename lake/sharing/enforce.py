@@ -42,7 +42,7 @@ from lake.sharing.errors import ContractNotFound, IdentifierLeak
 from lake.sharing.keys import KeyRing
 from lake.sharing.leaks import frame_leaks, parquet_statistics, text_leaks
 from lake.sharing.store import ContractStore
-from schemas import contract_for
+from schemas import event_schema_for
 
 __all__ = ["SharedInputs", "SharingGate"]
 
@@ -357,7 +357,7 @@ class SharingGate:
                 cond = cond & (pl.col("event_time") >= pl.lit(c.start))
             if c.end is not None:
                 cond = cond & (pl.col("event_time") < pl.lit(c.end))
-            tag = contract_for(kind).tag_column
+            tag = event_schema_for(kind).tag_column
             if tag is not None:
                 if c.tags is not None:
                     cond = cond & pl.col(tag).is_in(list(c.tags))
@@ -416,7 +416,7 @@ def _collect_raw(
     own = machines.filter(pl.col("tenant") == contract.tenant)
     values: dict[str, set[str]] = {c: set(own.get_column(c).to_list()) for c in _MACHINE}
     for kind, lf in released.items():
-        columns = contract_for(kind).identifier_columns
+        columns = event_schema_for(kind).identifier_columns
         if not set(columns) & set(contract.pseudonymise):
             continue
         rows = lf.filter(pl.col("tenant") == contract.tenant).select(columns).unique().collect()

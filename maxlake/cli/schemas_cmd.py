@@ -1,4 +1,4 @@
-"""``maxlake schemas``: export the contracts' JSON Schemas and check them against a baseline."""
+"""``maxlake schemas``: export the event schemas' JSON Schemas and check them against a baseline."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ from schemas import check_against_baseline, export_json_schemas, published_dir
 def register(sub: Any) -> None:
     """Add the ``schemas export`` and ``schemas check`` commands."""
     parser: argparse.ArgumentParser = sub.add_parser(
-        "schemas", help="event contracts: export JSON Schemas, check compatibility"
+        "schemas", help="event schemas: export JSON Schemas, check compatibility"
     )
     commands = parser.add_subparsers(dest="schemas_command", metavar="ACTION", required=True)
     export = commands.add_parser(
-        "export", help="write <kind>.v<version>.schema.json for every contract"
+        "export", help="write <kind>.v<version>.schema.json for every event schema"
     )
     export.add_argument(
         "--out", type=Path, default=Path("."), help="directory to write to (default: .)"
     )
     export.set_defaults(handler=_export)
     check = commands.add_parser(
-        "check", help="fail when the contracts break compatibility with the published baseline"
+        "check", help="fail when the event schemas break compatibility with the published baseline"
     )
     check.add_argument(
         "--baseline",

@@ -1,10 +1,10 @@
 """docs/EXTENDING.md, "Add an event kind", done as written.
 
 A copy of the source packages gets an ``energy`` kind by the walkthrough's steps 1-4 only
-(an ``EventKind`` member, a contract module, one line in ``CONTRACTS``, a suite file). A fresh
-interpreter on the copy then publishes its JSON Schema, ingests energy events into a Delta lake
-(a bad one quarantined by the new suite), builds a curated set from them with a plug-in job
-and accepts a sharing contract naming the kind. No other file is edited.
+(an ``EventKind`` member, an event schema module, one line in ``EVENT_SCHEMAS``, a suite
+file). A fresh interpreter on the copy then publishes its JSON Schema, ingests energy events
+into a Delta lake (a bad one quarantined by the new suite), builds a curated set from them with
+a plug-in job and accepts a sharing contract naming the kind. No other file is edited.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("maxlake", "schemas", "streams", "quality", "lake", "infra")
 
-ENERGY_CONTRACT = '''"""Energy v1: the energy one machine drew since its previous reading."""
+ENERGY_SCHEMA = '''"""Energy v1: the energy one machine drew since its previous reading."""
 
 from __future__ import annotations
 
@@ -29,11 +29,11 @@ import pyarrow as pa
 
 from schemas._batch import Batch
 from schemas._columns import POSITIONS, number_column, string_column
-from schemas.event_contract import COMMON_FIELDS, MSG_FIELD, EventContract
+from schemas.event_schema import COMMON_FIELDS, MSG_FIELD, EventSchema
 from schemas.kinds import EventKind
 
 
-class EnergyContract(EventContract):
+class EnergySchema(EventSchema):
     """One meter reading: the meter's name and the energy in kWh."""
 
     kind = EventKind.ENERGY
@@ -171,13 +171,13 @@ def _copy_with_energy(dest: Path) -> None:
     kinds = dest / "schemas" / "kinds.py"
     member = '    INSPECTION = "inspection"\n'
     kinds.write_text(kinds.read_text().replace(member, member + '    ENERGY = "energy"\n'))
-    (dest / "schemas" / "energy.py").write_text(ENERGY_CONTRACT)
-    lookup = dest / "schemas" / "contract_lookup.py"
+    (dest / "schemas" / "energy.py").write_text(ENERGY_SCHEMA)
+    lookup = dest / "schemas" / "events.py"
     text = lookup.read_text()
-    anchor = "from schemas.event_contract import EventContract\n"
-    text = text.replace(anchor, "from schemas.energy import EnergyContract\n" + anchor)
-    line = "        EventKind.INSPECTION: InspectionContract(),\n"
-    lookup.write_text(text.replace(line, line + "        EventKind.ENERGY: EnergyContract(),\n"))
+    anchor = "from schemas.event_schema import EventSchema\n"
+    text = text.replace(anchor, "from schemas.energy import EnergySchema\n" + anchor)
+    line = "        EventKind.INSPECTION: InspectionSchema(),\n"
+    lookup.write_text(text.replace(line, line + "        EventKind.ENERGY: EnergySchema(),\n"))
     suite = dest / "quality" / "suites" / "energy.json"
     suite.write_text(json.dumps(ENERGY_SUITE, indent=2))
 

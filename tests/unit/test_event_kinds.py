@@ -11,8 +11,8 @@ import pytest
 
 from lake.tables import silver_table
 from quality import default_suites_dir, load_suites
-from schemas import CONTRACTS, EventKind, load_registry, published_dir, silver_schema
-from schemas.event_contract import COMMON_FIELDS
+from schemas import EVENT_SCHEMAS, EventKind, load_registry, published_dir, silver_schema
+from schemas.event_schema import COMMON_FIELDS
 from schemas.json_schema import schema_file_name
 from streams.simulator import Simulator
 
@@ -32,16 +32,18 @@ def simulated_kinds() -> set[str]:
 
 @pytest.mark.parametrize("kind", list(EventKind), ids=lambda k: k.value)
 def test_the_kind_is_in_every_place(kind: EventKind, simulated_kinds: set[str]) -> None:
-    contract = CONTRACTS.get(kind)
-    assert contract is not None, (
-        f"step 3: add the {kind.value} contract to schemas/contract_lookup.py"
+    event_schema = EVENT_SCHEMAS.get(kind)
+    assert event_schema is not None, (
+        f"step 3: add the {kind.value} event schema to schemas/events.py"
     )
-    assert contract.kind == kind, f"step 2: the contract of {kind.value} declares another kind"
-    published = published_dir() / schema_file_name(kind, contract.version)
+    assert event_schema.kind == kind, (
+        f"step 2: the event schema of {kind.value} declares another kind"
+    )
+    published = published_dir() / schema_file_name(kind, event_schema.version)
     assert published.is_file(), f"step 3: maxlake schemas export --out {published_dir()}"
-    assert silver_schema(kind).names, "step 2: the contract's row_schema is empty"
-    body = set(contract.row_schema.names) - set(ENVELOPE_COLUMNS)
-    for column in contract.role_columns():
+    assert silver_schema(kind).names, "step 2: the event schema's row_schema is empty"
+    body = set(event_schema.row_schema.names) - set(ENVELOPE_COLUMNS)
+    for column in event_schema.role_columns():
         assert column in body, f"step 2: {column!r} (a column role) is no body column of {kind}"
     suite = default_suites_dir() / f"{kind.value}.json"
     assert suite.is_file(), f"step 4: write {suite}"

@@ -1,4 +1,4 @@
-"""Hand-built row tables with the row schemas of the v1 event contracts.
+"""Hand-built row tables with the row schemas of the v1 event schemas.
 
 Each builder takes a list of per-row overrides of a valid default row, so a test states only
 what makes its row special.
@@ -11,13 +11,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from schemas import EventKind, contract_for
+from schemas import EventKind, event_schema_for
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
-TELEMETRY = contract_for(EventKind.TELEMETRY).row_schema
-MACHINE_EVENT = contract_for(EventKind.MACHINE_EVENT).row_schema
-INSPECTION = contract_for(EventKind.INSPECTION).row_schema
+TELEMETRY = event_schema_for(EventKind.TELEMETRY).row_schema
+MACHINE_EVENT = event_schema_for(EventKind.MACHINE_EVENT).row_schema
+INSPECTION = event_schema_for(EventKind.INSPECTION).row_schema
 
 
 def _envelope(i: int, tenant: str, plant: str, line: str, machine: str) -> dict[str, Any]:

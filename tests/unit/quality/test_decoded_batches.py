@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from quality import ValidationGateway
-from schemas import contract_for
+from schemas import event_schema_for
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ENVELOPE = {
@@ -23,7 +23,7 @@ ENVELOPE = {
 
 def _decode(kind: str, events: list[dict[str, Any]]) -> Any:
     messages = [orjson.dumps({**ENVELOPE, "kind": kind, **e}) for e in events]
-    result = contract_for(kind).decode(messages, tenant="circuitry-electronics", now=NOW)
+    result = event_schema_for(kind).decode(messages, tenant="circuitry-electronics", now=NOW)
     assert result.rejections == []
     return result.rows
 

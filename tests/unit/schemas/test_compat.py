@@ -1,4 +1,4 @@
-"""check_compatibility: what may change in a published contract and what breaks plants."""
+"""check_compatibility: what may change in a published event schema and what breaks plants."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from schemas import check_compatibility, contract_for
+from schemas import check_compatibility, event_schema_for
 
 Doc = dict[str, Any]
 
 
 def _telemetry() -> Doc:
-    return contract_for("telemetry").json_schema()
+    return event_schema_for("telemetry").json_schema()
 
 
 def _reading(doc: Doc) -> Doc:
@@ -97,5 +97,5 @@ def test_nested_object_in_single_reading_is_checked_too() -> None:
 
 def test_identical_documents_are_compatible() -> None:
     for kind in ("telemetry", "machine_event", "inspection"):
-        doc = contract_for(kind).json_schema()
+        doc = event_schema_for(kind).json_schema()
         assert check_compatibility(doc, copy.deepcopy(doc)) == []

@@ -19,15 +19,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import DecodeResult, EventKind, contract_for
-from schemas.event_contract import EventContract
+from schemas import DecodeResult, EventKind, event_schema_for
+from schemas.event_schema import EventSchema
 from schemas.results import DecodeLimits
-from schemas.telemetry import FAST_MIN_BATCH, TelemetryContract
+from schemas.telemetry import FAST_MIN_BATCH, TelemetrySchema
 from tests.unit.schemas.events import NOW, telemetry
 
-_CONTRACT = contract_for(EventKind.TELEMETRY)
-assert isinstance(_CONTRACT, TelemetryContract)
-CONTRACT: TelemetryContract = _CONTRACT
+_TELEMETRY = event_schema_for(EventKind.TELEMETRY)
+assert isinstance(_TELEMETRY, TelemetrySchema)
+TELEMETRY: TelemetrySchema = _TELEMETRY
 
 _NUMBERS: st.SearchStrategy[Any] = st.sampled_from(
     [0, -0.0, 1, -1, 2.5, 1e-400, 12345678901234567890123, 9007199254740993, -9223372036854775809,
@@ -142,8 +142,8 @@ def _mangle(draw: st.DrawFn, text: str) -> str:
 
 def _both(messages: list[bytes], tenant: str | None, now: datetime) -> tuple[Any, DecodeResult]:
     limits = DecodeLimits(max_message_bytes=4000)
-    fast = CONTRACT._fast_decode(messages, tenant, now, limits)
-    exact = EventContract._decode_batch(CONTRACT, messages, tenant, now, limits)
+    fast = TELEMETRY._fast_decode(messages, tenant, now, limits)
+    exact = EventSchema._decode_batch(TELEMETRY, messages, tenant, now, limits)
     return fast, exact
 
 
@@ -219,7 +219,7 @@ def test_fast_path_takes_a_typical_batch_and_matches() -> None:
     _assert_same(fast, exact)
     assert exact.rejections
     assert exact.rows.num_rows
-    result = CONTRACT.decode(messages, tenant="northwind-auto", now=NOW)
+    result = TELEMETRY.decode(messages, tenant="northwind-auto", now=NOW)
     _assert_same(result, exact)
 
 
@@ -246,7 +246,7 @@ def test_parallel_parse_of_many_blocks_equals_exact_decoder(
     for at, message in inserts:
         messages.insert(at, message)
     limits = DecodeLimits(max_message_bytes=4000, parallel_parse=True)
-    fast = CONTRACT._fast_decode(messages, None, NOW, limits)
-    exact = EventContract._decode_batch(CONTRACT, messages, None, NOW, limits)
+    fast = TELEMETRY._fast_decode(messages, None, NOW, limits)
+    exact = EventSchema._decode_batch(TELEMETRY, messages, None, NOW, limits)
     assert fast is not None
     _assert_same(fast, exact)

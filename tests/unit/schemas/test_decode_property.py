@@ -9,7 +9,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import CONTRACTS, EventKind
+from schemas import EVENT_SCHEMAS, EventKind
 from tests.unit.schemas.events import NOW, inspection, machine_event, telemetry
 
 _json_values = st.recursive(
@@ -49,7 +49,7 @@ def _messages(kind: EventKind) -> st.SearchStrategy[list[bytes]]:
 
 
 def _check_accounting(kind: EventKind, messages: list[bytes]) -> None:
-    result = CONTRACTS[kind].decode(messages, tenant="northwind-auto", now=NOW)
+    result = EVENT_SCHEMAS[kind].decode(messages, tenant="northwind-auto", now=NOW)
     with_rows = set(result.rows.column("_msg").to_pylist())
     rejected = [r.index for r in result.rejections]
     assert len(rejected) == len(set(rejected))
@@ -57,7 +57,7 @@ def _check_accounting(kind: EventKind, messages: list[bytes]) -> None:
     assert with_rows.isdisjoint(rejected)
     assert with_rows | set(rejected) == set(range(len(messages)))
     assert len(result.event_ids) == len(messages)
-    assert result.rows.schema == CONTRACTS[kind].row_schema
+    assert result.rows.schema == EVENT_SCHEMAS[kind].row_schema
     assert result.rows.column("_msg").to_pylist() == sorted(result.rows.column("_msg").to_pylist())
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from schemas import RejectReason, contract_for
+from schemas import RejectReason, event_schema_for
 from schemas.results import DecodeLimits
 from tests.unit.schemas.events import NOW, encode, inspection, machine_event, telemetry, without
 
@@ -36,7 +36,7 @@ RAW_CASES = [
 
 @pytest.mark.parametrize(("raw", "reason", "needle"), RAW_CASES)
 def test_unparseable_messages(raw: bytes, reason: RejectReason, needle: str) -> None:
-    result = contract_for("telemetry").decode([raw], now=NOW)
+    result = event_schema_for("telemetry").decode([raw], now=NOW)
     assert result.rows.num_rows == 0
     [rejection] = result.rejections
     assert (rejection.index, rejection.reason, rejection.event_id) == (0, reason, None)
@@ -46,7 +46,9 @@ def test_unparseable_messages(raw: bytes, reason: RejectReason, needle: str) -> 
 
 def test_oversized_message() -> None:
     raw = orjson.dumps(telemetry(padding="x" * 2000))
-    result = contract_for("telemetry").decode([raw], limits=DecodeLimits(max_message_bytes=1024))
+    result = event_schema_for("telemetry").decode(
+        [raw], limits=DecodeLimits(max_message_bytes=1024)
+    )
     [rejection] = result.rejections
     assert rejection.reason == R.OVERSIZED
     assert f"{len(raw)} bytes, the limit is 1024" in rejection.detail
@@ -104,7 +106,7 @@ FIELD_CASES = [
 
 @pytest.mark.parametrize(("event", "reason", "needle"), FIELD_CASES)
 def test_bad_telemetry_fields(event: dict[str, Any], reason: RejectReason, needle: str) -> None:
-    result = contract_for("telemetry").decode(encode(event), now=NOW)
+    result = event_schema_for("telemetry").decode(encode(event), now=NOW)
     assert result.rows.num_rows == 0
     [rejection] = result.rejections
     assert rejection.reason == reason, rejection.detail
@@ -113,17 +115,19 @@ def test_bad_telemetry_fields(event: dict[str, Any], reason: RejectReason, needl
 
 def test_event_time_window_edges_are_inclusive_and_limits_apply() -> None:
     at_edge = telemetry(event_time="2026-11-26T12:05:00Z")
-    assert contract_for("telemetry").decode(encode(at_edge), now=NOW).rejections == []
+    assert event_schema_for("telemetry").decode(encode(at_edge), now=NOW).rejections == []
     strict = DecodeLimits(max_future_skew=timedelta(0), max_event_age=timedelta(hours=1))
-    result = contract_for("telemetry").decode(encode(at_edge, telemetry()), now=NOW, limits=strict)
+    result = event_schema_for("telemetry").decode(
+        encode(at_edge, telemetry()), now=NOW, limits=strict
+    )
     assert [r.reason for r in result.rejections] == [R.EVENT_TIME_IN_FUTURE, R.EVENT_TIME_TOO_OLD]
 
 
 def test_tenant_mismatch_only_when_the_topic_tenant_is_given() -> None:
     event = encode(telemetry(tenant="ironbridge-steel"))
-    assert contract_for("telemetry").decode(event, now=NOW).rejections == []
+    assert event_schema_for("telemetry").decode(event, now=NOW).rejections == []
     [rejection] = (
-        contract_for("telemetry").decode(event, tenant="northwind-auto", now=NOW).rejections
+        event_schema_for("telemetry").decode(event, tenant="northwind-auto", now=NOW).rejections
     )
     assert rejection.reason == R.TENANT_MISMATCH
     assert "'ironbridge-steel' differs from the topic's tenant 'northwind-auto'" in rejection.detail
@@ -150,7 +154,7 @@ def test_tenant_mismatch_only_when_the_topic_tenant_is_given() -> None:
     ],
 )  # fmt: skip
 def test_bad_machine_events(event: dict[str, Any], reason: RejectReason, needle: str) -> None:
-    [rejection] = contract_for("machine_event").decode(encode(event), now=NOW).rejections
+    [rejection] = event_schema_for("machine_event").decode(encode(event), now=NOW).rejections
     assert rejection.reason == reason, rejection.detail
     assert needle in rejection.detail
 
@@ -173,7 +177,7 @@ def test_bad_machine_events(event: dict[str, Any], reason: RejectReason, needle:
     ],
 )  # fmt: skip
 def test_bad_inspections(event: dict[str, Any], reason: RejectReason, needle: str) -> None:
-    [rejection] = contract_for("inspection").decode(encode(event), now=NOW).rejections
+    [rejection] = event_schema_for("inspection").decode(encode(event), now=NOW).rejections
     assert rejection.reason == reason, rejection.detail
     assert needle in rejection.detail
 
@@ -191,7 +195,7 @@ def test_mixed_batch_keeps_input_indices() -> None:
         *encode(_reading(value="n/a") | {"event_id": "t-5"}),
         *encode(telemetry("t-6")),
     ]
-    result = contract_for("telemetry").decode(messages, tenant="northwind-auto", now=NOW)
+    result = event_schema_for("telemetry").decode(messages, tenant="northwind-auto", now=NOW)
     assert result.rows.column("_msg").to_pylist() == [0, 3, 3, 6]
     assert result.rows.column("event_id").to_pylist() == ["t-0", "t-multi", "t-multi", "t-6"]
     assert [(r.index, r.reason, r.event_id) for r in result.rejections] == [
@@ -203,15 +207,15 @@ def test_mixed_batch_keeps_input_indices() -> None:
     assert result.event_ids == ["t-0", None, "t-2", "t-multi", None, "t-5", "t-6"]
 
 
-def test_first_problem_in_contract_order_wins() -> None:
+def test_first_problem_in_event_schema_order_wins() -> None:
     event = telemetry(schema_version=3, kind="inspection", tenant="bad tenant!")
-    [rejection] = contract_for("telemetry").decode(encode(event), now=NOW).rejections
+    [rejection] = event_schema_for("telemetry").decode(encode(event), now=NOW).rejections
     assert rejection.reason == R.UNKNOWN_SCHEMA_VERSION
 
 
 def test_times_outside_the_supported_range_are_rejected_not_passed_on() -> None:
     event = telemetry(sent_time="0001-01-01T00:00:00Z")
-    result = contract_for("telemetry").decode(encode(event), now=NOW)
+    result = event_schema_for("telemetry").decode(encode(event), now=NOW)
     assert result.rows.num_rows == 0
     (rejection,) = result.rejections
     assert rejection.reason is RejectReason.INVALID_TIMESTAMP

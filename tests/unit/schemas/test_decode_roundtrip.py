@@ -8,14 +8,14 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 import pytest
 
-from schemas import CONTRACTS, EventKind, contract_for
+from schemas import EVENT_SCHEMAS, EventKind, event_schema_for
 from tests.unit.schemas.events import NOW, encode, inspection, machine_event, telemetry
 
 _T0 = datetime(2026, 11, 26, 10, 0, 0, 123000, tzinfo=UTC)
 
 
 def test_telemetry_single_reading_round_trip() -> None:
-    result = contract_for("telemetry").decode(encode(telemetry()), now=NOW)
+    result = event_schema_for("telemetry").decode(encode(telemetry()), now=NOW)
     assert result.rejections == []
     assert result.event_ids == ["t-1"]
     assert result.rows.to_pylist() == [
@@ -50,7 +50,9 @@ def test_telemetry_readings_array_gives_one_row_per_reading() -> None:
         event_time="2026-11-26T11:00:00.5+01:00",
         sent_time="2026-11-26T10:00:00.600Z",
     )
-    result = contract_for(EventKind.TELEMETRY).decode(encode(telemetry("first"), event), now=NOW)
+    result = event_schema_for(EventKind.TELEMETRY).decode(
+        encode(telemetry("first"), event), now=NOW
+    )
     rows = result.rows.to_pylist()
     assert [r["_msg"] for r in rows] == [0, 1, 1, 1]
     assert [
@@ -76,14 +78,14 @@ def test_telemetry_readings_array_gives_one_row_per_reading() -> None:
     ],
 )
 def test_rfc3339_variants_become_utc_microseconds(text: str, expected: datetime) -> None:
-    result = contract_for("telemetry").decode(encode(telemetry(event_time=text)), now=NOW)
+    result = event_schema_for("telemetry").decode(encode(telemetry(event_time=text)), now=NOW)
     assert result.rejections == []
     assert result.rows.column("event_time").to_pylist() == [expected]
 
 
 def test_utc_date_partition_follows_the_offset() -> None:
     event = telemetry(event_time="2026-11-26T00:30:00+01:00")
-    rows = contract_for("telemetry").decode(encode(event), now=NOW).rows
+    rows = event_schema_for("telemetry").decode(encode(event), now=NOW).rows
     assert rows.column("date").to_pylist() == [date(2026, 11, 25)]
 
 
@@ -94,7 +96,7 @@ def test_machine_event_state_and_alarm_round_trip() -> None:
         state=None,
         alarm={"code": "CNC-1001", "severity": 700, "text": "Spindle over temperature"},
     )
-    result = contract_for("machine_event").decode(encode(machine_event(), alarm), now=NOW)
+    result = event_schema_for("machine_event").decode(encode(machine_event(), alarm), now=NOW)
     assert result.rejections == []
     body = result.rows.select(
         ["event_id", "event_type", "state", "alarm_code", "alarm_severity", "alarm_text", "_msg"]
@@ -110,7 +112,7 @@ def test_machine_event_state_and_alarm_round_trip() -> None:
 def test_inspection_round_trip_with_nested_lists() -> None:
     bare = inspection("i-2")
     del bare["defect_codes"], bare["dimensions"]
-    result = contract_for("inspection").decode(encode(inspection(), bare), now=NOW)
+    result = event_schema_for("inspection").decode(encode(inspection(), bare), now=NOW)
     assert result.rejections == []
     rows = result.rows.to_pylist()
     assert rows[0]["machines"] == ["cnc-101", "cnc-102"]
@@ -127,33 +129,33 @@ def test_inspection_round_trip_with_nested_lists() -> None:
 
 def test_unknown_fields_are_ignored() -> None:
     event = telemetry(firmware="4.2.1", reading={"tag": "x1", "value": 1, "calibrated": True})
-    result = contract_for("telemetry").decode(encode(event), now=NOW)
+    result = event_schema_for("telemetry").decode(encode(event), now=NOW)
     assert result.rejections == []
     assert result.rows.num_rows == 1
 
 
 @pytest.mark.parametrize("kind", list(EventKind))
 def test_rows_have_exactly_the_row_schema_even_when_empty(kind: EventKind) -> None:
-    contract = CONTRACTS[kind]
-    assert contract.row_schema.names[-1] == "_msg"
-    assert contract.row_schema.field("_msg").type == pa.int32()
+    event_schema = EVENT_SCHEMAS[kind]
+    assert event_schema.row_schema.names[-1] == "_msg"
+    assert event_schema.row_schema.field("_msg").type == pa.int32()
     for batch in ([], [b"{}"]):
-        assert contract.decode(batch, now=NOW).rows.schema == contract.row_schema
+        assert event_schema.decode(batch, now=NOW).rows.schema == event_schema.row_schema
     good = {"telemetry": telemetry, "machine_event": machine_event, "inspection": inspection}
-    rows = contract.decode(encode(good[kind.value]()), now=NOW).rows
-    assert rows.schema == contract.row_schema
+    rows = event_schema.decode(encode(good[kind.value]()), now=NOW).rows
+    assert rows.schema == event_schema.row_schema
     assert rows.num_rows == 1
 
 
 def test_decode_restores_the_garbage_collector_and_takes_naive_now_as_utc() -> None:
     assert gc.isenabled()
     naive_now = NOW.replace(tzinfo=None)
-    result = contract_for("telemetry").decode(encode(telemetry()), now=naive_now)
+    result = event_schema_for("telemetry").decode(encode(telemetry()), now=naive_now)
     assert result.rows.num_rows == 1
     assert gc.isenabled()
     gc.disable()
     try:
-        contract_for("telemetry").decode([b"{}"], now=NOW)
+        event_schema_for("telemetry").decode([b"{}"], now=NOW)
         assert not gc.isenabled()
     finally:
         gc.enable()

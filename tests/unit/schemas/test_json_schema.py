@@ -10,7 +10,13 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from maxlake.cli import main
-from schemas import CONTRACTS, EventKind, check_against_baseline, contract_for, published_dir
+from schemas import (
+    EVENT_SCHEMAS,
+    EventKind,
+    check_against_baseline,
+    event_schema_for,
+    published_dir,
+)
 from tests.unit.schemas.events import inspection, machine_event, telemetry, without
 
 GOOD: list[tuple[EventKind, dict[str, Any]]] = [
@@ -41,7 +47,7 @@ BAD: list[tuple[EventKind, dict[str, Any]]] = [
 
 
 def _validator(kind: EventKind) -> Draft202012Validator:
-    schema = contract_for(kind).json_schema()
+    schema = event_schema_for(kind).json_schema()
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
 
@@ -66,14 +72,14 @@ def test_export_command_writes_one_document_per_kind(
     assert names == sorted(f"{k.value}.v1.schema.json" for k in EventKind)
     for kind in EventKind:
         doc = json.loads((tmp_path / f"{kind.value}.v1.schema.json").read_text())
-        assert doc == CONTRACTS[kind].json_schema()
+        assert doc == EVENT_SCHEMAS[kind].json_schema()
 
 
-def test_published_baseline_matches_the_current_contracts() -> None:
+def test_published_baseline_matches_the_current_event_schemas() -> None:
     assert check_against_baseline(published_dir()) == []
-    for kind, contract in CONTRACTS.items():
+    for kind, event_schema in EVENT_SCHEMAS.items():
         published = json.loads((published_dir() / f"{kind.value}.v1.schema.json").read_text())
-        assert published == contract.json_schema(), (
+        assert published == event_schema.json_schema(), (
             "re-run `maxlake schemas export --out schemas/published`"
         )
 
@@ -90,8 +96,8 @@ def test_check_command_fails_on_a_breaking_baseline(
 
 
 def telemetry_doc_with_extra_field() -> dict[str, Any]:
-    """A baseline in which telemetry had a field the current contract no longer has."""
-    doc = contract_for("telemetry").json_schema()
+    """A baseline in which telemetry had a field the current event schema no longer has."""
+    doc = event_schema_for("telemetry").json_schema()
     doc["properties"]["line_speed"] = {"type": "number"}
     return doc
 

@@ -1,4 +1,4 @@
-"""Lake schemas and contract lookup."""
+"""Lake schemas and event schema lookup."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from maxlake.errors import ConfigError
-from schemas import CONTRACTS, EventKind, contract_for, silver_schema
+from schemas import EVENT_SCHEMAS, EventKind, event_schema_for, silver_schema
 from schemas.silver import PARTITION_COLUMNS
 
 
@@ -15,7 +15,7 @@ def test_lake_schema_is_rows_plus_conversion_and_ingest_columns(
     kind: EventKind,
 ) -> None:
     schema = silver_schema(kind)
-    row = CONTRACTS[kind].row_schema
+    row = EVENT_SCHEMAS[kind].row_schema
     converted = ["value_sent", "unit_sent"] if kind is EventKind.TELEMETRY else []
     assert schema.names == [
         *row.names[:-1],
@@ -46,7 +46,7 @@ def test_common_columns_come_first_with_their_types() -> None:
     assert not schema.field("event_time").nullable
 
 
-def test_contract_for_accepts_enum_or_name_and_lists_valid_kinds() -> None:
-    assert contract_for("inspection") is contract_for(EventKind.INSPECTION)
+def test_event_schema_for_accepts_enum_or_name_and_lists_valid_kinds() -> None:
+    assert event_schema_for("inspection") is event_schema_for(EventKind.INSPECTION)
     with pytest.raises(ConfigError, match="valid kinds: telemetry, machine_event, inspection"):
-        contract_for("alarm")
+        event_schema_for("alarm")

@@ -44,7 +44,7 @@ def test_same_seed_and_options_give_the_same_bytes(registry: Registry) -> None:
     assert first != run(6)
 
 
-def test_events_follow_the_contract_envelope(day: list[SimEvent]) -> None:
+def test_events_follow_the_envelope(day: list[SimEvent]) -> None:
     ids = set()
     for event in itertools.islice(day, 5000):
         body = orjson.loads(event.payload)

@@ -1,4 +1,4 @@
-"""C-MAPSS cycles as telemetry events: valid under the contract, deterministic, registered."""
+"""C-MAPSS cycles as telemetry events: valid under the event schema, deterministic, registered."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import orjson
 from lake.location import LakeLocation
 from lake.registry_store import RegistryStore
 from maxlake.settings import Settings
-from schemas import EventKind, contract_for, load_registry
+from schemas import EventKind, event_schema_for, load_registry
 from schemas.registry import default_registry_path
 from streams.cmapss import (
     MACHINE_TYPE,
@@ -59,8 +59,8 @@ def test_every_fd001_reading_is_within_the_registered_range() -> None:
 def test_events_decode_as_valid_telemetry() -> None:
     runs = read_runs(find_files(realdata_dir() / "cmapss")[0])
     payloads = [p for _, _, p in build_events("fd001", "train", runs, EPOCH, 600)[:50]]
-    contract = contract_for(EventKind.TELEMETRY)
-    decoded = contract.decode(payloads, tenant=TENANT, now=datetime(2026, 11, 30, tzinfo=UTC))
+    event_schema = event_schema_for(EventKind.TELEMETRY)
+    decoded = event_schema.decode(payloads, tenant=TENANT, now=datetime(2026, 11, 30, tzinfo=UTC))
     assert decoded.rejections == []
     assert decoded.rows.num_rows == 50 * 24
 

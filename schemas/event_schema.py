@@ -1,8 +1,8 @@
-"""The event contract base class: envelope checks, batch assembly and the safety net.
+"""The event schema base class: envelope checks, batch assembly and the safety net.
 
-A concrete contract (telemetry, machine event, inspection) declares its ``kind``, its
-``row_schema`` and implements :meth:`EventContract._body` (typed per-item columns) and
-:meth:`EventContract._body_json_schema`. Everything common lives here: parsing, the envelope
+A concrete event schema (telemetry, machine event, inspection) declares its ``kind``, its
+``row_schema`` and implements :meth:`EventSchema._body` (typed per-item columns) and
+:meth:`EventSchema._body_json_schema`. Everything common lives here: parsing, the envelope
 fields, the time window, the ``date`` partition column, rejection bookkeeping and the
 guarantee that every input message ends in rows or in exactly one rejection.
 """
@@ -30,11 +30,11 @@ from schemas._columns import (
     string_column,
     timestamp_column,
 )
-from schemas.json_schema import contract_json_schema
+from schemas.json_schema import event_json_schema
 from schemas.kinds import ID_PATTERN, SUPPORTED_VERSIONS, EventKind, RejectReason
 from schemas.results import DecodeLimits, DecodeResult, Rejection
 
-__all__ = ["COMMON_FIELDS", "ID_RE", "MSG_FIELD", "EventContract"]
+__all__ = ["COMMON_FIELDS", "ID_RE", "MSG_FIELD", "EventSchema"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ MSG_FIELD = pa.field("_msg", pa.int32(), nullable=False)
 """Index of the source message in the decoded batch; last column of ``row_schema``."""
 
 
-class EventContract:
-    """Version 1 contract of one event kind: decoding, row schema, JSON Schema and the roles
+class EventSchema:
+    """Version 1 event schema of one event kind: decoding, row schema, JSON Schema and the roles
     of its columns.
 
     A kind is declared here and nowhere else: the silver table, the curated jobs' inputs, the
@@ -70,7 +70,7 @@ class EventContract:
     ``row_schema`` (``tests/unit/test_event_kinds.py`` checks it).
 
     Attributes:
-        kind: the event kind this contract accepts.
+        kind: the event kind this event schema accepts.
         version: the ``schema_version`` it implements.
         row_schema: columns of ``DecodeResult.rows``: the envelope, the kind's body columns
             and ``_msg`` last.
@@ -78,7 +78,7 @@ class EventContract:
             decoding (telemetry: the reading as sent, before unit conversion); nullable.
         identifier_columns: body columns naming something of a company besides its machines
             (inspection: the part serial and the lot); sharing pseudonymises them unless a
-            contract releases them.
+            sharing contract releases them.
         machine_list_column: a list column of machine ids of the row's line besides the
             envelope's ``machine`` (inspection: the machines that made the part); a build's
             machine-type filter keeps the row when any of them is of a selected type.
@@ -149,8 +149,8 @@ class EventContract:
         return self._decode_one_by_one(messages, tenant, ref, limits)
 
     def json_schema(self) -> dict[str, Any]:
-        """JSON Schema (2020-12) of this contract, for plant integrators and compat checks."""
-        return contract_json_schema(self.kind, self.version, self._body_json_schema())
+        """JSON Schema (2020-12) of this event schema, for plant integrators and compat checks."""
+        return event_json_schema(self.kind, self.version, self._body_json_schema())
 
     def _body(self, b: Batch) -> tuple[dict[str, pa.Array], list[int] | None]:
         """Typed body columns per item, and each item's position (None: one item per message)."""

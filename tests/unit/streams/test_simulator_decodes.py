@@ -1,4 +1,4 @@
-"""Simulated traffic meets the lake's contract: good events pass, bad ones are caught.
+"""Simulated traffic meets the event schemas and the suites: good events pass, bad ones are caught.
 
 Good events must decode (``schemas``) and pass every drop and warn expectation of the quality
 suites; every bad class except ``duplicate_resend`` (which the writer dedupes by event_id) must
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from quality import ValidationGateway
-from schemas.contract_lookup import contract_for
+from schemas.events import event_schema_for
 from schemas.registry import load_registry
 from streams.simulator import BAD_CLASSES, SimEvent, Simulator
 
@@ -32,7 +32,7 @@ def outcomes() -> dict[str, Counter[str]]:
         groups[(event.tenant, event.kind)].append(event)
     result: dict[str, Counter[str]] = defaultdict(Counter)
     for (tenant, kind), group in groups.items():
-        decoded = contract_for(kind).decode(
+        decoded = event_schema_for(kind).decode(
             [e.payload for e in group], tenant=tenant, now=START + timedelta(seconds=DURATION_S)
         )
         for rejection in decoded.rejections:
