@@ -4,7 +4,7 @@ The broker jars come from Maven Central (``infra/pom.xml``, fetched by :func:`fe
 broker runs as ``java -cp 'libs/*' kafka.Kafka server.properties`` in its own process group so that
 the caller may exit while it keeps running. Everything it owns lives under one *home* directory:
 ``server.properties`` (rendered from ``server.properties.template``), ``data/``, ``broker.log``
-and ``broker.pid``. The contract of :class:`LocalBroker`:
+and ``broker.pid``. What :class:`LocalBroker` guarantees:
 
 * ``start`` formats the storage once, starts the JVM and returns only when the broker answers a
   metadata request; on failure it kills what it started and raises with the log's last lines.

@@ -3,7 +3,7 @@
 Everything else goes through :class:`DeltaStore` and never sees a ``DeltaTable``: reads (Arrow
 tables or Polars frames with a column list and a filter, lazy scans of a pinned version),
 versions, file listings and the last commit, app-transaction versions, idempotent appends, and
-maintenance (compact, vacuum, checkpoint). The exactly-once contract of
+maintenance (compact, vacuum, checkpoint). The exactly-once guarantee of
 :meth:`DeltaStore.append` follows kafka-delta-ingest: each commit carries one app transaction per
 Kafka partition (:func:`app_id` names the topic, its topic id and the partition; ``version`` =
 last offset covered), and

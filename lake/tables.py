@@ -65,7 +65,7 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("kafka_topic_id", pa.string()),
     ]
 )
-"""``stage`` is ``decode`` (the contract rejected it) or ``validate`` (a drop expectation)."""
+"""``stage`` is ``decode`` (the event schema rejected it) or ``validate`` (a drop expectation)."""
 
 DUPLICATES_SCHEMA = pa.schema(
     [

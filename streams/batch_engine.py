@@ -6,7 +6,7 @@ This engine keeps the Faust app (lifecycle, signals, logging, timers) but runs t
 as a Faust task over aiokafka's ``getmany``: a fetch returns thousands of records parsed by
 aiokafka's C extension, the batch is split by event kind and handed to the same
 :class:`~streams.ingest.IngestPipeline`, and offsets are committed to Kafka only after the Delta
-commits — the same exactly-once contract as the agent engine. When the lake refuses writes (full
+commits — the same exactly-once guarantee as the agent engine. When the lake refuses writes (full
 disk, read-only mount), :class:`~streams.write_block.WriteBlock` pauses every assigned partition
 and retries the same batch with backoff until it goes through; a shutdown or a rebalance in that
 state abandons the unwritten batches (their offsets are not committed, so nothing is lost).

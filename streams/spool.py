@@ -1,6 +1,6 @@
 """A durable, ordered, append-only on-disk queue for events the broker could not take yet.
 
-The spool is the "store" half of the plant producer's store-and-forward. Its contract:
+The spool is the "store" half of the plant producer's store-and-forward. Its guarantees:
 
 * **Order.** Records come back from :meth:`Spool.read` in exactly the order they were appended,
   across segments and across process restarts.
@@ -128,7 +128,7 @@ def _scan(data: bytes, start: int) -> tuple[list[tuple[int, int]], int]:
 
 
 class Spool:
-    """An exclusive handle on one spool directory; see the module docstring for the contract.
+    """An exclusive handle on one spool directory; see the module docstring for its guarantees.
 
     Args:
         directory: created if missing; one producer process at a time.

@@ -23,7 +23,7 @@ from lake.curation.errors import (
     QualityCheckFailed,
     SpecError,
 )
-from lake.curation.job import FeatureInfo, Job, JobInputs, JobOutput, LabelContract
+from lake.curation.job import FeatureInfo, Job, JobInputs, JobOutput, LabelInfo
 from lake.curation.manifest import Manifest, SourceInfo, SplitInfo
 from lake.curation.output_checks import QualityReport, check_output
 from lake.curation.revoke import mark_revoked, revoke_contract, revoked_contracts_of
@@ -43,7 +43,7 @@ __all__ = [
     "Job",
     "JobInputs",
     "JobOutput",
-    "LabelContract",
+    "LabelInfo",
     "Manifest",
     "Progress",
     "QualityCheckFailed",

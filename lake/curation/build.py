@@ -35,7 +35,7 @@ import polars as pl
 from lake.curation.area import CURATED_DIR, CuratedArea, Staging
 from lake.curation.card import CARD_FILE, label_info, write_card
 from lake.curation.errors import QualityCheckFailed, SpecError
-from lake.curation.job import Job, JobInputs, JobOutput, LabelContract, ParamsCheck
+from lake.curation.job import Job, JobInputs, JobOutput, LabelInfo, ParamsCheck
 from lake.curation.jobs import JOBS, PARAMS
 from lake.curation.manifest import (
     Manifest,
@@ -226,7 +226,7 @@ def _publish(
     quality = check_output(
         output.splits,
         key_columns=output.key_columns,
-        labels=output.label_contracts(),
+        labels=output.all_labels(),
         feature_columns=[f.name for f in output.features],
     )
     report(
@@ -264,7 +264,7 @@ def _publish(
         maxlake_version=__version__,
         contracts=shared.contract_refs(spec.name) if shared is not None else [],
         sharing=shared.record() if shared is not None else None,
-        label_contracts=[_plain_contract(c) for c in output.label_contracts()],
+        label_contracts=[_plain_label(c) for c in output.all_labels()],
         job_meta=dict(output.meta),
     )
     write_card(
@@ -345,9 +345,9 @@ def _why_empty(
     return "; ".join(causes)
 
 
-def _plain_contract(contract: LabelContract) -> dict[str, Any]:
-    """A label contract as the manifest stores it (tuples as lists, as JSON reads them)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(contract).items()}
+def _plain_label(label: LabelInfo) -> dict[str, Any]:
+    """A declared label as the manifest stores it (tuples as lists, as JSON reads them)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(label).items()}
 
 
 def _silent(stage: str, counts: Mapping[str, int]) -> None:
@@ -510,7 +510,7 @@ def _check_output(spec: DatasetSpec, output: JobOutput) -> None:
             raise TerminalError(f"{where}: split {name!r} lacks declared columns {missing}")
     stray = [c.column for c in output.labels if c.column not in output.label_columns]
     if stray:
-        raise TerminalError(f"{where}: label contracts for undeclared label columns {stray}")
+        raise TerminalError(f"{where}: declared labels for undeclared label columns {stray}")
     for file in output.files:
         if not _FILE.fullmatch(file) or file in _reserved_files(output):
             raise TerminalError(f"{where}: extra file name {file!r} is not allowed")

@@ -1,4 +1,4 @@
-"""The contract between the dataset build runner and the feature jobs.
+"""The interface between the dataset build runner and the feature jobs.
 
 A *job* is a pure function from pinned, filtered source frames to split tables. The runner
 (:mod:`lake.curation.build`) resolves the spec, pins every source table to a Delta version,
@@ -17,7 +17,7 @@ import polars as pl
 
 from schemas import EventKind, event_schema_for, silver_schema
 
-__all__ = ["FeatureInfo", "Job", "JobInputs", "JobOutput", "LabelContract", "ParamsCheck"]
+__all__ = ["FeatureInfo", "Job", "JobInputs", "JobOutput", "LabelInfo", "ParamsCheck"]
 
 
 @dataclass(frozen=True)
@@ -69,14 +69,14 @@ class FeatureInfo:
 
 
 @dataclass(frozen=True)
-class LabelContract:
+class LabelInfo:
     """What a label column promises; the build's output checks are derived from it.
 
     Attributes:
         column: the label column.
-        nullable: nulls are part of the contract (for example no defect code for a PASS
+        nullable: nulls are valid (for example no defect code for a PASS
             part); otherwise a null label blocks publishing.
-        null_splits: splits where nulls are part of the contract although the label is
+        null_splits: splits where nulls are valid although the label is
             otherwise not nullable (the ``score`` split of a remaining-useful-life set: its
             machines have not failed yet); a null in any other split blocks publishing.
         values: the valid values of a categorical label (checked, blocking).
@@ -111,7 +111,7 @@ class JobOutput:
         key_columns: columns that identify a row (machine, window start, part serial, ...).
         files: extra artefacts written next to the splits (for example normalisation
             statistics as JSON bytes); included in the content hash.
-        labels: the label contracts; a label column without one is checked as not null.
+        labels: the declared labels; a label column without one is checked as not null.
         meta: job facts for the manifest's ``job_meta`` (JSON-ready, for example the split
             cut instants).
     """
@@ -121,13 +121,13 @@ class JobOutput:
     label_columns: list[str]
     key_columns: list[str]
     files: dict[str, bytes] = field(default_factory=dict)
-    labels: list[LabelContract] = field(default_factory=list)
+    labels: list[LabelInfo] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def label_contracts(self) -> list[LabelContract]:
-        """One contract per label column: the declared one, else "not null"."""
+    def all_labels(self) -> list[LabelInfo]:
+        """One per label column: the declared one, else "not null"."""
         declared = {c.column: c for c in self.labels}
-        return [declared.get(c, LabelContract(c)) for c in self.label_columns]
+        return [declared.get(c, LabelInfo(c)) for c in self.label_columns]
 
 
 Job = Callable[[JobInputs], JobOutput]

@@ -112,7 +112,7 @@ class Manifest:
     status_reason: str = ""
     """Why the status is not ``active`` (for example the revoked contract)."""
     label_contracts: list[Mapping[str, Any]] = field(default_factory=list)
-    """The job's label contracts (``lake.curation.job.LabelContract`` as dicts)."""
+    """The job's declared labels (``lake.curation.job.LabelInfo`` as dicts)."""
     job_meta: Mapping[str, Any] = field(default_factory=dict)
     """Facts the job reported (``JobOutput.meta``), for example its split cut instants."""
 

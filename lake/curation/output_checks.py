@@ -5,9 +5,9 @@ process's one GX runtime (:mod:`lake.gx_runtime`, shared with ingest validation;
 on first use only).
 
 Checks on keys, labels and the row count are *blocking*: a dataset that fails one is not
-published. The label checks come from each job's declared label contracts
-(:class:`~lake.curation.job.LabelContract`): not null unless the label is declared nullable (or
-outside the splits where its contract allows nulls), in its value set, at least ``min_classes``
+published. The label checks come from each job's declared labels
+(:class:`~lake.curation.job.LabelInfo`): not null unless the label is declared nullable (or
+outside the splits where its declaration allows nulls), in its value set, at least ``min_classes``
 distinct values, within ``[min_value, max_value]``. "Feature not entirely null" and the class
 balance (``min_class_share``) are advisory (a job may emit a column per registry tag, and a
 filtered set can lack a machine type or be imbalanced): they are recorded but do not block.
@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from lake.curation.job import LabelContract
+from lake.curation.job import LabelInfo
 from lake.gx_runtime import NAME_KEY, named_suite, runtime, validate
 
 __all__ = ["SUITE_NAME", "ExpectationResult", "QualityReport", "check_output"]
@@ -94,19 +94,19 @@ def check_output(
     splits: Mapping[str, pl.DataFrame],
     *,
     key_columns: Sequence[str],
-    labels: Sequence[LabelContract],
+    labels: Sequence[LabelInfo],
     feature_columns: Sequence[str],
 ) -> QualityReport:
     """Validate the job's output.
 
     Expectations: at least one row; every key column not null; the key unique over all splits
-    together; each label as its contract declares (all blocking); every feature column not
+    together; each label as declared (all blocking); every feature column not
     entirely null and each label's class balance (advisory).
 
     Args:
         splits: split name -> rows.
         key_columns: columns that identify a row.
-        labels: one contract per label column (``JobOutput.label_contracts()``).
+        labels: one per label column (``JobOutput.all_labels()``).
         feature_columns: the feature columns.
     """
     label_columns = [c.column for c in labels]
@@ -150,7 +150,7 @@ def check_output(
     return QualityReport(SUITE_NAME, ok, tuple(results))
 
 
-def _class_balance(frame: pl.DataFrame, label: LabelContract) -> ExpectationResult:
+def _class_balance(frame: pl.DataFrame, label: LabelInfo) -> ExpectationResult:
     """Advisory: the rarest declared class holds at least ``min_class_share`` of the non-null
     labels (observed: the share of each class)."""
     values = frame.get_column(label.column).drop_nulls()
@@ -173,7 +173,7 @@ def _class_balance(frame: pl.DataFrame, label: LabelContract) -> ExpectationResu
 def _expectations(
     gxe: Any,
     keys: Sequence[str],
-    labels: Sequence[LabelContract],
+    labels: Sequence[LabelInfo],
     features: Sequence[str],
 ) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = [("rows", gxe.ExpectTableRowCountToBeBetween(min_value=1))]
@@ -235,7 +235,7 @@ def _expectations(
 
 def _present(column: str) -> str:
     """The helper column of a per-split not-null check: true where ``column`` holds a value
-    or its split's contract allows a null."""
+    or its declaration allows a null in its split."""
     return f"_present:{column}"
 
 

@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "schemas": (
         "maxlake.cli.schemas_cmd",
-        "event contracts: export JSON Schemas, check compatibility",
+        "event schemas: export JSON Schemas, check compatibility",
     ),
     "registry": (
         "maxlake.cli.registry_cmd",

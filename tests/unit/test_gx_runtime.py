@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import polars as pl
 
-from lake.curation import LabelContract, check_output
+from lake.curation import LabelInfo, check_output
 from lake.gx_runtime import NAME_KEY, named_suite, runtime, validate
 from quality import ValidationGateway
 from schemas import load_registry
@@ -18,7 +18,7 @@ def test_ingest_validation_and_curated_checks_share_one_context() -> None:
     report = check_output(
         {"train": pl.DataFrame({"part": ["p1", "p2"], "x": [1.0, 2.0], "y": [0, 1]})},
         key_columns=["part"],
-        labels=[LabelContract("y")],
+        labels=[LabelInfo("y")],
         feature_columns=["x"],
     )
     assert report.success, report.failed

@@ -2,7 +2,7 @@
 
 ``JOBS`` maps the job name a dataset spec names to the function (other jobs come from entry
 points or ``module:function`` references, :mod:`lake.curation.plugins`); each module's
-docstring states the job's contract (rows, features, label, split, parameters and defaults).
+docstring specifies the job (rows, features, label, split, parameters and defaults).
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ class AnomalyWindowsParams:
 
 
 def anomaly_windows(inputs: JobInputs) -> JobOutput:
-    """Build the anomaly window splits (see the module docstring for the contract)."""
+    """Build the anomaly window splits (the module docstring specifies them)."""
     params = AnomalyWindowsParams.parse(inputs.params)
     pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
     units = tag_units(JOB, inputs.tags, params.tags)

@@ -35,7 +35,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelContract
+from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelInfo
 from lake.curation.jobs._frames import (
     MACHINE_TYPE_FEATURE,
     TIME,
@@ -58,12 +58,12 @@ __all__ = ["LABELS", "PARAMETERS", "STATS", "PartQualityParams", "part_buckets",
 JOB: Final = "part_quality"
 KEYS: Final = ("tenant", "plant", "line", "part_serial", "event_id")
 LABELS: Final = ("result", "defect_code")
-LABEL_CONTRACTS: Final = (
-    LabelContract("result", values=("PASS", "FAIL", "REWORK"), min_classes=2, min_class_share=0.01),
-    LabelContract("defect_code", nullable=True),
+LABEL_INFOS: Final = (
+    LabelInfo("result", values=("PASS", "FAIL", "REWORK"), min_classes=2, min_class_share=0.01),
+    LabelInfo("defect_code", nullable=True),
 )
 """``result`` is never null and takes at least two of its three values; ``defect_code`` is null
-for a part without defects (every PASS part), by contract."""
+for a part without defects (every PASS part), by design."""
 STATS: Final = ("mean", "max", "std")
 PARAMETERS: Final = ("split", "split_by", "seed", "tags", "qualities", "join_bucket", "cuts")
 SPLIT_BY: Final = ("line_time", "time", "lot")
@@ -111,7 +111,7 @@ class PartQualityParams:
 
 
 def part_quality(inputs: JobInputs) -> JobOutput:
-    """Build the part quality splits (see the module docstring for the contract)."""
+    """Build the part quality splits (the module docstring specifies them)."""
     params = PartQualityParams.parse(inputs.params)
     pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
     units = tag_units(JOB, inputs.tags, params.tags)
@@ -143,7 +143,7 @@ def part_quality(inputs: JobInputs) -> JobOutput:
         ],
         label_columns=list(LABELS),
         key_columns=list(KEYS),
-        labels=list(LABEL_CONTRACTS),
+        labels=list(LABEL_INFOS),
     )
 
 

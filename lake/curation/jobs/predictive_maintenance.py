@@ -45,7 +45,7 @@ from typing import Any, Final, Literal
 
 import polars as pl
 
-from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelContract
+from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelInfo
 from lake.curation.jobs._frames import (
     MACHINE_KEYS,
     MACHINE_TYPE_FEATURE,
@@ -81,7 +81,7 @@ JOB: Final = "predictive_maintenance"
 LABEL: Final = "failure_within_h"
 STATS: Final = ("mean", "std", "min", "max", "last", "slope", "count")
 """Statistics per tag, in column order."""
-LABEL_CONTRACT: Final = LabelContract(LABEL, values=(0, 1), min_classes=2, min_class_share=0.01)
+LABEL_INFO: Final = LabelInfo(LABEL, values=(0, 1), min_classes=2, min_class_share=0.01)
 """0/1, never null, both classes present; a positive share under 1 % is flagged (advisory)."""
 KEYS: Final = (*MACHINE_KEYS, "window_start", "window_end")
 PARAMETERS: Final = (
@@ -159,7 +159,7 @@ class PredictiveMaintenanceParams:
 
 
 def predictive_maintenance(inputs: JobInputs) -> JobOutput:
-    """Build the predictive maintenance splits (see the module docstring for the contract)."""
+    """Build the predictive maintenance splits (the module docstring specifies them)."""
     params = PredictiveMaintenanceParams.parse(inputs.params)
     pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
     units = tag_units(JOB, inputs.tags, params.tags)
@@ -184,7 +184,7 @@ def predictive_maintenance(inputs: JobInputs) -> JobOutput:
         features=[MACHINE_TYPE_FEATURE, *_features(units)],
         label_columns=[LABEL],
         key_columns=list(KEYS),
-        labels=[LABEL_CONTRACT],
+        labels=[LABEL_INFO],
         meta={**meta, "row_unit": f"machine windows of {duration_text(params.window_us)}"},
     )
 

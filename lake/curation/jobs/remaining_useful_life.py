@@ -42,7 +42,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelContract
+from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelInfo
 from lake.curation.jobs._frames import (
     MACHINE_KEYS,
     MACHINE_TYPE_FEATURE,
@@ -139,7 +139,7 @@ class RulParams:
 
 
 def remaining_useful_life(inputs: JobInputs) -> JobOutput:
-    """Build the RUL splits (see the module docstring for the contract)."""
+    """Build the RUL splits (the module docstring specifies them)."""
     params = RulParams.parse(inputs.params)
     pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
     wide = _cycles(_wide(inputs.source(EventKind.TELEMETRY), pairs, params), params)
@@ -175,7 +175,7 @@ def remaining_useful_life(inputs: JobInputs) -> JobOutput:
         key_columns=list(KEYS),
         files={"label.json": json_bytes(_label_card(units, params))},
         labels=[
-            LabelContract(
+            LabelInfo(
                 LABEL,
                 null_splits=(SCORE_SPLIT,),
                 min_value=0,
