@@ -8,8 +8,9 @@ Kafka), then builds each supervised reference set twice in the same run:
 
 * **clear**: without sharing contracts (what the lake operator sees);
 * **default contract**: one contract per company with nothing but ``kinds`` and ``purposes``
-  set, so every default applies (pseudonyms, withheld structure, time shift +-30 days, 1 %
-  value noise on readings, 1 % feature noise on the output, disclosure limits); ``suppress_rare = false`` because every machine type of the
+  set, so every default applies (pseudonyms, withheld structure, time shift +-30 days, value
+  noise of 1 % of each tag's registry range on readings, 1 % feature noise on the output,
+  disclosure limits); ``suppress_rare = false`` because every machine type of the
   shipped registry belongs to one company (with suppression on, nothing would be published).
 
 For each, it trains scikit-learn's ``HistGradientBoostingClassifier`` (fixed seed) on the train

@@ -138,7 +138,7 @@ def build_dataset(
     shared: SharedInputs | None = None
     raw_frames, raw_machines = {k.value: lf for k, lf in frames.items()}, machines
     if sharing is not None:
-        shared = sharing.apply(spec.purpose, raw_frames, raw_machines)
+        shared = sharing.apply(spec.purpose, raw_frames, raw_machines, tags)
         frames = {kind: shared.frames[kind.value] for kind in frames}
         machines = shared.machines
         report("sharing", shared.counts())
@@ -152,7 +152,7 @@ def build_dataset(
         if not rare:
             break
         shared = sharing.apply(
-            spec.purpose, raw_frames, raw_machines, also_rare=rare | shared.rare_types
+            spec.purpose, raw_frames, raw_machines, tags, also_rare=rare | shared.rare_types
         )
         frames = {kind: shared.frames[kind.value] for kind in frames}
         report("sharing", shared.counts())

@@ -171,8 +171,9 @@ class DeidentifySection(_Section):
         0.01,
         ge=0,
         le=0.5,
-        description="relative standard deviation of keyed multiplicative noise on each "
-        "telemetry value and each inspection dimension (0.01 = 1 %); 0 = off",
+        description="standard deviation of keyed noise on each telemetry value, as a share "
+        "of the tag's registry range max - min (0.01 = 1 % of the range), and on each "
+        "inspection dimension, as a share of the value (no registry range); 0 = off",
     )
     feature_noise: float = Field(
         0.01,
@@ -265,8 +266,9 @@ class Contract:
         sha256: hash of the file's bytes (recorded in manifests).
         release: identifier columns published in clear.
         time_shift_days: bound of the keyed per-plant time shift, in days (0 = off).
-        value_noise: relative standard deviation of the noise on telemetry values and
-            inspection dimensions (0 = off).
+        value_noise: standard deviation of the noise on telemetry values, a share of the
+            tag's registry range (max - min), and on inspection dimensions, a share of the
+            value (0 = off).
         feature_noise: relative standard deviation of the noise on the output's float
             feature values (0 = off).
         time_grid_s: published times are floored to multiples of this, in seconds (0 = off).

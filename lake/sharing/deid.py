@@ -33,6 +33,7 @@ __all__ = [
     "deidentify_machines",
     "feature_noise",
     "perturb",
+    "tag_spans",
 ]
 
 PREFIXES = {
@@ -134,6 +135,7 @@ class Pseudonymiser:
         ).alias("machines")
 
 
+_MACHINE = ("tenant", "plant", "line", "machine")
 _TIME_COLUMNS = ("event_time", "sent_time", "ingested_at", "process_start", "process_end")
 _UNIT = 2.0**-53
 _GRID = 2.0**16
@@ -142,19 +144,31 @@ job's aggregates do not depend on summation order and builds stay reproducible."
 
 
 def perturb(
-    lf: pl.LazyFrame, kind: str, contract: Contract, pseudonymiser: Pseudonymiser
+    lf: pl.LazyFrame,
+    kind: str,
+    contract: Contract,
+    pseudonymiser: Pseudonymiser,
+    spans: pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
     """Linkage protection of one tenant's raw rows (before pseudonymisation).
+
+    ``spans`` (tenant, plant, line, machine, tag, span: Float64 in the tag's registry unit) is
+    :func:`tag_spans` of the registry; needed when telemetry gets value noise.
 
     * Time shift (``time_shift_days`` > 0): every time column of a plant's rows moves by one
       offset, ``HMAC(key, contract, "time-shift", tenant, plant)`` mapped to whole seconds in
       ``[-days, +days]``; order and spacing within the plant are kept (so jobs that join a
       plant's machines, parts and events still line up), and ``date`` follows ``event_time``.
-    * Value noise (``value_noise`` > 0): ``value * (1 + value_noise * z)`` with ``z``
-      standard normal from two keyed hashes (Box-Muller) of (event_id, tag, reading_index) for
-      telemetry and of (event_id, dimension index) for each inspection dimension, so the same
-      value gets the same noise in every build under the contract and unrelated noise under
-      another contract; the result is rounded to a multiple of 2**-16 (see ``_GRID``).
+    * Value noise (``value_noise`` > 0): a telemetry value becomes
+      ``value + value_noise * span * z``, ``span`` the registry's ``max - min`` of the tag for
+      the row's machine type (``spans``; a value whose machine type has no such tag becomes
+      null), so a tag far from zero (a temperature in K) gets no more noise than one near
+      zero; an inspection dimension, which has no registry range, becomes
+      ``value * (1 + value_noise * z)``. ``z`` is standard normal from two keyed hashes
+      (Box-Muller) of (event_id, tag, reading_index) for telemetry and of (event_id, dimension
+      index) for each dimension, so the same value gets the same noise in every build under
+      the contract and unrelated noise under another contract; the result is rounded to a
+      multiple of 2**-16 (see ``_GRID``).
     * Time grid (``time_grid_s`` > 0): after the shift, every time column is floored to a
       multiple of ``time_grid_s`` seconds.
     """
@@ -164,11 +178,23 @@ def perturb(
     if contract.time_shift_days > 0:
         offset = pseudonymiser.shift_seconds_expr(contract.time_shift_days)
         exprs += [(pl.col(c) + pl.duration(seconds=offset)).alias(c) for c in times]
+    out = lf.with_columns(exprs) if exprs else lf
     if contract.value_noise > 0 and kind == "telemetry" and "value" in schema:
+        if spans is None:
+            raise ValueError("telemetry value noise needs the registry's tag spans")
         first, second = pseudonymiser.seeds("value-noise")
         row = pl.struct("event_id", "tag", "reading_index")
-        exprs.append(_noisy(pl.col("value"), row, first, second, contract.value_noise))
-    out = lf.with_columns(exprs) if exprs else lf
+        sd = contract.value_noise * pl.col("_span")
+        out = (
+            out.join(
+                spans.lazy().rename({"span": "_span"}),
+                on=[*_MACHINE, "tag"],
+                how="left",
+                maintain_order="left",
+            )
+            .with_columns(_noisy(pl.col("value"), sd, row, first, second))
+            .drop("_span")
+        )
     if contract.value_noise > 0 and kind == "inspection" and "dimensions" in schema:
         first, second = pseudonymiser.seeds("dimension-noise")
         out = _noisy_dimensions(out, first, second, contract.value_noise)
@@ -187,9 +213,24 @@ def _normal(key: pl.Expr, first: int, second: int) -> pl.Expr:
     return (-2.0 * u1.log()).sqrt() * (2.0 * math.pi * u2).cos()
 
 
-def _noisy(value: pl.Expr, key: pl.Expr, first: int, second: int, scale: float) -> pl.Expr:
-    """``value * (1 + scale * z)`` on the noise grid, ``z`` standard normal keyed by ``key``."""
-    return ((value * (1.0 + scale * _normal(key, first, second))) * _GRID).round() / _GRID
+def _noisy(value: pl.Expr, sd: pl.Expr, key: pl.Expr, first: int, second: int) -> pl.Expr:
+    """``value + sd * z`` on the noise grid, ``z`` standard normal keyed by ``key``."""
+    return ((value + sd * _normal(key, first, second)) * _GRID).round() / _GRID
+
+
+def tag_spans(machines: pl.DataFrame, tags: pl.DataFrame) -> pl.DataFrame:
+    """Each machine's tags with their registry span: tenant, plant, line, machine, tag and
+    ``span`` = ``max - min`` (Float64, the tag's unit) of the machine's type.
+
+    ``machines`` has the machine columns and ``machine_type``; ``tags`` has ``machine_type``,
+    ``tag``, ``min`` and ``max`` (the registry's ``TagSpec`` ranges).
+    """
+    span = tags.select("machine_type", "tag", (pl.col("max") - pl.col("min")).alias("span"))
+    return (
+        machines.select(*_MACHINE, "machine_type")
+        .join(span, on="machine_type")
+        .drop("machine_type")
+    )
 
 
 def feature_noise(
@@ -227,7 +268,13 @@ def _noisy_dimensions(lf: pl.LazyFrame, first: int, second: int, scale: float) -
         .drop_nulls("_index")
         .unnest("dimensions")
         .with_columns(
-            _noisy(pl.col("value"), pl.struct("event_id", "_index"), first, second, scale)
+            _noisy(
+                pl.col("value"),
+                scale * pl.col("value"),
+                pl.struct("event_id", "_index"),
+                first,
+                second,
+            )
         )
         .sort("_row", "_index")
         .group_by("_row", maintain_order=True)
@@ -240,16 +287,20 @@ def _noisy_dimensions(lf: pl.LazyFrame, first: int, second: int, scale: float) -
 
 
 def deidentify(
-    lf: pl.LazyFrame, kind: str, contract: Contract, pseudonymiser: Pseudonymiser
+    lf: pl.LazyFrame,
+    kind: str,
+    contract: Contract,
+    pseudonymiser: Pseudonymiser,
+    spans: pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
     """One tenant's rows of ``kind`` as the contract shares them (rows already filtered).
 
     Identifier columns the contract names become pseudonyms; ``event_id`` always does (it is
     producer-chosen and may embed names); ``kafka_topic`` (it names the tenant), free text and the
     contract's confidential columns become null. Columns keep their names and types, so the
-    feature jobs run unchanged.
+    feature jobs run unchanged. ``spans``: see :func:`perturb`.
     """
-    lf = perturb(lf, kind, contract, pseudonymiser)
+    lf = perturb(lf, kind, contract, pseudonymiser, spans)
     schema = lf.collect_schema()
     exprs: list[pl.Expr] = [pseudonymiser.expr("event_id")]
     for column in contract.pseudonymise:

@@ -30,7 +30,13 @@ from typing import Any
 import polars as pl
 
 from lake.sharing.contract import Contract
-from lake.sharing.deid import Pseudonymiser, deidentify, deidentify_machines, feature_noise
+from lake.sharing.deid import (
+    Pseudonymiser,
+    deidentify,
+    deidentify_machines,
+    feature_noise,
+    tag_spans,
+)
 from lake.sharing.disclosure import (
     DisclosureReport,
     PublishedSets,
@@ -194,11 +200,14 @@ class SharingGate:
         purpose: str,
         frames: Mapping[str, pl.LazyFrame],
         machines: pl.DataFrame,
+        tags: pl.DataFrame,
         *,
         also_rare: frozenset[str] = frozenset(),
     ) -> SharedInputs:
         """Filter, suppress and de-identify ``frames`` (kind -> rows) for ``purpose``.
 
+        ``machines`` are the registry's machines (tenant, plant, line, machine, machine_type),
+        ``tags`` its tag ranges (machine_type, tag, min, max: the scale of value noise).
         ``also_rare`` adds machine types to suppress (found rare in a job's output by
         :meth:`rare_in_output`).
         """
@@ -218,6 +227,7 @@ class SharingGate:
         out_machines = [
             deidentify_machines(kept_machines, c, pseudonymisers[t]) for t, c in contracts.items()
         ]
+        spans = tag_spans(kept_machines, tags)
         out_frames: dict[str, pl.LazyFrame] = {}
         for kind, lf in released.items():
             parts = [
@@ -226,6 +236,7 @@ class SharingGate:
                     kind,
                     c,
                     pseudonymisers[t],
+                    spans,
                 )
                 for t, c in contracts.items()
             ]

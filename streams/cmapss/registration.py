@@ -108,10 +108,11 @@ def ensure_contract(settings: Settings) -> str:
     teams match their predictions to the published ground truth by engine; the job needs the
     line to tell running engines apart), rare-type suppression is off (the turbofan type
     belongs to this tenant alone), and times and values are left exact (no time shift, no value
-    or feature noise, no linkage limit). The contract defaults of 1 % value noise would bury the
-    degradation signal: FD001's sensors move by about 0.1 % over an engine's life (capped test
-    RMSE 24.7-26.4 instead of 14.4). A lake holding an older version with noise or a shift gets
-    this one as its next version. Purposes: ``remaining-useful-life-*``.
+    or feature noise, no linkage limit). The contract defaults of value noise (1 % of a tag's
+    registry range: 10 degR on T30) would bury the degradation signal: FD001's sensors move by
+    about 0.1 % of their value over an engine's life (capped test RMSE 24.7-26.4 instead of
+    14.4 under the former noise of 1 % of the value). A lake holding an older version with
+    noise or a shift gets this one as its next version. Purposes: ``remaining-useful-life-*``.
     """
     store = ContractStore(contracts_dir(settings))
     purpose = CONTRACT_PURPOSES[0].rstrip("*") + "research"

@@ -154,7 +154,9 @@ def test_inspections_lose_serials_lots_and_machine_names(tmp_path: Path) -> None
     assert isinstance(machines, pl.DataFrame)
     version = store.version("silver/inspection")
     frame = _source(store, EventKind.INSPECTION, version, spec().filters, machines)
-    shared = gate.apply("predictive-maintenance-research", {"inspection": frame}, machines)
+    tags = pl.from_arrow(registry().tag_ranges())
+    assert isinstance(tags, pl.DataFrame)
+    shared = gate.apply("predictive-maintenance-research", {"inspection": frame}, machines, tags)
     row = shared.frames["inspection"].collect().row(0, named=True)
 
     assert row["part_serial"].startswith("s_")

@@ -1,7 +1,8 @@
 """Feature-level noise, played by a partner holding two contracts' tiny sets of one company.
 
 Noise on each reading shrinks when a job averages readings (a mean of n readings carries
-``value_noise / sqrt(n)``), so the means of a small set under two contracts pair row by row.
+``value_noise * (max - min) / sqrt(n)``, the tag's registry range), so the means of a small set
+under two contracts pair row by row.
 ``feature_noise`` adds keyed noise of the stated scale to every float feature of the output,
 whatever the number of readings behind it. Both sets here hold the same machines and windows
 with identical times (time shift off) and machine ids released, so the test knows the true

@@ -1,4 +1,5 @@
-"""Linkage protection of one tenant's rows: noise on inspection dimensions and the time grid."""
+"""Linkage protection of one tenant's rows: noise on telemetry values (a share of the tag's
+registry range) and inspection dimensions, and the time grid."""
 
 from __future__ import annotations
 
@@ -8,20 +9,85 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from lake.sharing.contract import Contract, parse_contract
-from lake.sharing.deid import Pseudonymiser, perturb
+from lake.sharing.deid import Pseudonymiser, perturb, tag_spans
 
 T0 = datetime(2026, 11, 26, 23, 59, 31, 250_000, tzinfo=UTC)
 DIMS = pl.List(pl.Struct({"name": pl.String, "value": pl.Float64, "unit": pl.String}))
 
 
-def _contract(deid: str) -> Contract:
+def _contract(deid: str, kind: str = "inspection") -> Contract:
     return parse_contract(
         (
             'id = "nw-q"\ntenant = "northwind-auto"\npurposes = ["quality"]\n'
-            f'[share]\nkinds = ["inspection"]\n[deidentify]\n{deid}'
+            f'[share]\nkinds = ["{kind}"]\n[deidentify]\n{deid}'
         ).encode(),
         source="test",
     )
+
+
+N = 2000
+SPANS = tag_spans(
+    pl.DataFrame(
+        {
+            "tenant": ["northwind-auto"],
+            "plant": ["stuttgart"],
+            "line": ["l1"],
+            "machine": ["furnace-1"],
+            "machine_type": ["furnace"],
+        }
+    ),
+    pl.DataFrame(
+        {
+            "machine_type": ["furnace", "furnace"],
+            "tag": ["gas_temp", "vibration_rms"],
+            "min": [250.0, 0.0],
+            "max": [350.0, 25.0],
+        }
+    ),
+)
+
+
+def _telemetry(tag: str, value: float) -> pl.LazyFrame:
+    times = [T0 + timedelta(seconds=i) for i in range(N)]
+    return pl.LazyFrame(
+        {
+            "event_id": [f"e-{i}" for i in range(N)],
+            "tenant": ["northwind-auto"] * N,
+            "plant": ["stuttgart"] * N,
+            "line": ["l1"] * N,
+            "machine": ["furnace-1"] * N,
+            "event_time": times,
+            "date": [t.date() for t in times],
+            "reading_index": pl.Series([0] * N, dtype=pl.Int16),
+            "tag": [tag] * N,
+            "value": [value] * N,
+        }
+    )
+
+
+def test_telemetry_noise_is_a_share_of_the_tags_range_not_of_its_value() -> None:
+    contract = _contract("time_shift_days = 0\nvalue_noise = 0.01\n", "telemetry")
+    key = Pseudonymiser(contract.id, b"k" * 32)
+
+    for tag, value, span in (("gas_temp", 300.0, 100.0), ("vibration_rms", 0.5, 25.0)):
+        out = perturb(_telemetry(tag, value), "telemetry", contract, key, SPANS).collect()
+        error = (pl.col("value") - value) / span
+        sd, worst, bias = out.select(
+            error.std().alias("sd"), error.abs().max().alias("worst"), error.mean().alias("bias")
+        ).row(0)
+
+        assert out.height == N
+        assert out.drop("value").equals(_telemetry(tag, value).collect().drop("value"))
+        assert 0.009 < sd < 0.011, f"{tag}: noise sd is 1 % of the range, not of the value"
+        assert worst < 0.05, f"{tag}: the noise stays within a few % of the range"
+        assert abs(bias) < 0.001
+    same = perturb(_telemetry("vibration_rms", 0.5), "telemetry", contract, key, SPANS)
+    assert_frame_equal(same.collect(), out)
+    other = Pseudonymiser(contract.id, b"o" * 32)
+    unrelated = perturb(_telemetry("vibration_rms", 0.5), "telemetry", contract, other, SPANS)
+    assert not unrelated.collect()["value"].equals(out["value"])
+    unknown = perturb(_telemetry("oil_level", 3.0), "telemetry", contract, key, SPANS).collect()
+    assert unknown["value"].null_count() == N, "no registry range, no value"
 
 
 def _inspections() -> pl.LazyFrame:
