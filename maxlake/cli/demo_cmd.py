@@ -248,8 +248,11 @@ def _wait_for_lag_zero(
 def _catch_up_line(lag: int, first_lag: int, waited_s: float, live: bool) -> str:
     drained = first_lag - lag
     rate = drained / waited_s if waited_s > 0 else 0.0
-    eta = f", about {lag / rate:,.0f} s to go" if rate > 0 else ""
-    line = f"    lag {lag:,} messages, draining {rate:,.0f} messages/s{eta}"
+    if rate > 0:
+        eta = f"about {lag / rate:,.0f} s to go"
+        line = f"    lag {lag:,} messages, draining {rate:,.0f} messages/s, {eta}"
+    else:
+        line = f"    lag {lag:,} messages (measuring the drain rate)"
     return f"\r{line:<78}" if live else f"{line}\n"
 
 
