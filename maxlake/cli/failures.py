@@ -1,18 +1,20 @@
 """One line for a failure the command line did not raise on purpose: its cause and the next step.
 
-Kafka client errors are recognised by the module that defines them, so describing a failure
-never imports a Kafka client.
+Kafka client and pydantic errors are recognised by the module that defines them, so describing
+a failure never imports a Kafka client or pydantic (``maxlake --help`` stays light).
 """
 
 from __future__ import annotations
 
 import errno
 import re
-
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
+import sys
+from typing import TYPE_CHECKING
 
 from maxlake.errors import exception_text
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 _BROKER_UNREACHABLE = frozenset(
     {"NoBrokersAvailable", "KafkaConnectionError", "KafkaTimeoutError", "NodeNotReadyError"}
@@ -26,11 +28,20 @@ def _kafka_class(exc: BaseException) -> str | None:
     return None
 
 
+def _instance_of(exc: BaseException, module: str, name: str) -> bool:
+    """``isinstance(exc, module.name)`` without importing ``module`` (loaded if ``exc`` is one)."""
+    loaded = sys.modules.get(module)
+    cls = getattr(loaded, name, None)
+    return isinstance(cls, type) and isinstance(exc, cls)
+
+
 def describe_failure(exc: BaseException) -> str:
     """The message after ``maxlake: error:`` for ``exc``; names the cause and the next step."""
-    if isinstance(exc, ValidationError) and exc.title == "Settings":
-        return f"{settings_problems(exc)}; fix or unset the variable"
-    if isinstance(exc, SettingsError):
+    if _instance_of(exc, "pydantic_core", "ValidationError"):
+        validation: ValidationError = exc  # type: ignore[assignment]
+        if validation.title == "Settings":
+            return f"{settings_problems(validation)}; fix or unset the variable"
+    if _instance_of(exc, "pydantic_settings", "SettingsError"):
         field = re.search(r'field "(\w+)"', str(exc))
         variable = f"MAXLAKE_{field.group(1).upper()}" if field else "a MAXLAKE_* variable"
         return f"{variable} cannot be parsed (a JSON value is expected); fix or unset it"
