@@ -24,7 +24,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,6 +51,7 @@ from lake.curation.plugins import resolve_job
 from lake.curation.spec import NAME_PATTERN, DatasetSpec, Filters, spec_hash
 from lake.delta import DeltaStore
 from lake.location import LakeLocation
+from lake.sharing.withholding import withholding
 from lake.tables import silver_schema, silver_table
 from maxlake.errors import TerminalError
 from maxlake.settings import Settings
@@ -88,6 +89,7 @@ def build_dataset(
     params_checks: Mapping[str, ParamsCheck] | None = None,
     allow_failed_quality: bool = False,
     sharing: SharingGate | None = None,
+    reset_withheld: Collection[str] = (),
 ) -> Manifest:
     """Build and publish a new version of ``spec.name``.
 
@@ -108,6 +110,10 @@ def build_dataset(
             ``spec.purpose`` are dropped, the rest de-identified) and to its output (no raw
             identifier left). None builds without contracts: the manifest says so and the
             dataset service and ``datasets pull`` refuse to serve such a version.
+        reset_withheld: structure columns (``tenant``, ``plant``, ``line``) that the set's
+            latest version built under contracts withheld and that this build decides afresh
+            from its contracts; any other column that version withheld stays withheld
+            (recorded in the manifest, see :mod:`lake.sharing.withholding`).
 
     Returns:
         The published version's manifest.
@@ -115,7 +121,8 @@ def build_dataset(
     Raises:
         SpecError: the spec names an unknown job, tenant, plant or machine type, or the job's
             output does not match what it declares.
-        ConfigError: a job parameter is invalid (``JobParamError``), before any data is read.
+        ConfigError: a job parameter is invalid (``JobParamError``), or ``reset_withheld``
+            names a column the latest version did not withhold, before any data is read.
         VersionUnavailable: a pinned source version does not exist or was vacuumed.
         QualityCheckFailed: the output checks failed (nothing is published).
     """
@@ -128,6 +135,8 @@ def build_dataset(
     machines = pl.from_arrow(registry.machines())
     assert isinstance(machines, pl.DataFrame)
     tags = _tags(registry)
+    area = _area(store, out_root)
+    inherited = withholding(spec.name, _latest_sharing(area, spec.name), reset_withheld)
 
     versions = {kind.value: _pin(store, spec, kind) for kind in EventKind}
     report("pin", {k: -1 if v is None else v for k, v in versions.items()})
@@ -158,8 +167,8 @@ def build_dataset(
         report("sharing", shared.counts())
         output = _run_job(job, spec, frames, shared.machines, tags)
         _check_output(spec, output)
-    area = _area(store, out_root)
     if sharing is not None and shared is not None:
+        shared = dataclasses.replace(shared, withholding=inherited)
         noisy = shared.noisy_features(
             output.splits, [f.name for f in output.features], output.key_columns
         )
@@ -193,6 +202,16 @@ def build_dataset(
         raise
     report("published", {"version": staging.version, "rows": manifest.rows})
     return manifest
+
+
+def _latest_sharing(area: CuratedArea, name: str) -> tuple[int, Mapping[str, Any] | None] | None:
+    """(version, stored ``sharing`` entry) of the latest version of ``name`` built under
+    contracts (versions built without are never served, so they do not count)."""
+    for version in reversed(area.versions(name)):
+        manifest = area.manifest(name, version)
+        if manifest.enforced:
+            return version, manifest.sharing
+    return None
 
 
 def _area(

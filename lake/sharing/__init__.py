@@ -17,10 +17,12 @@ from lake.sharing.errors import (
     DisclosureRefused,
     IdentifierLeak,
     SecretError,
+    WithholdingResetError,
 )
 from lake.sharing.keys import KeyRing
 from lake.sharing.paths import contracts_dir, keys_file, sharing_gate
 from lake.sharing.store import ContractStore, Revocation
+from lake.sharing.withholding import Withholding, withholding
 
 __all__ = [
     "PSEUDONYMISABLE",
@@ -37,9 +39,12 @@ __all__ = [
     "SecretError",
     "SharedInputs",
     "SharingGate",
+    "Withholding",
+    "WithholdingResetError",
     "contracts_dir",
     "deidentify",
     "keys_file",
     "parse_contract",
     "sharing_gate",
+    "withholding",
 ]

@@ -48,12 +48,12 @@ from lake.sharing.errors import ContractNotFound, IdentifierLeak
 from lake.sharing.keys import KeyRing
 from lake.sharing.leaks import frame_leaks, parquet_statistics, text_leaks
 from lake.sharing.store import ContractStore
+from lake.sharing.withholding import STRUCTURE, Withholding
 from schemas import event_schema_for
 
 __all__ = ["SharedInputs", "SharingGate"]
 
 _MACHINE = ["tenant", "plant", "line", "machine"]
-_STRUCTURE = ("tenant", "plant", "line")
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ class SharedInputs:
     pseudonymisers: Mapping[str, Pseudonymiser] = field(default_factory=dict, repr=False)
     rare_types: frozenset[str] = field(default_factory=frozenset, repr=False)
     disclosure: Mapping[str, Any] | None = None
+    withholding: Withholding = field(default_factory=Withholding)
 
     def contract_refs(self, dataset: str) -> list[Mapping[str, Any]]:
         """The manifest's ``contracts``: id, version, file hash and the per-set opaque ``ref``.
@@ -158,10 +159,16 @@ class SharedInputs:
 
     def withheld_columns(self) -> tuple[str, ...]:
         """Output columns left out of the published set: ``tenant``, ``plant`` and ``line``
-        unless every contract releases them (they give away a company's shape)."""
+        unless every contract releases them (they give away a company's shape), and every one
+        the set's previous version withheld and the operator did not reset
+        (:mod:`lake.sharing.withholding`)."""
+        by_contracts = self._withheld_by_contracts()
+        return tuple(c for c in STRUCTURE if c in by_contracts or c in self.withholding.carried)
+
+    def _withheld_by_contracts(self) -> tuple[str, ...]:
         return tuple(
             column
-            for column in _STRUCTURE
+            for column in STRUCTURE
             if not (self.contracts and all(column in c.release for c in self.contracts))
         )
 
@@ -176,6 +183,7 @@ class SharedInputs:
             "excluded_tenants": self.excluded_tenants,
             "suppressed_machine_types": self.suppressed_machine_types,
             "min_group_size": self.min_group_size,
+            **self.withholding.record(self.withheld_columns(), self._withheld_by_contracts()),
         }
 
     def counts(self) -> dict[str, int]:

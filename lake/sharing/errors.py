@@ -15,6 +15,7 @@ __all__ = [
     "IdentifierLeak",
     "SecretError",
     "SharingError",
+    "WithholdingResetError",
 ]
 
 
@@ -76,3 +77,8 @@ class DisclosureRefused(SharingError, TerminalError):
         super().__init__(f"dataset {dataset!r} not published: {reason}")
         self.dataset = dataset
         self.reason = reason
+
+
+class WithholdingResetError(SharingError, ConfigError):
+    """An operator asked to reset the withholding of a column the set's last version did not
+    withhold (nothing to reset); the message names the column and what was withheld."""

@@ -30,6 +30,7 @@ from lake.curation import (
 from lake.curation.spec import reference_specs, resolve_spec
 from lake.registry_store import registry_source
 from lake.sharing import ContractStore, contracts_dir, sharing_gate
+from lake.sharing.withholding import STRUCTURE
 from maxlake.cli.lake_guard import require_lake
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
@@ -58,6 +59,16 @@ def register(sub: Any) -> None:
         "--allow-failed-quality",
         action="store_true",
         help="publish even when the output checks fail (recorded in the manifest)",
+    )
+    build.add_argument(
+        "--reset-withheld",
+        action="append",
+        default=[],
+        choices=STRUCTURE,
+        metavar="COLUMN",
+        help="let this build publish a structure column (tenant, plant, line) that the set's "
+        "latest version withheld, if every contract releases it (repeatable; recorded in the "
+        "manifest); by default a withheld column stays withheld in every later version",
     )
     build.set_defaults(handler=_build)
 
@@ -107,6 +118,7 @@ def _build(args: argparse.Namespace) -> int:
         allow_failed_quality=args.allow_failed_quality,
         sharing=sharing_gate(settings),
         out_root=CuratedArea.of(settings),
+        reset_withheld=args.reset_withheld,
     )
     summary = {
         "name": manifest.name,

@@ -5,6 +5,10 @@ card, the Delta Sharing ``metaData`` line (schema) of every split — must not s
 types a set holds or that a company left: the two versions' documents may differ in figures
 (rows, hashes, label counts, version numbers), not in a single word. Built with the real
 predictive-maintenance job, whose feature columns are one group per registry tag.
+
+A column published only when every contract releases it (``plant`` here) must not reappear
+when the last company withholding it leaves: once a version withheld it, later versions do,
+until the lake operator resets it by name (recorded in the stored manifest).
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from lake import DeltaStore, silver_schema, silver_table
 from lake.curation import CuratedArea, Manifest, build_dataset, parse_spec
 from lake.curation.card import stored_card
 from lake.curation.published import published_manifest_bytes
+from lake.sharing import WithholdingResetError
 from lake.tables import SILVER_PARTITIONS
 from maxlake.server.deltasharing.actions import metadata_line
 from maxlake.server.deltasharing.schema import schema_string
@@ -63,15 +69,15 @@ def _steel_telemetry(store: DeltaStore) -> None:
     store.append(silver_table("telemetry"), table, partition_by=SILVER_PARTITIONS, txns={})
 
 
-def _contract(cid: str, tenant: str) -> bytes:
+def _contract(cid: str, tenant: str, deid: str = "") -> bytes:
     return (
         f'id = "{cid}"\ntenant = "{tenant}"\npurposes = ["predictive-maintenance-*"]\n'
         '[share]\nkinds = ["telemetry"]\n[deidentify]\nsuppress_rare = false\n'
-        "max_linkable_share = 1.0\n"
+        f"max_linkable_share = 1.0\n{deid}"
     ).encode()
 
 
-def _build(store: DeltaStore, sharing: Sharing) -> Manifest:
+def _build(store: DeltaStore, sharing: Sharing, reset: tuple[str, ...] = ()) -> Manifest:
     spec = parse_spec(
         {
             "name": "pm",
@@ -86,7 +92,12 @@ def _build(store: DeltaStore, sharing: Sharing) -> Manifest:
         }
     )
     return build_dataset(
-        store, spec, registry=registry(), sharing=sharing.gate, allow_failed_quality=True
+        store,
+        spec,
+        registry=registry(),
+        sharing=sharing.gate,
+        allow_failed_quality=True,
+        reset_withheld=reset,
     )
 
 
@@ -146,3 +157,49 @@ def test_a_withdrawal_and_the_machine_types_are_not_in_anything_a_partner_fetche
     every_tag = {t.tag for mt in registry().machine_types.values() for t in mt.tags}
     published_tags = {f["name"].split("__")[0] for f in alone.features} - {"machine_type"}
     assert published_tags == every_tag, "the feature columns follow the contributors"
+
+
+def _columns(store: DeltaStore, manifest: Manifest) -> set[str]:
+    """Every column of every split file of ``manifest``'s version (what a partner downloads)."""
+    area = CuratedArea.of(store.root)
+    return {
+        name
+        for info in manifest.splits.values()
+        for name in pq.read_schema(
+            area.local_file(manifest.name, manifest.version, info.file, info.sha256)
+        ).names
+    }
+
+
+def test_a_column_withheld_for_one_company_does_not_reappear_when_it_leaves(
+    tmp_path: Path,
+) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    _steel_telemetry(store)
+    sharing = Sharing(tmp_path, min_group_size=1)
+    sharing.add(_contract("nw-pm", TENANT, 'release = ["plant"]\n'))
+    sharing.add(_contract("steel-pm", STEEL))
+
+    both = _build(store, sharing)
+    before = _seen_by_partner(store, both)
+    sharing.store.revoke("steel-pm", reason="ironbridge-steel leaves the consortium")
+    alone = _build(store, sharing)
+    after = _seen_by_partner(store, alone)
+
+    assert alone.sharing is not None
+    assert alone.sharing["tenants"] == 1, "no withdrawal built"
+    assert "plant" not in _columns(store, both)
+    assert "plant" not in _columns(store, alone), "plant reappeared: the withholder left"
+    for name, text in before.items():
+        assert _words(text) == _words(after[name]), f"the {name} changed in words"
+    assert alone.sharing["withheld_carried"] == ["plant"]
+    assert alone.sharing["withheld_previous_version"] == both.version
+
+    reset = _build(store, sharing, reset=("plant",))
+
+    assert reset.sharing is not None
+    assert "plant" in _columns(store, reset), "the operator's reset publishes the column"
+    assert reset.sharing["withheld_reset"] == ["plant"]
+    assert "plant" not in reset.sharing["withheld_columns"]
+    with pytest.raises(WithholdingResetError, match=r"'plant'.*v3 withheld tenant, line"):
+        _build(store, sharing, reset=("plant",))
