@@ -73,6 +73,11 @@ def test_help_and_config_import_no_heavy_library(argv: list[str]) -> None:
     assert not loaded & set(HEAVY)
 
 
+def test_help_imports_no_settings_library() -> None:
+    """``maxlake --help`` needs no settings: neither pydantic nor pydantic-settings is loaded."""
+    assert not _modules_after(["--help"]) & {"pydantic", "pydantic_core", "pydantic_settings"}
+
+
 def test_no_arguments_print_the_command_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     err = capsys.readouterr().err
