@@ -130,20 +130,29 @@ def _words(text: str) -> str:
     return _FIGURES.sub("#", text)
 
 
-def test_a_withdrawal_and_the_machine_types_are_not_in_anything_a_partner_fetches(
-    tmp_path: Path,
-) -> None:
+Seen = tuple[Manifest, dict[str, str]]
+
+
+def _steel_withdraws(tmp_path: Path, ours: str) -> tuple[DeltaStore, Sharing, Seen, Seen]:
+    """Build with both companies (ours with ``[deidentify]`` lines ``ours``), revoke the steel
+    company's contract, build again: the lake, the contracts, and each version with what a
+    partner fetches of it."""
     store = seeded_lake(tmp_path / "lake")
     _steel_telemetry(store)
     sharing = Sharing(tmp_path, min_group_size=1)
-    sharing.add(_contract("nw-pm", TENANT))
+    sharing.add(_contract("nw-pm", TENANT, ours))
     sharing.add(_contract("steel-pm", STEEL))
-
     both = _build(store, sharing)
     before = _seen_by_partner(store, both)
     sharing.store.revoke("steel-pm", reason="ironbridge-steel leaves the consortium")
     alone = _build(store, sharing)
-    after = _seen_by_partner(store, alone)
+    return store, sharing, (both, before), (alone, _seen_by_partner(store, alone))
+
+
+def test_a_withdrawal_and_the_machine_types_are_not_in_anything_a_partner_fetches(
+    tmp_path: Path,
+) -> None:
+    _, _, (both, before), (alone, after) = _steel_withdraws(tmp_path, "")
 
     assert both.sharing is not None
     assert alone.sharing is not None
@@ -174,17 +183,9 @@ def _columns(store: DeltaStore, manifest: Manifest) -> set[str]:
 def test_a_column_withheld_for_one_company_does_not_reappear_when_it_leaves(
     tmp_path: Path,
 ) -> None:
-    store = seeded_lake(tmp_path / "lake")
-    _steel_telemetry(store)
-    sharing = Sharing(tmp_path, min_group_size=1)
-    sharing.add(_contract("nw-pm", TENANT, 'release = ["plant"]\n'))
-    sharing.add(_contract("steel-pm", STEEL))
-
-    both = _build(store, sharing)
-    before = _seen_by_partner(store, both)
-    sharing.store.revoke("steel-pm", reason="ironbridge-steel leaves the consortium")
-    alone = _build(store, sharing)
-    after = _seen_by_partner(store, alone)
+    store, sharing, (both, before), (alone, after) = _steel_withdraws(
+        tmp_path, 'release = ["plant"]\n'
+    )
 
     assert alone.sharing is not None
     assert alone.sharing["tenants"] == 1, "no withdrawal built"
