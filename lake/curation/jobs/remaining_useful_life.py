@@ -15,9 +15,11 @@ ground_truth.csv``).
 Features (per tag, ``<tag>__<stat>``), over the trailing window of ``window`` cycles ending at
 the row's cycle (``(t - window x cycle, t]``; fewer cycles at the start of a run): mean, std
 (sample; 0 for a single value), min, max, last and slope (least squares over the cycle number,
-unit per cycle; 0 for a single value). Tags: the registry's tags of the machines (or ``tags``),
-minus those with fewer than ``min_distinct`` distinct values over the run-to-failure machines
-(constant sensors carry no information).
+unit per cycle; 0 for a single value). Tags: every tag of every registry machine type (or
+``tags``), whichever machines contribute rows: a tag without readings gives all-null columns
+and a constant one constant columns (a model ignores both). The column set never depends on
+the rows, so under sharing contracts it does not say whose machines a set holds or that a
+company left (list the informative tags in ``tags`` to leave the others out).
 
 Every row carries ``machine_type`` (from the registry) after the key columns.
 
@@ -55,7 +57,7 @@ from lake.curation.jobs._frames import (
     with_machine_type,
 )
 from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points
-from lake.curation.jobs.errors import JobInputError
+from lake.curation.jobs.errors import JobInputError, JobParamError
 from schemas import EventKind
 
 __all__ = ["LABEL", "PARAMETERS", "STATS", "RulParams", "remaining_useful_life"]
@@ -72,7 +74,6 @@ PARAMETERS: Final = (
     "cap",
     "stats",
     "tags",
-    "min_distinct",
     "running_lines",
     "split",
     "seed",
@@ -95,7 +96,6 @@ class RulParams:
         cap: label cap in cycles; 0 = uncapped (default 0).
         stats: statistics per tag (default all of :data:`STATS`).
         tags: restrict to these tags (default: every registry tag of the machines).
-        min_distinct: drop tags with fewer distinct values (default 2: constants).
         running_lines: lines whose machines are still running (default none).
         split: shares of train/validation/test over run-to-failure machines (0.7/0.15/0.15).
         seed: salt of the machine hash (default ``""``).
@@ -108,7 +108,6 @@ class RulParams:
     cap: int
     stats: tuple[str, ...]
     tags: tuple[str, ...] | None
-    min_distinct: int
     running_lines: tuple[str, ...]
     split: Mapping[str, float]
     seed: str
@@ -118,6 +117,14 @@ class RulParams:
     def parse(cls, values: Mapping[str, Any]) -> RulParams:
         """Validate the ``[job]`` table (``JobParamError`` names the bad key)."""
         p = Params(JOB, values)
+        if "min_distinct" in values:
+            raise JobParamError(
+                JOB,
+                "min_distinct",
+                "was removed: the feature columns follow the registry, not the rows (a choice "
+                "made on the rows tells partners who contributes); list the informative tags "
+                "in 'tags' instead",
+            )
         p.check_keys(PARAMETERS)
         stats = p.strings("stats", list(STATS)) or STATS
         unknown = sorted(set(stats) - set(STATS))
@@ -130,7 +137,6 @@ class RulParams:
             cap=p.integer("cap", 0, minimum=0),
             stats=tuple(s for s in STATS if s in stats),
             tags=p.strings("tags", None),
-            min_distinct=p.integer("min_distinct", 2, minimum=1),
             running_lines=p.strings("running_lines", []) or (),
             split=p.split(),
             seed=p.string("seed", ""),
@@ -146,15 +152,9 @@ def remaining_useful_life(inputs: JobInputs) -> JobOutput:
     if wide.height == 0:
         raise JobInputError(JOB, "no telemetry of the selected machines and tags")
     running = pl.col("line").is_in(list(params.running_lines))
-    units = {
-        tag: unit
-        for tag, unit in tag_units(JOB, inputs.tags, params.tags).items()
-        if tag in wide.columns
-        and wide.filter(~running).select(pl.col(tag).drop_nulls().n_unique()).item()
-        >= params.min_distinct
-    }
-    if not units:
-        raise JobInputError(JOB, f"every tag has fewer than {params.min_distinct} distinct values")
+    units = tag_units(JOB, inputs.tags, params.tags)
+    absent = [tag for tag in units if tag not in wide.columns]
+    wide = wide.with_columns(pl.lit(None, pl.Float64).alias(tag) for tag in absent)
     rows = _label(_features(wide, list(units), params), params)
     rows = with_machine_type(rows, inputs.machines, len(KEYS))
     splits = _split(rows.filter(~running & (pl.col("cycle") >= params.min_cycles)), params)

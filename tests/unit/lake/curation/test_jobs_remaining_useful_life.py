@@ -19,9 +19,14 @@ LINES = {"e1": "train", "e2": "train", "e3": "train", "e4": "train", "r1": "test
 
 
 def _inputs(
-    cycles: Mapping[str, int], params: Mapping[str, Any], *, skip: Sequence[tuple[str, int]] = ()
+    cycles: Mapping[str, int],
+    params: Mapping[str, Any],
+    *,
+    skip: Sequence[tuple[str, int]] = (),
+    reporting: Sequence[str] = ("temp", "flat"),
 ) -> JobInputs:
-    """Machines with ``cycles[m]`` one-minute cycles; ``temp`` = 10 * cycle, ``flat`` = 1."""
+    """Machines with ``cycles[m]`` one-minute cycles reporting ``reporting``: ``temp`` = 10 * cycle,
+    ``flat`` = 1 (the registry lists both)."""
     rows = []
     for machine, count in cycles.items():
         for cycle in range(1, count + 1):
@@ -29,6 +34,8 @@ def _inputs(
                 continue
             at = T0 + timedelta(minutes=cycle - 1)
             for tag, value in (("temp", 10.0 * cycle), ("flat", 1.0)):
+                if tag not in reporting:
+                    continue
                 rows.append(
                     {
                         "tenant": "ref",
@@ -79,7 +86,7 @@ def test_label_counts_cycles_to_the_last_one_and_is_capped() -> None:
     label = json.loads(out.files["label.json"])
     assert label["cap_cycles"] == 3
     assert label["window_cycles"] == 3
-    assert label["tags"] == {"temp": "degR"}
+    assert label["tags"] == {"flat": "psia", "temp": "degR"}
 
 
 def test_trailing_window_statistics_see_only_the_last_window_cycles() -> None:
@@ -93,7 +100,7 @@ def test_trailing_window_statistics_see_only_the_last_window_cycles() -> None:
     assert row["temp__slope"] == pytest.approx(10.0)
     first = out.splits["train"].row(0, named=True)
     assert (first["temp__std"], first["temp__slope"]) == (0.0, 0.0)
-    assert "flat__mean" not in out.splits["train"].columns  # constant: dropped
+    assert (first["flat__mean"], first["flat__std"], first["flat__slope"]) == (1.0, 0.0, 0.0)
     units = {f.name: f.unit for f in out.features}
     assert units["temp__slope"] == "degR/cycle"
     assert units["temp__mean"] == "degR"
@@ -144,3 +151,20 @@ def test_unknown_parameters_and_stats_are_rejected() -> None:
         remaining_useful_life(_inputs({"e1": 3}, {**BASE, "windw": 3}))
     with pytest.raises(JobParamError, match="stats"):
         remaining_useful_life(_inputs({"e1": 3}, {**BASE, "stats": ["median"]}))
+
+
+def test_the_feature_columns_follow_the_registry_not_the_rows() -> None:
+    """A tag nobody reports and a constant one keep their columns: the column set must not
+    tell a partner who contributes (docs/SECURITY.md, C8b)."""
+    both = remaining_useful_life(_inputs({"e1": 4}, {**BASE, "split": ALL_TRAIN}))
+    only_temp = remaining_useful_life(
+        _inputs({"e1": 4}, {**BASE, "split": ALL_TRAIN}, reporting=("temp",))
+    )
+
+    assert [f.name for f in both.features] == [f.name for f in only_temp.features]
+    for name, frame in both.splits.items():
+        assert frame.schema == only_temp.splits[name].schema, name
+    assert only_temp.splits["train"].get_column("flat__mean").null_count() == 4
+    assert json.loads(only_temp.files["label.json"])["tags"] == {"flat": "psia", "temp": "degR"}
+    with pytest.raises(JobParamError, match=r"min_distinct.*removed.*'tags'"):
+        remaining_useful_life(_inputs({"e1": 3}, {**BASE, "min_distinct": 2}))
