@@ -1,15 +1,15 @@
 """Errors raised by the schemas package.
 
 Decoding never raises for bad *messages* (those become :class:`schemas.Rejection` values); these
-exceptions are for bad *configuration*: an unknown event kind asked for by name, or an asset
-registry file that does not hold together.
+exceptions are for bad *configuration*: an unknown event kind asked for by name, a kind module
+that does not declare one event schema, or an asset registry file that does not hold together.
 """
 
 from __future__ import annotations
 
 from maxlake.errors import ConfigError, MaxlakeError
 
-__all__ = ["RegistryError", "SchemasError", "UnknownKindError"]
+__all__ = ["EventSchemaModuleError", "RegistryError", "SchemasError", "UnknownKindError"]
 
 
 class SchemasError(MaxlakeError):
@@ -23,6 +23,10 @@ class UnknownKindError(SchemasError, ConfigError):
         super().__init__(f"unknown event kind {kind!r}; valid kinds: {', '.join(valid)}")
         self.kind = kind
         self.valid = valid
+
+
+class EventSchemaModuleError(SchemasError, ConfigError):
+    """A module of ``schemas/events`` does not declare exactly one event schema per kind."""
 
 
 class RegistryError(SchemasError, ConfigError):

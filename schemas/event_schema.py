@@ -1,10 +1,11 @@
 """The event schema base class: envelope checks, batch assembly and the safety net.
 
-A concrete event schema (telemetry, machine event, inspection) declares its ``kind``, its
-``row_schema`` and implements :meth:`EventSchema._body` (typed per-item columns) and
-:meth:`EventSchema._body_json_schema`. Everything common lives here: parsing, the envelope
-fields, the time window, the ``date`` partition column, rejection bookkeeping and the
-guarantee that every input message ends in rows or in exactly one rejection.
+A concrete event schema (one module of :mod:`schemas.events` per kind: telemetry, machine
+event, inspection) declares its ``kind``, its ``row_schema`` and implements
+:meth:`EventSchema._body` (typed per-item columns) and :meth:`EventSchema._body_json_schema`.
+Everything common lives here: parsing, the envelope fields, the time window, the ``date``
+partition column, rejection bookkeeping and the guarantee that every input message ends in rows
+or in exactly one rejection.
 """
 
 from __future__ import annotations
@@ -64,13 +65,15 @@ class EventSchema:
     """Version 1 event schema of one event kind: decoding, row schema, JSON Schema and the roles
     of its columns.
 
-    A kind is declared here and nowhere else: the silver table, the curated jobs' inputs, the
+    A kind is declared by its subclass, alone in its module of :mod:`schemas.events`, and
+    nowhere else: the silver table, the curated jobs' inputs, the
     machine-type filter of a dataset build and the sharing contracts read these attributes
     (docs/EXTENDING.md, "Add an event kind"). Every column a role names is a body column of
     ``row_schema`` (``tests/unit/test_event_kinds.py`` checks it).
 
     Attributes:
-        kind: the event kind this event schema accepts.
+        kind: the event kind this event schema accepts (a new kind:
+            ``kind = EventKind.declare("<kind>")``).
         version: the ``schema_version`` it implements.
         row_schema: columns of ``DecodeResult.rows``: the envelope, the kind's body columns
             and ``_msg`` last.

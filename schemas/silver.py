@@ -10,8 +10,8 @@ import pyarrow as pa
 
 from schemas._columns import TIMESTAMP
 from schemas.events import event_schema_for
+from schemas.events.telemetry import CONVERSION_FIELDS
 from schemas.kinds import EventKind
-from schemas.telemetry import CONVERSION_FIELDS
 
 __all__ = ["CONVERSION_FIELDS", "INGEST_FIELDS", "PARTITION_COLUMNS", "TIMESTAMP", "silver_schema"]
 

@@ -1,10 +1,11 @@
 """docs/EXTENDING.md, "Add an event kind", done as written.
 
-A copy of the source packages gets an ``energy`` kind by the walkthrough's steps 1-4 only
-(an ``EventKind`` member, an event schema module, one line in ``EVENT_SCHEMAS``, a suite
-file). A fresh interpreter on the copy then publishes its JSON Schema, ingests energy events
-into a Delta lake (a bad one quarantined by the new suite), builds a curated set from them with
-a plug-in job and accepts a sharing contract naming the kind. No other file is edited.
+A copy of the source packages gets an ``energy`` kind by the walkthrough's three steps only:
+one new module ``schemas/events/energy.py``, one new suite file ``quality/suites/energy.json``
+and ``maxlake schemas export --out schemas/published``. A fresh interpreter on the copy then
+ingests energy events into a Delta lake (a bad one quarantined by the new suite), builds a
+curated set from them with a plug-in job and accepts a sharing contract naming the kind. No
+existing file is edited; without any one of the steps the test fails.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from schemas.kinds import EventKind
 class EnergySchema(EventSchema):
     """One meter reading: the meter's name and the energy in kWh."""
 
-    kind = EventKind.ENERGY
+    kind = EventKind.declare("energy")
     row_schema = pa.schema(
         [
             *COMMON_FIELDS,
@@ -104,11 +105,10 @@ from lake.curation import FeatureInfo, JobInputs, JobOutput, build_dataset, pars
 from lake.sharing.contract import parse_contract
 from maxlake.settings import Settings
 from quality import ValidationGateway
-from schemas import export_json_schemas, load_registry, published_dir, silver_schema
+from schemas import load_registry, published_dir, silver_schema
 from streams.ingest import IngestPipeline, RawMessage
 
 root = Path(sys.argv[1])
-export_json_schemas(published_dir())
 registry = load_registry()
 m = registry.machines().slice(0, 1).to_pylist()[0]
 now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -160,35 +160,29 @@ print(json.dumps({
 """
 
 
-def _copy_with_energy(dest: Path) -> None:
-    """The walkthrough's steps 1-4 on a copy of the source packages."""
+def _copy_with_energy(dest: Path, env: dict[str, str]) -> None:
+    """The walkthrough's steps on a copy of the source packages."""
     for package in PACKAGES:
         shutil.copytree(
             REPO / package,
             dest / package,
             ignore=shutil.ignore_patterns("__pycache__", ".kafka", "*.pyc"),
         )
-    kinds = dest / "schemas" / "kinds.py"
-    member = '    INSPECTION = "inspection"\n'
-    kinds.write_text(kinds.read_text().replace(member, member + '    ENERGY = "energy"\n'))
-    (dest / "schemas" / "energy.py").write_text(ENERGY_SCHEMA)
-    lookup = dest / "schemas" / "events.py"
-    text = lookup.read_text()
-    anchor = "from schemas.event_schema import EventSchema\n"
-    text = text.replace(anchor, "from schemas.energy import EnergySchema\n" + anchor)
-    line = "        EventKind.INSPECTION: InspectionSchema(),\n"
-    lookup.write_text(text.replace(line, line + "        EventKind.ENERGY: EnergySchema(),\n"))
-    suite = dest / "quality" / "suites" / "energy.json"
-    suite.write_text(json.dumps(ENERGY_SUITE, indent=2))
+    (dest / "schemas" / "events" / "energy.py").write_text(ENERGY_SCHEMA)
+    (dest / "quality" / "suites" / "energy.json").write_text(json.dumps(ENERGY_SUITE, indent=2))
+    export = [sys.executable, "-m", "maxlake.cli", "schemas", "export"]
+    subprocess.run(
+        [*export, "--out", "schemas/published"], cwd=dest, env=env, check=True, timeout=120
+    )
 
 
 def test_a_kind_added_by_the_walkthrough_is_ingested_curated_and_shareable(
     tmp_path: Path,
 ) -> None:
     source = tmp_path / "src"
-    _copy_with_energy(source)
     env = {**os.environ, "PYTHONPATH": str(source), "GX_ANALYTICS_ENABLED": "false"}
     env = {k: v for k, v in env.items() if not k.startswith("MAXLAKE_")}
+    _copy_with_energy(source, env)
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path / "lake")],
         cwd=source,

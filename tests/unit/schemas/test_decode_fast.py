@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from schemas import DecodeResult, EventKind, event_schema_for
 from schemas.event_schema import EventSchema
+from schemas.events.telemetry import FAST_MIN_BATCH, TelemetrySchema
 from schemas.results import DecodeLimits
-from schemas.telemetry import FAST_MIN_BATCH, TelemetrySchema
 from tests.unit.schemas.events import NOW, telemetry
 
 _TELEMETRY = event_schema_for(EventKind.TELEMETRY)
