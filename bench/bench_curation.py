@@ -1,10 +1,13 @@
-"""Curation throughput: the predictive_maintenance job over a real Delta table, against pandas.
+"""Curation throughput: the predictive_maintenance and part_quality jobs over a real Delta
+table, against pandas and DuckDB.
 
-Run ``python bench/bench_curation.py [--rows N] [--keep DIR]``. The script writes ``N`` (default
-20,000,000) synthetic silver telemetry rows for the registry's machines as a Delta table
-partitioned by tenant/plant/date (generated vectorised with numpy, written in chunks), plus a
-small machine_event table. Then it runs, each in its own child process so that peak memory is
-the child's own:
+Run ``python bench/bench_curation.py [--rows N] [--keep DIR] [--job NAME]``. The script writes
+``N`` (default 20,000,000) synthetic silver telemetry rows for the registry's machines as a
+Delta table partitioned by tenant/plant/date (generated vectorised with numpy, written in
+chunks), plus a small machine_event table and an inspection table (one part per line every
+:data:`PART_EVERY_S` seconds, its process window the first 80 % of that, every machine of the
+line, 50 parts a lot). Then it runs, each in its own child process so that peak memory is the
+child's own:
 
 * **polars**: ``lake.curation.jobs.predictive_maintenance`` over ``pl.scan_delta`` (lazy; the
   heavy aggregation is collected with the streaming engine, one time range of at most
@@ -15,6 +18,11 @@ the child's own:
   labels (DOWN states only, as the job's default) and split as one DuckDB query over the Delta
   table's current Parquet files (``read_parquet`` with hive partitions, ``ASOF LEFT JOIN``).
 
+With ``--job part_quality`` the engines are **polars** (``lake.curation.jobs.part_quality``
+over ``pl.scan_delta``) and **duckdb** (the same features, labels and default ``line_time``
+split as one DuckDB query: the part's machines unnested, a range join on machine and
+``process_start <= event_time <= process_end``, ``avg``, ``max``, ``stddev_samp``).
+
 It prints source rows/s, wall time, peak RSS (``ru_maxrss`` of the child) and the ratio.
 ``--dump DIR`` also writes the polars splits as Parquet under ``DIR`` (to compare runs bit for
 bit, for example before and after a change to the job).
@@ -23,6 +31,7 @@ bit, for example before and after a change to the job).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -39,6 +48,9 @@ import pyarrow as pa
 
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 HOURS = 72
+PART_EVERY_S = 120
+"""Seconds between two parts of one line (process window: the first 80 % of it)."""
+PARTS_PER_LOT = 50
 SOURCE_COLUMNS = ["tenant", "plant", "line", "machine", "event_time", "tag", "value", "quality"]
 
 
@@ -119,23 +131,162 @@ def generate(root: Path, rows: int, chunk: int = 2_000_000) -> None:
     )
 
 
-def run_polars(root: Path, dump: Path | None = None) -> dict[str, Any]:
+def generate_inspections(root: Path) -> None:
+    """Write the inspection table: one part per line every :data:`PART_EVERY_S` seconds."""
+    from deltalake import write_deltalake
+
+    lines: dict[tuple[str, str, str], list[str]] = {}
+    for s in _series():
+        machines = lines.setdefault((s["tenant"], s["plant"], s["line"]), [])
+        if s["machine"] not in machines:
+            machines.append(s["machine"])
+    rng = np.random.default_rng(7)
+    step_us = PART_EVERY_S * 1_000_000
+    count = HOURS * 3600 // PART_EVERY_S
+    columns: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "event_id",
+            "tenant",
+            "plant",
+            "line",
+            "part_serial",
+            "lot",
+            "machines",
+            "process_start",
+            "process_end",
+            "result",
+            "defect_codes",
+        )
+    }
+    for (tenant, plant, line), machines in sorted(lines.items()):
+        draw = rng.random(count)
+        for k in range(count):
+            start = START_US + k * step_us
+            result = "FAIL" if draw[k] < 0.05 else "REWORK" if draw[k] < 0.1 else "PASS"
+            row = {
+                "event_id": f"{line}-{k:06d}",
+                "tenant": tenant,
+                "plant": plant,
+                "line": line,
+                "part_serial": f"{line}-s{k:06d}",
+                "lot": f"{line}-lot{k // PARTS_PER_LOT:04d}",
+                "machines": sorted(machines),
+                "process_start": start,
+                "process_end": start + step_us * 4 // 5,
+                "result": result,
+                "defect_codes": [] if result == "PASS" else ["DIM-OOT"],
+            }
+            for key, value in row.items():
+                columns[key].append(value)
+    table = pa.table(
+        {
+            **{k: pa.array(v, pa.string()) for k, v in columns.items() if k not in _NOT_TEXT},
+            "machines": pa.array(columns["machines"], pa.list_(pa.string())),
+            "process_start": pa.array(columns["process_start"], pa.timestamp("us", "UTC")),
+            "process_end": pa.array(columns["process_end"], pa.timestamp("us", "UTC")),
+            "defect_codes": pa.array(columns["defect_codes"], pa.list_(pa.string())),
+        }
+    )
+    write_deltalake(str(root / "inspection"), table, mode="overwrite")
+
+
+_NOT_TEXT = ("machines", "process_start", "process_end", "defect_codes")
+
+
+def _inputs(root: Path, *kinds: str) -> Any:
     import polars as pl
 
     from lake.curation.job import JobInputs
-    from lake.curation.jobs import predictive_maintenance
     from schemas import EventKind, load_registry
 
     reg = load_registry()
-    inputs = JobInputs(
-        sources={
-            EventKind.TELEMETRY: pl.scan_delta(str(root / "telemetry")),
-            EventKind.MACHINE_EVENT: pl.scan_delta(str(root / "machine_event")),
-        },
+    return JobInputs(
+        sources={EventKind(k): pl.scan_delta(str(root / k)) for k in kinds},
         machines=pl.DataFrame(reg.machines()),
         tags=pl.DataFrame(reg.tag_ranges()),
     )
-    out = predictive_maintenance(inputs)
+
+
+def run_part_quality(root: Path, dump: Path | None = None) -> dict[str, Any]:
+    from lake.curation.jobs import part_quality
+
+    out = part_quality(_inputs(root, "telemetry", "inspection"))
+    if dump is not None:
+        dump.mkdir(parents=True, exist_ok=True)
+        for name, frame in out.splits.items():
+            frame.write_parquet(dump / f"part_quality-{name}.parquet")
+    return {name: frame.height for name, frame in out.splits.items()} | {
+        "fail": int(sum((f["result"] != "PASS").sum() for f in out.splits.values())),
+        "with_features": int(
+            sum(f["spindle_temp__mean"].is_not_null().sum() for f in out.splits.values())
+        ),
+    }
+
+
+def run_part_quality_duckdb(root: Path) -> dict[str, Any]:
+    """part_quality's features, labels and default line_time split as one DuckDB query."""
+    import duckdb
+    from deltalake import DeltaTable
+
+    tags = sorted({s["tag"] for s in _series()})
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    tel = con.read_parquet(DeltaTable(str(root / "telemetry")).file_uris(), hive_partitioning=True)  # noqa: F841
+    con.register("insp", DeltaTable(str(root / "inspection")).to_pyarrow_table())
+    stat = ", ".join(
+        f"first({s}) FILTER (WHERE tag = '{t}') AS \"{t}__{s}\""
+        for t in tags
+        for s in ("mean", "max", "std")
+    )
+    keys = "tenant, plant, line, part_serial, event_id"
+    query = f"""
+    WITH parts AS (
+        SELECT {keys}, process_start, process_end, unnest(machines) AS machine FROM insp
+    ), j AS (
+        SELECT p.tenant, p.plant, p.line, p.part_serial, p.event_id, r.tag, r.value
+        FROM parts p JOIN tel r
+          ON r.tenant = p.tenant AND r.plant = p.plant AND r.machine = p.machine
+         AND r.event_time BETWEEN p.process_start AND p.process_end
+        WHERE r.quality = 'GOOD'
+    ), s AS (
+        SELECT {keys}, tag, avg(value) AS mean, max(value) AS max, stddev_samp(value) AS std
+        FROM j GROUP BY ALL
+    ), wide AS (
+        SELECT {keys}, {stat} FROM s GROUP BY ALL
+    ), rows AS (
+        SELECT i.tenant, i.plant, i.line, i.part_serial, i.event_id, i.lot, i.process_start,
+               i.process_end, w.* EXCLUDE ({keys}), i.result, i.defect_codes[1] AS defect_code
+        FROM insp i LEFT JOIN wide w USING ({keys})
+    ), lots AS (
+        SELECT tenant, plant, lot, min(line) AS line, min(epoch_us(process_start)) AS start_us
+        FROM rows GROUP BY ALL
+    ), cuts AS (
+        SELECT tenant, plant, line, min(start_us) AS lo, max(start_us) AS hi
+        FROM lots GROUP BY ALL
+    ), assigned AS (
+        SELECT l.tenant, l.plant, l.lot,
+               CASE WHEN start_us < lo + floor((hi - lo) * 0.7) THEN 'train'
+                    WHEN start_us < lo + floor((hi - lo) * 0.85) THEN 'validation'
+                    ELSE 'test' END AS split
+        FROM lots l JOIN cuts c USING (tenant, plant, line)
+    )
+    SELECT a.split, r.* FROM rows r JOIN assigned a USING (tenant, plant, lot)
+    """
+    out = con.sql(f"SELECT * FROM ({query}) ORDER BY split, {keys}").to_arrow_table()
+    split = out.column("split").to_pylist()
+    results = out.column("result").to_pylist()
+    with_features = out.column("spindle_temp__mean").null_count
+    return {name: split.count(name) for name in ("train", "validation", "test")} | {
+        "fail": sum(r != "PASS" for r in results),
+        "with_features": out.num_rows - with_features,
+    }
+
+
+def run_polars(root: Path, dump: Path | None = None) -> dict[str, Any]:
+    from lake.curation.jobs import predictive_maintenance
+
+    out = predictive_maintenance(_inputs(root, "telemetry", "machine_event"))
     if dump is not None:
         dump.mkdir(parents=True, exist_ok=True)
         for name, frame in out.splits.items():
@@ -291,10 +442,24 @@ def run_duckdb(root: Path) -> dict[str, Any]:
     }
 
 
-def child(engine: str, root: Path, dump: Path | None) -> None:
-    """Run one engine and print JSON: seconds, peak RSS, split sizes."""
+def child(job: str, engine: str, root: Path, dump: Path | None) -> None:
+    """Run one engine and print JSON: seconds, peak RSS, split sizes.
+
+    The engine's modules are imported before the clock starts (importing ``lake.curation.jobs``
+    takes about 2 s, DuckDB and deltalake about 0.5 s): the figures compare the work.
+    """
+    import deltalake  # noqa: F401
+    import polars  # noqa: F401
+
+    if engine == "polars":
+        import lake.curation.jobs  # noqa: F401
+    else:
+        importlib.import_module(engine)
     began = time.perf_counter()
-    result = run_polars(root, dump) if engine == "polars" else RUNNERS[engine](root)
+    if engine == "polars":
+        result = (run_polars if job == "predictive_maintenance" else run_part_quality)(root, dump)
+    else:
+        result = RUNNERS[job, engine](root)
     seconds = time.perf_counter() - began
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
@@ -304,10 +469,10 @@ def child(engine: str, root: Path, dump: Path | None) -> None:
     )
 
 
-def measure(engine: str, root: Path, dump: Path | None) -> dict[str, Any]:
+def measure(job: str, engine: str, root: Path, dump: Path | None) -> dict[str, Any]:
     extra = ["--dump", str(dump)] if dump is not None else []
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", engine, "--keep", str(root), *extra],
+        [sys.executable, __file__, "--child", engine, "--job", job, "--keep", str(root), *extra],
         capture_output=True,
         text=True,
         check=True,
@@ -323,9 +488,14 @@ def main() -> None:
     parser.add_argument("--child", choices=("polars", "pandas", "duckdb"), help=argparse.SUPPRESS)
     parser.add_argument("--engines", default="polars,pandas", help="any of polars,pandas,duckdb")
     parser.add_argument("--dump", type=Path, help="write the polars splits as Parquet here")
+    parser.add_argument(
+        "--job",
+        choices=("predictive_maintenance", "part_quality"),
+        default="predictive_maintenance",
+    )
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.keep, args.dump)
+        child(args.job, args.child, args.keep, args.dump)
         return
     with tempfile.TemporaryDirectory(prefix="bench-curation-") as tmp:
         root = args.keep or Path(tmp)
@@ -333,35 +503,51 @@ def main() -> None:
             began = time.perf_counter()
             generate(root, args.rows)
             print(f"generated {args.rows:,} rows in {time.perf_counter() - began:.1f} s")
+        if not (root / "inspection").exists():
+            generate_inspections(root)
         import polars as pl
 
         rows = pl.scan_delta(str(root / "telemetry")).select(pl.len()).collect().item()
         print(
             f"python {platform.python_version()}, polars {pl.__version__}, "
-            f"cpus {os.cpu_count()}, source rows {rows:,}"
+            f"cpus {os.cpu_count()}, source rows {rows:,}, job {args.job}, "
+            f"load average {os.getloadavg()[0]:.1f}"
         )
-        results = {}
+        results: dict[str, list[dict[str, Any]]] = {}
         for engine in args.engines.split(","):
-            r = measure(engine, root, args.dump)
-            results[engine] = r
+            r = measure(args.job, engine, root, args.dump)
+            results.setdefault(engine, []).append(r)
             print(
                 f"{engine:7s} {r['seconds']:7.1f} s  {rows / r['seconds']:>12,.0f} rows/s  "
                 f"peak RSS {r['peak_mib']:,.0f} MiB  splits {r['result']}"
             )
         if {"polars", "pandas"} <= set(results):
-            ratio = results["pandas"]["seconds"] / results["polars"]["seconds"]
-            mem = results["pandas"]["peak_mib"] / results["polars"]["peak_mib"]
-            print(f"ratio: polars is {ratio:.1f}x faster, pandas peak memory {mem:.1f}x")
+            _ratio("pandas", results)
         if {"polars", "duckdb"} <= set(results):
-            ratio = results["duckdb"]["seconds"] / results["polars"]["seconds"]
-            mem = results["duckdb"]["peak_mib"] / results["polars"]["peak_mib"]
-            print(
-                f"ratio duckdb/polars: time {ratio:.2f} (>= 1: polars as fast or faster), "
-                f"peak memory {mem:.2f}; load average {os.getloadavg()[0]:.1f}"
-            )
+            _ratio("duckdb", results)
 
 
-RUNNERS: dict[str, Any] = {"pandas": run_pandas, "duckdb": run_duckdb}
+def _ratio(other: str, results: dict[str, list[dict[str, Any]]]) -> None:
+    """Print the ratio of medians (other engine / polars) of time and peak memory."""
+    import statistics
+
+    def median(engine: str, key: str) -> float:
+        return float(statistics.median(float(r[key]) for r in results[engine]))
+
+    ratio = median(other, "seconds") / median("polars", "seconds")
+    mem = median(other, "peak_mib") / median("polars", "peak_mib")
+    print(
+        f"ratio {other}/polars (medians of {len(results['polars'])} and {len(results[other])} "
+        f"runs): time {ratio:.2f} (>= 1: polars as fast or faster), peak memory {mem:.2f}; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+
+
+RUNNERS: dict[tuple[str, str], Any] = {
+    ("predictive_maintenance", "pandas"): run_pandas,
+    ("predictive_maintenance", "duckdb"): run_duckdb,
+    ("part_quality", "duckdb"): run_part_quality_duckdb,
+}
 
 if __name__ == "__main__":
     main()

@@ -2,9 +2,11 @@
 statistics, time cut points and deterministic JSON.
 
 Floating-point sums depend on the order of their terms, and the content hash of a dataset
-depends on every bit of every float. So every float statistic is computed from the group's
-values collected as a list in a total order (time, then value; :func:`value_list`), never in
-whatever order the scan or a parallel engine delivered the rows.
+depends on every bit of every float. ``predictive_maintenance`` and ``part_quality`` therefore
+sum readings as exact integers (:mod:`._exact`); ``anomaly_windows`` and
+``remaining_useful_life`` compute their float statistics from the group's values collected as
+a list in a total order (time, then value; :func:`value_list`), never in whatever order the
+scan or a parallel engine delivered the rows.
 
 Those lists hold every value of a group at once, so a job that aggregates a whole lake in one
 go holds every value of the lake at once. :func:`grid_chunks` splits the time range on the
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -99,14 +101,19 @@ def tag_units(job: str, tags: pl.DataFrame, only: Sequence[str] | None) -> dict[
 
 
 def readings(
-    telemetry: pl.LazyFrame, pairs: pl.DataFrame, qualities: Sequence[str]
+    telemetry: pl.LazyFrame,
+    pairs: pl.DataFrame,
+    qualities: Sequence[str],
+    carry: Sequence[str] = (),
 ) -> pl.LazyFrame:
-    """Telemetry rows of the registered (machine, tag) pairs with an accepted quality flag."""
-    return (
-        telemetry.filter(pl.col("quality").is_in(list(qualities)))
-        .select(*MACHINE_KEYS, "event_time", "tag", "value")
-        .join(pairs.lazy().select(*MACHINE_KEYS, "tag"), on=[*MACHINE_KEYS, "tag"], how="semi")
+    """Telemetry rows of the registered (machine, tag) pairs with an accepted quality flag,
+    with the ``carry`` columns of their pair (``pairs`` holds each pair once)."""
+    rows = telemetry.filter(pl.col("quality").is_in(list(qualities))).select(
+        *MACHINE_KEYS, "event_time", "tag", "value"
     )
+    keys = [*MACHINE_KEYS, "tag"]
+    how: Literal["inner", "semi"] = "inner" if carry else "semi"
+    return rows.join(pairs.lazy().select(*keys, *carry), on=keys, how=how)
 
 
 def value_list(column: str, *order: str) -> pl.Expr:

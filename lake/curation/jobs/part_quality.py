@@ -36,18 +36,25 @@ from typing import Any, Final
 import polars as pl
 
 from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelInfo
+from lake.curation.jobs._exact import (
+    SCALE,
+    check_sums,
+    exact_mean,
+    exact_std,
+    fixed_point,
+    sums,
+    tag_scales,
+    unsigned_zero,
+)
 from lake.curation.jobs._frames import (
     MACHINE_TYPE_FEATURE,
     TIME,
     as_us,
-    list_mean,
-    list_std,
     machine_tags,
     min_max_us,
     readings,
     tag_units,
     time_cuts,
-    value_list,
     wide_by_tag,
 )
 from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_meta, cut_points
@@ -122,7 +129,8 @@ def part_quality(inputs: JobInputs) -> JobOutput:
         .collect()
         .sort(KEYS)
     )
-    stats = _window_stats(inputs.source(EventKind.TELEMETRY), pairs, parts, params)
+    scaled = pairs.join(tag_scales(inputs.tags), on="tag", how="left")
+    stats = _window_stats(inputs.source(EventKind.TELEMETRY), scaled, parts, params)
     context = parts.select(*KEYS, *_CONTEXT).join(
         _machine_types(parts, inputs.machines), on=list(KEYS), how="left"
     )
@@ -164,12 +172,12 @@ def _window_stats(
     bucket = f"{params.join_bucket_us}us"
     lo, hi = min_max_us(parts, "process_start", "process_end")
     in_range = as_us("event_time").is_between(lo or 0, hi or 0, closed="both")
-    chosen = readings(telemetry, pairs, params.qualities).filter(in_range)
+    chosen = readings(telemetry, pairs, params.qualities, carry=(SCALE,)).filter(in_range)
     span = chosen.select(
         pl.col("event_time").min().alias("first"), pl.col("event_time").max().alias("last")
     ).collect()
     windows = part_buckets(parts, params.join_bucket_us, span.row(0))
-    return (
+    sums_of = (
         chosen.select(
             "tenant",
             "plant",
@@ -177,18 +185,23 @@ def _window_stats(
             "event_time",
             "tag",
             "value",
+            SCALE,
             pl.col("event_time").dt.truncate(bucket).alias("bucket"),
         )
         .join(windows.lazy(), on=["tenant", "plant", "machine", "bucket"], how="inner")
         .filter(pl.col("event_time").is_between("process_start", "process_end", closed="both"))
+        .with_columns(*fixed_point("value"))
         .group_by(*KEYS, "tag")
-        .agg(
-            value_list("value", "event_time", "machine").alias("y"),
-            pl.col("value").max().alias("max"),
-        )
-        .with_columns(list_mean("y").alias("mean"), list_std("y").alias("std"))
-        .drop("y")
+        .agg(*sums(time=False), pl.col("value").max().alias("max"))
         .collect()
+    )
+    check_sums(sums_of, JOB)
+    return sums_of.select(
+        *KEYS,
+        "tag",
+        exact_mean().alias("mean"),
+        unsigned_zero("max").alias("max"),
+        exact_std().alias("std"),
     )
 
 

@@ -31,10 +31,10 @@ or ``job_meta.cuts_by_plant`` when plants differ).
 
 Every row carries its ``machine_type`` (from the registry), after the key columns.
 
-Memory: the statistics come from per-window value lists (see :mod:`._frames`), so the
-aggregation runs over consecutive time ranges of at most :data:`CHUNK_ROWS` telemetry rows,
-cut on the window grid (:func:`._frames.grid_chunks`), one after the other. Peak memory then
-follows the chunk size, not the size of the lake; the output is the same, bit for bit.
+Float statistics come from exact integer sums (:mod:`._exact`): the same rows in any order
+give the same bits. The aggregation runs over consecutive time ranges of at most
+:data:`CHUNK_ROWS` telemetry rows, cut on the window grid (:func:`._frames.grid_chunks`), one
+after the other; the output is the same, bit for bit.
 """
 
 from __future__ import annotations
@@ -46,6 +46,18 @@ from typing import Any, Final, Literal
 import polars as pl
 
 from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelInfo
+from lake.curation.jobs._exact import (
+    SCALE,
+    TIME_US,
+    check_sums,
+    exact_mean,
+    exact_slope,
+    exact_std,
+    fixed_point,
+    sums,
+    tag_scales,
+    unsigned_zero,
+)
 from lake.curation.jobs._frames import (
     MACHINE_KEYS,
     MACHINE_TYPE_FEATURE,
@@ -53,15 +65,11 @@ from lake.curation.jobs._frames import (
     as_us,
     grid_chunks,
     in_range,
-    list_mean,
-    list_slope,
-    list_std,
     machine_tags,
     plant_cut_meta,
     plant_cuts,
     readings,
     tag_units,
-    value_list,
     wide_by_tag,
     with_machine_type,
 )
@@ -101,11 +109,6 @@ CHUNK_ROWS: int = 4_000_000
 4,000,000 the job peaked at 1.7 GiB on 20,000,000 rows (7.3 GiB in one aggregation); smaller
 chunks mean more scans (each skips the files outside its time range by their statistics)."""
 _HOUR_US: Final = 3_600_000_000
-_PER_HOUR_US: Final = 1.0 / _HOUR_US
-"""Hours per microsecond. Times are converted by multiplying with it, never by dividing by
-``_HOUR_US``: polars divides a column of several rows by a scalar as a multiplication by the
-reciprocal but a one-row column exactly, so a division gives bits that depend on how many rows
-a chunk (or a streaming morsel) held."""
 _ENGINE: Final[Literal["streaming"]] = "streaming"
 
 
@@ -163,7 +166,8 @@ def predictive_maintenance(inputs: JobInputs) -> JobOutput:
     params = PredictiveMaintenanceParams.parse(inputs.params)
     pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
     units = tag_units(JOB, inputs.tags, params.tags)
-    stats = _window_stats(inputs.source(EventKind.TELEMETRY), pairs, params)
+    scaled = pairs.join(tag_scales(inputs.tags), on="tag", how="left")
+    stats = _window_stats(inputs.source(EventKind.TELEMETRY), scaled, params)
     data_end = stats.select(pl.col("last_time").max()).item()
     grid = _grid(stats, params.window_us)
     long = (
@@ -196,45 +200,46 @@ def _window_stats(
 
     Aggregated one chunk of windows at a time (:data:`CHUNK_ROWS`); every window lies in one
     chunk, so concatenating the chunks gives exactly the rows of a single aggregation.
+    ``pairs`` carries each (machine, tag)'s grid scale (:func:`._exact.tag_scales`).
     """
     chunks = grid_chunks(telemetry, "event_time", params.window_us, CHUNK_ROWS)
     if not chunks:
-        return _aggregate(telemetry, pairs, params)
-    return pl.concat(
-        [
+        parts = [_aggregate(telemetry, pairs, params)]
+    else:
+        parts = [
             _aggregate(telemetry.filter(in_range("event_time", start, end)), pairs, params)
             for start, end in chunks
         ]
-    )
+    sums_of = pl.concat(parts)
+    check_sums(sums_of, JOB, params.window_us)
+    return sums_of.with_columns(
+        exact_mean().alias("mean"),
+        exact_std().alias("std"),
+        exact_slope(_HOUR_US).alias("slope"),
+        *(unsigned_zero(c).alias(c) for c in ("min", "max", "last")),
+    ).select(*MACHINE_KEYS, "tag", "window_start", *STATS, "last_time")
 
 
 def _aggregate(
     telemetry: pl.LazyFrame, pairs: pl.DataFrame, params: PredictiveMaintenanceParams
 ) -> pl.DataFrame:
+    """The order-independent aggregates of one chunk: exact sums, min, max, latest, count."""
     window = f"{params.window_us}us"
-    start = pl.col("event_time").dt.truncate(window)
-    since_us = (pl.col("event_time") - pl.col("window_start")).dt.total_microseconds()
-    hours = since_us * _PER_HOUR_US
     return (
-        readings(telemetry, pairs, params.qualities)
-        .with_columns(start.alias("window_start"))
-        .with_columns(hours.alias("hours"))
+        readings(telemetry, pairs, params.qualities, carry=(SCALE,))
+        .with_columns(pl.col("event_time").dt.truncate(window).alias("window_start"))
+        .with_columns(
+            *fixed_point("value"), (as_us("event_time") - as_us("window_start")).alias(TIME_US)
+        )
         .group_by(*MACHINE_KEYS, "tag", "window_start")
         .agg(
-            value_list("value", "event_time").alias("y"),
-            pl.col("hours").sort_by("event_time", "value").alias("x"),
+            *sums(time=True),
             pl.col("value").min().alias("min"),
             pl.col("value").max().alias("max"),
+            pl.col("value").sort_by("event_time", "value").last().alias("last"),
             pl.len().cast(pl.UInt32).alias("count"),
             pl.col("event_time").max().alias("last_time"),
         )
-        .with_columns(
-            list_mean("y").alias("mean"),
-            list_std("y").alias("std"),
-            pl.col("y").list.last().alias("last"),
-            list_slope("x", "y").alias("slope"),
-        )
-        .drop("x", "y")
         .collect(engine=_ENGINE)
     )
 

@@ -86,31 +86,43 @@ def write_inspection(
     lot: str = "lot-1",
 ) -> int:
     """Append one inspection of a Stuttgart part made by ``machines`` (5 min process)."""
+    return write_inspections(store, [(serial, machines, when, result, defects, lot)])
+
+
+Inspection = tuple[str, Sequence[str], datetime, str, Sequence[str], str]
+"""(serial, machines, inspected at, result, defect codes, lot) of a Stuttgart part."""
+
+
+def write_inspections(store: DeltaStore, parts: Sequence[Inspection]) -> int:
+    """Append inspections of Stuttgart parts (5 min process each) in one commit."""
     plant, line, _ = STUTTGART
-    record = {
-        "event_id": f"i-{serial}",
-        "schema_version": 1,
-        "tenant": TENANT,
-        "plant": plant,
-        "line": line,
-        "machine": "cnc-103",
-        "event_time": when,
-        "sent_time": None,
-        "date": when.date(),
-        "part_serial": serial,
-        "lot": lot,
-        "machines": list(machines),
-        "process_start": when - timedelta(minutes=5),
-        "process_end": when,
-        "result": result,
-        "defect_codes": list(defects),
-        "dimensions": [],
-        "kafka_topic": f"maxlake.{TENANT}.inspection",
-        "kafka_partition": 0,
-        "kafka_offset": 0,
-        "ingested_at": when,
-    }
-    table = pa.Table.from_pylist([record], schema=silver_schema("inspection"))
+    records = [
+        {
+            "event_id": f"i-{serial}",
+            "schema_version": 1,
+            "tenant": TENANT,
+            "plant": plant,
+            "line": line,
+            "machine": "cnc-103",
+            "event_time": when,
+            "sent_time": None,
+            "date": when.date(),
+            "part_serial": serial,
+            "lot": lot,
+            "machines": list(machines),
+            "process_start": when - timedelta(minutes=5),
+            "process_end": when,
+            "result": result,
+            "defect_codes": list(defects),
+            "dimensions": [],
+            "kafka_topic": f"maxlake.{TENANT}.inspection",
+            "kafka_partition": 0,
+            "kafka_offset": 0,
+            "ingested_at": when,
+        }
+        for serial, machines, when, result, defects, lot in parts
+    ]
+    table = pa.Table.from_pylist(records, schema=silver_schema("inspection"))
     return store.append(silver_table("inspection"), table, partition_by=SILVER_PARTITIONS, txns={})
 
 
