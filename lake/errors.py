@@ -8,6 +8,7 @@ __all__ = [
     "LakeError",
     "LocationError",
     "OffsetsMoved",
+    "SinkError",
     "TableNotFound",
 ]
 
@@ -30,6 +31,10 @@ class LocationError(LakeError, ConfigError):
     Raised for an unsupported URI scheme, a secret placed on an object store, or an object
     store that keeps refusing a conditional write.
     """
+
+
+class SinkError(LakeError, ConfigError):
+    """``MAXLAKE_SINK`` names no importable factory or the factory returned no sink."""
 
 
 class OffsetsMoved(LakeError, TransientError):

@@ -18,23 +18,35 @@ keep, whatever it stores into:
 * **Errors.** A failure that may pass raises a ``TransientError`` (the worker retries the
   batch); one that cannot, a ``TerminalError``.
 
-The Delta lake (:class:`lake.writer.BatchWriter`) is the sink of every worker command;
-another sink plugs into :class:`streams.ingest.IngestPipeline` (docs/EXTENDING.md, "Add a
-sink"; ``tests/unit/test_sinks.py`` plugs in an in-memory one).
+The Delta lake (:class:`lake.writer.BatchWriter`) is the default sink of the worker command;
+another sink plugs into :class:`streams.ingest.IngestPipeline`, or into ``maxlake worker`` by
+naming its factory in ``MAXLAKE_SINK`` / ``--sink`` (:func:`load_sink`; docs/EXTENDING.md,
+"Add a sink"; ``tests/unit/test_sinks.py`` plugs in an in-memory one).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol
+from typing import Protocol, cast
 
 import pyarrow as pa
 
+from lake.errors import SinkError
 from lake.lineage import Gap
+from maxlake.settings import Settings
 
-__all__ = ["BatchOutput", "RunInfo", "Sink", "SinkHandle", "TopicPartition", "WriteResult"]
+__all__ = [
+    "BatchOutput",
+    "RunInfo",
+    "Sink",
+    "SinkHandle",
+    "TopicPartition",
+    "WriteResult",
+    "load_sink",
+]
 
 TopicPartition = tuple[str, int]
 
@@ -150,3 +162,32 @@ class Sink(Protocol):
     def handle(self) -> SinkHandle:
         """A handle for the thread that prepares batches while another writes."""
         ...
+
+
+_SINK_METHODS = ("write", "committed_offsets", "handle")
+
+
+def load_sink(reference: str, settings: Settings) -> Sink:
+    """The sink ``reference`` (``package.module:factory``) makes: ``factory(settings)``.
+
+    Raises:
+        SinkError: (a ``ConfigError``) the module cannot be imported, has no such factory, or
+            the factory returned an object without the :class:`Sink` methods.
+    """
+    module_name, _, attr = reference.partition(":")
+    where = f"sink {reference!r} (MAXLAKE_SINK or --sink)"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SinkError(f"{where}: cannot import {module_name!r}: {exc}") from exc
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise SinkError(f"{where}: {module_name!r} has no callable {attr!r}")
+    sink = factory(settings)
+    missing = [m for m in _SINK_METHODS if not callable(getattr(sink, m, None))]
+    if missing:
+        raise SinkError(
+            f"{where}: the factory returned a {type(sink).__name__!r} object without "
+            f"{', '.join(missing)}; return an object implementing lake.sink.Sink"
+        )
+    return cast(Sink, sink)

@@ -8,6 +8,7 @@ are for a laptop: a local broker on 127.0.0.1:9092 and a lake under ``./.lake``.
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,6 +32,21 @@ def _location(value: str, info: ValidationInfo) -> str:
 Location = Annotated[str, BeforeValidator(_fspath), AfterValidator(_location)]
 """A local path (a :class:`~pathlib.Path` is accepted) or an object-store URI, normalised by
 :func:`maxlake.locations.normalize_location`; a bad value names its ``MAXLAKE_*`` variable."""
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+REFERENCE_PATTERN = rf"^{_NAME}(\.{_NAME})*:{_NAME}$"
+"""Grammar of a plug-in reference ``package.module:name`` (``MAXLAKE_SINK``)."""
+
+
+def check_reference(value: str) -> str:
+    """``value`` if it is a ``package.module:name`` reference.
+
+    Raises:
+        ValueError: naming the expected form.
+    """
+    if not re.fullmatch(REFERENCE_PATTERN, value):
+        raise ValueError(f"{value!r} is not a reference; write package.module:factory")
+    return value
 
 
 class Settings(BaseSettings):
@@ -104,6 +120,12 @@ class Settings(BaseSettings):
         "batch",
         description="batch = aiokafka getmany in a Faust task (the default, several times faster); "
         "stream = Faust agents (noack_take)",
+    )
+    sink: Annotated[str, AfterValidator(check_reference)] | None = Field(
+        None,
+        description="where the ingest workers write: 'package.module:factory', a callable "
+        "taking the Settings and returning a lake.sink.Sink (docs/EXTENDING.md, 'Add a sink'); "
+        "unset = the Delta lake under lake_root",
     )
     broker_wait_s: float = Field(
         0.0,

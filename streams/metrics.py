@@ -1,11 +1,11 @@
 """Prometheus metrics of the ingest worker (``maxlake_*``), served on ``MAXLAKE_METRICS_PORT``.
 
-The worker measures itself without touching the pipeline: :class:`MeteredWriter` wraps the
-lake writer and records every classified batch it is handed (sizes, per-table rows,
-quarantine reasons, duplicates, decode/validate/commit times); :class:`LagPoller` refreshes the
-consumer-lag gauge from the group's committed offsets in a background thread. Each
-:class:`WorkerMetrics` owns its registry, so several can coexist in one process (tests).
-The metric names, types and labels are documented in docs/OPERATIONS.md.
+The worker measures itself without touching the pipeline: :class:`MeteredSink` wraps the sink
+(the lake writer or a plug-in) and records every classified batch it is handed (sizes,
+per-table rows, quarantine reasons, duplicates, decode/validate/commit times);
+:class:`LagPoller` refreshes the consumer-lag gauge from the group's committed offsets in a
+background thread. Each :class:`WorkerMetrics` owns its registry, so several can coexist in
+one process (tests). The metric names, types and labels are documented in docs/OPERATIONS.md.
 """
 
 from __future__ import annotations
@@ -28,14 +28,15 @@ from prometheus_client import (
     start_http_server,
 )
 
-from lake import BatchOutput, BatchWriter, DeltaStore, WriteResult, quarantine_table, silver_table
+from lake import BatchOutput, DeltaStore, WriteResult, quarantine_table, silver_table
 from lake.ops_status import offset_events
+from lake.sink import Sink, SinkHandle, TopicPartition
 from lake.tables import DUPLICATES, RUNS
 from lake.unwritable import CAUSES
 from maxlake.settings import Settings
 from streams.offsets import PartitionOffsets, group_offsets
 
-__all__ = ["LagPoller", "MeteredWriter", "WorkerMetrics", "serve_metrics"]
+__all__ = ["LagPoller", "MeteredSink", "WorkerMetrics", "serve_metrics"]
 
 logger = logging.getLogger(__name__)
 
@@ -253,16 +254,32 @@ def _reasons(batch: BatchOutput, fresh: int) -> Tally[str]:
     return tally
 
 
-class MeteredWriter(BatchWriter):
-    """A :class:`BatchWriter` that records every batch it writes in :class:`WorkerMetrics`."""
+class MeteredSink:
+    """A :class:`lake.sink.Sink` that passes everything to ``sink`` and records every batch it
+    writes in :class:`WorkerMetrics`."""
 
-    def __init__(self, store: DeltaStore, metrics: WorkerMetrics) -> None:
-        super().__init__(store)
+    def __init__(self, sink: Sink, metrics: WorkerMetrics) -> None:
+        self.sink = sink
         self.metrics = metrics
 
+    def committed_offsets(
+        self,
+        kind: str,
+        partitions: Sequence[TopicPartition],
+        topic_ids: Mapping[str, str | None] | None = None,
+        *,
+        worker: str = "worker",
+    ) -> dict[TopicPartition, int]:
+        """As ``sink`` says."""
+        return self.sink.committed_offsets(kind, partitions, topic_ids, worker=worker)
+
+    def handle(self) -> SinkHandle:
+        """``sink``'s handle."""
+        return self.sink.handle()
+
     def write(self, batch: BatchOutput) -> WriteResult:
-        """Write as :meth:`BatchWriter.write` does, then record; metrics never fail a batch."""
-        result = super().write(batch)
+        """Write with ``sink``, then record; metrics never fail a batch."""
+        result = self.sink.write(batch)
         try:
             self.metrics.observe(batch, result)
         except Exception:  # a metrics bug must not stop ingest

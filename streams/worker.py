@@ -40,6 +40,7 @@ from lake import (
 )
 from lake.maintenance import compact
 from lake.registry_store import FixedRegistry, registry_source
+from lake.sink import Sink, load_sink
 from maxlake import redact
 from maxlake.settings import Settings
 from quality import ValidationGateway
@@ -48,7 +49,7 @@ from streams.batch_engine import BatchEngine
 from streams.broker_wait import wait_for_broker
 from streams.faust_app import ReadCommittedApp
 from streams.ingest import IngestPipeline, RawMessage, log_batch
-from streams.metrics import LagPoller, MeteredWriter, WorkerMetrics, serve_metrics
+from streams.metrics import LagPoller, MeteredSink, WorkerMetrics, serve_metrics
 from streams.status import ingest_topics
 from streams.topics import require_topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
@@ -66,6 +67,7 @@ def build_app(
     tenants: Sequence[str] | None = None,
     worker_name: str | None = None,
     metrics: WorkerMetrics | None = None,
+    sink: Sink | None = None,
 ) -> faust.App:
     """A Faust app with one ingest agent per kind over the topics of ``tenants``.
 
@@ -82,10 +84,15 @@ def build_app(
             stream engine needs a restart for it.
         worker_name: recorded with every batch in ``ops/validation_runs``.
         metrics: when given, every written batch is recorded in it (see streams.metrics).
+        sink: where batches go; default the sink ``settings.sink`` names, else the Delta lake.
+
+    Raises:
+        SinkError: (a ``ConfigError``) ``settings.sink`` names no loadable sink factory.
     """
     source = FixedRegistry(registry) if registry is not None else registry_source(settings)
     tenant_ids = list(tenants) if tenants else [t.id for t in source.snapshot()[1].tenants]
     name = worker_name or f"{socket.gethostname()}-{os.getpid()}"
+    sink = sink or _sink(settings)
     settings.faust_datadir.mkdir(parents=True, exist_ok=True)
     block = WriteBlock(
         name,
@@ -127,8 +134,7 @@ def build_app(
     def _pipeline() -> IngestPipeline:
         if "pipeline" not in state:
             gateway = ValidationGateway(source)
-            store = DeltaStore.from_settings(settings)
-            writer = MeteredWriter(store, metrics) if metrics else BatchWriter(store)
+            writer = MeteredSink(sink, metrics) if metrics else sink
             state["pipeline"] = IngestPipeline(settings, gateway, writer, worker=name)
         result: IngestPipeline = state["pipeline"]
         return result
@@ -155,7 +161,7 @@ def build_app(
             state.setdefault("topic_ids", {}).update(ids)
             logger.info("stream engine: %d partition(s) assigned", len(assigned))
 
-    if settings.compact_interval_s > 0:
+    if settings.compact_interval_s > 0 and settings.sink is None:
         kinds_list = list(kinds)
 
         @app.timer(interval=settings.compact_interval_s)  # type: ignore[untyped-decorator]
@@ -185,6 +191,19 @@ def build_app(
             _ingest_agent(kind, settings, pipeline, app, block, state.setdefault("topic_ids", {}))
         )
     return app
+
+
+def _sink(settings: Settings) -> Sink:
+    """The sink ``settings.sink`` names (``package.module:factory``), else the Delta lake.
+
+    Raises:
+        SinkError: (a ``ConfigError``) the named factory cannot be loaded or makes no sink.
+    """
+    if settings.sink is None:
+        return BatchWriter(DeltaStore.from_settings(settings))
+    sink = load_sink(settings.sink, settings)
+    logger.info("sink: %s (%s)", settings.sink, type(sink).__name__)
+    return sink
 
 
 def _credentials(settings: Settings) -> Any:
@@ -298,9 +317,12 @@ def run_worker(
     """Run the worker in the foreground until SIGTERM/SIGINT.
 
     Raises:
+        SinkError: (a ``ConfigError``) ``settings.sink`` names no loadable sink factory.
         BrokerUnreachable: the broker did not answer within ``settings.broker_wait_s`` (> 0).
     """
     kinds = tuple(kinds)
+    # A plugged-in sink that does not load fails now, not after the wait for the broker.
+    sink = _sink(settings) if settings.sink is not None else None
     # Before any Kafka client: a broker that is down is waited for, one log line per attempt
     # (or, past MAXLAKE_BROKER_WAIT_S, one error line), not a Faust traceback.
     wait_for_broker(settings)
@@ -308,7 +330,7 @@ def run_worker(
     if metrics is not None:
         serve_metrics(metrics, settings.metrics_port, addr=settings.metrics_host)
         LagPoller(settings, metrics, ingest_topics(settings, tenants=tenants, kinds=kinds)).start()
-    app = build_app(settings, kinds=kinds, tenants=tenants, metrics=metrics)
+    app = build_app(settings, kinds=kinds, tenants=tenants, metrics=metrics, sink=sink)
 
     class QuietWorker(Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:

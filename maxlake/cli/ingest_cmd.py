@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from maxlake.settings import Settings
+from maxlake.settings import Settings, check_reference
 from schemas import EventKind
 
 KINDS = [k.value for k in EventKind]
@@ -49,7 +49,21 @@ def register(sub: Any) -> None:
         help="validate against this registry TOML file (default: MAXLAKE_REGISTRY_FILE, else "
         "the live registry under the lake root, re-checked every MAXLAKE_REGISTRY_POLL_S)",
     )
+    worker.add_argument(
+        "--sink",
+        type=_reference,
+        metavar="MODULE:FACTORY",
+        help="write to the sink this factory makes (a callable taking the Settings, returning a "
+        "lake.sink.Sink; docs/EXTENDING.md); default MAXLAKE_SINK, else the Delta lake",
+    )
     worker.set_defaults(handler=_worker)
+
+
+def _reference(value: str) -> str:
+    try:
+        return check_reference(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -61,5 +75,7 @@ def _worker(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"ingest_engine": args.engine})
     if args.registry:
         settings = settings.model_copy(update={"registry_file": args.registry})
+    if args.sink:
+        settings = settings.model_copy(update={"sink": args.sink})
     run_worker(settings, kinds=kinds, tenants=args.tenants, loglevel=args.loglevel)
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from lake import BatchOutput, BatchWriter, DeltaStore, WriteResult
+from lake import BatchOutput, BatchWriter, DeltaStore, Sink, WriteResult
 from maxlake.settings import Settings
 from quality import ValidationGateway
 from schemas import load_registry
@@ -70,7 +70,7 @@ def settings(root: Path) -> Settings:
     return Settings(lake_root=str(root))
 
 
-def pipeline(root: Path, writer: BatchWriter | None = None) -> IngestPipeline:
+def pipeline(root: Path, writer: Sink | None = None) -> IngestPipeline:
     """A fresh pipeline (a fresh worker process, as far as dedupe state goes)."""
     return IngestPipeline(
         settings(root), gateway(), writer or BatchWriter(DeltaStore(root)), worker="test"

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from lake import DeltaStore
+from lake import BatchWriter, DeltaStore
 from lake.ops_status import quality_window, runs_history, table_health
-from streams.metrics import MeteredWriter, WorkerMetrics
+from streams.metrics import MeteredSink, WorkerMetrics
 from streams.offsets import PartitionOffsets
 from tests.unit.lake.batches import messages, pipeline, with_bad_input
 
 
 @pytest.fixture
 def ingested(tmp_path: Path) -> tuple[Path, WorkerMetrics, Counter[str], int, int]:
-    """80 telemetry messages with bad input written through a metered writer."""
+    """80 telemetry messages with bad input written through a metered sink."""
     metrics = WorkerMetrics(process_collectors=False)
-    worker = pipeline(tmp_path, MeteredWriter(DeltaStore(tmp_path), metrics))
+    worker = pipeline(tmp_path, MeteredSink(BatchWriter(DeltaStore(tmp_path)), metrics))
     batch = messages([e.payload for e in with_bad_input(80)])
     result = worker.process("telemetry", batch[:50])
     second = worker.process("telemetry", batch[50:])
@@ -57,7 +57,7 @@ def test_metrics_count_what_the_lake_received(
     assert _value(metrics, "maxlake_validation_duration_seconds_count", kind="telemetry") == 2
     assert _value(metrics, "maxlake_duplicates_total", kind="telemetry") > 0
 
-    again = pipeline(root, MeteredWriter(DeltaStore(root), metrics))
+    again = pipeline(root, MeteredSink(BatchWriter(DeltaStore(root)), metrics))
     again.process("telemetry", messages([e.payload for e in with_bad_input(80)]))
     assert _value(metrics, "maxlake_events_consumed_total", kind="telemetry") == 80
     assert _value(metrics, "maxlake_events_redelivered_total", kind="telemetry") == 80

@@ -76,3 +76,21 @@ def test_a_bad_contracts_dir_is_one_line_naming_the_variable(tmp_path: Path) -> 
         "(write s3://bucket/prefix); fix or unset the variable\n"
     )
     assert not (tmp_path / "s3:").exists()
+
+
+def test_a_worker_with_an_unloadable_sink_stops_before_waiting_for_the_broker(
+    tmp_path: Path,
+) -> None:
+    done = _maxlake(
+        tmp_path,
+        "worker",
+        "--sink",
+        "no_such_sinks:make",
+        MAXLAKE_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "maxlake: error: sink 'no_such_sinks:make' (MAXLAKE_SINK or --sink): cannot import "
+        "'no_such_sinks': No module named 'no_such_sinks'"
+    )
+    assert not (tmp_path / ".lake").exists()
