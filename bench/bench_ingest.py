@@ -137,10 +137,10 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _proc_peak_mib(pid: int) -> float:
-    """Peak resident memory (VmHWM) of process ``pid`` so far, MiB."""
+def _proc_peak_mib(pid: int, field: str = "VmHWM") -> float:
+    """Peak resident memory (VmHWM; ``field="VmRSS"``: resident now) of process ``pid``, MiB."""
     status = Path(f"/proc/{pid}/status").read_text()
-    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+    return int(status.split(f"{field}:")[1].split()[0]) / 1024
 
 
 class _Steady:
@@ -153,6 +153,8 @@ class _Steady:
         self.cpu_s = 0.0
         self.events = 0
         self.peak_mib = 0.0
+        self.first_commit_mib = 0.0
+        self.end_mib = 0.0
         self._initial: int | None = None
 
     def __call__(self, lag: int) -> None:
@@ -162,8 +164,10 @@ class _Steady:
             self._initial = lag
         elif self.start is None and lag < self._initial:
             self.start = (lag, cpu)
+            self.first_commit_mib = _proc_peak_mib(self.pid, "VmRSS")
         if self.start is not None and lag == 0:
             self.events, self.cpu_s = self.start[0], cpu - self.start[1]
+            self.end_mib = _proc_peak_mib(self.pid, "VmRSS")
 
 
 def _run_worker(
@@ -200,6 +204,8 @@ def _run_worker(
         "wall_s": t1 - t0,
         "peak_mib": peak_mib,
         "worker_peak_mib": steady.peak_mib,
+        "first_commit_mib": steady.first_commit_mib,
+        "end_mib": steady.end_mib,
         "steady_events": float(steady.events),
         "steady_cpu_s": steady.cpu_s,
         "cpu_s": cpu_s,
@@ -372,7 +378,8 @@ def main() -> None:
                     f"  steady CPU   {w['steady_cpu_s']:7.1f} s  "
                     f"{w['steady_cpu_s'] / w['steady_events'] * 1e6:.1f} µs/event over the "
                     f"{int(w['steady_events']):,} events after the first commit; worker peak "
-                    f"RSS {w['worker_peak_mib']:,.0f} MiB (VmHWM)"
+                    f"RSS {w['worker_peak_mib']:,.0f} MiB (VmHWM); RSS at the first commit "
+                    f"{w['first_commit_mib']:,.0f} MiB, at lag 0 {w['end_mib']:,.0f} MiB"
                 )
             for name in ("decode", "validate", "write"):
                 print(f"  {name:<12} {w[name + '_s']:7.1f} s  {w[name + '_s'] / w['drain_s']:6.1%}")

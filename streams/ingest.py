@@ -44,10 +44,15 @@ from streams.batch_rows import (
     silver_rows,
     tenant_of_topic,
 )
+from streams.sightings import Sightings
 
 __all__ = ["IngestPipeline", "RawMessage", "log_batch", "tenant_of_topic", "unique_offsets"]
 
 logger = logging.getLogger(__name__)
+
+_DECODE_CHUNK = 10_000
+"""Messages decoded at a time: the decoder's whole-buffer passes make temporaries of several
+times a chunk's bytes (~100 MB at 50,000 snapshots in one go, ~20 MB per 10,000)."""
 
 _TOMBSTONE = (
     "the message value is null (a Kafka tombstone, not an event); ingest topics carry events "
@@ -95,7 +100,7 @@ class IngestPipeline:
             max_future_skew=timedelta(seconds=settings.max_future_skew_s),
             parallel_parse=True,
         )
-        self._seen: dict[str, dict[str, tuple[str, int, int]]] = {}
+        self._seen: dict[str, Sightings] = {}
         self._warm: set[tuple[str, str]] = set()
 
     def forget(self, topic: str, partition: int) -> None:
@@ -259,7 +264,12 @@ class IngestPipeline:
         tables: list[pa.Table] = []
         rejected: dict[int, tuple[str, str]] = {}
         event_ids: list[str | None] = [None] * len(messages)
-        for topic, indices in by_topic.items():
+        chunks = [
+            (topic, indices[start : start + _DECODE_CHUNK])
+            for topic, indices in by_topic.items()
+            for start in range(0, len(indices), _DECODE_CHUNK)
+        ]
+        for topic, indices in chunks:
             result = event_schema.decode(
                 [values[i] for i in indices],
                 tenant=tenant_of_topic(topic),
@@ -279,7 +289,7 @@ class IngestPipeline:
         if not tables:
             return event_schema.row_schema.empty_table(), rejected, event_ids
         rows = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        if len(tables) > 1:
+        if len(by_topic) > 1:
             rows = rows.sort_by("_msg")
         return rows, rejected, event_ids
 
@@ -311,7 +321,7 @@ class IngestPipeline:
                     details.append(detail)
 
     def _warm_up(self, kind: EventKind, messages: Sequence[RawMessage]) -> None:
-        seen = self._seen.setdefault(kind.value, {})
+        seen = self._seen.setdefault(kind.value, Sightings())
         since = date.today() - timedelta(days=self.settings.dedupe_horizon_days)
         for topic in {m.topic for m in messages}:
             key = (kind.value, topic)
@@ -329,7 +339,7 @@ class IngestPipeline:
                 known["kafka_offset"].to_pylist(),
                 strict=True,
             ):
-                seen[eid] = (topic, part, off)
+                seen.set(eid, topic, part, off)
             self._warm.add(key)
             logger.info("dedupe state of %s: %d event ids", topic, known.num_rows)
 
@@ -421,7 +431,7 @@ class IngestPipeline:
         kept copy is remembered as the first sighting of its event id (before the write: a
         retry of the same messages finds them at their own coordinates, so they stay new).
         """
-        seen = self._seen.setdefault(kind.value, {})
+        seen = self._seen.setdefault(kind.value, Sightings())
         claimed: dict[str, int] = {}
         duplicate_of: dict[int, int | None] = {}
         for i, is_duplicate in sorted(decided.items()):
@@ -431,7 +441,7 @@ class IngestPipeline:
             elif eid is not None:
                 claimed.setdefault(eid, i)
                 m = messages[i]
-                seen.setdefault(eid, (m.topic, m.partition, m.offset))
+                seen.first_elsewhere(eid, m.topic, m.partition, m.offset)
         for idx in np.flatnonzero(keep).tolist():
             eid = event_ids[idx]
             if eid is None or idx in decided:
@@ -442,10 +452,10 @@ class IngestPipeline:
                 same_partition = (holder.topic, holder.partition) == (m.topic, m.partition)
                 duplicate_of[idx] = holder.offset if same_partition else None
                 continue
-            coords = (m.topic, m.partition, m.offset)
-            first = seen.setdefault(eid, coords)
-            if first != coords:
-                duplicate_of[idx] = first[2] if first[:2] == coords[:2] else None
+            first = seen.first_elsewhere(eid, m.topic, m.partition, m.offset)
+            if first is not None:
+                same_partition = first[0] == m.topic and first[1] == m.partition
+                duplicate_of[idx] = first[2] if same_partition else None
         return duplicate_of
 
 

@@ -169,3 +169,30 @@ def _sent_late(payload: bytes) -> bytes:
     sent = datetime.fromisoformat(event["event_time"].replace("Z", "+00:00")) + timedelta(hours=2)
     event["sent_time"] = sent.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return orjson.dumps(event)
+
+
+def test_decoding_in_chunks_gives_the_same_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large batches are decoded a chunk at a time (bounded temporaries); the rows, rejections
+    and duplicates are those of decoding the batch whole, with a second topic in between."""
+    import streams.ingest  # noqa: PLC0415 - the chunk size is patched
+
+    events = with_bad_input(80)
+    batch = messages([e.payload for e in events[:60]]) + messages(
+        [e.payload for e in events[60:]], topic=TOPIC.replace("northwind", "southwind")
+    )
+
+    def outputs(root: Path) -> list[list[dict[str, object]]]:
+        (out,) = pipeline(root).prepare("telemetry", batch)
+        return [
+            out.silver.drop_columns(["ingested_at"]).to_pylist(),
+            out.quarantine.select(["kafka_topic", "kafka_offset", "reasons"]).to_pylist(),
+            out.duplicates.select(["kafka_topic", "kafka_offset", "original_offset"]).to_pylist(),
+        ]
+
+    whole = outputs(tmp_path / "whole")
+    monkeypatch.setattr(streams.ingest, "_DECODE_CHUNK", 7)
+    chunked = outputs(tmp_path / "chunked")
+    assert chunked == whole
+    assert all(whole)
