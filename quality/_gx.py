@@ -131,8 +131,8 @@ def category_columns(spec: SuiteSpec) -> frozenset[str]:
 
 
 def frame_for_gx(table: pa.Table, categorical: frozenset[str] = frozenset()) -> pd.DataFrame:
-    """``table`` as the pandas frame GX validates; the string columns named in
-    ``categorical`` (see :func:`category_columns`) become categoricals.
+    """``table`` as the pandas frame GX validates; the string (or string dictionary) columns
+    named in ``categorical`` (see :func:`category_columns`) become categoricals.
 
     GX filters and copies the frame several times per expectation (null rows, pair domains):
     with Arrow-backed string columns every copy gathers each string again (pandas calls
@@ -140,26 +140,42 @@ def frame_for_gx(table: pa.Table, categorical: frozenset[str] = frozenset()) -> 
     Categoricals are copied as integer codes and ``isin`` tests only their categories. The
     categorical columns share one category list, so a pair expectation can compare two of
     them (pandas refuses to compare categoricals with different categories). Values, nulls
-    and row order are unchanged, so are GX's verdicts.
+    and row order are unchanged, so are GX's verdicts. Dictionary columns (the derived key
+    columns, :func:`quality.enrich.derive_columns`) are only re-coded: their strings are not
+    hashed again row by row.
     """
-    names = [
-        n
-        for n in table.column_names
-        if n in categorical and pa.types.is_string(table.schema.field(n).type)
-    ]
+    names = [n for n in table.column_names if n in categorical and _is_text(table.schema.field(n))]
     if not names:
         frame: pd.DataFrame = table.to_pandas()
         return frame
-    columns = [table.column(n).combine_chunks() for n in names]
-    encoded = pc.dictionary_encode(pa.concat_arrays(columns))
+    columns = [_dictionary(table.column(n).combine_chunks()) for n in names]
+    shared = pc.dictionary_encode(pa.concat_arrays([c.dictionary for c in columns]))
     start = 0
     for name, column in zip(names, columns, strict=True):
-        codes = encoded.indices.slice(start, len(column))
-        start += len(column)
-        shared = pa.DictionaryArray.from_arrays(codes, encoded.dictionary)
-        table = table.set_column(table.schema.get_field_index(name), name, shared)
+        codes = shared.indices.slice(start, len(column.dictionary)).take(column.indices)
+        start += len(column.dictionary)
+        recoded = pa.DictionaryArray.from_arrays(codes, shared.dictionary)
+        table = table.set_column(table.schema.get_field_index(name), name, recoded)
     coded: pd.DataFrame = table.to_pandas()
     return coded
+
+
+def _is_text(field: pa.Field) -> bool:
+    kind = field.type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(pa.types.is_string(kind))
+
+
+def _dictionary(column: pa.Array) -> pa.DictionaryArray:
+    """``column`` dictionary-encoded; a dictionary column with duplicate or null dictionary
+    values is encoded again from its values."""
+    if pa.types.is_dictionary(column.type):
+        values = column.dictionary
+        if values.null_count == 0 and len(pc.unique(values)) == len(values):
+            return column
+        column = values.take(column.indices)
+    return pc.dictionary_encode(column)
 
 
 def run_suite(suite: Any, frame: pd.DataFrame, *, kind: str) -> dict[str, Outcome]:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -54,6 +55,9 @@ class RegistryIndex:
         self.tag_min = ranges["min"].combine_chunks()
         self.tag_max = ranges["max"].combine_chunks()
         self.tag_unit = ranges["unit"].combine_chunks()
+        units = pc.dictionary_encode(self.tag_unit)
+        self.tag_unit_codes = units.indices
+        self.tag_unit_values = units.dictionary
         types = registry.machine_types
         alarms = [(t.id, a.code, a.severity) for t in types.values() for a in t.alarms]
         self.alarm_keys = pa.array([f"{t}{KEY_SEP}{c}" for t, c, _ in alarms], _STR)
@@ -113,24 +117,73 @@ def _join(parts: list[pa.Array | pa.ChunkedArray]) -> pa.Array:
     return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
+def _plain(arr: pa.Array) -> pa.Array:
+    """A dictionary array's values, row by row; other arrays as they are."""
+    return arr.dictionary.take(arr.indices) if pa.types.is_dictionary(arr.type) else arr
+
+
+def _dictionary(arr: pa.Array) -> pa.DictionaryArray:
+    """``arr`` dictionary-encoded (unique, non-null dictionary values; nulls in the indices)."""
+    return arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+
+
+def _recode(indices: pa.Array, values: pa.Array) -> pa.DictionaryArray:
+    """Rows ``values.take(indices)`` as a dictionary array with unique, non-null values."""
+    encoded = pc.dictionary_encode(values)
+    return pa.DictionaryArray.from_arrays(encoded.indices.take(indices), encoded.dictionary)
+
+
+def _join_keys(parts: list[pa.Array]) -> pa.DictionaryArray:
+    """``_join(parts)`` as a dictionary array: each distinct combination is joined once.
+
+    A batch holds few distinct machines and tags, so the rows are grouped by the codes of
+    their parts (integer work) and only one row per group is joined into a string."""
+    n = len(parts[0])
+    code = np.zeros(n, np.int64)
+    bound = 1
+    for part in parts:
+        encoded = _dictionary(part)
+        size = len(encoded.dictionary) + 1
+        if bound * size >= 1 << 62:
+            compact = pc.dictionary_encode(pa.array(code))
+            code = compact.indices.to_numpy().astype(np.int64)
+            bound = len(compact.dictionary)
+        codes = pc.fill_null(encoded.indices, size - 1).to_numpy().astype(np.int64)
+        code = code * size + codes
+        bound *= size
+    groups = pc.dictionary_encode(pa.array(code))
+    first = np.zeros(len(groups.dictionary), np.int64)
+    first[groups.indices.to_numpy()] = np.arange(n)
+    keys = _join([_plain(part).take(pa.array(first)) for part in parts])
+    return _recode(groups.indices, keys)
+
+
 def _seconds(later: pa.Array, earlier: pa.Array) -> pa.Array:
     micros = pc.cast(pc.subtract(later, earlier), pa.int64())
     return pc.multiply(pc.cast(micros, pa.float64()), 1e-6)
 
 
 def _machine_type(b: _Batch) -> pa.Array:
-    idx = pc.index_in(b.col("machine_key"), value_set=b.index.machine_keys)
-    return b.index.machine_types.take(idx)
+    keys = b.col("machine_key")
+    idx = pc.index_in(keys.dictionary, value_set=b.index.machine_keys)
+    return _recode(keys.indices, b.index.machine_types.take(idx))
 
 
 def _tag_idx(b: _Batch) -> pa.Array:
-    return b.memo(
-        "(tag index)", lambda: pc.index_in(b.col("machine_type_tag"), value_set=b.index.tag_keys)
-    )
+    def compute() -> pa.Array:
+        keys = b.col("machine_type_tag")
+        return pc.index_in(keys.dictionary, value_set=b.index.tag_keys).take(keys.indices)
+
+    return b.memo("(tag index)", compute)
+
+
+def _registry_unit(b: _Batch) -> pa.Array:
+    codes = b.index.tag_unit_codes.take(_tag_idx(b))
+    return pa.DictionaryArray.from_arrays(codes, b.index.tag_unit_values)
 
 
 def _alarm_key(b: _Batch) -> pa.Array:
-    key = _join([b.col("machine_type"), pc.coalesce(b.col("alarm_code"), "")])
+    key = _join([_plain(b.col("machine_type")), pc.coalesce(b.col("alarm_code"), "")])
     return pc.if_else(pc.equal(b.col("event_type"), "ALARM"), key, pa.scalar(None, _STR))
 
 
@@ -178,7 +231,9 @@ class _Derived:
 _DERIVED: Mapping[str, _Derived] = MappingProxyType(
     {
         "machine_key": _Derived(
-            lambda b: _join([b.col(c) for c in _ENVELOPE]), _ENVELOPE, _ALL_KINDS
+            lambda b: pc.dictionary_encode(_join([b.col(c) for c in _ENVELOPE])),
+            _ENVELOPE,
+            _ALL_KINDS,
         ),
         "machine_type": _Derived(_machine_type, ("machine_key",), _ALL_KINDS),
         "latency_s": _Derived(
@@ -187,7 +242,7 @@ _DERIVED: Mapping[str, _Derived] = MappingProxyType(
             _ALL_KINDS,
         ),
         "machine_type_tag": _Derived(
-            lambda b: _join([b.col("machine_type"), b.col("tag")]),
+            lambda b: _join_keys([b.col("machine_type"), b.col("tag")]),
             ("machine_type", "tag"),
             _TELEMETRY,
         ),
@@ -197,9 +252,7 @@ _DERIVED: Mapping[str, _Derived] = MappingProxyType(
         "tag_max": _Derived(
             lambda b: b.index.tag_max.take(_tag_idx(b)), ("machine_type_tag",), _TELEMETRY
         ),
-        "registry_unit": _Derived(
-            lambda b: b.index.tag_unit.take(_tag_idx(b)), ("machine_type_tag",), _TELEMETRY
-        ),
+        "registry_unit": _Derived(_registry_unit, ("machine_type_tag",), _TELEMETRY),
         "sent_note": _Derived(_sent_note, ("value_sent", "unit_sent"), _TELEMETRY),
         "is_bad": _Derived(
             lambda b: pc.cast(pc.equal(b.col("quality"), "BAD"), pa.float64()),
@@ -211,7 +264,7 @@ _DERIVED: Mapping[str, _Derived] = MappingProxyType(
         ),
         "registry_alarm_severity": _Derived(
             lambda b: b.index.alarm_severity.take(
-                pc.index_in(b.col("machine_type_alarm_code"), value_set=b.index.alarm_keys)
+                pc.index_in(_plain(b.col("machine_type_alarm_code")), value_set=b.index.alarm_keys)
             ),
             ("machine_type_alarm_code",),
             _MACHINE_EVENT,
@@ -264,9 +317,23 @@ def raw_columns_needed(kind: EventKind, columns: tuple[str, ...]) -> frozenset[s
 
 
 def derive_columns(
-    kind: EventKind, rows: pa.Table, columns: tuple[str, ...], index: RegistryIndex
+    kind: EventKind,
+    rows: pa.Table,
+    columns: tuple[str, ...],
+    index: RegistryIndex,
+    *,
+    dictionary: frozenset[str] = frozenset(),
 ) -> pa.Table:
     """A table of exactly ``columns`` (row columns passed through, derived ones computed), in
-    input row order, each as one chunk. ``rows`` must hold :func:`raw_columns_needed`."""
+    input row order, each as one chunk. ``rows`` must hold :func:`raw_columns_needed`.
+
+    The key-like derived columns (``machine_key``, ``machine_type``, ``machine_type_tag``,
+    ``registry_unit``) are computed as dictionary arrays; those named in ``dictionary`` stay
+    dictionary arrays (unique, non-null dictionary values), the others become plain strings."""
     batch = _Batch(rows, index, kind)
-    return pa.table({name: batch.col(name) for name in columns})
+    return pa.table(
+        {
+            name: batch.col(name) if name in dictionary else _plain(batch.col(name))
+            for name in columns
+        }
+    )

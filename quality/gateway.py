@@ -264,7 +264,9 @@ class ValidationGateway:
     def _run(self, suite: _LoadedSuite, rows: pa.Table) -> dict[str, _gx.Outcome]:
         kind = suite.spec.kind
         try:
-            table = derive_columns(kind, rows, suite.columns, self._index)
+            table = derive_columns(
+                kind, rows, suite.columns, self._index, dictionary=suite.categorical
+            )
             frame = _gx.frame_for_gx(table, suite.categorical)
             return _gx.run_suite(suite.gx_suite, frame, kind=kind.value)
         except ValidationFailed:

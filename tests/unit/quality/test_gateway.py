@@ -97,10 +97,17 @@ def test_string_columns_reach_gx_as_categoricals_with_the_same_verdicts(
         bad = outcome.unexpected_rows
         return None if bad is None else bad.tolist()
 
+    keyed = _gx_table(gateway, rows, dictionary=suite.categorical)
+    assert pa.types.is_dictionary(keyed.schema.field("machine_type_tag").type)
+    assert keyed.to_pylist() == table.to_pylist()
+    from_keys = _gx.run_suite(
+        suite.gx_suite, _gx.frame_for_gx(keyed, suite.categorical), kind="telemetry"
+    )
     for name, outcome in plain.items():
-        assert outcome.success == coded[name].success, name
-        assert outcome.observed_value == coded[name].observed_value, name
-        assert rows_of(outcome) == rows_of(coded[name]), name
+        for other in (coded, from_keys):
+            assert outcome.success == other[name].success, name
+            assert outcome.observed_value == other[name].observed_value, name
+            assert rows_of(outcome) == rows_of(other[name]), name
     assert rows_of(plain["machine_known"]) == [1]
     assert rows_of(plain["unit_matches_registry"]) == [2]
 
@@ -122,9 +129,13 @@ def test_a_string_column_an_ordering_expectation_reads_stays_strings() -> None:
     assert _gx.category_columns(Spec()) == frozenset({"unit"})  # type: ignore[arg-type]
 
 
-def _gx_table(gateway: ValidationGateway, rows: pa.Table) -> pa.Table:
+def _gx_table(
+    gateway: ValidationGateway, rows: pa.Table, dictionary: frozenset[str] = frozenset()
+) -> pa.Table:
     from quality.enrich import derive_columns  # noqa: PLC0415
 
     suite = gateway._suite("telemetry")
     converted = gateway.convert_units("telemetry", rows)
-    return derive_columns(suite.spec.kind, converted, suite.columns, gateway._index)
+    return derive_columns(
+        suite.spec.kind, converted, suite.columns, gateway._index, dictionary=dictionary
+    )
