@@ -100,6 +100,13 @@ def tag_units(job: str, tags: pl.DataFrame, only: Sequence[str] | None) -> dict[
     return {str(tag): str(unit[0]) for tag, unit in units.iter_rows()}
 
 
+def accepted(telemetry: pl.LazyFrame, qualities: Sequence[str]) -> pl.LazyFrame:
+    """Telemetry rows with an accepted quality flag: machine keys, event_time, tag, value."""
+    return telemetry.filter(pl.col("quality").is_in(list(qualities))).select(
+        *MACHINE_KEYS, "event_time", "tag", "value"
+    )
+
+
 def readings(
     telemetry: pl.LazyFrame,
     pairs: pl.DataFrame,
@@ -108,9 +115,7 @@ def readings(
 ) -> pl.LazyFrame:
     """Telemetry rows of the registered (machine, tag) pairs with an accepted quality flag,
     with the ``carry`` columns of their pair (``pairs`` holds each pair once)."""
-    rows = telemetry.filter(pl.col("quality").is_in(list(qualities))).select(
-        *MACHINE_KEYS, "event_time", "tag", "value"
-    )
+    rows = accepted(telemetry, qualities)
     keys = [*MACHINE_KEYS, "tag"]
     how: Literal["inner", "semi"] = "inner" if carry else "semi"
     return rows.join(pairs.lazy().select(*keys, *carry), on=keys, how=how)

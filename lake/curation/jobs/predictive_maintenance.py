@@ -47,7 +47,6 @@ import polars as pl
 
 from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelInfo
 from lake.curation.jobs._exact import (
-    SCALE,
     TIME_US,
     check_sums,
     exact_mean,
@@ -62,13 +61,14 @@ from lake.curation.jobs._frames import (
     MACHINE_KEYS,
     MACHINE_TYPE_FEATURE,
     PLANT_KEYS,
+    TIME,
+    accepted,
     as_us,
     grid_chunks,
     in_range,
     machine_tags,
     plant_cut_meta,
     plant_cuts,
-    readings,
     tag_units,
     wide_by_tag,
     with_machine_type,
@@ -166,8 +166,7 @@ def predictive_maintenance(inputs: JobInputs) -> JobOutput:
     params = PredictiveMaintenanceParams.parse(inputs.params)
     pairs = machine_tags(JOB, inputs.machines, inputs.tags, params.tags)
     units = tag_units(JOB, inputs.tags, params.tags)
-    scaled = pairs.join(tag_scales(inputs.tags), on="tag", how="left")
-    stats = _window_stats(inputs.source(EventKind.TELEMETRY), scaled, params)
+    stats = _window_stats(inputs.source(EventKind.TELEMETRY), pairs, inputs.tags, params)
     data_end = stats.select(pl.col("last_time").max()).item()
     grid = _grid(stats, params.window_us)
     long = (
@@ -194,25 +193,29 @@ def predictive_maintenance(inputs: JobInputs) -> JobOutput:
 
 
 def _window_stats(
-    telemetry: pl.LazyFrame, pairs: pl.DataFrame, params: PredictiveMaintenanceParams
+    telemetry: pl.LazyFrame,
+    pairs: pl.DataFrame,
+    tags: pl.DataFrame,
+    params: PredictiveMaintenanceParams,
 ) -> pl.DataFrame:
     """(machine, tag, window_start) -> statistics, from readings inside each window only.
 
     Aggregated one chunk of windows at a time (:data:`CHUNK_ROWS`); every window lies in one
     chunk, so concatenating the chunks gives exactly the rows of a single aggregation.
-    ``pairs`` carries each (machine, tag)'s grid scale (:func:`._exact.tag_scales`).
     """
+    scales = tag_scales(tags)
     chunks = grid_chunks(telemetry, "event_time", params.window_us, CHUNK_ROWS)
     if not chunks:
-        parts = [_aggregate(telemetry, pairs, params)]
+        parts = [_aggregate(telemetry, pairs, scales, params)]
     else:
         parts = [
-            _aggregate(telemetry.filter(in_range("event_time", start, end)), pairs, params)
+            _aggregate(telemetry.filter(in_range("event_time", start, end)), pairs, scales, params)
             for start, end in chunks
         ]
     sums_of = pl.concat(parts)
     check_sums(sums_of, JOB, params.window_us)
     return sums_of.with_columns(
+        pl.col("window_start").cast(TIME),
         exact_mean().alias("mean"),
         exact_std().alias("std"),
         exact_slope(_HOUR_US).alias("slope"),
@@ -221,17 +224,27 @@ def _window_stats(
 
 
 def _aggregate(
-    telemetry: pl.LazyFrame, pairs: pl.DataFrame, params: PredictiveMaintenanceParams
+    telemetry: pl.LazyFrame,
+    pairs: pl.DataFrame,
+    scales: pl.DataFrame,
+    params: PredictiveMaintenanceParams,
 ) -> pl.DataFrame:
-    """The order-independent aggregates of one chunk: exact sums, min, max, latest, count."""
-    window = f"{params.window_us}us"
+    """The order-independent aggregates of one chunk: exact sums, min, max, latest, count.
+
+    Windows are epoch-aligned, so a reading's offset in its window is its time modulo the
+    window (floored, also before 1970) and ``window_start`` (us here) the difference. The
+    registered (machine, tag) pairs are kept after the aggregation (a semi-join of the groups,
+    not of every reading; a reading only joins its tag's grid scale).
+    """
+    keys = [*MACHINE_KEYS, "tag"]
     return (
-        readings(telemetry, pairs, params.qualities, carry=(SCALE,))
-        .with_columns(pl.col("event_time").dt.truncate(window).alias("window_start"))
+        accepted(telemetry, params.qualities)
+        .join(scales.lazy(), on="tag", how="inner")
+        .with_columns((as_us("event_time") % params.window_us).alias(TIME_US))
         .with_columns(
-            *fixed_point("value"), (as_us("event_time") - as_us("window_start")).alias(TIME_US)
+            (as_us("event_time") - pl.col(TIME_US)).alias("window_start"), *fixed_point("value")
         )
-        .group_by(*MACHINE_KEYS, "tag", "window_start")
+        .group_by(*keys, "window_start")
         .agg(
             *sums(time=True),
             pl.col("value").min().alias("min"),
@@ -240,6 +253,7 @@ def _aggregate(
             pl.len().cast(pl.UInt32).alias("count"),
             pl.col("event_time").max().alias("last_time"),
         )
+        .join(pairs.lazy().select(keys), on=keys, how="semi")
         .collect(engine=_ENGINE)
     )
 
