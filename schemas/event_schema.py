@@ -13,8 +13,9 @@ from __future__ import annotations
 import gc
 import logging
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -79,9 +80,11 @@ class EventSchema:
             and ``_msg`` last.
         silver_extra_fields: columns the ingest adds to the kind's silver table after
             decoding (telemetry: the reading as sent, before unit conversion); nullable.
-        identifier_columns: body columns naming something of a company besides its machines
-            (inspection: the part serial and the lot); sharing pseudonymises them unless a
-            sharing contract releases them.
+        identifier_columns: body columns naming something of a company besides its machines,
+            each with the prefix of its pseudonyms (inspection: ``part_serial`` -> ``s``,
+            ``lot`` -> ``lot``); sharing pseudonymises them within the tenant unless a sharing
+            contract releases them. A prefix is part of every published pseudonym: never
+            change it once released.
         machine_list_column: a list column of machine ids of the row's line besides the
             envelope's ``machine`` (inspection: the machines that made the part); a build's
             machine-type filter keeps the row when any of them is of a selected type.
@@ -95,7 +98,7 @@ class EventSchema:
     version: ClassVar[int] = 1
     row_schema: ClassVar[pa.Schema]
     silver_extra_fields: ClassVar[tuple[pa.Field, ...]] = ()
-    identifier_columns: ClassVar[tuple[str, ...]] = ()
+    identifier_columns: ClassVar[Mapping[str, str]] = MappingProxyType({})
     machine_list_column: ClassVar[str | None] = None
     tag_column: ClassVar[str | None] = None
     free_text_columns: ClassVar[tuple[str, ...]] = ()

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from lake.sharing.contract import Contract
+from schemas import EVENT_SCHEMAS
 
 __all__ = [
     "PREFIXES",
@@ -36,23 +37,28 @@ __all__ = [
     "tag_spans",
 ]
 
+_KIND_IDENTIFIERS = {
+    column: prefix
+    for event_schema in EVENT_SCHEMAS.values()
+    for column, prefix in event_schema.identifier_columns.items()
+}
 PREFIXES = {
     "tenant": "t",
     "plant": "p",
     "line": "l",
     "machine": "m",
-    "part_serial": "s",
-    "lot": "lot",
     "event_id": "e",
+    **_KIND_IDENTIFIERS,
 }
+"""Pseudonym prefix per identifier column: the envelope's and each kind's
+``identifier_columns`` (inspection: ``part_serial`` -> ``s``, ``lot`` -> ``lot``)."""
 _SCOPES: dict[str, tuple[str, ...]] = {
     "tenant": ("tenant",),
     "plant": ("tenant", "plant"),
     "line": ("tenant", "plant", "line"),
     "machine": ("tenant", "plant", "line", "machine"),
-    "part_serial": ("tenant", "part_serial"),
-    "lot": ("tenant", "lot"),
     "event_id": ("tenant", "event_id"),
+    **{column: ("tenant", column) for column in _KIND_IDENTIFIERS},
 }
 _SEP = "\x1f"
 _HEX_DIGITS = 20

@@ -435,7 +435,7 @@ def _collect_raw(
     own = machines.filter(pl.col("tenant") == contract.tenant)
     values: dict[str, set[str]] = {c: set(own.get_column(c).to_list()) for c in _MACHINE}
     for kind, lf in released.items():
-        columns = event_schema_for(kind).identifier_columns
+        columns = list(event_schema_for(kind).identifier_columns)
         if not set(columns) & set(contract.pseudonymise):
             continue
         rows = lf.filter(pl.col("tenant") == contract.tenant).select(columns).unique().collect()

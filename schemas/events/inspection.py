@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import pyarrow as pa
@@ -50,7 +51,7 @@ class InspectionSchema(EventSchema):
             MSG_FIELD,
         ]
     )
-    identifier_columns = ("part_serial", "lot")
+    identifier_columns = MappingProxyType({"part_serial": "s", "lot": "lot"})
     machine_list_column = "machines"
 
     def _body(self, b: Batch) -> tuple[dict[str, pa.Array], list[int] | None]:

@@ -4,8 +4,9 @@ A copy of the source packages gets an ``energy`` kind by the walkthrough's three
 one new module ``schemas/events/energy.py``, one new suite file ``quality/suites/energy.json``
 and ``maxlake schemas export --out schemas/published``. A fresh interpreter on the copy then
 ingests energy events into a Delta lake (a bad one quarantined by the new suite), builds a
-curated set from them with a plug-in job and accepts a sharing contract naming the kind. No
-existing file is edited; without any one of the steps the test fails.
+curated set from them with a plug-in job, accepts a sharing contract naming the kind and
+de-identifies its rows under it (the meter, an identifier column, pseudonymised with the prefix
+the module declares). No existing file is edited; without any one of the steps the test fails.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ ENERGY_SCHEMA = '''"""Energy v1: the energy one machine drew since its previous 
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import pyarrow as pa
@@ -47,6 +49,7 @@ class EnergySchema(EventSchema):
             MSG_FIELD,
         ]
     )
+    identifier_columns = MappingProxyType({"meter": "mt"})
     free_text_columns = ("note",)
 
     def _body(self, b: Batch) -> tuple[dict[str, pa.Array], list[int] | None]:
@@ -103,6 +106,7 @@ import polars as pl
 from lake import BatchWriter, DeltaStore
 from lake.curation import FeatureInfo, JobInputs, JobOutput, build_dataset, parse_spec
 from lake.sharing.contract import parse_contract
+from lake.sharing.deid import Pseudonymiser, deidentify
 from maxlake.settings import Settings
 from quality import ValidationGateway
 from schemas import load_registry, published_dir, silver_schema
@@ -147,6 +151,10 @@ contract = parse_contract(
     '[share]\\nkinds = ["energy"]\\nconfidential_columns = ["energy.kwh"]\\n'.encode(),
     source="energy-share.toml",
 )
+shared = deidentify(
+    store.read_frame("silver/energy").lazy(), "energy", contract,
+    Pseudonymiser("energy-share", b"k" * 32),
+).collect()
 print(json.dumps({
     "silver_columns": silver_schema("energy").names,
     "published": sorted(p.name for p in published_dir().iterdir()),
@@ -156,6 +164,8 @@ print(json.dumps({
     "curated_rows": manifest.rows,
     "source_versions": manifest.source_versions,
     "emptied": list(contract.emptied_columns("energy")),
+    "shared_meters": sorted(set(shared.get_column("meter").to_list())),
+    "shared_notes": shared.get_column("note").to_list(),
 }))
 """
 
@@ -202,3 +212,7 @@ def test_a_kind_added_by_the_walkthrough_is_ingested_curated_and_shareable(
     assert out["curated_rows"] == 1
     assert out["source_versions"]["energy"] == 0
     assert out["emptied"] == ["kwh", "note"]
+    [meter] = out["shared_meters"]
+    assert meter.startswith("mt_")
+    assert meter != "main"
+    assert out["shared_notes"] == [None, None]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from lake.sharing.deid import PREFIXES
 from lake.tables import silver_table
 from quality import default_suites_dir, load_suites
 from schemas import EVENT_SCHEMAS, EventKind, load_registry, published_dir, silver_schema
@@ -53,3 +54,15 @@ def test_the_simulator_produces_every_built_in_kind() -> None:
         if kinds >= set(BUILT_IN):
             break
     assert kinds >= set(BUILT_IN)
+
+
+def test_every_identifier_column_has_a_pseudonym_prefix_of_its_own() -> None:
+    assert len(set(PREFIXES.values())) == len(PREFIXES), (
+        f"step 1: two identifier columns share a pseudonym prefix: {PREFIXES}"
+    )
+    for event_schema in EVENT_SCHEMAS.values():
+        for column, prefix in event_schema.identifier_columns.items():
+            assert PREFIXES[column] == prefix, (
+                f"step 1: {column!r} of {event_schema.kind.value} is declared with another "
+                f"prefix elsewhere ({PREFIXES[column]!r})"
+            )
