@@ -37,7 +37,6 @@ import polars as pl
 
 from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelInfo
 from lake.curation.jobs._exact import (
-    SCALE,
     check_sums,
     exact_mean,
     exact_std,
@@ -49,10 +48,10 @@ from lake.curation.jobs._exact import (
 from lake.curation.jobs._frames import (
     MACHINE_TYPE_FEATURE,
     TIME,
+    accepted,
     as_us,
     machine_tags,
     min_max_us,
-    readings,
     tag_units,
     time_cuts,
     wide_by_tag,
@@ -76,6 +75,8 @@ PARAMETERS: Final = ("split", "split_by", "seed", "tags", "qualities", "join_buc
 SPLIT_BY: Final = ("line_time", "time", "lot")
 _LOT_KEYS: Final = ("tenant", "plant", "lot")
 _CONTEXT: Final = ("lot", "process_start", "process_end")
+_LINE: Final = "_reading_line"
+_PART: Final = "_part"
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,7 @@ def part_quality(inputs: JobInputs) -> JobOutput:
         .collect()
         .sort(KEYS)
     )
-    scaled = pairs.join(tag_scales(inputs.tags), on="tag", how="left")
-    stats = _window_stats(inputs.source(EventKind.TELEMETRY), scaled, parts, params)
+    stats = _window_stats(inputs.source(EventKind.TELEMETRY), pairs, inputs.tags, parts, params)
     context = parts.select(*KEYS, *_CONTEXT).join(
         _machine_types(parts, inputs.machines), on=list(KEYS), how="left"
     )
@@ -158,6 +158,7 @@ def part_quality(inputs: JobInputs) -> JobOutput:
 def _window_stats(
     telemetry: pl.LazyFrame,
     pairs: pl.DataFrame,
+    tags: pl.DataFrame,
     parts: pl.DataFrame,
     params: PartQualityParams,
 ) -> pl.DataFrame:
@@ -166,34 +167,50 @@ def _window_stats(
     A range join done as an equi-join on (machine, time bucket) then an exact filter: each
     part is listed once per bucket its window touches, each reading once, so the work grows
     with the readings, not with readings x parts. Windows are first clipped to the time range
-    of the readings (:func:`part_buckets`), so a window of years (a bad clock) costs no more
-    buckets than the data spans.
+    of the accepted readings (:func:`part_buckets`), so a window of years (a bad clock) costs
+    no more buckets than the data spans. The bucket rows are crossed with the registered
+    (machine, tag) pairs first, so one join per reading both matches it to its parts and keeps
+    only registered pairs (matched on the reading's own line); parts travel as row numbers
+    and get their keys back after the aggregation.
     """
     bucket = f"{params.join_bucket_us}us"
     lo, hi = min_max_us(parts, "process_start", "process_end")
     in_range = as_us("event_time").is_between(lo or 0, hi or 0, closed="both")
-    chosen = readings(telemetry, pairs, params.qualities, carry=(SCALE,)).filter(in_range)
+    chosen = accepted(telemetry, params.qualities).filter(in_range)
     span = chosen.select(
         pl.col("event_time").min().alias("first"), pl.col("event_time").max().alias("last")
     ).collect()
-    windows = part_buckets(parts, params.join_bucket_us, span.row(0))
+    index = parts.select(KEYS).unique().with_row_index(_PART)
+    windows = (
+        part_buckets(parts, params.join_bucket_us, span.row(0))
+        .join(index, on=list(KEYS), how="inner")
+        .select(_PART, "tenant", "plant", "machine", "bucket", "process_start", "process_end")
+        .join(
+            pairs.select("tenant", "plant", "machine", pl.col("line").alias(_LINE), "tag"),
+            on=["tenant", "plant", "machine"],
+            how="inner",
+        )
+    )
+    on = ["tenant", "plant", _LINE, "machine", "bucket", "tag"]
     sums_of = (
         chosen.select(
             "tenant",
             "plant",
+            pl.col("line").alias(_LINE),
             "machine",
             "event_time",
             "tag",
             "value",
-            SCALE,
             pl.col("event_time").dt.truncate(bucket).alias("bucket"),
         )
-        .join(windows.lazy(), on=["tenant", "plant", "machine", "bucket"], how="inner")
+        .join(windows.lazy(), on=on, how="inner")
         .filter(pl.col("event_time").is_between("process_start", "process_end", closed="both"))
+        .join(tag_scales(tags).lazy(), on="tag", how="inner")
         .with_columns(*fixed_point("value"))
-        .group_by(*KEYS, "tag")
+        .group_by(_PART, "tag")
         .agg(*sums(time=False), pl.col("value").max().alias("max"))
         .collect()
+        .join(index, on=_PART, how="inner")
     )
     check_sums(sums_of, JOB)
     return sums_of.select(
