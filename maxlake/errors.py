@@ -9,6 +9,12 @@ or to give up by it: a :class:`TransientError` may succeed when tried again, a
 domain first: ``class CommitConflict(LakeError, TransientError)``.
 """
 
+BROKER_START_HINT = (
+    "start it with `maxlake broker start` or point MAXLAKE_BOOTSTRAP_SERVERS at a running one "
+    "(see `maxlake config`)"
+)
+"""The next step after a Kafka broker did not answer (ends a ``maxlake: error:`` line)."""
+
 
 class MaxlakeError(Exception):
     """Base class of all maxlake errors; the message is meant for the user."""

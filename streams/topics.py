@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from maxlake.errors import ConfigError, TransientError
+from maxlake.errors import BROKER_START_HINT, ConfigError, TransientError
 from maxlake.settings import Settings
 from schemas.errors import UnknownKindError
 from schemas.kinds import TENANT_ID_PATTERN, EventKind
@@ -63,7 +63,8 @@ def _admin(settings: Settings, timeout_s: float) -> Iterator[KafkaAdminClient]:
         )
     except KafkaError as exc:
         raise TopicAdminError(
-            f"cannot reach the broker at {settings.bootstrap_servers}: {exc}"
+            f"cannot reach the Kafka broker at {settings.bootstrap_servers} ({exc}); "
+            f"{BROKER_START_HINT}"
         ) from exc
     try:
         yield client
@@ -82,7 +83,8 @@ def probe_broker(settings: Settings, *, timeout_s: float = 10.0) -> None:
             admin.describe_cluster()
         except KafkaError as exc:
             raise TopicAdminError(
-                f"the broker at {settings.bootstrap_servers} did not answer: {exc}"
+                f"the Kafka broker at {settings.bootstrap_servers} did not answer ({exc}); "
+                f"{BROKER_START_HINT}"
             ) from exc
 
 

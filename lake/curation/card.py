@@ -27,7 +27,15 @@ from maxlake.errors import TerminalError
 if TYPE_CHECKING:
     from lake.curation.area import CuratedArea
 
-__all__ = ["CARD_FILE", "LABEL_FILE", "label_info", "render_card", "stored_card", "write_card"]
+__all__ = [
+    "CARD_FILE",
+    "LABEL_FILE",
+    "check_card_target",
+    "label_info",
+    "render_card",
+    "stored_card",
+    "write_card",
+]
 
 CARD_FILE = "README.md"
 LABEL_FILE = "label.json"
@@ -78,6 +86,28 @@ def write_card(
     path = folder / CARD_FILE
     path.write_text(render_card(manifest, files, schema, label=label), encoding="utf-8")
     return path
+
+
+def check_card_target(folder: Path) -> None:
+    """Return when :func:`write_card` may write into ``folder``: it holds no ``README.md``, or
+    one that is a data card (which a pull replaces).
+
+    Raises:
+        TerminalError: ``folder/README.md`` is some other file (a project's README, say, when
+            pulling into a repository checkout); nothing should be written.
+    """
+    path = folder / CARD_FILE
+    if not path.is_file():
+        return
+    with path.open("rb") as head:
+        start = head.read(65_536)
+    if start.startswith(b"---\npretty_name: ") and b"\nmaxlake:\n" in start:
+        return
+    raise TerminalError(
+        f"{path} exists and is not a maxlake data card; nothing pulled (a Parquet pull writes "
+        "its data card README.md beside the split): pull into a folder of its own with "
+        "--out DIR"
+    )
 
 
 def stored_card(area: CuratedArea, manifest: Manifest) -> bytes:

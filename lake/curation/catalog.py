@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake.curation.area import CuratedArea
-from lake.curation.card import LABEL_FILE, label_info, write_card
+from lake.curation.card import LABEL_FILE, check_card_target, label_info, write_card
 from lake.curation.errors import DatasetNotFound, FailedQualityRefused, InvalidDatasetRef
 from lake.curation.manifest import Manifest, file_sha256
 from lake.curation.published import published_manifest_bytes
@@ -121,13 +121,15 @@ def pull(
     Files are named ``<name>-v<N>-<split>.parquet`` (or ``.arrow``, an Arrow IPC file) and
     ``<name>-v<N>.manifest.json``; existing files of those names are replaced. A Parquet pull
     also (re)writes the data card ``README.md`` listing every split of this version pulled into
-    ``dest`` so far, so ``datasets.load_dataset(dest)`` reads them (one dataset per folder).
+    ``dest`` so far, so ``datasets.load_dataset(dest)`` reads them (one dataset per folder);
+    a ``README.md`` in ``dest`` that is not a data card is never replaced.
 
     Returns:
         The path of the split file written.
 
     Raises:
-        TerminalError: the stored split does not match its manifest hash (corrupt or altered).
+        TerminalError: the stored split does not match its manifest hash (corrupt or altered),
+            or ``dest`` holds a ``README.md`` that is not a data card (nothing written).
         FailedQualityRefused: the version failed its output checks and
             ``allow_failed_quality`` is False.
     """
@@ -140,6 +142,8 @@ def pull(
         where = area.describe(manifest.name, f"v{manifest.version}", manifest.splits[split].file)
         raise TerminalError(f"{where} does not match the sha256 in its manifest; not pulled")
     out_dir = Path(dest)
+    if format == "parquet":
+        check_card_target(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{manifest.name}-v{manifest.version}"
     target = out_dir / f"{stem}-{split}.{format}"

@@ -174,7 +174,9 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     name, version = parse_ref(args.ref)
-    manifest = show(name, version, lake_root=Settings())
+    settings = Settings()
+    require_lake(settings)
+    manifest = show(name, version, lake_root=settings)
     if args.json:
         sys.stdout.write(manifest.to_json().decode())
     else:
@@ -185,6 +187,7 @@ def _show(args: argparse.Namespace) -> int:
 def _pull(args: argparse.Namespace) -> int:
     """Pull with the same check as the dataset service; every attempt is audited."""
     settings = Settings()
+    require_lake(settings)
     name, version = parse_ref(args.ref)
     token = args.token or (settings.token.get_secret_value() if settings.token else None)
     principal = AccessStore(access_dir(settings)).authenticate(token) if token else None

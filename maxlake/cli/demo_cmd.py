@@ -135,7 +135,8 @@ def _build_datasets(settings: Settings) -> bool:
         name, version = published[0]
         print("  a model team's token (shown once) and how it pulls a train split:")
         print(f"    export MAXLAKE_TOKEN={token}")
-        print(f"    {_cli()} datasets pull {name}@{version} --split train")
+        folder = f"data/{name}-v{version}"
+        print(f"    {_cli()} datasets pull {name}@{version} --split train --out {folder}")
     return bool(published)
 
 

@@ -11,7 +11,7 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
-from maxlake.errors import exception_text
+from maxlake.errors import BROKER_START_HINT, exception_text
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -49,11 +49,7 @@ def describe_failure(exc: BaseException) -> str:
     if kafka is not None:
         names = {cls.__name__ for cls in type(exc).__mro__}
         if names & _BROKER_UNREACHABLE:
-            return (
-                f"cannot reach the Kafka broker ({exception_text(exc)}); start it with "
-                "`maxlake broker start` or point MAXLAKE_BOOTSTRAP_SERVERS at a running one "
-                "(see `maxlake config`)"
-            )
+            return f"cannot reach the Kafka broker ({exception_text(exc)}); {BROKER_START_HINT}"
         return f"Kafka refused the request ({exception_text(exc)}); run with -v for details"
     if isinstance(exc, PermissionError):
         return (

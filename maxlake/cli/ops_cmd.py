@@ -250,8 +250,10 @@ def _replay(args: argparse.Namespace) -> int:
 
     if args.suites_dir is not None and not args.suites_dir.is_dir():
         raise ConfigError(f"suites folder {args.suites_dir} does not exist")
+    settings = Settings()
+    require_lake(settings)
     report = replay_quarantine(
-        Settings(),
+        settings,
         args.kind,
         since=args.since,
         reason=args.reason,

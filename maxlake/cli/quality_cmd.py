@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lake import LakeLocation
+from maxlake.cli.lake_guard import require_lake
 from maxlake.settings import Settings
 from quality import ValidationGateway, default_suites_dir, load_suites
 from schemas import EventKind, load_registry
@@ -87,9 +88,9 @@ def _docs(args: argparse.Namespace) -> int:
     from quality.docs import build_data_docs  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     kinds = tuple(EventKind(k) for k in args.kinds) if args.kinds else tuple(EventKind)
+    settings = Settings()
+    require_lake(settings)
     print(
-        build_data_docs(
-            LakeLocation.from_settings(Settings()), args.out, kinds=kinds, rows=args.rows
-        )
+        build_data_docs(LakeLocation.from_settings(settings), args.out, kinds=kinds, rows=args.rows)
     )
     return 0

@@ -18,6 +18,7 @@ from lake import DeltaStore, LakeLocation
 from lake.access import PRINCIPAL_KINDS, AccessStore, AuditLog, access_dir
 from lake.curation import CuratedArea, revoke_contract
 from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file
+from maxlake.cli.lake_guard import require_lake
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 
@@ -239,9 +240,9 @@ def _profile(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     since = _since(args.since) if args.since else None
-    rows = AuditLog(DeltaStore.from_settings(Settings())).read(
-        since=since, principal=args.principal
-    )
+    settings = Settings()
+    require_lake(settings)
+    rows = AuditLog(DeltaStore.from_settings(settings)).read(since=since, principal=args.principal)
     if args.json:
         for row in rows.iter_rows(named=True):
             print(json.dumps(row, default=str, sort_keys=True))

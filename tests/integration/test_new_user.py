@@ -103,14 +103,16 @@ def test_a_new_user_runs_the_demo_then_looks_pulls_and_errs(tmp_path: Path) -> N
     assert "stopping the broker" in report
 
     export = re.search(r"export MAXLAKE_TOKEN=(\S+)", report)
-    pull = re.search(r"^\s+(\S.* datasets pull \S+ --split train)$", report, re.M)
+    pull = re.search(r"^\s+(\S.* datasets pull (\S+) --split train .*)$", report, re.M)
     assert export is not None, report
     assert pull is not None, report
+    (tmp_path / "README.md").write_text("# the clone's own README\n")
     pulled = user.shell(pull.group(1), MAXLAKE_TOKEN=export.group(1))
     assert pulled.returncode == 0, pulled.stderr
     split = Path(tmp_path, pulled.stdout.strip())
     assert pl.read_parquet(split).height > 0
     assert "rows; also wrote" in pulled.stderr
+    assert (tmp_path / "README.md").read_text() == "# the clone's own README\n"
 
     status = user.run("status", "--no-kafka")
     assert status.returncode == 0, status.stderr
@@ -121,7 +123,7 @@ def test_a_new_user_runs_the_demo_then_looks_pulls_and_errs(tmp_path: Path) -> N
     datasets = user.run("datasets", "list")
     assert datasets.returncode == 0, datasets.stderr
 
-    name = pull.group(1).split()[-3]
+    name = pull.group(2)
     refused = user.run("datasets", "pull", name, "--token", "not-a-token")
     assert "token" in _one_error_line(refused).lower()
     unknown = user.run("datasets", "show", "no-such-set", "--json")

@@ -96,6 +96,21 @@ def test_pull_parquet_and_arrow(lake: Path, tmp_path: Path) -> None:
     assert manifest["version"] == 1
 
 
+def test_pull_never_replaces_a_readme_that_is_not_a_data_card(lake: Path, tmp_path: Path) -> None:
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "README.md").write_text("# my project\n")
+    with pytest.raises(TerminalError, match="not a maxlake data card; nothing pulled"):
+        pull("spindle", 1, "train", checkout, lake_root=lake)
+    assert (checkout / "README.md").read_text() == "# my project\n"
+    assert sorted(p.name for p in checkout.iterdir()) == ["README.md"]
+    assert pull("spindle", 1, "test", checkout, "arrow", lake_root=lake).is_file()
+    own = tmp_path / "own"
+    pull("spindle", 1, "train", own, lake_root=lake)
+    pull("spindle", 1, "test", own, lake_root=lake)
+    assert "spindle-v1-test.parquet" in (own / "README.md").read_text()
+
+
 def test_pull_refuses_a_split_that_does_not_match_its_manifest(lake: Path, tmp_path: Path) -> None:
     split = Path(curated_root(lake).root) / "spindle" / "v1" / "train.parquet"
     split.write_bytes(split.read_bytes() + b"x")

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from infra.broker import free_port
+from maxlake.cli import main
+from maxlake.settings import Settings
+from streams.topics import TopicAdminError, list_topics
 
 
 def _maxlake(tmp_path: Path, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -40,6 +43,13 @@ def test_produce_with_the_broker_down_says_nothing_reached_kafka(tmp_path: Path)
     assert "Traceback" not in done.stderr
 
 
+def test_topics_with_the_broker_down_name_the_next_step() -> None:
+    settings = Settings(bootstrap_servers=f"127.0.0.1:{free_port()}")
+    hint = r"cannot reach the Kafka broker at .*; start it with"
+    with pytest.raises(TopicAdminError, match=hint):
+        list_topics(settings, timeout_s=1)
+
+
 @pytest.mark.parametrize("hours", ["0", "5"])
 def test_vacuum_with_a_short_retention_warns(tmp_path: Path, hours: str) -> None:
     done = _maxlake(tmp_path, "lake", "vacuum", "--retention-hours", hours)
@@ -66,6 +76,31 @@ def test_read_only_commands_name_a_missing_lake_and_do_not_create_it(
     assert done.stderr.startswith(f"maxlake: error: no lake at {root}")
     assert "Traceback" not in done.stderr
     assert not root.exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["datasets", "show", "pm"],
+        ["datasets", "pull", "pm", "--token", "mxl_x"],
+        ["quarantine", "replay", "--kind", "telemetry", "--dry-run"],
+        ["quality", "docs", "--out", "docs-out"],
+        ["audit"],
+    ],
+)
+def test_more_commands_name_a_missing_lake_and_do_not_create_it(
+    tmp_path: Path,
+    argv: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = tmp_path / "typo-lake"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(root))
+    assert main(argv) == 1
+    assert capsys.readouterr().err.startswith(f"maxlake: error: no lake at {root}")
+    assert not root.exists()
+    assert not (tmp_path / "docs-out").exists()
 
 
 def test_a_bad_contracts_dir_is_one_line_naming_the_variable(tmp_path: Path) -> None:
