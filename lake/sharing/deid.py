@@ -177,6 +177,9 @@ def perturb(
       multiple of 2**-16 (see ``_GRID``).
     * Time grid (``time_grid_s`` > 0): after the shift, every time column is floored to a
       multiple of ``time_grid_s`` seconds.
+
+    Raises:
+        ValueError: telemetry needs value noise and ``spans`` is None (a caller's mistake).
     """
     schema = lf.collect_schema()
     exprs: list[pl.Expr] = []
