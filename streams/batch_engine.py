@@ -214,9 +214,10 @@ class BatchEngine:
             isolation_level="read_committed",
             metadata_max_age_ms=10_000,
             max_poll_records=settings.batch_max_events,
-            # What the client buffers ahead of the batch being filled: 16 MiB of lz4-compressed
-            # snapshots are ~160,000 events, three 50,000-event batches. Larger buffers
-            # (64 MiB before) only held memory: batches never waited on a fetch.
+            # Bounds what the client buffers ahead of the batch being filled: 16 MiB of
+            # lz4-compressed snapshots are ~160,000 events, three 50,000-event batches. 64 MiB /
+            # 16 MiB per partition measured the same throughput and peak RSS on that workload;
+            # the smaller bound only matters for larger messages.
             fetch_max_bytes=_FETCH_MAX_BYTES,
             max_partition_fetch_bytes=_PARTITION_FETCH_MAX_BYTES,
             session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
