@@ -41,6 +41,7 @@ from lake.curation.jobs._exact import (
     exact_mean,
     exact_std,
     fixed_point,
+    merged_sums,
     sums,
     tag_scales,
     unsigned_zero,
@@ -50,6 +51,8 @@ from lake.curation.jobs._frames import (
     TIME,
     accepted,
     as_us,
+    grid_chunks,
+    in_range,
     machine_tags,
     min_max_us,
     tag_units,
@@ -77,6 +80,9 @@ _LOT_KEYS: Final = ("tenant", "plant", "lot")
 _CONTEXT: Final = ("lot", "process_start", "process_end")
 _LINE: Final = "_reading_line"
 _PART: Final = "_part"
+CHUNK_ROWS: int = 2_000_000
+"""Telemetry rows joined and aggregated at once (a time range on the join bucket grid; more only
+when one bucket alone holds more). The chunks' exact sums add up to those of one pass."""
 
 
 @dataclass(frozen=True)
@@ -171,12 +177,14 @@ def _window_stats(
     no more buckets than the data spans. The bucket rows are crossed with the registered
     (machine, tag) pairs first, so one join per reading both matches it to its parts and keeps
     only registered pairs (matched on the reading's own line); parts travel as row numbers
-    and get their keys back after the aggregation.
+    and get their keys back after the aggregation. The readings are taken in time ranges of at
+    most :data:`CHUNK_ROWS` rows (memory); a part's exact partial sums from several ranges add
+    up to the same bits as one pass.
     """
     bucket = f"{params.join_bucket_us}us"
     lo, hi = min_max_us(parts, "process_start", "process_end")
-    in_range = as_us("event_time").is_between(lo or 0, hi or 0, closed="both")
-    chosen = accepted(telemetry, params.qualities).filter(in_range)
+    inside = as_us("event_time").is_between(lo or 0, hi or 0, closed="both")
+    chosen = accepted(telemetry, params.qualities).filter(inside)
     span = chosen.select(
         pl.col("event_time").min().alias("first"), pl.col("event_time").max().alias("last")
     ).collect()
@@ -192,24 +200,34 @@ def _window_stats(
         )
     )
     on = ["tenant", "plant", _LINE, "machine", "bucket", "tag"]
-    sums_of = (
-        chosen.select(
-            "tenant",
-            "plant",
-            pl.col("line").alias(_LINE),
-            "machine",
-            "event_time",
-            "tag",
-            "value",
-            pl.col("event_time").dt.truncate(bucket).alias("bucket"),
+    readings = chosen.select(
+        "tenant",
+        "plant",
+        pl.col("line").alias(_LINE),
+        "machine",
+        "event_time",
+        "tag",
+        "value",
+        pl.col("event_time").dt.truncate(bucket).alias("bucket"),
+    )
+
+    def aggregate(rows: pl.LazyFrame) -> pl.DataFrame:
+        return (
+            rows.join(windows.lazy(), on=on, how="inner")
+            .filter(pl.col("event_time").is_between("process_start", "process_end", closed="both"))
+            .join(tag_scales(tags).lazy(), on="tag", how="inner")
+            .with_columns(*fixed_point("value"))
+            .group_by(_PART, "tag")
+            .agg(*sums(time=False), pl.col("value").max().alias("max"))
+            .collect(engine="streaming")
         )
-        .join(windows.lazy(), on=on, how="inner")
-        .filter(pl.col("event_time").is_between("process_start", "process_end", closed="both"))
-        .join(tag_scales(tags).lazy(), on="tag", how="inner")
-        .with_columns(*fixed_point("value"))
+
+    ranges = grid_chunks(chosen, "event_time", params.join_bucket_us, CHUNK_ROWS)
+    partial = [aggregate(readings.filter(in_range("event_time", a, b))) for a, b in ranges]
+    sums_of = (
+        pl.concat(partial or [aggregate(readings)])
         .group_by(_PART, "tag")
-        .agg(*sums(time=False), pl.col("value").max().alias("max"))
-        .collect()
+        .agg(*merged_sums(time=False), pl.col("max").max())
         .join(index, on=_PART, how="inner")
     )
     check_sums(sums_of, JOB)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -282,6 +283,27 @@ def test_join_bucket_does_not_change_the_result() -> None:
     ]
     assert_frame_equal(results[0], results[1], check_exact=True)
     assert_frame_equal(results[0], results[2], check_exact=True)
+
+
+def test_time_chunks_add_up_to_one_pass_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts straddle the chunks; their exact partial sums must add up to one pass."""
+    module = importlib.import_module("lake.curation.jobs.part_quality")
+    parts = [("L1", [MILL_1, MILL_2], 50, 700, "PASS"), ("L2", [MILL_1], 3000, 30, "FAIL")]
+    readings = [(MILL_1, t, 1.0 + (t % 7) / 3.0) for t in range(0, 4000, 13)]
+    readings += [(MILL_2, t, 2.0 + (t % 5) / 7.0) for t in range(0, 4000, 17)]
+
+    def build() -> pl.DataFrame:
+        inputs = job_inputs(
+            telemetry=_telemetry(readings),
+            inspections=_inspections(parts),
+            params={"join_bucket": "10s", "split": ALL_TRAIN},
+        )
+        return part_quality(inputs).splits["train"]
+
+    whole = build()
+    monkeypatch.setattr(module, "CHUNK_ROWS", 1)
+    assert_frame_equal(build(), whole, check_exact=True)
+    assert whole["vib__mean"].null_count() == 0
 
 
 def test_a_window_of_centuries_costs_only_the_buckets_of_the_data() -> None:
