@@ -58,6 +58,12 @@ def describe_failure(exc: BaseException) -> str:
         )
     if isinstance(exc, FileNotFoundError):
         return f"no such file or directory: {exc.filename or exc}; check the path"
+    if isinstance(exc, NotADirectoryError):
+        return (
+            f"not a directory: {exc.filename or exc} (a part of the path is a file); check the path"
+        )
+    if isinstance(exc, IsADirectoryError):
+        return f"is a directory: {exc.filename or exc}; give a file's path"
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return f"no space left on the device holding {exc.filename or 'the output'}; free space"
     if isinstance(exc, OSError) and exc.errno == errno.EROFS:

@@ -196,7 +196,8 @@ def _list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
-        print("quarantine is empty")
+        filtered = args.kind or args.reason or args.tenant
+        print("no quarantined message matches" if filtered else "quarantine is empty")
         return 0
     print(f"{'kind':<14}{'reason':<36}{'stage':<10}{'messages':>9}{'replayed':>9}  last")
     for r in rows:

@@ -207,29 +207,43 @@ def _revoke_grant(args: argparse.Namespace) -> int:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    """Write ``{shareCredentialsVersion, endpoint, bearerToken, expirationTime}`` (mode 0600)."""
+    """Write ``{shareCredentialsVersion, endpoint, bearerToken, expirationTime}`` (mode 0600).
+
+    The file is opened before the token is issued: an unwritable ``--out`` issues no token and,
+    with ``--replace``, revokes none.
+    """
     settings = Settings()
     expires_at = datetime.now(UTC) + _duration(args.expires, "--expires")
-    record, token, dropped = AccessStore(access_dir(settings)).issue_profile_token(
-        args.principal, expires_at, replace=args.replace
-    )
-    endpoint = args.endpoint or settings.share_endpoint
-    if endpoint is None:
-        endpoint = f"http://{settings.server_host}:{settings.server_port}/delta-sharing"
-    profile = {
-        "shareCredentialsVersion": 1,
-        "endpoint": endpoint.rstrip("/"),
-        "bearerToken": token,
-        "expirationTime": record.expires_at,
-    }
+    existed = args.out.exists()
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(profile, fh, indent=2)
-            fh.write("\n")
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise ConfigError(f"{args.out}: cannot write the profile: {exc.strerror}") from exc
+        raise ConfigError(
+            f"{args.out}: cannot write the profile ({exc.strerror}: {exc.filename}); no token "
+            "was issued: give a writable --out"
+        ) from exc
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        try:
+            record, token, dropped = AccessStore(access_dir(settings)).issue_profile_token(
+                args.principal, expires_at, replace=args.replace
+            )
+        except BaseException:
+            if not existed:
+                args.out.unlink(missing_ok=True)
+            raise
+        endpoint = args.endpoint or settings.share_endpoint
+        if endpoint is None:
+            endpoint = f"http://{settings.server_host}:{settings.server_port}/delta-sharing"
+        profile = {
+            "shareCredentialsVersion": 1,
+            "endpoint": endpoint.rstrip("/"),
+            "bearerToken": token,
+            "expirationTime": record.expires_at,
+        }
+        fh.truncate(0)
+        json.dump(profile, fh, indent=2)
+        fh.write("\n")
     rotated = f"; {len(dropped)} earlier profile token(s) revoked" if dropped else ""
     print(
         f"{args.out}: profile for {args.principal} (key {record.key_id}), "

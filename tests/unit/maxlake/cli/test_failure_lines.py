@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra.broker import free_port
+from lake.access import AccessStore, access_dir
 from maxlake.cli import main
 from maxlake.settings import Settings
 from streams.topics import TopicAdminError, list_topics
@@ -129,3 +131,35 @@ def test_a_worker_with_an_unloadable_sink_stops_before_waiting_for_the_broker(
         "'no_such_sinks': No module named 'no_such_sinks'"
     )
     assert not (tmp_path / ".lake").exists()
+
+
+def test_an_output_path_through_a_file_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert main(["schemas", "export", "--out", "a-file/schemas"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("maxlake: error: not a directory: "), err
+    assert "check the path" in err
+
+
+def test_a_profile_that_cannot_be_written_issues_and_revokes_no_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(tmp_path / "lake"))
+    store = AccessStore(access_dir(Settings()))
+    store.add("team", "model_team")
+    assert main(["access", "profile", "team", "--expires", "1d", "--out", "team.share"]) == 0
+    first = json.loads((tmp_path / "team.share").read_text())["bearerToken"]
+    (tmp_path / "a-file").write_text("")
+    rotate = ["access", "profile", "team", "--expires", "1d", "--replace"]
+    assert main([*rotate, "--out", "a-file/team.share"]) == 1
+    assert "no token was issued" in capsys.readouterr().err
+    assert store.authenticate(first) is not None
+    assert len(store.tokens.of("team")) == 1
+    assert main(["access", "profile", "nobody", "--expires", "1d", "--out", "nobody.share"]) == 1
+    assert not (tmp_path / "nobody.share").exists()
+    assert main([*rotate, "--out", "team.share"]) == 0
+    assert store.authenticate(first) is None

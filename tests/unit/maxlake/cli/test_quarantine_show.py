@@ -64,6 +64,15 @@ def test_show_filters_and_limits(lake: Path, capsys: pytest.CaptureFixture[str])
     assert capsys.readouterr().out.strip() == "no quarantined message matches"
 
 
+def test_list_with_a_filter_matching_nothing_does_not_call_the_quarantine_empty(
+    lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["quarantine", "list", "--tenant", "no-such-tenant"]) == 0
+    assert capsys.readouterr().out == "no quarantined message matches\n"
+    assert main(["quarantine", "list", "--kind", "inspection"]) == 0
+    assert capsys.readouterr().out == "no quarantined message matches\n"
+
+
 def test_escape_keeps_printable_text_and_marks_the_cut() -> None:
     assert escape_payload(b'{"a": "\xc3\xa9"}', 100) == '{"a": "\u00e9"}'
     assert escape_payload(b"ab\ncd", 3) == "ab\\n ... (2 more bytes)"
