@@ -188,13 +188,15 @@ def _stream(args: argparse.Namespace, settings: Settings) -> SimStats:
     live = sys.stdout.isatty()
     told = [0.0]
 
+    def sent(stats: SimStats) -> str:
+        return f"    {stats.events:,} events sent ({stats.events_per_s:,.0f}/s), {stats.bad:,} bad"
+
     def progress(stats: SimStats) -> None:
-        line = f"    {stats.events:,} events sent ({stats.events_per_s:,.0f}/s), {stats.bad} bad"
         if live:
-            print(f"\r{line}", end="", flush=True)
+            print(f"\r{sent(stats)}", end="", flush=True)
         elif time.monotonic() >= told[0] + 10:
             told[0] = time.monotonic()
-            print(line, flush=True)
+            print(sent(stats), flush=True)
 
     stats = run_simulation(
         settings,
@@ -208,6 +210,8 @@ def _stream(args: argparse.Namespace, settings: Settings) -> SimStats:
     )
     if live:
         print()
+    else:
+        print(sent(stats), flush=True)
     return stats
 
 
