@@ -39,7 +39,6 @@ from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
@@ -53,6 +52,7 @@ from lake.lineage import Gap
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from schemas import EventKind
+from streams.batch_rebalance import BatchRebalanceListener
 from streams.broker_wait import start_until_reachable
 from streams.errors import StreamsError
 from streams.ingest import IngestPipeline, RawMessage, log_batch
@@ -66,32 +66,6 @@ logger = logging.getLogger(__name__)
 
 _FETCH_MAX_BYTES = 16 << 20
 _PARTITION_FETCH_MAX_BYTES = 4 << 20
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, engine: BatchEngine) -> None:
-        self.engine = engine
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        self.engine.drop_unfinished(list(revoked))
-        block = self.engine.block
-        if block.blocked:
-            block.abandon()
-        try:
-            await self.engine.settle()
-        finally:
-            block.rearm()
-        for tp in revoked:
-            self.engine.pipeline().forget(tp.topic, tp.partition)
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        await self.engine.settle()
-        for tp in assigned:
-            self.engine.pipeline().forget(tp.topic, tp.partition)
-        await self.engine.position_or_retry_later(list(assigned))
-        logger.info(
-            "batch engine: %d partition(s) assigned, positioned from the lake", len(assigned)
-        )
 
 
 class BatchEngine:
@@ -225,7 +199,7 @@ class BatchEngine:
             max_poll_interval_ms=300_000,
             **settings.kafka_security(),
         )
-        consumer.subscribe(pattern=self._pattern(), listener=_Rebalance(self))
+        consumer.subscribe(pattern=self._pattern(), listener=BatchRebalanceListener(self))
         self.consumer = consumer
         await consumer.start()
         return consumer
@@ -248,7 +222,7 @@ class BatchEngine:
         await self.settle()
         self.topics.update({topic: wanted[topic] for topic in added})
         logger.info("subscribing to %d new topic(s): %s", len(added), ", ".join(added))
-        consumer.subscribe(pattern=self._pattern(), listener=_Rebalance(self))
+        consumer.subscribe(pattern=self._pattern(), listener=BatchRebalanceListener(self))
 
     def _pattern(self) -> str:
         """A subscription pattern of exactly :attr:`topics`: a topic that does not exist yet is
