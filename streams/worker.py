@@ -356,13 +356,23 @@ def run_worker(
 
 
 _OURS = ("streams", "lake", "quality", "schemas", "maxlake", "infra")
+_FAUST_SUBCLASSES = "streams.faust_app"
+"""Our Faust app, producer and consumer classes: their `Starting...` lines are Faust's."""
+_TRANSIENT = ("aiokafka.consumer.group_coordinator", "GroupCoordinatorNotAvailableError")
+"""aiokafka logs this at ERROR while the broker elects the group's coordinator, then retries."""
 
 
 def only_our_info(record: logging.LogRecord) -> bool:
     """INFO and below from maxlake's own packages only; libraries (Faust, mode, aiokafka,
-    kafka-python) from WARNING up, kafka-python's event-loop timing notes not at all. Faust's
-    one ``Worker: Ready`` line stays: it says the worker handles signals now."""
-    if record.name.split(".")[0] in _OURS or record.getMessage().endswith("]: Ready"):
+    kafka-python, and Faust's service lines of our Faust subclasses) from WARNING up,
+    kafka-python's event-loop timing notes and aiokafka's start-up ``GroupCoordinatorNotAvailable``
+    retry not at all. Faust's one ``Worker: Ready`` line stays: it says the worker handles
+    signals now."""
+    if record.getMessage().endswith("]: Ready"):
+        return True
+    if record.name == _TRANSIENT[0] and _TRANSIENT[1] in record.getMessage():
+        return False
+    if record.name.split(".")[0] in _OURS and record.name != _FAUST_SUBCLASSES:
         return True
     if record.name == "kafka.net.selector":
         return record.levelno >= logging.ERROR

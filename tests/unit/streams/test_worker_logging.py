@@ -25,6 +25,22 @@ def _record(name: str, level: int, message: str) -> logging.LogRecord:
         ("kafka.net.selector", logging.WARNING, "blocking the event loop", False),
         ("kafka.net.selector", logging.ERROR, "selector failed", True),
         ("faust.worker", logging.INFO, "[^Worker]: Ready", True),
+        ("streams.faust_app", logging.INFO, "[^-ReadCommittedApp]: Starting...", False),
+        ("streams.faust_app", logging.INFO, "[^--_Producer]: Creating topic 'x'", False),
+        ("streams.faust_app", logging.WARNING, "[^--_Consumer]: slow commit", True),
+        (
+            "aiokafka.consumer.group_coordinator",
+            logging.ERROR,
+            "Group Coordinator Request failed: [Error 15] GroupCoordinatorNotAvailableError",
+            False,
+        ),
+        (
+            "aiokafka.consumer.group_coordinator",
+            logging.ERROR,
+            "Group Coordinator Request failed: [Error 31] ClusterAuthorizationFailedError",
+            True,
+        ),
+        ("aiokafka.conn", logging.ERROR, "Unable connect to broker", True),
     ],
 )
 def test_only_our_info_passes(name: str, level: int, message: str, kept: bool) -> None:
