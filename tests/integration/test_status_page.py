@@ -307,6 +307,9 @@ def test_status_page_renders_the_lake_in_a_browser(
     assert lag_chart.attrs["data-bars"] == "6"
     bars = [rect for rect in lag_chart.find(tag="rect") if "data-partition" in rect.attrs]
     assert [bar.value() for bar in bars] == [0.0] * 6
+    # Message counts get whole-number ticks, even on an empty (all caught-up) chart.
+    ticks = [t.value() for t in lag_chart.find(tag="text", data_axis="y-l")]
+    assert ticks == [0, 1, 2, 3, 4]
 
     assert page.one(id="worker-count").value() == 1
     (member,) = page.one(id="workers").find(tag="li")
@@ -366,6 +369,13 @@ def test_status_page_renders_the_lake_in_a_browser(
     assert samples
     assert {int(r.attrs["data-offset"]) for r in samples} <= set(stored["kafka_offset"])
     assert all(r.one(data_field="reasons").text for r in samples)
+    reasons = [
+        li for li in page.one(id="quarantine-reasons").find(tag="li") if "data-reason" in li.attrs
+    ]
+    assert reasons
+    for li in reasons:
+        n = int(li.value())
+        assert li.text.strip().endswith(f"{n:,} message" + ("" if n == 1 else "s")), li.text
     (empty,) = page.one(id="datasets").find(tag="td", data_field="name")
     assert empty.text.startswith("no dataset published yet")
 
