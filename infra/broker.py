@@ -153,6 +153,10 @@ class LocalBroker:
         """The file (mode 0600) holding the admin super user's password in secure mode."""
         return self.home / "admin.password"
 
+    def formatted(self) -> bool:
+        """Whether this home's storage is formatted (the first ``start`` formats it)."""
+        return (self._data_dir / "meta.properties").exists()
+
     def formatted_secure(self) -> bool:
         """Whether this home's storage was formatted in secure mode."""
         return (self.home / _SECURE_MARKER).exists()
@@ -226,7 +230,7 @@ class LocalBroker:
                     "set MAXLAKE_BROKER_PORT / MAXLAKE_CONTROLLER_PORT to free ports"
                 )
         self.home.mkdir(parents=True, exist_ok=True)
-        formatted = (self._data_dir / "meta.properties").exists()
+        formatted = self.formatted()
         if formatted and self.formatted_secure() != self.secure:
             raise BrokerSecurityError(
                 f"the broker home {self.home} was formatted in "

@@ -11,6 +11,8 @@ per set: rows per split and what a row is.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -18,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +57,30 @@ def _say(text: str) -> None:
     print(f"==> {text}", flush=True)
 
 
+DEMO_QUIET_LOGGERS = ("infra.broker", "streams.broker_wait", "streams.topics", "streams.producer")
+"""Loggers whose INFO lines repeat what the demo's ``==>`` lines say; WARNING up only (not -v)."""
+
+
+@contextlib.contextmanager
+def quiet_demo_loggers(verbose: bool) -> Iterator[None]:
+    """Set :data:`DEMO_QUIET_LOGGERS` to WARNING while the demo runs (unchanged if ``verbose``)."""
+    loggers = [] if verbose else [logging.getLogger(name) for name in DEMO_QUIET_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
 def _demo(args: argparse.Namespace) -> int:
+    with quiet_demo_loggers(getattr(args, "verbose", False)):
+        return _run_demo(args)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
     settings = Settings()
     registry = load_registry()
     broker = local_broker(settings)
@@ -91,6 +116,8 @@ def _start_broker(broker: LocalBroker, timeout_s: float) -> None:
     if not any(broker.libs_dir.glob("kafka_2.13-*.jar")):
         _say("fetching the Kafka broker jars from Maven Central (once, about 30 s)")
     fetch_jars(broker.libs_dir)
+    if not broker.formatted():
+        print("    formatting the broker's storage (first start only, a few seconds)", flush=True)
     live = sys.stdout.isatty()
     told = [0]
 
@@ -107,6 +134,21 @@ def _start_broker(broker: LocalBroker, timeout_s: float) -> None:
         print()
 
 
+_NEXT_STEP = {
+    "read": "job: computing the dataset's rows and splits (the longest step) ...",
+    "write": "quality: running the output checks (Great Expectations) ...",
+}
+"""What a dataset build does after a stage, for the long steps that report only when done."""
+
+
+def dataset_progress(stage: str, counts: Mapping[str, int]) -> None:
+    """Print one demo line for a finished build stage, then what the next long step is doing."""
+    detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+    print(f"    {stage}: {detail}" if detail else f"    {stage}", flush=True)
+    if stage in _NEXT_STEP:
+        print(f"    {_NEXT_STEP[stage]}", flush=True)
+
+
 def _build_datasets(settings: Settings) -> bool:
     """Build the three demo reference sets from what was just ingested; one line each.
 
@@ -115,11 +157,7 @@ def _build_datasets(settings: Settings) -> bool:
     """
     from maxlake.cli.demo_sets import build_demo_sets  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
-    def progress(stage: str, counts: Mapping[str, int]) -> None:
-        detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
-        print(f"    {stage}: {detail}" if detail else f"    {stage}", flush=True)
-
-    built = build_demo_sets(settings, say=_say, progress=progress)
+    built = build_demo_sets(settings, say=_say, progress=dataset_progress)
     print()
     print("curated datasets (rows per split; `maxlake datasets show NAME` for the summary)")
     for demo_set in built:

@@ -45,3 +45,11 @@ def test_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) ->
     assert base64.urlsafe_b64encode(dash_first.bytes).decode().startswith("-")
     cluster_id = broker_module._kafka_uuid()
     assert cluster_id == "AAAAAAAAAAAAAAAAAAAAAA"
+
+
+def test_a_home_is_formatted_once_its_storage_has_meta_properties(tmp_path: Path) -> None:
+    broker = LocalBroker(tmp_path, port=1, controller_port=2)
+    assert not broker.formatted()
+    broker._data_dir.mkdir(parents=True)
+    (broker._data_dir / "meta.properties").write_text("version=1\n")
+    assert broker.formatted()

@@ -1,0 +1,54 @@
+"""The demo says each long step and drops log lines repeating its `==>` lines."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from maxlake.cli import demo_cmd
+
+
+def test_the_demo_quiets_the_loggers_its_lines_repeat(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    before = {name: logging.getLogger(name).level for name in demo_cmd.DEMO_QUIET_LOGGERS}
+    with demo_cmd.quiet_demo_loggers(verbose=False):
+        logging.getLogger("infra.broker").info("broker pid 1 answers on 127.0.0.1:9092")
+        logging.getLogger("streams.topics").info("created topics [...]")
+        logging.getLogger("streams.producer").info("connected to 127.0.0.1:9092")
+        logging.getLogger("streams.producer").warning("spool is full")
+        logging.getLogger("streams.ingest").info("telemetry batch: 5 consumed")
+    assert [r.getMessage() for r in caplog.records] == [
+        "spool is full",
+        "telemetry batch: 5 consumed",
+    ]
+    assert {name: logging.getLogger(name).level for name in demo_cmd.DEMO_QUIET_LOGGERS} == before
+
+
+def test_verbose_keeps_every_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with demo_cmd.quiet_demo_loggers(verbose=True):
+        logging.getLogger("infra.broker").info("broker pid 1 answers on 127.0.0.1:9092")
+    assert [r.getMessage() for r in caplog.records] == ["broker pid 1 answers on 127.0.0.1:9092"]
+
+
+def test_a_dataset_build_says_what_its_long_steps_do(capsys: pytest.CaptureFixture[str]) -> None:
+    for stage, counts in [
+        ("pin", {"telemetry": 3}),
+        ("read", {"telemetry": 1_200}),
+        ("job", {"train": 70}),
+        ("write", {"train": 70}),
+        ("quality", {"expectations": 12, "failed": 0}),
+        ("published", {"version": 1}),
+    ]:
+        demo_cmd.dataset_progress(stage, counts)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:3] == [
+        "    read: telemetry 1,200",
+        "    job: computing the dataset's rows and splits (the longest step) ...",
+    ]
+    assert lines[4:6] == [
+        "    write: train 70",
+        "    quality: running the output checks (Great Expectations) ...",
+    ]
+    assert len(lines) == 8
