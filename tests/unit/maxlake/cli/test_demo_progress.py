@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from maxlake.cli import demo_cmd
+from maxlake.cli import demo_run
 from maxlake.settings import Settings
 from streams.simulator import SimStats
 
@@ -23,9 +23,9 @@ def test_a_log_gets_the_final_sent_count(
         progress(stats)
         return stats
 
-    monkeypatch.setattr(demo_cmd, "run_simulation", fake_run)
+    monkeypatch.setattr(demo_run, "run_simulation", fake_run)
     args = argparse.Namespace(seconds=60.0, rate=2000.0, bad_rate=0.01, seed=1)
-    stats = demo_cmd._stream(args, Settings())
+    stats = demo_run._stream(args, Settings())
     lines = capsys.readouterr().out.splitlines()
     assert stats.events == 116_298
     assert lines[-1] == "    116,298 events sent (2,005/s), 1,161 bad"

@@ -6,13 +6,13 @@ import logging
 
 import pytest
 
-from maxlake.cli import demo_cmd
+from maxlake.cli import demo_run
 
 
 def test_the_demo_quiets_the_loggers_its_lines_repeat(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    before = {name: logging.getLogger(name).level for name in demo_cmd.DEMO_QUIET_LOGGERS}
-    with demo_cmd.quiet_demo_loggers(verbose=False):
+    before = {name: logging.getLogger(name).level for name in demo_run.DEMO_QUIET_LOGGERS}
+    with demo_run.quiet_demo_loggers(verbose=False):
         logging.getLogger("infra.broker").info("broker pid 1 answers on 127.0.0.1:9092")
         logging.getLogger("streams.topics").info("created topics [...]")
         logging.getLogger("streams.producer").info("connected to 127.0.0.1:9092")
@@ -22,12 +22,12 @@ def test_the_demo_quiets_the_loggers_its_lines_repeat(caplog: pytest.LogCaptureF
         "spool is full",
         "telemetry batch: 5 consumed",
     ]
-    assert {name: logging.getLogger(name).level for name in demo_cmd.DEMO_QUIET_LOGGERS} == before
+    assert {name: logging.getLogger(name).level for name in demo_run.DEMO_QUIET_LOGGERS} == before
 
 
 def test_verbose_keeps_every_line(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    with demo_cmd.quiet_demo_loggers(verbose=True):
+    with demo_run.quiet_demo_loggers(verbose=True):
         logging.getLogger("infra.broker").info("broker pid 1 answers on 127.0.0.1:9092")
     assert [r.getMessage() for r in caplog.records] == ["broker pid 1 answers on 127.0.0.1:9092"]
 
@@ -41,7 +41,7 @@ def test_a_dataset_build_says_what_its_long_steps_do(capsys: pytest.CaptureFixtu
         ("quality", {"expectations": 12, "failed": 0}),
         ("published", {"version": 1}),
     ]:
-        demo_cmd.dataset_progress(stage, counts)
+        demo_run.dataset_progress(stage, counts)
     lines = capsys.readouterr().out.splitlines()
     assert lines[1:3] == [
         "    read: telemetry 1,200",

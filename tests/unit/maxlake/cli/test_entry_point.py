@@ -66,7 +66,7 @@ def _modules_after(argv: list[str]) -> set[str]:
     return set(line.split()[1:])
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["config"]])
+@pytest.mark.parametrize("argv", [["--help"], ["config"], ["demo", "--help"]])
 def test_help_and_config_import_no_heavy_library(argv: list[str]) -> None:
     loaded = _modules_after(argv)
     assert "maxlake" in loaded

@@ -1,0 +1,373 @@
+"""``maxlake demo``'s run: the main job end to end on the embedded default.
+
+Starts the local broker (unless one answers already), creates the topics, starts one ingest
+worker as a child process, streams about a minute of simulated plants with 1% bad input, waits
+until the worker has caught up (lag 0), stops it with SIGTERM, checks the accounting invariant
+and prints a report from the lake. Then it builds the three reference datasets
+(predictive maintenance, part quality, anomaly windows) from the demo specs and prints one line
+per set: rows per split and what a row is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import polars as pl
+
+from infra.broker import LocalBroker, fetch_jars
+from lake import DUPLICATES, RUNS, DeltaStore, quarantine_table, silver_table
+from lake.accounting import check_accounting
+from maxlake.cli.broker_cmd import local_broker
+from maxlake.errors import MaxlakeError
+from maxlake.settings import Settings
+from schemas import EventKind, load_registry
+from streams.offsets import group_offsets
+from streams.simulator import SimStats, run_simulation
+from streams.topics import ensure_topics
+
+
+def _say(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+DEMO_QUIET_LOGGERS = ("infra.broker", "streams.broker_wait", "streams.topics", "streams.producer")
+"""Loggers whose INFO lines repeat what the demo's ``==>`` lines say; WARNING up only (not -v)."""
+
+
+@contextlib.contextmanager
+def quiet_demo_loggers(verbose: bool) -> Iterator[None]:
+    """Set :data:`DEMO_QUIET_LOGGERS` to WARNING while the demo runs (unchanged if ``verbose``)."""
+    loggers = [] if verbose else [logging.getLogger(name) for name in DEMO_QUIET_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``maxlake demo`` with the parsed ``args``; returns the exit code (0 ok, 1 failure)."""
+    with quiet_demo_loggers(getattr(args, "verbose", False)):
+        return _run_demo(args)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    settings = Settings()
+    registry = load_registry()
+    broker = local_broker(settings)
+    started_broker = False
+    if broker.status().answering:
+        _say(f"using the broker already running on {broker.bootstrap}")
+    else:
+        _say(f"starting the local Kafka broker on {broker.bootstrap} (first start formats storage)")
+        _start_broker(broker, settings.broker_start_timeout_s)
+        started_broker = True
+    tenants = [t.id for t in registry.tenants]
+    created = ensure_topics(settings, tenants)
+    if created:
+        time.sleep(2.0)
+    _say(f"topics: {len(created)} created, {len(tenants) * len(EventKind) - len(created)} existed")
+    worker = _start_worker(settings)
+    try:
+        stats = _stream(args, settings)
+        _say("waiting for the worker to catch up (lag 0)")
+        lag = _wait_for_lag_zero(settings, worker, timeout_s=300)
+    finally:
+        _stop_worker(worker)
+    ok = _report(settings, stats, lag)
+    ok = _build_datasets(settings) and ok
+    if started_broker and not args.keep_broker:
+        _say("stopping the broker (use --keep-broker to leave it running)")
+        broker.stop()
+    return 0 if ok else 1
+
+
+def _start_broker(broker: LocalBroker, timeout_s: float) -> None:
+    """Fetch the jars if needed and start ``broker``, saying how long it has been waiting."""
+    if not any(broker.libs_dir.glob("kafka_2.13-*.jar")):
+        _say("fetching the Kafka broker jars from Maven Central (once, about 30 s)")
+    fetch_jars(broker.libs_dir)
+    if not broker.formatted():
+        print("    formatting the broker's storage (first start only, a few seconds)", flush=True)
+    live = sys.stdout.isatty()
+    told = [0]
+
+    def waiting(waited_s: float) -> None:
+        line = f"    waiting for the broker to answer: {waited_s:.0f} s"
+        if live:
+            print(f"\r{line}", end="", flush=True)
+        elif waited_s >= told[0] + 10:
+            told[0] = int(waited_s)
+            print(line, flush=True)
+
+    broker.start(timeout_s=timeout_s, waiting=waiting)
+    if live:
+        print()
+
+
+_NEXT_STEP = {
+    "read": "job: computing the dataset's rows and splits (the longest step) ...",
+    "write": "quality: running the output checks (Great Expectations) ...",
+}
+"""What a dataset build does after a stage, for the long steps that report only when done."""
+
+
+def dataset_progress(stage: str, counts: Mapping[str, int]) -> None:
+    """Print one demo line for a finished build stage, then what the next long step is doing."""
+    detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+    print(f"    {stage}: {detail}" if detail else f"    {stage}", flush=True)
+    if stage in _NEXT_STEP:
+        print(f"    {_NEXT_STEP[stage]}", flush=True)
+
+
+def _build_datasets(settings: Settings) -> bool:
+    """Build the three demo reference sets from what was just ingested; one line each.
+
+    True when at least one was published: a short demo (``--seconds 20``) may hold too little
+    factory time for a set (no machine failed yet), which its line says.
+    """
+    from maxlake.cli.demo_sets import build_demo_sets  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+
+    built = build_demo_sets(settings, say=_say, progress=dataset_progress)
+    print()
+    print("curated datasets (rows per split; `maxlake datasets show NAME` for the summary)")
+    for demo_set in built:
+        print(f"  {demo_set.line}")
+    published = [(s.name, s.version) for s in built if s.version is not None]
+    if len(published) < len(built):
+        print(
+            "  (a set needs enough factory time for its windows, gaps and both label classes: "
+            "the default demo, 60 s at 2,000 events/s, simulates ~16 h and builds all three)"
+        )
+    if published:
+        token = _demo_principal(settings, [name for name, _ in published])
+        name, version = published[0]
+        print("  a model team's token (shown once) and how it pulls a train split:")
+        print(f"    export MAXLAKE_TOKEN={token}")
+        folder = f"data/{name}-v{version}"
+        print(f"    {_cli()} datasets pull {name}@{version} --split train --out {folder}")
+    return bool(published)
+
+
+def _demo_principal(settings: Settings, datasets: list[str]) -> str:
+    """A fresh ``demo-model-team`` principal granted ``datasets``; returns its token."""
+    from lake.access import AccessStore, access_dir  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+
+    store = AccessStore(access_dir(settings))
+    if any(p.name == "demo-model-team" for p in store.list()):
+        store.remove("demo-model-team")
+    _, token = store.add("demo-model-team", "model_team")
+    for dataset in datasets:
+        store.grant("demo-model-team", dataset)
+    return str(token)
+
+
+def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    log_dir = Path(".maxlake")
+    log_dir.mkdir(exist_ok=True)
+    log = (log_dir / "demo-worker.log").open("wb")
+    _say(f"starting an ingest worker, {settings.ingest_engine} engine (log: {log.name})")
+    return subprocess.Popen(
+        [sys.executable, "-m", "maxlake.cli", "worker", "--loglevel", "info"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=os.environ.copy(),
+    )
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is not None:
+        return
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+
+def _stream(args: argparse.Namespace, settings: Settings) -> SimStats:
+    tick_s = 10.0
+    simulated_s = max(3600.0, args.seconds * args.rate / 20.0 * tick_s)
+    _say(
+        f"streaming simulated plants: {args.rate:,.0f} events/s for about {args.seconds:.0f} s, "
+        f"{args.bad_rate:.0%} bad input ({simulated_s / 3600:.1f} h of factory time)"
+    )
+    live = sys.stdout.isatty()
+    told = [0.0]
+
+    def sent(stats: SimStats) -> str:
+        return f"    {stats.events:,} events sent ({stats.events_per_s:,.0f}/s), {stats.bad:,} bad"
+
+    def progress(stats: SimStats) -> None:
+        if live:
+            print(f"\r{sent(stats)}", end="", flush=True)
+        elif time.monotonic() >= told[0] + 10:
+            told[0] = time.monotonic()
+            print(sent(stats), flush=True)
+
+    stats = run_simulation(
+        settings,
+        seed=args.seed,
+        duration_s=simulated_s,
+        rate=args.rate,
+        bad_rate=args.bad_rate,
+        tick_s=tick_s,
+        create_topics=False,
+        progress=progress,
+    )
+    if live:
+        print()
+    else:
+        print(sent(stats), flush=True)
+    return stats
+
+
+def _wait_for_lag_zero(
+    settings: Settings, worker: subprocess.Popen[bytes], *, timeout_s: float
+) -> int:
+    """Poll the group's lag until 0; one live line with the drain rate and an estimate."""
+    topics = [settings.topic_for(t.id, k.value) for t in load_registry().tenants for k in EventKind]
+    started = time.monotonic()
+    deadline = started + timeout_s
+    live = sys.stdout.isatty()
+    lag = -1
+    first_lag: int | None = None
+    printed = 0.0
+    try:
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise MaxlakeError(
+                    f"the worker exited with code {worker.returncode}; see .maxlake/demo-worker.log"
+                )
+            lag = sum(p.lag for p in group_offsets(settings, topics))
+            if lag == 0:
+                return 0
+            now = time.monotonic()
+            first_lag = lag if first_lag is None else first_lag
+            if live or now - printed >= 10:
+                printed = now
+                print(_catch_up_line(lag, first_lag, now - started, live), end="", flush=True)
+            time.sleep(1.0)
+    finally:
+        if live and first_lag is not None:
+            print()
+    raise MaxlakeError(
+        f"the worker did not catch up within {timeout_s:.0f} s (lag {lag:,} messages); "
+        "see .maxlake/demo-worker.log"
+    )
+
+
+def _catch_up_line(lag: int, first_lag: int, waited_s: float, live: bool) -> str:
+    drained = first_lag - lag
+    rate = drained / waited_s if waited_s > 0 else 0.0
+    if rate > 0:
+        eta = f"about {lag / rate:,.0f} s to go"
+        line = f"    lag {lag:,} messages, draining {rate:,.0f} messages/s, {eta}"
+    else:
+        line = f"    lag {lag:,} messages (measuring the drain rate)"
+    return f"\r{line:<78}" if live else f"{line}\n"
+
+
+def _report(settings: Settings, stats: SimStats, lag: int) -> bool:
+    store = DeltaStore.from_settings(settings)
+    print()
+    print(f"maxlake demo report (ingest engine: {settings.ingest_engine})")
+    print("-" * 90)
+    header = ("produced", "silver events", "quarantined", "duplicates", "silver rows")
+    print(f"{'kind':<15}" + "".join(f"{h:>15}" for h in header))
+    totals = Counter[str]()
+    for kind in EventKind:
+        counts = _kind_counts(store, kind)
+        counts["produced"] = stats.by_kind.get(kind.value, 0)
+        totals.update(counts)
+        print(f"{kind.value:<15}" + "".join(f"{counts[h]:>15,}" for h in header))
+    print(f"{'total':<15}" + "".join(f"{totals[h]:>15,}" for h in header))
+    landed = totals["silver events"] + totals["quarantined"] + totals["duplicates"]
+    resends = stats.by_bad_class.get("duplicate_resend", 0)
+    print(
+        f"\n{stats.bad:,} of the produced events were deliberately bad: "
+        f"{stats.bad - resends:,} broken (quarantined) and {resends:,} byte-identical resends "
+        "(counted as duplicates, not written twice)"
+    )
+    balance = "balances" if landed == totals["produced"] else "does NOT balance"
+    print(
+        f"produced = silver events + quarantined + duplicates: {totals['produced']:,} = "
+        f"{landed:,} ({balance})"
+    )
+    reasons = _quarantine_reasons(store)
+    if reasons:
+        print("quarantined by reason (a message may have several):")
+        for reason, count in reasons.most_common():
+            print(f"    {reason:<40}{count:>8,}")
+    runs = store.read_frame(RUNS, columns=["consumed", "started_at", "finished_at"])
+    if runs is not None:
+        busy_s = (
+            float((runs["finished_at"] - runs["started_at"]).dt.total_microseconds().sum()) / 1e6
+        )
+        consumed = int(runs["consumed"].sum())
+        print(f"batches validated    {runs.height:>10,}")
+        print(
+            f"ingest throughput    {consumed / busy_s if busy_s else 0:>10,.0f} events/s "
+            f"of {settings.ingest_engine} engine processing time "
+            f"({consumed:,} events in {busy_s:.1f} s)"
+        )
+    print(f"final lag            {lag:>10,} messages")
+    report = check_accounting(store)
+    verdict = "holds" if report.ok else f"BROKEN ({len(report.violations)} violations)"
+    print(f"accounting invariant {verdict}")
+    for violation in report.violations[:10]:
+        print(f"    {violation}")
+    return report.ok and landed == totals["produced"]
+
+
+def _kind_counts(store: DeltaStore, kind: EventKind) -> Counter[str]:
+    """Silver events (distinct Kafka coordinates) and rows, quarantined and duplicate messages."""
+    counts = Counter[str]()
+    frame = store.read_frame(
+        silver_table(kind), columns=["kafka_topic", "kafka_partition", "kafka_offset"]
+    )
+    if frame is not None:
+        counts["silver rows"] = frame.height
+        counts["silver events"] = frame.unique().height
+    counts["quarantined"] = store.count(quarantine_table(kind))
+    kinds = store.read_frame(DUPLICATES, columns=["kind"])
+    if kinds is not None:
+        counts["duplicates"] = kinds.filter(pl.col("kind") == kind.value).height
+    return counts
+
+
+def _quarantine_reasons(store: DeltaStore) -> Counter[str]:
+    reasons: Counter[str] = Counter()
+    for kind in EventKind:
+        frame = store.read_frame(quarantine_table(kind), columns=["reasons"])
+        if frame is not None:
+            for rs in frame["reasons"].to_list():
+                reasons.update(rs)
+    return reasons
+
+
+def _cli() -> str:
+    """How to call this same ``maxlake`` from the user's shell, as printed in hints."""
+    called = Path(sys.argv[0])
+    if called.name == "maxlake":
+        on_path = shutil.which("maxlake")
+        if on_path is not None and Path(on_path).resolve() == called.resolve():
+            return "maxlake"
+        return str(called)
+    return f"{sys.executable} -m maxlake.cli"
