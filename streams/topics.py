@@ -29,6 +29,7 @@ __all__ = [
     "ensure_topics",
     "list_topics",
     "probe_broker",
+    "require_broker",
     "require_topic_ids",
     "topic_ids",
 ]
@@ -86,6 +87,22 @@ def probe_broker(settings: Settings, *, timeout_s: float = 10.0) -> None:
                 f"the Kafka broker at {settings.bootstrap_servers} did not answer ({exc}); "
                 f"{BROKER_START_HINT}"
             ) from exc
+
+
+def require_broker(settings: Settings, *, timeout_s: float = 10.0) -> None:
+    """Fail fast, before a command's own clients wait out their 30 s timeouts.
+
+    Raises:
+        TopicAdminError: no answer within ``timeout_s`` seconds (the message names the servers,
+            the setting, the time waited and how to start a broker).
+    """
+    try:
+        probe_broker(settings, timeout_s=timeout_s)
+    except TopicAdminError as exc:
+        raise TopicAdminError(
+            f"the Kafka broker at {settings.bootstrap_servers} (MAXLAKE_BOOTSTRAP_SERVERS) did "
+            f"not answer within {timeout_s:g} s; {BROKER_START_HINT}"
+        ) from exc
 
 
 def ensure_topics(

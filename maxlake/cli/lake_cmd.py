@@ -102,8 +102,9 @@ def _verify(args: argparse.Namespace) -> int:
     if not args.no_kafka:
         from lake.registry_store import registry_source  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
         from streams.offsets import committed_data_offsets, group_offsets  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
-        from streams.topics import topic_ids  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+        from streams.topics import require_broker, topic_ids  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
+        require_broker(settings)
         source = registry_source(settings, registry_file=args.registry)
         tenants = [t.id for t in source.snapshot()[1].tenants]
         topics = [settings.topic_for(t, k.value) for t in tenants for k in kinds]

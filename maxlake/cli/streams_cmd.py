@@ -24,7 +24,7 @@ from maxlake.settings import Settings
 from schemas.registry import load_registry
 from streams.producer import EventSerializationError, EventTooLargeError, PlantProducer
 from streams.simulator import SimStats, run_simulation
-from streams.topics import ALL_KINDS, ensure_topics, list_topics
+from streams.topics import ALL_KINDS, ensure_topics, list_topics, require_broker
 
 
 def register(sub: Any) -> None:
@@ -91,6 +91,7 @@ def _topics_create(args: argparse.Namespace) -> int:
     _quiet_kafka(args)
     settings = Settings()
     tenants = args.tenants or [t.id for t in registry_source(settings).snapshot()[1].tenants]
+    require_broker(settings)
     created = ensure_topics(settings, tenants, args.kinds or ALL_KINDS)
     wanted = len(tenants) * len(args.kinds or ALL_KINDS)
     for name in created:
@@ -101,7 +102,9 @@ def _topics_create(args: argparse.Namespace) -> int:
 
 def _topics_list(args: argparse.Namespace) -> int:
     _quiet_kafka(args)
-    for info in list_topics(Settings()):
+    settings = Settings()
+    require_broker(settings)
+    for info in list_topics(settings):
         print(f"{info.name}\t{info.partitions}")
     return 0
 

@@ -52,6 +52,20 @@ def test_topics_with_the_broker_down_name_the_next_step() -> None:
         list_topics(settings, timeout_s=1)
 
 
+@pytest.mark.parametrize("argv", [["topics", "list"], ["topics", "create", "--tenant", "acme"]])
+def test_kafka_commands_with_the_broker_down_say_how_long_they_waited(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    servers = f"127.0.0.1:{free_port()}"
+    done = _maxlake(tmp_path, *argv, MAXLAKE_BOOTSTRAP_SERVERS=servers)
+    assert done.returncode != 0
+    assert done.stderr.startswith(
+        f"maxlake: error: the Kafka broker at {servers} (MAXLAKE_BOOTSTRAP_SERVERS) did not "
+        "answer within 10 s; start it with"
+    ), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
 @pytest.mark.parametrize("hours", ["0", "5"])
 def test_vacuum_with_a_short_retention_warns(tmp_path: Path, hours: str) -> None:
     done = _maxlake(tmp_path, "lake", "vacuum", "--retention-hours", hours)
