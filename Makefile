@@ -26,7 +26,7 @@ install: $(STAMP) ## create .venv and install maxlake with the dev tools
 
 $(KAFKA_JARS): infra/pom.xml
 	@echo "==> fetching the pinned Apache Kafka broker jars from Maven Central (once, about 30 s)"
-	cd infra && mvn -B -Dstyle.color=never dependency:copy-dependencies | { grep --line-buffered -E '(Downloaded from .*\.jar|\[ERROR\])' || true; } | sed -u -E 's#.*/([^/]+\.jar) \(([^ ]+ [kM]?B).*#    downloaded \1 (\2)#'
+	cd infra && mvn -B -Dstyle.color=never dependency:copy-dependencies 2>&1 | { grep --line-buffered -E '(Downloaded from .*\.jar|\[ERROR\])' || true; } | sed -u -E 's#.*/([^/]+\.jar) \(([^ ]+ [kM]?B).*#    downloaded \1 (\2)#'
 	touch $(KAFKA_JARS)
 
 broker-jars: $(KAFKA_JARS) ## fetch the pinned Apache Kafka broker jars from Maven Central

@@ -19,6 +19,7 @@ from lake.access import PRINCIPAL_KINDS, AccessStore, AuditLog, access_dir
 from lake.curation import CuratedArea, revoke_contract
 from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file
 from maxlake.cli.lake_guard import require_lake
+from maxlake.cli.table import render_table
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 
@@ -138,11 +139,17 @@ def _contracts_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no contracts yet (maxlake contracts add FILE)")
         return 0
-    print(f"{'ID':<28} {'VER':>4} {'TENANT':<24} {'STATUS':<8} PURPOSES")
-    for r in rows:
-        status = "revoked" if r["revoked"] else "ok"
-        purposes = ", ".join(r["purposes"])
-        print(f"{r['id']:<28} {r['version']:>4} {r['tenant']:<24} {status:<8} {purposes}")
+    table = [
+        (
+            r["id"],
+            r["version"],
+            r["tenant"],
+            "revoked" if r["revoked"] else "ok",
+            ", ".join(r["purposes"]),
+        )
+        for r in rows
+    ]
+    print(render_table(("ID", "VER", "TENANT", "STATUS", "PURPOSES"), table, right="VER"))
     return 0
 
 
@@ -182,9 +189,8 @@ def _principal_list(args: argparse.Namespace) -> int:
     if not principals:
         print("no principals yet (maxlake access principal add NAME --kind KIND)")
         return 0
-    print(f"{'NAME':<28} {'KIND':<14} {'TENANT':<24} GRANTS")
-    for p in principals:
-        print(f"{p.name:<28} {p.kind:<14} {p.tenant or '-':<24} {', '.join(p.grants) or '-'}")
+    table = [(p.name, p.kind, p.tenant, ", ".join(p.grants) or None) for p in principals]
+    print(render_table(("NAME", "KIND", "TENANT", "GRANTS"), table))
     return 0
 
 
@@ -261,18 +267,19 @@ def _audit(args: argparse.Namespace) -> int:
         for row in rows.iter_rows(named=True):
             print(json.dumps(row, default=str, sort_keys=True))
         return 0
-    print(f"{'AT (UTC)':<20} {'PRINCIPAL':<20} {'ACTION':<9} {'WHAT':<28} {'ROWS':>8} OUTCOME")
+    table = []
     for r in rows.iter_rows(named=True):
         what = r["dataset"] or "-"
         if r["version"] is not None:
             what += f"@v{r['version']}"
         if r["split"]:
             what += f"/{r['split']}"
-        rows_text = "-" if r["rows"] is None else str(r["rows"])
-        print(
-            f"{r['at']:%Y-%m-%d %H:%M:%S} {r['principal'] or '-':<20} {r['action']:<9} "
-            f"{what:<28} {rows_text:>8} {r['outcome']} {r['status'] or ''}"
+        outcome = f"{r['outcome']} {r['status'] or ''}".rstrip()
+        table.append(
+            (f"{r['at']:%Y-%m-%d %H:%M:%S}", r["principal"], r["action"], what, r["rows"], outcome)
         )
+    header = ("AT (UTC)", "PRINCIPAL", "ACTION", "WHAT", "ROWS", "OUTCOME")
+    print(render_table(header, table, right="ROWS"))
     return 0
 
 
