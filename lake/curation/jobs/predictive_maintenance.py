@@ -32,9 +32,8 @@ or ``job_meta.cuts_by_plant`` when plants differ).
 Every row carries its ``machine_type`` (from the registry), after the key columns.
 
 Float statistics come from exact integer sums (:mod:`._exact`): the same rows in any order
-give the same bits. The aggregation runs over consecutive time ranges of at most
-:data:`CHUNK_ROWS` telemetry rows, cut on the window grid (:func:`._frames.grid_chunks`), one
-after the other; the output is the same, bit for bit.
+give the same bits. One streaming aggregation holds per group only its sums, so memory grows
+with the number of (machine, tag, window) groups, not with the readings.
 """
 
 from __future__ import annotations
@@ -64,8 +63,6 @@ from lake.curation.jobs._frames import (
     TIME,
     accepted,
     as_us,
-    grid_chunks,
-    in_range,
     machine_tags,
     plant_cut_meta,
     plant_cuts,
@@ -77,7 +74,6 @@ from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points, duration
 from schemas import EventKind
 
 __all__ = [
-    "CHUNK_ROWS",
     "LABEL",
     "PARAMETERS",
     "STATS",
@@ -104,10 +100,6 @@ PARAMETERS: Final = (
     "split_by",
 )
 SPLIT_BY: Final = ("plant_time", "time")
-CHUNK_ROWS: int = 4_000_000
-"""Telemetry rows aggregated at once (more only when one window alone holds more). With
-4,000,000 the job peaked at 1.7 GiB on 20,000,000 rows (7.3 GiB in one aggregation); smaller
-chunks mean more scans (each skips the files outside its time range by their statistics)."""
 _HOUR_US: Final = 3_600_000_000
 _ENGINE: Final[Literal["streaming"]] = "streaming"
 
@@ -198,21 +190,8 @@ def _window_stats(
     tags: pl.DataFrame,
     params: PredictiveMaintenanceParams,
 ) -> pl.DataFrame:
-    """(machine, tag, window_start) -> statistics, from readings inside each window only.
-
-    Aggregated one chunk of windows at a time (:data:`CHUNK_ROWS`); every window lies in one
-    chunk, so concatenating the chunks gives exactly the rows of a single aggregation.
-    """
-    scales = tag_scales(tags)
-    chunks = grid_chunks(telemetry, "event_time", params.window_us, CHUNK_ROWS)
-    if not chunks:
-        parts = [_aggregate(telemetry, pairs, scales, params)]
-    else:
-        parts = [
-            _aggregate(telemetry.filter(in_range("event_time", start, end)), pairs, scales, params)
-            for start, end in chunks
-        ]
-    sums_of = pl.concat(parts)
+    """(machine, tag, window_start) -> statistics, from readings inside each window only."""
+    sums_of = _aggregate(telemetry, pairs, tag_scales(tags), params)
     check_sums(sums_of, JOB, params.window_us)
     return sums_of.with_columns(
         pl.col("window_start").cast(TIME),

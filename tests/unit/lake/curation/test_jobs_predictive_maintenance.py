@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
@@ -386,27 +385,6 @@ def test_windows_are_hour_aligned_from_the_first_reading() -> None:
     starts = _all_rows(out)["window_start"]
     assert starts.min() == T0
     assert starts.to_list() == [at(h * HOUR) for h in range(10)]  # 10h-11h: horizon not observed
-
-
-@settings(max_examples=10, deadline=None)
-@given(base=readings_strategy)
-@example(base=[(MILL_1, 11141, "vib", 1.0), (MILL_1, 13831, "vib", 0.0)])  # a 1-row chunk
-def test_bounded_memory_chunks_give_the_same_output_as_one_pass(
-    base: list[tuple[str, int, str, float]],
-) -> None:
-    """The job aggregates in time chunks to bound memory; one window per chunk must give
-    exactly the frames of a single pass."""
-    module = importlib.import_module("lake.curation.jobs.predictive_maintenance")
-    rows = _valid(base)
-    whole = predictive_maintenance(job_inputs(telemetry=telemetry_frame(rows)))
-    saved = module.__dict__["CHUNK_ROWS"]
-    module.__dict__["CHUNK_ROWS"] = 1
-    try:
-        chunked = predictive_maintenance(job_inputs(telemetry=telemetry_frame(rows)))
-    finally:
-        module.__dict__["CHUNK_ROWS"] = saved
-    for name in whole.splits:
-        assert_frame_equal(whole.splits[name], chunked.splits[name], check_exact=True)
 
 
 def test_a_wear_warning_is_not_a_failure_unless_min_severity_asks() -> None:
