@@ -78,11 +78,36 @@ def _create_runtime() -> GxRuntime:
         raise ConfigError(
             "great-expectations is not installed: pip install 'great-expectations>=1.24'"
         ) from exc
+    _skip_decimal_scan_of_typed_arrays()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_pandas(_DATASOURCE).add_dataframe_asset(_ASSET)
     batch_definition = asset.add_batch_definition_whole_dataframe(_BATCH)
     return GxRuntime(gx, gxe, context, batch_definition, threading.Lock())
+
+
+def _skip_decimal_scan_of_typed_arrays() -> None:
+    """Make GX's "does this array hold ``decimal.Decimal``s" check O(1) on typed arrays.
+
+    GX's column mean, sum and standard deviation metrics first look for ``Decimal`` objects
+    with a Python ``any(isinstance(v, Decimal) for v in array)`` over every row: ~90 ms per
+    217,000-row telemetry batch, ~1.5 µs per event, for the telemetry suite's one mean check.
+    An array of a NumPy numeric (or any non-object) dtype cannot hold ``Decimal`` objects, so
+    the answer there is False without looking; object arrays are still scanned by GX.
+    """
+    import great_expectations.util as gx_util  # noqa: PLC0415 - lazy: GX takes seconds to import
+
+    scan: Any = gx_util.does_ndarray_contain_decimal_dtype
+    if getattr(scan, "_maxlake_typed_shortcut", False):
+        return
+
+    def does_ndarray_contain_decimal_dtype(data: Any) -> bool:
+        if getattr(getattr(data, "dtype", None), "kind", "O") != "O":
+            return False
+        return bool(scan(data))
+
+    does_ndarray_contain_decimal_dtype._maxlake_typed_shortcut = True  # type: ignore[attr-defined]
+    setattr(gx_util, "does_ndarray_contain_decimal_dtype", does_ndarray_contain_decimal_dtype)  # noqa: B010 - mypy: GX declares a TypeGuard
 
 
 def named_suite(

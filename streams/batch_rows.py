@@ -77,7 +77,9 @@ def silver_rows(
     if rows.num_rows == 0:
         return schema.empty_table()
     msg = rows["_msg"].to_numpy()
-    rows = rows.filter(pa.array(keep[msg]))
+    kept = keep[msg]
+    if not kept.all():
+        rows = rows.filter(pa.array(kept))
     idx = rows["_msg"]
     columns = {name: rows[name] for name in rows.column_names if name != "_msg"}
     for field in schema:
@@ -87,7 +89,7 @@ def silver_rows(
     columns["kafka_partition"] = pc.take(offsets["partition"], idx)
     columns["kafka_offset"] = pc.take(offsets["offset"], idx)
     columns["kafka_topic_id"] = pc.take(offsets["topic_id"], idx)
-    columns["ingested_at"] = pa.array(np.full(len(idx), now.replace(tzinfo=None)), TIMESTAMP)
+    columns["ingested_at"] = pa.repeat(pa.scalar(now.replace(tzinfo=None), TIMESTAMP), len(idx))
     return pa.table(columns).select(schema.names).cast(schema)
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
 import pandas as pd
 import polars as pl
 
@@ -43,3 +47,24 @@ def test_results_come_back_by_entry_name() -> None:
         "x_not_null": False,
         "rows": True,
     }
+
+
+def test_column_mean_skips_the_decimal_scan_of_typed_columns_only() -> None:
+    from great_expectations import util as gx_util  # noqa: PLC0415 - GX is imported lazily
+
+    class Unwalkable(np.ndarray):
+        def __iter__(self) -> Any:
+            raise AssertionError("a float array was walked element by element")
+
+    runtime()
+    assert not gx_util.does_ndarray_contain_decimal_dtype(np.arange(3.0).view(Unwalkable))
+    assert gx_util.does_ndarray_contain_decimal_dtype(np.array([1.0, Decimal("2")], object))
+    gxe = runtime().expectations
+    suite = named_suite(
+        "mean", [("mean", gxe.ExpectColumnMeanToBeBetween(column="x", min_value=0, max_value=2))]
+    )
+    for column in ([1.0, 2.0], [Decimal("1"), Decimal("2")]):
+        results = validate(
+            suite, pd.DataFrame({"x": column}), result_format={"result_format": "SUMMARY"}
+        )
+        assert [(r.success, r.result["observed_value"]) for r in results] == [(True, 1.5)]
