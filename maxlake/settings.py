@@ -203,6 +203,12 @@ class Settings(BaseSettings):
         description="principals, grants and profile tokens folder: a local path or an "
         "object-store URI (reached with the lake's storage options); None = <lake_root>/access",
     )
+    data_docs_dir: Path = Field(
+        Path(".maxlake/data_docs"),
+        description="Great Expectations Data Docs site (local; relative paths from the working "
+        "directory): `maxlake quality docs` writes it, `maxlake serve` serves it read-only to "
+        "data engineers",
+    )
     token: SecretStr | None = Field(None, description="principal token for `datasets pull`")
     server_host: str = Field("127.0.0.1", description="address `maxlake serve` listens on")
     auth_backoff_failures: int = Field(

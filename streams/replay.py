@@ -53,6 +53,7 @@ from streams.ingest import IngestPipeline, RawMessage
 __all__ = [
     "ReplayReport",
     "escape_payload",
+    "quarantine_page",
     "quarantine_summary",
     "quarantined_messages",
     "replay_quarantine",
@@ -396,16 +397,39 @@ def quarantined_messages(
     ``quarantined_at`` (ISO 8601 UTC), ``stage``, ``reasons``, ``details`` (one per reason),
     ``event_id`` (or None) and ``raw`` (the payload bytes exactly as consumed).
     """
+    return quarantine_page(
+        settings, kinds=kinds, reason=reason, tenant=tenant, since=since, limit=limit
+    )[1]
+
+
+def quarantine_page(
+    settings: Settings,
+    *,
+    kinds: Sequence[EventKind] = tuple(EventKind),
+    reason: str | None = None,
+    tenant: str | None = None,
+    since: datetime | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[int, list[dict[str, Any]]]:
+    """One page of quarantined messages, newest first: the ``limit`` after the ``offset`` newest.
+
+    Returns:
+        How many messages match in all, and the page's messages (the dicts of
+        :func:`quarantined_messages`).
+    """
     store = DeltaStore.from_settings(settings)
     newest: list[dict[str, Any]] = []
+    total = 0
     for kind in kinds:
         rows = _read_quarantine(store, kind.value, since=since, reason=reason, tenant=tenant)
         if rows.num_rows == 0:
             continue
+        total += rows.num_rows
         rows = rows.sort_by([("quarantined_at", "descending"), ("kafka_offset", "descending")])
-        newest.extend(rows.slice(0, limit).to_pylist())
+        newest.extend(rows.slice(0, offset + limit).to_pylist())
     newest.sort(key=lambda r: (r["quarantined_at"], r["kafka_offset"]), reverse=True)
-    return [
+    return total, [
         {
             "kind": r["kind"],
             "tenant": r["tenant"],
@@ -419,7 +443,7 @@ def quarantined_messages(
             "event_id": r["event_id"],
             "raw": r["raw"],
         }
-        for r in newest[:limit]
+        for r in newest[offset : offset + limit]
     ]
 
 

@@ -24,8 +24,9 @@ def register(sub: Any) -> None:
     docs.add_argument(
         "--out",
         type=Path,
-        default=Path(".maxlake/data_docs"),
-        help="folder for the Data Docs site (default: .maxlake/data_docs)",
+        default=None,
+        help="folder for the Data Docs site (default: MAXLAKE_DATA_DOCS_DIR, "
+        ".maxlake/data_docs; `maxlake serve` serves that one)",
     )
     docs.add_argument("--rows", type=int, default=5000, help="recent rows per kind and table")
     docs.add_argument(
@@ -90,7 +91,6 @@ def _docs(args: argparse.Namespace) -> int:
     kinds = tuple(EventKind(k) for k in args.kinds) if args.kinds else tuple(EventKind)
     settings = Settings()
     require_lake(settings)
-    print(
-        build_data_docs(LakeLocation.from_settings(settings), args.out, kinds=kinds, rows=args.rows)
-    )
+    out: Path = args.out or settings.data_docs_dir
+    print(build_data_docs(LakeLocation.from_settings(settings), out, kinds=kinds, rows=args.rows))
     return 0

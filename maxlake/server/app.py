@@ -25,6 +25,8 @@ ROUTE_MODULES = (
     "maxlake.server.openapi",
     "maxlake.server.datasets",
     "maxlake.server.status_page",
+    "maxlake.server.engineer_datasets",
+    "maxlake.server.data_docs",
     "maxlake.server.deltasharing.routes",
 )
 

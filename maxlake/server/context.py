@@ -21,9 +21,9 @@ from maxlake.settings import Settings
 
 __all__ = ["AUDITED", "CONTEXT", "KEY_ID", "OPENAPI_PATHS_KEY", "ServiceContext"]
 
-AUDITED = "maxlake_audited"
+AUDITED = web.RequestKey("maxlake_audited", bool)
 """Request key set once the request has its audit row."""
-KEY_ID = "maxlake_key_id"
+KEY_ID = web.RequestKey[str | None]("maxlake_key_id")
 """Request key holding the key id of the token presented (None when none or malformed)."""
 
 

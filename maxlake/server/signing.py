@@ -4,6 +4,11 @@ The query response hands out ``<endpoint>/files/<dataset>/v<N>/<split>.parquet?p
 expires=..&signature=..``; the same server checks the signature and expiry before it serves
 the file (and checks the principal's grant again). The key is ``MAXLAKE_SHARE_URL_KEY`` or a
 random key per process, so URLs die with the process unless replicas share a key.
+
+A whole folder is granted the same way with the signature in the path
+(:meth:`UrlSigner.scope_grant`): ``/data-docs/<principal>/<expires>/<signature>/...`` signs a
+scope once, so the relative links between the pages of a static site (the Data Docs) keep
+working under one grant.
 """
 
 from __future__ import annotations
@@ -48,6 +53,35 @@ class UrlSigner:
             "signature": self._sign(path, principal, expires),
         }
         return urlencode(params), expires * 1000
+
+    def scope_grant(
+        self, scope: str, principal: str, *, now: float | None = None
+    ) -> tuple[str, int]:
+        """``<principal>/<expires>/<signature>/``: path segments granting ``principal`` every
+        file of ``scope`` (any string naming what is granted) until they expire; also the
+        expiry in Unix milliseconds."""
+        expires = int(now if now is not None else time.time()) + self.ttl_s
+        return f"{principal}/{expires}/{self._sign(scope, principal, expires)}/", expires * 1000
+
+    def verify_scope(
+        self,
+        scope: str,
+        principal: str,
+        expires: str,
+        signature: str,
+        *,
+        now: float | None = None,
+    ) -> SignedFile:
+        """The grant of :meth:`scope_grant` segments.
+
+        Raises:
+            SignatureError: the signature does not match or the prefix expired.
+        """
+        return self.verify(
+            scope,
+            {"principal": principal, "expires": expires, "signature": signature},
+            now=now,
+        )
 
     def verify(
         self, path: str, query: Mapping[str, str], *, now: float | None = None

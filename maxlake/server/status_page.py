@@ -2,17 +2,19 @@
 
 ``/status`` is one self-contained HTML page (``static/status.html``: inline CSS, inline JS,
 charts drawn as inline SVG, nothing fetched from elsewhere). It holds no data itself: its script
-reads ``/api/status`` (:func:`streams.status.collect_status`) and ``/api/status/history``
-(:func:`streams.status.status_history`) with the token it was given and renders them.
+reads ``/api/status`` (:func:`streams.status.collect_status`), ``/api/status/history``
+(:func:`streams.status.status_history`), ``/api/quarantine`` (here), ``/api/datasets``
+(:mod:`maxlake.server.engineer_datasets`) and ``/api/data-docs`` (:mod:`maxlake.server.data_docs`)
+with the token it was given and renders them.
 
-The JSON routes name tenants, topics, quarantine reasons and the lake's path, so they require
-the bearer token of a principal of kind ``data_engineer`` (401 without a valid token, 403 for
-model teams and plants). Refusals are recorded in ``ops/audit`` like the dataset routes';
-allowed reads are not, because an open page polls every 30 s and each audit row is a Delta
-commit. The page takes the token from its URL fragment (``/status#token=mxl_...``, which
-browsers never send to a server or put in a ``Referer``) or from a form, keeps it in the tab's
-``sessionStorage`` and sends it as ``Authorization: Bearer``; a ``?token=`` query parameter is
-deliberately not accepted, since it would end up in proxy logs and browser history.
+The JSON routes name tenants, topics, quarantine reasons, payloads and the lake's path, so they
+require the bearer token of a principal of kind ``data_engineer``
+(:func:`maxlake.server.engineer.require_engineer`). Every request gets one row in ``ops/audit``
+(refusals from the check, the rest from the app's middleware). The page takes the token from its
+URL fragment (``/status#token=mxl_...``, which browsers never send to a server or put in a
+``Referer``) or from a form, keeps it in the tab's ``sessionStorage`` and sends it as
+``Authorization: Bearer``; a ``?token=`` query parameter is deliberately not accepted, since it
+would end up in proxy logs and browser history.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
 import re
 from datetime import timedelta
 from functools import cache
@@ -29,25 +30,28 @@ from typing import Any
 
 from aiohttp import web
 
-from lake.access import AuditEntry, Principal
-from lake.curation import list_datasets
 from maxlake.server.context import CONTEXT
+from maxlake.server.engineer import (
+    NO_STORE,
+    engineer_get,
+    error_response,
+    json_response,
+    require_engineer,
+)
 from schemas import EventKind
-from streams.replay import escape_payload, quarantined_messages
+from streams.replay import escape_payload, quarantine_page
 from streams.status import collect_status, status_history
 
 __all__ = ["OPENAPI_PATHS", "page_html", "parse_duration", "routes"]
 
 routes = web.RouteTableDef()
 
-ENGINEER_KIND = "data_engineer"
 MAX_WINDOW = timedelta(days=7)
 MAX_BUCKETS = 2000
 _DURATION = re.compile(r"^([1-9][0-9]{0,6})([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
-_NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 class _BadParameter(ValueError):
@@ -90,7 +94,7 @@ async def status_page(request: web.Request) -> web.Response:
     del request
     html, policy = page_html()
     headers = {
-        **_NO_STORE,
+        **NO_STORE,
         "Content-Security-Policy": policy,
         "Referrer-Policy": "no-referrer",
         "X-Frame-Options": "DENY",
@@ -112,91 +116,79 @@ _INDEX = """<!DOCTYPE html>
 async def index(request: web.Request) -> web.Response:
     """A page naming what this server offers (no data, no token needed)."""
     del request
-    headers = {**_NO_STORE, "Content-Security-Policy": "default-src 'none'"}
+    headers = {**NO_STORE, "Content-Security-Policy": "default-src 'none'"}
     return web.Response(text=_INDEX, content_type="text/html", headers=headers)
 
 
 @routes.get("/api/status")
 async def api_status(request: web.Request) -> web.Response:
     """:func:`streams.status.collect_status`; ``?window=`` (1h), ``?tenant=``, ``?kafka=0``."""
-    refusal = await _require_engineer(request)
+    _, refusal = await require_engineer(request)
     if refusal is not None:
         return refusal
     try:
         window, tenants, kafka = _status_params(request)
     except _BadParameter as exc:
-        return _error(400, "invalid", str(exc))
+        return error_response(400, "invalid", str(exc))
     settings = request.app[CONTEXT].settings
     status = await asyncio.to_thread(
         collect_status, settings, window, tenants=tenants or None, kafka=kafka
     )
-    return _json(status)
+    return json_response(status)
 
 
 @routes.get("/api/status/history")
 async def api_status_history(request: web.Request) -> web.Response:
     """:func:`streams.status.status_history` for ``?window=`` (1h) and ``?bucket=`` (1m)."""
-    refusal = await _require_engineer(request)
+    _, refusal = await require_engineer(request)
     if refusal is not None:
         return refusal
     try:
         window, bucket = _history_params(request)
     except _BadParameter as exc:
-        return _error(400, "invalid", str(exc))
+        return error_response(400, "invalid", str(exc))
     settings = request.app[CONTEXT].settings
-    return _json(await asyncio.to_thread(status_history, settings, window, bucket))
+    return json_response(await asyncio.to_thread(status_history, settings, window, bucket))
 
 
 @routes.get("/api/quarantine")
 async def api_quarantine(request: web.Request) -> web.Response:
-    """The newest quarantined messages (``?limit=`` 20, at most 200; ``?kind=``, ``?reason=``,
-    ``?tenant=``), payloads escaped as one line of text (``raw_text``, first 2,000 bytes)."""
-    refusal = await _require_engineer(request)
+    """One page of quarantined messages, newest first (``?limit=`` 20, at most 200;
+    ``?offset=`` 0; ``?kind=``, ``?reason=``, ``?tenant=``), payloads escaped as one line of
+    text (``raw_text``, first 2,000 bytes), with ``total`` (messages matching)."""
+    _, refusal = await require_engineer(request)
     if refusal is not None:
         return refusal
     try:
-        limit, kinds, reason, tenant = _quarantine_params(request)
+        offset, limit, kinds, reason, tenant = _quarantine_params(request)
     except _BadParameter as exc:
-        return _error(400, "invalid", str(exc))
+        return error_response(400, "invalid", str(exc))
     settings = request.app[CONTEXT].settings
-    rows = await asyncio.to_thread(
-        quarantined_messages, settings, kinds=kinds, reason=reason, tenant=tenant, limit=limit
+    total, rows = await asyncio.to_thread(
+        quarantine_page,
+        settings,
+        kinds=kinds,
+        reason=reason,
+        tenant=tenant,
+        offset=offset,
+        limit=limit,
     )
     for row in rows:
         raw: bytes = row.pop("raw")
         row["raw_bytes"] = len(raw)
         row["raw_text"] = escape_payload(raw, 2000)
-    return _json({"messages": rows})
-
-
-@routes.get("/api/datasets")
-async def api_datasets(request: web.Request) -> web.Response:
-    """Every curated dataset (name, purpose, versions, latest active) for the operator's view."""
-    refusal = await _require_engineer(request)
-    if refusal is not None:
-        return refusal
-    found = await asyncio.to_thread(list_datasets, request.app[CONTEXT].curated)
-    return _json(
-        {
-            "datasets": [
-                {
-                    "name": d.name,
-                    "purpose": d.purpose,
-                    "versions": list(d.versions),
-                    "latest": d.latest,
-                }
-                for d in found
-            ]
-        }
-    )
+    return json_response({"total": total, "offset": offset, "limit": limit, "messages": rows})
 
 
 def _quarantine_params(
     request: web.Request,
-) -> tuple[int, tuple[EventKind, ...], str | None, str | None]:
+) -> tuple[int, int, tuple[EventKind, ...], str | None, str | None]:
     text = request.query.get("limit", "20")
     if not text.isdigit() or not 1 <= int(text) <= 200:
         raise _BadParameter(f"limit {text!r}: give a whole number from 1 to 200")
+    start = request.query.get("offset", "0")
+    if not start.isdigit() or int(start) > 10_000_000:
+        raise _BadParameter(f"offset {start!r}: give a whole number from 0 to 10,000,000")
     kind = request.query.get("kind")
     if kind is not None and kind not in {k.value for k in EventKind}:
         raise _BadParameter(f"kind {kind!r}: give one of {', '.join(k.value for k in EventKind)}")
@@ -204,32 +196,7 @@ def _quarantine_params(
     if tenant is not None and not _TENANT.fullmatch(tenant):
         raise _BadParameter(f"tenant {tenant!r} is not a tenant id")
     kinds = (EventKind(kind),) if kind else tuple(EventKind)
-    return int(text), kinds, request.query.get("reason"), tenant
-
-
-async def _require_engineer(request: web.Request) -> web.Response | None:
-    """None when the bearer token is a data engineer's; else the audited 401/403 answer."""
-    ctx = request.app[CONTEXT]
-    principal: Principal | None = await ctx.authenticate(request)
-    if principal is None:
-        outcome, status, detail = "unauthenticated", 401, "a data engineer's token is required"
-    elif principal.kind != ENGINEER_KIND:
-        outcome, status = "denied", 403
-        detail = f"principal {principal.name!r} is a {principal.kind}, not a {ENGINEER_KIND}"
-    else:
-        return None
-    entry = AuditEntry(
-        "status",
-        outcome,
-        principal=principal.name if principal else None,
-        status=status,
-        detail=f"{detail} ({request.path})",
-    )
-    await ctx.audit(request, entry)
-    response = _error(status, outcome, detail)
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="maxlake"'
-    return response
+    return int(start), int(text), kinds, request.query.get("reason"), tenant
 
 
 def _status_params(request: web.Request) -> tuple[timedelta, list[str], bool]:
@@ -266,31 +233,22 @@ def _duration_param(request: web.Request, name: str, default: str) -> timedelta:
         raise _BadParameter(f"{name}: {exc}") from exc
 
 
-def _json(document: dict[str, Any]) -> web.Response:
-    return web.Response(
-        text=json.dumps(document), content_type="application/json", headers=_NO_STORE
-    )
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
 
 
-def _error(status: int, outcome: str, detail: str) -> web.Response:
-    body = {"error": {"status": status, "outcome": outcome, "detail": detail}}
-    return web.Response(
-        status=status, text=json.dumps(body), content_type="application/json", headers=_NO_STORE
-    )
-
-
-_ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _WINDOW_PARAM = {
     "name": "window",
     "in": "query",
     "required": False,
     "description": "how far back: a positive integer and s, m, h or d; at most 7d",
     "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,6}[smhd]$", "default": "1h"},
-}
-_REFUSALS = {
-    "400": {"description": "malformed parameter", **_ERROR},
-    "401": {"description": "missing or invalid token", **_ERROR},
-    "403": {"description": "the token is not a data engineer's", **_ERROR},
 }
 OPENAPI_PATHS: dict[str, Any] = {
     "/": {
@@ -310,102 +268,41 @@ OPENAPI_PATHS: dict[str, Any] = {
             "responses": {"200": {"description": "the page", "content": {"text/html": {}}}},
         }
     },
-    "/api/status": {
-        "get": {
-            "summary": "Kafka lag and workers, tables, quality over the window, alerts",
-            "operationId": "getStatus",
-            "security": [{"bearer": []}],
-            "parameters": [
-                _WINDOW_PARAM,
-                {
-                    "name": "tenant",
-                    "in": "query",
-                    "required": False,
-                    "description": "only these tenants' topics (repeatable)",
-                    "schema": {"type": "string"},
-                },
-                {
-                    "name": "kafka",
-                    "in": "query",
-                    "required": False,
-                    "description": "0 skips the broker (lake only)",
-                    "schema": {"type": "string", "enum": ["0", "1"], "default": "1"},
-                },
-            ],
-            "responses": {
-                "200": {
-                    "description": "streams.status.collect_status (see docs/OPERATIONS.md)",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                },
-                **_REFUSALS,
+    "/api/status": engineer_get(
+        "Kafka lag and workers, tables, quality over the window, alerts",
+        "getStatus",
+        "streams.status.collect_status (see docs/OPERATIONS.md)",
+        [
+            _WINDOW_PARAM,
+            _query("tenant", "only these tenants' topics (repeatable)"),
+            {
+                **_query("kafka", "0 skips the broker (lake only)"),
+                "schema": {"type": "string", "enum": ["0", "1"], "default": "1"},
             },
-        }
-    },
-    "/api/status/history": {
-        "get": {
-            "summary": "Events/s, quarantine rate and consumed per time bucket, for charts",
-            "operationId": "getStatusHistory",
-            "security": [{"bearer": []}],
-            "parameters": [
-                _WINDOW_PARAM,
-                {
-                    "name": "bucket",
-                    "in": "query",
-                    "required": False,
-                    "description": f"bucket width; at most {MAX_BUCKETS} buckets per window",
-                    "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,6}[smhd]$"},
-                },
-            ],
-            "responses": {
-                "200": {
-                    "description": "streams.status.status_history",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                },
-                **_REFUSALS,
+        ],
+    ),
+    "/api/status/history": engineer_get(
+        "Events/s, quarantine rate and consumed per time bucket, for charts",
+        "getStatusHistory",
+        "streams.status.status_history",
+        [
+            _WINDOW_PARAM,
+            {
+                **_query("bucket", f"bucket width; at most {MAX_BUCKETS} buckets per window"),
+                "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,6}[smhd]$"},
             },
-        }
-    },
-    "/api/quarantine": {
-        "get": {
-            "summary": "The newest quarantined messages, payload escaped as text",
-            "operationId": "getQuarantinedMessages",
-            "security": [{"bearer": []}],
-            "parameters": [
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": False,
-                    "description": text,
-                    "schema": {"type": "string"},
-                }
-                for name, text in (
-                    ("limit", "newest N messages, 1 to 200 (default 20)"),
-                    ("kind", "one event kind"),
-                    ("reason", "only messages with this reason"),
-                    ("tenant", "only this tenant's messages"),
-                )
-            ],
-            "responses": {
-                "200": {
-                    "description": "{messages: [...]} (streams.replay.quarantined_messages)",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                },
-                **_REFUSALS,
-            },
-        }
-    },
-    "/api/datasets": {
-        "get": {
-            "summary": "Every curated dataset with its versions (operator's view)",
-            "operationId": "getDatasetsOverview",
-            "security": [{"bearer": []}],
-            "responses": {
-                "200": {
-                    "description": "{datasets: [{name, purpose, versions, latest}]}",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                },
-                **_REFUSALS,
-            },
-        }
-    },
+        ],
+    ),
+    "/api/quarantine": engineer_get(
+        "A page of quarantined messages, newest first, payload escaped as text",
+        "getQuarantinedMessages",
+        "{total, offset, limit, messages: [...]} (streams.replay.quarantine_page)",
+        [
+            _query("limit", "N messages per page, 1 to 200 (default 20)"),
+            _query("offset", "skip the N newest matching messages (default 0)"),
+            _query("kind", "one event kind"),
+            _query("reason", "only messages with this reason"),
+            _query("tenant", "only this tenant's messages"),
+        ],
+    ),
 }

@@ -1,25 +1,31 @@
 """The status page as a data engineer sees it: headless Chromium over a real `maxlake serve`.
 
-A real worker drains simulated traffic (with bad input) from the session broker; then `maxlake
-serve` runs over that lake and Chromium loads ``/status``, runs the page's script and dumps the
-rendered DOM. The numbers the page shows (in ``id``/``data-*`` attributes) must equal what was
-produced (the simulator's labels) and what the lake holds (read here with polars/deltalake).
-Chromium comes from Debian's ``chromium`` package (``make browser`` installs it).
+A real worker drains simulated traffic (with bad input, and one hostile payload) from the session
+broker; then `maxlake serve` runs over that lake and Chromium loads ``/status``, runs the page's
+script and dumps the rendered DOM. The numbers the page shows (in ``id``/``data-*`` attributes)
+must equal what was produced (the simulator's labels) and what the lake holds (read here with
+polars/deltalake). Then the test clicks through (DevTools protocol, :mod:`tests.integration.cdp`):
+the hostile message's quarantine reason, a dataset, and the Data Docs link. Chromium comes from
+Debian's ``chromium`` package (``make browser`` installs it).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -30,6 +36,9 @@ from deltalake import DeltaTable
 from PIL import Image
 
 from infra.broker import free_port
+from lake.curation import build_dataset
+from streams.simulator import SimEvent
+from tests.integration.cdp import HEADLESS_FLAGS, Tab, browser
 from tests.integration.ingest_helpers import (
     IngestEnv,
     expected_outcome,
@@ -40,21 +49,19 @@ from tests.integration.ingest_helpers import (
     wait_for_lag_zero,
     workers,
 )
+from tests.unit.lake.curation.test_build_helpers import JOBS, registry, seeded_lake, spec
 
 pytestmark = pytest.mark.integration
 
 TENANTS = ("ironbridge-steel",)
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--virtual-time-budget=10000",
+PWNED = "document.body.dataset.pwned"
+HOSTILE = (
+    b'[\n"<img src=x onerror=\\"document.body.dataset.pwned=1\\">",\t'
+    b'"</td></tr></table><script>document.body.dataset.pwned=2</script>"]'
 )
+"""A JSON array (quarantined as ``not_an_object``, a reason the simulator never produces) of
+markup that sets ``body[data-pwned]`` if the page ever renders it as HTML."""
+CHROMIUM_FLAGS = (*HEADLESS_FLAGS, "--virtual-time-budget=10000")
 _VOID = {
     "area",
     "base",
@@ -132,30 +139,6 @@ class _DomParser(HTMLParser):
             node.text += data
 
 
-def screenshot(url: str, path: Path) -> Image.Image:
-    """``url`` rendered by Chromium into a PNG at ``path``, 1280 x 4000 px (the whole page)."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("chromium is not installed: run `make browser` (apt-get install chromium)")
-    with tempfile.TemporaryDirectory(prefix="maxlake-chromium-") as profile:
-        result = subprocess.run(
-            [
-                chromium,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                "--window-size=1280,4000",
-                f"--screenshot={path}",
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return Image.open(path).convert("RGB")
-
-
 def pixels_of(image: Image.Image, color: str) -> int:
     """How many pixels of ``image`` have exactly the colour ``#rrggbb``."""
     rgb = tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
@@ -176,19 +159,19 @@ def rendered_dom(url: str) -> Node:
             check=False,
         )
     assert result.returncode == 0, result.stderr[-3000:]
-    parser = _DomParser()
-    parser.feed(result.stdout)
-    parser.close()
-    return parser.root
+    return _parse(result.stdout)
 
 
 @contextlib.contextmanager
-def serving(env: IngestEnv, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """`maxlake serve` over the test's lake, answering on ``port``; killed however the test ends."""
+def serving(
+    env: IngestEnv, port: int, extra: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`maxlake serve` over the test's lake (and the ``extra`` environment variables), answering
+    on ``port``; killed however the test ends."""
     log = (env.work / "serve.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "maxlake.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env.environ("serve"),
+        env={**env.environ("serve"), **(extra or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -231,6 +214,84 @@ def _token(env: IngestEnv, name: str, kind: str) -> str:
     return added.stdout.strip().splitlines()[-1]
 
 
+def _data_docs_site(root: Path) -> Path:
+    """A Data Docs site shaped like GX's whose validation page carries hostile sample values."""
+    page = root / "validations/maxlake/telemetry/__none__/20261201T055256.192062Z/recent.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(
+        "<html><body><h1>Expectation Validation Result</h1>"
+        f"<p>sample values: {HOSTILE.decode()}</p>"
+        "<script>document.title = 'pwned'</script></body></html>"
+    )
+    (root / "index.html").write_text("<html><body><h1>Data Docs</h1></body></html>")
+    return root
+
+
+def _publish_two_versions(curated: Path) -> threading.Thread:
+    """Build two versions of a small dataset into ``curated`` in a thread (overlapping the
+    worker's drain); join it before the page needs them."""
+
+    def build() -> None:
+        store = seeded_lake(curated.parent / "curated-source")
+        for _ in range(2):
+            build_dataset(store, spec("spindle"), registry=registry(), jobs=JOBS, out_root=curated)
+
+    thread = threading.Thread(target=build, name="publish-datasets")
+    thread.start()
+    return thread
+
+
+async def _click_through(url: str, shot: Path) -> tuple[Node, Node, bool, str]:
+    """Load the page, screenshot it, click the hostile message's reason and the first dataset,
+    then open the Data Docs' validation page.
+
+    Returns:
+        The DOM as loaded and after the clicks, whether a script ran in the Data Docs page, and
+        that page's origin as its script context sees it.
+    """
+    async with browser() as tab:
+        await tab.goto(url)
+        await tab.wait_for("document.body.dataset.state === 'ready'")
+        loaded = _parse(await tab.html())
+        await _screenshot(tab, shot)
+        await tab.evaluate(
+            "document.querySelector('#quarantine-reasons button"
+            '[data-filter-reason="not_an_object"]\').click()'
+        )
+        await tab.wait_for(
+            "document.querySelectorAll('#samples tbody tr').length === 1 &&"
+            " document.querySelector('#samples tr[data-reasons~=\"not_an_object\"]')"
+        )
+        await tab.evaluate("document.querySelector('#datasets button').click()")
+        await tab.wait_for("!document.getElementById('dataset-detail').hidden")
+        clicked = _parse(await tab.html())
+        page = await tab.evaluate("document.querySelector('#data-docs-pages a').href")
+        await tab.goto(page)
+        await tab.wait_for("document.readyState === 'complete' && document.querySelector('h1')")
+        ran = await tab.evaluate(f"document.title === 'pwned' || Boolean({PWNED})")
+        origin = await tab.evaluate("self.origin")
+    return loaded, clicked, bool(ran), str(origin)
+
+
+async def _screenshot(tab: Tab, path: Path) -> None:
+    await tab.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=1280,
+        height=4000,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
+    shot = await tab.call("Page.captureScreenshot", format="png")
+    await asyncio.to_thread(path.write_bytes, base64.b64decode(shot["data"]))
+
+
+def _parse(html: str) -> Node:
+    parser = _DomParser()
+    parser.feed(html)
+    parser.close()
+    return parser.root
+
+
 def _lake_tables(lake: Path) -> dict[str, int]:
     """Every Delta table under the lake root and its current version, read with deltalake."""
     return {
@@ -246,15 +307,23 @@ def test_status_page_renders_the_lake_in_a_browser(
     env = IngestEnv(kafka_bootstrap, unique_name, tmp_path, TENANTS, partitions=2)
     env.create_topics()
     events = simulate(TENANTS, seed=42, duration_s=300, bad_rate=0.1)
+    events.append(SimEvent(TENANTS[0], "telemetry", b"cnc-x", HOSTILE, "not_an_object"))
     produced = produce(env, events)
     expected = expected_outcome(events)
     quarantined = sum(e.quarantined.total() for e in expected.values())
     engineer = _token(env, "ops-eng", "data_engineer")
     model_team = _token(env, "pm-team", "model_team")
     port = free_port()
+    publishing = _publish_two_versions(tmp_path / "curated")
+    extra = {
+        "MAXLAKE_DATA_DOCS_DIR": str(_data_docs_site(tmp_path / "docs")),
+        "MAXLAKE_CURATED_DIR": str(tmp_path / "curated"),
+    }
 
-    with workers(env, "status") as (worker,), serving(env, port):
+    with workers(env, "status") as (worker,), serving(env, port, extra):
         wait_for_lag_zero(env, [worker], produced=produced, timeout_s=300)
+        publishing.join(timeout=300)
+        assert not publishing.is_alive()
 
         code, index = _get(port, "/")
         assert code == 200
@@ -264,13 +333,32 @@ def test_status_page_renders_the_lake_in_a_browser(
         assert _get(port, "/api/status")[0] == 401
         assert _get(port, "/api/status", model_team)[0] == 403
         assert _get(port, "/api/status/history", model_team)[0] == 403
+        for path in ("/api/quarantine", "/api/datasets", "/api/datasets/spindle", "/api/data-docs"):
+            assert _get(port, path, model_team)[0] == 403, path
+            assert _get(port, path)[0] == 401, path
+        first = json.loads(_get(port, "/api/quarantine?limit=5", engineer)[1])
+        second = json.loads(_get(port, "/api/quarantine?limit=5&offset=5", engineer)[1])
+        assert first["total"] == second["total"] == quarantined
+        coordinates = [
+            {(m["kafka_topic"], m["kafka_partition"], m["kafka_offset"]) for m in page["messages"]}
+            for page in (first, second)
+        ]
+        assert len(coordinates[0]) == len(coordinates[1]) == 5
+        assert not coordinates[0] & coordinates[1]
         locked = rendered_dom(f"http://127.0.0.1:{port}/status")
         assert locked.one(tag="body").attrs["data-state"] == "needs-token"
         assert TENANTS[0] not in locked.text
 
-        dom = rendered_dom(f"http://127.0.0.1:{port}/status#token={engineer}")
+        dom, clicked, docs_script_ran, docs_origin = asyncio.run(
+            _click_through(f"http://127.0.0.1:{port}/status#token={engineer}", tmp_path / "s.png")
+        )
         elapsed_s = (datetime.now(UTC) - began).total_seconds()
-        shot = screenshot(f"http://127.0.0.1:{port}/status#token={engineer}", tmp_path / "s.png")
+        docs_link = clicked.one(id="data-docs-index").attrs["href"]
+        code, docs_index = _get(port, docs_link)
+        assert code == 200
+        assert b"Data Docs" in docs_index
+        assert _get(port, docs_link.replace("/index.html", "/../serve.log"))[0] == 404
+    shot = Image.open(tmp_path / "s.png").convert("RGB")
 
     # The charts are drawn: the telemetry line and the quarantine-rate line are visible pixels.
     assert pixels_of(shot, "#1f77b4") >= 300
@@ -376,8 +464,37 @@ def test_status_page_renders_the_lake_in_a_browser(
     for li in reasons:
         n = int(li.value())
         assert li.text.strip().endswith(f"{n:,} message" + ("" if n == 1 else "s")), li.text
-    (empty,) = page.one(id="datasets").find(tag="td", data_field="name")
-    assert empty.text.startswith("no dataset published yet")
+    listed = page.one(id="datasets").one(tag="tr", data_dataset="spindle")
+    assert listed.one(data_field="versions").value() == 2
+    assert listed.one(data_field="latest").value() == 2
+
+    # Clicked through: the hostile message alone, its markup shown as text, never run; the
+    # dataset's versions newest first with where model teams read them; the Data Docs link.
+    assert "data-pwned" not in clicked.one(tag="body").attrs
+    (hostile,) = clicked.one(id="samples").find(tag="tr", data_reasons="not_an_object")
+    payload = hostile.one(data_field="payload")
+    assert '<img src=x onerror=\\"document.body.dataset.pwned=1\\">' in payload.text
+    assert "</td></tr></table><script>document.body.dataset.pwned=2</script>" in payload.text
+    assert "\\n" in payload.text  # control bytes escaped
+    assert "\\t" in payload.text
+    assert not payload.children, "the payload became markup"
+    assert not clicked.one(id="samples").find(tag="img")
+    assert hostile.one(data_field="reasons").text.startswith("not_an_object: ")
+    assert clicked.one(id="samples-range").attrs["data-total"] == "1"
+    detail = clicked.one(id="dataset-detail")
+    assert detail.attrs["data-dataset"] == "spindle"
+    versions = [
+        int(r.attrs["data-version"]) for r in detail.find(tag="tr") if "data-version" in r.attrs
+    ]
+    assert versions == [2, 1]
+    api = detail.one(tag="tr", data_version="2").one(data_field="api").text
+    assert api == "GET /v1/datasets/spindle/versions/2"
+    assert clicked.one(id="dataset-summary").text.startswith("spindle@v2  active")
+    assert [li.attrs["data-page"] for li in clicked.one(id="data-docs-pages").find(tag="li")] == [
+        "validation"
+    ]
+    assert not docs_script_ran, "a script ran in the Data Docs page"
+    assert docs_origin == "null", "the Data Docs page is not sandboxed"
 
     alerts = [
         li.attrs["data-alert"]
