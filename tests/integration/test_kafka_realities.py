@@ -9,6 +9,7 @@ verify`` and by ``maxlake status``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -268,8 +269,12 @@ def test_a_lake_unreadable_at_assignment_is_retried_and_nothing_is_lost(
     moment (here: hostile bytes in the newest commit of the validation-runs log), the worker says
     so and reads nothing of the partition; once the log is whole again it resumes after what
     the lake holds: no offset lost or written twice. The client swallows errors of the
-    assignment listener, so before the retry the partition stayed unread for good."""
-    env = _env(kafka_bootstrap, unique_name, tmp_path)
+    assignment listener, so before the retry the partition stayed unread for good. The retry
+    comes every ``MAXLAKE_LAKE_RETRY_MAX_S`` (30 s by default, 2 s here)."""
+    env = dataclasses.replace(
+        _env(kafka_bootstrap, unique_name, tmp_path),
+        kafka_env=(("MAXLAKE_LAKE_RETRY_MAX_S", "2"),),
+    )
     env.create_topics()
     topic = env.settings().topic_for(TENANT, "telemetry")
     events = _telemetry(12, 10)

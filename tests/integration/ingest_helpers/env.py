@@ -36,7 +36,8 @@ class IngestEnv:
     engine: str = "stream"
     lake: LakeLocation | None = None
     kafka_env: tuple[tuple[str, str], ...] = ()
-    """Extra ``MAXLAKE_*`` Kafka settings (security protocol, SASL user, TLS files)."""
+    """Extra ``MAXLAKE_*`` settings: Kafka security (protocol, SASL user, TLS files), retry
+    bounds (``MAXLAKE_LAKE_RETRY_MAX_S``)."""
     registry_poll_s: float = 5.0
     worker_args: tuple[str, ...] = ()
     """Extra ``maxlake worker`` arguments (for example ``--registry FILE``)."""
