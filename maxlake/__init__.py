@@ -17,9 +17,9 @@ the command line, which no component imports.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from maxlake.lazy import lazy_exports
 from maxlake.version import __version__
 
 if TYPE_CHECKING:
@@ -28,20 +28,6 @@ if TYPE_CHECKING:
     from maxlake.settings import Settings
     from schemas import EventKind
     from streams import PlantProducer
-
-_EXPORTS = {
-    "ConfigError": "maxlake.errors",
-    "EventKind": "schemas",
-    "MaxlakeError": "maxlake.errors",
-    "PlantProducer": "streams",
-    "Settings": "maxlake.settings",
-    "TerminalError": "maxlake.errors",
-    "TransientError": "maxlake.errors",
-    "iter_batches": "lake.curation",
-    "list_datasets": "lake.curation",
-    "load": "lake.curation",
-    "pull": "lake.curation",
-}
 
 __all__ = [
     "ConfigError",
@@ -58,15 +44,13 @@ __all__ = [
     "pull",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'maxlake' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "lake.curation": ("iter_batches", "list_datasets", "load", "pull"),
+        "maxlake.errors": ("ConfigError", "MaxlakeError", "TerminalError", "TransientError"),
+        "maxlake.settings": ("Settings",),
+        "schemas": ("EventKind",),
+        "streams": ("PlantProducer",),
+    },
+)

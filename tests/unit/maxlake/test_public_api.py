@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+import lake
 import lake.curation
 import maxlake
 import maxlake.errors
@@ -30,7 +31,7 @@ def test_the_top_level_names_are_the_packages_own() -> None:
 
 
 def test_facades_list_only_names_they_define() -> None:
-    for package in (maxlake, schemas, streams):
+    for package in (maxlake, schemas, streams, lake, lake.curation):
         for name in package.__all__:
             assert hasattr(package, name), f"{package.__name__}.{name}"
     assert streams.PlantProducer is streams.producer.PlantProducer
@@ -40,6 +41,19 @@ def test_importing_maxlake_loads_no_component() -> None:
     code = (
         "import sys, maxlake, maxlake.settings, maxlake.errors; "
         "print(sorted(m for m in ('streams', 'lake', 'schemas', 'polars') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_importing_a_feature_job_loads_no_writer_nor_pandas() -> None:
+    """``lake`` and ``lake.curation`` import their modules on first use, so a job (the
+    curation benchmark's child, a plugin) does not pay ~110 MiB for deltalake's writer,
+    pyarrow.dataset and pandas."""
+    code = (
+        "import sys, lake.curation.jobs; "
+        "print(sorted(m for m in ('pandas', 'pyarrow.dataset', 'lake.delta', 'lake.curation.build')"
+        " if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
