@@ -62,7 +62,9 @@ from streams.topics import ensure_topics
 
 TENANT = "northwind-auto"
 KINDS = ("telemetry", "machine_event", "inspection")
-_FIRST_COMMIT = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*batch: [1-9]\d* consumed")
+_FIRST_COMMIT = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*batch: [1-9][\d,]* consumed"
+)
 
 
 def _say(message: str) -> None:

@@ -125,12 +125,11 @@ def backfill_file(
         batch_size: lines per micro-batch.
 
     Raises:
-        ConfigError: the file does not exist, or ``tenant`` or ``name`` is not a valid topic
-            segment.
+        ConfigError: the file does not exist, is not a regular file (a folder, ``/dev/null``)
+            or is empty, or ``tenant`` or ``name`` is not a valid topic segment.
     """
     kind = EventKind(kind)
-    if not path.is_file():
-        raise ConfigError(f"backfill file {path} does not exist")
+    _check_file(path)
     if tenant is not None and (not tenant or "." in tenant):
         raise ConfigError(f"invalid tenant {tenant!r}: a non-empty name without dots")
     name = name if name is not None else backfill_name(path)
@@ -163,5 +162,17 @@ def backfill_file(
             report.quarantined += result.quarantined
             report.duplicates += result.duplicates
             report.already_in_lake += result.skipped
-        logger.info("backfilled %s: %d lines", topic, len(messages))
+        logger.info("backfilled %s: %s lines", topic, f"{len(messages):,}")
     return report
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ConfigError(f"backfill file {path} does not exist")
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "a device, pipe or socket"
+        raise ConfigError(
+            f"backfill file {path} is not a regular file ({what}); give a JSON-lines file"
+        )
+    if path.stat().st_size == 0:
+        raise ConfigError(f"backfill file {path} is empty (0 bytes): nothing to backfill")

@@ -62,16 +62,13 @@ _TOMBSTONE = (
 
 def log_batch(kind: EventKind, result: WriteResult) -> None:
     """One INFO line per written batch, the same for both engines."""
+    counts = (result.consumed, result.silver_rows, result.quarantined, result.duplicates)
     logger.info(
-        "%s batch: %d consumed, %d silver rows, %d quarantined, %d duplicates, "
-        "%d already in lake, write %.0f ms",
+        "%s batch: %s consumed, %s silver rows, %s quarantined, %s duplicates, "
+        "%s already in lake, write %s ms",
         kind.value,
-        result.consumed,
-        result.silver_rows,
-        result.quarantined,
-        result.duplicates,
-        result.skipped,
-        result.write_ms,
+        *(f"{n:,}" for n in (*counts, result.skipped)),
+        f"{result.write_ms:,.0f}",
     )
 
 
@@ -180,7 +177,9 @@ class IngestPipeline:
             return messages
         fresh = [m for m in messages if m.offset > done[(m.topic, m.partition)]]
         if len(fresh) != len(messages):
-            logger.info("%d offsets already in the lake, skipped", len(messages) - len(fresh))
+            logger.info(
+                "%s offsets already in the lake, skipped", f"{len(messages) - len(fresh):,}"
+            )
         return fresh
 
     def write(self, outputs: Sequence[BatchOutput]) -> WriteResult:

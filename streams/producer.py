@@ -532,7 +532,9 @@ class PlantProducer:
                 return self._drain_failed(failure)
             self._spool.commit(position, len(records))
             self.resent += len(records) - rejected
-            logger.info("resent %d spooled events, %d left", len(records), len(self._spool))
+            logger.info(
+                "resent %s spooled events, %s left", f"{len(records):,}", f"{len(self._spool):,}"
+            )
         return True
 
     def _drain_failed(self, reason: str) -> bool:

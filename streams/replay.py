@@ -45,14 +45,15 @@ from lake.registry_store import registry_source
 from lake.replays import FINAL_OUTCOMES, REPLAYS, REPLAYS_SCHEMA, replay_records
 from lake.tables import SILVER_PARTITIONS
 from maxlake.settings import Settings
-from quality import ValidationGateway
-from schemas import EventKind
+from quality import ValidationGateway, load_suites
+from schemas import EventKind, RejectReason
 from schemas.silver import TIMESTAMP
 from streams.ingest import IngestPipeline, RawMessage
 
 __all__ = [
     "ReplayReport",
     "escape_payload",
+    "known_reasons",
     "quarantine_page",
     "quarantine_summary",
     "quarantined_messages",
@@ -445,6 +446,20 @@ def quarantine_page(
         }
         for r in newest[offset : offset + limit]
     ]
+
+
+def known_reasons(
+    settings: Settings, *, kinds: Sequence[EventKind] = tuple(EventKind)
+) -> list[str]:
+    """Every quarantine reason of ``kinds``, sorted: those the decoder, the ingest and the
+    current suites' ``drop`` expectations write, and any other found in the quarantine tables
+    (written by an older suite, say)."""
+    names = {r.value for r in RejectReason} | {"validation_error"}  # IngestPipeline: poison
+    suites = load_suites()
+    for kind in kinds:
+        names |= {e.reason or e.name for e in suites[kind].expectations if e.level == "drop"}
+    names |= {row["reason"] for row in quarantine_summary(settings, kinds=kinds)}
+    return sorted(names)
 
 
 def escape_payload(raw: bytes, max_bytes: int) -> str:

@@ -192,6 +192,8 @@ def _list(args: argparse.Namespace) -> int:
     settings = Settings()
     require_lake(settings)
     rows = quarantine_summary(settings, kinds=kinds, reason=args.reason, tenant=args.tenant)
+    if not rows:
+        _check_reason(settings, args.reason, kinds)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -224,6 +226,8 @@ def _show(args: argparse.Namespace) -> int:
         since=args.since,
         limit=args.limit,
     )
+    if not messages:
+        _check_reason(settings, args.reason, kinds)
     if args.json:
         for m in messages:
             raw: bytes = m.pop("raw")
@@ -246,6 +250,20 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_reason(settings: Settings, reason: str | None, kinds: tuple[EventKind, ...]) -> None:
+    """Raise when ``reason`` (a filter that matched nothing) is no quarantine reason at all."""
+    from streams.replay import known_reasons  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+
+    if reason is None:
+        return
+    known = known_reasons(settings, kinds=kinds)
+    if reason not in known:
+        raise ConfigError(
+            f"--reason {reason!r} is not a quarantine reason of "
+            f"{', '.join(k.value for k in kinds)}; known: {', '.join(known)}"
+        )
+
+
 def _replay(args: argparse.Namespace) -> int:
     from streams.replay import replay_quarantine  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
@@ -263,19 +281,21 @@ def _replay(args: argparse.Namespace) -> int:
         suites_dir=args.suites_dir,
         registry_file=args.registry,
     )
+    if report.selected == 0:
+        _check_reason(settings, args.reason, (EventKind(args.kind),))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
         return 0
     verb = "would move" if report.dry_run else "moved"
     print(
-        f"{report.kind}: {report.selected} quarantined selected, "
-        f"{report.skipped_already_replayed} already replayed; suite {report.suite_version}, "
+        f"{report.kind}: {report.selected:,} quarantined selected, "
+        f"{report.skipped_already_replayed:,} already replayed; suite {report.suite_version}, "
         f"registry {_registry_label(report.registry_version)}"
     )
-    print(f"  {verb} {report.replayed} messages ({report.silver_rows} rows) to silver")
+    print(f"  {verb} {report.replayed:,} messages ({report.silver_rows:,} rows) to silver")
     print(
-        f"  {report.duplicates} already in silver (duplicates), "
-        f"{report.still_invalid} still invalid"
+        f"  {report.duplicates:,} already in silver (duplicates), "
+        f"{report.still_invalid:,} still invalid"
     )
     for reason, n in report.still_invalid_by_reason.most_common():
         print(f"    {reason:<40}{n:>8,}")
@@ -295,13 +315,13 @@ def _backfill(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_dict(), indent=2))
         return 0
     print(
-        f"{report.path}: {report.lines} lines ({report.blank} blank), "
-        f"{report.already_in_lake} already in the lake"
+        f"{report.path}: {report.lines:,} lines ({report.blank:,} blank), "
+        f"{report.already_in_lake:,} already in the lake"
     )
     print(
-        f"  new: {report.consumed} messages -> {report.silver_events} events "
-        f"({report.silver_rows} rows) in silver, {report.quarantined} quarantined, "
-        f"{report.duplicates} duplicates"
+        f"  new: {report.consumed:,} messages -> {report.silver_events:,} events "
+        f"({report.silver_rows:,} rows) in silver, {report.quarantined:,} quarantined, "
+        f"{report.duplicates:,} duplicates"
     )
     return 0
 

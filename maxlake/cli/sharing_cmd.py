@@ -121,7 +121,8 @@ def _contracts_add(args: argparse.Namespace) -> int:
 
 
 def _contracts_list(args: argparse.Namespace) -> int:
-    store = ContractStore(contracts_dir(Settings()))
+    settings = Settings()
+    store = ContractStore(contracts_dir(settings))
     rows: list[dict[str, Any]] = [
         {
             "id": c.id,
@@ -133,6 +134,8 @@ def _contracts_list(args: argparse.Namespace) -> int:
         }
         for c in store.contracts()
     ]
+    if not rows and settings.contracts_dir is None:
+        require_lake(settings)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -182,7 +185,10 @@ def _principal_add(args: argparse.Namespace) -> int:
 
 
 def _principal_list(args: argparse.Namespace) -> int:
-    principals = AccessStore(access_dir(Settings())).list()
+    settings = Settings()
+    principals = AccessStore(access_dir(settings)).list()
+    if not principals and settings.access_dir is None:
+        require_lake(settings)
     if args.json:
         print(json.dumps([p.public() for p in principals], indent=2))
         return 0

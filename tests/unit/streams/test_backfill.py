@@ -91,3 +91,15 @@ def test_without_a_tenant_each_line_names_its_own(tmp_path: Path) -> None:
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         backfill_file(settings(tmp_path), tmp_path / "nope.jsonl", "telemetry")
+
+
+def test_a_device_a_folder_or_an_empty_file_is_named_as_such(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.touch()
+    for path, message in (
+        (Path("/dev/null"), "/dev/null is not a regular file \\(a device, pipe or socket\\)"),
+        (tmp_path, "is not a regular file \\(a folder\\)"),
+        (empty, "is empty \\(0 bytes\\): nothing to backfill"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            backfill_file(settings(tmp_path / "lake"), path, "telemetry")

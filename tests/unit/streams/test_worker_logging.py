@@ -6,6 +6,9 @@ import logging
 
 import pytest
 
+from lake.sink import WriteResult
+from schemas import EventKind
+from streams.ingest import log_batch
 from streams.worker import only_our_info
 
 
@@ -45,3 +48,21 @@ def _record(name: str, level: int, message: str) -> logging.LogRecord:
 )
 def test_only_our_info_passes(name: str, level: int, message: str, kept: bool) -> None:
     assert only_our_info(_record(name, level, message)) is kept
+
+
+def test_the_batch_line_groups_thousands(caplog: pytest.LogCaptureFixture) -> None:
+    result = WriteResult(
+        consumed=50_000,
+        silver_events=48_000,
+        silver_rows=217_000,
+        quarantined=1_083,
+        duplicates=917,
+        skipped=12_345,
+        write_ms=1_234.5,
+    )
+    with caplog.at_level(logging.INFO, logger="streams.ingest"):
+        log_batch(EventKind.TELEMETRY, result)
+    assert caplog.messages == [
+        "telemetry batch: 50,000 consumed, 217,000 silver rows, 1,083 quarantined, "
+        "917 duplicates, 12,345 already in lake, write 1,234 ms"
+    ]

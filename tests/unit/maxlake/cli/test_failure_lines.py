@@ -102,6 +102,9 @@ def test_read_only_commands_name_a_missing_lake_and_do_not_create_it(
         ["quarantine", "replay", "--kind", "telemetry", "--dry-run"],
         ["quality", "docs", "--out", "docs-out"],
         ["audit"],
+        ["contracts", "list"],
+        ["contracts", "list", "--json"],
+        ["access", "principal", "list"],
     ],
 )
 def test_more_commands_name_a_missing_lake_and_do_not_create_it(
@@ -117,6 +120,18 @@ def test_more_commands_name_a_missing_lake_and_do_not_create_it(
     assert capsys.readouterr().err.startswith(f"maxlake: error: no lake at {root}")
     assert not root.exists()
     assert not (tmp_path / "docs-out").exists()
+
+
+def test_list_commands_on_a_lake_without_contracts_or_principals_say_none_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "lake"
+    (root / "silver").mkdir(parents=True)
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(root))
+    assert main(["contracts", "list"]) == 0
+    assert capsys.readouterr().out.startswith("no contracts yet")
+    assert main(["access", "principal", "list"]) == 0
+    assert capsys.readouterr().out.startswith("no principals yet")
 
 
 def test_a_bad_contracts_dir_is_one_line_naming_the_variable(tmp_path: Path) -> None:

@@ -73,6 +73,21 @@ def test_list_with_a_filter_matching_nothing_does_not_call_the_quarantine_empty(
     assert capsys.readouterr().out == "no quarantined message matches\n"
 
 
+def test_a_mistyped_reason_names_the_known_ones(
+    lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in ("show", "list"):
+        assert main(["quarantine", command, "--reason", "malformed_jsn"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("maxlake: error: --reason 'malformed_jsn' is not a quarantine reason")
+        assert len(err.splitlines()) == 1
+        known = err.split("known: ")[1].strip().split(", ")
+        assert {"malformed_json", "empty", "validation_error", "unknown_machine"} <= set(known)
+    # a known reason that matched nothing is not an error
+    assert main(["quarantine", "show", "--reason", "oversized"]) == 0
+    assert capsys.readouterr().out.strip() == "no quarantined message matches"
+
+
 def test_escape_keeps_printable_text_and_marks_the_cut() -> None:
     assert escape_payload(b'{"a": "\xc3\xa9"}', 100) == '{"a": "\u00e9"}'
     assert escape_payload(b"ab\ncd", 3) == "ab\\n ... (2 more bytes)"
