@@ -241,19 +241,35 @@ def _publish_two_versions(curated: Path) -> threading.Thread:
     return thread
 
 
-async def _click_through(url: str, shot: Path) -> tuple[Node, Node, bool, str]:
-    """Load the page, screenshot it, click the hostile message's reason and the first dataset,
-    then open the Data Docs' validation page.
+@dataclass
+class Clicks:
+    """What the click-through saw."""
 
-    Returns:
-        The DOM as loaded and after the clicks, whether a script ran in the Data Docs page, and
-        that page's origin as its script context sees it.
-    """
+    loaded: Node
+    """The page as loaded."""
+    older: Node
+    """After "older": the second page of quarantined messages."""
+    clicked: Node
+    """After clicking the hostile message's reason and the first dataset."""
+    empty_rate_ticks: list[float]
+    """The quarantine chart's rate ticks when drawn over one empty bucket."""
+    docs_script_ran: bool
+    """Whether a script ran in the Data Docs page."""
+    docs_origin: str
+    """The Data Docs page's origin as its script context sees it."""
+
+
+async def _click_through(url: str, shot: Path) -> Clicks:
+    """Load the page, screenshot it, page to older quarantined messages, click the hostile
+    message's reason and the first dataset, then open the Data Docs' validation page."""
     async with browser() as tab:
         await tab.goto(url)
         await tab.wait_for("document.body.dataset.state === 'ready'")
         loaded = _parse(await tab.html())
         await _screenshot(tab, shot)
+        await tab.evaluate("document.getElementById('samples-older').click()")
+        await tab.wait_for("document.getElementById('samples-range').dataset.offset === '20'")
+        older = _parse(await tab.html())
         await tab.evaluate(
             "document.querySelector('#quarantine-reasons button"
             '[data-filter-reason="not_an_object"]\').click()'
@@ -265,12 +281,17 @@ async def _click_through(url: str, shot: Path) -> tuple[Node, Node, bool, str]:
         await tab.evaluate("document.querySelector('#datasets button').click()")
         await tab.wait_for("!document.getElementById('dataset-detail').hidden")
         clicked = _parse(await tab.html())
+        ticks = await tab.evaluate(
+            "[...quarantineChart({bucket_s: 60, buckets: [{start: new Date().toISOString(),"
+            " consumed: 0, quarantined: 0, quarantine_rate: 0}]})"
+            ".querySelectorAll('text[data-axis=\"y-l\"]')].map((t) => Number(t.dataset.value))"
+        )
         page = await tab.evaluate("document.querySelector('#data-docs-pages a').href")
         await tab.goto(page)
         await tab.wait_for("document.readyState === 'complete' && document.querySelector('h1')")
         ran = await tab.evaluate(f"document.title === 'pwned' || Boolean({PWNED})")
         origin = await tab.evaluate("self.origin")
-    return loaded, clicked, bool(ran), str(origin)
+    return Clicks(loaded, older, clicked, list(ticks), bool(ran), str(origin))
 
 
 async def _screenshot(tab: Tab, path: Path) -> None:
@@ -290,6 +311,12 @@ def _parse(html: str) -> Node:
     parser.feed(html)
     parser.close()
     return parser.root
+
+
+def _sample_coordinates(dom: Node) -> list[str]:
+    """``topic[partition]@offset`` of each quarantined message listed on the page."""
+    rows = dom.one(id="samples").find(tag="tr")
+    return [r.one(data_field="coordinates").text for r in rows if "data-offset" in r.attrs]
 
 
 def _lake_tables(lake: Path) -> dict[str, int]:
@@ -349,9 +376,10 @@ def test_status_page_renders_the_lake_in_a_browser(
         assert locked.one(tag="body").attrs["data-state"] == "needs-token"
         assert TENANTS[0] not in locked.text
 
-        dom, clicked, docs_script_ran, docs_origin = asyncio.run(
+        clicks = asyncio.run(
             _click_through(f"http://127.0.0.1:{port}/status#token={engineer}", tmp_path / "s.png")
         )
+        dom, clicked = clicks.loaded, clicks.clicked
         elapsed_s = (datetime.now(UTC) - began).total_seconds()
         docs_link = clicked.one(id="data-docs-index").attrs["href"]
         code, docs_index = _get(port, docs_link)
@@ -493,8 +521,16 @@ def test_status_page_renders_the_lake_in_a_browser(
     assert [li.attrs["data-page"] for li in clicked.one(id="data-docs-pages").find(tag="li")] == [
         "validation"
     ]
-    assert not docs_script_ran, "a script ran in the Data Docs page"
-    assert docs_origin == "null", "the Data Docs page is not sandboxed"
+    assert not clicks.docs_script_ran, "a script ran in the Data Docs page"
+    assert clicks.docs_origin == "null", "the Data Docs page is not sandboxed"
+
+    # "older" shows the next 20, none of the first page; an empty chart gets whole-percent ticks.
+    newest, older = _sample_coordinates(page), _sample_coordinates(clicks.older)
+    assert len(newest) == 20
+    assert len(set(older)) == len(older) == min(20, quarantined - 20)
+    assert not set(older) & set(newest)
+    assert clicks.older.one(id="samples-range").text.startswith("21–")
+    assert clicks.empty_rate_ticks == pytest.approx([0, 0.01, 0.02, 0.03, 0.04])
 
     alerts = [
         li.attrs["data-alert"]
