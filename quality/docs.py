@@ -105,10 +105,12 @@ def build_data_docs(
     specs = load_suites(suites_dir)
     gx = runtime().gx
     from great_expectations.checkpoint.actions import UpdateDataDocsAction  # noqa: PLC0415 - lazy: GX takes seconds to import
+    from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: PLC0415 - lazy: GX takes seconds to import
 
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.add_data_docs_site(
         site_name=SITE_NAME,
         site_config={
