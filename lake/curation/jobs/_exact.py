@@ -53,7 +53,6 @@ __all__ = [
     "exact_slope",
     "exact_std",
     "fixed_point",
-    "merged_sums",
     "sums",
     "tag_scales",
     "unsigned_zero",
@@ -118,18 +117,6 @@ def sums(*, time: bool) -> list[pl.Expr]:
             (t * q).sum().alias("_stq"),
         ]
     return out
-
-
-def merged_sums(*, time: bool) -> list[pl.Expr]:
-    """In a ``group_by().agg()`` over partial results of :func:`sums` (the same groups
-    aggregated over parts of the rows): the sums of the whole, exactly (integer sums add)."""
-    added = ["_n", "_nq", "_s1", "_sl", "_s2", *(["_st", "_stt", "_stq"] if time else [])]
-    return [
-        *(pl.col(c).sum().alias(c) for c in added),
-        pl.col("_qlo").min().alias("_qlo"),
-        pl.col("_qhi").max().alias("_qhi"),
-        pl.col(SCALE).first().alias(SCALE),
-    ]
 
 
 def check_sums(frame: pl.DataFrame, job: str, span_us: int | None = None) -> None:

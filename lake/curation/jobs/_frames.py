@@ -8,18 +8,14 @@ sum readings as exact integers (:mod:`._exact`); ``anomaly_windows`` and
 a list in a total order (time, then value; :func:`value_list`), never in whatever order the
 scan or a parallel engine delivered the rows.
 
-Those lists hold every value of a group at once, so a job that aggregates a whole lake in one
-go holds every value of the lake at once. :func:`grid_chunks` splits the time range on the
-window grid into pieces of bounded row count that the job aggregates one after the other:
-each group lies in one piece, so its list and its statistics are the same bits as without
-the split.
+Those lists hold every value of a group at once; the exact sums hold a few integers per
+group, whatever its size.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import polars as pl
@@ -226,49 +222,6 @@ def plant_cut_meta(cuts: pl.DataFrame, *, per_plant: bool, pinned: bool) -> dict
         for tenant, plant, t1, t2 in cuts.select(*PLANT_KEYS, "t1", "t2").iter_rows()
     ]
     return {"cuts_by_plant": by_plant, "cuts_pinned": pinned, "split_by": split_by}
-
-
-def grid_chunks(
-    frame: pl.LazyFrame, column: str, grid_us: int, max_rows: int
-) -> list[tuple[datetime, datetime]]:
-    """Consecutive ``[start, end)`` ranges of the timestamp ``column`` that cut only at
-    multiples of ``grid_us`` since the epoch, each holding at most ``max_rows`` rows of
-    ``frame`` (a single grid cell with more rows is a range of its own).
-
-    Windows aligned to the epoch on a grid of ``grid_us`` (``dt.truncate``) never straddle
-    two ranges, so a per-window aggregation can run range by range (filtering ``column``
-    with literals, which lets a Delta or Parquet scan skip files by their statistics) and
-    give the same rows as one run over everything. Reads only ``column``; nulls are not
-    counted. Empty for a frame without rows.
-    """
-    cell = (as_us(column) // grid_us).alias("cell")
-    counts = (
-        frame.select(cell)
-        .drop_nulls()
-        .group_by("cell")
-        .agg(pl.len().alias("rows"))
-        .sort("cell")
-        .collect()
-    )
-    ranges: list[tuple[int, int]] = []
-    held = 0
-    for first, rows in counts.iter_rows():
-        if ranges and held + rows <= max_rows:
-            ranges[-1] = (ranges[-1][0], first + 1)
-            held += rows
-        else:
-            ranges.append((first, first + 1))
-            held = rows
-    return [(_instant(lo * grid_us), _instant(hi * grid_us)) for lo, hi in ranges]
-
-
-def in_range(column: str, start: datetime, end: datetime) -> pl.Expr:
-    """``start <= column < end`` with literal bounds (a range of :func:`grid_chunks`)."""
-    return (pl.col(column) >= pl.lit(start, TIME)) & (pl.col(column) < pl.lit(end, TIME))
-
-
-def _instant(us: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
 
 
 def as_us(column: str) -> pl.Expr:

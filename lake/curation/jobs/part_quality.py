@@ -37,22 +37,21 @@ import polars as pl
 
 from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelInfo
 from lake.curation.jobs._exact import (
+    SCALE,
     check_sums,
     exact_mean,
     exact_std,
     fixed_point,
-    merged_sums,
     sums,
     tag_scales,
     unsigned_zero,
 )
 from lake.curation.jobs._frames import (
     MACHINE_TYPE_FEATURE,
+    PLANT_KEYS,
     TIME,
     accepted,
     as_us,
-    grid_chunks,
-    in_range,
     machine_tags,
     min_max_us,
     tag_units,
@@ -78,11 +77,9 @@ PARAMETERS: Final = ("split", "split_by", "seed", "tags", "qualities", "join_buc
 SPLIT_BY: Final = ("line_time", "time", "lot")
 _LOT_KEYS: Final = ("tenant", "plant", "lot")
 _CONTEXT: Final = ("lot", "process_start", "process_end")
-_LINE: Final = "_reading_line"
 _PART: Final = "_part"
-CHUNK_ROWS: int = 2_000_000
-"""Telemetry rows joined and aggregated at once (a time range on the join bucket grid; more only
-when one bucket alone holds more). The chunks' exact sums add up to those of one pass."""
+_MACHINE: Final = "_machine"
+_TAG: Final = "_tag"
 
 
 @dataclass(frozen=True)
@@ -174,12 +171,14 @@ def _window_stats(
     part is listed once per bucket its window touches, each reading once, so the work grows
     with the readings, not with readings x parts. Windows are first clipped to the time range
     of the accepted readings (:func:`part_buckets`), so a window of years (a bad clock) costs
-    no more buckets than the data spans. The bucket rows are crossed with the registered
-    (machine, tag) pairs first, so one join per reading both matches it to its parts and keeps
-    only registered pairs (matched on the reading's own line); parts travel as row numbers
-    and get their keys back after the aggregation. The readings are taken in time ranges of at
-    most :data:`CHUNK_ROWS` rows (memory); a part's exact partial sums from several ranges add
-    up to the same bits as one pass.
+    no more buckets than the data spans.
+
+    One streaming pass per plant (a filter on the partition columns tenant and plant, so each
+    pass reads only its plant's files): a reading first joins the registered (line, machine,
+    tag) triples of its plant, which keeps only registered pairs (matched on the reading's own
+    line) and gives it integer ids of its machine and tag and its tag's grid scale; the
+    windows are then matched on integers and the groups are (part, tag) row numbers. A part
+    belongs to one plant, so every group is complete in one pass.
     """
     bucket = f"{params.join_bucket_us}us"
     lo, hi = min_max_us(parts, "process_start", "process_end")
@@ -189,46 +188,42 @@ def _window_stats(
         pl.col("event_time").min().alias("first"), pl.col("event_time").max().alias("last")
     ).collect()
     index = parts.select(KEYS).unique().with_row_index(_PART)
+    scales = tag_scales(tags).with_row_index(_TAG)
+    machine = ["tenant", "plant", "machine"]
+    machine_ids = pairs.select(machine).unique().sort(machine).with_row_index(_MACHINE)
+    registered = (
+        pairs.join(machine_ids, on=machine, how="inner")
+        .join(scales, on="tag", how="inner")
+        .select(*PLANT_KEYS, "line", "machine", "tag", _MACHINE, _TAG, SCALE)
+    )
     windows = (
         part_buckets(parts, params.join_bucket_us, span.row(0))
         .join(index, on=list(KEYS), how="inner")
-        .select(_PART, "tenant", "plant", "machine", "bucket", "process_start", "process_end")
-        .join(
-            pairs.select("tenant", "plant", "machine", pl.col("line").alias(_LINE), "tag"),
-            on=["tenant", "plant", "machine"],
-            how="inner",
-        )
-    )
-    on = ["tenant", "plant", _LINE, "machine", "bucket", "tag"]
-    readings = chosen.select(
-        "tenant",
-        "plant",
-        pl.col("line").alias(_LINE),
-        "machine",
-        "event_time",
-        "tag",
-        "value",
-        pl.col("event_time").dt.truncate(bucket).alias("bucket"),
+        .join(machine_ids, on=machine, how="inner")
+        .select(*PLANT_KEYS, _PART, _MACHINE, "bucket", "process_start", "process_end")
     )
 
-    def aggregate(rows: pl.LazyFrame) -> pl.DataFrame:
+    def aggregate(here: pl.Expr) -> pl.DataFrame:
         return (
-            rows.join(windows.lazy(), on=on, how="inner")
+            chosen.filter(here)
+            .select("line", "machine", "tag", "event_time", "value")
+            .join(registered.filter(here).drop(PLANT_KEYS).lazy(), on=["line", "machine", "tag"])
+            .with_columns(pl.col("event_time").dt.truncate(bucket).alias("bucket"))
+            .join(windows.filter(here).drop(PLANT_KEYS).lazy(), on=[_MACHINE, "bucket"])
             .filter(pl.col("event_time").is_between("process_start", "process_end", closed="both"))
-            .join(tag_scales(tags).lazy(), on="tag", how="inner")
             .with_columns(*fixed_point("value"))
-            .group_by(_PART, "tag")
+            .group_by(_PART, _TAG)
             .agg(*sums(time=False), pl.col("value").max().alias("max"))
             .collect(engine="streaming")
         )
 
-    ranges = grid_chunks(chosen, "event_time", params.join_bucket_us, CHUNK_ROWS)
-    partial = [aggregate(readings.filter(in_range("event_time", a, b))) for a, b in ranges]
-    sums_of = (
-        pl.concat(partial or [aggregate(readings)])
-        .group_by(_PART, "tag")
-        .agg(*merged_sums(time=False), pl.col("max").max())
-        .join(index, on=_PART, how="inner")
+    plants = windows.select(PLANT_KEYS).unique().sort(PLANT_KEYS).rows()
+    sums_of = pl.concat(
+        [aggregate((pl.col("tenant") == t) & (pl.col("plant") == p)) for t, p in plants]
+        or [aggregate(pl.lit(False))]
+    )
+    sums_of = sums_of.join(index, on=_PART, how="inner").join(
+        scales.select(_TAG, "tag"), on=_TAG, how="inner"
     )
     check_sums(sums_of, JOB)
     return sums_of.select(

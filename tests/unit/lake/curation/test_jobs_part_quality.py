@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from tests.unit.lake.curation.conftest import (
     at,
     inspection_frame,
     job_inputs,
+    registry_machines,
     telemetry_frame,
 )
 
@@ -285,25 +286,30 @@ def test_join_bucket_does_not_change_the_result() -> None:
     assert_frame_equal(results[0], results[2], check_exact=True)
 
 
-def test_time_chunks_add_up_to_one_pass_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Parts straddle the chunks; their exact partial sums must add up to one pass."""
-    module = importlib.import_module("lake.curation.jobs.part_quality")
-    parts = [("L1", [MILL_1, MILL_2], 50, 700, "PASS"), ("L2", [MILL_1], 3000, 30, "FAIL")]
-    readings = [(MILL_1, t, 1.0 + (t % 7) / 3.0) for t in range(0, 4000, 13)]
-    readings += [(MILL_2, t, 2.0 + (t % 5) / 7.0) for t in range(0, 4000, 17)]
-
-    def build() -> pl.DataFrame:
-        inputs = job_inputs(
-            telemetry=_telemetry(readings),
-            inspections=_inspections(parts),
-            params={"join_bucket": "10s", "split": ALL_TRAIN},
-        )
-        return part_quality(inputs).splits["train"]
-
-    whole = build()
-    monkeypatch.setattr(module, "CHUNK_ROWS", 1)
-    assert_frame_equal(build(), whole, check_exact=True)
-    assert whole["vib__mean"].null_count() == 0
+def test_plants_sharing_machine_ids_keep_their_own_readings() -> None:
+    """The job joins readings plant by plant: mill-1 of plant p1 and mill-1 of plant p2 (same
+    machine id and line name) each feed only their own plant's part, and a reading of mill-1
+    on a line the registry does not list for it feeds none."""
+    machines = registry_machines()
+    machines = pl.concat([machines, machines.with_columns(pl.lit("p2").alias("plant"))])
+    readings = [(MILL_1, t, 1.0 + t / 100) for t in range(0, 60, 7)]
+    telemetry = pl.concat(
+        [
+            _telemetry(readings),
+            _telemetry([(m, t, v + 10.0) for m, t, v in readings]).with_columns(
+                pl.lit("p2").alias("plant")
+            ),
+            _telemetry([(MILL_1, 30, 40.0)]).with_columns(pl.lit("l9").alias("line")),
+        ]
+    )
+    parts = _inspections([("L1", [MILL_1], 0, 60, "PASS")])
+    parts = pl.concat([parts, parts.with_columns(pl.lit("p2").alias("plant"))])
+    inputs = job_inputs(telemetry=telemetry, inspections=parts, params={"split": ALL_TRAIN})
+    rows = _all_rows(part_quality(replace(inputs, machines=machines))).sort("plant")
+    mean = sum(v for _, _, v in readings) / len(readings)
+    assert rows["plant"].to_list() == ["p1", "p2"]
+    assert rows["vib__mean"].to_list() == pytest.approx([mean, mean + 10.0], rel=1e-12)
+    assert rows["vib__max"].to_list() == [readings[-1][2], readings[-1][2] + 10.0]
 
 
 def test_a_window_of_centuries_costs_only_the_buckets_of_the_data() -> None:
