@@ -44,7 +44,7 @@ from streams.batch_rows import (
     silver_rows,
     tenant_of_topic,
 )
-from streams.sightings import Sightings
+from streams.sightings import Sightings, id_array
 
 __all__ = ["IngestPipeline", "RawMessage", "log_batch", "tenant_of_topic", "unique_offsets"]
 
@@ -219,7 +219,7 @@ class IngestPipeline:
         self._warm_up(kind, messages)
         offsets = offsets_table(messages)
         decided = self._committed_decisions(kind, messages, offsets, keep)
-        duplicate_of = self._dedupe(kind, messages, event_ids, keep, decided)
+        duplicate_of = self._dedupe(kind, offsets, event_ids, keep, decided)
         for idx in duplicate_of:
             keep[idx] = False
         silver = silver_rows(kind, rows, keep, offsets, started_at)
@@ -332,13 +332,13 @@ class IngestPipeline:
                 topic=topic,
                 since=since,
             )
-            for eid, part, off in zip(
-                known["event_id"].to_pylist(),
-                known["kafka_partition"].to_pylist(),
-                known["kafka_offset"].to_pylist(),
-                strict=True,
-            ):
-                seen.set(eid, topic, part, off)
+            partitions = known["kafka_partition"].to_numpy()
+            slots = {int(p): seen.slot(topic, int(p)) for p in np.unique(partitions)}
+            seen.set_many(
+                id_array(known["event_id"].to_pylist()),
+                np.array([slots[p] for p in partitions.tolist()], np.int32),
+                known["kafka_offset"].to_numpy(),
+            )
             self._warm.add(key)
             logger.info("dedupe state of %s: %d event ids", topic, known.num_rows)
 
@@ -418,7 +418,7 @@ class IngestPipeline:
     def _dedupe(
         self,
         kind: EventKind,
-        messages: Sequence[RawMessage],
+        offsets: pa.Table,
         event_ids: list[str | None],
         keep: np.ndarray,
         decided: dict[int, bool],
@@ -429,33 +429,55 @@ class IngestPipeline:
         event ids first, so a fresh message of the same event becomes the duplicate. Every
         kept copy is remembered as the first sighting of its event id (before the write: a
         retry of the same messages finds them at their own coordinates, so they stay new).
+        ``offsets`` is the batch's :func:`offsets_table`.
         """
         seen = self._seen.setdefault(kind.value, Sightings())
         claimed: dict[str, int] = {}
         duplicate_of: dict[int, int | None] = {}
+        claims: list[int] = []
         for i, is_duplicate in sorted(decided.items()):
             eid = event_ids[i]
             if is_duplicate:
                 duplicate_of[i] = None
             elif eid is not None:
                 claimed.setdefault(eid, i)
-                m = messages[i]
-                seen.first_elsewhere(eid, m.topic, m.partition, m.offset)
-        for idx in np.flatnonzero(keep).tolist():
-            eid = event_ids[idx]
-            if eid is None or idx in decided:
-                continue
-            m = messages[idx]
-            if claimed and eid in claimed:
-                holder = messages[claimed[eid]]
-                same_partition = (holder.topic, holder.partition) == (m.topic, m.partition)
-                duplicate_of[idx] = holder.offset if same_partition else None
-                continue
-            first = seen.first_elsewhere(eid, m.topic, m.partition, m.offset)
-            if first is not None:
-                same_partition = first[0] == m.topic and first[1] == m.partition
-                duplicate_of[idx] = first[2] if same_partition else None
+                claims.append(i)
+        ids = id_array(event_ids)
+        fresh = keep & (ids != None)  # noqa: E711 - elementwise over an object array
+        fresh[list(decided)] = False
+        undecided = np.flatnonzero(fresh)
+        order = np.concatenate([np.array(claims, np.int64), undecided])
+        if not len(order):
+            return duplicate_of
+        slots = self._slots(seen, offsets)
+        offset = offsets["offset"].to_numpy()
+        first_slot, first_offset = seen.first_sightings(ids[order], slots[order], offset[order])
+        tail = slice(len(claims), None)
+        first_slot, first_offset = first_slot[tail], first_offset[tail]
+        elsewhere = (first_slot != slots[undecided]) | (first_offset != offset[undecided])
+        same_partition = first_slot == slots[undecided]
+        for k in np.flatnonzero(elsewhere).tolist():
+            idx = int(undecided[k])
+            duplicate_of[idx] = int(first_offset[k]) if same_partition[k] else None
+        if claimed:
+            # A committed copy, not the earliest sighting, is what a fresh message repeats.
+            for idx in undecided.tolist():
+                holder = claimed.get(event_ids[idx])  # type: ignore[arg-type]
+                if holder is not None:
+                    same_partition = slots[holder] == slots[idx]
+                    duplicate_of[idx] = int(offset[holder]) if same_partition else None
         return duplicate_of
+
+    @staticmethod
+    def _slots(seen: Sightings, offsets: pa.Table) -> np.ndarray:
+        """Per message of ``offsets``, its topic partition's slot in ``seen``."""
+        topics = pc.dictionary_encode(offsets["topic"]).combine_chunks()
+        names = topics.dictionary.to_pylist()
+        pair = topics.indices.to_numpy().astype(np.int64) << 32
+        pair |= offsets["partition"].to_numpy().astype(np.int64)
+        distinct, which = np.unique(pair, return_inverse=True)
+        numbers = [seen.slot(names[int(p) >> 32], int(p) & 0xFFFFFFFF) for p in distinct.tolist()]
+        return np.array(numbers, np.int32)[which]
 
 
 def unique_offsets(messages: Sequence[RawMessage]) -> Sequence[RawMessage]:

@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,7 +17,9 @@ from lake import BatchWriter, DeltaStore
 from lake.accounting import check_accounting
 from quality import ValidationFailed, ValidationGateway, Verdict
 from schemas import EventKind, load_registry
+from streams.batch_rows import offsets_table
 from streams.ingest import IngestPipeline
+from streams.sightings import Sightings
 from tests.unit.lake.batches import (
     TOPIC,
     Crash,
@@ -196,3 +199,23 @@ def test_decoding_in_chunks_gives_the_same_outputs(
     chunked = outputs(tmp_path / "chunked")
     assert chunked == whole
     assert all(whole)
+
+
+def test_a_committed_copy_outranks_an_earlier_sighting_and_a_batch_repeats_its_first(
+    tmp_path: Path,
+) -> None:
+    worker = pipeline(tmp_path)
+    seen = Sightings()
+    seen.set("a", TOPIC, 0, 5)
+    seen.set("d", TOPIC, 1, 3)
+    seen.set("e", TOPIC, 0, 4)
+    worker._seen["telemetry"] = seen
+    ids = ["a", "a", "b", "c", "c", "d", "e", None, "f"]
+    batch = messages([b"{}"] * len(ids), partition=1, first_offset=10)
+    keep = np.array([True] * 8 + [False])
+    decided = {0: False, 2: True}
+    found = worker._dedupe(EventKind.TELEMETRY, offsets_table(batch), ids, keep, decided)
+    # 1 repeats the committed copy 0, not the older sighting of "a" on partition 0.
+    assert found == {1: 10, 2: None, 4: 13, 5: 3, 6: None}
+    assert seen.get("c") == (TOPIC, 1, 13)
+    assert "f" not in seen
