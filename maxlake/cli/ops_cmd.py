@@ -79,6 +79,9 @@ def register(sub: Any) -> None:
     show.add_argument("--since", type=instant, help="quarantined at or after (ISO 8601)")
     show.add_argument("--limit", type=int, default=20, help="newest N messages (default 20)")
     show.add_argument(
+        "--offset", type=int, default=0, help="skip the N newest matching messages (default 0)"
+    )
+    show.add_argument(
         "--max-bytes", type=int, default=2000, help="payload bytes printed per message"
     )
     show.add_argument("--json", action="store_true", help="JSON lines, payload in base64 too")
@@ -211,22 +214,23 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from streams.replay import escape_payload, quarantined_messages  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+    from streams.replay import escape_payload, quarantine_page  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
-    if args.limit < 1 or args.max_bytes < 1:
-        raise ConfigError("--limit and --max-bytes must be at least 1")
+    if args.limit < 1 or args.max_bytes < 1 or args.offset < 0:
+        raise ConfigError("--limit and --max-bytes must be at least 1, --offset at least 0")
     kinds = (EventKind(args.kind),) if args.kind else tuple(EventKind)
     settings = Settings()
     require_lake(settings)
-    messages = quarantined_messages(
+    total, messages = quarantine_page(
         settings,
         kinds=kinds,
         reason=args.reason,
         tenant=args.tenant,
         since=args.since,
+        offset=args.offset,
         limit=args.limit,
     )
-    if not messages:
+    if not total:
         _check_reason(settings, args.reason, kinds)
     if args.json:
         for m in messages:
@@ -235,7 +239,7 @@ def _show(args: argparse.Namespace) -> int:
             m["raw_base64"] = base64.b64encode(raw).decode()
             print(json.dumps(m))
         return 0
-    if not messages:
+    if not total:
         print("no quarantined message matches")
         return 0
     for m in messages:
@@ -247,6 +251,10 @@ def _show(args: argparse.Namespace) -> int:
         for reason, detail in zip(m["reasons"], m["details"], strict=False):
             print(f"  {reason}: {escape_payload(detail.encode(), args.max_bytes)}")
         print(f"  payload ({len(m['raw']):,} bytes): {escape_payload(m['raw'], args.max_bytes)}")
+    last = args.offset + len(messages)
+    shown = f"messages {args.offset + 1:,}-{last:,}" if messages else "no message"
+    older = f"; --offset {last} for older ones" if last < total else ""
+    print(f"{shown} of {total:,}, newest first{older}")
     return 0
 
 

@@ -64,6 +64,20 @@ def test_show_filters_and_limits(lake: Path, capsys: pytest.CaptureFixture[str])
     assert capsys.readouterr().out.strip() == "no quarantined message matches"
 
 
+def test_show_pages_with_offset(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["quarantine", "show", "--json", "--limit", "100"]) == 0
+    every = [json.loads(line)["kafka_offset"] for line in capsys.readouterr().out.splitlines()]
+    assert main(["quarantine", "show", "--json", "--limit", "2", "--offset", "1"]) == 0
+    page = [json.loads(line)["kafka_offset"] for line in capsys.readouterr().out.splitlines()]
+    assert page == every[1:3]
+    assert main(["quarantine", "show", "--limit", "2", "--offset", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"messages 2-3 of {len(HOSTILE)}, newest first; --offset 3 for older ones"
+    )
+    assert main(["quarantine", "show", "--offset", "10"]) == 0
+    assert capsys.readouterr().out.strip() == f"no message of {len(HOSTILE)}, newest first"
+
+
 def test_list_with_a_filter_matching_nothing_does_not_call_the_quarantine_empty(
     lake: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
