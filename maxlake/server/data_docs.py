@@ -94,11 +94,11 @@ def resolve_file(root: Path, path: str) -> Path | None:
 def list_pages(root: Path) -> list[dict[str, Any]]:
     """The site's validation pages (newest run first, at most :data:`MAX_PAGES`) and
     expectation-suite pages: ``type``, ``suite``, ``run_time`` (ISO 8601 UTC or None),
-    ``path`` (relative to the site)."""
+    ``path`` (relative to the site); only pages :func:`resolve_file` would serve."""
     validations = []
     for page in (root / "validations").rglob("*.html"):
         rel = page.relative_to(root).parts
-        if len(rel) < 5:
+        if len(rel) < 5 or not all(_SEGMENT.fullmatch(part) for part in rel):
             continue
         match = _RUN_TIME.fullmatch(rel[-2])
         run_time = (
@@ -123,6 +123,7 @@ def list_pages(root: Path) -> list[dict[str, Any]]:
             "path": page.relative_to(root).as_posix(),
         }
         for page in sorted((root / "expectations").rglob("*.html"))
+        if all(_SEGMENT.fullmatch(part) for part in page.relative_to(root).parts)
     ]
     return validations[:MAX_PAGES] + suites
 
@@ -151,7 +152,8 @@ async def api_data_docs(request: web.Request) -> web.Response:
             }
         )
     pages = await asyncio.to_thread(list_pages, root)
-    built = datetime.fromtimestamp(index.stat().st_mtime, UTC).isoformat()
+    mtime = (await asyncio.to_thread(index.stat)).st_mtime
+    built = datetime.fromtimestamp(mtime, UTC).isoformat()
     grant, expires_ms = ctx.signer.scope_grant(_scope(principal.key_id), principal.name)
     prefix = SCOPE + grant
     return json_response(

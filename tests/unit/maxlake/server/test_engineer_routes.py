@@ -31,6 +31,7 @@ def _site(root: Path) -> Path:
     page.write_text(f"<html><body>failed: {HOSTILE}</body></html>")
     (site / "expectations/maxlake").mkdir(parents=True)
     (site / "expectations/maxlake/telemetry.html").write_text("<html>suite</html>")
+    (site / "expectations/maxlake/with space.html").write_text("<html>not served</html>")
     (site / "static/styles").mkdir(parents=True)
     (site / "static/styles/x.css").write_text("body {}")
     (site / "index.html").write_text('<html><a href="validations/">runs</a></html>')
