@@ -186,7 +186,7 @@ def _window_stats(
     chosen = accepted(telemetry, params.qualities).filter(inside)
     span = chosen.select(
         pl.col("event_time").min().alias("first"), pl.col("event_time").max().alias("last")
-    ).collect()
+    ).collect(engine="streaming")
     index = parts.select(KEYS).unique().with_row_index(_PART)
     scales = tag_scales(tags).with_row_index(_TAG)
     machine = ["tenant", "plant", "machine"]
@@ -204,12 +204,19 @@ def _window_stats(
     )
 
     def aggregate(here: pl.Expr) -> pl.DataFrame:
-        return (
-            chosen.filter(here)
-            .select("line", "machine", "tag", "event_time", "value")
-            .join(registered.filter(here).drop(PLANT_KEYS).lazy(), on=["line", "machine", "tag"])
+        rows = chosen.filter(here).select("line", "machine", "tag", "event_time", "value")
+        keyed = (
+            registered.filter(here)
+            .drop(PLANT_KEYS)
+            .lazy()
+            .join(rows, on=["line", "machine", "tag"])
             .with_columns(pl.col("event_time").dt.truncate(bucket).alias("bucket"))
-            .join(windows.filter(here).drop(PLANT_KEYS).lazy(), on=[_MACHINE, "bucket"])
+        )
+        return (
+            windows.filter(here)
+            .drop(PLANT_KEYS)
+            .lazy()
+            .join(keyed, on=[_MACHINE, "bucket"])
             .filter(pl.col("event_time").is_between("process_start", "process_end", closed="both"))
             .with_columns(*fixed_point("value"))
             .group_by(_PART, _TAG)
