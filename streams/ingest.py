@@ -37,6 +37,7 @@ from quality import ValidationFailed, ValidationGateway, Verdict
 from schemas import EventKind, event_schema_for
 from schemas.results import DecodeLimits
 from streams.batch_rows import (
+    Columns,
     RawMessage,
     duplicate_rows,
     offsets_table,
@@ -127,12 +128,12 @@ class IngestPipeline:
         message therefore never stops the worker and never takes good messages with it.
         """
         kind = EventKind(kind)
-        given = unique_offsets(messages)
-        messages = self._not_in_lake(given) if self.skip_in_lake else given
+        given, cols = _unique_offsets(messages, Columns.of(messages))
+        messages, cols = self._not_in_lake(given, cols) if self.skip_in_lake else (given, cols)
         already = len(given) - len(messages)
         if not messages:
             return [self._nothing_new(kind, already)] if already else []
-        outputs = self._prepare_split(kind, messages)
+        outputs = self._prepare_split(kind, messages, cols)
         if already:
             outputs[0] = replace(outputs[0], already_in_lake=already)
         return outputs
@@ -150,37 +151,43 @@ class IngestPipeline:
             already_in_lake=already,
         )
 
-    def _prepare_split(self, kind: EventKind, messages: Sequence[RawMessage]) -> list[BatchOutput]:
+    def _prepare_split(
+        self, kind: EventKind, messages: Sequence[RawMessage], cols: Columns | None = None
+    ) -> list[BatchOutput]:
+        cols = cols or Columns.of(messages)
         try:
-            return [self._prepare_once(kind, messages, poison=None)]
+            return [self._prepare_once(kind, messages, cols, poison=None)]
         except ValidationFailed as exc:
             if len(messages) == 1:
                 logger.warning("quarantining a message GX cannot validate: %s", exc)
-                return [self._prepare_once(kind, messages, poison=str(exc))]
+                return [self._prepare_once(kind, messages, cols, poison=str(exc))]
             half = len(messages) // 2
             return self._prepare_split(kind, messages[:half]) + self._prepare_split(
                 kind, messages[half:]
             )
 
-    def _not_in_lake(self, messages: Sequence[RawMessage]) -> Sequence[RawMessage]:
-        """``messages`` without those the lake fully accounted already (a re-delivery).
+    def _not_in_lake(
+        self, messages: Sequence[RawMessage], cols: Columns
+    ) -> tuple[Sequence[RawMessage], Columns]:
+        """``messages`` without those the lake fully accounted already (a re-delivery), and
+        their columns.
 
         They are not decoded or validated again, so the batch's run row counts (warnings
         included) cover new offsets only.
         """
         if not messages:
-            return messages
-        partitions = sorted({(m.topic, m.partition) for m in messages})
-        topic_ids = {m.topic: m.topic_id for m in messages}
+            return messages, cols
+        partitions = sorted(set(zip(cols.topic, cols.partition, strict=True)))
+        topic_ids = dict(zip(cols.topic, cols.topic_id, strict=True))
         done = self.handle.stored_offsets(RUNS, partitions, topic_ids, self.worker)
         if all(v < 0 for v in done.values()):
-            return messages
+            return messages, cols
         fresh = [m for m in messages if m.offset > done[(m.topic, m.partition)]]
         if len(fresh) != len(messages):
             logger.info(
                 "%s offsets already in the lake, skipped", f"{len(messages) - len(fresh):,}"
             )
-        return fresh
+        return fresh, Columns.of(fresh)
 
     def write(self, outputs: Sequence[BatchOutput]) -> WriteResult:
         """Commit prepared outputs in order; the sum of what each added to the lake."""
@@ -193,15 +200,24 @@ class IngestPipeline:
         return total
 
     def _prepare_once(
-        self, kind: EventKind, messages: Sequence[RawMessage], *, poison: str | None
+        self,
+        kind: EventKind,
+        messages: Sequence[RawMessage],
+        cols: Columns,
+        *,
+        poison: str | None,
     ) -> BatchOutput:
         started_at = datetime.now(UTC)
         t0 = time.perf_counter()
-        values = [m.value or b"" for m in messages]
-        rows, rejected, event_ids = self._decode(kind, messages, values, started_at)
-        for idx, m in enumerate(messages):
-            if m.value is None:
-                rejected[idx] = ("tombstone", _TOMBSTONE)
+        tombstones = None in cols.value
+        values: list[bytes] = (
+            [v or b"" for v in cols.value] if tombstones else list(cols.value)  # type: ignore[arg-type]
+        )
+        rows, rejected, event_ids = self._decode(kind, cols.topic, values, started_at)
+        if tombstones:
+            for idx, value in enumerate(cols.value):
+                if value is None:
+                    rejected[idx] = ("tombstone", _TOMBSTONE)
         t1 = time.perf_counter()
         rows = self.gateway.convert_units(kind, rows)
         verdict = self._validate(kind, rows) if poison is None else None
@@ -216,9 +232,9 @@ class IngestPipeline:
             self._collect_drops(rows, verdict, reasons)
         keep = np.ones(len(messages), dtype=bool)
         keep[list(reasons)] = False
-        self._warm_up(kind, messages)
-        offsets = offsets_table(messages)
-        decided = self._committed_decisions(kind, messages, offsets, keep)
+        self._warm_up(kind, cols)
+        offsets = offsets_table(cols)
+        decided = self._committed_decisions(kind, messages, cols, offsets, keep)
         duplicate_of = self._dedupe(kind, offsets, event_ids, keep, decided)
         for idx in duplicate_of:
             keep[idx] = False
@@ -252,17 +268,20 @@ class IngestPipeline:
     def _decode(
         self,
         kind: EventKind,
-        messages: Sequence[RawMessage],
+        topics: tuple[str, ...],
         values: list[bytes],
         now: datetime,
     ) -> tuple[pa.Table, dict[int, tuple[str, str]], list[str | None]]:
         event_schema = event_schema_for(kind)
         by_topic: dict[str, list[int]] = {}
-        for i, m in enumerate(messages):
-            by_topic.setdefault(m.topic, []).append(i)
+        if len(set(topics)) == 1:
+            by_topic[topics[0]] = list(range(len(topics)))
+        else:
+            for i, topic in enumerate(topics):
+                by_topic.setdefault(topic, []).append(i)
         tables: list[pa.Table] = []
         rejected: dict[int, tuple[str, str]] = {}
-        event_ids: list[str | None] = [None] * len(messages)
+        event_ids: list[str | None] = [None] * len(topics)
         chunks = [
             (topic, indices[start : start + _DECODE_CHUNK])
             for topic, indices in by_topic.items()
@@ -319,10 +338,10 @@ class IngestPipeline:
                 if detail not in details:
                     details.append(detail)
 
-    def _warm_up(self, kind: EventKind, messages: Sequence[RawMessage]) -> None:
+    def _warm_up(self, kind: EventKind, cols: Columns) -> None:
         seen = self._seen.setdefault(kind.value, Sightings())
         since = date.today() - timedelta(days=self.settings.dedupe_horizon_days)
-        for topic in {m.topic for m in messages}:
+        for topic in set(cols.topic):
             key = (kind.value, topic)
             if key in self._warm:
                 continue
@@ -346,6 +365,7 @@ class IngestPipeline:
         self,
         kind: EventKind,
         messages: Sequence[RawMessage],
+        cols: Columns,
         offsets: pa.Table,
         keep: np.ndarray,
     ) -> dict[int, bool]:
@@ -372,7 +392,7 @@ class IngestPipeline:
                 strict=True,
             )
         }
-        topic_ids = {m.topic: m.topic_id for m in messages}
+        topic_ids = dict(zip(cols.topic, cols.topic_id, strict=True))
         worker = self.worker
         dup_versions = self.handle.stored_offsets(DUPLICATES, list(firsts), topic_ids, worker)
         silver_versions = self.handle.stored_offsets(
@@ -486,8 +506,15 @@ def unique_offsets(messages: Sequence[RawMessage]) -> Sequence[RawMessage]:
     The engines never hand a batch an offset twice; this is the pipeline's own guard (a
     repeated offset would otherwise reach silver twice in one commit).
     """
-    if len({m[:3] for m in messages}) == len(messages):
-        return messages
+    return _unique_offsets(messages, Columns.of(messages))[0]
+
+
+def _unique_offsets(
+    messages: Sequence[RawMessage], cols: Columns
+) -> tuple[Sequence[RawMessage], Columns]:
+    """:func:`unique_offsets` and the columns of what it keeps."""
+    if not cols.has_repeated_offsets():
+        return messages, cols
     seen: set[tuple[str, int, int]] = set()
     kept: list[RawMessage] = []
     for m in messages:
@@ -498,7 +525,7 @@ def unique_offsets(messages: Sequence[RawMessage]) -> Sequence[RawMessage]:
     logger.warning(
         "batch held %d repeated offset(s), dropped before decoding", len(messages) - len(kept)
     )
-    return kept
+    return kept, Columns.of(kept)
 
 
 def _as_float(value: object) -> float | None:
