@@ -4,7 +4,7 @@ A worker remembers every event id it wrote (or found in the lake at warm-up) wit
 horizon, so the state grows with the events ingested. A ``dict`` of id -> coordinates took
 ~155-213 bytes per id (the id string most of it). Here each id is a 128-bit keyed hash
 (SipHash-2-4 under two keys, so two different ids share a key with probability ~2**-128 per
-pair: about 10**-22 for a billion remembered ids) beside its first sighting's offset and topic
+pair: about 10**-21 for a billion remembered ids) beside its first sighting's offset and topic
 partition slot, in NumPy arrays sorted by hash: 28 bytes per id. Lookups and inserts are
 whole-batch array operations (:meth:`Sightings.first_sightings`), not a Python call per event.
 
