@@ -101,6 +101,7 @@ PARAMETERS: Final = (
 )
 SPLIT_BY: Final = ("plant_time", "time")
 _HOUR_US: Final = 3_600_000_000
+_PAIR: Final = "_pair"
 _ENGINE: Final[Literal["streaming"]] = "streaming"
 
 
@@ -190,8 +191,27 @@ def _window_stats(
     tags: pl.DataFrame,
     params: PredictiveMaintenanceParams,
 ) -> pl.DataFrame:
-    """(machine, tag, window_start) -> statistics, from readings inside each window only."""
-    sums_of = _aggregate(telemetry, pairs, tag_scales(tags), params)
+    """(machine, tag, window_start) -> statistics, from readings inside each window only.
+
+    One streaming pass per plant (a filter on the partition columns tenant and plant, so each
+    pass reads only its plant's files): a reading joins its plant's registered (line, machine,
+    tag) triples, which keeps only registered pairs and gives it the pair's row number and its
+    tag's grid scale; the groups are (pair, window), integers, instead of five key strings.
+    """
+    keys = [*MACHINE_KEYS, "tag"]
+    registered = (
+        pairs.select(keys)
+        .unique()
+        .sort(keys)
+        .with_row_index(_PAIR)
+        .join(tag_scales(tags), on="tag", how="inner")
+    )
+    plants = registered.select(PLANT_KEYS).unique().sort(PLANT_KEYS).rows()
+    here = [(pl.col("tenant") == t) & (pl.col("plant") == p) for t, p in plants]
+    sums_of = pl.concat(
+        [_aggregate(telemetry, registered, plant, params) for plant in here]
+        or [_aggregate(telemetry, registered, pl.lit(False), params)]
+    ).join(registered.select(_PAIR, *keys), on=_PAIR, how="inner")
     check_sums(sums_of, JOB, params.window_us)
     return sums_of.with_columns(
         pl.col("window_start").cast(TIME),
@@ -204,26 +224,31 @@ def _window_stats(
 
 def _aggregate(
     telemetry: pl.LazyFrame,
-    pairs: pl.DataFrame,
-    scales: pl.DataFrame,
+    registered: pl.DataFrame,
+    plant: pl.Expr,
     params: PredictiveMaintenanceParams,
 ) -> pl.DataFrame:
-    """The order-independent aggregates of one chunk: exact sums, min, max, latest, count.
+    """The order-independent aggregates of one plant's (pair, window) groups: exact sums, min,
+    max, latest, count.
 
     Windows are epoch-aligned, so a reading's offset in its window is its time modulo the
-    window (floored, also before 1970) and ``window_start`` (us here) the difference. The
-    registered (machine, tag) pairs are kept after the aggregation (a semi-join of the groups,
-    not of every reading; a reading only joins its tag's grid scale).
+    window (floored, also before 1970) and ``window_start`` (us here) the difference.
     """
-    keys = [*MACHINE_KEYS, "tag"]
-    return (
+    rows = (
         accepted(telemetry, params.qualities)
-        .join(scales.lazy(), on="tag", how="inner")
+        .filter(plant)
+        .select("line", "machine", "tag", "event_time", "value")
+    )
+    return (
+        registered.filter(plant)
+        .drop(PLANT_KEYS)
+        .lazy()
+        .join(rows, on=["line", "machine", "tag"], how="inner")
         .with_columns((as_us("event_time") % params.window_us).alias(TIME_US))
         .with_columns(
             (as_us("event_time") - pl.col(TIME_US)).alias("window_start"), *fixed_point("value")
         )
-        .group_by(*keys, "window_start")
+        .group_by(_PAIR, "window_start")
         .agg(
             *sums(time=True),
             pl.col("value").min().alias("min"),
@@ -232,7 +257,6 @@ def _aggregate(
             pl.len().cast(pl.UInt32).alias("count"),
             pl.col("event_time").max().alias("last_time"),
         )
-        .join(pairs.lazy().select(keys), on=keys, how="semi")
         .collect(engine=_ENGINE)
     )
 

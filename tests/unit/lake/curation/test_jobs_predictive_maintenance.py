@@ -197,6 +197,31 @@ def test_each_plant_is_cut_in_its_own_time_range() -> None:
     assert set(one_cut.meta) >= {"cuts", "split_by"}
 
 
+def test_plants_sharing_machine_ids_keep_their_own_readings() -> None:
+    """The job aggregates plant by plant: mill-1 of p1 and mill-1 of p2 (same machine id and
+    line name, same hours) get their own statistics, and a reading of mill-1 on a line the
+    registry does not list for it counts nowhere."""
+    readings = [(MILL_1, 60 + 100 * i, "vib", 1.0 + i) for i in range(5)]
+    telemetry = pl.concat(
+        [
+            telemetry_frame(readings),
+            telemetry_frame([(m, t, g, v + 10) for m, t, g, v in readings]).with_columns(
+                pl.lit("p2").alias("plant")
+            ),
+            telemetry_frame([(MILL_1, 200, "vib", 40.0)]).with_columns(pl.lit("l9").alias("line")),
+        ]
+    )
+    machines = pl.concat(
+        [registry_machines(), registry_machines().with_columns(pl.lit("p2").alias("plant"))]
+    )
+    params = {"tags": ["vib"], "horizon_h": 0, "drop_unobserved_horizon": False, "split": ALL_TRAIN}
+    inputs = replace(job_inputs(telemetry=telemetry, params=params), machines=machines)
+    rows = _all_rows(predictive_maintenance(inputs)).filter(pl.col("vib__count") > 0)
+    assert rows.sort("plant")["plant"].to_list() == ["p1", "p2"]
+    assert rows.sort("plant")["vib__mean"].to_list() == [3.0, 13.0]
+    assert rows.sort("plant")["vib__count"].to_list() == [5, 5]
+
+
 def test_pinned_cuts_keep_earlier_splits_when_data_is_added() -> None:
     params = {
         "tags": ["vib"],
