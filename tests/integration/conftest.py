@@ -2,7 +2,8 @@
 
 The broker is a throwaway: free ports, a temporary home, stopped at the end. Each test names its
 own topics and consumer groups with :func:`unique_name`, so tests never see each other's data.
-Tests that must stop and restart a broker use :func:`restartable_broker`, their own instance.
+Tests that must stop and restart a broker use :func:`restartable_broker`, an instance of their
+module's own.
 """
 
 from __future__ import annotations
@@ -60,13 +61,24 @@ def unique_name(request: pytest.FixtureRequest) -> str:
     return f"{stem}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture
-def restartable_broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    """A broker of the test's own that the test may stop and start again (same ports, data)."""
-    broker = _new_broker(tmp_path / "kafka")
-    broker.start(timeout_s=BROKER_START_TIMEOUT_S)
+@pytest.fixture(scope="module")
+def _module_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    broker = _new_broker(tmp_path_factory.mktemp("kafka"))
     try:
         yield broker
     finally:
         if broker.pid() is not None:
             broker.stop()
+
+
+@pytest.fixture
+def restartable_broker(_module_broker: LocalBroker) -> LocalBroker:
+    """A broker the test may stop and start again (same ports, data), running when the test
+    starts. It is not the session's broker: the tests of one module share it (each with topics
+    of its own), so a module pays for one broker start, not one per test."""
+    broker = _module_broker
+    if broker.pid() is not None and not broker.status().answering:
+        broker.stop()  # left stopping or starting by a test that failed midway
+    if broker.pid() is None:
+        broker.start(timeout_s=BROKER_START_TIMEOUT_S)
+    return broker

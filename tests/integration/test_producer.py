@@ -31,29 +31,37 @@ TENANT = "acme"
 
 
 def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0) -> list[Any]:
-    """Every record of ``topic`` from the start, stopping once ``expected`` distinct values
-    arrived (resent copies have the same bytes, so they do not count) or after idling."""
+    """Every record of ``topic`` from the start: read until ``expected`` distinct values arrived
+    (resent copies have the same bytes, so they do not count), then on to the end of the log as
+    it is then, so that every copy shows; or until nothing arrived for ``timeout_s``."""
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        consumer_timeout_ms=int(timeout_s * 1000),
     )
-    records = []
+    records: list[Any] = []
     values: set[bytes] = set()
+    idle_since = time.monotonic()
     try:
-        for record in consumer:
-            records.append(record)
-            values.add(record.value)
-            if len(values) >= expected:
-                # drain what is already there, so that duplicates would show
-                more = consumer.poll(timeout_ms=1000)
-                records.extend(r for batch in more.values() for r in batch)
+        while time.monotonic() - idle_since < timeout_s:
+            fetched = [r for batch in consumer.poll(timeout_ms=500).values() for r in batch]
+            if fetched:
+                idle_since = time.monotonic()
+                records.extend(fetched)
+                values.update(r.value for r in fetched)
+            if len(values) >= expected and _at_end(consumer):
                 break
     finally:
         consumer.close()
     return records
+
+
+def _at_end(consumer: KafkaConsumer) -> bool:
+    """Whether the consumer has read every partition it holds up to the current end offset."""
+    assigned = list(consumer.assignment())
+    ends = consumer.end_offsets(assigned)
+    return bool(assigned) and all(consumer.position(tp) >= ends[tp] for tp in assigned)
 
 
 def _event(i: int, machines: int = 5) -> dict[str, Any]:
