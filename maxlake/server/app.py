@@ -58,13 +58,20 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None)
     )
 
 
-_ROUTER_OUTCOMES = {401: "unauthenticated", 403: "denied", 404: "not_found", 429: "throttled"}
+_ROUTER_OUTCOMES = {
+    401: "unauthenticated",
+    403: "denied",
+    404: "not_found",
+    429: "throttled",
+    500: "error",
+}
 
 
 @web.middleware
 async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """aiohttp's own errors (unknown route, wrong method) as the service's JSON error body;
-    every request a route did not audit (router refusals, pages) gets its audit row here."""
+    """aiohttp's own errors (unknown route, wrong method) and a route's unexpected exception
+    (logged with its traceback, answered 500) as the service's JSON error body; every request a
+    route did not audit (router refusals, pages, failures) gets its audit row here."""
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -76,6 +83,12 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         return web.Response(
             status=exc.status, text=json.dumps(body), content_type="application/json"
         )
+    except Exception:
+        logger.exception("%s %s failed", request.method, request.path[:200])
+        await _audit_unaudited(request, 500, "internal error")
+        detail = "the server failed on this request (its log has the cause)"
+        body = {"error": {"status": 500, "outcome": "error", "detail": detail}}
+        return web.Response(status=500, text=json.dumps(body), content_type="application/json")
     await _audit_unaudited(request, response.status, "")
     return response
 

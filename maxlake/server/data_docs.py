@@ -84,9 +84,12 @@ def resolve_file(root: Path, path: str) -> Path | None:
         return None
     if Path(segments[-1]).suffix.lower() not in _TYPES:
         return None
-    base = root.resolve()
-    target = base.joinpath(*segments).resolve()
-    if not target.is_relative_to(base) or not target.is_file():
+    try:
+        base = root.resolve()
+        target = base.joinpath(*segments).resolve()
+        if not target.is_relative_to(base) or not target.is_file():
+            return None
+    except (OSError, RuntimeError):  # a name too long for the OS, a symbolic link loop
         return None
     return target
 

@@ -169,3 +169,52 @@ def test_pages_and_files_of_a_site(tmp_path: Path) -> None:
         "validations/maxlake/telemetry/__none__/20261201T055256.192062Z/recent.html",
         "expectations/maxlake/telemetry.html",
     ]
+
+
+def test_odd_numbers_and_paths_are_refused_not_failed(tmp_path: Path) -> None:
+    """``str.isdigit`` takes ``²`` (``int`` does not) and ``int`` refuses over 4,300 digits; a
+    path too long for the OS fails ``stat``: each was a 500 with a traceback and no audit row,
+    the first two without any token (a principal's name was enough)."""
+    many = "9" * 5000
+
+    async def check(client: Client, app: web.Application, tokens: dict[str, str]) -> None:
+        for expires in ("%C2%B2", many):
+            docs = await client.get(URL(f"{SCOPE}eng/{expires}/ab/index.html", encoded=True))
+            assert docs.status == 403, expires
+            query = f"principal=eng&expires={expires}&signature=ab"
+            shared = await client.get(
+                URL(f"/delta-sharing/files/x/v1/train.parquet?{query}", encoded=True)
+            )
+            assert shared.status == 403, expires
+        for query in ("limit=%C2%B2", "offset=%C2%B2", f"limit={many}", f"offset={many}"):
+            response = await client.get(
+                URL(f"/api/quarantine?{query}", encoded=True), headers=_auth(tokens["eng"])
+            )
+            assert response.status == 400, query
+            assert "whole number" in (await response.json())["error"]["detail"]
+        prefix = (await (await client.get("/api/data-docs", headers=_auth(tokens["eng"]))).json())[
+            "prefix"
+        ]
+        deep = await client.get(prefix + "a/" * 3000 + "index.html")
+        assert deep.status == 404
+
+    _run(tmp_path, check)
+
+
+def test_a_failing_route_answers_json_and_is_audited(tmp_path: Path) -> None:
+    settings = Settings(lake_root=str(tmp_path / "lake"), data_docs_dir=tmp_path / "docs")
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    async def main() -> None:
+        app = build_app(settings)
+        app.router.add_get("/boom", boom)
+        async with TestClient(TestServer(app)) as client:
+            response = await client.get("/boom")
+            assert response.status == 500
+            assert (await response.json())["error"]["outcome"] == "error"
+        rows = app[CONTEXT].audit_log.read()
+        assert rows.filter(rows["status"] == 500)["outcome"].to_list() == ["error"]
+
+    asyncio.run(main())
