@@ -1,20 +1,23 @@
 """A real `maxlake serve` process over a real lake, for the service's integration tests.
 
 Contracts are added with `maxlake contracts add`, principals with `maxlake access principal
-add` (subprocesses, as an operator would); :func:`running_serve` starts the server on a free
-port and stops it by its pid.
+add` and `maxlake access grant`: the CLI's own code, run in this process with the lake's
+environment (:func:`cli_here`; a subprocess costs 1-3 s of start-up each, a dozen per module);
+:func:`cli_run` runs a command as a subprocess, as an operator would, for what a test checks.
+:func:`running_serve` starts the server on a free port and stops it by its pid.
 """
 
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,15 +80,35 @@ def cli_run(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+@contextmanager
+def lake_environment(env: dict[str, str]) -> Iterator[None]:
+    """This process's ``MAXLAKE_*`` variables are exactly those of ``env`` inside the block."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith("MAXLAKE_") and k not in env]:
+            mp.delenv(key)
+        for key in (k for k in env if k.startswith("MAXLAKE_")):
+            mp.setenv(key, env[key])
+        yield
+
+
+def cli_here(env: dict[str, str], *args: str) -> str:
+    """Run `maxlake ARGS` in this process with ``env``'s settings; its stdout (raises on a
+    non-zero exit, with what it printed)."""
+    out, err = io.StringIO(), io.StringIO()
+    with lake_environment(env), redirect_stdout(out), redirect_stderr(err):
+        code = main(list(args))
+    if code != 0:
+        raise AssertionError(f"maxlake {' '.join(args)} exited {code}: {err.getvalue()}")
+    return out.getvalue()
+
+
 def add_contracts(env: dict[str, str], root: Path, pairs: Iterable[tuple[str, str]]) -> SharingGate:
     """Add one contract per ``(id, purpose)``; the sharing gate over them."""
     for cid, purpose in pairs:
         path = root / f"{cid}.toml"
         path.write_text(contract_toml(cid, purpose))
-        cli_run(env, "contracts", "add", str(path))
-    with pytest.MonkeyPatch.context() as mp:
-        for key in (k for k in env if k.startswith("MAXLAKE_")):
-            mp.setenv(key, env[key])
+        cli_here(env, "contracts", "add", str(path))
+    with lake_environment(env):
         return sharing_gate(Settings())
 
 
@@ -110,9 +133,9 @@ def reference_lake(root: Path) -> tuple[DeltaStore, dict[str, str], SharingGate]
 
 def add_principal(env: dict[str, str], name: str, *grants: str) -> str:
     """Create a model-team principal with ``grants``; its token."""
-    out = cli_run(env, "access", "principal", "add", name, "--kind", "model_team")
+    out = cli_here(env, "access", "principal", "add", name, "--kind", "model_team")
     for dataset in grants:
-        cli_run(env, "access", "grant", name, dataset)
+        cli_here(env, "access", "grant", name, dataset)
     return out.strip().splitlines()[-1]
 
 
