@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaTimeoutError
 
 from lake import DeltaStore
 from lake.ops_status import offset_events, quality_window, runs_history, table_health
@@ -40,6 +41,9 @@ class Thresholds:
     max_small_files: int = 500
     offset_events_s: float = 7 * 24 * 3600.0
     """How long a topic recreation or an offset gap stays an alert."""
+    kafka_timeout_s: float = 10.0
+    """How long to wait for a broker before the status says Kafka is unreachable (kafka-python
+    waits 30 s by default: ``maxlake status`` and the page sat silent that long)."""
 
 
 def ingest_topics(
@@ -56,17 +60,20 @@ def ingest_topics(
     return [settings.topic_for(t, k.value) for t in tenant_ids for k in kinds]
 
 
-def _admin(settings: Settings) -> KafkaAdminClient:
+def _admin(settings: Settings, timeout_s: float = Thresholds.kafka_timeout_s) -> KafkaAdminClient:
     return KafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers,
         request_timeout_ms=10_000,
+        bootstrap_timeout_ms=int(timeout_s * 1000),
         **settings.kafka_security(),
     )
 
 
-def _existing(settings: Settings, topics: list[str]) -> tuple[list[str], set[str]]:
+def _existing(
+    settings: Settings, topics: list[str], timeout_s: float
+) -> tuple[list[str], set[str]]:
     """The topics of ``topics`` that exist, and every topic of the broker."""
-    admin = _admin(settings)
+    admin = _admin(settings, timeout_s)
     try:
         known = set(admin.list_topics())
     finally:
@@ -123,14 +130,20 @@ def _unregistered(settings: Settings, known: set[str]) -> list[str]:
     return out
 
 
-def _kafka(settings: Settings, topics: list[str]) -> dict[str, Any]:
+def _kafka(settings: Settings, topics: list[str], timeout_s: float) -> dict[str, Any]:
     try:
-        existing, known = _existing(settings, topics)
+        existing, known = _existing(settings, topics, timeout_s)
         parts = group_offsets(settings, existing)
         group = _members(settings)
     except Exception as exc:  # the page must still show the lake when Kafka is down
         logger.debug("Kafka status unavailable: %s", exception_text(exc))  # shown as an alert
-        return {"reachable": False, "error": exception_text(exc)}
+        error = exception_text(exc)
+        if isinstance(exc, KafkaTimeoutError):
+            error += (
+                f" (no answer within {timeout_s:g} s): start the broker (`maxlake broker "
+                "start`) or point MAXLAKE_BOOTSTRAP_SERVERS at yours"
+            )
+        return {"reachable": False, "error": error}
     by_topic: dict[str, int] = {}
     for p in parts:
         by_topic[p.topic] = by_topic.get(p.topic, 0) + p.lag
@@ -270,7 +283,7 @@ def collect_status(
     """
     store = DeltaStore.from_settings(settings)
     kafka_part: dict[str, Any] = (
-        _kafka(settings, ingest_topics(settings, tenants=tenants))
+        _kafka(settings, ingest_topics(settings, tenants=tenants), thresholds.kafka_timeout_s)
         if kafka
         else {"reachable": False, "error": "skipped"}
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -10,8 +11,10 @@ import pytest
 
 from lake import BatchWriter, DeltaStore
 from lake.ops_status import quality_window, runs_history, table_health
+from maxlake.settings import Settings
 from streams.metrics import MeteredSink, WorkerMetrics
 from streams.offsets import PartitionOffsets
+from streams.status import Thresholds, collect_status
 from tests.unit.lake.batches import messages, pipeline, with_bad_input
 
 
@@ -94,3 +97,24 @@ def test_quality_window_and_history_add_up_to_the_batches(
     tables = {t["table"]: t for t in table_health(store)}
     assert tables["silver/telemetry"]["files"] >= 2
     assert tables["silver/telemetry"]["last_commit_age_s"] < 600
+
+
+def test_a_broker_that_does_not_answer_is_reported_with_the_next_step(tmp_path: Path) -> None:
+    """kafka-python waits 30 s for a first broker by default, and the status said only
+    'Unable to bootstrap': it now waits ``Thresholds.kafka_timeout_s`` (1 s here) and says
+    what to do."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings(lake_root=str(tmp_path / "lake"), bootstrap_servers=f"127.0.0.1:{port}")
+
+    class Quick(Thresholds):
+        kafka_timeout_s = 1.0
+
+    status = collect_status(settings, timedelta(hours=1), thresholds=Quick)
+    assert status["kafka"]["reachable"] is False
+    alert = {a["alert"]: a["detail"] for a in status["alerts"]}["kafka_unreachable"]
+    assert f"127.0.0.1:{port}" in alert
+    assert "within 1 s" in alert
+    assert "maxlake broker start" in alert
+    assert "MAXLAKE_BOOTSTRAP_SERVERS" in alert
