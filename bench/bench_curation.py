@@ -10,8 +10,7 @@ line, 50 parts a lot). Then it runs, each in its own child process so that peak 
 child's own:
 
 * **polars**: ``lake.curation.jobs.predictive_maintenance`` over ``pl.scan_delta`` (lazy; the
-  heavy aggregation is collected with the streaming engine, one time range of at most
-  ``CHUNK_ROWS`` rows at a time);
+  heavy aggregation is collected with the streaming engine, one pass per plant);
 * **pandas**: the same features, labels and split written with pandas (``pyarrow`` dataset
   read of the same columns, groupby, ``merge_asof``);
 * **duckdb** (``--engines polars,duckdb``; ``pip install -e '.[bench]'``): the same features,

@@ -224,6 +224,21 @@ def plant_cut_meta(cuts: pl.DataFrame, *, per_plant: bool, pinned: bool) -> dict
     return {"cuts_by_plant": by_plant, "cuts_pinned": pinned, "split_by": split_by}
 
 
+STREAM_MORSEL_ROWS = 25_000
+"""Rows per morsel of the jobs' streaming aggregations (polars' default is ~100,000).
+
+Fewer rows in flight between the scan, the joins and the group-by: part_quality at 20M rows
+peaked at 373-409 MiB against 442-453 MiB with the default (three alternating runs each, same
+CPU). Memory only: the results do not depend on it."""
+
+
+def streaming_morsels() -> pl.Config:
+    """Context in which streaming queries use :data:`STREAM_MORSEL_ROWS`. polars keeps the
+    setting per process (an environment variable), so a query another thread runs meanwhile
+    uses it too; that changes its memory, never its result."""
+    return pl.Config(streaming_chunk_size=STREAM_MORSEL_ROWS)
+
+
 def as_us(column: str) -> pl.Expr:
     """A timestamp column as integer microseconds since the epoch."""
     return pl.col(column).dt.epoch("us")

@@ -54,6 +54,7 @@ from lake.curation.jobs._frames import (
     as_us,
     machine_tags,
     min_max_us,
+    streaming_morsels,
     tag_units,
     time_cuts,
     wide_by_tag,
@@ -225,10 +226,11 @@ def _window_stats(
         )
 
     plants = windows.select(PLANT_KEYS).unique().sort(PLANT_KEYS).rows()
-    sums_of = pl.concat(
-        [aggregate((pl.col("tenant") == t) & (pl.col("plant") == p)) for t, p in plants]
-        or [aggregate(pl.lit(False))]
-    )
+    with streaming_morsels():
+        sums_of = pl.concat(
+            [aggregate((pl.col("tenant") == t) & (pl.col("plant") == p)) for t, p in plants]
+            or [aggregate(pl.lit(False))]
+        )
     sums_of = sums_of.join(index, on=_PART, how="inner").join(
         scales.select(_TAG, "tag"), on=_TAG, how="inner"
     )

@@ -66,6 +66,7 @@ from lake.curation.jobs._frames import (
     machine_tags,
     plant_cut_meta,
     plant_cuts,
+    streaming_morsels,
     tag_units,
     wide_by_tag,
     with_machine_type,
@@ -208,10 +209,12 @@ def _window_stats(
     )
     plants = registered.select(PLANT_KEYS).unique().sort(PLANT_KEYS).rows()
     here = [(pl.col("tenant") == t) & (pl.col("plant") == p) for t, p in plants]
-    sums_of = pl.concat(
-        [_aggregate(telemetry, registered, plant, params) for plant in here]
-        or [_aggregate(telemetry, registered, pl.lit(False), params)]
-    ).join(registered.select(_PAIR, *keys), on=_PAIR, how="inner")
+    with streaming_morsels():
+        sums_of = pl.concat(
+            [_aggregate(telemetry, registered, plant, params) for plant in here]
+            or [_aggregate(telemetry, registered, pl.lit(False), params)]
+        )
+    sums_of = sums_of.join(registered.select(_PAIR, *keys), on=_PAIR, how="inner")
     check_sums(sums_of, JOB, params.window_us)
     return sums_of.with_columns(
         pl.col("window_start").cast(TIME),
