@@ -243,10 +243,13 @@ def _show(args: argparse.Namespace) -> int:
         print("no quarantined message matches")
         return 0
     for m in messages:
+        # the event id is the sender's text too: escaped like the payload (no terminal codes)
+        event_id = escape_payload(m["event_id"].encode(), args.max_bytes) if m["event_id"] else "-"
+        tenant = escape_payload(str(m["tenant"]).encode(), args.max_bytes)
         print(
-            f"{m['quarantined_at'][:19]}Z  {m['kind']}  tenant {m['tenant']}  "
+            f"{m['quarantined_at'][:19]}Z  {m['kind']}  tenant {tenant}  "
             f"{m['kafka_topic']}[{m['kafka_partition']}]@{m['kafka_offset']}  "
-            f"stage {m['stage']}  event_id {m['event_id'] or '-'}"
+            f"stage {m['stage']}  event_id {event_id}"
         )
         for reason, detail in zip(m["reasons"], m["details"], strict=False):
             print(f"  {reason}: {escape_payload(detail.encode(), args.max_bytes)}")

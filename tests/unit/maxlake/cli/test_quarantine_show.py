@@ -17,6 +17,7 @@ HOSTILE = [
     b'{"event_id": "\xff\xfe", "kind": "telemetry"}',
     b"",
     b"[" * 5000,
+    b'{"event_id": "id\\u001b]0;title\\u0007\\nforged: line", "kind": "telemetry"}',
 ]
 
 
@@ -43,6 +44,8 @@ def test_show_prints_every_hostile_payload_escaped_on_one_line(
     payload_lines = [line for line in out.splitlines() if line.startswith("  payload (")]
     assert len(payload_lines) == len(HOSTILE)
     assert out.count("@") == len(HOSTILE)
+    assert "event_id id\\x1b]0;title\\x07\\nforged: line" in out  # the id is the sender's too
+    assert not any(line.startswith("forged") for line in out.splitlines())
 
 
 def test_show_json_gives_the_exact_bytes_and_every_reason(
