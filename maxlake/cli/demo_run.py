@@ -90,10 +90,30 @@ def _run_demo(args: argparse.Namespace) -> int:
         _stop_worker(worker)
     ok = _report(settings, stats, lag)
     ok = _build_datasets(settings) and ok
-    if started_broker and not args.keep_broker:
+    stopped = started_broker and not args.keep_broker
+    if stopped:
         _say("stopping the broker (use --keep-broker to leave it running)")
         broker.stop()
+    print()
+    for line in look_around(_cli(), settings, broker_stopped=stopped):
+        print(line)
     return 0 if ok else 1
+
+
+def look_around(cli: str, settings: Settings, *, broker_stopped: bool) -> list[str]:
+    """What to run next over the demo's lake, as shell lines for the user's ``cli`` (the text
+    after ``#`` says what each shows, so a line can be pasted whole)."""
+    url = f"http://{settings.server_host}:{settings.server_port}/status#token=<its token>"
+    stopped = " (the broker is stopped)" if broker_stopped else ""
+    return [
+        "look around:",
+        f"  {cli} status{' --no-kafka' if broker_stopped else ''}"
+        f"  # tables, quality and quarantine of the last hour{stopped}",
+        f"  {cli} quarantine show --limit 5  # the rejected messages themselves",
+        f"  {cli} datasets list  # the curated sets and their versions",
+        f"  {cli} access principal add me --kind data_engineer  # a token for the status page",
+        f"  {cli} serve  # then open {url}",
+    ]
 
 
 def _start_broker(broker: LocalBroker, timeout_s: float) -> None:

@@ -49,12 +49,24 @@ def build_app(settings: Settings) -> web.Application:
 
 def run(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     """Serve until interrupted (SIGINT/SIGTERM)."""
+    host = host or settings.server_host
+    port = port if port is not None else settings.server_port
     web.run_app(
         build_app(settings),
-        host=host or settings.server_host,
-        port=port if port is not None else settings.server_port,
-        print=lambda message: logger.info("%s", message),
+        host=host,
+        port=port,
+        print=lambda _: logger.info("%s", started_line(host, port)),
         access_log=None,
+    )
+
+
+def started_line(host: str, port: int) -> str:
+    """What ``maxlake serve`` logs once it listens: where its pages are."""
+    base = f"http://{host}:{port}"
+    return (
+        f"serving on {base}: the status page {base}/status#token=<a data_engineer token>, "
+        f"the dataset API {base}/v1/datasets, every route in {base}/openapi.json; "
+        "Ctrl+C stops"
     )
 
 

@@ -29,3 +29,14 @@ def test_a_log_gets_the_final_sent_count(
     lines = capsys.readouterr().out.splitlines()
     assert stats.events == 116_298
     assert lines[-1] == "    116,298 events sent (2,005/s), 1,161 bad"
+
+
+def test_the_demo_ends_with_what_to_run_next() -> None:
+    settings = Settings(server_host="127.0.0.1", server_port=8470)
+    stopped = "\n".join(demo_run.look_around(".venv/bin/maxlake", settings, broker_stopped=True))
+    assert ".venv/bin/maxlake status --no-kafka " in stopped
+    assert ".venv/bin/maxlake quarantine show" in stopped
+    assert "--kind data_engineer" in stopped
+    assert "http://127.0.0.1:8470/status#token=" in stopped
+    running = "\n".join(demo_run.look_around("maxlake", settings, broker_stopped=False))
+    assert "--no-kafka" not in running

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 from lake.access import AccessStore, access_dir
-from maxlake.server.app import build_app
+from maxlake.server.app import build_app, started_line
 from maxlake.server.context import CONTEXT
 from maxlake.server.data_docs import SCOPE, list_pages, resolve_file
 from maxlake.settings import Settings
@@ -218,3 +218,9 @@ def test_a_failing_route_answers_json_and_is_audited(tmp_path: Path) -> None:
         assert rows.filter(rows["status"] == 500)["outcome"].to_list() == ["error"]
 
     asyncio.run(main())
+
+
+def test_serve_says_where_the_status_page_is() -> None:
+    line = started_line("127.0.0.1", 8470)
+    assert "http://127.0.0.1:8470/status#token=" in line
+    assert "/openapi.json" in line
