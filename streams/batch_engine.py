@@ -36,6 +36,8 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -53,9 +55,10 @@ from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams.batch_rebalance import BatchRebalanceListener
+from streams.batch_rows import ColumnMessages, Columns
 from streams.broker_wait import start_until_reachable
 from streams.errors import StreamsError
-from streams.ingest import IngestPipeline, RawMessage, log_batch
+from streams.ingest import IngestPipeline, log_batch
 from streams.kafka_records import RAW, install
 from streams.topics import require_topic_ids, topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
@@ -63,6 +66,9 @@ from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 __all__ = ["BatchEngine"]
 
 logger = logging.getLogger(__name__)
+
+_RECORD_FIELDS = ("offset", "timestamp", "key", "value")
+"""The fields of a fetched record that become :class:`RawMessage` fields 3-6."""
 
 _FETCH_MAX_BYTES = 16 << 20
 _PARTITION_FETCH_MAX_BYTES = 4 << 20
@@ -423,20 +429,25 @@ class BatchEngine:
         self, records: dict[TopicPartition, list[Any]], topic_ids: dict[str, str]
     ) -> list[tuple[EventKind, list[BatchOutput]]]:
         """Runs in the prepare thread."""
-        by_kind: dict[EventKind, list[RawMessage]] = {}
+        by_kind: dict[EventKind, list[list[Any]]] = {}
         for tp, batch in records.items():
             topic, partition = tp.topic, tp.partition
             tid = topic_ids.get(topic)
             if tid is None:
                 raise StreamsError(f"{topic}[{partition}]: no topic id, so no lineage to write to")
-            by_kind.setdefault(self.topics[topic], []).extend(
-                [
-                    RawMessage(topic, partition, r.offset, r.timestamp, r.key, r.value, tid)
-                    for r in batch
-                ]
-            )
+            # Column by column: one RawMessage tuple per record cost ~1.5 µs (a Python call).
+            columns = by_kind.setdefault(self.topics[topic], [[] for _ in Columns._fields])
+            n = len(batch)
+            columns[0].extend(repeat(topic, n))
+            columns[1].extend(repeat(partition, n))
+            for column, field in zip(columns[2:6], _RECORD_FIELDS, strict=True):
+                column.extend(map(attrgetter(field), batch))
+            columns[6].extend(repeat(tid, n))
         pipeline = self.pipeline()
-        return [(kind, pipeline.prepare(kind, messages)) for kind, messages in by_kind.items()]
+        return [
+            (kind, pipeline.prepare(kind, ColumnMessages(Columns(*map(tuple, columns)))))
+            for kind, columns in by_kind.items()
+        ]
 
     def _write(self, prepared: list[tuple[EventKind, list[BatchOutput]]]) -> None:
         """Runs in the write thread."""

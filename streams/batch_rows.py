@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +16,7 @@ from schemas import EventKind
 from schemas.silver import CONVERSION_FIELDS, TIMESTAMP
 
 __all__ = [
+    "ColumnMessages",
     "Columns",
     "RawMessage",
     "duplicate_rows",
@@ -64,6 +65,8 @@ class Columns(NamedTuple):
     @classmethod
     def of(cls, messages: Sequence[RawMessage]) -> Columns:
         """The columns of ``messages``."""
+        if isinstance(messages, ColumnMessages):
+            return messages.columns
         if not messages:
             return cls((), (), (), (), (), (), ())
         return cls(*zip(*messages, strict=True))
@@ -88,6 +91,39 @@ class Columns(NamedTuple):
         order = np.lexsort((offset, key))
         key, offset = key[order], offset[order]
         return bool(np.any((key[1:] == key[:-1]) & (offset[1:] == offset[:-1])))
+
+
+class ColumnMessages(Sequence[RawMessage]):
+    """A batch held as :class:`Columns` that reads as a sequence of :class:`RawMessage`: the
+    batch engine builds the columns straight from the fetched records, and the pipeline's
+    per-batch work uses them (:meth:`Columns.of` returns them as they are); single messages
+    (quarantine and duplicates rows) are built on access."""
+
+    def __init__(self, columns: Columns) -> None:
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.columns.offset)
+
+    @overload
+    def __getitem__(self, index: int) -> RawMessage: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RawMessage]: ...
+
+    def __getitem__(self, index: int | slice) -> RawMessage | list[RawMessage]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        c = self.columns
+        return RawMessage(
+            c.topic[index],
+            c.partition[index],
+            c.offset[index],
+            c.timestamp_ms[index],
+            c.key[index],
+            c.value[index],
+            c.topic_id[index],
+        )
 
 
 def _strings(values: tuple[str | None, ...]) -> pa.Array:

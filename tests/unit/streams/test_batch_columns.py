@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
-from streams.batch_rows import Columns, RawMessage
+from lake import DeltaStore
+from streams.batch_rows import ColumnMessages, Columns, RawMessage
 from streams.ingest import unique_offsets
+from tests.unit.lake.batches import CapturingWriter, messages, pipeline, with_bad_input
 
 
 def test_repeated_offsets_are_found_across_topics_and_partitions() -> None:
@@ -20,3 +23,25 @@ def test_repeated_offsets_are_found_across_topics_and_partitions() -> None:
             first.setdefault(m[:3], m)
         assert Columns.of(batch).has_repeated_offsets() == (len(first) != len(batch))
         assert list(unique_offsets(batch)) == list(first.values())
+
+
+def test_a_batch_held_as_columns_is_prepared_like_the_same_messages(tmp_path: Path) -> None:
+    batch = messages([e.payload for e in with_bad_input(120)], partition=2, first_offset=7)
+    batch[5] = batch[5]._replace(value=None)
+    columns = ColumnMessages(Columns.of(batch))
+    assert list(columns) == batch
+    assert columns[3:5] == batch[3:5]
+    prepared = [
+        pipeline(tmp_path / name, CapturingWriter(DeltaStore(tmp_path / name))).prepare(
+            "telemetry", given
+        )
+        for name, given in (("list", batch), ("columns", columns))
+    ]
+    for a, b in zip(*prepared, strict=True):
+        assert a.quarantine.num_rows and a.duplicates.num_rows
+        for table in ("offsets", "silver", "quarantine", "duplicates"):
+            drop = ["ingested_at", "quarantined_at", "detected_at"]
+            left, right = getattr(a, table), getattr(b, table)
+            left = left.drop_columns([c for c in drop if c in left.column_names])
+            right = right.drop_columns([c for c in drop if c in right.column_names])
+            assert left.equals(right), table
