@@ -38,7 +38,8 @@ def test_a_batch_held_as_columns_is_prepared_like_the_same_messages(tmp_path: Pa
         for name, given in (("list", batch), ("columns", columns))
     ]
     for a, b in zip(*prepared, strict=True):
-        assert a.quarantine.num_rows and a.duplicates.num_rows
+        assert a.quarantine.num_rows
+        assert a.duplicates.num_rows
         for table in ("offsets", "silver", "quarantine", "duplicates"):
             drop = ["ingested_at", "quarantined_at", "detected_at"]
             left, right = getattr(a, table), getattr(b, table)
