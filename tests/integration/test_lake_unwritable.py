@@ -120,6 +120,15 @@ def _wait_blocked(worker: WorkerProcess, timeout_s: float = 600.0) -> str:
     raise AssertionError(f"the worker never reported an unwritable lake:\n{worker.log_tail()}")
 
 
+def _wait_for_retries(worker: WorkerProcess, port: int, cause: str, at_least: float) -> None:
+    """Wait until the worker counted ``at_least`` retries of its refused batch."""
+    deadline = time.monotonic() + 120
+    while _sample(_metrics(port), "maxlake_lake_write_retries_total", cause) < at_least:
+        assert worker.alive, worker.log_tail()
+        assert time.monotonic() < deadline, f"fewer than {at_least:.0f} retries in 120 s"
+        time.sleep(0.5)
+
+
 @pytest.mark.parametrize("engine", ["batch", "stream"])
 @pytest.mark.parametrize("cause", ["read_only", "disk_full"])
 def test_an_unwritable_lake_pauses_the_worker_and_loses_nothing(
@@ -160,10 +169,10 @@ def test_an_unwritable_lake_pauses_the_worker_and_loses_nothing(
         assert cause in blocked[0]["detail"], blocked
         assert "next step" in blocked[0]["detail"], blocked
 
-        time.sleep(6)  # several retries later: still paused, nothing committed, still alive
+        _wait_for_retries(worker, port, cause, retries + 2)
+        # several retries later: still paused, nothing committed, still alive
         assert worker.alive, worker.log_tail()
         assert committed_total(env) == before
-        assert _sample(_metrics(port), "maxlake_lake_write_retries_total", cause) > retries
         log = worker.log_text()
         assert len(_BLOCKED.findall(log)) == 1, log[-3000:]
         assert "Traceback" not in log, log[-3000:]
