@@ -16,7 +16,13 @@ from typing import Any
 from aiohttp import web
 
 from lake.access import AuditEntry
-from maxlake.server.context import AUDITED, CONTEXT, OPENAPI_PATHS_KEY, ServiceContext
+from maxlake.server.context import (
+    AUDITED,
+    CONTEXT,
+    OPENAPI_PATHS_KEY,
+    ServiceContext,
+    audited_target,
+)
 from maxlake.settings import Settings
 
 __all__ = ["ROUTE_MODULES", "build_app", "run"]
@@ -96,7 +102,7 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
             status=exc.status, text=json.dumps(body), content_type="application/json"
         )
     except Exception:
-        logger.exception("%s %s failed", request.method, request.path[:200])
+        logger.exception("%s %s failed", request.method, audited_target(request)[:200])
         await _audit_unaudited(request, 500, "internal error")
         detail = "the server failed on this request (its log has the cause)"
         body = {"error": {"status": 500, "outcome": "error", "detail": detail}}
@@ -109,6 +115,6 @@ async def _audit_unaudited(request: web.Request, status: int, reason: str) -> No
     if request.get(AUDITED):
         return
     outcome = "allowed" if status < 400 else _ROUTER_OUTCOMES.get(status, "invalid")
-    detail = f"{request.method} {request.path_qs}"[:300] + (f": {reason}" if reason else "")
+    detail = f"{request.method} {audited_target(request)}"[:300] + (f": {reason}" if reason else "")
     entry = AuditEntry("request", outcome, status=status, detail=detail)
     await request.app[CONTEXT].audit(request, entry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -19,12 +20,33 @@ from lake.sharing import ContractStore, contracts_dir
 from maxlake.server.signing import UrlSigner
 from maxlake.settings import Settings
 
-__all__ = ["AUDITED", "CONTEXT", "KEY_ID", "OPENAPI_PATHS_KEY", "ServiceContext"]
+__all__ = ["AUDITED", "CONTEXT", "KEY_ID", "OPENAPI_PATHS_KEY", "ServiceContext", "audited_target"]
 
 AUDITED = web.RequestKey("maxlake_audited", bool)
 """Request key set once the request has its audit row."""
 KEY_ID = web.RequestKey[str | None]("maxlake_key_id")
 """Request key holding the key id of the token presented (None when none or malformed)."""
+
+
+SECRET_PARAMETERS = frozenset({"token", "access_token", "signature"})
+"""Query parameters whose values an audit row never holds (a token someone put in a URL, a
+signed link's signature)."""
+_TOKEN_TEXT = re.compile(r"(mxl_[0-9a-f]{16}_)[A-Za-z0-9_-]+")
+
+
+def audited_target(request: web.Request) -> str:
+    """``request``'s path and query as audit rows and logs record them: the values of
+    :data:`SECRET_PARAMETERS` and the secret part of anything shaped like a token
+    (``mxl_<key id>_<secret>``, keeping the key id) replaced by ``<redacted>``."""
+    query = [
+        f"{k}=<redacted>" if k.lower() in SECRET_PARAMETERS else f"{k}={_redact(v)}"
+        for k, v in request.query.items()
+    ]
+    return _redact(request.path) + ("?" + "&".join(query) if query else "")
+
+
+def _redact(text: str) -> str:
+    return _TOKEN_TEXT.sub(r"\1<redacted>", text)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from lake.access import AuditEntry, Principal
-from maxlake.server.context import CONTEXT
+from maxlake.server.context import CONTEXT, audited_target
 
 __all__ = [
     "ENGINEER_KIND",
@@ -55,7 +55,7 @@ async def require_engineer(request: web.Request) -> tuple[Principal | None, web.
         outcome,
         principal=principal.name if principal else None,
         status=status,
-        detail=f"{detail} ({request.path})",
+        detail=f"{detail} ({audited_target(request)})",
     )
     await ctx.audit(request, entry)
     response = error_response(status, outcome, detail)

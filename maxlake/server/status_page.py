@@ -92,8 +92,14 @@ def page_html() -> tuple[str, str]:
 
 @routes.get("/status")
 async def status_page(request: web.Request) -> web.Response:
-    """The HTML page (no token needed: it holds no data until its script is given one)."""
-    del request
+    """The HTML page (no token needed: it holds no data until its script is given one); 400
+    when a ``token`` is in the query, which proxies log and browsers keep in their history."""
+    if "token" in request.query:
+        detail = (
+            "a token in the query string is not accepted (it lands in logs and browser "
+            "history): open /status#token=... (the fragment stays in the browser)"
+        )
+        return error_response(400, "invalid", detail)
     html, policy = page_html()
     headers = {
         **NO_STORE,

@@ -224,3 +224,24 @@ def test_serve_says_where_the_status_page_is() -> None:
     line = started_line("127.0.0.1", 8470)
     assert "http://127.0.0.1:8470/status#token=" in line
     assert "/openapi.json" in line
+
+
+def test_a_token_put_in_a_url_never_reaches_the_audit(tmp_path: Path) -> None:
+    """``/status?token=`` served the page and stored the token in clear in ``ops/audit``."""
+    secret = "S3cret" + "x" * 37
+    token = f"mxl_0123456789abcdef_{secret}"
+
+    async def check(client: Client, app: web.Application, tokens: dict[str, str]) -> None:
+        page = await client.get(f"/status?token={token}")
+        assert page.status == 400
+        assert "/status#token=" in (await page.json())["error"]["detail"]
+        assert (await client.get(f"/api/datasets/{token}")).status == 401
+        assert (await client.get(f"/nowhere/{token}?signature=zzq&token={token}")).status == 404
+        assert (await client.get("/status")).status == 200
+        details = app[CONTEXT].audit_log.read()["detail"].to_list()
+        assert len(details) == 4
+        assert not [d for d in details if secret in d or "zzq" in d]
+        assert any("mxl_0123456789abcdef_<redacted>" in d for d in details)
+        assert any("signature=<redacted>" in d for d in details)
+
+    _run(tmp_path, check)
