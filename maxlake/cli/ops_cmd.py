@@ -35,11 +35,17 @@ def duration(text: str) -> timedelta:
 
 
 def instant(text: str) -> datetime:
-    """An ISO date or date-time; naive values are UTC (argparse type)."""
+    """An ISO date or date-time (naive values are UTC), or a duration back from now such as
+    ``30m`` or ``24h`` (as ``maxlake audit --since`` takes) (argparse type)."""
+    if _DURATION.match(text.strip()):
+        return datetime.now(UTC) - duration(text)
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid ISO date/time {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"invalid time {text!r}: give an ISO date/time (UTC unless it has an offset) or a "
+            "duration back from now such as 30m, 24h, 7d"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -76,7 +82,11 @@ def register(sub: Any) -> None:
     show.add_argument("--kind", choices=KINDS, help="one event kind (default: every kind)")
     show.add_argument("--reason", help="only messages with this reason")
     show.add_argument("--tenant", help="only this tenant's messages")
-    show.add_argument("--since", type=instant, help="quarantined at or after (ISO 8601)")
+    show.add_argument(
+        "--since",
+        type=instant,
+        help="quarantined at or after (ISO 8601, or 30m, 24h: back from now)",
+    )
     show.add_argument("--limit", type=int, default=20, help="newest N messages (default 20)")
     show.add_argument(
         "--offset", type=int, default=0, help="skip the N newest matching messages (default 0)"
@@ -90,7 +100,11 @@ def register(sub: Any) -> None:
         "replay", help="validate quarantined messages again; move the valid ones to silver"
     )
     replay.add_argument("--kind", choices=KINDS, required=True, help="event kind to replay")
-    replay.add_argument("--since", type=instant, help="quarantined at or after (ISO)")
+    replay.add_argument(
+        "--since",
+        type=instant,
+        help="quarantined at or after (ISO 8601, or 30m, 24h: back from now)",
+    )
     replay.add_argument("--reason", help="only messages with this reason")
     replay.add_argument("--tenant", help="only this tenant's messages")
     replay.add_argument("--dry-run", action="store_true", help="report only, write nothing")

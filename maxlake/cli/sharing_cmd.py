@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -292,14 +293,19 @@ def _audit(args: argparse.Namespace) -> int:
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
+_COUNT_UNIT = re.compile(r"([0-9]{1,9})([smhd])")
+"""ASCII digits only: ``str.isdigit`` also takes ``²``, which ``int`` refuses."""
+
+
 def _duration(text: str, option: str) -> timedelta:
-    if text[:-1].isdigit() and text[-1:] in _UNITS and int(text[:-1]) > 0:
-        return timedelta(**{_UNITS[text[-1]]: int(text[:-1])})
+    match = _COUNT_UNIT.fullmatch(text)
+    if match and int(match.group(1)) > 0:
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     raise ConfigError(f"{option} {text!r}: give a positive duration such as 90m, 12h or 30d")
 
 
 def _since(text: str) -> datetime:
-    if text[:-1].isdigit() and text[-1:] in _UNITS:
+    if _COUNT_UNIT.fullmatch(text):
         return datetime.now(UTC) - _duration(text, "--since")
     try:
         moment = datetime.fromisoformat(text)
