@@ -145,6 +145,6 @@ def build_data_docs(
             )
         )
         checkpoint.run(batch_parameters={"dataframe": frame})
-        logger.info("Data Docs: validated %d recent %s rows", data.num_rows, kind.value)
+        logger.info("Data Docs: validated %s recent %s rows", f"{data.num_rows:,}", kind.value)
     context.build_data_docs(site_names=[SITE_NAME])
     return out_dir / "index.html"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -92,5 +93,11 @@ def _docs(args: argparse.Namespace) -> int:
     settings = Settings()
     require_lake(settings)
     out: Path = args.out or settings.data_docs_dir
+    print(
+        f"building Data Docs in {out} from up to {args.rows:,} recent rows per table of "
+        f"{', '.join(k.value for k in kinds)} (Great Expectations: about 20 s)",
+        file=sys.stderr,
+        flush=True,
+    )
     print(build_data_docs(LakeLocation.from_settings(settings), out, kinds=kinds, rows=args.rows))
     return 0

@@ -1,4 +1,4 @@
-"""Data Docs built on demand from recent silver and quarantined rows."""
+"""Data Docs built on demand (`maxlake quality docs`) from recent silver and quarantined rows."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 
 from lake import DeltaStore
-from quality.docs import build_data_docs, recent_rows
+from maxlake.cli import main
+from quality.docs import recent_rows
 from schemas import EventKind
 from tests.unit.lake.batches import messages, pipeline, with_bad_input
 
 
 def test_data_docs_render_recent_rows_of_silver_and_quarantine(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "lake"
     result = pipeline(root).process("telemetry", messages([e.payload for e in with_bad_input(80)]))
@@ -23,8 +24,12 @@ def test_data_docs_render_recent_rows_of_silver_and_quarantine(
     assert rows.num_rows >= result.silver_rows
 
     capfd.readouterr()
-    index = build_data_docs(root, tmp_path / "docs", kinds=(EventKind.TELEMETRY,))
-    assert "Calculating Metrics" not in capfd.readouterr().err, "GX progress bars are on"
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(root))
+    assert main(["quality", "docs", "--out", str(tmp_path / "docs"), "--kind", "telemetry"]) == 0
+    out, err = capfd.readouterr()
+    assert "Calculating Metrics" not in err, "GX progress bars are on"
+    assert err.startswith("building Data Docs in "), "GX's first seconds are silent"
+    index = Path(out.strip())
     assert index == (tmp_path / "docs" / "index.html").resolve()
     html = index.read_text()
     assert "maxlake.telemetry" in html
