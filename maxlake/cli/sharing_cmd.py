@@ -8,6 +8,7 @@ pseudonym keys in ``MAXLAKE_SHARING_SECRETS_FILE``; principals and grants under
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
@@ -320,5 +321,15 @@ def _serve(args: argparse.Namespace) -> int:
     from maxlake.server import run  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     settings = Settings()
-    run(settings, host=args.host, port=args.port)
+    host = args.host or settings.server_host
+    port = args.port if args.port is not None else settings.server_port
+    try:
+        run(settings, host=host, port=port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise ConfigError(
+            f"{host}:{port} is already in use (another `maxlake serve`?): stop that server or "
+            "choose another port with --port or MAXLAKE_SERVER_PORT"
+        ) from exc
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -192,3 +193,19 @@ def test_a_profile_that_cannot_be_written_issues_and_revokes_no_token(
     assert not (tmp_path / "nobody.share").exists()
     assert main([*rotate, "--out", "team.share"]) == 0
     assert store.authenticate(first) is None
+
+
+def test_serve_on_a_port_in_use_names_the_port_and_the_way_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(tmp_path / "lake"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--host", "127.0.0.1", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"maxlake: error: 127.0.0.1:{port} is already in use (another `maxlake serve`?): stop "
+        "that server or choose another port with --port or MAXLAKE_SERVER_PORT\n"
+    )
