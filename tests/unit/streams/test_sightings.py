@@ -26,8 +26,8 @@ def test_first_sighting_wins_and_reports_where() -> None:
 def test_matches_a_dict_of_tuples_on_random_sightings() -> None:
     rng = random.Random(7)
     seen, plain = Sightings(), dict[str, tuple[str, int, int]]()
-    for _ in range(1500):
-        eid = f"e{rng.randrange(300)}"
+    for _ in range(600):
+        eid = f"e{rng.randrange(150)}"
         coords = (f"t.{rng.choice('ab')}.telemetry", rng.randrange(12), rng.randrange(2**45))
         if rng.random() < 0.1:
             seen.set(eid, *coords)
