@@ -9,7 +9,7 @@ import pytest
 from lake.sink import WriteResult
 from schemas import EventKind
 from streams.ingest import log_batch
-from streams.worker import only_our_info
+from streams.worker import RepeatLimit, only_our_info
 
 
 def _record(name: str, level: int, message: str) -> logging.LogRecord:
@@ -65,4 +65,31 @@ def test_the_batch_line_groups_thousands(caplog: pytest.LogCaptureFixture) -> No
     assert caplog.messages == [
         "telemetry batch: 50,000 consumed, 217,000 silver rows, 1,083 quarantined, "
         "917 duplicates, 12,345 already in lake, write 1,234 ms"
+    ]
+
+
+def test_a_library_line_repeated_by_every_retry_passes_once_per_window() -> None:
+    now = [0.0]
+    limit = RepeatLimit(every_s=30.0, clock=lambda: now[0])
+    connect = "Unable connect to node with id %s: %s"
+
+    def passed(name: str, msg: str, *args: object) -> list[str]:
+        record = logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, None)
+        return [record.getMessage()] if limit(record) else []
+
+    lines: list[str] = []
+    for second in range(60):  # the broker is down: 150 lines a second from aiokafka
+        now[0] = float(second)
+        for _ in range(150):
+            lines += passed("aiokafka", connect, 1, "Connect call failed")
+            lines += passed("aiokafka.cluster", "Unable to update metadata from %s", [1])
+        lines += passed("streams.broker_wait", "broker not reachable, attempt %d", second)
+    ours = [line for line in lines if line.startswith("broker not reachable")]
+    assert len(ours) == 60, "maxlake's own lines are never limited"
+    theirs = [line for line in lines if not line.startswith("broker not reachable")]
+    assert theirs == [
+        "Unable connect to node with id 1: Connect call failed",
+        "Unable to update metadata from [1]",
+        "Unable connect to node with id 1: Connect call failed (and 4,499 more like it in 30 s)",
+        "Unable to update metadata from [1] (and 4,499 more like it in 30 s)",
     ]
