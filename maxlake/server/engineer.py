@@ -44,7 +44,11 @@ async def require_engineer(request: web.Request) -> tuple[Principal | None, web.
     ctx = request.app[CONTEXT]
     principal = await ctx.authenticate(request)
     if principal is None:
-        outcome, status, detail = "unauthenticated", 401, "a data engineer's token is required"
+        outcome, status = "unauthenticated", 401
+        detail = (
+            "a data engineer's token is required as 'Authorization: Bearer mxl_...' "
+            "(`maxlake access principal add NAME --kind data_engineer` prints one)"
+        )
     elif principal.kind != ENGINEER_KIND:
         outcome, status = "denied", 403
         detail = f"principal {principal.name!r} is a {principal.kind}, not a {ENGINEER_KIND}"

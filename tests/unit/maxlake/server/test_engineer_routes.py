@@ -68,7 +68,9 @@ def _auth(token: str) -> dict[str, str]:
 def test_only_data_engineers_read_quarantine_datasets_and_data_docs(tmp_path: Path) -> None:
     async def check(client: Client, app: web.Application, tokens: dict[str, str]) -> None:
         for path in ("/api/quarantine", "/api/datasets", "/api/datasets/spindle", "/api/data-docs"):
-            assert (await client.get(path)).status == 401, path
+            anonymous = await client.get(path)
+            assert anonymous.status == 401, path
+            assert "--kind data_engineer" in (await anonymous.json())["error"]["detail"]
             for other in ("pm", "plant1"):
                 response = await client.get(path, headers=_auth(tokens[other]))
                 assert response.status == 403, (path, other)
