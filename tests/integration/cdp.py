@@ -97,7 +97,8 @@ async def browser() -> AsyncIterator[Tab]:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("chromium is not installed: run `make browser` (apt-get install chromium)")
-    with tempfile.TemporaryDirectory(prefix="maxlake-cdp-") as profile:
+    profile = tempfile.mkdtemp(prefix="maxlake-cdp-")
+    try:
         proc = await asyncio.create_subprocess_exec(
             chromium,
             *_FLAGS,
@@ -122,6 +123,22 @@ async def browser() -> AsyncIterator[Tab]:
             except TimeoutError:
                 proc.kill()
                 await asyncio.wait_for(proc.wait(), timeout=15)
+    finally:
+        await _remove_profile(Path(profile))
+
+
+async def _remove_profile(profile: Path) -> None:
+    """Remove the profile; Chromium's helper processes may still write to it for a moment after
+    the browser exited ('Directory not empty' failed a passing test once in four runs)."""
+    for _ in range(20):
+        try:
+            await asyncio.to_thread(shutil.rmtree, profile)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            await asyncio.sleep(0.25)
+    await asyncio.to_thread(shutil.rmtree, profile, True)
 
 
 async def _devtools_port(profile: Path, proc: asyncio.subprocess.Process) -> int:

@@ -150,7 +150,9 @@ def rendered_dom(url: str) -> Node:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("chromium is not installed: run `make browser` (apt-get install chromium)")
-    with tempfile.TemporaryDirectory(prefix="maxlake-chromium-") as profile:
+    with tempfile.TemporaryDirectory(
+        prefix="maxlake-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         result = subprocess.run(
             [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
             capture_output=True,
