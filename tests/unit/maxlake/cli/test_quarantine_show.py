@@ -65,6 +65,17 @@ def test_show_filters_and_limits(lake: Path, capsys: pytest.CaptureFixture[str])
     assert len(capsys.readouterr().out.splitlines()) == 2
     assert main(["quarantine", "show", "--tenant", "nobody"]) == 0
     assert capsys.readouterr().out.strip() == "no quarantined message matches"
+    # --since takes a duration back from now, as audit --since does
+    assert main(["quarantine", "show", "--since", "30m", "--limit", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("messages 1-1 of ")
+    assert main(["quarantine", "show", "--since", "1d", "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == len(HOSTILE)
+    # '²'.isdigit() is True and int('²') fails: one line naming the option, not "report it"
+    for command in (["audit", "--since", "²h"], ["access", "profile", "x", "--expires", "²d"]):
+        assert main([*command, "--out", "p.json"] if command[0] == "access" else command) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("maxlake: error: --"), err
+        assert "report it" not in err
 
 
 def test_show_pages_with_offset(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -108,18 +119,3 @@ def test_a_mistyped_reason_names_the_known_ones(
 def test_escape_keeps_printable_text_and_marks_the_cut() -> None:
     assert escape_payload(b'{"a": "\xc3\xa9"}', 100) == '{"a": "\u00e9"}'
     assert escape_payload(b"ab\ncd", 3) == "ab\\n ... (2 more bytes)"
-
-
-def test_since_takes_a_duration_as_audit_does(
-    lake: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["quarantine", "show", "--since", "30m", "--limit", "1"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1].startswith("messages 1-1 of ")
-    assert main(["quarantine", "show", "--since", "1d", "--json"]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == len(HOSTILE)
-    # '²'.isdigit() is True and int('²') fails: one line naming the option, not "report it"
-    for command in (["audit", "--since", "²h"], ["access", "profile", "x", "--expires", "²d"]):
-        assert main([*command, "--out", "p.json"] if command[0] == "access" else command) == 1
-        err = capsys.readouterr().err
-        assert err.startswith("maxlake: error: --"), err
-        assert "report it" not in err
