@@ -359,7 +359,7 @@ class IngestPipeline:
                 known["kafka_offset"].to_numpy(),
             )
             self._warm.add(key)
-            logger.info("dedupe state of %s: %d event ids", topic, known.num_rows)
+            logger.info("dedupe state of %s: %s event ids", topic, f"{known.num_rows:,}")
 
     def _committed_decisions(
         self,

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import polars as pl
@@ -259,18 +259,25 @@ def _stream(args: argparse.Namespace, settings: Settings) -> SimStats:
 
 
 def _wait_for_lag_zero(
-    settings: Settings, worker: subprocess.Popen[bytes], *, timeout_s: float
+    settings: Settings,
+    worker: subprocess.Popen[bytes],
+    *,
+    timeout_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Poll the group's lag until 0; one live line with the drain rate and an estimate."""
+    """Poll the group's lag until 0; one live line with the drain rate and an estimate (in a
+    log, a line every 10 s of ``clock`` when it changed)."""
     topics = [settings.topic_for(t.id, k.value) for t in load_registry().tenants for k in EventKind]
-    started = time.monotonic()
+    started = clock()
     deadline = started + timeout_s
     live = sys.stdout.isatty()
     lag = -1
     first_lag: int | None = None
     printed = 0.0
+    last_line = ""
     try:
-        while time.monotonic() < deadline:
+        while clock() < deadline:
             if worker.poll() is not None:
                 raise MaxlakeError(
                     f"the worker exited with code {worker.returncode}; see .maxlake/demo-worker.log"
@@ -278,12 +285,13 @@ def _wait_for_lag_zero(
             lag = sum(p.lag for p in group_offsets(settings, topics))
             if lag == 0:
                 return 0
-            now = time.monotonic()
+            now = clock()
             first_lag = lag if first_lag is None else first_lag
-            if live or now - printed >= 10:
-                printed = now
-                print(_catch_up_line(lag, first_lag, now - started, live), end="", flush=True)
-            time.sleep(1.0)
+            line = _catch_up_line(lag, first_lag, now - started, live)
+            if live or (now - printed >= 10 and line != last_line):
+                printed, last_line = now, line
+                print(line, end="", flush=True)
+            sleep(1.0)
     finally:
         if live and first_lag is not None:
             print()

@@ -156,14 +156,14 @@ def _produce(args: argparse.Namespace) -> int:
                 skipped += 1
                 print(f"{args.file}:{number}: skipped: {problem}", file=sys.stderr)
             if time.monotonic() >= next_report:
-                print(f"\r{read} lines, {skipped} skipped", end="", file=sys.stderr, flush=True)
+                print(f"\r{read:,} lines, {skipped:,} skipped", end="", file=sys.stderr, flush=True)
                 next_report = time.monotonic() + 1.0
         producer.flush()
         counts = producer.counters()
     print(
-        f"lines {read}: sent {counts['sent']}, spooled {counts['spooled']}, resent "
-        f"{counts['resent']}, failed {counts['failed']}, skipped {skipped}, still in spool "
-        f"{counts['spool_pending']}"
+        f"lines {read:,}: sent {counts['sent']:,}, spooled {counts['spooled']:,}, resent "
+        f"{counts['resent']:,}, failed {counts['failed']:,}, skipped {skipped:,}, still in spool "
+        f"{counts['spool_pending']:,}"
     )
     if counts["spool_pending"]:
         print(
@@ -188,8 +188,9 @@ def _parse_start(text: str) -> datetime:
 def _progress_line(stats: SimStats) -> str:
     producer = stats.producer
     return (
-        f"{stats.events} events ({stats.events_per_s:,.0f}/s), bad {stats.bad}, "
-        f"sent {producer.get('sent', 0)}, spooled {producer.get('spooled', 0)}"
+        f"{stats.events:,} event{'' if stats.events == 1 else 's'} "
+        f"({stats.events_per_s:,.0f}/s), bad {stats.bad:,}, "
+        f"sent {producer.get('sent', 0):,}, spooled {producer.get('spooled', 0):,}"
     )
 
 

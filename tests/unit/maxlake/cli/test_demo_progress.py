@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from maxlake.cli import demo_run
+from maxlake.cli.streams_cmd import _progress_line
 from maxlake.settings import Settings
 from streams.simulator import SimStats
 
@@ -40,3 +41,38 @@ def test_the_demo_ends_with_what_to_run_next() -> None:
     assert "http://127.0.0.1:8470/status#token=" in stopped
     running = "\n".join(demo_run.look_around("maxlake", settings, broker_stopped=False))
     assert "--no-kafka" not in running
+
+
+def test_a_log_gets_no_repeated_catch_up_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lags = iter([116_298] * 25 + [60_000] * 11 + [0])
+    clock = iter(range(10_000))
+
+    class Lag:
+        def __init__(self, lag: int) -> None:
+            self.lag = lag
+
+    class Running:
+        returncode = None
+
+        def poll(self) -> None:
+            return None
+
+    monkeypatch.setattr(demo_run, "group_offsets", lambda *_: [Lag(next(lags))])
+    worker: Any = Running()
+    waited = demo_run._wait_for_lag_zero(
+        Settings(), worker, timeout_s=1_000, clock=lambda: float(next(clock)), sleep=lambda _: None
+    )
+    assert waited == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "    lag 116,298 messages (measuring the drain rate)"
+    assert len(lines) == len(set(lines)), lines
+    assert any("lag 60,000 messages, draining" in line for line in lines)
+
+
+def test_the_simulate_progress_line_counts_in_words_and_separators() -> None:
+    one = SimStats(events=1, bad=0, elapsed_s=1.0, producer={"sent": 1})
+    assert _progress_line(one).startswith("1 event (1/s), bad 0, sent 1,")
+    many = SimStats(events=12_345, bad=1_200, elapsed_s=1.0, producer={"sent": 12_000})
+    assert _progress_line(many) == "12,345 events (12,345/s), bad 1,200, sent 12,000, spooled 0"
