@@ -133,6 +133,12 @@ class Settings(BaseSettings):
         description="seconds a starting worker waits for an unreachable broker (one log line "
         "per attempt) before it exits with an error; 0 = wait until it answers",
     )
+    worker_stop_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        description="seconds a worker may take to stop after SIGTERM/SIGINT before it exits "
+        "anyway (its uncommitted batch is read again on the next start)",
+    )
     broker_session_timeout_s: float = Field(
         30.0,
         ge=1,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -333,7 +334,15 @@ def run_worker(
         LagPoller(settings, metrics, ingest_topics(settings, tenants=tenants, kinds=kinds)).start()
     app = build_app(settings, kinds=kinds, tenants=tenants, metrics=metrics, sink=sink)
 
+    stop_timeout_s = settings.worker_stop_timeout_s
+
     class QuietWorker(Worker):
+        def _schedule_shutdown(self, sig: signal.Signals) -> None:
+            if not self._signal_stop_time:
+                exit_if_stop_hangs(stop_timeout_s, sig.name)
+                threading.excepthook = _one_line_while_stopping
+            super()._schedule_shutdown(sig)
+
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             super().on_setup_root_logger(logger, level)
             if level > logging.DEBUG:
@@ -343,7 +352,11 @@ def run_worker(
             redact.install(logger)
 
     try:
-        QuietWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+        # Faust's default turns every write to stderr into a WARNING log line: a traceback
+        # printed at shutdown became one line per token.
+        QuietWorker(
+            app, loglevel=loglevel, quiet=True, redirect_stdouts=False
+        ).execute_from_commandline()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     else:
@@ -355,6 +368,48 @@ def run_worker(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def exit_if_stop_hangs(timeout_s: float, signal_name: str) -> threading.Thread:
+    """Start a daemon thread that ends the process ``timeout_s`` seconds from now (exit code 0)
+    with one WARNING line, unless the process exits first.
+
+    A worker told to stop finishes its batch, commits and leaves the group; with the broker
+    unreachable the Kafka clients retry each of those steps for their request timeouts (over
+    60 s measured). Exiting without them is safe: offsets are committed with the batch in the
+    lake, so an uncommitted batch is read again, and written once, on the next start.
+    """
+
+    def watch() -> None:
+        time.sleep(timeout_s)
+        logger.warning(
+            "the worker did not stop within %.0f s of %s (broker unreachable?); exiting now: "
+            "a batch not yet committed is read again on the next start "
+            "(MAXLAKE_WORKER_STOP_TIMEOUT_S)",
+            timeout_s,
+            signal_name,
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    thread = threading.Thread(target=watch, name="stop-watchdog", daemon=True)
+    thread.start()
+    return thread
+
+
+def _one_line_while_stopping(args: threading.ExceptHookArgs) -> None:
+    """A Kafka client thread that fails while the worker stops (typically with the broker gone)
+    is one ERROR line, its traceback at DEBUG, not a traceback on stderr."""
+    logger.error(
+        "while stopping, thread %s ended with %s: %s",
+        args.thread.name if args.thread is not None else "?",
+        args.exc_type.__name__,
+        args.exc_value,
+    )
+    if args.exc_value is not None:
+        logger.debug("traceback", exc_info=args.exc_value)
 
 
 _OURS = ("streams", "lake", "quality", "schemas", "maxlake", "infra")

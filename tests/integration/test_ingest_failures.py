@@ -57,6 +57,42 @@ def test_a_broker_restart_mid_ingest_loses_and_duplicates_nothing(
     assert_expected(env, events)
 
 
+def test_a_worker_told_to_stop_with_the_broker_gone_exits_by_its_stop_timeout(
+    restartable_broker: LocalBroker, unique_name: str, tmp_path: Path
+) -> None:
+    """SIGTERM while the broker does not answer: the Kafka clients would retry the offset
+    commit and the group leave for over a minute; the worker exits after
+    MAXLAKE_WORKER_STOP_TIMEOUT_S with one WARNING line and code 0, and a restarted worker then
+    completes the lake with nothing lost or duplicated."""
+    stop_timeout = (("MAXLAKE_WORKER_STOP_TIMEOUT_S", "4"),)
+    env = IngestEnv(
+        restartable_broker.bootstrap,
+        unique_name,
+        tmp_path,
+        TENANTS,
+        engine="batch",
+        kafka_env=stop_timeout,
+    )
+    env.create_topics()
+    events = simulate(TENANTS, seed=7, duration_s=600, bad_rate=0.05)
+    produce(env, events)
+
+    with WorkerProcess(env, "stopped") as worker:
+        worker.start()
+        wait_for_new_commits(env, worker, beyond=0)
+        restartable_broker.stop()
+        assert worker.terminate(timeout_s=60) == 0, worker.log_tail()
+        log = worker.log_text()
+        assert "did not stop within 4 s of SIGTERM" in log, worker.log_tail()
+        assert "Traceback" not in log, worker.log_tail()
+        restartable_broker.start(timeout_s=90)
+        worker.start()
+        wait_for_lag_zero(env, [worker], produced=len(events), timeout_s=150)
+
+    assert_invariant(env)
+    assert_expected(env, events)
+
+
 def test_a_worker_gives_up_on_an_absent_broker_with_one_error_line(tmp_path: Path) -> None:
     """With MAXLAKE_BROKER_WAIT_S the wait is bounded: then one ``maxlake: error:`` line, exit 1,
     no traceback (nothing listens on the port)."""

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
+
+import pyarrow as pa
 
 from lake import DeltaStore
 from streams.batch_rows import ColumnMessages, Columns, RawMessage
 from streams.ingest import unique_offsets
 from tests.unit.lake.batches import CapturingWriter, messages, pipeline, with_bad_input
+
+_FUTURE = re.compile(r"is \d+ s in the future")
 
 
 def test_repeated_offsets_are_found_across_topics_and_partitions() -> None:
@@ -45,4 +50,17 @@ def test_a_batch_held_as_columns_is_prepared_like_the_same_messages(tmp_path: Pa
             left, right = getattr(a, table), getattr(b, table)
             left = left.drop_columns([c for c in drop if c in left.column_names])
             right = right.drop_columns([c for c in drop if c in right.column_names])
+            if table == "quarantine":
+                left, right = _without_clock(left), _without_clock(right)
             assert left.equals(right), table
+
+
+def _without_clock(quarantine: pa.Table) -> pa.Table:
+    """The quarantine rows with "N s in the future" masked: N is measured against the clock,
+    which moves between the two preparations."""
+    details = [
+        None if row is None else [_FUTURE.sub("is N s in the future", d) for d in row]
+        for row in quarantine["details"].to_pylist()
+    ]
+    at = quarantine.column_names.index("details")
+    return quarantine.set_column(at, "details", pa.array(details, quarantine.schema.field(at).type))
