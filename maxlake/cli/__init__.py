@@ -10,12 +10,13 @@ Delta, Polars or Great Expectations imports.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from maxlake import redact
 from maxlake.cli.failures import describe_failure
@@ -135,6 +136,29 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         else:
             sub.add_parser(command, help=help_line)
     return parser
+
+
+def run() -> NoReturn:
+    """The ``maxlake`` console script and ``python -m maxlake.cli``: :func:`main`, the atexit
+    handlers, then exit without tearing the interpreter down.
+
+    Arrow's native thread pools (its S3 filesystem, dataset scans) can abort a process whose
+    work is done while the interpreter finalizes: "terminate called without an active
+    exception", exit code -6, after the command printed its whole answer (apache/arrow#34314;
+    seen here from ``status --json`` and ``quarantine replay --json``). Every command has
+    flushed and closed what it wrote when :func:`main` returns, and the atexit handlers still
+    run (Kafka clients, Arrow's S3 finalizer); only the interpreter's teardown is skipped.
+    """
+    code = main()
+    try:
+        atexit._run_exitfuncs()
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        code = code or 141
+    finally:
+        os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,5 @@
 """``python -m maxlake.cli``."""
 
-import sys
+from maxlake.cli import run
 
-from maxlake.cli import main
-
-sys.exit(main())
+run()

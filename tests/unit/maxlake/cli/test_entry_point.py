@@ -109,3 +109,29 @@ def test_a_kafka_timeout_names_the_broker_setting() -> None:
     text = describe_failure(KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:1"))
     assert "MAXLAKE_BOOTSTRAP_SERVERS" in text
     assert text.count("KafkaTimeoutError") == 1
+
+
+def test_the_entry_point_runs_atexit_handlers_and_keeps_the_exit_code() -> None:
+    """``run`` ends the process with ``os._exit`` (no interpreter teardown, where Arrow's thread
+    pools can abort a finished command); atexit handlers still run and the code is main's."""
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+        "from maxlake.cli import run\n"
+        "sys.argv = ['maxlake', *sys.argv[1:]]\n"
+        "run()\n"
+    )
+    ok = subprocess.run(
+        [sys.executable, "-c", script, "config"], capture_output=True, text=True, check=False
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "atexit ran" in ok.stderr
+    assert "lake_root" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-c", script, "no-such-command"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2, bad.stderr
+    assert "atexit ran" in bad.stderr
