@@ -234,7 +234,7 @@ def run_part_quality_duckdb(root: Path) -> dict[str, Any]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     tel = con.read_parquet(DeltaTable(str(root / "telemetry")).file_uris(), hive_partitioning=True)  # noqa: F841
-    con.register("insp", DeltaTable(str(root / "inspection")).to_pyarrow_table())
+    insp = con.read_parquet(DeltaTable(str(root / "inspection")).file_uris())  # noqa: F841
     stat = ", ".join(
         f"first({s}) FILTER (WHERE tag = '{t}') AS \"{t}__{s}\""
         for t in tags
@@ -386,8 +386,7 @@ def run_duckdb(root: Path) -> dict[str, Any]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     tel = con.read_parquet(files, hive_partitioning=True)  # noqa: F841 - queried by name
-    events = DeltaTable(str(root / "machine_event")).to_pyarrow_table()
-    con.register("events", events)
+    events = con.read_parquet(DeltaTable(str(root / "machine_event")).file_uris())  # noqa: F841
     stat = ", ".join(
         f"first({s}) FILTER (WHERE tag = '{t}') AS \"{t}__{s}\""
         for t in tags
