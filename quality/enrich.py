@@ -316,6 +316,13 @@ def raw_columns_needed(kind: EventKind, columns: tuple[str, ...]) -> frozenset[s
     return frozenset(out)
 
 
+KEY_COLUMNS = frozenset(
+    {"machine_key", "machine_type", "machine_type_tag", "(tag index)", "registry_unit"}
+)
+"""Derived columns (and intermediates) computed from the envelope (tenant, plant, line,
+machine), ``tag`` and the registry alone: unit conversion leaves them as they are."""
+
+
 def derive_columns(
     kind: EventKind,
     rows: pa.Table,
@@ -323,17 +330,27 @@ def derive_columns(
     index: RegistryIndex,
     *,
     dictionary: frozenset[str] = frozenset(),
+    keys: dict[str, pa.Array] | None = None,
 ) -> pa.Table:
     """A table of exactly ``columns`` (row columns passed through, derived ones computed), in
     input row order, each as one chunk. ``rows`` must hold :func:`raw_columns_needed`.
 
     The key-like derived columns (``machine_key``, ``machine_type``, ``machine_type_tag``,
     ``registry_unit``) are computed as dictionary arrays; those named in ``dictionary`` stay
-    dictionary arrays (unique, non-null dictionary values), the others become plain strings."""
+    dictionary arrays (unique, non-null dictionary values), the others become plain strings.
+
+    ``keys``: :data:`KEY_COLUMNS` already derived for rows with the same envelope and tag
+    columns under the same ``index`` (used instead of being derived again); the ones this
+    call derives are added to it."""
     batch = _Batch(rows, index, kind)
-    return pa.table(
+    if keys is not None:
+        batch.cache.update(keys)
+    table = pa.table(
         {
             name: batch.col(name) if name in dictionary else _plain(batch.col(name))
             for name in columns
         }
     )
+    if keys is not None:
+        keys.update({k: v for k, v in batch.cache.items() if k in KEY_COLUMNS})
+    return table

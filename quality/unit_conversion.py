@@ -24,19 +24,26 @@ SENT_COLUMNS = ("value_sent", "unit_sent")
 """Columns added to telemetry rows: the value and unit as sent, null when not converted."""
 
 
-def convert_units(rows: pa.Table, index: RegistryIndex, units: UnitSystem) -> pa.Table:
+def convert_units(
+    rows: pa.Table,
+    index: RegistryIndex,
+    units: UnitSystem,
+    *,
+    keys: dict[str, pa.Array] | None = None,
+) -> pa.Table:
     """``rows`` (decoded telemetry rows) with convertible readings in their registry unit.
 
     Returns the same rows, in order, plus :data:`SENT_COLUMNS`. Cost when every unit already
-    matches: one registry lookup and one string comparison per row.
+    matches: one registry lookup and one string comparison per row. ``keys`` receives the
+    key columns derived on the way (see :func:`quality.enrich.derive_columns`).
     """
     n = rows.num_rows
     sent_value = pa.nulls(n, pa.float64())
     sent_unit = pa.nulls(n, pa.string())
     if n and "unit" in rows.column_names:
-        registry_unit = derive_columns(EventKind.TELEMETRY, rows, ("registry_unit",), index).column(
-            0
-        )
+        registry_unit = derive_columns(
+            EventKind.TELEMETRY, rows, ("registry_unit",), index, keys=keys
+        ).column(0)
         unit = rows.column("unit")
         differs = pc.fill_null(pc.not_equal(unit, registry_unit), False)
         positions = np.flatnonzero(differs.to_numpy(zero_copy_only=False))

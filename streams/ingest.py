@@ -182,12 +182,14 @@ class IngestPipeline:
         done = self.handle.stored_offsets(RUNS, partitions, topic_ids, self.worker)
         if all(v < 0 for v in done.values()):
             return messages, cols
-        fresh = [m for m in messages if m.offset > done[(m.topic, m.partition)]]
-        if len(fresh) != len(messages):
-            logger.info(
-                "%s offsets already in the lake, skipped", f"{len(messages) - len(fresh):,}"
-            )
-        return fresh, Columns.of(fresh)
+        # Every batch after a partition's first gets here: compared as arrays, not one
+        # RawMessage per message (~1.5 µs each on a ColumnMessages batch).
+        fresh = np.array(cols.offset, np.int64) > _stored_per_message(cols, done)
+        if fresh.all():
+            return messages, cols
+        kept = [messages[i] for i in np.flatnonzero(fresh).tolist()]
+        logger.info("%s offsets already in the lake, skipped", f"{len(messages) - len(kept):,}")
+        return kept, Columns.of(kept)
 
     def write(self, outputs: Sequence[BatchOutput]) -> WriteResult:
         """Commit prepared outputs in order; the sum of what each added to the lake."""
@@ -526,6 +528,19 @@ def _unique_offsets(
         "batch held %d repeated offset(s), dropped before decoding", len(messages) - len(kept)
     )
     return kept, Columns.of(kept)
+
+
+def _stored_per_message(cols: Columns, done: dict[tuple[str, int], int]) -> np.ndarray:
+    """Per message of ``cols``, ``done`` of its (topic, partition) (int64; -1 when absent)."""
+    keys = cols.partition_keys()
+    codes = {t: i for i, t in enumerate(dict.fromkeys(cols.topic))}
+    multi = len(codes) > 1
+    stored = np.full(len(keys), -1, np.int64)
+    for (topic, partition), version in done.items():
+        if version >= 0 and topic in codes:
+            key = (codes[topic] << 32 | (partition & 0xFFFFFFFF)) if multi else partition
+            stored[keys == key] = version
+    return stored
 
 
 def _as_float(value: object) -> float | None:

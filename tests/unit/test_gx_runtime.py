@@ -12,6 +12,7 @@ import polars as pl
 from lake.curation import LabelInfo, check_output
 from lake.gx_runtime import NAME_KEY, named_suite, runtime, validate
 from quality import ValidationGateway
+from quality._gx import RESULT_FORMAT
 from schemas import load_registry
 from tests.unit.quality.rows import telemetry
 
@@ -68,3 +69,32 @@ def test_column_mean_skips_the_decimal_scan_of_typed_columns_only() -> None:
             suite, pd.DataFrame({"x": column}), result_format={"result_format": "SUMMARY"}
         )
         assert [(r.success, r.result["observed_value"]) for r in results] == [(True, 1.5)]
+
+
+def test_each_validation_judges_its_own_frame_and_configurations_stay_fresh_outside() -> None:
+    gxe = runtime().expectations
+    not_null = gxe.ExpectColumnValuesToNotBeNull(column="x")
+    suite = named_suite(
+        "memo",
+        [
+            ("x_not_null", not_null),
+            ("x_range", gxe.ExpectColumnValuesToBeBetween(column="x", min_value=0, max_value=5)),
+        ],
+    )
+    verdicts = []
+    for column in ([1.0, None, 9.0], [1.0, 2.0, 3.0], [None, 7.0, 1.0]):
+        results = validate(suite, pd.DataFrame({"x": column}), result_format=RESULT_FORMAT)
+        verdicts.append(
+            {
+                r.expectation_config.meta[NAME_KEY]: r.result["unexpected_index_list"]
+                for r in results
+            }
+        )
+    assert verdicts == [
+        {"x_not_null": [1], "x_range": [2]},
+        {"x_not_null": [], "x_range": []},
+        {"x_not_null": [0], "x_range": [1]},
+    ]
+    assert not_null.configuration is not not_null.configuration
+    not_null.column = "y"
+    assert not_null.configuration.kwargs["column"] == "y"

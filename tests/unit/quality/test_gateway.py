@@ -139,3 +139,51 @@ def _gx_table(
     return derive_columns(
         suite.spec.kind, converted, suite.columns, gateway._index, dictionary=dictionary
     )
+
+
+class _Switchable:
+    """A registry source whose version the test moves on."""
+
+    def __init__(self, *registries: Registry) -> None:
+        self.registries = registries
+        self.version = 1
+
+    def snapshot(self) -> tuple[int | None, Registry]:
+        return self.version, self.registries[self.version - 1]
+
+
+def _narrower_spindle(registry: Registry) -> Registry:
+    """``registry`` with every spindle_speed range cut to 0..100 rpm."""
+    types = {
+        name: mt.model_copy(
+            update={
+                "tags": tuple(
+                    t.model_copy(update={"max": 100.0, "nominal": 50.0})
+                    if t.tag == "spindle_speed"
+                    else t
+                    for t in mt.tags
+                )
+            }
+        )
+        for name, mt in registry.machine_types.items()
+    }
+    return Registry.model_validate({**registry.model_dump(), "machine_types": types})
+
+
+def test_converted_rows_are_judged_like_fresh_ones_and_under_the_newest_registry(
+    registry: Registry,
+) -> None:
+    source = _Switchable(registry, _narrower_spindle(registry))
+    gateway = ValidationGateway(source)
+    rows = telemetry({}, {"value": -1.0}, {"machine": "x"}, {"value": 50.0})
+    converted = gateway.convert_units("telemetry", rows)
+    fresh = ValidationGateway(registry).validate("telemetry", pa.table(converted.to_pydict()))
+    verdict = gateway.validate("telemetry", converted)
+    assert verdict.drop.tolist() == fresh.drop.tolist() == [False, True, True, False]
+    assert verdict.drop_reasons == fresh.drop_reasons
+
+    converted = gateway.convert_units("telemetry", rows)
+    source.version = 2  # the live registry moves on between conversion and validation
+    verdict = gateway.validate("telemetry", converted)
+    assert verdict.registry_version == 2
+    assert verdict.drop.tolist() == [True, True, True, False]

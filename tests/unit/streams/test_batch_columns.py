@@ -11,7 +11,14 @@ import pyarrow as pa
 from lake import DeltaStore
 from streams.batch_rows import ColumnMessages, Columns, RawMessage
 from streams.ingest import unique_offsets
-from tests.unit.lake.batches import CapturingWriter, messages, pipeline, with_bad_input
+from tests.unit.lake.batches import (
+    TENANT,
+    TOPIC,
+    CapturingWriter,
+    messages,
+    pipeline,
+    with_bad_input,
+)
 
 _FUTURE = re.compile(r"is \d+ s in the future")
 
@@ -64,3 +71,28 @@ def _without_clock(quarantine: pa.Table) -> pa.Table:
     ]
     at = quarantine.column_names.index("details")
     return quarantine.set_column(at, "details", pa.array(details, quarantine.schema.field(at).type))
+
+
+def test_a_redelivery_as_columns_skips_exactly_what_each_partition_holds(tmp_path: Path) -> None:
+    """Two topics, two partitions each, the lake holding a different last offset per partition:
+    a batch held as columns that reaches back into each keeps only the offsets beyond it."""
+    other = TOPIC.replace(TENANT, "other-co")
+    payloads = [e.payload for e in with_bad_input(80)]
+    held = {(TOPIC, 0): 9, (TOPIC, 1): 3, (other, 0): 14, (other, 2): 0}
+    worker = pipeline(tmp_path)
+    chunks = iter([payloads[i : i + 20] for i in range(0, 80, 20)])
+    for (topic, partition), last in held.items():
+        worker.process(
+            "telemetry", messages(next(chunks)[: last + 1], topic=topic, partition=partition)
+        )
+    again = [
+        m
+        for (topic, partition) in held
+        for m in messages(payloads[:20], topic=topic, partition=partition)
+    ]
+    outputs = worker.prepare("telemetry", ColumnMessages(Columns.of(again)))
+    fresh = [m for m in again if m.offset > held[(m.topic, m.partition)]]
+    assert outputs[0].already_in_lake == len(again) - len(fresh)
+    offsets = pa.concat_tables([o.offsets for o in outputs])
+    got = zip(*(offsets[c].to_pylist() for c in ("topic", "partition", "offset")), strict=True)
+    assert list(got) == [(m.topic, m.partition, m.offset) for m in fresh]
