@@ -15,7 +15,9 @@ group, whatever its size.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import polars as pl
@@ -231,12 +233,33 @@ Fewer rows in flight between the scan, the joins and the group-by: part_quality 
 peaked at 373-409 MiB against 442-453 MiB with the default (three alternating runs each, same
 CPU). Memory only: the results do not depend on it."""
 
+STREAM_CONCURRENT_FILES = 1
+"""Parquet files a streaming scan of the jobs decodes at once (``POLARS_MAX_CONCURRENT_SCANS``;
+polars' default is the thread count). One file of the lake holds up to a partition's day, so a
+scan still decodes it on every thread; at 20M rows part_quality then peaked at 396-409 MiB
+against 442-452 MiB, in the same time within the noise (three runs each, one run). Memory
+only: the results do not depend on it."""
 
-def streaming_morsels() -> pl.Config:
-    """Context in which streaming queries use :data:`STREAM_MORSEL_ROWS`. polars keeps the
-    setting per process (an environment variable), so a query another thread runs meanwhile
-    uses it too; that changes its memory, never its result."""
-    return pl.Config(streaming_chunk_size=STREAM_MORSEL_ROWS)
+
+@contextmanager
+def streaming_morsels() -> Iterator[None]:
+    """Context in which streaming queries use :data:`STREAM_MORSEL_ROWS` and
+    :data:`STREAM_CONCURRENT_FILES`. polars reads both from the process environment when a
+    query starts, so a query another thread starts meanwhile uses them too; that changes its
+    memory, never its result."""
+    saved = os.environ.get(_CONCURRENT_SCANS)
+    os.environ[_CONCURRENT_SCANS] = str(STREAM_CONCURRENT_FILES)
+    try:
+        with pl.Config(streaming_chunk_size=STREAM_MORSEL_ROWS):
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop(_CONCURRENT_SCANS, None)
+        else:
+            os.environ[_CONCURRENT_SCANS] = saved
+
+
+_CONCURRENT_SCANS = "POLARS_MAX_CONCURRENT_SCANS"
 
 
 def as_us(column: str) -> pl.Expr:

@@ -81,6 +81,7 @@ _CONTEXT: Final = ("lot", "process_start", "process_end")
 _PART: Final = "_part"
 _MACHINE: Final = "_machine"
 _TAG: Final = "_tag"
+_GROUP: Final = "_group"
 
 
 @dataclass(frozen=True)
@@ -178,16 +179,18 @@ def _window_stats(
     pass reads only its plant's files): a reading first joins the registered (line, machine,
     tag) triples of its plant, which keeps only registered pairs (matched on the reading's own
     line) and gives it integer ids of its machine and tag and its tag's grid scale; the
-    windows are then matched on integers and the groups are (part, tag) row numbers. A part
-    belongs to one plant, so every group is complete in one pass.
+    windows are then matched on integers and a group is one integer, ``part * tags + tag``
+    (one hash key instead of two). A part belongs to one plant, so every group is complete in
+    one pass.
     """
     bucket = f"{params.join_bucket_us}us"
     lo, hi = min_max_us(parts, "process_start", "process_end")
     inside = as_us("event_time").is_between(lo or 0, hi or 0, closed="both")
     chosen = accepted(telemetry, params.qualities).filter(inside)
-    span = chosen.select(
-        pl.col("event_time").min().alias("first"), pl.col("event_time").max().alias("last")
-    ).collect(engine="streaming")
+    with streaming_morsels():
+        span = chosen.select(
+            pl.col("event_time").min().alias("first"), pl.col("event_time").max().alias("last")
+        ).collect(engine="streaming")
     index = parts.select(KEYS).unique().with_row_index(_PART)
     scales = tag_scales(tags).with_row_index(_TAG)
     machine = ["tenant", "plant", "machine"]
@@ -204,6 +207,9 @@ def _window_stats(
         .select(*PLANT_KEYS, _PART, _MACHINE, "bucket", "process_start", "process_end")
     )
 
+    width = max(scales.height, 1)
+    group = (pl.col(_PART).cast(pl.UInt64) * width + pl.col(_TAG)).alias(_GROUP)
+
     def aggregate(here: pl.Expr) -> pl.DataFrame:
         rows = chosen.filter(here).select("line", "machine", "tag", "event_time", "value")
         keyed = (
@@ -219,8 +225,9 @@ def _window_stats(
             .lazy()
             .join(keyed, on=[_MACHINE, "bucket"])
             .filter(pl.col("event_time").is_between("process_start", "process_end", closed="both"))
+            .select(group, "value", SCALE)
             .with_columns(*fixed_point("value"))
-            .group_by(_PART, _TAG)
+            .group_by(_GROUP)
             .agg(*sums(time=False), pl.col("value").max().alias("max"))
             .collect(engine="streaming")
         )
@@ -231,6 +238,10 @@ def _window_stats(
             [aggregate((pl.col("tenant") == t) & (pl.col("plant") == p)) for t, p in plants]
             or [aggregate(pl.lit(False))]
         )
+    part, tag = pl.col(_GROUP) // width, pl.col(_GROUP) % width
+    sums_of = sums_of.with_columns(
+        part.cast(pl.UInt32).alias(_PART), tag.cast(pl.UInt32).alias(_TAG)
+    )
     sums_of = sums_of.join(index, on=_PART, how="inner").join(
         scales.select(_TAG, "tag"), on=_TAG, how="inner"
     )
