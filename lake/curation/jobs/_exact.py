@@ -67,6 +67,7 @@ TIME_US: Final = "_t"
 _Q: Final = "_q"
 _L: Final = "_l"
 _LOW: Final = 2.0**53
+_BEYOND: Final = 2**63 - 1
 _I128: Final = pl.Int128
 _F64: Final = pl.Float64
 
@@ -88,26 +89,25 @@ def tag_scales(tags: pl.DataFrame) -> pl.DataFrame:
 def fixed_point(value: str) -> list[pl.Expr]:
     """Per row: the reading ``value`` on its tag's grid (needs :data:`SCALE`), as the
     integer columns the aggregations of :func:`sums` read. A reading beyond Int64 on the grid
-    (or not a finite number) becomes null there, which :func:`check_sums` reports."""
+    (or not a finite number) becomes the largest Int64 there, which :func:`check_sums`
+    reports."""
     scaled = pl.col(value) * pl.col(SCALE)
     steps = scaled.cast(pl.Int64, strict=False)
     rest = ((scaled - steps) * _LOW).cast(pl.Int64, strict=False)
-    return [steps.alias(_Q), rest.alias(_L)]
+    return [steps.fill_null(_BEYOND).alias(_Q), rest.alias(_L)]
 
 
 def sums(*, time: bool) -> list[pl.Expr]:
     """In a ``group_by().agg()``: the exact sums of :func:`fixed_point` (and of :data:`TIME_US`
-    with ``time``), the group's grid scale and the counts :func:`check_sums` needs."""
+    with ``time``), the count and the largest ``|q|`` :func:`check_sums` needs. The group's
+    grid scale is not among them: join :data:`SCALE` to the result by tag."""
     q = pl.col(_Q).cast(_I128)
     out = [
         pl.len().alias("_n"),
-        pl.col(_Q).count().alias("_nq"),
-        pl.col(_Q).min().alias("_qlo"),
-        pl.col(_Q).max().alias("_qhi"),
+        pl.col(_Q).abs().max().alias("_qabs"),
         q.sum().alias("_s1"),
         pl.col(_L).cast(_I128).sum().alias("_sl"),
         (q * q).sum().alias("_s2"),
-        pl.col(SCALE).first().alias(SCALE),
     ]
     if time:
         t = pl.col(TIME_US).cast(_I128)
@@ -121,10 +121,11 @@ def sums(*, time: bool) -> list[pl.Expr]:
 
 def check_sums(frame: pl.DataFrame, job: str, span_us: int | None = None) -> None:
     """Raise :class:`JobInputError` when a group's sums could exceed Int128 (see the module
-    docstring's bounds); ``span_us`` bounds :data:`TIME_US` when the sums include time."""
+    docstring's bounds); ``span_us`` bounds :data:`TIME_US` when the sums include time.
+    ``frame`` holds :func:`sums`' columns, ``tag`` and :data:`SCALE`."""
     n = pl.col("_n").cast(_F64)
-    steps = pl.max_horizontal(pl.col("_qlo").abs(), pl.col("_qhi").abs()).cast(_F64)
-    ok = (pl.col("_nq") == pl.col("_n")) & (n * steps * steps < 2.0**124) & (n * steps < 2.0**72)
+    steps = pl.col("_qabs").cast(_F64)
+    ok = (pl.col("_qabs") < _BEYOND) & (n * steps * steps < 2.0**124) & (n * steps < 2.0**72)
     if span_us is not None:
         ok = ok & (n * float(span_us) ** 2 < 2.0**124)
     bad = frame.filter(~ok.fill_null(False))

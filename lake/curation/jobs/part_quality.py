@@ -227,6 +227,7 @@ def _window_stats(
             .filter(pl.col("event_time").is_between("process_start", "process_end", closed="both"))
             .select(group, "value", SCALE)
             .with_columns(*fixed_point("value"))
+            .drop(SCALE)
             .group_by(_GROUP)
             .agg(*sums(time=False), pl.col("value").max().alias("max"))
             .collect(engine="streaming")
@@ -243,7 +244,7 @@ def _window_stats(
         part.cast(pl.UInt32).alias(_PART), tag.cast(pl.UInt32).alias(_TAG)
     )
     sums_of = sums_of.join(index, on=_PART, how="inner").join(
-        scales.select(_TAG, "tag"), on=_TAG, how="inner"
+        scales.select(_TAG, "tag", SCALE), on=_TAG, how="inner"
     )
     check_sums(sums_of, JOB)
     return sums_of.select(

@@ -46,6 +46,7 @@ import polars as pl
 
 from lake.curation.job import FeatureInfo, JobInputs, JobOutput, LabelInfo
 from lake.curation.jobs._exact import (
+    SCALE,
     TIME_US,
     check_sums,
     exact_mean,
@@ -214,7 +215,7 @@ def _window_stats(
             [_aggregate(telemetry, registered, plant, params) for plant in here]
             or [_aggregate(telemetry, registered, pl.lit(False), params)]
         )
-    sums_of = sums_of.join(registered.select(_PAIR, *keys), on=_PAIR, how="inner")
+    sums_of = sums_of.join(registered.select(_PAIR, *keys, SCALE), on=_PAIR, how="inner")
     check_sums(sums_of, JOB, params.window_us)
     return sums_of.with_columns(
         pl.col("window_start").cast(TIME),

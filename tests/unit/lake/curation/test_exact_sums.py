@@ -49,6 +49,7 @@ def _stats(values: list[float], times: list[int] | None = None) -> tuple[float, 
         .with_columns(*fixed_point("value"))
         .group_by("tag")
         .agg(*sums(time=True))
+        .join(scales.lazy(), on="tag")
         .collect(engine="streaming")
     )
     check_sums(sums_of, "test", span_us=max(times) + 1)
