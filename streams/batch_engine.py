@@ -70,8 +70,7 @@ logger = logging.getLogger(__name__)
 _RECORD_FIELDS = ("offset", "timestamp", "key", "value")
 """The fields of a fetched record that become :class:`RawMessage` fields 3-6."""
 
-_GC_THRESHOLDS = (50_000, 10, 10)
-"""``gc.set_threshold`` of a batch worker (Python's default is 700, 10, 10)."""
+_GC_THRESHOLDS = (50_000, 10, 10)  # gc.set_threshold of a batch worker (default 700, 10, 10)
 
 _FETCH_MAX_BYTES = 16 << 20
 _PARTITION_FETCH_MAX_BYTES = 4 << 20
@@ -130,10 +129,9 @@ class BatchEngine:
         # objects made later are collected as before.
         gc.collect()
         gc.freeze()
-        # A young collection every 700 new container objects ran ~70 times per 50,000 fetched
-        # records (aiokafka builds a record and a headers list each), and each older pass walked
-        # the records of every batch in hand: in a fetch of 50,000 records, 2.4 -> 0.9 µs per
-        # record with the threshold at 50,000 (bench note in docs/BENCHMARKS.md, issue 20).
+        # A young collection every 700 new objects ran ~70 times per 50,000 fetched records, and
+        # each older pass walked every batch in hand: 2.4 -> 0.9 µs per record with the
+        # threshold at 50,000 (docs/BENCHMARKS.md, issue 20).
         gc.set_threshold(*_GC_THRESHOLDS)
         # The broker may have gone away since the worker found it (wait_for_broker).
         consumer = await start_until_reachable(
