@@ -148,6 +148,11 @@ class Settings(BaseSettings):
         50_000, ge=1, description="events per micro-batch at most (tuned by bench_ingest.py)"
     )
     batch_wait_s: float = Field(1.0, gt=0, description="seconds to wait to fill a micro-batch")
+    arrow_memory_pool: Literal["system", "mimalloc", "jemalloc"] = Field(
+        "system",
+        description="Arrow's memory pool in a batch worker ('system': glibc malloc, trimmed "
+        "after each batch; pyarrow's own default is mimalloc)",
+    )
     dedupe_horizon_days: int = Field(
         7, ge=0, description="days back the writer looks for resent event_ids in silver"
     )

@@ -54,6 +54,7 @@ from lake.lineage import Gap
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from schemas import EventKind
+from streams import memory
 from streams.batch_rebalance import BatchRebalanceListener
 from streams.batch_rows import ColumnMessages, Columns
 from streams.broker_wait import start_until_reachable
@@ -119,6 +120,8 @@ class BatchEngine:
 
     async def run(self) -> None:
         """Consume until cancelled (Faust cancels its tasks on shutdown)."""
+        # Before the pipeline and the worker threads allocate (docs/INGEST.md, "Memory").
+        memory.configure(self.settings.arrow_memory_pool)
         # Building the pipeline imports Great Expectations and builds its context: seconds
         # (12-16 s on a loaded machine). On the event loop it would stall heartbeats and the
         # first fetches right after assignment; it is built in a thread before joining.
@@ -460,6 +463,8 @@ class BatchEngine:
         pipeline = self.pipeline()
         for kind, outputs in prepared:
             log_batch(kind, pipeline.write(outputs))
+        del prepared[:]
+        memory.release()
 
     async def position_or_retry_later(self, assigned: Sequence[TopicPartition]) -> bool:
         """:meth:`seek_past_lake`, or log why not: the run loop retries (no record is read).

@@ -1,0 +1,80 @@
+"""Process-wide memory settings of a batch worker: Arrow's pool, glibc's arenas, trimming.
+
+A worker's resident memory is mostly not Arrow's: of a 50,000-event batch's ~250 MiB at peak,
+Arrow's pool holds ~70 MiB; the rest is NumPy, pandas and Python objects (glibc ``malloc``) and
+delta-rs's Parquet encoding (Rust, also ``malloc``). Freed memory stays in the allocators'
+free lists, spread over one glibc arena per thread that allocated (the event loop, the prepare
+and write threads, Arrow's and Tokio's pools), so RSS settles far above what the batches in
+hand need. :func:`configure` (once, at start) and :func:`release` (after each batch is written)
+hand it back; figures in docs/BENCHMARKS.md (issue 20, fifth pass).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+from typing import Literal
+
+import pyarrow as pa
+
+from streams.errors import StreamsError
+
+__all__ = ["ArrowPool", "configure", "release"]
+
+logger = logging.getLogger(__name__)
+
+ArrowPool = Literal["system", "mimalloc", "jemalloc"]
+
+_M_ARENA_MAX = -8
+"""``mallopt`` parameter number of ``M_ARENA_MAX`` (glibc ``malloc.h``)."""
+
+_ARENA_MAX = 2
+"""glibc arenas at most (its default is 8 per core): the threads share two free lists."""
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (``malloc_trim`` and ``mallopt`` exist), else None."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+
+
+_LIBC = _glibc()
+
+
+def configure(pool: ArrowPool) -> None:
+    """Make ``pool`` Arrow's default memory pool and cap glibc at two arenas.
+
+    Call once, before the worker's threads allocate: arenas already made are kept.
+
+    Raises:
+        StreamsError: this pyarrow build has no ``pool`` (the message lists those it has).
+    """
+    supported = pa.supported_memory_backends()
+    if pool not in supported:
+        raise StreamsError(
+            f"Arrow memory pool {pool!r} is not in this pyarrow build; "
+            f"choose one of: {', '.join(supported)}"
+        )
+    factory = {
+        "system": pa.system_memory_pool,
+        "mimalloc": pa.mimalloc_memory_pool,
+        "jemalloc": pa.jemalloc_memory_pool,
+    }[pool]
+    pa.set_memory_pool(factory())
+    if _LIBC is not None:
+        _LIBC.mallopt(_M_ARENA_MAX, _ARENA_MAX)
+    logger.debug("Arrow memory pool %s, glibc arenas <= %d", pool, _ARENA_MAX)
+
+
+def release() -> None:
+    """Hand memory freed by Arrow and ``malloc`` back to the system (a few ms)."""
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)

@@ -1,0 +1,49 @@
+"""The batch worker's memory settings: Arrow's pool is the one configured, and releasing freed
+memory leaves live Arrow data intact."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from maxlake.settings import Settings
+from streams import memory
+
+
+@pytest.fixture
+def restored_pool() -> Iterator[None]:
+    before = pa.default_memory_pool()
+    yield
+    pa.set_memory_pool(before)
+
+
+@pytest.mark.usefixtures("restored_pool")
+@pytest.mark.parametrize(
+    "pool", sorted(set(pa.supported_memory_backends()) & {"system", "mimalloc"})
+)
+def test_configure_makes_the_pool_arrows_default(pool: memory.ArrowPool) -> None:
+    memory.configure(pool)
+    assert pa.default_memory_pool().backend_name == pool
+    assert pa.array(range(1000)).to_pylist() == list(range(1000))
+
+
+@pytest.mark.usefixtures("restored_pool")
+def test_release_keeps_live_arrow_data() -> None:
+    memory.configure("system")
+    kept = pa.array(range(100_000))
+    dropped = pa.array(range(1_000_000))
+    del dropped
+    memory.release()
+    assert kept.to_pylist()[-3:] == [99_997, 99_998, 99_999]
+
+
+def test_the_default_pool_is_system_and_others_are_rejected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().arrow_memory_pool == "system"
+    monkeypatch.setenv("MAXLAKE_ARROW_MEMORY_POOL", "tcmalloc")
+    with pytest.raises(ValidationError, match="system"):
+        Settings()
