@@ -27,7 +27,6 @@ next owner seeks past it.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import re
@@ -71,7 +70,6 @@ logger = logging.getLogger(__name__)
 _RECORD_FIELDS = ("offset", "timestamp", "key", "value")
 """The fields of a fetched record that become :class:`RawMessage` fields 3-6."""
 
-_GC_THRESHOLDS = (50_000, 10, 10)  # gc.set_threshold of a batch worker (default 700, 10, 10)
 
 _FETCH_MAX_BYTES = 16 << 20
 _PARTITION_FETCH_MAX_BYTES = 4 << 20
@@ -126,16 +124,7 @@ class BatchEngine:
         # (12-16 s on a loaded machine). On the event loop it would stall heartbeats and the
         # first fetches right after assignment; it is built in a thread before joining.
         await asyncio.get_running_loop().run_in_executor(None, self.pipeline)
-        # Every batch allocates ~10 Python objects per event, so the collector runs hundreds of
-        # times per batch, and each older-generation pass walked the ~300,000 long-lived objects
-        # of GX, pandas and Faust: ~5 µs per event. Frozen, they are never walked again;
-        # objects made later are collected as before.
-        gc.collect()
-        gc.freeze()
-        # A young collection every 700 new objects ran ~70 times per 50,000 fetched records, and
-        # each older pass walked every batch in hand: 2.4 -> 0.9 µs per record with the
-        # threshold at 50,000 (docs/BENCHMARKS.md, issue 20).
-        gc.set_threshold(*_GC_THRESHOLDS)
+        memory.tune_collector()
         # The broker may have gone away since the worker found it (wait_for_broker).
         consumer = await start_until_reachable(
             self._start_consumer,
