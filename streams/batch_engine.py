@@ -70,7 +70,6 @@ logger = logging.getLogger(__name__)
 _RECORD_FIELDS = ("offset", "timestamp", "key", "value")
 """The fields of a fetched record that become :class:`RawMessage` fields 3-6."""
 
-
 _FETCH_MAX_BYTES = 16 << 20
 _PARTITION_FETCH_MAX_BYTES = 4 << 20
 

@@ -3,9 +3,9 @@ tables out (the table layouts of :mod:`lake.tables`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple, overload
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 import pyarrow as pa
@@ -74,13 +74,27 @@ class Columns(NamedTuple):
     def partition_keys(self) -> np.ndarray:
         """Per message, an int64 naming its topic partition within this batch."""
         partition = np.array(self.partition, np.int64)
-        topics = dict.fromkeys(self.topic)
-        if len(topics) <= 1:
+        codes = self._topic_codes()
+        if len(codes) <= 1:
             return partition
-        code = {t: i for i, t in enumerate(topics)}
-        return np.fromiter(map(code.__getitem__, self.topic), np.int64, len(self.topic)) << 32 | (
-            partition & 0xFFFFFFFF
-        )
+        topic = np.fromiter(map(codes.__getitem__, self.topic), np.int64, len(self.topic))
+        keys: np.ndarray = _partition_key(topic, partition)
+        return keys
+
+    def per_partition(self, values: Mapping[tuple[str, int], int], default: int) -> np.ndarray:
+        """Per message, the value ``values`` holds for its (topic, partition), int64;
+        ``default`` for a partition it does not hold."""
+        keys = self.partition_keys()
+        codes = self._topic_codes()
+        out = np.full(len(keys), default, np.int64)
+        for (topic, partition), value in values.items():
+            if topic in codes:
+                key = partition if len(codes) <= 1 else _partition_key(codes[topic], partition)
+                out[keys == key] = value
+        return out
+
+    def _topic_codes(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(dict.fromkeys(self.topic))}
 
     def has_repeated_offsets(self) -> bool:
         """Whether two messages share topic, partition and offset."""
@@ -91,6 +105,12 @@ class Columns(NamedTuple):
         order = np.lexsort((offset, key))
         key, offset = key[order], offset[order]
         return bool(np.any((key[1:] == key[:-1]) & (offset[1:] == offset[:-1])))
+
+
+def _partition_key(topic: Any, partition: Any) -> Any:
+    """The key of :meth:`Columns.partition_keys` for a topic code and a partition (ints or
+    int64 arrays) when a batch holds several topics."""
+    return topic << 32 | (partition & 0xFFFFFFFF)
 
 
 class ColumnMessages(Sequence[RawMessage]):
