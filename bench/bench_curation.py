@@ -455,7 +455,7 @@ def child(job: str, engine: str, root: Path, dump: Path | None) -> None:
     """Run one engine and print JSON: seconds, peak RSS, split sizes.
 
     Polars' allocator is configured as the ``maxlake`` command configures it
-    (:mod:`maxlake.allocator`; an ``_RJEM_MALLOC_CONF`` in the environment wins), in both
+    (:mod:`maxlake.allocator`; an arena count in ``_RJEM_MALLOC_CONF`` wins), in both
     engines' processes. The engine's modules are imported before the clock starts (importing ``lake.curation.jobs``
     takes about 2 s, DuckDB and deltalake about 0.5 s): the figures compare the work.
     """

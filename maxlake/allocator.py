@@ -8,8 +8,10 @@ stage reuses it at once. On the 20M-row benchmark lake this lowers part_quality'
 memory by ~30-50 MiB (docs/BENCHMARKS.md, issue 17).
 
 Polars reads ``_RJEM_MALLOC_CONF`` once, when it is first imported, and appends it to its own
-defaults (``polars/__init__.py``); so :func:`configure_polars_allocator` runs before any
-``import polars``, and a value the environment already has wins.
+defaults (``polars/__init__.py``), and it writes the result back to the environment, where
+child processes inherit it. So :func:`configure_polars_allocator` runs before any ``import
+polars`` and appends the arena count to whatever the variable holds, unless that already names
+one (an operator's choice wins).
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ POLARS_JEMALLOC_CONF = "narenas:1"
 
 
 def configure_polars_allocator() -> bool:
-    """Give Polars :data:`POLARS_JEMALLOC_CONF` unless ``_RJEM_MALLOC_CONF`` is already set.
+    """Give Polars :data:`POLARS_JEMALLOC_CONF` unless ``_RJEM_MALLOC_CONF`` names ``narenas``.
 
     Returns:
-        Whether the setting takes effect: False when Polars is already imported (its allocator
-        is configured) or the environment holds an operator's own ``_RJEM_MALLOC_CONF``.
+        Whether the setting takes effect: False when Polars is already imported in this
+        process (its allocator is configured) or ``_RJEM_MALLOC_CONF`` already sets an arena
+        count.
     """
-    if "polars" in sys.modules or "_RJEM_MALLOC_CONF" in os.environ:
+    current = os.environ.get("_RJEM_MALLOC_CONF", "")
+    if "polars" in sys.modules or "narenas:" in current:
         return False
-    os.environ["_RJEM_MALLOC_CONF"] = POLARS_JEMALLOC_CONF
+    os.environ["_RJEM_MALLOC_CONF"] = ",".join(filter(None, (current, POLARS_JEMALLOC_CONF)))
     return True

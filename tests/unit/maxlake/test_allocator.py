@@ -1,5 +1,6 @@
-"""Polars' allocator setting: given before Polars loads, an operator's own value wins, and the
-``maxlake`` command applies it first."""
+"""Polars' allocator setting: given before Polars loads, also under the value a parent process's
+Polars left in the environment; an operator's own arena count wins; the ``maxlake`` command
+applies it first."""
 
 from __future__ import annotations
 
@@ -29,6 +30,16 @@ def test_polars_gets_one_arena_when_configured_before_it_loads() -> None:
     took, conf = out.splitlines()
     assert took == "True"
     assert conf.split(",")[-1] == "narenas:1"
+
+
+def test_a_value_inherited_from_a_parent_polars_gets_the_arena_count_appended() -> None:
+    out = _python(
+        "import os\n"
+        "from maxlake.allocator import configure_polars_allocator\n"
+        "print(configure_polars_allocator(), os.environ['_RJEM_MALLOC_CONF'])\n",
+        _RJEM_MALLOC_CONF="dirty_decay_ms:500,muzzy_decay_ms:1000",
+    )
+    assert out == "True dirty_decay_ms:500,muzzy_decay_ms:1000,narenas:1"
 
 
 @pytest.mark.parametrize(
