@@ -6,6 +6,8 @@ captures the classified batch instead of committing it. Messages that are now va
 ``silver/<kind>`` with their original Kafka coordinates; every attempt is recorded in
 ``ops/replays`` (see :mod:`lake.replays`). It is idempotent:
 
+- replayed rows carry the whole Kafka lineage of the quarantined record (topic, partition,
+  offset, timestamp, key and topic id), exactly as a worker-written row would;
 - messages recorded as ``replayed`` or ``duplicate`` are skipped;
 - an event whose ``event_id`` is already in silver (any offset) is a ``duplicate``, not written;
 - a crash between the silver commit and the ``ops/replays`` commit is repaired by the next run,
@@ -48,7 +50,7 @@ from maxlake.settings import Settings
 from quality import ValidationGateway, load_suites
 from schemas import EventKind, RejectReason
 from schemas.silver import TIMESTAMP
-from streams.ingest import IngestPipeline, RawMessage
+from streams.ingest import EVENT_ID_CONFLICT, IngestPipeline, RawMessage
 
 __all__ = [
     "ReplayReport",
@@ -140,8 +142,13 @@ def _silver_keys(store: DeltaStore, kind: str, tenants: Sequence[str]) -> pl.Dat
 
 
 def _messages(rows: pa.Table) -> list[RawMessage]:
+    """The quarantined records as the worker consumed them, with their full Kafka lineage
+    (coordinates and topic id), so that replayed silver rows carry what worker rows carry."""
+    if "kafka_topic_id" not in rows.column_names:  # quarantine written before lineages
+        rows = rows.append_column("kafka_topic_id", pa.nulls(rows.num_rows, pa.string()))
     out = []
-    for r in rows.select([*_KEYS, "kafka_timestamp", "kafka_key", "raw"]).to_pylist():
+    columns = [*_KEYS, "kafka_timestamp", "kafka_key", "raw", "kafka_topic_id"]
+    for r in rows.select(columns).to_pylist():
         ts = r["kafka_timestamp"]
         out.append(
             RawMessage(
@@ -151,6 +158,7 @@ def _messages(rows: pa.Table) -> list[RawMessage]:
                 int(ts.timestamp() * 1000) if ts is not None else None,
                 r["kafka_key"],
                 r["raw"],
+                r["kafka_topic_id"],
             )
         )
     return out
@@ -208,9 +216,12 @@ def replay_quarantine(
     report.registry_version = gateway.registry_version
     capture = _CapturingWriter(store)
     pipeline = IngestPipeline(settings, gateway, capture, worker="replay", skip_in_lake=False)
-    messages = _messages(rows)
-    for start in range(0, len(messages), _CHUNK):
-        pipeline.process(kind, messages[start : start + _CHUNK])
+    by_lineage: dict[tuple[str, str | None], list[RawMessage]] = {}
+    for m in _messages(rows):
+        by_lineage.setdefault((m.topic, m.topic_id), []).append(m)
+    for messages in by_lineage.values():
+        for start in range(0, len(messages), _CHUNK):
+            pipeline.process(kind, messages[start : start + _CHUNK])
 
     now = datetime.now(UTC)
     tenants = sorted(set(rows["tenant"].to_pylist()))
@@ -454,7 +465,7 @@ def known_reasons(
     """Every quarantine reason of ``kinds``, sorted: those the decoder, the ingest and the
     current suites' ``drop`` expectations write, and any other found in the quarantine tables
     (written by an older suite, say)."""
-    names = {r.value for r in RejectReason} | {"validation_error"}  # IngestPipeline: poison
+    names = {r.value for r in RejectReason} | {"validation_error", EVENT_ID_CONFLICT}
     suites = load_suites()
     for kind in kinds:
         names |= {e.reason or e.name for e in suites[kind].expectations if e.level == "drop"}
