@@ -15,8 +15,9 @@ import polars as pl
 from lake import DeltaStore
 from lake.accounting import check_accounting
 from streams.content_hash import UNKNOWN, canonical_payload, content_hash
+from streams.replay import replay_quarantine
 from streams.sightings import Sightings, id_array
-from tests.unit.lake.batches import TOPIC, messages, pipeline, telemetry
+from tests.unit.lake.batches import TOPIC, gateway, messages, pipeline, settings, telemetry
 
 
 def _event(value: float, *, sent_time: str | None = "2026-12-01T10:00:00.000Z") -> bytes:
@@ -101,3 +102,14 @@ def test_a_first_copy_of_unknown_content_keeps_repeats_duplicates() -> None:
     seen.set_many(id_array(["c"]), np.array([0]), np.array([2]), np.array([9]))
     _, offset, digest = seen.first_copies(id_array(["c"]), np.array([0]), np.array([7]))
     assert (offset.tolist(), digest.tolist()) == ([2], [9])
+
+
+def test_a_replayed_conflict_stays_quarantined_under_its_reason(tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    pipeline(root).process("telemetry", messages([_event(41.0), _event(85.0)]))
+    report = replay_quarantine(settings(root), "telemetry", gateway=gateway())
+    assert (report.replayed, report.duplicates, report.still_invalid) == (0, 0, 1)
+    assert report.still_invalid_by_reason == {"event_id_conflict": 1}
+    assert _table(root, "silver/telemetry", ["value"])["value"].to_list() == [41.0]
+    accounting = check_accounting(DeltaStore(root), committed={(TOPIC, 0): 2})
+    assert accounting.ok, [str(v) for v in accounting.violations]
