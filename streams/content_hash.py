@@ -18,12 +18,24 @@ means "unknown" (rows written before content hashes existed).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from hashlib import blake2b
 
 import numpy as np
 
-__all__ = ["UNKNOWN", "canonical_payload", "content_hash", "content_hashes"]
+__all__ = [
+    "EVENT_ID_CONFLICT",
+    "UNKNOWN",
+    "canonical_payload",
+    "conflict_detail",
+    "content_hash",
+    "content_hashes",
+    "kept_digests",
+]
+
+EVENT_ID_CONFLICT = "event_id_conflict"
+"""Quarantine reason (stage ``dedupe``) of a message whose ``event_id`` was first seen with
+other content."""
 
 UNKNOWN = 0
 """The hash of a copy whose content is not known (a silver row written before hashes)."""
@@ -54,3 +66,25 @@ def content_hash(raw: bytes) -> int:
 def content_hashes(values: Iterable[bytes | None]) -> np.ndarray:
     """:func:`content_hash` of each payload, int64; :data:`UNKNOWN` for a missing one."""
     return np.fromiter((content_hash(v) if v is not None else UNKNOWN for v in values), np.int64)
+
+
+def kept_digests(values: Sequence[bytes | None], keep: np.ndarray) -> np.ndarray:
+    """Per message of a batch, the content hash of its payload (int64); :data:`UNKNOWN` where
+    ``keep`` is False (rejected messages take no part in dedupe)."""
+    out = np.zeros(len(values), np.int64)
+    for i in np.flatnonzero(keep).tolist():
+        value = values[i]
+        if value is not None:
+            out[i] = content_hash(value)
+    return out
+
+
+def conflict_detail(event_id: str | None, first: tuple[str, int, int]) -> str:
+    """The quarantine detail of an ``event_id_conflict``; ``first``: topic, partition and
+    offset of the first copy."""
+    topic, partition, offset = first
+    return (
+        f"event_id {event_id!r} was first seen with other content at {topic}[{partition}]@"
+        f"{offset}: a producer reused the id (a counter reset?) or changed the event; this copy "
+        "is kept here, the first one stays in silver"
+    )

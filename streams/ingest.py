@@ -47,7 +47,7 @@ from streams.batch_rows import (
     silver_rows,
     tenant_of_topic,
 )
-from streams.content_hash import UNKNOWN, content_hash
+from streams.content_hash import EVENT_ID_CONFLICT, UNKNOWN, conflict_detail, kept_digests
 from streams.sightings import Sightings, id_array
 
 __all__ = [
@@ -64,10 +64,6 @@ logger = logging.getLogger(__name__)
 _DECODE_CHUNK = 10_000
 """Messages decoded at a time: the decoder's whole-buffer passes make temporaries of several
 times a chunk's bytes (~100 MB at 50,000 snapshots in one go, ~20 MB per 10,000)."""
-
-EVENT_ID_CONFLICT = "event_id_conflict"
-"""Quarantine reason (stage ``dedupe``) of a message whose ``event_id`` was first seen with
-other content."""
 
 _TOMBSTONE = (
     "the message value is null (a Kafka tombstone, not an event); ingest topics carry events "
@@ -250,7 +246,7 @@ class IngestPipeline:
         keep[list(reasons)] = False
         self._warm_up(kind, cols)
         offsets = offsets_table(cols)
-        digests = _digests(cols.value, keep)
+        digests = kept_digests(cols.value, keep)
         decided = self._committed_decisions(kind, messages, cols, offsets, keep)
         duplicate_of, conflicts = self._dedupe(kind, offsets, event_ids, keep, decided, digests)
         for idx in duplicate_of:
@@ -260,7 +256,7 @@ class IngestPipeline:
             reasons[idx] = (
                 "dedupe",
                 [EVENT_ID_CONFLICT],
-                [_conflict_detail(event_ids[idx], first)],
+                [conflict_detail(event_ids[idx], first)],
             )
         silver = silver_rows(kind, rows, keep, offsets, started_at, digests)
         run = RunInfo(
@@ -589,26 +585,6 @@ def _unique_offsets(
         "batch held %d repeated offset(s), dropped before decoding", len(messages) - len(kept)
     )
     return kept, Columns.of(kept)
-
-
-def _digests(values: Sequence[bytes | None], keep: np.ndarray) -> np.ndarray:
-    """Per message, the content hash of its payload (int64); 0 for rejected messages (they
-    take no part in dedupe)."""
-    out = np.zeros(len(values), np.int64)
-    for i in np.flatnonzero(keep).tolist():
-        value = values[i]
-        if value is not None:
-            out[i] = content_hash(value)
-    return out
-
-
-def _conflict_detail(event_id: str | None, first: tuple[str, int, int]) -> str:
-    topic, partition, offset = first
-    return (
-        f"event_id {event_id!r} was first seen with other content at {topic}[{partition}]@"
-        f"{offset}: a producer reused the id (a counter reset?) or changed the event; this copy "
-        "is kept here, the first one stays in silver"
-    )
 
 
 def _as_float(value: object) -> float | None:

@@ -52,7 +52,8 @@ from maxlake.settings import Settings
 from quality import ValidationGateway, load_suites
 from schemas import EventKind, RejectReason
 from schemas.silver import TIMESTAMP
-from streams.ingest import EVENT_ID_CONFLICT, IngestPipeline, RawMessage
+from streams.content_hash import EVENT_ID_CONFLICT
+from streams.ingest import IngestPipeline, RawMessage
 
 __all__ = [
     "ReplayReport",
