@@ -42,6 +42,9 @@ def test_the_content_hash_ignores_sent_time_only() -> None:
     assert content_hash(first) != content_hash(_event(85.0))
     assert b"sent_time" not in canonical_payload(first)
     assert content_hash(b"") != UNKNOWN
+    spaced = b'{"a": 1, "sent_time" : "2026-12-01T10:00:00Z" , "b": 2}'
+    assert canonical_payload(spaced) == b'{"a": 1,  "b": 2}'
+    assert canonical_payload(b'{"a": 1, "sent_time": 5}') == b'{"a": 1, "sent_time": 5}'
 
 
 def test_same_id_other_value_in_one_batch_is_quarantined_not_dropped(tmp_path: Path) -> None:
