@@ -17,7 +17,9 @@ older incarnation of a topic never count for the current one. Rows written befor
 Replays extend the invariant consistently: a quarantined offset that ``ops/replays`` records as
 ``replayed`` counts as silver (its rows are there, under the original coordinates) and no longer
 as quarantine; it must then be in silver, and in the quarantine table as the record of why it
-was first rejected.
+was first rejected. A replayed row carries the topic id of its quarantine record; a replayed row
+without one (written by replays before 2026-12, which dropped it) belongs to the lineage of the
+quarantine record at its coordinates, not to the rows written before lineages.
 """
 
 from __future__ import annotations
@@ -125,10 +127,52 @@ def _offsets(
     return _with_lineage(frame, migrated).select(_KEYS)
 
 
-def _silver_keys(store: DeltaStore, kind: EventKind, migrated: Mapping[str, str]) -> pl.DataFrame:
-    """Row keys of ``silver/<kind>``: event id, reading index (0 for one-row events), coords."""
+def _replayed_topic_ids(store: DeltaStore, kind: EventKind, replayed: pl.DataFrame) -> pl.DataFrame:
+    """Coordinates and topic id of the quarantine rows of replayed offsets (``_COORDS`` and
+    ``replayed_topic_id``), for those with one topic id only.
+
+    Replays before 2026-12 wrote silver rows without ``kafka_topic_id``; such a row inherits the
+    lineage of the quarantine record it was replayed from.
+    """
+    schema = {**_COORD_SCHEMA, "kafka_topic_id": pl.String()}
+    frame = _read(store, quarantine_table(kind), list(schema), schema)
+    if "kafka_topic_id" not in frame.columns or replayed.is_empty():
+        return pl.DataFrame(schema={**_COORD_SCHEMA, "replayed_topic_id": pl.String()})
+    return (
+        frame.join(replayed.select(_COORDS), on=_COORDS, how="semi")
+        .filter(pl.col("kafka_topic_id").is_not_null())
+        .group_by(_COORDS)
+        .agg(pl.col("kafka_topic_id").unique().alias("ids"))
+        .filter(pl.col("ids").list.len() == 1)
+        .select(*_COORDS, pl.col("ids").list.first().alias("replayed_topic_id"))
+    )
+
+
+def _silver_keys(
+    store: DeltaStore,
+    kind: EventKind,
+    migrated: Mapping[str, str],
+    replayed_topic_ids: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Row keys of ``silver/<kind>``: event id, reading index (0 for one-row events), coords.
+
+    A row without a topic id at a coordinate of ``replayed_topic_ids`` (see
+    :func:`_replayed_topic_ids`) belongs to that lineage, not to the pre-lineage rows.
+    """
     schema = {"event_id": pl.String(), "reading_index": pl.Int64(), **_COORD_SCHEMA}
     frame = _read(store, silver_table(kind), [*schema, "kafka_topic_id"], schema)
+    if (
+        replayed_topic_ids is not None
+        and not replayed_topic_ids.is_empty()
+        and "kafka_topic_id" in frame.columns
+    ):
+        frame = (
+            frame.join(replayed_topic_ids, on=_COORDS, how="left")
+            .with_columns(
+                pl.coalesce("kafka_topic_id", "replayed_topic_id").alias("kafka_topic_id")
+            )
+            .drop("replayed_topic_id")
+        )
     if "reading_index" not in frame.columns:
         frame = frame.with_columns(pl.lit(0, pl.Int64).alias("reading_index"))
     frame = frame.with_columns(pl.col("reading_index").cast(pl.Int64))
@@ -177,14 +221,14 @@ def check_accounting(
         store, RUNS, ["kind", "consumed"], {"kind": pl.String(), "consumed": pl.Int64()}
     )
     for kind in kinds:
-        silver = _silver_keys(store, kind, migrated)
+        replayed = (
+            replay_records(store, kind.value, outcomes=("replayed",)).select(_COORDS).unique()
+        )
+        silver = _silver_keys(store, kind, migrated, _replayed_topic_ids(store, kind, replayed))
         _check_rows_per_offset(report, kind, silver)
         silver_offsets = silver.select(_KEYS).unique()
         quarantine = _offsets(store, quarantine_table(kind), migrated)
         duplicates = _offsets(store, DUPLICATES, migrated, kind=kind.value)
-        replayed = (
-            replay_records(store, kind.value, outcomes=("replayed",)).select(_COORDS).unique()
-        )
         _report(
             report,
             replayed.join(silver_offsets.select(_COORDS), on=_COORDS, how="anti"),

@@ -23,13 +23,15 @@ def recent_event_ids(
     since: date,
     partition: int | None = None,
 ) -> pa.Table:
-    """``event_id`` and ``kafka_offset`` of silver rows of one Kafka topic since a date.
+    """``event_id``, ``kafka_partition``, ``kafka_offset`` and ``content_hash`` (int64, null
+    when unknown) of silver rows of one Kafka topic since a date, one row per event id.
 
     This is what the dedupe horizon means: resends are recognised when the first copy reached
     silver with an event date on or after ``since``. A resend may arrive on another partition
     than its first copy (another key), so by default every partition of the topic is read;
     ``partition`` narrows it to one. Partition pruning on tenant and date keeps the scan to
-    the horizon.
+    the horizon. ``content_hash`` is the first copy's (:mod:`streams.content_hash`); rows
+    written before content hashes have none.
     """
     flt = (
         (ds.field("tenant") == tenant)
@@ -38,25 +40,33 @@ def recent_event_ids(
     )
     if partition is not None:
         flt &= ds.field("kafka_partition") == pa.scalar(partition, pa.int32())
-    rows = store.read(
-        silver_table(kind), columns=["event_id", "kafka_partition", "kafka_offset"], filter=flt
-    )
+    name = silver_table(kind)
+    schema = store.schema(name)
+    hashed = schema is not None and "content_hash" in schema.names
+    columns = ["event_id", "kafka_partition", "kafka_offset"]
+    rows = store.read(name, columns=[*columns, "content_hash"] if hashed else columns, filter=flt)
     if rows is None:
         return pa.table(
             {
                 "event_id": pa.array([], pa.string()),
                 "kafka_partition": pa.array([], pa.int32()),
                 "kafka_offset": pa.array([], pa.int64()),
+                "content_hash": pa.array([], pa.int64()),
             }
         )
+    if not hashed:
+        rows = rows.append_column("content_hash", pa.nulls(rows.num_rows, pa.int64()))
+    # An event id is in silver at one offset (the accounting invariant), so its rows share
+    # one content hash.
     grouped = rows.group_by("event_id").aggregate(
-        [("kafka_partition", "min"), ("kafka_offset", "min")]
+        [("kafka_partition", "min"), ("kafka_offset", "min"), ("content_hash", "max")]
     )
     return pa.table(
         {
             "event_id": grouped["event_id"],
             "kafka_partition": pc.cast(grouped["kafka_partition_min"], pa.int32()),
             "kafka_offset": pc.cast(grouped["kafka_offset_min"], pa.int64()),
+            "content_hash": pc.cast(grouped["content_hash_max"], pa.int64()),
         }
     )
 

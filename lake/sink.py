@@ -120,7 +120,9 @@ class SinkHandle(Protocol):
     def recent_event_ids(self, kind: str, *, tenant: str, topic: str, since: date) -> pa.Table:
         """Silver event ids of one topic with an event date on or after ``since``: columns
         ``event_id`` (string), ``kafka_partition`` (int32), ``kafka_offset`` (int64) of each
-        id's first copy."""
+        id's first copy, and optionally ``content_hash`` (int64, null when unknown: the
+        silver ``content_hash`` of that copy). Without it, a resend under a known id is a
+        duplicate whatever its content."""
         ...
 
     def duplicate_offsets(

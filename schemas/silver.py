@@ -24,11 +24,14 @@ INGEST_FIELDS = (
     pa.field("kafka_offset", pa.int64(), nullable=False),
     pa.field("ingested_at", TIMESTAMP, nullable=False),
     pa.field("kafka_topic_id", pa.string()),
+    pa.field("content_hash", pa.int64()),
 )
 """Columns the ingest worker appends to decoded rows: where and when each row was read.
 
 ``kafka_topic_id`` is the Kafka topic id (the topic's lineage; null in rows written before
-lineages were recorded, see lake/lineage.py)."""
+lineages were recorded, see lake/lineage.py). ``content_hash`` is the 64-bit hash of the
+message's canonical payload (streams/content_hash.py), what dedupe compares a resend with
+(null in rows written before it existed); it is never shared (lake/sharing/deid.py)."""
 
 
 def silver_schema(kind: EventKind | str) -> pa.Schema:

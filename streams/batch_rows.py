@@ -176,8 +176,11 @@ def silver_rows(
     keep: np.ndarray,
     offsets: pa.Table,
     now: datetime,
+    digests: np.ndarray | None = None,
 ) -> pa.Table:
-    """Silver rows of the kept messages: the decoded rows with where and when each was read."""
+    """Silver rows of the kept messages: the decoded rows with where and when each was read.
+
+    ``digests``: per message, its content hash (int64, 0: unknown, stored as null)."""
     schema = silver_schema(kind)
     if rows.num_rows == 0:
         return schema.empty_table()
@@ -194,6 +197,10 @@ def silver_rows(
     columns["kafka_partition"] = pc.take(offsets["partition"], idx)
     columns["kafka_offset"] = pc.take(offsets["offset"], idx)
     columns["kafka_topic_id"] = pc.take(offsets["topic_id"], idx)
+    if digests is not None:
+        columns["content_hash"] = pc.take(pa.array(digests, mask=digests == 0), idx)
+    else:
+        columns["content_hash"] = pa.nulls(len(idx), pa.int64())
     columns["ingested_at"] = pa.repeat(pa.scalar(now.replace(tzinfo=None), TIMESTAMP), len(idx))
     return pa.table(columns).select(schema.names).cast(schema)
 

@@ -2,9 +2,11 @@
 drive it directly: decode -> validate -> classify -> dedupe -> write.
 
 Every consumed message ends in exactly one place: silver (its rows), quarantine (the decoder
-or a drop expectation rejected it; all reasons kept) or duplicates (its ``event_id`` already
-reached silver within the dedupe horizon, or appeared earlier in the same batch). A message is
-atomic: if any of its rows fails a drop expectation, the whole message is quarantined.
+or a drop expectation rejected it, all reasons kept; or its ``event_id`` is already taken by a
+message of other content: ``event_id_conflict``) or duplicates (a copy of the same content,
+see :mod:`streams.content_hash`, already reached silver within the dedupe horizon, or appeared
+earlier in the same batch). A message is atomic: if any of its rows fails a drop expectation,
+the whole message is quarantined.
 """
 
 from __future__ import annotations
@@ -45,9 +47,17 @@ from streams.batch_rows import (
     silver_rows,
     tenant_of_topic,
 )
+from streams.content_hash import EVENT_ID_CONFLICT, UNKNOWN, conflict_detail, kept_digests
 from streams.sightings import Sightings, id_array
 
-__all__ = ["IngestPipeline", "RawMessage", "log_batch", "tenant_of_topic", "unique_offsets"]
+__all__ = [
+    "EVENT_ID_CONFLICT",
+    "IngestPipeline",
+    "RawMessage",
+    "log_batch",
+    "tenant_of_topic",
+    "unique_offsets",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -236,11 +246,19 @@ class IngestPipeline:
         keep[list(reasons)] = False
         self._warm_up(kind, cols)
         offsets = offsets_table(cols)
+        digests = kept_digests(cols.value, keep)
         decided = self._committed_decisions(kind, messages, cols, offsets, keep)
-        duplicate_of = self._dedupe(kind, offsets, event_ids, keep, decided)
+        duplicate_of, conflicts = self._dedupe(kind, offsets, event_ids, keep, decided, digests)
         for idx in duplicate_of:
             keep[idx] = False
-        silver = silver_rows(kind, rows, keep, offsets, started_at)
+        for idx, first in conflicts.items():
+            keep[idx] = False
+            reasons[idx] = (
+                "dedupe",
+                [EVENT_ID_CONFLICT],
+                [conflict_detail(event_ids[idx], first)],
+            )
+        silver = silver_rows(kind, rows, keep, offsets, started_at, digests)
         run = RunInfo(
             run_id=str(uuid.uuid4()),
             worker=self.worker,
@@ -355,10 +373,16 @@ class IngestPipeline:
             )
             partitions = known["kafka_partition"].to_numpy()
             slots = {int(p): seen.slot(topic, int(p)) for p in np.unique(partitions)}
+            digests = (
+                known["content_hash"].fill_null(UNKNOWN).to_numpy()
+                if "content_hash" in known.column_names
+                else None
+            )
             seen.set_many(
                 id_array(known["event_id"].to_pylist()),
                 np.array([slots[p] for p in partitions.tolist()], np.int32),
                 known["kafka_offset"].to_numpy(),
+                digests,
             )
             self._warm.add(key)
             logger.info("dedupe state of %s: %s event ids", topic, f"{known.num_rows:,}")
@@ -379,8 +403,12 @@ class IngestPipeline:
         version covers. So the committed decision must stand: at or below the ``ops/duplicates``
         version of its partition a message is a duplicate exactly when that table holds it; at
         or below the silver version (and above the duplicates one) it is not a duplicate.
-        Returns message index -> is a duplicate, for those messages only.
+        Returns message index -> is a duplicate, for those messages only. A pipeline that does
+        not write through the worker's sink (``skip_in_lake=False``: a quarantine replay) has
+        no committed decisions: every message is classified afresh.
         """
+        if not self.skip_in_lake:
+            return {}
         kept = offsets.filter(pa.array(keep))
         if kept.num_rows == 0:
             return {}
@@ -444,11 +472,16 @@ class IngestPipeline:
         event_ids: list[str | None],
         keep: np.ndarray,
         decided: dict[int, bool],
-    ) -> dict[int, int | None]:
-        """Indices of kept messages that are resends -> offset of the copy in silver.
+        digests: np.ndarray,
+    ) -> tuple[dict[int, int | None], dict[int, tuple[str, int, int]]]:
+        """Kept messages that repeat an earlier copy's event id: the resends (index -> offset
+        of the copy in silver, None when on another partition) and the conflicts (index ->
+        topic, partition and offset of the first copy, whose content differs).
 
-        Decisions already committed (``decided``) stand; the copies they keep claim their
-        event ids first, so a fresh message of the same event becomes the duplicate. Every
+        A repeat is a resend when its content hash (``digests``, per message) equals the first
+        copy's, or either is unknown (0: rows written before content hashes); otherwise it is a
+        conflict. Decisions already committed (``decided``) stand; the copies they keep claim
+        their event ids first, so a fresh message of the same event becomes the repeat. Every
         kept copy is remembered as the first sighting of its event id (before the write: a
         retry of the same messages finds them at their own coordinates, so they stay new).
         ``offsets`` is the batch's :func:`offsets_table`.
@@ -456,6 +489,7 @@ class IngestPipeline:
         seen = self._seen.setdefault(kind.value, Sightings())
         claimed: dict[str, int] = {}
         duplicate_of: dict[int, int | None] = {}
+        conflicts: dict[int, tuple[str, int, int]] = {}
         claims: list[int] = []
         for i, is_duplicate in sorted(decided.items()):
             eid = event_ids[i]
@@ -470,25 +504,48 @@ class IngestPipeline:
         undecided = np.flatnonzero(fresh)
         order = np.concatenate([np.array(claims, np.int64), undecided])
         if not len(order):
-            return duplicate_of
+            return duplicate_of, conflicts
         slots = self._slots(seen, offsets)
         offset = offsets["offset"].to_numpy()
-        first_slot, first_offset = seen.first_sightings(ids[order], slots[order], offset[order])
+        first_slot, first_offset, first_digest = seen.first_copies(
+            ids[order], slots[order], offset[order], digests[order]
+        )
         tail = slice(len(claims), None)
         first_slot, first_offset = first_slot[tail], first_offset[tail]
+        first_digest = first_digest[tail]
         elsewhere = (first_slot != slots[undecided]) | (first_offset != offset[undecided])
         same_partition = first_slot == slots[undecided]
+        own = digests[undecided]
+        differs = (first_digest != own) & (first_digest != UNKNOWN) & (own != UNKNOWN)
         for k in np.flatnonzero(elsewhere).tolist():
             idx = int(undecided[k])
-            duplicate_of[idx] = int(first_offset[k]) if same_partition[k] else None
+            if differs[k]:
+                where = seen.topic_partition(int(first_slot[k]))
+                conflicts[idx] = (*where, int(first_offset[k]))
+            else:
+                duplicate_of[idx] = int(first_offset[k]) if same_partition[k] else None
         if claimed:
             # A committed copy, not the earliest sighting, is what a fresh message repeats.
+            topics = offsets["topic"]
+            partitions = offsets["partition"]
             for idx in undecided.tolist():
                 holder = claimed.get(event_ids[idx])  # type: ignore[arg-type]
-                if holder is not None:
+                if holder is None:
+                    continue
+                duplicate_of.pop(idx, None)
+                conflicts.pop(idx, None)
+                if UNKNOWN not in (digests[holder], digests[idx]) and (
+                    digests[holder] != digests[idx]
+                ):
+                    conflicts[idx] = (
+                        topics[holder].as_py(),
+                        partitions[holder].as_py(),
+                        int(offset[holder]),
+                    )
+                else:
                     same_partition = slots[holder] == slots[idx]
                     duplicate_of[idx] = int(offset[holder]) if same_partition else None
-        return duplicate_of
+        return duplicate_of, conflicts
 
     @staticmethod
     def _slots(seen: Sightings, offsets: pa.Table) -> np.ndarray:

@@ -6,8 +6,12 @@ captures the classified batch instead of committing it. Messages that are now va
 ``silver/<kind>`` with their original Kafka coordinates; every attempt is recorded in
 ``ops/replays`` (see :mod:`lake.replays`). It is idempotent:
 
+- replayed rows carry the whole Kafka lineage of the quarantined record (topic, partition,
+  offset, timestamp, key and topic id), exactly as a worker-written row would;
 - messages recorded as ``replayed`` or ``duplicate`` are skipped;
-- an event whose ``event_id`` is already in silver (any offset) is a ``duplicate``, not written;
+- an event whose ``event_id`` is already in silver (any offset) is a ``duplicate`` when its
+  content hash is the silver copy's (or either is unknown), else ``still_invalid`` with reason
+  ``event_id_conflict`` (:mod:`streams.content_hash`); neither is written;
 - a crash between the silver commit and the ``ops/replays`` commit is repaired by the next run,
   which finds the coordinates already in silver and only records them;
 - both commits carry the app transaction ``replay:<kind>`` (one version per run), so a commit
@@ -48,6 +52,7 @@ from maxlake.settings import Settings
 from quality import ValidationGateway, load_suites
 from schemas import EventKind, RejectReason
 from schemas.silver import TIMESTAMP
+from streams.content_hash import EVENT_ID_CONFLICT
 from streams.ingest import IngestPipeline, RawMessage
 
 __all__ = [
@@ -127,21 +132,34 @@ def _read_quarantine(
 
 
 def _silver_keys(store: DeltaStore, kind: str, tenants: Sequence[str]) -> pl.DataFrame:
-    """``event_id`` and coordinates of the silver rows of ``tenants`` (all dates)."""
+    """``event_id``, coordinates and ``content_hash`` (null: unknown) of the silver rows of
+    ``tenants`` (all dates)."""
     schema = {"event_id": pl.String, **dict.fromkeys(_KEYS, pl.Int64)}
     schema["kafka_topic"] = pl.String
     schema["kafka_partition"] = pl.Int32
+    schema["content_hash"] = pl.Int64
+    have = store.schema(silver_table(kind))
+    hashed = have is not None and "content_hash" in have.names
     frame = store.read_frame(
         silver_table(kind),
-        columns=["event_id", *_KEYS],
+        columns=["event_id", *_KEYS, *(["content_hash"] if hashed else [])],
         filter=ds.field("tenant").isin(list(tenants)),
     )
-    return pl.DataFrame(schema=schema) if frame is None else frame.unique()
+    if frame is None:
+        return pl.DataFrame(schema=schema)
+    if not hashed:
+        frame = frame.with_columns(pl.lit(None, pl.Int64).alias("content_hash"))
+    return frame.unique()
 
 
 def _messages(rows: pa.Table) -> list[RawMessage]:
+    """The quarantined records as the worker consumed them, with their full Kafka lineage
+    (coordinates and topic id), so that replayed silver rows carry what worker rows carry."""
+    if "kafka_topic_id" not in rows.column_names:  # quarantine written before lineages
+        rows = rows.append_column("kafka_topic_id", pa.nulls(rows.num_rows, pa.string()))
     out = []
-    for r in rows.select([*_KEYS, "kafka_timestamp", "kafka_key", "raw"]).to_pylist():
+    columns = [*_KEYS, "kafka_timestamp", "kafka_key", "raw", "kafka_topic_id"]
+    for r in rows.select(columns).to_pylist():
         ts = r["kafka_timestamp"]
         out.append(
             RawMessage(
@@ -151,6 +169,7 @@ def _messages(rows: pa.Table) -> list[RawMessage]:
                 int(ts.timestamp() * 1000) if ts is not None else None,
                 r["kafka_key"],
                 r["raw"],
+                r["kafka_topic_id"],
             )
         )
     return out
@@ -208,15 +227,21 @@ def replay_quarantine(
     report.registry_version = gateway.registry_version
     capture = _CapturingWriter(store)
     pipeline = IngestPipeline(settings, gateway, capture, worker="replay", skip_in_lake=False)
-    messages = _messages(rows)
-    for start in range(0, len(messages), _CHUNK):
-        pipeline.process(kind, messages[start : start + _CHUNK])
+    by_lineage: dict[tuple[str, str | None], list[RawMessage]] = {}
+    for m in _messages(rows):
+        by_lineage.setdefault((m.topic, m.topic_id), []).append(m)
+    for messages in by_lineage.values():
+        for start in range(0, len(messages), _CHUNK):
+            pipeline.process(kind, messages[start : start + _CHUNK])
 
     now = datetime.now(UTC)
     tenants = sorted(set(rows["tenant"].to_pylist()))
     in_silver = _silver_keys(store, kind.value, tenants)
     silver_coords = {tuple(r) for r in in_silver.select(_KEYS).iter_rows()}
     silver_ids = set(in_silver["event_id"].to_list())
+    silver_hash = {
+        e: h for e, h in in_silver.select("event_id", "content_hash").iter_rows() if h is not None
+    }
     event_id_at = _event_ids(rows)
     outcomes: dict[tuple[str, int, int], tuple[str, list[str], int]] = {}
     new_silver: list[pa.Table] = []
@@ -247,12 +272,23 @@ def replay_quarantine(
         )
         per_message = Counter(coords)
         event_id_at.update(zip(coords, silver["event_id"].to_pylist(), strict=True))
+        digest_at = dict(zip(coords, silver["content_hash"].to_pylist(), strict=True))
         keep_coords: set[tuple[str, int, int]] = set()
         for coord, n in sorted(per_message.items()):
             eid = event_id_at.get(coord)
             if coord in silver_coords:
                 outcomes[coord] = ("replayed", [], n)
                 report.recovered += 1
+            elif (
+                eid is not None
+                and eid in silver_hash
+                and digest_at.get(coord)
+                not in (
+                    None,
+                    silver_hash[eid],
+                )
+            ):
+                outcomes[coord] = ("still_invalid", [EVENT_ID_CONFLICT], 0)
             elif eid is not None and (eid in silver_ids or eid in claimed):
                 outcomes[coord] = ("duplicate", [], 0)
             else:
@@ -454,7 +490,7 @@ def known_reasons(
     """Every quarantine reason of ``kinds``, sorted: those the decoder, the ingest and the
     current suites' ``drop`` expectations write, and any other found in the quarantine tables
     (written by an older suite, say)."""
-    names = {r.value for r in RejectReason} | {"validation_error"}  # IngestPipeline: poison
+    names = {r.value for r in RejectReason} | {"validation_error", EVENT_ID_CONFLICT}
     suites = load_suites()
     for kind in kinds:
         names |= {e.reason or e.name for e in suites[kind].expectations if e.level == "drop"}

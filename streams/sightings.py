@@ -4,8 +4,9 @@ A worker remembers every event id it wrote (or found in the lake at warm-up) wit
 horizon, so the state grows with the events ingested. A ``dict`` of id -> coordinates took
 ~155-213 bytes per id (the id string most of it). Here each id is a 128-bit keyed hash
 (SipHash-2-4 under two keys, so two different ids share a key with probability ~2**-128 per
-pair: about 10**-21 for a billion remembered ids) beside its first sighting's offset and topic
-partition slot, in NumPy arrays sorted by hash: 28 bytes per id. Lookups and inserts are
+pair: about 10**-21 for a billion remembered ids) beside its first sighting's offset, topic
+partition slot and content hash (:mod:`streams.content_hash`; 0: unknown), in NumPy arrays
+sorted by hash: 36 bytes per id. Lookups and inserts are
 whole-batch array operations (:meth:`Sightings.first_sightings`), not a Python call per event.
 
 The arrays are kept in sorted levels, each at least twice the size of the next (a batch's new
@@ -72,13 +73,14 @@ def _groups(which: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarr
 class _Level:
     """Hashes sorted by their high bits, with the first sighting of each."""
 
-    __slots__ = ("hi", "lo", "offset", "slot")
+    __slots__ = ("digest", "hi", "lo", "offset", "slot")
 
     def __init__(self) -> None:
         self.hi = np.empty(0, np.uint64)
         self.lo = np.empty(0, np.uint64)
         self.offset = np.empty(0, np.int64)
         self.slot = np.empty(0, np.int32)
+        self.digest = np.empty(0, np.int64)
 
     def __len__(self) -> int:
         return len(self.hi)
@@ -102,8 +104,17 @@ class _Level:
                 j += 1
         return found
 
-    def insert(self, hi: np.ndarray, lo: np.ndarray, offset: np.ndarray, slot: np.ndarray) -> None:
-        """Add ids not held here yet."""
+    def insert(
+        self,
+        hi: np.ndarray,
+        lo: np.ndarray,
+        offset: np.ndarray,
+        slot: np.ndarray,
+        digest: np.ndarray | None = None,
+    ) -> None:
+        """Add ids not held here yet (``digest``: their content hashes; None: unknown)."""
+        if digest is None:
+            digest = np.zeros(len(hi), np.int64)
         order = np.argsort(hi, kind="stable")
         hi, lo, offset, slot = hi[order], lo[order], offset[order], slot[order]
         at = np.searchsorted(self.hi, hi)
@@ -111,6 +122,7 @@ class _Level:
         self.lo = np.insert(self.lo, at, lo)
         self.offset = np.insert(self.offset, at, offset)
         self.slot = np.insert(self.slot, at, slot)
+        self.digest = np.insert(self.digest, at, digest[order])
 
 
 class Sightings:
@@ -161,28 +173,40 @@ class Sightings:
             found.append(at)
         return found
 
-    def _firsts(self, n: int, found: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Held (bool), slot and offset of each of ``n`` queries' stored sighting (-1: none)."""
+    def _firsts(
+        self, n: int, found: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Held (bool), slot, offset and content hash of each of ``n`` queries' stored
+        sighting (-1, -1, 0: none)."""
         held = np.zeros(n, bool)
         slot = np.full(n, -1, np.int32)
         offset = np.full(n, -1, np.int64)
+        digest = np.zeros(n, np.int64)
         for level, at in zip(self._levels, found, strict=True):
             here = at >= 0
             held |= here
             slot[here], offset[here] = level.slot[at[here]], level.offset[at[here]]
-        return held, slot, offset
+            digest[here] = level.digest[at[here]]
+        return held, slot, offset, digest
 
-    def _add(self, hi: np.ndarray, lo: np.ndarray, offset: np.ndarray, slot: np.ndarray) -> None:
+    def _add(
+        self,
+        hi: np.ndarray,
+        lo: np.ndarray,
+        offset: np.ndarray,
+        slot: np.ndarray,
+        digest: np.ndarray,
+    ) -> None:
         """Store ids held by no level (distinct)."""
         if not len(hi):
             return
         level = _Level()
-        level.insert(hi, lo, offset, slot)
+        level.insert(hi, lo, offset, slot, digest)
         levels = self._levels
         levels.append(level)
         while len(levels) > 1 and len(levels[-2]) <= 2 * len(levels[-1]):
             top = levels.pop()
-            levels[-1].insert(top.hi, top.lo, top.offset, top.slot)
+            levels[-1].insert(top.hi, top.lo, top.offset, top.slot, top.digest)
 
     def first_sightings(
         self, event_ids: np.ndarray, slots: np.ndarray, offsets: np.ndarray
@@ -200,13 +224,35 @@ class Sightings:
             first sighting here. A sighting is a repeat of an earlier one exactly when the
             returned coordinates differ from its own.
         """
+        first_slot, first_offset, _ = self.first_copies(event_ids, slots, offsets)
+        return first_slot, first_offset
+
+    def first_copies(
+        self,
+        event_ids: np.ndarray,
+        slots: np.ndarray,
+        offsets: np.ndarray,
+        digests: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`first_sightings` that also remembers and returns content hashes.
+
+        Args:
+            event_ids, slots, offsets: as in :meth:`first_sightings`.
+            digests: int64 array, each sighting's content hash (:mod:`streams.content_hash`);
+                None: all unknown (0).
+
+        Returns:
+            ``(slot, offset, digest)`` arrays: each id's first sighting and that copy's content
+            hash (0 when unknown).
+        """
         n = len(event_ids)
         slots = np.asarray(slots, np.int32)
         offsets = np.asarray(offsets, np.int64)
+        digests = np.zeros(n, np.int64) if digests is None else np.asarray(digests, np.int64)
         if n == 0:
-            return slots.copy(), offsets.copy()
+            return slots.copy(), offsets.copy(), digests.copy()
         hi, lo = _hashes(event_ids)
-        held, first_slot, first_offset = self._firsts(n, self._find(hi, lo))
+        held, first_slot, first_offset, first_digest = self._firsts(n, self._find(hi, lo))
         new = np.flatnonzero(~held)
         if len(new):
             # Among the new ids, the earliest sighting of each is its first (stable sorts).
@@ -215,32 +261,44 @@ class Sightings:
             leaders = order[starts]
             first_slot[order] = slots[leaders][group]
             first_offset[order] = offsets[leaders][group]
-            self._add(hi[leaders], lo[leaders], offsets[leaders], slots[leaders])
-        return first_slot, first_offset
+            first_digest[order] = digests[leaders][group]
+            self._add(hi[leaders], lo[leaders], offsets[leaders], slots[leaders], digests[leaders])
+        return first_slot, first_offset, first_digest
 
-    def set_many(self, event_ids: np.ndarray, slots: np.ndarray, offsets: np.ndarray) -> None:
+    def set_many(
+        self,
+        event_ids: np.ndarray,
+        slots: np.ndarray,
+        offsets: np.ndarray,
+        digests: np.ndarray | None = None,
+    ) -> None:
         """Record each id at its sighting, replacing any earlier one (the last of repeats in
-        ``event_ids`` wins). Arguments as in :meth:`first_sightings`."""
+        ``event_ids`` wins). Arguments as in :meth:`first_copies`."""
         if not len(event_ids):
             return
         slots = np.asarray(slots, np.int32)
         offsets = np.asarray(offsets, np.int64)
+        digests = (
+            np.zeros(len(event_ids), np.int64) if digests is None else np.asarray(digests, np.int64)
+        )
         hi, lo = _hashes(event_ids)
         # Latest first, so the stable sort puts the last of repeats at the front of its group.
         order, starts = _groups(np.arange(len(hi) - 1, -1, -1), hi, lo)
         last = order[starts]
         hi, lo, slots, offsets = hi[last], lo[last], slots[last], offsets[last]
+        digests = digests[last]
         new = np.ones(len(hi), bool)
         for level, at in zip(self._levels, self._find(hi, lo), strict=True):
             here = at >= 0
             level.slot[at[here]] = slots[here]
             level.offset[at[here]] = offsets[here]
+            level.digest[at[here]] = digests[here]
             new &= ~here
-        self._add(hi[new], lo[new], offsets[new], slots[new])
+        self._add(hi[new], lo[new], offsets[new], slots[new], digests[new])
 
     def get(self, event_id: str) -> Coordinates | None:
         """Where ``event_id`` was first seen, or None."""
-        found, slot, offset = self._firsts(1, self._find(*_hashes(id_array([event_id]))))
+        found, slot, offset, _ = self._firsts(1, self._find(*_hashes(id_array([event_id]))))
         if not found[0]:
             return None
         return (*self._partitions[int(slot[0])], int(offset[0]))

@@ -305,7 +305,8 @@ def deidentify(
     """One tenant's rows of ``kind`` as the contract shares them (rows already filtered).
 
     Identifier columns the contract names become pseudonyms; ``event_id`` always does (it is
-    producer-chosen and may embed names); ``kafka_topic`` (it names the tenant), free text and the
+    producer-chosen and may embed names); ``kafka_topic`` (it names the tenant), ``content_hash``
+    (a hash of the raw payload would confirm guesses of values under noise), free text and the
     contract's confidential columns become null. Columns keep their names and types, so the
     feature jobs run unchanged. ``spans``: see :func:`perturb`.
     """
@@ -317,7 +318,7 @@ def deidentify(
             exprs.append(pseudonymiser.expr(column))
     if "machine" in contract.pseudonymise and "machines" in schema:
         exprs.append(pseudonymiser.machines_list_expr())
-    for column in ("kafka_topic", *contract.emptied_columns(kind)):
+    for column in ("kafka_topic", "content_hash", *contract.emptied_columns(kind)):
         if column in schema:
             exprs.append(pl.lit(None, dtype=schema[column]).alias(column))
     return lf.with_columns(exprs)

@@ -133,3 +133,54 @@ def test_a_running_batch_worker_ingests_a_company_added_to_the_registry(
         assert "subscribing to 3 new topic(s)" in proc.log_text()
     silver = read_table(env, "silver/telemetry", ["tenant", "machine"])
     assert silver.rows() == [(NEW_TENANT, "cnc-1")]
+
+
+def test_fix_and_replay_keeps_lake_verify_green(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    """OPERATIONS.md's procedure for an unknown machine: registry add, quarantine replay, then
+    the auditor's check. The replayed row carries the Kafka topic id like every worker row, so
+    `lake verify` finds the offset in the topic's current lineage."""
+    env = IngestEnv(kafka_bootstrap, unique_name, tmp_path, (TENANT,), registry_poll_s=POLL_S)
+    env.create_topics()
+    with WorkerProcess(env, "replay-verify").start() as proc:
+        proc.wait_ready(timeout_s=240)
+        produced = produce(env, [_reading("cnc-101"), _reading("cnc-999")])
+        wait_for_lag_zero(env, [proc], produced=produced, timeout_s=120)
+        assert proc.terminate() == 0, proc.log_tail()
+    quarantine = read_table(env, "quarantine/telemetry", ["reasons", "kafka_topic_id"])
+    assert quarantine["reasons"].to_list() == [["unknown_machine"]]
+
+    add = run_cli(
+        env,
+        "registry",
+        "add-machine",
+        TENANT,
+        "stuttgart",
+        "block-l1",
+        "cnc-999",
+        "--type",
+        "cnc_mill",
+        "--yes",
+        "--reason",
+        "cnc-999 commissioned",
+    )
+    assert add.returncode == 0, add.stderr
+    replay = run_cli(
+        env,
+        "quarantine",
+        "replay",
+        "--kind",
+        "telemetry",
+        "--reason",
+        "unknown_machine",
+        timeout_s=600,
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert "moved 1 messages" in replay.stdout
+
+    silver = read_table(env, "silver/telemetry", ["machine", "kafka_topic_id"])
+    assert silver["kafka_topic_id"].null_count() == 0
+    assert set(silver["kafka_topic_id"].to_list()) == set(quarantine["kafka_topic_id"].to_list())
+    verify = run_cli(env, "lake", "verify", timeout_s=600)
+    assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -25,8 +25,10 @@ def test_lake_schema_is_rows_plus_conversion_and_ingest_columns(
         "kafka_offset",
         "ingested_at",
         "kafka_topic_id",
+        "content_hash",
     ]
     assert schema.field("kafka_topic_id").type == pa.string()
+    assert schema.field("content_hash").type == pa.int64()
     assert schema.field("kafka_partition").type == pa.int32()
     assert schema.field("kafka_offset").type == pa.int64()
     assert schema.field("ingested_at").type == pa.timestamp("us", tz="UTC")

@@ -214,8 +214,25 @@ def test_a_committed_copy_outranks_an_earlier_sighting_and_a_batch_repeats_its_f
     batch = messages([b"{}"] * len(ids), partition=1, first_offset=10)
     keep = np.array([True] * 8 + [False])
     decided = {0: False, 2: True}
-    found = worker._dedupe(EventKind.TELEMETRY, offsets_table(batch), ids, keep, decided)
+    digests = np.zeros(len(ids), np.int64)  # contents unknown: every repeat is a resend
+    found, conflicts = worker._dedupe(
+        EventKind.TELEMETRY, offsets_table(batch), ids, keep, decided, digests
+    )
     # 1 repeats the committed copy 0, not the older sighting of "a" on partition 0.
     assert found == {1: 10, 2: None, 4: 13, 5: 3, 6: None}
+    assert conflicts == {}
     assert seen.get("c") == (TOPIC, 1, 13)
     assert "f" not in seen
+
+
+def test_a_repeat_of_a_committed_copy_with_other_content_is_a_conflict(tmp_path: Path) -> None:
+    worker = pipeline(tmp_path)
+    ids: list[str | None] = ["a", "a", "b", "b"]
+    batch = messages([b"{}"] * len(ids), partition=1, first_offset=10)
+    keep = np.ones(len(ids), bool)
+    digests = np.array([7, 8, 9, 9], np.int64)
+    found, conflicts = worker._dedupe(
+        EventKind.TELEMETRY, offsets_table(batch), ids, keep, {0: False}, digests
+    )
+    assert found == {3: 12}
+    assert conflicts == {1: (TOPIC, 1, 10)}

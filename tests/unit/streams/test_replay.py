@@ -9,6 +9,7 @@ import orjson
 import polars as pl
 import pytest
 
+import streams.replay as replay_module
 from lake import BatchWriter, DeltaStore
 from lake.accounting import check_accounting
 from lake.replays import REPLAYS
@@ -124,3 +125,60 @@ def test_a_quarantined_event_whose_resend_reached_silver_stays_a_duplicate(
     assert accounting.ok, [str(v) for v in accounting.violations]
     assert accounting.quarantined["telemetry"] == 1
     assert replay_quarantine(settings(root), "telemetry", gateway=gateway()).duplicates == 0
+
+
+_TOPIC_ID = "7046eff4-f5f9-448a-8b41-61c995a695c3"
+
+
+def _lineage_lake(tmp_path: Path) -> tuple[Path, list[bytes], int]:
+    """40 messages of a topic with a Kafka topic id, some quarantined by a too-strict suite."""
+    payloads = [e.payload for e in telemetry(40)]
+    limit = sorted(_max_value(p) for p in payloads)[25]
+    root = tmp_path / "lake"
+    batch = [m._replace(topic_id=_TOPIC_ID) for m in messages(payloads)]
+    result = _strict_pipeline(root, tmp_path, limit).process("telemetry", batch)
+    assert 5 <= result.quarantined < 40
+    return root, payloads, result.quarantined
+
+
+def test_replayed_rows_carry_the_topic_id_and_verify_holds_for_the_current_lineage(
+    tmp_path: Path,
+) -> None:
+    root, payloads, quarantined = _lineage_lake(tmp_path)
+    report = replay_quarantine(settings(root), "telemetry", gateway=gateway())
+    assert report.replayed == quarantined
+
+    silver = DeltaStore(root).read_frame("silver/telemetry", columns=["kafka_topic_id"])
+    assert silver is not None
+    assert silver["kafka_topic_id"].to_list() == [_TOPIC_ID] * silver.height
+    accounting = check_accounting(
+        DeltaStore(root), committed={(TOPIC, 0): len(payloads)}, topic_ids={TOPIC: _TOPIC_ID}
+    )
+    assert accounting.ok, [str(v) for v in accounting.violations]
+    assert accounting.replayed["telemetry"] == quarantined
+
+
+def test_a_lake_replayed_without_topic_ids_by_an_older_release_verifies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replays before the fix wrote silver rows with a null ``kafka_topic_id``: verify
+    attributes them to their quarantine record's lineage, not to the pre-lineage rows."""
+    root, payloads, quarantined = _lineage_lake(tmp_path)
+    fixed = replay_module._messages
+    monkeypatch.setattr(
+        replay_module,
+        "_messages",
+        lambda rows: [m._replace(topic_id=None) for m in fixed(rows)],
+    )
+    old = replay_quarantine(settings(root), "telemetry", gateway=gateway())
+    assert old.replayed == quarantined
+    monkeypatch.undo()
+    silver = DeltaStore(root).read_frame("silver/telemetry", columns=["kafka_topic_id"])
+    assert silver is not None
+    assert silver["kafka_topic_id"].null_count() == old.silver_rows, "the old replay's rows"
+
+    accounting = check_accounting(
+        DeltaStore(root), committed={(TOPIC, 0): len(payloads)}, topic_ids={TOPIC: _TOPIC_ID}
+    )
+    assert accounting.ok, [str(v) for v in accounting.violations]
+    assert accounting.silver_events["telemetry"] == len(payloads)

@@ -1,0 +1,107 @@
+"""Content hashes of event payloads: what tells a resend from a different event under a reused id.
+
+Dedupe decides by ``event_id``. A resend of the same event carries the same payload, but a
+producer that reuses ids (a counter reset after a PLC restart) sends a different event under an
+id the lake has seen. The pipeline therefore keeps, beside each id's first sighting, a 64-bit
+hash of that copy's canonical payload, and calls a later copy a duplicate only when its hash is
+the same; otherwise it is an ``event_id_conflict`` (quarantined with its raw bytes).
+
+The canonical payload is the message's bytes without the envelope's ``sent_time`` member (the
+first ``"sent_time": "<text>"`` or ``"sent_time": null`` and the comma after it): a client that
+sends the event again stamps a new ``sent_time``, and that alone does not make it another
+event. Any other difference (a value, a field, key order, whitespace) does. The hash is BLAKE2b
+with an 8-byte digest (stdlib, stable across versions, so the values stored in silver's
+``content_hash`` compare across releases), as a signed 64-bit integer; 0 is never produced and
+means "unknown" (rows written before content hashes existed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from hashlib import blake2b
+
+import numpy as np
+
+__all__ = [
+    "EVENT_ID_CONFLICT",
+    "UNKNOWN",
+    "canonical_payload",
+    "conflict_detail",
+    "content_hash",
+    "content_hashes",
+    "kept_digests",
+]
+
+EVENT_ID_CONFLICT = "event_id_conflict"
+"""Quarantine reason (stage ``dedupe``) of a message whose ``event_id`` was first seen with
+other content."""
+
+UNKNOWN = 0
+"""The hash of a copy whose content is not known (a silver row written before hashes)."""
+
+_SENT = b'"sent_time"'
+_BLANK = (b" ", b"\t", b"\r", b"\n")
+
+
+def canonical_payload(raw: bytes) -> bytes:
+    """``raw`` without its first ``sent_time`` member and the comma after it (see the module
+    docstring); ``raw`` itself when it has none in the form ``"sent_time": "<text>"`` or
+    ``"sent_time": null``."""
+    # Plain bytes.find instead of a regular expression: ~1.3 µs less per event.
+    at = raw.find(_SENT)
+    if at < 0:
+        return raw
+    start = raw.find(b":", at + len(_SENT)) + 1
+    if start == 0:
+        return raw
+    while raw[start : start + 1] in _BLANK:
+        start += 1
+    if raw[start : start + 1] == b'"':
+        end = raw.find(b'"', start + 1) + 1
+        if end == 0:
+            return raw
+    elif raw.startswith(b"null", start):
+        end = start + 4
+    else:
+        return raw
+    after = end
+    while raw[after : after + 1] in _BLANK:
+        after += 1
+    if raw[after : after + 1] == b",":
+        end = after + 1
+    return raw[:at] + raw[end:]
+
+
+def content_hashes(values: Sequence[bytes]) -> np.ndarray:
+    """The content hash of each payload, int64 (never :data:`UNKNOWN`): the BLAKE2b-64 digest
+    of :func:`canonical_payload` as a signed little-endian integer."""
+    digests = b"".join([blake2b(canonical_payload(v), digest_size=8).digest() for v in values])
+    out = np.frombuffer(digests, "<i8").astype(np.int64)
+    out[out == UNKNOWN] = 1
+    return out
+
+
+def content_hash(raw: bytes) -> int:
+    """:func:`content_hashes` of one payload."""
+    return int(content_hashes([raw])[0])
+
+
+def kept_digests(values: Sequence[bytes | None], keep: np.ndarray) -> np.ndarray:
+    """Per message of a batch, the content hash of its payload (int64); :data:`UNKNOWN` where
+    ``keep`` is False or the payload is missing (rejected messages take no part in dedupe)."""
+    out = np.zeros(len(values), np.int64)
+    kept = [i for i in np.flatnonzero(keep).tolist() if values[i] is not None]
+    if kept:
+        out[kept] = content_hashes([values[i] for i in kept])  # type: ignore[misc]
+    return out
+
+
+def conflict_detail(event_id: str | None, first: tuple[str, int, int]) -> str:
+    """The quarantine detail of an ``event_id_conflict``; ``first``: topic, partition and
+    offset of the first copy."""
+    topic, partition, offset = first
+    return (
+        f"event_id {event_id!r} was first seen with other content at {topic}[{partition}]@"
+        f"{offset}: a producer reused the id (a counter reset?) or changed the event; this copy "
+        "is kept here, the first one stays in silver"
+    )
