@@ -285,7 +285,7 @@ def _hints(starts: pl.DataFrame, params: AnomalyWindowsParams) -> dict[str, str]
             .to_list()
         )
         what = "each plant's sequence range" if per_plant else "the sequence range"
-        need = f"a whole sequence ({rule})"
+        need = "a whole sequence (one that straddles a cut is dropped)"
         share = params.split[name]
         out[name] = share_hint(name, share, span_us, params.rate_us, spans, what, need)
     return out
