@@ -268,8 +268,8 @@ def plant_cut_meta(
 
 def span_text(us: int) -> str:
     """A data span for people: ``33.5 h``, ``45 min``, ``20 s``."""
-    if us >= 2 * 3_600_000_000:
-        hours = us / 3_600_000_000
+    hours = us / 3_600_000_000
+    if us >= 2 * 3_600_000_000 or (us and us % 3_600_000_000 == 0):
         return f"{hours:.0f} h" if us % 3_600_000_000 == 0 else f"{hours:.1f} h"
     if us >= 120_000_000:
         return f"{us / 60_000_000:.0f} min"
