@@ -151,7 +151,8 @@ def build_dataset(
     read_rows = {kind.value: _count(lf) for kind, lf in frames.items()}
     report("read", read_rows)
 
-    output = _run_job(job, spec, frames, machines, tags)
+    shifts = shared.time_shifts if shared is not None else None
+    output = _run_job(job, spec, frames, machines, tags, shifts)
     _check_output(spec, output)
     while sharing is not None and shared is not None:
         rare = sharing.rare_in_output(shared, output.splits)
@@ -162,7 +163,7 @@ def build_dataset(
         )
         frames = {kind: shared.frames[kind.value] for kind in frames}
         report("sharing", shared.counts())
-        output = _run_job(job, spec, frames, shared.machines, tags)
+        output = _run_job(job, spec, frames, shared.machines, tags, shared.time_shifts)
         _check_output(spec, output)
     if sharing is not None and shared is not None:
         shared = dataclasses.replace(shared, withholding=inherited)
@@ -244,6 +245,8 @@ def _publish(
         key_columns=output.key_columns,
         labels=output.all_labels(),
         feature_columns=[f.name for f in output.features],
+        required_splits=output.splits_required(),
+        split_hints=output.split_hints,
     )
     report(
         "quality",
@@ -255,6 +258,9 @@ def _publish(
     )
     if not quality.success and not allow_failed_quality:
         why = _why_empty(spec, sources, shared) if "rows" in quality.failed else ""
+        blocking = [f"{r.name}: {r.detail}" for r in quality.results if r.blocking and r.detail]
+        if not why and blocking:
+            why = "; ".join(blocking) + "; --allow-failed-quality would publish it as it is"
         raise QualityCheckFailed(spec.name, quality.failed, why)
     manifest = Manifest(
         name=spec.name,
@@ -300,8 +306,12 @@ def _run_job(
     frames: Mapping[EventKind, pl.LazyFrame],
     machines: pl.DataFrame,
     tags: pl.DataFrame,
+    shifts: pl.DataFrame | None,
 ) -> JobOutput:
-    return job(JobInputs(sources=dict(frames), machines=machines, tags=tags, params=spec.params))
+    inputs = JobInputs(
+        sources=dict(frames), machines=machines, tags=tags, params=spec.params, time_shifts=shifts
+    )
+    return job(inputs)
 
 
 def _without_columns(output: JobOutput, columns: tuple[str, ...]) -> JobOutput:

@@ -3,8 +3,10 @@
 The YAML header declares one ``configs`` entry whose ``data_files`` list each split's Parquet
 file, so ``datasets.load_dataset(folder)`` loads every split without maxlake; ``dataset_info``
 gives the columns and their types. The header also carries the license, the source, the label
-definition and every feature's unit (``maxlake`` key, ignored by other readers); the Markdown
-body repeats them for people. Written by the build into ``curated/<name>/v<N>/`` and by
+definition, every feature's unit and the quality verdict (``maxlake`` key, ignored by other
+readers: ``quality.passed`` false for a version published with ``--allow-failed-quality``,
+with the failed checks and the per-split warnings); the Markdown body repeats them for people,
+a failed verdict first. Written by the build into ``curated/<name>/v<N>/`` and by
 ``datasets pull`` into the target folder (naming the pulled files).
 """
 
@@ -177,16 +179,26 @@ def render_card(
             "feature_units": units,
             "source_versions": {k: s.version for k, s in sorted(manifest.sources.items())},
             "contracts": published_manifest(manifest)["contracts"],
+            "quality": _quality(manifest),
         },
     }
     lines = ["---", *_yaml(header, 0), "---", ""]
     lines += [f"# {manifest.name} v{manifest.version}", ""]
     if spec.get("description"):
         lines += [str(spec["description"]), ""]
+    if not manifest.quality_passed:
+        lines += [
+            f"**Quality: FAILED** output checks {', '.join(manifest.quality_failed)}. This "
+            "version was published with `--allow-failed-quality` and is refused to readers by "
+            "default: do not train or evaluate on it without knowing why it failed.",
+            "",
+        ]
     lines += [
         f"Built by maxlake (job `{manifest.job}`, purpose `{spec.get('purpose', '')}`), content "
         f"hash `{manifest.content_hash}`.",
         "",
+        f"- Quality: {'passed' if manifest.quality_passed else 'FAILED'}"
+        + "".join(f"; {d}" for d in _quality(manifest)["details"]),
         f"- License: {card.get('license', 'other')}",
         f"- Source: {card.get('source', '') or 'see the manifest'}",
         f"- Label: {', '.join(manifest.label_columns)}"
@@ -207,6 +219,18 @@ def render_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _quality(manifest: Manifest) -> dict[str, Any]:
+    """The card's quality verdict: passed, the failed blocking checks and the per-split
+    warnings and their details (what the published manifest keeps)."""
+    kept = published_manifest(manifest)["quality"]
+    return {
+        "passed": manifest.quality_passed,
+        "failed": list(manifest.quality_failed),
+        "warnings": list(kept.get("warnings", [])),
+        "details": list(kept.get("details", [])),
+    }
 
 
 def _yaml(value: Any, indent: int) -> list[str]:

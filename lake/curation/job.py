@@ -35,12 +35,18 @@ class JobInputs:
         machines: the registry's machines: tenant, plant, line, machine, machine_type.
         tags: the registry's tag specs: machine_type, tag, unit, min, max, nominal.
         params: the spec's ``[job]`` table (window sizes, horizons, split rules, ...).
+        time_shifts: tenant, plant (named as in ``sources``) and ``shift_us`` (Int64): the
+            keyed time shift a sharing contract applied to every time of the plant's rows
+            (a source time is lake time + ``shift_us``). None, or a plant not listed: 0.
+            For a job's pinned split cuts, which are in lake time (``cut + shift_us`` is the
+            plant's cut in the sources' clock); never write these values into an output.
     """
 
     sources: Mapping[EventKind, pl.LazyFrame]
     machines: pl.DataFrame
     tags: pl.DataFrame
     params: Mapping[str, Any] = field(default_factory=dict)
+    time_shifts: pl.DataFrame | None = field(default=None, repr=False)
 
     def source(self, kind: EventKind | str) -> pl.LazyFrame:
         """The rows of ``kind`` (``"telemetry"``, ``EventKind.INSPECTION``, ...), lazy; an
@@ -81,7 +87,8 @@ class LabelInfo:
             machines have not failed yet); a null in any other split blocks publishing.
         values: the valid values of a categorical label (checked, blocking).
         min_classes: at least this many distinct values over all splits (blocking; a binary
-            label with one class teaches nothing).
+            label with one class teaches nothing), and in each required split that holds rows
+            (advisory: a validation split of one class gives no AUC).
         min_class_share: every value of ``values`` should make at least this share of the
             non-null rows (advisory: recorded as a warning, the class balance is in the
             manifest's label distributions).
@@ -114,6 +121,11 @@ class JobOutput:
         labels: the declared labels; a label column without one is checked as not null.
         meta: job facts for the manifest's ``job_meta`` (JSON-ready, for example the split
             cut instants).
+        required_splits: splits that must hold rows (an empty one blocks publishing: a model
+            team cannot validate or test on it); None: every split named ``train``,
+            ``validation`` or ``test`` the job returns. A split with a share of 0 is left out.
+        split_hints: split -> why it came out empty and what to change (the span of data it
+            needs, the share to raise); quoted by the ``split_rows`` check.
     """
 
     splits: dict[str, pl.DataFrame]
@@ -123,11 +135,20 @@ class JobOutput:
     files: dict[str, bytes] = field(default_factory=dict)
     labels: list[LabelInfo] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    required_splits: tuple[str, ...] | None = None
+    split_hints: dict[str, str] = field(default_factory=dict)
 
     def all_labels(self) -> list[LabelInfo]:
         """One per label column: the declared one, else "not null"."""
         declared = {c.column: c for c in self.labels}
         return [declared.get(c, LabelInfo(c)) for c in self.label_columns]
+
+    def splits_required(self) -> tuple[str, ...]:
+        """The splits that must hold rows (:attr:`required_splits`, else every returned
+        ``train``, ``validation`` and ``test``)."""
+        if self.required_splits is not None:
+            return self.required_splits
+        return tuple(s for s in ("train", "validation", "test") if s in self.splits)
 
 
 Job = Callable[[JobInputs], JobOutput]

@@ -14,6 +14,12 @@ filtered set can lack a machine type or be imbalanced): they are recorded but do
 
 One validation covers every split at once (a ``_split`` column is added), so a key that occurs
 in two splits — leakage between train and test — fails the uniqueness check.
+
+Per split (computed with Polars, beside the suite): every split the job requires
+(``JobOutput.splits_required``) holds at least one row (``split_rows:<split>``, blocking, with
+the job's hint of what data span or share it needs), and each label with ``min_classes`` has
+that many classes in every required split with rows (``split_label_classes:<split>:<label>``,
+advisory). Both are left out when the whole set is empty: ``rows`` fails and says why.
 """
 
 from __future__ import annotations
@@ -31,7 +37,10 @@ __all__ = ["SUITE_NAME", "ExpectationResult", "QualityReport", "check_output"]
 
 SUITE_NAME = "maxlake.curated_output"
 SPLIT_COLUMN = "_split"
-_ADVISORY = ("feature_not_all_null:", "label_balance:")
+_ADVISORY = ("feature_not_all_null:", "label_balance:", "split_label_classes:")
+SPLIT_CHECKS = ("split_rows:", "split_label_classes:")
+"""Name prefixes of the per-split checks (they name splits and labels only, never a company's
+machines, so the published manifest keeps their warnings)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class ExpectationResult:
         unexpected_count: failing rows for row-level checks, else None.
         observed_value: what an aggregate check measured, else None.
         blocking: whether a failure stops the dataset from being published.
+        detail: for a failed per-split check, what happened and what to change.
     """
 
     name: str
@@ -53,6 +63,7 @@ class ExpectationResult:
     unexpected_count: int | None
     observed_value: Any
     blocking: bool
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,12 @@ class QualityReport:
         """Names of the failed advisory expectations."""
         return [r.name for r in self.results if not r.blocking and not r.success]
 
+    @property
+    def details(self) -> list[str]:
+        """``<name>: <detail>`` of every failed check that explains itself (blocking first)."""
+        failed = [r for r in self.results if not r.success and r.detail]
+        return [f"{r.name}: {r.detail}" for r in sorted(failed, key=lambda r: not r.blocking)]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for the manifest."""
         return {
@@ -86,6 +103,7 @@ class QualityReport:
             "success": self.success,
             "failed": self.failed,
             "warnings": self.warnings,
+            "details": self.details,
             "results": [asdict(r) for r in self.results],
         }
 
@@ -96,18 +114,23 @@ def check_output(
     key_columns: Sequence[str],
     labels: Sequence[LabelInfo],
     feature_columns: Sequence[str],
+    required_splits: Sequence[str] = (),
+    split_hints: Mapping[str, str] | None = None,
 ) -> QualityReport:
     """Validate the job's output.
 
     Expectations: at least one row; every key column not null; the key unique over all splits
-    together; each label as declared (all blocking); every feature column not
-    entirely null and each label's class balance (advisory).
+    together; each label as declared; every required split holds rows (all blocking); every
+    feature column not entirely null, each label's class balance and its classes per required
+    split (advisory).
 
     Args:
         splits: split name -> rows.
         key_columns: columns that identify a row.
         labels: one per label column (``JobOutput.all_labels()``).
         feature_columns: the feature columns.
+        required_splits: splits that must hold rows (``JobOutput.splits_required()``).
+        split_hints: split -> why it is empty and what to change (``JobOutput.split_hints``).
     """
     label_columns = [c.column for c in labels]
     needed = list(dict.fromkeys([*key_columns, *label_columns, *feature_columns]))
@@ -146,8 +169,61 @@ def check_output(
             )
         )
     results += [_class_balance(frame, c) for c in labels if c.min_class_share is not None]
+    if frame.height:
+        results += _per_split(splits, required_splits, labels, split_hints or {})
     ok = all(r.success for r in results if r.blocking)
     return QualityReport(SUITE_NAME, ok, tuple(results))
+
+
+def _per_split(
+    splits: Mapping[str, pl.DataFrame],
+    required: Sequence[str],
+    labels: Sequence[LabelInfo],
+    hints: Mapping[str, str],
+) -> list[ExpectationResult]:
+    """``split_rows:<split>`` (blocking) and ``split_label_classes:<split>:<label>`` (advisory)
+    of each required split."""
+    out: list[ExpectationResult] = []
+    for split in required:
+        frame = splits.get(split)
+        rows = 0 if frame is None else frame.height
+        why = hints.get(split) or "the job's split rule left no row in it"
+        out.append(
+            ExpectationResult(
+                name=f"split_rows:{split}",
+                expectation="maxlake.split_row_count_at_least",
+                success=rows >= 1,
+                unexpected_count=None,
+                observed_value=rows,
+                blocking=True,
+                detail="" if rows else f"split {split!r} is empty: {why}",
+            )
+        )
+        if frame is None or rows == 0:
+            continue
+        for label in labels:
+            if label.min_classes is None or label.column not in frame.columns:
+                continue
+            values = frame.get_column(label.column).drop_nulls()
+            counts = values.value_counts().sort(label.column)
+            classes = {str(v): int(n) for v, n in counts.iter_rows()}
+            ok = len(classes) >= label.min_classes
+            out.append(
+                ExpectationResult(
+                    name=f"split_label_classes:{split}:{label.column}",
+                    expectation="maxlake.split_label_classes_at_least",
+                    success=ok,
+                    unexpected_count=None,
+                    observed_value=classes,
+                    blocking=False,
+                    detail=""
+                    if ok
+                    else f"split {split!r} holds {len(classes)} class(es) of {label.column} "
+                    f"{classes}, fewer than {label.min_classes}: metrics that need both "
+                    "classes (AUC, recall) cannot be computed on it; add data or move the cuts",
+                )
+            )
+    return out
 
 
 def _class_balance(frame: pl.DataFrame, label: LabelInfo) -> ExpectationResult:

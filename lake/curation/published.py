@@ -19,6 +19,12 @@ structure:
 * ``job_meta``'s per-plant or per-line split cuts (one entry per plant or line: a company's
   shape) become ``"<redacted>"``; the source tables' row counts and the registry hash (a hash
   of the included companies' machines) are left out;
+* pinned split cuts (``cuts`` of the spec's ``params``, its ``[job]`` table, and of
+  ``job_meta``) of a version built under contracts become ``"<redacted>"``: they are in lake
+  time, and each plant's rows switch split at the cut plus the plant's keyed time shift, so
+  the instant and the published rows together would give every plant's shift away;
+* ``quality`` keeps of the warnings and their details only the per-split checks
+  (``split_rows:``, ``split_label_classes:``; they name splits and labels, not machines);
 * a revocation note (it quotes the contract id and the revoking company's reason) becomes
   ``"a contract this version was built under was revoked"``.
 """
@@ -37,6 +43,7 @@ REDACTED = "<redacted>"
 _SHARING_KEPT = ("enforced", "stage", "purpose", "min_group_size")
 _DISCLOSURE_KEPT = ("rows", "exact_share", "exact_key", "nearest_share", "tolerance")
 _QUALITY_KEPT = ("suite", "success", "failed")
+_SPLIT_CHECKS = ("split_rows:", "split_label_classes:")
 _STRUCTURE_META = ("cuts_by_plant", "cuts_by_line")
 
 
@@ -55,7 +62,16 @@ def published_manifest(manifest: Manifest) -> dict[str, Any]:
             report = sharing["disclosure"]
             kept["disclosure"] = {k: report[k] for k in _DISCLOSURE_KEPT if k in report}
         doc["sharing"] = kept
-    doc["quality"] = {k: doc["quality"][k] for k in _QUALITY_KEPT if k in doc.get("quality", {})}
+    quality = doc.get("quality", {})
+    doc["quality"] = {k: quality[k] for k in _QUALITY_KEPT if k in quality}
+    for key in ("warnings", "details"):
+        if key in quality:
+            doc["quality"][key] = [str(w) for w in quality[key] if str(w).startswith(_SPLIT_CHECKS)]
+    if manifest.enforced and doc.get("job_meta", {}).get("cuts_pinned"):
+        doc["job_meta"]["cuts"] = REDACTED
+        params = doc.get("spec", {}).get("params")
+        if isinstance(params, dict) and "cuts" in params:
+            params["cuts"] = REDACTED
     for key in _STRUCTURE_META:
         if key in doc.get("job_meta", {}):
             doc["job_meta"][key] = REDACTED

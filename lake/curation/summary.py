@@ -44,8 +44,10 @@ def summary_lines(manifest: Manifest) -> list[str]:
         head = "  splits     " if i == 0 else "             "
         labels = "; ".join(f"{col} {_distribution(d)}" for col, d in split.labels.items())
         lines.append(f"{head}{name:<11}{split.rows:>10,} rows  {labels}".rstrip())
+    for detail in m.quality.get("details") or []:
+        lines.append(f"  check      {detail}")
     cuts = m.job_meta.get("cuts")
-    pinned = " (pinned)" if m.job_meta.get("cuts_pinned") else ""
+    pinned = " (pinned, lake time)" if m.job_meta.get("cuts_pinned") else ""
     if isinstance(cuts, Mapping) and cuts:
         lines.append("  cuts       " + ", ".join(f"{k} {v}" for k, v in cuts.items()) + pinned)
     for unit in ("line", "plant"):
@@ -68,14 +70,18 @@ def summary_lines(manifest: Manifest) -> list[str]:
 def one_line(manifest: Manifest) -> str:
     """``name@vN: train 1,234, validation 250, test 260 <row unit>`` (what a row is, from the
     job's ``job_meta.row_unit``; ``rows`` when the job does not say), plus the quality verdict
-    when it failed."""
+    when it failed and the per-split warnings (an empty or one-class split)."""
     m = manifest
     unit = str(m.job_meta.get("row_unit") or "rows")
     order = {name: i for i, name in enumerate(_SPLIT_ORDER)}
     names = sorted(m.splits, key=lambda name: (order.get(name, len(order)), name))
     splits = ", ".join(f"{name} {m.splits[name].rows:,}" for name in names)
     failed = "" if m.quality_passed else f"  quality FAILED ({', '.join(m.quality_failed)})"
-    return f"{m.name}@v{m.version}: {splits} {unit}{failed}"
+    split_warnings = [
+        str(w) for w in m.quality.get("warnings") or [] if str(w).startswith("split_")
+    ]
+    warned = f"  warning: {', '.join(split_warnings)}" if split_warnings else ""
+    return f"{m.name}@v{m.version}: {splits} {unit}{failed}{warned}"
 
 
 def _distribution(dist: Mapping[str, Any]) -> str:

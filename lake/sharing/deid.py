@@ -35,6 +35,7 @@ __all__ = [
     "feature_noise",
     "perturb",
     "tag_spans",
+    "time_shifts",
 ]
 
 _KIND_IDENTIFIERS = {
@@ -322,6 +323,24 @@ def deidentify(
         if column in schema:
             exprs.append(pl.lit(None, dtype=schema[column]).alias(column))
     return lf.with_columns(exprs)
+
+
+def time_shifts(
+    machines: pl.DataFrame, contract: Contract, pseudonymiser: Pseudonymiser
+) -> pl.DataFrame:
+    """The time shift :func:`perturb` gives each plant of the contract's tenant: ``tenant``,
+    ``plant`` (named as in the de-identified rows) and ``shift_us`` (Int64, 0 when the contract
+    shifts nothing). Held in memory for the job's pinned split cuts only, never published."""
+    plants = machines.filter(pl.col("tenant") == contract.tenant).select("tenant", "plant")
+    plants = plants.unique().sort("tenant", "plant")
+    bound = contract.time_shift_days
+    shifts = [
+        pseudonymiser.shift_seconds((t, p), bound) * 1_000_000 if bound > 0 else 0
+        for t, p in plants.iter_rows()
+    ]
+    named = [pseudonymiser.expr(c) for c in ("tenant", "plant") if c in contract.pseudonymise]
+    out = plants.with_columns(pl.Series("shift_us", shifts, dtype=pl.Int64))
+    return out.with_columns(named) if named else out
 
 
 def deidentify_machines(

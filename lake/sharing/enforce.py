@@ -36,6 +36,7 @@ from lake.sharing.deid import (
     deidentify_machines,
     feature_noise,
     tag_spans,
+    time_shifts,
 )
 from lake.sharing.disclosure import (
     DisclosureReport,
@@ -68,6 +69,9 @@ class SharedInputs:
         suppressed_machine_types: machine types dropped as too rare (count only).
         min_group_size: the group size applied.
         forbidden: column -> raw values that must not appear in the output.
+        time_shifts: each included plant's time shift (tenant, plant as the frames name
+            them, ``shift_us``), for the job's pinned cuts (``JobInputs.time_shifts``); never
+            recorded.
     """
 
     frames: dict[str, pl.LazyFrame]
@@ -82,6 +86,7 @@ class SharedInputs:
     rare_types: frozenset[str] = field(default_factory=frozenset, repr=False)
     disclosure: Mapping[str, Any] | None = None
     withholding: Withholding = field(default_factory=Withholding)
+    time_shifts: pl.DataFrame | None = field(default=None, repr=False)
 
     def contract_refs(self, dataset: str) -> list[Mapping[str, Any]]:
         """The manifest's ``contracts``: id, version, file hash and the per-set opaque ``ref``.
@@ -252,7 +257,9 @@ class SharingGate:
                 pl.concat(parts, how="vertical") if parts else lf.filter(pl.lit(False))
             )
         machines_out = pl.concat(out_machines, how="vertical") if out_machines else machines.clear()
+        shifts = [time_shifts(kept_machines, c, pseudonymisers[t]) for t, c in contracts.items()]
         return SharedInputs(
+            time_shifts=pl.concat(shifts, how="vertical") if shifts else None,
             frames=out_frames,
             machines=machines_out,
             contracts=tuple(contracts.values()),

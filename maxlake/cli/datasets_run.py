@@ -58,6 +58,8 @@ def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
         "content_hash": manifest.content_hash,
         "quality_success": manifest.quality_passed,
     }
+    for detail in manifest.quality.get("details") or []:
+        print(f"datasets: check {detail}", file=sys.stderr)
     if not manifest.quality_passed:
         print(
             f"datasets: {manifest.name}@v{manifest.version} FAILED its output checks "

@@ -93,7 +93,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         request.match_info["split"],
     )
     fmt = request.query.get("format", "parquet")
-    allow_failed = request.query.get("allow_failed_quality", "false").lower() == "true"
+    allow_failed = _allow_failed(request)
     principal = await ctx.authenticate(request)
     decision = await asyncio.to_thread(
         _check, ctx, principal, name, version, split, allow_failed_quality=allow_failed
@@ -177,12 +177,16 @@ async def side_file(request: web.Request) -> web.StreamResponse:
     The job's extra files (normalisation statistics, label description, ...) are listed in the
     manifest's ``files`` with their sha256; a file whose bytes no longer match is not served.
     The data card is rendered again from the manifest (:func:`lake.curation.card.stored_card`).
+    A version that failed its output checks is served only with ``?allow_failed_quality=true``
+    (as its splits); every answer carries ``X-Maxlake-Quality``.
     """
     ctx = request.app[CONTEXT]
     name, wanted = request.match_info["name"], request.match_info["file"]
     version = _version(request)
     principal = await ctx.authenticate(request)
-    decision = await asyncio.to_thread(_check, ctx, principal, name, version, None)
+    decision = await asyncio.to_thread(
+        _check, ctx, principal, name, version, None, allow_failed_quality=_allow_failed(request)
+    )
     manifest = decision.manifest
     card = b""
     if decision.allowed and manifest is not None and wanted == CARD_FILE:
@@ -221,13 +225,18 @@ async def side_file(request: web.Request) -> web.StreamResponse:
         detail=wanted,
     )
     await ctx.audit(request, entry)
+    quality = {QUALITY_HEADER: _quality(manifest)}
     if wanted == MANIFEST_FILE:
         return web.Response(
-            body=published_manifest_bytes(manifest), content_type="application/json"
+            body=published_manifest_bytes(manifest),
+            content_type="application/json",
+            headers=quality,
         )
     if wanted == CARD_FILE:
-        return web.Response(body=card, content_type="text/markdown", charset="utf-8")
-    return web.FileResponse(side, headers={"Content-Type": "application/octet-stream"})
+        return web.Response(
+            body=card, content_type="text/markdown", charset="utf-8", headers=quality
+        )
+    return web.FileResponse(side, headers={"Content-Type": "application/octet-stream", **quality})
 
 
 async def _show(request: web.Request, version: str | None) -> web.Response:
@@ -257,6 +266,15 @@ async def _show(request: web.Request, version: str | None) -> web.Response:
         content_type="application/json",
         headers={QUALITY_HEADER: _quality(manifest)},
     )
+
+
+_TRUE = ("true", "1", "yes")
+
+
+def _allow_failed(request: web.Request) -> bool:
+    """Whether the request opts in to a version that failed its output checks
+    (``?allow_failed_quality=true``, ``1`` or ``yes``)."""
+    return request.query.get("allow_failed_quality", "false").lower() in _TRUE
 
 
 def _quality(manifest: Manifest) -> str:
@@ -381,6 +399,21 @@ _VERSION_PARAM = {
     "schema": {"type": "string", "pattern": "^(v?[1-9][0-9]{0,8}|latest)$"},
 }
 _SPLIT_PARAM = {**_NAME_PARAM, "name": "split"}
+_ALLOW_FAILED_PARAM = {
+    "name": "allow_failed_quality",
+    "in": "query",
+    "required": False,
+    "description": "true (or 1): also serve a version that failed its output checks",
+    "schema": {"type": "boolean", "default": False},
+}
+_FILE_PARAM = {
+    "name": "file",
+    "in": "path",
+    "required": True,
+    "description": "manifest.json (as readers see it), README.md (the data card) or one of "
+    "the manifest's files (normalization.json, label.json, ...)",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
+}
 _REFUSALS = {
     "400": {"description": "malformed name, version, split or format", **_ERROR},
     "401": {"description": "missing or invalid token", **_ERROR},
@@ -456,13 +489,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "default": "parquet",
                     },
                 },
-                {
-                    "name": "allow_failed_quality",
-                    "in": "query",
-                    "required": False,
-                    "description": "true: also serve a version that failed its output checks",
-                    "schema": {"type": "boolean", "default": False},
-                },
+                _ALLOW_FAILED_PARAM,
             ],
             "responses": {
                 "200": {
@@ -477,6 +504,29 @@ OPENAPI_PATHS: dict[str, Any] = {
                 },
                 **_REFUSALS,
                 "503": {"description": "the access could not be audited; not served", **_ERROR},
+            },
+        }
+    },
+    "/v1/datasets/{name}/versions/{version}/files/{file}": {
+        "get": {
+            "summary": "A side file: the manifest, the data card or one of the job's files",
+            "operationId": "getSideFile",
+            "security": [{"bearer": []}],
+            "parameters": [_NAME_PARAM, _VERSION_PARAM, _FILE_PARAM, _ALLOW_FAILED_PARAM],
+            "responses": {
+                "200": {
+                    "description": "the file; header X-Maxlake-Quality (passed|failed)",
+                    "content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "text/markdown": {"schema": {"type": "string"}},
+                        "application/octet-stream": {
+                            "schema": {"type": "string", "format": "binary"}
+                        },
+                    },
+                },
+                **_REFUSALS,
+                "404": {"description": "no such dataset, version or side file", **_ERROR},
+                "500": {"description": "the stored file does not match its manifest", **_ERROR},
             },
         }
     },

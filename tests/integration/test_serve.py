@@ -68,6 +68,8 @@ def test_openapi_document_is_served(service: Service) -> None:
     assert status == 200
     assert doc["openapi"].startswith("3.")
     assert "/v1/datasets/{name}/versions/{version}/splits/{split}" in doc["paths"]
+    side = doc["paths"]["/v1/datasets/{name}/versions/{version}/files/{file}"]["get"]
+    assert "allow_failed_quality" in {p["name"] for p in side["parameters"]}
 
 
 def test_no_token_is_401_and_audited(service: Service) -> None:
@@ -306,9 +308,25 @@ def test_a_failed_quality_version_is_marked_and_served_only_on_request(
     assert "failed its output checks (rows)" in json.loads(body)["error"]["detail"]
     status, headers, _ = service.get(split + "?allow_failed_quality=true", token)
     assert (status, headers["X-Maxlake-Quality"]) == (200, "failed")
+    assert service.get(split + "?allow_failed_quality=1", token)[0] == 200
+
+    files = "/v1/datasets/flawed/versions/1/files/"
+    for name in ("README.md", "manifest.json"):
+        status, _, body = service.get(files + name, token)
+        assert status == 403, name
+        assert "?allow_failed_quality=true" in json.loads(body)["error"]["detail"]
+        for opt_in in ("true", "1"):
+            status, headers, body = service.get(
+                f"{files}{name}?allow_failed_quality={opt_in}", token
+            )
+            assert (status, headers["X-Maxlake-Quality"]) == (200, "failed"), (name, opt_in)
+    card = service.get(files + "README.md?allow_failed_quality=true", token)[2].decode()
+    assert "  quality:\n    passed: false" in card
+    assert "**Quality: FAILED**" in card
 
     pull = ["datasets", "pull", "flawed@1", "--out", str(tmp_path), "--token", token]
     assert service.cli(*pull, capsys=capsys)[0] == 1
     assert not list(tmp_path.iterdir())
     assert service.cli(*pull, "--allow-failed-quality", capsys=capsys)[0] == 0
     assert (tmp_path / "flawed-v1-train.parquet").is_file()
+    assert "**Quality: FAILED**" in (tmp_path / "README.md").read_text()

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import polars as pl
 
 from lake.curation.job import FeatureInfo
-from lake.curation.jobs._params import cut_meta
+from lake.curation.jobs._params import cut_meta, iso_us
 from lake.curation.jobs.errors import JobInputError
 
 MACHINE_KEYS = ("tenant", "plant", "line", "machine")
@@ -171,6 +171,19 @@ PLANT_KEYS = ("tenant", "plant")
 """A plant: the unit of a sharing contract's keyed time shift, and of the default time split."""
 
 
+def plant_shifts(plants: pl.DataFrame, shifts: pl.DataFrame | None) -> pl.DataFrame:
+    """``plants`` (with :data:`PLANT_KEYS`) with ``shift_us`` (Int64): each plant's sharing
+    time shift from :attr:`JobInputs.time_shifts <lake.curation.job.JobInputs>` (0 when not
+    listed or None)."""
+    if shifts is None or shifts.height == 0:
+        return plants.with_columns(pl.lit(0, pl.Int64).alias("shift_us"))
+    table = shifts.select(*PLANT_KEYS, pl.col("shift_us").cast(pl.Int64)).unique(
+        subset=list(PLANT_KEYS)
+    )
+    joined = plants.join(table, on=list(PLANT_KEYS), how="left", maintain_order="left")
+    return joined.with_columns(pl.col("shift_us").fill_null(0))
+
+
 def plant_cuts(
     ranges: pl.DataFrame,
     fractions: Sequence[float],
@@ -178,52 +191,150 @@ def plant_cuts(
     pinned: tuple[int, int] | None,
     *,
     per_plant: bool,
+    shifts: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """The (validation, test) cut instants ``t1``, ``t2`` (us, Int64) of each plant.
+    """The (validation, test) cut instants ``t1``, ``t2`` (us, Int64) of each plant, in the
+    sources' clock.
 
     Args:
         ranges: one row per row-to-split with :data:`PLANT_KEYS` and ``lo``, ``hi`` (us):
             the instants whose range the shares cut.
         fractions: the cumulative shares where validation and test start.
         grid_us: cuts are floored to this grid.
-        pinned: the spec's pinned cuts, used for every plant instead of the shares.
+        pinned: the spec's pinned cuts, in lake time: each plant's are these plus its time
+            shift (``shifts``), so every plant is cut at the same real instant whatever its
+            contract did to its clock; the shares are not used.
         per_plant: cut each plant's own range (a sharing contract shifts each plant's clock
             by its own keyed offset, so one cut over all plants would split by plant, not by
             time); False: one cut over every plant's range.
+        shifts: :attr:`JobInputs.time_shifts <lake.curation.job.JobInputs>`.
 
     Returns:
         :data:`PLANT_KEYS`, ``t1``, ``t2``, one row per plant, sorted.
     """
+    plants = ranges.select(*PLANT_KEYS).unique()
+    if pinned is not None:
+        shift = pl.col("shift_us")
+        return (
+            plant_shifts(plants, shifts)
+            .select(
+                *PLANT_KEYS,
+                (pl.lit(pinned[0], pl.Int64) + shift).alias("t1"),
+                (pl.lit(pinned[1], pl.Int64) + shift).alias("t2"),
+            )
+            .sort(*PLANT_KEYS)
+        )
     group = list(PLANT_KEYS) if per_plant else []
     bounds = ranges.group_by(group or pl.lit(0)).agg(
         pl.col("lo").min().alias("lo"), pl.col("hi").max().alias("hi")
     )
     rows = []
     for row in bounds.iter_rows(named=True):
-        t1, t2 = pinned or time_cuts(row["lo"], row["hi"], fractions, grid_us)
+        t1, t2 = time_cuts(row["lo"], row["hi"], fractions, grid_us)
         rows.append({**{k: row[k] for k in group}, "t1": t1, "t2": t2})
     cuts = pl.DataFrame(
         rows, schema={**dict.fromkeys(group, pl.String), "t1": pl.Int64, "t2": pl.Int64}
     )
-    plants = ranges.select(*PLANT_KEYS).unique()
     table = plants.join(cuts, on=group, how="left") if group else plants.join(cuts, how="cross")
     return table.sort(*PLANT_KEYS)
 
 
-def plant_cut_meta(cuts: pl.DataFrame, *, per_plant: bool, pinned: bool) -> dict[str, Any]:
-    """The manifest's ``job_meta`` for :func:`plant_cuts`: ``cuts`` when every plant has the
-    same instants, else ``cuts_by_plant`` (one entry per plant); ``split_by`` and
-    ``cuts_pinned``."""
+def plant_cut_meta(
+    cuts: pl.DataFrame, *, per_plant: bool, pinned: tuple[int, int] | None
+) -> dict[str, Any]:
+    """The manifest's ``job_meta`` for :func:`plant_cuts`: pinned cuts as the spec gave them
+    (lake time, ``cuts_clock = "lake"``; never a plant's shifted instants, which would give
+    its time shift away); else ``cuts`` when every plant has the same instants, or
+    ``cuts_by_plant`` (one entry per plant), in the set's own clock (``cuts_clock =
+    "set"``); and ``split_by``, ``cuts_pinned``."""
     split_by = "plant_time" if per_plant else "time"
+    if pinned is not None:
+        return {**cut_meta(pinned, pinned=True), "cuts_clock": "lake", "split_by": split_by}
     pairs = {(int(t1), int(t2)) for t1, t2 in cuts.select("t1", "t2").iter_rows()}
     if len(pairs) <= 1:
         only = next(iter(pairs)) if pairs else None
-        return {**cut_meta(only, pinned=pinned), "split_by": split_by}
+        return {**cut_meta(only, pinned=False), "cuts_clock": "set", "split_by": split_by}
     by_plant = [
-        {"tenant": tenant, "plant": plant, **cut_meta((t1, t2), pinned=pinned)["cuts"]}
+        {"tenant": tenant, "plant": plant, **cut_meta((t1, t2), pinned=False)["cuts"]}
         for tenant, plant, t1, t2 in cuts.select(*PLANT_KEYS, "t1", "t2").iter_rows()
     ]
-    return {"cuts_by_plant": by_plant, "cuts_pinned": pinned, "split_by": split_by}
+    return {
+        "cuts_by_plant": by_plant,
+        "cuts_pinned": False,
+        "cuts_clock": "set",
+        "split_by": split_by,
+    }
+
+
+def span_text(us: int) -> str:
+    """A data span for people: ``33.5 h``, ``45 min``, ``20 s``."""
+    hours = us / 3_600_000_000
+    if us >= 2 * 3_600_000_000 or (us and us % 3_600_000_000 == 0):
+        return f"{hours:.0f} h" if us % 3_600_000_000 == 0 else f"{hours:.1f} h"
+    if us >= 120_000_000:
+        return f"{us / 60_000_000:.0f} min"
+    return f"{us / 1_000_000:.0f} s"
+
+
+def share_hint(
+    split: str,
+    share: float,
+    need_us: int,
+    grid_us: int,
+    spans_us: Sequence[int],
+    what: str,
+    need: str,
+) -> str:
+    """Why ``split`` came out empty under share cuts, and what to change.
+
+    Args:
+        split: the split's name.
+        share: its share in ``split``.
+        need_us: the range one row of the split needs (the rows the job drops next to its
+            cuts); one grid step more is counted for the cuts' flooring.
+        grid_us: the grid the cuts are floored to.
+        spans_us: the range each plant (or the whole set, one value) spans.
+        what: what the range is of (``"each plant's window_end range"``).
+        need: what ``need_us`` is (``"a whole window and its horizon"``).
+    """
+    longest = max(spans_us, default=0)
+    total = need_us + grid_us
+    needed = total / share if share > 0 else float("inf")
+    raise_to = total / longest if longest else float("inf")
+    change = (
+        f"raise split.{split} to at least {raise_to:.2f} (the shares sum to 1)"
+        if raise_to < 1.0
+        else "no share of this span is large enough"
+    )
+    return (
+        f"split.{split} = {share:g} of {what} must hold {need} ({span_text(need_us)}, plus up "
+        f"to {span_text(grid_us)} the cuts lose to flooring to the grid), so about "
+        f"{span_text(int(needed))} of data are needed; the longest spans {span_text(longest)}: "
+        f"add data, or {change}"
+    )
+
+
+def pinned_hint(split: str, pinned: tuple[int, int], need: str, lake_range: str) -> str:
+    """Why ``split`` came out empty under pinned cuts (``need``: its rule), and the data's
+    range in lake time."""
+    return (
+        f"the pinned cuts (lake time) are validation {iso_us(pinned[0])}, test "
+        f"{iso_us(pinned[1])}; "
+        f"{split} {need}; the data spans {lake_range} (lake time): move the cuts into the "
+        "data or add data"
+    )
+
+
+def lake_range(frame: pl.DataFrame, start: str, end: str, shift: str) -> str:
+    """``first .. last`` of ``frame``'s ``start``/``end`` instants minus each row's ``shift``
+    (us), in lake time, or ``no rows``."""
+    if frame.height == 0:
+        return "no rows"
+    row = frame.select(
+        (as_us(start) - pl.col(shift)).min().alias("lo"),
+        (as_us(end) - pl.col(shift)).max().alias("hi"),
+    ).row(0)
+    return f"{iso_us(int(row[0]))} .. {iso_us(int(row[1]))}"
 
 
 STREAM_MORSEL_ROWS = 25_000

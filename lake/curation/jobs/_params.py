@@ -163,12 +163,17 @@ def duration_text(us: int) -> str:
     return f"{us} us"
 
 
+def iso_us(us: int) -> str:
+    """An instant (us since the epoch) as RFC 3339 UTC text ending in ``Z``."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return (epoch + us * _ONE_US).isoformat().replace("+00:00", "Z")
+
+
 def cut_meta(cuts: tuple[int, int] | None, *, pinned: bool) -> dict[str, Any]:
     """The split cut instants as recorded in the manifest's ``job_meta``."""
     if cuts is None:
         return {"cuts": {}, "cuts_pinned": pinned}
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    iso = [(epoch + us * _ONE_US).isoformat().replace("+00:00", "Z") for us in cuts]
+    iso = [iso_us(us) for us in cuts]
     return {"cuts": {"validation": iso[0], "test": iso[1]}, "cuts_pinned": pinned}
 
 
@@ -176,3 +181,10 @@ def cut_points(shares: Mapping[str, float]) -> tuple[float, float]:
     """The cumulative fractions where validation and test start."""
     first = shares["train"]
     return first, first + shares["validation"]
+
+
+def required_splits(shares: Mapping[str, float], pinned: tuple[int, int] | None) -> tuple[str, ...]:
+    """The splits a spec asks for: every one under pinned cuts, else those with a share > 0."""
+    if pinned is not None:
+        return SPLIT_NAMES
+    return tuple(name for name in SPLIT_NAMES if shares[name] > 0)

@@ -39,17 +39,27 @@ from lake.curation.jobs._frames import (
     PLANT_KEYS,
     as_us,
     json_bytes,
+    lake_range,
     list_mean,
     list_std,
     machine_tags,
+    pinned_hint,
     plant_cut_meta,
     plant_cuts,
     readings,
+    share_hint,
+    span_text,
     tag_units,
     value_list,
     with_machine_type,
 )
-from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points, duration_text
+from lake.curation.jobs._params import (
+    SPLIT_NAMES,
+    Params,
+    cut_points,
+    duration_text,
+    required_splits,
+)
 from schemas import EventKind
 
 __all__ = ["NORMALIZATION_FILE", "PARAMETERS", "AnomalyWindowsParams", "anomaly_windows"]
@@ -121,7 +131,7 @@ def anomaly_windows(inputs: JobInputs) -> JobOutput:
     units = tag_units(JOB, inputs.tags, params.tags)
     long = _resampled(inputs.source(EventKind.TELEMETRY), pairs, params)
     long = _sequenced(long, params)
-    long, meta = _assign_split(long, params)
+    long, meta, hints = _assign_split(long, params, inputs.time_shifts)
     stats = _train_stats(long)
     rows = with_machine_type(_wide(long, stats, list(units)), inputs.machines, len(_ROW_KEYS))
     observed = {
@@ -149,6 +159,8 @@ def anomaly_windows(inputs: JobInputs) -> JobOutput:
             "row_unit": f"steps of {duration_text(params.rate_us)} "
             f"({params.sequence_length} per sequence)",
         },
+        required_splits=required_splits(params.split, params.cuts),
+        split_hints=hints,
     )
 
 
@@ -205,10 +217,10 @@ def _sequenced(long: pl.DataFrame, params: AnomalyWindowsParams) -> pl.DataFrame
 
 
 def _assign_split(
-    long: pl.DataFrame, params: AnomalyWindowsParams
-) -> tuple[pl.DataFrame, dict[str, Any]]:
+    long: pl.DataFrame, params: AnomalyWindowsParams, shifts: pl.DataFrame | None
+) -> tuple[pl.DataFrame, dict[str, Any], dict[str, str]]:
     """Number the sequences in (machine, start) order and put each in one split or drop it;
-    also the manifest facts about the cut instants."""
+    also the manifest facts about the cut instants and the hints for empty splits."""
     span_us = params.rate_us * params.sequence_length
     starts = (
         long.select(*MACHINE_KEYS, "sequence_start").unique().sort(*MACHINE_KEYS, "sequence_start")
@@ -223,6 +235,7 @@ def _assign_split(
         params.rate_us,
         params.cuts,
         per_plant=per_plant,
+        shifts=shifts,
     )
     t1, t2 = pl.col("t1"), pl.col("t2")
     which = (
@@ -234,14 +247,48 @@ def _assign_split(
         .then(pl.lit("test"))
         .otherwise(None)
     )
-    starts = (
-        starts.join(cuts, on=list(PLANT_KEYS), how="left", maintain_order="left")
-        .with_columns(which.alias("_split"))
-        .drop("t1", "t2")
-        .filter(pl.col("_split").is_not_null())
+    starts = starts.join(cuts, on=list(PLANT_KEYS), how="left", maintain_order="left")
+    starts = starts.with_columns(which.alias("_split"), end.alias("_end_us"))
+    hints = _hints(starts, params)
+    starts = starts.drop("t1", "t2", "_end_us").filter(pl.col("_split").is_not_null())
+    meta = plant_cut_meta(cuts, per_plant=per_plant, pinned=params.cuts)
+    return long.join(starts, on=[*MACHINE_KEYS, "sequence_start"], how="inner"), meta, hints
+
+
+def _hints(starts: pl.DataFrame, params: AnomalyWindowsParams) -> dict[str, str]:
+    """Why each required split is empty (``starts``: one row per sequence with its plant's
+    ``t1``, ``t2``, ``_split`` and ``_end_us``)."""
+    taken = set(starts.get_column("_split").drop_nulls().to_list())
+    empty = [s for s in required_splits(params.split, params.cuts) if s not in taken]
+    if not empty or starts.height == 0:
+        return {}
+    span_us = params.rate_us * params.sequence_length
+    rule = (
+        f"takes the sequences whose whole span ({span_text(span_us)}) lies in it; a sequence "
+        "that straddles a cut is dropped"
     )
-    meta = plant_cut_meta(cuts, per_plant=per_plant, pinned=params.cuts is not None)
-    return long.join(starts, on=[*MACHINE_KEYS, "sequence_start"], how="inner"), meta
+    out: dict[str, str] = {}
+    for name in empty:
+        if params.cuts is not None:
+            frame = starts.with_columns(
+                (pl.col("t1") - params.cuts[0]).alias("_shift"),
+                pl.from_epoch("_end_us", time_unit="us").dt.replace_time_zone("UTC").alias("_e"),
+            )
+            where = lake_range(frame, "sequence_start", "_e", "_shift")
+            out[name] = pinned_hint(name, params.cuts, rule, where)
+            continue
+        per_plant = params.split_by == "plant_time"
+        spans = (
+            starts.group_by(list(PLANT_KEYS) if per_plant else pl.lit(0))
+            .agg((pl.col("_end_us").max() - as_us("sequence_start").min()).alias("span"))
+            .get_column("span")
+            .to_list()
+        )
+        what = "each plant's sequence range" if per_plant else "the sequence range"
+        need = "a whole sequence (one that straddles a cut is dropped)"
+        share = params.split[name]
+        out[name] = share_hint(name, share, span_us, params.rate_us, spans, what, need)
+    return out
 
 
 def _train_stats(long: pl.DataFrame) -> pl.DataFrame:

@@ -52,14 +52,23 @@ from lake.curation.jobs._frames import (
     TIME,
     accepted,
     as_us,
+    lake_range,
     machine_tags,
     min_max_us,
+    pinned_hint,
+    plant_shifts,
     streaming_morsels,
     tag_units,
     time_cuts,
     wide_by_tag,
 )
-from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_meta, cut_points
+from lake.curation.jobs._params import (
+    SPLIT_NAMES,
+    Params,
+    cut_meta,
+    cut_points,
+    required_splits,
+)
 from schemas import EventKind
 
 __all__ = ["LABELS", "PARAMETERS", "STATS", "PartQualityParams", "part_buckets", "part_quality"]
@@ -141,8 +150,9 @@ def part_quality(inputs: JobInputs) -> JobOutput:
     )
     rows = wide_by_tag(context, stats, KEYS, list(units), STATS)
     rows = rows.join(parts.select(*KEYS, *LABELS), on=list(KEYS), how="left").sort(KEYS)
-    splits, meta = _split(rows, params)
+    splits, meta = _split(rows, params, inputs.time_shifts)
     meta["row_unit"] = "inspected parts"
+    required = required_splits(params.split, params.cuts if params.split_by != "lot" else None)
     return JobOutput(
         splits=splits,
         meta=meta,
@@ -157,6 +167,8 @@ def part_quality(inputs: JobInputs) -> JobOutput:
         label_columns=list(LABELS),
         key_columns=list(KEYS),
         labels=list(LABEL_INFOS),
+        required_splits=required,
+        split_hints=_hints(rows, splits, required, params, inputs.time_shifts),
     )
 
 
@@ -316,9 +328,12 @@ def _machine_types(parts: pl.DataFrame, machines: pl.DataFrame) -> pl.DataFrame:
 
 
 def _split(
-    rows: pl.DataFrame, params: PartQualityParams
+    rows: pl.DataFrame, params: PartQualityParams, shifts: pl.DataFrame | None
 ) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
-    """The splits and the manifest facts about their cuts."""
+    """The splits and the manifest facts about their cuts.
+
+    Pinned cuts are in lake time: a lot's plant's time shift (``shifts``) is added to them,
+    whatever ``split_by`` time mode, so every line is cut at the same real instant."""
     first, second = cut_points(params.split)
     lots = (
         rows.group_by(*_LOT_KEYS)
@@ -334,21 +349,29 @@ def _split(
         )
         lots = lots.with_columns(position, pl.lit(first).alias("t1"), pl.lit(second).alias("t2"))
         meta = {"split_by": "lot", "seed": params.seed}
+    elif params.cuts is not None:
+        shift = plant_shifts(lots.select(PLANT_KEYS), shifts).get_column("shift_us")
+        lots = lots.with_columns(
+            pl.col("start_us").cast(pl.Float64).alias("position"),
+            (shift + params.cuts[0]).cast(pl.Float64).alias("t1"),
+            (shift + params.cuts[1]).cast(pl.Float64).alias("t2"),
+        )
+        meta = {**cut_meta(params.cuts, pinned=True), "cuts_clock": "lake"}
+        meta["split_by"] = params.split_by
     else:
         per_line = params.split_by == "line_time"
         group = ["tenant", "plant", "line"] if per_line else []
         bounds: list[dict[str, Any]] = []
         for key, frame in _groups(lots, group):
             lo, hi = min_max_us(frame, "start_us", "start_us") if frame.height else (None, None)
-            cuts = params.cuts or tuple(time_cuts(lo, hi, (first, second), 1))
+            cuts = time_cuts(lo, hi, (first, second), 1)
             bounds.append({**key, "t1": float(cuts[0]), "t2": float(cuts[1])})
         table = pl.DataFrame(
             bounds, schema={**dict.fromkeys(group, pl.String), "t1": pl.Float64, "t2": pl.Float64}
         )
         lots = lots.with_columns(pl.col("start_us").cast(pl.Float64).alias("position"))
         lots = lots.join(table, on=group, how="left") if group else lots.join(table, how="cross")
-        meta = _time_meta(bounds, group, pinned=params.cuts is not None)
-        meta["split_by"] = params.split_by
+        meta = {**_time_meta(bounds, group), "cuts_clock": "set", "split_by": params.split_by}
     which = (
         pl.when(pl.col("position") < pl.col("t1"))
         .then(pl.lit("train"))
@@ -374,15 +397,48 @@ def _groups(lots: pl.DataFrame, group: list[str]) -> list[tuple[dict[str, Any], 
     return sorted(out, key=lambda item: tuple(item[0].values()))
 
 
-def _time_meta(bounds: list[dict[str, Any]], group: list[str], *, pinned: bool) -> dict[str, Any]:
+def _time_meta(bounds: list[dict[str, Any]], group: list[str]) -> dict[str, Any]:
     if not group:
         cuts = (int(bounds[0]["t1"]), int(bounds[0]["t2"])) if bounds else None
-        return cut_meta(cuts, pinned=pinned)
+        return cut_meta(cuts, pinned=False)
     by_line = [
         {
             **{k: b[k] for k in group},
-            **cut_meta((int(b["t1"]), int(b["t2"])), pinned=pinned)["cuts"],
+            **cut_meta((int(b["t1"]), int(b["t2"])), pinned=False)["cuts"],
         }
         for b in bounds
     ]
-    return {"cuts_by_line": by_line, "cuts_pinned": pinned}
+    return {"cuts_by_line": by_line, "cuts_pinned": False}
+
+
+def _hints(
+    rows: pl.DataFrame,
+    splits: Mapping[str, pl.DataFrame],
+    required: tuple[str, ...],
+    params: PartQualityParams,
+    shifts: pl.DataFrame | None,
+) -> dict[str, str]:
+    """Why each required split is empty: the lots it would need."""
+    empty = [s for s in required if splits[s].height == 0]
+    if not empty or rows.height == 0:
+        return {}
+    lots = rows.select(_LOT_KEYS).unique().height
+    out: dict[str, str] = {}
+    for name in empty:
+        if params.split_by == "lot":
+            out[name] = (
+                f"no lot's hash fell in its share {params.split[name]:g} ({lots} lots in all; "
+                f"a lot is never split): add lots, raise split.{name} or change the seed"
+            )
+        elif params.cuts is not None:
+            shift = plant_shifts(rows.select(PLANT_KEYS), shifts).get_column("shift_us")
+            starts = rows.with_columns(shift)
+            where = lake_range(starts, "process_start", "process_start", "shift_us")
+            out[name] = pinned_hint(name, params.cuts, "takes the lots that start in it", where)
+        else:
+            out[name] = (
+                f"no lot starts in its share {params.split[name]:g} of a line's range of lot "
+                f"starts ({lots} lots in all; a lot is never split): add data, or raise "
+                f'split.{name}, or set split_by = "lot"'
+            )
+    return out

@@ -64,15 +64,25 @@ from lake.curation.jobs._frames import (
     TIME,
     accepted,
     as_us,
+    lake_range,
     machine_tags,
+    pinned_hint,
     plant_cut_meta,
     plant_cuts,
+    share_hint,
+    span_text,
     streaming_morsels,
     tag_units,
     wide_by_tag,
     with_machine_type,
 )
-from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points, duration_text
+from lake.curation.jobs._params import (
+    SPLIT_NAMES,
+    Params,
+    cut_points,
+    duration_text,
+    required_splits,
+)
 from schemas import EventKind
 
 __all__ = [
@@ -184,7 +194,7 @@ def predictive_maintenance(inputs: JobInputs) -> JobOutput:
             pl.col("window_end") + pl.duration(microseconds=params.horizon_us) <= data_end
         )
     rows = with_machine_type(rows.sort(KEYS), inputs.machines, len(KEYS))
-    splits, meta = _split(rows, params)
+    splits, meta, hints = _split(rows, params, inputs.time_shifts)
     return JobOutput(
         splits=splits,
         features=[MACHINE_TYPE_FEATURE, *_features(units)],
@@ -192,6 +202,8 @@ def predictive_maintenance(inputs: JobInputs) -> JobOutput:
         key_columns=list(KEYS),
         labels=[LABEL_INFO],
         meta={**meta, "row_unit": f"machine windows of {duration_text(params.window_us)}"},
+        required_splits=required_splits(params.split, params.cuts),
+        split_hints=hints,
     )
 
 
@@ -327,15 +339,20 @@ def _label(
 
 
 def _split(
-    rows: pl.DataFrame, params: PredictiveMaintenanceParams
-) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
-    """The splits and the manifest facts about their cut instants."""
+    rows: pl.DataFrame, params: PredictiveMaintenanceParams, shifts: pl.DataFrame | None
+) -> tuple[dict[str, pl.DataFrame], dict[str, Any], dict[str, str]]:
+    """The splits, the manifest facts about their cut instants and the hints for empty ones."""
     per_plant = params.split_by == "plant_time"
     ranges = rows.select(
         *PLANT_KEYS, as_us("window_end").alias("lo"), as_us("window_end").alias("hi")
     )
     cuts = plant_cuts(
-        ranges, cut_points(params.split), params.window_us, params.cuts, per_plant=per_plant
+        ranges,
+        cut_points(params.split),
+        params.window_us,
+        params.cuts,
+        per_plant=per_plant,
+        shifts=shifts,
     )
     rows = rows.join(cuts, on=list(PLANT_KEYS), how="left", maintain_order="left")
     start, end, horizon = as_us("window_start"), as_us("window_end"), params.horizon_us
@@ -346,8 +363,48 @@ def _split(
         "test": start >= t2,
     }
     splits = {name: rows.filter(conditions[name]).drop("t1", "t2") for name in SPLIT_NAMES}
-    meta = plant_cut_meta(cuts, per_plant=per_plant, pinned=params.cuts is not None)
-    return splits, meta
+    meta = plant_cut_meta(cuts, per_plant=per_plant, pinned=params.cuts)
+    return splits, meta, _hints(rows, splits, params)
+
+
+def _hints(
+    rows: pl.DataFrame, splits: Mapping[str, pl.DataFrame], params: PredictiveMaintenanceParams
+) -> dict[str, str]:
+    """Why each required split is empty (``rows`` carry their plant's ``t1``, ``t2``)."""
+    empty = [s for s in required_splits(params.split, params.cuts) if splits[s].height == 0]
+    if not empty or rows.height == 0:
+        return {}
+    window, horizon = params.window_us, params.horizon_us
+    needs = {
+        "train": (horizon, "one window's horizon before the validation cut"),
+        "validation": (window + horizon, "a whole window and its horizon"),
+        "test": (window, "a whole window after the test cut"),
+    }
+    rules = {
+        "train": "takes windows whose end + horizon is at or before the validation cut",
+        "validation": "takes windows that start at or after the validation cut and whose end "
+        "+ horizon is at or before the test cut, so the cuts must be at least horizon + "
+        f"window = {span_text(window + horizon)} apart",
+        "test": "takes windows that start at or after the test cut",
+    }
+    out: dict[str, str] = {}
+    for name in empty:
+        if params.cuts is not None:
+            shifted = rows.with_columns((pl.col("t1") - params.cuts[0]).alias("_shift"))
+            where = lake_range(shifted, "window_start", "window_end", "_shift")
+            out[name] = pinned_hint(name, params.cuts, rules[name], where)
+            continue
+        per_plant = params.split_by == "plant_time"
+        spans = (
+            rows.group_by(list(PLANT_KEYS) if per_plant else pl.lit(0))
+            .agg((as_us("window_end").max() - as_us("window_end").min()).alias("span"))
+            .get_column("span")
+            .to_list()
+        )
+        what = "each plant's window_end range" if per_plant else "the window_end range"
+        need_us, need = needs[name]
+        out[name] = share_hint(name, params.split[name], need_us, window, spans, what, need)
+    return out
 
 
 def _features(units: Mapping[str, str]) -> list[FeatureInfo]:

@@ -56,7 +56,7 @@ from lake.curation.jobs._frames import (
     value_list,
     with_machine_type,
 )
-from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points
+from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points, required_splits
 from lake.curation.jobs.errors import JobInputError, JobParamError
 from schemas import EventKind
 
@@ -183,6 +183,8 @@ def remaining_useful_life(inputs: JobInputs) -> JobOutput:
             )
         ],
         meta={"row_unit": "machine cycles"},
+        required_splits=required_splits(params.split, None),
+        split_hints=_hints(splits, params),
     )
 
 
@@ -267,6 +269,19 @@ def _split(rows: pl.DataFrame, params: RulParams) -> dict[str, pl.DataFrame]:
         chosen = machines.filter(bounds[name]).drop("_share")
         out[name] = rows.join(chosen, on=list(MACHINE_KEYS), how="semi")
     return out
+
+
+def _hints(splits: Mapping[str, pl.DataFrame], params: RulParams) -> dict[str, str]:
+    """Why each required split is empty: the machines it would need."""
+    learned = [splits[s] for s in SPLIT_NAMES]
+    machines = pl.concat([f.select(MACHINE_KEYS) for f in learned]).unique().height
+    return {
+        name: f"no run-to-failure machine's hash fell in its share {params.split[name]:g} "
+        f"({machines} machines in all; a machine is never split): add machines, raise "
+        f"split.{name} or change the seed"
+        for name in required_splits(params.split, None)
+        if splits[name].height == 0 and machines
+    }
 
 
 def _share(seed: str, *key: str) -> float:

@@ -216,9 +216,9 @@ def test_a_job_parameter_typo_fails_before_any_data_is_read(tmp_path: Path) -> N
 def test_the_part_quality_reference_spec_publishes_with_null_defect_codes(tmp_path: Path) -> None:
     store = seeded_lake(tmp_path)
     for i, (result, defects) in enumerate(
-        [("PASS", []), ("FAIL", ["BURR"]), ("PASS", []), ("REWORK", ["CHATTER-MARK"])]
+        [("PASS", []), ("FAIL", ["BURR"]), ("PASS", []), ("REWORK", ["CHATTER-MARK"])] * 2
     ):
-        when = T0 + timedelta(hours=6 * i, minutes=3)
+        when = T0 + timedelta(hours=3 * i, minutes=3)
         write_inspection(
             store, f"part-{i}", ["cnc-101"], when, result=result, defects=defects, lot=f"lot-{i}"
         )
@@ -232,7 +232,7 @@ def test_the_part_quality_reference_spec_publishes_with_null_defect_codes(tmp_pa
         "defect_code": True,
     }
     nulls = sum(s.labels["defect_code"]["nulls"] for s in manifest.splits.values())
-    assert nulls == 2
+    assert nulls == 4
 
 
 def test_an_empty_set_says_no_contract_covers_its_purpose(tmp_path: Path) -> None:

@@ -231,6 +231,11 @@ def test_a_failed_quality_version_is_marked_everywhere_and_refused_by_default(
     with pytest.raises(FailedQualityRefused):
         pull("ovens", 1, "train", tmp_path / "out", lake_root=lake)
     assert load("ovens", lake_root=lake, allow_failed_quality=True).height == 0
+    pull("ovens", 1, "train", tmp_path / "out", lake_root=lake, allow_failed_quality=True)
+    card = (tmp_path / "out" / "README.md").read_text()
+    header = card.split("\n---\n", 1)[0]
+    assert '  quality:\n    passed: false\n    failed:\n      - "rows"' in header
+    assert "**Quality: FAILED** output checks rows." in card
 
     monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(lake))
     assert main(["datasets", "list"]) == 0

@@ -156,6 +156,7 @@ def test_time_split_leaves_a_gap_of_horizon_plus_window_before_each_cut() -> Non
     assert out.meta == {
         "cuts": {"validation": "2026-01-05T11:00:00Z", "test": "2026-01-05T16:00:00Z"},
         "cuts_pinned": False,
+        "cuts_clock": "set",
         "split_by": "plant_time",
         "row_unit": "machine windows of 1 h",
     }

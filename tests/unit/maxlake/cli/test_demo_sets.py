@@ -28,7 +28,7 @@ from tests.unit.lake.batches import gateway
 
 _LINE = re.compile(
     r"^(?P<name>[a-z-]+)@v1: train (?P<train>[\d,]+), validation (?P<validation>[\d,]+), "
-    r"test (?P<test>[\d,]+) (?P<unit>.+)$"
+    r"test (?P<test>[\d,]+) (?P<unit>.+?)(?:  warning: (?P<warning>.+))?$"
 )
 
 
