@@ -16,6 +16,7 @@ import pytest
 from maxlake.errors import ConfigError
 from schemas import RegistryError, parse_registry, registry_json_schema
 from schemas.registry import default_registry_path, load_registry
+from schemas.registry_diff import diff_documents, merge_documents
 
 
 def test_packaged_registry_has_four_tenants_from_different_industries() -> None:
@@ -242,3 +243,14 @@ def test_rev_is_a_revolution_and_hz_is_not_an_rpm() -> None:
     assert conv.scale == pytest.approx(60.0)
     assert units.conversion("Hz", "rpm") is None
     assert "ambiguous" in (units.refusal("Hz", "rpm") or "")
+
+
+def test_a_partial_document_adds_a_dimension_by_name() -> None:
+    doc = _doc()
+    depth = {"name": "depth", "unit": "mm", "min": 0.0, "max": 5.0}
+    merged = merge_documents(doc, {"machine_types": {"cnc_mill": {"dimensions": [depth]}}})
+    assert [str(c) for c in diff_documents(doc, merged)] == [
+        "+ dimension cnc_mill/depth unit='mm' min=0.0 max=5.0"
+    ]
+    names = [d.name for d in parse_registry(merged).machine_types["cnc_mill"].dimensions]
+    assert names == ["bore_diameter", "face_flatness", "depth"]
