@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas import EventKind, Registry
+from schemas.registry import DimensionSpec
+from schemas.units import UnitSystem
 
 __all__ = ["DERIVED_COLUMNS", "KEY_SEP", "RegistryIndex", "derive_columns", "raw_columns_needed"]
 
@@ -44,9 +46,14 @@ class RegistryIndex:
         tenant_machines: ``tenant/machine`` for every machine of every tenant.
         tenant_defects: ``tenant/defect_code`` for the defect codes of every machine type a
             tenant operates.
+        tenant_dimensions: ``(tenant, dimension name)`` -> the registry's dimension spec.
     """
 
     def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self.tenant_dimensions: Mapping[tuple[str, str], DimensionSpec] = MappingProxyType(
+            registry.tenant_dimensions()
+        )
         machines = registry.machines()
         self.machine_keys = _join([machines[c] for c in ("tenant", "plant", "line", "machine")])
         self.machine_types = machines["machine_type"].combine_chunks()
@@ -83,6 +90,11 @@ class RegistryIndex:
             }
         )
         """Values of the ``$registry.<name>`` suite placeholders."""
+
+    @property
+    def units(self) -> UnitSystem:
+        """The registry's unit system (pint plus its ``[[units]]``; shared, cached)."""
+        return self._registry.unit_system()
 
 
 class _Batch:
@@ -182,6 +194,92 @@ def _registry_unit(b: _Batch) -> pa.Array:
     return pa.DictionaryArray.from_arrays(codes, b.index.tag_unit_values)
 
 
+def _in_registry_unit(b: _Batch, limits: pa.Array) -> pa.Array:
+    """``limits`` (a tag's min or max per row), null where the reading's unit is not the
+    registry unit (it did not convert: ``unit_mismatch`` alone judges the reading)."""
+
+    def compute() -> pa.Array:
+        same = pc.equal(_plain(b.col("unit")), _plain(b.col("registry_unit")))
+        return pc.fill_null(same, True)
+
+    same = b.memo("(unit is the registry unit)", compute)
+    return pc.if_else(same, limits.take(_tag_idx(b)), pa.scalar(None, pa.float64()))
+
+
+def _unit_note(b: _Batch) -> pa.Array:
+    """``: <why>`` for a reading whose unit differs from the registry unit (the unit system's
+    refusal, e.g. the Hz/rpm ambiguity), "" otherwise (quarantine details)."""
+    units = b.index.units
+    notes: list[str] = []
+    for unit, target in zip(
+        _plain(b.col("unit")).to_pylist(), _plain(b.col("registry_unit")).to_pylist(), strict=True
+    ):
+        why = None if unit is None or target is None else units.refusal(unit, target)
+        notes.append("" if why is None else f": {why}")
+    return pa.array(notes, _STR)
+
+
+def _dimension_problems(b: _Batch) -> tuple[pa.Array, pa.Array]:
+    """Per inspection row, (dimensions whose unit does not convert to the registry unit or is
+    unknown, dimensions outside the registry range), each joined with "; " and null if none.
+
+    A dimension is looked up by (tenant, name) among the machine types the tenant operates;
+    one without a spec is only checked for a unit pint knows. A missing unit is taken to be
+    the registry unit."""
+    lists = b.col("dimensions")
+    flat = pc.list_flatten(lists)
+    bad_units: list[str | None] = [None] * b.n
+    out_of_range: list[str | None] = [None] * b.n
+    if len(flat) == 0:
+        return pa.array(bad_units, _STR), pa.array(out_of_range, _STR)
+    parents = pc.list_parent_indices(lists).to_pylist()
+    tenants = b.col("tenant").take(pc.list_parent_indices(lists)).to_pylist()
+    names = flat.field("name").to_pylist()
+    values = flat.field("value").to_pylist()
+    sent_units = flat.field("unit").to_pylist()
+    specs = b.index.tenant_dimensions
+    units = b.index.units
+
+    def add(out: list[str | None], row: int, text: str) -> None:
+        out[row] = text if out[row] is None else f"{out[row]}; {text}"
+
+    for row, tenant, name, value, sent in zip(
+        parents, tenants, names, values, sent_units, strict=True
+    ):
+        spec = specs.get((tenant, name))
+        if spec is None:
+            complaint = None if sent is None else units.check(sent)
+            if complaint is not None:
+                add(bad_units, row, f"{name!r} in {sent!r}, which is not a unit pint knows")
+            continue
+        unit = spec.unit if sent is None else sent
+        conv = units.conversion(unit, spec.unit)
+        if conv is None:
+            why = units.refusal(unit, spec.unit)
+            add(
+                bad_units,
+                row,
+                f"{name!r} in {unit!r} does not convert to the registry unit {spec.unit!r} ({why})",
+            )
+            continue
+        converted = value * conv.scale + conv.offset
+        if not spec.min <= converted <= spec.max:
+            shown = f"{value:.6g} {unit}"
+            if unit != spec.unit:
+                shown += f" (= {converted:.6g} {spec.unit})"
+            limits = f"{spec.min}..{spec.max} {spec.unit}"
+            add(out_of_range, row, f"{name!r} {shown} is outside the registry range {limits}")
+    return pa.array(bad_units, _STR), pa.array(out_of_range, _STR)
+
+
+def _dimension_column(b: _Batch, name: str) -> pa.Array:
+    """``bad_dimension_units`` or ``dimensions_out_of_range`` (both computed in one pass)."""
+    if name not in b.cache:
+        bad, out = _dimension_problems(b)
+        b.cache["bad_dimension_units"], b.cache["dimensions_out_of_range"] = bad, out
+    return b.cache[name]
+
+
 def _alarm_key(b: _Batch) -> pa.Array:
     key = _join([_plain(b.col("machine_type")), pc.coalesce(b.col("alarm_code"), "")])
     return pc.if_else(pc.equal(b.col("event_type"), "ALARM"), key, pa.scalar(None, _STR))
@@ -205,9 +303,12 @@ def _unknown_members(b: _Batch, list_column: str, known: pa.Array) -> pa.Array:
 
 
 def _sent_note(b: _Batch) -> pa.Array:
-    """`` (sent as 200.0 degF)`` for a converted reading, "" otherwise (quarantine details)."""
+    """`` (sent as 200.0 degF)`` for a converted reading, `` (sent without a unit)`` for one
+    given the registry unit, "" otherwise (quarantine details)."""
     notes = [
-        "" if unit is None else f" (sent as {value} {unit})"
+        ("" if value is None else " (sent without a unit)")
+        if unit is None
+        else f" (sent as {value} {unit})"
         for value, unit in zip(
             b.col("value_sent").to_pylist(), b.col("unit_sent").to_pylist(), strict=True
         )
@@ -247,12 +348,17 @@ _DERIVED: Mapping[str, _Derived] = MappingProxyType(
             _TELEMETRY,
         ),
         "tag_min": _Derived(
-            lambda b: b.index.tag_min.take(_tag_idx(b)), ("machine_type_tag",), _TELEMETRY
+            lambda b: _in_registry_unit(b, b.index.tag_min),
+            ("machine_type_tag", "registry_unit", "unit"),
+            _TELEMETRY,
         ),
         "tag_max": _Derived(
-            lambda b: b.index.tag_max.take(_tag_idx(b)), ("machine_type_tag",), _TELEMETRY
+            lambda b: _in_registry_unit(b, b.index.tag_max),
+            ("machine_type_tag", "registry_unit", "unit"),
+            _TELEMETRY,
         ),
         "registry_unit": _Derived(_registry_unit, ("machine_type_tag",), _TELEMETRY),
+        "unit_note": _Derived(_unit_note, ("unit", "registry_unit"), _TELEMETRY),
         "sent_note": _Derived(_sent_note, ("value_sent", "unit_sent"), _TELEMETRY),
         "is_bad": _Derived(
             lambda b: pc.cast(pc.equal(b.col("quality"), "BAD"), pa.float64()),
@@ -277,6 +383,16 @@ _DERIVED: Mapping[str, _Derived] = MappingProxyType(
         "unknown_defect_codes": _Derived(
             lambda b: _unknown_members(b, "defect_codes", b.index.tenant_defects),
             ("tenant", "defect_codes"),
+            _INSPECTION,
+        ),
+        "bad_dimension_units": _Derived(
+            lambda b: _dimension_column(b, "bad_dimension_units"),
+            ("tenant", "dimensions"),
+            _INSPECTION,
+        ),
+        "dimensions_out_of_range": _Derived(
+            lambda b: _dimension_column(b, "dimensions_out_of_range"),
+            ("tenant", "dimensions"),
             _INSPECTION,
         ),
         "process_duration_s": _Derived(

@@ -2,10 +2,13 @@
 
 A reading sent in a unit that converts to its tag's registry unit (``degF`` for a ``degC`` tag,
 ``bar`` for ``kPa``) gets ``value`` and ``unit`` in the registry unit; what was sent is kept in
-``value_sent`` and ``unit_sent`` (null for readings that needed no conversion). A unit that does
-not convert is left as sent, so the suite's ``unit_matches_registry`` expectation drops the row
-with reason ``unit_mismatch``. Range checks therefore run on converted values, and silver holds
-one unit per tag. Readings without a unit are taken to be in the registry unit.
+``value_sent`` and ``unit_sent`` (both null for readings sent in the registry unit). A unit that
+does not convert, or converts only ambiguously (``Hz`` for ``rpm``, see
+:meth:`schemas.units.UnitSystem.refusal`), is left as sent, so the suite's
+``unit_matches_registry`` expectation drops the row with reason ``unit_mismatch`` (and the range
+checks skip it). Range checks therefore run on converted values, and silver holds one unit per
+tag. A reading without a unit is taken to be in the registry unit: ``unit`` gets the registry
+unit, ``value_sent`` the value and ``unit_sent`` stays null (the mark of an assumed unit).
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ def convert_units(
         positions = np.flatnonzero(differs.to_numpy(zero_copy_only=False))
         if positions.size:
             rows, sent_value, sent_unit = _convert(rows, positions, registry_unit, units)
+        if unit.null_count:
+            rows, sent_value = _assume(rows, registry_unit, sent_value)
     rows = _set(rows, "value_sent", sent_value)
     return _set(rows, "unit_sent", sent_unit)
 
@@ -73,6 +78,20 @@ def _convert(
     rows = _set(rows, "value", pa.array(values, pa.float64()))
     rows = _set(rows, "unit", pa.array(new_units, pa.string()))
     return rows, pa.array(sent_value, pa.float64()), pa.array(sent_unit, pa.string())
+
+
+def _assume(
+    rows: pa.Table, registry_unit: pa.ChunkedArray, sent_value: pa.Array
+) -> tuple[pa.Table, pa.Array]:
+    """Readings without a unit: ``unit`` = the registry unit (when the tag is known) and
+    ``value_sent`` = the value, ``unit_sent`` left null."""
+    assumed = pc.and_(pc.is_null(rows.column("unit")), pc.is_valid(registry_unit))
+    if not pc.any(assumed).as_py():
+        return rows, sent_value
+    unit = pc.if_else(assumed, registry_unit, rows.column("unit"))
+    value = pc.if_else(assumed, rows.column("value"), pa.chunked_array([sent_value]))
+    rows = _set(rows, "unit", unit.combine_chunks())
+    return rows, value.combine_chunks()
 
 
 def _set(rows: pa.Table, name: str, column: pa.Array) -> pa.Table:

@@ -31,6 +31,7 @@ from schemas.units import UnitSystem, unit_system
 
 __all__ = [
     "AlarmSpec",
+    "DimensionSpec",
     "Line",
     "Machine",
     "MachineType",
@@ -66,6 +67,19 @@ class TagSpec(_Model):
     nominal: float = Field(description="nominal operating value, min <= nominal <= max")
 
 
+class DimensionSpec(_Model):
+    """A measured dimension of the parts a machine type makes (inspection ``dimensions``).
+
+    An inspection dimension with this ``name`` must be sent in a unit that converts to
+    ``unit`` (absent = ``unit``), and its value in ``unit`` must lie within ``min..max``: a
+    sanity range that catches wrong units and garbage, not the part's tolerance."""
+
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    unit: Text = Field(description="pint unit expression, e.g. mm, um, Ah, V")
+    min: float = Field(description="smallest plausible value, in ``unit``")
+    max: float = Field(description="largest plausible value, in ``unit``")
+
+
 class AlarmSpec(_Model):
     """One alarm a machine type can raise; severity on the OPC UA 1..1000 scale."""
 
@@ -82,6 +96,7 @@ class MachineType(_Model):
     tags: tuple[TagSpec, ...] = Field(min_length=1)
     alarms: tuple[AlarmSpec, ...] = ()
     defect_codes: tuple[Text, ...] = ()
+    dimensions: tuple[DimensionSpec, ...] = ()
 
     def tag(self, name: str) -> TagSpec | None:
         """The spec of tag ``name``, or None when this machine type has no such tag."""
@@ -200,6 +215,15 @@ class Registry(_Model):
             del doc["units"]
         return doc
 
+    def tenant_dimensions(self) -> dict[tuple[str, str], DimensionSpec]:
+        """``(tenant, dimension name)`` -> the spec declared by a machine type the tenant
+        operates (parse checks that the types of one tenant agree)."""
+        out: dict[tuple[str, str], DimensionSpec] = {}
+        for (tenant, *_), type_id in self._index.items():
+            for spec in self.machine_types[type_id].dimensions:
+                out.setdefault((tenant, spec.name), spec)
+        return out
+
     def machines(self) -> pa.Table:
         """One row per machine: tenant, plant, line, machine, machine_type (all strings)."""
         keys = list(self._index)
@@ -293,6 +317,18 @@ def _check_consistency(registry: Registry, source: str) -> None:
                     f"{where}.tags[{i}].unit",
                     f"unknown unit {spec.unit!r} ({complaint}); define it in [[units]]",
                 )
+        _unique([d.name for d in mt.dimensions], f"{where}.dimensions", source)
+        for i, dim in enumerate(mt.dimensions):
+            if not dim.min <= dim.max:
+                problem = f"needs min <= max, got {dim.min}, {dim.max}"
+                raise RegistryError(source, f"{where}.dimensions[{i}]", problem)
+            complaint = units.check(dim.unit)
+            if complaint is not None:
+                raise RegistryError(
+                    source,
+                    f"{where}.dimensions[{i}].unit",
+                    f"unknown unit {dim.unit!r} ({complaint}); define it in [[units]]",
+                )
     _unique([t.id for t in registry.tenants], "tenants", source)
     known = ", ".join(sorted(registry.machine_types))
     for ti, t in enumerate(registry.tenants):
@@ -309,6 +345,23 @@ def _check_consistency(registry: Registry, source: str) -> None:
                             f"{where}[{mi}].machine_type",
                             f"unknown machine type {m.machine_type!r} (known: {known})",
                         )
+        _check_dimensions_agree(registry, t, f"tenants[{ti}]", source)
+
+
+def _check_dimensions_agree(registry: Registry, tenant: Tenant, where: str, source: str) -> None:
+    """The machine types one tenant operates declare each dimension name the same way."""
+    types = sorted({m.machine_type for p in tenant.plants for ln in p.lines for m in ln.machines})
+    seen: dict[str, tuple[str, DimensionSpec]] = {}
+    for type_id in types:
+        for dim in registry.machine_types[type_id].dimensions:
+            first = seen.setdefault(dim.name, (type_id, dim))
+            if first[1] != dim:
+                raise RegistryError(
+                    source,
+                    where,
+                    f"machine types {first[0]!r} and {type_id!r} of tenant {tenant.id!r} "
+                    f"declare dimension {dim.name!r} differently; use one spec or two names",
+                )
 
 
 def _check_units(registry: Registry, source: str) -> UnitSystem:

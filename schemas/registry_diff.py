@@ -29,11 +29,13 @@ _ID_FIELD = {
     "machines": "id",
     "tags": "tag",
     "alarms": "code",
+    "dimensions": "name",
 }
 _CHILDREN: Mapping[str, tuple[str, ...]] = {
     "units": (),
-    "machine_types": ("tags", "alarms", "defect_codes"),
+    "machine_types": ("tags", "alarms", "defect_codes", "dimensions"),
     "tags": (),
+    "dimensions": (),
     "alarms": (),
     "defect_codes": (),
     "tenants": ("plants",),
@@ -48,6 +50,7 @@ _LABEL = {
     "tags": "tag",
     "alarms": "alarm",
     "defect_codes": "defect code",
+    "dimensions": "dimension",
     "tenants": "tenant",
     "plants": "plant",
     "lines": "line",

@@ -102,3 +102,74 @@ def test_the_maximum_process_window_is_the_suites_setting_and_its_detail_says_so
     assert reason == "process_window_too_long"
     assert "process window of 7200.0 s" in detail
     assert "is longer than the maximum 3600 s;" in detail
+
+
+def _dims(*items: tuple[str, float, str | None]) -> dict[str, object]:
+    return {"dimensions": [{"name": n, "value": v, "unit": u} for n, v, u in items]}
+
+
+def test_declared_dimensions_are_checked_for_unit_and_range(gateway: ValidationGateway) -> None:
+    """cnc_mill declares bore_diameter in mm, 0..1000 (schemas/registry/alliance.toml)."""
+    rows = inspections(
+        _dims(("bore_diameter", 82.01, "mm"), ("face_flatness", 0.01, None)),
+        _dims(("bore_diameter", 3.2285, "in")),  # 82.0 mm
+        _dims(("bore_diameter", 1e300, "parsec")),
+        _dims(("bore_diameter", 82.0, "Hz")),
+        _dims(("bore_diameter", -1.0, "mm")),
+        _dims(("face_flatness", 20.0, None)),
+        _dims(("roundness", 0.02, "furlongz")),  # undeclared: only the unit is checked
+        _dims(("roundness", 1e300, "parsec")),  # undeclared, known unit: kept
+    )
+    verdict = gateway.validate("inspection", rows)
+    assert verdict.drop_reasons == [
+        (),
+        (),
+        ("dimensions_within_registry_range",),
+        ("dimension_units_convert",),
+        ("dimensions_within_registry_range",),
+        ("dimensions_within_registry_range",),
+        ("dimension_units_convert",),
+        (),
+    ]
+    explained = verdict.drop_explained
+    assert explained is not None
+    assert explained[2] == (
+        (
+            "dimension_out_of_range",
+            "field dimensions: 'bore_diameter' 1e+300 parsec (= inf mm) is outside the "
+            "registry range 0.0..1000.0 mm",
+        ),
+    )
+    assert explained[3][0][0] == "dimension_unit_mismatch"
+    assert explained[3][0][1].startswith(
+        "field dimensions: 'bore_diameter' in 'Hz' does not convert to the registry unit 'mm'"
+    )
+    assert explained[5][0][1] == (
+        "field dimensions: 'face_flatness' 20 mm is outside the registry range 0.0..10.0 mm"
+    )
+    assert explained[6][0][1] == (
+        "field dimensions: 'roundness' in 'furlongz', which is not a unit pint knows"
+    )
+
+
+def test_dimensions_are_looked_up_among_the_tenants_machine_types(
+    gateway: ValidationGateway,
+) -> None:
+    """joint_height is a reflow_oven dimension: northwind-auto runs no reflow oven."""
+    other_tenant = {
+        "tenant": "circuitry-electronics",
+        "plant": "penang",
+        "line": "smt-1",
+        "machine": "reflow-1",
+        "machines": ["pnp-11", "reflow-1"],
+    }
+    rows = inspections(
+        {
+            **other_tenant,
+            **_dims(("joint_height", 80.0, "um"), ("placement_x_offset", -12.0, "um")),
+        },
+        {**other_tenant, **_dims(("joint_height", 80.0, "mm"))},
+        _dims(("joint_height", 80.0, "mm")),
+    )
+    verdict = gateway.validate("inspection", rows)
+    assert verdict.drop_reasons == [(), ("dimensions_within_registry_range",), ()]

@@ -75,17 +75,74 @@ def test_convertible_units_are_converted_and_the_rest_dropped(gateway: Validatio
     rows = telemetry({}, {"unit": "rad/s", "value": 1000.0}, {"unit": None}, {"unit": "RPM"})
     assert gateway.validate("telemetry", rows).drop.tolist() == [False, True, False, True]
     converted = gateway.convert_units("telemetry", rows)
-    assert converted.column("unit").to_pylist() == ["rpm", "rpm", None, "RPM"]
+    assert converted.column("unit").to_pylist() == ["rpm", "rpm", "rpm", "RPM"]
     assert converted.column("unit_sent").to_pylist() == [None, "rad/s", None, None]
     assert converted.column("value").to_pylist()[1] == pytest.approx(9549.2966)
     verdict = gateway.validate("telemetry", converted)
     assert verdict.drop.tolist() == [False, False, False, True]
     assert verdict.drop_explained is not None
-    assert verdict.drop_explained[3] == (
-        (
-            "unit_mismatch",
-            "tag 'spindle_speed': unit 'RPM' does not convert to the registry unit 'rpm'",
-        ),
+    ((reason, detail),) = verdict.drop_explained[3]
+    assert reason == "unit_mismatch"
+    assert detail.startswith(
+        "tag 'spindle_speed': unit 'RPM' does not convert to the registry unit 'rpm': "
+        "'RPM' is not a unit pint knows"
+    )
+
+
+def test_hz_for_an_rpm_tag_is_refused_naming_the_ambiguity(gateway: ValidationGateway) -> None:
+    rows = telemetry({"unit": "Hz", "value": 200.0}, {"unit": "rev/s", "value": 200.0})
+    converted = gateway.convert_units("telemetry", rows)
+    assert converted.column("value").to_pylist() == [200.0, 12000.0]
+    assert converted.column("unit").to_pylist() == ["Hz", "rpm"]
+    verdict = gateway.validate("telemetry", converted)
+    assert verdict.drop.tolist() == [True, False]
+    assert verdict.drop_explained is not None
+    ((reason, detail),) = verdict.drop_explained[0]
+    assert reason == "unit_mismatch"
+    assert "'Hz' counts neither angles nor items but 'rpm' counts an angle" in detail
+    assert "ambiguous" in detail
+
+
+def test_a_unit_that_does_not_convert_gets_unit_mismatch_and_no_range_reason(
+    gateway: ValidationGateway,
+) -> None:
+    rows = telemetry(
+        {"tag": "spindle_temp", "value": 1.0, "unit": "bar"},
+        {"tag": "spindle_temp", "value": 1e9, "unit": "Pa"},
+        {"tag": "spindle_speed", "value": -5.0, "unit": "Hz"},
+    )
+    verdict = gateway.validate("telemetry", gateway.convert_units("telemetry", rows))
+    assert verdict.drop_reasons == [("unit_matches_registry",)] * 3
+    assert verdict.drop_explained is not None
+    assert [r for row in verdict.drop_explained for r, _ in row] == ["unit_mismatch"] * 3
+    assert "degC" not in verdict.drop_explained[0][0][1].split("registry unit")[0]
+
+
+def test_a_reading_without_a_unit_gets_the_registry_unit_marked_as_assumed(
+    gateway: ValidationGateway,
+) -> None:
+    rows = telemetry(
+        {"unit": None, "value": 12000.0},
+        {"tag": "spindle_temp", "unit": None, "value": 95.0},
+        {"tag": "no_such_tag", "unit": None},
+    )
+    converted = gateway.convert_units("telemetry", rows)
+    out = converted.select(["unit", "value", "value_sent", "unit_sent"]).to_pylist()
+    assert out == [
+        {"unit": "rpm", "value": 12000.0, "value_sent": 12000.0, "unit_sent": None},
+        {"unit": "degC", "value": 95.0, "value_sent": 95.0, "unit_sent": None},
+        {"unit": None, "value": 12000.0, "value_sent": None, "unit_sent": None},
+    ]
+    verdict = gateway.validate("telemetry", converted)
+    assert verdict.drop_reasons == [
+        (),
+        ("tag_value_not_above_physical_max",),
+        ("tag_known_for_machine_type",),
+    ]
+    assert verdict.drop_explained is not None
+    assert verdict.drop_explained[1][0][1] == (
+        "tag 'spindle_temp': value 95 degC (sent without a unit) is above the registry "
+        "maximum 90.0 degC"
     )
 
 

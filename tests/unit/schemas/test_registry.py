@@ -16,6 +16,7 @@ import pytest
 from maxlake.errors import ConfigError
 from schemas import RegistryError, parse_registry, registry_json_schema
 from schemas.registry import default_registry_path, load_registry
+from schemas.registry_diff import diff_documents, merge_documents
 
 
 def test_packaged_registry_has_four_tenants_from_different_industries() -> None:
@@ -214,3 +215,42 @@ def test_a_plant_time_zone_must_be_an_iana_zone() -> None:
     doc["tenants"][0]["plants"][0]["timezone"] = "Europe/Atlantis"
     with pytest.raises(RegistryError, match=r"plants\[0\]\.timezone: .*not an IANA time zone"):
         parse_registry(doc)
+
+
+def test_dimension_specs_need_a_known_unit_a_range_and_one_meaning_per_tenant() -> None:
+    doc = _doc()
+    doc["machine_types"]["cnc_mill"]["dimensions"][0]["unit"] = "furlongz"
+    with pytest.raises(RegistryError, match=r"cnc_mill\.dimensions\[0\]\.unit: unknown unit"):
+        parse_registry(doc)
+    doc = _doc()
+    doc["machine_types"]["cnc_mill"]["dimensions"][0]["min"] = 2000.0
+    with pytest.raises(RegistryError, match=r"cnc_mill\.dimensions\[0\]: needs min <= max"):
+        parse_registry(doc)
+    doc = _doc()
+    doc["machine_types"]["pick_place"]["dimensions"].append(
+        {"name": "joint_height", "unit": "mm", "min": 0.0, "max": 1.0}
+    )  # reflow_oven declares joint_height in um; circuitry-electronics runs both types
+    with pytest.raises(RegistryError, match=r"declare dimension 'joint_height' differently"):
+        parse_registry(doc)
+    spec = load_registry().tenant_dimensions()[("northwind-auto", "bore_diameter")]
+    assert (spec.unit, spec.min, spec.max) == ("mm", 0.0, 1000.0)
+
+
+def test_rev_is_a_revolution_and_hz_is_not_an_rpm() -> None:
+    units = load_registry().unit_system()
+    conv = units.conversion("rev/s", "rpm")
+    assert conv is not None
+    assert conv.scale == pytest.approx(60.0)
+    assert units.conversion("Hz", "rpm") is None
+    assert "ambiguous" in (units.refusal("Hz", "rpm") or "")
+
+
+def test_a_partial_document_adds_a_dimension_by_name() -> None:
+    doc = _doc()
+    depth = {"name": "depth", "unit": "mm", "min": 0.0, "max": 5.0}
+    merged = merge_documents(doc, {"machine_types": {"cnc_mill": {"dimensions": [depth]}}})
+    assert [str(c) for c in diff_documents(doc, merged)] == [
+        "+ dimension cnc_mill/depth unit='mm' min=0.0 max=5.0"
+    ]
+    names = [d.name for d in parse_registry(merged).machine_types["cnc_mill"].dimensions]
+    assert names == ["bore_diameter", "face_flatness", "depth"]
