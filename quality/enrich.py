@@ -196,13 +196,16 @@ def _registry_unit(b: _Batch) -> pa.Array:
 
 def _in_registry_unit(b: _Batch, limits: pa.Array) -> pa.Array:
     """``limits`` (a tag's min or max per row), null where the reading's unit is not the
-    registry unit (it did not convert: ``unit_mismatch`` alone judges the reading)."""
+    registry unit (it did not convert: ``unit_mismatch`` alone judges the reading) and where
+    its quality is ``BAD`` (OPC UA: the number is not a measurement, so a dead sensor's
+    placeholder never quarantines the snapshot's good readings)."""
 
     def compute() -> pa.Array:
-        same = pc.equal(_plain(b.col("unit")), _plain(b.col("registry_unit")))
-        return pc.fill_null(same, True)
+        same = pc.fill_null(pc.equal(_plain(b.col("unit")), _plain(b.col("registry_unit"))), True)
+        bad = pc.fill_null(pc.equal(_plain(b.col("quality")), "BAD"), False)
+        return pc.and_(same, pc.invert(bad))
 
-    same = b.memo("(unit is the registry unit)", compute)
+    same = b.memo("(range applies: registry unit, not BAD)", compute)
     return pc.if_else(same, limits.take(_tag_idx(b)), pa.scalar(None, pa.float64()))
 
 
@@ -349,12 +352,12 @@ _DERIVED: Mapping[str, _Derived] = MappingProxyType(
         ),
         "tag_min": _Derived(
             lambda b: _in_registry_unit(b, b.index.tag_min),
-            ("machine_type_tag", "registry_unit", "unit"),
+            ("machine_type_tag", "registry_unit", "unit", "quality"),
             _TELEMETRY,
         ),
         "tag_max": _Derived(
             lambda b: _in_registry_unit(b, b.index.tag_max),
-            ("machine_type_tag", "registry_unit", "unit"),
+            ("machine_type_tag", "registry_unit", "unit", "quality"),
             _TELEMETRY,
         ),
         "registry_unit": _Derived(_registry_unit, ("machine_type_tag",), _TELEMETRY),

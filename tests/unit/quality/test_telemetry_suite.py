@@ -118,6 +118,21 @@ def test_a_unit_that_does_not_convert_gets_unit_mismatch_and_no_range_reason(
     assert "degC" not in verdict.drop_explained[0][0][1].split("registry unit")[0]
 
 
+def test_a_bad_quality_placeholder_out_of_range_is_kept_and_not_range_checked(
+    gateway: ValidationGateway,
+) -> None:
+    rows = telemetry(
+        {"tag": "spindle_temp", "value": -9999.0, "unit": "degC", "quality": "BAD"},
+        {"tag": "spindle_temp", "value": 1e9, "unit": "degC", "quality": "BAD"},
+        {"tag": "spindle_temp", "value": -9999.0, "unit": "degC", "quality": "UNCERTAIN"},
+        {"tag": "spindle_temp", "value": 40.0, "unit": "degC", "quality": "GOOD"},
+    )
+    verdict = gateway.validate("telemetry", gateway.convert_units("telemetry", rows))
+    assert verdict.drop_reasons[:2] == [(), ()]
+    assert verdict.drop_reasons[2] != ()
+    assert verdict.drop_reasons[3] == ()
+
+
 def test_a_reading_without_a_unit_gets_the_registry_unit_marked_as_assumed(
     gateway: ValidationGateway,
 ) -> None:
