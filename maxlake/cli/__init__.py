@@ -161,9 +161,34 @@ def run() -> NoReturn:
         os._exit(code)
 
 
+def _choose_arrow_pool() -> None:
+    """Make the worker's Arrow pool (``MAXLAKE_ARROW_MEMORY_POOL``) Arrow's default from the
+    start: Arrow reads ``ARROW_DEFAULT_MEMORY_POOL`` once, when pyarrow is imported.
+
+    pyarrow's ``set_memory_pool`` (what the batch engine calls) changes the pool of pyarrow's
+    own calls only; Arrow's C++ code under them (Parquet, datasets, the C data interface that
+    deltalake reads through) kept allocating from mimalloc, which held ~50 MiB of memory the
+    worker had freed (docs/BENCHMARKS.md, issue 20, sixth pass). An ``ARROW_DEFAULT_MEMORY_POOL``
+    set by the user wins; settings that do not validate are reported by the command itself.
+    """
+    if "pyarrow" in sys.modules:
+        return
+    from pydantic import ValidationError  # noqa: PLC0415 - only for the worker command
+
+    from maxlake.settings import Settings  # noqa: PLC0415 - only for the worker command
+
+    try:
+        pool = Settings().arrow_memory_pool
+    except (ValidationError, MaxlakeError):
+        return
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", pool)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code (0 ok, 1 failure, 2 usage)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if _invoked(arguments) == "worker":
+        _choose_arrow_pool()
     parser = build_parser(arguments)
     args = parser.parse_args(arguments)
     if args.command is None or not hasattr(args, "handler"):
