@@ -58,18 +58,24 @@ try:
     main(["worker", "--help"])
 except SystemExit:
     pass
+import os
 import pyarrow as pa
-print(pa.default_memory_pool().backend_name)
+print(pa.default_memory_pool().backend_name, os.environ.get("_RJEM_MALLOC_CONF"))
 """
 
 
 @pytest.mark.parametrize(
-    ("setting", "backend"), [(None, "system"), ("mimalloc", "mimalloc"), ("bogus", "mimalloc")]
+    ("setting", "allocators"),
+    [
+        (None, "system dirty_decay_ms:0,muzzy_decay_ms:0"),
+        ("mimalloc", "mimalloc dirty_decay_ms:0,muzzy_decay_ms:0"),
+        ("bogus", "mimalloc None"),
+    ],
 )
-def test_a_worker_process_has_its_configured_arrow_pool_from_the_start(
-    setting: str | None, backend: str
+def test_a_worker_process_has_its_allocators_from_the_start(
+    setting: str | None, allocators: str
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if "MEMORY_POOL" not in k}
+    env = {k: v for k, v in os.environ.items() if "MEMORY_POOL" not in k and "MALLOC_CONF" not in k}
     if setting is not None:
         env["MAXLAKE_ARROW_MEMORY_POOL"] = setting
     run = subprocess.run(
@@ -79,6 +85,7 @@ def test_a_worker_process_has_its_configured_arrow_pool_from_the_start(
         text=True,
         check=True,
     )
-    # Arrow's C++ default pool (used under pyarrow's calls), not only pyarrow's; an invalid
-    # setting leaves pyarrow's default and is reported by the command.
-    assert run.stdout.splitlines()[-1] == backend
+    # Arrow's C++ default pool (used under pyarrow's calls), not only pyarrow's, and the
+    # options of deltalake's jemalloc; an invalid setting leaves both to the libraries and is
+    # reported by the command.
+    assert run.stdout.splitlines()[-1] == allocators
