@@ -454,9 +454,14 @@ def run_duckdb(root: Path) -> dict[str, Any]:
 def child(job: str, engine: str, root: Path, dump: Path | None) -> None:
     """Run one engine and print JSON: seconds, peak RSS, split sizes.
 
-    The engine's modules are imported before the clock starts (importing ``lake.curation.jobs``
+    Polars' allocator is configured as the ``maxlake`` command configures it
+    (:mod:`maxlake.allocator`; an arena count in ``_RJEM_MALLOC_CONF`` wins), in both
+    engines' processes. The engine's modules are imported before the clock starts (importing ``lake.curation.jobs``
     takes about 2 s, DuckDB and deltalake about 0.5 s): the figures compare the work.
     """
+    from maxlake.allocator import configure_polars_allocator
+
+    configure_polars_allocator()
     import deltalake  # noqa: F401
     import polars  # noqa: F401
 

@@ -55,6 +55,8 @@ class Violation:
     offsets: tuple[int, ...]
 
     def __str__(self) -> str:
+        if not self.offsets and self.partition < 0:
+            return self.problem
         shown = ", ".join(map(str, self.offsets[:_MAX_LISTED]))
         more = (
             f" (+{len(self.offsets) - _MAX_LISTED} more)" if len(self.offsets) > _MAX_LISTED else ""
@@ -239,7 +241,14 @@ def check_accounting(
             report.violations.append(
                 Violation(
                     f"{kind.value}: ops/validation_runs counts {consumed} consumed offsets but the "
-                    f"lake holds {tagged.height}",
+                    f"lake holds {tagged.height}"
+                    + (
+                        " (a worker wrote a batch and stopped before recording its validation "
+                        "run, as after a kill -9: a restarted worker records it; check again "
+                        "once every worker runs and the lag is 0)"
+                        if tagged.height > consumed
+                        else ""
+                    ),
                     "*",
                     -1,
                     (),

@@ -36,7 +36,6 @@ from lake.curation.area import CURATED_DIR, CuratedArea, Staging
 from lake.curation.card import CARD_FILE, label_info, write_card
 from lake.curation.errors import QualityCheckFailed, SpecError
 from lake.curation.job import Job, JobInputs, JobOutput, LabelInfo, ParamsCheck
-from lake.curation.jobs import JOBS, PARAMS
 from lake.curation.manifest import (
     Manifest,
     SourceInfo,
@@ -47,7 +46,7 @@ from lake.curation.manifest import (
     label_distribution,
 )
 from lake.curation.output_checks import check_output
-from lake.curation.plugins import resolve_job
+from lake.curation.precheck import check_job
 from lake.curation.spec import NAME_PATTERN, DatasetSpec, Filters, spec_hash
 from lake.delta import DeltaStore
 from lake.location import LakeLocation
@@ -128,9 +127,7 @@ def build_dataset(
     """
     started = time.monotonic()
     report = progress or _silent
-    job, check_params = _resolve_job(spec, jobs, params_checks)
-    if check_params is not None:
-        check_params(spec.params)
+    job = check_job(spec, jobs, params_checks)
     _check_filters(spec, registry)
     machines = pl.from_arrow(registry.machines())
     assert isinstance(machines, pl.DataFrame)
@@ -371,17 +368,6 @@ def _plain_label(label: LabelInfo) -> dict[str, Any]:
 
 def _silent(stage: str, counts: Mapping[str, int]) -> None:
     del stage, counts
-
-
-def _resolve_job(
-    spec: DatasetSpec, jobs: Mapping[str, Job] | None, checks: Mapping[str, ParamsCheck] | None
-) -> tuple[Job, ParamsCheck | None]:
-    """The job the spec names and its parameter check (None: the job checks its own)."""
-    if jobs is None:
-        jobs = JOBS
-        checks = PARAMS if checks is None else checks
-    job = resolve_job(spec.job, where=spec.path or spec.name, builtin=jobs)
-    return job, (checks or {}).get(spec.job)
 
 
 def _check_filters(spec: DatasetSpec, registry: Registry) -> None:

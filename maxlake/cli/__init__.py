@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from maxlake import redact
+from maxlake.allocator import configure_polars_allocator
 from maxlake.cli.failures import describe_failure
 from maxlake.errors import MaxlakeError
 from maxlake.version import __version__
@@ -148,7 +149,11 @@ def run() -> NoReturn:
     seen here from ``status --json`` and ``quarantine replay --json``). Every command has
     flushed and closed what it wrote when :func:`main` returns, and the atexit handlers still
     run (Kafka clients, Arrow's S3 finalizer); only the interpreter's teardown is skipped.
+
+    Polars' allocator is configured first, before any command imports Polars
+    (:mod:`maxlake.allocator`).
     """
+    configure_polars_allocator()
     code = main()
     try:
         atexit._run_exitfuncs()

@@ -336,19 +336,26 @@ def _backfill(args: argparse.Namespace) -> int:
     if args.max_age_days is not None:
         settings = settings.model_copy(update={"max_event_age_days": args.max_age_days})
     report = backfill_file(settings, args.file, args.kind, tenant=args.tenant, name=args.name)
+    code = 1 if report.quarantined else 0
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
-        return 0
-    print(
-        f"{report.path}: {report.lines:,} lines ({report.blank:,} blank), "
-        f"{report.already_in_lake:,} already in the lake"
-    )
-    print(
-        f"  new: {report.consumed:,} messages -> {report.silver_events:,} events "
-        f"({report.silver_rows:,} rows) in silver, {report.quarantined:,} quarantined, "
-        f"{report.duplicates:,} duplicates"
-    )
-    return 0
+    else:
+        print(
+            f"{report.path}: {report.lines:,} lines ({report.blank:,} blank), "
+            f"{report.already_in_lake:,} already in the lake"
+        )
+        print(
+            f"  new: {report.consumed:,} messages -> {report.silver_events:,} events "
+            f"({report.silver_rows:,} rows) in silver, {report.quarantined:,} quarantined, "
+            f"{report.duplicates:,} duplicates"
+        )
+    if code:
+        print(
+            f"{report.quarantined:,} line(s) of {report.path} failed validation and are in "
+            f"quarantine (exit 1): maxlake quarantine show --kind {args.kind} --since 1h",
+            file=sys.stderr,
+        )
+    return code
 
 
 def _registry_label(version: int | None) -> str:

@@ -6,6 +6,12 @@ topics, and (on a secure broker) a SCRAM user for its plants with prefixed ACLs 
 writing only the tenant's topics. It writes a *draft* sharing contract with safe defaults:
 nothing is shared until the company signs it off and an operator adds it with
 ``maxlake contracts add``. Dry run by default.
+
+Every check runs before the first change, in the dry run too: the fragment, the administrator
+credentials of a secure broker, a free plant user name, no earlier draft. An onboarding that
+stopped midway anyway (a broker that went away) is finished by the same command with
+``--resume``: the registry must already hold the tenant exactly as the fragment defines it; the
+registry step is skipped and the others (topics, user, ACLs, draft) are done or kept.
 """
 
 from __future__ import annotations
@@ -57,6 +63,12 @@ def register(sub: Any) -> None:
         help="skip the SCRAM user and ACLs (a broker without SASL/ACLs)",
     )
     onboard.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an onboarding that stopped after storing the registry version: the "
+        "registry must already hold the tenant exactly as FILE defines it",
+    )
+    onboard.add_argument(
         "--drafts-dir",
         default=None,
         help="where the draft contract goes: a local path or an object-store URI "
@@ -83,45 +95,71 @@ def _onboard(args: argparse.Namespace) -> int:
     tenant = str(tenants[0].get("id", ""))
     store = RegistryStore(LakeLocation.from_settings(settings))
     base = store.get()
-    if base.registry.tenant(tenant) is not None:
+    document = merge_documents(base.registry.document(), fragment, source=str(args.file))
+    changes = store.plan(document, base=base)
+    resuming = bool(args.resume)
+    registered = base.registry.tenant(tenant) is not None
+    if registered and (changes or not resuming):
         raise ConfigError(
             f"tenant {tenant!r} is already in registry version {base.version}; add plants or "
             "machines with `maxlake registry apply` or `maxlake registry add-machine`"
+            + ("" if changes else "; to finish an onboarding of it that stopped, add --resume")
         )
-    document = merge_documents(base.registry.document(), fragment, source=str(args.file))
-    changes = store.plan(document, base=base)
+    if resuming and not registered:
+        raise ConfigError(
+            f"tenant {tenant!r} is not in registry version {base.version}: nothing to resume; "
+            "run without --resume"
+        )
     plant_user = args.plant_user or f"{tenant}-plant"
     topics = [settings.topic_for(tenant, k.value) for k in EventKind]
     drafts = LakeLocation.area(settings, args.drafts_dir, "sharing", "drafts")
     draft_name = f"{tenant}.toml"
     draft_path = drafts.uri(draft_name)
     print(f"onboarding {tenant!r}:")
-    print(f"  registry version {base.version + 1}: {len(changes)} change(s)")
-    for change in changes:
-        print(f"    {change}")
+    if resuming:
+        print(
+            f"  registry version {base.version} holds {tenant!r} as {args.file} defines it "
+            "already: resuming an onboarding that stopped, the remaining steps are idempotent"
+        )
+    else:
+        print(f"  registry version {base.version + 1}: {len(changes)} change(s)")
+        for change in changes:
+            print(f"    {change}")
     print(f"  topics: {', '.join(topics)}")
+    user_exists = False
     if not args.no_broker_security:
         prefix = f"{settings.topic_prefix}.{tenant}."
         print(f"  SCRAM user {plant_user!r}: WRITE/DESCRIBE on topics {prefix}*")
+        user_exists = _plant_user_exists(settings, plant_user, resuming=resuming)
     print(f"  draft sharing contract: {draft_path} (nothing shared until signed off)")
+    draft_exists = drafts.files().exists(draft_name)
+    if draft_exists and not resuming:
+        raise ConfigError(_draft_exists(draft_path, tenant) + "; nothing was changed")
     if not args.yes:
         print("dry run: re-run with --yes --reason '...' to do it", file=sys.stderr)
         return 0
     author = args.author or f"{getpass.getuser()}@{socket.gethostname()}"
-    draft = _check_draft(drafts, draft_name, tenant, author)
-    stored = store.commit(document, base=base, author=author, reason=args.reason)
-    print(f"stored registry version {stored.version}")
+    from lake.sharing.contract import parse_contract  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+
+    draft = draft_contract(tenant, author)
+    parse_contract(draft.encode(), source=draft_path)
+    if not resuming:
+        stored = store.commit(document, base=base, author=author, reason=args.reason)
+        print(f"stored registry version {stored.version}")
     from streams.topics import ensure_topics  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     created = ensure_topics(settings, [tenant])
     print(f"created {len(created)} topic(s)")
     if not args.no_broker_security:
-        _plant_access(settings, tenant, plant_user)
-    try:
-        drafts.files().write_bytes(draft_name, draft.encode("utf-8"), mode="create")
-    except FileExistsError as exc:
-        raise ConfigError(_draft_exists(draft_path, tenant)) from exc
-    print(f"wrote {draft_path}")
+        _plant_access(settings, tenant, plant_user, user_exists=user_exists)
+    if draft_exists:
+        print(f"kept {draft_path}, written by the run that stopped; review it")
+    else:
+        try:
+            drafts.files().write_bytes(draft_name, draft.encode("utf-8"), mode="create")
+        except FileExistsError as exc:
+            raise ConfigError(_draft_exists(draft_path, tenant)) from exc
+        print(f"wrote {draft_path}")
     print(
         "next: hand the plant its user and password; restart the workers so they read the new "
         "tenant's topics; once the company signs the contract off: maxlake contracts add "
@@ -130,19 +168,51 @@ def _onboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plant_access(settings: Settings, tenant: str, user: str) -> None:
+def _plant_user_exists(settings: Settings, user: str, *, resuming: bool) -> bool:
+    """Whether SCRAM ``user`` exists, asked with the administrator credentials before anything
+    changes, so a missing credential or a taken name stops onboarding before its first step.
+
+    Raises:
+        BrokerSecurityError: no administrator credentials (the message names the settings and
+            ``--no-broker-security``).
+        ConfigError: ``user`` exists and this is not a resumed onboarding.
+    """
+    from infra.security import BrokerSecurityError  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+    from maxlake.cli.broker_cmd import admin_session  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+
+    try:
+        with admin_session(settings) as admin:
+            exists = user in admin.users()
+    except BrokerSecurityError as exc:
+        raise BrokerSecurityError(
+            f"{exc}; for a broker without SASL and ACLs, add --no-broker-security. "
+            "Nothing was changed"
+        ) from exc
+    if exists and not resuming:
+        raise ConfigError(
+            f"SCRAM user {user!r} exists already; pick --plant-user. Nothing was changed"
+        )
+    return exists
+
+
+def _plant_access(settings: Settings, tenant: str, user: str, *, user_exists: bool) -> None:
     from infra.security import generate_password, plant_acls  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
     from maxlake.cli.broker_cmd import admin_session, print_password  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     acls = plant_acls(user, topic_prefix=settings.topic_prefix, tenant=tenant)
     with admin_session(settings) as admin:
-        if user in admin.users():
-            raise ConfigError(f"SCRAM user {user!r} exists already; pick --plant-user")
-        password = generate_password()
-        admin.set_password(user, password)
+        password = None if user_exists else generate_password()
+        if password is not None:
+            admin.set_password(user, password)
         granted = admin.grant(acls)
     print(f"granted {len(granted)} ACL(s) to {user}")
-    print_password(user, password)
+    if password is not None:
+        print_password(user, password)
+    else:
+        print(
+            f"SCRAM user {user} was created by the run that stopped; its password is not shown "
+            f"again: `maxlake broker users rotate {user}` issues a new one"
+        )
 
 
 def draft_contract(tenant: str, author: str) -> str:
@@ -168,17 +238,6 @@ def draft_contract(tenant: str, author: str) -> str:
         "release = []\n"
         "suppress_rare = true\n"
     )
-
-
-def _check_draft(drafts: LakeLocation, name: str, tenant: str, author: str) -> str:
-    """The draft's text, validated as a contract; refuses to overwrite an earlier draft."""
-    from lake.sharing.contract import parse_contract  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
-
-    if drafts.files().exists(name):
-        raise ConfigError(_draft_exists(drafts.uri(name), tenant))
-    text = draft_contract(tenant, author)
-    parse_contract(text.encode(), source=drafts.uri(name))
-    return text
 
 
 def _draft_exists(path: str, tenant: str) -> str:

@@ -4,7 +4,9 @@ Determinism: everything random comes from ``random.Random`` instances seeded fro
 per machine and line, keyed by its ids, plus one for event ids and bad input), and events are
 produced in a fixed order (tick by tick; per tick machine events, telemetry, then inspections).
 The same registry, seed and options give the same bytes, event ids included. Nothing reads the
-wall clock: times are ``start`` plus simulated seconds.
+wall clock: times are ``start`` plus simulated seconds. Event ids also depend on ``start``, so
+two runs that start at different instants (``maxlake simulate`` twice, the demo on a lake that
+has one) send new events under new ids, never another event under an id already used.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ class Simulator:
         self.tick_s = tick_s
         self.start = start.astimezone(UTC)
         self._rng = random.Random(f"{seed}:events")
+        self._ids = random.Random(f"{seed}:{self.start.isoformat()}:event_ids")
         self._machines: list[tuple[_Site, MachineModel]] = []
         self._lines: list[tuple[_Site, LineModel]] = []
         for tenant in registry.tenants:
@@ -152,7 +155,7 @@ class Simulator:
         return (self.start + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def _event_id(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
 
     def _envelope(self, kind: str, site: _Site, machine: str, at_s: float) -> dict[str, Any]:
         rng = self._rng

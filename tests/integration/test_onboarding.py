@@ -29,7 +29,13 @@ from infra.security import (
 )
 from lake.sharing.contract import parse_contract
 from streams.producer import PlantProducer
-from tests.integration.ingest_helpers import read_table, wait_for_lag_zero, workers
+from tests.integration.ingest_helpers import (
+    IngestEnv,
+    read_table,
+    run_cli,
+    wait_for_lag_zero,
+    workers,
+)
 from tests.integration.test_secure_worker import SecureIngestEnv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -181,3 +187,53 @@ def _cli_as_admin(env: SecureIngestEnv, admin_password: str, *args: str) -> Any:
         timeout=600,
         check=False,
     )
+
+
+def test_onboarding_checks_credentials_before_any_change_and_a_stopped_one_resumes(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    env = IngestEnv(kafka_bootstrap, unique_name, tmp_path, (TENANT,), partitions=1)
+    fragment = tmp_path / "newco.toml"
+    fragment.write_text(FRAGMENT)
+    draft = env.lake_root / "sharing" / "drafts" / f"{TENANT}.toml"
+
+    for yes in ((), ("--yes", "--reason", "NewCo joins")):
+        refused = run_cli(env, "tenants", "onboard", str(fragment), *yes)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "no administrator credentials" in refused.stderr
+        assert "--no-broker-security" in refused.stderr
+        assert "Nothing was changed" in refused.stderr
+    listed = run_cli(env, "tenants", "list")
+    assert TENANT not in listed.stdout, listed.stdout
+    assert not draft.exists()
+
+    stopped = run_cli(env, "registry", "apply", str(fragment), "--yes", "--reason", "NewCo joins")
+    assert stopped.returncode == 0, stopped.stderr
+    for attempt in range(2):
+        resumed = run_cli(
+            env,
+            "tenants",
+            "onboard",
+            str(fragment),
+            "--yes",
+            "--reason",
+            "NewCo joins",
+            "--no-broker-security",
+            "--resume",
+        )
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert "resuming an onboarding that stopped" in resumed.stdout
+        assert "stored registry version" not in resumed.stdout
+        assert f"created {3 if attempt == 0 else 0} topic(s)" in resumed.stdout
+        assert ("wrote " if attempt == 0 else "kept ") in resumed.stdout
+    assert parse_contract(draft.read_bytes(), source="draft").tenant == TENANT
+
+    again = run_cli(env, "tenants", "onboard", str(fragment), "--no-broker-security")
+    assert again.returncode == 1
+    assert "to finish an onboarding of it that stopped, add --resume" in again.stderr
+    changed = tmp_path / "changed.toml"
+    changed.write_text(FRAGMENT.replace('id = "cnc-2"', 'id = "cnc-3"'))
+    refused = run_cli(env, "tenants", "onboard", str(changed), "--no-broker-security", "--resume")
+    assert refused.returncode == 1
+    assert "already in registry version 1" in refused.stderr
+    assert "--resume" not in refused.stderr

@@ -51,13 +51,17 @@ class Params:
             )
         return int(match.group(1)) * _UNIT_US[match.group(2)]
 
-    def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
-        """A finite number >= ``minimum``."""
+    def number(
+        self, key: str, default: float, *, minimum: float = 0.0, why_positive: str | None = None
+    ) -> float:
+        """A finite number >= ``minimum``; > 0 as well when ``why_positive`` says why."""
         raw = self.values.get(key, default)
         if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
             raise JobParamError(self.job, key, f"must be a number (got {raw!r})")
         if raw < minimum:
             raise JobParamError(self.job, key, f"must be >= {minimum} (got {raw!r})")
+        if why_positive is not None and raw <= 0:
+            raise JobParamError(self.job, key, f"must be > 0 (got {raw!r}): {why_positive}")
         return float(raw)
 
     def integer(self, key: str, default: int, *, minimum: int = 0) -> int:

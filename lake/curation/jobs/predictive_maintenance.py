@@ -143,7 +143,15 @@ class PredictiveMaintenanceParams:
         p.check_keys(PARAMETERS)
         return cls(
             window_us=p.duration_us("window", "1h"),
-            horizon_us=round(p.number("horizon_h", 4, minimum=0) * _HOUR_US),
+            horizon_us=round(
+                p.number(
+                    "horizon_h",
+                    4,
+                    why_positive="no failure can fall inside a zero horizon, so every label "
+                    "would be 0",
+                )
+                * _HOUR_US
+            ),
             min_severity=(
                 p.integer("min_severity", 1, minimum=1) if "min_severity" in values else None
             ),

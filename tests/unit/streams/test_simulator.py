@@ -44,6 +44,18 @@ def test_same_seed_and_options_give_the_same_bytes(registry: Registry) -> None:
     assert first != run(6)
 
 
+def test_a_run_started_later_sends_new_event_ids_for_its_new_events(registry: Registry) -> None:
+    def ids(start: datetime) -> set[str]:
+        sim = Simulator(registry, seed=0, start=start, tenants=["northwind-auto"], bad_rate=0.0)
+        return {orjson.loads(e.payload)["event_id"] for e in sim.events(600)}
+
+    first, again = ids(START), ids(START)
+    later = ids(START.replace(hour=START.hour + 1))
+    assert first == again
+    assert len(later) > 100
+    assert not first & later
+
+
 def test_events_follow_the_envelope(day: list[SimEvent]) -> None:
     ids = set()
     for event in itertools.islice(day, 5000):

@@ -98,7 +98,7 @@ def test_window_statistics_and_labels_hand_checked() -> None:
         job_inputs(
             telemetry=telemetry,
             machine_events=events,
-            params={**params, "drop_unobserved_horizon": False, "horizon_h": 0},
+            params={**params, "drop_unobserved_horizon": False, "horizon_h": 1 / 3600},
         )
     )
     expected_h0 = expected.with_columns(pl.lit(0, pl.Int8).alias(LABEL))
@@ -214,7 +214,12 @@ def test_plants_sharing_machine_ids_keep_their_own_readings() -> None:
     machines = pl.concat(
         [registry_machines(), registry_machines().with_columns(pl.lit("p2").alias("plant"))]
     )
-    params = {"tags": ["vib"], "horizon_h": 0, "drop_unobserved_horizon": False, "split": ALL_TRAIN}
+    params = {
+        "tags": ["vib"],
+        "horizon_h": 1 / 3600,
+        "drop_unobserved_horizon": False,
+        "split": ALL_TRAIN,
+    }
     inputs = replace(job_inputs(telemetry=telemetry, params=params), machines=machines)
     rows = _all_rows(predictive_maintenance(inputs)).filter(pl.col("vib__count") > 0)
     assert rows.sort("plant")["plant"].to_list() == ["p1", "p2"]
@@ -237,6 +242,11 @@ def test_pinned_cuts_keep_earlier_splits_when_data_is_added() -> None:
     assert second.splits["test"].height > first.splits["test"].height
     assert second.meta["cuts_pinned"] is True
     assert second.meta["cuts"]["test"] == "2026-01-05T10:00:00Z"
+
+
+def test_a_zero_horizon_is_refused_before_any_data_is_read() -> None:
+    with pytest.raises(JobParamError, match=r"'horizon_h'.*must be > 0 \(got 0\).*every label"):
+        predictive_maintenance(job_inputs(params={"horizon_h": 0}))
 
 
 @pytest.mark.parametrize(
@@ -405,7 +415,7 @@ def test_bad_parameters_name_the_key(params: dict[str, Any], key: str) -> None:
 def test_windows_are_hour_aligned_from_the_first_reading() -> None:
     telemetry = telemetry_frame([(MILL_1, 90, "vib", 1.0), (MILL_1, 10 * HOUR + 7, "vib", 1.0)])
     out = predictive_maintenance(
-        job_inputs(telemetry=telemetry, params={"horizon_h": 0, "split": ALL_TRAIN})
+        job_inputs(telemetry=telemetry, params={"horizon_h": 1 / 3600, "split": ALL_TRAIN})
     )
     starts = _all_rows(out)["window_start"]
     assert starts.min() == T0

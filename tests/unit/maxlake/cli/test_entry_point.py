@@ -135,3 +135,28 @@ def test_the_entry_point_runs_atexit_handlers_and_keeps_the_exit_code() -> None:
     )
     assert bad.returncode == 2, bad.stderr
     assert "atexit ran" in bad.stderr
+
+
+def test_a_spec_typo_fails_before_the_lake_delta_pandas_or_gx_are_loaded(tmp_path: Any) -> None:
+    spec = tmp_path / "typo.toml"
+    spec.write_text(
+        'name = "pm-typo"\npurpose = "research"\n\n'
+        '[job]\nname = "predictive_maintenance"\nhorizn_h = 1\n'
+    )
+    probe = (
+        "import sys\n"
+        "from maxlake.cli import main\n"
+        f"code = main(['datasets', 'build', {str(spec)!r}])\n"
+        "loaded = [m for m in ('deltalake', 'pandas', 'great_expectations', 'lake.delta')"
+        " if m in sys.modules]\n"
+        "print('exit', code, 'loaded', loaded)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"MAXLAKE_LAKE_ROOT": str(tmp_path / "lake"), "PATH": "/usr/bin:/bin"},
+    )
+    assert "parameter 'horizn_h' is not a parameter of this job" in done.stderr
+    assert done.stdout.strip() == "exit 1 loaded []"

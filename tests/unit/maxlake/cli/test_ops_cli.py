@@ -19,6 +19,21 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
+def test_a_backfill_with_a_bad_line_exits_1_and_its_rerun_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(tmp_path / "lake"))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(telemetry(1)[0].payload + b"\n{broken\n")
+    code = main(["backfill", str(bad), "--kind", "telemetry", "--json"])
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
+    assert (code, report["quarantined"], report["silver_events"]) == (1, 1, 1)
+    assert "failed validation and are in quarantine (exit 1)" in printed.err
+    code, out = _run(capsys, "backfill", str(bad), "--kind", "telemetry", "--json")
+    assert (code, json.loads(out)["already_in_lake"]) == (0, 2)
+
+
 def test_backfill_replay_list_status_and_docs_commands(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

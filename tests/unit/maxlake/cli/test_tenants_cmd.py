@@ -23,12 +23,17 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
         '[[tenants.plants.lines]]\nid = "l1"\nname = "L1"\n'
         'machines = [{ id = "m1", machine_type = "cnc_mill" }]\n'
     )
-    assert main(["tenants", "onboard", str(fragment)]) == 0
+    assert main(["tenants", "onboard", str(fragment), "--no-broker-security"]) == 0
     out = capsys.readouterr()
     assert "+ machine newco/p1/l1/m1 machine_type='cnc_mill'" in out.out
     assert "maxlake.newco.telemetry" in out.out
-    assert "SCRAM user 'newco-plant'" in out.out
+    assert "SCRAM user" not in out.out
     assert "dry run" in out.err
+    assert main(["tenants", "onboard", str(fragment)]) == 1
+    out = capsys.readouterr()
+    assert "SCRAM user 'newco-plant'" in out.out
+    assert "no administrator credentials" in out.err
+    assert "--no-broker-security. Nothing was changed" in out.err
     assert not (tmp_path / "lake").exists()
 
 

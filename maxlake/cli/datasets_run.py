@@ -1,0 +1,177 @@
+"""The work behind ``maxlake datasets`` (:mod:`maxlake.cli.datasets_cmd` parses the
+arguments): build a checked spec, list, show and pull.
+
+Imported only when a ``datasets`` command runs, after ``build`` has checked its spec, since it
+loads the lake, Delta, the sharing contracts and the output checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import replace
+
+from lake import DeltaStore
+from lake.access import AccessDenied, AccessStore, AuditEntry, AuditLog, access_dir, check_read
+from lake.curation import (
+    CuratedArea,
+    build_dataset,
+    list_datasets,
+    parse_ref,
+    pull,
+    show,
+    summary_lines,
+)
+from lake.curation.spec import DatasetSpec
+from lake.registry_store import registry_source
+from lake.sharing import ContractStore, contracts_dir, sharing_gate
+from maxlake.cli.lake_guard import require_lake
+from maxlake.errors import exception_text
+from maxlake.settings import Settings
+
+
+def _progress(stage: str, counts: Mapping[str, int]) -> None:
+    detail = ", ".join(f"{k}={v}" for k, v in counts.items())
+    print(f"datasets: {stage}: {detail}", file=sys.stderr, flush=True)
+
+
+def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
+    """``datasets build`` of ``spec``, already loaded and checked (:func:`check_job`)."""
+    settings = Settings()
+    manifest = build_dataset(
+        DeltaStore.from_settings(settings),
+        spec,
+        registry=registry_source(settings, registry_file=args.registry).snapshot()[1],
+        progress=_progress,
+        allow_failed_quality=args.allow_failed_quality,
+        sharing=sharing_gate(settings),
+        out_root=CuratedArea.of(settings),
+        reset_withheld=args.reset_withheld,
+    )
+    summary = {
+        "name": manifest.name,
+        "version": manifest.version,
+        "rows": {name: s.rows for name, s in manifest.splits.items()},
+        "sources": manifest.source_versions,
+        "content_hash": manifest.content_hash,
+        "quality_success": manifest.quality_passed,
+    }
+    if not manifest.quality_passed:
+        print(
+            f"datasets: {manifest.name}@v{manifest.version} FAILED its output checks "
+            f"({', '.join(manifest.quality_failed)}); readers are refused it by default",
+            file=sys.stderr,
+        )
+    print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+def list_(args: argparse.Namespace) -> int:
+    """``datasets list``."""
+    settings = Settings()
+    require_lake(settings)
+    datasets = list_datasets(settings)
+    if args.json:
+        rows = [
+            {
+                "name": d.name,
+                "versions": list(d.versions),
+                "latest": d.latest,
+                "purpose": d.purpose,
+                "description": d.description,
+                "failed_quality": list(d.failed_quality),
+            }
+            for d in datasets
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not datasets:
+        print("no datasets yet (maxlake datasets build SPEC)")
+        return 0
+    print(f"{'NAME':<32} {'LATEST':>6} {'VERSIONS':>8}  {'QUALITY':<8}  PURPOSE")
+    for d in datasets:
+        latest = f"v{d.latest}" if d.latest is not None else "-"
+        quality = "FAILED" if d.latest in d.failed_quality else "passed"
+        if d.latest is None:
+            quality = "-"
+        print(f"{d.name:<32} {latest:>6} {len(d.versions):>8}  {quality:<8}  {d.purpose}")
+    failed = [f"{d.name}@v{v}" for d in datasets for v in d.failed_quality]
+    if failed:
+        print(f"failed output checks (not served by default): {', '.join(failed)}")
+    return 0
+
+
+def show_(args: argparse.Namespace) -> int:
+    """``datasets show``."""
+    name, version = parse_ref(args.ref)
+    settings = Settings()
+    require_lake(settings)
+    manifest = show(name, version, lake_root=settings)
+    if args.json:
+        sys.stdout.write(manifest.to_json().decode())
+    else:
+        print("\n".join(summary_lines(manifest)))
+    return 0
+
+
+def pull_(args: argparse.Namespace) -> int:
+    """Pull with the same check as the dataset service; every attempt is audited."""
+    settings = Settings()
+    require_lake(settings)
+    name, version = parse_ref(args.ref)
+    token = args.token or (settings.token.get_secret_value() if settings.token else None)
+    principal = AccessStore(access_dir(settings)).authenticate(token) if token else None
+    decision = check_read(
+        principal,
+        name,
+        version,
+        args.split,
+        lake_root=settings,
+        contracts=ContractStore(contracts_dir(settings)),
+        allow_failed_quality=args.allow_failed_quality,
+    )
+    manifest = decision.manifest
+    audit = AuditLog(DeltaStore.from_settings(settings))
+    entry = AuditEntry(
+        "pull",
+        decision.outcome,
+        principal=principal.name if principal else None,
+        dataset=manifest.name if manifest else name,
+        version=manifest.version if manifest else version,
+        split=args.split,
+        format=args.format,
+        rows=None,
+        status=decision.status,
+        detail=decision.detail,
+        channel="cli",
+    )
+    if not decision.allowed or manifest is None:
+        audit.record(entry)
+        hint = " (give --token or set MAXLAKE_TOKEN)" if decision.status == 401 else ""
+        raise AccessDenied(decision.outcome, decision.detail + hint)
+    try:
+        path = pull(
+            manifest.name,
+            manifest.version,
+            args.split,
+            args.out,
+            args.format,
+            lake_root=settings,
+            allow_failed_quality=args.allow_failed_quality,
+        )
+    except Exception as exc:
+        audit.record(replace(entry, outcome="error", status=500, detail=exception_text(exc)))
+        raise
+    audit.record(replace(entry, rows=manifest.splits[args.split].rows))
+    print(path)
+    others = [path.parent / f"{manifest.name}-v{manifest.version}.manifest.json"]
+    if args.format == "parquet":
+        others.append(path.parent / "README.md")
+    print(
+        f"pulled {manifest.splits[args.split].rows:,} rows; also wrote "
+        + " and ".join(str(p) for p in others),
+        file=sys.stderr,
+    )
+    return 0
