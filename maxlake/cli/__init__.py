@@ -179,8 +179,9 @@ def _worker_allocators() -> None:
     ``set_memory_pool`` (what the batch engine calls) changes the pool of pyarrow's own calls
     only, and Arrow's C++ code under them (Parquet, datasets, the C data interface deltalake
     reads through) kept allocating from mimalloc, which held ~50 MiB the worker had freed. The
-    jemalloc linked into deltalake reads ``_RJEM_MALLOC_CONF`` when it starts. Either variable
-    set by the user wins; settings that do not validate are reported by the command itself.
+    jemalloc linked into deltalake reads ``_RJEM_MALLOC_CONF`` when it starts. An
+    ``ARROW_DEFAULT_MEMORY_POOL`` already set, or jemalloc decay times already named, win;
+    settings that do not validate are reported by the command itself.
     Figures: docs/BENCHMARKS.md, issue 20, sixth pass.
     """
     if "pyarrow" in sys.modules or "deltalake" in sys.modules:
@@ -194,7 +195,11 @@ def _worker_allocators() -> None:
     except (ValidationError, MaxlakeError):
         return
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", pool)
-    os.environ.setdefault("_RJEM_MALLOC_CONF", _DELTA_RS_MALLOC_CONF)
+    # Appended to what configure_polars_allocator put there, unless decays are named already
+    # (by the operator, or by a parent process that imported Polars: Polars writes its own).
+    jemalloc = os.environ.get("_RJEM_MALLOC_CONF", "")
+    if "decay_ms:" not in jemalloc:
+        os.environ["_RJEM_MALLOC_CONF"] = ",".join(filter(None, (jemalloc, _DELTA_RS_MALLOC_CONF)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -65,19 +65,22 @@ print(pa.default_memory_pool().backend_name, os.environ.get("_RJEM_MALLOC_CONF")
 
 
 @pytest.mark.parametrize(
-    ("setting", "allocators"),
+    ("setting", "jemalloc", "allocators"),
     [
-        (None, "system dirty_decay_ms:0,muzzy_decay_ms:0"),
-        ("mimalloc", "mimalloc dirty_decay_ms:0,muzzy_decay_ms:0"),
-        ("bogus", "mimalloc None"),
+        (None, None, "system dirty_decay_ms:0,muzzy_decay_ms:0"),
+        ("mimalloc", "narenas:1", "mimalloc narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0"),
+        (None, "dirty_decay_ms:500", "system dirty_decay_ms:500"),
+        ("bogus", None, "mimalloc None"),
     ],
 )
 def test_a_worker_process_has_its_allocators_from_the_start(
-    setting: str | None, allocators: str
+    setting: str | None, jemalloc: str | None, allocators: str
 ) -> None:
     env = {k: v for k, v in os.environ.items() if "MEMORY_POOL" not in k and "MALLOC_CONF" not in k}
     if setting is not None:
         env["MAXLAKE_ARROW_MEMORY_POOL"] = setting
+    if jemalloc is not None:
+        env["_RJEM_MALLOC_CONF"] = jemalloc
     run = subprocess.run(
         [sys.executable, "-c", _POOL_OF_A_WORKER_PROCESS],
         env=env,
