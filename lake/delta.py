@@ -20,9 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Field, Transaction, write_deltalake
@@ -32,6 +31,9 @@ from lake.errors import CommitConflict, LakeError, OffsetsMoved, TableNotFound
 from lake.location import LakeFiles, LakeLocation
 from maxlake.errors import TerminalError
 from maxlake.settings import Settings
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = ["DeltaStore", "TableFiles", "VersionUnavailable", "app_id"]
 
@@ -167,6 +169,8 @@ class DeltaStore:
                     f"{len(missing)} of its {len(files)} data files are gone (vacuumed?), "
                     f"e.g. {missing[0]}",
                 )
+        import polars as pl  # noqa: PLC0415 - lazy: not on an ingest worker's path (~35 MiB)
+
         return pl.scan_delta(table)
 
     def read(
@@ -201,6 +205,8 @@ class DeltaStore:
         rows = self.read(name, columns=columns, filter=filter)
         if rows is None:
             return None
+        import polars as pl  # noqa: PLC0415 - lazy: not on an ingest worker's path (~35 MiB)
+
         frame = pl.from_arrow(rows)
         assert isinstance(frame, pl.DataFrame)
         return frame

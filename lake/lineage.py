@@ -23,13 +23,17 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lake.delta import DeltaStore, app_id
 from lake.tables import RUNS
 from schemas.silver import TIMESTAMP
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = [
     "GAPS",
@@ -97,6 +101,8 @@ class Gap:
 
 def lineage_records(store: DeltaStore) -> pl.DataFrame:
     """Every recorded lineage, oldest first (one row per topic id)."""
+    import polars as pl  # noqa: PLC0415 - lazy: not on an ingest worker's path (~35 MiB)
+
     frame = store.read_frame(LINEAGE)
     if frame is None:
         return pl.from_arrow(LINEAGE_SCHEMA.empty_table())  # type: ignore[return-value]
@@ -107,6 +113,8 @@ def lineage_records(store: DeltaStore) -> pl.DataFrame:
 
 def gap_records(store: DeltaStore) -> pl.DataFrame:
     """Every recorded gap (a gap seen by two workers is recorded once per worker)."""
+    import polars as pl  # noqa: PLC0415 - lazy: not on an ingest worker's path (~35 MiB)
+
     frame = store.read_frame(GAPS)
     if frame is None:
         return pl.from_arrow(GAPS_SCHEMA.empty_table())  # type: ignore[return-value]
@@ -172,12 +180,11 @@ class Lineages:
             return adopts
 
     def _resolve(self, topic: str, topic_id: str, partitions: Sequence[int], worker: str) -> bool:
-        records = lineage_records(self.store).filter(pl.col("topic") == topic)
-        mine = records.filter(pl.col("topic_id") == topic_id)
-        if mine.height:
-            return bool(mine["cause"][0] == "migrated")
-        if records.height:
-            previous = str(records["topic_id"][-1])
+        known = _lineages_of(self.store, topic)
+        if topic_id in known:
+            return known[topic_id] == "migrated"
+        if known:
+            previous: str | None = list(known)[-1]
             cause = "recreated"
             logger.warning(
                 "topic %s was deleted and created again (topic id %s, was %s): a new lineage, "
@@ -205,7 +212,20 @@ class Lineages:
             LINEAGE, pa.Table.from_pylist([row], schema=LINEAGE_SCHEMA), partition_by=None, txns={}
         )
         # Two workers may record the same new lineage at once; the first row counts.
-        first = lineage_records(self.store).filter(
-            (pl.col("topic") == topic) & (pl.col("topic_id") == topic_id)
-        )
-        return bool(first["cause"][0] == "migrated")
+        return _lineages_of(self.store, topic)[topic_id] == "migrated"
+
+
+def _lineages_of(store: DeltaStore, topic: str) -> dict[str, str]:
+    """Topic id -> cause of each lineage recorded for ``topic``, in the order they were first
+    detected (the first row of an id counts): :func:`lineage_records` of one topic, read with
+    Arrow alone."""
+    rows = store.read(
+        LINEAGE, columns=["topic_id", "cause", "detected_at"], filter=pc.field("topic") == topic
+    )
+    if rows is None:
+        return {}
+    rows = rows.sort_by("detected_at")
+    known: dict[str, str] = {}
+    for tid, cause in zip(rows["topic_id"].to_pylist(), rows["cause"].to_pylist(), strict=True):
+        known.setdefault(tid, cause)
+    return known

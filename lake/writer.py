@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -262,6 +261,8 @@ def _drop_repeats(batch: BatchOutput) -> BatchOutput:
     if batch.offsets.group_by(keys).aggregate([]).num_rows == batch.offsets.num_rows:
         return batch
     logger.warning("%s: batch holds repeated offsets; each is written once", batch.kind)
+    import polars as pl  # noqa: PLC0415 - lazy: not on an ingest worker's path (~35 MiB)
+
     coords = ["kafka_topic", "kafka_partition", "kafka_offset"]
     silver = pl.from_arrow(batch.silver)
     assert isinstance(silver, pl.DataFrame)

@@ -29,7 +29,6 @@ from prometheus_client import (
 )
 
 from lake import BatchOutput, DeltaStore, WriteResult, quarantine_table, silver_table
-from lake.ops_status import offset_events
 from lake.sink import Sink, SinkHandle, TopicPartition
 from lake.tables import DUPLICATES, RUNS
 from lake.unwritable import CAUSES
@@ -326,6 +325,9 @@ class LagPoller:
         self.metrics.set_lag(group_offsets(self.settings, topics))
         if self._store is None:
             self._store = DeltaStore.from_settings(self.settings)
+        # Lazy: ops_status reads with Polars (~35 MiB), loaded only when metrics are served.
+        from lake.ops_status import offset_events  # noqa: PLC0415
+
         self.metrics.set_offset_events(offset_events(self._store, datetime.now(UTC)))
 
     def _run(self) -> None:

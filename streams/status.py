@@ -19,7 +19,6 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaTimeoutError
 
 from lake import DeltaStore
-from lake.ops_status import offset_events, quality_window, runs_history, table_health
 from lake.registry_store import registry_source
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
@@ -281,6 +280,10 @@ def collect_status(
         ``MAXLAKE_FAUST_DATADIR`` (:func:`streams.write_block.read_worker_states`), read
         without touching the lake, so a blocked lake still shows as ``lake_write_blocked``.
     """
+    # Lazy: ops_status reads with Polars (~35 MiB), which a worker importing this module for
+    # ingest_topics does not need.
+    from lake.ops_status import offset_events, quality_window, table_health  # noqa: PLC0415
+
     store = DeltaStore.from_settings(settings)
     kafka_part: dict[str, Any] = (
         _kafka(settings, ingest_topics(settings, tenants=tenants), thresholds.kafka_timeout_s)
@@ -311,4 +314,6 @@ def status_history(settings: Settings, window: timedelta, bucket: timedelta) -> 
 
     See :func:`lake.ops_status.runs_history`.
     """
+    from lake.ops_status import runs_history  # noqa: PLC0415 - lazy, as in collect_status
+
     return runs_history(DeltaStore.from_settings(settings), window, bucket)

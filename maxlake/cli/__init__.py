@@ -166,9 +166,47 @@ def run() -> NoReturn:
         os._exit(code)
 
 
+_DELTA_RS_MALLOC_CONF = "dirty_decay_ms:0,muzzy_decay_ms:0"
+"""jemalloc options of the Rust libraries (deltalake, polars) in a worker: freed pages go back
+to the system at once instead of after ~10 s of allocator activity (~40 MiB a worker kept
+between its Delta writes)."""
+
+
+def _worker_allocators() -> None:
+    """Choose the allocators of a worker process before the libraries that read them load.
+
+    Arrow reads ``ARROW_DEFAULT_MEMORY_POOL`` once, when pyarrow is imported; pyarrow's
+    ``set_memory_pool`` (what the batch engine calls) changes the pool of pyarrow's own calls
+    only, and Arrow's C++ code under them (Parquet, datasets, the C data interface deltalake
+    reads through) kept allocating from mimalloc, which held ~50 MiB the worker had freed. The
+    jemalloc linked into deltalake reads ``_RJEM_MALLOC_CONF`` when it starts. An
+    ``ARROW_DEFAULT_MEMORY_POOL`` already set, or jemalloc decay times already named, win;
+    settings that do not validate are reported by the command itself.
+    Figures: docs/BENCHMARKS.md, issue 20, sixth pass.
+    """
+    if "pyarrow" in sys.modules or "deltalake" in sys.modules:
+        return
+    from pydantic import ValidationError  # noqa: PLC0415 - only for the worker command
+
+    from maxlake.settings import Settings  # noqa: PLC0415 - only for the worker command
+
+    try:
+        pool = Settings().arrow_memory_pool
+    except (ValidationError, MaxlakeError):
+        return
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", pool)
+    # Appended to what configure_polars_allocator put there, unless decays are named already
+    # (by the operator, or by a parent process that imported Polars: Polars writes its own).
+    jemalloc = os.environ.get("_RJEM_MALLOC_CONF", "")
+    if "decay_ms:" not in jemalloc:
+        os.environ["_RJEM_MALLOC_CONF"] = ",".join(filter(None, (jemalloc, _DELTA_RS_MALLOC_CONF)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code (0 ok, 1 failure, 2 usage)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if _invoked(arguments) == "worker":
+        _worker_allocators()
     parser = build_parser(arguments)
     args = parser.parse_args(arguments)
     if args.command is None or not hasattr(args, "handler"):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -98,3 +101,48 @@ def test_each_validation_judges_its_own_frame_and_configurations_stay_fresh_outs
     assert not_null.configuration is not not_null.configuration
     not_null.column = "y"
     assert not_null.configuration.kwargs["column"] == "y"
+
+
+_DEFERRED_IN_A_FRESH_PROCESS = """
+import sys
+import pandas as pd
+from lake.gx_runtime import DEFERRED, named_suite, runtime, validate
+from quality import ValidationGateway
+from schemas import load_registry
+from tests.unit.quality.rows import telemetry
+
+def loaded():
+    return [m for m in DEFERRED if type(sys.modules.get(m)).__name__ == "module"]
+
+gateway = ValidationGateway(load_registry())
+verdict = gateway.validate("telemetry", telemetry({}, {"value": -1.0}))
+print(loaded(), verdict.dropped)
+gxe = runtime().expectations
+kl = gxe.ExpectColumnKLDivergenceToBeLessThan(
+    column="x", partition_object={"values": ["a", "b"], "weights": [0.5, 0.5]}, threshold=0.1
+)
+for column in (["a", "b", "a", "b"], ["a", "a", "a", "b"]):
+    (result,) = validate(named_suite("kl", [("kl", kl)]), pd.DataFrame({"x": column}),
+                         result_format={"result_format": "SUMMARY"})
+    print(result.success, round(float(result.result["observed_value"]), 4))
+print(loaded())
+"""
+
+
+def test_modules_only_some_expectations_use_are_imported_when_one_runs() -> None:
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [sys.executable, "-c", _DEFERRED_IN_A_FRESH_PROCESS],
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "GX_ANALYTICS_ENABLED": "false"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout.splitlines() == [
+        "[] 1",
+        "True 0.0",
+        # KL(0.75, 0.25 || 0.5, 0.5): SciPy's statistics, imported when GX first used them
+        "False 0.1308",
+        "['scipy.stats']",
+    ]

@@ -3,6 +3,8 @@ a new topic id (the topic recreated) starts its offsets again without being mask
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from lake import DeltaStore
@@ -37,3 +39,35 @@ def test_a_legacy_lake_is_adopted_then_a_recreated_topic_is_a_new_lineage(tmp_pa
         DeltaStore(tmp_path), committed={(TOPIC, 0): 30}, topic_ids={TOPIC: "id-a"}
     )
     assert old.ok, [str(v) for v in old.violations]
+
+
+_WORKER_PATH = """
+import sys
+from pathlib import Path
+import streams.worker
+from tests.unit.lake.batches import messages, pipeline, telemetry
+root = Path(sys.argv[1])
+payloads = [e.payload for e in telemetry(40)]
+pipeline(root).process("telemetry", [m._replace(topic_id="id-a") for m in messages(payloads[:20])])
+again = pipeline(root).process(
+    "telemetry", [m._replace(topic_id="id-b") for m in messages(payloads[20:])]
+)
+print(again.consumed, "polars" in sys.modules)
+"""
+
+
+def test_the_ingest_path_resolves_lineages_without_loading_polars(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[3]
+    run = subprocess.run(
+        [sys.executable, "-c", _WORKER_PATH, str(tmp_path / "lake")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # A worker's memory: Polars (~35 MiB resident) is for status, verify and curation.
+    assert run.stdout.split() == ["20", "False"]
+    causes = {
+        r["topic_id"]: r["cause"] for r in lineage_records(DeltaStore(tmp_path / "lake")).to_dicts()
+    }
+    assert causes == {"id-a": "first_seen", "id-b": "recreated"}
