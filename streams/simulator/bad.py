@@ -11,7 +11,7 @@ missing_field          one required envelope or body field removed
 wrong_type             a field of the wrong JSON type (string version, numeric time, ...)
 unknown_tag            a tag (telemetry), alarm code (machine_event) or defect code
                        (inspection) the registry does not know
-out_of_range           a reading of 1e9 (beyond every physical range), an alarm severity
+out_of_range           a GOOD reading of 1e9 (beyond every physical range), an alarm severity
                        outside 1..1000, or an inspection window that ends before it starts
 nan_or_infinity        a ``NaN``/``Infinity`` literal where a number belongs
 future_time            ``event_time`` 30 days after the simulated clock
@@ -162,7 +162,7 @@ def _unknown_tag(kind: str, rng: random.Random, event: dict[str, Any]) -> bytes:
 
 def _out_of_range(kind: str, rng: random.Random, event: dict[str, Any]) -> bytes:
     if kind == "telemetry":
-        _set_reading(event, value=rng.choice((1e9, -1e9)))
+        _set_reading(event, value=rng.choice((1e9, -1e9)), quality="GOOD")
     elif kind == "machine_event":
         _as_alarm(event, severity=rng.choice((0, 1001, 5000)))
     else:
