@@ -1,13 +1,19 @@
 """Every consumed offset in exactly one place when a rebalance falls inside a batch.
 
 A batch of the batch engine is filled by several fetches. Here worker A holds an unfinished
-batch (a long ``batch_wait_s``) when worker B joins the group: the rebalance revokes A's
-partitions and assigns some back, and Kafka hands their records to A again. The lake must
-still hold each record once, checked by an accounting that reads Kafka and Delta directly.
+batch when worker B joins the group: the rebalance revokes A's partitions and assigns some
+back, and Kafka hands their records to A again. The lake must still hold each record once,
+checked by an accounting that reads Kafka and Delta directly.
+
+A's batch stays open by construction, not by timing: its size limit is one record more than
+the first input and its time limit is far away, so it is still open when B joins however long
+B takes to start. Input sent once B holds partitions fills it; A writes it, then stops (its
+next, unfinished batch is left uncommitted) and B drains the rest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -30,25 +36,32 @@ TENANT = "northwind-auto"
 def test_a_rebalance_inside_a_batch_writes_no_offset_twice(
     kafka_bootstrap: str, unique_name: str, tmp_path: Path
 ) -> None:
+    events = simulate((TENANT,), seed=11, duration_s=300, bad_rate=0.0)
+    # 3x the first input: A's share of either half of the partitions (40 % of these machines'
+    # records) is more than its batch's limit.
+    more = simulate((TENANT,), seed=12, duration_s=900, bad_rate=0.0)
     env = IngestEnv(
         kafka_bootstrap,
         unique_name,
         tmp_path,
         (TENANT,),
-        batch_max_events=100_000,
-        batch_wait_s=75.0,
+        batch_max_events=len(events) + 1,
+        batch_wait_s=600.0,
         partitions=4,
         engine="batch",
     )
     env.create_topics()
-    events = simulate((TENANT,), seed=11, duration_s=300, bad_rate=0.0)
     produced = produce(env, events)
-    first, second = WorkerProcess(env, "a"), WorkerProcess(env, "b")
+    first = WorkerProcess(env, "a")
+    second = WorkerProcess(dataclasses.replace(env, batch_wait_s=0.3), "b")
     try:
         first.start().wait_assigned(timeout_s=120)
-        time.sleep(2)  # A has fetched: its batch stays open for batch_wait_s
-        second.start().wait_ready(timeout_s=120)
-        wait_for_lag_zero(env, [first, second], produced=produced, timeout_s=400)
+        time.sleep(2)  # A has fetched everything: its batch waits for one more record
+        second.start().wait_assigned(timeout_s=120)
+        produced += produce(env, more)
+        first.wait_until_ingested(timeout_s=120)
+        assert first.terminate() == 0, first.log_tail()
+        wait_for_lag_zero(env, [second], produced=produced, timeout_s=240)
     finally:
         for worker in (first, second):
             worker.terminate()
