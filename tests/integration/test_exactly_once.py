@@ -5,10 +5,11 @@ batch when worker B joins the group: the rebalance revokes A's partitions and as
 back, and Kafka hands their records to A again. The lake must still hold each record once,
 checked by an accounting that reads Kafka and Delta directly.
 
-A's batch stays open by construction, not by timing: its size limit is one record more than
-the first input and its time limit is far away, so it is still open when B joins however long
-B takes to start. Input sent once B holds partitions fills it; A writes it, then stops (its
-next, unfinished batch is left uncommitted) and B drains the rest.
+A's batch stays open by construction, not by timing: its size limit is twice the first input
+and its time limit is far away, so it is still unfinished when B joins, however long B takes
+to start. Input sent once B holds partitions (six times the first) fills A's batches after the
+rebalance to their size limit, so A writes one without a time wait; A then stops (its next,
+unfinished batch is left uncommitted) and B, with a short batch wait, drains the rest.
 """
 
 from __future__ import annotations
@@ -37,15 +38,15 @@ def test_a_rebalance_inside_a_batch_writes_no_offset_twice(
     kafka_bootstrap: str, unique_name: str, tmp_path: Path
 ) -> None:
     events = simulate((TENANT,), seed=11, duration_s=300, bad_rate=0.0)
-    # 3x the first input: A's share of either half of the partitions (40 % of these machines'
-    # records) is more than its batch's limit.
-    more = simulate((TENANT,), seed=12, duration_s=900, bad_rate=0.0)
+    # 6x the first input: after the rebalance A holds either half of the partitions, 40 % of
+    # these machines' records or more, which alone exceeds its batch's limit.
+    more = simulate((TENANT,), seed=12, duration_s=1800, bad_rate=0.0)
     env = IngestEnv(
         kafka_bootstrap,
         unique_name,
         tmp_path,
         (TENANT,),
-        batch_max_events=len(events) + 1,
+        batch_max_events=2 * len(events),
         batch_wait_s=600.0,
         partitions=4,
         engine="batch",
@@ -56,7 +57,7 @@ def test_a_rebalance_inside_a_batch_writes_no_offset_twice(
     second = WorkerProcess(dataclasses.replace(env, batch_wait_s=0.3), "b")
     try:
         first.start().wait_assigned(timeout_s=120)
-        time.sleep(2)  # A has fetched everything: its batch waits for one more record
+        time.sleep(2)  # A has fetched the first input: its batch waits for as much again
         second.start().wait_assigned(timeout_s=120)
         produced += produce(env, more)
         first.wait_until_ingested(timeout_s=120)
