@@ -1,12 +1,13 @@
-"""The lake on a real S3 server (moto on loopback, conditional writes on): ingest end to end,
-kill -9 mid-stream, and three workers on a 12-partition topic sharing one S3 lake while one is
-killed. The final check reads the Kafka end offsets with kafka-python and the Delta tables with
-deltalake directly, not through the code under test: every produced offset is in exactly one
-table, once."""
+"""The lake on a real S3 server (moto on loopback, conditional writes on): ingest end to end
+with the operator's commands on the result, and the live registry on S3 (kill -9 and several
+workers on S3 are in test_s3_scale.py). The final check reads the Kafka end offsets with
+kafka-python and the Delta tables with deltalake directly, not through the code under test:
+every produced offset is in exactly one table, once."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -39,12 +40,32 @@ pytestmark = pytest.mark.integration
 TENANTS = ("voltcell-batteries", "ironbridge-steel")
 
 
+def _in_process(env: IngestEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give this process the ``MAXLAKE_*`` settings of the test's workers, for :func:`main`."""
+    for key in [k for k in os.environ if k.startswith("MAXLAKE_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.environ("cli").items():
+        if key.startswith("MAXLAKE_"):
+            monkeypatch.setenv(key, value)
+
+
 @pytest.mark.parametrize("engine", ["batch", "stream"])
 def test_one_worker_ingests_into_an_s3_lake_and_verify_reads_it(
-    kafka_bootstrap: str, unique_name: str, tmp_path: Path, s3_lake: LakeLocation, engine: str
+    kafka_bootstrap: str,
+    unique_name: str,
+    tmp_path: Path,
+    s3_lake: LakeLocation,
+    engine: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Either engine writes an S3 lake; the operator's commands then work on it, and the lake
-    still holds every offset once after compaction, vacuum and a checkpoint."""
+    still holds every offset once after compaction, vacuum and a checkpoint.
+
+    ``lake verify`` runs as a process of its own, as an operator runs it; the other commands
+    run in this process (:func:`main`, same settings from the environment), which spares a
+    Python start-up and the imports of polars, deltalake and GX per command.
+    """
     env = IngestEnv(kafka_bootstrap, unique_name, tmp_path, TENANTS, engine=engine, lake=s3_lake)
     env.create_topics()
     events = simulate(TENANTS, seed=13, duration_s=600, bad_rate=0.05)
@@ -64,6 +85,7 @@ def test_one_worker_ingests_into_an_s3_lake_and_verify_reads_it(
     assert summary["ok"] is True
     expected = expected_outcome(events)
     assert summary["runs_consumed"] == {k: expected[k].consumed for k in KINDS}
+    _in_process(env, monkeypatch)
     for command in (
         ["status", "--json"],
         ["lake", "status"],
@@ -74,8 +96,10 @@ def test_one_worker_ingests_into_an_s3_lake_and_verify_reads_it(
         ["quarantine", "replay", "--kind", "telemetry", "--dry-run", "--json"],
         ["audit"],
     ):
-        done = run_cli(env, *command)
-        assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
+        capsys.readouterr()
+        code = main(command)
+        out, err = capsys.readouterr()
+        assert code == 0, f"{command}: {out}{err}"
     assert not (tmp_path / "lake").exists(), "nothing may be written to a local lake folder"
     assert_invariant(env)
     assert_each_offset_once(env)
