@@ -310,25 +310,13 @@ def _check_consistency(registry: Registry, source: str) -> None:
                 got = f"{spec.min}, {spec.nominal}, {spec.max}"
                 problem = f"needs min <= nominal <= max, got {got}"
                 raise RegistryError(source, f"{where}.tags[{i}]", problem)
-            complaint = units.check(spec.unit)
-            if complaint is not None:
-                raise RegistryError(
-                    source,
-                    f"{where}.tags[{i}].unit",
-                    f"unknown unit {spec.unit!r} ({complaint}); define it in [[units]]",
-                )
+            _check_unit(units, spec.unit, source, f"{where}.tags[{i}].unit")
         _unique([d.name for d in mt.dimensions], f"{where}.dimensions", source)
         for i, dim in enumerate(mt.dimensions):
             if not dim.min <= dim.max:
                 problem = f"needs min <= max, got {dim.min}, {dim.max}"
                 raise RegistryError(source, f"{where}.dimensions[{i}]", problem)
-            complaint = units.check(dim.unit)
-            if complaint is not None:
-                raise RegistryError(
-                    source,
-                    f"{where}.dimensions[{i}].unit",
-                    f"unknown unit {dim.unit!r} ({complaint}); define it in [[units]]",
-                )
+            _check_unit(units, dim.unit, source, f"{where}.dimensions[{i}].unit")
     _unique([t.id for t in registry.tenants], "tenants", source)
     known = ", ".join(sorted(registry.machine_types))
     for ti, t in enumerate(registry.tenants):
@@ -385,6 +373,15 @@ def _column(values: list[Any], kind: pa.DataType) -> pa.Array:
     builder = pa.lib.StringBuilder()
     builder.append_values(values)
     return builder.finish()
+
+
+def _check_unit(units: UnitSystem, unit: str, source: str, entry: str) -> None:
+    """Raise :class:`RegistryError` at ``entry`` when ``units`` cannot parse ``unit``."""
+    complaint = units.check(unit)
+    if complaint is not None:
+        raise RegistryError(
+            source, entry, f"unknown unit {unit!r} ({complaint}); define it in [[units]]"
+        )
 
 
 def _unique(ids: list[str], entry: str, source: str) -> None:
