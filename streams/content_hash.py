@@ -91,8 +91,9 @@ def kept_digests(values: Sequence[bytes | None], keep: np.ndarray) -> np.ndarray
     ``keep`` is False or the payload is missing (rejected messages take no part in dedupe)."""
     out = np.zeros(len(values), np.int64)
     kept = [i for i in np.flatnonzero(keep).tolist() if values[i] is not None]
+    payloads = [raw for raw in (values[i] for i in kept) if raw is not None]
     if kept:
-        out[kept] = content_hashes([values[i] for i in kept])  # type: ignore[misc]
+        out[kept] = content_hashes(payloads)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import polars as pl
 
@@ -46,9 +47,9 @@ def _shifted(inputs: JobInputs) -> JobInputs:
     return replace(inputs, machines=machines, time_shifts=shifts)
 
 
-def _per_plant(out_splits: dict[str, pl.DataFrame], column: str) -> dict[str, dict[str, list]]:  # type: ignore[type-arg]
+def _per_plant(out_splits: dict[str, pl.DataFrame], column: str) -> dict[str, dict[str, list[Any]]]:
     """split -> plant -> sorted ``column`` values, with p2's moved back to lake time."""
-    result: dict[str, dict[str, list]] = {}  # type: ignore[type-arg]
+    result: dict[str, dict[str, list[Any]]] = {}
     for name, frame in out_splits.items():
         back = frame.with_columns(
             pl.when(pl.col("plant") == "p2")
