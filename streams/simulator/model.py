@@ -33,7 +33,9 @@ _DAY_S = 86_400.0
 
 @dataclass(frozen=True, slots=True)
 class DimensionSpec:
-    """A measured dimension of a part: nominal value, symmetric tolerance and unit."""
+    """A measured dimension of a part: nominal value, symmetric tolerance and unit. A dimension
+    with a positive nominal is a magnitude (a diameter, a flatness) and is never sent below 0;
+    one with nominal 0 is an offset and takes either sign."""
 
     name: str
     nominal: float
@@ -229,6 +231,8 @@ class LineModel:
                 spread = 0.25 + 1.5 * max(0.0, risk - 0.6) ** 1.5
                 deviation = rng.gauss(0.0, spread) * spec.tolerance
                 value = round(spec.nominal + deviation, 6)
+                if spec.nominal > 0.0:
+                    value = max(value, 0.0)
                 dims.append((spec.name, value, spec.unit))
                 if abs(deviation) > spec.tolerance:
                     out_of_tolerance += 1

@@ -170,3 +170,16 @@ def test_invalid_options_are_config_errors(registry: Registry) -> None:
         Simulator(registry, start=START, bad_rate=1.0)
     with pytest.raises(ConfigError, match="timezone"):
         Simulator(registry, start=datetime(2026, 1, 1))
+
+
+def test_measured_magnitudes_are_never_negative(registry: Registry) -> None:
+    sim = Simulator(registry, seed=3, start=START, bad_rate=0.0, tenants=["northwind-auto"])
+    values = [
+        (d["name"], d["value"])
+        for e in sim.events(6 * 3600)
+        if e.kind == "inspection"
+        for d in orjson.loads(e.payload).get("dimensions", [])
+    ]
+    flatness = [v for name, v in values if name == "face_flatness"]
+    assert len(flatness) > 100
+    assert min(v for name, v in values if name != "placement_x_offset") >= 0.0
