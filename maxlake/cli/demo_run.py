@@ -81,6 +81,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     if created:
         time.sleep(2.0)
     _say(f"topics: {len(created)} created, {len(tenants) * len(EventKind) - len(created)} existed")
+    store = DeltaStore.from_settings(settings)
+    before = {kind: _kind_counts(store, kind) for kind in EventKind}
     worker = _start_worker(settings)
     try:
         stats = _stream(args, settings)
@@ -88,7 +90,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         lag = _wait_for_lag_zero(settings, worker, timeout_s=300)
     finally:
         _stop_worker(worker)
-    ok = _report(settings, stats, lag)
+    ok = _report(settings, stats, lag, before)
     ok = _build_datasets(settings) and ok
     stopped = started_broker and not args.keep_broker
     if stopped:
@@ -201,8 +203,10 @@ def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     log_dir.mkdir(exist_ok=True)
     log = (log_dir / "demo-worker.log").open("wb")
     _say(f"starting an ingest worker, {settings.ingest_engine} engine (log: {log.name})")
+    # -P: the current folder is not put on sys.path, so a folder there named like one of
+    # maxlake's packages (a lake root called "lake") cannot shadow it.
     return subprocess.Popen(
-        [sys.executable, "-m", "maxlake.cli", "worker", "--loglevel", "info"],
+        [sys.executable, "-P", "-m", "maxlake.cli", "worker", "--loglevel", "info"],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -312,16 +316,23 @@ def _catch_up_line(lag: int, first_lag: int, waited_s: float, live: bool) -> str
     return f"\r{line:<78}" if live else f"{line}\n"
 
 
-def _report(settings: Settings, stats: SimStats, lag: int) -> bool:
+def _report(
+    settings: Settings, stats: SimStats, lag: int, before: Mapping[EventKind, Counter[str]]
+) -> bool:
+    """The counts of this run (the lake's counts minus ``before``, what it held at the start)."""
     store = DeltaStore.from_settings(settings)
     print()
     print(f"maxlake demo report (ingest engine: {settings.ingest_engine})")
+    held = sum(before[k]["silver events"] + before[k]["quarantined"] for k in EventKind)
+    if held:
+        print(f"this run only: the lake held {held:,} events and quarantined messages before it")
     print("-" * 90)
     header = ("produced", "silver events", "quarantined", "duplicates", "silver rows")
     print(f"{'kind':<15}" + "".join(f"{h:>15}" for h in header))
     totals = Counter[str]()
     for kind in EventKind:
         counts = _kind_counts(store, kind)
+        counts.subtract(before[kind])
         counts["produced"] = stats.by_kind.get(kind.value, 0)
         totals.update(counts)
         print(f"{kind.value:<15}" + "".join(f"{counts[h]:>15,}" for h in header))
