@@ -9,18 +9,22 @@ the same; otherwise it is an ``event_id_conflict`` (quarantined with its raw byt
 The canonical payload is the message's bytes without the envelope's ``sent_time`` member (the
 first ``"sent_time": "<text>"`` or ``"sent_time": null`` and the comma after it): a client that
 sends the event again stamps a new ``sent_time``, and that alone does not make it another
-event. Any other difference (a value, a field, key order, whitespace) does. The hash is BLAKE2b
-with an 8-byte digest (stdlib, stable across versions, so the values stored in silver's
-``content_hash`` compare across releases), as a signed 64-bit integer; 0 is never produced and
-means "unknown" (rows written before content hashes existed).
+event. Any other difference (a value, a field, key order, whitespace) does. The hash is XXH3-64
+(xxHash 0.8, whose output is fixed by its specification since that release, so the values stored
+in silver's ``content_hash`` compare across releases and machines), its canonical big-endian
+digest read as a signed 64-bit integer; 0 is never produced and means "unknown" (rows written
+before content hashes existed). XXH3 is not a cryptographic hash: it tells a resend from another
+event of the same producer, it does not resist a producer that crafts collisions (a producer can
+always drop its own events instead). Until 2026-12-01 the hash was BLAKE2b-64 (3x the CPU per
+event); a lake that holds hashes of that kind reads them as those of other content, so a resend
+of an event stored by such a build is quarantined as an ``event_id_conflict``, never lost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from hashlib import blake2b
-
 import numpy as np
+import xxhash
 
 __all__ = [
     "EVENT_ID_CONFLICT",
@@ -73,10 +77,23 @@ def canonical_payload(raw: bytes) -> bytes:
 
 
 def content_hashes(values: Sequence[bytes]) -> np.ndarray:
-    """The content hash of each payload, int64 (never :data:`UNKNOWN`): the BLAKE2b-64 digest
-    of :func:`canonical_payload` as a signed little-endian integer."""
-    digests = b"".join([blake2b(canonical_payload(v), digest_size=8).digest() for v in values])
-    out = np.frombuffer(digests, "<i8").astype(np.int64)
+    """The content hash of each payload, int64 (never :data:`UNKNOWN`): the XXH3-64 digest of
+    :func:`canonical_payload` as a signed integer."""
+    digest = xxhash.xxh3_64_digest
+    digests: list[bytes] = []
+    add = digests.append
+    for raw in values:
+        # The compact form producers send, ``"sent_time":"<text>",``, cut without the general
+        # scan; anything else goes through canonical_payload (same bytes out).
+        at = raw.find(_SENT)
+        if at >= 0 and raw[at + 11 : at + 13] == b':"':
+            end = raw.find(b'"', at + 13) + 1
+            after = raw[end : end + 1]
+            if end and after not in _BLANK:
+                add(digest(raw[:at] + raw[end + 1 if after == b"," else end :]))
+                continue
+        add(digest(canonical_payload(raw)))
+    out = np.frombuffer(b"".join(digests), ">i8").astype(np.int64)
     out[out == UNKNOWN] = 1
     return out
 
