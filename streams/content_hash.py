@@ -23,6 +23,7 @@ of an event stored by such a build is quarantined as an ``event_id_conflict``, n
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 import numpy as np
 import xxhash
 

@@ -72,9 +72,7 @@ _SENT_FORMS = st.sampled_from(
 
 
 @given(st.binary(max_size=40), _SENT_FORMS, st.binary(max_size=40))
-def test_every_payload_hashes_as_its_canonical_form(
-    head: bytes, sent: bytes, tail: bytes
-) -> None:
+def test_every_payload_hashes_as_its_canonical_form(head: bytes, sent: bytes, tail: bytes) -> None:
     raw = head + sent + tail
     want = np.frombuffer(xxhash.xxh3_64_digest(canonical_payload(raw)), ">i8")[0]
     assert content_hashes([raw])[0] == (want if want != UNKNOWN else 1)
