@@ -267,12 +267,31 @@ def _show(args: argparse.Namespace) -> int:
         )
         for reason, detail in zip(m["reasons"], m["details"], strict=False):
             print(f"  {reason}: {escape_payload(detail.encode(), args.max_bytes)}")
+        print(f"  {replay_line(m['replay'])}")
         print(f"  payload ({len(m['raw']):,} bytes): {escape_payload(m['raw'], args.max_bytes)}")
     last = args.offset + len(messages)
     shown = f"messages {args.offset + 1:,}-{last:,}" if messages else "no message"
     older = f"; --offset {last} for older ones" if last < total else ""
     print(f"{shown} of {total:,}, newest first{older}")
     return 0
+
+
+def replay_line(mark: dict[str, Any] | None) -> str:
+    """One line on what ``maxlake quarantine replay`` did to a message (``mark`` as in
+    :func:`lake.replays.replay_marks`; None: never replayed)."""
+    if mark is None:
+        return "replay: not replayed (still needs attention)"
+    at = f"{mark['replayed_at'][:19]}Z"
+    run = f"replay {mark['replay_id']}"
+    if mark["outcome"] == "replayed":
+        return f"replayed {at} to silver: {mark['silver_rows']:,} row(s) ({run})"
+    if mark["outcome"] == "duplicate":
+        return f"replayed {at}: a duplicate, its event was already in silver ({run})"
+    tries = f", {mark['attempts']} attempts" if mark["attempts"] > 1 else ""
+    return (
+        f"replay {at} failed again{tries}: still invalid "
+        f"({', '.join(mark['reasons']) or 'no reason'}; {run})"
+    )
 
 
 def _check_reason(settings: Settings, reason: str | None, kinds: tuple[EventKind, ...]) -> None:

@@ -37,6 +37,7 @@ from maxlake.server.engineer import (
     error_response,
     json_response,
     require_engineer,
+    with_body_schema,
 )
 from schemas import EventKind
 from streams.replay import escape_payload, quarantine_page
@@ -163,7 +164,8 @@ async def api_status_history(request: web.Request) -> web.Response:
 async def api_quarantine(request: web.Request) -> web.Response:
     """One page of quarantined messages, newest first (``?limit=`` 20, at most 200;
     ``?offset=`` 0; ``?kind=``, ``?reason=``, ``?tenant=``), payloads escaped as one line of
-    text (``raw_text``, first 2,000 bytes), with ``total`` (messages matching)."""
+    text (``raw_text``, first 2,000 bytes), each with ``replay`` (None: never replayed, else what
+    ``maxlake quarantine replay`` did), with ``total`` (messages matching)."""
     _, refusal = await require_engineer(request)
     if refusal is not None:
         return refusal
@@ -301,16 +303,20 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
         ],
     ),
-    "/api/quarantine": engineer_get(
-        "A page of quarantined messages, newest first, payload escaped as text",
-        "getQuarantinedMessages",
-        "{total, offset, limit, messages: [...]} (streams.replay.quarantine_page)",
-        [
-            _query("limit", "N messages per page, 1 to 200 (default 20)"),
-            _query("offset", "skip the N newest matching messages (default 0)"),
-            _query("kind", "one event kind"),
-            _query("reason", "only messages with this reason"),
-            _query("tenant", "only this tenant's messages"),
-        ],
+    "/api/quarantine": with_body_schema(
+        engineer_get(
+            "A page of quarantined messages, newest first, payload escaped as text",
+            "getQuarantinedMessages",
+            "{total, offset, limit, messages: [...]} (streams.replay.quarantine_page); each "
+            "message's `replay` is null when never replayed",
+            [
+                _query("limit", "N messages per page, 1 to 200 (default 20)"),
+                _query("offset", "skip the N newest matching messages (default 0)"),
+                _query("kind", "one event kind"),
+                _query("reason", "only messages with this reason"),
+                _query("tenant", "only this tenant's messages"),
+            ],
+        ),
+        "QuarantinePage",
     ),
 }
