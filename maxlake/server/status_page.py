@@ -30,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from maxlake.errors import ConfigError
 from maxlake.server.context import CONTEXT
 from maxlake.server.engineer import (
     NO_STORE,
@@ -41,7 +42,7 @@ from maxlake.server.engineer import (
 )
 from schemas import EventKind
 from streams.replay import escape_payload, quarantine_page
-from streams.status import collect_status, status_history
+from streams.status import check_tenants, collect_status, status_history
 
 __all__ = ["OPENAPI_PATHS", "page_html", "parse_duration", "routes"]
 
@@ -140,6 +141,10 @@ async def api_status(request: web.Request) -> web.Response:
     except _BadParameter as exc:
         return error_response(400, "invalid", str(exc))
     settings = request.app[CONTEXT].settings
+    try:
+        await asyncio.to_thread(check_tenants, settings, tenants, option="tenant")
+    except ConfigError as unknown:
+        return error_response(400, "invalid", str(unknown))
     status = await asyncio.to_thread(
         collect_status, settings, window, tenants=tenants or None, kafka=kafka
     )
@@ -284,7 +289,11 @@ OPENAPI_PATHS: dict[str, Any] = {
         "streams.status.collect_status (see docs/OPERATIONS.md)",
         [
             _WINDOW_PARAM,
-            _query("tenant", "only these tenants' topics (repeatable)"),
+            _query(
+                "tenant",
+                "only these tenants' topics and quality figures (repeatable); "
+                "an unknown tenant answers 400",
+            ),
             {
                 **_query("kafka", "0 skips the broker (lake only)"),
                 "schema": {"type": "string", "enum": ["0", "1"], "default": "1"},
