@@ -4,6 +4,8 @@ so a plant engineer sees which ones still need attention."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,8 @@ def test_each_message_is_marked_replayed_still_invalid_or_not_replayed(
     item = schemas["QuarantinePage"]["properties"]["messages"]["items"]["properties"]
     assert "replay" in item
     assert "outcome" in schemas["ReplayMark"]["properties"]
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(api["openapi"])))
+    assert {"QuarantinePage", "ReplayMark"} <= refs <= set(schemas)
 
     again = replay_quarantine(
         settings(root), "telemetry", gateway=strict_gateway(tmp_path / "all", values[-1] * 10)
