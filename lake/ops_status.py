@@ -187,7 +187,8 @@ def quality_window(
         ``suite_versions``, ``workers``, ``last_batch_at`` and mean/max timings in ms.
 
         A batch reads several tenants' topics, so with ``tenants`` the counts come from
-        elsewhere: ``consumed`` is the offsets the window's batches read from ``topics``,
+        elsewhere: ``consumed`` is the offsets the window's batches read from ``topics``
+        (first to last per partition: transaction markers in between included),
         ``quarantined`` and ``quarantined_by_reason`` are these tenants' rows of
         ``quarantine/<kind>``, ``duplicates`` their rows of ``ops/duplicates``,
         ``silver_events`` the rest (consumed - quarantined - duplicates, the accounting
