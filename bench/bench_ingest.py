@@ -302,6 +302,13 @@ def main() -> None:
         help="also run each engine's worker from this source checkout (e.g. a worktree of the "
         "previous commit), interleaved, for a same-run before/after ratio",
     )
+    parser.add_argument(
+        "--compare-batch",
+        type=int,
+        default=None,
+        help="also run each engine's worker with this MAXLAKE_BATCH_MAX_EVENTS, interleaved, for "
+        "a same-run comparison of batch sizes (throughput against peak memory)",
+    )
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -339,11 +346,13 @@ def main() -> None:
         preload_s = _preload(settings, topic, args.events, args.bad_rate)
         print(f"  preload: {args.events / preload_s:,.0f} events/s")
         results: dict[str, dict[str, float]] = {}
-        sources: list[tuple[str, Path | None]] = [("", None)]
+        sources: list[tuple[str, Path | None, int]] = [("", None, args.batch)]
         if args.compare_src is not None:
-            sources = [("-before", args.compare_src), ("", None)]
+            sources = [("-before", args.compare_src, args.batch), *sources]
+        if args.compare_batch is not None:
+            sources.append((f"-b{args.compare_batch}", None, args.compare_batch))
         for engine in args.engines.split(","):
-            for suffix, src in sources:
+            for suffix, src, batch in sources:
                 label = f"{engine}{suffix}"
                 print(f"worker ({label}) draining: decode + GX validation + Delta, exactly once")
                 engine_env = {
@@ -351,6 +360,7 @@ def main() -> None:
                     "MAXLAKE_INGEST_ENGINE": engine,
                     "MAXLAKE_GROUP_ID": f"bench-{label}",
                     "MAXLAKE_LAKE_ROOT": str(work / f"lake-{label}"),
+                    "MAXLAKE_BATCH_MAX_EVENTS": str(batch),
                 }
                 results[label] = _run_worker(settings, engine_env, topic, 3600, src)
         print("baseline: kafka-python + orjson + Delta append, no validation")

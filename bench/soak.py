@@ -443,7 +443,15 @@ def main() -> int:
                 and polls % 10 == 0
                 and not audit(read_kafka(broker.bootstrap, topics), read_lake(work / "lake")).lost
             ):
-                _say(f"the lake holds every record; the group's committed lag is {lag}")
+                lag = _lag(broker.bootstrap, group, topics)
+                _say(f"the lake holds every record; the group's committed lag is now {lag}")
+                # The audit took a while and measured the lake, not the group: give the
+                # workers' Kafka commits (after each Delta commit) a minute to catch up, so the
+                # reported lag tells a stuck group from one that trails by a batch.
+                settle = time.monotonic() + 60
+                while lag and time.monotonic() < settle:
+                    crew.sleep(2)
+                    lag = _lag(broker.bootstrap, group, topics)
                 break
         elapsed = time.monotonic() - wall
         _say(f"lag {lag} after {elapsed:.0f} s; stopping the workers")
