@@ -16,6 +16,7 @@ message's ``quarantined_at``), so a short window reads only today's (and yesterd
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ import pyarrow.dataset as ds
 from lake.delta import DeltaStore
 from lake.lineage import gap_records, lineage_records
 from lake.maintenance import discover_tables, table_status
-from lake.tables import RUNS, quarantine_table
+from lake.tables import DUPLICATES, RUNS, quarantine_table
 from schemas import EventKind
 from schemas.silver import TIMESTAMP
 
@@ -72,12 +73,46 @@ def table_health(store: DeltaStore) -> list[dict[str, Any]]:
     return out
 
 
-def _runs(store: DeltaStore, since: datetime) -> pl.DataFrame:
-    """Rows of ``ops/validation_runs`` whose batch finished at or after ``since``."""
+def _runs(store: DeltaStore, since: datetime, *, offsets: bool = False) -> pl.DataFrame:
+    """Rows of ``ops/validation_runs`` whose batch finished at or after ``since`` (with their
+    ``offsets`` column when ``offsets``)."""
     flt = (ds.field("date") >= pa.scalar(since.date(), pa.date32())) & (
         ds.field("finished_at") >= pa.scalar(since, TIMESTAMP)
     )
-    frame = store.read_frame(RUNS, columns=_RUN_COLUMNS, filter=flt)
+    columns = [*_RUN_COLUMNS, "offsets"] if offsets else _RUN_COLUMNS
+    frame = store.read_frame(RUNS, columns=columns, filter=flt)
+    return pl.DataFrame() if frame is None else frame
+
+
+def _consumed_from(runs: pl.DataFrame, topics: Sequence[str]) -> pl.DataFrame:
+    """``runs`` (with ``offsets``) that read any of ``topics``, each with ``topic_offsets``: the
+    offsets it read from them (``last_offset - first_offset + 1`` per partition)."""
+    spans = (
+        runs.with_row_index("_run")
+        .select("_run", "offsets")
+        .explode("offsets")
+        .drop_nulls()
+        .unnest("offsets")
+        .filter(pl.col("topic").is_in(list(topics)))
+        .group_by("_run")
+        .agg((pl.col("last_offset") - pl.col("first_offset") + 1).sum().alias("topic_offsets"))
+    )
+    return runs.with_row_index("_run").join(spans, on="_run", how="inner").drop("_run")
+
+
+def _tenant_rows(
+    store: DeltaStore, table: str, kind: str, tenants: Sequence[str], column: str, since: datetime
+) -> pl.DataFrame:
+    """Rows of ``table`` of ``kind`` and ``tenants`` whose ``column`` is at or after ``since``."""
+    flt = (
+        (ds.field("kind") == kind)
+        & ds.field("tenant").isin(list(tenants))
+        & (ds.field("date") >= pa.scalar(since.date(), pa.date32()))
+        & (ds.field(column) >= pa.scalar(since, TIMESTAMP))
+    )
+    frame = store.read_frame(
+        table, columns=["tenant", "reasons"] if table != DUPLICATES else ["tenant"], filter=flt
+    )
     return pl.DataFrame() if frame is None else frame
 
 
@@ -132,23 +167,46 @@ def _quarantine_breakdown(store: DeltaStore, kind: str, since: datetime) -> list
     ]
 
 
-def quality_window(store: DeltaStore, window: timedelta) -> dict[str, Any]:
-    """Per event kind, what the workers did in the last ``window``.
+def quality_window(
+    store: DeltaStore,
+    window: timedelta,
+    *,
+    tenants: Sequence[str] | None = None,
+    topics: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Per event kind, what the workers did in the last ``window``, for every tenant or only
+    ``tenants`` (whose ingest topics are ``topics``).
 
     Returns:
-        ``{"since": iso, "window_s": float, "kinds": {kind: {...}}}``; each kind holds
-        ``batches``, ``consumed``, ``silver_events``, ``silver_rows``, ``quarantined``,
-        ``duplicates``, ``quarantine_rate`` (quarantined / consumed, 0 when idle),
-        ``events_per_s`` (consumed / window), ``quarantined_by_reason`` (from the batches),
+        ``{"since": iso, "window_s": float, "tenants": list or None, "kinds": {kind: {...}}}``;
+        each kind holds ``batches``, ``consumed``, ``silver_events``, ``silver_rows``,
+        ``quarantined``, ``duplicates``, ``quarantine_rate`` (quarantined / consumed, 0 when
+        idle), ``events_per_s`` (consumed / window), ``quarantined_by_reason``,
         ``quarantine_by_tenant`` (from ``quarantine/<kind>``), ``failed_expectations`` (name ->
         batches), ``failed_batch_checks`` (name -> batches), ``warn_counts`` (name -> rows),
         ``suite_versions``, ``workers``, ``last_batch_at`` and mean/max timings in ms.
+
+        A batch reads several tenants' topics, so with ``tenants`` the counts come from
+        elsewhere: ``consumed`` is the offsets the window's batches read from ``topics``
+        (first to last per partition: transaction markers in between included),
+        ``quarantined`` and ``quarantined_by_reason`` are these tenants' rows of
+        ``quarantine/<kind>``, ``duplicates`` their rows of ``ops/duplicates``,
+        ``silver_events`` the rest (consumed - quarantined - duplicates, the accounting
+        invariant) and ``silver_rows`` None; ``batches``, the failed checks, warnings, workers
+        and timings are those of the batches that read any of ``topics`` (other tenants'
+        messages included).
     """
     since = datetime.now(UTC) - window
-    runs = _runs(store, since)
+    runs = _runs(store, since, offsets=tenants is not None)
     kinds: dict[str, Any] = {}
     for kind in EventKind:
         frame = runs.filter(pl.col("kind") == kind.value) if not runs.is_empty() else runs
+        if tenants is not None:
+            kinds[kind.value] = _tenant_kind(store, kind.value, frame, since, tenants, topics or [])
+            kinds[kind.value]["events_per_s"] = (
+                kinds[kind.value]["consumed"] / window.total_seconds()
+            )
+            continue
         consumed = int(frame["consumed"].sum()) if not frame.is_empty() else 0
         quarantined = int(frame["quarantined"].sum()) if not frame.is_empty() else 0
         kinds[kind.value] = {
@@ -162,21 +220,68 @@ def quality_window(store: DeltaStore, window: timedelta) -> dict[str, Any]:
             "events_per_s": consumed / window.total_seconds(),
             "quarantined_by_reason": _named_counts(frame, "quarantined_by_reason"),
             "quarantine_by_tenant": _quarantine_breakdown(store, kind.value, since),
-            "failed_expectations": _failed_expectations(frame),
-            "failed_batch_checks": _failed_checks(frame),
-            "warn_counts": _named_counts(frame, "warn_counts"),
-            "suite_versions": sorted(
-                {str(v) for v in frame["suite_version"].drop_nulls().to_list()}
-            )
-            if frame.height
-            else [],
-            "workers": sorted(set(frame["worker"].to_list())) if frame.height else [],
-            "last_batch_at": frame["finished_at"].max().isoformat()  # type: ignore[union-attr]
-            if frame.height
-            else None,
-            "timings_ms": _timings(frame),
+            **_batch_facts(frame),
         }
-    return {"since": since.isoformat(), "window_s": window.total_seconds(), "kinds": kinds}
+    return {
+        "since": since.isoformat(),
+        "window_s": window.total_seconds(),
+        "tenants": None if tenants is None else list(tenants),
+        "kinds": kinds,
+    }
+
+
+def _tenant_kind(
+    store: DeltaStore,
+    kind: str,
+    runs: pl.DataFrame,
+    since: datetime,
+    tenants: Sequence[str],
+    topics: Sequence[str],
+) -> dict[str, Any]:
+    """One kind's entry of :func:`quality_window` for ``tenants`` only."""
+    frame = _consumed_from(runs, topics) if not runs.is_empty() else runs
+    consumed = int(frame["topic_offsets"].sum()) if not frame.is_empty() else 0
+    rejected = _tenant_rows(store, quarantine_table(kind), kind, tenants, "quarantined_at", since)
+    duplicates = _tenant_rows(store, DUPLICATES, kind, tenants, "detected_at", since).height
+    by_reason: dict[str, int] = {}
+    if not rejected.is_empty():
+        counts = rejected.select(pl.col("reasons").explode()).group_by("reasons").len()
+        by_reason = {
+            str(r): int(n)
+            for r, n in counts.sort(["len", "reasons"], descending=[True, False]).iter_rows()
+        }
+    breakdown = [
+        row for row in _quarantine_breakdown(store, kind, since) if row["tenant"] in tenants
+    ]
+    return {
+        "batches": frame.height,
+        "consumed": consumed,
+        "silver_events": max(consumed - rejected.height - duplicates, 0),
+        "silver_rows": None,
+        "quarantined": rejected.height,
+        "duplicates": duplicates,
+        "quarantine_rate": rejected.height / consumed if consumed else 0.0,
+        "quarantined_by_reason": by_reason,
+        "quarantine_by_tenant": breakdown,
+        **_batch_facts(frame),
+    }
+
+
+def _batch_facts(frame: pl.DataFrame) -> dict[str, Any]:
+    """What the batches of ``frame`` (rows of ``ops/validation_runs``) say beyond counts."""
+    return {
+        "failed_expectations": _failed_expectations(frame),
+        "failed_batch_checks": _failed_checks(frame),
+        "warn_counts": _named_counts(frame, "warn_counts"),
+        "suite_versions": sorted({str(v) for v in frame["suite_version"].drop_nulls().to_list()})
+        if frame.height
+        else [],
+        "workers": sorted(set(frame["worker"].to_list())) if frame.height else [],
+        "last_batch_at": frame["finished_at"].max().isoformat()  # type: ignore[union-attr]
+        if frame.height
+        else None,
+        "timings_ms": _timings(frame),
+    }
 
 
 def _timings(frame: pl.DataFrame) -> dict[str, dict[str, float]]:

@@ -18,7 +18,14 @@ import pyarrow.dataset as ds
 from lake.delta import DeltaStore
 from schemas.silver import TIMESTAMP
 
-__all__ = ["FINAL_OUTCOMES", "OUTCOMES", "REPLAYS", "REPLAYS_SCHEMA", "replay_records"]
+__all__ = [
+    "FINAL_OUTCOMES",
+    "OUTCOMES",
+    "REPLAYS",
+    "REPLAYS_SCHEMA",
+    "replay_marks",
+    "replay_records",
+]
 
 REPLAYS = "ops/replays"
 OUTCOMES = ("replayed", "duplicate", "still_invalid")
@@ -60,3 +67,62 @@ def replay_records(
     flt = (ds.field("kind") == kind) & ds.field("outcome").isin(list(outcomes))
     frame = store.read_frame(REPLAYS, columns=list(_EMPTY), filter=flt)
     return pl.DataFrame(schema=_EMPTY) if frame is None else frame
+
+
+_MARK_COLUMNS = [
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+    "replay_id",
+    "outcome",
+    "reasons",
+    "silver_rows",
+    "suite_version",
+    "replayed_at",
+]
+
+
+def replay_marks(
+    store: DeltaStore, kind: str, coordinates: list[tuple[str, int, int]]
+) -> dict[tuple[str, int, int], dict[str, object]]:
+    """What replay did to each quarantined message at ``coordinates`` (topic, partition, offset).
+
+    Returns:
+        Per coordinate that was ever replayed: ``outcome`` (``replayed``: its rows are in
+        silver; ``duplicate``: its event already was; ``still_invalid``: it failed again, with
+        ``reasons``), ``replayed_at`` (ISO 8601 UTC), ``replay_id`` (the run of ``maxlake
+        quarantine replay``; its silver rows were appended in the same run), ``silver_rows``,
+        ``suite_version`` and ``attempts`` (replay runs that selected it). A final outcome
+        (``replayed`` or ``duplicate``) wins over later attempts; otherwise the newest attempt.
+        A coordinate never replayed is absent.
+    """
+    if not coordinates:
+        return {}
+    topics = sorted({c[0] for c in coordinates})
+    flt = (ds.field("kind") == kind) & ds.field("kafka_topic").isin(topics)
+    frame = store.read_frame(REPLAYS, columns=_MARK_COLUMNS, filter=flt)
+    if frame is None or frame.is_empty():
+        return {}
+    wanted = pl.DataFrame(
+        coordinates,
+        schema={"kafka_topic": pl.String, "kafka_partition": pl.Int32, "kafka_offset": pl.Int64},
+        orient="row",
+    ).unique()
+    keys = ["kafka_topic", "kafka_partition", "kafka_offset"]
+    frame = frame.join(wanted, on=keys, how="semi")
+    ranked = frame.with_columns(
+        pl.col("outcome").is_in(list(FINAL_OUTCOMES)).alias("final"),
+        pl.len().over(keys).alias("attempts"),
+    ).sort(["final", "replayed_at"], descending=True)
+    marks: dict[tuple[str, int, int], dict[str, object]] = {}
+    for r in ranked.unique(subset=keys, keep="first").iter_rows(named=True):
+        marks[(r["kafka_topic"], r["kafka_partition"], r["kafka_offset"])] = {
+            "outcome": r["outcome"],
+            "replayed_at": r["replayed_at"].isoformat(),
+            "replay_id": r["replay_id"],
+            "silver_rows": int(r["silver_rows"]),
+            "reasons": list(r["reasons"]),
+            "suite_version": r["suite_version"],
+            "attempts": int(r["attempts"]),
+        }
+    return marks

@@ -46,7 +46,7 @@ from lake import (
     silver_table,
 )
 from lake.registry_store import registry_source
-from lake.replays import FINAL_OUTCOMES, REPLAYS, REPLAYS_SCHEMA, replay_records
+from lake.replays import FINAL_OUTCOMES, REPLAYS, REPLAYS_SCHEMA, replay_marks, replay_records
 from lake.tables import SILVER_PARTITIONS
 from maxlake.settings import Settings
 from quality import ValidationGateway, load_suites
@@ -432,7 +432,9 @@ def quarantined_messages(
 
     Each is a dict: ``kind``, ``tenant``, ``kafka_topic``, ``kafka_partition``, ``kafka_offset``,
     ``quarantined_at`` (ISO 8601 UTC), ``stage``, ``reasons``, ``details`` (one per reason),
-    ``event_id`` (or None) and ``raw`` (the payload bytes exactly as consumed).
+    ``event_id`` (or None), ``raw`` (the payload bytes exactly as consumed) and ``replay``: None
+    when ``maxlake quarantine replay`` never selected it, else what it did
+    (:func:`lake.replays.replay_marks`: ``outcome``, ``replayed_at``, ``replay_id``, ...).
     """
     return quarantine_page(
         settings, kinds=kinds, reason=reason, tenant=tenant, since=since, limit=limit
@@ -466,6 +468,11 @@ def quarantine_page(
         rows = rows.sort_by([("quarantined_at", "descending"), ("kafka_offset", "descending")])
         newest.extend(rows.slice(0, offset + limit).to_pylist())
     newest.sort(key=lambda r: (r["quarantined_at"], r["kafka_offset"]), reverse=True)
+    page = newest[offset : offset + limit]
+    marks: dict[tuple[str, int, int], dict[str, object]] = {}
+    for kind in {r["kind"] for r in page}:
+        coords = [_coordinate(r) for r in page if r["kind"] == kind]
+        marks.update(replay_marks(store, kind, coords))
     return total, [
         {
             "kind": r["kind"],
@@ -479,9 +486,14 @@ def quarantine_page(
             "details": r["details"],
             "event_id": r["event_id"],
             "raw": r["raw"],
+            "replay": marks.get(_coordinate(r)),
         }
-        for r in newest[offset : offset + limit]
+        for r in page
     ]
+
+
+def _coordinate(row: dict[str, Any]) -> tuple[str, int, int]:
+    return (row["kafka_topic"], row["kafka_partition"], row["kafka_offset"])
 
 
 def known_reasons(

@@ -10,6 +10,7 @@ lake half is :mod:`lake.ops_status`.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,13 +21,13 @@ from kafka.errors import KafkaTimeoutError
 
 from lake import DeltaStore
 from lake.registry_store import registry_source
-from maxlake.errors import exception_text
+from maxlake.errors import ConfigError, exception_text
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams.offsets import group_offsets
 from streams.write_block import read_worker_states, worker_state_dir
 
-__all__ = ["Thresholds", "collect_status", "ingest_topics", "status_history"]
+__all__ = ["Thresholds", "check_tenants", "collect_status", "ingest_topics", "status_history"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,30 @@ def ingest_topics(
     else:
         tenant_ids = [t.id for t in registry_source(settings).snapshot()[1].tenants]
     return [settings.topic_for(t, k.value) for t in tenant_ids for k in kinds]
+
+
+def check_tenants(
+    settings: Settings, tenants: Sequence[str] | None, *, option: str = "--tenant"
+) -> None:
+    """Return when every one of ``tenants`` is a tenant of the registry (or none is given);
+    ``option`` names the filter in the message.
+
+    Raises:
+        ConfigError: naming the first unknown tenant, the closest known one and every known
+            tenant (a typo used to give an empty table).
+    """
+    if not tenants:
+        return
+    known = sorted(t.id for t in registry_source(settings).snapshot()[1].tenants)
+    for tenant in tenants:
+        if tenant not in known:
+            close = difflib.get_close_matches(tenant, known, n=1, cutoff=0.5)
+            close += [k for k in known if k.startswith(tenant) and k not in close]
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(
+                f"{option} {tenant!r} is not a tenant of the registry{hint}; "
+                f"known: {', '.join(known) or 'none (maxlake tenants onboard)'}"
+            )
 
 
 def _admin(settings: Settings, timeout_s: float = Thresholds.kafka_timeout_s) -> KafkaAdminClient:
@@ -266,7 +291,8 @@ def collect_status(
     Args:
         settings: broker, group and lake settings.
         window: how far back the quality figures reach.
-        tenants: tenants whose topics to inspect (default: the registry's).
+        tenants: tenants whose topics and quality figures to show (default: every tenant of
+            the registry); see :func:`check_tenants` to refuse unknown ones first.
         kafka: False skips the broker (lake-only status).
         thresholds: limits for the ``alerts`` list.
 
@@ -296,7 +322,12 @@ def collect_status(
         "lake_root": settings.lake_root,
         "kafka": kafka_part,
         "tables": table_health(store),
-        "quality": quality_window(store, window),
+        "quality": quality_window(
+            store,
+            window,
+            tenants=tenants or None,
+            topics=ingest_topics(settings, tenants=tenants) if tenants else None,
+        ),
         "local_workers": read_worker_states(worker_state_dir(settings.faust_datadir)),
         "offsets": offset_events(
             store, datetime.now(UTC) - timedelta(seconds=thresholds.offset_events_s)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,26 +91,46 @@ def write_card(
     return path
 
 
-def check_card_target(folder: Path) -> None:
-    """Return when :func:`write_card` may write into ``folder``: it holds no ``README.md``, or
-    one that is a data card (which a pull replaces).
+def check_card_target(folder: Path, dataset: str) -> None:
+    """Return when :func:`write_card` may write the card of ``dataset`` into ``folder``: it
+    holds no ``README.md``, or the data card of the same dataset (any version), which a pull
+    replaces with one listing the splits pulled so far.
 
     Raises:
         TerminalError: ``folder/README.md`` is some other file (a project's README, say, when
-            pulling into a repository checkout); nothing should be written.
+            pulling into a repository checkout), or the data card of another dataset (whose
+            split files it lists); nothing should be written.
     """
     path = folder / CARD_FILE
     if not path.is_file():
         return
     with path.open("rb") as head:
         start = head.read(65_536)
-    if start.startswith(b"---\npretty_name: ") and b"\nmaxlake:\n" in start:
-        return
-    raise TerminalError(
-        f"{path} exists and is not a maxlake data card; nothing pulled (a Parquet pull writes "
-        "its data card README.md beside the split): pull into a folder of its own with "
-        "--out DIR"
-    )
+    if not (start.startswith(b"---\npretty_name: ") and b"\nmaxlake:\n" in start):
+        raise TerminalError(
+            f"{path} exists and is not a maxlake data card; nothing pulled (a Parquet pull "
+            "writes its data card README.md beside the split): pull into a folder of its own "
+            "with --out DIR"
+        )
+    other = _card_dataset(start)
+    if other is not None and other[0] != dataset:
+        raise TerminalError(
+            f"{path} is the data card of {other[0]} v{other[1]}; pulling {dataset} there would "
+            f"replace it, leaving {other[0]}'s split files under a card that does not list "
+            f"them; nothing pulled: pull {dataset} into a folder of its own with --out DIR "
+            f"(one dataset per folder), or remove {folder}'s {other[0]} files first"
+        )
+
+
+_CARD_DATASET = re.compile(rb'\nmaxlake:\n  dataset: ("(?:[^"\\\n]|\\.)*")\n  version: (\d+)\n')
+
+
+def _card_dataset(head: bytes) -> tuple[str, int] | None:
+    """Dataset name and version of a data card's ``maxlake`` block (None: not found)."""
+    found = _CARD_DATASET.search(head)
+    if found is None:
+        return None
+    return str(json.loads(found.group(1))), int(found.group(2))
 
 
 def stored_card(area: CuratedArea, manifest: Manifest) -> bytes:

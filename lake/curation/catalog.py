@@ -122,14 +122,16 @@ def pull(
     ``<name>-v<N>.manifest.json``; existing files of those names are replaced. A Parquet pull
     also (re)writes the data card ``README.md`` listing every split of this version pulled into
     ``dest`` so far, so ``datasets.load_dataset(dest)`` reads them (one dataset per folder);
-    a ``README.md`` in ``dest`` that is not a data card is never replaced.
+    a ``README.md`` in ``dest`` that is not a data card, or is another dataset's card, is never
+    replaced.
 
     Returns:
         The path of the split file written.
 
     Raises:
         TerminalError: the stored split does not match its manifest hash (corrupt or altered),
-            or ``dest`` holds a ``README.md`` that is not a data card (nothing written).
+            or ``dest`` holds a ``README.md`` that is not a data card or is the card of another
+            dataset (nothing written).
         FailedQualityRefused: the version failed its output checks and
             ``allow_failed_quality`` is False.
     """
@@ -143,7 +145,7 @@ def pull(
         raise TerminalError(f"{where} does not match the sha256 in its manifest; not pulled")
     out_dir = Path(dest)
     if format == "parquet":
-        check_card_target(out_dir)
+        check_card_target(out_dir, manifest.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{manifest.name}-v{manifest.version}"
     target = out_dir / f"{stem}-{split}.{format}"

@@ -132,6 +132,7 @@ def _verify(args: argparse.Namespace) -> int:
                     "silver_events": report.silver_events,
                     "silver_rows": report.silver_rows,
                     "quarantined": report.quarantined,
+                    "replayed": report.replayed,
                     "duplicates": report.duplicates,
                     "runs_consumed": report.runs_consumed,
                     "expired_before_ingest": report.expired,
@@ -150,6 +151,14 @@ def _verify(args: argparse.Namespace) -> int:
                 f"quarantined {report.quarantined[k]:>7,}  duplicates {report.duplicates[k]:>6,}  "
                 f"runs count {report.runs_consumed[k]:>9,}"
             )
+        for kind in kinds:
+            replayed = report.replayed.get(kind.value, 0)
+            if replayed:
+                print(
+                    f"{kind.value}: {replayed:,} quarantined offset(s) replayed to silver "
+                    "(ops/replays) count as silver events above, not as quarantined; their "
+                    "quarantine rows stay as the record of the first rejection"
+                )
         for line in report.expired:
             print(f"GAP {line}")
         if report.not_data:

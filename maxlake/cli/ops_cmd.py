@@ -135,7 +135,7 @@ def register(sub: Any) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from streams.status import collect_status  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+    from streams.status import check_tenants, collect_status  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     settings = Settings()
     try:
@@ -144,6 +144,7 @@ def _status(args: argparse.Namespace) -> int:
         if args.no_kafka:
             raise
         print(f"maxlake: warning: {missing}", file=sys.stderr)
+    check_tenants(settings, args.tenants)
     status = collect_status(settings, args.window, tenants=args.tenants, kafka=not args.no_kafka)
     if args.json:
         print(json.dumps(status, indent=2, default=str))
@@ -181,25 +182,47 @@ def render_status(status: dict[str, Any]) -> str:
         )
     seconds = status["window_s"]
     window = f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
-    lines.append(
-        f"\nlast {window}: {'kind':<14}{'batches':>8}{'consumed':>10}{'ev/s':>8}"
-        f"{'quarantined':>12}{'rate':>7}{'dups':>6}"
-    )
-    for kind, q in status["quality"]["kinds"].items():
-        lines.append(
-            f"{'':<{7 + len(window)}}{kind:<14}{q['batches']:>8}{q['consumed']:>10,}"
-            f"{q['events_per_s']:>8.1f}{q['quarantined']:>12,}{q['quarantine_rate']:>7.1%}"
-            f"{q['duplicates']:>6,}"
-        )
+    quality = status["quality"]
+    scope = quality.get("tenants")
+    whose = f"tenant {', '.join(scope)}" if scope else "all tenants"
+    lines.append(f"\nlast {window}, {whose}:")
+    lines.extend(f"  {line}" for line in _quality_table(quality["kinds"]))
+    if scope:
+        lines.append("  (consumed: offsets read from these tenants' topics; quarantined, dups:")
+        lines.append("  their messages; batches and checks: every batch that read their topics)")
+    for kind, q in quality["kinds"].items():
         for reason, n in list(q["quarantined_by_reason"].items())[:5]:
-            lines.append(f"{'':<{9 + len(window)}}quarantined {reason}: {n:,}")
+            lines.append(f"    {kind} quarantined {reason}: {n:,}")
         for name, batches in q["failed_batch_checks"].items():
-            lines.append(f"{'':<{9 + len(window)}}batch check failed {name}: {batches} batches")
+            lines.append(f"    {kind} batch check failed {name}: {batches} batches")
     alerts = status["alerts"]
     lines.append("\nalerts: " + ("none" if not alerts else ""))
     for a in alerts:
         lines.append(f"  {a['alert']}: {a['detail']}")
     return "\n".join(lines)
+
+
+def _quality_table(kinds: dict[str, Any]) -> list[str]:
+    """The quality block's table, each column as wide as its header or widest value."""
+    header = ("kind", "batches", "consumed", "ev/s", "quarantined", "rate", "dups")
+    rows = [
+        (
+            kind,
+            f"{q['batches']:,}",
+            f"{q['consumed']:,}",
+            f"{q['events_per_s']:,.1f}",
+            f"{q['quarantined']:,}",
+            f"{q['quarantine_rate']:.1%}",
+            f"{q['duplicates']:,}",
+        )
+        for kind, q in kinds.items()
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        f"{r[0]:<{widths[0]}}"
+        + "".join(f"  {v:>{w}}" for v, w in zip(r[1:], widths[1:], strict=True))
+        for r in [header, *rows]
+    ]
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -211,6 +234,7 @@ def _list(args: argparse.Namespace) -> int:
     rows = quarantine_summary(settings, kinds=kinds, reason=args.reason, tenant=args.tenant)
     if not rows:
         _check_reason(settings, args.reason, kinds)
+        _check_tenant(settings, args.tenant)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -246,6 +270,7 @@ def _show(args: argparse.Namespace) -> int:
     )
     if not total:
         _check_reason(settings, args.reason, kinds)
+        _check_tenant(settings, args.tenant)
     if args.json:
         for m in messages:
             raw: bytes = m.pop("raw")
@@ -267,12 +292,31 @@ def _show(args: argparse.Namespace) -> int:
         )
         for reason, detail in zip(m["reasons"], m["details"], strict=False):
             print(f"  {reason}: {escape_payload(detail.encode(), args.max_bytes)}")
+        print(f"  {replay_line(m['replay'])}")
         print(f"  payload ({len(m['raw']):,} bytes): {escape_payload(m['raw'], args.max_bytes)}")
     last = args.offset + len(messages)
     shown = f"messages {args.offset + 1:,}-{last:,}" if messages else "no message"
     older = f"; --offset {last} for older ones" if last < total else ""
     print(f"{shown} of {total:,}, newest first{older}")
     return 0
+
+
+def replay_line(mark: dict[str, Any] | None) -> str:
+    """One line on what ``maxlake quarantine replay`` did to a message (``mark`` as in
+    :func:`lake.replays.replay_marks`; None: never replayed)."""
+    if mark is None:
+        return "replay: not replayed (still needs attention)"
+    at = f"{mark['replayed_at'][:19]}Z"
+    run = f"replay {mark['replay_id']}"
+    if mark["outcome"] == "replayed":
+        return f"replayed {at} to silver: {mark['silver_rows']:,} row(s) ({run})"
+    if mark["outcome"] == "duplicate":
+        return f"replayed {at}: a duplicate, its event was already in silver ({run})"
+    tries = f", {mark['attempts']} attempts" if mark["attempts"] > 1 else ""
+    return (
+        f"replay {at} failed again{tries}: still invalid "
+        f"({', '.join(mark['reasons']) or 'no reason'}; {run})"
+    )
 
 
 def _check_reason(settings: Settings, reason: str | None, kinds: tuple[EventKind, ...]) -> None:
@@ -287,6 +331,13 @@ def _check_reason(settings: Settings, reason: str | None, kinds: tuple[EventKind
             f"--reason {reason!r} is not a quarantine reason of "
             f"{', '.join(k.value for k in kinds)}; known: {', '.join(known)}"
         )
+
+
+def _check_tenant(settings: Settings, tenant: str | None) -> None:
+    """Raise when ``tenant`` (a filter that matched nothing) is no tenant of the registry."""
+    from streams.status import check_tenants  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+
+    check_tenants(settings, [tenant] if tenant else None)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -308,6 +359,7 @@ def _replay(args: argparse.Namespace) -> int:
     )
     if report.selected == 0:
         _check_reason(settings, args.reason, (EventKind(args.kind),))
+        _check_tenant(settings, args.tenant)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
         return 0

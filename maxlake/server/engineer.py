@@ -25,6 +25,7 @@ __all__ = [
     "error_response",
     "json_response",
     "require_engineer",
+    "with_body_schema",
 ]
 
 ENGINEER_KIND = "data_engineer"
@@ -117,3 +118,11 @@ def engineer_get(
     if parameters:
         operation["parameters"] = parameters
     return {"get": operation}
+
+
+def with_body_schema(path_item: dict[str, Any], schema: str) -> dict[str, Any]:
+    """``path_item`` (from :func:`engineer_get`) with its 200 body described by the component
+    schema named ``schema`` instead of any object."""
+    answer = path_item["get"]["responses"]["200"]
+    answer["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    return path_item

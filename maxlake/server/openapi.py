@@ -64,6 +64,62 @@ _SCHEMAS: dict[str, Any] = {
             }
         },
     },
+    "QuarantinePage": {
+        "type": "object",
+        "description": "one page of quarantined messages, newest first "
+        "(streams.replay.quarantine_page)",
+        "properties": {
+            "total": {"type": "integer", "description": "messages matching the filters"},
+            "offset": {"type": "integer"},
+            "limit": {"type": "integer"},
+            "messages": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "kind": {"type": "string"},
+                        "tenant": {"type": "string"},
+                        "kafka_topic": {"type": "string"},
+                        "kafka_partition": {"type": "integer"},
+                        "kafka_offset": {"type": "integer"},
+                        "quarantined_at": {"type": "string", "format": "date-time"},
+                        "stage": {"type": "string"},
+                        "reasons": {"type": "array", "items": {"type": "string"}},
+                        "details": {"type": "array", "items": {"type": "string"}},
+                        "event_id": {"type": ["string", "null"]},
+                        "raw_bytes": {"type": "integer"},
+                        "raw_text": {"type": "string"},
+                        "replay": {
+                            "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/ReplayMark"}]
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "ReplayMark": {
+        "type": "object",
+        "description": "what `maxlake quarantine replay` did to a quarantined message (null in "
+        "`replay`: never replayed, still needs attention); a final outcome (replayed, "
+        "duplicate) wins over later attempts, else the newest attempt",
+        "properties": {
+            "outcome": {"type": "string", "enum": ["replayed", "duplicate", "still_invalid"]},
+            "replayed_at": {"type": "string", "format": "date-time"},
+            "replay_id": {
+                "type": "string",
+                "description": "the replay run (ops/replays.replay_id); a replayed message's "
+                "silver rows were appended by that run",
+            },
+            "silver_rows": {"type": "integer"},
+            "reasons": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "still_invalid: the reasons it failed again",
+            },
+            "suite_version": {"type": ["string", "null"]},
+            "attempts": {"type": "integer", "description": "replay runs that selected it"},
+        },
+    },
     "Manifest": {
         "type": "object",
         "description": "manifest.json of a dataset version (see docs/DATASETS.md)",

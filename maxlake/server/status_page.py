@@ -30,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from maxlake.errors import ConfigError
 from maxlake.server.context import CONTEXT
 from maxlake.server.engineer import (
     NO_STORE,
@@ -37,10 +38,11 @@ from maxlake.server.engineer import (
     error_response,
     json_response,
     require_engineer,
+    with_body_schema,
 )
 from schemas import EventKind
 from streams.replay import escape_payload, quarantine_page
-from streams.status import collect_status, status_history
+from streams.status import check_tenants, collect_status, status_history
 
 __all__ = ["OPENAPI_PATHS", "page_html", "parse_duration", "routes"]
 
@@ -139,6 +141,10 @@ async def api_status(request: web.Request) -> web.Response:
     except _BadParameter as exc:
         return error_response(400, "invalid", str(exc))
     settings = request.app[CONTEXT].settings
+    try:
+        await asyncio.to_thread(check_tenants, settings, tenants, option="tenant")
+    except ConfigError as unknown:
+        return error_response(400, "invalid", str(unknown))
     status = await asyncio.to_thread(
         collect_status, settings, window, tenants=tenants or None, kafka=kafka
     )
@@ -163,7 +169,8 @@ async def api_status_history(request: web.Request) -> web.Response:
 async def api_quarantine(request: web.Request) -> web.Response:
     """One page of quarantined messages, newest first (``?limit=`` 20, at most 200;
     ``?offset=`` 0; ``?kind=``, ``?reason=``, ``?tenant=``), payloads escaped as one line of
-    text (``raw_text``, first 2,000 bytes), with ``total`` (messages matching)."""
+    text (``raw_text``, first 2,000 bytes), each with ``replay`` (None: never replayed, else what
+    ``maxlake quarantine replay`` did), with ``total`` (messages matching)."""
     _, refusal = await require_engineer(request)
     if refusal is not None:
         return refusal
@@ -282,7 +289,11 @@ OPENAPI_PATHS: dict[str, Any] = {
         "streams.status.collect_status (see docs/OPERATIONS.md)",
         [
             _WINDOW_PARAM,
-            _query("tenant", "only these tenants' topics (repeatable)"),
+            _query(
+                "tenant",
+                "only these tenants' topics and quality figures (repeatable); "
+                "an unknown tenant answers 400",
+            ),
             {
                 **_query("kafka", "0 skips the broker (lake only)"),
                 "schema": {"type": "string", "enum": ["0", "1"], "default": "1"},
@@ -301,16 +312,20 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
         ],
     ),
-    "/api/quarantine": engineer_get(
-        "A page of quarantined messages, newest first, payload escaped as text",
-        "getQuarantinedMessages",
-        "{total, offset, limit, messages: [...]} (streams.replay.quarantine_page)",
-        [
-            _query("limit", "N messages per page, 1 to 200 (default 20)"),
-            _query("offset", "skip the N newest matching messages (default 0)"),
-            _query("kind", "one event kind"),
-            _query("reason", "only messages with this reason"),
-            _query("tenant", "only this tenant's messages"),
-        ],
+    "/api/quarantine": with_body_schema(
+        engineer_get(
+            "A page of quarantined messages, newest first, payload escaped as text",
+            "getQuarantinedMessages",
+            "{total, offset, limit, messages: [...]} (streams.replay.quarantine_page); each "
+            "message's `replay` is null when never replayed",
+            [
+                _query("limit", "N messages per page, 1 to 200 (default 20)"),
+                _query("offset", "skip the N newest matching messages (default 0)"),
+                _query("kind", "one event kind"),
+                _query("reason", "only messages with this reason"),
+                _query("tenant", "only this tenant's messages"),
+            ],
+        ),
+        "QuarantinePage",
     ),
 }

@@ -184,3 +184,4 @@ def test_fix_and_replay_keeps_lake_verify_green(
     assert set(silver["kafka_topic_id"].to_list()) == set(quarantine["kafka_topic_id"].to_list())
     verify = run_cli(env, "lake", "verify", timeout_s=600)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "telemetry: 1 quarantined offset(s) replayed to silver" in verify.stdout

@@ -487,6 +487,8 @@ def test_status_page_renders_the_lake_in_a_browser(
     assert samples
     assert {int(r.attrs["data-offset"]) for r in samples} <= set(stored["kafka_offset"])
     assert all(r.one(data_field="reasons").text for r in samples)
+    assert all(r.attrs["data-replay"] == "none" for r in samples)
+    assert all(r.one(data_field="replay").text == "not replayed" for r in samples)
     reasons = [
         li for li in page.one(id="quarantine-reasons").find(tag="li") if "data-reason" in li.attrs
     ]

@@ -6,12 +6,20 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from deltalake import DeltaTable
 
-from lake import DeltaStore, quarantine_table, silver_table
+from lake import BatchWriter, DeltaStore, quarantine_table, silver_table
 from lake.accounting import check_accounting
 from lake.tables import QUARANTINE_PARTITIONS, RUNS
-from tests.unit.lake.batches import TOPIC, messages, pipeline, with_bad_input
+from tests.unit.lake.batches import (
+    TOPIC,
+    Crash,
+    CrashingStore,
+    messages,
+    pipeline,
+    with_bad_input,
+)
 
 N = 300
 
@@ -91,6 +99,29 @@ def test_a_run_row_missing_is_reported(tmp_path: Path) -> None:
     report = check_accounting(store)
 
     assert any("validation_runs counts 0" in v.problem for v in report.violations)
+
+
+def test_a_batch_whose_worker_died_before_its_run_row_says_so_and_heals_on_restart(
+    tmp_path: Path,
+) -> None:
+    """``lake verify`` right after a kill -9 between the silver commit and the runs row."""
+    payloads = [e.payload for e in with_bad_input(N)]
+    crashing = BatchWriter(CrashingStore(tmp_path, RUNS))
+    with pytest.raises(Crash):
+        pipeline(tmp_path, crashing).process("telemetry", messages(payloads))
+
+    report = check_accounting(DeltaStore(tmp_path), committed={(TOPIC, 0): 0})
+    lines = [str(v) for v in report.violations]
+    assert lines == [
+        f"telemetry: ops/validation_runs counts 0 consumed offsets but the lake holds {N} (a "
+        "worker wrote a batch and stopped before recording its validation run, as after a "
+        "kill -9: a restarted worker records it; check again once every worker runs and the "
+        "lag is 0)"
+    ]
+
+    pipeline(tmp_path).process("telemetry", messages(payloads))
+    healed = check_accounting(DeltaStore(tmp_path), committed={(TOPIC, 0): N})
+    assert healed.ok, [str(v) for v in healed.violations]
 
 
 def test_rows_written_twice_at_the_same_offset_are_reported(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ coordinates, and the accounting invariant holds before and after."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import orjson
@@ -13,6 +14,7 @@ import streams.replay as replay_module
 from lake import BatchWriter, DeltaStore
 from lake.accounting import check_accounting
 from lake.replays import REPLAYS
+from maxlake.cli import main
 from streams.ingest import IngestPipeline
 from streams.replay import quarantine_summary, replay_quarantine
 from tests.unit.lake.batches import TOPIC, gateway, messages, pipeline, settings, telemetry
@@ -182,3 +184,29 @@ def test_a_lake_replayed_without_topic_ids_by_an_older_release_verifies(
     )
     assert accounting.ok, [str(v) for v in accounting.violations]
     assert accounting.silver_events["telemetry"] == len(payloads)
+
+
+def test_lake_verify_says_how_it_counts_replayed_offsets(
+    quarantined_lake: tuple[Path, list[bytes], int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """RELIABILITY.md: a replayed offset counts once, as silver; its quarantine row stays."""
+    root, payloads, quarantined = quarantined_lake
+    replay_quarantine(settings(root), "telemetry", gateway=gateway())
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(root))
+    assert main(["lake", "verify", "--no-kafka", "--kind", "telemetry"]) == 0
+    out = capsys.readouterr().out
+    assert f"silver events {len(payloads):>9,}" in out
+    assert f"quarantined {0:>7,}" in out
+    assert (
+        f"telemetry: {quarantined:,} quarantined offset(s) replayed to silver (ops/replays) "
+        "count as silver events above, not as quarantined; their quarantine rows stay as the "
+        "record of the first rejection"
+    ) in out
+    assert out.rstrip().endswith("accounting invariant holds")
+    assert main(["lake", "verify", "--no-kafka", "--kind", "telemetry", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["replayed"] == {"telemetry": quarantined}
+    assert report["quarantined"] == {"telemetry": 0}
+    assert DeltaStore(root).count("quarantine/telemetry") == quarantined

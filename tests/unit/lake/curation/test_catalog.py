@@ -111,6 +111,27 @@ def test_pull_never_replaces_a_readme_that_is_not_a_data_card(lake: Path, tmp_pa
     assert "spindle-v1-test.parquet" in (own / "README.md").read_text()
 
 
+def test_pull_never_replaces_another_datasets_card(lake: Path, tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed"
+    pull("spindle", 1, "train", mixed, lake_root=lake)
+    card = (mixed / "README.md").read_bytes()
+    with pytest.raises(TerminalError) as refused:
+        pull("other", 1, "train", mixed, lake_root=lake)
+    message = str(refused.value)
+    assert "is the data card of spindle v1; pulling other there would replace it" in message
+    assert "nothing pulled" in message
+    assert "into a folder of its own with --out DIR" in message
+    assert (mixed / "README.md").read_bytes() == card
+    assert not any(p.name.startswith("other") for p in mixed.iterdir())
+    # another split, and another version, of the same set still go there
+    pull("spindle", 1, "test", mixed, lake_root=lake)
+    assert "spindle-v1-test.parquet" in (mixed / "README.md").read_text()
+    pull("spindle", 2, "train", mixed, lake_root=lake)
+    assert "spindle-v2-train.parquet" in (mixed / "README.md").read_text()
+    # an Arrow pull writes no card: allowed beside any card
+    assert pull("other", 1, "test", mixed, "arrow", lake_root=lake).is_file()
+
+
 def test_pull_refuses_a_split_that_does_not_match_its_manifest(lake: Path, tmp_path: Path) -> None:
     split = Path(curated_root(lake).root) / "spindle" / "v1" / "train.parquet"
     split.write_bytes(split.read_bytes() + b"x")
@@ -208,6 +229,16 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     assert said.out.strip() == str(out / "pm-v2-test.arrow")
     assert str(out / "pm-v2.manifest.json") in said.err
     assert (out / "pm-v2.manifest.json").is_file()
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    other_card = '---\npretty_name: "other v3"\nmaxlake:\n  dataset: "other"\n  version: 3\n---\n'
+    (foreign / "README.md").write_text(other_card)
+    assert main(["datasets", "pull", "pm", "--split", "test", "--out", str(foreign)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"maxlake: error: {foreign / 'README.md'} is the data card of other v3;")
+    assert "pulling pm there would replace it" in err
+    assert (foreign / "README.md").read_text() == other_card
 
     assert main(["datasets", "show", "../etc"]) == 1
     assert "invalid dataset name '../etc'" in capsys.readouterr().err

@@ -63,8 +63,10 @@ def test_show_json_gives_the_exact_bytes_and_every_reason(
 def test_show_filters_and_limits(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["quarantine", "show", "--json", "--limit", "2"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
-    assert main(["quarantine", "show", "--tenant", "nobody"]) == 0
+    assert main(["quarantine", "show", "--tenant", "northwind-auto"]) == 0
     assert capsys.readouterr().out.strip() == "no quarantined message matches"
+    assert main(["quarantine", "show", "--tenant", "nobody"]) == 1
+    assert "'nobody' is not a tenant of the registry" in capsys.readouterr().err
     # --since takes a duration back from now, as audit --since does
     assert main(["quarantine", "show", "--since", "30m", "--limit", "1"]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("messages 1-1 of ")
@@ -95,7 +97,7 @@ def test_show_pages_with_offset(lake: Path, capsys: pytest.CaptureFixture[str]) 
 def test_list_with_a_filter_matching_nothing_does_not_call_the_quarantine_empty(
     lake: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["quarantine", "list", "--tenant", "no-such-tenant"]) == 0
+    assert main(["quarantine", "list", "--tenant", "voltcell-batteries"]) == 0
     assert capsys.readouterr().out == "no quarantined message matches\n"
     assert main(["quarantine", "list", "--kind", "inspection"]) == 0
     assert capsys.readouterr().out == "no quarantined message matches\n"

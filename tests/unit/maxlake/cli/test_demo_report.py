@@ -1,0 +1,42 @@
+"""The demo report's batch lines: a telemetry rate labelled as such, not engine throughput."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from maxlake.cli.demo_run import batch_lines
+
+
+def _runs(rows: list[tuple[str, int, float]]) -> pl.DataFrame:
+    t0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    return pl.DataFrame(
+        {
+            "kind": [k for k, _, _ in rows],
+            "consumed": [c for _, c, _ in rows],
+            "started_at": [t0 for _ in rows],
+            "finished_at": [t0 + timedelta(seconds=s) for _, _, s in rows],
+        }
+    )
+
+
+def test_the_rate_counts_only_telemetry_batches_and_points_to_the_benchmarks() -> None:
+    runs = _runs(
+        [("telemetry", 50_000, 4.0), ("telemetry", 50_000, 6.0)]
+        + [("machine_event", 10, 1.0)] * 30
+        + [("inspection", 5, 1.5)] * 20
+    )
+    text = "\n".join(batch_lines(runs, "batch", 2_005.0))
+    assert "batches validated            52 (2 telemetry, 50 inspection and machine_event)" in text
+    assert "10,000 events/s while busy (batch engine" in text
+    assert "100,000 events in 10.0 s of summed batch time, 50,000 events per batch" in text
+    assert "not the\n    engine's throughput" in text
+    assert "2,005 events/s" in text
+    assert "docs/BENCHMARKS.md" in text
+    assert "ingest throughput" not in text
+
+
+def test_no_telemetry_batch_gives_no_rate() -> None:
+    lines = batch_lines(_runs([("inspection", 5, 1.5)]), "stream", 100.0)
+    assert lines == ["batches validated             1 (0 telemetry, 1 inspection)"]
