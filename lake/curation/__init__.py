@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         InvalidDatasetRef,
         QualityCheckFailed,
         SpecError,
+        VersionRevoked,
     )
     from lake.curation.job import FeatureInfo, Job, JobInputs, JobOutput, LabelInfo
     from lake.curation.manifest import Manifest, SourceInfo, SplitInfo
@@ -56,6 +57,7 @@ __all__ = [
     "SourceInfo",
     "SpecError",
     "SplitInfo",
+    "VersionRevoked",
     "build_dataset",
     "check_output",
     "curated_root",
@@ -95,6 +97,7 @@ __getattr__, __dir__ = lazy_exports(
             "InvalidDatasetRef",
             "QualityCheckFailed",
             "SpecError",
+            "VersionRevoked",
         ),
         "lake.curation.job": ("FeatureInfo", "Job", "JobInputs", "JobOutput", "LabelInfo"),
         "lake.curation.manifest": ("Manifest", "SourceInfo", "SplitInfo"),

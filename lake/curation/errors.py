@@ -14,6 +14,7 @@ __all__ = [
     "InvalidDatasetRef",
     "QualityCheckFailed",
     "SpecError",
+    "VersionRevoked",
 ]
 
 
@@ -63,6 +64,25 @@ class QualityCheckFailed(CurationError, TerminalError):
         )
         self.dataset = dataset
         self.failed = failed
+
+
+class VersionRevoked(CurationError, TerminalError):
+    """A version asked for by number was revoked (a contract it was built under was
+    revoked): ``show`` still returns its manifest, but ``load``, ``iter_batches``, ``pull`` and
+    the service no longer hand out its rows.
+
+    Attributes:
+        ref: ``name@vN``.
+        status: the version's status (``revoked``).
+        reason: the manifest's ``status_reason``.
+    """
+
+    def __init__(self, ref: str, status: str, reason: str = "") -> None:
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"{ref} is {status}{why}; it can no longer be read")
+        self.ref = ref
+        self.status = status
+        self.reason = reason
 
 
 def failed_quality_detail(ref: str, failed: Iterable[str]) -> str:

@@ -110,7 +110,7 @@ def show_(args: argparse.Namespace) -> int:
     name, version = parse_ref(args.ref)
     settings = Settings()
     require_lake(settings)
-    manifest = show(name, version, lake_root=settings)
+    manifest = show(name, version, lake_root=settings, newest_if_none_active=True)
     if args.json:
         sys.stdout.write(manifest.to_json().decode())
     else:

@@ -18,6 +18,7 @@ from lake.curation import (
     DatasetNotFound,
     FailedQualityRefused,
     InvalidDatasetRef,
+    VersionRevoked,
     build_dataset,
     curated_root,
     iter_batches,
@@ -153,6 +154,29 @@ def test_revoked_versions_are_shown_but_not_served(lake: Path) -> None:
     assert show("spindle", lake_root=lake).version == 1
     with pytest.raises(TerminalError, match="spindle@v2 is revoked"):
         load("spindle", 2, lake_root=lake)
+
+
+def test_when_every_version_is_revoked_show_gives_the_newest_and_errors_name_the_status(
+    lake: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for version in (1, 2):
+        folder = Path(curated_root(lake).root) / "spindle" / f"v{version}"
+        doc = json.loads((folder / "manifest.json").read_bytes())
+        doc["status"], doc["status_reason"] = "revoked", "contract nw revoked at T: left"
+        (folder / "manifest.json").write_text(json.dumps(doc))
+
+    newest = show("spindle", lake_root=lake, newest_if_none_active=True)
+    assert (newest.version, newest.status) == (2, "revoked")
+    with pytest.raises(DatasetNotFound, match=r"\(available: v1 \(revoked\), v2 \(revoked\)\)"):
+        load("spindle", lake_root=lake)
+    with pytest.raises(VersionRevoked, match=r"spindle@v1 is revoked \(contract nw revoked") as e:
+        load("spindle", 1, lake_root=lake)
+    assert isinstance(e.value, TerminalError)
+    assert (e.value.ref, e.value.status) == ("spindle@v1", "revoked")
+
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(lake))
+    assert main(["datasets", "show", "spindle"]) == 0
+    assert capsys.readouterr().out.startswith("spindle@v2  revoked (contract nw revoked")
 
 
 def test_parse_ref() -> None:
