@@ -94,6 +94,8 @@ class LabelInfo:
             manifest's label distributions).
         min_value: smallest valid value of a numeric label (blocking).
         max_value: largest valid value of a numeric label (blocking).
+        unit: unit of a numeric label (``cycles``), shown with its statistics by
+            ``datasets show``; None for a categorical one.
     """
 
     column: str
@@ -104,6 +106,7 @@ class LabelInfo:
     min_class_share: float | None = None
     min_value: float | None = None
     max_value: float | None = None
+    unit: str | None = None
 
 
 @dataclass(frozen=True)

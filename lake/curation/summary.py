@@ -7,6 +7,7 @@ cut instants, the feature count and the content hash.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,9 +41,16 @@ def summary_lines(manifest: Manifest) -> list[str]:
         for s in m.sources.values()
     )
     lines.append(f"  sources    {sources}")
+    units = {
+        str(c["column"]): str(c["unit"])
+        for c in m.label_contracts
+        if c.get("column") and c.get("unit")
+    }
     for i, (name, split) in enumerate(m.splits.items()):
         head = "  splits     " if i == 0 else "             "
-        labels = "; ".join(f"{col} {_distribution(d)}" for col, d in split.labels.items())
+        labels = "; ".join(
+            f"{col} {_distribution(d, units.get(col))}" for col, d in split.labels.items()
+        )
         lines.append(f"{head}{name:<11}{split.rows:>10,} rows  {labels}".rstrip())
     for detail in m.quality.get("details") or []:
         lines.append(f"  check      {detail}")
@@ -84,7 +92,9 @@ def one_line(manifest: Manifest) -> str:
     return f"{m.name}@v{m.version}: {splits} {unit}{failed}{warned}"
 
 
-def _distribution(dist: Mapping[str, Any]) -> str:
+def _distribution(dist: Mapping[str, Any], unit: str | None = None) -> str:
+    """Counts per value, or ``[min .. max unit, mean m unit]`` to about 3 significant digits
+    (the manifest keeps the exact figures)."""
     counts = dist.get("counts")
     nulls = int(dist.get("nulls", 0) or 0)
     if isinstance(counts, Mapping):
@@ -94,8 +104,22 @@ def _distribution(dist: Mapping[str, Any]) -> str:
         more = f", +{hidden} more" if hidden > 0 else ""
         text = "{" + shown + more + "}"
     else:
-        text = f"[{dist.get('min')} .. {dist.get('max')}, mean {dist.get('mean')}]"
+        after = f" {unit}" if unit else ""
+        low, high, mean = (_number(dist.get(k)) for k in ("min", "max", "mean"))
+        text = f"[{low} .. {high}{after}, mean {mean}{after}]"
     return text + (f" nulls {nulls:,}" if nulls else "")
+
+
+def _number(value: Any) -> str:
+    """An integer with thousands separators; a float to about 3 significant digits."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    decimals = max(0, 2 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{decimals}f}"
 
 
 def _short(names: list[Any], limit: int = 4) -> list[str]:

@@ -180,6 +180,7 @@ def remaining_useful_life(inputs: JobInputs) -> JobOutput:
                 null_splits=(SCORE_SPLIT,),
                 min_value=0,
                 max_value=float(params.cap) if params.cap else None,
+                unit="cycles",
             )
         ],
         meta={"row_unit": "machine cycles"},
