@@ -69,6 +69,7 @@ split), ``quality`` (expectations, failed), ``published`` (version, rows)."""
 
 _NAME = re.compile(NAME_PATTERN)
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SHARE_SPLITS = ("train", "validation", "test")
 
 
 def curated_root(lake_root: str | Path | LakeLocation | Settings) -> LakeLocation:
@@ -176,6 +177,7 @@ def build_dataset(
         sharing.check_output(spec.name, output.splits, output.files, shared)
         disclosure = sharing.disclosure(spec.name, full, output.splits, shared, area)
         shared = dataclasses.replace(shared, disclosure=disclosure.record())
+    output = _without_unasked_empty_splits(output)
     report("job", {name: df.height for name, df in output.splits.items()})
 
     staging = area.reserve(spec.name)
@@ -325,6 +327,25 @@ def _without_columns(output: JobOutput, columns: tuple[str, ...]) -> JobOutput:
         label_columns=[c for c in output.label_columns if c not in columns],
         features=[f for f in output.features if f.name not in columns],
     )
+
+
+def _without_unasked_empty_splits(output: JobOutput) -> JobOutput:
+    """``output`` without the ``train``/``validation``/``test`` splits that are empty by
+    design: the job declares which splits the spec asks for (``required_splits``; a share of
+    0 is not asked for), and an empty split it was not asked for is not published (a model
+    team would find an always-empty file). Splits of other names (``score``) are kept."""
+    if output.required_splits is None:
+        return output
+    asked = set(output.required_splits)
+    dropped = {
+        name
+        for name, frame in output.splits.items()
+        if name in _SHARE_SPLITS and name not in asked and frame.height == 0
+    }
+    if not dropped or len(dropped) == len(output.splits):
+        return output
+    kept = {name: frame for name, frame in output.splits.items() if name not in dropped}
+    return dataclasses.replace(output, splits=kept)
 
 
 def _why_empty(
