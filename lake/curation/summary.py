@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lake.curation.manifest import Manifest
+from lake.curation.schema_change import schema_change_lines
 
 __all__ = ["one_line", "summary_lines"]
 
@@ -66,6 +67,8 @@ def summary_lines(manifest: Manifest) -> list[str]:
         f"  features   {len(m.features)}   keys {', '.join(m.key_columns)}"
         f"   labels {', '.join(m.label_columns) or '-'}"
     )
+    for i, line in enumerate(schema_change_lines(m.schema_change, m.name)):
+        lines.append(("  schema     " if i == 0 else "             ") + line)
     if m.contracts:
         contracts = ", ".join(f"{c.get('id')} v{c.get('version')}" for c in m.contracts)
         lines.append(f"  contracts  {contracts}")

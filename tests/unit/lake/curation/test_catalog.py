@@ -7,6 +7,7 @@ import json
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -210,12 +211,14 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
         'name = "pm"\npurpose = "research"\n[job]\nname = "predictive_maintenance"\n'
         '[filters]\ntenants = ["northwind-auto"]\n'
     )
-    summaries = []
+    summaries: list[dict[str, Any]] = []
     for _ in range(2):
         assert main(["datasets", "build", str(spec_file)]) == 0
         captured = capsys.readouterr()
         assert "datasets: pin: telemetry=1, machine_event=0, inspection=-1" in captured.err
         assert "datasets: published: version=" in captured.err
+        if summaries:
+            assert "datasets: schema same feature columns as pm@v1" in captured.err
         summaries.append(json.loads(captured.out))
     assert [s["version"] for s in summaries] == [1, 2]
     assert summaries[0]["content_hash"] == summaries[1]["content_hash"]
