@@ -47,10 +47,16 @@ def summary_lines(manifest: Manifest) -> list[str]:
         for c in m.label_contracts
         if c.get("column") and c.get("unit")
     }
+    null_splits = {
+        str(c.get("column")): list(c.get("null_splits") or ()) for c in m.label_contracts
+    }
     for i, (name, split) in enumerate(m.splits.items()):
         head = "  splits     " if i == 0 else "             "
         labels = "; ".join(
-            f"{col} {_distribution(d, units.get(col))}" for col, d in split.labels.items()
+            f"{col} null by design in {name} ({split.rows:,} rows)"
+            if name in null_splits.get(col, ())
+            else f"{col} {_distribution(d, units.get(col))}"
+            for col, d in split.labels.items()
         )
         lines.append(f"{head}{name:<11}{split.rows:>10,} rows  {labels}".rstrip())
     for detail in m.quality.get("details") or []:

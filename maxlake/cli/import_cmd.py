@@ -50,7 +50,8 @@ def registry_note(version: int, poll_s: float) -> str:
     registry by itself (pinning it with ``--registry FILE`` would stop that)."""
     return (
         f"registry: live version {version} holds the engines; a running `maxlake worker` "
-        f"uses it within {poll_s:g} s (MAXLAKE_REGISTRY_POLL_S), none running: start one"
+        f"uses it within {poll_s:g} s (MAXLAKE_REGISTRY_POLL_S); if none runs, start one "
+        "(without --registry, which would pin it to a file)"
     )
 
 

@@ -48,6 +48,13 @@ def test_numeric_label_statistics_are_rounded_and_carry_the_unit() -> None:
     assert split.endswith("rul_cycles [0 .. 125 cycles, mean 86.5 cycles]")
 
 
+def test_a_label_null_by_design_in_a_split_says_so() -> None:
+    score = SplitInfo("score.parquet", 3, "f", "c", {"rul_cycles": {"counts": {}, "nulls": 3}})
+    contracts = [{"column": "rul_cycles", "unit": "cycles", "null_splits": ["score"]}]
+    lines = summary_lines(manifest(splits={"score": score}, label_contracts=contracts))
+    assert any(line.endswith("rul_cycles null by design in score (3 rows)") for line in lines)
+
+
 def test_a_label_without_a_declared_unit_is_rounded_without_one() -> None:
     labels = {"r": {"min": 0.000123456, "max": 12_345.678, "mean": 0.5, "nulls": 2}}
     split = SplitInfo("train.parquet", 3, "f", "c", labels)

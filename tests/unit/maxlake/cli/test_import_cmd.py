@@ -40,7 +40,7 @@ def test_the_import_points_at_the_live_registry_never_at_pinning_a_worker(
     assert main(args) == 0
 
     out = capsys.readouterr().out
-    assert "--registry" not in out
+    assert "worker --registry" not in out
     assert "registry.toml" not in out
     assert "registry: live version 4 holds the engines" in out
     assert "within 5 s" in out
