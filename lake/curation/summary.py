@@ -87,7 +87,9 @@ def summary_lines(manifest: Manifest) -> list[str]:
 def one_line(manifest: Manifest) -> str:
     """``name@vN: train 1,234, validation 250, test 260 <row unit>`` (what a row is, from the
     job's ``job_meta.row_unit``; ``rows`` when the job does not say), plus the quality verdict
-    when it failed and the per-split warnings (an empty or one-class split)."""
+    when it failed, the per-split warnings (an empty or one-class split) and a feature-schema
+    change against the previous version (``schema changed since v1: +168/-0 feature
+    columns``)."""
     m = manifest
     unit = str(m.job_meta.get("row_unit") or "rows")
     order = {name: i for i, name in enumerate(_SPLIT_ORDER)}
@@ -98,7 +100,14 @@ def one_line(manifest: Manifest) -> str:
         str(w) for w in m.quality.get("warnings") or [] if str(w).startswith("split_")
     ]
     warned = f"  warning: {', '.join(split_warnings)}" if split_warnings else ""
-    return f"{m.name}@v{m.version}: {splits} {unit}{failed}{warned}"
+    change = m.schema_change or {}
+    schema = (
+        f"  schema changed since v{change.get('previous_version')}: "
+        f"+{len(change.get('added', []))}/-{len(change.get('removed', []))} feature columns"
+        if change.get("changed")
+        else ""
+    )
+    return f"{m.name}@v{m.version}: {splits} {unit}{failed}{warned}{schema}"
 
 
 def _distribution(dist: Mapping[str, Any], unit: str | None = None) -> str:

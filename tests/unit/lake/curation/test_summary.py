@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lake.curation.manifest import Manifest, SourceInfo, SplitInfo
-from lake.curation.summary import summary_lines
+from lake.curation.summary import one_line, summary_lines
 
 
 def manifest(**changes: Any) -> Manifest:
@@ -60,3 +60,17 @@ def test_a_label_without_a_declared_unit_is_rounded_without_one() -> None:
     split = SplitInfo("train.parquet", 3, "f", "c", labels)
     lines = summary_lines(manifest(splits={"train": split}, label_contracts=[]))
     assert any(line.endswith("r [0.000123 .. 12,346, mean 0.500] nulls 2") for line in lines)
+
+
+def test_the_one_line_summary_flags_a_feature_schema_change() -> None:
+    change = {
+        "previous_version": 1,
+        "changed": True,
+        "added": ["a__mean", "b__mean"],
+        "removed": [],
+    }
+    assert one_line(manifest(version=2, schema_change=change)).endswith(
+        "  schema changed since v1: +2/-0 feature columns"
+    )
+    same = {"previous_version": 1, "changed": False}
+    assert "schema" not in one_line(manifest(version=2, schema_change=same))
