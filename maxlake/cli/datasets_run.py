@@ -82,18 +82,23 @@ def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
 def _registry_notes(
     source: LiveRegistry | FixedRegistry, area: CuratedArea, name: str
 ) -> list[str]:
-    """One line per live-registry version stored after the newest version of ``name`` was
-    built (``v4 2026-12-01T14:10:00+00:00 maxlake import cmapss: import NASA C-MAPSS: fd001``);
-    none for a registry file or a first version."""
+    """One line per live-registry version newer than the one the newest version of ``name``
+    was built with (``v4 2026-12-01T14:10:00+00:00 maxlake import cmapss: import NASA C-MAPSS:
+    fd001``); for a version built before manifests recorded it, the registry versions stored
+    after it was built. None for a registry file or a first version."""
     versions = area.versions(name)
     if not isinstance(source, LiveRegistry) or not versions:
         return []
-    built = datetime.fromisoformat(area.manifest(name, versions[-1]).created_at)
+    previous = area.manifest(name, versions[-1])
+    built = datetime.fromisoformat(previous.created_at)
     notes = []
     for version in source.store.versions()[1:]:
+        if previous.registry_version is not None and version <= previous.registry_version:
+            continue
         entry = source.store.get(version)
-        if entry.at and datetime.fromisoformat(entry.at) > built:
-            notes.append(f"v{entry.version} {entry.at} {entry.author}: {entry.reason}")
+        if previous.registry_version is None and datetime.fromisoformat(entry.at) <= built:
+            continue
+        notes.append(f"v{entry.version} {entry.at} {entry.author}: {entry.reason}")
     return notes
 
 

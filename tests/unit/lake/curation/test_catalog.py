@@ -29,6 +29,7 @@ from lake.curation import (
     pull,
     show,
 )
+from lake.registry_store import RegistryStore
 from maxlake.cli import main
 from maxlake.errors import TerminalError
 from tests.unit.lake.curation.test_build_helpers import (
@@ -240,6 +241,24 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     assert "invalid dataset name '../etc'" in capsys.readouterr().err
     assert main(["datasets", "pull", "pm@v7"]) == 1
     assert "no version of pm 'v7' (available: v1, v2)" in capsys.readouterr().err
+
+    registry_store = RegistryStore(tmp_path)
+    base = registry_store.get()
+    doc = base.registry.document()
+    doc["machine_types"]["press"] = {
+        "description": "a new company's press",
+        "tags": [{"tag": "ram_force", "unit": "kN", "min": 0.0, "max": 9000.0, "nominal": 10.0}],
+    }
+    registry_store.commit(doc, base=base, author="tenants onboard", reason="NewCo joins")
+    assert main(["datasets", "build", str(spec_file)]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "datasets: schema CHANGED since pm@v2: 7 feature column(s) added (ram_force__count" in err
+    )
+    assert "machine type press (1 tag(s): ram_force)" in err
+    assert "datasets: schema cause: registry version 0 -> 1" in err
+    assert "registry change since pm@v2: v1 " in err
+    assert "tenants onboard: NewCo joins" in err
 
 
 def test_a_failed_quality_version_is_marked_everywhere_and_refused_by_default(
