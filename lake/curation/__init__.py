@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         FailedQualityRefused,
         InvalidDatasetRef,
         QualityCheckFailed,
+        SchemaChanged,
         SpecError,
         VersionRevoked,
     )
@@ -54,6 +55,7 @@ __all__ = [
     "Progress",
     "QualityCheckFailed",
     "QualityReport",
+    "SchemaChanged",
     "SourceInfo",
     "SpecError",
     "SplitInfo",
@@ -96,6 +98,7 @@ __getattr__, __dir__ = lazy_exports(
             "FailedQualityRefused",
             "InvalidDatasetRef",
             "QualityCheckFailed",
+            "SchemaChanged",
             "SpecError",
             "VersionRevoked",
         ),

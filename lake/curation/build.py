@@ -33,7 +33,7 @@ import polars as pl
 
 from lake.curation.area import CURATED_DIR, CuratedArea, Staging
 from lake.curation.card import CARD_FILE, label_info, write_card
-from lake.curation.errors import QualityCheckFailed, SpecError
+from lake.curation.errors import QualityCheckFailed, SchemaChanged, SpecError
 from lake.curation.job import Job, JobInputs, JobOutput, LabelInfo, ParamsCheck
 from lake.curation.manifest import (
     Manifest,
@@ -47,7 +47,7 @@ from lake.curation.manifest import (
 from lake.curation.output_checks import check_output
 from lake.curation.precheck import check_job
 from lake.curation.registry_frames import registry_hash, registry_tags, selected_tags
-from lake.curation.schema_change import schema_change
+from lake.curation.schema_change import schema_change, schema_change_lines
 from lake.curation.spec import NAME_PATTERN, DatasetSpec, Filters, spec_hash
 from lake.delta import DeltaStore
 from lake.location import LakeLocation
@@ -93,6 +93,7 @@ def build_dataset(
     reset_withheld: Collection[str] = (),
     registry_version: int | None = None,
     registry_notes: Sequence[str] = (),
+    require_same_columns: bool = False,
 ) -> Manifest:
     """Build and publish a new version of ``spec.name``.
 
@@ -122,6 +123,8 @@ def build_dataset(
         registry_notes: one line per registry change stored since the set's previous version
             was built (recorded with a feature-schema change, see
             :mod:`lake.curation.schema_change`).
+        require_same_columns: refuse to publish when the feature, label or key columns differ
+            from the newest published version of the name (``SchemaChanged``).
 
     Returns:
         The published version's manifest.
@@ -133,6 +136,7 @@ def build_dataset(
             names a column the latest version did not withhold, before any data is read.
         VersionUnavailable: a pinned source version does not exist or was vacuumed.
         QualityCheckFailed: the output checks failed (nothing is published).
+        SchemaChanged: ``require_same_columns`` and the columns changed (nothing published).
     """
     started = time.monotonic()
     report = progress or _silent
@@ -201,6 +205,8 @@ def build_dataset(
         registry_version=registry_version,
         registry_notes=registry_notes,
     )
+    if require_same_columns and change.get("changed"):
+        raise SchemaChanged(spec.name, change, schema_change_lines(change, spec.name))
     staging = area.reserve(spec.name)
     try:
         manifest = _publish(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from lake.errors import LakeError
 from maxlake.errors import ConfigError, TerminalError
@@ -13,6 +14,7 @@ __all__ = [
     "FailedQualityRefused",
     "InvalidDatasetRef",
     "QualityCheckFailed",
+    "SchemaChanged",
     "SpecError",
     "VersionRevoked",
 ]
@@ -64,6 +66,24 @@ class QualityCheckFailed(CurationError, TerminalError):
         )
         self.dataset = dataset
         self.failed = failed
+
+
+class SchemaChanged(CurationError, TerminalError):
+    """The build was asked to keep the previous version's columns (``require_same_columns``)
+    and they changed; nothing was published.
+
+    Attributes:
+        dataset: the dataset name.
+        change: the ``schema_change`` record (:mod:`lake.curation.schema_change`).
+    """
+
+    def __init__(self, dataset: str, change: Mapping[str, Any], lines: Sequence[str]) -> None:
+        super().__init__(
+            f"dataset {dataset!r}: nothing was published because the columns differ from "
+            f"the previous version (--require-same-columns): " + "; ".join(lines)
+        )
+        self.dataset = dataset
+        self.change = change
 
 
 class VersionRevoked(CurationError, TerminalError):

@@ -56,6 +56,7 @@ def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
         reset_withheld=args.reset_withheld,
         registry_version=registry_version,
         registry_notes=_registry_notes(source, area, spec.name),
+        require_same_columns=args.require_same_columns,
     )
     summary = {
         "name": manifest.name,

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from lake import DeltaStore
-from lake.curation import Manifest, build_dataset, curated_root, parse_spec, summary_lines
+from lake.curation import (
+    Manifest,
+    SchemaChanged,
+    build_dataset,
+    curated_root,
+    parse_spec,
+    summary_lines,
+)
 from lake.curation.jobs.errors import JobInputError
 from lake.curation.published import published_manifest
 from schemas import Registry, parse_registry
@@ -112,6 +119,10 @@ def test_a_new_machine_type_adds_columns_and_the_next_version_says_so(store: Del
         (Path(curated_root(store.root).root) / "pm" / "v2" / "manifest.json").read_bytes()
     )
     assert stored["schema_change"] == change
+
+    with pytest.raises(SchemaChanged, match=r"14 removed .*no longer in the registry: Nf, T30"):
+        build_dataset(store, pm_spec("pm"), registry=registry(), require_same_columns=True)
+    assert not (Path(curated_root(store.root).root) / "pm" / "v3").exists()
 
 
 def test_a_set_scoped_to_its_machine_types_keeps_its_columns(store: DeltaStore) -> None:
