@@ -26,7 +26,9 @@ if TYPE_CHECKING:
         FailedQualityRefused,
         InvalidDatasetRef,
         QualityCheckFailed,
+        SchemaChanged,
         SpecError,
+        VersionRevoked,
     )
     from lake.curation.job import FeatureInfo, Job, JobInputs, JobOutput, LabelInfo
     from lake.curation.manifest import Manifest, SourceInfo, SplitInfo
@@ -53,9 +55,11 @@ __all__ = [
     "Progress",
     "QualityCheckFailed",
     "QualityReport",
+    "SchemaChanged",
     "SourceInfo",
     "SpecError",
     "SplitInfo",
+    "VersionRevoked",
     "build_dataset",
     "check_output",
     "curated_root",
@@ -94,7 +98,9 @@ __getattr__, __dir__ = lazy_exports(
             "FailedQualityRefused",
             "InvalidDatasetRef",
             "QualityCheckFailed",
+            "SchemaChanged",
             "SpecError",
+            "VersionRevoked",
         ),
         "lake.curation.job": ("FeatureInfo", "Job", "JobInputs", "JobOutput", "LabelInfo"),
         "lake.curation.manifest": ("Manifest", "SourceInfo", "SplitInfo"),

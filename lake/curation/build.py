@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +33,7 @@ import polars as pl
 
 from lake.curation.area import CURATED_DIR, CuratedArea, Staging
 from lake.curation.card import CARD_FILE, label_info, write_card
-from lake.curation.errors import QualityCheckFailed, SpecError
+from lake.curation.errors import QualityCheckFailed, SchemaChanged, SpecError
 from lake.curation.job import Job, JobInputs, JobOutput, LabelInfo, ParamsCheck
 from lake.curation.manifest import (
     Manifest,
@@ -47,6 +46,8 @@ from lake.curation.manifest import (
 )
 from lake.curation.output_checks import check_output
 from lake.curation.precheck import check_job
+from lake.curation.registry_frames import registry_hash, registry_tags, selected_tags
+from lake.curation.schema_change import schema_change, schema_change_lines
 from lake.curation.spec import NAME_PATTERN, DatasetSpec, Filters, spec_hash
 from lake.delta import DeltaStore
 from lake.location import LakeLocation
@@ -69,6 +70,7 @@ split), ``quality`` (expectations, failed), ``published`` (version, rows)."""
 
 _NAME = re.compile(NAME_PATTERN)
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SHARE_SPLITS = ("train", "validation", "test")
 
 
 def curated_root(lake_root: str | Path | LakeLocation | Settings) -> LakeLocation:
@@ -89,6 +91,9 @@ def build_dataset(
     allow_failed_quality: bool = False,
     sharing: SharingGate | None = None,
     reset_withheld: Collection[str] = (),
+    registry_version: int | None = None,
+    registry_notes: Sequence[str] = (),
+    require_same_columns: bool = False,
 ) -> Manifest:
     """Build and publish a new version of ``spec.name``.
 
@@ -113,6 +118,13 @@ def build_dataset(
             latest version built under contracts withheld and that this build decides afresh
             from its contracts; any other column that version withheld stays withheld
             (recorded in the manifest, see :mod:`lake.sharing.withholding`).
+        registry_version: the live registry version ``registry`` is (recorded; None for a
+            registry file).
+        registry_notes: one line per registry change stored since the set's previous version
+            was built (recorded with a feature-schema change, see
+            :mod:`lake.curation.schema_change`).
+        require_same_columns: refuse to publish when the feature, label or key columns differ
+            from the newest published version of the name (``SchemaChanged``).
 
     Returns:
         The published version's manifest.
@@ -124,6 +136,7 @@ def build_dataset(
             names a column the latest version did not withhold, before any data is read.
         VersionUnavailable: a pinned source version does not exist or was vacuumed.
         QualityCheckFailed: the output checks failed (nothing is published).
+        SchemaChanged: ``require_same_columns`` and the columns changed (nothing published).
     """
     started = time.monotonic()
     report = progress or _silent
@@ -131,7 +144,8 @@ def build_dataset(
     _check_filters(spec, registry)
     machines = pl.from_arrow(registry.machines())
     assert isinstance(machines, pl.DataFrame)
-    tags = _tags(registry)
+    all_tags = registry_tags(registry)
+    tags = selected_tags(all_tags, spec.filters.machine_types)
     area = _area(store, out_root)
     inherited = withholding(spec.name, _latest_sharing(area, spec.name), reset_withheld)
 
@@ -176,8 +190,23 @@ def build_dataset(
         sharing.check_output(spec.name, output.splits, output.files, shared)
         disclosure = sharing.disclosure(spec.name, full, output.splits, shared, area)
         shared = dataclasses.replace(shared, disclosure=disclosure.record())
+    output = _without_unasked_empty_splits(output)
     report("job", {name: df.height for name, df in output.splits.items()})
 
+    previous = _newest(area, spec.name)
+    change = schema_change(
+        previous,
+        features=_feature_records(output),
+        label_columns=output.label_columns,
+        key_columns=output.key_columns,
+        spec_hash=spec_hash(spec),
+        registry_tags=all_tags,
+        selected_types=spec.filters.machine_types,
+        registry_version=registry_version,
+        registry_notes=registry_notes,
+    )
+    if require_same_columns and change.get("changed"):
+        raise SchemaChanged(spec.name, change, schema_change_lines(change, spec.name))
     staging = area.reserve(spec.name)
     try:
         manifest = _publish(
@@ -189,17 +218,29 @@ def build_dataset(
                 kind: SourceInfo(silver_table(kind), v, kind in spec.sources, read_rows[kind])
                 for kind, v in versions.items()
             },
-            registry_hash=_registry_hash(machines, tags),
+            registry_hash=registry_hash(machines, tags),
             report=report,
             allow_failed_quality=allow_failed_quality,
             started=started,
             shared=shared,
+            registry_version=registry_version,
+            change=change,
         )
     except BaseException:
         area.abandon(staging)
         raise
     report("published", {"version": staging.version, "rows": manifest.rows})
     return manifest
+
+
+def _newest(area: CuratedArea, name: str) -> Manifest | None:
+    """The newest published version of ``name`` (any status), or None."""
+    versions = area.versions(name)
+    return area.manifest(name, versions[-1]) if versions else None
+
+
+def _feature_records(output: JobOutput) -> list[Mapping[str, str]]:
+    return [{"name": f.name, "unit": f.unit, "description": f.description} for f in output.features]
 
 
 def _latest_sharing(area: CuratedArea, name: str) -> tuple[int, Mapping[str, Any] | None] | None:
@@ -234,6 +275,8 @@ def _publish(
     allow_failed_quality: bool,
     started: float,
     shared: SharedInputs | None = None,
+    registry_version: int | None = None,
+    change: Mapping[str, Any] | None = None,
 ) -> Manifest:
     """Write splits, files, checks and manifest into ``staging``, then publish it."""
     splits, file_hashes = _write(staging.folder, output)
@@ -272,9 +315,7 @@ def _publish(
         job=spec.job,
         sources=sources,
         splits=splits,
-        features=[
-            {"name": f.name, "unit": f.unit, "description": f.description} for f in output.features
-        ],
+        features=_feature_records(output),
         label_columns=list(output.label_columns),
         key_columns=list(output.key_columns),
         files=file_hashes,
@@ -288,6 +329,8 @@ def _publish(
         sharing=shared.record() if shared is not None else None,
         label_contracts=[_plain_label(c) for c in output.all_labels()],
         job_meta=dict(output.meta),
+        registry_version=registry_version,
+        schema_change=change,
     )
     write_card(
         staging.folder,
@@ -325,6 +368,25 @@ def _without_columns(output: JobOutput, columns: tuple[str, ...]) -> JobOutput:
         label_columns=[c for c in output.label_columns if c not in columns],
         features=[f for f in output.features if f.name not in columns],
     )
+
+
+def _without_unasked_empty_splits(output: JobOutput) -> JobOutput:
+    """``output`` without the ``train``/``validation``/``test`` splits that are empty by
+    design: the job declares which splits the spec asks for (``required_splits``; a share of
+    0 is not asked for), and an empty split it was not asked for is not published (a model
+    team would find an always-empty file). Splits of other names (``score``) are kept."""
+    if output.required_splits is None:
+        return output
+    asked = set(output.required_splits)
+    dropped = {
+        name
+        for name, frame in output.splits.items()
+        if name in _SHARE_SPLITS and name not in asked and frame.height == 0
+    }
+    if not dropped or len(dropped) == len(output.splits):
+        return output
+    kept = {name: frame for name, frame in output.splits.items() if name not in dropped}
+    return dataclasses.replace(output, splits=kept)
 
 
 def _why_empty(
@@ -478,38 +540,6 @@ def _machine_type_filter(
 
 def _count(lf: pl.LazyFrame) -> int:
     return int(lf.select(pl.len()).collect().item())
-
-
-def _tags(registry: Registry) -> pl.DataFrame:
-    rows = [
-        {
-            "machine_type": mt.id,
-            "tag": t.tag,
-            "unit": t.unit,
-            "min": t.min,
-            "max": t.max,
-            "nominal": t.nominal,
-        }
-        for mt in registry.machine_types.values()
-        for t in mt.tags
-    ]
-    schema = {
-        "machine_type": pl.String,
-        "tag": pl.String,
-        "unit": pl.String,
-        "min": pl.Float64,
-        "max": pl.Float64,
-        "nominal": pl.Float64,
-    }
-    return pl.DataFrame(rows, schema=schema).sort("machine_type", "tag")
-
-
-def _registry_hash(machines: pl.DataFrame, tags: pl.DataFrame) -> str:
-    """sha256 of the registry frames the build used (machines sorted, tags sorted)."""
-    digest = hashlib.sha256()
-    for frame in (machines.sort(machines.columns), tags):
-        digest.update(json.dumps(frame.rows(), default=str).encode())
-    return digest.hexdigest()
 
 
 def _check_output(spec: DatasetSpec, output: JobOutput) -> None:

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from lake.curation.job import JobOutput
 from lake.curation.manifest import Manifest
 from lake.curation.published import published_manifest
+from lake.curation.schema_change import schema_change_lines
 from maxlake.errors import TerminalError
 
 if TYPE_CHECKING:
@@ -201,6 +202,7 @@ def render_card(
             "source_versions": {k: s.version for k, s in sorted(manifest.sources.items())},
             "contracts": published_manifest(manifest)["contracts"],
             "quality": _quality(manifest),
+            "schema_change": published_manifest(manifest).get("schema_change"),
         },
     }
     lines = ["---", *_yaml(header, 0), "---", ""]
@@ -232,6 +234,7 @@ def render_card(
             for split, file in sorted(files.items())
         ),
         "",
+        *_schema_section(manifest),
         "| feature | unit | meaning |",
         "|---|---|---|",
         *(f"| {f['name']} | {f['unit']} | {f['description']} |" for f in manifest.features),
@@ -240,6 +243,17 @@ def render_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _schema_section(manifest: Manifest) -> list[str]:
+    """The feature-schema change against the previous version, as the published manifest
+    keeps it (a bullet list and a blank line; nothing when the columns did not change, so the
+    cards of a first and a later version differ in figures only)."""
+    change = published_manifest(manifest).get("schema_change")
+    if not isinstance(change, Mapping) or not change.get("changed"):
+        return []
+    lines = schema_change_lines(change, manifest.name)
+    return ["Feature schema:", "", *(f"- {line}" for line in lines), ""]
 
 
 def _quality(manifest: Manifest) -> dict[str, Any]:

@@ -23,7 +23,12 @@ import pyarrow.parquet as pq
 
 from lake.curation.area import CuratedArea
 from lake.curation.card import LABEL_FILE, check_card_target, label_info, write_card
-from lake.curation.errors import DatasetNotFound, FailedQualityRefused, InvalidDatasetRef
+from lake.curation.errors import (
+    DatasetNotFound,
+    FailedQualityRefused,
+    InvalidDatasetRef,
+    VersionRevoked,
+)
 from lake.curation.manifest import Manifest, file_sha256
 from lake.curation.published import published_manifest_bytes
 from lake.curation.spec import NAME_PATTERN
@@ -100,9 +105,28 @@ def list_datasets(lake_root: LakeRoot = None) -> list[DatasetSummary]:
     return out
 
 
-def show(name: str, version: int | str | None = None, *, lake_root: LakeRoot = None) -> Manifest:
-    """The manifest of one version (default: the newest active one)."""
-    return _version(_area(lake_root), name, version, active_only=False)
+def show(
+    name: str,
+    version: int | str | None = None,
+    *,
+    lake_root: LakeRoot = None,
+    newest_if_none_active: bool = False,
+) -> Manifest:
+    """The manifest of one version, revoked or not (default: the newest active one).
+
+    Args:
+        name: dataset name.
+        version: ``N`` or ``vN``; None for the newest active version.
+        lake_root: see :data:`LakeRoot`.
+        newest_if_none_active: with ``version`` None and every version revoked, return the
+            newest one (its ``status`` and ``status_reason`` say so) instead of raising.
+
+    Raises:
+        DatasetNotFound: no such dataset or version, or no active version (the message lists
+            each version with its status).
+    """
+    area = _area(lake_root)
+    return _version(area, name, version, active_only=False, newest=newest_if_none_active)
 
 
 def pull(
@@ -180,6 +204,9 @@ def load(
     """One split in memory (default: the newest active version's ``train``).
 
     Raises:
+        DatasetNotFound: no such dataset, version or split, or no active version when
+            ``version`` is None (the message lists the versions and their status).
+        VersionRevoked: ``version`` was revoked (a ``TerminalError``).
         FailedQualityRefused: the version failed its output checks and
             ``allow_failed_quality`` is False.
     """
@@ -238,25 +265,39 @@ def _check_version(version: object) -> int:
 
 
 def _version(
-    area: CuratedArea, name: str, version: int | str | None, *, active_only: bool
+    area: CuratedArea,
+    name: str,
+    version: int | str | None,
+    *,
+    active_only: bool,
+    newest: bool = False,
 ) -> Manifest:
-    """The manifest of ``name`` at ``version`` (None: the newest active one)."""
+    """The manifest of ``name`` at ``version`` (None: the newest active one, or with
+    ``newest`` the newest one when none is active)."""
     name = _check_name(name)
     wanted = None if version is None else _check_version(version)
     versions = area.versions(name)
     if not versions:
         raise DatasetNotFound("dataset", name, [n for n in area.names() if area.versions(n)])
     if wanted is None:
+        seen: list[Manifest] = []
         for candidate in reversed(versions):
             manifest = area.manifest(name, candidate)
             if manifest.status == "active":
                 return manifest
-        raise DatasetNotFound(f"active version of {name}", "latest", [f"v{v}" for v in versions])
+            seen.append(manifest)
+        if newest:
+            return seen[0]
+        raise DatasetNotFound(
+            f"active version of {name}",
+            "latest",
+            [f"v{m.version} ({m.status})" for m in reversed(seen)],
+        )
     if wanted not in versions:
         raise DatasetNotFound(f"version of {name}", f"v{wanted}", [f"v{v}" for v in versions])
     manifest = area.manifest(name, wanted)
     if active_only and manifest.status != "active":
-        raise TerminalError(f"{name}@v{wanted} is {manifest.status}; it can no longer be read")
+        raise VersionRevoked(f"{name}@v{wanted}", manifest.status, manifest.status_reason)
     return manifest
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from lake.errors import LakeError
 from maxlake.errors import ConfigError, TerminalError
@@ -13,7 +14,9 @@ __all__ = [
     "FailedQualityRefused",
     "InvalidDatasetRef",
     "QualityCheckFailed",
+    "SchemaChanged",
     "SpecError",
+    "VersionRevoked",
 ]
 
 
@@ -63,6 +66,43 @@ class QualityCheckFailed(CurationError, TerminalError):
         )
         self.dataset = dataset
         self.failed = failed
+
+
+class SchemaChanged(CurationError, TerminalError):
+    """The build was asked to keep the previous version's columns (``require_same_columns``)
+    and they changed; nothing was published.
+
+    Attributes:
+        dataset: the dataset name.
+        change: the ``schema_change`` record (:mod:`lake.curation.schema_change`).
+    """
+
+    def __init__(self, dataset: str, change: Mapping[str, Any], lines: Sequence[str]) -> None:
+        super().__init__(
+            f"dataset {dataset!r}: nothing was published because the columns differ from "
+            f"the previous version (--require-same-columns): " + "; ".join(lines)
+        )
+        self.dataset = dataset
+        self.change = change
+
+
+class VersionRevoked(CurationError, TerminalError):
+    """A version asked for by number was revoked (a contract it was built under was
+    revoked): ``show`` still returns its manifest, but ``load``, ``iter_batches``, ``pull`` and
+    the service no longer hand out its rows.
+
+    Attributes:
+        ref: ``name@vN``.
+        status: the version's status (``revoked``).
+        reason: the manifest's ``status_reason``.
+    """
+
+    def __init__(self, ref: str, status: str, reason: str = "") -> None:
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"{ref} is {status}{why}; it can no longer be read")
+        self.ref = ref
+        self.status = status
+        self.reason = reason
 
 
 def failed_quality_detail(ref: str, failed: Iterable[str]) -> str:

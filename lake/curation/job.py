@@ -33,7 +33,9 @@ class JobInputs:
             part_serial, lot, machines (list), process_start, process_end, result,
             defect_codes, dimensions. The columns of a kind are ``schemas.silver_schema(kind)``.
         machines: the registry's machines: tenant, plant, line, machine, machine_type.
-        tags: the registry's tag specs: machine_type, tag, unit, min, max, nominal.
+        tags: the registry's tag specs of the machine types the spec selects
+            (``filters.machine_types``; every type when unset): machine_type, tag, unit, min,
+            max, nominal. A job's feature columns come from these, never from the rows.
         params: the spec's ``[job]`` table (window sizes, horizons, split rules, ...).
         time_shifts: tenant, plant (named as in ``sources``) and ``shift_us`` (Int64): the
             keyed time shift a sharing contract applied to every time of the plant's rows
@@ -94,6 +96,8 @@ class LabelInfo:
             manifest's label distributions).
         min_value: smallest valid value of a numeric label (blocking).
         max_value: largest valid value of a numeric label (blocking).
+        unit: unit of a numeric label (``cycles``), shown with its statistics by
+            ``datasets show``; None for a categorical one.
     """
 
     column: str
@@ -104,6 +108,7 @@ class LabelInfo:
     min_class_share: float | None = None
     min_value: float | None = None
     max_value: float | None = None
+    unit: str | None = None
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,12 @@ class Manifest:
     """The job's declared labels (``lake.curation.job.LabelInfo`` as dicts)."""
     job_meta: Mapping[str, Any] = field(default_factory=dict)
     """Facts the job reported (``JobOutput.meta``), for example its split cut instants."""
+    registry_version: int | None = None
+    """The live registry version the build used (None: a registry file, or an older build)."""
+    schema_change: Mapping[str, Any] | None = None
+    """The feature columns against the previous version of the name
+    (:func:`lake.curation.schema_change.schema_change`; ``previous_version`` 0 for a first
+    version); None in manifests written before the comparison existed."""
 
     @property
     def quality_passed(self) -> bool:

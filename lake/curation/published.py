@@ -7,8 +7,9 @@ leaves out what names a company or shows which companies a version holds, so tha
 published manifests differ only in figures (rows, hashes, label counts, linkage shares), not in
 structure:
 
-* the spec's ``tenants`` and ``plants`` filters become a count (``"<2 redacted>"``; the spec is
-  the same for every version);
+* the spec's ``tenants``, ``plants`` and ``machine_types`` filters become a count
+  (``"<2 redacted>"``; the spec is the same for every version, but a machine type can be one
+  company's, and the published manifest names none);
 * ``contracts`` becomes ``"<redacted>"``: a list of contracts, even of opaque ids, is one entry
   per company, and an entry missing from the next version says that one company withdrew;
 * ``sharing`` keeps what is the same whoever contributes (enforced, purpose, group size) and the
@@ -26,7 +27,12 @@ structure:
 * ``quality`` keeps of the warnings and their details only the per-split checks
   (``split_rows:``, ``split_label_classes:``; they name splits and labels, not machines);
 * a revocation note (it quotes the contract id and the revoking company's reason) becomes
-  ``"a contract this version was built under was revoked"``.
+  ``"a contract this version was built under was revoked"``;
+* the feature-schema change against the previous version (``schema_change``) keeps the
+  columns (they are in both versions' schemas anyway), the changed tags and whether the spec
+  changed; the machine types the added tags belong to, the registry versions, the registry
+  changes (their authors and reasons may name a company) and the machine types of the pin
+  hint are ``"<redacted>"``, and ``registry_version`` is left out.
 """
 
 from __future__ import annotations
@@ -45,13 +51,14 @@ _DISCLOSURE_KEPT = ("rows", "exact_share", "exact_key", "nearest_share", "tolera
 _QUALITY_KEPT = ("suite", "success", "failed")
 _SPLIT_CHECKS = ("split_rows:", "split_label_classes:")
 _STRUCTURE_META = ("cuts_by_plant", "cuts_by_line")
+_SCHEMA_REDACTED = ("added_tags_by_machine_type", "registry_versions", "registry_notes")
 
 
 def published_manifest(manifest: Manifest) -> dict[str, Any]:
     """The JSON object of ``manifest`` with company-naming values redacted (see module doc)."""
     doc: dict[str, Any] = json.loads(manifest.to_json())
     filters = doc.get("spec", {}).get("filters", {})
-    for key in ("tenants", "plants"):
+    for key in ("tenants", "plants", "machine_types"):
         if key in filters:
             filters[key] = f"<{len(filters[key])} redacted>"
     doc["contracts"] = REDACTED if doc.get("contracts") else []
@@ -78,6 +85,14 @@ def published_manifest(manifest: Manifest) -> dict[str, Any]:
     doc["registry_hash"] = REDACTED
     for source in doc.get("sources", {}).values():
         source.pop("rows", None)
+    change = doc.get("schema_change")
+    if isinstance(change, dict) and change.get("changed"):
+        for key in _SCHEMA_REDACTED:
+            if key in change:
+                change[key] = REDACTED
+        if isinstance(change.get("pin"), dict):
+            change["pin"]["machine_types"] = REDACTED
+    doc.pop("registry_version", None)
     if doc.get("status_reason"):
         doc["status_reason"] = REVOKED_NOTE if doc.get("status") == "revoked" else REDACTED
     return doc

@@ -7,10 +7,12 @@ cut instants, the feature count and the content hash.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from lake.curation.manifest import Manifest
+from lake.curation.schema_change import schema_change_lines
 
 __all__ = ["one_line", "summary_lines"]
 
@@ -40,9 +42,22 @@ def summary_lines(manifest: Manifest) -> list[str]:
         for s in m.sources.values()
     )
     lines.append(f"  sources    {sources}")
+    units = {
+        str(c["column"]): str(c["unit"])
+        for c in m.label_contracts
+        if c.get("column") and c.get("unit")
+    }
+    null_splits = {
+        str(c.get("column")): list(c.get("null_splits") or ()) for c in m.label_contracts
+    }
     for i, (name, split) in enumerate(m.splits.items()):
         head = "  splits     " if i == 0 else "             "
-        labels = "; ".join(f"{col} {_distribution(d)}" for col, d in split.labels.items())
+        labels = "; ".join(
+            f"{col} null by design in {name} ({split.rows:,} rows)"
+            if name in null_splits.get(col, ())
+            else f"{col} {_distribution(d, units.get(col))}"
+            for col, d in split.labels.items()
+        )
         lines.append(f"{head}{name:<11}{split.rows:>10,} rows  {labels}".rstrip())
     for detail in m.quality.get("details") or []:
         lines.append(f"  check      {detail}")
@@ -58,6 +73,8 @@ def summary_lines(manifest: Manifest) -> list[str]:
         f"  features   {len(m.features)}   keys {', '.join(m.key_columns)}"
         f"   labels {', '.join(m.label_columns) or '-'}"
     )
+    for i, line in enumerate(schema_change_lines(m.schema_change, m.name)):
+        lines.append(("  schema     " if i == 0 else "             ") + line)
     if m.contracts:
         contracts = ", ".join(f"{c.get('id')} v{c.get('version')}" for c in m.contracts)
         lines.append(f"  contracts  {contracts}")
@@ -70,7 +87,9 @@ def summary_lines(manifest: Manifest) -> list[str]:
 def one_line(manifest: Manifest) -> str:
     """``name@vN: train 1,234, validation 250, test 260 <row unit>`` (what a row is, from the
     job's ``job_meta.row_unit``; ``rows`` when the job does not say), plus the quality verdict
-    when it failed and the per-split warnings (an empty or one-class split)."""
+    when it failed, the per-split warnings (an empty or one-class split) and a feature-schema
+    change against the previous version (``schema changed since v1: +168/-0 feature
+    columns``)."""
     m = manifest
     unit = str(m.job_meta.get("row_unit") or "rows")
     order = {name: i for i, name in enumerate(_SPLIT_ORDER)}
@@ -81,10 +100,19 @@ def one_line(manifest: Manifest) -> str:
         str(w) for w in m.quality.get("warnings") or [] if str(w).startswith("split_")
     ]
     warned = f"  warning: {', '.join(split_warnings)}" if split_warnings else ""
-    return f"{m.name}@v{m.version}: {splits} {unit}{failed}{warned}"
+    change = m.schema_change or {}
+    schema = (
+        f"  schema changed since v{change.get('previous_version')}: "
+        f"+{len(change.get('added', []))}/-{len(change.get('removed', []))} feature columns"
+        if change.get("changed")
+        else ""
+    )
+    return f"{m.name}@v{m.version}: {splits} {unit}{failed}{warned}{schema}"
 
 
-def _distribution(dist: Mapping[str, Any]) -> str:
+def _distribution(dist: Mapping[str, Any], unit: str | None = None) -> str:
+    """Counts per value, or ``[min .. max unit, mean m unit]`` to about 3 significant digits
+    (the manifest keeps the exact figures)."""
     counts = dist.get("counts")
     nulls = int(dist.get("nulls", 0) or 0)
     if isinstance(counts, Mapping):
@@ -94,8 +122,22 @@ def _distribution(dist: Mapping[str, Any]) -> str:
         more = f", +{hidden} more" if hidden > 0 else ""
         text = "{" + shown + more + "}"
     else:
-        text = f"[{dist.get('min')} .. {dist.get('max')}, mean {dist.get('mean')}]"
+        after = f" {unit}" if unit else ""
+        low, high, mean = (_number(dist.get(k)) for k in ("min", "max", "mean"))
+        text = f"[{low} .. {high}{after}, mean {mean}{after}]"
     return text + (f" nulls {nulls:,}" if nulls else "")
+
+
+def _number(value: Any) -> str:
+    """An integer with thousands separators; a float to about 3 significant digits."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    decimals = max(0, 2 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{decimals}f}"
 
 
 def _short(names: list[Any], limit: int = 4) -> list[str]:

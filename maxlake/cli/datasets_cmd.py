@@ -45,6 +45,13 @@ def register(sub: Any) -> None:
         help="publish even when the output checks fail (recorded in the manifest)",
     )
     build.add_argument(
+        "--require-same-columns",
+        action="store_true",
+        help="publish nothing when the feature, label or key columns differ from the set's "
+        "previous version (a registry change adds columns to a spec that does not pin them); "
+        "by default the build publishes and reports the change",
+    )
+    build.add_argument(
         "--reset-withheld",
         action="append",
         default=[],

@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 
 from lake import DeltaStore
 from lake.access import AccessDenied, AccessStore, AuditEntry, AuditLog, access_dir, check_read
@@ -24,8 +25,9 @@ from lake.curation import (
     show,
     summary_lines,
 )
+from lake.curation.schema_change import schema_change_lines
 from lake.curation.spec import DatasetSpec
-from lake.registry_store import registry_source
+from lake.registry_store import FixedRegistry, LiveRegistry, registry_source
 from lake.sharing import ContractStore, contracts_dir, sharing_gate
 from maxlake.cli.lake_guard import require_lake
 from maxlake.errors import exception_text
@@ -40,15 +42,21 @@ def _progress(stage: str, counts: Mapping[str, int]) -> None:
 def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
     """``datasets build`` of ``spec``, already loaded and checked (:func:`check_job`)."""
     settings = Settings()
+    source = registry_source(settings, registry_file=args.registry)
+    registry_version, registry = source.snapshot()
+    area = CuratedArea.of(settings)
     manifest = build_dataset(
         DeltaStore.from_settings(settings),
         spec,
-        registry=registry_source(settings, registry_file=args.registry).snapshot()[1],
+        registry=registry,
         progress=_progress,
         allow_failed_quality=args.allow_failed_quality,
         sharing=sharing_gate(settings),
-        out_root=CuratedArea.of(settings),
+        out_root=area,
         reset_withheld=args.reset_withheld,
+        registry_version=registry_version,
+        registry_notes=_registry_notes(source, area, spec.name),
+        require_same_columns=args.require_same_columns,
     )
     summary = {
         "name": manifest.name,
@@ -58,6 +66,8 @@ def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
         "content_hash": manifest.content_hash,
         "quality_success": manifest.quality_passed,
     }
+    for line in schema_change_lines(manifest.schema_change, manifest.name):
+        print(f"datasets: schema {line}", file=sys.stderr)
     for detail in manifest.quality.get("details") or []:
         print(f"datasets: check {detail}", file=sys.stderr)
     if not manifest.quality_passed:
@@ -68,6 +78,29 @@ def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
         )
     print(json.dumps(summary, sort_keys=True))
     return 0
+
+
+def _registry_notes(
+    source: LiveRegistry | FixedRegistry, area: CuratedArea, name: str
+) -> list[str]:
+    """One line per live-registry version newer than the one the newest version of ``name``
+    was built with (``v4 2026-12-01T14:10:00+00:00 maxlake import cmapss: import NASA C-MAPSS:
+    fd001``); for a version built before manifests recorded it, the registry versions stored
+    after it was built. None for a registry file or a first version."""
+    versions = area.versions(name)
+    if not isinstance(source, LiveRegistry) or not versions:
+        return []
+    previous = area.manifest(name, versions[-1])
+    built = datetime.fromisoformat(previous.created_at)
+    notes = []
+    for version in source.store.versions()[1:]:
+        if previous.registry_version is not None and version <= previous.registry_version:
+            continue
+        entry = source.store.get(version)
+        if previous.registry_version is None and datetime.fromisoformat(entry.at) <= built:
+            continue
+        notes.append(f"v{entry.version} {entry.at} {entry.author}: {entry.reason}")
+    return notes
 
 
 def list_(args: argparse.Namespace) -> int:
@@ -110,7 +143,7 @@ def show_(args: argparse.Namespace) -> int:
     name, version = parse_ref(args.ref)
     settings = Settings()
     require_lake(settings)
-    manifest = show(name, version, lake_root=settings)
+    manifest = show(name, version, lake_root=settings, newest_if_none_active=True)
     if args.json:
         sys.stdout.write(manifest.to_json().decode())
     else:

@@ -45,6 +45,16 @@ def register(sub: Any) -> None:
     cm.set_defaults(handler=_cmapss)
 
 
+def registry_note(version: int, poll_s: float) -> str:
+    """What the import tells the user about the registry: a running worker follows the live
+    registry by itself (pinning it with ``--registry FILE`` would stop that)."""
+    return (
+        f"registry: live version {version} holds the engines; a running `maxlake worker` "
+        f"uses it within {poll_s:g} s (MAXLAKE_REGISTRY_POLL_S); if none runs, start one "
+        "(without --registry, which would pin it to a file)"
+    )
+
+
 def _instant(text: str) -> datetime:
     try:
         return datetime.fromisoformat(text)
@@ -74,7 +84,7 @@ def _cmapss(args: argparse.Namespace) -> int:
         f"{report.skipped:,} already in the lake ({report.seconds:.1f} s); epoch "
         f"{report.epoch.isoformat()}, {report.cycle_s} s per cycle"
     )
-    print(f"registry for the worker: maxlake worker --registry {report.registry}")
+    print(registry_note(report.registry_version, settings.registry_poll_s))
     if args.wait is None:
         return 0
     deadline = time.monotonic() + args.wait
@@ -86,6 +96,7 @@ def _cmapss(args: argparse.Namespace) -> int:
         if time.monotonic() >= deadline:
             raise ConfigError(
                 f"only {count:,} of {report.events:,} events in silver after {args.wait:.0f} s: "
-                "is a worker running with --registry? see `maxlake quarantine list`"
+                "is a worker running (`maxlake worker`, without --registry)? see "
+                "`maxlake quarantine list`"
             )
         time.sleep(1.0)

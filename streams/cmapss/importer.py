@@ -35,6 +35,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from lake import DeltaStore, silver_table
+from lake.location import LakeLocation
+from lake.registry_store import RegistryStore
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 from schemas import EventKind
@@ -62,7 +64,10 @@ class ImportReport:
         skipped: events already in silver, not sent again.
         epoch: event time of cycle 1 (UTC).
         cycle_s: seconds between two cycles.
-        registry: the registry file a worker validating these events needs.
+        registry: a snapshot of the registry as one TOML file (``<lake root>/reference/
+            registry.toml``) for offline tools that take ``--registry FILE``; a worker follows
+            the live registry (``registry_version``) by itself and must not be pinned to it.
+        registry_version: the live registry version holding the imported engines.
         ground_truth: the ground-truth file written.
         seconds: wall time of the run.
     """
@@ -75,6 +80,7 @@ class ImportReport:
     epoch: datetime
     cycle_s: int
     registry: Path
+    registry_version: int
     ground_truth: Path
     seconds: float
 
@@ -127,7 +133,8 @@ def import_cmapss(
     epoch_at = datetime.fromisoformat(record["epoch"])
     period = int(record["cycle_s"])
     registry = register(settings)
-    say(f"registry: tenant {TENANT}, plant {subset} -> {registry}")
+    registry_version = RegistryStore(LakeLocation.from_settings(settings)).latest_version()
+    say(f"registry: tenant {TENANT}, plant {subset} in live registry version {registry_version}")
     say(f"sharing contract: {ensure_contract(settings)}")
     ground_truth = _write_ground_truth(folder, subset, test_runs, truth)
     say(f"ground truth: {ground_truth}")
@@ -157,6 +164,7 @@ def import_cmapss(
         epoch=epoch_at,
         cycle_s=period,
         registry=registry,
+        registry_version=registry_version,
         ground_truth=ground_truth,
         seconds=time.monotonic() - started,
     )

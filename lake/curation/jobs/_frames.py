@@ -75,8 +75,8 @@ def machine_tags(
 
 
 def tag_units(job: str, tags: pl.DataFrame, only: Sequence[str] | None) -> dict[str, str]:
-    """tag -> unit of every tag of every registry machine type (restricted to ``only``), in
-    tag order: a job's feature columns.
+    """tag -> unit of every tag in ``tags`` (the registry machine types the spec selects),
+    restricted to ``only``, in tag order: a job's feature columns.
 
     Taken from the registry's tag specs, never from the machines that happen to contribute
     rows: under sharing contracts the machines are only those of the companies included, and a
@@ -85,10 +85,19 @@ def tag_units(job: str, tags: pl.DataFrame, only: Sequence[str] | None) -> dict[
 
     Raises:
         JobInputError: when one tag name has two units across machine types, because a
-            feature column must have one unit.
+            feature column must have one unit, or when ``only`` names a tag that is not a tag
+            of the machine types in ``tags`` (a pinned column that would silently vanish).
     """
     rows = tags.select("tag", "unit")
     if only is not None:
+        known = set(rows.get_column("tag").to_list())
+        missing = sorted(set(only) - known)
+        if missing:
+            raise JobInputError(
+                job,
+                f"[job] tags {missing} are not tags of the registry's machine types (the "
+                f"spec's filters.machine_types, when set); known: {sorted(known)}",
+            )
         rows = rows.filter(pl.col("tag").is_in(list(only)))
     units = rows.unique().group_by("tag").agg(pl.col("unit").sort()).sort("tag")
     clash = units.filter(pl.col("unit").list.len() > 1)

@@ -15,9 +15,10 @@ ground_truth.csv``).
 Features (per tag, ``<tag>__<stat>``), over the trailing window of ``window`` cycles ending at
 the row's cycle (``(t - window x cycle, t]``; fewer cycles at the start of a run): mean, std
 (sample; 0 for a single value), min, max, last and slope (least squares over the cycle number,
-unit per cycle; 0 for a single value). Tags: every tag of every registry machine type (or
-``tags``), whichever machines contribute rows: a tag without readings gives all-null columns
-and a constant one constant columns (a model ignores both). The column set never depends on
+unit per cycle; 0 for a single value). Tags: every tag of every registry machine type the
+spec selects (``filters.machine_types``, default all; or ``tags``), whichever machines
+contribute rows: a tag without readings gives all-null columns and a constant one constant
+columns (a model ignores both). The column set never depends on
 the rows, so under sharing contracts it does not say whose machines a set holds or that a
 company left (list the informative tags in ``tags`` to leave the others out).
 
@@ -180,6 +181,7 @@ def remaining_useful_life(inputs: JobInputs) -> JobOutput:
                 null_splits=(SCORE_SPLIT,),
                 min_value=0,
                 max_value=float(params.cap) if params.cap else None,
+                unit="cycles",
             )
         ],
         meta={"row_unit": "machine cycles"},

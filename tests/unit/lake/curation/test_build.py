@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from datetime import timedelta
@@ -12,6 +13,8 @@ import pytest
 
 from lake import DeltaStore, silver_table
 from lake.curation import (
+    JobInputs,
+    JobOutput,
     Manifest,
     QualityCheckFailed,
     SpecError,
@@ -31,6 +34,7 @@ from tests.unit.lake.curation.test_build_helpers import (
     registry,
     seeded_lake,
     spec,
+    tag_means,
     write_inspection,
     write_telemetry,
 )
@@ -243,3 +247,21 @@ def test_an_empty_set_says_no_contract_covers_its_purpose(tmp_path: Path) -> Non
     ) as info:
         _build(store, sharing=Sharing(tmp_path / "sharing").gate)
     assert "maxlake contracts add" in str(info.value)
+
+
+def test_an_empty_split_the_spec_gives_no_share_is_not_published(tmp_path: Path) -> None:
+    def with_unasked_validation(inputs: JobInputs) -> JobOutput:
+        out = tag_means(inputs)
+        empty = out.splits["train"].clear()
+        splits = {**out.splits, "validation": empty, "score": empty}
+        return dataclasses.replace(out, splits=splits, required_splits=("train", "test"))
+
+    store = seeded_lake(tmp_path)
+    manifest = build_dataset(
+        store, spec(), registry=registry(), jobs={"tag_means": with_unasked_validation}
+    )
+
+    assert sorted(manifest.splits) == ["score", "test", "train"]
+    folder = Path(curated_root(tmp_path).root) / "spindle" / "v1"
+    assert not (folder / "validation.parquet").exists()
+    assert "validation" not in (folder / "README.md").read_text()

@@ -7,6 +7,7 @@ import json
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -18,6 +19,7 @@ from lake.curation import (
     DatasetNotFound,
     FailedQualityRefused,
     InvalidDatasetRef,
+    VersionRevoked,
     build_dataset,
     curated_root,
     iter_batches,
@@ -27,6 +29,7 @@ from lake.curation import (
     pull,
     show,
 )
+from lake.registry_store import RegistryStore
 from maxlake.cli import main
 from maxlake.errors import TerminalError
 from tests.unit.lake.curation.test_build_helpers import (
@@ -176,6 +179,29 @@ def test_revoked_versions_are_shown_but_not_served(lake: Path) -> None:
         load("spindle", 2, lake_root=lake)
 
 
+def test_when_every_version_is_revoked_show_gives_the_newest_and_errors_name_the_status(
+    lake: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for version in (1, 2):
+        folder = Path(curated_root(lake).root) / "spindle" / f"v{version}"
+        doc = json.loads((folder / "manifest.json").read_bytes())
+        doc["status"], doc["status_reason"] = "revoked", "contract nw revoked at T: left"
+        (folder / "manifest.json").write_text(json.dumps(doc))
+
+    newest = show("spindle", lake_root=lake, newest_if_none_active=True)
+    assert (newest.version, newest.status) == (2, "revoked")
+    with pytest.raises(DatasetNotFound, match=r"\(available: v1 \(revoked\), v2 \(revoked\)\)"):
+        load("spindle", lake_root=lake)
+    with pytest.raises(VersionRevoked, match=r"spindle@v1 is revoked \(contract nw revoked") as e:
+        load("spindle", 1, lake_root=lake)
+    assert isinstance(e.value, TerminalError)
+    assert (e.value.ref, e.value.status) == ("spindle@v1", "revoked")
+
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(lake))
+    assert main(["datasets", "show", "spindle"]) == 0
+    assert capsys.readouterr().out.startswith("spindle@v2  revoked (contract nw revoked")
+
+
 def test_parse_ref() -> None:
     assert parse_ref("spindle") == ("spindle", None)
     assert parse_ref("spindle@3") == ("spindle", 3)
@@ -207,12 +233,14 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
         'name = "pm"\npurpose = "research"\n[job]\nname = "predictive_maintenance"\n'
         '[filters]\ntenants = ["northwind-auto"]\n'
     )
-    summaries = []
+    summaries: list[dict[str, Any]] = []
     for _ in range(2):
         assert main(["datasets", "build", str(spec_file)]) == 0
         captured = capsys.readouterr()
         assert "datasets: pin: telemetry=1, machine_event=0, inspection=-1" in captured.err
         assert "datasets: published: version=" in captured.err
+        if summaries:
+            assert "datasets: schema same feature columns as pm@v1" in captured.err
         summaries.append(json.loads(captured.out))
     assert [s["version"] for s in summaries] == [1, 2]
     assert summaries[0]["content_hash"] == summaries[1]["content_hash"]
@@ -244,6 +272,24 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     assert "invalid dataset name '../etc'" in capsys.readouterr().err
     assert main(["datasets", "pull", "pm@v7"]) == 1
     assert "no version of pm 'v7' (available: v1, v2)" in capsys.readouterr().err
+
+    registry_store = RegistryStore(tmp_path)
+    base = registry_store.get()
+    doc = base.registry.document()
+    doc["machine_types"]["press"] = {
+        "description": "a new company's press",
+        "tags": [{"tag": "ram_force", "unit": "kN", "min": 0.0, "max": 9000.0, "nominal": 10.0}],
+    }
+    registry_store.commit(doc, base=base, author="tenants onboard", reason="NewCo joins")
+    assert main(["datasets", "build", str(spec_file)]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "datasets: schema CHANGED since pm@v2: 7 feature column(s) added (ram_force__count" in err
+    )
+    assert "machine type press (1 tag(s): ram_force)" in err
+    assert "datasets: schema cause: registry version 0 -> 1" in err
+    assert "registry change since pm@v2: v1 " in err
+    assert "tenants onboard: NewCo joins" in err
 
 
 def test_a_failed_quality_version_is_marked_everywhere_and_refused_by_default(
