@@ -150,13 +150,9 @@ class BatchWriter:
             quarantine_table(batch.kind), batch.quarantine, QUARANTINE_PARTITIONS, keys, first, last
         )
         duplicates = self._append(DUPLICATES, batch.duplicates, ("date",), keys, first, last)
+        all_silver = batch.silver.cast(silver_schema(batch.kind))
         silver = self._append(
-            silver_table(batch.kind),
-            batch.silver.cast(silver_schema(batch.kind)),
-            SILVER_PARTITIONS,
-            keys,
-            first,
-            last,
+            silver_table(batch.kind), all_silver, SILVER_PARTITIONS, keys, first, last
         )
         silver_events = _distinct_offsets(silver)
         while True:
@@ -166,7 +162,14 @@ class BatchWriter:
             if not consumed:
                 break
             write_ms = (time.perf_counter() - started) * 1000
-            row = _run_row(batch, fresh, silver_events, silver, quarantined, duplicates, write_ms)
+            # The run row counts the outcome of every offset it covers, also of those a crashed
+            # earlier write of the batch committed before its run row (not appended again now).
+            counted = [
+                _beyond(rows, run_versions, first, *_COORDS)
+                for rows in (all_silver, batch.quarantine, batch.duplicates)
+            ]
+            events = silver_events if counted[0] is silver else _distinct_offsets(counted[0])
+            row = _run_row(batch, fresh, events, *counted, write_ms)
             txns = {keys[tp]: off for tp, off in last.items() if off > run_versions[tp]}
             try:
                 self.store.append(RUNS, row, partition_by=("date",), txns=txns, base=raw)
@@ -317,6 +320,9 @@ def _topic_ids(offsets: pa.Table) -> dict[str, str | None]:
             raise ValueError(f"a batch holds two lineages of topic {topic}")
         out[topic] = topic_id
     return out
+
+
+_COORDS = ("kafka_topic", "kafka_partition", "kafka_offset")
 
 
 def _beyond(

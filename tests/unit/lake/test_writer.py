@@ -89,6 +89,15 @@ def test_a_crash_between_commits_replayed_in_another_shape_lands_each_offset_onc
     assert report.silver_events["telemetry"] == good
     assert report.duplicates["telemetry"] == resent
     assert report.quarantined["telemetry"] == start - good - resent
+    # The runs rows (what `maxlake status` reads) count the repaired offsets' outcomes too,
+    # not only what the repairing write appended.
+    runs = DeltaStore(tmp_path).read(RUNS)
+    sums = {c: sum(runs[c].to_pylist()) for c in ("silver_events", "quarantined", "duplicates")}
+    assert sums == {
+        "silver_events": good,
+        "quarantined": start - good - resent,
+        "duplicates": resent,
+    }
 
 
 def test_a_batch_holding_offsets_twice_is_written_once(tmp_path: Path) -> None:
