@@ -164,12 +164,12 @@ class BatchWriter:
             write_ms = (time.perf_counter() - started) * 1000
             # The run row counts the outcome of every offset it covers, also of those a crashed
             # earlier write of the batch committed before its run row (not appended again now).
-            counted = [
+            in_silver, in_quarantine, in_duplicates = (
                 _beyond(rows, run_versions, first, *_COORDS)
                 for rows in (all_silver, batch.quarantine, batch.duplicates)
-            ]
-            events = silver_events if counted[0] is silver else _distinct_offsets(counted[0])
-            row = _run_row(batch, fresh, events, *counted, write_ms)
+            )
+            events = silver_events if in_silver is silver else _distinct_offsets(in_silver)
+            row = _run_row(batch, fresh, events, in_silver, in_quarantine, in_duplicates, write_ms)
             txns = {keys[tp]: off for tp, off in last.items() if off > run_versions[tp]}
             try:
                 self.store.append(RUNS, row, partition_by=("date",), txns=txns, base=raw)

@@ -92,6 +92,7 @@ def test_a_crash_between_commits_replayed_in_another_shape_lands_each_offset_onc
     # The runs rows (what `maxlake status` reads) count the repaired offsets' outcomes too,
     # not only what the repairing write appended.
     runs = DeltaStore(tmp_path).read(RUNS)
+    assert runs is not None
     sums = {c: sum(runs[c].to_pylist()) for c in ("silver_events", "quarantined", "duplicates")}
     assert sums == {
         "silver_events": good,
