@@ -19,9 +19,9 @@ import time
 
 COMMANDS = {
     "python -c pass (baseline)": [sys.executable, "-c", "pass"],
-    "maxlake --help": [sys.executable, "-m", "maxlake.cli", "--help"],
-    "maxlake config": [sys.executable, "-m", "maxlake.cli", "config"],
-    "maxlake lake --help": [sys.executable, "-m", "maxlake.cli", "lake", "--help"],
+    "maxlake --help": [sys.executable, "-P", "-m", "maxlake.cli", "--help"],
+    "maxlake config": [sys.executable, "-P", "-m", "maxlake.cli", "config"],
+    "maxlake lake --help": [sys.executable, "-P", "-m", "maxlake.cli", "lake", "--help"],
 }
 
 

@@ -98,6 +98,7 @@ def _spawn_worker(
     return subprocess.Popen(
         [
             sys.executable,
+            "-P",
             "-m",
             "maxlake.cli",
             "worker",

@@ -94,7 +94,7 @@ def publish(lake: Path, rows: int) -> None:
 
 def _cli(env: dict[str, str], *args: str) -> str:
     return subprocess.run(
-        [sys.executable, "-m", "maxlake.cli", *args],
+        [sys.executable, "-P", "-m", "maxlake.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -181,7 +181,7 @@ def main() -> None:
         _cli(env, "access", "profile", "bench-team", "--expires", "1d", "--out", str(profile),
              "--endpoint", endpoint)  # fmt: skip
         server = subprocess.Popen(
-            [sys.executable, "-m", "maxlake.cli", "serve", "--port", str(port)],
+            [sys.executable, "-P", "-m", "maxlake.cli", "serve", "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -92,7 +92,7 @@ def main() -> int:
         )
         log = (work / "worker.log").open("wb")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "maxlake.cli", "worker"],
+            [sys.executable, "-P", "-m", "maxlake.cli", "worker"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -177,7 +177,7 @@ def main() -> int:
 
 def _cli(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "maxlake.cli", *args],
+        [sys.executable, "-P", "-m", "maxlake.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -87,7 +87,7 @@ class Worker:
             log.write(f"\n===== start at {started:.3f} =====\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "maxlake.cli", "worker", "--tenant", TENANT],
+                [sys.executable, "-P", "-m", "maxlake.cli", "worker", "--tenant", TENANT],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
