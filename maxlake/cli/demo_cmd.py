@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from maxlake.cli.argtypes import positive_float
+
 
 def register(sub: Any) -> None:
     """Add ``demo``."""
@@ -16,7 +18,7 @@ def register(sub: Any) -> None:
         "demo", help="end to end: broker, simulated plants, worker, Delta lake, report"
     )
     parser.add_argument("--seconds", type=float, default=60.0, help="wall-clock seconds to stream")
-    parser.add_argument("--rate", type=float, default=2000.0, help="events per second")
+    parser.add_argument("--rate", type=positive_float, default=2000.0, help="events per second")
     parser.add_argument("--bad-rate", type=float, default=0.01, help="share of bad messages")
     parser.add_argument(
         "--seed", type=int, default=7, help="simulator seed (same seed, same events)"

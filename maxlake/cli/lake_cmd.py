@@ -20,6 +20,7 @@ from lake.maintenance import (
     table_status,
     vacuum,
 )
+from maxlake.cli.argtypes import non_negative_int
 from maxlake.cli.lake_guard import require_lake
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
@@ -79,7 +80,7 @@ def register(sub: Any) -> None:
     vac.add_argument("tables", nargs="*", help="table names (default: all)")
     vac.add_argument(
         "--retention-hours",
-        type=int,
+        type=non_negative_int,
         default=DEFAULT_RETENTION_HOURS,
         help=f"keep files referenced in the last N hours ({DEFAULT_RETENTION_HOURS})",
     )

@@ -34,6 +34,14 @@ def duration(text: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
+def positive_duration(text: str) -> timedelta:
+    """:func:`duration`, refusing ``0s`` (a window must hold some time)."""
+    value = duration(text)
+    if value <= timedelta(0):
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: must be more than 0")
+    return value
+
+
 def instant(text: str) -> datetime:
     """An ISO date or date-time (naive values are UTC), or a duration back from now such as
     ``30m`` or ``24h`` (as ``maxlake audit --since`` takes) (argparse type)."""
@@ -54,7 +62,9 @@ def register(sub: Any) -> None:
     status: argparse.ArgumentParser = sub.add_parser(
         "status", help="lag, workers, tables and quality at a glance"
     )
-    status.add_argument("--window", type=duration, default=timedelta(hours=1), help="e.g. 1h")
+    status.add_argument(
+        "--window", type=positive_duration, default=timedelta(hours=1), help="e.g. 1h"
+    )
     status.add_argument(
         "--tenant",
         action="append",

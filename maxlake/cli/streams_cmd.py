@@ -19,6 +19,7 @@ from typing import IO, Any
 import orjson
 
 from lake.registry_store import registry_source
+from maxlake.cli.argtypes import positive_float, positive_int
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 from schemas.registry import load_registry
@@ -62,11 +63,15 @@ def register(sub: Any) -> None:
         "simulate", help="generate realistic factory events (seeded) and send them"
     )
     sim.add_argument("--seed", type=int, default=0, help="same seed and options, same events")
-    sim.add_argument("--duration", type=float, default=60.0, help="simulated seconds (60)")
+    sim.add_argument("--duration", type=positive_float, default=60.0, help="simulated seconds (60)")
     pace = sim.add_mutually_exclusive_group()
-    pace.add_argument("--rate", type=float, default=1000.0, help="events per second (1000)")
+    pace.add_argument(
+        "--rate", type=positive_float, default=1000.0, help="events per second (1000)"
+    )
     pace.add_argument("--as-fast-as-possible", action="store_true", help="no pacing")
-    sim.add_argument("--scale", type=int, default=1, help="copies of each machine per line")
+    sim.add_argument(
+        "--scale", type=positive_int, default=1, help="copies of each machine per line"
+    )
     sim.add_argument("--tenants", nargs="+", metavar="T", help="tenant ids (default: all)")
     sim.add_argument(
         "--start",
