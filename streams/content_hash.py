@@ -7,7 +7,8 @@ hash of that copy's canonical payload, and calls a later copy a duplicate only w
 the same; otherwise it is an ``event_id_conflict`` (quarantined with its raw bytes).
 
 The canonical payload is the message's bytes without the envelope's ``sent_time`` member (the
-first ``"sent_time": "<text>"`` or ``"sent_time": null`` and the comma after it): a client that
+first ``"sent_time": "<text>"`` or ``"sent_time": null`` and the comma after it, or the comma
+before it when it is the last member): a client that
 sends the event again stamps a new ``sent_time``, and that alone does not make it another
 event. Any other difference (a value, a field, key order, whitespace) does. The hash is XXH3-64
 (xxHash 0.8, whose output is fixed by its specification since that release, so the values stored
@@ -49,9 +50,9 @@ _BLANK = (b" ", b"\t", b"\r", b"\n")
 
 
 def canonical_payload(raw: bytes) -> bytes:
-    """``raw`` without its first ``sent_time`` member and the comma after it (see the module
-    docstring); ``raw`` itself when it has none in the form ``"sent_time": "<text>"`` or
-    ``"sent_time": null``."""
+    """``raw`` without its first ``sent_time`` member and the comma after it, or before it when
+    it is the last member (see the module docstring); ``raw`` itself when it has none in the
+    form ``"sent_time": "<text>"`` or ``"sent_time": null``."""
     # Plain bytes.find instead of a regular expression: ~1.3 µs less per event.
     at = raw.find(_SENT)
     if at < 0:
@@ -74,6 +75,14 @@ def canonical_payload(raw: bytes) -> bytes:
         after += 1
     if raw[after : after + 1] == b",":
         end = after + 1
+    else:
+        # The last member: the comma before it goes instead, so an event whose producer
+        # appended sent_time hashes as the same event sent without one.
+        before = at
+        while raw[before - 1 : before] in _BLANK and before > 0:
+            before -= 1
+        if raw[before - 1 : before] == b",":
+            at = before - 1
     return raw[:at] + raw[end:]
 
 
@@ -90,8 +99,11 @@ def content_hashes(values: Sequence[bytes]) -> np.ndarray:
         if at >= 0 and raw[at + 11 : at + 13] == b':"':
             end = raw.find(b'"', at + 13) + 1
             after = raw[end : end + 1]
-            if end and after not in _BLANK:
-                add(digest(raw[:at] + raw[end + 1 if after == b"," else end :]))
+            if end and after == b",":
+                add(digest(raw[:at] + raw[end + 1 :]))
+                continue
+            if end and after not in _BLANK and raw[at - 1 : at] == b",":
+                add(digest(raw[: at - 1] + raw[end:]))
                 continue
         add(digest(canonical_payload(raw)))
     out = np.frombuffer(b"".join(digests), ">i8").astype(np.int64)

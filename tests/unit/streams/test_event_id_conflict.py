@@ -48,6 +48,12 @@ def test_the_content_hash_ignores_sent_time_only() -> None:
     spaced = b'{"a": 1, "sent_time" : "2026-12-01T10:00:00Z" , "b": 2}'
     assert canonical_payload(spaced) == b'{"a": 1,  "b": 2}'
     assert canonical_payload(b'{"a": 1, "sent_time": 5}') == b'{"a": 1, "sent_time": 5}'
+    # A producer that appends sent_time to an event that had none sends the same event.
+    bare = orjson.loads(first)
+    del bare["sent_time"]
+    appended = {**bare, "sent_time": "2026-12-01T10:07:00Z"}
+    assert content_hash(orjson.dumps(appended)) == content_hash(orjson.dumps(bare))
+    assert canonical_payload(b'{"a": 1 , "sent_time": null }') == b'{"a": 1  }'
 
 
 def test_the_content_hash_is_xxh3_64_as_specified() -> None:
@@ -62,6 +68,8 @@ _SENT_FORMS = st.sampled_from(
         b'"sent_time":"2026-12-01T10:00:00Z"',
         b'"sent_time" : "x" ,',
         b'"sent_time":"x" ,',
+        b',"sent_time":"x"',
+        b', "sent_time":"x"}',
         b'"sent_time":null,',
         b'"sent_time": "x",',
         b'"sent_time":"unterminated',
