@@ -284,8 +284,8 @@ def check_accounting(
         if consumed != tagged.height:
             report.violations.append(
                 Violation(
-                    f"{kind.value}: ops/validation_runs counts {consumed} consumed offsets but the "
-                    f"lake holds {tagged.height}"
+                    f"{kind.value}: ops/validation_runs counts {consumed:,} consumed offsets but "
+                    f"the lake holds {tagged.height:,}"
                     + (
                         " (a worker wrote a batch and stopped before recording its validation "
                         "run, as after a kill -9: a restarted worker records it; check again "

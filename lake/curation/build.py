@@ -412,7 +412,7 @@ def _why_empty(
                 "(fewer tenants than MAXLAKE_SHARING_MIN_GROUP_SIZE share them): lower it or "
                 "set suppress_rare = false in the contracts"
             )
-    read = ", ".join(f"{kind}={s.rows}" for kind, s in sources.items())
+    read = ", ".join(f"{kind}={s.rows:,} rows" for kind, s in sources.items())
     f = spec.filters
     active = [
         name

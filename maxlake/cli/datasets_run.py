@@ -35,7 +35,7 @@ from maxlake.settings import Settings
 
 
 def _progress(stage: str, counts: Mapping[str, int]) -> None:
-    detail = ", ".join(f"{k}={v}" for k, v in counts.items())
+    detail = ", ".join(f"{k}={v:,}" for k, v in counts.items())
     print(f"datasets: {stage}: {detail}", file=sys.stderr, flush=True)
 
 

@@ -110,7 +110,7 @@ def _topics_list(args: argparse.Namespace) -> int:
     settings = Settings()
     require_broker(settings)
     for info in list_topics(settings):
-        print(f"{info.name}\t{info.partitions}")
+        print(f"{info.name}\t{info.partitions} partition(s)")
     return 0
 
 

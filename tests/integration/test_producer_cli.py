@@ -58,4 +58,4 @@ def test_produce_sends_objects_and_reports_skipped_lines(
     assert main(["topics", "create", "--tenant", "acme"]) == 0
     assert "0 created, 3 already existed" in capsys.readouterr().out
     assert main(["topics", "list"]) == 0
-    assert f"{env}.acme.telemetry\t4" in capsys.readouterr().out
+    assert f"{env}.acme.telemetry\t4 partition(s)" in capsys.readouterr().out

@@ -113,7 +113,7 @@ def test_a_batch_whose_worker_died_before_its_run_row_says_so_and_heals_on_resta
     report = check_accounting(DeltaStore(tmp_path), committed={(TOPIC, 0): 0})
     lines = [str(v) for v in report.violations]
     assert lines == [
-        f"telemetry: ops/validation_runs counts 0 consumed offsets but the lake holds {N} (a "
+        f"telemetry: ops/validation_runs counts 0 consumed offsets but the lake holds {N:,} (a "
         "worker wrote a batch and stopped before recording its validation run, as after a "
         "kill -9: a restarted worker records it; check again once every worker runs and the "
         "lag is 0)"
