@@ -107,7 +107,10 @@ def _run_demo(args: argparse.Namespace) -> int:
 def look_around(cli: str, settings: Settings, *, broker_stopped: bool) -> list[str]:
     """What to run next over the demo's lake, as shell lines for the user's ``cli`` (the text
     after ``#`` says what each shows, so a line can be pasted whole)."""
-    url = f"http://{settings.server_host}:{settings.server_port}/status#token=<its token>"
+    lake_only = "?kafka=0" if broker_stopped else ""
+    url = (
+        f"http://{settings.server_host}:{settings.server_port}/status{lake_only}#token=<its token>"
+    )
     stopped = " (the broker is stopped)" if broker_stopped else ""
     return [
         "look around:",
@@ -116,7 +119,8 @@ def look_around(cli: str, settings: Settings, *, broker_stopped: bool) -> list[s
         f"  {cli} quarantine show --limit 5  # the rejected messages themselves",
         f"  {cli} datasets list  # the curated sets and their versions",
         f"  {cli} access principal add me --kind data_engineer  # a token for the status page",
-        f"  {cli} serve  # then open {url}",
+        f"  {cli} serve  # then open {url}"
+        + ("  (lake only: the broker is stopped; keep it with --keep-broker)" if stopped else ""),
     ]
 
 

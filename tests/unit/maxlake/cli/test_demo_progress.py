@@ -38,9 +38,10 @@ def test_the_demo_ends_with_what_to_run_next() -> None:
     assert ".venv/bin/maxlake status --no-kafka " in stopped
     assert ".venv/bin/maxlake quarantine show" in stopped
     assert "--kind data_engineer" in stopped
-    assert "http://127.0.0.1:8470/status#token=" in stopped
+    assert "http://127.0.0.1:8470/status?kafka=0#token=" in stopped, "no 10 s broker waits"
     running = "\n".join(demo_run.look_around("maxlake", settings, broker_stopped=False))
     assert "--no-kafka" not in running
+    assert "http://127.0.0.1:8470/status#token=" in running
 
 
 def test_a_log_gets_no_repeated_catch_up_line(
