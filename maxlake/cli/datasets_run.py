@@ -127,10 +127,10 @@ def list_(args: argparse.Namespace) -> int:
         return 0
     print(f"{'NAME':<32} {'LATEST':>6} {'VERSIONS':>8}  {'QUALITY':<8}  PURPOSE")
     for d in datasets:
-        latest = f"v{d.latest}" if d.latest is not None else "-"
+        latest = f"v{d.latest}" if d.latest is not None else "none"
         quality = "FAILED" if d.latest in d.failed_quality else "passed"
         if d.latest is None:
-            quality = "-"
+            quality = "revoked" if d.versions else "-"
         print(f"{d.name:<32} {latest:>6} {len(d.versions):>8}  {quality:<8}  {d.purpose}")
     failed = [f"{d.name}@v{v}" for d in datasets for v in d.failed_quality]
     if failed:

@@ -200,6 +200,9 @@ def test_when_every_version_is_revoked_show_gives_the_newest_and_errors_name_the
     monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(lake))
     assert main(["datasets", "show", "spindle"]) == 0
     assert capsys.readouterr().out.startswith("spindle@v2  revoked (contract nw revoked")
+    assert main(["datasets", "list"]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("spindle")]
+    assert row.split()[1:4] == ["none", "2", "revoked"]
 
 
 def test_parse_ref() -> None:
