@@ -202,7 +202,9 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
         alerts.append({"alert": "kafka_unreachable", "detail": str(kafka["error"])})
     else:
         if kafka["total_lag"] > limits.max_lag:
-            alerts.append({"alert": "lag_high", "detail": f"total lag {kafka['total_lag']:,} messages"})
+            alerts.append(
+                {"alert": "lag_high", "detail": f"total lag {kafka['total_lag']:,} messages"}
+            )
         if kafka["total_lag"] > 0 and not kafka["members"]:
             alerts.append({"alert": "no_workers", "detail": "lag but no live group member"})
     for kind, q in status["quality"].get("kinds", {}).items():

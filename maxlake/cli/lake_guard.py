@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lake.location import LakeLocation
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
@@ -14,6 +16,11 @@ def require_lake(settings: Settings) -> None:
         ConfigError: the root is missing or empty; the message names it and the next step.
     """
     location = LakeLocation.from_settings(settings)
+    if location.is_local and Path(location.root).is_file():
+        raise ConfigError(
+            f"MAXLAKE_LAKE_ROOT {location.root} is a file, not a folder: a lake is a folder "
+            "of tables; check MAXLAKE_LAKE_ROOT (`maxlake config`)"
+        )
     folders, files = location.files().list("")
     if folders or files:
         return

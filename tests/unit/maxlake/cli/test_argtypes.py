@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from maxlake.cli import main
+from maxlake.cli.argtypes import non_negative_int, positive_float, positive_int
 
 
 @pytest.mark.parametrize(
@@ -40,8 +41,6 @@ def test_nonsense_numbers_are_usage_errors(
 
 
 def test_sensible_numbers_still_parse() -> None:
-    from maxlake.cli.argtypes import non_negative_int, positive_float, positive_int
-
     assert positive_float("0.5") == 0.5
     assert non_negative_int("0") == 0
     assert positive_int("3") == 3

@@ -95,6 +95,17 @@ def test_read_only_commands_name_a_missing_lake_and_do_not_create_it(
     assert not root.exists()
 
 
+def test_a_lake_root_that_is_a_file_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "lake.toml"
+    root.write_text("not a lake")
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(root))
+    assert main(["quarantine", "list"]) == 1
+    assert f"MAXLAKE_LAKE_ROOT {root} is a file, not a folder" in capsys.readouterr().err
+    assert root.read_text() == "not a lake"
+
+
 @pytest.mark.parametrize(
     "argv",
     [
