@@ -29,7 +29,7 @@ from streams.producer import (
     UnknownTopicError,
 )
 from streams.simulator import SimStats, run_simulation
-from streams.status import close_match, registry_tenants, unknown_tenant
+from streams.status import check_tenants, close_match, registry_tenants, unknown_tenant
 from streams.topics import ALL_KINDS, ensure_topics, list_topics, require_broker
 
 _SKIPPED_SHOWN = 20
@@ -98,6 +98,7 @@ def _quiet_kafka(args: argparse.Namespace) -> None:
 def _topics_create(args: argparse.Namespace) -> int:
     _quiet_kafka(args)
     settings = Settings()
+    check_tenants(settings, args.tenants)
     tenants = args.tenants or registry_tenants(settings)
     require_broker(settings)
     created = ensure_topics(settings, tenants, args.kinds or ALL_KINDS)
