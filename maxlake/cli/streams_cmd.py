@@ -228,8 +228,9 @@ def _produce(args: argparse.Namespace) -> int:
             f" and {len(skipped) - _SKIPPED_SHOWN:,} more" if len(skipped) > _SKIPPED_SHOWN else ""
         )
         print(
-            f"maxlake: skipped line(s) {shown}{more} of {args.file} (reasons above); every other "
-            "line was sent: fix the skipped lines and send only them again",
+            f"maxlake: skipped line(s) {shown}{more} of {args.file} (reasons above); "
+            + ("no line was sent" if len(skipped) == read else "every other line was sent")
+            + ": fix the skipped lines and send only them again",
             file=sys.stderr,
         )
     if counts["spool_pending"]:
