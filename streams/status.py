@@ -27,7 +27,16 @@ from schemas import EventKind
 from streams.offsets import group_offsets
 from streams.write_block import read_worker_states, worker_state_dir
 
-__all__ = ["Thresholds", "check_tenants", "collect_status", "ingest_topics", "status_history"]
+__all__ = [
+    "Thresholds",
+    "check_tenants",
+    "close_match",
+    "collect_status",
+    "ingest_topics",
+    "registry_tenants",
+    "status_history",
+    "unknown_tenant",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,28 +69,45 @@ def ingest_topics(
     return [settings.topic_for(t, k.value) for t in tenant_ids for k in kinds]
 
 
+def registry_tenants(settings: Settings) -> list[str]:
+    """Sorted tenant ids of the registry ``settings`` point to: the live registry under the lake
+    root (the packaged seed while none is stored), or ``settings.registry_file``."""
+    return sorted(t.id for t in registry_source(settings).snapshot()[1].tenants)
+
+
+def close_match(name: str, known: Sequence[str]) -> str | None:
+    """The entry of ``known`` that ``name`` most likely misspells or abbreviates, if any."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    close += [k for k in known if k.startswith(name) and k not in close]
+    return close[0] if close else None
+
+
+def unknown_tenant(tenant: str, known: Sequence[str], *, label: str) -> str:
+    """``"<label> 'x' is not a tenant of the registry (did you mean y?); known: ..."``."""
+    match = close_match(tenant, known)
+    hint = f" (did you mean {match}?)" if match else ""
+    return (
+        f"{label} {tenant!r} is not a tenant of the registry{hint}; "
+        f"known: {', '.join(known) or 'none (maxlake tenants onboard)'}"
+    )
+
+
 def check_tenants(
     settings: Settings, tenants: Sequence[str] | None, *, option: str = "--tenant"
 ) -> None:
     """Return when every one of ``tenants`` is a tenant of the registry (or none is given);
-    ``option`` names the filter in the message.
+    ``option`` names the filter in the message. The registry is :func:`registry_tenants`'.
 
     Raises:
         ConfigError: naming the first unknown tenant, the closest known one and every known
-            tenant (a typo used to give an empty table).
+            tenant (a typo used to give an empty table, idle workers or stray topics).
     """
     if not tenants:
         return
-    known = sorted(t.id for t in registry_source(settings).snapshot()[1].tenants)
+    known = registry_tenants(settings)
     for tenant in tenants:
         if tenant not in known:
-            close = difflib.get_close_matches(tenant, known, n=1, cutoff=0.5)
-            close += [k for k in known if k.startswith(tenant) and k not in close]
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ConfigError(
-                f"{option} {tenant!r} is not a tenant of the registry{hint}; "
-                f"known: {', '.join(known) or 'none (maxlake tenants onboard)'}"
-            )
+            raise ConfigError(unknown_tenant(tenant, known, label=option))
 
 
 def _admin(settings: Settings, timeout_s: float = Thresholds.kafka_timeout_s) -> KafkaAdminClient:

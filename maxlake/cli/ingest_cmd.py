@@ -67,7 +67,7 @@ def _reference(value: str) -> str:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from streams.worker import run_worker  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+    from streams.status import check_tenants  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     kinds = tuple(EventKind(k) for k in args.kinds) if args.kinds else tuple(EventKind)
     settings = Settings()
@@ -77,5 +77,8 @@ def _worker(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"registry_file": args.registry})
     if args.sink:
         settings = settings.model_copy(update={"sink": args.sink})
+    check_tenants(settings, args.tenants)  # before waiting for a broker or idling on 0 partitions
+    from streams.worker import run_worker  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+
     run_worker(settings, kinds=kinds, tenants=args.tenants, loglevel=args.loglevel)
     return 0

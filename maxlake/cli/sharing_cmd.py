@@ -75,7 +75,9 @@ def _register_access(sub: Any) -> None:
     add = pcmds.add_parser("add", help="create a principal and print its token (shown once)")
     add.add_argument("name", help="principal name (a model team or a service)")
     add.add_argument("--kind", choices=PRINCIPAL_KINDS, required=True, help="what the principal is")
-    add.add_argument("--tenant", help="the company it belongs to (informational)")
+    add.add_argument(
+        "--tenant", help="the company it belongs to, a tenant of the registry (informational)"
+    )
     add.set_defaults(handler=_principal_add)
     listing = pcmds.add_parser("list", help="principals and their grants (no tokens)")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -179,7 +181,11 @@ def _contracts_revoke(args: argparse.Namespace) -> int:
 
 
 def _principal_add(args: argparse.Namespace) -> int:
-    store = AccessStore(access_dir(Settings()))
+    from streams.status import check_tenants  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+
+    settings = Settings()
+    check_tenants(settings, [args.tenant] if args.tenant else None)
+    store = AccessStore(access_dir(settings))
     principal, token = store.add(args.name, args.kind, tenant=args.tenant)
     print(f"principal {principal.name} ({principal.kind}) added; its token, shown only now:")
     print(token)

@@ -12,20 +12,28 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from lake.registry_store import registry_source
 from maxlake.cli.argtypes import positive_float, positive_int
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 from schemas.registry import load_registry
-from streams.producer import EventSerializationError, EventTooLargeError, PlantProducer
+from streams.producer import (
+    EventSerializationError,
+    EventTooLargeError,
+    PlantProducer,
+    UnknownTopicError,
+)
 from streams.simulator import SimStats, run_simulation
+from streams.status import check_tenants, close_match, registry_tenants, unknown_tenant
 from streams.topics import ALL_KINDS, ensure_topics, list_topics, require_broker
+
+_SKIPPED_SHOWN = 20
 
 
 def register(sub: Any) -> None:
@@ -95,7 +103,8 @@ def _quiet_kafka(args: argparse.Namespace) -> None:
 def _topics_create(args: argparse.Namespace) -> int:
     _quiet_kafka(args)
     settings = Settings()
-    tenants = args.tenants or [t.id for t in registry_source(settings).snapshot()[1].tenants]
+    check_tenants(settings, args.tenants)
+    tenants = args.tenants or registry_tenants(settings)
     require_broker(settings)
     created = ensure_topics(settings, tenants, args.kinds or ALL_KINDS)
     wanted = len(tenants) * len(args.kinds or ALL_KINDS)
@@ -130,25 +139,68 @@ def _lines(path: str) -> Iterator[tuple[int, bytes]]:
             handle.close()
 
 
-def _send_line(producer: PlantProducer, line: bytes, topic: str | None) -> str | None:
-    """Send one JSON line; the reason it was skipped, or None when it was sent."""
+@dataclass
+class _Routing:
+    """What a line's ``tenant`` and ``kind`` are checked against before it is sent."""
+
+    tenants: list[str]
+    """Tenants of the registry (:func:`~streams.status.registry_tenants`)."""
+    kinds: list[str]
+    missing: dict[str, str] = field(default_factory=dict)
+    """Topics the broker said do not exist, with the reason given for their lines."""
+
+    def problem(self, event: dict[str, Any]) -> str | None:
+        """Why ``event`` cannot be routed to an ingest topic, or None."""
+        tenant, kind = event.get("tenant"), event.get("kind")
+        if isinstance(tenant, str) and tenant not in self.tenants:
+            return unknown_tenant(tenant, self.tenants, label="tenant")
+        if isinstance(kind, str) and kind not in self.kinds:
+            match = close_match(kind, self.kinds)
+            hint = f" (did you mean {match}?)" if match else ""
+            return f"kind {kind!r} is not an event kind{hint}; kinds: {', '.join(self.kinds)}"
+        return None
+
+
+def _send_line(
+    producer: PlantProducer, line: bytes, topic: str | None, routing: _Routing
+) -> str | None:
+    """Send one JSON line; the reason it was skipped, or None when it was sent.
+
+    Without ``topic``, a line whose tenant is not in the registry, whose kind is not an event
+    kind or whose topic does not exist is skipped (the broker is asked once per topic).
+    """
     try:
         event = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         return f"not valid JSON ({exc})"
     if not isinstance(event, dict):
         return f"not a JSON object but a JSON {type(event).__name__}"
+    if topic is None and (problem := routing.problem(event)) is not None:
+        return problem
+    target = topic or f"{event.get('tenant')}/{event.get('kind')}"
+    if target in routing.missing:
+        return routing.missing[target]
     try:
         producer.send(event, topic=topic)
     except (EventSerializationError, EventTooLargeError) as exc:
         return str(exc)
+    except UnknownTopicError as exc:
+        routing.missing[target] = f"topic {exc.topic!r} does not exist; " + (
+            f"create it with `maxlake topics create --tenant {event['tenant']}`"
+            if topic is None
+            else "the broker does not create topics on first use"
+        )
+        return routing.missing[target]
     return None
 
 
 def _produce(args: argparse.Namespace) -> int:
     _quiet_kafka(args)
     settings = Settings()
-    skipped = 0
+    routing = _Routing(
+        tenants=[] if args.topic else registry_tenants(settings), kinds=list(ALL_KINDS)
+    )
+    skipped: list[int] = []
     read = 0
     next_report = time.monotonic() + 1.0
     with PlantProducer(settings, spool_dir=args.spool_dir) as producer:
@@ -156,20 +208,36 @@ def _produce(args: argparse.Namespace) -> int:
             if not line.strip():
                 continue
             read += 1
-            problem = _send_line(producer, line, args.topic)
+            problem = _send_line(producer, line, args.topic, routing)
             if problem is not None:
-                skipped += 1
+                skipped.append(number)
                 print(f"{args.file}:{number}: skipped: {problem}", file=sys.stderr)
             if time.monotonic() >= next_report:
-                print(f"\r{read:,} lines, {skipped:,} skipped", end="", file=sys.stderr, flush=True)
+                print(
+                    f"\r{read:,} lines, {len(skipped):,} skipped",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 next_report = time.monotonic() + 1.0
         producer.flush()
         counts = producer.counters()
     print(
         f"lines {read:,}: sent {counts['sent']:,}, spooled {counts['spooled']:,}, resent "
-        f"{counts['resent']:,}, failed {counts['failed']:,}, skipped {skipped:,}, still in spool "
-        f"{counts['spool_pending']:,}"
+        f"{counts['resent']:,}, failed {counts['failed']:,}, skipped {len(skipped):,}, still in "
+        f"spool {counts['spool_pending']:,}"
     )
+    if skipped:
+        shown = ", ".join(str(n) for n in skipped[:_SKIPPED_SHOWN])
+        more = (
+            f" and {len(skipped) - _SKIPPED_SHOWN:,} more" if len(skipped) > _SKIPPED_SHOWN else ""
+        )
+        print(
+            f"maxlake: skipped line(s) {shown}{more} of {args.file} (reasons above); "
+            + ("no line was sent" if len(skipped) == read else "every other line was sent")
+            + ": fix the skipped lines and send only them again",
+            file=sys.stderr,
+        )
     if counts["spool_pending"]:
         print(
             f"maxlake: {counts['spool_pending']:,} events did not reach Kafka yet "
