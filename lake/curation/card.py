@@ -92,10 +92,12 @@ def write_card(
     return path
 
 
-def check_card_target(folder: Path, dataset: str) -> None:
-    """Return when :func:`write_card` may write the card of ``dataset`` into ``folder``: it
-    holds no ``README.md``, or the data card of the same dataset (any version), which a pull
-    replaces with one listing the splits pulled so far.
+def check_card_target(folder: Path, dataset: str, *, writes_card: bool = True) -> None:
+    """Return when a pull of ``dataset`` may write into ``folder``: it holds no ``README.md``,
+    or the data card of the same dataset (any version), which a Parquet pull replaces with one
+    listing the splits pulled so far. A pull that ``writes_card=False`` (Arrow) leaves any other
+    README alone, but not another dataset's card: its files would sit under a card that does
+    not list them.
 
     Raises:
         TerminalError: ``folder/README.md`` is some other file (a project's README, say, when
@@ -108,6 +110,8 @@ def check_card_target(folder: Path, dataset: str) -> None:
     with path.open("rb") as head:
         start = head.read(65_536)
     if not (start.startswith(b"---\npretty_name: ") and b"\nmaxlake:\n" in start):
+        if not writes_card:
+            return
         raise TerminalError(
             f"{path} exists and is not a maxlake data card; nothing pulled (a Parquet pull "
             "writes its data card README.md beside the split): pull into a folder of its own "

@@ -168,8 +168,7 @@ def pull(
         where = area.describe(manifest.name, f"v{manifest.version}", manifest.splits[split].file)
         raise TerminalError(f"{where} does not match the sha256 in its manifest; not pulled")
     out_dir = Path(dest)
-    if format == "parquet":
-        check_card_target(out_dir, manifest.name)
+    check_card_target(out_dir, manifest.name, writes_card=format == "parquet")
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{manifest.name}-v{manifest.version}"
     target = out_dir / f"{stem}-{split}.{format}"

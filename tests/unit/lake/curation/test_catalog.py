@@ -131,8 +131,11 @@ def test_pull_never_replaces_another_datasets_card(lake: Path, tmp_path: Path) -
     assert "spindle-v1-test.parquet" in (mixed / "README.md").read_text()
     pull("spindle", 2, "train", mixed, lake_root=lake)
     assert "spindle-v2-train.parquet" in (mixed / "README.md").read_text()
-    # an Arrow pull writes no card: allowed beside any card
-    assert pull("other", 1, "test", mixed, "arrow", lake_root=lake).is_file()
+    # an Arrow pull writes no card, but its file would sit under spindle's card all the same
+    with pytest.raises(TerminalError, match="is the data card of spindle v2; pulling other"):
+        pull("other", 1, "test", mixed, "arrow", lake_root=lake)
+    assert not any(p.name.startswith("other") for p in mixed.iterdir())
+    assert pull("spindle", 2, "test", mixed, "arrow", lake_root=lake).is_file()
 
 
 def test_pull_refuses_a_split_that_does_not_match_its_manifest(lake: Path, tmp_path: Path) -> None:
