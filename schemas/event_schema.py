@@ -251,7 +251,7 @@ class EventSchema:
                 accepted={self.kind.value},
                 expected=(str, "a string"),
                 reason=RejectReason.KIND_MISMATCH,
-                why=f"was sent to the {self.kind.value!r} contract",
+                why=f"was sent to a {self.kind.value!r} topic",
             )
 
     @staticmethod

@@ -87,7 +87,7 @@ FIELD_CASES = [
     (telemetry(schema_version="1"), R.WRONG_TYPE, "field 'schema_version': expected an integer"),
     (without(telemetry(), "schema_version"), R.MISSING_FIELD, "field 'schema_version'"),
     (telemetry(kind="inspection"), R.KIND_MISMATCH,
-     "field 'kind': string 'inspection' was sent to the 'telemetry' contract"),
+     "field 'kind': string 'inspection' was sent to a 'telemetry' topic"),
     (telemetry(kind=None), R.MISSING_FIELD, "field 'kind' is required"),
     (telemetry(event_time="2026-11-26"), R.INVALID_TIMESTAMP,
      "field 'event_time': expected an RFC 3339 timestamp"),
