@@ -24,6 +24,7 @@ from maxlake.cli.lake_guard import require_lake
 from maxlake.cli.table import render_table
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
+from streams.status import close_match
 
 
 def register(sub: Any) -> None:
@@ -292,9 +293,26 @@ def _audit(args: argparse.Namespace) -> int:
         table.append(
             (f"{r['at']:%Y-%m-%d %H:%M:%S}", r["principal"], r["action"], what, r["rows"], outcome)
         )
+    if not table:
+        print(_no_audit_rows(settings, args.principal, since))
+        return 0
     header = ("AT (UTC)", "PRINCIPAL", "ACTION", "WHAT", "ROWS", "OUTCOME")
     print(render_table(header, table, right="ROWS"))
     return 0
+
+
+def _no_audit_rows(settings: Settings, principal: str | None, since: datetime | None) -> str:
+    """Why ``audit`` printed nothing: no entry at all, or none for that principal (with the
+    principals that do have entries in the window, and the closest to a typo)."""
+    window = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
+    if principal is None:
+        return f"no audit entries{window}"
+    seen = AuditLog(DeltaStore.from_settings(settings)).read(since=since, principal=None)
+    names = sorted(set(seen["principal"].to_list())) if seen.height else []
+    match = close_match(principal, names)
+    hint = f" (did you mean {match}?)" if match else ""
+    others = f"; principals with entries: {', '.join(names)}" if names else ""
+    return f"no audit entries for principal {principal!r}{window}{hint}{others}"
 
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -51,3 +51,17 @@ def test_the_audit_table_keeps_its_columns_with_a_long_dataset_name(
     assert f"{long_name}@v12/train" in first
     assert first[header.index("OUTCOME") :].startswith("allowed")
     assert second[header.index("OUTCOME") :].startswith("unauthenticated 401")
+
+
+def test_an_audit_for_a_principal_without_entries_says_so_and_names_the_close_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(tmp_path))
+    AuditLog(DeltaStore(tmp_path)).record(
+        AuditEntry("download", "allowed", principal="model-team", dataset="pm", rows=10)
+    )
+    assert main(["audit", "--principal", "model-tema"]) == 0
+    assert capsys.readouterr().out == (
+        "no audit entries for principal 'model-tema' (did you mean model-team?); "
+        "principals with entries: model-team\n"
+    )
