@@ -62,7 +62,11 @@ def _register_contracts(sub: Any) -> None:
     )
     revoke.add_argument("id", help="sharing contract id")
     revoke.add_argument("--version", type=int, help="one version only (default: every version)")
-    revoke.add_argument("--reason", default="", help="recorded with the revocation")
+    revoke.add_argument(
+        "--reason",
+        required=True,
+        help="why (required: recorded with the revocation and on every dataset version marked)",
+    )
     revoke.set_defaults(handler=_contracts_revoke)
 
 

@@ -44,3 +44,13 @@ def test_sensible_numbers_still_parse() -> None:
     assert positive_float("0.5") == 0.5
     assert non_negative_int("0") == 0
     assert positive_int("3") == 3
+
+
+def test_a_contract_revocation_needs_a_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(tmp_path / "lake"))
+    with pytest.raises(SystemExit) as exited:
+        main(["contracts", "revoke", "northwind-pm"])
+    assert exited.value.code == 2
+    assert "the following arguments are required: --reason" in capsys.readouterr().err
