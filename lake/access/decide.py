@@ -89,7 +89,12 @@ def check_read(
     except InvalidDatasetRef as exc:
         return Decision("invalid", 400, str(exc))
     if not principal.may_read(name):
-        return Decision("denied", 403, f"principal {principal.name!r} has no grant for {name!r}")
+        return Decision(
+            "denied",
+            403,
+            f"principal {principal.name!r} has no grant for {name!r} (or no dataset has that "
+            "name: check its spelling with whoever granted you access)",
+        )
     try:
         manifest = show(name, version, lake_root=lake_root)
     except InvalidDatasetRef as exc:
