@@ -242,7 +242,7 @@ class BatchWriter:
             return rows
         while True:
             stored, raw = self._stored(name, keys)
-            fresh = _beyond(rows, stored, first, "kafka_topic", "kafka_partition", "kafka_offset")
+            fresh = _beyond(rows, stored, first, *_COORDS)
             if not fresh.num_rows:
                 return fresh
             txns = {keys[tp]: off for tp, off in last.items() if off > stored[tp]}

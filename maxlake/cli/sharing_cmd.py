@@ -24,7 +24,6 @@ from maxlake.cli.lake_guard import require_lake
 from maxlake.cli.table import render_table
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
-from streams.status import close_match
 
 
 def register(sub: Any) -> None:
@@ -308,6 +307,8 @@ def _audit(args: argparse.Namespace) -> int:
 def _no_audit_rows(settings: Settings, principal: str | None, since: datetime | None) -> str:
     """Why ``audit`` printed nothing: no entry at all, or none for that principal (with the
     principals that do have entries in the window, and the closest to a typo)."""
+    from streams.status import close_match  # noqa: PLC0415 - lazy: it loads the Kafka clients
+
     window = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
     if principal is None:
         return f"no audit entries{window}"
