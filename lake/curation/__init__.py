@@ -33,7 +33,12 @@ if TYPE_CHECKING:
     from lake.curation.job import FeatureInfo, Job, JobInputs, JobOutput, LabelInfo
     from lake.curation.manifest import Manifest, SourceInfo, SplitInfo
     from lake.curation.output_checks import QualityReport, check_output
-    from lake.curation.revoke import mark_revoked, revoke_contract, revoked_contracts_of
+    from lake.curation.revoke import (
+        mark_revoked,
+        revoke_contract,
+        revoked_contracts_of,
+        versions_under,
+    )
     from lake.curation.spec import DatasetSpec, Filters, load_spec, parse_spec, spec_hash
     from lake.curation.summary import one_line, summary_lines
 
@@ -77,6 +82,7 @@ __all__ = [
     "show",
     "spec_hash",
     "summary_lines",
+    "versions_under",
 ]
 
 __getattr__, __dir__ = lazy_exports(
@@ -105,7 +111,12 @@ __getattr__, __dir__ = lazy_exports(
         "lake.curation.job": ("FeatureInfo", "Job", "JobInputs", "JobOutput", "LabelInfo"),
         "lake.curation.manifest": ("Manifest", "SourceInfo", "SplitInfo"),
         "lake.curation.output_checks": ("QualityReport", "check_output"),
-        "lake.curation.revoke": ("mark_revoked", "revoke_contract", "revoked_contracts_of"),
+        "lake.curation.revoke": (
+            "mark_revoked",
+            "revoke_contract",
+            "revoked_contracts_of",
+            "versions_under",
+        ),
         "lake.curation.spec": ("DatasetSpec", "Filters", "load_spec", "parse_spec", "spec_hash"),
         "lake.curation.summary": ("one_line", "summary_lines"),
     },

@@ -10,6 +10,7 @@ versions. Marking rewrites only ``status`` and ``status_reason`` of ``manifest.j
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 from lake.curation.area import CuratedArea
@@ -17,7 +18,7 @@ from lake.curation.manifest import Manifest
 from lake.location import LakeLocation
 from lake.sharing.store import ContractStore, Revocation
 
-__all__ = ["mark_revoked", "revoke_contract", "revoked_contracts_of"]
+__all__ = ["mark_revoked", "revoke_contract", "revoked_contracts_of", "versions_under"]
 
 
 def revoke_contract(
@@ -48,14 +49,8 @@ def mark_revoked(
     """
     area = curated if isinstance(curated, CuratedArea) else CuratedArea(curated)
     marked: list[str] = []
-    for name in area.names():
-        for version in area.versions(name):
-            manifest = area.manifest(name, version)
-            used = [
-                c for c in manifest.contracts if revocation.covers(str(c["id"]), int(c["version"]))
-            ]
-            if not used or manifest.status == "revoked":
-                continue
+    for manifest in _built_under(area, revocation.contract, revocation.version):
+        if manifest.status != "revoked":
             what = f"{revocation.contract}" + (
                 f" v{revocation.version}" if revocation.version is not None else ""
             )
@@ -67,6 +62,30 @@ def mark_revoked(
             )
             marked.append(f"{manifest.name}@v{manifest.version}")
     return marked
+
+
+def versions_under(
+    curated: str | Path | LakeLocation | CuratedArea, contract_id: str, version: int | None
+) -> list[tuple[str, str]]:
+    """What revoking ``contract_id`` (one version, or all when None) would mark, changing nothing.
+
+    Returns:
+        ``(name@vN, status)`` of every published version built under it, in catalog order;
+        those already ``revoked`` stay as they are.
+    """
+    area = curated if isinstance(curated, CuratedArea) else CuratedArea(curated)
+    return [(f"{m.name}@v{m.version}", m.status) for m in _built_under(area, contract_id, version)]
+
+
+def _built_under(area: CuratedArea, contract_id: str, version: int | None) -> Iterator[Manifest]:
+    for name in area.names():
+        for number in area.versions(name):
+            manifest = area.manifest(name, number)
+            if any(
+                str(c["id"]) == contract_id and version in (None, int(c["version"]))
+                for c in manifest.contracts
+            ):
+                yield manifest
 
 
 def revoked_contracts_of(manifest: Manifest, store: ContractStore) -> list[str]:

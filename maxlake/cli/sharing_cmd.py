@@ -12,13 +12,14 @@ import errno
 import json
 import os
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from lake import DeltaStore, LakeLocation
 from lake.access import PRINCIPAL_KINDS, AccessStore, AuditLog, access_dir
-from lake.curation import CuratedArea, revoke_contract
+from lake.curation import CuratedArea, revoke_contract, versions_under
 from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file
 from maxlake.cli.lake_guard import require_lake
 from maxlake.cli.table import render_table
@@ -65,6 +66,14 @@ def _register_contracts(sub: Any) -> None:
         "--reason",
         required=True,
         help="why (required: recorded with the revocation and on every dataset version marked)",
+    )
+    revoke.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the dataset versions it would mark revoked; change nothing",
+    )
+    revoke.add_argument(
+        "--yes", action="store_true", help="do not ask for confirmation on a terminal"
     )
     revoke.set_defaults(handler=_contracts_revoke)
 
@@ -176,9 +185,26 @@ def _contracts_show(args: argparse.Namespace) -> int:
 def _contracts_revoke(args: argparse.Namespace) -> int:
     settings = Settings()
     store = ContractStore(contracts_dir(settings))
-    entry, marked = revoke_contract(
-        store, CuratedArea.of(settings), args.id, args.version, reason=args.reason
-    )
+    area = CuratedArea.of(settings)
+    what = f"{args.id}" + (f" v{args.version}" if args.version else " (every version)")
+    if args.dry_run or (not args.yes and sys.stdin.isatty()):
+        store.get(args.id, args.version)
+        affected = versions_under(area, args.id, args.version)
+        marks = [ref for ref, status in affected if status != "revoked"]
+        already = [ref for ref, status in affected if status == "revoked"]
+        print(f"revoking {what} would mark {len(marks)} dataset version(s) revoked:")
+        for ref in marks:
+            print(f"  {ref}")
+        if already:
+            print(f"already revoked, left as they are: {', '.join(already)}")
+        print("a revocation cannot be undone: readers lose these versions at once")
+        if args.dry_run:
+            print("dry run: nothing changed")
+            return 0
+        if input(f"revoke {what}? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("not revoked: nothing changed")
+            return 1
+    entry, marked = revoke_contract(store, area, args.id, args.version, reason=args.reason)
     what = f"{entry.contract}" + (f" v{entry.version}" if entry.version else " (every version)")
     print(f"revoked {what}; dataset versions marked revoked: {', '.join(marked) or 'none'}")
     return 0

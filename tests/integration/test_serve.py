@@ -183,7 +183,19 @@ def test_a_revoked_version_cannot_be_pulled(
     token = service.tokens["pm-team"]
     assert service.get("/v1/datasets/doomed/versions/1/splits/train", token)[0] == 200
 
-    code, out = service.cli("contracts", "revoke", "nw-rev", "--reason", "NDA ended", capsys=capsys)
+    revoke = ("contracts", "revoke", "nw-rev", "--reason", "NDA ended")
+    code, out = service.cli(*revoke, "--dry-run", capsys=capsys)
+    assert code == 0
+    assert "would mark 1 dataset version(s) revoked:\n  doomed@v1\n" in out
+    assert "nothing changed" in out
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("sys.stdin.isatty", lambda: True)
+        mp.setattr("builtins.input", lambda prompt: "n")
+        code, out = service.cli(*revoke, capsys=capsys)
+    assert (code, "not revoked" in out) == (1, True)
+    assert service.get("/v1/datasets/doomed/versions/1/splits/train", token)[0] == 200
+
+    code, out = service.cli(*revoke, capsys=capsys)
     assert code == 0
     assert "doomed@v1" in out
 

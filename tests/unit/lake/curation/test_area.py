@@ -21,6 +21,7 @@ from lake.curation import (
     pull,
     revoke_contract,
     show,
+    versions_under,
 )
 from maxlake.errors import TerminalError
 from tests.unit.lake.curation.test_build_helpers import JOBS, registry, seeded_lake, spec
@@ -92,9 +93,13 @@ def test_sets_under_contracts_are_revoked_and_compared_in_the_area(
 
     sharing.add(contract_toml("nw-a", extra_deid=linkable))
     assert build() == 0
+    assert versions_under(area, "nw-a", 2) == []
+    assert versions_under(area, "nw-a", None) == [("spindle@v1", "active")]
+    assert show("spindle", 1, lake_root=area).status == "active", "a preview changes nothing"
     _, marked = revoke_contract(sharing.store, area, "nw-a", reason="NDA ended")
     assert marked == ["spindle@v1"]
     assert show("spindle", 1, lake_root=area).status == "revoked"
+    assert versions_under(area, "nw-a", 1) == [("spindle@v1", "revoked")]
     with pytest.raises(TerminalError, match="revoked"):
         pull("spindle", 1, "train", tmp_path / "out", lake_root=area)
     sharing.add(contract_toml("nw-b", extra_deid=linkable))
