@@ -70,6 +70,12 @@ class RegistryIndex:
         self.alarm_keys = pa.array([f"{t}{KEY_SEP}{c}" for t, c, _ in alarms], _STR)
         self.alarm_severity = pa.array([s for _, _, s in alarms], pa.int16())
         self.tenant_machines = pc.unique(_join([machines["tenant"], machines["machine"]]))
+        self.hierarchy: frozenset[tuple[str, ...]] = frozenset(
+            key[:depth]
+            for key in zip(*(machines[c].to_pylist() for c in _ENVELOPE), strict=True)
+            for depth in (1, 2, 3)
+        )
+        """Every known ``(tenant,)``, ``(tenant, plant)`` and ``(tenant, plant, line)``."""
         pairs = {
             (tenant, code)
             for tenant, mtype in zip(
@@ -305,6 +311,34 @@ def _unknown_members(b: _Batch, list_column: str, known: pa.Array) -> pa.Array:
     return pa.array(out, _STR)
 
 
+def _registry_miss(b: _Batch) -> pa.Array:
+    """Per row, the highest ISA-95 level of its envelope the registry lacks, in words
+    (``tenant 'acme' is not in the asset registry``, ``line 'l9' is not a line of plant
+    northwind-auto/stuttgart``, ...); "" for a machine the registry holds."""
+    known = b.index.hierarchy
+    machine_keys = set(b.index.placeholders["machine_keys"])
+    out: list[str] = []
+    for tenant, plant, line, machine in zip(
+        *(b.col(c).to_pylist() for c in _ENVELOPE), strict=True
+    ):
+        if (tenant,) not in known:
+            out.append(f"tenant {tenant!r} is not in the asset registry")
+        elif (tenant, plant) not in known:
+            out.append(f"plant {plant!r} is not a plant of tenant {tenant!r} in the asset registry")
+        elif (tenant, plant, line) not in known:
+            out.append(
+                f"line {line!r} is not a line of plant {tenant}/{plant} in the asset registry"
+            )
+        elif KEY_SEP.join((tenant, plant, line, machine)) not in machine_keys:
+            out.append(
+                f"machine {machine!r} is not a machine of line {tenant}/{plant}/{line}"
+                " in the asset registry"
+            )
+        else:
+            out.append("")
+    return pa.array(out, _STR)
+
+
 def _sent_note(b: _Batch) -> pa.Array:
     """`` (sent as 200.0 degF)`` for a converted reading, `` (sent without a unit)`` for one
     given the registry unit, "" otherwise (quarantine details)."""
@@ -340,6 +374,7 @@ _DERIVED: Mapping[str, _Derived] = MappingProxyType(
             _ALL_KINDS,
         ),
         "machine_type": _Derived(_machine_type, ("machine_key",), _ALL_KINDS),
+        "registry_miss": _Derived(_registry_miss, _ENVELOPE, _ALL_KINDS),
         "latency_s": _Derived(
             lambda b: _seconds(b.col("sent_time"), b.col("event_time")),
             ("sent_time", "event_time"),

@@ -75,8 +75,14 @@ def _envelope(kind: str, tenant: str, plant: str, line: str, machine: str) -> di
     }
 
 
-def _reading(machine: str, tag: str) -> dict[str, Any]:
-    event = _envelope("telemetry", "northwind-auto", "stuttgart", "block-l1", machine)
+def _reading(
+    machine: str,
+    tag: str,
+    tenant: str = "northwind-auto",
+    plant: str = "stuttgart",
+    line: str = "block-l1",
+) -> dict[str, Any]:
+    event = _envelope("telemetry", tenant, plant, line, machine)
     return {**event, "readings": [{"tag": tag, "value": 100.0, "unit": "rpm"}]}
 
 
@@ -105,8 +111,34 @@ def _inspection(machines: list[str], defects: list[str]) -> dict[str, Any]:
         (
             _reading("cnc-104", "spindle_speed"),
             "unknown_machine",
-            "machine 'cnc-104' (envelope: northwind-auto/stuttgart/block-l1) is not in the "
-            "asset registry",
+            "machine 'cnc-104' is not a machine of line northwind-auto/stuttgart/block-l1 in the "
+            "asset registry (envelope: northwind-auto/stuttgart/block-l1/cnc-104)",
+        ),
+        (
+            _reading("m1", "spindle_speed", tenant="acme", plant="p1", line="l1"),
+            "unknown_machine",
+            "tenant 'acme' is not in the asset registry (envelope: acme/p1/l1/m1)",
+        ),
+        (
+            _reading("cnc-101", "spindle_speed", plant="paris"),
+            "unknown_machine",
+            "plant 'paris' is not a plant of tenant 'northwind-auto' in the asset registry "
+            "(envelope: northwind-auto/paris/block-l1/cnc-101)",
+        ),
+        (
+            _reading("cnc-101", "spindle_speed", line="block-l9"),
+            "unknown_machine",
+            "line 'block-l9' is not a line of plant northwind-auto/stuttgart in the asset "
+            "registry (envelope: northwind-auto/stuttgart/block-l9/cnc-101)",
+        ),
+        (
+            {
+                **_envelope("machine_event", "acme", "p1", "l1", "m1"),
+                "event_type": "STATE",
+                "state": "RUNNING",
+            },
+            "unknown_machine",
+            "tenant 'acme' is not in the asset registry (envelope: acme/p1/l1/m1)",
         ),
         (
             _reading("cnc-101", "spindle_torque"),
@@ -133,7 +165,17 @@ def _inspection(machines: list[str], defects: list[str]) -> dict[str, Any]:
             "'circuitry-electronics' in the asset registry",
         ),
     ],
-    ids=["machine", "tag", "alarm_code", "defect_code", "inspection_machine"],
+    ids=[
+        "machine",
+        "tenant",
+        "plant",
+        "line",
+        "machine_event_tenant",
+        "tag",
+        "alarm_code",
+        "defect_code",
+        "inspection_machine",
+    ],
 )
 def test_unknown_registry_entries_are_named_in_the_quarantine(
     tmp_path: Path, event: dict[str, Any], reason: str, detail: str
