@@ -21,10 +21,11 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pyarrow.compute as pc
 
 from infra.broker import LocalBroker, fetch_jars
 from lake import DUPLICATES, RUNS, DeltaStore, quarantine_table, silver_table
@@ -87,7 +88,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     worker = _start_worker(settings)
     try:
-        stats = _stream(args, settings)
+        stats = _stream(args, settings, earliest_event_time(store))
         _say("waiting for the worker to catch up (lag 0)")
         lag = _wait_for_lag_zero(settings, worker, timeout_s=300)
     finally:
@@ -231,13 +232,51 @@ def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
         worker.wait()
 
 
-def _stream(args: argparse.Namespace, settings: Settings) -> SimStats:
+def earliest_event_time(store: DeltaStore) -> datetime | None:
+    """The earliest ``event_time`` of the silver tables (from the Delta log's file statistics),
+    or None when they hold no rows."""
+    found: list[datetime] = []
+    for kind in EventKind:
+        files = store.describe(silver_table(kind))
+        if files is None or "min.event_time" not in files.files.column_names:
+            continue
+        low = pc.min(files.files["min.event_time"]).as_py()
+        if low is not None:
+            found.append(low if low.tzinfo else low.replace(tzinfo=UTC))
+    return min(found, default=None)
+
+
+def demo_window(
+    simulated_s: float, seed: int, earliest: datetime | None, now: datetime
+) -> tuple[datetime, int]:
+    """Start of the factory time a demo run simulates, and its simulator seed.
+
+    A first run ends at ``now``. On a lake that already holds events, a run simulates the
+    stretch that ends where the lake's earliest event time begins, with a seed of its own: the
+    history grows back in time, and no two runs describe the same machines over the same
+    hours (the curated sets would mix two unrelated series of one machine)."""
+    if earliest is None or earliest >= now:
+        return now.replace(microsecond=0) - timedelta(seconds=simulated_s), seed
+    end = earliest.replace(microsecond=0) - timedelta(seconds=1)
+    return end - timedelta(seconds=simulated_s), seed + int(end.timestamp()) % 1_000_003
+
+
+def _stream(args: argparse.Namespace, settings: Settings, earliest: datetime | None) -> SimStats:
     tick_s = 10.0
     simulated_s = max(3600.0, args.seconds * args.rate / 20.0 * tick_s)
+    start, seed = demo_window(simulated_s, args.seed, earliest, datetime.now(UTC))
     _say(
         f"streaming simulated plants: {args.rate:,.0f} events/s for about {args.seconds:.0f} s, "
         f"{args.bad_rate:.0%} bad input ({simulated_s / 3600:.1f} h of factory time)"
     )
+    if earliest is not None:
+        end = start + timedelta(seconds=simulated_s)
+        print(
+            f"    the lake already holds factory time from {earliest:%Y-%m-%d %H:%M} UTC on: this"
+            f" run simulates {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC (seed {seed:,}), so the"
+            " curated sets get a longer history instead of two overlapping ones",
+            flush=True,
+        )
     live = sys.stdout.isatty()
     told = [0.0]
 
@@ -253,7 +292,8 @@ def _stream(args: argparse.Namespace, settings: Settings) -> SimStats:
 
     stats = run_simulation(
         settings,
-        seed=args.seed,
+        seed=seed,
+        start=start,
         duration_s=simulated_s,
         rate=args.rate,
         bad_rate=args.bad_rate,

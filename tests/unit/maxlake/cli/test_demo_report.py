@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from maxlake.cli.demo_run import batch_lines
+from maxlake.cli.demo_run import batch_lines, demo_window
 
 
 def _runs(rows: list[tuple[str, int, float]]) -> pl.DataFrame:
@@ -40,3 +40,14 @@ def test_the_rate_counts_only_telemetry_batches_and_points_to_the_benchmarks() -
 def test_no_telemetry_batch_gives_no_rate() -> None:
     lines = batch_lines(_runs([("inspection", 5, 1.5)]), "stream", 100.0)
     assert lines == ["batches validated             1 (0 telemetry, 1 inspection)"]
+
+
+def test_a_demo_run_on_a_lake_with_events_simulates_the_hours_before_them() -> None:
+    now = datetime(2026, 12, 1, 20, 0, 0, 500_000, tzinfo=UTC)
+    assert demo_window(3600, 7, None, now) == (datetime(2026, 12, 1, 19, tzinfo=UTC), 7)
+    earliest = datetime(2026, 12, 1, 16, 59, 16, 250_000, tzinfo=UTC)
+    start, seed = demo_window(3600, 7, earliest, now)
+    assert start + timedelta(seconds=3600) < earliest
+    assert earliest - (start + timedelta(seconds=3600)) <= timedelta(seconds=2)
+    assert seed != 7, "a stretch of its own gets a seed of its own"
+    assert demo_window(3600, 7, earliest, now) == (start, seed), "deterministic for a lake"
