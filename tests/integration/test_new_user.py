@@ -135,14 +135,14 @@ def test_a_new_user_runs_the_demo_then_looks_pulls_and_errs(tmp_path: Path) -> N
 
     # `make demo` again on the same lake: it counts this run only, and simulates the factory
     # time before what the lake holds, so no machine gets two series over the same hours.
-    silver = tmp_path / ".lake" / "silver" / "telemetry"
-    first = pl.read_delta(str(silver), columns=["event_time"])
+    telemetry_table = tmp_path / ".lake" / "silver" / "telemetry"
+    first = pl.read_delta(str(telemetry_table), columns=["event_time"])
     again = user.run("demo", "--seconds", "10", "--rate", "1000", timeout_s=900)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "this run only: the lake held" in again.stdout
     assert "the lake already holds factory time from" in again.stdout
     assert re.search(r"produced = .*: ([\d,]+) = \1 \(balances\)", again.stdout), again.stdout
-    both = pl.read_delta(str(silver), columns=["event_time"])
+    both = pl.read_delta(str(telemetry_table), columns=["event_time"])
     assert both.height > first.height
     newer = both.filter(pl.col("event_time") >= first["event_time"].min())
     assert newer.height == first.height, "the second run's events overlap the first run's hours"

@@ -26,7 +26,7 @@ def test_a_log_gets_the_final_sent_count(
 
     monkeypatch.setattr(demo_run, "run_simulation", fake_run)
     args = argparse.Namespace(seconds=60.0, rate=2000.0, bad_rate=0.01, seed=1)
-    stats = demo_run._stream(args, Settings())
+    stats = demo_run._stream(args, Settings(), None)
     lines = capsys.readouterr().out.splitlines()
     assert stats.events == 116_298
     assert lines[-1] == "    116,298 events sent (2,005/s), 1,161 bad"
