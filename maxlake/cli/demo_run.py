@@ -85,6 +85,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     _say(f"topics: {len(created)} created, {len(tenants) * len(EventKind) - len(created)} existed")
     store = DeltaStore.from_settings(settings)
     before = {kind: _kind_counts(store, kind) for kind in EventKind}
+    since = {(p.topic, p.partition): p.end for p in group_offsets(settings, _topics(settings))}
     started = datetime.now(UTC)
     worker = _start_worker(settings)
     try:
@@ -93,7 +94,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         lag = _wait_for_lag_zero(settings, worker, timeout_s=300)
     finally:
         _stop_worker(worker)
-    ok = _report(settings, stats, lag, before, started)
+    ok = _report(settings, stats, lag, before, since, started)
     ok = _build_datasets(settings) and ok
     stopped = started_broker and not args.keep_broker
     if stopped:
@@ -318,7 +319,7 @@ def _wait_for_lag_zero(
 ) -> int:
     """Poll the group's lag until 0; one live line with the drain rate and an estimate (in a
     log, a line every 10 s of ``clock`` when it changed)."""
-    topics = [settings.topic_for(t.id, k.value) for t in load_registry().tenants for k in EventKind]
+    topics = _topics(settings)
     started = clock()
     deadline = started + timeout_s
     live = sys.stdout.isatty()
@@ -362,28 +363,50 @@ def _catch_up_line(lag: int, first_lag: int, waited_s: float, live: bool) -> str
     return f"\r{line:<78}" if live else f"{line}\n"
 
 
+def _topics(settings: Settings) -> list[str]:
+    return [settings.topic_for(t.id, k.value) for t in load_registry().tenants for k in EventKind]
+
+
 def _report(
     settings: Settings,
     stats: SimStats,
     lag: int,
     before: Mapping[EventKind, Counter[str]],
+    since: Mapping[tuple[str, int], int],
     started: datetime,
 ) -> bool:
-    """The counts of this run (the lake's counts minus ``before``, what it held at the start;
-    batches that started at or after ``started``)."""
+    """The counts of this run: messages at or beyond ``since``, the topics' end offsets when it
+    started (``before``: what the lake held then; batches that started at or after
+    ``started``)."""
     store = DeltaStore.from_settings(settings)
     print()
     print(f"maxlake demo report (ingest engine: {settings.ingest_engine})")
-    held = sum(before[k]["silver events"] + before[k]["quarantined"] for k in EventKind)
-    if held:
-        print(f"this run only: the lake held {held:,} events and quarantined messages before it")
+    landed_now = {kind: _kind_counts(store, kind) for kind in EventKind}
+    this_run = {kind: _kind_counts(store, kind, since) for kind in EventKind}
+    held, older = 0, 0
+    for kind in EventKind:
+        held += before[kind]["silver events"] + before[kind]["quarantined"]
+        older += sum(
+            landed_now[kind][h] - before[kind][h] - this_run[kind][h]
+            for h in ("silver events", "quarantined", "duplicates")
+        )
+    if held or older:
+        print(
+            f"this run only: the lake held {held:,} events and quarantined messages before it"
+            if held
+            else "this run only"
+        )
+    if older:
+        print(
+            f"the worker also ingested {older:,} messages that were in the topics before this run"
+            " (sent by an earlier run into another lake, or by hand); they are not counted below"
+        )
     print("-" * 90)
     header = ("produced", "silver events", "quarantined", "duplicates", "silver rows")
     print(f"{'kind':<15}" + "".join(f"{h:>15}" for h in header))
     totals = Counter[str]()
     for kind in EventKind:
-        counts = _kind_counts(store, kind)
-        counts.subtract(before[kind])
+        counts = this_run[kind]
         counts["produced"] = stats.by_kind.get(kind.value, 0)
         totals.update(counts)
         print(f"{kind.value:<15}" + "".join(f"{counts[h]:>15,}" for h in header))
@@ -400,7 +423,7 @@ def _report(
         f"produced = silver events + quarantined + duplicates: {totals['produced']:,} = "
         f"{landed:,} ({balance})"
     )
-    reasons = _quarantine_reasons(store)
+    reasons = _quarantine_reasons(store, since)
     if reasons:
         print("quarantined by reason (a message may have several):")
         for reason, count in reasons.most_common():
@@ -455,26 +478,49 @@ def batch_lines(runs: pl.DataFrame, engine: str, sent_per_s: float) -> list[str]
     return lines
 
 
-def _kind_counts(store: DeltaStore, kind: EventKind) -> Counter[str]:
-    """Silver events (distinct Kafka coordinates) and rows, quarantined and duplicate messages."""
+_COORDS = ["kafka_topic", "kafka_partition", "kafka_offset"]
+
+
+def _kind_counts(
+    store: DeltaStore, kind: EventKind, since: Mapping[tuple[str, int], int] | None = None
+) -> Counter[str]:
+    """Silver events (distinct Kafka coordinates) and rows, quarantined and duplicate messages;
+    with ``since``, only messages at or beyond its offset of their partition (0 if absent)."""
     counts = Counter[str]()
-    frame = store.read_frame(
-        silver_table(kind), columns=["kafka_topic", "kafka_partition", "kafka_offset"]
-    )
+    frame = _read(store, silver_table(kind), _COORDS, since)
     if frame is not None:
         counts["silver rows"] = frame.height
         counts["silver events"] = frame.unique().height
-    counts["quarantined"] = store.count(quarantine_table(kind))
-    kinds = store.read_frame(DUPLICATES, columns=["kind"])
-    if kinds is not None:
-        counts["duplicates"] = kinds.filter(pl.col("kind") == kind.value).height
+    quarantined = _read(store, quarantine_table(kind), _COORDS, since)
+    counts["quarantined"] = 0 if quarantined is None else quarantined.height
+    duplicates = _read(store, DUPLICATES, ["kind", *_COORDS], since)
+    if duplicates is not None:
+        counts["duplicates"] = duplicates.filter(pl.col("kind") == kind.value).height
     return counts
 
 
-def _quarantine_reasons(store: DeltaStore) -> Counter[str]:
+def _read(
+    store: DeltaStore, name: str, columns: list[str], since: Mapping[tuple[str, int], int] | None
+) -> pl.DataFrame | None:
+    frame = store.read_frame(name, columns=list(dict.fromkeys([*columns, *_COORDS])))
+    if frame is None or since is None:
+        return frame
+    starts = pl.DataFrame(
+        [(t, p, o) for (t, p), o in since.items()],
+        schema={"kafka_topic": pl.String, "kafka_partition": pl.Int32, "_since": pl.Int64},
+        orient="row",
+    )
+    return (
+        frame.join(starts, on=["kafka_topic", "kafka_partition"], how="left")
+        .filter(pl.col("kafka_offset") >= pl.col("_since").fill_null(0))
+        .drop("_since")
+    )
+
+
+def _quarantine_reasons(store: DeltaStore, since: Mapping[tuple[str, int], int]) -> Counter[str]:
     reasons: Counter[str] = Counter()
     for kind in EventKind:
-        frame = store.read_frame(quarantine_table(kind), columns=["reasons"])
+        frame = _read(store, quarantine_table(kind), ["reasons"], since)
         if frame is not None:
             for rs in frame["reasons"].to_list():
                 reasons.update(rs)

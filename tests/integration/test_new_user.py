@@ -146,3 +146,24 @@ def test_a_new_user_runs_the_demo_then_looks_pulls_and_errs(tmp_path: Path) -> N
     assert both.height > first.height
     newer = both.filter(pl.col("event_time") >= first["event_time"].min())
     assert newer.height == first.height, "the second run's events overlap the first run's hours"
+
+    # A new lake on a broker whose topics hold both runs: the worker ingests everything, the
+    # report counts this run's messages only and says what else it ingested.
+    other = user.run(
+        "demo",
+        "--seconds",
+        "5",
+        "--rate",
+        "1000",
+        MAXLAKE_LAKE_ROOT=str(tmp_path / "other"),
+        timeout_s=900,
+    )
+    assert other.returncode == 0, other.stdout[-3000:] + other.stderr[-3000:]
+    also = re.search(
+        r"the worker also ingested ([\d,]+) messages that were in the topics", other.stdout
+    )
+    assert also is not None, other.stdout
+    assert re.search(r"produced = .*: ([\d,]+) = \1 \(balances\)", other.stdout), other.stdout
+    counted = re.search(r"^total\s+([\d,]+)", other.stdout, re.M)
+    assert counted is not None, other.stdout
+    assert int(also.group(1).replace(",", "")) > int(counted.group(1).replace(",", "")) > 0
