@@ -137,6 +137,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
     tokens = {
         "ds-team": add_principal(env, "ds-team", "spindle", "doomed"),
         "counted": add_principal(env, "counted", "spindle"),
+        "counter": add_principal(env, "counter", "spindle"),
     }
     with running_serve(env, root, tokens, root / "lake") as svc:
         proxy = CountingProxy(svc.port)
@@ -288,6 +289,34 @@ def test_every_request_leaves_one_audit_row(lake: Lake) -> None:
     query = next(r for r in rows if r["action"] == "sharing.query" and r["version"] == 1)
     assert (query["dataset"], query["split"], query["outcome"]) == ("spindle", "train", "allowed")
     assert "files=1" in str(query["detail"])
+
+
+def test_file_requests_record_what_they_sent_and_the_query_the_rows(lake: Lake) -> None:
+    profile = lake.profile("counter")
+    rest = DataSharingRestClient(DeltaSharingProfile.read_from_file(str(profile)))
+    (file,) = rest.list_files_in_table(Table("train", SHARE, "spindle")).add_files
+    assert requests.head(file.url, timeout=30).status_code == 200
+    ranged = requests.get(file.url, headers={"Range": "bytes=0-99"}, timeout=30)
+    assert ranged.status_code == 206
+    assert len(ranged.content) == 100
+    whole = requests.get(file.url, timeout=30)
+    assert whole.content[:4] == b"PAR1"
+    rows = lake.svc.audit("counter")
+    query = next(r for r in rows if r["action"] == "sharing.query")
+    split_rows = pq.read_table(io.BytesIO(whole.content)).num_rows
+    assert query["rows"] == split_rows > 0
+    files = [r for r in rows if str(r["action"]).startswith("sharing.file")]
+    assert [(r["action"], r["method"], r["rows"]) for r in files] == [
+        ("sharing.file_head", "HEAD", None),
+        ("sharing.file", "GET", None),
+        ("sharing.file", "GET", None),
+    ]
+    assert [str(r["detail"]).split(" (")[0] for r in files] == [
+        "HEAD: no data sent",
+        "range bytes=0-99 of the split's file",
+        "whole file",
+    ]
+    assert sum(int(str(r["rows"] or 0)) for r in rows) == split_rows, "each read counted once"
 
 
 def test_side_files_are_served_to_grantees_only(lake: Lake) -> None:

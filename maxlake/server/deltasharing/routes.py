@@ -14,6 +14,7 @@ hints are accepted and ignored (one file per table: nothing to skip), as the pro
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -372,8 +373,9 @@ async def file(request: web.Request) -> web.StreamResponse:
         refused = await _refusal(request, ctx, op, decision, principal=principal, ref=ref)
         return refused.response
     assert principal is not None
-    entry = _entry(op, principal, manifest, ref, rows=manifest.splits[split].rows)
-    entry = AuditEntry(**{**entry.__dict__, "format": "parquet", "detail": _range(request)})
+    detail = _range(request, manifest.splits[split].rows)
+    entry = AuditEntry(**{**_entry(op, principal, manifest, ref).__dict__, "format": "parquet"})
+    entry = dataclasses.replace(entry, detail=detail)
     try:
         await _allowed(request, ctx, op, entry)
     except _Refused as refused:
@@ -385,9 +387,16 @@ def _principal_named(ctx: ServiceContext, name: str) -> Principal | None:
     return next((p for p in ctx.access.list() if p.name == name), None)
 
 
-def _range(request: web.Request) -> str:
+def _range(request: web.Request, rows: int) -> str:
+    """What a file request sent, for its audit row. The rows a read handed out are on its
+    ``sharing.query`` row (one per signed URL); the file requests behind it carry none, so
+    summing ``rows`` counts each read once however many range requests the client made."""
+    if request.method == "HEAD":
+        return "HEAD: no data sent"
     wanted = request.headers.get("Range")
-    return f"range {wanted}"[:100] if wanted else "whole file"
+    if wanted:
+        return f"range {wanted[:60]} of the split's file ({rows:,} rows)"
+    return f"whole file ({rows:,} rows)"
 
 
 async def _visible(
