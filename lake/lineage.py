@@ -137,7 +137,8 @@ def record_gap(store: DeltaStore, gap: Gap, *, worker: str) -> None:
     }
     store.append(GAPS, pa.Table.from_pylist([row], schema=GAPS_SCHEMA), partition_by=None, txns={})
     logger.warning(
-        "%s[%d]: offsets %d..%d (%d) were gone from Kafka before ingest (%s); recorded in %s",
+        "%s[%d]: offsets %d..%d (%d offsets; transaction markers or aborted records among them "
+        "hold no event) were gone from Kafka before ingest (%s); recorded in %s",
         gap.topic,
         gap.partition,
         gap.from_offset,

@@ -283,8 +283,9 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
             {
                 "alert": "offsets_expired_before_ingest",
                 "detail": f"{gap['topic']}[{gap['partition']}] offsets {gap['from_offset']}.."
-                f"{gap['to_offset']} ({gap['offsets']} messages) were gone from Kafka before "
-                f"ingest ({gap['cause']})",
+                f"{gap['to_offset']} ({gap['offsets']:,} offsets) were gone from Kafka before "
+                f"ingest ({gap['cause']}); some may have been transaction markers or aborted "
+                "records, which hold no event",
             }
         )
     lagging = kafka.get("lag_by_topic", {}) if kafka["reachable"] else {}

@@ -157,7 +157,7 @@ def test_records_deleted_before_ingest_are_a_recorded_gap(
     status = _status(env)
     gaps = [a for a in status["alerts"] if a["alert"] == "offsets_expired_before_ingest"]
     assert [a["detail"].split(" were")[0] for a in gaps] == [
-        f"{topic}[0] offsets 4..6 (3 messages)"
+        f"{topic}[0] offsets 4..6 (3 offsets)"
     ], status["alerts"]
 
 
