@@ -3,7 +3,9 @@
 Every version built under contracts carries a ``disclosure`` entry in its manifest:
 
 * **linkage** — the share of the new version's rows that can be linked *uniquely* to a row of
-  another published version built from the same tenants under another contract:
+  another published version built from the same tenants under another contract; against each
+  such version only the rows of the tenants whose contract differs are measured (the caller
+  selects them: a tenant under the same contract in both contributes the same rows to both):
 
   - ``exact_share``: equal values on a candidate key, found in exactly one row on each side.
     Candidate keys are every pair (one time column, one float column) the two versions have in

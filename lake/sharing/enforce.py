@@ -99,6 +99,13 @@ class SharedInputs:
             for c in self.contracts
         ]
 
+    def shown_tenant(self, contract: Contract) -> str:
+        """The ``tenant`` value the job's rows carry for ``contract``'s company (its pseudonym,
+        or the id where the contract releases it)."""
+        if "tenant" in contract.pseudonymise:
+            return self.pseudonymisers[contract.tenant].pseudonym("tenant", (contract.tenant,))
+        return contract.tenant
+
     def noisy_features(
         self,
         splits: Mapping[str, pl.DataFrame],
@@ -129,11 +136,7 @@ class SharedInputs:
                 continue
             combined: dict[str, pl.Expr] = {}
             for contract in noisy:
-                shown = (
-                    self.pseudonymisers[contract.tenant].pseudonym("tenant", (contract.tenant,))
-                    if "tenant" in contract.pseudonymise
-                    else contract.tenant
-                )
+                shown = self.shown_tenant(contract)
                 exprs = feature_noise(
                     frame,
                     features,
@@ -339,7 +342,10 @@ class SharingGate:
                 exceeded; nothing may be published.
         """
         ours = {c.tenant: c.id for c in shared.contracts}
-        others = []
+        new = pl.concat(list(published.values()), how="diagonal_relaxed")
+        owners = _owners(output, published, shared)
+        tolerance = min((c.linkage_tolerance for c in shared.contracts), default=0.001)
+        exact, key, nearest, compared = 0.0, list[str](), 0.0, 0
         for name, version, manifest in curated.published():
             used = {}
             for ref in manifest.get("contracts", []):
@@ -347,16 +353,20 @@ class SharingGate:
                     used[self.store.get(str(ref["id"])).tenant] = str(ref["id"])
                 except (ContractNotFound, KeyError):
                     continue
-            common = set(used) & set(ours)
-            if common and any(used[t] != ours[t] for t in common):
-                others.append(read_splits(curated, name, version, manifest))
-        new = pl.concat(list(published.values()), how="diagonal_relaxed")
-        tolerance = min((c.linkage_tolerance for c in shared.contracts), default=0.001)
-        exact, key, nearest = linkage(new, others, tolerance)
+            changed = [t for t in set(used) & set(ours) if used[t] != ours[t]]
+            if not changed:
+                continue
+            compared += 1
+            at_risk = new if owners is None else new.filter(owners.is_in(changed))
+            other = read_splits(curated, name, version, manifest)
+            one_exact, one_key, one_nearest = linkage(at_risk, [other], tolerance)
+            if one_exact > exact:
+                exact, key = one_exact, one_key
+            nearest = max(nearest, one_nearest)
         smallest, types = machine_type_groups(output, shared.machines)
         report = DisclosureReport(
             rows=new.height,
-            compared_versions=len(others),
+            compared_versions=compared,
             exact_share=round(exact, 6),
             exact_key=key,
             nearest_share=round(nearest, 6),
@@ -407,6 +417,24 @@ class SharingGate:
         counts = typed.group_by("machine_type").agg(pl.col("tenant").n_unique().alias("n"))
         rare = counts.filter(pl.col("n") < self.min_group_size).get_column("machine_type")
         return frozenset(rare.to_list())
+
+
+def _owners(
+    output: Mapping[str, pl.DataFrame],
+    published: Mapping[str, pl.DataFrame],
+    shared: SharedInputs,
+) -> pl.Series | None:
+    """The company (tenant id) of each row of ``published``'s splits concatenated, read from
+    the ``tenant`` column of ``output`` (the same rows before columns were withheld); None when
+    a split has no such column or its rows do not line up (then every row is compared)."""
+    shown = {shared.shown_tenant(c): c.tenant for c in shared.contracts}
+    parts = []
+    for name, frame in published.items():
+        full = output.get(name)
+        if full is None or "tenant" not in full.columns or full.height != frame.height:
+            return None
+        parts.append(full.get_column("tenant").cast(pl.String).replace_strict(shown, default=None))
+    return pl.concat(parts) if parts else pl.Series("tenant", [], pl.String)
 
 
 def _drop_rare(

@@ -191,3 +191,63 @@ def test_structure_does_not_single_out_a_company_in_the_registry(tmp_path: Path)
     assert named == [], f"the set's structure names {named}"
     assert manifest.sharing is not None
     assert manifest.sharing["disclosure"]["machine_type_min_companies"] == 2
+
+
+def _contract_of(cid: str, tenant: str, deid: str = "") -> bytes:
+    return (
+        f'id = "{cid}"\ntenant = "{tenant}"\npurposes = ["study-a"]\n'
+        '[share]\nkinds = ["telemetry", "inspection"]\n'
+        f"[deidentify]\nsuppress_rare = false\n{deid}"
+    ).encode()
+
+
+def _rejoin(tmp_path: Path, deid: str) -> dict[str, object]:
+    """Set v1 of two companies; the first leaves (its contract revoked) and signs a new one;
+    v2 is built: the rival's rows are the same as in v1 (same contract), the first's rows are
+    under a contract of their own. Returns v2's disclosure report."""
+    store = _lake(tmp_path / "lake")
+    _rival_telemetry(store)
+    sharing = Sharing(tmp_path, min_group_size=1)
+    sharing.add(_contract_of("nw-a", TENANT, deid))
+    sharing.add(_contract_of("rv-a", RIVAL, deid))
+    spec = parse_spec(
+        {
+            "name": "set",
+            "purpose": "study-a",
+            "job": "windows",
+            "filters": {"tenants": [TENANT, RIVAL]},
+        },
+        jobs=JOBS,
+    )
+    registry = _registry(tmp_path)
+
+    def build() -> dict[str, object]:
+        manifest = build_dataset(
+            store,
+            spec,
+            registry=registry,
+            jobs=JOBS,
+            sharing=sharing.gate,
+            allow_failed_quality=True,
+        )
+        assert manifest.sharing is not None
+        return dict(manifest.sharing["disclosure"])
+
+    first = build()
+    assert first["compared_versions"] == 0
+    sharing.store.revoke("nw-a", reason="left the alliance")
+    sharing.add(_contract_of("nw-b", TENANT, deid))
+    return build()
+
+
+def test_a_company_rejoining_under_a_new_contract_leaves_the_others_rows_out_of_linkage(
+    tmp_path: Path,
+) -> None:
+    report = _rejoin(tmp_path, "max_linkable_share = 1.0\n")
+    assert report["compared_versions"] == 1
+    assert report["exact_share"] == 0.0, "the rival's unchanged rows were counted as linked"
+
+
+def test_a_company_rejoining_without_protection_is_still_refused(tmp_path: Path) -> None:
+    with pytest.raises(DisclosureRefused, match="link to another published version"):
+        _rejoin(tmp_path, "time_shift_days = 0\nvalue_noise = 0\nfeature_noise = 0\n")
