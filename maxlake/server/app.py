@@ -23,6 +23,8 @@ from maxlake.server.context import (
     ServiceContext,
     audited_target,
 )
+from maxlake.server.deltasharing.errors import error_response
+from maxlake.server.deltasharing.paths import PREFIX
 from maxlake.settings import Settings
 
 __all__ = ["ROUTE_MODULES", "build_app", "run"]
@@ -97,18 +99,22 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
             await _audit_unaudited(request, exc.status, exc.reason)
             raise
         await _audit_unaudited(request, exc.status, exc.reason)
-        body = {"error": {"status": exc.status, "outcome": "invalid", "detail": exc.reason}}
-        return web.Response(
-            status=exc.status, text=json.dumps(body), content_type="application/json"
-        )
+        return _error(request, exc.status, "invalid", exc.reason)
     except Exception:
         logger.exception("%s %s failed", request.method, audited_target(request)[:200])
         await _audit_unaudited(request, 500, "internal error")
         detail = "the server failed on this request (its log has the cause)"
-        body = {"error": {"status": 500, "outcome": "error", "detail": detail}}
-        return web.Response(status=500, text=json.dumps(body), content_type="application/json")
+        return _error(request, 500, "error", detail)
     await _audit_unaudited(request, response.status, "")
     return response
+
+
+def _error(request: web.Request, status: int, outcome: str, detail: str) -> web.Response:
+    """The service's JSON error body; under the Delta Sharing prefix, the protocol's."""
+    if request.path == PREFIX or request.path.startswith(f"{PREFIX}/"):
+        return error_response(status, detail)
+    body = {"error": {"status": status, "outcome": outcome, "detail": detail}}
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
 
 
 async def _audit_unaudited(request: web.Request, status: int, reason: str) -> None:

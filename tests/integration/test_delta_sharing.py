@@ -319,6 +319,25 @@ def test_file_requests_record_what_they_sent_and_the_query_the_rows(lake: Lake) 
     assert sum(int(str(r["rows"] or 0)) for r in rows) == split_rows, "each read counted once"
 
 
+def test_paths_the_router_refuses_get_protocol_error_bodies(lake: Lake) -> None:
+    profile = json.loads(lake.profile("ds-team").read_text())
+    auth = {"Authorization": f"Bearer {profile['bearerToken']}"}
+    base = f"http://127.0.0.1:{lake.svc.port}/delta-sharing"
+    for path, status, code in (
+        (f"/shares/{SHARE}/schemas/spindle/tables/train", 404, "RESOURCE_DOES_NOT_EXIST"),
+        ("/no-such-route", 404, "RESOURCE_DOES_NOT_EXIST"),
+    ):
+        answer = requests.get(base + path, headers=auth, timeout=30)
+        assert answer.status_code == status, path
+        assert answer.json().keys() == {"errorCode", "message"}, answer.text
+        assert answer.json()["errorCode"] == code
+    wrong = requests.delete(f"{base}/shares", headers=auth, timeout=30)
+    assert (wrong.status_code, wrong.json()["errorCode"]) == (405, "METHOD_NOT_ALLOWED")
+    page = requests.get(base.replace("/delta-sharing", "/v1/no-such-route"), timeout=30)
+    assert page.status_code == 404
+    assert "error" in page.json(), "the service's own routes keep their body"
+
+
 def test_side_files_are_served_to_grantees_only(lake: Lake) -> None:
     token = lake.svc.tokens["ds-team"]
     status, _, body = lake.svc.get("/v1/datasets/spindle/versions/1/files/seen.json", token)
