@@ -46,6 +46,7 @@ from lake.curation.manifest import (
 )
 from lake.curation.output_checks import check_output
 from lake.curation.precheck import check_job
+from lake.curation.published import published_manifest_bytes
 from lake.curation.registry_frames import registry_hash, registry_tags, selected_tags
 from lake.curation.schema_change import schema_change, schema_change_lines
 from lake.curation.spec import NAME_PATTERN, DatasetSpec, Filters, spec_hash
@@ -332,12 +333,19 @@ def _publish(
         registry_version=registry_version,
         schema_change=change,
     )
-    write_card(
+    card = write_card(
         staging.folder,
         manifest,
         {name: s.file for name, s in splits.items()},
         label=label_info(output),
     )
+    if shared is not None:
+        shared.check_files(
+            spec.name,
+            {"manifest.json": published_manifest_bytes(manifest), card.name: card.read_bytes()},
+            hint=" (free text of the spec, such as its description, is published: name no "
+            "company, plant, line or machine in it)",
+        )
     manifest.write(staging.folder)
     area.publish(staging)
     return manifest

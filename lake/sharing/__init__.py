@@ -9,7 +9,7 @@ built under it.
 
 from lake.sharing.contract import PSEUDONYMISABLE, Contract, parse_contract
 from lake.sharing.deid import Pseudonymiser, deidentify
-from lake.sharing.enforce import SharedInputs, SharingGate
+from lake.sharing.enforce import SharedInputs, SharingGate, raw_identifiers
 from lake.sharing.errors import (
     ContractConflict,
     ContractError,
@@ -45,6 +45,7 @@ __all__ = [
     "deidentify",
     "keys_file",
     "parse_contract",
+    "raw_identifiers",
     "sharing_gate",
     "withholding",
 ]

@@ -155,6 +155,15 @@ class SharedInputs:
         """Every raw identifier a contract of the set hides (sorted)."""
         return sorted(set().union(*self.forbidden.values())) if self.forbidden else []
 
+    def check_files(self, dataset: str, files: Mapping[str, bytes], *, hint: str = "") -> None:
+        """Raise :class:`IdentifierLeak` if a hidden raw identifier is in a file's bytes
+        (``files``: name -> bytes; ``hint`` ends the message)."""
+        raw = self.hidden()
+        for file, data in files.items():
+            hits = text_leaks(data, raw)
+            if hits:
+                raise IdentifierLeak(dataset, file, hits, file=True, hint=hint)
+
     def check_written(self, dataset: str, files: Sequence[Path]) -> None:
         """Raise :class:`IdentifierLeak` if a written Parquet file's statistics or metadata
         hold a hidden raw identifier."""
@@ -236,10 +245,7 @@ class SharingGate:
         rare = self._rare_types(released, machines) | also_rare
         kept_machines = _drop_rare(machines, contracts, rare)
         pseudonymisers = {t: Pseudonymiser(c.id, self.keys.key(c.id)) for t, c in contracts.items()}
-        forbidden: dict[str, set[str]] = {}
-        clear: dict[str, set[str]] = {}
-        for contract in contracts.values():
-            _collect_raw(forbidden, clear, kept_machines, released, contract)
+        forbidden = raw_identifiers(list(contracts.values()), kept_machines, released)
         out_machines = [
             deidentify_machines(kept_machines, c, pseudonymisers[t]) for t, c in contracts.items()
         ]
@@ -270,7 +276,7 @@ class SharingGate:
             suppressed_machine_types=_count_dropped_types(machines, contracts, kept_machines),
             min_group_size=self.min_group_size,
             purpose=purpose,
-            forbidden={c: frozenset(v - clear.get(c, set())) for c, v in forbidden.items()},
+            forbidden=forbidden,
             pseudonymisers=pseudonymisers,
             rare_types=rare,
         )
@@ -315,10 +321,7 @@ class SharingGate:
         for name, frame in splits.items():
             for column, hits in frame_leaks(frame, raw).items():
                 raise IdentifierLeak(dataset, f"{name}.{column}", hits)
-        for file, data in files.items():
-            hits = text_leaks(data, raw)
-            if hits:
-                raise IdentifierLeak(dataset, file, hits)
+        shared.check_files(dataset, files)
 
     def disclosure(
         self,
@@ -457,6 +460,22 @@ def _count_dropped_types(
 def _semi_machines(lf: pl.LazyFrame, machines: pl.DataFrame) -> pl.LazyFrame:
     """Rows of machines still in ``machines`` (drops suppressed and unregistered machines)."""
     return lf.join(machines.lazy().select(_MACHINE), on=_MACHINE, how="semi", maintain_order="left")
+
+
+def raw_identifiers(
+    contracts: Sequence[Contract],
+    machines: pl.DataFrame,
+    frames: Mapping[str, pl.LazyFrame],
+) -> dict[str, frozenset[str]]:
+    """Column -> the raw identifiers ``contracts`` pseudonymise, which must never appear in a
+    set built under them: the registry ids of their tenants' machines (``machines``: tenant,
+    plant, line, machine) and the identifier values (part serial, lot) of their tenants' rows
+    in ``frames`` (kind -> silver rows), less any value one of them releases in clear."""
+    forbidden: dict[str, set[str]] = {}
+    clear: dict[str, set[str]] = {}
+    for contract in contracts:
+        _collect_raw(forbidden, clear, machines, frames, contract)
+    return {c: frozenset(v - clear.get(c, set())) for c, v in forbidden.items()}
 
 
 def _collect_raw(

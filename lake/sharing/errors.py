@@ -61,10 +61,13 @@ class SecretError(SharingError, ConfigError):
 class IdentifierLeak(SharingError, TerminalError):
     """A built dataset still holds a raw identifier its contract pseudonymises; not published."""
 
-    def __init__(self, dataset: str, column: str, count: int) -> None:
+    def __init__(
+        self, dataset: str, column: str, count: int, *, file: bool = False, hint: str = ""
+    ) -> None:
+        where = f"file {column!r}" if file else f"column {column!r}"
         super().__init__(
-            f"dataset {dataset!r}: column {column!r} holds {count} raw identifier value(s) that "
-            "a contract pseudonymises; nothing was published"
+            f"dataset {dataset!r}: {where} holds {count:,} raw identifier value(s) that "
+            f"a contract pseudonymises; nothing was published{hint}"
         )
         self.dataset = dataset
         self.column = column

@@ -5,7 +5,8 @@ and every Parquet min/max statistic of the written files is searched for every h
 identifier *as a substring*, so a pseudonymised line id inside a released serial
 (``block-l1-11-00000001``) is found as well as a whole value. Values shaped like the gate's
 own pseudonyms (``m_<20 hex>``) are skipped: they are HMAC output, and a short raw id made of
-hex digits would otherwise match every one of them.
+hex digits would otherwise match every one of them; for the same reason, in bytes such an id
+is not counted inside a run of 16 or more hex digits (hashes in a manifest).
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-__all__ = ["PSEUDONYM_PATTERN", "frame_leaks", "parquet_statistics", "text_leaks"]
+__all__ = [
+    "PSEUDONYM_PATTERN",
+    "frame_leaks",
+    "leaked_values",
+    "parquet_statistics",
+    "text_leaks",
+]
 
 PSEUDONYM_PATTERN = r"^(t|p|l|m|s|lot|e|c)_[0-9a-f]{20}$"
 _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
@@ -45,8 +52,41 @@ def frame_leaks(frame: pl.DataFrame, raw: Sequence[str]) -> dict[str, int]:
 
 
 def text_leaks(data: bytes, raw: Sequence[str]) -> int:
-    """How many of the raw identifiers occur anywhere in ``data``."""
-    return sum(1 for value in raw if value.encode() in data)
+    """How many of the raw identifiers occur anywhere in ``data`` (see :func:`leaked_values`)."""
+    return len(leaked_values(data, raw))
+
+
+def leaked_values(data: bytes, raw: Sequence[str]) -> list[str]:
+    """The raw identifiers that occur in ``data``, in ``raw``'s order.
+
+    An occurrence inside a run of 16 or more hexadecimal digits (a sha256, a pseudonym, a token
+    id) does not count for an identifier made of hex digits only: a short machine id such as
+    ``f2`` would otherwise be found in most hashes.
+    """
+    found = []
+    for value in raw:
+        needle = value.encode()
+        start = data.find(needle)
+        hexish = bool(_HEX_ONLY.fullmatch(needle))
+        while start >= 0 and hexish and _inside_hex_run(data, start, len(needle)):
+            start = data.find(needle, start + 1)
+        if start >= 0:
+            found.append(value)
+    return found
+
+
+_HEX_ONLY = re.compile(rb"[0-9a-fA-F]+")
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+_HEX_RUN = 16
+
+
+def _inside_hex_run(data: bytes, start: int, length: int) -> bool:
+    lo, hi = start, start + length
+    while lo > 0 and data[lo - 1] in _HEX_DIGITS:
+        lo -= 1
+    while hi < len(data) and data[hi] in _HEX_DIGITS:
+        hi += 1
+    return hi - lo >= _HEX_RUN
 
 
 def parquet_statistics(path: Path) -> list[str]:

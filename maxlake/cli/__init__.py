@@ -62,7 +62,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lake": ("maxlake.cli.lake_cmd", "inspect and check the lake"),
     "datasets": (
         "maxlake.cli.datasets_cmd",
-        "curated, versioned training sets (build, list, show, pull)",
+        "curated, versioned training sets (build, list, show, pull, scan)",
     ),
     "import": (
         "maxlake.cli.import_cmd",

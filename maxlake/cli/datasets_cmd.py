@@ -21,9 +21,9 @@ from lake.sharing.withholding import STRUCTURE
 
 
 def register(sub: Any) -> None:
-    """Add ``datasets build|list|show|pull``."""
+    """Add ``datasets build|list|show|pull|scan``."""
     parser: argparse.ArgumentParser = sub.add_parser(
-        "datasets", help="curated, versioned training sets (build, list, show, pull)"
+        "datasets", help="curated, versioned training sets (build, list, show, pull, scan)"
     )
     cmds = parser.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND", required=True)
 
@@ -92,6 +92,16 @@ def register(sub: Any) -> None:
     )
     pull_cmd.set_defaults(handler=_pull)
 
+    scan_cmd = cmds.add_parser(
+        "scan",
+        help="check a published version for raw identifiers its contracts hide (an audit)",
+    )
+    scan_cmd.add_argument(
+        "ref", metavar="NAME[@VERSION]", help="default version: newest (any status)"
+    )
+    scan_cmd.add_argument("--json", action="store_true", help="machine-readable output")
+    scan_cmd.set_defaults(handler=_scan)
+
 
 def _build(args: argparse.Namespace) -> int:
     check_job(spec := load_spec(resolve_spec(args.spec)))
@@ -116,3 +126,9 @@ def _pull(args: argparse.Namespace) -> int:
     from maxlake.cli import datasets_run  # noqa: PLC0415 - lazy: see the module docstring
 
     return datasets_run.pull_(args)
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from maxlake.cli import datasets_run  # noqa: PLC0415 - lazy: see the module docstring
+
+    return datasets_run.scan_(args)

@@ -8,11 +8,14 @@ loads the lake, Delta, the sharing contracts and the output checks.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
+
+import polars as pl
 
 from lake import DeltaStore
 from lake.access import AccessDenied, AccessStore, AuditEntry, AuditLog, access_dir, check_read
@@ -210,3 +213,37 @@ def pull_(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def scan_(args: argparse.Namespace) -> int:
+    """``datasets scan``: 0 when no raw identifier is found, 1 otherwise."""
+    from lake.curation.scan import scan_version  # noqa: PLC0415 - lazy, as the module
+
+    name, version = parse_ref(args.ref)
+    settings = Settings()
+    require_lake(settings)
+    manifest = show(name, version, lake_root=settings, newest_if_none_active=True)
+    machines = pl.from_arrow(registry_source(settings).snapshot()[1].machines())
+    assert isinstance(machines, pl.DataFrame)
+    report = scan_version(
+        CuratedArea.of(settings),
+        manifest,
+        contracts=ContractStore(contracts_dir(settings)),
+        store=DeltaStore.from_settings(settings),
+        machines=machines,
+    )
+    if args.json:
+        print(json.dumps({**dataclasses.asdict(report), "clean": report.clean}, indent=2))
+        return 0 if report.clean else 1
+    print(
+        f"{report.dataset} ({manifest.status}), built under {', '.join(report.contracts)}: "
+        f"{report.identifiers:,} raw identifiers looked for in {len(report.scanned)} files"
+    )
+    for file in report.scanned:
+        found = [(where, n) for f, where, n in report.hits if f == file]
+        verdict = "; ".join(f"{n:,} in {where}" for where, n in found) if found else "none"
+        print(f"  {file}: {verdict}")
+    if report.values:
+        print(f"  raw identifiers found in file bytes: {', '.join(report.values[:20])}")
+    print("clean: no raw identifier found" if report.clean else "LEAK: raw identifiers found")
+    return 0 if report.clean else 1
