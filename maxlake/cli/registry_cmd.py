@@ -18,7 +18,7 @@ from typing import Any
 import tomli_w
 
 from lake.location import LakeLocation
-from lake.registry_store import RegistryStore, RegistryVersion
+from lake.registry_store import RegistryStore, RegistryVersion, RetypeRefused
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 from schemas import RegistryError, registry_json_schema
@@ -251,12 +251,16 @@ def _change(
     if not changes:
         print(f"no change: the result equals version {base.version}")
         return 0
+    retyping = [c for c in changes if c.retypes]
     if not args.yes:
+        needs = " --migration '...'" if retyping and not args.migration else ""
         print(
             f"dry run: {len(changes)} change(s) against version {base.version}; "
-            "re-run with --yes --reason '...' to store them",
+            f"re-run with --yes --reason '...'{needs} to store them",
             file=sys.stderr,
         )
+        if needs:
+            print(f"without --migration it would be {RetypeRefused(retyping)}", file=sys.stderr)
         return 0
     author = args.author or f"{getpass.getuser()}@{socket.gethostname()}"
     stored = store.commit(

@@ -130,8 +130,9 @@ def _contracts_add(args: argparse.Namespace) -> int:
         data = folder.files().read_bytes(name)
     except OSError as exc:
         raise ConfigError(f"{args.file}: cannot read: {exc.strerror or 'no such file'}") from exc
+    keys = KeyRing(keys_file(settings))  # before storing: a lake without a key store refuses
     contract = ContractStore(contracts_dir(settings)).add(data, source=str(args.file))
-    created = KeyRing(keys_file(settings)).ensure(contract.id)
+    created = keys.ensure(contract.id)
     key_note = "new pseudonym key created" if created else "existing pseudonym key kept"
     print(f"{contract.id} v{contract.version} ({contract.tenant}); {key_note}")
     return 0

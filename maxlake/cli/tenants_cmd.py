@@ -160,10 +160,11 @@ def _onboard(args: argparse.Namespace) -> int:
         except FileExistsError as exc:
             raise ConfigError(_draft_exists(draft_path, tenant)) from exc
         print(f"wrote {draft_path}")
+    hand_over = "" if args.no_broker_security else "hand the plant its user and password; "
     print(
-        "next: hand the plant its user and password; restart the workers so they read the new "
-        "tenant's topics; once the company signs the contract off: maxlake contracts add "
-        f"{draft_path}"
+        f"next: {hand_over}batch workers started without --tenant read the new tenant's topics "
+        "within MAXLAKE_REGISTRY_POLL_S (restart workers pinned with --tenant and stream-engine "
+        f"workers); once the company signs the contract off: maxlake contracts add {draft_path}"
     )
     return 0
 

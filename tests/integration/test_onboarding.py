@@ -226,6 +226,9 @@ def test_onboarding_checks_credentials_before_any_change_and_a_stopped_one_resum
         assert "stored registry version" not in resumed.stdout
         assert f"created {3 if attempt == 0 else 0} topic(s)" in resumed.stdout
         assert ("wrote " if attempt == 0 else "kept ") in resumed.stdout
+        closing = resumed.stdout.splitlines()[-1]
+        assert "password" not in closing, "no plant user exists without broker security"
+        assert "without --tenant read the new tenant's topics" in closing
     assert parse_contract(draft.read_bytes(), source="draft").tenant == TENANT
 
     again = run_cli(env, "tenants", "onboard", str(fragment), "--no-broker-security")

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from lake import BatchWriter, DeltaStore, LakeLocation
+from lake.sharing import ContractStore
 from maxlake.cli import main
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams.ingest import IngestPipeline
 from tests.unit.lake.batches import gateway, messages, telemetry, with_bad_input
+from tests.unit.lake.sharing.helpers import contract_toml
 
 
 def test_lake_and_quarantine_commands_and_backfill_on_an_s3_lake(
@@ -51,3 +53,21 @@ def test_lake_and_quarantine_commands_and_backfill_on_an_s3_lake(
         assert code == 0, f"{command}: {out.out}{out.err}"
     assert (DeltaStore(s3_lake).version("silver/telemetry") or 0) > (silver_before or 0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.jsonl"]
+
+
+def test_a_contracts_add_refused_for_its_secrets_file_stores_no_contract(
+    s3_lake: LakeLocation,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """On an object-store lake without MAXLAKE_SHARING_SECRETS_FILE, `contracts add` exits 1
+    naming the variable; the refused contract must not be stored (and so not be in force)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", s3_lake.root)
+    monkeypatch.setenv("MAXLAKE_LAKE_STORAGE_OPTIONS", json.dumps(dict(s3_lake.storage_options)))
+    monkeypatch.delenv("MAXLAKE_SHARING_SECRETS_FILE", raising=False)
+    (tmp_path / "nw-pm.toml").write_bytes(contract_toml())
+    assert main(["contracts", "add", str(tmp_path / "nw-pm.toml")]) == 1
+    assert "MAXLAKE_SHARING_SECRETS_FILE" in capsys.readouterr().err
+    assert ContractStore(s3_lake.child("sharing", "contracts")).contracts() == []

@@ -93,3 +93,18 @@ def test_schema_command_prints_the_published_schema(capsys: pytest.CaptureFixtur
     code, out, _ = _run(capsys, "registry", "schema")
     assert code == 0
     assert json.loads(out)["title"] == "maxlake asset registry"
+
+
+def test_the_dry_run_of_a_unit_change_says_it_needs_a_migration_note(
+    lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    retype = ["registry", "add-tag", "cnc_mill", "spindle_temp", "--unit", "degF"]
+    retype += ["--min", "50", "--max", "190", "--nominal", "100"]
+    code, out, err = _run(capsys, *retype)
+    assert code == 0
+    assert "re-types rows: unit" in out
+    assert "re-run with --yes --reason '...' --migration '...' to store them" in err
+    assert "without --migration it would be refused: tag cnc_mill/spindle_temp changes" in err
+    code, _, err = _run(capsys, *retype, "--migration", "degF from v2 on")
+    assert "--migration '...'" not in err
+    assert "would be refused" not in err

@@ -15,15 +15,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
-from lake import DeltaStore
+from lake import DeltaStore, silver_schema, silver_table
 from lake.curation import FeatureInfo, JobInputs, JobOutput, build_dataset, load, parse_spec, show
 from lake.sharing import DisclosureRefused
+from lake.tables import SILVER_PARTITIONS
 from schemas import load_registry
 from tests.unit.lake.curation.test_build_helpers import T0, TENANT, seeded_lake, write_inspection
 from tests.unit.lake.sharing.helpers import Sharing
 from tests.unit.lake.sharing.test_attacks import RIVAL, _registry, _rival_telemetry
+from tests.unit.lake.sharing.test_withdrawal import STEEL
 
 KEYS = ["tenant", "plant", "line", "machine"]
 
@@ -251,3 +254,62 @@ def test_a_company_rejoining_under_a_new_contract_leaves_the_others_rows_out_of_
 def test_a_company_rejoining_without_protection_is_still_refused(tmp_path: Path) -> None:
     with pytest.raises(DisclosureRefused, match="link to another published version"):
         _rejoin(tmp_path, "time_shift_days = 0\nvalue_noise = 0\nfeature_noise = 0\n")
+
+
+def test_another_company_returning_under_a_new_contract_does_not_block_a_set_of_ours(
+    tmp_path: Path,
+) -> None:
+    """v1: both companies' parts; the steel company withdraws (v2: ours alone); it comes back
+    under a new contract (v3). Our rows of v3 are our rows of v1 and v2 under the same contract
+    and keys, so they disclose nothing new; with the default limits (1 %) the build was refused
+    as "N % of rows link to another published version (exact on process_start, process_end)",
+    N being our share of the rows (v1 holds the steel company under its old contract). Here the
+    spec even filters to our company (`_build` of test_linkage): the steel company's new
+    contract alone makes our unchanged rows "linkable" (100 %)."""
+    store = _lake(tmp_path / "lake")
+    for i in range(12, 24):
+        write_inspection(store, f"SN-{i:04d}", ["cnc-101"], T0 + timedelta(minutes=7 * i + 3))
+    coils = [
+        {
+            "event_id": f"coil-{i}",
+            "schema_version": 1,
+            "tenant": STEEL,
+            "plant": "duisburg",
+            "line": "hsm-1",
+            "machine": "f1",
+            "event_time": T0 + timedelta(minutes=11 * i + 5),
+            "sent_time": None,
+            "date": (T0 + timedelta(minutes=11 * i + 5)).date(),
+            "part_serial": f"C-{i:04d}",
+            "lot": "coil-lot-1",
+            "machines": ["f1"],
+            "process_start": T0 + timedelta(minutes=11 * i),
+            "process_end": T0 + timedelta(minutes=11 * i + 5),
+            "result": "PASS",
+            "defect_codes": [],
+            "dimensions": [],
+            "kafka_topic": f"maxlake.{STEEL}.inspection",
+            "kafka_partition": 0,
+            "kafka_offset": i,
+            "ingested_at": T0,
+        }
+        for i in range(6)
+    ]
+    table = pa.Table.from_pylist(coils, schema=silver_schema("inspection"))
+    store.append(silver_table("inspection"), table, partition_by=SILVER_PARTITIONS, txns={})
+
+    def contract(cid: str, tenant: str) -> bytes:
+        return (
+            f'id = "{cid}"\ntenant = "{tenant}"\npurposes = ["study-a"]\n'
+            '[share]\nkinds = ["telemetry", "inspection"]\n[deidentify]\nsuppress_rare = false\n'
+        ).encode()
+
+    sharing = Sharing(tmp_path, min_group_size=1)
+    sharing.add(contract("nw-a", TENANT))
+    sharing.add(contract("steel-a", STEEL))
+    _build(store, sharing, "set-a", "parts", "study-a")
+    sharing.store.revoke("steel-a", reason="leaves")
+    _build(store, sharing, "set-a", "parts", "study-a")
+    sharing.add(contract("steel-a-2", STEEL))
+
+    _build(store, sharing, "set-a", "parts", "study-a")
