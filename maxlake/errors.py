@@ -11,7 +11,8 @@ domain first: ``class CommitConflict(LakeError, TransientError)``.
 
 BROKER_START_HINT = (
     "start it with `maxlake broker start` or point MAXLAKE_BOOTSTRAP_SERVERS at a running one "
-    "(see `maxlake config`)"
+    "(see `maxlake config`); a broker that listens with TLS or SASL also needs "
+    "MAXLAKE_KAFKA_SECURITY_PROTOCOL and its settings (docs/SECURITY.md)"
 )
 """The next step after a Kafka broker did not answer (ends a ``maxlake: error:`` line)."""
 

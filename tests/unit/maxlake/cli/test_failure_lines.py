@@ -66,6 +66,7 @@ def test_kafka_commands_with_the_broker_down_say_how_long_they_waited(
         f"maxlake: error: the Kafka broker at {servers} (MAXLAKE_BOOTSTRAP_SERVERS) did not "
         "answer within 10 s; start it with"
     ), done.stderr
+    assert "TLS or SASL also needs MAXLAKE_KAFKA_SECURITY_PROTOCOL" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
