@@ -51,6 +51,9 @@ def describe_failure(exc: BaseException) -> str:
         if names & _BROKER_UNREACHABLE:
             return f"cannot reach the Kafka broker ({exception_text(exc)}); {BROKER_START_HINT}"
         return f"Kafka refused the request ({exception_text(exc)}); run with -v for details"
+    store = _object_store_failure(exc)
+    if store is not None:
+        return store
     if isinstance(exc, PermissionError):
         return (
             f"permission denied: {exc.filename or exc}; choose a location you can write to "
@@ -71,6 +74,40 @@ def describe_failure(exc: BaseException) -> str:
     return (
         f"unexpected {type(exc).__name__}: {exc}; run again with -v for the traceback and report it"
     )
+
+
+_S3_CODE = re.compile(r"<Code>([^<]+)</Code>(?:\s*<Message>([^<]*)</Message>)?")
+_S3_NEXT_STEP = {
+    "NoSuchBucket": "create the bucket or fix the bucket in MAXLAKE_LAKE_ROOT",
+    "InvalidAccessKeyId": "check the access key in MAXLAKE_LAKE_STORAGE_OPTIONS",
+    "SignatureDoesNotMatch": "check the secret key in MAXLAKE_LAKE_STORAGE_OPTIONS",
+    "AccessDenied": "grant these credentials access to the bucket, or use others",
+    "ExpiredToken": "renew the session token in MAXLAKE_LAKE_STORAGE_OPTIONS",
+}
+
+
+def _object_store_failure(exc: BaseException) -> str | None:
+    """One line for an object-store error (obstore, deltalake) that carries the server's error
+    code, else None. The text is cut before the request ids and the library's debug dump."""
+    modules = {cls.__module__.split(".")[0] for cls in type(exc).__mro__}
+    text = str(exc)
+    if not modules & {"obstore", "deltalake"} and "S3 error" not in text:
+        return None
+    found = _S3_CODE.search(text)
+    if found is not None:
+        code, message = found.group(1), (found.group(2) or "").strip()
+        step = _S3_NEXT_STEP.get(code, "check MAXLAKE_LAKE_ROOT and MAXLAKE_LAKE_STORAGE_OPTIONS")
+        return (
+            f"the object store refused the request: {code}"
+            + (f" ({message})" if message else "")
+            + f"; {step}"
+        )
+    if "error sending request" in text or "Connection refused" in text:
+        return (
+            "cannot reach the object store (connection failed); check AWS_ENDPOINT_URL in "
+            "MAXLAKE_LAKE_STORAGE_OPTIONS and that the server is running"
+        )
+    return None
 
 
 def settings_problems(exc: ValidationError) -> str:

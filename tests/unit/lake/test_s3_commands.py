@@ -71,3 +71,20 @@ def test_a_contracts_add_refused_for_its_secrets_file_stores_no_contract(
     assert main(["contracts", "add", str(tmp_path / "nw-pm.toml")]) == 1
     assert "MAXLAKE_SHARING_SECRETS_FILE" in capsys.readouterr().err
     assert ContractStore(s3_lake.child("sharing", "contracts")).contracts() == []
+
+
+def test_a_missing_bucket_is_one_line_naming_it_and_the_next_step(
+    s3_lake: LakeLocation,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", "s3://no-such-bucket-here/lake")
+    monkeypatch.setenv("MAXLAKE_LAKE_STORAGE_OPTIONS", json.dumps(dict(s3_lake.storage_options)))
+    assert main(["datasets", "list"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "maxlake: error: the object store refused the request: NoSuchBucket (The specified "
+        "bucket does not exist); create the bucket or fix the bucket in MAXLAKE_LAKE_ROOT"
+    )
