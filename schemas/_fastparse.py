@@ -167,22 +167,30 @@ def _non_numbers(raw: npt.NDArray[np.uint8], keys: list[bytes]) -> Index:
     error costs a partial block, so the common "number sent as a string" is found up front.
     Matches ignore nesting (a same-named key in a skipped field is flagged too: the exact
     decoder takes that message, which is only slower). ``raw`` ends in two NUL bytes."""
+    if not keys:
+        return np.zeros(0, np.int64)
     colons = np.flatnonzero(raw == _COLON)
-    colons = colons[colons >= 2]
-    ends = np.zeros(256, bool)
-    ends[[key[-1] for key in keys]] = True
-    colons = colons[ends[raw[colons - 2]]]
+    colons = colons[np.searchsorted(colons, 2) :]
+    last = raw[colons - 2]
+    near_key = last == keys[0][-1]
+    for key in keys[1:]:
+        near_key |= last == key[-1]
+    colons = colons[near_key]
+    last = last[near_key]
     after = raw[colons + 1]
-    after = np.where(after == _SPACE, raw[colons + 2], after)
-    colons = colons[~_NUMBER_START[after] & (raw[colons - 1] == _QUOTE)]
+    spaced = np.flatnonzero(after == _SPACE)
+    if len(spaced):
+        after[spaced] = raw[colons[spaced] + 2]
+    odd = ~_NUMBER_START[after] & (raw[colons - 1] == _QUOTE)
+    colons = colons[odd]
+    last = last[odd]
     found = []
     for key in keys:
         width = len(key)
-        near = colons[colons > width + 1]
+        near = colons[(last == key[-1]) & (colons > width + 1)]
         same = (raw[near - width - 2] == _QUOTE) & (raw[near - width - 1] == key[0])
-        same &= raw[near - 2] == key[-1]
         found.append(near[same])
-    return np.concatenate(found) if found else np.zeros(0, np.int64)
+    return np.concatenate(found)
 
 
 def _owners(starts: Index, positions: Index) -> Index:
