@@ -131,10 +131,8 @@ def _prescreen(
         while at >= 0:
             flagged[np.searchsorted(starts, at, side="right") - 1] = True
             at = data.find(pattern, at + 1, end)
-    for first, second, third in _NON_FINITE:
-        cand = np.flatnonzero(raw == first)
-        cand = cand[(raw[cand + 1] == second) & (raw[cand + 2] == third)]
-        flagged[np.searchsorted(starts, cand, side="right") - 1] = True
+    for word in _NON_FINITE:
+        flagged[_owners(starts, _starts_of(word, data, raw, end, n // 16 + 16))] = True
     if not data.isascii():
         try:
             data.decode("utf-8")
@@ -145,6 +143,27 @@ def _prescreen(
         if msg.count(b"[") + msg.count(b"{") >= _DEEP_BRACKETS:
             flagged[i] = True
     return flagged
+
+
+def _starts_of(
+    word: bytes, data: bytearray, raw: npt.NDArray[np.uint8], end: int, limit: int
+) -> Index:
+    """Positions in ``data[:end]`` where ``word`` starts. Its first byte is looked up with
+    ``find`` (memchr, no pass that writes a byte mask) while it is rare; past ``limit``
+    sightings one NumPy pass over the buffer finds them all instead."""
+    head = word[:1]
+    found: list[int] = []
+    at = data.find(head, 0, end)
+    for _ in range(limit):
+        if at < 0:
+            return np.array(found, np.int64)
+        if data.startswith(word, at):
+            found.append(at)
+        at = data.find(head, at + 1, end)
+    cand = np.flatnonzero(raw[:end] == word[0])
+    for offset, byte in enumerate(word[1:], 1):
+        cand = cand[raw[cand + offset] == byte]
+    return cand
 
 
 def _numeric_keys(schema: pa.Schema | pa.StructType) -> list[bytes]:
