@@ -131,10 +131,8 @@ def _prescreen(
         while at >= 0:
             flagged[np.searchsorted(starts, at, side="right") - 1] = True
             at = data.find(pattern, at + 1, end)
-    for first, second, third in _NON_FINITE:
-        cand = np.flatnonzero(raw == first)
-        cand = cand[(raw[cand + 1] == second) & (raw[cand + 2] == third)]
-        flagged[np.searchsorted(starts, cand, side="right") - 1] = True
+    for word in _NON_FINITE:
+        flagged[_owners(starts, _starts_of(word, data, raw, end, n // 16 + 16))] = True
     if not data.isascii():
         try:
             data.decode("utf-8")
@@ -145,6 +143,27 @@ def _prescreen(
         if msg.count(b"[") + msg.count(b"{") >= _DEEP_BRACKETS:
             flagged[i] = True
     return flagged
+
+
+def _starts_of(
+    word: bytes, data: bytearray, raw: npt.NDArray[np.uint8], end: int, limit: int
+) -> Index:
+    """Positions in ``data[:end]`` where ``word`` starts. Its first byte is looked up with
+    ``find`` (memchr, no pass that writes a byte mask) while it is rare; past ``limit``
+    sightings one NumPy pass over the buffer finds them all instead."""
+    head = word[:1]
+    found: list[int] = []
+    at = data.find(head, 0, end)
+    for _ in range(limit):
+        if at < 0:
+            return np.array(found, np.int64)
+        if data.startswith(word, at):
+            found.append(at)
+        at = data.find(head, at + 1, end)
+    cand = np.flatnonzero(raw[:end] == word[0])
+    for offset, byte in enumerate(word[1:], 1):
+        cand = cand[raw[cand + offset] == byte]
+    return cand
 
 
 def _numeric_keys(schema: pa.Schema | pa.StructType) -> list[bytes]:
@@ -167,22 +186,30 @@ def _non_numbers(raw: npt.NDArray[np.uint8], keys: list[bytes]) -> Index:
     error costs a partial block, so the common "number sent as a string" is found up front.
     Matches ignore nesting (a same-named key in a skipped field is flagged too: the exact
     decoder takes that message, which is only slower). ``raw`` ends in two NUL bytes."""
+    if not keys:
+        return np.zeros(0, np.int64)
     colons = np.flatnonzero(raw == _COLON)
-    colons = colons[colons >= 2]
-    ends = np.zeros(256, bool)
-    ends[[key[-1] for key in keys]] = True
-    colons = colons[ends[raw[colons - 2]]]
+    colons = colons[np.searchsorted(colons, 2) :]
+    last = raw[colons - 2]
+    near_key = last == keys[0][-1]
+    for key in keys[1:]:
+        near_key |= last == key[-1]
+    colons = colons[near_key]
+    last = last[near_key]
     after = raw[colons + 1]
-    after = np.where(after == _SPACE, raw[colons + 2], after)
-    colons = colons[~_NUMBER_START[after] & (raw[colons - 1] == _QUOTE)]
+    spaced = np.flatnonzero(after == _SPACE)
+    if len(spaced):
+        after[spaced] = raw[colons[spaced] + 2]
+    odd = ~_NUMBER_START[after] & (raw[colons - 1] == _QUOTE)
+    colons = colons[odd]
+    last = last[odd]
     found = []
     for key in keys:
         width = len(key)
-        near = colons[colons > width + 1]
+        near = colons[(last == key[-1]) & (colons > width + 1)]
         same = (raw[near - width - 2] == _QUOTE) & (raw[near - width - 1] == key[0])
-        same &= raw[near - 2] == key[-1]
         found.append(near[same])
-    return np.concatenate(found) if found else np.zeros(0, np.int64)
+    return np.concatenate(found)
 
 
 def _owners(starts: Index, positions: Index) -> Index:

@@ -24,6 +24,8 @@ of an event stored by such a build is quarantined as an ``event_id_conflict``, n
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import compress
+from typing import cast
 
 import numpy as np
 import xxhash
@@ -119,11 +121,17 @@ def content_hash(raw: bytes) -> int:
 def kept_digests(values: Sequence[bytes | None], keep: np.ndarray) -> np.ndarray:
     """Per message of a batch, the content hash of its payload (int64); :data:`UNKNOWN` where
     ``keep`` is False or the payload is missing (rejected messages take no part in dedupe)."""
+    if None not in values and keep.all():
+        return content_hashes(cast(Sequence[bytes], values))
     out = np.zeros(len(values), np.int64)
-    kept = [i for i in np.flatnonzero(keep).tolist() if values[i] is not None]
-    payloads = [raw for raw in (values[i] for i in kept) if raw is not None]
-    if kept:
-        out[kept] = content_hashes(payloads)
+    kept = np.flatnonzero(keep)
+    payloads = list(compress(values, keep))
+    if None in payloads:
+        present = [raw is not None for raw in payloads]
+        kept = kept[present]
+        payloads = list(compress(payloads, present))
+    if len(kept):
+        out[kept] = content_hashes(cast(list[bytes], payloads))
     return out
 
 

@@ -200,6 +200,28 @@ def test_two_objects_on_a_line_before_a_parse_error() -> None:
     assert [r.index for r in exact.rejections] == [10, 1100]
 
 
+@pytest.mark.parametrize("tag", ["NOx_INLET", "spindle_speed"])
+@pytest.mark.parametrize("spelled", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_values_are_set_aside_whether_n_and_i_are_rare_or_not(
+    spelled: str, tag: str
+) -> None:
+    """The NaN/Infinity prescreen looks up rare first bytes one by one and switches to a pass
+    over the buffer when they are common (NOx_INLET: an 'N' and an 'I' in every message): both ways
+    the non-finite values go to the exact decoder, which refuses them as orjson does (Arrow
+    would read them, even in a field it skips)."""
+    messages = [
+        orjson.dumps(telemetry(event_id=f"t-{i}", reading={"tag": tag, "value": i}))
+        for i in range(FAST_MIN_BATCH * 2)
+    ]
+    bad = [3, FAST_MIN_BATCH + 7]
+    for i in bad:
+        messages[i] = messages[i][:-1] + b',"extra":' + spelled.encode() + b"}"
+    fast, exact = _both(messages, None, NOW)
+    assert fast is not None
+    _assert_same(fast, exact)
+    assert [r.index for r in exact.rejections] == bad
+
+
 def test_fast_path_takes_a_typical_batch_and_matches() -> None:
     """A realistic mix (1 in 20 bad, singles and snapshots) is decoded by the fast path."""
     rng = random.Random(7)

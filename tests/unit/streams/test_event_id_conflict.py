@@ -13,11 +13,18 @@ import orjson
 import polars as pl
 import xxhash
 from hypothesis import given
+from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from lake import DeltaStore
 from lake.accounting import check_accounting
-from streams.content_hash import UNKNOWN, canonical_payload, content_hash, content_hashes
+from streams.content_hash import (
+    UNKNOWN,
+    canonical_payload,
+    content_hash,
+    content_hashes,
+    kept_digests,
+)
 from streams.replay import replay_quarantine
 from streams.sightings import Sightings, id_array
 from tests.unit.lake.batches import TOPIC, gateway, messages, pipeline, settings, telemetry
@@ -84,6 +91,66 @@ def test_every_payload_hashes_as_its_canonical_form(head: bytes, sent: bytes, ta
     raw = head + sent + tail
     want = np.frombuffer(xxhash.xxh3_64_digest(canonical_payload(raw)), ">i8")[0]
     assert content_hashes([raw])[0] == (want if want != UNKNOWN else 1)
+
+
+_MEMBERS = st.sampled_from(
+    [
+        b'"sent_time":"2026-12-01T10:00:00.123Z"',
+        b'"sent_time":"x"',
+        b'"sent_time":null',
+        b'"sent_time" : "x"',
+        b'"sent_time":"a\\"b"',
+        b'"sent_time":"unterminated',
+        b'"sent_time":5',
+        b'"note":"sent_time"',
+        b'"note":"\\"sent_time\\":\\"x\\","',
+        b'"note":"\\"sent_time\\""',
+        b'"note":"x\\"y"',
+        b'"sent_time"',
+        b'"a":1',
+        b'"value":41.5',
+        b'"tag":"spindle_speed"',
+    ]
+)
+_SEPARATORS = st.sampled_from([b",", b",", b", ", b" ,", b",\n", b""])
+
+
+@st.composite
+def _payloads(draw: st.DrawFn) -> bytes | None:
+    """JSON-like objects whose members include ``sent_time`` first, last, twice or not at all,
+    inside other values and with escaped quotes; some with arbitrary bytes around them."""
+    if draw(st.integers(0, 9)) == 0:
+        return None
+    members = draw(st.lists(_MEMBERS, max_size=5))
+    body = b"{"
+    for i, member in enumerate(members):
+        body += (draw(_SEPARATORS) if i else b"") + member
+    body += b"}"
+    if draw(st.booleans()):
+        body = draw(st.binary(max_size=8)) + body + draw(st.binary(max_size=8))
+    return body
+
+
+@examples(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_payloads(), st.booleans()), max_size=12))
+def test_a_batch_hashes_each_kept_payload_as_its_canonical_form(
+    batch: list[tuple[bytes | None, bool]],
+) -> None:
+    values = [raw for raw, _ in batch]
+    keep = np.array([kept for _, kept in batch], bool)
+    want = []
+    for raw, kept in batch:
+        if raw is None or not kept:
+            want.append(UNKNOWN)
+            continue
+        digest = np.frombuffer(xxhash.xxh3_64_digest(canonical_payload(raw)), ">i8")[0]
+        want.append(digest if digest != UNKNOWN else 1)
+    assert kept_digests(values, keep).tolist() == want
+    if all(raw is not None for raw in values):
+        everything = np.ones(len(values), bool)
+        assert kept_digests(values, everything).tolist() == [
+            content_hash(raw) for raw in values if raw is not None
+        ]
 
 
 def test_same_id_other_value_in_one_batch_is_quarantined_not_dropped(tmp_path: Path) -> None:
