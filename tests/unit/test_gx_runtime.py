@@ -103,6 +103,32 @@ def test_each_validation_judges_its_own_frame_and_configurations_stay_fresh_outs
     assert not_null.configuration.kwargs["column"] == "y"
 
 
+def test_a_frame_is_loaded_once_per_validation_and_never_hashed(monkeypatch: Any) -> None:
+    runtime()
+    from great_expectations.execution_engine import pandas_execution_engine as engine  # noqa: PLC0415 - GX is imported lazily
+
+    loads: list[int] = []
+    hashed: list[int] = []
+    load = engine.PandasExecutionEngine.get_batch_data_and_markers
+
+    def counted_load(self: Any, batch_spec: Any) -> Any:
+        loads.append(len(batch_spec.batch_data))
+        return load(self, batch_spec)
+
+    def counted_hash(frame: pd.DataFrame) -> str:
+        hashed.append(len(frame))
+        return "0"
+
+    monkeypatch.setattr(engine.PandasExecutionEngine, "get_batch_data_and_markers", counted_load)
+    monkeypatch.setattr(engine, "hash_pandas_dataframe", counted_hash)
+    gxe = runtime().expectations
+    suite = named_suite("once", [("x_not_null", gxe.ExpectColumnValuesToNotBeNull(column="x"))])
+    results = validate(suite, pd.DataFrame({"x": [1.0, None, 3.0]}), result_format=RESULT_FORMAT)
+    assert [r.result["unexpected_index_list"] for r in results] == [[1]]
+    assert loads == [3]
+    assert hashed == []
+
+
 _DEFERRED_IN_A_FRESH_PROCESS = """
 import sys
 import pandas as pd
