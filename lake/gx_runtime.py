@@ -141,6 +141,7 @@ def _create_runtime() -> GxRuntime:
         ) from exc
     _skip_decimal_scan_of_typed_arrays()
     _memoize_configurations_while_validating()
+    _memoize_expectations_while_validating()
     _skip_frame_fingerprints()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -187,8 +188,8 @@ def _skip_frame_fingerprints() -> None:
 
 
 _VALIDATING = threading.local()
-"""``configs``: id -> (expectation, its configuration), set while this thread runs
-:func:`validate`."""
+"""``configs``: id -> (expectation, its configuration) and ``expectations``: id ->
+(configuration, its expectation), set while this thread runs :func:`validate`."""
 
 
 def _memoize_configurations_while_validating() -> None:
@@ -222,6 +223,40 @@ def _memoize_configurations_while_validating() -> None:
     setattr(Expectation, "configuration", property(configuration))  # noqa: B010 - mypy: a property of a GX class
 
 
+def _memoize_expectations_while_validating() -> None:
+    """Build the expectation of each configuration once per :func:`validate` call, not per call
+    of ``ExpectationConfiguration.to_domain_obj``.
+
+    GX's ``get_metric_kwargs`` turns the configuration back into a new expectation (a pydantic
+    model validated from the kwargs, value sets included) for every metric it configures, ~74
+    times per validation of the telemetry suite, and each new object then serialises its own
+    ``configuration`` again (the memo of
+    :func:`_memoize_configurations_while_validating` is per object). While :func:`validate`
+    runs, the first expectation built from a configuration object is returned again for the
+    same object; GX only reads these expectations during a run. Outside :func:`validate` the
+    method is GX's own.
+    """
+    from great_expectations.expectations.expectation_configuration import (  # noqa: PLC0415 - lazy: GX takes seconds to import
+        ExpectationConfiguration,
+    )
+
+    build = ExpectationConfiguration.to_domain_obj
+    if getattr(build, "_maxlake_memo", False):
+        return
+
+    def to_domain_obj(self: Any) -> Any:
+        built: dict[int, tuple[Any, Any]] | None = getattr(_VALIDATING, "expectations", None)
+        if built is None:
+            return build(self)
+        held = built.get(id(self))
+        if held is None or held[0] is not self:
+            held = built[id(self)] = (self, build(self))
+        return held[1]
+
+    to_domain_obj._maxlake_memo = True  # type: ignore[attr-defined]
+    setattr(ExpectationConfiguration, "to_domain_obj", to_domain_obj)  # noqa: B010 - mypy: a method of a GX class
+
+
 def named_suite(
     name: str, expectations: Iterable[tuple[str, Any]], *, meta: Mapping[str, Any] | None = None
 ) -> Any:
@@ -245,6 +280,7 @@ def validate(suite: Any, frame: pd.DataFrame, *, result_format: Mapping[str, Any
     rt = runtime()
     with rt.lock:
         _VALIDATING.configs = {}
+        _VALIDATING.expectations = {}
         try:
             result = rt.validator(
                 batch_definition=rt.batch_definition,
@@ -253,4 +289,5 @@ def validate(suite: Any, frame: pd.DataFrame, *, result_format: Mapping[str, Any
             ).validate_expectation_suite(suite)
         finally:
             _VALIDATING.configs = None
+            _VALIDATING.expectations = None
     return list(result.results)
