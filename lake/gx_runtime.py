@@ -52,6 +52,9 @@ class GxRuntime:
         context: the ephemeral data context (do not add names to it).
         batch_definition: whole-dataframe batch definition of the pandas asset.
         lock: serialises validations.
+        validator: GX's validator class (``great_expectations.validator.v1_validator``), the
+            one ``Batch.validate`` builds; :func:`validate` builds it directly so that a frame
+            is loaded as a batch once per validation, not twice.
     """
 
     gx: Any
@@ -59,6 +62,7 @@ class GxRuntime:
     context: Any
     batch_definition: Any
     lock: threading.Lock
+    validator: Any
 
 
 _CREATE_LOCK = threading.Lock()
@@ -130,17 +134,20 @@ def _create_runtime() -> GxRuntime:
         import great_expectations as gx  # noqa: PLC0415 - lazy: GX takes seconds to import
         import great_expectations.expectations as gxe  # noqa: PLC0415 - lazy: GX takes seconds to import
         from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: PLC0415 - lazy: GX takes seconds to import
+        from great_expectations.validator.v1_validator import Validator  # noqa: PLC0415 - lazy: GX takes seconds to import
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise ConfigError(
             "great-expectations is not installed: pip install 'great-expectations>=1.24'"
         ) from exc
     _skip_decimal_scan_of_typed_arrays()
     _memoize_configurations_while_validating()
+    _memoize_expectations_while_validating()
+    _skip_frame_fingerprints()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_pandas(_DATASOURCE).add_dataframe_asset(_ASSET)
     batch_definition = asset.add_batch_definition_whole_dataframe(_BATCH)
-    return GxRuntime(gx, gxe, context, batch_definition, threading.Lock())
+    return GxRuntime(gx, gxe, context, batch_definition, threading.Lock(), Validator)
 
 
 def _skip_decimal_scan_of_typed_arrays() -> None:
@@ -167,9 +174,22 @@ def _skip_decimal_scan_of_typed_arrays() -> None:
     setattr(gx_util, "does_ndarray_contain_decimal_dtype", does_ndarray_contain_decimal_dtype)  # noqa: B010 - mypy: GX declares a TypeGuard
 
 
+def _skip_frame_fingerprints() -> None:
+    """Stop GX hashing every frame it loads as a batch.
+
+    GX's pandas engine puts ``pd.util.hash_pandas_object`` of the whole frame (plus an MD5 of
+    it) into the batch markers of every frame under 1 GB (``HASH_THRESHOLD``): ~11 ms per
+    217,000-row telemetry frame, a cost per row. The markers only reach the suite-level result's
+    ``meta``, which :func:`validate` drops; verdicts do not depend on them. A threshold of 0
+    skips the hash (no frame is smaller than 0 bytes)."""
+    from great_expectations.execution_engine import pandas_execution_engine  # noqa: PLC0415 - lazy: GX takes seconds to import
+
+    pandas_execution_engine.HASH_THRESHOLD = 0
+
+
 _VALIDATING = threading.local()
-"""``configs``: id -> (expectation, its configuration), set while this thread runs
-:func:`validate`."""
+"""``configs``: id -> (expectation, its configuration) and ``expectations``: id ->
+(configuration, its expectation), set while this thread runs :func:`validate`."""
 
 
 def _memoize_configurations_while_validating() -> None:
@@ -203,6 +223,40 @@ def _memoize_configurations_while_validating() -> None:
     setattr(Expectation, "configuration", property(configuration))  # noqa: B010 - mypy: a property of a GX class
 
 
+def _memoize_expectations_while_validating() -> None:
+    """Build the expectation of each configuration once per :func:`validate` call, not per call
+    of ``ExpectationConfiguration.to_domain_obj``.
+
+    GX's ``get_metric_kwargs`` turns the configuration back into a new expectation (a pydantic
+    model validated from the kwargs, value sets included) for every metric it configures, ~74
+    times per validation of the telemetry suite, and each new object then serialises its own
+    ``configuration`` again (the memo of
+    :func:`_memoize_configurations_while_validating` is per object). While :func:`validate`
+    runs, the first expectation built from a configuration object is returned again for the
+    same object; GX only reads these expectations during a run. Outside :func:`validate` the
+    method is GX's own.
+    """
+    from great_expectations.expectations.expectation_configuration import (  # noqa: PLC0415 - lazy: GX takes seconds to import
+        ExpectationConfiguration,
+    )
+
+    build = ExpectationConfiguration.to_domain_obj
+    if getattr(build, "_maxlake_memo", False):
+        return
+
+    def to_domain_obj(self: Any) -> Any:
+        built: dict[int, tuple[Any, Any]] | None = getattr(_VALIDATING, "expectations", None)
+        if built is None:
+            return build(self)
+        held = built.get(id(self))
+        if held is None or held[0] is not self:
+            held = built[id(self)] = (self, build(self))
+        return held[1]
+
+    to_domain_obj._maxlake_memo = True  # type: ignore[attr-defined]
+    setattr(ExpectationConfiguration, "to_domain_obj", to_domain_obj)  # noqa: B010 - mypy: a method of a GX class
+
+
 def named_suite(
     name: str, expectations: Iterable[tuple[str, Any]], *, meta: Mapping[str, Any] | None = None
 ) -> Any:
@@ -226,9 +280,14 @@ def validate(suite: Any, frame: pd.DataFrame, *, result_format: Mapping[str, Any
     rt = runtime()
     with rt.lock:
         _VALIDATING.configs = {}
+        _VALIDATING.expectations = {}
         try:
-            batch = rt.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-            result = batch.validate(suite, result_format=dict(result_format))
+            result = rt.validator(
+                batch_definition=rt.batch_definition,
+                batch_parameters={"dataframe": frame},
+                result_format=dict(result_format),
+            ).validate_expectation_suite(suite)
         finally:
             _VALIDATING.configs = None
+            _VALIDATING.expectations = None
     return list(result.results)

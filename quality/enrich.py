@@ -151,29 +151,75 @@ def _recode(indices: pa.Array, values: pa.Array) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(encoded.indices.take(indices), encoded.dictionary)
 
 
+_DENSE_GROUPS = 1 << 20
+"""Largest product of the parts' dictionary sizes that :func:`_join_keys` groups through a
+lookup table of that many entries instead of hashing the rows' combined codes."""
+
+
 def _join_keys(parts: list[pa.Array]) -> pa.DictionaryArray:
     """``_join(parts)`` as a dictionary array: each distinct combination is joined once.
 
     A batch holds few distinct machines and tags, so the rows are grouped by the codes of
     their parts (integer work) and only one row per group is joined into a string."""
     n = len(parts[0])
+    encoded = [_dictionary(part) for part in parts]
     code = np.zeros(n, np.int64)
     bound = 1
-    for part in parts:
-        encoded = _dictionary(part)
-        size = len(encoded.dictionary) + 1
+    for part in encoded:
+        size = len(part.dictionary) + 1
         if bound * size >= 1 << 62:
             compact = pc.dictionary_encode(pa.array(code))
             code = compact.indices.to_numpy().astype(np.int64)
             bound = len(compact.dictionary)
-        codes = pc.fill_null(encoded.indices, size - 1).to_numpy().astype(np.int64)
+        codes = pc.fill_null(part.indices, size - 1).to_numpy().astype(np.int64)
         code = code * size + codes
         bound *= size
-    groups = pc.dictionary_encode(pa.array(code))
-    first = np.zeros(len(groups.dictionary), np.int64)
-    first[groups.indices.to_numpy()] = np.arange(n)
-    keys = _join([_plain(part).take(pa.array(first)) for part in parts])
-    return _recode(groups.indices, keys)
+    if bound <= _DENSE_GROUPS:
+        seen = np.zeros(bound, np.bool_)
+        seen[code] = True
+        rank = np.cumsum(seen, dtype=np.int64) - 1
+        group = rank[code]
+        count = int(rank[-1]) + 1
+    else:
+        groups = pc.dictionary_encode(pa.array(code))
+        group = groups.indices.to_numpy().astype(np.int64)
+        count = len(groups.dictionary)
+    first = np.zeros(count, np.int64)
+    first[group] = np.arange(n)
+    firsts = pa.array(first)
+    keys = _join([_plain(part.take(firsts)) for part in encoded])
+    return _recode(pa.array(group), keys)
+
+
+def _machine_key(b: _Batch) -> pa.DictionaryArray:
+    """``tenant/plant/line/machine`` per row, joined once per message where the rows say which
+    message they came from.
+
+    A message's readings are rows with the same ``_msg`` and the message's envelope
+    (:data:`schemas.MSG_FIELD`), so when ``_msg`` never decreases (rows in message order, as
+    one decode gives them) the key is derived from the first row of each run of equal ``_msg``
+    (a quarter of a snapshot batch's rows) and spread back to the run. Without ``_msg``, or
+    out of message order (rows of several decodes concatenated), every row is keyed."""
+    runs = _message_runs(b.rows)
+    if runs is None:
+        return _join_keys([b.col(c) for c in _ENVELOPE])
+    starts, run_of_row = runs
+    keys = _join_keys([b.rows.column(c).take(starts).combine_chunks() for c in _ENVELOPE])
+    return pa.DictionaryArray.from_arrays(keys.indices.take(run_of_row), keys.dictionary)
+
+
+def _message_runs(rows: pa.Table) -> tuple[pa.Array, pa.Array] | None:
+    """(first row of each run of equal ``_msg``, run number per row), or None when ``rows``
+    lack ``_msg`` or it decreases somewhere."""
+    if "_msg" not in rows.column_names or rows.num_rows == 0:
+        return None
+    msg = rows.column("_msg").to_numpy()
+    change = np.empty(msg.size, np.bool_)
+    change[0] = True
+    np.not_equal(msg[1:], msg[:-1], out=change[1:])
+    if np.any(msg[1:] < msg[:-1]):
+        return None
+    return pa.array(np.flatnonzero(change)), pa.array(np.cumsum(change, dtype=np.int64) - 1)
 
 
 def _seconds(later: pa.Array, earlier: pa.Array) -> pa.Array:
@@ -368,11 +414,7 @@ class _Derived:
 
 _DERIVED: Mapping[str, _Derived] = MappingProxyType(
     {
-        "machine_key": _Derived(
-            lambda b: pc.dictionary_encode(_join([b.col(c) for c in _ENVELOPE])),
-            _ENVELOPE,
-            _ALL_KINDS,
-        ),
+        "machine_key": _Derived(_machine_key, _ENVELOPE, _ALL_KINDS),
         "machine_type": _Derived(_machine_type, ("machine_key",), _ALL_KINDS),
         "registry_miss": _Derived(_registry_miss, _ENVELOPE, _ALL_KINDS),
         "latency_s": _Derived(

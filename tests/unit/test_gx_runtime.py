@@ -103,6 +103,67 @@ def test_each_validation_judges_its_own_frame_and_configurations_stay_fresh_outs
     assert not_null.configuration.kwargs["column"] == "y"
 
 
+def test_a_frame_is_loaded_once_per_validation_and_never_hashed(monkeypatch: Any) -> None:
+    runtime()
+    from great_expectations.execution_engine import pandas_execution_engine as engine  # noqa: PLC0415 - GX is imported lazily
+
+    loads: list[int] = []
+    hashed: list[int] = []
+    load = engine.PandasExecutionEngine.get_batch_data_and_markers
+
+    def counted_load(self: Any, batch_spec: Any) -> Any:
+        loads.append(len(batch_spec.batch_data))
+        return load(self, batch_spec)
+
+    def counted_hash(frame: pd.DataFrame) -> str:
+        hashed.append(len(frame))
+        return "0"
+
+    monkeypatch.setattr(engine.PandasExecutionEngine, "get_batch_data_and_markers", counted_load)
+    monkeypatch.setattr(engine, "hash_pandas_dataframe", counted_hash)
+    gxe = runtime().expectations
+    suite = named_suite("once", [("x_not_null", gxe.ExpectColumnValuesToNotBeNull(column="x"))])
+    results = validate(suite, pd.DataFrame({"x": [1.0, None, 3.0]}), result_format=RESULT_FORMAT)
+    assert [r.result["unexpected_index_list"] for r in results] == [[1]]
+    assert loads == [3]
+    assert hashed == []
+
+
+def test_a_validation_builds_each_expectation_from_its_configuration_at_most_twice(
+    monkeypatch: Any,
+) -> None:
+    runtime()
+    from great_expectations.expectations.expectation_configuration import (  # noqa: PLC0415 - GX is imported lazily
+        ExpectationConfiguration,
+    )
+
+    built: list[str] = []
+    implementation = ExpectationConfiguration._get_expectation_impl
+
+    def counted(self: Any) -> Any:
+        built.append(self.type)
+        return implementation(self)
+
+    monkeypatch.setattr(ExpectationConfiguration, "_get_expectation_impl", counted)
+    gxe = runtime().expectations
+    suite = named_suite(
+        "builds",
+        [
+            ("x_not_null", gxe.ExpectColumnValuesToNotBeNull(column="x")),
+            ("x_range", gxe.ExpectColumnValuesToBeBetween(column="x", min_value=0, max_value=2)),
+            ("x_is_y", gxe.ExpectColumnPairValuesToBeEqual(column_A="x", column_B="y")),
+        ],
+    )
+    frame = pd.DataFrame({"x": [1.0, None, 3.0], "y": [1.0, 2.0, 2.0]})
+    results = validate(suite, frame, result_format=RESULT_FORMAT)
+    assert {
+        r.expectation_config.meta[NAME_KEY]: r.result["unexpected_index_list"] for r in results
+    } == {"x_not_null": [1], "x_range": [2], "x_is_y": [1, 2]}
+    assert len(built) <= 2 * len(suite.expectations)  # GX 1.24 alone: 14 per expectation
+    config = suite.expectations[0].configuration
+    assert config.to_domain_obj() is not config.to_domain_obj()  # GX's own outside validate
+
+
 _DEFERRED_IN_A_FRESH_PROCESS = """
 import sys
 import pandas as pd
