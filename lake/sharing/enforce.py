@@ -344,7 +344,7 @@ class SharingGate:
             DisclosureRefused: a contract's ``max_linkable_share`` or ``min_group_size`` is
                 exceeded; nothing may be published.
         """
-        ours = {c.tenant: c.id for c in shared.contracts}
+        ours = {c.tenant: _form(c) for c in shared.contracts}
         new = pl.concat(list(published.values()), how="diagonal_relaxed")
         owners = _owners(output, published, shared)
         tolerance = min((c.linkage_tolerance for c in shared.contracts), default=0.001)
@@ -353,14 +353,17 @@ class SharingGate:
             used = {}
             for ref in manifest.get("contracts", []):
                 try:
-                    used[self.store.get(str(ref["id"])).tenant] = str(ref["id"])
-                except (ContractNotFound, KeyError):
+                    then = self.store.get(str(ref["id"]), int(ref["version"]))
+                except (ContractNotFound, KeyError, ValueError):
                     continue
+                used[then.tenant] = _form(then)
             changed = [t for t in set(used) & set(ours) if used[t] != ours[t]]
             if not changed:
                 continue
             compared += 1
-            at_risk = new if owners is None else new.filter(owners.is_in(changed))
+            at_risk = (
+                new if owners is None else new.filter(owners.is_null() | owners.is_in(changed))
+            )
             other = read_splits(curated, name, version, manifest)
             one_exact, one_key, one_nearest = linkage(at_risk, [other], tolerance)
             if one_exact > exact:
@@ -422,14 +425,32 @@ class SharingGate:
         return frozenset(rare.to_list())
 
 
+def _form(contract: Contract) -> tuple[object, ...]:
+    """What decides how a contract's rows look once de-identified: its id (the pseudonym key)
+    and its de-identification options. Two contract versions of one form give a company's rows
+    the same published values; any difference (a column released, noise turned off) can make
+    them link."""
+    return (
+        contract.id,
+        tuple(sorted(contract.pseudonymise)),
+        tuple(sorted(contract.release)),
+        tuple(sorted(contract.confidential_columns)),
+        contract.time_shift_days,
+        contract.value_noise,
+        contract.feature_noise,
+        contract.time_grid_s,
+    )
+
+
 def _owners(
     output: Mapping[str, pl.DataFrame],
     published: Mapping[str, pl.DataFrame],
     shared: SharedInputs,
 ) -> pl.Series | None:
     """The company (tenant id) of each row of ``published``'s splits concatenated, read from
-    the ``tenant`` column of ``output`` (the same rows before columns were withheld); None when
-    a split has no such column or its rows do not line up (then every row is compared)."""
+    the ``tenant`` column of ``output`` (the same rows before columns were withheld); null for
+    a value that names no contract's company (such rows are always measured); None when a
+    split has no such column or its rows do not line up (then every row is compared)."""
     shown = {shared.shown_tenant(c): c.tenant for c in shared.contracts}
     parts = []
     for name, frame in published.items():
