@@ -340,7 +340,7 @@ def _publish(
         label=label_info(output),
     )
     if shared is not None:
-        shared.check_files(
+        shared.check_prose(
             spec.name,
             {"manifest.json": published_manifest_bytes(manifest), card.name: card.read_bytes()},
             hint=" (free text of the spec, such as its description, is published: name no "

@@ -25,7 +25,13 @@ from lake.curation.manifest import Manifest, file_sha256
 from lake.curation.published import published_manifest_bytes
 from lake.delta import DeltaStore
 from lake.sharing import ContractStore, raw_identifiers
-from lake.sharing.leaks import frame_leaks, leaked_values, parquet_statistics, text_leaks
+from lake.sharing.leaks import (
+    frame_leaks,
+    leaked_values,
+    parquet_statistics,
+    text_leaks,
+    text_mentions,
+)
 from lake.tables import silver_table
 from maxlake.errors import TerminalError
 
@@ -114,17 +120,19 @@ def scan_version(
             found = sum(1 for v in parquet_statistics(path) if text_leaks(v.encode(), raw))
             if found:
                 report.hits.append((name, "statistics", found))
-        _scan_bytes(report, f"{stem}.manifest.json", published_manifest_bytes(manifest), raw)
+        _scan_bytes(report, f"{stem}.manifest.json", published_manifest_bytes(manifest), raw, True)
         card = write_card(folder, manifest, files, label=_label(area, manifest))
-        _scan_bytes(report, card.name, card.read_bytes(), raw)
+        _scan_bytes(report, card.name, card.read_bytes(), raw, True)
     for file in manifest.files:
         _scan_bytes(report, file, area.read_bytes(manifest.name, manifest.version, file), raw)
     return report
 
 
-def _scan_bytes(report: ScanReport, name: str, data: bytes, raw: list[str]) -> None:
+def _scan_bytes(
+    report: ScanReport, name: str, data: bytes, raw: list[str], prose: bool = False
+) -> None:
     report.scanned.append(name)
-    found = leaked_values(data, raw)
+    found = text_mentions(data, raw) if prose else leaked_values(data, raw)
     if found:
         report.hits.append((name, "bytes", len(found)))
         report.values.extend(v for v in found if v not in report.values)

@@ -47,7 +47,7 @@ from lake.sharing.disclosure import (
 )
 from lake.sharing.errors import ContractNotFound, IdentifierLeak
 from lake.sharing.keys import KeyRing
-from lake.sharing.leaks import frame_leaks, parquet_statistics, text_leaks
+from lake.sharing.leaks import frame_leaks, parquet_statistics, text_leaks, text_mentions
 from lake.sharing.store import ContractStore
 from lake.sharing.withholding import STRUCTURE, Withholding
 from schemas import event_schema_for
@@ -163,6 +163,16 @@ class SharedInputs:
             hits = text_leaks(data, raw)
             if hits:
                 raise IdentifierLeak(dataset, file, hits, file=True, hint=hint)
+
+    def check_prose(self, dataset: str, files: Mapping[str, bytes], *, hint: str = "") -> None:
+        """Raise :class:`IdentifierLeak` if generated text (the published manifest, the data
+        card: ``files``, name -> bytes) names a hidden raw identifier as a token, in any letter
+        case (:func:`lake.sharing.leaks.text_mentions`)."""
+        raw = self.hidden()
+        for file, data in files.items():
+            named = text_mentions(data, raw)
+            if named:
+                raise IdentifierLeak(dataset, file, len(named), file=True, hint=hint)
 
     def check_written(self, dataset: str, files: Sequence[Path]) -> None:
         """Raise :class:`IdentifierLeak` if a written Parquet file's statistics or metadata

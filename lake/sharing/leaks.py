@@ -24,6 +24,7 @@ __all__ = [
     "leaked_values",
     "parquet_statistics",
     "text_leaks",
+    "text_mentions",
 ]
 
 PSEUDONYM_PATTERN = r"^(t|p|l|m|s|lot|e|c)_[0-9a-f]{20}$"
@@ -86,7 +87,27 @@ def _inside_hex_run(data: bytes, start: int, length: int) -> bool:
         lo -= 1
     while hi < len(data) and data[hi] in _HEX_DIGITS:
         hi += 1
-    return hi - lo >= _HEX_RUN
+    return hi - lo >= _HEX_RUN and hi - lo > length
+
+
+def text_mentions(text: bytes, raw: Sequence[str]) -> list[str]:
+    """The raw identifiers ``text`` (generated prose: a manifest, a data card) names, as whole
+    tokens and in any letter case, in ``raw``'s order.
+
+    A token is delimited by characters other than ASCII letters, digits, ``_`` and ``-``, and a
+    ``.`` before a digit does not delimit (``12`` is not found in ``12.5`` or ``2026-12-01``,
+    ``f1`` not in ``f1-score``, ``cnc-101`` is found in ``(CNC-101)`` and at a sentence's end).
+    Substrings inside longer tokens are what :func:`leaked_values` finds in values and files.
+    """
+    if not raw:
+        return []
+    words = sorted({v.casefold() for v in raw if v}, key=len, reverse=True)
+    pattern = re.compile(
+        r"(?<![A-Za-z0-9_.\-])(" + "|".join(map(re.escape, words)) + r")(?![A-Za-z0-9_\-]|\.[0-9])",
+        re.IGNORECASE,
+    )
+    seen = {m.group(1).casefold() for m in pattern.finditer(text.decode("utf-8", "replace"))}
+    return [v for v in raw if v.casefold() in seen]
 
 
 def parquet_statistics(path: Path) -> list[str]:

@@ -55,7 +55,7 @@ def test_a_raw_machine_id_in_the_spec_description_stops_the_build(tmp_path: Path
 def test_a_version_published_before_that_check_is_found_by_the_scan(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(SharedInputs, "check_files", lambda *_, **__: None)
+    monkeypatch.setattr(SharedInputs, "check_prose", lambda *_, **__: None)
     hits, values = _scan(tmp_path, description="spindle means of cnc-101 only")
     assert {file for file, _, _ in hits} == {"spindle-v1.manifest.json", "README.md"}
     assert values == ["cnc-101"]
