@@ -18,8 +18,11 @@ structure:
 * ``quality`` keeps the verdict and the failed blocking checks; the per-column results (a
   "feature not all null" result per tag says which machine types have rows) are left out;
 * ``job_meta``'s per-plant or per-line split cuts (one entry per plant or line: a company's
-  shape) become ``"<redacted>"``; the source tables' row counts and the registry hash (a hash
-  of the included companies' machines) are left out;
+  shape) become ``"<redacted>"``; under contracts, cuts in the set's own clock that every plant
+  happens to share (``cuts``: the keyed time shifts put all plants' cuts on one instant) are
+  published the same way, as ``cuts_by_plant``, so whether plants coincide (which changes when
+  a company joins or leaves) is not shown; the source tables' row counts and the registry
+  hash (a hash of the included companies' machines) are left out;
 * pinned split cuts (``cuts`` of the spec's ``params``, its ``[job]`` table, and of
   ``job_meta``) of a version built under contracts become ``"<redacted>"``: they are in lake
   time, and each plant's rows switch split at the cut plus the plant's keyed time shift, so
@@ -79,9 +82,12 @@ def published_manifest(manifest: Manifest) -> dict[str, Any]:
         params = doc.get("spec", {}).get("params")
         if isinstance(params, dict) and "cuts" in params:
             params["cuts"] = REDACTED
+    meta = doc.get("job_meta", {})
+    if manifest.enforced and meta.get("cuts_clock") == "set" and "cuts" in meta:
+        meta["cuts_by_plant"] = meta.pop("cuts")
     for key in _STRUCTURE_META:
-        if key in doc.get("job_meta", {}):
-            doc["job_meta"][key] = REDACTED
+        if key in meta:
+            meta[key] = REDACTED
     doc["registry_hash"] = REDACTED
     for source in doc.get("sources", {}).values():
         source.pop("rows", None)

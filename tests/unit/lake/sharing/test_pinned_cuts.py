@@ -13,7 +13,7 @@ import polars as pl
 
 from lake.curation import build_dataset, load, parse_spec
 from lake.curation.jobs._params import iso_us
-from lake.curation.published import REDACTED, published_manifest_bytes
+from lake.curation.published import REDACTED, published_manifest, published_manifest_bytes
 from lake.sharing.deid import Pseudonymiser
 from tests.unit.lake.curation.test_build_helpers import (
     PUEBLA,
@@ -23,6 +23,7 @@ from tests.unit.lake.curation.test_build_helpers import (
     seeded_lake,
 )
 from tests.unit.lake.curation.test_build_helpers import T0 as LAKE_T0
+from tests.unit.lake.curation.test_summary import manifest as _manifest
 from tests.unit.lake.sharing.helpers import PURPOSE, Sharing, contract_toml
 
 KEY = "11" * 32
@@ -103,3 +104,24 @@ def test_without_contracts_pinned_cuts_stay_in_the_published_manifest(tmp_path: 
         ]
     )
     assert set(rows.get_column("plant")) == {"stuttgart", "puebla"}
+
+
+def test_set_clock_cuts_all_plants_share_are_published_like_per_plant_cuts() -> None:
+    """Whether every plant's shifted cuts fall on one instant depends on the companies in the
+    set and on their random keys: published, it would show a withdrawal (a test of
+    test_withdrawal failed on it by chance). Under contracts both forms read the same."""
+    base = {"cuts_clock": "set", "cuts_pinned": False, "split_by": "plant_time"}
+    shared = {
+        **base,
+        "cuts": {"validation": "2026-01-05T00:00:00Z", "test": "2026-01-06T00:00:00Z"},
+    }
+    per_plant = {**base, "cuts_by_plant": [{"tenant": "t", "plant": "p"}]}
+    enforced = {"enforced": True, "purpose": "p"}
+    docs = [
+        published_manifest(_manifest(job_meta=meta, sharing=enforced))
+        for meta in (shared, per_plant)
+    ]
+    assert docs[0]["job_meta"] == docs[1]["job_meta"]
+    assert docs[0]["job_meta"]["cuts_by_plant"] == REDACTED
+    unshared = published_manifest(_manifest(job_meta=shared, sharing=None))
+    assert unshared["job_meta"]["cuts"] == shared["cuts"], "without contracts nothing is hidden"
