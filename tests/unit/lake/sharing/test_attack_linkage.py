@@ -15,6 +15,7 @@ from tests.unit.lake.curation.test_build_helpers import TENANT
 from tests.unit.lake.sharing.helpers import Sharing
 from tests.unit.lake.sharing.test_attacks import RIVAL, _registry, _rival_telemetry
 from tests.unit.lake.sharing.test_linkage import JOBS, _contract_of, _lake, windows
+from tests.unit.lake.sharing.test_linkage import _rejoin as linkage_rejoin
 
 OFF = "time_shift_days = 0\nvalue_noise = 0\nfeature_noise = 0\n"
 
@@ -39,31 +40,7 @@ ATTACK_JOBS = {**JOBS, "sites": sites}
 
 def _rejoin(tmp_path: Path, job: str) -> None:
     """v1 of two companies, unprotected; ours leaves and rejoins under a new contract; v2."""
-    store = _lake(tmp_path / "lake")
-    _rival_telemetry(store)
-    sharing = Sharing(tmp_path, min_group_size=1)
-    sharing.add(_contract_of("nw-a", TENANT, OFF))
-    sharing.add(_contract_of("rv-a", RIVAL, OFF))
-    spec = parse_spec(
-        {"name": "set", "purpose": "study-a", "job": job, "filters": {"tenants": [TENANT, RIVAL]}},
-        jobs=ATTACK_JOBS,
-    )
-    registry = _registry(tmp_path)
-
-    def build() -> None:
-        build_dataset(
-            store,
-            spec,
-            registry=registry,
-            jobs=ATTACK_JOBS,
-            sharing=sharing.gate,
-            allow_failed_quality=True,
-        )
-
-    build()
-    sharing.store.revoke("nw-a", reason="left the alliance")
-    sharing.add(_contract_of("nw-b", TENANT, OFF))
-    build()
+    linkage_rejoin(tmp_path, OFF, job, ATTACK_JOBS)
 
 
 def test_rejoin_without_protection_is_refused_with_the_plain_job(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ withheld.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +20,16 @@ import pyarrow as pa
 import pytest
 
 from lake import DeltaStore, silver_schema, silver_table
-from lake.curation import FeatureInfo, JobInputs, JobOutput, build_dataset, load, parse_spec, show
+from lake.curation import (
+    FeatureInfo,
+    Job,
+    JobInputs,
+    JobOutput,
+    build_dataset,
+    load,
+    parse_spec,
+    show,
+)
 from lake.sharing import DisclosureRefused
 from lake.tables import SILVER_PARTITIONS
 from schemas import load_registry
@@ -204,10 +214,13 @@ def _contract_of(cid: str, tenant: str, deid: str = "") -> bytes:
     ).encode()
 
 
-def _rejoin(tmp_path: Path, deid: str) -> dict[str, object]:
+def _rejoin(
+    tmp_path: Path, deid: str, job: str = "windows", jobs: Mapping[str, Job] = JOBS
+) -> dict[str, object]:
     """Set v1 of two companies; the first leaves (its contract revoked) and signs a new one;
-    v2 is built: the rival's rows are the same as in v1 (same contract), the first's rows are
-    under a contract of their own. Returns v2's disclosure report."""
+    v2 is built with ``job`` (one of ``jobs``): the rival's rows are the same as in v1 (same
+    contract), the first's rows are under a contract of their own. Returns v2's disclosure
+    report."""
     store = _lake(tmp_path / "lake")
     _rival_telemetry(store)
     sharing = Sharing(tmp_path, min_group_size=1)
@@ -217,10 +230,10 @@ def _rejoin(tmp_path: Path, deid: str) -> dict[str, object]:
         {
             "name": "set",
             "purpose": "study-a",
-            "job": "windows",
+            "job": job,
             "filters": {"tenants": [TENANT, RIVAL]},
         },
-        jobs=JOBS,
+        jobs=jobs,
     )
     registry = _registry(tmp_path)
 
@@ -229,7 +242,7 @@ def _rejoin(tmp_path: Path, deid: str) -> dict[str, object]:
             store,
             spec,
             registry=registry,
-            jobs=JOBS,
+            jobs=jobs,
             sharing=sharing.gate,
             allow_failed_quality=True,
         )
