@@ -20,8 +20,6 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.json as pj
 
-from schemas._fastduck import DUCK_MIN_MESSAGES, DuckParse, lenient_spots, non_finite_rows
-
 __all__ = ["Parsed", "parse_batch"]
 
 _BLOCK_BYTES = 1 << 18
@@ -85,41 +83,21 @@ def parse_batch(
     data.extend(b"\0\0")
     raw = np.frombuffer(data, np.uint8)
     flagged = _prescreen(messages, data, raw, lens, starts, max_bytes)
-    duck = n - np.count_nonzero(flagged) >= DUCK_MIN_MESSAGES
-    if duck:
-        flagged[_owners(starts, lenient_spots(raw, schema))] = True
-    else:
-        flagged[_owners(starts, _non_numbers(raw, _numeric_keys(schema)))] = True
+    flagged[_owners(starts, _non_numbers(raw, _numeric_keys(schema)))] = True
     dirty: list[int] = np.flatnonzero(flagged).tolist()
     for i in dirty:
         raw[starts[i] : starts[i + 1] - 1] = _SPACE
     index = np.flatnonzero(~flagged)
+    options = (
+        pj.ReadOptions(use_threads=threads, block_size=_BLOCK_BYTES),
+        pj.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=False
+        ),
+    )
     batches: list[pa.RecordBatch] = []
-    if duck and len(index):
-
-        def set_aside(i: int) -> None:
-            dirty.append(i)
-            raw[starts[i] : starts[i + 1] - 1] = _SPACE
-
-        parse = DuckParse(messages, data, starts, index, schema, threads, set_aside)
-        parse.run()
-        batches = parse.batches
-        index = parse.rest
     if len(index):
-        options = (
-            pj.ReadOptions(use_threads=threads, block_size=_BLOCK_BYTES),
-            pj.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=False
-            ),
-        )
         _Parser(data, raw, starts, index, options, batches, dirty).run(0, len(index))
     table = pa.Table.from_batches(batches, schema=schema)
-    if duck and table.num_rows:
-        odd = non_finite_rows(table)
-        if odd.any():
-            rows = np.setdiff1d(np.flatnonzero(~flagged), np.array(dirty, np.int64))
-            dirty.extend(rows[odd].tolist())
-            table = table.filter(pa.array(~odd))
     dirty_index = np.array(sorted(dirty), np.int64)
     if table.num_rows != n - len(dirty_index):
         return None
