@@ -44,6 +44,15 @@ and the row numbers of later parse errors would then name the wrong message."""
 _NON_FINITE = (b"NaN", b"Inf")
 """Starts of ``NaN`` and ``Infinity``: Arrow reads them as numbers (even in skipped fields),
 orjson refuses them."""
+_DIGIT = np.zeros(256, bool)
+_DIGIT[list(b"0123456789")] = True
+_SAMPLE = 64
+_RUN = 3 * _SAMPLE + 1
+"""A number of 309 or more digits overflows a double: orjson refuses it, Arrow reads it
+without complaint in a field it skips. Any run of 309 digits holds four consecutive bytes at
+multiples of ``_SAMPLE``, hence ``_RUN`` digits from the first of them: every byte sampled
+every 64 is checked, and a message with such a run (also inside a string: only slower) is
+set aside."""
 _DEEP_BYTES = 2000
 _DEEP_BRACKETS = 1000
 """orjson refuses nesting deeper than 1024; Arrow ignores the depth of fields it skips. A message
@@ -133,6 +142,7 @@ def _prescreen(
             at = data.find(pattern, at + 1, end)
     for word in _NON_FINITE:
         flagged[_owners(starts, _starts_of(word, data, raw, end, n // 16 + 16))] = True
+    flagged[_owners(starts, _long_digit_runs(raw, end))] = True
     if not data.isascii():
         try:
             data.decode("utf-8")
@@ -143,6 +153,17 @@ def _prescreen(
         if msg.count(b"[") + msg.count(b"{") >= _DEEP_BRACKETS:
             flagged[i] = True
     return flagged
+
+
+def _long_digit_runs(raw: npt.NDArray[np.uint8], end: int) -> Index:
+    """Start positions of runs of at least ``_RUN`` digits in ``raw[:end]`` that are at
+    multiples of ``_SAMPLE`` (each run of 309 digits or more has one)."""
+    sampled = _DIGIT[raw[:end:_SAMPLE]]
+    four = sampled[:-3] & sampled[1:-2] & sampled[2:-1] & sampled[3:]
+    found = [
+        at for at in (np.flatnonzero(four) * _SAMPLE).tolist() if _DIGIT[raw[at : at + _RUN]].all()
+    ]
+    return np.array(found, np.int64)
 
 
 def _starts_of(

@@ -110,7 +110,7 @@ def _event(draw: st.DrawFn) -> bytes:
 
 def _mangle(draw: st.DrawFn, text: str) -> str:
     """Raw-text damage Arrow and orjson might read differently."""
-    how = draw(st.integers(0, 12))
+    how = draw(st.integers(0, 13))
     if how == 0:
         return text[: draw(st.integers(0, len(text)))]
     if how == 1:
@@ -137,7 +137,9 @@ def _mangle(draw: st.DrawFn, text: str) -> str:
         return text + "\x01"
     if how == 11:
         return text + "\x00" + text
-    return text[:-1] + ',"extra":1e400}'
+    if how == 12:
+        return text[:-1] + ',"extra":1e400}'
+    return text[:-1] + ',"extra":' + "9" * draw(st.integers(300, 330)) + "}"
 
 
 def _both(messages: list[bytes], tenant: str | None, now: datetime) -> tuple[Any, DecodeResult]:
@@ -220,6 +222,26 @@ def test_non_finite_values_are_set_aside_whether_n_and_i_are_rare_or_not(
     assert fast is not None
     _assert_same(fast, exact)
     assert [r.index for r in exact.rejections] == bad
+
+
+@pytest.mark.parametrize("digits", [309, 310, 400, 1000])
+def test_numbers_too_big_for_a_double_in_a_skipped_field_are_set_aside(digits: int) -> None:
+    """orjson refuses an integer of 309 nines or more (infinite as a double); Arrow reads it without
+    complaint in a field it skips. Runs start at every offset modulo the prescreen's 64-byte
+    sampling; the same digits in a string are a valid message."""
+    big = "9" * digits
+    messages = [
+        orjson.dumps(telemetry(event_id=f"d-{i}", reading={"tag": "spindle_speed", "value": i}))
+        for i in range(FAST_MIN_BATCH * 2)
+    ]
+    bad = list(range(3, 3 + 64 * 3, 3))
+    for pad, i in enumerate(bad):
+        extra = [f'"{"x" * pad}"', big, f"[-{big}]", f'"{big}"'][pad % 4]
+        messages[i] = messages[i][:-1] + f',"extra":{extra}}}'.encode()
+    fast, exact = _both(messages, None, NOW)
+    assert fast is not None
+    _assert_same(fast, exact)
+    assert [r.index for r in exact.rejections] == [i for k, i in enumerate(bad) if k % 4 in (1, 2)]
 
 
 def test_fast_path_takes_a_typical_batch_and_matches() -> None:
