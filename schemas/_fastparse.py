@@ -33,6 +33,8 @@ _COLON, _QUOTE = ord(":"), ord('"')
 _NUMBER_START = np.zeros(256, bool)
 _NUMBER_START[list(b"-0123456789n")] = True
 _SPACE = ord(" ")
+_COMPACT_SHARE = 16
+"""Set-aside bytes above 1/16 of the buffer are cut out, not blanked (:func:`_parse_compacted`)."""
 _SUSPECT = (b"\\", b"\r", b"\0")
 """Escapes (keys written with escapes, lone surrogates), line breaks Arrow may split on and NUL
 (Arrow ends the document there)."""
@@ -94,8 +96,6 @@ def parse_batch(
     flagged = _prescreen(messages, data, raw, lens, starts, max_bytes)
     flagged[_owners(starts, _non_numbers(raw, _numeric_keys(schema)))] = True
     dirty: list[int] = np.flatnonzero(flagged).tolist()
-    for i in dirty:
-        raw[starts[i] : starts[i + 1] - 1] = _SPACE
     index = np.flatnonzero(~flagged)
     options = (
         pj.ReadOptions(use_threads=threads, block_size=_BLOCK_BYTES),
@@ -104,8 +104,13 @@ def parse_batch(
         ),
     )
     batches: list[pa.RecordBatch] = []
-    if len(index):
-        _Parser(data, raw, starts, index, options, batches, dirty).run(0, len(index))
+    if dirty and int(lens[dirty].sum()) > len(data) // _COMPACT_SHARE:
+        _parse_compacted(messages, lens, index, options, batches, dirty)
+    else:
+        for i in dirty:
+            raw[starts[i] : starts[i + 1] - 1] = _SPACE
+        if len(index):
+            _Parser(data, raw, starts, index, options, batches, dirty).run(0, len(index))
     table = pa.Table.from_batches(batches, schema=schema)
     dirty_index = np.array(sorted(dirty), np.int64)
     if table.num_rows != n - len(dirty_index):
@@ -113,6 +118,33 @@ def parse_batch(
     keep = np.ones(n, bool)
     keep[dirty_index] = False
     return Parsed(table, np.flatnonzero(keep), dirty_index)
+
+
+def _parse_compacted(
+    messages: Sequence[bytes],
+    lens: Index,
+    index: Index,
+    options: tuple[pj.ReadOptions, pj.ParseOptions],
+    batches: list[pa.RecordBatch],
+    dirty: list[int],
+) -> None:
+    """Parse the messages ``index`` from a buffer of their own; their input positions that
+    become dirty are appended to ``dirty``.
+
+    Arrow reads blanked bytes as fast as JSON (~100 MB/s), so when the set-aside messages are a
+    large share of the batch (oversized ones: 2% of the simulator's bad mix are 267 KB each),
+    joining the rest again is cheaper than parsing past their blanks."""
+    if not len(index):
+        return
+    data = bytearray(b"\n").join([messages[i] for i in index.tolist()])
+    data.extend(b"\0\0")
+    starts = np.zeros(len(index) + 1, np.int64)
+    np.cumsum(lens[index] + 1, out=starts[1:])
+    local: list[int] = []
+    positions = np.arange(len(index), dtype=np.int64)
+    raw = np.frombuffer(data, np.uint8)
+    _Parser(data, raw, starts, positions, options, batches, local).run(0, len(index))
+    dirty.extend(index[local].tolist())
 
 
 def _prescreen(
