@@ -33,8 +33,6 @@ _COLON, _QUOTE = ord(":"), ord('"')
 _NUMBER_START = np.zeros(256, bool)
 _NUMBER_START[list(b"-0123456789n")] = True
 _SPACE = ord(" ")
-_COMPACT_SHARE = 16
-"""Set-aside bytes above 1/16 of the buffer are cut out, not blanked (:func:`_parse_compacted`)."""
 _SUSPECT = (b"\\", b"\r", b"\0")
 """Escapes (keys written with escapes, lone surrogates), line breaks Arrow may split on and NUL
 (Arrow ends the document there)."""
@@ -88,6 +86,9 @@ def parse_batch(
         return None
     n = len(messages)
     lens = np.fromiter(map(len, messages), np.int64, n)
+    oversized = lens > max_bytes
+    if oversized.any():
+        return _without(messages, oversized, max_bytes, schema, threads=threads)
     starts = np.zeros(n + 1, np.int64)
     np.cumsum(lens + 1, out=starts[1:])
     data = bytearray(b"\n").join(messages)
@@ -96,6 +97,8 @@ def parse_batch(
     flagged = _prescreen(messages, data, raw, lens, starts, max_bytes)
     flagged[_owners(starts, _non_numbers(raw, _numeric_keys(schema)))] = True
     dirty: list[int] = np.flatnonzero(flagged).tolist()
+    for i in dirty:
+        raw[starts[i] : starts[i + 1] - 1] = _SPACE
     index = np.flatnonzero(~flagged)
     options = (
         pj.ReadOptions(use_threads=threads, block_size=_BLOCK_BYTES),
@@ -104,13 +107,8 @@ def parse_batch(
         ),
     )
     batches: list[pa.RecordBatch] = []
-    if dirty and int(lens[dirty].sum()) > len(data) // _COMPACT_SHARE:
-        _parse_compacted(messages, lens, index, options, batches, dirty)
-    else:
-        for i in dirty:
-            raw[starts[i] : starts[i + 1] - 1] = _SPACE
-        if len(index):
-            _Parser(data, raw, starts, index, options, batches, dirty).run(0, len(index))
+    if len(index):
+        _Parser(data, raw, starts, index, options, batches, dirty).run(0, len(index))
     table = pa.Table.from_batches(batches, schema=schema)
     dirty_index = np.array(sorted(dirty), np.int64)
     if table.num_rows != n - len(dirty_index):
@@ -120,31 +118,29 @@ def parse_batch(
     return Parsed(table, np.flatnonzero(keep), dirty_index)
 
 
-def _parse_compacted(
+def _without(
     messages: Sequence[bytes],
-    lens: Index,
-    index: Index,
-    options: tuple[pj.ReadOptions, pj.ParseOptions],
-    batches: list[pa.RecordBatch],
-    dirty: list[int],
-) -> None:
-    """Parse the messages ``index`` from a buffer of their own; their input positions that
-    become dirty are appended to ``dirty``.
+    oversized: npt.NDArray[np.bool_],
+    max_bytes: int,
+    schema: pa.Schema,
+    *,
+    threads: bool,
+) -> Parsed | None:
+    """:func:`parse_batch` of the messages not ``oversized``, the oversized ones dirty.
 
-    Arrow reads blanked bytes as fast as JSON (~100 MB/s), so when the set-aside messages are a
-    large share of the batch (oversized ones: 2% of the simulator's bad mix are 267 KB each),
-    joining the rest again is cheaper than parsing past their blanks."""
-    if not len(index):
-        return
-    data = bytearray(b"\n").join([messages[i] for i in index.tolist()])
-    data.extend(b"\0\0")
-    starts = np.zeros(len(index) + 1, np.int64)
-    np.cumsum(lens[index] + 1, out=starts[1:])
-    local: list[int] = []
-    positions = np.arange(len(index), dtype=np.int64)
-    raw = np.frombuffer(data, np.uint8)
-    _Parser(data, raw, starts, positions, options, batches, local).run(0, len(index))
-    dirty.extend(index[local].tolist())
+    They are left out before the batch is joined: the prescreen's passes and Arrow's parse run
+    over every byte of the joined buffer, blanks included, and oversized messages can outweigh
+    the rest (2% of the simulator's bad mix are 267 KB each, more bytes than 50,000 events)."""
+    kept = np.flatnonzero(~oversized)
+    inner = (
+        parse_batch([messages[i] for i in kept.tolist()], max_bytes, schema, threads=threads)
+        if len(kept)
+        else Parsed(pa.Table.from_batches([], schema=schema), kept, kept)
+    )
+    if inner is None:
+        return None
+    dirty = np.sort(np.concatenate([np.flatnonzero(oversized), kept[inner.dirty]]))
+    return Parsed(inner.table, kept[inner.index], dirty)
 
 
 def _prescreen(
