@@ -75,6 +75,7 @@ class DisclosureReport:
     machine_type_min_companies: int | None
     machine_types: int
     withheld_columns: list[str]
+    untraced_rows: int = 0
 
     def record(self) -> dict[str, Any]:
         """The JSON-ready manifest entry."""
@@ -107,12 +108,20 @@ class DisclosureReport:
 
 
 def _remedy(report: DisclosureReport) -> str:
-    """What to change in the contracts for a set refused for linkage."""
+    """What to change in the contracts (or the job) for a set refused for linkage."""
     if report.exact_share > report.nearest_share:
         cure = "keep time_shift_days and value_noise on (or set time_grid_s)"
     else:
         cure = "set feature_noise (e.g. 0.02) so that few-reading aggregates do not pair"
-    return f"{cure}, or raise max_linkable_share to accept the linkage"
+    untraced = ""
+    if report.untraced_rows:
+        untraced = (
+            f"; {report.untraced_rows} row(s) name no single company by their tenant, plant, "
+            "line or machine column and were measured whatever their company's contract: "
+            "keep one of those columns unchanged in the job's output so that only rows of "
+            "companies whose contract changed are measured"
+        )
+    return f"{cure}, or raise max_linkable_share to accept the linkage{untraced}"
 
 
 def linkage(

@@ -106,6 +106,59 @@ class SharedInputs:
             return self.pseudonymisers[contract.tenant].pseudonym("tenant", (contract.tenant,))
         return contract.tenant
 
+    def owners(self, frame: pl.DataFrame) -> pl.Series:
+        """The company (tenant id) of each row of ``frame`` (a job's split before columns are
+        withheld), or null where the row cannot be attributed to exactly one company.
+
+        Each of the columns ``tenant``, ``plant``, ``line`` and ``machine`` the split carries as
+        text is looked up among the values the gate handed the job (:attr:`machines`: a
+        contract's pseudonyms, or ids where released); a value that names no company, or more
+        than one (an id released in clear by two companies), says nothing. A row's owner is the
+        one company its columns name; a row whose columns name none (a job that wrote a site
+        key into ``tenant`` and dropped the rest) or two different ones is null. Callers treat
+        null rows at least as strictly as the strictest contract of the set.
+        """
+        lookup = self._shown_owners()
+        named: list[pl.Series] = []
+        for column, mapping in lookup.items():
+            if column not in frame.columns:
+                continue
+            values = frame.get_column(column)
+            if values.dtype in (pl.Categorical, pl.Enum):
+                values = values.cast(pl.String)
+            if values.dtype != pl.String:
+                continue
+            named.append(values.replace_strict(mapping, default=None, return_dtype=pl.String))
+        if not named:
+            return pl.Series("owner", [None] * frame.height, pl.String)
+        candidates = pl.DataFrame(named).select(
+            pl.concat_list(pl.all()).list.drop_nulls().list.unique().alias("owner")
+        )
+        one = pl.col("owner").list.len() == 1
+        return candidates.select(
+            pl.when(one).then(pl.col("owner").list.first()).otherwise(None).alias("owner")
+        ).to_series()
+
+    def _shown_owners(self) -> dict[str, dict[str, str]]:
+        """Column -> {value shown to the job -> tenant id}, for values that name one company."""
+        tenants = {self.shown_tenant(c): c.tenant for c in self.contracts}
+        lookup: dict[str, dict[str, str]] = {"tenant": dict(tenants)}
+        shown = self.machines.filter(pl.col("tenant").is_in(list(tenants)))
+        for column in _MACHINE[1:]:
+            if column not in shown.columns:
+                continue
+            pairs = shown.select(column, "tenant").unique().drop_nulls()
+            single = pairs.filter(pl.len().over(column) == 1)
+            lookup[column] = {
+                str(value): tenants[tenant]
+                for value, tenant in zip(
+                    single.get_column(column).to_list(),
+                    single.get_column("tenant").to_list(),
+                    strict=True,
+                )
+            }
+        return lookup
+
     def noisy_features(
         self,
         splits: Mapping[str, pl.DataFrame],
@@ -115,9 +168,9 @@ class SharedInputs:
         """``splits`` with each contract's ``feature_noise`` on the float ``features`` of its
         rows (:func:`lake.sharing.deid.feature_noise`, keyed by the row's ``key_columns``).
 
-        Rows are traced to their company by the ``tenant`` column (its pseudonym, or the id
-        where released); in splits without one, every row gets the noise of the contract with
-        the largest ``feature_noise``.
+        Rows are traced to their company by :meth:`owners`; a row that cannot be traced (a
+        split without such columns, or values that name no company or two) gets the noise of
+        the contract with the largest ``feature_noise``.
         """
         noisy = sorted(
             (c for c in self.contracts if c.feature_noise > 0),
@@ -127,16 +180,17 @@ class SharedInputs:
             return dict(splits)
         out: dict[str, pl.DataFrame] = {}
         for name, frame in splits.items():
-            if "tenant" not in frame.columns:
-                top = noisy[0]
-                exprs = feature_noise(
-                    frame, features, key_columns, self.pseudonymisers[top.tenant], top.feature_noise
-                )
-                out[name] = frame.with_columns(exprs.values())
-                continue
-            combined: dict[str, pl.Expr] = {}
+            owner = self.owners(frame)
+            top = noisy[0]
+            combined = feature_noise(
+                frame, features, key_columns, self.pseudonymisers[top.tenant], top.feature_noise
+            )
+            untraced = pl.lit(owner.is_null())
+            combined = {
+                column: pl.when(untraced).then(expr).otherwise(pl.col(column))
+                for column, expr in combined.items()
+            }
             for contract in noisy:
-                shown = self.shown_tenant(contract)
                 exprs = feature_noise(
                     frame,
                     features,
@@ -144,11 +198,11 @@ class SharedInputs:
                     self.pseudonymisers[contract.tenant],
                     contract.feature_noise,
                 )
+                ours = pl.lit(owner == contract.tenant)
                 for column, expr in exprs.items():
                     rest = combined.get(column, pl.col(column))
-                    ours = pl.col("tenant") == shown
-                    combined[column] = pl.when(ours).then(expr).otherwise(rest).alias(column)
-            out[name] = frame.with_columns(combined.values())
+                    combined[column] = pl.when(ours).then(expr).otherwise(rest)
+            out[name] = frame.with_columns(e.alias(c) for c, e in combined.items())
         return out
 
     def hidden(self) -> list[str]:
@@ -382,6 +436,7 @@ class SharingGate:
         smallest, types = machine_type_groups(output, shared.machines)
         report = DisclosureReport(
             rows=new.height,
+            untraced_rows=new.height if owners is None else owners.null_count(),
             compared_versions=compared,
             exact_share=round(exact, 6),
             exact_key=key,
@@ -457,18 +512,17 @@ def _owners(
     published: Mapping[str, pl.DataFrame],
     shared: SharedInputs,
 ) -> pl.Series | None:
-    """The company (tenant id) of each row of ``published``'s splits concatenated, read from
-    the ``tenant`` column of ``output`` (the same rows before columns were withheld); null for
-    a value that names no contract's company (such rows are always measured); None when a
-    split has no such column or its rows do not line up (then every row is compared)."""
-    shown = {shared.shown_tenant(c): c.tenant for c in shared.contracts}
+    """The company (tenant id) of each row of ``published``'s splits concatenated, traced in
+    ``output`` (the same rows before columns were withheld) by :meth:`SharedInputs.owners`:
+    null where a row names no company or two (such rows are always measured); None when a
+    split's rows do not line up (then every row is compared)."""
     parts = []
     for name, frame in published.items():
         full = output.get(name)
-        if full is None or "tenant" not in full.columns or full.height != frame.height:
+        if full is None or full.height != frame.height:
             return None
-        parts.append(full.get_column("tenant").cast(pl.String).replace_strict(shown, default=None))
-    return pl.concat(parts) if parts else pl.Series("tenant", [], pl.String)
+        parts.append(shared.owners(full))
+    return pl.concat(parts) if parts else pl.Series("owner", [], pl.String)
 
 
 def _drop_rare(
