@@ -14,10 +14,11 @@ contracts release. Per tenant:
    and confidential columns are emptied (:func:`lake.sharing.deid.deidentify`).
 
 After the job, :meth:`SharedInputs.noisy_features` adds each contract's ``feature_noise`` to
-the float features of its rows, and :meth:`SharingGate.check_output` scans every string value
-of the splits (and quoted strings in extra files) for a raw identifier that a contract
-pseudonymises, and stops the build if one is found: a job that looked identifiers up elsewhere
-cannot leak them.
+the float features of its rows (traced by :meth:`SharedInputs.owners`), and
+:meth:`SharingGate.check_output` scans every text of the splits and extra files
+(:mod:`lake.sharing.leaks`) for a raw identifier the set must not show
+(:func:`raw_identifiers`), and stops the build if one is found: a job that looked identifiers
+up elsewhere cannot leak them in a form the check reads.
 """
 
 from __future__ import annotations
@@ -45,9 +46,16 @@ from lake.sharing.disclosure import (
     machine_type_groups,
     read_splits,
 )
-from lake.sharing.errors import ContractNotFound, IdentifierLeak
+from lake.sharing.errors import ContractNotFound, IdentifierLeak, UncheckableFile
 from lake.sharing.keys import KeyRing
-from lake.sharing.leaks import frame_leaks, parquet_statistics, text_leaks, text_mentions
+from lake.sharing.leaks import (
+    file_texts,
+    frame_leaks,
+    leaked_values,
+    parquet_statistics,
+    text_leaks,
+    text_mentions,
+)
 from lake.sharing.store import ContractStore
 from lake.sharing.withholding import STRUCTURE, Withholding
 from schemas import event_schema_for
@@ -210,11 +218,16 @@ class SharedInputs:
         return sorted(set().union(*self.forbidden.values())) if self.forbidden else []
 
     def check_files(self, dataset: str, files: Mapping[str, bytes], *, hint: str = "") -> None:
-        """Raise :class:`IdentifierLeak` if a hidden raw identifier is in a file's bytes
-        (``files``: name -> bytes; ``hint`` ends the message)."""
+        """Raise :class:`IdentifierLeak` if a hidden raw identifier is in a file's bytes or in
+        what a reader decodes from them (:func:`lake.sharing.leaks.file_texts`; ``files``:
+        name -> bytes; ``hint`` ends the message), :class:`UncheckableFile` if a file is in a
+        form that cannot be checked."""
         raw = self.hidden()
         for file, data in files.items():
-            hits = text_leaks(data, raw)
+            texts = file_texts(data)
+            if texts is None:
+                raise UncheckableFile(dataset, file, hint=hint)
+            hits = len({v for text in texts for v in leaked_values(text, raw)})
             if hits:
                 raise IdentifierLeak(dataset, file, hits, file=True, hint=hint)
 
@@ -309,7 +322,12 @@ class SharingGate:
         rare = self._rare_types(released, machines) | also_rare
         kept_machines = _drop_rare(machines, contracts, rare)
         pseudonymisers = {t: Pseudonymiser(c.id, self.keys.key(c.id)) for t, c in contracts.items()}
-        forbidden = raw_identifiers(list(contracts.values()), kept_machines, released)
+        forbidden = raw_identifiers(
+            list(contracts.values()),
+            machines,
+            frames,
+            others=[t for t in known if t not in contracts],
+        )
         out_machines = [
             deidentify_machines(kept_machines, c, pseudonymisers[t]) for t, c in contracts.items()
         ]
@@ -551,35 +569,51 @@ def raw_identifiers(
     contracts: Sequence[Contract],
     machines: pl.DataFrame,
     frames: Mapping[str, pl.LazyFrame],
+    *,
+    others: Sequence[str] = (),
 ) -> dict[str, frozenset[str]]:
-    """Column -> the raw identifiers ``contracts`` pseudonymise, which must never appear in a
-    set built under them: the registry ids of their tenants' machines (``machines``: tenant,
-    plant, line, machine) and the identifier values (part serial, lot) of their tenants' rows
-    in ``frames`` (kind -> silver rows), less any value one of them releases in clear."""
+    """Column -> the raw identifiers that must never appear in a set built under
+    ``contracts``.
+
+    For each contract's tenant, the ids it pseudonymises: the registry ids of all its machines
+    (``machines``: tenant, plant, line, machine; suppressed rare types included) and the
+    identifier values (part serial, lot) of all its rows in ``frames`` (kind -> silver rows,
+    every kind, whatever the contract shares). For each tenant in ``others`` (companies
+    without a contract in the set: withdrawn, excluded, never signed), every such id. Values
+    a contract of the set releases in clear are left out.
+    """
+    ids = _identifier_rows(frames)
     forbidden: dict[str, set[str]] = {}
     clear: dict[str, set[str]] = {}
     for contract in contracts:
-        _collect_raw(forbidden, clear, machines, frames, contract)
+        for column, raw in _tenant_ids(machines, ids, contract.tenant).items():
+            target = forbidden if column in contract.pseudonymise else clear
+            target.setdefault(column, set()).update(raw)
+    for tenant in others:
+        for column, values in _tenant_ids(machines, ids, tenant).items():
+            forbidden.setdefault(column, set()).update(values)
     return {c: frozenset(v - clear.get(c, set())) for c, v in forbidden.items()}
 
 
-def _collect_raw(
-    forbidden: dict[str, set[str]],
-    clear: dict[str, set[str]],
-    machines: pl.DataFrame,
-    released: Mapping[str, pl.LazyFrame],
-    contract: Contract,
-) -> None:
-    """Add the tenant's raw identifiers to ``forbidden`` (pseudonymised) or ``clear``."""
-    own = machines.filter(pl.col("tenant") == contract.tenant)
-    values: dict[str, set[str]] = {c: set(own.get_column(c).to_list()) for c in _MACHINE}
-    for kind, lf in released.items():
+def _identifier_rows(frames: Mapping[str, pl.LazyFrame]) -> list[pl.DataFrame]:
+    """Each kind's distinct (tenant, identifier columns) rows (kinds with identifier columns)."""
+    out = []
+    for kind, lf in frames.items():
         columns = list(event_schema_for(kind).identifier_columns)
-        if not set(columns) & set(contract.pseudonymise):
-            continue
-        rows = lf.filter(pl.col("tenant") == contract.tenant).select(columns).unique().collect()
-        for column in columns:
-            values.setdefault(column, set()).update(rows.get_column(column).to_list())
-    for column, raw in values.items():
-        target = forbidden if column in contract.pseudonymise else clear
-        target.setdefault(column, set()).update(raw)
+        if columns:
+            out.append(lf.select("tenant", *columns).unique().collect())
+    return out
+
+
+def _tenant_ids(
+    machines: pl.DataFrame, rows: Sequence[pl.DataFrame], tenant: str
+) -> dict[str, set[str]]:
+    """Column -> the tenant's registry ids and its rows' identifier values (``rows``: see
+    :func:`_identifier_rows`)."""
+    own = machines.filter(pl.col("tenant") == tenant)
+    values: dict[str, set[str]] = {c: set(own.get_column(c).to_list()) for c in _MACHINE}
+    for frame in rows:
+        mine = frame.filter(pl.col("tenant") == tenant)
+        for column in frame.columns[1:]:
+            values.setdefault(column, set()).update(mine.get_column(column).drop_nulls().to_list())
+    return values

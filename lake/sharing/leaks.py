@@ -1,25 +1,50 @@
-"""The output leak scan: no raw identifier a contract hides may appear anywhere in a set.
+r"""The output leak scan: no raw identifier a contract hides may appear anywhere in a set.
 
-Every string value of every split column (lists of strings included), every extra file's bytes
-and every Parquet min/max statistic of the written files is searched for every hidden raw
-identifier *as a substring*, so a pseudonymised line id inside a released serial
-(``block-l1-11-00000001``) is found as well as a whole value. Values shaped like the gate's
-own pseudonyms (``m_<20 hex>``) are skipped: they are HMAC output, and a short raw id made of
-hex digits would otherwise match every one of them; for the same reason, in bytes such an id
-is not counted inside a run of 16 or more hex digits (hashes in a manifest).
+Every text a reader can get out of a set is searched for every hidden raw identifier *as a
+substring*, so a pseudonymised line id inside a released serial (``block-l1-11-00000001``) is
+found as well as a whole value:
+
+* every split column's values, whatever their type holds text in: strings, categoricals and
+  the categories of an Enum (used or not), binary values (decoded as UTF-8, invalid bytes
+  replaced), and the strings inside lists, arrays and structs, at any depth
+  (:func:`frame_leaks`); numbers, times and booleans hold no text and are not searched;
+* every Parquet min/max statistic of a text or binary column and every key-value metadata
+  value of the written files, with the field metadata of the serialised Arrow schema (where
+  polars keeps an Enum's categories) (:func:`parquet_statistics`);
+* every extra file, as its bytes and as what a reader decodes from them
+  (:func:`file_texts`): gzip, bz2, xz and zip files are opened (zip members' names too),
+  Parquet files are read like splits, the strings of a JSON file are decoded, and ``\uXXXX``,
+  ``\xXX``, ``%XX`` and ``&#N;`` escapes in any text are decoded too. A file that is none of
+  these and not UTF-8 (or UTF-16 with a byte-order mark) text cannot be checked, and the
+  build refuses it (:class:`lake.sharing.IdentifierLeak`).
+
+Values shaped like the gate's own pseudonyms (``m_<20 hex>``) are skipped: they are HMAC
+output, and a short raw id made of hex digits would otherwise match every one of them; for the
+same reason, in bytes such an id is not counted inside a longer run of 16 or more hex digits
+(hashes in a manifest), and an id made of digits only is not counted inside a number (``12``
+in ``31.12``, ``2026-12-01`` or ``120``).
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import json
+import lzma
 import re
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 __all__ = [
     "PSEUDONYM_PATTERN",
+    "file_texts",
     "frame_leaks",
     "leaked_values",
     "parquet_statistics",
@@ -32,24 +57,43 @@ _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
 
 
 def frame_leaks(frame: pl.DataFrame, raw: Sequence[str]) -> dict[str, int]:
-    """Column -> number of values holding a raw identifier (columns without any are left out)."""
+    """Column -> number of values holding a raw identifier (columns without any are left out).
+
+    A column's values are every text it holds (:func:`_texts`): a list or struct column counts
+    each string inside it, an Enum column each of its values and categories."""
     out: dict[str, int] = {}
     if not raw:
         return out
-    for column, dtype in frame.schema.items():
-        values = frame.get_column(column)
-        if isinstance(dtype, pl.List):
-            values = values.explode()
-        if values.dtype in (pl.Categorical, pl.Enum):
-            values = values.cast(pl.String)
-        if values.dtype != pl.String:
-            continue
-        values = values.drop_nulls()
-        values = values.filter(~values.str.contains(PSEUDONYM_PATTERN))
-        hits = int(values.str.contains_any(list(raw)).sum())
+    for column in frame.columns:
+        hits = 0
+        for texts in _texts(frame.get_column(column)):
+            values = texts.drop_nulls()
+            values = values.filter(~values.str.contains(PSEUDONYM_PATTERN))
+            hits += int(values.str.contains_any(list(raw)).sum())
         if hits:
             out[column] = hits
     return out
+
+
+def _texts(values: pl.Series) -> Iterator[pl.Series]:
+    """The String series of every text ``values`` holds, at any depth."""
+    dtype = values.dtype
+    if isinstance(dtype, pl.Enum):
+        yield dtype.categories
+        yield values.cast(pl.String)
+    elif isinstance(dtype, pl.Categorical):
+        yield values.cast(pl.String)
+    elif dtype == pl.String:
+        yield values
+    elif dtype == pl.Binary:
+        decoded = [None if v is None else v.decode("utf-8", "replace") for v in values]
+        yield pl.Series(values.name, decoded, pl.String)
+    elif isinstance(dtype, pl.List | pl.Array):
+        inner = values.list.explode() if isinstance(dtype, pl.List) else values.arr.explode()
+        yield from _texts(inner)
+    elif isinstance(dtype, pl.Struct):
+        for field in values.struct.unnest().iter_columns():
+            yield from _texts(field)
 
 
 def text_leaks(data: bytes, raw: Sequence[str]) -> int:
@@ -62,14 +106,20 @@ def leaked_values(data: bytes, raw: Sequence[str]) -> list[str]:
 
     An occurrence inside a run of 16 or more hexadecimal digits (a sha256, a pseudonym, a token
     id) does not count for an identifier made of hex digits only: a short machine id such as
-    ``f2`` would otherwise be found in most hashes.
+    ``f2`` would otherwise be found in most hashes. An identifier made of decimal digits only
+    does not count inside a number: next to another digit, or separated from one by ``.``,
+    ``,``, ``-``, ``:``, ``/``, ``e`` or ``E`` (a float, a date, a time).
     """
     found = []
     for value in raw:
         needle = value.encode()
         start = data.find(needle)
         hexish = bool(_HEX_ONLY.fullmatch(needle))
-        while start >= 0 and hexish and _inside_hex_run(data, start, len(needle)):
+        digits = needle.isdigit()
+        while start >= 0 and (
+            (hexish and _inside_hex_run(data, start, len(needle)))
+            or (digits and _inside_number(data, start, len(needle)))
+        ):
             start = data.find(needle, start + 1)
         if start >= 0:
             found.append(value)
@@ -88,6 +138,20 @@ def _inside_hex_run(data: bytes, start: int, length: int) -> bool:
     while hi < len(data) and data[hi] in _HEX_DIGITS:
         hi += 1
     return hi - lo >= _HEX_RUN and hi - lo > length
+
+
+_NUMBER_JOINERS = frozenset(b".,-:/eE+")
+_DIGITS = frozenset(b"0123456789")
+
+
+def _inside_number(data: bytes, start: int, length: int) -> bool:
+    before = data[max(0, start - 2) : start]
+    after = data[start + length : start + length + 2]
+    if (before[-1:] and before[-1] in _DIGITS) or (after[:1] and after[0] in _DIGITS):
+        return True
+    joined_before = len(before) == 2 and before[1] in _NUMBER_JOINERS and before[0] in _DIGITS
+    joined_after = len(after) == 2 and after[0] in _NUMBER_JOINERS and after[1] in _DIGITS
+    return joined_before or joined_after
 
 
 def text_mentions(text: bytes, raw: Sequence[str]) -> list[str]:
@@ -110,18 +174,169 @@ def text_mentions(text: bytes, raw: Sequence[str]) -> list[str]:
     return [v for v in raw if v.casefold() in seen]
 
 
-def parquet_statistics(path: Path) -> list[str]:
-    """Every min/max statistic and key-value metadata value of a Parquet file, as text, less
-    the gate's own pseudonyms and the serialised Arrow schema (base64, column names only)."""
-    meta = pq.ParquetFile(path).metadata
+def parquet_statistics(path: Path | io.BytesIO) -> list[str]:
+    """Every min/max statistic of a text or binary column and every key-value metadata value of
+    a Parquet file, as text, with the field metadata of its Arrow schema (an Enum's categories)
+    instead of the serialised schema itself, less the gate's own pseudonyms. Statistics of
+    numbers and times are figures, not text, and are left out."""
+    parquet = pq.ParquetFile(path)
+    meta = parquet.metadata
     out: list[str] = [
         v.decode("utf-8", "replace")
         for k, v in (meta.metadata or {}).items()
         if k != b"ARROW:schema"
     ]
+    out += _field_metadata(parquet.schema_arrow)
     for group in range(meta.num_row_groups):
         for column in range(meta.num_columns):
-            stats = meta.row_group(group).column(column).statistics
+            chunk = meta.row_group(group).column(column)
+            if chunk.physical_type not in _TEXT_TYPES:
+                continue
+            stats = chunk.statistics
             if stats is not None and stats.has_min_max:
-                out += [str(stats.min), str(stats.max)]
+                out += [_stat_text(stats.min), _stat_text(stats.max)]
     return [v for v in out if not _PSEUDONYM.fullmatch(v)]
+
+
+_TEXT_TYPES = frozenset({"BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY"})
+
+
+def _stat_text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _field_metadata(schema: pa.Schema) -> list[str]:
+    out: list[str] = []
+
+    def walk(field: pa.Field) -> None:
+        out.extend(v.decode("utf-8", "replace") for v in (field.metadata or {}).values())
+        for index in range(field.type.num_fields):
+            walk(field.type.field(index))
+
+    for field in schema:
+        walk(field)
+    return out
+
+
+_MAX_DECODED = 256 * 2**20
+_MAX_DEPTH = 4
+_ESCAPES = re.compile(
+    rb"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|%([0-9a-fA-F]{2})"
+    rb"|&#([0-9]{1,7});|&#[xX]([0-9a-fA-F]{1,6});"
+)
+
+
+def file_texts(data: bytes) -> list[bytes] | None:
+    """What a reader can decode from an extra file's bytes, as UTF-8 texts to search: the bytes
+    themselves, the contents of a gzip, bz2, xz or zip file (zip members' names too) and of
+    Parquet files (every text value and statistic), the strings of a JSON document, and any
+    text with its escapes decoded (see the module doc). None when the file is none of these
+    and not UTF-8 or UTF-16 text (with a byte-order mark): it cannot be checked.
+    """
+    out: list[bytes] = []
+    return out if _decode_into(out, data, 0) else None
+
+
+def _decode_into(out: list[bytes], data: bytes, depth: int) -> bool:
+    if depth > _MAX_DEPTH:
+        return False
+    opened = _open_container(data)
+    if opened is not None:
+        out.append(data)
+        return all(_decode_into(out, part, depth + 1) for part in opened)
+    if data.startswith(b"PAR1"):
+        out.append(data)
+        return _parquet_texts(out, data)
+    text = _as_text(data)
+    if text is None:
+        return False
+    encoded = text.encode("utf-8")
+    out.append(encoded)
+    if encoded is not data and encoded != data:
+        out.append(data)
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if document is not None:
+        out.append("\n".join(_json_strings(document)).encode("utf-8", "replace"))
+    if _ESCAPES.search(encoded):
+        out.append(_ESCAPES.sub(_unescape, encoded))
+    return True
+
+
+def _open_container(data: bytes) -> list[bytes] | None:
+    """The parts of a compressed or archive file (None if ``data`` is not one)."""
+    try:
+        if data[:2] == b"\x1f\x8b":
+            return [_bounded(gzip.GzipFile(fileobj=io.BytesIO(data)))]
+        if data[:3] == b"BZh":
+            return [_bounded(bz2.BZ2File(io.BytesIO(data)))]
+        if data[:6] == b"\xfd7zXZ\x00":
+            return [_bounded(lzma.LZMAFile(io.BytesIO(data)))]
+        if data[:4] == b"PK\x03\x04":
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = "\n".join(archive.namelist()).encode("utf-8")
+                return [names] + [_bounded(archive.open(info)) for info in archive.infolist()]
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, _TooLarge):
+        return [b"\xff"]
+    return None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _bounded(stream: Any) -> bytes:
+    with stream:
+        data: bytes = stream.read(_MAX_DECODED + 1)
+    if len(data) > _MAX_DECODED:
+        raise _TooLarge
+    return data
+
+
+def _parquet_texts(out: list[bytes], data: bytes) -> bool:
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+        stats = parquet_statistics(io.BytesIO(data))
+    except (OSError, ValueError, pl.exceptions.PolarsError, pa.ArrowException):
+        return False
+    texts = [t for column in frame.iter_columns() for t in _texts(column)]
+    values = [v for t in texts for v in t.drop_nulls().to_list()]
+    out.append("\n".join([*frame.columns, *values, *stats]).encode("utf-8", "replace"))
+    return True
+
+
+def _as_text(data: bytes) -> str | None:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+
+
+def _json_strings(document: object) -> Iterator[str]:
+    if isinstance(document, str):
+        yield document
+    elif isinstance(document, dict):
+        for key, value in document.items():
+            yield str(key)
+            yield from _json_strings(value)
+    elif isinstance(document, list):
+        for item in document:
+            yield from _json_strings(item)
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    unicode, hex_byte, percent, decimal, hex_ref = match.groups()
+    if unicode is not None:
+        code = int(unicode, 16)
+    elif hex_byte is not None or percent is not None:
+        code = int(hex_byte or percent, 16)
+    else:
+        code = int(decimal, 10) if decimal is not None else int(hex_ref, 16)
+    return chr(min(code, 0x10FFFF)).encode("utf-8", "replace")
