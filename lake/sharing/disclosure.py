@@ -43,7 +43,6 @@ __all__ = [
     "DisclosureReport",
     "PublishedSets",
     "linkage",
-    "machine_type_groups",
     "read_splits",
 ]
 
@@ -143,29 +142,6 @@ def linkage(
             )
             nearest = max(nearest, linked / new.height)
     return exact, key, nearest
-
-
-def machine_type_groups(
-    splits: Mapping[str, pl.DataFrame], machines: pl.DataFrame
-) -> tuple[int | None, int]:
-    """``(smallest number of companies behind a machine type, number of types)`` of the output.
-
-    Rows are traced to machines by the longest prefix of tenant/plant/line/machine the splits
-    carry; None when they carry too little to tell.
-    """
-    keys: list[str] = []
-    for column in ("tenant", "plant", "line", "machine"):
-        if not splits or not all(column in df.columns for df in splits.values()):
-            break
-        keys.append(column)
-    if len(keys) < 2:
-        return None, 0
-    rows = pl.concat([df.select(keys) for df in splits.values()], how="vertical").unique()
-    typed = rows.join(machines.select(*keys, "machine_type").unique(), on=keys)
-    counts = typed.group_by("machine_type").agg(pl.col("tenant").n_unique().alias("n"))
-    if counts.height == 0:
-        return None, 0
-    return int(counts["n"].min()), counts.height  # type: ignore[arg-type]
 
 
 def read_splits(

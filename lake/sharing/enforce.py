@@ -43,7 +43,6 @@ from lake.sharing.disclosure import (
     DisclosureReport,
     PublishedSets,
     linkage,
-    machine_type_groups,
     read_splits,
 )
 from lake.sharing.errors import ContractNotFound, IdentifierLeak, UncheckableFile
@@ -166,6 +165,36 @@ class SharedInputs:
                 )
             }
         return lookup
+
+    def typed_rows(self, splits: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+        """Distinct (tenant id, machine_type) pairs the splits' rows show: each row is traced to
+        its company by :meth:`owners` and to the machines its ``plant``, ``line`` and
+        ``machine`` columns (whichever the split has) name among that company's machines (a
+        line-level row counts for every type on the line). Rows traced to no company, or
+        without any of those columns, say nothing about a type."""
+        table = self.machines.filter(pl.col("tenant").is_in(list(self._tenant_ids())))
+        table = table.with_columns(
+            pl.col("tenant").replace_strict(self._tenant_ids(), return_dtype=pl.String)
+        )
+        parts = [pl.DataFrame(schema={"tenant": pl.String, "machine_type": pl.String})]
+        for frame in splits.values():
+            where = [
+                c
+                for c in _MACHINE[1:]
+                if c in frame.columns and frame.schema[c] in (pl.String, pl.Categorical)
+            ]
+            if not where:
+                continue
+            rows = frame.select(pl.col(c).cast(pl.String) for c in where).with_columns(
+                self.owners(frame).alias("tenant")
+            )
+            rows = rows.drop_nulls("tenant").unique()
+            typed = rows.join(table.select("tenant", *where, "machine_type"), on=["tenant", *where])
+            parts.append(typed.select("tenant", pl.col("machine_type").cast(pl.String)))
+        return pl.concat(parts, how="vertical").unique()
+
+    def _tenant_ids(self) -> dict[str, str]:
+        return {self.shown_tenant(c): c.tenant for c in self.contracts}
 
     def noisy_features(
         self,
@@ -368,22 +397,14 @@ class SharingGate:
     ) -> frozenset[str]:
         """Machine types that fewer than ``min_group_size`` tenants contribute *output* rows of.
 
-        Rows are traced to machines by the longest prefix of (tenant, plant, line, machine) the
-        splits carry (a line-level row counts for every type on the line); splits without at
-        least tenant and plant are left to the count over the released input rows. Only types
-        not yet suppressed are returned, and none when no contract sets ``suppress_rare``.
+        Rows are traced to companies and machine types by :meth:`SharedInputs.typed_rows` (a
+        line-level row counts for every type on the line); rows it cannot trace are left to
+        the count over the released input rows. Only types not yet suppressed are returned,
+        and none when no contract sets ``suppress_rare``.
         """
         if self.min_group_size <= 1 or not splits:
             return frozenset()
-        keys: list[str] = []
-        for column in _MACHINE:
-            if not all(column in df.columns for df in splits.values()):
-                break
-            keys.append(column)
-        if len(keys) < 2:
-            return frozenset()
-        rows = pl.concat([df.select(keys) for df in splits.values()], how="vertical").unique()
-        typed = rows.join(shared.machines.select(*keys, "machine_type").unique(), on=keys)
+        typed = shared.typed_rows(splits)
         counts = typed.group_by("machine_type").agg(pl.col("tenant").n_unique().alias("n"))
         rare = set(counts.filter(pl.col("n") < self.min_group_size)["machine_type"].to_list())
         if not any(c.suppress_rare for c in shared.contracts):
@@ -451,7 +472,7 @@ class SharingGate:
             if one_exact > exact:
                 exact, key = one_exact, one_key
             nearest = max(nearest, one_nearest)
-        smallest, types = machine_type_groups(output, shared.machines)
+        smallest, types = _type_groups(shared.typed_rows(output))
         report = DisclosureReport(
             rows=new.height,
             untraced_rows=new.height if owners is None else owners.null_count(),
@@ -523,6 +544,15 @@ def _form(contract: Contract) -> tuple[object, ...]:
         contract.feature_noise,
         contract.time_grid_s,
     )
+
+
+def _type_groups(typed: pl.DataFrame) -> tuple[int | None, int]:
+    """``(fewest companies behind a machine type, number of types)`` of
+    :meth:`SharedInputs.typed_rows`; None when no row shows a type."""
+    counts = typed.group_by("machine_type").agg(pl.col("tenant").n_unique().alias("n"))
+    if counts.height == 0:
+        return None, 0
+    return int(counts["n"].min()), counts.height  # type: ignore[arg-type]
 
 
 def _owners(
