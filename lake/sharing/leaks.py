@@ -33,6 +33,7 @@ import io
 import json
 import lzma
 import re
+import unicodedata
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -47,6 +48,7 @@ __all__ = [
     "file_texts",
     "frame_leaks",
     "leaked_values",
+    "normal_text",
     "parquet_statistics",
     "text_leaks",
     "text_mentions",
@@ -64,12 +66,14 @@ def frame_leaks(frame: pl.DataFrame, raw: Sequence[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     if not raw:
         return out
+    needles = [normal_text(v) for v in raw]
     for column in frame.columns:
         hits = 0
         for texts in _texts(frame.get_column(column)):
             values = texts.drop_nulls()
             values = values.filter(~values.str.contains(PSEUDONYM_PATTERN))
-            hits += int(values.str.contains_any(list(raw)).sum())
+            values = values.str.normalize("NFKC").str.replace_all(_DASH_CLASS, "-")
+            hits += int(values.str.contains_any(needles, ascii_case_insensitive=True).sum())
         if hits:
             out[column] = hits
     return out
@@ -108,11 +112,13 @@ def leaked_values(data: bytes, raw: Sequence[str]) -> list[str]:
     id) does not count for an identifier made of hex digits only: a short machine id such as
     ``f2`` would otherwise be found in most hashes. An identifier made of decimal digits only
     does not count inside a number: next to another digit, or separated from one by ``.``,
-    ``,``, ``-``, ``:``, ``/``, ``e`` or ``E`` (a float, a date, a time).
+    ``,``, ``-``, ``:``, ``/``, ``e`` or ``E`` (a float, a date, a time). Both sides are
+    compared in :func:`normal_text` form (any letter case, any dash).
     """
     found = []
+    data = _normal_bytes(data)
     for value in raw:
-        needle = value.encode()
+        needle = normal_text(value).encode("utf-8")
         start = data.find(needle)
         hexish = bool(_HEX_ONLY.fullmatch(needle))
         digits = needle.isdigit()
@@ -154,6 +160,25 @@ def _inside_number(data: bytes, start: int, length: int) -> bool:
     return joined_before or joined_after
 
 
+_DASHES = dict.fromkeys(
+    [0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212, 0xFE58, 0xFE63], "-"
+)
+_DASH_CLASS = "[\u2010-\u2015\u2212\ufe58\ufe63]"
+
+
+def normal_text(text: str) -> str:
+    """``text`` as the identifier checks compare it: NFKC (full-width letters and digits,
+    ligatures), every Unicode dash and the minus sign as ``-``, lower case. A reader reads
+    ``CNC\u2013101`` and ``ｃｎｃ-101`` as ``cnc-101``."""
+    return unicodedata.normalize("NFKC", text).translate(_DASHES).lower()
+
+
+def _normal_bytes(data: bytes) -> bytes:
+    if data.isascii():
+        return data.lower()
+    return normal_text(data.decode("utf-8", "replace")).encode("utf-8")
+
+
 def text_mentions(text: bytes, raw: Sequence[str]) -> list[str]:
     """The raw identifiers ``text`` (generated prose: a manifest, a data card) names, as whole
     tokens and in any letter case, in ``raw``'s order.
@@ -165,13 +190,14 @@ def text_mentions(text: bytes, raw: Sequence[str]) -> list[str]:
     """
     if not raw:
         return []
-    words = sorted({v.casefold() for v in raw if v}, key=len, reverse=True)
+    words = sorted({normal_text(v) for v in raw if v}, key=len, reverse=True)
     pattern = re.compile(
         r"(?<![A-Za-z0-9_.\-])(" + "|".join(map(re.escape, words)) + r")(?![A-Za-z0-9_\-]|\.[0-9])",
         re.IGNORECASE,
     )
-    seen = {m.group(1).casefold() for m in pattern.finditer(text.decode("utf-8", "replace"))}
-    return [v for v in raw if v.casefold() in seen]
+    decoded = _ESCAPES.sub(_unescape, text).decode("utf-8", "replace")
+    seen = {m.group(1).casefold() for m in pattern.finditer(normal_text(decoded))}
+    return [v for v in raw if normal_text(v) in seen]
 
 
 def parquet_statistics(path: Path | io.BytesIO) -> list[str]:

@@ -458,3 +458,41 @@ def test_the_scan_looks_for_machines_the_registry_no_longer_holds(
 
     assert "cnc-101" in report.values
     assert sources == ["the live registry", f"registry version {built.version} (the build's)"]
+
+
+# --- letter case and dashes in values and files (attack S1's variants) -------------------
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "spindle means of cnc\u2013101 only",  # en dash, as word processors write '-'
+        "spindle means of cnc\u2011101 only",  # non-breaking hyphen (the manifest writes \u2011)
+        "spindle means of \uff23\uff2e\uff23-101 only",  # full-width letters
+    ],
+    ids=["en-dash", "non-breaking-hyphen", "full-width"],
+)
+def test_an_identifier_written_with_another_dash_in_the_description_stops_the_build(
+    tmp_path: Path, description: str
+) -> None:
+    """A reader reads each of these as cnc-101."""
+    with pytest.raises(IdentifierLeak, match=r"manifest\.json"):
+        _build(tmp_path, description=description)
+
+
+def test_a_raw_id_in_another_case_in_a_split_column_stops_the_build(tmp_path: Path) -> None:
+    """Values were searched case-sensitively: a job that upper-cased the machine ids it looked
+    up elsewhere published them."""
+    column = pl.Series("note", ["A", "CNC-101", "Z"])
+    with pytest.raises(IdentifierLeak, match=r"column '\w+\.note'"):
+        _build(tmp_path, job=_with_column(column))
+
+
+@pytest.mark.parametrize(
+    "data", [b'{"machine": "CNC-101"}', "machine: cnc\u2013101".encode()], ids=["upper", "dash"]
+)
+def test_a_raw_id_in_another_case_or_dash_in_a_side_file_stops_the_build(
+    tmp_path: Path, data: bytes
+) -> None:
+    with pytest.raises(IdentifierLeak, match=r"lookup\.txt"):
+        _build(tmp_path, job=_with_side_file("lookup.txt", data))
