@@ -244,7 +244,7 @@ def _field_metadata(schema: pa.Schema) -> list[str]:
     return out
 
 
-_MAX_DECODED = 256 * 2**20
+_MAX_DECODED = 64 * 2**20
 _MAX_DEPTH = 4
 _ESCAPES = re.compile(
     rb"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|%([0-9a-fA-F]{2})"
@@ -292,7 +292,8 @@ def _decode_into(out: list[bytes], data: bytes, depth: int) -> bool:
 
 
 def _open_container(data: bytes) -> list[bytes] | None:
-    """The parts of a compressed or archive file (None if ``data`` is not one)."""
+    """The parts of a compressed or archive file (None if ``data`` is not one, or cannot be
+    opened as one: then it is read as text, or refused as unreadable)."""
     try:
         if data[:2] == b"\x1f\x8b":
             return [_bounded(gzip.GzipFile(fileobj=io.BytesIO(data)))]
@@ -302,10 +303,20 @@ def _open_container(data: bytes) -> list[bytes] | None:
             return [_bounded(lzma.LZMAFile(io.BytesIO(data)))]
         if data[:4] == b"PK\x03\x04":
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                names = "\n".join(archive.namelist()).encode("utf-8")
-                return [names] + [_bounded(archive.open(info)) for info in archive.infolist()]
-    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, _TooLarge):
-        return [b"\xff"]
+                parts = ["\n".join(archive.namelist()).encode("utf-8")]
+                for info in archive.infolist():
+                    parts.append(_bounded(archive.open(info), sum(map(len, parts))))
+                return parts
+    except (
+        OSError,
+        EOFError,
+        RuntimeError,
+        ValueError,
+        lzma.LZMAError,
+        zipfile.BadZipFile,
+        _TooLarge,
+    ):
+        return None
     return None
 
 
@@ -313,10 +324,12 @@ class _TooLarge(Exception):
     pass
 
 
-def _bounded(stream: Any) -> bytes:
+def _bounded(stream: Any, used: int = 0) -> bytes:
+    """``stream``'s bytes; :class:`_TooLarge` beyond ``_MAX_DECODED`` (with ``used`` already
+    decoded: a decompression bomb is not a file the check can read)."""
     with stream:
-        data: bytes = stream.read(_MAX_DECODED + 1)
-    if len(data) > _MAX_DECODED:
+        data: bytes = stream.read(_MAX_DECODED - used + 1)
+    if used + len(data) > _MAX_DECODED:
         raise _TooLarge
     return data
 

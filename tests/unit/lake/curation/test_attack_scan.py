@@ -28,7 +28,7 @@ from lake.curation.scan import scan_machines, scan_version
 from lake.curation.spec import DatasetSpec
 from lake.registry_store import RegistryStore
 from lake.sharing import IdentifierLeak, SharedInputs, UncheckableFile
-from lake.sharing.leaks import leaked_values, parquet_statistics, text_mentions
+from lake.sharing.leaks import file_texts, leaked_values, parquet_statistics, text_mentions
 from tests.unit.lake.curation.test_build_helpers import (
     JOB_NAME,
     JOBS,
@@ -496,3 +496,14 @@ def test_a_raw_id_in_another_case_or_dash_in_a_side_file_stops_the_build(
 ) -> None:
     with pytest.raises(IdentifierLeak, match=r"lookup\.txt"):
         _build(tmp_path, job=_with_side_file("lookup.txt", data))
+
+
+def test_a_decompression_bomb_or_a_broken_archive_is_not_a_file_the_check_reads() -> None:
+    """Decoding is bounded (64 MiB): a side file beyond it cannot be checked, nor can a
+    gzip file that does not decompress; a file that only starts like an archive and is text
+    is read as text."""
+    assert file_texts(gzip.compress(bytes(65 * 2**20))) is None
+    assert file_texts(b"\x1f\x8b" + bytes(40)) is None
+    texts = file_texts(b"BZh is how the note starts; cnc-101")
+    assert texts is not None
+    assert any(leaked_values(t, ["cnc-101"]) for t in texts)
