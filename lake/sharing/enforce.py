@@ -334,13 +334,17 @@ class SharingGate:
         tags: pl.DataFrame,
         *,
         also_rare: frozenset[str] = frozenset(),
+        identifier_frames: Mapping[str, pl.LazyFrame] | None = None,
     ) -> SharedInputs:
         """Filter, suppress and de-identify ``frames`` (kind -> rows) for ``purpose``.
 
         ``machines`` are the registry's machines (tenant, plant, line, machine, machine_type),
         ``tags`` its tag ranges (machine_type, tag, min, max: the scale of value noise).
         ``also_rare`` adds machine types to suppress (found rare in a job's output by
-        :meth:`rare_in_output`).
+        :meth:`rare_in_output`). ``identifier_frames`` (kind -> silver rows, default
+        ``frames``) are the rows whose part serials and lots the set must not show: the build
+        passes every row of the pinned versions, not only those the spec's filters read, so
+        that it looks for what ``datasets scan`` looks for.
         """
         known = sorted(
             set(machines.get_column("tenant").to_list())
@@ -354,7 +358,7 @@ class SharingGate:
         forbidden = raw_identifiers(
             list(contracts.values()),
             machines,
-            frames,
+            frames if identifier_frames is None else identifier_frames,
             others=[t for t in known if t not in contracts],
         )
         out_machines = [

@@ -507,3 +507,37 @@ def test_a_decompression_bomb_or_a_broken_archive_is_not_a_file_the_check_reads(
     texts = file_texts(b"BZh is how the note starts; cnc-101")
     assert texts is not None
     assert any(leaked_values(t, ["cnc-101"]) for t in texts)
+
+
+def test_a_serial_outside_the_specs_filters_in_the_description_stops_the_build(
+    tmp_path: Path,
+) -> None:
+    """The build collected serials and lots from the rows the spec's filters read, and
+    ``datasets scan`` from every row of the pinned versions: a part inspected before the
+    spec's time range, named in its description, was published (and then reported by the
+    scan). The build now looks for every row's serials too."""
+    store = seeded_lake(tmp_path / "lake")
+    write_inspection(store, "SN-0042", ["cnc-101"], T0 - timedelta(days=30))
+    sharing = Sharing(tmp_path, min_group_size=1)
+    sharing.add(contract_toml("nw-a"))
+    spec = parse_spec(
+        {
+            "name": "spindle",
+            "description": "spindle means; part SN-0042 was scrapped before",
+            "purpose": "predictive-maintenance-research",
+            "job": JOB_NAME,
+            "filters": {"tenants": [TENANT], "start": (T0 - timedelta(days=1)).isoformat()},
+        },
+        jobs=JOBS,
+    )
+    area = CuratedArea(str(tmp_path / "curated"), cache_dir=tmp_path / "cache")
+    with pytest.raises(IdentifierLeak, match=r"manifest\.json"):
+        build_dataset(
+            store,
+            spec,
+            registry=registry(),
+            jobs=JOBS,
+            sharing=sharing.gate,
+            out_root=area,
+            allow_failed_quality=True,
+        )
