@@ -186,18 +186,42 @@ def text_mentions(text: bytes, raw: Sequence[str]) -> list[str]:
     A token is delimited by characters other than ASCII letters, digits, ``_`` and ``-``, and a
     ``.`` before a digit does not delimit (``12`` is not found in ``12.5`` or ``2026-12-01``,
     ``f1`` not in ``f1-score``, ``cnc-101`` is found in ``(CNC-101)`` and at a sentence's end).
-    Substrings inside longer tokens are what :func:`leaked_values` finds in values and files.
+    An identifier whose separators (``-``, ``_``, ``.``) join parts of at least 5 characters
+    in all is also found written without them or with spaces (``cnc101``, ``CNC 101``,
+    ``northwind auto``). Both sides are compared in :func:`normal_text` form, after the JSON
+    and URL escapes of the text are decoded. Substrings inside longer tokens are what
+    :func:`leaked_values` finds in values and files.
     """
     if not raw:
         return []
-    words = sorted({normal_text(v) for v in raw if v}, key=len, reverse=True)
+    spellings = sorted({p for v in raw if v for p in _spellings(v)}, key=len, reverse=True)
     pattern = re.compile(
-        r"(?<![A-Za-z0-9_.\-])(" + "|".join(map(re.escape, words)) + r")(?![A-Za-z0-9_\-]|\.[0-9])",
+        r"(?<![A-Za-z0-9_.\-])(" + "|".join(spellings) + r")(?![A-Za-z0-9_\-]|\.[0-9])",
         re.IGNORECASE,
     )
     decoded = _ESCAPES.sub(_unescape, text).decode("utf-8", "replace")
-    seen = {m.group(1).casefold() for m in pattern.finditer(normal_text(decoded))}
-    return [v for v in raw if normal_text(v) in seen]
+    seen = {_compact(m.group(1)) for m in pattern.finditer(normal_text(decoded))}
+    return [v for v in raw if _compact(v) in seen]
+
+
+_SEPARATORS = re.compile(r"[-_.\s]+")
+
+
+def _compact(value: str) -> str:
+    return _SEPARATORS.sub("", normal_text(value))
+
+
+def _spellings(value: str) -> list[str]:
+    """Regular expressions of the ways prose writes ``value`` (see :func:`text_mentions`)."""
+    word = normal_text(value)
+    out = [re.escape(word)]
+    parts = [p for p in re.split(r"[-_.]", word) if p]
+    if len(parts) > 1 and sum(map(len, parts)) >= _MIN_JOINED:
+        out += ["".join(map(re.escape, parts)), r"\s+".join(map(re.escape, parts))]
+    return out
+
+
+_MIN_JOINED = 5
 
 
 def parquet_statistics(path: Path | io.BytesIO) -> list[str]:

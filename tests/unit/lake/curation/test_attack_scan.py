@@ -102,6 +102,11 @@ def test_a_hex_part_serial_of_16_digits_in_the_description_stops_the_build(
         _build(tmp_path, serial=serial, description=f"without the scrapped part {serial}")
 
 
+def test_an_id_without_its_separator_is_named_only_when_long_enough() -> None:
+    assert text_mentions(b"cnc101 and CNC 101", ["cnc-101"]) == ["cnc-101"]
+    assert text_mentions(b"stand f 1, xcnc101, cnc-1010", ["f-1", "cnc-101"]) == []
+
+
 def test_a_short_id_inside_a_word_or_a_figure_is_not_named() -> None:
     assert text_mentions(b'"description": "labels chosen for f1-score"', ["f1"]) == []
     assert text_mentions(b'"build_seconds": 12.3, "created_at": "2026-12-01"', ["12", "01"]) == []
@@ -469,8 +474,11 @@ def test_the_scan_looks_for_machines_the_registry_no_longer_holds(
         "spindle means of cnc\u2013101 only",  # en dash, as word processors write '-'
         "spindle means of cnc\u2011101 only",  # non-breaking hyphen (the manifest writes \u2011)
         "spindle means of \uff23\uff2e\uff23-101 only",  # full-width letters
+        "spindle means of cnc101 only",
+        "spindle means of CNC 101 only",
+        "spindle means; Northwind Auto left",
     ],
-    ids=["en-dash", "non-breaking-hyphen", "full-width"],
+    ids=["en-dash", "non-breaking-hyphen", "full-width", "no-dash", "space", "tenant-words"],
 )
 def test_an_identifier_written_with_another_dash_in_the_description_stops_the_build(
     tmp_path: Path, description: str
