@@ -4,10 +4,10 @@ Every text a reader can get out of a set is searched for every hidden raw identi
 substring*, so a pseudonymised line id inside a released serial (``block-l1-11-00000001``) is
 found as well as a whole value:
 
-* every split column's values, whatever their type holds text in: strings, categoricals and
+* every split column's name and values, whatever their type holds text in: strings, categoricals and
   the categories of an Enum (used or not), binary values (decoded as UTF-8, invalid bytes
-  replaced), and the strings inside lists, arrays and structs, at any depth
-  (:func:`frame_leaks`); numbers, times and booleans hold no text and are not searched;
+  replaced), and the strings inside lists, arrays and structs, at any depth, with the structs'
+  field names (:func:`frame_leaks`); numbers, times and booleans hold no text and are not searched;
 * every Parquet min/max statistic of a text or binary column and every key-value metadata
   value of the written files, with the field metadata of the serialised Arrow schema (where
   polars keeps an Enum's categories) (:func:`parquet_statistics`);
@@ -21,8 +21,8 @@ found as well as a whole value:
 Values shaped like the gate's own pseudonyms (``m_<20 hex>``) are skipped: they are HMAC
 output, and a short raw id made of hex digits would otherwise match every one of them; for the
 same reason, in bytes such an id is not counted inside a longer run of 16 or more hex digits
-(hashes in a manifest), and an id made of digits only is not counted inside a number (``12``
-in ``31.12``, ``2026-12-01`` or ``120``).
+(hashes in a manifest), and an id made of digits only counts only as a token of its own (not
+``12`` in ``31.12``, ``2026-12-01``, ``120`` or ``n12``; ``lot-12`` and ``"12"`` count).
 """
 
 from __future__ import annotations
@@ -61,26 +61,41 @@ _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
 def frame_leaks(frame: pl.DataFrame, raw: Sequence[str]) -> dict[str, int]:
     """Column -> number of values holding a raw identifier (columns without any are left out).
 
-    A column's values are every text it holds (:func:`_texts`): a list or struct column counts
-    each string inside it, an Enum column each of its values and categories."""
+    A column's values are its name and every text it holds (:func:`_texts`): a list or struct
+    column counts each string inside it, an Enum column each of its values and categories. An
+    identifier made of decimal digits only counts as a token of its own (see
+    :func:`leaked_values`: ``lot-12``, not ``n12`` or ``31.12``)."""
     out: dict[str, int] = {}
     if not raw:
         return out
-    needles = [normal_text(v) for v in raw]
+    normal = [normal_text(v) for v in raw]
+    needles = [v for v in normal if not v.isdigit()]
+    numbers = (
+        _digit_ids_pattern([v for v in normal if v.isdigit()])
+        if len(needles) < len(normal)
+        else None
+    )
     for column in frame.columns:
         hits = 0
-        for texts in _texts(frame.get_column(column)):
+        name = pl.Series(column, [column], pl.String)
+        for texts in [name, *_texts(frame.get_column(column))]:
             values = texts.drop_nulls()
             values = values.filter(~values.str.contains(PSEUDONYM_PATTERN))
             values = values.str.normalize("NFKC").str.replace_all(_DASH_CLASS, "-")
-            hits += int(values.str.contains_any(needles, ascii_case_insensitive=True).sum())
+            found = pl.Series(values.name, [False] * values.len(), pl.Boolean)
+            if needles:
+                found = values.str.contains_any(needles, ascii_case_insensitive=True)
+            if numbers is not None:
+                found = found | values.str.contains(numbers)
+            hits += int(found.sum())
         if hits:
             out[column] = hits
     return out
 
 
 def _texts(values: pl.Series) -> Iterator[pl.Series]:
-    """The String series of every text ``values`` holds, at any depth."""
+    """The String series of every text ``values`` holds, at any depth (a struct's field names
+    too: they are in every reader's schema)."""
     dtype = values.dtype
     if isinstance(dtype, pl.Enum):
         yield dtype.categories
@@ -96,6 +111,7 @@ def _texts(values: pl.Series) -> Iterator[pl.Series]:
         inner = values.list.explode() if isinstance(dtype, pl.List) else values.arr.explode()
         yield from _texts(inner)
     elif isinstance(dtype, pl.Struct):
+        yield pl.Series(values.name, [f.name for f in dtype.fields], pl.String)
         for field in values.struct.unnest().iter_columns():
             yield from _texts(field)
 
@@ -111,9 +127,9 @@ def leaked_values(data: bytes, raw: Sequence[str]) -> list[str]:
     An occurrence inside a run of 16 or more hexadecimal digits (a sha256, a pseudonym, a token
     id) does not count for an identifier made of hex digits only: a short machine id such as
     ``f2`` would otherwise be found in most hashes. An identifier made of decimal digits only
-    does not count inside a number: next to another digit, or separated from one by ``.``,
-    ``,``, ``-``, ``:``, ``/``, ``e`` or ``E`` (a float, a date, a time). Both sides are
-    compared in :func:`normal_text` form (any letter case, any dash).
+    counts as a token of its own: not next to a letter or digit (``n12``, ``120``), nor joined
+    to a digit by ``.``, ``,``, ``-``, ``:``, ``/`` or ``+`` (``31.12``, ``2026-12-01``).
+    Both sides are compared in :func:`normal_text` form (any letter case, any dash).
     """
     found = []
     data = _normal_bytes(data)
@@ -146,18 +162,32 @@ def _inside_hex_run(data: bytes, start: int, length: int) -> bool:
     return hi - lo >= _HEX_RUN and hi - lo > length
 
 
-_NUMBER_JOINERS = frozenset(b".,-:/eE+")
+_NUMBER_JOINERS = frozenset(b".,-:/+")
 _DIGITS = frozenset(b"0123456789")
+_ALNUM = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def _inside_number(data: bytes, start: int, length: int) -> bool:
+    """Whether the digits at ``data[start:start + length]`` are part of a longer token: next to
+    a letter or digit, or joined to a digit by ``. , - : / +`` (a float, a date, a time)."""
     before = data[max(0, start - 2) : start]
     after = data[start + length : start + length + 2]
-    if (before[-1:] and before[-1] in _DIGITS) or (after[:1] and after[0] in _DIGITS):
+    if (before[-1:] and before[-1] in _ALNUM) or (after[:1] and after[0] in _ALNUM):
         return True
     joined_before = len(before) == 2 and before[1] in _NUMBER_JOINERS and before[0] in _DIGITS
     joined_after = len(after) == 2 and after[0] in _NUMBER_JOINERS and after[1] in _DIGITS
     return joined_before or joined_after
+
+
+_JOINERS_CLASS = r".,:/+\-"
+_LEFT = rf"(?:^|[^0-9A-Za-z{_JOINERS_CLASS}]|(?:^|[^0-9])[{_JOINERS_CLASS}])"
+_RIGHT = rf"(?:$|[^0-9A-Za-z{_JOINERS_CLASS}]|[{_JOINERS_CLASS}](?:$|[^0-9]))"
+
+
+def _digit_ids_pattern(ids: Sequence[str]) -> str:
+    """A regular expression finding any of ``ids`` (decimal digits only) as a token of its own
+    (the rule of :func:`_inside_number`), for polars' string search."""
+    return _LEFT + "(?:" + "|".join(sorted(ids, key=len, reverse=True)) + ")" + _RIGHT
 
 
 _DASHES = dict.fromkeys(

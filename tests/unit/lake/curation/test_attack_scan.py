@@ -1,6 +1,8 @@
-"""The gate's identifier checks of the published manifest and the data card, attacked: ids in
-another letter case or made of hex digits are found; figures and words that merely contain a
-short id are not."""
+"""The gate's identifier checks (SECURITY C3), attacked (/work/attack-report.md, S1-S10): ids
+in another letter case, dash or spacing, made of hex digits, inside compressed or escaped side
+files, binary, nested or Enum columns, of rows or machines the contract does not share, of a
+company that withdrew, or of a machine renamed since the build are found; figures and words
+that merely contain a short id are not. Each test failed on the code before its fix."""
 
 from __future__ import annotations
 
@@ -28,7 +30,13 @@ from lake.curation.scan import scan_machines, scan_version
 from lake.curation.spec import DatasetSpec
 from lake.registry_store import RegistryStore
 from lake.sharing import IdentifierLeak, SharedInputs, UncheckableFile
-from lake.sharing.leaks import file_texts, leaked_values, parquet_statistics, text_mentions
+from lake.sharing.leaks import (
+    file_texts,
+    frame_leaks,
+    leaked_values,
+    parquet_statistics,
+    text_mentions,
+)
 from tests.unit.lake.curation.test_build_helpers import (
     JOB_NAME,
     JOBS,
@@ -302,7 +310,9 @@ def test_a_numeric_lot_id_does_not_refuse_an_innocent_build(tmp_path: Path) -> N
 def test_a_numeric_id_standing_alone_in_a_side_file_is_still_found() -> None:
     assert leaked_values(b'{"lot": "12"}', ["12"]) == ["12"]
     assert leaked_values(b"lot-12 scrapped", ["12"]) == ["12"]
-    assert leaked_values(b"31.12, 2026-12-01, 120, 1e12", ["12"]) == []
+    assert leaked_values(b"31.12, 2026-12-01, 120, 1e12, n12", ["12"]) == []
+    values = pl.DataFrame({"v": ["lot-12", "12", "n12", "31.12", "2026-12-01", "120"]})
+    assert frame_leaks(values, ["12"]) == {"v": 2}
 
 
 # --- identifiers outside the set's contracts (attack S7, S8, S9) -------------------------
@@ -549,3 +559,33 @@ def test_a_serial_outside_the_specs_filters_in_the_description_stops_the_build(
             out_root=area,
             allow_failed_quality=True,
         )
+
+
+def test_a_raw_id_as_a_struct_field_name_stops_the_build(tmp_path: Path) -> None:
+    """A nested field's name is in every reader's schema (``df.schema``, Delta Sharing's
+    ``schemaString``) but in no value, and the card lists top-level columns only."""
+
+    def job(inputs: JobInputs) -> JobOutput:
+        out = tag_means(inputs)
+        note = pl.struct(pl.lit(1.0).alias("cnc-101")).alias("note")
+        return dataclasses.replace(
+            out, splits={k: v.with_columns(note) for k, v in out.splits.items()}
+        )
+
+    with pytest.raises(IdentifierLeak, match=r"column '\w+\.note'"):
+        _build(tmp_path, job=job)
+
+
+def test_a_raw_id_inside_a_column_name_stops_the_build(tmp_path: Path) -> None:
+    """A whole column name is a token of the card (held); one holding the id inside a longer
+    name (``mean_cnc-101``) was in every reader's schema and found nowhere."""
+
+    def job(inputs: JobInputs) -> JobOutput:
+        out = tag_means(inputs)
+        column = pl.lit(1.0).alias("mean_cnc-101")
+        return dataclasses.replace(
+            out, splits={k: v.with_columns(column) for k, v in out.splits.items()}
+        )
+
+    with pytest.raises(IdentifierLeak, match=r"mean_cnc-101"):
+        _build(tmp_path, job=job)
