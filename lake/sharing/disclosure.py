@@ -75,6 +75,7 @@ class DisclosureReport:
     machine_types: int
     withheld_columns: list[str]
     untraced_rows: int = 0
+    rows_at_risk: int = 0
 
     def record(self) -> dict[str, Any]:
         """The JSON-ready manifest entry."""
@@ -92,7 +93,8 @@ class DisclosureReport:
             if worst > max_share:
                 raise DisclosureRefused(
                     dataset,
-                    f"{worst:.1%} of rows link to another published version "
+                    f"{worst:.1%} of the {self.rows_at_risk:,} rows measured (of {self.rows:,}) "
+                    "link to another published version "
                     f"(exact on {', '.join(self.exact_key) or '-'}: {self.exact_share:.1%}, "
                     f"nearest within {self.tolerance:g}: {self.nearest_share:.1%}); "
                     f"a contract allows at most {max_share:.1%}; {_remedy(self)}",

@@ -455,7 +455,7 @@ class SharingGate:
         new = pl.concat(list(published.values()), how="diagonal_relaxed")
         owners = _owners(output, published, shared)
         tolerance = min((c.linkage_tolerance for c in shared.contracts), default=0.001)
-        exact, key, nearest, compared = 0.0, list[str](), 0.0, 0
+        exact, key, nearest, compared, measured = 0.0, list[str](), 0.0, 0, 0
         for name, version, manifest in curated.published():
             used = {}
             for ref in manifest.get("contracts", []):
@@ -471,6 +471,7 @@ class SharingGate:
             at_risk = (
                 new if owners is None else new.filter(owners.is_null() | owners.is_in(changed))
             )
+            measured = max(measured, at_risk.height)
             other = read_splits(curated, name, version, manifest)
             one_exact, one_key, one_nearest = linkage(at_risk, [other], tolerance)
             if one_exact > exact:
@@ -480,6 +481,7 @@ class SharingGate:
         report = DisclosureReport(
             rows=new.height,
             untraced_rows=new.height if owners is None else owners.null_count(),
+            rows_at_risk=measured,
             compared_versions=compared,
             exact_share=round(exact, 6),
             exact_key=key,

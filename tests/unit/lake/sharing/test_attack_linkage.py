@@ -133,6 +133,8 @@ def test_a_job_without_a_tenant_column_is_traced_by_its_machine_pseudonyms(
     assert report["compared_versions"] == 1
     assert report["exact_share"] == 0.0
     assert report["untraced_rows"] == 0
+    measured, rows = int(str(report["rows_at_risk"])), int(str(report["rows"]))
+    assert 0 < measured < rows, "only our rows are measured"
 
 
 def test_rows_that_name_no_company_are_measured_and_the_refusal_says_why(
@@ -145,6 +147,7 @@ def test_rows_that_name_no_company_are_measured_and_the_refusal_says_why(
     with pytest.raises(DisclosureRefused, match=r"row\(s\) name no single company") as refused:
         linkage_rejoin(tmp_path, "", "anonymous", ATTACK_JOBS)
     assert "keep one of those columns" in str(refused.value)
+    assert "rows measured (of" in str(refused.value)
 
 
 def _single(
