@@ -4,10 +4,12 @@ Every text a reader can get out of a set is searched for every hidden raw identi
 substring*, so a pseudonymised line id inside a released serial (``block-l1-11-00000001``) is
 found as well as a whole value:
 
-* every split column's name and values, whatever their type holds text in: strings, categoricals and
+* every split column's values, whatever their type holds text in: strings, categoricals and
   the categories of an Enum (used or not), binary values (decoded as UTF-8, invalid bytes
-  replaced), and the strings inside lists, arrays and structs, at any depth, with the structs'
-  field names (:func:`frame_leaks`); numbers, times and booleans hold no text and are not searched;
+  replaced), and the strings inside lists, arrays and structs, at any depth; and its name and
+  its structs' field names (an identifier of 5 or more characters as a substring, a shorter one
+  as a whole token: ``f1`` but not ``f1_score``) (:func:`frame_leaks`); numbers, times and
+  booleans hold no text and are not searched;
 * every Parquet min/max statistic of a text or binary column and every key-value metadata
   value of the written files, with the field metadata of the serialised Arrow schema (where
   polars keeps an Enum's categories) (:func:`parquet_statistics`);
@@ -61,8 +63,9 @@ _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
 def frame_leaks(frame: pl.DataFrame, raw: Sequence[str]) -> dict[str, int]:
     """Column -> number of values holding a raw identifier (columns without any are left out).
 
-    A column's values are its name and every text it holds (:func:`_texts`): a list or struct
-    column counts each string inside it, an Enum column each of its values and categories. An
+    A column's values are every text it holds (:func:`_texts`): a list or struct column counts
+    each string inside it, an Enum column each of its values and categories; its name and its
+    structs' field names count too (:func:`_named`). An
     identifier made of decimal digits only counts as a token of its own (see
     :func:`leaked_values`: ``lot-12``, not ``n12`` or ``31.12``)."""
     out: dict[str, int] = {}
@@ -76,9 +79,8 @@ def frame_leaks(frame: pl.DataFrame, raw: Sequence[str]) -> dict[str, int]:
         else None
     )
     for column in frame.columns:
-        hits = 0
-        name = pl.Series(column, [column], pl.String)
-        for texts in [name, *_texts(frame.get_column(column))]:
+        hits = len(_named(column, frame.schema[column], raw))
+        for texts in _texts(frame.get_column(column)):
             values = texts.drop_nulls()
             values = values.filter(~values.str.contains(PSEUDONYM_PATTERN))
             values = values.str.normalize("NFKC").str.replace_all(_DASH_CLASS, "-")
@@ -93,9 +95,27 @@ def frame_leaks(frame: pl.DataFrame, raw: Sequence[str]) -> dict[str, int]:
     return out
 
 
+def _named(column: str, dtype: object, raw: Sequence[str]) -> list[str]:
+    """The raw identifiers a column's name or its structs' field names hold (both are in every
+    reader's schema): an identifier of at least ``_MIN_JOINED`` characters as a substring
+    (``mean_cnc-101``), a shorter one only as a whole token (``f1``, not ``f1_score``)."""
+    names = [column, *_field_names(dtype)]
+    text = "\n".join(names).encode("utf-8")
+    long = [v for v in raw if len(v) >= _MIN_JOINED]
+    short = [v for v in raw if len(v) < _MIN_JOINED]
+    return leaked_values(text, long) + text_mentions(text, short)
+
+
+def _field_names(dtype: object) -> list[str]:
+    if isinstance(dtype, pl.Struct):
+        return [n for f in dtype.fields for n in (f.name, *_field_names(f.dtype))]
+    if isinstance(dtype, pl.List | pl.Array):
+        return _field_names(dtype.inner)
+    return []
+
+
 def _texts(values: pl.Series) -> Iterator[pl.Series]:
-    """The String series of every text ``values`` holds, at any depth (a struct's field names
-    too: they are in every reader's schema)."""
+    """The String series of every text ``values`` holds, at any depth."""
     dtype = values.dtype
     if isinstance(dtype, pl.Enum):
         yield dtype.categories
@@ -111,7 +131,6 @@ def _texts(values: pl.Series) -> Iterator[pl.Series]:
         inner = values.list.explode() if isinstance(dtype, pl.List) else values.arr.explode()
         yield from _texts(inner)
     elif isinstance(dtype, pl.Struct):
-        yield pl.Series(values.name, [f.name for f in dtype.fields], pl.String)
         for field in values.struct.unnest().iter_columns():
             yield from _texts(field)
 

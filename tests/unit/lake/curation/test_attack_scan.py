@@ -589,3 +589,17 @@ def test_a_raw_id_inside_a_column_name_stops_the_build(tmp_path: Path) -> None:
 
     with pytest.raises(IdentifierLeak, match=r"mean_cnc-101"):
         _build(tmp_path, job=job)
+
+
+def test_a_short_id_inside_a_column_name_does_not_refuse_the_set(tmp_path: Path) -> None:
+    """The steel company's stands are ``f1``..``f4`` (looked for in every set, as another
+    company's ids): a column ``f1_score`` names none of them, a column ``f1`` would."""
+
+    def job(inputs: JobInputs) -> JobOutput:
+        out = tag_means(inputs)
+        column = pl.lit(0.5).alias("f1_score")
+        return dataclasses.replace(
+            out, splits={k: v.with_columns(column) for k, v in out.splits.items()}
+        )
+
+    assert _build(tmp_path, job=job).rows > 0
