@@ -83,7 +83,8 @@ def frame_leaks(frame: pl.DataFrame, raw: Sequence[str]) -> dict[str, int]:
         for texts in _texts(frame.get_column(column)):
             values = texts.drop_nulls()
             values = values.filter(~values.str.contains(PSEUDONYM_PATTERN))
-            values = values.str.normalize("NFKC").str.replace_all(_DASH_CLASS, "-")
+            if values.str.contains(_NON_ASCII).any():
+                values = values.str.normalize("NFKC").str.replace_all(_DASH_CLASS, "-")
             found = pl.Series(values.name, [False] * values.len(), pl.Boolean)
             if needles:
                 found = values.str.contains_any(needles, ascii_case_insensitive=True)
@@ -212,6 +213,7 @@ def _digit_ids_pattern(ids: Sequence[str]) -> str:
 _DASHES = dict.fromkeys(
     [0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212, 0xFE58, 0xFE63], "-"
 )
+_NON_ASCII = r"[^\x00-\x7f]"
 _DASH_CLASS = "[\u2010-\u2015\u2212\ufe58\ufe63]"
 
 
