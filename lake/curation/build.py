@@ -158,8 +158,14 @@ def build_dataset(
     }
     shared: SharedInputs | None = None
     raw_frames, raw_machines = {k.value: lf for k, lf in frames.items()}, machines
+    every_row = {
+        kind.value: _source(store, kind, versions[kind.value], Filters(), machines)
+        for kind in EventKind
+    }
     if sharing is not None:
-        shared = sharing.apply(spec.purpose, raw_frames, raw_machines, tags)
+        shared = sharing.apply(
+            spec.purpose, raw_frames, raw_machines, tags, identifier_frames=every_row
+        )
         frames = {kind: shared.frames[kind.value] for kind in frames}
         machines = shared.machines
         report("sharing", shared.counts())
@@ -174,7 +180,12 @@ def build_dataset(
         if not rare:
             break
         shared = sharing.apply(
-            spec.purpose, raw_frames, raw_machines, tags, also_rare=rare | shared.rare_types
+            spec.purpose,
+            raw_frames,
+            raw_machines,
+            tags,
+            also_rare=rare | shared.rare_types,
+            identifier_frames=every_row,
         )
         frames = {kind: shared.frames[kind.value] for kind in frames}
         report("sharing", shared.counts())

@@ -4,9 +4,12 @@ The build refuses to publish a set holding a raw identifier a contract pseudonym
 (:meth:`lake.sharing.SharingGate.check_output`). This is the same check run again later, by an
 auditor or a data protection officer, on what a reader receives today: every split's values,
 its Parquet statistics and metadata, the published manifest, the data card a pull writes and
-the version's other files. The identifiers are taken from the contract versions the manifest
-names, the live registry's machines of their tenants, and the identifier values (part serials,
-lots) of their tenants' rows in the silver versions the set was built from.
+the version's other files (opened and decoded as the build does: :mod:`lake.sharing.leaks`).
+The identifiers are those the build looks for (:func:`lake.sharing.raw_identifiers`): of the
+contract versions the manifest names and of every other company of the registry or the
+contract store, with the machines of the registry version the set was built with and of the
+live registry (:func:`scan_machines`), and the identifier values (part serials, lots) of the
+rows in the silver versions the set was built from.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from lake.curation.card import LABEL_FILE, label_info, write_card
 from lake.curation.manifest import Manifest, file_sha256
 from lake.curation.published import published_manifest_bytes
 from lake.delta import DeltaStore
+from lake.registry_store import RegistryStore
 from lake.sharing import ContractStore, raw_identifiers
 from lake.sharing.leaks import (
+    file_texts,
     frame_leaks,
     leaked_values,
     parquet_statistics,
@@ -33,9 +38,10 @@ from lake.sharing.leaks import (
     text_mentions,
 )
 from lake.tables import silver_table
-from maxlake.errors import TerminalError
+from maxlake.errors import ConfigError, TerminalError
+from schemas import Registry
 
-__all__ = ["ScanReport", "scan_version"]
+__all__ = ["ScanReport", "scan_machines", "scan_version"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,10 @@ def scan_version(
         for kind, version in manifest.source_versions.items()
         if version is not None
     }
-    raw = sorted(set().union(*raw_identifiers(used, machines, frames).values()))
+    known = set(machines.get_column("tenant").to_list()) | {c.tenant for c in contracts.contracts()}
+    others = sorted(known - {c.tenant for c in used})
+    hidden = raw_identifiers(used, machines, frames, others=others)
+    raw = sorted(set().union(*hidden.values()))
     report = ScanReport(ref, [f"{c.id} v{c.version}" for c in used], len(raw))
     stem = f"{manifest.name}-v{manifest.version}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,11 +137,48 @@ def scan_version(
     return report
 
 
+def scan_machines(
+    manifest: Manifest, live: Registry, registries: RegistryStore | None
+) -> tuple[pl.DataFrame, list[str]]:
+    """The registry machines (tenant, plant, line, machine, machine_type) to look for in a
+    version, and where they came from: the live registry's, and those of the registry version
+    the set was built with (``manifest.registry_version``, read from ``registries``), so a
+    machine or company removed or renamed since the build is still looked for. A build from
+    a registry file (no version recorded) is scanned with the live registry alone.
+
+    Raises:
+        TerminalError: the manifest names a registry version ``registries`` does not hold.
+    """
+    tables = [pl.from_arrow(live.machines())]
+    sources = ["the live registry"]
+    version = manifest.registry_version
+    if version is not None and registries is not None:
+        try:
+            built = registries.get(version).registry
+        except ConfigError as exc:
+            raise TerminalError(
+                f"{manifest.name}@v{manifest.version} was built with registry version "
+                f"{version}, which this lake does not hold: {exc}"
+            ) from exc
+        tables.append(pl.from_arrow(built.machines()))
+        sources.append(f"registry version {version} (the build's)")
+    frames = [t for t in tables if isinstance(t, pl.DataFrame)]
+    return pl.concat(frames, how="vertical_relaxed").unique(maintain_order=True), sources
+
+
 def _scan_bytes(
     report: ScanReport, name: str, data: bytes, raw: list[str], prose: bool = False
 ) -> None:
     report.scanned.append(name)
-    found = text_mentions(data, raw) if prose else leaked_values(data, raw)
+    if prose:
+        found = text_mentions(data, raw)
+    else:
+        texts = file_texts(data)
+        if texts is None:
+            report.hits.append((name, "a form the check cannot read", 1))
+            return
+        seen = {v for text in texts for v in leaked_values(text, raw)}
+        found = [v for v in raw if v in seen]
     if found:
         report.hits.append((name, "bytes", len(found)))
         report.values.extend(v for v in found if v not in report.values)

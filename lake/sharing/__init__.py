@@ -17,6 +17,7 @@ from lake.sharing.errors import (
     DisclosureRefused,
     IdentifierLeak,
     SecretError,
+    UncheckableFile,
     WithholdingResetError,
 )
 from lake.sharing.keys import KeyRing
@@ -39,6 +40,7 @@ __all__ = [
     "SecretError",
     "SharedInputs",
     "SharingGate",
+    "UncheckableFile",
     "Withholding",
     "WithholdingResetError",
     "contracts_dir",

@@ -43,7 +43,6 @@ __all__ = [
     "DisclosureReport",
     "PublishedSets",
     "linkage",
-    "machine_type_groups",
     "read_splits",
 ]
 
@@ -75,6 +74,8 @@ class DisclosureReport:
     machine_type_min_companies: int | None
     machine_types: int
     withheld_columns: list[str]
+    untraced_rows: int = 0
+    rows_at_risk: int = 0
 
     def record(self) -> dict[str, Any]:
         """The JSON-ready manifest entry."""
@@ -92,7 +93,8 @@ class DisclosureReport:
             if worst > max_share:
                 raise DisclosureRefused(
                     dataset,
-                    f"{worst:.1%} of rows link to another published version "
+                    f"{worst:.1%} of the {self.rows_at_risk:,} rows measured (of {self.rows:,}) "
+                    "link to another published version "
                     f"(exact on {', '.join(self.exact_key) or '-'}: {self.exact_share:.1%}, "
                     f"nearest within {self.tolerance:g}: {self.nearest_share:.1%}); "
                     f"a contract allows at most {max_share:.1%}; {_remedy(self)}",
@@ -107,12 +109,20 @@ class DisclosureReport:
 
 
 def _remedy(report: DisclosureReport) -> str:
-    """What to change in the contracts for a set refused for linkage."""
+    """What to change in the contracts (or the job) for a set refused for linkage."""
     if report.exact_share > report.nearest_share:
         cure = "keep time_shift_days and value_noise on (or set time_grid_s)"
     else:
         cure = "set feature_noise (e.g. 0.02) so that few-reading aggregates do not pair"
-    return f"{cure}, or raise max_linkable_share to accept the linkage"
+    untraced = ""
+    if report.untraced_rows:
+        untraced = (
+            f"; {report.untraced_rows} row(s) name no single company by their tenant, plant, "
+            "line or machine column and were measured whatever their company's contract: "
+            "keep one of those columns unchanged in the job's output so that only rows of "
+            "companies whose contract changed are measured"
+        )
+    return f"{cure}, or raise max_linkable_share to accept the linkage{untraced}"
 
 
 def linkage(
@@ -134,29 +144,6 @@ def linkage(
             )
             nearest = max(nearest, linked / new.height)
     return exact, key, nearest
-
-
-def machine_type_groups(
-    splits: Mapping[str, pl.DataFrame], machines: pl.DataFrame
-) -> tuple[int | None, int]:
-    """``(smallest number of companies behind a machine type, number of types)`` of the output.
-
-    Rows are traced to machines by the longest prefix of tenant/plant/line/machine the splits
-    carry; None when they carry too little to tell.
-    """
-    keys: list[str] = []
-    for column in ("tenant", "plant", "line", "machine"):
-        if not splits or not all(column in df.columns for df in splits.values()):
-            break
-        keys.append(column)
-    if len(keys) < 2:
-        return None, 0
-    rows = pl.concat([df.select(keys) for df in splits.values()], how="vertical").unique()
-    typed = rows.join(machines.select(*keys, "machine_type").unique(), on=keys)
-    counts = typed.group_by("machine_type").agg(pl.col("tenant").n_unique().alias("n"))
-    if counts.height == 0:
-        return None, 0
-    return int(counts["n"].min()), counts.height  # type: ignore[arg-type]
 
 
 def read_splits(

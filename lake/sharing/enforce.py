@@ -14,10 +14,11 @@ contracts release. Per tenant:
    and confidential columns are emptied (:func:`lake.sharing.deid.deidentify`).
 
 After the job, :meth:`SharedInputs.noisy_features` adds each contract's ``feature_noise`` to
-the float features of its rows, and :meth:`SharingGate.check_output` scans every string value
-of the splits (and quoted strings in extra files) for a raw identifier that a contract
-pseudonymises, and stops the build if one is found: a job that looked identifiers up elsewhere
-cannot leak them.
+the float features of its rows (traced by :meth:`SharedInputs.owners`), and
+:meth:`SharingGate.check_output` scans every text of the splits and extra files
+(:mod:`lake.sharing.leaks`) for a raw identifier the set must not show
+(:func:`raw_identifiers`), and stops the build if one is found: a job that looked identifiers
+up elsewhere cannot leak them in a form the check reads.
 """
 
 from __future__ import annotations
@@ -42,12 +43,18 @@ from lake.sharing.disclosure import (
     DisclosureReport,
     PublishedSets,
     linkage,
-    machine_type_groups,
     read_splits,
 )
-from lake.sharing.errors import ContractNotFound, IdentifierLeak
+from lake.sharing.errors import ContractNotFound, IdentifierLeak, UncheckableFile
 from lake.sharing.keys import KeyRing
-from lake.sharing.leaks import frame_leaks, parquet_statistics, text_leaks, text_mentions
+from lake.sharing.leaks import (
+    file_texts,
+    frame_leaks,
+    leaked_values,
+    parquet_statistics,
+    text_leaks,
+    text_mentions,
+)
 from lake.sharing.store import ContractStore
 from lake.sharing.withholding import STRUCTURE, Withholding
 from schemas import event_schema_for
@@ -106,6 +113,89 @@ class SharedInputs:
             return self.pseudonymisers[contract.tenant].pseudonym("tenant", (contract.tenant,))
         return contract.tenant
 
+    def owners(self, frame: pl.DataFrame) -> pl.Series:
+        """The company (tenant id) of each row of ``frame`` (a job's split before columns are
+        withheld), or null where the row cannot be attributed to exactly one company.
+
+        Each of the columns ``tenant``, ``plant``, ``line`` and ``machine`` the split carries as
+        text is looked up among the values the gate handed the job (:attr:`machines`: a
+        contract's pseudonyms, or ids where released); a value that names no company, or more
+        than one (an id released in clear by two companies), says nothing. A row's owner is the
+        one company its columns name; a row whose columns name none (a job that wrote a site
+        key into ``tenant`` and dropped the rest) or two different ones is null. Callers treat
+        null rows at least as strictly as the strictest contract of the set.
+        """
+        lookup = self._shown_owners()
+        named: list[pl.Series] = []
+        for column, mapping in lookup.items():
+            if column not in frame.columns:
+                continue
+            values = frame.get_column(column)
+            if values.dtype in (pl.Categorical, pl.Enum):
+                values = values.cast(pl.String)
+            if values.dtype != pl.String:
+                continue
+            named.append(values.replace_strict(mapping, default=None, return_dtype=pl.String))
+        if not named:
+            return pl.Series("owner", [None] * frame.height, pl.String)
+        candidates = pl.DataFrame(named).select(
+            pl.concat_list(pl.all()).list.drop_nulls().list.unique().alias("owner")
+        )
+        one = pl.col("owner").list.len() == 1
+        return candidates.select(
+            pl.when(one).then(pl.col("owner").list.first()).otherwise(None).alias("owner")
+        ).to_series()
+
+    def _shown_owners(self) -> dict[str, dict[str, str]]:
+        """Column -> {value shown to the job -> tenant id}, for values that name one company."""
+        tenants = {self.shown_tenant(c): c.tenant for c in self.contracts}
+        lookup: dict[str, dict[str, str]] = {"tenant": dict(tenants)}
+        shown = self.machines.filter(pl.col("tenant").is_in(list(tenants)))
+        for column in _MACHINE[1:]:
+            if column not in shown.columns:
+                continue
+            pairs = shown.select(column, "tenant").unique().drop_nulls()
+            single = pairs.filter(pl.len().over(column) == 1)
+            lookup[column] = {
+                str(value): tenants[tenant]
+                for value, tenant in zip(
+                    single.get_column(column).to_list(),
+                    single.get_column("tenant").to_list(),
+                    strict=True,
+                )
+            }
+        return lookup
+
+    def typed_rows(self, splits: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+        """Distinct (tenant id, machine_type) pairs the splits' rows show: each row is traced to
+        its company by :meth:`owners` and to the machines its ``plant``, ``line`` and
+        ``machine`` columns (whichever the split has) name among that company's machines (a
+        line-level row counts for every type on the line). Rows traced to no company, or
+        without any of those columns, say nothing about a type."""
+        table = self.machines.filter(pl.col("tenant").is_in(list(self._tenant_ids())))
+        table = table.with_columns(
+            pl.col("tenant").replace_strict(self._tenant_ids(), return_dtype=pl.String)
+        )
+        parts = [pl.DataFrame(schema={"tenant": pl.String, "machine_type": pl.String})]
+        for frame in splits.values():
+            where = [
+                c
+                for c in _MACHINE[1:]
+                if c in frame.columns and frame.schema[c] in (pl.String, pl.Categorical)
+            ]
+            if not where:
+                continue
+            rows = frame.select(pl.col(c).cast(pl.String) for c in where).with_columns(
+                self.owners(frame).alias("tenant")
+            )
+            rows = rows.drop_nulls("tenant").unique()
+            typed = rows.join(table.select("tenant", *where, "machine_type"), on=["tenant", *where])
+            parts.append(typed.select("tenant", pl.col("machine_type").cast(pl.String)))
+        return pl.concat(parts, how="vertical").unique()
+
+    def _tenant_ids(self) -> dict[str, str]:
+        return {self.shown_tenant(c): c.tenant for c in self.contracts}
+
     def noisy_features(
         self,
         splits: Mapping[str, pl.DataFrame],
@@ -115,9 +205,9 @@ class SharedInputs:
         """``splits`` with each contract's ``feature_noise`` on the float ``features`` of its
         rows (:func:`lake.sharing.deid.feature_noise`, keyed by the row's ``key_columns``).
 
-        Rows are traced to their company by the ``tenant`` column (its pseudonym, or the id
-        where released); in splits without one, every row gets the noise of the contract with
-        the largest ``feature_noise``.
+        Rows are traced to their company by :meth:`owners`; a row that cannot be traced (a
+        split without such columns, or values that name no company or two) gets the noise of
+        the contract with the largest ``feature_noise``.
         """
         noisy = sorted(
             (c for c in self.contracts if c.feature_noise > 0),
@@ -127,16 +217,17 @@ class SharedInputs:
             return dict(splits)
         out: dict[str, pl.DataFrame] = {}
         for name, frame in splits.items():
-            if "tenant" not in frame.columns:
-                top = noisy[0]
-                exprs = feature_noise(
-                    frame, features, key_columns, self.pseudonymisers[top.tenant], top.feature_noise
-                )
-                out[name] = frame.with_columns(exprs.values())
-                continue
-            combined: dict[str, pl.Expr] = {}
+            owner = self.owners(frame)
+            top = noisy[0]
+            combined = feature_noise(
+                frame, features, key_columns, self.pseudonymisers[top.tenant], top.feature_noise
+            )
+            untraced = pl.lit(owner.is_null())
+            combined = {
+                column: pl.when(untraced).then(expr).otherwise(pl.col(column))
+                for column, expr in combined.items()
+            }
             for contract in noisy:
-                shown = self.shown_tenant(contract)
                 exprs = feature_noise(
                     frame,
                     features,
@@ -144,11 +235,11 @@ class SharedInputs:
                     self.pseudonymisers[contract.tenant],
                     contract.feature_noise,
                 )
+                ours = pl.lit(owner == contract.tenant)
                 for column, expr in exprs.items():
                     rest = combined.get(column, pl.col(column))
-                    ours = pl.col("tenant") == shown
-                    combined[column] = pl.when(ours).then(expr).otherwise(rest).alias(column)
-            out[name] = frame.with_columns(combined.values())
+                    combined[column] = pl.when(ours).then(expr).otherwise(rest)
+            out[name] = frame.with_columns(e.alias(c) for c, e in combined.items())
         return out
 
     def hidden(self) -> list[str]:
@@ -156,11 +247,16 @@ class SharedInputs:
         return sorted(set().union(*self.forbidden.values())) if self.forbidden else []
 
     def check_files(self, dataset: str, files: Mapping[str, bytes], *, hint: str = "") -> None:
-        """Raise :class:`IdentifierLeak` if a hidden raw identifier is in a file's bytes
-        (``files``: name -> bytes; ``hint`` ends the message)."""
+        """Raise :class:`IdentifierLeak` if a hidden raw identifier is in a file's bytes or in
+        what a reader decodes from them (:func:`lake.sharing.leaks.file_texts`; ``files``:
+        name -> bytes; ``hint`` ends the message), :class:`UncheckableFile` if a file is in a
+        form that cannot be checked."""
         raw = self.hidden()
         for file, data in files.items():
-            hits = text_leaks(data, raw)
+            texts = file_texts(data)
+            if texts is None:
+                raise UncheckableFile(dataset, file, hint=hint)
+            hits = len({v for text in texts for v in leaked_values(text, raw)})
             if hits:
                 raise IdentifierLeak(dataset, file, hits, file=True, hint=hint)
 
@@ -238,13 +334,17 @@ class SharingGate:
         tags: pl.DataFrame,
         *,
         also_rare: frozenset[str] = frozenset(),
+        identifier_frames: Mapping[str, pl.LazyFrame] | None = None,
     ) -> SharedInputs:
         """Filter, suppress and de-identify ``frames`` (kind -> rows) for ``purpose``.
 
         ``machines`` are the registry's machines (tenant, plant, line, machine, machine_type),
         ``tags`` its tag ranges (machine_type, tag, min, max: the scale of value noise).
         ``also_rare`` adds machine types to suppress (found rare in a job's output by
-        :meth:`rare_in_output`).
+        :meth:`rare_in_output`). ``identifier_frames`` (kind -> silver rows, default
+        ``frames``) are the rows whose part serials and lots the set must not show: the build
+        passes every row of the pinned versions, not only those the spec's filters read, so
+        that it looks for what ``datasets scan`` looks for.
         """
         known = sorted(
             set(machines.get_column("tenant").to_list())
@@ -255,7 +355,12 @@ class SharingGate:
         rare = self._rare_types(released, machines) | also_rare
         kept_machines = _drop_rare(machines, contracts, rare)
         pseudonymisers = {t: Pseudonymiser(c.id, self.keys.key(c.id)) for t, c in contracts.items()}
-        forbidden = raw_identifiers(list(contracts.values()), kept_machines, released)
+        forbidden = raw_identifiers(
+            list(contracts.values()),
+            machines,
+            frames if identifier_frames is None else identifier_frames,
+            others=[t for t in known if t not in contracts],
+        )
         out_machines = [
             deidentify_machines(kept_machines, c, pseudonymisers[t]) for t, c in contracts.items()
         ]
@@ -296,22 +401,14 @@ class SharingGate:
     ) -> frozenset[str]:
         """Machine types that fewer than ``min_group_size`` tenants contribute *output* rows of.
 
-        Rows are traced to machines by the longest prefix of (tenant, plant, line, machine) the
-        splits carry (a line-level row counts for every type on the line); splits without at
-        least tenant and plant are left to the count over the released input rows. Only types
-        not yet suppressed are returned, and none when no contract sets ``suppress_rare``.
+        Rows are traced to companies and machine types by :meth:`SharedInputs.typed_rows` (a
+        line-level row counts for every type on the line); rows it cannot trace are left to
+        the count over the released input rows. Only types not yet suppressed are returned,
+        and none when no contract sets ``suppress_rare``.
         """
         if self.min_group_size <= 1 or not splits:
             return frozenset()
-        keys: list[str] = []
-        for column in _MACHINE:
-            if not all(column in df.columns for df in splits.values()):
-                break
-            keys.append(column)
-        if len(keys) < 2:
-            return frozenset()
-        rows = pl.concat([df.select(keys) for df in splits.values()], how="vertical").unique()
-        typed = rows.join(shared.machines.select(*keys, "machine_type").unique(), on=keys)
+        typed = shared.typed_rows(splits)
         counts = typed.group_by("machine_type").agg(pl.col("tenant").n_unique().alias("n"))
         rare = set(counts.filter(pl.col("n") < self.min_group_size)["machine_type"].to_list())
         if not any(c.suppress_rare for c in shared.contracts):
@@ -358,7 +455,7 @@ class SharingGate:
         new = pl.concat(list(published.values()), how="diagonal_relaxed")
         owners = _owners(output, published, shared)
         tolerance = min((c.linkage_tolerance for c in shared.contracts), default=0.001)
-        exact, key, nearest, compared = 0.0, list[str](), 0.0, 0
+        exact, key, nearest, compared, measured = 0.0, list[str](), 0.0, 0, 0
         for name, version, manifest in curated.published():
             used = {}
             for ref in manifest.get("contracts", []):
@@ -374,14 +471,17 @@ class SharingGate:
             at_risk = (
                 new if owners is None else new.filter(owners.is_null() | owners.is_in(changed))
             )
+            measured = max(measured, at_risk.height)
             other = read_splits(curated, name, version, manifest)
             one_exact, one_key, one_nearest = linkage(at_risk, [other], tolerance)
             if one_exact > exact:
                 exact, key = one_exact, one_key
             nearest = max(nearest, one_nearest)
-        smallest, types = machine_type_groups(output, shared.machines)
+        smallest, types = _type_groups(shared.typed_rows(output))
         report = DisclosureReport(
             rows=new.height,
+            untraced_rows=new.height if owners is None else owners.null_count(),
+            rows_at_risk=measured,
             compared_versions=compared,
             exact_share=round(exact, 6),
             exact_key=key,
@@ -452,23 +552,31 @@ def _form(contract: Contract) -> tuple[object, ...]:
     )
 
 
+def _type_groups(typed: pl.DataFrame) -> tuple[int | None, int]:
+    """``(fewest companies behind a machine type, number of types)`` of
+    :meth:`SharedInputs.typed_rows`; None when no row shows a type."""
+    counts = typed.group_by("machine_type").agg(pl.col("tenant").n_unique().alias("n"))
+    if counts.height == 0:
+        return None, 0
+    return int(counts["n"].min()), counts.height  # type: ignore[arg-type]
+
+
 def _owners(
     output: Mapping[str, pl.DataFrame],
     published: Mapping[str, pl.DataFrame],
     shared: SharedInputs,
 ) -> pl.Series | None:
-    """The company (tenant id) of each row of ``published``'s splits concatenated, read from
-    the ``tenant`` column of ``output`` (the same rows before columns were withheld); null for
-    a value that names no contract's company (such rows are always measured); None when a
-    split has no such column or its rows do not line up (then every row is compared)."""
-    shown = {shared.shown_tenant(c): c.tenant for c in shared.contracts}
+    """The company (tenant id) of each row of ``published``'s splits concatenated, traced in
+    ``output`` (the same rows before columns were withheld) by :meth:`SharedInputs.owners`:
+    null where a row names no company or two (such rows are always measured); None when a
+    split's rows do not line up (then every row is compared)."""
     parts = []
     for name, frame in published.items():
         full = output.get(name)
-        if full is None or "tenant" not in full.columns or full.height != frame.height:
+        if full is None or full.height != frame.height:
             return None
-        parts.append(full.get_column("tenant").cast(pl.String).replace_strict(shown, default=None))
-    return pl.concat(parts) if parts else pl.Series("tenant", [], pl.String)
+        parts.append(shared.owners(full))
+    return pl.concat(parts) if parts else pl.Series("owner", [], pl.String)
 
 
 def _drop_rare(
@@ -497,35 +605,51 @@ def raw_identifiers(
     contracts: Sequence[Contract],
     machines: pl.DataFrame,
     frames: Mapping[str, pl.LazyFrame],
+    *,
+    others: Sequence[str] = (),
 ) -> dict[str, frozenset[str]]:
-    """Column -> the raw identifiers ``contracts`` pseudonymise, which must never appear in a
-    set built under them: the registry ids of their tenants' machines (``machines``: tenant,
-    plant, line, machine) and the identifier values (part serial, lot) of their tenants' rows
-    in ``frames`` (kind -> silver rows), less any value one of them releases in clear."""
+    """Column -> the raw identifiers that must never appear in a set built under
+    ``contracts``.
+
+    For each contract's tenant, the ids it pseudonymises: the registry ids of all its machines
+    (``machines``: tenant, plant, line, machine; suppressed rare types included) and the
+    identifier values (part serial, lot) of all its rows in ``frames`` (kind -> silver rows,
+    every kind, whatever the contract shares). For each tenant in ``others`` (companies
+    without a contract in the set: withdrawn, excluded, never signed), every such id. Values
+    a contract of the set releases in clear are left out.
+    """
+    ids = _identifier_rows(frames)
     forbidden: dict[str, set[str]] = {}
     clear: dict[str, set[str]] = {}
     for contract in contracts:
-        _collect_raw(forbidden, clear, machines, frames, contract)
+        for column, raw in _tenant_ids(machines, ids, contract.tenant).items():
+            target = forbidden if column in contract.pseudonymise else clear
+            target.setdefault(column, set()).update(raw)
+    for tenant in others:
+        for column, values in _tenant_ids(machines, ids, tenant).items():
+            forbidden.setdefault(column, set()).update(values)
     return {c: frozenset(v - clear.get(c, set())) for c, v in forbidden.items()}
 
 
-def _collect_raw(
-    forbidden: dict[str, set[str]],
-    clear: dict[str, set[str]],
-    machines: pl.DataFrame,
-    released: Mapping[str, pl.LazyFrame],
-    contract: Contract,
-) -> None:
-    """Add the tenant's raw identifiers to ``forbidden`` (pseudonymised) or ``clear``."""
-    own = machines.filter(pl.col("tenant") == contract.tenant)
-    values: dict[str, set[str]] = {c: set(own.get_column(c).to_list()) for c in _MACHINE}
-    for kind, lf in released.items():
+def _identifier_rows(frames: Mapping[str, pl.LazyFrame]) -> list[pl.DataFrame]:
+    """Each kind's distinct (tenant, identifier columns) rows (kinds with identifier columns)."""
+    out = []
+    for kind, lf in frames.items():
         columns = list(event_schema_for(kind).identifier_columns)
-        if not set(columns) & set(contract.pseudonymise):
-            continue
-        rows = lf.filter(pl.col("tenant") == contract.tenant).select(columns).unique().collect()
-        for column in columns:
-            values.setdefault(column, set()).update(rows.get_column(column).to_list())
-    for column, raw in values.items():
-        target = forbidden if column in contract.pseudonymise else clear
-        target.setdefault(column, set()).update(raw)
+        if columns:
+            out.append(lf.select("tenant", *columns).unique().collect())
+    return out
+
+
+def _tenant_ids(
+    machines: pl.DataFrame, rows: Sequence[pl.DataFrame], tenant: str
+) -> dict[str, set[str]]:
+    """Column -> the tenant's registry ids and its rows' identifier values (``rows``: see
+    :func:`_identifier_rows`)."""
+    own = machines.filter(pl.col("tenant") == tenant)
+    values: dict[str, set[str]] = {c: set(own.get_column(c).to_list()) for c in _MACHINE}
+    for frame in rows:
+        mine = frame.filter(pl.col("tenant") == tenant)
+        for column in frame.columns[1:]:
+            values.setdefault(column, set()).update(mine.get_column(column).drop_nulls().to_list())
+    return values

@@ -15,6 +15,7 @@ __all__ = [
     "IdentifierLeak",
     "SecretError",
     "SharingError",
+    "UncheckableFile",
     "WithholdingResetError",
 ]
 
@@ -71,6 +72,23 @@ class IdentifierLeak(SharingError, TerminalError):
         )
         self.dataset = dataset
         self.column = column
+
+
+class UncheckableFile(IdentifierLeak):
+    """An extra file of a built dataset is in a form the leak scan cannot read (not text, nor a
+    gzip, bz2, xz, zip or Parquet file), so it cannot be shown to hold no raw identifier; not
+    published."""
+
+    def __init__(self, dataset: str, file: str, *, hint: str = "") -> None:
+        SharingError.__init__(
+            self,
+            f"dataset {dataset!r}: file {file!r} is neither UTF-8 text (or UTF-16 with a "
+            "byte-order mark) nor a gzip, bz2, xz, zip or Parquet file the identifier check "
+            "can read, so it cannot be checked for raw identifiers; nothing was published "
+            f"(write extra files as text, e.g. JSON or CSV){hint}",
+        )
+        self.dataset = dataset
+        self.column = file
 
 
 class DisclosureRefused(SharingError, TerminalError):

@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-import polars as pl
-
 from lake import DeltaStore
 from lake.access import AccessDenied, AccessStore, AuditEntry, AuditLog, access_dir, check_read
 from lake.curation import (
@@ -30,7 +28,8 @@ from lake.curation import (
 )
 from lake.curation.schema_change import schema_change_lines
 from lake.curation.spec import DatasetSpec
-from lake.registry_store import FixedRegistry, LiveRegistry, registry_source
+from lake.location import LakeLocation
+from lake.registry_store import FixedRegistry, LiveRegistry, RegistryStore, registry_source
 from lake.sharing import ContractStore, contracts_dir, sharing_gate
 from maxlake.cli.lake_guard import require_lake
 from maxlake.errors import exception_text
@@ -217,14 +216,17 @@ def pull_(args: argparse.Namespace) -> int:
 
 def scan_(args: argparse.Namespace) -> int:
     """``datasets scan``: 0 when no raw identifier is found, 1 otherwise."""
-    from lake.curation.scan import scan_version  # noqa: PLC0415 - lazy, as the module
+    from lake.curation.scan import scan_machines, scan_version  # noqa: PLC0415 - lazy
 
     name, version = parse_ref(args.ref)
     settings = Settings()
     require_lake(settings)
     manifest = show(name, version, lake_root=settings, newest_if_none_active=True)
-    machines = pl.from_arrow(registry_source(settings).snapshot()[1].machines())
-    assert isinstance(machines, pl.DataFrame)
+    registries = (
+        None if settings.registry_file else RegistryStore(LakeLocation.from_settings(settings))
+    )
+    live = registry_source(settings).snapshot()[1]
+    machines, sources = scan_machines(manifest, live, registries)
     report = scan_version(
         CuratedArea.of(settings),
         manifest,
@@ -233,11 +235,13 @@ def scan_(args: argparse.Namespace) -> int:
         machines=machines,
     )
     if args.json:
-        print(json.dumps({**dataclasses.asdict(report), "clean": report.clean}, indent=2))
+        document = {**dataclasses.asdict(report), "registries": sources, "clean": report.clean}
+        print(json.dumps(document, indent=2))
         return 0 if report.clean else 1
     print(
         f"{report.dataset} ({manifest.status}), built under {', '.join(report.contracts)}: "
-        f"{report.identifiers:,} raw identifiers looked for in {len(report.scanned)} files"
+        f"{report.identifiers:,} raw identifiers (machines of {' and '.join(sources)}) "
+        f"looked for in {len(report.scanned)} files"
     )
     for file in report.scanned:
         found = [(where, n) for f, where, n in report.hits if f == file]
