@@ -11,7 +11,8 @@ disk, read-only mount), :class:`~streams.write_block.WriteBlock` pauses every as
 and retries the same batch with backoff until it goes through; a shutdown or a rebalance in that
 state abandons the unwritten batches (their offsets are not committed, so nothing is lost).
 On assignment it seeks each partition past what the lake already holds (``ops/validation_runs``
-app transactions), so a restart does not even re-read written offsets.
+app transactions), so a restart does not even re-read written offsets; that read runs in the
+background, off the rebalance listener (:mod:`streams.batch_position`).
 
 The pipeline runs in two worker threads, not on the event loop: a large batch takes seconds, and
 a blocked loop would miss heartbeats (the group would evict the worker mid-batch) and could not
@@ -34,7 +35,6 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from itertools import repeat
 from operator import attrgetter
 from typing import Any
@@ -49,18 +49,17 @@ from aiokafka.errors import (
 )
 
 from lake import BatchOutput
-from lake.lineage import Gap
-from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams import memory
+from streams.batch_position import LakePositioning
 from streams.batch_rebalance import BatchRebalanceListener
 from streams.batch_rows import ColumnMessages, Columns
 from streams.broker_wait import start_until_reachable
 from streams.errors import StreamsError
 from streams.ingest import IngestPipeline, log_batch
 from streams.kafka_records import RAW, install
-from streams.topics import require_topic_ids, topic_ids
+from streams.topics import topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
 __all__ = ["BatchEngine"]
@@ -74,7 +73,7 @@ _FETCH_MAX_BYTES = 16 << 20
 _PARTITION_FETCH_MAX_BYTES = 4 << 20
 
 
-class BatchEngine:
+class BatchEngine(LakePositioning):
     """One aiokafka consumer over every ingest topic; batches of up to ``batch_max_events``."""
 
     def __init__(
@@ -110,10 +109,11 @@ class BatchEngine:
         self._positions: dict[TopicPartition, int] = {}
         self._sought: dict[TopicPartition, int] = {}
         self._ready: set[TopicPartition] = set()
-        self._positioning: set[TopicPartition] = set()
-        self._unpositioned_since = 0.0
         self._out_of_range: dict[TopicPartition, int] = {}
         self.repeats_dropped = 0
+        self._in_hand = 0
+        self._held = False
+        self._init_positioning()
 
     async def run(self) -> None:
         """Consume until cancelled (Faust cancels its tasks on shutdown)."""
@@ -136,6 +136,7 @@ class BatchEngine:
             while True:
                 if self.block.blocked and self._newest is not None and not self._newest.done():
                     self._pause()  # newly assigned partitions wait for the blocked batch too
+                self._backpressure()
                 records = await self._fill_batch(consumer)
                 positions = await self._advanced_positions(consumer)
                 if records:
@@ -150,6 +151,8 @@ class BatchEngine:
                             records, dict(self._topic_ids), positions, self._newest, preparing
                         )
                     )
+                    self._in_hand += 1
+                    self._newest.add_done_callback(self._handed_back)
                     # The task alone holds the raw batch: it drops it once prepared.
                     del records
                 else:
@@ -162,9 +165,10 @@ class BatchEngine:
                 if self._out_of_range:
                     await self.settle()
                     await self._reset(consumer)
-                await self._position_unpositioned(consumer)
+                await self._position_unpositioned()
                 await self._follow_topics(consumer)
         finally:
+            self.stop_positioning()
             # Cancelled (SIGTERM): batches in hand are still written and committed, unless the
             # lake refuses them: then they are abandoned, uncommitted, for the next owner.
             self.block.abandon()
@@ -199,7 +203,11 @@ class BatchEngine:
             max_partition_fetch_bytes=_PARTITION_FETCH_MAX_BYTES,
             session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
             heartbeat_interval_ms=max(int(settings.broker_session_timeout_s * 100), 500),
-            max_poll_interval_ms=300_000,
+            # aiokafka's default rebalance timeout is the session timeout: a worker still
+            # writing the batches it holds when a rebalance began (a slow object store) was
+            # dropped from the group, rejoined, and restarted the rebalance, in a loop.
+            rebalance_timeout_ms=int(settings.broker_rebalance_timeout_s * 1000),
+            max_poll_interval_ms=int(settings.broker_rebalance_timeout_s * 1000),
             **settings.kafka_security(),
         )
         consumer.subscribe(pattern=self._pattern(), listener=BatchRebalanceListener(self))
@@ -238,6 +246,34 @@ class BatchEngine:
         if self._newest is not None and self._newest.done():
             self._newest.result()
 
+    def _backpressure(self) -> None:
+        """Fetch only while fewer than two batches are in hand.
+
+        Batches are written strictly in order; when the lake writes slower than batches are
+        prepared (a slow object store), handing over more would only queue them: memory grows,
+        and a rebalance, which waits until every batch in hand is written, would take longer
+        with each. The partitions are paused instead (aiokafka keeps their positions), and the
+        loop keeps polling, so the client does not count the worker as idle.
+        """
+        if self.batches_in_hand() >= 2:
+            self._held = True
+            self._pause()
+        elif self._held:
+            self._held = False
+            if self._fetching():
+                self._resume()
+
+    def _fetching(self) -> bool:
+        return not self.block.blocked and not self._held
+
+    def _handed_back(self, task: asyncio.Task[None]) -> None:
+        del task
+        self._in_hand -= 1
+
+    def batches_in_hand(self) -> int:
+        """Batches handed to the threads and not yet written and committed (0-2)."""
+        return self._in_hand
+
     async def settle(self) -> None:
         """Return once every batch in hand is written and its offsets committed, or abandoned
         (see :class:`WriteBlock`); raises what a batch raised otherwise."""
@@ -259,8 +295,9 @@ class BatchEngine:
         return len(assigned)
 
     def _resume(self) -> None:
+        """Fetch again the partitions positioned from the lake (the others wait for it)."""
         if self.consumer is not None:
-            self.consumer.resume(*self.consumer.assignment())
+            self.consumer.resume(*(self.consumer.assignment() & self._ready))
 
     async def _handle(
         self,
@@ -289,12 +326,28 @@ class BatchEngine:
             del records
         if previous is not None:
             await previous
+        started = time.monotonic()
         await self.block.retry(
             lambda: loop.run_in_executor(self._write_pool, self._write, outputs),
             pause=self._pause,
             resume=self._resume,
         )
+        self._slow_write(time.monotonic() - started)
         await self._commit(offsets)
+
+    def _slow_write(self, write_s: float) -> None:
+        """Warn when the lake is so slow that a rebalance, which waits for the (at most two)
+        batches in hand, nears ``broker_rebalance_timeout_s``."""
+        limit = self.settings.broker_rebalance_timeout_s
+        if write_s < limit / 4:
+            return
+        logger.warning(
+            "the lake is slow: a batch took %.1f s to write; a rebalance waits for up to two "
+            "such batches and drops a worker after %.0f s (MAXLAKE_BROKER_REBALANCE_TIMEOUT_S): "
+            "raise it, or lower MAXLAKE_BATCH_MAX_EVENTS",
+            write_s,
+            limit,
+        )
 
     async def _advanced_positions(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
         """Positions that moved since the last batch: the next offset to read per partition.
@@ -364,7 +417,9 @@ class BatchEngine:
                     self._out_of_range.update(exc.args[0] if exc.args else {})
                     break
                 except NoOffsetForPartitionError as exc:
-                    self._out_of_range.update(dict.fromkeys(exc.args, -1))
+                    # Partitions still waiting for the lake are positioned by it.
+                    lost = [tp for tp in exc.args if tp in self._ready]
+                    self._out_of_range.update(dict.fromkeys(lost, -1))
                     break
                 for tp, batch in fetched.items():
                     count += self._take(tp, batch)
@@ -376,8 +431,8 @@ class BatchEngine:
         """Append the records of ``batch`` beyond the partition's next expected offset.
 
         Records of a partition not yet positioned from the lake are dropped: the client may
-        fetch a newly assigned partition from the group's committed offset while the
-        assignment listener still reads the lake (:meth:`seek_past_lake`); the seek then
+        have fetched a newly assigned partition from the group's committed offset before the
+        listener paused it to read the lake (:mod:`streams.batch_position`); the seek then
         fetches from the right place, under the partition's topic id.
         """
         if tp not in self._ready:
@@ -454,101 +509,6 @@ class BatchEngine:
         del prepared[:]
         memory.release()
 
-    async def position_or_retry_later(self, assigned: Sequence[TopicPartition]) -> bool:
-        """:meth:`seek_past_lake`, or log why not: the run loop retries (no record is read).
-
-        The rebalance listener's errors are swallowed by the client, so a lake that cannot be
-        read at assignment (object storage down, a damaged log) would otherwise leave the
-        partitions assigned, unpositioned and silently unread for good.
-        """
-        self._positioning.update(assigned)
-        try:
-            await self.seek_past_lake(assigned)
-        except Exception as exc:
-            self._unpositioned_since = time.monotonic()
-            logger.warning(
-                "%d partition(s) not positioned: the lake could not be read (%s); nothing of "
-                "them is read until it can, retrying every %.0f s",
-                len(assigned),
-                exception_text(exc),
-                self.settings.lake_retry_max_s,
-            )
-            return False
-        finally:
-            self._positioning.difference_update(assigned)
-        return True
-
-    async def _position_unpositioned(self, consumer: AIOKafkaConsumer) -> None:
-        """Retry positioning assigned partitions the lake could not position before."""
-        waiting = consumer.assignment() - self._ready - self._positioning - set(self._out_of_range)
-        if not waiting:
-            return
-        if time.monotonic() - self._unpositioned_since < self.settings.lake_retry_max_s:
-            return
-        if await self.position_or_retry_later(sorted(waiting)):
-            logger.info("%d partition(s) positioned from the lake after a retry", len(waiting))
-
-    async def seek_past_lake(self, assigned: Sequence[TopicPartition]) -> None:
-        """Position each assigned partition right after what the lake holds of its lineage.
-
-        The lake, not the group's committed offset, decides (a committed offset may belong to
-        an older incarnation of the topic). Offsets Kafka no longer holds are recorded as a gap.
-        """
-        if self.consumer is None or not assigned:
-            return
-        loop = asyncio.get_running_loop()
-        topics = sorted({tp.topic for tp in assigned})
-        self._topic_ids.update(
-            await loop.run_in_executor(None, require_topic_ids, self.settings, topics)
-        )
-        pipeline = self.pipeline()
-        versions = await loop.run_in_executor(
-            None,
-            partial(
-                pipeline.writer.committed_offsets,
-                "",
-                [(tp.topic, tp.partition) for tp in assigned],
-                self._topic_ids,
-                worker=pipeline.worker,
-            ),
-        )
-        starts = await self.consumer.beginning_offsets(list(assigned))
-        for tp in assigned:
-            await self._position_after(tp, versions.get((tp.topic, tp.partition), -1), starts[tp])
-
-    async def _position_after(self, tp: TopicPartition, done: int, start: int) -> None:
-        """Seek ``tp`` to ``done + 1``, or to the log start when Kafka lost offsets before it."""
-        assert self.consumer is not None
-        position = done + 1
-        if position < start:
-            await self._record_gap(tp, position, start - 1, "expired_before_ingest")
-            position = start
-        if not self._seek(tp, position):
-            return
-        if done >= 0:
-            logger.info("%s[%d]: lake holds up to %d, seeking", tp.topic, tp.partition, done)
-
-    def _seek(self, tp: TopicPartition, position: int) -> bool:
-        """Seek ``tp`` if it is still assigned; False when a rebalance took it meanwhile.
-
-        Positioning awaits the lake and the broker; outside the rebalance listener (``_reset``)
-        a rebalance may revoke the partition during those awaits, and seeking it then raised
-        IllegalStateError and crashed the worker (found by the soak). Its next owner positions
-        it from the lake.
-        """
-        assert self.consumer is not None
-        if tp not in self.consumer.assignment():
-            logger.info(
-                "%s[%d] revoked while being positioned; its next owner positions it",
-                tp.topic,
-                tp.partition,
-            )
-            return False
-        self.consumer.seek(tp, position)
-        self._positions[tp] = self._sought[tp] = position
-        self._ready.add(tp)
-        return True
-
     async def _reset(self, consumer: AIOKafkaConsumer) -> None:
         """Handle positions Kafka no longer holds (every batch in hand is written)."""
         lost, self._out_of_range = self._out_of_range, {}
@@ -583,10 +543,3 @@ class BatchEngine:
                 self._seek(tp, ends[tp])
             else:
                 await self._position_after(tp, offset - 1, starts[tp])
-
-    async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
-        pipeline = self.pipeline()
-        gap = Gap(tp.topic, self._topic_ids.get(tp.topic), tp.partition, first, last, cause)
-        await asyncio.get_running_loop().run_in_executor(
-            None, partial(pipeline.handle.record_gap, gap, worker=pipeline.worker)
-        )
