@@ -16,9 +16,9 @@ background, off the rebalance listener (:mod:`streams.batch_position`).
 
 The pipeline runs in two worker threads, not on the event loop: a large batch takes seconds, and
 a blocked loop would miss heartbeats (the group would evict the worker mid-batch) and could not
-fetch ahead. The loop fetches batch N+2 while one thread prepares (decodes, validates, dedupes)
-batch N+1 and the other writes batch N to Delta (Arrow's JSON parser, pandas and deltalake
-release the GIL, so the stages overlap on two cores). Batches are written and their offsets
+fetch ahead. One thread prepares (decodes, validates, dedupes) batch N+1 while the other writes
+batch N to Delta (Arrow's JSON parser, pandas and deltalake release the GIL, so the stages
+overlap on two cores) and the client fetches ahead. Batches are written and their offsets
 committed strictly in order, at most two handed to the threads; a rebalance or shutdown waits
 until every batch handed over is written and committed. A commit that still fails
 because the group moved on is logged, not fatal: the lake holds the batch, and the partition's
@@ -111,8 +111,7 @@ class BatchEngine(LakePositioning):
         self._ready: set[TopicPartition] = set()
         self._out_of_range: dict[TopicPartition, int] = {}
         self.repeats_dropped = 0
-        self._in_hand = 0
-        self._held = False
+        self._handed: list[asyncio.Task[None]] = []
         self._init_positioning()
 
     async def run(self) -> None:
@@ -136,7 +135,7 @@ class BatchEngine(LakePositioning):
             while True:
                 if self.block.blocked and self._newest is not None and not self._newest.done():
                     self._pause()  # newly assigned partitions wait for the blocked batch too
-                self._backpressure()
+                await self._room_for_a_batch()
                 records = await self._fill_batch(consumer)
                 positions = await self._advanced_positions(consumer)
                 if records:
@@ -151,7 +150,7 @@ class BatchEngine(LakePositioning):
                             records, dict(self._topic_ids), positions, self._newest, preparing
                         )
                     )
-                    self._in_hand += 1
+                    self._handed.append(self._newest)
                     self._newest.add_done_callback(self._handed_back)
                     # The task alone holds the raw batch: it drops it once prepared.
                     del records
@@ -246,33 +245,25 @@ class BatchEngine(LakePositioning):
         if self._newest is not None and self._newest.done():
             self._newest.result()
 
-    def _backpressure(self) -> None:
-        """Fetch only while fewer than two batches are in hand.
+    async def _room_for_a_batch(self) -> None:
+        """Return once fewer than two batches are in hand (or the lake is blocked).
 
         Batches are written strictly in order; when the lake writes slower than batches are
         prepared (a slow object store), handing over more would only queue them: memory grows,
         and a rebalance, which waits until every batch in hand is written, would take longer
-        with each. The partitions are paused instead (aiokafka keeps their positions), and the
-        loop keeps polling, so the client does not count the worker as idle.
+        with each (six batches, 65 s, in one run before this). The client keeps fetching ahead
+        meanwhile, up to its buffer bounds. While the lake refuses writes the loop goes on
+        polling with the partitions paused (:class:`WriteBlock`).
         """
-        if self.batches_in_hand() >= 2:
-            self._held = True
-            self._pause()
-        elif self._held:
-            self._held = False
-            if self._fetching():
-                self._resume()
-
-    def _fetching(self) -> bool:
-        return not self.block.blocked and not self._held
+        while len(self._handed) >= 2 and not self.block.blocked:
+            await asyncio.wait({self._handed[0]}, timeout=1.0)
 
     def _handed_back(self, task: asyncio.Task[None]) -> None:
-        del task
-        self._in_hand -= 1
+        self._handed.remove(task)
 
     def batches_in_hand(self) -> int:
         """Batches handed to the threads and not yet written and committed (0-2)."""
-        return self._in_hand
+        return len(self._handed)
 
     async def settle(self) -> None:
         """Return once every batch in hand is written and its offsets committed, or abandoned
