@@ -105,7 +105,8 @@ class LakePositioning:
     def _start_read(self) -> None:
         """Read the lake for the partitions waiting, unless a read is under way (its end
         starts the next one)."""
-        if self._position_task is not None and not self._position_task.done():
+        task = self._position_task
+        if task is not None and not task.done() and task is not asyncio.current_task():
             return
         waiting = self._waiting()
         if waiting:
