@@ -67,7 +67,6 @@ class LakePositioning:
     def _init_positioning(self) -> None:
         self._position_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-position")
         self._lake_reader: SinkHandle | None = None
-        self._positioning: set[TopicPartition] = set()
         self._position_task: asyncio.Task[None] | None = None
         self._position_failed_at = 0.0
         self._assignments = 0
@@ -125,7 +124,6 @@ class LakePositioning:
     async def _position(self, tps: list[TopicPartition], assignments: int) -> None:
         """One background read of the lake for ``tps``, then their seeks."""
         retried = self._position_failed_at > 0
-        self._positioning = set(tps)
         started = time.monotonic()
         try:
             done = await self._read_lake(tps)
@@ -149,8 +147,6 @@ class LakePositioning:
                 self.settings.lake_retry_max_s,
             )
             return
-        finally:
-            self._positioning = set()
         self._position_failed_at = 0.0
         self._report(len(tps), positioned, read_s, retried=retried, current=current)
         self._start_read()
