@@ -144,6 +144,13 @@ class Settings(BaseSettings):
         ge=1,
         description="consumer session timeout: how long a dead worker keeps its partitions",
     )
+    broker_rebalance_timeout_s: float = Field(
+        300.0,
+        ge=1,
+        description="how long the group waits in a rebalance for a live worker to finish and "
+        "commit the batches it holds (its lake writes) before dropping it; also the longest a "
+        "batch engine worker may go without fetching (Kafka's max.poll.interval)",
+    )
     batch_max_events: int = Field(
         50_000, ge=1, description="events per micro-batch at most (tuned by bench_ingest.py)"
     )

@@ -11,13 +11,14 @@ disk, read-only mount), :class:`~streams.write_block.WriteBlock` pauses every as
 and retries the same batch with backoff until it goes through; a shutdown or a rebalance in that
 state abandons the unwritten batches (their offsets are not committed, so nothing is lost).
 On assignment it seeks each partition past what the lake already holds (``ops/validation_runs``
-app transactions), so a restart does not even re-read written offsets.
+app transactions), so a restart does not even re-read written offsets; that read runs in the
+background, off the rebalance listener (:mod:`streams.batch_position`).
 
 The pipeline runs in two worker threads, not on the event loop: a large batch takes seconds, and
 a blocked loop would miss heartbeats (the group would evict the worker mid-batch) and could not
-fetch ahead. The loop fetches batch N+2 while one thread prepares (decodes, validates, dedupes)
-batch N+1 and the other writes batch N to Delta (Arrow's JSON parser, pandas and deltalake
-release the GIL, so the stages overlap on two cores). Batches are written and their offsets
+fetch ahead. One thread prepares (decodes, validates, dedupes) batch N+1 while the other writes
+batch N to Delta (Arrow's JSON parser, pandas and deltalake release the GIL, so the stages
+overlap on two cores) and the client fetches ahead. Batches are written and their offsets
 committed strictly in order, at most two handed to the threads; a rebalance or shutdown waits
 until every batch handed over is written and committed. A commit that still fails
 because the group moved on is logged, not fatal: the lake holds the batch, and the partition's
@@ -34,7 +35,6 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from itertools import repeat
 from operator import attrgetter
 from typing import Any
@@ -49,18 +49,17 @@ from aiokafka.errors import (
 )
 
 from lake import BatchOutput
-from lake.lineage import Gap
-from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams import memory
+from streams.batch_position import LakePositioning
 from streams.batch_rebalance import BatchRebalanceListener
 from streams.batch_rows import ColumnMessages, Columns
 from streams.broker_wait import start_until_reachable
 from streams.errors import StreamsError
 from streams.ingest import IngestPipeline, log_batch
 from streams.kafka_records import RAW, install
-from streams.topics import require_topic_ids, topic_ids
+from streams.topics import topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
 __all__ = ["BatchEngine"]
@@ -74,7 +73,7 @@ _FETCH_MAX_BYTES = 16 << 20
 _PARTITION_FETCH_MAX_BYTES = 4 << 20
 
 
-class BatchEngine:
+class BatchEngine(LakePositioning):
     """One aiokafka consumer over every ingest topic; batches of up to ``batch_max_events``."""
 
     def __init__(
@@ -110,10 +109,10 @@ class BatchEngine:
         self._positions: dict[TopicPartition, int] = {}
         self._sought: dict[TopicPartition, int] = {}
         self._ready: set[TopicPartition] = set()
-        self._positioning: set[TopicPartition] = set()
-        self._unpositioned_since = 0.0
         self._out_of_range: dict[TopicPartition, int] = {}
         self.repeats_dropped = 0
+        self._handed: list[asyncio.Task[None]] = []
+        self._init_positioning()
 
     async def run(self) -> None:
         """Consume until cancelled (Faust cancels its tasks on shutdown)."""
@@ -136,6 +135,7 @@ class BatchEngine:
             while True:
                 if self.block.blocked and self._newest is not None and not self._newest.done():
                     self._pause()  # newly assigned partitions wait for the blocked batch too
+                await self._room_for_a_batch()
                 records = await self._fill_batch(consumer)
                 positions = await self._advanced_positions(consumer)
                 if records:
@@ -150,6 +150,8 @@ class BatchEngine:
                             records, dict(self._topic_ids), positions, self._newest, preparing
                         )
                     )
+                    self._handed.append(self._newest)
+                    self._newest.add_done_callback(self._handed_back)
                     # The task alone holds the raw batch: it drops it once prepared.
                     del records
                 else:
@@ -162,9 +164,10 @@ class BatchEngine:
                 if self._out_of_range:
                     await self.settle()
                     await self._reset(consumer)
-                await self._position_unpositioned(consumer)
+                await self._position_unpositioned()
                 await self._follow_topics(consumer)
         finally:
+            self.stop_positioning()
             # Cancelled (SIGTERM): batches in hand are still written and committed, unless the
             # lake refuses them: then they are abandoned, uncommitted, for the next owner.
             self.block.abandon()
@@ -199,7 +202,11 @@ class BatchEngine:
             max_partition_fetch_bytes=_PARTITION_FETCH_MAX_BYTES,
             session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
             heartbeat_interval_ms=max(int(settings.broker_session_timeout_s * 100), 500),
-            max_poll_interval_ms=300_000,
+            # aiokafka's default rebalance timeout is the session timeout: a worker still
+            # writing the batches it holds when a rebalance began (a slow object store) was
+            # dropped from the group, rejoined, and restarted the rebalance, in a loop.
+            rebalance_timeout_ms=int(settings.broker_rebalance_timeout_s * 1000),
+            max_poll_interval_ms=int(settings.broker_rebalance_timeout_s * 1000),
             **settings.kafka_security(),
         )
         consumer.subscribe(pattern=self._pattern(), listener=BatchRebalanceListener(self))
@@ -238,6 +245,26 @@ class BatchEngine:
         if self._newest is not None and self._newest.done():
             self._newest.result()
 
+    async def _room_for_a_batch(self) -> None:
+        """Return once fewer than two batches are in hand (or the lake is blocked).
+
+        Batches are written strictly in order; when the lake writes slower than batches are
+        prepared (a slow object store), handing over more would only queue them: memory grows,
+        and a rebalance, which waits until every batch in hand is written, would take longer
+        with each (six batches, 65 s, in one run before this). The client keeps fetching ahead
+        meanwhile, up to its buffer bounds. While the lake refuses writes the loop goes on
+        polling with the partitions paused (:class:`WriteBlock`).
+        """
+        while len(self._handed) >= 2 and not self.block.blocked:
+            await asyncio.wait({self._handed[0]}, timeout=1.0)
+
+    def _handed_back(self, task: asyncio.Task[None]) -> None:
+        self._handed.remove(task)
+
+    def batches_in_hand(self) -> int:
+        """Batches handed to the threads and not yet written and committed (0-2)."""
+        return len(self._handed)
+
     async def settle(self) -> None:
         """Return once every batch in hand is written and its offsets committed, or abandoned
         (see :class:`WriteBlock`); raises what a batch raised otherwise."""
@@ -259,8 +286,9 @@ class BatchEngine:
         return len(assigned)
 
     def _resume(self) -> None:
+        """Fetch again the partitions positioned from the lake (the others wait for it)."""
         if self.consumer is not None:
-            self.consumer.resume(*self.consumer.assignment())
+            self.consumer.resume(*(self.consumer.assignment() & self._ready))
 
     async def _handle(
         self,
@@ -289,12 +317,28 @@ class BatchEngine:
             del records
         if previous is not None:
             await previous
+        started = time.monotonic()
         await self.block.retry(
             lambda: loop.run_in_executor(self._write_pool, self._write, outputs),
             pause=self._pause,
             resume=self._resume,
         )
+        self._slow_write(time.monotonic() - started)
         await self._commit(offsets)
+
+    def _slow_write(self, write_s: float) -> None:
+        """Warn when the lake is so slow that a rebalance, which waits for the (at most two)
+        batches in hand, nears ``broker_rebalance_timeout_s``."""
+        limit = self.settings.broker_rebalance_timeout_s
+        if write_s < limit / 4:
+            return
+        logger.warning(
+            "the lake is slow: a batch took %.1f s to write; a rebalance waits for up to two "
+            "such batches and drops a worker after %.0f s (MAXLAKE_BROKER_REBALANCE_TIMEOUT_S): "
+            "raise it, or lower MAXLAKE_BATCH_MAX_EVENTS",
+            write_s,
+            limit,
+        )
 
     async def _advanced_positions(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
         """Positions that moved since the last batch: the next offset to read per partition.
@@ -364,7 +408,9 @@ class BatchEngine:
                     self._out_of_range.update(exc.args[0] if exc.args else {})
                     break
                 except NoOffsetForPartitionError as exc:
-                    self._out_of_range.update(dict.fromkeys(exc.args, -1))
+                    # Partitions still waiting for the lake are positioned by it.
+                    lost = [tp for tp in exc.args if tp in self._ready]
+                    self._out_of_range.update(dict.fromkeys(lost, -1))
                     break
                 for tp, batch in fetched.items():
                     count += self._take(tp, batch)
@@ -376,8 +422,8 @@ class BatchEngine:
         """Append the records of ``batch`` beyond the partition's next expected offset.
 
         Records of a partition not yet positioned from the lake are dropped: the client may
-        fetch a newly assigned partition from the group's committed offset while the
-        assignment listener still reads the lake (:meth:`seek_past_lake`); the seek then
+        have fetched a newly assigned partition from the group's committed offset before the
+        listener paused it to read the lake (:mod:`streams.batch_position`); the seek then
         fetches from the right place, under the partition's topic id.
         """
         if tp not in self._ready:
@@ -454,101 +500,6 @@ class BatchEngine:
         del prepared[:]
         memory.release()
 
-    async def position_or_retry_later(self, assigned: Sequence[TopicPartition]) -> bool:
-        """:meth:`seek_past_lake`, or log why not: the run loop retries (no record is read).
-
-        The rebalance listener's errors are swallowed by the client, so a lake that cannot be
-        read at assignment (object storage down, a damaged log) would otherwise leave the
-        partitions assigned, unpositioned and silently unread for good.
-        """
-        self._positioning.update(assigned)
-        try:
-            await self.seek_past_lake(assigned)
-        except Exception as exc:
-            self._unpositioned_since = time.monotonic()
-            logger.warning(
-                "%d partition(s) not positioned: the lake could not be read (%s); nothing of "
-                "them is read until it can, retrying every %.0f s",
-                len(assigned),
-                exception_text(exc),
-                self.settings.lake_retry_max_s,
-            )
-            return False
-        finally:
-            self._positioning.difference_update(assigned)
-        return True
-
-    async def _position_unpositioned(self, consumer: AIOKafkaConsumer) -> None:
-        """Retry positioning assigned partitions the lake could not position before."""
-        waiting = consumer.assignment() - self._ready - self._positioning - set(self._out_of_range)
-        if not waiting:
-            return
-        if time.monotonic() - self._unpositioned_since < self.settings.lake_retry_max_s:
-            return
-        if await self.position_or_retry_later(sorted(waiting)):
-            logger.info("%d partition(s) positioned from the lake after a retry", len(waiting))
-
-    async def seek_past_lake(self, assigned: Sequence[TopicPartition]) -> None:
-        """Position each assigned partition right after what the lake holds of its lineage.
-
-        The lake, not the group's committed offset, decides (a committed offset may belong to
-        an older incarnation of the topic). Offsets Kafka no longer holds are recorded as a gap.
-        """
-        if self.consumer is None or not assigned:
-            return
-        loop = asyncio.get_running_loop()
-        topics = sorted({tp.topic for tp in assigned})
-        self._topic_ids.update(
-            await loop.run_in_executor(None, require_topic_ids, self.settings, topics)
-        )
-        pipeline = self.pipeline()
-        versions = await loop.run_in_executor(
-            None,
-            partial(
-                pipeline.writer.committed_offsets,
-                "",
-                [(tp.topic, tp.partition) for tp in assigned],
-                self._topic_ids,
-                worker=pipeline.worker,
-            ),
-        )
-        starts = await self.consumer.beginning_offsets(list(assigned))
-        for tp in assigned:
-            await self._position_after(tp, versions.get((tp.topic, tp.partition), -1), starts[tp])
-
-    async def _position_after(self, tp: TopicPartition, done: int, start: int) -> None:
-        """Seek ``tp`` to ``done + 1``, or to the log start when Kafka lost offsets before it."""
-        assert self.consumer is not None
-        position = done + 1
-        if position < start:
-            await self._record_gap(tp, position, start - 1, "expired_before_ingest")
-            position = start
-        if not self._seek(tp, position):
-            return
-        if done >= 0:
-            logger.info("%s[%d]: lake holds up to %d, seeking", tp.topic, tp.partition, done)
-
-    def _seek(self, tp: TopicPartition, position: int) -> bool:
-        """Seek ``tp`` if it is still assigned; False when a rebalance took it meanwhile.
-
-        Positioning awaits the lake and the broker; outside the rebalance listener (``_reset``)
-        a rebalance may revoke the partition during those awaits, and seeking it then raised
-        IllegalStateError and crashed the worker (found by the soak). Its next owner positions
-        it from the lake.
-        """
-        assert self.consumer is not None
-        if tp not in self.consumer.assignment():
-            logger.info(
-                "%s[%d] revoked while being positioned; its next owner positions it",
-                tp.topic,
-                tp.partition,
-            )
-            return False
-        self.consumer.seek(tp, position)
-        self._positions[tp] = self._sought[tp] = position
-        self._ready.add(tp)
-        return True
-
     async def _reset(self, consumer: AIOKafkaConsumer) -> None:
         """Handle positions Kafka no longer holds (every batch in hand is written)."""
         lost, self._out_of_range = self._out_of_range, {}
@@ -583,10 +534,3 @@ class BatchEngine:
                 self._seek(tp, ends[tp])
             else:
                 await self._position_after(tp, offset - 1, starts[tp])
-
-    async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
-        pipeline = self.pipeline()
-        gap = Gap(tp.topic, self._topic_ids.get(tp.topic), tp.partition, first, last, cause)
-        await asyncio.get_running_loop().run_in_executor(
-            None, partial(pipeline.handle.record_gap, gap, worker=pipeline.worker)
-        )

@@ -1,15 +1,18 @@
-"""The batch engine's rebalance listener: settle in-flight batches, then position from the lake.
+"""The batch engine's rebalance listener: finish in-flight batches, then position from the lake.
 
 On revocation the engine drops batches not yet handed to its threads, abandons a blocked write
 (its offsets are not committed, so the next owner reads them again) and waits until every
-batch handed over is written and committed; the pipeline forgets the partitions' resend
-horizon. On assignment it settles again and positions each partition past what the lake holds
-(or retries later if the lake cannot be read), then logs one line.
+batch handed over is written and committed: work nearly done is kept, however slow the lake
+(the group waits up to ``MAXLAKE_BROKER_REBALANCE_TIMEOUT_S`` for it); the pipeline forgets
+the partitions' resend horizon. On assignment it settles again, pauses the new partitions and
+starts reading the lake for their resume points in the background (the client heartbeats only
+after this listener returns, so it must return quickly), then logs one line.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -30,9 +33,11 @@ class _Engine(Protocol):
 
     def drop_unfinished(self, revoked: Sequence[TopicPartition]) -> None: ...
 
+    def batches_in_hand(self) -> int: ...
+
     async def settle(self) -> None: ...
 
-    async def position_or_retry_later(self, assigned: Sequence[TopicPartition]) -> bool: ...
+    def start_positioning(self, assigned: Sequence[TopicPartition]) -> None: ...
 
 
 class BatchRebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -46,10 +51,24 @@ class BatchRebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
         block = self.engine.block
         if block.blocked:
             block.abandon()
+        in_hand = self.engine.batches_in_hand()
+        if in_hand:
+            logger.info(
+                "rebalance: %d partition(s) revoked; writing and committing the %d batch(es) "
+                "in hand first, the group waits for them",
+                len(revoked),
+                in_hand,
+            )
+        started = time.monotonic()
         try:
             await self.engine.settle()
         finally:
             block.rearm()
+        settle_s = time.monotonic() - started
+        if block.metrics is not None:
+            block.metrics.settle_seconds.observe(settle_s)
+        if in_hand:
+            logger.info("rebalance: batches in hand written and committed in %.1f s", settle_s)
         for tp in revoked:
             self.engine.pipeline().forget(tp.topic, tp.partition)
 
@@ -57,7 +76,8 @@ class BatchRebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.engine.settle()
         for tp in assigned:
             self.engine.pipeline().forget(tp.topic, tp.partition)
-        await self.engine.position_or_retry_later(list(assigned))
+        self.engine.start_positioning(list(assigned))
         logger.info(
-            "batch engine: %d partition(s) assigned, positioned from the lake", len(assigned)
+            "batch engine: %d partition(s) assigned, positioning them from the lake",
+            len(assigned),
         )

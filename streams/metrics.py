@@ -40,7 +40,8 @@ __all__ = ["LagPoller", "MeteredSink", "WorkerMetrics", "serve_metrics"]
 logger = logging.getLogger(__name__)
 
 _SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000)
-_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_SLOW_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
 class WorkerMetrics:
@@ -101,6 +102,18 @@ class WorkerMetrics:
             "Delta commits of one micro-batch (all tables)",
             ["kind"],
             buckets=_SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.position_seconds = Histogram(
+            "maxlake_lake_position_duration_seconds",
+            "Reading where newly assigned partitions resume (ops/validation_runs) from the lake",
+            buckets=_SLOW_BUCKETS,
+            registry=r,
+        )
+        self.settle_seconds = Histogram(
+            "maxlake_rebalance_settle_duration_seconds",
+            "Writing and committing the batches in hand when partitions are revoked",
+            buckets=_SLOW_BUCKETS,
             registry=r,
         )
         self.quarantined = Counter(

@@ -120,7 +120,7 @@ def build_app(
         broker_commit_interval=1.0,
         broker_session_timeout=session_timeout_s,
         broker_heartbeat_interval=max(session_timeout_s / 10, 0.5),
-        broker_rebalance_timeout=60.0,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
         producer_acks=-1,
         broker_credentials=_credentials(settings),
         datadir=str(settings.faust_datadir),

@@ -16,6 +16,7 @@ pytest_plugins = ["tests.s3_server"]
 
 LONGEST_FILES = (
     "test_s3_scale.py",
+    "test_s3_slow.py",
     "test_ingest_failures.py",
     "test_ingest_crash.py",
     "test_kafka_realities.py",

@@ -42,6 +42,19 @@ class _Writer:
         del kind, partitions, topic_ids, worker
         return {}
 
+    def handle(self) -> _Writer:
+        return self
+
+    def stored_offsets(
+        self,
+        table: str,
+        partitions: list[tuple[str, int]],
+        topic_ids: dict[str, str],
+        worker: str,
+    ) -> dict[tuple[str, int], int]:
+        del table, partitions, topic_ids, worker
+        return {}
+
 
 class _SlowPipeline:
     """Records what it is given; the first batch takes twice the session timeout."""

@@ -1,0 +1,280 @@
+"""Where the batch engine resumes each assigned partition: right after what the lake holds.
+
+Reading the lake's resume points (``ops/validation_runs`` app transactions) is a round of HTTP
+requests on an object store: seconds, a minute on a slow or throttled one. It runs **off the
+rebalance listener**, in a background task and a thread of its own: aiokafka heartbeats only
+once the assignment listener has returned, so a read in the listener that outlasted the
+session timeout got the worker evicted, and every later rebalance restarted the same read
+(docs/OPERATIONS.md, "A slow object store"). Meanwhile the new partitions are paused (nothing
+is fetched from them) and the other partitions are read and written as usual.
+
+A read is never thrown away by a rebalance: it goes on, and its result positions the partitions
+that are assigned (again) and still unpositioned when it ends. A read that began before the
+partition's latest assignment is a lower bound (another owner may have written more since):
+the partition resumes there, the pipeline skips what the lake already holds, and the sought
+position is not committed to Kafka (it might lie below the group's committed offset), nor is a
+gap recorded from it (the partition is read again instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from lake import RUNS
+from lake.lineage import Gap
+from lake.sink import SinkHandle
+from maxlake.errors import exception_text
+from maxlake.settings import Settings
+from streams.ingest import IngestPipeline
+from streams.topics import require_topic_ids
+from streams.write_block import WriteBlock
+
+__all__ = ["LakePositioning"]
+
+logger = logging.getLogger("streams.batch_engine")
+
+_PLACEHOLDER = 0
+"""Position given to a partition while it waits for the lake (it is paused, never fetched):
+without one, the client would look up the group's committed offset and, for a group that never
+committed, raise NoOffsetForPartitionError at every fetch until the partition is positioned."""
+
+
+class LakePositioning:
+    """The positioning half of :class:`~streams.batch_engine.BatchEngine` (a mixin).
+
+    Shapes: ``_ready`` are the assigned partitions positioned from the lake (only they are
+    fetched, committed and resumed); ``_positions`` / ``_sought`` map a partition to its next
+    offset to read (``_sought``: positions to commit even if no record follows).
+    """
+
+    settings: Settings
+    consumer: AIOKafkaConsumer | None
+    pipeline: Callable[[], IngestPipeline]
+    block: WriteBlock
+    _topic_ids: dict[str, str]
+    _positions: dict[TopicPartition, int]
+    _sought: dict[TopicPartition, int]
+    _ready: set[TopicPartition]
+    _out_of_range: dict[TopicPartition, int]
+
+    def _init_positioning(self) -> None:
+        self._position_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-position")
+        self._lake_reader: SinkHandle | None = None
+        self._position_task: asyncio.Task[None] | None = None
+        self._position_failed_at = 0.0
+        self._assignments = 0
+
+    def start_positioning(self, assigned: Sequence[TopicPartition]) -> None:
+        """Pause newly ``assigned`` partitions and position them from the lake in the
+        background (called by the assignment listener; returns at once)."""
+        self._assignments += 1
+        if self.consumer is None or not assigned:
+            return
+        owned = self.consumer.assignment()
+        for tp in assigned:
+            if tp in owned:
+                self.consumer.seek(tp, _PLACEHOLDER)
+        self.consumer.pause(*(tp for tp in assigned if tp in owned))
+        self._position_failed_at = 0.0
+        self._start_read()
+
+    def _fetching(self) -> bool:
+        """Whether positioned partitions may be fetched now (else they stay paused)."""
+        return not self.block.blocked
+
+    def stop_positioning(self) -> None:
+        """Cancel a read under way (shutdown); its thread ends with the read."""
+        if self._position_task is not None:
+            self._position_task.cancel()
+        self._position_pool.shutdown(wait=False, cancel_futures=True)
+
+    def _waiting(self) -> set[TopicPartition]:
+        if self.consumer is None:
+            return set()
+        assigned: set[TopicPartition] = self.consumer.assignment()
+        return assigned - self._ready - set(self._out_of_range)
+
+    def _start_read(self) -> None:
+        """Read the lake for the partitions waiting, unless a read is under way (its end
+        starts the next one)."""
+        task = self._position_task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            return
+        waiting = self._waiting()
+        if waiting:
+            self._position_task = asyncio.create_task(
+                self._position(sorted(waiting), self._assignments)
+            )
+
+    async def _position_unpositioned(self) -> None:
+        """Retry, every ``lake_retry_max_s``, partitions the lake could not position before."""
+        if not self._position_failed_at or not self._waiting():
+            return
+        if time.monotonic() - self._position_failed_at < self.settings.lake_retry_max_s:
+            return
+        self._start_read()
+
+    async def _position(self, tps: list[TopicPartition], assignments: int) -> None:
+        """One background read of the lake for ``tps``, then their seeks."""
+        retried = self._position_failed_at > 0
+        started = time.monotonic()
+        try:
+            done = await self._read_lake(tps)
+            starts = await self._log_starts(tps)
+            read_s = time.monotonic() - started
+            current = assignments == self._assignments
+            positioned = 0
+            for tp in tps:
+                done_tp, start = done.get(tp, -1), starts.get(tp, 0)
+                if await self._position_one(tp, done_tp, start, current=current):
+                    positioned += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._position_failed_at = time.monotonic()
+            logger.warning(
+                "%d partition(s) not positioned: the lake could not be read (%s); nothing of "
+                "them is read until it can, retrying every %.0f s",
+                len(tps),
+                exception_text(exc),
+                self.settings.lake_retry_max_s,
+            )
+            return
+        self._position_failed_at = 0.0
+        self._report(len(tps), positioned, read_s, retried=retried, current=current)
+        self._start_read()
+
+    def _report(
+        self, read: int, positioned: int, read_s: float, *, retried: bool, current: bool
+    ) -> None:
+        if self.block.metrics is not None:
+            self.block.metrics.position_seconds.observe(read_s)
+        if read_s >= self.settings.broker_session_timeout_s / 2:
+            logger.warning(
+                "the lake is slow: reading where %d partition(s) resume took %.1f s "
+                "(ops/validation_runs); each is read from once positioned, the others meanwhile",
+                read,
+                read_s,
+            )
+        logger.info(
+            "%d partition(s) positioned from the lake%s in %.1f s%s",
+            positioned,
+            " after a retry" if retried else "",
+            read_s,
+            "" if current else " (read began before the latest rebalance: a lower bound)",
+        )
+
+    async def _position_one(
+        self, tp: TopicPartition, done: int, start: int, *, current: bool
+    ) -> bool:
+        """Seek and resume ``tp`` if it is assigned and waits; False when it was not."""
+        if self.consumer is None or tp in self._ready or tp not in self.consumer.assignment():
+            return False
+        if not current and done + 1 < start:
+            return False  # no gap from a stale read: the next read decides
+        await self._position_after(tp, done, start, commit=current)
+        if tp in self._ready and self._fetching():
+            self.consumer.resume(tp)
+        return tp in self._ready
+
+    def _reader(self) -> SinkHandle:
+        """The lake as the positioning thread reads it (table handles of its own)."""
+        if self._lake_reader is None:
+            self._lake_reader = self.pipeline().writer.handle()
+        return self._lake_reader
+
+    async def _read_lake(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The last offset the lake fully holds per partition (-1: none), in its lineage."""
+        loop = asyncio.get_running_loop()
+        topics = sorted({tp.topic for tp in tps})
+        self._topic_ids.update(
+            await loop.run_in_executor(
+                self._position_pool, require_topic_ids, self.settings, topics
+            )
+        )
+        pipeline = self.pipeline()
+        versions = await loop.run_in_executor(
+            self._position_pool,
+            partial(
+                self._reader().stored_offsets,
+                RUNS,
+                [(tp.topic, tp.partition) for tp in tps],
+                dict(self._topic_ids),
+                pipeline.worker,
+            ),
+        )
+        return {tp: versions.get((tp.topic, tp.partition), -1) for tp in tps}
+
+    async def _log_starts(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        if self.consumer is None:
+            return {}
+        owned = [tp for tp in tps if tp in self.consumer.assignment()]
+        if not owned:
+            return {}
+        starts: dict[TopicPartition, int] = await self.consumer.beginning_offsets(owned)
+        return starts
+
+    async def seek_past_lake(self, assigned: Sequence[TopicPartition]) -> None:
+        """Position each partition of ``assigned`` right after what the lake holds of its
+        lineage, now (the run loop, after Kafka lost a position or a topic's id changed).
+
+        The lake, not the group's committed offset, decides (a committed offset may belong to
+        an older incarnation of the topic). Offsets Kafka no longer holds are recorded as a gap.
+        """
+        if self.consumer is None or not assigned:
+            return
+        done = await self._read_lake(assigned)
+        starts = await self._log_starts(assigned)
+        for tp in assigned:
+            if tp in starts:
+                await self._position_after(tp, done[tp], starts[tp])
+
+    async def _position_after(
+        self, tp: TopicPartition, done: int, start: int, *, commit: bool = True
+    ) -> None:
+        """Seek ``tp`` to ``done + 1``, or to the log start when Kafka lost offsets before it."""
+        position = done + 1
+        if position < start:
+            await self._record_gap(tp, position, start - 1, "expired_before_ingest")
+            position = start
+        if not self._seek(tp, position, commit=commit):
+            return
+        if done >= 0:
+            logger.info("%s[%d]: lake holds up to %d, seeking", tp.topic, tp.partition, done)
+
+    def _seek(self, tp: TopicPartition, position: int, *, commit: bool = True) -> bool:
+        """Seek ``tp`` if it is still assigned; False when a rebalance took it meanwhile.
+
+        Positioning awaits the lake and the broker; a rebalance may revoke the partition during
+        those awaits, and seeking it then raised IllegalStateError and crashed the worker
+        (found by the soak). Its next owner positions it from the lake. ``commit``: commit the
+        position to Kafka with the next batch even if no record follows it.
+        """
+        assert self.consumer is not None
+        if tp not in self.consumer.assignment():
+            logger.info(
+                "%s[%d] revoked while being positioned; its next owner positions it",
+                tp.topic,
+                tp.partition,
+            )
+            return False
+        self.consumer.seek(tp, position)
+        self._positions[tp] = position
+        if commit:
+            self._sought[tp] = position
+        self._ready.add(tp)
+        return True
+
+    async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
+        gap = Gap(tp.topic, self._topic_ids.get(tp.topic), tp.partition, first, last, cause)
+        await asyncio.get_running_loop().run_in_executor(
+            self._position_pool,
+            partial(self._reader().record_gap, gap, worker=self.pipeline().worker),
+        )

@@ -1,0 +1,130 @@
+"""LakePositioning: reading the lake runs off the rebalance listener, new partitions wait paused,
+and a read that outlived a rebalance is used as a lower bound (never committed, no gap)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiokafka import TopicPartition
+
+from maxlake.settings import Settings
+from streams.batch_position import LakePositioning
+from streams.write_block import WriteBlock
+
+TP0, TP1 = TopicPartition("t", 0), TopicPartition("t", 1)
+
+
+class _Consumer:
+    def __init__(self) -> None:
+        self.assigned: set[TopicPartition] = set()
+        self.sought: dict[TopicPartition, int] = {}
+        self.paused: set[TopicPartition] = set()
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.sought[tp] = offset
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.paused.update(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused.difference_update(tps)
+
+
+class _Engine(LakePositioning):
+    """The positioning half with a lake that answers when told to, and Kafka log starts."""
+
+    def __init__(self, tmp_path: Path, done: dict[TopicPartition, int], start: int) -> None:
+        self.settings = Settings(lake_root=str(tmp_path), broker_session_timeout_s=10.0)
+        self.consumer = _Consumer()
+        self.block = WriteBlock("w", tmp_path)
+        self._topic_ids, self._positions, self._sought = {}, {}, {}
+        self._ready: set[TopicPartition] = set()
+        self._out_of_range: dict[TopicPartition, int] = {}
+        self.done, self.start = done, start
+        self.answer = asyncio.Event()
+        self.reads = 0
+        self.gaps: list[tuple[TopicPartition, int, int]] = []
+        self._init_positioning()
+
+    async def _read_lake(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        self.reads += 1
+        await self.answer.wait()
+        return {tp: self.done.get(tp, -1) for tp in tps}
+
+    async def _log_starts(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        return dict.fromkeys(tps, self.start)
+
+    async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
+        self.gaps.append((tp, first, last))
+
+    def assign(self, *tps: TopicPartition) -> None:
+        """A rebalance: everything revoked, ``tps`` assigned (as the listener does it)."""
+        self._ready.clear()
+        self.consumer.assigned = set(tps)  # type: ignore[union-attr]
+        self.start_positioning(list(tps))
+
+
+async def _settled(engine: _Engine) -> None:
+    for _ in range(50):
+        await asyncio.sleep(0)
+        task = engine._position_task
+        if task is not None and task.done() and not engine._waiting():
+            return
+
+
+def test_new_partitions_wait_paused_until_the_lake_answers(tmp_path: Path) -> None:
+    async def scenario() -> _Engine:
+        engine = _Engine(tmp_path, {TP0: 41}, start=0)
+        engine.assign(TP0, TP1)
+        await asyncio.sleep(0)
+        assert engine.consumer.paused == {TP0, TP1}  # type: ignore[union-attr]
+        assert not engine._ready
+        engine.answer.set()
+        await _settled(engine)
+        return engine
+
+    engine = asyncio.run(scenario())
+    assert engine.consumer.sought == {TP0: 42, TP1: 0}  # type: ignore[union-attr]
+    assert engine.consumer.paused == set()  # type: ignore[union-attr]
+    assert engine._ready == {TP0, TP1}
+    assert engine._sought == {TP0: 42, TP1: 0}  # committed with the next batch
+    assert engine.reads == 1
+
+
+def test_a_read_that_outlived_a_rebalance_is_used_but_not_committed(tmp_path: Path) -> None:
+    async def scenario() -> _Engine:
+        engine = _Engine(tmp_path, {TP0: 41, TP1: 9}, start=0)
+        engine.assign(TP0, TP1)
+        await asyncio.sleep(0)
+        engine.assign(TP0, TP1)  # a rebalance while the lake is being read
+        engine.answer.set()
+        await _settled(engine)
+        return engine
+
+    engine = asyncio.run(scenario())
+    assert engine.reads == 1, "the read under way is not started again"
+    assert engine.consumer.sought == {TP0: 42, TP1: 10}  # type: ignore[union-attr]
+    assert engine._ready == {TP0, TP1}
+    assert engine._sought == {}, "a lower bound may lie below the group's committed offset"
+
+
+def test_a_stale_read_records_no_gap_and_the_next_read_decides(tmp_path: Path) -> None:
+    async def scenario() -> _Engine:
+        engine = _Engine(tmp_path, {TP0: 4}, start=20)
+        engine.assign(TP0)
+        await asyncio.sleep(0)
+        engine.assign(TP0)
+        engine.answer.set()
+        await _settled(engine)
+        return engine
+
+    engine = asyncio.run(scenario())
+    assert engine.reads == 2
+    assert engine.gaps == [(TP0, 5, 19)]  # recorded once, by the read of the current assignment
+    assert engine.consumer.sought == {TP0: 20}  # type: ignore[union-attr]
+    assert engine._sought == {TP0: 20}
