@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import polars as pl
 
-from maxlake.cli.demo_run import batch_lines, demo_window
+from lake.delta import DeltaStore
+from maxlake.cli.demo_run import _kind_counts, _quarantine_reasons, batch_lines, demo_window
+from schemas import EventKind
 
 
 def _runs(rows: list[tuple[str, int, float]]) -> pl.DataFrame:
@@ -51,3 +55,36 @@ def test_a_demo_run_on_a_lake_with_events_simulates_the_hours_before_them() -> N
     assert earliest - (start + timedelta(seconds=3600)) <= timedelta(seconds=2)
     assert seed != 7, "a stretch of its own gets a seed of its own"
     assert demo_window(3600, 7, earliest, now) == (start, seed), "deterministic for a lake"
+
+
+class _Lake:
+    """A lake whose every table holds the same Kafka coordinates (kind telemetry)."""
+
+    def __init__(self, coords: list[tuple[str, int, int]]) -> None:
+        self.frame = pl.DataFrame(
+            {
+                "kind": ["telemetry"] * len(coords),
+                "kafka_topic": [t for t, _, _ in coords],
+                "kafka_partition": pl.Series([p for _, p, _ in coords], dtype=pl.Int32),
+                "kafka_offset": pl.Series([o for _, _, o in coords], dtype=pl.Int64),
+                "reasons": [["empty"]] * len(coords),
+            }
+        )
+
+    def read_frame(self, name: str, *, columns: list[str]) -> pl.DataFrame:
+        return self.frame.select(columns)
+
+
+def test_a_second_demo_counts_only_its_own_topics_not_an_onboarded_tenants_events() -> None:
+    demo_topic, onboarded = "maxlake.northwind-auto.telemetry", "maxlake.newco-motors.telemetry"
+    lake = _Lake(
+        [(demo_topic, 0, o) for o in range(10)]  # 0-6 an earlier run's, 7-9 this run's
+        + [(onboarded, 0, o) for o in range(5)]  # a tenant onboarded by hand, ingested before
+    )
+    since = {(demo_topic, 0): 7, (demo_topic, 1): 0}
+    store = cast(DeltaStore, lake)
+    this_run = _kind_counts(store, EventKind.TELEMETRY, since)
+    assert this_run["silver events"] == 3
+    assert this_run["quarantined"] == 3
+    assert this_run["duplicates"] == 3
+    assert _quarantine_reasons(store, since) == Counter({"empty": 3 * len(EventKind)})
