@@ -63,6 +63,16 @@ _HF_TYPES: dict[str, str] = {
 }
 
 
+def _hf_dtype(arrow_type: pa.DataType) -> str:
+    """The Hugging Face ``Value`` dtype of a column: a time keeps its unit and zone
+    (``timestamp[us, tz=UTC]``, ``date32``, ``duration[us]``); a type without a ``Value``
+    equivalent reads as ``string``."""
+    name = str(arrow_type)
+    if pa.types.is_timestamp(arrow_type) or pa.types.is_duration(arrow_type):
+        return name
+    return _HF_TYPES.get(name, "string")
+
+
 def label_info(output: JobOutput | Mapping[str, bytes]) -> dict[str, Any]:
     """The label description a job wrote as :data:`LABEL_FILE` (``{}`` when it wrote none)."""
     files = output.files if isinstance(output, JobOutput) else output
@@ -184,9 +194,7 @@ def render_card(
             }
         ],
         "dataset_info": {
-            "features": [
-                {"name": f.name, "dtype": _HF_TYPES.get(str(f.type), "string")} for f in schema
-            ],
+            "features": [{"name": f.name, "dtype": _hf_dtype(f.type)} for f in schema],
             "splits": [
                 {"name": split, "num_examples": manifest.splits[split].rows}
                 for split in sorted(files)

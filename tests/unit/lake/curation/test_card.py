@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import datasets
+import polars as pl
 import pytest
 
 from lake.curation import CuratedArea, JobInputs, JobOutput, build_dataset, curated_root, pull
@@ -71,3 +73,27 @@ def test_the_card_is_rendered_again_from_what_the_manifest_vouches_for(tmp_path:
     (folder / LABEL_FILE).write_bytes(b'{"definition": "altered"}')
     with pytest.raises(TerminalError, match=r"label\.json"):
         stored_card(area, manifest)
+
+
+def _with_window_start(inputs: JobInputs) -> JobOutput:
+    out = JOBS[JOB_NAME](inputs)
+    start = pl.lit(datetime(2026, 11, 1, 6, tzinfo=UTC), dtype=pl.Datetime("us", "UTC"))
+    splits = {
+        name: rows.with_columns(start.alias("window_start")) for name, rows in out.splits.items()
+    }
+    return dataclasses.replace(out, splits=splits)
+
+
+def test_a_time_column_loads_as_a_timestamp_not_a_string(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    store = seeded_lake(tmp_path / "lake")
+    build_dataset(store, spec(), registry=registry(), jobs={JOB_NAME: _with_window_start})
+    folder = Path(curated_root(tmp_path / "lake").root) / "spindle" / "v1"
+
+    train = _load(folder, tmp_path / "hf")["train"]
+
+    assert train.features["window_start"].dtype == "timestamp[us, tz=UTC]"
+    assert train[0]["window_start"] == datetime(2026, 11, 1, 6, tzinfo=UTC)
