@@ -135,6 +135,13 @@ def _contracts_add(args: argparse.Namespace) -> int:
     created = keys.ensure(contract.id)
     key_note = "new pseudonym key created" if created else "existing pseudonym key kept"
     print(f"{contract.id} v{contract.version} ({contract.tenant}); {key_note}")
+    if "telemetry" in contract.kinds and contract.tags == ():
+        print(
+            f"warning: {contract.id} shares telemetry but lists no tags (tags = []): no reading "
+            f"of {contract.tenant} reaches any set; list the tags to share, or remove the "
+            "tags line to share every tag but the confidential ones",
+            file=sys.stderr,
+        )
     return 0
 
 
