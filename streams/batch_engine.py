@@ -500,6 +500,23 @@ class BatchEngine(LakePositioning):
         del prepared[:]
         memory.release()
 
+    async def _fetching_at(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int
+    ) -> bool:
+        """Whether ``tp`` is still fetched from ``offset``.
+
+        The client's position, not :attr:`_positions`: that one moves only between batches, so
+        an error right after records of the same batch (retention deleting offsets just ahead
+        of a lagging worker) was taken for a stale one, and the partition fetched the same
+        offset again, in a loop (hundreds of errors a second) until a fetch happened to
+        return between two batches.
+        """
+        try:
+            position = await asyncio.wait_for(consumer.position(tp), timeout=1.0)
+        except (TimeoutError, KafkaError, IllegalStateError):
+            return self._positions.get(tp) == offset
+        return bool(position == offset)
+
     async def _reset(self, consumer: AIOKafkaConsumer) -> None:
         """Handle positions Kafka no longer holds (every batch in hand is written)."""
         lost, self._out_of_range = self._out_of_range, {}
@@ -509,7 +526,7 @@ class BatchEngine(LakePositioning):
         lost = {
             tp: o
             for tp, o in lost.items()
-            if tp in assigned and (o < 0 or self._positions.get(tp) == o)
+            if tp in assigned and (o < 0 or await self._fetching_at(consumer, tp, o))
         }
         if not lost:
             return
@@ -524,13 +541,14 @@ class BatchEngine(LakePositioning):
         rest = {tp: o for tp, o in lost.items() if tp.topic not in recreated}
         if not rest:
             return
-        starts = await consumer.beginning_offsets(list(rest))
         ends = await consumer.end_offsets(list(rest))
+        # Below the log start (retention, DeleteRecords), or no position: the lake says what is
+        # lost. The position may be a lower bound of what it holds (a read that outlived a
+        # rebalance; another owner wrote more meanwhile): a gap from the position recorded
+        # offsets the lake held as lost.
+        again = [tp for tp, offset in rest.items() if offset <= ends[tp]]
+        await self.seek_past_lake(again)
         for tp, offset in rest.items():
-            if offset < 0:
-                await self.seek_past_lake([tp])
-            elif offset > ends[tp]:
+            if offset > ends[tp]:
                 await self._record_gap(tp, ends[tp], offset - 1, "beyond_log_end")
                 self._seek(tp, ends[tp])
-            else:
-                await self._position_after(tp, offset - 1, starts[tp])

@@ -33,7 +33,7 @@ from lake.sink import SinkHandle
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from streams.ingest import IngestPipeline
-from streams.topics import require_topic_ids
+from streams.topics import require_topic_ids, topic_ids
 from streams.write_block import WriteBlock
 
 __all__ = ["LakePositioning"]
@@ -126,12 +126,17 @@ class LakePositioning:
         retried = self._position_failed_at > 0
         started = time.monotonic()
         try:
-            done = await self._read_lake(tps)
+            topics = sorted({tp.topic for tp in tps})
+            lineages = await self._lineages(topics)
+            done = await self._read_lake(tps, lineages)
             starts = await self._log_starts(tps)
+            moved = await self._moved(lineages)
             read_s = time.monotonic() - started
             current = assignments == self._assignments
             positioned = 0
             for tp in tps:
+                if tp.topic in moved:
+                    continue  # the read answered for another lineage: the next read decides
                 done_tp, start = done.get(tp, -1), starts.get(tp, 0)
                 if await self._position_one(tp, done_tp, start, current=current):
                     positioned += 1
@@ -190,24 +195,46 @@ class LakePositioning:
             self._lake_reader = self.pipeline().writer.handle()
         return self._lake_reader
 
-    async def _read_lake(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
-        """The last offset the lake fully holds per partition (-1: none), in its lineage."""
-        loop = asyncio.get_running_loop()
-        topics = sorted({tp.topic for tp in tps})
-        self._topic_ids.update(
-            await loop.run_in_executor(
-                self._position_pool, require_topic_ids, self.settings, topics
+    async def _lineages(self, topics: Sequence[str], *, require: bool = True) -> dict[str, str]:
+        """Each topic's id now (its lineage): topic -> id. ``require``: ask again until every
+        topic has one (raises TopicAdminError after a minute); else topics that do not exist
+        are left out."""
+        ask = partial(require_topic_ids if require else topic_ids, self.settings, topics)
+        return await asyncio.get_running_loop().run_in_executor(self._position_pool, ask)
+
+    async def _moved(self, lineages: dict[str, str]) -> set[str]:
+        """The topics of ``lineages`` whose id is another one now, or that no longer exist.
+
+        A read of the lake answers for the lineages it was asked about; a topic deleted and
+        created again during a slow read (and its partition assigned again meanwhile) is a new
+        lineage, of which the answer says nothing: seeking the new topic past what the lake
+        holds of the old one skipped its first offsets for good, and wrote the rest under the
+        old id.
+        """
+        now = await self._lineages(sorted(lineages), require=False)
+        moved = {topic for topic, tid in lineages.items() if now.get(topic) != tid}
+        if moved:
+            logger.warning(
+                "topic(s) %s deleted or created again while the lake was read: their partitions "
+                "are positioned by a new read, under the topic's id then",
+                ", ".join(sorted(moved)),
             )
-        )
-        pipeline = self.pipeline()
-        versions = await loop.run_in_executor(
+        return moved
+
+    async def _read_lake(
+        self, tps: Sequence[TopicPartition], lineages: dict[str, str]
+    ) -> dict[TopicPartition, int]:
+        """The last offset the lake fully holds per partition (-1: none) in the lineage
+        ``lineages`` gives its topic (topic -> id, see :meth:`_lineages`)."""
+        self._topic_ids.update(lineages)
+        versions = await asyncio.get_running_loop().run_in_executor(
             self._position_pool,
             partial(
                 self._reader().stored_offsets,
                 RUNS,
                 [(tp.topic, tp.partition) for tp in tps],
-                dict(self._topic_ids),
-                pipeline.worker,
+                {**self._topic_ids, **lineages},
+                self.pipeline().worker,
             ),
         )
         return {tp: versions.get((tp.topic, tp.partition), -1) for tp in tps}
@@ -230,11 +257,27 @@ class LakePositioning:
         """
         if self.consumer is None or not assigned:
             return
-        done = await self._read_lake(assigned)
+        lineages = await self._lineages(sorted({tp.topic for tp in assigned}))
+        done = await self._read_lake(assigned, lineages)
         starts = await self._log_starts(assigned)
+        moved = await self._moved(lineages)
         for tp in assigned:
-            if tp in starts:
+            if tp.topic in moved:
+                self._unposition(tp)
+            elif tp in starts:
                 await self._position_after(tp, done[tp], starts[tp])
+        if moved:
+            self._start_read()
+
+    def _unposition(self, tp: TopicPartition) -> None:
+        """Pause ``tp`` at the placeholder until a background read positions it."""
+        assert self.consumer is not None
+        self._ready.discard(tp)
+        self._positions.pop(tp, None)
+        self._sought.pop(tp, None)
+        if tp in self.consumer.assignment():
+            self.consumer.seek(tp, _PLACEHOLDER)
+            self.consumer.pause(tp)
 
     async def _position_after(
         self, tp: TopicPartition, done: int, start: int, *, commit: bool = True

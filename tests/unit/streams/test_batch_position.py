@@ -48,13 +48,22 @@ class _Engine(LakePositioning):
         self.done, self.start = done, start
         self.answer = asyncio.Event()
         self.reads = 0
+        self.ids = {"t": "id-1"}
+        self.read_ids: list[dict[str, str]] = []
         self.gaps: list[tuple[TopicPartition, int, int]] = []
         self._init_positioning()
 
-    async def _read_lake(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+    async def _lineages(self, topics: Sequence[str], *, require: bool = True) -> dict[str, str]:
+        return {t: self.ids[t] for t in topics if t in self.ids}
+
+    async def _read_lake(
+        self, tps: Sequence[TopicPartition], lineages: dict[str, str]
+    ) -> dict[TopicPartition, int]:
         self.reads += 1
+        self.read_ids.append(dict(lineages))
         await self.answer.wait()
-        return {tp: self.done.get(tp, -1) for tp in tps}
+        # What the lake holds is of the first lineage; a topic created again starts empty.
+        return {tp: self.done.get(tp, -1) if lineages[tp.topic] == "id-1" else -1 for tp in tps}
 
     async def _log_starts(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         return dict.fromkeys(tps, self.start)
@@ -128,3 +137,23 @@ def test_a_stale_read_records_no_gap_and_the_next_read_decides(tmp_path: Path) -
     assert engine.gaps == [(TP0, 5, 19)]  # recorded once, by the read of the current assignment
     assert engine.consumer.sought == {TP0: 20}  # type: ignore[union-attr]
     assert engine._sought == {TP0: 20}
+
+
+def test_a_read_that_outlived_the_topic_s_lineage_positions_nothing(tmp_path: Path) -> None:
+    """The topic was deleted and created again (a new id) while the lake was read: the answer is
+    about the old lineage, so the partitions wait for a read under the new id."""
+
+    async def scenario() -> _Engine:
+        engine = _Engine(tmp_path, {TP0: 41}, start=0)
+        engine.assign(TP0)
+        await asyncio.sleep(0)
+        engine.ids = {"t": "id-2"}
+        engine.assign(TP0)
+        engine.answer.set()
+        await _settled(engine)
+        return engine
+
+    engine = asyncio.run(scenario())
+    assert engine.read_ids == [{"t": "id-1"}, {"t": "id-2"}]
+    assert engine.consumer.sought == {TP0: 0}  # type: ignore[union-attr]
+    assert engine.gaps == []
