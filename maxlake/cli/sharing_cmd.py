@@ -23,6 +23,7 @@ from lake.curation import CuratedArea, revoke_contract, versions_under
 from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file
 from maxlake.cli.lake_guard import require_lake
 from maxlake.cli.table import render_table
+from maxlake.cli.tenants_cmd import DRAFT_PURPOSE
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 
@@ -135,6 +136,13 @@ def _contracts_add(args: argparse.Namespace) -> int:
     created = keys.ensure(contract.id)
     key_note = "new pseudonym key created" if created else "existing pseudonym key kept"
     print(f"{contract.id} v{contract.version} ({contract.tenant}); {key_note}")
+    if DRAFT_PURPOSE in contract.purposes:
+        print(
+            f"warning: {contract.id} still has the onboarding draft's purpose "
+            f"{DRAFT_PURPOSE!r}: it is in force but matches no dataset; add the agreed purposes "
+            "and add the file again (a new version)",
+            file=sys.stderr,
+        )
     if "telemetry" in contract.kinds and contract.tags == ():
         print(
             f"warning: {contract.id} shares telemetry but lists no tags (tags = []): no reading "
@@ -185,7 +193,8 @@ def _contracts_show(args: argparse.Namespace) -> int:
     store = ContractStore(contracts_dir(Settings()))
     contract = store.get(args.id, args.version)
     revoked = store.is_revoked(contract.id, contract.version)
-    print(f"# {contract.id} v{contract.version}{' (revoked)' if revoked else ''}")
+    status = "revoked: not in force" if revoked else "in force"
+    print(f"# {contract.id} v{contract.version}: {status} (the file as added follows)")
     print(store.raw(contract).decode("utf-8"), end="")
     return 0
 

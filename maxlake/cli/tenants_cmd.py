@@ -216,6 +216,10 @@ def _plant_access(settings: Settings, tenant: str, user: str, *, user_exists: bo
         )
 
 
+DRAFT_PURPOSE = "to-be-agreed"
+"""The purpose of a draft contract: it matches no dataset spec until replaced."""
+
+
 def draft_contract(tenant: str, author: str) -> str:
     """The TOML of a draft sharing contract for ``tenant`` with safe defaults."""
     today = datetime.now(UTC).date().isoformat()
@@ -230,7 +234,7 @@ def draft_contract(tenant: str, author: str) -> str:
         "# tenant column is left out, and machine types too few tenants share are suppressed.\n"
         f'id = "{cid}"\n'
         f'tenant = "{tenant}"\n'
-        'purposes = ["to-be-agreed"]\n'
+        f'purposes = ["{DRAFT_PURPOSE}"]\n'
         'description = "draft: not signed off"\n'
         "\n[share]\n"
         'kinds = ["telemetry"]\n'
