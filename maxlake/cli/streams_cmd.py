@@ -280,9 +280,18 @@ def _simulate(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    registry = load_registry(args.registry)
+    known = {t.id for t in registry.tenants}
+    missing = [t for t in args.tenants or () if t not in known]
+    if missing and args.registry is None:
+        raise ConfigError(
+            f"unknown tenants {missing}: the simulator plays the packaged registry's tenants "
+            f"({', '.join(sorted(known))}), not the lake's; for a tenant onboarded on the lake: "
+            "`maxlake registry show > live.toml`, then `maxlake simulate --registry live.toml ...`"
+        )
     stats = run_simulation(
         settings,
-        load_registry(args.registry),
+        registry,
         seed=args.seed,
         duration_s=args.duration,
         rate=None if args.as_fast_as_possible else args.rate,
