@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lake.curation.errors import PullTargetTaken
 from lake.curation.job import JobOutput
 from lake.curation.manifest import Manifest
 from lake.curation.published import published_manifest
@@ -110,7 +111,7 @@ def check_card_target(folder: Path, dataset: str, *, writes_card: bool = True) -
     not list them.
 
     Raises:
-        TerminalError: ``folder/README.md`` is some other file (a project's README, say, when
+        PullTargetTaken: ``folder/README.md`` is some other file (a project's README, say, when
             pulling into a repository checkout), or the data card of another dataset (whose
             split files it lists); nothing should be written.
     """
@@ -122,14 +123,14 @@ def check_card_target(folder: Path, dataset: str, *, writes_card: bool = True) -
     if not (start.startswith(b"---\npretty_name: ") and b"\nmaxlake:\n" in start):
         if not writes_card:
             return
-        raise TerminalError(
+        raise PullTargetTaken(
             f"{path} exists and is not a maxlake data card; nothing pulled (a Parquet pull "
             "writes its data card README.md beside the split): pull into a folder of its own "
             "with --out DIR"
         )
     other = _card_dataset(start)
     if other is not None and other[0] != dataset:
-        raise TerminalError(
+        raise PullTargetTaken(
             f"{path} is the data card of {other[0]} v{other[1]}; pulling {dataset} there would "
             f"replace it, leaving {other[0]}'s split files under a card that does not list "
             f"them; nothing pulled: pull {dataset} into a folder of its own with --out DIR "

@@ -13,6 +13,7 @@ __all__ = [
     "DatasetNotFound",
     "FailedQualityRefused",
     "InvalidDatasetRef",
+    "PullTargetTaken",
     "QualityCheckFailed",
     "SchemaChanged",
     "SpecError",
@@ -114,6 +115,11 @@ def failed_quality_detail(ref: str, failed: Iterable[str]) -> str:
         "allow_failed_quality=True (CLI --allow-failed-quality, HTTP ?allow_failed_quality=true; "
         "Delta Sharing serves only versions that passed, with no opt-in)"
     )
+
+
+class PullTargetTaken(CurationError, TerminalError):
+    """The folder a pull writes to holds another README or dataset card; nothing was pulled
+    (the user's request, not a fault of the lake: audited as ``invalid``, status 409)."""
 
 
 class FailedQualityRefused(CurationError, TerminalError):

@@ -26,6 +26,7 @@ from lake.curation import (
     show,
     summary_lines,
 )
+from lake.curation.errors import PullTargetTaken
 from lake.curation.schema_change import schema_change_lines
 from lake.curation.spec import DatasetSpec
 from lake.location import LakeLocation
@@ -198,6 +199,9 @@ def pull_(args: argparse.Namespace) -> int:
             lake_root=settings,
             allow_failed_quality=args.allow_failed_quality,
         )
+    except PullTargetTaken as exc:
+        audit.record(replace(entry, outcome="invalid", status=409, detail=exception_text(exc)))
+        raise
     except Exception as exc:
         audit.record(replace(entry, outcome="error", status=500, detail=exception_text(exc)))
         raise

@@ -15,6 +15,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from lake import DeltaStore
+from lake.access import AuditLog
 from lake.curation import (
     DatasetNotFound,
     FailedQualityRefused,
@@ -273,6 +274,9 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     assert err.startswith(f"maxlake: error: {foreign / 'README.md'} is the data card of other v3;")
     assert "pulling pm there would replace it" in err
     assert (foreign / "README.md").read_text() == other_card
+    refused = AuditLog(DeltaStore(tmp_path)).read().filter(pl.col("outcome") != "allowed")
+    assert refused.select("action", "outcome", "status").rows() == [("pull", "invalid", 409)]
+    assert "is the data card of other v3" in refused["detail"][0]
 
     assert main(["datasets", "show", "../etc"]) == 1
     assert "invalid dataset name '../etc'" in capsys.readouterr().err
