@@ -33,6 +33,7 @@ import polars as pl
 
 from lake.curation.area import CURATED_DIR, CuratedArea, Staging
 from lake.curation.card import CARD_FILE, label_info, write_card
+from lake.curation.empty import why_empty
 from lake.curation.errors import QualityCheckFailed, SchemaChanged, SpecError
 from lake.curation.job import Job, JobInputs, JobOutput, LabelInfo, ParamsCheck
 from lake.curation.manifest import (
@@ -312,7 +313,7 @@ def _publish(
         },
     )
     if not quality.success and not allow_failed_quality:
-        why = _why_empty(spec, sources, shared) if "rows" in quality.failed else ""
+        why = why_empty(spec, sources, shared) if "rows" in quality.failed else ""
         blocking = [f"{r.name}: {r.detail}" for r in quality.results if r.blocking and r.detail]
         if not why and blocking:
             why = "; ".join(blocking) + "; --allow-failed-quality would publish it as it is"
@@ -406,50 +407,6 @@ def _without_unasked_empty_splits(output: JobOutput) -> JobOutput:
         return output
     kept = {name: frame for name, frame in output.splits.items() if name not in dropped}
     return dataclasses.replace(output, splits=kept)
-
-
-def _why_empty(
-    spec: DatasetSpec, sources: Mapping[str, SourceInfo], shared: SharedInputs | None
-) -> str:
-    """What removed the rows of an empty set, and what to change."""
-    causes: list[str] = []
-    if shared is not None:
-        counts = shared.counts()
-        if counts["tenants"] == 0:
-            causes.append(
-                f"no tenant has a sharing contract for purpose {spec.purpose!r}: add one "
-                "(maxlake contracts add FILE) or change the spec's purpose"
-            )
-        elif counts["excluded_tenants"]:
-            causes.append(
-                f"{counts['excluded_tenants']} tenant(s) excluded: no contract for purpose "
-                f"{spec.purpose!r}"
-            )
-        if counts["suppressed_machine_types"]:
-            causes.append(
-                f"{counts['suppressed_machine_types']} machine type(s) suppressed as rare "
-                "(fewer tenants than MAXLAKE_SHARING_MIN_GROUP_SIZE share them): lower it or "
-                "set suppress_rare = false in the contracts"
-            )
-    read = ", ".join(f"{kind}={s.rows:,} rows" for kind, s in sources.items())
-    f = spec.filters
-    active = [
-        name
-        for name, value in (
-            ("tenants", f.tenants),
-            ("plants", f.plants),
-            ("machine_types", f.machine_types),
-            ("start", f.start),
-            ("end", f.end),
-        )
-        if value is not None
-    ]
-    if active:
-        causes.append(f"filters {', '.join(active)} left source rows {read}: widen them")
-    else:
-        causes.append(f"source rows read (after filters and sharing): {read}")
-    causes.append("--allow-failed-quality would publish an empty set")
-    return "; ".join(causes)
 
 
 def _plain_label(label: LabelInfo) -> dict[str, Any]:

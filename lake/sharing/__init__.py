@@ -9,7 +9,7 @@ built under it.
 
 from lake.sharing.contract import PSEUDONYMISABLE, Contract, parse_contract
 from lake.sharing.deid import Pseudonymiser, deidentify
-from lake.sharing.enforce import SharedInputs, SharingGate, raw_identifiers
+from lake.sharing.enforce import SharedInputs, SharingGate
 from lake.sharing.errors import (
     ContractConflict,
     ContractError,
@@ -21,6 +21,7 @@ from lake.sharing.errors import (
     WithholdingResetError,
 )
 from lake.sharing.keys import KeyRing
+from lake.sharing.machines import raw_identifiers
 from lake.sharing.paths import contracts_dir, keys_file, sharing_gate
 from lake.sharing.store import ContractStore, Revocation
 from lake.sharing.withholding import Withholding, withholding

@@ -55,13 +55,18 @@ from lake.sharing.leaks import (
     text_leaks,
     text_mentions,
 )
+from lake.sharing.machines import (
+    MACHINE,
+    count_dropped_types,
+    drop_rare,
+    raw_identifiers,
+    semi_machines,
+)
 from lake.sharing.store import ContractStore
 from lake.sharing.withholding import STRUCTURE, Withholding
 from schemas import event_schema_for
 
 __all__ = ["SharedInputs", "SharingGate"]
-
-_MACHINE = ["tenant", "plant", "line", "machine"]
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,7 @@ class SharedInputs:
         tenants = {self.shown_tenant(c): c.tenant for c in self.contracts}
         lookup: dict[str, dict[str, str]] = {"tenant": dict(tenants)}
         shown = self.machines.filter(pl.col("tenant").is_in(list(tenants)))
-        for column in _MACHINE[1:]:
+        for column in MACHINE[1:]:
             if column not in shown.columns:
                 continue
             pairs = shown.select(column, "tenant").unique().drop_nulls()
@@ -180,7 +185,7 @@ class SharedInputs:
         for frame in splits.values():
             where = [
                 c
-                for c in _MACHINE[1:]
+                for c in MACHINE[1:]
                 if c in frame.columns and frame.schema[c] in (pl.String, pl.Categorical)
             ]
             if not where:
@@ -353,7 +358,7 @@ class SharingGate:
         contracts = {t: c for t in known if (c := self.store.in_force(t, purpose)) is not None}
         released = {kind: self._release(kind, lf, contracts) for kind, lf in frames.items()}
         rare = self._rare_types(released, machines) | also_rare
-        kept_machines = _drop_rare(machines, contracts, rare)
+        kept_machines = drop_rare(machines, contracts, rare)
         pseudonymisers = {t: Pseudonymiser(c.id, self.keys.key(c.id)) for t, c in contracts.items()}
         forbidden = raw_identifiers(
             list(contracts.values()),
@@ -369,7 +374,7 @@ class SharingGate:
         for kind, lf in released.items():
             parts = [
                 deidentify(
-                    _semi_machines(lf.filter(pl.col("tenant") == t), kept_machines),
+                    semi_machines(lf.filter(pl.col("tenant") == t), kept_machines),
                     kind,
                     c,
                     pseudonymisers[t],
@@ -388,7 +393,7 @@ class SharingGate:
             machines=machines_out,
             contracts=tuple(contracts.values()),
             excluded_tenants=len(known) - len(contracts),
-            suppressed_machine_types=_count_dropped_types(machines, contracts, kept_machines),
+            suppressed_machine_types=count_dropped_types(machines, contracts, kept_machines),
             min_group_size=self.min_group_size,
             purpose=purpose,
             forbidden=forbidden,
@@ -527,9 +532,9 @@ class SharingGate:
         if self.min_group_size <= 1:
             return frozenset()
         seen = pl.concat(
-            [lf.select(_MACHINE).unique().collect() for lf in released.values()], how="vertical"
+            [lf.select(MACHINE).unique().collect() for lf in released.values()], how="vertical"
         ).unique()
-        typed = seen.join(machines, on=_MACHINE, how="inner")
+        typed = seen.join(machines, on=MACHINE, how="inner")
         counts = typed.group_by("machine_type").agg(pl.col("tenant").n_unique().alias("n"))
         rare = counts.filter(pl.col("n") < self.min_group_size).get_column("machine_type")
         return frozenset(rare.to_list())
@@ -577,79 +582,3 @@ def _owners(
             return None
         parts.append(shared.owners(full))
     return pl.concat(parts) if parts else pl.Series("owner", [], pl.String)
-
-
-def _drop_rare(
-    machines: pl.DataFrame, contracts: Mapping[str, Contract], rare: frozenset[str]
-) -> pl.DataFrame:
-    """Registry machines of the included tenants, minus suppressed ones."""
-    suppressing = [t for t, c in contracts.items() if c.suppress_rare]
-    drop = pl.col("tenant").is_in(suppressing) & pl.col("machine_type").is_in(list(rare))
-    return machines.filter(pl.col("tenant").is_in(list(contracts)) & ~drop)
-
-
-def _count_dropped_types(
-    machines: pl.DataFrame, contracts: Mapping[str, Contract], kept: pl.DataFrame
-) -> int:
-    """Machine types that contracted tenants have but that were suppressed from the set."""
-    had = machines.filter(pl.col("tenant").is_in(list(contracts))).get_column("machine_type")
-    return len(set(had.to_list()) - set(kept.get_column("machine_type").to_list()))
-
-
-def _semi_machines(lf: pl.LazyFrame, machines: pl.DataFrame) -> pl.LazyFrame:
-    """Rows of machines still in ``machines`` (drops suppressed and unregistered machines)."""
-    return lf.join(machines.lazy().select(_MACHINE), on=_MACHINE, how="semi", maintain_order="left")
-
-
-def raw_identifiers(
-    contracts: Sequence[Contract],
-    machines: pl.DataFrame,
-    frames: Mapping[str, pl.LazyFrame],
-    *,
-    others: Sequence[str] = (),
-) -> dict[str, frozenset[str]]:
-    """Column -> the raw identifiers that must never appear in a set built under
-    ``contracts``.
-
-    For each contract's tenant, the ids it pseudonymises: the registry ids of all its machines
-    (``machines``: tenant, plant, line, machine; suppressed rare types included) and the
-    identifier values (part serial, lot) of all its rows in ``frames`` (kind -> silver rows,
-    every kind, whatever the contract shares). For each tenant in ``others`` (companies
-    without a contract in the set: withdrawn, excluded, never signed), every such id. Values
-    a contract of the set releases in clear are left out.
-    """
-    ids = _identifier_rows(frames)
-    forbidden: dict[str, set[str]] = {}
-    clear: dict[str, set[str]] = {}
-    for contract in contracts:
-        for column, raw in _tenant_ids(machines, ids, contract.tenant).items():
-            target = forbidden if column in contract.pseudonymise else clear
-            target.setdefault(column, set()).update(raw)
-    for tenant in others:
-        for column, values in _tenant_ids(machines, ids, tenant).items():
-            forbidden.setdefault(column, set()).update(values)
-    return {c: frozenset(v - clear.get(c, set())) for c, v in forbidden.items()}
-
-
-def _identifier_rows(frames: Mapping[str, pl.LazyFrame]) -> list[pl.DataFrame]:
-    """Each kind's distinct (tenant, identifier columns) rows (kinds with identifier columns)."""
-    out = []
-    for kind, lf in frames.items():
-        columns = list(event_schema_for(kind).identifier_columns)
-        if columns:
-            out.append(lf.select("tenant", *columns).unique().collect())
-    return out
-
-
-def _tenant_ids(
-    machines: pl.DataFrame, rows: Sequence[pl.DataFrame], tenant: str
-) -> dict[str, set[str]]:
-    """Column -> the tenant's registry ids and its rows' identifier values (``rows``: see
-    :func:`_identifier_rows`)."""
-    own = machines.filter(pl.col("tenant") == tenant)
-    values: dict[str, set[str]] = {c: set(own.get_column(c).to_list()) for c in _MACHINE}
-    for frame in rows:
-        mine = frame.filter(pl.col("tenant") == tenant)
-        for column in frame.columns[1:]:
-            values.setdefault(column, set()).update(mine.get_column(column).drop_nulls().to_list())
-    return values
