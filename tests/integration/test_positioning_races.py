@@ -112,6 +112,20 @@ async def _until(
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _settings(bootstrap: str, name: str, tmp_path: Path) -> Settings:
+    """One partition per topic, a 6 s session and small, quick batches."""
+    return Settings(
+        bootstrap_servers=bootstrap,
+        topic_prefix=name,
+        group_id=f"{name}-ingest",
+        lake_root=str(tmp_path / "lake"),
+        topic_partitions=1,
+        broker_session_timeout_s=6.0,
+        batch_max_events=1000,
+        batch_wait_s=0.3,
+    )
+
+
 def test_a_read_begun_before_the_topic_was_created_again_does_not_position_the_new_one(
     kafka_bootstrap: str, unique_name: str, tmp_path: Path
 ) -> None:
@@ -119,16 +133,7 @@ def test_a_read_begun_before_the_topic_was_created_again_does_not_position_the_n
     that lineage) ends after the topic was deleted, created again and given 8 records. Its
     answer belongs to the old lineage: used as a lower bound for the new one, it skipped the
     new topic's offsets 0-4 for good and wrote 5-7 under the old id."""
-    settings = Settings(
-        bootstrap_servers=kafka_bootstrap,
-        topic_prefix=unique_name,
-        group_id=f"{unique_name}-ingest",
-        lake_root=str(tmp_path / "lake"),
-        topic_partitions=1,
-        broker_session_timeout_s=6.0,
-        batch_max_events=1000,
-        batch_wait_s=0.3,
-    )
+    settings = _settings(kafka_bootstrap, unique_name, tmp_path)
     ensure_topics(settings, [TENANT], ["telemetry"])
     topic = settings.topic_for(TENANT, "telemetry")
     tp = TopicPartition(topic, 0)
@@ -208,16 +213,7 @@ def test_a_topic_created_again_while_consumed_is_read_from_its_first_offset(
     (no out-of-range error to tell): the client sees the topic go and the group rebalances,
     so the new incarnation is positioned from the lake under its new id (this held)."""
     new_records = 9
-    settings = Settings(
-        bootstrap_servers=kafka_bootstrap,
-        topic_prefix=unique_name,
-        group_id=f"{unique_name}-ingest",
-        lake_root=str(tmp_path / "lake"),
-        topic_partitions=1,
-        broker_session_timeout_s=6.0,
-        batch_max_events=1000,
-        batch_wait_s=0.3,
-    )
+    settings = _settings(kafka_bootstrap, unique_name, tmp_path)
     ensure_topics(settings, [TENANT], ["telemetry"])
     topic = settings.topic_for(TENANT, "telemetry")
     _produce(kafka_bootstrap, topic, 6)
@@ -302,16 +298,7 @@ def test_records_deleted_after_a_lower_bound_seek_are_no_gap_when_the_lake_holds
     # One small record batch per fetch, so the position is behind the deletion when it comes.
     monkeypatch.setattr(batch_engine, "_PARTITION_FETCH_MAX_BYTES", 2048)
     monkeypatch.setattr(batch_engine, "_FETCH_MAX_BYTES", 2048)
-    settings = Settings(
-        bootstrap_servers=kafka_bootstrap,
-        topic_prefix=unique_name,
-        group_id=f"{unique_name}-ingest",
-        lake_root=str(tmp_path / "lake"),
-        topic_partitions=1,
-        broker_session_timeout_s=6.0,
-        batch_max_events=1000,
-        batch_wait_s=0.3,
-    )
+    settings = _settings(kafka_bootstrap, unique_name, tmp_path)
     ensure_topics(settings, [TENANT, "other-tenant"], ["telemetry"])
     topic = settings.topic_for(TENANT, "telemetry")
     other = settings.topic_for("other-tenant", "telemetry")
