@@ -46,32 +46,101 @@ CARD_FILE = "README.md"
 LABEL_FILE = "label.json"
 """A job's optional extra file describing its label (definition, unit, cap, window, ...)."""
 
-_HF_TYPES: dict[str, str] = {
-    "int8": "int8",
-    "int16": "int16",
-    "int32": "int32",
-    "int64": "int64",
-    "uint8": "uint8",
-    "uint16": "uint16",
-    "uint32": "uint32",
-    "uint64": "uint64",
+_HF_NAMES: dict[str, str] = {
+    "halffloat": "float16",
     "float": "float32",
     "double": "float64",
-    "bool": "bool",
-    "string": "string",
-    "large_string": "large_string",
     "date32[day]": "date32",
+    "date64[ms]": "date64",
 }
+"""Arrow type names that Hugging Face's ``Value`` spells otherwise."""
 
 
-def _hf_dtype(arrow_type: pa.DataType) -> str:
-    """The Hugging Face ``Value`` dtype of a column: a time keeps its unit and zone
-    (``timestamp[us, tz=UTC]``, ``date32``, ``duration[us]``); a type without a ``Value``
-    equivalent reads as ``string``."""
+def _hf_dtype(arrow_type: pa.DataType) -> str | None:
+    """The Hugging Face ``Value`` dtype of a plain (not nested) Arrow type, as ``datasets``
+    derives it from a Parquet schema: a time keeps its unit and zone (``timestamp[us,
+    tz=UTC]``, ``duration[us]``, ``time64[us]``), a dictionary (a Polars categorical) its
+    values' type; None for a type ``datasets`` has no ``Value`` for (a map, a union)."""
+    if pa.types.is_dictionary(arrow_type):
+        return _hf_dtype(arrow_type.value_type)
+    if pa.types.is_timestamp(arrow_type):
+        zone = f", tz={arrow_type.tz}" if arrow_type.tz else ""
+        return f"timestamp[{arrow_type.unit}{zone}]"
+    if pa.types.is_decimal(arrow_type):
+        bits = 256 if pa.types.is_decimal256(arrow_type) else 128
+        return f"decimal{bits}({arrow_type.precision}, {arrow_type.scale})"
     name = str(arrow_type)
-    if pa.types.is_timestamp(arrow_type) or pa.types.is_duration(arrow_type):
-        return name
-    return _HF_TYPES.get(name, "string")
+    plain = (
+        pa.types.is_null(arrow_type)
+        or pa.types.is_boolean(arrow_type)
+        or pa.types.is_integer(arrow_type)
+        or pa.types.is_floating(arrow_type)
+        or pa.types.is_temporal(arrow_type)
+        or pa.types.is_binary(arrow_type)
+        or pa.types.is_large_binary(arrow_type)
+        or pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+        or name in ("string_view", "binary_view")
+    )
+    if not plain or pa.types.is_interval(arrow_type):
+        return None
+    return _HF_NAMES.get(name, name)
+
+
+def _hf_feature(arrow_type: pa.DataType) -> dict[str, Any] | None:
+    """A column's type in the data card's ``dataset_info.features`` (without its name), in the
+    YAML form ``datasets`` reads and writes: ``{"dtype": "int64"}``, ``{"list": "float64"}``
+    (``length`` for a fixed-size list, ``large_list`` for a large one), ``{"struct": [{"name":
+    ..., "dtype": ...}, ...]}``, nested as deep as the Arrow type; None when some part of it
+    has no ``datasets`` type."""
+    if pa.types.is_struct(arrow_type):
+        fields = []
+        for i in range(arrow_type.num_fields):
+            child = arrow_type.field(i)
+            inner = _hf_feature(child.type)
+            if inner is None:
+                return None
+            fields.append({"name": child.name, **inner})
+        return {"struct": fields}
+    if (
+        pa.types.is_list(arrow_type)
+        or pa.types.is_large_list(arrow_type)
+        or pa.types.is_fixed_size_list(arrow_type)
+    ):
+        inner = _hf_feature(arrow_type.value_type)
+        if inner is None:
+            return None
+        key = "large_list" if pa.types.is_large_list(arrow_type) else "list"
+        out: dict[str, Any] = {key: _simplified(inner)}
+        if pa.types.is_fixed_size_list(arrow_type):
+            out["length"] = arrow_type.list_size
+        return out
+    dtype = _hf_dtype(arrow_type)
+    return None if dtype is None else {"dtype": dtype}
+
+
+def _simplified(inner: dict[str, Any]) -> Any:
+    """A list's item type as ``datasets`` shortens it: a plain type by its dtype name, a
+    struct by its field list."""
+    if list(inner) == ["dtype"]:
+        return inner["dtype"]
+    if list(inner) == ["struct"]:
+        return inner["struct"]
+    return inner
+
+
+def hf_features(schema: pa.Schema) -> tuple[list[dict[str, Any]], list[str]]:
+    """``dataset_info.features`` of a split's Parquet ``schema`` and the columns ``datasets``
+    has no type for (``name (arrow type)``; then the card gives no features at all, since
+    ``datasets`` refuses a partial list, and says why in its body)."""
+    features, untyped = [], []
+    for column in schema:
+        feature = _hf_feature(column.type)
+        if feature is None:
+            untyped.append(f"{column.name} ({column.type})")
+        else:
+            features.append({"name": column.name, **feature})
+    return features, untyped
 
 
 def label_info(output: JobOutput | Mapping[str, bytes]) -> dict[str, Any]:
@@ -183,6 +252,7 @@ def render_card(
     spec = manifest.spec
     card = spec.get("card") or {}
     units = {f["name"]: f["unit"] for f in manifest.features}
+    features, untyped = hf_features(schema)
     header: dict[str, Any] = {
         "pretty_name": f"{manifest.name} v{manifest.version}",
         "license": card.get("license", "other"),
@@ -195,7 +265,7 @@ def render_card(
             }
         ],
         "dataset_info": {
-            "features": [{"name": f.name, "dtype": _hf_dtype(f.type)} for f in schema],
+            **({"features": features} if not untyped else {}),
             "splits": [
                 {"name": split, "num_examples": manifest.splits[split].rows}
                 for split in sorted(files)
@@ -252,7 +322,11 @@ def render_card(
         "|---|---|---|",
         *(f"| {f['name']} | {f['unit']} | {f['description']} |" for f in manifest.features),
         "",
-        'Load it without maxlake: `datasets.load_dataset("<this folder>")`.',
+        'Load it without maxlake: `datasets.load_dataset("<this folder>")`.'
+        if not untyped
+        else "Hugging Face `datasets` has no type for the column(s) "
+        f"{', '.join(untyped)}, so `datasets.load_dataset` cannot read these files; read the "
+        "Parquet files with Polars or PyArrow, which keep every type.",
         "",
     ]
     return "\n".join(lines)

@@ -87,19 +87,17 @@ def summary_lines(manifest: Manifest) -> list[str]:
 def one_line(manifest: Manifest) -> str:
     """``name@vN: train 1,234, validation 250, test 260 <row unit>`` (what a row is, from the
     job's ``job_meta.row_unit``; ``rows`` when the job does not say), plus the quality verdict
-    when it failed, the per-split warnings (an empty or one-class split) and a feature-schema
-    change against the previous version (``schema changed since v1: +168/-0 feature
-    columns``)."""
+    when it failed, the number of warnings (``1 warning``; each in words:
+    :func:`lake.curation.warnings.warning_lines`) and a feature-schema change against the
+    previous version (``schema changed since v1: +168/-0 feature columns``)."""
     m = manifest
     unit = str(m.job_meta.get("row_unit") or "rows")
     order = {name: i for i, name in enumerate(_SPLIT_ORDER)}
     names = sorted(m.splits, key=lambda name: (order.get(name, len(order)), name))
     splits = ", ".join(f"{name} {m.splits[name].rows:,}" for name in names)
     failed = "" if m.quality_passed else f"  quality FAILED ({', '.join(m.quality_failed)})"
-    split_warnings = [
-        str(w) for w in m.quality.get("warnings") or [] if str(w).startswith("split_")
-    ]
-    warned = f"  warning: {', '.join(split_warnings)}" if split_warnings else ""
+    count = len(m.quality.get("warnings") or [])
+    warned = f"  {count} warning{'s' if count > 1 else ''}" if count else ""
     change = m.schema_change or {}
     schema = (
         f"  schema changed since v{change.get('previous_version')}: "

@@ -13,7 +13,6 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
 
 from lake import DeltaStore
 from lake.access import AccessDenied, AccessStore, AuditEntry, AuditLog, access_dir, check_read
@@ -27,10 +26,12 @@ from lake.curation import (
     summary_lines,
 )
 from lake.curation.errors import PullTargetTaken
+from lake.curation.registry_rule import build_registry
 from lake.curation.schema_change import schema_change_lines
 from lake.curation.spec import DatasetSpec
+from lake.curation.warnings import warning_lines
 from lake.location import LakeLocation
-from lake.registry_store import FixedRegistry, LiveRegistry, RegistryStore, registry_source
+from lake.registry_store import RegistryStore, registry_source
 from lake.sharing import ContractStore, contracts_dir, sharing_gate
 from maxlake.cli.lake_guard import require_lake
 from maxlake.errors import exception_text
@@ -45,20 +46,20 @@ def _progress(stage: str, counts: Mapping[str, int]) -> None:
 def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
     """``datasets build`` of ``spec``, already loaded and checked (:func:`check_job`)."""
     settings = Settings()
-    source = registry_source(settings, registry_file=args.registry)
-    registry_version, registry = source.snapshot()
     area = CuratedArea.of(settings)
+    registry = build_registry(settings, area, spec.name, registry_file=args.registry)
+    print(f"datasets: registry: {registry.described}", file=sys.stderr, flush=True)
     manifest = build_dataset(
         DeltaStore.from_settings(settings),
         spec,
-        registry=registry,
+        registry=registry.registry,
         progress=_progress,
         allow_failed_quality=args.allow_failed_quality,
         sharing=sharing_gate(settings),
         out_root=area,
         reset_withheld=args.reset_withheld,
-        registry_version=registry_version,
-        registry_notes=_registry_notes(source, area, spec.name),
+        registry_version=registry.version,
+        registry_notes=registry.notes,
         require_same_columns=args.require_same_columns,
     )
     summary = {
@@ -71,8 +72,12 @@ def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
     }
     for line in schema_change_lines(manifest.schema_change, manifest.name):
         print(f"datasets: schema {line}", file=sys.stderr)
+    failed = set(manifest.quality_failed)
     for detail in manifest.quality.get("details") or []:
-        print(f"datasets: check {detail}", file=sys.stderr)
+        if str(detail).split(":", 1)[0] in failed:
+            print(f"datasets: check {detail}", file=sys.stderr)
+    for line in warning_lines(manifest):
+        print(f"datasets: warning: {line}", file=sys.stderr)
     if not manifest.quality_passed:
         print(
             f"datasets: {manifest.name}@v{manifest.version} FAILED its output checks "
@@ -81,29 +86,6 @@ def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
         )
     print(json.dumps(summary, sort_keys=True))
     return 0
-
-
-def _registry_notes(
-    source: LiveRegistry | FixedRegistry, area: CuratedArea, name: str
-) -> list[str]:
-    """One line per live-registry version newer than the one the newest version of ``name``
-    was built with (``v4 2026-12-01T14:10:00+00:00 maxlake import cmapss: import NASA C-MAPSS:
-    fd001``); for a version built before manifests recorded it, the registry versions stored
-    after it was built. None for a registry file or a first version."""
-    versions = area.versions(name)
-    if not isinstance(source, LiveRegistry) or not versions:
-        return []
-    previous = area.manifest(name, versions[-1])
-    built = datetime.fromisoformat(previous.created_at)
-    notes = []
-    for version in source.store.versions()[1:]:
-        if previous.registry_version is not None and version <= previous.registry_version:
-            continue
-        entry = source.store.get(version)
-        if previous.registry_version is None and datetime.fromisoformat(entry.at) <= built:
-            continue
-        notes.append(f"v{entry.version} {entry.at} {entry.author}: {entry.reason}")
-    return notes
 
 
 def list_(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from infra.broker import LocalBroker, fetch_jars
 from lake import DUPLICATES, RUNS, DeltaStore, quarantine_table, silver_table
 from lake.accounting import check_accounting
 from maxlake.cli.broker_cmd import local_broker
+from maxlake.cli.ticker import Ticker, ticking
 from maxlake.errors import MaxlakeError
 from maxlake.settings import Settings
 from schemas import EventKind, load_registry
@@ -84,7 +85,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         time.sleep(2.0)
     _say(f"topics: {len(created)} created, {len(tenants) * len(EventKind) - len(created)} existed")
     store = DeltaStore.from_settings(settings)
-    before = {kind: _kind_counts(store, kind) for kind in EventKind}
+    with ticking("reading what the lake holds already (the report counts this run only)"):
+        before = {kind: _kind_counts(store, kind) for kind in EventKind}
     since = {(p.topic, p.partition): p.end for p in group_offsets(settings, _topics(settings))}
     started = datetime.now(UTC)
     worker = _start_worker(settings)
@@ -155,13 +157,40 @@ _NEXT_STEP = {
 }
 """What a dataset build does after a stage, for the long steps that report only when done."""
 
+_TICKING = {
+    "pin": "sharing: applying the sharing contracts",
+    "sharing": "read: counting the rows read",
+    "read": "job: computing",
+    "job": "write: writing the splits",
+    "write": "quality: checking",
+    "quality": "publishing: data card and manifest",
+}
+"""What runs after a stage, counted in seconds while it lasts (lines only after 10 s)."""
 
-def dataset_progress(stage: str, counts: Mapping[str, int]) -> None:
-    """Print one demo line for a finished build stage, then what the next long step is doing."""
-    detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
-    print(f"    {stage}: {detail}" if detail else f"    {stage}", flush=True)
-    if stage in _NEXT_STEP:
-        print(f"    {_NEXT_STEP[stage]}", flush=True)
+
+class DatasetProgress:
+    """A dataset build's progress for the demo: one line per finished stage, what the next
+    long step is doing, and its seconds while it runs (:class:`~maxlake.cli.ticker.Ticker`).
+
+    Call :meth:`stop` when a build ends without its ``published`` stage (it failed).
+    """
+
+    def __init__(self, ticker: Ticker | None = None) -> None:
+        self.ticker = ticker or Ticker()
+
+    def __call__(self, stage: str, counts: Mapping[str, int]) -> None:
+        """Print one demo line for a finished build stage, then what the next step does."""
+        self.ticker.stop()
+        detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+        print(f"    {stage}: {detail}" if detail else f"    {stage}", flush=True)
+        if stage in _NEXT_STEP:
+            print(f"    {_NEXT_STEP[stage]}", flush=True)
+        if stage in _TICKING:
+            self.ticker.start(_TICKING[stage])
+
+    def stop(self) -> None:
+        """Stop counting the current step's seconds."""
+        self.ticker.stop()
 
 
 def _build_datasets(settings: Settings) -> bool:
@@ -172,11 +201,27 @@ def _build_datasets(settings: Settings) -> bool:
     """
     from maxlake.cli.demo_sets import build_demo_sets  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
-    built = build_demo_sets(settings, say=_say, progress=dataset_progress)
+    progress = DatasetProgress()
+
+    def say(text: str) -> None:
+        progress.stop()
+        _say(text)
+
+    try:
+        built = build_demo_sets(settings, say=say, progress=progress)
+    finally:
+        progress.stop()
     print()
     print("curated datasets (rows per split; `maxlake datasets show NAME` for the summary)")
     for demo_set in built:
         print(f"  {demo_set.line}")
+        for warning in demo_set.warnings:
+            print(f"    warning: {warning}")
+    if any("[split_label_classes:" in w for s in built for w in s.warnings):
+        print(
+            "  (published anyway: a warning never stops a set. Each `make demo` on the same lake "
+            "adds ~16 h of earlier factory time, so the next versions hold more failures)"
+        )
     published = [(s.name, s.version) for s in built if s.version is not None]
     if len(published) < len(built):
         print(
@@ -381,8 +426,12 @@ def _report(
     store = DeltaStore.from_settings(settings)
     print()
     print(f"maxlake demo report (ingest engine: {settings.ingest_engine})")
-    landed_now = {kind: _kind_counts(store, kind) for kind in EventKind}
-    this_run = {kind: _kind_counts(store, kind, since) for kind in EventKind}
+    with ticking("counting this run's messages in silver, quarantine and duplicates"):
+        frames = {kind: _lake_frames(store, kind) for kind in EventKind}
+        landed_now = {kind: _counts(frames[kind], None) for kind in EventKind}
+        this_run = {kind: _counts(frames[kind], since) for kind in EventKind}
+        reasons = _quarantine_reasons(store, since)
+        runs = store.read_frame(RUNS, columns=["kind", "consumed", "started_at", "finished_at"])
     held, older = 0, 0
     for kind in EventKind:
         held += before[kind]["silver events"] + before[kind]["quarantined"]
@@ -423,18 +472,17 @@ def _report(
         f"produced = silver events + quarantined + duplicates: {totals['produced']:,} = "
         f"{landed:,} ({balance})"
     )
-    reasons = _quarantine_reasons(store, since)
     if reasons:
         print("quarantined by reason (a message may have several):")
         for reason, count in reasons.most_common():
             print(f"    {reason:<40}{count:>8,}")
-    runs = store.read_frame(RUNS, columns=["kind", "consumed", "started_at", "finished_at"])
     if runs is not None:
         runs = runs.filter(pl.col("started_at") >= started)
         for line in batch_lines(runs, settings.ingest_engine, stats.events_per_s):
             print(line)
     print(f"final lag            {lag:>10,} messages")
-    report = check_accounting(store)
+    with ticking("checking the accounting invariant (every offset in exactly one place)"):
+        report = check_accounting(store)
     verdict = "holds" if report.ok else f"BROKEN ({len(report.violations)} violations)"
     print(f"accounting invariant {verdict}")
     for violation in report.violations[:10]:
@@ -481,6 +529,22 @@ def batch_lines(runs: pl.DataFrame, engine: str, sent_per_s: float) -> list[str]
 _COORDS = ["kafka_topic", "kafka_partition", "kafka_offset"]
 
 
+LakeFrames = dict[str, pl.DataFrame | None]
+"""One kind's Kafka coordinates in ``silver``, ``quarantine`` and ``duplicates`` (read once)."""
+
+
+def _lake_frames(store: DeltaStore, kind: EventKind) -> LakeFrames:
+    """The Kafka coordinates of ``kind``'s silver rows, quarantined and duplicate messages."""
+    duplicates = store.read_frame(DUPLICATES, columns=["kind", *_COORDS])
+    return {
+        "silver": store.read_frame(silver_table(kind), columns=_COORDS),
+        "quarantine": store.read_frame(quarantine_table(kind), columns=_COORDS),
+        "duplicates": None
+        if duplicates is None
+        else duplicates.filter(pl.col("kind") == kind.value).select(_COORDS),
+    }
+
+
 def _kind_counts(
     store: DeltaStore, kind: EventKind, since: Mapping[tuple[str, int], int] | None = None
 ) -> Counter[str]:
@@ -488,16 +552,21 @@ def _kind_counts(
     with ``since``, only messages of its topics at or beyond its offset of their partition (0 if
     absent): another topic's (a tenant onboarded by hand, which the demo does not simulate) are
     not this run's."""
+    return _counts(_lake_frames(store, kind), since)
+
+
+def _counts(frames: LakeFrames, since: Mapping[tuple[str, int], int] | None) -> Counter[str]:
+    """:func:`_kind_counts` of frames read once (:func:`_lake_frames`)."""
     counts = Counter[str]()
-    frame = _read(store, silver_table(kind), _COORDS, since)
-    if frame is not None:
-        counts["silver rows"] = frame.height
-        counts["silver events"] = frame.unique().height
-    quarantined = _read(store, quarantine_table(kind), _COORDS, since)
+    silver = _since(frames["silver"], since)
+    if silver is not None:
+        counts["silver rows"] = silver.height
+        counts["silver events"] = silver.unique().height
+    quarantined = _since(frames["quarantine"], since)
     counts["quarantined"] = 0 if quarantined is None else quarantined.height
-    duplicates = _read(store, DUPLICATES, ["kind", *_COORDS], since)
+    duplicates = _since(frames["duplicates"], since)
     if duplicates is not None:
-        counts["duplicates"] = duplicates.filter(pl.col("kind") == kind.value).height
+        counts["duplicates"] = duplicates.height
     return counts
 
 
@@ -505,6 +574,13 @@ def _read(
     store: DeltaStore, name: str, columns: list[str], since: Mapping[tuple[str, int], int] | None
 ) -> pl.DataFrame | None:
     frame = store.read_frame(name, columns=list(dict.fromkeys([*columns, *_COORDS])))
+    return _since(frame, since)
+
+
+def _since(
+    frame: pl.DataFrame | None, since: Mapping[tuple[str, int], int] | None
+) -> pl.DataFrame | None:
+    """Rows of ``frame`` at or beyond ``since`` (all rows when None)."""
     if frame is None or since is None:
         return frame
     starts = pl.DataFrame(

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Final
 
 from lake import DeltaStore
-from lake.curation import build_dataset, load_spec, one_line
+from lake.curation import CuratedArea, build_dataset, load_spec, one_line
 from lake.curation.jobs import JOBS
+from lake.curation.registry_rule import build_registry
+from lake.curation.warnings import warning_lines
 from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file, sharing_gate
 from maxlake.errors import MaxlakeError
 from maxlake.settings import Settings
@@ -48,11 +50,14 @@ class DemoSet:
         line: the one-line summary (``name@vN: train N, validation N, test N <unit>``) or,
             when it was not published, ``name: not published: <why>``.
         version: the published version, or None.
+        warnings: the version's output-check warnings in words, each ending with its check
+            id in brackets (:func:`lake.curation.warnings.warning_lines`).
     """
 
     name: str
     line: str
     version: int | None
+    warnings: tuple[str, ...] = ()
 
 
 def demo_spec_paths() -> list[Path]:
@@ -67,7 +72,10 @@ def build_demo_sets(
     """Build every demo set from the lake of ``settings``.
 
     Adds the demo sharing contracts the specs' purposes need (:func:`ensure_demo_contracts`)
-    and builds each spec at the silver versions current now.
+    and builds each spec at the silver versions current now, with the registry that
+    ``maxlake datasets build`` uses (:mod:`lake.curation.registry_rule`: the lake's live
+    registry unless ``MAXLAKE_REGISTRY_FILE`` names a file), so a set's columns do not depend
+    on which of the two built it.
 
     Returns:
         one :class:`DemoSet` per spec, in :data:`DEMO_SPECS` order.
@@ -76,27 +84,37 @@ def build_demo_sets(
     specs = [load_spec(path, jobs=JOBS) for path in demo_spec_paths()]
     ensure_demo_contracts(settings, sorted({s.purpose for s in specs}), say=say)
     store = DeltaStore.from_settings(settings)
-    registry = load_registry()
+    area = CuratedArea.of(settings)
     out = []
     for spec in specs:
-        say(f"building the curated dataset {spec.name!r} ({spec.job})")
+        registry = build_registry(settings, area, spec.name)
+        say(f"building the curated dataset {spec.name!r} ({spec.job}, {registry.described})")
         try:
             manifest = build_dataset(
                 store,
                 spec,
-                registry=registry,
+                registry=registry.registry,
                 progress=progress,
                 sharing=sharing_gate(settings),
+                out_root=area,
+                registry_version=registry.version,
+                registry_notes=registry.notes,
             )
         except MaxlakeError as exc:
             out.append(DemoSet(spec.name, f"{spec.name}: not published: {exc}", None))
             continue
-        out.append(DemoSet(spec.name, one_line(manifest), manifest.version))
+        out.append(
+            DemoSet(spec.name, one_line(manifest), manifest.version, tuple(warning_lines(manifest)))
+        )
     return out
 
 
 def ensure_demo_contracts(settings: Settings, purposes: list[str], *, say: Say = print) -> None:
-    """One demo sharing contract per tenant covering ``purposes``, unless each is in force.
+    """One demo sharing contract per simulated tenant covering ``purposes``, unless each is in
+    force.
+
+    The tenants are those of the packaged registry, which the demo simulates; a company
+    onboarded on the lake gets no demo contract: its own contract decides what it shares.
 
     The contract (``<tenant>-demo``) shares telemetry, machine events and inspections,
     pseudonymises every identifier (the default) and turns rare-type suppression off: every

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import threading
 
 import pytest
 
 from maxlake.cli import demo_run
+from maxlake.cli.ticker import Ticker
 
 
 def test_the_demo_quiets_the_loggers_its_lines_repeat(caplog: pytest.LogCaptureFixture) -> None:
@@ -33,6 +36,7 @@ def test_verbose_keeps_every_line(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_a_dataset_build_says_what_its_long_steps_do(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = demo_run.DatasetProgress(Ticker(every_s=3600.0, live=False))
     for stage, counts in [
         ("pin", {"telemetry": 3}),
         ("read", {"telemetry": 1_200}),
@@ -41,7 +45,7 @@ def test_a_dataset_build_says_what_its_long_steps_do(capsys: pytest.CaptureFixtu
         ("quality", {"expectations": 12, "failed": 0}),
         ("published", {"version": 1}),
     ]:
-        demo_run.dataset_progress(stage, counts)
+        progress(stage, counts)
     lines = capsys.readouterr().out.splitlines()
     assert lines[1:3] == [
         "    read: telemetry 1,200",
@@ -52,3 +56,37 @@ def test_a_dataset_build_says_what_its_long_steps_do(capsys: pytest.CaptureFixtu
         "    quality: running the output checks (Great Expectations) ...",
     ]
     assert len(lines) == 8
+
+
+class _Clock:
+    """Seconds that advance by 10 for every reading: each tick of a ticker is 10 s later."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 10.0
+        return self.now
+
+
+def test_a_long_build_step_prints_its_seconds_while_it_runs() -> None:
+    out = io.StringIO()
+    ticked = threading.Event()
+
+    class _Out(io.StringIO):
+        def write(self, text: str) -> int:
+            if "job: computing ..." in text:
+                ticked.set()
+            return out.write(text)
+
+    progress = demo_run.DatasetProgress(
+        Ticker(every_s=0.001, live=False, out=_Out(), clock=_Clock())
+    )
+    progress("read", {"telemetry": 1_200})  # the job starts: it reports only when done
+    assert ticked.wait(10.0), "no line while the job ran"
+    progress("job", {"train": 70})
+    progress.stop()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "    job: computing ... 10 s"
+    assert all(line.startswith("    job: computing ... ") for line in lines)
+    assert all(line.endswith("0 s") for line in lines)

@@ -18,17 +18,20 @@ from pathlib import Path
 import pytest
 
 from lake import BatchWriter, DeltaStore
-from lake.curation import load
+from lake.curation import load, show
+from lake.location import LakeLocation
+from lake.registry_store import RegistryStore
 from maxlake.cli.demo_sets import build_demo_sets, ensure_demo_contracts
 from maxlake.settings import Settings
 from schemas import load_registry
+from schemas.registry_diff import merge_documents
 from streams.ingest import IngestPipeline, RawMessage
 from streams.simulator import Simulator
 from tests.unit.lake.batches import gateway
 
 _LINE = re.compile(
     r"^(?P<name>[a-z-]+)@v1: train (?P<train>[\d,]+), validation (?P<validation>[\d,]+), "
-    r"test (?P<test>[\d,]+) (?P<unit>.+?)(?:  warning: (?P<warning>.+))?$"
+    r"test (?P<test>[\d,]+) (?P<unit>.+?)(?:  (?P<warnings>\d+) warnings?)?$"
 )
 
 
@@ -51,9 +54,25 @@ def _simulated_lake(root: Path, hours: float) -> Settings:
     return settings
 
 
+def _add_live_tag(settings: Settings, machine_type: str, tag: str) -> int:
+    """Store a live registry version with ``tag`` added to ``machine_type`` (as ``maxlake
+    registry add-tag`` does); returns the version."""
+    store = RegistryStore(LakeLocation.from_settings(settings))
+    base = store.get()
+    partial = {"machine_types": {machine_type: {"tags": [_NEW_TAG | {"tag": tag}]}}}
+    document = merge_documents(base.registry.document(), partial, source="test")
+    return store.commit(document, base=base, author="test", reason="new sensor").version
+
+
+_NEW_TAG = {"unit": "degC", "min": 0.0, "max": 100.0, "nominal": 40.0}
+
+
 @pytest.mark.slow
-def test_the_demo_builds_three_non_empty_reference_sets(tmp_path: Path) -> None:
+def test_the_demo_builds_three_non_empty_reference_sets_with_the_live_registry(
+    tmp_path: Path,
+) -> None:
     settings = _simulated_lake(tmp_path / "lake", hours=12)
+    live = _add_live_tag(settings, "cnc_mill", "gearbox_temp")
     said: list[str] = []
 
     built = build_demo_sets(settings, say=said.append)
@@ -78,6 +97,10 @@ def test_the_demo_builds_three_non_empty_reference_sets(tmp_path: Path) -> None:
         "anomaly-windows-demo": "steps of 10 s (60 per sequence)",
     }
     assert sum("sharing contract" in line for line in said) == len(load_registry().tenants)
+    pm = show("predictive-maintenance-demo", 1, lake_root=tmp_path / "lake")
+    assert pm.registry_version == live  # `datasets build`'s registry, not the packaged file
+    assert "gearbox_temp__mean" in {f["name"] for f in pm.features}
+    assert f"live registry v{live}" in said[-3]
 
     purposes = ["anomaly-detection-research", "predictive-maintenance-research"]
     ensure_demo_contracts(settings, purposes, say=said.append)  # a second run: all in force
