@@ -36,6 +36,7 @@ __all__ = [
     "CARD_FILE",
     "LABEL_FILE",
     "check_card_target",
+    "hf_features",
     "label_info",
     "render_card",
     "stored_card",
@@ -221,8 +222,11 @@ def _card_dataset(head: bytes) -> tuple[str, int] | None:
 def stored_card(area: CuratedArea, manifest: Manifest) -> bytes:
     """The data card of a published version of ``area``, rendered again from what its
     manifest vouches for: the manifest itself, the first split file's Parquet schema and the
-    job's ``label.json`` (checked against the manifest's sha256). Byte for byte the
-    ``README.md`` the build wrote, which the manifest cannot hash (the card quotes the manifest).
+    job's ``label.json`` (checked against the manifest's sha256), which the manifest cannot hash
+    (the card quotes the manifest). Byte for byte the ``README.md`` the build wrote, except for
+    a version built before the column types were mapped (time columns before d47ee0f, lists and
+    structs after it), whose stored card declares them ``string``: this one gives the types of
+    today's :func:`hf_features`.
 
     Raises:
         TerminalError: ``label.json`` no longer matches its manifest hash.
