@@ -112,8 +112,9 @@ def failed_quality_detail(ref: str, failed: Iterable[str]) -> str:
     return (
         f"{ref} failed its output checks ({names}) and was published with "
         "--allow-failed-quality; it is not served by default: read it anyway with "
-        "allow_failed_quality=True (CLI --allow-failed-quality, HTTP ?allow_failed_quality=true; "
-        "Delta Sharing serves only versions that passed, with no opt-in)"
+        "allow_failed_quality=True (CLI --allow-failed-quality, HTTP ?allow_failed_quality=true, "
+        "Delta Sharing: the share named like yours plus '-allow-failed-quality', such as "
+        "curated-allow-failed-quality.<set>.<split>)"
     )
 
 

@@ -7,8 +7,8 @@ the manifest and in ``datasets show``. A warning never stops a build: the versio
 as it is.
 
 Every warning is shown: the many ``feature_not_all_null`` ones of one registry tag (a tag gives
-several columns, ``<tag>__mean``, ``<tag>__std``, ...) are grouped into one line per set, with
-the tags named and counted.
+several columns, ``<tag>__mean``, ``<tag>__std``, ...) are grouped into one line per set that
+names every tag and counts its columns.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from typing import Any
 from lake.curation.manifest import Manifest
 
 __all__ = ["warning_lines"]
-
-_SHOWN_TAGS = 6
 
 
 def warning_lines(manifest: Manifest) -> list[str]:
@@ -90,10 +88,7 @@ def _null_features(columns: Sequence[str]) -> str:
     for column in columns:
         tag = column.split("__", 1)[0]
         by_tag[tag] = by_tag.get(tag, 0) + 1
-    tags = [f"{tag} ({n} column{'s' if n > 1 else ''})" for tag, n in by_tag.items()]
-    shown = ", ".join(tags[:_SHOWN_TAGS])
-    if len(tags) > _SHOWN_TAGS:
-        shown += f", +{len(tags) - _SHOWN_TAGS} more"
+    shown = ", ".join(f"{tag} ({n} column{'s' if n > 1 else ''})" for tag, n in by_tag.items())
     first = columns[0]
     return (
         f"{len(columns)} feature column{'s are' if len(columns) > 1 else ' is'} null in every "

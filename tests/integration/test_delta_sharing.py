@@ -8,6 +8,7 @@ server does not make.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import http.server
 import io
@@ -22,6 +23,7 @@ from typing import Any
 import delta_sharing
 import fsspec
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -30,7 +32,7 @@ import requests
 from delta_sharing.protocol import DeltaSharingProfile, Share, Table
 from delta_sharing.rest_client import DataSharingRestClient
 
-from lake.curation import build_dataset
+from lake.curation import JobInputs, JobOutput, build_dataset
 from tests.integration.serve_helpers import (
     Service,
     add_principal,
@@ -118,11 +120,11 @@ class Lake:
         cli_run(self.svc.env, *args)
         return path
 
-    def pulled(self, ref: str, split: str) -> pa.Table:
+    def pulled(self, ref: str, split: str, *extra: str, principal: str = "ds-team") -> pa.Table:
         out = self.root / f"pull-{time.monotonic_ns()}"
-        token = self.svc.tokens["ds-team"]
+        token = self.svc.tokens[principal]
         args = ["datasets", "pull", ref, "--split", split, "--out", str(out), "--token", token]
-        path = cli_run(self.svc.env, *args).strip()
+        path = cli_run(self.svc.env, *args, *extra).strip()
         return pq.read_table(path)
 
 
@@ -134,7 +136,17 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
     build_dataset(
         store, spec("spindle", purpose="pm-study"), registry=registry(), jobs=JOBS, sharing=gate
     )
+    flawed = spec("flawed", purpose="pm-study")
+    build_dataset(
+        store,
+        flawed,
+        registry=registry(),
+        jobs={flawed.job: _one_null_label},
+        sharing=gate,
+        allow_failed_quality=True,
+    )
     tokens = {
+        "qa-team": add_principal(env, "qa-team", "spindle", "flawed"),
         "ds-team": add_principal(env, "ds-team", "spindle", "doomed"),
         "counted": add_principal(env, "counted", "spindle"),
         "counter": add_principal(env, "counter", "spindle"),
@@ -145,6 +157,16 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
             yield Lake(svc, proxy, root)
         finally:
             proxy.close()
+
+
+def _one_null_label(inputs: JobInputs) -> JobOutput:
+    """The test job's rows with the label of the first train row missing: a set with rows that
+    fails a blocking output check (``label_not_null:hot``)."""
+    out = JOBS["tag_means"](inputs)
+    first = pl.int_range(pl.len()) == 0
+    hot = pl.when(first).then(None).otherwise(pl.col("hot")).alias("hot")
+    splits = {n: df.with_columns(hot) if n == "train" else df for n, df in out.splits.items()}
+    return dataclasses.replace(out, splits=splits)
 
 
 def _canonical(table: pa.Table) -> bytes:
@@ -382,3 +404,50 @@ def test_query_lines_and_signed_short_lived_file_urls(lake: Lake) -> None:
     tampered = file["url"].replace("principal=ds-team", "principal=counted")
     assert requests.get(tampered, timeout=30).status_code == 403
     assert requests.get(file["url"].split("?")[0], timeout=30).status_code == 403
+
+
+def test_a_failed_quality_version_is_read_only_through_the_opt_in_share(lake: Lake) -> None:
+    profile = lake.profile("qa-team")
+    client = delta_sharing.SharingClient(str(profile))
+    assert [s.name for s in client.list_shares()] == [SHARE]  # the twin is asked for by name
+    assert {t.schema for t in client.list_all_tables()} == {"spindle"}
+    status, body = _status_of(
+        lambda: delta_sharing.load_as_pandas(f"{profile}#{SHARE}.flawed.train")
+    )
+    assert status == 403
+    assert "failed its output checks (label_not_null:hot)" in body["message"]
+    assert f"{SHARE}-allow-failed-quality" in body["message"]
+
+    opt_in = f"{SHARE}-allow-failed-quality"
+    rest = DataSharingRestClient(DeltaSharingProfile.read_from_file(str(profile)))
+    tables = {(t.schema, t.name) for t in rest.list_all_tables(Share(opt_in)).tables}
+    assert tables == {(d, s) for d in ("flawed", "spindle") for s in ("test", "train")}
+    pulled = lake.pulled("flawed", "train", "--allow-failed-quality", principal="qa-team")
+    frame = delta_sharing.load_as_pandas(f"{profile}#{opt_in}.flawed.train")
+    assert len(frame) == pulled.num_rows > 0
+    assert _same_rows(frame, pulled)
+    assert _same_rows(_arrow(profile, f"{opt_in}.flawed.train"), pulled)
+
+    token = {"Authorization": f"Bearer {json.loads(profile.read_text())['bearerToken']}"}
+    endpoint = json.loads(profile.read_text())["endpoint"]
+    response = requests.post(
+        f"{endpoint}/shares/{opt_in}/schemas/flawed/tables/train/query",
+        json={},
+        headers=token,
+        timeout=30,
+    )
+    assert response.headers["X-Maxlake-Quality"] == "failed"
+    url = json.loads(response.text.splitlines()[2])["file"]["url"]
+    assert "allow_failed_quality=1" in url
+    assert requests.get(url, timeout=30).status_code == 200
+    stripped = url.replace("&allow_failed_quality=1", "")
+    assert requests.get(stripped, timeout=30).status_code == 403  # the opt-in is signed
+    plain = requests.post(
+        f"{endpoint}/shares/{SHARE}/schemas/spindle/tables/train/query",
+        json={},
+        headers=token,
+        timeout=30,
+    )
+    assert plain.headers["X-Maxlake-Quality"] == "passed"
+    forged = json.loads(plain.text.splitlines()[2])["file"]["url"] + "&allow_failed_quality=1"
+    assert requests.get(forged, timeout=30).status_code == 403

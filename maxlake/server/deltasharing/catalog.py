@@ -3,9 +3,11 @@ table = split, table version = dataset version.
 
 Every principal sees one share, named by ``MAXLAKE_SHARE_NAME`` (default ``curated``): the
 datasets it holds a grant for and that have a servable version (built under contracts, active,
-no contract revoked). Names are case-insensitive in the protocol; maxlake's are lower case, so
-they are lower-cased before any check. Every decision is :func:`lake.access.check_read`'s.
-These functions block (manifest reads): call them in a thread.
+no contract revoked, output checks passed). Its twin ``<share>-allow-failed-quality`` (not
+listed; a reader asks for it by name, as ``?allow_failed_quality=true`` on the HTTP API) also
+serves versions that failed their output checks. Names are case-insensitive in the protocol;
+maxlake's are lower case, so they are lower-cased before any check. Every decision is
+:func:`lake.access.check_read`'s. These functions block (manifest reads): call them in a thread.
 """
 
 from __future__ import annotations
@@ -18,7 +20,20 @@ from lake.curation import list_datasets
 from lake.curation.manifest import Manifest
 from maxlake.server.context import ServiceContext
 
-__all__ = ["TableRef", "resolve", "share_id", "table_id", "visible"]
+__all__ = [
+    "OPT_IN_SUFFIX",
+    "TableRef",
+    "opt_in_share",
+    "opts_in",
+    "resolve",
+    "share_id",
+    "table_id",
+    "unknown_share",
+    "visible",
+]
+
+OPT_IN_SUFFIX = "-allow-failed-quality"
+"""Appended to the share's name, the share that also serves versions that failed their checks."""
 
 _NAMESPACE = uuid.UUID("6f1b7c52-3a0e-4d8e-9f57-2f0f3c1a9b11")
 
@@ -47,13 +62,39 @@ def table_id(share: str, schema: str, table: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"table:{share}.{schema}.{table}"))
 
 
-def visible(ctx: ServiceContext, principal: Principal) -> list[Manifest]:
-    """The newest servable manifest of each dataset ``principal`` may read (its schemas)."""
+def opt_in_share(share: str) -> str:
+    """The name of ``share``'s twin that also serves versions that failed their checks."""
+    return f"{share}{OPT_IN_SUFFIX}"
+
+
+def opts_in(ctx: ServiceContext, share: str) -> bool | None:
+    """Whether ``share`` (lower case) opts in to failed-quality versions: False for the
+    service's share, True for its twin, None for a share that does not exist."""
+    name = ctx.settings.share_name
+    return {name: False, opt_in_share(name): True}.get(share)
+
+
+def unknown_share(ctx: ServiceContext, share: str) -> Decision:
+    """The 404 for a share that is neither the service's share nor its twin."""
+    name = ctx.settings.share_name
+    return Decision(
+        "not_found",
+        404,
+        f"no share {share!r} (your share: {name!r}; {opt_in_share(name)!r} also serves "
+        "versions that failed their output checks)",
+    )
+
+
+def visible(
+    ctx: ServiceContext, principal: Principal, *, allow_failed_quality: bool = False
+) -> list[Manifest]:
+    """The newest servable manifest of each dataset ``principal`` may read (its schemas); with
+    ``allow_failed_quality``, a newest version that failed its output checks too."""
     out = []
     for summary in list_datasets(ctx.curated):
         if not principal.may_read(summary.name) or summary.latest is None:
             continue
-        decision = _check(ctx, principal, summary.name, None, None)
+        decision = _check(ctx, principal, summary.name, None, None, allow_failed_quality)
         if decision.allowed and decision.manifest is not None:
             out.append(decision.manifest)
     return out
@@ -68,10 +109,10 @@ def resolve(
     """May ``principal`` read ``ref`` (a schema, or a table when ``ref.table`` is set)?"""
     if principal is None:
         return Decision("unauthenticated", 401, "a valid bearer token is required")
-    share = ctx.settings.share_name
-    if ref.share != share:
-        return Decision("not_found", 404, f"no share {ref.share!r} (your share: {share!r})")
-    return _check(ctx, principal, ref.schema, version, ref.table)
+    opted = opts_in(ctx, ref.share)
+    if opted is None:
+        return unknown_share(ctx, ref.share)
+    return _check(ctx, principal, ref.schema, version, ref.table, opted)
 
 
 def _check(
@@ -80,7 +121,14 @@ def _check(
     name: str,
     version: int | None,
     split: str | None,
+    allow_failed_quality: bool = False,
 ) -> Decision:
     return check_read(
-        principal, name, version, split, lake_root=ctx.curated, contracts=ctx.contracts
+        principal,
+        name,
+        version,
+        split,
+        lake_root=ctx.curated,
+        contracts=ctx.contracts,
+        allow_failed_quality=allow_failed_quality,
     )

@@ -39,6 +39,8 @@ __all__ = ["OPENAPI_PATHS", "routes"]
 NDJSON = "application/x-ndjson"
 CAPABILITIES = "delta-sharing-capabilities"
 _TABLE = PREFIX + "/shares/{share}/schemas/{schema}/tables/{table}"
+OPT_IN_PARAM = "allow_failed_quality"
+QUALITY_HEADER = "X-Maxlake-Quality"
 _UNSUPPORTED_QUERY = ("timestamp", "startingVersion", "endingVersion", "startingTimestamp")
 
 routes = web.RouteTableDef()
@@ -296,7 +298,10 @@ async def query(request: web.Request) -> web.StreamResponse:
         with_version = version is not None
         meta = await _metadata(ctx, manifest, ref, with_version=with_version)
         path = f"{FILES}/{manifest.name}/v{manifest.version}/{split}.parquet"
-        params, expires_ms = ctx.signer.query(path, principal.name)
+        opted = bool(catalog.opts_in(ctx, ref.share))
+        params, expires_ms = ctx.signer.query(_signed_path(path, opted), principal.name)
+        if opted:
+            params += f"&{OPT_IN_PARAM}=1"
         file = actions.file_line(
             manifest,
             split,
@@ -311,7 +316,8 @@ async def query(request: web.Request) -> web.StreamResponse:
             manifest,
             ref,
             rows=manifest.splits[split].rows,
-            detail=f"files=1 limitHint={limit} version={'pinned' if with_version else 'latest'}",
+            detail=f"files=1 limitHint={limit} version={'pinned' if with_version else 'latest'}"
+            + (f" {OPT_IN_PARAM}" if opted else ""),
         )
         await _allowed(request, ctx, "query", entry)
         return _ndjson([actions.protocol_line(), meta, file], manifest)
@@ -347,8 +353,9 @@ async def file(request: web.Request) -> web.StreamResponse:
         request.match_info["split"],
     )
     ref = catalog.TableRef(ctx.settings.share_name, name, split)
+    opted = request.query.get(OPT_IN_PARAM) == "1"
     try:
-        signed = ctx.signer.verify(request.path, request.query)
+        signed = ctx.signer.verify(_signed_path(request.path, opted), request.query)
     except SignatureError as exc:
         refused = await _refusal(request, ctx, op, Decision("denied", 403, str(exc)), ref=ref)
         return refused.response
@@ -361,6 +368,7 @@ async def file(request: web.Request) -> web.StreamResponse:
         split,
         lake_root=ctx.curated,
         contracts=ctx.contracts,
+        allow_failed_quality=opted,
     )
     if decision.status == 401:
         decision = Decision("denied", 403, f"principal {signed.principal!r} no longer exists")
@@ -381,6 +389,12 @@ async def file(request: web.Request) -> web.StreamResponse:
     except _Refused as refused:
         return refused.response
     return web.FileResponse(path, headers={"Content-Type": "application/octet-stream"})
+
+
+def _signed_path(path: str, opted: bool) -> str:
+    """What a file URL's signature covers: its path, and the opt-in of the share that issued
+    it (a URL of the plain share cannot be turned into one that reads a failed version)."""
+    return f"{path}?{OPT_IN_PARAM}" if opted else path
 
 
 def _principal_named(ctx: ServiceContext, name: str) -> Principal | None:
@@ -404,8 +418,9 @@ async def _visible(
 ) -> tuple[catalog.TableRef, list[Manifest]]:
     """The share asked for (checked) and the newest servable manifest of each granted set."""
     ref = catalog.TableRef.of(request.match_info["share"], "")
-    await _check_share(request, ctx, principal, op, ref)
-    return ref, await asyncio.to_thread(catalog.visible, ctx, principal)
+    opted = await _check_share(request, ctx, principal, op, ref)
+    manifests = await asyncio.to_thread(catalog.visible, ctx, principal, allow_failed_quality=opted)
+    return ref, manifests
 
 
 async def _check_share(
@@ -414,12 +429,13 @@ async def _check_share(
     principal: Principal,
     op: str,
     ref: catalog.TableRef,
-) -> None:
-    if ref.share != ctx.settings.share_name:
-        detail = f"no share {ref.share!r} (your share: {ctx.settings.share_name!r})"
-        raise await _refusal(
-            request, ctx, op, Decision("not_found", 404, detail), principal=principal
-        )
+) -> bool:
+    """Whether the share asked for opts in to failed-quality versions (refused: unknown)."""
+    opted = catalog.opts_in(ctx, ref.share)
+    if opted is None:
+        decision = catalog.unknown_share(ctx, ref.share)
+        raise await _refusal(request, ctx, op, decision, principal=principal)
+    return opted
 
 
 async def _decide(
@@ -558,5 +574,6 @@ def _ndjson(lines: list[dict[str, Any]], manifest: Manifest) -> web.Response:
         headers={
             "Content-Type": f"{NDJSON}; charset=utf-8",
             "Delta-Table-Version": str(manifest.version),
+            QUALITY_HEADER: "passed" if manifest.quality_passed else "failed",
         },
     )
