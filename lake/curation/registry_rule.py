@@ -61,7 +61,7 @@ def build_registry(
         path = registry_file or settings.registry_file
         why = "--registry" if registry_file is not None else "MAXLAKE_REGISTRY_FILE"
         return BuildRegistry(registry, None, f"registry file {path} ({why})")
-    described = f"live registry v{version}" + (" (the packaged seed)" if version == 0 else "")
+    described = f"live registry v{version}" + (", the packaged seed" if version == 0 else "")
     return BuildRegistry(registry, version, described, _notes(source, area, name))
 
 

@@ -60,13 +60,14 @@ def warning_lines(manifest: Manifest) -> list[str]:
 def _one_class(subject: str, observed: Any, row_unit: str, name: str) -> str:
     split, _, label = subject.partition(":")
     counts = _counts(observed)
-    held = (
-        " and ".join(f"{value} in {n:,} {row_unit}" for value, n in counts.items())
-        if counts
-        else "one value"
-    )
+    if len(counts) == 1:
+        (value, n), *_ = counts.items()
+        held = f"all {n:,} {row_unit} are {value}"
+    else:
+        held = ", ".join(f"{value}: {n:,} {row_unit}" for value, n in counts.items()) or "none"
     return (
-        f"the {split} split has a single class of the label {label} ({held}): "
+        f"the {split} split has {'a single class' if len(counts) == 1 else 'too few classes'} "
+        f"of the label {label} ({held}): "
         f"metrics that need both classes (AUC, recall, F1) cannot be computed on {split}; "
         "build it again once the lake holds more data (more failures), or move the split "
         f"cuts [{name}]"
