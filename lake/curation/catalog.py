@@ -65,6 +65,8 @@ class DatasetSummary:
         purpose: from the newest version's spec.
         failed_quality: versions published although their output checks failed (refused to
             readers unless they opt in).
+        warnings: failed advisory output checks of the ``latest`` version (published anyway;
+            :func:`lake.curation.warnings.warning_lines` says each in words).
     """
 
     name: str
@@ -73,6 +75,7 @@ class DatasetSummary:
     description: str
     purpose: str
     failed_quality: tuple[int, ...] = ()
+    warnings: int = 0
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
@@ -92,14 +95,17 @@ def list_datasets(lake_root: LakeRoot = None) -> list[DatasetSummary]:
         manifests = {v: area.manifest(name, v) for v in versions}
         newest = manifests[versions[-1]]
         active = [v for v in versions if manifests[v].status == "active"]
+        latest = active[-1] if active else None
+        warned = manifests[latest].quality.get("warnings") if latest is not None else None
         out.append(
             DatasetSummary(
                 name=name,
                 versions=tuple(versions),
-                latest=active[-1] if active else None,
+                latest=latest,
                 description=str(newest.spec.get("description", "")),
                 purpose=str(newest.spec.get("purpose", "")),
                 failed_quality=tuple(v for v in versions if not manifests[v].quality_passed),
+                warnings=len(warned or ()),
             )
         )
     return out

@@ -102,6 +102,7 @@ def list_(args: argparse.Namespace) -> int:
                 "purpose": d.purpose,
                 "description": d.description,
                 "failed_quality": list(d.failed_quality),
+                "warnings": d.warnings,
             }
             for d in datasets
         ]
@@ -120,6 +121,12 @@ def list_(args: argparse.Namespace) -> int:
     failed = [f"{d.name}@v{v}" for d in datasets for v in d.failed_quality]
     if failed:
         print(f"failed output checks (not served by default): {', '.join(failed)}")
+    warned = [f"{d.name}@v{d.latest} ({d.warnings})" for d in datasets if d.warnings]
+    if warned:
+        print(
+            f"passed with warnings (served; `maxlake datasets show NAME@V` lists them): "
+            f"{', '.join(warned)}"
+        )
     return 0
 
 

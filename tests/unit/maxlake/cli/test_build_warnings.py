@@ -89,6 +89,12 @@ def test_datasets_build_prints_every_warning_in_words_with_its_id(
     assert "AUC" in one_class
     assert one_class.endswith("[split_label_classes:test:hot]")
     assert "datasets: check split_label_classes" not in capsys.readouterr().err
+    assert datasets_run.list_(argparse.Namespace(json=False)) == 0
+    listed = capsys.readouterr().out
+    assert (
+        "passed with warnings (served; `maxlake datasets show NAME@V` lists them): spindle@v1 (8)"
+        in listed
+    )
 
 
 def test_an_imbalanced_label_and_an_unknown_advisory_check_are_shown_in_words() -> None:
