@@ -28,9 +28,10 @@ import polars as pl
 import pyarrow.compute as pc
 
 from infra.broker import LocalBroker, fetch_jars
-from lake import DUPLICATES, RUNS, DeltaStore, quarantine_table, silver_table
+from lake import RUNS, DeltaStore, silver_table
 from lake.accounting import check_accounting
 from maxlake.cli.broker_cmd import local_broker
+from maxlake.cli.demo_counts import counts, kind_counts, lake_frames, quarantine_reasons
 from maxlake.cli.ticker import Ticker, ticking
 from maxlake.errors import MaxlakeError
 from maxlake.settings import Settings
@@ -86,7 +87,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     _say(f"topics: {len(created)} created, {len(tenants) * len(EventKind) - len(created)} existed")
     store = DeltaStore.from_settings(settings)
     with ticking("reading what the lake holds already (the report counts this run only)"):
-        before = {kind: _kind_counts(store, kind) for kind in EventKind}
+        before = {kind: kind_counts(store, kind) for kind in EventKind}
     since = {(p.topic, p.partition): p.end for p in group_offsets(settings, _topics(settings))}
     started = datetime.now(UTC)
     worker = _start_worker(settings)
@@ -199,7 +200,7 @@ def _build_datasets(settings: Settings) -> bool:
     True when at least one was published: a short demo (``--seconds 20``) may hold too little
     factory time for a set (no machine failed yet), which its line says.
     """
-    from maxlake.cli.demo_sets import build_demo_sets  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
+    from maxlake.cli.demo_sets import build_demo_sets, curated_lines  # noqa: PLC0415 - lazy: `maxlake --help` stays fast
 
     progress = DatasetProgress()
 
@@ -212,16 +213,8 @@ def _build_datasets(settings: Settings) -> bool:
     finally:
         progress.stop()
     print()
-    print("curated datasets (rows per split; `maxlake datasets show NAME` for the summary)")
-    for demo_set in built:
-        print(f"  {demo_set.line}")
-        for warning in demo_set.warnings:
-            print(f"    warning: {warning}")
-    if any("[split_label_classes:" in w for s in built for w in s.warnings):
-        print(
-            "  (published anyway: a warning never stops a set. Each `make demo` on the same lake "
-            "adds ~16 h of earlier factory time, so the next versions hold more failures)"
-        )
+    for line in curated_lines(built):
+        print(line)
     published = [(s.name, s.version) for s in built if s.version is not None]
     if len(published) < len(built):
         print(
@@ -427,10 +420,10 @@ def _report(
     print()
     print(f"maxlake demo report (ingest engine: {settings.ingest_engine})")
     with ticking("counting this run's messages in silver, quarantine and duplicates"):
-        frames = {kind: _lake_frames(store, kind) for kind in EventKind}
-        landed_now = {kind: _counts(frames[kind], None) for kind in EventKind}
-        this_run = {kind: _counts(frames[kind], since) for kind in EventKind}
-        reasons = _quarantine_reasons(store, since)
+        frames = {kind: lake_frames(store, kind) for kind in EventKind}
+        landed_now = {kind: counts(frames[kind], None) for kind in EventKind}
+        this_run = {kind: counts(frames[kind], since) for kind in EventKind}
+        reasons = quarantine_reasons(store, since)
         runs = store.read_frame(RUNS, columns=["kind", "consumed", "started_at", "finished_at"])
     held, older = 0, 0
     for kind in EventKind:
@@ -524,87 +517,6 @@ def batch_lines(runs: pl.DataFrame, engine: str, sent_per_s: float) -> list[str]
             "docs/BENCHMARKS.md#ingest",
         ]
     return lines
-
-
-_COORDS = ["kafka_topic", "kafka_partition", "kafka_offset"]
-
-
-LakeFrames = dict[str, pl.DataFrame | None]
-"""One kind's Kafka coordinates in ``silver``, ``quarantine`` and ``duplicates`` (read once)."""
-
-
-def _lake_frames(store: DeltaStore, kind: EventKind) -> LakeFrames:
-    """The Kafka coordinates of ``kind``'s silver rows, quarantined and duplicate messages."""
-    duplicates = store.read_frame(DUPLICATES, columns=["kind", *_COORDS])
-    return {
-        "silver": store.read_frame(silver_table(kind), columns=_COORDS),
-        "quarantine": store.read_frame(quarantine_table(kind), columns=_COORDS),
-        "duplicates": None
-        if duplicates is None
-        else duplicates.filter(pl.col("kind") == kind.value).select(_COORDS),
-    }
-
-
-def _kind_counts(
-    store: DeltaStore, kind: EventKind, since: Mapping[tuple[str, int], int] | None = None
-) -> Counter[str]:
-    """Silver events (distinct Kafka coordinates) and rows, quarantined and duplicate messages;
-    with ``since``, only messages of its topics at or beyond its offset of their partition (0 if
-    absent): another topic's (a tenant onboarded by hand, which the demo does not simulate) are
-    not this run's."""
-    return _counts(_lake_frames(store, kind), since)
-
-
-def _counts(frames: LakeFrames, since: Mapping[tuple[str, int], int] | None) -> Counter[str]:
-    """:func:`_kind_counts` of frames read once (:func:`_lake_frames`)."""
-    counts = Counter[str]()
-    silver = _since(frames["silver"], since)
-    if silver is not None:
-        counts["silver rows"] = silver.height
-        counts["silver events"] = silver.unique().height
-    quarantined = _since(frames["quarantine"], since)
-    counts["quarantined"] = 0 if quarantined is None else quarantined.height
-    duplicates = _since(frames["duplicates"], since)
-    if duplicates is not None:
-        counts["duplicates"] = duplicates.height
-    return counts
-
-
-def _read(
-    store: DeltaStore, name: str, columns: list[str], since: Mapping[tuple[str, int], int] | None
-) -> pl.DataFrame | None:
-    frame = store.read_frame(name, columns=list(dict.fromkeys([*columns, *_COORDS])))
-    return _since(frame, since)
-
-
-def _since(
-    frame: pl.DataFrame | None, since: Mapping[tuple[str, int], int] | None
-) -> pl.DataFrame | None:
-    """Rows of ``frame`` at or beyond ``since`` (all rows when None)."""
-    if frame is None or since is None:
-        return frame
-    starts = pl.DataFrame(
-        [(t, p, o) for (t, p), o in since.items()],
-        schema={"kafka_topic": pl.String, "kafka_partition": pl.Int32, "_since": pl.Int64},
-        orient="row",
-    )
-    topics = sorted({topic for topic, _ in since})
-    return (
-        frame.filter(pl.col("kafka_topic").is_in(topics))
-        .join(starts, on=["kafka_topic", "kafka_partition"], how="left")
-        .filter(pl.col("kafka_offset") >= pl.col("_since").fill_null(0))
-        .drop("_since")
-    )
-
-
-def _quarantine_reasons(store: DeltaStore, since: Mapping[tuple[str, int], int]) -> Counter[str]:
-    reasons: Counter[str] = Counter()
-    for kind in EventKind:
-        frame = _read(store, quarantine_table(kind), ["reasons"], since)
-        if frame is not None:
-            for rs in frame["reasons"].to_list():
-                reasons.update(rs)
-    return reasons
 
 
 def _cli() -> str:

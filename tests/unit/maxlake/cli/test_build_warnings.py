@@ -16,7 +16,7 @@ import pytest
 from lake.curation import FeatureInfo, JobInputs, JobOutput, LabelInfo, parse_spec, show
 from lake.curation.warnings import warning_lines
 from maxlake.cli import datasets_run
-from maxlake.cli.demo_sets import ensure_demo_contracts
+from maxlake.cli.demo_sets import DemoSet, curated_lines, ensure_demo_contracts
 from maxlake.settings import Settings
 from tests.unit.lake.curation.test_build_helpers import seeded_lake, tag_means
 from tests.unit.lake.curation.test_summary import manifest as summary_manifest
@@ -113,3 +113,28 @@ def test_an_imbalanced_label_and_an_unknown_advisory_check_are_shown_in_words() 
     assert lines[0].startswith("the label hot is imbalanced (0 97.0%, 1 3.0% of the labelled")
     assert lines[0].endswith("[label_balance:hot]")
     assert lines[1] == "x drifted [custom_check:x]"
+
+
+def test_the_demo_prints_each_warning_under_its_set_in_words() -> None:
+    one_class = (
+        "the validation split has a single class of the label failure_within_h (all 112 "
+        "machine windows of 15 min are 0): ... [split_label_classes:validation:failure_within_h]"
+    )
+    built = [
+        DemoSet(
+            "pm-demo",
+            "pm-demo@v1: train 809, validation 112, test 207 windows  1 warning",
+            1,
+            (one_class,),
+        ),
+        DemoSet("pq-demo", "pq-demo@v1: train 280, validation 57, test 72 inspected parts", 1),
+    ]
+
+    lines = curated_lines(built)
+
+    assert lines[1:4] == [
+        "  pm-demo@v1: train 809, validation 112, test 207 windows  1 warning",
+        f"    warning: {one_class}",
+        "  pq-demo@v1: train 280, validation 57, test 72 inspected parts",
+    ]
+    assert lines[4].startswith("  (published anyway: a warning never stops a set.")

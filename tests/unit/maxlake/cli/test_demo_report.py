@@ -9,7 +9,8 @@ from typing import cast
 import polars as pl
 
 from lake.delta import DeltaStore
-from maxlake.cli.demo_run import _kind_counts, _quarantine_reasons, batch_lines, demo_window
+from maxlake.cli.demo_counts import kind_counts, quarantine_reasons
+from maxlake.cli.demo_run import batch_lines, demo_window
 from schemas import EventKind
 
 
@@ -83,8 +84,8 @@ def test_a_second_demo_counts_only_its_own_topics_not_an_onboarded_tenants_event
     )
     since = {(demo_topic, 0): 7, (demo_topic, 1): 0}
     store = cast(DeltaStore, lake)
-    this_run = _kind_counts(store, EventKind.TELEMETRY, since)
+    this_run = kind_counts(store, EventKind.TELEMETRY, since)
     assert this_run["silver events"] == 3
     assert this_run["quarantined"] == 3
     assert this_run["duplicates"] == 3
-    assert _quarantine_reasons(store, since) == Counter({"empty": 3 * len(EventKind)})
+    assert quarantine_reasons(store, since) == Counter({"empty": 3 * len(EventKind)})
