@@ -39,6 +39,7 @@ __all__ = [
     "hf_features",
     "label_info",
     "render_card",
+    "stale_card_columns",
     "stored_card",
     "write_card",
 ]
@@ -243,6 +244,37 @@ def stored_card(area: CuratedArea, manifest: Manifest) -> bytes:
     path = area.local_file(manifest.name, manifest.version, first.file, first.sha256)
     schema = pq.read_schema(path)
     return render_card(manifest, files, schema, label=label).encode("utf-8")
+
+
+def stale_card_columns(area: CuratedArea, manifest: Manifest) -> list[str] | None:
+    """The columns whose type the stored data card of a published version gives as ``string``
+    while today's card types them (``window_start (timestamp[us, tz=UTC])``): a version built
+    before time, list and struct columns were typed. Empty when the stored card is current;
+    None on an object store (the split's schema would have to be downloaded) or without a
+    stored card.
+
+    ``datasets pull`` and the service render the card again, with the real types; the stored
+    file is kept as the build wrote it.
+    """
+    if not area.location.is_local:
+        return None
+    try:
+        stored = area.read_bytes(manifest.name, manifest.version, CARD_FILE).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    first = next(iter(manifest.splits.values()))
+    schema = pq.read_schema(
+        area.local_file(manifest.name, manifest.version, first.file, first.sha256)
+    )
+    features, _ = hf_features(schema)
+    stale = []
+    for feature in features:
+        if feature.get("dtype") in ("string", "large_string"):
+            continue
+        declared = f'- name: {json.dumps(feature["name"])}\n      dtype: "string"\n'
+        if declared in stored:
+            stale.append(f"{feature['name']} ({schema.field(feature['name']).type})")
+    return stale
 
 
 def render_card(

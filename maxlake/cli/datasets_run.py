@@ -25,6 +25,7 @@ from lake.curation import (
     show,
     summary_lines,
 )
+from lake.curation.card import stale_card_columns
 from lake.curation.errors import PullTargetTaken
 from lake.curation.registry_rule import build_registry
 from lake.curation.schema_change import schema_change_lines
@@ -138,8 +139,15 @@ def show_(args: argparse.Namespace) -> int:
     manifest = show(name, version, lake_root=settings, newest_if_none_active=True)
     if args.json:
         sys.stdout.write(manifest.to_json().decode())
-    else:
-        print("\n".join(summary_lines(manifest)))
+        return 0
+    print("\n".join(summary_lines(manifest)))
+    stale = stale_card_columns(CuratedArea.of(settings), manifest)
+    if stale:
+        print(
+            f"  card       the stored README.md declares {', '.join(stale)} as string (built "
+            "before these types were mapped): `datasets pull` writes a card with the real types; "
+            "`datasets.load_dataset` on the version's own folder reads the old one"
+        )
     return 0
 
 

@@ -15,7 +15,14 @@ import pytest
 from datasets.exceptions import DatasetGenerationError
 
 from lake.curation import CuratedArea, JobInputs, JobOutput, build_dataset, curated_root, pull
-from lake.curation.card import CARD_FILE, LABEL_FILE, hf_features, stored_card
+from lake.curation.card import (
+    CARD_FILE,
+    LABEL_FILE,
+    hf_features,
+    stale_card_columns,
+    stored_card,
+)
+from maxlake.cli import main
 from maxlake.errors import TerminalError
 from tests.unit.lake.curation.test_build_helpers import JOB_NAME, JOBS, registry, seeded_lake, spec
 
@@ -183,7 +190,7 @@ def test_a_column_datasets_cannot_type_is_named_in_the_card_instead_of_a_wrong_t
 
 
 def test_an_old_version_whose_stored_card_says_string_pulls_with_the_real_types(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _offline(monkeypatch)
     store = seeded_lake(tmp_path / "lake")
@@ -208,3 +215,15 @@ def test_an_old_version_whose_stored_card_says_string_pulls_with_the_real_types(
     _assert_real_types(_load(out, tmp_path / "hf")["train"])
     served = stored_card(CuratedArea.of(tmp_path / "lake"), manifest).decode()
     assert served == stored  # the service renders the card again, with today's types
+    assert stale_card_columns(CuratedArea.of(tmp_path / "lake"), manifest) == [
+        "window_start (timestamp[us, tz=UTC])",
+        "values (large_list<element: double>)",
+        "summary (struct<n: uint32, tag_name: large_string, both: large_list<element: double>>)",
+    ]
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(tmp_path / "lake"))
+    assert main(["datasets", "show", "spindle@1"]) == 0
+    shown = capsys.readouterr().out
+    assert "  card       the stored README.md declares window_start (timestamp" in shown
+    assert "`datasets pull` writes a card with the real types" in shown
+    (folder / CARD_FILE).write_text(stored)
+    assert stale_card_columns(CuratedArea.of(tmp_path / "lake"), manifest) == []
