@@ -31,7 +31,8 @@ from infra.broker import LocalBroker, fetch_jars
 from lake import RUNS, DeltaStore, silver_table
 from lake.accounting import check_accounting
 from maxlake.cli.broker_cmd import local_broker
-from maxlake.cli.demo_counts import counts, kind_counts, lake_frames, quarantine_reasons
+from maxlake.cli.demo_counts import counts as count_frames
+from maxlake.cli.demo_counts import kind_counts, lake_frames, quarantine_reasons
 from maxlake.cli.ticker import Ticker, ticking
 from maxlake.errors import MaxlakeError
 from maxlake.settings import Settings
@@ -421,8 +422,8 @@ def _report(
     print(f"maxlake demo report (ingest engine: {settings.ingest_engine})")
     with ticking("counting this run's messages in silver, quarantine and duplicates"):
         frames = {kind: lake_frames(store, kind) for kind in EventKind}
-        landed_now = {kind: counts(frames[kind], None) for kind in EventKind}
-        this_run = {kind: counts(frames[kind], since) for kind in EventKind}
+        landed_now = {kind: count_frames(frames[kind], None) for kind in EventKind}
+        this_run = {kind: count_frames(frames[kind], since) for kind in EventKind}
         reasons = quarantine_reasons(store, since)
         runs = store.read_frame(RUNS, columns=["kind", "consumed", "started_at", "finished_at"])
     held, older = 0, 0
