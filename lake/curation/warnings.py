@@ -69,7 +69,8 @@ def _one_class(subject: str, observed: Any, row_unit: str, name: str) -> str:
         f"the {split} split has {'a single class' if len(counts) == 1 else 'too few classes'} "
         f"of the label {label} ({held}): "
         f"metrics that need both classes (AUC, recall, F1) cannot be computed on {split}; "
-        "build it again once the lake holds more data (more failures), or move the split "
+        "build it again once the lake holds more data (more of the missing class), or move "
+        "the split "
         f"cuts [{name}]"
     )
 
