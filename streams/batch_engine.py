@@ -103,8 +103,6 @@ class BatchEngine(LakePositioning):
         self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-prepare")
         self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-write")
         self._newest: asyncio.Task[None] | None = None
-        self._filling: dict[TopicPartition, list[Any]] = {}
-        self._next: dict[TopicPartition, int] = {}
         self._topic_ids: dict[str, str] = {}
         self._positions: dict[TopicPartition, int] = {}
         self._sought: dict[TopicPartition, int] = {}
@@ -455,10 +453,7 @@ class BatchEngine(LakePositioning):
         """Forget revoked partitions: their records in the unfinished batch and positions."""
         for tp in revoked:
             dropped = self._filling.pop(tp, None)
-            self._next.pop(tp, None)
-            self._positions.pop(tp, None)
-            self._sought.pop(tp, None)
-            self._ready.discard(tp)
+            self._forget(tp)
             self._out_of_range.pop(tp, None)
             if dropped:
                 logger.info(

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -51,7 +52,9 @@ class LakePositioning:
 
     Shapes: ``_ready`` are the assigned partitions positioned from the lake (only they are
     fetched, committed and resumed); ``_positions`` / ``_sought`` map a partition to its next
-    offset to read (``_sought``: positions to commit even if no record follows).
+    offset to read (``_sought``: positions to commit even if no record follows); ``_next`` to
+    the next offset the batch being filled expects (records below it were taken already).
+    Every seek goes through :meth:`_move`, which keeps them all in step with the client.
     """
 
     settings: Settings
@@ -63,8 +66,12 @@ class LakePositioning:
     _sought: dict[TopicPartition, int]
     _ready: set[TopicPartition]
     _out_of_range: dict[TopicPartition, int]
+    _next: dict[TopicPartition, int]
+    _filling: dict[TopicPartition, list[Any]]
 
     def _init_positioning(self) -> None:
+        self._next = {}
+        self._filling = {}
         self._position_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-position")
         self._lake_reader: SinkHandle | None = None
         self._position_task: asyncio.Task[None] | None = None
@@ -80,8 +87,7 @@ class LakePositioning:
         owned = self.consumer.assignment()
         for tp in assigned:
             if tp in owned:
-                self.consumer.seek(tp, _PLACEHOLDER)
-        self.consumer.pause(*(tp for tp in assigned if tp in owned))
+                self._move(tp, None)
         self._position_failed_at = 0.0
         self._start_read()
 
@@ -272,12 +278,10 @@ class LakePositioning:
     def _unposition(self, tp: TopicPartition) -> None:
         """Pause ``tp`` at the placeholder until a background read positions it."""
         assert self.consumer is not None
-        self._ready.discard(tp)
-        self._positions.pop(tp, None)
-        self._sought.pop(tp, None)
         if tp in self.consumer.assignment():
-            self.consumer.seek(tp, _PLACEHOLDER)
-            self.consumer.pause(tp)
+            self._move(tp, None)
+        else:
+            self._forget(tp)
 
     async def _position_after(
         self, tp: TopicPartition, done: int, start: int, *, commit: bool = True
@@ -308,12 +312,43 @@ class LakePositioning:
                 tp.partition,
             )
             return False
+        self._move(tp, position, commit=commit)
+        return True
+
+    def _move(self, tp: TopicPartition, position: int | None, *, commit: bool = False) -> None:
+        """Seek assigned ``tp`` to ``position``, or (None) pause it at the placeholder until the
+        lake positions it. The one place the engine seeks: the bookkeeping follows every seek.
+
+        ``_next`` follows too: a seek backwards without a rebalance (a topic created again
+        unseen by the client, then sought to its new lineage's start; a position beyond the log
+        end sought back to it) left the next expected offset where the old position was, and
+        the records below it were dropped as "fetched again": lost, and committed past.
+        Records of the unfinished batch at or beyond ``position`` are dropped (they are fetched
+        again from there).
+        """
+        assert self.consumer is not None
+        if position is None:
+            self._forget(tp)
+            self.consumer.seek(tp, _PLACEHOLDER)
+            self.consumer.pause(tp)
+            return
         self.consumer.seek(tp, position)
-        self._positions[tp] = position
+        self._next[tp] = self._positions[tp] = position
         if commit:
             self._sought[tp] = position
+        else:
+            self._sought.pop(tp, None)
         self._ready.add(tp)
-        return True
+        taken = self._filling.get(tp)
+        if taken and taken[-1].offset >= position:
+            self._filling[tp] = [r for r in taken if r.offset < position]
+
+    def _forget(self, tp: TopicPartition) -> None:
+        """Drop what the engine knows of ``tp``'s position (revoked, or waiting for the lake)."""
+        self._ready.discard(tp)
+        self._positions.pop(tp, None)
+        self._sought.pop(tp, None)
+        self._next.pop(tp, None)
 
     async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
         gap = Gap(tp.topic, self._topic_ids.get(tp.topic), tp.partition, first, last, cause)

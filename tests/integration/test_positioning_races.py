@@ -10,6 +10,7 @@ engine hands to the pipeline is checked against what Kafka holds, record by reco
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ import pytest
 from aiokafka import TopicPartition
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
 
 from lake import WriteResult
 from lake.lineage import Gap
@@ -357,3 +359,87 @@ def test_records_deleted_after_a_lower_bound_seek_are_no_gap_when_the_lake_holds
     assert [(g.from_offset, g.to_offset) for g in lake.gaps if g.from_offset <= 299] == []
     out_of_range = [r for r in caplog.records if "out of range" in r.getMessage()]
     assert len(out_of_range) <= 3, f"{len(out_of_range)} out-of-range errors: handled in a loop"
+
+
+class _HeldWritingPipeline(_HeldPipeline, _WritingPipeline):
+    """Holds the first batch's preparation (:class:`_HeldPipeline`) and writes to the lake."""
+
+
+def _recreate(admin: KafkaAdminClient, topic: str) -> None:
+    """Delete ``topic`` and create it again (one partition) as soon as the broker lets."""
+    admin.delete_topics([topic])
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            admin.create_topics([NewTopic(topic, 1, 1)])
+            return
+        except TopicAlreadyExistsError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_a_topic_created_again_unseen_by_the_client_is_read_from_its_first_offset(
+    kafka_bootstrap: str,
+    unique_name: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The topic is deleted and created again (5 records) between two metadata refreshes of
+    the client, while the worker has 500 records of the old incarnation in hand or buffered
+    (no fetch, so no error and no rebalance tells it). Reading on at 500, the client gets an
+    out-of-range error; the topic has a new id, so the engine seeks the new lineage back to its
+    start, without a rebalance. The new topic's records 0-4 were then dropped as "fetched
+    again" (the next expected offset was still 500) and offset 5 committed: lost, silently."""
+    caplog.set_level(logging.INFO, logger="streams.batch_engine")
+    new_records = 5
+    settings = _settings(kafka_bootstrap, unique_name, tmp_path).model_copy(
+        update={"batch_max_events": 100}
+    )
+    ensure_topics(settings, [TENANT], ["telemetry"])
+    topic = settings.topic_for(TENANT, "telemetry")
+    _produce(kafka_bootstrap, topic, 500)
+    old_id = topic_ids(settings, [topic])[topic]
+    lake = _Lake()
+    pipeline = _HeldWritingPipeline(lake)
+    engine = BatchEngine(settings, {topic: EventKind.TELEMETRY}, lambda: pipeline)  # type: ignore[arg-type,return-value]
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+
+    async def scenario() -> tuple[str, int]:
+        task = asyncio.create_task(engine.run())
+        try:
+            await _until(lambda: asyncio.to_thread(pipeline.preparing.wait, 0.5), "a batch", task)
+            assignments = engine._assignments
+            assert engine.consumer is not None
+            # The client's next periodic metadata refresh is 10 s away: it does not see the
+            # topic go.
+            await engine.consumer._client.force_metadata_update()
+            await asyncio.to_thread(_recreate, admin, topic)
+            await asyncio.to_thread(_produce, kafka_bootstrap, topic, new_records)
+            new_id = topic_ids(settings, [topic])[topic]
+            pipeline.go.set()
+
+            async def new_topic_read() -> bool:
+                parts = await asyncio.to_thread(group_offsets, settings, [topic])
+                return parts[0].committed == new_records
+
+            await _until(new_topic_read, "the group's commit at the new topic's end", task)
+            return new_id, engine._assignments - assignments
+        finally:
+            pipeline.go.set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    try:
+        new_id, rebalances = asyncio.run(scenario())
+    finally:
+        admin.close()
+    assert new_id != old_id
+    assert rebalances == 0, "the client saw the topic go: not the scenario of this test"
+    assert any("new topic id" in r.getMessage() for r in caplog.records)
+    in_kafka = [(new_id, p, o) for _, p, o in kafka_records(kafka_bootstrap, [topic])]
+    assert len(in_kafka) == new_records
+    assert sorted(o for t, _, o in pipeline.seen if t == old_id) == list(range(500))
+    assert sorted(s for s in pipeline.seen if s[0] == new_id) == sorted(in_kafka), [
+        r.getMessage() for r in caplog.records if "fetched again" in r.getMessage()
+    ]

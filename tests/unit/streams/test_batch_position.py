@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from aiokafka import TopicPartition
 
@@ -157,3 +158,33 @@ def test_a_read_that_outlived_the_topic_s_lineage_positions_nothing(tmp_path: Pa
     assert engine.read_ids == [{"t": "id-1"}, {"t": "id-2"}]
     assert engine.consumer.sought == {TP0: 0}  # type: ignore[union-attr]
     assert engine.gaps == []
+
+
+def test_every_seek_moves_the_next_expected_offset(tmp_path: Path) -> None:
+    """A seek backwards without a rebalance (a new lineage sought to its start, a position
+    beyond the log end sought back to it): the records from there on are wanted again, so the
+    next expected offset follows the seek, and the unfinished batch keeps only what lies
+    below it. A pause at the placeholder forgets it."""
+
+    async def scenario() -> _Engine:
+        engine = _Engine(tmp_path, {}, start=0)
+        engine.assign(TP0, TP1)
+        engine.answer.set()
+        await _settled(engine)
+        engine._next[TP0] = 500
+        engine._filling[TP0] = [_Record(o) for o in range(490, 500)]
+        engine._seek(TP0, 495)
+        engine._next[TP1] = 7
+        engine._unposition(TP1)
+        return engine
+
+    engine = asyncio.run(scenario())
+    assert engine._next == {TP0: 495}
+    assert [r.offset for r in engine._filling[TP0]] == list(range(490, 495))
+    assert engine.consumer.sought == {TP0: 495, TP1: 0}  # type: ignore[union-attr]
+    assert TP1 in engine.consumer.paused  # type: ignore[union-attr]
+    assert engine._ready == {TP0}
+
+
+class _Record(NamedTuple):
+    offset: int
