@@ -322,7 +322,7 @@ class BatchEngine(LakePositioning):
             resume=self._resume,
         )
         self._slow_write(time.monotonic() - started)
-        await self._commit(offsets)
+        await self._commit(offsets, topic_ids)
 
     def _slow_write(self, write_s: float) -> None:
         """Warn when the lake is so slow that a rebalance, which waits for the (at most two)
@@ -360,15 +360,34 @@ class BatchEngine(LakePositioning):
                 moved[tp] = self._positions[tp] = position
         return moved
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(
+        self, offsets: dict[TopicPartition, int], topic_ids: dict[str, str] | None = None
+    ) -> None:
+        """Commit ``offsets`` (partition -> next offset to read) to the group, each with the
+        topic id of the lineage it belongs to (``topic_ids``, topic -> id; the engine's
+        current ones by default) as the commit's metadata.
+
+        An offset below what the group committed for the partition in the same lineage is not
+        committed (:meth:`_below_group`): after a lower-bound seek the worker reads offsets
+        the lake holds (skipped), and committing them moved the group's offset backwards, so
+        operators saw lag that was not there.
+        """
         if self.consumer is None:
             return
+        ids = self._topic_ids if topic_ids is None else topic_ids
         assigned = self.consumer.assignment()
-        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
-        if not offsets:
+        commits = {
+            tp: (o, ids.get(tp.topic, ""))
+            for tp, o in offsets.items()
+            if tp in assigned and not self._below_group(tp, o, ids.get(tp.topic, ""))
+        }
+        if not commits:
             return
         try:
-            await self.consumer.commit(offsets)
+            await self.consumer.commit(commits)
+            for tp, (offset, topic_id) in commits.items():
+                if topic_id:
+                    self._group_commits[tp] = (offset, topic_id)
         except (CommitFailedError, IllegalStateError) as exc:
             logger.warning(
                 "offsets of %d partition(s) not committed to Kafka, the group moved on "
@@ -546,4 +565,6 @@ class BatchEngine(LakePositioning):
         for tp, offset in rest.items():
             if offset > ends[tp]:
                 await self._record_gap(tp, ends[tp], offset - 1, "beyond_log_end")
+                # The log was cut short: what the group committed past its end is void.
+                self._group_commits.pop(tp, None)
                 self._seek(tp, ends[tp])

@@ -13,7 +13,9 @@ that are assigned (again) and still unpositioned when it ends. A read that began
 partition's latest assignment is a lower bound (another owner may have written more since):
 the partition resumes there, the pipeline skips what the lake already holds, and the sought
 position is not committed to Kafka (it might lie below the group's committed offset), nor is a
-gap recorded from it (the partition is read again instead).
+gap recorded from it (the partition is read again instead). Nor are the batches read from there
+committed until they pass what the group committed in the same lineage (commits carry the
+topic id as metadata): the group's offset never goes backwards within a lineage.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from lake import RUNS
 from lake.lineage import Gap
@@ -53,8 +56,10 @@ class LakePositioning:
     Shapes: ``_ready`` are the assigned partitions positioned from the lake (only they are
     fetched, committed and resumed); ``_positions`` / ``_sought`` map a partition to its next
     offset to read (``_sought``: positions to commit even if no record follows); ``_next`` to
-    the next offset the batch being filled expects (records below it were taken already).
-    Every seek goes through :meth:`_move`, which keeps them all in step with the client.
+    the next offset the batch being filled expects (records below it were taken already);
+    ``_group_commits`` to the group's committed offset and the topic id it was committed under
+    (the lineage; commits below it in that lineage are not made). Every seek goes through
+    :meth:`_move`, which keeps them all in step with the client.
     """
 
     settings: Settings
@@ -72,6 +77,7 @@ class LakePositioning:
     def _init_positioning(self) -> None:
         self._next = {}
         self._filling = {}
+        self._group_commits: dict[TopicPartition, tuple[int, str]] = {}
         self._position_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-position")
         self._lake_reader: SinkHandle | None = None
         self._position_task: asyncio.Task[None] | None = None
@@ -137,15 +143,20 @@ class LakePositioning:
             done = await self._read_lake(tps, lineages)
             starts = await self._log_starts(tps)
             moved = await self._moved(lineages)
+            committed = await self._committed(tps)
             read_s = time.monotonic() - started
-            current = assignments == self._assignments
             positioned = 0
             for tp in tps:
                 if tp.topic in moved:
                     continue  # the read answered for another lineage: the next read decides
                 done_tp, start = done.get(tp, -1), starts.get(tp, 0)
+                # Asked per partition: a gap recorded for one awaits the lake, and a rebalance
+                # meanwhile makes the read stale for the partitions after it.
+                current = assignments == self._assignments
                 if await self._position_one(tp, done_tp, start, current=current):
+                    self._note_group_commit(tp, committed.get(tp))
                     positioned += 1
+            current = assignments == self._assignments
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -267,13 +278,53 @@ class LakePositioning:
         done = await self._read_lake(assigned, lineages)
         starts = await self._log_starts(assigned)
         moved = await self._moved(lineages)
+        committed = await self._committed(assigned)
         for tp in assigned:
             if tp.topic in moved:
                 self._unposition(tp)
             elif tp in starts:
                 await self._position_after(tp, done[tp], starts[tp])
+                self._note_group_commit(tp, committed.get(tp))
         if moved:
             self._start_read()
+
+    async def _committed(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, Any]:
+        """The group's committed offsets of ``tps`` with their metadata (aiokafka's
+        ``OffsetAndMetadata``); empty when the broker does not answer within the session
+        timeout (commits are then not held back: the lake still decides where reading
+        resumes)."""
+        if self.consumer is None or not tps:
+            return {}
+        # AIOKafkaConsumer.committed() drops the metadata, which names the lineage.
+        coordinator = self.consumer._coordinator
+        try:
+            answer: dict[TopicPartition, Any] = await asyncio.wait_for(
+                coordinator.fetch_committed_offsets(list(tps)),
+                timeout=self.settings.broker_session_timeout_s,
+            )
+        except (TimeoutError, KafkaError) as exc:
+            logger.info(
+                "the group's committed offsets of %d partition(s) not read (%s)",
+                len(tps),
+                exception_text(exc),
+            )
+            return {}
+        return answer
+
+    def _note_group_commit(self, tp: TopicPartition, committed: Any) -> None:
+        """Remember what the group committed for ``tp`` and under which topic id (the
+        metadata this engine commits with; unknown for commits without it)."""
+        if committed is None or committed.offset < 0 or not committed.metadata:
+            return
+        if tp in self._ready:
+            known = self._group_commits.get(tp)
+            if known is None or known[1] != committed.metadata or known[0] < committed.offset:
+                self._group_commits[tp] = (committed.offset, committed.metadata)
+
+    def _below_group(self, tp: TopicPartition, offset: int, topic_id: str) -> bool:
+        """Whether the group committed beyond ``offset`` for ``tp`` in lineage ``topic_id``."""
+        known = self._group_commits.get(tp)
+        return known is not None and known[1] == topic_id and offset < known[0]
 
     def _unposition(self, tp: TopicPartition) -> None:
         """Pause ``tp`` at the placeholder until a background read positions it."""
@@ -349,6 +400,7 @@ class LakePositioning:
         self._positions.pop(tp, None)
         self._sought.pop(tp, None)
         self._next.pop(tp, None)
+        self._group_commits.pop(tp, None)
 
     async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
         gap = Gap(tp.topic, self._topic_ids.get(tp.topic), tp.partition, first, last, cause)

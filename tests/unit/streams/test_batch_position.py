@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from aiokafka import TopicPartition
 
@@ -71,6 +71,9 @@ class _Engine(LakePositioning):
 
     async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
         self.gaps.append((tp, first, last))
+
+    async def _committed(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, Any]:
+        return {}
 
     def assign(self, *tps: TopicPartition) -> None:
         """A rebalance: everything revoked, ``tps`` assigned (as the listener does it)."""
