@@ -97,7 +97,9 @@ class BatchEngine(LakePositioning):
         self._topics_checked_at = time.monotonic()
         self.pipeline = pipeline
         self.block = block or WriteBlock(
-            f"{socket.gethostname()}-{os.getpid()}", worker_state_dir(settings.faust_datadir)
+            f"{socket.gethostname()}-{os.getpid()}",
+            worker_state_dir(settings.faust_datadir),
+            lake_root=settings.lake_root,
         )
         self.consumer: AIOKafkaConsumer | None = None
         self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-prepare")
@@ -263,9 +265,9 @@ class BatchEngine(LakePositioning):
         """Batches handed to the threads and not yet written and committed (0-2)."""
         return len(self._handed)
 
-    async def settle(self) -> None:
-        """Return once every batch in hand is written and its offsets committed, or abandoned
-        (see :class:`WriteBlock`); raises what a batch raised otherwise."""
+    async def settle(self) -> bool:
+        """Return once every batch in hand is written and its offsets committed (True), or
+        abandoned (False; see :class:`WriteBlock`); raises what a batch raised otherwise."""
         while (newest := self._newest) is not None and not newest.done():
             await asyncio.wait({newest})
         if newest is not None:
@@ -274,6 +276,8 @@ class BatchEngine(LakePositioning):
             except WriteAbandoned as exc:
                 self._newest = None
                 logger.warning("%s; its offsets are consumed again by their next owner", exc)
+                return False
+        return True
 
     def _pause(self) -> int:
         """Stop fetching every assigned partition; returns how many."""

@@ -98,8 +98,11 @@ class LakePositioning:
         self._start_read()
 
     def _fetching(self) -> bool:
-        """Whether positioned partitions may be fetched now (else they stay paused)."""
-        return not self.block.blocked
+        """Whether positioned partitions may be fetched now (else they stay paused): unless a
+        batch the lake refused waits for its retry. Blocked with no batch held (a rebalance
+        abandoned it), they were never resumed before: nothing was left to retry, so the
+        worker stayed paused for good after space returned."""
+        return not (self.block.blocked and self.block.holding)
 
     def stop_positioning(self) -> None:
         """Cancel a read under way (shutdown); its thread ends with the read."""
