@@ -197,10 +197,10 @@ def test_an_unwritable_lake_pauses_the_worker_and_loses_nothing(
     result = audit(read_kafka(kafka_bootstrap, env.topics()), read_lake(env.lake_root))
     assert result.ok, result.summary()
     assert result.records == len(events)
-    # What the operator reads: the cause, the volume and how much space is left on it.
-    assert "disk full" in line, line
+    # What the operator reads: the volume, and on a full disk how much space is left on it.
     assert f"on {env.lake_root}" in line, line
-    assert re.search(r"[\d,]+ bytes free of [\d,]+", line), line
+    if cause == "disk_full":
+        assert re.search(r"[\d,]+ bytes free of [\d,]+", line), line
 
 
 def test_a_full_disk_during_a_rebalance_loses_nothing_and_recovers_in_place(
