@@ -30,6 +30,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from kafka.errors import KafkaError as KafkaPythonError
 
 from lake import RUNS
 from lake.lineage import Gap
@@ -37,7 +38,7 @@ from lake.sink import SinkHandle
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from streams.ingest import IngestPipeline
-from streams.topics import require_topic_ids, topic_ids
+from streams.topics import TopicAdminError, require_topic_ids, topic_ids
 from streams.write_block import WriteBlock
 
 __all__ = ["LakePositioning"]
@@ -48,6 +49,13 @@ _PLACEHOLDER = 0
 """Position given to a partition while it waits for the lake (it is paused, never fetched):
 without one, the client would look up the group's committed offset and, for a group that never
 committed, raise NoOffsetForPartitionError at every fetch until the partition is positioned."""
+
+
+def _unreached(exc: BaseException) -> str:
+    """What a failed positioning could not reach, for the log: Kafka or the lake."""
+    if isinstance(exc, (KafkaError, TopicAdminError, KafkaPythonError)):
+        return "Kafka did not answer where they start or under which topic id"
+    return "the lake could not be read"
 
 
 class LakePositioning:
@@ -143,7 +151,9 @@ class LakePositioning:
         try:
             topics = sorted({tp.topic for tp in tps})
             lineages = await self._lineages(topics)
+            reading = time.monotonic()
             done = await self._read_lake(tps, lineages)
+            lake_s = time.monotonic() - reading
             starts = await self._log_starts(tps)
             moved = await self._moved(lineages)
             committed = await self._committed(tps)
@@ -165,34 +175,46 @@ class LakePositioning:
         except Exception as exc:
             self._position_failed_at = time.monotonic()
             logger.warning(
-                "%d partition(s) not positioned: the lake could not be read (%s); nothing of "
-                "them is read until it can, retrying every %.0f s",
+                "%d partition(s) not positioned: %s (%s); nothing of them is read until it "
+                "can, retrying every %.0f s",
                 len(tps),
+                _unreached(exc),
                 exception_text(exc),
                 self.settings.lake_retry_max_s,
             )
             return
         self._position_failed_at = 0.0
-        self._report(len(tps), positioned, read_s, retried=retried, current=current)
+        self._report(len(tps), positioned, read_s, lake_s, retried=retried, current=current)
         self._start_read()
 
     def _report(
-        self, read: int, positioned: int, read_s: float, *, retried: bool, current: bool
+        self,
+        read: int,
+        positioned: int,
+        read_s: float,
+        lake_s: float,
+        *,
+        retried: bool,
+        current: bool,
     ) -> None:
+        """Log a positioning: ``read_s`` in all, ``lake_s`` of it reading the lake (the rest
+        is Kafka: topic ids, log starts, the group's commits), seconds."""
         if self.block.metrics is not None:
             self.block.metrics.position_seconds.observe(read_s)
-        if read_s >= self.settings.broker_session_timeout_s / 2:
+        if lake_s >= self.settings.broker_session_timeout_s / 2:
             logger.warning(
                 "the lake is slow: reading where %d partition(s) resume took %.1f s "
                 "(ops/validation_runs); each is read from once positioned, the others meanwhile",
                 read,
-                read_s,
+                lake_s,
             )
+        kafka_s = read_s - lake_s
         logger.info(
-            "%d partition(s) positioned from the lake%s in %.1f s%s",
+            "%d partition(s) positioned from the lake%s in %.1f s%s%s",
             positioned,
             " after a retry" if retried else "",
             read_s,
+            f" ({kafka_s:.1f} s of it waiting for Kafka)" if kafka_s >= 1.0 else "",
             "" if current else " (read began before the latest rebalance: a lower bound)",
         )
 

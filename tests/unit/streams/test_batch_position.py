@@ -4,14 +4,17 @@ and a read that outlived a rebalance is used as a lower bound (never committed, 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import pytest
 from aiokafka import TopicPartition
 
 from maxlake.settings import Settings
 from streams.batch_position import LakePositioning
+from streams.topics import TopicAdminError
 from streams.write_block import WriteBlock
 
 TP0, TP1 = TopicPartition("t", 0), TopicPartition("t", 1)
@@ -191,3 +194,29 @@ def test_every_seek_moves_the_next_expected_offset(tmp_path: Path) -> None:
 
 class _Record(NamedTuple):
     offset: int
+
+
+class _NoBroker(_Engine):
+    async def _lineages(self, topics: Sequence[str], *, require: bool = True) -> dict[str, str]:
+        raise TopicAdminError("the broker at 127.0.0.1:1 did not answer in 60 s")
+
+
+def test_a_positioning_kafka_failed_names_kafka_not_the_lake(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker gone while partitions are positioned (kill -9): the log must not send the
+    operator to the lake."""
+
+    async def scenario() -> _Engine:
+        engine = _NoBroker(tmp_path, {}, start=0)
+        engine.assign(TP0)
+        await _settled(engine)
+        return engine
+
+    with caplog.at_level(logging.WARNING, logger="streams.batch_engine"):
+        engine = asyncio.run(scenario())
+    assert not engine._ready
+    lines = [r.getMessage() for r in caplog.records if "not positioned" in r.getMessage()]
+    assert lines, caplog.text
+    assert "Kafka did not answer" in lines[0], lines
+    assert "lake could not be read" not in lines[0], lines
