@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +33,7 @@ from bench.bench_ingest import TENANT, _machine, _preload, _spawn_worker, _wait_
 from infra.broker import LocalBroker, free_port
 from infra.s3 import LocalS3
 from lake import RUNS, DeltaStore, LakeLocation
+from maxlake.processes import stop_process
 from maxlake.settings import Settings
 from streams.topics import ensure_topics
 
@@ -74,12 +73,7 @@ def _scenario(
         _wait_lag_zero(settings, topic, env["MAXLAKE_GROUP_ID"], timeout_s, note_assignments)
     finally:
         for proc in procs:
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            stop_process(proc, timeout_s=120, group=True)
     runs = DeltaStore(location).read_frame(RUNS)
     assert runs is not None
     drain_s = (runs["finished_at"].max() - runs["started_at"].min()).total_seconds()  # type: ignore[operator,union-attr]

@@ -164,6 +164,7 @@ def main() -> None:
         _child(*args.child)
         return
     from infra.broker import free_port
+    from maxlake.processes import stop_process
 
     with tempfile.TemporaryDirectory(prefix="bench-sharing-") as tmp:
         root = Path(tmp)
@@ -212,8 +213,7 @@ def main() -> None:
                 )
             print(f"load average after: {os.getloadavg()[0]:.2f}")
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop_process(server, timeout_s=30)
 
 
 def _wait(port: int) -> None:

@@ -55,6 +55,7 @@ from kafka.errors import KafkaError
 from bench.soak_accounting import audit, read_kafka, read_lake
 from infra.broker import LocalBroker, free_port
 from infra.errors import BrokerStartFailed
+from maxlake.processes import stop_process
 from maxlake.settings import Settings
 from schemas import load_registry
 from streams.simulator import Simulator
@@ -114,13 +115,7 @@ class Worker:
         """Send ``sig`` and wait for the exit (SIGKILL after ``timeout_s``); its exit code."""
         if self.proc is None:
             return None
-        if self.alive:
-            self.send(sig)
-        try:
-            return self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            return self.proc.wait(timeout=30)
+        return stop_process(self.proc, timeout_s=timeout_s, group=True, sig=sig)
 
     def committed_since_start(self) -> bool:
         """Whether the current start has written a batch of new offsets."""

@@ -20,12 +20,14 @@ the reliability tests; the lake layout it relies on is the documented one
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 from kafka import KafkaConsumer, TopicPartition
 
 __all__ = ["Audit", "audit", "read_kafka", "read_lake"]
@@ -118,35 +120,54 @@ def _expected_rows(value: bytes | None) -> int:
     return 1
 
 
-def _table(path: Path, columns: list[str]) -> pl.DataFrame:
-    if not (path / "_delta_log").is_dir():
+def _table(
+    path: Path | str, columns: list[str], storage_options: dict[str, str] | None = None
+) -> pl.DataFrame:
+    try:
+        table = DeltaTable(str(path), storage_options=storage_options)
+    except TableNotFoundError:
         return pl.DataFrame(
             schema={
                 c: (pl.Int64 if c in ("kafka_partition", "kafka_offset") else pl.Utf8)
                 for c in columns
             }
         )
-    frame = pl.from_arrow(DeltaTable(str(path)).to_pyarrow_table(columns=columns))
+    frame = pl.from_arrow(table.to_pyarrow_table(columns=columns))
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(pl.col("kafka_partition", "kafka_offset").cast(pl.Int64))
 
 
-def read_lake(lake_root: Path) -> dict[str, pl.DataFrame]:
-    """Coordinates (and event ids) of every silver, quarantine and duplicates row."""
-    silver = [
-        _table(p, [*_KEY, "event_id"])
-        for p in sorted((lake_root / "silver").glob("*"))
-        if p.is_dir()
-    ]
-    quarantine = [
-        _table(p, _KEY) for p in sorted((lake_root / "quarantine").glob("*")) if p.is_dir()
-    ]
-    empty_silver = _table(lake_root / "silver" / "none", [*_KEY, "event_id"])
-    empty_key = _table(lake_root / "quarantine" / "none", _KEY)
+def read_lake(
+    lake_root: Path | str,
+    storage_options: dict[str, str] | None = None,
+    *,
+    kinds: Sequence[str] = (),
+) -> dict[str, pl.DataFrame]:
+    """Coordinates (and event ids) of every silver, quarantine and duplicates row.
+
+    ``lake_root``: a local folder (its tables are found by listing it), or an object-store URI
+    (``s3://bucket/lake``) with its ``storage_options`` and the event ``kinds`` to read (an
+    object store has no folders to list).
+    """
+    if kinds:
+        root = str(lake_root).rstrip("/")
+        silver_paths: list[Path | str] = [f"{root}/silver/{kind}" for kind in kinds]
+        quarantine_paths: list[Path | str] = [f"{root}/quarantine/{kind}" for kind in kinds]
+        duplicates: Path | str = f"{root}/ops/duplicates"
+    else:
+        local = Path(lake_root)
+        silver_paths = [p for p in sorted((local / "silver").glob("*")) if p.is_dir()]
+        quarantine_paths = [p for p in sorted((local / "quarantine").glob("*")) if p.is_dir()]
+        duplicates = local / "ops" / "duplicates"
+    options = storage_options
+    silver = [_table(p, [*_KEY, "event_id"], options) for p in silver_paths]
+    quarantine = [_table(p, _KEY, options) for p in quarantine_paths]
+    empty_silver = _table(Path("/nonexistent/silver"), [*_KEY, "event_id"])
+    empty_key = _table(Path("/nonexistent/quarantine"), _KEY)
     return {
         "silver": pl.concat(silver) if silver else empty_silver,
         "quarantine": pl.concat(quarantine) if quarantine else empty_key,
-        "duplicates": _table(lake_root / "ops" / "duplicates", _KEY),
+        "duplicates": _table(duplicates, _KEY, options),
     }
 
 

@@ -19,6 +19,7 @@ from types import TracebackType
 
 from infra.broker import free_port
 from infra.errors import S3ServerFailed
+from maxlake.processes import stop_process
 
 __all__ = ["LocalS3"]
 
@@ -65,12 +66,7 @@ class LocalS3:
         """Stop the server (its data is gone)."""
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop_process(self._process)
         self._process = None
 
     def create_bucket(self, bucket: str) -> str:

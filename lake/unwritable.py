@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import errno
 import re
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["CAUSES", "LakeUnwritable", "unwritable_cause"]
+__all__ = ["CAUSES", "LakeUnwritable", "unwritable_cause", "where_unwritable"]
 
 _OS_ERROR = re.compile(r"os error (\d+)|Os \{ code: (\d+)")
 
@@ -93,3 +95,22 @@ def unwritable_cause(exc: BaseException) -> LakeUnwritable | None:
             return LakeUnwritable(cause, f"{words} (os error {code})", next_step)
         current = current.__cause__ or current.__context__
     return None
+
+
+def where_unwritable(lake_root: str, cause: LakeUnwritable) -> str:
+    """Where the lake refuses writes, for the operator: ``on /data/lake`` and, on a full local
+    disk, ``(1,234,567 bytes free of 64,000,000)`` of its volume. An object-store URI is named
+    as it is (its free space is not the worker's to read)."""
+    if "://" in lake_root:
+        return f"on {lake_root}"
+    where = f"on {lake_root}"
+    if cause.cause != "disk_full":
+        return where
+    path = Path(lake_root).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        usage = shutil.disk_usage(path)
+    except OSError:
+        return where
+    return f"{where} ({usage.free:,} bytes free of {usage.total:,})"

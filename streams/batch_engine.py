@@ -97,14 +97,14 @@ class BatchEngine(LakePositioning):
         self._topics_checked_at = time.monotonic()
         self.pipeline = pipeline
         self.block = block or WriteBlock(
-            f"{socket.gethostname()}-{os.getpid()}", worker_state_dir(settings.faust_datadir)
+            f"{socket.gethostname()}-{os.getpid()}",
+            worker_state_dir(settings.faust_datadir),
+            lake_root=settings.lake_root,
         )
         self.consumer: AIOKafkaConsumer | None = None
         self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-prepare")
         self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-write")
         self._newest: asyncio.Task[None] | None = None
-        self._filling: dict[TopicPartition, list[Any]] = {}
-        self._next: dict[TopicPartition, int] = {}
         self._topic_ids: dict[str, str] = {}
         self._positions: dict[TopicPartition, int] = {}
         self._sought: dict[TopicPartition, int] = {}
@@ -265,9 +265,9 @@ class BatchEngine(LakePositioning):
         """Batches handed to the threads and not yet written and committed (0-2)."""
         return len(self._handed)
 
-    async def settle(self) -> None:
-        """Return once every batch in hand is written and its offsets committed, or abandoned
-        (see :class:`WriteBlock`); raises what a batch raised otherwise."""
+    async def settle(self) -> bool:
+        """Return once every batch in hand is written and its offsets committed (True), or
+        abandoned (False; see :class:`WriteBlock`); raises what a batch raised otherwise."""
         while (newest := self._newest) is not None and not newest.done():
             await asyncio.wait({newest})
         if newest is not None:
@@ -276,6 +276,8 @@ class BatchEngine(LakePositioning):
             except WriteAbandoned as exc:
                 self._newest = None
                 logger.warning("%s; its offsets are consumed again by their next owner", exc)
+                return False
+        return True
 
     def _pause(self) -> int:
         """Stop fetching every assigned partition; returns how many."""
@@ -324,7 +326,7 @@ class BatchEngine(LakePositioning):
             resume=self._resume,
         )
         self._slow_write(time.monotonic() - started)
-        await self._commit(offsets)
+        await self._commit(offsets, topic_ids)
 
     def _slow_write(self, write_s: float) -> None:
         """Warn when the lake is so slow that a rebalance, which waits for the (at most two)
@@ -362,15 +364,34 @@ class BatchEngine(LakePositioning):
                 moved[tp] = self._positions[tp] = position
         return moved
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(
+        self, offsets: dict[TopicPartition, int], topic_ids: dict[str, str] | None = None
+    ) -> None:
+        """Commit ``offsets`` (partition -> next offset to read) to the group, each with the
+        topic id of the lineage it belongs to (``topic_ids``, topic -> id; the engine's
+        current ones by default) as the commit's metadata.
+
+        An offset below what the group committed for the partition in the same lineage is not
+        committed (:meth:`_below_group`): after a lower-bound seek the worker reads offsets
+        the lake holds (skipped), and committing them moved the group's offset backwards, so
+        operators saw lag that was not there.
+        """
         if self.consumer is None:
             return
+        ids = self._topic_ids if topic_ids is None else topic_ids
         assigned = self.consumer.assignment()
-        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
-        if not offsets:
+        commits = {
+            tp: (o, ids.get(tp.topic, ""))
+            for tp, o in offsets.items()
+            if tp in assigned and not self._below_group(tp, o, ids.get(tp.topic, ""))
+        }
+        if not commits:
             return
         try:
-            await self.consumer.commit(offsets)
+            await self.consumer.commit(commits)
+            for tp, (offset, topic_id) in commits.items():
+                if topic_id:
+                    self._group_commits[tp] = (offset, topic_id)
         except (CommitFailedError, IllegalStateError) as exc:
             logger.warning(
                 "offsets of %d partition(s) not committed to Kafka, the group moved on "
@@ -455,10 +476,7 @@ class BatchEngine(LakePositioning):
         """Forget revoked partitions: their records in the unfinished batch and positions."""
         for tp in revoked:
             dropped = self._filling.pop(tp, None)
-            self._next.pop(tp, None)
-            self._positions.pop(tp, None)
-            self._sought.pop(tp, None)
-            self._ready.discard(tp)
+            self._forget(tp)
             self._out_of_range.pop(tp, None)
             if dropped:
                 logger.info(
@@ -551,4 +569,6 @@ class BatchEngine(LakePositioning):
         for tp, offset in rest.items():
             if offset > ends[tp]:
                 await self._record_gap(tp, ends[tp], offset - 1, "beyond_log_end")
+                # The log was cut short: what the group committed past its end is void.
+                self._group_commits.pop(tp, None)
                 self._seek(tp, ends[tp])

@@ -13,7 +13,9 @@ that are assigned (again) and still unpositioned when it ends. A read that began
 partition's latest assignment is a lower bound (another owner may have written more since):
 the partition resumes there, the pipeline skips what the lake already holds, and the sought
 position is not committed to Kafka (it might lie below the group's committed offset), nor is a
-gap recorded from it (the partition is read again instead).
+gap recorded from it (the partition is read again instead). Nor are the batches read from there
+committed until they pass what the group committed in the same lineage (commits carry the
+topic id as metadata): the group's offset never goes backwards within a lineage.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from kafka.errors import KafkaError as KafkaPythonError
 
 from lake import RUNS
 from lake.lineage import Gap
@@ -33,7 +38,7 @@ from lake.sink import SinkHandle
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from streams.ingest import IngestPipeline
-from streams.topics import require_topic_ids, topic_ids
+from streams.topics import TopicAdminError, require_topic_ids, topic_ids
 from streams.write_block import WriteBlock
 
 __all__ = ["LakePositioning"]
@@ -46,12 +51,23 @@ without one, the client would look up the group's committed offset and, for a gr
 committed, raise NoOffsetForPartitionError at every fetch until the partition is positioned."""
 
 
+def _unreached(exc: BaseException) -> str:
+    """What a failed positioning could not reach, for the log: Kafka or the lake."""
+    if isinstance(exc, (KafkaError, TopicAdminError, KafkaPythonError)):
+        return "Kafka did not answer where they start or under which topic id"
+    return "the lake could not be read"
+
+
 class LakePositioning:
     """The positioning half of :class:`~streams.batch_engine.BatchEngine` (a mixin).
 
     Shapes: ``_ready`` are the assigned partitions positioned from the lake (only they are
     fetched, committed and resumed); ``_positions`` / ``_sought`` map a partition to its next
-    offset to read (``_sought``: positions to commit even if no record follows).
+    offset to read (``_sought``: positions to commit even if no record follows); ``_next`` to
+    the next offset the batch being filled expects (records below it were taken already);
+    ``_group_commits`` to the group's committed offset and the topic id it was committed under
+    (the lineage; commits below it in that lineage are not made). Every seek goes through
+    :meth:`_move`, which keeps them all in step with the client.
     """
 
     settings: Settings
@@ -63,8 +79,13 @@ class LakePositioning:
     _sought: dict[TopicPartition, int]
     _ready: set[TopicPartition]
     _out_of_range: dict[TopicPartition, int]
+    _next: dict[TopicPartition, int]
+    _filling: dict[TopicPartition, list[Any]]
 
     def _init_positioning(self) -> None:
+        self._next = {}
+        self._filling = {}
+        self._group_commits: dict[TopicPartition, tuple[int, str]] = {}
         self._position_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-position")
         self._lake_reader: SinkHandle | None = None
         self._position_task: asyncio.Task[None] | None = None
@@ -80,14 +101,16 @@ class LakePositioning:
         owned = self.consumer.assignment()
         for tp in assigned:
             if tp in owned:
-                self.consumer.seek(tp, _PLACEHOLDER)
-        self.consumer.pause(*(tp for tp in assigned if tp in owned))
+                self._move(tp, None)
         self._position_failed_at = 0.0
         self._start_read()
 
     def _fetching(self) -> bool:
-        """Whether positioned partitions may be fetched now (else they stay paused)."""
-        return not self.block.blocked
+        """Whether positioned partitions may be fetched now (else they stay paused): unless a
+        batch the lake refused waits for its retry. Blocked with no batch held (a rebalance
+        abandoned it), they were never resumed before: nothing was left to retry, so the
+        worker stayed paused for good after space returned."""
+        return not (self.block.blocked and self.block.holding)
 
     def stop_positioning(self) -> None:
         """Cancel a read under way (shutdown); its thread ends with the read."""
@@ -128,51 +151,70 @@ class LakePositioning:
         try:
             topics = sorted({tp.topic for tp in tps})
             lineages = await self._lineages(topics)
+            reading = time.monotonic()
             done = await self._read_lake(tps, lineages)
+            lake_s = time.monotonic() - reading
             starts = await self._log_starts(tps)
             moved = await self._moved(lineages)
+            committed = await self._committed(tps)
             read_s = time.monotonic() - started
-            current = assignments == self._assignments
             positioned = 0
             for tp in tps:
                 if tp.topic in moved:
                     continue  # the read answered for another lineage: the next read decides
                 done_tp, start = done.get(tp, -1), starts.get(tp, 0)
+                # Asked per partition: a gap recorded for one awaits the lake, and a rebalance
+                # meanwhile makes the read stale for the partitions after it.
+                current = assignments == self._assignments
                 if await self._position_one(tp, done_tp, start, current=current):
+                    self._note_group_commit(tp, committed.get(tp))
                     positioned += 1
+            current = assignments == self._assignments
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._position_failed_at = time.monotonic()
             logger.warning(
-                "%d partition(s) not positioned: the lake could not be read (%s); nothing of "
-                "them is read until it can, retrying every %.0f s",
+                "%d partition(s) not positioned: %s (%s); nothing of them is read until it "
+                "can, retrying every %.0f s",
                 len(tps),
+                _unreached(exc),
                 exception_text(exc),
                 self.settings.lake_retry_max_s,
             )
             return
         self._position_failed_at = 0.0
-        self._report(len(tps), positioned, read_s, retried=retried, current=current)
+        self._report(len(tps), positioned, read_s, lake_s, retried=retried, current=current)
         self._start_read()
 
     def _report(
-        self, read: int, positioned: int, read_s: float, *, retried: bool, current: bool
+        self,
+        read: int,
+        positioned: int,
+        read_s: float,
+        lake_s: float,
+        *,
+        retried: bool,
+        current: bool,
     ) -> None:
+        """Log a positioning: ``read_s`` in all, ``lake_s`` of it reading the lake (the rest
+        is Kafka: topic ids, log starts, the group's commits), seconds."""
         if self.block.metrics is not None:
             self.block.metrics.position_seconds.observe(read_s)
-        if read_s >= self.settings.broker_session_timeout_s / 2:
+        if lake_s >= self.settings.broker_session_timeout_s / 2:
             logger.warning(
                 "the lake is slow: reading where %d partition(s) resume took %.1f s "
                 "(ops/validation_runs); each is read from once positioned, the others meanwhile",
                 read,
-                read_s,
+                lake_s,
             )
+        kafka_s = read_s - lake_s
         logger.info(
-            "%d partition(s) positioned from the lake%s in %.1f s%s",
+            "%d partition(s) positioned from the lake%s in %.1f s%s%s",
             positioned,
             " after a retry" if retried else "",
             read_s,
+            f" ({kafka_s:.1f} s of it waiting for Kafka)" if kafka_s >= 1.0 else "",
             "" if current else " (read began before the latest rebalance: a lower bound)",
         )
 
@@ -261,23 +303,61 @@ class LakePositioning:
         done = await self._read_lake(assigned, lineages)
         starts = await self._log_starts(assigned)
         moved = await self._moved(lineages)
+        committed = await self._committed(assigned)
         for tp in assigned:
             if tp.topic in moved:
                 self._unposition(tp)
             elif tp in starts:
                 await self._position_after(tp, done[tp], starts[tp])
+                self._note_group_commit(tp, committed.get(tp))
         if moved:
             self._start_read()
+
+    async def _committed(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, Any]:
+        """The group's committed offsets of ``tps`` with their metadata (aiokafka's
+        ``OffsetAndMetadata``); empty when the broker does not answer within the session
+        timeout (commits are then not held back: the lake still decides where reading
+        resumes)."""
+        if self.consumer is None or not tps:
+            return {}
+        # AIOKafkaConsumer.committed() drops the metadata, which names the lineage.
+        coordinator = self.consumer._coordinator
+        try:
+            answer: dict[TopicPartition, Any] = await asyncio.wait_for(
+                coordinator.fetch_committed_offsets(list(tps)),
+                timeout=self.settings.broker_session_timeout_s,
+            )
+        except (TimeoutError, KafkaError) as exc:
+            logger.info(
+                "the group's committed offsets of %d partition(s) not read (%s)",
+                len(tps),
+                exception_text(exc),
+            )
+            return {}
+        return answer
+
+    def _note_group_commit(self, tp: TopicPartition, committed: Any) -> None:
+        """Remember what the group committed for ``tp`` and under which topic id (the
+        metadata this engine commits with; unknown for commits without it)."""
+        if committed is None or committed.offset < 0 or not committed.metadata:
+            return
+        if tp in self._ready:
+            known = self._group_commits.get(tp)
+            if known is None or known[1] != committed.metadata or known[0] < committed.offset:
+                self._group_commits[tp] = (committed.offset, committed.metadata)
+
+    def _below_group(self, tp: TopicPartition, offset: int, topic_id: str) -> bool:
+        """Whether the group committed beyond ``offset`` for ``tp`` in lineage ``topic_id``."""
+        known = self._group_commits.get(tp)
+        return known is not None and known[1] == topic_id and offset < known[0]
 
     def _unposition(self, tp: TopicPartition) -> None:
         """Pause ``tp`` at the placeholder until a background read positions it."""
         assert self.consumer is not None
-        self._ready.discard(tp)
-        self._positions.pop(tp, None)
-        self._sought.pop(tp, None)
         if tp in self.consumer.assignment():
-            self.consumer.seek(tp, _PLACEHOLDER)
-            self.consumer.pause(tp)
+            self._move(tp, None)
+        else:
+            self._forget(tp)
 
     async def _position_after(
         self, tp: TopicPartition, done: int, start: int, *, commit: bool = True
@@ -308,12 +388,44 @@ class LakePositioning:
                 tp.partition,
             )
             return False
+        self._move(tp, position, commit=commit)
+        return True
+
+    def _move(self, tp: TopicPartition, position: int | None, *, commit: bool = False) -> None:
+        """Seek assigned ``tp`` to ``position``, or (None) pause it at the placeholder until the
+        lake positions it. The one place the engine seeks: the bookkeeping follows every seek.
+
+        ``_next`` follows too: a seek backwards without a rebalance (a topic created again
+        unseen by the client, then sought to its new lineage's start; a position beyond the log
+        end sought back to it) left the next expected offset where the old position was, and
+        the records below it were dropped as "fetched again": lost, and committed past.
+        Records of the unfinished batch at or beyond ``position`` are dropped (they are fetched
+        again from there).
+        """
+        assert self.consumer is not None
+        if position is None:
+            self._forget(tp)
+            self.consumer.seek(tp, _PLACEHOLDER)
+            self.consumer.pause(tp)
+            return
         self.consumer.seek(tp, position)
-        self._positions[tp] = position
+        self._next[tp] = self._positions[tp] = position
         if commit:
             self._sought[tp] = position
+        else:
+            self._sought.pop(tp, None)
         self._ready.add(tp)
-        return True
+        taken = self._filling.get(tp)
+        if taken and taken[-1].offset >= position:
+            self._filling[tp] = [r for r in taken if r.offset < position]
+
+    def _forget(self, tp: TopicPartition) -> None:
+        """Drop what the engine knows of ``tp``'s position (revoked, or waiting for the lake)."""
+        self._ready.discard(tp)
+        self._positions.pop(tp, None)
+        self._sought.pop(tp, None)
+        self._next.pop(tp, None)
+        self._group_commits.pop(tp, None)
 
     async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
         gap = Gap(tp.topic, self._topic_ids.get(tp.topic), tp.partition, first, last, cause)

@@ -102,6 +102,7 @@ def build_app(
         metrics=metrics,
         initial_s=settings.lake_retry_initial_s,
         max_s=settings.lake_retry_max_s,
+        lake_root=settings.lake_root,
     )
     session_timeout_s = settings.broker_session_timeout_s
     app = ReadCommittedApp(

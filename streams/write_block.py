@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lake.unwritable import LakeUnwritable, unwritable_cause
+from lake.unwritable import LakeUnwritable, unwritable_cause, where_unwritable
 from maxlake.errors import TerminalError
 from streams.errors import StreamsError
 from streams.metrics import WorkerMetrics
@@ -60,6 +60,8 @@ class WriteBlock:
         metrics: the worker's metrics, when served.
         initial_s: first wait after a failure, seconds; doubled per failure.
         max_s: longest wait, seconds.
+        lake_root: the lake's root (a path or URI), named in the log line with, on a full
+            local disk, the free bytes of its volume.
     """
 
     def __init__(
@@ -70,8 +72,10 @@ class WriteBlock:
         metrics: WorkerMetrics | None = None,
         initial_s: float = 1.0,
         max_s: float = 30.0,
+        lake_root: str | None = None,
     ) -> None:
         self.worker = worker
+        self.lake_root = lake_root
         self.state_path = state_dir / f"{worker}.json"
         self.metrics = metrics
         self.initial_s = initial_s
@@ -79,12 +83,20 @@ class WriteBlock:
         self.current: LakeUnwritable | None = None
         self.since: float | None = None
         self.retries = 0
+        self.waiting = 0
         self._abandon: asyncio.Event | None = None
 
     @property
     def blocked(self) -> bool:
         """Whether the last write attempt failed for an environmental cause."""
         return self.current is not None
+
+    @property
+    def holding(self) -> bool:
+        """Whether a refused batch waits for its next attempt. While blocked but holding none
+        (a rebalance or shutdown abandoned it), only a new batch can find out whether the lake
+        takes writes again: consumption goes on, and that batch is retried and pauses it."""
+        return self.waiting > 0
 
     def abandon(self) -> None:
         """Make every pending and later retry wait give up with :class:`WriteAbandoned`."""
@@ -113,24 +125,28 @@ class WriteBlock:
             Exception: whatever ``attempt`` raised when it is not an unwritable lake.
         """
         failures = 0
-        while True:
-            try:
-                result = await attempt()
-            except Exception as exc:
-                cause = unwritable_cause(exc)
-                if cause is None:
-                    raise
-                if self._event().is_set():
-                    raise WriteAbandoned(f"batch not written: {cause.detail}") from None
-                delay = min(self.initial_s * 2**failures, self.max_s)
-                failures += 1
-                self._failed(cause, pause(), delay)
-                await self._wait(delay)
-                continue
-            if self.current is not None:
-                self._recovered()
-                resume()
-            return result
+        self.waiting += 1
+        try:
+            while True:
+                try:
+                    result = await attempt()
+                except Exception as exc:
+                    cause = unwritable_cause(exc)
+                    if cause is None:
+                        raise
+                    if self._event().is_set():
+                        raise WriteAbandoned(f"batch not written: {cause.detail}") from None
+                    delay = min(self.initial_s * 2**failures, self.max_s)
+                    failures += 1
+                    self._failed(cause, pause(), delay)
+                    await self._wait(delay)
+                    continue
+                if self.current is not None:
+                    self._recovered()
+                    resume()
+                return result
+        finally:
+            self.waiting -= 1
 
     def close(self) -> None:
         """Remove the state file (clean shutdown)."""
@@ -157,10 +173,11 @@ class WriteBlock:
         self.retries += 1
         if changed:
             logger.error(
-                "lake not writable: %s (%s); consumption of %d partition(s) paused, nothing "
+                "lake not writable: %s%s (%s); consumption of %d partition(s) paused, nothing "
                 "committed to Kafka; retrying the same batch in %.0f s, then with backoff up to "
                 "every %.0f s; next step: %s, and the worker resumes by itself",
                 cause.cause.replace("_", " "),
+                f" {where_unwritable(self.lake_root, cause)}" if self.lake_root else "",
                 cause.detail,
                 paused,
                 delay,

@@ -19,6 +19,7 @@ import time
 from types import TracebackType
 
 from infra.broker import free_port
+from maxlake.processes import stop_process
 
 __all__ = ["SlowProxy"]
 
@@ -61,12 +62,7 @@ class SlowProxy:
         """Stop the proxy; open connections are cut."""
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop_process(self._process)
         self._process = None
 
     def __enter__(self) -> SlowProxy:

@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from maxlake.cli.demo_counts import counts as count_frames
 from maxlake.cli.demo_counts import kind_counts, lake_frames, quarantine_reasons
 from maxlake.cli.ticker import Ticker, ticking
 from maxlake.errors import MaxlakeError
+from maxlake.processes import stop_process
 from maxlake.settings import Settings
 from schemas import EventKind, load_registry
 from streams.offsets import group_offsets
@@ -262,14 +262,7 @@ def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
 
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is not None:
-        return
-    os.killpg(worker.pid, signal.SIGTERM)
-    try:
-        worker.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
+    stop_process(worker, timeout_s=60, group=True)
 
 
 def earliest_event_time(store: DeltaStore) -> datetime | None:

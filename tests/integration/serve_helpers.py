@@ -28,6 +28,7 @@ from lake import DeltaStore
 from lake.curation import build_dataset
 from lake.sharing import SharingGate, sharing_gate
 from maxlake.cli import main
+from maxlake.processes import stop_process
 from maxlake.settings import Settings
 from tests.unit.lake.curation.test_build_helpers import (
     JOBS,
@@ -210,12 +211,7 @@ def running_serve(
             raise RuntimeError(f"{exc}; its log ends:\n{tail}") from None
         yield svc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout_s=20)
         log.close()
 
 

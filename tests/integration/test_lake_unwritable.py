@@ -197,3 +197,51 @@ def test_an_unwritable_lake_pauses_the_worker_and_loses_nothing(
     result = audit(read_kafka(kafka_bootstrap, env.topics()), read_lake(env.lake_root))
     assert result.ok, result.summary()
     assert result.records == len(events)
+    # What the operator reads: the volume, and on a full disk how much space is left on it.
+    assert f"on {env.lake_root}" in line, line
+    if cause == "disk_full":
+        assert re.search(r"[\d,]+ bytes free of [\d,]+", line), line
+
+
+def test_a_full_disk_during_a_rebalance_loses_nothing_and_recovers_in_place(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path, volume: Path
+) -> None:
+    """The lake's disk fills while worker A writes; worker B joins while A holds the refused
+    batch, so the rebalance takes A's batch in hand away (abandoned, not committed) and gives
+    both workers partitions of which nothing is in hand. Then space returns. Both workers must
+    resume by themselves, without a restart: before, A's new partitions stayed paused for good
+    (the lake still counted as blocked, and no batch was left to try it again), so their lag
+    never drained."""
+    env = IngestEnv(
+        kafka_bootstrap, unique_name, tmp_path, TENANTS, partitions=4, engine="batch",
+        kafka_env=(("MAXLAKE_LAKE_RETRY_MAX_S", "2"),),
+    )  # fmt: skip
+    env.create_topics()
+    events = keyed_like_original(simulate(TENANTS, seed=22, duration_s=900, bad_rate=0.05))
+    half = len(events) // 2
+    produce(env, events[:half])
+    first, second = WorkerProcess(env, "a"), WorkerProcess(env, "b")
+    with first, second:
+        first.start()
+        wait_for_lag_zero(env, [first], produced=half, timeout_s=300)
+        filler = _fill(volume)
+        produce(env, events[half:])
+        line = _wait_blocked(first)
+        before = committed_total(env)
+        second.start()
+        first.wait_for_log("consumed again by their next owner", timeout_s=180)
+        second.wait_assigned(timeout_s=180)
+        assert committed_total(env) == before
+        filler.unlink()
+        wait_for_lag_zero(env, [first, second], produced=len(events), timeout_s=180)
+        assert "lake writable again" in first.log_text(), first.log_tail()
+        for proc in (first, second):
+            assert proc.terminate(timeout_s=60) == 0, proc.log_tail()
+            assert "Traceback" not in proc.log_text(), proc.log_tail(80)
+    result = audit(read_kafka(kafka_bootstrap, env.topics()), read_lake(env.lake_root))
+    assert result.ok, result.summary()
+    assert result.records == len(events)
+    # What the operator reads: the cause, the volume and how much space is left on it.
+    assert "disk full" in line, line
+    assert f"on {env.lake_root}" in line, line
+    assert re.search(r"[\d,]+ bytes free of [\d,]+", line), line

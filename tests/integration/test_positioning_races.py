@@ -10,6 +10,7 @@ engine hands to the pipeline is checked against what Kafka holds, record by reco
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,9 @@ import pytest
 from aiokafka import TopicPartition
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+from kafka.structs import TopicPartition as KafkaPartition
 
 from lake import WriteResult
 from lake.lineage import Gap
@@ -357,3 +361,181 @@ def test_records_deleted_after_a_lower_bound_seek_are_no_gap_when_the_lake_holds
     assert [(g.from_offset, g.to_offset) for g in lake.gaps if g.from_offset <= 299] == []
     out_of_range = [r for r in caplog.records if "out of range" in r.getMessage()]
     assert len(out_of_range) <= 3, f"{len(out_of_range)} out-of-range errors: handled in a loop"
+
+
+class _HeldWritingPipeline(_HeldPipeline, _WritingPipeline):
+    """Holds the first batch's preparation (:class:`_HeldPipeline`) and writes to the lake."""
+
+
+def _recreate(admin: KafkaAdminClient, topic: str) -> None:
+    """Delete ``topic`` and create it again (one partition) as soon as the broker lets."""
+    admin.delete_topics([topic])
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            admin.create_topics([NewTopic(topic, 1, 1)])
+            return
+        except TopicAlreadyExistsError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_a_topic_created_again_unseen_by_the_client_is_read_from_its_first_offset(
+    kafka_bootstrap: str,
+    unique_name: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The topic is deleted and created again (5 records) between two metadata refreshes of
+    the client, while the worker has 500 records of the old incarnation in hand or buffered
+    (no fetch, so no error and no rebalance tells it). Reading on at 500, the client gets an
+    out-of-range error; the topic has a new id, so the engine seeks the new lineage back to its
+    start, without a rebalance. The new topic's records 0-4 were then dropped as "fetched
+    again" (the next expected offset was still 500) and offset 5 committed: lost, silently."""
+    caplog.set_level(logging.INFO, logger="streams.batch_engine")
+    new_records = 5
+    settings = _settings(kafka_bootstrap, unique_name, tmp_path).model_copy(
+        update={"batch_max_events": 100}
+    )
+    ensure_topics(settings, [TENANT], ["telemetry"])
+    topic = settings.topic_for(TENANT, "telemetry")
+    _produce(kafka_bootstrap, topic, 500)
+    old_id = topic_ids(settings, [topic])[topic]
+    lake = _Lake()
+    pipeline = _HeldWritingPipeline(lake)
+    engine = BatchEngine(settings, {topic: EventKind.TELEMETRY}, lambda: pipeline)  # type: ignore[arg-type,return-value]
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+
+    async def scenario() -> tuple[str, int]:
+        task = asyncio.create_task(engine.run())
+        try:
+            await _until(lambda: asyncio.to_thread(pipeline.preparing.wait, 0.5), "a batch", task)
+            assignments = engine._assignments
+            assert engine.consumer is not None
+            # The client's next periodic metadata refresh is 10 s away: it does not see the
+            # topic go.
+            await engine.consumer._client.force_metadata_update()
+            await asyncio.to_thread(_recreate, admin, topic)
+            await asyncio.to_thread(_produce, kafka_bootstrap, topic, new_records)
+            new_id = topic_ids(settings, [topic])[topic]
+            pipeline.go.set()
+
+            async def new_topic_read() -> bool:
+                parts = await asyncio.to_thread(group_offsets, settings, [topic])
+                return parts[0].committed == new_records
+
+            await _until(new_topic_read, "the group's commit at the new topic's end", task)
+            return new_id, engine._assignments - assignments
+        finally:
+            pipeline.go.set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    try:
+        new_id, rebalances = asyncio.run(scenario())
+    finally:
+        admin.close()
+    assert new_id != old_id
+    assert rebalances == 0, "the client saw the topic go: not the scenario of this test"
+    assert any("new topic id" in r.getMessage() for r in caplog.records)
+    in_kafka = [(new_id, p, o) for _, p, o in kafka_records(kafka_bootstrap, [topic])]
+    assert len(in_kafka) == new_records
+    assert sorted(o for t, _, o in pipeline.seen if t == old_id) == list(range(500))
+    assert sorted(s for s in pipeline.seen if s[0] == new_id) == sorted(in_kafka), [
+        r.getMessage() for r in caplog.records if "fetched again" in r.getMessage()
+    ]
+
+
+class _SecondWriteHeld(_Pipeline):
+    """Writes the second batch only once :attr:`go` is set (after setting :attr:`writing`):
+    the first batch's commit is then done (batches commit in order)."""
+
+    def __init__(self, lake: _HeldLake) -> None:
+        super().__init__(lake)
+        self.writes = 0
+        self.writing = threading.Event()
+        self.go = threading.Event()
+
+    def write(self, outputs: list[list[RawMessage]]) -> WriteResult:
+        self.writes += 1
+        if self.writes == 2:
+            self.writing.set()
+            self.go.wait(300)
+        return super().write(outputs)
+
+
+def test_the_group_s_offset_does_not_go_back_after_a_lower_bound_seek(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    """A read begun before a rebalance (the lake held offsets 0-4 then) positions the
+    partition at 5, a lower bound, while the group committed 300 in the same lineage (another
+    owner wrote and committed 0-299 meanwhile). Reading from 5, the worker committed 105
+    after its first batch: the group's offset went back by 195 (lag shown that was not
+    there) until it caught up."""
+    settings = _settings(kafka_bootstrap, unique_name, tmp_path).model_copy(
+        update={"batch_max_events": 100}
+    )
+    ensure_topics(settings, [TENANT, "other-tenant"], ["telemetry"])
+    topic = settings.topic_for(TENANT, "telemetry")
+    other = settings.topic_for("other-tenant", "telemetry")
+    tp = TopicPartition(topic, 0)
+    _produce(kafka_bootstrap, topic, 320)
+    tid = topic_ids(settings, [topic])[topic]
+    lake = _HeldLake({(tid, 0): 4})
+    pipeline = _SecondWriteHeld(lake)
+    engine = BatchEngine(settings, {topic: EventKind.TELEMETRY}, lambda: pipeline)  # type: ignore[arg-type,return-value]
+    intruder = KafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=settings.group_id, enable_auto_commit=False
+    )
+    seen_by_operator: list[int] = []
+
+    async def committed() -> int:
+        await asyncio.to_thread(intruder.poll, 0)
+        parts = await asyncio.to_thread(group_offsets, settings, [topic])
+        return parts[0].committed or 0
+
+    async def scenario() -> None:
+        task = asyncio.create_task(engine.run())
+        try:
+            await _until(lambda: asyncio.to_thread(lake.entered.wait, 0.5), "the read", task)
+            assignments = engine._assignments
+            intruder.subscribe([other])
+
+            async def rebalanced() -> bool:
+                await asyncio.to_thread(intruder.poll, 200)
+                return engine._assignments > assignments and tp in engine.consumer.assignment()  # type: ignore[union-attr]
+
+            await _until(rebalanced, "a rebalance during the read", task)
+            # What the partition's owner meanwhile wrote and committed, as this engine commits.
+            lake.holds[(tid, 0)] = 299
+            await asyncio.to_thread(
+                intruder.commit, {KafkaPartition(topic, 0): OffsetAndMetadata(300, tid, -1)}
+            )
+            seen_by_operator.append(await committed())
+            lake.release.set()
+            await _until(
+                lambda: asyncio.to_thread(pipeline.writing.wait, 0.5), "a second batch", task
+            )
+            seen_by_operator.append(await committed())
+            pipeline.go.set()
+
+            async def caught_up() -> bool:
+                seen_by_operator.append(await committed())
+                return seen_by_operator[-1] == 320
+
+            await _until(caught_up, "the group's commit at the end", task)
+        finally:
+            lake.release.set()
+            pipeline.go.set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        intruder.close()
+    assert min(o for _, _, o in pipeline.seen) == 5, "positioned at the lower bound"
+    assert sorted(o for _, _, o in pipeline.seen) == list(range(5, 320))
+    assert seen_by_operator[:2] == [300, 300], seen_by_operator
+    assert seen_by_operator == sorted(seen_by_operator), "the group's offset went back"

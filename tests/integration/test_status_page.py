@@ -15,9 +15,7 @@ import asyncio
 import base64
 import contextlib
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +35,7 @@ from PIL import Image
 
 from infra.broker import free_port
 from lake.curation import build_dataset
+from maxlake.processes import stop_process
 from streams.simulator import SimEvent
 from tests.integration.cdp import HEADLESS_FLAGS, Tab, browser
 from tests.integration.ingest_helpers import (
@@ -187,13 +186,7 @@ def serving(
             time.sleep(0.2)
         yield proc
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
+        stop_process(proc, timeout_s=15, group=True)
         log.close()
 
 

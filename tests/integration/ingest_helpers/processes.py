@@ -8,7 +8,6 @@ takes Faust's children too) with its log in a file; :func:`wait_for_lag_zero` an
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import signal
 import subprocess
@@ -17,6 +16,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 
+from maxlake.processes import stop_process
 from streams.offsets import PartitionOffsets
 from tests.integration.ingest_helpers.env import IngestEnv
 
@@ -111,27 +111,14 @@ class WorkerProcess:
 
     def kill9(self) -> None:
         """SIGKILL the worker's whole process group, no goodbye; waits until it is gone."""
-        self._signal(signal.SIGKILL)
         if self.proc is not None:
-            self.proc.wait(timeout=30)
+            stop_process(self.proc, group=True, sig=signal.SIGKILL)
 
     def terminate(self, timeout_s: float = 30.0) -> int | None:
-        """SIGTERM, then SIGKILL after ``timeout_s``; returns the exit code."""
-        if not self.alive:
-            return None if self.proc is None else self.proc.returncode
-        self._signal(signal.SIGTERM)
-        assert self.proc is not None
-        try:
-            return self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill9()
-            return None
-
-    def _signal(self, sig: signal.Signals) -> None:
+        """SIGTERM, then SIGKILL after ``timeout_s``; returns the exit code (None: no start)."""
         if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, sig)
+            return None
+        return stop_process(self.proc, timeout_s=timeout_s, group=True)
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of the worker's log, for failure messages."""

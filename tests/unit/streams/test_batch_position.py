@@ -4,13 +4,17 @@ and a read that outlived a rebalance is used as a lower bound (never committed, 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NamedTuple
 
+import pytest
 from aiokafka import TopicPartition
 
 from maxlake.settings import Settings
 from streams.batch_position import LakePositioning
+from streams.topics import TopicAdminError
 from streams.write_block import WriteBlock
 
 TP0, TP1 = TopicPartition("t", 0), TopicPartition("t", 1)
@@ -70,6 +74,9 @@ class _Engine(LakePositioning):
 
     async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
         self.gaps.append((tp, first, last))
+
+    async def _committed(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, Any]:
+        return {}
 
     def assign(self, *tps: TopicPartition) -> None:
         """A rebalance: everything revoked, ``tps`` assigned (as the listener does it)."""
@@ -157,3 +164,59 @@ def test_a_read_that_outlived_the_topic_s_lineage_positions_nothing(tmp_path: Pa
     assert engine.read_ids == [{"t": "id-1"}, {"t": "id-2"}]
     assert engine.consumer.sought == {TP0: 0}  # type: ignore[union-attr]
     assert engine.gaps == []
+
+
+def test_every_seek_moves_the_next_expected_offset(tmp_path: Path) -> None:
+    """A seek backwards without a rebalance (a new lineage sought to its start, a position
+    beyond the log end sought back to it): the records from there on are wanted again, so the
+    next expected offset follows the seek, and the unfinished batch keeps only what lies
+    below it. A pause at the placeholder forgets it."""
+
+    async def scenario() -> _Engine:
+        engine = _Engine(tmp_path, {}, start=0)
+        engine.assign(TP0, TP1)
+        engine.answer.set()
+        await _settled(engine)
+        engine._next[TP0] = 500
+        engine._filling[TP0] = [_Record(o) for o in range(490, 500)]
+        engine._seek(TP0, 495)
+        engine._next[TP1] = 7
+        engine._unposition(TP1)
+        return engine
+
+    engine = asyncio.run(scenario())
+    assert engine._next == {TP0: 495}
+    assert [r.offset for r in engine._filling[TP0]] == list(range(490, 495))
+    assert engine.consumer.sought == {TP0: 495, TP1: 0}  # type: ignore[union-attr]
+    assert TP1 in engine.consumer.paused  # type: ignore[union-attr]
+    assert engine._ready == {TP0}
+
+
+class _Record(NamedTuple):
+    offset: int
+
+
+class _NoBroker(_Engine):
+    async def _lineages(self, topics: Sequence[str], *, require: bool = True) -> dict[str, str]:
+        raise TopicAdminError("the broker at 127.0.0.1:1 did not answer in 60 s")
+
+
+def test_a_positioning_kafka_failed_names_kafka_not_the_lake(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker gone while partitions are positioned (kill -9): the log must not send the
+    operator to the lake."""
+
+    async def scenario() -> _Engine:
+        engine = _NoBroker(tmp_path, {}, start=0)
+        engine.assign(TP0)
+        await _settled(engine)
+        return engine
+
+    with caplog.at_level(logging.WARNING, logger="streams.batch_engine"):
+        engine = asyncio.run(scenario())
+    assert not engine._ready
+    lines = [r.getMessage() for r in caplog.records if "not positioned" in r.getMessage()]
+    assert lines, caplog.text
+    assert "Kafka did not answer" in lines[0], lines
+    assert "lake could not be read" not in lines[0], lines
