@@ -8,8 +8,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KAFKA_JARS := infra/.kafka/libs/.fetched
 export GX_ANALYTICS_ENABLED := false
+# rustup installs cargo here; a shell that has not sourced ~/.cargo/env still finds it.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: help install own-bytecode broker-jars test test-unit test-integration lint typecheck broker-up broker-down demo bench clean
+.PHONY: help install native own-bytecode broker-jars test test-unit test-integration lint typecheck broker-up broker-down demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -38,7 +40,25 @@ OWN_PACKAGES := bench infra lake maxlake quality schemas streams tests
 own-bytecode: $(BYTECODE)
 	$(BIN)/python -m compileall -q -j 0 $(OWN_PACKAGES) >/dev/null
 
-install: $(STAMP) $(BYTECODE) ## create .venv and install maxlake with the dev tools
+# The compiled JSON parser of the decoder's fast path (native/, Rust + pyo3, built by maturin):
+# about 1 min the first time. Without a Rust toolchain maxlake still works: the decoder parses
+# with pyarrow's JSON reader instead (slower) and the worker's log says so.
+NATIVE := $(VENV)/.native
+NATIVE_SOURCES := $(wildcard native/src/*.rs) native/Cargo.toml native/Cargo.lock native/pyproject.toml native/maxlake_native.pyi
+$(NATIVE): $(STAMP) $(NATIVE_SOURCES)
+	@if command -v cargo >/dev/null; then \
+		echo "==> building the native JSON parser (native/, Rust; about a minute the first time)"; \
+		$(BIN)/uv pip install --python $(BIN)/python --reinstall-package maxlake-native ./native; \
+	else \
+		echo "==> WARNING: no Rust toolchain (cargo): maxlake_native is not built and telemetry is parsed"; \
+		echo "    by pyarrow's JSON reader (slower; tests/unit/schemas/test_native_parse.py fails)."; \
+		echo "    Install Rust (https://rustup.rs) and run make install again."; \
+	fi
+	touch $(NATIVE)
+
+native: $(NATIVE) ## build and install the native JSON parser (needs Rust)
+
+install: $(STAMP) $(NATIVE) $(BYTECODE) ## create .venv and install maxlake with the dev tools
 
 $(KAFKA_JARS): infra/pom.xml
 	@echo "==> fetching the pinned Apache Kafka broker jars from Maven Central (once, about 30 s)"
