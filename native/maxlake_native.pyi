@@ -27,3 +27,8 @@ def parse_batch(
     messages (``pa.Array.from_buffers`` order), and the int64 input positions of the kept and
     of the set-aside messages, ascending.
     """
+
+def content_hashes(values: Sequence[bytes], /) -> Buffer | None:
+    """The content hash of each payload (int64 buffer): XXH3-64 of the payload without its
+    first ``sent_time`` member (``streams/content_hash.py``), 1 where the digest is 0. None when
+    an item is not exactly ``bytes``."""

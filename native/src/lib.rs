@@ -6,6 +6,7 @@
 //! dirty for the exact decoder. The GIL is released while the batch is parsed.
 
 mod columns;
+mod hash;
 mod parse;
 mod schema;
 
@@ -138,6 +139,7 @@ fn export(py: Python<'_>, col: Col) -> PyResult<PyObject> {
 struct Spans(Vec<(usize, usize)>);
 // The spans point into bytes objects kept alive (and immutable) by `keep` for the whole call.
 unsafe impl Send for Spans {}
+unsafe impl Sync for Spans {}
 
 struct Outcome {
     cols: Vec<Col>,
@@ -166,6 +168,59 @@ fn parse_all(fields: &[Field], spans: &[(usize, usize)], max_bytes: usize) -> Ou
     Outcome { cols, index, dirty }
 }
 
+/// The items of `messages` (a list, tuple or other iterable) with the span of each one's bytes;
+/// None when an item is not exactly `bytes`. The items are returned to be held (and so kept
+/// alive and unchanged) while the spans are read without the GIL.
+#[allow(clippy::type_complexity)]
+fn spans_of<'py>(
+    messages: &Bound<'py, PyAny>,
+) -> PyResult<Option<(Vec<Bound<'py, PyAny>>, Vec<(usize, usize)>)>> {
+    let items: Vec<Bound<'py, PyAny>> = if let Ok(list) = messages.downcast::<PyList>() {
+        list.iter().collect()
+    } else if let Ok(tuple) = messages.downcast::<PyTuple>() {
+        tuple.iter().collect()
+    } else {
+        messages
+            .try_iter()
+            .map_err(|_| PyTypeError::new_err("messages must be iterable"))?
+            .collect::<PyResult<_>>()?
+    };
+    let mut spans = Vec::with_capacity(items.len());
+    for item in &items {
+        if !item.is_exact_instance_of::<PyBytes>() {
+            return Ok(None);
+        }
+        let bytes = unsafe { item.downcast_unchecked::<PyBytes>() }.as_bytes();
+        spans.push((bytes.as_ptr() as usize, bytes.len()));
+    }
+    Ok(Some((items, spans)))
+}
+
+/// The content hash of each payload (int64 buffer): XXH3-64 of the payload without its first
+/// `sent_time` member, as a signed integer, 1 for 0 (`streams/content_hash.py`). None when an
+/// item is not exactly `bytes`.
+#[pyfunction]
+fn content_hashes(py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<Option<PyObject>> {
+    let Some((keep, spans)) = spans_of(values)? else {
+        return Ok(None);
+    };
+    let spans = Spans(spans);
+    let out: Vec<i64> = py.allow_threads(|| {
+        let finder = hash::finder();
+        let spans = &spans;
+        spans
+            .0
+            .iter()
+            .map(|&(ptr, len)| {
+                let raw = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
+                hash::content_hash(&finder, raw)
+            })
+            .collect()
+    });
+    drop(keep);
+    Ok(Some(buffer(py, Owned::I64(out))?))
+}
+
 /// Parses `messages` (bytes, one JSON object each) into the columns of `schema`.
 ///
 /// Returns None when an item is not exactly `bytes` (or there is none); otherwise
@@ -179,25 +234,11 @@ fn parse_batch(
     max_bytes: usize,
     schema: &Bound<'_, Schema>,
 ) -> PyResult<Option<(PyObject, PyObject, PyObject)>> {
-    let mut keep: Vec<Bound<'_, PyAny>> = Vec::new();
-    let items: Vec<Bound<'_, PyAny>> = if let Ok(list) = messages.downcast::<PyList>() {
-        list.iter().collect()
-    } else if let Ok(tuple) = messages.downcast::<PyTuple>() {
-        tuple.iter().collect()
-    } else {
-        messages.try_iter().map_err(|_| PyTypeError::new_err("messages must be iterable"))?.collect::<PyResult<_>>()?
-    };
-    if items.is_empty() {
+    let Some((keep, spans)) = spans_of(messages)? else {
         return Ok(None);
-    }
-    let mut spans = Vec::with_capacity(items.len());
-    for item in items {
-        if !item.is_exact_instance_of::<PyBytes>() {
-            return Ok(None);
-        }
-        let bytes = unsafe { item.downcast_unchecked::<PyBytes>() }.as_bytes();
-        spans.push((bytes.as_ptr() as usize, bytes.len()));
-        keep.push(item);
+    };
+    if spans.is_empty() {
+        return Ok(None);
     }
     let spans = Spans(spans);
     let fields = &schema.get().fields;
@@ -216,5 +257,6 @@ fn maxlake_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Schema>()?;
     m.add_class::<Buffer>()?;
     m.add_function(wrap_pyfunction!(parse_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(content_hashes, m)?)?;
     Ok(())
 }
