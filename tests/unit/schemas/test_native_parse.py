@@ -11,10 +11,15 @@ nested fields, numbers at the edges of double and int64, escapes, whitespace and
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import struct
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import orjson
 import pyarrow as pa
@@ -25,9 +30,10 @@ from hypothesis import strategies as st
 from schemas import _native
 from schemas.events.telemetry import _PARSE_SCHEMA
 
-pytestmark = pytest.mark.skipif(
+_NEEDS_NATIVE = pytest.mark.skipif(
     not _native.available(), reason=f"native parser not built: {_native.UNAVAILABLE}"
 )
+"""On every test but the one that fails when the module is not built."""
 
 _ITEM = pa.struct([pa.field("flag", pa.bool_()), pa.field("n", pa.int64())])
 _WIDE = pa.schema(
@@ -47,9 +53,33 @@ _NO = object()
 
 
 def test_native_parser_is_built() -> None:
-    """`make install` builds maxlake_native; without it the decoder silently runs ~5x slower."""
+    """`make install` builds maxlake_native; without it the decoder's parse costs ~5x the CPU."""
     assert _native.available(), _native.UNAVAILABLE
     assert _native.PARSER == "native"
+
+
+@pytest.mark.parametrize("built", [True, False])
+def test_the_parser_in_use_is_logged_once(built: bool, caplog: pytest.LogCaptureFixture) -> None:
+    """One line per process: INFO naming the native parser, or a WARNING naming why not."""
+    module = object() if built else None
+    why = None if built else "maxlake_native is not importable (no module); ... `make install`"
+    with (
+        mock.patch.object(_native, "_module", module),
+        mock.patch.object(_native, "PARSER", "native" if built else "arrow"),
+        mock.patch.object(_native, "UNAVAILABLE", why),
+        mock.patch.object(_native, "_announced", False),
+        caplog.at_level(logging.INFO, logger=_native.__name__),
+    ):
+        _native.announce()
+        _native.announce()
+    assert len(caplog.records) == 1
+    record = caplog.records[0]
+    if built:
+        assert record.levelno == logging.INFO
+        assert "decoder JSON parser: native (maxlake_native" in record.getMessage()
+    else:
+        assert record.levelno == logging.WARNING
+        assert record.getMessage() == f"decoder JSON parser: arrow (fallback: {why})"
 
 
 def _expected(kind: pa.DataType, value: Any) -> Any:
@@ -274,6 +304,7 @@ def _batch(draw: st.DrawFn) -> tuple[pa.Schema, list[bytes]]:
     return schema, messages
 
 
+@_NEEDS_NATIVE
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_batch())
 @example((_WIDE, [b'{"f":-0}', b'{"f":-0.0}', b'{"i":-0}', b'{"f":1e-400}']))
@@ -289,6 +320,7 @@ def test_kept_rows_equal_orjson(batch: tuple[pa.Schema, list[bytes]]) -> None:
     _check(messages, schema)
 
 
+@_NEEDS_NATIVE
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_NUMBER_TEXT, min_size=1, max_size=50))
 def test_number_tokens_are_correctly_rounded_or_set_aside(numbers: list[str]) -> None:
@@ -306,6 +338,7 @@ def test_number_tokens_are_correctly_rounded_or_set_aside(numbers: list[str]) ->
             assert i in kept, text
 
 
+@_NEEDS_NATIVE
 def test_clean_events_are_all_kept() -> None:
     """What producers send (orjson and json.dumps, ASCII or not, spaced or compact) is parsed,
     not set aside: the fast path would be no faster otherwise."""
@@ -337,6 +370,7 @@ def test_clean_events_are_all_kept() -> None:
     assert _check(messages, _PARSE_SCHEMA) == (500, 0)
 
 
+@_NEEDS_NATIVE
 def test_oversized_and_non_bytes() -> None:
     ok = orjson.dumps({"s": "x" * 100})
     out = _native.parse([ok, ok[:50], ok], 60, _WIDE)
@@ -350,6 +384,41 @@ def test_oversized_and_non_bytes() -> None:
     assert _native.parse([], 1000, _WIDE) is None
 
 
+@_NEEDS_NATIVE
 def test_a_schema_with_other_types_is_not_parsed_natively() -> None:
     schema = pa.schema([pa.field("t", pa.timestamp("us"))])
     assert _native.parse([b'{"t":"2026-01-01T00:00:00"}'], 1000, schema) is None
+
+
+_WITHOUT = """
+import logging, sys
+sys.modules["maxlake_native"] = None  # as if it were not built
+logging.basicConfig(format="%(levelname)s %(name)s %(message)s")
+import orjson
+from schemas import JSON_PARSER, EventKind, event_schema_for
+from streams import content_hash
+from tests.unit.schemas.events import NOW, telemetry
+assert JSON_PARSER == "arrow", JSON_PARSER
+assert content_hash._native_hashes is None
+batch = [orjson.dumps(telemetry(event_id=f"w-{i}")) for i in range(300)] + [b"{"]
+result = event_schema_for(EventKind.TELEMETRY).decode(batch, now=NOW)
+print(result.rows.num_rows, len(result.rejections), content_hash.content_hash(batch[0]) != 0)
+"""
+
+
+def test_without_the_module_the_arrow_parser_decodes_and_says_why() -> None:
+    """A user without Rust still has a working decoder, and one WARNING line tells why."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[3],
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["300", "1", "True"]
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1, done.stderr
+    assert warnings[0].startswith("WARNING schemas._native decoder JSON parser: arrow (fallback: ")
+    assert "make install" in warnings[0]
