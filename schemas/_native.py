@@ -79,10 +79,16 @@ Spec = tuple[tuple[str, str, "Spec"], ...]
 
 @functools.lru_cache(maxsize=64)
 def _compiled(schema: pa.Schema) -> Any:
-    """The native schema of ``schema``; None when a type has no native parsing."""
+    """The native schema of ``schema``; None when the parser cannot read it (a type it lacks,
+    more than 64 fields in one object): the Arrow path parses such a schema."""
     assert _module is not None
     spec = _spec(list(schema))
-    return None if spec is None else _module.Schema(spec)
+    if spec is None:
+        return None
+    try:
+        return _module.Schema(spec)
+    except ValueError:  # more fields in one object than the parser tracks (64)
+        return None
 
 
 def _spec(fields: Sequence[pa.Field]) -> Spec | None:

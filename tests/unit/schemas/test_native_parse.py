@@ -388,6 +388,8 @@ def test_oversized_and_non_bytes() -> None:
 def test_a_schema_with_other_types_is_not_parsed_natively() -> None:
     schema = pa.schema([pa.field("t", pa.timestamp("us"))])
     assert _native.parse([b'{"t":"2026-01-01T00:00:00"}'], 1000, schema) is None
+    wide = pa.schema([pa.field(f"f{i}", pa.int64()) for i in range(65)])
+    assert _native.parse([b'{"f0":1}'], 1000, wide) is None
 
 
 _WITHOUT = """
