@@ -79,13 +79,13 @@ typecheck: $(STAMP) ## mypy --strict
 # such as a broker or a server are built once): most integration time is spent waiting on brokers.
 # Files start in collection order, longest first (tests/conftest.py).
 PYTEST_WORKERS ?= 3
-test: $(STAMP) own-bytecode $(KAFKA_JARS) browser lint typecheck ## lint, typecheck, unit and integration tests
+test: $(STAMP) $(NATIVE) own-bytecode $(KAFKA_JARS) browser lint typecheck ## lint, typecheck, unit and integration tests
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-test-unit: $(STAMP) own-bytecode ## unit tests only (no broker)
+test-unit: $(STAMP) $(NATIVE) own-bytecode ## unit tests only (no broker)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/unit
 
-test-integration: $(STAMP) own-bytecode $(KAFKA_JARS) browser ## integration tests against a throwaway real broker
+test-integration: $(STAMP) $(NATIVE) own-bytecode $(KAFKA_JARS) browser ## integration tests against a throwaway real broker
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/integration
 
 # --- headless Chromium for tests/integration/test_status_page.py (Debian's chromium package) ---
@@ -103,10 +103,10 @@ broker-up: $(STAMP) $(KAFKA_JARS) ## start the local broker (MAXLAKE_BROKER_* se
 broker-down: $(STAMP) ## stop the local broker
 	$(BIN)/maxlake broker stop || test $$? -eq 3
 
-demo: $(STAMP) $(KAFKA_JARS) ## end to end: local broker, simulated plants, worker, Delta lake, report
+demo: $(STAMP) $(NATIVE) $(KAFKA_JARS) ## end to end: local broker, simulated plants, worker, Delta lake, report
 	$(BIN)/maxlake demo
 
-bench: $(STAMP) $(KAFKA_JARS) ## ingest throughput benchmark (1,000,000 events; minutes)
+bench: $(STAMP) $(NATIVE) $(KAFKA_JARS) ## ingest throughput benchmark (1,000,000 events; minutes)
 	$(BIN)/python bench/bench_ingest.py
 
 clean: ## remove the local lake, broker data and spool (keeps .venv and jars)
