@@ -8,8 +8,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KAFKA_JARS := infra/.kafka/libs/.fetched
 export GX_ANALYTICS_ENABLED := false
+# rustup installs cargo here; a shell that has not sourced ~/.cargo/env still finds it.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: help install own-bytecode broker-jars test test-unit test-integration lint typecheck broker-up broker-down demo bench clean
+.PHONY: help install native own-bytecode broker-jars test test-unit test-integration lint typecheck broker-up broker-down demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -38,7 +40,25 @@ OWN_PACKAGES := bench infra lake maxlake quality schemas streams tests
 own-bytecode: $(BYTECODE)
 	$(BIN)/python -m compileall -q -j 0 $(OWN_PACKAGES) >/dev/null
 
-install: $(STAMP) $(BYTECODE) ## create .venv and install maxlake with the dev tools
+# The compiled JSON parser of the decoder's fast path (native/, Rust + pyo3, built by maturin):
+# about 1 min the first time. Without a Rust toolchain maxlake still works: the decoder parses
+# with pyarrow's JSON reader instead (slower) and the worker's log says so.
+NATIVE := $(VENV)/.native
+NATIVE_SOURCES := $(wildcard native/src/*.rs) native/Cargo.toml native/Cargo.lock native/pyproject.toml native/maxlake_native.pyi
+$(NATIVE): $(STAMP) $(NATIVE_SOURCES)
+	@if command -v cargo >/dev/null; then \
+		echo "==> building the native JSON parser (native/, Rust; about a minute the first time)"; \
+		$(BIN)/uv pip install --python $(BIN)/python --reinstall-package maxlake-native ./native; \
+	else \
+		echo "==> WARNING: no Rust toolchain (cargo): maxlake_native is not built and telemetry is parsed"; \
+		echo "    by pyarrow's JSON reader (slower; tests/unit/schemas/test_native_parse.py fails)."; \
+		echo "    Install Rust (https://rustup.rs) and run make install again."; \
+	fi
+	touch $(NATIVE)
+
+native: $(NATIVE) ## build and install the native JSON parser (needs Rust)
+
+install: $(STAMP) $(NATIVE) $(BYTECODE) ## create .venv and install maxlake with the dev tools
 
 $(KAFKA_JARS): infra/pom.xml
 	@echo "==> fetching the pinned Apache Kafka broker jars from Maven Central (once, about 30 s)"
@@ -59,13 +79,13 @@ typecheck: $(STAMP) ## mypy --strict
 # such as a broker or a server are built once): most integration time is spent waiting on brokers.
 # Files start in collection order, longest first (tests/conftest.py).
 PYTEST_WORKERS ?= 3
-test: $(STAMP) own-bytecode $(KAFKA_JARS) browser lint typecheck ## lint, typecheck, unit and integration tests
+test: $(STAMP) $(NATIVE) own-bytecode $(KAFKA_JARS) browser lint typecheck ## lint, typecheck, unit and integration tests
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-test-unit: $(STAMP) own-bytecode ## unit tests only (no broker)
+test-unit: $(STAMP) $(NATIVE) own-bytecode ## unit tests only (no broker)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/unit
 
-test-integration: $(STAMP) own-bytecode $(KAFKA_JARS) browser ## integration tests against a throwaway real broker
+test-integration: $(STAMP) $(NATIVE) own-bytecode $(KAFKA_JARS) browser ## integration tests against a throwaway real broker
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/integration
 
 # --- headless Chromium for tests/integration/test_status_page.py (Debian's chromium package) ---
@@ -83,10 +103,10 @@ broker-up: $(STAMP) $(KAFKA_JARS) ## start the local broker (MAXLAKE_BROKER_* se
 broker-down: $(STAMP) ## stop the local broker
 	$(BIN)/maxlake broker stop || test $$? -eq 3
 
-demo: $(STAMP) $(KAFKA_JARS) ## end to end: local broker, simulated plants, worker, Delta lake, report
+demo: $(STAMP) $(NATIVE) $(KAFKA_JARS) ## end to end: local broker, simulated plants, worker, Delta lake, report
 	$(BIN)/maxlake demo
 
-bench: $(STAMP) $(KAFKA_JARS) ## ingest throughput benchmark (1,000,000 events; minutes)
+bench: $(STAMP) $(NATIVE) $(KAFKA_JARS) ## ingest throughput benchmark (1,000,000 events; minutes)
 	$(BIN)/python bench/bench_ingest.py
 
 clean: ## remove the local lake, broker data and spool (keeps .venv and jars)

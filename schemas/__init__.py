@@ -8,6 +8,9 @@ submodules (:mod:`schemas.registry`, :mod:`schemas.kinds`, :mod:`schemas.silver`
 :mod:`schemas.results`, :mod:`schemas.event_schema`).
 """
 
+from schemas._native import PARSER as JSON_PARSER
+from schemas._native import announce as announce_json_parser
+from schemas._native import describe as json_parser
 from schemas.compat import check_against_baseline, check_compatibility
 from schemas.errors import RegistryError, SchemasError, UnknownKindError
 from schemas.events import EVENT_SCHEMAS, event_schema_for, export_json_schemas
@@ -19,6 +22,7 @@ from schemas.silver import silver_schema
 
 __all__ = [
     "EVENT_SCHEMAS",
+    "JSON_PARSER",
     "DecodeResult",
     "EventKind",
     "Registry",
@@ -27,10 +31,12 @@ __all__ = [
     "Rejection",
     "SchemasError",
     "UnknownKindError",
+    "announce_json_parser",
     "check_against_baseline",
     "check_compatibility",
     "event_schema_for",
     "export_json_schemas",
+    "json_parser",
     "load_registry",
     "parse_registry",
     "published_dir",

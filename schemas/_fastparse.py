@@ -1,6 +1,9 @@
-"""Whole-batch JSON parsing with ``pyarrow.json`` for the decoder's fast path.
+"""Whole-batch JSON parsing for the decoder's fast path.
 
-The messages of a batch are joined into one newline-delimited buffer and parsed by Arrow's C++
+With the compiled parser (:mod:`schemas._native`, ``maxlake_native``) each message is read in
+one strict pass straight into Arrow buffers, and a message it does not read exactly as orjson
+would is dirty. Without it (no Rust toolchain at install time), the Arrow path below parses:
+the messages of a batch are joined into one newline-delimited buffer and parsed by Arrow's C++
 JSON reader straight into typed columns, with no Python object per message. Arrow's reader is
 more lenient than orjson in a few ways (``NaN``/``Infinity``, several objects on one line, a
 leading byte-order mark, nesting deeper than orjson's limit, lines split by ``\\r``) and gives no
@@ -19,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.json as pj
+
+from schemas import _native
 
 __all__ = ["Parsed", "parse_batch"]
 
@@ -81,7 +86,14 @@ def parse_batch(
 ) -> Parsed | None:
     """Parse ``messages`` into ``schema`` columns; None when the batch is not all ``bytes``.
 
-    ``threads`` lets Arrow parse blocks on its thread pool (the GIL is released meanwhile)."""
+    The compiled parser reads the batch when it is importable (``_native.PARSER``) and knows
+    every type of ``schema``; otherwise Arrow's JSON reader does, and ``threads`` lets it parse
+    blocks on its thread pool (the GIL is released meanwhile)."""
+    _native.announce()
+    if _native.PARSER == "native":
+        native = _native.parse(messages, max_bytes, schema)
+        if native is not None:
+            return Parsed(*native)
     if set(map(type, messages)) != {bytes}:
         return None
     n = len(messages)

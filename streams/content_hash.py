@@ -19,16 +19,28 @@ event of the same producer, it does not resist a producer that crafts collisions
 always drop its own events instead). Until 2026-12-01 the hash was BLAKE2b-64 (3x the CPU per
 event); a lake that holds hashes of that kind reads them as those of other content, so a resend
 of an event stored by such a build is quarantined as an ``event_id_conflict``, never lost.
+
+:func:`content_hashes` runs in ``maxlake_native`` (the compiled module of ``native/``, the same
+cut and digest in one loop, GIL released) when it is importable, else in the Python loop below;
+both give the same values (``tests/unit/streams/test_content_hash.py`` checks them against each
+other).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import compress
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import xxhash
+
+_NativeHashes = Callable[[Sequence[bytes]], Any]
+_native_hashes: _NativeHashes | None
+try:
+    from maxlake_native import content_hashes as _native_hashes
+except ImportError:  # the decoder logs that the native module is missing (schemas._native)
+    _native_hashes = None
 
 __all__ = [
     "EVENT_ID_CONFLICT",
@@ -91,6 +103,15 @@ def canonical_payload(raw: bytes) -> bytes:
 def content_hashes(values: Sequence[bytes]) -> np.ndarray:
     """The content hash of each payload, int64 (never :data:`UNKNOWN`): the XXH3-64 digest of
     :func:`canonical_payload` as a signed integer."""
+    if _native_hashes is not None:
+        native = _native_hashes(values)
+        if native is not None:
+            return np.frombuffer(memoryview(native), np.int64).copy()
+    return _python_hashes(values)
+
+
+def _python_hashes(values: Sequence[bytes]) -> np.ndarray:
+    """:func:`content_hashes` without the native module."""
     digest = xxhash.xxh3_64_digest
     digests: list[bytes] = []
     add = digests.append

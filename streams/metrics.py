@@ -33,6 +33,7 @@ from lake.sink import Sink, SinkHandle, TopicPartition
 from lake.tables import DUPLICATES, RUNS
 from lake.unwritable import CAUSES
 from maxlake.settings import Settings
+from schemas import JSON_PARSER
 from streams.offsets import PartitionOffsets, group_offsets
 
 __all__ = ["LagPoller", "MeteredSink", "WorkerMetrics", "serve_metrics"]
@@ -192,6 +193,14 @@ class WorkerMetrics:
             "Topics recorded in ops/lineage as deleted and created again (new topic id)",
             registry=r,
         )
+        self.json_parser = Gauge(
+            "maxlake_decoder_json_parser",
+            "1 for the JSON parser of the decoder's fast path: native (maxlake_native) or "
+            "arrow (pyarrow's reader, the fallback when maxlake_native is not built)",
+            ["parser"],
+            registry=r,
+        )
+        self.json_parser.labels(JSON_PARSER).set(1)
 
     def observe(self, batch: BatchOutput, result: WriteResult) -> None:
         """Record one written micro-batch (``result`` counts only offsets new to the lake)."""

@@ -46,7 +46,7 @@ from lake.sink import Sink, load_sink
 from maxlake import redact
 from maxlake.settings import Settings
 from quality import ValidationGateway
-from schemas import EventKind, Registry
+from schemas import EventKind, Registry, announce_json_parser
 from streams.batch_engine import BatchEngine
 from streams.broker_wait import wait_for_broker
 from streams.faust_app import ReadCommittedApp
@@ -136,6 +136,7 @@ def build_app(
 
     def _pipeline() -> IngestPipeline:
         if "pipeline" not in state:
+            announce_json_parser()
             gateway = ValidationGateway(source)
             writer = MeteredSink(sink, metrics) if metrics else sink
             state["pipeline"] = IngestPipeline(settings, gateway, writer, worker=name)

@@ -1,16 +1,18 @@
-"""Differential: the Arrow fast path gives exactly what the exact decoder gives.
+"""Differential: the fast path gives exactly what the exact decoder gives.
 
-Telemetry batches of ``FAST_MIN_BATCH`` messages or more are parsed by ``pyarrow.json`` and
-checked as whole columns; every message the fast path is unsure about goes to the exact decoder.
-These tests decode generated batches (valid events, events with one field changed to the kind of
-value that parses differently in Arrow and orjson, and raw byte mangling) both ways and require
-equal rows, rejections (reason and detail) and event ids.
+Telemetry batches of ``FAST_MIN_BATCH`` messages or more are parsed by the compiled parser
+(``maxlake_native``) or, without it, by ``pyarrow.json``, and checked as whole columns; every
+message the fast path is unsure about goes to the exact decoder. These tests decode generated
+batches (valid events, events with one field changed to the kind of value that parses differently
+in Arrow and orjson, and raw byte mangling) both ways and require equal rows, rejections (reason
+and detail) and event ids. Every test runs once with each parser.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from unittest import mock
@@ -20,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import DecodeResult, EventKind, _fastparse, event_schema_for
+from schemas import DecodeResult, EventKind, _fastparse, _native, event_schema_for
 from schemas.event_schema import EventSchema
 from schemas.events.telemetry import FAST_MIN_BATCH, TelemetrySchema
 from schemas.results import DecodeLimits
@@ -29,6 +31,17 @@ from tests.unit.schemas.events import NOW, telemetry
 _TELEMETRY = event_schema_for(EventKind.TELEMETRY)
 assert isinstance(_TELEMETRY, TelemetrySchema)
 TELEMETRY: TelemetrySchema = _TELEMETRY
+
+
+@pytest.fixture(scope="module", autouse=True, params=["native", "arrow"])
+def parser(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs every test of this module with the compiled parser and with the Arrow fallback."""
+    name: str = request.param
+    if name == "native" and not _native.available():
+        pytest.skip(f"the native parser is not built: {_native.UNAVAILABLE}")
+    with mock.patch.object(_native, "PARSER", name):
+        yield name
+
 
 _NUMBERS: st.SearchStrategy[Any] = st.sampled_from(
     [0, -0.0, 1, -1, 2.5, 1e-400, 12345678901234567890123, 9007199254740993, -9223372036854775809,
@@ -306,7 +319,7 @@ _OVERSIZED = orjson.dumps({**telemetry(event_id="big"), "extra": "x" * 5000})
     inserts=st.lists(st.tuples(st.integers(0, FAST_MIN_BATCH + 50), _MESSAGE), max_size=12),
 )
 def test_batches_mostly_made_of_set_aside_bytes_equal_exact_decoder(
-    oversized_at: list[int], inserts: list[tuple[int, bytes]]
+    oversized_at: list[int], inserts: list[tuple[int, bytes]], parser: str
 ) -> None:
     """Oversized messages are left out of the buffer Arrow parses before it is joined (they can
     outweigh the rest: 2% of the simulator's bad mix is 267 KB each); the parse errors and
@@ -320,4 +333,4 @@ def test_batches_mostly_made_of_set_aside_bytes_equal_exact_decoder(
         fast, exact = _both(messages, None, NOW)
     assert fast is not None
     _assert_same(fast, exact)
-    assert without.called
+    assert without.called == (parser == "arrow")

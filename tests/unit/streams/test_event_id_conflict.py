@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import orjson
 import polars as pl
+import pytest
 import xxhash
 from hypothesis import given
 from hypothesis import settings as examples
@@ -18,6 +20,7 @@ from hypothesis import strategies as st
 
 from lake import DeltaStore
 from lake.accounting import check_accounting
+from streams import content_hash as hashing
 from streams.content_hash import (
     UNKNOWN,
     canonical_payload,
@@ -86,11 +89,26 @@ _SENT_FORMS = st.sampled_from(
 )
 
 
+_LOOPS = pytest.mark.parametrize("loop", ["native", "python"])
+"""Each hash property runs with maxlake_native's loop and with the Python one."""
+
+
+def _with(loop: str) -> Any:
+    if loop == "native" and hashing._native_hashes is None:
+        pytest.skip("maxlake_native is not built")
+    native = hashing._native_hashes if loop == "native" else None
+    return mock.patch.object(hashing, "_native_hashes", native)
+
+
+@_LOOPS
 @given(st.binary(max_size=40), _SENT_FORMS, st.binary(max_size=40))
-def test_every_payload_hashes_as_its_canonical_form(head: bytes, sent: bytes, tail: bytes) -> None:
+def test_every_payload_hashes_as_its_canonical_form(
+    loop: str, head: bytes, sent: bytes, tail: bytes
+) -> None:
     raw = head + sent + tail
     want = np.frombuffer(xxhash.xxh3_64_digest(canonical_payload(raw)), ">i8")[0]
-    assert content_hashes([raw])[0] == (want if want != UNKNOWN else 1)
+    with _with(loop):
+        assert content_hashes([raw])[0] == (want if want != UNKNOWN else 1)
 
 
 _MEMBERS = st.sampled_from(
@@ -131,10 +149,11 @@ def _payloads(draw: st.DrawFn) -> bytes | None:
     return body
 
 
+@_LOOPS
 @examples(max_examples=400, deadline=None)
 @given(st.lists(st.tuples(_payloads(), st.booleans()), max_size=12))
 def test_a_batch_hashes_each_kept_payload_as_its_canonical_form(
-    batch: list[tuple[bytes | None, bool]],
+    loop: str, batch: list[tuple[bytes | None, bool]]
 ) -> None:
     values = [raw for raw, _ in batch]
     keep = np.array([kept for _, kept in batch], bool)
@@ -145,12 +164,13 @@ def test_a_batch_hashes_each_kept_payload_as_its_canonical_form(
             continue
         digest = np.frombuffer(xxhash.xxh3_64_digest(canonical_payload(raw)), ">i8")[0]
         want.append(digest if digest != UNKNOWN else 1)
-    assert kept_digests(values, keep).tolist() == want
-    if all(raw is not None for raw in values):
-        everything = np.ones(len(values), bool)
-        assert kept_digests(values, everything).tolist() == [
-            content_hash(raw) for raw in values if raw is not None
-        ]
+    with _with(loop):
+        assert kept_digests(values, keep).tolist() == want
+        if all(raw is not None for raw in values):
+            everything = np.ones(len(values), bool)
+            assert kept_digests(values, everything).tolist() == [
+                content_hash(raw) for raw in values if raw is not None
+            ]
 
 
 def test_same_id_other_value_in_one_batch_is_quarantined_not_dropped(tmp_path: Path) -> None:

@@ -1,0 +1,147 @@
+//! Column builders: Arrow's buffers (validity bitmaps, offsets, values) grown per value.
+
+use crate::schema::{Field, Kind};
+
+#[derive(Default)]
+pub struct Bits {
+    pub bytes: Vec<u8>,
+    pub len: usize,
+}
+
+impl Bits {
+    #[inline(always)]
+    pub fn push(&mut self, bit: bool) {
+        if self.len % 8 == 0 {
+            self.bytes.push(0);
+        }
+        if bit {
+            *self.bytes.last_mut().unwrap() |= 1 << (self.len % 8);
+        }
+        self.len += 1;
+    }
+
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        self.len = len;
+        self.bytes.truncate(len.div_ceil(8));
+        if len % 8 != 0 {
+            *self.bytes.last_mut().unwrap() &= (1u8 << (len % 8)) - 1;
+        }
+    }
+
+    pub fn count_zeros(&self) -> usize {
+        let ones: usize = self.bytes.iter().map(|b| b.count_ones() as usize).sum();
+        self.len - ones
+    }
+}
+
+pub enum Col {
+    Utf8 { valid: Bits, offsets: Vec<i32>, data: Vec<u8> },
+    Int64 { valid: Bits, values: Vec<i64> },
+    Float64 { valid: Bits, values: Vec<f64> },
+    Bool { valid: Bits, values: Bits },
+    Struct { valid: Bits, children: Vec<Col>, len: usize },
+    List { valid: Bits, offsets: Vec<i32>, child: Box<Col> },
+}
+
+impl Col {
+    pub fn new(field: &Field) -> Col {
+        match &field.kind {
+            Kind::Utf8 => Col::Utf8 { valid: Bits::default(), offsets: vec![0], data: Vec::new() },
+            Kind::Int64 => Col::Int64 { valid: Bits::default(), values: Vec::new() },
+            Kind::Float64 => Col::Float64 { valid: Bits::default(), values: Vec::new() },
+            Kind::Bool => Col::Bool { valid: Bits::default(), values: Bits::default() },
+            Kind::Struct(fields) => Col::Struct {
+                valid: Bits::default(),
+                children: fields.iter().map(Col::new).collect(),
+                len: 0,
+            },
+            Kind::List(item) => Col::List {
+                valid: Bits::default(),
+                offsets: vec![0],
+                child: Box::new(Col::new(item)),
+            },
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Col::Utf8 { valid, .. }
+            | Col::Int64 { valid, .. }
+            | Col::Float64 { valid, .. }
+            | Col::Bool { valid, .. }
+            | Col::List { valid, .. } => valid.len,
+            Col::Struct { len, .. } => *len,
+        }
+    }
+
+    /// A null; a null struct holds nulls in every child (as Arrow's JSON reader gives it).
+    pub fn push_null(&mut self) {
+        match self {
+            Col::Utf8 { valid, offsets, .. } => {
+                valid.push(false);
+                offsets.push(*offsets.last().unwrap());
+            }
+            Col::Int64 { valid, values } => {
+                valid.push(false);
+                values.push(0);
+            }
+            Col::Float64 { valid, values } => {
+                valid.push(false);
+                values.push(0.0);
+            }
+            Col::Bool { valid, values } => {
+                valid.push(false);
+                values.push(false);
+            }
+            Col::Struct { valid, children, len } => {
+                valid.push(false);
+                for child in children {
+                    child.push_null();
+                }
+                *len += 1;
+            }
+            Col::List { valid, offsets, .. } => {
+                valid.push(false);
+                offsets.push(*offsets.last().unwrap());
+            }
+        }
+    }
+
+    /// Back to `len` values (a message found dirty half way leaves partial values).
+    pub fn truncate(&mut self, len: usize) {
+        match self {
+            Col::Utf8 { valid, offsets, data } => {
+                valid.truncate(len);
+                offsets.truncate(len + 1);
+                data.truncate(offsets[len] as usize);
+            }
+            Col::Int64 { valid, values } => {
+                valid.truncate(len);
+                values.truncate(len);
+            }
+            Col::Float64 { valid, values } => {
+                valid.truncate(len);
+                values.truncate(len);
+            }
+            Col::Bool { valid, values } => {
+                valid.truncate(len);
+                values.truncate(len);
+            }
+            Col::Struct { valid, children, len: n } => {
+                valid.truncate(len);
+                for child in children {
+                    child.truncate(len);
+                }
+                *n = (*n).min(len);
+            }
+            Col::List { valid, offsets, child } => {
+                valid.truncate(len);
+                offsets.truncate(len + 1);
+                child.truncate(offsets[len] as usize);
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! maxlake_native: a strict, schema-driven parser of batches of JSON messages into the raw
+//! buffers of Arrow arrays (validity bitmaps, int32 offsets, UTF-8 values, int64/double values),
+//! for maxlake's decoder fast path (`schemas/_native.py` assembles the arrays with pyarrow).
+//!
+//! Only messages it reads exactly as orjson would are kept; every other message is listed as
+//! dirty for the exact decoder. The GIL is released while the batch is parsed.
+
+mod columns;
+mod hash;
+mod parse;
+mod schema;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+use std::os::raw::c_int;
+
+use columns::{Bits, Col};
+use parse::Parser;
+use schema::{fields_from, Field};
+
+/// A compiled parse schema (build once per schema, reuse for every batch).
+#[pyclass(frozen, module = "maxlake_native")]
+struct Schema {
+    fields: Vec<Field>,
+}
+
+#[pymethods]
+impl Schema {
+    #[new]
+    fn new(spec: &Bound<'_, PyTuple>) -> PyResult<Self> {
+        Ok(Schema { fields: fields_from(spec)? })
+    }
+}
+
+/// Owned bytes exposed through the buffer protocol (read-only), so that pyarrow wraps them
+/// without a copy.
+#[pyclass(frozen, module = "maxlake_native")]
+struct Buffer {
+    data: Owned,
+}
+
+enum Owned {
+    U8(Vec<u8>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F64(Vec<f64>),
+}
+
+impl Owned {
+    fn bytes(&self) -> &[u8] {
+        fn raw<T>(v: &[T]) -> &[u8] {
+            // Plain numbers: any byte pattern is fine to read.
+            unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+        }
+        match self {
+            Owned::U8(v) => v,
+            Owned::I32(v) => raw(v),
+            Owned::I64(v) => raw(v),
+            Owned::F64(v) => raw(v),
+        }
+    }
+}
+
+#[pymethods]
+impl Buffer {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        let data = slf.get().data.bytes();
+        let rc = ffi::PyBuffer_FillInfo(
+            view,
+            slf.as_ptr(),
+            data.as_ptr() as *mut std::os::raw::c_void,
+            data.len() as ffi::Py_ssize_t,
+            1,
+            flags,
+        );
+        if rc == -1 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+
+    fn __len__(&self) -> usize {
+        self.data.bytes().len()
+    }
+}
+
+fn buffer(py: Python<'_>, data: Owned) -> PyResult<PyObject> {
+    Ok(Py::new(py, Buffer { data })?.into_any())
+}
+
+fn validity(py: Python<'_>, valid: Bits) -> PyResult<(usize, PyObject)> {
+    let nulls = valid.count_zeros();
+    let buf = if nulls == 0 { py.None() } else { buffer(py, Owned::U8(valid.bytes))? };
+    Ok((nulls, buf))
+}
+
+/// `(length, null_count, buffers, children)` of one column, as `pa.Array.from_buffers` takes.
+fn export(py: Python<'_>, col: Col) -> PyResult<PyObject> {
+    let length = col.len();
+    let (nulls, buffers, children): (usize, Vec<PyObject>, Vec<PyObject>) = match col {
+        Col::Utf8 { valid, offsets, data } => {
+            let (nulls, v) = validity(py, valid)?;
+            (nulls, vec![v, buffer(py, Owned::I32(offsets))?, buffer(py, Owned::U8(data))?], vec![])
+        }
+        Col::Int64 { valid, values } => {
+            let (nulls, v) = validity(py, valid)?;
+            (nulls, vec![v, buffer(py, Owned::I64(values))?], vec![])
+        }
+        Col::Float64 { valid, values } => {
+            let (nulls, v) = validity(py, valid)?;
+            (nulls, vec![v, buffer(py, Owned::F64(values))?], vec![])
+        }
+        Col::Bool { valid, values } => {
+            let (nulls, v) = validity(py, valid)?;
+            (nulls, vec![v, buffer(py, Owned::U8(values.bytes))?], vec![])
+        }
+        Col::Struct { valid, children, .. } => {
+            let (nulls, v) = validity(py, valid)?;
+            let kids = children.into_iter().map(|c| export(py, c)).collect::<PyResult<_>>()?;
+            (nulls, vec![v], kids)
+        }
+        Col::List { valid, offsets, child } => {
+            let (nulls, v) = validity(py, valid)?;
+            (nulls, vec![v, buffer(py, Owned::I32(offsets))?], vec![export(py, *child)?])
+        }
+    };
+    let out = (length, nulls, PyList::new(py, buffers)?, PyList::new(py, children)?);
+    Ok(out.into_pyobject(py)?.into_any().unbind())
+}
+
+struct Spans(Vec<(usize, usize)>);
+// The spans point into bytes objects kept alive (and immutable) by `keep` for the whole call.
+unsafe impl Send for Spans {}
+unsafe impl Sync for Spans {}
+
+struct Outcome {
+    cols: Vec<Col>,
+    index: Vec<i64>,
+    dirty: Vec<i64>,
+}
+
+fn parse_all(fields: &[Field], spans: &[(usize, usize)], max_bytes: usize) -> Outcome {
+    let mut cols: Vec<Col> = fields.iter().map(Col::new).collect();
+    let mut index = Vec::with_capacity(spans.len());
+    let mut dirty = Vec::new();
+    let mut rows = 0usize;
+    for (k, &(ptr, len)) in spans.iter().enumerate() {
+        let msg = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
+        let ok = len <= max_bytes && Parser::new(msg).message(fields, &mut cols).is_ok();
+        if ok {
+            index.push(k as i64);
+            rows += 1;
+        } else {
+            for col in cols.iter_mut() {
+                col.truncate(rows);
+            }
+            dirty.push(k as i64);
+        }
+    }
+    Outcome { cols, index, dirty }
+}
+
+/// The items of `messages` (a list, tuple or other iterable) with the span of each one's bytes;
+/// None when an item is not exactly `bytes`. The items are returned to be held (and so kept
+/// alive and unchanged) while the spans are read without the GIL.
+#[allow(clippy::type_complexity)]
+fn spans_of<'py>(
+    messages: &Bound<'py, PyAny>,
+) -> PyResult<Option<(Vec<Bound<'py, PyAny>>, Vec<(usize, usize)>)>> {
+    let items: Vec<Bound<'py, PyAny>> = if let Ok(list) = messages.downcast::<PyList>() {
+        list.iter().collect()
+    } else if let Ok(tuple) = messages.downcast::<PyTuple>() {
+        tuple.iter().collect()
+    } else {
+        messages
+            .try_iter()
+            .map_err(|_| PyTypeError::new_err("messages must be iterable"))?
+            .collect::<PyResult<_>>()?
+    };
+    let mut spans = Vec::with_capacity(items.len());
+    for item in &items {
+        if !item.is_exact_instance_of::<PyBytes>() {
+            return Ok(None);
+        }
+        let bytes = unsafe { item.downcast_unchecked::<PyBytes>() }.as_bytes();
+        spans.push((bytes.as_ptr() as usize, bytes.len()));
+    }
+    Ok(Some((items, spans)))
+}
+
+/// The content hash of each payload (int64 buffer): XXH3-64 of the payload without its first
+/// `sent_time` member, as a signed integer, 1 for 0 (`streams/content_hash.py`). None when an
+/// item is not exactly `bytes`.
+#[pyfunction]
+fn content_hashes(py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<Option<PyObject>> {
+    let Some((keep, spans)) = spans_of(values)? else {
+        return Ok(None);
+    };
+    let spans = Spans(spans);
+    let out: Vec<i64> = py.allow_threads(|| {
+        let finder = hash::finder();
+        let spans = &spans;
+        spans
+            .0
+            .iter()
+            .map(|&(ptr, len)| {
+                let raw = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
+                hash::content_hash(&finder, raw)
+            })
+            .collect()
+    });
+    drop(keep);
+    Ok(Some(buffer(py, Owned::I64(out))?))
+}
+
+/// Parses `messages` (bytes, one JSON object each) into the columns of `schema`.
+///
+/// Returns None when an item is not exactly `bytes` (or there is none); otherwise
+/// `(columns, index, dirty)`: `columns` one `(length, null_count, buffers, children)` per
+/// schema field over the kept messages, `index` and `dirty` int64 buffers of input positions
+/// (kept and set aside, ascending).
+#[pyfunction]
+fn parse_batch(
+    py: Python<'_>,
+    messages: &Bound<'_, PyAny>,
+    max_bytes: usize,
+    schema: &Bound<'_, Schema>,
+) -> PyResult<Option<(PyObject, PyObject, PyObject)>> {
+    let Some((keep, spans)) = spans_of(messages)? else {
+        return Ok(None);
+    };
+    if spans.is_empty() {
+        return Ok(None);
+    }
+    let spans = Spans(spans);
+    let fields = &schema.get().fields;
+    let out = py.allow_threads(|| parse_all(fields, &spans.0, max_bytes));
+    drop(keep);
+    let cols = out.cols.into_iter().map(|c| export(py, c)).collect::<PyResult<Vec<_>>>()?;
+    Ok(Some((
+        PyList::new(py, cols)?.into_any().unbind(),
+        buffer(py, Owned::I64(out.index))?,
+        buffer(py, Owned::I64(out.dirty))?,
+    )))
+}
+
+#[pymodule]
+fn maxlake_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Schema>()?;
+    m.add_class::<Buffer>()?;
+    m.add_function(wrap_pyfunction!(parse_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(content_hashes, m)?)?;
+    Ok(())
+}
