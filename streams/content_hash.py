@@ -22,7 +22,7 @@ of an event stored by such a build is quarantined as an ``event_id_conflict``, n
 
 :func:`content_hashes` runs in ``maxlake_native`` (the compiled module of ``native/``, the same
 cut and digest in one loop, GIL released) when it is importable, else in the Python loop below;
-both give the same values (``tests/unit/streams/test_content_hash.py`` checks them against each
+both give the same values (``tests/unit/streams/test_event_id_conflict.py`` checks them against each
 other).
 """
 
