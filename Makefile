@@ -67,10 +67,14 @@ $(KAFKA_JARS): infra/pom.xml
 
 broker-jars: $(KAFKA_JARS) ## fetch the pinned Apache Kafka broker jars from Maven Central
 
-lint: $(STAMP) ## ruff and the import contracts (layers, no cycles; pyproject [tool.importlinter])
+lint: $(STAMP) ## ruff, the import contracts (layers, no cycles; pyproject [tool.importlinter]), rustfmt and clippy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	@if cargo clippy --version >/dev/null 2>&1; then \
+		echo "cargo fmt --check && cargo clippy -D warnings (native/)"; \
+		cd native && cargo fmt --check && cargo clippy --quiet --release -- -D warnings; \
+	else echo "==> no cargo clippy: the Rust lint of native/ is skipped"; fi
 
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy

@@ -11,7 +11,7 @@ pub struct Bits {
 impl Bits {
     #[inline(always)]
     pub fn push(&mut self, bit: bool) {
-        if self.len % 8 == 0 {
+        if self.len.is_multiple_of(8) {
             self.bytes.push(0);
         }
         if bit {
@@ -26,7 +26,7 @@ impl Bits {
         }
         self.len = len;
         self.bytes.truncate(len.div_ceil(8));
-        if len % 8 != 0 {
+        if !len.is_multiple_of(8) {
             *self.bytes.last_mut().unwrap() &= (1u8 << (len % 8)) - 1;
         }
     }
@@ -38,21 +38,55 @@ impl Bits {
 }
 
 pub enum Col {
-    Utf8 { valid: Bits, offsets: Vec<i32>, data: Vec<u8> },
-    Int64 { valid: Bits, values: Vec<i64> },
-    Float64 { valid: Bits, values: Vec<f64> },
-    Bool { valid: Bits, values: Bits },
-    Struct { valid: Bits, children: Vec<Col>, len: usize },
-    List { valid: Bits, offsets: Vec<i32>, child: Box<Col> },
+    Utf8 {
+        valid: Bits,
+        offsets: Vec<i32>,
+        data: Vec<u8>,
+    },
+    Int64 {
+        valid: Bits,
+        values: Vec<i64>,
+    },
+    Float64 {
+        valid: Bits,
+        values: Vec<f64>,
+    },
+    Bool {
+        valid: Bits,
+        values: Bits,
+    },
+    Struct {
+        valid: Bits,
+        children: Vec<Col>,
+        len: usize,
+    },
+    List {
+        valid: Bits,
+        offsets: Vec<i32>,
+        child: Box<Col>,
+    },
 }
 
 impl Col {
     pub fn new(field: &Field) -> Col {
         match &field.kind {
-            Kind::Utf8 => Col::Utf8 { valid: Bits::default(), offsets: vec![0], data: Vec::new() },
-            Kind::Int64 => Col::Int64 { valid: Bits::default(), values: Vec::new() },
-            Kind::Float64 => Col::Float64 { valid: Bits::default(), values: Vec::new() },
-            Kind::Bool => Col::Bool { valid: Bits::default(), values: Bits::default() },
+            Kind::Utf8 => Col::Utf8 {
+                valid: Bits::default(),
+                offsets: vec![0],
+                data: Vec::new(),
+            },
+            Kind::Int64 => Col::Int64 {
+                valid: Bits::default(),
+                values: Vec::new(),
+            },
+            Kind::Float64 => Col::Float64 {
+                valid: Bits::default(),
+                values: Vec::new(),
+            },
+            Kind::Bool => Col::Bool {
+                valid: Bits::default(),
+                values: Bits::default(),
+            },
             Kind::Struct(fields) => Col::Struct {
                 valid: Bits::default(),
                 children: fields.iter().map(Col::new).collect(),
@@ -96,7 +130,11 @@ impl Col {
                 valid.push(false);
                 values.push(false);
             }
-            Col::Struct { valid, children, len } => {
+            Col::Struct {
+                valid,
+                children,
+                len,
+            } => {
                 valid.push(false);
                 for child in children {
                     child.push_null();
@@ -113,7 +151,11 @@ impl Col {
     /// Back to `len` values (a message found dirty half way leaves partial values).
     pub fn truncate(&mut self, len: usize) {
         match self {
-            Col::Utf8 { valid, offsets, data } => {
+            Col::Utf8 {
+                valid,
+                offsets,
+                data,
+            } => {
                 valid.truncate(len);
                 offsets.truncate(len + 1);
                 data.truncate(offsets[len] as usize);
@@ -130,14 +172,22 @@ impl Col {
                 valid.truncate(len);
                 values.truncate(len);
             }
-            Col::Struct { valid, children, len: n } => {
+            Col::Struct {
+                valid,
+                children,
+                len: n,
+            } => {
                 valid.truncate(len);
                 for child in children {
                     child.truncate(len);
                 }
                 *n = (*n).min(len);
             }
-            Col::List { valid, offsets, child } => {
+            Col::List {
+                valid,
+                offsets,
+                child,
+            } => {
                 valid.truncate(len);
                 offsets.truncate(len + 1);
                 child.truncate(offsets[len] as usize);

@@ -30,7 +30,9 @@ struct Schema {
 impl Schema {
     #[new]
     fn new(spec: &Bound<'_, PyTuple>) -> PyResult<Self> {
-        Ok(Schema { fields: fields_from(spec)? })
+        Ok(Schema {
+            fields: fields_from(spec)?,
+        })
     }
 }
 
@@ -98,7 +100,11 @@ fn buffer(py: Python<'_>, data: Owned) -> PyResult<PyObject> {
 
 fn validity(py: Python<'_>, valid: Bits) -> PyResult<(usize, PyObject)> {
     let nulls = valid.count_zeros();
-    let buf = if nulls == 0 { py.None() } else { buffer(py, Owned::U8(valid.bytes))? };
+    let buf = if nulls == 0 {
+        py.None()
+    } else {
+        buffer(py, Owned::U8(valid.bytes))?
+    };
     Ok((nulls, buf))
 }
 
@@ -106,9 +112,21 @@ fn validity(py: Python<'_>, valid: Bits) -> PyResult<(usize, PyObject)> {
 fn export(py: Python<'_>, col: Col) -> PyResult<PyObject> {
     let length = col.len();
     let (nulls, buffers, children): (usize, Vec<PyObject>, Vec<PyObject>) = match col {
-        Col::Utf8 { valid, offsets, data } => {
+        Col::Utf8 {
+            valid,
+            offsets,
+            data,
+        } => {
             let (nulls, v) = validity(py, valid)?;
-            (nulls, vec![v, buffer(py, Owned::I32(offsets))?, buffer(py, Owned::U8(data))?], vec![])
+            (
+                nulls,
+                vec![
+                    v,
+                    buffer(py, Owned::I32(offsets))?,
+                    buffer(py, Owned::U8(data))?,
+                ],
+                vec![],
+            )
         }
         Col::Int64 { valid, values } => {
             let (nulls, v) = validity(py, valid)?;
@@ -122,17 +140,35 @@ fn export(py: Python<'_>, col: Col) -> PyResult<PyObject> {
             let (nulls, v) = validity(py, valid)?;
             (nulls, vec![v, buffer(py, Owned::U8(values.bytes))?], vec![])
         }
-        Col::Struct { valid, children, .. } => {
+        Col::Struct {
+            valid, children, ..
+        } => {
             let (nulls, v) = validity(py, valid)?;
-            let kids = children.into_iter().map(|c| export(py, c)).collect::<PyResult<_>>()?;
+            let kids = children
+                .into_iter()
+                .map(|c| export(py, c))
+                .collect::<PyResult<_>>()?;
             (nulls, vec![v], kids)
         }
-        Col::List { valid, offsets, child } => {
+        Col::List {
+            valid,
+            offsets,
+            child,
+        } => {
             let (nulls, v) = validity(py, valid)?;
-            (nulls, vec![v, buffer(py, Owned::I32(offsets))?], vec![export(py, *child)?])
+            (
+                nulls,
+                vec![v, buffer(py, Owned::I32(offsets))?],
+                vec![export(py, *child)?],
+            )
         }
     };
-    let out = (length, nulls, PyList::new(py, buffers)?, PyList::new(py, children)?);
+    let out = (
+        length,
+        nulls,
+        PyList::new(py, buffers)?,
+        PyList::new(py, children)?,
+    );
     Ok(out.into_pyobject(py)?.into_any().unbind())
 }
 
@@ -244,7 +280,11 @@ fn parse_batch(
     let fields = &schema.get().fields;
     let out = py.allow_threads(|| parse_all(fields, &spans.0, max_bytes));
     drop(keep);
-    let cols = out.cols.into_iter().map(|c| export(py, c)).collect::<PyResult<Vec<_>>>()?;
+    let cols = out
+        .cols
+        .into_iter()
+        .map(|c| export(py, c))
+        .collect::<PyResult<Vec<_>>>()?;
     Ok(Some((
         PyList::new(py, cols)?.into_any().unbind(),
         buffer(py, Owned::I64(out.index))?,

@@ -197,7 +197,14 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         match (kind, col) {
-            (Kind::Utf8, Col::Utf8 { valid, offsets, data }) => {
+            (
+                Kind::Utf8,
+                Col::Utf8 {
+                    valid,
+                    offsets,
+                    data,
+                },
+            ) => {
                 if c != b'"' {
                     return Err(Dirty);
                 }
@@ -230,7 +237,14 @@ impl<'a> Parser<'a> {
                 }
                 valid.push(true);
             }
-            (Kind::Struct(fields), Col::Struct { valid, children, len }) => {
+            (
+                Kind::Struct(fields),
+                Col::Struct {
+                    valid,
+                    children,
+                    len,
+                },
+            ) => {
                 if c != b'{' {
                     return Err(Dirty);
                 }
@@ -238,7 +252,14 @@ impl<'a> Parser<'a> {
                 valid.push(true);
                 *len += 1;
             }
-            (Kind::List(item), Col::List { valid, offsets, child }) => {
+            (
+                Kind::List(item),
+                Col::List {
+                    valid,
+                    offsets,
+                    child,
+                },
+            ) => {
                 if c != b'[' {
                     return Err(Dirty);
                 }
@@ -447,7 +468,8 @@ impl<'a> Parser<'a> {
                 let hi = self.hex4()?;
                 let code = match hi {
                     0xD800..=0xDBFF => {
-                        if self.s.get(self.i) != Some(&b'\\') || self.s.get(self.i + 1) != Some(&b'u')
+                        if self.s.get(self.i) != Some(&b'\\')
+                            || self.s.get(self.i + 1) != Some(&b'u')
                         {
                             return Err(Dirty);
                         }

@@ -50,7 +50,10 @@ pub fn fields_from(spec: &Bound<'_, PyTuple>) -> PyResult<Vec<Field>> {
                 )))
             }
         };
-        fields.push(Field { name: name.into_bytes(), kind });
+        fields.push(Field {
+            name: name.into_bytes(),
+            kind,
+        });
     }
     Ok(fields)
 }
