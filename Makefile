@@ -48,17 +48,17 @@ NATIVE_SOURCES := $(wildcard native/src/*.rs) native/Cargo.toml native/Cargo.loc
 $(NATIVE): $(STAMP) $(NATIVE_SOURCES)
 	@if command -v cargo >/dev/null; then \
 		echo "==> building the native JSON parser (native/, Rust; about a minute the first time)"; \
-		$(BIN)/uv pip install --python $(BIN)/python --reinstall-package maxlake-native ./native; \
+		$(BIN)/uv pip install --python $(BIN)/python --reinstall-package maxlake-native ./native \
+			&& touch $(NATIVE); \
 	else \
 		echo "==> WARNING: no Rust toolchain (cargo): maxlake_native is not built and telemetry is parsed"; \
 		echo "    by pyarrow's JSON reader (slower; tests/unit/schemas/test_native_parse.py fails)."; \
-		echo "    Install Rust (https://rustup.rs) and run make install again."; \
+		echo "    Install Rust (https://rustup.rs) and run make install again: it then builds it."; \
 	fi
-	touch $(NATIVE)
 
 native: $(NATIVE) ## build and install the native JSON parser (needs Rust)
 
-install: $(STAMP) $(NATIVE) $(BYTECODE) ## create .venv and install maxlake with the dev tools
+install: $(STAMP) $(NATIVE) $(BYTECODE) ## create .venv, install maxlake with the dev tools, build the native parser (when cargo is found)
 
 $(KAFKA_JARS): infra/pom.xml
 	@echo "==> fetching the pinned Apache Kafka broker jars from Maven Central (once, about 30 s)"

@@ -327,6 +327,7 @@ def run_worker(
     kinds = tuple(kinds)
     # A plugged-in sink that does not load fails now, not after the wait for the broker.
     sink = _sink(settings) if settings.sink is not None else None
+    announce_json_parser()
     # Before any Kafka client: a broker that is down is waited for, one log line per attempt
     # (or, past MAXLAKE_BROKER_WAIT_S, one error line), not a Faust traceback.
     wait_for_broker(settings)

@@ -182,10 +182,15 @@ def check_card_target(folder: Path, dataset: str, *, writes_card: bool = True) -
     not list them.
 
     Raises:
-        PullTargetTaken: ``folder/README.md`` is some other file (a project's README, say, when
-            pulling into a repository checkout), or the data card of another dataset (whose
-            split files it lists); nothing should be written.
+        PullTargetTaken: ``folder`` is a file, or ``folder/README.md`` is some other file (a
+            project's README, say, when pulling into a repository checkout), or the data card of
+            another dataset (whose split files it lists); nothing should be written.
     """
+    if folder.exists() and not folder.is_dir():
+        raise PullTargetTaken(
+            f"{folder} is a file, not a folder; nothing pulled: give --out a folder (it is "
+            "created when missing) such as the one this file is in"
+        )
     path = folder / CARD_FILE
     if not path.is_file():
         return

@@ -151,6 +151,17 @@ def show_(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token_hint(status: int, *, given: bool) -> str:
+    if status != 401:
+        return ""
+    if given:
+        return (
+            ": the token given (--token or MAXLAKE_TOKEN) is not one of this lake's (mistyped, "
+            "expired, or its principal removed); `maxlake access principal add NAME` issues one"
+        )
+    return " (give --token or set MAXLAKE_TOKEN)"
+
+
 def pull_(args: argparse.Namespace) -> int:
     """Pull with the same check as the dataset service; every attempt is audited."""
     settings = Settings()
@@ -184,7 +195,7 @@ def pull_(args: argparse.Namespace) -> int:
     )
     if not decision.allowed or manifest is None:
         audit.record(entry)
-        hint = " (give --token or set MAXLAKE_TOKEN)" if decision.status == 401 else ""
+        hint = _token_hint(decision.status, given=token is not None)
         raise AccessDenied(decision.outcome, decision.detail + hint)
     try:
         path = pull(

@@ -4,6 +4,7 @@ the refusal of malformed or unknown names, versions and splits."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -277,6 +278,31 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     refused = AuditLog(DeltaStore(tmp_path)).read().filter(pl.col("outcome") != "allowed")
     assert refused.select("action", "outcome", "status").rows() == [("pull", "invalid", 409)]
     assert "is the data card of other v3" in refused["detail"][0]
+
+    a_file = foreign / "README.md"
+    for fmt in ("parquet", "arrow"):
+        args = ["datasets", "pull", "pm", "--split", "test", "--format", fmt, "--out", str(a_file)]
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"maxlake: error: {a_file} is a file, not a folder; nothing pulled")
+        assert "unexpected" not in err
+    assert a_file.read_text() == other_card
+    refused = AuditLog(DeltaStore(tmp_path)).read().filter(pl.col("outcome") != "allowed")
+    assert refused.select("outcome", "status").rows()[-2:] == [("invalid", 409)] * 2
+
+    wrong = ["datasets", "pull", "pm", "--split", "test", "--out", str(out), "--token", "nope"]
+    assert main(wrong) == 1
+    err = capsys.readouterr().err
+    assert "the token given (--token or MAXLAKE_TOKEN) is not one of this lake's" in err
+    assert "give --token" not in err
+    token = os.environ["MAXLAKE_TOKEN"]
+    monkeypatch.delenv("MAXLAKE_TOKEN")
+    assert main(["datasets", "pull", "pm", "--split", "test", "--out", str(out)]) == 1
+    assert (
+        "a valid token is required (give --token or set MAXLAKE_TOKEN)" in capsys.readouterr().err
+    )
+    assert not (out / "pm-v2-test.parquet").exists()
+    monkeypatch.setenv("MAXLAKE_TOKEN", token)
 
     assert main(["datasets", "show", "../etc"]) == 1
     assert "invalid dataset name '../etc'" in capsys.readouterr().err

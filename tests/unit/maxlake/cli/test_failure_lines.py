@@ -177,6 +177,21 @@ def test_a_worker_with_an_unloadable_sink_stops_before_waiting_for_the_broker(
     assert not (tmp_path / ".lake").exists()
 
 
+def test_a_worker_names_its_json_parser_before_waiting_for_the_broker(tmp_path: Path) -> None:
+    done = _maxlake(
+        tmp_path,
+        "worker",
+        MAXLAKE_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
+        MAXLAKE_BROKER_WAIT_S="1",
+    )
+    assert done.returncode == 1
+    parser = done.stderr.find("decoder JSON parser: ")
+    waited = done.stderr.find("broker")
+    assert parser >= 0, done.stderr
+    assert waited >= 0, done.stderr
+    assert parser < waited, done.stderr
+
+
 def test_an_output_path_through_a_file_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
