@@ -231,7 +231,13 @@ def test_cli_pull_checks_the_token(
     code, _ = service.cli(*failing, "--token", service.tokens["pm-team"], capsys=capsys)
     assert code == 1
     last = service.audit("pm-team")[-1]
-    assert (last["action"], last["outcome"], last["rows"]) == ("pull", "error", None)
+    assert (last["action"], last["outcome"], last["status"], last["rows"]) == (
+        "pull",
+        "invalid",
+        409,
+        None,
+    )
+    assert "is a file, not a folder" in str(last["detail"])
 
 
 def _wrong_secret(token: str) -> str:
