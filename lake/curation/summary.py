@@ -1,8 +1,10 @@
 """A dataset version in a dozen lines: what ``maxlake datasets show`` and ``make demo`` print.
 
 The manifest is the whole record (hundreds of lines for a wide set); the summary says what a
-reader decides on: status and quality, sources, rows and label balance per split, the split
-cut instants, the feature count and the content hash.
+reader decides on: status and quality, sources, rows and label balance per split, each failed
+check and each warning (in the words of :func:`lake.curation.warnings.warning_lines`, the same
+lines ``datasets build`` and ``make demo`` print), the split cut instants, the feature count and
+the content hash.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from lake.curation.manifest import Manifest
 from lake.curation.schema_change import schema_change_lines
+from lake.curation.warnings import warning_lines
 
 __all__ = ["one_line", "summary_lines"]
 
@@ -59,8 +62,12 @@ def summary_lines(manifest: Manifest) -> list[str]:
             for col, d in split.labels.items()
         )
         lines.append(f"{head}{name:<11}{split.rows:>10,} rows  {labels}".rstrip())
+    advisory = tuple(f"{w}: " for w in warnings)
     for detail in m.quality.get("details") or []:
-        lines.append(f"  check      {detail}")
+        if not str(detail).startswith(advisory):
+            lines.append(f"  check      {detail}")
+    for line in warning_lines(m):
+        lines.append(f"  warning    {line}")
     cuts = m.job_meta.get("cuts")
     pinned = " (pinned, lake time)" if m.job_meta.get("cuts_pinned") else ""
     if isinstance(cuts, Mapping) and cuts:

@@ -6,6 +6,7 @@ from typing import Any
 
 from lake.curation.manifest import Manifest, SourceInfo, SplitInfo
 from lake.curation.summary import one_line, summary_lines
+from lake.curation.warnings import warning_lines
 
 
 def manifest(**changes: Any) -> Manifest:
@@ -74,3 +75,24 @@ def test_the_one_line_summary_flags_a_feature_schema_change() -> None:
     )
     same = {"previous_version": 1, "changed": False}
     assert "schema" not in one_line(manifest(version=2, schema_change=same))
+
+
+def test_a_warning_is_shown_in_the_words_of_the_build_and_the_demo() -> None:
+    name = "split_label_classes:validation:failure_within_h"
+    quality = {
+        "success": True,
+        "warnings": [name],
+        "details": [f"{name}: split 'validation' holds 1 class(es) of failure_within_h"],
+        "results": [{"name": name, "observed_value": {"0": 112}}],
+    }
+    shown = manifest(quality=quality, job_meta={"row_unit": "machine windows of 15 min"})
+
+    lines = summary_lines(shown)
+
+    assert not any("class(es)" in line for line in lines), lines
+    warned = [line.removeprefix("  warning    ") for line in lines if "warning  " in line]
+    assert warned == warning_lines(shown)
+    assert warned[0].startswith(
+        "the validation split has a single class of the label failure_within_h "
+        "(all 112 machine windows of 15 min are 0)"
+    )
