@@ -66,9 +66,12 @@ if TYPE_CHECKING:
 __all__ = ["CURATED_DIR", "Progress", "build_dataset", "curated_root"]
 
 Progress = Callable[[str, Mapping[str, int]], None]
-"""Called with a stage name and counts: ``pin`` (source versions, -1 = table absent),
-``read`` (rows per source after filters), ``job`` (rows per split), ``write`` (rows per
-split), ``quality`` (expectations, failed), ``published`` (version, rows)."""
+"""Called with a stage name and counts, each stage at most once: ``pin`` (source versions, -1 =
+table absent), ``sharing`` (contracts applied: tenants, excluded tenants, suppressed machine
+types), ``read`` (rows per source after filters), ``rare`` (only when machine types too rare in
+the job's output were suppressed and the job ran again: ``suppressed_machine_types`` in all,
+``job_runs``), ``job`` (rows per split), ``write`` (rows per split), ``quality`` (expectations,
+failed), ``published`` (version, rows)."""
 
 _NAME = re.compile(NAME_PATTERN)
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -176,10 +179,12 @@ def build_dataset(
     shifts = shared.time_shifts if shared is not None else None
     output = _run_job(job, spec, frames, machines, tags, shifts)
     _check_output(spec, output)
+    job_runs = 1
     while sharing is not None and shared is not None:
         rare = sharing.rare_in_output(shared, output.splits)
         if not rare:
             break
+        job_runs += 1
         shared = sharing.apply(
             spec.purpose,
             raw_frames,
@@ -189,9 +194,11 @@ def build_dataset(
             identifier_frames=every_row,
         )
         frames = {kind: shared.frames[kind.value] for kind in frames}
-        report("sharing", shared.counts())
         output = _run_job(job, spec, frames, shared.machines, tags, shared.time_shifts)
         _check_output(spec, output)
+    if job_runs > 1 and shared is not None:
+        rare_counts = {"suppressed_machine_types": shared.suppressed_machine_types}
+        report("rare", {**rare_counts, "job_runs": job_runs})
     if sharing is not None and shared is not None:
         shared = dataclasses.replace(shared, withholding=inherited)
         noisy = shared.noisy_features(

@@ -163,6 +163,7 @@ _TICKING = {
     "pin": "sharing: applying the sharing contracts",
     "sharing": "read: counting the rows read",
     "read": "job: computing",
+    "rare": "job: checking the output against the contracts",
     "job": "write: writing the splits",
     "write": "quality: checking",
     "quality": "publishing: data card and manifest",

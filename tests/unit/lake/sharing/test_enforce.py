@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
@@ -10,7 +11,8 @@ import pytest
 
 from lake.curation import build_dataset, curated_root, load, pull, revoke_contract
 from lake.curation.build import _source
-from lake.sharing import ContractConflict, IdentifierLeak
+from lake.sharing import ContractConflict, IdentifierLeak, SharingGate
+from lake.sharing.enforce import SharedInputs
 from maxlake.errors import TerminalError
 from schemas import EventKind
 from tests.unit.lake.curation.test_build_helpers import (
@@ -192,3 +194,37 @@ def test_revoking_excludes_the_tenant_and_revokes_earlier_versions(tmp_path: Pat
     with pytest.raises(TerminalError, match="revoked"):
         pull("spindle", 1, "train", tmp_path / "out", lake_root=store.root)
     assert build(store, sharing).rows == 0
+
+
+class _RareOnce(SharingGate):
+    """Finds a machine type too rare in the job's output once, as a second pass does."""
+
+    passes = 0
+
+    def rare_in_output(
+        self, shared: SharedInputs, splits: Mapping[str, pl.DataFrame]
+    ) -> frozenset[str]:
+        self.passes += 1
+        return frozenset({"no-such-type"}) if self.passes == 1 else frozenset()
+
+
+def test_a_second_pass_for_rare_types_reports_the_sharing_stage_once(tmp_path: Path) -> None:
+    store = seeded_lake(tmp_path / "lake")
+    sharing = Sharing(tmp_path)
+    sharing.add(contract_toml(suppress_rare=True))
+    stages: list[tuple[str, dict[str, int]]] = []
+
+    build_dataset(
+        store,
+        spec(),
+        registry=registry(),
+        jobs=JOBS,
+        sharing=_RareOnce(sharing.store, sharing.keys, min_group_size=1),
+        allow_failed_quality=True,
+        progress=lambda stage, counts: stages.append((stage, dict(counts))),
+    )
+
+    names = [stage for stage, _ in stages]
+    assert names.count("sharing") == 1, names
+    assert names.index("sharing") < names.index("read") < names.index("rare") < names.index("job")
+    assert dict(stages)["rare"] == {"suppressed_machine_types": 0, "job_runs": 2}
