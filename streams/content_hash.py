@@ -28,7 +28,7 @@ other).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import compress
 from typing import Any, cast
 
@@ -100,9 +100,17 @@ def canonical_payload(raw: bytes) -> bytes:
     return raw[:at] + raw[end:]
 
 
-def content_hashes(values: Sequence[bytes]) -> np.ndarray:
+def content_hashes(values: Iterable[bytes]) -> np.ndarray:
     """The content hash of each payload, int64 (never :data:`UNKNOWN`): the XXH3-64 digest of
-    :func:`canonical_payload` as a signed integer."""
+    :func:`canonical_payload` as a signed integer.
+
+    ``values`` may be any iterable of bytes-like payloads; one that is not a sequence (a
+    generator) is read into a list once, since the native module reads it and then declines a
+    payload that is not exactly ``bytes`` (a ``bytearray``, a subclass), which the Python loop
+    then hashes from the start.
+    """
+    if not isinstance(values, Sequence):
+        values = list(values)
     if _native_hashes is not None:
         native = _native_hashes(values)
         if native is not None:

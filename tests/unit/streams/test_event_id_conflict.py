@@ -242,3 +242,21 @@ def test_a_replayed_conflict_stays_quarantined_under_its_reason(tmp_path: Path) 
     assert _table(root, "silver/telemetry", ["value"])["value"].to_list() == [41.0]
     accounting = check_accounting(DeltaStore(root), committed={(TOPIC, 0): 2})
     assert accounting.ok, [str(v) for v in accounting.violations]
+
+
+def _declining(values: Any) -> None:
+    """What the native module does with a payload that is not exactly bytes: reads them all,
+    then declines."""
+    list(values)
+
+
+@pytest.mark.parametrize("native", [_declining, None], ids=["native-declines", "python"])
+def test_a_one_shot_iterator_of_payloads_is_hashed_whole(native: Any) -> None:
+    payloads = [b'{"event_id":"a","sent_time":"2026-01-01T00:00:00Z","v":1}', b'{"v":2}']
+    expected = hashing.content_hashes(payloads)
+
+    with mock.patch.object(hashing, "_native_hashes", native):
+        got = hashing.content_hashes(raw for raw in payloads)
+
+    assert got.tolist() == expected.tolist()
+    assert len(got) == 2
