@@ -23,6 +23,7 @@ from maxlake.server.context import ServiceContext
 __all__ = [
     "OPT_IN_SUFFIX",
     "TableRef",
+    "check",
     "opt_in_share",
     "opts_in",
     "resolve",
@@ -94,7 +95,7 @@ def visible(
     for summary in list_datasets(ctx.curated):
         if not principal.may_read(summary.name) or summary.latest is None:
             continue
-        decision = _check(ctx, principal, summary.name, None, None, allow_failed_quality)
+        decision = check(ctx, principal, summary.name, None, None, allow_failed_quality)
         if decision.allowed and decision.manifest is not None:
             out.append(decision.manifest)
     return out
@@ -112,17 +113,20 @@ def resolve(
     opted = opts_in(ctx, ref.share)
     if opted is None:
         return unknown_share(ctx, ref.share)
-    return _check(ctx, principal, ref.schema, version, ref.table, opted)
+    return check(ctx, principal, ref.schema, version, ref.table, opted)
 
 
-def _check(
+def check(
     ctx: ServiceContext,
-    principal: Principal,
+    principal: Principal | None,
     name: str,
-    version: int | None,
+    version: str | int | None,
     split: str | None,
     allow_failed_quality: bool = False,
 ) -> Decision:
+    """:func:`lake.access.check_read` against the service's curated area and contracts: may
+    ``principal`` read ``name`` at ``version`` (newest active when None), and ``split`` when
+    given? Every Delta Sharing route decides through this one call."""
     return check_read(
         principal,
         name,

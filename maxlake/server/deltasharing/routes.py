@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow.parquet as pq
 from aiohttp import web
 
-from lake.access import AuditEntry, Decision, Principal, check_read
+from lake.access import AuditEntry, Decision, Principal
 from lake.curation.manifest import Manifest, file_sha256
 from maxlake.server.context import CONTEXT, ServiceContext
 from maxlake.server.deltasharing import actions, catalog
@@ -360,16 +360,7 @@ async def file(request: web.Request) -> web.StreamResponse:
         refused = await _refusal(request, ctx, op, Decision("denied", 403, str(exc)), ref=ref)
         return refused.response
     principal = await asyncio.to_thread(_principal_named, ctx, signed.principal)
-    decision = await asyncio.to_thread(
-        check_read,
-        principal,
-        name,
-        version,
-        split,
-        lake_root=ctx.curated,
-        contracts=ctx.contracts,
-        allow_failed_quality=opted,
-    )
+    decision = await asyncio.to_thread(catalog.check, ctx, principal, name, version, split, opted)
     if decision.status == 401:
         decision = Decision("denied", 403, f"principal {signed.principal!r} no longer exists")
     manifest = decision.manifest

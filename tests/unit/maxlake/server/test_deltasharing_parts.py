@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pyarrow as pa
 import pytest
 
+from lake.access import Principal
+from lake.sharing import ContractStore
+from maxlake.server.context import ServiceContext
+from maxlake.server.deltasharing import catalog
 from maxlake.server.deltasharing.paging import PageError, paginate
 from maxlake.server.deltasharing.schema import UnsupportedType, schema_string
 from maxlake.server.signing import SignatureError, UrlSigner
@@ -108,3 +115,17 @@ def test_another_key_does_not_verify() -> None:
     query, _ = UrlSigner(b"a" * 32).query("/p", "acme")
     with pytest.raises(SignatureError, match="altered"):
         UrlSigner(b"b" * 32).verify("/p", dict(p.split("=", 1) for p in query.split("&")))
+
+
+def test_every_sharing_route_decides_through_the_catalogs_public_check(tmp_path: Path) -> None:
+    ctx = cast(
+        ServiceContext,
+        SimpleNamespace(curated=tmp_path / "curated", contracts=ContractStore(tmp_path / "c")),
+    )
+    reader = Principal("ds-team", "model_team", None, "k", "s", "h", grants=("spindle",))
+
+    assert catalog.check(ctx, None, "spindle", "1", "train").status == 401
+    other = catalog.check(ctx, reader, "other", "1", "train")
+    assert (other.outcome, other.status) == ("denied", 403)
+    missing = catalog.check(ctx, reader, "spindle", "1", "train")
+    assert (missing.outcome, missing.status) == ("not_found", 404)
