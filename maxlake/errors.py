@@ -1,4 +1,5 @@
-"""The root of every exception maxlake raises on purpose.
+"""The root of every exception maxlake raises on purpose, and the "did you mean" hint of a
+misspelled name.
 
 Each package has its base (``SchemasError``, ``LakeError`` with ``CurationError``,
 ``SharingError`` and ``AccessError`` below it, ``QualityError``, ``StreamsError``,
@@ -8,6 +9,9 @@ or to give up by it: a :class:`TransientError` may succeed when tried again, a
 :class:`TerminalError` (and its :class:`ConfigError`) will not. A concrete error names both,
 domain first: ``class CommitConflict(LakeError, TransientError)``.
 """
+
+import difflib
+from collections.abc import Sequence
 
 BROKER_START_HINT = (
     "start it with `maxlake broker start` or point MAXLAKE_BOOTSTRAP_SERVERS at a running one "
@@ -52,3 +56,20 @@ def validation_location(loc: tuple[int | str, ...], *, root: str = "document") -
         else:
             out += f".{part}" if out else str(part)
     return out or root
+
+
+def close_match(name: str, known: Sequence[str]) -> str | None:
+    """The entry of ``known`` that ``name`` most likely misspells or abbreviates, if any
+    (:func:`difflib.get_close_matches` at a similarity of 0.5, else the first entry that
+    starts with ``name``)."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    close += [k for k in known if k.startswith(name) and k not in close]
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, known: Sequence[str]) -> str:
+    """``" (did you mean x?)"`` for the entry of ``known`` closest to ``name``
+    (:func:`close_match`), or ``""`` when none is close: what every error about an unknown
+    name puts right after the name."""
+    match = close_match(name, known)
+    return f" (did you mean {match}?)" if match else ""

@@ -10,7 +10,6 @@ lake half is :mod:`lake.ops_status`.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from kafka.errors import KafkaTimeoutError
 
 from lake import DeltaStore
 from lake.registry_store import registry_source
-from maxlake.errors import ConfigError, exception_text
+from maxlake.errors import ConfigError, close_match, exception_text
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams.offsets import group_offsets
@@ -73,13 +72,6 @@ def registry_tenants(settings: Settings) -> list[str]:
     """Sorted tenant ids of the registry ``settings`` point to: the live registry under the lake
     root (the packaged seed while none is stored), or ``settings.registry_file``."""
     return sorted(t.id for t in registry_source(settings).snapshot()[1].tenants)
-
-
-def close_match(name: str, known: Sequence[str]) -> str | None:
-    """The entry of ``known`` that ``name`` most likely misspells or abbreviates, if any."""
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    close += [k for k in known if k.startswith(name) and k not in close]
-    return close[0] if close else None
 
 
 def unknown_tenant(tenant: str, known: Sequence[str], *, label: str) -> str:

@@ -297,9 +297,12 @@ def _version(
             f"active version of {name}",
             "latest",
             [f"v{m.version} ({m.status})" for m in reversed(seen)],
+            suggest=False,
         )
     if wanted not in versions:
-        raise DatasetNotFound(f"version of {name}", f"v{wanted}", [f"v{v}" for v in versions])
+        raise DatasetNotFound(
+            f"version of {name}", f"v{wanted}", [f"v{v}" for v in versions], suggest=False
+        )
     manifest = area.manifest(name, wanted)
     if active_only and manifest.status != "active":
         raise VersionRevoked(f"{name}@v{wanted}", manifest.status, manifest.status_reason)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from lake.errors import LakeError
-from maxlake.errors import ConfigError, TerminalError
+from maxlake.errors import ConfigError, TerminalError, did_you_mean
 
 __all__ = [
     "CurationError",
@@ -45,11 +45,17 @@ class InvalidDatasetRef(CurationError, ConfigError):
 
 
 class DatasetNotFound(CurationError, TerminalError):
-    """A dataset, version or split that the catalog does not hold; lists what exists."""
+    """A dataset, version or split that the catalog does not hold; lists what exists and, with
+    ``suggest`` (not for version numbers, where 'v9' is never a typo of 'v1'), the closest
+    name."""
 
-    def __init__(self, what: str, wanted: str, existing: Iterable[str]) -> None:
+    def __init__(
+        self, what: str, wanted: str, existing: Iterable[str], *, suggest: bool = True
+    ) -> None:
+        existing = list(existing)
+        hint = did_you_mean(wanted, existing) if suggest else ""
         known = ", ".join(existing) or "none"
-        super().__init__(f"no {what} {wanted!r} (available: {known})")
+        super().__init__(f"no {what} {wanted!r}{hint} (available: {known})")
         self.what = what
         self.wanted = wanted
 

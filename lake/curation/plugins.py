@@ -23,6 +23,7 @@ from typing import cast
 from lake.curation.errors import SpecError
 from lake.curation.job import Job
 from lake.curation.jobs import JOBS
+from maxlake.errors import did_you_mean
 
 __all__ = ["ENTRY_POINT_GROUP", "available_jobs", "resolve_job"]
 
@@ -57,11 +58,13 @@ def resolve_job(name: str, *, where: str, builtin: Mapping[str, Job] | None = No
         if ep.name == name:
             return _callable(ep.load(), name, where)
     if not _REFERENCE.fullmatch(name):
-        valid = ", ".join(available_jobs(builtin)) or "none"
+        known = available_jobs(builtin)
+        valid = ", ".join(known) or "none"
         raise SpecError(
             where,
             "job",
-            f"unknown job {name!r} (valid: {valid}, or a 'package.module:function' reference)",
+            f"unknown job {name!r}{did_you_mean(name, known)} (valid: {valid}, or a "
+            "'package.module:function' reference)",
         )
     module_name, _, attr = name.partition(":")
     try:

@@ -37,6 +37,7 @@ from pydantic import (
 )
 
 from lake.curation.errors import SpecError
+from maxlake.errors import did_you_mean
 from schemas import EventKind
 from schemas.kinds import ID_PATTERN
 
@@ -207,10 +208,11 @@ def resolve_spec(ref: str | Path) -> Path:
     wanted = str(ref).replace("_", "-")
     if wanted in references:
         return references[wanted]
+    hint = did_you_mean(wanted, sorted(references))
     raise SpecError(
         str(ref),
         "file",
-        "no such file, and not a reference dataset name "
+        f"no such file, and not a reference dataset name{hint} "
         f"(reference: {', '.join(sorted(references))})",
     )
 
@@ -235,7 +237,8 @@ def parse_spec(
     assert isinstance(model.job, str)
     if jobs is not None and model.job not in jobs:
         valid = ", ".join(sorted(jobs)) or "none"
-        raise SpecError(source, "job", f"unknown job {model.job!r} (valid: {valid})")
+        hint = did_you_mean(model.job, sorted(jobs))
+        raise SpecError(source, "job", f"unknown job {model.job!r}{hint} (valid: {valid})")
     f = model.filters
     return DatasetSpec(
         name=model.name,
@@ -431,18 +434,22 @@ def _first_problem(exc: ValidationError, *, job_table: bool) -> tuple[str, str]:
     kind, value = err["type"], err.get("input")
     if kind == "extra_forbidden":
         valid = _VALID_KEYS.get(loc[:-1], ())
-        return key, f"unknown key (valid: {', '.join(valid)})"
+        close = did_you_mean(loc[-1], valid) if loc else ""
+        return key, f"unknown key{close} (valid: {', '.join(valid)})"
     if kind == "missing":
         return key, "is required"
     if kind == "enum" and loc[:1] == ("sources",):
-        return key, f"unknown source (valid: {', '.join(SOURCE_KINDS)})"
+        return (
+            key,
+            f"unknown source{did_you_mean(loc[-1], SOURCE_KINDS)} (valid: {', '.join(SOURCE_KINDS)})",
+        )
     if kind == "model_type":
         return key, f"must be a table, got {type(value).__name__}"
     if kind == "value_error":
         return key, str(err.get("ctx", {}).get("error", err["msg"]))
-    hint = _HINTS.get(key) or _HINTS.get(loc[0] if loc else "")
-    if hint:
-        return key, hint.format(input=value)
+    known = _HINTS.get(key) or _HINTS.get(loc[0] if loc else "")
+    if known:
+        return key, known.format(input=value)
     return key, f"{err['msg'][:1].lower()}{err['msg'][1:]}, got {value!r}"
 
 

@@ -22,7 +22,7 @@ from lake.maintenance import (
 )
 from maxlake.cli.argtypes import non_negative_int
 from maxlake.cli.lake_guard import require_lake
-from maxlake.errors import ConfigError
+from maxlake.errors import ConfigError, did_you_mean
 from maxlake.settings import Settings
 from schemas import EventKind
 
@@ -200,9 +200,9 @@ def _tables(store: DeltaStore, names: list[str]) -> list[str]:
     existing = discover_tables(store)
     unknown = [n for n in names if n not in existing]
     if unknown:
+        named = ", ".join(f"{n}{did_you_mean(n, existing)}" for n in unknown)
         raise ConfigError(
-            f"unknown table(s) {', '.join(unknown)}; tables in {store.root}: "
-            f"{', '.join(existing) or '(none)'}"
+            f"unknown table(s) {named}; tables in {store.root}: {', '.join(existing) or '(none)'}"
         )
     return names or existing
 

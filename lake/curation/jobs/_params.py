@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lake.curation.jobs.errors import JobParamError
+from maxlake.errors import did_you_mean
 
 SPLIT_NAMES = ("train", "validation", "test")
 """The split names every job returns, in this order."""
@@ -34,11 +35,17 @@ class Params:
     values: Mapping[str, Any]
 
     def check_keys(self, known: Sequence[str]) -> None:
-        """Raise when the table holds a key the job does not read (a likely typo)."""
+        """Raise when the table holds a key the job does not read (a likely typo); the error
+        names every such key, each with the closest parameter when one is close."""
         unknown = sorted(set(self.values) - set(known))
         if unknown:
+            valid = sorted(known)
+            others = "".join(f"; and {k!r}{did_you_mean(k, valid)}" for k in unknown[1:])
             raise JobParamError(
-                self.job, unknown[0], f"is not a parameter of this job; valid: {sorted(known)}"
+                self.job,
+                unknown[0],
+                f"is not a parameter of this job{did_you_mean(unknown[0], valid)}{others}; "
+                f"valid: {valid}",
             )
 
     def duration_us(self, key: str, default: str) -> int:

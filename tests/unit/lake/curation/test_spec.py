@@ -105,7 +105,8 @@ def test_canonical_form_round_trips(tmp_path: Path) -> None:
         ),
         (
             ("telemetry = 12", "telemtry = 1"),
-            r"sources\.telemtry: unknown source \(valid: telemetry, machine_event, inspection\)",
+            r"sources\.telemtry: unknown source \(did you mean telemetry\?\) "
+            r"\(valid: telemetry, machine_event, inspection\)",
         ),
         (
             ("telemetry = 12", 'telemetry = "12"'),
@@ -113,7 +114,8 @@ def test_canonical_form_round_trips(tmp_path: Path) -> None:
         ),
         (
             ("tenants =", "tenant ="),
-            r"filters\.tenant: unknown key \(valid: tenants, plants, machine_types, start, end\)",
+            r"filters\.tenant: unknown key \(did you mean tenants\?\) "
+            r"\(valid: tenants, plants, machine_types, start, end\)",
         ),
         (
             ('start = "2026-01-01T00:00:00Z"', 'start = "2026-01-01T00:00:00"'),
@@ -147,7 +149,7 @@ def test_canonical_form_round_trips(tmp_path: Path) -> None:
         ),
         (
             ('description = "CNC spindles"', 'descripton = "x"'),
-            r"descripton: unknown key \(valid: name, description",
+            r"descripton: unknown key \(did you mean description\?\) \(valid: name, description",
         ),
     ],
 )
