@@ -439,10 +439,8 @@ def _first_problem(exc: ValidationError, *, job_table: bool) -> tuple[str, str]:
     if kind == "missing":
         return key, "is required"
     if kind == "enum" and loc[:1] == ("sources",):
-        return (
-            key,
-            f"unknown source{did_you_mean(loc[-1], SOURCE_KINDS)} (valid: {', '.join(SOURCE_KINDS)})",
-        )
+        close = did_you_mean(loc[-1], SOURCE_KINDS)
+        return key, f"unknown source{close} (valid: {', '.join(SOURCE_KINDS)})"
     if kind == "model_type":
         return key, f"must be a table, got {type(value).__name__}"
     if kind == "value_error":
