@@ -26,13 +26,35 @@ class CurationError(LakeError):
 
 
 class SpecError(CurationError, ConfigError):
-    """A dataset spec file is invalid; the message names the file and the key."""
+    """A dataset spec file is invalid; the message names the file and the key.
+
+    Attributes:
+        source: the spec file (or ``<spec>``).
+        key: the dotted key of the first problem (``filters.start``).
+        problem: what is wrong with it.
+        problems: every ``(key, problem)`` found; :meth:`of` builds one error of several,
+            whose message has one line per problem.
+    """
 
     def __init__(self, source: str, key: str, problem: str) -> None:
         super().__init__(f"{source}: {key}: {problem}")
         self.source = source
         self.key = key
         self.problem = problem
+        self.problems: tuple[tuple[str, str], ...] = ((key, problem),)
+
+    @classmethod
+    def of(cls, source: str, problems: Sequence[tuple[str, str]]) -> SpecError:
+        """One error for every ``(key, problem)`` of ``source`` (at least one): the message is
+        ``<source>: <key>: <problem>`` for one, ``<source>: N problems:`` then one indented
+        ``<key>: <problem>`` line each for several."""
+        unique = tuple(dict.fromkeys(problems))
+        error = cls(source, *unique[0])
+        if len(unique) > 1:
+            lines = "".join(f"\n  {key}: {problem}" for key, problem in unique)
+            error.args = (f"{source}: {len(unique)} problems:{lines}",)
+        error.problems = unique
+        return error
 
 
 class InvalidDatasetRef(CurationError, ConfigError):

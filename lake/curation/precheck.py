@@ -8,14 +8,66 @@ machinery, so a typo in a spec is reported in about a second, before any table i
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
+from pathlib import Path
 
+from lake.curation.errors import SpecError
 from lake.curation.job import Job, ParamsCheck
 from lake.curation.jobs import JOBS, PARAMS
+from lake.curation.jobs.errors import JobParamError
 from lake.curation.plugins import resolve_job
-from lake.curation.spec import DatasetSpec
+from lake.curation.spec import DatasetSpec, load_spec, resolve_spec
 
-__all__ = ["check_job"]
+__all__ = ["check_job", "check_spec"]
+
+
+def check_spec(ref: str | Path) -> DatasetSpec:
+    """The spec ``ref`` names (a file or a reference set, :func:`resolve_spec`), loaded and its
+    job and ``[job]`` parameters checked, every problem reported at once.
+
+    The document's problems (:func:`lake.curation.spec.parse_spec`), an unknown job and the
+    job's parameter check are collected together, so a spec with a bad date and a misspelled
+    job name is told both in one run. A job's parameter check stops at its first problem (it
+    names every unknown key at once).
+
+    Raises:
+        SpecError: ``ref`` names no spec, the file cannot be read or is not TOML, or there are
+            several problems (``problems`` has them all).
+        ConfigError: the one problem found, as :func:`check_job` raises it.
+    """
+    path = resolve_spec(ref)
+    try:
+        return _checked(load_spec(path))
+    except SpecError as exc:
+        if exc.key == "file":
+            raise
+        problems = list(exc.problems)
+    with open(path, "rb") as fh:
+        doc = tomllib.load(fh)
+    table = doc.get("job")
+    name = table.get("name") if isinstance(table, Mapping) else table
+    params = (
+        {k: v for k, v in table.items() if k != "name"}
+        if isinstance(table, Mapping)
+        else doc.get("params", {})
+    )
+    if isinstance(name, str) and name.strip() and not any(k.startswith("job") for k, _ in problems):
+        try:
+            resolve_job(name, where=str(path))
+            check = PARAMS.get(name)
+            if check is not None and isinstance(params, Mapping):
+                check(params)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+        except JobParamError as exc:
+            problems.append((f"job.{exc.key}", exc.problem))
+    raise SpecError.of(str(path), problems) from None
+
+
+def _checked(spec: DatasetSpec) -> DatasetSpec:
+    check_job(spec)
+    return spec
 
 
 def check_job(

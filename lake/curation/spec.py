@@ -35,6 +35,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import ErrorDetails
 
 from lake.curation.errors import SpecError
 from maxlake.errors import did_you_mean
@@ -222,23 +223,29 @@ def parse_spec(
 ) -> DatasetSpec:
     """Validate a parsed spec document (a TOML file's tables or a manifest's ``spec``).
 
-    The document is checked against :class:`SpecDocument` (the published JSON Schema); the
-    first problem is reported with its exact location (``filters.start``, ``sources.telemetry``).
+    The document is checked against :class:`SpecDocument` (the published JSON Schema); every
+    problem is reported at once, each with its exact location (``filters.start``,
+    ``sources.telemetry``), and with them an unknown job when ``jobs`` is given.
 
     Raises:
-        SpecError: naming ``source``, the key and the valid values.
+        SpecError: naming ``source``, each key and the valid values (``problems`` has them all).
     """
     flat = _flatten_job(doc, source)
+    problems: list[tuple[str, str]] = []
+    model: SpecDocument | None = None
     try:
         model = SpecDocument.model_validate(flat)
     except ValidationError as exc:
-        key, problem = _first_problem(exc, job_table=isinstance(doc.get("job"), Mapping))
-        raise SpecError(source, key, problem) from None
-    assert isinstance(model.job, str)
-    if jobs is not None and model.job not in jobs:
+        job_table = isinstance(doc.get("job"), Mapping)
+        problems = [_problem(err, job_table=job_table) for err in exc.errors(include_url=False)]
+    job = flat.get("job")
+    if jobs is not None and isinstance(job, str) and job.strip() and job not in jobs:
         valid = ", ".join(sorted(jobs)) or "none"
-        hint = did_you_mean(model.job, sorted(jobs))
-        raise SpecError(source, "job", f"unknown job {model.job!r}{hint} (valid: {valid})")
+        hint = did_you_mean(job, sorted(jobs))
+        problems.append(("job", f"unknown job {job!r}{hint} (valid: {valid})"))
+    if problems or model is None:
+        raise SpecError.of(source, problems) from None
+    assert isinstance(model.job, str)
     f = model.filters
     return DatasetSpec(
         name=model.name,
@@ -424,9 +431,8 @@ _HINTS = {
 }
 
 
-def _first_problem(exc: ValidationError, *, job_table: bool) -> tuple[str, str]:
-    """(dotted key, problem) of the first error pydantic found."""
-    err = exc.errors(include_url=False)[0]
+def _problem(err: ErrorDetails, *, job_table: bool) -> tuple[str, str]:
+    """(dotted key, problem) of one error pydantic found."""
     loc = tuple(str(p) for p in err["loc"] if p != "[key]")
     key = ".".join(loc) or "spec"
     if key == "job" and job_table:

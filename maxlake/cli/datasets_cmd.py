@@ -6,7 +6,8 @@ summary to stdout, so scripts can read the version and content hash.
 
 ``build`` loads the spec and checks its job's parameters before it imports the build machinery
 (:mod:`maxlake.cli.datasets_run`: the lake, Delta, sharing, output checks), so a typo in a spec
-is reported in about a second.
+is reported in about a second, every problem of the spec at once
+(:func:`lake.curation.precheck.check_spec`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from lake.curation.precheck import check_job
-from lake.curation.spec import load_spec, reference_specs, resolve_spec
+from lake.curation.precheck import check_spec
+from lake.curation.spec import reference_specs
 from lake.sharing.withholding import STRUCTURE
 
 
@@ -104,7 +105,7 @@ def register(sub: Any) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    check_job(spec := load_spec(resolve_spec(args.spec)))
+    spec = check_spec(args.spec)
     from maxlake.cli import datasets_run  # noqa: PLC0415 - lazy: the spec is checked first
 
     return datasets_run.build(args, spec)

@@ -15,6 +15,7 @@ class JobParamError(CurationError, ConfigError):
         super().__init__(f"job {job}: parameter {key!r} {problem}")
         self.job = job
         self.key = key
+        self.problem = problem
 
 
 class JobInputError(CurationError, TerminalError):
