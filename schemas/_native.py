@@ -11,7 +11,6 @@ the module is not importable (no Rust toolchain at install time) the Arrow path 
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import logging
 from collections.abc import Sequence
 from types import ModuleType
@@ -21,41 +20,20 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from maxlake import native_parser
+from maxlake.native_parser import PARSER, UNAVAILABLE, describe
+
 __all__ = ["PARSER", "UNAVAILABLE", "announce", "available", "describe", "parse"]
 
 logger = logging.getLogger(__name__)
 
-_module: ModuleType | None
-try:
-    import maxlake_native as _module
-except ImportError as exc:
-    _module = None
-    UNAVAILABLE: str | None = (
-        f"maxlake_native is not importable ({exc}); telemetry batches are parsed by pyarrow's "
-        "JSON reader (slower). Build it with `make install` (needs Rust: https://rustup.rs)"
-    )
-else:
-    UNAVAILABLE = None
-
-PARSER = "arrow" if _module is None else "native"
-"""Which parser the fast path uses: ``native`` (maxlake_native) or ``arrow`` (the fallback)."""
+_module: ModuleType | None = native_parser.module
+"""The compiled module, or None (which one runs is decided in :mod:`maxlake.native_parser`)."""
 
 
 def available() -> bool:
     """Whether the compiled parser is importable."""
     return _module is not None
-
-
-def describe() -> str:
-    """Which parser the fast path runs, for logs and status: ``native (maxlake_native 0.1.0)``
-    or ``arrow (fallback: <why the native one is not importable>)``."""
-    if PARSER == "native":
-        try:
-            version = importlib.metadata.version("maxlake-native")
-        except importlib.metadata.PackageNotFoundError:
-            version = "?"
-        return f"native (maxlake_native {version})"
-    return f"arrow (fallback: {UNAVAILABLE})" if UNAVAILABLE else "arrow"
 
 
 _announced = False
@@ -68,10 +46,10 @@ def announce() -> None:
     if _announced:
         return
     _announced = True
-    if _module is None:
-        logger.warning("decoder JSON parser: %s", describe())
+    if native_parser.PARSER == "arrow":
+        logger.warning("decoder JSON parser: %s", native_parser.describe())
     else:
-        logger.info("decoder JSON parser: %s", describe())
+        logger.info("decoder JSON parser: %s", native_parser.describe())
 
 
 Spec = tuple[tuple[str, str, "Spec"], ...]

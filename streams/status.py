@@ -20,6 +20,7 @@ from kafka.errors import KafkaTimeoutError
 
 from lake import DeltaStore
 from lake.registry_store import registry_source
+from maxlake import native_parser
 from maxlake.errors import ConfigError, close_match, exception_text
 from maxlake.settings import Settings
 from schemas import EventKind
@@ -325,7 +326,9 @@ def collect_status(
         :func:`lake.ops_status.table_health` and :func:`lake.ops_status.quality_window`;
         ``local_workers`` holds the state files of live workers on this host that share
         ``MAXLAKE_FAUST_DATADIR`` (:func:`streams.write_block.read_worker_states`), read
-        without touching the lake, so a blocked lake still shows as ``lake_write_blocked``.
+        without touching the lake, so a blocked lake still shows as ``lake_write_blocked``;
+        ``json_parser`` is the JSON parser a worker started from this install runs
+        (:func:`maxlake.native_parser.report`: ``parser`` native or arrow, ``detail``).
     """
     # Lazy: ops_status reads with Polars (~35 MiB), which a worker importing this module for
     # ingest_topics does not need.
@@ -341,6 +344,7 @@ def collect_status(
         "generated_at": datetime.now(UTC).isoformat(),
         "window_s": window.total_seconds(),
         "lake_root": settings.lake_root,
+        "json_parser": native_parser.report(),
         "kafka": kafka_part,
         "tables": table_health(store),
         "quality": quality_window(

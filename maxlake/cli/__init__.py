@@ -25,7 +25,11 @@ from maxlake.errors import MaxlakeError
 from maxlake.version import __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "config": ("maxlake.cli.config_cmd", "print the effective settings (secrets masked)"),
+    "config": (
+        "maxlake.cli.config_cmd",
+        "print the effective settings (secrets masked) and the JSON parser this install runs "
+        "(json_parser)",
+    ),
     "broker": (
         "maxlake.cli.broker_cmd",
         "run a local single-node Kafka broker (KRaft, no Docker)",

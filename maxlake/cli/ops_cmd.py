@@ -168,6 +168,9 @@ def render_status(status: dict[str, Any]) -> str:
     lines: list[str] = []
     kafka = status["kafka"]
     lines.append(f"maxlake status at {status['generated_at'][:19]}Z  lake {status['lake_root']}")
+    parser = status.get("json_parser")
+    if parser:
+        lines.append(f"decoder JSON parser of this install: {parser['detail']}")
     if not kafka["reachable"]:
         lines.append(f"KAFKA: unavailable ({kafka['error']})")
     else:

@@ -27,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from maxlake import native_parser
 from schemas import _native
 from schemas.events.telemetry import _PARSE_SCHEMA
 
@@ -61,12 +62,10 @@ def test_native_parser_is_built() -> None:
 @pytest.mark.parametrize("built", [True, False])
 def test_the_parser_in_use_is_logged_once(built: bool, caplog: pytest.LogCaptureFixture) -> None:
     """One line per process: INFO naming the native parser, or a WARNING naming why not."""
-    module = object() if built else None
     why = None if built else "maxlake_native is not importable (no module); ... `make install`"
     with (
-        mock.patch.object(_native, "_module", module),
-        mock.patch.object(_native, "PARSER", "native" if built else "arrow"),
-        mock.patch.object(_native, "UNAVAILABLE", why),
+        mock.patch.object(native_parser, "PARSER", "native" if built else "arrow"),
+        mock.patch.object(native_parser, "UNAVAILABLE", why),
         mock.patch.object(_native, "_announced", False),
         caplog.at_level(logging.INFO, logger=_native.__name__),
     ):
