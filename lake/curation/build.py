@@ -34,7 +34,7 @@ import polars as pl
 from lake.curation.area import CURATED_DIR, CuratedArea, Staging
 from lake.curation.card import CARD_FILE, label_info, write_card
 from lake.curation.empty import why_empty
-from lake.curation.errors import QualityCheckFailed, SchemaChanged, SpecError
+from lake.curation.errors import QualityCheckFailed, SchemaChanged, SpecError, UnchangedDataset
 from lake.curation.job import Job, JobInputs, JobOutput, LabelInfo, ParamsCheck
 from lake.curation.manifest import (
     Manifest,
@@ -63,7 +63,7 @@ from schemas import EventKind, Registry, event_schema_for
 if TYPE_CHECKING:
     from lake.sharing import SharedInputs, SharingGate
 
-__all__ = ["CURATED_DIR", "Progress", "build_dataset", "curated_root"]
+__all__ = ["CURATED_DIR", "Progress", "build_dataset", "curated_root", "identical_to"]
 
 Progress = Callable[[str, Mapping[str, int]], None]
 """Called with a stage name and counts, each stage at most once: ``pin`` (source versions, -1 =
@@ -99,6 +99,7 @@ def build_dataset(
     registry_version: int | None = None,
     registry_notes: Sequence[str] = (),
     require_same_columns: bool = False,
+    publish_identical: bool = True,
 ) -> Manifest:
     """Build and publish a new version of ``spec.name``.
 
@@ -130,6 +131,10 @@ def build_dataset(
             :mod:`lake.curation.schema_change`).
         require_same_columns: refuse to publish when the feature, label or key columns differ
             from the newest published version of the name (``SchemaChanged``).
+        publish_identical: publish even when the build is identical to the newest version
+            (same content hash, same spec, same quality verdict, that version active); False
+            publishes nothing then and raises ``UnchangedDataset`` naming that version
+            (``maxlake datasets build`` passes False unless ``--publish-identical``).
 
     Returns:
         The published version's manifest.
@@ -142,6 +147,8 @@ def build_dataset(
         VersionUnavailable: a pinned source version does not exist or was vacuumed.
         QualityCheckFailed: the output checks failed (nothing is published).
         SchemaChanged: ``require_same_columns`` and the columns changed (nothing published).
+        UnchangedDataset: ``publish_identical`` is False and the build is identical to the
+            newest version (nothing published).
     """
     started = time.monotonic()
     report = progress or _silent
@@ -245,12 +252,25 @@ def build_dataset(
             shared=shared,
             registry_version=registry_version,
             change=change,
+            same_as=None if publish_identical else previous,
         )
     except BaseException:
         area.abandon(staging)
         raise
     report("published", {"version": staging.version, "rows": manifest.rows})
     return manifest
+
+
+def identical_to(manifest: Manifest, previous: Manifest) -> bool:
+    """Whether ``manifest`` holds what ``previous`` (an earlier version of the same set)
+    already serves: the same content hash (every split's rows and every side file), the same
+    spec and the same quality verdict, ``previous`` being active."""
+    return (
+        previous.status == "active"
+        and previous.content_hash == manifest.content_hash
+        and previous.spec_hash == manifest.spec_hash
+        and previous.quality_passed == manifest.quality_passed
+    )
 
 
 def _newest(area: CuratedArea, name: str) -> Manifest | None:
@@ -297,8 +317,11 @@ def _publish(
     shared: SharedInputs | None = None,
     registry_version: int | None = None,
     change: Mapping[str, Any] | None = None,
+    same_as: Manifest | None = None,
 ) -> Manifest:
-    """Write splits, files, checks and manifest into ``staging``, then publish it."""
+    """Write splits, files, checks and manifest into ``staging``, then publish it; raise
+    :class:`UnchangedDataset` instead when it is identical to ``same_as``
+    (:func:`identical_to`)."""
     splits, file_hashes = _write(staging.folder, output)
     if shared is not None:
         shared.check_written(spec.name, [staging.folder / s.file for s in splits.values()])
@@ -352,6 +375,8 @@ def _publish(
         registry_version=registry_version,
         schema_change=change,
     )
+    if same_as is not None and identical_to(manifest, same_as):
+        raise UnchangedDataset(same_as)
     card = write_card(
         staging.folder,
         manifest,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lake.errors import LakeError
 from maxlake.errors import ConfigError, TerminalError, did_you_mean
+
+if TYPE_CHECKING:
+    from lake.curation.manifest import Manifest
 
 __all__ = [
     "CurationError",
@@ -17,6 +20,7 @@ __all__ = [
     "QualityCheckFailed",
     "SchemaChanged",
     "SpecError",
+    "UnchangedDataset",
     "VersionRevoked",
 ]
 
@@ -144,6 +148,25 @@ def failed_quality_detail(ref: str, failed: Iterable[str]) -> str:
         "Delta Sharing: the share named like yours plus '-allow-failed-quality', such as "
         "curated-allow-failed-quality.<set>.<split>)"
     )
+
+
+class UnchangedDataset(CurationError, TerminalError):
+    """A build came out identical to the newest version (same content hash, same spec, same
+    quality verdict, that version active) and was asked not to publish a copy of it
+    (``publish_identical=False``); nothing was published.
+
+    Attributes:
+        manifest: the newest version's manifest, which already holds this content.
+    """
+
+    def __init__(self, manifest: Manifest) -> None:
+        ref = f"{manifest.name}@v{manifest.version}"
+        super().__init__(
+            f"the build is identical to {ref} (same content hash {manifest.content_hash[:12]}, "
+            f"same spec): nothing was published, {ref} stays the newest version "
+            "(--publish-identical publishes it as a new version anyway)"
+        )
+        self.manifest = manifest
 
 
 class PullTargetTaken(CurationError, TerminalError):

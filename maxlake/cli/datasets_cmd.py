@@ -53,6 +53,13 @@ def register(sub: Any) -> None:
         "by default the build publishes and reports the change",
     )
     build.add_argument(
+        "--publish-identical",
+        action="store_true",
+        help="publish a new version even when the build is identical to the newest one (same "
+        "content hash, spec and quality verdict); by default nothing is published then, the "
+        "command says which version holds that content and exits 0",
+    )
+    build.add_argument(
         "--reset-withheld",
         action="append",
         default=[],

@@ -25,8 +25,10 @@ from lake.curation import (
     show,
     summary_lines,
 )
+from lake.curation.build import identical_to
 from lake.curation.card import stale_card_columns
-from lake.curation.errors import PullTargetTaken
+from lake.curation.errors import PullTargetTaken, UnchangedDataset
+from lake.curation.manifest import Manifest
 from lake.curation.registry_rule import build_registry
 from lake.curation.schema_change import schema_change_lines
 from lake.curation.spec import DatasetSpec
@@ -50,27 +52,33 @@ def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
     area = CuratedArea.of(settings)
     registry = build_registry(settings, area, spec.name, registry_file=args.registry)
     print(f"datasets: registry: {registry.described}", file=sys.stderr, flush=True)
-    manifest = build_dataset(
-        DeltaStore.from_settings(settings),
-        spec,
-        registry=registry.registry,
-        progress=_progress,
-        allow_failed_quality=args.allow_failed_quality,
-        sharing=sharing_gate(settings),
-        out_root=area,
-        reset_withheld=args.reset_withheld,
-        registry_version=registry.version,
-        registry_notes=registry.notes,
-        require_same_columns=args.require_same_columns,
-    )
-    summary = {
-        "name": manifest.name,
-        "version": manifest.version,
-        "rows": {name: s.rows for name, s in manifest.splits.items()},
-        "sources": manifest.source_versions,
-        "content_hash": manifest.content_hash,
-        "quality_success": manifest.quality_passed,
-    }
+    try:
+        manifest = build_dataset(
+            DeltaStore.from_settings(settings),
+            spec,
+            registry=registry.registry,
+            progress=_progress,
+            allow_failed_quality=args.allow_failed_quality,
+            sharing=sharing_gate(settings),
+            out_root=area,
+            reset_withheld=args.reset_withheld,
+            registry_version=registry.version,
+            registry_notes=registry.notes,
+            require_same_columns=args.require_same_columns,
+            publish_identical=args.publish_identical,
+        )
+    except UnchangedDataset as unchanged:
+        print(f"datasets: unchanged: {unchanged}", file=sys.stderr)
+        print(json.dumps({**_summary(unchanged.manifest), "published": False}, sort_keys=True))
+        return 0
+    same = _identical_earlier(area, manifest)
+    if same is not None:
+        print(
+            f"datasets: identical to {manifest.name}@v{same.version} (same content hash, same "
+            f"spec): published as v{manifest.version} because of --publish-identical",
+            file=sys.stderr,
+        )
+    summary = {**_summary(manifest), "published": True}
     for line in schema_change_lines(manifest.schema_change, manifest.name):
         print(f"datasets: schema {line}", file=sys.stderr)
     failed = set(manifest.quality_failed)
@@ -87,6 +95,27 @@ def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
         )
     print(json.dumps(summary, sort_keys=True))
     return 0
+
+
+def _summary(manifest: Manifest) -> dict[str, object]:
+    """The JSON line ``datasets build`` prints on stdout (``published`` is added)."""
+    return {
+        "name": manifest.name,
+        "version": manifest.version,
+        "rows": {name: s.rows for name, s in manifest.splits.items()},
+        "sources": manifest.source_versions,
+        "content_hash": manifest.content_hash,
+        "quality_success": manifest.quality_passed,
+    }
+
+
+def _identical_earlier(area: CuratedArea, manifest: Manifest) -> Manifest | None:
+    """The version just before ``manifest`` when ``manifest`` is identical to it, else None."""
+    earlier = [v for v in area.versions(manifest.name) if v < manifest.version]
+    if not earlier:
+        return None
+    previous = area.manifest(manifest.name, earlier[-1])
+    return previous if identical_to(manifest, previous) else None
 
 
 def list_(args: argparse.Namespace) -> int:

@@ -65,7 +65,11 @@ def test_datasets_build_prints_every_warning_in_words_with_its_id(
         {"name": "spindle", "purpose": purpose, "job": {"name": job, "threshold": -6}}
     )
     args = argparse.Namespace(
-        registry=None, allow_failed_quality=False, reset_withheld=[], require_same_columns=False
+        registry=None,
+        allow_failed_quality=False,
+        reset_withheld=[],
+        require_same_columns=False,
+        publish_identical=False,
     )
 
     assert datasets_run.build(args, spec) == 0
