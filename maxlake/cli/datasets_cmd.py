@@ -82,7 +82,10 @@ def register(sub: Any) -> None:
 
     pull_cmd = cmds.add_parser("pull", help="copy one split (and its manifest) to a folder")
     pull_cmd.add_argument("ref", metavar="NAME[@VERSION]", help="default version: newest active")
-    pull_cmd.add_argument("--split", default="train", help="split name (default: train)")
+    pull_cmd.add_argument(
+        "--split",
+        help="split name (default: train; the command says which split it pulled and the others)",
+    )
     pull_cmd.add_argument(
         "--format",
         choices=("parquet", "arrow"),

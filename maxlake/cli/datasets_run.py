@@ -40,6 +40,9 @@ from maxlake.cli.lake_guard import require_lake
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
 
+DEFAULT_SPLIT = "train"
+"""The split ``datasets pull`` takes without ``--split`` (and says so)."""
+
 
 def _progress(stage: str, counts: Mapping[str, int]) -> None:
     detail = ", ".join(f"{k}={v:,}" for k, v in counts.items())
@@ -196,13 +199,14 @@ def pull_(args: argparse.Namespace) -> int:
     settings = Settings()
     require_lake(settings)
     name, version = parse_ref(args.ref)
+    split = args.split or DEFAULT_SPLIT
     token = args.token or (settings.token.get_secret_value() if settings.token else None)
     principal = AccessStore(access_dir(settings)).authenticate(token) if token else None
     decision = check_read(
         principal,
         name,
         version,
-        args.split,
+        split,
         lake_root=settings,
         contracts=ContractStore(contracts_dir(settings)),
         allow_failed_quality=args.allow_failed_quality,
@@ -215,7 +219,7 @@ def pull_(args: argparse.Namespace) -> int:
         principal=principal.name if principal else None,
         dataset=manifest.name if manifest else name,
         version=manifest.version if manifest else version,
-        split=args.split,
+        split=split,
         format=args.format,
         rows=None,
         status=decision.status,
@@ -230,7 +234,7 @@ def pull_(args: argparse.Namespace) -> int:
         path = pull(
             manifest.name,
             manifest.version,
-            args.split,
+            split,
             args.out,
             args.format,
             lake_root=settings,
@@ -242,17 +246,31 @@ def pull_(args: argparse.Namespace) -> int:
     except Exception as exc:
         audit.record(replace(entry, outcome="error", status=500, detail=exception_text(exc)))
         raise
-    audit.record(replace(entry, rows=manifest.splits[args.split].rows))
+    audit.record(replace(entry, rows=manifest.splits[split].rows))
     print(path)
     others = [path.parent / f"{manifest.name}-v{manifest.version}.manifest.json"]
     if args.format == "parquet":
         others.append(path.parent / "README.md")
     print(
-        f"pulled {manifest.splits[args.split].rows:,} rows; also wrote "
-        + " and ".join(str(p) for p in others),
+        f"pulled {manifest.splits[split].rows:,} rows of {manifest.name}@v{manifest.version} "
+        f"split {split}{_other_splits(manifest, split, chosen=args.split is not None)}; "
+        "also wrote " + " and ".join(str(p) for p in others),
         file=sys.stderr,
     )
     return 0
+
+
+def _other_splits(manifest: Manifest, split: str, *, chosen: bool) -> str:
+    """`` (the default; --split validation or test for the others)`` when ``split`` was not
+    chosen, ``""`` when it was."""
+    order = ("train", "validation", "test")
+    others = sorted(
+        (name for name in manifest.splits if name != split),
+        key=lambda name: (order.index(name) if name in order else len(order), name),
+    )
+    if chosen or not others:
+        return ""
+    return f" (the default; --split {' or '.join(others)} for the other{'s' * (len(others) > 1)})"
 
 
 def scan_(args: argparse.Namespace) -> int:

@@ -242,8 +242,8 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
         '[filters]\ntenants = ["northwind-auto"]\n'
     )
     summaries: list[dict[str, Any]] = []
-    for _ in range(2):
-        assert main(["datasets", "build", str(spec_file)]) == 0
+    for again in ([], ["--publish-identical"]):
+        assert main(["datasets", "build", str(spec_file), *again]) == 0
         captured = capsys.readouterr()
         assert "datasets: pin: telemetry=1, machine_event=0, inspection=-1" in captured.err
         assert "datasets: published: version=" in captured.err
@@ -265,6 +265,15 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     assert said.out.strip() == str(out / "pm-v2-test.arrow")
     assert str(out / "pm-v2.manifest.json") in said.err
     assert (out / "pm-v2.manifest.json").is_file()
+    assert said.err.startswith(
+        f"pulled {summaries[1]['rows']['test']:,} rows of pm@v2 split test; also"
+    )
+    default = tmp_path / "default"
+    assert main(["datasets", "pull", "pm", "--out", str(default)]) == 0
+    said = capsys.readouterr()
+    assert said.out.strip() == str(default / "pm-v2-train.parquet")
+    others = " or ".join(s for s in ("validation", "test") if s in summaries[1]["rows"])
+    assert f" of pm@v2 split train (the default; --split {others} for the other" in said.err
 
     foreign = tmp_path / "foreign"
     foreign.mkdir()
