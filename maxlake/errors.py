@@ -21,8 +21,40 @@ BROKER_START_HINT = (
 """The next step after a Kafka broker did not answer (ends a ``maxlake: error:`` line)."""
 
 
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "invalid": (
+        400,
+        "the request is malformed: a name, version, split or option (409: the pull's --out "
+        "folder holds another set)",
+    ),
+    "unauthenticated": (401, "no token, or a token this lake does not know"),
+    "denied": (
+        403,
+        "the principal has no grant, or the version is not served to it (built without "
+        "contracts, failed its output checks)",
+    ),
+    "revoked": (403, "the version was revoked (a contract it was built under was revoked)"),
+    "not_found": (404, "no such dataset, version, split, share or file"),
+    "throttled": (429, "too many requests from this client; wait and retry"),
+    "error": (500, "the lake failed on the request (its log has the cause)"),
+}
+"""The one catalogue of the codes of a refused dataset read: code -> (HTTP status, meaning).
+
+The same code is the ``maxlake: error: <code>: ...`` prefix of the command line
+(``datasets show``, ``pull``, ``scan``), the ``error.outcome`` of the dataset service's JSON
+body and the ``outcome`` column of ``ops/audit`` (with ``allowed`` for a read that went ahead).
+"""
+
+
 class MaxlakeError(Exception):
-    """Base class of all maxlake errors; the message is meant for the user."""
+    """Base class of all maxlake errors; the message is meant for the user.
+
+    Attributes:
+        code: the error's code from :data:`ERROR_CODES` (``not_found``, ``denied``, ...) for
+            a refused dataset read, else None; the command line prints it before the message.
+    """
+
+    code: str | None = None
 
 
 class TransientError(MaxlakeError):

@@ -22,22 +22,14 @@ import polars as pl
 import pyarrow as pa
 
 from lake.delta import DeltaStore
-from maxlake.errors import TerminalError
+from maxlake.errors import ERROR_CODES, TerminalError
 from schemas.silver import TIMESTAMP
 
 __all__ = ["APPEND_ONLY", "AUDIT", "AUDIT_SCHEMA", "OUTCOMES", "AuditEntry", "AuditLog"]
 
 AUDIT = "ops/audit"
-OUTCOMES = (
-    "allowed",
-    "denied",
-    "unauthenticated",
-    "not_found",
-    "invalid",
-    "revoked",
-    "error",
-    "throttled",
-)
+OUTCOMES = ("allowed", *ERROR_CODES)
+"""``allowed`` and every refusal code of :data:`maxlake.errors.ERROR_CODES`."""
 APPEND_ONLY = {"delta.appendOnly": "true"}
 AUDIT_SCHEMA = pa.schema(
     [

@@ -17,8 +17,13 @@ class PrincipalError(AccessError, ConfigError):
 
 
 class AccessDenied(AccessError, TerminalError):
-    """A read was refused (no or bad token, no grant, revoked, not served); already audited."""
+    """A read was refused (no or bad token, no grant, revoked, not served); already audited.
+
+    Attributes:
+        outcome: the audit outcome, also its ``code`` (:data:`maxlake.errors.ERROR_CODES`).
+    """
 
     def __init__(self, outcome: str, detail: str) -> None:
-        super().__init__(f"{outcome}: {detail}")
+        super().__init__(detail)
         self.outcome = outcome
+        self.code = outcome

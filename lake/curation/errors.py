@@ -64,6 +64,8 @@ class SpecError(CurationError, ConfigError):
 class InvalidDatasetRef(CurationError, ConfigError):
     """A dataset name, version or split is malformed (or tries to leave the catalog)."""
 
+    code = "invalid"
+
     def __init__(self, what: str, value: object, valid_form: str) -> None:
         super().__init__(f"invalid {what} {value!r}: expected {valid_form}")
         self.what = what
@@ -74,6 +76,8 @@ class DatasetNotFound(CurationError, TerminalError):
     """A dataset, version or split that the catalog does not hold; lists what exists and, with
     ``suggest`` (not for version numbers, where 'v9' is never a typo of 'v1'), the closest
     name."""
+
+    code = "not_found"
 
     def __init__(
         self, what: str, wanted: str, existing: Iterable[str], *, suggest: bool = True
@@ -130,6 +134,8 @@ class VersionRevoked(CurationError, TerminalError):
         reason: the manifest's ``status_reason``.
     """
 
+    code = "revoked"
+
     def __init__(self, ref: str, status: str, reason: str = "") -> None:
         why = f" ({reason})" if reason else ""
         super().__init__(f"{ref} is {status}{why}; it can no longer be read")
@@ -173,9 +179,13 @@ class PullTargetTaken(CurationError, TerminalError):
     """The folder a pull writes to holds another README or dataset card; nothing was pulled
     (the user's request, not a fault of the lake: audited as ``invalid``, status 409)."""
 
+    code = "invalid"
+
 
 class FailedQualityRefused(CurationError, TerminalError):
     """A version that failed its output checks was asked for without opting in."""
+
+    code = "denied"
 
     def __init__(self, ref: str, failed: Iterable[str]) -> None:
         failed = list(failed)

@@ -237,7 +237,8 @@ def _run(args: argparse.Namespace) -> int:
         code: int = args.handler(args)
         sys.stdout.flush()
     except MaxlakeError as exc:
-        print(f"maxlake: error: {exc}", file=sys.stderr)
+        prefix = f"{exc.code}: " if exc.code else ""
+        print(f"maxlake: error: {prefix}{exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("maxlake: interrupted", file=sys.stderr)

@@ -111,7 +111,7 @@ def test_a_new_user_runs_the_demo_then_looks_pulls_and_errs(tmp_path: Path) -> N
     assert pulled.returncode == 0, pulled.stderr
     split = Path(tmp_path, pulled.stdout.strip())
     assert pl.read_parquet(split).height > 0
-    assert "rows; also wrote" in pulled.stderr
+    assert re.search(r"rows of \S+@v\d+ split train; also wrote ", pulled.stderr), pulled.stderr
     assert (tmp_path / "README.md").read_text() == "# the clone's own README\n"
 
     status = user.run("status", "--no-kafka")

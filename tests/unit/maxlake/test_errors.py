@@ -9,11 +9,18 @@ import pkgutil
 from kafka.errors import KafkaTimeoutError
 
 from infra.errors import InfraError
-from lake.access.errors import AccessError
+from lake.access import OUTCOMES
+from lake.access.errors import AccessDenied, AccessError
 from lake.curation.errors import CurationError
 from lake.errors import LakeError
 from lake.sharing.errors import SharingError
-from maxlake.errors import MaxlakeError, TerminalError, TransientError, exception_text
+from maxlake.errors import (
+    ERROR_CODES,
+    MaxlakeError,
+    TerminalError,
+    TransientError,
+    exception_text,
+)
 from quality.errors import QualityError
 from schemas.errors import SchemasError
 from streams.errors import StreamsError
@@ -72,3 +79,25 @@ def test_every_error_has_its_package_base_and_one_retry_marker() -> None:
         if cls not in PACKAGE_BASES.values():
             retry = (issubclass(cls, TransientError), issubclass(cls, TerminalError))
             assert sum(retry) == 1, f"{cls.__name__}: transient or terminal, exactly one"
+
+
+def test_every_error_code_and_audit_outcome_comes_from_the_one_catalogue() -> None:
+    assert tuple(OUTCOMES) == ("allowed", *ERROR_CODES)
+    assert {status for status, _ in ERROR_CODES.values()} == {400, 401, 403, 404, 429, 500}
+    coded = {cls.__name__: cls.code for cls in _subclasses(MaxlakeError) if cls.code}
+    assert coded == {
+        "DatasetNotFound": "not_found",
+        "FailedQualityRefused": "denied",
+        "InvalidDatasetRef": "invalid",
+        "PullTargetTaken": "invalid",
+        "VersionRevoked": "revoked",
+    }
+    assert set(coded.values()) <= set(ERROR_CODES)
+    assert AccessDenied("not_found", "no version").code == "not_found"
+
+
+def _subclasses(cls: type[MaxlakeError]) -> list[type[MaxlakeError]]:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_subclasses(sub)]
+    return out

@@ -281,7 +281,9 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     (foreign / "README.md").write_text(other_card)
     assert main(["datasets", "pull", "pm", "--split", "test", "--out", str(foreign)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"maxlake: error: {foreign / 'README.md'} is the data card of other v3;")
+    assert err.startswith(
+        f"maxlake: error: invalid: {foreign / 'README.md'} is the data card of other v3;"
+    )
     assert "pulling pm there would replace it" in err
     assert (foreign / "README.md").read_text() == other_card
     refused = AuditLog(DeltaStore(tmp_path)).read().filter(pl.col("outcome") != "allowed")
@@ -293,7 +295,9 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
         args = ["datasets", "pull", "pm", "--split", "test", "--format", fmt, "--out", str(a_file)]
         assert main(args) == 1
         err = capsys.readouterr().err
-        assert err.startswith(f"maxlake: error: {a_file} is a file, not a folder; nothing pulled")
+        assert err.startswith(
+            f"maxlake: error: invalid: {a_file} is a file, not a folder; nothing pulled"
+        )
         assert "unexpected" not in err
     assert a_file.read_text() == other_card
     refused = AuditLog(DeltaStore(tmp_path)).read().filter(pl.col("outcome") != "allowed")
@@ -314,9 +318,13 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     monkeypatch.setenv("MAXLAKE_TOKEN", token)
 
     assert main(["datasets", "show", "../etc"]) == 1
-    assert "invalid dataset name '../etc'" in capsys.readouterr().err
-    assert main(["datasets", "pull", "pm@v7"]) == 1
-    assert "no version of pm 'v7' (available: v1, v2)" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith(
+        "maxlake: error: invalid: invalid dataset name '../etc'"
+    )
+    not_found = "maxlake: error: not_found: no version of pm 'v7' (available: v1, v2)\n"
+    for command in ("pull", "show", "scan"):
+        assert main(["datasets", command, "pm@v7"]) == 1
+        assert capsys.readouterr().err == not_found, command  # one code, whichever command
 
     registry_store = RegistryStore(tmp_path)
     base = registry_store.get()
