@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 
 from lake import DeltaStore
 from lake.access import AccessDenied, AccessStore, AuditEntry, AuditLog, access_dir, check_read
@@ -257,7 +259,29 @@ def pull_(args: argparse.Namespace) -> int:
         "also wrote " + " and ".join(str(p) for p in others),
         file=sys.stderr,
     )
+    earlier = _other_versions_in(path.parent, manifest)
+    if earlier:
+        print(
+            f"note: {path.parent} also holds {', '.join(earlier)} of other versions of "
+            f"{manifest.name}, which its data card no longer lists (it describes "
+            f"v{manifest.version}): give each version a folder of its own",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _other_versions_in(folder: Path, manifest: Manifest) -> list[str]:
+    """Names of the split files in ``folder`` that earlier pulls wrote for other versions of
+    ``manifest.name`` (``<name>-v<N>-<split>.parquet|arrow``)."""
+    pattern = re.compile(
+        rf"{re.escape(manifest.name)}-v(\d+)-[A-Za-z0-9][A-Za-z0-9_-]*\.(parquet|arrow)"
+    )
+    found = []
+    for file in sorted(folder.iterdir()):
+        match = pattern.fullmatch(file.name)
+        if match and int(match.group(1)) != manifest.version:
+            found.append(file.name)
+    return found
 
 
 def _other_splits(manifest: Manifest, split: str, *, chosen: bool) -> str:

@@ -274,6 +274,12 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     assert said.out.strip() == str(default / "pm-v2-train.parquet")
     others = " or ".join(s for s in ("validation", "test") if s in summaries[1]["rows"])
     assert f" of pm@v2 split train (the default; --split {others} for the other" in said.err
+    assert "note:" not in said.err
+    assert main(["datasets", "pull", "pm@1", "--split", "test", "--out", str(default)]) == 0
+    assert (
+        f"note: {default} also holds pm-v2-train.parquet of other versions of pm, which its "
+        "data card no longer lists (it describes v1): give each version a folder of its own"
+    ) in capsys.readouterr().err
 
     foreign = tmp_path / "foreign"
     foreign.mkdir()
