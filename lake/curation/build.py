@@ -63,7 +63,14 @@ from schemas import EventKind, Registry, event_schema_for
 if TYPE_CHECKING:
     from lake.sharing import SharedInputs, SharingGate
 
-__all__ = ["CURATED_DIR", "Progress", "build_dataset", "curated_root", "identical_to"]
+__all__ = [
+    "CURATED_DIR",
+    "Progress",
+    "build_dataset",
+    "curated_root",
+    "identical_to",
+    "progress_detail",
+]
 
 Progress = Callable[[str, Mapping[str, int]], None]
 """Called with a stage name and counts, each stage at most once: ``pin`` (source versions, -1 =
@@ -72,6 +79,17 @@ types), ``read`` (rows per source after filters), ``rare`` (only when machine ty
 the job's output were suppressed and the job ran again: ``suppressed_machine_types`` in all,
 ``job_runs``), ``job`` (rows per split), ``write`` (rows per split), ``quality`` (expectations,
 failed), ``published`` (version, rows)."""
+
+
+def progress_detail(stage: str, counts: Mapping[str, int]) -> str:
+    """The counts of a :data:`Progress` stage as ``datasets build`` and ``make demo`` print
+    them: ``train 288, validation 52, test 69``; in ``pin`` a table that does not exist yet
+    (-1) reads ``absent``."""
+    return ", ".join(
+        f"{key} absent" if stage == "pin" and value < 0 else f"{key} {value:,}"
+        for key, value in counts.items()
+    )
+
 
 _NAME = re.compile(NAME_PATTERN)
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

@@ -27,7 +27,7 @@ from lake.curation import (
     show,
     summary_lines,
 )
-from lake.curation.build import identical_to
+from lake.curation.build import identical_to, progress_detail
 from lake.curation.card import stale_card_columns
 from lake.curation.errors import PullTargetTaken, UnchangedDataset
 from lake.curation.manifest import Manifest
@@ -47,8 +47,7 @@ DEFAULT_SPLIT = "train"
 
 
 def _progress(stage: str, counts: Mapping[str, int]) -> None:
-    detail = ", ".join(f"{k}={v:,}" for k, v in counts.items())
-    print(f"datasets: {stage}: {detail}", file=sys.stderr, flush=True)
+    print(f"datasets: {stage}: {progress_detail(stage, counts)}", file=sys.stderr, flush=True)
 
 
 def build(args: argparse.Namespace, spec: DatasetSpec) -> int:

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from infra.broker import LocalBroker, fetch_jars
 from lake import RUNS, DeltaStore, silver_table
 from lake.accounting import check_accounting
+from lake.curation.build import progress_detail
 from maxlake.cli.broker_cmd import local_broker
 from maxlake.cli.demo_counts import counts as count_frames
 from maxlake.cli.demo_counts import kind_counts, lake_frames, quarantine_reasons
@@ -184,7 +185,7 @@ class DatasetProgress:
     def __call__(self, stage: str, counts: Mapping[str, int]) -> None:
         """Print one demo line for a finished build stage, then what the next step does."""
         self.ticker.stop()
-        detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+        detail = progress_detail(stage, counts)
         print(f"    {stage}: {detail}" if detail else f"    {stage}", flush=True)
         if stage in _NEXT_STEP:
             print(f"    {_NEXT_STEP[stage]}", flush=True)

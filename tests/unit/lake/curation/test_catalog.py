@@ -245,8 +245,9 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     for again in ([], ["--publish-identical"]):
         assert main(["datasets", "build", str(spec_file), *again]) == 0
         captured = capsys.readouterr()
-        assert "datasets: pin: telemetry=1, machine_event=0, inspection=-1" in captured.err
-        assert "datasets: published: version=" in captured.err
+        assert "datasets: pin: telemetry 1, machine_event 0, inspection absent" in captured.err
+        assert "datasets: job: train " in captured.err  # as make demo words it
+        assert "datasets: published: version " in captured.err
         if summaries:
             assert "datasets: schema same feature columns as pm@v1" in captured.err
         summaries.append(json.loads(captured.out))

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from maxlake.cli import demo_run
+from maxlake.cli import datasets_run, demo_run
 from maxlake.cli.streams_cmd import _progress_line
 from maxlake.settings import Settings
 from streams.simulator import SimStats
@@ -77,3 +77,21 @@ def test_the_simulate_progress_line_counts_in_words_and_separators() -> None:
     assert _progress_line(one).startswith("1 event (1/s), bad 0, sent 1,")
     many = SimStats(events=12_345, bad=1_200, elapsed_s=1.0, producer={"sent": 12_000})
     assert _progress_line(many) == "12,345 events (12,345/s), bad 1,200, sent 12,000, spooled 0"
+
+
+def test_datasets_build_and_the_demo_word_a_stage_alike(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    counts = {"train": 288, "validation": 52, "test": 1_069}
+    datasets_run._progress("job", counts)
+    datasets_run._progress("pin", {"telemetry": 3, "inspection": -1})
+    progress = demo_run.DatasetProgress()
+    progress("job", counts)
+    progress.stop()
+
+    said = capsys.readouterr()
+    assert said.err.splitlines() == [
+        "datasets: job: train 288, validation 52, test 1,069",
+        "datasets: pin: telemetry 3, inspection absent",
+    ]
+    assert said.out.splitlines()[0] == "    job: train 288, validation 52, test 1,069"
