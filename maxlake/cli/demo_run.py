@@ -30,6 +30,7 @@ from infra.broker import LocalBroker, fetch_jars
 from lake import RUNS, DeltaStore, silver_table
 from lake.accounting import check_accounting
 from lake.curation.build import progress_detail
+from maxlake import native_parser
 from maxlake.cli.broker_cmd import local_broker
 from maxlake.cli.demo_counts import counts as count_frames
 from maxlake.cli.demo_counts import kind_counts, lake_frames, quarantine_reasons
@@ -247,11 +248,22 @@ def _demo_principal(settings: Settings, datasets: list[str]) -> str:
     return str(token)
 
 
+def worker_line(engine: str) -> str:
+    """``batch engine, native JSON parser``: what the demo's worker runs, so its rate can be
+    compared with docs/BENCHMARKS.md; the fallback parser says it is the slower one."""
+    if native_parser.PARSER == "native":
+        return f"{engine} engine, native JSON parser"
+    return (
+        f"{engine} engine, arrow JSON parser (the slower fallback: maxlake_native is not "
+        "built; docs/INGEST.md)"
+    )
+
+
 def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     log_dir = Path(".maxlake")
     log_dir.mkdir(exist_ok=True)
     log = (log_dir / "demo-worker.log").open("wb")
-    _say(f"starting an ingest worker, {settings.ingest_engine} engine (log: {log.name})")
+    _say(f"starting an ingest worker, {worker_line(settings.ingest_engine)} (log: {log.name})")
     # -P: the current folder is not put on sys.path, so a folder there named like one of
     # maxlake's packages (a lake root called "lake") cannot shadow it.
     return subprocess.Popen(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import pytest
 
+from maxlake import native_parser
 from maxlake.cli import datasets_run, demo_run
 from maxlake.cli.streams_cmd import _progress_line
 from maxlake.settings import Settings
@@ -95,3 +97,11 @@ def test_datasets_build_and_the_demo_word_a_stage_alike(
         "datasets: pin: telemetry 3, inspection absent",
     ]
     assert said.out.splitlines()[0] == "    job: train 288, validation 52, test 1,069"
+
+
+@pytest.mark.parametrize("parser", ["native", "arrow"])
+def test_the_demo_names_the_json_parser_of_its_worker(parser: str) -> None:
+    with mock.patch.object(native_parser, "PARSER", parser):
+        line = demo_run.worker_line("batch")
+    assert line.startswith(f"batch engine, {parser} JSON parser")
+    assert ("slower fallback" in line) == (parser == "arrow")
