@@ -56,7 +56,7 @@ $(NATIVE): $(STAMP) $(NATIVE_SOURCES)
 		echo "    Install Rust (https://rustup.rs) and run make install again: it then builds it."; \
 	fi
 
-native: $(NATIVE) ## build and install the native JSON parser (needs Rust)
+native: $(NATIVE) ## build and install the native JSON parser (needs Rust; part of install, which retries it once cargo is found)
 
 install: $(STAMP) $(NATIVE) $(BYTECODE) ## create .venv, install maxlake with the dev tools, build the native parser (when cargo is found)
 
