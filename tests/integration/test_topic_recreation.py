@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from kafka import KafkaAdminClient, KafkaProducer
 
 from lake import BatchWriter, DeltaStore
@@ -23,6 +24,7 @@ from quality import ValidationGateway
 from schemas import EventKind, load_registry
 from streams.batch_engine import BatchEngine
 from streams.ingest import IngestPipeline, RawMessage
+from streams.kafka_topic_ids import current_topic_ids
 from streams.offsets import group_offsets
 from streams.simulator import SimEvent
 from streams.topics import ensure_topics, topic_ids
@@ -152,3 +154,24 @@ def test_a_topic_created_again_with_more_records_unseen_by_the_client_loses_noth
     assert rebalances == 0, "the client saw the topic go: not the scenario of this test"
     told = [r.getMessage() for r in caplog.records if "deleted and created again" in r.getMessage()]
     assert any(old_id in m and new_id in m for m in told), told
+
+
+def test_the_engine_s_topic_ids_are_the_admin_s(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    """The ids the engine asks over its consumer's connections (Metadata v10) are the ones the
+    lineage is keyed by (the admin client's), in the same text form; a topic that does not
+    exist is left out."""
+    settings = _settings(kafka_bootstrap, unique_name, tmp_path)
+    ensure_topics(settings, [TENANT], ["telemetry", "inspection"])
+    topics = [settings.topic_for(TENANT, k) for k in ("telemetry", "inspection")]
+
+    async def ask() -> dict[str, str]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+        await consumer.start()
+        try:
+            return await current_topic_ids(consumer._client, [*topics, f"{unique_name}.none"])
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(ask()) == topic_ids(settings, topics)
