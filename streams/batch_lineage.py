@@ -139,12 +139,14 @@ class LineageCheck:
         if not topics:
             return
         # Responses received before the question were served before the broker answered it.
-        received = {tp: self._received(tp) for tp in self._ready if tp.topic in topics}
+        asked = set(topics)
+        received = {tp: self._received(tp) for tp in self._ready if tp.topic in asked}
         now = await self._ask_topic_ids(consumer, topics)
         self.lineage_checks += 1
         for tp in list(records):
             if tp not in self._ready or self._next.get(tp) != records[tp][-1].offset + 1:
                 del records[tp]
+                positions.pop(tp, None)
         recreated = {
             t: now[t] for t in topics if t in now and now[t] != self._topic_ids.get(t, now[t])
         }
@@ -210,7 +212,10 @@ class LineageCheck:
         (either incarnation's), if ``getmany`` returns one before the seek."""
         old: list[Any] = []
         while True:
-            got = (await consumer.getmany(tp, timeout_ms=0)).get(tp, [])
+            try:
+                got = (await consumer.getmany(tp, timeout_ms=0)).get(tp, [])
+            except KafkaError:  # an error buffered instead of records: nothing old is left
+                return old, []
             if not got:
                 return old, []
             expected = self._next.get(tp, -1)
