@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaAdminClient, KafkaProducer
 
 from lake import BatchWriter, DeltaStore
@@ -66,9 +67,13 @@ def _telemetry(seed: int, n: int) -> list[SimEvent]:
     return events[:n]
 
 
-def _produce(bootstrap: str, topic: str, events: list[SimEvent]) -> dict[int, bytes]:
-    """Send ``events`` to partition 0 of ``topic``; offset -> value as Kafka acknowledged."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+def _produce(
+    bootstrap: str, topic: str, events: list[SimEvent], *, at_once: bool = False
+) -> dict[int, bytes]:
+    """Send ``events`` to partition 0 of ``topic``; offset -> value as Kafka acknowledged.
+    ``at_once``: in one record batch, so that one fetch response holds them all."""
+    config: dict[str, Any] = {"batch_size": 4 << 20, "linger_ms": 60_000} if at_once else {}
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **config)
     sent = [producer.send(topic, key=e.key, value=e.payload, partition=0) for e in events]
     producer.flush()
     out = {f.get(30).offset: e.payload for f, e in zip(sent, events, strict=True)}
@@ -175,3 +180,87 @@ def test_the_engine_s_topic_ids_are_the_admin_s(
             await consumer.stop()
 
     assert asyncio.run(ask()) == topic_ids(settings, topics)
+
+
+def test_records_fetched_after_the_last_check_are_discarded_not_written_under_a_guess(
+    kafka_bootstrap: str,
+    unique_name: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """As above, but the worker's second batch (offsets 100-199, with 200-299 buffered) came
+    from a fetch response received after the last check that saw the old id: which incarnation
+    those records belong to is not known from the client, so they are discarded (logged), not
+    written; the new incarnation is read whole from its start, and the old one's first batch
+    stays in the lake once under the old id, nothing else of it."""
+    caplog.set_level(logging.INFO, logger="streams.batch_engine")
+    settings = _settings(kafka_bootstrap, unique_name, tmp_path).model_copy(
+        update={"batch_max_events": 100}
+    )
+    ensure_topics(settings, [TENANT], ["telemetry"])
+    topic = settings.topic_for(TENANT, "telemetry")
+    tp = TopicPartition(topic, 0)
+    old_events, new_events = _telemetry(3, 300), _telemetry(4, 600)
+    old_values = _produce(kafka_bootstrap, topic, old_events[:100])
+    old_id = topic_ids(settings, [topic])[topic]
+    real = IngestPipeline(
+        settings,
+        ValidationGateway(load_registry()),
+        BatchWriter(DeltaStore(Path(settings.lake_root))),
+        worker="w",
+    )
+    pipeline = _HeldPipeline(real)
+    engine = BatchEngine(settings, {topic: EventKind.TELEMETRY}, lambda: pipeline)  # type: ignore[arg-type,return-value]
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+
+    async def scenario() -> tuple[str, int]:
+        task = asyncio.create_task(engine.run())
+        try:
+            await _until(lambda: asyncio.to_thread(pipeline.preparing.wait, 0.5), "a batch", task)
+            assignments = engine._assignments
+            assert engine.consumer is not None
+            # Received in one response after the first batch's check; 100 of them fill the
+            # second batch, the rest stay buffered (no fetch in flight).
+            await asyncio.to_thread(
+                partial(_produce, kafka_bootstrap, topic, old_events[100:], at_once=True)
+            )
+
+            async def second_batch() -> bool:
+                return engine._next.get(tp) == 200
+
+            await _until(second_batch, "the second batch filled", task)
+            await engine.consumer._client.force_metadata_update()
+            await asyncio.to_thread(_recreate, admin, topic)
+            await asyncio.to_thread(_produce, kafka_bootstrap, topic, new_events)
+            new_id = topic_ids(settings, [topic])[topic]
+            pipeline.go.set()
+
+            async def new_topic_read() -> bool:
+                parts = await asyncio.to_thread(group_offsets, settings, [topic])
+                return parts[0].committed == len(new_events)
+
+            await _until(new_topic_read, "the group's commit at the new topic's end", task)
+            return new_id, engine._assignments - assignments
+        finally:
+            pipeline.go.set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    try:
+        new_id, rebalances = asyncio.run(scenario())
+    finally:
+        admin.close()
+    assert rebalances == 0, "the client saw the topic go: not the scenario of this test"
+    in_kafka = kafka_records(kafka_bootstrap, [topic])
+    new_ledger = reconcile(
+        Path(settings.lake_root), in_kafka, topics=[topic], topic_ids={topic: new_id}
+    )
+    assert new_ledger.ok, new_ledger.summary()
+    assert new_ledger.records == len(new_events)
+    old_records = {(topic, 0, o): v for o, v in old_values.items()}
+    old_ledger = reconcile(
+        Path(settings.lake_root), old_records, topics=[topic], topic_ids={topic: old_id}
+    )
+    assert old_ledger.ok, old_ledger.summary()  # 0-99 once; nothing at 100 or beyond
+    told = [r.getMessage() for r in caplog.records if "deleted and created again" in r.getMessage()]
+    assert any("discarded" in m and "[0] 100-199" in m and new_id in m for m in told), told
