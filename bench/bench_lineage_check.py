@@ -57,10 +57,12 @@ async def _drain(
     )
     await consumer.start()
     try:
-        await consumer.topics()  # the cluster's metadata, with every topic's partitions
-        consumer.assign(
-            [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t)]
-        )
+        parts = [
+            TopicPartition(t, p)
+            for t in topics
+            for p in sorted(await consumer._client._wait_on_metadata(t))
+        ]
+        consumer.assign(parts)
         wall, cpu = time.perf_counter(), time.process_time()
         seen = checks = 0
         stamps: list[int] = []
