@@ -52,6 +52,7 @@ from lake import BatchOutput
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams import memory
+from streams.batch_lineage import LineageCheck
 from streams.batch_position import LakePositioning
 from streams.batch_rebalance import BatchRebalanceListener
 from streams.batch_rows import ColumnMessages, Columns
@@ -73,7 +74,7 @@ _FETCH_MAX_BYTES = 16 << 20
 _PARTITION_FETCH_MAX_BYTES = 4 << 20
 
 
-class BatchEngine(LakePositioning):
+class BatchEngine(LakePositioning, LineageCheck):
     """One aiokafka consumer over every ingest topic; batches of up to ``batch_max_events``."""
 
     def __init__(
@@ -113,6 +114,7 @@ class BatchEngine(LakePositioning):
         self.repeats_dropped = 0
         self._handed: list[asyncio.Task[None]] = []
         self._init_positioning()
+        self._init_lineage_check()
 
     async def run(self) -> None:
         """Consume until cancelled (Faust cancels its tasks on shutdown)."""
@@ -144,6 +146,10 @@ class BatchEngine(LakePositioning):
                             {preparing, self._newest}, return_when=asyncio.FIRST_COMPLETED
                         )
                     self._raise_if_failed()
+                if records or positions:
+                    # Before a batch is handed over: its topics are the ones it was read from.
+                    await self._verify_lineages(consumer, records, positions, self._stamps)
+                if records:
                     preparing = asyncio.get_running_loop().create_future()
                     self._newest = asyncio.create_task(
                         self._handle(
@@ -413,6 +419,7 @@ class BatchEngine(LakePositioning):
         deadline = time.monotonic() + self.settings.batch_wait_s
         records: dict[TopicPartition, list[Any]] = {}
         self._filling = records
+        self._stamps = {}
         count = 0
         try:
             while count < limit:
@@ -468,7 +475,9 @@ class BatchEngine(LakePositioning):
                 expected,
             )
         if fresh:
-            self._filling.setdefault(tp, []).extend(fresh)
+            taken = self._filling.setdefault(tp, [])
+            self._stamp(tp, len(taken))
+            taken.extend(fresh)
             self._next[tp] = fresh[-1].offset + 1
         return len(fresh)
 

@@ -171,6 +171,12 @@ class WorkerMetrics:
             ["cause"],
             registry=r,
         )
+        self.recreated_discarded = Counter(
+            "maxlake_records_discarded_topic_recreated",
+            "Fetched records discarded because their topic was deleted and created again "
+            "after they were fetched (either incarnation's; the new one is read from its start)",
+            registry=r,
+        )
         for cause in CAUSES:
             self.write_blocked.labels(cause).set(0)
         self.lag_updated = Gauge(

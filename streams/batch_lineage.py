@@ -1,0 +1,227 @@
+"""The batch engine's check, before each batch is handed over, that its topics are the ones
+its records were fetched from.
+
+aiokafka fetches by topic name. A topic deleted and created again between two metadata
+refreshes of the client, while the worker fetched nothing from it, and given more records than
+the worker's position, raises no error and triggers no rebalance: the client reads the new
+incarnation from the old position on, and the engine wrote those records under the old topic
+id and never read the new incarnation's first offsets. So before a batch is handed over, the
+engine asks the broker for the ids of the batch's topics (one Metadata request,
+:mod:`streams.kafka_topic_ids`).
+
+Which records are whose: the client buffers at most one fetch response per partition and
+fetches the next only once it is drained, and it stamps the partition with the time (ms) it
+received each response (``AIOKafkaConsumer.last_poll_timestamp``); each chunk of records the
+engine takes carries the stamp of its response. Before asking, the engine notes each
+partition's stamp: a response received by then was served before the broker answered, so if
+the answer is the old id, every response stamped no later is the old incarnation's. When an
+answer is a new id, the records stamped no later than the partition's last such check (and the
+client's buffered response, if it is that old) are the old incarnation's: they are written
+under the old id. The records received since may belong to either incarnation: they are
+discarded, and the partitions are sought to the new lineage's start by the out-of-range path
+(:meth:`BatchEngine._reset`), which reads them again. (Two responses of one partition within
+the same millisecond, the topic recreated between them, would be taken for the old one.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from maxlake.errors import exception_text
+from maxlake.settings import Settings
+from streams.kafka_topic_ids import current_topic_ids
+from streams.write_block import WriteBlock
+
+__all__ = ["LineageCheck"]
+
+logger = logging.getLogger("streams.batch_engine")
+
+Stamps = dict[TopicPartition, list[tuple[int, int]]]
+"""Per partition, the chunks of the batch's records: (index of the chunk's first record in
+the partition's list, ms the client received the fetch response it came from)."""
+
+
+def _ranges(offsets: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``."""
+    out: list[str] = []
+    for offset in offsets:
+        if out and offset == int(out[-1].rsplit("-", 1)[-1]) + 1:
+            out[-1] = f"{out[-1].split('-', 1)[0]}-{offset}"
+        else:
+            out.append(str(offset))
+    return ", ".join(out)
+
+
+class LineageCheck:
+    """The lineage half of :class:`~streams.batch_engine.BatchEngine` (a mixin).
+
+    Shapes: ``_stamps`` are the chunks of the batch being filled (:data:`Stamps`);
+    ``_verified`` maps a partition to the receipt stamp (ms) of the last fetch response
+    received before a check that saw its topic's id unchanged: responses stamped no later are
+    the lineage's the engine reads.
+    """
+
+    settings: Settings
+    consumer: AIOKafkaConsumer | None
+    block: WriteBlock
+    _topic_ids: dict[str, str]
+    _ready: set[TopicPartition]
+    _next: dict[TopicPartition, int]
+    _out_of_range: dict[TopicPartition, int]
+
+    def _init_lineage_check(self) -> None:
+        self._stamps: Stamps = {}
+        self._verified: dict[TopicPartition, int] = {}
+        self.recreated_dropped = 0
+        self.lineage_checks = 0
+
+    def _received(self, tp: TopicPartition) -> int:
+        """When (ms) the client received the last fetch response of ``tp``; -1: none yet."""
+        assert self.consumer is not None
+        try:
+            received = self.consumer.last_poll_timestamp(tp)
+        except AssertionError:  # aiokafka asserts the partition is assigned
+            return -1
+        return -1 if received is None else int(received)
+
+    def _stamp(self, tp: TopicPartition, first_index: int) -> None:
+        """Note that the partition's records from ``first_index`` on came from the response
+        the client holds now (called right after ``getmany`` returned them: no other task ran
+        in between, so no other response of the partition was received)."""
+        chunks = self._stamps.setdefault(tp, [])
+        while chunks and chunks[-1][0] >= first_index:
+            chunks.pop()  # records cut by a seek (_move)
+        chunks.append((first_index, self._received(tp)))
+
+    async def _ask_topic_ids(self, consumer: AIOKafkaConsumer, topics: list[str]) -> dict[str, str]:
+        """The ids of ``topics`` now, asking until a broker answers (every second)."""
+        told = False
+        while True:
+            try:
+                return await asyncio.wait_for(
+                    current_topic_ids(consumer._client, topics),
+                    timeout=self.settings.broker_session_timeout_s,
+                )
+            except (TimeoutError, KafkaError, NotImplementedError) as exc:
+                if not told:
+                    logger.warning(
+                        "topic ids of %s not checked (%s); the batch waits until Kafka answers",
+                        ", ".join(topics),
+                        exception_text(exc),
+                    )
+                    told = True
+            await asyncio.sleep(1.0)
+
+    async def _verify_lineages(
+        self,
+        consumer: AIOKafkaConsumer,
+        records: dict[TopicPartition, list[Any]],
+        positions: dict[TopicPartition, int],
+        stamps: Stamps,
+    ) -> None:
+        """Check the ids of the topics of ``records`` and ``positions`` (the batch about to be
+        handed over, changed in place).
+
+        A topic with a new id keeps the records received before its previous check (written
+        under the old id), gains the old ones the client still buffers, and loses the rest
+        and its positions; its partitions are queued for the out-of-range path
+        (:attr:`_out_of_range`), which seeks them to the new lineage's start once the batch is
+        written. A topic the broker does not describe (deleted, not created again) is taken for
+        the old incarnation. Records of partitions revoked or sought during the check are
+        dropped (their next owner, or the seek, reads them).
+        """
+        topics = sorted({tp.topic for tp in records} | {tp.topic for tp in positions})
+        if not topics:
+            return
+        # Responses received before the question were served before the broker answered it.
+        asked = set(topics)
+        received = {tp: self._received(tp) for tp in self._ready if tp.topic in asked}
+        now = await self._ask_topic_ids(consumer, topics)
+        self.lineage_checks += 1
+        for tp in list(records):
+            if tp not in self._ready or self._next.get(tp) != records[tp][-1].offset + 1:
+                del records[tp]
+                positions.pop(tp, None)
+        recreated = {
+            t: now[t] for t in topics if t in now and now[t] != self._topic_ids.get(t, now[t])
+        }
+        for tp, at in received.items():
+            if tp.topic not in recreated:
+                self._verified[tp] = max(self._verified.get(tp, -1), at)
+        for topic, new_id in recreated.items():
+            await self._split_recreated(consumer, topic, new_id, records, positions, stamps)
+
+    async def _split_recreated(
+        self,
+        consumer: AIOKafkaConsumer,
+        topic: str,
+        new_id: str,
+        records: dict[TopicPartition, list[Any]],
+        positions: dict[TopicPartition, int],
+        stamps: Stamps,
+    ) -> None:
+        kept = dropped = 0
+        discarded: list[str] = []
+        parts = {tp for tp in records if tp.topic == topic}
+        parts |= {tp for tp in positions if tp.topic == topic}
+        parts |= {tp for tp in consumer.assignment() & self._ready if tp.topic == topic}
+        for tp in sorted(parts, key=lambda tp: tp.partition):
+            verified = self._verified.pop(tp, -1)
+            positions.pop(tp, None)
+            batch = records.pop(tp, [])
+            cut = next((i for i, at in stamps.get(tp, ()) if at > verified), len(batch))
+            old, ambiguous = batch[:cut], batch[cut:]
+            if not ambiguous:
+                drained, ambiguous = await self._drain_old(consumer, tp, verified)
+                old.extend(drained)
+            if old:
+                records[tp] = old
+                kept += len(old)
+            if ambiguous:
+                dropped += len(ambiguous)
+                offsets = _ranges([r.offset for r in ambiguous])
+                discarded.append(f"[{tp.partition}] {offsets}")
+            self._out_of_range[tp] = -1
+        self.recreated_dropped += dropped
+        if self.block.metrics is not None:
+            self.block.metrics.recreated_discarded.inc(dropped)
+        logger.warning(
+            "topic %s was deleted and created again unseen by the client (topic id %s -> %s): "
+            "%s; %d record(s) fetched before kept under the old id; the new incarnation is "
+            "read from its start",
+            topic,
+            self._topic_ids.get(topic),
+            new_id,
+            "fetched records discarded (either incarnation's, read since the id was last "
+            f"checked): partition {'; '.join(discarded)}"
+            if discarded
+            else "no fetched record discarded",
+            kept,
+        )
+
+    async def _drain_old(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, verified: int
+    ) -> tuple[list[Any], list[Any]]:
+        """The records the client still buffers for ``tp`` from a response stamped no later
+        than ``verified`` (ms; the old incarnation's), then the first chunk received later
+        (either incarnation's), if ``getmany`` returns one before the seek."""
+        old: list[Any] = []
+        while True:
+            try:
+                got = (await consumer.getmany(tp, timeout_ms=0)).get(tp, [])
+            except KafkaError:  # an error buffered instead of records: nothing old is left
+                return old, []
+            if not got:
+                return old, []
+            expected = self._next.get(tp, -1)
+            fresh = [r for r in got if r.offset >= expected]
+            if fresh:
+                self._next[tp] = fresh[-1].offset + 1
+            if self._received(tp) > verified:
+                return old, fresh
+            old.extend(fresh)
