@@ -138,6 +138,12 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _proc_minflt(pid: int) -> int:
+    """Minor page faults of process ``pid`` (all its threads) so far: pages the kernel mapped
+    (and zeroed) on first touch, e.g. memory handed back after one batch and touched by the next."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+
+
 def _proc_peak_mib(pid: int, field: str = "VmHWM") -> float:
     """Peak resident memory (VmHWM; ``field="VmRSS"``: resident now) of process ``pid``, MiB."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -150,8 +156,9 @@ class _Steady:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.start: tuple[int, float] | None = None
+        self.start: tuple[int, float, int] | None = None
         self.cpu_s = 0.0
+        self.minflt = 0
         self.events = 0
         self.peak_mib = 0.0
         self.first_commit_mib = 0.0
@@ -160,14 +167,16 @@ class _Steady:
 
     def __call__(self, lag: int) -> None:
         cpu = _proc_cpu_s(self.pid)
+        minflt = _proc_minflt(self.pid)
         self.peak_mib = _proc_peak_mib(self.pid)
         if self._initial is None:
             self._initial = lag
         elif self.start is None and lag < self._initial:
-            self.start = (lag, cpu)
+            self.start = (lag, cpu, minflt)
             self.first_commit_mib = _proc_peak_mib(self.pid, "VmRSS")
         if self.start is not None and lag == 0:
             self.events, self.cpu_s = self.start[0], cpu - self.start[1]
+            self.minflt = minflt - self.start[2]
             self.end_mib = _proc_peak_mib(self.pid, "VmRSS")
 
 
@@ -209,6 +218,7 @@ def _run_worker(
         "end_mib": steady.end_mib,
         "steady_events": float(steady.events),
         "steady_cpu_s": steady.cpu_s,
+        "steady_minflt": float(steady.minflt),
         "cpu_s": cpu_s,
         "drain_s": drain_s,
         "consumed": float(runs["consumed"].sum()),
@@ -391,6 +401,10 @@ def main() -> None:
                     f"{int(w['steady_events']):,} events after the first commit; worker peak "
                     f"RSS {w['worker_peak_mib']:,.0f} MiB (VmHWM); RSS at the first commit "
                     f"{w['first_commit_mib']:,.0f} MiB, at lag 0 {w['end_mib']:,.0f} MiB"
+                )
+                print(
+                    f"  page faults  {w['steady_minflt']:,.0f} minor over the same events, "
+                    f"{w['steady_minflt'] / w['steady_events']:.2f} per event"
                 )
             for name in ("decode", "validate", "write"):
                 print(f"  {name:<12} {w[name + '_s']:7.1f} s  {w[name + '_s'] / w['drain_s']:6.1%}")
