@@ -88,11 +88,21 @@ def _preload(settings: Settings, topic: str, n: int, bad_rate: float = 0.0) -> f
     return time.perf_counter() - started
 
 
+WORKER_MALLOC_CONF = ""
+"""``_RJEM_MALLOC_CONF`` of the workers (``--worker-malloc-conf``). Empty: none, as for a worker
+started from a shell, so that the worker chooses its jemalloc options as in production. The
+bench process itself imports Polars, which writes its own decay times into the environment;
+workers inherited them until 2026-12-02 (docs/BENCHMARKS.md, issue 20, twelfth pass)."""
+
+
 def _spawn_worker(
     env: dict[str, str], *, stderr: Any, src: Path | None = None, loglevel: str = "warn"
 ) -> subprocess.Popen[bytes]:
     """One telemetry ``maxlake worker`` in its own process group (from the source checkout
     ``src`` when given, e.g. the previous commit for a same-run before/after comparison)."""
+    env = {key: value for key, value in env.items() if key != "_RJEM_MALLOC_CONF"}
+    if WORKER_MALLOC_CONF:
+        env["_RJEM_MALLOC_CONF"] = WORKER_MALLOC_CONF
     if src is not None:
         env = {**env, "PYTHONPATH": str(src)}
     return subprocess.Popen(
@@ -320,10 +330,18 @@ def main() -> None:
         help="also run each engine's worker with this MAXLAKE_BATCH_MAX_EVENTS, interleaved, for "
         "a same-run comparison of batch sizes (throughput against peak memory)",
     )
+    parser.add_argument(
+        "--worker-malloc-conf",
+        default="",
+        help="_RJEM_MALLOC_CONF of the workers (default: none, as a worker started from a "
+        "shell; the bench's own, written by Polars, is not passed on)",
+    )
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
+    global WORKER_MALLOC_CONF  # noqa: PLW0603 - one setting of every worker this run spawns
+    WORKER_MALLOC_CONF = args.worker_malloc_conf
 
     work = Path(tempfile.mkdtemp(prefix="maxlake-bench-"))
     broker = LocalBroker(
