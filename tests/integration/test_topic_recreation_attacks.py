@@ -212,6 +212,14 @@ def test_a_topic_created_again_twice_in_one_refresh_window_loses_nothing_of_the_
     assert any(old_id in m and new_id in m for m in told), told
 
 
+def _restart(broker: LocalBroker) -> None:
+    """Start ``broker`` again once its killed process is gone and its port released."""
+    while broker.pid() is not None:
+        time.sleep(0.2)
+    time.sleep(3)  # as test_s3_slow.py does
+    broker.start(timeout_s=240.0)
+
+
 def test_the_broker_killed_around_a_recreation_loses_nothing(
     restartable_broker: LocalBroker,
     unique_name: str,
@@ -241,9 +249,8 @@ def test_the_broker_killed_around_a_recreation_loses_nothing(
         await asyncio.to_thread(_produce, bootstrap, topic, _telemetry(32, 600), 1)
         pid = restartable_broker.pid()
         assert pid is not None
-        await asyncio.to_thread(LocalBroker._kill, pid)
-        restartable_broker._pid_path.unlink(missing_ok=True)
-        await asyncio.to_thread(restartable_broker.start, 240.0)
+        os.killpg(pid, signal.SIGKILL)
+        await asyncio.to_thread(_restart, restartable_broker)
 
     _run(engine, pipeline, between, _drained(settings, topic))
     ledger, _ = _new_ledger(settings, bootstrap, topic)
