@@ -394,10 +394,25 @@ class BatchEngine(LakePositioning, LineageCheck):
         if not commits:
             return
         try:
-            await self.consumer.commit(commits)
+            # aiokafka retries a retriable error without end: a partition that no longer
+            # exists (its topic deleted, or created again with fewer partitions) answers
+            # UnknownTopicOrPartition to every try, and the batch, the run loop and any
+            # rebalance waiting for it stalled for good. Positions come from the lake, so a
+            # commit given up costs only lag shown until the next one.
+            await asyncio.wait_for(
+                self.consumer.commit(commits), timeout=self.settings.broker_session_timeout_s
+            )
             for tp, (offset, topic_id) in commits.items():
                 if topic_id:
                     self._group_commits[tp] = (offset, topic_id)
+        except TimeoutError:
+            logger.warning(
+                "offsets of %d partition(s) not committed to Kafka: no answer but retriable "
+                "errors in %.0f s (a partition deleted, or its topic created again with fewer "
+                "partitions?); the lake holds the batch and the next owner seeks past it",
+                len(commits),
+                self.settings.broker_session_timeout_s,
+            )
         except (CommitFailedError, IllegalStateError) as exc:
             logger.warning(
                 "offsets of %d partition(s) not committed to Kafka, the group moved on "
