@@ -34,7 +34,7 @@ from aiokafka.errors import KafkaError
 
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
-from streams.kafka_topic_ids import current_topic_ids
+from streams.kafka_topic_ids import UnsupportedBrokerError, current_topic_ids
 from streams.write_block import WriteBlock
 
 __all__ = ["LineageCheck"]
@@ -79,6 +79,7 @@ class LineageCheck:
         self._verified: dict[TopicPartition, int] = {}
         self.recreated_dropped = 0
         self.lineage_checks = 0
+        self._unsupported_told = False
 
     def _received(self, tp: TopicPartition) -> int:
         """When (ms) the client received the last fetch response of ``tp``; -1: none yet."""
@@ -99,7 +100,8 @@ class LineageCheck:
         chunks.append((first_index, self._received(tp)))
 
     async def _ask_topic_ids(self, consumer: AIOKafkaConsumer, topics: list[str]) -> dict[str, str]:
-        """The ids of ``topics`` now, asking until a broker answers (every second)."""
+        """The ids of ``topics`` now, asking until a broker answers (every second); none (the
+        check is off, said once) from a broker older than Kafka 2.8."""
         told = False
         while True:
             try:
@@ -107,7 +109,16 @@ class LineageCheck:
                     current_topic_ids(consumer._client, topics),
                     timeout=self.settings.broker_session_timeout_s,
                 )
-            except (TimeoutError, KafkaError, NotImplementedError) as exc:
+            except UnsupportedBrokerError as exc:
+                if not self._unsupported_told:
+                    logger.warning(
+                        "%s; this worker does not check topic ids before writing (a topic "
+                        "deleted and created again unseen by the client may lose records)",
+                        exc,
+                    )
+                    self._unsupported_told = True
+                return {}
+            except (TimeoutError, KafkaError, ValueError) as exc:
                 if not told:
                     logger.warning(
                         "topic ids of %s not checked (%s); the batch waits until Kafka answers",

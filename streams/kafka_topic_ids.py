@@ -13,7 +13,7 @@ import uuid
 from io import BytesIO
 from typing import Any
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, UnsupportedVersionError
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import (
     AbstractType,
@@ -26,9 +26,14 @@ from aiokafka.protocol.types import (
     TaggedFields,
 )
 
-__all__ = ["current_topic_ids"]
+__all__ = ["UnsupportedBrokerError", "current_topic_ids"]
 
 _NO_ID = uuid.UUID(int=0)
+_UNKNOWN_TOPIC_OR_PARTITION = 3
+
+
+class UnsupportedBrokerError(KafkaError):  # type: ignore[misc]
+    """The broker cannot tell topic ids (older than Kafka 2.8)."""
 
 
 class _Uuid(AbstractType):  # type: ignore[misc]
@@ -134,15 +139,29 @@ async def current_topic_ids(client: Any, topics: list[str]) -> dict[str, str]:
         topics: topic names.
 
     Raises:
-        KafkaError: no broker is known, or the request failed (the client's errors: timeout,
-            connection, a broker older than 2.8 without Metadata v10).
+        KafkaError: no broker is known, the request failed (the client's errors: timeout,
+            connection), or the broker answered a topic with an error other than "unknown
+            topic" (not authorised, no leader yet: the topic's id is not known, so it is not
+            taken for the old one).
+        UnsupportedBrokerError: the broker is older than Kafka 2.8 (no Metadata v10).
+        ValueError: the response could not be read.
     """
     node = client.get_random_node()
     if node is None:
         raise KafkaError("no broker known to ask for topic ids")
-    response = await client.send(node, _TopicIdsRequest(topics))
+    try:
+        response = await client.send(node, _TopicIdsRequest(topics))
+    except (NotImplementedError, UnsupportedVersionError) as exc:
+        raise UnsupportedBrokerError(
+            "the broker does not answer Metadata v10: Kafka 2.8 or later is needed to check "
+            "topic ids"
+        ) from exc
     out: dict[str, str] = {}
-    for _error, name, topic_id, *_ in response.topics:
+    for error, name, topic_id, *_ in response.topics:
+        if error == _UNKNOWN_TOPIC_OR_PARTITION:
+            continue
+        if error:
+            raise KafkaError(f"the broker answered topic {name!r} with error code {error}")
         if name and topic_id != _NO_ID:
             out[name] = str(topic_id)
     return out

@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ import polars as pl
 from lake.curation.area import CURATED_DIR, CuratedArea, Staging
 from lake.curation.card import CARD_FILE, label_info, write_card
 from lake.curation.empty import why_empty
-from lake.curation.errors import QualityCheckFailed, SchemaChanged, SpecError, UnchangedDataset
+from lake.curation.errors import QualityCheckFailed, SchemaChanged, UnchangedDataset
 from lake.curation.job import Job, JobInputs, JobOutput, LabelInfo, ParamsCheck
 from lake.curation.manifest import (
     Manifest,
@@ -50,15 +50,16 @@ from lake.curation.precheck import check_job
 from lake.curation.published import published_manifest_bytes
 from lake.curation.registry_frames import registry_hash, registry_tags, selected_tags
 from lake.curation.schema_change import schema_change, schema_change_lines
+from lake.curation.sources import check_filters, pinned_version, row_count, source_frame
 from lake.curation.spec import NAME_PATTERN, DatasetSpec, Filters, spec_hash
 from lake.delta import DeltaStore
 from lake.location import LakeLocation
 from lake.sharing.withholding import withholding
-from lake.tables import silver_schema, silver_table
+from lake.tables import silver_table
 from maxlake.errors import TerminalError
 from maxlake.settings import Settings
 from maxlake.version import __version__
-from schemas import EventKind, Registry, event_schema_for
+from schemas import EventKind, Registry
 
 if TYPE_CHECKING:
     from lake.sharing import SharedInputs, SharingGate
@@ -171,7 +172,7 @@ def build_dataset(
     started = time.monotonic()
     report = progress or _silent
     job = check_job(spec, jobs, params_checks)
-    _check_filters(spec, registry)
+    check_filters(spec, registry)
     machines = pl.from_arrow(registry.machines())
     assert isinstance(machines, pl.DataFrame)
     all_tags = registry_tags(registry)
@@ -179,16 +180,16 @@ def build_dataset(
     area = _area(store, out_root)
     inherited = withholding(spec.name, _latest_sharing(area, spec.name), reset_withheld)
 
-    versions = {kind.value: _pin(store, spec, kind) for kind in EventKind}
+    versions = {kind.value: pinned_version(store, spec, kind) for kind in EventKind}
     report("pin", {k: -1 if v is None else v for k, v in versions.items()})
     frames = {
-        kind: _source(store, kind, versions[kind.value], spec.filters, machines)
+        kind: source_frame(store, kind, versions[kind.value], spec.filters, machines)
         for kind in EventKind
     }
     shared: SharedInputs | None = None
     raw_frames, raw_machines = {k.value: lf for k, lf in frames.items()}, machines
     every_row = {
-        kind.value: _source(store, kind, versions[kind.value], Filters(), machines)
+        kind.value: source_frame(store, kind, versions[kind.value], Filters(), machines)
         for kind in EventKind
     }
     if sharing is not None:
@@ -198,7 +199,7 @@ def build_dataset(
         frames = {kind: shared.frames[kind.value] for kind in frames}
         machines = shared.machines
         report("sharing", shared.counts())
-    read_rows = {kind.value: _count(lf) for kind, lf in frames.items()}
+    read_rows = {kind.value: row_count(lf) for kind, lf in frames.items()}
     report("read", read_rows)
 
     shifts = shared.time_shifts if shared is not None else None
@@ -466,106 +467,6 @@ def _plain_label(label: LabelInfo) -> dict[str, Any]:
 
 def _silent(stage: str, counts: Mapping[str, int]) -> None:
     del stage, counts
-
-
-def _check_filters(spec: DatasetSpec, registry: Registry) -> None:
-    f = spec.filters
-    where = spec.path or spec.name
-    known_tenants = sorted(t.id for t in registry.tenants)
-    for tenant in f.tenants or ():
-        if tenant not in known_tenants:
-            raise SpecError(
-                where,
-                "filters.tenants",
-                f"unknown tenant {tenant!r} (known: {', '.join(known_tenants)})",
-            )
-    selected = [t for t in registry.tenants if f.tenants is None or t.id in f.tenants]
-    known_plants = sorted({p.id for t in selected for p in t.plants})
-    for plant in f.plants or ():
-        if plant not in known_plants:
-            raise SpecError(
-                where,
-                "filters.plants",
-                f"unknown plant {plant!r} in the selected tenants "
-                f"(known: {', '.join(known_plants)})",
-            )
-    known_types = sorted(registry.machine_types)
-    for mtype in f.machine_types or ():
-        if mtype not in known_types:
-            raise SpecError(
-                where,
-                "filters.machine_types",
-                f"unknown machine type {mtype!r} (known: {', '.join(known_types)})",
-            )
-
-
-def _pin(store: DeltaStore, spec: DatasetSpec, kind: EventKind) -> int | None:
-    pinned = spec.sources.get(kind.value)
-    return pinned if pinned is not None else store.version(silver_table(kind))
-
-
-def _source(
-    store: DeltaStore,
-    kind: EventKind,
-    version: int | None,
-    filters: Filters,
-    machines: pl.DataFrame,
-) -> pl.LazyFrame:
-    """One source at its pinned version with the spec's filters applied (lazy)."""
-    if version is None:
-        empty = pl.from_arrow(silver_schema(kind).empty_table())
-        assert isinstance(empty, pl.DataFrame)
-        lf = empty.lazy()
-    else:
-        lf = store.scan_at(silver_table(kind), version)
-    partition: list[pl.Expr] = []
-    rows: list[pl.Expr] = []
-    if filters.tenants is not None:
-        partition.append(pl.col("tenant").is_in(list(filters.tenants)))
-    if filters.plants is not None:
-        partition.append(pl.col("plant").is_in(list(filters.plants)))
-    if filters.start is not None:
-        partition.append(pl.col("date") >= pl.lit(filters.start.date()))
-        rows.append(pl.col("event_time") >= pl.lit(filters.start))
-    if filters.end is not None:
-        last_day = (filters.end - timedelta(microseconds=1)).date()
-        partition.append(pl.col("date") <= pl.lit(last_day))
-        rows.append(pl.col("event_time") < pl.lit(filters.end))
-    if partition:
-        lf = lf.filter(*partition)
-    if rows:
-        lf = lf.filter(*rows)
-    if filters.machine_types is not None:
-        lf = _machine_type_filter(lf, kind, machines, filters.machine_types)
-    return lf
-
-
-def _machine_type_filter(
-    lf: pl.LazyFrame, kind: EventKind, machines: pl.DataFrame, types: tuple[str, ...]
-) -> pl.LazyFrame:
-    """Rows of machines of ``types``; a row of a kind with a ``machine_list_column`` (an
-    inspection) is kept when its machine or any listed machine (that made the part) is of one
-    of the types."""
-    ids = ["tenant", "plant", "line", "machine"]
-    allowed = machines.lazy().filter(pl.col("machine_type").is_in(list(types))).select(ids)
-    listed = event_schema_for(kind).machine_list_column
-    if listed is None:
-        return lf.join(allowed, on=ids, how="semi", maintain_order="left")
-    wanted = (
-        lf.select(
-            "event_id", "tenant", "plant", "line", pl.concat_list(listed, "machine").alias("m")
-        )
-        .explode("m")
-        .rename({"m": "machine"})
-        .join(allowed, on=ids, how="semi")
-        .select("event_id")
-        .unique()
-    )
-    return lf.join(wanted, on="event_id", how="semi", maintain_order="left")
-
-
-def _count(lf: pl.LazyFrame) -> int:
-    return int(lf.select(pl.len()).collect().item())
 
 
 def _check_output(spec: DatasetSpec, output: JobOutput) -> None:

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from lake.curation import build_dataset, curated_root, load, pull, revoke_contract
-from lake.curation.build import _source
+from lake.curation.sources import source_frame as _source
 from lake.sharing import ContractConflict, IdentifierLeak, SharingGate
 from lake.sharing.enforce import SharedInputs
 from maxlake.errors import TerminalError
