@@ -67,8 +67,8 @@ def test_an_old_broker_turns_the_check_off_with_one_warning_instead_of_stalling(
     engine = _Engine()
     consumer = SimpleNamespace(_client=_Client(fail=NotImplementedError()))
     with caplog.at_level(logging.WARNING, logger="streams.batch_engine"):
-        first = asyncio.run(engine._ask_topic_ids(consumer, ["a"]))  # type: ignore[arg-type]
-        second = asyncio.run(engine._ask_topic_ids(consumer, ["a"]))  # type: ignore[arg-type]
+        first = asyncio.run(engine._ask_topic_ids(consumer, ["a"]))
+        second = asyncio.run(engine._ask_topic_ids(consumer, ["a"]))
     assert first == second == {}
     warnings = [r.getMessage() for r in caplog.records if "2.8" in r.getMessage()]
     assert len(warnings) == 1
