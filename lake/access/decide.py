@@ -28,6 +28,7 @@ from lake.curation.errors import failed_quality_detail
 from lake.curation.published import REVOKED_NOTE
 from lake.location import LakeLocation
 from lake.sharing import ContractStore
+from maxlake.errors import did_you_mean
 from maxlake.settings import Settings
 
 __all__ = ["Decision", "access_dir", "check_read"]
@@ -119,6 +120,10 @@ def check_read(
         if split not in manifest.splits:
             known = ", ".join(sorted(manifest.splits))
             return Decision(
-                "not_found", 404, f"{ref} has no split {split!r} (splits: {known})", manifest
+                "not_found",
+                404,
+                f"{ref} has no split {split!r}{did_you_mean(split, sorted(manifest.splits))} "
+                f"(splits: {known})",
+                manifest,
             )
     return Decision("allowed", 200, "ok", manifest)

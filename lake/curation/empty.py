@@ -17,7 +17,11 @@ __all__ = ["why_empty"]
 def why_empty(
     spec: DatasetSpec, sources: Mapping[str, SourceInfo], shared: SharedInputs | None
 ) -> str:
-    """What removed the rows of an empty set, and what to change."""
+    """What removed the rows of an empty set, and what to change.
+
+    Sharing causes (no contract for the purpose, rare machine types suppressed) come first;
+    the spec's filters are blamed only when sharing removed nothing.
+    """
     causes: list[str] = []
     if shared is not None:
         counts = shared.counts()
@@ -50,7 +54,7 @@ def why_empty(
         )
         if value is not None
     ]
-    if active:
+    if active and not causes:
         causes.append(f"filters {', '.join(active)} left source rows {read}: widen them")
     else:
         causes.append(f"source rows read (after filters and sharing): {read}")

@@ -269,6 +269,8 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     assert said.err.startswith(
         f"pulled {summaries[1]['rows']['test']:,} rows of pm@v2 split test; also"
     )
+    assert main(["datasets", "pull", "pm", "--split", "tets", "--out", str(out)]) == 1
+    assert "pm@v2 has no split 'tets' (did you mean test?) (splits: " in capsys.readouterr().err
     default = tmp_path / "default"
     assert main(["datasets", "pull", "pm", "--out", str(default)]) == 0
     said = capsys.readouterr()
@@ -294,8 +296,11 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
     assert "pulling pm there would replace it" in err
     assert (foreign / "README.md").read_text() == other_card
     refused = AuditLog(DeltaStore(tmp_path)).read().filter(pl.col("outcome") != "allowed")
-    assert refused.select("action", "outcome", "status").rows() == [("pull", "invalid", 409)]
-    assert "is the data card of other v3" in refused["detail"][0]
+    assert refused.select("action", "outcome", "status").rows() == [
+        ("pull", "not_found", 404),
+        ("pull", "invalid", 409),
+    ]
+    assert "is the data card of other v3" in refused["detail"][1]
 
     a_file = foreign / "README.md"
     for fmt in ("parquet", "arrow"):
