@@ -26,13 +26,16 @@ from aiokafka.protocol.types import (
     TaggedFields,
 )
 
+from maxlake.errors import TerminalError
+from streams.errors import StreamsError
+
 __all__ = ["UnsupportedBrokerError", "current_topic_ids"]
 
 _NO_ID = uuid.UUID(int=0)
 _UNKNOWN_TOPIC_OR_PARTITION = 3
 
 
-class UnsupportedBrokerError(KafkaError):  # type: ignore[misc]
+class UnsupportedBrokerError(StreamsError, TerminalError):
     """The broker cannot tell topic ids (older than Kafka 2.8)."""
 
 
