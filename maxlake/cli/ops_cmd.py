@@ -151,8 +151,6 @@ def _status(args: argparse.Namespace) -> int:
     try:
         require_lake(settings)
     except ConfigError as missing:
-        if args.no_kafka:
-            raise
         print(f"maxlake: warning: {missing}", file=sys.stderr)
     check_tenants(settings, args.tenants)
     status = collect_status(settings, args.window, tenants=args.tenants, kafka=not args.no_kafka)
