@@ -42,6 +42,7 @@ from lake.curation.manifest import Manifest
 from lake.curation.registry_rule import build_registry
 from lake.curation.schema_change import schema_change_lines
 from lake.curation.spec import DatasetSpec
+from lake.curation.summary import rows_line
 from lake.curation.warnings import warning_lines
 from lake.location import LakeLocation
 from lake.registry_store import RegistryStore, registry_source
@@ -91,6 +92,9 @@ def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
             file=sys.stderr,
         )
     summary = {**_summary(manifest), "published": True}
+    rows = rows_line(manifest)
+    if rows is not None:
+        print(f"datasets: {rows}", file=sys.stderr)
     for line in schema_change_lines(manifest.schema_change, manifest.name):
         print(f"datasets: schema {line}", file=sys.stderr)
     failed = set(manifest.quality_failed)
