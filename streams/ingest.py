@@ -49,6 +49,7 @@ from streams.batch_rows import (
 )
 from streams.content_hash import EVENT_ID_CONFLICT, UNKNOWN, conflict_detail, kept_digests
 from streams.sightings import Sightings, id_array
+from streams.tally import log_batch
 
 __all__ = [
     "EVENT_ID_CONFLICT",
@@ -69,18 +70,6 @@ _TOMBSTONE = (
     "the message value is null (a Kafka tombstone, not an event); ingest topics carry events "
     "only: find the client that sends deletes to this topic"
 )
-
-
-def log_batch(kind: EventKind, result: WriteResult) -> None:
-    """One INFO line per written batch, the same for both engines."""
-    counts = (result.consumed, result.silver_rows, result.quarantined, result.duplicates)
-    logger.info(
-        "%s batch: %s consumed, %s silver rows, %s quarantined, %s duplicates, "
-        "%s already in lake, write %s ms",
-        kind.value,
-        *(f"{n:,}" for n in (*counts, result.skipped)),
-        f"{result.write_ms:,.0f}",
-    )
 
 
 class IngestPipeline:

@@ -53,6 +53,7 @@ from streams.faust_app import ReadCommittedApp
 from streams.ingest import IngestPipeline, RawMessage, log_batch
 from streams.metrics import LagPoller, MeteredSink, WorkerMetrics, serve_metrics
 from streams.status import ingest_topics
+from streams.tally import WORKER_TALLY
 from streams.topics import require_topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
@@ -338,10 +339,12 @@ def run_worker(
     app = build_app(settings, kinds=kinds, tenants=tenants, metrics=metrics, sink=sink)
 
     stop_timeout_s = settings.worker_stop_timeout_s
+    signals: list[str] = []
 
     class QuietWorker(Worker):
         def _schedule_shutdown(self, sig: signal.Signals) -> None:
             if not self._signal_stop_time:
+                signals.append(sig.name)
                 exit_if_stop_hangs(stop_timeout_s, sig.name)
                 threading.excepthook = _one_line_while_stopping
             super()._schedule_shutdown(sig)
@@ -364,6 +367,8 @@ def run_worker(
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     else:
         code = 0
+    if signals:
+        logger.info(WORKER_TALLY.stopped_line(signals[0], clean=code == 0))
     # Faust has stopped: batches written and committed, or abandoned uncommitted. Tearing the
     # interpreter down (GX, pandas, Arrow, deltalake's runtime) takes 5-20 s on a busy machine,
     # which SIGTERM must not wait for; nothing is left to flush but the logs.

@@ -9,6 +9,7 @@ form; an unknown name, version or split fails with the list of what exists.
 
 from __future__ import annotations
 
+import filecmp
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ from lake.curation.errors import (
     DatasetNotFound,
     FailedQualityRefused,
     InvalidDatasetRef,
+    PullTargetTaken,
     VersionRevoked,
 )
 from lake.curation.manifest import Manifest, file_sha256
@@ -144,12 +146,15 @@ def pull(
     *,
     lake_root: LakeRoot = None,
     allow_failed_quality: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Copy one split (checked against the manifest's sha256) and the published manifest
     (:mod:`lake.curation.published`) into ``dest``.
 
     Files are named ``<name>-v<N>-<split>.parquet`` (or ``.arrow``, an Arrow IPC file) and
-    ``<name>-v<N>.manifest.json``; existing files of those names are replaced. A Parquet pull
+    ``<name>-v<N>.manifest.json``. A split file already there with the same bytes is left as
+    it is (not rewritten); one with other bytes (edited, or not this split at all) is replaced
+    only with ``overwrite``, else nothing is pulled. A Parquet pull
     also (re)writes the data card ``README.md`` listing every split of this version pulled into
     ``dest`` so far, so ``datasets.load_dataset(dest)`` reads them (one dataset per folder);
     a ``README.md`` in ``dest`` that is not a data card, or is another dataset's card, is never
@@ -162,6 +167,8 @@ def pull(
         TerminalError: the stored split does not match its manifest hash (corrupt or altered),
             or ``dest`` holds a ``README.md`` that is not a data card or is the card of another
             dataset (nothing written).
+        PullTargetTaken: ``dest`` already holds the split file's name with other content and
+            ``overwrite`` is False (nothing written); also for the ``README.md`` cases above.
         FailedQualityRefused: the version failed its output checks and
             ``allow_failed_quality`` is False.
     """
@@ -186,7 +193,17 @@ def pull(
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, parquet.schema_arrow) as w:
             for batch in parquet.iter_batches(batch_size=65_536):
                 w.write_batch(batch)
-    os.replace(tmp, target)
+    if target.is_file() and filecmp.cmp(tmp, target, shallow=False):
+        tmp.unlink()
+    elif target.exists() and not overwrite:
+        tmp.unlink()
+        raise PullTargetTaken(
+            f"{target} exists with other content than {manifest.name}@v{manifest.version} "
+            f"split {split} (edited, or another file of that name); nothing pulled: "
+            "--overwrite replaces it, or pull into another folder with --out DIR"
+        )
+    else:
+        os.replace(tmp, target)
     (out_dir / f"{stem}.manifest.json").write_bytes(published_manifest_bytes(manifest))
     if format == "parquet":
         pulled = {

@@ -28,17 +28,18 @@ def check_spec(ref: str | Path) -> DatasetSpec:
 
     The document's problems (:func:`lake.curation.spec.parse_spec`), an unknown job and the
     job's parameter check are collected together, so a spec with a bad date and a misspelled
-    job name is told both in one run. A job's parameter check stops at its first problem (it
-    names every unknown key at once).
+    job name is told both in one run, and so is every problem of the job's parameters (keyed
+    ``job.<parameter>``, as ``job.rate`` or ``job.split.validaton``).
 
     Raises:
-        SpecError: ``ref`` names no spec, the file cannot be read or is not TOML, or there are
-            several problems (``problems`` has them all).
-        ConfigError: the one problem found, as :func:`check_job` raises it.
+        SpecError: ``ref`` names no spec, the file cannot be read or is not TOML, or the spec
+            has problems (``problems`` has them all; the message names the file).
     """
     path = resolve_spec(ref)
     try:
         return _checked(load_spec(path))
+    except JobParamError as exc:
+        raise SpecError.of(str(path), _job_problems(exc)) from None
     except SpecError as exc:
         if exc.key == "file":
             raise
@@ -61,8 +62,12 @@ def check_spec(ref: str | Path) -> DatasetSpec:
         except SpecError as exc:
             problems.extend(exc.problems)
         except JobParamError as exc:
-            problems.append((f"job.{exc.key}", exc.problem))
+            problems.extend(_job_problems(exc))
     raise SpecError.of(str(path), problems) from None
+
+
+def _job_problems(exc: JobParamError) -> list[tuple[str, str]]:
+    return [(f"job.{key}", problem) for key, problem in exc.problems]
 
 
 def _checked(spec: DatasetSpec) -> DatasetSpec:

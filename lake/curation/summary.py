@@ -17,7 +17,7 @@ from lake.curation.manifest import Manifest
 from lake.curation.schema_change import schema_change_lines
 from lake.curation.warnings import warning_lines
 
-__all__ = ["one_line", "summary_lines"]
+__all__ = ["one_line", "rows_line", "summary_lines"]
 
 _LABEL_VALUES_SHOWN = 6
 _SPLIT_ORDER = ("train", "validation", "test", "score")
@@ -62,6 +62,9 @@ def summary_lines(manifest: Manifest) -> list[str]:
             for col, d in split.labels.items()
         )
         lines.append(f"{head}{name:<11}{split.rows:>10,} rows  {labels}".rstrip())
+    unit = m.job_meta.get("row_unit")
+    if unit:
+        lines.append(f"  rows are   {unit}")
     advisory = tuple(f"{w}: " for w in warnings)
     for detail in m.quality.get("details") or []:
         if not str(detail).startswith(advisory):
@@ -148,3 +151,16 @@ def _number(value: Any) -> str:
 def _short(names: list[Any], limit: int = 4) -> list[str]:
     out = [str(n) for n in names[:limit]]
     return [*out, f"+{len(names) - limit} more"] if len(names) > limit else out
+
+
+def rows_line(manifest: Manifest) -> str | None:
+    """``rows are <row unit> (train 1,234, validation 250, test 260)`` (the job's
+    ``job_meta.row_unit``, splits in train/validation/test order), or None when the job does
+    not say what a row is."""
+    unit = manifest.job_meta.get("row_unit")
+    if not unit:
+        return None
+    order = {name: i for i, name in enumerate(_SPLIT_ORDER)}
+    names = sorted(manifest.splits, key=lambda name: (order.get(name, len(order)), name))
+    counts = ", ".join(f"{name} {manifest.splits[name].rows:,}" for name in names)
+    return f"rows are {unit} ({counts})"

@@ -101,6 +101,12 @@ def register(sub: Any) -> None:
         action="store_true",
         help="also pull a version whose output checks failed (refused by default)",
     )
+    pull_cmd.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a split file of the same name holding other content (refused by default; "
+        "an identical one is left as it is)",
+    )
     pull_cmd.set_defaults(handler=_pull)
 
     scan_cmd = cmds.add_parser(

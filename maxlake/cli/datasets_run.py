@@ -17,7 +17,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from lake import DeltaStore
-from lake.access import AccessDenied, AccessStore, AuditEntry, AuditLog, access_dir, check_read
+from lake.access import (
+    AccessDenied,
+    AccessStore,
+    AuditEntry,
+    AuditLog,
+    Decision,
+    access_dir,
+    check_read,
+)
 from lake.curation import (
     CuratedArea,
     build_dataset,
@@ -34,6 +42,7 @@ from lake.curation.manifest import Manifest
 from lake.curation.registry_rule import build_registry
 from lake.curation.schema_change import schema_change_lines
 from lake.curation.spec import DatasetSpec
+from lake.curation.summary import rows_line
 from lake.curation.warnings import warning_lines
 from lake.location import LakeLocation
 from lake.registry_store import RegistryStore, registry_source
@@ -83,6 +92,9 @@ def build(args: argparse.Namespace, spec: DatasetSpec) -> int:
             file=sys.stderr,
         )
     summary = {**_summary(manifest), "published": True}
+    rows = rows_line(manifest)
+    if rows is not None:
+        print(f"datasets: {rows}", file=sys.stderr)
     for line in schema_change_lines(manifest.schema_change, manifest.name):
         print(f"datasets: schema {line}", file=sys.stderr)
     failed = set(manifest.quality_failed)
@@ -184,15 +196,29 @@ def show_(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token_hint(status: int, *, given: bool) -> str:
-    if status != 401:
-        return ""
-    if given:
-        return (
+def _refusal_hint(decision: Decision, name: str, principal: str | None, *, given: bool) -> str:
+    """What to do about a refused pull: for ``unauthenticated``, how a token is issued; for
+    a missing grant, how the lake operator gives one (no other dataset name is suggested:
+    grants hide which datasets exist)."""
+    add = "maxlake access principal add NAME --kind model_team"
+    grant = f"maxlake access grant NAME {name}"
+    if decision.outcome == "unauthenticated":
+        said = (
             ": the token given (--token or MAXLAKE_TOKEN) is not one of this lake's (mistyped, "
-            "expired, or its principal removed); `maxlake access principal add NAME` issues one"
+            "expired, or its principal removed); "
+            if given
+            else " (give --token or set MAXLAKE_TOKEN); "
         )
-    return " (give --token or set MAXLAKE_TOKEN)"
+        return (
+            f"{said}the lake operator issues a token with `{add}` (it prints the token once) "
+            f"and grants the dataset with `{grant}`"
+        )
+    if decision.outcome == "denied" and decision.manifest is None and principal is not None:
+        return (
+            f"; if the name is right, the lake operator grants it with "
+            f"`maxlake access grant {principal} {name}`"
+        )
+    return ""
 
 
 def pull_(args: argparse.Namespace) -> int:
@@ -229,8 +255,12 @@ def pull_(args: argparse.Namespace) -> int:
     )
     if not decision.allowed or manifest is None:
         audit.record(entry)
-        hint = _token_hint(decision.status, given=token is not None)
+        hint = _refusal_hint(
+            decision, name, principal.name if principal else None, given=token is not None
+        )
         raise AccessDenied(decision.outcome, decision.detail + hint)
+    target = Path(args.out) / f"{manifest.name}-v{manifest.version}-{split}.{args.format}"
+    before = target.stat().st_ino if target.is_file() else None
     try:
         path = pull(
             manifest.name,
@@ -240,6 +270,7 @@ def pull_(args: argparse.Namespace) -> int:
             args.format,
             lake_root=settings,
             allow_failed_quality=args.allow_failed_quality,
+            overwrite=args.overwrite,
         )
     except PullTargetTaken as exc:
         audit.record(replace(entry, outcome="invalid", status=409, detail=exception_text(exc)))
@@ -252,9 +283,14 @@ def pull_(args: argparse.Namespace) -> int:
     others = [path.parent / f"{manifest.name}-v{manifest.version}.manifest.json"]
     if args.format == "parquet":
         others.append(path.parent / "README.md")
+    rows, ref = manifest.splits[split].rows, f"{manifest.name}@v{manifest.version}"
+    said = f"pulled {rows:,} rows of {ref} split {split}"
+    if before is not None and before == path.stat().st_ino:
+        said = f"already there: {path} holds the {rows:,} rows of {ref} split {split}, unchanged"
+    elif before is not None:
+        said += f" (replaced the other content of {path.name}: --overwrite)"
     print(
-        f"pulled {manifest.splits[split].rows:,} rows of {manifest.name}@v{manifest.version} "
-        f"split {split}{_other_splits(manifest, split, chosen=args.split is not None)}; "
+        f"{said}{_other_splits(manifest, split, chosen=args.split is not None)}; "
         "also wrote " + " and ".join(str(p) for p in others),
         file=sys.stderr,
     )

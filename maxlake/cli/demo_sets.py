@@ -19,6 +19,7 @@ from typing import Final
 
 from lake import DeltaStore
 from lake.curation import CuratedArea, build_dataset, load_spec, one_line
+from lake.curation.errors import UnchangedDataset
 from lake.curation.jobs import JOBS
 from lake.curation.registry_rule import build_registry
 from lake.curation.warnings import warning_lines
@@ -96,7 +97,9 @@ def build_demo_sets(
     and builds each spec at the silver versions current now, with the registry that
     ``maxlake datasets build`` uses (:mod:`lake.curation.registry_rule`: the lake's live
     registry unless ``MAXLAKE_REGISTRY_FILE`` names a file), so a set's columns do not depend
-    on which of the two built it.
+    on which of the two built it. A build identical to the set's newest version (same content
+    hash and spec, as ``datasets build`` decides) publishes nothing: its line ends
+    ``unchanged: ...`` and names that version.
 
     Returns:
         one :class:`DemoSet` per spec, in :data:`DEMO_SPECS` order.
@@ -120,7 +123,16 @@ def build_demo_sets(
                 out_root=area,
                 registry_version=registry.version,
                 registry_notes=registry.notes,
+                publish_identical=False,
             )
+        except UnchangedDataset as unchanged:
+            same = unchanged.manifest
+            line = (
+                f"{one_line(same)}  unchanged: this build is identical to {same.name}@v"
+                f"{same.version} (same content hash, same spec), nothing published"
+            )
+            out.append(DemoSet(spec.name, line, same.version, tuple(warning_lines(same))))
+            continue
         except MaxlakeError as exc:
             out.append(DemoSet(spec.name, f"{spec.name}: not published: {exc}", None))
             continue

@@ -151,8 +151,6 @@ def _status(args: argparse.Namespace) -> int:
     try:
         require_lake(settings)
     except ConfigError as missing:
-        if args.no_kafka:
-            raise
         print(f"maxlake: warning: {missing}", file=sys.stderr)
     check_tenants(settings, args.tenants)
     status = collect_status(settings, args.window, tenants=args.tenants, kafka=not args.no_kafka)
@@ -198,7 +196,9 @@ def render_status(status: dict[str, Any]) -> str:
     quality = status["quality"]
     scope = quality.get("tenants")
     whose = f"tenant {', '.join(scope)}" if scope else "all tenants"
-    lines.append(f"\nlast {window}, {whose}:")
+    lines.append(
+        f"\nlast {window}, {whose}: (avg ev/s = consumed / {window}, over the whole window)"
+    )
     lines.extend(f"  {line}" for line in _quality_table(quality["kinds"]))
     if scope:
         lines.append("  (consumed: offsets read from these tenants' topics; quarantined, dups:")
@@ -217,7 +217,7 @@ def render_status(status: dict[str, Any]) -> str:
 
 def _quality_table(kinds: dict[str, Any]) -> list[str]:
     """The quality block's table, each column as wide as its header or widest value."""
-    header = ("kind", "batches", "consumed", "ev/s", "quarantined", "rate", "dups")
+    header = ("kind", "batches", "consumed", "avg ev/s", "quarantined", "rate", "dups")
     rows = [
         (
             kind,

@@ -2,7 +2,8 @@
 
 Every request, allowed or not, leaves one row in ``ops/audit`` (see :mod:`lake.access.audit`).
 A download is audited *before* the first byte is sent; when the audit write fails the data is
-not served (503). The read decision is :func:`lake.access.check_read`.
+not served (503). The read decision is :func:`maxlake.server.deltasharing.catalog.check`
+(:func:`lake.access.check_read` against the service's stores), the one Delta Sharing uses.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from aiohttp import web
 
-from lake.access import AuditEntry, Decision, check_read
+from lake.access import AuditEntry, Decision
 from lake.curation import list_datasets
 from lake.curation.card import CARD_FILE, stored_card
 from lake.curation.manifest import MANIFEST_FILE, Manifest, file_sha256
 from lake.curation.published import published_manifest_bytes
 from maxlake.errors import TerminalError
 from maxlake.server.context import CONTEXT, ServiceContext
+from maxlake.server.deltasharing import catalog
 
 __all__ = ["OPENAPI_PATHS", "routes"]
 
@@ -291,15 +293,9 @@ def _check(
     show: bool = False,
     allow_failed_quality: bool = False,
 ) -> Decision:
-    decision = check_read(
-        principal,
-        name,
-        version,
-        split,
-        lake_root=ctx.curated,
-        contracts=ctx.contracts,
-        allow_failed_quality=allow_failed_quality,
-    )
+    """The service's one read decision (:func:`maxlake.server.deltasharing.catalog.check`),
+    except that ``show`` lets a revoked version's summary be read (its status says revoked)."""
+    decision = catalog.check(ctx, principal, name, version, split, allow_failed_quality)
     if show and decision.outcome == "revoked":
         return Decision("allowed", 200, decision.detail, decision.manifest)
     return decision

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from lake.curation.jobs.errors import JobParamError
 from maxlake.errors import did_you_mean
@@ -26,30 +26,59 @@ _DURATION = re.compile(r"^([1-9][0-9]*)(us|ms|s|m|h|d)$")
 _UNIT_US = {"us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000}
 _UNIT_US["d"] = 24 * _UNIT_US["h"]
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Params:
-    """Typed access to one job's parameters; unknown keys are rejected up front."""
+    """Typed access to one job's parameters; unknown keys are rejected up front.
+
+    Each accessor returns the value, or records the problem and returns the default, so a
+    job's ``parse`` reads every parameter and then calls :meth:`done`, which raises one
+    :class:`JobParamError` with every problem found.
+    """
 
     job: str
     values: Mapping[str, Any]
+    problems: list[tuple[str, str]] = field(default_factory=list, compare=False)
+
+    def problem(self, key: str, problem: str) -> None:
+        """Record a problem of ``key`` (reported by :meth:`done`)."""
+        self.problems.append((key, problem))
+
+    def done(self) -> None:
+        """Raise every problem recorded so far as one error.
+
+        Raises:
+            JobParamError: one or more problems; ``problems`` holds ``(key, problem)`` each.
+        """
+        if self.problems:
+            raise JobParamError.of(self.job, self.problems)
+
+    def _read(self, key: str, read: Callable[[Params], T]) -> T:
+        try:
+            return read(self)
+        except JobParamError as exc:
+            self.problems.extend(exc.problems)
+        without = {k: v for k, v in self.values.items() if k != key}
+        return read(Params(self.job, without))
 
     def check_keys(self, known: Sequence[str]) -> None:
-        """Raise when the table holds a key the job does not read (a likely typo); the error
-        names every such key, each with the closest parameter when one is close."""
-        unknown = sorted(set(self.values) - set(known))
-        if unknown:
-            valid = sorted(known)
-            others = "".join(f"; and {k!r}{did_you_mean(k, valid)}" for k in unknown[1:])
-            raise JobParamError(
-                self.job,
-                unknown[0],
-                f"is not a parameter of this job{did_you_mean(unknown[0], valid)}{others}; "
-                f"valid: {valid}",
+        """Record each key the table holds that the job does not read (a likely typo), with
+        the closest parameter when one is close."""
+        valid = sorted(known)
+        for key in sorted(set(self.values) - set(known)):
+            self.problem(
+                key,
+                f"is not a parameter of this job{did_you_mean(key, valid)} "
+                f"(valid: {', '.join(valid)})",
             )
 
     def duration_us(self, key: str, default: str) -> int:
         """A fixed duration such as ``"1h"``, ``"10s"``, ``"5m"`` in microseconds."""
+        return self._read(key, lambda p: p._duration_us(key, default))
+
+    def _duration_us(self, key: str, default: str) -> int:
         raw = self.values.get(key, default)
         match = _DURATION.match(raw) if isinstance(raw, str) else None
         if match is None:
@@ -62,6 +91,9 @@ class Params:
         self, key: str, default: float, *, minimum: float = 0.0, why_positive: str | None = None
     ) -> float:
         """A finite number >= ``minimum``; > 0 as well when ``why_positive`` says why."""
+        return self._read(key, lambda p: p._number(key, default, minimum, why_positive))
+
+    def _number(self, key: str, default: float, minimum: float, why_positive: str | None) -> float:
         raw = self.values.get(key, default)
         if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
             raise JobParamError(self.job, key, f"must be a number (got {raw!r})")
@@ -73,6 +105,9 @@ class Params:
 
     def integer(self, key: str, default: int, *, minimum: int = 0) -> int:
         """An integer >= ``minimum``."""
+        return self._read(key, lambda p: p._integer(key, default, minimum))
+
+    def _integer(self, key: str, default: int, minimum: int) -> int:
         raw = self.values.get(key, default)
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise JobParamError(self.job, key, f"must be an integer (got {raw!r})")
@@ -82,6 +117,9 @@ class Params:
 
     def boolean(self, key: str, default: bool) -> bool:
         """A TOML boolean."""
+        return self._read(key, lambda p: p._boolean(key, default))
+
+    def _boolean(self, key: str, default: bool) -> bool:
         raw = self.values.get(key, default)
         if not isinstance(raw, bool):
             raise JobParamError(self.job, key, f"must be true or false (got {raw!r})")
@@ -89,13 +127,22 @@ class Params:
 
     def choice(self, key: str, default: str, options: Sequence[str]) -> str:
         """One of ``options``."""
+        return self._read(key, lambda p: p._choice(key, default, options))
+
+    def _choice(self, key: str, default: str, options: Sequence[str]) -> str:
         raw = self.values.get(key, default)
         if raw not in options:
-            raise JobParamError(self.job, key, f"must be one of {list(options)} (got {raw!r})")
+            close = did_you_mean(raw, list(options)) if isinstance(raw, str) else ""
+            raise JobParamError(
+                self.job, key, f"{raw!r} is not an option{close} (valid: {', '.join(options)})"
+            )
         return str(raw)
 
     def string(self, key: str, default: str) -> str:
         """A string."""
+        return self._read(key, lambda p: p._string(key, default))
+
+    def _string(self, key: str, default: str) -> str:
         raw = self.values.get(key, default)
         if not isinstance(raw, str):
             raise JobParamError(self.job, key, f"must be a string (got {raw!r})")
@@ -103,6 +150,9 @@ class Params:
 
     def strings(self, key: str, default: Sequence[str] | None) -> tuple[str, ...] | None:
         """A list of strings, returned sorted and deduplicated; None when absent and no default."""
+        return self._read(key, lambda p: p._strings(key, default))
+
+    def _strings(self, key: str, default: Sequence[str] | None) -> tuple[str, ...] | None:
         raw = self.values.get(key, default)
         if raw is None:
             return None
@@ -112,11 +162,11 @@ class Params:
 
     def split(self, key: str = "split") -> dict[str, float]:
         """Shares of ``train``/``validation``/``test``: each >= 0, summing to 1."""
+        return self._read(key, lambda p: p._split(key))
+
+    def _split(self, key: str) -> dict[str, float]:
         raw = self.values.get(key, DEFAULT_SPLIT)
-        if not isinstance(raw, Mapping) or set(raw) != set(SPLIT_NAMES):
-            raise JobParamError(
-                self.job, key, f"must be a table with exactly the keys {list(SPLIT_NAMES)}"
-            )
+        self._table_keys(key, raw, SPLIT_NAMES, "split")
         shares = {name: raw[name] for name in SPLIT_NAMES}
         for name, share in shares.items():
             if isinstance(share, bool) or not isinstance(share, int | float) or share < 0:
@@ -125,6 +175,27 @@ class Params:
             raise JobParamError(self.job, key, f"shares must sum to 1 (got {shares})")
         return {name: float(share) for name, share in shares.items()}
 
+    def _table_keys(self, key: str, raw: Any, names: Sequence[str], what: str) -> None:
+        """Raise unless ``raw`` is a table of exactly ``names``; every unknown key (with the
+        closest name) and every missing one is named."""
+        valid = ", ".join(names)
+        if not isinstance(raw, Mapping):
+            raise JobParamError(
+                self.job, key, f"must be a table with exactly the keys {valid} (got {raw!r})"
+            )
+        found = [
+            (f"{key}.{k}", f"is not a {what}{did_you_mean(str(k), list(names))} (valid: {valid})")
+            for k in raw
+            if k not in names
+        ]
+        missing = [name for name in names if name not in raw]
+        if missing:
+            found.append(
+                (key, f"misses {', '.join(missing)} (a table with exactly the keys {valid})")
+            )
+        if found:
+            raise JobParamError.of(self.job, found)
+
     def cuts(self, key: str = "cuts") -> tuple[int, int] | None:
         """Pinned cut instants ``{validation = T1, test = T2}`` in us since the epoch, or None.
 
@@ -132,14 +203,16 @@ class Params:
         TOML offset datetimes, ``T1 <= T2``). Pinned cuts replace the ``split`` shares, so data
         added later lands only in the test split.
         """
+        return self._read(key, lambda p: p._cuts(key))
+
+    def _cuts(self, key: str) -> tuple[int, int] | None:
         raw = self.values.get(key)
         if raw is None:
             return None
         if "split" in self.values:
             raise JobParamError(self.job, key, "replaces 'split': give one of them, not both")
         names = ("validation", "test")
-        if not isinstance(raw, Mapping) or set(raw) != set(names):
-            raise JobParamError(self.job, key, f"must be a table with exactly the keys {names}")
+        self._table_keys(key, raw, names, "cut")
         instants = [self._instant_us(f"{key}.{name}", raw[name]) for name in names]
         if instants[0] > instants[1]:
             raise JobParamError(self.job, f"{key}.test", "must not be before cuts.validation")

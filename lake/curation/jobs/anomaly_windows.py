@@ -109,10 +109,10 @@ class AnomalyWindowsParams:
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> AnomalyWindowsParams:
-        """Validate the ``[job]`` table (``JobParamError`` names the bad key)."""
+        """Validate the ``[job]`` table (one ``JobParamError`` names every bad key)."""
         p = Params(JOB, values)
         p.check_keys(PARAMETERS)
-        return cls(
+        parsed = cls(
             rate_us=p.duration_us("rate", "10s"),
             fill_limit=p.integer("fill_limit", 3, minimum=0),
             sequence_length=p.integer("sequence_length", 60, minimum=1),
@@ -122,6 +122,8 @@ class AnomalyWindowsParams:
             cuts=p.cuts(),
             split_by=p.choice("split_by", "plant_time", SPLIT_BY),
         )
+        p.done()
+        return parsed
 
 
 def anomaly_windows(inputs: JobInputs) -> JobOutput:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lake.curation.errors import CurationError
 from maxlake.errors import ConfigError, TerminalError
 
@@ -16,6 +18,20 @@ class JobParamError(CurationError, ConfigError):
         self.job = job
         self.key = key
         self.problem = problem
+        self.problems: tuple[tuple[str, str], ...] = ((key, problem),)
+
+    @classmethod
+    def of(cls, job: str, problems: Sequence[tuple[str, str]]) -> JobParamError:
+        """One error for every ``(key, problem)`` (at least one): the message is as for one
+        problem, or ``job J: N parameter problems:`` then one ``parameter 'key' problem`` line
+        each; ``key``/``problem`` are the first."""
+        unique = tuple(dict.fromkeys(problems))
+        error = cls(job, *unique[0])
+        if len(unique) > 1:
+            lines = "".join(f"\n  parameter {key!r} {problem}" for key, problem in unique)
+            error.args = (f"job {job}: {len(unique)} parameter problems:{lines}",)
+        error.problems = unique
+        return error
 
 
 class JobInputError(CurationError, TerminalError):

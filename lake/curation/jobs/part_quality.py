@@ -118,10 +118,10 @@ class PartQualityParams:
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> PartQualityParams:
-        """Validate the ``[job]`` table (``JobParamError`` names the bad key)."""
+        """Validate the ``[job]`` table (one ``JobParamError`` names every bad key)."""
         p = Params(JOB, values)
         p.check_keys(PARAMETERS)
-        return cls(
+        parsed = cls(
             split=p.split(),
             split_by=p.choice("split_by", "line_time", SPLIT_BY),
             seed=p.string("seed", ""),
@@ -130,6 +130,8 @@ class PartQualityParams:
             join_bucket_us=p.duration_us("join_bucket", "5m"),
             cuts=p.cuts(),
         )
+        p.done()
+        return parsed
 
 
 def part_quality(inputs: JobInputs) -> JobOutput:

@@ -148,10 +148,10 @@ class PredictiveMaintenanceParams:
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> PredictiveMaintenanceParams:
-        """Validate the ``[job]`` table (``JobParamError`` names the bad key)."""
+        """Validate the ``[job]`` table (one ``JobParamError`` names every bad key)."""
         p = Params(JOB, values)
         p.check_keys(PARAMETERS)
-        return cls(
+        parsed = cls(
             window_us=p.duration_us("window", "1h"),
             horizon_us=round(
                 p.number(
@@ -172,6 +172,8 @@ class PredictiveMaintenanceParams:
             cuts=p.cuts(),
             split_by=p.choice("split_by", "plant_time", SPLIT_BY),
         )
+        p.done()
+        return parsed
 
 
 def predictive_maintenance(inputs: JobInputs) -> JobOutput:

@@ -58,7 +58,8 @@ from lake.curation.jobs._frames import (
     with_machine_type,
 )
 from lake.curation.jobs._params import SPLIT_NAMES, Params, cut_points, required_splits
-from lake.curation.jobs.errors import JobInputError, JobParamError
+from lake.curation.jobs.errors import JobInputError
+from maxlake.errors import did_you_mean
 from schemas import EventKind
 
 __all__ = ["LABEL", "PARAMETERS", "STATS", "RulParams", "remaining_useful_life"]
@@ -116,11 +117,10 @@ class RulParams:
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> RulParams:
-        """Validate the ``[job]`` table (``JobParamError`` names the bad key)."""
-        p = Params(JOB, values)
+        """Validate the ``[job]`` table (one ``JobParamError`` names every bad key)."""
+        p = Params(JOB, {k: v for k, v in values.items() if k != "min_distinct"})
         if "min_distinct" in values:
-            raise JobParamError(
-                JOB,
+            p.problem(
                 "min_distinct",
                 "was removed: the feature columns follow the registry, not the rows (a choice "
                 "made on the rows tells partners who contributes); list the informative tags "
@@ -128,10 +128,13 @@ class RulParams:
             )
         p.check_keys(PARAMETERS)
         stats = p.strings("stats", list(STATS)) or STATS
-        unknown = sorted(set(stats) - set(STATS))
-        if unknown:
-            p.choice("stats", unknown[0], STATS)
-        return cls(
+        for stat in sorted(set(stats) - set(STATS)):
+            p.problem(
+                "stats",
+                f"{stat!r} is not an option{did_you_mean(stat, list(STATS))} "
+                f"(valid: {', '.join(STATS)})",
+            )
+        parsed = cls(
             cycle_us=p.duration_us("cycle", "10m"),
             window=p.integer("window", 30, minimum=1),
             min_cycles=p.integer("min_cycles", 1, minimum=1),
@@ -143,6 +146,8 @@ class RulParams:
             seed=p.string("seed", ""),
             qualities=p.strings("qualities", ["GOOD"]) or ("GOOD",),
         )
+        p.done()
+        return parsed
 
 
 def remaining_useful_life(inputs: JobInputs) -> JobOutput:

@@ -114,6 +114,8 @@ def test_columns_are_as_wide_as_their_widest_value() -> None:
     row = next(line for line in lines if line.strip().startswith("telemetry"))
     assert row.split() == ["telemetry", "12", "95,947", "26.7", "823", "0.9%", "19,066"]
     assert len(header) == len(row)
+    assert header.split()[:4] == ["kind", "batches", "consumed", "avg"]
+    assert "last 1 h, all tenants: (avg ev/s = consumed / 1 h, over the whole window)" in lines
     assert header.endswith("  dups".rjust(len("19,066") + 2))
 
 

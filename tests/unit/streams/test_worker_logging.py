@@ -9,6 +9,7 @@ import pytest
 from lake.sink import WriteResult
 from schemas import EventKind
 from streams.ingest import log_batch
+from streams.tally import WorkerTally
 from streams.worker import RepeatLimit, only_our_info
 
 
@@ -63,9 +64,34 @@ def test_the_batch_line_groups_thousands(caplog: pytest.LogCaptureFixture) -> No
     with caplog.at_level(logging.INFO, logger="streams.ingest"):
         log_batch(EventKind.TELEMETRY, result)
     assert caplog.messages == [
-        "telemetry batch: 50,000 consumed, 217,000 silver rows, 1,083 quarantined, "
-        "917 duplicates, 12,345 already in lake, write 1,234 ms"
+        "telemetry batch: 50,000 events consumed: 48,000 to silver (217,000 readings), "
+        "1,083 quarantined, 917 duplicates, 12,345 already in lake; write 1,234 ms"
     ]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="streams.ingest"):
+        log_batch(EventKind.MACHINE_EVENT, WriteResult(10, 9, 9, 1, 0, 0, 5.0))
+    assert caplog.messages == [
+        "machine_event batch: 10 events consumed: 9 to silver, 1 quarantined, 0 duplicates, "
+        "0 already in lake; write 5 ms"
+    ]
+
+
+def test_the_stop_line_says_what_the_worker_committed() -> None:
+    tally = WorkerTally()
+    assert tally.stopped_line("SIGTERM", clean=True) == (
+        "stopped cleanly on SIGTERM: 0 batches written and committed since start (nothing to "
+        "ingest); the next start resumes after them"
+    )
+    for kind, consumed in ((EventKind.TELEMETRY, 30_000), (EventKind.TELEMETRY, 6_336)):
+        tally.add(kind, WriteResult(consumed, consumed, consumed * 4, 0, 0, 0, 1.0))
+    tally.add(EventKind.MACHINE_EVENT, WriteResult(151, 151, 151, 0, 0, 0, 1.0))
+    assert tally.stopped_line("SIGINT", clean=True) == (
+        "stopped cleanly on SIGINT: 3 batches written and committed since start "
+        "(machine_event 151 events, telemetry 36,336 events); the next start resumes after them"
+    )
+    assert tally.stopped_line("SIGTERM", clean=False).startswith(
+        "stopped on SIGTERM with an error: 3 batches"
+    )
 
 
 def test_a_library_line_repeated_by_every_retry_passes_once_per_window() -> None:

@@ -247,6 +247,7 @@ def test_cli_builds_the_reference_job_reproducibly_then_lists_shows_and_pulls(
         captured = capsys.readouterr()
         assert "datasets: pin: telemetry 1, machine_event 0, inspection absent" in captured.err
         assert "datasets: job: train " in captured.err  # as make demo words it
+        assert "datasets: rows are machine windows of 1 h (train " in captured.err
         assert "datasets: published: version " in captured.err
         if summaries:
             assert "datasets: schema same feature columns as pm@v1" in captured.err

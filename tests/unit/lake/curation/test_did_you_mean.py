@@ -32,7 +32,7 @@ def test_misspelled_job_parameters_are_all_named_with_the_closest() -> None:
         PARAMS["predictive_maintenance"]({"horizn_h": 2, "tgas": ["vib"]})
     text = str(info.value)
     assert "'horizn_h' is not a parameter of this job (did you mean horizon_h?)" in text
-    assert "and 'tgas' (did you mean tags?)" in text
+    assert "parameter 'tgas' is not a parameter of this job (did you mean tags?)" in text
 
 
 def test_a_misspelled_dataset_or_split_suggests_the_closest_but_a_version_does_not(

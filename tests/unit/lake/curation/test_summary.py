@@ -96,3 +96,9 @@ def test_a_warning_is_shown_in_the_words_of_the_build_and_the_demo() -> None:
         "the validation split has a single class of the label failure_within_h "
         "(all 112 machine windows of 15 min are 0)"
     )
+
+
+def test_show_says_what_a_row_is_when_the_job_says() -> None:
+    unit = "steps of 10 s (60 per sequence)"
+    assert f"  rows are   {unit}" in summary_lines(manifest(job_meta={"row_unit": unit}))
+    assert not any(line.startswith("  rows are") for line in summary_lines(manifest()))

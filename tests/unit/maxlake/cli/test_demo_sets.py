@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from lake import BatchWriter, DeltaStore
-from lake.curation import load, show
+from lake.curation import list_datasets, load, show
 from lake.location import LakeLocation
 from lake.registry_store import RegistryStore
 from maxlake.cli.demo_sets import build_demo_sets, ensure_demo_contracts
@@ -104,6 +104,15 @@ def test_the_demo_builds_three_non_empty_reference_sets_with_the_live_registry(
     nulls = [w for w in built[0].warnings if "[feature_not_all_null:" in w]
     assert len(nulls) == 1, built[0].warnings  # every all-null column: one line, in words
     assert "gearbox_temp (" in nulls[0], nulls[0]  # the new tag, and the types not simulated
+
+    again = build_demo_sets(settings, say=said.append)  # nothing new in the lake
+    for first, second in zip(built, again, strict=True):
+        assert second.version == 1, second.line
+        assert second.line == (
+            f"{first.line}  unchanged: this build is identical to {first.name}@v1 (same content "
+            "hash, same spec), nothing published"
+        )
+    assert [d.versions for d in list_datasets(lake_root=tmp_path / "lake")] == [(1,)] * 3
 
     purposes = ["anomaly-detection-research", "predictive-maintenance-research"]
     ensure_demo_contracts(settings, purposes, say=said.append)  # a second run: all in force

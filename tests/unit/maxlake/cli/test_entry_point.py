@@ -158,5 +158,5 @@ def test_a_spec_typo_fails_before_the_lake_delta_pandas_or_gx_are_loaded(tmp_pat
         check=True,
         env={"MAXLAKE_LAKE_ROOT": str(tmp_path / "lake"), "PATH": "/usr/bin:/bin"},
     )
-    assert "parameter 'horizn_h' is not a parameter of this job" in done.stderr
+    assert "job.horizn_h: is not a parameter of this job" in done.stderr
     assert done.stdout.strip() == "exit 1 loaded []"

@@ -81,7 +81,6 @@ def test_vacuum_with_a_short_retention_warns(tmp_path: Path, hours: str) -> None
     [
         ["lake", "verify", "--no-kafka"],
         ["lake", "status"],
-        ["status", "--no-kafka"],
         ["quarantine", "list"],
         ["quarantine", "show"],
         ["datasets", "list"],
@@ -94,6 +93,16 @@ def test_read_only_commands_name_a_missing_lake_and_do_not_create_it(
     done = _maxlake(tmp_path, *argv, MAXLAKE_LAKE_ROOT=str(root))
     assert done.returncode == 1
     assert done.stderr.startswith(f"maxlake: error: no lake at {root}")
+    assert "Traceback" not in done.stderr
+    assert not root.exists()
+
+
+def test_status_without_kafka_before_any_lake_warns_and_names_the_parser(tmp_path: Path) -> None:
+    root = tmp_path / "new-lake"
+    done = _maxlake(tmp_path, "status", "--no-kafka", MAXLAKE_LAKE_ROOT=str(root))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(f"maxlake: warning: no lake at {root}: nothing is stored there")
+    assert "decoder JSON parser of this install: " in done.stdout
     assert "Traceback" not in done.stderr
     assert not root.exists()
 
