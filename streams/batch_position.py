@@ -81,11 +81,13 @@ class LakePositioning:
     _out_of_range: dict[TopicPartition, int]
     _next: dict[TopicPartition, int]
     _filling: dict[TopicPartition, list[Any]]
+    _highwater: dict[TopicPartition, int]
 
     def _init_positioning(self) -> None:
         self._next = {}
         self._filling = {}
         self._group_commits: dict[TopicPartition, tuple[int, str]] = {}
+        self._highwater = {}
         self._position_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-position")
         self._lake_reader: SinkHandle | None = None
         self._position_task: asyncio.Task[None] | None = None
@@ -279,7 +281,24 @@ class LakePositioning:
                 self.pipeline().worker,
             ),
         )
+        await asyncio.get_running_loop().run_in_executor(
+            self._position_pool, self._record_recreation_gaps, tps, lineages
+        )
         return {tp: versions.get((tp.topic, tp.partition), -1) for tp in tps}
+
+    def _record_recreation_gaps(
+        self, tps: Sequence[TopicPartition], lineages: dict[str, str]
+    ) -> None:
+        """Record what superseded lineages of these partitions' topics lost with a killed
+        worker (:func:`lake.lineage.recreation_gaps`; a sink without it records nothing)."""
+        record = getattr(self._reader(), "record_recreation_gaps", None)
+        if record is None:
+            return
+        by_topic: dict[str, list[int]] = {}
+        for tp in tps:
+            by_topic.setdefault(tp.topic, []).append(tp.partition)
+        for topic, partitions in sorted(by_topic.items()):
+            record(topic, lineages.get(topic), partitions, worker=self.pipeline().worker)
 
     async def _log_starts(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         if self.consumer is None:
@@ -426,6 +445,7 @@ class LakePositioning:
         self._sought.pop(tp, None)
         self._next.pop(tp, None)
         self._group_commits.pop(tp, None)
+        self._highwater.pop(tp, None)
 
     async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
         gap = Gap(tp.topic, self._topic_ids.get(tp.topic), tp.partition, first, last, cause)
