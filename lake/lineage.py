@@ -152,14 +152,14 @@ def record_gap(store: DeltaStore, gap: Gap, *, worker: str) -> None:
     """Append one ``ops/gaps`` row.
 
     A ``discarded_topic_recreated`` gap is written once: its commit carries the app
-    transaction ``discarded:<topic>@<topic id>/<partition>`` (version ``to_offset``), and a
-    row whose transaction is already stored (a commit reported failed that landed, retried)
-    is not appended again. A lineage is superseded once, so one such gap per partition and
-    lineage is written this way (see :func:`recreation_gaps` for the others).
+    transaction ``discarded:<topic>@<topic id>/<partition>:<from_offset>`` (version
+    ``to_offset``), and a gap whose transaction is already stored (a commit reported failed
+    that landed and was retried, or two workers recording the same range) is not appended
+    again.
     """
     txns: dict[str, int] = {}
     if gap.cause == DISCARDED_TOPIC_RECREATED and gap.topic_id is not None:
-        key = "discarded:" + app_id(gap.topic, gap.partition, gap.topic_id)
+        key = f"discarded:{app_id(gap.topic, gap.partition, gap.topic_id)}:{gap.from_offset}"
         if store.txn_versions(GAPS, [key])[key] >= gap.to_offset:
             return
         txns[key] = gap.to_offset
