@@ -86,7 +86,7 @@ class LineageCheck:
     _out_of_range: dict[TopicPartition, int]
     _pause: Callable[[], int]
     _resume: Callable[[], None]
-    _record_gap: Callable[[TopicPartition, int, int, str], Awaitable[None]]
+    _record_gap: Callable[..., Awaitable[None]]
 
     def _init_lineage_check(self) -> None:
         self._stamps: Stamps = {}
@@ -207,6 +207,7 @@ class LineageCheck:
         positions: dict[TopicPartition, int],
         stamps: Stamps,
     ) -> None:
+        old_id = self._topic_ids.get(topic)
         kept = dropped = 0
         discarded: list[str] = []
         unheld: dict[TopicPartition, tuple[int, int]] = {}
@@ -235,7 +236,7 @@ class LineageCheck:
             if first is not None and last >= first:
                 unheld[tp] = (first, last)
             self._out_of_range[tp] = -1
-        await self._record_unheld(unheld)
+        await self._record_unheld(unheld, old_id)
         self.recreated_dropped += dropped
         if self.block.metrics is not None:
             self.block.metrics.recreated_discarded.inc(dropped)
@@ -244,7 +245,7 @@ class LineageCheck:
             "%s; %d record(s) fetched before kept under the old id; the new incarnation is "
             "read from its start",
             topic,
-            self._topic_ids.get(topic),
+            old_id,
             new_id,
             "fetched records discarded (either incarnation's, read since the id was last "
             f"checked): partition {'; '.join(discarded)}"
@@ -253,14 +254,16 @@ class LineageCheck:
             kept,
         )
 
-    async def _record_unheld(self, unheld: dict[TopicPartition, tuple[int, int]]) -> None:
-        """Record in ``ops/gaps``, under the old topic id (still the engine's), the old
-        incarnation's offsets (partition -> first, last) the lake will never hold: before the
-        batch is handed over, so that no kill loses the record (the lake refusing writes
-        holds the batch until it takes them)."""
+    async def _record_unheld(
+        self, unheld: dict[TopicPartition, tuple[int, int]], old_id: str | None
+    ) -> None:
+        """Record in ``ops/gaps``, under the old topic id ``old_id``, the old incarnation's
+        offsets (partition -> first, last) the lake will never hold: before the batch is handed
+        over, so that no kill loses the record (the lake refusing writes holds the batch until
+        it takes them)."""
         for tp, (first, last) in sorted(unheld.items(), key=lambda item: item[0].partition):
             await self.block.retry(
-                partial(self._record_gap, tp, first, last, DISCARDED_TOPIC_RECREATED),
+                partial(self._record_gap, tp, first, last, DISCARDED_TOPIC_RECREATED, old_id),
                 pause=self._pause,
                 resume=self._resume,
             )
@@ -270,15 +273,17 @@ class LineageCheck:
         the position, -1 when the lineage check sought it and recorded its gap): what the
         client was told the old incarnation held beyond the position is recorded as not held."""
         logger.warning("topic(s) %s have a new topic id: a new lineage", ", ".join(topics))
-        unheld: dict[TopicPartition, tuple[int, int]] = {}
+        old_ids = {topic: self._topic_ids.get(topic) for topic in topics}
+        unheld: dict[str, dict[TopicPartition, tuple[int, int]]] = {}
         for tp, position in lost.items():
             if tp.topic not in topics:
                 continue
             last = self._note_highwater(tp) - 1 if position >= 0 else -1
             if last >= position >= 0:
-                unheld[tp] = (position, last)
+                unheld.setdefault(tp.topic, {})[tp] = (position, last)
             self._highwater.pop(tp, None)
-        await self._record_unheld(unheld)
+        for topic, gaps in sorted(unheld.items()):
+            await self._record_unheld(gaps, old_ids[topic])
 
     async def _drain_old(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, verified: int

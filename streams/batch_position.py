@@ -447,8 +447,13 @@ class LakePositioning:
         self._group_commits.pop(tp, None)
         self._highwater.pop(tp, None)
 
-    async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
-        gap = Gap(tp.topic, self._topic_ids.get(tp.topic), tp.partition, first, last, cause)
+    async def _record_gap(
+        self, tp: TopicPartition, first: int, last: int, cause: str, topic_id: str | None = None
+    ) -> None:
+        """Record ``first``..``last`` of ``tp`` in ``ops/gaps`` under ``topic_id`` (default: the
+        engine's id of the topic now)."""
+        tid = topic_id if topic_id is not None else self._topic_ids.get(tp.topic)
+        gap = Gap(tp.topic, tid, tp.partition, first, last, cause)
         await asyncio.get_running_loop().run_in_executor(
             self._position_pool,
             partial(self._reader().record_gap, gap, worker=self.pipeline().worker),

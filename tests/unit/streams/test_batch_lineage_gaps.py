@@ -47,7 +47,11 @@ class _Engine(LineageCheck):
         self.gaps: list[tuple[TopicPartition, int, int, str]] = []
         self._init_lineage_check()
 
-    async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
+    async def _record_gap(
+        self, tp: TopicPartition, first: int, last: int, cause: str, topic_id: str | None = None
+    ) -> None:
+        assert topic_id == "old"
+        self._topic_ids["t"] = "new"  # a positioning read meanwhile must not change the id
         self.gaps.append((tp, first, last, cause))
 
     def _pause(self) -> int:
