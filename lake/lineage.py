@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -206,11 +206,14 @@ def record_gap(store: DeltaStore, gap: Gap, *, worker: str) -> None:
 
 
 def recreation_gaps(
-    store: DeltaStore, topic: str, topic_id: str | None, partitions: Sequence[int]
+    store: DeltaStore,
+    topic_ids: Mapping[str, str | None],
+    partitions: Sequence[tuple[str, int]],
 ) -> list[Gap]:
-    """Offsets of superseded lineages of ``topic`` (ids other than ``topic_id``, its current
-    one) that neither the lake nor ``ops/gaps`` holds, below a ``discarded_topic_recreated``
-    gap of theirs, in ``partitions``: one gap per missing range (not recorded here).
+    """Offsets of superseded lineages of the topics of ``partitions`` (ids other than
+    ``topic_ids[topic]``, the current one) that neither the lake nor ``ops/gaps`` holds, below
+    a ``discarded_topic_recreated`` gap of theirs: one gap per missing range (not recorded
+    here). ``ops/gaps`` is read once for all the topics.
 
     A worker records that gap when it finds the topic's new id, before it writes the old
     incarnation's records it still holds (at most the batches in hand). Killed before they
@@ -219,19 +222,36 @@ def recreation_gaps(
     The partition's previous owner must be done with it (a rebalance waits for its batches;
     a killed worker writes nothing more).
     """
+    topics = sorted({topic for topic, _ in partitions})
+    if not topics or not store.exists(GAPS):
+        return []
     gaps = store.read(
         GAPS,
-        columns=["topic_id", "partition", "from_offset", "to_offset", "cause"],
-        filter=pc.field("topic") == topic,
+        columns=["topic", "topic_id", "partition", "from_offset", "to_offset", "cause"],
+        filter=pc.field("topic").isin(topics),
     )
     if gaps is None or gaps.num_rows == 0:
         return []
+    rows = list(zip(*(gaps[c].to_pylist() for c in gaps.column_names), strict=True))
+    out: list[Gap] = []
+    for topic in topics:
+        wanted = {p for t, p in partitions if t == topic}
+        current = topic_ids.get(topic)
+        out.extend(_topic_gaps(store, topic, current, wanted, [r for r in rows if r[0] == topic]))
+    return out
+
+
+def _topic_gaps(
+    store: DeltaStore,
+    topic: str,
+    topic_id: str | None,
+    wanted: set[int],
+    rows: list[tuple[str, str | None, int, int, int, str]],
+) -> list[Gap]:
+    """:func:`recreation_gaps` of one topic from its ``ops/gaps`` rows."""
     spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
     closed: set[tuple[str, int]] = set()
-    wanted = set(partitions)
-    for tid, partition, lo, hi, cause in zip(
-        *(gaps[c].to_pylist() for c in gaps.column_names), strict=True
-    ):
+    for _, tid, partition, lo, hi, cause in rows:
         if tid is None or tid == topic_id or partition not in wanted:
             continue
         spans.setdefault((tid, partition), []).append((lo, hi))

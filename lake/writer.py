@@ -89,12 +89,16 @@ class DeltaSinkHandle:
         record_gap(self.store, gap, worker=worker)
 
     def record_recreation_gaps(
-        self, topic: str, topic_id: str | None, partitions: Sequence[int], *, worker: str
+        self,
+        topic_ids: Mapping[str, str | None],
+        partitions: Sequence[TopicPartition],
+        *,
+        worker: str,
     ) -> list[Gap]:
-        """Record the offsets of ``topic``'s superseded lineages that a killed worker held
-        when it found the topic recreated (:func:`lake.lineage.recreation_gaps`); returns
-        them."""
-        gaps = recreation_gaps(self.store, topic, topic_id, partitions)
+        """Record the offsets of superseded lineages of ``partitions``' topics that a killed
+        worker held when it found a topic recreated (:func:`lake.lineage.recreation_gaps`;
+        ``topic_ids``: each topic's current id); returns them."""
+        gaps = recreation_gaps(self.store, topic_ids, partitions)
         for gap in gaps:
             record_gap(self.store, gap, worker=worker)
         return gaps

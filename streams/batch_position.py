@@ -292,13 +292,9 @@ class LakePositioning:
         """Record what superseded lineages of these partitions' topics lost with a killed
         worker (:func:`lake.lineage.recreation_gaps`; a sink without it records nothing)."""
         record = getattr(self._reader(), "record_recreation_gaps", None)
-        if record is None:
-            return
-        by_topic: dict[str, list[int]] = {}
-        for tp in tps:
-            by_topic.setdefault(tp.topic, []).append(tp.partition)
-        for topic, partitions in sorted(by_topic.items()):
-            record(topic, lineages.get(topic), partitions, worker=self.pipeline().worker)
+        if record is not None:
+            parts = [(tp.topic, tp.partition) for tp in tps]
+            record(lineages, parts, worker=self.pipeline().worker)
 
     async def _log_starts(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         if self.consumer is None:

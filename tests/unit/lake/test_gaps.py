@@ -54,14 +54,14 @@ def test_a_discarded_gap_is_written_once(tmp_path: Path) -> None:
 
 def test_the_next_positioning_records_what_a_killed_worker_held(tmp_path: Path) -> None:
     store = _recreated_lake(tmp_path)
-    assert recreation_gaps(store, TOPIC, "new", [0]) == [
+    assert recreation_gaps(store, {TOPIC: "new"}, [(TOPIC, 0)]) == [
         Gap(TOPIC, "old", 0, 20, 29, DISCARDED_TOPIC_RECREATED)
     ]
     handle = BatchWriter(store).handle()
-    assert len(handle.record_recreation_gaps(TOPIC, "new", [0], worker="next")) == 1
-    assert handle.record_recreation_gaps(TOPIC, "new", [0], worker="next") == []
-    assert recreation_gaps(store, TOPIC, "old", [0]) == []  # the current lineage: open
-    assert recreation_gaps(store, TOPIC, "new", [1]) == []
+    assert len(handle.record_recreation_gaps({TOPIC: "new"}, [(TOPIC, 0)], worker="next")) == 1
+    assert handle.record_recreation_gaps({TOPIC: "new"}, [(TOPIC, 0)], worker="next") == []
+    assert recreation_gaps(store, {TOPIC: "old"}, [(TOPIC, 0)]) == []  # the current lineage: open
+    assert recreation_gaps(store, {TOPIC: "new"}, [(TOPIC, 1)]) == []
 
 
 def test_offsets_a_killed_batch_committed_to_silver_are_not_a_gap(tmp_path: Path) -> None:
@@ -78,14 +78,14 @@ def test_offsets_a_killed_batch_committed_to_silver_are_not_a_gap(tmp_path: Path
         planted.schema.get_field_index("kafka_offset"), "kafka_offset", moved
     )
     store.append(name, planted, partition_by=SILVER_PARTITIONS, txns={})
-    assert recreation_gaps(store, TOPIC, "new", [0]) == [
+    assert recreation_gaps(store, {TOPIC: "new"}, [(TOPIC, 0)]) == [
         Gap(TOPIC, "old", 0, 25, 29, DISCARDED_TOPIC_RECREATED)
     ]
 
 
 def test_verify_lists_discarded_gaps_in_words_apart_from_expired_ones(tmp_path: Path) -> None:
     store = _recreated_lake(tmp_path)
-    BatchWriter(store).handle().record_recreation_gaps(TOPIC, "new", [0], worker="next")
+    BatchWriter(store).handle().record_recreation_gaps({TOPIC: "new"}, [(TOPIC, 0)], worker="next")
     record_gap(store, Gap(TOPIC, "new", 0, 10, 11, EXPIRED_BEFORE_INGEST), worker="w")
 
     report = check_accounting(store, committed={(TOPIC, 0): 12}, topic_ids={TOPIC: "new"})
