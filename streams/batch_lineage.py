@@ -45,7 +45,7 @@ from lake.lineage import DISCARDED_TOPIC_RECREATED
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from streams.kafka_topic_ids import UnsupportedBrokerError, current_topic_ids
-from streams.write_block import WriteBlock
+from streams.write_block import WriteAbandoned, WriteBlock
 
 __all__ = ["LineageCheck"]
 
@@ -262,11 +262,23 @@ class LineageCheck:
         over, so that no kill loses the record (the lake refusing writes holds the batch until
         it takes them)."""
         for tp, (first, last) in sorted(unheld.items(), key=lambda item: item[0].partition):
-            await self.block.retry(
-                partial(self._record_gap, tp, first, last, DISCARDED_TOPIC_RECREATED, old_id),
-                pause=self._pause,
-                resume=self._resume,
-            )
+            try:
+                await self.block.retry(
+                    partial(self._record_gap, tp, first, last, DISCARDED_TOPIC_RECREATED, old_id),
+                    pause=self._pause,
+                    resume=self._resume,
+                )
+            except WriteAbandoned as exc:  # a rebalance or shutdown while the lake refused
+                logger.warning(
+                    "%s[%d] (topic id %s): offsets %d..%d of the old incarnation will never be "
+                    "in the lake, and the lake refused to record it in ops/gaps (%s)",
+                    tp.topic,
+                    tp.partition,
+                    old_id,
+                    first,
+                    last,
+                    exc,
+                )
 
     async def _lineage_ended(self, lost: dict[TopicPartition, int], topics: list[str]) -> None:
         """Topics whose id changed under positions Kafka no longer holds (``lost``: partition ->

@@ -4,10 +4,13 @@ incarnation's offsets from the first one not kept up to the highest the client w
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from aiokafka import TopicPartition
 
 from maxlake.settings import Settings
@@ -45,12 +48,15 @@ class _Engine(LineageCheck):
         self._next: dict[TopicPartition, int] = {}
         self._out_of_range: dict[TopicPartition, int] = {}
         self.gaps: list[tuple[TopicPartition, int, int, str]] = []
+        self.disk_full = False
         self._init_lineage_check()
 
     async def _record_gap(
         self, tp: TopicPartition, first: int, last: int, cause: str, topic_id: str | None = None
     ) -> None:
         assert topic_id == "old"
+        if self.disk_full:
+            raise OSError(errno.ENOSPC, "No space left on device")
         self._topic_ids["t"] = "new"  # a positioning read meanwhile must not change the id
         self.gaps.append((tp, first, last, cause))
 
@@ -130,3 +136,22 @@ def test_a_position_beyond_the_new_incarnation_s_end_records_the_unread_rest(
     other = TopicPartition("t", 1)
     asyncio.run(engine._lineage_ended({TP: 500, other: -1}, ["t"]))
     assert engine.gaps == [(TP, 500, 799, "discarded_topic_recreated")]
+
+
+def test_a_gap_the_lake_refuses_during_a_rebalance_is_logged_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lake is full when the gap is written and a rebalance gives the write up: the
+    range is named in the log and the engine goes on (it raised WriteAbandoned and stopped)."""
+    engine = _Engine(tmp_path, _Consumer(highwater=300, received=2000))
+    engine.disk_full = True
+    engine.block.abandon()
+    engine._verified[TP] = 1000
+    with caplog.at_level(logging.WARNING, logger="streams.batch_engine"):
+        _split(engine, _records(100, 199), [(0, 2000)])
+    assert engine.gaps == []
+    told = [r.getMessage() for r in caplog.records if "refused to record" in r.getMessage()]
+    assert len(told) == 1, told
+    assert "offsets 100..299" in told[0]
+    assert "(topic id old)" in told[0]
+    assert engine._out_of_range == {TP: -1}
