@@ -7,8 +7,9 @@ at two different offsets; and the counts of ``ops/validation_runs`` add up to th
 found. Given the consumer group's committed offsets, every offset of the topic's current
 lineage below them must be accounted for, except offsets that are not data records
 (transaction markers and aborted records, which a ``read_committed`` consumer never sees: the
-caller's ``data_offsets`` tells them apart) and offsets recorded in ``ops/gaps`` (gone from
-Kafka before ingest; reported, not violations).
+caller's ``data_offsets`` tells them apart) and offsets recorded in ``ops/gaps`` (offsets the
+lake will never hold, with their cause: gone from Kafka before ingest, or discarded when the
+topic was deleted and created again under a worker; reported, not violations).
 
 Offsets are keyed by topic lineage (the Kafka topic id, see :mod:`lake.lineage`): rows of an
 older incarnation of a topic never count for the current one. Rows written before lineages
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from lake.delta import DeltaStore
-from lake.lineage import gap_records, lineage_records
+from lake.lineage import GAP_CAUSES, gap_records, lineage_records
 from lake.replays import replay_records
 from lake.tables import DUPLICATES, RUNS, quarantine_table, silver_table
 from schemas import EventKind
@@ -78,7 +79,13 @@ class AccountingReport:
     runs_consumed: dict[str, int] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
-    """Offsets gone from Kafka before ingest (``ops/gaps``), one line per gap."""
+    """Every recorded gap (``ops/gaps``), one line per merged range and cause, saying in words
+    what the cause means (:data:`lake.lineage.GAP_CAUSES`). The name is historical: gaps of
+    every cause are listed, not only offsets that expired."""
+    gaps: dict[str, list[str]] = field(default_factory=dict)
+    """The lines of :attr:`expired` by cause."""
+    gap_offsets: dict[str, int] = field(default_factory=dict)
+    """Offsets in the recorded gaps per cause (merged: an offset recorded twice counts once)."""
     not_data: int = 0
     """Offsets below the committed ones that are transaction markers or aborted records."""
 
@@ -315,7 +322,9 @@ def check_accounting(
 def _gaps(
     store: DeltaStore, migrated: Mapping[str, str], report: AccountingReport
 ) -> dict[tuple[str, str, int], list[tuple[int, int]]]:
-    """Recorded gaps per (topic, lineage, partition), merged; listed in ``report.expired``."""
+    """Recorded gaps per (topic, lineage, partition), merged across causes (coverage needs
+    only whether an offset is in one); listed per cause in ``report.expired`` and counted in
+    ``report.gap_offsets``."""
     frame = gap_records(store)
     out: dict[tuple[str, str, int], list[tuple[int, int]]] = {}
     if frame.is_empty():
@@ -326,20 +335,30 @@ def _gaps(
     spans = frame.select(
         ["kafka_topic", "lineage", "partition", "from_offset", "to_offset", "cause"]
     ).unique()
+    by_cause: dict[tuple[str, str, int, str], list[tuple[int, int]]] = {}
     for topic, lineage, partition, lo, hi, cause in sorted(spans.iter_rows()):
         key = (str(topic), str(lineage), int(partition))
-        merged = out.setdefault(key, [])
-        if merged and lo <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
-        del cause
-    for (topic, _, partition), spans_ in sorted(out.items()):
-        for lo, hi in spans_:
-            report.expired.append(
-                f"{topic}[{partition}] offsets {lo}..{hi} ({hi - lo + 1}): expired before ingest"
+        _merge(out.setdefault(key, []), lo, hi)
+        _merge(by_cause.setdefault((*key, str(cause)), []), lo, hi)
+    for (topic, lineage, partition, cause), merged in sorted(by_cause.items()):
+        meaning = GAP_CAUSES.get(cause, f"cause {cause!r}")
+        for lo, hi in merged:
+            report.gap_offsets[cause] = report.gap_offsets.get(cause, 0) + hi - lo + 1
+            line = (
+                f"{topic}[{partition}] offsets {lo}..{hi} ({hi - lo + 1}): {meaning} "
+                f"(cause {cause}, topic id {lineage})"
             )
+            report.expired.append(line)
+            report.gaps.setdefault(cause, []).append(line)
     return out
+
+
+def _merge(merged: list[tuple[int, int]], lo: int, hi: int) -> None:
+    """Add ``lo..hi`` to ``merged`` (sorted spans; ``lo`` at or after the last span's start)."""
+    if merged and lo <= merged[-1][1] + 1:
+        merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+    else:
+        merged.append((lo, hi))
 
 
 def _check_rows_per_offset(report: AccountingReport, kind: EventKind, silver: pl.DataFrame) -> None:

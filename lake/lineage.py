@@ -11,16 +11,19 @@ lineage a worker meets is recorded once in ``ops/lineage``:
 - ``recreated``: a new id for a topic the lake already knew (``previous_topic_id`` names the
   older one). Its offsets start again; nothing of the older incarnation masks them.
 
-``ops/gaps`` records offsets that were never ingested because Kafka no longer had them when a
-worker asked (retention or DeleteRecords ran first): ``from_offset`` .. ``to_offset``
-inclusive, with the cause. Both tables are small (one row per event, not per message).
+``ops/gaps`` records offsets of a lineage the lake will never hold: ``from_offset`` ..
+``to_offset`` inclusive, with the cause (:data:`GAP_CAUSES`): Kafka no longer had them when a
+worker asked (retention or DeleteRecords ran first, or the log was cut short), or the topic was
+deleted and created again under a worker, which discarded what it could not tell apart and
+never reads the old incarnation again. Both tables are small (one row per event, not per
+message).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -29,15 +32,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lake.delta import DeltaStore, app_id
-from lake.tables import RUNS
+from lake.tables import DUPLICATES, RUNS, quarantine_table, silver_table
 from schemas.silver import TIMESTAMP
 
 if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
+    "BEYOND_LOG_END",
+    "DISCARDED_TOPIC_RECREATED",
+    "EXPIRED_BEFORE_INGEST",
     "GAPS",
     "GAPS_SCHEMA",
+    "GAP_CAUSES",
     "LINEAGE",
     "LINEAGE_SCHEMA",
     "Gap",
@@ -45,6 +52,7 @@ __all__ = [
     "gap_records",
     "lineage_records",
     "record_gap",
+    "recreation_gaps",
 ]
 
 logger = logging.getLogger(__name__)
@@ -78,13 +86,32 @@ GAPS_SCHEMA = pa.schema(
         pa.field("date", pa.date32(), nullable=False),
     ]
 )
-"""``from_offset``..``to_offset`` inclusive; ``cause`` is ``expired_before_ingest`` (below the
-log start: retention or DeleteRecords) or ``beyond_log_end`` (the log was truncated)."""
+"""``from_offset``..``to_offset`` inclusive; ``cause`` is one of :data:`GAP_CAUSES`."""
+
+EXPIRED_BEFORE_INGEST = "expired_before_ingest"
+BEYOND_LOG_END = "beyond_log_end"
+DISCARDED_TOPIC_RECREATED = "discarded_topic_recreated"
+
+GAP_CAUSES: dict[str, str] = {
+    EXPIRED_BEFORE_INGEST: "expired before ingest: below the log start when a worker asked "
+    "(retention or DeleteRecords ran first)",
+    BEYOND_LOG_END: "beyond the log end: the log was cut short (an unclean leader election) "
+    "after the group committed past its new end",
+    DISCARDED_TOPIC_RECREATED: "discarded, topic recreated: the topic was deleted and created "
+    "again under a worker; the old incarnation's records from here on are not in the lake "
+    "(fetched after the worker's last check of the topic id, so possibly the new "
+    "incarnation's, and discarded; or never fetched, or lost with a worker killed before "
+    "writing them) and Kafka deleted them with the topic. The range is what the worker knew "
+    "the partition to hold (the last fetch response's high watermark, of either incarnation): "
+    "an upper bound, the old incarnation may have ended before it",
+}
+"""Each ``ops/gaps`` cause and what it means, in the words ``lake verify`` and the alerts use."""
 
 
 @dataclass(frozen=True)
 class Gap:
-    """Offsets of one partition that Kafka no longer had when a worker asked for them."""
+    """Offsets of one partition of one lineage the lake will never hold, and why (``cause``,
+    one of :data:`GAP_CAUSES`)."""
 
     topic: str
     topic_id: str | None
@@ -122,7 +149,20 @@ def gap_records(store: DeltaStore) -> pl.DataFrame:
 
 
 def record_gap(store: DeltaStore, gap: Gap, *, worker: str) -> None:
-    """Append one ``ops/gaps`` row."""
+    """Append one ``ops/gaps`` row.
+
+    A ``discarded_topic_recreated`` gap is written once: its commit carries the app
+    transaction ``discarded:<topic>@<topic id>/<partition>:<from_offset>`` (version
+    ``to_offset``), and a gap whose transaction is already stored (a commit reported failed
+    that landed and was retried, or two workers recording the same range) is not appended
+    again.
+    """
+    txns: dict[str, int] = {}
+    if gap.cause == DISCARDED_TOPIC_RECREATED and gap.topic_id is not None:
+        key = f"discarded:{app_id(gap.topic, gap.partition, gap.topic_id)}:{gap.from_offset}"
+        if store.txn_versions(GAPS, [key])[key] >= gap.to_offset:
+            return
+        txns[key] = gap.to_offset
     now = datetime.now(UTC)
     row = {
         "topic": gap.topic,
@@ -135,7 +175,23 @@ def record_gap(store: DeltaStore, gap: Gap, *, worker: str) -> None:
         "detected_at": now,
         "date": now.date(),
     }
-    store.append(GAPS, pa.Table.from_pylist([row], schema=GAPS_SCHEMA), partition_by=None, txns={})
+    store.append(
+        GAPS, pa.Table.from_pylist([row], schema=GAPS_SCHEMA), partition_by=None, txns=txns
+    )
+    if gap.cause == DISCARDED_TOPIC_RECREATED:
+        logger.warning(
+            "%s[%d] (topic id %s): offsets %d..%d (%d offsets) of the old incarnation will "
+            "never be in the lake: the topic was deleted and created again (%s); recorded in %s",
+            gap.topic,
+            gap.partition,
+            gap.topic_id,
+            gap.from_offset,
+            gap.to_offset,
+            gap.count,
+            gap.cause,
+            GAPS,
+        )
+        return
     logger.warning(
         "%s[%d]: offsets %d..%d (%d offsets; transaction markers or aborted records among them "
         "hold no event) were gone from Kafka before ingest (%s); recorded in %s",
@@ -147,6 +203,126 @@ def record_gap(store: DeltaStore, gap: Gap, *, worker: str) -> None:
         gap.cause,
         GAPS,
     )
+
+
+def recreation_gaps(
+    store: DeltaStore,
+    topic_ids: Mapping[str, str | None],
+    partitions: Sequence[tuple[str, int]],
+) -> list[Gap]:
+    """Offsets of superseded lineages of the topics of ``partitions`` (ids other than
+    ``topic_ids[topic]``, the current one) that neither the lake nor ``ops/gaps`` holds, below
+    a ``discarded_topic_recreated`` gap of theirs: one gap per missing range (not recorded
+    here). ``ops/gaps`` is read once for all the topics.
+
+    A worker records that gap when it finds the topic's new id, before it writes the old
+    incarnation's records it still holds (at most the batches in hand). Killed before they
+    are written, those records are gone (Kafka deleted them with the topic) and no later read
+    of Kafka can tell: the next worker to position the partition records them from this.
+    The partition's previous owner must be done with it (a rebalance waits for its batches;
+    a killed worker writes nothing more).
+    """
+    topics = sorted({topic for topic, _ in partitions})
+    if not topics or not store.exists(GAPS):
+        return []
+    gaps = store.read(
+        GAPS,
+        columns=["topic", "topic_id", "partition", "from_offset", "to_offset", "cause"],
+        filter=pc.field("topic").isin(topics),
+    )
+    if gaps is None or gaps.num_rows == 0:
+        return []
+    rows = list(zip(*(gaps[c].to_pylist() for c in gaps.column_names), strict=True))
+    out: list[Gap] = []
+    for topic in topics:
+        wanted = {p for t, p in partitions if t == topic}
+        current = topic_ids.get(topic)
+        out.extend(_topic_gaps(store, topic, current, wanted, [r for r in rows if r[0] == topic]))
+    return out
+
+
+def _topic_gaps(
+    store: DeltaStore,
+    topic: str,
+    topic_id: str | None,
+    wanted: set[int],
+    rows: list[tuple[str, str | None, int, int, int, str]],
+) -> list[Gap]:
+    """:func:`recreation_gaps` of one topic from its ``ops/gaps`` rows."""
+    spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    closed: set[tuple[str, int]] = set()
+    for _, tid, partition, lo, hi, cause in rows:
+        if tid is None or tid == topic_id or partition not in wanted:
+            continue
+        spans.setdefault((tid, partition), []).append((lo, hi))
+        if cause == DISCARDED_TOPIC_RECREATED:
+            closed.add((tid, partition))
+    if not closed:
+        return []
+    migrated = {t for t, c in _lineages_of(store, topic).items() if c == "migrated"}
+    keys = {key: app_id(topic, key[1], key[0]) for key in closed}
+    legacy = {key: app_id(topic, key[1]) for key in closed if key[0] in migrated}
+    held = store.txn_versions(RUNS, [*keys.values(), *legacy.values()])
+    out: list[Gap] = []
+    for key in sorted(closed):
+        tid, partition = key
+        start = max(held[keys[key]], held[legacy[key]] if key in legacy else -1) + 1
+        holes = _uncovered(start, sorted(spans[key]))
+        if holes:
+            present = _offsets_held(store, topic, tid, partition, holes[0][0], holes[-1][1])
+            out.extend(
+                Gap(topic, tid, partition, lo, hi, DISCARDED_TOPIC_RECREATED)
+                for lo, hi in _without(holes, present)
+            )
+    return out
+
+
+def _uncovered(start: int, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The ranges from ``start`` up to the last of ``spans`` (sorted) that no span covers."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        if lo > start:
+            out.append((start, lo - 1))
+        start = max(start, hi + 1)
+    return out
+
+
+def _offsets_held(
+    store: DeltaStore, topic: str, topic_id: str, partition: int, first: int, last: int
+) -> set[int]:
+    """Offsets ``first``..``last`` of one lineage's partition that a table of the lake holds
+    (a batch whose runs row a killed worker never wrote may have committed some tables)."""
+    kind = topic.rsplit(".", 1)[-1]
+    where = (
+        (pc.field("kafka_topic") == topic)
+        & (pc.field("kafka_topic_id") == topic_id)
+        & (pc.field("kafka_partition") == partition)
+        & (pc.field("kafka_offset") >= first)
+        & (pc.field("kafka_offset") <= last)
+    )
+    held: set[int] = set()
+    for name in (silver_table(kind), quarantine_table(kind), DUPLICATES):
+        schema = store.schema(name)
+        if schema is None or "kafka_topic_id" not in schema.names:
+            continue
+        rows = store.read(name, columns=["kafka_offset"], filter=where)
+        if rows is not None:
+            held.update(rows["kafka_offset"].to_pylist())
+    return held
+
+
+def _without(ranges: list[tuple[int, int]], held: set[int]) -> list[tuple[int, int]]:
+    """``ranges`` split around the offsets of ``held``."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in ranges:
+        start = lo
+        for offset in sorted(o for o in held if lo <= o <= hi):
+            if offset > start:
+                out.append((start, offset - 1))
+            start = offset + 1
+        if start <= hi:
+            out.append((start, hi))
+    return out
 
 
 class Lineages:

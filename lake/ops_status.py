@@ -25,7 +25,14 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from lake.delta import DeltaStore
-from lake.lineage import gap_records, lineage_records
+from lake.lineage import (
+    BEYOND_LOG_END,
+    DISCARDED_TOPIC_RECREATED,
+    EXPIRED_BEFORE_INGEST,
+    GAP_CAUSES,
+    gap_records,
+    lineage_records,
+)
 from lake.maintenance import discover_tables, table_status
 from lake.tables import DUPLICATES, RUNS, quarantine_table
 from schemas import EventKind
@@ -376,15 +383,26 @@ def offset_events(store: DeltaStore, since: datetime) -> dict[str, Any]:
     Returns:
         ``{"lineage_changes": [{"topic", "topic_id", "previous_topic_id", "detected_at",
         "worker"}], "gaps": [{"topic", "topic_id", "partition", "from_offset", "to_offset",
-        "offsets", "cause", "detected_at"}], "gaps_total": int, "offsets_expired_total": int}``;
-        the totals cover all time.
+        "offsets", "cause", "detected_at"}], "gaps_total": int, "gaps_by_cause": {cause:
+        int}, "offsets_expired_total": int, "offsets_discarded_total": int,
+        "lineage_changes_total": int}``; the totals cover all time. ``offsets_expired_total``
+        counts the offsets Kafka no longer had (``expired_before_ingest``, ``beyond_log_end``),
+        ``offsets_discarded_total`` those of a topic's old incarnation that a worker discarded
+        or never read when the topic was deleted and created again
+        (``discarded_topic_recreated``); ``gaps_by_cause`` has every known cause.
     """
     lineage = lineage_records(store)
     changes = lineage.filter((pl.col("cause") == "recreated") & (pl.col("detected_at") >= since))
     gaps = gap_records(store).unique(
-        ["topic", "topic_id", "partition", "from_offset", "to_offset"], keep="first"
+        ["topic", "topic_id", "partition", "from_offset", "to_offset", "cause"], keep="first"
     )
     recent = gaps.filter(pl.col("detected_at") >= since).sort("detected_at")
+    sizes = gaps.with_columns((pl.col("to_offset") - pl.col("from_offset") + 1).alias("n"))
+    expired = sizes.filter(pl.col("cause").is_in([EXPIRED_BEFORE_INGEST, BEYOND_LOG_END]))
+    discarded = sizes.filter(pl.col("cause") == DISCARDED_TOPIC_RECREATED)
+    by_cause = dict.fromkeys(GAP_CAUSES, 0)
+    for cause in sizes["cause"].to_list():
+        by_cause[cause] = by_cause.get(cause, 0) + 1
     return {
         "lineage_changes": [
             {
@@ -410,8 +428,8 @@ def offset_events(store: DeltaStore, since: datetime) -> dict[str, Any]:
             for r in recent.iter_rows(named=True)
         ],
         "gaps_total": gaps.height,
-        "offsets_expired_total": int((gaps["to_offset"] - gaps["from_offset"] + 1).sum())
-        if gaps.height
-        else 0,
+        "gaps_by_cause": by_cause,
+        "offsets_expired_total": int(expired["n"].sum()) if expired.height else 0,
+        "offsets_discarded_total": int(discarded["n"].sum()) if discarded.height else 0,
         "lineage_changes_total": int((lineage["cause"] == "recreated").sum()),
     }

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from lake.delta import DeltaStore, app_id
 from lake.errors import OffsetsMoved
-from lake.lineage import Gap, Lineages, record_gap
+from lake.lineage import Gap, Lineages, record_gap, recreation_gaps
 from lake.reader import duplicate_offsets, recent_event_ids
 from lake.sink import BatchOutput, TopicPartition, WriteResult
 from lake.tables import (
@@ -87,6 +87,21 @@ class DeltaSinkHandle:
     def record_gap(self, gap: Gap, *, worker: str) -> None:
         """Append one ``ops/gaps`` row (:func:`lake.lineage.record_gap`)."""
         record_gap(self.store, gap, worker=worker)
+
+    def record_recreation_gaps(
+        self,
+        topic_ids: Mapping[str, str | None],
+        partitions: Sequence[TopicPartition],
+        *,
+        worker: str,
+    ) -> list[Gap]:
+        """Record the offsets of superseded lineages of ``partitions``' topics that a killed
+        worker held when it found a topic recreated (:func:`lake.lineage.recreation_gaps`;
+        ``topic_ids``: each topic's current id); returns them."""
+        gaps = recreation_gaps(self.store, topic_ids, partitions)
+        for gap in gaps:
+            record_gap(self.store, gap, worker=worker)
+        return gaps
 
 
 class _Keys(dict[TopicPartition, str]):

@@ -578,7 +578,7 @@ class BatchEngine(LakePositioning, LineageCheck):
         # A topic the broker did not describe this time is not taken for a new incarnation.
         recreated = [t for t in topics if t in fresh and fresh[t] != self._topic_ids.get(t)]
         if recreated:
-            logger.warning("topic(s) %s have a new topic id: a new lineage", ", ".join(recreated))
+            await self._lineage_ended(lost, recreated)
             await self.seek_past_lake([tp for tp in lost if tp.topic in recreated])
         rest = {tp: o for tp, o in lost.items() if tp.topic not in recreated}
         if not rest:

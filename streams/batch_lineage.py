@@ -21,21 +21,31 @@ under the old id. The records received since may belong to either incarnation: t
 discarded, and the partitions are sought to the new lineage's start by the out-of-range path
 (:meth:`BatchEngine._reset`), which reads them again. (Two responses of one partition within
 the same millisecond, the topic recreated between them, would be taken for the old one.)
+
+What of the old incarnation the lake will never hold is recorded in ``ops/gaps`` under the old
+topic id (``discarded_topic_recreated``) before anything else happens: from the first offset
+not kept up to the highest offset the client was told the partition holds (the high watermark
+of each fetch response, of either incarnation) or discarded. A worker killed after that record
+and before the kept records are written leaves them to the partition's next positioning
+(:func:`lake.lineage.recreation_gaps`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from lake.lineage import DISCARDED_TOPIC_RECREATED
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from streams.kafka_topic_ids import UnsupportedBrokerError, current_topic_ids
-from streams.write_block import WriteBlock
+from streams.write_block import WriteAbandoned, WriteBlock
 
 __all__ = ["LineageCheck"]
 
@@ -63,7 +73,8 @@ class LineageCheck:
     Shapes: ``_stamps`` are the chunks of the batch being filled (:data:`Stamps`);
     ``_verified`` maps a partition to the receipt stamp (ms) of the last fetch response
     received before a check that saw its topic's id unchanged: responses stamped no later are
-    the lineage's the engine reads.
+    the lineage's the engine reads; ``_highwater`` maps a partition to the highest high
+    watermark (next offset) a fetch response of it announced since its lineage was read.
     """
 
     settings: Settings
@@ -73,10 +84,14 @@ class LineageCheck:
     _ready: set[TopicPartition]
     _next: dict[TopicPartition, int]
     _out_of_range: dict[TopicPartition, int]
+    _pause: Callable[[], int]
+    _resume: Callable[[], None]
+    _record_gap: Callable[..., Awaitable[None]]
 
     def _init_lineage_check(self) -> None:
         self._stamps: Stamps = {}
         self._verified: dict[TopicPartition, int] = {}
+        self._highwater: dict[TopicPartition, int] = {}
         self.recreated_dropped = 0
         self.lineage_checks = 0
         self._unsupported_told = False
@@ -90,6 +105,19 @@ class LineageCheck:
             return -1
         return -1 if received is None else int(received)
 
+    def _note_highwater(self, tp: TopicPartition) -> int:
+        """Note the high watermark of the client's last fetch response of ``tp``; returns the
+        highest noted since the lineage was read (-1: none)."""
+        assert self.consumer is not None
+        try:
+            announced = self.consumer.highwater(tp)
+        except AssertionError:  # aiokafka asserts the partition is assigned
+            announced = None
+        seen = max(self._highwater.get(tp, -1), -1 if announced is None else int(announced))
+        if seen >= 0:
+            self._highwater[tp] = seen
+        return seen
+
     def _stamp(self, tp: TopicPartition, first_index: int) -> None:
         """Note that the partition's records from ``first_index`` on came from the response
         the client holds now (called right after ``getmany`` returned them: no other task ran
@@ -98,6 +126,7 @@ class LineageCheck:
         while chunks and chunks[-1][0] >= first_index:
             chunks.pop()  # records cut by a seek (_move)
         chunks.append((first_index, self._received(tp)))
+        self._note_highwater(tp)
 
     async def _ask_topic_ids(self, consumer: AIOKafkaConsumer, topics: list[str]) -> dict[str, str]:
         """The ids of ``topics`` now, asking until a broker answers (every second); none (the
@@ -152,6 +181,8 @@ class LineageCheck:
         # Responses received before the question were served before the broker answered it.
         asked = set(topics)
         received = {tp: self._received(tp) for tp in self._ready if tp.topic in asked}
+        for tp in received:
+            self._note_highwater(tp)
         now = await self._ask_topic_ids(consumer, topics)
         self.lineage_checks += 1
         for tp in list(records):
@@ -176,8 +207,10 @@ class LineageCheck:
         positions: dict[TopicPartition, int],
         stamps: Stamps,
     ) -> None:
+        old_id = self._topic_ids.get(topic)
         kept = dropped = 0
         discarded: list[str] = []
+        unheld: dict[TopicPartition, tuple[int, int]] = {}
         parts = {tp for tp in records if tp.topic == topic}
         parts |= {tp for tp in positions if tp.topic == topic}
         parts |= {tp for tp in consumer.assignment() & self._ready if tp.topic == topic}
@@ -197,7 +230,13 @@ class LineageCheck:
                 dropped += len(ambiguous)
                 offsets = _ranges([r.offset for r in ambiguous])
                 discarded.append(f"[{tp.partition}] {offsets}")
+            first = ambiguous[0].offset if ambiguous else self._next.get(tp)
+            last = max(self._note_highwater(tp) - 1, ambiguous[-1].offset if ambiguous else -1)
+            self._highwater.pop(tp, None)
+            if first is not None and last >= first:
+                unheld[tp] = (first, last)
             self._out_of_range[tp] = -1
+        await self._record_unheld(unheld, old_id)
         self.recreated_dropped += dropped
         if self.block.metrics is not None:
             self.block.metrics.recreated_discarded.inc(dropped)
@@ -206,7 +245,7 @@ class LineageCheck:
             "%s; %d record(s) fetched before kept under the old id; the new incarnation is "
             "read from its start",
             topic,
-            self._topic_ids.get(topic),
+            old_id,
             new_id,
             "fetched records discarded (either incarnation's, read since the id was last "
             f"checked): partition {'; '.join(discarded)}"
@@ -214,6 +253,49 @@ class LineageCheck:
             else "no fetched record discarded",
             kept,
         )
+
+    async def _record_unheld(
+        self, unheld: dict[TopicPartition, tuple[int, int]], old_id: str | None
+    ) -> None:
+        """Record in ``ops/gaps``, under the old topic id ``old_id``, the old incarnation's
+        offsets (partition -> first, last) the lake will never hold: before the batch is handed
+        over, so that no kill loses the record (the lake refusing writes holds the batch until
+        it takes them)."""
+        for tp, (first, last) in sorted(unheld.items(), key=lambda item: item[0].partition):
+            try:
+                await self.block.retry(
+                    partial(self._record_gap, tp, first, last, DISCARDED_TOPIC_RECREATED, old_id),
+                    pause=self._pause,
+                    resume=self._resume,
+                )
+            except WriteAbandoned as exc:  # a rebalance or shutdown while the lake refused
+                logger.warning(
+                    "%s[%d] (topic id %s): offsets %d..%d of the old incarnation will never be "
+                    "in the lake, and the lake refused to record it in ops/gaps (%s)",
+                    tp.topic,
+                    tp.partition,
+                    old_id,
+                    first,
+                    last,
+                    exc,
+                )
+
+    async def _lineage_ended(self, lost: dict[TopicPartition, int], topics: list[str]) -> None:
+        """Topics whose id changed under positions Kafka no longer holds (``lost``: partition ->
+        the position, -1 when the lineage check sought it and recorded its gap): what the
+        client was told the old incarnation held beyond the position is recorded as not held."""
+        logger.warning("topic(s) %s have a new topic id: a new lineage", ", ".join(topics))
+        old_ids = {topic: self._topic_ids.get(topic) for topic in topics}
+        unheld: dict[str, dict[TopicPartition, tuple[int, int]]] = {}
+        for tp, position in lost.items():
+            if tp.topic not in topics:
+                continue
+            last = self._note_highwater(tp) - 1 if position >= 0 else -1
+            if last >= position >= 0:
+                unheld.setdefault(tp.topic, {})[tp] = (position, last)
+            self._highwater.pop(tp, None)
+        for topic, gaps in sorted(unheld.items()):
+            await self._record_unheld(gaps, old_ids[topic])
 
     async def _drain_old(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, verified: int

@@ -81,11 +81,13 @@ class LakePositioning:
     _out_of_range: dict[TopicPartition, int]
     _next: dict[TopicPartition, int]
     _filling: dict[TopicPartition, list[Any]]
+    _highwater: dict[TopicPartition, int]
 
     def _init_positioning(self) -> None:
         self._next = {}
         self._filling = {}
         self._group_commits: dict[TopicPartition, tuple[int, str]] = {}
+        self._highwater = {}
         self._position_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-position")
         self._lake_reader: SinkHandle | None = None
         self._position_task: asyncio.Task[None] | None = None
@@ -279,7 +281,20 @@ class LakePositioning:
                 self.pipeline().worker,
             ),
         )
+        await asyncio.get_running_loop().run_in_executor(
+            self._position_pool, self._record_recreation_gaps, tps, lineages
+        )
         return {tp: versions.get((tp.topic, tp.partition), -1) for tp in tps}
+
+    def _record_recreation_gaps(
+        self, tps: Sequence[TopicPartition], lineages: dict[str, str]
+    ) -> None:
+        """Record what superseded lineages of these partitions' topics lost with a killed
+        worker (:func:`lake.lineage.recreation_gaps`; a sink without it records nothing)."""
+        record = getattr(self._reader(), "record_recreation_gaps", None)
+        if record is not None:
+            parts = [(tp.topic, tp.partition) for tp in tps]
+            record(lineages, parts, worker=self.pipeline().worker)
 
     async def _log_starts(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         if self.consumer is None:
@@ -426,9 +441,15 @@ class LakePositioning:
         self._sought.pop(tp, None)
         self._next.pop(tp, None)
         self._group_commits.pop(tp, None)
+        self._highwater.pop(tp, None)
 
-    async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
-        gap = Gap(tp.topic, self._topic_ids.get(tp.topic), tp.partition, first, last, cause)
+    async def _record_gap(
+        self, tp: TopicPartition, first: int, last: int, cause: str, topic_id: str | None = None
+    ) -> None:
+        """Record ``first``..``last`` of ``tp`` in ``ops/gaps`` under ``topic_id`` (default: the
+        engine's id of the topic now)."""
+        tid = topic_id if topic_id is not None else self._topic_ids.get(tp.topic)
+        gap = Gap(tp.topic, tid, tp.partition, first, last, cause)
         await asyncio.get_running_loop().run_in_executor(
             self._position_pool,
             partial(self._reader().record_gap, gap, worker=self.pipeline().worker),

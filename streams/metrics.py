@@ -29,6 +29,7 @@ from prometheus_client import (
 )
 
 from lake import BatchOutput, DeltaStore, WriteResult, quarantine_table, silver_table
+from lake.lineage import GAP_CAUSES
 from lake.sink import Sink, SinkHandle, TopicPartition
 from lake.tables import DUPLICATES, RUNS
 from lake.unwritable import CAUSES
@@ -186,12 +187,25 @@ class WorkerMetrics:
         )
         self.offset_gaps = Gauge(
             "maxlake_offset_gaps",
-            "Offset gaps recorded in ops/gaps (offsets gone from Kafka before ingest)",
+            "Offset gaps recorded in ops/gaps (offsets the lake will never hold), by cause: "
+            "expired_before_ingest, beyond_log_end (gone from Kafka before ingest), "
+            "discarded_topic_recreated (a topic's old incarnation, deleted with it)",
+            ["cause"],
             registry=r,
         )
+        for cause in GAP_CAUSES:
+            self.offset_gaps.labels(cause).set(0)
         self.offsets_expired = Gauge(
             "maxlake_offsets_expired_before_ingest",
-            "Offsets in the recorded gaps: messages Kafka no longer had when a worker asked",
+            "Offsets in the recorded gaps of causes expired_before_ingest and beyond_log_end: "
+            "messages Kafka no longer had when a worker asked",
+            registry=r,
+        )
+        self.offsets_discarded = Gauge(
+            "maxlake_offsets_discarded_topic_recreated",
+            "Offsets in the recorded gaps of cause discarded_topic_recreated: offsets of a "
+            "topic's old incarnation not in the lake (discarded or never read when the topic "
+            "was deleted and created again; an upper bound per gap)",
             registry=r,
         )
         self.lineage_changes = Gauge(
@@ -255,8 +269,10 @@ class WorkerMetrics:
 
     def set_offset_events(self, events: Mapping[str, Any]) -> None:
         """Set the gap and lineage gauges from :func:`lake.ops_status.offset_events`."""
-        self.offset_gaps.set(events["gaps_total"])
+        for cause, gaps in events["gaps_by_cause"].items():
+            self.offset_gaps.labels(cause).set(gaps)
         self.offsets_expired.set(events["offsets_expired_total"])
+        self.offsets_discarded.set(events["offsets_discarded_total"])
         self.lineage_changes.set(events["lineage_changes_total"])
 
     def set_lag(self, parts: Sequence[PartitionOffsets]) -> None:

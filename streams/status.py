@@ -272,13 +272,25 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
             }
         )
     for gap in events.get("gaps", []):
+        where = f"{gap['topic']}[{gap['partition']}] offsets {gap['from_offset']}.."
+        if gap["cause"] == "discarded_topic_recreated":
+            alerts.append(
+                {
+                    "alert": "offsets_discarded_topic_recreated",
+                    "detail": f"{where}{gap['to_offset']} of topic id {gap['topic_id']} "
+                    f"({gap['offsets']:,} offsets, an upper bound) are not in the lake and "
+                    "never will be: the topic was deleted and created again under a worker, "
+                    "which discarded or never read them, and Kafka deleted them with the "
+                    "topic; see docs/OPERATIONS.md",
+                }
+            )
+            continue
         alerts.append(
             {
                 "alert": "offsets_expired_before_ingest",
-                "detail": f"{gap['topic']}[{gap['partition']}] offsets {gap['from_offset']}.."
-                f"{gap['to_offset']} ({gap['offsets']:,} offsets) were gone from Kafka before "
-                f"ingest ({gap['cause']}); some may have been transaction markers or aborted "
-                "records, which hold no event",
+                "detail": f"{where}{gap['to_offset']} ({gap['offsets']:,} offsets) were gone "
+                f"from Kafka before ingest ({gap['cause']}); some may have been transaction "
+                "markers or aborted records, which hold no event",
             }
         )
     lagging = kafka.get("lag_by_topic", {}) if kafka["reachable"] else {}

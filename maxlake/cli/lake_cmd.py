@@ -136,7 +136,13 @@ def _verify(args: argparse.Namespace) -> int:
                     "replayed": report.replayed,
                     "duplicates": report.duplicates,
                     "runs_consumed": report.runs_consumed,
-                    "expired_before_ingest": report.expired,
+                    "expired_before_ingest": [
+                        line
+                        for cause in ("expired_before_ingest", "beyond_log_end")
+                        for line in report.gaps.get(cause, [])
+                    ],
+                    "gaps": report.gaps,
+                    "gap_offsets": report.gap_offsets,
                     "not_data_offsets": report.not_data,
                     "violations": [str(v) for v in report.violations],
                 },

@@ -5,9 +5,11 @@ The promise checked: every record Kafka holds for the test's topics (committed r
 ``read_committed``) is in exactly one place of the lake — silver (as many rows as the event has
 readings, each reading once), quarantine or ``ops/duplicates`` — and the lake holds no offset of
 these topics that Kafka does not (unless the caller says the records were removed from Kafka,
-see ``expired``). Rows carry the topic id (``kafka_topic_id``) when the lake keys by lineage; the
-ledger then only looks at rows of the topics' current ids (plus rows without an id, when
-``legacy_ok``).
+see ``expired``). Records the lake says it will never hold (``ops/gaps`` rows, read here with
+deltalake: :func:`gap_coords`) may be passed as ``gaps``: such a record must then be in the gap
+and not in the lake (an offset in both is a breach). Rows carry the topic id
+(``kafka_topic_id``) when the lake keys by lineage; the ledger then only looks at rows of the
+topics' current ids (plus rows without an id, when ``legacy_ok``).
 """
 
 from __future__ import annotations
@@ -94,11 +96,17 @@ class Ledger:
     twice: list[Coord] = field(default_factory=list)
     wrong_rows: list[Coord] = field(default_factory=list)
     unknown: list[Coord] = field(default_factory=list)
+    in_gap: list[Coord] = field(default_factory=list)
+    """Records not in the lake that an ``ops/gaps`` row covers (accounted for)."""
+    in_gap_and_lake: list[Coord] = field(default_factory=list)
+    """Records in the lake that an ``ops/gaps`` row also says it will never hold (a breach)."""
 
     @property
     def ok(self) -> bool:
-        """Every record once, nothing else."""
-        return not (self.missing or self.twice or self.wrong_rows or self.unknown)
+        """Every record once or in a gap, nothing else."""
+        return not (
+            self.missing or self.twice or self.wrong_rows or self.unknown or self.in_gap_and_lake
+        )
 
     def summary(self) -> str:
         """One line per kind of breach with the first offsets."""
@@ -106,7 +114,9 @@ class Ledger:
             f"{self.records} records: silver {self.silver}, quarantine {self.quarantine}, "
             f"duplicates {self.duplicates}; missing {len(self.missing)} {self.missing[:5]}, "
             f"twice {len(self.twice)} {self.twice[:5]}, rows wrong {len(self.wrong_rows)} "
-            f"{self.wrong_rows[:5]}, not in Kafka {len(self.unknown)} {self.unknown[:5]}"
+            f"{self.wrong_rows[:5]}, not in Kafka {len(self.unknown)} {self.unknown[:5]}, "
+            f"in a gap {len(self.in_gap)}, in a gap and in the lake {len(self.in_gap_and_lake)} "
+            f"{self.in_gap_and_lake[:5]}"
         )
 
 
@@ -117,6 +127,7 @@ def reconcile(
     topics: Iterable[str],
     topic_ids: Mapping[str, str] | None = None,
     expired: Iterable[Coord] = (),
+    gaps: Iterable[Coord] = (),
 ) -> Ledger:
     """Compare ``records`` (from :func:`kafka_records`) with the lake under ``lake_root``.
 
@@ -127,9 +138,11 @@ def reconcile(
         topic_ids: current topic id per topic; when given, lake rows of other ids are ignored
             (an older incarnation of the topic).
         expired: offsets removed from Kafka after ingest (the lake may hold them).
+        gaps: offsets the lake records as never to be held (:func:`gap_coords`).
     """
     topics = set(topics)
     expired = set(expired)
+    gaps = set(gaps)
     ledger = Ledger(records=len(records))
     places: Counter[Coord] = Counter()
     silver_rows: dict[Coord, list[int]] = {}
@@ -171,8 +184,10 @@ def reconcile(
                 setattr(ledger, place, getattr(ledger, place) + frame.height)
     for coord, value in records.items():
         n = places.get(coord, 0)
+        if n and coord in gaps:
+            ledger.in_gap_and_lake.append(coord)
         if n == 0:
-            ledger.missing.append(coord)
+            (ledger.in_gap if coord in gaps else ledger.missing).append(coord)
         elif n > 1:
             ledger.twice.append(coord)
         elif coord in silver_rows:
@@ -185,3 +200,21 @@ def reconcile(
         if n > 1 and coord not in records:
             ledger.twice.append(coord)
     return ledger
+
+
+def gap_coords(lake_root: Path, topic: str, topic_id: str) -> tuple[set[Coord], list[str]]:
+    """Every offset the ``ops/gaps`` rows of ``topic`` under ``topic_id`` cover, and the
+    rows' causes (read with deltalake, not the code under test)."""
+    frame = _frame(
+        lake_root / "ops/gaps",
+        ["topic", "topic_id", "partition", "from_offset", "to_offset", "cause"],
+    )
+    if frame.is_empty():
+        return set(), []
+    rows = frame.filter((pl.col("topic") == topic) & (pl.col("topic_id") == topic_id))
+    coords = {
+        (topic, int(p), o)
+        for p, lo, hi in rows.select(["partition", "from_offset", "to_offset"]).iter_rows()
+        for o in range(lo, hi + 1)
+    }
+    return coords, rows["cause"].to_list()

@@ -30,7 +30,7 @@ from streams.offsets import group_offsets
 from streams.simulator import SimEvent
 from streams.topics import ensure_topics, topic_ids
 from tests.integration.ingest_helpers import simulate
-from tests.integration.ledger import kafka_records, reconcile
+from tests.integration.ledger import gap_coords, kafka_records, reconcile
 from tests.integration.test_positioning_races import _recreate, _settings, _until
 
 pytestmark = pytest.mark.integration
@@ -150,12 +150,20 @@ def test_a_topic_created_again_with_more_records_unseen_by_the_client_loses_noth
     assert new_ledger.ok, new_ledger.summary()
     assert new_ledger.silver == len(new_events), new_ledger.summary()
     # The old incarnation's records were all fetched (one fetch of its whole log) before it
-    # was deleted: each is in the lake once, under the old topic id.
+    # was deleted: each is in the lake once, under the old topic id, and in no gap (a gap of
+    # the old id, if the worker discarded records of the new one, starts beyond them).
     old_records = {(topic, 0, o): v for o, v in old_values.items()}
+    gaps, causes = gap_coords(Path(settings.lake_root), topic, old_id)
     old_ledger = reconcile(
-        Path(settings.lake_root), old_records, topics=[topic], topic_ids={topic: old_id}
+        Path(settings.lake_root),
+        old_records,
+        topics=[topic],
+        topic_ids={topic: old_id},
+        gaps=gaps,
     )
     assert old_ledger.ok, old_ledger.summary()
+    assert not old_ledger.in_gap, old_ledger.summary()
+    assert set(causes) <= {"discarded_topic_recreated"}, causes
     assert rebalances == 0, "the client saw the topic go: not the scenario of this test"
     told = [r.getMessage() for r in caplog.records if "deleted and created again" in r.getMessage()]
     assert any(old_id in m and new_id in m for m in told), told
@@ -221,8 +229,10 @@ def test_records_fetched_after_the_last_check_are_discarded_not_written_under_a_
             assert engine.consumer is not None
             # Received in one response after the first batch's check; 100 of them fill the
             # second batch, the rest stay buffered (no fetch in flight).
-            await asyncio.to_thread(
-                partial(_produce, kafka_bootstrap, topic, old_events[100:], at_once=True)
+            old_values.update(
+                await asyncio.to_thread(
+                    partial(_produce, kafka_bootstrap, topic, old_events[100:], at_once=True)
+                )
             )
 
             async def second_batch() -> bool:
@@ -257,10 +267,21 @@ def test_records_fetched_after_the_last_check_are_discarded_not_written_under_a_
     )
     assert new_ledger.ok, new_ledger.summary()
     assert new_ledger.records == len(new_events)
+    # Of the old incarnation's 300 records, 0-99 are in the lake once; 100-199 (discarded)
+    # and 200-299 (buffered, dropped by the seek) are in a gap of the old id, none in both.
     old_records = {(topic, 0, o): v for o, v in old_values.items()}
+    assert len(old_records) == 300
+    gaps, causes = gap_coords(Path(settings.lake_root), topic, old_id)
     old_ledger = reconcile(
-        Path(settings.lake_root), old_records, topics=[topic], topic_ids={topic: old_id}
+        Path(settings.lake_root),
+        old_records,
+        topics=[topic],
+        topic_ids={topic: old_id},
+        gaps=gaps,
     )
-    assert old_ledger.ok, old_ledger.summary()  # 0-99 once; nothing at 100 or beyond
+    assert old_ledger.ok, old_ledger.summary()
+    assert old_ledger.silver == 100, old_ledger.summary()
+    assert sorted(o for _, _, o in old_ledger.in_gap) == list(range(100, 300))
+    assert set(causes) == {"discarded_topic_recreated"}, causes
     told = [r.getMessage() for r in caplog.records if "deleted and created again" in r.getMessage()]
     assert any("discarded" in m and "[0] 100-199" in m and new_id in m for m in told), told

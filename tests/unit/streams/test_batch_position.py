@@ -72,7 +72,9 @@ class _Engine(LakePositioning):
     async def _log_starts(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         return dict.fromkeys(tps, self.start)
 
-    async def _record_gap(self, tp: TopicPartition, first: int, last: int, cause: str) -> None:
+    async def _record_gap(
+        self, tp: TopicPartition, first: int, last: int, cause: str, topic_id: str | None = None
+    ) -> None:
         self.gaps.append((tp, first, last))
 
     async def _committed(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, Any]:
