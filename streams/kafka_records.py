@@ -16,8 +16,8 @@ a batch's last offset even when compaction removed its tail. Batches compressed 
 (what maxlake's producers send) are decoded natively; gzip, snappy, zstd and the pre-0.11 message
 formats are decoded by aiokafka (its per-record path) into the same blocks. A fetch whose bytes
 are not valid record batches (bad CRC, lengths, varints, LZ4 frame) raises aiokafka's
-``CorruptRecordException`` naming the partition and offset, on every ``getmany`` until the
-consumer is rebuilt: nothing is skipped.
+``CorruptRecordException`` naming the partition and offset, with nothing of the fetch consumed:
+the position stays, and the next ``getmany`` fetches the partition again from it.
 
 Every other consumer in the process (Faust's) is unaffected. This is the one module that reaches
 into aiokafka's fetcher; :func:`install` checks the internals it relies on and fails loudly if
@@ -295,7 +295,6 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
         self._block: RecordBlock | None = None
         self._end = fetch_offset
         self._taken = 0
-        self._failure: CorruptRecordException | None = None
         self.blocks = self._key_deserializer is RAW
         self._data: bytes | None = getattr(records, "data", None) if self.blocks else None
         self._aborted = [(int(p), int(o)) for p, o in self._aborted_transactions]
@@ -306,8 +305,6 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
         return super()._consumer_record(tp, record)
 
     def _decoded(self) -> RecordBlock:
-        if self._failure is not None:
-            raise self._failure
         if self._block is not None:
             return self._block
         fetch_offset = self.next_fetch_offset
@@ -317,9 +314,10 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
                 block = RecordBlock.of_records(list(self._records_iterator or ()))
                 self._end = self.next_fetch_offset
                 self.next_fetch_offset = fetch_offset
-        except CorruptRecordException as exc:
-            self.next_fetch_offset = fetch_offset
-            self._failure = exc
+        except CorruptRecordException:
+            # Raised once; then used up without moving: the fetcher fetches it again.
+            self.next_fetch_offset = self._end = fetch_offset
+            self._block = RecordBlock.empty()
             raise
         self._block = block
         return block

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import maxlake_native
@@ -273,10 +274,37 @@ def test_a_bad_crc_is_refused_naming_the_batch() -> None:
     parsed: Any = fetcher.PartitionRecords(
         TP, fetcher.MemoryRecords(bytes(raw)), [], 0, RAW, None, True, READ_COMMITTED
     )
-    for _ in range(2):  # refused again, never skipped
-        with pytest.raises(CorruptRecordException, match=r"snapshot\[3\].*offset 6.*CRC"):
-            parsed.take(None)
-    assert parsed.next_fetch_offset == 0
+    with pytest.raises(CorruptRecordException, match=r"snapshot\[3\].*offset 6.*CRC"):
+        parsed.take(None)
+    assert parsed.next_fetch_offset == 0  # nothing consumed, not even the good first batch
+
+
+def test_a_corrupt_fetch_is_raised_once_then_fetched_again_from_the_same_position() -> None:
+    raw = bytearray(GOOD)
+    raw[-3] ^= 0xFF
+    install()
+    state = SimpleNamespace(position=0, paused=False, consumed_to=None)
+    state.consumed_to = lambda offset: setattr(state, "position", offset)
+    assignment = SimpleNamespace(active=True, state_value=lambda tp: state)
+    parsed: Any = fetcher.PartitionRecords(
+        TP, fetcher.MemoryRecords(bytes(raw)), [], 0, RAW, None, True, READ_COMMITTED
+    )
+    result = fetcher.FetchResult(TP, assignment=assignment, partition_records=parsed, backoff=0)
+    with pytest.raises(CorruptRecordException):
+        result.getall(100)
+    assert state.position == 0
+    assert len(result.getall(100)) == 0
+    assert state.position == 0
+    assert not result.has_more()  # the fetcher drops it and fetches the partition again
+    good: Any = fetcher.PartitionRecords(
+        TP, fetcher.MemoryRecords(GOOD), [], 0, RAW, None, True, READ_COMMITTED
+    )
+    result = fetcher.FetchResult(TP, assignment=assignment, partition_records=good, backoff=0)
+    assert result.getall(10).offsets.tolist() == list(range(10))
+    assert state.position == 10
+    assert len(result.getall(100)) == 26
+    assert state.position == 36
+    assert not result.has_more()
 
 
 def test_lz4_garbage_is_refused() -> None:
