@@ -514,9 +514,8 @@ class BatchEngine(LakePositioning, LineageCheck):
             tid = topic_ids.get(topic)
             if tid is None:
                 raise StreamsError(f"{topic}[{partition}]: no topic id, so no lineage to write to")
-            by_kind.setdefault(self.topics[topic], []).append(
-                (topic, partition, tid, batch.block())
-            )
+            parts = by_kind.setdefault(self.topics[topic], [])
+            parts.extend((topic, partition, tid, block) for block in batch.blocks)
         pipeline = self.pipeline()
         return [
             (kind, pipeline.prepare(kind, ColumnMessages(block_columns(parts))))

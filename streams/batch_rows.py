@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from lake import DUPLICATES_SCHEMA, QUARANTINE_SCHEMA, RunInfo, silver_schema
 from schemas import EventKind
 from schemas.silver import CONVERSION_FIELDS, TIMESTAMP
-from streams.kafka_records import RecordBlock
+from streams.kafka_records import Binaries, RecordBlock
 
 __all__ = [
     "ColumnMessages",
@@ -120,14 +120,16 @@ def block_columns(parts: Sequence[tuple[str, int, str, RecordBlock]]) -> Columns
         return tuple(chain.from_iterable(map(repeat, values, sizes)))
 
     blocks = [block for *_, block in parts]
-    joined = RecordBlock.concat(blocks) if blocks else RecordBlock.empty()
+    if not blocks:
+        return Columns((), (), (), (), (), (), ())
+    # Block by block: the values are not joined into one more buffer first.
     return Columns(
         repeated([p[0] for p in parts]),
         repeated([p[1] for p in parts]),
-        tuple(joined.offsets.tolist()),
-        tuple(joined.timestamps.tolist()),
-        joined.keys,
-        joined.values.items(),
+        tuple(np.concatenate([b.offsets for b in blocks]).tolist()),
+        tuple(np.concatenate([b.timestamps for b in blocks]).tolist()),
+        Binaries.concat([b.keys for b in blocks]),
+        tuple(chain.from_iterable(b.values.items() for b in blocks)),
         repeated([p[2] for p in parts]),
     )
 

@@ -114,18 +114,20 @@ class Binaries(Sequence[bytes | None]):
         """One column of ``parts`` in order (a copy, unless there is one part)."""
         if len(parts) == 1:
             return parts[0]
-        data = bytearray()
         offsets = [np.zeros(1, np.int64)]
+        chunks = []
+        size = 0
         for part in parts:
             start, stop = (int(part.offsets[0]), int(part.offsets[-1]))
-            offsets.append(part.offsets[1:] - start + len(data))
-            data += memoryview(part.data)[start:stop]
+            offsets.append(part.offsets[1:] - start + size)
+            chunks.append(memoryview(part.data)[start:stop])
+            size += stop - start
         valid = None
         if any(p.valid is not None for p in parts):
             valid = np.concatenate(
                 [np.ones(len(p), np.bool_) if p.valid is None else p.valid for p in parts]
             )
-        return cls(bytes(data), np.concatenate(offsets), valid)
+        return cls(b"".join(chunks), np.concatenate(offsets), valid)
 
     @classmethod
     def of(cls, items: Iterable[bytes | None]) -> Binaries:
@@ -298,6 +300,16 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
         self.blocks = self._key_deserializer is RAW
         self._data: bytes | None = getattr(records, "data", None) if self.blocks else None
         self._aborted = [(int(p), int(o)) for p, o in self._aborted_transactions]
+        if self.blocks:
+            # aiokafka's record generator refers back to this object: a reference cycle that
+            # only the cyclic collector frees, and with blocks so few containers are allocated
+            # that it seldom runs: every fetch's bytes stayed resident (1.3 GiB peak).
+            self._records_iterator = None
+
+    def __next__(self) -> Any:
+        if self.blocks:
+            raise StreamsError("a RAW consumer reads record blocks with getmany, not getone")
+        return super().__next__()
 
     def _consumer_record(self, tp: Any, record: Any) -> Any:
         if self._key_deserializer is RAW:
@@ -311,7 +323,7 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
         try:
             block = self._native_block(fetch_offset)
             if block is None:
-                block = RecordBlock.of_records(list(self._records_iterator or ()))
+                block = RecordBlock.of_records(list(self._unpack_records()))
                 self._end = self.next_fetch_offset
                 self.next_fetch_offset = fetch_offset
         except CorruptRecordException:
@@ -360,8 +372,9 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
         start = self._taken
         remaining = len(block) - start
         if max_records is None or max_records > remaining:
-            self._taken = len(block)
             self.next_fetch_offset = self._end
+            # Used up: the fetch's bytes are freed with the records handed over.
+            self._data, self._block, self._taken = None, RecordBlock.empty(), 0
             return block[start:], True
         self._taken = start + max_records
         self.next_fetch_offset = int(block.offsets[self._taken - 1]) + 1

@@ -3,7 +3,9 @@ hands any other consumer: the same records, the same positions, the same skipped
 
 from __future__ import annotations
 
+import gc
 import struct
+import weakref
 from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -233,6 +235,25 @@ def test_a_batch_cut_short_by_the_fetch_size_is_left_for_the_next_fetch() -> Non
     cut = data[:-7]
     assert native_reads(cut, 0) == aiokafka_reads(cut, 0)
     assert native_reads(cut, 0)[1] == 10
+
+
+def test_a_used_up_fetch_is_freed_without_the_cyclic_collector() -> None:
+    """The worker runs the cyclic collector seldom (gc thresholds 50,000): a fetch kept alive
+    by a reference cycle until then held its bytes resident (1.3 GiB peak in a bench run)."""
+    install()
+    parsed: Any = fetcher.PartitionRecords(
+        TP, fetcher.MemoryRecords(GOOD), [], 0, RAW, None, True, READ_COMMITTED
+    )
+    block, used_up = parsed.take(None)
+    assert used_up
+    assert len(block) == 36
+    gone = weakref.ref(parsed)
+    gc.disable()
+    try:
+        del parsed
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 def test_record_blocks_slice_concatenate_and_skip_offsets() -> None:
