@@ -3,8 +3,9 @@
 Faust's stream machinery costs several asyncio tasks and queue hand-offs per message, which caps
 one worker process at roughly 10-25k messages/s (see docs/BENCHMARKS.md), below the ingest target.
 This engine keeps the Faust app (lifecycle, signals, logging, timers) but runs the consumer loop
-as a Faust task over aiokafka's ``getmany``: a fetch returns thousands of records parsed by
-aiokafka's C extension, the batch is split by event kind and handed to the same
+as a Faust task over aiokafka's ``getmany``: a fetch returns thousands of records per partition as
+one column block decoded natively from the fetched bytes (:mod:`streams.kafka_records`), the
+batch is split by event kind and handed to the same
 :class:`~streams.ingest.IngestPipeline`, and offsets are committed to Kafka only after the Delta
 commits — the same exactly-once guarantee as the agent engine. When the lake refuses writes (full
 disk, read-only mount), :class:`~streams.write_block.WriteBlock` pauses every assigned partition
