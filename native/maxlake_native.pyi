@@ -32,3 +32,36 @@ def content_hashes(values: Sequence[bytes], /) -> Buffer | None:
     """The content hash of each payload (int64 buffer): XXH3-64 of the payload without its
     first ``sent_time`` member (``streams/content_hash.py``), 1 where the digest is 0. None when
     an item is not exactly ``bytes``."""
+
+class CorruptRecords(ValueError):
+    """Fetched bytes that are not valid Kafka record batches; ``args``: ``(offset, what)``."""
+
+class UnsupportedRecords(ValueError):
+    """Record batches :func:`decode_records` does not read (a codec other than none or LZ4, or
+    message format < 2); ``args``: ``(offset, what)``."""
+
+Binary = tuple[int, Buffer | None, Buffer, Buffer]
+
+def decode_records(
+    data: bytes,
+    fetch_offset: int,
+    aborted: list[tuple[int, int]],
+    read_committed: bool,
+    check_crcs: bool,
+    /,
+) -> tuple[int, Buffer, Buffer, Binary, Binary]:
+    """Decode one partition's fetched record batches (Kafka message format v2).
+
+    ``aborted``: the fetch response's aborted transactions, ``(producer_id, first_offset)``.
+    Returns ``(next_fetch_offset, offsets, timestamps, keys, values)``: int64 buffers of the
+    records' offsets and timestamps (ms), and per binary column ``(null_count, validity | None,
+    int64 offsets, data)`` (Arrow ``large_binary`` buffers). A batch cut short at the end of
+    ``data`` is left out. Raises CorruptRecords or UnsupportedRecords.
+    """
+
+def binary_items(
+    data: Buffer | bytes, offsets: object, valid: object | None = None
+) -> tuple[bytes | None, ...]:
+    """The items of a binary column: item ``i`` is ``data[offsets[i]:offsets[i + 1]]`` as bytes
+    (``offsets``: int64 buffer, one more than there are items), None where ``valid`` (a uint8
+    buffer, one byte per item) is 0. Raises ValueError on offsets outside ``data``."""

@@ -3,8 +3,9 @@
 Faust's stream machinery costs several asyncio tasks and queue hand-offs per message, which caps
 one worker process at roughly 10-25k messages/s (see docs/BENCHMARKS.md), below the ingest target.
 This engine keeps the Faust app (lifecycle, signals, logging, timers) but runs the consumer loop
-as a Faust task over aiokafka's ``getmany``: a fetch returns thousands of records parsed by
-aiokafka's C extension, the batch is split by event kind and handed to the same
+as a Faust task over aiokafka's ``getmany``: a fetch returns thousands of records per partition as
+one column block decoded natively from the fetched bytes (:mod:`streams.kafka_records`), the
+batch is split by event kind and handed to the same
 :class:`~streams.ingest.IngestPipeline`, and offsets are committed to Kafka only after the Delta
 commits — the same exactly-once guarantee as the agent engine. When the lake refuses writes (full
 disk, read-only mount), :class:`~streams.write_block.WriteBlock` pauses every assigned partition
@@ -35,9 +36,6 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from itertools import repeat
-from operator import attrgetter
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import (
@@ -55,20 +53,17 @@ from streams import memory
 from streams.batch_lineage import LineageCheck
 from streams.batch_position import LakePositioning
 from streams.batch_rebalance import BatchRebalanceListener
-from streams.batch_rows import ColumnMessages, Columns
+from streams.batch_rows import ColumnMessages, block_columns
 from streams.broker_wait import start_until_reachable
 from streams.errors import StreamsError
 from streams.ingest import IngestPipeline, log_batch
-from streams.kafka_records import RAW, install
+from streams.kafka_records import RAW, RecordBlock, RecordBlocks, install
 from streams.topics import topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
 __all__ = ["BatchEngine"]
 
 logger = logging.getLogger(__name__)
-
-_RECORD_FIELDS = ("offset", "timestamp", "key", "value")
-"""The fields of a fetched record that become :class:`RawMessage` fields 3-6."""
 
 _FETCH_MAX_BYTES = 16 << 20
 _PARTITION_FETCH_MAX_BYTES = 4 << 20
@@ -189,8 +184,8 @@ class BatchEngine(LakePositioning, LineageCheck):
         install()
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers,
-            # Records as aiokafka parsed them (offset, timestamp, key, value), without a
-            # ConsumerRecord each (streams/kafka_records.py).
+            # One RecordBlock of columns per partition, decoded natively from the fetched
+            # bytes, instead of a ConsumerRecord per record (streams/kafka_records.py).
             key_deserializer=RAW,
             group_id=settings.group_id,
             enable_auto_commit=False,
@@ -300,7 +295,7 @@ class BatchEngine(LakePositioning, LineageCheck):
 
     async def _handle(
         self,
-        records: dict[TopicPartition, list[Any]],
+        records: dict[TopicPartition, RecordBlocks],
         topic_ids: dict[str, str],
         positions: dict[TopicPartition, int],
         previous: asyncio.Task[None] | None,
@@ -309,7 +304,7 @@ class BatchEngine(LakePositioning, LineageCheck):
         """Prepare ``records``, then (after ``previous`` is done) write and commit them."""
         loop = asyncio.get_running_loop()
         # Offsets only grow within a partition's records (_take), so the last is the highest.
-        offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items()}
+        offsets = {tp: batch.last_offset() + 1 for tp, batch in records.items()}
         for tp, position in positions.items():
             offsets[tp] = max(offsets.get(tp, 0), position)
         try:
@@ -421,7 +416,7 @@ class BatchEngine(LakePositioning, LineageCheck):
                 type(exc).__name__,
             )
 
-    async def _fill_batch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+    async def _fill_batch(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, RecordBlocks]:
         """Records per partition, strictly increasing offsets, up to ``batch_max_events`` in all.
 
         A batch spans several ``getmany`` calls, and a rebalance between two of them may seek a
@@ -432,7 +427,7 @@ class BatchEngine(LakePositioning, LineageCheck):
         """
         limit = self.settings.batch_max_events
         deadline = time.monotonic() + self.settings.batch_wait_s
-        records: dict[TopicPartition, list[Any]] = {}
+        records: dict[TopicPartition, RecordBlocks] = {}
         self._filling = records
         self._stamps = {}
         count = 0
@@ -461,8 +456,8 @@ class BatchEngine(LakePositioning, LineageCheck):
             self._filling = {}
         return {tp: batch for tp, batch in records.items() if batch}
 
-    def _take(self, tp: TopicPartition, batch: list[Any]) -> int:
-        """Append the records of ``batch`` beyond the partition's next expected offset.
+    def _take(self, tp: TopicPartition, block: RecordBlock) -> int:
+        """Append the records of ``block`` beyond the partition's next expected offset.
 
         Records of a partition not yet positioned from the lake are dropped: the client may
         have fetched a newly assigned partition from the group's committed offset before the
@@ -470,30 +465,30 @@ class BatchEngine(LakePositioning, LineageCheck):
         fetches from the right place, under the partition's topic id.
         """
         if tp not in self._ready:
-            self.repeats_dropped += len(batch)
+            self.repeats_dropped += len(block)
             logger.info(
                 "%s[%d]: %d record(s) fetched before the partition was positioned, dropped",
                 tp.topic,
                 tp.partition,
-                len(batch),
+                len(block),
             )
             return 0
         expected = self._next.get(tp, -1)
-        fresh = [r for r in batch if r.offset >= expected] if batch[0].offset < expected else batch
-        if len(fresh) != len(batch):
-            self.repeats_dropped += len(batch) - len(fresh)
+        fresh = block.from_offset(expected)
+        if len(fresh) != len(block):
+            self.repeats_dropped += len(block) - len(fresh)
             logger.info(
                 "%s[%d]: %d record(s) at offsets below %d fetched again, dropped",
                 tp.topic,
                 tp.partition,
-                len(batch) - len(fresh),
+                len(block) - len(fresh),
                 expected,
             )
-        if fresh:
-            taken = self._filling.setdefault(tp, [])
+        if len(fresh):
+            taken = self._filling.setdefault(tp, RecordBlocks())
             self._stamp(tp, len(taken))
-            taken.extend(fresh)
-            self._next[tp] = fresh[-1].offset + 1
+            taken.append(fresh)
+            self._next[tp] = int(fresh.offsets[-1]) + 1
         return len(fresh)
 
     def drop_unfinished(self, revoked: Sequence[TopicPartition]) -> None:
@@ -511,27 +506,21 @@ class BatchEngine(LakePositioning, LineageCheck):
                 )
 
     def _prepare(
-        self, records: dict[TopicPartition, list[Any]], topic_ids: dict[str, str]
+        self, records: dict[TopicPartition, RecordBlocks], topic_ids: dict[str, str]
     ) -> list[tuple[EventKind, list[BatchOutput]]]:
         """Runs in the prepare thread."""
-        by_kind: dict[EventKind, list[list[Any]]] = {}
+        by_kind: dict[EventKind, list[tuple[str, int, str, RecordBlock]]] = {}
         for tp, batch in records.items():
             topic, partition = tp.topic, tp.partition
             tid = topic_ids.get(topic)
             if tid is None:
                 raise StreamsError(f"{topic}[{partition}]: no topic id, so no lineage to write to")
-            # Column by column: one RawMessage tuple per record cost ~1.5 µs (a Python call).
-            columns = by_kind.setdefault(self.topics[topic], [[] for _ in Columns._fields])
-            n = len(batch)
-            columns[0].extend(repeat(topic, n))
-            columns[1].extend(repeat(partition, n))
-            for column, field in zip(columns[2:6], _RECORD_FIELDS, strict=True):
-                column.extend(map(attrgetter(field), batch))
-            columns[6].extend(repeat(tid, n))
+            parts = by_kind.setdefault(self.topics[topic], [])
+            parts.extend((topic, partition, tid, block) for block in batch.blocks)
         pipeline = self.pipeline()
         return [
-            (kind, pipeline.prepare(kind, ColumnMessages(Columns(*map(tuple, columns)))))
-            for kind, columns in by_kind.items()
+            (kind, pipeline.prepare(kind, ColumnMessages(block_columns(parts))))
+            for kind, parts in by_kind.items()
         ]
 
     def _write(self, prepared: list[tuple[EventKind, list[BatchOutput]]]) -> None:

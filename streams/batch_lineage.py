@@ -36,7 +36,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -44,6 +43,7 @@ from aiokafka.errors import KafkaError
 from lake.lineage import DISCARDED_TOPIC_RECREATED
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
+from streams.kafka_records import RecordBlock, RecordBlocks
 from streams.kafka_topic_ids import UnsupportedBrokerError, current_topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock
 
@@ -160,7 +160,7 @@ class LineageCheck:
     async def _verify_lineages(
         self,
         consumer: AIOKafkaConsumer,
-        records: dict[TopicPartition, list[Any]],
+        records: dict[TopicPartition, RecordBlocks],
         positions: dict[TopicPartition, int],
         stamps: Stamps,
     ) -> None:
@@ -186,7 +186,7 @@ class LineageCheck:
         now = await self._ask_topic_ids(consumer, topics)
         self.lineage_checks += 1
         for tp in list(records):
-            if tp not in self._ready or self._next.get(tp) != records[tp][-1].offset + 1:
+            if tp not in self._ready or self._next.get(tp) != records[tp].last_offset() + 1:
                 del records[tp]
                 positions.pop(tp, None)
         recreated = {
@@ -203,7 +203,7 @@ class LineageCheck:
         consumer: AIOKafkaConsumer,
         topic: str,
         new_id: str,
-        records: dict[TopicPartition, list[Any]],
+        records: dict[TopicPartition, RecordBlocks],
         positions: dict[TopicPartition, int],
         stamps: Stamps,
     ) -> None:
@@ -217,7 +217,7 @@ class LineageCheck:
         for tp in sorted(parts, key=lambda tp: tp.partition):
             verified = self._verified.pop(tp, -1)
             positions.pop(tp, None)
-            batch = records.pop(tp, [])
+            batch = records.pop(tp, RecordBlocks())
             cut = next((i for i, at in stamps.get(tp, ()) if at > verified), len(batch))
             old, ambiguous = batch[:cut], batch[cut:]
             if not ambiguous:
@@ -228,10 +228,10 @@ class LineageCheck:
                 kept += len(old)
             if ambiguous:
                 dropped += len(ambiguous)
-                offsets = _ranges([r.offset for r in ambiguous])
+                offsets = _ranges(ambiguous.offsets().tolist())
                 discarded.append(f"[{tp.partition}] {offsets}")
-            first = ambiguous[0].offset if ambiguous else self._next.get(tp)
-            last = max(self._note_highwater(tp) - 1, ambiguous[-1].offset if ambiguous else -1)
+            first = int(ambiguous.offsets()[0]) if ambiguous else self._next.get(tp)
+            last = max(self._note_highwater(tp) - 1, ambiguous.last_offset() if ambiguous else -1)
             self._highwater.pop(tp, None)
             if first is not None and last >= first:
                 unheld[tp] = (first, last)
@@ -299,22 +299,21 @@ class LineageCheck:
 
     async def _drain_old(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, verified: int
-    ) -> tuple[list[Any], list[Any]]:
+    ) -> tuple[RecordBlocks, RecordBlocks]:
         """The records the client still buffers for ``tp`` from a response stamped no later
         than ``verified`` (ms; the old incarnation's), then the first chunk received later
         (either incarnation's), if ``getmany`` returns one before the seek."""
-        old: list[Any] = []
+        old = RecordBlocks()
         while True:
             try:
-                got = (await consumer.getmany(tp, timeout_ms=0)).get(tp, [])
+                got: RecordBlock | None = (await consumer.getmany(tp, timeout_ms=0)).get(tp)
             except KafkaError:  # an error buffered instead of records: nothing old is left
-                return old, []
+                return old, RecordBlocks()
             if not got:
-                return old, []
-            expected = self._next.get(tp, -1)
-            fresh = [r for r in got if r.offset >= expected]
-            if fresh:
-                self._next[tp] = fresh[-1].offset + 1
+                return old, RecordBlocks()
+            fresh = got.from_offset(self._next.get(tp, -1))
+            if len(fresh):
+                self._next[tp] = int(fresh.offsets[-1]) + 1
             if self._received(tp) > verified:
-                return old, fresh
-            old.extend(fresh)
+                return old, RecordBlocks([fresh])
+            old.append(fresh)

@@ -38,6 +38,7 @@ from lake.sink import SinkHandle
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
 from streams.ingest import IngestPipeline
+from streams.kafka_records import RecordBlocks
 from streams.topics import TopicAdminError, require_topic_ids, topic_ids
 from streams.write_block import WriteBlock
 
@@ -80,7 +81,7 @@ class LakePositioning:
     _ready: set[TopicPartition]
     _out_of_range: dict[TopicPartition, int]
     _next: dict[TopicPartition, int]
-    _filling: dict[TopicPartition, list[Any]]
+    _filling: dict[TopicPartition, RecordBlocks]
     _highwater: dict[TopicPartition, int]
 
     def _init_positioning(self) -> None:
@@ -431,8 +432,8 @@ class LakePositioning:
             self._sought.pop(tp, None)
         self._ready.add(tp)
         taken = self._filling.get(tp)
-        if taken and taken[-1].offset >= position:
-            self._filling[tp] = [r for r in taken if r.offset < position]
+        if taken and taken.last_offset() >= position:
+            self._filling[tp] = taken.below(position)
 
     def _forget(self, tp: TopicPartition) -> None:
         """Drop what the engine knows of ``tp``'s position (revoked, or waiting for the lake)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import chain, repeat
 from typing import Any, NamedTuple, overload
 
 import numpy as np
@@ -14,11 +15,13 @@ import pyarrow.compute as pc
 from lake import DUPLICATES_SCHEMA, QUARANTINE_SCHEMA, RunInfo, silver_schema
 from schemas import EventKind
 from schemas.silver import CONVERSION_FIELDS, TIMESTAMP
+from streams.kafka_records import Binaries, RecordBlock
 
 __all__ = [
     "ColumnMessages",
     "Columns",
     "RawMessage",
+    "block_columns",
     "duplicate_rows",
     "offsets_table",
     "quarantine_rows",
@@ -58,7 +61,8 @@ class Columns(NamedTuple):
     partition: tuple[int, ...]
     offset: tuple[int, ...]
     timestamp_ms: tuple[int | None, ...]
-    key: tuple[bytes | None, ...]
+    key: Sequence[bytes | None]
+    """Read by index only (a fetched batch's keys stay in one buffer, :class:`Binaries`)."""
     value: tuple[bytes | None, ...]
     topic_id: tuple[str | None, ...]
 
@@ -105,6 +109,29 @@ class Columns(NamedTuple):
         order = np.lexsort((offset, key))
         key, offset = key[order], offset[order]
         return bool(np.any((key[1:] == key[:-1]) & (offset[1:] == offset[:-1])))
+
+
+def block_columns(parts: Sequence[tuple[str, int, str, RecordBlock]]) -> Columns:
+    """The columns of fetched record blocks, each given with its topic, partition and topic
+    id; the keys stay in one buffer (read by index, for quarantine rows)."""
+    sizes = [len(block) for *_, block in parts]
+
+    def repeated(values: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(chain.from_iterable(map(repeat, values, sizes)))
+
+    blocks = [block for *_, block in parts]
+    if not blocks:
+        return Columns((), (), (), (), (), (), ())
+    # Block by block: the values are not joined into one more buffer first.
+    return Columns(
+        repeated([p[0] for p in parts]),
+        repeated([p[1] for p in parts]),
+        tuple(np.concatenate([b.offsets for b in blocks]).tolist()),
+        tuple(np.concatenate([b.timestamps for b in blocks]).tolist()),
+        Binaries.concat([b.keys for b in blocks]),
+        tuple(chain.from_iterable(b.values.items() for b in blocks)),
+        repeated([p[2] for p in parts]),
+    )
 
 
 def _partition_key(topic: Any, partition: Any) -> Any:

@@ -8,9 +8,12 @@
 mod columns;
 mod hash;
 mod parse;
+mod record_batch;
 mod schema;
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::buffer::PyBuffer;
+use pyo3::create_exception;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
@@ -292,9 +295,132 @@ fn parse_batch(
     )))
 }
 
+create_exception!(
+    maxlake_native,
+    CorruptRecords,
+    PyValueError,
+    "Fetched bytes that are not valid Kafka record batches (bad CRC, lengths, varints, LZ4)."
+);
+create_exception!(
+    maxlake_native,
+    UnsupportedRecords,
+    PyValueError,
+    "Record batches decode_records does not read (a codec other than none or LZ4, magic < 2)."
+);
+
+fn binary(py: Python<'_>, col: record_batch::Binary) -> PyResult<PyObject> {
+    let valid = if col.nulls == 0 {
+        py.None()
+    } else {
+        buffer(py, Owned::U8(col.valid))?
+    };
+    let out = (
+        col.nulls,
+        valid,
+        buffer(py, Owned::I64(col.offsets))?,
+        buffer(py, Owned::U8(col.data))?,
+    );
+    Ok(out.into_pyobject(py)?.into_any().unbind())
+}
+
+/// Decodes one partition's fetched record batches (Kafka message format v2).
+///
+/// Returns `(next_fetch_offset, offsets, timestamps, keys, values)`: int64 buffers of the
+/// records' offsets and timestamps (ms), and per binary column `(null_count, validity | None,
+/// int64 offsets, data)` (Arrow `large_binary` buffers). Raises `CorruptRecords` on invalid
+/// bytes and `UnsupportedRecords` on a batch it does not decode.
+#[pyfunction]
+fn decode_records(
+    py: Python<'_>,
+    data: &Bound<'_, PyBytes>,
+    fetch_offset: i64,
+    aborted: Vec<(i64, i64)>,
+    read_committed: bool,
+    check_crcs: bool,
+) -> PyResult<PyObject> {
+    let bytes = data.as_bytes();
+    let opts = record_batch::Options {
+        fetch_offset,
+        read_committed,
+        check_crcs,
+        aborted: &aborted,
+    };
+    let block = match py.allow_threads(|| record_batch::decode(bytes, &opts)) {
+        Ok(block) => block,
+        Err(record_batch::Error::Corrupt { offset, what }) => {
+            return Err(CorruptRecords::new_err((offset, what)));
+        }
+        Err(record_batch::Error::Unsupported { offset, what }) => {
+            return Err(UnsupportedRecords::new_err((offset, what)));
+        }
+    };
+    let out = (
+        block.next_fetch_offset,
+        buffer(py, Owned::I64(block.offsets))?,
+        buffer(py, Owned::I64(block.timestamps))?,
+        binary(py, block.keys)?,
+        binary(py, block.values)?,
+    );
+    Ok(out.into_pyobject(py)?.into_any().unbind())
+}
+
+/// The items of a binary column as a tuple: item `i` is `data[offsets[i]..offsets[i + 1]]` as
+/// bytes, None where `valid` (one byte per item, 0: null) says so.
+#[pyfunction]
+#[pyo3(signature = (data, offsets, valid=None))]
+fn binary_items(
+    py: Python<'_>,
+    data: PyBuffer<u8>,
+    offsets: PyBuffer<i64>,
+    valid: Option<PyBuffer<u8>>,
+) -> PyResult<PyObject> {
+    let (Some(data), Some(offsets)) = (data.as_slice(py), offsets.as_slice(py)) else {
+        return Err(PyTypeError::new_err(
+            "data and offsets must be C-contiguous",
+        ));
+    };
+    let n = offsets.len().saturating_sub(1);
+    let valid = match &valid {
+        Some(v) => match v.as_slice(py) {
+            Some(v) if v.len() == n => Some(v),
+            _ => return Err(PyValueError::new_err("valid must hold one byte per item")),
+        },
+        None => None,
+    };
+    let mut items: Vec<PyObject> = Vec::with_capacity(n);
+    for i in 0..n {
+        if valid.is_some_and(|v| v[i].get() == 0) {
+            items.push(py.None());
+            continue;
+        }
+        let (start, end) = (offsets[i].get(), offsets[i + 1].get());
+        let range = usize::try_from(start)
+            .ok()
+            .zip(usize::try_from(end).ok())
+            .filter(|&(s, e)| s <= e && e <= data.len());
+        let Some((s, e)) = range else {
+            return Err(PyValueError::new_err(format!(
+                "item {i}: offsets {start}..{end} outside the {} data bytes",
+                data.len()
+            )));
+        };
+        // ReadOnlyCell<u8> has the layout of u8.
+        let bytes = unsafe { std::slice::from_raw_parts(data[s..e].as_ptr() as *const u8, e - s) };
+        items.push(PyBytes::new(py, bytes).into_any().unbind());
+    }
+    Ok(PyTuple::new(py, items)?.into_any().unbind())
+}
+
 #[pymodule]
 fn maxlake_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Schema>()?;
+    m.add("CorruptRecords", m.py().get_type::<CorruptRecords>())?;
+    m.add(
+        "UnsupportedRecords",
+        m.py().get_type::<UnsupportedRecords>(),
+    )?;
+    m.add_function(wrap_pyfunction!(decode_records, m)?)?;
+    m.add_function(wrap_pyfunction!(binary_items, m)?)?;
     m.add_class::<Buffer>()?;
     m.add_function(wrap_pyfunction!(parse_batch, m)?)?;
     m.add_function(wrap_pyfunction!(content_hashes, m)?)?;

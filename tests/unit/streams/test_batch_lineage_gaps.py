@@ -15,6 +15,7 @@ from aiokafka import TopicPartition
 
 from maxlake.settings import Settings
 from streams.batch_lineage import LineageCheck
+from streams.kafka_records import RecordBlock, RecordBlocks
 from streams.write_block import WriteBlock
 
 TP = TopicPartition("t", 0)
@@ -67,13 +68,17 @@ class _Engine(LineageCheck):
         pass
 
 
-def _records(first: int, last: int) -> list[Any]:
-    return [SimpleNamespace(offset=o) for o in range(first, last + 1)]
+def _records(first: int, last: int) -> RecordBlocks:
+    records = [
+        SimpleNamespace(offset=o, timestamp=0, key=None, value=b"{}")
+        for o in range(first, last + 1)
+    ]
+    return RecordBlocks([RecordBlock.of_records(records)])
 
 
-def _split(engine: _Engine, batch: list[Any], stamps: list[tuple[int, int]]) -> dict[Any, Any]:
+def _split(engine: _Engine, batch: RecordBlocks, stamps: list[tuple[int, int]]) -> dict[Any, Any]:
     records = {TP: batch}
-    engine._next[TP] = batch[-1].offset + 1
+    engine._next[TP] = batch.last_offset() + 1
     asyncio.run(
         engine._split_recreated(
             engine.consumer,
@@ -102,7 +107,7 @@ def test_kept_records_are_not_in_the_gap(tmp_path: Path) -> None:
     engine = _Engine(tmp_path, _Consumer(highwater=200, received=2000))
     engine._verified[TP] = 1000
     records = _split(engine, _records(100, 199), [(0, 900), (50, 2000)])
-    assert [r.offset for r in records[TP]] == list(range(100, 150))
+    assert records[TP].offsets().tolist() == list(range(100, 150))
     assert engine.gaps == [(TP, 150, 199, "discarded_topic_recreated")]
 
 

@@ -7,13 +7,15 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
 
 from maxlake.settings import Settings
 from streams.batch_position import LakePositioning
+from streams.kafka_records import RecordBlock, RecordBlocks
 from streams.topics import TopicAdminError
 from streams.write_block import WriteBlock
 
@@ -180,7 +182,9 @@ def test_every_seek_moves_the_next_expected_offset(tmp_path: Path) -> None:
         engine.answer.set()
         await _settled(engine)
         engine._next[TP0] = 500
-        engine._filling[TP0] = [_Record(o) for o in range(490, 500)]
+        engine._filling[TP0] = RecordBlocks(
+            [_block(range(490, 493)), _block(range(493, 500))]  # two fetches
+        )
         engine._seek(TP0, 495)
         engine._next[TP1] = 7
         engine._unposition(TP1)
@@ -188,14 +192,15 @@ def test_every_seek_moves_the_next_expected_offset(tmp_path: Path) -> None:
 
     engine = asyncio.run(scenario())
     assert engine._next == {TP0: 495}
-    assert [r.offset for r in engine._filling[TP0]] == list(range(490, 495))
+    assert engine._filling[TP0].offsets().tolist() == list(range(490, 495))
     assert engine.consumer.sought == {TP0: 495, TP1: 0}  # type: ignore[union-attr]
     assert TP1 in engine.consumer.paused  # type: ignore[union-attr]
     assert engine._ready == {TP0}
 
 
-class _Record(NamedTuple):
-    offset: int
+def _block(offsets: range) -> RecordBlock:
+    records = [SimpleNamespace(offset=o, timestamp=0, key=None, value=b"{}") for o in offsets]
+    return RecordBlock.of_records(records)
 
 
 class _NoBroker(_Engine):

@@ -1,12 +1,14 @@
-"""Records of a ``key_deserializer=RAW`` consumer are aiokafka's parsed ones; others unchanged."""
+"""A ``key_deserializer=RAW`` consumer reads record blocks; other consumers are unchanged."""
 
 from __future__ import annotations
 
+import pytest
 from aiokafka.consumer import fetcher
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
+from streams.errors import StreamsError
 from streams.kafka_records import RAW, install
 
 READ_COMMITTED = 1
@@ -38,15 +40,9 @@ def _records(key_deserializer: object) -> list[object]:
     return list(parsed)
 
 
-def test_a_raw_consumer_gets_the_parsed_records_from_its_fetch_offset() -> None:
-    records = _records(RAW)
-    assert not any(isinstance(r, ConsumerRecord) for r in records)
-    got = [(r.offset, r.timestamp, r.key, r.value) for r in records]  # type: ignore[attr-defined]
-    assert got == [
-        (1, 1_700_000_000_001, b"k1", b"{}"),
-        (2, 1_700_000_000_002, b"k2", b"{}"),
-        (3, 1_700_000_000_003, None, None),
-    ]
+def test_a_raw_consumer_reads_blocks_not_records() -> None:
+    with pytest.raises(StreamsError, match="getmany, not getone"):
+        _records(RAW)
 
 
 def test_other_consumers_still_get_consumer_records() -> None:
