@@ -64,7 +64,7 @@ from streams.topics import ensure_topics
 TENANT = "northwind-auto"
 KINDS = ("telemetry", "machine_event", "inspection")
 _FIRST_COMMIT = re.compile(
-    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*batch: [1-9][\d,]* consumed"
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\].*batch: [1-9][\d,]* events consumed"
 )
 
 

@@ -30,7 +30,7 @@ __all__ = [
     "workers",
 ]
 
-_INGESTED = re.compile(r"batch: [1-9][\d,]* consumed")
+_INGESTED = re.compile(r"batch: [1-9][\d,]* events consumed")
 
 
 _READY = re.compile(r"\[\^\w*Worker\]: Ready")
