@@ -40,6 +40,9 @@ from schemas.silver import TIMESTAMP
 
 __all__ = ["offset_events", "quality_window", "runs_history", "table_health"]
 
+RECENT_RATE_WINDOW = timedelta(minutes=5)
+"""How far back ``recent_events_per_s`` reaches (capped at the status window)."""
+
 _RUN_COLUMNS = [
     "kind",
     "worker",
@@ -185,10 +188,14 @@ def quality_window(
     ``tenants`` (whose ingest topics are ``topics``).
 
     Returns:
-        ``{"since": iso, "window_s": float, "tenants": list or None, "kinds": {kind: {...}}}``;
+        ``{"since": iso, "window_s": float, "recent_s": float, "tenants": list or None,
+        "kinds": {kind: {...}}}``;
         each kind holds ``batches``, ``consumed``, ``silver_events``, ``silver_rows``,
         ``quarantined``, ``duplicates``, ``quarantine_rate`` (quarantined / consumed, 0 when
-        idle), ``events_per_s`` (consumed / window), ``quarantined_by_reason``,
+        idle), ``events_per_s`` (consumed / window), ``recent_events_per_s`` (consumed by the
+        batches that finished in the last ``recent_s`` seconds, the last 5 minutes or the
+        whole window if shorter, / ``recent_s``), ``quarantined_by_reason`` (every reason,
+        most frequent first),
         ``quarantine_by_tenant`` (from ``quarantine/<kind>``), ``failed_expectations`` (name ->
         batches), ``failed_batch_checks`` (name -> batches), ``warn_counts`` (name -> rows),
         ``suite_versions``, ``workers``, ``last_batch_at`` and mean/max timings in ms.
@@ -203,15 +210,21 @@ def quality_window(
         and timings are those of the batches that read any of ``topics`` (other tenants'
         messages included).
     """
-    since = datetime.now(UTC) - window
+    now = datetime.now(UTC)
+    since = now - window
+    recent = min(RECENT_RATE_WINDOW, window)
     runs = _runs(store, since, offsets=tenants is not None)
     kinds: dict[str, Any] = {}
     for kind in EventKind:
         frame = runs.filter(pl.col("kind") == kind.value) if not runs.is_empty() else runs
         if tenants is not None:
-            kinds[kind.value] = _tenant_kind(store, kind.value, frame, since, tenants, topics or [])
+            frame = _consumed_from(frame, topics or []) if not frame.is_empty() else frame
+            kinds[kind.value] = _tenant_kind(store, kind.value, frame, since, tenants)
             kinds[kind.value]["events_per_s"] = (
                 kinds[kind.value]["consumed"] / window.total_seconds()
+            )
+            kinds[kind.value]["recent_events_per_s"] = _recent_rate(
+                frame, "topic_offsets", now - recent, recent
             )
             continue
         consumed = int(frame["consumed"].sum()) if not frame.is_empty() else 0
@@ -225,6 +238,7 @@ def quality_window(
             "duplicates": int(frame["duplicates"].sum()) if consumed else 0,
             "quarantine_rate": quarantined / consumed if consumed else 0.0,
             "events_per_s": consumed / window.total_seconds(),
+            "recent_events_per_s": _recent_rate(frame, "consumed", now - recent, recent),
             "quarantined_by_reason": _named_counts(frame, "quarantined_by_reason"),
             "quarantine_by_tenant": _quarantine_breakdown(store, kind.value, since),
             **_batch_facts(frame),
@@ -232,21 +246,26 @@ def quality_window(
     return {
         "since": since.isoformat(),
         "window_s": window.total_seconds(),
+        "recent_s": recent.total_seconds(),
         "tenants": None if tenants is None else list(tenants),
         "kinds": kinds,
     }
 
 
+def _recent_rate(frame: pl.DataFrame, column: str, since: datetime, span: timedelta) -> float:
+    """Events per second in ``column`` of the batches of ``frame`` that finished at or after
+    ``since``, over ``span`` (0 when none did)."""
+    if frame.is_empty():
+        return 0.0
+    recent = frame.filter(pl.col("finished_at") >= since)
+    return int(recent[column].sum()) / span.total_seconds() if recent.height else 0.0
+
+
 def _tenant_kind(
-    store: DeltaStore,
-    kind: str,
-    runs: pl.DataFrame,
-    since: datetime,
-    tenants: Sequence[str],
-    topics: Sequence[str],
+    store: DeltaStore, kind: str, frame: pl.DataFrame, since: datetime, tenants: Sequence[str]
 ) -> dict[str, Any]:
-    """One kind's entry of :func:`quality_window` for ``tenants`` only."""
-    frame = _consumed_from(runs, topics) if not runs.is_empty() else runs
+    """One kind's entry of :func:`quality_window` for ``tenants`` only, from the batches of
+    ``frame`` that read their topics (with ``topic_offsets``, :func:`_consumed_from`)."""
     consumed = int(frame["topic_offsets"].sum()) if not frame.is_empty() else 0
     rejected = _tenant_rows(store, quarantine_table(kind), kind, tenants, "quarantined_at", since)
     duplicates = _tenant_rows(store, DUPLICATES, kind, tenants, "detected_at", since).height

@@ -186,11 +186,12 @@ def _kafka(settings: Settings, topics: list[str], timeout_s: float) -> dict[str,
                 f" (no answer within {timeout_s:g} s): start the broker (`maxlake broker "
                 "start`) or point MAXLAKE_BOOTSTRAP_SERVERS at yours"
             )
-        return {"reachable": False, "error": error}
+        return {"checked": True, "reachable": False, "error": error}
     by_topic: dict[str, int] = {}
     for p in parts:
         by_topic[p.topic] = by_topic.get(p.topic, 0) + p.lag
     return {
+        "checked": True,
         "reachable": True,
         "error": None,
         "group_id": settings.group_id,
@@ -217,9 +218,9 @@ def _kafka(settings: Settings, topics: list[str], timeout_s: float) -> dict[str,
 def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, str]]:
     alerts: list[dict[str, str]] = []
     kafka = status["kafka"]
-    if not kafka["reachable"]:
+    if kafka["reachable"] is False:
         alerts.append({"alert": "kafka_unreachable", "detail": str(kafka["error"])})
-    else:
+    elif kafka["reachable"]:
         if kafka["total_lag"] > limits.max_lag:
             alerts.append(
                 {"alert": "lag_high", "detail": f"total lag {kafka['total_lag']:,} messages"}
@@ -332,7 +333,9 @@ def collect_status(
 
     Returns:
         ``{"generated_at", "window_s", "lake_root", "kafka": {...}, "tables": [...],
-        "quality": {...}, "alerts": [...]}``; ``kafka`` holds ``reachable``, ``error``,
+        "quality": {...}, "alerts": [...]}``; ``kafka`` holds ``checked`` (False with
+        ``kafka=False``: then ``reachable`` and ``error`` are None and nothing else is
+        there), ``reachable``, ``error``,
         ``group_state``, ``members``, ``partitions`` (start, end, committed, lag),
         ``lag_by_topic`` and ``total_lag``; ``tables`` and ``quality`` are
         :func:`lake.ops_status.table_health` and :func:`lake.ops_status.quality_window`;
@@ -350,7 +353,7 @@ def collect_status(
     kafka_part: dict[str, Any] = (
         _kafka(settings, ingest_topics(settings, tenants=tenants), thresholds.kafka_timeout_s)
         if kafka
-        else {"reachable": False, "error": "skipped"}
+        else {"checked": False, "reachable": None, "error": None}
     )
     status: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(),
@@ -370,10 +373,7 @@ def collect_status(
             store, datetime.now(UTC) - timedelta(seconds=thresholds.offset_events_s)
         ),
     }
-    alerts = _alerts(status, thresholds)
-    if not kafka:
-        alerts = [a for a in alerts if a["alert"] != "kafka_unreachable"]
-    status["alerts"] = alerts
+    status["alerts"] = _alerts(status, thresholds)
     return status
 
 

@@ -29,6 +29,7 @@ from lake.access._jsonfile import private_json
 from lake.access.errors import PrincipalError
 from lake.access.tokens import ProfileToken, TokenStore, format_time, new_key_id
 from lake.location import LakeLocation
+from maxlake.errors import did_you_mean
 
 __all__ = [
     "PRINCIPAL_KINDS",
@@ -171,7 +172,11 @@ class AccessStore:
         def revoke(table: dict[str, Principal]) -> Principal:
             principal = _existing(table, name)
             if dataset not in principal.grants:
-                raise PrincipalError(f"principal {name!r} has no grant for {dataset!r}")
+                held = ", ".join(principal.grants) or "none"
+                raise PrincipalError(
+                    f"principal {name!r} has no grant for {dataset!r}"
+                    f"{did_you_mean(dataset, principal.grants)} (its grants: {held})"
+                )
             table[name] = replace(
                 principal, grants=tuple(g for g in principal.grants if g != dataset)
             )

@@ -36,6 +36,7 @@ __all__ = [
     "CARD_FILE",
     "LABEL_FILE",
     "check_card_target",
+    "edited_card",
     "hf_features",
     "label_info",
     "render_card",
@@ -223,6 +224,47 @@ def _card_dataset(head: bytes) -> tuple[str, int] | None:
     if found is None:
         return None
     return str(json.loads(found.group(1))), int(found.group(2))
+
+
+_CARD_FILES = re.compile(
+    rb'^ +- split: ("(?:[^"\\\n]|\\.)*")\n +path: ("(?:[^"\\\n]|\\.)*")$', re.MULTILINE
+)
+
+
+def edited_card(folder: Path, area: CuratedArea, manifest: Manifest) -> Path | None:
+    """``folder/README.md`` when it is a data card of ``manifest.name`` whose bytes differ from
+    the card a pull writes for the version and split files it names (the user edited it, or an
+    older maxlake wrote it), else None: no README there, another file or another dataset's card
+    (:func:`check_card_target` refuses those), or the card exactly as a pull wrote it. A card
+    whose version can no longer be read from ``area`` counts as edited (it cannot be checked).
+    """
+    path = folder / CARD_FILE
+    if not path.is_file():
+        return None
+    text = path.read_bytes()
+    found = _card_dataset(text[:65_536])
+    if found is None or found[0] != manifest.name:
+        return None
+    try:
+        written = (
+            manifest if found[1] == manifest.version else area.manifest(manifest.name, found[1])
+        )
+        files = {json.loads(s): json.loads(f) for s, f in _CARD_FILES.findall(text)}
+        first = next(s for s in written.splits if s in files)
+        info = written.splits[first]
+        schema = pq.read_schema(
+            area.local_file(written.name, written.version, info.file, info.sha256)
+        )
+        try:
+            label = label_info(
+                {LABEL_FILE: area.read_bytes(written.name, written.version, LABEL_FILE)}
+            )
+        except FileNotFoundError:
+            label = {}
+        expected = render_card(written, files, schema, label=label).encode()
+    except (TerminalError, OSError, StopIteration, KeyError, ValueError, pa.ArrowException):
+        return path
+    return None if expected == text else path
 
 
 def stored_card(area: CuratedArea, manifest: Manifest) -> bytes:

@@ -23,7 +23,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake.curation.area import CuratedArea
-from lake.curation.card import LABEL_FILE, check_card_target, label_info, write_card
+from lake.curation.card import (
+    LABEL_FILE,
+    check_card_target,
+    edited_card,
+    label_info,
+    write_card,
+)
 from lake.curation.errors import (
     DatasetNotFound,
     FailedQualityRefused,
@@ -39,6 +45,7 @@ from maxlake.settings import Settings
 
 __all__ = [
     "DatasetSummary",
+    "edited_pull_files",
     "iter_batches",
     "list_datasets",
     "load",
@@ -158,7 +165,10 @@ def pull(
     also (re)writes the data card ``README.md`` listing every split of this version pulled into
     ``dest`` so far, so ``datasets.load_dataset(dest)`` reads them (one dataset per folder);
     a ``README.md`` in ``dest`` that is not a data card, or is another dataset's card, is never
-    replaced.
+    replaced. Like the split file, the manifest and this dataset's card are left as they are
+    when identical to what the pull writes, and replaced only with ``overwrite`` when they hold
+    other content (:func:`edited_pull_files`: a card the user added notes to, say); a card
+    a pull wrote (listing fewer splits, or another version) is replaced.
 
     Returns:
         The path of the split file written.
@@ -167,8 +177,9 @@ def pull(
         TerminalError: the stored split does not match its manifest hash (corrupt or altered),
             or ``dest`` holds a ``README.md`` that is not a data card or is the card of another
             dataset (nothing written).
-        PullTargetTaken: ``dest`` already holds the split file's name with other content and
-            ``overwrite`` is False (nothing written); also for the ``README.md`` cases above.
+        PullTargetTaken: ``dest`` already holds the split file's name, the manifest's or this
+            dataset's card with other content and ``overwrite`` is False (nothing written);
+            also for the ``README.md`` cases above.
         FailedQualityRefused: the version failed its output checks and
             ``allow_failed_quality`` is False.
     """
@@ -182,8 +193,16 @@ def pull(
         raise TerminalError(f"{where} does not match the sha256 in its manifest; not pulled")
     out_dir = Path(dest)
     check_card_target(out_dir, manifest.name, writes_card=format == "parquet")
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{manifest.name}-v{manifest.version}"
+    edited = edited_pull_files(out_dir, manifest, area, format=format)
+    if edited and not overwrite:
+        raise PullTargetTaken(
+            f"{' and '.join(str(p) for p in edited)} exist{'s' if len(edited) == 1 else ''} "
+            f"with other content than the pull of {manifest.name}@v{manifest.version} wrote "
+            "(edited, or written by an older maxlake); nothing pulled: --overwrite replaces "
+            "them (copy your notes elsewhere first), or pull into another folder with --out DIR"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{stem}-{split}.{format}"
     tmp = out_dir / f".{target.name}.tmp"
     if format == "parquet":
@@ -204,7 +223,10 @@ def pull(
         )
     else:
         os.replace(tmp, target)
-    (out_dir / f"{stem}.manifest.json").write_bytes(published_manifest_bytes(manifest))
+    manifest_file = out_dir / f"{stem}.manifest.json"
+    published = published_manifest_bytes(manifest)
+    if not (manifest_file.is_file() and manifest_file.read_bytes() == published):
+        manifest_file.write_bytes(published)
     if format == "parquet":
         pulled = {
             name: f"{stem}-{name}.parquet"
@@ -213,6 +235,29 @@ def pull(
         }
         write_card(out_dir, manifest, pulled, label=_label_file(area, manifest))
     return target
+
+
+def edited_pull_files(
+    dest: str | Path,
+    manifest: Manifest,
+    lake_root: LakeRoot = None,
+    *,
+    format: Literal["parquet", "arrow"] = "parquet",
+) -> list[Path]:
+    """The files a :func:`pull` of ``manifest``'s version into ``dest`` would rewrite that hold
+    other content than a pull wrote: the ``<name>-v<N>.manifest.json`` and, for a Parquet pull,
+    this dataset's data card ``README.md`` (:func:`edited_card`). A pull refuses them unless
+    ``overwrite``; the split file itself is compared by :func:`pull`."""
+    area = _area(lake_root)
+    out_dir = Path(dest)
+    found = []
+    manifest_file = out_dir / f"{manifest.name}-v{manifest.version}.manifest.json"
+    if manifest_file.is_file() and manifest_file.read_bytes() != published_manifest_bytes(manifest):
+        found.append(manifest_file)
+    card = edited_card(out_dir, area, manifest) if format == "parquet" else None
+    if card is not None:
+        found.append(card)
+    return found
 
 
 def load(

@@ -95,8 +95,10 @@ def _null_features(columns: Sequence[str]) -> str:
     return (
         f"{len(columns)} feature column{'s are' if len(columns) > 1 else ' is'} null in every "
         f"row of every split: {shown}; no machine of the set sent a reading of "
-        f"{'these tags' if len(by_tag) > 1 else 'this tag'} in the data read (a tag just "
-        "added to the registry, or one the contracts do not share). Published as they are: "
+        f"{'these tags' if len(by_tag) > 1 else 'this tag'} in the data read (a tag of "
+        "machine types the set's machines are not, as when the lake holds one company, a tag "
+        "just added to the registry, or one the contracts do not share). Published as they "
+        "are: "
         "list the spec's [job] tags to leave them out, or build again once readings arrive "
         f"[feature_not_all_null:{first}" + (", ...]" if len(columns) > 1 else "]")
     )

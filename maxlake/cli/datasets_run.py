@@ -37,6 +37,7 @@ from lake.curation import (
 )
 from lake.curation.build import identical_to, progress_detail
 from lake.curation.card import stale_card_columns
+from lake.curation.catalog import edited_pull_files
 from lake.curation.errors import PullTargetTaken, UnchangedDataset
 from lake.curation.manifest import Manifest
 from lake.curation.registry_rule import build_registry
@@ -261,6 +262,11 @@ def pull_(args: argparse.Namespace) -> int:
         raise AccessDenied(decision.outcome, decision.detail + hint)
     target = Path(args.out) / f"{manifest.name}-v{manifest.version}-{split}.{args.format}"
     before = target.stat().st_ino if target.is_file() else None
+    edited = (
+        edited_pull_files(args.out, manifest, settings, format=args.format)
+        if args.overwrite
+        else []
+    )
     try:
         path = pull(
             manifest.name,
@@ -285,10 +291,13 @@ def pull_(args: argparse.Namespace) -> int:
         others.append(path.parent / "README.md")
     rows, ref = manifest.splits[split].rows, f"{manifest.name}@v{manifest.version}"
     said = f"pulled {rows:,} rows of {ref} split {split}"
+    replaced = [p.name for p in edited]
     if before is not None and before == path.stat().st_ino:
         said = f"already there: {path} holds the {rows:,} rows of {ref} split {split}, unchanged"
     elif before is not None:
-        said += f" (replaced the other content of {path.name}: --overwrite)"
+        replaced.insert(0, path.name)
+    if replaced:
+        said += f" (replaced the other content of {', '.join(replaced)}: --overwrite)"
     print(
         f"{said}{_other_splits(manifest, split, chosen=args.split is not None)}; "
         "also wrote " + " and ".join(str(p) for p in others),

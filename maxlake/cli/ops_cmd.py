@@ -169,13 +169,16 @@ def render_status(status: dict[str, Any]) -> str:
     parser = status.get("json_parser")
     if parser:
         lines.append(f"decoder JSON parser of this install: {parser['detail']}")
-    if not kafka["reachable"]:
+    if kafka.get("checked") is False:
+        lines.append("kafka: not checked (--no-kafka): no consumer group, lag or live workers")
+    elif not kafka["reachable"]:
         lines.append(f"KAFKA: unavailable ({kafka['error']})")
     else:
         members = kafka["members"]
         lines.append(
             f"\nconsumer group {kafka['group_id']} ({kafka['group_state']}): "
-            f"{len(members)} live worker(s), total lag {kafka['total_lag']:,}"
+            f"{len(members)} live worker(s), total lag {kafka['total_lag']:,} messages "
+            "(offsets not yet committed)"
         )
         for m in members:
             lines.append(f"  {m['client_id']} on {m['host']}: {len(m['partitions'])} partitions")
@@ -191,21 +194,36 @@ def render_status(status: dict[str, Any]) -> str:
             f"{t['table']:<26}{t['version']:>8}{t['files']:>8}{t['small_files']:>8}"
             f"  {_age(t['last_commit_age_s'])}"
         )
+    if status["tables"]:
+        lines.append("(small: files beyond one per partition; `maxlake lake compact` merges them)")
     seconds = status["window_s"]
     window = f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
     quality = status["quality"]
     scope = quality.get("tenants")
     whose = f"tenant {', '.join(scope)}" if scope else "all tenants"
+    recent = quality.get("recent_s", 300.0)
+    recent_label = f"{recent / 60:g}-min ev/s"
     lines.append(
         f"\nlast {window}, {whose}: (avg ev/s = consumed / {window}, over the whole window)"
     )
-    lines.extend(f"  {line}" for line in _quality_table(quality["kinds"]))
+    lines.append(
+        f"  ({recent_label}: consumed by the batches of the last {recent / 60:g} min / "
+        f"{recent / 60:g} min; quar. %: quarantined / consumed)"
+    )
+    lines.extend(f"  {line}" for line in _quality_table(quality["kinds"], recent_label))
     if scope:
         lines.append("  (consumed: offsets read from these tenants' topics; quarantined, dups:")
         lines.append("  their messages; batches and checks: every batch that read their topics)")
     for kind, q in quality["kinds"].items():
-        for reason, n in list(q["quarantined_by_reason"].items())[:5]:
+        reasons = list(q["quarantined_by_reason"].items())
+        for reason, n in reasons[:_TOP_REASONS]:
             lines.append(f"    {kind} quarantined {reason}: {n:,}")
+        if len(reasons) > _TOP_REASONS:
+            only = f" --tenant {scope[0]}" if scope and len(scope) == 1 else ""
+            lines.append(
+                f"    ({kind}: top {_TOP_REASONS} of {len(reasons)} reasons; `--json` or "
+                f"`maxlake quarantine list --kind {kind}{only}` for all)"
+            )
         for name, batches in q["failed_batch_checks"].items():
             lines.append(f"    {kind} batch check failed {name}: {batches} batches")
     alerts = status["alerts"]
@@ -215,15 +233,29 @@ def render_status(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _quality_table(kinds: dict[str, Any]) -> list[str]:
+_TOP_REASONS = 5
+"""Quarantine reasons listed per kind under the quality table (the most frequent)."""
+
+
+def _quality_table(kinds: dict[str, Any], recent_label: str = "5-min ev/s") -> list[str]:
     """The quality block's table, each column as wide as its header or widest value."""
-    header = ("kind", "batches", "consumed", "avg ev/s", "quarantined", "rate", "dups")
+    header = (
+        "kind",
+        "batches",
+        "consumed",
+        "avg ev/s",
+        recent_label,
+        "quarantined",
+        "quar. %",
+        "dups",
+    )
     rows = [
         (
             kind,
             f"{q['batches']:,}",
             f"{q['consumed']:,}",
-            f"{q['events_per_s']:,.1f}",
+            _events_per_s(q["events_per_s"]),
+            _events_per_s(q.get("recent_events_per_s", 0.0)),
             f"{q['quarantined']:,}",
             f"{q['quarantine_rate']:.1%}",
             f"{q['duplicates']:,}",
@@ -236,6 +268,13 @@ def _quality_table(kinds: dict[str, Any]) -> list[str]:
         + "".join(f"  {v:>{w}}" for v, w in zip(r[1:], widths[1:], strict=True))
         for r in [header, *rows]
     ]
+
+
+def _events_per_s(rate: float) -> str:
+    """``12.2``; a rate below 0.1 with two significant digits (``0.0067``), not ``0.0``."""
+    if rate == 0 or rate >= 0.1:
+        return f"{rate:,.1f}"
+    return f"{rate:.2g}"
 
 
 def _list(args: argparse.Namespace) -> int:

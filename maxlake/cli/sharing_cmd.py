@@ -20,11 +20,12 @@ from typing import Any
 from lake import DeltaStore, LakeLocation
 from lake.access import PRINCIPAL_KINDS, AccessStore, AuditLog, access_dir
 from lake.curation import CuratedArea, revoke_contract, versions_under
+from lake.curation.spec import reference_specs
 from lake.sharing import ContractStore, KeyRing, contracts_dir, keys_file
 from maxlake.cli.lake_guard import require_lake
 from maxlake.cli.table import render_table
 from maxlake.cli.tenants_cmd import DRAFT_PURPOSE
-from maxlake.errors import ConfigError
+from maxlake.errors import ConfigError, did_you_mean
 from maxlake.settings import Settings
 
 
@@ -262,9 +263,29 @@ def _principal_remove(args: argparse.Namespace) -> int:
 
 
 def _grant(args: argparse.Namespace) -> int:
-    principal = AccessStore(access_dir(Settings())).grant(args.principal, args.dataset)
+    settings = Settings()
+    principal = AccessStore(access_dir(settings)).grant(args.principal, args.dataset)
+    unknown = _unknown_dataset_warning(settings, principal.name, args.dataset)
+    if unknown:
+        print(f"maxlake: warning: {unknown}", file=sys.stderr)
     print(f"{principal.name} may read: {', '.join(principal.grants)}")
     return 0
+
+
+def _unknown_dataset_warning(settings: Settings, principal: str, dataset: str) -> str | None:
+    """Why a grant of ``dataset`` may be a typo: no dataset of the curated area and no
+    reference spec has that name (None when one has). The grant stands (a set may be granted
+    before its first build); this is the one place a misspelling shows, since a refused pull
+    never suggests another dataset's name."""
+    known = sorted({*CuratedArea.of(settings).names(), *reference_specs()})
+    if dataset in known:
+        return None
+    return (
+        f"no published dataset and no reference dataset is named {dataset!r}"
+        f"{did_you_mean(dataset, known)}; the grant is recorded anyway (a dataset may be "
+        "granted before its first build): if the name is misspelled, "
+        f"`maxlake access revoke {principal} {dataset}` withdraws it"
+    )
 
 
 def _revoke_grant(args: argparse.Namespace) -> int:

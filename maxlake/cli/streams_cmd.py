@@ -29,7 +29,7 @@ from streams.producer import (
     PlantProducer,
     UnknownTopicError,
 )
-from streams.simulator import SimStats, run_simulation
+from streams.simulator import SimStats, quarantine_names_line, run_simulation
 from streams.status import check_tenants, close_match, registry_tenants, unknown_tenant
 from streams.topics import ALL_KINDS, ensure_topics, list_topics, require_broker
 
@@ -307,8 +307,11 @@ def _simulate(args: argparse.Namespace) -> int:
     if live:
         print(file=sys.stderr)
     print(f"simulated {args.duration:g}s: {_progress_line(stats)}, in {stats.elapsed_s:.1f}s")
-    print("by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(stats.by_kind.items())))
+    print("by kind: " + ", ".join(f"{k} {n:,}" for k, n in sorted(stats.by_kind.items())))
     if stats.by_bad_class:
-        print("bad: " + ", ".join(f"{k} {n}" for k, n in sorted(stats.by_bad_class.items())))
-    print("producer: " + ", ".join(f"{k} {n}" for k, n in stats.producer.items()))
+        print("bad: " + ", ".join(f"{k} {n:,}" for k, n in sorted(stats.by_bad_class.items())))
+        names = quarantine_names_line(stats.by_bad_class)
+        if names:
+            print(f"  {names}")
+    print("producer: " + ", ".join(f"{k} {n:,}" for k, n in stats.producer.items()))
     return 0

@@ -26,7 +26,7 @@ duplicate_resend       an earlier good event re-sent byte-identically
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,7 @@ import orjson
 
 from schemas.kinds import ENVELOPE_REQUIRED
 
-__all__ = ["BAD_CLASSES", "make_bad"]
+__all__ = ["BAD_CLASSES", "QUARANTINE_REASONS", "make_bad", "quarantine_names_line"]
 
 BAD_CLASSES: tuple[str, ...] = (
     "malformed_json",
@@ -52,6 +52,51 @@ BAD_CLASSES: tuple[str, ...] = (
     "unknown_schema_version",
     "duplicate_resend",
 )
+QUARANTINE_REASONS: Mapping[str, tuple[str, ...]] = {
+    "malformed_json": ("malformed_json",),
+    "not_utf8": ("not_utf8",),
+    "empty": ("empty",),
+    "missing_field": ("missing_field",),
+    "wrong_type": ("wrong_type", "invalid_timestamp"),
+    "unknown_tag": ("unknown_tag", "unknown_alarm_code", "unknown_defect_code"),
+    "out_of_range": (
+        "tag_value_not_above_physical_max",
+        "tag_value_not_below_physical_min",
+        "invalid_value",
+    ),
+    "nan_or_infinity": ("nan_or_infinity",),
+    "future_time": ("event_time_in_future",),
+    "past_time": ("event_time_too_old",),
+    "oversized": ("oversized",),
+    "tenant_mismatch": ("tenant_mismatch",),
+    "unknown_schema_version": ("unknown_schema_version",),
+    "duplicate_resend": (),
+}
+"""Bad-input class -> the quarantine reasons (``status``, ``quarantine list``) its messages
+carry; ``duplicate_resend`` is counted as a duplicate, not quarantined. The class names are the
+simulator's labels; ``unknown_tag`` is ``unknown_alarm_code`` for a machine event and
+``unknown_defect_code`` for an inspection, ``out_of_range`` a reading beyond its physical range
+(telemetry) or an ``invalid_value`` (alarm severity, inspection window)."""
+
+
+def quarantine_names_line(classes: Iterable[str]) -> str | None:
+    """One line naming, for the bad classes in ``classes`` whose quarantine reasons have other
+    names, what ``maxlake status`` and ``quarantine list`` call them (None: none differ)."""
+    said = []
+    for name in sorted(set(classes)):
+        reasons = QUARANTINE_REASONS.get(name)
+        if reasons is None or reasons == (name,):
+            continue
+        said.append(
+            f"{name} -> {' or '.join(reasons)}"
+            if reasons
+            else f"{name} -> counted as a duplicate, not quarantined"
+        )
+    if not said:
+        return None
+    return f"(quarantine reasons of these classes: {'; '.join(said)})"
+
+
 OVERSIZED_BYTES = 256 * 1024
 _NAN = "__maxlake_nan__"
 _BODY = {

@@ -285,6 +285,57 @@ def span_text(us: int) -> str:
     return f"{us / 1_000_000:.0f} s"
 
 
+def data_gap(
+    begins_us: Sequence[int], ends_us: Sequence[int], lo_us: int, hi_us: int
+) -> tuple[int, int] | None:
+    """The longest stretch of ``[lo_us, hi_us)`` that no interval ``[begin, end)`` covers
+    (the intervals need not be sorted), or None when they cover all of it."""
+    best: tuple[int, int] | None = None
+    covered = lo_us
+    for begin, end in sorted(zip(begins_us, ends_us, strict=True)):
+        if begin > covered:
+            gap = (covered, min(begin, hi_us))
+            if gap[1] > gap[0] and (best is None or gap[1] - gap[0] > best[1] - best[0]):
+                best = gap
+        covered = max(covered, end)
+        if covered >= hi_us:
+            return best
+    if hi_us > covered and (best is None or hi_us - covered > best[1] - best[0]):
+        best = (covered, hi_us)
+    return best
+
+
+def split_gap(
+    frame: pl.DataFrame, split: str, begin: str, end_us: str, *, per_plant: bool
+) -> tuple[int, int, int, int] | None:
+    """Where ``split`` lies and the longest gap of the data inside it: ``(from, to, gap from,
+    gap to)`` in us (the whole gap, which may reach beyond the split), for the plant (or the
+    set) with the longest range; None when the data covers the split's stretch. ``frame``
+    holds one row per candidate row of the job with ``begin`` (a time column), ``end_us``
+    (us) and the cuts ``t1``, ``t2``."""
+    group = list(PLANT_KEYS) if per_plant else []
+    framed = frame.with_columns(as_us(begin).alias("_b"), pl.lit(0).alias("_all"))
+    spans = framed.group_by(group or "_all").agg(
+        (pl.col(end_us).max() - pl.col("_b").min()).alias("_span")
+    )
+    if spans.height == 0:
+        return None
+    top = spans.sort("_span", descending=True).row(0, named=True)
+    rows = framed.filter(*[pl.col(k) == top[k] for k in group]) if group else framed
+    lo, hi = int(rows["_b"].min()), int(rows[end_us].max())  # type: ignore[arg-type]
+    t1, t2 = int(rows["t1"][0]), int(rows["t2"][0])
+    start, stop = {"train": (lo, t1), "validation": (t1, t2), "test": (t2, hi)}[split]
+    if stop <= start:
+        return None
+    begins, ends = rows["_b"].to_list(), rows[end_us].to_list()
+    gap = data_gap(begins, ends, start, stop)
+    if gap is None:
+        return None
+    before = max((e for e in ends if e <= gap[0]), default=gap[0])
+    after = min((b for b in begins if b >= gap[1]), default=gap[1])
+    return start, stop, before, after
+
+
 def share_hint(
     split: str,
     share: float,
@@ -293,8 +344,12 @@ def share_hint(
     spans_us: Sequence[int],
     what: str,
     need: str,
+    *,
+    gap: tuple[int, int, int, int] | None = None,
 ) -> str:
-    """Why ``split`` came out empty under share cuts, and what to change.
+    """Why ``split`` came out empty under share cuts, and what to change: too short a range,
+    or (``gap``, from :func:`split_gap`, when the range is long enough) a gap in the data
+    where the split's share falls.
 
     Args:
         split: the split's name.
@@ -309,6 +364,17 @@ def share_hint(
     longest = max(spans_us, default=0)
     total = need_us + grid_us
     needed = total / share if share > 0 else float("inf")
+    if gap is not None and needed <= longest:
+        start, stop, hole_from, hole_to = gap
+        return (
+            f"split.{split} = {share:g} of {what} is {iso_us(start)} .. {iso_us(stop)}, and "
+            f"the data has a gap there, from {iso_us(hole_from)} to {iso_us(hole_to)} "
+            f"({span_text(hole_to - hole_from)}), so it cannot hold {need}; the range itself is "
+            f"long enough ({span_text(longest)}; {span_text(int(needed))} needed): the share "
+            "cuts fall in the gap. Pin the cuts in the spec's [job] at instants with data on "
+            'both sides (cuts = {validation = "<time>", test = "<time>"}, lake time), or add '
+            "data for the gap"
+        )
     raise_to = total / longest if longest else float("inf")
     change = (
         f"raise split.{split} to at least {raise_to:.2f} (the shares sum to 1)"

@@ -49,6 +49,7 @@ from lake.curation.jobs._frames import (
     readings,
     share_hint,
     span_text,
+    split_gap,
     tag_units,
     value_list,
     with_machine_type,
@@ -289,7 +290,8 @@ def _hints(starts: pl.DataFrame, params: AnomalyWindowsParams) -> dict[str, str]
         what = "each plant's sequence range" if per_plant else "the sequence range"
         need = "a whole sequence (one that straddles a cut is dropped)"
         share = params.split[name]
-        out[name] = share_hint(name, share, span_us, params.rate_us, spans, what, need)
+        gap = split_gap(starts, name, "sequence_start", "_end_us", per_plant=per_plant)
+        out[name] = share_hint(name, share, span_us, params.rate_us, spans, what, need, gap=gap)
     return out
 
 

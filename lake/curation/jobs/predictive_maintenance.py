@@ -71,6 +71,7 @@ from lake.curation.jobs._frames import (
     plant_cuts,
     share_hint,
     span_text,
+    split_gap,
     streaming_morsels,
     tag_units,
     wide_by_tag,
@@ -405,7 +406,10 @@ def _hints(
         )
         what = "each plant's window_end range" if per_plant else "the window_end range"
         need_us, need = needs[name]
-        out[name] = share_hint(name, params.split[name], need_us, window, spans, what, need)
+        covered = rows.with_columns(as_us("window_end").alias("_end_us"))
+        gap = split_gap(covered, name, "window_start", "_end_us", per_plant=per_plant)
+        share = params.split[name]
+        out[name] = share_hint(name, share, need_us, window, spans, what, need, gap=gap)
     return out
 
 

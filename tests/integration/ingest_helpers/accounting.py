@@ -19,6 +19,7 @@ from deltalake.exceptions import TableNotFoundError
 from kafka import KafkaConsumer, TopicPartition
 
 from lake.accounting import AccountingReport
+from streams.simulator import QUARANTINE_REASONS as SIMULATOR_REASONS
 from streams.simulator import SimEvent
 from tests.integration.ingest_helpers.env import KINDS, IngestEnv
 
@@ -37,21 +38,7 @@ __all__ = [
 ]
 
 QUARANTINE_REASONS: dict[str, frozenset[str]] = {
-    "malformed_json": frozenset({"malformed_json"}),
-    "not_utf8": frozenset({"not_utf8"}),
-    "empty": frozenset({"empty"}),
-    "missing_field": frozenset({"missing_field"}),
-    "wrong_type": frozenset({"wrong_type", "invalid_timestamp"}),
-    "unknown_tag": frozenset({"unknown_tag", "unknown_alarm_code", "unknown_defect_code"}),
-    "out_of_range": frozenset(
-        {"tag_value_not_below_physical_min", "tag_value_not_above_physical_max", "invalid_value"}
-    ),
-    "nan_or_infinity": frozenset({"nan_or_infinity"}),
-    "future_time": frozenset({"event_time_in_future"}),
-    "past_time": frozenset({"event_time_too_old"}),
-    "oversized": frozenset({"oversized"}),
-    "tenant_mismatch": frozenset({"tenant_mismatch"}),
-    "unknown_schema_version": frozenset({"unknown_schema_version"}),
+    name: frozenset(reasons) for name, reasons in SIMULATOR_REASONS.items() if reasons
 }
 """Every bad-input class except ``duplicate_resend`` -> the quarantine reasons it may carry."""
 

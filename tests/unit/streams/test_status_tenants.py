@@ -60,6 +60,9 @@ def test_the_quality_block_counts_only_the_tenants_messages(lake: Path) -> None:
     assert t_theirs["quarantined_by_reason"] == t_all["quarantined_by_reason"]
     assert t_mine["silver_events"] + t_theirs["silver_events"] == t_all["silver_events"]
     assert t_mine["batches"] == t_theirs["batches"] == 1
+    assert mine["quality"]["recent_s"] == 300
+    assert t_mine["recent_events_per_s"] == 30 / 300
+    assert t_all["recent_events_per_s"] == 70 / 300
     text = render_status(mine)
     assert f"last 1 h, tenant {TENANT}:" in text
     assert "offsets read from these tenants' topics" in text
@@ -112,7 +115,7 @@ def test_columns_are_as_wide_as_their_widest_value() -> None:
     lines = render_status(status).splitlines()
     header = next(line for line in lines if "quarantined" in line and "dups" in line)
     row = next(line for line in lines if line.strip().startswith("telemetry"))
-    assert row.split() == ["telemetry", "12", "95,947", "26.7", "823", "0.9%", "19,066"]
+    assert row.split() == ["telemetry", "12", "95,947", "26.7", "0.0", "823", "0.9%", "19,066"]
     assert len(header) == len(row)
     assert header.split()[:4] == ["kind", "batches", "consumed", "avg"]
     assert "last 1 h, all tenants: (avg ev/s = consumed / 1 h, over the whole window)" in lines

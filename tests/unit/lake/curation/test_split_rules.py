@@ -201,3 +201,27 @@ def test_a_split_with_a_share_of_zero_is_not_required() -> None:
     out = predictive_maintenance(job_inputs(telemetry=telemetry_frame(hours), params=params))
     assert out.splits_required() == ("train",)
     assert out.split_hints == {}
+
+
+def test_an_empty_split_whose_share_falls_in_a_gap_of_the_data_says_so() -> None:
+    """100 s of data, a gap of 800 s, 100 s more: the range (1,000 s) is long enough for a
+    validation sequence, but the 70 % / 85 % cuts fall in the gap. The hint names the gap and
+    the fix (pinned cuts), not "add data" or a larger share."""
+    rows = [
+        (MILL_1, s + offset, tag, float(s))
+        for s in [*range(0, 100, 10), *range(900, 1000, 10)]
+        for offset, tag in ((1, "vib"), (3, "temp"))
+    ]
+    params = {"rate": "10s", "sequence_length": 4, "fill_limit": 2}
+    out = anomaly_windows(job_inputs(telemetry=telemetry_frame(rows), params=params))
+    assert out.splits["validation"].height == 0
+    assert out.splits["train"].height > 0
+    hint = out.split_hints["validation"]
+    assert hint.startswith("split.validation = 0.15 of each plant's sequence range is ")
+    gap = "and the data has a gap there, from 2026-01-05T00:02:00Z to 2026-01-05T00:15:20Z (13 min)"
+    assert gap in hint  # the sequences: the first one after the gap starts at 920 s
+    assert "so it cannot hold a whole sequence" in hint
+    assert "the share cuts fall in the gap" in hint
+    assert "Pin the cuts in the spec's [job]" in hint
+    assert "raise split.validation" not in hint
+    assert "add data, or" not in hint

@@ -101,3 +101,49 @@ def test_a_split_file_already_there_is_kept_when_identical_and_refused_when_not(
         capsys.readouterr().err
     )
     assert split.read_bytes() == pulled
+
+
+def test_an_edited_data_card_or_manifest_is_kept_unless_overwrite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeded_lake(tmp_path)
+    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(tmp_path))
+    monkeypatch.setenv("MAXLAKE_SHARING_MIN_GROUP_SIZE", "1")
+    contract = tmp_path / "nw.toml"
+    contract.write_text(_CONTRACT)
+    assert main(["contracts", "add", str(contract)]) == 0
+    monkeypatch.setenv("MAXLAKE_TOKEN", _principal("pm-team", capsys))
+    assert main(["access", "grant", "pm-team", "pm"]) == 0
+    spec = tmp_path / "pm.toml"
+    spec.write_text(_SPEC)
+    assert main(["datasets", "build", str(spec)]) == 0
+    out = tmp_path / "out"
+    pull = ["datasets", "pull", "pm", "--out", str(out)]
+    card, manifest = out / "README.md", out / "pm-v1.manifest.json"
+    assert main(pull) == 0
+    assert main([*pull, "--split", "test"]) == 0
+    assert '"pm-v1-test.parquet"' in card.read_text()
+    capsys.readouterr()
+
+    notes = card.read_text() + "\nmy notes\n"
+    card.write_text(notes)
+    assert main(pull) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"maxlake: error: invalid: {card} exists with other content than the pull of pm@v1 "
+        "wrote (edited, or written by an older maxlake); nothing pulled: --overwrite"
+    )
+    assert card.read_text() == notes
+
+    manifest.write_text("junk\n")
+    assert main(pull) == 1
+    assert f"{manifest} and {card} exist with other content" in capsys.readouterr().err
+    assert manifest.read_text() == "junk\n"
+
+    assert main([*pull, "--overwrite"]) == 0
+    err = capsys.readouterr().err
+    assert "(replaced the other content of pm-v1.manifest.json, README.md: --overwrite)" in err
+    assert "my notes" not in card.read_text()
+    assert manifest.read_text() != "junk\n"
+    assert main(pull) == 0
+    assert capsys.readouterr().err.startswith("already there: ")
