@@ -174,7 +174,7 @@ def _narrow_domain_records(get_records: Callable[..., Any]) -> Callable[..., Any
             )
             if not rows.columns.is_unique or not all(c in rows.columns for c in columns):
                 return get_records(self, domain_kwargs)
-            held = domains[key] = _drop_missing(rows[columns], how)
+            held = domains[key] = _drop_missing(_columns(rows, columns), how)
         return held.copy(deep=False)
 
     get_domain_records.__wrapped__ = get_records  # type: ignore[attr-defined]
@@ -182,17 +182,33 @@ def _narrow_domain_records(get_records: Callable[..., Any]) -> Callable[..., Any
     return get_domain_records
 
 
+def _columns(frame: pd.DataFrame, columns: list[Any]) -> pd.DataFrame:
+    """``frame[columns]`` (unique names), built from the columns themselves: pandas' own
+    selection takes the rows of a 2-D block column by column index (~2x the time)."""
+    narrow = pd.DataFrame({c: frame[c] for c in columns}, index=frame.index, copy=False)
+    narrow.columns = frame.columns[frame.columns.get_indexer(pd.Index(columns))]
+    return narrow
+
+
 def _drop_missing(frame: pd.DataFrame, how: str | None) -> pd.DataFrame:
-    """``frame.dropna(axis=0, how=how)`` as pandas computes it (rows whose values are all, or
-    any, missing by ``notna``; a shallow copy when no row goes), without first copying the
-    columns into a new frame and counting across them; ``frame`` when ``how`` is None."""
+    """``frame.dropna(axis=0, how=how)`` as pandas computes it (keeps the rows whose values
+    are all, or any, present by ``notna``; a shallow copy when every row stays), without
+    copying the columns into a new frame to count across them nor taking the rows of a 2-D
+    block (pandas' ``take`` of a two-column float block costs ~4x two column takes);
+    ``frame`` when ``how`` is None."""
     if how is None:
         return frame
     present = [frame[c].notna().to_numpy(dtype=bool) for c in frame.columns]
     keep = np.logical_and.reduce(present) if how == "any" else np.logical_or.reduce(present)
     if keep.all():
         return frame.copy(deep=False)
-    kept: pd.DataFrame = frame.loc[keep]
+    rows = np.flatnonzero(keep)
+    kept = pd.DataFrame(
+        {i: frame.iloc[:, i].array.take(rows) for i in range(frame.shape[1])},
+        index=frame.index.take(rows),
+        copy=False,
+    )
+    kept.columns = frame.columns
     return kept
 
 
