@@ -94,12 +94,15 @@ _IDS: dict[Any, Any] = {}
 
 
 def narrowable(suite: Any, result_format: Mapping[str, Any]) -> bool:
-    """True when every expectation of ``suite`` is of a :data:`NARROW_SAFE` class and
-    ``result_format`` asks for no unexpected rows and no index columns (which read columns
-    outside the domain)."""
+    """True when every expectation of ``suite`` is of a :data:`NARROW_SAFE` class (GX's own, not
+    a class of the same name elsewhere) and ``result_format`` asks for no unexpected rows and no
+    index columns (which read columns outside the domain)."""
     if any(result_format.get(key) for key in _ROW_RESULTS):
         return False
-    return all(type(e).__name__ in NARROW_SAFE for e in suite.expectations)
+    return all(
+        type(e).__name__ in NARROW_SAFE and type(e).__module__.startswith("great_expectations.")
+        for e in suite.expectations
+    )
 
 
 @contextmanager

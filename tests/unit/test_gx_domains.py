@@ -289,6 +289,14 @@ def test_row_results_and_other_classes_take_gx_own_path() -> None:
     )
     assert _gx_domains.narrowable(safe, RESULT_FORMAT)
     assert not _gx_domains.narrowable(other, RESULT_FORMAT)
+
+    class ExpectColumnValuesToBeInSet(gxe.ExpectColumnValuesToBeInSet):  # type: ignore[misc, name-defined]
+        pass
+
+    lookalike = named_suite(
+        "lookalike", [("s_in", ExpectColumnValuesToBeInSet(column="s", value_set=["a"]))]
+    )
+    assert not _gx_domains.narrowable(lookalike, RESULT_FORMAT)
     for fmt in (
         {"result_format": "COMPLETE", "include_unexpected_rows": True},
         {"result_format": "COMPLETE", "unexpected_index_column_names": ["unread"]},
