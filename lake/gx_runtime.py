@@ -15,6 +15,11 @@ instead. Suites are plain ``ExpectationSuite`` objects that are not registered w
 context, so any number of them coexist. Validations are serialised by one lock (GX is not
 thread-safe).
 
+While :func:`validate` runs, :mod:`lake._gx_domains` gives GX's row-level metrics their domain
+records on the domain's columns only, once per domain, and builds each metric id once per
+content (verdicts unchanged; a GX release that changes a patched function fails
+:func:`runtime` with a ``ConfigError``).
+
 Each expectation carries its name in ``meta["maxlake_name"]`` (:data:`NAME_KEY`); results are
 mapped back by that name because GX does not return them in suite order.
 """
@@ -34,6 +39,7 @@ from typing import Any
 
 import pandas as pd
 
+from lake import _gx_domains
 from maxlake.errors import ConfigError
 
 __all__ = ["DEFERRED", "NAME_KEY", "GxRuntime", "named_suite", "runtime", "validate"]
@@ -143,6 +149,7 @@ def _create_runtime() -> GxRuntime:
     _memoize_configurations_while_validating()
     _memoize_expectations_while_validating()
     _skip_frame_fingerprints()
+    _gx_domains.install()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_pandas(_DATASOURCE).add_dataframe_asset(_ASSET)
@@ -281,12 +288,14 @@ def validate(suite: Any, frame: pd.DataFrame, *, result_format: Mapping[str, Any
     with rt.lock:
         _VALIDATING.configs = {}
         _VALIDATING.expectations = {}
+        narrow = _gx_domains.narrowable(suite, result_format)
         try:
-            result = rt.validator(
-                batch_definition=rt.batch_definition,
-                batch_parameters={"dataframe": frame},
-                result_format=dict(result_format),
-            ).validate_expectation_suite(suite)
+            with _gx_domains.narrowed(domains=narrow):
+                result = rt.validator(
+                    batch_definition=rt.batch_definition,
+                    batch_parameters={"dataframe": frame},
+                    result_format=dict(result_format),
+                ).validate_expectation_suite(suite)
         finally:
             _VALIDATING.configs = None
             _VALIDATING.expectations = None

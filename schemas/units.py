@@ -36,6 +36,10 @@ _HIDDEN_NAMES = {
     "count": "counts items",
 }
 
+_REFUSALS_KEPT = 4096
+"""Most (unit sent, registry unit) answers :meth:`UnitSystem.refusal` keeps (units come from
+devices: a flood of distinct strings must not grow memory without bound)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Conversion:
@@ -70,6 +74,7 @@ class UnitSystem:
             except Exception as exc:
                 raise ValueError(f"bad unit definition {line!r}: {exc}") from exc
         self._conversions: dict[tuple[str, str], Conversion | None] = {}
+        self._refusals: dict[tuple[str, str], str | None] = {}
 
     def check(self, unit: str) -> str | None:
         """None when ``unit`` parses, else pint's complaint (one line)."""
@@ -91,7 +96,18 @@ class UnitSystem:
         """Why ``source`` does not convert to ``target`` (one sentence), None when it does.
 
         The sentence names the ambiguity when pint alone would convert them through a
-        dimensionless base unit, e.g. ``Hz`` to ``rpm``."""
+        dimensionless base unit, e.g. ``Hz`` to ``rpm``. Kept per pair (at most
+        :data:`_REFUSALS_KEPT`; pint parses each unit again for every question, ~1 ms, and a
+        quarantined batch asks once per dropped reading)."""
+        key = (source, target)
+        if key in self._refusals:
+            return self._refusals[key]
+        if len(self._refusals) >= _REFUSALS_KEPT:
+            self._refusals.clear()
+        why = self._refusals[key] = self._refuse(source, target)
+        return why
+
+    def _refuse(self, source: str, target: str) -> str | None:
         if self.conversion(source, target) is not None:
             return None
         for unit in (source, target):

@@ -245,6 +245,29 @@ def test_rev_is_a_revolution_and_hz_is_not_an_rpm() -> None:
     assert "ambiguous" in (units.refusal("Hz", "rpm") or "")
 
 
+def test_a_refusal_is_worked_out_once_per_pair_of_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    units = load_registry().unit_system()
+    pairs = [("Hz", "rpm"), ("furlongs", "rpm"), ("mg/kg", "ppm"), ("rev/s", "rpm"), ("degC", "K")]
+    first = [units.refusal(*p) for p in pairs]
+    assert first[3] is None
+    assert first[4] is None
+    assert all(first[:3])
+    worked: list[tuple[str, str]] = []
+    refuse = units._refuse
+
+    def counted(source: str, target: str) -> str | None:
+        worked.append((source, target))
+        return refuse(source, target)
+
+    monkeypatch.setattr(units, "_refuse", counted)
+    assert [units.refusal(*p) for p in pairs * 3] == first * 3
+    assert worked == []
+    monkeypatch.setattr("schemas.units._REFUSALS_KEPT", 2)
+    assert units.refusal("kg", "rpm") == "their dimensions differ"
+    assert [units.refusal(*p) for p in pairs] == first
+    assert len(units._refusals) <= 2  # a full memo is emptied; the answers stay the same
+
+
 def test_a_partial_document_adds_a_dimension_by_name() -> None:
     doc = _doc()
     depth = {"name": "depth", "unit": "mm", "min": 0.0, "max": 5.0}
