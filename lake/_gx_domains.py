@@ -23,14 +23,16 @@ its thread; outside, GX's own functions run.
   of that content (types included: ``1``, ``1.0`` and ``True`` serialise differently).
 
 Each patch replaces a GX function whose source is pinned by its SHA-256 in
-:data:`FINGERPRINTS`: when a GX release changes one of them, :func:`install` raises
-:class:`~maxlake.errors.ConfigError` naming it, instead of mirroring logic that moved.
+:data:`FINGERPRINTS`: when a GX release changes one of them, :func:`install` leaves GX
+unpatched (GX's own path, same verdicts) and warns once, naming it, instead of mirroring logic
+that moved.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -42,6 +44,8 @@ import pandas as pd
 from maxlake.errors import ConfigError
 
 __all__ = ["FINGERPRINTS", "NARROW_SAFE", "install", "narrowable", "narrowed"]
+
+logger = logging.getLogger(__name__)
 
 FINGERPRINTS: Mapping[str, str] = {
     "great_expectations.execution_engine.pandas_execution_engine."
@@ -118,12 +122,13 @@ def narrowed(*, domains: bool) -> Iterator[None]:
         _STATE.ids = False
 
 
-def install() -> None:
-    """Patch GX (once per process).
+def install() -> bool:
+    """Patch GX (once per process); returns whether GX is patched.
 
-    Raises:
-        ConfigError: a patched GX function's source differs from the one pinned in
-            :data:`FINGERPRINTS` (a GX release changed it).
+    A patched GX function whose source differs from the one pinned in :data:`FINGERPRINTS` (a
+    GX release changed it), or whose source cannot be read, leaves GX unpatched: validation
+    runs on GX's own path, with the same verdicts and GX's own cost, and one warning names the
+    function and what to do. Validation never stops for it.
     """
     from great_expectations.core.id_dict import IDDict  # noqa: PLC0415 - lazy: GX takes seconds to import
     from great_expectations.execution_engine.pandas_execution_engine import (  # noqa: PLC0415 - lazy: GX takes seconds to import
@@ -133,11 +138,23 @@ def install() -> None:
     get_records: Any = PandasExecutionEngine.get_domain_records
     to_id: Any = IDDict.to_id
     if getattr(get_records, "_maxlake_narrow", False):
-        return
-    _check_fingerprint(get_records)
-    _check_fingerprint(to_id)
+        return True
+    if _STATE_UNPATCHED:
+        return False
+    try:
+        _check_fingerprint(get_records)
+        _check_fingerprint(to_id)
+    except ConfigError as exc:
+        _STATE_UNPATCHED.append(str(exc))
+        logger.warning("%s; until then validation runs on GX's own, slower path", exc)
+        return False
     setattr(PandasExecutionEngine, "get_domain_records", _narrow_domain_records(get_records))  # noqa: B010 - mypy: a method of a GX class
     setattr(IDDict, "to_id", _memoized_ids(to_id))  # noqa: B010 - mypy: a method of a GX class
+    return True
+
+
+_STATE_UNPATCHED: list[str] = []
+"""The reason GX was left unpatched in this process (at most one), said once."""
 
 
 def _check_fingerprint(function: Callable[..., Any]) -> None:

@@ -4,6 +4,7 @@ lake/_gx_domains.py as on GX's own path, on frames built to break them."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -427,3 +428,31 @@ def test_the_bundled_suites_give_the_same_verdicts_on_hostile_batches() -> None:
             own = gateway.validate(kind, gateway.convert_units(kind, rows))
         assert _verdict_fields(narrowed) == _verdict_fields(own), kind
         assert narrowed.dropped or narrowed.warn_counts, kind
+
+
+def test_a_changed_gx_function_leaves_gx_unpatched_and_validation_going(
+    monkeypatch: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A GX upgrade that changed a patched function must not stop a worker's validation."""
+    from great_expectations.execution_engine.pandas_execution_engine import (  # noqa: PLC0415
+        PandasExecutionEngine,
+    )
+
+    _engine()
+    original = PandasExecutionEngine.get_domain_records
+    unpatched = getattr(original, "__wrapped__", original)
+    monkeypatch.setattr(PandasExecutionEngine, "get_domain_records", unpatched)
+    name = (
+        "great_expectations.execution_engine.pandas_execution_engine."
+        "PandasExecutionEngine.get_domain_records"
+    )
+    monkeypatch.setitem(_gx_domains.FINGERPRINTS, name, "0" * 64)
+    monkeypatch.setattr(_gx_domains, "_STATE_UNPATCHED", [])
+    with caplog.at_level(logging.WARNING, logger="lake._gx_domains"):
+        assert _gx_domains.install() is False
+        assert _gx_domains.install() is False
+    assert PandasExecutionEngine.get_domain_records is unpatched
+    warnings = [r.getMessage() for r in caplog.records if r.name == "lake._gx_domains"]
+    assert len(warnings) == 1
+    assert "get_domain_records" in warnings[0]
+    assert "GX's own, slower path" in warnings[0]
