@@ -17,8 +17,8 @@ thread-safe).
 
 While :func:`validate` runs, :mod:`lake._gx_domains` gives GX's row-level metrics their domain
 records on the domain's columns only, once per domain, and builds each metric id once per
-content (verdicts unchanged; a GX release that changes a patched function fails
-:func:`runtime` with a ``ConfigError``).
+content (verdicts unchanged; a GX release that changes a patched function leaves GX
+unpatched, with one warning).
 
 Each expectation carries its name in ``meta["maxlake_name"]`` (:data:`NAME_KEY`); results are
 mapped back by that name because GX does not return them in suite order.

@@ -173,7 +173,8 @@ class LineageCheck:
         (:attr:`_out_of_range`), which seeks them to the new lineage's start once the batch is
         written. A topic the broker does not describe (deleted, not created again) is taken for
         the old incarnation. Records of partitions revoked or sought during the check are
-        dropped (their next owner, or the seek, reads them).
+        dropped (their next owner, or the seek, reads them; a recreated topic's kept ones are
+        recorded as a gap, :meth:`_drop_revoked`).
         """
         topics = sorted({tp.topic for tp in records} | {tp.topic for tp in positions})
         if not topics:
@@ -195,8 +196,40 @@ class LineageCheck:
         for tp, at in received.items():
             if tp.topic not in recreated:
                 self._verified[tp] = max(self._verified.get(tp, -1), at)
+        old_ids = {topic: self._topic_ids.get(topic) for topic in recreated}
         for topic, new_id in recreated.items():
             await self._split_recreated(consumer, topic, new_id, records, positions, stamps)
+        if recreated:
+            await self._drop_revoked(records, positions, old_ids)
+
+    async def _drop_revoked(
+        self,
+        records: dict[TopicPartition, RecordBlocks],
+        positions: dict[TopicPartition, int],
+        old_ids: dict[str, str | None],
+    ) -> None:
+        """Drop the records and positions of partitions revoked while a recreated topic was
+        split (its awaits let a rebalance in): the batch is not yet handed over, so the
+        rebalance did not wait for it. A recreated topic's kept records are then the old
+        incarnation's, which nobody can read again: recorded in ``ops/gaps`` under the old id
+        (``old_ids``, topic -> id), never written to the lake beside such a gap."""
+        revoked = [tp for tp in records if tp not in self._ready]
+        for tp in [tp for tp in positions if tp not in self._ready]:
+            positions.pop(tp, None)
+        unheld: dict[str, dict[TopicPartition, tuple[int, int]]] = {}
+        for tp in revoked:
+            batch = records.pop(tp)
+            logger.info(
+                "%s[%d] revoked during the topic-id check: %d record(s) of the batch dropped",
+                tp.topic,
+                tp.partition,
+                len(batch),
+            )
+            if tp.topic in old_ids and batch:
+                first = int(batch.offsets()[0])
+                unheld.setdefault(tp.topic, {})[tp] = (first, batch.last_offset())
+        for topic, gaps in sorted(unheld.items()):
+            await self._record_unheld(gaps, old_ids[topic])
 
     async def _split_recreated(
         self,

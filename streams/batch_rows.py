@@ -258,7 +258,7 @@ def quarantine_rows(
                 "kafka_offset": m.offset,
                 "kafka_timestamp": (
                     datetime.fromtimestamp(m.timestamp_ms / 1000, UTC)
-                    if m.timestamp_ms is not None
+                    if m.timestamp_ms is not None and m.timestamp_ms >= 0
                     else None
                 ),
                 "kafka_key": m.key,

@@ -140,12 +140,17 @@ class Binaries(Sequence[bytes | None]):
         return cls(b"".join(b for b in items if b is not None), offsets, valid)
 
 
+_NO_TIMESTAMP = -1
+"""Kafka's timestamp of a record that has none (message format v0)."""
+
+
 class RecordBlock:
     """Consecutive records of one partition, column by column (``len()``: how many).
 
     Attributes:
         offsets: int64, strictly increasing.
-        timestamps: int64, ms since the epoch (the batch's create or log-append time).
+        timestamps: int64, ms since the epoch (the batch's create or log-append time); -1
+            for a record without one (message format v0).
         keys, values: the records' keys and values (None: a null key, a tombstone).
     """
 
@@ -188,11 +193,16 @@ class RecordBlock:
     @classmethod
     def of_records(cls, records: Sequence[Any]) -> RecordBlock:
         """The block of aiokafka's parsed records (``offset``, ``timestamp``, ``key``,
-        ``value`` attributes)."""
+        ``value`` attributes); a record without a timestamp (message format v0) gets Kafka's
+        ``NO_TIMESTAMP``, -1."""
         n = len(records)
         return cls(
             np.fromiter((r.offset for r in records), np.int64, n),
-            np.fromiter((r.timestamp for r in records), np.int64, n),
+            np.fromiter(
+                (_NO_TIMESTAMP if r.timestamp is None else r.timestamp for r in records),
+                np.int64,
+                n,
+            ),
             Binaries.of(r.key for r in records),
             Binaries.of(r.value for r in records),
         )

@@ -160,3 +160,35 @@ def test_a_gap_the_lake_refuses_during_a_rebalance_is_logged_not_fatal(
     assert "offsets 100..299" in told[0]
     assert "(topic id old)" in told[0]
     assert engine._out_of_range == {TP: -1}
+
+
+def test_a_partition_revoked_during_the_gap_write_hands_over_nothing_and_gaps_its_kept_records(
+    tmp_path: Path,
+) -> None:
+    """The gap write yields to the event loop, and a rebalance then revokes the partition: the
+    batch was not handed over yet, so the rebalance did not wait for it. The kept 100-149 must
+    not be written beside a gap its next owner records: they become a gap themselves."""
+    engine = _Engine(tmp_path, _Consumer(highwater=200, received=2000))
+    engine._verified[TP] = 1000
+    record_gap = engine._record_gap
+
+    async def revoking(
+        tp: TopicPartition, first: int, last: int, cause: str, topic_id: str | None = None
+    ) -> None:
+        await record_gap(tp, first, last, cause, topic_id)
+        engine._ready.discard(TP)
+
+    async def ask(consumer: Any, topics: list[str]) -> dict[str, str]:
+        return {"t": "new"}
+
+    engine._record_gap = revoking  # type: ignore[method-assign]
+    engine._ask_topic_ids = ask  # type: ignore[method-assign]
+    batch = _records(100, 199)
+    records = {TP: batch}
+    engine._next[TP] = 200
+    asyncio.run(engine._verify_lineages(engine.consumer, records, {}, {TP: [(0, 900), (50, 2000)]}))
+    assert records == {}
+    assert engine.gaps == [
+        (TP, 150, 199, "discarded_topic_recreated"),
+        (TP, 100, 149, "discarded_topic_recreated"),
+    ]

@@ -401,3 +401,11 @@ def test_other_codecs_and_formats_are_left_to_aiokafka() -> None:
     raw[16] = 1
     with pytest.raises(maxlake_native.UnsupportedRecords, match="magic"):
         decode(bytes(raw))
+
+
+def test_a_record_without_a_timestamp_gets_kafka_s_no_timestamp() -> None:
+    """Message format v0 has no timestamp: aiokafka gives None; the block keeps Kafka's -1
+    (it raised TypeError, stopping the engine); quarantine rows show -1 as null."""
+    records = [SimpleNamespace(offset=7, timestamp=None, key=None, value=b"{")]
+    block = RecordBlock.of_records(records)
+    assert block.timestamps.tolist() == [-1]
