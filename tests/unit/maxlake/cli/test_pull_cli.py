@@ -57,9 +57,11 @@ def test_refusals_say_how_to_get_a_token_and_a_grant(
     assert not out.exists()
 
 
-def test_a_split_file_already_there_is_kept_when_identical_and_refused_when_not(
+def _built_and_granted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A seeded lake with set ``pm`` built under a contract, and ``pm-team``'s token granted
+    it in ``MAXLAKE_TOKEN``."""
     seeded_lake(tmp_path)
     monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(tmp_path))
     monkeypatch.setenv("MAXLAKE_SHARING_MIN_GROUP_SIZE", "1")
@@ -71,6 +73,12 @@ def test_a_split_file_already_there_is_kept_when_identical_and_refused_when_not(
     spec = tmp_path / "pm.toml"
     spec.write_text(_SPEC)
     assert main(["datasets", "build", str(spec)]) == 0
+
+
+def test_a_split_file_already_there_is_kept_when_identical_and_refused_when_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _built_and_granted(tmp_path, monkeypatch, capsys)
     capsys.readouterr()
     out = tmp_path / "out"
     pull = ["datasets", "pull", "pm", "--out", str(out)]
@@ -106,17 +114,7 @@ def test_a_split_file_already_there_is_kept_when_identical_and_refused_when_not(
 def test_an_edited_data_card_or_manifest_is_kept_unless_overwrite(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seeded_lake(tmp_path)
-    monkeypatch.setenv("MAXLAKE_LAKE_ROOT", str(tmp_path))
-    monkeypatch.setenv("MAXLAKE_SHARING_MIN_GROUP_SIZE", "1")
-    contract = tmp_path / "nw.toml"
-    contract.write_text(_CONTRACT)
-    assert main(["contracts", "add", str(contract)]) == 0
-    monkeypatch.setenv("MAXLAKE_TOKEN", _principal("pm-team", capsys))
-    assert main(["access", "grant", "pm-team", "pm"]) == 0
-    spec = tmp_path / "pm.toml"
-    spec.write_text(_SPEC)
-    assert main(["datasets", "build", str(spec)]) == 0
+    _built_and_granted(tmp_path, monkeypatch, capsys)
     out = tmp_path / "out"
     pull = ["datasets", "pull", "pm", "--out", str(out)]
     card, manifest = out / "README.md", out / "pm-v1.manifest.json"
