@@ -6,8 +6,9 @@ refreshes of the client, while the worker fetched nothing from it, and given mor
 the worker's position, raises no error and triggers no rebalance: the client reads the new
 incarnation from the old position on, and the engine wrote those records under the old topic
 id and never read the new incarnation's first offsets. So before a batch is handed over, the
-engine asks the broker for the ids of the batch's topics (one Metadata request,
-:mod:`streams.kafka_topic_ids`).
+engine asks the brokers it fetched the batch from (the leaders of its partitions; one
+Metadata request each, :mod:`streams.kafka_topic_ids`) for the ids of the batch's topics: a
+broker that leads none of them may not have applied the recreation yet.
 
 Which records are whose: the client buffers at most one fetch response per partition and
 fetches the next only once it is drained, and it stamps the partition with the time (ms) it
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -128,14 +129,25 @@ class LineageCheck:
         chunks.append((first_index, self._received(tp)))
         self._note_highwater(tp)
 
-    async def _ask_topic_ids(self, consumer: AIOKafkaConsumer, topics: list[str]) -> dict[str, str]:
-        """The ids of ``topics`` now, asking until a broker answers (every second); none (the
-        check is off, said once) from a broker older than Kafka 2.8."""
+    async def _ask_topic_ids(
+        self,
+        consumer: AIOKafkaConsumer,
+        topics: list[str],
+        partitions: Iterable[TopicPartition] = (),
+    ) -> dict[str, str]:
+        """The ids of ``topics`` now, as the leaders of ``partitions`` answer (the brokers the
+        records were fetched from), asking until they answer (every second); none (the check
+        is off, said once) from a broker older than Kafka 2.8."""
         told = False
         while True:
             try:
                 return await asyncio.wait_for(
-                    current_topic_ids(consumer._client, topics),
+                    current_topic_ids(
+                        consumer._client,
+                        topics,
+                        leaders_of=[(tp.topic, tp.partition) for tp in partitions],
+                        held=self._topic_ids,
+                    ),
                     timeout=self.settings.broker_session_timeout_s,
                 )
             except UnsupportedBrokerError as exc:
@@ -184,7 +196,7 @@ class LineageCheck:
         received = {tp: self._received(tp) for tp in self._ready if tp.topic in asked}
         for tp in received:
             self._note_highwater(tp)
-        now = await self._ask_topic_ids(consumer, topics)
+        now = await self._ask_topic_ids(consumer, topics, [*records, *positions])
         self.lineage_checks += 1
         for tp in list(records):
             if tp not in self._ready or self._next.get(tp) != records[tp].last_offset() + 1:

@@ -1,4 +1,4 @@
-"""Topic ids over a running aiokafka client: one Metadata request (v10) on its connections.
+"""Topic ids over a running aiokafka client: Metadata requests (v10) on its connections.
 
 aiokafka asks for metadata up to v5, which carries no topic id; a topic deleted and created
 again under the same name is the same topic to it. The batch engine asks for the ids before
@@ -9,10 +9,13 @@ each time. Metadata v10 (Kafka 2.8+) is the first version whose response has top
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Iterable, Mapping
 from io import BytesIO
 from typing import Any
 
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError, UnsupportedVersionError
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import (
@@ -133,25 +136,67 @@ class _TopicIdsRequest(Request[_MetadataRequest_v10]):  # type: ignore[misc]
         )
 
 
-async def current_topic_ids(client: Any, topics: list[str]) -> dict[str, str]:
-    """The topic id of each of ``topics`` that exists now, as one broker answers (topic -> id,
-    the text form :func:`streams.topics.topic_ids` gives); topics that do not exist are left out.
+async def current_topic_ids(
+    client: Any,
+    topics: list[str],
+    *,
+    leaders_of: Iterable[tuple[str, int]] = (),
+    held: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The topic id of each of ``topics`` that exists now (topic -> id, the text form
+    :func:`streams.topics.topic_ids` gives); topics no broker asked describes are left out.
+
+    Brokers apply metadata changes one after another, so one may still describe a recreated
+    topic under its old id while the leader the client fetches from already serves the new
+    incarnation. The brokers asked are therefore the client's leaders of ``leaders_of``
+    (topic, partition pairs: the partitions whose records are checked), one request each, at
+    once; a random broker when none is known. A leader serving a partition's new incarnation
+    has applied its creation, so it answers the new id. When the brokers asked answer one topic
+    with different ids, the id not in ``held`` (topic -> the id the caller holds) wins: a
+    topic id is never reused, so any other id means the topic was created again.
 
     Args:
         client: the running consumer's ``AIOKafkaClient`` (``consumer._client``).
         topics: topic names.
+        leaders_of: (topic, partition) pairs whose leaders are asked.
+        held: topic -> the id the caller holds (None: none held).
 
     Raises:
-        KafkaError: no broker is known, the request failed (the client's errors: timeout,
-            connection), or the broker answered a topic with an error other than "unknown
+        KafkaError: no broker is known, a request failed (the client's errors: timeout,
+            connection), or a broker answered a topic with an error other than "unknown
             topic" (not authorised, no leader yet: the topic's id is not known, so it is not
             taken for the old one).
-        UnsupportedBrokerError: the broker is older than Kafka 2.8 (no Metadata v10).
-        ValueError: the response could not be read.
+        UnsupportedBrokerError: a broker is older than Kafka 2.8 (no Metadata v10).
+        ValueError: a response could not be read.
     """
-    node = client.get_random_node()
-    if node is None:
-        raise KafkaError("no broker known to ask for topic ids")
+    nodes = _leaders(client, leaders_of)
+    if not nodes:
+        node = client.get_random_node()
+        if node is None:
+            raise KafkaError("no broker known to ask for topic ids")
+        nodes = [node]
+    answers = await asyncio.gather(*(_ask(client, node, topics) for node in nodes))
+    held = held or {}
+    out: dict[str, str] = {}
+    for answer in answers:
+        for name, topic_id in answer.items():
+            if name not in out or out[name] == held.get(name):
+                out[name] = topic_id
+    return out
+
+
+def _leaders(client: Any, partitions: Iterable[tuple[str, int]]) -> list[int]:
+    """The node ids the client knows as leaders of ``partitions`` (unknown ones left out)."""
+    nodes: set[int] = set()
+    for topic, partition in partitions:
+        leader = client.cluster.leader_for_partition(TopicPartition(topic, partition))
+        if leader is not None and leader >= 0:
+            nodes.add(int(leader))
+    return sorted(nodes)
+
+
+async def _ask(client: Any, node: int, topics: list[str]) -> dict[str, str]:
+    """One broker's answer: the ids of those of ``topics`` it describes."""
     try:
         response = await client.send(node, _TopicIdsRequest(topics))
     except (NotImplementedError, UnsupportedVersionError) as exc:

@@ -178,7 +178,7 @@ def test_a_partition_revoked_during_the_gap_write_hands_over_nothing_and_gaps_it
         await record_gap(tp, first, last, cause, topic_id)
         engine._ready.discard(TP)
 
-    async def ask(consumer: Any, topics: list[str]) -> dict[str, str]:
+    async def ask(consumer: Any, topics: list[str], partitions: Any = ()) -> dict[str, str]:
         return {"t": "new"}
 
     engine._record_gap = revoking  # type: ignore[method-assign]

@@ -37,6 +37,63 @@ def _ask(client: _Client, topics: list[str]) -> dict[str, str]:
     return asyncio.run(current_topic_ids(client, topics))
 
 
+OLD = uuid.UUID("11111111-2222-3333-4444-555555555555")
+
+
+class _Cluster:
+    """Three brokers; node 1 has not applied the topic's recreation yet (stale metadata)."""
+
+    def __init__(self, leaders: dict[tuple[str, int], int]) -> None:
+        self.leaders = leaders
+        self.answers = {1: OLD, 2: ID, 3: ID}
+        self.asked: list[int] = []
+
+    def leader_for_partition(self, tp: Any) -> int | None:
+        return self.leaders.get((tp.topic, tp.partition))
+
+
+class _ThreeBrokers(_Client):
+    def __init__(self, leaders: dict[tuple[str, int], int]) -> None:
+        super().__init__()
+        self.cluster = _Cluster(leaders)
+
+    def get_random_node(self) -> int:
+        return 1
+
+    async def send(self, node: int, request: Any) -> Any:
+        self.cluster.asked.append(node)
+        return SimpleNamespace(topics=[(0, "a", self.cluster.answers[node], False, [])])
+
+
+def test_the_leaders_the_records_came_from_are_asked_not_a_stale_random_broker() -> None:
+    client = _ThreeBrokers({("a", 0): 2, ("a", 1): 3, ("a", 2): 2})
+    ids = asyncio.run(
+        current_topic_ids(
+            client, ["a"], leaders_of=[("a", 0), ("a", 1), ("a", 2)], held={"a": str(OLD)}
+        )
+    )
+    assert ids == {"a": str(ID)}
+    assert sorted(client.cluster.asked) == [2, 3]
+
+
+@pytest.mark.parametrize("order", [[1, 2], [2, 1]])
+def test_a_new_id_from_any_leader_wins_over_a_stale_leader_holding_the_old_one(
+    order: list[int],
+) -> None:
+    client = _ThreeBrokers({("a", 0): order[0], ("a", 1): order[1]})
+    ids = asyncio.run(
+        current_topic_ids(client, ["a"], leaders_of=[("a", 0), ("a", 1)], held={"a": str(OLD)})
+    )
+    assert ids == {"a": str(ID)}
+
+
+def test_with_no_leader_known_a_random_broker_is_asked() -> None:
+    client = _ThreeBrokers({})
+    ids = asyncio.run(current_topic_ids(client, ["a"], leaders_of=[("a", 0)]))
+    assert client.cluster.asked == [1]
+    assert ids == {"a": str(OLD)}
+
+
 def test_an_existing_topic_gives_its_id_and_an_unknown_one_is_left_out() -> None:
     client = _Client([(0, "a", ID, False, []), (3, "gone", uuid.UUID(int=0), False, [])])
     assert _ask(client, ["a", "gone"]) == {"a": str(ID)}
@@ -58,6 +115,7 @@ def test_a_broker_older_than_2_8_is_named(fail: Exception) -> None:
 class _Engine(LineageCheck):
     def __init__(self) -> None:
         self.settings = Settings()
+        self._topic_ids: dict[str, str] = {}
         self._init_lineage_check()
 
 
