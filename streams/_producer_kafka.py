@@ -350,9 +350,11 @@ class KafkaLink:
         async def start() -> Any:
             producer = AIOKafkaProducer(**config)
             try:
-                await asyncio.wait_for(producer.start(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await producer.start()
             except BaseException:
-                await asyncio.wait_for(producer.stop(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await producer.stop()
                 raise
             return producer
 
@@ -485,7 +487,8 @@ class KafkaLink:
                     raise TopicMissing(topic)
                 return None
             try:
-                updated = await asyncio.wait_for(client.force_metadata_update(), remaining)
+                async with asyncio.timeout(remaining):
+                    updated = await client.force_metadata_update()
             except TimeoutError:
                 updated = False
             answered = answered or bool(updated)
@@ -501,7 +504,8 @@ class KafkaLink:
                 self._batcher.resolve(queue.get_nowait(), self.broken or ConnectionError("closed"))
         if graceful:
             try:
-                await asyncio.wait_for(producer.stop(), 5.0)
+                async with asyncio.timeout(5.0):
+                    await producer.stop()
                 return
             except TimeoutError:
                 logger.debug("the Kafka producer did not stop within 5 s; closing it")

@@ -358,7 +358,8 @@ class BatchEngine(LakePositioning, LineageCheck):
             if tp in self._out_of_range or tp not in self._ready:
                 continue
             try:
-                position = await asyncio.wait_for(consumer.position(tp), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    position = await consumer.position(tp)
             except (TimeoutError, KafkaError, IllegalStateError):
                 continue
             if position > self._positions.get(tp, -1):
@@ -394,9 +395,8 @@ class BatchEngine(LakePositioning, LineageCheck):
             # UnknownTopicOrPartition to every try, and the batch, the run loop and any
             # rebalance waiting for it stalled for good. Positions come from the lake, so a
             # commit given up costs only lag shown until the next one.
-            await asyncio.wait_for(
-                self.consumer.commit(commits), timeout=self.settings.broker_session_timeout_s
-            )
+            async with asyncio.timeout(self.settings.broker_session_timeout_s):
+                await self.consumer.commit(commits)
             for tp, (offset, topic_id) in commits.items():
                 if topic_id:
                     self._group_commits[tp] = (offset, topic_id)
@@ -543,7 +543,8 @@ class BatchEngine(LakePositioning, LineageCheck):
         return between two batches.
         """
         try:
-            position = await asyncio.wait_for(consumer.position(tp), timeout=1.0)
+            async with asyncio.timeout(1.0):
+                position = await consumer.position(tp)
         except (TimeoutError, KafkaError, IllegalStateError):
             return self._positions.get(tp) == offset
         return bool(position == offset)

@@ -141,15 +141,13 @@ class LineageCheck:
         told = False
         while True:
             try:
-                return await asyncio.wait_for(
-                    current_topic_ids(
+                async with asyncio.timeout(self.settings.broker_session_timeout_s):
+                    return await current_topic_ids(
                         consumer._client,
                         topics,
                         leaders_of=[(tp.topic, tp.partition) for tp in partitions],
                         held=self._topic_ids,
-                    ),
-                    timeout=self.settings.broker_session_timeout_s,
-                )
+                    )
             except UnsupportedBrokerError as exc:
                 if not self._unsupported_told:
                     logger.warning(

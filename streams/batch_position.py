@@ -339,10 +339,10 @@ class LakePositioning:
         # AIOKafkaConsumer.committed() drops the metadata, which names the lineage.
         coordinator = self.consumer._coordinator
         try:
-            answer: dict[TopicPartition, Any] = await asyncio.wait_for(
-                coordinator.fetch_committed_offsets(list(tps)),
-                timeout=self.settings.broker_session_timeout_s,
-            )
+            async with asyncio.timeout(self.settings.broker_session_timeout_s):
+                answer: dict[TopicPartition, Any] = await coordinator.fetch_committed_offsets(
+                    list(tps)
+                )
         except (TimeoutError, KafkaError) as exc:
             logger.info(
                 "the group's committed offsets of %d partition(s) not read (%s)",

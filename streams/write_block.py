@@ -161,7 +161,8 @@ class WriteBlock:
     async def _wait(self, delay: float) -> None:
         abandon = self._event()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(abandon.wait(), timeout=delay)
+            async with asyncio.timeout(delay):
+                await abandon.wait()
         if abandon.is_set():
             raise WriteAbandoned("batch not written: the worker is stopping or lost its partitions")
 

@@ -119,10 +119,12 @@ async def browser() -> AsyncIterator[Tab]:
         finally:
             proc.terminate()
             try:
-                await asyncio.wait_for(proc.wait(), timeout=15)
+                async with asyncio.timeout(15):
+                    await proc.wait()
             except TimeoutError:
                 proc.kill()
-                await asyncio.wait_for(proc.wait(), timeout=15)
+                async with asyncio.timeout(15):
+                    await proc.wait()
     finally:
         await _remove_profile(Path(profile))
 

@@ -13,7 +13,8 @@ def run_until(app: faust.App, done: asyncio.Event, *, timeout_s: float = 60.0) -
     async def run() -> None:
         worker = asyncio.ensure_future(app.start())
         try:
-            await asyncio.wait_for(done.wait(), timeout=timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await done.wait()
         finally:
             await app.stop()
             worker.cancel()

@@ -94,7 +94,8 @@ def _discard_then_die(bootstrap: str, name: str, tmp_path: str, old_events: list
         await asyncio.to_thread(_recreate, admin, topic)
         await asyncio.to_thread(_produce, bootstrap, topic, _telemetry(6, 600))
         pipeline.go.set()
-        await asyncio.wait_for(task, timeout=120)
+        async with asyncio.timeout(120):
+            await task
 
     asyncio.run(scenario())
 

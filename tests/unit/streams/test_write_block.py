@@ -100,7 +100,8 @@ def test_abandon_gives_up_a_blocked_batch_at_once(tmp_path: Path) -> None:
         assert not task.done()
         block.abandon()
         with pytest.raises(WriteAbandoned):
-            await asyncio.wait_for(task, timeout=5)
+            async with asyncio.timeout(5):
+                await task
 
     asyncio.run(scenario())
 
