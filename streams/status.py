@@ -252,6 +252,8 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
                     f"next step: {worker['next_step']}",
                 }
             )
+        for corrupt in worker.get("corrupt_partitions") or []:
+            alerts.append(_corrupt_alert(worker["worker"], corrupt))
     if kafka["reachable"]:
         for topic in kafka.get("unregistered_topics", []):
             alerts.append(
@@ -311,6 +313,24 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
                 }
             )
     return alerts
+
+
+def _corrupt_alert(worker: str, corrupt: dict[str, Any]) -> dict[str, str]:
+    """A partition a worker holds paused at a corrupt record batch (streams/batch_corrupt)."""
+    since = datetime.fromtimestamp(float(corrupt.get("since") or 0), UTC)
+    where = f"{corrupt['topic']}[{corrupt['partition']}] offset {corrupt['offset']}"
+    state = (
+        "the broker's copy is damaged: the partition is paused there (the others go on), "
+        "nothing past it is in the lake or committed"
+        if corrupt.get("held")
+        else "retrying with backoff, the partition paused meanwhile"
+    )
+    return {
+        "alert": "corrupt_record_batch",
+        "detail": f"worker {worker}: {where}: corrupt fetch ({corrupt['reason']}) since "
+        f"{since:%Y-%m-%d %H:%M:%S} UTC, {corrupt['attempts']} attempt(s); {state}; "
+        f"next step: {corrupt['next_step']}",
+    }
 
 
 def collect_status(
