@@ -195,6 +195,7 @@ def _kafka(settings: Settings, topics: list[str], timeout_s: float) -> dict[str,
         "reachable": True,
         "error": None,
         "group_id": settings.group_id,
+        "group_shared": settings.group_id == Settings.model_fields["group_id"].default,
         "group_state": group["state"],
         "members": group["members"],
         "missing_topics": [t for t in topics if t not in existing],
@@ -227,6 +228,9 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
             )
         if kafka["total_lag"] > 0 and not kafka["members"]:
             alerts.append({"alert": "no_workers", "detail": "lag but no live group member"})
+        shared = _shared_group(kafka, status["tables"])
+        if shared:
+            alerts.append({"alert": "shared_consumer_group", "detail": shared})
     for kind, q in status["quality"].get("kinds", {}).items():
         if q["consumed"] and q["quarantine_rate"] > limits.max_quarantine_rate:
             alerts.append(
@@ -313,6 +317,28 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
                 }
             )
     return alerts
+
+
+def _shared_group(kafka: dict[str, Any], tables: list[dict[str, Any]]) -> str | None:
+    """Why the group's members and lag may not be this lake's: the group id is the default,
+    which every lake on the broker that keeps it shares (None when that is not so, or the
+    group shows nothing)."""
+    committed = any(p["committed"] is not None for p in kafka["partitions"])
+    if not kafka.get("group_shared") or not (kafka["members"] or committed):
+        return None
+    written = any(t["table"].startswith("silver/") for t in tables)
+    whose = (
+        "this lake has no ingest table yet, so they are another lake's"
+        if not written
+        else "they may be another lake's"
+    )
+    return (
+        f"consumer group {kafka['group_id']} is the default group id, shared by every lake "
+        f"on this broker that keeps it: its {len(kafka['members'])} live worker(s) and its "
+        f"committed offsets (lag) are the group's, not this lake's; {whose}. Give each lake "
+        "its own MAXLAKE_GROUP_ID (workers of two lakes in one group split the partitions "
+        "between the lakes)"
+    )
 
 
 def _corrupt_alert(worker: str, corrupt: dict[str, Any]) -> dict[str, str]:
