@@ -92,9 +92,12 @@ class ArrowBaseline:
         value = rows["value"]
         unknown_machine = pc.is_null(machine_idx)
         unknown_tag = pc.and_(pc.invert(unknown_machine), pc.is_null(tag_idx))
-        below = pc.fill_null(pc.less(value, ix.tag_min.take(tag_idx)), False)
-        above = pc.fill_null(pc.greater(value, ix.tag_max.take(tag_idx)), False)
         unit_bad = pc.fill_null(pc.not_equal(rows["unit"], ix.tag_unit.take(tag_idx)), False)
+        # The suite's range rule (QUALITY.md): not evaluated for a reading whose quality is BAD
+        # (the number is not a measurement) nor for one whose unit is not the registry unit.
+        ranged = pc.and_(pc.invert(unit_bad), pc.not_equal(rows["quality"], "BAD"))
+        below = pc.fill_null(pc.and_(ranged, pc.less(value, ix.tag_min.take(tag_idx))), False)
+        above = pc.fill_null(pc.and_(ranged, pc.greater(value, ix.tag_max.take(tag_idx))), False)
         drop = pc.or_(pc.or_(unknown_machine, unknown_tag), pc.or_(below, above))
         drop = pc.or_(drop, unit_bad)
         latency = pc.subtract(rows["sent_time"], rows["event_time"])

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from lake.delta import DeltaStore
-from lake.lineage import GAP_CAUSES, gap_records, lineage_records
+from lake.lineage import GAP_CAUSES, gap_records, lineage_records, merge_spans
 from lake.replays import replay_records
 from lake.tables import DUPLICATES, RUNS, quarantine_table, silver_table
 from schemas import EventKind
@@ -335,11 +335,12 @@ def _gaps(
     spans = frame.select(
         ["kafka_topic", "lineage", "partition", "from_offset", "to_offset", "cause"]
     ).unique()
-    by_cause: dict[tuple[str, str, int, str], list[tuple[int, int]]] = {}
-    for topic, lineage, partition, lo, hi, cause in sorted(spans.iter_rows()):
-        key = (str(topic), str(lineage), int(partition))
-        _merge(out.setdefault(key, []), lo, hi)
-        _merge(by_cause.setdefault((*key, str(cause)), []), lo, hi)
+    rows = [
+        ((str(topic), str(lineage), int(partition)), str(cause), lo, hi)
+        for topic, lineage, partition, lo, hi, cause in spans.iter_rows()
+    ]
+    out = merge_spans((key, lo, hi) for key, _, lo, hi in rows)
+    by_cause = merge_spans(((*key, cause), lo, hi) for key, cause, lo, hi in rows)
     for (topic, lineage, partition, cause), merged in sorted(by_cause.items()):
         meaning = GAP_CAUSES.get(cause, f"cause {cause!r}")
         for lo, hi in merged:
@@ -351,14 +352,6 @@ def _gaps(
             report.expired.append(line)
             report.gaps.setdefault(cause, []).append(line)
     return out
-
-
-def _merge(merged: list[tuple[int, int]], lo: int, hi: int) -> None:
-    """Add ``lo..hi`` to ``merged`` (sorted spans; ``lo`` at or after the last span's start)."""
-    if merged and lo <= merged[-1][1] + 1:
-        merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-    else:
-        merged.append((lo, hi))
 
 
 def _check_rows_per_offset(report: AccountingReport, kind: EventKind, silver: pl.DataFrame) -> None:

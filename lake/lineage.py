@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -51,6 +51,7 @@ __all__ = [
     "Lineages",
     "gap_records",
     "lineage_records",
+    "merge_spans",
     "record_gap",
     "recreation_gaps",
 ]
@@ -136,6 +137,32 @@ def lineage_records(store: DeltaStore) -> pl.DataFrame:
     return frame.sort("detected_at").unique(
         ["topic", "topic_id"], keep="first", maintain_order=True
     )
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def merge_spans(spans: Iterable[tuple[K, int, int]]) -> dict[K, list[tuple[int, int]]]:
+    """Inclusive offset ranges ``(key, from, to)`` merged per key: overlapping or adjacent
+    ranges become one, so an offset counts once however many ``ops/gaps`` rows hold it (two
+    workers record the same loss with different bounds). Each key's ranges come sorted.
+
+    The one merge of recorded gaps: ``lake verify`` (:mod:`lake.accounting`), ``maxlake
+    status`` and the metrics (:func:`lake.ops_status.offset_events`) count with it.
+    """
+    by_key: dict[K, list[tuple[int, int]]] = {}
+    for key, lo, hi in spans:
+        by_key.setdefault(key, []).append((int(lo), int(hi)))
+    out: dict[K, list[tuple[int, int]]] = {}
+    for key, ranges in by_key.items():
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted(ranges):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+            else:
+                merged.append((lo, hi))
+        out[key] = merged
+    return out
 
 
 def gap_records(store: DeltaStore) -> pl.DataFrame:

@@ -16,7 +16,7 @@ message's ``quarantined_at``), so a short window reads only today's (and yesterd
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from lake.lineage import (
     GAP_CAUSES,
     gap_records,
     lineage_records,
+    merge_spans,
 )
 from lake.maintenance import discover_tables, table_status
 from lake.tables import DUPLICATES, RUNS, quarantine_table
@@ -412,16 +413,24 @@ def offset_events(store: DeltaStore, since: datetime) -> dict[str, Any]:
     """
     lineage = lineage_records(store)
     changes = lineage.filter((pl.col("cause") == "recreated") & (pl.col("detected_at") >= since))
-    gaps = gap_records(store).unique(
-        ["topic", "topic_id", "partition", "from_offset", "to_offset", "cause"], keep="first"
+    gaps = gap_records(store)
+    keys = ["topic", "topic_id", "partition", "cause"]
+    # Two workers may record the same loss with different bounds: offsets count once, and
+    # ``gaps`` are the merged ranges (as ``lake verify`` counts them, lake.lineage.merge_spans).
+    merged = merge_spans(
+        ((t, tid, p, c), lo, hi)
+        for t, tid, p, c, lo, hi in gaps.select([*keys, "from_offset", "to_offset"]).iter_rows()
     )
-    recent = gaps.filter(pl.col("detected_at") >= since).sort("detected_at")
-    sizes = gaps.with_columns((pl.col("to_offset") - pl.col("from_offset") + 1).alias("n"))
-    expired = sizes.filter(pl.col("cause").is_in([EXPIRED_BEFORE_INGEST, BEYOND_LOG_END]))
-    discarded = sizes.filter(pl.col("cause") == DISCARDED_TOPIC_RECREATED)
+    expired = merge_spans(
+        ((t, tid, p), lo, hi)
+        for (t, tid, p, c), spans in merged.items()
+        if c in (EXPIRED_BEFORE_INGEST, BEYOND_LOG_END)
+        for lo, hi in spans
+    )
     by_cause = dict.fromkeys(GAP_CAUSES, 0)
-    for cause in sizes["cause"].to_list():
-        by_cause[cause] = by_cause.get(cause, 0) + 1
+    for (*_, cause), spans in merged.items():
+        by_cause[cause] = by_cause.get(cause, 0) + len(spans)
+    recent = _recent_gaps(gaps.filter(pl.col("detected_at") >= since), keys)
     return {
         "lineage_changes": [
             {
@@ -433,22 +442,41 @@ def offset_events(store: DeltaStore, since: datetime) -> dict[str, Any]:
             }
             for r in changes.iter_rows(named=True)
         ],
-        "gaps": [
-            {
-                "topic": r["topic"],
-                "topic_id": r["topic_id"],
-                "partition": r["partition"],
-                "from_offset": r["from_offset"],
-                "to_offset": r["to_offset"],
-                "offsets": r["to_offset"] - r["from_offset"] + 1,
-                "cause": r["cause"],
-                "detected_at": r["detected_at"].isoformat(),
-            }
-            for r in recent.iter_rows(named=True)
-        ],
-        "gaps_total": gaps.height,
+        "gaps": recent,
+        "gaps_total": sum(by_cause.values()),
         "gaps_by_cause": by_cause,
-        "offsets_expired_total": int(expired["n"].sum()) if expired.height else 0,
-        "offsets_discarded_total": int(discarded["n"].sum()) if discarded.height else 0,
+        "offsets_expired_total": _offsets(expired.values()),
+        "offsets_discarded_total": _offsets(
+            s for (*_, c), s in merged.items() if c == DISCARDED_TOPIC_RECREATED
+        ),
         "lineage_changes_total": int((lineage["cause"] == "recreated").sum()),
     }
+
+
+def _offsets(spans: Iterable[list[tuple[int, int]]]) -> int:
+    return sum(hi - lo + 1 for ranges in spans for lo, hi in ranges)
+
+
+def _recent_gaps(recent: pl.DataFrame, keys: list[str]) -> list[dict[str, Any]]:
+    """The gaps recorded since the window began, merged as :func:`offset_events` counts them;
+    each dated by the first of its rows."""
+    merged = merge_spans(
+        (tuple(r[k] for k in keys), r["from_offset"], r["to_offset"])
+        for r in recent.iter_rows(named=True)
+    )
+    out = []
+    for key, spans in merged.items():
+        rows = recent.filter(*(pl.col(k) == v for k, v in zip(keys, key, strict=True)))
+        for lo, hi in spans:
+            first = rows.filter((pl.col("from_offset") >= lo) & (pl.col("to_offset") <= hi))
+            gap = dict(zip(keys, key, strict=True))
+            out.append(
+                {
+                    **gap,
+                    "from_offset": lo,
+                    "to_offset": hi,
+                    "offsets": hi - lo + 1,
+                    "detected_at": first["detected_at"].min().isoformat(),  # type: ignore[union-attr]
+                }
+            )
+    return sorted(out, key=lambda g: g["detected_at"])

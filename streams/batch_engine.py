@@ -50,6 +50,7 @@ from lake import BatchOutput
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams import memory
+from streams.batch_corrupt import CorruptFetches
 from streams.batch_lineage import LineageCheck
 from streams.batch_position import LakePositioning
 from streams.batch_rebalance import BatchRebalanceListener
@@ -57,7 +58,7 @@ from streams.batch_rows import ColumnMessages, block_columns
 from streams.broker_wait import start_until_reachable
 from streams.errors import StreamsError
 from streams.ingest import IngestPipeline, log_batch
-from streams.kafka_records import RAW, RecordBlock, RecordBlocks, install
+from streams.kafka_records import RAW, CorruptFetch, RecordBlock, RecordBlocks, install
 from streams.topics import topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
@@ -107,6 +108,7 @@ class BatchEngine(LakePositioning, LineageCheck):
         self._ready: set[TopicPartition] = set()
         self._out_of_range: dict[TopicPartition, int] = {}
         self.repeats_dropped = 0
+        self.corrupt = CorruptFetches(self.block)
         self._handed: list[asyncio.Task[None]] = []
         self._init_positioning()
         self._init_lineage_check()
@@ -135,6 +137,7 @@ class BatchEngine(LakePositioning, LineageCheck):
                 await self._room_for_a_batch()
                 records = await self._fill_batch(consumer)
                 positions = await self._advanced_positions(consumer)
+                self.corrupt.moved(positions)
                 if records:
                     if preparing is not None and self._newest is not None:
                         await asyncio.wait(
@@ -167,6 +170,8 @@ class BatchEngine(LakePositioning, LineageCheck):
                     await self._reset(consumer)
                 await self._position_unpositioned()
                 await self._follow_topics(consumer)
+                if not self.block.blocked:
+                    self.corrupt.resume_due(consumer)
         finally:
             self.stop_positioning()
             # Cancelled (SIGTERM): batches in hand are still written and committed, unless the
@@ -289,9 +294,11 @@ class BatchEngine(LakePositioning, LineageCheck):
         return len(assigned)
 
     def _resume(self) -> None:
-        """Fetch again the partitions positioned from the lake (the others wait for it)."""
+        """Fetch again the partitions positioned from the lake (the others wait for it), but
+        those waiting for a corrupt fetch's next attempt."""
         if self.consumer is not None:
-            self.consumer.resume(*(self.consumer.assignment() & self._ready))
+            ready = self.consumer.assignment() & self._ready
+            self.consumer.resume(*(ready - self.corrupt.paused()))
 
     async def _handle(
         self,
@@ -464,6 +471,9 @@ class BatchEngine(LakePositioning, LineageCheck):
         listener paused it to read the lake (:mod:`streams.batch_position`); the seek then
         fetches from the right place, under the partition's topic id.
         """
+        if isinstance(block, CorruptFetch):  # paused for its next attempt (batch_corrupt)
+            self.corrupt.failed(self.consumer, tp, block, positioned=tp in self._ready)
+            return 0
         if tp not in self._ready:
             self.repeats_dropped += len(block)
             logger.info(
@@ -485,6 +495,7 @@ class BatchEngine(LakePositioning, LineageCheck):
                 expected,
             )
         if len(fresh):
+            self.corrupt.fetched(tp, int(fresh.offsets[0]))
             taken = self._filling.setdefault(tp, RecordBlocks())
             self._stamp(tp, len(taken))
             taken.append(fresh)
@@ -493,6 +504,7 @@ class BatchEngine(LakePositioning, LineageCheck):
 
     def drop_unfinished(self, revoked: Sequence[TopicPartition]) -> None:
         """Forget revoked partitions: their records in the unfinished batch and positions."""
+        self.corrupt.forget(list(revoked))
         for tp in revoked:
             dropped = self._filling.pop(tp, None)
             self._forget(tp)

@@ -15,9 +15,13 @@ records below the fetch offset are skipped, and the position moves past skipped 
 a batch's last offset even when compaction removed its tail. Batches compressed with none or LZ4
 (what maxlake's producers send) are decoded natively; gzip, snappy, zstd and the pre-0.11 message
 formats are decoded by aiokafka (its per-record path) into the same blocks. A fetch whose bytes
-are not valid record batches (bad CRC, lengths, varints, LZ4 frame) raises aiokafka's
-``CorruptRecordException`` naming the partition and offset, with nothing of the fetch consumed:
-the position stays, and the next ``getmany`` fetches the partition again from it.
+are not valid record batches (bad CRC, lengths, varints, LZ4 frame) does not raise out of
+``getmany`` (that dropped the records it had already taken from other partitions, whose
+positions had moved): the intact batches before the corrupt one are returned as usual, and
+the next call returns a :class:`CorruptFetch` for the partition, an empty block naming the
+offset and what is wrong, with the position left at the corrupt batch; fetching the partition
+again re-reads it from there (the batch engine pauses it and retries with backoff,
+:mod:`streams.batch_corrupt`).
 
 Every other consumer in the process (Faust's) is unaffected. This is the one module that reaches
 into aiokafka's fetcher; :func:`install` checks the internals it relies on and fails loudly if
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, overload
 
@@ -39,7 +44,7 @@ from aiokafka.errors import CorruptRecordException
 from maxlake import native_parser
 from streams.errors import StreamsError
 
-__all__ = ["RAW", "Binaries", "RecordBlock", "RecordBlocks", "install"]
+__all__ = ["RAW", "Binaries", "CorruptFetch", "RecordBlock", "RecordBlocks", "install"]
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +222,23 @@ class RecordBlock:
         raise TypeError("a RecordBlock is read by column, not record by record")
 
 
+class CorruptFetch(RecordBlock):
+    """No records: the partition's fetched bytes at ``offset`` (the position, which did not
+    move) are not valid record batches; ``reason`` says what is wrong, naming the batch. True
+    although empty, so ``getmany`` hands it over."""
+
+    __slots__ = ("offset", "reason")
+
+    def __init__(self, offset: int, reason: str) -> None:
+        none = np.zeros(0, np.int64)
+        super().__init__(none, none, Binaries.of(()), Binaries.of(()))
+        self.offset = offset
+        self.reason = reason
+
+    def __bool__(self) -> bool:
+        return True
+
+
 class RecordBlocks:
     """One partition's records of a batch, as the blocks they were fetched in (appending is
     cheap; :meth:`block` joins them once). Indexes and slices count records."""
@@ -348,6 +370,9 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
         if _native is None or self._data is None:
             return None
         data = self._data if type(self._data) is bytes else bytes(self._data)
+        return self._native_block_of(data, fetch_offset)
+
+    def _native_block_of(self, data: bytes, fetch_offset: int) -> RecordBlock | None:
         try:
             end, offsets, timestamps, keys, values = _native.decode_records(
                 data,
@@ -361,10 +386,18 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
             return None
         except _native.CorruptRecords as exc:
             offset, what = exc.args
-            raise CorruptRecordException(
-                f"{self._tp.topic}[{self._tp.partition}]: the fetched record batch at offset "
-                f"{offset} is corrupt ({what}); nothing of it was consumed"
-            ) from None
+            intact = _intact_prefix(data, offset) if offset > fetch_offset else 0
+            if not intact:
+                raise CorruptRecordException(
+                    f"{self._tp.topic}[{self._tp.partition}]: the fetched record batch at "
+                    f"offset {offset} is corrupt ({what}){_NOTHING_CONSUMED}"
+                ) from None
+            # The batches before the corrupt one are intact (their CRCs held): they are read,
+            # and the next fetch starts at the corrupt batch, which is then reported alone.
+            logger.debug(
+                "%s: batch at %d corrupt (%s); reading those before", self._tp, offset, what
+            )
+            return self._native_block_of(data[:intact], fetch_offset)
         self._end = end
         offsets = np.frombuffer(offsets, np.int64)
         n = len(offsets)
@@ -391,13 +424,42 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
         return block[start : self._taken], False
 
 
+def _intact_prefix(data: bytes, offset: int) -> int:
+    """The length of ``data``'s whole record batches before the batch at base ``offset``; 0
+    when that batch is not found by its header (its length or base offset is what broke)."""
+    pos = 0
+    while len(data) - pos >= _LOG_OVERHEAD:
+        base, length = _BATCH_HEAD.unpack_from(data, pos)
+        if base == offset:
+            return pos
+        if length < 0 or pos + _LOG_OVERHEAD + length > len(data):
+            return 0
+        pos += _LOG_OVERHEAD + length
+    return 0
+
+
+_NOTHING_CONSUMED = "; nothing of it was consumed"
+_BATCH_HEAD = struct.Struct(">qi")
+_LOG_OVERHEAD = _BATCH_HEAD.size
+"""A record batch's base offset and length, the bytes before what the length counts."""
+
+
 def _getall_blocks(self: Any, max_records: int | None = None) -> Any:
     records = self._partition_records
     if type(records) is not _PartitionRecords or not records.blocks:
         return _getall(self, max_records)
     if not self.check_assignment(self._topic_partition) or not self.has_more():
         return RecordBlock.empty()
-    block, used_up = records.take(max_records)
+    try:
+        block, used_up = records.take(max_records)
+    except CorruptRecordException as exc:
+        # Not raised out of getmany: aiokafka's fetched_records would drop what it already
+        # took from other partitions of this call, whose positions had moved.
+        self._partition_records = None
+        tp = self._topic_partition
+        text = str(exc.args[0]) if exc.args else type(exc).__name__
+        reason = text.removeprefix(f"{tp.topic}[{tp.partition}]: ")
+        return CorruptFetch(records.next_fetch_offset, reason.removesuffix(_NOTHING_CONSUMED))
     self._update_position()
     if used_up:
         self._partition_records = None

@@ -180,6 +180,21 @@ class WorkerMetrics:
         )
         for cause in CAUSES:
             self.write_blocked.labels(cause).set(0)
+        self.fetch_corrupt = Gauge(
+            "maxlake_fetch_corrupt",
+            "Per partition paused for a corrupt fetch: the offset of the corrupt record batch "
+            "(the partition's position; nothing at or past it is committed). Gone once fetched "
+            "intact; see maxlake_fetch_corrupt_attempts",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.fetch_corrupt_attempts = Gauge(
+            "maxlake_fetch_corrupt_attempts",
+            "Per partition paused for a corrupt fetch: fetches of the offset that were "
+            "corrupt (5 or more: the broker's copy is damaged, operator action needed)",
+            ["topic", "partition"],
+            registry=r,
+        )
         self.lag_updated = Gauge(
             "maxlake_consumer_lag_updated_timestamp_seconds",
             "Unix time the lag gauge was last refreshed",
@@ -266,6 +281,15 @@ class WorkerMetrics:
         self.write_blocked_since.set(since if cause else 0.0)
         if cause is not None:
             self.write_retries.labels(cause).inc()
+
+    def set_fetch_corrupt(self, partitions: list[dict[str, Any]]) -> None:
+        """Set the corrupt-fetch gauges to ``partitions`` (:mod:`streams.batch_corrupt`)."""
+        for gauge in (self.fetch_corrupt, self.fetch_corrupt_attempts):
+            gauge.clear()
+        for p in partitions:
+            labels = (p["topic"], str(p["partition"]))
+            self.fetch_corrupt.labels(*labels).set(p["offset"])
+            self.fetch_corrupt_attempts.labels(*labels).set(p["attempts"])
 
     def set_offset_events(self, events: Mapping[str, Any]) -> None:
         """Set the gap and lineage gauges from :func:`lake.ops_status.offset_events`."""

@@ -195,6 +195,7 @@ def _kafka(settings: Settings, topics: list[str], timeout_s: float) -> dict[str,
         "reachable": True,
         "error": None,
         "group_id": settings.group_id,
+        "group_shared": settings.group_id == Settings.model_fields["group_id"].default,
         "group_state": group["state"],
         "members": group["members"],
         "missing_topics": [t for t in topics if t not in existing],
@@ -227,6 +228,9 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
             )
         if kafka["total_lag"] > 0 and not kafka["members"]:
             alerts.append({"alert": "no_workers", "detail": "lag but no live group member"})
+        shared = _shared_group(kafka, status["tables"])
+        if shared:
+            alerts.append({"alert": "shared_consumer_group", "detail": shared})
     for kind, q in status["quality"].get("kinds", {}).items():
         if q["consumed"] and q["quarantine_rate"] > limits.max_quarantine_rate:
             alerts.append(
@@ -252,6 +256,8 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
                     f"next step: {worker['next_step']}",
                 }
             )
+        for corrupt in worker.get("corrupt_partitions") or []:
+            alerts.append(_corrupt_alert(worker["worker"], corrupt))
     if kafka["reachable"]:
         for topic in kafka.get("unregistered_topics", []):
             alerts.append(
@@ -311,6 +317,46 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
                 }
             )
     return alerts
+
+
+def _shared_group(kafka: dict[str, Any], tables: list[dict[str, Any]]) -> str | None:
+    """Why the group's members and lag may not be this lake's: the group id is the default,
+    which every lake on the broker that keeps it shares (None when that is not so, or the
+    group shows nothing)."""
+    committed = any(p["committed"] is not None for p in kafka["partitions"])
+    if not kafka.get("group_shared") or not (kafka["members"] or committed):
+        return None
+    written = any(t["table"].startswith("silver/") for t in tables)
+    whose = (
+        "this lake has no ingest table yet, so they are another lake's"
+        if not written
+        else "they may be another lake's"
+    )
+    return (
+        f"consumer group {kafka['group_id']} is the default group id, shared by every lake "
+        f"on this broker that keeps it: its {len(kafka['members'])} live worker(s) and its "
+        f"committed offsets (lag) are the group's, not this lake's; {whose}. Give each lake "
+        "its own MAXLAKE_GROUP_ID (workers of two lakes in one group split the partitions "
+        "between the lakes)"
+    )
+
+
+def _corrupt_alert(worker: str, corrupt: dict[str, Any]) -> dict[str, str]:
+    """A partition a worker holds paused at a corrupt record batch (streams/batch_corrupt)."""
+    since = datetime.fromtimestamp(float(corrupt.get("since") or 0), UTC)
+    where = f"{corrupt['topic']}[{corrupt['partition']}] offset {corrupt['offset']}"
+    state = (
+        "the broker's copy is damaged: the partition is paused there (the others go on), "
+        "nothing past it is in the lake or committed"
+        if corrupt.get("held")
+        else "retrying with backoff, the partition paused meanwhile"
+    )
+    return {
+        "alert": "corrupt_record_batch",
+        "detail": f"worker {worker}: {where}: corrupt fetch ({corrupt['reason']}) since "
+        f"{since:%Y-%m-%d %H:%M:%S} UTC, {corrupt['attempts']} attempt(s); {state}; "
+        f"next step: {corrupt['next_step']}",
+    }
 
 
 def collect_status(

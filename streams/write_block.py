@@ -10,7 +10,8 @@ to Kafka meanwhile, so a worker stopped while blocked (SIGTERM, or a rebalance t
 partitions) loses nothing: the waits are cancellable and :meth:`WriteBlock.abandon` makes the
 pending retries give up with :class:`WriteAbandoned`.
 
-The state is visible without writing to the lake: in ``/metrics``
+The same state file carries the partitions paused for a corrupt fetch
+(:mod:`streams.batch_corrupt`). The state is visible without writing to the lake: in ``/metrics``
 (``maxlake_lake_write_blocked{cause}``, ``maxlake_lake_write_retries_total{cause}``,
 ``maxlake_lake_write_blocked_since_timestamp_seconds``) and in a small JSON file per worker
 under ``<MAXLAKE_FAUST_DATADIR>/workers/``, which ``maxlake status`` on the same host reads
@@ -84,6 +85,8 @@ class WriteBlock:
         self.since: float | None = None
         self.retries = 0
         self.waiting = 0
+        self.corrupt: list[dict[str, Any]] = []
+        self._next_retry_at: float | None = None
         self._abandon: asyncio.Event | None = None
 
     @property
@@ -206,7 +209,17 @@ class WriteBlock:
             self.metrics.set_write_blocked(None, 0.0)
         self._save(None)
 
-    def _save(self, delay: float | None) -> None:
+    def set_corrupt(self, partitions: list[dict[str, Any]]) -> None:
+        """Show the partitions paused for a corrupt fetch (:mod:`streams.batch_corrupt`) in
+        the state file and metrics."""
+        self.corrupt = partitions
+        if self.metrics is not None:
+            self.metrics.set_fetch_corrupt(partitions)
+        self._save(None, keep_retry=True)
+
+    def _save(self, delay: float | None, *, keep_retry: bool = False) -> None:
+        if not keep_retry:
+            self._next_retry_at = time.time() + delay if delay is not None else None
         cause = self.current
         state: dict[str, Any] = {
             "worker": self.worker,
@@ -219,7 +232,8 @@ class WriteBlock:
             "next_step": cause.next_step if cause else None,
             "since": self.since,
             "retries": self.retries,
-            "next_retry_at": time.time() + delay if delay is not None else None,
+            "next_retry_at": self._next_retry_at,
+            "corrupt_partitions": self.corrupt,
         }
         try:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)

@@ -237,6 +237,9 @@ def text_mentions(text: bytes, raw: Sequence[str]) -> list[str]:
     A token is delimited by characters other than ASCII letters, digits, ``_`` and ``-``, and a
     ``.`` before a digit does not delimit (``12`` is not found in ``12.5`` or ``2026-12-01``,
     ``f1`` not in ``f1-score``, ``cnc-101`` is found in ``(CNC-101)`` and at a sentence's end).
+    An identifier of decimal digits only is not found joined to a digit by ``,``, ``:``, ``/``
+    or ``+`` either, as in :func:`leaked_values` (``12`` is not in the time ``11:12:53`` of a
+    manifest's ``created_at``: a build at minute 12 of any hour was refused for lot ``12``).
     An identifier whose separators (``-``, ``_``, ``.``) join parts of at least 5 characters
     in all is also found written without them or with spaces (``cnc101``, ``CNC 101``,
     ``northwind auto``). Both sides are compared in :func:`normal_text` form, after the JSON
@@ -246,14 +249,19 @@ def text_mentions(text: bytes, raw: Sequence[str]) -> list[str]:
     if not raw:
         return []
     spellings = sorted({p for v in raw if v for p in _spellings(v)}, key=len, reverse=True)
+    tokens = [_NOT_JOINED_LEFT + s + _NOT_JOINED_RIGHT if s.isdigit() else s for s in spellings]
     pattern = re.compile(
-        r"(?<![A-Za-z0-9_.\-])(" + "|".join(spellings) + r")(?![A-Za-z0-9_\-]|\.[0-9])",
+        r"(?<![A-Za-z0-9_.\-])(" + "|".join(tokens) + r")(?![A-Za-z0-9_\-]|\.[0-9])",
         re.IGNORECASE,
     )
     decoded = _ESCAPES.sub(_unescape, text).decode("utf-8", "replace")
     seen = {_compact(m.group(1)) for m in pattern.finditer(normal_text(decoded))}
     return [v for v in raw if _compact(v) in seen]
 
+
+_NOT_JOINED_LEFT = r"(?<![0-9][,:/+])"
+_NOT_JOINED_RIGHT = r"(?![,:/+][0-9])"
+"""Around a digits-only id in prose: not part of a time, a ratio or a list of figures."""
 
 _SEPARATORS = re.compile(r"[-_.\s]+")
 

@@ -180,6 +180,12 @@ def render_status(status: dict[str, Any]) -> str:
             f"{len(members)} live worker(s), total lag {kafka['total_lag']:,} messages "
             "(offsets not yet committed)"
         )
+        if kafka.get("group_shared"):
+            lines.append(
+                "  (the default group id, shared by every lake on this broker that keeps it: the"
+                " workers and lag shown are the group's, maybe another lake's; set"
+                " MAXLAKE_GROUP_ID per lake)"
+            )
         for m in members:
             lines.append(f"  {m['client_id']} on {m['host']}: {len(m['partitions'])} partitions")
         lines.append(f"  {'topic':<48}{'part':>5}{'end':>11}{'committed':>11}{'lag':>9}")

@@ -136,3 +136,42 @@ def test_ops_status_alerts_and_metrics_count_discarded_offsets_apart(tmp_path: P
     assert sample("maxlake_offset_gaps", {"cause": "beyond_log_end"}) == 0
     assert sample("maxlake_offsets_expired_before_ingest") == 2
     assert sample("maxlake_offsets_discarded_topic_recreated") == 30
+
+
+def test_overlapping_gap_rows_count_each_offset_once_everywhere(tmp_path: Path) -> None:
+    """Two workers recorded the same loss with different bounds (10-19 and 15-24), and a
+    third an adjacent one (25-26): verify merged them into 10..26, but ops status, its alerts
+    and the metrics added the rows up (32 offsets, 3 gaps)."""
+    payloads = [e.payload for e in telemetry(10)]
+    pipeline(tmp_path).process("telemetry", _tagged(payloads, "new"))
+    store = DeltaStore(tmp_path)
+    for worker, first, last in (("a", 10, 19), ("b", 15, 24), ("c", 25, 26)):
+        record_gap(store, Gap(TOPIC, "new", 0, first, last, EXPIRED_BEFORE_INGEST), worker=worker)
+
+    report = check_accounting(store, committed={(TOPIC, 0): 27}, topic_ids={TOPIC: "new"})
+    assert report.ok, [str(v) for v in report.violations]
+    assert report.gap_offsets == {EXPIRED_BEFORE_INGEST: 17}
+
+    events = offset_events(store, datetime.now(UTC) - timedelta(days=7))
+    assert events["offsets_expired_total"] == 17
+    assert events["gaps_total"] == 1
+    assert events["gaps_by_cause"][EXPIRED_BEFORE_INGEST] == 1
+    assert [(g["from_offset"], g["to_offset"], g["offsets"]) for g in events["gaps"]] == [
+        (10, 26, 17)
+    ]
+    status: dict[str, Any] = {
+        "kafka": {"reachable": False, "error": "x"},
+        "quality": {},
+        "local_workers": [],
+        "offsets": events,
+        "tables": [],
+    }
+    (alert,) = [a for a in _alerts(status, Thresholds) if "expired" in a["alert"]]
+    assert f"{TOPIC}[0] offsets 10..26 (17 offsets)" in alert["detail"]
+    metrics = WorkerMetrics()
+    metrics.set_offset_events(events)
+    assert metrics.registry.get_sample_value("maxlake_offsets_expired_before_ingest") == 17
+    assert (
+        metrics.registry.get_sample_value("maxlake_offset_gaps", {"cause": EXPIRED_BEFORE_INGEST})
+        == 1
+    )

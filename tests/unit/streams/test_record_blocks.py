@@ -20,7 +20,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.structs import TopicPartition
 
-from streams.kafka_records import RAW, RecordBlock, install
+from streams.kafka_records import RAW, CorruptFetch, RecordBlock, install
 
 READ_UNCOMMITTED, READ_COMMITTED = 0, 1
 NONE, GZIP, LZ4 = 0, 1, 3
@@ -293,33 +293,49 @@ def test_a_bad_crc_is_refused_naming_the_batch() -> None:
     assert err.value.args[0] == 6
     install()
     parsed: Any = fetcher.PartitionRecords(
-        TP, fetcher.MemoryRecords(bytes(raw)), [], 0, RAW, None, True, READ_COMMITTED
-    )
+        TP, fetcher.MemoryRecords(bytes(raw[len(batch(0, values(6))) :])), [], 6, RAW, None, True,
+        READ_COMMITTED,
+    )  # fmt: skip
     with pytest.raises(CorruptRecordException, match=r"snapshot\[3\].*offset 6.*CRC"):
         parsed.take(None)
-    assert parsed.next_fetch_offset == 0  # nothing consumed, not even the good first batch
+    assert parsed.next_fetch_offset == 6  # nothing consumed
 
 
-def test_a_corrupt_fetch_is_raised_once_then_fetched_again_from_the_same_position() -> None:
+def test_the_intact_batches_before_a_corrupt_one_are_read() -> None:
     raw = bytearray(GOOD)
     raw[-3] ^= 0xFF
     install()
-    state = SimpleNamespace(position=0, paused=False, consumed_to=None)
-    state.consumed_to = lambda offset: setattr(state, "position", offset)
-    assignment = SimpleNamespace(active=True, state_value=lambda tp: state)
     parsed: Any = fetcher.PartitionRecords(
         TP, fetcher.MemoryRecords(bytes(raw)), [], 0, RAW, None, True, READ_COMMITTED
     )
+    block, used_up = parsed.take(None)
+    assert (block.offsets.tolist(), used_up) == (list(range(6)), True)
+    assert parsed.next_fetch_offset == 6  # the next fetch starts at the corrupt batch
+
+
+def test_a_corrupt_fetch_is_handed_over_once_then_fetched_again_from_the_same_position() -> None:
+    raw = bytearray(GOOD)
+    raw[-3] ^= 0xFF
+    install()
+    state = SimpleNamespace(position=6, paused=False, consumed_to=None)
+    state.consumed_to = lambda offset: setattr(state, "position", offset)
+    assignment = SimpleNamespace(active=True, state_value=lambda tp: state)
+    corrupt_only = bytes(raw[len(batch(0, values(6))) :])
+    parsed: Any = fetcher.PartitionRecords(
+        TP, fetcher.MemoryRecords(corrupt_only), [], 6, RAW, None, True, READ_COMMITTED
+    )
     result = fetcher.FetchResult(TP, assignment=assignment, partition_records=parsed, backoff=0)
-    with pytest.raises(CorruptRecordException):
-        result.getall(100)
-    assert state.position == 0
-    assert len(result.getall(100)) == 0
-    assert state.position == 0
+    corrupt = result.getall(100)
+    assert isinstance(corrupt, CorruptFetch)
+    assert corrupt.offset == 6
+    assert len(corrupt) == 0
+    assert corrupt
+    assert state.position == 6
     assert not result.has_more()  # the fetcher drops it and fetches the partition again
     good: Any = fetcher.PartitionRecords(
         TP, fetcher.MemoryRecords(GOOD), [], 0, RAW, None, True, READ_COMMITTED
     )
+    state.position = 0
     result = fetcher.FetchResult(TP, assignment=assignment, partition_records=good, backoff=0)
     assert result.getall(10).offsets.tolist() == list(range(10))
     assert state.position == 10

@@ -12,7 +12,7 @@ import io
 import json
 import lzma
 import zipfile
-from datetime import timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 import polars as pl
@@ -26,6 +26,7 @@ from lake.curation import (
     build_dataset,
     parse_spec,
 )
+from lake.curation import build as build_module
 from lake.curation.scan import scan_machines, scan_version
 from lake.curation.spec import DatasetSpec
 from lake.registry_store import RegistryStore
@@ -305,6 +306,34 @@ def test_a_numeric_lot_id_does_not_refuse_an_innocent_build(tmp_path: Path) -> N
         return dataclasses.replace(out, splits=splits, files={**out.files, **files})
 
     assert _build(tmp_path, lot="12", job=job).rows > 0
+
+
+class _AtMinute12(datetime):
+    """The build's clock at 11:12:53 (whole seconds too: isoformat then has no fraction)."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _AtMinute12:
+        return cls(2026, 12, 2, 11, 12, 12, tzinfo=tz)
+
+
+def test_a_numeric_lot_id_does_not_refuse_a_build_made_at_minute_12(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cause of the flaky innocent-build test: the manifest's ``created_at``
+    (``2026-12-02T11:12:12Z``) was taken for a mention of lot ``12`` by the prose check
+    (``:12:`` delimits a token there), so a build run at minute 12 of any hour, or at second
+    12 of a whole second, was refused for naming a lot it does not name."""
+    monkeypatch.setattr(build_module, "datetime", _AtMinute12)
+    manifest = _build(tmp_path, lot="12")
+    assert manifest.created_at == "2026-12-02T11:12:12Z"
+    assert manifest.rows > 0
+
+
+def test_a_numeric_id_in_a_time_is_not_a_mention_in_prose() -> None:
+    for text in (b'"created_at": "2026-12-02T11:12:53.5Z"', b"11:54:12Z", b"at 12:00", b"1/12"):
+        assert text_mentions(text, ["12"]) == [], text
+    for text in (b"lot 12: scrapped", b"(12)", b"lots 12, 13", b"lot 12.", b'"12"'):
+        assert text_mentions(text, ["12"]) == ["12"], text
 
 
 def test_a_numeric_id_standing_alone_in_a_side_file_is_still_found() -> None:

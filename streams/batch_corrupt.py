@@ -1,0 +1,215 @@
+"""What the batch engine does with a partition whose fetched bytes are corrupt.
+
+A record batch that fails its CRC or whose lengths do not add up (:class:`CorruptFetch`, from
+:mod:`streams.kafka_records`) is most often damaged on the way (a flaky NIC, a proxy): the same
+fetch again gets intact bytes. So the partition alone is paused and fetched again from the same
+offset, up to :data:`ATTEMPTS` times with exponential backoff (:data:`FIRST_WAIT_S`, doubled,
+at most :data:`MAX_WAIT_S`), while every other partition goes on. Nothing of the partition
+past the corrupt batch is taken, so no offset past it is committed: the lake and the group's
+offsets stop right before it.
+
+When every attempt got the same corruption, the broker's own copy is damaged. The partition
+stays paused (the worker does not crash-loop, and does not skip the batch: only an operator may
+decide that data is lost); it logs one ERROR naming topic, partition, offset and what the
+operator can do (docs/OPERATIONS.md, "A corrupt record batch"), shows as
+``corrupt_record_batch`` in ``maxlake status`` (through the worker's state file) and in
+``/metrics`` (``maxlake_fetch_corrupt{topic,partition}``), and fetches the partition again every
+:data:`RECHECK_S` seconds, so it resumes by itself once the operator repaired or removed the
+batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiokafka import TopicPartition
+
+from streams.kafka_records import CorruptFetch
+
+__all__ = ["ATTEMPTS", "FIRST_WAIT_S", "MAX_WAIT_S", "RECHECK_S", "CorruptFetches"]
+
+logger = logging.getLogger(__name__)
+
+ATTEMPTS = 5
+"""Fetches of the same corrupt offset before it is taken for the broker's copy being damaged."""
+FIRST_WAIT_S = 1.0
+"""Wait before the second fetch, seconds; doubled per attempt."""
+MAX_WAIT_S = 30.0
+"""Longest wait between two attempts, seconds."""
+RECHECK_S = 60.0
+"""Once held: seconds between two fetches of the partition (it resumes by itself once intact)."""
+
+NEXT_STEP = (
+    "the broker's copy of this batch is damaged: if the partition has an in-sync replica with "
+    "an intact copy, move leadership to it (kafka-leader-election.sh, or restart the damaged "
+    "broker) and the worker resumes by itself; if no intact copy exists, the batch is lost: "
+    "delete the records up to the end of the batch (kafka-delete-records.sh), and the worker "
+    "records the deleted offsets in ops/gaps and goes on; see docs/OPERATIONS.md, 'A corrupt "
+    "record batch'"
+)
+
+
+class _Consumer(Protocol):
+    def pause(self, *partitions: TopicPartition) -> None: ...
+
+    def resume(self, *partitions: TopicPartition) -> None: ...
+
+    def assignment(self) -> set[TopicPartition]: ...
+
+
+class _Sink(Protocol):
+    """Where the holds are shown: the worker's state file and metrics (WriteBlock)."""
+
+    def set_corrupt(self, partitions: list[dict[str, Any]]) -> None: ...
+
+
+@dataclass
+class _Hold:
+    offset: int
+    reason: str
+    attempts: int
+    since: float
+    """Unix time of the first corrupt fetch."""
+    retry_at: float
+    """Monotonic time of the next fetch (the partition is paused until then)."""
+    paused: bool = True
+
+    @property
+    def held(self) -> bool:
+        """Whether every attempt failed: the broker's copy is damaged."""
+        return self.attempts >= ATTEMPTS
+
+
+class CorruptFetches:
+    """The partitions of one engine waiting for a corrupt batch to be fetched intact."""
+
+    def __init__(self, sink: _Sink | None = None) -> None:
+        self.sink = sink
+        self.holds: dict[TopicPartition, _Hold] = {}
+
+    def failed(
+        self,
+        consumer: _Consumer | None,
+        tp: TopicPartition,
+        fetch: CorruptFetch,
+        *,
+        positioned: bool = True,
+    ) -> None:
+        """``tp``'s fetch at ``fetch.offset`` was corrupt: pause it until its next attempt
+        (not ``positioned`` from the lake yet: ignored, the seek fetches it again anyway)."""
+        if consumer is None or not positioned:
+            return
+        hold = self.holds.get(tp)
+        if hold is None or hold.offset != fetch.offset:
+            hold = self.holds[tp] = _Hold(fetch.offset, fetch.reason, 0, time.time(), 0.0)
+        hold.attempts += 1
+        hold.reason = fetch.reason
+        consumer.pause(tp)
+        hold.paused = True
+        where = f"{tp.topic}[{tp.partition}] offset {fetch.offset}"
+        if hold.attempts < ATTEMPTS:
+            wait = min(FIRST_WAIT_S * 2 ** (hold.attempts - 1), MAX_WAIT_S)
+            logger.warning(
+                "%s: %s; attempt %d of %d: this partition is paused and fetched again from "
+                "offset %d in %.1f s, the others go on; nothing past it is committed",
+                where,
+                fetch.reason,
+                hold.attempts,
+                ATTEMPTS,
+                fetch.offset,
+                wait,
+            )
+        else:
+            wait = RECHECK_S
+            log = logger.error if hold.attempts == ATTEMPTS else logger.debug
+            log(
+                "%s: corrupt on all %d fetches over %.0f s (%s): the partition stays paused at "
+                "offset %d (nothing at or past it is in the lake or committed), the others go "
+                "on; fetched again every %.0f s; next step: %s",
+                where,
+                hold.attempts,
+                time.time() - hold.since,
+                fetch.reason,
+                fetch.offset,
+                RECHECK_S,
+                NEXT_STEP,
+            )
+        hold.retry_at = time.monotonic() + wait
+        self._show()
+
+    def paused(self) -> set[TopicPartition]:
+        """Partitions paused for a corrupt fetch (not to be resumed by anyone else)."""
+        return {tp for tp, hold in self.holds.items() if hold.paused}
+
+    def resume_due(self, consumer: _Consumer) -> None:
+        """Resume the partitions whose next attempt is due (still assigned)."""
+        now = time.monotonic()
+        due = [
+            tp
+            for tp, hold in self.holds.items()
+            if hold.paused and hold.retry_at <= now and tp in consumer.assignment()
+        ]
+        for tp in due:
+            self.holds[tp].paused = False
+        if due:
+            consumer.resume(*due)
+
+    def fetched(self, tp: TopicPartition, first_offset: int) -> None:
+        """Records of ``tp`` from ``first_offset`` on were fetched intact."""
+        hold = self.holds.get(tp)
+        if hold is not None and first_offset >= hold.offset:
+            self._clear(tp, "fetched intact")
+
+    def moved(self, positions: dict[TopicPartition, int]) -> None:
+        """Positions moved past a held offset (records deleted, the partition sought)."""
+        for tp, position in positions.items():
+            hold = self.holds.get(tp)
+            if hold is not None and position > hold.offset:
+                self._clear(tp, f"position moved to {position}")
+
+    def forget(self, partitions: list[TopicPartition] | set[TopicPartition]) -> None:
+        """Revoked partitions: their next owner meets the corruption, if it is still there."""
+        for tp in partitions:
+            if self.holds.pop(tp, None) is not None:
+                logger.info(
+                    "%s[%d] revoked while waiting for a corrupt fetch; its next owner fetches it",
+                    tp.topic,
+                    tp.partition,
+                )
+                self._show()
+
+    def report(self) -> list[dict[str, Any]]:
+        """The holds, as the worker's state file and ``maxlake status`` show them."""
+        return [
+            {
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "offset": hold.offset,
+                "reason": hold.reason,
+                "attempts": hold.attempts,
+                "since": hold.since,
+                "held": hold.held,
+                "next_step": NEXT_STEP if hold.held else "none: retrying by itself",
+            }
+            for tp, hold in sorted(self.holds.items())
+        ]
+
+    def _clear(self, tp: TopicPartition, how: str) -> None:
+        hold = self.holds.pop(tp)
+        logger.warning(
+            "%s[%d] offset %d: %s after %d corrupt fetch(es) over %.0f s; the partition goes on",
+            tp.topic,
+            tp.partition,
+            hold.offset,
+            how,
+            hold.attempts,
+            time.time() - hold.since,
+        )
+        self._show()
+
+    def _show(self) -> None:
+        if self.sink is not None:
+            self.sink.set_corrupt(self.report())

@@ -1,0 +1,126 @@
+"""A record batch damaged in the broker's own log (a byte flipped in a stopped broker's segment
+file) neither stops the batch worker nor is skipped: the worker reads everything before it and
+every other partition, holds the damaged partition at the batch with one ERROR and a
+``corrupt_record_batch`` alert, and goes on by itself once the operator deleted the lost batch
+(``kafka-delete-records``), which the lake then records as a gap."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient, TopicPartition
+
+from infra.broker import LocalBroker
+from lake.lineage import gap_records
+from tests.integration.ingest_helpers import (
+    IngestEnv,
+    WorkerProcess,
+    assert_invariant,
+    produce,
+    simulate,
+    wait_for_lag_zero,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TENANT = "northwind-auto"
+_HEAD = struct.Struct(">qi")
+
+
+def _batches(segment: bytes) -> list[tuple[int, int, int, int]]:
+    """(start byte, end byte, base offset, last offset) of each record batch of a log segment."""
+    out, pos = [], 0
+    while pos + _HEAD.size <= len(segment):
+        base, length = _HEAD.unpack_from(segment, pos)
+        end = pos + _HEAD.size + length
+        (last_delta,) = struct.unpack_from(">i", segment, pos + 23)
+        out.append((pos, end, base, base + last_delta))
+        pos = end
+    return out
+
+
+def _damage_a_middle_batch(broker: LocalBroker, topic: str) -> tuple[int, int, int]:
+    """Flip a byte inside a record batch in the middle of the fullest partition's log (the
+    broker is stopped); returns (partition, the batch's base offset, its last offset)."""
+    logs = sorted(
+        (broker.home / "data").glob(f"{topic}-*/00000000000000000000.log"),
+        key=lambda p: len(_batches(p.read_bytes())),
+    )
+    path = logs[-1]
+    data = bytearray(path.read_bytes())
+    batches = _batches(bytes(data))
+    assert len(batches) >= 3, f"{path}: {len(batches)} batches, too few to damage the middle one"
+    _, end, base, last = batches[len(batches) // 2]
+    data[end - 3] ^= 0xFF  # in the last record's bytes: the batch's CRC no longer holds
+    path.write_bytes(bytes(data))
+    return int(path.parent.name.rsplit("-", 1)[1]), base, last
+
+
+def test_a_batch_corrupt_in_the_broker_log_holds_its_partition_only_until_deleted(
+    restartable_broker: LocalBroker, unique_name: str, tmp_path: Path
+) -> None:
+    env = IngestEnv(
+        restartable_broker.bootstrap,
+        unique_name,
+        tmp_path,
+        (TENANT,),
+        engine="batch",
+        partitions=2,
+    )
+    env.create_topics()
+    topic = env.settings().topic_for(TENANT, "telemetry")
+    events = simulate((TENANT,), seed=11, duration_s=600, bad_rate=0.0)
+    for start in range(0, len(events), 200):  # several producer batches per partition
+        produce(env, events[start : start + 200])
+    produced = sum(p.end for p in env.offsets())
+
+    restartable_broker.stop()
+    partition, base, last = _damage_a_middle_batch(restartable_broker, topic)
+    restartable_broker.start(timeout_s=240)
+
+    with WorkerProcess(env, "w") as worker:
+        worker.start()
+        worker.wait_for_log(f"{topic}[{partition}] offset {base}: corrupt on all 5", 240)
+        assert worker.alive, worker.log_tail()
+        offsets = {(p.topic, p.partition): p for p in env.offsets()}
+        for (t, p), part in offsets.items():
+            if (t, p) == (topic, partition):
+                assert part.committed == base, part  # read up to the batch, nothing past it
+            else:
+                assert part.lag == 0, part  # the other partitions went on
+        # On the worker's host, with its MAXLAKE_FAUST_DATADIR (where its state file is).
+        status = subprocess.run(
+            [sys.executable, "-m", "maxlake.cli", "status", "--json"],
+            env=env.environ("w"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        alerts = json.loads(status.stdout)["alerts"]
+        held = [a for a in alerts if a["alert"] == "corrupt_record_batch"]
+        assert len(held) == 1, alerts
+        assert f"{topic}[{partition}] offset {base}" in held[0]["detail"]
+
+        # The operator's remedy for a single-replica log: the batch is lost; delete it.
+        admin = KafkaAdminClient(bootstrap_servers=env.bootstrap)
+        try:
+            admin.delete_records({TopicPartition(topic, partition): last + 1})
+        finally:
+            admin.close()
+        wait_for_lag_zero(env, [worker], produced=produced, timeout_s=180)
+        assert worker.terminate() == 0, worker.log_tail()
+
+    log = worker.log_text()
+    assert "Traceback" not in log, worker.log_tail()
+    assert log.count("corrupt on all 5") == 1, worker.log_tail()
+    gaps = gap_records(env.store()).filter(topic=topic, partition=partition)
+    assert [(r["from_offset"], r["to_offset"]) for r in gaps.iter_rows(named=True)] == [
+        (base, last)
+    ]
+    assert_invariant(env)

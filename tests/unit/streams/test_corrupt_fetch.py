@@ -1,0 +1,240 @@
+"""A corrupt Kafka fetch neither stops the worker nor is skipped: the partition alone is paused
+and fetched again from the same offset with backoff; when every attempt is corrupt it stays
+paused at that offset, shown in the worker's state file, ``maxlake status`` and ``/metrics``,
+while the other partitions go on. Fed with real record batches whose bytes were damaged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from aiokafka.consumer import fetcher
+from aiokafka.structs import TopicPartition
+
+from maxlake.settings import Settings
+from schemas import EventKind
+from streams import batch_corrupt
+from streams.batch_engine import BatchEngine
+from streams.kafka_records import RAW, CorruptFetch, RecordBlock, install
+from streams.metrics import WorkerMetrics
+from streams.status import Thresholds, _alerts
+from streams.write_block import WriteBlock, read_worker_states
+from tests.unit.streams.test_record_blocks import LZ4, batch, values
+
+READ_COMMITTED = 1
+GOOD_TP, BAD_TP = (
+    TopicPartition("plant.acme.telemetry", 0),
+    TopicPartition("plant.acme.telemetry", 1),
+)
+
+
+def _damaged(data: bytes) -> bytes:
+    raw = bytearray(data)
+    raw[-3] ^= 0xFF  # a flipped bit in the last record: the batch's CRC no longer holds
+    return bytes(raw)
+
+
+class _State:
+    def __init__(self, position: int = 0) -> None:
+        self.position = position
+        self.paused = False
+
+    def consumed_to(self, offset: int) -> None:
+        self.position = offset
+
+
+def _fetch_result(tp: TopicPartition, data: bytes, state: _State) -> Any:
+    install()
+    assignment = SimpleNamespace(active=True, state_value=lambda _: state)
+    parsed = fetcher.PartitionRecords(
+        tp, fetcher.MemoryRecords(data), [], state.position, RAW, None, True, READ_COMMITTED
+    )
+    return fetcher.FetchResult(tp, assignment=assignment, partition_records=parsed, backoff=0)
+
+
+def _getmany(results: dict[TopicPartition, Any]) -> dict[TopicPartition, RecordBlock]:
+    """aiokafka's own ``Fetcher.fetched_records`` (what ``getmany`` returns) over ``results``."""
+    fake = SimpleNamespace(
+        _subscriptions=SimpleNamespace(reassignment_in_progress=False),
+        _records=dict(results),
+        _notify=lambda future: None,
+        _wait_consume_future=None,
+    )
+    got: dict[TopicPartition, RecordBlock] = asyncio.run(
+        fetcher.Fetcher.fetched_records(fake, [], timeout=0, max_records=None)
+    )
+    return got
+
+
+def test_a_corrupt_partition_does_not_lose_what_getmany_took_from_the_others() -> None:
+    """On main the CorruptRecordException escaped getmany: the records already taken from
+    the good partition in the same call were dropped although its position had moved."""
+    good, bad = _State(), _State()
+    fetched = _getmany(
+        {
+            GOOD_TP: _fetch_result(GOOD_TP, batch(0, values(4)), good),
+            BAD_TP: _fetch_result(BAD_TP, _damaged(batch(0, values(5), codec=LZ4)), bad),
+        }
+    )
+    assert fetched[GOOD_TP].offsets.tolist() == [0, 1, 2, 3]
+    assert good.position == 4
+    corrupt = fetched[BAD_TP]
+    assert isinstance(corrupt, CorruptFetch)
+    assert (corrupt.offset, len(corrupt)) == (0, 0)
+    assert corrupt.reason.startswith("the fetched record batch at offset 0 is corrupt")
+    assert "CRC" in corrupt.reason
+    assert bad.position == 0  # nothing of it consumed: fetched again from there
+
+
+def test_the_intact_batches_before_a_corrupt_one_are_read_and_the_position_stops_at_it() -> None:
+    state = _State()
+    data = batch(0, values(6)) + _damaged(batch(6, values(30, 6), codec=LZ4))
+    first = _getmany({BAD_TP: _fetch_result(BAD_TP, data, state)})[BAD_TP]
+    assert first.offsets.tolist() == list(range(6))
+    assert state.position == 6
+    again = _getmany({BAD_TP: _fetch_result(BAD_TP, data[len(batch(0, values(6))) :], state)})
+    corrupt = again[BAD_TP]
+    assert isinstance(corrupt, CorruptFetch)
+    assert corrupt.offset == 6
+    assert state.position == 6
+
+
+class _Consumer:
+    def __init__(self, *tps: TopicPartition) -> None:
+        self.assigned = set(tps)
+        self.paused: set[TopicPartition] = set()
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.paused.update(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused.difference_update(tps)
+
+    def last_poll_timestamp(self, tp: TopicPartition) -> int:
+        return 1_700_000_000_000
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return 100
+
+
+def _engine(tmp_path: Path, metrics: WorkerMetrics) -> tuple[BatchEngine, _Consumer]:
+    settings = Settings(lake_root=str(tmp_path / "lake"))
+    block = WriteBlock("w-1", tmp_path / "workers", metrics=metrics)
+    no_pipeline: Any = None  # never built: nothing is prepared or written here
+    engine = BatchEngine(settings, {GOOD_TP.topic: EventKind.TELEMETRY}, no_pipeline, block)
+    consumer = _Consumer(GOOD_TP, BAD_TP)
+    engine.consumer = cast(Any, consumer)
+    engine._ready = {GOOD_TP, BAD_TP}
+    return engine, consumer
+
+
+def _due(engine: BatchEngine) -> None:
+    """The backoff of every held partition is over (no waiting in a unit test)."""
+    for hold in engine.corrupt.holds.values():
+        hold.retry_at = 0.0
+
+
+def test_a_transient_corruption_is_fetched_again_and_the_partition_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = WorkerMetrics(process_collectors=False)
+    engine, consumer = _engine(tmp_path, metrics)
+    caplog.set_level(logging.WARNING, "streams.batch_corrupt")
+    corrupt = CorruptFetch(6, "plant.acme.telemetry[1]: ... at offset 6 is corrupt (invalid CRC)")
+    assert engine._take(BAD_TP, corrupt) == 0
+    assert consumer.paused == {BAD_TP}  # this partition only
+    assert "attempt 1 of 5" in caplog.text
+    assert "again from offset 6 in 1.0 s" in caplog.text
+    engine._resume()  # the write block resuming after a blocked lake leaves it paused
+    assert consumer.paused == {BAD_TP}
+    good = _getmany({GOOD_TP: _fetch_result(GOOD_TP, batch(0, values(3)), _State())})[GOOD_TP]
+    assert engine._take(GOOD_TP, good) == 3  # the others go on
+    labels = {"topic": BAD_TP.topic, "partition": "1"}
+    assert metrics.registry.get_sample_value("maxlake_fetch_corrupt", labels) == 6
+    engine.corrupt.resume_due(consumer)
+    assert consumer.paused == {BAD_TP}  # not before its backoff is over
+    _due(engine)
+    engine.corrupt.resume_due(consumer)
+    assert consumer.paused == set()
+    intact = _getmany({BAD_TP: _fetch_result(BAD_TP, batch(6, values(2)), _State(6))})[BAD_TP]
+    engine._next[BAD_TP] = 6
+    assert engine._take(BAD_TP, intact) == 2
+    assert engine.corrupt.holds == {}
+    assert "fetched intact after 1 corrupt fetch(es)" in caplog.text
+    assert metrics.registry.get_sample_value("maxlake_fetch_corrupt", labels) is None
+    assert read_worker_states(tmp_path / "workers")[0]["corrupt_partitions"] == []
+
+
+def test_a_corruption_on_every_attempt_holds_the_partition_and_raises_an_alert(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = WorkerMetrics(process_collectors=False)
+    engine, consumer = _engine(tmp_path, metrics)
+    caplog.set_level(logging.WARNING, "streams.batch_corrupt")
+    reason = "plant.acme.telemetry[1]: the fetched record batch at offset 6 is corrupt (CRC)"
+    waits = []
+    for _ in range(batch_corrupt.ATTEMPTS):
+        engine._take(BAD_TP, CorruptFetch(6, reason))
+        hold = engine.corrupt.holds[BAD_TP]
+        waits.append(round(hold.retry_at - time.monotonic()))
+        _due(engine)
+        engine.corrupt.resume_due(consumer)
+    assert waits == [1, 2, 4, 8, 60]  # backoff, then a recheck every minute
+    assert consumer.paused == set()  # resumed for the recheck ...
+    engine._take(BAD_TP, CorruptFetch(6, reason))
+    assert consumer.paused == {BAD_TP}  # ... and paused again: it is never skipped
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1  # one ERROR, not one per recheck
+    message = errors[0].getMessage()
+    assert "plant.acme.telemetry[1] offset 6" in message
+    assert "kafka-leader-election" in message
+    assert "kafka-delete-records" in message
+    state = read_worker_states(tmp_path / "workers")[0]
+    (held,) = state["corrupt_partitions"]
+    assert (held["topic"], held["partition"], held["offset"], held["held"]) == (
+        BAD_TP.topic,
+        1,
+        6,
+        True,
+    )
+    status = {
+        "kafka": {"reachable": None},
+        "quality": {},
+        "local_workers": [state],
+        "tables": [],
+        "offsets": {},
+    }
+    (alert,) = _alerts(status, Thresholds)
+    assert alert["alert"] == "corrupt_record_batch"
+    assert "plant.acme.telemetry[1] offset 6" in alert["detail"]
+    assert "next step" in alert["detail"]
+    assert "OPERATIONS" in alert["detail"]
+    labels = {"topic": BAD_TP.topic, "partition": "1"}
+    assert metrics.registry.get_sample_value("maxlake_fetch_corrupt_attempts", labels) == 6
+
+
+def test_a_revoked_partition_forgets_its_corrupt_fetch(tmp_path: Path) -> None:
+    engine, _consumer = _engine(tmp_path, WorkerMetrics(process_collectors=False))
+    engine._take(BAD_TP, CorruptFetch(6, "corrupt"))
+    engine.drop_unfinished([BAD_TP])
+    assert engine.corrupt.holds == {}
+    assert engine.corrupt.paused() == set()
+
+
+def test_records_deleted_past_a_held_batch_release_the_partition(tmp_path: Path) -> None:
+    """The operator deleted the lost batch (kafka-delete-records): the position moves past it
+    (the gap is recorded by the out-of-range path) and the alert goes away."""
+    engine, _ = _engine(tmp_path, WorkerMetrics(process_collectors=False))
+    engine._take(BAD_TP, CorruptFetch(6, "corrupt"))
+    engine.corrupt.moved({BAD_TP: 6})
+    assert BAD_TP in engine.corrupt.holds
+    engine.corrupt.moved({BAD_TP: 9})
+    assert engine.corrupt.holds == {}
