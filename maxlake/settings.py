@@ -160,6 +160,22 @@ class Settings(BaseSettings):
         description="Arrow's memory pool in a batch worker ('system': glibc malloc, trimmed "
         "after each batch; pyarrow's own default is mimalloc)",
     )
+    worker_jemalloc_decay_ms: int = Field(
+        1000,
+        ge=0,
+        description="milliseconds deltalake's jemalloc keeps memory a Delta write freed for the "
+        "next write in a worker (its dirty_decay_ms; muzzy pages are not kept); 0 = handed back "
+        "at once (twice the page faults, no lower peak measured). Decay times named in "
+        "_RJEM_MALLOC_CONF win",
+    )
+    memory_keep_free_mib: int = Field(
+        0,
+        ge=0,
+        description="a batch worker hands freed memory back to the system (malloc_trim, Arrow's "
+        "release_unused) after a written batch only once its resident memory has grown more "
+        "than this many MiB since it last did; up to that much stays mapped for the next batch "
+        "(fewer page faults); 0 = after every batch",
+    )
     dedupe_horizon_days: int = Field(
         7, ge=0, description="days back the writer looks for resent event_ids in silver"
     )

@@ -101,6 +101,7 @@ class BatchEngine(LakePositioning, LineageCheck):
         self.consumer: AIOKafkaConsumer | None = None
         self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-prepare")
         self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-write")
+        self._releaser = memory.Releaser(settings.memory_keep_free_mib)
         self._newest: asyncio.Task[None] | None = None
         self._topic_ids: dict[str, str] = {}
         self._positions: dict[TopicPartition, int] = {}
@@ -541,7 +542,7 @@ class BatchEngine(LakePositioning, LineageCheck):
         for kind, outputs in prepared:
             log_batch(kind, pipeline.write(outputs))
         del prepared[:]
-        memory.release()
+        self._releaser.after_batch()
 
     async def _fetching_at(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int

@@ -16,13 +16,15 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import os
+from collections.abc import Callable
 from typing import Literal
 
 import pyarrow as pa
 
 from streams.errors import StreamsError
 
-__all__ = ["ArrowPool", "configure", "release", "tune_collector"]
+__all__ = ["ArrowPool", "Releaser", "configure", "release", "resident_mib", "tune_collector"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,49 @@ def release() -> None:
     pa.default_memory_pool().release_unused()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
+
+
+def resident_mib() -> float | None:
+    """The process's resident memory now (``/proc/self/statm``), MiB; None where there is none."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+
+
+class Releaser:
+    """When a batch worker hands freed memory back (:func:`release`, after each written batch).
+
+    ``malloc_trim`` hands back every free page, and the next batch touches most of them again:
+    each is a page fault (the kernel maps and zeroes it), ~0.5 per event in a worker
+    (docs/BENCHMARKS.md, issue 20, fourteenth pass). With ``keep_mib`` > 0 the worker releases
+    only once its resident memory has grown more than ``keep_mib`` above what it was right
+    after it last released, so up to that much freed memory stays mapped for the next batch.
+
+    Args:
+        keep_mib: MiB of growth kept (``memory_keep_free_mib``); 0 releases after every batch.
+        resident: reads the resident memory (MiB, None when unknown: then it releases).
+    """
+
+    def __init__(self, keep_mib: int, resident: Callable[[], float | None] = resident_mib) -> None:
+        self.keep_mib = keep_mib
+        self._resident = resident
+        self._floor: float | None = None
+        self.skipped = 0
+
+    def after_batch(self) -> bool:
+        """Release unless within ``keep_mib`` of the last release; returns whether it did."""
+        if self.keep_mib > 0 and self._floor is not None:
+            now = self._resident()
+            if now is not None and now <= self._floor + self.keep_mib:
+                self.skipped += 1
+                return False
+        release()
+        if self.keep_mib > 0:
+            self._floor = self._resident()
+        return True
 
 
 def tune_collector() -> None:

@@ -170,10 +170,12 @@ def run() -> NoReturn:
         os._exit(code)
 
 
-_DELTA_RS_MALLOC_CONF = "dirty_decay_ms:0,muzzy_decay_ms:0"
-"""jemalloc options of the Rust libraries (deltalake, polars) in a worker: freed pages go back
-to the system at once instead of after ~10 s of allocator activity (~40 MiB a worker kept
-between its Delta writes)."""
+def _delta_rs_malloc_conf(decay_ms: int) -> str:
+    """jemalloc options of the Rust libraries (deltalake, polars) in a worker: freed pages go
+    back to the system after ``decay_ms`` (``worker_jemalloc_decay_ms``) instead of after ~10 s
+    of allocator activity (~40 MiB a worker kept between its Delta writes). Muzzy pages
+    (``MADV_FREE``) are not kept: they stay resident until the kernel is short of memory."""
+    return f"dirty_decay_ms:{decay_ms},muzzy_decay_ms:0"
 
 
 def _worker_allocators() -> None:
@@ -195,15 +197,16 @@ def _worker_allocators() -> None:
     from maxlake.settings import Settings  # noqa: PLC0415 - only for the worker command
 
     try:
-        pool = Settings().arrow_memory_pool
+        settings = Settings()
     except (ValidationError, MaxlakeError):
         return
-    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", pool)
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", settings.arrow_memory_pool)
     # Appended to what configure_polars_allocator put there, unless decays are named already
     # (by the operator, or by a parent process that imported Polars: Polars writes its own).
     jemalloc = os.environ.get("_RJEM_MALLOC_CONF", "")
     if "decay_ms:" not in jemalloc:
-        os.environ["_RJEM_MALLOC_CONF"] = ",".join(filter(None, (jemalloc, _DELTA_RS_MALLOC_CONF)))
+        conf = _delta_rs_malloc_conf(settings.worker_jemalloc_decay_ms)
+        os.environ["_RJEM_MALLOC_CONF"] = ",".join(filter(None, (jemalloc, conf)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

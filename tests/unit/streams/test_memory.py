@@ -64,20 +64,32 @@ print(pa.default_memory_pool().backend_name, os.environ.get("_RJEM_MALLOC_CONF")
 """
 
 
+_DEFAULT_DECAYS = f"dirty_decay_ms:{Settings().worker_jemalloc_decay_ms},muzzy_decay_ms:0"
+
+
 @pytest.mark.parametrize(
     ("setting", "jemalloc", "allocators"),
     [
-        (None, None, "system dirty_decay_ms:0,muzzy_decay_ms:0"),
-        ("mimalloc", "narenas:1", "mimalloc narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0"),
+        (None, None, f"system {_DEFAULT_DECAYS}"),
+        ("mimalloc", "narenas:1", f"mimalloc narenas:1,{_DEFAULT_DECAYS}"),
         (None, "dirty_decay_ms:500", "system dirty_decay_ms:500"),
         ("bogus", None, "mimalloc None"),
+        ("decay 2000", None, "system dirty_decay_ms:2000,muzzy_decay_ms:0"),
+        ("decay 0", "narenas:1", "system narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0"),
+        ("decay 2000", "muzzy_decay_ms:100", "system muzzy_decay_ms:100"),
     ],
 )
 def test_a_worker_process_has_its_allocators_from_the_start(
     setting: str | None, jemalloc: str | None, allocators: str
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if "MEMORY_POOL" not in k and "MALLOC_CONF" not in k}
-    if setting is not None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if "MEMORY_POOL" not in k and "MALLOC_CONF" not in k and "DECAY" not in k
+    }
+    if setting is not None and setting.startswith("decay "):
+        env["MAXLAKE_WORKER_JEMALLOC_DECAY_MS"] = setting.split()[1]
+    elif setting is not None:
         env["MAXLAKE_ARROW_MEMORY_POOL"] = setting
     if jemalloc is not None:
         env["_RJEM_MALLOC_CONF"] = jemalloc
@@ -92,3 +104,59 @@ def test_a_worker_process_has_its_allocators_from_the_start(
     # options of deltalake's jemalloc; an invalid setting leaves both to the libraries and is
     # reported by the command.
     assert run.stdout.splitlines()[-1] == allocators
+
+
+class _Resident:
+    """Resident memory readings in MiB, one per call, as a worker's would follow each other."""
+
+    def __init__(self, *readings: float | None) -> None:
+        self.readings = list(readings)
+
+    def __call__(self) -> float | None:
+        return self.readings.pop(0)
+
+
+def test_the_releaser_releases_after_every_batch_by_default() -> None:
+    releaser = memory.Releaser(Settings().memory_keep_free_mib, resident=_Resident())
+    assert [releaser.after_batch() for _ in range(3)] == [True, True, True]
+    assert releaser.skipped == 0
+
+
+def test_the_releaser_keeps_freed_memory_until_resident_grows_past_the_bound() -> None:
+    # Read after each release (the floor), then before deciding on the next batch.
+    resident = _Resident(400, 450, 500, 520, 410, 505, 511, 405)
+    releaser = memory.Releaser(100, resident=resident)
+    decisions = [releaser.after_batch() for _ in range(6)]
+    # 450 and 500 are within 100 MiB of 400; 520 is not; then 505 is within 100 of 410, 511 not.
+    assert decisions == [True, False, False, True, False, True]
+    assert releaser.skipped == 3
+    assert resident.readings == []
+
+
+def test_the_releaser_releases_when_resident_memory_cannot_be_read() -> None:
+    releaser = memory.Releaser(100, resident=_Resident(None, None, None))
+    assert [releaser.after_batch() for _ in range(3)] == [True, True, True]
+
+
+@pytest.mark.usefixtures("restored_pool")
+def test_resident_memory_is_read_and_a_kept_batch_stays_usable() -> None:
+    memory.configure("system")
+    before = memory.resident_mib()
+    assert before is not None
+    assert before > 0
+    releaser = memory.Releaser(1 << 20)
+    kept = pa.array(range(100_000))
+    assert releaser.after_batch()
+    del kept
+    assert not releaser.after_batch()
+    assert pa.array(range(10)).to_pylist() == list(range(10))
+
+
+def test_memory_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAXLAKE_MEMORY_KEEP_FREE_MIB", "-1")
+    with pytest.raises(ValidationError, match="memory_keep_free_mib"):
+        Settings()
+    monkeypatch.setenv("MAXLAKE_MEMORY_KEEP_FREE_MIB", "128")
+    monkeypatch.setenv("MAXLAKE_WORKER_JEMALLOC_DECAY_MS", "-5")
+    with pytest.raises(ValidationError, match="worker_jemalloc_decay_ms"):
+        Settings()
