@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import TopicPartition
+from aiokafka.errors import RecordTooLargeError
 
 from streams.kafka_records import CorruptFetch
 
@@ -58,6 +59,10 @@ class _Consumer(Protocol):
     def resume(self, *partitions: TopicPartition) -> None: ...
 
     def assignment(self) -> set[TopicPartition]: ...
+
+
+class _Seeker(Protocol):
+    def seek(self, partition: TopicPartition, offset: int) -> None: ...
 
 
 class _Sink(Protocol):
@@ -139,6 +144,28 @@ class CorruptFetches:
             )
         hold.retry_at = time.monotonic() + wait
         self._show()
+
+    @staticmethod
+    def too_large(
+        consumer: _Seeker, exc: RecordTooLargeError
+    ) -> tuple[TopicPartition, CorruptFetch]:
+        """aiokafka's ``RecordTooLargeError``, as the corrupt fetch it is.
+
+        Brokers since Kafka 0.10.1 return a fetch's first record batch whole, however large
+        (KIP-74), so a first batch longer than the bytes sent has a damaged length. aiokafka
+        moved the partition's position one past the offset when it raised; it is sought back,
+        so no offset is skipped. Raises ``exc`` again when it names no partition and offset.
+        """
+        args = exc.args
+        if len(args) < 3 or not isinstance(args[1], TopicPartition) or not isinstance(args[2], int):
+            raise exc
+        tp, offset = args[1], args[2]
+        consumer.seek(tp, offset)
+        return tp, CorruptFetch(
+            offset,
+            f"the fetched record batch at offset {offset} is longer than the bytes the broker "
+            "sent (its length field is damaged)",
+        )
 
     def paused(self) -> set[TopicPartition]:
         """Partitions paused for a corrupt fetch (not to be resumed by anyone else)."""

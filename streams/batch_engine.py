@@ -44,12 +44,14 @@ from aiokafka.errors import (
     KafkaError,
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
+    RecordTooLargeError,
 )
 
 from lake import BatchOutput
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams import memory
+from streams.batch_consumer import batch_consumer
 from streams.batch_corrupt import CorruptFetches
 from streams.batch_lineage import LineageCheck
 from streams.batch_position import LakePositioning
@@ -58,16 +60,13 @@ from streams.batch_rows import ColumnMessages, block_columns
 from streams.broker_wait import start_until_reachable
 from streams.errors import StreamsError
 from streams.ingest import IngestPipeline, log_batch
-from streams.kafka_records import RAW, CorruptFetch, RecordBlock, RecordBlocks, install
+from streams.kafka_records import CorruptFetch, RecordBlock, RecordBlocks
 from streams.topics import topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
 __all__ = ["BatchEngine"]
 
 logger = logging.getLogger(__name__)
-
-_FETCH_MAX_BYTES = 16 << 20
-_PARTITION_FETCH_MAX_BYTES = 4 << 20
 
 
 class BatchEngine(LakePositioning, LineageCheck):
@@ -186,36 +185,7 @@ class BatchEngine(LakePositioning, LineageCheck):
 
     async def _start_consumer(self) -> AIOKafkaConsumer:
         """A new consumer of every ingest topic, started (it joins the group on first fetch)."""
-        settings = self.settings
-        install()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
-            # One RecordBlock of columns per partition, decoded natively from the fetched
-            # bytes, instead of a ConsumerRecord per record (streams/kafka_records.py).
-            key_deserializer=RAW,
-            group_id=settings.group_id,
-            enable_auto_commit=False,
-            # Every position is set on assignment from the lake (seek_past_lake); a position
-            # Kafka no longer holds raises instead of a silent reset (see _reset).
-            auto_offset_reset="none",
-            isolation_level="read_committed",
-            metadata_max_age_ms=10_000,
-            max_poll_records=settings.batch_max_events,
-            # Bounds what the client buffers ahead of the batch being filled: 16 MiB of
-            # lz4-compressed snapshots are ~160,000 events, three 50,000-event batches. 64 MiB /
-            # 16 MiB per partition measured the same throughput and peak RSS on that workload;
-            # the smaller bound only matters for larger messages.
-            fetch_max_bytes=_FETCH_MAX_BYTES,
-            max_partition_fetch_bytes=_PARTITION_FETCH_MAX_BYTES,
-            session_timeout_ms=int(settings.broker_session_timeout_s * 1000),
-            heartbeat_interval_ms=max(int(settings.broker_session_timeout_s * 100), 500),
-            # aiokafka's default rebalance timeout is the session timeout: a worker still
-            # writing the batches it holds when a rebalance began (a slow object store) was
-            # dropped from the group, rejoined, and restarted the rebalance, in a loop.
-            rebalance_timeout_ms=int(settings.broker_rebalance_timeout_s * 1000),
-            max_poll_interval_ms=int(settings.broker_rebalance_timeout_s * 1000),
-            **settings.kafka_security(),
-        )
+        consumer = batch_consumer(self.settings)
         consumer.subscribe(pattern=self._pattern(), listener=BatchRebalanceListener(self))
         self.consumer = consumer
         await consumer.start()
@@ -453,6 +423,10 @@ class BatchEngine(LakePositioning, LineageCheck):
                     # created again): the batch so far is written first, then _reset runs.
                     self._out_of_range.update(exc.args[0] if exc.args else {})
                     break
+                except RecordTooLargeError as exc:
+                    tp, corrupt = self.corrupt.too_large(consumer, exc)
+                    count += self._take(tp, corrupt)
+                    continue
                 except NoOffsetForPartitionError as exc:
                     # Partitions still waiting for the lake are positioned by it.
                     lost = [tp for tp in exc.args if tp in self._ready]

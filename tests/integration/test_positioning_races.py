@@ -28,7 +28,7 @@ from lake import WriteResult
 from lake.lineage import Gap
 from maxlake.settings import Settings
 from schemas import EventKind
-from streams import batch_engine
+from streams import batch_consumer
 from streams.batch_engine import BatchEngine
 from streams.ingest import RawMessage
 from streams.offsets import group_offsets
@@ -300,8 +300,8 @@ def test_records_deleted_after_a_lower_bound_seek_are_no_gap_when_the_lake_holds
     The out-of-range error comes right after records of the same batch: it was taken for a
     stale one and the partition fetched the same offset again, in a loop."""
     # One small record batch per fetch, so the position is behind the deletion when it comes.
-    monkeypatch.setattr(batch_engine, "_PARTITION_FETCH_MAX_BYTES", 2048)
-    monkeypatch.setattr(batch_engine, "_FETCH_MAX_BYTES", 2048)
+    monkeypatch.setattr(batch_consumer, "_PARTITION_FETCH_MAX_BYTES", 2048)
+    monkeypatch.setattr(batch_consumer, "_FETCH_MAX_BYTES", 2048)
     settings = _settings(kafka_bootstrap, unique_name, tmp_path)
     ensure_topics(settings, [TENANT, "other-tenant"], ["telemetry"])
     topic = settings.topic_for(TENANT, "telemetry")

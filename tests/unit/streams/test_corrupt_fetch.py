@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import pytest
 from aiokafka.consumer import fetcher
+from aiokafka.errors import RecordTooLargeError
 from aiokafka.structs import TopicPartition
 
 from maxlake.settings import Settings
@@ -238,3 +239,44 @@ def test_records_deleted_past_a_held_batch_release_the_partition(tmp_path: Path)
     assert BAD_TP in engine.corrupt.holds
     engine.corrupt.moved({BAD_TP: 9})
     assert engine.corrupt.holds == {}
+
+
+class _TooLargeConsumer(_Consumer):
+    """aiokafka's answer to a fetch whose first batch is longer than the bytes sent: it moved
+    the position one past the offset and raises RecordTooLargeError from getmany, once."""
+
+    def __init__(self, *tps: TopicPartition) -> None:
+        super().__init__(*tps)
+        self.positions = {BAD_TP: 7}
+        self.raised = False
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
+        if not self.raised:
+            self.raised = True
+            raise RecordTooLargeError("... %s=%s ... %s", BAD_TP, 6, 4 << 20)
+        await asyncio.sleep(timeout_ms / 1000)
+        return {}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.positions[tp] = offset
+
+
+def test_a_batch_longer_than_its_fetch_is_a_corrupt_fetch_and_skips_no_offset(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On main the RecordTooLargeError escaped the engine (a crash loop), and aiokafka had
+    moved the position past offset 6: a worker going on from there would lose it."""
+    metrics = WorkerMetrics(process_collectors=False)
+    engine, _ = _engine(tmp_path, metrics)
+    engine.settings = engine.settings.model_copy(update={"batch_wait_s": 0.05})
+    consumer = _TooLargeConsumer(GOOD_TP, BAD_TP)
+    engine.consumer = cast(Any, consumer)
+    caplog.set_level(logging.WARNING, "streams.batch_corrupt")
+    records = asyncio.run(engine._fill_batch(cast(Any, consumer)))
+    assert records == {}
+    assert consumer.positions[BAD_TP] == 6  # sought back: offset 6 is fetched again
+    assert consumer.paused == {BAD_TP}
+    hold = engine.corrupt.holds[BAD_TP]
+    assert (hold.offset, hold.attempts) == (6, 1)
+    assert "longer than the bytes the broker sent" in hold.reason
+    assert "attempt 1 of 5" in caplog.text
