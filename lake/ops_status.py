@@ -466,7 +466,7 @@ def _recent_gaps(recent: pl.DataFrame, keys: list[str]) -> list[dict[str, Any]]:
     )
     out = []
     for key, spans in merged.items():
-        rows = recent.filter(*(pl.col(k) == v for k, v in zip(keys, key, strict=True)))
+        rows = recent.filter(*(pl.col(k).eq_missing(v) for k, v in zip(keys, key, strict=True)))
         for lo, hi in spans:
             first = rows.filter((pl.col("from_offset") >= lo) & (pl.col("to_offset") <= hi))
             gap = dict(zip(keys, key, strict=True))

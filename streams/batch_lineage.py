@@ -194,7 +194,9 @@ class LineageCheck:
         received = {tp: self._received(tp) for tp in self._ready if tp.topic in asked}
         for tp in received:
             self._note_highwater(tp)
-        now = await self._ask_topic_ids(consumer, topics, [*records, *positions])
+        # Every partition verified below, not only the batch's: a response buffered for
+        # another partition may come from a leader that already serves a new incarnation.
+        now = await self._ask_topic_ids(consumer, topics, [*records, *positions, *received])
         self.lineage_checks += 1
         for tp in list(records):
             if tp not in self._ready or self._next.get(tp) != records[tp].last_offset() + 1:

@@ -175,3 +175,13 @@ def test_overlapping_gap_rows_count_each_offset_once_everywhere(tmp_path: Path) 
         metrics.registry.get_sample_value("maxlake_offset_gaps", {"cause": EXPIRED_BEFORE_INGEST})
         == 1
     )
+
+
+def test_a_gap_recorded_without_a_topic_id_is_counted_and_shown(tmp_path: Path) -> None:
+    """A gap of a lineage with no topic id (an old broker, an old row) is shown by ops status
+    and the metrics, not a crash of both (a null key matched no row when it was dated)."""
+    store = DeltaStore(tmp_path)
+    record_gap(store, Gap(TOPIC, None, 0, 10, 11, EXPIRED_BEFORE_INGEST), worker="w")
+    events = offset_events(store, datetime.now(UTC) - timedelta(days=7))
+    assert events["offsets_expired_total"] == 2
+    assert [(g["from_offset"], g["to_offset"]) for g in events["gaps"]] == [(10, 11)]
