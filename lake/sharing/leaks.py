@@ -237,9 +237,9 @@ def text_mentions(text: bytes, raw: Sequence[str]) -> list[str]:
     A token is delimited by characters other than ASCII letters, digits, ``_`` and ``-``, and a
     ``.`` before a digit does not delimit (``12`` is not found in ``12.5`` or ``2026-12-01``,
     ``f1`` not in ``f1-score``, ``cnc-101`` is found in ``(CNC-101)`` and at a sentence's end).
-    An identifier of decimal digits only is not found joined to a digit by ``,``, ``:``, ``/``
-    or ``+`` either, as in :func:`leaked_values` (``12`` is not in the time ``11:12:53`` of a
-    manifest's ``created_at``: a build at minute 12 of any hour was refused for lot ``12``).
+    No identifier is found in a time of day written in full (``12`` is not in the time
+    ``11:12:53`` of a manifest's ``created_at``: a build at minute 12 of any hour was refused
+    for lot ``12``); ids listed as ``12,13``, ``12/13``, ``12+13`` or ``7:12`` are found.
     An identifier whose separators (``-``, ``_``, ``.``) join parts of at least 5 characters
     in all is also found written without them or with spaces (``cnc101``, ``CNC 101``,
     ``northwind auto``). Both sides are compared in :func:`normal_text` form, after the JSON
@@ -249,19 +249,20 @@ def text_mentions(text: bytes, raw: Sequence[str]) -> list[str]:
     if not raw:
         return []
     spellings = sorted({p for v in raw if v for p in _spellings(v)}, key=len, reverse=True)
-    tokens = [_NOT_JOINED_LEFT + s + _NOT_JOINED_RIGHT if s.isdigit() else s for s in spellings]
     pattern = re.compile(
-        r"(?<![A-Za-z0-9_.\-])(" + "|".join(tokens) + r")(?![A-Za-z0-9_\-]|\.[0-9])",
+        r"(?<![A-Za-z0-9_.\-])(" + "|".join(spellings) + r")(?![A-Za-z0-9_\-]|\.[0-9])",
         re.IGNORECASE,
     )
     decoded = _ESCAPES.sub(_unescape, text).decode("utf-8", "replace")
-    seen = {_compact(m.group(1)) for m in pattern.finditer(normal_text(decoded))}
+    prose = _TIME_OF_DAY.sub(" ", normal_text(decoded))
+    seen = {_compact(m.group(1)) for m in pattern.finditer(prose)}
     return [v for v in raw if _compact(v) in seen]
 
 
-_NOT_JOINED_LEFT = r"(?<![0-9][,:/+])"
-_NOT_JOINED_RIGHT = r"(?![,:/+][0-9])"
-"""Around a digits-only id in prose: not part of a time, a ratio or a list of figures."""
+_TIME_OF_DAY = re.compile(r"(?<![0-9:])[0-2][0-9]:[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?(?![0-9:])")
+"""A time of day written in full (``11:12:53``, ``11:12:53.123``), as in a manifest's
+``created_at``: not read as mentions of its figures. A shorter ``7:12`` may be a ratio or a list
+of ids, and is read."""
 
 _SEPARATORS = re.compile(r"[-_.\s]+")
 

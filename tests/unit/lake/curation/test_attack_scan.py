@@ -329,10 +329,21 @@ def test_a_numeric_lot_id_does_not_refuse_a_build_made_at_minute_12(
     assert manifest.rows > 0
 
 
-def test_a_numeric_id_in_a_time_is_not_a_mention_in_prose() -> None:
-    for text in (b'"created_at": "2026-12-02T11:12:53.5Z"', b"11:54:12Z", b"at 12:00", b"1/12"):
+def test_a_numeric_id_in_a_full_time_of_day_is_not_a_mention_in_prose() -> None:
+    for text in (b'"created_at": "2026-12-02T11:12:53.5Z"', b"11:54:12Z", b"12:00:00"):
         assert text_mentions(text, ["12"]) == [], text
     for text in (b"lot 12: scrapped", b"(12)", b"lots 12, 13", b"lot 12.", b'"12"'):
+        assert text_mentions(text, ["12"]) == ["12"], text
+
+
+def test_ids_listed_with_separators_in_prose_are_each_found() -> None:
+    """An author cannot hide lot numbers from the scan by joining them (``12,13``); a short
+    time or a fraction that may be a list of ids is read as one (the author rephrases)."""
+    for text in (b"Lots 12,13 were scrapped", b"lots 12/13 merged", b"lot 12+13", b"7:12"):
+        assert text_mentions(text, ["12", "13", "7"]) == [
+            i for i in ("12", "13", "7") if i.encode() in text
+        ], text
+    for text in (b"at 12:00", b"1/12"):
         assert text_mentions(text, ["12"]) == ["12"], text
 
 
