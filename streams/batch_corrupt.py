@@ -64,6 +64,8 @@ class _Consumer(Protocol):
 class _Seeker(Protocol):
     def seek(self, partition: TopicPartition, offset: int) -> None: ...
 
+    def assignment(self) -> set[TopicPartition]: ...
+
 
 class _Sink(Protocol):
     """Where the holds are shown: the worker's state file and metrics (WriteBlock)."""
@@ -148,18 +150,21 @@ class CorruptFetches:
     @staticmethod
     def too_large(
         consumer: _Seeker, exc: RecordTooLargeError
-    ) -> tuple[TopicPartition, CorruptFetch]:
+    ) -> tuple[TopicPartition, CorruptFetch] | None:
         """aiokafka's ``RecordTooLargeError``, as the corrupt fetch it is.
 
         Brokers since Kafka 0.10.1 return a fetch's first record batch whole, however large
         (KIP-74), so a first batch longer than the bytes sent has a damaged length. aiokafka
         moved the partition's position one past the offset when it raised; it is sought back,
-        so no offset is skipped. Raises ``exc`` again when it names no partition and offset.
+        so no offset is skipped. None for a partition no longer assigned (its next owner
+        fetches it). Raises ``exc`` again when it names no partition and offset.
         """
         args = exc.args
         if len(args) < 3 or not isinstance(args[1], TopicPartition) or not isinstance(args[2], int):
             raise exc
         tp, offset = args[1], args[2]
+        if tp not in consumer.assignment():
+            return None
         consumer.seek(tp, offset)
         return tp, CorruptFetch(
             offset,
@@ -171,13 +176,15 @@ class CorruptFetches:
         """Partitions paused for a corrupt fetch (not to be resumed by anyone else)."""
         return {tp for tp, hold in self.holds.items() if hold.paused}
 
-    def resume_due(self, consumer: _Consumer) -> None:
-        """Resume the partitions whose next attempt is due (still assigned)."""
+    def resume_due(self, consumer: _Consumer, ready: set[TopicPartition]) -> None:
+        """Resume the partitions whose next attempt is due (still assigned and positioned:
+        ``ready``; one waiting for the lake stays paused at its placeholder)."""
         now = time.monotonic()
+        assigned = consumer.assignment()
         due = [
             tp
             for tp, hold in self.holds.items()
-            if hold.paused and hold.retry_at <= now and tp in consumer.assignment()
+            if hold.paused and hold.retry_at <= now and tp in assigned and tp in ready
         ]
         for tp in due:
             self.holds[tp].paused = False
@@ -196,6 +203,22 @@ class CorruptFetches:
             hold = self.holds.get(tp)
             if hold is not None and position > hold.offset:
                 self._clear(tp, f"position moved to {position}")
+
+    def drop(self, tp: TopicPartition) -> bool:
+        """``tp`` was sought or unpositioned: its next fetch decides anew (a topic created
+        again must not keep the old incarnation's hold and its advice to delete records).
+        Returns whether the hold had paused it (the caller resumes it where it fetches)."""
+        hold = self.holds.pop(tp, None)
+        if hold is None:
+            return False
+        logger.info(
+            "%s[%d]: the hold at offset %d ends: the partition was sought",
+            tp.topic,
+            tp.partition,
+            hold.offset,
+        )
+        self._show()
+        return hold.paused
 
     def forget(self, partitions: list[TopicPartition] | set[TopicPartition]) -> None:
         """Revoked partitions: their next owner meets the corruption, if it is still there."""

@@ -171,7 +171,7 @@ class BatchEngine(LakePositioning, LineageCheck):
                 await self._position_unpositioned()
                 await self._follow_topics(consumer)
                 if not self.block.blocked:
-                    self.corrupt.resume_due(consumer)
+                    self.corrupt.resume_due(consumer, self._ready)
         finally:
             self.stop_positioning()
             # Cancelled (SIGTERM): batches in hand are still written and committed, unless the
@@ -424,8 +424,8 @@ class BatchEngine(LakePositioning, LineageCheck):
                     self._out_of_range.update(exc.args[0] if exc.args else {})
                     break
                 except RecordTooLargeError as exc:
-                    tp, corrupt = self.corrupt.too_large(consumer, exc)
-                    count += self._take(tp, corrupt)
+                    if found := self.corrupt.too_large(consumer, exc):
+                        count += self._take(*found)
                     continue
                 except NoOffsetForPartitionError as exc:
                     # Partitions still waiting for the lake are positioned by it.

@@ -37,6 +37,7 @@ from lake.lineage import Gap
 from lake.sink import SinkHandle
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
+from streams.batch_corrupt import CorruptFetches
 from streams.ingest import IngestPipeline
 from streams.kafka_records import RecordBlocks
 from streams.topics import TopicAdminError, require_topic_ids, topic_ids
@@ -75,6 +76,7 @@ class LakePositioning:
     consumer: AIOKafkaConsumer | None
     pipeline: Callable[[], IngestPipeline]
     block: WriteBlock
+    corrupt: CorruptFetches
     _topic_ids: dict[str, str]
     _positions: dict[TopicPartition, int]
     _sought: dict[TopicPartition, int]
@@ -419,12 +421,15 @@ class LakePositioning:
         again from there).
         """
         assert self.consumer is not None
+        held = self.corrupt.drop(tp)
         if position is None:
             self._forget(tp)
             self.consumer.seek(tp, _PLACEHOLDER)
             self.consumer.pause(tp)
             return
         self.consumer.seek(tp, position)
+        if held and self._fetching():
+            self.consumer.resume(tp)
         self._next[tp] = self._positions[tp] = position
         if commit:
             self._sought[tp] = position

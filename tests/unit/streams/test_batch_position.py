@@ -14,6 +14,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from maxlake.settings import Settings
+from streams.batch_corrupt import CorruptFetches
 from streams.batch_position import LakePositioning
 from streams.kafka_records import RecordBlock, RecordBlocks
 from streams.topics import TopicAdminError
@@ -48,6 +49,7 @@ class _Engine(LakePositioning):
         self.settings = Settings(lake_root=str(tmp_path), broker_session_timeout_s=10.0)
         self.consumer = _Consumer()
         self.block = WriteBlock("w", tmp_path)
+        self.corrupt = CorruptFetches()
         self._topic_ids, self._positions, self._sought = {}, {}, {}
         self._ready: set[TopicPartition] = set()
         self._out_of_range: dict[TopicPartition, int] = {}

@@ -160,10 +160,10 @@ def test_a_transient_corruption_is_fetched_again_and_the_partition_goes_on(
     assert engine._take(GOOD_TP, good) == 3  # the others go on
     labels = {"topic": BAD_TP.topic, "partition": "1"}
     assert metrics.registry.get_sample_value("maxlake_fetch_corrupt", labels) == 6
-    engine.corrupt.resume_due(consumer)
+    engine.corrupt.resume_due(consumer, engine._ready)
     assert consumer.paused == {BAD_TP}  # not before its backoff is over
     _due(engine)
-    engine.corrupt.resume_due(consumer)
+    engine.corrupt.resume_due(consumer, engine._ready)
     assert consumer.paused == set()
     intact = _getmany({BAD_TP: _fetch_result(BAD_TP, batch(6, values(2)), _State(6))})[BAD_TP]
     engine._next[BAD_TP] = 6
@@ -187,7 +187,7 @@ def test_a_corruption_on_every_attempt_holds_the_partition_and_raises_an_alert(
         hold = engine.corrupt.holds[BAD_TP]
         waits.append(round(hold.retry_at - time.monotonic()))
         _due(engine)
-        engine.corrupt.resume_due(consumer)
+        engine.corrupt.resume_due(consumer, engine._ready)
     assert waits == [1, 2, 4, 8, 60]  # backoff, then a recheck every minute
     assert consumer.paused == set()  # resumed for the recheck ...
     engine._take(BAD_TP, CorruptFetch(6, reason))
@@ -280,3 +280,51 @@ def test_a_batch_longer_than_its_fetch_is_a_corrupt_fetch_and_skips_no_offset(
     assert (hold.offset, hold.attempts) == (6, 1)
     assert "longer than the bytes the broker sent" in hold.reason
     assert "attempt 1 of 5" in caplog.text
+
+
+class _SeekConsumer(_Consumer):
+    def __init__(self, *tps: TopicPartition) -> None:
+        super().__init__(*tps)
+        self.positions: dict[TopicPartition, int] = {}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.positions[tp] = offset
+
+
+def _seeking_engine(tmp_path: Path) -> tuple[BatchEngine, _SeekConsumer]:
+    engine, _ = _engine(tmp_path, WorkerMetrics(process_collectors=False))
+    consumer = _SeekConsumer(GOOD_TP, BAD_TP)
+    engine.consumer = cast(Any, consumer)
+    return engine, consumer
+
+
+def test_a_hold_of_the_old_incarnation_ends_when_the_topic_is_created_again(
+    tmp_path: Path,
+) -> None:
+    """A held partition sought to a recreated topic's start must not keep telling the operator
+    to delete records up to the old incarnation's offset (they would be the new one's)."""
+    engine, consumer = _seeking_engine(tmp_path)
+    for _ in range(batch_corrupt.ATTEMPTS):
+        engine._take(BAD_TP, CorruptFetch(1000, "batch at offset 1000 is corrupt (CRC)"))
+        _due(engine)
+        engine.corrupt.resume_due(consumer, engine._ready)
+    engine._take(BAD_TP, CorruptFetch(1000, "corrupt"))
+    assert engine.corrupt.holds[BAD_TP].held
+    engine._move(BAD_TP, 0, commit=True)  # the lineage check's seek to the new start
+    assert BAD_TP not in engine.corrupt.holds
+    assert BAD_TP not in consumer.paused  # fetched from the new start
+    new = _getmany({BAD_TP: _fetch_result(BAD_TP, batch(0, values(3)), _State(0))})[BAD_TP]
+    assert engine._take(BAD_TP, new) == 3
+    assert read_worker_states(tmp_path / "workers")[0]["corrupt_partitions"] == []
+
+
+def test_a_partition_waiting_for_the_lake_is_not_resumed_by_a_corrupt_retry(
+    tmp_path: Path,
+) -> None:
+    engine, consumer = _seeking_engine(tmp_path)
+    engine._take(BAD_TP, CorruptFetch(1000, "corrupt"))
+    engine._move(BAD_TP, None)  # waits for the lake, paused at the placeholder
+    assert BAD_TP in consumer.paused
+    _due(engine)
+    engine.corrupt.resume_due(consumer, engine._ready)
+    assert BAD_TP in consumer.paused
