@@ -44,6 +44,18 @@ def _recreated_lake(root: Path) -> DeltaStore:
     return store
 
 
+def _offset_alerts(events: dict[str, Any]) -> list[dict[str, Any]]:
+    """The status alerts of ``events`` (``offset_events``) alone: no broker, workers or tables."""
+    status: dict[str, Any] = {
+        "kafka": {"reachable": False, "error": "x"},
+        "quality": {},
+        "local_workers": [],
+        "offsets": events,
+        "tables": [],
+    }
+    return _alerts(status, Thresholds)
+
+
 def test_a_discarded_gap_is_written_once(tmp_path: Path) -> None:
     store = DeltaStore(tmp_path)
     gap = Gap(TOPIC, "old", 0, 30, 59, DISCARDED_TOPIC_RECREATED)
@@ -115,14 +127,7 @@ def test_ops_status_alerts_and_metrics_count_discarded_offsets_apart(tmp_path: P
         "beyond_log_end": 0,
         DISCARDED_TOPIC_RECREATED: 1,
     }
-    status: dict[str, Any] = {
-        "kafka": {"reachable": False, "error": "x"},
-        "quality": {},
-        "local_workers": [],
-        "offsets": events,
-        "tables": [],
-    }
-    alerts = {a["alert"]: a["detail"] for a in _alerts(status, Thresholds)}
+    alerts = {a["alert"]: a["detail"] for a in _offset_alerts(events)}
     discarded = alerts["offsets_discarded_topic_recreated"]
     assert f"{TOPIC}[0] offsets 30..59 of topic id old" in discarded
     assert "deleted and created again" in discarded
@@ -159,14 +164,7 @@ def test_overlapping_gap_rows_count_each_offset_once_everywhere(tmp_path: Path) 
     assert [(g["from_offset"], g["to_offset"], g["offsets"]) for g in events["gaps"]] == [
         (10, 26, 17)
     ]
-    status: dict[str, Any] = {
-        "kafka": {"reachable": False, "error": "x"},
-        "quality": {},
-        "local_workers": [],
-        "offsets": events,
-        "tables": [],
-    }
-    (alert,) = [a for a in _alerts(status, Thresholds) if "expired" in a["alert"]]
+    (alert,) = [a for a in _offset_alerts(events) if "expired" in a["alert"]]
     assert f"{TOPIC}[0] offsets 10..26 (17 offsets)" in alert["detail"]
     metrics = WorkerMetrics()
     metrics.set_offset_events(events)
