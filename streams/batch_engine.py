@@ -61,7 +61,6 @@ from streams.broker_wait import start_until_reachable
 from streams.errors import StreamsError
 from streams.ingest import IngestPipeline, log_batch
 from streams.kafka_records import CorruptFetch, RecordBlock, RecordBlocks
-from streams.topics import topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
 __all__ = ["BatchEngine"]
@@ -549,9 +548,10 @@ class BatchEngine(LakePositioning, LineageCheck):
         }
         if not lost:
             return
-        loop = asyncio.get_running_loop()
         topics = sorted({tp.topic for tp in lost})
-        fresh = await loop.run_in_executor(None, topic_ids, self.settings, topics)
+        # The leaders of the lost partitions, as before each batch: a random broker that has
+        # not applied a recreation yet answers the old id.
+        fresh = await self._ask_topic_ids(consumer, topics, lost)
         # A topic the broker did not describe this time is not taken for a new incarnation.
         recreated = [t for t in topics if t in fresh and fresh[t] != self._topic_ids.get(t)]
         if recreated:

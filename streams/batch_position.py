@@ -40,7 +40,12 @@ from maxlake.settings import Settings
 from streams.batch_corrupt import CorruptFetches
 from streams.ingest import IngestPipeline
 from streams.kafka_records import RecordBlocks
-from streams.topics import TopicAdminError, require_topic_ids, topic_ids
+from streams.kafka_topic_ids import (
+    UnsupportedBrokerError,
+    current_topic_ids,
+    require_current_topic_ids,
+)
+from streams.topics import TopicAdminError
 from streams.write_block import WriteBlock
 
 __all__ = ["LakePositioning"]
@@ -55,7 +60,7 @@ committed, raise NoOffsetForPartitionError at every fetch until the partition is
 
 def _unreached(exc: BaseException) -> str:
     """What a failed positioning could not reach, for the log: Kafka or the lake."""
-    if isinstance(exc, (KafkaError, TopicAdminError, KafkaPythonError)):
+    if isinstance(exc, (KafkaError, TopicAdminError, KafkaPythonError, UnsupportedBrokerError)):
         return "Kafka did not answer where they start or under which topic id"
     return "the lake could not be read"
 
@@ -242,12 +247,35 @@ class LakePositioning:
             self._lake_reader = self.pipeline().writer.handle()
         return self._lake_reader
 
-    async def _lineages(self, topics: Sequence[str], *, require: bool = True) -> dict[str, str]:
-        """Each topic's id now (its lineage): topic -> id. ``require``: ask again until every
-        topic has one (raises TopicAdminError after a minute); else topics that do not exist
-        are left out."""
-        ask = partial(require_topic_ids if require else topic_ids, self.settings, topics)
-        return await asyncio.get_running_loop().run_in_executor(self._position_pool, ask)
+    async def _lineages(
+        self,
+        topics: Sequence[str],
+        *,
+        require: bool = True,
+        held: dict[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Each topic's id now (its lineage): topic -> id, as the leaders of the topics'
+        assigned partitions answer (:mod:`streams.kafka_topic_ids`: a random broker that has not
+        applied a recreation yet answers the old id, and positioning under it read the lake of
+        the old lineage and sought the new incarnation past its first offsets). ``held``: the
+        ids the engine holds (default: :attr:`_topic_ids`); another id from any leader wins.
+        ``require``: ask again until every topic has one (raises TopicAdminError after a
+        minute); else topics that do not exist are left out."""
+        assert self.consumer is not None
+        wanted = list(topics)
+        leaders_of = [
+            (tp.topic, tp.partition) for tp in self.consumer.assignment() if tp.topic in wanted
+        ]
+        held = self._topic_ids if held is None else held
+        ask_s = self.settings.broker_session_timeout_s
+        if require:
+            return await require_current_topic_ids(
+                self.consumer._client, wanted, leaders_of=leaders_of, held=held, ask_timeout_s=ask_s
+            )
+        async with asyncio.timeout(ask_s):
+            return await current_topic_ids(
+                self.consumer._client, wanted, leaders_of=leaders_of, held=held
+            )
 
     async def _moved(self, lineages: dict[str, str]) -> set[str]:
         """The topics of ``lineages`` whose id is another one now, or that no longer exist.
@@ -258,7 +286,7 @@ class LakePositioning:
         holds of the old one skipped its first offsets for good, and wrote the rest under the
         old id.
         """
-        now = await self._lineages(sorted(lineages), require=False)
+        now = await self._lineages(sorted(lineages), require=False, held=lineages)
         moved = {topic for topic, tid in lineages.items() if now.get(topic) != tid}
         if moved:
             logger.warning(

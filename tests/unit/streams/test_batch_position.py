@@ -61,7 +61,13 @@ class _Engine(LakePositioning):
         self.gaps: list[tuple[TopicPartition, int, int]] = []
         self._init_positioning()
 
-    async def _lineages(self, topics: Sequence[str], *, require: bool = True) -> dict[str, str]:
+    async def _lineages(
+        self,
+        topics: Sequence[str],
+        *,
+        require: bool = True,
+        held: dict[str, str] | None = None,
+    ) -> dict[str, str]:
         return {t: self.ids[t] for t in topics if t in self.ids}
 
     async def _read_lake(
@@ -206,7 +212,13 @@ def _block(offsets: range) -> RecordBlock:
 
 
 class _NoBroker(_Engine):
-    async def _lineages(self, topics: Sequence[str], *, require: bool = True) -> dict[str, str]:
+    async def _lineages(
+        self,
+        topics: Sequence[str],
+        *,
+        require: bool = True,
+        held: dict[str, str] | None = None,
+    ) -> dict[str, str]:
         raise TopicAdminError("the broker at 127.0.0.1:1 did not answer in 60 s")
 
 

@@ -87,6 +87,15 @@ def test_a_new_id_from_any_leader_wins_over_a_stale_leader_holding_the_old_one(
     assert ids == {"a": str(ID)}
 
 
+@pytest.mark.parametrize("order", [[1, 2], [2, 1]])
+def test_holding_no_id_two_leaders_answering_two_ids_is_not_an_answer(order: list[int]) -> None:
+    """Which of two ids is the new one is not known without one held (a worker positioning a
+    partition for the first time): the question is asked again, never answered with the old."""
+    client = _ThreeBrokers({("a", 0): order[0], ("a", 1): order[1]})
+    with pytest.raises(KafkaError, match="different ids"):
+        asyncio.run(current_topic_ids(client, ["a"], leaders_of=[("a", 0), ("a", 1)]))
+
+
 def test_with_no_leader_known_a_random_broker_is_asked() -> None:
     client = _ThreeBrokers({})
     ids = asyncio.run(current_topic_ids(client, ["a"], leaders_of=[("a", 0)]))
