@@ -13,7 +13,14 @@ import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from maxlake.errors import ConfigError
@@ -194,6 +201,34 @@ class Settings(BaseSettings):
     lake_retry_max_s: float = Field(
         30.0, gt=0, description="longest wait between retries of a batch the lake refused"
     )
+    corrupt_fetch_attempts: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="batch engine: fetches of the same corrupt record batch before the broker's "
+        "copy is taken for damaged and the partition held (docs/OPERATIONS.md, 'A corrupt "
+        "record batch')",
+    )
+    corrupt_fetch_first_wait_s: float = Field(
+        1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="batch engine: wait before fetching a corrupt batch again, seconds; "
+        "doubled per attempt",
+    )
+    corrupt_fetch_max_wait_s: float = Field(
+        30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="batch engine: longest wait between two fetches of a corrupt batch, seconds",
+    )
+    corrupt_fetch_recheck_s: float = Field(
+        60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="batch engine: once a corrupt batch is held, seconds between two fetches "
+        "of it (the partition resumes by itself once it is intact or deleted)",
+    )
     faust_datadir: Path = Field(
         Path(".maxlake/faust"),
         description="the worker's Faust state directory (created with its parents at start)",
@@ -327,6 +362,17 @@ class Settings(BaseSettings):
             ) from exc
         context.check_hostname = self.ssl_check_hostname
         return context
+
+    @field_validator("corrupt_fetch_max_wait_s")
+    @classmethod
+    def _max_wait_not_below_first(cls, value: float, info: ValidationInfo) -> float:
+        first = info.data.get("corrupt_fetch_first_wait_s")
+        if first is not None and value < first:
+            raise ValueError(
+                f"must be at least MAXLAKE_CORRUPT_FETCH_FIRST_WAIT_S ({first:g} s), the first "
+                f"wait; got {value:g} s"
+            )
+        return value
 
     def kafka_security(self) -> dict[str, Any]:
         """Security keyword arguments shared by kafka-python and aiokafka clients.

@@ -3,8 +3,9 @@
 A record batch that fails its CRC or whose lengths do not add up (:class:`CorruptFetch`, from
 :mod:`streams.kafka_records`) is most often damaged on the way (a flaky NIC, a proxy): the same
 fetch again gets intact bytes. So the partition alone is paused and fetched again from the same
-offset, up to :data:`ATTEMPTS` times with exponential backoff (:data:`FIRST_WAIT_S`, doubled,
-at most :data:`MAX_WAIT_S`), while every other partition goes on. Nothing of the partition
+offset, up to ``MAXLAKE_CORRUPT_FETCH_ATTEMPTS`` times with exponential backoff
+(``MAXLAKE_CORRUPT_FETCH_FIRST_WAIT_S``, doubled, at most ``MAXLAKE_CORRUPT_FETCH_MAX_WAIT_S``),
+while every other partition goes on. Nothing of the partition
 past the corrupt batch is taken, so no offset past it is committed: the lake and the group's
 offsets stop right before it.
 
@@ -14,8 +15,8 @@ decide that data is lost); it logs one ERROR naming topic, partition, offset and
 operator can do (docs/OPERATIONS.md, "A corrupt record batch"), shows as
 ``corrupt_record_batch`` in ``maxlake status`` (through the worker's state file) and in
 ``/metrics`` (``maxlake_fetch_corrupt{topic,partition}``), and fetches the partition again every
-:data:`RECHECK_S` seconds, so it resumes by itself once the operator repaired or removed the
-batch.
+``MAXLAKE_CORRUPT_FETCH_RECHECK_S`` seconds, so it resumes by itself once the operator repaired
+or removed the batch.
 """
 
 from __future__ import annotations
@@ -28,20 +29,25 @@ from typing import Any, Protocol
 from aiokafka import TopicPartition
 from aiokafka.errors import RecordTooLargeError
 
+from maxlake.settings import Settings
 from streams.kafka_records import CorruptFetch
 
 __all__ = ["ATTEMPTS", "FIRST_WAIT_S", "MAX_WAIT_S", "RECHECK_S", "CorruptFetches"]
 
 logger = logging.getLogger(__name__)
 
-ATTEMPTS = 5
-"""Fetches of the same corrupt offset before it is taken for the broker's copy being damaged."""
-FIRST_WAIT_S = 1.0
-"""Wait before the second fetch, seconds; doubled per attempt."""
-MAX_WAIT_S = 30.0
-"""Longest wait between two attempts, seconds."""
-RECHECK_S = 60.0
-"""Once held: seconds between two fetches of the partition (it resumes by itself once intact)."""
+_DEFAULTS = Settings.model_fields
+ATTEMPTS: int = _DEFAULTS["corrupt_fetch_attempts"].default
+"""Fetches of the same corrupt offset before it is taken for the broker's copy being damaged
+(default; ``MAXLAKE_CORRUPT_FETCH_ATTEMPTS``)."""
+FIRST_WAIT_S: float = _DEFAULTS["corrupt_fetch_first_wait_s"].default
+"""Wait before the second fetch, seconds; doubled per attempt (default;
+``MAXLAKE_CORRUPT_FETCH_FIRST_WAIT_S``)."""
+MAX_WAIT_S: float = _DEFAULTS["corrupt_fetch_max_wait_s"].default
+"""Longest wait between two attempts, seconds (default; ``MAXLAKE_CORRUPT_FETCH_MAX_WAIT_S``)."""
+RECHECK_S: float = _DEFAULTS["corrupt_fetch_recheck_s"].default
+"""Once held: seconds between two fetches of the partition (it resumes by itself once intact;
+default, ``MAXLAKE_CORRUPT_FETCH_RECHECK_S``)."""
 
 NEXT_STEP = (
     "the broker's copy of this batch is damaged: if the partition has an in-sync replica with "
@@ -84,18 +90,31 @@ class _Hold:
     """Monotonic time of the next fetch (the partition is paused until then)."""
     paused: bool = True
 
+    limit: int = ATTEMPTS
+    """Attempts before the partition is held."""
+
     @property
     def held(self) -> bool:
         """Whether every attempt failed: the broker's copy is damaged."""
-        return self.attempts >= ATTEMPTS
+        return self.attempts >= self.limit
 
 
 class CorruptFetches:
     """The partitions of one engine waiting for a corrupt batch to be fetched intact."""
 
-    def __init__(self, sink: _Sink | None = None) -> None:
+    def __init__(self, sink: _Sink | None = None, settings: Settings | None = None) -> None:
+        """Args:
+        sink: where the holds are shown (the worker's state file and metrics).
+        settings: the retry limits (``corrupt_fetch_*``); the defaults when None.
+        """
         self.sink = sink
         self.holds: dict[TopicPartition, _Hold] = {}
+        self.attempts = ATTEMPTS if settings is None else settings.corrupt_fetch_attempts
+        self.first_wait_s = (
+            FIRST_WAIT_S if settings is None else settings.corrupt_fetch_first_wait_s
+        )
+        self.max_wait_s = MAX_WAIT_S if settings is None else settings.corrupt_fetch_max_wait_s
+        self.recheck_s = RECHECK_S if settings is None else settings.corrupt_fetch_recheck_s
 
     def failed(
         self,
@@ -111,27 +130,29 @@ class CorruptFetches:
             return
         hold = self.holds.get(tp)
         if hold is None or hold.offset != fetch.offset:
-            hold = self.holds[tp] = _Hold(fetch.offset, fetch.reason, 0, time.time(), 0.0)
+            hold = self.holds[tp] = _Hold(
+                fetch.offset, fetch.reason, 0, time.time(), 0.0, limit=self.attempts
+            )
         hold.attempts += 1
         hold.reason = fetch.reason
         consumer.pause(tp)
         hold.paused = True
         where = f"{tp.topic}[{tp.partition}] offset {fetch.offset}"
-        if hold.attempts < ATTEMPTS:
-            wait = min(FIRST_WAIT_S * 2 ** (hold.attempts - 1), MAX_WAIT_S)
+        if hold.attempts < self.attempts:
+            wait = min(self.first_wait_s * 2 ** (hold.attempts - 1), self.max_wait_s)
             logger.warning(
                 "%s: %s; attempt %d of %d: this partition is paused and fetched again from "
                 "offset %d in %.1f s, the others go on; nothing past it is committed",
                 where,
                 fetch.reason,
                 hold.attempts,
-                ATTEMPTS,
+                self.attempts,
                 fetch.offset,
                 wait,
             )
         else:
-            wait = RECHECK_S
-            log = logger.error if hold.attempts == ATTEMPTS else logger.debug
+            wait = self.recheck_s
+            log = logger.error if hold.attempts == self.attempts else logger.debug
             log(
                 "%s: corrupt on all %d fetches over %.0f s (%s): the partition stays paused at "
                 "offset %d (nothing at or past it is in the lake or committed), the others go "
@@ -141,7 +162,7 @@ class CorruptFetches:
                 time.time() - hold.since,
                 fetch.reason,
                 fetch.offset,
-                RECHECK_S,
+                self.recheck_s,
                 NEXT_STEP,
             )
         hold.retry_at = time.monotonic() + wait

@@ -107,7 +107,7 @@ class BatchEngine(LakePositioning, LineageCheck):
         self._ready: set[TopicPartition] = set()
         self._out_of_range: dict[TopicPartition, int] = {}
         self.repeats_dropped = 0
-        self.corrupt = CorruptFetches(self.block)
+        self.corrupt = CorruptFetches(self.block, settings)
         self._handed: list[asyncio.Task[None]] = []
         self._init_positioning()
         self._init_lineage_check()

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from infra.tls import make_throwaway_tls
+from maxlake.cli.failures import settings_problems
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 
@@ -97,3 +98,36 @@ def test_a_bad_location_names_its_variable(
         Settings()
     assert f"{variable} " in str(info.value)
     assert problem in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"MAXLAKE_CORRUPT_FETCH_ATTEMPTS": "0"}, "MAXLAKE_CORRUPT_FETCH_ATTEMPTS: "),
+        ({"MAXLAKE_CORRUPT_FETCH_RECHECK_S": "inf"}, "MAXLAKE_CORRUPT_FETCH_RECHECK_S: "),
+        ({"MAXLAKE_CORRUPT_FETCH_FIRST_WAIT_S": "-1"}, "MAXLAKE_CORRUPT_FETCH_FIRST_WAIT_S: "),
+        (
+            {"MAXLAKE_CORRUPT_FETCH_FIRST_WAIT_S": "5", "MAXLAKE_CORRUPT_FETCH_MAX_WAIT_S": "2"},
+            "MAXLAKE_CORRUPT_FETCH_MAX_WAIT_S: must be at least "
+            "MAXLAKE_CORRUPT_FETCH_FIRST_WAIT_S (5 s), the first wait; got 2 s",
+        ),
+    ],
+)
+def test_bad_corrupt_fetch_limits_name_the_setting(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], problem: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert problem in settings_problems(info.value)
+
+
+def test_corrupt_fetch_limits_are_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAXLAKE_CORRUPT_FETCH_ATTEMPTS", "3")
+    monkeypatch.setenv("MAXLAKE_CORRUPT_FETCH_RECHECK_S", "15")
+    settings = Settings()
+    assert (settings.corrupt_fetch_attempts, settings.corrupt_fetch_recheck_s) == (3, 15.0)
+    assert (settings.corrupt_fetch_first_wait_s, settings.corrupt_fetch_max_wait_s) == (1.0, 30.0)

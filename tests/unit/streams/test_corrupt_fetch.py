@@ -126,8 +126,8 @@ class _Consumer:
         return 100
 
 
-def _engine(tmp_path: Path, metrics: WorkerMetrics) -> tuple[BatchEngine, _Consumer]:
-    settings = Settings(lake_root=str(tmp_path / "lake"))
+def _engine(tmp_path: Path, metrics: WorkerMetrics, **limits: Any) -> tuple[BatchEngine, _Consumer]:
+    settings = Settings(lake_root=str(tmp_path / "lake"), **limits)
     block = WriteBlock("w-1", tmp_path / "workers", metrics=metrics)
     no_pipeline: Any = None  # never built: nothing is prepared or written here
     engine = BatchEngine(settings, {GOOD_TP.topic: EventKind.TELEMETRY}, no_pipeline, block)
@@ -296,6 +296,34 @@ def _seeking_engine(tmp_path: Path) -> tuple[BatchEngine, _SeekConsumer]:
     consumer = _SeekConsumer(GOOD_TP, BAD_TP)
     engine.consumer = cast(Any, consumer)
     return engine, consumer
+
+
+def test_the_retry_limits_are_the_worker_s_settings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MAXLAKE_CORRUPT_FETCH_*: 2 attempts 0.5 s apart, then a recheck every 10 s."""
+    engine, consumer = _engine(
+        tmp_path,
+        WorkerMetrics(process_collectors=False),
+        corrupt_fetch_attempts=2,
+        corrupt_fetch_first_wait_s=0.5,
+        corrupt_fetch_max_wait_s=0.5,
+        corrupt_fetch_recheck_s=10.0,
+    )
+    caplog.set_level(logging.WARNING, "streams.batch_corrupt")
+    waits = []
+    for _ in range(3):
+        engine._take(BAD_TP, CorruptFetch(6, "batch at offset 6 is corrupt (CRC)"))
+        waits.append(round(engine.corrupt.holds[BAD_TP].retry_at - time.monotonic(), 1))
+        _due(engine)
+        engine.corrupt.resume_due(consumer, engine._ready)
+    assert waits == [0.5, 10.0, 10.0]
+    assert "attempt 1 of 2" in caplog.text
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "corrupt on all 2 fetches" in errors[0]
+    assert "fetched again every 10 s" in errors[0]
+    assert read_worker_states(tmp_path / "workers")[0]["corrupt_partitions"][0]["held"]
 
 
 def test_a_hold_of_the_old_incarnation_ends_when_the_topic_is_created_again(
