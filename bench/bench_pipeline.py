@@ -9,6 +9,8 @@ threads): the decode (``TelemetrySchema.decode``), the unit conversion and GX va
 rest of the prepare (dedupe, silver/quarantine rows) and the Delta write. With
 ``--compare-src`` the rounds alternate between that source tree and this one (the same
 interpreter and ``maxlake_native``), for a same-run ratio; prints best / median per stage.
+``--compare-python`` runs that tree's rounds with another interpreter instead (e.g. its own
+``.venv/bin/python``, to compare builds of ``maxlake_native`` too).
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--compare-src", type=Path, default=None)
+    parser.add_argument("--compare-python", type=Path, default=None)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     here = Path(__file__).resolve().parent.parent
@@ -134,8 +137,11 @@ def main() -> None:
         print(json.dumps(_child(args.events, args.batches)))
         return
     trees: list[tuple[str, Path]] = [("this", here)]
+    python = {"this": sys.executable, "before": sys.executable}
     if args.compare_src is not None:
         trees.insert(0, ("before", args.compare_src.resolve()))
+    if args.compare_python is not None:
+        python["before"] = str(args.compare_python)
     results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in trees}
     with open("/proc/loadavg") as f:
         print(f"load at start: {f.read().split()[0]}")
@@ -145,7 +151,7 @@ def main() -> None:
             env = {**os.environ, "PYTHONPATH": f"{src}", "GX_ANALYTICS_ENABLED": "false"}
             out = subprocess.run(
                 [
-                    sys.executable,
+                    python[name],
                     "-P",
                     str(here / "bench" / "bench_pipeline.py"),
                     "--child",

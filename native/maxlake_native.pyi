@@ -5,7 +5,8 @@ from collections.abc import Sequence
 class Schema:
     """A compiled parse schema: a tuple of ``(name, type, children)`` fields, ``type`` one of
     ``utf8``, ``int64``, ``float64``, ``bool``, ``struct`` (children: its fields) and ``list``
-    (children: one item field)."""
+    (children: one item field). It keeps the column sizes of its last batch and reserves room
+    for the next one from them, scaled to its number of messages (no effect on results)."""
 
     def __init__(self, spec: tuple[object, ...], /) -> None: ...
 

@@ -31,10 +31,24 @@ impl Bits {
         }
     }
 
+    pub fn reserve(&mut self, bits: usize) {
+        self.bytes.reserve(bits.div_ceil(8));
+    }
+
     pub fn count_zeros(&self) -> usize {
         let ones: usize = self.bytes.iter().map(|b| b.count_ones() as usize).sum();
         self.len - ones
     }
+}
+
+/// How many values (and UTF-8 bytes) a column and its children held after a batch: the room
+/// reserved for the next batch of the same schema, scaled to its number of messages, so that
+/// the buffers are not grown (reallocated and copied) value by value.
+#[derive(Clone, Default)]
+pub struct Sizes {
+    pub values: usize,
+    pub bytes: usize,
+    pub children: Vec<Sizes>,
 }
 
 pub enum Col {
@@ -108,6 +122,71 @@ impl Col {
             | Col::Bool { valid, .. }
             | Col::List { valid, .. } => valid.len,
             Col::Struct { len, .. } => *len,
+        }
+    }
+
+    pub fn sizes(&self) -> Sizes {
+        let (bytes, children) = match self {
+            Col::Utf8 { data, .. } => (data.len(), vec![]),
+            Col::Struct { children, .. } => (0, children.iter().map(Col::sizes).collect()),
+            Col::List { child, .. } => (0, vec![child.sizes()]),
+            _ => (0, vec![]),
+        };
+        Sizes {
+            values: self.len(),
+            bytes,
+            children,
+        }
+    }
+
+    /// Reserves room for `sizes` scaled by `num / den`, plus an eighth.
+    pub fn reserve(&mut self, sizes: &Sizes, num: usize, den: usize) {
+        let scale = |n: usize| {
+            let m = (n as u128 * num as u128 / den.max(1) as u128) as usize;
+            m + m / 8
+        };
+        let n = scale(sizes.values);
+        match self {
+            Col::Utf8 {
+                valid,
+                offsets,
+                data,
+            } => {
+                valid.reserve(n);
+                offsets.reserve(n);
+                data.reserve(scale(sizes.bytes));
+            }
+            Col::Int64 { valid, values } => {
+                valid.reserve(n);
+                values.reserve(n);
+            }
+            Col::Float64 { valid, values } => {
+                valid.reserve(n);
+                values.reserve(n);
+            }
+            Col::Bool { valid, values } => {
+                valid.reserve(n);
+                values.reserve(n);
+            }
+            Col::Struct {
+                valid, children, ..
+            } => {
+                valid.reserve(n);
+                for (child, s) in children.iter_mut().zip(&sizes.children) {
+                    child.reserve(s, num, den);
+                }
+            }
+            Col::List {
+                valid,
+                offsets,
+                child,
+            } => {
+                valid.reserve(n);
+                offsets.reserve(n);
+                if let Some(s) = sizes.children.first() {
+                    child.reserve(s, num, den);
+                }
+            }
         }
     }
 

@@ -18,15 +18,20 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use std::os::raw::c_int;
+use std::sync::Mutex;
 
-use columns::{Bits, Col};
+use columns::{Bits, Col, Sizes};
 use parse::Parser;
 use schema::{fields_from, Field};
+
+/// What the columns of the last batch parsed with a schema held, and over how many messages.
+type Hint = (usize, Vec<Sizes>);
 
 /// A compiled parse schema (build once per schema, reuse for every batch).
 #[pyclass(frozen, module = "maxlake_native")]
 struct Schema {
     fields: Vec<Field>,
+    last: Mutex<Option<Hint>>,
 }
 
 #[pymethods]
@@ -35,6 +40,7 @@ impl Schema {
     fn new(spec: &Bound<'_, PyTuple>) -> PyResult<Self> {
         Ok(Schema {
             fields: fields_from(spec)?,
+            last: Mutex::new(None),
         })
     }
 }
@@ -186,8 +192,18 @@ struct Outcome {
     dirty: Vec<i64>,
 }
 
-fn parse_all(fields: &[Field], spans: &[(usize, usize)], max_bytes: usize) -> Outcome {
+fn parse_all(
+    fields: &[Field],
+    spans: &[(usize, usize)],
+    max_bytes: usize,
+    hint: Option<&Hint>,
+) -> Outcome {
     let mut cols: Vec<Col> = fields.iter().map(Col::new).collect();
+    if let Some((messages, sizes)) = hint {
+        for (col, s) in cols.iter_mut().zip(sizes) {
+            col.reserve(s, spans.len(), *messages);
+        }
+    }
     let mut index = Vec::with_capacity(spans.len());
     let mut dirty = Vec::new();
     let mut rows = 0usize;
@@ -280,8 +296,12 @@ fn parse_batch(
         return Ok(None);
     }
     let spans = Spans(spans);
-    let fields = &schema.get().fields;
-    let out = py.allow_threads(|| parse_all(fields, &spans.0, max_bytes));
+    let schema = schema.get();
+    let hint = schema.last.lock().ok().and_then(|last| last.clone());
+    let out = py.allow_threads(|| parse_all(&schema.fields, &spans.0, max_bytes, hint.as_ref()));
+    if let Ok(mut last) = schema.last.lock() {
+        *last = Some((spans.0.len(), out.cols.iter().map(Col::sizes).collect()));
+    }
     drop(keep);
     let cols = out
         .cols

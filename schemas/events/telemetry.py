@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -218,15 +219,25 @@ def _fast_body(table: pa.Table) -> Checked:
         ok &= as_mask(sized) | ~has_many
         flat = many.flatten()
         parents = np.asarray(pc.list_parent_indices(many).to_numpy(), np.int64)
-        within = np.arange(len(parents), dtype=np.int64) - np.searchsorted(parents, parents)
+        within = _positions_within(parents)
         items, owners, sub = flat, parents, within
         if has_one.any():
             ones = np.flatnonzero(has_one)
-            owners = np.concatenate((ones, parents))
-            order = np.argsort(owners, kind="stable")
+            # Merged in message order, a single reading before a list of the same message
+            # (both sent: rejected, but checked alike): where each single lands among the
+            # list items, the list items filling the other slots in order.
+            at = np.arange(len(ones)) + np.searchsorted(parents, ones)
+            is_one = np.zeros(len(ones) + len(parents), bool)
+            is_one[at] = True
+            order = np.empty(len(is_one), np.int64)
+            order[at] = np.arange(len(ones))
+            order[~is_one] = np.arange(len(ones), len(is_one))
             items = pa.concat_arrays([single.filter(pa.array(has_one)), flat]).take(order)
-            owners = owners[order]
-            sub = np.concatenate((np.zeros(len(ones), np.int64), within))[order]
+            owners = np.empty(len(is_one), np.int64)
+            owners[at] = ones
+            owners[~is_one] = parents
+            sub = np.zeros(len(is_one), np.int64)
+            sub[~is_one] = within
     tag, value, unit, quality = (items.field(k) for k in ("tag", "value", "unit", "quality"))
     item_ok = as_mask(pc.is_valid(items)) & valid_ids(tag, ID_RE)
     item_ok &= as_mask(pc.is_finite(value))
@@ -246,3 +257,15 @@ def _fast_body(table: pa.Table) -> Checked:
         "quality": pc.fill_null(quality, "GOOD"),
     }
     return Checked(columns, owners, ok)
+
+
+def _positions_within(parents: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Per item of a flattened list column, its position within its list (``parents``: the
+    ascending list index of each item)."""
+    n = len(parents)
+    if not n:
+        return np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], parents[1:] != parents[:-1])))
+    lengths = np.diff(np.append(starts, n))
+    out: npt.NDArray[np.int64] = np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
+    return out

@@ -423,3 +423,43 @@ def test_without_the_module_the_arrow_parser_decodes_and_says_why() -> None:
     assert len(warnings) == 1, done.stderr
     assert warnings[0].startswith("WARNING schemas._native decoder JSON parser: arrow (fallback: ")
     assert "make install" in warnings[0]
+
+
+def _parsed_with(compiled: Any, messages: list[bytes], schema: pa.Schema) -> Any:
+    """``(table, index, dirty)`` of ``messages`` parsed with the compiled schema ``compiled``."""
+    module = native_parser.module
+    assert module is not None
+    out = module.parse_batch(messages, 1 << 20, compiled)
+    if out is None:
+        return None
+    columns, index, dirty = out
+    arrays = [_native._array(f.type, c) for f, c in zip(schema, columns, strict=True)]
+    return (
+        pa.Table.from_arrays(arrays, schema=schema),
+        bytes(memoryview(index)),
+        bytes(memoryview(dirty)),
+    )
+
+
+@_NEEDS_NATIVE
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_batch(), min_size=2, max_size=5), st.integers(1, 40))
+def test_room_reserved_from_the_previous_batch_changes_no_result(
+    batches: list[tuple[pa.Schema, list[bytes]]], grow: int
+) -> None:
+    """A compiled schema reserves room for a batch from what its previous batch held (scaled
+    to the batch's size): batches parsed after others, bigger, smaller or all set aside, give
+    exactly what a fresh schema gives them."""
+    module = native_parser.module
+    assert module is not None
+    reused = {s: module.Schema(_native._spec(list(s))) for s in _SCHEMAS}
+    for k, (schema, messages) in enumerate(batches):
+        batch = messages * grow if k % 2 else messages
+        fresh = module.Schema(_native._spec(list(schema)))
+        again = _parsed_with(reused[schema], batch, schema)
+        first = _parsed_with(fresh, batch, schema)
+        if first is None:
+            assert again is None
+            continue
+        assert again[0].equals(first[0])
+        assert again[1:] == first[1:]
