@@ -6,7 +6,9 @@ over a throwaway lake, as a worker does, and feeds it ``--batches`` batches of `
 snapshot events (``bench_ingest._templates``, fresh event ids, 4 partitions, consecutive
 offsets) after one warm-up batch. Per batch it times, in CPU seconds of the whole process (all
 threads): the decode (``TelemetrySchema.decode``), the unit conversion and GX validation, the
-rest of the prepare (dedupe, silver/quarantine rows) and the Delta write. With
+rest of the prepare (dedupe, silver/quarantine rows; of it ``lake_reads``: the exactly-once
+checks' reads of stored offsets, ``_not_in_lake`` and ``_committed_decisions``) and the Delta
+write. With
 ``--compare-src`` the rounds alternate between that source tree and this one (the same
 interpreter and ``maxlake_native``), for a same-run ratio; prints best / median per stage.
 ``--compare-python`` runs that tree's rounds with another interpreter instead (e.g. its own
@@ -30,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-_STAGES = ("decode", "validate", "prepare_rest", "prepare", "write", "total")
+_STAGES = ("decode", "validate", "lake_reads", "prepare_rest", "prepare", "write", "total")
 
 
 def _payloads(n: int, seed: int) -> list[bytes]:
@@ -86,6 +88,8 @@ def _child(events: int, batches: int) -> dict[str, float]:
 
     wrap(pipeline, "_decode", "decode")
     wrap(pipeline, "_validate", "validate")
+    wrap(pipeline, "_not_in_lake", "lake_reads")
+    wrap(pipeline, "_committed_decisions", "lake_reads")
     for b in range(batches + 1):
         payloads = _payloads(events, seed=b)
         # As the batch engine hands them over: one tuple per field (streams/batch_engine.py).
@@ -116,6 +120,7 @@ def _child(events: int, batches: int) -> dict[str, float]:
             continue
         spent["decode"] += stage["decode"]
         spent["validate"] += stage["validate"]
+        spent["lake_reads"] += stage.get("lake_reads", 0.0)
         spent["prepare"] += prepared - start
         spent["prepare_rest"] += prepared - start - stage["decode"] - stage["validate"]
         spent["write"] += done - prepared

@@ -421,5 +421,10 @@ class DeltaStore:
 
 _TABLE_CONFIGURATION: dict[str, str | None] = {
     "delta.setTransactionRetentionDuration": "interval 3650 days",
+    "delta.checkpointInterval": "10",
 }
-"""App transactions must outlive any replay window, or exactly-once silently ends."""
+"""Properties of every table maxlake creates. App transactions must outlive any replay window,
+or exactly-once silently ends. A checkpoint every 10 commits (Delta's default: 100): the
+writer and the preparing thread read app-transaction versions and refresh their handles at
+every batch, and delta-rs replays every commit since the last checkpoint to do so
+(docs/BENCHMARKS.md, "Issue 20, fifteenth pass"). Tables created before keep their interval."""

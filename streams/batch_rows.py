@@ -3,7 +3,7 @@ tables out (the table layouts of :mod:`lake.tables`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import chain, repeat
 from typing import Any, NamedTuple, overload
@@ -84,18 +84,6 @@ class Columns(NamedTuple):
         topic = np.fromiter(map(codes.__getitem__, self.topic), np.int64, len(self.topic))
         keys: np.ndarray = _partition_key(topic, partition)
         return keys
-
-    def per_partition(self, values: Mapping[tuple[str, int], int], default: int) -> np.ndarray:
-        """Per message, the value ``values`` holds for its (topic, partition), int64;
-        ``default`` for a partition it does not hold."""
-        keys = self.partition_keys()
-        codes = self._topic_codes()
-        out = np.full(len(keys), default, np.int64)
-        for (topic, partition), value in values.items():
-            if topic in codes:
-                key = partition if len(codes) <= 1 else _partition_key(codes[topic], partition)
-                out[keys == key] = value
-        return out
 
     def _topic_codes(self) -> dict[str, int]:
         return {t: i for i, t in enumerate(dict.fromkeys(self.topic))}
@@ -180,14 +168,17 @@ def _strings(values: tuple[str | None, ...]) -> pa.Array:
     return pa.array(values, pa.string())
 
 
-def offsets_table(messages: Sequence[RawMessage] | Columns) -> pa.Table:
-    """Topic, partition, offset and topic id of every message, in batch order."""
+def offsets_table(
+    messages: Sequence[RawMessage] | Columns, offset: np.ndarray | None = None
+) -> pa.Table:
+    """Topic, partition, offset and topic id of every message, in batch order (``offset``: the
+    offsets as int64 already, when the caller has them)."""
     cols = messages if isinstance(messages, Columns) else Columns.of(messages)
     return pa.table(
         {
             "topic": _strings(cols.topic),
             "partition": pa.array(np.array(cols.partition, np.int32)),
-            "offset": pa.array(np.array(cols.offset, np.int64)),
+            "offset": pa.array(np.array(cols.offset, np.int64) if offset is None else offset),
             "topic_id": _strings(cols.topic_id),
         }
     )

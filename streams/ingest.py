@@ -48,6 +48,7 @@ from streams.batch_rows import (
     tenant_of_topic,
 )
 from streams.content_hash import EVENT_ID_CONFLICT, UNKNOWN, conflict_detail, kept_digests
+from streams.partition_index import PartitionIndex
 from streams.sightings import Sightings, id_array
 from streams.tally import log_batch
 
@@ -128,11 +129,15 @@ class IngestPipeline:
         """
         kind = EventKind(kind)
         given, cols = _unique_offsets(messages, Columns.of(messages))
-        messages, cols = self._not_in_lake(given, cols) if self.skip_in_lake else (given, cols)
+        index: PartitionIndex | None = None
+        if self.skip_in_lake:
+            messages, cols, index = self._not_in_lake(given, cols)
+        else:
+            messages = given
         already = len(given) - len(messages)
         if not messages:
             return [self._nothing_new(kind, already)] if already else []
-        outputs = self._prepare_split(kind, messages, cols)
+        outputs = self._prepare_split(kind, messages, cols, index)
         if already:
             outputs[0] = replace(outputs[0], already_in_lake=already)
         return outputs
@@ -151,15 +156,19 @@ class IngestPipeline:
         )
 
     def _prepare_split(
-        self, kind: EventKind, messages: Sequence[RawMessage], cols: Columns | None = None
+        self,
+        kind: EventKind,
+        messages: Sequence[RawMessage],
+        cols: Columns | None = None,
+        index: PartitionIndex | None = None,
     ) -> list[BatchOutput]:
         cols = cols or Columns.of(messages)
         try:
-            return [self._prepare_once(kind, messages, cols, poison=None)]
+            return [self._prepare_once(kind, messages, cols, index, poison=None)]
         except ValidationFailed as exc:
             if len(messages) == 1:
                 logger.warning("quarantining a message GX cannot validate: %s", exc)
-                return [self._prepare_once(kind, messages, cols, poison=str(exc))]
+                return [self._prepare_once(kind, messages, cols, index, poison=str(exc))]
             half = len(messages) // 2
             return self._prepare_split(kind, messages[:half]) + self._prepare_split(
                 kind, messages[half:]
@@ -167,28 +176,28 @@ class IngestPipeline:
 
     def _not_in_lake(
         self, messages: Sequence[RawMessage], cols: Columns
-    ) -> tuple[Sequence[RawMessage], Columns]:
-        """``messages`` without those the lake fully accounted already (a re-delivery), and
-        their columns.
+    ) -> tuple[Sequence[RawMessage], Columns, PartitionIndex]:
+        """``messages`` without those the lake fully accounted already (a re-delivery), their
+        columns and their :class:`PartitionIndex` (reused by :meth:`_committed_decisions`).
 
         They are not decoded or validated again, so the batch's run row counts (warnings
         included) cover new offsets only.
         """
+        index = PartitionIndex.of(cols)
         if not messages:
-            return messages, cols
-        partitions = sorted(set(zip(cols.topic, cols.partition, strict=True)))
-        topic_ids = dict(zip(cols.topic, cols.topic_id, strict=True))
-        done = self.handle.stored_offsets(RUNS, partitions, topic_ids, self.worker)
+            return messages, cols, index
+        done = self.handle.stored_offsets(RUNS, list(index.pairs), index.topic_ids, self.worker)
         if all(v < 0 for v in done.values()):
-            return messages, cols
+            return messages, cols, index
         # Every batch after a partition's first gets here: compared as arrays, not one
         # RawMessage per message (~1.5 µs each on a ColumnMessages batch).
-        fresh = np.array(cols.offset, np.int64) > cols.per_partition(done, -1)
+        fresh = index.offset > index.per_partition(done, -1)
         if fresh.all():
-            return messages, cols
+            return messages, cols, index
         kept = [messages[i] for i in np.flatnonzero(fresh).tolist()]
         logger.info("%s offsets already in the lake, skipped", f"{len(messages) - len(kept):,}")
-        return kept, Columns.of(kept)
+        cols = Columns.of(kept)
+        return kept, cols, PartitionIndex.of(cols)
 
     def write(self, outputs: Sequence[BatchOutput]) -> WriteResult:
         """Commit prepared outputs in order; the sum of what each added to the lake."""
@@ -205,6 +214,7 @@ class IngestPipeline:
         kind: EventKind,
         messages: Sequence[RawMessage],
         cols: Columns,
+        index: PartitionIndex | None,
         *,
         poison: str | None,
     ) -> BatchOutput:
@@ -234,9 +244,9 @@ class IngestPipeline:
         keep = np.ones(len(messages), dtype=bool)
         keep[list(reasons)] = False
         self._warm_up(kind, cols)
-        offsets = offsets_table(cols)
+        offsets = offsets_table(cols, None if index is None else index.offset)
         digests = kept_digests(cols.value, keep)
-        decided = self._committed_decisions(kind, messages, cols, offsets, keep)
+        decided = self._committed_decisions(kind, cols, keep, index)
         duplicate_of, conflicts = self._dedupe(kind, offsets, event_ids, keep, decided, digests)
         for idx in duplicate_of:
             keep[idx] = False
@@ -379,10 +389,9 @@ class IngestPipeline:
     def _committed_decisions(
         self,
         kind: EventKind,
-        messages: Sequence[RawMessage],
         cols: Columns,
-        offsets: pa.Table,
         keep: np.ndarray,
+        index: PartitionIndex | None = None,
     ) -> dict[int, bool]:
         """Replayed messages whose duplicate-or-not decision the lake already committed.
 
@@ -394,43 +403,29 @@ class IngestPipeline:
         or below the silver version (and above the duplicates one) it is not a duplicate.
         Returns message index -> is a duplicate, for those messages only. A pipeline that does
         not write through the worker's sink (``skip_in_lake=False``: a quarantine replay) has
-        no committed decisions: every message is classified afresh.
+        no committed decisions: every message is classified afresh. ``index``: the batch's
+        :class:`PartitionIndex` (built here when None: a half of a split batch).
         """
-        if not self.skip_in_lake:
+        if not self.skip_in_lake or not keep.any():
             return {}
-        kept = offsets.filter(pa.array(keep))
-        if kept.num_rows == 0:
-            return {}
-        spans = kept.group_by(["topic", "partition"]).aggregate([("offset", "min")])
-        firsts = {
-            (t, p): o
-            for t, p, o in zip(
-                spans["topic"].to_pylist(),
-                spans["partition"].to_pylist(),
-                spans["offset_min"].to_pylist(),
-                strict=True,
-            )
-        }
-        topic_ids = dict(zip(cols.topic, cols.topic_id, strict=True))
+        index = index or PartitionIndex.of(cols)
+        firsts = index.first_offsets(keep)
+        topic_ids = index.topic_ids
         worker = self.worker
         dup_versions = self.handle.stored_offsets(DUPLICATES, list(firsts), topic_ids, worker)
         silver_versions = self.handle.stored_offsets(
             silver_table(kind), list(firsts), topic_ids, worker
         )
-        replayed = {
+        replayed = [
             tp
             for tp, first in firsts.items()
             if first <= max(dup_versions[tp], silver_versions[tp])
-        }
+        ]
         if not replayed:
             return {}
-        by_partition: dict[tuple[str, int], list[int]] = {}
-        for idx in np.flatnonzero(keep).tolist():
-            m = messages[idx]
-            if (m.topic, m.partition) in replayed:
-                by_partition.setdefault((m.topic, m.partition), []).append(idx)
         decided: dict[int, bool] = {}
-        for (topic, partition), indices in by_partition.items():
+        position = {pair: i for i, pair in enumerate(index.pairs)}
+        for topic, partition in replayed:
             dup_version = dup_versions[(topic, partition)]
             silver_version = silver_versions[(topic, partition)]
             first = firsts[(topic, partition)]
@@ -446,12 +441,16 @@ class IngestPipeline:
                 if first <= dup_version
                 else set()
             )
-            for i in indices:
-                offset = messages[i].offset
-                if offset <= dup_version:
-                    decided[i] = offset in in_duplicates
-                elif offset <= silver_version:
-                    decided[i] = False
+            indices = np.flatnonzero(keep & (index.which == position[(topic, partition)]))
+            offsets = index.offset[indices]
+            below_dup = offsets <= dup_version
+            stored = np.isin(offsets, np.fromiter(in_duplicates, np.int64, len(in_duplicates)))
+            for i, is_duplicate in zip(
+                indices[below_dup].tolist(), stored[below_dup].tolist(), strict=True
+            ):
+                decided[i] = is_duplicate
+            in_silver = ~below_dup & (offsets <= silver_version)
+            decided.update(dict.fromkeys(indices[in_silver].tolist(), False))
         return decided
 
     def _dedupe(
