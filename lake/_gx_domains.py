@@ -236,11 +236,17 @@ def _narrow_domain_records(get_records: Callable[..., Any]) -> Callable[..., Any
 
 
 def _columns(frame: pd.DataFrame, columns: list[Any]) -> pd.DataFrame:
-    """``frame[columns]`` (unique names), built from the columns themselves: pandas' own
-    selection takes the rows of a 2-D block column by column index (~2x the time)."""
-    narrow = pd.DataFrame({c: frame[c] for c in columns}, index=frame.index, copy=False)
-    narrow.columns = frame.columns[frame.columns.get_indexer(pd.Index(columns))]
-    return narrow
+    """``frame[columns]`` (unique names) as a take of the columns by position, which shares
+    the column data: a third of the time of ``frame[columns]`` or of a frame built from the
+    columns (each builds an index of the names and looks them up; pandas 3's string index is
+    Arrow-backed)."""
+    positions: list[int] = []
+    for column in columns:
+        at = frame.columns.get_loc(column)
+        if not isinstance(at, int):
+            return frame[columns]
+        positions.append(at)
+    return frame.take(positions, axis=1)
 
 
 def _drop_missing(frame: pd.DataFrame, how: str | None) -> pd.DataFrame:
