@@ -16,7 +16,8 @@ context, so any number of them coexist. Validations are serialised by one lock (
 thread-safe).
 
 While :func:`validate` runs, :mod:`lake._gx_domains` gives GX's row-level metrics their domain
-records on the domain's columns only, once per domain, and builds each metric id once per
+records on the domain's columns only, once per domain, builds each metric id once per
+content and hands GX the metric graph it built for an earlier validation of the same suite
 content (verdicts unchanged; a GX release that changes a patched function leaves GX
 unpatched, with one warning).
 
@@ -290,7 +291,7 @@ def validate(suite: Any, frame: pd.DataFrame, *, result_format: Mapping[str, Any
         _VALIDATING.expectations = {}
         narrow = _gx_domains.narrowable(suite, result_format)
         try:
-            with _gx_domains.narrowed(domains=narrow):
+            with _gx_domains.narrowed(domains=narrow, graphs=narrow):
                 result = rt.validator(
                     batch_definition=rt.batch_definition,
                     batch_parameters={"dataframe": frame},

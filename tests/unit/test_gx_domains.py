@@ -1,5 +1,6 @@
-"""GX's verdicts are the same with the narrowed domain records and memoised metric ids of
-lake/_gx_domains.py as on GX's own path, on frames built to break them."""
+"""GX's verdicts are the same with the narrowed domain records, memoised metric ids and
+reused metric graphs of lake/_gx_domains.py as on GX's own path, on frames built to break
+them."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from lake.gx_runtime import NAME_KEY, named_suite, runtime, validate
 from maxlake.errors import ConfigError
 from quality import ValidationGateway, Verdict
 from quality._gx import RESULT_FORMAT
-from schemas import load_registry
+from schemas import EventKind, load_registry
 from tests.unit.quality.rows import T0, alarm, inspections, machine_events, telemetry
 
 
@@ -39,17 +40,49 @@ def _id_dict() -> Any:
     return IDDict
 
 
+_BUILD = "_generate_metric_dependency_subgraphs_for_each_expectation_configuration"
+
+
+def _validator() -> Any:
+    runtime()
+    from great_expectations.validator.validator import Validator  # noqa: PLC0415 - GX is imported lazily
+
+    return Validator
+
+
 @contextmanager
 def gx_own_path() -> Iterator[None]:
-    """GX's own ``get_domain_records`` and ``IDDict.to_id`` within the block."""
-    engine, id_dict = _engine(), _id_dict()
-    patched = engine.get_domain_records, id_dict.to_id
+    """GX's own ``get_domain_records``, ``IDDict.to_id`` and graph building within the block."""
+    engine, id_dict, validator = _engine(), _id_dict(), _validator()
+    patched = engine.get_domain_records, id_dict.to_id, getattr(validator, _BUILD)
     engine.get_domain_records = patched[0].__wrapped__
     id_dict.to_id = patched[1].__wrapped__
+    setattr(validator, _BUILD, patched[2].__wrapped__)
     try:
         yield
     finally:
-        engine.get_domain_records, id_dict.to_id = patched
+        engine.get_domain_records, id_dict.to_id = patched[:2]
+        setattr(validator, _BUILD, patched[2])
+
+
+@contextmanager
+def counted_graph_builds() -> Iterator[list[int]]:
+    """Counts the calls of GX's own graph building (behind the reuse) within the block."""
+    validator = _validator()
+    patched = getattr(validator, _BUILD)
+    own = patched.__wrapped__
+    calls: list[int] = []
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return own(self, *args, **kwargs)
+
+    setattr(validator, _BUILD, _gx_domains._reused_graphs(spy))
+    _gx_domains._GRAPHS.clear()
+    try:
+        yield calls
+    finally:
+        setattr(validator, _BUILD, patched)
 
 
 def _hostile(n: int, seed: int) -> pd.DataFrame:
@@ -228,6 +261,65 @@ def test_every_narrowed_class_gives_gx_own_verdicts_on_hostile_frames(
         assert narrowed.keys() == own.keys()
         for entry, outcome in own.items():
             assert narrowed[entry] == outcome, (name, entry)
+
+
+def test_a_reused_graph_gives_gx_own_verdicts_on_every_frame_after_any_other() -> None:
+    """The graph built on one frame (empty, all missing, shuffled, hostile) judges every other
+    frame as GX's freshly built graph does, in both result formats."""
+    frames = [*_frames(), ("hostile_2", _hostile(80, 11)), ("hostile_3", _hostile(7, 12))]
+    suite = named_suite("hostile", _every_class())
+    for result_format, starts in ((RESULT_FORMAT, (0, 2, 3)), ({"result_format": "SUMMARY"}, (2,))):
+        own = {}
+        with gx_own_path():
+            for name, frame in frames:
+                own[name] = _results(suite, frame, result_format)
+        for first in starts:
+            order = frames[first:] + frames[:first]
+            with counted_graph_builds() as builds:
+                for name, frame in order:
+                    assert _results(suite, frame, result_format) == own[name], (first, name)
+            assert len(builds) == 1
+
+
+def test_the_graph_is_built_once_per_suite_content() -> None:
+    gxe = runtime().expectations
+    frame = _hostile(60, 4)
+
+    def suite(words: list[str]) -> Any:
+        return named_suite(
+            "content",
+            [
+                ("s_in", gxe.ExpectColumnValuesToBeInSet(column="s", value_set=words)),
+                ("a_mean", gxe.ExpectColumnMeanToBeBetween(column="a", max_value=0.5)),
+            ],
+        )
+
+    first, same, other = suite(["a", "b"]), suite(["a", "b"]), suite(["a", "zz"])
+    with counted_graph_builds() as builds:
+        results = [_results(s, frame, RESULT_FORMAT) for s in (first, same, first, other)]
+        assert len(builds) == 2
+        _results(first, frame, {"result_format": "SUMMARY"})
+        assert len(builds) == 3
+        first.expectations[0].value_set = ["zz"]
+        changed = _results(first, frame, RESULT_FORMAT)
+        assert len(builds) == 4
+    with gx_own_path():
+        assert results[0] == results[1] == results[2] == _results(same, frame, RESULT_FORMAT)
+        assert results[3] == _results(other, frame, RESULT_FORMAT)
+        assert changed == _results(first, frame, RESULT_FORMAT)
+    assert results[3] != results[0]
+    assert changed != results[0]
+
+
+def test_other_classes_build_their_graph_every_time() -> None:
+    gxe = runtime().expectations
+    other = named_suite(
+        "other", [("len", gxe.ExpectColumnValueLengthsToBeBetween(column="s", max_value=1))]
+    )
+    with counted_graph_builds() as builds:
+        for _ in range(2):
+            validate(other, _hostile(60, 2), result_format=RESULT_FORMAT)
+    assert len(builds) == 2
 
 
 def test_the_hostile_frames_do_fail_rows_and_raise() -> None:
@@ -428,6 +520,27 @@ def test_the_bundled_suites_give_the_same_verdicts_on_hostile_batches() -> None:
             own = gateway.validate(kind, gateway.convert_units(kind, rows))
         assert _verdict_fields(narrowed) == _verdict_fields(own), kind
         assert narrowed.dropped or narrowed.warn_counts, kind
+
+
+def test_the_bundled_suites_give_the_same_verdicts_with_a_reused_graph() -> None:
+    """Batches of one kind in a row, each judged on the graph kept from the ones before; every
+    drop expectation of the telemetry suite fails on some row."""
+    gateway = ValidationGateway(load_registry())
+    batches = _hostile_batches()
+    batches += [(kind, rows.slice(1)) for kind, rows in batches]
+    batches += [(kind, rows.take([0])) for kind, rows in batches[:4]]
+    own = []
+    with gx_own_path():
+        for kind, rows in batches:
+            own.append(_verdict_fields(gateway.validate(kind, gateway.convert_units(kind, rows))))
+    with counted_graph_builds() as builds:
+        for (kind, rows), expected in zip(batches, own, strict=True):
+            verdict = gateway.validate(kind, gateway.convert_units(kind, rows))
+            assert _verdict_fields(verdict) == expected, kind
+    assert len(builds) == 3
+    telemetry_suite = gateway.suites[EventKind.TELEMETRY]
+    failed = {name for v in own[:2] for name in v[5]}
+    assert {e.name for e in telemetry_suite.expectations if e.level != "batch"} <= failed
 
 
 def test_a_changed_gx_function_leaves_gx_unpatched_and_validation_going(
