@@ -32,7 +32,7 @@ impl Bits {
     }
 
     pub fn reserve(&mut self, bits: usize) {
-        self.bytes.reserve(bits.div_ceil(8));
+        let _ = self.bytes.try_reserve(bits.div_ceil(8));
     }
 
     pub fn count_zeros(&self) -> usize {
@@ -139,11 +139,15 @@ impl Col {
         }
     }
 
-    /// Reserves room for `sizes` scaled by `num / den`, plus an eighth.
-    pub fn reserve(&mut self, sizes: &Sizes, num: usize, den: usize) {
+    /// Reserves room for `sizes` scaled by `num / den`, plus an eighth, each count at most
+    /// `cap` (the batch's input bytes: a stored string is never longer than its JSON text, and
+    /// a list item or value takes at least one byte of it). A reservation that cannot be had is
+    /// skipped: the buffers then grow as values come, and a batch that does not fit fails as it
+    /// did without the hint, never because of the previous batch's shape.
+    pub fn reserve(&mut self, sizes: &Sizes, num: usize, den: usize, cap: usize) {
         let scale = |n: usize| {
-            let m = (n as u128 * num as u128 / den.max(1) as u128) as usize;
-            m + m / 8
+            let m = (n as u128 * num as u128 / den.max(1) as u128).min(cap as u128) as usize;
+            (m + m / 8).min(cap)
         };
         let n = scale(sizes.values);
         match self {
@@ -153,16 +157,16 @@ impl Col {
                 data,
             } => {
                 valid.reserve(n);
-                offsets.reserve(n);
-                data.reserve(scale(sizes.bytes));
+                let _ = offsets.try_reserve(n);
+                let _ = data.try_reserve(scale(sizes.bytes));
             }
             Col::Int64 { valid, values } => {
                 valid.reserve(n);
-                values.reserve(n);
+                let _ = values.try_reserve(n);
             }
             Col::Float64 { valid, values } => {
                 valid.reserve(n);
-                values.reserve(n);
+                let _ = values.try_reserve(n);
             }
             Col::Bool { valid, values } => {
                 valid.reserve(n);
@@ -173,7 +177,7 @@ impl Col {
             } => {
                 valid.reserve(n);
                 for (child, s) in children.iter_mut().zip(&sizes.children) {
-                    child.reserve(s, num, den);
+                    child.reserve(s, num, den, cap);
                 }
             }
             Col::List {
@@ -182,9 +186,9 @@ impl Col {
                 child,
             } => {
                 valid.reserve(n);
-                offsets.reserve(n);
+                let _ = offsets.try_reserve(n);
                 if let Some(s) = sizes.children.first() {
-                    child.reserve(s, num, den);
+                    child.reserve(s, num, den, cap);
                 }
             }
         }

@@ -200,8 +200,9 @@ fn parse_all(
 ) -> Outcome {
     let mut cols: Vec<Col> = fields.iter().map(Col::new).collect();
     if let Some((messages, sizes)) = hint {
+        let input: usize = spans.iter().map(|&(_, len)| len).sum();
         for (col, s) in cols.iter_mut().zip(sizes) {
-            col.reserve(s, spans.len(), *messages);
+            col.reserve(s, spans.len(), *messages, input);
         }
     }
     let mut index = Vec::with_capacity(spans.len());

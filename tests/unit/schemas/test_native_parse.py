@@ -463,3 +463,37 @@ def test_room_reserved_from_the_previous_batch_changes_no_result(
             continue
         assert again[0].equals(first[0])
         assert again[1:] == first[1:]
+
+
+_AFTER_ONE_BIG_MESSAGE = """
+import json, resource, sys
+import pyarrow as pa
+from schemas import _native
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+schema = pa.schema([("s", pa.string()), ("v", pa.list_(pa.struct([("tag", pa.string()),
+    ("value", pa.float64())])))])
+one = {"string": {"s": "x" * 200_000, "v": []},
+       "list": {"s": "a", "v": [{"tag": "t", "value": 1.0}] * 9_000}}[sys.argv[1]]
+assert _native.parse([json.dumps(one).encode()], 256 * 1024, schema)[0].num_rows == 1
+small = [json.dumps({"s": "a", "v": [{"tag": "t", "value": 1.0}]}).encode()] * 200_000
+print(_native.parse(small, 256 * 1024, schema)[0].num_rows)
+"""
+
+
+@_NEEDS_NATIVE
+@pytest.mark.parametrize("shape", ["string", "list"])
+def test_a_large_batch_after_one_large_message_is_parsed_within_its_own_size(shape: str) -> None:
+    """The room reserved from the previous batch is bounded by the batch's own bytes: one
+    200 KB message (a long string, or 9,000 list items) followed by 200,000 small ones once
+    asked for ~45 GB and aborted the process (no exception, nothing logged). Run under a 3 GiB
+    address-space limit so that the machine's overcommit cannot hide it."""
+    run = subprocess.run(
+        [sys.executable, "-c", _AFTER_ONE_BIG_MESSAGE, shape],
+        check=False,
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["200000"]
