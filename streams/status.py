@@ -344,18 +344,18 @@ def _shared_group(kafka: dict[str, Any], tables: list[dict[str, Any]]) -> str | 
 def _corrupt_alert(worker: str, corrupt: dict[str, Any]) -> dict[str, str]:
     """A partition a worker holds paused at a corrupt record batch (streams/batch_corrupt)."""
     since = datetime.fromtimestamp(float(corrupt.get("since") or 0), UTC)
-    where = f"{corrupt['topic']}[{corrupt['partition']}] offset {corrupt['offset']}"
-    state = (
-        "the broker's copy is damaged: the partition is paused there (the others go on), "
-        "nothing past it is in the lake or committed"
-        if corrupt.get("held")
-        else "retrying with backoff, the partition paused meanwhile"
-    )
+    where = f"{corrupt['topic']}[{corrupt['partition']}]"
+    if corrupt.get("held"):
+        state = (
+            f"the broker's copy is damaged; paused at offset {corrupt['offset']} (the other "
+            f"partitions go on, nothing past it committed); next step: {corrupt['next_step']}"
+        )
+    else:
+        state = f"retrying with backoff, paused at offset {corrupt['offset']} meanwhile"
     return {
         "alert": "corrupt_record_batch",
-        "detail": f"worker {worker}: {where}: corrupt fetch ({corrupt['reason']}) since "
-        f"{since:%Y-%m-%d %H:%M:%S} UTC, {corrupt['attempts']} attempt(s); {state}; "
-        f"next step: {corrupt['next_step']}",
+        "detail": f"worker {worker}: {where}: {corrupt['reason']}; {corrupt['attempts']} "
+        f"fetch(es) since {since:%Y-%m-%d %H:%M:%S} UTC; {state}",
     }
 
 

@@ -125,11 +125,15 @@ def _verify(args: argparse.Namespace) -> int:
         topic_ids=ids,
         data_offsets=data_offsets,
     )
+    group = None if args.no_kafka else settings.group_id
+    shared = group is not None and group == Settings.model_fields["group_id"].default
     if args.json:
         print(
             json.dumps(
                 {
                     "ok": report.ok,
+                    "consumer_group": group,
+                    "group_shared": shared,
                     "silver_events": report.silver_events,
                     "silver_rows": report.silver_rows,
                     "quarantined": report.quarantined,
@@ -175,6 +179,18 @@ def _verify(args: argparse.Namespace) -> int:
             )
         for violation in report.violations:
             print(f"VIOLATION {violation}", file=sys.stderr)
+        if group is None:
+            print("checked the lake alone (--no-kafka): no consumer group's offsets")
+        else:
+            print(
+                f"checked against consumer group {group}'s committed offsets (MAXLAKE_GROUP_ID)"
+                + (
+                    ": the default group id, shared by every lake on the broker that keeps it; "
+                    "if this lake's workers run with their own MAXLAKE_GROUP_ID, set it here too"
+                    if shared
+                    else ""
+                )
+            )
         print(
             "accounting invariant holds"
             if report.ok
