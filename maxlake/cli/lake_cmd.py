@@ -142,7 +142,11 @@ def _verify(args: argparse.Namespace) -> int:
                     "runs_consumed": report.runs_consumed,
                     "expired_before_ingest": [
                         line
-                        for cause in ("expired_before_ingest", "beyond_log_end")
+                        for cause in (
+                            "expired_before_ingest",
+                            "beyond_log_end",
+                            "deleted_at_corrupt_batch",
+                        )
                         for line in report.gaps.get(cause, [])
                     ],
                     "gaps": report.gaps,
