@@ -222,12 +222,25 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
     if kafka["reachable"] is False:
         alerts.append({"alert": "kafka_unreachable", "detail": str(kafka["error"])})
     elif kafka["reachable"]:
+        never = bool(kafka["partitions"]) and all(
+            p["committed"] is None for p in kafka["partitions"]
+        )
+        why = (
+            f" (group {kafka['group_id']} has no committed offset yet, so its lag is the whole "
+            "log: a new MAXLAKE_GROUP_ID? It goes once a worker of the group has positioned "
+            "its partitions from the lake and committed; nothing is ingested again)"
+            if never
+            else ""
+        )
         if kafka["total_lag"] > limits.max_lag:
             alerts.append(
-                {"alert": "lag_high", "detail": f"total lag {kafka['total_lag']:,} messages"}
+                {
+                    "alert": "lag_high",
+                    "detail": f"total lag {kafka['total_lag']:,} messages{why}",
+                }
             )
         if kafka["total_lag"] > 0 and not kafka["members"]:
-            alerts.append({"alert": "no_workers", "detail": "lag but no live group member"})
+            alerts.append({"alert": "no_workers", "detail": f"lag but no live group member{why}"})
         shared = _shared_group(kafka, status["tables"])
         if shared:
             alerts.append({"alert": "shared_consumer_group", "detail": shared})
