@@ -18,7 +18,7 @@ help: ## list the targets
 
 # uv resolves and installs in parallel (about 1 min on a fresh machine, pip took over 3).
 $(STAMP): pyproject.toml
-	@echo "==> creating $(VENV) and installing maxlake with its dev tools (uv; about a minute the first time)"
+	@echo "==> creating $(VENV) and installing maxlake with its dev tools (uv; 1-3 min the first time, longer on a busy machine)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv
 	$(BIN)/uv pip install --python $(BIN)/python -e '.[dev]'
@@ -47,7 +47,7 @@ NATIVE := $(VENV)/.native
 NATIVE_SOURCES := $(wildcard native/src/*.rs) native/Cargo.toml native/Cargo.lock native/pyproject.toml native/maxlake_native.pyi
 $(NATIVE): $(STAMP) $(NATIVE_SOURCES)
 	@if command -v cargo >/dev/null; then \
-		echo "==> building the native JSON parser (native/, Rust; about a minute the first time)"; \
+		echo "==> building the native JSON parser (native/, Rust; 1-4 min the first time: 40 s idle, 4 min at load 11-18; silent while it compiles)"; \
 		$(BIN)/uv pip install --python $(BIN)/python --reinstall-package maxlake-native ./native \
 			&& touch $(NATIVE); \
 	else \

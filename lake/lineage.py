@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BEYOND_LOG_END",
+    "DELETED_AT_CORRUPT_BATCH",
     "DISCARDED_TOPIC_RECREATED",
     "EXPIRED_BEFORE_INGEST",
     "GAPS",
@@ -91,11 +92,15 @@ GAPS_SCHEMA = pa.schema(
 
 EXPIRED_BEFORE_INGEST = "expired_before_ingest"
 BEYOND_LOG_END = "beyond_log_end"
+DELETED_AT_CORRUPT_BATCH = "deleted_at_corrupt_batch"
 DISCARDED_TOPIC_RECREATED = "discarded_topic_recreated"
 
 GAP_CAUSES: dict[str, str] = {
     EXPIRED_BEFORE_INGEST: "expired before ingest: below the log start when a worker asked "
     "(retention or DeleteRecords ran first)",
+    DELETED_AT_CORRUPT_BATCH: "deleted at a corrupt batch: below the log start when a worker "
+    "asked, while it held the partition at a corrupt record batch in this range (the batch was "
+    "lost and its records deleted, `maxlake topics delete-records`)",
     BEYOND_LOG_END: "beyond the log end: the log was cut short (an unclean leader election) "
     "after the group committed past its new end",
     DISCARDED_TOPIC_RECREATED: "discarded, topic recreated: the topic was deleted and created "
@@ -220,7 +225,7 @@ def record_gap(store: DeltaStore, gap: Gap, *, worker: str) -> None:
         )
         return
     logger.warning(
-        "%s[%d]: offsets %d..%d (%d offsets; transaction markers or aborted records among them "
+        "%s[%d]: offsets %d..%d (%d offsets; any transaction markers or aborted records among them "
         "hold no event) were gone from Kafka before ingest (%s); recorded in %s",
         gap.topic,
         gap.partition,

@@ -27,6 +27,7 @@ import pyarrow.dataset as ds
 from lake.delta import DeltaStore
 from lake.lineage import (
     BEYOND_LOG_END,
+    DELETED_AT_CORRUPT_BATCH,
     DISCARDED_TOPIC_RECREATED,
     EXPIRED_BEFORE_INGEST,
     GAP_CAUSES,
@@ -406,7 +407,8 @@ def offset_events(store: DeltaStore, since: datetime) -> dict[str, Any]:
         "offsets", "cause", "detected_at"}], "gaps_total": int, "gaps_by_cause": {cause:
         int}, "offsets_expired_total": int, "offsets_discarded_total": int,
         "lineage_changes_total": int}``; the totals cover all time. ``offsets_expired_total``
-        counts the offsets Kafka no longer had (``expired_before_ingest``, ``beyond_log_end``),
+        counts the offsets Kafka no longer had (``expired_before_ingest``, ``beyond_log_end``,
+        ``deleted_at_corrupt_batch``),
         ``offsets_discarded_total`` those of a topic's old incarnation that a worker discarded
         or never read when the topic was deleted and created again
         (``discarded_topic_recreated``); ``gaps_by_cause`` has every known cause.
@@ -424,7 +426,7 @@ def offset_events(store: DeltaStore, since: datetime) -> dict[str, Any]:
     expired = merge_spans(
         ((t, tid, p), lo, hi)
         for (t, tid, p, c), spans in merged.items()
-        if c in (EXPIRED_BEFORE_INGEST, BEYOND_LOG_END)
+        if c in (EXPIRED_BEFORE_INGEST, BEYOND_LOG_END, DELETED_AT_CORRUPT_BATCH)
         for lo, hi in spans
     )
     by_cause = dict.fromkeys(GAP_CAUSES, 0)

@@ -42,6 +42,13 @@ Location = Annotated[str, BeforeValidator(_fspath), AfterValidator(_location)]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 REFERENCE_PATTERN = rf"^{_NAME}(\.{_NAME})*:{_NAME}$"
+
+JEMALLOC_DECAY_MS_MAX = 86_400_000
+"""The longest ``MAXLAKE_WORKER_JEMALLOC_DECAY_MS``: a day. jemalloc refuses a decay time it
+cannot hold (from ~1.8e13 ms) with a bare ``<jemalloc>: Invalid conf value`` line on stderr and
+keeps its own; longer than a day is never useful between two Delta writes."""
+KEEP_FREE_MIB_MAX = 1 << 20
+"""The largest ``MAXLAKE_MEMORY_KEEP_FREE_MIB``: 1 TiB (more than any worker's memory)."""
 """Grammar of a plug-in reference ``package.module:name`` (``MAXLAKE_SINK``)."""
 
 
@@ -170,18 +177,24 @@ class Settings(BaseSettings):
     worker_jemalloc_decay_ms: int = Field(
         1000,
         ge=0,
+        le=JEMALLOC_DECAY_MS_MAX,
+        json_schema_extra={"unit": "milliseconds"},
         description="milliseconds deltalake's jemalloc keeps memory a Delta write freed for the "
         "next write in a worker (its dirty_decay_ms; muzzy pages are not kept); 0 = handed back "
         "at once (twice the page faults, no lower peak measured). Decay times named in "
-        "_RJEM_MALLOC_CONF win",
+        "_RJEM_MALLOC_CONF win; at most 86,400,000 (a day: jemalloc ignores values it cannot "
+        "hold, silently for this setting)",
     )
     memory_keep_free_mib: int = Field(
         0,
         ge=0,
+        le=KEEP_FREE_MIB_MAX,
+        json_schema_extra={"unit": "MiB"},
         description="a batch worker hands freed memory back to the system (malloc_trim, Arrow's "
         "release_unused) after a written batch only once its resident memory has grown more "
         "than this many MiB since it last did; up to that much stays mapped for the next batch "
-        "(fewer page faults); 0 = after every batch",
+        "(fewer page faults); 0 = after every batch; more than the machine's memory = never "
+        "(resident memory only grows); at most 1,048,576 (1 TiB)",
     )
     dedupe_horizon_days: int = Field(
         7, ge=0, description="days back the writer looks for resent event_ids in silver"

@@ -32,7 +32,14 @@ from aiokafka.errors import RecordTooLargeError
 from maxlake.settings import Settings
 from streams.kafka_records import CorruptFetch
 
-__all__ = ["ATTEMPTS", "FIRST_WAIT_S", "MAX_WAIT_S", "RECHECK_S", "CorruptFetches"]
+__all__ = [
+    "ATTEMPTS",
+    "FIRST_WAIT_S",
+    "MAX_WAIT_S",
+    "RECHECK_S",
+    "CorruptFetches",
+    "next_step",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +56,22 @@ RECHECK_S: float = _DEFAULTS["corrupt_fetch_recheck_s"].default
 """Once held: seconds between two fetches of the partition (it resumes by itself once intact;
 default, ``MAXLAKE_CORRUPT_FETCH_RECHECK_S``)."""
 
-NEXT_STEP = (
-    "the broker's copy of this batch is damaged: if the partition has an in-sync replica with "
-    "an intact copy, move leadership to it (kafka-leader-election.sh, or restart the damaged "
-    "broker) and the worker resumes by itself; if no intact copy exists, the batch is lost: "
-    "delete the records up to the end of the batch (kafka-delete-records.sh), and the worker "
-    "records the deleted offsets in ops/gaps and goes on; see docs/OPERATIONS.md, 'A corrupt "
-    "record batch'"
-)
+
+def next_step(tp: TopicPartition, end: int | None) -> str:
+    """What the operator does about ``tp``'s damaged batch, ending before ``end`` (its last
+    offset + 1; None when the fetched bytes do not show it)."""
+    before = (
+        f"--before {end}"
+        if end is not None
+        else "--before <its last offset + 1> (not readable from the damaged bytes: see the guide)"
+    )
+    return (
+        "if an in-sync replica holds an intact copy, restart the partition's leader so that "
+        "leadership moves to it and the worker resumes by itself; if no intact copy exists, "
+        f"the batch is lost: `maxlake topics delete-records {tp.topic} {tp.partition} "
+        f"{before} --yes`; the worker records the deleted offsets in ops/gaps and goes on "
+        "(docs/OPERATIONS.md, 'A corrupt record batch')"
+    )
 
 
 class _Consumer(Protocol):
@@ -89,6 +104,10 @@ class _Hold:
     retry_at: float
     """Monotonic time of the next fetch (the partition is paused until then)."""
     paused: bool = True
+    batch: int | None = None
+    """The corrupt batch's base offset (None when the fetched bytes do not show it)."""
+    end: int | None = None
+    """The offset right after the batch: its last offset + 1 (None: not readable)."""
 
     limit: int = ATTEMPTS
     """Attempts before the partition is held."""
@@ -97,6 +116,12 @@ class _Hold:
     def held(self) -> bool:
         """Whether every attempt failed: the broker's copy is damaged."""
         return self.attempts >= self.limit
+
+
+def _bounds(hold: _Hold) -> str:
+    base = "unreadable" if hold.batch is None else str(hold.batch)
+    end = "unreadable" if hold.end is None else str(hold.end)
+    return f"the batch's base offset {base}, its last offset + 1 {end}"
 
 
 class CorruptFetches:
@@ -135,6 +160,8 @@ class CorruptFetches:
             )
         hold.attempts += 1
         hold.reason = fetch.reason
+        hold.batch = fetch.batch if fetch.batch is not None else hold.batch
+        hold.end = fetch.end if fetch.end is not None else hold.end
         consumer.pause(tp)
         hold.paused = True
         where = f"{tp.topic}[{tp.partition}] offset {fetch.offset}"
@@ -154,16 +181,17 @@ class CorruptFetches:
             wait = self.recheck_s
             log = logger.error if hold.attempts == self.attempts else logger.debug
             log(
-                "%s: corrupt on all %d fetches over %.0f s (%s): the partition stays paused at "
-                "offset %d (nothing at or past it is in the lake or committed), the others go "
-                "on; fetched again every %.0f s; next step: %s",
+                "%s: corrupt on all %d fetches over %.0f s (%s): the broker's copy is damaged; "
+                "the partition stays paused at offset %d (nothing at or past it is in the lake "
+                "or committed), the others go on; fetched again every %.0f s; %s; next step: %s",
                 where,
                 hold.attempts,
                 time.time() - hold.since,
                 fetch.reason,
                 fetch.offset,
                 self.recheck_s,
-                NEXT_STEP,
+                _bounds(hold),
+                next_step(tp, hold.end),
             )
         hold.retry_at = time.monotonic() + wait
         self._show()
@@ -191,6 +219,7 @@ class CorruptFetches:
             offset,
             f"the fetched record batch at offset {offset} is longer than the bytes the broker "
             "sent (its length field is damaged)",
+            batch=offset,
         )
 
     def paused(self) -> set[TopicPartition]:
@@ -262,11 +291,21 @@ class CorruptFetches:
                 "reason": hold.reason,
                 "attempts": hold.attempts,
                 "since": hold.since,
+                "batch_offset": hold.batch,
+                "delete_before": hold.end,
                 "held": hold.held,
-                "next_step": NEXT_STEP if hold.held else "none: retrying by itself",
+                "next_step": next_step(tp, hold.end) if hold.held else "none: retrying by itself",
             }
             for tp, hold in sorted(self.holds.items())
         ]
+
+    def held_at(self, tp: TopicPartition) -> tuple[int, int | None] | None:
+        """``tp``'s held corrupt batch as (the offset it is held at, the offset after the
+        batch), None when it is not held (every attempt failed) there."""
+        hold = self.holds.get(tp)
+        if hold is None or not hold.held:
+            return None
+        return hold.offset, hold.end
 
     def _clear(self, tp: TopicPartition, how: str) -> None:
         hold = self.holds.pop(tp)

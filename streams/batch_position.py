@@ -33,7 +33,7 @@ from aiokafka.errors import KafkaError
 from kafka.errors import KafkaError as KafkaPythonError
 
 from lake import RUNS
-from lake.lineage import Gap
+from lake.lineage import DELETED_AT_CORRUPT_BATCH, EXPIRED_BEFORE_INGEST, Gap
 from lake.sink import SinkHandle
 from maxlake.errors import exception_text
 from maxlake.settings import Settings
@@ -95,6 +95,7 @@ class LakePositioning:
         self._next = {}
         self._filling = {}
         self._group_commits: dict[TopicPartition, tuple[int, str]] = {}
+        self._gaps_recorded: set[Gap] = set()
         self._highwater = {}
         self._position_pool = ThreadPoolExecutor(1, thread_name_prefix="maxlake-position")
         self._lake_reader: SinkHandle | None = None
@@ -411,7 +412,13 @@ class LakePositioning:
         """Seek ``tp`` to ``done + 1``, or to the log start when Kafka lost offsets before it."""
         position = done + 1
         if position < start:
-            await self._record_gap(tp, position, start - 1, "expired_before_ingest")
+            held = self.corrupt.held_at(tp)
+            cause = (
+                DELETED_AT_CORRUPT_BATCH
+                if held is not None and position <= held[0] < start
+                else EXPIRED_BEFORE_INGEST
+            )
+            await self._record_gap(tp, position, start - 1, cause)
             position = start
         if not self._seek(tp, position, commit=commit):
             return
@@ -484,7 +491,18 @@ class LakePositioning:
         engine's id of the topic now)."""
         tid = topic_id if topic_id is not None else self._topic_ids.get(tp.topic)
         gap = Gap(tp.topic, tid, tp.partition, first, last, cause)
+        if gap in self._gaps_recorded:
+            # Met again after a rebalance gave the partition back: one row is enough.
+            logger.info(
+                "%s[%d]: offsets %d..%d already recorded in ops/gaps by this worker",
+                tp.topic,
+                tp.partition,
+                first,
+                last,
+            )
+            return
         await asyncio.get_running_loop().run_in_executor(
             self._position_pool,
             partial(self._reader().record_gap, gap, worker=self.pipeline().worker),
         )
+        self._gaps_recorded.add(gap)

@@ -44,7 +44,15 @@ from aiokafka.errors import CorruptRecordException
 from maxlake import native_parser
 from streams.errors import StreamsError
 
-__all__ = ["RAW", "Binaries", "CorruptFetch", "RecordBlock", "RecordBlocks", "install"]
+__all__ = [
+    "RAW",
+    "Binaries",
+    "CorruptFetch",
+    "RecordBlock",
+    "RecordBlocks",
+    "batch_bounds",
+    "install",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -225,15 +233,23 @@ class RecordBlock:
 class CorruptFetch(RecordBlock):
     """No records: the partition's fetched bytes at ``offset`` (the position, which did not
     move) are not valid record batches; ``reason`` says what is wrong, naming the batch. True
-    although empty, so ``getmany`` hands it over."""
+    although empty, so ``getmany`` hands it over.
 
-    __slots__ = ("offset", "reason")
+    ``batch`` is the corrupt batch's base offset and ``end`` the offset right after it (its
+    last offset + 1: what records are deleted up to when the batch is lost), each None when
+    the fetched bytes do not show it (see :func:`batch_bounds`)."""
 
-    def __init__(self, offset: int, reason: str) -> None:
+    __slots__ = ("batch", "end", "offset", "reason")
+
+    def __init__(
+        self, offset: int, reason: str, *, batch: int | None = None, end: int | None = None
+    ) -> None:
         none = np.zeros(0, np.int64)
         super().__init__(none, none, Binaries.of(()), Binaries.of(()))
         self.offset = offset
         self.reason = reason
+        self.batch = batch
+        self.end = end
 
     def __bool__(self) -> bool:
         return True
@@ -332,6 +348,8 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
         self.blocks = self._key_deserializer is RAW
         self._data: bytes | None = getattr(records, "data", None) if self.blocks else None
         self._aborted = [(int(p), int(o)) for p, o in self._aborted_transactions]
+        self.corrupt_batch: tuple[int | None, int | None] = (None, None)
+        """The corrupt batch's base offset and end (:func:`batch_bounds`), once one was met."""
         if self.blocks:
             # aiokafka's record generator refers back to this object: a reference cycle that
             # only the cyclic collector frees, and with blocks so few containers are allocated
@@ -361,6 +379,9 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
         except CorruptRecordException:
             # Raised once; then used up without moving: the fetcher fetches it again.
             self.next_fetch_offset = self._end = fetch_offset
+            if self._data is not None and self.corrupt_batch == (None, None):
+                # aiokafka's own decoding: the batch holding the fetch offset.
+                self.corrupt_batch = batch_bounds(bytes(self._data), fetch_offset)
             self._block = RecordBlock.empty()
             raise
         self._block = block
@@ -388,9 +409,12 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
             offset, what = exc.args
             intact = _intact_prefix(data, offset) if offset > fetch_offset else 0
             if not intact:
+                self.corrupt_batch = batch_bounds(data, offset)
+                if self.corrupt_batch[0] is None:
+                    self.corrupt_batch = (offset, None)
                 raise CorruptRecordException(
                     f"{self._tp.topic}[{self._tp.partition}]: the fetched record batch at "
-                    f"offset {offset} is corrupt ({what}){_NOTHING_CONSUMED}"
+                    f"offset {offset} is corrupt: {what}{_NOTHING_CONSUMED}"
                 ) from None
             # The batches before the corrupt one are intact (their CRCs held): they are read,
             # and the next fetch starts at the corrupt batch, which is then reported alone.
@@ -438,10 +462,44 @@ def _intact_prefix(data: bytes, offset: int) -> int:
     return 0
 
 
+def batch_bounds(data: bytes, offset: int) -> tuple[int | None, int | None]:
+    """The base offset of the record batch of ``data`` that holds ``offset`` and the offset
+    right after it (its last offset + 1), each None when the bytes do not show it.
+
+    The batches are walked by their headers from the start of ``data`` (a fetch response's
+    records). The batch's end is the next batch's base offset when one follows it whole in
+    ``data``, else its header's last offset delta (a v2 header: magic 2, a delta not below 0).
+    A damaged header can give a wrong delta: the alert says the end is read from the header.
+    """
+    pos = 0
+    while len(data) - pos >= _LOG_OVERHEAD:
+        base, length = _BATCH_HEAD.unpack_from(data, pos)
+        delta: int | None = None
+        if len(data) - pos >= _V2_HEAD.size:
+            head = _V2_HEAD.unpack_from(data, pos)
+            magic, last_delta = head[3], head[6]
+            delta = last_delta if magic == 2 and last_delta >= 0 else None
+        following = pos + _LOG_OVERHEAD + length
+        fits = length > 0 and following + _LOG_OVERHEAD <= len(data)
+        if base == offset or (base < offset and delta is not None and offset <= base + delta):
+            if fits:
+                after = _BATCH_HEAD.unpack_from(data, following)[0]
+                if after > base:
+                    return base, after
+            return base, None if delta is None else base + delta + 1
+        if base > offset or length <= 0 or following > len(data):
+            return None, None
+        pos = following
+    return None, None
+
+
 _NOTHING_CONSUMED = "; nothing of it was consumed"
 _BATCH_HEAD = struct.Struct(">qi")
 _LOG_OVERHEAD = _BATCH_HEAD.size
 """A record batch's base offset and length, the bytes before what the length counts."""
+_V2_HEAD = struct.Struct(">qiibIhi")
+"""A v2 record batch's header up to its last offset delta: base offset, length, partition
+leader epoch, magic, CRC, attributes, last offset delta."""
 
 
 def _getall_blocks(self: Any, max_records: int | None = None) -> Any:
@@ -459,7 +517,13 @@ def _getall_blocks(self: Any, max_records: int | None = None) -> Any:
         tp = self._topic_partition
         text = str(exc.args[0]) if exc.args else type(exc).__name__
         reason = text.removeprefix(f"{tp.topic}[{tp.partition}]: ")
-        return CorruptFetch(records.next_fetch_offset, reason.removesuffix(_NOTHING_CONSUMED))
+        batch, end = records.corrupt_batch
+        return CorruptFetch(
+            records.next_fetch_offset,
+            reason.removesuffix(_NOTHING_CONSUMED),
+            batch=batch,
+            end=end,
+        )
     self._update_position()
     if used_up:
         self._partition_records = None

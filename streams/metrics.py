@@ -203,7 +203,8 @@ class WorkerMetrics:
         self.offset_gaps = Gauge(
             "maxlake_offset_gaps",
             "Offset gaps recorded in ops/gaps (offsets the lake will never hold), by cause: "
-            "expired_before_ingest, beyond_log_end (gone from Kafka before ingest), "
+            "expired_before_ingest, beyond_log_end, deleted_at_corrupt_batch (gone from Kafka "
+            "before ingest), "
             "discarded_topic_recreated (a topic's old incarnation, deleted with it)",
             ["cause"],
             registry=r,
@@ -212,7 +213,8 @@ class WorkerMetrics:
             self.offset_gaps.labels(cause).set(0)
         self.offsets_expired = Gauge(
             "maxlake_offsets_expired_before_ingest",
-            "Offsets in the recorded gaps of causes expired_before_ingest and beyond_log_end: "
+            "Offsets in the recorded gaps of causes expired_before_ingest, beyond_log_end and "
+            "deleted_at_corrupt_batch: "
             "messages Kafka no longer had when a worker asked",
             registry=r,
         )

@@ -222,12 +222,25 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
     if kafka["reachable"] is False:
         alerts.append({"alert": "kafka_unreachable", "detail": str(kafka["error"])})
     elif kafka["reachable"]:
+        never = bool(kafka["partitions"]) and all(
+            p["committed"] is None for p in kafka["partitions"]
+        )
+        why = (
+            f" (group {kafka['group_id']} has no committed offset yet, so its lag is the whole "
+            "log: a new MAXLAKE_GROUP_ID? It goes once a worker of the group has positioned "
+            "its partitions from the lake and committed; nothing is ingested again)"
+            if never
+            else ""
+        )
         if kafka["total_lag"] > limits.max_lag:
             alerts.append(
-                {"alert": "lag_high", "detail": f"total lag {kafka['total_lag']:,} messages"}
+                {
+                    "alert": "lag_high",
+                    "detail": f"total lag {kafka['total_lag']:,} messages{why}",
+                }
             )
         if kafka["total_lag"] > 0 and not kafka["members"]:
-            alerts.append({"alert": "no_workers", "detail": "lag but no live group member"})
+            alerts.append({"alert": "no_workers", "detail": f"lag but no live group member{why}"})
         shared = _shared_group(kafka, status["tables"])
         if shared:
             alerts.append({"alert": "shared_consumer_group", "detail": shared})
@@ -344,18 +357,18 @@ def _shared_group(kafka: dict[str, Any], tables: list[dict[str, Any]]) -> str | 
 def _corrupt_alert(worker: str, corrupt: dict[str, Any]) -> dict[str, str]:
     """A partition a worker holds paused at a corrupt record batch (streams/batch_corrupt)."""
     since = datetime.fromtimestamp(float(corrupt.get("since") or 0), UTC)
-    where = f"{corrupt['topic']}[{corrupt['partition']}] offset {corrupt['offset']}"
-    state = (
-        "the broker's copy is damaged: the partition is paused there (the others go on), "
-        "nothing past it is in the lake or committed"
-        if corrupt.get("held")
-        else "retrying with backoff, the partition paused meanwhile"
-    )
+    where = f"{corrupt['topic']}[{corrupt['partition']}]"
+    if corrupt.get("held"):
+        state = (
+            f"the broker's copy is damaged; paused at offset {corrupt['offset']} (the other "
+            f"partitions go on, nothing past it committed); next step: {corrupt['next_step']}"
+        )
+    else:
+        state = f"retrying with backoff, paused at offset {corrupt['offset']} meanwhile"
     return {
         "alert": "corrupt_record_batch",
-        "detail": f"worker {worker}: {where}: corrupt fetch ({corrupt['reason']}) since "
-        f"{since:%Y-%m-%d %H:%M:%S} UTC, {corrupt['attempts']} attempt(s); {state}; "
-        f"next step: {corrupt['next_step']}",
+        "detail": f"worker {worker}: {where}: {corrupt['reason']}; {corrupt['attempts']} "
+        f"fetch(es) since {since:%Y-%m-%d %H:%M:%S} UTC; {state}",
     }
 
 

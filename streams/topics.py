@@ -14,7 +14,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from maxlake.errors import BROKER_START_HINT, ConfigError, TransientError
@@ -26,8 +27,10 @@ from streams.errors import StreamsError
 __all__ = [
     "TopicAdminError",
     "TopicInfo",
+    "delete_records",
     "ensure_topics",
     "list_topics",
+    "partition_bounds",
     "probe_broker",
     "require_broker",
     "require_topic_ids",
@@ -251,3 +254,48 @@ def require_topic_ids(
             )
         logger.info("topic id of %s not known yet; asking again", ", ".join(missing))
         time.sleep(retry_s)
+
+
+def partition_bounds(
+    settings: Settings, topic: str, partition: int, *, timeout_s: float = 30.0
+) -> tuple[int, int]:
+    """``topic[partition]``'s log start offset (the first still held) and its end offset (the
+    next to be written), as its leader reports them.
+
+    Raises:
+        TopicAdminError: the broker could not be reached, or does not know the partition.
+    """
+    tp = TopicPartition(topic, partition)
+    with _admin(settings, timeout_s) as admin:
+        try:
+            start = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST})[tp].offset
+            end = admin.list_partition_offsets({tp: OffsetSpec.LATEST})[tp].offset
+        except KafkaError as exc:
+            raise TopicAdminError(
+                f"reading the offsets of {topic}[{partition}] failed: {exc} (check the topic "
+                "and partition with `maxlake topics list`)"
+            ) from exc
+    return int(start), int(end)
+
+
+def delete_records(
+    settings: Settings, topic: str, partition: int, before: int, *, timeout_s: float = 30.0
+) -> int:
+    """Delete ``topic[partition]``'s records below offset ``before`` (Kafka's DeleteRecords:
+    the partition's log start moves to ``before``; what was below it is gone for every
+    reader). Returns the partition's log start offset after the deletion.
+
+    Raises:
+        TopicAdminError: the broker could not be reached or refused (the reason named; an
+            offset past the partition's end is refused by the broker).
+    """
+    tp = TopicPartition(topic, partition)
+    with _admin(settings, timeout_s) as admin:
+        try:
+            result = admin.delete_records({tp: before}, timeout_ms=int(timeout_s * 1000))
+        except KafkaError as exc:
+            raise TopicAdminError(
+                f"deleting the records of {topic}[{partition}] below offset {before} failed: {exc}"
+            ) from exc
+    low = result.get(tp, {}).get("low_watermark")
+    return before if low is None else int(low)

@@ -57,7 +57,7 @@ from streams.tally import WORKER_TALLY
 from streams.topics import require_topic_ids
 from streams.write_block import WriteAbandoned, WriteBlock, worker_state_dir
 
-__all__ = ["build_app", "run_worker"]
+__all__ = ["build_app", "run_worker", "start_line"]
 
 logger = logging.getLogger(__name__)
 
@@ -312,6 +312,21 @@ def _ingest_agent(
     return ingest
 
 
+def start_line(settings: Settings) -> str:
+    """What a worker logs first: the consumer group it joins and the allocator settings in
+    effect in this process (``_RJEM_MALLOC_CONF`` is set inside the process, so it is not in
+    ``/proc/<pid>/environ``)."""
+    default = settings.group_id == Settings.model_fields["group_id"].default
+    shared = " (the default group id, shared by every lake on the broker that keeps it)"
+    return (
+        f"joining consumer group {settings.group_id}{shared if default else ''} with the "
+        f"{settings.ingest_engine} engine on {settings.bootstrap_servers}; memory: "
+        f"ARROW_DEFAULT_MEMORY_POOL={os.environ.get('ARROW_DEFAULT_MEMORY_POOL', '(unset)')}, "
+        f"_RJEM_MALLOC_CONF={os.environ.get('_RJEM_MALLOC_CONF') or '(unset)'}, "
+        f"MAXLAKE_MEMORY_KEEP_FREE_MIB={settings.memory_keep_free_mib}"
+    )
+
+
 def run_worker(
     settings: Settings,
     *,
@@ -329,6 +344,7 @@ def run_worker(
     # A plugged-in sink that does not load fails now, not after the wait for the broker.
     sink = _sink(settings) if settings.sink is not None else None
     announce_json_parser()
+    logger.info(start_line(settings))
     # Before any Kafka client: a broker that is down is waited for, one log line per attempt
     # (or, past MAXLAKE_BROKER_WAIT_S, one error line), not a Faust traceback.
     wait_for_broker(settings)

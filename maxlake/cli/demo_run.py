@@ -52,18 +52,36 @@ DEMO_QUIET_LOGGERS = ("infra.broker", "streams.broker_wait", "streams.topics", "
 """Loggers whose INFO lines repeat what the demo's ``==>`` lines say; WARNING up only (not -v)."""
 
 
+def _spooling_as_progress(record: logging.LogRecord) -> bool:
+    """The producer's ``broker unavailable ...; spooling events`` WARNING as one of the demo's
+    progress lines, saying what happens next (the events are resent; nothing is lost)."""
+    message = record.getMessage()
+    if record.name != "streams.producer" or not message.startswith("broker unavailable"):
+        return True
+    reason = message.removeprefix("broker unavailable (").split("); ", 1)[0]
+    print(
+        f"    the broker is slow to answer ({reason}): events wait in the producer's spool on "
+        "disk and are resent in order once it acknowledges; nothing is lost",
+        flush=True,
+    )
+    return False
+
+
 @contextlib.contextmanager
 def quiet_demo_loggers(verbose: bool) -> Iterator[None]:
-    """Set :data:`DEMO_QUIET_LOGGERS` to WARNING while the demo runs (unchanged if ``verbose``)."""
+    """Set :data:`DEMO_QUIET_LOGGERS` to WARNING while the demo runs, and show the producer's
+    spooling WARNING as a progress line (unchanged if ``verbose``)."""
     loggers = [] if verbose else [logging.getLogger(name) for name in DEMO_QUIET_LOGGERS]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)
+        lg.addFilter(_spooling_as_progress)
     try:
         yield
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+            lg.removeFilter(_spooling_as_progress)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,6 +147,20 @@ def look_around(cli: str, settings: Settings, *, broker_stopped: bool) -> list[s
         f"  {cli} access principal add me --kind data_engineer  # a token for the status page",
         f"  {cli} serve  # then open {url}"
         + ("  (lake only: the broker is stopped; keep it with --keep-broker)" if stopped else ""),
+        *_own_group(settings),
+    ]
+
+
+def _own_group(settings: Settings) -> list[str]:
+    """The note on the consumer group the demo's worker used, when it is the default one
+    (``maxlake status`` then raises ``shared_consumer_group`` while the broker runs)."""
+    if settings.group_id != Settings.model_fields["group_id"].default:
+        return []
+    return [
+        f"the worker used the default consumer group {settings.group_id}, shared by every lake "
+        "on a broker that keeps it (status shows shared_consumer_group while the broker runs); "
+        "for a lake of your own, export MAXLAKE_GROUP_ID=<lake>-ingest wherever its workers, "
+        "status and lake verify run (docs/OPERATIONS.md, Alerts)",
     ]
 
 
@@ -352,6 +384,13 @@ def _stream(args: argparse.Namespace, settings: Settings, earliest: datetime | N
         print()
     else:
         print(sent(stats), flush=True)
+    spooled = stats.producer.get("spooled", 0)
+    if spooled:
+        print(
+            f"    {spooled:,} events went through the spool while the broker was slow; "
+            f"{stats.producer.get('resent', 0):,} of them resent and acknowledged",
+            flush=True,
+        )
     return stats
 
 

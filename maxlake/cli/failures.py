@@ -120,5 +120,25 @@ def settings_problems(exc: ValidationError) -> str:
     for error in exc.errors(include_url=False, include_input=False):
         variable = f"MAXLAKE_{str(error['loc'][0]).upper()}" if error["loc"] else "settings"
         message = str(error["msg"]).removeprefix("Value error, ")
+        if error["loc"]:
+            message += _unit_and_range(str(error["loc"][0]))
         problems.append(message if message.startswith(variable) else f"{variable}: {message}")
     return "; ".join(problems)
+
+
+def _unit_and_range(name: str) -> str:
+    """`` (a whole number of <unit>, <ge> to <le>)`` for a setting that declares its unit and
+    both bounds (``json_schema_extra={"unit": ...}``, ``ge``, ``le``), else nothing."""
+    from annotated_types import Ge, Le  # noqa: PLC0415 - pydantic's, loaded with the settings
+
+    from maxlake.settings import Settings  # noqa: PLC0415 - the settings load lazily
+
+    field = Settings.model_fields.get(name)
+    extra = field.json_schema_extra if field is not None else None
+    if field is None or not isinstance(extra, dict) or "unit" not in extra:
+        return ""
+    low = next((m.ge for m in field.metadata if isinstance(m, Ge)), None)
+    high = next((m.le for m in field.metadata if isinstance(m, Le)), None)
+    if low is None or high is None:
+        return ""
+    return f" (a whole number of {extra['unit']}, {low:,} to {high:,})"

@@ -125,11 +125,15 @@ def _verify(args: argparse.Namespace) -> int:
         topic_ids=ids,
         data_offsets=data_offsets,
     )
+    group = None if args.no_kafka else settings.group_id
+    shared = group is not None and group == Settings.model_fields["group_id"].default
     if args.json:
         print(
             json.dumps(
                 {
                     "ok": report.ok,
+                    "consumer_group": group,
+                    "group_shared": shared,
                     "silver_events": report.silver_events,
                     "silver_rows": report.silver_rows,
                     "quarantined": report.quarantined,
@@ -138,7 +142,11 @@ def _verify(args: argparse.Namespace) -> int:
                     "runs_consumed": report.runs_consumed,
                     "expired_before_ingest": [
                         line
-                        for cause in ("expired_before_ingest", "beyond_log_end")
+                        for cause in (
+                            "expired_before_ingest",
+                            "beyond_log_end",
+                            "deleted_at_corrupt_batch",
+                        )
                         for line in report.gaps.get(cause, [])
                     ],
                     "gaps": report.gaps,
@@ -175,6 +183,18 @@ def _verify(args: argparse.Namespace) -> int:
             )
         for violation in report.violations:
             print(f"VIOLATION {violation}", file=sys.stderr)
+        if group is None:
+            print("checked the lake alone (--no-kafka): no consumer group's offsets")
+        else:
+            print(
+                f"checked against consumer group {group}'s committed offsets (MAXLAKE_GROUP_ID)"
+                + (
+                    ": the default group id, shared by every lake on the broker that keeps it; "
+                    "if this lake's workers run with their own MAXLAKE_GROUP_ID, set it here too"
+                    if shared
+                    else ""
+                )
+            )
         print(
             "accounting invariant holds"
             if report.ok

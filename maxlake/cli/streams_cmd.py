@@ -1,4 +1,5 @@
-"""``maxlake topics create|list``, ``maxlake produce FILE`` and ``maxlake simulate``.
+"""``maxlake topics create|list|delete-records``, ``maxlake produce FILE`` and
+``maxlake simulate``.
 
 ``produce`` and ``simulate`` send through :class:`~streams.producer.PlantProducer`, so they
 spool to disk while the broker is down and resend when it is back. Exit codes: 0 done; 1 an error,
@@ -19,7 +20,7 @@ from typing import IO, Any
 
 import orjson
 
-from maxlake.cli.argtypes import positive_float, positive_int
+from maxlake.cli.argtypes import non_negative_int, positive_float, positive_int
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 from schemas.registry import load_registry
@@ -31,7 +32,14 @@ from streams.producer import (
 )
 from streams.simulator import SimStats, quarantine_names_line, run_simulation
 from streams.status import check_tenants, close_match, registry_tenants, unknown_tenant
-from streams.topics import ALL_KINDS, ensure_topics, list_topics, require_broker
+from streams.topics import (
+    ALL_KINDS,
+    delete_records,
+    ensure_topics,
+    list_topics,
+    partition_bounds,
+    require_broker,
+)
 
 _SKIPPED_SHOWN = 20
 
@@ -58,6 +66,26 @@ def register(sub: Any) -> None:
     create.set_defaults(handler=_topics_create)
     listing = actions.add_parser("list", help="list maxlake topics and partition counts")
     listing.set_defaults(handler=_topics_list)
+    delete = actions.add_parser(
+        "delete-records",
+        help="delete one partition's records below an offset (a lost corrupt batch)",
+        description="Delete TOPIC[PARTITION]'s records below --before (Kafka's DeleteRecords, "
+        "what kafka-delete-records.sh does): they are gone for every reader, and a worker "
+        "records the offsets it had not ingested as a gap in ops/gaps. Without --yes it only "
+        "says what it would delete. See docs/OPERATIONS.md, 'A corrupt record batch'.",
+    )
+    delete.add_argument("topic", help="the topic, e.g. maxlake.acme.telemetry")
+    delete.add_argument("partition", type=non_negative_int, help="the partition number")
+    delete.add_argument(
+        "--before",
+        type=non_negative_int,
+        required=True,
+        metavar="OFFSET",
+        help="delete the records below this offset (for a corrupt batch: its last offset + 1, "
+        "which the corrupt_record_batch alert names)",
+    )
+    delete.add_argument("--yes", action="store_true", help="delete (without it: only show)")
+    delete.set_defaults(handler=_topics_delete_records)
 
     produce: argparse.ArgumentParser = sub.add_parser(
         "produce", help="send a file of JSON lines (one event per line) to Kafka"
@@ -120,6 +148,33 @@ def _topics_list(args: argparse.Namespace) -> int:
     require_broker(settings)
     for info in list_topics(settings):
         print(f"{info.name}\t{info.partitions} partition(s)")
+    return 0
+
+
+def _topics_delete_records(args: argparse.Namespace) -> int:
+    _quiet_kafka(args)
+    settings = Settings()
+    require_broker(settings)
+    where = f"{args.topic}[{args.partition}]"
+    start, end = partition_bounds(settings, args.topic, args.partition)
+    if args.before > end:
+        raise ConfigError(
+            f"{where} ends before offset {end} (its next offset): --before {args.before} is past "
+            "it; nothing deleted"
+        )
+    if args.before <= start:
+        print(f"{where}: nothing to delete: its first offset is already {start}")
+        return 0
+    span = f"{where} offsets {start}..{args.before - 1} ({args.before - start:,} offsets)"
+    if not args.yes:
+        print(f"would delete {span}; they are gone for every reader")
+        raise ConfigError("nothing deleted: add --yes to delete them")
+    low = delete_records(settings, args.topic, args.partition, args.before)
+    print(f"deleted {span}; its first offset is now {low}")
+    print(
+        "a worker records the offsets it had not ingested in ops/gaps (`maxlake lake verify`); "
+        "one held at a corrupt batch there goes on within MAXLAKE_CORRUPT_FETCH_RECHECK_S"
+    )
     return 0
 
 

@@ -2,7 +2,8 @@
 file) neither stops the batch worker nor is skipped: the worker reads everything before it and
 every other partition, holds the damaged partition at the batch with one ERROR and a
 ``corrupt_record_batch`` alert, and goes on by itself once the operator deleted the lost batch
-(``kafka-delete-records``), which the lake then records as a gap."""
+(``maxlake topics delete-records``, at the offset the alert names), which the lake then
+records as a gap."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient, TopicPartition
 
 from infra.broker import LocalBroker
 from lake.lineage import gap_records
@@ -105,14 +105,30 @@ def test_a_batch_corrupt_in_the_broker_log_holds_its_partition_only_until_delete
         alerts = json.loads(status.stdout)["alerts"]
         held = [a for a in alerts if a["alert"] == "corrupt_record_batch"]
         assert len(held) == 1, alerts
-        assert f"{topic}[{partition}] offset {base}" in held[0]["detail"]
+        assert f"{topic}[{partition}]: " in held[0]["detail"]
+        assert f"paused at offset {base}" in held[0]["detail"]
+        # The offset to delete up to, read from the fetched bytes, and the command.
+        delete = ["topics", "delete-records", topic, str(partition), "--before", str(last + 1)]
+        assert " ".join(["maxlake", *delete, "--yes"]) in held[0]["detail"]
+
+        def maxlake(*argv: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "maxlake.cli", *argv],
+                env=env.environ("w"),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
 
         # The operator's remedy for a single-replica log: the batch is lost; delete it.
-        admin = KafkaAdminClient(bootstrap_servers=env.bootstrap)
-        try:
-            admin.delete_records({TopicPartition(topic, partition): last + 1})
-        finally:
-            admin.close()
+        shown = maxlake(*delete)  # without --yes: only shown
+        assert shown.returncode == 1, shown.stderr
+        assert "would delete" in shown.stdout
+        assert worker.alive
+        deleted = maxlake(*delete, "--yes")
+        assert deleted.returncode == 0, deleted.stderr
+        assert f"its first offset is now {last + 1}" in deleted.stdout
         wait_for_lag_zero(env, [worker], produced=produced, timeout_s=180)
         assert worker.terminate() == 0, worker.log_tail()
 
@@ -120,7 +136,6 @@ def test_a_batch_corrupt_in_the_broker_log_holds_its_partition_only_until_delete
     assert "Traceback" not in log, worker.log_tail()
     assert log.count("corrupt on all 5") == 1, worker.log_tail()
     gaps = gap_records(env.store()).filter(topic=topic, partition=partition)
-    assert [(r["from_offset"], r["to_offset"]) for r in gaps.iter_rows(named=True)] == [
-        (base, last)
-    ]
+    rows = [(r["from_offset"], r["to_offset"], r["cause"]) for r in gaps.iter_rows(named=True)]
+    assert rows == [(base, last, "deleted_at_corrupt_batch")]  # not taken for retention
     assert_invariant(env)

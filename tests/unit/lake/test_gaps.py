@@ -125,6 +125,7 @@ def test_ops_status_alerts_and_metrics_count_discarded_offsets_apart(tmp_path: P
     assert events["gaps_by_cause"] == {
         EXPIRED_BEFORE_INGEST: 1,
         "beyond_log_end": 0,
+        "deleted_at_corrupt_batch": 0,
         DISCARDED_TOPIC_RECREATED: 1,
     }
     alerts = {a["alert"]: a["detail"] for a in _offset_alerts(events)}

@@ -241,3 +241,59 @@ def test_a_positioning_kafka_failed_names_kafka_not_the_lake(
     assert lines, caplog.text
     assert "Kafka did not answer" in lines[0], lines
     assert "lake could not be read" not in lines[0], lines
+
+
+class _GapEngine(_Engine):
+    """The real ``_record_gap`` over a lake that keeps the rows it is given."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path, {}, start=0)
+        self.rows: list[Any] = []
+        self._topic_ids = {"t": "id-1"}
+
+    async def _record_gap(
+        self, tp: TopicPartition, first: int, last: int, cause: str, topic_id: str | None = None
+    ) -> None:
+        await LakePositioning._record_gap(self, tp, first, last, cause, topic_id)
+
+    def _reader(self) -> Any:
+        return SimpleNamespace(record_gap=lambda gap, worker: self.rows.append(gap))
+
+    def pipeline(self) -> Any:
+        return SimpleNamespace(worker="w")
+
+
+def _hold_at(engine: _Engine, tp: TopicPartition, offset: int) -> None:
+    from streams.kafka_records import CorruptFetch  # noqa: PLC0415
+
+    engine.consumer.assigned = {tp}  # type: ignore[union-attr]
+    for _ in range(engine.corrupt.attempts):
+        engine.corrupt.failed(engine.consumer, tp, CorruptFetch(offset, "corrupt", end=offset + 55))
+
+
+def test_records_deleted_at_a_held_corrupt_batch_are_a_gap_of_their_own_cause(
+    tmp_path: Path,
+) -> None:
+    """Deleting a lost corrupt batch was recorded as expired_before_ingest, like retention:
+    an audit could not tell data lost to corruption from data lost to retention."""
+    engine = _GapEngine(tmp_path)
+    _hold_at(engine, TP0, 7858)
+    asyncio.run(engine._position_after(TP0, 7857, 7913))
+    asyncio.run(engine._position_after(TP1, 99, 150))  # no hold there: retention
+    assert [(g.partition, g.from_offset, g.to_offset, g.cause) for g in engine.rows] == [
+        (0, 7858, 7912, "deleted_at_corrupt_batch"),
+        (1, 100, 149, "expired_before_ingest"),
+    ]
+
+
+def test_a_worker_does_not_record_the_same_gap_twice(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a rebalance gave the partition back, the same worker wrote the same gap row again
+    (and logged it as lost twice)."""
+    engine = _GapEngine(tmp_path)
+    caplog.set_level(logging.INFO, "streams.batch_engine")
+    asyncio.run(engine._position_after(TP0, 18118, 18719))
+    asyncio.run(engine._position_after(TP0, 18118, 18719))
+    assert [(g.from_offset, g.to_offset) for g in engine.rows] == [(18119, 18718)]
+    assert "already recorded in ops/gaps by this worker" in caplog.text

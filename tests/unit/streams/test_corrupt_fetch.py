@@ -21,7 +21,7 @@ from maxlake.settings import Settings
 from schemas import EventKind
 from streams import batch_corrupt
 from streams.batch_engine import BatchEngine
-from streams.kafka_records import RAW, CorruptFetch, RecordBlock, install
+from streams.kafka_records import RAW, CorruptFetch, RecordBlock, batch_bounds, install
 from streams.metrics import WorkerMetrics
 from streams.status import Thresholds, _alerts
 from streams.write_block import WriteBlock, read_worker_states
@@ -196,8 +196,8 @@ def test_a_corruption_on_every_attempt_holds_the_partition_and_raises_an_alert(
     assert len(errors) == 1  # one ERROR, not one per recheck
     message = errors[0].getMessage()
     assert "plant.acme.telemetry[1] offset 6" in message
-    assert "kafka-leader-election" in message
-    assert "kafka-delete-records" in message
+    assert "restart the partition's leader" in message
+    assert "maxlake topics delete-records plant.acme.telemetry 1 --before" in message
     state = read_worker_states(tmp_path / "workers")[0]
     (held,) = state["corrupt_partitions"]
     assert (held["topic"], held["partition"], held["offset"], held["held"]) == (
@@ -215,7 +215,8 @@ def test_a_corruption_on_every_attempt_holds_the_partition_and_raises_an_alert(
     }
     (alert,) = _alerts(status, Thresholds)
     assert alert["alert"] == "corrupt_record_batch"
-    assert "plant.acme.telemetry[1] offset 6" in alert["detail"]
+    assert "plant.acme.telemetry[1]: " in alert["detail"]
+    assert "paused at offset 6" in alert["detail"]
     assert "next step" in alert["detail"]
     assert "OPERATIONS" in alert["detail"]
     labels = {"topic": BAD_TP.topic, "partition": "1"}
@@ -356,3 +357,70 @@ def test_a_partition_waiting_for_the_lake_is_not_resumed_by_a_corrupt_retry(
     _due(engine)
     engine.corrupt.resume_due(consumer, engine._ready)
     assert BAD_TP in consumer.paused
+
+
+def _held(engine: BatchEngine, consumer: _Consumer, fetch: CorruptFetch) -> None:
+    for _ in range(batch_corrupt.ATTEMPTS):
+        engine._take(BAD_TP, fetch)
+        _due(engine)
+        engine.corrupt.resume_due(consumer, engine._ready)
+
+
+@pytest.mark.parametrize("followed", [False, True])
+def test_the_alert_names_the_offset_to_delete_records_up_to(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, followed: bool
+) -> None:
+    """The remedy for a lost batch deletes the records below its last offset + 1: the ERROR,
+    the worker's state and the alert name it, read from the fetched bytes (the next batch's
+    base offset, else the damaged batch's own header), and the command that deletes them.
+    On the previous code nothing maxlake printed gave that offset."""
+    metrics = WorkerMetrics(process_collectors=False)
+    engine, consumer = _engine(tmp_path, metrics)
+    caplog.set_level(logging.ERROR, "streams.batch_corrupt")
+    data = _damaged(batch(6, values(30, 6), codec=LZ4))
+    if followed:
+        data += batch(36, values(4, 36))
+    fetch = _getmany({BAD_TP: _fetch_result(BAD_TP, data, _State(6))})[BAD_TP]
+    assert isinstance(fetch, CorruptFetch)
+    assert (fetch.offset, fetch.batch, fetch.end) == (6, 6, 36)
+    _held(engine, consumer, fetch)
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    command = "maxlake topics delete-records plant.acme.telemetry 1 --before 36 --yes"
+    assert command in error
+    assert "base offset 6, its last offset + 1 36" in error
+    (held,) = read_worker_states(tmp_path / "workers")[0]["corrupt_partitions"]
+    assert (held["batch_offset"], held["delete_before"]) == (6, 36)
+    status = {
+        "kafka": {"reachable": None},
+        "quality": {},
+        "local_workers": [read_worker_states(tmp_path / "workers")[0]],
+        "tables": [],
+        "offsets": {},
+    }
+    (alert,) = _alerts(status, Thresholds)
+    assert command in alert["detail"]
+    assert alert["detail"].count("damaged") == 1  # said once, not twice
+    assert len(alert["detail"]) < 700
+
+
+def test_a_batch_whose_header_is_unreadable_says_so_instead_of_an_offset(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine, consumer = _engine(tmp_path, WorkerMetrics(process_collectors=False))
+    caplog.set_level(logging.ERROR, "streams.batch_corrupt")
+    _held(engine, consumer, CorruptFetch(6, "the fetched record batch at offset 6 is corrupt"))
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "--before <its last offset + 1> (not readable" in error
+    assert (
+        read_worker_states(tmp_path / "workers")[0]["corrupt_partitions"][0]["delete_before"]
+        is None
+    )
+
+
+def test_the_batch_holding_an_offset_is_found_by_its_headers() -> None:
+    first, second = batch(0, values(5)), batch(5, values(10, 5))
+    data = first + second
+    assert batch_bounds(data, 2) == (0, 5)  # the next batch's base offset
+    assert batch_bounds(data, 7) == (5, 15)  # a position inside the last: its header's delta
+    assert batch_bounds(data, 15) == (None, None)  # past the bytes
+    assert batch_bounds(data[: len(first) + 12], 7) == (None, None)  # header cut short

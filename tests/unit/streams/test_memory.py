@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
+from maxlake.cli import main
 from maxlake.settings import Settings
 from streams import memory
 
@@ -160,3 +161,49 @@ def test_memory_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAXLAKE_WORKER_JEMALLOC_DECAY_MS", "-5")
     with pytest.raises(ValidationError, match="worker_jemalloc_decay_ms"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        (
+            "MAXLAKE_WORKER_JEMALLOC_DECAY_MS",
+            "99999999999999999999",
+            "(a whole number of milliseconds, 0 to 86,400,000)",
+        ),
+        ("MAXLAKE_WORKER_JEMALLOC_DECAY_MS", "-1", "milliseconds, 0 to 86,400,000"),
+        ("MAXLAKE_MEMORY_KEEP_FREE_MIB", "99999999999999999999", "MiB, 0 to 1,048,576"),
+        ("MAXLAKE_MEMORY_KEEP_FREE_MIB", "lots", "MiB, 0 to 1,048,576"),
+    ],
+)
+def test_a_memory_setting_out_of_range_is_one_line_with_its_unit_and_range(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    said: str,
+) -> None:
+    """A decay time jemalloc cannot hold was accepted, then ignored by jemalloc with bare
+    ``<jemalloc>: Invalid conf value`` lines: refused before anything starts, naming the
+    variable, its unit and its range."""
+    monkeypatch.setenv(variable, value)
+    assert main(["config"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"maxlake: error: {variable}: ")
+    assert said in err
+    assert "\n" not in err
+
+
+def test_the_worker_s_first_line_names_its_group_and_allocators(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streams.worker import start_line  # noqa: PLC0415 - the worker module is heavy
+
+    monkeypatch.setenv("_RJEM_MALLOC_CONF", "dirty_decay_ms:500,muzzy_decay_ms:0")
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+    line = start_line(Settings(group_id="plant-a-ingest", memory_keep_free_mib=64))
+    assert line.startswith("joining consumer group plant-a-ingest with the ")
+    assert "_RJEM_MALLOC_CONF=dirty_decay_ms:500,muzzy_decay_ms:0" in line
+    assert "ARROW_DEFAULT_MEMORY_POOL=system" in line
+    assert "MAXLAKE_MEMORY_KEEP_FREE_MIB=64" in line
+    assert "default group id" in start_line(Settings())

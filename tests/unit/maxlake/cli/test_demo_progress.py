@@ -46,6 +46,16 @@ def test_the_demo_ends_with_what_to_run_next() -> None:
     assert "http://127.0.0.1:8470/status#token=" in running
 
 
+def test_the_demo_says_its_worker_used_the_default_consumer_group() -> None:
+    """A new user's first `maxlake status` after the demo raised shared_consumer_group with
+    nothing in the getting-started path naming MAXLAKE_GROUP_ID."""
+    default = "\n".join(demo_run.look_around("maxlake", Settings(), broker_stopped=False))
+    assert "the worker used the default consumer group maxlake-ingest" in default
+    assert "export MAXLAKE_GROUP_ID=<lake>-ingest" in default
+    own = demo_run.look_around("maxlake", Settings(group_id="plant-a"), broker_stopped=False)
+    assert "MAXLAKE_GROUP_ID" not in "\n".join(own)
+
+
 def test_a_log_gets_no_repeated_catch_up_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -28,6 +28,23 @@ def test_the_demo_quiets_the_loggers_its_lines_repeat(caplog: pytest.LogCaptureF
     assert {name: logging.getLogger(name).level for name in demo_run.DEMO_QUIET_LOGGERS} == before
 
 
+def test_a_slow_broker_is_a_progress_line_not_a_raw_warning(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The producer's spooling WARNING printed as a raw log line in the middle of the demo's
+    progress, with no next step and nothing saying later that the events were sent."""
+    caplog.set_level(logging.INFO)
+    producer = logging.getLogger("streams.producer")
+    with demo_run.quiet_demo_loggers(verbose=False):
+        producer.warning("broker unavailable (%s); spooling events", "no acknowledgement for 15s")
+    assert caplog.records == []
+    out = capsys.readouterr().out
+    assert "the broker is slow to answer (no acknowledgement for 15s)" in out
+    assert "nothing is lost" in out
+    producer.warning("broker unavailable (%s); spooling events", "down")
+    assert len(caplog.records) == 1  # outside the demo: the WARNING as before
+
+
 def test_verbose_keeps_every_line(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with demo_run.quiet_demo_loggers(verbose=True):
