@@ -59,18 +59,20 @@ default, ``MAXLAKE_CORRUPT_FETCH_RECHECK_S``)."""
 
 def next_step(tp: TopicPartition, end: int | None) -> str:
     """What the operator does about ``tp``'s damaged batch, ending before ``end`` (its last
-    offset + 1; None when the fetched bytes do not show it)."""
+    offset + 1, confirmed by the next batch's base offset; None when the fetched bytes do not
+    confirm it). The command is given without ``--yes``: run so, it only shows what it would
+    delete, for the operator to check before deleting."""
     before = (
         f"--before {end}"
         if end is not None
-        else "--before <its last offset + 1> (not readable from the damaged bytes: see the guide)"
+        else "--before <its last offset + 1> (not confirmed by the fetched bytes: see the guide)"
     )
     return (
         "if an in-sync replica holds an intact copy, restart the partition's leader so that "
         "leadership moves to it and the worker resumes by itself; if no intact copy exists, "
         f"the batch is lost: `maxlake topics delete-records {tp.topic} {tp.partition} "
-        f"{before} --yes`; the worker records the deleted offsets in ops/gaps and goes on "
-        "(docs/OPERATIONS.md, 'A corrupt record batch')"
+        f"{before}` (a preview: add --yes once checked); the worker records the deleted "
+        "offsets in ops/gaps and goes on (docs/OPERATIONS.md, 'A corrupt record batch')"
     )
 
 
@@ -107,7 +109,7 @@ class _Hold:
     batch: int | None = None
     """The corrupt batch's base offset (None when the fetched bytes do not show it)."""
     end: int | None = None
-    """The offset right after the batch: its last offset + 1 (None: not readable)."""
+    """The offset right after the batch: its last offset + 1 (None: not confirmed by the bytes)."""
 
     limit: int = ATTEMPTS
     """Attempts before the partition is held."""
@@ -119,8 +121,8 @@ class _Hold:
 
 
 def _bounds(hold: _Hold) -> str:
-    base = "unreadable" if hold.batch is None else str(hold.batch)
-    end = "unreadable" if hold.end is None else str(hold.end)
+    base = "not known" if hold.batch is None else str(hold.batch)
+    end = "not confirmed" if hold.end is None else str(hold.end)
     return f"the batch's base offset {base}, its last offset + 1 {end}"
 
 

@@ -378,10 +378,9 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
                 self.next_fetch_offset = fetch_offset
         except CorruptRecordException:
             # Raised once; then used up without moving: the fetcher fetches it again.
+            # aiokafka's own decoding refuses the whole fetch without saying which batch failed
+            # (the one holding the fetch offset may be intact): the bounds stay unknown.
             self.next_fetch_offset = self._end = fetch_offset
-            if self._data is not None and self.corrupt_batch == (None, None):
-                # aiokafka's own decoding: the batch holding the fetch offset.
-                self.corrupt_batch = batch_bounds(bytes(self._data), fetch_offset)
             self._block = RecordBlock.empty()
             raise
         self._block = block
@@ -467,9 +466,11 @@ def batch_bounds(data: bytes, offset: int) -> tuple[int | None, int | None]:
     right after it (its last offset + 1), each None when the bytes do not show it.
 
     The batches are walked by their headers from the start of ``data`` (a fetch response's
-    records). The batch's end is the next batch's base offset when one follows it whole in
-    ``data``, else its header's last offset delta (a v2 header: magic 2, a delta not below 0).
-    A damaged header can give a wrong delta: the alert says the end is read from the header.
+    records). The end is given only when two sources agree: the next batch's base offset (a
+    whole header of it in ``data``) and this batch's own last offset delta (a v2 header:
+    magic 2). The delta lies within what the batch's CRC covers, so in a batch whose CRC failed
+    it may be the damaged byte; the end is the number an operator deletes up to, so a batch
+    last in the fetch, or one whose two sources disagree, has no end (None).
     """
     pos = 0
     while len(data) - pos >= _LOG_OVERHEAD:
@@ -482,11 +483,11 @@ def batch_bounds(data: bytes, offset: int) -> tuple[int | None, int | None]:
         following = pos + _LOG_OVERHEAD + length
         fits = length > 0 and following + _LOG_OVERHEAD <= len(data)
         if base == offset or (base < offset and delta is not None and offset <= base + delta):
-            if fits:
+            if fits and delta is not None:
                 after = _BATCH_HEAD.unpack_from(data, following)[0]
-                if after > base:
+                if after == base + delta + 1:
                     return base, after
-            return base, None if delta is None else base + delta + 1
+            return base, None
         if base > offset or length <= 0 or following > len(data):
             return None, None
         pos = following

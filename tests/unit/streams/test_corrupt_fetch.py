@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +26,7 @@ from streams.kafka_records import RAW, CorruptFetch, RecordBlock, batch_bounds, 
 from streams.metrics import WorkerMetrics
 from streams.status import Thresholds, _alerts
 from streams.write_block import WriteBlock, read_worker_states
-from tests.unit.streams.test_record_blocks import LZ4, batch, values
+from tests.unit.streams.test_record_blocks import GZIP, LZ4, batch, values
 
 READ_COMMITTED = 1
 GOOD_TP, BAD_TP = (
@@ -366,27 +367,26 @@ def _held(engine: BatchEngine, consumer: _Consumer, fetch: CorruptFetch) -> None
         engine.corrupt.resume_due(consumer, engine._ready)
 
 
-@pytest.mark.parametrize("followed", [False, True])
 def test_the_alert_names_the_offset_to_delete_records_up_to(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, followed: bool
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The remedy for a lost batch deletes the records below its last offset + 1: the ERROR,
-    the worker's state and the alert name it, read from the fetched bytes (the next batch's
-    base offset, else the damaged batch's own header), and the command that deletes them.
-    On the previous code nothing maxlake printed gave that offset."""
+    the worker's state and the alert name it, confirmed by two readings of the fetched bytes
+    (the next batch's base offset and the damaged batch's header), and the command that shows
+    what it would delete: without --yes, so that nothing is deleted before the operator
+    checked it. On the previous code nothing maxlake printed gave that offset."""
     metrics = WorkerMetrics(process_collectors=False)
     engine, consumer = _engine(tmp_path, metrics)
     caplog.set_level(logging.ERROR, "streams.batch_corrupt")
-    data = _damaged(batch(6, values(30, 6), codec=LZ4))
-    if followed:
-        data += batch(36, values(4, 36))
+    data = _damaged(batch(6, values(30, 6), codec=LZ4)) + batch(36, values(4, 36))
     fetch = _getmany({BAD_TP: _fetch_result(BAD_TP, data, _State(6))})[BAD_TP]
     assert isinstance(fetch, CorruptFetch)
     assert (fetch.offset, fetch.batch, fetch.end) == (6, 6, 36)
     _held(engine, consumer, fetch)
     (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    command = "maxlake topics delete-records plant.acme.telemetry 1 --before 36 --yes"
+    command = "`maxlake topics delete-records plant.acme.telemetry 1 --before 36` (a preview"
     assert command in error
+    assert "--yes`" not in error
     assert "base offset 6, its last offset + 1 36" in error
     (held,) = read_worker_states(tmp_path / "workers")[0]["corrupt_partitions"]
     assert (held["batch_offset"], held["delete_before"]) == (6, 36)
@@ -403,6 +403,45 @@ def test_the_alert_names_the_offset_to_delete_records_up_to(
     assert len(alert["detail"]) < 700
 
 
+def _with_delta(data: bytes, delta: int) -> bytes:
+    """``data`` (one v2 batch) with its header's last offset delta set to ``delta``."""
+    return data[:23] + struct.pack(">i", delta) + data[27:]
+
+
+@pytest.mark.parametrize("damaged_delta", [29, 30, 8_000, 16_777_215])
+def test_an_end_the_fetched_bytes_do_not_confirm_is_not_given(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damaged_delta: int
+) -> None:
+    """The last offset delta lies inside what the CRC covers: in a batch whose CRC failed it may
+    be the damaged byte. An end read from it alone (the batch last in the fetch), or one the next
+    batch's base offset contradicts, would have the operator delete intact records past the
+    batch; it is not given. (29: the true delta, but nothing confirms it.)"""
+    bad = _damaged(_with_delta(batch(6, values(30, 6), codec=LZ4), damaged_delta))
+    followed = damaged_delta != 29
+    data = bad + batch(36, values(4, 36)) if followed else bad
+    fetch = _getmany({BAD_TP: _fetch_result(BAD_TP, data, _State(6))})[BAD_TP]
+    assert isinstance(fetch, CorruptFetch)
+    assert (fetch.offset, fetch.batch, fetch.end) == (6, 6, None)
+    engine, consumer = _engine(tmp_path, WorkerMetrics(process_collectors=False))
+    caplog.set_level(logging.ERROR, "streams.batch_corrupt")
+    _held(engine, consumer, fetch)
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "--before <its last offset + 1> (not confirmed" in error
+    assert f"--before {6 + damaged_delta + 1}" not in error
+
+
+def test_a_fetch_aiokafka_refused_names_no_batch(tmp_path: Path) -> None:
+    """aiokafka refuses a whole fetch when any batch in it fails its CRC, without saying which:
+    the batch at the fetch offset may be intact (6..35 here, the damaged one 36..39), so no
+    base offset or end is named for it (the previous code named 6 and 36: deleting below 36
+    would have removed 30 intact records)."""
+    data = batch(6, values(30, 6), codec=GZIP) + _damaged(batch(36, values(4, 36), codec=GZIP))
+    data += batch(40, values(4, 40), codec=GZIP)
+    fetch = _getmany({BAD_TP: _fetch_result(BAD_TP, data, _State(6))})[BAD_TP]
+    assert isinstance(fetch, CorruptFetch)
+    assert (fetch.offset, fetch.batch, fetch.end) == (6, None, None)
+
+
 def test_a_batch_whose_header_is_unreadable_says_so_instead_of_an_offset(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -410,7 +449,7 @@ def test_a_batch_whose_header_is_unreadable_says_so_instead_of_an_offset(
     caplog.set_level(logging.ERROR, "streams.batch_corrupt")
     _held(engine, consumer, CorruptFetch(6, "the fetched record batch at offset 6 is corrupt"))
     (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert "--before <its last offset + 1> (not readable" in error
+    assert "--before <its last offset + 1> (not confirmed" in error
     assert (
         read_worker_states(tmp_path / "workers")[0]["corrupt_partitions"][0]["delete_before"]
         is None
@@ -420,7 +459,8 @@ def test_a_batch_whose_header_is_unreadable_says_so_instead_of_an_offset(
 def test_the_batch_holding_an_offset_is_found_by_its_headers() -> None:
     first, second = batch(0, values(5)), batch(5, values(10, 5))
     data = first + second
-    assert batch_bounds(data, 2) == (0, 5)  # the next batch's base offset
-    assert batch_bounds(data, 7) == (5, 15)  # a position inside the last: its header's delta
+    assert batch_bounds(data, 2) == (0, 5)  # the next batch's base offset, and its own delta
+    assert batch_bounds(data, 7) == (5, None)  # the last: its header's delta alone is not enough
+    assert batch_bounds(_with_delta(first, 3) + second, 2) == (0, None)  # the two disagree
     assert batch_bounds(data, 15) == (None, None)  # past the bytes
     assert batch_bounds(data[: len(first) + 12], 7) == (None, None)  # header cut short
