@@ -42,6 +42,7 @@ Location = Annotated[str, BeforeValidator(_fspath), AfterValidator(_location)]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 REFERENCE_PATTERN = rf"^{_NAME}(\.{_NAME})*:{_NAME}$"
+"""Grammar of a plug-in reference ``package.module:name`` (``MAXLAKE_SINK``)."""
 
 JEMALLOC_DECAY_MS_MAX = 86_400_000
 """The longest ``MAXLAKE_WORKER_JEMALLOC_DECAY_MS``: a day. jemalloc refuses a decay time it
@@ -49,7 +50,6 @@ cannot hold (from ~1.8e13 ms) with a bare ``<jemalloc>: Invalid conf value`` lin
 keeps its own; longer than a day is never useful between two Delta writes."""
 KEEP_FREE_MIB_MAX = 1 << 20
 """The largest ``MAXLAKE_MEMORY_KEEP_FREE_MIB``: 1 TiB (more than any worker's memory)."""
-"""Grammar of a plug-in reference ``package.module:name`` (``MAXLAKE_SINK``)."""
 
 
 def check_reference(value: str) -> str:

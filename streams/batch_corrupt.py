@@ -221,7 +221,6 @@ class CorruptFetches:
             offset,
             f"the fetched record batch at offset {offset} is longer than the bytes the broker "
             "sent (its length field is damaged)",
-            batch=offset,
         )
 
     def paused(self) -> set[TopicPartition]:

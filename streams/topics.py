@@ -296,6 +296,8 @@ def delete_records(
         except KafkaError as exc:
             raise TopicAdminError(
                 f"deleting the records of {topic}[{partition}] below offset {before} failed: {exc}"
+                " (a timed-out request may still have been applied: run the command again "
+                "without --yes to see the partition's first offset now)"
             ) from exc
     low = result.get(tp, {}).get("low_watermark")
     return before if low is None else int(low)
