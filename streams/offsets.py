@@ -15,7 +15,7 @@ from kafka.errors import (
 
 from maxlake.settings import Settings
 
-__all__ = ["PartitionOffsets", "committed_data_offsets", "group_offsets"]
+__all__ = ["PartitionOffsets", "committed_data_offsets", "committed_offset", "group_offsets"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,23 @@ def group_offsets(
         ]
     finally:
         consumer.close()
+        admin.close()
+
+
+def committed_offset(
+    settings: Settings, topic: str, partition: int, *, group_id: str | None = None
+) -> int | None:
+    """The offset the group (default ``settings.group_id``) committed for ``topic[partition]``
+    (the next one it reads); None when it committed none there.
+
+    Raises:
+        KafkaError: the group coordinator kept answering that it moved or is loading.
+    """
+    security = settings.kafka_security()
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **security)
+    try:
+        return _committed(admin, group_id or settings.group_id).get((topic, partition))
+    finally:
         admin.close()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -23,7 +24,9 @@ import orjson
 from maxlake.cli.argtypes import non_negative_int, positive_float, positive_int
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
+from schemas.kinds import TENANT_ID_PATTERN
 from schemas.registry import load_registry
+from streams.offsets import committed_offset
 from streams.producer import (
     EventSerializationError,
     EventTooLargeError,
@@ -83,6 +86,12 @@ def register(sub: Any) -> None:
         metavar="OFFSET",
         help="delete the records below this offset (for a corrupt batch: its last offset + 1, "
         "which the corrupt_record_batch alert names)",
+    )
+    delete.add_argument(
+        "--group",
+        metavar="GROUP",
+        help="the ingest consumer group whose committed offset is shown beside the deletion "
+        "(default: MAXLAKE_GROUP_ID)",
     )
     delete.add_argument("--yes", action="store_true", help="delete (without it: only show)")
     delete.set_defaults(handler=_topics_delete_records)
@@ -154,6 +163,7 @@ def _topics_list(args: argparse.Namespace) -> int:
 def _topics_delete_records(args: argparse.Namespace) -> int:
     _quiet_kafka(args)
     settings = Settings()
+    _require_ingest_topic(settings, args.topic)
     require_broker(settings)
     where = f"{args.topic}[{args.partition}]"
     start, end = partition_bounds(settings, args.topic, args.partition)
@@ -166,6 +176,9 @@ def _topics_delete_records(args: argparse.Namespace) -> int:
         print(f"{where}: nothing to delete: its first offset is already {start}")
         return 0
     span = f"{where} offsets {start}..{args.before - 1} ({args.before - start:,} offsets)"
+    group = args.group or settings.group_id
+    committed = committed_offset(settings, args.topic, args.partition, group_id=group)
+    print(_ingested_line(group, committed, start, args.before))
     if not args.yes:
         print(f"would delete {span}; they are gone for every reader")
         raise ConfigError("nothing deleted: add --yes to delete them")
@@ -176,6 +189,47 @@ def _topics_delete_records(args: argparse.Namespace) -> int:
         "one held at a corrupt batch there goes on within MAXLAKE_CORRUPT_FETCH_RECHECK_S"
     )
     return 0
+
+
+def _require_ingest_topic(settings: Settings, topic: str) -> None:
+    """Refuse a topic that is not ``<topic_prefix>.<tenant>.<kind>``: the command exists for
+    maxlake's ingest topics; any other topic is Kafka's own tools' business.
+
+    Raises:
+        ConfigError: the name is not an ingest topic's (the expected shape named).
+    """
+    head = f"{settings.topic_prefix}."
+    tenant, _, kind = topic.removeprefix(head).rpartition(".")
+    if (
+        not topic.startswith(head)
+        or re.fullmatch(TENANT_ID_PATTERN, tenant) is None
+        or kind not in ALL_KINDS
+    ):
+        raise ConfigError(
+            f"{topic!r} is not a maxlake ingest topic (expected "
+            f"{settings.topic_prefix}.<tenant>.<{'|'.join(ALL_KINDS)}>, `maxlake topics list`); "
+            "nothing deleted. For other topics use Kafka's kafka-delete-records.sh"
+        )
+
+
+def _ingested_line(group: str, committed: int | None, start: int, before: int) -> str:
+    """What deleting ``start..before-1`` costs the lake, by ``group``'s committed offset."""
+    if committed is None:
+        return (
+            f"consumer group {group!r} has committed no offset here: the offsets below "
+            f"{before} may not be in the lake (check MAXLAKE_GROUP_ID or --group)"
+        )
+    if committed >= before:
+        return (
+            f"consumer group {group!r} has committed up to offset {committed}: every offset "
+            "to delete was ingested before"
+        )
+    first = max(committed, start)
+    return (
+        f"consumer group {group!r} has committed up to offset {committed}: offsets "
+        f"{first}..{before - 1} ({before - first:,} offsets) are not ingested; deleted, they "
+        "never reach the lake (a worker records them as a gap)"
+    )
 
 
 def _lines(path: str) -> Iterator[tuple[int, bytes]]:

@@ -126,6 +126,8 @@ def test_a_batch_corrupt_in_the_broker_log_holds_its_partition_only_until_delete
         shown = maxlake(*delete)  # without --yes: only shown
         assert shown.returncode == 1, shown.stderr
         assert "would delete" in shown.stdout
+        lost = f"offsets {base}..{last} ({last + 1 - base:,} offsets) are not ingested"
+        assert lost in shown.stdout, shown.stdout  # only the corrupt batch, by the group's commit
         assert worker.alive
         deleted = maxlake(*delete, "--yes")
         assert deleted.returncode == 0, deleted.stderr

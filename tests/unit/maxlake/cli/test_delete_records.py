@@ -19,9 +19,10 @@ TOPIC = "maxlake.acme.telemetry"
 class _Broker:
     """The partition's log start and end, and the deletions asked for."""
 
-    def __init__(self, start: int = 100, end: int = 500) -> None:
-        self.start, self.end = start, end
+    def __init__(self, start: int = 100, end: int = 500, committed: int | None = 130) -> None:
+        self.start, self.end, self.committed = start, end, committed
         self.deleted: list[tuple[str, int, int]] = []
+        self.groups: list[str | None] = []
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(streams_cmd, "require_broker", lambda settings: None)
@@ -29,6 +30,13 @@ class _Broker:
             streams_cmd, "partition_bounds", lambda settings, t, p: (self.start, self.end)
         )
         monkeypatch.setattr(streams_cmd, "delete_records", self._delete)
+        monkeypatch.setattr(streams_cmd, "committed_offset", self._committed)
+
+    def _committed(
+        self, settings: Settings, topic: str, partition: int, *, group_id: str | None = None
+    ) -> int | None:
+        self.groups.append(group_id)
+        return self.committed
 
     def _delete(self, settings: Settings, topic: str, partition: int, before: int) -> int:
         self.deleted.append((topic, partition, before))
@@ -117,3 +125,78 @@ def test_the_deletion_uses_the_settings_security(monkeypatch: pytest.MonkeyPatch
     assert config["security_protocol"] == "SASL_PLAINTEXT"
     assert config["sasl_plain_username"] == "ops"
     assert config["sasl_plain_password"] == "s3cret"
+
+
+@pytest.mark.parametrize(
+    ("committed", "said"),
+    [
+        (130, "offsets 130..154 (25 offsets) are not ingested; deleted, they never reach the lake"),
+        (60, "offsets 100..154 (55 offsets) are not ingested"),
+        (155, "committed up to offset 155: every offset to delete was ingested before"),
+        (None, "has committed no offset here"),
+    ],
+)
+def test_the_preview_says_what_the_group_has_not_ingested(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    committed: int | None,
+    said: str,
+) -> None:
+    broker = _Broker(committed=committed)
+    broker.install(monkeypatch)
+    monkeypatch.setenv("MAXLAKE_GROUP_ID", "lake-a")
+    assert main(["topics", "delete-records", TOPIC, "1", "--before", "155"]) == 1
+    out = capsys.readouterr().out
+    assert "consumer group 'lake-a'" in out
+    assert said in out
+    assert broker.groups == ["lake-a"]
+    assert broker.deleted == []
+
+
+def test_group_names_the_group_asked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broker = _Broker()
+    broker.install(monkeypatch)
+    argv = ["topics", "delete-records", TOPIC, "1", "--before", "155", "--group", "lake-b"]
+    assert main(argv) == 1
+    assert "consumer group 'lake-b'" in capsys.readouterr().out
+    assert broker.groups == ["lake-b"]
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "__consumer_offsets",
+        "other.acme.telemetry",
+        "maxlake.acme.telemetry.extra",
+        "maxlake.acme.nonsense",
+        "maxlake..telemetry",
+        "maxlake.telemetry",
+    ],
+)
+def test_a_topic_that_is_not_an_ingest_topic_is_refused_before_the_broker_is_asked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], topic: str
+) -> None:
+    broker = _Broker()
+    broker.install(monkeypatch)
+    monkeypatch.setattr(streams_cmd, "partition_bounds", _never)
+    argv = ["topics", "delete-records", topic, "0", "--before", "155", "--yes"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"{topic!r} is not a maxlake ingest topic" in err
+    assert "nothing deleted" in err
+    assert broker.deleted == []
+
+
+def test_a_dotted_topic_prefix_is_understood(monkeypatch: pytest.MonkeyPatch) -> None:
+    broker = _Broker()
+    broker.install(monkeypatch)
+    monkeypatch.setenv("MAXLAKE_TOPIC_PREFIX", "plant.lake")
+    argv = ["topics", "delete-records", "plant.lake.acme.telemetry", "2", "--before", "155"]
+    assert main([*argv, "--yes"]) == 0
+    assert broker.deleted == [("plant.lake.acme.telemetry", 2, 155)]
+
+
+def _never(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the broker must not be asked")
