@@ -27,6 +27,7 @@ from streams.errors import StreamsError
 __all__ = [
     "TopicAdminError",
     "TopicInfo",
+    "admin_client",
     "delete_records",
     "ensure_topics",
     "list_topics",
@@ -56,7 +57,12 @@ class TopicInfo:
 
 
 @contextmanager
-def _admin(settings: Settings, timeout_s: float) -> Iterator[KafkaAdminClient]:
+def admin_client(settings: Settings, timeout_s: float) -> Iterator[KafkaAdminClient]:
+    """kafka-python's admin client for the settings' broker and security, closed on exit.
+
+    Raises:
+        TopicAdminError: the broker could not be reached (the start hint named).
+    """
     try:
         client = KafkaAdminClient(
             bootstrap_servers=settings.bootstrap_servers.split(","),
@@ -82,7 +88,7 @@ def probe_broker(settings: Settings, *, timeout_s: float = 10.0) -> None:
     Raises:
         TopicAdminError: it did not (its ``__cause__`` is the client's error).
     """
-    with _admin(settings, timeout_s) as admin:
+    with admin_client(settings, timeout_s) as admin:
         try:
             admin.describe_cluster()
         except KafkaError as exc:
@@ -139,7 +145,7 @@ def ensure_topics(
         raise UnknownKindError(unknown[0], list(ALL_KINDS))
     wanted = [settings.topic_for(tenant, kind) for tenant in tenants for kind in kind_list]
     retention_ms = str(settings.topic_retention_hours * 3600 * 1000)
-    with _admin(settings, timeout_s) as admin:
+    with admin_client(settings, timeout_s) as admin:
         try:
             existing = set(admin.list_topics())
             missing = [name for name in dict.fromkeys(wanted) if name not in existing]
@@ -179,7 +185,7 @@ def list_topics(
 ) -> list[TopicInfo]:
     """The broker's topics whose name starts with ``prefix`` (default: ``<topic_prefix>.``)."""
     start = f"{settings.topic_prefix}." if prefix is None else prefix
-    with _admin(settings, timeout_s) as admin:
+    with admin_client(settings, timeout_s) as admin:
         try:
             described = admin.describe_topics()
         except KafkaError as exc:
@@ -208,7 +214,7 @@ def topic_ids(
     wanted = list(dict.fromkeys(topics))
     if not wanted:
         return {}
-    with _admin(settings, timeout_s) as admin:
+    with admin_client(settings, timeout_s) as admin:
         try:
             described = admin.describe_topics(wanted)
         except KafkaError as exc:
@@ -266,7 +272,7 @@ def partition_bounds(
         TopicAdminError: the broker could not be reached, or does not know the partition.
     """
     tp = TopicPartition(topic, partition)
-    with _admin(settings, timeout_s) as admin:
+    with admin_client(settings, timeout_s) as admin:
         try:
             start = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST})[tp].offset
             end = admin.list_partition_offsets({tp: OffsetSpec.LATEST})[tp].offset
@@ -290,7 +296,7 @@ def delete_records(
             offset past the partition's end is refused by the broker).
     """
     tp = TopicPartition(topic, partition)
-    with _admin(settings, timeout_s) as admin:
+    with admin_client(settings, timeout_s) as admin:
         try:
             result = admin.delete_records({tp: before}, timeout_ms=int(timeout_s * 1000))
         except KafkaError as exc:

@@ -63,6 +63,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "maxlake.cli.ingest_cmd",
         "run a Faust ingest worker (Kafka -> GX -> Delta) until SIGTERM",
     ),
+    "groups": (
+        "maxlake.cli.groups_cmd",
+        "consumer groups: list them, delete a stale one",
+    ),
     "lake": ("maxlake.cli.lake_cmd", "inspect and check the lake"),
     "datasets": (
         "maxlake.cli.datasets_cmd",

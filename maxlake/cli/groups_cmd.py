@@ -1,0 +1,86 @@
+"""``maxlake groups list|delete``: the broker's consumer groups, and deleting a stale one.
+
+Exit codes: 0 done; 1 an error or nothing deleted (no ``--yes``, the lake's own group, a group
+with members, no such group).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from maxlake.cli.table import render_table
+from maxlake.errors import ConfigError
+from maxlake.settings import Settings
+from streams.groups import consumer_groups, delete_group, describe_group
+from streams.topics import require_broker
+
+
+def register(sub: Any) -> None:
+    """Add ``groups``."""
+    groups: argparse.ArgumentParser = sub.add_parser(
+        "groups", help="consumer groups: list them, delete a stale one"
+    )
+    actions = groups.add_subparsers(dest="groups_action", metavar="ACTION", required=True)
+    listing = actions.add_parser(
+        "list",
+        help="every consumer group: state, members, partitions of the lake's topics committed",
+    )
+    listing.set_defaults(handler=_list)
+    delete = actions.add_parser(
+        "delete",
+        help="delete a consumer group and its committed offsets (a stale ingest group)",
+        description="Delete GROUP and its committed offsets (Kafka's DeleteGroups). For a group "
+        "left behind when a lake's MAXLAKE_GROUP_ID changed: the lake's positions come from the "
+        "lake, not from the group. Refused for the group MAXLAKE_GROUP_ID names and for a group "
+        "with members. Without --yes it only says what it would delete. See docs/OPERATIONS.md, "
+        "'shared_consumer_group'.",
+    )
+    delete.add_argument("group", help="the consumer group, e.g. maxlake-ingest")
+    delete.add_argument("--yes", action="store_true", help="delete (without it: only show)")
+    delete.set_defaults(handler=_delete)
+
+
+def _list(args: argparse.Namespace) -> int:
+    settings = Settings()
+    require_broker(settings)
+    rows = [
+        (
+            g.group_id + (" (MAXLAKE_GROUP_ID)" if g.group_id == settings.group_id else ""),
+            g.state,
+            g.members,
+            g.lake_partitions,
+        )
+        for g in consumer_groups(settings)
+    ]
+    if not rows:
+        print("no consumer groups on the broker")
+        return 0
+    header = ("group", "state", "members", f"{settings.topic_prefix}.* partitions committed")
+    print(render_table(header, rows, right=f"members {header[3]}"))
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if args.group == settings.group_id:
+        raise ConfigError(
+            f"{args.group!r} is this lake's consumer group (MAXLAKE_GROUP_ID): its workers "
+            "and `maxlake status` use it; nothing deleted. To delete it, stop its workers and "
+            "run this with MAXLAKE_GROUP_ID set to the group the lake uses now"
+        )
+    require_broker(settings)
+    group = describe_group(settings, args.group)
+    what = (
+        f"consumer group {group.group_id!r} ({group.state}, {group.members} member(s), "
+        f"committed offsets for {group.lake_partitions} partition(s) of "
+        f"{settings.topic_prefix}.* topics)"
+    )
+    if group.members:
+        raise ConfigError(f"{what} has live members: stop its workers first; nothing deleted")
+    if not args.yes:
+        print(f"would delete {what}; the lake's data and positions are not touched")
+        raise ConfigError("nothing deleted: add --yes to delete it")
+    delete_group(settings, group.group_id)
+    print(f"deleted {what}")
+    return 0

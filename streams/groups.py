@@ -1,0 +1,114 @@
+"""Kafka consumer groups as operators see them: which exist, whether workers are in them,
+what they committed on the lake's topics; deleting a stale one.
+
+A lake's positions come from the lake, not from the group (docs/RELIABILITY.md), so a group
+left behind by a renamed ``MAXLAKE_GROUP_ID`` holds nothing the lake needs; but ``maxlake
+status`` run with the old name still reports it. These functions are what ``maxlake groups``
+calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kafka.errors import KafkaError
+
+from maxlake.errors import ConfigError
+from maxlake.settings import Settings
+from streams.topics import TopicAdminError, admin_client
+
+__all__ = ["GroupInfo", "consumer_groups", "delete_group", "describe_group"]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """One consumer group as the broker reports it.
+
+    Attributes:
+        group_id: the group's name.
+        state: Kafka's group state (``Stable``, ``Empty``, ``PreparingRebalance``, ...).
+        members: consumers in the group now (workers that run).
+        lake_partitions: partitions of topics named ``<topic_prefix>.*`` it has a committed
+            offset for.
+    """
+
+    group_id: str
+    state: str
+    members: int
+    lake_partitions: int
+
+
+def consumer_groups(settings: Settings, *, timeout_s: float = 30.0) -> list[GroupInfo]:
+    """Every consumer group the brokers know, by name.
+
+    Raises:
+        TopicAdminError: the broker could not be reached or refused (the reason named).
+    """
+    with admin_client(settings, timeout_s) as admin:
+        try:
+            names = sorted({g["group_id"] for g in admin.list_groups()})
+        except KafkaError as exc:
+            raise TopicAdminError(f"listing consumer groups failed: {exc}") from exc
+    return [_describe(settings, name, timeout_s) for name in names]
+
+
+def describe_group(settings: Settings, group_id: str, *, timeout_s: float = 30.0) -> GroupInfo:
+    """One group; raises when the broker does not know it.
+
+    Raises:
+        ConfigError: no such group (``maxlake groups list`` named).
+        TopicAdminError: the broker could not be reached or refused.
+    """
+    return _describe(settings, group_id, timeout_s)
+
+
+def delete_group(settings: Settings, group_id: str, *, timeout_s: float = 30.0) -> None:
+    """Delete ``group_id`` and its committed offsets (Kafka's DeleteGroups).
+
+    Kafka refuses a group that has members; so does this, with the workers to stop named.
+
+    Raises:
+        ConfigError: no such group, or it has members now.
+        TopicAdminError: the broker could not be reached or refused for another reason.
+    """
+    with admin_client(settings, timeout_s) as admin:
+        try:
+            outcome = admin.delete_groups([group_id]).get(group_id)
+        except KafkaError as exc:
+            raise TopicAdminError(f"deleting consumer group {group_id!r} failed: {exc}") from exc
+    if outcome in (None, "OK"):
+        return
+    if outcome == "NonEmptyGroupError":
+        raise ConfigError(
+            f"consumer group {group_id!r} has live members: stop its workers first (`maxlake "
+            "groups list` shows the members); nothing deleted"
+        )
+    if outcome == "GroupIdNotFoundError":
+        raise _unknown(group_id)
+    raise TopicAdminError(f"the broker refused to delete consumer group {group_id!r}: {outcome}")
+
+
+def _describe(settings: Settings, group_id: str, timeout_s: float) -> GroupInfo:
+    prefix = f"{settings.topic_prefix}."
+    with admin_client(settings, timeout_s) as admin:
+        try:
+            described = admin.describe_groups([group_id]).get(group_id) or {}
+            if described.get("error") and "GroupIdNotFound" in str(described["error"]):
+                raise _unknown(group_id)
+            offsets = admin.list_group_offsets({group_id: None}).get(group_id, {})
+        except KafkaError as exc:
+            raise TopicAdminError(f"describing consumer group {group_id!r} failed: {exc}") from exc
+    members = described.get("members") or 0
+    return GroupInfo(
+        group_id=group_id,
+        state=str(described.get("group_state") or "Unknown"),
+        members=members if isinstance(members, int) else len(members),
+        lake_partitions=sum(1 for tp in offsets if tp.topic.startswith(prefix)),
+    )
+
+
+def _unknown(group_id: str) -> ConfigError:
+    return ConfigError(
+        f"no consumer group {group_id!r} on the broker (`maxlake groups list` shows them); "
+        "nothing deleted"
+    )
