@@ -96,10 +96,17 @@ workers inherited them until 2026-12-02 (docs/BENCHMARKS.md, issue 20, twelfth p
 
 
 def _spawn_worker(
-    env: dict[str, str], *, stderr: Any, src: Path | None = None, loglevel: str = "warn"
+    env: dict[str, str],
+    *,
+    stderr: Any,
+    src: Path | None = None,
+    python: str | None = None,
+    loglevel: str = "warn",
 ) -> subprocess.Popen[bytes]:
     """One telemetry ``maxlake worker`` in its own process group (from the source checkout
-    ``src`` when given, e.g. the previous commit for a same-run before/after comparison)."""
+    ``src`` when given, e.g. the previous commit for a same-run before/after comparison; with
+    the interpreter ``python`` when given, e.g. that checkout's own ``.venv/bin/python`` and so
+    its own build of ``maxlake_native``)."""
     env = {key: value for key, value in env.items() if key != "_RJEM_MALLOC_CONF"}
     if WORKER_MALLOC_CONF:
         env["_RJEM_MALLOC_CONF"] = WORKER_MALLOC_CONF
@@ -107,7 +114,7 @@ def _spawn_worker(
         env = {**env, "PYTHONPATH": str(src)}
     return subprocess.Popen(
         [
-            sys.executable,
+            python or sys.executable,
             "-P",
             "-m",
             "maxlake.cli",
@@ -196,12 +203,16 @@ def _run_worker(
     topic: str,
     timeout_s: float,
     src: Path | None = None,
+    python: str | None = None,
 ) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_before = before.ru_utime + before.ru_stime
     t0 = time.perf_counter()
     worker = _spawn_worker(
-        env, stderr=open(Path(env["MAXLAKE_LAKE_ROOT"]).with_suffix(".worker.log"), "wb"), src=src
+        env,
+        stderr=open(Path(env["MAXLAKE_LAKE_ROOT"]).with_suffix(".worker.log"), "wb"),
+        src=src,
+        python=python,
     )
     steady = _Steady(worker.pid)
     try:
@@ -324,6 +335,12 @@ def main() -> None:
         "previous commit), interleaved, for a same-run before/after ratio",
     )
     parser.add_argument(
+        "--compare-python",
+        default=None,
+        help="run the --compare-src worker with this interpreter (e.g. that checkout's own "
+        ".venv/bin/python, so its own build of maxlake_native is compared too)",
+    )
+    parser.add_argument(
         "--compare-batch",
         type=int,
         default=None,
@@ -391,7 +408,8 @@ def main() -> None:
                     "MAXLAKE_LAKE_ROOT": str(work / f"lake-{label}"),
                     "MAXLAKE_BATCH_MAX_EVENTS": str(batch),
                 }
-                results[label] = _run_worker(settings, engine_env, topic, 3600, src)
+                python = args.compare_python if suffix == "-before" else None
+                results[label] = _run_worker(settings, engine_env, topic, 3600, src, python)
         print("baseline: kafka-python + orjson + Delta append, no validation")
         base_s = _baseline(settings, topic, args.events, work / "baseline")
         base_rate = args.events / base_s
