@@ -464,3 +464,20 @@ def test_the_batch_holding_an_offset_is_found_by_its_headers() -> None:
     assert batch_bounds(_with_delta(first, 3) + second, 2) == (0, None)  # the two disagree
     assert batch_bounds(data, 15) == (None, None)  # past the bytes
     assert batch_bounds(data[: len(first) + 12], 7) == (None, None)  # header cut short
+
+
+@pytest.mark.parametrize("damaged_length", [0, 3])
+def test_a_fetch_from_inside_a_batch_whose_length_is_damaged_names_the_batch_s_base(
+    damaged_length: int,
+) -> None:
+    """The decoder names the fetch offset, not a base offset, when the first batch's length is
+    too short to be a batch; from a position inside that batch (4 here, the batch 0..9), the
+    bytes still show its base offset (0), not the position, and no end (the length is what
+    broke)."""
+    bad = batch(0, values(10))
+    bad = bad[:8] + struct.pack(">i", damaged_length) + bad[12:]
+    data = bad + batch(10, values(4, 10))
+    fetch = _getmany({BAD_TP: _fetch_result(BAD_TP, data, _State(4))})[BAD_TP]
+    assert isinstance(fetch, CorruptFetch)
+    assert f"batch length {damaged_length} too short" in fetch.reason
+    assert (fetch.offset, fetch.batch, fetch.end) == (4, 0, None)
