@@ -20,7 +20,6 @@ from aiokafka.structs import TopicPartition
 
 from maxlake.settings import Settings
 from schemas import EventKind
-from streams import batch_corrupt
 from streams.batch_engine import BatchEngine
 from streams.kafka_records import RAW, CorruptFetch, RecordBlock, batch_bounds, install
 from streams.metrics import WorkerMetrics
@@ -183,7 +182,7 @@ def test_a_corruption_on_every_attempt_holds_the_partition_and_raises_an_alert(
     caplog.set_level(logging.WARNING, "streams.batch_corrupt")
     reason = "plant.acme.telemetry[1]: the fetched record batch at offset 6 is corrupt (CRC)"
     waits = []
-    for _ in range(batch_corrupt.ATTEMPTS):
+    for _ in range(engine.settings.corrupt_fetch_attempts):
         engine._take(BAD_TP, CorruptFetch(6, reason))
         hold = engine.corrupt.holds[BAD_TP]
         waits.append(round(hold.retry_at - time.monotonic()))
@@ -334,7 +333,7 @@ def test_a_hold_of_the_old_incarnation_ends_when_the_topic_is_created_again(
     """A held partition sought to a recreated topic's start must not keep telling the operator
     to delete records up to the old incarnation's offset (they would be the new one's)."""
     engine, consumer = _seeking_engine(tmp_path)
-    for _ in range(batch_corrupt.ATTEMPTS):
+    for _ in range(engine.settings.corrupt_fetch_attempts):
         engine._take(BAD_TP, CorruptFetch(1000, "batch at offset 1000 is corrupt (CRC)"))
         _due(engine)
         engine.corrupt.resume_due(consumer, engine._ready)
@@ -361,7 +360,7 @@ def test_a_partition_waiting_for_the_lake_is_not_resumed_by_a_corrupt_retry(
 
 
 def _held(engine: BatchEngine, consumer: _Consumer, fetch: CorruptFetch) -> None:
-    for _ in range(batch_corrupt.ATTEMPTS):
+    for _ in range(engine.settings.corrupt_fetch_attempts):
         engine._take(BAD_TP, fetch)
         _due(engine)
         engine.corrupt.resume_due(consumer, engine._ready)
