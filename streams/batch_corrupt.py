@@ -32,29 +32,9 @@ from aiokafka.errors import RecordTooLargeError
 from maxlake.settings import Settings
 from streams.kafka_records import CorruptFetch
 
-__all__ = [
-    "ATTEMPTS",
-    "FIRST_WAIT_S",
-    "MAX_WAIT_S",
-    "RECHECK_S",
-    "CorruptFetches",
-    "next_step",
-]
+__all__ = ["CorruptFetches", "next_step"]
 
 logger = logging.getLogger(__name__)
-
-_DEFAULTS = Settings.model_fields
-ATTEMPTS: int = _DEFAULTS["corrupt_fetch_attempts"].default
-"""Fetches of the same corrupt offset before it is taken for the broker's copy being damaged
-(default; ``MAXLAKE_CORRUPT_FETCH_ATTEMPTS``)."""
-FIRST_WAIT_S: float = _DEFAULTS["corrupt_fetch_first_wait_s"].default
-"""Wait before the second fetch, seconds; doubled per attempt (default;
-``MAXLAKE_CORRUPT_FETCH_FIRST_WAIT_S``)."""
-MAX_WAIT_S: float = _DEFAULTS["corrupt_fetch_max_wait_s"].default
-"""Longest wait between two attempts, seconds (default; ``MAXLAKE_CORRUPT_FETCH_MAX_WAIT_S``)."""
-RECHECK_S: float = _DEFAULTS["corrupt_fetch_recheck_s"].default
-"""Once held: seconds between two fetches of the partition (it resumes by itself once intact;
-default, ``MAXLAKE_CORRUPT_FETCH_RECHECK_S``)."""
 
 
 def next_step(tp: TopicPartition, end: int | None) -> str:
@@ -110,14 +90,8 @@ class _Hold:
     """The corrupt batch's base offset (None when the fetched bytes do not show it)."""
     end: int | None = None
     """The offset right after the batch: its last offset + 1 (None: not confirmed by the bytes)."""
-
-    limit: int = ATTEMPTS
-    """Attempts before the partition is held."""
-
-    @property
-    def held(self) -> bool:
-        """Whether every attempt failed: the broker's copy is damaged."""
-        return self.attempts >= self.limit
+    held: bool = False
+    """Whether every attempt failed (``corrupt_fetch_attempts``): the broker's copy is damaged."""
 
 
 def _bounds(hold: _Hold) -> str:
@@ -129,19 +103,14 @@ def _bounds(hold: _Hold) -> str:
 class CorruptFetches:
     """The partitions of one engine waiting for a corrupt batch to be fetched intact."""
 
-    def __init__(self, sink: _Sink | None = None, settings: Settings | None = None) -> None:
+    def __init__(self, sink: _Sink | None, settings: Settings) -> None:
         """Args:
         sink: where the holds are shown (the worker's state file and metrics).
-        settings: the retry limits (``corrupt_fetch_*``); the defaults when None.
+        settings: the retry limits (``corrupt_fetch_*``, ``MAXLAKE_CORRUPT_FETCH_*``).
         """
         self.sink = sink
+        self.settings = settings
         self.holds: dict[TopicPartition, _Hold] = {}
-        self.attempts = ATTEMPTS if settings is None else settings.corrupt_fetch_attempts
-        self.first_wait_s = (
-            FIRST_WAIT_S if settings is None else settings.corrupt_fetch_first_wait_s
-        )
-        self.max_wait_s = MAX_WAIT_S if settings is None else settings.corrupt_fetch_max_wait_s
-        self.recheck_s = RECHECK_S if settings is None else settings.corrupt_fetch_recheck_s
 
     def failed(
         self,
@@ -157,31 +126,34 @@ class CorruptFetches:
             return
         hold = self.holds.get(tp)
         if hold is None or hold.offset != fetch.offset:
-            hold = self.holds[tp] = _Hold(
-                fetch.offset, fetch.reason, 0, time.time(), 0.0, limit=self.attempts
-            )
+            hold = self.holds[tp] = _Hold(fetch.offset, fetch.reason, 0, time.time(), 0.0)
+        limits = self.settings
         hold.attempts += 1
+        hold.held = hold.attempts >= limits.corrupt_fetch_attempts
         hold.reason = fetch.reason
         hold.batch = fetch.batch if fetch.batch is not None else hold.batch
         hold.end = fetch.end if fetch.end is not None else hold.end
         consumer.pause(tp)
         hold.paused = True
         where = f"{tp.topic}[{tp.partition}] offset {fetch.offset}"
-        if hold.attempts < self.attempts:
-            wait = min(self.first_wait_s * 2 ** (hold.attempts - 1), self.max_wait_s)
+        if not hold.held:
+            wait = min(
+                limits.corrupt_fetch_first_wait_s * 2 ** (hold.attempts - 1),
+                limits.corrupt_fetch_max_wait_s,
+            )
             logger.warning(
                 "%s: %s; attempt %d of %d: this partition is paused and fetched again from "
                 "offset %d in %.1f s, the others go on; nothing past it is committed",
                 where,
                 fetch.reason,
                 hold.attempts,
-                self.attempts,
+                limits.corrupt_fetch_attempts,
                 fetch.offset,
                 wait,
             )
         else:
-            wait = self.recheck_s
-            log = logger.error if hold.attempts == self.attempts else logger.debug
+            wait = limits.corrupt_fetch_recheck_s
+            log = logger.error if hold.attempts == limits.corrupt_fetch_attempts else logger.debug
             log(
                 "%s: corrupt on all %d fetches over %.0f s (%s): the broker's copy is damaged; "
                 "the partition stays paused at offset %d (nothing at or past it is in the lake "
@@ -191,7 +163,7 @@ class CorruptFetches:
                 time.time() - hold.since,
                 fetch.reason,
                 fetch.offset,
-                self.recheck_s,
+                limits.corrupt_fetch_recheck_s,
                 _bounds(hold),
                 next_step(tp, hold.end),
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from lake.errors import LakeError
 from maxlake.errors import ConfigError, TerminalError, did_you_mean
@@ -16,6 +16,7 @@ __all__ = [
     "DatasetNotFound",
     "FailedQualityRefused",
     "InvalidDatasetRef",
+    "KeyProblemsError",
     "PullTargetTaken",
     "QualityCheckFailed",
     "SchemaChanged",
@@ -29,7 +30,47 @@ class CurationError(LakeError):
     """Base of the errors of dataset specs, builds, jobs and the dataset catalog."""
 
 
-class SpecError(CurationError, ConfigError):
+class KeyProblemsError(CurationError, ConfigError):
+    """Every ``(key, problem)`` found in one subject, as one error: the message is
+    ``<subject>: <line>`` for one problem and ``<subject>: N <several>:`` then one indented
+    line each for several; a subclass sets how a subject and a line read and what several are
+    (``_subject``, ``_line``: format strings; ``_several``).
+
+    Attributes:
+        key: the first problem's key.
+        problem: what is wrong with it.
+        problems: every ``(key, problem)``, each once; :meth:`of` builds one error of several.
+    """
+
+    _subject = "{subject}"
+    _line = "{key}: {problem}"
+    _several = "problems"
+
+    def __init__(self, subject: str, key: str, problem: str) -> None:
+        super().__init__(f"{self._subject.format(subject=subject)}: {self._line_of(key, problem)}")
+        self.key = key
+        self.problem = problem
+        self.problems: tuple[tuple[str, str], ...] = ((key, problem),)
+
+    @classmethod
+    def of(cls, subject: str, problems: Sequence[tuple[str, str]]) -> Self:
+        """One error for every ``(key, problem)`` of ``subject`` (at least one); ``key`` and
+        ``problem`` are the first."""
+        unique = tuple(dict.fromkeys(problems))
+        error = cls(subject, *unique[0])
+        if len(unique) > 1:
+            lines = "".join(f"\n  {cls._line_of(key, problem)}" for key, problem in unique)
+            head = cls._subject.format(subject=subject)
+            error.args = (f"{head}: {len(unique)} {cls._several}:{lines}",)
+        error.problems = unique
+        return error
+
+    @classmethod
+    def _line_of(cls, key: str, problem: str) -> str:
+        return cls._line.format(key=key, problem=problem)
+
+
+class SpecError(KeyProblemsError):
     """A dataset spec file is invalid; the message names the file and the key.
 
     Attributes:
@@ -41,24 +82,8 @@ class SpecError(CurationError, ConfigError):
     """
 
     def __init__(self, source: str, key: str, problem: str) -> None:
-        super().__init__(f"{source}: {key}: {problem}")
+        super().__init__(source, key, problem)
         self.source = source
-        self.key = key
-        self.problem = problem
-        self.problems: tuple[tuple[str, str], ...] = ((key, problem),)
-
-    @classmethod
-    def of(cls, source: str, problems: Sequence[tuple[str, str]]) -> SpecError:
-        """One error for every ``(key, problem)`` of ``source`` (at least one): the message is
-        ``<source>: <key>: <problem>`` for one, ``<source>: N problems:`` then one indented
-        ``<key>: <problem>`` line each for several."""
-        unique = tuple(dict.fromkeys(problems))
-        error = cls(source, *unique[0])
-        if len(unique) > 1:
-            lines = "".join(f"\n  {key}: {problem}" for key, problem in unique)
-            error.args = (f"{source}: {len(unique)} problems:{lines}",)
-        error.problems = unique
-        return error
 
 
 class InvalidDatasetRef(CurationError, ConfigError):

@@ -8,80 +8,23 @@ records as a gap."""
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from infra.broker import LocalBroker
 from lake.lineage import gap_records
-from tests.integration.ingest_helpers import (
-    IngestEnv,
-    WorkerProcess,
-    assert_invariant,
-    produce,
-    simulate,
-    wait_for_lag_zero,
-)
+from tests.integration.conftest import DamagedLog
+from tests.integration.ingest_helpers import WorkerProcess, assert_invariant, wait_for_lag_zero
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-TENANT = "northwind-auto"
-_HEAD = struct.Struct(">qi")
-
-
-def _batches(segment: bytes) -> list[tuple[int, int, int, int]]:
-    """(start byte, end byte, base offset, last offset) of each record batch of a log segment."""
-    out, pos = [], 0
-    while pos + _HEAD.size <= len(segment):
-        base, length = _HEAD.unpack_from(segment, pos)
-        end = pos + _HEAD.size + length
-        (last_delta,) = struct.unpack_from(">i", segment, pos + 23)
-        out.append((pos, end, base, base + last_delta))
-        pos = end
-    return out
-
-
-def _damage_a_middle_batch(broker: LocalBroker, topic: str) -> tuple[int, int, int]:
-    """Flip a byte inside a record batch in the middle of the fullest partition's log (the
-    broker is stopped); returns (partition, the batch's base offset, its last offset)."""
-    logs = sorted(
-        (broker.home / "data").glob(f"{topic}-*/00000000000000000000.log"),
-        key=lambda p: len(_batches(p.read_bytes())),
-    )
-    path = logs[-1]
-    data = bytearray(path.read_bytes())
-    batches = _batches(bytes(data))
-    assert len(batches) >= 3, f"{path}: {len(batches)} batches, too few to damage the middle one"
-    _, end, base, last = batches[len(batches) // 2]
-    data[end - 3] ^= 0xFF  # in the last record's bytes: the batch's CRC no longer holds
-    path.write_bytes(bytes(data))
-    return int(path.parent.name.rsplit("-", 1)[1]), base, last
-
 
 def test_a_batch_corrupt_in_the_broker_log_holds_its_partition_only_until_deleted(
-    restartable_broker: LocalBroker, unique_name: str, tmp_path: Path
+    damaged_log: DamagedLog,
 ) -> None:
-    env = IngestEnv(
-        restartable_broker.bootstrap,
-        unique_name,
-        tmp_path,
-        (TENANT,),
-        engine="batch",
-        partitions=2,
-    )
-    env.create_topics()
-    topic = env.settings().topic_for(TENANT, "telemetry")
-    events = simulate((TENANT,), seed=11, duration_s=600, bad_rate=0.0)
-    for start in range(0, len(events), 200):  # several producer batches per partition
-        produce(env, events[start : start + 200])
-    produced = sum(p.end for p in env.offsets())
-
-    restartable_broker.stop()
-    partition, base, last = _damage_a_middle_batch(restartable_broker, topic)
-    restartable_broker.start(timeout_s=240)
+    env, topic, partition = damaged_log.env, damaged_log.topic, damaged_log.partition
+    base, last, produced = damaged_log.base, damaged_log.last, damaged_log.produced
 
     with WorkerProcess(env, "w") as worker:
         worker.start()

@@ -10,37 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 
 import pytest
 
-from infra.broker import LocalBroker
-from tests.integration.ingest_helpers import IngestEnv, WorkerProcess, produce, simulate
-from tests.integration.test_corrupt_fetch import TENANT, _damage_a_middle_batch
+from tests.integration.conftest import DamagedLog
+from tests.integration.ingest_helpers import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_the_stream_engine_stops_at_a_corrupt_batch_naming_it_and_skips_nothing(
-    restartable_broker: LocalBroker, unique_name: str, tmp_path: Path
+    damaged_log: DamagedLog,
 ) -> None:
-    env = IngestEnv(
-        restartable_broker.bootstrap,
-        unique_name,
-        tmp_path,
-        (TENANT,),
-        engine="stream",
-        partitions=2,
-    )
-    env.create_topics()
-    topic = env.settings().topic_for(TENANT, "telemetry")
-    events = simulate((TENANT,), seed=11, duration_s=600, bad_rate=0.0)
-    for start in range(0, len(events), 200):  # several producer batches per partition
-        produce(env, events[start : start + 200])
-
-    restartable_broker.stop()
-    partition, base, _ = _damage_a_middle_batch(restartable_broker, topic)
-    restartable_broker.start(timeout_s=240)
+    env = dataclasses.replace(damaged_log.env, engine="stream")
+    topic, partition, base = damaged_log.topic, damaged_log.partition, damaged_log.base
 
     where = f"{topic}[{partition}] offset {base}: the fetched record batch is corrupt"
     with WorkerProcess(env, "s") as stream:
@@ -60,7 +43,7 @@ def test_the_stream_engine_stops_at_a_corrupt_batch_naming_it_and_skips_nothing(
     assert "MAXLAKE_INGEST_ENGINE=batch" in log
 
     # The remedy the error names: the batch engine on the same group and lake.
-    with WorkerProcess(dataclasses.replace(env, engine="batch"), "b") as batch:
+    with WorkerProcess(damaged_log.env, "b") as batch:
         batch.start()
         batch.wait_for_log(f"{topic}[{partition}] offset {base}: corrupt on all 5", 300)
         parts = {(p.topic, p.partition): p for p in env.offsets()}

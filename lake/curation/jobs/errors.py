@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from lake.curation.errors import CurationError
-from maxlake.errors import ConfigError, TerminalError
+from lake.curation.errors import CurationError, KeyProblemsError
+from maxlake.errors import TerminalError
 
 __all__ = ["JobInputError", "JobParamError"]
 
 
-class JobParamError(CurationError, ConfigError):
-    """A value of the spec's ``[job]`` table is missing its expected shape; names the key."""
+class JobParamError(KeyProblemsError):
+    """A value of the spec's ``[job]`` table is missing its expected shape; names the key.
+    :meth:`of` makes one error of several: ``job J: N parameter problems:`` then one
+    ``parameter 'key' problem`` line each."""
+
+    _subject = "job {subject}"
+    _line = "parameter {key!r} {problem}"
+    _several = "parameter problems"
 
     def __init__(self, job: str, key: str, problem: str) -> None:
-        super().__init__(f"job {job}: parameter {key!r} {problem}")
+        super().__init__(job, key, problem)
         self.job = job
-        self.key = key
-        self.problem = problem
-        self.problems: tuple[tuple[str, str], ...] = ((key, problem),)
-
-    @classmethod
-    def of(cls, job: str, problems: Sequence[tuple[str, str]]) -> JobParamError:
-        """One error for every ``(key, problem)`` (at least one): the message is as for one
-        problem, or ``job J: N parameter problems:`` then one ``parameter 'key' problem`` line
-        each; ``key``/``problem`` are the first."""
-        unique = tuple(dict.fromkeys(problems))
-        error = cls(job, *unique[0])
-        if len(unique) > 1:
-            lines = "".join(f"\n  parameter {key!r} {problem}" for key, problem in unique)
-            error.args = (f"job {job}: {len(unique)} parameter problems:{lines}",)
-        error.problems = unique
-        return error
 
 
 class JobInputError(CurationError, TerminalError):

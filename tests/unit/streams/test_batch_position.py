@@ -49,7 +49,7 @@ class _Engine(LakePositioning):
         self.settings = Settings(lake_root=str(tmp_path), broker_session_timeout_s=10.0)
         self.consumer = _Consumer()
         self.block = WriteBlock("w", tmp_path)
-        self.corrupt = CorruptFetches()
+        self.corrupt = CorruptFetches(None, self.settings)
         self._topic_ids, self._positions, self._sought = {}, {}, {}
         self._ready: set[TopicPartition] = set()
         self._out_of_range: dict[TopicPartition, int] = {}
@@ -267,7 +267,7 @@ def _hold_at(engine: _Engine, tp: TopicPartition, offset: int) -> None:
     from streams.kafka_records import CorruptFetch  # noqa: PLC0415
 
     engine.consumer.assigned = {tp}  # type: ignore[union-attr]
-    for _ in range(engine.corrupt.attempts):
+    for _ in range(engine.settings.corrupt_fetch_attempts):
         engine.corrupt.failed(engine.consumer, tp, CorruptFetch(offset, "corrupt", end=offset + 55))
 
 

@@ -20,7 +20,6 @@ from aiokafka.structs import TopicPartition
 
 from maxlake.settings import Settings
 from schemas import EventKind
-from streams import batch_corrupt
 from streams.batch_engine import BatchEngine
 from streams.kafka_records import RAW, CorruptFetch, RecordBlock, batch_bounds, install
 from streams.metrics import WorkerMetrics
@@ -183,7 +182,7 @@ def test_a_corruption_on_every_attempt_holds_the_partition_and_raises_an_alert(
     caplog.set_level(logging.WARNING, "streams.batch_corrupt")
     reason = "plant.acme.telemetry[1]: the fetched record batch at offset 6 is corrupt (CRC)"
     waits = []
-    for _ in range(batch_corrupt.ATTEMPTS):
+    for _ in range(engine.settings.corrupt_fetch_attempts):
         engine._take(BAD_TP, CorruptFetch(6, reason))
         hold = engine.corrupt.holds[BAD_TP]
         waits.append(round(hold.retry_at - time.monotonic()))
@@ -334,7 +333,7 @@ def test_a_hold_of_the_old_incarnation_ends_when_the_topic_is_created_again(
     """A held partition sought to a recreated topic's start must not keep telling the operator
     to delete records up to the old incarnation's offset (they would be the new one's)."""
     engine, consumer = _seeking_engine(tmp_path)
-    for _ in range(batch_corrupt.ATTEMPTS):
+    for _ in range(engine.settings.corrupt_fetch_attempts):
         engine._take(BAD_TP, CorruptFetch(1000, "batch at offset 1000 is corrupt (CRC)"))
         _due(engine)
         engine.corrupt.resume_due(consumer, engine._ready)
@@ -361,7 +360,7 @@ def test_a_partition_waiting_for_the_lake_is_not_resumed_by_a_corrupt_retry(
 
 
 def _held(engine: BatchEngine, consumer: _Consumer, fetch: CorruptFetch) -> None:
-    for _ in range(batch_corrupt.ATTEMPTS):
+    for _ in range(engine.settings.corrupt_fetch_attempts):
         engine._take(BAD_TP, fetch)
         _due(engine)
         engine.corrupt.resume_due(consumer, engine._ready)
@@ -464,3 +463,20 @@ def test_the_batch_holding_an_offset_is_found_by_its_headers() -> None:
     assert batch_bounds(_with_delta(first, 3) + second, 2) == (0, None)  # the two disagree
     assert batch_bounds(data, 15) == (None, None)  # past the bytes
     assert batch_bounds(data[: len(first) + 12], 7) == (None, None)  # header cut short
+
+
+@pytest.mark.parametrize("damaged_length", [0, 3])
+def test_a_fetch_from_inside_a_batch_whose_length_is_damaged_names_the_batch_s_base(
+    damaged_length: int,
+) -> None:
+    """The decoder names the fetch offset, not a base offset, when the first batch's length is
+    too short to be a batch; from a position inside that batch (4 here, the batch 0..9), the
+    bytes still show its base offset (0), not the position, and no end (the length is what
+    broke)."""
+    bad = batch(0, values(10))
+    bad = bad[:8] + struct.pack(">i", damaged_length) + bad[12:]
+    data = bad + batch(10, values(4, 10))
+    fetch = _getmany({BAD_TP: _fetch_result(BAD_TP, data, _State(4))})[BAD_TP]
+    assert isinstance(fetch, CorruptFetch)
+    assert f"batch length {damaged_length} too short" in fetch.reason
+    assert (fetch.offset, fetch.batch, fetch.end) == (4, 0, None)
