@@ -8,6 +8,8 @@ pair: about 10**-21 for a billion remembered ids) beside its first sighting's of
 partition slot and content hash (:mod:`streams.content_hash`; 0: unknown), in NumPy arrays
 sorted by hash: 36 bytes per id. Lookups and inserts are
 whole-batch array operations (:meth:`Sightings.first_sightings`), not a Python call per event.
+The hashes are pandas' ``hash_array`` of the ids' UTF-8 bytes; ``maxlake_native`` computes the
+same values (std's SipHash-2-4, GIL released) when it is importable and the ids are ``str``.
 
 The arrays are kept in sorted levels, each at least twice the size of the next (a batch's new
 ids make a new level; levels of similar size are merged), so inserting an id costs O(log n)
@@ -16,7 +18,8 @@ amortised copies and a lookup searches ~log2(n / batch) levels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from pandas.util import hash_array
@@ -29,6 +32,15 @@ _SLOTS = 1 << 20
 
 _KEYS = ("maxlake-dedupe-1", "maxlake-dedupe-2")
 """The two 16-byte SipHash keys of an id's high and low 64 bits."""
+
+_KEY_BYTES = tuple(key.encode() for key in _KEYS)
+
+_NativeIdHashes = Callable[[list[Any], bytes, bytes], Any]
+_native_id_hashes: _NativeIdHashes | None
+try:
+    from maxlake_native import id_hashes as _native_id_hashes
+except ImportError:  # an older build of native/, or none (the decoder logs that one is missing)
+    _native_id_hashes = None
 
 Coordinates = tuple[str, int, int]
 """``(topic, partition, offset)`` of one Kafka record."""
@@ -43,6 +55,11 @@ def id_array(event_ids: Sequence[str | None] | Sequence[bytes]) -> np.ndarray:
 
 def _hashes(event_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """High and low 64 bits of each id's 128-bit hash (of its UTF-8 bytes)."""
+    if _native_id_hashes is not None:
+        both = _native_id_hashes(event_ids.tolist(), *_KEY_BYTES)
+        if both is not None:
+            hashes = np.frombuffer(memoryview(both), np.int64).view(np.uint64).copy()
+            return hashes[: len(event_ids)], hashes[len(event_ids) :]
     # Each id encoded once for both keys: pandas hashes bytes as they are and encodes each
     # str again per key (the same bytes, so the same hashes).
     try:

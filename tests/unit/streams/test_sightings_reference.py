@@ -171,3 +171,27 @@ class _previous_code:
 
     def __exit__(self, *_: object) -> None:
         vars(sightings).update(_hashes=self.saved[0], _Level=self.saved[1])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_TEXT, max_size=60))
+def test_hashes_without_the_native_module_equal_the_previous_hashes(ids: list[str]) -> None:
+    saved = sightings._native_id_hashes
+    sightings._native_id_hashes = None
+    try:
+        got = _hashes(id_array(ids))
+    finally:
+        sightings._native_id_hashes = saved
+    for a, b in zip(got, _reference_hashes(id_array(ids)), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_native_module_hashes_ids() -> None:
+    """The native path is taken where it is built (an older build falls back to pandas)."""
+    if sightings._native_id_hashes is None:
+        return
+    ids = id_array(["e1", "\u00e9t\u00e9", "\U0001f600", ""])
+    native = sightings._native_id_hashes(ids.tolist(), *sightings._KEY_BYTES)
+    assert native is not None
+    assert sightings._native_id_hashes(["\ud800"], *sightings._KEY_BYTES) is None
+    assert sightings._native_id_hashes([b"e1"], *sightings._KEY_BYTES) is None
