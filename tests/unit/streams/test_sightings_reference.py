@@ -1,9 +1,6 @@
-"""The dedupe state against the previous code (2026-12-02, before the sixteenth pass): ids
-hashed to the same 128 bits, levels holding the same arrays, the same answers.
-
-The previous code hashed each id through pandas with the text encoded once per key, and
-inserted a batch into a level with one ``np.insert`` per array; both are kept here as the
-reference."""
+"""The dedupe state against the previous code (2026-12-02, before the sixteenth pass, kept in
+:mod:`tests.unit.streams.previous_prepare`): ids hashed to the same 128 bits, levels holding the
+same arrays, the same answers."""
 
 from __future__ import annotations
 
@@ -12,49 +9,14 @@ from typing import Any
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pandas.util import hash_array
 
 from streams import sightings
 from streams.sightings import Sightings, _hashes, _Level, id_array
-
-
-def _reference_hashes(event_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``streams.sightings._hashes`` as it was."""
-    try:
-        return tuple(  # type: ignore[return-value]
-            hash_array(event_ids, encoding="utf8", hash_key=key, categorize=False)
-            for key in sightings._KEYS
-        )
-    except UnicodeEncodeError:
-        raw = id_array([s.encode("utf-8", "surrogatepass") for s in event_ids])
-        return tuple(  # type: ignore[return-value]
-            hash_array(raw, hash_key=key, categorize=False) for key in sightings._KEYS
-        )
-
-
-class _ReferenceLevel(_Level):
-    """``_Level.insert`` as it was: a stable sort and one ``np.insert`` per array."""
-
-    def insert(
-        self,
-        hi: np.ndarray,
-        lo: np.ndarray,
-        offset: np.ndarray,
-        slot: np.ndarray,
-        digest: np.ndarray | None = None,
-        **_: Any,
-    ) -> None:
-        if digest is None:
-            digest = np.zeros(len(hi), np.int64)
-        order = np.argsort(hi, kind="stable")
-        hi, lo, offset, slot = hi[order], lo[order], offset[order], slot[order]
-        at = np.searchsorted(self.hi, hi)
-        self.hi = np.insert(self.hi, at, hi)
-        self.lo = np.insert(self.lo, at, lo)
-        self.offset = np.insert(self.offset, at, offset)
-        self.slot = np.insert(self.slot, at, slot)
-        self.digest = np.insert(self.digest, at, digest[order])
-
+from tests.unit.streams.previous_prepare import (
+    ReferenceLevel,
+    previous_code,
+    reference_hashes,
+)
 
 _TEXT = st.one_of(
     st.text(max_size=40),
@@ -67,7 +29,7 @@ _TEXT = st.one_of(
 @given(st.lists(_TEXT, max_size=60))
 def test_hashes_equal_the_previous_hashes(ids: list[str]) -> None:
     got = _hashes(id_array(ids))
-    want = _reference_hashes(id_array(ids))
+    want = reference_hashes(id_array(ids))
     for a, b in zip(got, want, strict=True):
         assert a.dtype == b.dtype == np.uint64
         np.testing.assert_array_equal(a, b)
@@ -75,7 +37,7 @@ def test_hashes_equal_the_previous_hashes(ids: list[str]) -> None:
 
 def test_hashes_of_bytes_and_mixed_ids_equal_the_previous_hashes() -> None:
     ids = np.array([b"e1", "e1", b"\xff\xfe", "\u00e9", b"", ""], object)
-    for a, b in zip(_hashes(ids), _reference_hashes(ids), strict=True):
+    for a, b in zip(_hashes(ids), reference_hashes(ids), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -94,7 +56,7 @@ def test_level_insert_equals_np_insert(
     held: list[tuple[int, int]], new: list[tuple[int, int]], ordered: bool
 ) -> None:
     """Equal high bits in both the level and the batch (ties), batches in any order."""
-    level, reference = _Level(), _ReferenceLevel()
+    level, reference = _Level(), ReferenceLevel()
     for target in (level, reference):
         hi = np.array([h for h, _ in held], np.uint64)
         lo = np.array([low for _, low in held], np.uint64)
@@ -146,11 +108,11 @@ def test_sightings_decide_as_the_previous_code(ops: list[tuple[str, list[Any]]])
         digests = np.array([b[3] for b in batch], np.int64)
         if op == "set":
             new.set_many(ids, slots, offsets, digests)
-            with _previous_code():
+            with previous_code():
                 old.set_many(ids, slots, offsets, digests)
             continue
         got = new.first_copies(ids, slots, offsets, digests)
-        with _previous_code():
+        with previous_code():
             want = old.first_copies(ids, slots, offsets, digests)
         for a, b in zip(got, want, strict=True):
             np.testing.assert_array_equal(a, b)
@@ -162,17 +124,6 @@ def test_sightings_decide_as_the_previous_code(ops: list[tuple[str, list[Any]]])
             )
 
 
-class _previous_code:
-    """Within the block, ``streams.sightings`` runs the previous hashes and level insertion."""
-
-    def __enter__(self) -> None:
-        self.saved: tuple[Any, Any] = (sightings._hashes, sightings._Level)
-        vars(sightings).update(_hashes=_reference_hashes, _Level=_ReferenceLevel)
-
-    def __exit__(self, *_: object) -> None:
-        vars(sightings).update(_hashes=self.saved[0], _Level=self.saved[1])
-
-
 @settings(max_examples=100, deadline=None)
 @given(st.lists(_TEXT, max_size=60))
 def test_hashes_without_the_native_module_equal_the_previous_hashes(ids: list[str]) -> None:
@@ -182,7 +133,7 @@ def test_hashes_without_the_native_module_equal_the_previous_hashes(ids: list[st
         got = _hashes(id_array(ids))
     finally:
         sightings._native_id_hashes = saved
-    for a, b in zip(got, _reference_hashes(id_array(ids)), strict=True):
+    for a, b in zip(got, reference_hashes(id_array(ids)), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
