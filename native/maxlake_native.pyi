@@ -1,6 +1,7 @@
 """Strict, schema-driven batch JSON -> Arrow buffers parser (maxlake's decoder fast path)."""
 
 from collections.abc import Sequence
+from typing import Any
 
 class Schema:
     """A compiled parse schema: a tuple of ``(name, type, children)`` fields, ``type`` one of
@@ -33,6 +34,12 @@ def content_hashes(values: Sequence[bytes], /) -> Buffer | None:
     """The content hash of each payload (int64 buffer): XXH3-64 of the payload without its
     first ``sent_time`` member (``streams/content_hash.py``), 1 where the digest is 0. None when
     an item is not exactly ``bytes``."""
+
+def id_hashes(ids: list[Any], key_a: bytes, key_b: bytes, /) -> Buffer | None:
+    """Two SipHash-2-4 hashes of each id's UTF-8 bytes (``streams/sightings.py``) under the
+    16-byte keys, as pandas' ``hash_array`` computes them: an int64 buffer of every ``key_a``
+    hash, then every ``key_b`` one. None when an item is not exactly ``str`` or has no UTF-8
+    form (a lone surrogate)."""
 
 class CorruptRecords(ValueError):
     """Fetched bytes that are not valid Kafka record batches; ``args``: ``(offset, what)``."""

@@ -211,16 +211,26 @@ def silver_rows(
     for field in schema:
         if field.name not in columns and field.name in _OPTIONAL_SILVER:
             columns[field.name] = pa.nulls(rows.num_rows, field.type)
-    columns["kafka_topic"] = pc.take(offsets["topic"], idx)
+    columns["kafka_topic"] = _take_strings(offsets["topic"], idx)
     columns["kafka_partition"] = pc.take(offsets["partition"], idx)
     columns["kafka_offset"] = pc.take(offsets["offset"], idx)
-    columns["kafka_topic_id"] = pc.take(offsets["topic_id"], idx)
+    columns["kafka_topic_id"] = _take_strings(offsets["topic_id"], idx)
     if digests is not None:
         columns["content_hash"] = pc.take(pa.array(digests, mask=digests == 0), idx)
     else:
         columns["content_hash"] = pa.nulls(len(idx), pa.int64())
     columns["ingested_at"] = pa.repeat(pa.scalar(now.replace(tzinfo=None), TIMESTAMP), len(idx))
     return pa.table(columns).select(schema.names).cast(schema)
+
+
+def _take_strings(column: pa.ChunkedArray, idx: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``pc.take(column, idx)``: one repeated scalar when ``column`` holds one value (a batch's
+    topic and topic id, usually), instead of copying it into every row."""
+    if len(column) and not column.null_count and not idx.null_count:
+        first = column[0]
+        if pc.all(pc.equal(column, first)).as_py():
+            return pa.repeat(first, len(idx))
+    return pc.take(column, idx)
 
 
 def quarantine_rows(

@@ -8,6 +8,8 @@ pair: about 10**-21 for a billion remembered ids) beside its first sighting's of
 partition slot and content hash (:mod:`streams.content_hash`; 0: unknown), in NumPy arrays
 sorted by hash: 36 bytes per id. Lookups and inserts are
 whole-batch array operations (:meth:`Sightings.first_sightings`), not a Python call per event.
+The hashes are pandas' ``hash_array`` of the ids' UTF-8 bytes; ``maxlake_native`` computes the
+same values (std's SipHash-2-4, GIL released) when it is importable and the ids are ``str``.
 
 The arrays are kept in sorted levels, each at least twice the size of the next (a batch's new
 ids make a new level; levels of similar size are merged), so inserting an id costs O(log n)
@@ -16,7 +18,8 @@ amortised copies and a lookup searches ~log2(n / batch) levels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from pandas.util import hash_array
@@ -29,6 +32,15 @@ _SLOTS = 1 << 20
 
 _KEYS = ("maxlake-dedupe-1", "maxlake-dedupe-2")
 """The two 16-byte SipHash keys of an id's high and low 64 bits."""
+
+_KEY_BYTES = tuple(key.encode() for key in _KEYS)
+
+_NativeIdHashes = Callable[[list[Any], bytes, bytes], Any]
+_native_id_hashes: _NativeIdHashes | None
+try:
+    from maxlake_native import id_hashes as _native_id_hashes
+except ImportError:  # an older build of native/, or none (the decoder logs that one is missing)
+    _native_id_hashes = None
 
 Coordinates = tuple[str, int, int]
 """``(topic, partition, offset)`` of one Kafka record."""
@@ -43,15 +55,20 @@ def id_array(event_ids: Sequence[str | None] | Sequence[bytes]) -> np.ndarray:
 
 def _hashes(event_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """High and low 64 bits of each id's 128-bit hash (of its UTF-8 bytes)."""
+    if _native_id_hashes is not None:
+        both = _native_id_hashes(event_ids.tolist(), *_KEY_BYTES)
+        if both is not None:
+            hashes = np.frombuffer(memoryview(both), np.int64).view(np.uint64).copy()
+            return hashes[: len(event_ids)], hashes[len(event_ids) :]
+    # Each id encoded once for both keys: pandas hashes bytes as they are and encodes each
+    # str again per key (the same bytes, so the same hashes).
     try:
-        return tuple(  # type: ignore[return-value]
-            hash_array(event_ids, encoding="utf8", hash_key=key, categorize=False) for key in _KEYS
-        )
+        raw = id_array([v.encode() if isinstance(v, str) else v for v in event_ids])
     except UnicodeEncodeError:
         raw = id_array([s.encode("utf-8", "surrogatepass") for s in event_ids])
-        return tuple(  # type: ignore[return-value]
-            hash_array(raw, hash_key=key, categorize=False) for key in _KEYS
-        )
+    return tuple(  # type: ignore[return-value]
+        hash_array(raw, encoding="utf8", hash_key=key, categorize=False) for key in _KEYS
+    )
 
 
 def _groups(which: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,18 +128,40 @@ class _Level:
         offset: np.ndarray,
         slot: np.ndarray,
         digest: np.ndarray | None = None,
+        *,
+        ordered: bool = False,
     ) -> None:
-        """Add ids not held here yet (``digest``: their content hashes; None: unknown)."""
+        """Add ids not held here yet (``digest``: their content hashes; None: unknown;
+        ``ordered``: ``hi`` is ascending already, as a level's own is)."""
         if digest is None:
             digest = np.zeros(len(hi), np.int64)
-        order = np.argsort(hi, kind="stable")
-        hi, lo, offset, slot = hi[order], lo[order], offset[order], slot[order]
+        if not ordered:
+            order = np.argsort(hi, kind="stable")
+            hi, lo, offset, slot = hi[order], lo[order], offset[order], slot[order]
+            digest = digest[order]
+        # Where np.insert(self.x, at, x) puts each new and each held entry, computed once for
+        # the five arrays (np.insert sorts the positions again for each): new entry i goes
+        # before the held ones at and after at[i], after the new ones before it.
         at = np.searchsorted(self.hi, hi)
-        self.hi = np.insert(self.hi, at, hi)
-        self.lo = np.insert(self.lo, at, lo)
-        self.offset = np.insert(self.offset, at, offset)
-        self.slot = np.insert(self.slot, at, slot)
-        self.digest = np.insert(self.digest, at, digest[order])
+        size = len(self.hi) + len(hi)
+        new_at = at + np.arange(len(hi))
+        held_at = np.ones(size, bool)
+        held_at[new_at] = False
+        self.hi = _merged(self.hi, hi, new_at, held_at)
+        self.lo = _merged(self.lo, lo, new_at, held_at)
+        self.offset = _merged(self.offset, offset, new_at, held_at)
+        self.slot = _merged(self.slot, slot, new_at, held_at)
+        self.digest = _merged(self.digest, digest, new_at, held_at)
+
+
+def _merged(
+    held: np.ndarray, new: np.ndarray, new_at: np.ndarray, held_at: np.ndarray
+) -> np.ndarray:
+    """``held`` with ``new`` at positions ``new_at`` (``held_at``: the other positions)."""
+    out = np.empty(len(held_at), held.dtype)
+    out[new_at] = new
+    out[held_at] = held
+    return out
 
 
 class Sightings:
@@ -206,7 +245,7 @@ class Sightings:
         levels.append(level)
         while len(levels) > 1 and len(levels[-2]) <= 2 * len(levels[-1]):
             top = levels.pop()
-            levels[-1].insert(top.hi, top.lo, top.offset, top.slot, top.digest)
+            levels[-1].insert(top.hi, top.lo, top.offset, top.slot, top.digest, ordered=True)
 
     def first_sightings(
         self, event_ids: np.ndarray, slots: np.ndarray, offsets: np.ndarray

@@ -16,7 +16,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use std::os::raw::c_int;
 use std::sync::Mutex;
 
@@ -277,6 +277,67 @@ fn content_hashes(py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<Option<
     Ok(Some(buffer(py, Owned::I64(out))?))
 }
 
+/// Two SipHash-2-4 hashes of each id's UTF-8 bytes (`streams/sightings.py`), under the
+/// 16-byte keys `key_a` and `key_b` read as pandas' `hash_array` reads them (two little-endian
+/// 64-bit words), each mixed as `hash_array` mixes it: an int64 buffer of the `key_a` hashes of every id, then the `key_b` ones (the
+/// bits of pandas' uint64 hashes). None when an item of the list is not exactly `str` or has
+/// no UTF-8 form (a lone surrogate): the caller then hashes with pandas.
+#[pyfunction]
+fn id_hashes(
+    py: Python<'_>,
+    ids: &Bound<'_, PyList>,
+    key_a: &[u8],
+    key_b: &[u8],
+) -> PyResult<Option<PyObject>> {
+    let words = |key: &[u8]| -> PyResult<(u64, u64)> {
+        if key.len() != 16 {
+            return Err(PyValueError::new_err("a SipHash key is 16 bytes"));
+        }
+        let (k0, k1) = key.split_at(8);
+        Ok((
+            u64::from_le_bytes(k0.try_into().expect("8 bytes")),
+            u64::from_le_bytes(k1.try_into().expect("8 bytes")),
+        ))
+    };
+    let keys = [words(key_a)?, words(key_b)?];
+    let items: Vec<Bound<'_, PyAny>> = ids.iter().collect();
+    let mut spans = Vec::with_capacity(items.len());
+    for item in &items {
+        if !item.is_exact_instance_of::<PyString>() {
+            return Ok(None);
+        }
+        // The UTF-8 form is cached in the str object, which `items` keeps alive.
+        let Ok(text) = unsafe { item.downcast_unchecked::<PyString>() }.to_str() else {
+            return Ok(None);
+        };
+        spans.push((text.as_ptr() as usize, text.len()));
+    }
+    let spans = Spans(spans);
+    let out: Vec<i64> = py.allow_threads(|| {
+        let spans = &spans;
+        keys.iter()
+            .flat_map(|&(k0, k1)| {
+                spans.0.iter().map(move |&(ptr, len)| {
+                    let raw = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
+                    #[allow(deprecated)] // SipHasher is SipHash-2-4, the hash pandas computes
+                    let mut hasher = std::hash::SipHasher::new_with_keys(k0, k1);
+                    std::hash::Hasher::write(&mut hasher, raw);
+                    // hash_array then spreads each hash over the 64 bits (splitmix64's mix).
+                    let mut x = std::hash::Hasher::finish(&hasher);
+                    x ^= x >> 30;
+                    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    x ^= x >> 27;
+                    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+                    x ^= x >> 31;
+                    x as i64
+                })
+            })
+            .collect()
+    });
+    drop(items);
+    Ok(Some(buffer(py, Owned::I64(out))?))
+}
+
 /// Parses `messages` (bytes, one JSON object each) into the columns of `schema`.
 ///
 /// Returns None when an item is not exactly `bytes` (or there is none); otherwise
@@ -445,5 +506,6 @@ fn maxlake_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Buffer>()?;
     m.add_function(wrap_pyfunction!(parse_batch, m)?)?;
     m.add_function(wrap_pyfunction!(content_hashes, m)?)?;
+    m.add_function(wrap_pyfunction!(id_hashes, m)?)?;
     Ok(())
 }
