@@ -56,7 +56,7 @@ from streams.batch_corrupt import CorruptFetches
 from streams.batch_lineage import LineageCheck
 from streams.batch_position import LakePositioning
 from streams.batch_rebalance import BatchRebalanceListener
-from streams.batch_rows import ColumnMessages, block_columns
+from streams.batch_rows import ColumnMessages, Columns, block_columns
 from streams.broker_wait import start_until_reachable
 from streams.errors import StreamsError
 from streams.ingest import IngestPipeline, log_batch
@@ -494,7 +494,27 @@ class BatchEngine(LakePositioning, LineageCheck):
     def _prepare(
         self, records: dict[TopicPartition, RecordBlocks], topic_ids: dict[str, str]
     ) -> list[tuple[EventKind, list[BatchOutput]]]:
-        """Runs in the prepare thread."""
+        """Runs in the prepare thread; empties ``records`` once their columns are built.
+
+        The columns hold copies of what the pipeline reads (one ``bytes`` per value), so the
+        fetched buffers (~30 MB at 50,000 snapshots) are freed before the decode starts, not
+        after the batch is prepared: the prepare overlaps the previous batch's write, the
+        worker's peak (docs/BENCHMARKS.md, issue 20, sixteenth pass).
+        """
+        columns = self._columns(records, topic_ids)
+        records.clear()
+        pipeline = self.pipeline()
+        prepared: list[tuple[EventKind, list[BatchOutput]]] = []
+        while columns:
+            kind, cols = columns.pop(0)
+            prepared.append((kind, pipeline.prepare(kind, ColumnMessages(cols))))
+            del cols
+        return prepared
+
+    def _columns(
+        self, records: dict[TopicPartition, RecordBlocks], topic_ids: dict[str, str]
+    ) -> list[tuple[EventKind, Columns]]:
+        """The columns of ``records``, one :class:`Columns` per event kind."""
         by_kind: dict[EventKind, list[tuple[str, int, str, RecordBlock]]] = {}
         for tp, batch in records.items():
             topic, partition = tp.topic, tp.partition
@@ -503,11 +523,7 @@ class BatchEngine(LakePositioning, LineageCheck):
                 raise StreamsError(f"{topic}[{partition}]: no topic id, so no lineage to write to")
             parts = by_kind.setdefault(self.topics[topic], [])
             parts.extend((topic, partition, tid, block) for block in batch.blocks)
-        pipeline = self.pipeline()
-        return [
-            (kind, pipeline.prepare(kind, ColumnMessages(block_columns(parts))))
-            for kind, parts in by_kind.items()
-        ]
+        return [(kind, block_columns(parts)) for kind, parts in by_kind.items()]
 
     def _write(self, prepared: list[tuple[EventKind, list[BatchOutput]]]) -> None:
         """Runs in the write thread."""

@@ -118,6 +118,16 @@ class Binaries(Sequence[bytes | None]):
         items: tuple[bytes | None, ...] = _native.binary_items(self.data, self.offsets, valid)
         return items
 
+    def compact(self) -> Binaries:
+        """The same items in a buffer of their own (a slice otherwise keeps its whole
+        buffer alive)."""
+        start, stop = int(self.offsets[0]), int(self.offsets[-1])
+        return Binaries(
+            bytes(memoryview(self.data)[start:stop]),
+            self.offsets - start,
+            None if self.valid is None else self.valid.copy(),
+        )
+
     def nbytes(self) -> int:
         """Bytes the items take together."""
         return int(self.offsets[-1] - self.offsets[0]) if len(self.offsets) else 0
@@ -183,6 +193,12 @@ class RecordBlock:
     def __getitem__(self, index: slice) -> RecordBlock:
         return RecordBlock(
             self.offsets[index], self.timestamps[index], self.keys[index], self.values[index]
+        )
+
+    def compact(self) -> RecordBlock:
+        """The same records in buffers of their own (see :meth:`Binaries.compact`)."""
+        return RecordBlock(
+            self.offsets.copy(), self.timestamps.copy(), self.keys.compact(), self.values.compact()
         )
 
     def from_offset(self, offset: int) -> RecordBlock:
@@ -442,9 +458,13 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
             # Used up: the fetch's bytes are freed with the records handed over.
             self._data, self._block, self._taken = None, RecordBlock.empty(), 0
             return block[start:], True
-        self._taken = start + max_records
-        self.next_fetch_offset = int(block.offsets[self._taken - 1]) + 1
-        return block[start : self._taken], False
+        stop = start + max_records
+        self.next_fetch_offset = int(block.offsets[stop - 1]) + 1
+        # The rest of the fetch waits for the next batch in a buffer of its own: the records
+        # handed over are then the only holders of the decoded buffer, which the batch engine
+        # frees before it decodes them (docs/BENCHMARKS.md, issue 20, sixteenth pass).
+        self._block, self._taken = block[stop:].compact(), 0
+        return block[start:stop], False
 
 
 class _Head(NamedTuple):

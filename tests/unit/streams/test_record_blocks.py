@@ -425,3 +425,27 @@ def test_a_record_without_a_timestamp_gets_kafka_s_no_timestamp() -> None:
     records = [SimpleNamespace(offset=7, timestamp=None, key=None, value=b"{")]
     block = RecordBlock.of_records(records)
     assert block.timestamps.tolist() == [-1]
+
+
+def test_records_left_in_a_fetch_do_not_hold_the_buffer_of_those_taken() -> None:
+    """A batch that takes part of a fetch holds the only reference to the part's decoded
+    buffer: the rest waits in one of its own (otherwise the batch engine's early release of a
+    prepared batch's records freed nothing while the next batch's records sat in the same
+    buffer), and the records read are exactly aiokafka's."""
+    data = batch(40, [(0, None, None), *values(11)[1:]])
+    install()
+    parsed: Any = fetcher.PartitionRecords(
+        TP, fetcher.MemoryRecords(data), [], 40, RAW, None, True, READ_COMMITTED
+    )
+    first, used_up = parsed.take(4)
+    assert not used_up
+    taken = [np.frombuffer(first.keys.data, np.uint8), np.frombuffer(first.values.data, np.uint8)]
+    left = parsed._block
+    for buffer in (left.keys.data, left.values.data):
+        assert not any(np.shares_memory(t, np.frombuffer(buffer, np.uint8)) for t in taken)
+    second, _ = parsed.take(3)
+    third, used_up = parsed.take(None)
+    assert used_up
+    got = rows(first) + rows(second) + rows(third)
+    assert (got, parsed.next_fetch_offset) == aiokafka_reads(data, 40)
+    assert got[0][2:] == (None, None)
