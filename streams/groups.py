@@ -17,7 +17,27 @@ from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 from streams.topics import TopicAdminError, admin_client
 
-__all__ = ["GroupInfo", "consumer_groups", "delete_group", "describe_group"]
+__all__ = [
+    "GroupInfo",
+    "companion_group",
+    "consumer_groups",
+    "delete_group",
+    "delete_leader_topic",
+    "describe_group",
+    "group_exists",
+    "leader_topic",
+]
+
+
+def companion_group(group_id: str) -> str:
+    """The Faust app's own group of a batch-engine worker group (``<group>-app``): it holds no
+    offsets of the lake's topics, only the app's leader topic's."""
+    return f"{group_id}-app"
+
+
+def leader_topic(group_id: str) -> str:
+    """The Faust app's leader topic of a batch-engine worker group (no data)."""
+    return f"{companion_group(group_id)}-__assignor-__leader"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +80,36 @@ def describe_group(settings: Settings, group_id: str, *, timeout_s: float = 30.0
         TopicAdminError: the broker could not be reached or refused.
     """
     return _describe(settings, group_id, timeout_s)
+
+
+def group_exists(settings: Settings, group_id: str, *, timeout_s: float = 30.0) -> bool:
+    """Whether the brokers know ``group_id`` (a group that committed or has members).
+
+    Raises:
+        TopicAdminError: the broker could not be reached or refused.
+    """
+    with admin_client(settings, timeout_s) as admin:
+        try:
+            return group_id in {g["group_id"] for g in admin.list_groups()}
+        except KafkaError as exc:
+            raise TopicAdminError(f"listing consumer groups failed: {exc}") from exc
+
+
+def delete_leader_topic(settings: Settings, group_id: str, *, timeout_s: float = 30.0) -> bool:
+    """Delete :func:`leader_topic` of ``group_id``; False when it does not exist.
+
+    Raises:
+        TopicAdminError: the broker could not be reached or refused.
+    """
+    topic = leader_topic(group_id)
+    with admin_client(settings, timeout_s) as admin:
+        try:
+            if topic not in set(admin.list_topics()):
+                return False
+            admin.delete_topics([topic], timeout_ms=int(timeout_s * 1000))
+        except KafkaError as exc:
+            raise TopicAdminError(f"deleting topic {topic!r} failed: {exc}") from exc
+    return True
 
 
 def delete_group(settings: Settings, group_id: str, *, timeout_s: float = 30.0) -> None:

@@ -226,9 +226,10 @@ def _alerts(status: dict[str, Any], limits: type[Thresholds]) -> list[dict[str, 
             p["committed"] is None for p in kafka["partitions"]
         )
         why = (
-            f" (group {kafka['group_id']} has no committed offset yet, so its lag is the whole "
-            "log: a new MAXLAKE_GROUP_ID? It goes once a worker of the group has positioned "
-            "its partitions from the lake and committed; nothing is ingested again)"
+            f" (group {kafka['group_id']} has no committed offset, so its lag is the whole "
+            "log: a new MAXLAKE_GROUP_ID, or a deleted group (`maxlake groups list`)? It goes "
+            "once a worker of the group has positioned its partitions from the lake and "
+            "committed; nothing is ingested again)"
             if never
             else ""
         )

@@ -12,7 +12,16 @@ from typing import Any
 from maxlake.cli.table import render_table
 from maxlake.errors import ConfigError
 from maxlake.settings import Settings
-from streams.groups import consumer_groups, delete_group, describe_group
+from streams.groups import (
+    GroupInfo,
+    companion_group,
+    consumer_groups,
+    delete_group,
+    delete_leader_topic,
+    describe_group,
+    group_exists,
+    leader_topic,
+)
 from streams.topics import require_broker
 
 
@@ -63,7 +72,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _delete(args: argparse.Namespace) -> int:
     settings = Settings()
-    if args.group == settings.group_id:
+    if args.group in (settings.group_id, companion_group(settings.group_id)):
         raise ConfigError(
             f"{args.group!r} is this lake's consumer group (MAXLAKE_GROUP_ID): its workers "
             "and `maxlake status` use it; nothing deleted. To delete it, stop its workers and "
@@ -71,16 +80,35 @@ def _delete(args: argparse.Namespace) -> int:
         )
     require_broker(settings)
     group = describe_group(settings, args.group)
-    what = (
+    app = companion_group(group.group_id)
+    companion = describe_group(settings, app) if group_exists(settings, app) else None
+    what = _described(settings, group)
+    if companion is not None:
+        what += f", with its Faust app's group {_described(settings, companion)}"
+    busy = [g for g in (group, companion) if g is not None and g.members]
+    if busy:
+        raise ConfigError(
+            f"{what}: {', '.join(repr(g.group_id) for g in busy)} has live members: stop its "
+            "workers first; nothing deleted"
+        )
+    topic = leader_topic(group.group_id)
+    if not args.yes:
+        print(f"would delete {what}, and the app's leader topic {topic!r} if it exists (no data)")
+        print("the lake's data and positions are not touched")
+        raise ConfigError("nothing deleted: add --yes to delete it")
+    delete_group(settings, group.group_id)
+    print(f"deleted {_described(settings, group)}")
+    if companion is not None:
+        delete_group(settings, companion.group_id)
+        print(f"deleted {_described(settings, companion)}")
+    if delete_leader_topic(settings, group.group_id):
+        print(f"deleted topic {topic!r}")
+    return 0
+
+
+def _described(settings: Settings, group: GroupInfo) -> str:
+    return (
         f"consumer group {group.group_id!r} ({group.state}, {group.members} member(s), "
         f"committed offsets for {group.lake_partitions} partition(s) of "
         f"{settings.topic_prefix}.* topics)"
     )
-    if group.members:
-        raise ConfigError(f"{what} has live members: stop its workers first; nothing deleted")
-    if not args.yes:
-        print(f"would delete {what}; the lake's data and positions are not touched")
-        raise ConfigError("nothing deleted: add --yes to delete it")
-    delete_group(settings, group.group_id)
-    print(f"deleted {what}")
-    return 0

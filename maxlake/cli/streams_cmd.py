@@ -26,6 +26,7 @@ from maxlake.errors import ConfigError
 from maxlake.settings import Settings
 from schemas.kinds import TENANT_ID_PATTERN
 from schemas.registry import load_registry
+from streams.groups import group_exists
 from streams.offsets import committed_offset
 from streams.producer import (
     EventSerializationError,
@@ -178,7 +179,13 @@ def _topics_delete_records(args: argparse.Namespace) -> int:
     span = f"{where} offsets {start}..{args.before - 1} ({args.before - start:,} offsets)"
     group = args.group or settings.group_id
     committed = committed_offset(settings, args.topic, args.partition, group_id=group)
-    print(_ingested_line(group, committed, start, args.before))
+    if committed is None and not group_exists(settings, group):
+        print(
+            f"no consumer group {group!r} on the broker (`maxlake groups list`): which offsets "
+            "to delete are in the lake is not known; check MAXLAKE_GROUP_ID or --group"
+        )
+    else:
+        print(_ingested_line(group, committed, start, args.before))
     if not args.yes:
         print(f"would delete {span}; they are gone for every reader")
         raise ConfigError("nothing deleted: add --yes to delete them")
@@ -216,8 +223,8 @@ def _ingested_line(group: str, committed: int | None, start: int, before: int) -
     """What deleting ``start..before-1`` costs the lake, by ``group``'s committed offset."""
     if committed is None:
         return (
-            f"consumer group {group!r} has committed no offset here: the offsets below "
-            f"{before} may not be in the lake (check MAXLAKE_GROUP_ID or --group)"
+            f"consumer group {group!r} has committed no offset for this partition: the offsets "
+            f"below {before} may not be in the lake (check MAXLAKE_GROUP_ID or --group)"
         )
     if committed >= before:
         return (

@@ -56,6 +56,12 @@ def groups(
     producer.close()
     stale, live = f"{unique_name}-old", f"{unique_name}-live"
     _join(bootstrap, topic, stale).close()
+    # What a batch-engine worker leaves beside its group: the Faust app's group and leader topic.
+    leader = f"{stale}-app-__assignor-__leader"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(leader, 1, 1)])
+    admin.close()
+    _join(bootstrap, leader, f"{stale}-app").close()
     member = _join(bootstrap, topic, live)
     monkeypatch.setenv("MAXLAKE_BOOTSTRAP_SERVERS", bootstrap)
     monkeypatch.setenv("MAXLAKE_TOPIC_PREFIX", prefix)
@@ -84,11 +90,20 @@ def test_a_stale_group_is_deleted_only_with_yes(
     out, err = capsys.readouterr()
     assert f"would delete consumer group {stale!r} (Empty, 0 member(s)" in out
     assert "committed offsets for 3 partition(s)" in out
+    assert f"with its Faust app's group consumer group '{stale}-app' (Empty" in out
     assert "add --yes" in err
-    assert stale in _groups(kafka_broker.bootstrap)
+    assert {stale, f"{stale}-app"} <= _groups(kafka_broker.bootstrap)
     assert main(["groups", "delete", stale, "--yes"]) == 0
-    assert f"deleted consumer group {stale!r}" in capsys.readouterr().out
-    assert stale not in _groups(kafka_broker.bootstrap)
+    out = capsys.readouterr().out
+    assert f"deleted consumer group {stale!r}" in out
+    assert f"deleted consumer group '{stale}-app'" in out
+    assert f"deleted topic '{stale}-app-__assignor-__leader'" in out
+    assert not {stale, f"{stale}-app"} & _groups(kafka_broker.bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    try:
+        assert f"{stale}-app-__assignor-__leader" not in admin.list_topics()
+    finally:
+        admin.close()
 
 
 def test_a_group_with_members_an_unknown_one_and_the_lakes_own_are_refused(
@@ -99,6 +114,7 @@ def test_a_group_with_members_an_unknown_one_and_the_lakes_own_are_refused(
     assert "has live members: stop its workers first; nothing deleted" in capsys.readouterr().err
     assert main(["groups", "delete", f"{live}-nobody", "--yes"]) == 1
     assert "no consumer group" in capsys.readouterr().err
-    assert main(["groups", "delete", f"{stale[: -len('-old')]}-now", "--yes"]) == 1
-    assert "is this lake's consumer group (MAXLAKE_GROUP_ID)" in capsys.readouterr().err
+    for own in ("-now", "-now-app"):
+        assert main(["groups", "delete", f"{stale[: -len('-old')]}{own}", "--yes"]) == 1
+        assert "is this lake's consumer group (MAXLAKE_GROUP_ID)" in capsys.readouterr().err
     assert {stale, live} <= _groups(kafka_broker.bootstrap)

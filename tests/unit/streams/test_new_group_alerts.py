@@ -32,8 +32,8 @@ def _status(committed: int | None) -> dict[str, Any]:
 def test_a_group_that_never_committed_says_its_lag_is_the_whole_log() -> None:
     alerts = {a["alert"]: a["detail"] for a in _alerts(_status(None), Thresholds)}
     for name in ("lag_high", "no_workers"):
-        assert "group plant-a-ingest has no committed offset yet" in alerts[name]
-        assert "a new MAXLAKE_GROUP_ID?" in alerts[name]
+        assert "group plant-a-ingest has no committed offset, so" in alerts[name]
+        assert "a new MAXLAKE_GROUP_ID, or a deleted group (`maxlake groups list`)?" in alerts[name]
 
 
 def test_a_group_that_committed_keeps_the_plain_alerts() -> None:

@@ -23,6 +23,7 @@ class _Broker:
         self.start, self.end, self.committed = start, end, committed
         self.deleted: list[tuple[str, int, int]] = []
         self.groups: list[str | None] = []
+        self.known = {"lake-a", "lake-b", "maxlake-ingest"}
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(streams_cmd, "require_broker", lambda settings: None)
@@ -31,6 +32,7 @@ class _Broker:
         )
         monkeypatch.setattr(streams_cmd, "delete_records", self._delete)
         monkeypatch.setattr(streams_cmd, "committed_offset", self._committed)
+        monkeypatch.setattr(streams_cmd, "group_exists", lambda settings, g: g in self.known)
 
     def _committed(
         self, settings: Settings, topic: str, partition: int, *, group_id: str | None = None
@@ -133,7 +135,7 @@ def test_the_deletion_uses_the_settings_security(monkeypatch: pytest.MonkeyPatch
         (130, "offsets 130..154 (25 offsets) are not ingested; deleted, they never reach the lake"),
         (60, "offsets 100..154 (55 offsets) are not ingested"),
         (155, "committed up to offset 155: every offset to delete was ingested before"),
-        (None, "has committed no offset here"),
+        (None, "has committed no offset for this partition"),
     ],
 )
 def test_the_preview_says_what_the_group_has_not_ingested(
@@ -150,6 +152,18 @@ def test_the_preview_says_what_the_group_has_not_ingested(
     assert "consumer group 'lake-a'" in out
     assert said in out
     assert broker.groups == ["lake-a"]
+    assert broker.deleted == []
+
+
+def test_a_group_the_broker_does_not_know_is_named_as_such(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broker = _Broker(committed=None)
+    broker.install(monkeypatch)
+    argv = ["topics", "delete-records", TOPIC, "1", "--before", "155", "--group", "lake-typo"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "no consumer group 'lake-typo' on the broker (`maxlake groups list`)" in out
     assert broker.deleted == []
 
 
