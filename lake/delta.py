@@ -20,22 +20,31 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa
 import pyarrow.dataset as ds
-from deltalake import CommitProperties, DeltaTable, Field, Transaction, write_deltalake
+from deltalake import (
+    ColumnProperties,
+    CommitProperties,
+    DeltaTable,
+    Field,
+    Transaction,
+    WriterProperties,
+    write_deltalake,
+)
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lake.errors import CommitConflict, LakeError, OffsetsMoved, TableNotFound
 from lake.location import LakeFiles, LakeLocation
+from lake.tables import PLAIN_COLUMNS
 from maxlake.errors import TerminalError
 from maxlake.settings import Settings
 
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["DeltaStore", "TableFiles", "VersionUnavailable", "app_id"]
+__all__ = ["DeltaStore", "TableFiles", "VersionUnavailable", "app_id", "writer_properties"]
 
 logger = logging.getLogger(__name__)
 
@@ -269,6 +278,7 @@ class DeltaStore:
                             target_size=target_size_bytes,
                             max_concurrent_tasks=1,
                             max_spill_size=512 << 20,
+                            writer_properties=writer_properties(pa.schema(table.schema())),
                         )
                     )
                 return dict(
@@ -276,6 +286,7 @@ class DeltaStore:
                         partition_filters=partition_filters,
                         target_size=target_size_bytes,
                         max_concurrent_tasks=1,
+                        writer_properties=writer_properties(pa.schema(table.schema())),
                     )
                 )
             except CommitFailedError as exc:
@@ -389,6 +400,7 @@ class DeltaStore:
         """
         transactions = [Transaction(aid, version) for aid, version in txns.items()]
         props = CommitProperties(app_transactions=transactions, max_commit_retries=10)
+        parquet = writer_properties(data.schema)
         for attempt in range(1, _COMMIT_ATTEMPTS + 1):
             try:
                 write_deltalake(
@@ -400,6 +412,7 @@ class DeltaStore:
                     storage_options=self.storage_options,
                     commit_properties=props,
                     configuration=_TABLE_CONFIGURATION,
+                    writer_properties=parquet,
                 )
             except CommitFailedError as exc:
                 stored = self.txn_versions(name, list(txns))
@@ -428,3 +441,31 @@ or exactly-once silently ends. A checkpoint every 10 commits (Delta's default: 1
 writer and the preparing thread read app-transaction versions and refresh their handles at
 every batch, and delta-rs replays every commit since the last checkpoint to do so
 (docs/BENCHMARKS.md, "Issue 20, fifteenth pass"). Tables created before keep their interval."""
+
+
+PARQUET_COMPRESSION: Final = "ZSTD"
+PARQUET_COMPRESSION_LEVEL: Final = 1
+
+
+def writer_properties(schema: pa.Schema) -> WriterProperties:
+    """How maxlake encodes the Parquet files of a table with ``schema`` (a storage property:
+    readers see the same rows and schema).
+
+    zstd level 1 instead of delta-rs's default snappy, and no dictionary for the columns of
+    :data:`lake.tables.PLAIN_COLUMNS` (almost every value distinct: the dictionary outgrows
+    its page and falls back to plain after costing the hashing). On the silver table of a
+    50,000-event batch: files ~0.5x the size, ~20% less CPU per append (docs/BENCHMARKS.md,
+    "Issue 20, sixteenth pass: the Delta write"). Every other column keeps its dictionary:
+    deltalake turns it off for a column given its own properties, so it is set explicitly.
+    """
+    names = set(schema.names)
+    return WriterProperties(
+        compression=PARQUET_COMPRESSION,
+        compression_level=PARQUET_COMPRESSION_LEVEL,
+        default_column_properties=ColumnProperties(dictionary_enabled=True),
+        column_properties={
+            name: ColumnProperties(dictionary_enabled=False)
+            for name in PLAIN_COLUMNS
+            if name in names
+        },
+    )

@@ -18,6 +18,7 @@ from schemas.silver import PARTITION_COLUMNS, TIMESTAMP
 __all__ = [
     "DUPLICATES",
     "DUPLICATES_SCHEMA",
+    "PLAIN_COLUMNS",
     "QUARANTINE_PARTITIONS",
     "QUARANTINE_SCHEMA",
     "RUNS",
@@ -33,6 +34,18 @@ SILVER_PARTITIONS = PARTITION_COLUMNS
 QUARANTINE_PARTITIONS = ("tenant", "date")
 DUPLICATES = "ops/duplicates"
 RUNS = "ops/validation_runs"
+
+PLAIN_COLUMNS = (
+    "event_id",
+    "content_hash",
+    "kafka_offset",
+    "original_offset",
+    "value",
+    "event_time",
+    "sent_time",
+)
+"""Columns written without a Parquet dictionary (:func:`lake.delta.writer_properties`), in
+whichever table has them: nearly every value is distinct, so a dictionary only costs CPU."""
 
 
 def silver_table(kind: EventKind | str) -> str:

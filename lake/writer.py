@@ -276,7 +276,7 @@ def _drop_repeats(batch: BatchOutput) -> BatchOutput:
     index) and one place: silver before quarantine before duplicates.
     """
     keys = ["topic", "partition", "offset"]
-    if batch.offsets.group_by(keys).aggregate([]).num_rows == batch.offsets.num_rows:
+    if _count_distinct(batch.offsets, *keys) == batch.offsets.num_rows:
         return batch
     logger.warning("%s: batch holds repeated offsets; each is written once", batch.kind)
     import polars as pl  # noqa: PLC0415 - lazy: not on an ingest worker's path (~35 MiB)
@@ -367,11 +367,37 @@ def _beyond(
 
 
 def _distinct_offsets(rows: pa.Table) -> int:
+    return _count_distinct(rows, *_COORDS)
+
+
+_OFFSET_BITS = 40
+"""Offsets below 2**40 (~10**12) and partitions below 2**23 share one int64 key."""
+
+
+def _count_distinct(rows: pa.Table, topic_col: str, part_col: str, off_col: str) -> int:
+    """Distinct (topic, partition, offset) of ``rows``.
+
+    One topic with offsets and partitions in the key's range (every batch a worker writes
+    unless offsets pass 10**12): the distinct count of one int64 key per row, ~0.3 µs per
+    event less than a group-by over the three columns, which every other case uses.
+    """
     if rows.num_rows == 0:
         return 0
-    keys = rows.select(["kafka_topic", "kafka_partition", "kafka_offset"])
-    grouped = keys.group_by(["kafka_topic", "kafka_partition", "kafka_offset"]).aggregate([])
-    return int(grouped.num_rows)
+    topic, part, off = rows[topic_col], rows[part_col], rows[off_col]
+    if not (topic.null_count or part.null_count or off.null_count) and len(pc.unique(topic)) == 1:
+        parts, offs = pc.min_max(part), pc.min_max(off)
+        if (
+            parts["min"].as_py() >= 0
+            and parts["max"].as_py() < 1 << (63 - _OFFSET_BITS)
+            and offs["min"].as_py() >= 0
+            and offs["max"].as_py() < 1 << _OFFSET_BITS
+        ):
+            key = pc.bit_wise_or(
+                pc.shift_left(pc.cast(part, pa.int64()), _OFFSET_BITS), pc.cast(off, pa.int64())
+            )
+            return int(pc.count_distinct(key).as_py())
+    keys = rows.select([topic_col, part_col, off_col])
+    return int(keys.group_by([topic_col, part_col, off_col]).aggregate([]).num_rows)
 
 
 def _run_row(
