@@ -98,7 +98,12 @@ def fast_decode(
         columns = dict(env)
     else:
         take = pa.array(owners.astype(np.int32))
-        columns = {name: col.take(take) for name, col in env.items()}
+        # Each kept message names the topic's tenant (checked): repeated, not gathered.
+        same = {} if tenant is None else {"tenant": pa.scalar(tenant, pa.string())}
+        columns = {
+            name: pa.repeat(same[name], len(owners)) if name in same else col.take(take)
+            for name, col in env.items()
+        }
     if keep.all():
         columns.update(checked.columns)
     else:
@@ -150,10 +155,10 @@ def _envelope(
 ) -> tuple[dict[str, pa.Array], Mask]:
     ok = as_mask(pc.equal(table["schema_version"], 1))
     ok &= as_mask(pc.equal(table["kind"], kind))
-    length = pc.utf8_length(table["event_id"])
-    ok &= as_mask(pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, 128)))
+    event_id = table["event_id"].combine_chunks()
+    ok &= _sized(event_id, 128)
     env: dict[str, pa.Array] = {
-        "event_id": table["event_id"].combine_chunks(),
+        "event_id": event_id,
         "schema_version": pc.cast(table["schema_version"], pa.int16(), safe=False).combine_chunks(),
     }
     for name in ("tenant", "plant", "line", "machine"):
@@ -166,6 +171,7 @@ def _envelope(
     hi = min(now_us + int(limits.max_future_skew.total_seconds() * _US), _LATEST_US - 1)
     lo = max(now_us - int(limits.max_event_age.total_seconds() * _US), _EARLIEST_US)
     ok &= good & (micros >= lo) & (micros <= hi)
+    date = _dates(micros, good)
     sent = table["sent_time"]
     if sent.null_count == len(sent):
         sent_time = pa.nulls(len(sent), TIMESTAMP)
@@ -175,8 +181,33 @@ def _envelope(
         ok &= good | ~as_mask(pc.is_valid(sent))
     env["event_time"] = event_time
     env["sent_time"] = sent_time
-    env["date"] = pc.cast(event_time, pa.date32())
+    env["date"] = date
     return env, ok
+
+
+def _dates(micros: npt.NDArray[np.int64], good: Mask) -> pa.Array:
+    """The UTC day of each time (null where not ``good``) as ``pc.cast`` to ``date32`` gives it
+    for the times the window admits (1970 on): the microseconds floor-divided by a day's."""
+    days = (micros // (86_400 * _US)).astype(np.int32)
+    nulls = len(good) - int(np.count_nonzero(good))
+    bitmap = None if not nulls else pa.py_buffer(np.packbits(good, bitorder="little"))
+    return pa.Array.from_buffers(pa.date32(), len(days), [bitmap, pa.py_buffer(days)], nulls)
+
+
+def _sized(strings: pa.Array, most: int) -> Mask:
+    """Per value: 1 to ``most`` characters (False where null). The byte lengths in the offsets
+    decide, unless a value has more than ``most`` bytes: then characters are counted."""
+    if not len(strings):
+        return np.zeros(0, bool)
+    offsets = np.frombuffer(strings.buffers()[1], np.int32, len(strings) + 1, strings.offset * 4)
+    size = np.diff(offsets)
+    if size.max() > most:
+        length = pc.utf8_length(strings)
+        return as_mask(pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, most)))
+    ok: Mask = size >= 1
+    if strings.null_count:
+        ok &= as_mask(strings.is_valid())
+    return ok
 
 
 def _timestamps(col: pa.ChunkedArray) -> tuple[pa.Array, npt.NDArray[np.int64], Mask]:
