@@ -141,8 +141,26 @@ def valid_ids(col: pa.ChunkedArray, pattern: Any) -> Mask:
 
 
 def as_mask(arr: Any) -> Mask:
-    """A boolean Arrow array as NumPy, null read as False."""
-    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), bool)
+    """A boolean Arrow array (or chunked array) as NumPy, null read as False: its value and
+    validity bitmaps unpacked (Arrow's own conversion costs ~10x as much)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not len(arr):
+        return np.zeros(0, bool)
+    validity, values = arr.buffers()
+    if values is None or arr.type != pa.bool_():
+        return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), bool)
+    mask = _bits(values, arr.offset, len(arr))
+    if arr.null_count:
+        mask &= _bits(validity, arr.offset, len(arr))
+    return mask
+
+
+def _bits(bitmap: pa.Buffer, offset: int, length: int) -> Mask:
+    """``length`` bits of an Arrow bitmap from bit ``offset``, as a writable boolean array."""
+    raw = np.frombuffer(bitmap, np.uint8, (offset + length + 7) // 8)
+    bits = np.unpackbits(raw, count=offset + length, bitorder="little")[offset:]
+    return bits.view(bool)
 
 
 def _envelope(

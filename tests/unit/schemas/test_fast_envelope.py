@@ -4,6 +4,7 @@ microseconds, the topic's tenant repeated instead of gathered per reading."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -94,3 +95,35 @@ def test_mixed_batches_decode_as_the_exact_decoder(seed: int, tenant: str | None
     assert fast.event_ids == exact.event_ids
     assert fast.rows.num_rows > FAST_MIN_BATCH
     assert any(len(e or "") > 64 for e in fast.rows["event_id"].to_pylist())
+
+
+def _as_mask_before(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), bool)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.booleans()), max_size=70),
+    st.integers(0, 17),
+    st.integers(0, 3),
+)
+def test_masks_as_arrow_converted_them(values: list[bool | None], cut: int, chunks: int) -> None:
+    """Sliced (bit offsets), chunked and null-holding booleans: True only where true."""
+    arr = pa.array(values, pa.bool_()).slice(min(cut, len(values)))
+    got = _fast.as_mask(arr)
+    np.testing.assert_array_equal(got, _as_mask_before(arr))
+    got &= True  # writable, as the callers use it
+    bounds = sorted({0, len(arr), *(len(arr) * k // (chunks + 1) for k in range(1, chunks + 1))})
+    pieces = [arr.slice(a, b - a) for a, b in itertools.pairwise(bounds)]
+    chunked = pa.chunked_array(pieces, pa.bool_())
+    np.testing.assert_array_equal(_fast.as_mask(chunked), _as_mask_before(chunked))
+
+
+def test_a_null_with_its_value_bit_set_is_false() -> None:
+    """Arrow leaves a null's value bit undefined: kernels may set it."""
+    values = pa.py_buffer(np.packbits([1, 1, 0, 1, 1, 1, 0, 0, 1, 1], bitorder="little"))
+    validity = pa.py_buffer(np.packbits([1, 0, 1, 0, 1, 1, 1, 1, 0, 1], bitorder="little"))
+    arr = pa.Array.from_buffers(pa.bool_(), 10, [validity, values], 3)
+    for piece in (arr, arr.slice(1), arr.slice(3, 6)):
+        np.testing.assert_array_equal(_fast.as_mask(piece), _as_mask_before(piece))
+    assert _fast.as_mask(arr).tolist() == [1, 0, 0, 0, 1, 1, 0, 0, 0, 1]
