@@ -73,3 +73,15 @@ def binary_items(
     """The items of a binary column: item ``i`` is ``data[offsets[i]:offsets[i + 1]]`` as bytes
     (``offsets``: int64 buffer, one more than there are items), None where ``valid`` (a uint8
     buffer, one byte per item) is 0. Raises ValueError on offsets outside ``data``."""
+
+def rfc3339_micros(
+    length: int,
+    offset: int,
+    offsets: object,
+    data: object,
+    validity: object | None = None,
+) -> tuple[Buffer, Buffer]:
+    """Microseconds since the epoch of each value of a string array (its pyarrow buffers):
+    ``(micros, taken)``, an int64 buffer (0 where not taken) and one byte per value, 1 where
+    the value has the shape ``YYYY-MM-DD[T ]hh:mm:ss[.f{1,6}](Z|±hh:mm)`` and is a real
+    date and time (what the regex and ``pc.cast`` of ``schemas/_fast.py`` accept)."""

@@ -10,6 +10,7 @@ mod hash;
 mod parse;
 mod record_batch;
 mod schema;
+mod timestamps;
 
 use pyo3::buffer::PyBuffer;
 use pyo3::create_exception;
@@ -507,5 +508,6 @@ fn maxlake_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_batch, m)?)?;
     m.add_function(wrap_pyfunction!(content_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(id_hashes, m)?)?;
+    m.add_function(wrap_pyfunction!(timestamps::rfc3339_micros, m)?)?;
     Ok(())
 }
