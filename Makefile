@@ -11,7 +11,7 @@ export GX_ANALYTICS_ENABLED := false
 # rustup installs cargo here; a shell that has not sourced ~/.cargo/env still finds it.
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: help install native own-bytecode broker-jars test test-unit test-integration lint typecheck broker-up broker-down demo bench clean
+.PHONY: help install native own-bytecode broker-jars test test-native test-unit test-integration lint typecheck broker-up broker-down demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -83,8 +83,14 @@ typecheck: $(STAMP) ## mypy --strict
 # such as a broker or a server are built once): most integration time is spent waiting on brokers.
 # Files start in collection order, longest first (tests/conftest.py).
 PYTEST_WORKERS ?= 3
-test: $(STAMP) $(NATIVE) own-bytecode $(KAFKA_JARS) browser lint typecheck ## lint, typecheck, unit and integration tests
+test: $(STAMP) $(NATIVE) own-bytecode $(KAFKA_JARS) browser lint typecheck test-native ## lint, typecheck, native, unit and integration tests
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# The native parser against its previous implementation (native/src/parse_tests.rs; ~1 min to
+# build the test binary, ~20 s to run).
+test-native: ## the Rust tests of native/ (cargo test; skipped without cargo)
+	@if command -v cargo >/dev/null; then cd native && cargo test --quiet; \
+	else echo "==> no cargo: the Rust tests of native/ are skipped"; fi
 
 test-unit: $(STAMP) $(NATIVE) own-bytecode ## unit tests only (no broker)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/unit

@@ -37,6 +37,80 @@ static STRING_STOP: [bool; 256] = {
     t
 };
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Eight bytes at `s[i..]` (the caller checked `i + 8 <= s.len()`), first byte lowest.
+#[inline(always)]
+fn load8(s: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(s[i..i + 8].try_into().unwrap())
+}
+
+/// Four bytes at `s[i..]` (the caller checked `i + 4 <= s.len()`), first byte lowest.
+#[inline(always)]
+fn load4(s: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes(s[i..i + 4].try_into().unwrap())
+}
+
+/// The high bit of each byte of `x` that ends a plain run: `"`, `\`, a control and, when
+/// `high`, a non-ASCII byte. The lowest flag is exact (a flag above it may be a borrow's).
+#[inline(always)]
+fn stops(x: u64, high: bool) -> u64 {
+    let control = x.wrapping_sub(0x20 * LO) & !x;
+    let q = x ^ (u64::from(b'"') * LO);
+    let quote = q.wrapping_sub(LO) & !q;
+    let b = x ^ (u64::from(b'\\') * LO);
+    let backslash = b.wrapping_sub(LO) & !b;
+    let m = control | quote | backslash;
+    (if high { m | x } else { m }) & HI
+}
+
+/// The first position from `i` of a byte that ends a plain run (as `STRING_STOP`, non-ASCII
+/// bytes only when `high`), or `s.len()`.
+#[inline(always)]
+fn scan(s: &[u8], mut i: usize, high: bool) -> usize {
+    while i + 8 <= s.len() {
+        let m = stops(load8(s, i), high);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < s.len() {
+        let c = s[i];
+        if STRING_STOP[c as usize] && (high || c < 0x80) {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// `a == b` without a call for the short names of a schema.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        if n > 16 {
+            return a == b;
+        }
+        load8(a, 0) == load8(b, 0) && load8(a, n - 8) == load8(b, n - 8)
+    } else if n >= 4 {
+        load4(a, 0) == load4(b, 0) && load4(a, n - 4) == load4(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
+/// Exact powers of ten as doubles (10^22 is the largest).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
 pub struct Parser<'a> {
     s: &'a [u8],
     i: usize,
@@ -55,6 +129,9 @@ impl<'a> Parser<'a> {
     #[inline(always)]
     fn ws(&mut self) {
         while let Some(&c) = self.s.get(self.i) {
+            if c > b' ' {
+                break;
+            }
             if c == b' ' || c == b'\n' || c == b'\r' || c == b'\t' {
                 self.i += 1;
             } else {
@@ -73,8 +150,15 @@ impl<'a> Parser<'a> {
         }
     }
 
+    #[inline(always)]
     fn literal(&mut self, word: &[u8]) -> R<()> {
-        if self.s[self.i..].starts_with(word) {
+        let n = word.len();
+        let i = self.i;
+        let s = self.s;
+        let ok = i + n <= s.len()
+            && load4(s, i) == load4(word, 0)
+            && load4(s, i + n - 4) == load4(word, n - 4);
+        if ok {
             self.i += word.len();
             Ok(())
         } else {
@@ -112,16 +196,17 @@ impl<'a> Parser<'a> {
                 if self.peek()? != b'"' {
                     return Err(Dirty);
                 }
-                let (start, end) = self.key()?;
+                let found = match self.expected_key(fields, hint) {
+                    Some(k) => Some(k),
+                    None => {
+                        let (start, end) = self.key()?;
+                        let key = &self.s[start..end];
+                        fields.iter().position(|f| same(&f.name, key))
+                    }
+                };
                 self.ws();
                 self.expect(b':')?;
                 self.ws();
-                let key = &self.s[start..end];
-                let found = if hint < fields.len() && fields[hint].name == key {
-                    Some(hint)
-                } else {
-                    fields.iter().position(|f| f.name == key)
-                };
                 match found {
                     Some(k) => {
                         let bit = 1u64 << k;
@@ -158,6 +243,23 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// The key at `s[i] == '"'` when it is the plain name of `fields[hint]` (the field that
+    /// follows the previous one): its index, the key read. Otherwise nothing is read.
+    #[inline(always)]
+    fn expected_key(&mut self, fields: &[Field], hint: usize) -> Option<usize> {
+        let f = fields.get(hint)?;
+        let n = f.name.len();
+        let start = self.i + 1;
+        if !f.plain
+            || self.s.get(start + n) != Some(&b'"')
+            || !same(&self.s[start..start + n], &f.name)
+        {
+            return None;
+        }
+        self.i = start + n + 1;
+        Some(hint)
+    }
+
     /// A key at `s[i] == '"'`: its raw bytes' span. Keys with escapes are left to the exact
     /// decoder (a key spelled with escapes may name a field).
     fn key(&mut self) -> R<(usize, usize)> {
@@ -166,11 +268,8 @@ impl<'a> Parser<'a> {
         let s = self.s;
         let mut ascii = true;
         loop {
+            self.i = scan(s, self.i, ascii);
             let c = *s.get(self.i).ok_or(Dirty)?;
-            if !STRING_STOP[c as usize] {
-                self.i += 1;
-                continue;
-            }
             match c {
                 b'"' => break,
                 0x80..=0xff => {
@@ -395,8 +494,10 @@ impl<'a> Parser<'a> {
             let v = acc as f64;
             return Ok(if neg && acc != 0 { -v } else { v });
         }
-        let v = finite(tok)?;
-        Ok(v)
+        match decimal(tok) {
+            Some(v) => Ok(v),
+            None => finite(tok),
+        }
     }
 
     /// A string at `s[i] == '"'`, decoded into `out` when given, validated either way.
@@ -407,11 +508,8 @@ impl<'a> Parser<'a> {
         let mut ascii = true;
         let out_start = out.as_ref().map_or(0, |o| o.len());
         loop {
+            self.i = scan(s, self.i, ascii);
             let c = *s.get(self.i).ok_or(Dirty)?;
-            if !STRING_STOP[c as usize] {
-                self.i += 1;
-                continue;
-            }
             match c {
                 b'"' => {
                     self.flush(&mut out, run, &mut ascii)?;
@@ -597,6 +695,68 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// A non-integer number token (checked by `number`) as a double when it is exact by one
+/// operation: at most 19 digits whose integer is at most 2^53, times or divided by a power
+/// of ten of at most 22 (both exact, so one correctly rounded product or quotient: the bits
+/// `str::parse` gives). None for any other token (then `finite`).
+#[inline]
+fn decimal(tok: &[u8]) -> Option<f64> {
+    let (neg, body) = match tok.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, tok),
+    };
+    let mut w: u64 = 0;
+    let mut digits = 0u32;
+    let mut scale = 0i32;
+    let mut i = 0;
+    let mut fraction = false;
+    while i < body.len() {
+        let c = body[i];
+        if c.is_ascii_digit() {
+            if digits == 19 {
+                return None;
+            }
+            w = w * 10 + u64::from(c - b'0');
+            digits += 1;
+            scale += i32::from(fraction);
+        } else if c == b'.' {
+            fraction = true;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    let mut exp = 0i32;
+    if i < body.len() {
+        // 'e' or 'E', an optional sign, then at least one digit (checked by `number`).
+        i += 1;
+        let negative = body[i] == b'-';
+        if body[i] == b'-' || body[i] == b'+' {
+            i += 1;
+        }
+        let e = &body[i..];
+        if e.len() > 4 {
+            return None;
+        }
+        for &c in e {
+            exp = exp * 10 + i32::from(c - b'0');
+        }
+        if negative {
+            exp = -exp;
+        }
+    }
+    let e10 = exp - scale;
+    if w > 1 << 53 || !(-22..=22).contains(&e10) {
+        return None;
+    }
+    let v = if e10 >= 0 {
+        w as f64 * POW10[e10 as usize]
+    } else {
+        w as f64 / POW10[(-e10) as usize]
+    };
+    Some(if neg { -v } else { v })
+}
+
 /// A non-integer number token, correctly rounded; refused beyond the overflow margin.
 #[inline]
 fn finite(tok: &[u8]) -> R<f64> {
@@ -609,3 +769,11 @@ fn finite(tok: &[u8]) -> R<f64> {
         Err(Dirty)
     }
 }
+
+#[cfg(test)]
+#[path = "parse_ref.rs"]
+mod reference;
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

@@ -16,6 +16,16 @@ pub enum Kind {
 pub struct Field {
     pub name: Vec<u8>,
     pub kind: Kind,
+    /// The name has no byte a key must escape or may not hold (`"`, `\`, controls): a key
+    /// equal to it is read without scanning it first.
+    pub plain: bool,
+}
+
+impl Field {
+    pub fn new(name: Vec<u8>, kind: Kind) -> Field {
+        let plain = name.iter().all(|&c| c >= 0x20 && c != b'"' && c != b'\\');
+        Field { name, kind, plain }
+    }
 }
 
 /// Most fields per object: the parser keeps the fields it has seen in one `u64`.
@@ -50,10 +60,7 @@ pub fn fields_from(spec: &Bound<'_, PyTuple>) -> PyResult<Vec<Field>> {
                 )))
             }
         };
-        fields.push(Field {
-            name: name.into_bytes(),
-            kind,
-        });
+        fields.push(Field::new(name.into_bytes(), kind));
     }
     Ok(fields)
 }
