@@ -170,8 +170,8 @@ def _topics_delete_records(args: argparse.Namespace) -> int:
     start, end = partition_bounds(settings, args.topic, args.partition)
     if args.before > end:
         raise ConfigError(
-            f"{where} ends before offset {end} (its next offset): --before {args.before} is past "
-            "it; nothing deleted"
+            f"{where}'s last offset is {end - 1} (the next to be written {end}): --before is "
+            f"at most {end}, not {args.before}; nothing deleted"
         )
     if args.before <= start:
         print(f"{where}: nothing to delete: its first offset is already {start}")
@@ -228,13 +228,13 @@ def _ingested_line(group: str, committed: int | None, start: int, before: int) -
         )
     if committed >= before:
         return (
-            f"consumer group {group!r} has committed up to offset {committed}: every offset "
-            "to delete was ingested before"
+            f"consumer group {group!r} has committed offset {committed} (it has read the offsets "
+            "below it): every offset to delete was ingested before"
         )
     first = max(committed, start)
     return (
-        f"consumer group {group!r} has committed up to offset {committed}: offsets "
-        f"{first}..{before - 1} ({before - first:,} offsets) are not ingested; deleted, they "
+        f"consumer group {group!r} has committed offset {committed} (it has read the offsets "
+        f"below it): offsets {first}..{before - 1} ({before - first:,} offsets) are not ingested; deleted, they "
         "never reach the lake (a worker records them as a gap)"
     )
 

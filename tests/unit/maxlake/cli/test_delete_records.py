@@ -81,7 +81,13 @@ def test_with_yes_it_deletes_and_says_what(
     assert f"deleted {TOPIC}[1] offsets 100..154 (55 offsets); its first offset is now 155" in out
 
 
-@pytest.mark.parametrize(("before", "code", "said"), [(600, 1, "past it"), (90, 0, "nothing")])
+@pytest.mark.parametrize(
+    ("before", "code", "said"),
+    [
+        (600, 1, "last offset is 499 (the next to be written 500): --before is at most 500"),
+        (90, 0, "nothing"),
+    ],
+)
 def test_an_offset_outside_the_partition_deletes_nothing(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -134,7 +140,7 @@ def test_the_deletion_uses_the_settings_security(monkeypatch: pytest.MonkeyPatch
     [
         (130, "offsets 130..154 (25 offsets) are not ingested; deleted, they never reach the lake"),
         (60, "offsets 100..154 (55 offsets) are not ingested"),
-        (155, "committed up to offset 155: every offset to delete was ingested before"),
+        (155, "committed offset 155 (it has read the offsets below it): every offset to delete"),
         (None, "has committed no offset for this partition"),
     ],
 )
