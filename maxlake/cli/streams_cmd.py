@@ -234,8 +234,8 @@ def _ingested_line(group: str, committed: int | None, start: int, before: int) -
     first = max(committed, start)
     return (
         f"consumer group {group!r} has committed offset {committed} (it has read the offsets "
-        f"below it): offsets {first}..{before - 1} ({before - first:,} offsets) are not ingested; deleted, they "
-        "never reach the lake (a worker records them as a gap)"
+        f"below it): offsets {first}..{before - 1} ({before - first:,} offsets) are not "
+        "ingested; deleted, they never reach the lake (a worker records them as a gap)"
     )
 
 
