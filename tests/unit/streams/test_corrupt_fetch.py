@@ -21,7 +21,8 @@ from aiokafka.structs import TopicPartition
 from maxlake.settings import Settings
 from schemas import EventKind
 from streams.batch_engine import BatchEngine
-from streams.kafka_records import RAW, CorruptFetch, RecordBlock, batch_bounds, install
+from streams.kafka_batch_heads import batch_bounds
+from streams.kafka_records import RAW, CorruptFetch, RecordBlock, install
 from streams.metrics import WorkerMetrics
 from streams.status import Thresholds, _alerts
 from streams.write_block import WriteBlock, read_worker_states
