@@ -217,6 +217,9 @@ def _sized(strings: pa.Array, most: int) -> Mask:
     decide, unless a value has more than ``most`` bytes: then characters are counted."""
     if not len(strings):
         return np.zeros(0, bool)
+    if strings.type != pa.string():
+        length = pc.utf8_length(strings)
+        return as_mask(pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, most)))
     offsets = np.frombuffer(strings.buffers()[1], np.int32, len(strings) + 1, strings.offset * 4)
     size = np.diff(offsets)
     if size.max() > most:
@@ -232,7 +235,7 @@ def _timestamps(col: pa.ChunkedArray) -> tuple[pa.Array, npt.NDArray[np.int64], 
     """``timestamp[us, UTC]`` of each simple RFC 3339 string (null where absent or other), its
     microseconds (undefined where null) and where it is one (False where absent or other)."""
     strings = col.combine_chunks()
-    if _native_micros is None:
+    if _native_micros is None or strings.type != pa.string():
         times, good = _timestamps_arrow(strings)
         return times, np.asarray(times.cast(pa.int64()).fill_null(0).to_numpy(), np.int64), good
     if not len(strings):

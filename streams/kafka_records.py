@@ -459,9 +459,13 @@ class _PartitionRecords(_Base):  # type: ignore[misc]
             return block[start:], True
         stop = start + max_records
         self.next_fetch_offset = int(block.offsets[stop - 1]) + 1
-        # The rest of the fetch waits for the next batch in a buffer of its own: the records
-        # handed over are then the only holders of the decoded buffer, which the batch engine
-        # frees before it decodes them (docs/BENCHMARKS.md, issue 20, sixteenth pass).
+        # The records handed over and the rest of the fetch never share a buffer, so the batch
+        # engine's early release frees what it was handed (docs/BENCHMARKS.md, issue 20,
+        # sixteenth pass). The smaller side is copied: copying the rest at every take grew with
+        # the square of the takes per fetch (small MAXLAKE_BATCH_MAX_EVENTS).
+        if max_records <= remaining - max_records:
+            self._taken = stop
+            return block[start:stop].compact(), False
         self._block, self._taken = block[stop:].compact(), 0
         return block[start:stop], False
 

@@ -14,6 +14,7 @@ from kafka.errors import (
 )
 
 from maxlake.settings import Settings
+from streams.topics import admin_client
 
 __all__ = ["PartitionOffsets", "committed_data_offsets", "committed_offset", "group_offsets"]
 
@@ -69,20 +70,22 @@ def group_offsets(
 
 
 def committed_offset(
-    settings: Settings, topic: str, partition: int, *, group_id: str | None = None
+    settings: Settings,
+    topic: str,
+    partition: int,
+    *,
+    group_id: str | None = None,
+    timeout_s: float = 30.0,
 ) -> int | None:
     """The offset the group (default ``settings.group_id``) committed for ``topic[partition]``
     (the next one it reads); None when it committed none there.
 
     Raises:
+        TopicAdminError: the broker could not be reached.
         KafkaError: the group coordinator kept answering that it moved or is loading.
     """
-    security = settings.kafka_security()
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **security)
-    try:
+    with admin_client(settings, timeout_s) as admin:
         return _committed(admin, group_id or settings.group_id).get((topic, partition))
-    finally:
-        admin.close()
 
 
 def _committed(admin: KafkaAdminClient, group: str) -> dict[tuple[str, int], int]:

@@ -65,8 +65,10 @@ def _list(args: argparse.Namespace) -> int:
     if not rows:
         print("no consumer groups on the broker")
         return 0
-    header = ("group", "state", "members", f"{settings.topic_prefix}.* partitions committed")
-    print(render_table(header, rows, right=f"members {header[3]}"))
+    print(
+        render_table(("group", "state", "members", "partitions"), rows, right="members partitions")
+    )
+    print(f"partitions: of {settings.topic_prefix}.* topics, with an offset the group committed")
     return 0
 
 

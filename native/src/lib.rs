@@ -280,8 +280,8 @@ fn content_hashes(py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<Option<
 
 /// Two SipHash-2-4 hashes of each id's UTF-8 bytes (`streams/sightings.py`), under the
 /// 16-byte keys `key_a` and `key_b` read as pandas' `hash_array` reads them (two little-endian
-/// 64-bit words), each mixed as `hash_array` mixes it: an int64 buffer of the `key_a` hashes of every id, then the `key_b` ones (the
-/// bits of pandas' uint64 hashes). None when an item of the list is not exactly `str` or has
+/// 64-bit words), each mixed as `hash_array` mixes it: an int64 buffer of the `key_a` hashes
+/// of every id, then the `key_b` ones (the bits of pandas' uint64 hashes). None when an item of the list is not exactly `str` or has
 /// no UTF-8 form (a lone surrogate): the caller then hashes with pandas.
 #[pyfunction]
 fn id_hashes(

@@ -506,7 +506,6 @@ impl<'a> Parser<'a> {
         self.i += 1;
         let mut run = self.i;
         let mut ascii = true;
-        let out_start = out.as_ref().map_or(0, |o| o.len());
         loop {
             self.i = scan(s, self.i, ascii);
             let c = *s.get(self.i).ok_or(Dirty)?;
@@ -528,7 +527,6 @@ impl<'a> Parser<'a> {
                 _ => return Err(Dirty),
             }
         }
-        let _ = out_start;
         Ok(())
     }
 

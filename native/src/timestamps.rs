@@ -137,8 +137,11 @@ pub fn rfc3339_micros(
         }
         None => None,
     };
-    let needed = (offset + length + 1) * 4;
-    if offsets.len() < needed || valid.is_some_and(|v| v.len() * 8 < offset + length) {
+    let end = offset
+        .checked_add(length)
+        .filter(|&n| n.checked_add(1).and_then(|m| m.checked_mul(4)).is_some())
+        .ok_or_else(|| PyValueError::new_err("offset + length overflows"))?;
+    if offsets.len() < (end + 1) * 4 || valid.is_some_and(|v| v.len().saturating_mul(8) < end) {
         return Err(PyValueError::new_err("buffers shorter than the array"));
     }
     let at = |i: usize| {

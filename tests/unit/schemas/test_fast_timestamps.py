@@ -217,3 +217,26 @@ def test_without_the_compiled_function_the_regex_and_cast_check() -> None:
     assert good.tolist() == [True, False]
     assert times.null_count == 1
     assert micros[0] == 1_795_687_200_000_000
+
+
+def test_large_strings_read_as_the_regex_and_cast_read_them() -> None:
+    """A ``large_string`` column (64-bit offsets) is not read as 32-bit offsets."""
+    values = pa.array(_strings(7, 500), pa.large_string())
+    times, micros, good = _fast._timestamps(pa.chunked_array([values]))
+    expected, expected_good = _fast._timestamps_arrow(values.cast(pa.string()))
+    np.testing.assert_array_equal(good, expected_good)
+    assert times.equals(expected)
+    reference = np.asarray(expected.cast(pa.int64()).fill_null(0).to_numpy(), np.int64)
+    np.testing.assert_array_equal(micros[good], reference[good])
+
+
+@pytest.mark.skipif(
+    _fast._native_micros is None, reason="no maxlake_native with rfc3339_micros: nothing to call"
+)
+@pytest.mark.parametrize(("length", "offset"), [(2**62, 2**62), (1, 2**64 - 1), (2**63, 0)])
+def test_sizes_past_any_buffer_are_a_value_error_not_a_panic(length: int, offset: int) -> None:
+    values = pa.array(["2026-11-26T00:00:00Z"], pa.string())
+    validity, offsets, data = values.buffers()
+    assert _fast._native_micros is not None
+    with pytest.raises(ValueError, match=r"overflows|shorter than the array"):
+        _fast._native_micros(length, offset, offsets, data, validity)

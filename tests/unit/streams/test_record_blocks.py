@@ -427,7 +427,8 @@ def test_a_record_without_a_timestamp_gets_kafka_s_no_timestamp() -> None:
     assert block.timestamps.tolist() == [-1]
 
 
-def test_records_left_in_a_fetch_do_not_hold_the_buffer_of_those_taken() -> None:
+@pytest.mark.parametrize("first_take", [4, 8])
+def test_records_left_in_a_fetch_do_not_hold_the_buffer_of_those_taken(first_take: int) -> None:
     """A batch that takes part of a fetch holds the only reference to the part's decoded
     buffer: the rest waits in one of its own (otherwise the batch engine's early release of a
     prepared batch's records freed nothing while the next batch's records sat in the same
@@ -437,15 +438,43 @@ def test_records_left_in_a_fetch_do_not_hold_the_buffer_of_those_taken() -> None
     parsed: Any = fetcher.PartitionRecords(
         TP, fetcher.MemoryRecords(data), [], 40, RAW, None, True, READ_COMMITTED
     )
-    first, used_up = parsed.take(4)
+    first, used_up = parsed.take(first_take)  # less than the rest (4 of 11), or more (8)
     assert not used_up
     taken = [np.frombuffer(first.keys.data, np.uint8), np.frombuffer(first.values.data, np.uint8)]
     left = parsed._block
     for buffer in (left.keys.data, left.values.data):
         assert not any(np.shares_memory(t, np.frombuffer(buffer, np.uint8)) for t in taken)
-    second, _ = parsed.take(3)
+    second, _ = parsed.take(2)
     third, used_up = parsed.take(None)
     assert used_up
     got = rows(first) + rows(second) + rows(third)
     assert (got, parsed.next_fetch_offset) == aiokafka_reads(data, 40)
     assert got[0][2:] == (None, None)
+
+
+def test_small_takes_copy_each_record_about_once_not_the_rest_each_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Taking a fetch a few records at a time (a small MAXLAKE_BATCH_MAX_EVENTS) copies the
+    smaller side at each take, not the whole rest of the fetch: the records copied stay near
+    the fetch's own count instead of growing with its square."""
+    copied: list[int] = []
+    compact = RecordBlock.compact
+
+    def counting(self: RecordBlock) -> RecordBlock:
+        copied.append(len(self))
+        return compact(self)
+
+    monkeypatch.setattr(RecordBlock, "compact", counting)
+    data = batch(0, values(400))
+    install()
+    parsed: Any = fetcher.PartitionRecords(
+        TP, fetcher.MemoryRecords(data), [], 0, RAW, None, True, READ_COMMITTED
+    )
+    got: list[Record] = []
+    used_up = False
+    while not used_up:
+        block, used_up = parsed.take(3)
+        got += rows(block)
+    assert (got, parsed.next_fetch_offset) == aiokafka_reads(data, 0)
+    assert sum(copied) <= 400  # the rest copied at each take: ~27,000
