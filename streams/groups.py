@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 
 from maxlake.errors import ConfigError
@@ -50,12 +51,16 @@ class GroupInfo:
         members: consumers in the group now (workers that run).
         lake_partitions: partitions of topics named ``<topic_prefix>.*`` it has a committed
             offset for.
+        lag: messages (records and transaction markers) between its committed offsets and the
+            ends of those partitions; None when it committed none of them. A stale group's lag
+            grows while the lake's own group keeps up.
     """
 
     group_id: str
     state: str
     members: int
     lake_partitions: int
+    lag: int | None
 
 
 def consumer_groups(settings: Settings, *, timeout_s: float = 30.0) -> list[GroupInfo]:
@@ -146,6 +151,10 @@ def _describe(settings: Settings, group_id: str, timeout_s: float) -> GroupInfo:
             if described.get("error") and "GroupIdNotFound" in str(described["error"]):
                 raise _unknown(group_id)
             offsets = admin.list_group_offsets({group_id: None}).get(group_id, {})
+            lake = {tp: meta.offset for tp, meta in offsets.items() if tp.topic.startswith(prefix)}
+            ends = (
+                admin.list_partition_offsets(dict.fromkeys(lake, OffsetSpec.LATEST)) if lake else {}
+            )
         except KafkaError as exc:
             raise TopicAdminError(f"describing consumer group {group_id!r} failed: {exc}") from exc
     members = described.get("members") or 0
@@ -153,7 +162,10 @@ def _describe(settings: Settings, group_id: str, timeout_s: float) -> GroupInfo:
         group_id=group_id,
         state=str(described.get("group_state") or "Unknown"),
         members=members if isinstance(members, int) else len(members),
-        lake_partitions=sum(1 for tp in offsets if tp.topic.startswith(prefix)),
+        lake_partitions=len(lake),
+        lag=sum(max(0, ends[tp].offset - offset) for tp, offset in lake.items() if tp in ends)
+        if lake
+        else None,
     )
 
 

@@ -7,6 +7,8 @@ with members, no such group).
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import asdict
 from typing import Any
 
 from maxlake.cli.table import render_table
@@ -35,6 +37,7 @@ def register(sub: Any) -> None:
         "list",
         help="every consumer group: state, members, partitions of the lake's topics committed",
     )
+    listing.add_argument("--json", action="store_true", help="one JSON object per group, in a list")
     listing.set_defaults(handler=_list)
     delete = actions.add_parser(
         "delete",
@@ -53,22 +56,33 @@ def register(sub: Any) -> None:
 def _list(args: argparse.Namespace) -> int:
     settings = Settings()
     require_broker(settings)
+    groups = consumer_groups(settings)
+    if args.json:
+        print(
+            json.dumps(
+                [{**asdict(g), "lake_group": g.group_id == settings.group_id} for g in groups]
+            )
+        )
+        return 0
+    if not groups:
+        print("no consumer groups on the broker")
+        return 0
     rows = [
         (
             g.group_id + (" (MAXLAKE_GROUP_ID)" if g.group_id == settings.group_id else ""),
             g.state,
             g.members,
             g.lake_partitions,
+            g.lag,
         )
-        for g in consumer_groups(settings)
+        for g in groups
     ]
-    if not rows:
-        print("no consumer groups on the broker")
-        return 0
+    header = ("group", "state", "members", "partitions", "lag")
+    print(render_table(header, rows, right="members partitions lag"))
     print(
-        render_table(("group", "state", "members", "partitions"), rows, right="members partitions")
+        f"partitions: of {settings.topic_prefix}.* topics, with an offset the group committed; "
+        "lag: messages behind their ends (a stale group's grows while the lake's keeps up)"
     )
-    print(f"partitions: of {settings.topic_prefix}.* topics, with an offset the group committed")
     return 0
 
 

@@ -4,6 +4,8 @@ group and the lake's own group (MAXLAKE_GROUP_ID) are refused and stay as they w
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -72,14 +74,31 @@ def groups(
         member.close()
 
 
-def test_list_shows_state_members_and_committed_partitions(
-    groups: tuple[str, str], capsys: pytest.CaptureFixture[str]
+def test_list_shows_state_members_committed_partitions_and_lag(
+    groups: tuple[str, str], kafka_broker: LocalBroker, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stale, live = groups
     assert main(["groups", "list"]) == 0
     lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
-    assert lines[stale][1:] == ["Empty", "0", "3"]
-    assert lines[live][1:] == ["Stable", "1", "3"]
+    assert lines[stale][1:] == ["Empty", "0", "3", "0"]  # read everything, lag 0
+    assert lines[live][1:] == ["Stable", "1", "3", "0"]
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
+    for i in range(7):  # the stale group falls behind: its lag grows
+        producer.send(
+            f"{os.environ['MAXLAKE_TOPIC_PREFIX']}.acme.telemetry", b"{}", partition=i % 3
+        )
+    producer.flush()
+    producer.close()
+    assert main(["groups", "list", "--json"]) == 0
+    listed = {g["group_id"]: g for g in json.loads(capsys.readouterr().out)}
+    assert listed[stale] == {
+        "group_id": stale,
+        "state": "Empty",
+        "members": 0,
+        "lake_partitions": 3,
+        "lag": 7,
+        "lake_group": False,
+    }
 
 
 def test_a_stale_group_is_deleted_only_with_yes(
