@@ -142,14 +142,18 @@ def valid_ids(col: pa.ChunkedArray, pattern: Any) -> Mask:
 
 def as_mask(arr: Any) -> Mask:
     """A boolean Arrow array (or chunked array) as NumPy, null read as False: its value and
-    validity bitmaps unpacked (Arrow's own conversion costs ~10x as much)."""
+    validity bitmaps unpacked (Arrow's own conversion costs ~10x as much). Another type is cast
+    to boolean first (Arrow's null type: all False).
+
+    Raises:
+        pyarrow.ArrowInvalid: the type has no cast to boolean."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if not len(arr):
         return np.zeros(0, bool)
+    if arr.type != pa.bool_():
+        arr = arr.cast(pa.bool_())
     validity, values = arr.buffers()
-    if values is None or arr.type != pa.bool_():
-        return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), bool)
     mask = _bits(values, arr.offset, len(arr))
     if arr.null_count:
         mask &= _bits(validity, arr.offset, len(arr))
@@ -207,9 +211,15 @@ def _dates(micros: npt.NDArray[np.int64], good: Mask) -> pa.Array:
     """The UTC day of each time (null where not ``good``) as ``pc.cast`` to ``date32`` gives it
     for the times the window admits (1970 on): the microseconds floor-divided by a day's."""
     days = (micros // (86_400 * _US)).astype(np.int32)
+    return _null_where_not(pa.date32(), pa.py_buffer(days), good)
+
+
+def _null_where_not(arrow_type: pa.DataType, values: pa.Buffer, good: Mask) -> pa.Array:
+    """The fixed-width ``values`` (one per item of ``good``) as an array of ``arrow_type``,
+    null where ``good`` is False."""
     nulls = len(good) - int(np.count_nonzero(good))
     bitmap = None if not nulls else pa.py_buffer(np.packbits(good, bitorder="little"))
-    return pa.Array.from_buffers(pa.date32(), len(days), [bitmap, pa.py_buffer(days)], nulls)
+    return pa.Array.from_buffers(arrow_type, len(good), [bitmap, values], nulls)
 
 
 def _sized(strings: pa.Array, most: int) -> Mask:
@@ -243,9 +253,7 @@ def _timestamps(col: pa.ChunkedArray) -> tuple[pa.Array, npt.NDArray[np.int64], 
     validity, offsets, data = strings.buffers()
     micros, taken = _native_micros(len(strings), strings.offset, offsets, data, validity)
     good = np.frombuffer(taken, bool).copy()
-    nulls = len(good) - int(np.count_nonzero(good))
-    bitmap = None if not nulls else pa.py_buffer(np.packbits(good, bitorder="little"))
-    times = pa.Array.from_buffers(TIMESTAMP, len(good), [bitmap, pa.py_buffer(micros)], nulls)
+    times = _null_where_not(TIMESTAMP, pa.py_buffer(micros), good)
     return times, np.frombuffer(micros, np.int64), good
 
 

@@ -127,3 +127,10 @@ def test_a_null_with_its_value_bit_set_is_false() -> None:
     for piece in (arr, arr.slice(1), arr.slice(3, 6)):
         np.testing.assert_array_equal(_fast.as_mask(piece), _as_mask_before(piece))
     assert _fast.as_mask(arr).tolist() == [1, 0, 0, 0, 1, 1, 0, 0, 0, 1]
+
+
+def test_a_mask_of_an_all_null_column_is_false_everywhere() -> None:
+    """A column of Arrow's null type (no value buffer: a JSON field that was null in every
+    message) reads as False, not as an error."""
+    np.testing.assert_array_equal(_fast.as_mask(pa.nulls(3)), [False, False, False])
+    np.testing.assert_array_equal(_fast.as_mask(pa.nulls(2, pa.bool_())), [False, False])
