@@ -476,22 +476,43 @@ fn binary_items(
             items.push(py.None());
             continue;
         }
-        let (start, end) = (offsets[i].get(), offsets[i + 1].get());
-        let range = usize::try_from(start)
-            .ok()
-            .zip(usize::try_from(end).ok())
-            .filter(|&(s, e)| s <= e && e <= data.len());
-        let Some((s, e)) = range else {
-            return Err(PyValueError::new_err(format!(
-                "item {i}: offsets {start}..{end} outside the {} data bytes",
-                data.len()
-            )));
-        };
+        let (s, e) = item_range(
+            "item",
+            i,
+            offsets[i].get(),
+            offsets[i + 1].get(),
+            data.len(),
+        )?;
         // ReadOnlyCell<u8> has the layout of u8.
         let bytes = unsafe { std::slice::from_raw_parts(data[s..e].as_ptr() as *const u8, e - s) };
         items.push(PyBytes::new(py, bytes).into_any().unbind());
     }
     Ok(PyTuple::new(py, items)?.into_any().unbind())
+}
+
+/// The byte range `start..end` of item `i` of an Arrow variable-size array (its offsets
+/// `start` and `end`, i32 or i64) within `len` data bytes. Raises ValueError naming the item
+/// (`what`: "item", "value") when the offsets are negative, reversed or past the data.
+pub(crate) fn item_range<T>(
+    what: &str,
+    i: usize,
+    start: T,
+    end: T,
+    len: usize,
+) -> PyResult<(usize, usize)>
+where
+    T: Copy + std::fmt::Display,
+    usize: TryFrom<T>,
+{
+    usize::try_from(start)
+        .ok()
+        .zip(usize::try_from(end).ok())
+        .filter(|&(s, e)| s <= e && e <= len)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "{what} {i}: offsets {start}..{end} outside the {len} data bytes"
+            ))
+        })
 }
 
 #[pymodule]

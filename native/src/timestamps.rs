@@ -155,17 +155,7 @@ pub fn rfc3339_micros(
         if valid.is_some_and(|v| v[j / 8] >> (j % 8) & 1 == 0) {
             continue;
         }
-        let (start, end) = (at(j), at(j + 1));
-        let range = usize::try_from(start)
-            .ok()
-            .zip(usize::try_from(end).ok())
-            .filter(|&(s, e)| s <= e && e <= data.len());
-        let Some((s, e)) = range else {
-            return Err(PyValueError::new_err(format!(
-                "value {i}: offsets {start}..{end} outside the {} data bytes",
-                data.len()
-            )));
-        };
+        let (s, e) = crate::item_range("value", i, at(j), at(j + 1), data.len())?;
         if let Some(us) = micros(&data[s..e]) {
             values[i] = us;
             taken[i] = 1;
