@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kafka import KafkaAdminClient
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 
@@ -74,7 +75,7 @@ def consumer_groups(settings: Settings, *, timeout_s: float = 30.0) -> list[Grou
             names = sorted({g["group_id"] for g in admin.list_groups()})
         except KafkaError as exc:
             raise TopicAdminError(f"listing consumer groups failed: {exc}") from exc
-    return [_describe(settings, name, timeout_s) for name in names]
+        return [_describe(admin, settings, name) for name in names]
 
 
 def describe_group(settings: Settings, group_id: str, *, timeout_s: float = 30.0) -> GroupInfo:
@@ -84,7 +85,8 @@ def describe_group(settings: Settings, group_id: str, *, timeout_s: float = 30.0
         ConfigError: no such group (``maxlake groups list`` named).
         TopicAdminError: the broker could not be reached or refused.
     """
-    return _describe(settings, group_id, timeout_s)
+    with admin_client(settings, timeout_s) as admin:
+        return _describe(admin, settings, group_id)
 
 
 def group_exists(settings: Settings, group_id: str, *, timeout_s: float = 30.0) -> bool:
@@ -143,20 +145,17 @@ def delete_group(settings: Settings, group_id: str, *, timeout_s: float = 30.0) 
     raise TopicAdminError(f"the broker refused to delete consumer group {group_id!r}: {outcome}")
 
 
-def _describe(settings: Settings, group_id: str, timeout_s: float) -> GroupInfo:
+def _describe(admin: KafkaAdminClient, settings: Settings, group_id: str) -> GroupInfo:
     prefix = f"{settings.topic_prefix}."
-    with admin_client(settings, timeout_s) as admin:
-        try:
-            described = admin.describe_groups([group_id]).get(group_id) or {}
-            if described.get("error") and "GroupIdNotFound" in str(described["error"]):
-                raise _unknown(group_id)
-            offsets = admin.list_group_offsets({group_id: None}).get(group_id, {})
-            lake = {tp: meta.offset for tp, meta in offsets.items() if tp.topic.startswith(prefix)}
-            ends = (
-                admin.list_partition_offsets(dict.fromkeys(lake, OffsetSpec.LATEST)) if lake else {}
-            )
-        except KafkaError as exc:
-            raise TopicAdminError(f"describing consumer group {group_id!r} failed: {exc}") from exc
+    try:
+        described = admin.describe_groups([group_id]).get(group_id) or {}
+        if described.get("error") and "GroupIdNotFound" in str(described["error"]):
+            raise _unknown(group_id)
+        offsets = admin.list_group_offsets({group_id: None}).get(group_id, {})
+        lake = {tp: meta.offset for tp, meta in offsets.items() if tp.topic.startswith(prefix)}
+        ends = admin.list_partition_offsets(dict.fromkeys(lake, OffsetSpec.LATEST)) if lake else {}
+    except KafkaError as exc:
+        raise TopicAdminError(f"describing consumer group {group_id!r} failed: {exc}") from exc
     members = described.get("members") or 0
     return GroupInfo(
         group_id=group_id,
