@@ -348,6 +348,15 @@ def main() -> None:
         "a same-run comparison of batch sizes (throughput against peak memory)",
     )
     parser.add_argument(
+        "--compare-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="also run each engine's worker with these environment variables (repeatable; e.g. "
+        "MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB=0), interleaved, for a same-run comparison of "
+        "settings; labelled '-env'",
+    )
+    parser.add_argument(
         "--worker-malloc-conf",
         default="",
         help="_RJEM_MALLOC_CONF of the workers (default: none, as a worker started from a "
@@ -397,6 +406,10 @@ def main() -> None:
             sources = [("-before", args.compare_src, args.batch), *sources]
         if args.compare_batch is not None:
             sources.append((f"-b{args.compare_batch}", None, args.compare_batch))
+        extra_env = _named_values(args.compare_env)
+        if extra_env:
+            sources.insert(0, ("-env", None, args.batch))
+            print(f"-env workers: {', '.join(f'{k}={v}' for k, v in extra_env.items())}")
         for engine in args.engines.split(","):
             for suffix, src, batch in sources:
                 label = f"{engine}{suffix}"
@@ -407,6 +420,7 @@ def main() -> None:
                     "MAXLAKE_GROUP_ID": f"bench-{label}",
                     "MAXLAKE_LAKE_ROOT": str(work / f"lake-{label}"),
                     "MAXLAKE_BATCH_MAX_EVENTS": str(batch),
+                    **(extra_env if suffix == "-env" else {}),
                 }
                 python = args.compare_python if suffix == "-before" else None
                 results[label] = _run_worker(settings, engine_env, topic, 3600, src, python)
@@ -449,6 +463,17 @@ def main() -> None:
             )
     finally:
         broker.stop()
+
+
+def _named_values(pairs: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` arguments as a mapping; a malformed one stops the run naming it."""
+    named: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--compare-env {pair!r}: expected NAME=VALUE")
+        named[name] = value
+    return named
 
 
 def _latency(args: argparse.Namespace, settings: Settings, env: dict[str, str], topic: str) -> None:

@@ -9,8 +9,8 @@ from streams.kafka_records import RAW, install
 
 __all__ = ["batch_consumer"]
 
-_FETCH_MAX_BYTES = 16 << 20
-_PARTITION_FETCH_MAX_BYTES = 4 << 20
+_FETCH_MAX_BYTES = 8 << 20
+_PARTITION_FETCH_MAX_BYTES = 2 << 20
 
 
 def batch_consumer(settings: Settings) -> AIOKafkaConsumer:
@@ -31,10 +31,11 @@ def batch_consumer(settings: Settings) -> AIOKafkaConsumer:
         isolation_level="read_committed",
         metadata_max_age_ms=10_000,
         max_poll_records=settings.batch_max_events,
-        # Bounds what the client buffers ahead of the batch being filled: 16 MiB of
-        # lz4-compressed snapshots are ~160,000 events, three 50,000-event batches. 64 MiB /
-        # 16 MiB per partition measured the same throughput and peak RSS on that workload;
-        # the smaller bound only matters for larger messages.
+        # Bounds what the client buffers ahead of the batch being filled. A partition's fetch
+        # is decoded whole when the batch first takes from it, and the part the batch does not
+        # take waits, decoded, for the next one: 2 MiB of lz4-compressed snapshots (~20,000
+        # events, ~11 MB decoded) per partition peaked 33 MiB lower than 4 MiB at the same
+        # events/s; 1 MiB cost ~3% of them (docs/BENCHMARKS.md, issue 20, seventeenth pass).
         fetch_max_bytes=_FETCH_MAX_BYTES,
         max_partition_fetch_bytes=_PARTITION_FETCH_MAX_BYTES,
         session_timeout_ms=int(settings.broker_session_timeout_s * 1000),

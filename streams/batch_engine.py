@@ -115,7 +115,7 @@ class BatchEngine(LakePositioning, LineageCheck):
     async def run(self) -> None:
         """Consume until cancelled (Faust cancels its tasks on shutdown)."""
         # Before the pipeline and the worker threads allocate (docs/INGEST.md, "Memory").
-        memory.configure(self.settings.arrow_memory_pool)
+        memory.configure(self.settings.arrow_memory_pool, self.settings.memory_mmap_threshold_kib)
         # Building the pipeline imports Great Expectations and builds its context: seconds
         # (12-16 s on a loaded machine). On the event loop it would stall heartbeats and the
         # first fetches right after assignment; it is built in a thread before joining.

@@ -323,7 +323,8 @@ def start_line(settings: Settings) -> str:
         f"{settings.ingest_engine} engine on {settings.bootstrap_servers}; memory: "
         f"ARROW_DEFAULT_MEMORY_POOL={os.environ.get('ARROW_DEFAULT_MEMORY_POOL', '(unset)')}, "
         f"_RJEM_MALLOC_CONF={os.environ.get('_RJEM_MALLOC_CONF') or '(unset)'}, "
-        f"MAXLAKE_MEMORY_KEEP_FREE_MIB={settings.memory_keep_free_mib}"
+        f"MAXLAKE_MEMORY_KEEP_FREE_MIB={settings.memory_keep_free_mib}, "
+        f"MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB={settings.memory_mmap_threshold_kib}"
     )
 
 

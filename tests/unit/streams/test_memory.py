@@ -174,6 +174,8 @@ def test_memory_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
         ("MAXLAKE_WORKER_JEMALLOC_DECAY_MS", "-1", "milliseconds, 0 to 86,400,000"),
         ("MAXLAKE_MEMORY_KEEP_FREE_MIB", "99999999999999999999", "MiB, 0 to 1,048,576"),
         ("MAXLAKE_MEMORY_KEEP_FREE_MIB", "lots", "MiB, 0 to 1,048,576"),
+        ("MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB", "65536", "KiB, 0 to 32,768"),
+        ("MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB", "-1", "KiB, 0 to 32,768"),
     ],
 )
 def test_a_memory_setting_out_of_range_is_one_line_with_its_unit_and_range(
@@ -206,4 +208,44 @@ def test_the_worker_s_first_line_names_its_group_and_allocators(
     assert "_RJEM_MALLOC_CONF=dirty_decay_ms:500,muzzy_decay_ms:0" in line
     assert "ARROW_DEFAULT_MEMORY_POOL=system" in line
     assert "MAXLAKE_MEMORY_KEEP_FREE_MIB=64" in line
+    assert "MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB=256" in line
     assert "default group id" in start_line(Settings())
+
+
+_MAPPED_AFTER_A_LARGER_FREE = """
+import ctypes, sys
+from streams import memory
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd",
+        "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.mallinfo2.restype = MallInfo2
+memory.configure("system", int(sys.argv[1]))
+libc.free(libc.malloc(8 << 20))  # glibc's own threshold slides up to 8 MiB here
+before = libc.mallinfo2().hblkhd
+block = libc.malloc(1 << 20)
+print(libc.mallinfo2().hblkhd - before >= 1 << 20)
+libc.free(block)
+"""
+
+
+@pytest.mark.skipif(memory._LIBC is None, reason="glibc only: the threshold is glibc's")
+@pytest.mark.parametrize(("threshold_kib", "mapped"), [(256, "True"), (0, "False")])
+def test_a_large_block_gets_pages_of_its_own_after_a_larger_one_was_freed(
+    threshold_kib: int, mapped: str
+) -> None:
+    """With glibc's sliding threshold, a 1 MiB block after an 8 MiB one was freed comes from
+    the shared heap (resident until trimmed); with the worker's threshold it is mapped on its
+    own and handed back when freed."""
+    run = subprocess.run(
+        [sys.executable, "-c", _MAPPED_AFTER_A_LARGER_FREE, str(threshold_kib)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout.strip() == mapped
