@@ -368,6 +368,7 @@ def main() -> None:
     args = parser.parse_args()
     global WORKER_MALLOC_CONF  # noqa: PLW0603 - one setting of every worker this run spawns
     WORKER_MALLOC_CONF = args.worker_malloc_conf
+    extra_env = _named_values(args.compare_env)
 
     work = Path(tempfile.mkdtemp(prefix="maxlake-bench-"))
     broker = LocalBroker(
@@ -406,7 +407,6 @@ def main() -> None:
             sources = [("-before", args.compare_src, args.batch), *sources]
         if args.compare_batch is not None:
             sources.append((f"-b{args.compare_batch}", None, args.compare_batch))
-        extra_env = _named_values(args.compare_env)
         if extra_env:
             sources.insert(0, ("-env", None, args.batch))
             print(f"-env workers: {', '.join(f'{k}={v}' for k, v in extra_env.items())}")

@@ -442,15 +442,15 @@ def in_slices(data: pa.Table) -> pa.Table | pa.RecordBatchReader:
 
     delta-rs holds what it is given while it partitions, casts and encodes it: handed a whole
     silver batch (~215,000 rows), an append peaked 50-70 MiB above the batch, handed 16,384
-    rows at a time ~30 MiB, at the same CPU within noise; the files, row groups and rows
-    written are the same (docs/BENCHMARKS.md, issue 20, seventeenth pass). A stream is read
-    once: make it anew for each attempt.
+    rows at a time ~30 MiB, at the same CPU within noise (docs/BENCHMARKS.md, issue 20,
+    seventeenth pass). The same rows, files and row groups are written; only the order of the
+    rows inside a file may differ (delta-rs spreads the slices over its lanes), which no reader
+    relies on: a table's rows have no order. A stream is read once: make it anew for each
+    attempt.
     """
     if data.num_rows <= WRITE_SLICE_ROWS:
         return data
-    return pa.RecordBatchReader.from_batches(
-        data.schema, data.to_batches(max_chunksize=WRITE_SLICE_ROWS)
-    )
+    return data.to_reader(max_chunksize=WRITE_SLICE_ROWS)
 
 
 _TABLE_CONFIGURATION: dict[str, str | None] = {

@@ -51,8 +51,9 @@ keeps its own; longer than a day is never useful between two Delta writes."""
 KEEP_FREE_MIB_MAX = 1 << 20
 """The largest ``MAXLAKE_MEMORY_KEEP_FREE_MIB``: 1 TiB (more than any worker's memory)."""
 MMAP_THRESHOLD_KIB_MAX = 32 << 10
-"""The largest ``MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB``: 32 MiB, glibc's own upper bound on 64-bit
-(``HEAP_MAX_SIZE / 2``; ``mallopt`` refuses more)."""
+"""The largest ``MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB``: 32 MiB, as high as glibc's own sliding
+threshold goes on 64-bit (``DEFAULT_MMAP_THRESHOLD_MAX``); above it nearly every buffer of a
+batch comes from the shared heaps, as with 0."""
 
 
 def check_reference(value: str) -> str:
@@ -208,7 +209,9 @@ class Settings(BaseSettings):
         "their own, handed back to the system the moment they are freed (glibc's "
         "M_MMAP_THRESHOLD); smaller ones come from the shared heaps. 0 = glibc's own sliding "
         "threshold (it rises up to 32 MiB, so a batch's large buffers stay in the heaps until "
-        "trimmed: ~90 MiB higher peak, fewer page faults); at most 32,768 (32 MiB)",
+        "trimmed: ~90 MiB higher peak, fewer page faults); a threshold set for glibc itself "
+        "(MALLOC_MMAP_THRESHOLD_ or glibc.malloc.mmap_threshold in GLIBC_TUNABLES) wins; at "
+        "most 32,768 (32 MiB)",
     )
     dedupe_horizon_days: int = Field(
         7, ge=0, description="days back the writer looks for resent event_ids in silver"

@@ -24,7 +24,15 @@ import pyarrow as pa
 
 from streams.errors import StreamsError
 
-__all__ = ["ArrowPool", "Releaser", "configure", "release", "resident_mib", "tune_collector"]
+__all__ = [
+    "ArrowPool",
+    "Releaser",
+    "configure",
+    "glibc_threshold_set",
+    "release",
+    "resident_mib",
+    "tune_collector",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +77,14 @@ def configure(pool: ArrowPool, mmap_threshold_kib: int = 0) -> None:
     block still in use. Mapped on their own, they are handed back the moment they are freed, so
     the batches in hand peak at what is alive, not at what was alive some time in between:
     ~90 MiB lower at 256 KiB, for ~0.5 more page faults per event (docs/BENCHMARKS.md, issue
-    20, seventeenth pass). Setting the threshold also stops glibc sliding it.
+    20, seventeenth pass). Setting the threshold also stops glibc sliding it. A threshold given
+    to glibc in its environment (:func:`glibc_threshold_set`) is left as it is.
 
     Call once, before the worker's threads allocate: arenas already made are kept.
 
     Raises:
         StreamsError: this pyarrow build has no ``pool`` (the message lists those it has), or
-            glibc refused the threshold.
+            glibc refused the threshold (``mallopt`` failed).
     """
     supported = pa.supported_memory_backends()
     if pool not in supported:
@@ -92,16 +101,27 @@ def configure(pool: ArrowPool, mmap_threshold_kib: int = 0) -> None:
     if _LIBC is None:
         return
     _LIBC.mallopt(_M_ARENA_MAX, _ARENA_MAX)
-    if mmap_threshold_kib > 0 and not _LIBC.mallopt(_M_MMAP_THRESHOLD, mmap_threshold_kib << 10):
-        raise StreamsError(
-            f"glibc refused an mmap threshold of {mmap_threshold_kib:,} KiB "
-            "(MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB; at most 32,768 KiB on 64-bit)"
-        )
+    threshold = "glibc's own"
+    if glibc_threshold_set():
+        threshold = "glibc's, set in its environment"
+    elif mmap_threshold_kib > 0:
+        if not _LIBC.mallopt(_M_MMAP_THRESHOLD, mmap_threshold_kib << 10):
+            raise StreamsError(
+                f"glibc refused an mmap threshold of {mmap_threshold_kib:,} KiB "
+                "(MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB)"
+            )
+        threshold = f"{mmap_threshold_kib} KiB"
     logger.debug(
-        "Arrow memory pool %s, glibc arenas <= %d, mmap threshold %s",
-        pool,
-        _ARENA_MAX,
-        f"{mmap_threshold_kib} KiB" if mmap_threshold_kib else "glibc's own",
+        "Arrow memory pool %s, glibc arenas <= %d, mmap threshold %s", pool, _ARENA_MAX, threshold
+    )
+
+
+def glibc_threshold_set() -> bool:
+    """Whether glibc was given an mmap threshold in its environment (``MALLOC_MMAP_THRESHOLD_``
+    or ``glibc.malloc.mmap_threshold`` in ``GLIBC_TUNABLES``): the operator's choice wins over
+    ``MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB``."""
+    return "MALLOC_MMAP_THRESHOLD_" in os.environ or "glibc.malloc.mmap_threshold" in (
+        os.environ.get("GLIBC_TUNABLES", "")
     )
 
 

@@ -51,6 +51,7 @@ from streams.batch_engine import BatchEngine
 from streams.broker_wait import wait_for_broker
 from streams.faust_app import ReadCommittedApp
 from streams.ingest import IngestPipeline, RawMessage, log_batch
+from streams.memory import glibc_threshold_set
 from streams.metrics import LagPoller, MeteredSink, WorkerMetrics, serve_metrics
 from streams.status import ingest_topics
 from streams.tally import WORKER_TALLY
@@ -324,8 +325,17 @@ def start_line(settings: Settings) -> str:
         f"ARROW_DEFAULT_MEMORY_POOL={os.environ.get('ARROW_DEFAULT_MEMORY_POOL', '(unset)')}, "
         f"_RJEM_MALLOC_CONF={os.environ.get('_RJEM_MALLOC_CONF') or '(unset)'}, "
         f"MAXLAKE_MEMORY_KEEP_FREE_MIB={settings.memory_keep_free_mib}, "
-        f"MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB={settings.memory_mmap_threshold_kib}"
+        f"MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB={settings.memory_mmap_threshold_kib}{_unused(settings)}"
     )
+
+
+def _unused(settings: Settings) -> str:
+    """Why the mmap threshold setting is not applied in this process, if it is not."""
+    if settings.ingest_engine != "batch":
+        return " (batch engine only)"
+    if glibc_threshold_set():
+        return " (not applied: glibc's own, set in its environment, wins)"
+    return ""
 
 
 def run_worker(

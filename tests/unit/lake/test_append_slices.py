@@ -1,6 +1,7 @@
 """An append hands delta-rs its rows in slices (less memory held at once): the same rows,
-schema, files and row groups land as when the whole table was handed over, and a commit
-retried after a conflict writes every row again, not the rest of a used-up stream."""
+schema, files and row groups land as when the whole table was handed over (the order of rows
+inside a file may differ: a Delta table's rows have none), and a commit retried after a
+conflict writes every row again, not the rest of a used-up stream."""
 
 from __future__ import annotations
 

@@ -208,7 +208,14 @@ def test_the_worker_s_first_line_names_its_group_and_allocators(
     assert "_RJEM_MALLOC_CONF=dirty_decay_ms:500,muzzy_decay_ms:0" in line
     assert "ARROW_DEFAULT_MEMORY_POOL=system" in line
     assert "MAXLAKE_MEMORY_KEEP_FREE_MIB=64" in line
-    assert "MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB=256" in line
+    assert "MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB=256," not in line
+    assert line.endswith("MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB=256")
+    stream = start_line(Settings(ingest_engine="stream"))
+    assert stream.endswith("MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB=256 (batch engine only)")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=4194304")
+    assert start_line(Settings()).endswith(
+        "(not applied: glibc's own, set in its environment, wins)"
+    )
     assert "default group id" in start_line(Settings())
 
 
@@ -234,16 +241,35 @@ libc.free(block)
 """
 
 
-@pytest.mark.skipif(memory._LIBC is None, reason="glibc only: the threshold is glibc's")
-@pytest.mark.parametrize(("threshold_kib", "mapped"), [(256, "True"), (0, "False")])
+_NO_GLIBC_THRESHOLD = {
+    k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")
+}
+
+
+@pytest.mark.skipif(
+    memory._LIBC is None or not hasattr(memory._LIBC, "mallinfo2"),
+    reason="glibc 2.33 or later only: the threshold is glibc's, mallinfo2 reads it",
+)
+@pytest.mark.parametrize(
+    ("threshold_kib", "glibc_env", "mapped"),
+    [
+        (256, {}, "True"),
+        (0, {}, "False"),
+        # The operator's threshold for glibc wins over the setting: 4 MiB keeps 1 MiB blocks
+        # in the heap, and stops the sliding as the worker's would.
+        (256, {"MALLOC_MMAP_THRESHOLD_": str(4 << 20)}, "False"),
+        (256, {"GLIBC_TUNABLES": f"glibc.malloc.mmap_threshold={4 << 20}"}, "False"),
+    ],
+)
 def test_a_large_block_gets_pages_of_its_own_after_a_larger_one_was_freed(
-    threshold_kib: int, mapped: str
+    threshold_kib: int, glibc_env: dict[str, str], mapped: str
 ) -> None:
     """With glibc's sliding threshold, a 1 MiB block after an 8 MiB one was freed comes from
     the shared heap (resident until trimmed); with the worker's threshold it is mapped on its
     own and handed back when freed."""
     run = subprocess.run(
         [sys.executable, "-c", _MAPPED_AFTER_A_LARGER_FREE, str(threshold_kib)],
+        env={**_NO_GLIBC_THRESHOLD, **glibc_env},
         capture_output=True,
         text=True,
         check=True,
