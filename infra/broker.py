@@ -365,8 +365,9 @@ class LocalBroker:
                 return
             time.sleep(0.25)
         raise BrokerStartFailed(
-            f"the broker did not answer on {self.bootstrap} within {timeout_s:.0f} s; "
-            f"last lines of {self.log_path}:\n{self.log_tail()}"
+            f"the broker did not answer on {self.bootstrap} within {timeout_s:.0f} s (a "
+            "loaded machine can need longer: `maxlake broker start --timeout SECONDS` or "
+            f"MAXLAKE_BROKER_START_TIMEOUT_S); last lines of {self.log_path}:\n{self.log_tail()}"
         )
 
     @staticmethod

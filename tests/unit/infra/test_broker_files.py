@@ -11,7 +11,7 @@ import pytest
 
 from infra import broker as broker_module
 from infra.broker import LocalBroker
-from infra.errors import BrokerJarsMissing, BrokerNotRunning
+from infra.errors import BrokerJarsMissing, BrokerNotRunning, BrokerStartFailed
 
 
 def _dead_pid() -> int:
@@ -53,3 +53,20 @@ def test_a_home_is_formatted_once_its_storage_has_meta_properties(tmp_path: Path
     broker._data_dir.mkdir(parents=True)
     (broker._data_dir / "meta.properties").write_text("version=1\n")
     assert broker.formatted()
+
+
+def test_a_start_that_times_out_says_how_to_wait_longer(tmp_path: Path) -> None:
+    """Under load a JVM broker can take longer than the default wait: the error names the
+    option and the setting that give it more time."""
+    broker = LocalBroker(tmp_path, port=1, controller_port=2)
+    silent = subprocess.Popen(["sleep", "30"])
+    try:
+        with pytest.raises(BrokerStartFailed) as failed:
+            broker._wait_until_answering(silent, 0.3, None)
+    finally:
+        silent.kill()
+        silent.wait()
+    message = str(failed.value)
+    assert "within 0 s" in message
+    assert "--timeout SECONDS" in message
+    assert "MAXLAKE_BROKER_START_TIMEOUT_S" in message
