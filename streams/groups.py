@@ -15,7 +15,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 
-from maxlake.errors import ConfigError
+from maxlake.errors import ConfigError, did_you_mean
 from maxlake.settings import Settings
 from streams.topics import TopicAdminError, admin_client
 
@@ -26,7 +26,7 @@ __all__ = [
     "delete_group",
     "delete_leader_topic",
     "describe_group",
-    "group_exists",
+    "group_ids",
     "leader_topic",
 ]
 
@@ -89,15 +89,15 @@ def describe_group(settings: Settings, group_id: str, *, timeout_s: float = 30.0
         return _describe(admin, settings, group_id)
 
 
-def group_exists(settings: Settings, group_id: str, *, timeout_s: float = 30.0) -> bool:
-    """Whether the brokers know ``group_id`` (a group that committed or has members).
+def group_ids(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
+    """The consumer groups the brokers know (that committed or have members), sorted.
 
     Raises:
         TopicAdminError: the broker could not be reached or refused.
     """
     with admin_client(settings, timeout_s) as admin:
         try:
-            return group_id in {g["group_id"] for g in admin.list_groups()}
+            return sorted({g["group_id"] for g in admin.list_groups()})
         except KafkaError as exc:
             raise TopicAdminError(f"listing consumer groups failed: {exc}") from exc
 
@@ -133,6 +133,8 @@ def delete_group(settings: Settings, group_id: str, *, timeout_s: float = 30.0) 
             outcome = admin.delete_groups([group_id]).get(group_id)
         except KafkaError as exc:
             raise TopicAdminError(f"deleting consumer group {group_id!r} failed: {exc}") from exc
+        if outcome == "GroupIdNotFoundError":
+            raise _unknown(admin, group_id)
     if outcome in (None, "OK"):
         return
     if outcome == "NonEmptyGroupError":
@@ -140,8 +142,6 @@ def delete_group(settings: Settings, group_id: str, *, timeout_s: float = 30.0) 
             f"consumer group {group_id!r} has live members: stop its workers first (`maxlake "
             "groups list` shows the members); nothing deleted"
         )
-    if outcome == "GroupIdNotFoundError":
-        raise _unknown(group_id)
     raise TopicAdminError(f"the broker refused to delete consumer group {group_id!r}: {outcome}")
 
 
@@ -150,7 +150,7 @@ def _describe(admin: KafkaAdminClient, settings: Settings, group_id: str) -> Gro
     try:
         described = admin.describe_groups([group_id]).get(group_id) or {}
         if described.get("error") and "GroupIdNotFound" in str(described["error"]):
-            raise _unknown(group_id)
+            raise _unknown(admin, group_id)
         offsets = admin.list_group_offsets({group_id: None}).get(group_id, {})
         lake = {tp: meta.offset for tp, meta in offsets.items() if tp.topic.startswith(prefix)}
         ends = admin.list_partition_offsets(dict.fromkeys(lake, OffsetSpec.LATEST)) if lake else {}
@@ -168,8 +168,13 @@ def _describe(admin: KafkaAdminClient, settings: Settings, group_id: str) -> Gro
     )
 
 
-def _unknown(group_id: str) -> ConfigError:
+def _unknown(admin: KafkaAdminClient, group_id: str) -> ConfigError:
+    """The error for a group the broker does not know, with the closest one it knows."""
+    try:
+        known = sorted({g["group_id"] for g in admin.list_groups()})
+    except KafkaError:
+        known = []
     return ConfigError(
-        f"no consumer group {group_id!r} on the broker (`maxlake groups list` shows them); "
-        "nothing deleted"
+        f"no consumer group {group_id!r} on the broker{did_you_mean(group_id, known)} "
+        "(`maxlake groups list` shows them); nothing deleted"
     )

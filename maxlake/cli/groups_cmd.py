@@ -21,7 +21,7 @@ from streams.groups import (
     delete_group,
     delete_leader_topic,
     describe_group,
-    group_exists,
+    group_ids,
     leader_topic,
 )
 from streams.topics import require_broker
@@ -97,7 +97,7 @@ def _delete(args: argparse.Namespace) -> int:
     require_broker(settings)
     group = describe_group(settings, args.group)
     app = companion_group(group.group_id)
-    companion = describe_group(settings, app) if group_exists(settings, app) else None
+    companion = describe_group(settings, app) if app in group_ids(settings) else None
     what = _described(settings, group)
     if companion is not None:
         what += f", with its Faust app's group {_described(settings, companion)}"

@@ -22,11 +22,11 @@ from typing import IO, Any
 import orjson
 
 from maxlake.cli.argtypes import non_negative_int, positive_float, positive_int
-from maxlake.errors import ConfigError
+from maxlake.errors import ConfigError, did_you_mean
 from maxlake.settings import Settings
 from schemas.kinds import TENANT_ID_PATTERN
 from schemas.registry import load_registry
-from streams.groups import group_exists
+from streams.groups import group_ids
 from streams.offsets import committed_offset
 from streams.producer import (
     EventSerializationError,
@@ -179,10 +179,12 @@ def _topics_delete_records(args: argparse.Namespace) -> int:
     span = f"{where} offsets {start}..{args.before - 1} ({args.before - start:,} offsets)"
     group = args.group or settings.group_id
     committed = committed_offset(settings, args.topic, args.partition, group_id=group)
-    if committed is None and not group_exists(settings, group):
+    known = group_ids(settings) if committed is None else [group]
+    if group not in known:
         print(
-            f"no consumer group {group!r} on the broker (`maxlake groups list`): which offsets "
-            "to delete are in the lake is not known; check MAXLAKE_GROUP_ID or --group"
+            f"no consumer group {group!r} on the broker{did_you_mean(group, known)} (`maxlake "
+            "groups list`): which offsets to delete are in the lake is not known; check "
+            "MAXLAKE_GROUP_ID or --group"
         )
     else:
         print(_ingested_line(group, committed, start, args.before))

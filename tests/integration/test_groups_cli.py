@@ -132,7 +132,9 @@ def test_a_group_with_members_an_unknown_one_and_the_lakes_own_are_refused(
     assert main(["groups", "delete", live, "--yes"]) == 1
     assert "has live members: stop its workers first; nothing deleted" in capsys.readouterr().err
     assert main(["groups", "delete", f"{live}-nobody", "--yes"]) == 1
-    assert "no consumer group" in capsys.readouterr().err
+    assert f"no consumer group '{live}-nobody' on the broker (did you mean {live}?)" in (
+        capsys.readouterr().err
+    )
     for own in ("-now", "-now-app"):
         assert main(["groups", "delete", f"{stale[: -len('-old')]}{own}", "--yes"]) == 1
         assert "is this lake's consumer group (MAXLAKE_GROUP_ID)" in capsys.readouterr().err

@@ -32,7 +32,7 @@ class _Broker:
         )
         monkeypatch.setattr(streams_cmd, "delete_records", self._delete)
         monkeypatch.setattr(streams_cmd, "committed_offset", self._committed)
-        monkeypatch.setattr(streams_cmd, "group_exists", lambda settings, g: g in self.known)
+        monkeypatch.setattr(streams_cmd, "group_ids", lambda settings: sorted(self.known))
 
     def _committed(
         self, settings: Settings, topic: str, partition: int, *, group_id: str | None = None
@@ -166,10 +166,13 @@ def test_a_group_the_broker_does_not_know_is_named_as_such(
 ) -> None:
     broker = _Broker(committed=None)
     broker.install(monkeypatch)
-    argv = ["topics", "delete-records", TOPIC, "1", "--before", "155", "--group", "lake-typo"]
+    argv = ["topics", "delete-records", TOPIC, "1", "--before", "155", "--group", "lake-aa"]
     assert main(argv) == 1
     out = capsys.readouterr().out
-    assert "no consumer group 'lake-typo' on the broker (`maxlake groups list`)" in out
+    assert (
+        "no consumer group 'lake-aa' on the broker (did you mean lake-a?) (`maxlake groups "
+        "list`)" in out
+    )
     assert broker.deleted == []
 
 
