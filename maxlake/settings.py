@@ -209,9 +209,9 @@ class Settings(BaseSettings):
         "their own, handed back to the system the moment they are freed (glibc's "
         "M_MMAP_THRESHOLD); smaller ones come from the shared heaps. 0 = glibc's own sliding "
         "threshold (it rises up to 32 MiB, so a batch's large buffers stay in the heaps until "
-        "trimmed: ~90 MiB higher peak, fewer page faults); a threshold set for glibc itself "
-        "(MALLOC_MMAP_THRESHOLD_ or glibc.malloc.mmap_threshold in GLIBC_TUNABLES) wins; at "
-        "most 32,768 (32 MiB)",
+        "trimmed: ~90 MiB higher peak, fewer page faults), or the one glibc's environment "
+        "sets (MALLOC_MMAP_THRESHOLD_ or glibc.malloc.mmap_threshold in GLIBC_TUNABLES, in "
+        "bytes), which a value above 0 replaces; at most 32,768 (32 MiB)",
     )
     dedupe_horizon_days: int = Field(
         7, ge=0, description="days back the writer looks for resent event_ids in silver"

@@ -28,7 +28,7 @@ __all__ = [
     "ArrowPool",
     "Releaser",
     "configure",
-    "glibc_threshold_set",
+    "glibc_threshold_env",
     "release",
     "resident_mib",
     "tune_collector",
@@ -77,8 +77,8 @@ def configure(pool: ArrowPool, mmap_threshold_kib: int = 0) -> None:
     block still in use. Mapped on their own, they are handed back the moment they are freed, so
     the batches in hand peak at what is alive, not at what was alive some time in between:
     ~90 MiB lower at 256 KiB, for ~0.5 more page faults per event (docs/BENCHMARKS.md, issue
-    20, seventeenth pass). Setting the threshold also stops glibc sliding it. A threshold given
-    to glibc in its environment (:func:`glibc_threshold_set`) is left as it is.
+    20, seventeenth pass). Setting the threshold also stops glibc sliding it, and replaces one
+    given to glibc in its environment (:func:`glibc_threshold_env`); 0 leaves glibc's as it is.
 
     Call once, before the worker's threads allocate: arenas already made are kept.
 
@@ -101,10 +101,8 @@ def configure(pool: ArrowPool, mmap_threshold_kib: int = 0) -> None:
     if _LIBC is None:
         return
     _LIBC.mallopt(_M_ARENA_MAX, _ARENA_MAX)
-    threshold = "glibc's own"
-    if glibc_threshold_set():
-        threshold = "glibc's, set in its environment"
-    elif mmap_threshold_kib > 0:
+    threshold = "glibc's (sliding, or as its environment sets it)"
+    if mmap_threshold_kib > 0:
         if not _LIBC.mallopt(_M_MMAP_THRESHOLD, mmap_threshold_kib << 10):
             raise StreamsError(
                 f"glibc refused an mmap threshold of {mmap_threshold_kib:,} KiB "
@@ -116,13 +114,17 @@ def configure(pool: ArrowPool, mmap_threshold_kib: int = 0) -> None:
     )
 
 
-def glibc_threshold_set() -> bool:
-    """Whether glibc was given an mmap threshold in its environment (``MALLOC_MMAP_THRESHOLD_``
-    or ``glibc.malloc.mmap_threshold`` in ``GLIBC_TUNABLES``): the operator's choice wins over
-    ``MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB``."""
-    return "MALLOC_MMAP_THRESHOLD_" in os.environ or "glibc.malloc.mmap_threshold" in (
-        os.environ.get("GLIBC_TUNABLES", "")
-    )
+def glibc_threshold_env() -> str | None:
+    """The mmap threshold glibc was given in its environment, as ``NAME=value`` (glibc reads it
+    in bytes; ``MALLOC_MMAP_THRESHOLD_`` or ``glibc.malloc.mmap_threshold`` in
+    ``GLIBC_TUNABLES``), or None. A positive ``MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB`` replaces it
+    when the batch engine starts; 0 keeps it."""
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return f"MALLOC_MMAP_THRESHOLD_={os.environ['MALLOC_MMAP_THRESHOLD_']}"
+    for tunable in os.environ.get("GLIBC_TUNABLES", "").split(":"):
+        if tunable.startswith("glibc.malloc.mmap_threshold="):
+            return tunable
+    return None
 
 
 def release() -> None:

@@ -51,7 +51,7 @@ from streams.batch_engine import BatchEngine
 from streams.broker_wait import wait_for_broker
 from streams.faust_app import ReadCommittedApp
 from streams.ingest import IngestPipeline, RawMessage, log_batch
-from streams.memory import glibc_threshold_set
+from streams.memory import glibc_threshold_env
 from streams.metrics import LagPoller, MeteredSink, WorkerMetrics, serve_metrics
 from streams.status import ingest_topics
 from streams.tally import WORKER_TALLY
@@ -330,12 +330,15 @@ def start_line(settings: Settings) -> str:
 
 
 def _unused(settings: Settings) -> str:
-    """Why the mmap threshold setting is not applied in this process, if it is not."""
+    """What the batch-only memory settings do in this process, when not the obvious."""
     if settings.ingest_engine != "batch":
-        return " (batch engine only)"
-    if glibc_threshold_set():
-        return " (not applied: glibc's own, set in its environment, wins)"
-    return ""
+        return " (both MAXLAKE_MEMORY_* settings: batch engine only)"
+    glibc = glibc_threshold_env()
+    if glibc is None:
+        return ""
+    if settings.memory_mmap_threshold_kib > 0:
+        return f" (replaces {glibc}, set for glibc)"
+    return f" (glibc's {glibc} applies, in bytes)"
 
 
 def run_worker(
