@@ -89,6 +89,15 @@ class CapturingWriter(BatchWriter):
         return WriteResult(batch.offsets.num_rows, 0, 0, 0, 0, 0, 0.0)
 
 
+def captured_batch(root: Path, n: int = 400) -> BatchOutput:
+    """The one classified batch of ``n`` telemetry events with bad input
+    (:func:`with_bad_input`), as the pipeline hands it to the writer; not written."""
+    capture = CapturingWriter(DeltaStore(root))
+    pipeline(root, capture).process("telemetry", messages([e.payload for e in with_bad_input(n)]))
+    (batch,) = capture.batches
+    return batch
+
+
 class Crash(Exception):
     """The simulated power cut."""
 

@@ -15,21 +15,15 @@ from deltalake import write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 import lake.delta
-from lake import BatchOutput, BatchWriter, DeltaStore, quarantine_table, silver_table
+from lake import BatchWriter, DeltaStore, quarantine_table, silver_table
 from lake.tables import DUPLICATES, RUNS
-from tests.unit.lake.batches import CapturingWriter, messages, pipeline, with_bad_input
+from tests.unit.lake.batches import (
+    captured_batch,
+)
 
 TABLES = (silver_table("telemetry"), quarantine_table("telemetry"), DUPLICATES, RUNS)
 _SLICE = 64
 """Rows per slice in these tests: a 400-event batch's silver table is several slices."""
-
-
-def _batch(root: Path) -> BatchOutput:
-    events = with_bad_input(400)
-    capture = CapturingWriter(DeltaStore(root))
-    pipeline(root, capture).process("telemetry", messages([e.payload for e in events]))
-    (batch,) = capture.batches
-    return batch
 
 
 def _layout(root: Path, name: str) -> list[tuple[str, int, int]]:
@@ -55,7 +49,7 @@ def _rows(store: DeltaStore, name: str) -> pa.Table:
 def test_a_sliced_append_lands_what_the_whole_table_did(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    batch = _batch(tmp_path / "capture")
+    batch = captured_batch(tmp_path / "capture")
     assert batch.silver.num_rows > 3 * _SLICE
     monkeypatch.setattr(lake.delta, "WRITE_SLICE_ROWS", _SLICE)
     BatchWriter(DeltaStore(tmp_path / "sliced")).write(batch)

@@ -12,21 +12,19 @@ import pyarrow.parquet as pq
 import pytest
 
 import lake.delta
-from lake import BatchOutput, BatchWriter, DeltaStore, quarantine_table, silver_table
+from lake import BatchWriter, DeltaStore, quarantine_table, silver_table
 from lake.tables import DUPLICATES, PLAIN_COLUMNS, RUNS
-from tests.unit.lake.batches import CapturingWriter, messages, pipeline, with_bad_input
+from tests.unit.lake.batches import (
+    CapturingWriter,
+    captured_batch,
+    messages,
+    pipeline,
+    with_bad_input,
+)
 
 TABLES = (silver_table("telemetry"), quarantine_table("telemetry"), DUPLICATES, RUNS)
 _RUN_TIMINGS = ("finished_at", "write_ms")
 """Columns of the run row that differ between two writes of the same batch."""
-
-
-def _batch(root: Path) -> BatchOutput:
-    events = with_bad_input(400)
-    capture = CapturingWriter(DeltaStore(root))
-    pipeline(root, capture).process("telemetry", messages([e.payload for e in events]))
-    (batch,) = capture.batches
-    return batch
 
 
 def _sorted(rows: pa.Table) -> pa.Table:
@@ -46,7 +44,7 @@ def _files(root: Path, name: str) -> list[Path]:
 def test_every_reader_sees_the_rows_and_schema_the_previous_writer_wrote(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    batch = _batch(tmp_path / "capture")
+    batch = captured_batch(tmp_path / "capture")
     BatchWriter(DeltaStore(tmp_path / "now")).write(batch)
     with monkeypatch.context() as previous:  # the previous code: delta-rs's writer defaults
         previous.setattr(lake.delta, "writer_properties", lambda schema: None)
@@ -82,7 +80,7 @@ def test_every_reader_sees_the_rows_and_schema_the_previous_writer_wrote(
 def test_files_are_zstd_without_dictionaries_for_high_cardinality_columns(
     tmp_path: Path,
 ) -> None:
-    batch = _batch(tmp_path / "capture")
+    batch = captured_batch(tmp_path / "capture")
     store = DeltaStore(tmp_path / "lake")
     BatchWriter(store).write(batch)
 
