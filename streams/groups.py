@@ -71,11 +71,7 @@ def consumer_groups(settings: Settings, *, timeout_s: float = 30.0) -> list[Grou
         TopicAdminError: the broker could not be reached or refused (the reason named).
     """
     with admin_client(settings, timeout_s) as admin:
-        try:
-            names = sorted({g["group_id"] for g in admin.list_groups()})
-        except KafkaError as exc:
-            raise TopicAdminError(f"listing consumer groups failed: {exc}") from exc
-        return [_describe(admin, settings, name) for name in names]
+        return [_describe(admin, settings, name) for name in _group_names(admin)]
 
 
 def describe_group(settings: Settings, group_id: str, *, timeout_s: float = 30.0) -> GroupInfo:
@@ -96,10 +92,7 @@ def group_ids(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
         TopicAdminError: the broker could not be reached or refused.
     """
     with admin_client(settings, timeout_s) as admin:
-        try:
-            return sorted({g["group_id"] for g in admin.list_groups()})
-        except KafkaError as exc:
-            raise TopicAdminError(f"listing consumer groups failed: {exc}") from exc
+        return _group_names(admin)
 
 
 def delete_leader_topic(settings: Settings, group_id: str, *, timeout_s: float = 30.0) -> bool:
@@ -168,11 +161,23 @@ def _describe(admin: KafkaAdminClient, settings: Settings, group_id: str) -> Gro
     )
 
 
+def _group_names(admin: KafkaAdminClient) -> list[str]:
+    """The names of the groups ``admin``'s brokers know, sorted.
+
+    Raises:
+        TopicAdminError: the broker could not be reached or refused (the reason named).
+    """
+    try:
+        return sorted({g["group_id"] for g in admin.list_groups()})
+    except KafkaError as exc:
+        raise TopicAdminError(f"listing consumer groups failed: {exc}") from exc
+
+
 def _unknown(admin: KafkaAdminClient, group_id: str) -> ConfigError:
     """The error for a group the broker does not know, with the closest one it knows."""
     try:
-        known = sorted({g["group_id"] for g in admin.list_groups()})
-    except KafkaError:
+        known = _group_names(admin)
+    except TopicAdminError:
         known = []
     return ConfigError(
         f"no consumer group {group_id!r} on the broker{did_you_mean(group_id, known)} "

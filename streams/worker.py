@@ -325,11 +325,11 @@ def start_line(settings: Settings) -> str:
         f"ARROW_DEFAULT_MEMORY_POOL={os.environ.get('ARROW_DEFAULT_MEMORY_POOL', '(unset)')}, "
         f"_RJEM_MALLOC_CONF={os.environ.get('_RJEM_MALLOC_CONF') or '(unset)'}, "
         f"MAXLAKE_MEMORY_KEEP_FREE_MIB={settings.memory_keep_free_mib}, "
-        f"MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB={settings.memory_mmap_threshold_kib}{_unused(settings)}"
+        f"MAXLAKE_MEMORY_MMAP_THRESHOLD_KIB={settings.memory_mmap_threshold_kib}{_threshold_note(settings)}"
     )
 
 
-def _unused(settings: Settings) -> str:
+def _threshold_note(settings: Settings) -> str:
     """What the batch-only memory settings do in this process, when not the obvious."""
     if settings.ingest_engine != "batch":
         return " (both MAXLAKE_MEMORY_* settings: batch engine only)"

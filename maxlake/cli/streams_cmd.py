@@ -179,8 +179,8 @@ def _topics_delete_records(args: argparse.Namespace) -> int:
     span = f"{where} offsets {start}..{args.before - 1} ({args.before - start:,} offsets)"
     group = args.group or settings.group_id
     committed = committed_offset(settings, args.topic, args.partition, group_id=group)
-    known = group_ids(settings) if committed is None else [group]
-    if group not in known:
+    known = group_ids(settings) if committed is None else []
+    if committed is None and group not in known:
         print(
             f"no consumer group {group!r} on the broker{did_you_mean(group, known)} (`maxlake "
             "groups list`): which offsets to delete are in the lake is not known; check "
